@@ -1,0 +1,47 @@
+# ketenbus: `make demo` and `make test` set up everything they need from python3 alone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+STAMP  := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: demo test bench lint asyncapi setup clean
+
+setup: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(UV): $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+
+$(STAMP): $(UV) pyproject.toml contracts/pyproject.toml uv.lock
+	$(UV) sync --inexact --frozen --python $(BIN)/python
+	touch $(STAMP)
+
+uv.lock:
+	$(UV) lock --python $(BIN)/python
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ketenbus demo
+
+test: $(STAMP) $(NPM_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.slice
+
+asyncapi: $(STAMP)
+	$(BIN)/python -m contracts.generate_asyncapi
+
+clean:
+	rm -rf $(VENV) node_modules .ketenbus

@@ -1,0 +1,1 @@
+"""Adapters between partner systems' formats (EDEXML, OSO, CSV, webhooks) and ketenbus events."""

@@ -1,0 +1,1 @@
+"""EDEXML: pupil data exported by school administration systems."""

@@ -1,0 +1,128 @@
+"""The CloudEvents 1.0 envelope every ketenbus event travels in.
+
+`data` carries only what routing and planning need in clear; everything that tells something
+about a child goes into `data.sealed[purpose]` (a JWE per purpose). `ketenbussig` is the
+partner's detached signature over the canonical form.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from ketenbus_contracts.purposes import Purpose
+
+PARTNER_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+PSEUDONYM_PATTERN = r"^[a-z2-7]{32}$"
+TRACEPARENT_PATTERN = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+TYPE_PREFIX = "nl.ketenbus"
+
+PartnerId = Annotated[str, Field(pattern=PARTNER_ID_PATTERN, description="Registered partner id")]
+Pseudonym = Annotated[
+    str,
+    Field(pattern=PSEUDONYM_PATTERN, description="Keyed pseudonym of a child or household"),
+]
+SealedSections = Annotated[
+    dict[Purpose, str],
+    Field(description="Per purpose, a JWE compact serialisation of the sealed fields"),
+]
+
+
+class ContractModel(BaseModel):
+    """Base of every contract model: frozen, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EventData(ContractModel):
+    """Base of an event's `data`; `sealed` holds the purpose-sealed sections."""
+
+    sealed: SealedSections = Field(default_factory=dict)
+
+
+DataT = TypeVar("DataT", bound=EventData)
+
+
+class CloudEvent(ContractModel, Generic[DataT]):
+    """A CloudEvents 1.0 JSON envelope with the ketenbus extensions."""
+
+    domain: ClassVar[str]
+    name: ClassVar[str]
+    version: ClassVar[int]
+
+    specversion: str = Field(default="1.0", pattern=r"^1\.0$")
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    source: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,100}$", description="Partner or service id")
+    type: str
+    subject: Pseudonym
+    time: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    datacontenttype: str = Field(default="application/json", pattern=r"^application/json$")
+    traceparent: str | None = Field(default=None, pattern=TRACEPARENT_PATTERN)
+    purposes: list[Purpose] = Field(default_factory=list)
+    ketenbussig: str | None = Field(default=None, description="Partner's detached signature")
+    data: DataT
+
+    @classmethod
+    def event_type(cls) -> str:
+        return f"{TYPE_PREFIX}.{cls.domain}.{cls.name}.v{cls.version}"
+
+    @classmethod
+    def outbound_subject(cls) -> str:
+        """Subject a service publishes this event on, e.g. `ketenbus.signalling.match-found.v1`."""
+        return f"ketenbus.{cls.domain}.{cls.name}.v{cls.version}"
+
+    @classmethod
+    def inbound_subject(cls, partner: str) -> str:
+        """Subject a partner publishes this event on, e.g. `in.school-a.signalling.signal-registered`."""
+        return f"in.{partner}.{cls.domain}.{cls.name}"
+
+    @classmethod
+    def create(cls, *, source: str, subject: str, data: DataT, **fields: Any) -> Self:
+        return cls(source=source, type=cls.event_type(), subject=subject, data=data, **fields)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+EventEnvelope = CloudEvent[Any]
+
+_registry: dict[str, type[CloudEvent[Any]]] = {}
+
+
+def register(cls: type[CloudEvent[Any]]) -> type[CloudEvent[Any]]:
+    """Class decorator: make an event type known to `parse_event`."""
+    _registry[cls.event_type()] = cls
+    return cls
+
+
+def registered_types() -> dict[str, type[CloudEvent[Any]]]:
+    return dict(_registry)
+
+
+class UnknownEventTypeError(ValueError):
+    """The envelope names a type no contract defines."""
+
+
+class _Head(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str
+
+
+_head = TypeAdapter(_Head)
+
+
+def parse_event(raw: bytes | str) -> CloudEvent[Any]:
+    """Validate raw JSON as the contract its `type` names.
+
+    Raises pydantic's ValidationError for a malformed envelope and UnknownEventTypeError for a
+    type no contract defines.
+    """
+    head = _head.validate_json(raw)
+    try:
+        cls = _registry[head.type]
+    except KeyError:
+        raise UnknownEventTypeError(f"unknown event type {head.type!r}") from None
+    return cls.model_validate_json(raw)

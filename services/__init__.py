@@ -1,0 +1,1 @@
+"""ketenbus services: the shared runtime and one package per domain service."""

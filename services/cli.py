@@ -1,0 +1,179 @@
+"""`ketenbus`: one command to run the backbone, a service, the demo, and to look inside."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from services.runtime.logging import configure_logging
+from services.runtime.settings import Settings
+
+app = typer.Typer(help="ketenbus: the event backbone around a child.", no_args_is_help=True)
+plan_app = typer.Typer(help="The integral plan of a child.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where everything is written (KETENBUS_DATA_DIR)"),
+]
+
+
+def _settings(data_dir: Path | None = None) -> Settings:
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    configure_logging(settings)
+    return settings
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def up(data_dir: DataDir = None) -> None:
+    """Start NATS (embedded unless KETENBUS_NATS_URL) and every service; Ctrl-C stops them."""
+    from services.registry import SERVICES
+    from services.runtime.supervisor import Backbone
+
+    settings = _settings(data_dir)
+    with Backbone(settings, list(SERVICES)) as backbone:
+        typer.echo(f"ketenbus is up: NATS at {backbone.url}, data in {settings.data_dir}")
+        try:
+            backbone.wait()
+        except KeyboardInterrupt:
+            typer.echo("stopping")
+
+
+@app.command()
+def service(name: str, data_dir: DataDir = None) -> None:
+    """Run one service in this process (needs KETENBUS_NATS_URL, or a running `ketenbus up`)."""
+    from services.registry import SERVICES
+    from services.runtime.host import run_service
+    from services.runtime.supervisor import discover_nats_url
+
+    if name not in SERVICES:
+        _fail(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
+    settings = _settings(data_dir)
+    url = discover_nats_url(settings)
+    if url is None:
+        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
+    settings = settings.model_copy(update={"nats_url": url})
+    asyncio.run(run_service(SERVICES[name](), settings))
+
+
+@app.command()
+def demo(data_dir: DataDir = None) -> None:
+    """Run the scripted scenario end to end and print the child's integral plan."""
+    from services.demo import format_plan, run_scenario
+    from services.registry import SERVICES
+    from services.runtime.secrets import load_or_create_secret
+    from services.runtime.supervisor import Backbone
+
+    settings = _settings(data_dir)
+    secret = load_or_create_secret(settings.data_dir / "secrets" / "pseudonym.key")
+    with Backbone(settings, list(SERVICES)) as backbone:
+        typer.echo(f"NATS at {backbone.url}; services: {', '.join(SERVICES)}")
+        typer.echo("Two partners signal about the same pupil (from the EDEXML sample)...")
+        plan = asyncio.run(run_scenario(backbone.url, secret))
+    typer.echo("")
+    typer.echo(format_plan(plan))
+
+
+@plan_app.command("show")
+def plan_show(
+    pseudonym: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Show a child's plan: from the running plan service, or else from its store."""
+    from services.demo import format_plan, query_plan
+    from services.integral_plan.application import UnknownPlanError
+    from services.integral_plan.bootstrap import create_application
+    from services.runtime.supervisor import discover_nats_url
+
+    settings = _settings(data_dir)
+    url = discover_nats_url(settings)
+    plan: dict[str, Any] | None
+    if url is not None:
+
+        async def ask() -> dict[str, Any] | None:
+            import nats
+
+            nc = await nats.connect(url)
+            try:
+                return await query_plan(nc, pseudonym)
+            finally:
+                await nc.close()
+
+        plan = asyncio.run(ask())
+    else:
+        application = create_application(settings)
+        try:
+            plan = application.plan_of(pseudonym)
+        except UnknownPlanError:
+            plan = None
+        finally:
+            application.close()
+    if plan is None:
+        _fail("no plan for this pseudonym", code=1)
+        return
+    typer.echo(json.dumps(plan, indent=2) if as_json else format_plan(plan))
+
+
+@app.command()
+def publish(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON envelope")],
+    as_partner: Annotated[str, typer.Option("--as", help="The publishing partner id")],
+    data_dir: DataDir = None,
+) -> None:
+    """Publish an inbound event from a file, as PARTNER (validated first)."""
+    from services.runtime.ingress import IngressRefusedError, publish_inbound
+    from services.runtime.supervisor import discover_nats_url
+
+    settings = _settings(data_dir)
+    url = discover_nats_url(settings)
+    if url is None:
+        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
+        return
+    try:
+        subject = asyncio.run(publish_inbound(url, as_partner, file.read_bytes()))
+    except IngressRefusedError as exc:
+        _fail(f"refused: {exc} (dead-lettered on ketenbus.deadletter.ingress)")
+        return
+    typer.echo(f"published on {subject}")
+
+
+@app.command()
+def status(data_dir: DataDir = None) -> None:
+    """Streams, consumers and their lag, and dead letters: what an operator looks at first."""
+    from services.runtime.status import collect_status, format_status
+    from services.runtime.supervisor import discover_nats_url
+
+    settings = _settings(data_dir)
+    url = discover_nats_url(settings)
+    embedded = None
+    if url is None:
+        from services.runtime.nats_server import EmbeddedNats
+
+        # Nothing running: open this data directory's JetStream store read-only-ish to report.
+        embedded = EmbeddedNats(settings.nats_dir)
+        url = embedded.start()
+    try:
+        report = asyncio.run(collect_status(url))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    typer.echo(format_status(report))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

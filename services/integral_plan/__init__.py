@@ -1,0 +1,1 @@
+"""integral-plan: one plan per child, projected from every domain's events."""

@@ -1,0 +1,57 @@
+"""The integral-plan application: applies domain events from every service to the child's plan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import Tracking
+
+from ketenbus_contracts.signalling import MatchFound, SignalRegistered, SignalWithdrawn
+from services.integral_plan.domain import Plan
+from services.runtime.store import TrackedApplication
+
+
+class UnknownPlanError(LookupError):
+    """There is no plan for this child."""
+
+
+class IntegralPlanApplication(TrackedApplication):
+    name = "integral_plan"
+
+    def _plan(self, child: str) -> Plan:
+        try:
+            plan: Plan = self.repository.get(Plan.create_id(child))
+        except AggregateNotFoundError:
+            return Plan(child)
+        return plan
+
+    def apply(self, event: Any, tracking: Tracking | None = None) -> None:
+        """Project one contract event onto the child's plan, once."""
+        if tracking and self.has_processed(tracking.application_name, tracking.notification_id):
+            return
+        plan = self._plan(event.subject)
+        if isinstance(event, SignalRegistered):
+            plan.note_signal(
+                event.data.signal_id, event.data.signaller.model_dump(), event.data.registered_on
+            )
+        elif isinstance(event, SignalWithdrawn):
+            plan.note_withdrawal(event.data.signal_id, event.data.withdrawn_on, event.data.reason)
+        elif isinstance(event, MatchFound):
+            plan.note_match(
+                event.data.match_id,
+                list(event.data.signal_ids),
+                [s.partner for s in event.data.signallers],
+                event.data.found_at,
+            )
+        if tracking is None:
+            self.save(plan)
+        else:
+            self.record(tracking, plan)
+
+    def plan_of(self, child: str) -> dict[str, Any]:
+        try:
+            plan: Plan = self.repository.get(Plan.create_id(child))
+        except AggregateNotFoundError:
+            raise UnknownPlanError("no plan for this child") from None
+        return plan.view()

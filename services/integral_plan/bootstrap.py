@@ -1,0 +1,26 @@
+"""integral-plan's composition root."""
+
+from __future__ import annotations
+
+from services.integral_plan.application import IntegralPlanApplication
+from services.integral_plan.domain import PlanError
+from services.integral_plan.handlers import create_router
+from services.runtime.deadletter import deadletter_middleware
+from services.runtime.host import ServiceSpec
+from services.runtime.settings import Settings
+from services.runtime.store import store_env
+
+NAME = "integral-plan"
+
+
+def create_application(settings: Settings) -> IntegralPlanApplication:
+    return IntegralPlanApplication(env=store_env(settings, "integral_plan"))
+
+
+def service_spec() -> ServiceSpec:
+    return ServiceSpec(
+        name=NAME,
+        application_factory=create_application,
+        router_factory=create_router,
+        middlewares=(deadletter_middleware(NAME, (PlanError,)),),
+    )

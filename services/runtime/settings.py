@@ -1,0 +1,42 @@
+"""Settings of the whole system, only from the environment (`KETENBUS_…`) or arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KETENBUS_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".ketenbus"), description="Everything the system writes goes below here"
+    )
+    nats_url: str | None = Field(
+        default=None, description="An existing NATS server; unset starts an embedded one"
+    )
+    nats_replicas: int = Field(default=1, ge=1, le=5, description="Stream replicas (3 in a cluster)")
+    store: Literal["sqlite", "postgres"] = "sqlite"
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_dbname: str = "ketenbus"
+    postgres_user: str = "postgres"
+    postgres_password: SecretStr = SecretStr("")
+    postgres_schema: str = "public"
+    log_format: Literal["auto", "console", "json"] = "auto"
+    log_level: str = "INFO"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "stores"
+
+    @property
+    def nats_dir(self) -> Path:
+        return self.data_dir / "nats"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"

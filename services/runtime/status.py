@@ -1,0 +1,83 @@
+"""What an operator looks at first: streams, consumers and their lag, dead letters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nats
+
+from services.runtime.streams import CONSUMERS, DEADLETTER, STREAMS
+
+
+async def collect_status(url: str) -> dict[str, Any]:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        streams = []
+        for spec in STREAMS:
+            try:
+                info = await js.stream_info(spec.name)
+            except nats.js.errors.NotFoundError:
+                streams.append({"name": spec.name, "missing": True})
+                continue
+            streams.append(
+                {
+                    "name": spec.name,
+                    "messages": info.state.messages,
+                    "bytes": info.state.bytes,
+                    "last_seq": info.state.last_seq,
+                }
+            )
+        consumers = []
+        for consumer in CONSUMERS:
+            try:
+                cinfo = await js.consumer_info(consumer.stream.name, consumer.durable)
+            except nats.js.errors.NotFoundError:
+                consumers.append({"stream": consumer.stream.name, "durable": consumer.durable,
+                                  "missing": True})
+                continue
+            consumers.append(
+                {
+                    "stream": consumer.stream.name,
+                    "durable": consumer.durable,
+                    "pending": cinfo.num_pending,
+                    "ack_pending": cinfo.num_ack_pending,
+                    "redelivered": cinfo.num_redelivered,
+                    "delivered_seq": cinfo.delivered.stream_seq if cinfo.delivered else 0,
+                }
+            )
+        deadletters: dict[str, int] = {}
+        try:
+            info = await js.stream_info(DEADLETTER.name, subjects_filter="ketenbus.deadletter.>")
+            for subject, count in (info.state.subjects or {}).items():
+                deadletters[subject.rsplit(".", 1)[-1]] = count
+        except nats.js.errors.NotFoundError:
+            pass
+        return {"url": url, "streams": streams, "consumers": consumers, "deadletters": deadletters}
+    finally:
+        await nc.close()
+
+
+def format_status(report: dict[str, Any]) -> str:
+    lines = [f"NATS {report['url']}", "", "Streams:"]
+    for s in report["streams"]:
+        if s.get("missing"):
+            lines.append(f"  {s['name']:<12} (not declared)")
+        else:
+            lines.append(f"  {s['name']:<12} {s['messages']:>8} msgs {s['bytes']:>10} bytes")
+    lines += ["", "Consumers:"]
+    for c in report["consumers"]:
+        name = f"{c['stream']}/{c['durable']}"
+        if c.get("missing"):
+            lines.append(f"  {name:<28} (not declared)")
+        else:
+            lines.append(
+                f"  {name:<28} lag {c['pending']:>6}  unacked {c['ack_pending']:>4}"
+                f"  redelivered {c['redelivered']:>4}"
+            )
+    lines += ["", "Dead letters:"]
+    if report["deadletters"]:
+        lines += [f"  {svc:<16} {n:>6}" for svc, n in sorted(report["deadletters"].items())]
+    else:
+        lines.append("  none")
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""Bringing the backbone up on one machine: NATS (embedded or external) and service processes.
+
+`ketenbus up` and `ketenbus demo` use this; each service runs as its own process
+(`ketenbus service NAME`) and dies with the supervisor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import nats
+import structlog
+
+from services.runtime.nats_server import EmbeddedNats, die_with_parent
+from services.runtime.settings import Settings
+from services.runtime.streams import ensure_streams
+
+log = structlog.get_logger(__name__)
+
+
+def url_file(settings: Settings) -> Path:
+    """Where `up` writes the URL of its embedded server, for other CLI commands to find."""
+    return settings.nats_dir / "url"
+
+
+def discover_nats_url(settings: Settings) -> str | None:
+    """The configured NATS URL, or that of a running embedded server of this data directory."""
+    if settings.nats_url:
+        return settings.nats_url
+    path = url_file(settings)
+    if path.exists():
+        url = path.read_text().strip()
+        if url and _reachable(url):
+            return url
+    return None
+
+
+def _reachable(url: str) -> bool:
+    async def probe() -> bool:
+        try:
+            nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0)
+        except Exception:
+            return False
+        await nc.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+async def declare(url: str, replicas: int) -> None:
+    nc = await nats.connect(url)
+    try:
+        await ensure_streams(nc.jetstream(), replicas)
+    finally:
+        await nc.close()
+
+
+class Backbone:
+    """NATS plus the named service processes, as a context manager."""
+
+    def __init__(self, settings: Settings, services: list[str]) -> None:
+        self.settings = settings
+        self.services = services
+        self.embedded: EmbeddedNats | None = None
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.url = ""
+
+    def start(self) -> str:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.settings.nats_url:
+            self.url = self.settings.nats_url
+        else:
+            self.embedded = EmbeddedNats(self.settings.nats_dir)
+            self.url = self.embedded.start()
+            url_file(self.settings).write_text(self.url)
+        asyncio.run(declare(self.url, self.settings.nats_replicas))
+        for name in self.services:
+            self.start_service(name)
+        return self.url
+
+    def service_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["KETENBUS_NATS_URL"] = self.url
+        env["KETENBUS_DATA_DIR"] = str(self.settings.data_dir.resolve())
+        env.setdefault("KETENBUS_LOG_FORMAT", "json")
+        return env
+
+    def start_service(self, name: str) -> subprocess.Popen[bytes]:
+        log_path = self.settings.log_dir / f"{name}.log"
+        with log_path.open("ab") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "service", name],
+                env=self.service_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                preexec_fn=die_with_parent,  # noqa: PLW1509
+            )
+        self.processes[name] = process
+        log.info("service_process_started", service=name, pid=process.pid)
+        return process
+
+    def stop_service(self, name: str, timeout: float = 15.0) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def kill_service(self, name: str) -> None:
+        """SIGKILL, as a crash would: used by the tests."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self.stop_service(name)
+        if self.embedded is not None:
+            self.embedded.stop()
+            url_file(self.settings).unlink(missing_ok=True)
+
+    def wait(self) -> None:
+        """Block until a service process exits (then stop the rest)."""
+        while all(p.poll() is None for p in self.processes.values()):
+            time.sleep(0.5)
+
+    def __enter__(self) -> Backbone:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

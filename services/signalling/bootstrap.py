@@ -1,0 +1,28 @@
+"""signalling's composition root."""
+
+from __future__ import annotations
+
+from services.runtime.deadletter import deadletter_middleware
+from services.runtime.host import ServiceSpec
+from services.runtime.settings import Settings
+from services.runtime.store import store_env
+from services.signalling.application import SignallingApplication
+from services.signalling.domain import SignallingError
+from services.signalling.handlers import create_router
+from services.signalling.translation import SignallerMismatchError, to_contract
+
+NAME = "signalling"
+
+
+def create_application(settings: Settings) -> SignallingApplication:
+    return SignallingApplication(env=store_env(settings, NAME))
+
+
+def service_spec() -> ServiceSpec:
+    return ServiceSpec(
+        name=NAME,
+        application_factory=create_application,
+        router_factory=create_router,
+        translate=to_contract,
+        middlewares=(deadletter_middleware(NAME, (SignallingError, SignallerMismatchError)),),
+    )
