@@ -40,3 +40,15 @@ class Settings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as `KETENBUS_…` variables, for the service processes we start."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"KETENBUS_{name.upper()}"] = str(value)
+        env["KETENBUS_DATA_DIR"] = str(self.data_dir.resolve())
+        return env

@@ -87,9 +87,10 @@ class Backbone:
 
     def service_env(self) -> dict[str, str]:
         env = dict(os.environ)
+        env.update(self.settings.to_env())
         env["KETENBUS_NATS_URL"] = self.url
-        env["KETENBUS_DATA_DIR"] = str(self.settings.data_dir.resolve())
-        env.setdefault("KETENBUS_LOG_FORMAT", "json")
+        if self.settings.log_format == "auto":
+            env["KETENBUS_LOG_FORMAT"] = "json"  # service logs go to files
         return env
 
     def start_service(self, name: str) -> subprocess.Popen[bytes]:
