@@ -1,0 +1,581 @@
+"""Purpose sealing: fields about a child travel only as JWE sections, one per purpose.
+
+A contract declares for each field that tells something about a child the purpose it is
+processed for: ``Annotated[str, SealedUnder(Purpose.SIGNALLING)]``. The JSON schema (and so the
+AsyncAPI document) shows it as ``"x-purpose": "signalling"``. The fields of one purpose are
+sealed together into ``data.sealed[purpose]``: a JWE compact serialisation with
+
+- ``alg`` ``dir`` and ``enc`` ``A256GCM`` under the data key of (child, purpose);
+- ``kid`` ``<pseudonym>/<purpose>/<version>`` naming that data key in kluis;
+- ``eid``, the id of the event that carries the section, in the protected header: the header is
+  the additional authenticated data, so a section copied into another event does not open;
+- ``kcv``, a key check value (HMAC-SHA256 of a fixed label under the data key, 8 bytes), so a
+  wrong key is told apart from a tampered section.
+
+Any JOSE library opens a section with the right key; ``eid`` and ``kcv`` are plain (not
+``crit``) header members, which a library that does not know them ignores.
+
+The second half of this module is the wire protocol of kluis, the key service (request/reply
+over NATS), so a partner holding only this package can ask for keys: requests are JWS compact
+serialisations signed with the partner's Ed25519 key; a released data key comes back as a JWE
+(``ECDH-ES+A256KW``/``A256GCM``) to the partner's registered X25519 key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, TypeVar
+
+from joserfc import jwe, jws
+from joserfc.errors import DecodeError, JoseError
+from joserfc.jwk import OctKey, OKPKey
+from joserfc.registry import HeaderParameter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+from ketenbus_contracts.envelope import PARTNER_ID_PATTERN, PSEUDONYM_PATTERN
+from ketenbus_contracts.purposes import Purpose
+
+SECTION_ALG = "dir"
+SECTION_ENC = "A256GCM"
+DATA_KEY_BYTES = 32
+KCV_LABEL = b"ketenbus key check value"
+KCV_BYTES = 8
+
+# ---------------------------------------------------------------------------------------------
+# errors
+
+
+class SealingError(Exception):
+    """A section could not be sealed or opened."""
+
+
+class MalformedSectionError(SealingError):
+    """Not a JWE compact serialisation of a ketenbus section (dir/A256GCM with kid and eid)."""
+
+
+class WrongKeyError(SealingError):
+    """The key given is not the data key the section was sealed with."""
+
+
+class TamperedSectionError(SealingError):
+    """The section (header, IV, ciphertext or tag) was changed after sealing."""
+
+
+class MovedSectionError(SealingError):
+    """The section was sealed for another event than the one it is opened in."""
+
+
+class UnsealedFieldError(SealingError):
+    """A field was expected under a purpose the model does not declare."""
+
+
+# ---------------------------------------------------------------------------------------------
+# declaring purposes on fields
+
+
+@dataclass(frozen=True)
+class SealedUnder:
+    """Field metadata: this field is sealed under `purpose` (shows as `x-purpose` in the schema).
+
+    Use as ``concern: Annotated[str, SealedUnder(Purpose.SIGNALLING)]``.
+    """
+
+    purpose: Purpose
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["x-purpose"] = self.purpose.value
+        return schema
+
+
+def purpose_of_field(model: type[BaseModel], name: str) -> Purpose | None:
+    """The purpose a field of `model` is sealed under (None: travels in clear)."""
+    for meta in model.model_fields[name].metadata:
+        if isinstance(meta, SealedUnder):
+            return meta.purpose
+    return None
+
+
+def fields_by_purpose(model: type[BaseModel]) -> dict[Purpose, tuple[str, ...]]:
+    """The names of `model`'s sealed fields, grouped by purpose, in declaration order."""
+    grouped: dict[Purpose, list[str]] = {}
+    for name in model.model_fields:
+        purpose = purpose_of_field(model, name)
+        if purpose is not None:
+            grouped.setdefault(purpose, []).append(name)
+    return {purpose: tuple(names) for purpose, names in grouped.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# key ids and data keys
+
+
+@dataclass(frozen=True)
+class KeyId:
+    """`<pseudonym>/<purpose>/<version>`: which data key of kluis sealed a section."""
+
+    pseudonym: str
+    purpose: Purpose
+    version: int
+
+    def __str__(self) -> str:
+        return f"{self.pseudonym}/{self.purpose.value}/{self.version}"
+
+    @classmethod
+    def parse(cls, kid: str) -> KeyId:
+        try:
+            pseudonym, purpose, version = kid.split("/")
+            parsed = cls(pseudonym, Purpose(purpose), int(version))
+        except ValueError:
+            raise MalformedSectionError(
+                f"kid {kid!r} is not <pseudonym>/<purpose>/<version>"
+            ) from None
+        if parsed.version < 1:
+            raise MalformedSectionError(f"kid {kid!r} has no positive version")
+        return parsed
+
+
+def make_kid(pseudonym: str, purpose: Purpose, version: int) -> str:
+    return str(KeyId(pseudonym, purpose, version))
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """A data key of (child, purpose, version) as released by kluis. Never logged."""
+
+    kid: str
+    key: bytes = field(repr=False)
+
+    @property
+    def key_id(self) -> KeyId:
+        return KeyId.parse(self.kid)
+
+
+def key_check_value(key: bytes) -> str:
+    """8 bytes of HMAC-SHA256(key, label), base64url: tells a wrong key from tampering."""
+    digest = hmac.new(key, KCV_LABEL, hashlib.sha256).digest()[:KCV_BYTES]
+    return _b64url(digest)
+
+
+# ---------------------------------------------------------------------------------------------
+# sealing and opening one section
+
+_SECTION_REGISTRY = jwe.JWERegistry(
+    header_registry={
+        "eid": HeaderParameter("Id of the event that carries the section", "str", True),
+        "kcv": HeaderParameter("Key check value of the data key", "str", True),
+    },
+    algorithms=[SECTION_ALG, SECTION_ENC],
+)
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _oct_key(key: bytes) -> OctKey:
+    if len(key) != DATA_KEY_BYTES:
+        raise WrongKeyError(f"a data key has {DATA_KEY_BYTES} bytes, this one {len(key)}")
+    return OctKey.import_key(key)
+
+
+def header_of(token: str) -> dict[str, Any]:
+    """The protected header of a section, read without opening it."""
+    parts = token.split(".")
+    if len(parts) != 5:
+        raise MalformedSectionError("a JWE compact serialisation has five parts")
+    try:
+        header = json.loads(_b64url_decode(parts[0]))
+    except (ValueError, binascii.Error):
+        raise MalformedSectionError("the protected header is not base64url JSON") from None
+    if not isinstance(header, dict):
+        raise MalformedSectionError("the protected header is not a JSON object")
+    return header
+
+
+def kid_of(token: str) -> str:
+    """The key id (`<pseudonym>/<purpose>/<version>`) a section was sealed under."""
+    kid = header_of(token).get("kid")
+    if not isinstance(kid, str):
+        raise MalformedSectionError("the section names no kid")
+    KeyId.parse(kid)
+    return kid
+
+
+def seal(section: Mapping[str, Any], *, key: bytes, kid: str, event_id: uuid.UUID) -> str:
+    """Seal a JSON-able mapping as a JWE compact serialisation bound to `event_id`."""
+    KeyId.parse(kid)
+    header = {
+        "alg": SECTION_ALG,
+        "enc": SECTION_ENC,
+        "kid": kid,
+        "eid": str(event_id),
+        "kcv": key_check_value(key),
+        "cty": "application/json",
+    }
+    plaintext = json.dumps(section, separators=(",", ":"), ensure_ascii=False).encode()
+    return jwe.encrypt_compact(header, plaintext, _oct_key(key), registry=_SECTION_REGISTRY)
+
+
+def open_section(token: str, *, key: bytes, event_id: uuid.UUID) -> dict[str, Any]:
+    """Open a section sealed by `seal` in the event `event_id`.
+
+    Raises MalformedSectionError, MovedSectionError (sealed for another event), WrongKeyError
+    (not the key it was sealed with) or TamperedSectionError (changed after sealing).
+    """
+    header = header_of(token)
+    if header.get("alg") != SECTION_ALG or header.get("enc") != SECTION_ENC:
+        raise MalformedSectionError(f"a section is sealed with {SECTION_ALG}/{SECTION_ENC}")
+    kid = kid_of(token)
+    if header.get("eid") != str(event_id):
+        raise MovedSectionError(f"section {kid} was sealed for another event than {event_id}")
+    if header.get("kcv") != key_check_value(key):
+        raise WrongKeyError(f"the key given is not the data key {kid}")
+    try:
+        plaintext = jwe.decrypt_compact(token, _oct_key(key), registry=_SECTION_REGISTRY).plaintext
+    except DecodeError:
+        raise TamperedSectionError(f"section {kid} was changed after sealing") from None
+    except JoseError as exc:
+        raise MalformedSectionError(f"section {kid}: {exc.error}") from None
+    if plaintext is None:
+        raise MalformedSectionError(f"section {kid} has no content")
+    opened = json.loads(plaintext)
+    if not isinstance(opened, dict):
+        raise MalformedSectionError(f"section {kid} is not a JSON object")
+    return opened
+
+
+# ---------------------------------------------------------------------------------------------
+# sealing the purpose-annotated fields of a model
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+KeyForPurpose = Callable[[Purpose], DataKey]
+KeyForKid = Callable[[str], bytes]
+
+
+def sections_of(model: BaseModel) -> dict[Purpose, dict[str, Any]]:
+    """The JSON values of `model`'s sealed fields, grouped by purpose (None values left out)."""
+    values = model.model_dump(mode="json")
+    return {
+        purpose: {name: values[name] for name in names if values[name] is not None}
+        for purpose, names in fields_by_purpose(type(model)).items()
+    }
+
+
+def seal_sections(
+    sections: Mapping[Purpose, Mapping[str, Any]],
+    *,
+    event_id: uuid.UUID,
+    key_for: KeyForPurpose,
+) -> dict[Purpose, str]:
+    """Seal each purpose's section with `key_for(purpose)`; empty sections are left out."""
+    sealed: dict[Purpose, str] = {}
+    for purpose, section in sections.items():
+        if not section:
+            continue
+        data_key = key_for(purpose)
+        if data_key.key_id.purpose is not purpose:
+            raise WrongKeyError(f"key {data_key.kid} is not a {purpose.value} key")
+        sealed[purpose] = seal(section, key=data_key.key, kid=data_key.kid, event_id=event_id)
+    return sealed
+
+
+def seal_fields(
+    model: BaseModel, *, event_id: uuid.UUID, key_for: KeyForPurpose
+) -> dict[Purpose, str]:
+    """`data.sealed` for an instance of a model whose fields declare `SealedUnder` purposes."""
+    return seal_sections(sections_of(model), event_id=event_id, key_for=key_for)
+
+
+def open_sections(
+    sealed: Mapping[Purpose, str], *, event_id: uuid.UUID, key_for: KeyForKid
+) -> dict[Purpose, dict[str, Any]]:
+    """Open every section of `data.sealed`, asking `key_for(kid)` for each data key."""
+    opened: dict[Purpose, dict[str, Any]] = {}
+    for purpose, token in sealed.items():
+        kid = kid_of(token)
+        if KeyId.parse(kid).purpose is not Purpose(purpose):
+            raise MovedSectionError(f"section {kid} sits under purpose {purpose}")
+        opened[Purpose(purpose)] = open_section(token, key=key_for(kid), event_id=event_id)
+    return opened
+
+
+def open_fields(
+    model: type[ModelT],
+    sealed: Mapping[Purpose, str],
+    *,
+    event_id: uuid.UUID,
+    key_for: KeyForKid,
+    clear: Mapping[str, Any] | None = None,
+) -> ModelT:
+    """Open `data.sealed` back into an instance of `model` (plus its `clear` fields, if any)."""
+    declared = fields_by_purpose(model)
+    values: dict[str, Any] = dict(clear or {})
+    for purpose, section in open_sections(sealed, event_id=event_id, key_for=key_for).items():
+        allowed = set(declared.get(purpose, ()))
+        unexpected = set(section) - allowed
+        if unexpected:
+            raise UnsealedFieldError(
+                f"{model.__name__} declares no {purpose.value} field named {sorted(unexpected)}"
+            )
+        values.update(section)
+    return model.model_validate(values)
+
+
+# ---------------------------------------------------------------------------------------------
+# partner keys: Ed25519 to sign requests, X25519 to receive data keys
+
+
+@dataclass(frozen=True)
+class PartnerKeys:
+    """A partner's two key pairs (private parts only where the partner itself holds them)."""
+
+    partner: str
+    signing: OKPKey
+    encryption: OKPKey
+
+    @classmethod
+    def generate(cls, partner: str) -> PartnerKeys:
+        return cls(
+            partner,
+            OKPKey.generate_key("Ed25519", parameters={"kid": f"{partner}#sig", "use": "sig"}),
+            OKPKey.generate_key("X25519", parameters={"kid": f"{partner}#enc", "use": "enc"}),
+        )
+
+    def to_jwks(self, *, private: bool) -> dict[str, Any]:
+        """A JWK Set with both keys (public parts only unless `private`)."""
+        return {
+            "keys": [
+                self.signing.as_dict(private=private),
+                self.encryption.as_dict(private=private),
+            ]
+        }
+
+    @classmethod
+    def from_jwks(cls, partner: str, jwks: Mapping[str, Any]) -> PartnerKeys:
+        by_curve = {key.get("crv"): key for key in jwks.get("keys", [])}
+        try:
+            return cls(
+                partner,
+                OKPKey.import_key(dict(by_curve["Ed25519"])),
+                OKPKey.import_key(dict(by_curve["X25519"])),
+            )
+        except KeyError as exc:
+            raise SealingError(f"keys of {partner} lack a {exc.args[0]} key") from None
+
+    def public(self) -> PartnerKeys:
+        return PartnerKeys.from_jwks(self.partner, self.to_jwks(private=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# kluis wire protocol
+
+KLUIS_KEY_SUBJECT = "ketenbus.kluis.key"
+KLUIS_SEAL_SUBJECT = "ketenbus.kluis.seal"
+KLUIS_RESEAL_SUBJECT = "ketenbus.kluis.reseal"
+REQUEST_SIGNING_ALGS = ("Ed25519", "EdDSA")
+DELIVERY_ALG = "ECDH-ES+A256KW"
+DELIVERY_ENC = "A256GCM"
+MAX_REQUEST_SKEW_SECONDS = 120
+
+_DELIVERY_ALGS = [DELIVERY_ALG, DELIVERY_ENC]
+
+
+RefusalCode = Literal[
+    "unknown-partner",
+    "bad-signature",
+    "stale-request",
+    "invalid-request",
+    "role-not-permitted",
+    "no-relation",
+    "child-erased",
+    "unknown-key",
+    "unopenable-section",
+]
+
+
+class KluisProtocolError(SealingError):
+    """A kluis request or answer is malformed, unsigned, stale or not for us."""
+
+    def __init__(self, code: RefusalCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code: RefusalCode = code
+        self.reason = reason
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+PartnerField = Annotated[str, Field(pattern=PARTNER_ID_PATTERN)]
+PseudonymField = Annotated[str, Field(pattern=PSEUDONYM_PATTERN)]
+
+
+class KluisRequestBase(_Wire):
+    partner: PartnerField
+    child: PseudonymField
+    purpose: Purpose
+    traceparent: str | None = None
+    issued_at: int = Field(default_factory=lambda: int(time.time()), description="Unix seconds")
+
+
+class KeyRequest(KluisRequestBase):
+    """Give me the data key of (child, purpose): `version` to open, None for the sealing key."""
+
+    op: Literal["key"] = "key"
+    version: int | None = Field(default=None, ge=1)
+
+
+class SealRequest(KluisRequestBase):
+    """Seal this section for me (I may write this purpose but hold no relation to open it).
+
+    `section` is the JSON section as a JWE (ECDH-ES+A256KW) to kluis's X25519 key.
+    """
+
+    op: Literal["seal"] = "seal"
+    event_id: uuid.UUID
+    section: str
+
+
+class ResealRequest(KluisRequestBase):
+    """Re-bind a section to another event (a service relaying a section it cannot open)."""
+
+    op: Literal["reseal"] = "reseal"
+    token: str
+    from_event_id: uuid.UUID
+    to_event_id: uuid.UUID
+
+
+KluisRequest = Annotated[KeyRequest | SealRequest | ResealRequest, Field(discriminator="op")]
+_REQUESTS: TypeAdapter[KeyRequest | SealRequest | ResealRequest] = TypeAdapter(KluisRequest)
+
+
+class Refusal(_Wire):
+    code: RefusalCode
+    reason: str
+
+
+class KluisAnswer(_Wire):
+    """kluis's answer: a key sealed to the requester, a sealed section, or a refusal."""
+
+    ok: bool
+    kid: str | None = None
+    key: str | None = Field(default=None, description="JWE of the data key to the requester")
+    token: str | None = Field(default=None, description="A section sealed by kluis")
+    refusal: Refusal | None = None
+    trace_id: str | None = None
+
+
+def sign_request(request: KluisRequestBase, signing_key: OKPKey) -> bytes:
+    """The request as a JWS compact serialisation signed with the partner's Ed25519 key."""
+    header = {"alg": REQUEST_SIGNING_ALGS[0], "kid": request.partner, "typ": "kluis-request+jws"}
+    payload = request.model_dump_json(exclude_none=True)
+    return jws.serialize_compact(
+        header, payload, signing_key, algorithms=[REQUEST_SIGNING_ALGS[0]]
+    ).encode("ascii")
+
+
+def verify_request(
+    raw: bytes,
+    public_key_for: Callable[[str], OKPKey | None],
+    *,
+    now: float | None = None,
+) -> KeyRequest | SealRequest | ResealRequest:
+    """Check a signed request: known partner, good signature, fresh, well-formed.
+
+    Raises KluisProtocolError with `.code` set to the refusal code.
+    """
+    try:
+        token = raw.decode("ascii")
+        head = json.loads(_b64url_decode(token.split(".")[0]))
+        partner = head["kid"]
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, binascii.Error):
+        raise _protocol("invalid-request", "not a JWS compact serialisation") from None
+    public = public_key_for(partner) if isinstance(partner, str) else None
+    if public is None:
+        raise _protocol("unknown-partner", "the signing partner is not registered")
+    try:
+        verified = jws.deserialize_compact(token, public, algorithms=list(REQUEST_SIGNING_ALGS))
+    except JoseError:
+        raise _protocol("bad-signature", "the signature does not verify") from None
+    try:
+        request: KeyRequest | SealRequest | ResealRequest = _REQUESTS.validate_json(
+            verified.payload
+        )
+    except ValidationError:
+        raise _protocol("invalid-request", "the request does not match the protocol") from None
+    if request.partner != partner:
+        raise _protocol("bad-signature", "the request is signed by another partner")
+    current = time.time() if now is None else now
+    if abs(current - request.issued_at) > MAX_REQUEST_SKEW_SECONDS:
+        raise _protocol("stale-request", "the request was issued too long ago or ahead")
+    return request
+
+
+def _protocol(code: RefusalCode, reason: str) -> KluisProtocolError:
+    return KluisProtocolError(code, reason)
+
+
+def deliver_key(data_key: DataKey, recipient: OKPKey) -> str:
+    """The data key as a JWE to the recipient's X25519 key (kid of the data key in the header)."""
+    header = {"alg": DELIVERY_ALG, "enc": DELIVERY_ENC, "kid": data_key.kid}
+    return jwe.encrypt_compact(header, data_key.key, recipient, algorithms=_DELIVERY_ALGS)
+
+
+def receive_key(token: str, private: OKPKey) -> DataKey:
+    """Open a key delivered by `deliver_key` with the recipient's own X25519 private key."""
+    try:
+        opened = jwe.decrypt_compact(token, private, algorithms=_DELIVERY_ALGS)
+    except JoseError:
+        raise KluisProtocolError(
+            "invalid-request", "the delivered key does not open with our key"
+        ) from None
+    kid = opened.protected.get("kid")
+    if not isinstance(kid, str) or opened.plaintext is None:
+        raise KluisProtocolError("invalid-request", "the delivered key names no kid")
+    KeyId.parse(kid)
+    return DataKey(kid, opened.plaintext)
+
+
+def encrypt_to(section: Mapping[str, Any], recipient: OKPKey) -> str:
+    """A section as a JWE to kluis's X25519 key, for a `SealRequest`."""
+    plaintext = json.dumps(section, separators=(",", ":"), ensure_ascii=False).encode()
+    header = {"alg": DELIVERY_ALG, "enc": DELIVERY_ENC, "cty": "application/json"}
+    return jwe.encrypt_compact(header, plaintext, recipient, algorithms=_DELIVERY_ALGS)
+
+
+def decrypt_from(token: str, private: OKPKey) -> dict[str, Any]:
+    """Open a section encrypted with `encrypt_to` (kluis side)."""
+    try:
+        plaintext = jwe.decrypt_compact(token, private, algorithms=_DELIVERY_ALGS).plaintext
+    except JoseError:
+        raise KluisProtocolError(
+            "invalid-request", "the section is not encrypted to kluis"
+        ) from None
+    opened = json.loads(plaintext or b"null")
+    if not isinstance(opened, dict):
+        raise KluisProtocolError("invalid-request", "the section is not a JSON object")
+    return opened
