@@ -41,7 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.slice
 
 asyncapi: $(STAMP)
-	$(BIN)/python -m contracts.generate_asyncapi
+	$(BIN)/python -m services.asyncapi
 
 clean:
 	rm -rf $(VENV) node_modules .ketenbus
