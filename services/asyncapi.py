@@ -29,12 +29,12 @@ import yaml
 from faststream.nats import NatsBroker, NatsRouter
 from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.utils import clear_key
-from ketenbus_contracts.envelope import CloudEvent
-from ketenbus_contracts.signalling import MatchFound, SignalRegistered, SignalWithdrawn
 from nats.js.api import ConsumerConfig
 from pydantic import TypeAdapter
 
 import services.runtime.streams as streams_module
+from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.signalling import MatchFound, SignalRegistered, SignalWithdrawn
 from services.registry import SERVICES
 from services.runtime.streams import CONSUMERS, DAY, STREAMS
 

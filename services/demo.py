@@ -20,7 +20,7 @@ from nats.aio.client import Client as NatsClient
 
 from adapters.edexml.reader import SAMPLE, Pupil, read_pupils
 from ketenbus_contracts.pseudonym import child_pseudonym, is_valid_bsn, school_pupil_pseudonym
-from ketenbus_contracts.signalling import SignalRegistered, SignalRegisteredData, Signaller
+from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
 from services.integral_plan.handlers import PLAN_QUERY_SUBJECT
 
 SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="IB'er groep 4, 026-1234567")
@@ -99,7 +99,9 @@ async def run_scenario(url: str, secret: bytes, today: date | None = None) -> di
     try:
         await publish(nc, signal(first.pseudonym, SCHOOL, today - timedelta(days=9)))
         # A poison message between valid ones: dead-lettered, and nothing valid is lost.
-        await nc.jetstream().publish("in.bs-de-regenboog.signalling.signal-registered", b"{not json")
+        await nc.jetstream().publish(
+            "in.bs-de-regenboog.signalling.signal-registered", b"{not json"
+        )
         await publish(nc, signal(second.pseudonym, CHILDCARE, today - timedelta(days=3)))
         await publish(nc, signal(first.pseudonym, JGZ, today - timedelta(days=2)))
         return await wait_for_match(nc, first.pseudonym)

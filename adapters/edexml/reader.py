@@ -7,7 +7,7 @@ into logs.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET  # noqa: S405 - local files from the school's own export
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path

@@ -54,11 +54,11 @@ class CloudEvent(ContractModel, Generic[DataT]):
     version: ClassVar[int]
 
     specversion: str = Field(default="1.0", pattern=r"^1\.0$")
-    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    id: uuid.UUID = Field(description="Unique per event; the publisher's idempotency key")
     source: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,100}$", description="Partner or service id")
     type: str
     subject: Pseudonym
-    time: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    time: AwareDatetime
     datacontenttype: str = Field(default="application/json", pattern=r"^application/json$")
     traceparent: str | None = Field(default=None, pattern=TRACEPARENT_PATTERN)
     purposes: list[Purpose] = Field(default_factory=list)
@@ -76,11 +76,14 @@ class CloudEvent(ContractModel, Generic[DataT]):
 
     @classmethod
     def inbound_subject(cls, partner: str) -> str:
-        """Subject a partner publishes this event on, e.g. `in.school-a.signalling.signal-registered`."""
+        """Subject a partner publishes on, e.g. `in.school-a.signalling.signal-registered`."""
         return f"in.{partner}.{cls.domain}.{cls.name}"
 
     @classmethod
     def create(cls, *, source: str, subject: str, data: DataT, **fields: Any) -> Self:
+        """A new event of this type; a fresh id and the current time unless given."""
+        fields.setdefault("id", uuid.uuid4())
+        fields.setdefault("time", datetime.now(UTC))
         return cls(source=source, type=cls.event_type(), subject=subject, data=data, **fields)
 
     def to_bytes(self) -> bytes:

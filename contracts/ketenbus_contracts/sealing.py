@@ -414,6 +414,7 @@ RefusalCode = Literal[
     "child-erased",
     "unknown-key",
     "unopenable-section",
+    "key-unavailable",
 ]
 
 

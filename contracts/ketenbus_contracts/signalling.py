@@ -84,14 +84,10 @@ class MatchFound(CloudEvent[MatchFoundData]):
     domain: ClassVar[str] = "signalling"
     name: ClassVar[str] = "match-found"
     version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.signalling.match-found.v1"] = (
-        "nl.ketenbus.signalling.match-found.v1"
-    )
+    type: Literal["nl.ketenbus.signalling.match-found.v1"] = "nl.ketenbus.signalling.match-found.v1"
 
 
-InboundSignallingEvent = Annotated[
-    SignalRegistered | SignalWithdrawn, Field(discriminator="type")
-]
+InboundSignallingEvent = Annotated[SignalRegistered | SignalWithdrawn, Field(discriminator="type")]
 SignallingEvent = Annotated[
     SignalRegistered | SignalWithdrawn | MatchFound, Field(discriminator="type")
 ]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import Tracking
 
 from ketenbus_contracts.signalling import MatchFound, SignalRegistered, SignalWithdrawn
-from services.integral_plan.domain import Plan
-from services.runtime.store import TrackedApplication
+from services.integral_plan.domain import Plan, PlanError
+from services.runtime.store import Batch, TrackedApplication
 
 
 class UnknownPlanError(LookupError):
@@ -19,18 +18,15 @@ class UnknownPlanError(LookupError):
 class IntegralPlanApplication(TrackedApplication):
     name = "integral_plan"
 
-    def _plan(self, child: str) -> Plan:
-        try:
-            plan: Plan = self.repository.get(Plan.create_id(child))
-        except AggregateNotFoundError:
-            return Plan(child)
-        return plan
+    refusals: ClassVar[tuple[type[Exception], ...]] = (PlanError,)
 
-    def apply(self, event: Any, tracking: Tracking | None = None) -> None:
-        """Project one contract event onto the child's plan, once."""
-        if tracking and self.has_processed(tracking.application_name, tracking.notification_id):
-            return
-        plan = self._plan(event.subject)
+    def handle(self, batch: Batch, message: Any) -> None:
+        self.apply(message, batch)
+
+    def apply(self, event: Any, batch: Batch | None = None) -> None:
+        """Project one contract event onto the child's plan."""
+        work = batch or Batch(self.repository)
+        plan = work.get(Plan.create_id(event.subject), lambda: Plan(event.subject))
         if isinstance(event, SignalRegistered):
             plan.note_signal(
                 event.data.signal_id, event.data.signaller.model_dump(), event.data.registered_on
@@ -44,10 +40,8 @@ class IntegralPlanApplication(TrackedApplication):
                 [s.partner for s in event.data.signallers],
                 event.data.found_at,
             )
-        if tracking is None:
+        if batch is None:
             self.save(plan)
-        else:
-            self.record(tracking, plan)
 
     def plan_of(self, child: str) -> dict[str, Any]:
         try:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from services.integral_plan.application import IntegralPlanApplication
-from services.integral_plan.domain import PlanError
 from services.integral_plan.handlers import create_router
-from services.runtime.deadletter import deadletter_middleware
 from services.runtime.host import ServiceSpec
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
+from services.runtime.streams import PLAN_SIGNALLING
 
 NAME = "integral-plan"
 
@@ -22,5 +21,5 @@ def service_spec() -> ServiceSpec:
         name=NAME,
         application_factory=create_application,
         router_factory=create_router,
-        middlewares=(deadletter_middleware(NAME, (PlanError,)),),
+        consumers=(PLAN_SIGNALLING,),
     )

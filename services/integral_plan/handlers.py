@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventsourcing.persistence import Tracking
 from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsMessage, NatsRouter, PullSub
-from pydantic import BaseModel, ConfigDict
+from faststream.nats import JStream, NatsMessage, NatsRouter
+from pydantic import BaseModel, ConfigDict, SkipValidation, TypeAdapter, ValidationError
 
 from ketenbus_contracts.envelope import Pseudonym
 from ketenbus_contracts.signalling import SignallingEvent
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
+from services.runtime.batching import BATCH, raw_batch
 from services.runtime.host import ServiceContext
 from services.runtime.streams import PLAN_SIGNALLING
 
 CONSUMER = PLAN_SIGNALLING
 PLAN_QUERY_SUBJECT = "ketenbus.query.plan"
+decode_signalling = TypeAdapter[SignallingEvent](SignallingEvent).validate_json
 
 
 class PlanQuery(BaseModel):
@@ -27,6 +28,7 @@ class PlanQuery(BaseModel):
 class PlanAnswer(BaseModel):
     found: bool
     plan: dict[str, Any] | None = None
+    error: str | None = None
 
 
 def _application(ctx: ServiceContext | None) -> IntegralPlanApplication:
@@ -42,8 +44,8 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         CONSUMER.filter_subjects[0],
         stream=JStream(CONSUMER.stream.name, declare=False),
         durable=CONSUMER.durable,
-        config=CONSUMER.config(),
-        pull_sub=PullSub(batch_size=100, timeout=1.0),
+        pull_sub=BATCH,
+        decoder=raw_batch,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="integral-plan/signalling",
         description=(
@@ -51,19 +53,26 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
             "signals and matches onto the child's plan."
         ),
     )
-    async def on_signalling(event: SignallingEvent, msg: NatsMessage) -> None:
-        app = _application(ctx)
-        position = msg.raw_message.metadata.sequence.stream
-        tracking = Tracking(application_name=CONSUMER.tracking_name, notification_id=position)
-        await ctx.call(app.apply, event, tracking)  # type: ignore[union-attr]
+    async def on_signalling(
+        events: SkipValidation[list[SignallingEvent]], msg: NatsMessage
+    ) -> None:
+        # `events` documents the payload (validation skipped): `consume` decodes each message.
+        if ctx is None:
+            raise RuntimeError("integral-plan router used without its running service")
+        await ctx.consume(CONSUMER, msg.raw_message, decode_signalling)
 
     @router.subscriber(
         PLAN_QUERY_SUBJECT,
         title="integral-plan/query",
         description="Request/reply: the plan of a child by pseudonym (clear parts only).",
     )
-    async def on_query(query: PlanQuery) -> PlanAnswer:
+    async def on_query(query: SkipValidation[PlanQuery], msg: NatsMessage) -> PlanAnswer:
+        # Validated here, not by faststream, so a bad query gets an answer that says so.
         app = _application(ctx)
+        try:
+            query = PlanQuery.model_validate_json(msg.body)
+        except ValidationError:
+            return PlanAnswer(found=False, error='invalid query: expected {"child": pseudonym}')
         try:
             plan = await ctx.call(app.plan_of, query.child)  # type: ignore[union-attr]
         except UnknownPlanError:

@@ -2,8 +2,8 @@
 
 A message that fails validation, names an unknown type or breaks a business rule is never
 retried: it is published to the dead-letter stream with the reason and the original bytes and
-then acknowledged, so the consumer goes on with the next (valid) message. The reason never
-quotes the input, since the input may hold personal data.
+then acknowledged with its batch, so the consumer goes on with the next (valid) message. The
+reason never quotes the input, since the input may hold personal data.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from faststream._internal.middlewares import BaseMiddleware
-from faststream.message import StreamMessage
+from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import UnknownEventTypeError
@@ -33,13 +32,30 @@ def describe(exc: BaseException) -> tuple[str, list[dict[str, Any]]]:
     """A reason code and details for a refusal, without any input values."""
     if isinstance(exc, ValidationError):
         details = [
-            {"loc": ".".join(str(p) for p in err["loc"]), "type": err["type"], "msg": err["msg"]}
+            {"loc": _location(err["loc"]), "type": err["type"], "msg": err["msg"]}
             for err in exc.errors(include_url=False, include_input=False, include_context=False)
         ]
         return "invalid", details
     if isinstance(exc, UnknownEventTypeError):
         return "unknown-type", [{"msg": str(exc)}]
     return type(exc).__name__, [{"msg": str(exc)}]
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """A field path inside the event: without the handler's argument name and type tag."""
+    parts = [str(p) for p in loc]
+    for index, part in enumerate(parts):
+        if part.startswith("nl.ketenbus."):  # the discriminated-union tag
+            parts = parts[index + 1 :]
+            break
+    else:
+        if len(parts) > 1 and parts[0] in HANDLER_ARGUMENTS:
+            parts = parts[1:]
+    return ".".join(parts)
+
+
+# The names service handlers give their decoded argument (faststream puts it in the path).
+HANDLER_ARGUMENTS = frozenset({"event", "query", "body"})
 
 
 def deadletter_record(
@@ -57,37 +73,24 @@ def deadletter_record(
     }
 
 
-def deadletter_middleware(
-    service: str, refused: tuple[type[BaseException], ...]
-) -> type[BaseMiddleware[Any, Any]]:
-    """A faststream middleware that dead-letters the `refused` exceptions of `service`."""
-    catch = (ValidationError, UnknownEventTypeError, *refused)
-
-    class DeadLetter(BaseMiddleware[Any, Any]):
-        async def consume_scope(
-            self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]
-        ) -> Any:
-            try:
-                return await call_next(msg)
-            except catch as exc:
-                raw = msg.raw_message
-                metadata = getattr(raw, "metadata", None)
-                seq = metadata.sequence.stream if metadata is not None else None
-                subject = getattr(raw, "subject", "")
-                record = deadletter_record(service, exc, msg.body, subject=subject, stream_seq=seq)
-                broker = self.context.get("broker")
-                await broker.publish(
-                    json.dumps(record).encode(),
-                    deadletter_subject(service),
-                    stream=DEADLETTER.name,
-                    headers={
-                        "Nats-Msg-Id": f"{service}:{subject.split('.')[0]}:{seq}",
-                        "Ketenbus-Reason": record["reason"],
-                    },
-                )
-                log.warning(
-                    "input_refused", service=service, reason=record["reason"], stream_seq=seq
-                )
-                return None
-
-    return DeadLetter
+async def publish_deadletter(
+    js: JetStreamContext,
+    service: str,
+    exc: BaseException,
+    body: bytes,
+    *,
+    subject: str,
+    stream_seq: int | None,
+) -> None:
+    """Publish a refusal to `ketenbus.deadletter.<service>` (deduplicated per source message)."""
+    record = deadletter_record(service, exc, body, subject=subject, stream_seq=stream_seq)
+    headers = {"Ketenbus-Reason": record["reason"]}
+    if stream_seq is not None:
+        headers["Nats-Msg-Id"] = f"{service}:{subject.split('.')[0]}:{stream_seq}"
+    await js.publish(
+        deadletter_subject(service),
+        json.dumps(record).encode(),
+        stream=DEADLETTER.name,
+        headers=headers,
+    )
+    log.warning("input_refused", service=service, reason=record["reason"], stream_seq=stream_seq)

@@ -9,20 +9,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import nats
 import structlog
+from faststream._internal.middlewares import BaseMiddleware
+from faststream.message import StreamMessage
 from faststream.nats import NatsBroker, NatsRouter
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from pydantic import ValidationError
 
+from ketenbus_contracts.envelope import UnknownEventTypeError
+from services.runtime.deadletter import publish_deadletter
 from services.runtime.outbox import OutboxRelay, Translate
 from services.runtime.settings import Settings
 from services.runtime.store import TrackedApplication
-from services.runtime.streams import ensure_streams
+from services.runtime.streams import ConsumerSpec, ensure_streams, resume_consumer
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +43,8 @@ class ServiceContext:
     relay: OutboxRelay | None = None
     nc: NatsClient | None = None
 
+    service: str = ""
+
     async def call(self, func: Callable[..., Any], *args: Any) -> Any:
         """Run a (synchronous) application method in the service's single store thread."""
         result = await anyio.to_thread.run_sync(func, *args, limiter=self.limiter)
@@ -44,14 +52,73 @@ class ServiceContext:
             self.relay.wake()
         return result
 
+    async def consume(
+        self, consumer: ConsumerSpec, messages: Sequence[Msg], decode: Callable[[bytes], Any]
+    ) -> None:
+        """Process a fetched batch in stream order: decode each message, apply the valid ones
+        in one transaction with their position, and dead-letter what was refused.
+
+        Decoding per message (not the whole batch at once) keeps one bad message from refusing
+        the valid ones around it.
+        """
+        by_seq = {m.metadata.sequence.stream: m for m in messages}
+        decoded: list[tuple[int, Any]] = []
+        refused: list[tuple[int, Exception]] = []
+        for seq in sorted(by_seq):
+            try:
+                decoded.append((seq, decode(by_seq[seq].data)))
+            except (ValidationError, UnknownEventTypeError) as exc:
+                refused.append((seq, exc))
+        refused += await self.call(self.application.process_batch, consumer.tracking_name, decoded)
+        if refused and self.nc is not None:
+            js = self.nc.jetstream()
+            for seq, exc in sorted(refused, key=lambda r: r[0]):
+                await publish_deadletter(
+                    js, self.service, exc, by_seq[seq].data,
+                    subject=by_seq[seq].subject, stream_seq=seq,
+                )  # fmt: skip
+
 
 @dataclass
 class ServiceSpec:
     name: str
     application_factory: Callable[[Settings], TrackedApplication]
     router_factory: Callable[[ServiceContext], NatsRouter]
+    consumers: tuple[ConsumerSpec, ...] = ()
     translate: Translate | None = None
-    middlewares: tuple[Any, ...] = field(default_factory=tuple)
+
+
+def fail_fast_middleware(failed: asyncio.Event) -> type[BaseMiddleware[Any, Any]]:
+    """On an unexpected error (not a refusal), stop consuming and restart from the store.
+
+    Nacking and going on would let later messages overtake the failed one; restarting the
+    consumers from the tracked position keeps stream order.
+    """
+
+    class FailFast(BaseMiddleware[Any, Any]):
+        async def consume_scope(
+            self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]
+        ) -> Any:
+            try:
+                return await call_next(msg)
+            except Exception as exc:
+                log.error("handler_failed", error=type(exc).__name__)
+                failed.set()
+                raise
+
+    return FailFast
+
+
+RESTART_BACKOFF = 0.5
+MAX_RESTART_BACKOFF = 30.0
+
+
+async def _first(*awaitables: Awaitable[Any]) -> None:
+    """Wait until the first of `awaitables` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
 
 
 async def connect(settings: Settings, name: str) -> NatsClient:
@@ -80,26 +147,38 @@ async def run_service(
         application=application,
         limiter=anyio.CapacityLimiter(1),
         nc=nc,
+        service=spec.name,
     )
     relay_task: asyncio.Task[None] | None = None
     if spec.translate is not None:
         ctx.relay = OutboxRelay(application, js, spec.translate, limiter=ctx.limiter)
         relay_task = asyncio.create_task(ctx.relay.run(), name=f"{spec.name}-outbox")
 
-    broker = NatsBroker(
-        settings.nats_url,
-        middlewares=spec.middlewares,
-        logger=None,
-        graceful_timeout=10.0,
-        name=f"{spec.name}-consumer",
-    )
-    broker.include_router(spec.router_factory(ctx))
-    await broker.start()
-    log.info("service_started", service=spec.name)
+    failed = asyncio.Event()
+    backoff = RESTART_BACKOFF
     try:
-        await stop.wait()
+        while not stop.is_set():
+            for consumer in spec.consumers:
+                position = await ctx.call(application.position, consumer.tracking_name)
+                await resume_consumer(js, consumer, position)
+            broker = NatsBroker(
+                settings.nats_url,
+                middlewares=(fail_fast_middleware(failed),),
+                logger=None,
+                graceful_timeout=10.0,
+                name=f"{spec.name}-consumer",
+            )
+            broker.include_router(spec.router_factory(ctx))
+            await broker.start()
+            log.info("service_started", service=spec.name)
+            await _first(stop.wait(), failed.wait())
+            await broker.stop()
+            if failed.is_set() and not stop.is_set():
+                log.warning("service_restarting", service=spec.name, after_seconds=backoff)
+                failed.clear()
+                await _first(stop.wait(), asyncio.sleep(backoff))
+                backoff = min(backoff * 2, MAX_RESTART_BACKOFF)
     finally:
-        await broker.stop()
         if relay_task is not None:
             relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

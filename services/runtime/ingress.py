@@ -44,9 +44,7 @@ async def publish_inbound(url: str, partner: str, raw: bytes) -> str:
         try:
             event = validate_inbound(partner, raw)
         except IngressRefusedError as exc:
-            record = deadletter_record(
-                INGRESS, exc, raw, subject=f"in.{partner}", stream_seq=None
-            )
+            record = deadletter_record(INGRESS, exc, raw, subject=f"in.{partner}", stream_seq=None)
             await js.publish(
                 deadletter_subject(INGRESS),
                 json.dumps(record).encode(),

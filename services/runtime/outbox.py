@@ -10,6 +10,7 @@ batch, which JetStream deduplicates within the stream's duplicate window.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -66,10 +67,8 @@ class OutboxRelay:
             count = await self.relay_once()
             if count < self.batch_size:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                except TimeoutError:
-                    pass
 
     async def relay_once(self) -> int:
         """Publish the next batch; returns how many notifications it covered."""

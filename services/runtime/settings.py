@@ -18,7 +18,9 @@ class Settings(BaseSettings):
     nats_url: str | None = Field(
         default=None, description="An existing NATS server; unset starts an embedded one"
     )
-    nats_replicas: int = Field(default=1, ge=1, le=5, description="Stream replicas (3 in a cluster)")
+    nats_replicas: int = Field(
+        default=1, ge=1, le=5, description="Stream replicas (3 in a cluster)"
+    )
     store: Literal["sqlite", "postgres"] = "sqlite"
     postgres_host: str = "127.0.0.1"
     postgres_port: int = 5432

@@ -33,8 +33,9 @@ async def collect_status(url: str) -> dict[str, Any]:
             try:
                 cinfo = await js.consumer_info(consumer.stream.name, consumer.durable)
             except nats.js.errors.NotFoundError:
-                consumers.append({"stream": consumer.stream.name, "durable": consumer.durable,
-                                  "missing": True})
+                consumers.append(
+                    {"stream": consumer.stream.name, "durable": consumer.durable, "missing": True}
+                )
                 continue
             consumers.append(
                 {

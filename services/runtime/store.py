@@ -1,17 +1,24 @@
 """Event stores: each service's `eventsourcing` Application on SQLite (default) or PostgreSQL.
 
-Every service application records, with its events, the positions of what it consumed
-(tracking records), in the same transaction: so a redelivered message is recognised and its
-effect happens once.
+Every service application records, with its events, the position of what it consumed (a
+tracking record), in the same transaction: so a redelivered message is recognised and its
+effect happens once. Consumed messages are processed in stream order, a batch at a time, and a
+batch is one transaction.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any, cast
+from typing import Any, ClassVar, TypeVar, cast
 
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Repository,
+)
 from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Tracking, Transcoding
 
@@ -50,8 +57,70 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
+A = TypeVar("A")
+
+
+class Batch:
+    """The aggregates one batch of consumed messages touches, to be recorded together.
+
+    Within a batch the same child may appear more than once; each command must see the
+    aggregate as the earlier commands of the batch left it.
+    """
+
+    def __init__(self, repository: Repository[uuid.UUID]) -> None:
+        self._repository = repository
+        self._touched: dict[uuid.UUID, Any] = {}
+
+    def get(self, aggregate_id: uuid.UUID, create: Callable[[], A]) -> A:
+        """The aggregate as this batch sees it, or a new one from `create`."""
+        if aggregate_id not in self._touched:
+            try:
+                self._touched[aggregate_id] = self._repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                self._touched[aggregate_id] = create()
+        return cast(A, self._touched[aggregate_id])
+
+    @property
+    def aggregates(self) -> list[Any]:
+        return list(self._touched.values())
+
+
 class TrackedApplication(Application[uuid.UUID]):
-    """An Application whose recorder also keeps tracking records (a process recorder)."""
+    """An Application whose recorder also keeps tracking records (a process recorder).
+
+    Subclasses say how one consumed message changes the aggregates (`handle`) and which errors
+    are refusals of that message (`refusals`: business rules), as opposed to failures.
+    """
+
+    refusals: ClassVar[tuple[type[Exception], ...]] = ()
+
+    def handle(self, batch: Batch, message: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__} consumes nothing")
+
+    def process_batch(
+        self, tracking_name: str, items: Sequence[tuple[int, Any]]
+    ) -> list[tuple[int, Exception]]:
+        """Apply consumed messages, given as (stream sequence, message) in stream order.
+
+        What was processed before (sequence at or below the tracked position) is skipped. The
+        new events of every touched aggregate and the last sequence are recorded in one
+        transaction. Returns the refused messages with their reasons; the rest took effect.
+        """
+        start = self.position(tracking_name)
+        todo = [(seq, message) for seq, message in items if seq > start]
+        if not todo:
+            return []
+        batch = Batch(self.repository)
+        refused: list[tuple[int, Exception]] = []
+        for seq, message in todo:
+            try:
+                self.handle(batch, message)
+            except self.refusals as exc:
+                # Commands check before they change anything, so a refusal leaves no trace.
+                refused.append((seq, exc))
+        tracking = Tracking(application_name=tracking_name, notification_id=todo[-1][0])
+        self.record(tracking, *batch.aggregates)
+        return refused
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

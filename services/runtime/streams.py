@@ -12,6 +12,7 @@ the window.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
@@ -67,11 +68,13 @@ class ConsumerSpec:
         """Name under which the consumer records the stream sequences it processed."""
         return f"{self.stream.name}:{self.durable}"
 
-    def config(self) -> ConsumerConfig:
+    def config(self, start_seq: int = 1) -> ConsumerConfig:
+        """The consumer, delivering from stream sequence `start_seq` on."""
         return ConsumerConfig(
             durable_name=self.durable,
             description=self.description,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=DeliverPolicy.ALL if start_seq <= 1 else DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=None if start_seq <= 1 else start_seq,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self.ack_wait,
             max_deliver=self.max_deliver,
@@ -111,7 +114,14 @@ PLAN_SIGNALLING = ConsumerSpec(
     description="integral-plan projection: signals and matches",
 )
 
-CONSUMERS: tuple[ConsumerSpec, ...] = (SIGNALLING_INBOUND, PLAN_SIGNALLING)
+KLUIS_SIGNALLING = ConsumerSpec(
+    stream=SIGNALLING,
+    durable="kluis",
+    filter_subjects=("ketenbus.signalling.>",),
+    description="kluis: relations from signals registered and withdrawn",
+)
+
+CONSUMERS: tuple[ConsumerSpec, ...] = (SIGNALLING_INBOUND, PLAN_SIGNALLING, KLUIS_SIGNALLING)
 
 
 def deadletter_subject(service: str) -> str:
@@ -119,7 +129,10 @@ def deadletter_subject(service: str) -> str:
 
 
 async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create or update every stream and durable consumer; safe to call from each service."""
+    """Create or update every stream, and create missing durable consumers.
+
+    Safe to call from every service at start.
+    """
     for spec in STREAMS:
         config = spec.config(replicas)
         try:
@@ -129,4 +142,20 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
         else:
             await js.update_stream(config)
     for consumer in CONSUMERS:
-        await js.add_consumer(consumer.stream.name, consumer.config())
+        try:
+            await js.consumer_info(consumer.stream.name, consumer.durable)
+        except NotFoundError:
+            await js.add_consumer(consumer.stream.name, consumer.config())
+
+
+async def resume_consumer(js: JetStreamContext, spec: ConsumerSpec, position: int) -> None:
+    """(Re)create a durable consumer so it delivers from just after `position`.
+
+    The service's store, not the consumer, is the source of truth for what was processed (the
+    tracking record is written with the effects). Re-creating the consumer from there on every
+    start keeps delivery in stream order: otherwise messages a crashed process had fetched come
+    back only after `ack_wait`, behind newer ones, and an in-order tracker would skip them.
+    """
+    with contextlib.suppress(NotFoundError):
+        await js.delete_consumer(spec.stream.name, spec.durable)
+    await js.add_consumer(spec.stream.name, spec.config(start_seq=position + 1))

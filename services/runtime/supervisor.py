@@ -102,7 +102,7 @@ class Backbone:
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=log_file,
-                preexec_fn=die_with_parent,  # noqa: PLW1509
+                preexec_fn=die_with_parent,
             )
         self.processes[name] = process
         log.info("service_process_started", service=name, pid=process.pid)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import Tracking
 
-from services.runtime.store import TrackedApplication
-from services.signalling.domain import ChildSignals
+from services.runtime.store import Batch, TrackedApplication
+from services.signalling.domain import ChildSignals, SignallingError
 
 log = structlog.get_logger(__name__)
 
@@ -23,19 +21,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class SignallerMismatchError(SignallingError):
+    """A partner may only register signals in its own name."""
+
+
 class SignallingApplication(TrackedApplication):
     name = "signalling"
+    refusals: ClassVar[tuple[type[Exception], ...]] = (SignallingError,)
 
     def __init__(self, env: dict[str, str] | None = None, clock: Clock = utcnow) -> None:
         super().__init__(env)
         self.clock = clock
 
-    def _child(self, child: str) -> ChildSignals:
-        try:
-            aggregate: ChildSignals = self.repository.get(ChildSignals.create_id(child))
-        except AggregateNotFoundError:
-            return ChildSignals(child)
-        return aggregate
+    def handle(self, batch: Batch, message: Any) -> None:
+        from services.signalling.translation import apply_inbound
+
+        apply_inbound(self, message, batch)
+
+    def _signals(self, batch: Batch, child: str) -> ChildSignals:
+        return batch.get(ChildSignals.create_id(child), lambda: ChildSignals(child))
 
     def register_signal(
         self,
@@ -45,14 +49,14 @@ class SignallingApplication(TrackedApplication):
         signaller: dict[str, str],
         registered_on: date,
         planned_removal_on: date,
-        tracking: Tracking | None = None,
+        batch: Batch | None = None,
     ) -> None:
-        if tracking and self.has_processed(tracking.application_name, tracking.notification_id):
-            return
-        signals = self._child(child)
+        work = batch or Batch(self.repository)
+        signals = self._signals(work, child)
         signals.register_signal(signal_id, signaller, registered_on, planned_removal_on)
         matched = signals.find_match(self.clock())
-        self._save(signals, tracking)
+        if batch is None:
+            self.save(signals)
         log.info("signal_registered", signal_id=str(signal_id), partner=signaller["partner"])
         if matched:
             log.info("match_found", match_id=str(signals.match_id))
@@ -65,20 +69,14 @@ class SignallingApplication(TrackedApplication):
         partner: str,
         withdrawn_on: date,
         reason: str,
-        tracking: Tracking | None = None,
+        batch: Batch | None = None,
     ) -> None:
-        if tracking and self.has_processed(tracking.application_name, tracking.notification_id):
-            return
-        signals = self._child(child)
+        work = batch or Batch(self.repository)
+        signals = self._signals(work, child)
         signals.withdraw_signal(signal_id, partner, withdrawn_on, reason)
-        self._save(signals, tracking)
+        if batch is None:
+            self.save(signals)
         log.info("signal_withdrawn", signal_id=str(signal_id), partner=partner)
 
     def signals_of(self, child: str) -> ChildSignals:
-        return self._child(child)
-
-    def _save(self, aggregate: Any, tracking: Tracking | None) -> None:
-        if tracking is None:
-            self.save(aggregate)
-        else:
-            self.record(tracking, aggregate)
+        return self._signals(Batch(self.repository), child)

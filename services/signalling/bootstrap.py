@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from services.runtime.deadletter import deadletter_middleware
 from services.runtime.host import ServiceSpec
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
+from services.runtime.streams import SIGNALLING_INBOUND
 from services.signalling.application import SignallingApplication
-from services.signalling.domain import SignallingError
 from services.signalling.handlers import create_router
-from services.signalling.translation import SignallerMismatchError, to_contract
+from services.signalling.translation import to_contract
 
 NAME = "signalling"
 
@@ -23,6 +22,6 @@ def service_spec() -> ServiceSpec:
         name=NAME,
         application_factory=create_application,
         router_factory=create_router,
+        consumers=(SIGNALLING_INBOUND,),
         translate=to_contract,
-        middlewares=(deadletter_middleware(NAME, (SignallingError, SignallerMismatchError)),),
     )

@@ -1,18 +1,18 @@
-"""signalling's subscribers: decode the partner's event, call the application, done."""
+"""signalling's subscribers: decode the partners' events, call the application, done."""
 
 from __future__ import annotations
 
-from eventsourcing.persistence import Tracking
 from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsMessage, NatsRouter, PullSub
+from faststream.nats import JStream, NatsMessage, NatsRouter
+from pydantic import SkipValidation, TypeAdapter
 
 from ketenbus_contracts.signalling import InboundSignallingEvent
+from services.runtime.batching import BATCH, raw_batch
 from services.runtime.host import ServiceContext
 from services.runtime.streams import SIGNALLING_INBOUND
-from services.signalling.application import SignallingApplication
-from services.signalling.translation import apply_inbound
 
 CONSUMER = SIGNALLING_INBOUND
+decode_inbound = TypeAdapter[InboundSignallingEvent](InboundSignallingEvent).validate_json
 
 
 def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
@@ -22,8 +22,8 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         CONSUMER.filter_subjects[0],
         stream=JStream(CONSUMER.stream.name, declare=False),
         durable=CONSUMER.durable,
-        config=CONSUMER.config(),
-        pull_sub=PullSub(batch_size=100, timeout=1.0),
+        pull_sub=BATCH,
+        decoder=raw_batch,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="signalling/inbound",
         description=(
@@ -32,12 +32,12 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
             "`ketenbus.deadletter.signalling`."
         ),
     )
-    async def on_inbound(event: InboundSignallingEvent, msg: NatsMessage) -> None:
-        if ctx is None or not isinstance(ctx.application, SignallingApplication):
+    async def on_inbound(
+        events: SkipValidation[list[InboundSignallingEvent]], msg: NatsMessage
+    ) -> None:
+        # `events` documents the payload (validation skipped): `consume` decodes each message.
+        if ctx is None:
             raise RuntimeError("signalling router used without its running service")
-        app = ctx.application
-        position = msg.raw_message.metadata.sequence.stream
-        tracking = Tracking(application_name=CONSUMER.tracking_name, notification_id=position)
-        await ctx.call(apply_inbound, app, event, tracking)
+        await ctx.consume(CONSUMER, msg.raw_message, decode_inbound)
 
     return router

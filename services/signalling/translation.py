@@ -9,19 +9,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from eventsourcing.persistence import Tracking
-
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.signalling import (
     MatchFound,
     MatchFoundData,
+    Signaller,
     SignalRegistered,
     SignalRegisteredData,
-    Signaller,
     SignalWithdrawn,
     SignalWithdrawnData,
 )
-from services.signalling.application import SignallingApplication
+from services.runtime.store import Batch
+from services.signalling.application import SignallerMismatchError, SignallingApplication
 from services.signalling.domain import ChildSignals
 
 SOURCE = "ketenbus.signalling"
@@ -30,7 +29,7 @@ SOURCE = "ketenbus.signalling"
 def apply_inbound(
     app: SignallingApplication,
     event: SignalRegistered | SignalWithdrawn,
-    tracking: Tracking | None = None,
+    batch: Batch | None = None,
 ) -> None:
     """Turn an inbound partner event into the application command it asks for."""
     if isinstance(event, SignalRegistered):
@@ -42,7 +41,7 @@ def apply_inbound(
             signaller=event.data.signaller.model_dump(),
             registered_on=event.data.registered_on,
             planned_removal_on=event.data.planned_removal_on,
-            tracking=tracking,
+            batch=batch,
         )
     else:
         app.withdraw_signal(
@@ -51,12 +50,8 @@ def apply_inbound(
             partner=event.source,
             withdrawn_on=event.data.withdrawn_on,
             reason=event.data.reason,
-            tracking=tracking,
+            batch=batch,
         )
-
-
-class SignallerMismatchError(ValueError):
-    """A partner may only register signals in its own name."""
 
 
 def to_contract(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | None:

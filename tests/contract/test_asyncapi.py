@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 from faststream.nats import NatsBroker
-from ketenbus_contracts.envelope import registered_types
 from pydantic import BaseModel, Field
 
+from ketenbus_contracts.envelope import registered_types
 from services import asyncapi
 from services.registry import SERVICES
 

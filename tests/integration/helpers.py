@@ -1,0 +1,155 @@
+"""Helpers for integration tests: publishing, waiting (with a deadline, never timing), reading."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any, TypeVar
+
+import nats
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from ketenbus_contracts.envelope import CloudEvent, parse_event
+from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
+
+T = TypeVar("T")
+
+SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="ib")
+JGZ = Signaller(partner="jgz-gelderland-zuid", role="jeugdarts", contact="jgz")
+CHILDCARE = Signaller(partner="kdv-het-speelhuis", role="pm", contact="kdv")
+
+
+def child(n: int) -> str:
+    """A valid pseudonym for test child n."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    digits = ""
+    for _ in range(32):
+        digits += alphabet[n % 32]
+        n //= 32
+    return digits
+
+
+def signal(subject: str, signaller: Signaller, on: date = date(2026, 11, 1)) -> SignalRegistered:
+    return SignalRegistered.create(
+        source=signaller.partner,
+        subject=subject,
+        data=SignalRegisteredData(
+            signal_id=uuid.uuid4(),
+            signaller=signaller,
+            registered_on=on,
+            planned_removal_on=on + timedelta(days=730),
+        ),
+    )
+
+
+def wait_until(check: Callable[[], T | None], timeout: float = 60.0, what: str = "") -> T:
+    """Poll `check` until it returns something truthy; fail after a generous deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what or check}")
+        time.sleep(0.1)
+
+
+async def publish_all(url: str, items: list[tuple[str, bytes, str | None]]) -> None:
+    """Publish (subject, payload, msg id) to JetStream, in order."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for subject, payload, msg_id in items:
+            headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+            await js.publish(subject, payload, headers=headers)
+    finally:
+        await nc.close()
+
+
+def publish_events(url: str, events: list[CloudEvent[Any]]) -> None:
+    asyncio.run(
+        publish_all(url, [(e.inbound_subject(e.source), e.to_bytes(), str(e.id)) for e in events])
+    )
+
+
+async def _read_stream(url: str, stream: str, subjects: str) -> list[tuple[int, bytes, dict]]:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(stream)
+        last = info.state.last_seq
+        out: list[tuple[int, bytes, dict]] = []
+        if info.state.messages == 0:
+            return out
+        sub = await js.pull_subscribe(
+            subjects,
+            stream=stream,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, inactive_threshold=30),
+        )
+        while not out or out[-1][0] < last:
+            for msg in await sub.fetch(500, timeout=5):
+                out.append((msg.metadata.sequence.stream, msg.data, dict(msg.headers or {})))
+                await msg.ack()
+        return out
+    finally:
+        await nc.close()
+
+
+def read_stream(url: str, stream: str, subjects: str = ">") -> list[tuple[int, bytes, dict]]:
+    """Every message of a stream as (sequence, payload, headers)."""
+    return asyncio.run(_read_stream(url, stream, subjects))
+
+
+def stream_events(url: str, stream: str) -> list[CloudEvent[Any]]:
+    return [parse_event(data) for _, data, _ in read_stream(url, stream)]
+
+
+async def _consumer_lag(url: str, stream: str, durable: str) -> tuple[int, int]:
+    nc = await nats.connect(url)
+    try:
+        info = await nc.jetstream().consumer_info(stream, durable)
+        return info.num_pending, info.num_ack_pending
+    finally:
+        await nc.close()
+
+
+def consumer_idle(url: str, stream: str, durable: str) -> bool:
+    """True when the durable consumer has nothing pending and nothing unacknowledged."""
+    try:
+        return asyncio.run(_consumer_lag(url, stream, durable)) == (0, 0)
+    except nats.js.errors.NotFoundError:
+        return False
+
+
+async def _query_plan(url: str, subject: str) -> dict[str, Any] | None:
+    nc = await nats.connect(url)
+    try:
+        reply = await nc.request("ketenbus.query.plan", json.dumps({"child": subject}).encode(), 5)
+        answer = json.loads(reply.data)
+        return answer.get("plan") if answer.get("found") else None
+    except nats.errors.NoRespondersError:
+        return None
+    finally:
+        await nc.close()
+
+
+def query_plan(url: str, subject: str) -> dict[str, Any] | None:
+    return asyncio.run(_query_plan(url, subject))
+
+
+async def _subject_counts(url: str, stream: str) -> dict[str, int]:
+    nc = await nats.connect(url)
+    try:
+        info = await nc.jetstream().stream_info(stream, subjects_filter=">")
+        return dict(info.state.subjects or {})
+    finally:
+        await nc.close()
+
+
+def subject_counts(url: str, stream: str) -> dict[str, int]:
+    """Messages per subject in a stream."""
+    return asyncio.run(_subject_counts(url, stream))

@@ -1,0 +1,175 @@
+"""The first slice end to end: real nats-server, service processes, SQLite and PostgreSQL stores."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ketenbus_contracts.signalling import MatchFound, SignalRegistered
+from services.integral_plan.application import IntegralPlanApplication
+from services.integral_plan.bootstrap import create_application as create_plan_application
+from services.runtime.settings import Settings
+from services.runtime.supervisor import Backbone
+from tests.conftest import StoreBackend
+from tests.integration.helpers import (
+    CHILDCARE,
+    JGZ,
+    SCHOOL,
+    child,
+    consumer_idle,
+    publish_all,
+    publish_events,
+    query_plan,
+    read_stream,
+    signal,
+    stream_events,
+    subject_counts,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+SERVICES = ["signalling", "integral-plan"]
+
+
+def rebuilt_plans(url: str) -> dict[str, dict[str, Any]]:
+    """Every plan rebuilt from scratch from the SIGNALLING stream, in memory."""
+    app = IntegralPlanApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    children = []
+    for event in stream_events(url, "SIGNALLING"):
+        app.apply(event)
+        children.append(event.subject)
+    return {c: _comparable(app.plan_of(c)) for c in children}
+
+
+def live_plans(settings: Settings, children: list[str]) -> dict[str, dict[str, Any]]:
+    app = create_plan_application(settings)
+    try:
+        return {c: _comparable(app.plan_of(c)) for c in children}
+    finally:
+        app.close()
+
+
+def _comparable(plan: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in plan.items() if k != "version"} | {"events": plan["version"]}
+
+
+class SliceCase(StoreBackend):
+    @pytest.fixture
+    def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
+        settings = settings.model_copy(update={"nats_url": nats_url})
+        with Backbone(settings, SERVICES) as backbone:
+            yield backbone
+
+    def test_two_partners_signalling_on_one_child_show_a_match_in_the_plan(
+        self, backbone: Backbone
+    ) -> None:
+        kid = child(1)
+        publish_events(backbone.url, [signal(kid, SCHOOL), signal(kid, JGZ)])
+
+        plan = wait_until(
+            lambda: (p := query_plan(backbone.url, kid)) and p["match"] and p,
+            what="a match in the plan",
+        )
+
+        assert ["bs-de-regenboog", "jgz-gelderland-zuid"] == plan["match"]["partners"]
+        assert ["bs-de-regenboog", "jgz-gelderland-zuid"] == [p["partner"] for p in plan["parties"]]
+        types = [type(e) for e in stream_events(backbone.url, "SIGNALLING")]
+        assert [SignalRegistered, SignalRegistered, MatchFound] == types
+
+    def test_a_poison_message_between_two_valid_ones_loses_neither(
+        self, backbone: Backbone
+    ) -> None:
+        kid = child(2)
+        first, second = signal(kid, SCHOOL), signal(kid, CHILDCARE)
+        poison = b'{"specversion": "1.0", "type": "nl.ketenbus.signalling.signal-registered.v1"}'
+        asyncio.run(
+            publish_all(
+                backbone.url,
+                [
+                    (first.inbound_subject(first.source), first.to_bytes(), str(first.id)),
+                    ("in.bs-de-regenboog.signalling.signal-registered", poison, None),
+                    (second.inbound_subject(second.source), second.to_bytes(), str(second.id)),
+                ],
+            )
+        )
+
+        plan = wait_until(
+            lambda: (p := query_plan(backbone.url, kid)) and p["match"] and p,
+            what="both valid signals in the plan",
+        )
+        assert 2 == len(plan["signals"])
+        [(_, payload, headers)] = read_stream(backbone.url, "DEADLETTER")
+        dead = json.loads(payload)
+        assert ("signalling", "invalid", 2) == (dead["service"], dead["reason"], dead["stream_seq"])
+        assert {"id", "source", "subject", "data"} <= {d["loc"] for d in dead["details"]}
+        assert poison == base64.b64decode(dead["original"]["bytes"])
+        assert "invalid" == headers["Ketenbus-Reason"]
+
+    def test_a_business_rule_refusal_is_dead_lettered_with_its_reason(
+        self, backbone: Backbone
+    ) -> None:
+        kid = child(3)
+        valid = signal(kid, SCHOOL)
+        impostor = signal(kid, JGZ).model_copy(update={"source": "kdv-het-speelhuis"})
+        publish_events(backbone.url, [valid, impostor])
+
+        wait_until(lambda: consumer_idle(backbone.url, "INBOUND", "signalling"), what="idle")
+        [(_, payload, _)] = read_stream(backbone.url, "DEADLETTER")
+        assert "SignallerMismatchError" == json.loads(payload)["reason"]
+        plan = wait_until(lambda: query_plan(backbone.url, kid), what="the plan")
+        assert 1 == len(plan["signals"])
+
+    def test_a_signalling_service_killed_mid_stream_loses_and_doubles_nothing(
+        self, backbone: Backbone, settings: Settings
+    ) -> None:
+        rng = random.Random(7)
+        children = [child(100 + n) for n in range(40)]
+        events = [
+            signal(kid, rng.choice([SCHOOL, JGZ, CHILDCARE])) for kid in children for _ in range(5)
+        ]
+
+        async def publish_while_killing() -> None:
+            items = [(e.inbound_subject(e.source), e.to_bytes(), str(e.id)) for e in events]
+            await publish_all(backbone.url, items[:100])
+            await asyncio.sleep(0.3)
+            backbone.kill_service("signalling")
+            await publish_all(backbone.url, items[100:])
+            backbone.start_service("signalling")
+
+        asyncio.run(publish_while_killing())
+
+        def settled() -> bool:
+            relayed = subject_counts(backbone.url, "SIGNALLING").get(
+                SignalRegistered.outbound_subject(), 0
+            )
+            return relayed >= len(events) and consumer_idle(
+                backbone.url, "SIGNALLING", "integral-plan"
+            )
+
+        wait_until(settled, what="both consumers to drain")
+        backbone.stop_service("integral-plan")
+        recorded = stream_events(backbone.url, "SIGNALLING")
+        registered = [e for e in recorded if isinstance(e, SignalRegistered)]
+        assert sorted(str(e.data.signal_id) for e in events) == sorted(
+            str(e.data.signal_id) for e in registered
+        )
+        assert len(recorded) == len({e.id for e in recorded})
+        assert rebuilt_plans(backbone.url) == live_plans(
+            settings.model_copy(update={"nats_url": backbone.url}), children
+        )
+
+
+class TestSliceOnSQLite(SliceCase):
+    store = "sqlite"
+
+
+@pytest.mark.postgres
+class TestSliceOnPostgres(SliceCase):
+    store = "postgres"
