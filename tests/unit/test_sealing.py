@@ -12,6 +12,8 @@ from typing import Annotated
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel, ConfigDict
+
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import (
     DataKey,
@@ -41,7 +43,6 @@ from ketenbus_contracts.sealing import (
     sign_request,
     verify_request,
 )
-from pydantic import BaseModel, ConfigDict
 
 CHILD = "a" * 32
 EVENT = uuid.UUID("0b8e2f5c-1d7a-4c1e-9a55-6a1f0e0c2d11")

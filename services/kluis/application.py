@@ -1,0 +1,311 @@
+"""The kluis application: relations from events, key decisions, keys, processing records.
+
+Relations are event-sourced (`ChildRelations` aggregates, recorded with the stream position
+they came from). Keys, erasures and processing records live in the `Keystore`, a plain table
+that erasure deletes from physically.
+
+`answer(raw)` is the whole request/reply protocol without NATS: verify the signed request,
+decide by the register and the relations, act (release a key sealed to the requester, seal or
+re-bind a section), record the processing, and return the answer.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import Tracking
+from joserfc.jwk import OKPKey
+
+from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.sealing import (
+    DataKey,
+    KeyId,
+    KeyRequest,
+    KluisAnswer,
+    KluisProtocolError,
+    PartnerKeys,
+    Refusal,
+    RefusalCode,
+    ResealRequest,
+    SealingError,
+    SealRequest,
+    decrypt_from,
+    deliver_key,
+    kid_of,
+    open_section,
+    seal,
+    verify_request,
+)
+from ketenbus_contracts.signalling import SignalRegistered, SignalWithdrawn
+from services.kluis.domain import (
+    ChildRelations,
+    Decision,
+    KluisError,
+    Operation,
+    ProcessingRecord,
+    ProcessingRegister,
+    UnknownPartnerError,
+    Verdict,
+    decide,
+    parse_traceparent,
+)
+from services.kluis.keystore import Keystore
+from services.kluis.policy import PartnerDirectory
+from services.runtime.store import Batch, TrackedApplication
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+SIGNAL_BASIS = "signal"
+AnyRequest = KeyRequest | SealRequest | ResealRequest
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class KluisApplication(TrackedApplication):
+    name = "kluis"
+    refusals = (KluisError,)
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        register: ProcessingRegister,
+        directory: PartnerDirectory,
+        keystore: Keystore,
+        own_keys: PartnerKeys,
+        clock: Clock = utcnow,
+    ) -> None:
+        super().__init__(env)
+        self.register_ = register
+        self.directory = directory
+        self.keystore = keystore
+        self.own_keys = own_keys
+        self.clock = clock
+
+    def close(self) -> None:
+        super().close()
+        self.keystore.close()
+
+    # relations
+
+    def relations_of(self, child: str) -> ChildRelations:
+        try:
+            relations: ChildRelations = self.repository.get(ChildRelations.create_id(child))
+        except AggregateNotFoundError:
+            return ChildRelations(child)
+        return relations
+
+    def has_relation(self, child: str, partner: str) -> bool:
+        return self.relations_of(child).has_active(partner)
+
+    def add_relation(
+        self,
+        child: str,
+        partner: str,
+        *,
+        basis: str,
+        basis_id: str,
+        tracking: Tracking | None = None,
+    ) -> None:
+        """Give `partner` a relation with `child` on `basis` (signal, enrolment, handover, ...)."""
+        if tracking and self._seen(tracking):
+            return
+        relations = self.relations_of(child)
+        if relations.add(partner, basis, basis_id, self.clock()):
+            log.info("relation_added", partner=partner, basis=basis, basis_id=basis_id)
+        self._save(relations, tracking)
+
+    def end_relation(
+        self,
+        child: str,
+        partner: str | None = None,
+        *,
+        basis: str,
+        basis_id: str,
+        tracking: Tracking | None = None,
+    ) -> None:
+        """End the relation on `basis`/`basis_id` (for `partner`, or for every partner on it)."""
+        if tracking and self._seen(tracking):
+            return
+        relations = self.relations_of(child)
+        if partner is None:
+            ended = relations.end_basis(basis, basis_id, self.clock())
+        else:
+            relations.end(partner, basis, basis_id, self.clock())
+            ended = [partner]
+        for who in ended:
+            log.info("relation_ended", partner=who, basis=basis, basis_id=basis_id)
+        self._save(relations, tracking)
+
+    def handle(self, batch: Batch, message: Any) -> None:
+        """Derive relations from one consumed contract event (signalling, for now)."""
+        if not isinstance(message, SignalRegistered | SignalWithdrawn):
+            return
+        child = message.subject
+        relations = batch.get(ChildRelations.create_id(child), lambda: ChildRelations(child))
+        basis_id = str(message.data.signal_id)
+        if isinstance(message, SignalRegistered):
+            partner = message.data.signaller.partner
+            if relations.add(partner, SIGNAL_BASIS, basis_id, self.clock()):
+                log.info("relation_added", partner=partner, basis=SIGNAL_BASIS, basis_id=basis_id)
+        else:
+            for partner in relations.end_basis(SIGNAL_BASIS, basis_id, self.clock()):
+                log.info("relation_ended", partner=partner, basis=SIGNAL_BASIS, basis_id=basis_id)
+
+    def _seen(self, tracking: Tracking) -> bool:
+        return self.has_processed(tracking.application_name, tracking.notification_id)
+
+    def _save(self, aggregate: ChildRelations, tracking: Tracking | None) -> None:
+        if tracking is None:
+            self.save(aggregate)
+        else:
+            self.record(tracking, aggregate)
+
+    # keys
+
+    def rotate(self, child: str, purpose: Purpose) -> str:
+        """Make a new key version the sealing key of (child, purpose); its kid."""
+        data_key = self.keystore.rotate(child, purpose)
+        log.info("key_rotated", kid_version=data_key.key_id.version, purpose=purpose.value)
+        return data_key.kid
+
+    def erase(self, child: str) -> int:
+        """Destroy every key of the child (crypto-shredding); the number of keys deleted."""
+        deleted = self.keystore.erase(child)
+        log.info("child_keys_erased", keys_deleted=deleted)
+        return deleted
+
+    def processing_records(
+        self, *, data_subject: str | None = None, requester: str | None = None, limit: int = 1000
+    ) -> list[ProcessingRecord]:
+        return self.keystore.records(data_subject=data_subject, requester=requester, limit=limit)
+
+    # the request/reply protocol
+
+    def answer(self, raw: bytes) -> KluisAnswer:
+        """Answer one signed request (the bytes of a `sign_request` JWS)."""
+        try:
+            request = verify_request(raw, self._signing_key_of, now=self.clock().timestamp())
+        except KluisProtocolError as exc:
+            log.warning("kluis_request_rejected", code=exc.code)
+            return KluisAnswer(ok=False, refusal=Refusal(code=exc.code, reason=exc.reason))
+        operation = {
+            "key": Operation.RELEASE,
+            "seal": Operation.SEAL,
+            "reseal": Operation.RESEAL,
+        }[request.op]
+        role = self.directory.role_of(request.partner)
+        verdict = decide(
+            self.register_,
+            operation=operation,
+            role=role,
+            purpose=request.purpose,
+            has_relation=self.has_relation(request.child, request.partner),
+            erased=self.keystore.is_erased(request.child),
+        )
+        answer = self._act(request, verdict)
+        trace_id = self._log_processing(request, operation, verdict, answer)
+        log.info(
+            "kluis_decision",
+            operation=operation.value,
+            requester=request.partner,
+            purpose=request.purpose.value,
+            decision="released" if answer.ok else "refused",
+            code=answer.refusal.code if answer.refusal else None,
+            trace_id=trace_id,
+        )
+        return answer.model_copy(update={"trace_id": trace_id})
+
+    def _signing_key_of(self, partner: str) -> OKPKey | None:
+        keys = self.directory.public_keys(partner)
+        return keys.signing if keys is not None else None
+
+    def _act(self, request: AnyRequest, verdict: Verdict) -> KluisAnswer:
+        if not verdict.released:
+            return _refused(verdict.code or "role-not-permitted", verdict.reason)
+        try:
+            if isinstance(request, KeyRequest):
+                return self._release(request)
+            if isinstance(request, SealRequest):
+                return self._seal(request)
+            return self._reseal(request)
+        except SealingError as exc:
+            return _refused("unopenable-section", str(exc))
+        except KluisError as exc:
+            log.error("kluis_key_unavailable", error=type(exc).__name__)
+            return _refused("key-unavailable", str(exc))
+
+    def _release(self, request: KeyRequest) -> KluisAnswer:
+        if request.version is None:
+            data_key = self.keystore.sealing_key(request.child, request.purpose)
+        else:
+            found = self.keystore.key(request.child, request.purpose, request.version)
+            if found is None:
+                return _refused("unknown-key", "no key of this version exists")
+            data_key = found
+        recipient = self.directory.public_keys(request.partner)
+        if recipient is None:
+            raise UnknownPartnerError(f"partner {request.partner} has no keys")
+        return KluisAnswer(
+            ok=True, kid=data_key.kid, key=deliver_key(data_key, recipient.encryption)
+        )
+
+    def _seal(self, request: SealRequest) -> KluisAnswer:
+        section = decrypt_from(request.section, self.own_keys.encryption)
+        data_key = self.keystore.sealing_key(request.child, request.purpose)
+        token = seal(section, key=data_key.key, kid=data_key.kid, event_id=request.event_id)
+        return KluisAnswer(ok=True, kid=data_key.kid, token=token)
+
+    def _reseal(self, request: ResealRequest) -> KluisAnswer:
+        kid = KeyId.parse(kid_of(request.token))
+        if (kid.pseudonym, kid.purpose) != (request.child, request.purpose):
+            return _refused("unopenable-section", "the section is not of this child and purpose")
+        old = self.keystore.key(kid.pseudonym, kid.purpose, kid.version)
+        if old is None:
+            return _refused("unknown-key", "no key of this version exists")
+        section = open_section(request.token, key=old.key, event_id=request.from_event_id)
+        current: DataKey = self.keystore.sealing_key(request.child, request.purpose)
+        token = seal(section, key=current.key, kid=current.kid, event_id=request.to_event_id)
+        return KluisAnswer(ok=True, kid=current.kid, token=token)
+
+    def _log_processing(
+        self,
+        request: AnyRequest,
+        operation: Operation,
+        verdict: Verdict,
+        answer: KluisAnswer,
+    ) -> str:
+        trace_id, parent_span = parse_traceparent(request.traceparent)
+        trace_id = trace_id or secrets.token_hex(16)
+        refusal = answer.refusal
+        self.keystore.add_record(
+            ProcessingRecord(
+                trace_id=trace_id,
+                span_id=secrets.token_hex(8),
+                parent_span_id=parent_span,
+                operation=operation,
+                processing_activity_id=verdict.activity_id,
+                data_subject=request.child,
+                requester=request.partner,
+                purpose=request.purpose,
+                decision=Decision.RELEASED if answer.ok else Decision.REFUSED,
+                refusal_code=refusal.code if refusal else None,
+                kid=answer.kid,
+                at=self.clock(),
+                register_version=self.register_.version,
+            )
+        )
+        return trace_id
+
+
+def _refused(code: RefusalCode, reason: str) -> KluisAnswer:
+    return KluisAnswer(ok=False, refusal=Refusal(code=code, reason=reason))

@@ -1,0 +1,43 @@
+"""kluis's composition root: register, partner registry, keystore, own keys, application."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.kluis.application import KluisApplication
+from services.kluis.handlers import create_router
+from services.kluis.keystore import Keystore, MasterKey
+from services.kluis.policy import PARTNERS_PATH, REGISTER_PATH, PartnerDirectory, load_register
+from services.runtime.host import ServiceSpec
+from services.runtime.keyring import KLUIS_PARTNER_ID, load_or_create_partner_keys
+from services.runtime.settings import Settings
+from services.runtime.store import store_env
+from services.runtime.streams import KLUIS_SIGNALLING
+
+NAME = "kluis"
+
+
+def create_application(
+    settings: Settings,
+    *,
+    register_path: Path = REGISTER_PATH,
+    partners_path: Path = PARTNERS_PATH,
+    master: MasterKey | None = None,
+) -> KluisApplication:
+    """kluis with its stores from the settings (SQLite files or PostgreSQL schema)."""
+    return KluisApplication(
+        env=store_env(settings, NAME),
+        register=load_register(register_path),
+        directory=PartnerDirectory.load(settings.data_dir, partners_path),
+        keystore=Keystore.open(settings, master),
+        own_keys=load_or_create_partner_keys(settings.data_dir, KLUIS_PARTNER_ID),
+    )
+
+
+def service_spec() -> ServiceSpec:
+    return ServiceSpec(
+        name=NAME,
+        application_factory=create_application,
+        router_factory=create_router,
+        consumers=(KLUIS_SIGNALLING,),
+    )

@@ -1,0 +1,289 @@
+"""kluis's rules: who may hold which purpose's key for which child. No I/O here.
+
+- The **processing register** names, per purpose, the processing activity, its legal basis,
+  retention, and the roles that may hold its key (`holder_roles`), may have kluis seal a section
+  for them without a relation (`writer_roles`: providing data is not reading it), and may re-bind
+  a section to another event without opening it (`relay_roles`, for backbone services).
+- A **relation** between a partner and a child comes from events: a signal registered (ended
+  when withdrawn), later enrolment, handover, arrangement or plan-party events.
+- A key is released when the requester's role may hold the purpose **and** the requester has an
+  active relation with the child, and never for an erased child.
+- Every decision is a **processing record** in the shape of the Logboek Dataverwerkingen
+  (trace id, span id, processing activity, data subject, requester, purpose, decision, time).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.sealing import RefusalCode
+
+NAMESPACE = uuid.UUID("8a0e6d1c-4b7f-4f3e-9b1a-6b6c75697300")
+
+
+class KluisError(Exception):
+    """A rule of kluis refused the command."""
+
+
+class UnknownPurposeError(KluisError):
+    """The register has no processing activity for this purpose."""
+
+
+class InvalidRegisterError(KluisError):
+    """The processing register or partner registry is inconsistent."""
+
+
+class UnknownPartnerError(KluisError):
+    """No partner with this id is registered."""
+
+
+class UnknownRelationError(KluisError):
+    """The relation to end was never added (or was ended before)."""
+
+
+class Operation(StrEnum):
+    """What a requester asks of kluis."""
+
+    RELEASE = "release"  # the data key, to seal and open
+    SEAL = "seal"  # kluis seals a section for the requester
+    RESEAL = "reseal"  # kluis re-binds a section to another event
+
+
+class Decision(StrEnum):
+    RELEASED = "released"
+    REFUSED = "refused"
+
+
+# ---------------------------------------------------------------------------------------------
+# the processing register
+
+
+@dataclass(frozen=True)
+class ProcessingActivity:
+    """One entry of the register of processing activities (AVG art. 30)."""
+
+    id: str
+    purpose: Purpose
+    name: str
+    legal_basis: str
+    retention: str  # ISO 8601 duration, e.g. P2Y
+    retention_from: str  # the moment the retention period runs from
+    holder_roles: frozenset[str]
+    writer_roles: frozenset[str]
+    relay_roles: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ProcessingRegister:
+    version: str
+    controller: str
+    activities: Mapping[Purpose, ProcessingActivity]
+
+    def __post_init__(self) -> None:
+        missing = set(Purpose) - set(self.activities)
+        if missing:
+            raise InvalidRegisterError(
+                f"register {self.version} has no activity for {sorted(p.value for p in missing)}"
+            )
+        for purpose, activity in self.activities.items():
+            if activity.purpose is not purpose:
+                raise InvalidRegisterError(f"activity {activity.id} is filed under {purpose}")
+
+    def activity(self, purpose: Purpose) -> ProcessingActivity:
+        try:
+            return self.activities[purpose]
+        except KeyError:
+            raise UnknownPurposeError(f"no processing activity for {purpose}") from None
+
+    @property
+    def roles(self) -> frozenset[str]:
+        roles: set[str] = set()
+        for activity in self.activities.values():
+            roles |= activity.holder_roles | activity.writer_roles | activity.relay_roles
+        return frozenset(roles)
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A registered partner (organisation or backbone service) and its role."""
+
+    id: str
+    name: str
+    role: str
+    organisation_codes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    activity_id: str
+    code: RefusalCode | None = None
+    reason: str = ""
+
+    @property
+    def released(self) -> bool:
+        return self.decision is Decision.RELEASED
+
+
+def decide(
+    register: ProcessingRegister,
+    *,
+    operation: Operation,
+    role: str,
+    purpose: Purpose,
+    has_relation: bool,
+    erased: bool,
+) -> Verdict:
+    """The decision on one request; the reason never names the child."""
+    activity = register.activity(purpose)
+
+    def refuse(code: RefusalCode, reason: str) -> Verdict:
+        return Verdict(Decision.REFUSED, activity.id, code, reason)
+
+    if erased:
+        return refuse("child-erased", "the child's keys were erased")
+    if operation is Operation.RELEASE:
+        if role not in activity.holder_roles:
+            return refuse("role-not-permitted", f"role {role} may not hold {purpose.value} keys")
+        if not has_relation:
+            return refuse("no-relation", f"no active relation with the child for role {role}")
+    elif operation is Operation.SEAL:
+        if role not in activity.writer_roles:
+            return refuse("role-not-permitted", f"role {role} may not provide {purpose.value}")
+    elif role not in activity.relay_roles:
+        return refuse("role-not-permitted", f"role {role} may not relay {purpose.value}")
+    return Verdict(Decision.RELEASED, activity.id, None, f"{operation.value} permitted")
+
+
+# ---------------------------------------------------------------------------------------------
+# relations, derived from events
+
+
+@dataclass
+class Relation:
+    partner: str
+    basis: str  # signal | enrolment | handover | arrangement | plan-party | coordinator
+    basis_id: str
+    since: datetime
+    active: bool = True
+
+
+class ChildRelations(Aggregate):
+    """The partners with a relation to one child (by pseudonym), and on what basis."""
+
+    @staticmethod
+    def create_id(child: str) -> uuid.UUID:
+        return uuid.uuid5(NAMESPACE, f"child-relations/{child}")
+
+    @event("Opened")
+    def __init__(self, child: str) -> None:
+        self.child = child
+        self.relations: dict[str, Relation] = {}
+
+    @staticmethod
+    def relation_key(partner: str, basis: str, basis_id: str) -> str:
+        return f"{partner}|{basis}|{basis_id}"
+
+    def add(self, partner: str, basis: str, basis_id: str, since: datetime) -> bool:
+        """Add a relation; False when it is already active (nothing recorded)."""
+        existing = self.relations.get(self.relation_key(partner, basis, basis_id))
+        if existing is not None and existing.active:
+            return False
+        self._added(partner=partner, basis=basis, basis_id=basis_id, since=since)
+        return True
+
+    def end(self, partner: str, basis: str, basis_id: str, ended: datetime) -> None:
+        existing = self.relations.get(self.relation_key(partner, basis, basis_id))
+        if existing is None or not existing.active:
+            raise UnknownRelationError(f"no active {basis} relation {basis_id} for {partner}")
+        self._ended(partner=partner, basis=basis, basis_id=basis_id, ended=ended)
+
+    def end_basis(self, basis: str, basis_id: str, ended: datetime) -> list[str]:
+        """End every active relation on this basis (e.g. a withdrawn signal); its partners."""
+        ended_for: list[str] = []
+        for relation in list(self.relations.values()):
+            if relation.active and (relation.basis, relation.basis_id) == (basis, basis_id):
+                self._ended(partner=relation.partner, basis=basis, basis_id=basis_id, ended=ended)
+                ended_for.append(relation.partner)
+        return ended_for
+
+    def has_active(self, partner: str) -> bool:
+        return any(r.active and r.partner == partner for r in self.relations.values())
+
+    @property
+    def active_partners(self) -> frozenset[str]:
+        return frozenset(r.partner for r in self.relations.values() if r.active)
+
+    @event("RelationAdded")
+    def _added(self, partner: str, basis: str, basis_id: str, since: datetime) -> None:
+        key = self.relation_key(partner, basis, basis_id)
+        self.relations[key] = Relation(partner, basis, basis_id, since)
+
+    @event("RelationEnded")
+    def _ended(self, partner: str, basis: str, basis_id: str, ended: datetime) -> None:
+        self.relations[self.relation_key(partner, basis, basis_id)].active = False
+
+
+# ---------------------------------------------------------------------------------------------
+# processing records (Logboek Dataverwerkingen)
+
+DATA_SUBJECT_ID_TYPE = "ketenbus-child-pseudonym"
+
+
+@dataclass(frozen=True)
+class ProcessingRecord:
+    """One processing (a key release, refusal, seal or reseal) as LDV wants it logged."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    operation: Operation
+    processing_activity_id: str
+    data_subject: str
+    requester: str
+    purpose: Purpose
+    decision: Decision
+    refusal_code: str | None
+    kid: str | None
+    at: datetime
+    register_version: str
+
+    def as_ldv(self) -> dict[str, Any]:
+        """The record in the Logboek Dataverwerkingen (OpenTelemetry span) shape."""
+        return {
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+            "name": f"kluis.{self.operation.value}",
+            "start_time": self.at.isoformat(),
+            "end_time": self.at.isoformat(),
+            "status_code": "OK" if self.decision is Decision.RELEASED else "ERROR",
+            "resource": {"name": "kluis", "version": self.register_version},
+            "attributes": {
+                "dpl.core.processing_activity_id": self.processing_activity_id,
+                "dpl.core.data_subject_id": self.data_subject,
+                "dpl.core.data_subject_id_type": DATA_SUBJECT_ID_TYPE,
+                "ketenbus.requester": self.requester,
+                "ketenbus.purpose": self.purpose.value,
+                "ketenbus.decision": self.decision.value,
+                "ketenbus.refusal_code": self.refusal_code,
+                "ketenbus.kid": self.kid,
+            },
+        }
+
+
+def parse_traceparent(traceparent: str | None) -> tuple[str | None, str | None]:
+    """(trace id, parent span id) from a W3C traceparent; (None, None) when absent or malformed."""
+    if traceparent:
+        parts = traceparent.split("-")
+        if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
+            return parts[1], parts[2]
+    return None, None

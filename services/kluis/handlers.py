@@ -1,0 +1,83 @@
+"""kluis's subscribers: relations from signalling's events; key requests over request/reply.
+
+- `ketenbus.kluis.key`, `ketenbus.kluis.seal`, `ketenbus.kluis.reseal` (core NATS
+  request/reply, queue group `kluis`): the body is a JWS signed by the requesting partner; the
+  answer is a `KluisAnswer` JSON (a data key only ever as a JWE to the requester's X25519 key).
+- Durable pull consumer `kluis` on stream SIGNALLING: a registered signal gives its signaller a
+  relation with the child; a withdrawn signal ends it.
+"""
+
+from __future__ import annotations
+
+from faststream.middlewares import AckPolicy
+from faststream.nats import JStream, NatsMessage, NatsRouter
+from faststream.nats.message import NatsBatchMessage
+from pydantic import TypeAdapter
+
+from ketenbus_contracts.sealing import (
+    KLUIS_KEY_SUBJECT,
+    KLUIS_RESEAL_SUBJECT,
+    KLUIS_SEAL_SUBJECT,
+    KluisAnswer,
+)
+from ketenbus_contracts.signalling import SignallingEvent
+from services.kluis.application import KluisApplication
+from services.runtime.batching import BATCH, raw_batch
+from services.runtime.host import ServiceContext
+from services.runtime.streams import KLUIS_SIGNALLING
+
+CONSUMER = KLUIS_SIGNALLING
+QUEUE = "kluis"
+decode_signalling = TypeAdapter[SignallingEvent](SignallingEvent).validate_json
+
+REQUESTS = (
+    (KLUIS_KEY_SUBJECT, "a data key (KeyRequest), sealed to the requester's X25519 key"),
+    (KLUIS_SEAL_SUBJECT, "a section sealed by kluis for a provider without a relation"),
+    (KLUIS_RESEAL_SUBJECT, "a section re-bound to another event, for relaying services"),
+)
+
+
+def _application(ctx: ServiceContext | None) -> tuple[ServiceContext, KluisApplication]:
+    if ctx is None or not isinstance(ctx.application, KluisApplication):
+        raise RuntimeError("kluis router used without its running service")
+    return ctx, ctx.application
+
+
+def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
+    router = NatsRouter()
+
+    @router.subscriber(
+        CONSUMER.filter_subjects[0],
+        stream=JStream(CONSUMER.stream.name, declare=False),
+        durable=CONSUMER.durable,
+        pull_sub=BATCH,
+        decoder=raw_batch,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="kluis/signalling",
+        description=(
+            f"Durable pull consumer `{CONSUMER.durable}` on stream `{CONSUMER.stream.name}`: "
+            "a signal gives its signaller a relation with the child, until withdrawn."
+        ),
+    )
+    async def on_signalling(events: list[SignallingEvent], msg: NatsBatchMessage) -> None:
+        # `events` documents the payload; each message is decoded by `consume`.
+        service, _ = _application(ctx)
+        await service.consume(CONSUMER, msg.raw_message, decode_signalling)
+
+    for subject, what in REQUESTS:
+
+        @router.subscriber(
+            subject,
+            queue=QUEUE,
+            title=f"kluis/{subject.rsplit('.', 1)[-1]}",
+            description=(
+                f"Request/reply: {what}. The request is a JWS signed with the partner's "
+                "Ed25519 key; the answer is a KluisAnswer (ok, kid, key | token | refusal)."
+            ),
+        )
+        async def on_request(body: bytes, msg: NatsMessage) -> bytes:
+            service, app = _application(ctx)
+            answer: KluisAnswer = await service.call(app.answer, msg.body)
+            return answer.model_dump_json(exclude_none=True).encode()
+
+    return router

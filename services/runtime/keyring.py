@@ -1,0 +1,384 @@
+"""The kluis client: a partner's (or service's) keyring for sealing and opening sections.
+
+`Keyring` asks kluis over NATS request/reply for the data keys it needs, signs every request
+with the partner's Ed25519 key, opens the answer with its X25519 key, and caches released keys
+in memory for a short TTL (never on disk). A refused key raises `KeyRefusedError`, so a caller
+can go on with the event's clear metadata.
+
+Sealing: with a released sealing key the keyring seals locally. A partner that may provide a
+purpose but holds no relation with the child yet (a first signal) gets `no-relation`; the keyring
+then has kluis seal the section for it: the section travels as a JWE to kluis's X25519 key.
+
+Keys of the backbone's own services and demo partners are made on first use in the data
+directory by `load_or_create_partner_keys` (private JWK Set in `secrets/partners/<id>.jwk`,
+mode 0600; public JWK Set in `partner-keys/<id>.json`, where kluis finds it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from joserfc.jwk import OKPKey
+from nats.aio.client import Client as NatsClient
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from pydantic import BaseModel
+
+from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.sealing import (
+    KLUIS_KEY_SUBJECT,
+    KLUIS_RESEAL_SUBJECT,
+    KLUIS_SEAL_SUBJECT,
+    DataKey,
+    KeyId,
+    KeyRequest,
+    KluisAnswer,
+    KluisRequestBase,
+    PartnerKeys,
+    ResealRequest,
+    SealRequest,
+    encrypt_to,
+    kid_of,
+    open_section,
+    receive_key,
+    seal,
+    sections_of,
+    sign_request,
+)
+
+log = structlog.get_logger(__name__)
+
+KLUIS_PARTNER_ID = "kluis"
+DEFAULT_TTL = 60.0
+DEFAULT_REFUSAL_TTL = 5.0
+
+
+class KeyringError(Exception):
+    """The keyring could not get a key."""
+
+
+class KeyRefusedError(KeyringError):
+    """kluis refused the key (or the seal): the clear metadata can still be processed."""
+
+    def __init__(self, code: str, reason: str, *, purpose: Purpose, kid: str | None = None):
+        super().__init__(f"kluis refused {purpose.value} ({code}): {reason}")
+        self.code = code
+        self.reason = reason
+        self.purpose = purpose
+        self.kid = kid
+
+
+class KluisUnavailableError(KeyringError):
+    """kluis did not answer in time (or nobody listens on its subject)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# partner keys in the data directory
+
+
+def private_keys_path(data_dir: Path, partner: str) -> Path:
+    return data_dir / "secrets" / "partners" / f"{partner}.jwk"
+
+
+def public_keys_path(data_dir: Path, partner: str) -> Path:
+    return data_dir / "partner-keys" / f"{partner}.json"
+
+
+def load_or_create_partner_keys(data_dir: Path, partner: str) -> PartnerKeys:
+    """The partner's key pairs from the data dir, made (0600) and registered on first use."""
+    private_path = private_keys_path(data_dir, partner)
+    if not private_path.exists():
+        private_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        keys = PartnerKeys.generate(partner)
+        try:
+            fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made them at the same moment: use theirs
+        else:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(keys.to_jwks(private=True), handle)
+    keys = PartnerKeys.from_jwks(partner, json.loads(private_path.read_text()))
+    public_path = public_keys_path(data_dir, partner)
+    public = keys.to_jwks(private=False)
+    if not public_path.exists() or json.loads(public_path.read_text()) != public:
+        public_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = public_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(public, indent=2))
+        tmp.replace(public_path)
+    return keys
+
+
+def load_public_keys(data_dir: Path, partner: str) -> PartnerKeys | None:
+    path = public_keys_path(data_dir, partner)
+    if not path.exists():
+        return None
+    return PartnerKeys.from_jwks(partner, json.loads(path.read_text()))
+
+
+# ---------------------------------------------------------------------------------------------
+# the keyring
+
+
+@dataclass
+class OpenedSections:
+    """What `Keyring.open_available` could open, and what kluis refused."""
+
+    sections: dict[Purpose, dict[str, Any]] = field(default_factory=dict)
+    refused: dict[Purpose, KeyRefusedError] = field(default_factory=dict)
+
+
+KluisKeySource = Callable[[], OKPKey | None]
+
+
+class Keyring:
+    """One partner's keys from kluis, cached in memory for `ttl` seconds."""
+
+    def __init__(
+        self,
+        keys: PartnerKeys,
+        nc: NatsClient,
+        *,
+        kluis_key: OKPKey | KluisKeySource | None = None,
+        ttl: float = DEFAULT_TTL,
+        refusal_ttl: float = DEFAULT_REFUSAL_TTL,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.partner = keys.partner
+        self._keys = keys
+        self._nc = nc
+        self._kluis_key = kluis_key
+        self.ttl = ttl
+        self.refusal_ttl = refusal_ttl
+        self.timeout = timeout
+        self._clock = clock
+        self._by_kid: dict[str, tuple[DataKey, float]] = {}
+        self._sealing: dict[tuple[str, Purpose], tuple[DataKey, float]] = {}
+        self._refused: dict[tuple[str, Purpose, int | None], tuple[KeyRefusedError, float]] = {}
+
+    @classmethod
+    def for_partner(cls, data_dir: Path, partner: str, nc: NatsClient, **kwargs: Any) -> Keyring:
+        """A keyring with the partner's keys from the data dir (made on first use)."""
+        keys = load_or_create_partner_keys(data_dir, partner)
+
+        def kluis_key() -> OKPKey | None:
+            public = load_public_keys(data_dir, KLUIS_PARTNER_ID)
+            return public.encryption if public else None
+
+        return cls(keys, nc, kluis_key=kluis_key, **kwargs)
+
+    # cache
+
+    def forget(self, child: str | None = None) -> None:
+        """Drop cached keys (of one child, or all): e.g. after `child-erased`."""
+        if child is None:
+            self._by_kid.clear()
+            self._sealing.clear()
+            self._refused.clear()
+            return
+        self._by_kid = {k: v for k, v in self._by_kid.items() if not k.startswith(f"{child}/")}
+        self._sealing = {k: v for k, v in self._sealing.items() if k[0] != child}
+        self._refused = {k: v for k, v in self._refused.items() if k[0] != child}
+
+    def _cached(self, entry: tuple[DataKey, float] | None) -> DataKey | None:
+        if entry is not None and entry[1] > self._clock():
+            return entry[0]
+        return None
+
+    def _remember(self, data_key: DataKey, *, sealing: bool) -> None:
+        expires = self._clock() + self.ttl
+        self._by_kid[data_key.kid] = (data_key, expires)
+        if sealing:
+            key_id = data_key.key_id
+            self._sealing[(key_id.pseudonym, key_id.purpose)] = (data_key, expires)
+
+    # asking kluis
+
+    async def _ask(self, subject: str, request: KluisRequestBase) -> KluisAnswer:
+        payload = sign_request(request, self._keys.signing)
+        try:
+            reply = await self._nc.request(subject, payload, timeout=self.timeout)
+        except (NatsTimeoutError, NoRespondersError) as exc:
+            raise KluisUnavailableError(f"kluis did not answer on {subject}") from exc
+        return KluisAnswer.model_validate_json(reply.data)
+
+    async def _key(
+        self, child: str, purpose: Purpose, version: int | None, traceparent: str | None
+    ) -> DataKey:
+        refused = self._refused.get((child, purpose, version))
+        if refused is not None and refused[1] > self._clock():
+            raise refused[0]
+        request = KeyRequest(
+            partner=self.partner,
+            child=child,
+            purpose=purpose,
+            version=version,
+            traceparent=traceparent,
+        )
+        answer = await self._ask(KLUIS_KEY_SUBJECT, request)
+        if not answer.ok or answer.key is None:
+            error = _refusal(answer, purpose)
+            self._refused[(child, purpose, version)] = (error, self._clock() + self.refusal_ttl)
+            log.info("key_refused", purpose=purpose.value, code=error.code)
+            raise error
+        data_key = receive_key(answer.key, self._keys.encryption)
+        self._remember(data_key, sealing=version is None)
+        return data_key
+
+    async def sealing_key(
+        self, child: str, purpose: Purpose, *, traceparent: str | None = None
+    ) -> DataKey:
+        """The current sealing key of (child, purpose); raises KeyRefusedError."""
+        cached = self._cached(self._sealing.get((child, purpose)))
+        return cached or await self._key(child, purpose, None, traceparent)
+
+    async def key(self, kid: str, *, traceparent: str | None = None) -> DataKey:
+        """The data key named by a section's kid; raises KeyRefusedError."""
+        cached = self._cached(self._by_kid.get(kid))
+        if cached is not None:
+            return cached
+        key_id = KeyId.parse(kid)
+        return await self._key(key_id.pseudonym, key_id.purpose, key_id.version, traceparent)
+
+    # sealing
+
+    async def seal_sections(
+        self,
+        sections: Mapping[Purpose, Mapping[str, Any]],
+        *,
+        child: str,
+        event_id: uuid.UUID,
+        traceparent: str | None = None,
+    ) -> dict[Purpose, str]:
+        """`data.sealed` for these sections; kluis seals those we may write but not hold."""
+        sealed: dict[Purpose, str] = {}
+        for purpose, section in sections.items():
+            if not section:
+                continue
+            try:
+                data_key = await self.sealing_key(child, purpose, traceparent=traceparent)
+            except KeyRefusedError as refused:
+                if refused.code not in ("no-relation", "role-not-permitted"):
+                    raise
+                sealed[purpose] = await self._remote_seal(
+                    section,
+                    child=child,
+                    purpose=purpose,
+                    event_id=event_id,
+                    traceparent=traceparent,
+                )
+                continue
+            sealed[purpose] = seal(section, key=data_key.key, kid=data_key.kid, event_id=event_id)
+        return sealed
+
+    async def seal(
+        self,
+        model: BaseModel,
+        *,
+        child: str,
+        event_id: uuid.UUID,
+        traceparent: str | None = None,
+    ) -> dict[Purpose, str]:
+        """`data.sealed` for the `SealedUnder` fields of `model` (clear fields are ignored)."""
+        return await self.seal_sections(
+            sections_of(model), child=child, event_id=event_id, traceparent=traceparent
+        )
+
+    async def _remote_seal(
+        self,
+        section: Mapping[str, Any],
+        *,
+        child: str,
+        purpose: Purpose,
+        event_id: uuid.UUID,
+        traceparent: str | None,
+    ) -> str:
+        kluis_key = self._kluis_key() if callable(self._kluis_key) else self._kluis_key
+        if kluis_key is None:
+            raise KluisUnavailableError("kluis's public key is not known to this keyring")
+        request = SealRequest(
+            partner=self.partner,
+            child=child,
+            purpose=purpose,
+            event_id=event_id,
+            section=encrypt_to(section, kluis_key),
+            traceparent=traceparent,
+        )
+        answer = await self._ask(KLUIS_SEAL_SUBJECT, request)
+        if not answer.ok or answer.token is None:
+            raise _refusal(answer, purpose)
+        return answer.token
+
+    async def reseal(
+        self,
+        token: str,
+        *,
+        child: str,
+        purpose: Purpose,
+        from_event_id: uuid.UUID,
+        to_event_id: uuid.UUID,
+        traceparent: str | None = None,
+    ) -> str:
+        """Have kluis re-bind a section to another event (services relaying sections)."""
+        request = ResealRequest(
+            partner=self.partner,
+            child=child,
+            purpose=purpose,
+            token=token,
+            from_event_id=from_event_id,
+            to_event_id=to_event_id,
+            traceparent=traceparent,
+        )
+        answer = await self._ask(KLUIS_RESEAL_SUBJECT, request)
+        if not answer.ok or answer.token is None:
+            raise _refusal(answer, purpose)
+        return answer.token
+
+    # opening
+
+    async def open_token(
+        self, token: str, *, event_id: uuid.UUID, traceparent: str | None = None
+    ) -> dict[str, Any]:
+        """Open one section; KeyRefusedError or a SealingError when it does not open."""
+        data_key = await self.key(kid_of(token), traceparent=traceparent)
+        return open_section(token, key=data_key.key, event_id=event_id)
+
+    async def open_section(self, event: CloudEvent[Any], purpose: Purpose) -> dict[str, Any]:
+        """Open the event's section of `purpose`; KeyRefusedError when kluis refuses."""
+        token = event.data.sealed.get(purpose)
+        if token is None:
+            raise KeyError(f"the event has no {purpose.value} section")
+        return await self.open_token(token, event_id=event.id, traceparent=event.traceparent)
+
+    async def open(self, event: CloudEvent[Any]) -> dict[Purpose, dict[str, Any]]:
+        """Open every section of the event; KeyRefusedError on the first refusal."""
+        return {
+            Purpose(purpose): await self.open_section(event, Purpose(purpose))
+            for purpose in event.data.sealed
+        }
+
+    async def open_available(self, event: CloudEvent[Any]) -> OpenedSections:
+        """Open what we may; what kluis refuses is listed instead of raised."""
+        opened = OpenedSections()
+        for raw_purpose in event.data.sealed:
+            purpose = Purpose(raw_purpose)
+            try:
+                opened.sections[purpose] = await self.open_section(event, purpose)
+            except KeyRefusedError as refused:
+                opened.refused[purpose] = refused
+        return opened
+
+
+def _refusal(answer: KluisAnswer, purpose: Purpose) -> KeyRefusedError:
+    if answer.refusal is None:
+        return KeyRefusedError("invalid-request", "kluis gave no key", purpose=purpose)
+    return KeyRefusedError(answer.refusal.code, answer.refusal.reason, purpose=purpose)

@@ -1,0 +1,170 @@
+"""The processing register decides who may hold which purpose's key: a full matrix.
+
+Expected holders are written out here from DESIGN.md §4, independently of the YAML, so a
+change to `infra/processing-register.yaml` that widens or narrows access fails this test.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from ketenbus_contracts.purposes import Purpose
+from services.kluis.domain import Decision, Operation, ProcessingRegister, decide
+from services.kluis.policy import PARTNERS_PATH, PartnerDirectory, load_register
+
+ORGANISATION_ROLES = (
+    "school",
+    "childcare",
+    "jgz",
+    "wijkteam",
+    "leerplicht",
+    "swv",
+    "youth-care-provider",
+    "parent",
+)
+SERVICE_ROLES = ("plan-service", "signalling-service", "key-service")
+ROLES = ORGANISATION_ROLES + SERVICE_ROLES
+
+SIGNALLERS = {"school", "childcare", "jgz", "wijkteam", "leerplicht", "swv", "youth-care-provider"}
+HOLDERS: dict[Purpose, set[str]] = {
+    Purpose.IDENTITY: {"school"},
+    Purpose.SIGNALLING: SIGNALLERS,
+    Purpose.HANDOVER: {"school", "childcare", "parent"},
+    Purpose.SUPPORT: {"school", "swv", "youth-care-provider", "wijkteam"},
+    Purpose.YOUTH_CARE: {"wijkteam", "youth-care-provider"},
+    Purpose.ATTENDANCE: {"school", "leerplicht"},
+    Purpose.PLAN: SIGNALLERS | {"parent"},
+}
+
+
+@pytest.fixture(scope="module")
+def register() -> ProcessingRegister:
+    return load_register()
+
+
+@pytest.mark.parametrize(
+    ("role", "purpose", "related"), list(itertools.product(ROLES, Purpose, (True, False)))
+)
+def test_a_key_is_released_only_to_a_holder_role_with_a_relation(
+    register: ProcessingRegister, role: str, purpose: Purpose, related: bool
+) -> None:
+    expected = (
+        Decision.RELEASED if role in HOLDERS[purpose] and related else Decision.REFUSED
+    )
+
+    verdict = decide(
+        register,
+        operation=Operation.RELEASE,
+        role=role,
+        purpose=purpose,
+        has_relation=related,
+        erased=False,
+    )
+
+    assert expected == verdict.decision
+
+
+@pytest.mark.parametrize(("role", "purpose"), list(itertools.product(ROLES, Purpose)))
+def test_the_refusal_says_whether_the_role_or_the_relation_is_missing(
+    register: ProcessingRegister, role: str, purpose: Purpose
+) -> None:
+    expected = "no-relation" if role in HOLDERS[purpose] else "role-not-permitted"
+
+    verdict = decide(
+        register,
+        operation=Operation.RELEASE,
+        role=role,
+        purpose=purpose,
+        has_relation=False,
+        erased=False,
+    )
+
+    assert expected == verdict.code
+
+
+@pytest.mark.parametrize(("role", "purpose"), list(itertools.product(ROLES, Purpose)))
+def test_nothing_is_released_for_an_erased_child(
+    register: ProcessingRegister, role: str, purpose: Purpose
+) -> None:
+    expected = (Decision.REFUSED, "child-erased")
+
+    verdict = decide(
+        register,
+        operation=Operation.RELEASE,
+        role=role,
+        purpose=purpose,
+        has_relation=True,
+        erased=True,
+    )
+
+    assert expected == (verdict.decision, verdict.code)
+
+
+def test_a_signaller_may_have_kluis_seal_a_first_signal_without_a_relation(
+    register: ProcessingRegister,
+) -> None:
+    expected = {role: role in SIGNALLERS for role in ROLES}
+
+    actual = {
+        role: decide(
+            register,
+            operation=Operation.SEAL,
+            role=role,
+            purpose=Purpose.SIGNALLING,
+            has_relation=False,
+            erased=False,
+        ).released
+        for role in ROLES
+    }
+
+    assert expected == actual
+
+
+def test_only_backbone_services_may_relay_signalling_sections(
+    register: ProcessingRegister,
+) -> None:
+    expected = {"signalling-service", "plan-service"}
+
+    actual = {
+        role
+        for role in ROLES
+        if decide(
+            register,
+            operation=Operation.RESEAL,
+            role=role,
+            purpose=Purpose.SIGNALLING,
+            has_relation=True,
+            erased=False,
+        ).released
+    }
+
+    assert expected == actual
+
+
+def test_the_register_names_a_legal_basis_and_retention_for_every_purpose(
+    register: ProcessingRegister,
+) -> None:
+    expected = set(Purpose)
+
+    described = {
+        purpose
+        for purpose, activity in register.activities.items()
+        if activity.legal_basis and activity.retention.startswith("P") and activity.name
+    }
+
+    assert expected == described
+
+
+def test_every_registered_partner_has_a_role_the_register_knows(
+    register: ProcessingRegister, tmp_path: object
+) -> None:
+    directory = PartnerDirectory.load(data_dir=tmp_path, path=PARTNERS_PATH)  # type: ignore[arg-type]
+    expected: set[str] = set()
+
+    known = register.roles | {"key-service"}
+
+    unknown = {pid for pid in directory.ids if directory.role_of(pid) not in known}
+
+    assert expected == unknown
