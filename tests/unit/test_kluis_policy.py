@@ -50,9 +50,7 @@ def register() -> ProcessingRegister:
 def test_a_key_is_released_only_to_a_holder_role_with_a_relation(
     register: ProcessingRegister, role: str, purpose: Purpose, related: bool
 ) -> None:
-    expected = (
-        Decision.RELEASED if role in HOLDERS[purpose] and related else Decision.REFUSED
-    )
+    expected = Decision.RELEASED if role in HOLDERS[purpose] and related else Decision.REFUSED
 
     verdict = decide(
         register,

@@ -1,0 +1,276 @@
+"""kluis without NATS: signed requests in, answers out, relations from events, erasure.
+
+In-memory stores (POPO event store, SQLite `:memory:` keystore, a static master key) so this
+runs without I/O beyond reading the register under `infra/`.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.sealing import (
+    KeyRequest,
+    KluisAnswer,
+    PartnerKeys,
+    ResealRequest,
+    SealRequest,
+    encrypt_to,
+    kid_of,
+    open_section,
+    receive_key,
+    seal,
+    sign_request,
+)
+from ketenbus_contracts.signalling import (
+    Signaller,
+    SignalRegistered,
+    SignalRegisteredData,
+    SignalWithdrawn,
+    SignalWithdrawnData,
+)
+from services.kluis.application import KluisApplication
+from services.kluis.domain import Decision
+from services.kluis.keystore import Keystore, StaticMasterKey
+from services.kluis.policy import PartnerDirectory, PartnerEntry, load_register
+
+CHILD = "b" * 32
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+PARTNERS = {
+    "bs-de-regenboog": "school",
+    "jgz-gelderland-zuid": "jgz",
+    "wijkteam-lingewaard": "wijkteam",
+    "integral-plan": "plan-service",
+}
+
+
+@pytest.fixture
+def keys() -> dict[str, PartnerKeys]:
+    return {pid: PartnerKeys.generate(pid) for pid in (*PARTNERS, "kluis")}
+
+
+@pytest.fixture
+def app(keys: dict[str, PartnerKeys]) -> Iterator[KluisApplication]:
+    entries = [
+        PartnerEntry(
+            id=pid,
+            name=pid,
+            role=role,
+            keys="inline",
+            public_jwks=keys[pid].to_jwks(private=False),
+        )
+        for pid, role in PARTNERS.items()
+    ]
+    application = KluisApplication(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+        register=load_register(),
+        directory=PartnerDirectory(entries, data_dir=Path("/nonexistent")),
+        keystore=Keystore.sqlite(Path(":memory:"), StaticMasterKey(os.urandom(32))),
+        own_keys=keys["kluis"],
+    )
+    yield application
+    application.close()
+
+
+def ask(
+    app: KluisApplication, keys: PartnerKeys, purpose: Purpose, version: int | None = None
+) -> KluisAnswer:
+    request = KeyRequest(
+        partner=keys.partner,
+        child=CHILD,
+        purpose=purpose,
+        version=version,
+        traceparent=TRACEPARENT,
+    )
+    return app.answer(sign_request(request, keys.signing))
+
+
+def signal_by(partner: str, signal_id: uuid.UUID) -> SignalRegistered:
+    on = date(2026, 11, 1)
+    return SignalRegistered.create(
+        source="ketenbus.signalling",
+        subject=CHILD,
+        data=SignalRegisteredData(
+            signal_id=signal_id,
+            signaller=Signaller(partner=partner, role="ib-er", contact="ib"),
+            registered_on=on,
+            planned_removal_on=on + timedelta(days=730),
+        ),
+    )
+
+
+def consume(app: KluisApplication, *events: object) -> None:
+    start = app.position("SIGNALLING:kluis")
+    app.process_batch("SIGNALLING:kluis", [(start + i + 1, e) for i, e in enumerate(events)])
+
+
+def test_a_partner_without_a_relation_is_refused_and_the_refusal_is_recorded(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    answer = ask(app, keys["bs-de-regenboog"], Purpose.SIGNALLING)
+    [record] = app.processing_records(data_subject=CHILD)
+    expected = (False, "no-relation", Decision.REFUSED, "pa-signalling", TRACEPARENT[3:35])
+
+    assert expected == (
+        answer.ok,
+        answer.refusal.code if answer.refusal else None,
+        record.decision,
+        record.processing_activity_id,
+        record.trace_id,
+    )
+
+
+def test_a_signal_gives_its_signaller_the_key_sealed_to_its_own_key(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    school = keys["bs-de-regenboog"]
+    consume(app, signal_by(school.partner, uuid.uuid4()))
+
+    answer = ask(app, school, Purpose.SIGNALLING)
+    data_key = receive_key(answer.key or "", school.encryption)
+
+    assert f"{CHILD}/signalling/1" == data_key.kid
+    assert len(data_key.key) == 32
+
+
+def test_a_withdrawn_signal_ends_the_relation(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    school = keys["bs-de-regenboog"]
+    signal_id = uuid.uuid4()
+    withdrawn = SignalWithdrawn.create(
+        source="ketenbus.signalling",
+        subject=CHILD,
+        data=SignalWithdrawnData(signal_id=signal_id, withdrawn_on=date(2026, 12, 1)),
+    )
+    consume(app, signal_by(school.partner, signal_id), withdrawn)
+
+    answer = ask(app, school, Purpose.SIGNALLING)
+
+    assert "no-relation" == (answer.refusal.code if answer.refusal else None)
+
+
+def test_a_relation_does_not_open_a_purpose_the_role_may_not_hold(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    school = keys["bs-de-regenboog"]
+    consume(app, signal_by(school.partner, uuid.uuid4()))
+
+    answer = ask(app, school, Purpose.YOUTH_CARE)
+
+    assert "role-not-permitted" == (answer.refusal.code if answer.refusal else None)
+
+
+def test_kluis_seals_for_a_first_signaller_and_the_key_opens_it_after_the_relation(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    jgz = keys["jgz-gelderland-zuid"]
+    event_id = uuid.uuid4()
+    request = SealRequest(
+        partner=jgz.partner,
+        child=CHILD,
+        purpose=Purpose.SIGNALLING,
+        event_id=event_id,
+        section=encrypt_to({"concern": "groeiachterstand"}, keys["kluis"].public().encryption),
+    )
+    sealed = app.answer(sign_request(request, jgz.signing))
+    consume(app, signal_by(jgz.partner, uuid.uuid4()))
+    data_key = receive_key(ask(app, jgz, Purpose.SIGNALLING).key or "", jgz.encryption)
+
+    expected = {"concern": "groeiachterstand"}
+    assert expected == open_section(sealed.token or "", key=data_key.key, event_id=event_id)
+
+
+def test_a_rotated_key_seals_anew_and_the_old_version_still_opens_old_sections(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    school = keys["bs-de-regenboog"]
+    consume(app, signal_by(school.partner, uuid.uuid4()))
+    old = receive_key(ask(app, school, Purpose.SIGNALLING).key or "", school.encryption)
+    event_id = uuid.uuid4()
+    token = seal({"n": 1}, key=old.key, kid=old.kid, event_id=event_id)
+
+    new_kid = app.rotate(CHILD, Purpose.SIGNALLING)
+    current = receive_key(ask(app, school, Purpose.SIGNALLING).key or "", school.encryption)
+    again = receive_key(ask(app, school, Purpose.SIGNALLING, 1).key or "", school.encryption)
+
+    assert (f"{CHILD}/signalling/2", new_kid) == (current.kid, new_kid)
+    assert {"n": 1} == open_section(token, key=again.key, event_id=event_id)
+
+
+def test_erasure_destroys_the_keys_and_refuses_every_later_request(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    school = keys["bs-de-regenboog"]
+    consume(app, signal_by(school.partner, uuid.uuid4()))
+    ask(app, school, Purpose.SIGNALLING)
+
+    deleted = app.erase(CHILD)
+    answers = [ask(app, school, Purpose.SIGNALLING, v) for v in (None, 1)]
+
+    assert 1 == deleted
+    assert ["child-erased", "child-erased"] == [a.refusal.code for a in answers if a.refusal]
+    assert [] == app.keystore.versions(CHILD, Purpose.SIGNALLING)
+
+
+def test_a_plan_service_rebinds_a_section_to_its_own_event_without_seeing_the_key(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    school, plan = keys["bs-de-regenboog"], keys["integral-plan"]
+    consume(app, signal_by(school.partner, uuid.uuid4()))
+    data_key = receive_key(ask(app, school, Purpose.SIGNALLING).key or "", school.encryption)
+    inbound, outbound = uuid.uuid4(), uuid.uuid4()
+    token = seal({"concern": "x"}, key=data_key.key, kid=data_key.kid, event_id=inbound)
+    request = ResealRequest(
+        partner=plan.partner,
+        child=CHILD,
+        purpose=Purpose.SIGNALLING,
+        token=token,
+        from_event_id=inbound,
+        to_event_id=outbound,
+    )
+
+    answer = app.answer(sign_request(request, plan.signing))
+
+    assert (True, None) == (answer.ok, answer.key)
+    assert kid_of(answer.token or "") == data_key.kid
+    assert {"concern": "x"} == open_section(answer.token or "", key=data_key.key, event_id=outbound)
+
+
+def test_a_request_signed_with_another_key_is_refused_as_bad_signature(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    impostor = PartnerKeys.generate("bs-de-regenboog")
+    request = KeyRequest(partner="bs-de-regenboog", child=CHILD, purpose=Purpose.IDENTITY)
+
+    answer = app.answer(sign_request(request, impostor.signing))
+
+    assert "bad-signature" == (answer.refusal.code if answer.refusal else None)
+    assert [] == app.processing_records()
+
+
+def test_a_processing_record_has_the_logboek_dataverwerkingen_shape(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    ask(app, keys["wijkteam-lingewaard"], Purpose.YOUTH_CARE)
+    [record] = app.processing_records(requester="wijkteam-lingewaard")
+    ldv = record.as_ldv()
+    expected = {
+        "dpl.core.processing_activity_id": "pa-youth-care",
+        "dpl.core.data_subject_id": CHILD,
+        "dpl.core.data_subject_id_type": "ketenbus-child-pseudonym",
+        "ketenbus.requester": "wijkteam-lingewaard",
+        "ketenbus.purpose": "youth_care",
+        "ketenbus.decision": "refused",
+        "ketenbus.refusal_code": "no-relation",
+        "ketenbus.kid": None,
+    }
+
+    assert expected == ldv["attributes"]
+    assert ("kluis.release", "b7ad6b7169203331") == (ldv["name"], ldv["parent_span_id"])
