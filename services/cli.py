@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from services.runtime.logging import configure_logging
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, server_list
 
 app = typer.Typer(help="ketenbus: the event backbone around a child.", no_args_is_help=True)
 plan_app = typer.Typer(help="The integral plan of a child.", no_args_is_help=True)
@@ -104,7 +104,7 @@ def plan_show(
         async def ask() -> dict[str, Any] | None:
             import nats
 
-            nc = await nats.connect(url)
+            nc = await nats.connect(server_list(url))
             try:
                 return await query_plan(nc, pseudonym)
             finally:

@@ -22,6 +22,7 @@ from adapters.edexml.reader import SAMPLE, Pupil, read_pupils
 from ketenbus_contracts.pseudonym import child_pseudonym, is_valid_bsn, school_pupil_pseudonym
 from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
 from services.integral_plan.handlers import PLAN_QUERY_SUBJECT
+from services.runtime.settings import server_list
 
 SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="IB'er groep 4, 026-1234567")
 JGZ = Signaller(partner="jgz-gelderland-zuid", role="jeugdarts", contact="JGZ-team Huissen")
@@ -95,7 +96,7 @@ async def run_scenario(url: str, secret: bytes, today: date | None = None) -> di
     today = today or date.today()
     pupils, _ = pupils_with_pseudonyms(secret)
     first, second = pupils[0], pupils[1]
-    nc = await nats.connect(url)
+    nc = await nats.connect(server_list(url))
     try:
         await publish(nc, signal(first.pseudonym, SCHOOL, today - timedelta(days=9)))
         # A poison message between valid ones: dead-lettered, and nothing valid is lost.

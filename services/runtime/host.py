@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from ketenbus_contracts.envelope import UnknownEventTypeError
 from services.runtime.deadletter import publish_deadletter
 from services.runtime.outbox import OutboxRelay, Translate
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, server_list
 from services.runtime.store import TrackedApplication
 from services.runtime.streams import ConsumerSpec, ensure_streams, resume_consumer
 
@@ -124,7 +124,7 @@ async def _first(*awaitables: Awaitable[Any]) -> None:
 async def connect(settings: Settings, name: str) -> NatsClient:
     if settings.nats_url is None:
         raise RuntimeError("KETENBUS_NATS_URL is not set; use `ketenbus up` to start everything")
-    return await nats.connect(settings.nats_url, name=name, max_reconnect_attempts=-1)
+    return await nats.connect(server_list(settings.nats_url), name=name, max_reconnect_attempts=-1)
 
 
 async def run_service(
@@ -162,7 +162,7 @@ async def run_service(
                 position = await ctx.call(application.position, consumer.tracking_name)
                 await resume_consumer(js, consumer, position)
             broker = NatsBroker(
-                settings.nats_url,
+                server_list(settings.nats_url),
                 middlewares=(fail_fast_middleware(failed),),
                 logger=None,
                 graceful_timeout=10.0,

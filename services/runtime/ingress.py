@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import CloudEvent, UnknownEventTypeError, parse_event
 from services.runtime.deadletter import deadletter_record, describe
+from services.runtime.settings import server_list
 from services.runtime.streams import DEADLETTER, deadletter_subject
 
 INGRESS = "ingress"
@@ -38,7 +39,7 @@ def validate_inbound(partner: str, raw: bytes) -> CloudEvent[Any]:
 
 async def publish_inbound(url: str, partner: str, raw: bytes) -> str:
     """Validate and publish on `in.<partner>.<domain>.<event>`; returns the subject."""
-    nc = await nats.connect(url)
+    nc = await nats.connect(server_list(url))
     try:
         js = nc.jetstream()
         try:

@@ -9,6 +9,11 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def server_list(url: str) -> list[str]:
+    """A NATS URL setting as the list of servers: a cluster is given comma-separated."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KETENBUS_", extra="ignore")
 

@@ -6,11 +6,12 @@ from typing import Any
 
 import nats
 
+from services.runtime.settings import server_list
 from services.runtime.streams import CONSUMERS, DEADLETTER, STREAMS
 
 
 async def collect_status(url: str) -> dict[str, Any]:
-    nc = await nats.connect(url)
+    nc = await nats.connect(server_list(url))
     try:
         js = nc.jetstream()
         streams = []

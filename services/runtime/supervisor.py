@@ -18,7 +18,7 @@ import nats
 import structlog
 
 from services.runtime.nats_server import EmbeddedNats, die_with_parent
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, server_list
 from services.runtime.streams import ensure_streams
 
 log = structlog.get_logger(__name__)
@@ -44,7 +44,7 @@ def discover_nats_url(settings: Settings) -> str | None:
 def _reachable(url: str) -> bool:
     async def probe() -> bool:
         try:
-            nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0)
+            nc = await nats.connect(server_list(url), connect_timeout=1, max_reconnect_attempts=0)
         except Exception:
             return False
         await nc.close()
@@ -54,7 +54,7 @@ def _reachable(url: str) -> bool:
 
 
 async def declare(url: str, replicas: int) -> None:
-    nc = await nats.connect(url)
+    nc = await nats.connect(server_list(url))
     try:
         await ensure_streams(nc.jetstream(), replicas)
     finally:
