@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsMessage, NatsRouter
-from faststream.nats.message import NatsBatchMessage
-from pydantic import TypeAdapter
+from nats.aio.msg import Msg
+from pydantic import SkipValidation, TypeAdapter
 
 from ketenbus_contracts.sealing import (
     KLUIS_KEY_SUBJECT,
@@ -59,10 +61,12 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
             "a signal gives its signaller a relation with the child, until withdrawn."
         ),
     )
-    async def on_signalling(events: list[SignallingEvent], msg: NatsBatchMessage) -> None:
-        # `events` documents the payload; each message is decoded by `consume`.
+    async def on_signalling(
+        events: SkipValidation[list[SignallingEvent]], msg: NatsMessage
+    ) -> None:
+        # `events` documents the payload (validation skipped): `consume` decodes each message.
         service, _ = _application(ctx)
-        await service.consume(CONSUMER, msg.raw_message, decode_signalling)
+        await service.consume(CONSUMER, cast(list[Msg], msg.raw_message), decode_signalling)
 
     for subject, what in REQUESTS:
 
