@@ -19,7 +19,14 @@ def _integral_plan() -> ServiceSpec:
     return service_spec()
 
 
+def _kluis() -> ServiceSpec:
+    from services.kluis.bootstrap import service_spec
+
+    return service_spec()
+
+
 SERVICES: dict[str, Callable[[], ServiceSpec]] = {
     "signalling": _signalling,
     "integral-plan": _integral_plan,
+    "kluis": _kluis,
 }

@@ -79,9 +79,10 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
                 "Ed25519 key; the answer is a KluisAnswer (ok, kid, key | token | refusal)."
             ),
         )
-        async def on_request(body: bytes, msg: NatsMessage) -> bytes:
+        async def on_request(body: bytes, msg: NatsMessage) -> KluisAnswer:
+            # `body` is the JWS compact serialisation of the request, checked by `answer`.
             service, app = _application(ctx)
             answer: KluisAnswer = await service.call(app.answer, msg.body)
-            return answer.model_dump_json(exclude_none=True).encode()
+            return answer
 
     return router
