@@ -40,10 +40,13 @@ class SignalRegisteredData(EventData):
     planned_removal_on: date
 
 
+WithdrawalReason = Literal["withdrawn", "risk-ended"]
+
+
 class SignalWithdrawnData(EventData):
     signal_id: uuid.UUID
     withdrawn_on: date
-    reason: Literal["withdrawn", "risk-ended"] = "withdrawn"
+    reason: WithdrawalReason = "withdrawn"
 
 
 class MatchFoundData(EventData):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsMessage, NatsRouter
+from nats.aio.msg import Msg
 from pydantic import BaseModel, ConfigDict, SkipValidation, TypeAdapter, ValidationError
 
 from ketenbus_contracts.envelope import Pseudonym
@@ -59,7 +60,7 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         # `events` documents the payload (validation skipped): `consume` decodes each message.
         if ctx is None:
             raise RuntimeError("integral-plan router used without its running service")
-        await ctx.consume(CONSUMER, msg.raw_message, decode_signalling)
+        await ctx.consume(CONSUMER, cast(list[Msg], msg.raw_message), decode_signalling)
 
     @router.subscriber(
         PLAN_QUERY_SUBJECT,

@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import nats
 import structlog
+from eventsourcing.persistence import PersistenceError
 from faststream._internal.middlewares import BaseMiddleware
 from faststream.message import StreamMessage
 from faststream.nats import NatsBroker, NatsRouter
@@ -72,9 +73,9 @@ class ServiceContext:
         refused += await self.call(self.application.process_batch, consumer.tracking_name, decoded)
         if refused and self.nc is not None:
             js = self.nc.jetstream()
-            for seq, exc in sorted(refused, key=lambda r: r[0]):
+            for seq, reason in sorted(refused, key=lambda r: r[0]):
                 await publish_deadletter(
-                    js, self.service, exc, by_seq[seq].data,
+                    js, self.service, reason, by_seq[seq].data,
                     subject=by_seq[seq].subject, stream_seq=seq,
                 )  # fmt: skip
 
@@ -121,10 +122,31 @@ async def _first(*awaitables: Awaitable[Any]) -> None:
         task.cancel()
 
 
-async def connect(settings: Settings, name: str) -> NatsClient:
+def nats_url_of(settings: Settings) -> str:
     if settings.nats_url is None:
         raise RuntimeError("KETENBUS_NATS_URL is not set; use `ketenbus up` to start everything")
-    return await nats.connect(server_list(settings.nats_url), name=name, max_reconnect_attempts=-1)
+    return settings.nats_url
+
+
+async def connect(settings: Settings, name: str) -> NatsClient:
+    url = nats_url_of(settings)
+    return await nats.connect(server_list(url), name=name, max_reconnect_attempts=-1)
+
+
+async def open_application(
+    spec: ServiceSpec, settings: Settings, attempts: int = 5
+) -> TrackedApplication:
+    """Construct the service's application; retry when another service creates its tables at
+    the same moment (PostgreSQL: concurrent `CREATE … IF NOT EXISTS` of shared objects)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await anyio.to_thread.run_sync(spec.application_factory, settings)
+        except PersistenceError as exc:
+            if attempt == attempts:
+                raise
+            log.warning("store_open_retry", service=spec.name, error=type(exc).__name__)
+            await asyncio.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 async def run_service(
@@ -137,7 +159,7 @@ async def run_service(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
-    application = await anyio.to_thread.run_sync(spec.application_factory, settings)
+    application = await open_application(spec, settings)
     nc = await connect(settings, spec.name)
     js = nc.jetstream()
     await ensure_streams(js, settings.nats_replicas)
@@ -162,7 +184,7 @@ async def run_service(
                 position = await ctx.call(application.position, consumer.tracking_name)
                 await resume_consumer(js, consumer, position)
             broker = NatsBroker(
-                server_list(settings.nats_url),
+                server_list(nats_url_of(settings)),
                 middlewares=(fail_fast_middleware(failed),),
                 logger=None,
                 graceful_timeout=10.0,

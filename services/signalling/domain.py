@@ -51,6 +51,28 @@ class Signal:
 class ChildSignals(Aggregate):
     """All signals about one child (by pseudonym), and the match they make."""
 
+    # The events, declared so the outbound translation can rely on their fields.
+
+    class SignalRegistered(Aggregate.Event):
+        child: str
+        signal_id: uuid.UUID
+        signaller: dict[str, str]
+        registered_on: date
+        planned_removal_on: date
+
+    class SignalWithdrawn(Aggregate.Event):
+        child: str
+        signal_id: uuid.UUID
+        withdrawn_on: date
+        reason: str
+
+    class MatchFound(Aggregate.Event):
+        child: str
+        match_id: uuid.UUID
+        signal_ids: list[uuid.UUID]
+        signallers: list[dict[str, str]]
+        found_at: datetime
+
     @staticmethod
     def create_id(child: str) -> uuid.UUID:
         return uuid.uuid5(NAMESPACE, f"child-signals/{child}")
@@ -121,7 +143,7 @@ class ChildSignals(Aggregate):
 
     # events
 
-    @event("SignalRegistered")
+    @event(SignalRegistered)
     def _signal_registered(
         self,
         child: str,
@@ -132,7 +154,7 @@ class ChildSignals(Aggregate):
     ) -> None:
         self.signals[signal_id] = Signal(signal_id, signaller, registered_on, planned_removal_on)
 
-    @event("SignalWithdrawn")
+    @event(SignalWithdrawn)
     def _signal_withdrawn(
         self, child: str, signal_id: uuid.UUID, withdrawn_on: date, reason: str
     ) -> None:
@@ -142,7 +164,7 @@ class ChildSignals(Aggregate):
             self.match_id = None
             self.matched_partners = frozenset()
 
-    @event("MatchFound")
+    @event(MatchFound)
     def _match_found(
         self,
         child: str,

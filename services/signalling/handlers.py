@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsMessage, NatsRouter
+from nats.aio.msg import Msg
 from pydantic import SkipValidation, TypeAdapter
 
 from ketenbus_contracts.signalling import InboundSignallingEvent
@@ -38,6 +41,6 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         # `events` documents the payload (validation skipped): `consume` decodes each message.
         if ctx is None:
             raise RuntimeError("signalling router used without its running service")
-        await ctx.consume(CONSUMER, msg.raw_message, decode_inbound)
+        await ctx.consume(CONSUMER, cast(list[Msg], msg.raw_message), decode_inbound)
 
     return router

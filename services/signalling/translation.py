@@ -7,7 +7,7 @@ outbound contracts the outbox relay publishes on `ketenbus.signalling.*`.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.signalling import (
@@ -18,6 +18,7 @@ from ketenbus_contracts.signalling import (
     SignalRegisteredData,
     SignalWithdrawn,
     SignalWithdrawnData,
+    WithdrawalReason,
 )
 from services.runtime.store import Batch
 from services.signalling.application import SignallerMismatchError, SignallingApplication
@@ -74,7 +75,7 @@ def to_contract(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | Non
             data=SignalWithdrawnData(
                 signal_id=domain_event.signal_id,
                 withdrawn_on=domain_event.withdrawn_on,
-                reason=domain_event.reason,
+                reason=cast(WithdrawalReason, domain_event.reason),
             ),
             **common,
         )

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 
 from ketenbus_contracts.signalling import (
     MatchFound,
+    Signaller,
     SignalRegistered,
     SignalRegisteredData,
-    Signaller,
     SignalWithdrawn,
     SignalWithdrawnData,
 )
