@@ -1,0 +1,1 @@
+"""Benchmarks of ketenbus: `python -m bench.slice` (or `make bench`) measures the first slice."""
