@@ -63,8 +63,7 @@ from nats.js.api import (
     StreamConfig,
 )
 
-from services.demo import CHILDCARE, JGZ, SCHOOL
-from services.demo import signal as signal_event
+from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
 from services.integral_plan.handlers import CONSUMER as PLAN_CONSUMER
 from services.runtime.nats_server import die_with_parent
 from services.runtime.settings import Settings
@@ -74,7 +73,11 @@ REPO = Path(__file__).resolve().parents[1]
 SERVICES = ["signalling", "integral-plan"]
 RAW_STREAM = "BENCHRAW"
 RAW_BATCH = 100
-PARTNERS = (SCHOOL, JGZ, CHILDCARE)
+PARTNERS = (
+    Signaller(partner="bs-de-regenboog", role="ib-er", contact="IB'er groep 4, 026-1234567"),
+    Signaller(partner="jgz-gelderland-zuid", role="jeugdarts", contact="JGZ-team Huissen"),
+    Signaller(partner="kdv-het-speelhuis", role="pedagogisch-medewerker", contact="Locatie"),
+)
 STALL = 15.0  # seconds without progress after which a phase is reported incomplete
 
 
@@ -101,7 +104,17 @@ def make_events(count: int, signals_per_child: int = 1) -> list[Inbound]:
     for i in range(count):
         if i % signals_per_child == 0:
             child = _pseudonym()
-        event = signal_event(child, PARTNERS[i % len(PARTNERS)], on)
+        signaller = PARTNERS[i % len(PARTNERS)]
+        event = SignalRegistered.create(
+            source=signaller.partner,
+            subject=child,
+            data=SignalRegisteredData(
+                signal_id=uuid.uuid4(),
+                signaller=signaller,
+                registered_on=on,
+                planned_removal_on=on + timedelta(days=730),
+            ),
+        )
         events.append(
             Inbound(
                 str(event.data.signal_id),
