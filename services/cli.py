@@ -78,14 +78,18 @@ def demo(data_dir: DataDir = None) -> None:
     with Backbone(settings, list(SERVICES)) as backbone:
         typer.echo(f"NATS at {backbone.url}; services: {', '.join(SERVICES)}")
         typer.echo("Two partners signal about the same pupil (from the EDEXML sample)...")
-        plan = asyncio.run(run_scenario(backbone.url, secret))
-    typer.echo("")
-    typer.echo(format_plan(plan))
+        views = asyncio.run(run_scenario(backbone.url, settings.data_dir, secret))
+    for view in views:
+        typer.echo("")
+        typer.echo(format_plan(view))
 
 
 @plan_app.command("show")
 def plan_show(
     pseudonym: str,
+    as_partner: Annotated[
+        str | None, typer.Option("--as", help="Open the sealed sections with this partner's keys")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON")] = False,
     data_dir: DataDir = None,
 ) -> None:
@@ -93,6 +97,8 @@ def plan_show(
     from services.demo import format_plan, query_plan
     from services.integral_plan.application import UnknownPlanError
     from services.integral_plan.bootstrap import create_application
+    from services.integral_plan.reader import open_plan
+    from services.runtime.keyring import Keyring
     from services.runtime.supervisor import discover_nats_url
 
     settings = _settings(data_dir)
@@ -105,7 +111,12 @@ def plan_show(
 
             nc = await nats.connect(server_list(url))
             try:
-                return await query_plan(nc, pseudonym)
+                found = await query_plan(nc, pseudonym)
+                if found is None or as_partner is None:
+                    return found
+                return await open_plan(
+                    found, Keyring.for_partner(settings.data_dir, as_partner, nc)
+                )
             finally:
                 await nc.close()
 
@@ -145,6 +156,30 @@ def publish(
         _fail(f"refused: {exc} (dead-lettered on ketenbus.deadletter.ingress)")
         return
     typer.echo(f"published on {subject}")
+
+
+@app.command()
+def erase(
+    pseudonym: str,
+    data_dir: DataDir = None,
+) -> None:
+    """Erase a child: destroy its data keys (nothing sealed about it opens again), and tell
+    every service to drop what it derived."""
+    from services.kluis.erasure import announce_erasure, destroy_keys
+    from services.runtime.supervisor import discover_nats_url
+
+    settings = _settings(data_dir)
+    deleted = destroy_keys(settings, pseudonym)
+    typer.echo(f"destroyed {deleted} data key(s)")
+    url = discover_nats_url(settings)
+    if url is None:
+        _fail(
+            "keys destroyed, but no NATS to announce child-erased on: start `ketenbus up` and "
+            "run erase again (it is idempotent)"
+        )
+        return
+    event = asyncio.run(announce_erasure(url, pseudonym))
+    typer.echo(f"announced child-erased ({event.id})")
 
 
 @app.command()

@@ -1,8 +1,9 @@
 """The scripted demo: two partners signal about the same pupil, the backbone finds the match,
 and the integral plan shows it, through a real JetStream server and real event stores.
 
-Pupils come from the EDEXML sample, so real-looking identities are in play; only their
-pseudonyms travel.
+Pupils come from the EDEXML sample, so real-looking identities are in play: the partners seal
+them (and what worries them) with keys from kluis before anything leaves; only pseudonyms and
+sealed sections travel. The plan is then read by three partners, each seeing what its keys open.
 """
 
 from __future__ import annotations
@@ -20,13 +21,22 @@ from nats.aio.client import Client as NatsClient
 
 from adapters.edexml.reader import SAMPLE, Pupil, read_pupils
 from ketenbus_contracts.pseudonym import child_pseudonym, is_valid_bsn, school_pupil_pseudonym
-from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
+from ketenbus_contracts.signalling import (
+    SignalDetails,
+    Signaller,
+    SignalRegistered,
+    SignalRegisteredData,
+)
 from services.integral_plan.handlers import PLAN_QUERY_SUBJECT
+from services.integral_plan.reader import open_plan
+from services.runtime.keyring import Keyring
 from services.runtime.settings import server_list
+from services.runtime.streams import KLUIS_SIGNALLING
 
 SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="IB'er groep 4, 026-1234567")
 JGZ = Signaller(partner="jgz-gelderland-zuid", role="jeugdarts", contact="JGZ-team Huissen")
 CHILDCARE = Signaller(partner="kdv-het-speelhuis", role="pedagogisch-medewerker", contact="Locatie")
+READERS = ("bs-de-regenboog", "jgz-gelderland-zuid", "wijkteam-lingewaard")
 
 
 @dataclass(frozen=True)
@@ -50,15 +60,30 @@ def pupils_with_pseudonyms(secret: bytes, path: Path = SAMPLE) -> tuple[list[Dem
     return found, skipped
 
 
-def signal(child: str, signaller: Signaller, on: date) -> SignalRegistered:
+def details(pupil: Pupil, concern: list[str], notes: str) -> SignalDetails:
+    name = " ".join(p for p in (pupil.given_names, pupil.prefix, pupil.surname) if p)
+    return SignalDetails(
+        concern=concern, notes=notes, bsn=pupil.bsn, name=name, birth_date=pupil.birth_date
+    )
+
+
+async def sealed_signal(
+    keyring: Keyring, signaller: Signaller, child: DemoPupil, about: SignalDetails, on: date
+) -> SignalRegistered:
+    """A signal as a partner's system builds it: the details sealed before it leaves."""
+    event_id = uuid.uuid4()
+    sealed = await keyring.seal(about, child=child.pseudonym, event_id=event_id)
     return SignalRegistered.create(
+        id=event_id,
         source=signaller.partner,
-        subject=child,
+        subject=child.pseudonym,
+        purposes=sorted(sealed),
         data=SignalRegisteredData(
             signal_id=uuid.uuid4(),
             signaller=signaller,
             registered_on=on,
             planned_removal_on=on + timedelta(days=730),
+            sealed=sealed,
         ),
     )
 
@@ -77,46 +102,93 @@ async def query_plan(nc: NatsClient, child: str, timeout: float = 5.0) -> dict[s
     return answer.get("plan") if answer.get("found") else None
 
 
-async def wait_for_match(nc: NatsClient, child: str, timeout: float = 30.0) -> dict[str, Any]:
+async def _poll(check: Any, what: str, timeout: float = 30.0) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
-            plan = await query_plan(nc, child)
+            result = await check()
         except nats.errors.NoRespondersError:
-            plan = None  # the plan service is still starting
-        if plan and plan.get("match"):
-            return plan
+            result = None  # the service is still starting
+        if result:
+            return result
         if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("no match appeared in the plan in time")
+            raise TimeoutError(f"{what} did not happen in time")
         await asyncio.sleep(0.2)
 
 
-async def run_scenario(url: str, secret: bytes, today: date | None = None) -> dict[str, Any]:
-    """Publish the demo's signals and return the plan of the matched pupil."""
+async def wait_for_match(nc: NatsClient, child: str) -> dict[str, Any]:
+    async def matched() -> dict[str, Any] | None:
+        plan = await query_plan(nc, child)
+        return plan if plan and plan.get("match") else None
+
+    return dict(await _poll(matched, "a match in the plan"))
+
+
+async def wait_for_relations(nc: NatsClient) -> None:
+    """kluis learns relations from the same events; wait until it has seen them all."""
+
+    async def idle() -> bool:
+        info = await nc.jetstream().consumer_info(
+            KLUIS_SIGNALLING.stream.name, KLUIS_SIGNALLING.durable
+        )
+        return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
+    await _poll(idle, "kluis catching up")
+
+
+async def run_scenario(
+    url: str, data_dir: Path, secret: bytes, today: date | None = None
+) -> list[dict[str, Any]]:
+    """Publish the demo's signals; return the matched pupil's plan as each reader sees it."""
     today = today or date.today()
     pupils, _ = pupils_with_pseudonyms(secret)
     first, second = pupils[0], pupils[1]
     nc = await nats.connect(server_list(url))
     try:
-        await publish(nc, signal(first.pseudonym, SCHOOL, today - timedelta(days=9)))
-        # A poison message between valid ones: dead-lettered, and nothing valid is lost.
-        await nc.jetstream().publish(
-            "in.bs-de-regenboog.signalling.signal-registered", b"{not json"
+        school, jgz, childcare = (
+            Keyring.for_partner(data_dir, s.partner, nc) for s in (SCHOOL, JGZ, CHILDCARE)
         )
-        await publish(nc, signal(second.pseudonym, CHILDCARE, today - timedelta(days=3)))
-        await publish(nc, signal(first.pseudonym, JGZ, today - timedelta(days=2)))
-        return await wait_for_match(nc, first.pseudonym)
+        about_first = details(first.pupil, ["taalontwikkeling"], "Spreekt weinig in de klas.")
+        await publish(
+            nc, await sealed_signal(school, SCHOOL, first, about_first, today - timedelta(days=9))
+        )
+        # A poison message between valid ones: dead-lettered, and nothing valid is lost.
+        await nc.jetstream().publish(SignalRegistered.inbound_subject(SCHOOL.partner), b"{oops")
+        about_second = details(second.pupil, ["sociaal-emotioneel"], "Trekt zich terug.")
+        await publish(
+            nc,
+            await sealed_signal(
+                childcare, CHILDCARE, second, about_second, today - timedelta(days=3)
+            ),
+        )
+        about_jgz = details(first.pupil, ["thuissituatie"], "Zorgen over slapen en eten.")
+        await publish(
+            nc, await sealed_signal(jgz, JGZ, first, about_jgz, today - timedelta(days=2))
+        )
+        plan = await wait_for_match(nc, first.pseudonym)
+        await wait_for_relations(nc)
+        return [
+            await open_plan(plan, Keyring.for_partner(data_dir, reader, nc)) for reader in READERS
+        ]
     finally:
         await nc.close()
 
 
 def format_plan(plan: dict[str, Any]) -> str:
-    lines = [f"Integral plan of child {plan['child']}", "", "Parties:"]
+    reader = plan.get("reader")
+    title = f"Integral plan of child {plan['child']}"
+    lines = [title + (f", as {reader} sees it" if reader else ""), "", "Parties:"]
     lines += [f"  - {p['partner']} ({p['role']}): {p['contact']}" for p in plan["parties"]]
     lines += ["", "Signals:"]
-    lines += [
-        f"  - {s['registered_on']}  {s['partner']:<24} {s['status']}" for s in plan["signals"]
-    ]
+    for s in plan["signals"]:
+        lines.append(f"  - {s['registered_on']}  {s['partner']:<24} {s['status']}")
+        for purpose, section in sorted(s.get("opened", {}).items()):
+            shown = ", ".join(f"{k}: {v}" for k, v in section.items())
+            lines.append(f"      {purpose:<11} {shown}")
+        for purpose, code in sorted(s.get("refused", {}).items()):
+            lines.append(f"      {purpose:<11} (sealed; kluis: {code})")
+        for purpose in sorted(s.get("sealed", {})):
+            lines.append(f"      {purpose:<11} (sealed)")
     match = plan.get("match")
     lines += ["", "Match:"]
     if match:

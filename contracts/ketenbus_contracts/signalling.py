@@ -21,6 +21,8 @@ from ketenbus_contracts.envelope import (
     PartnerId,
     register,
 )
+from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.sealing import SealedUnder
 
 
 class Signaller(ContractModel):
@@ -31,6 +33,27 @@ class Signaller(ContractModel):
     contact: Annotated[
         str, Field(min_length=1, max_length=200, description="Contact point of the professional")
     ]
+
+
+ConcernCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]
+
+
+class SignalDetails(ContractModel):
+    """What a signal says about the child: every field sealed, never in clear.
+
+    The partner seals these into `data.sealed` (`signalling` for the concern, `identity` for
+    who the child is); the model documents the sections' fields.
+    """
+
+    concern: Annotated[
+        list[ConcernCode],
+        Field(description="Coded domains, e.g. taalontwikkeling, thuissituatie"),
+        SealedUnder(Purpose.SIGNALLING),
+    ]
+    notes: Annotated[str, Field(max_length=2000), SealedUnder(Purpose.SIGNALLING)] = ""
+    bsn: Annotated[str | None, Field(pattern=r"^[0-9]{9}$"), SealedUnder(Purpose.IDENTITY)] = None
+    name: Annotated[str | None, Field(max_length=200), SealedUnder(Purpose.IDENTITY)] = None
+    birth_date: Annotated[date | None, SealedUnder(Purpose.IDENTITY)] = None
 
 
 class SignalRegisteredData(EventData):

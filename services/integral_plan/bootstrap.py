@@ -7,7 +7,7 @@ from services.integral_plan.handlers import create_router
 from services.runtime.host import ServiceSpec
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
-from services.runtime.streams import PLAN_SIGNALLING
+from services.runtime.streams import PLAN_PRIVACY, PLAN_SIGNALLING
 
 NAME = "integral-plan"
 
@@ -21,5 +21,5 @@ def service_spec() -> ServiceSpec:
         name=NAME,
         application_factory=create_application,
         router_factory=create_router,
-        consumers=(PLAN_SIGNALLING,),
+        consumers=(PLAN_SIGNALLING, PLAN_PRIVACY),
     )

@@ -1,7 +1,9 @@
 """The integral plan of one child: parties, signals, the match and a timeline.
 
 The plan is itself event-sourced, so it can be rebuilt from the streams and audited. It holds
-what arrives in clear; sealed sections stay sealed (later issues add them).
+what arrives in clear; sealed sections stay sealed, with the id of the event they are bound
+to, and are opened by each reader with the reader's own keys: the plan never holds plaintext
+about a child.
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ class Plan(Aggregate):
 
     @event("SignalNoted")
     def note_signal(
-        self, signal_id: uuid.UUID, signaller: dict[str, str], registered_on: date
+        self,
+        signal_id: uuid.UUID,
+        signaller: dict[str, str],
+        registered_on: date,
+        event_id: uuid.UUID,
+        sealed: dict[str, str],
     ) -> None:
         self.parties.setdefault(signaller["partner"], signaller)
         self.signals[str(signal_id)] = {
@@ -42,6 +49,8 @@ class Plan(Aggregate):
             "partner": signaller["partner"],
             "registered_on": registered_on.isoformat(),
             "status": "active",
+            "event_id": str(event_id),
+            "sealed": dict(sealed),
         }
         self._timeline(registered_on.isoformat(), f"signal by {signaller['partner']}")
 

@@ -10,13 +10,15 @@ from nats.aio.msg import Msg
 from pydantic import BaseModel, ConfigDict, SkipValidation, TypeAdapter, ValidationError
 
 from ketenbus_contracts.envelope import Pseudonym
+from ketenbus_contracts.privacy import ChildErased
 from ketenbus_contracts.signalling import SignallingEvent
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
 from services.runtime.batching import BATCH, raw_batch
 from services.runtime.host import ServiceContext
-from services.runtime.streams import PLAN_SIGNALLING
+from services.runtime.streams import PLAN_PRIVACY, PLAN_SIGNALLING
 
 CONSUMER = PLAN_SIGNALLING
+ERASURES = PLAN_PRIVACY
 PLAN_QUERY_SUBJECT = "ketenbus.query.plan"
 decode_signalling = TypeAdapter[SignallingEvent](SignallingEvent).validate_json
 
@@ -61,6 +63,26 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         if ctx is None:
             raise RuntimeError("integral-plan router used without its running service")
         await ctx.consume(CONSUMER, cast(list[Msg], msg.raw_message), decode_signalling)
+
+    @router.subscriber(
+        ERASURES.filter_subjects[0],
+        stream=JStream(ERASURES.stream.name, declare=False),
+        durable=ERASURES.durable,
+        pull_sub=BATCH,
+        decoder=raw_batch,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="integral-plan/privacy",
+        description=(
+            f"Durable pull consumer `{ERASURES.durable}` on stream `{ERASURES.stream.name}`: "
+            "an erased child's plan is deleted."
+        ),
+    )
+    async def on_privacy(events: SkipValidation[list[ChildErased]], msg: NatsMessage) -> None:
+        if ctx is None:
+            raise RuntimeError("integral-plan router used without its running service")
+        await ctx.consume(
+            ERASURES, cast(list[Msg], msg.raw_message), ChildErased.model_validate_json
+        )
 
     @router.subscriber(
         PLAN_QUERY_SUBJECT,

@@ -12,8 +12,10 @@ from typing import Any
 
 from faststream.nats import PullSub
 
-# Up to 256 messages a pull; a partial batch is handed over after 20 ms.
-BATCH = PullSub(batch_size=256, timeout=0.02, batch=True)
+# Up to 256 messages a pull; a partial batch is handed over after 50 ms. Shorter waits make
+# faststream issue pull requests that expire as the server answers them, losing deliveries
+# until `ack_wait` (`ServiceContext` detects that and restarts the consumer).
+BATCH = PullSub(batch_size=256, timeout=0.05, batch=True)
 
 
 async def raw_batch(msg: Any, original: Any) -> Any:

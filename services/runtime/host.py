@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -34,6 +34,10 @@ from services.runtime.streams import ConsumerSpec, ensure_streams, resume_consum
 log = structlog.get_logger(__name__)
 
 
+class DeliveryGapError(RuntimeError):
+    """A delivery of the consumer went missing; restart it from the stored position."""
+
+
 @dataclass
 class ServiceContext:
     """What a running service's handlers may use."""
@@ -45,6 +49,25 @@ class ServiceContext:
     nc: NatsClient | None = None
 
     service: str = ""
+    next_delivery: dict[str, int] = field(default_factory=dict)
+    # True while every failure since the last restart was a delivery gap (restart at once).
+    gap_only: bool = True
+
+    def _check_deliveries(self, consumer: ConsumerSpec, messages: Sequence[Msg]) -> None:
+        """Refuse a batch that skips a delivery of the consumer.
+
+        A message the server handed to a pull request that had just expired on our side is
+        redelivered only after `ack_wait`, behind newer ones, and an in-order tracker would
+        then skip it. Deliveries of a consumer are numbered without gaps from its (re)creation,
+        so a gap shows such a loss: the service restarts its consumers from the stored position.
+        """
+        deliveries = sorted(m.metadata.sequence.consumer for m in messages)
+        expected = self.next_delivery.get(consumer.tracking_name, 1)
+        if deliveries != list(range(expected, expected + len(deliveries))):
+            raise DeliveryGapError(
+                f"{consumer.tracking_name}: expected delivery {expected}, got {deliveries[0]}"
+            )
+        self.next_delivery[consumer.tracking_name] = expected + len(deliveries)
 
     async def call(self, func: Callable[..., Any], *args: Any) -> Any:
         """Run a (synchronous) application method in the service's single store thread."""
@@ -62,6 +85,7 @@ class ServiceContext:
         Decoding per message (not the whole batch at once) keeps one bad message from refusing
         the valid ones around it.
         """
+        self._check_deliveries(consumer, messages)
         by_seq = {m.metadata.sequence.stream: m for m in messages}
         decoded: list[tuple[int, Any]] = []
         refused: list[tuple[int, Exception]] = []
@@ -89,7 +113,9 @@ class ServiceSpec:
     translate: Translate | None = None
 
 
-def fail_fast_middleware(failed: asyncio.Event) -> type[BaseMiddleware[Any, Any]]:
+def fail_fast_middleware(
+    failed: asyncio.Event, ctx: ServiceContext | None = None
+) -> type[BaseMiddleware[Any, Any]]:
     """On an unexpected error (not a refusal), stop consuming and restart from the store.
 
     Nacking and going on would let later messages overtake the failed one; restarting the
@@ -102,8 +128,14 @@ def fail_fast_middleware(failed: asyncio.Event) -> type[BaseMiddleware[Any, Any]
         ) -> Any:
             try:
                 return await call_next(msg)
+            except DeliveryGapError as exc:
+                log.warning("delivery_gap", detail=str(exc))
+                failed.set()
+                raise
             except Exception as exc:
                 log.error("handler_failed", error=type(exc).__name__)
+                if ctx is not None:
+                    ctx.gap_only = False
                 failed.set()
                 raise
 
@@ -120,6 +152,10 @@ async def _first(*awaitables: Awaitable[Any]) -> None:
     _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
+
+
+def health_subject(service: str) -> str:
+    return f"ketenbus.health.{service}"
 
 
 def nats_url_of(settings: Settings) -> str:
@@ -176,30 +212,41 @@ async def run_service(
         ctx.relay = OutboxRelay(application, js, spec.translate, limiter=ctx.limiter)
         relay_task = asyncio.create_task(ctx.relay.run(), name=f"{spec.name}-outbox")
 
+    async def answer_health(msg: Msg) -> None:
+        await msg.respond(b"ok")
+
+    health = None
     failed = asyncio.Event()
     backoff = RESTART_BACKOFF
     try:
         while not stop.is_set():
+            ctx.next_delivery.clear()
             for consumer in spec.consumers:
                 position = await ctx.call(application.position, consumer.tracking_name)
                 await resume_consumer(js, consumer, position)
             broker = NatsBroker(
                 server_list(nats_url_of(settings)),
-                middlewares=(fail_fast_middleware(failed),),
+                middlewares=(fail_fast_middleware(failed, ctx),),
                 logger=None,
                 graceful_timeout=10.0,
                 name=f"{spec.name}-consumer",
             )
             broker.include_router(spec.router_factory(ctx))
             await broker.start()
+            if health is None:
+                # Answered once the subscribers run: `Backbone` waits for it.
+                health = await nc.subscribe(health_subject(spec.name), cb=answer_health)
             log.info("service_started", service=spec.name)
             await _first(stop.wait(), failed.wait())
             await broker.stop()
             if failed.is_set() and not stop.is_set():
-                log.warning("service_restarting", service=spec.name, after_seconds=backoff)
+                delay = 0.0 if ctx.gap_only else backoff
+                log.warning("service_restarting", service=spec.name, after_seconds=delay)
                 failed.clear()
-                await _first(stop.wait(), asyncio.sleep(backoff))
-                backoff = min(backoff * 2, MAX_RESTART_BACKOFF)
+                await _first(stop.wait(), asyncio.sleep(delay))
+                if not ctx.gap_only:
+                    backoff = min(backoff * 2, MAX_RESTART_BACKOFF)
+                ctx.gap_only = True
     finally:
         if relay_task is not None:
             relay_task.cancel()

@@ -8,6 +8,7 @@ batch is one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -80,6 +81,10 @@ class Batch:
                 self._touched[aggregate_id] = create()
         return cast(A, self._touched[aggregate_id])
 
+    def forget(self, aggregate_id: uuid.UUID) -> None:
+        """Drop the aggregate and its pending events from this batch (it is being purged)."""
+        self._touched.pop(aggregate_id, None)
+
     @property
     def aggregates(self) -> list[Any]:
         return list(self._touched.values())
@@ -96,6 +101,32 @@ class TrackedApplication(Application[uuid.UUID]):
 
     def handle(self, batch: Batch, message: Any) -> None:
         raise NotImplementedError(f"{type(self).__name__} consumes nothing")
+
+    def purge(self, aggregate_id: uuid.UUID) -> None:
+        """Physically delete an aggregate's stored events (erasure; idempotent).
+
+        Event stores are append-only by design; erasure is the exception the law makes. SQLite
+        overwrites the deleted content (`secure_delete`); PostgreSQL's dead tuples go at the
+        next vacuum.
+        """
+        recorder: Any = self.recorder
+        table = recorder.events_table_name
+        with recorder.datastore.transaction(commit=True) as cursor:
+            if self.factory.__class__.__module__.endswith("sqlite"):
+                cursor.execute("PRAGMA secure_delete = ON")
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE originator_id = ?",  # noqa: S608 - our table
+                    (aggregate_id.hex,),
+                )
+            else:
+                schema = recorder.datastore.schema
+                cursor.execute(
+                    f"DELETE FROM {schema}.{table} WHERE originator_id = %s",  # noqa: S608
+                    (aggregate_id,),
+                )
+        if self.repository.cache is not None:
+            with contextlib.suppress(KeyError):
+                self.repository.cache.get(aggregate_id, evict=True)
 
     def process_batch(
         self, tracking_name: str, items: Sequence[tuple[int, Any]]

@@ -3,6 +3,7 @@
 Subjects:
 - `in.<partner>.<domain>.<event>`: what partners publish (stream INBOUND);
 - `ketenbus.<domain>.<event>.v<N>`: what services recorded and relayed (one stream per domain);
+- `ketenbus.privacy.<event>.v<N>`: erasures (stream PRIVACY);
 - `ketenbus.deadletter.<service>`: refused input with its reason (stream DEADLETTER).
 
 The duplicate window is what makes a re-publish by the outbox relay after a crash harmless
@@ -99,7 +100,13 @@ DEADLETTER = StreamSpec(
     max_age=90 * DAY,
 )
 
-STREAMS: tuple[StreamSpec, ...] = (INBOUND, SIGNALLING, DEADLETTER)
+PRIVACY = StreamSpec(
+    name="PRIVACY",
+    subjects=("ketenbus.privacy.>",),
+    description="Erasures (child-erased) every projection acts on",
+)
+
+STREAMS: tuple[StreamSpec, ...] = (INBOUND, SIGNALLING, PRIVACY, DEADLETTER)
 
 SIGNALLING_INBOUND = ConsumerSpec(
     stream=INBOUND,
@@ -121,7 +128,19 @@ KLUIS_SIGNALLING = ConsumerSpec(
     description="kluis: relations from signals registered and withdrawn",
 )
 
-CONSUMERS: tuple[ConsumerSpec, ...] = (SIGNALLING_INBOUND, PLAN_SIGNALLING, KLUIS_SIGNALLING)
+PLAN_PRIVACY = ConsumerSpec(
+    stream=PRIVACY,
+    durable="integral-plan",
+    filter_subjects=("ketenbus.privacy.>",),
+    description="integral-plan projection: drop the plans of erased children",
+)
+
+CONSUMERS: tuple[ConsumerSpec, ...] = (
+    SIGNALLING_INBOUND,
+    PLAN_SIGNALLING,
+    KLUIS_SIGNALLING,
+    PLAN_PRIVACY,
+)
 
 
 def deadletter_subject(service: str) -> str:

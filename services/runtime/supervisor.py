@@ -17,6 +17,7 @@ from types import TracebackType
 import nats
 import structlog
 
+from services.runtime.host import health_subject
 from services.runtime.nats_server import EmbeddedNats, die_with_parent
 from services.runtime.settings import Settings, server_list
 from services.runtime.streams import ensure_streams
@@ -61,6 +62,10 @@ async def declare(url: str, replicas: int) -> None:
         await nc.close()
 
 
+class ServiceFailedError(RuntimeError):
+    """A service process exited or did not become ready."""
+
+
 class Backbone:
     """NATS plus the named service processes, as a context manager."""
 
@@ -83,7 +88,30 @@ class Backbone:
         asyncio.run(declare(self.url, self.settings.nats_replicas))
         for name in self.services:
             self.start_service(name)
+        asyncio.run(self.wait_until_ready())
         return self.url
+
+    async def wait_until_ready(self, timeout: float = 60.0) -> None:
+        """Until every started service answers on its health subject."""
+        nc = await nats.connect(server_list(self.url))
+        deadline = asyncio.get_running_loop().time() + timeout
+        try:
+            for name, process in self.processes.items():
+                while True:
+                    try:
+                        await nc.request(health_subject(name), b"", timeout=0.5)
+                        break
+                    except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                        if process.poll() is not None:
+                            raise ServiceFailedError(
+                                f"service {name} exited with {process.returncode}; "
+                                f"see {self.settings.log_dir / (name + '.log')}"
+                            ) from None
+                        if asyncio.get_running_loop().time() > deadline:
+                            raise ServiceFailedError(f"service {name} did not start") from None
+                        await asyncio.sleep(0.1)
+        finally:
+            await nc.close()
 
     def service_env(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -49,11 +49,15 @@ class SignallingApplication(TrackedApplication):
         signaller: dict[str, str],
         registered_on: date,
         planned_removal_on: date,
+        event_id: uuid.UUID,
+        sealed: dict[str, str],
         batch: Batch | None = None,
     ) -> None:
         work = batch or Batch(self.repository)
         signals = self._signals(work, child)
-        signals.register_signal(signal_id, signaller, registered_on, planned_removal_on)
+        signals.register_signal(
+            signal_id, signaller, registered_on, planned_removal_on, event_id, sealed
+        )
         matched = signals.find_match(self.clock())
         if batch is None:
             self.save(signals)

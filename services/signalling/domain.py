@@ -59,6 +59,10 @@ class ChildSignals(Aggregate):
         signaller: dict[str, str]
         registered_on: date
         planned_removal_on: date
+        # The partner's event id: its sealed sections are bound to it, so the recorded
+        # signal is published under the same id (and source `ketenbus.signalling`).
+        event_id: uuid.UUID
+        sealed: dict[str, str]
 
     class SignalWithdrawn(Aggregate.Event):
         child: str
@@ -92,7 +96,10 @@ class ChildSignals(Aggregate):
         signaller: dict[str, str],
         registered_on: date,
         planned_removal_on: date,
+        event_id: uuid.UUID,
+        sealed: dict[str, str],
     ) -> None:
+        """Register a concern; what it is about stays sealed (`sealed`: purpose → JWE)."""
         if signal_id in self.signals:
             raise SignalAlreadyRegisteredError(f"signal {signal_id} is already registered")
         if planned_removal_on <= registered_on:
@@ -103,6 +110,8 @@ class ChildSignals(Aggregate):
             signaller=signaller,
             registered_on=registered_on,
             planned_removal_on=planned_removal_on,
+            event_id=event_id,
+            sealed=sealed,
         )
 
     def withdraw_signal(
@@ -151,6 +160,8 @@ class ChildSignals(Aggregate):
         signaller: dict[str, str],
         registered_on: date,
         planned_removal_on: date,
+        event_id: uuid.UUID,
+        sealed: dict[str, str],
     ) -> None:
         self.signals[signal_id] = Signal(signal_id, signaller, registered_on, planned_removal_on)
 

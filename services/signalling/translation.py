@@ -10,6 +10,7 @@ import uuid
 from typing import Any, cast
 
 from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import (
     MatchFound,
     MatchFoundData,
@@ -42,6 +43,8 @@ def apply_inbound(
             signaller=event.data.signaller.model_dump(),
             registered_on=event.data.registered_on,
             planned_removal_on=event.data.planned_removal_on,
+            event_id=event.id,
+            sealed={purpose.value: token for purpose, token in event.data.sealed.items()},
             batch=batch,
         )
     else:
@@ -59,6 +62,7 @@ def to_contract(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | Non
     """The outbound contract event for a recorded domain event (None: not published)."""
     common = {"id": event_id, "source": SOURCE, "time": domain_event.timestamp}
     if isinstance(domain_event, ChildSignals.SignalRegistered):
+        sealed = {Purpose(purpose): token for purpose, token in domain_event.sealed.items()}
         return SignalRegistered.create(
             subject=domain_event.child,
             data=SignalRegisteredData(
@@ -66,8 +70,11 @@ def to_contract(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | Non
                 signaller=Signaller(**domain_event.signaller),
                 registered_on=domain_event.registered_on,
                 planned_removal_on=domain_event.planned_removal_on,
+                sealed=sealed,
             ),
-            **common,
+            purposes=sorted(sealed),
+            # The partner's event id: the sealed sections are bound to it.
+            **(common | {"id": domain_event.event_id}),
         )
     if isinstance(domain_event, ChildSignals.SignalWithdrawn):
         return SignalWithdrawn.create(

@@ -24,7 +24,9 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 def registered(child: ChildSignals, signaller: dict[str, str]) -> uuid.UUID:
     signal_id = uuid.uuid4()
-    child.register_signal(signal_id, signaller, date(2026, 11, 1), date(2028, 11, 1))
+    child.register_signal(
+        signal_id, signaller, date(2026, 11, 1), date(2028, 11, 1), uuid.uuid4(), {}
+    )
     return signal_id
 
 
@@ -85,14 +87,18 @@ def test_the_same_signal_id_cannot_be_registered_twice() -> None:
     signal_id = registered(child, SCHOOL)
 
     with pytest.raises(SignalAlreadyRegisteredError):
-        child.register_signal(signal_id, SCHOOL, date(2026, 11, 1), date(2028, 11, 1))
+        child.register_signal(
+            signal_id, SCHOOL, date(2026, 11, 1), date(2028, 11, 1), uuid.uuid4(), {}
+        )
 
 
 def test_a_removal_date_before_registration_is_refused() -> None:
     child = ChildSignals(CHILD)
 
     with pytest.raises(InvalidRemovalDateError):
-        child.register_signal(uuid.uuid4(), SCHOOL, date(2026, 11, 1), date(2026, 10, 1))
+        child.register_signal(
+            uuid.uuid4(), SCHOOL, date(2026, 11, 1), date(2026, 10, 1), uuid.uuid4(), {}
+        )
 
 
 def test_only_the_signaller_may_withdraw_its_signal() -> None:

@@ -1,0 +1,50 @@
+"""Erasing a child: destroy its data keys in kluis, then tell every service (`child-erased`).
+
+After this no sealed section about the child opens anywhere (crypto-shredding), and every
+projection drops what it derived. Keys first: if the announcement were lost, the data would
+still be unreadable; the announcement is published with a stable id, so repeating an erasure
+is harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import nats
+import structlog
+
+from ketenbus_contracts.privacy import ChildErased, ChildErasedData
+from services.kluis.keystore import Keystore
+from services.runtime.settings import Settings, server_list
+
+log = structlog.get_logger(__name__)
+
+ERASURE_NAMESPACE = uuid.UUID("3c1f9a0e-5d2b-4e7a-9b61-657261736564")
+
+
+def destroy_keys(settings: Settings, child: str) -> int:
+    """Delete the child's data keys physically; returns how many were deleted."""
+    keystore = Keystore.open(settings)
+    try:
+        return keystore.erase(child)
+    finally:
+        keystore.close()
+
+
+async def announce_erasure(url: str, child: str, reason: str = "request") -> ChildErased:
+    event = ChildErased.create(
+        id=uuid.uuid5(ERASURE_NAMESPACE, child),
+        source="ketenbus.kluis",
+        subject=child,
+        data=ChildErasedData(erased_at=datetime.now(UTC), reason=reason),  # type: ignore[arg-type]
+    )
+    nc = await nats.connect(server_list(url))
+    try:
+        await nc.jetstream().publish(
+            event.outbound_subject(), event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)}
+        )
+    finally:
+        await nc.close()
+    log.info("child_erased", event_id=str(event.id))
+    return event
