@@ -142,6 +142,7 @@ def publish(
     data_dir: DataDir = None,
 ) -> None:
     """Publish an inbound event from a file, as PARTNER (validated first)."""
+    from services.runtime.deadletter import kluis_sealer
     from services.runtime.ingress import IngressRefusedError, publish_inbound
     from services.runtime.supervisor import discover_nats_url
 
@@ -151,7 +152,8 @@ def publish(
         _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
         return
     try:
-        subject = asyncio.run(publish_inbound(url, as_partner, file.read_bytes()))
+        seal = kluis_sealer(settings.data_dir)
+        subject = asyncio.run(publish_inbound(url, as_partner, file.read_bytes(), seal))
     except IngressRefusedError as exc:
         _fail(f"refused: {exc} (dead-lettered on ketenbus.deadletter.ingress)")
         return

@@ -137,11 +137,15 @@ async def wait_for_relations(nc: NatsClient) -> None:
 
 
 async def run_scenario(
-    url: str, data_dir: Path, secret: bytes, today: date | None = None
+    url: str,
+    data_dir: Path,
+    secret: bytes,
+    today: date | None = None,
+    pupils_file: Path = SAMPLE,
 ) -> list[dict[str, Any]]:
     """Publish the demo's signals; return the matched pupil's plan as each reader sees it."""
     today = today or date.today()
-    pupils, _ = pupils_with_pseudonyms(secret)
+    pupils, _ = pupils_with_pseudonyms(secret, pupils_file)
     first, second = pupils[0], pupils[1]
     nc = await nats.connect(server_list(url))
     try:

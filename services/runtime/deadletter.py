@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -19,13 +20,14 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import UnknownEventTypeError
+from ketenbus_contracts.sealing import encrypt_to
+from services.runtime.keyring import KLUIS_PARTNER_ID, load_public_keys
 from services.runtime.streams import DEADLETTER, deadletter_subject
 
 log = structlog.get_logger(__name__)
 
-# Seals the original bytes of a dead letter (they may hold personal data); set once sealing
-# exists, until then the bytes are kept base64-encoded.
-SealOriginal = Callable[[bytes], Awaitable[dict[str, Any]]]
+# Seals the original bytes of a dead letter (they may hold personal data).
+SealOriginal = Callable[[bytes], str]
 
 
 def describe(exc: BaseException) -> tuple[str, list[dict[str, Any]]]:
@@ -59,9 +61,25 @@ HANDLER_ARGUMENTS = frozenset({"event", "query", "body"})
 
 
 def deadletter_record(
-    service: str, exc: BaseException, body: bytes, *, subject: str, stream_seq: int | None
+    service: str,
+    exc: BaseException,
+    body: bytes,
+    *,
+    subject: str,
+    stream_seq: int | None,
+    seal: SealOriginal | None = None,
 ) -> dict[str, Any]:
+    """The dead letter: reason, where it came from, and the original sealed to kluis.
+
+    The original may hold personal data in clear (that may be why it was refused), so it is
+    kept only as a JWE to kluis's X25519 key; without that key it is withheld.
+    """
     code, details = describe(exc)
+    original: dict[str, Any]
+    if seal is None:
+        original = {"withheld": "no key to seal the original to"}
+    else:
+        original = {"sealed_to": "kluis", "jwe": seal(body)}
     return {
         "service": service,
         "reason": code,
@@ -69,8 +87,21 @@ def deadletter_record(
         "subject": subject,
         "stream_seq": stream_seq,
         "refused_at": datetime.now(UTC).isoformat(),
-        "original": {"encoding": "base64", "bytes": base64.b64encode(body).decode()},
+        "original": original,
     }
+
+
+def kluis_sealer(data_dir: Path) -> SealOriginal | None:
+    """Seals dead-letter originals to kluis's public X25519 key, when kluis has one."""
+    public = load_public_keys(data_dir, KLUIS_PARTNER_ID)
+    if public is None:
+        return None
+    recipient = public.encryption
+
+    def seal(body: bytes) -> str:
+        return encrypt_to({"original_b64": base64.b64encode(body).decode()}, recipient)
+
+    return seal
 
 
 async def publish_deadletter(
@@ -81,9 +112,12 @@ async def publish_deadletter(
     *,
     subject: str,
     stream_seq: int | None,
+    seal: SealOriginal | None = None,
 ) -> None:
     """Publish a refusal to `ketenbus.deadletter.<service>` (deduplicated per source message)."""
-    record = deadletter_record(service, exc, body, subject=subject, stream_seq=stream_seq)
+    record = deadletter_record(
+        service, exc, body, subject=subject, stream_seq=stream_seq, seal=seal
+    )
     headers = {"Ketenbus-Reason": record["reason"]}
     if stream_seq is not None:
         headers["Nats-Msg-Id"] = f"{service}:{subject.split('.')[0]}:{stream_seq}"

@@ -22,10 +22,11 @@ from faststream.message import StreamMessage
 from faststream.nats import NatsBroker, NatsRouter
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import UnknownEventTypeError
-from services.runtime.deadletter import publish_deadletter
+from services.runtime.deadletter import kluis_sealer, publish_deadletter
 from services.runtime.outbox import OutboxRelay, Translate
 from services.runtime.settings import Settings, server_list
 from services.runtime.store import TrackedApplication
@@ -52,6 +53,9 @@ class ServiceContext:
     next_delivery: dict[str, int] = field(default_factory=dict)
     # True while every failure since the last restart was a delivery gap (restart at once).
     gap_only: bool = True
+    # Handler calls started or ended, and those running: the delivery watchdog reads them.
+    activity: int = 0
+    in_flight: int = 0
 
     def _check_deliveries(self, consumer: ConsumerSpec, messages: Sequence[Msg]) -> None:
         """Refuse a batch that skips a delivery of the consumer.
@@ -101,6 +105,7 @@ class ServiceContext:
                 await publish_deadletter(
                     js, self.service, reason, by_seq[seq].data,
                     subject=by_seq[seq].subject, stream_seq=seq,
+                    seal=kluis_sealer(self.settings.data_dir),
                 )  # fmt: skip
 
 
@@ -126,6 +131,9 @@ def fail_fast_middleware(
         async def consume_scope(
             self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]
         ) -> Any:
+            if ctx is not None:
+                ctx.activity += 1
+                ctx.in_flight += 1
             try:
                 return await call_next(msg)
             except DeliveryGapError as exc:
@@ -138,6 +146,10 @@ def fail_fast_middleware(
                     ctx.gap_only = False
                 failed.set()
                 raise
+            finally:
+                if ctx is not None:
+                    ctx.in_flight -= 1
+                    ctx.activity += 1
 
     return FailFast
 
@@ -167,6 +179,40 @@ def nats_url_of(settings: Settings) -> str:
 async def connect(settings: Settings, name: str) -> NatsClient:
     url = nats_url_of(settings)
     return await nats.connect(server_list(url), name=name, max_reconnect_attempts=-1)
+
+
+WATCH_INTERVAL = 1.0
+
+
+async def watch_deliveries(
+    js: JetStreamContext,
+    consumers: Sequence[ConsumerSpec],
+    ctx: ServiceContext,
+    failed: asyncio.Event,
+) -> None:
+    """Restart the consumers when deliveries went missing at the end of a burst.
+
+    `_check_deliveries` sees a lost delivery when the next batch comes; when nothing comes
+    after it, the loss would show only after `ack_wait`. Messages that stay unacknowledged over
+    two checks while no handler ran are such losses.
+    """
+    suspects: dict[str, int] = {}
+    while True:
+        await asyncio.sleep(WATCH_INTERVAL)
+        for consumer in consumers:
+            try:
+                info = await js.consumer_info(consumer.stream.name, consumer.durable)
+            except Exception:  # noqa: S112 - the next check will tell
+                continue
+            name = consumer.tracking_name
+            if info.num_ack_pending == 0 or ctx.in_flight:
+                suspects.pop(name, None)
+            elif suspects.get(name) == ctx.activity:
+                log.warning("delivery_lost", consumer=name, unacked=info.num_ack_pending)
+                failed.set()
+                return
+            else:
+                suspects[name] = ctx.activity
 
 
 async def open_application(
@@ -237,7 +283,9 @@ async def run_service(
                 # Answered once the subscribers run: `Backbone` waits for it.
                 health = await nc.subscribe(health_subject(spec.name), cb=answer_health)
             log.info("service_started", service=spec.name)
+            watchdog = asyncio.create_task(watch_deliveries(js, spec.consumers, ctx, failed))
             await _first(stop.wait(), failed.wait())
+            watchdog.cancel()
             await broker.stop()
             if failed.is_set() and not stop.is_set():
                 delay = 0.0 if ctx.gap_only else backoff

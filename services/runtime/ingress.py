@@ -6,16 +6,14 @@ nothing invalid reaches the INBOUND stream from here.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import nats
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import CloudEvent, UnknownEventTypeError, parse_event
-from services.runtime.deadletter import deadletter_record, describe
+from services.runtime.deadletter import SealOriginal, describe, publish_deadletter
 from services.runtime.settings import server_list
-from services.runtime.streams import DEADLETTER, deadletter_subject
 
 INGRESS = "ingress"
 
@@ -37,7 +35,9 @@ def validate_inbound(partner: str, raw: bytes) -> CloudEvent[Any]:
     return event
 
 
-async def publish_inbound(url: str, partner: str, raw: bytes) -> str:
+async def publish_inbound(
+    url: str, partner: str, raw: bytes, seal: SealOriginal | None = None
+) -> str:
     """Validate and publish on `in.<partner>.<domain>.<event>`; returns the subject."""
     nc = await nats.connect(server_list(url))
     try:
@@ -45,12 +45,8 @@ async def publish_inbound(url: str, partner: str, raw: bytes) -> str:
         try:
             event = validate_inbound(partner, raw)
         except IngressRefusedError as exc:
-            record = deadletter_record(INGRESS, exc, raw, subject=f"in.{partner}", stream_seq=None)
-            await js.publish(
-                deadletter_subject(INGRESS),
-                json.dumps(record).encode(),
-                stream=DEADLETTER.name,
-                headers={"Ketenbus-Reason": record["reason"]},
+            await publish_deadletter(
+                js, INGRESS, exc, raw, subject=f"in.{partner}", stream_seq=None, seal=seal
             )
             raise
         subject = event.inbound_subject(partner)

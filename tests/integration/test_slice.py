@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from ketenbus_contracts.sealing import decrypt_from
 from ketenbus_contracts.signalling import MatchFound, SignalRegistered
 from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.bootstrap import create_application as create_plan_application
+from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend
@@ -35,7 +37,7 @@ from tests.integration.helpers import (
 
 pytestmark = pytest.mark.integration
 
-SERVICES = ["signalling", "integral-plan"]
+SERVICES = ["signalling", "integral-plan", "kluis"]
 
 
 def rebuilt_plans(url: str) -> dict[str, dict[str, Any]]:
@@ -109,7 +111,9 @@ class SliceCase(StoreBackend):
         dead = json.loads(payload)
         assert ("signalling", "invalid", 2) == (dead["service"], dead["reason"], dead["stream_seq"])
         assert {"id", "source", "subject", "data"} <= {d["loc"] for d in dead["details"]}
-        assert poison == base64.b64decode(dead["original"]["bytes"])
+        kluis = load_or_create_partner_keys(backbone.settings.data_dir, "kluis")
+        opened = decrypt_from(dead["original"]["jwe"], kluis.encryption)
+        assert poison == base64.b64decode(opened["original_b64"])
         assert "invalid" == headers["Ketenbus-Reason"]
 
     def test_a_business_rule_refusal_is_dead_lettered_with_its_reason(
