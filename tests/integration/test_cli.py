@@ -1,0 +1,132 @@
+"""The `ketenbus` command against a running backbone: publish, plan show, status, erase."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from services.cli import app
+from services.runtime.settings import Settings
+from services.runtime.supervisor import Backbone
+from tests.integration.helpers import (
+    JGZ,
+    SCHOOL,
+    child,
+    query_plan,
+    read_stream,
+    signal,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def backbone(tmp_path: Path, nats_url: str) -> Iterator[Backbone]:
+    settings = Settings(data_dir=tmp_path / "data", nats_url=nats_url)
+    with Backbone(settings, ["signalling", "integral-plan", "kluis"]) as backbone:
+        yield backbone
+
+
+@pytest.fixture
+def ketenbus(backbone: Backbone):  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    env = {"KETENBUS_NATS_URL": backbone.url, "KETENBUS_DATA_DIR": str(backbone.settings.data_dir)}
+
+    def run(*args: str):  # type: ignore[no-untyped-def]
+        return runner.invoke(app, list(args), env=env)
+
+    return run
+
+
+def test_publish_validates_and_publishes_a_partners_event(
+    ketenbus, backbone: Backbone, tmp_path: Path
+) -> None:
+    kid = child(7)
+    event = tmp_path / "signal.json"
+    event.write_bytes(signal(kid, SCHOOL).to_bytes())
+
+    result = ketenbus("publish", "--as", "bs-de-regenboog", str(event))
+
+    assert (0, "published on in.bs-de-regenboog.signalling.signal-registered\n") == (
+        result.exit_code,
+        result.stdout,
+    )
+    plan = wait_until(lambda: query_plan(backbone.url, kid), what="the plan")
+    assert ["bs-de-regenboog"] == [p["partner"] for p in plan["parties"]]
+
+
+def test_publish_refuses_invalid_input_with_the_reason_and_dead_letters_it_sealed(
+    ketenbus, backbone: Backbone, tmp_path: Path
+) -> None:
+    raw = json.loads(signal(child(8), SCHOOL).to_bytes())
+    raw["data"]["name"] = "Kanariepietje"
+    event = tmp_path / "bad.json"
+    event.write_text(json.dumps(raw))
+
+    result = ketenbus("publish", "--as", "bs-de-regenboog", str(event))
+
+    assert 2 == result.exit_code
+    assert "refused: invalid: data.name: Extra inputs are not permitted" in result.stderr
+    [(_, payload, _)] = read_stream(backbone.url, "DEADLETTER")
+    assert b"Kanariepietje" not in payload
+    assert {"sealed_to", "jwe"} == set(json.loads(payload)["original"])
+    assert 0 == sum(1 for _ in read_stream(backbone.url, "INBOUND"))
+
+
+def test_publish_refuses_an_event_in_another_partners_name(ketenbus, tmp_path: Path) -> None:
+    event = tmp_path / "signal.json"
+    event.write_bytes(signal(child(9), JGZ).to_bytes())
+
+    result = ketenbus("publish", "--as", "bs-de-regenboog", str(event))
+
+    assert 2 == result.exit_code
+    assert "is not the publishing partner" in result.stderr
+
+
+def test_plan_show_prints_the_plan_and_says_when_there_is_none(
+    ketenbus, backbone: Backbone, tmp_path: Path
+) -> None:
+    kid = child(10)
+    event = tmp_path / "signal.json"
+    event.write_bytes(signal(kid, SCHOOL).to_bytes())
+    ketenbus("publish", "--as", "bs-de-regenboog", str(event))
+    wait_until(lambda: query_plan(backbone.url, kid), what="the plan")
+
+    shown = ketenbus("plan", "show", kid, "--json")
+    missing = ketenbus("plan", "show", child(11))
+
+    assert (0, kid) == (shown.exit_code, json.loads(shown.stdout)["child"])
+    assert (1, "error: no plan for this pseudonym\n") == (missing.exit_code, missing.stderr)
+
+
+def test_status_shows_streams_consumers_and_dead_letters(ketenbus, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    ketenbus("publish", "--as", "bs-de-regenboog", str(bad))
+
+    result = ketenbus("status")
+
+    assert 0 == result.exit_code
+    for line in ("INBOUND", "SIGNALLING/integral-plan", "SIGNALLING/kluis", "ingress"):
+        assert line in result.stdout
+
+
+def test_erase_destroys_the_keys_and_drops_the_plan(
+    ketenbus, backbone: Backbone, tmp_path: Path
+) -> None:
+    kid = child(12)
+    event = tmp_path / "signal.json"
+    event.write_bytes(signal(kid, SCHOOL).to_bytes())
+    ketenbus("publish", "--as", "bs-de-regenboog", str(event))
+    wait_until(lambda: query_plan(backbone.url, kid), what="the plan")
+
+    result = ketenbus("erase", kid)
+
+    assert 0 == result.exit_code
+    assert "announced child-erased" in result.stdout
+    wait_until(lambda: query_plan(backbone.url, kid) is None, what="the plan to go")
