@@ -9,12 +9,15 @@ from typing import Annotated, Any
 
 import typer
 
+from services.commands import domain_commands
 from services.runtime.logging import configure_logging
 from services.runtime.settings import Settings, server_list
 
 app = typer.Typer(help="ketenbus: the event backbone around a child.", no_args_is_help=True)
 plan_app = typer.Typer(help="The integral plan of a child.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
+for _name, _commands in domain_commands():
+    app.add_typer(_commands, name=_name)
 
 DataDir = Annotated[
     Path | None,

@@ -8,6 +8,7 @@ partner's detached signature over the canonical form.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
@@ -35,6 +36,20 @@ class ContractModel(BaseModel):
     """Base of every contract model: frozen, strict about unknown fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True)
+class RelationChange:
+    """An event gives a partner a relation with the child, or ends one (kluis keeps them).
+
+    `basis` says why (signal, enrolment, handover, arrangement, plan-party) and `basis_id`
+    which one; ending with `partner=None` ends every partner's relation on that basis.
+    """
+
+    partner: str | None
+    basis: str
+    basis_id: str
+    active: bool
 
 
 class EventData(ContractModel):
@@ -85,6 +100,10 @@ class CloudEvent(ContractModel, Generic[DataT]):
         fields.setdefault("id", uuid.uuid4())
         fields.setdefault("time", datetime.now(UTC))
         return cls(source=source, type=cls.event_type(), subject=subject, data=data, **fields)
+
+    def relation_changes(self) -> list[RelationChange]:
+        """The relations with the child this event starts or ends (none by default)."""
+        return []
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()

@@ -19,6 +19,7 @@ from ketenbus_contracts.envelope import (
     ContractModel,
     EventData,
     PartnerId,
+    RelationChange,
     register,
 )
 from ketenbus_contracts.purposes import Purpose
@@ -90,6 +91,11 @@ class SignalRegistered(CloudEvent[SignalRegisteredData]):
         "nl.ketenbus.signalling.signal-registered.v1"
     )
 
+    def relation_changes(self) -> list[RelationChange]:
+        """The signaller has a relation with the child while its signal is active."""
+        signal = str(self.data.signal_id)
+        return [RelationChange(self.data.signaller.partner, "signal", signal, active=True)]
+
 
 @register
 class SignalWithdrawn(CloudEvent[SignalWithdrawnData]):
@@ -101,6 +107,9 @@ class SignalWithdrawn(CloudEvent[SignalWithdrawnData]):
     type: Literal["nl.ketenbus.signalling.signal-withdrawn.v1"] = (
         "nl.ketenbus.signalling.signal-withdrawn.v1"
     )
+
+    def relation_changes(self) -> list[RelationChange]:
+        return [RelationChange(None, "signal", str(self.data.signal_id), active=False)]
 
 
 @register

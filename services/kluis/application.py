@@ -41,7 +41,6 @@ from ketenbus_contracts.sealing import (
     seal,
     verify_request,
 )
-from ketenbus_contracts.signalling import SignalRegistered, SignalWithdrawn
 from services.kluis.domain import (
     ChildRelations,
     Decision,
@@ -147,19 +146,38 @@ class KluisApplication(TrackedApplication):
         self._save(relations, tracking)
 
     def handle(self, batch: Batch, message: Any) -> None:
-        """Derive relations from one consumed contract event (signalling, for now)."""
-        if not isinstance(message, SignalRegistered | SignalWithdrawn):
+        """Derive relations from one consumed contract event: what it says it starts or ends."""
+        changes = message.relation_changes()
+        if not changes:
             return
         child = message.subject
         relations = batch.get(ChildRelations.create_id(child), lambda: ChildRelations(child))
-        basis_id = str(message.data.signal_id)
-        if isinstance(message, SignalRegistered):
-            partner = message.data.signaller.partner
-            if relations.add(partner, SIGNAL_BASIS, basis_id, self.clock()):
-                log.info("relation_added", partner=partner, basis=SIGNAL_BASIS, basis_id=basis_id)
-        else:
-            for partner in relations.end_basis(SIGNAL_BASIS, basis_id, self.clock()):
-                log.info("relation_ended", partner=partner, basis=SIGNAL_BASIS, basis_id=basis_id)
+        now = self.clock()
+        for change in changes:
+            if change.active and change.partner is not None:
+                if relations.add(change.partner, change.basis, change.basis_id, now):
+                    log.info(
+                        "relation_added",
+                        partner=change.partner,
+                        basis=change.basis,
+                        basis_id=change.basis_id,
+                    )
+            elif change.partner is None:
+                for partner in relations.end_basis(change.basis, change.basis_id, now):
+                    log.info(
+                        "relation_ended",
+                        partner=partner,
+                        basis=change.basis,
+                        basis_id=change.basis_id,
+                    )
+            elif relations.has_active_on(change.partner, change.basis, change.basis_id):
+                relations.end(change.partner, change.basis, change.basis_id, now)
+                log.info(
+                    "relation_ended",
+                    partner=change.partner,
+                    basis=change.basis,
+                    basis_id=change.basis_id,
+                )
 
     def _seen(self, tracking: Tracking) -> bool:
         return self.has_processed(tracking.application_name, tracking.notification_id)

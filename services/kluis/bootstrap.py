@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.kluis.application import KluisApplication
-from services.kluis.handlers import create_router
+from services.kluis.handlers import CONSUMERS, create_router
 from services.kluis.keystore import Keystore, MasterKey
 from services.kluis.policy import PARTNERS_PATH, REGISTER_PATH, PartnerDirectory, load_register
 from services.runtime.host import ServiceSpec
 from services.runtime.keyring import KLUIS_PARTNER_ID, load_or_create_partner_keys
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
-from services.runtime.streams import KLUIS_SIGNALLING
 
 NAME = "kluis"
 
@@ -39,5 +38,5 @@ def service_spec() -> ServiceSpec:
         name=NAME,
         application_factory=create_application,
         router_factory=create_router,
-        consumers=(KLUIS_SIGNALLING,),
+        consumers=CONSUMERS,
     )

@@ -215,6 +215,10 @@ class ChildRelations(Aggregate):
                 ended_for.append(relation.partner)
         return ended_for
 
+    def has_active_on(self, partner: str, basis: str, basis_id: str) -> bool:
+        existing = self.relations.get(self.relation_key(partner, basis, basis_id))
+        return existing is not None and existing.active
+
     def has_active(self, partner: str) -> bool:
         return any(r.active and r.partner == partner for r in self.relations.values())
 

@@ -9,13 +9,14 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsMessage, NatsRouter
 from nats.aio.msg import Msg
-from pydantic import SkipValidation, TypeAdapter
+from pydantic import SkipValidation
 
+from ketenbus_contracts.envelope import parse_event
 from ketenbus_contracts.sealing import (
     KLUIS_KEY_SUBJECT,
     KLUIS_RESEAL_SUBJECT,
@@ -26,11 +27,13 @@ from ketenbus_contracts.signalling import SignallingEvent
 from services.kluis.application import KluisApplication
 from services.runtime.batching import BATCH, raw_batch
 from services.runtime.host import ServiceContext
-from services.runtime.streams import KLUIS_SIGNALLING
+from services.runtime.streams import KLUIS_SIGNALLING, ConsumerSpec
 
-CONSUMER = KLUIS_SIGNALLING
+# The streams kluis derives relations from, with the events on them (for the AsyncAPI
+# document); each event says which relations it starts or ends (`relation_changes`).
+FEEDS: tuple[tuple[ConsumerSpec, Any], ...] = ((KLUIS_SIGNALLING, SignallingEvent),)
+CONSUMERS = tuple(consumer for consumer, _ in FEEDS)
 QUEUE = "kluis"
-decode_signalling = TypeAdapter[SignallingEvent](SignallingEvent).validate_json
 
 REQUESTS = (
     (KLUIS_KEY_SUBJECT, "a data key (KeyRequest), sealed to the requester's X25519 key"),
@@ -45,28 +48,35 @@ def _application(ctx: ServiceContext | None) -> tuple[ServiceContext, KluisAppli
     return ctx, ctx.application
 
 
-def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
-    router = NatsRouter()
+def _subscribe_feed(
+    router: NatsRouter, ctx: ServiceContext | None, consumer: ConsumerSpec, payload: Any
+) -> None:
+    async def on_feed(events: Any, msg: NatsMessage) -> None:
+        # `events` documents the payload (validation skipped): `consume` decodes each message.
+        service, _ = _application(ctx)
+        await service.consume(consumer, cast(list[Msg], msg.raw_message), parse_event)
 
-    @router.subscriber(
-        CONSUMER.filter_subjects[0],
-        stream=JStream(CONSUMER.stream.name, declare=False),
-        durable=CONSUMER.durable,
+    on_feed.__annotations__["events"] = SkipValidation[list[payload]]
+    router.subscriber(
+        consumer.filter_subjects[0],
+        stream=JStream(consumer.stream.name, declare=False),
+        durable=consumer.durable,
         pull_sub=BATCH,
         decoder=raw_batch,
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        title="kluis/signalling",
+        title=f"kluis/{consumer.stream.name.lower()}",
         description=(
-            f"Durable pull consumer `{CONSUMER.durable}` on stream `{CONSUMER.stream.name}`: "
-            "a signal gives its signaller a relation with the child, until withdrawn."
+            f"Durable pull consumer `{consumer.durable}` on stream `{consumer.stream.name}`: "
+            "relations with the child that its events start or end."
         ),
-    )
-    async def on_signalling(
-        events: SkipValidation[list[SignallingEvent]], msg: NatsMessage
-    ) -> None:
-        # `events` documents the payload (validation skipped): `consume` decodes each message.
-        service, _ = _application(ctx)
-        await service.consume(CONSUMER, cast(list[Msg], msg.raw_message), decode_signalling)
+    )(on_feed)
+
+
+def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
+    router = NatsRouter()
+
+    for consumer, payload in FEEDS:
+        _subscribe_feed(router, ctx, consumer, payload)
 
     for subject, what in REQUESTS:
 
