@@ -11,6 +11,7 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -116,6 +117,10 @@ class ServiceSpec:
     router_factory: Callable[[ServiceContext], NatsRouter]
     consumers: tuple[ConsumerSpec, ...] = ()
     translate: Translate | None = None
+    # Time-driven rules (expiry, reminders, escalation): called with the current time every
+    # `tick_interval` seconds, in the store thread; what it records goes out like the rest.
+    tick: Callable[[Any, datetime], None] | None = None
+    tick_interval: float = 60.0
 
 
 def fail_fast_middleware(
@@ -182,6 +187,19 @@ async def connect(settings: Settings, name: str) -> NatsClient:
 
 
 WATCH_INTERVAL = 1.0
+
+
+async def run_ticks(spec: ServiceSpec, ctx: ServiceContext) -> None:
+    """Run the service's time-driven rules periodically; a failing tick is logged and retried."""
+    tick = spec.tick
+    if tick is None:
+        return
+    while True:
+        try:
+            await ctx.call(tick, ctx.application, datetime.now(UTC))
+        except Exception as exc:
+            log.error("tick_failed", service=spec.name, error=type(exc).__name__)
+        await asyncio.sleep(spec.tick_interval)
 
 
 async def watch_deliveries(
@@ -253,6 +271,9 @@ async def run_service(
         nc=nc,
         service=spec.name,
     )
+    tick_task: asyncio.Task[None] | None = None
+    if spec.tick is not None:
+        tick_task = asyncio.create_task(run_ticks(spec, ctx), name=f"{spec.name}-ticks")
     relay_task: asyncio.Task[None] | None = None
     if spec.translate is not None:
         ctx.relay = OutboxRelay(application, js, spec.translate, limiter=ctx.limiter)
@@ -296,6 +317,10 @@ async def run_service(
                     backoff = min(backoff * 2, MAX_RESTART_BACKOFF)
                 ctx.gap_only = True
     finally:
+        if tick_task is not None:
+            tick_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tick_task
         if relay_task is not None:
             relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
