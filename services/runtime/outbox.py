@@ -56,6 +56,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.limiter = limiter
         self._wake = asyncio.Event()
+        self._position: int | None = None
         self.published = 0
 
     def wake(self) -> None:
@@ -64,18 +65,23 @@ class OutboxRelay:
 
     async def run(self) -> None:
         while True:
+            # Cleared before relaying, not after: a wake during a relay (a batch recorded
+            # while the previous one was being published) must start the next relay at once.
+            self._wake.clear()
             count = await self.relay_once()
             if count < self.batch_size:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
     async def relay_once(self) -> int:
         """Publish the next batch; returns how many notifications it covered."""
         app = self.application
-        start = await anyio.to_thread.run_sync(
-            app.position, self.tracking_name, limiter=self.limiter
-        )
+        if self._position is None:
+            # The relay is the only writer of its tracking record: read it once, then keep it.
+            self._position = await anyio.to_thread.run_sync(
+                app.position, self.tracking_name, limiter=self.limiter
+            )
+        start = self._position
         notifications = await anyio.to_thread.run_sync(
             lambda: app.recorder.select_notifications(
                 start, self.batch_size, inclusive_of_start=False
@@ -104,6 +110,7 @@ class OutboxRelay:
             Tracking(application_name=self.tracking_name, notification_id=last),
             limiter=self.limiter,
         )
+        self._position = last
         self.published += len(acks)
         log.debug("outbox_relayed", application=app.name, position=last, count=len(acks))
         return len(notifications)
