@@ -44,20 +44,12 @@ def describe(exc: BaseException) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
-    """A field path inside the event: without the handler's argument name and type tag."""
+    """A field path inside the event, without the discriminated union's type tag."""
     parts = [str(p) for p in loc]
     for index, part in enumerate(parts):
-        if part.startswith("nl.ketenbus."):  # the discriminated-union tag
-            parts = parts[index + 1 :]
-            break
-    else:
-        if len(parts) > 1 and parts[0] in HANDLER_ARGUMENTS:
-            parts = parts[1:]
+        if part.startswith("nl.ketenbus."):
+            return ".".join(parts[index + 1 :])
     return ".".join(parts)
-
-
-# The names service handlers give their decoded argument (faststream puts it in the path).
-HANDLER_ARGUMENTS = frozenset({"event", "query", "body"})
 
 
 def deadletter_record(
