@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsMessage, NatsRouter
+from faststream.nats import NatsMessage, NatsRouter
 from nats.aio.msg import Msg
 from pydantic import BaseModel, ConfigDict, SkipValidation, TypeAdapter, ValidationError
 
@@ -13,7 +12,7 @@ from ketenbus_contracts.envelope import Pseudonym
 from ketenbus_contracts.privacy import ChildErased
 from ketenbus_contracts.signalling import SignallingEvent
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
-from services.runtime.batching import BATCH, raw_batch
+from services.runtime.batching import stream_subscriber
 from services.runtime.host import ServiceContext
 from services.runtime.streams import PLAN_PRIVACY, PLAN_SIGNALLING
 
@@ -43,18 +42,11 @@ def _application(ctx: ServiceContext | None) -> IntegralPlanApplication:
 def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
     router = NatsRouter()
 
-    @router.subscriber(
-        CONSUMER.filter_subjects[0],
-        stream=JStream(CONSUMER.stream.name, declare=False),
-        durable=CONSUMER.durable,
-        pull_sub=BATCH,
-        decoder=raw_batch,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+    @stream_subscriber(
+        router,
+        CONSUMER,
         title="integral-plan/signalling",
-        description=(
-            f"Durable pull consumer `{CONSUMER.durable}` on stream `{CONSUMER.stream.name}`: "
-            "signals and matches onto the child's plan."
-        ),
+        description="signals and matches onto the child's plan.",
     )
     async def on_signalling(
         events: SkipValidation[list[SignallingEvent]], msg: NatsMessage
@@ -64,18 +56,11 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
             raise RuntimeError("integral-plan router used without its running service")
         await ctx.consume(CONSUMER, cast(list[Msg], msg.raw_message), decode_signalling)
 
-    @router.subscriber(
-        ERASURES.filter_subjects[0],
-        stream=JStream(ERASURES.stream.name, declare=False),
-        durable=ERASURES.durable,
-        pull_sub=BATCH,
-        decoder=raw_batch,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+    @stream_subscriber(
+        router,
+        ERASURES,
         title="integral-plan/privacy",
-        description=(
-            f"Durable pull consumer `{ERASURES.durable}` on stream `{ERASURES.stream.name}`: "
-            "an erased child's plan is deleted."
-        ),
+        description="an erased child's plan is deleted.",
     )
     async def on_privacy(events: SkipValidation[list[ChildErased]], msg: NatsMessage) -> None:
         if ctx is None:

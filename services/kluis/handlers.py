@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsMessage, NatsRouter
+from faststream.nats import NatsMessage, NatsRouter
 from nats.aio.msg import Msg
 from pydantic import SkipValidation
 
@@ -25,7 +24,7 @@ from ketenbus_contracts.sealing import (
 )
 from ketenbus_contracts.signalling import SignallingEvent
 from services.kluis.application import KluisApplication
-from services.runtime.batching import BATCH, raw_batch
+from services.runtime.batching import stream_subscriber
 from services.runtime.host import ServiceContext
 from services.runtime.streams import KLUIS_SIGNALLING, ConsumerSpec
 
@@ -57,18 +56,11 @@ def _subscribe_feed(
         await service.consume(consumer, cast(list[Msg], msg.raw_message), parse_event)
 
     on_feed.__annotations__["events"] = SkipValidation[list[payload]]
-    router.subscriber(
-        consumer.filter_subjects[0],
-        stream=JStream(consumer.stream.name, declare=False),
-        durable=consumer.durable,
-        pull_sub=BATCH,
-        decoder=raw_batch,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+    stream_subscriber(
+        router,
+        consumer,
         title=f"kluis/{consumer.stream.name.lower()}",
-        description=(
-            f"Durable pull consumer `{consumer.durable}` on stream `{consumer.stream.name}`: "
-            "relations with the child that its events start or end."
-        ),
+        description="relations with the child that its events start or end.",
     )(on_feed)
 
 

@@ -8,9 +8,13 @@ refuse its batch).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from faststream.nats import PullSub
+from faststream.middlewares import AckPolicy
+from faststream.nats import JStream, NatsRouter, PullSub
+
+from services.runtime.streams import ConsumerSpec
 
 # Up to 256 messages a pull; a partial batch is handed over after 50 ms. Shorter waits make
 # faststream issue pull requests that expire as the server answers them, losing deliveries
@@ -23,3 +27,24 @@ async def raw_batch(msg: Any, original: Any) -> Any:
     decodes each). Unannotated on purpose: faststream reads a decoder's annotations when it
     builds the AsyncAPI payload."""
     return msg.body
+
+
+def stream_subscriber(
+    router: NatsRouter, consumer: ConsumerSpec, *, title: str, description: str
+) -> Callable[[Any], Any]:
+    """The faststream subscriber of a service's durable consumer: pulled in batches, in order,
+    payloads left as bytes for `ServiceContext.consume`; nacked (and the service restarted from
+    its stored position) when the handler fails."""
+    return router.subscriber(
+        consumer.filter_subjects[0],
+        stream=JStream(consumer.stream.name, declare=False),
+        durable=consumer.durable,
+        pull_sub=BATCH,
+        decoder=raw_batch,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title=title,
+        description=(
+            f"Durable pull consumer `{consumer.durable}` on stream `{consumer.stream.name}`: "
+            f"{description}"
+        ),
+    )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import cast
 
-from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsMessage, NatsRouter
+from faststream.nats import NatsMessage, NatsRouter
 from nats.aio.msg import Msg
 from pydantic import SkipValidation, TypeAdapter
 
 from ketenbus_contracts.signalling import InboundSignallingEvent
-from services.runtime.batching import BATCH, raw_batch
+from services.runtime.batching import stream_subscriber
 from services.runtime.host import ServiceContext
 from services.runtime.streams import SIGNALLING_INBOUND
 
@@ -21,19 +20,12 @@ decode_inbound = TypeAdapter[InboundSignallingEvent](InboundSignallingEvent).val
 def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
     router = NatsRouter()
 
-    @router.subscriber(
-        CONSUMER.filter_subjects[0],
-        stream=JStream(CONSUMER.stream.name, declare=False),
-        durable=CONSUMER.durable,
-        pull_sub=BATCH,
-        decoder=raw_batch,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+    @stream_subscriber(
+        router,
+        CONSUMER,
         title="signalling/inbound",
-        description=(
-            f"Durable pull consumer `{CONSUMER.durable}` on stream `{CONSUMER.stream.name}`: "
-            "partners register and withdraw signals. Refused input goes to "
-            "`ketenbus.deadletter.signalling`."
-        ),
+        description="partners register and withdraw signals. Refused input goes to "
+        "`ketenbus.deadletter.signalling`.",
     )
     async def on_inbound(
         events: SkipValidation[list[InboundSignallingEvent]], msg: NatsMessage
