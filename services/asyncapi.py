@@ -34,7 +34,6 @@ from pydantic import TypeAdapter
 
 import services.runtime.streams as streams_module
 from ketenbus_contracts.envelope import CloudEvent
-from ketenbus_contracts.signalling import MatchFound, SignalRegistered, SignalWithdrawn
 from services.registry import SERVICES
 from services.runtime.streams import CONSUMERS, DAY, STREAMS
 
@@ -48,9 +47,6 @@ REGENERATE = "make asyncapi"
 # relay publishes with plain nats-py, so no faststream publisher exists to document them:
 # they are declared here, for the document only. A service with a `translate` function must
 # have an entry (a unit test checks this).
-OUTBOUND_EVENTS: Mapping[str, Sequence[type[CloudEvent[Any]]]] = {
-    "signalling": (SignalRegistered, SignalWithdrawn, MatchFound),
-}
 
 # AsyncAPI's NATS bindings (https://github.com/asyncapi/bindings/tree/master/nats): only an
 # operation binding with `queue` exists; the channel binding is reserved and must stay empty.
@@ -119,8 +115,8 @@ def build_broker() -> NatsBroker:
         # Routers are built without a running service (ctx=None): only their declarations
         # are used here; their handlers refuse to run without a context.
         broker.include_router(spec.router_factory(None))  # type: ignore[arg-type]
-        if spec.translate is not None:
-            broker.include_router(outbound_router(name, OUTBOUND_EVENTS[name]))
+        if spec.publishes:
+            broker.include_router(outbound_router(name, spec.publishes))
     return broker
 
 

@@ -51,6 +51,7 @@ from services.kluis.domain import (
     UnknownPartnerError,
     Verdict,
     decide,
+    expired_purposes,
     parse_traceparent,
 )
 from services.kluis.keystore import Keystore
@@ -187,6 +188,31 @@ class KluisApplication(TrackedApplication):
             self.save(aggregate)
         else:
             self.record(tracking, aggregate)
+
+    # retention
+
+    def expire_retention(self, now: datetime) -> list[tuple[str, Purpose]]:
+        """Destroy the keys whose retention (from the register) has run out; what was destroyed.
+
+        A child whose every purpose expired is erased as a whole: kluis refuses it from then on
+        and its `RetentionExpired` event goes out as `child-erased` (reason retention).
+        """
+        destroyed: list[tuple[str, Purpose]] = []
+        for child, purposes in self.keystore.purposes_by_child().items():
+            relations = self.relations_of(child)
+            expired = [p for p in expired_purposes(relations, self.register_, now) if p in purposes]
+            if not expired:
+                continue
+            for purpose in expired:
+                self.keystore.erase_purpose(child, purpose)
+                destroyed.append((child, purpose))
+            erased = set(expired) >= set(self.register_.activities)
+            if erased:
+                self.keystore.erase(child)
+            relations.expire(expired, now, erased=erased)
+            self.save(relations)
+            log.info("retention_expired", purposes=[p.value for p in expired])
+        return destroyed
 
     # keys
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
+from ketenbus_contracts.privacy import ChildErased
 from services.kluis.application import KluisApplication
 from services.kluis.handlers import CONSUMERS, create_router
 from services.kluis.keystore import Keystore, MasterKey
 from services.kluis.policy import PARTNERS_PATH, REGISTER_PATH, PartnerDirectory, load_register
+from services.kluis.translation import to_contract
 from services.runtime.host import ServiceSpec
 from services.runtime.keyring import KLUIS_PARTNER_ID, load_or_create_partner_keys
 from services.runtime.settings import Settings
@@ -39,4 +42,12 @@ def service_spec() -> ServiceSpec:
         application_factory=create_application,
         router_factory=create_router,
         consumers=CONSUMERS,
+        translate=to_contract,
+        publishes=(ChildErased,),
+        tick=expire_retention,
+        tick_interval=3600.0,  # retention is counted in years; hourly is plenty
     )
+
+
+def expire_retention(application: KluisApplication, now: datetime) -> None:
+    application.expire_retention(now)

@@ -14,10 +14,12 @@
 
 from __future__ import annotations
 
+import calendar
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -174,6 +176,7 @@ class Relation:
     basis_id: str
     since: datetime
     active: bool = True
+    ended: datetime | None = None
 
 
 class ChildRelations(Aggregate):
@@ -187,6 +190,7 @@ class ChildRelations(Aggregate):
     def __init__(self, child: str) -> None:
         self.child = child
         self.relations: dict[str, Relation] = {}
+        self.expired_purposes: list[str] = []
 
     @staticmethod
     def relation_key(partner: str, basis: str, basis_id: str) -> str:
@@ -226,6 +230,21 @@ class ChildRelations(Aggregate):
     def active_partners(self) -> frozenset[str]:
         return frozenset(r.partner for r in self.relations.values() if r.active)
 
+    @property
+    def last_ended(self) -> datetime | None:
+        """When the last relation ended, if none is active any more (retention runs from it)."""
+        if not self.relations or self.active_partners:
+            return None
+        return max((r.ended for r in self.relations.values() if r.ended), default=None)
+
+    def expire(self, purposes: list[Purpose], at: datetime, *, erased: bool) -> None:
+        """Record that retention ended for these purposes (their keys are being destroyed);
+        `erased` when nothing of the child is left."""
+        if purposes:
+            self._expired(
+                child=self.child, purposes=[p.value for p in purposes], at=at, erased=erased
+            )
+
     @event("RelationAdded")
     def _added(self, partner: str, basis: str, basis_id: str, since: datetime) -> None:
         key = self.relation_key(partner, basis, basis_id)
@@ -233,7 +252,53 @@ class ChildRelations(Aggregate):
 
     @event("RelationEnded")
     def _ended(self, partner: str, basis: str, basis_id: str, ended: datetime) -> None:
-        self.relations[self.relation_key(partner, basis, basis_id)].active = False
+        relation = self.relations[self.relation_key(partner, basis, basis_id)]
+        relation.active = False
+        relation.ended = ended
+
+    class RetentionExpired(Aggregate.Event):
+        child: str
+        purposes: list[str]
+        at: datetime
+        erased: bool
+
+    @event(RetentionExpired)
+    def _expired(self, child: str, purposes: list[str], at: datetime, erased: bool) -> None:
+        self.expired_purposes = [*self.expired_purposes, *purposes]
+
+
+def retention_end(start: datetime, retention: str) -> datetime:
+    """`start` plus an ISO 8601 period of years, months and days (`P2Y`, `P6M`, `P5Y6M10D`)."""
+    found = RETENTION.fullmatch(retention)
+    if found is None:
+        raise InvalidRegisterError(f"retention {retention!r} is not PnYnMnD")
+    years, months, days = (int(part or 0) for part in found.groups())
+    month_index = start.month - 1 + months
+    year = start.year + years + month_index // 12
+    month = month_index % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day) + timedelta(days=days)
+
+
+RETENTION = re.compile(r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?")
+
+
+def expired_purposes(
+    relations: ChildRelations, register: ProcessingRegister, now: datetime
+) -> list[Purpose]:
+    """The purposes whose retention has run out for this child.
+
+    Retention runs from the end of the child's last relation with any partner: while a partner
+    still has business with the child, nothing expires.
+    """
+    last = relations.last_ended
+    if last is None:
+        return []
+    return [
+        purpose
+        for purpose, activity in register.activities.items()
+        if retention_end(last, activity.retention) <= now
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -303,6 +303,26 @@ class Keystore:
         with self._lock:
             return self._is_erased(child)
 
+    def purposes_by_child(self) -> dict[str, set[Purpose]]:
+        """Which purposes each child still has keys for."""
+        with self._lock:
+            rows = self._execute(
+                f"SELECT DISTINCT child, purpose FROM {self._table('data_keys')}"
+            ).fetchall()
+        found: dict[str, set[Purpose]] = {}
+        for child, purpose in rows:
+            found.setdefault(child, set()).add(Purpose(purpose))
+        return found
+
+    def erase_purpose(self, child: str, purpose: Purpose) -> int:
+        """Delete every key version of (child, purpose) physically (retention expired)."""
+        with self._transaction():
+            cursor = self._execute(
+                f"DELETE FROM {self._table('data_keys')} WHERE child = ? AND purpose = ?",
+                (child, purpose.value),
+            )
+            return int(cursor.rowcount or 0)
+
     def erase(self, child: str) -> int:
         """Delete every key of the child physically and register the erasure; keys deleted."""
         with self._transaction():

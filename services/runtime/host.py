@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
-from ketenbus_contracts.envelope import UnknownEventTypeError
+from ketenbus_contracts.envelope import CloudEvent, UnknownEventTypeError
 from services.runtime.deadletter import kluis_sealer, publish_deadletter
 from services.runtime.outbox import OutboxRelay, Translate
 from services.runtime.settings import Settings, server_list
@@ -117,6 +117,8 @@ class ServiceSpec:
     router_factory: Callable[[ServiceContext], NatsRouter]
     consumers: tuple[ConsumerSpec, ...] = ()
     translate: Translate | None = None
+    # The contract events `translate` can produce: what the outbox publishes (AsyncAPI).
+    publishes: tuple[type[CloudEvent[Any]], ...] = ()
     # Time-driven rules (expiry, reminders, escalation): called with the current time every
     # `tick_interval` seconds, in the store thread; what it records goes out like the rest.
     tick: Callable[[Any, datetime], None] | None = None

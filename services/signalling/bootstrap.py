@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ketenbus_contracts.signalling import MatchFound, SignalRegistered, SignalWithdrawn
 from services.runtime.host import ServiceSpec
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
@@ -24,4 +25,5 @@ def service_spec() -> ServiceSpec:
         router_factory=create_router,
         consumers=(SIGNALLING_INBOUND,),
         translate=to_contract,
+        publishes=(SignalRegistered, SignalWithdrawn, MatchFound),
     )
