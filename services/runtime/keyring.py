@@ -16,6 +16,7 @@ mode 0600; public JWK Set in `partner-keys/<id>.json`, where kluis finds it).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -205,10 +206,18 @@ class Keyring:
 
     async def _ask(self, subject: str, request: KluisRequestBase) -> KluisAnswer:
         payload = sign_request(request, self._keys.signing)
-        try:
-            reply = await self._nc.request(subject, payload, timeout=self.timeout)
-        except (NatsTimeoutError, NoRespondersError) as exc:
-            raise KluisUnavailableError(f"kluis did not answer on {subject}") from exc
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                reply = await self._nc.request(subject, payload, timeout=self.timeout)
+                break
+            except NoRespondersError as exc:
+                # kluis restarting its subscribers (or being deployed): ask again shortly
+                if time.monotonic() > deadline:
+                    raise KluisUnavailableError(f"kluis did not answer on {subject}") from exc
+                await asyncio.sleep(0.1)
+            except NatsTimeoutError as exc:
+                raise KluisUnavailableError(f"kluis did not answer on {subject}") from exc
         return KluisAnswer.model_validate_json(reply.data)
 
     async def _key(
