@@ -8,18 +8,49 @@ refuse its batch).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
+import nats.errors
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsRouter, PullSub
+from nats.js.client import JetStreamContext
 
 from services.runtime.streams import ConsumerSpec
 
-# Up to 256 messages a pull; a partial batch is handed over after 50 ms. Shorter waits make
-# faststream issue pull requests that expire as the server answers them, losing deliveries
-# until `ack_wait` (`ServiceContext` detects that and restarts the consumer).
+# Up to 256 messages a pull; a partial batch is handed over after 50 ms.
 BATCH = PullSub(batch_size=256, timeout=0.05, batch=True)
+
+
+def _fetch_raising_nats_timeouts() -> None:
+    """Make `PullSubscription.fetch` time out with `nats.errors.TimeoutError` only.
+
+    nats-py's fetch raises the builtin `TimeoutError` when its deadline has passed before the
+    lingering pull request (nats/js/client.py `_fetch_n`), while faststream's batch loop catches
+    only `nats.errors.TimeoutError`. The builtin one escapes, faststream restarts the loop and
+    drops the messages it had already collected: they come back only after `ack_wait`, behind
+    newer ones (measured: 8 of 300 messages at one every 13 ms). `ServiceContext` still checks
+    for delivery gaps, as a net.
+    """
+    original = JetStreamContext.PullSubscription.fetch
+    if getattr(original, "_ketenbus_patched", False):
+        return
+
+    @functools.wraps(original)
+    async def fetch(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(self, *args, **kwargs)
+        except nats.errors.TimeoutError:
+            raise
+        except TimeoutError as exc:
+            raise nats.errors.TimeoutError from exc
+
+    fetch._ketenbus_patched = True  # type: ignore[attr-defined]
+    JetStreamContext.PullSubscription.fetch = fetch  # type: ignore[method-assign]
+
+
+_fetch_raising_nats_timeouts()
 
 
 async def raw_batch(msg: Any, original: Any) -> Any:
