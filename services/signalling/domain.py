@@ -152,6 +152,12 @@ class MatchHolder(Aggregate):
         signal_ids: list[uuid.UUID]
         signallers: list[dict[str, str]]
         found_at: datetime
+        # Added with the match life cycle; defaults keep earlier stored events readable.
+        household: str | None = None
+        municipality: str | None = None
+        municipal_coordinator: str | None = None
+        reminder_due_at: datetime | None = None
+        escalation_due_at: datetime | None = None
 
     class CoordinatorAssigned(Aggregate.Event):
         child: str
@@ -416,6 +422,11 @@ class ChildSignals(MatchHolder):
         # signal is published under the same id (and source `ketenbus.signalling`).
         event_id: uuid.UUID
         sealed: dict[str, str]
+        # Added with the life-cycle rules; defaults keep earlier stored events readable.
+        ends_on: date | None = None
+        household: str | None = None
+        municipality: str | None = None
+        age_band: str | None = None
 
     class SignalWithdrawn(Aggregate.Event):
         child: str
