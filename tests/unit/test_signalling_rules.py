@@ -25,10 +25,10 @@ from ketenbus_contracts.signalling import (
     ParentsInformed,
     RiskInventoryRecorded,
     RiskInventoryRecordedData,
+    SignalDetails,
     Signaller,
     SignalRegistered,
     SignalRegisteredData,
-    SignalDetails,
     SignalWithdrawn,
     SignalWithdrawnData,
     UnknownConcernCodeError,
@@ -312,7 +312,8 @@ def test_an_attendance_signal_from_leerplicht_counts_for_matching() -> None:
     h.feed(signal(SCHOOL), signal(LEERPLICHT))
 
     [match] = h.of_type(MatchFound)
-    assert ["bs-de-regenboog", "leerplicht-lingewaard"] == [s.partner for s in match.data.signallers]
+    partners = [s.partner for s in match.data.signallers]
+    assert ["bs-de-regenboog", "leerplicht-lingewaard"] == partners
 
 
 # -------------------------------------------------------------------------------- coordinator
@@ -354,9 +355,7 @@ def current_match(h: Harness, child: str = CHILD) -> uuid.UUID:
     return match.match_id
 
 
-def change(
-    h: Harness, by: str, to: str, match_id: uuid.UUID | None = None
-) -> CoordinatorChanged:
+def change(h: Harness, by: str, to: str, match_id: uuid.UUID | None = None) -> CoordinatorChanged:
     return CoordinatorChanged.create(
         source=by,
         subject=CHILD,
