@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from services.runtime.host import ServiceSpec
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
 from services.runtime.streams import SIGNALLING_INBOUND
 from services.signalling.application import SignallingApplication, tick
 from services.signalling.handlers import create_router
+from services.signalling.rules import RULES_PATH, load_rules
 from services.signalling.translation import to_contract
 
 NAME = "signalling"
 
 
+class SignallingSettings(BaseSettings):
+    """signalling's own settings (`KETENBUS_SIGNALLING_*`): a region's rules file, and how
+    often the time-driven rules run (expiry and reminders are due by the day: a minute is
+    plenty; tests shorten it)."""
+
+    model_config = SettingsConfigDict(env_prefix="KETENBUS_SIGNALLING_", extra="ignore")
+    rules_path: Path = RULES_PATH
+    tick_interval: float = 60.0
+
+
 def create_application(settings: Settings) -> SignallingApplication:
-    return SignallingApplication(env=store_env(settings, NAME))
+    own = SignallingSettings()
+    return SignallingApplication(env=store_env(settings, NAME), rules=load_rules(own.rules_path))
 
 
 def service_spec() -> ServiceSpec:
@@ -24,8 +40,6 @@ def service_spec() -> ServiceSpec:
         router_factory=create_router,
         consumers=(SIGNALLING_INBOUND,),
         translate=to_contract,
-        # Expiry, contact reminders and escalations, history retention: due by the day or
-        # more, so checking every minute is plenty.
         tick=tick,
-        tick_interval=60.0,
+        tick_interval=SignallingSettings().tick_interval,
     )

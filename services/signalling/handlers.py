@@ -31,8 +31,10 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         title="signalling/inbound",
         description=(
             f"Durable pull consumer `{CONSUMER.durable}` on stream `{CONSUMER.stream.name}`: "
-            "partners register and withdraw signals. Refused input goes to "
-            "`ketenbus.deadletter.signalling`."
+            "partners register and withdraw signals (the truancy service and leerplicht "
+            "register attendance signals here too, like any partner), report a death, "
+            "report contact, change the coordinator, record a three-year-old's risk "
+            "inventory. Refused input goes to `ketenbus.deadletter.signalling` with its reason."
         ),
     )
     async def on_inbound(

@@ -22,7 +22,7 @@ _D = TypeVar("_D", date, datetime)
 
 _DURATION = re.compile(
     r"^P(?:(?P<years>\d+)Y)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?)?$"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
 )
 
 
@@ -44,6 +44,7 @@ class Period(BaseModel):
             days=parts.get("days", 0),
             hours=parts.get("hours", 0),
             minutes=parts.get("minutes", 0),
+            seconds=parts.get("seconds", 0),
         )
         return cls(years=parts.get("years", 0), delta=delta)
 
