@@ -3,7 +3,7 @@
 Inbound (partner → backbone), `in.<partner>.signalling.<name>`: signal-registered,
 signal-withdrawn, child-deceased, contact-made, coordinator-changed, risk-inventory-recorded.
 Outbound (signalling service → everyone entitled), `ketenbus.signalling.<name>.v1`: the
-registered and withdrawn signals, match-found, coordinator-assigned, contact-made,
+registered and withdrawn signals, match-found, match-ended, coordinator-assigned, contact-made,
 contact-reminder, contact-escalated, history-notice, parents-informed, risk-inventory-recorded.
 
 What the concern is about is sealed under `signalling`; who signals and how to reach them is
@@ -217,6 +217,12 @@ class ContactEscalatedData(MatchRef):
     due_at: AwareDatetime
 
 
+class MatchEndedData(MatchRef):
+    """The match lapsed: fewer than two partners still have an active signal."""
+
+    ended_on: date
+
+
 class HistoryNoticeData(EventData):
     """One-time notice to a new signaller: the child had signals before (metadata only)."""
 
@@ -360,6 +366,19 @@ class CoordinatorAssigned(CloudEvent[CoordinatorAssignedData]):
 
 
 @register
+class MatchEnded(CloudEvent[MatchEndedData]):
+    """The match lapsed; the coordinator's relation (key access) on it ends."""
+
+    domain: ClassVar[str] = "signalling"
+    name: ClassVar[str] = "match-ended"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.signalling.match-ended.v1"] = "nl.ketenbus.signalling.match-ended.v1"
+
+    def relation_changes(self) -> list[RelationChange]:
+        return [RelationChange(None, "coordination", str(self.data.match_id), active=False)]
+
+
+@register
 class ContactReminder(CloudEvent[ContactReminderData]):
     domain: ClassVar[str] = "signalling"
     name: ClassVar[str] = "contact-reminder"
@@ -430,6 +449,7 @@ SignallingEvent = Annotated[
     SignalRegistered
     | SignalWithdrawn
     | MatchFound
+    | MatchEnded
     | CoordinatorAssigned
     | ContactMade
     | ContactReminder

@@ -115,7 +115,7 @@ class SignallingApplication(TrackedApplication):
         for signal in ended:
             if signal.household:
                 household = self._household(batch, signal.household)
-                household.leave(signal.signal_id)
+                household.leave(signal.signal_id, signal.ended_on)
                 self._schedule(batch, household)
 
     # commands
@@ -154,6 +154,7 @@ class SignallingApplication(TrackedApplication):
                 ends_on=ends_on, household=household, municipality=municipality,
                 age_band=age_band, audience=audience,
             )  # fmt: skip
+            log.info("signal_registered", signal_id=str(signal_id), partner=signaller["partner"])
             if signals.find_match(now, self._terms()):
                 log.info("match_found", match_id=str(signals.match_id))
             if household is not None and rules.matching.household_matching:
@@ -167,7 +168,6 @@ class SignallingApplication(TrackedApplication):
             self._schedule(batch, signals)
 
         self._run(batch, work)
-        log.info("signal_registered", signal_id=str(signal_id), partner=signaller["partner"])
 
     def withdraw_signal(
         self,

@@ -191,6 +191,12 @@ class MatchHolder(Aggregate):
         municipal_coordinator: str | None
         due_at: datetime
 
+    class MatchEnded(Aggregate.Event):
+        child: str
+        household: str | None
+        match_id: uuid.UUID
+        ended_on: date
+
     # to be given by the subclasses
 
     @property
@@ -288,6 +294,16 @@ class MatchHolder(Aggregate):
                 previous=previous,
                 assigned_at=at,
             )
+
+    def _announce_lapse(self, before: Match | None, children: list[str], on: date) -> None:
+        """Record that the match ended when the signals just ended made it lapse (the
+        coordinator's key access ends with it)."""
+        if before is not None and self.match is None:
+            for child in children:
+                self._match_ended(
+                    child=child, household=self.household_key, match_id=before.match_id,
+                    ended_on=on,
+                )  # fmt: skip
 
     def remind(self, now: datetime) -> None:
         """Remind the signallers without contact, then escalate, when their times are due."""
@@ -392,6 +408,15 @@ class MatchHolder(Aggregate):
     ) -> None:
         if self.match is not None and self.match.match_id == match_id:
             self.match.reminded = True
+
+    @event(MatchEnded)
+    def _match_ended(
+        self, child: str, household: str | None, match_id: uuid.UUID, ended_on: date
+    ) -> None:
+        # The withdrawal that made the match lapse cleared it already (also in events stored
+        # before this event existed); this one tells the others.
+        if self.match is not None and self.match.match_id == match_id:
+            self.match = None
 
     @event(ContactEscalated)
     def _contact_escalated(
@@ -574,14 +599,17 @@ class ChildSignals(MatchHolder):
             raise SignalNotActiveError(f"signal {signal_id} is no longer active")
         if signal.signaller["partner"] != partner:
             raise NotTheSignallerError(f"partner {partner} did not register signal {signal_id}")
+        before = self.match
         self._signal_withdrawn(
             child=self.child, signal_id=signal_id, withdrawn_on=withdrawn_on, reason=reason
         )
+        self._announce_lapse(before, [self.child], withdrawn_on)
         return signal
 
     def expire(self, today: date) -> list[Signal]:
         """End the active signals whose time is up (planned removal date, 2-year cap)."""
         due = [s for s in self.active_signals if (s.ends_on or s.planned_removal_on) <= today]
+        before = self.match
         for signal in due:
             self._signal_withdrawn(
                 child=self.child,
@@ -589,6 +617,7 @@ class ChildSignals(MatchHolder):
                 withdrawn_on=signal.ends_on or signal.planned_removal_on,
                 reason="expired",
             )
+        self._announce_lapse(before, [self.child], today)
         return due
 
     def record_death(self, died_on: date) -> list[Signal]:
@@ -596,12 +625,14 @@ class ChildSignals(MatchHolder):
         if self.died_on is not None:
             return []
         ending = self.active_signals
+        before = self.match
         self._death_recorded(child=self.child, died_on=died_on)
         for signal in ending:
             self._signal_withdrawn(
                 child=self.child, signal_id=signal.signal_id, withdrawn_on=died_on,
                 reason="deceased",
             )  # fmt: skip
+        self._announce_lapse(before, [self.child], died_on)
         return ending
 
     def find_match(self, found_at: datetime, terms: MatchTerms | None = None) -> bool:
@@ -808,9 +839,11 @@ class HouseholdSignals(MatchHolder):
                 signal_id=signal_id, child=child, signaller=signaller, municipality=municipality
             )
 
-    def leave(self, signal_id: uuid.UUID) -> None:
+    def leave(self, signal_id: uuid.UUID, on: date) -> None:
         if signal_id in self.signals:
+            before, children = self.match, self.children_of_match
             self._signal_left(signal_id=signal_id)
+            self._announce_lapse(before, children, on)
 
     def find_match(self, found_at: datetime, terms: MatchTerms) -> bool:
         partners = frozenset(s.partner for s in self.signals.values())

@@ -27,6 +27,8 @@ from ketenbus_contracts.signalling import (
     CoordinatorRule,
     HistoryNotice,
     HistoryNoticeData,
+    MatchEnded,
+    MatchEndedData,
     MatchFound,
     MatchFoundData,
     ParentsInformed,
@@ -181,6 +183,12 @@ def to_contract(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | Non
                 municipality=getattr(e, "municipality", None),
                 municipal_coordinator=getattr(e, "municipal_coordinator", None),
             ),
+            **common,
+        )
+    if isinstance(e, MatchHolder.MatchEnded):
+        return MatchEnded.create(
+            subject=e.child,
+            data=MatchEndedData(match_id=e.match_id, household=e.household, ended_on=e.ended_on),
             **common,
         )
     if isinstance(e, MatchHolder.CoordinatorAssigned):

@@ -21,6 +21,7 @@ from ketenbus_contracts.signalling import (
     CoordinatorChanged,
     CoordinatorChangedData,
     HistoryNotice,
+    MatchEnded,
     MatchFound,
     ParentsInformed,
     RiskInventoryRecorded,
@@ -609,3 +610,34 @@ def test_the_age_band_is_computed_partner_side_from_the_sealed_birth_date() -> N
     assert "4-11" == age_band_of(date(2022, 11, 1), REGISTERED_ON, bands)
     assert "12-15" == age_band_of(date(2014, 10, 1), REGISTERED_ON, bands)
     assert age_band_of(date(2003, 1, 1), REGISTERED_ON, bands) is None
+
+
+# ---------------------------------------------------------------------------- end of a match
+
+
+def test_a_lapsed_match_is_announced_and_ends_the_coordinators_key_access() -> None:
+    h = Harness()
+    first = signal(SCHOOL)
+    h.feed(first, signal(JGZ))
+
+    h.feed(withdraw(first))
+
+    [ended] = h.of_type(MatchEnded)
+    assert current_match_id(h) == ended.data.match_id
+    assert [(None, "coordination", str(ended.data.match_id), False)] == [
+        (r.partner, r.basis, r.basis_id, r.active) for r in ended.relation_changes()
+    ]
+
+
+def test_a_lapsed_household_match_is_announced_for_each_child() -> None:
+    h = Harness()
+    first = signal(SCHOOL, CHILD, household=HOUSEHOLD)
+    h.feed(first, signal(JGZ, SIBLING, household=HOUSEHOLD))
+
+    h.feed(withdraw(first))
+
+    assert [CHILD, SIBLING] == sorted(e.subject for e in h.of_type(MatchEnded))
+
+
+def current_match_id(h: Harness) -> uuid.UUID:
+    return h.of_type(MatchFound)[0].data.match_id
