@@ -85,6 +85,20 @@ def demo(data_dir: DataDir = None) -> None:
     for view in views:
         typer.echo("")
         typer.echo(format_plan(view))
+    _show_signalling(settings, views[0]["child"])
+
+
+def _show_signalling(settings: Settings, child: str) -> None:
+    """The demo's end: the match as signalling holds it (coordinator, contact status)."""
+    from services.signalling.bootstrap import create_application
+    from services.signalling.cli import format_signals, signals_view
+
+    application = create_application(settings)
+    try:
+        typer.echo("")
+        typer.echo(format_signals(signals_view(application, child)))
+    finally:
+        application.close()
 
 
 @plan_app.command("show")

@@ -12,5 +12,7 @@ import typer
 def domain_commands() -> list[tuple[str, typer.Typer]]:
     """(command name, sub-app) for `ketenbus <name> …`."""
     commands: list[tuple[str, typer.Typer]] = []
-    # e.g.: from services.signalling.cli import app as signal; commands.append(("signal", signal))
+    from services.signalling.cli import app as signal
+
+    commands.append(("signal", signal))
     return commands

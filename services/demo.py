@@ -102,7 +102,7 @@ async def query_plan(nc: NatsClient, child: str, timeout: float = 5.0) -> dict[s
     return answer.get("plan") if answer.get("found") else None
 
 
-async def _poll(check: Any, what: str, timeout: float = 30.0) -> Any:
+async def _poll(check: Any, what: str, timeout: float = 90.0) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:

@@ -1,14 +1,23 @@
 """Signalling contracts: a partner registers or withdraws a concern; the backbone finds a match.
 
-Inbound (partner → backbone): `in.<partner>.signalling.signal-registered|signal-withdrawn`.
-Outbound (signalling service → everyone entitled): `ketenbus.signalling.<event>.v1`.
+Inbound (partner → backbone), `in.<partner>.signalling.<name>`: signal-registered,
+signal-withdrawn, child-deceased, contact-made, coordinator-changed, risk-inventory-recorded.
+Outbound (signalling service → everyone entitled), `ketenbus.signalling.<name>.v1`: the
+registered and withdrawn signals, match-found, match-ended, coordinator-assigned, contact-made,
+contact-reminder, contact-escalated, history-notice, parents-informed, risk-inventory-recorded.
+
 What the concern is about is sealed under `signalling`; who signals and how to reach them is
-in clear, as the Verwijsindex rules (Jeugdwet art. 7.1) allow.
+in clear, as the Verwijsindex rules (Jeugdwet art. 7.1) allow. So are the coarse codes the
+backbone must route on: the household pseudonym, the municipality code, the age band the
+signaller declares (never the birth date). The concern codes are sealed, so the backbone
+cannot check them: the partner checks them before sealing (`check_concern_codes`, with the
+code list the region publishes in `infra/signalling/rules.yaml`).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import date
 from typing import Annotated, ClassVar, Literal
 
@@ -19,6 +28,7 @@ from ketenbus_contracts.envelope import (
     ContractModel,
     EventData,
     PartnerId,
+    Pseudonym,
     RelationChange,
     register,
 )
@@ -57,14 +67,76 @@ class SignalDetails(ContractModel):
     birth_date: Annotated[date | None, SealedUnder(Purpose.IDENTITY)] = None
 
 
+class UnknownConcernCodeError(ValueError):
+    """A concern code the region's list does not define."""
+
+
+def check_concern_codes(details: SignalDetails, known: Collection[str]) -> None:
+    """Refuse, before sealing, concern codes outside the region's list (`concern_domains`).
+
+    The backbone never sees the codes (they are sealed), so this check is the partner's.
+    """
+    unknown = sorted(set(details.concern) - set(known))
+    if unknown:
+        raise UnknownConcernCodeError(f"unknown concern code(s): {', '.join(unknown)}")
+
+
+def add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def signal_period(
+    registered_on: date, birth_date: date | None, *, max_years: int = 2, age_limit: int = 23
+) -> date:
+    """The planned removal date a partner gives: at most `max_years` after registration and
+    before the child turns `age_limit` (computed partner-side: the birth date stays sealed)."""
+    end = add_years(registered_on, max_years)
+    if birth_date is not None:
+        end = min(end, add_years(birth_date, age_limit))
+    return end
+
+
+def age_band_of(birth_date: date, on: date, bands: Collection[str]) -> str | None:
+    """The age band code (`"<from>-<to>"`, as in rules.yaml) the child is in on `on`."""
+    age = on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+    for band in bands:
+        low, high = (int(x) for x in band.split("-"))
+        if low <= age <= high:
+            return band
+    return None
+
+
+AgeBandCode = Annotated[
+    str, Field(pattern=r"^[0-9]{1,2}-[0-9]{1,2}$", description="Age band, e.g. 0-3, 12-15")
+]
+MunicipalityCode = Annotated[
+    str,
+    Field(pattern=r"^[0-9]{4}$", description="CBS gemeentecode of the responsible municipality"),
+]
+
+
 class SignalRegisteredData(EventData):
     signal_id: uuid.UUID
     signaller: Signaller
     registered_on: date
     planned_removal_on: date
+    household: Pseudonym | None = Field(
+        default=None, description="Household pseudonym (household_pseudonym), for matching"
+    )
+    municipality: MunicipalityCode | None = Field(
+        default=None, description="Municipality whose coordinator is told of a match"
+    )
+    age_band: AgeBandCode | None = Field(
+        default=None, description="Declared by the signaller: who is informed (parents, child)"
+    )
 
 
-WithdrawalReason = Literal["withdrawn", "risk-ended"]
+PartnerWithdrawalReason = Literal["withdrawn", "risk-ended"]
+# `expired` (planned removal date, 2-year cap) and `deceased` are given by the backbone only.
+WithdrawalReason = Literal["withdrawn", "risk-ended", "expired", "deceased"]
 
 
 class SignalWithdrawnData(EventData):
@@ -73,11 +145,125 @@ class SignalWithdrawnData(EventData):
     reason: WithdrawalReason = "withdrawn"
 
 
+MatchScope = Literal["child", "household"]
+
+
 class MatchFoundData(EventData):
     match_id: uuid.UUID
     signal_ids: list[uuid.UUID]
     signallers: list[Signaller]
     found_at: AwareDatetime
+    scope: MatchScope = "child"
+    household: Pseudonym | None = None
+    municipality: MunicipalityCode | None = None
+    municipal_coordinator: PartnerId | None = Field(
+        default=None, description="The municipality's coordinator, told of every match"
+    )
+
+
+class ChildDeceasedData(EventData):
+    died_on: date
+
+
+class MatchRef(EventData):
+    """Which match a command is about: on the child (subject) or on its household."""
+
+    match_id: uuid.UUID
+    household: Pseudonym | None = None
+
+
+class ContactMadeData(MatchRef):
+    """A signaller reports it made contact with the other signallers of the match."""
+
+    partner: PartnerId
+    contacted_on: date
+    all_contacted: bool = False
+
+
+class Coordinator(ContractModel):
+    partner: PartnerId
+    contact: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+CoordinatorRule = Literal["first-signaller", "role-priority", "municipality", "changed"]
+
+
+class CoordinatorChangedData(MatchRef):
+    """A party to the match hands the coordination (regie) to another partner."""
+
+    coordinator: Coordinator
+    reason: Annotated[str, Field(max_length=200)] = ""
+
+
+class CoordinatorAssignedData(MatchRef):
+    coordinator: Coordinator
+    rule: CoordinatorRule
+    previous: PartnerId | None = None
+    assigned_at: AwareDatetime
+
+
+class ContactReminderData(MatchRef):
+    """Not every signaller reported contact in time: those are reminded."""
+
+    partners: list[PartnerId]
+    due_at: AwareDatetime
+
+
+class ContactEscalatedData(MatchRef):
+    """Still no contact: the municipal coordinator is told."""
+
+    partners: list[PartnerId]
+    municipal_coordinator: PartnerId | None
+    due_at: AwareDatetime
+
+
+class MatchEndedData(MatchRef):
+    """The match lapsed: fewer than two partners still have an active signal."""
+
+    ended_on: date
+
+
+class HistoryNoticeData(EventData):
+    """One-time notice to a new signaller: the child had signals before (metadata only)."""
+
+    signal_id: uuid.UUID
+    partner: PartnerId
+    earlier_signals: int
+    last_ended_on: date | None
+    earlier_partners: list[PartnerId]
+
+
+Audience = Literal["parents", "child"]
+
+
+class ParentsInformedData(EventData):
+    """For the parent view: who must be told that a signal was registered (and by whom)."""
+
+    signal_id: uuid.UUID
+    signaller: Signaller
+    registered_on: date
+    audience: list[Audience]
+    age_band: AgeBandCode | None = None
+
+
+class RiskInventoryDetails(ContractModel):
+    """The structured risk inventory of a three-year-old and its plan of approach (sealed)."""
+
+    risk_factors: Annotated[list[ConcernCode], SealedUnder(Purpose.SIGNALLING)]
+    findings: Annotated[str, Field(max_length=4000), SealedUnder(Purpose.SIGNALLING)] = ""
+    plan_goals: Annotated[list[str], SealedUnder(Purpose.SIGNALLING)] = []
+    plan_actions: Annotated[list[str], SealedUnder(Purpose.SIGNALLING)] = []
+
+
+class RiskInventoryRecordedData(EventData):
+    inventory_id: uuid.UUID
+    recorded_by: Signaller
+    inventoried_on: date
+    age_band: AgeBandCode
+    participants: list[PartnerId] = Field(description="Partners who took part (ko, po, swv po)")
+    parents_involved: bool
+    plan_needed: bool
+    plan_due_on: date | None = None
 
 
 @register
@@ -122,7 +308,154 @@ class MatchFound(CloudEvent[MatchFoundData]):
     type: Literal["nl.ketenbus.signalling.match-found.v1"] = "nl.ketenbus.signalling.match-found.v1"
 
 
-InboundSignallingEvent = Annotated[SignalRegistered | SignalWithdrawn, Field(discriminator="type")]
+@register
+class ChildDeceased(CloudEvent[ChildDeceasedData]):
+    """A municipal team or JGZ reports the child's death: every signal ends (inbound only)."""
+
+    domain: ClassVar[str] = "signalling"
+    name: ClassVar[str] = "child-deceased"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.signalling.child-deceased.v1"] = (
+        "nl.ketenbus.signalling.child-deceased.v1"
+    )
+
+
+@register
+class ContactMade(CloudEvent[ContactMadeData]):
+    """A signaller made contact with the other signallers (inbound; recorded outbound)."""
+
+    domain: ClassVar[str] = "signalling"
+    name: ClassVar[str] = "contact-made"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.signalling.contact-made.v1"] = (
+        "nl.ketenbus.signalling.contact-made.v1"
+    )
+
+
+@register
+class CoordinatorChanged(CloudEvent[CoordinatorChangedData]):
+    """A party to the match asks to change the coordinator (inbound only)."""
+
+    domain: ClassVar[str] = "signalling"
+    name: ClassVar[str] = "coordinator-changed"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.signalling.coordinator-changed.v1"] = (
+        "nl.ketenbus.signalling.coordinator-changed.v1"
+    )
+
+
+@register
+class CoordinatorAssigned(CloudEvent[CoordinatorAssignedData]):
+    """The match has a coordinator (regievoerder): by the configured rule, or changed."""
+
+    domain: ClassVar[str] = "signalling"
+    name: ClassVar[str] = "coordinator-assigned"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.signalling.coordinator-assigned.v1"] = (
+        "nl.ketenbus.signalling.coordinator-assigned.v1"
+    )
+
+    def relation_changes(self) -> list[RelationChange]:
+        """The coordinator holds the signalling key of the child while it coordinates."""
+        basis = str(self.data.match_id)
+        changes = []
+        if self.data.previous and self.data.previous != self.data.coordinator.partner:
+            changes.append(RelationChange(self.data.previous, "coordination", basis, False))
+        changes.append(RelationChange(self.data.coordinator.partner, "coordination", basis, True))
+        return changes
+
+
+@register
+class MatchEnded(CloudEvent[MatchEndedData]):
+    """The match lapsed; the coordinator's relation (key access) on it ends."""
+
+    domain: ClassVar[str] = "signalling"
+    name: ClassVar[str] = "match-ended"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.signalling.match-ended.v1"] = "nl.ketenbus.signalling.match-ended.v1"
+
+    def relation_changes(self) -> list[RelationChange]:
+        return [RelationChange(None, "coordination", str(self.data.match_id), active=False)]
+
+
+@register
+class ContactReminder(CloudEvent[ContactReminderData]):
+    domain: ClassVar[str] = "signalling"
+    name: ClassVar[str] = "contact-reminder"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.signalling.contact-reminder.v1"] = (
+        "nl.ketenbus.signalling.contact-reminder.v1"
+    )
+
+
+@register
+class ContactEscalated(CloudEvent[ContactEscalatedData]):
+    domain: ClassVar[str] = "signalling"
+    name: ClassVar[str] = "contact-escalated"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.signalling.contact-escalated.v1"] = (
+        "nl.ketenbus.signalling.contact-escalated.v1"
+    )
+
+
+@register
+class HistoryNotice(CloudEvent[HistoryNoticeData]):
+    domain: ClassVar[str] = "signalling"
+    name: ClassVar[str] = "history-notice"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.signalling.history-notice.v1"] = (
+        "nl.ketenbus.signalling.history-notice.v1"
+    )
+
+
+@register
+class ParentsInformed(CloudEvent[ParentsInformedData]):
+    """For the parent view: tell the parents (and the child from 12) of a registered signal."""
+
+    domain: ClassVar[str] = "signalling"
+    name: ClassVar[str] = "parents-informed"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.signalling.parents-informed.v1"] = (
+        "nl.ketenbus.signalling.parents-informed.v1"
+    )
+
+
+@register
+class RiskInventoryRecorded(CloudEvent[RiskInventoryRecordedData]):
+    """A three-year-old's risk inventory and plan of approach (content sealed), seed 000 1.3."""
+
+    domain: ClassVar[str] = "signalling"
+    name: ClassVar[str] = "risk-inventory-recorded"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.signalling.risk-inventory-recorded.v1"] = (
+        "nl.ketenbus.signalling.risk-inventory-recorded.v1"
+    )
+
+    def relation_changes(self) -> list[RelationChange]:
+        basis = str(self.data.inventory_id)
+        return [RelationChange(self.data.recorded_by.partner, "risk-inventory", basis, True)]
+
+
+InboundSignallingEvent = Annotated[
+    SignalRegistered
+    | SignalWithdrawn
+    | ChildDeceased
+    | ContactMade
+    | CoordinatorChanged
+    | RiskInventoryRecorded,
+    Field(discriminator="type"),
+]
 SignallingEvent = Annotated[
-    SignalRegistered | SignalWithdrawn | MatchFound, Field(discriminator="type")
+    SignalRegistered
+    | SignalWithdrawn
+    | MatchFound
+    | MatchEnded
+    | CoordinatorAssigned
+    | ContactMade
+    | ContactReminder
+    | ContactEscalated
+    | HistoryNotice
+    | ParentsInformed
+    | RiskInventoryRecorded,
+    Field(discriminator="type"),
 ]

@@ -1,4 +1,6 @@
-"""The signalling application: loads a child's signals, applies the command, records it."""
+"""The signalling application: loads a child's (and household's) signals, checks the clear codes
+against the rules, applies the command, records it; and runs the time-driven rules (`tick`).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +12,16 @@ from typing import Any, ClassVar
 import structlog
 
 from services.runtime.store import Batch, TrackedApplication
-from services.signalling.domain import ChildSignals, SignallingError
+from services.signalling.domain import (
+    Agenda,
+    ChildSignals,
+    HouseholdSignals,
+    MatchHolder,
+    MatchTerms,
+    SignallingError,
+    UnknownMatchError,
+)
+from services.signalling.rules import SignallingRules, load_rules
 
 log = structlog.get_logger(__name__)
 
@@ -25,21 +36,89 @@ class SignallerMismatchError(SignallingError):
     """A partner may only register signals in its own name."""
 
 
+class UnknownPartnerError(SignallingError):
+    """The partner is not in the partner register (infra/partners.yaml)."""
+
+
+class RoleNotAllowedError(SignallingError):
+    """The partner's registered role may not do this (rules.yaml)."""
+
+
+class UnknownCodeError(SignallingError):
+    """A code in clear (age band, municipality, reason, risk factor) the rules do not define."""
+
+
 class SignallingApplication(TrackedApplication):
     name = "signalling"
     refusals: ClassVar[tuple[type[Exception], ...]] = (SignallingError,)
 
-    def __init__(self, env: dict[str, str] | None = None, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        clock: Clock = utcnow,
+        rules: SignallingRules | None = None,
+    ) -> None:
         super().__init__(env)
         self.clock = clock
+        self.rules = rules or load_rules()
 
     def handle(self, batch: Batch, message: Any) -> None:
         from services.signalling.translation import apply_inbound
 
         apply_inbound(self, message, batch)
 
+    # helpers
+
     def _signals(self, batch: Batch, child: str) -> ChildSignals:
         return batch.get(ChildSignals.create_id(child), lambda: ChildSignals(child))
+
+    def _household(self, batch: Batch, household: str) -> HouseholdSignals:
+        return batch.get(HouseholdSignals.create_id(household), lambda: HouseholdSignals(household))
+
+    def _terms(self) -> MatchTerms:
+        rules = self.rules
+        return MatchTerms(
+            choose_coordinator=rules.choose_coordinator,
+            municipal_coordinator=rules.municipal_coordinator,
+            reminder_after=rules.reminder_after.after,
+            escalation_after=rules.escalation_after.after,
+            min_partners=rules.matching.min_partners,
+        )
+
+    def _role(self, partner: str) -> str:
+        role = self.rules.role_of(partner)
+        if role is None:
+            raise UnknownPartnerError(f"partner {partner} is not registered")
+        return role
+
+    def _require_role(self, partner: str, allowed: list[str], what: str) -> None:
+        role = self._role(partner)
+        if role not in allowed:
+            raise RoleNotAllowedError(f"role {role} of partner {partner} may not {what}")
+
+    def _schedule(self, batch: Batch, holder: MatchHolder) -> None:
+        agenda = batch.get(Agenda.create_id(), Agenda)
+        if isinstance(holder, ChildSignals):
+            retention = self.rules.history_retention.after_date
+            agenda.schedule(f"child:{holder.child}", holder.next_due(retention))
+        elif isinstance(holder, HouseholdSignals):
+            agenda.schedule(f"household:{holder.household}", holder.match_due_at())
+
+    def _run(self, batch: Batch | None, work: Callable[[Batch], None]) -> None:
+        """Run a command in the consumer's batch, or on its own and save it."""
+        own = batch or Batch(self.repository)
+        work(own)
+        if batch is None:
+            self.save(*own.aggregates)
+
+    def _leave_household(self, batch: Batch, signals: ChildSignals, ended: list[Any]) -> None:
+        for signal in ended:
+            if signal.household:
+                household = self._household(batch, signal.household)
+                household.leave(signal.signal_id, signal.ended_on)
+                self._schedule(batch, household)
+
+    # commands
 
     def register_signal(
         self,
@@ -51,19 +130,44 @@ class SignallingApplication(TrackedApplication):
         planned_removal_on: date,
         event_id: uuid.UUID,
         sealed: dict[str, str],
+        household: str | None = None,
+        municipality: str | None = None,
+        age_band: str | None = None,
         batch: Batch | None = None,
     ) -> None:
-        work = batch or Batch(self.repository)
-        signals = self._signals(work, child)
-        signals.register_signal(
-            signal_id, signaller, registered_on, planned_removal_on, event_id, sealed
+        rules = self.rules
+        self._require_role(signaller["partner"], rules.signalling.signaller_roles, "signal")
+        if age_band is not None and age_band not in rules.age_bands:
+            raise UnknownCodeError(f"unknown age band {age_band!r} (no signals from age 23)")
+        if municipality is not None and municipality not in rules.coordinator.municipalities:
+            raise UnknownCodeError(f"unknown municipality {municipality!r}")
+        audience: list[str] = list(
+            rules.age_bands[age_band].inform if age_band else rules.inform_without_age_band
         )
-        matched = signals.find_match(self.clock())
-        if batch is None:
-            self.save(signals)
-        log.info("signal_registered", signal_id=str(signal_id), partner=signaller["partner"])
-        if matched:
-            log.info("match_found", match_id=str(signals.match_id))
+        ends_on = rules.max_signal_duration.after_date(registered_on)
+        now = self.clock()
+
+        def work(batch: Batch) -> None:
+            signals = self._signals(batch, child)
+            signals.register_signal(
+                signal_id, signaller, registered_on, planned_removal_on, event_id, sealed,
+                ends_on=ends_on, household=household, municipality=municipality,
+                age_band=age_band, audience=audience,
+            )  # fmt: skip
+            log.info("signal_registered", signal_id=str(signal_id), partner=signaller["partner"])
+            if signals.find_match(now, self._terms()):
+                log.info("match_found", match_id=str(signals.match_id))
+            if household is not None and rules.matching.household_matching:
+                home = self._household(batch, household)
+                home.join(signal_id, child, signaller, municipality)
+                if home.find_match(now, self._terms()):
+                    log.info(
+                        "household_match_found", match_id=str(home.match and home.match.match_id)
+                    )
+                self._schedule(batch, home)
+            self._schedule(batch, signals)
+
+        self._run(batch, work)
 
     def withdraw_signal(
         self,
@@ -75,12 +179,160 @@ class SignallingApplication(TrackedApplication):
         reason: str,
         batch: Batch | None = None,
     ) -> None:
-        work = batch or Batch(self.repository)
-        signals = self._signals(work, child)
-        signals.withdraw_signal(signal_id, partner, withdrawn_on, reason)
-        if batch is None:
-            self.save(signals)
+        if reason not in self.rules.withdrawal.partner_reasons:
+            raise UnknownCodeError(f"a partner may not withdraw with reason {reason!r}")
+
+        def work(batch: Batch) -> None:
+            signals = self._signals(batch, child)
+            signal = signals.withdraw_signal(signal_id, partner, withdrawn_on, reason)
+            self._leave_household(batch, signals, [signal])
+            self._schedule(batch, signals)
+
+        self._run(batch, work)
         log.info("signal_withdrawn", signal_id=str(signal_id), partner=partner)
+
+    def record_death(
+        self, *, child: str, partner: str, died_on: date, batch: Batch | None = None
+    ) -> None:
+        self._require_role(partner, self.rules.death.reporting_roles, "report a death")
+
+        def work(batch: Batch) -> None:
+            signals = self._signals(batch, child)
+            ended = signals.record_death(died_on)
+            self._leave_household(batch, signals, ended)
+            self._schedule(batch, signals)
+
+        self._run(batch, work)
+        log.info("death_recorded", partner=partner)
+
+    def _match_holder(self, batch: Batch, child: str, household: str | None) -> MatchHolder:
+        if household is None:
+            return self._signals(batch, child)
+        home = self._household(batch, household)
+        if child not in home.children.values():
+            raise UnknownMatchError("the child has no active signal in this household")
+        return home
+
+    def record_contact(
+        self,
+        *,
+        child: str,
+        match_id: uuid.UUID,
+        household: str | None,
+        partner: str,
+        contacted_on: date,
+        batch: Batch | None = None,
+    ) -> None:
+        def work(batch: Batch) -> None:
+            holder = self._match_holder(batch, child, household)
+            holder.record_contact(match_id, partner, contacted_on)
+            self._schedule(batch, holder)
+
+        self._run(batch, work)
+        log.info("contact_recorded", match_id=str(match_id), partner=partner)
+
+    def change_coordinator(
+        self,
+        *,
+        child: str,
+        match_id: uuid.UUID,
+        household: str | None,
+        by: str,
+        coordinator: dict[str, str],
+        batch: Batch | None = None,
+    ) -> None:
+        self._role(by)
+        self._require_role(
+            coordinator["partner"], self.rules.signalling.signaller_roles, "coordinate"
+        )
+        now = self.clock()
+
+        def work(batch: Batch) -> None:
+            holder = self._match_holder(batch, child, household)
+            holder.change_coordinator(match_id, by, coordinator, now)
+
+        self._run(batch, work)
+        log.info("coordinator_changed", match_id=str(match_id), partner=coordinator["partner"])
+
+    def record_risk_inventory(
+        self,
+        *,
+        child: str,
+        inventory_id: uuid.UUID,
+        recorded_by: dict[str, str],
+        inventoried_on: date,
+        age_band: str,
+        participants: list[str],
+        parents_involved: bool,
+        plan_needed: bool,
+        plan_due_on: date | None,
+        event_id: uuid.UUID,
+        sealed: dict[str, str],
+        batch: Batch | None = None,
+    ) -> None:
+        rules = self.rules.risk_inventory
+        self._require_role(recorded_by["partner"], rules.recorder_roles, "record a risk inventory")
+        if age_band not in rules.age_bands:
+            raise UnknownCodeError(f"a risk inventory is for age bands {rules.age_bands}")
+        for participant in participants:
+            self._role(participant)
+        if plan_needed and plan_due_on is None:
+            plan_due_on = self.rules.plan_due_after.after_date(inventoried_on)
+
+        def work(batch: Batch) -> None:
+            self._signals(batch, child).record_risk_inventory(
+                inventory_id, recorded_by, inventoried_on, age_band, participants,
+                parents_involved, plan_needed, plan_due_on, event_id, sealed,
+            )  # fmt: skip
+
+        self._run(batch, work)
+        log.info("risk_inventory_recorded", inventory_id=str(inventory_id))
+
+    # time-driven rules
+
+    def tick(self, now: datetime) -> None:
+        """Expire signals, remind and escalate late contact, forget old history: whatever the
+        agenda says is due by `now`. Children with nothing left are deleted from the store."""
+        batch = Batch(self.repository)
+        agenda = batch.get(Agenda.create_id(), Agenda)
+        retention = self.rules.history_retention.after_date
+        empty: list[uuid.UUID] = []
+        for key in agenda.due_by(now):
+            kind, _, pseudonym = key.partition(":")
+            holder: MatchHolder
+            if kind == "child":
+                signals = self._signals(batch, pseudonym)
+                ended = signals.expire(now.date())
+                self._leave_household(batch, signals, ended)
+                signals.remind(now)
+                signals.forget_history(retention, now.date())
+                if signals.is_empty:
+                    empty.append(signals.id)
+                    log.info("history_deleted", aggregate_id=str(signals.id))
+                holder = signals
+            else:
+                holder = self._household(batch, pseudonym)
+                holder.remind(now)
+            self._schedule(batch, holder)
+        self.save(*batch.aggregates)
+        for aggregate_id in empty:
+            # Metadata kept for the retention period only: then the events themselves go
+            # (SQLite, PostgreSQL; the in-memory store of the unit tests has no table).
+            if hasattr(self.recorder, "events_table_name"):
+                self.purge(aggregate_id)
+
+    # queries
 
     def signals_of(self, child: str) -> ChildSignals:
         return self._signals(Batch(self.repository), child)
+
+    def household_of(self, household: str) -> HouseholdSignals:
+        return self._household(Batch(self.repository), household)
+
+    def agenda(self) -> Agenda:
+        return Batch(self.repository).get(Agenda.create_id(), Agenda)
+
+
+def tick(app: SignallingApplication, now: datetime) -> None:
+    """The service host's periodic call (ServiceSpec.tick)."""
+    app.tick(now)

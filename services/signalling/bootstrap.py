@@ -2,20 +2,63 @@
 
 from __future__ import annotations
 
-from ketenbus_contracts.signalling import MatchFound, SignalRegistered, SignalWithdrawn
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ketenbus_contracts.signalling import (
+    ContactEscalated,
+    ContactMade,
+    ContactReminder,
+    CoordinatorAssigned,
+    HistoryNotice,
+    MatchEnded,
+    MatchFound,
+    ParentsInformed,
+    RiskInventoryRecorded,
+    SignalRegistered,
+    SignalWithdrawn,
+)
 from services.runtime.host import ServiceSpec
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
 from services.runtime.streams import SIGNALLING_INBOUND
-from services.signalling.application import SignallingApplication
+from services.signalling.application import SignallingApplication, tick
 from services.signalling.handlers import create_router
+from services.signalling.rules import RULES_PATH, load_rules
 from services.signalling.translation import to_contract
 
 NAME = "signalling"
 
+# What the outbox publishes (`to_contract` produces these), for the AsyncAPI document.
+PUBLISHES = (
+    SignalRegistered,
+    SignalWithdrawn,
+    MatchFound,
+    MatchEnded,
+    CoordinatorAssigned,
+    ContactMade,
+    ContactReminder,
+    ContactEscalated,
+    HistoryNotice,
+    ParentsInformed,
+    RiskInventoryRecorded,
+)
+
+
+class SignallingSettings(BaseSettings):
+    """signalling's own settings (`KETENBUS_SIGNALLING_*`): a region's rules file, and how
+    often the time-driven rules run (expiry and reminders are due by the day: a minute is
+    plenty; tests shorten it)."""
+
+    model_config = SettingsConfigDict(env_prefix="KETENBUS_SIGNALLING_", extra="ignore")
+    rules_path: Path = RULES_PATH
+    tick_interval: float = 60.0
+
 
 def create_application(settings: Settings) -> SignallingApplication:
-    return SignallingApplication(env=store_env(settings, NAME))
+    own = SignallingSettings()
+    return SignallingApplication(env=store_env(settings, NAME), rules=load_rules(own.rules_path))
 
 
 def service_spec() -> ServiceSpec:
@@ -25,5 +68,7 @@ def service_spec() -> ServiceSpec:
         router_factory=create_router,
         consumers=(SIGNALLING_INBOUND,),
         translate=to_contract,
-        publishes=(SignalRegistered, SignalWithdrawn, MatchFound),
+        publishes=PUBLISHES,
+        tick=tick,
+        tick_interval=SignallingSettings().tick_interval,
     )

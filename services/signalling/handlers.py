@@ -24,8 +24,12 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         router,
         CONSUMER,
         title="signalling/inbound",
-        description="partners register and withdraw signals. Refused input goes to "
-        "`ketenbus.deadletter.signalling`.",
+        description=(
+            "partners register and withdraw signals (the truancy service and leerplicht "
+            "register attendance signals here too, like any partner), report a death, "
+            "report contact, change the coordinator, record a three-year-old's risk "
+            "inventory. Refused input goes to `ketenbus.deadletter.signalling` with its reason."
+        ),
     )
     async def on_inbound(
         events: SkipValidation[list[InboundSignallingEvent]], msg: NatsMessage

@@ -83,7 +83,10 @@ class SliceCase(StoreBackend):
         assert ["bs-de-regenboog", "jgz-gelderland-zuid"] == plan["match"]["partners"]
         assert ["bs-de-regenboog", "jgz-gelderland-zuid"] == [p["partner"] for p in plan["parties"]]
         types = [type(e) for e in stream_events(backbone.url, "SIGNALLING")]
-        assert [SignalRegistered, SignalRegistered, MatchFound] == types
+        # Besides these, signalling publishes parents-informed and coordinator-assigned.
+        assert [SignalRegistered, SignalRegistered, MatchFound] == [
+            t for t in types if t in (SignalRegistered, MatchFound)
+        ]
 
     def test_a_poison_message_between_two_valid_ones_loses_neither(
         self, backbone: Backbone

@@ -6,7 +6,9 @@ import uuid
 from datetime import UTC, date, datetime
 
 from ketenbus_contracts.signalling import (
+    CoordinatorAssigned,
     MatchFound,
+    ParentsInformed,
     Signaller,
     SignalRegistered,
     SignalRegisteredData,
@@ -97,8 +99,16 @@ def test_a_match_is_published_as_match_found_with_both_signallers() -> None:
     app.process_batch(TRACKING, [(1, registered(SCHOOL)), (2, registered(JGZ))])
 
     contracts = published(app)
-    assert [SignalRegistered, SignalRegistered, MatchFound] == [type(c) for c in contracts]
-    match = contracts[-1]
+    # Each signal also tells the parent view (parents-informed); the match gets a coordinator.
+    assert [
+        SignalRegistered,
+        ParentsInformed,
+        SignalRegistered,
+        ParentsInformed,
+        MatchFound,
+        CoordinatorAssigned,
+    ] == [type(c) for c in contracts]
+    match = contracts[-2]
     assert isinstance(match, MatchFound)
     assert CHILD == match.subject
     assert ["bs-de-regenboog", "jgz-gelderland-zuid"] == [s.partner for s in match.data.signallers]

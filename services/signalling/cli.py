@@ -1,0 +1,352 @@
+"""`ketenbus signal …`: register, withdraw and list signals, report contact, query vindplaatsen.
+
+`register` and `withdraw` act as a partner system would: the concern codes are checked against
+the region's list before sealing (the backbone never sees them), the concern and the child's
+identity are sealed with the partner's keyring (keys from kluis), and the event is validated
+and published on `in.<partner>.signalling.<name>`. The age band and the planned removal date
+are computed here from the birth date, which stays sealed. `list` reads the signalling store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="Signals about a child (Verwijsindex rules).", no_args_is_help=True)
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where everything is written (KETENBUS_DATA_DIR)")
+]
+AsPartner = Annotated[str, typer.Option("--as", help="The signalling partner id")]
+
+
+def _settings(data_dir: Path | None) -> Any:
+    from services.runtime.logging import configure_logging
+    from services.runtime.settings import Settings
+
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    configure_logging(settings)
+    return settings
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _secret(settings: Any) -> bytes:
+    from services.runtime.secrets import load_or_create_secret
+
+    return load_or_create_secret(settings.data_dir / "secrets" / "pseudonym.key")
+
+
+def _url(settings: Any) -> str:
+    from services.runtime.supervisor import discover_nats_url
+
+    url = discover_nats_url(settings)
+    if url is None:
+        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
+    return str(url)
+
+
+async def _publish(url: str, data_dir: Path, partner: str, build: Any) -> str:
+    """Connect, let `build(keyring)` make the event, validate it as ingress does, publish."""
+    import nats
+
+    from services.runtime.ingress import validate_inbound
+    from services.runtime.keyring import Keyring
+    from services.runtime.settings import server_list
+
+    nc = await nats.connect(server_list(url))
+    try:
+        keyring = Keyring.for_partner(data_dir, partner, nc)
+        event = await build(keyring)
+        raw = event.to_bytes()
+        validate_inbound(partner, raw)
+        subject = str(event.inbound_subject(partner))
+        await nc.jetstream().publish(subject, raw, headers={"Nats-Msg-Id": str(event.id)})
+        return subject
+    finally:
+        await nc.close()
+
+
+@app.command()
+def register(
+    as_partner: AsPartner,
+    role: Annotated[str, typer.Option(help="The professional's role, e.g. ib-er, jeugdarts")],
+    contact: Annotated[str, typer.Option(help="How to reach the professional")],
+    concern: Annotated[list[str], typer.Option(help="Concern code (rules.yaml); repeatable")],
+    child: Annotated[str | None, typer.Option(help="The child's pseudonym")] = None,
+    bsn: Annotated[
+        str | None, typer.Option(help="The child's BSN (sealed; gives the pseudonym)")
+    ] = None,
+    birth_date: Annotated[
+        str | None, typer.Option(help="YYYY-MM-DD (sealed; gives the age band and the age limit)")
+    ] = None,
+    age_band: Annotated[str | None, typer.Option(help="Age band code, when no birth date")] = None,
+    household: Annotated[
+        str | None, typer.Option(help="Household key, e.g. postcode+number (sent as pseudonym)")
+    ] = None,
+    municipality: Annotated[str | None, typer.Option(help="Gemeentecode, e.g. 1705")] = None,
+    notes: Annotated[str, typer.Option(help="Free notes (sealed)")] = "",
+    on: Annotated[str | None, typer.Option(help="Registration date (default today)")] = None,
+    until: Annotated[str | None, typer.Option(help="Planned removal date")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Register a concern about a child, sealed by the partner before it leaves."""
+    from ketenbus_contracts.pseudonym import InvalidBsnError, child_pseudonym, household_pseudonym
+    from ketenbus_contracts.signalling import (
+        SignalDetails,
+        Signaller,
+        SignalRegistered,
+        SignalRegisteredData,
+        UnknownConcernCodeError,
+        age_band_of,
+        check_concern_codes,
+        signal_period,
+    )
+    from services.signalling.rules import load_rules
+
+    settings = _settings(data_dir)
+    rules = load_rules()
+    secret = _secret(settings)
+    if (child is None) == (bsn is None):
+        _fail("give exactly one of --child (pseudonym) and --bsn")
+    try:
+        pseudonym = child or child_pseudonym(secret, str(bsn))
+    except InvalidBsnError as exc:
+        _fail(str(exc))
+        return
+    born = date.fromisoformat(birth_date) if birth_date else None
+    registered_on = date.fromisoformat(on) if on else date.today()
+    band = age_band or (age_band_of(born, registered_on, rules.age_bands) if born else None)
+    if born and band is None:
+        _fail(f"no signals from age {rules.lifecycle.age_limit_years}")
+    removal = (
+        date.fromisoformat(until)
+        if until
+        else signal_period(
+            registered_on,
+            born,
+            max_years=rules.max_signal_duration.years,
+            age_limit=rules.lifecycle.age_limit_years,
+        )
+    )
+    details = SignalDetails(concern=concern, notes=notes, bsn=bsn, birth_date=born)
+    try:
+        check_concern_codes(details, rules.concern_domains)
+    except UnknownConcernCodeError as exc:
+        _fail(f"{exc} (known: {', '.join(rules.concern_domains)})")
+    signaller = Signaller(partner=as_partner, role=role, contact=contact)
+    signal_id = uuid.uuid4()
+
+    async def build(keyring: Any) -> SignalRegistered:
+        event_id = uuid.uuid4()
+        sealed = await keyring.seal(details, child=pseudonym, event_id=event_id)
+        return SignalRegistered.create(
+            id=event_id,
+            source=as_partner,
+            subject=pseudonym,
+            purposes=sorted(sealed),
+            data=SignalRegisteredData(
+                signal_id=signal_id,
+                signaller=signaller,
+                registered_on=registered_on,
+                planned_removal_on=removal,
+                household=household_pseudonym(secret, household) if household else None,
+                municipality=municipality,
+                age_band=band,
+                sealed=sealed,
+            ),
+        )
+
+    subject = _run_publish(settings, as_partner, build)
+    typer.echo(f"signal {signal_id} on {pseudonym} published on {subject}")
+
+
+def _run_publish(settings: Any, partner: str, build: Any) -> str:
+    from services.runtime.ingress import IngressRefusedError
+    from services.runtime.keyring import KeyringError
+
+    try:
+        return asyncio.run(_publish(_url(settings), settings.data_dir, partner, build))
+    except (IngressRefusedError, KeyringError) as exc:
+        _fail(f"refused: {exc}")
+        raise  # unreachable: _fail exits
+
+
+@app.command()
+def withdraw(
+    as_partner: AsPartner,
+    child: Annotated[str, typer.Option(help="The child's pseudonym")],
+    signal: Annotated[str, typer.Option(help="The signal id")],
+    reason: Annotated[str, typer.Option(help="withdrawn | risk-ended")] = "withdrawn",
+    on: Annotated[str | None, typer.Option(help="Date (default today)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Withdraw your own signal (or: the risk ended)."""
+    from ketenbus_contracts.signalling import SignalWithdrawn, SignalWithdrawnData
+
+    settings = _settings(data_dir)
+    data = SignalWithdrawnData.model_validate(
+        {"signal_id": signal, "withdrawn_on": on or date.today().isoformat(), "reason": reason}
+    )
+
+    async def build(_: Any) -> SignalWithdrawn:
+        return SignalWithdrawn.create(source=as_partner, subject=child, data=data)
+
+    subject = _run_publish(settings, as_partner, build)
+    typer.echo(f"withdrawal of {signal} published on {subject}")
+
+
+@app.command()
+def contact(
+    as_partner: AsPartner,
+    child: Annotated[str, typer.Option(help="The child's pseudonym")],
+    match: Annotated[str, typer.Option(help="The match id")],
+    household: Annotated[str | None, typer.Option(help="Household pseudonym")] = None,
+    on: Annotated[str | None, typer.Option(help="Date (default today)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Report that you made contact with the other signallers of a match."""
+    from ketenbus_contracts.signalling import ContactMade, ContactMadeData
+
+    settings = _settings(data_dir)
+    data = ContactMadeData.model_validate(
+        {
+            "match_id": match,
+            "household": household,
+            "partner": as_partner,
+            "contacted_on": on or date.today().isoformat(),
+        }
+    )
+
+    async def build(_: Any) -> ContactMade:
+        return ContactMade.create(source=as_partner, subject=child, data=data)
+
+    subject = _run_publish(settings, as_partner, build)
+    typer.echo(f"contact published on {subject}")
+
+
+def signals_view(app_: Any, child: str) -> dict[str, Any]:
+    """What `list` shows: the child's signals (metadata), its match and coordination."""
+    signals = app_.signals_of(child)
+    view: dict[str, Any] = {
+        "child": child,
+        "signals": [
+            {
+                "signal_id": str(s.signal_id),
+                "partner": s.partner,
+                "role": s.signaller["role"],
+                "contact": s.signaller["contact"],
+                "registered_on": s.registered_on.isoformat(),
+                "ends_on": (s.ends_on or s.planned_removal_on).isoformat(),
+                "status": "active" if s.active else s.end_reason,
+                "ended_on": s.ended_on.isoformat() if s.ended_on else None,
+                "household": s.household,
+            }
+            for s in signals.signals.values()
+        ],
+        "match": _match_view(signals.match),
+        "household_matches": [],
+    }
+    for household in sorted({s.household for s in signals.signals.values() if s.household}):
+        home = app_.household_of(household)
+        if home.match is not None and child in home.children.values():
+            view["household_matches"].append(
+                {"household": household, **(_match_view(home.match) or {})}
+            )
+    return view
+
+
+def _match_view(match: Any) -> dict[str, Any] | None:
+    if match is None:
+        return None
+    return {
+        "match_id": str(match.match_id),
+        "partners": match.partners,
+        "coordinator": match.coordinator,
+        "municipal_coordinator": match.municipal_coordinator,
+        "contacted": sorted(match.contacted),
+        "contact_complete": match.all_contacted,
+        "reminded": match.reminded,
+        "escalated": match.escalated,
+    }
+
+
+def format_signals(view: dict[str, Any]) -> str:
+    lines = [f"signals on {view['child']}:"]
+    for s in view["signals"]:
+        lines.append(
+            f"  {s['signal_id']}  {s['partner']} ({s['role']}, {s['contact']})  "
+            f"registered {s['registered_on']}, ends {s['ends_on']}: {s['status']}"
+        )
+    for label, match in [("match", view["match"])] + [
+        (f"household match ({m['household']})", m) for m in view["household_matches"]
+    ]:
+        if match is None:
+            continue
+        coordinator = (match["coordinator"] or {}).get("partner", "-")
+        missing = sorted(set(match["partners"]) - set(match["contacted"]))
+        contact = "complete" if match["contact_complete"] else f"missing from {', '.join(missing)}"
+        lines.append(f"{label} {match['match_id']}: {', '.join(match['partners'])}")
+        municipal = match["municipal_coordinator"]
+        lines.append(f"  coordinator: {coordinator}; municipal coordinator: {municipal}")
+        lines.append(
+            f"  contact: {contact}; reminded: {match['reminded']}; escalated: {match['escalated']}"
+        )
+    if view["match"] is None and not view["household_matches"]:
+        lines.append("no match")
+    return "\n".join(lines)
+
+
+@app.command("list")
+def list_signals(
+    child: Annotated[str, typer.Option(help="The child's pseudonym")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """List a child's signals (metadata only), its match, coordinator and contact status."""
+    from services.signalling.bootstrap import create_application
+
+    settings = _settings(data_dir)
+    application = create_application(settings)
+    try:
+        view = signals_view(application, child)
+    finally:
+        application.close()
+    if not view["signals"]:
+        _fail("no signals on this pseudonym", code=1)
+    typer.echo(json.dumps(view, indent=2) if as_json else format_signals(view))
+
+
+@app.command()
+def vindplaats(
+    kind: Annotated[
+        str | None, typer.Option(help="childcare | consultation-bureau | school")
+    ] = None,
+    partner: Annotated[str | None, typer.Option(help="Partner id")] = None,
+    municipality: Annotated[str | None, typer.Option(help="Gemeentecode")] = None,
+    code: Annotated[str | None, typer.Option(help="An organisation code (BRIN, LRK, AGB)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON")] = False,
+) -> None:
+    """Who handles signals at a childcare location, consultation bureau or school."""
+    from services.signalling.vindplaatsen import load_vindplaatsen
+
+    found = load_vindplaatsen().find(
+        kind=kind, partner=partner, municipality=municipality, code=code
+    )
+    if as_json:
+        typer.echo(json.dumps([v.model_dump() for v in found], indent=2))
+        return
+    for v in found:
+        reach = ", ".join(x for x in (v.contact.phone, v.contact.email) if x)
+        typer.echo(f"{v.id} [{v.kind}] {v.name}: {v.contact.function} ({reach})")
+    if not found:
+        _fail("no vindplaats matches", code=1)

@@ -1,0 +1,259 @@
+"""Signalling's rules end to end: real nats-server, service processes, SQLite and PostgreSQL.
+
+The signalling service runs with a rules file whose contact reminder and escalation come after
+seconds, and a tick every half second, so the time-driven rules show within the test.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from ketenbus_contracts.signalling import (
+    ContactEscalated,
+    ContactMade,
+    ContactMadeData,
+    ContactReminder,
+    Coordinator,
+    CoordinatorAssigned,
+    CoordinatorChanged,
+    CoordinatorChangedData,
+    MatchFound,
+    ParentsInformed,
+    Signaller,
+    SignalRegistered,
+    SignalRegisteredData,
+    SignalWithdrawn,
+)
+from services.cli import app as cli
+from services.runtime.settings import Settings
+from services.runtime.supervisor import Backbone
+from services.signalling.rules import RULES_PATH
+from tests.conftest import StoreBackend
+from tests.integration.helpers import (
+    CHILDCARE,
+    JGZ,
+    SCHOOL,
+    child,
+    consumer_idle,
+    publish_events,
+    read_stream,
+    stream_events,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+SERVICES = ["signalling", "integral-plan", "kluis"]
+LEERPLICHT = Signaller(partner="leerplicht-lingewaard", role="leerplichtambtenaar", contact="lp")
+E = TypeVar("E")
+
+
+def registered(
+    kid: str,
+    signaller: Signaller,
+    *,
+    on: date | None = None,
+    until: date | None = None,
+    **extra: Any,
+) -> SignalRegistered:
+    on = on or date.today()
+    return SignalRegistered.create(
+        source=signaller.partner,
+        subject=kid,
+        data=SignalRegisteredData(
+            signal_id=uuid.uuid4(),
+            signaller=signaller,
+            registered_on=on,
+            planned_removal_on=until or on + timedelta(days=365),
+            **extra,
+        ),
+    )
+
+
+def recorded(url: str, kind: type[E]) -> list[E]:
+    return [e for e in stream_events(url, "SIGNALLING") if isinstance(e, kind)]
+
+
+def dead_letters(url: str) -> list[str]:
+    return [json.loads(payload)["reason"] for _, payload, _ in read_stream(url, "DEADLETTER")]
+
+
+class SignallingCase(StoreBackend):
+    @pytest.fixture
+    def backbone(
+        self,
+        settings: Settings,
+        nats_url: str,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> Iterator[Backbone]:
+        rules = yaml.safe_load(RULES_PATH.read_text())
+        rules["contact"] = {"reminder_after": "PT1S", "escalation_after": "PT3S"}
+        path = tmp_path / "rules.yaml"
+        path.write_text(yaml.safe_dump(rules))
+        monkeypatch.setenv("KETENBUS_SIGNALLING_RULES_PATH", str(path))
+        monkeypatch.setenv("KETENBUS_SIGNALLING_TICK_INTERVAL", "0.5")
+        settings = settings.model_copy(update={"nats_url": nats_url})
+        with Backbone(settings, SERVICES) as backbone:
+            yield backbone
+
+    def test_a_household_match_tells_the_signallers_and_coordinators_then_escalates(
+        self, backbone: Backbone
+    ) -> None:
+        kid, sibling, household = child(11), child(12), child(13)
+        publish_events(
+            backbone.url,
+            [
+                registered(kid, SCHOOL, household=household, municipality="1705", age_band="4-11"),
+                registered(sibling, JGZ, household=household, age_band="12-15"),
+            ],
+        )
+
+        escalations = wait_until(
+            lambda: len(found := recorded(backbone.url, ContactEscalated)) == 2 and found,
+            what="the escalation for both children",
+        )
+
+        url = backbone.url
+        matches = recorded(url, MatchFound)
+        assert [("household", household)] * 2 == [(m.data.scope, m.data.household) for m in matches]
+        assert {kid, sibling} == {m.subject for m in matches}
+        assert {"wijkteam-lingewaard"} == {m.data.municipal_coordinator for m in matches}
+        coordinators = recorded(url, CoordinatorAssigned)
+        assert {"jgz-gelderland-zuid"} == {c.data.coordinator.partner for c in coordinators}
+        assert 2 == len(recorded(url, ContactReminder))
+        assert {"wijkteam-lingewaard"} == {e.data.municipal_coordinator for e in escalations}
+        assert [["parents"], ["parents", "child"]] == sorted(
+            e.data.audience for e in recorded(url, ParentsInformed)
+        )
+        # The plan and kluis take every new event type: nothing was refused downstream.
+        wait_until(lambda: consumer_idle(url, "SIGNALLING", "integral-plan"), what="plan idle")
+        wait_until(lambda: consumer_idle(url, "SIGNALLING", "kluis"), what="kluis idle")
+        assert [] == dead_letters(url)
+
+    def test_commands_without_relation_or_with_unknown_codes_are_dead_lettered_alone(
+        self, backbone: Backbone
+    ) -> None:
+        kid = child(21)
+        url = backbone.url
+        publish_events(url, [registered(kid, SCHOOL), registered(kid, LEERPLICHT)])
+        [match] = wait_until(lambda: recorded(url, MatchFound), what="a match")
+
+        def change(by: str, to: str) -> CoordinatorChanged:
+            data = CoordinatorChangedData(
+                match_id=match.data.match_id, coordinator=Coordinator(partner=to, contact="regie")
+            )
+            return CoordinatorChanged.create(source=by, subject=kid, data=data)
+
+        contact = ContactMade.create(
+            source=SCHOOL.partner,
+            subject=kid,
+            data=ContactMadeData(
+                match_id=match.data.match_id, partner=SCHOOL.partner, contacted_on=date.today()
+            ),
+        )
+        publish_events(
+            url,
+            [
+                change(by=CHILDCARE.partner, to=CHILDCARE.partner),  # no relation with the match
+                registered(kid, CHILDCARE, age_band="23-30"),  # unknown code
+                contact,
+                change(by=SCHOOL.partner, to="wijkteam-lingewaard"),
+            ],
+        )
+
+        wait_until(lambda: consumer_idle(url, "INBOUND", "signalling"), what="signalling idle")
+        wait_until(lambda: len(dead_letters(url)) == 2, what="two dead letters")
+        assert ["NotAPartyError", "UnknownCodeError"] == dead_letters(url)
+        assert [SCHOOL.partner] == [c.data.partner for c in recorded(url, ContactMade)]
+        changed = wait_until(
+            lambda: [c for c in recorded(url, CoordinatorAssigned) if c.data.rule == "changed"],
+            what="the coordinator changed",
+        )
+        assert "wijkteam-lingewaard" == changed[0].data.coordinator.partner
+        assert 2 == len(recorded(url, SignalRegistered))
+
+    def test_the_tick_ends_signals_at_their_removal_date_and_at_the_two_year_cap(
+        self, backbone: Backbone
+    ) -> None:
+        today = date.today()
+        planned = registered(child(31), SCHOOL, on=today - timedelta(days=30), until=today)
+        capped = registered(
+            child(32), JGZ, on=today - timedelta(days=800), until=today + timedelta(days=100)
+        )
+        current = registered(child(33), SCHOOL)
+        publish_events(backbone.url, [planned, capped, current])
+
+        ended = wait_until(
+            lambda: len(found := recorded(backbone.url, SignalWithdrawn)) == 2 and found,
+            what="two expired signals",
+        )
+
+        assert {planned.data.signal_id, capped.data.signal_id} == {e.data.signal_id for e in ended}
+        assert {"expired"} == {e.data.reason for e in ended}
+
+    def test_the_cli_registers_sealed_signals_and_lists_the_match_and_coordinator(
+        self, backbone: Backbone
+    ) -> None:
+        runner = CliRunner()
+        env = backbone.service_env() | {"KETENBUS_LOG_FORMAT": "json"}
+
+        def ketenbus(*args: str) -> Any:
+            return runner.invoke(cli, list(args), env=env)
+
+        common = ["--bsn", "123456782", "--birth-date", "2019-03-04", "--municipality", "1705"]
+        first = ketenbus(
+            "signal", "register", "--as", SCHOOL.partner, "--role", "ib-er",
+            "--contact", "IB'er", "--concern", "taalontwikkeling", *common,
+        )  # fmt: skip
+        unknown = ketenbus(
+            "signal", "register", "--as", JGZ.partner, "--role", "jeugdarts",
+            "--contact", "JGZ", "--concern", "bijna-alles", *common,
+        )  # fmt: skip
+        second = ketenbus(
+            "signal", "register", "--as", JGZ.partner, "--role", "jeugdarts",
+            "--contact", "JGZ", "--concern", "thuissituatie", "--notes", "Slaapt slecht", *common,
+        )  # fmt: skip
+
+        assert (0, 2, 0) == (first.exit_code, unknown.exit_code, second.exit_code), (
+            first.stderr + unknown.stderr + second.stderr
+        )
+        assert "unknown concern code(s): bijna-alles" in unknown.stderr
+        kid = first.stdout.split()[3]
+        [match] = wait_until(lambda: recorded(backbone.url, MatchFound), what="a match")
+        assert kid == match.subject
+        [registered_event, *_] = recorded(backbone.url, SignalRegistered)
+        assert {"signalling", "identity"} == set(registered_event.data.sealed)
+        assert "4-11" == registered_event.data.age_band
+        assert b"Slaapt" not in b"".join(p for _, p, _ in read_stream(backbone.url, "INBOUND"))
+
+        listed = wait_until(
+            lambda: (
+                (r := ketenbus("signal", "list", "--child", kid, "--json")).exit_code == 0
+                and json.loads(r.stdout)["match"]
+                and json.loads(r.stdout)
+            ),
+            what="the match in the list",
+        )
+        assert "jgz-gelderland-zuid" == listed["match"]["coordinator"]["partner"]
+        assert listed["match"]["contact_complete"] is False
+        text = ketenbus("signal", "list", "--child", kid).stdout
+        assert "coordinator: jgz-gelderland-zuid" in text
+
+
+class TestSignallingOnSQLite(SignallingCase):
+    store = "sqlite"
+
+
+@pytest.mark.postgres
+class TestSignallingOnPostgres(SignallingCase):
+    store = "postgres"
