@@ -14,6 +14,7 @@ XSD, with the withheld categories marked in `categorie_uitlevering`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy, ObjectStoreConfig, Storag
 from nats.js.errors import BucketNotFoundError
 from nats.js.object_store import ObjectStore
 
+from adapters.oso.attachments import open_attachment, seal_attachment
 from adapters.oso.dossier import assemble, read_dossier
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.handover import (
@@ -45,9 +47,9 @@ from ketenbus_contracts.handover import (
 )
 from ketenbus_contracts.pseudonym import child_pseudonym, is_valid_bsn, school_pupil_pseudonym
 from ketenbus_contracts.purposes import Purpose
-from ketenbus_contracts.sealing import DataKey, seal
+from ketenbus_contracts.sealing import DataKey, kid_of, seal
 from services.handover.rules import DisclosureRules, HandoverRules
-from services.runtime.keyring import KeyRefusedError, Keyring
+from services.runtime.keyring import KeyRefusedError, Keyring, KeyringError, KluisUnavailableError
 from services.runtime.streams import HANDOVER
 
 DELIVERED_SUBJECT = DossierDelivered.outbound_subject()
@@ -101,6 +103,10 @@ async def _wait_for_key(keyring: Keyring, child: str, timeout: float) -> DataKey
                 ) from None
             keyring.forget(child)
             await asyncio.sleep(0.2)
+        except KluisUnavailableError:
+            # A busy kluis: ask again until the deadline.
+            if time.monotonic() > deadline:
+                raise TransferError("kluis did not answer") from None
 
 
 def pupil_is_16_at(birth: date | None, on: date, age: int) -> bool:
@@ -159,13 +165,13 @@ async def import_oso(
     sections: list[DossierSection] = []
     for category, section in sorted(dossier.sections.items()):
         for attachment in section.attachments:
-            token = seal(
-                {"content": attachment.content_b64},
+            blob = seal_attachment(
+                base64.b64decode(attachment.content_b64),
                 key=data_key.key,
                 kid=data_key.kid,
                 event_id=prepared_id,
             )
-            await store.put(attachment.ref, token.encode())
+            await store.put(attachment.ref, blob)
             count += 1
         sections.append(
             DossierSection(
@@ -275,20 +281,31 @@ async def export_oso(
         raise TransferError(f"handover {handover_id} is unknown or not delivered (yet)")
     if delivered.data.receiver != keyring.partner and delivered.data.sender != keyring.partner:
         raise TransferError(f"{keyring.partner} is neither sender nor receiver of this handover")
+    try:
+        return await _open_delivery(js, keyring, delivered, disclosure, rules)
+    except KeyringError as exc:
+        raise TransferError(f"the sections do not open: {exc}") from None
+
+
+async def _open_delivery(
+    js: JetStreamContext,
+    keyring: Keyring,
+    delivered: DossierDelivered,
+    disclosure: DisclosureRules,
+    rules: HandoverRules,
+) -> bytes:
     store = await attachment_store(js, rules.attachments.bucket)
     sections: dict[str, dict[str, Any]] = {}
     attachments: dict[str, str] = {}
     for section in delivered.data.sections:
-        try:
-            content = await keyring.open_token(section.sealed, event_id=section.sealed_in)
-        except KeyRefusedError as refused:
-            raise TransferError(f"kluis gives no handover key ({refused.code})") from None
+        content = await keyring.open_token(section.sealed, event_id=section.sealed_in)
         sections[section.category] = content
         for ref in content.get("refs", []):
             token = (await store.get(ref)).data
             if token is None:
                 raise TransferError(f"attachment {ref} is missing from the object store")
-            opened = await keyring.open_token(token.decode(), event_id=section.sealed_in)
-            attachments[ref] = opened["content"]
+            data_key = await keyring.key(kid_of(token.decode()))
+            content_bytes = open_attachment(token, key=data_key.key, event_id=section.sealed_in)
+            attachments[ref] = base64.b64encode(content_bytes).decode()
     withheld = {s.category: s.rule for s in delivered.data.withheld}
     return assemble(sections, attachments, withheld, disclosure)
