@@ -34,6 +34,7 @@ from pydantic import TypeAdapter
 
 import services.runtime.streams as streams_module
 from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.handover import OUTBOUND_HANDOVER_EVENTS
 from ketenbus_contracts.signalling import MatchFound, SignalRegistered, SignalWithdrawn
 from services.registry import SERVICES
 from services.runtime.streams import CONSUMERS, DAY, STREAMS
@@ -50,6 +51,7 @@ REGENERATE = "make asyncapi"
 # have an entry (a unit test checks this).
 OUTBOUND_EVENTS: Mapping[str, Sequence[type[CloudEvent[Any]]]] = {
     "signalling": (SignalRegistered, SignalWithdrawn, MatchFound),
+    "handover": OUTBOUND_HANDOVER_EVENTS,
 }
 
 # AsyncAPI's NATS bindings (https://github.com/asyncapi/bindings/tree/master/nats): only an

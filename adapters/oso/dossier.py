@@ -72,6 +72,9 @@ class OsoDossier:
     brin: str | None
     pupil_key: str | None
     birth_date: date | None
+    # Support the file shows running (arrangements, TLV, OPP, LWOO without an end in the past):
+    # (element, end date or None). The dossier carries them in `onderwijsondersteuning`.
+    running: list[tuple[str, date | None]]
     viewed: bool
     viewed_on: date | None
     agreed: bool
@@ -203,6 +206,7 @@ def read_dossier(raw: bytes, rules: DisclosureRules, *, what: str = "file") -> O
         "reason_not_agreed": _text(root, ns, "inzage/redennietakkoord") or "",
         "consent": _yes_no(_text(root, ns, "inzage/toestemming")),
     }
+    facts["running"] = _running_support(root, ns)
     _annotate_positions(root, rules)
     sections: dict[str, CategorySection] = {}
     items = [
@@ -248,6 +252,26 @@ def read_dossier(raw: bytes, rules: DisclosureRules, *, what: str = "file") -> O
         )
 
     return OsoDossier(transition=transition, declared=declared, sections=sections, **facts)
+
+
+RUNNING_SUPPORT = ("arrangement_cluster12", "arrangement_pao", "tlv", "opp", "lwoo")
+
+
+def _running_support(root: Any, ns: str) -> list[tuple[str, date | None]]:
+    support = root.find(_path(ns, "huidigeschool/leerling/onderwijsondersteuning"))
+    found: list[tuple[str, date | None]] = []
+    if support is None:
+        return found
+    for child in support:
+        name = _local(child.tag) if isinstance(child.tag, str) else ""
+        if name in RUNNING_SUPPORT:
+            ends = [
+                _date((e.text or "").strip())
+                for e in child.iter()
+                if isinstance(e.tag, str) and _local(e.tag).endswith("einddatum") and e.text
+            ]
+            found.append((name, max((d for d in ends if d), default=None)))
+    return found
 
 
 def _holds_data(element: Any) -> bool:

@@ -159,6 +159,11 @@ async def import_oso(
     await _publish(js, started)
     data_key = await _wait_for_key(keyring, child, key_timeout)
 
+    carried = [
+        RunningSupport(ref=f"oso-{name}-{n}", kind="arrangement", carried=True)
+        for n, (name, ends) in enumerate(dossier.running, start=1)
+        if ends is None or ends >= planned
+    ]
     prepared_id = uuid.uuid4()
     store = await attachment_store(js, rules.attachments.bucket)
     count = 0
@@ -188,7 +193,9 @@ async def import_oso(
         id=prepared_id,
         source=partner,
         subject=child,
-        data=DossierPreparedData(handover_id=handover_id, sections=sections, running=running or []),
+        data=DossierPreparedData(
+            handover_id=handover_id, sections=sections, running=carried + (running or [])
+        ),
         purposes=[Purpose.HANDOVER],
     )
     await _publish(js, prepared)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -473,3 +473,18 @@ HandoverEvent = Annotated[
     | DossierProcessingRecorded,
     Field(discriminator="type"),
 ]
+
+# What the handover service publishes on `ketenbus.handover.*` (for the AsyncAPI document).
+OUTBOUND_HANDOVER_EVENTS: tuple[type[CloudEvent[Any]], ...] = (
+    HandoverStarted,
+    DossierPreparedInfo,
+    ContinuityGapFound,
+    ParentsViewed,
+    ConsentRecorded,
+    DossierRequested,
+    DossierProcessingRecorded,
+    DossierDelivered,
+    WarmConversationHeld,
+    HandoverClosed,
+    HandoverEscalated,
+)

@@ -58,6 +58,14 @@ def import_oso(
     ] = None,
     receiver: Annotated[str | None, typer.Option(help="Receiving partner, when known")] = None,
     swv: Annotated[str | None, typer.Option(help="The SWV escalations go to")] = None,
+    running: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--running",
+            help="REF:KIND (arrangement|youth-care) of running support the dossier does not "
+            "carry: the plan shows it as a continuity gap (repeatable)",
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Validate an OSO dossier (XSD and business rules), seal it and publish the handover."""
@@ -66,12 +74,19 @@ def import_oso(
     from adapters.oso.dossier import OsoRefusedError, read_dossier
     from adapters.oso.transfer import TransferError
     from adapters.oso.transfer import import_oso as run_import
+    from ketenbus_contracts.handover import RunningSupport
     from services.handover.rules import load_disclosure_rules, load_rules
     from services.runtime.keyring import Keyring
     from services.runtime.secrets import load_or_create_secret
 
     settings = _settings(data_dir)
     raw = file.read_bytes()
+    gaps: list[RunningSupport] = []
+    for item in running or []:
+        ref, _, kind = item.partition(":")
+        if kind not in ("arrangement", "youth-care"):
+            _fail(f"--running {item!r}: KIND must be arrangement or youth-care")
+        gaps.append(RunningSupport(ref=ref, kind=kind, carried=False))  # type: ignore[arg-type]
     disclosure, rules = load_disclosure_rules(), load_rules()
     try:
         read_dossier(raw, disclosure, what=file.name)  # refuse before connecting
@@ -95,6 +110,7 @@ def import_oso(
                 planned_on=date.fromisoformat(planned) if planned else None,
                 receiver=receiver,
                 swv=swv,
+                running=gaps,
                 what=file.name,
             )
         finally:

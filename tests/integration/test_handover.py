@@ -19,6 +19,7 @@ from lxml import etree
 from adapters.oso.dossier import oso_schema, read_dossier
 from adapters.oso.transfer import Imported, TransferError, export_oso, import_oso
 from ketenbus_contracts.handover import (
+    ContinuityGapFound,
     DossierDelivered,
     DossierProcessingRecorded,
     DossierReleased,
@@ -28,12 +29,13 @@ from ketenbus_contracts.handover import (
     Enrolment,
     HandoverEscalated,
     Organisation,
+    RunningSupport,
 )
 from services.handover.application import HandoverApplication, tick
 from services.handover.rules import load_disclosure_rules, load_rules
 from services.handover.translation import apply_inbound, to_contract
-from services.runtime.outbox import outbound_event_id
 from services.runtime.keyring import Keyring
+from services.runtime.outbox import outbound_event_id
 from services.runtime.settings import Settings, server_list
 from services.runtime.store import store_env
 from services.runtime.supervisor import Backbone
@@ -66,7 +68,9 @@ def pupil_values(path: Path) -> list[bytes]:
     return [v.encode() for v in values if v]
 
 
-async def _import(url: str, data_dir: Path, path: Path) -> tuple[Imported, list[bytes]]:
+async def _import(
+    url: str, data_dir: Path, path: Path, running: list[RunningSupport] | None = None
+) -> tuple[Imported, list[bytes]]:
     seen: list[bytes] = []
     tap = await nats.connect(server_list(url))
 
@@ -87,6 +91,7 @@ async def _import(url: str, data_dir: Path, path: Path) -> tuple[Imported, list[
             contact="ib-er groep 8",
             planned_on=datetime.now(UTC).date() + timedelta(days=30),
             swv="swv-po-lingewaard",
+            running=running,
         )
     finally:
         await nc.close()
@@ -172,6 +177,10 @@ class HandoverCase(StoreBackend):
         assert valid(xml)
         assert POVO.read_bytes().count(b"<") == xml.count(b"<")
         assert RECEIVER == event.data.receiver
+        # The running arrangement in the file (no end date) is carried; nothing is a gap.
+        assert [("oso-arrangement_cluster12-3", True)] == [
+            (r.ref, r.carried) for r in event.data.running
+        ]
         # Nothing about the pupil in clear on the wire (events, kluis, object store chunks).
         assert [] == [v for v in pupil_values(POVO) for message in wire if v in message]
         records = [
@@ -183,7 +192,8 @@ class HandoverCase(StoreBackend):
 
     def test_what_the_parents_opted_out_of_does_not_leave(self, backbone: Backbone) -> None:
         url, data_dir = backbone.url, backbone.settings.data_dir
-        done, _ = asyncio.run(_import(url, data_dir, OPT_OUT))
+        youth_care = RunningSupport(ref="jh-2026-004", kind="youth-care", carried=False)
+        done, _ = asyncio.run(_import(url, data_dir, OPT_OUT, [youth_care]))
 
         publish_events(url, [request(done), release(done)])
         event = wait_until(lambda: delivered(url, done.handover_id), what="delivery")
@@ -193,6 +203,8 @@ class HandoverCase(StoreBackend):
         again = read_dossier(xml, DISCLOSURE)
         assert read_dossier(OPT_OUT.read_bytes(), DISCLOSURE).opted_out == again.opted_out
         assert {"vve", "vombo"}.isdisjoint(s.category for s in event.data.sections)
+        gaps = [e for e in stream_events(url, "HANDOVER") if isinstance(e, ContinuityGapFound)]
+        assert [[youth_care]] == [gap.data.gaps for gap in gaps]
 
     def test_a_request_without_enrolment_is_dead_lettered_and_nothing_is_delivered(
         self, backbone: Backbone

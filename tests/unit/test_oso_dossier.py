@@ -4,6 +4,7 @@ unknown files are refused with what and where."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,15 @@ def test_a_missing_verplicht_category_is_refused() -> None:
     assert (
         "category 'overstapadvies' is declared VERPLICHT but the dossier holds no data" in message
     )
+
+
+def test_running_support_in_the_file_is_found_with_its_end_date() -> None:
+    dossier = read_dossier(POVO.read_bytes(), RULES)
+
+    expected = [
+        ("opp", date(2016, 5, 4)),
+        ("tlv", date(2018, 7, 31)),
+        ("arrangement_cluster12", None),
+        ("arrangement_pao", date(2019, 1, 28)),
+    ]
+    assert expected == dossier.running
