@@ -574,3 +574,17 @@ def test_the_early_education_form_is_sealed_under_handover() -> None:
     assert {Purpose.HANDOVER} == set(sealed)
     assert set(EarlyEducationForm.model_fields) == set(sealed[Purpose.HANDOVER])
     assert "Piramide" == form.vve_programme
+
+
+def test_childcare_to_primary_hands_over_the_early_education_form_with_consent() -> None:
+    app, story = application(), Story("ko-po")
+    apply(app, story.started(), story.prepared({"early-education": "OPT-UIT"}), story.viewed())
+    apply(app, story.requested())
+
+    with pytest.raises(ConsentMissingError):
+        apply(app, story.released())
+    apply(app, story.consent("parents"), story.released())
+    delivered = of_type(app, DossierDelivered)[0]
+    assert [("early-education", "OPT-UIT")] == [
+        (s.category, s.rule) for s in delivered.data.sections
+    ]
