@@ -93,6 +93,9 @@ async def _publish(js: JetStreamContext, event: CloudEvent[Any]) -> None:
 async def _wait_for_key(keyring: Keyring, child: str, timeout: float) -> DataKey:
     """The child's handover sealing key, once kluis has the relation the start gave us."""
     deadline = time.monotonic() + timeout
+    # Back off: kluis's delivery watchdog only sees a stalled feed while nothing else keeps it
+    # busy, and a tight polling loop of key requests would keep it busy.
+    pause = 0.2
     while True:
         try:
             return await keyring.sealing_key(child, Purpose.HANDOVER)
@@ -102,7 +105,8 @@ async def _wait_for_key(keyring: Keyring, child: str, timeout: float) -> DataKey
                     f"kluis gives no handover key for this child ({refused.code})"
                 ) from None
             keyring.forget(child)
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 3.0)
         except KluisUnavailableError:
             # A busy kluis: ask again until the deadline.
             if time.monotonic() > deadline:
@@ -128,7 +132,7 @@ async def import_oso(
     receiver: str | None = None,
     swv: str | None = None,
     running: list[RunningSupport] | None = None,
-    key_timeout: float = 30.0,
+    key_timeout: float = 60.0,
     what: str = "file",
 ) -> Imported:
     """Validate, seal and publish an OSO dossier as a handover of `keyring.partner`."""
