@@ -2,17 +2,55 @@
 
 One line per domain, so adding a domain does not touch the main CLI. Sub-apps are imported
 lazily-light: they must not connect or open stores at import time.
+
+File formats share two groups, `ketenbus import FORMAT …` and `ketenbus export FORMAT …`: a
+domain adds a format with one line in `import_formats()` / `export_formats()` (a plain typer
+command function), e.g. EDEXML: `formats.append(("edexml", import_edexml))`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import typer
+
+Command = Callable[..., Any]
+
+
+def import_formats() -> list[tuple[str, Command]]:
+    """(format, command) for `ketenbus import FORMAT …`."""
+    from services.handover.cli import import_oso
+
+    formats: list[tuple[str, Command]] = []
+    formats.append(("oso", import_oso))
+    return formats
+
+
+def export_formats() -> list[tuple[str, Command]]:
+    """(format, command) for `ketenbus export FORMAT …`."""
+    from services.handover.cli import export_oso
+
+    formats: list[tuple[str, Command]] = []
+    formats.append(("oso", export_oso))
+    return formats
+
+
+def _group(help_text: str, formats: list[tuple[str, Command]]) -> typer.Typer:
+    group = typer.Typer(help=help_text, no_args_is_help=True)
+    for name, command in formats:
+        group.command(name)(command)
+    return group
 
 
 def domain_commands() -> list[tuple[str, typer.Typer]]:
     """(command name, sub-app) for `ketenbus <name> …`."""
-    commands: list[tuple[str, typer.Typer]] = []
+    from services.handover.cli import app as handover
     from services.signalling.cli import app as signal
 
+    commands: list[tuple[str, typer.Typer]] = []
     commands.append(("signal", signal))
+    commands.append(("handover", handover))
+    commands.append(("import", _group("Import a partner file (per format).", import_formats())))
+    commands.append(("export", _group("Export to a partner file (per format).", export_formats())))
     return commands

@@ -93,6 +93,11 @@ SIGNALLING = StreamSpec(
     subjects=("ketenbus.signalling.>",),
     description="Events recorded by the signalling service",
 )
+HANDOVER = StreamSpec(
+    name="HANDOVER",
+    subjects=("ketenbus.handover.>",),
+    description="Events recorded by the handover service",
+)
 DEADLETTER = StreamSpec(
     name="DEADLETTER",
     subjects=("ketenbus.deadletter.>",),
@@ -106,7 +111,7 @@ PRIVACY = StreamSpec(
     description="Erasures (child-erased) every projection acts on",
 )
 
-STREAMS: tuple[StreamSpec, ...] = (INBOUND, SIGNALLING, PRIVACY, DEADLETTER)
+STREAMS: tuple[StreamSpec, ...] = (INBOUND, SIGNALLING, HANDOVER, PRIVACY, DEADLETTER)
 
 SIGNALLING_INBOUND = ConsumerSpec(
     stream=INBOUND,
@@ -128,6 +133,19 @@ KLUIS_SIGNALLING = ConsumerSpec(
     description="kluis: relations from signals registered and withdrawn",
 )
 
+HANDOVER_INBOUND = ConsumerSpec(
+    stream=INBOUND,
+    durable="handover",
+    filter_subjects=("in.*.handover.>",),
+    description="handover service: handovers started, prepared, viewed, requested, released",
+)
+KLUIS_HANDOVER = ConsumerSpec(
+    stream=HANDOVER,
+    durable="kluis",
+    filter_subjects=("ketenbus.handover.>",),
+    description="kluis: relations from handovers started (sender) and delivered (receiver)",
+)
+
 PLAN_PRIVACY = ConsumerSpec(
     stream=PRIVACY,
     durable="integral-plan",
@@ -140,6 +158,8 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     PLAN_SIGNALLING,
     KLUIS_SIGNALLING,
     PLAN_PRIVACY,
+    HANDOVER_INBOUND,
+    KLUIS_HANDOVER,
 )
 
 

@@ -1,0 +1,1 @@
+"""OSO (Overstapservice Onderwijs): handover dossiers in and out of ketenbus."""

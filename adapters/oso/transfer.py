@@ -1,0 +1,322 @@
+"""OSO in and out over the backbone: publish a dossier as a handover, export a delivered one.
+
+`import_oso` validates the file (`adapters.oso.dossier`), starts the handover as the sending
+partner, waits until kluis gives it the child's handover key (the start gives it the relation),
+seals every category section and every attachment with that key, puts the sealed attachments in
+the JetStream object store (they may exceed the NATS payload limit), and publishes the prepared
+dossier, the parents' view and, where the rules require it, their consent.
+
+`export_oso` reads the receiver's `dossier-delivered` from stream HANDOVER, opens the sections
+and attachments with the receiver's keys, and writes an OSO dossier that validates against the
+XSD, with the withheld categories marked in `categorie_uitlevering`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy, ObjectStoreConfig, StorageType
+from nats.js.errors import BucketNotFoundError
+from nats.js.object_store import ObjectStore
+
+from adapters.oso.attachments import open_attachment, seal_attachment
+from adapters.oso.dossier import assemble, read_dossier
+from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.handover import (
+    ConsentRecorded,
+    ConsentRecordedData,
+    DossierDelivered,
+    DossierPrepared,
+    DossierPreparedData,
+    DossierSection,
+    HandoverStarted,
+    HandoverStartedData,
+    Organisation,
+    ParentsViewDetails,
+    ParentsViewed,
+    ParentsViewedData,
+    RunningSupport,
+)
+from ketenbus_contracts.pseudonym import child_pseudonym, is_valid_bsn, school_pupil_pseudonym
+from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.sealing import DataKey, kid_of, seal
+from services.handover.rules import DisclosureRules, HandoverRules
+from services.runtime.keyring import KeyRefusedError, Keyring, KeyringError, KluisUnavailableError
+from services.runtime.streams import HANDOVER
+
+DELIVERED_SUBJECT = DossierDelivered.outbound_subject()
+
+
+class TransferError(RuntimeError):
+    """The dossier could not be imported or exported (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Imported:
+    handover_id: uuid.UUID
+    child: str
+    transition: str
+    sections: int
+    attachments: int
+    events: int
+
+
+async def attachment_store(js: JetStreamContext, bucket: str) -> ObjectStore:
+    """The object store for sealed attachments (created on first use)."""
+    try:
+        return await js.object_store(bucket)
+    except BucketNotFoundError:
+        return await js.create_object_store(
+            bucket,
+            ObjectStoreConfig(
+                description="Sealed OSO attachments by reference", storage=StorageType.FILE
+            ),
+        )
+
+
+async def _publish(js: JetStreamContext, event: CloudEvent[Any]) -> None:
+    await js.publish(
+        event.inbound_subject(event.source),
+        event.to_bytes(),
+        headers={"Nats-Msg-Id": str(event.id)},
+    )
+
+
+async def _wait_for_key(keyring: Keyring, child: str, timeout: float) -> DataKey:
+    """The child's handover sealing key, once kluis has the relation the start gave us."""
+    deadline = time.monotonic() + timeout
+    # Back off: kluis's delivery watchdog only sees a stalled feed while nothing else keeps it
+    # busy, and a tight polling loop of key requests would keep it busy.
+    pause = 0.2
+    while True:
+        try:
+            return await keyring.sealing_key(child, Purpose.HANDOVER)
+        except KeyRefusedError as refused:
+            if refused.code != "no-relation" or time.monotonic() > deadline:
+                raise TransferError(
+                    f"kluis gives no handover key for this child ({refused.code})"
+                ) from None
+            keyring.forget(child)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 3.0)
+        except KluisUnavailableError:
+            # A busy kluis: ask again until the deadline.
+            if time.monotonic() > deadline:
+                raise TransferError("kluis did not answer") from None
+
+
+def pupil_is_16_at(birth: date | None, on: date, age: int) -> bool:
+    if birth is None:
+        return False
+    return (on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))) >= age
+
+
+async def import_oso(
+    nc: NatsClient,
+    keyring: Keyring,
+    raw: bytes,
+    *,
+    secret: bytes,
+    disclosure: DisclosureRules,
+    rules: HandoverRules,
+    contact: str,
+    planned_on: date | None = None,
+    receiver: str | None = None,
+    swv: str | None = None,
+    running: list[RunningSupport] | None = None,
+    key_timeout: float = 60.0,
+    what: str = "file",
+) -> Imported:
+    """Validate, seal and publish an OSO dossier as a handover of `keyring.partner`."""
+    dossier = read_dossier(raw, disclosure, what=what)
+    if dossier.bsn and is_valid_bsn(dossier.bsn):
+        child = child_pseudonym(secret, dossier.bsn)
+    elif dossier.brin and dossier.pupil_key:
+        child = school_pupil_pseudonym(secret, dossier.brin, dossier.pupil_key)
+    else:
+        raise TransferError(f"{what}: the pupil has neither a valid BSN nor a school key")
+    partner = keyring.partner
+    planned = planned_on or datetime.now(UTC).date() + timedelta(days=28)
+    js = nc.jetstream()
+    handover_id = uuid.uuid4()
+    started = HandoverStarted.create(
+        source=partner,
+        subject=child,
+        data=HandoverStartedData(
+            handover_id=handover_id,
+            transition=dossier.transition,  # type: ignore[arg-type]
+            sender=Organisation(partner=partner, contact=contact),
+            receiver=receiver,
+            swv=swv,
+            planned_on=planned,
+            pupil_decides=pupil_is_16_at(dossier.birth_date, planned, rules.pupil_consent_age),
+        ),
+    )
+    await _publish(js, started)
+    data_key = await _wait_for_key(keyring, child, key_timeout)
+
+    carried = [
+        RunningSupport(ref=f"oso-{name}-{n}", kind="arrangement", carried=True)
+        for n, (name, ends) in enumerate(dossier.running, start=1)
+        if ends is None or ends >= planned
+    ]
+    prepared_id = uuid.uuid4()
+    store = await attachment_store(js, rules.attachments.bucket)
+    count = 0
+    sections: list[DossierSection] = []
+    for category, section in sorted(dossier.sections.items()):
+        for attachment in section.attachments:
+            blob = seal_attachment(
+                base64.b64decode(attachment.content_b64),
+                key=data_key.key,
+                kid=data_key.kid,
+                event_id=prepared_id,
+            )
+            await store.put(attachment.ref, blob)
+            count += 1
+        sections.append(
+            DossierSection(
+                category=category,
+                rule=disclosure.effective(
+                    category, dossier.transition, dossier.declared.get(category)
+                ),
+                sealed=seal(
+                    section.content(), key=data_key.key, kid=data_key.kid, event_id=prepared_id
+                ),
+            )
+        )
+    prepared = DossierPrepared.create(
+        id=prepared_id,
+        source=partner,
+        subject=child,
+        data=DossierPreparedData(
+            handover_id=handover_id, sections=sections, running=carried + (running or [])
+        ),
+        purposes=[Purpose.HANDOVER],
+    )
+    await _publish(js, prepared)
+    published = 2
+    if dossier.viewed and dossier.viewed_on is not None:
+        viewed_id = uuid.uuid4()
+        sealed = (
+            await keyring.seal(
+                ParentsViewDetails(reason_not_agreed=dossier.reason_not_agreed),
+                child=child,
+                event_id=viewed_id,
+            )
+            if not dossier.agreed
+            else {}
+        )
+        await _publish(
+            js,
+            ParentsViewed.create(
+                id=viewed_id,
+                source=partner,
+                subject=child,
+                data=ParentsViewedData(
+                    handover_id=handover_id,
+                    viewed_on=dossier.viewed_on,
+                    agreed=dossier.agreed,
+                    opted_out=dossier.opted_out,
+                    sealed=sealed,
+                ),
+                purposes=sorted(sealed),
+            ),
+        )
+        published += 1
+        if rules.requires_consent(dossier.transition) and dossier.consent is not None:
+            await _publish(
+                js,
+                ConsentRecorded.create(
+                    source=partner,
+                    subject=child,
+                    data=ConsentRecordedData(
+                        handover_id=handover_id,
+                        given_by="pupil" if started.data.pupil_decides else "parents",
+                        granted=dossier.consent,
+                        recorded_on=dossier.viewed_on,
+                    ),
+                ),
+            )
+            published += 1
+    return Imported(handover_id, child, dossier.transition, len(sections), count, published)
+
+
+async def find_delivery(js: JetStreamContext, handover_id: uuid.UUID) -> DossierDelivered | None:
+    """The `dossier-delivered` of a handover on stream HANDOVER (None when not delivered)."""
+    info = await js.stream_info(HANDOVER.name)
+    if info.state.messages == 0:
+        return None
+    sub = await js.pull_subscribe(
+        DELIVERED_SUBJECT,
+        stream=HANDOVER.name,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, inactive_threshold=30),
+    )
+    try:
+        while True:
+            try:
+                messages = await sub.fetch(200, timeout=1)
+            except TimeoutError:
+                return None
+            for msg in messages:
+                await msg.ack()
+                event = DossierDelivered.model_validate_json(msg.data)
+                if event.data.handover_id == handover_id:
+                    return event
+            if messages and messages[-1].metadata.num_pending == 0:
+                return None
+    finally:
+        await sub.unsubscribe()
+
+
+async def export_oso(
+    nc: NatsClient,
+    keyring: Keyring,
+    handover_id: uuid.UUID,
+    *,
+    disclosure: DisclosureRules,
+    rules: HandoverRules,
+) -> bytes:
+    """The delivered dossier as OSO XML, opened with `keyring`'s keys."""
+    js = nc.jetstream()
+    delivered = await find_delivery(js, handover_id)
+    if delivered is None:
+        raise TransferError(f"handover {handover_id} is unknown or not delivered (yet)")
+    if delivered.data.receiver != keyring.partner and delivered.data.sender != keyring.partner:
+        raise TransferError(f"{keyring.partner} is neither sender nor receiver of this handover")
+    try:
+        return await _open_delivery(js, keyring, delivered, disclosure, rules)
+    except KeyringError as exc:
+        raise TransferError(f"the sections do not open: {exc}") from None
+
+
+async def _open_delivery(
+    js: JetStreamContext,
+    keyring: Keyring,
+    delivered: DossierDelivered,
+    disclosure: DisclosureRules,
+    rules: HandoverRules,
+) -> bytes:
+    store = await attachment_store(js, rules.attachments.bucket)
+    sections: dict[str, dict[str, Any]] = {}
+    attachments: dict[str, str] = {}
+    for section in delivered.data.sections:
+        content = await keyring.open_token(section.sealed, event_id=section.sealed_in)
+        sections[section.category] = content
+        for ref in content.get("refs", []):
+            token = (await store.get(ref)).data
+            if token is None:
+                raise TransferError(f"attachment {ref} is missing from the object store")
+            data_key = await keyring.key(kid_of(token.decode()))
+            content_bytes = open_attachment(token, key=data_key.key, event_id=section.sealed_in)
+            attachments[ref] = base64.b64encode(content_bytes).decode()
+    withheld = {s.category: s.rule for s in delivered.data.withheld}
+    return assemble(sections, attachments, withheld, disclosure)

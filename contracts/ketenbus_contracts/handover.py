@@ -1,0 +1,490 @@
+"""Handover contracts: the warm handover (warme overdracht) at every transition.
+
+One protocol for every transition (childcare → primary, primary → secondary, secondary → mbo,
+to and from special education):
+
+    handover-started → dossier-prepared → parents-viewed → consent-recorded (where required)
+    → dossier-requested (by the receiving organisation, after enrolment) → dossier-delivered
+    → warm-conversation-held → handover-closed
+
+Inbound (partner → backbone): `in.<partner>.handover.<event>`; outbound (handover service →
+everyone entitled): `ketenbus.handover.<event>.v1`.
+
+What the dossier says about the child is sealed under `handover`, one JWE per section, each
+section tagged with its OSO category and its disclosure rule (VERPLICHT, OPT-UIT, VERBODEN). The
+sections are sealed by the sending partner in its `dossier-prepared` event (bound to that event
+id); the service's `dossier-delivered` carries only the sections that may leave, each naming the
+event it was sealed in (`sealed_in`) so the receiver opens it with the handover key kluis
+releases to it once it has the relation the delivery gives it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, Field
+
+from ketenbus_contracts.envelope import (
+    CloudEvent,
+    ContractModel,
+    EventData,
+    PartnerId,
+    RelationChange,
+    register,
+)
+from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.sealing import SealedUnder
+
+HANDOVER_BASIS = "handover"
+
+Transition = Literal[
+    "ko-po",  # childcare / pre-school (kinderopvang, VVE) → primary
+    "ko-so",  # childcare → special (primary) education
+    "po-po",
+    "po-vo",
+    "po-so",  # primary → special education (SBO/SO)
+    "so-po",
+    "so-so",
+    "so-vo",
+    "so-mbo",
+    "vo-vo",
+    "vo-so",  # secondary → special secondary (VSO)
+    "vo-mbo",
+]
+DisclosureRule = Literal["VERPLICHT", "OPT-UIT", "VERBODEN"]
+Category = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9-]{1,40}$",
+        description="OSO category (cat_<name> without the prefix), or early-education",
+    ),
+]
+Jwe = Annotated[str, Field(min_length=10, description="JWE compact serialisation")]
+Contact = Annotated[
+    str, Field(min_length=1, max_length=200, description="Contact point of the professional")
+]
+
+
+class Organisation(ContractModel):
+    """A sending or receiving organisation and its contact for this handover, in clear."""
+
+    partner: PartnerId
+    contact: Contact
+
+
+class DossierSection(ContractModel):
+    """One category of the dossier, sealed under `handover`."""
+
+    category: Category
+    rule: DisclosureRule
+    sealed: Jwe
+
+
+class SectionInfo(ContractModel):
+    """What the backbone tells about a prepared section: its category and rule, no content."""
+
+    category: Category
+    rule: DisclosureRule
+
+
+class DeliveredSection(DossierSection):
+    sealed_in: uuid.UUID = Field(description="The event id the section is bound to")
+
+
+RunningKind = Literal["arrangement", "youth-care"]
+
+
+class RunningSupport(ContractModel):
+    """Support that runs at the transition; only a reference and whether the dossier carries it.
+
+    What the support is stays in its own sealed sections (support, youth_care).
+    """
+
+    ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,80}$")]
+    kind: RunningKind
+    carried: bool = Field(description="The dossier carries it to the receiver")
+
+
+class Enrolment(ContractModel):
+    """The child is enrolled at the receiving organisation (a clear fact on the request)."""
+
+    partner: PartnerId
+    enrolled_on: date
+
+
+class Participant(ContractModel):
+    partner: PartnerId
+    role: Annotated[str, Field(min_length=1, max_length=80, description="e.g. mentor, ib-er")]
+
+
+# ---------------------------------------------------------------------------------------------
+# sealed details
+
+
+class ParentsViewDetails(ContractModel):
+    """What the parents said when they viewed the dossier (sealed)."""
+
+    reason_not_agreed: Annotated[str, Field(max_length=2000), SealedUnder(Purpose.HANDOVER)] = ""
+
+
+DevelopmentDomain = Literal[
+    "taal", "rekenen", "motoriek", "sociaal-emotioneel", "zelfredzaamheid", "spel", "gezondheid"
+]
+
+
+class DomainObservation(ContractModel):
+    domain: DevelopmentDomain
+    level: Literal["naar-verwachting", "aandacht", "zorg"]
+    notes: Annotated[str, Field(max_length=2000)] = ""
+
+
+class EarlyEducationForm(ContractModel):
+    """Childcare → primary: the early-education handover form (no national file format exists).
+
+    Every field is sealed under `handover`; the form travels as the `early-education` section.
+    """
+
+    domains: Annotated[
+        list[DomainObservation],
+        Field(description="Development per domain"),
+        SealedUnder(Purpose.HANDOVER),
+    ]
+    vve_programme: Annotated[
+        str | None,
+        Field(max_length=80, description="VVE programme, e.g. Piramide, Kaleidoscoop, Uk & Puk"),
+        SealedUnder(Purpose.HANDOVER),
+    ] = None
+    vve_hours_per_week: Annotated[
+        float | None, Field(ge=0, le=40), SealedUnder(Purpose.HANDOVER)
+    ] = None
+    attended_from: Annotated[date | None, SealedUnder(Purpose.HANDOVER)] = None
+    what_helps: Annotated[
+        str,
+        Field(max_length=4000, description="What helps this child"),
+        SealedUnder(Purpose.HANDOVER),
+    ]
+    parents_view: Annotated[str, Field(max_length=2000), SealedUnder(Purpose.HANDOVER)] = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# event data
+
+
+class HandoverStartedData(EventData):
+    handover_id: uuid.UUID
+    transition: Transition
+    sender: Organisation
+    receiver: PartnerId | None = Field(default=None, description="When already known")
+    swv: PartnerId | None = Field(default=None, description="The SWV escalations go to")
+    planned_on: date
+    pupil_decides: bool = Field(
+        default=False, description="The pupil is 16 or older at the planned date: consents"
+    )
+
+
+class DossierPreparedData(EventData):
+    handover_id: uuid.UUID
+    sections: list[DossierSection] = Field(default_factory=list)
+    running: list[RunningSupport] = Field(default_factory=list)
+
+
+class DossierPreparedInfoData(EventData):
+    handover_id: uuid.UUID
+    sections: list[SectionInfo]
+    running: list[RunningSupport]
+
+
+class ParentsViewedData(EventData):
+    handover_id: uuid.UUID
+    viewed_on: date
+    agreed: bool
+    opted_out: list[Category] = Field(default_factory=list, description="OPT-UIT categories")
+
+
+class ConsentRecordedData(EventData):
+    handover_id: uuid.UUID
+    given_by: Literal["parents", "pupil"]
+    granted: bool
+    recorded_on: date
+
+
+class DossierRequestedData(EventData):
+    handover_id: uuid.UUID
+    receiver: Organisation
+    enrolment: Enrolment | None = Field(
+        default=None, description="Required: a dossier is requested only after enrolment"
+    )
+    requested_on: date
+
+
+class DossierReleasedData(EventData):
+    handover_id: uuid.UUID
+    released_on: date
+
+
+class DossierDeliveredData(EventData):
+    handover_id: uuid.UUID
+    sender: PartnerId
+    receiver: PartnerId
+    delivered_on: date
+    sections: list[DeliveredSection]
+    withheld: list[SectionInfo] = Field(description="Sections that did not leave, and why (rule)")
+    running: list[RunningSupport] = Field(default_factory=list)
+
+
+class WarmConversationHeldData(EventData):
+    handover_id: uuid.UUID
+    held_on: date
+    participants: list[Participant] = Field(min_length=2)
+
+
+class HandoverClosedData(EventData):
+    handover_id: uuid.UUID
+    closed_on: date
+
+
+class ContinuityGapFoundData(EventData):
+    handover_id: uuid.UUID
+    gaps: list[RunningSupport]
+    found_on: date
+
+
+class HandoverEscalatedData(EventData):
+    handover_id: uuid.UUID
+    level: int = Field(ge=1)
+    to: Literal["sending-contact", "swv"]
+    partner: PartnerId | None
+    contact: str | None
+    planned_on: date
+    escalated_at: AwareDatetime
+
+
+class DossierProcessingRecordedData(EventData):
+    """A processing record (Logboek Dataverwerkingen shape) at handover level."""
+
+    handover_id: uuid.UUID
+    activity: str = Field(description="Processing activity id in the register, e.g. pa-handover")
+    action: Literal["requested", "released"]
+    actor: PartnerId
+    at: AwareDatetime
+    traceparent: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# events
+
+
+@register
+class HandoverStarted(CloudEvent[HandoverStartedData]):
+    """The sending organisation starts a handover of the child."""
+
+    domain: ClassVar[str] = "handover"
+    name: ClassVar[str] = "handover-started"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.handover.handover-started.v1"] = (
+        "nl.ketenbus.handover.handover-started.v1"
+    )
+
+    def relation_changes(self) -> list[RelationChange]:
+        """The sender holds the dossier it prepares (handover basis)."""
+        return [
+            RelationChange(
+                self.data.sender.partner, HANDOVER_BASIS, str(self.data.handover_id), active=True
+            )
+        ]
+
+
+@register
+class DossierPrepared(CloudEvent[DossierPreparedData]):
+    """The sender's dossier, per section sealed under `handover` (inbound only)."""
+
+    domain: ClassVar[str] = "handover"
+    name: ClassVar[str] = "dossier-prepared"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.handover.dossier-prepared.v1"] = (
+        "nl.ketenbus.handover.dossier-prepared.v1"
+    )
+
+
+@register
+class DossierPreparedInfo(CloudEvent[DossierPreparedInfoData]):
+    """The dossier is prepared: which categories and rules, no content (outbound)."""
+
+    domain: ClassVar[str] = "handover"
+    name: ClassVar[str] = "dossier-prepared-info"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.handover.dossier-prepared-info.v1"] = (
+        "nl.ketenbus.handover.dossier-prepared-info.v1"
+    )
+
+
+@register
+class ParentsViewed(CloudEvent[ParentsViewedData]):
+    """The parents viewed the dossier (inzage), agreed or not, and opted out of categories."""
+
+    domain: ClassVar[str] = "handover"
+    name: ClassVar[str] = "parents-viewed"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.handover.parents-viewed.v1"] = (
+        "nl.ketenbus.handover.parents-viewed.v1"
+    )
+
+
+@register
+class ConsentRecorded(CloudEvent[ConsentRecordedData]):
+    """Consent (toestemming) of the parents, or of the pupil from 16, granted or refused."""
+
+    domain: ClassVar[str] = "handover"
+    name: ClassVar[str] = "consent-recorded"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.handover.consent-recorded.v1"] = (
+        "nl.ketenbus.handover.consent-recorded.v1"
+    )
+
+
+@register
+class DossierRequested(CloudEvent[DossierRequestedData]):
+    """The receiving organisation, where the child is enrolled, requests the dossier."""
+
+    domain: ClassVar[str] = "handover"
+    name: ClassVar[str] = "dossier-requested"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.handover.dossier-requested.v1"] = (
+        "nl.ketenbus.handover.dossier-requested.v1"
+    )
+
+
+@register
+class DossierReleased(CloudEvent[DossierReleasedData]):
+    """The sender releases the dossier to the receiver that requested it (inbound)."""
+
+    domain: ClassVar[str] = "handover"
+    name: ClassVar[str] = "dossier-released"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.handover.dossier-released.v1"] = (
+        "nl.ketenbus.handover.dossier-released.v1"
+    )
+
+
+@register
+class DossierDelivered(CloudEvent[DossierDeliveredData]):
+    """The sections that may leave, delivered to the receiver (outbound)."""
+
+    domain: ClassVar[str] = "handover"
+    name: ClassVar[str] = "dossier-delivered"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.handover.dossier-delivered.v1"] = (
+        "nl.ketenbus.handover.dossier-delivered.v1"
+    )
+
+    def relation_changes(self) -> list[RelationChange]:
+        """The receiver now has a relation with the child and gets the handover key."""
+        return [
+            RelationChange(
+                self.data.receiver, HANDOVER_BASIS, str(self.data.handover_id), active=True
+            )
+        ]
+
+
+@register
+class WarmConversationHeld(CloudEvent[WarmConversationHeldData]):
+    """The old and the new professional talked about the child (who, when)."""
+
+    domain: ClassVar[str] = "handover"
+    name: ClassVar[str] = "warm-conversation-held"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.handover.warm-conversation-held.v1"] = (
+        "nl.ketenbus.handover.warm-conversation-held.v1"
+    )
+
+
+@register
+class HandoverClosed(CloudEvent[HandoverClosedData]):
+    """The handover is done."""
+
+    domain: ClassVar[str] = "handover"
+    name: ClassVar[str] = "handover-closed"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.handover.handover-closed.v1"] = (
+        "nl.ketenbus.handover.handover-closed.v1"
+    )
+
+
+@register
+class ContinuityGapFound(CloudEvent[ContinuityGapFoundData]):
+    """Running support the dossier does not carry: the plan shows it as a gap to resolve."""
+
+    domain: ClassVar[str] = "handover"
+    name: ClassVar[str] = "continuity-gap-found"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.handover.continuity-gap-found.v1"] = (
+        "nl.ketenbus.handover.continuity-gap-found.v1"
+    )
+
+
+@register
+class HandoverEscalated(CloudEvent[HandoverEscalatedData]):
+    """A handover not delivered by its planned date escalates (sender's contact, then SWV)."""
+
+    domain: ClassVar[str] = "handover"
+    name: ClassVar[str] = "handover-escalated"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.handover.handover-escalated.v1"] = (
+        "nl.ketenbus.handover.handover-escalated.v1"
+    )
+
+
+@register
+class DossierProcessingRecorded(CloudEvent[DossierProcessingRecordedData]):
+    """Who requested, who released a dossier: a processing record."""
+
+    domain: ClassVar[str] = "handover"
+    name: ClassVar[str] = "dossier-processing-recorded"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.handover.dossier-processing-recorded.v1"] = (
+        "nl.ketenbus.handover.dossier-processing-recorded.v1"
+    )
+
+
+InboundHandoverEvent = Annotated[
+    HandoverStarted
+    | DossierPrepared
+    | ParentsViewed
+    | ConsentRecorded
+    | DossierRequested
+    | DossierReleased
+    | WarmConversationHeld
+    | HandoverClosed,
+    Field(discriminator="type"),
+]
+HandoverEvent = Annotated[
+    HandoverStarted
+    | DossierPreparedInfo
+    | ParentsViewed
+    | ConsentRecorded
+    | DossierRequested
+    | DossierDelivered
+    | WarmConversationHeld
+    | HandoverClosed
+    | ContinuityGapFound
+    | HandoverEscalated
+    | DossierProcessingRecorded,
+    Field(discriminator="type"),
+]
+
+# What the handover service publishes on `ketenbus.handover.*` (for the AsyncAPI document).
+OUTBOUND_HANDOVER_EVENTS: tuple[type[CloudEvent[Any]], ...] = (
+    HandoverStarted,
+    DossierPreparedInfo,
+    ContinuityGapFound,
+    ParentsViewed,
+    ConsentRecorded,
+    DossierRequested,
+    DossierProcessingRecorded,
+    DossierDelivered,
+    WarmConversationHeld,
+    HandoverClosed,
+    HandoverEscalated,
+)

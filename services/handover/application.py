@@ -1,0 +1,305 @@
+"""The handover application: applies the partners' handover events; escalates on its tick."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+import structlog
+
+from services.handover.domain import (
+    Handover,
+    HandoverAlreadyStartedError,
+    HandoverError,
+    OpenHandovers,
+    UnknownHandoverError,
+)
+from services.handover.rules import (
+    TRANSITIONS,
+    DisclosureRules,
+    HandoverRules,
+    load_disclosure_rules,
+    load_rules,
+)
+from services.runtime.store import Batch, TrackedApplication
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class HandoverApplication(TrackedApplication):
+    name = "handover"
+    refusals: ClassVar[tuple[type[Exception], ...]] = (HandoverError,)
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        clock: Clock = utcnow,
+        *,
+        disclosure: DisclosureRules | None = None,
+        rules: HandoverRules | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.clock = clock
+        self.disclosure = disclosure or load_disclosure_rules()
+        self.rules = rules or load_rules()
+
+    def handle(self, batch: Batch, message: Any) -> None:
+        from services.handover.translation import apply_inbound
+
+        apply_inbound(self, message, batch)
+
+    # loading
+
+    def _handover(self, batch: Batch, handover_id: uuid.UUID) -> Handover:
+        def unknown() -> Handover:
+            raise UnknownHandoverError(f"no handover {handover_id} was started")
+
+        return batch.get(Handover.create_id(handover_id), unknown)
+
+    def _index(self, batch: Batch) -> OpenHandovers:
+        return batch.get(OpenHandovers.create_id(), OpenHandovers)
+
+    def handover_of(self, handover_id: uuid.UUID) -> Handover:
+        return self._handover(Batch(self.repository), handover_id)
+
+    def _run(self, batch: Batch | None, work: Callable[[Batch], None]) -> None:
+        """Apply `work` in the consumer's batch, or on its own and save it."""
+        own = batch is None
+        current = batch or Batch(self.repository)
+        work(current)
+        if own:
+            self.save(*current.aggregates)
+
+    # commands
+
+    def start(
+        self,
+        *,
+        child: str,
+        handover_id: uuid.UUID,
+        transition: str,
+        sender: dict[str, str],
+        receiver: str | None,
+        swv: str | None,
+        planned_on: date,
+        pupil_decides: bool,
+        batch: Batch | None = None,
+    ) -> None:
+        def work(current: Batch) -> None:
+            created: list[Handover] = []
+
+            def new() -> Handover:
+                handover = Handover.start(
+                    child=child,
+                    handover_id=handover_id,
+                    transition=transition,
+                    sender=sender,
+                    receiver=receiver,
+                    swv=swv,
+                    planned_on=planned_on,
+                    started_on=self.clock().date(),
+                    pupil_decides=pupil_decides,
+                    consent_required=self.rules.requires_consent(transition),
+                    transitions=TRANSITIONS,
+                )
+                created.append(handover)
+                return handover
+
+            current.get(Handover.create_id(handover_id), new)
+            if not created:
+                raise HandoverAlreadyStartedError(f"handover {handover_id} was started before")
+            self._index(current).add(handover_id, planned_on)
+
+        self._run(batch, work)
+        log.info("handover_started", handover_id=str(handover_id), transition=transition)
+
+    def prepare_dossier(
+        self,
+        *,
+        child: str,
+        partner: str,
+        handover_id: uuid.UUID,
+        sections: list[dict[str, str]],
+        running: list[dict[str, Any]],
+        event_id: uuid.UUID,
+        batch: Batch | None = None,
+    ) -> None:
+        def work(current: Batch) -> None:
+            self._handover(current, handover_id).prepare_dossier(
+                child=child,
+                partner=partner,
+                sections=sections,
+                running=running,
+                event_id=event_id,
+                prepared_on=self.clock().date(),
+                rules=self.disclosure,
+            )
+
+        self._run(batch, work)
+        log.info("dossier_prepared", handover_id=str(handover_id), sections=len(sections))
+
+    def record_parents_view(
+        self,
+        *,
+        child: str,
+        partner: str,
+        handover_id: uuid.UUID,
+        viewed_on: date,
+        agreed: bool,
+        opted_out: list[str],
+        event_id: uuid.UUID,
+        sealed: dict[str, str],
+        batch: Batch | None = None,
+    ) -> None:
+        def work(current: Batch) -> None:
+            self._handover(current, handover_id).record_parents_view(
+                child=child,
+                partner=partner,
+                viewed_on=viewed_on,
+                agreed=agreed,
+                reason_sealed="handover" in sealed,
+                opted_out=opted_out,
+                event_id=event_id,
+                sealed=sealed,
+            )
+
+        self._run(batch, work)
+        log.info("parents_viewed", handover_id=str(handover_id))
+
+    def record_consent(
+        self,
+        *,
+        child: str,
+        partner: str,
+        handover_id: uuid.UUID,
+        given_by: str,
+        granted: bool,
+        recorded_on: date,
+        batch: Batch | None = None,
+    ) -> None:
+        def work(current: Batch) -> None:
+            self._handover(current, handover_id).record_consent(
+                child=child,
+                partner=partner,
+                given_by=given_by,
+                granted=granted,
+                recorded_on=recorded_on,
+            )
+
+        self._run(batch, work)
+        log.info("consent_recorded", handover_id=str(handover_id), granted=granted)
+
+    def request(
+        self,
+        *,
+        child: str,
+        partner: str,
+        handover_id: uuid.UUID,
+        receiver: dict[str, str],
+        enrolment: dict[str, Any] | None,
+        requested_on: date,
+        traceparent: str | None = None,
+        batch: Batch | None = None,
+    ) -> None:
+        def work(current: Batch) -> None:
+            self._handover(current, handover_id).request(
+                child=child,
+                partner=partner,
+                receiver=receiver,
+                enrolment=enrolment,
+                requested_on=requested_on,
+                at=self.clock(),
+                activity=self.rules.processing_activity,
+                traceparent=traceparent,
+            )
+
+        self._run(batch, work)
+        log.info("dossier_requested", handover_id=str(handover_id), partner=partner)
+
+    def release(
+        self,
+        *,
+        child: str,
+        partner: str,
+        handover_id: uuid.UUID,
+        released_on: date,
+        traceparent: str | None = None,
+        batch: Batch | None = None,
+    ) -> None:
+        def work(current: Batch) -> None:
+            self._handover(current, handover_id).release(
+                child=child,
+                partner=partner,
+                released_on=released_on,
+                at=self.clock(),
+                activity=self.rules.processing_activity,
+                traceparent=traceparent,
+            )
+            self._index(current).remove(handover_id)
+
+        self._run(batch, work)
+        log.info("dossier_delivered", handover_id=str(handover_id), partner=partner)
+
+    def hold_conversation(
+        self,
+        *,
+        child: str,
+        partner: str,
+        handover_id: uuid.UUID,
+        held_on: date,
+        participants: list[dict[str, str]],
+        batch: Batch | None = None,
+    ) -> None:
+        def work(current: Batch) -> None:
+            self._handover(current, handover_id).hold_conversation(
+                child=child, partner=partner, held_on=held_on, participants=participants
+            )
+
+        self._run(batch, work)
+        log.info("warm_conversation_held", handover_id=str(handover_id))
+
+    def close_handover(
+        self,
+        *,
+        child: str,
+        partner: str,
+        handover_id: uuid.UUID,
+        closed_on: date,
+        batch: Batch | None = None,
+    ) -> None:
+        def work(current: Batch) -> None:
+            self._handover(current, handover_id).close(
+                child=child, partner=partner, closed_on=closed_on
+            )
+
+        self._run(batch, work)
+        log.info("handover_closed", handover_id=str(handover_id))
+
+    # time-driven
+
+    def escalate_overdue(self, now: datetime) -> int:
+        """Escalate the handovers not delivered by their planned date; how many escalations."""
+        batch = Batch(self.repository)
+        index = self._index(batch)
+        count = 0
+        for handover_id in index.overdue(now.date()):
+            levels = self._handover(batch, handover_id).escalate(now, self.rules.escalation)
+            for level in levels:
+                log.info("handover_escalated", handover_id=str(handover_id), level=level)
+            count += len(levels)
+        if count:
+            self.save(*batch.aggregates)
+        return count
+
+
+def tick(app: HandoverApplication, now: datetime) -> None:
+    """The service host's periodic call: deadlines as data (infra/handover/rules.yaml)."""
+    app.escalate_overdue(now)

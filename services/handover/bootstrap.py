@@ -1,0 +1,32 @@
+"""handover's composition root."""
+
+from __future__ import annotations
+
+from ketenbus_contracts.handover import OUTBOUND_HANDOVER_EVENTS
+from services.handover.application import HandoverApplication, tick
+from services.handover.handlers import create_router
+from services.handover.rules import load_rules
+from services.handover.translation import to_contract
+from services.runtime.host import ServiceSpec
+from services.runtime.settings import Settings
+from services.runtime.store import store_env
+from services.runtime.streams import HANDOVER_INBOUND
+
+NAME = "handover"
+
+
+def create_application(settings: Settings) -> HandoverApplication:
+    return HandoverApplication(env=store_env(settings, NAME))
+
+
+def service_spec() -> ServiceSpec:
+    return ServiceSpec(
+        name=NAME,
+        application_factory=create_application,
+        router_factory=create_router,
+        consumers=(HANDOVER_INBOUND,),
+        translate=to_contract,
+        publishes=OUTBOUND_HANDOVER_EVENTS,
+        tick=tick,
+        tick_interval=load_rules().tick_seconds,
+    )

@@ -1,0 +1,176 @@
+"""`ketenbus handover …`, and the OSO format of `ketenbus import` / `ketenbus export`.
+
+`import_oso` and `export_oso` are plain typer command functions: `services/commands.py`
+registers them under the shared `import` and `export` groups (`ketenbus import oso FILE`) and
+they are also here as `ketenbus handover import-oso` / `export-oso`. Nothing connects at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.runtime.logging import configure_logging
+from services.runtime.settings import Settings, server_list
+
+app = typer.Typer(help="Warm handovers: OSO dossiers in and out.", no_args_is_help=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where everything is written (KETENBUS_DATA_DIR)"),
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    configure_logging(settings)
+    return settings
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _url(settings: Settings) -> str:
+    from services.runtime.supervisor import discover_nats_url
+
+    url = discover_nats_url(settings)
+    if url is None:
+        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
+    assert url is not None
+    return url
+
+
+def import_oso(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="OSO dossier XML")],
+    as_partner: Annotated[str, typer.Option("--as", help="The sending partner id")],
+    contact: Annotated[
+        str, typer.Option(help="The sender's contact for this handover")
+    ] = "contactpersoon overdracht",
+    planned: Annotated[
+        str | None, typer.Option(help="Planned date (YYYY-MM-DD); default in 28 days")
+    ] = None,
+    receiver: Annotated[str | None, typer.Option(help="Receiving partner, when known")] = None,
+    swv: Annotated[str | None, typer.Option(help="The SWV escalations go to")] = None,
+    running: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--running",
+            help="REF:KIND (arrangement|youth-care) of running support the dossier does not "
+            "carry: the plan shows it as a continuity gap (repeatable)",
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Validate an OSO dossier (XSD and business rules), seal it and publish the handover."""
+    import nats
+
+    from adapters.oso.dossier import OsoRefusedError, read_dossier
+    from adapters.oso.transfer import TransferError
+    from adapters.oso.transfer import import_oso as run_import
+    from ketenbus_contracts.handover import RunningSupport
+    from services.handover.rules import load_disclosure_rules, load_rules
+    from services.runtime.keyring import Keyring
+    from services.runtime.secrets import load_or_create_secret
+
+    settings = _settings(data_dir)
+    raw = file.read_bytes()
+    gaps: list[RunningSupport] = []
+    for item in running or []:
+        ref, _, kind = item.partition(":")
+        if kind not in ("arrangement", "youth-care"):
+            _fail(f"--running {item!r}: KIND must be arrangement or youth-care")
+        gaps.append(RunningSupport(ref=ref, kind=kind, carried=False))  # type: ignore[arg-type]
+    disclosure, rules = load_disclosure_rules(), load_rules()
+    try:
+        read_dossier(raw, disclosure, what=file.name)  # refuse before connecting
+    except OsoRefusedError as exc:
+        _fail(f"refused: {exc}")
+    url = _url(settings)
+    secret = load_or_create_secret(settings.data_dir / "secrets" / "pseudonym.key")
+
+    async def run() -> None:
+        nc = await nats.connect(server_list(url))
+        try:
+            keyring = Keyring.for_partner(settings.data_dir, as_partner, nc, refusal_ttl=0)
+            done = await run_import(
+                nc,
+                keyring,
+                raw,
+                secret=secret,
+                disclosure=disclosure,
+                rules=rules,
+                contact=contact,
+                planned_on=date.fromisoformat(planned) if planned else None,
+                receiver=receiver,
+                swv=swv,
+                running=gaps,
+                what=file.name,
+            )
+        finally:
+            await nc.close()
+        typer.echo(
+            f"handover {done.handover_id} ({done.transition}) for {done.child}: "
+            f"{done.sections} sealed sections, {done.attachments} attachments by reference, "
+            f"{done.events} events published"
+        )
+
+    try:
+        asyncio.run(run())
+    except (OsoRefusedError, TransferError) as exc:
+        _fail(f"refused: {exc}")
+
+
+def export_oso(
+    handover: Annotated[str, typer.Argument(help="The handover id")],
+    as_partner: Annotated[str, typer.Option("--as", help="The receiving (or sending) partner")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the XML")],
+    data_dir: DataDir = None,
+) -> None:
+    """Write a delivered handover as an OSO dossier that validates against the XSD."""
+    import nats
+
+    from adapters.oso.transfer import TransferError
+    from adapters.oso.transfer import export_oso as run_export
+    from services.handover.rules import load_disclosure_rules, load_rules
+    from services.runtime.keyring import Keyring
+
+    settings = _settings(data_dir)
+    try:
+        handover_id = uuid.UUID(handover)
+    except ValueError:
+        _fail("HANDOVER must be a handover id (uuid)")
+        return
+    url = _url(settings)
+
+    async def run() -> bytes:
+        nc = await nats.connect(server_list(url))
+        try:
+            keyring = Keyring.for_partner(settings.data_dir, as_partner, nc)
+            return await run_export(
+                nc,
+                keyring,
+                handover_id,
+                disclosure=load_disclosure_rules(),
+                rules=load_rules(),
+            )
+        finally:
+            await nc.close()
+
+    try:
+        xml = asyncio.run(run())
+    except TransferError as exc:
+        _fail(str(exc), code=1)
+        return
+    output.write_bytes(xml)
+    typer.echo(f"wrote {output} ({len(xml)} bytes)")
+
+
+app.command("import-oso")(import_oso)
+app.command("export-oso")(export_oso)

@@ -1,0 +1,739 @@
+"""The warm handover of one child at one transition: one protocol for every transition type.
+
+started → dossier prepared → parents viewed → consent (where the rules require it) → requested
+by the receiving organisation (after enrolment) → delivered → warm conversation held → closed.
+The receiver may request at any moment before delivery, once the child is enrolled there.
+
+Rules that are data (disclosure per category, consent per transition, escalation steps) come
+in as loaded objects (`services.handover.rules`); no I/O here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from services.handover.rules import DisclosureRules, EscalationStep
+
+NAMESPACE = uuid.UUID("2a4c1f0e-7b7d-4c53-9f00-68616e646f76")
+
+STARTED = "started"
+PREPARED = "prepared"
+VIEWED = "viewed"
+CONSENTED = "consented"
+DELIVERED = "delivered"
+CONVERSATION_HELD = "conversation-held"
+CLOSED = "closed"
+
+
+class HandoverError(Exception):
+    """A business rule of the handover refused the command."""
+
+
+class HandoverAlreadyStartedError(HandoverError):
+    """A handover with this id was started before."""
+
+
+class UnknownHandoverError(HandoverError):
+    """No handover with this id was started."""
+
+
+class UnknownTransitionError(HandoverError):
+    """The transition is not one the protocol knows."""
+
+
+class PlannedDateInvalidError(HandoverError):
+    """The planned date lies before the start."""
+
+
+class ChildMismatchError(HandoverError):
+    """The event names another child than the handover's."""
+
+
+class NotTheSenderError(HandoverError):
+    """Only the sending organisation may do this step."""
+
+
+class NotAPartyError(HandoverError):
+    """Only the sending or the receiving organisation may record the warm conversation."""
+
+
+class DossierAlreadyPreparedError(HandoverError):
+    """The dossier was prepared before; parents view what was prepared."""
+
+
+class DossierNotPreparedError(HandoverError):
+    """The dossier must be prepared first."""
+
+
+class EmptyDossierError(HandoverError):
+    """A dossier needs at least one section."""
+
+
+class UnknownCategoryError(HandoverError):
+    """A section's category is not in the disclosure rules."""
+
+
+class DuplicateCategoryError(HandoverError):
+    """A dossier holds one section per category."""
+
+
+class ForbiddenCategoryError(HandoverError):
+    """A VERBODEN category never leaves: it may not even be in the dossier."""
+
+
+class ParentsAlreadyViewedError(HandoverError):
+    """The parents' view was recorded before."""
+
+
+class ParentsNotViewedError(HandoverError):
+    """The parents must view the dossier (inzage) first."""
+
+
+class ReasonRequiredError(HandoverError):
+    """Parents who do not agree give a reason (sealed)."""
+
+
+class OptOutNotAllowedError(HandoverError):
+    """Parents may opt out of OPT-UIT categories only."""
+
+
+class ConsentNotRequiredError(HandoverError):
+    """This transition needs no consent: nothing to record."""
+
+
+class ConsentAlreadyRecordedError(HandoverError):
+    """Consent was recorded before."""
+
+
+class WrongConsenterError(HandoverError):
+    """The pupil consents from 16 on, the parents before."""
+
+
+class ConsentMissingError(HandoverError):
+    """The transition needs consent, and it was not granted."""
+
+
+class NotEnrolledError(HandoverError):
+    """A dossier is requested only after enrolment at the requesting organisation."""
+
+
+class WrongReceiverError(HandoverError):
+    """Another organisation than the known receiver requested the dossier."""
+
+
+class AlreadyRequestedError(HandoverError):
+    """The dossier was requested before."""
+
+
+class NotRequestedError(HandoverError):
+    """The receiving organisation must request the dossier first."""
+
+
+class AlreadyDeliveredError(HandoverError):
+    """The dossier was delivered before."""
+
+
+class NotDeliveredError(HandoverError):
+    """The warm conversation follows the delivery."""
+
+
+class ConversationNotHeldError(HandoverError):
+    """A handover closes after the warm conversation."""
+
+
+class HandoverClosedError(HandoverError):
+    """The handover is closed."""
+
+
+class Handover(Aggregate):
+    """One child's handover from one organisation to the next."""
+
+    class Started(Aggregate.Created):
+        child: str
+        handover_id: uuid.UUID
+        transition: str
+        sender: dict[str, str]
+        receiver: str | None
+        swv: str | None
+        planned_on: date
+        pupil_decides: bool
+        consent_required: bool
+
+    class DossierPrepared(Aggregate.Event):
+        child: str
+        handover_id: uuid.UUID
+        # category, rule, sealed (JWE bound to event_id)
+        sections: list[dict[str, str]]
+        running: list[dict[str, Any]]
+        event_id: uuid.UUID
+
+    class ContinuityGapFound(Aggregate.Event):
+        child: str
+        handover_id: uuid.UUID
+        gaps: list[dict[str, Any]]
+        found_on: date
+
+    class ParentsViewed(Aggregate.Event):
+        child: str
+        handover_id: uuid.UUID
+        viewed_on: date
+        agreed: bool
+        opted_out: list[str]
+        # The partner's event id: the sealed reason is bound to it.
+        event_id: uuid.UUID
+        sealed: dict[str, str]
+
+    class ConsentRecorded(Aggregate.Event):
+        child: str
+        handover_id: uuid.UUID
+        given_by: str
+        granted: bool
+        recorded_on: date
+
+    class DossierRequested(Aggregate.Event):
+        child: str
+        handover_id: uuid.UUID
+        receiver: dict[str, str]
+        enrolment: dict[str, Any]
+        requested_on: date
+
+    class ProcessingRecorded(Aggregate.Event):
+        child: str
+        handover_id: uuid.UUID
+        activity: str
+        action: str
+        actor: str
+        at: datetime
+        traceparent: str | None
+
+    class DossierDelivered(Aggregate.Event):
+        child: str
+        handover_id: uuid.UUID
+        sender: str
+        receiver: str
+        delivered_on: date
+        sections: list[dict[str, str]]
+        withheld: list[dict[str, str]]
+        running: list[dict[str, Any]]
+
+    class WarmConversationHeld(Aggregate.Event):
+        child: str
+        handover_id: uuid.UUID
+        held_on: date
+        participants: list[dict[str, str]]
+
+    class Closed(Aggregate.Event):
+        child: str
+        handover_id: uuid.UUID
+        closed_on: date
+
+    class Escalated(Aggregate.Event):
+        child: str
+        handover_id: uuid.UUID
+        level: int
+        to: str
+        partner: str | None
+        contact: str | None
+        planned_on: date
+        escalated_at: datetime
+
+    @staticmethod
+    def create_id(handover_id: uuid.UUID) -> uuid.UUID:
+        return uuid.uuid5(NAMESPACE, f"handover/{handover_id}")
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        child: str,
+        handover_id: uuid.UUID,
+        transition: str,
+        sender: dict[str, str],
+        receiver: str | None,
+        swv: str | None,
+        planned_on: date,
+        started_on: date,
+        pupil_decides: bool,
+        consent_required: bool,
+        transitions: frozenset[str],
+    ) -> Handover:
+        """A new handover; checks the rules before anything is recorded."""
+        if transition not in transitions:
+            raise UnknownTransitionError(f"unknown transition {transition!r}")
+        if planned_on < started_on:
+            raise PlannedDateInvalidError("the planned date lies before the start")
+        return cls(
+            child=child,
+            handover_id=handover_id,
+            transition=transition,
+            sender=sender,
+            receiver=receiver,
+            swv=swv,
+            planned_on=planned_on,
+            pupil_decides=pupil_decides,
+            consent_required=consent_required,
+        )
+
+    @event(Started)
+    def __init__(
+        self,
+        child: str,
+        handover_id: uuid.UUID,
+        transition: str,
+        sender: dict[str, str],
+        receiver: str | None,
+        swv: str | None,
+        planned_on: date,
+        pupil_decides: bool,
+        consent_required: bool,
+    ) -> None:
+        self.child = child
+        self.handover_id = handover_id
+        self.transition = transition
+        self.sender = sender
+        self.receiver = receiver
+        self.swv = swv
+        self.planned_on = planned_on
+        self.pupil_decides = pupil_decides
+        self.consent_required = consent_required
+        self.state = STARTED
+        self.sections: list[dict[str, str]] = []
+        self.prepared_in: uuid.UUID | None = None
+        self.running: list[dict[str, Any]] = []
+        self.opted_out: list[str] = []
+        self.consent_granted: bool | None = None
+        self.requested_by: dict[str, str] | None = None
+        self.escalation_level = 0
+
+    # checks shared by the commands
+
+    def _check(self, child: str) -> None:
+        if child != self.child:
+            raise ChildMismatchError("the event names another child than the handover")
+        if self.state == CLOSED:
+            raise HandoverClosedError(f"handover {self.handover_id} is closed")
+
+    def _check_sender(self, partner: str) -> None:
+        if partner != self.sender["partner"]:
+            raise NotTheSenderError(f"{partner} is not the sending organisation")
+
+    @property
+    def delivered(self) -> bool:
+        return self.state in (DELIVERED, CONVERSATION_HELD, CLOSED)
+
+    # commands
+
+    def prepare_dossier(
+        self,
+        *,
+        child: str,
+        partner: str,
+        sections: list[dict[str, str]],
+        running: list[dict[str, Any]],
+        event_id: uuid.UUID,
+        prepared_on: date,
+        rules: DisclosureRules,
+    ) -> None:
+        """Record the sealed sections with their effective rule; find continuity gaps."""
+        self._check(child)
+        self._check_sender(partner)
+        if self.state != STARTED:
+            raise DossierAlreadyPreparedError(f"handover {self.handover_id} was prepared")
+        if not sections:
+            raise EmptyDossierError("a dossier needs at least one section")
+        checked: list[dict[str, str]] = []
+        for section in sections:
+            category = section["category"]
+            if category not in rules.categories:
+                raise UnknownCategoryError(f"category {category!r} is not in the rules")
+            if any(c["category"] == category for c in checked):
+                raise DuplicateCategoryError(f"category {category!r} occurs twice")
+            rule = rules.effective(category, self.transition, section.get("rule"))
+            if rule == "VERBODEN":
+                raise ForbiddenCategoryError(
+                    f"category {category!r} is VERBODEN in {self.transition}: it never leaves"
+                )
+            checked.append({"category": category, "rule": rule, "sealed": section["sealed"]})
+        self._dossier_prepared(
+            child=self.child,
+            handover_id=self.handover_id,
+            sections=checked,
+            running=running,
+            event_id=event_id,
+        )
+        gaps = [item for item in running if not item["carried"]]
+        if gaps:
+            self._continuity_gap_found(
+                child=self.child, handover_id=self.handover_id, gaps=gaps, found_on=prepared_on
+            )
+
+    def record_parents_view(
+        self,
+        *,
+        child: str,
+        partner: str,
+        viewed_on: date,
+        agreed: bool,
+        reason_sealed: bool,
+        opted_out: list[str],
+        event_id: uuid.UUID,
+        sealed: dict[str, str],
+    ) -> None:
+        self._check(child)
+        self._check_sender(partner)
+        if self.state == STARTED:
+            raise DossierNotPreparedError("the parents view a prepared dossier")
+        if self.state != PREPARED:
+            raise ParentsAlreadyViewedError("the parents' view was recorded before")
+        if not agreed and not reason_sealed:
+            raise ReasonRequiredError("parents who do not agree give a reason")
+        rule_of = {s["category"]: s["rule"] for s in self.sections}
+        for category in opted_out:
+            if rule_of.get(category, "OPT-UIT") != "OPT-UIT":
+                raise OptOutNotAllowedError(
+                    f"category {category!r} is {rule_of[category]}: parents cannot opt out"
+                )
+        self._parents_viewed(
+            child=self.child,
+            handover_id=self.handover_id,
+            viewed_on=viewed_on,
+            agreed=agreed,
+            opted_out=sorted(set(opted_out)),
+            event_id=event_id,
+            sealed=sealed,
+        )
+
+    def record_consent(
+        self, *, child: str, partner: str, given_by: str, granted: bool, recorded_on: date
+    ) -> None:
+        self._check(child)
+        self._check_sender(partner)
+        if not self.consent_required:
+            raise ConsentNotRequiredError(f"{self.transition} needs no consent")
+        if self.state in (STARTED, PREPARED):
+            raise ParentsNotViewedError("consent follows the parents' view of the dossier")
+        if self.consent_granted is not None:
+            raise ConsentAlreadyRecordedError("consent was recorded before")
+        expected = "pupil" if self.pupil_decides else "parents"
+        if given_by != expected:
+            raise WrongConsenterError(f"here the {expected} consent, not the {given_by}")
+        self._consent_recorded(
+            child=self.child,
+            handover_id=self.handover_id,
+            given_by=given_by,
+            granted=granted,
+            recorded_on=recorded_on,
+        )
+
+    def request(
+        self,
+        *,
+        child: str,
+        partner: str,
+        receiver: dict[str, str],
+        enrolment: dict[str, Any] | None,
+        requested_on: date,
+        at: datetime,
+        activity: str,
+        traceparent: str | None,
+    ) -> None:
+        """The receiving organisation asks for the dossier; only where the child is enrolled."""
+        self._check(child)
+        if self.delivered:
+            raise AlreadyDeliveredError(f"handover {self.handover_id} was delivered")
+        if self.requested_by is not None:
+            raise AlreadyRequestedError("the dossier was requested before")
+        if receiver["partner"] != partner:
+            raise WrongReceiverError("the receiver must be the requesting partner")
+        if self.receiver is not None and partner != self.receiver:
+            raise WrongReceiverError(f"{partner} is not the receiver of this handover")
+        if enrolment is None:
+            raise NotEnrolledError("a dossier is requested only after enrolment")
+        if enrolment["partner"] != partner:
+            raise NotEnrolledError("the child is not enrolled at the requesting organisation")
+        if enrolment["enrolled_on"] > requested_on:
+            raise NotEnrolledError("the request comes before the enrolment")
+        self._dossier_requested(
+            child=self.child,
+            handover_id=self.handover_id,
+            receiver=receiver,
+            enrolment=enrolment,
+            requested_on=requested_on,
+        )
+        self._processing_recorded(
+            child=self.child,
+            handover_id=self.handover_id,
+            activity=activity,
+            action="requested",
+            actor=partner,
+            at=at,
+            traceparent=traceparent,
+        )
+
+    def release(
+        self,
+        *,
+        child: str,
+        partner: str,
+        released_on: date,
+        at: datetime,
+        activity: str,
+        traceparent: str | None,
+    ) -> None:
+        """Deliver what may leave: VERPLICHT always, OPT-UIT unless opted out, VERBODEN never."""
+        self._check(child)
+        self._check_sender(partner)
+        if self.delivered:
+            raise AlreadyDeliveredError(f"handover {self.handover_id} was delivered")
+        if self.state == STARTED:
+            raise DossierNotPreparedError("nothing prepared to deliver")
+        if self.state == PREPARED:
+            raise ParentsNotViewedError("the parents view the dossier before it goes")
+        if self.consent_required and not self.consent_granted:
+            raise ConsentMissingError(f"{self.transition} needs consent, not granted")
+        if self.requested_by is None:
+            raise NotRequestedError("the receiving organisation has not requested the dossier")
+        leaving, withheld = self.disclosure()
+        self._processing_recorded(
+            child=self.child,
+            handover_id=self.handover_id,
+            activity=activity,
+            action="released",
+            actor=partner,
+            at=at,
+            traceparent=traceparent,
+        )
+        self._dossier_delivered(
+            child=self.child,
+            handover_id=self.handover_id,
+            sender=self.sender["partner"],
+            receiver=self.requested_by["partner"],
+            delivered_on=released_on,
+            sections=leaving,
+            withheld=withheld,
+            running=self.running,
+        )
+
+    def hold_conversation(
+        self, *, child: str, partner: str, held_on: date, participants: list[dict[str, str]]
+    ) -> None:
+        self._check(child)
+        parties = {self.sender["partner"]} | (
+            {self.requested_by["partner"]} if self.requested_by else set()
+        )
+        if partner not in parties:
+            raise NotAPartyError(f"{partner} is not a party to this handover")
+        if not self.delivered:
+            raise NotDeliveredError("the warm conversation follows the delivery")
+        self._warm_conversation_held(
+            child=self.child,
+            handover_id=self.handover_id,
+            held_on=held_on,
+            participants=participants,
+        )
+
+    def close(self, *, child: str, partner: str, closed_on: date) -> None:
+        self._check(child)
+        self._check_sender(partner)
+        if self.state != CONVERSATION_HELD:
+            raise ConversationNotHeldError("a handover closes after the warm conversation")
+        self._closed(child=self.child, handover_id=self.handover_id, closed_on=closed_on)
+
+    def escalate(self, now: datetime, steps: tuple[EscalationStep, ...]) -> list[int]:
+        """Escalate every step now due on an undelivered handover; the levels escalated."""
+        if self.delivered:
+            return []
+        overdue_days = (now.date() - self.planned_on).days
+        done: list[int] = []
+        for step in steps:
+            if step.level <= self.escalation_level or overdue_days <= step.after_days:
+                continue
+            partner, contact = (
+                (self.sender["partner"], self.sender["contact"])
+                if step.to == "sending-contact"
+                else (self.swv, None)
+            )
+            self._escalated(
+                child=self.child,
+                handover_id=self.handover_id,
+                level=step.level,
+                to=step.to,
+                partner=partner,
+                contact=contact,
+                planned_on=self.planned_on,
+                escalated_at=now,
+            )
+            done.append(step.level)
+        return done
+
+    # queries
+
+    def disclosure(self) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+        """(sections that leave, with the event they are sealed in; sections withheld)."""
+        leaving: list[dict[str, str]] = []
+        withheld: list[dict[str, str]] = []
+        for section in self.sections:
+            rule = section["rule"]
+            goes = rule == "VERPLICHT" or (
+                rule == "OPT-UIT" and section["category"] not in self.opted_out
+            )
+            if goes:
+                leaving.append(section | {"sealed_in": str(self.prepared_in)})
+            else:
+                withheld.append({"category": section["category"], "rule": rule})
+        return leaving, withheld
+
+    # events
+
+    @event(DossierPrepared)
+    def _dossier_prepared(
+        self,
+        child: str,
+        handover_id: uuid.UUID,
+        sections: list[dict[str, str]],
+        running: list[dict[str, Any]],
+        event_id: uuid.UUID,
+    ) -> None:
+        self.sections = sections
+        self.running = running
+        self.prepared_in = event_id
+        self.state = PREPARED
+
+    @event(ContinuityGapFound)
+    def _continuity_gap_found(
+        self, child: str, handover_id: uuid.UUID, gaps: list[dict[str, Any]], found_on: date
+    ) -> None:
+        pass
+
+    @event(ParentsViewed)
+    def _parents_viewed(
+        self,
+        child: str,
+        handover_id: uuid.UUID,
+        viewed_on: date,
+        agreed: bool,
+        opted_out: list[str],
+        event_id: uuid.UUID,
+        sealed: dict[str, str],
+    ) -> None:
+        self.opted_out = opted_out
+        self.state = VIEWED
+
+    @event(ConsentRecorded)
+    def _consent_recorded(
+        self, child: str, handover_id: uuid.UUID, given_by: str, granted: bool, recorded_on: date
+    ) -> None:
+        self.consent_granted = granted
+        self.state = CONSENTED if granted else self.state
+
+    @event(DossierRequested)
+    def _dossier_requested(
+        self,
+        child: str,
+        handover_id: uuid.UUID,
+        receiver: dict[str, str],
+        enrolment: dict[str, Any],
+        requested_on: date,
+    ) -> None:
+        self.requested_by = receiver
+
+    @event(ProcessingRecorded)
+    def _processing_recorded(
+        self,
+        child: str,
+        handover_id: uuid.UUID,
+        activity: str,
+        action: str,
+        actor: str,
+        at: datetime,
+        traceparent: str | None,
+    ) -> None:
+        pass
+
+    @event(DossierDelivered)
+    def _dossier_delivered(
+        self,
+        child: str,
+        handover_id: uuid.UUID,
+        sender: str,
+        receiver: str,
+        delivered_on: date,
+        sections: list[dict[str, str]],
+        withheld: list[dict[str, str]],
+        running: list[dict[str, Any]],
+    ) -> None:
+        self.state = DELIVERED
+
+    @event(WarmConversationHeld)
+    def _warm_conversation_held(
+        self,
+        child: str,
+        handover_id: uuid.UUID,
+        held_on: date,
+        participants: list[dict[str, str]],
+    ) -> None:
+        self.state = CONVERSATION_HELD
+
+    @event(Closed)
+    def _closed(self, child: str, handover_id: uuid.UUID, closed_on: date) -> None:
+        self.state = CLOSED
+
+    @event(Escalated)
+    def _escalated(
+        self,
+        child: str,
+        handover_id: uuid.UUID,
+        level: int,
+        to: str,
+        partner: str | None,
+        contact: str | None,
+        planned_on: date,
+        escalated_at: datetime,
+    ) -> None:
+        self.escalation_level = level
+
+
+class OpenHandovers(Aggregate):
+    """The handovers not yet delivered, with their planned date: what the tick looks at."""
+
+    INDEX_ID = uuid.uuid5(NAMESPACE, "open-handovers")
+
+    class Opened(Aggregate.Created):
+        pass
+
+    class Added(Aggregate.Event):
+        handover_id: uuid.UUID
+        planned_on: date
+
+    class Removed(Aggregate.Event):
+        handover_id: uuid.UUID
+
+    @staticmethod
+    def create_id() -> uuid.UUID:
+        return OpenHandovers.INDEX_ID
+
+    @event(Opened)
+    def __init__(self) -> None:
+        self.open: dict[str, date] = {}
+
+    def add(self, handover_id: uuid.UUID, planned_on: date) -> None:
+        self._added(handover_id=handover_id, planned_on=planned_on)
+
+    def remove(self, handover_id: uuid.UUID) -> None:
+        if str(handover_id) in self.open:
+            self._removed(handover_id=handover_id)
+
+    def overdue(self, today: date) -> list[uuid.UUID]:
+        return [uuid.UUID(h) for h, planned in sorted(self.open.items()) if planned < today]
+
+    @event(Added)
+    def _added(self, handover_id: uuid.UUID, planned_on: date) -> None:
+        self.open[str(handover_id)] = planned_on
+
+    @event(Removed)
+    def _removed(self, handover_id: uuid.UUID) -> None:
+        self.open.pop(str(handover_id), None)
