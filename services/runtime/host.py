@@ -54,9 +54,10 @@ class ServiceContext:
     next_delivery: dict[str, int] = field(default_factory=dict)
     # True while every failure since the last restart was a delivery gap (restart at once).
     gap_only: bool = True
-    # Handler calls started or ended, and those running: the delivery watchdog reads them.
-    activity: int = 0
+    # Handler calls running: the delivery watchdog waits while any is.
     in_flight: int = 0
+    # Batches each consumer has been handed, so a busy request handler cannot hide a stalled feed.
+    consumed: dict[str, int] = field(default_factory=dict)
 
     def _check_deliveries(self, consumer: ConsumerSpec, messages: Sequence[Msg]) -> None:
         """Refuse a batch that skips a delivery of the consumer.
@@ -90,6 +91,8 @@ class ServiceContext:
         Decoding per message (not the whole batch at once) keeps one bad message from refusing
         the valid ones around it.
         """
+        name = consumer.tracking_name
+        self.consumed[name] = self.consumed.get(name, 0) + 1
         self._check_deliveries(consumer, messages)
         by_seq = {m.metadata.sequence.stream: m for m in messages}
         decoded: list[tuple[int, Any]] = []
@@ -139,7 +142,6 @@ def fail_fast_middleware(
             self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]
         ) -> Any:
             if ctx is not None:
-                ctx.activity += 1
                 ctx.in_flight += 1
             try:
                 return await call_next(msg)
@@ -156,7 +158,6 @@ def fail_fast_middleware(
             finally:
                 if ctx is not None:
                     ctx.in_flight -= 1
-                    ctx.activity += 1
 
     return FailFast
 
@@ -214,7 +215,7 @@ async def watch_deliveries(
 
     `_check_deliveries` sees a lost delivery when the next batch comes; when nothing comes
     after it, the loss would show only after `ack_wait`. Messages that stay unacknowledged over
-    two checks while no handler ran are such losses.
+    two checks while that consumer was handed nothing and no handler ran are such losses.
     """
     suspects: dict[str, int] = {}
     while True:
@@ -227,12 +228,12 @@ async def watch_deliveries(
             name = consumer.tracking_name
             if info.num_ack_pending == 0 or ctx.in_flight:
                 suspects.pop(name, None)
-            elif suspects.get(name) == ctx.activity:
+            elif suspects.get(name) == ctx.consumed.get(name, 0):
                 log.warning("delivery_lost", consumer=name, unacked=info.num_ack_pending)
                 failed.set()
                 return
             else:
-                suspects[name] = ctx.activity
+                suspects[name] = ctx.consumed.get(name, 0)
 
 
 async def open_application(
