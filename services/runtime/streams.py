@@ -93,6 +93,11 @@ SIGNALLING = StreamSpec(
     subjects=("ketenbus.signalling.>",),
     description="Events recorded by the signalling service",
 )
+ARRANGEMENTS = StreamSpec(
+    name="ARRANGEMENTS",
+    subjects=("ketenbus.arrangements.>",),
+    description="Events recorded by the arrangements service",
+)
 DEADLETTER = StreamSpec(
     name="DEADLETTER",
     subjects=("ketenbus.deadletter.>",),
@@ -106,7 +111,7 @@ PRIVACY = StreamSpec(
     description="Erasures (child-erased) every projection acts on",
 )
 
-STREAMS: tuple[StreamSpec, ...] = (INBOUND, SIGNALLING, PRIVACY, DEADLETTER)
+STREAMS: tuple[StreamSpec, ...] = (INBOUND, SIGNALLING, ARRANGEMENTS, PRIVACY, DEADLETTER)
 
 SIGNALLING_INBOUND = ConsumerSpec(
     stream=INBOUND,
@@ -135,11 +140,26 @@ PLAN_PRIVACY = ConsumerSpec(
     description="integral-plan projection: drop the plans of erased children",
 )
 
+ARRANGEMENTS_INBOUND = ConsumerSpec(
+    stream=INBOUND,
+    durable="arrangements",
+    filter_subjects=("in.*.arrangements.>",),
+    description="arrangements service: support requests, TLVs, OPPs, youth care, disputes",
+)
+KLUIS_ARRANGEMENTS = ConsumerSpec(
+    stream=ARRANGEMENTS,
+    durable="kluis",
+    filter_subjects=("ketenbus.arrangements.>",),
+    description="kluis: relations of the parties to arrangements, TLVs, OPPs and youth care",
+)
+
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     SIGNALLING_INBOUND,
     PLAN_SIGNALLING,
     KLUIS_SIGNALLING,
     PLAN_PRIVACY,
+    ARRANGEMENTS_INBOUND,
+    KLUIS_ARRANGEMENTS,
 )
 
 
