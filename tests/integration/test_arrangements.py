@@ -110,6 +110,55 @@ class ArrangementsCase(StoreBackend):
             reminder.subject,
         )
 
+    def test_the_cli_verbs_publish_the_decisions_and_the_monitor_counts_the_tlv(
+        self, backbone: Backbone
+    ) -> None:
+        from typer.testing import CliRunner
+
+        from services.cli import app
+
+        settings = backbone.settings
+        env = {"KETENBUS_NATS_URL": backbone.url, "KETENBUS_DATA_DIR": str(settings.data_dir)}
+        env |= {"KETENBUS_STORE": settings.store, "KETENBUS_POSTGRES_HOST": settings.postgres_host}
+        env |= {
+            "KETENBUS_POSTGRES_DBNAME": settings.postgres_dbname,
+            "KETENBUS_POSTGRES_SCHEMA": settings.postgres_schema,
+            "KETENBUS_POSTGRES_USER": settings.postgres_user,
+        }
+        runner = CliRunner()
+
+        def ketenbus(*args: str) -> str:
+            result = runner.invoke(app, ["arrangements", *args], env=env)
+            assert 0 == result.exit_code, result.output
+            return result.stdout.strip().splitlines()[-1].split()[-1]
+
+        kid = child(63)
+        today = date.today()
+        period = ["--start", today.isoformat(), "--end", (today + timedelta(days=365)).isoformat()]
+        tlv = ["tlv", kid, "--number", "TLV-CLI-1", "--category", "H", *period]
+        ketenbus(*tlv, "--as", "bs-de-regenboog")
+        ketenbus(*tlv, "--as", "swv-lingewaard", "--grounds", "Zwaar")
+        parties = ["--party", "bs-de-regenboog|ib-er|IB", "--party", "swv-lingewaard|loket|SWV"]
+        arrangement = ketenbus(
+            "agree", kid, "--as", "bs-de-regenboog", "--kind", "adl-op-school", *parties, *period
+        )
+        dispute = ketenbus("dispute", kid, arrangement, "--as", "swv-lingewaard")
+        wait_until(lambda: consumer_idle(backbone.url, "INBOUND", "arrangements"), what="idle")
+        ketenbus(
+            "decide", kid, dispute, arrangement, "--as", "swv-lingewaard", "--split", "swv=100"
+        )
+
+        def decided() -> bool:
+            names = [type(e).name for e in stream_events(backbone.url, "ARRANGEMENTS")]
+            return "dispute-decided" in names
+
+        wait_until(decided, what="the decision")
+        dead = [json.loads(payload) for _, payload, _ in read_stream(backbone.url, "DEADLETTER")]
+        assert ["NotEntitledError"] == [d["reason"] for d in dead]
+        monitor = runner.invoke(app, ["arrangements", "monitor"], env=env)
+        quarter = f"{today.year}-Q{(today.month - 1) // 3 + 1}"
+        assert {quarter: {"H": 1}} == json.loads(monitor.stdout)
+
 
 class TestArrangementsOnSQLite(ArrangementsCase):
     store = "sqlite"
