@@ -42,11 +42,8 @@ DOCUMENT = ROOT / "contracts" / "asyncapi.yaml"
 TITLE = "ketenbus"
 REGENERATE = "make asyncapi"
 
-# What each service's outbox relay publishes (its `translate` function turns recorded domain
-# events into these contracts; see e.g. services/signalling/translation.py:to_contract). The
-# relay publishes with plain nats-py, so no faststream publisher exists to document them:
-# they are declared here, for the document only. A service with a `translate` function must
-# have an entry (a unit test checks this).
+# What each service's outbox relay publishes is declared on its ServiceSpec (`publishes`):
+# the relay publishes with plain nats-py, so no faststream publisher exists to document them.
 
 # AsyncAPI's NATS bindings (https://github.com/asyncapi/bindings/tree/master/nats): only an
 # operation binding with `queue` exists; the channel binding is reserved and must stay empty.

@@ -53,4 +53,7 @@ def domain_commands() -> list[tuple[str, typer.Typer]]:
     commands.append(("handover", handover))
     commands.append(("import", _group("Import a partner file (per format).", import_formats())))
     commands.append(("export", _group("Export to a partner file (per format).", export_formats())))
+    from services.arrangements.cli import app as arrangements
+
+    commands.append(("arrangements", arrangements))
     return commands

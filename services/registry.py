@@ -31,9 +31,16 @@ def _handover() -> ServiceSpec:
     return service_spec()
 
 
+def _arrangements() -> ServiceSpec:
+    from services.arrangements.bootstrap import service_spec
+
+    return service_spec()
+
+
 SERVICES: dict[str, Callable[[], ServiceSpec]] = {
     "signalling": _signalling,
     "integral-plan": _integral_plan,
     "kluis": _kluis,
     "handover": _handover,
+    "arrangements": _arrangements,
 }

@@ -15,6 +15,7 @@ from faststream.nats import NatsMessage, NatsRouter
 from nats.aio.msg import Msg
 from pydantic import SkipValidation
 
+from ketenbus_contracts.arrangements import ArrangementsEvent
 from ketenbus_contracts.envelope import parse_event
 from ketenbus_contracts.handover import HandoverEvent
 from ketenbus_contracts.sealing import (
@@ -27,13 +28,19 @@ from ketenbus_contracts.signalling import SignallingEvent
 from services.kluis.application import KluisApplication
 from services.runtime.batching import stream_subscriber
 from services.runtime.host import ServiceContext
-from services.runtime.streams import KLUIS_HANDOVER, KLUIS_SIGNALLING, ConsumerSpec
+from services.runtime.streams import (
+    KLUIS_ARRANGEMENTS,
+    KLUIS_HANDOVER,
+    KLUIS_SIGNALLING,
+    ConsumerSpec,
+)
 
 # The streams kluis derives relations from, with the events on them (for the AsyncAPI
 # document); each event says which relations it starts or ends (`relation_changes`).
 FEEDS: tuple[tuple[ConsumerSpec, Any], ...] = (
     (KLUIS_SIGNALLING, SignallingEvent),
     (KLUIS_HANDOVER, HandoverEvent),
+    (KLUIS_ARRANGEMENTS, ArrangementsEvent),
 )
 CONSUMERS = tuple(consumer for consumer, _ in FEEDS)
 QUEUE = "kluis"

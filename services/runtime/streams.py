@@ -98,6 +98,12 @@ HANDOVER = StreamSpec(
     subjects=("ketenbus.handover.>",),
     description="Events recorded by the handover service",
 )
+
+ARRANGEMENTS = StreamSpec(
+    name="ARRANGEMENTS",
+    subjects=("ketenbus.arrangements.>",),
+    description="Events recorded by the arrangements service",
+)
 DEADLETTER = StreamSpec(
     name="DEADLETTER",
     subjects=("ketenbus.deadletter.>",),
@@ -111,7 +117,14 @@ PRIVACY = StreamSpec(
     description="Erasures (child-erased) every projection acts on",
 )
 
-STREAMS: tuple[StreamSpec, ...] = (INBOUND, SIGNALLING, HANDOVER, PRIVACY, DEADLETTER)
+STREAMS: tuple[StreamSpec, ...] = (
+    INBOUND,
+    SIGNALLING,
+    HANDOVER,
+    ARRANGEMENTS,
+    PRIVACY,
+    DEADLETTER,
+)
 
 SIGNALLING_INBOUND = ConsumerSpec(
     stream=INBOUND,
@@ -153,6 +166,19 @@ PLAN_PRIVACY = ConsumerSpec(
     description="integral-plan projection: drop the plans of erased children",
 )
 
+ARRANGEMENTS_INBOUND = ConsumerSpec(
+    stream=INBOUND,
+    durable="arrangements",
+    filter_subjects=("in.*.arrangements.>",),
+    description="arrangements service: support requests, TLVs, OPPs, youth care, disputes",
+)
+KLUIS_ARRANGEMENTS = ConsumerSpec(
+    stream=ARRANGEMENTS,
+    durable="kluis",
+    filter_subjects=("ketenbus.arrangements.>",),
+    description="kluis: relations of the parties to arrangements, TLVs, OPPs and youth care",
+)
+
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     SIGNALLING_INBOUND,
     PLAN_SIGNALLING,
@@ -160,6 +186,8 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     PLAN_PRIVACY,
     HANDOVER_INBOUND,
     KLUIS_HANDOVER,
+    ARRANGEMENTS_INBOUND,
+    KLUIS_ARRANGEMENTS,
 )
 
 

@@ -1,0 +1,443 @@
+"""Arrangements contracts: support requests, TLVs, OPPs, youth-care decisions, combined
+education-care arrangements, funding disputes and their escalation, Variawet, regie.
+
+Inbound (partner → backbone): `in.<partner>.arrangements.<name>`. Outbound (arrangements
+service → the parties): `ketenbus.arrangements.<name>.v1`.
+
+In clear: who decided, who the parties are and how to reach them, numbers, codes, dates and
+statuses (what routing, reminders and escalation need). Sealed: goals, diagnoses, reasons and
+care content, under `support` (OPP, TLV, arrangement content) or `youth_care` (the content of
+jeugdhulp). A school thus sees THAT there is youth care, from when to when, and whom to call,
+but not what the care is (seed 003; DESIGN §4).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from ketenbus_contracts.envelope import (
+    CloudEvent,
+    ContractModel,
+    EventData,
+    PartnerId,
+    RelationChange,
+    register,
+)
+from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.sealing import SealedUnder
+
+RELATION_BASIS = "arrangement"
+
+Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]
+Payer = Literal["school", "swv", "municipality"]
+RegieDomain = Literal["opp", "youth_care"]
+# OSO codelijst 31 "TLV bekostigingscategorie": Nvt, H(oog), M(iddel), L(aag).
+TlvCategory = Literal["Nvt", "H", "M", "L"]
+ReminderAbout = Literal[
+    "tlv-renewal", "opp-review", "youth-care-end", "reduced-time-end", "dispute-deadline"
+]
+
+
+class Party(ContractModel):
+    """A professional party: organisation, role and contact point, in clear."""
+
+    partner: PartnerId
+    role: Annotated[str, Field(min_length=1, max_length=80, description="e.g. ib-er, consulent")]
+    contact: Annotated[str, Field(min_length=1, max_length=200, description="Whom to call")]
+
+
+class FundingShare(ContractModel):
+    """Who pays which share of an arrangement (percentages of one split sum to 100)."""
+
+    payer: Payer
+    percent: Annotated[int, Field(ge=1, le=100)]
+
+
+class Holder(ContractModel):
+    """A holder of doorzettingsmacht (seed 004, decision 4), from the register under infra/."""
+
+    partner: PartnerId
+    function: Annotated[str, Field(min_length=1, max_length=120)]
+    contact: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ScheduleStep(ContractModel):
+    """From `from_on`, the pupil attends `hours_per_week` hours of education (Variawet)."""
+
+    from_on: date
+    hours_per_week: Annotated[float, Field(gt=0, le=40)]
+
+
+# Sealed details, one model per decision; the partner seals them into `data.sealed`.
+
+
+class SupportRequestDetails(ContractModel):
+    question: Annotated[str, Field(max_length=4000), SealedUnder(Purpose.SUPPORT)]
+    tried_so_far: Annotated[str, Field(max_length=4000), SealedUnder(Purpose.SUPPORT)] = ""
+
+
+class TlvDetails(ContractModel):
+    grounds: Annotated[str, Field(max_length=4000), SealedUnder(Purpose.SUPPORT)]
+    advice: Annotated[str, Field(max_length=4000), SealedUnder(Purpose.SUPPORT)] = ""
+
+
+class OppDetails(ContractModel):
+    goals: Annotated[list[str], Field(max_length=40), SealedUnder(Purpose.SUPPORT)]
+    support_hours_per_week: Annotated[float, Field(ge=0, le=40), SealedUnder(Purpose.SUPPORT)]
+    perspective: Annotated[str, Field(max_length=2000), SealedUnder(Purpose.SUPPORT)] = ""
+    diagnoses: Annotated[list[str], Field(max_length=20), SealedUnder(Purpose.SUPPORT)] = []
+
+
+class YouthCareDetails(ContractModel):
+    product: Annotated[str, Field(max_length=80), SealedUnder(Purpose.YOUTH_CARE)]
+    care: Annotated[str, Field(max_length=4000), SealedUnder(Purpose.YOUTH_CARE)] = ""
+    diagnoses: Annotated[list[str], Field(max_length=20), SealedUnder(Purpose.YOUTH_CARE)] = []
+
+
+class ArrangementDetails(ContractModel):
+    description: Annotated[str, Field(max_length=4000), SealedUnder(Purpose.SUPPORT)]
+    goals: Annotated[list[str], Field(max_length=40), SealedUnder(Purpose.SUPPORT)] = []
+
+
+class ReducedTimeDetails(ContractModel):
+    why_needed: Annotated[str, Field(max_length=4000), SealedUnder(Purpose.SUPPORT)]
+    programme: Annotated[str, Field(max_length=4000), SealedUnder(Purpose.SUPPORT)] = ""
+
+
+# Event data
+
+
+class SupportRequestedData(EventData):
+    request_id: uuid.UUID
+    school: Party
+    swv: PartnerId
+    requested_on: date
+    kind: Code = Field(description="Kind of support asked (grey-area scheme code)")
+
+
+class TlvIssuedData(EventData):
+    tlv_id: uuid.UUID
+    beschikkingsnummer: Annotated[str, Field(min_length=1, max_length=40)]
+    swv_number: Annotated[str, Field(min_length=1, max_length=20, description="tlvswvnummer")]
+    categorie: TlvCategory
+    start_on: date
+    end_on: date
+    swv: Party
+    school: PartnerId | None = None
+    request_id: uuid.UUID | None = None
+
+
+class OppDrawnUpData(EventData):
+    opp_id: uuid.UUID
+    school: PartnerId
+    regie: Party = Field(description="Who holds regie on the OPP (the IB'er)")
+    drawn_up_on: date
+    review_dates: Annotated[list[date], Field(min_length=1, max_length=12)]
+
+
+class YouthCareDecidedData(EventData):
+    decision_id: uuid.UUID
+    beschikkingsnummer: Annotated[str, Field(min_length=1, max_length=40)]
+    access_team: Party = Field(description="The deciding access team: whom a school calls")
+    provider: Party
+    start_on: date
+    end_on: date
+    regie: Party = Field(description="Who holds regie on the youth-care part (municipality)")
+
+
+class ArrangementAgreedData(EventData):
+    arrangement_id: uuid.UUID
+    kind: Code
+    region: Code
+    parties: Annotated[list[Party], Field(min_length=2, max_length=12)]
+    start_on: date
+    end_on: date
+    funding: list[FundingShare] | None = Field(
+        default=None, description="The split; none: the decision scheme decides"
+    )
+    funding_basis: Literal["agreed", "scheme"] = "agreed"
+
+
+class FundingDisputedData(EventData):
+    dispute_id: uuid.UUID
+    arrangement_id: uuid.UUID
+    raised_by: PartnerId
+    raised_on: date
+    proposed: list[FundingShare] | None = None
+
+
+class DisputeEscalatedData(EventData):
+    dispute_id: uuid.UUID
+    arrangement_id: uuid.UUID
+    region: Code
+    holders: list[Holder]
+    escalated_on: date
+    deadline: date
+
+
+class DisputeDecidedData(EventData):
+    dispute_id: uuid.UUID
+    arrangement_id: uuid.UUID
+    decided_by: PartnerId
+    decided_on: date
+    funding: Annotated[list[FundingShare], Field(min_length=1, max_length=3)]
+
+
+class DisputeDeadlinePassedData(EventData):
+    dispute_id: uuid.UUID
+    arrangement_id: uuid.UUID
+    deadline: date
+    holders: list[Holder]
+
+
+class ReducedTeachingTimeRequestedData(EventData):
+    request_id: uuid.UUID
+    school: PartnerId
+    opp_id: uuid.UUID
+    requested_on: date
+    hours_per_week: Annotated[float, Field(gt=0, le=40, description="Hours of education a week")]
+    start_on: date
+    end_on: date
+    back_to_full_time: Annotated[list[ScheduleStep], Field(min_length=1, max_length=20)]
+    earlier_request: bool = False
+
+
+class RegieChangedData(EventData):
+    domain: RegieDomain
+    ref_id: uuid.UUID = Field(description="The OPP or youth-care decision")
+    regie: Party
+    changed_on: date
+
+
+class ReminderDueData(EventData):
+    about: ReminderAbout
+    ref_id: uuid.UUID
+    due_on: date
+    to: list[PartnerId]
+
+
+def _rel(partners: list[str], basis_id: str) -> list[RelationChange]:
+    return [
+        RelationChange(p, RELATION_BASIS, basis_id, active=True) for p in dict.fromkeys(partners)
+    ]
+
+
+@register
+class SupportRequested(CloudEvent[SupportRequestedData]):
+    """The school (IB'er) asks the SWV for support beyond basic support."""
+
+    domain: ClassVar[str] = "arrangements"
+    name: ClassVar[str] = "support-requested"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.arrangements.support-requested.v1"] = (
+        "nl.ketenbus.arrangements.support-requested.v1"
+    )
+
+    def relation_changes(self) -> list[RelationChange]:
+        d = self.data
+        return _rel([d.school.partner, d.swv], f"request/{d.request_id}")
+
+
+@register
+class TlvIssued(CloudEvent[TlvIssuedData]):
+    """The SWV issued a toelaatbaarheidsverklaring (OSO: beschikkingsnummer, categorie, dates)."""
+
+    domain: ClassVar[str] = "arrangements"
+    name: ClassVar[str] = "tlv-issued"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.arrangements.tlv-issued.v1"] = (
+        "nl.ketenbus.arrangements.tlv-issued.v1"
+    )
+
+    def relation_changes(self) -> list[RelationChange]:
+        d = self.data
+        parties = [d.swv.partner] + ([d.school] if d.school else [])
+        return _rel(parties, f"tlv/{d.tlv_id}")
+
+
+@register
+class OppDrawnUp(CloudEvent[OppDrawnUpData]):
+    """The school drew up (or revised) the OPP; the IB'er holds regie on it."""
+
+    domain: ClassVar[str] = "arrangements"
+    name: ClassVar[str] = "opp-drawn-up"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.arrangements.opp-drawn-up.v1"] = (
+        "nl.ketenbus.arrangements.opp-drawn-up.v1"
+    )
+
+    def relation_changes(self) -> list[RelationChange]:
+        d = self.data
+        return _rel([d.school, d.regie.partner], f"opp/{d.opp_id}")
+
+
+@register
+class YouthCareDecided(CloudEvent[YouthCareDecidedData]):
+    """The access team decided on youth care (beschikking): product sealed, period in clear."""
+
+    domain: ClassVar[str] = "arrangements"
+    name: ClassVar[str] = "youth-care-decided"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.arrangements.youth-care-decided.v1"] = (
+        "nl.ketenbus.arrangements.youth-care-decided.v1"
+    )
+
+    def relation_changes(self) -> list[RelationChange]:
+        d = self.data
+        parties = [d.access_team.partner, d.provider.partner, d.regie.partner]
+        return _rel(parties, f"youth-care/{d.decision_id}")
+
+
+@register
+class ArrangementAgreed(CloudEvent[ArrangementAgreedData]):
+    """A combined education-care arrangement (OZA) with its funding split; support starts."""
+
+    domain: ClassVar[str] = "arrangements"
+    name: ClassVar[str] = "arrangement-agreed"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.arrangements.arrangement-agreed.v1"] = (
+        "nl.ketenbus.arrangements.arrangement-agreed.v1"
+    )
+
+    def relation_changes(self) -> list[RelationChange]:
+        d = self.data
+        return _rel([p.partner for p in d.parties], f"arrangement/{d.arrangement_id}")
+
+
+@register
+class FundingDisputed(CloudEvent[FundingDisputedData]):
+    """A party disagrees about who pays; support goes on, the dispute is its own track."""
+
+    domain: ClassVar[str] = "arrangements"
+    name: ClassVar[str] = "funding-disputed"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.arrangements.funding-disputed.v1"] = (
+        "nl.ketenbus.arrangements.funding-disputed.v1"
+    )
+
+
+@register
+class DisputeEscalated(CloudEvent[DisputeEscalatedData]):
+    """The dispute went to the region's holders of doorzettingsmacht, with a deadline."""
+
+    domain: ClassVar[str] = "arrangements"
+    name: ClassVar[str] = "dispute-escalated"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.arrangements.dispute-escalated.v1"] = (
+        "nl.ketenbus.arrangements.dispute-escalated.v1"
+    )
+
+
+@register
+class DisputeDecided(CloudEvent[DisputeDecidedData]):
+    """A holder of doorzettingsmacht decided who pays."""
+
+    domain: ClassVar[str] = "arrangements"
+    name: ClassVar[str] = "dispute-decided"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.arrangements.dispute-decided.v1"] = (
+        "nl.ketenbus.arrangements.dispute-decided.v1"
+    )
+
+
+@register
+class DisputeDeadlinePassed(CloudEvent[DisputeDeadlinePassedData]):
+    """The escalation's deadline passed without a decision."""
+
+    domain: ClassVar[str] = "arrangements"
+    name: ClassVar[str] = "dispute-deadline-passed"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.arrangements.dispute-deadline-passed.v1"] = (
+        "nl.ketenbus.arrangements.dispute-deadline-passed.v1"
+    )
+
+
+@register
+class ReducedTeachingTimeRequested(CloudEvent[ReducedTeachingTimeRequestedData]):
+    """Variawet: the school board asks the inspectorate to deviate from teaching time; needs
+    an OPP, hours a week, a period and the schedule back to full time."""
+
+    domain: ClassVar[str] = "arrangements"
+    name: ClassVar[str] = "reduced-teaching-time-requested"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.arrangements.reduced-teaching-time-requested.v1"] = (
+        "nl.ketenbus.arrangements.reduced-teaching-time-requested.v1"
+    )
+
+
+@register
+class RegieChanged(CloudEvent[RegieChangedData]):
+    """Someone else now holds regie on an OPP or on a youth-care decision."""
+
+    domain: ClassVar[str] = "arrangements"
+    name: ClassVar[str] = "regie-changed"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.arrangements.regie-changed.v1"] = (
+        "nl.ketenbus.arrangements.regie-changed.v1"
+    )
+
+    def relation_changes(self) -> list[RelationChange]:
+        d = self.data
+        prefix = "opp" if d.domain == "opp" else "youth-care"
+        return _rel([d.regie.partner], f"{prefix}/{d.ref_id}")
+
+
+@register
+class ReminderDue(CloudEvent[ReminderDueData]):
+    """A review date, an expiry or a deadline is near (TLV renewal, OPP review, …)."""
+
+    domain: ClassVar[str] = "arrangements"
+    name: ClassVar[str] = "reminder-due"
+    version: ClassVar[int] = 1
+    type: Literal["nl.ketenbus.arrangements.reminder-due.v1"] = (
+        "nl.ketenbus.arrangements.reminder-due.v1"
+    )
+
+
+InboundArrangementsEvent = Annotated[
+    SupportRequested
+    | TlvIssued
+    | OppDrawnUp
+    | YouthCareDecided
+    | ArrangementAgreed
+    | FundingDisputed
+    | DisputeDecided
+    | ReducedTeachingTimeRequested
+    | RegieChanged,
+    Field(discriminator="type"),
+]
+ArrangementsEvent = Annotated[
+    SupportRequested
+    | TlvIssued
+    | OppDrawnUp
+    | YouthCareDecided
+    | ArrangementAgreed
+    | FundingDisputed
+    | DisputeEscalated
+    | DisputeDecided
+    | DisputeDeadlinePassed
+    | ReducedTeachingTimeRequested
+    | RegieChanged
+    | ReminderDue,
+    Field(discriminator="type"),
+]
+
+# Every event the arrangements service publishes, in the order of the decision track.
+PUBLISHED: tuple[type[CloudEvent[Any]], ...] = (
+    SupportRequested,
+    TlvIssued,
+    OppDrawnUp,
+    YouthCareDecided,
+    ArrangementAgreed,
+    FundingDisputed,
+    DisputeEscalated,
+    DisputeDecided,
+    DisputeDeadlinePassed,
+    ReducedTeachingTimeRequested,
+    RegieChanged,
+    ReminderDue,
+)

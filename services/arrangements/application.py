@@ -1,0 +1,107 @@
+"""The arrangements application: loads a child's arrangements, applies the decision, records
+it; runs the clock (reminders, passed deadlines) and answers the small queries (regie,
+tandem, TLVs per period for the monitor)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from services.arrangements.domain import ArrangementsError, ChildArrangements
+from services.arrangements.rules import Rules, load_rules
+from services.runtime.store import Batch, TrackedApplication
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+# Decisions are dated in the Netherlands: "today" is the date there.
+LOCAL = ZoneInfo("Europe/Amsterdam")
+_OPENED = "ChildArrangements.Opened"
+_TLV_ISSUED = "ChildArrangements.TlvIssued"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def quarter_of(day: date) -> str:
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+class ArrangementsApplication(TrackedApplication):
+    name = "arrangements"
+    refusals: ClassVar[tuple[type[Exception], ...]] = (ArrangementsError,)
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        clock: Clock = utcnow,
+        rules: Rules | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.clock = clock
+        self.rules = rules or load_rules()
+        self._children: dict[uuid.UUID, None] = {}
+        self._scanned = 0
+
+    def today(self) -> date:
+        return self.clock().astimezone(LOCAL).date()
+
+    def handle(self, batch: Batch, message: Any) -> None:
+        from services.arrangements.translation import apply_inbound
+
+        apply_inbound(self, message, batch)
+
+    def arrangements(self, batch: Batch, child: str) -> ChildArrangements:
+        return batch.get(ChildArrangements.create_id(child), lambda: ChildArrangements(child))
+
+    def arrangements_of(self, child: str) -> ChildArrangements:
+        return self.arrangements(Batch(self.repository), child)
+
+    # the clock
+
+    def _known_children(self) -> list[uuid.UUID]:
+        """Every child with arrangements, from the notification log (read incrementally)."""
+        while True:
+            page = self.recorder.select_notifications(self._scanned, 500, inclusive_of_start=False)
+            if not page:
+                return list(self._children)
+            for notification in page:
+                if notification.topic.endswith(_OPENED):
+                    self._children[uuid.UUID(str(notification.originator_id))] = None
+            self._scanned = page[-1].id
+
+    def tick(self, now: datetime) -> int:
+        """Record every reminder and passed deadline due at `now`; how many were recorded."""
+        today = now.astimezone(LOCAL).date()
+        recorded = 0
+        for aggregate_id in self._known_children():
+            aggregate: ChildArrangements = self.repository.get(aggregate_id)
+            count = aggregate.remind(today, self.rules)
+            if count:
+                self.save(aggregate)
+                recorded += count
+        if recorded:
+            log.info("arrangements_reminders", count=recorded)
+        return recorded
+
+    # queries
+
+    def tlv_counts(self) -> dict[str, dict[str, int]]:
+        """TLVs per quarter of their start and per category: the monitor's figure, no
+        personal data (seed 001 B1: monitored against the national average)."""
+        counts: dict[str, Counter[str]] = {}
+        start = 0
+        while page := self.recorder.select_notifications(start, 500, inclusive_of_start=False):
+            for notification in page:
+                if notification.topic.endswith(_TLV_ISSUED):
+                    tlv: Any = self.mapper.to_domain_event(notification)
+                    counts.setdefault(quarter_of(tlv.start_on), Counter())[tlv.categorie] += 1
+            start = page[-1].id
+        return {period: dict(sorted(c.items())) for period, c in sorted(counts.items())}

@@ -1,0 +1,401 @@
+"""`ketenbus arrangements …`: the main decisions as a partner's system would publish them, and
+the registers (tandem, funding scheme), the TLV monitor and the scripted scenario.
+
+Every decision is built, its content sealed with the partner's keys from kluis, validated at
+the ingress and published on `in.<partner>.arrangements.<name>`. Whether it is entitled and its
+dates make sense is checked by the arrangements service: a refusal appears on
+`ketenbus.deadletter.arrangements` with its reason (`ketenbus status`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ketenbus_contracts.envelope import CloudEvent
+
+app = typer.Typer(
+    help="Arrangements: support requests, TLVs, OPPs, youth care, funding disputes.",
+    no_args_is_help=True,
+)
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where everything is written (KETENBUS_DATA_DIR)")
+]
+AsPartner = Annotated[str, typer.Option("--as", help="The deciding partner id")]
+Role = Annotated[str, typer.Option(help="The professional's role, e.g. ib-er")]
+Contact = Annotated[str, typer.Option(help="Whom to call (in clear)")]
+On = Annotated[str | None, typer.Option("--on", help="Decision date (YYYY-MM-DD; today)")]
+Start = Annotated[str, typer.Option("--start", help="YYYY-MM-DD")]
+End = Annotated[str, typer.Option("--end", help="YYYY-MM-DD")]
+Split = Annotated[
+    list[str] | None, typer.Option("--split", help="payer=percent, e.g. swv=30 (repeat)")
+]
+
+
+def _settings(data_dir: Path | None) -> Any:
+    from services.runtime.logging import configure_logging
+    from services.runtime.settings import Settings
+
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    configure_logging(settings)
+    return settings
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _date(text: str | None) -> date:
+    try:
+        return date.fromisoformat(text) if text else date.today()
+    except ValueError:
+        _fail(f"not a date: {text!r} (YYYY-MM-DD)")
+        raise
+
+
+def _split(items: list[str] | None) -> list[Any] | None:
+    from ketenbus_contracts.arrangements import FundingShare
+
+    if not items:
+        return None
+    shares = []
+    for item in items:
+        payer, _, percent = item.partition("=")
+        try:
+            shares.append(FundingShare.model_validate({"payer": payer, "percent": int(percent)}))
+        except ValueError:
+            _fail(f"not a share: {item!r} (school|swv|municipality=percent)")
+    return shares
+
+
+def _publish(
+    data_dir: Path | None,
+    partner: str,
+    child: str,
+    build: Any,
+    details: Any = None,
+) -> None:
+    """Seal `details` with the partner's keys, build the event, and publish it at the ingress."""
+    import nats
+
+    from services.runtime.deadletter import kluis_sealer
+    from services.runtime.ingress import IngressRefusedError, publish_inbound
+    from services.runtime.keyring import Keyring
+    from services.runtime.settings import server_list
+    from services.runtime.supervisor import discover_nats_url
+
+    settings = _settings(data_dir)
+    url = discover_nats_url(settings)
+    if url is None:
+        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
+        return
+    event_id = uuid.uuid4()
+
+    async def sealed() -> dict[Any, str]:
+        if details is None:
+            return {}
+        nc = await nats.connect(server_list(url))
+        try:
+            keyring = Keyring.for_partner(settings.data_dir, partner, nc)
+            return await keyring.seal(details, child=child, event_id=event_id)
+        finally:
+            await nc.close()
+
+    try:
+        sections = asyncio.run(sealed())
+        event: CloudEvent[Any] = build(event_id, sections)
+        seal = kluis_sealer(settings.data_dir)
+        subject = asyncio.run(publish_inbound(url, partner, event.to_bytes(), seal))
+    except IngressRefusedError as exc:
+        _fail(f"refused: {exc}")
+        return
+    except ValueError as exc:
+        _fail(f"invalid: {exc}")
+        return
+    typer.echo(f"published {event.type} {event.id} on {subject}")
+    typer.echo("refusals by the arrangements service: ketenbus.deadletter.arrangements")
+
+
+def _party(partner: str, role: str, contact: str) -> Any:
+    from ketenbus_contracts.arrangements import Party
+
+    return Party(partner=partner, role=role, contact=contact)
+
+
+@app.command("request-support")
+def request_support(
+    child: str,
+    as_partner: AsPartner,
+    swv: Annotated[str, typer.Option(help="The samenwerkingsverband asked")],
+    kind: Annotated[str, typer.Option(help="Kind of support (see `scheme`)")],
+    question: Annotated[str, typer.Option(help="The question (sealed: support)")] = "",
+    role: Role = "ib-er",
+    contact: Contact = "IB'er",
+    on: On = None,
+    data_dir: DataDir = None,
+) -> None:
+    """The school (IB'er) asks the SWV for support."""
+    from ketenbus_contracts import arrangements as c
+
+    request_id = uuid.uuid4()
+    _publish(
+        data_dir, as_partner, child,
+        lambda eid, sealed: c.SupportRequested.create(
+            id=eid, source=as_partner, subject=child, purposes=sorted(sealed),
+            data=c.SupportRequestedData(
+                request_id=request_id, school=_party(as_partner, role, contact), swv=swv,
+                requested_on=_date(on), kind=kind, sealed=sealed,
+            ),
+        ),
+        c.SupportRequestDetails(question=question) if question else None,
+    )  # fmt: skip
+    typer.echo(f"request {request_id}")
+
+
+@app.command()
+def tlv(
+    child: str,
+    as_partner: AsPartner,
+    number: Annotated[str, typer.Option(help="beschikkingsnummer")],
+    category: Annotated[str, typer.Option(help="OSO codelijst 31: Nvt, H, M, L")],
+    start: Start,
+    end: End,
+    swv_number: Annotated[str, typer.Option(help="tlvswvnummer")] = "PO2504",
+    school: Annotated[str | None, typer.Option(help="The school it is for")] = None,
+    grounds: Annotated[str, typer.Option(help="Grounds (sealed: support)")] = "",
+    role: Role = "tlv-commissie",
+    contact: Contact = "Loket SWV",
+    data_dir: DataDir = None,
+) -> None:
+    """The SWV issues a TLV (a school may not: the service refuses it)."""
+    from ketenbus_contracts import arrangements as c
+
+    tlv_id = uuid.uuid4()
+    _publish(
+        data_dir, as_partner, child,
+        lambda eid, sealed: c.TlvIssued.create(
+            id=eid, source=as_partner, subject=child, purposes=sorted(sealed),
+            data=c.TlvIssuedData(
+                tlv_id=tlv_id, beschikkingsnummer=number, swv_number=swv_number,
+                categorie=category,  # type: ignore[arg-type]
+                start_on=_date(start), end_on=_date(end),
+                swv=_party(as_partner, role, contact), school=school, sealed=sealed,
+            ),
+        ),
+        c.TlvDetails(grounds=grounds) if grounds else None,
+    )  # fmt: skip
+    typer.echo(f"tlv {tlv_id}")
+
+
+@app.command()
+def opp(
+    child: str,
+    as_partner: AsPartner,
+    review: Annotated[list[str], typer.Option(help="A review date (repeat)")],
+    goal: Annotated[list[str] | None, typer.Option(help="A goal (sealed; repeat)")] = None,
+    hours: Annotated[float, typer.Option(help="Support hours a week (sealed)")] = 0.0,
+    role: Role = "ib-er",
+    contact: Contact = "IB'er",
+    on: On = None,
+    data_dir: DataDir = None,
+) -> None:
+    """The school draws up the OPP; the IB'er holds regie."""
+    from ketenbus_contracts import arrangements as c
+
+    opp_id = uuid.uuid4()
+    _publish(
+        data_dir, as_partner, child,
+        lambda eid, sealed: c.OppDrawnUp.create(
+            id=eid, source=as_partner, subject=child, purposes=sorted(sealed),
+            data=c.OppDrawnUpData(
+                opp_id=opp_id, school=as_partner, regie=_party(as_partner, role, contact),
+                drawn_up_on=_date(on), review_dates=[_date(r) for r in review], sealed=sealed,
+            ),
+        ),
+        c.OppDetails(goals=goal or [], support_hours_per_week=hours) if goal else None,
+    )  # fmt: skip
+    typer.echo(f"opp {opp_id}")
+
+
+@app.command("youth-care")
+def youth_care(
+    child: str,
+    as_partner: AsPartner,
+    provider: Annotated[str, typer.Option(help="The youth-care provider partner id")],
+    number: Annotated[str, typer.Option(help="beschikkingsnummer")],
+    start: Start,
+    end: End,
+    product: Annotated[str, typer.Option(help="Product (sealed: youth_care)")] = "",
+    provider_contact: Annotated[str, typer.Option(help="Provider's contact")] = "Aanbieder",
+    role: Role = "consulent",
+    contact: Contact = "Wijkteam",
+    data_dir: DataDir = None,
+) -> None:
+    """The access team decides on youth care (content sealed under youth_care)."""
+    from ketenbus_contracts import arrangements as c
+
+    decision_id = uuid.uuid4()
+    team = _party(as_partner, role, contact)
+    _publish(
+        data_dir, as_partner, child,
+        lambda eid, sealed: c.YouthCareDecided.create(
+            id=eid, source=as_partner, subject=child, purposes=sorted(sealed),
+            data=c.YouthCareDecidedData(
+                decision_id=decision_id, beschikkingsnummer=number, access_team=team,
+                provider=_party(provider, "aanbieder", provider_contact),
+                start_on=_date(start), end_on=_date(end), regie=team, sealed=sealed,
+            ),
+        ),
+        c.YouthCareDetails(product=product) if product else None,
+    )  # fmt: skip
+    typer.echo(f"youth-care decision {decision_id}")
+
+
+@app.command()
+def agree(
+    child: str,
+    as_partner: AsPartner,
+    kind: Annotated[str, typer.Option(help="Kind of support (see `scheme`)")],
+    party: Annotated[list[str], typer.Option(help="partner|role|contact (repeat)")],
+    start: Start,
+    end: End,
+    region: Annotated[str, typer.Option(help="Region of doorzettingsmacht")] = "lingewaard",
+    split: Split = None,
+    description: Annotated[str, typer.Option(help="What is arranged (sealed)")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """A combined education-care arrangement; without --split the decision scheme decides."""
+    from ketenbus_contracts import arrangements as c
+
+    parties = []
+    for item in party:
+        partner, _, rest = item.partition("|")
+        role, _, contact = rest.partition("|")
+        parties.append(_party(partner, role or "partij", contact or partner))
+    arrangement_id = uuid.uuid4()
+    shares = _split(split)
+    _publish(
+        data_dir, as_partner, child,
+        lambda eid, sealed: c.ArrangementAgreed.create(
+            id=eid, source=as_partner, subject=child, purposes=sorted(sealed),
+            data=c.ArrangementAgreedData(
+                arrangement_id=arrangement_id, kind=kind, region=region, parties=parties,
+                start_on=_date(start), end_on=_date(end), funding=shares,
+                funding_basis="agreed" if shares else "scheme", sealed=sealed,
+            ),
+        ),
+        c.ArrangementDetails(description=description) if description else None,
+    )  # fmt: skip
+    typer.echo(f"arrangement {arrangement_id}")
+
+
+@app.command()
+def dispute(
+    child: str,
+    arrangement: str,
+    as_partner: AsPartner,
+    propose: Split = None,
+    on: On = None,
+    data_dir: DataDir = None,
+) -> None:
+    """A party disputes who pays; support goes on, the service escalates with a deadline."""
+    from ketenbus_contracts import arrangements as c
+
+    dispute_id = uuid.uuid4()
+    _publish(
+        data_dir, as_partner, child,
+        lambda eid, sealed: c.FundingDisputed.create(
+            id=eid, source=as_partner, subject=child,
+            data=c.FundingDisputedData(
+                dispute_id=dispute_id, arrangement_id=uuid.UUID(arrangement),
+                raised_by=as_partner, raised_on=_date(on), proposed=_split(propose),
+            ),
+        ),
+    )  # fmt: skip
+    typer.echo(f"dispute {dispute_id}")
+
+
+@app.command()
+def decide(
+    child: str,
+    dispute_id: str,
+    arrangement: str,
+    as_partner: AsPartner,
+    split: Annotated[list[str], typer.Option("--split", help="payer=percent (repeat)")],
+    on: On = None,
+    data_dir: DataDir = None,
+) -> None:
+    """A holder of doorzettingsmacht decides a dispute (register: doorzettingsmacht.yaml)."""
+    from ketenbus_contracts import arrangements as c
+
+    shares = _split(split) or []
+    _publish(
+        data_dir, as_partner, child,
+        lambda eid, sealed: c.DisputeDecided.create(
+            id=eid, source=as_partner, subject=child,
+            data=c.DisputeDecidedData(
+                dispute_id=uuid.UUID(dispute_id), arrangement_id=uuid.UUID(arrangement),
+                decided_by=as_partner, decided_on=_date(on), funding=shares,
+            ),
+        ),
+    )  # fmt: skip
+
+
+@app.command()
+def tandem(partner: str) -> None:
+    """A school's fixed contact in the access team, or an access team's schools."""
+    from services.arrangements.rules import load_rules
+
+    rules = load_rules()
+    school = rules.tandem_of_school(partner)
+    schools = rules.schools_of_access_team(partner)
+    if school is None and not schools:
+        _fail(f"{partner} is in no tandem (infra/arrangements/tandem.yaml)", code=1)
+    if school is not None:
+        typer.echo(f"{partner}: access team {school.access_team}: {school.access_team_contact}")
+    for t in schools:
+        typer.echo(f"{partner}: school {t.school}: {t.school_contact}")
+
+
+@app.command()
+def scheme() -> None:
+    """The grey-area decision scheme: kind of support -> who pays."""
+    from services.arrangements.rules import load_rules
+
+    for kind, split in load_rules().funding_scheme.items():
+        typer.echo(f"{kind:<30} " + ", ".join(f"{p} {pct}%" for p, pct in split.items()))
+
+
+@app.command()
+def monitor(data_dir: DataDir = None) -> None:
+    """TLVs per quarter of their start and per category (no personal data), from the store."""
+    from services.arrangements.bootstrap import create_application
+
+    application = create_application(_settings(data_dir))
+    try:
+        counts = application.tlv_counts()
+    finally:
+        application.close()
+    typer.echo(json.dumps(counts, indent=2))
+
+
+@app.command()
+def scenario(data_dir: DataDir = None) -> None:
+    """Run the arrangement scenario against a running backbone (`ketenbus up`)."""
+    from services.arrangements.scenario import format_scenario, run_arrangement_scenario
+    from services.runtime.supervisor import discover_nats_url
+
+    settings = _settings(data_dir)
+    url = discover_nats_url(settings)
+    if url is None:
+        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
+        return
+    typer.echo(format_scenario(asyncio.run(run_arrangement_scenario(url, settings.data_dir))))

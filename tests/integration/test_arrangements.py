@@ -1,0 +1,169 @@
+"""arrangements end to end: real nats-server, the arrangements and kluis processes, on SQLite
+and PostgreSQL.
+
+The scripted scenario runs through JetStream with sealed content: a school's TLV is refused
+(dead-lettered with its reason), the SWV's is recorded, a funding dispute is escalated to the
+region's holders of doorzettingsmacht and decided; the school sees THAT there is youth care and
+whom to call but cannot open its content, the access team can. The service's clock sends the
+TLV renewal reminder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import pytest
+
+from ketenbus_contracts.arrangements import ReminderDue
+from services.arrangements import scenario as ev
+from services.arrangements.scenario import run_arrangement_scenario
+from services.runtime.settings import Settings
+from services.runtime.supervisor import Backbone
+from tests.conftest import StoreBackend
+from tests.integration.helpers import (
+    child,
+    consumer_idle,
+    publish_events,
+    read_stream,
+    stream_events,
+    wait_until,
+)
+from tests.integration.test_kluis import _kluis_ready
+
+pytestmark = pytest.mark.integration
+
+
+class ArrangementsCase(StoreBackend):
+    @pytest.fixture
+    def backbone(
+        self, settings: Settings, nats_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[Backbone]:
+        # The service processes inherit the environment: let the clock run every half second.
+        monkeypatch.setenv("KETENBUS_ARRANGEMENTS_TICK_INTERVAL", "0.5")
+        settings = settings.model_copy(update={"nats_url": nats_url})
+        with Backbone(settings, ["arrangements", "kluis"]) as backbone:
+            wait_until(
+                lambda: asyncio.run(_kluis_ready(backbone.url, settings.data_dir)),
+                what="kluis answering",
+            )
+            yield backbone
+
+    def test_a_disputed_arrangement_is_escalated_and_decided_and_the_school_sees_only_whom_to_call(
+        self, backbone: Backbone
+    ) -> None:
+        today = date.today()
+        result = asyncio.run(
+            run_arrangement_scenario(backbone.url, backbone.settings.data_dir, child(61), today)
+        )
+
+        assert {
+            "holders": ["swv-lingewaard", "gemeente-lingewaard"],
+            "deadline": (today + timedelta(days=10)).isoformat(),
+        } == result["escalated"]
+        assert {
+            "by": "gemeente-lingewaard",
+            "funding": {"swv": 30, "municipality": 70},
+        } == result["decided"]
+        school = result["youth_care_for_school"]
+        assert ({}, {"youth_care": "role-not-permitted"}) == (school["opened"], school["refused"])
+        assert "Wijkteam Huissen, 026-2223344" == school["whom_to_call"]
+        opened = result["youth_care_for_wijkteam"]["opened"]
+        assert "45A53 ambulante jeugdhulp" == opened["youth_care"]["product"]
+        dead = [json.loads(payload) for _, payload, _ in read_stream(backbone.url, "DEADLETTER")]
+        assert [
+            ("NotEntitledError", "bs-de-regenboog (role school) may not decide tlv: only swv may")
+        ] == [(d["reason"], d["details"][0]["msg"]) for d in dead]
+        published = [type(e).name for e in stream_events(backbone.url, "ARRANGEMENTS")]
+        expected = [
+            "support-requested",
+            "tlv-issued",
+            "opp-drawn-up",
+            "youth-care-decided",
+            "arrangement-agreed",
+            "funding-disputed",
+            "dispute-escalated",
+            "dispute-decided",
+        ]
+        assert expected == [name for name in published if name != "reminder-due"]
+
+    def test_the_clock_sends_the_tlv_renewal_reminder_ahead_of_expiry(
+        self, backbone: Backbone
+    ) -> None:
+        kid = child(62)
+        today = date.today()
+        tlv = ev.tlv(kid, today - timedelta(days=300), today + timedelta(days=60))
+        publish_events(backbone.url, [tlv])
+        wait_until(lambda: consumer_idle(backbone.url, "INBOUND", "arrangements"), what="idle")
+
+        def reminders() -> list[ReminderDue]:
+            events = stream_events(backbone.url, "ARRANGEMENTS")
+            return [e for e in events if isinstance(e, ReminderDue)]
+
+        [reminder] = wait_until(reminders, what="the renewal reminder")
+        assert ("tlv-renewal", tlv.data.tlv_id, tlv.data.end_on, kid) == (
+            reminder.data.about,
+            reminder.data.ref_id,
+            reminder.data.due_on,
+            reminder.subject,
+        )
+
+    def test_the_cli_verbs_publish_the_decisions_and_the_monitor_counts_the_tlv(
+        self, backbone: Backbone
+    ) -> None:
+        from typer.testing import CliRunner
+
+        from services.cli import app
+
+        settings = backbone.settings
+        env = {"KETENBUS_NATS_URL": backbone.url, "KETENBUS_DATA_DIR": str(settings.data_dir)}
+        env |= {"KETENBUS_STORE": settings.store, "KETENBUS_POSTGRES_HOST": settings.postgres_host}
+        env |= {
+            "KETENBUS_POSTGRES_DBNAME": settings.postgres_dbname,
+            "KETENBUS_POSTGRES_SCHEMA": settings.postgres_schema,
+            "KETENBUS_POSTGRES_USER": settings.postgres_user,
+        }
+        runner = CliRunner()
+
+        def ketenbus(*args: str) -> str:
+            result = runner.invoke(app, ["arrangements", *args], env=env)
+            assert 0 == result.exit_code, result.output
+            return result.stdout.strip().splitlines()[-1].split()[-1]
+
+        kid = child(63)
+        today = date.today()
+        period = ["--start", today.isoformat(), "--end", (today + timedelta(days=365)).isoformat()]
+        tlv = ["tlv", kid, "--number", "TLV-CLI-1", "--category", "H", *period]
+        ketenbus(*tlv, "--as", "bs-de-regenboog")
+        ketenbus(*tlv, "--as", "swv-lingewaard", "--grounds", "Zwaar")
+        parties = ["--party", "bs-de-regenboog|ib-er|IB", "--party", "swv-lingewaard|loket|SWV"]
+        arrangement = ketenbus(
+            "agree", kid, "--as", "bs-de-regenboog", "--kind", "adl-op-school", *parties, *period
+        )
+        dispute = ketenbus("dispute", kid, arrangement, "--as", "swv-lingewaard")
+        wait_until(lambda: consumer_idle(backbone.url, "INBOUND", "arrangements"), what="idle")
+        ketenbus(
+            "decide", kid, dispute, arrangement, "--as", "swv-lingewaard", "--split", "swv=100"
+        )
+
+        def decided() -> bool:
+            names = [type(e).name for e in stream_events(backbone.url, "ARRANGEMENTS")]
+            return "dispute-decided" in names
+
+        wait_until(decided, what="the decision")
+        dead = [json.loads(payload) for _, payload, _ in read_stream(backbone.url, "DEADLETTER")]
+        assert ["NotEntitledError"] == [d["reason"] for d in dead]
+        monitor = runner.invoke(app, ["arrangements", "monitor"], env=env)
+        quarter = f"{today.year}-Q{(today.month - 1) // 3 + 1}"
+        assert {quarter: {"H": 1}} == json.loads(monitor.stdout)
+
+
+class TestArrangementsOnSQLite(ArrangementsCase):
+    store = "sqlite"
+
+
+@pytest.mark.postgres
+class TestArrangementsOnPostgres(ArrangementsCase):
+    store = "postgres"

@@ -1,0 +1,536 @@
+"""The arrangements application on an in-memory store, with an injected clock: every rule of
+issue 6 as the partners' contract events drive it, and what goes out on the stream."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from ketenbus_contracts.arrangements import (
+    ArrangementsEvent,
+    DisputeDeadlinePassed,
+    DisputeEscalated,
+    OppDrawnUpData,
+    Party,
+    RegieChanged,
+    RegieChangedData,
+    ReminderDue,
+    YouthCareDecided,
+)
+from ketenbus_contracts.envelope import CloudEvent, RelationChange
+from ketenbus_contracts.purposes import Purpose
+from services.arrangements import scenario as ev
+from services.arrangements.application import ArrangementsApplication
+from services.arrangements.rules import load_rules
+from services.arrangements.translation import to_contract
+from services.runtime.outbox import outbound_event_id
+
+CHILD = "c" * 32
+TODAY = date(2026, 11, 24)
+TRACKING = "INBOUND:arrangements"
+
+
+class Clock:
+    def __init__(self, today: date = TODAY) -> None:
+        self.now = datetime(today.year, today.month, today.day, 11, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(clock: Clock) -> ArrangementsApplication:
+    return ArrangementsApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+
+
+def apply(app: ArrangementsApplication, *events: CloudEvent[Any]) -> list[str]:
+    """Process the events as one batch; the reasons of the refused ones."""
+    start = app.position(TRACKING)
+    items = [(start + i + 1, e) for i, e in enumerate(events)]
+    return [str(reason) for _, reason in app.process_batch(TRACKING, items)]
+
+
+def published(app: ArrangementsApplication) -> list[CloudEvent[Any]]:
+    events = [app.mapper.to_domain_event(n) for n in app.recorder.select_notifications(1, 1000)]
+    return [c for e in events if (c := to_contract(e, outbound_event_id(app.name, e)))]
+
+
+def names(app: ArrangementsApplication) -> list[str]:
+    return [type(e).name for e in published(app)]
+
+
+SEALED = {Purpose.SUPPORT: "x.y.z.w.v"}
+
+
+# 1. the decisions -----------------------------------------------------------------------
+
+
+def test_a_support_request_tlv_opp_youth_care_and_arrangement_go_out_as_decisions(
+    app: ArrangementsApplication,
+) -> None:
+    refused = apply(
+        app,
+        ev.support_request(CHILD, TODAY, sealed=SEALED),
+        ev.tlv(CHILD, TODAY, TODAY + timedelta(days=365), categorie="H"),
+        ev.opp(CHILD, TODAY, [TODAY + timedelta(days=42)]),
+        ev.youth_care(CHILD, TODAY, TODAY + timedelta(days=180)),
+        ev.arrangement(CHILD, TODAY, TODAY + timedelta(days=180)),
+    )
+
+    assert [] == refused
+    expected = [
+        "support-requested",
+        "tlv-issued",
+        "opp-drawn-up",
+        "youth-care-decided",
+        "arrangement-agreed",
+    ]
+    assert expected == names(app)
+
+
+def test_a_partners_sealed_decision_goes_out_under_its_own_event_id(
+    app: ArrangementsApplication,
+) -> None:
+    request = ev.support_request(CHILD, TODAY, sealed=SEALED)
+    apply(app, request)
+
+    [out] = published(app)
+    assert (request.id, SEALED, [Purpose.SUPPORT], "ketenbus.arrangements") == (
+        out.id,
+        out.data.sealed,
+        out.purposes,
+        out.source,
+    )
+
+
+def test_the_school_sees_that_there_is_youth_care_and_whom_to_call_in_clear() -> None:
+    care = ev.youth_care(
+        CHILD, TODAY, TODAY + timedelta(days=90), sealed={Purpose.YOUTH_CARE: "sealed"}
+    )
+    clear = care.data.model_dump(exclude={"sealed"})
+
+    assert "Wijkteam Huissen, 026-2223344" == clear["access_team"]["contact"]
+    assert [Purpose.YOUTH_CARE] == list(care.data.sealed)
+    assert "product" not in str(clear)
+
+
+def test_the_content_models_seal_under_support_or_youth_care() -> None:
+    from ketenbus_contracts import arrangements as contracts
+    from ketenbus_contracts.sealing import fields_by_purpose
+
+    purposes = {
+        model.__name__: set(fields_by_purpose(model))
+        for model in (
+            contracts.SupportRequestDetails,
+            contracts.TlvDetails,
+            contracts.OppDetails,
+            contracts.ArrangementDetails,
+            contracts.ReducedTimeDetails,
+            contracts.YouthCareDetails,
+        )
+    }
+    assert {Purpose.YOUTH_CARE} == purposes.pop("YouthCareDetails")
+    assert all(p == {Purpose.SUPPORT} for p in purposes.values())
+
+
+# 2. who may decide what, dates that make no sense ----------------------------------------
+
+
+def test_a_school_issuing_a_tlv_is_refused_with_a_clear_reason(
+    app: ArrangementsApplication,
+) -> None:
+    refused = apply(app, ev.tlv(CHILD, TODAY, TODAY + timedelta(days=365), issuer=ev.SCHOOL))
+
+    assert ["bs-de-regenboog (role school) may not decide tlv: only swv may"] == refused
+    assert [] == names(app)
+
+
+def test_a_swv_may_not_decide_on_youth_care(app: ArrangementsApplication) -> None:
+    refused = apply(app, ev.youth_care(CHILD, TODAY, TODAY + timedelta(days=9), decider=ev.SWV))
+
+    assert ["swv-lingewaard (role swv) may not decide youth-care: only wijkteam may"] == refused
+
+
+def test_a_partner_deciding_in_anothers_name_is_refused(app: ArrangementsApplication) -> None:
+    tlv = ev.tlv(CHILD, TODAY, TODAY + timedelta(days=365))
+    forged = tlv.model_copy(update={"data": tlv.data.model_copy(update={"swv": ev.WIJKTEAM})})
+
+    assert [
+        "the issuing SWV must be the publishing partner (swv-lingewaard), not wijkteam-lingewaard"
+    ] == apply(app, forged)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "reason"),
+    [
+        (TODAY, TODAY, "the TLV ends (2026-11-24) on or before it starts (2026-11-24)"),
+        (TODAY, TODAY - timedelta(days=30), "on or before it starts"),
+        (TODAY, TODAY + timedelta(days=7), "a TLV runs 28 to 1826 days, not 7"),
+        (TODAY, TODAY + timedelta(days=3000), "a TLV runs 28 to 1826 days, not 3000"),
+    ],
+)
+def test_tlv_dates_that_make_no_sense_are_refused(
+    app: ArrangementsApplication, start: date, end: date, reason: str
+) -> None:
+    [refused] = apply(app, ev.tlv(CHILD, start, end))
+
+    assert reason in refused
+
+
+def test_a_decision_dated_in_the_future_is_refused(app: ArrangementsApplication) -> None:
+    [refused] = apply(app, ev.support_request(CHILD, TODAY + timedelta(days=1)))
+
+    assert "the request date 2026-11-25 lies in the future (today is 2026-11-24)" == refused
+
+
+def test_opp_review_dates_must_follow_the_opp_in_order(app: ArrangementsApplication) -> None:
+    refused = apply(
+        app,
+        ev.opp(CHILD, TODAY, [TODAY]),
+        ev.opp(CHILD, TODAY, [TODAY + timedelta(days=60), TODAY + timedelta(days=30)]),
+    )
+
+    assert [
+        "review date 2026-11-24 is not after the OPP date",
+        "review dates must be distinct and in order",
+    ] == refused
+
+
+def test_the_same_tlv_number_twice_is_refused(app: ArrangementsApplication) -> None:
+    end = TODAY + timedelta(days=365)
+    refused = apply(app, ev.tlv(CHILD, TODAY, end), ev.tlv(CHILD, TODAY, end))
+
+    assert ["beschikkingsnummer TLV-2026-0001 is already used"] == refused
+
+
+# 3. the grey-area scheme, disputes and escalation ----------------------------------------
+
+
+def test_an_arrangement_without_an_agreed_split_is_paid_as_the_decision_scheme_says(
+    app: ArrangementsApplication,
+) -> None:
+    arrangement = ev.arrangement(CHILD, TODAY, TODAY + timedelta(days=90), kind="adl-op-school")
+    apply(app, arrangement)
+
+    funding = app.arrangements_of(CHILD).funding_of(arrangement.data.arrangement_id)
+    assert {
+        "status": "scheme",
+        "split": [{"payer": "swv", "percent": 50}, {"payer": "municipality", "percent": 50}],
+        "support": "running",
+    } == funding
+
+
+def test_a_split_that_does_not_add_up_or_an_unknown_kind_without_split_is_refused(
+    app: ArrangementsApplication,
+) -> None:
+    end = TODAY + timedelta(days=90)
+    refused = apply(
+        app,
+        ev.arrangement(CHILD, TODAY, end, funding=ev.split(swv=50, municipality=40)),
+        ev.arrangement(CHILD, TODAY, end, kind="paardrijden"),
+    )
+
+    assert [
+        "a funding split must add up to 100%",
+        "kind 'paardrijden' is not in the decision scheme: agree a split explicitly",
+    ] == refused
+
+
+def test_a_dispute_keeps_support_running_and_is_escalated_to_the_regions_holders_by_a_deadline(
+    app: ArrangementsApplication,
+) -> None:
+    arrangement = ev.arrangement(CHILD, TODAY, TODAY + timedelta(days=90))
+    aid = arrangement.data.arrangement_id
+    apply(app, arrangement, ev.dispute(CHILD, aid, TODAY, proposed=ev.split(municipality=100)))
+
+    escalated = [e for e in published(app) if isinstance(e, DisputeEscalated)]
+    assert [(["swv-lingewaard", "gemeente-lingewaard"], TODAY + timedelta(days=10))] == [
+        ([h.partner for h in e.data.holders], e.data.deadline) for e in escalated
+    ]
+    funding = app.arrangements_of(CHILD).funding_of(aid)
+    assert ("disputed", "running") == (funding["status"], funding["support"])
+
+
+def test_only_a_party_may_dispute_and_only_one_dispute_runs_at_a_time(
+    app: ArrangementsApplication,
+) -> None:
+    arrangement = ev.arrangement(CHILD, TODAY, TODAY + timedelta(days=90))
+    aid = arrangement.data.arrangement_id
+    refused = apply(
+        app,
+        arrangement,
+        ev.dispute(CHILD, aid, TODAY, by="jgz-gelderland-zuid"),
+        ev.dispute(CHILD, aid, TODAY),
+        ev.dispute(CHILD, aid, TODAY, by="wijkteam-lingewaard"),
+    )
+
+    assert [
+        "jgz-gelderland-zuid (role jgz) may not decide funding-dispute: "
+        "only school, swv, wijkteam, youth-care-provider may",
+        f"arrangement {aid} already has an open dispute",
+    ] == refused
+
+
+def test_a_holder_of_doorzettingsmacht_decides_and_the_split_is_fixed(
+    app: ArrangementsApplication,
+) -> None:
+    arrangement = ev.arrangement(CHILD, TODAY, TODAY + timedelta(days=90))
+    aid, did = arrangement.data.arrangement_id, uuid.uuid4()
+    refused = apply(
+        app,
+        arrangement,
+        ev.dispute(CHILD, aid, TODAY, dispute_id=did),
+        ev.decision(CHILD, did, aid, TODAY, ev.split(swv=100), by="bs-de-regenboog"),
+        ev.decision(CHILD, did, aid, TODAY, ev.split(swv=30, municipality=70)),
+        ev.decision(CHILD, did, aid, TODAY, ev.split(swv=100), by="swv-lingewaard"),
+    )
+
+    assert [
+        "bs-de-regenboog holds no doorzettingsmacht in region lingewaard",
+        f"dispute {did} was decided on 2026-11-24",
+    ] == refused
+    funding = app.arrangements_of(CHILD).funding_of(aid)
+    assert (
+        "decided",
+        [{"payer": "swv", "percent": 30}, {"payer": "municipality", "percent": 70}],
+    ) == (
+        funding["status"],
+        funding["split"],
+    )
+
+
+def test_holders_are_reminded_before_the_deadline_and_told_once_it_passed(
+    app: ArrangementsApplication, clock: Clock
+) -> None:
+    arrangement = ev.arrangement(CHILD, TODAY, TODAY + timedelta(days=90))
+    apply(app, arrangement, ev.dispute(CHILD, arrangement.data.arrangement_id, TODAY))
+    counts = []
+    for day in (4, 5, 5, 8, 9, 10, 11, 12):
+        clock.now = datetime(2026, 11, 24, 11, tzinfo=UTC) + timedelta(days=day)
+        counts.append(app.tick(clock.now))
+
+    reminders = [e for e in published(app) if isinstance(e, ReminderDue)]
+    passed = [e for e in published(app) if isinstance(e, DisputeDeadlinePassed)]
+    assert [0, 1, 0, 0, 1, 0, 1, 0] == counts
+    assert [("dispute-deadline", date(2026, 12, 4))] * 2 == [
+        (r.data.about, r.data.due_on) for r in reminders
+    ]
+    assert [date(2026, 12, 4)] == [p.data.deadline for p in passed]
+
+
+def test_a_decided_dispute_sends_no_more_reminders(
+    app: ArrangementsApplication, clock: Clock
+) -> None:
+    arrangement = ev.arrangement(CHILD, TODAY, TODAY + timedelta(days=90))
+    aid, did = arrangement.data.arrangement_id, uuid.uuid4()
+    apply(app, arrangement, ev.dispute(CHILD, aid, TODAY, dispute_id=did))
+    apply(app, ev.decision(CHILD, did, aid, TODAY, ev.split(municipality=100)))
+    clock.now += timedelta(days=20)
+
+    assert 0 == app.tick(clock.now)
+
+
+# 4. Variawet -------------------------------------------------------------------------------
+
+
+def test_reduced_teaching_time_with_an_opp_and_a_plan_back_to_full_time_is_requested(
+    app: ArrangementsApplication,
+) -> None:
+    plan = ev.opp(CHILD, TODAY, [TODAY + timedelta(days=60)])
+    request = ev.reduced_time(
+        CHILD, plan.data.opp_id, TODAY, 12, TODAY, TODAY + timedelta(days=120),
+        [(TODAY + timedelta(days=40), 18), (TODAY + timedelta(days=100), 25)],
+    )  # fmt: skip
+    refused = apply(app, plan, request)
+
+    assert [] == refused
+    assert ["opp-drawn-up", "reduced-teaching-time-requested"] == names(app)
+
+
+def test_reduced_teaching_time_is_refused_without_an_opp_or_a_way_back_to_full_time(
+    app: ArrangementsApplication,
+) -> None:
+    plan = ev.opp(CHILD, TODAY, [TODAY + timedelta(days=60)])
+    end = TODAY + timedelta(days=120)
+    later = TODAY + timedelta(days=60)
+    refused = apply(
+        app,
+        plan,
+        ev.reduced_time(CHILD, uuid.uuid4(), TODAY, 12, TODAY, end, [(later, 25)]),
+        ev.reduced_time(CHILD, plan.data.opp_id, TODAY, 12, TODAY, end, [(later, 20)]),
+        ev.reduced_time(CHILD, plan.data.opp_id, TODAY, 26, TODAY, end, [(later, 26)]),
+        ev.reduced_time(CHILD, plan.data.opp_id, TODAY, 12, TODAY, end, [(end + timedelta(1), 25)]),
+        ev.reduced_time(
+            CHILD, plan.data.opp_id, TODAY, 12, TODAY, TODAY + timedelta(days=400), [(later, 25)]
+        ),
+    )
+
+    assert [
+        "reduced teaching time needs an OPP",
+        "the plan must end at full time (25.0 hours a week)",
+        "26.0 hours a week is not less than full time 25.0",
+        "the steps back to full time must be in order, in the period",
+        "reduced teaching time is granted for 366 days at most",
+    ] == [r.split(":")[0] if r.startswith("reduced teaching time needs") else r for r in refused]
+
+
+# 5. regie and the tandem register ---------------------------------------------------------
+
+
+def regie_change(domain: Any, ref: uuid.UUID, source: str, regie: Party) -> RegieChanged:
+    return RegieChanged.create(
+        source=source,
+        subject=CHILD,
+        data=RegieChangedData(domain=domain, ref_id=ref, regie=regie, changed_on=TODAY),
+    )
+
+
+def test_regie_is_the_ibers_on_the_opp_and_the_municipalitys_on_youth_care_and_changes(
+    app: ArrangementsApplication,
+) -> None:
+    plan = ev.opp(CHILD, TODAY, [TODAY + timedelta(days=60)])
+    care = ev.youth_care(CHILD, TODAY, TODAY + timedelta(days=90))
+    other_ib = Party(partner="bs-de-regenboog", role="ib-er", contact="Nieuwe IB'er, 026-1")
+    refused = apply(
+        app,
+        plan,
+        care,
+        regie_change("opp", plan.data.opp_id, "bs-de-regenboog", other_ib),
+        regie_change("youth_care", care.data.decision_id, "bs-de-regenboog", other_ib),
+    )
+
+    assert [
+        "bs-de-regenboog (role school) may not decide regie-youth-care: "
+        "only municipality, wijkteam may"
+    ] == refused
+    regie = app.arrangements_of(CHILD).regie_of()
+    assert {
+        f"opp/{plan.data.opp_id}": other_ib.model_dump(),
+        f"youth-care/{care.data.decision_id}": ev.WIJKTEAM.model_dump(),
+    } == regie
+    assert "regie-changed" == names(app)[-1]
+
+
+def test_the_tandem_register_answers_both_ways() -> None:
+    rules = load_rules()
+
+    tandem = rules.tandem_of_school("bs-de-regenboog")
+    assert tandem is not None and "wijkteam-lingewaard" == tandem.access_team
+    assert ["bs-de-regenboog"] == [
+        t.school for t in rules.schools_of_access_team("wijkteam-lingewaard")
+    ]
+
+
+# 6. relations for kluis -----------------------------------------------------------------
+
+
+def test_the_parties_to_an_arrangement_get_a_relation_with_the_child() -> None:
+    arrangement = ev.arrangement(CHILD, TODAY, TODAY + timedelta(days=90))
+    basis = f"arrangement/{arrangement.data.arrangement_id}"
+
+    assert [
+        RelationChange(p, "arrangement", basis, active=True)
+        for p in ("bs-de-regenboog", "swv-lingewaard", "wijkteam-lingewaard", "jeugdhulp-de-linde")
+    ] == arrangement.relation_changes()
+
+
+def test_youth_care_gives_the_access_team_and_provider_a_relation_not_the_school() -> None:
+    care = ev.youth_care(CHILD, TODAY, TODAY + timedelta(days=90))
+
+    partners = {change.partner for change in care.relation_changes()}
+    assert {"wijkteam-lingewaard", "jeugdhulp-de-linde"} == partners
+
+
+def test_every_published_event_parses_as_an_arrangements_event(
+    app: ArrangementsApplication,
+) -> None:
+    from pydantic import TypeAdapter
+
+    apply(app, ev.arrangement(CHILD, TODAY, TODAY + timedelta(days=90)))
+    adapter = TypeAdapter[Any](ArrangementsEvent)
+
+    assert all(adapter.validate_json(e.to_bytes()) == e for e in published(app))
+
+
+# 7. reminders and the monitor -------------------------------------------------------------
+
+
+def test_tlv_renewal_is_due_ahead_of_expiry_once_and_not_after_a_renewal(
+    app: ArrangementsApplication, clock: Clock
+) -> None:
+    first = ev.tlv(CHILD, TODAY, TODAY + timedelta(days=365))
+    apply(app, first)
+    clock.now += timedelta(days=274)
+    early = app.tick(clock.now)
+    clock.now += timedelta(days=1)
+    due, again = app.tick(clock.now), app.tick(clock.now)
+    apply(app, ev.tlv(CHILD, TODAY + timedelta(days=365), TODAY + timedelta(days=730), number="2"))
+    clock.now += timedelta(days=60)
+
+    assert (0, 1, 0, 0) == (early, due, again, app.tick(clock.now))
+    [reminder] = [e for e in published(app) if isinstance(e, ReminderDue)]
+    assert ("tlv-renewal", first.data.tlv_id, ["swv-lingewaard", "bs-de-regenboog"]) == (
+        reminder.data.about,
+        reminder.data.ref_id,
+        reminder.data.to,
+    )
+
+
+def test_opp_reviews_youth_care_ends_and_reduced_time_ends_produce_reminders(
+    app: ArrangementsApplication, clock: Clock
+) -> None:
+    plan = ev.opp(CHILD, TODAY, [TODAY + timedelta(days=20), TODAY + timedelta(days=100)])
+    apply(
+        app,
+        plan,
+        ev.youth_care(CHILD, TODAY, TODAY + timedelta(days=50)),
+        ev.reduced_time(
+            CHILD, plan.data.opp_id, TODAY, 12, TODAY, TODAY + timedelta(days=30),
+            [(TODAY + timedelta(days=30), 25)],
+        ),
+    )  # fmt: skip
+    clock.now += timedelta(days=10)
+    app.tick(clock.now)
+
+    reminders = [e.data.about for e in published(app) if isinstance(e, ReminderDue)]
+    assert ["opp-review", "youth-care-end", "reduced-time-end"] == reminders
+
+
+def test_the_monitor_counts_tlvs_per_quarter_and_category(app: ArrangementsApplication) -> None:
+    other = "d" * 32
+    apply(
+        app,
+        ev.tlv(CHILD, date(2026, 8, 1), date(2027, 8, 1), categorie="L"),
+        ev.tlv(other, date(2026, 9, 1), date(2027, 8, 1), categorie="H", number="2"),
+        ev.tlv(other, date(2026, 10, 1), date(2027, 8, 1), categorie="H", number="3"),
+    )
+
+    assert {"2026-Q3": {"H": 1, "L": 1}, "2026-Q4": {"H": 1}} == app.tlv_counts()
+
+
+def test_a_redelivered_batch_has_its_effect_once(app: ArrangementsApplication) -> None:
+    request = ev.support_request(CHILD, TODAY)
+    app.process_batch(TRACKING, [(1, request)])
+    app.process_batch(TRACKING, [(1, request)])
+
+    assert ["support-requested"] == names(app)
+
+
+def test_an_unknown_opp_date_in_the_contract_is_invalid() -> None:
+    with pytest.raises(ValueError, match="review_dates"):
+        OppDrawnUpData(
+            opp_id=uuid.uuid4(), school="bs-de-regenboog", regie=ev.SCHOOL,
+            drawn_up_on=TODAY, review_dates=[],
+        )  # fmt: skip
+
+
+def test_youth_care_contract_type_is_registered() -> None:
+    assert "nl.ketenbus.arrangements.youth-care-decided.v1" == YouthCareDecided.event_type()
