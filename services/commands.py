@@ -13,4 +13,9 @@ def domain_commands() -> list[tuple[str, typer.Typer]]:
     """(command name, sub-app) for `ketenbus <name> …`."""
     commands: list[tuple[str, typer.Typer]] = []
     # e.g.: from services.signalling.cli import app as signal; commands.append(("signal", signal))
+    from services.monitor.cli import app as monitor
+    from services.truancy.cli import app as truancy
+
+    commands.append(("truancy", truancy))
+    commands.append(("monitor", monitor))
     return commands

@@ -25,8 +25,22 @@ def _kluis() -> ServiceSpec:
     return service_spec()
 
 
+def _truancy() -> ServiceSpec:
+    from services.truancy.bootstrap import service_spec
+
+    return service_spec()
+
+
+def _monitor() -> ServiceSpec:
+    from services.monitor.bootstrap import service_spec
+
+    return service_spec()
+
+
 SERVICES: dict[str, Callable[[], ServiceSpec]] = {
     "signalling": _signalling,
     "integral-plan": _integral_plan,
     "kluis": _kluis,
+    "truancy": _truancy,
+    "monitor": _monitor,
 }

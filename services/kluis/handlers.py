@@ -24,14 +24,18 @@ from ketenbus_contracts.sealing import (
     KluisAnswer,
 )
 from ketenbus_contracts.signalling import SignallingEvent
+from ketenbus_contracts.truancy import TruancyEvent
 from services.kluis.application import KluisApplication
 from services.runtime.batching import BATCH, raw_batch
 from services.runtime.host import ServiceContext
-from services.runtime.streams import KLUIS_SIGNALLING, ConsumerSpec
+from services.runtime.streams import KLUIS_SIGNALLING, KLUIS_TRUANCY, ConsumerSpec
 
 # The streams kluis derives relations from, with the events on them (for the AsyncAPI
 # document); each event says which relations it starts or ends (`relation_changes`).
-FEEDS: tuple[tuple[ConsumerSpec, Any], ...] = ((KLUIS_SIGNALLING, SignallingEvent),)
+FEEDS: tuple[tuple[ConsumerSpec, Any], ...] = (
+    (KLUIS_SIGNALLING, SignallingEvent),
+    (KLUIS_TRUANCY, TruancyEvent),
+)
 CONSUMERS = tuple(consumer for consumer, _ in FEEDS)
 QUEUE = "kluis"
 

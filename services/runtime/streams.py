@@ -93,6 +93,11 @@ SIGNALLING = StreamSpec(
     subjects=("ketenbus.signalling.>",),
     description="Events recorded by the signalling service",
 )
+TRUANCY = StreamSpec(
+    name="TRUANCY",
+    subjects=("ketenbus.truancy.>",),
+    description="Events recorded by the truancy service",
+)
 DEADLETTER = StreamSpec(
     name="DEADLETTER",
     subjects=("ketenbus.deadletter.>",),
@@ -106,7 +111,7 @@ PRIVACY = StreamSpec(
     description="Erasures (child-erased) every projection acts on",
 )
 
-STREAMS: tuple[StreamSpec, ...] = (INBOUND, SIGNALLING, PRIVACY, DEADLETTER)
+STREAMS: tuple[StreamSpec, ...] = (INBOUND, SIGNALLING, TRUANCY, PRIVACY, DEADLETTER)
 
 SIGNALLING_INBOUND = ConsumerSpec(
     stream=INBOUND,
@@ -128,6 +133,32 @@ KLUIS_SIGNALLING = ConsumerSpec(
     description="kluis: relations from signals registered and withdrawn",
 )
 
+TRUANCY_INBOUND = ConsumerSpec(
+    stream=INBOUND,
+    durable="truancy",
+    filter_subjects=("in.*.truancy.>",),
+    description="truancy service: enrolments, absences, residents, exemptions, answers, offers",
+)
+KLUIS_TRUANCY = ConsumerSpec(
+    stream=TRUANCY,
+    durable="kluis",
+    filter_subjects=("ketenbus.truancy.>",),
+    description="kluis: relations from enrolments and verzuimmeldingen",
+)
+MONITOR_TRUANCY = ConsumerSpec(
+    stream=TRUANCY,
+    durable="monitor",
+    filter_subjects=("ketenbus.truancy.>",),
+    description="monitor projection: quarterly regional figures (no personal data)",
+)
+
+MONITOR_PRIVACY = ConsumerSpec(
+    stream=PRIVACY,
+    durable="monitor",
+    filter_subjects=("ketenbus.privacy.>",),
+    description="monitor projection: forget erased children (their episodes stay counted)",
+)
+
 PLAN_PRIVACY = ConsumerSpec(
     stream=PRIVACY,
     durable="integral-plan",
@@ -140,6 +171,10 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     PLAN_SIGNALLING,
     KLUIS_SIGNALLING,
     PLAN_PRIVACY,
+    TRUANCY_INBOUND,
+    KLUIS_TRUANCY,
+    MONITOR_TRUANCY,
+    MONITOR_PRIVACY,
 )
 
 
