@@ -3,12 +3,16 @@ tick applies what time alone decides (category 1, the end of category 2, the thr
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, ClassVar
 
 import structlog
+from eventsourcing.application import ProcessingEvent
+from eventsourcing.domain import MutableOrImmutableAggregate
+from eventsourcing.persistence import Tracking
 
 from services.runtime.store import Batch, TrackedApplication
 from services.truancy.domain import ChildAttendance, RegionWatch, TruancyError
@@ -34,6 +38,11 @@ class PublisherMismatchError(TruancyError):
 class TruancyApplication(TrackedApplication):
     name = "truancy"
     refusals: ClassVar[tuple[type[Exception], ...]] = (TruancyError,)
+    # Absences are the highest-volume stream: a child's aggregate is loaded from its latest
+    # snapshot plus a few events, so the cost of an absence does not grow with the school year.
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {
+        ChildAttendance: 16
+    }
 
     def __init__(
         self,
@@ -49,6 +58,19 @@ class TruancyApplication(TrackedApplication):
         from services.truancy.translation import apply_inbound
 
         apply_inbound(self, message, batch)
+
+    def record(
+        self,
+        tracking: Tracking,
+        *aggregates: MutableOrImmutableAggregate[uuid.UUID] | None,
+        **kwargs: Any,
+    ) -> None:
+        """Record as the runtime does, then take the snapshots that are due (after commit:
+        a snapshot is derived data, rebuilt from the events if it is ever missing)."""
+        processing = ProcessingEvent[uuid.UUID](tracking=tracking)
+        processing.collect_events(*aggregates, **kwargs)
+        self._record(processing)
+        self._take_snapshots(processing)
 
     def rules(self, region: str) -> RegionRules:
         try:

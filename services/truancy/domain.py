@@ -204,9 +204,11 @@ class ChildAttendance(Aggregate):
         self.resident: dict[str, Any] | None = None
         # Monday → [unreported unauthorised hours, absent hours, lessons, unreported dates,
         # unreported absence ids, unauthorised hours]: a report clears the "unreported" ones.
-        self.weeks: dict[date, list[Any]] = {}
-        self.exemptions: dict[uuid.UUID, tuple[date, date | None]] = {}
-        self.reports: dict[uuid.UUID, str] = {}
+        # Keys are strings (ISO dates, UUIDs) so the state can be snapshotted as JSON.
+        self.weeks: dict[str, list[Any]] = {}
+        self.latest_week: date | None = None
+        self.exemptions: dict[str, list[date | None]] = {}
+        self.reports: dict[str, str] = {}
         self.thuiszitter: dict[str, Any] | None = None
         self.home_reason = "onbekend"
 
@@ -218,7 +220,7 @@ class ChildAttendance(Aggregate):
 
     def exempt_on(self, day: date) -> bool:
         return any(
-            start <= day and (until is None or day <= until)
+            start is not None and start <= day and (until is None or day <= until)
             for start, until in self.exemptions.values()
         )
 
@@ -276,7 +278,7 @@ class ChildAttendance(Aggregate):
         """Record one day's absence; a report or thuiszitter registration may follow."""
         if school not in {e["school"] for e in self.enrolments.values()}:
             raise NotEnrolledError(f"{school} has no enrolment of this child")
-        latest = max([on, *self.weeks])
+        latest = max(on, self.latest_week or on)
         kept = rules.calendar.school_weeks_back(latest, rules.window_weeks)
         self._absence_recorded(
             child=self.child,
@@ -299,7 +301,7 @@ class ChildAttendance(Aggregate):
 
     def _check_report(self, rules: RegionRules, school: str, latest: date) -> None:
         window = rules.calendar.school_weeks_back(latest, rules.report.school_weeks)
-        sums = [self.weeks[w] for w in reversed(window) if w in self.weeks]
+        sums = [self.weeks[k] for w in reversed(window) if (k := w.isoformat()) in self.weeks]
         unauthorised = sum(s[0] for s in sums)
         if unauthorised < rules.report.unauthorised_hours:
             return
@@ -349,7 +351,7 @@ class ChildAttendance(Aggregate):
         )
 
     def _share(self, rules: RegionRules, school: str | None, monday: date) -> float:
-        sums = self.weeks.get(monday)
+        sums = self.weeks.get(monday.isoformat())
         if sums is None:
             return 0.0
         # Regions that define long-term relative absence as unauthorised only count those.
@@ -374,7 +376,7 @@ class ChildAttendance(Aggregate):
             school=school,
             home_reason=self.home_reason,
         )
-        sums = [self.weeks[w] for w in reversed(weeks)]
+        sums = [self.weeks[w.isoformat()] for w in reversed(weeks)]
         self._report(
             rules,
             school,
@@ -430,7 +432,7 @@ class ChildAttendance(Aggregate):
         home_reason: str | None,
         relayed: dict[str, Any],
     ) -> None:
-        current = self.reports.get(report_id)
+        current = self.reports.get(str(report_id))
         if current is None:
             raise UnknownReportError(f"no report {report_id} about this child")
         if current == "afgesloten":
@@ -581,7 +583,9 @@ class ChildAttendance(Aggregate):
         keep_from: date,
     ) -> None:
         self.region = region
-        sums = self.weeks.setdefault(week_of(on), [0.0, 0.0, 0, [], [], 0.0])
+        monday = week_of(on)
+        self.latest_week = max(monday, self.latest_week or monday)
+        sums = self.weeks.setdefault(monday.isoformat(), [0.0, 0.0, 0, [], [], 0.0])
         if not authorised:
             sums[0] += hours
             sums[3].append(on)
@@ -589,8 +593,9 @@ class ChildAttendance(Aggregate):
             sums[5] += hours
         sums[1] += hours
         sums[2] += lessons
-        for monday in [w for w in self.weeks if w < keep_from]:
-            del self.weeks[monday]
+        cut = keep_from.isoformat()
+        for key in [w for w in self.weeks if w < cut]:
+            del self.weeks[key]
 
     @event(ResidentRegistered)
     def _resident_registered(
@@ -626,7 +631,7 @@ class ChildAttendance(Aggregate):
         source: str,
         sealed: dict[str, str],
     ) -> None:
-        self.exemptions[exemption_id] = (valid_from, valid_until)
+        self.exemptions[str(exemption_id)] = [valid_from, valid_until]
 
     @event(ReportDue)
     def _report_due(
@@ -649,11 +654,11 @@ class ChildAttendance(Aggregate):
         absence_ids: list[uuid.UUID],
         weeks: list[date],
     ) -> None:
-        self.reports[report_id] = "gemeld"
+        self.reports[str(report_id)] = "gemeld"
         # What was reported is not counted again towards the next 16 hours.
         for monday in weeks:
-            if monday in self.weeks:
-                sums = self.weeks[monday]
+            if monday.isoformat() in self.weeks:
+                sums = self.weeks[monday.isoformat()]
                 sums[0], sums[3], sums[4] = 0.0, [], []
 
     @event(ReportAnswered)
@@ -670,7 +675,7 @@ class ChildAttendance(Aggregate):
         source: str,
         sealed: dict[str, str],
     ) -> None:
-        self.reports[report_id] = status
+        self.reports[str(report_id)] = status
         if home_reason is not None:
             self.home_reason = home_reason
 

@@ -304,7 +304,7 @@ def test_leerplicht_takes_a_report_in_hand_and_closes_it_with_a_reason() -> None
     answer(app, report_id, "in-behandeling")
     answer(app, report_id, "afgesloten", "terug-naar-school")
 
-    assert {report_id: "afgesloten"} == app.attendance_of(CHILD).reports
+    assert {str(report_id): "afgesloten"} == app.attendance_of(CHILD).reports
 
 
 def test_closing_a_report_needs_a_known_reason() -> None:
