@@ -133,3 +133,29 @@ def import_absences(file: File, as_partner: Partner, data_dir: DataDir = None) -
         typer.echo(f"  skipped line {line}: pupil key not in the last EDEXML export")
     if result.published == 0 and (result.problems or result.unknown_pupils):
         raise typer.Exit(1)
+
+
+@app.command("forward-signals")
+def forward_signals(
+    as_partner: Annotated[str, typer.Option("--as", help="The leerplicht partner id")],
+    data_dir: DataDir = None,
+) -> None:
+    """As leerplicht: register an attendance signal for each report or thuiszitter of its region."""
+    from adapters.leerplicht.signals import forward_signals as forward
+    from services.runtime.logging import configure_logging
+    from services.runtime.settings import Settings
+    from services.runtime.supervisor import discover_nats_url
+    from services.truancy.rules import load_regions
+
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    configure_logging(settings)
+    rules = next((r for r in load_regions().values() if r.leerplicht == as_partner), None)
+    if rules is None:
+        _fail(f"{as_partner} is leerplicht of no region in infra/truancy/*.yaml", 2)
+        return
+    url = discover_nats_url(settings)
+    if url is None:
+        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", 2)
+        return
+    count = asyncio.run(forward(url, settings.data_dir, as_partner, rules))
+    typer.echo(f"registered {count} attendance signal(s)")

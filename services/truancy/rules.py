@@ -64,6 +64,13 @@ class MonitorRule(_Data):
     suppress_below: int = Field(ge=1)
 
 
+class SignalRule(_Data):
+    """How leerplicht's attendance signals are registered (adapters/leerplicht/signals.py)."""
+
+    contact: str
+    keep_days: int = Field(gt=0)
+
+
 class Holiday(_Data):
     name: str
     start: date
@@ -118,6 +125,7 @@ class RegionRules(_Data):
     exemptions: ExemptionRule
     codes: Codes
     monitor: MonitorRule
+    signal: SignalRule
     calendar: Calendar
 
     @property

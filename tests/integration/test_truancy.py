@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.signalling import SignalRegistered
 from ketenbus_contracts.truancy import AbsenceRecorded, PupilEnrolled, VerzuimReportDue
 from services.cli import app
 from services.runtime.keyring import KeyRefusedError, Keyring
@@ -64,7 +65,7 @@ class TruancyCase(StoreBackend):
     @pytest.fixture
     def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
         settings = settings.model_copy(update={"nats_url": nats_url})
-        with Backbone(settings, ["truancy", "kluis", "monitor"]) as backbone:
+        with Backbone(settings, ["truancy", "kluis", "monitor", "signalling"]) as backbone:
             yield backbone
 
     @pytest.fixture
@@ -76,6 +77,11 @@ class TruancyCase(StoreBackend):
             "KETENBUS_DATA_DIR": str(settings.data_dir),
             "KETENBUS_STORE": settings.store,
             "KETENBUS_POSTGRES_SCHEMA": settings.postgres_schema,
+            "KETENBUS_POSTGRES_HOST": settings.postgres_host,
+            "KETENBUS_POSTGRES_PORT": str(settings.postgres_port),
+            "KETENBUS_POSTGRES_DBNAME": settings.postgres_dbname,
+            "KETENBUS_POSTGRES_USER": settings.postgres_user,
+            "KETENBUS_POSTGRES_PASSWORD": settings.postgres_password.get_secret_value(),
         }
 
         def run(*args: str) -> Any:
@@ -190,6 +196,20 @@ class TruancyCase(StoreBackend):
         assert {"onbekend": "<5"} == wait_until(figures, what="the monitor")["redenen"]
         enrolled = truancy_events(backbone.url, "pupil-enrolled")
         assert all(isinstance(e, PupilEnrolled) for e in enrolled)
+
+        # leerplicht's side registers an attendance signal per report: signalling matches on it
+        forwarded = ketenbus("truancy", "forward-signals", "--as", LEERPLICHT)
+        assert "registered 2 attendance signal(s)" in forwarded.output, forwarded.output
+        signals = wait_until(
+            lambda: len(s := [e for e in stream_events(backbone.url, "SIGNALLING")
+                              if isinstance(e, SignalRegistered)]) == 2 and s,
+            what="two signals registered by leerplicht",
+        )  # fmt: skip
+        assert {LEERPLICHT} == {s.data.signaller.partner for s in signals}
+        concern = open_as(
+            backbone.url, backbone.settings.data_dir, LEERPLICHT, signals[0], Purpose.SIGNALLING
+        )
+        assert ["attendance"] == concern["concern"]
 
 
 class TestTruancyOnSQLite(TruancyCase):
