@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -358,3 +358,17 @@ TruancyEvent = Annotated[
     | ThreeMonthRuleReached,
     Field(discriminator="type"),
 ]
+
+# What the truancy service publishes on `ketenbus.truancy.*` (absences are not relayed).
+OUTBOUND: tuple[type[CloudEvent[Any]], ...] = (
+    PupilEnrolled,
+    PupilDeEnrolled,
+    ResidentRegistered,
+    ExemptionGranted,
+    ReportAnswered,
+    OfferMade,
+    VerzuimReportDue,
+    ThuiszitterRegistered,
+    ThuiszitterEnded,
+    ThreeMonthRuleReached,
+)
