@@ -7,6 +7,7 @@ from the content, so re-running an import within the duplicate window publishes 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 import nats
 from nats.js import JetStreamContext
+from pydantic import BaseModel
 
 from adapters.edexml.importer import ImportPlan
 from adapters.las_csv.reader import AbsenceRow, RowProblem, read_absences
@@ -29,12 +31,25 @@ from ketenbus_contracts.truancy import (
     PupilEnrolled,
     PupilEnrolledData,
 )
-from services.runtime.keyring import Keyring
+from services.runtime.keyring import Keyring, KluisUnavailableError
 from services.runtime.settings import server_list
 from services.truancy.rules import RegionRules
 
 NAMESPACE = uuid.UUID("0f2d3c4b-5a69-4788-97a6-696d706f7274")
 Progress = Callable[[int, int], None]
+RETRIES = 4
+
+
+async def _seal(keyring: Keyring, model: BaseModel, child: str, event_id: uuid.UUID) -> Any:
+    """Seal, retrying when kluis answers late (a busy backbone), then giving up loudly."""
+    for attempt in range(RETRIES):
+        try:
+            return await keyring.seal(model, child=child, event_id=event_id)
+        except KluisUnavailableError:
+            if attempt == RETRIES - 1:
+                raise
+            await asyncio.sleep(2.0 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 async def _publish(js: JetStreamContext, partner: str, event: CloudEvent[Any]) -> None:
@@ -60,9 +75,7 @@ async def publish_edexml(
         done = 0
         for enrolment in plan.enrolments:
             event_id = uuid.uuid5(NAMESPACE, f"enrol/{school}/{enrolment.pseudonym}/{plan.day}")
-            sealed = await keyring.seal(
-                enrolment.identity, child=enrolment.pseudonym, event_id=event_id
-            )
+            sealed = await _seal(keyring, enrolment.identity, enrolment.pseudonym, event_id)
             data = PupilEnrolledData(
                 school=school,
                 brin=brin,
@@ -166,7 +179,7 @@ async def publish_absences(
                 result.unknown_pupils.append(item.line)
                 continue
             event_id, details, data = absence_event(item, school, brin, rules, child)
-            sealed = await keyring.seal(details, child=child, event_id=event_id)
+            sealed = await _seal(keyring, details, child, event_id)
             await _publish(
                 js,
                 school,
