@@ -56,4 +56,9 @@ def domain_commands() -> list[tuple[str, typer.Typer]]:
     from services.arrangements.cli import app as arrangements
 
     commands.append(("arrangements", arrangements))
+    from services.monitor.cli import app as monitor
+    from services.truancy.cli import app as truancy
+
+    commands.append(("truancy", truancy))
+    commands.append(("monitor", monitor))
     return commands

@@ -31,8 +31,20 @@ def _handover() -> ServiceSpec:
     return service_spec()
 
 
+def _truancy() -> ServiceSpec:
+    from services.truancy.bootstrap import service_spec
+
+    return service_spec()
+
+
 def _arrangements() -> ServiceSpec:
     from services.arrangements.bootstrap import service_spec
+
+    return service_spec()
+
+
+def _monitor() -> ServiceSpec:
+    from services.monitor.bootstrap import service_spec
 
     return service_spec()
 
@@ -43,4 +55,6 @@ SERVICES: dict[str, Callable[[], ServiceSpec]] = {
     "kluis": _kluis,
     "handover": _handover,
     "arrangements": _arrangements,
+    "truancy": _truancy,
+    "monitor": _monitor,
 }

@@ -8,9 +8,11 @@ into logs.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 SAMPLE = Path(__file__).parent / "samples" / "EDEXML.Voorbeeld.2.1.xml"
 
@@ -24,6 +26,7 @@ class Pupil:
     prefix: str | None
     given_names: str | None
     birth_date: date | None
+    line: int | None = None  # where the record is in the file (lxml only)
 
     @property
     def school_key(self) -> str:
@@ -31,26 +34,50 @@ class Pupil:
         return f"{self.brin}/{self.key}"
 
 
-def _text(element: ET.Element, tag: str) -> str | None:
+def _text(element: Any, tag: str) -> str | None:
     found = element.find(tag)
     return found.text.strip() if found is not None and found.text else None
 
 
+@dataclass(frozen=True)
+class ExportHeader:
+    """The school part of an export: which school, as of which day."""
+
+    brin: str
+    reference_date: date | None
+    created: str | None
+    version: str | None
+
+
+def read_header(root: Any) -> ExportHeader:
+    """The `school` block of an EDEXML root (xml.etree or lxml element)."""
+    brin = (root.findtext("school/brincode") or "").strip()
+    reference = (root.findtext("school/peildatum") or "").strip()
+    return ExportHeader(
+        brin=brin,
+        reference_date=date.fromisoformat(reference) if reference else None,
+        created=(root.findtext("school/aanmaakdatum") or "").strip() or None,
+        version=(root.findtext("school/xsdversie") or "").strip() or None,
+    )
+
+
 def read_pupils(path: Path) -> list[Pupil]:
     root = ET.parse(path).getroot()  # noqa: S314
-    brin = root.findtext("school/brincode", default="").strip()
-    pupils = []
+    return list(iter_pupils(root))
+
+
+def iter_pupils(root: Any) -> Iterator[Pupil]:
+    """The pupils of an EDEXML root (xml.etree or lxml element), in file order."""
+    brin = (root.findtext("school/brincode") or "").strip()
     for element in root.iterfind("leerlingen/leerling"):
         birth = _text(element, "geboortedatum")
-        pupils.append(
-            Pupil(
-                key=element.get("key", ""),
-                brin=brin,
-                bsn=_text(element, "bsn"),
-                surname=_text(element, "achternaam") or "",
-                prefix=_text(element, "voorvoegsel"),
-                given_names=_text(element, "voornamen") or _text(element, "roepnaam"),
-                birth_date=date.fromisoformat(birth) if birth else None,
-            )
+        yield Pupil(
+            key=element.get("key", ""),
+            brin=brin,
+            bsn=_text(element, "bsn"),
+            surname=_text(element, "achternaam") or "",
+            prefix=_text(element, "voorvoegsel"),
+            given_names=_text(element, "voornamen") or _text(element, "roepnaam"),
+            birth_date=date.fromisoformat(birth) if birth else None,
+            line=getattr(element, "sourceline", None),
         )
-    return pupils

@@ -25,6 +25,7 @@ from ketenbus_contracts.sealing import (
     KluisAnswer,
 )
 from ketenbus_contracts.signalling import SignallingEvent
+from ketenbus_contracts.truancy import TruancyEvent
 from services.kluis.application import KluisApplication
 from services.runtime.batching import stream_subscriber
 from services.runtime.host import ServiceContext
@@ -32,6 +33,7 @@ from services.runtime.streams import (
     KLUIS_ARRANGEMENTS,
     KLUIS_HANDOVER,
     KLUIS_SIGNALLING,
+    KLUIS_TRUANCY,
     ConsumerSpec,
 )
 
@@ -41,6 +43,7 @@ FEEDS: tuple[tuple[ConsumerSpec, Any], ...] = (
     (KLUIS_SIGNALLING, SignallingEvent),
     (KLUIS_HANDOVER, HandoverEvent),
     (KLUIS_ARRANGEMENTS, ArrangementsEvent),
+    (KLUIS_TRUANCY, TruancyEvent),
 )
 CONSUMERS = tuple(consumer for consumer, _ in FEEDS)
 QUEUE = "kluis"

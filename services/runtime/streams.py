@@ -104,6 +104,12 @@ ARRANGEMENTS = StreamSpec(
     subjects=("ketenbus.arrangements.>",),
     description="Events recorded by the arrangements service",
 )
+
+TRUANCY = StreamSpec(
+    name="TRUANCY",
+    subjects=("ketenbus.truancy.>",),
+    description="Events recorded by the truancy service",
+)
 DEADLETTER = StreamSpec(
     name="DEADLETTER",
     subjects=("ketenbus.deadletter.>",),
@@ -122,6 +128,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     SIGNALLING,
     HANDOVER,
     ARRANGEMENTS,
+    TRUANCY,
     PRIVACY,
     DEADLETTER,
 )
@@ -159,6 +166,32 @@ KLUIS_HANDOVER = ConsumerSpec(
     description="kluis: relations from handovers started (sender) and delivered (receiver)",
 )
 
+TRUANCY_INBOUND = ConsumerSpec(
+    stream=INBOUND,
+    durable="truancy",
+    filter_subjects=("in.*.truancy.>",),
+    description="truancy service: enrolments, absences, residents, exemptions, answers, offers",
+)
+KLUIS_TRUANCY = ConsumerSpec(
+    stream=TRUANCY,
+    durable="kluis",
+    filter_subjects=("ketenbus.truancy.>",),
+    description="kluis: relations from enrolments and verzuimmeldingen",
+)
+MONITOR_TRUANCY = ConsumerSpec(
+    stream=TRUANCY,
+    durable="monitor",
+    filter_subjects=("ketenbus.truancy.>",),
+    description="monitor projection: quarterly regional figures (no personal data)",
+)
+
+MONITOR_PRIVACY = ConsumerSpec(
+    stream=PRIVACY,
+    durable="monitor",
+    filter_subjects=("ketenbus.privacy.>",),
+    description="monitor projection: forget erased children (their episodes stay counted)",
+)
+
 PLAN_PRIVACY = ConsumerSpec(
     stream=PRIVACY,
     durable="integral-plan",
@@ -188,6 +221,10 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     KLUIS_HANDOVER,
     ARRANGEMENTS_INBOUND,
     KLUIS_ARRANGEMENTS,
+    TRUANCY_INBOUND,
+    KLUIS_TRUANCY,
+    MONITOR_TRUANCY,
+    MONITOR_PRIVACY,
 )
 
 

@@ -1,0 +1,102 @@
+"""EDEXML schema validation (2.1, and 2.0 files, which the 2.1 schema accepts: 2.1 only added
+the optional ECK iD), with errors that say what and where (line, element).
+
+The XSDs are the official ones (MIT licence, `schemas/LICENSE.txt`). The XSD checks a BSN only
+as nine digits; the eleven-check is the importer's semantic check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from lxml import etree
+
+SCHEMAS = Path(__file__).parent / "schemas"
+VERSIONS = {"2.0": "2.1", "2.1": "2.1"}  # file version → schema it is validated against
+
+
+@dataclass(frozen=True)
+class SchemaIssue:
+    line: int
+    element: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, <{self.element}>: {self.message}"
+
+
+class EdexmlSchemaError(ValueError):
+    """The file is not EDEXML of a known version; `issues` say what and where."""
+
+    def __init__(self, issues: list[SchemaIssue]) -> None:
+        self.issues = issues
+        super().__init__("; ".join(str(i) for i in issues[:5]))
+
+
+@cache
+def _schema(version: str) -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(SCHEMAS / version / "EDEXML.structuur.xsd")))
+
+
+def _element(path: str | None) -> str:
+    """`/EDEX/leerlingen/leerling[2]/bsn` → `leerling[2]/bsn` (enough to find it)."""
+    if not path:
+        return "?"
+    return "/".join(path.strip("/").split("/")[-2:])
+
+
+def validate(path: Path) -> tuple[str, etree._ElementTree]:
+    """Parse and validate the file; its EDEXML version and tree, or EdexmlSchemaError.
+
+    Messages name elements and lines, never values: a wrong value may be a BSN or a name.
+    """
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    try:
+        tree = etree.parse(str(path), parser)
+    except etree.XMLSyntaxError as exc:
+        lineno = int(exc.lineno or 0)
+        raise EdexmlSchemaError(
+            [SchemaIssue(lineno, "?", f"not well-formed XML: {exc.msg}")]
+        ) from None
+    root = tree.getroot()
+    if root.tag != "EDEX":
+        raise EdexmlSchemaError([SchemaIssue(_line(root), str(root.tag), "root must be EDEX")])
+    declared = (root.findtext("school/xsdversie") or "2.1").strip()
+    if declared not in VERSIONS:
+        version_element = root.find("school/xsdversie")
+        raise EdexmlSchemaError(
+            [
+                SchemaIssue(
+                    _line(version_element),
+                    "school/xsdversie",
+                    f"unsupported EDEXML version {declared} (known: {', '.join(VERSIONS)})",
+                )
+            ]
+        )
+    schema = _schema(VERSIONS[declared])
+    if not schema.validate(tree):
+        issues = [
+            SchemaIssue(e.line, _element(e.path), _without_values(e.message))
+            for e in schema.error_log  # type: ignore[attr-defined]
+        ]
+        raise EdexmlSchemaError(issues)
+    return declared, tree
+
+
+def _line(element: object) -> int:
+    """The source line of an element (0 when unknown)."""
+    line = getattr(element, "sourceline", None)
+    return line if isinstance(line, int) else 0
+
+
+def _without_values(message: str) -> str:
+    """libxml2 quotes the offending value ("The value '12345678' …"): drop it, it may be a BSN."""
+    import re
+
+    return re.sub(
+        r"'[^']*' is not",
+        "the value is not",
+        re.sub(r"\[facet [^\]]*\] The value '[^']*'", "the value", message),
+    )

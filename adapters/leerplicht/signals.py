@@ -1,0 +1,121 @@
+"""Attendance signals for signalling's matching, published by leerplicht as a partner.
+
+The truancy service cannot register a signal itself: a signal is a partner's act (signaller,
+contact, sealed concern), and a backbone service signing in leerplicht's name would be
+impersonation. So leerplicht's side runs this forwarder (`ketenbus truancy forward-signals
+--as leerplicht-…`): it reads `ketenbus.truancy.verzuim-report-due.v1` and
+`thuiszitter-registered.v1` (category 1: no school reports those) for its region, and for
+each publishes an inbound `SignalRegistered` on
+`in.<leerplicht>.signalling.signal-registered`, concern `attendance`, sealed with
+leerplicht's own keyring (under `signalling`). Ids are derived from the truancy event, so
+running it twice within the duplicate window registers nothing twice; the forwarder's
+durable consumer keeps its position between runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from ketenbus_contracts.envelope import parse_event
+from ketenbus_contracts.signalling import (
+    SignalDetails,
+    Signaller,
+    SignalRegistered,
+    SignalRegisteredData,
+)
+from ketenbus_contracts.truancy import ThuiszitterRegistered, VerzuimReportDue
+from services.runtime.keyring import Keyring
+from services.runtime.settings import server_list
+from services.truancy.rules import RegionRules
+
+NAMESPACE = uuid.UUID("a7e1c2d0-3b4f-4e5a-8c6d-7369676e616c")
+CONCERN = "attendance"
+SUBJECTS = (
+    VerzuimReportDue.outbound_subject(),
+    ThuiszitterRegistered.outbound_subject(),
+)
+
+
+def durable_name(partner: str) -> str:
+    return f"signals-{partner}"
+
+
+async def signal_for(
+    event: Any, partner: str, rules: RegionRules, keyring: Keyring
+) -> SignalRegistered | None:
+    """The signal leerplicht registers for a truancy event of its region (None: not ours)."""
+    if isinstance(event, VerzuimReportDue):
+        if event.data.leerplicht != partner:
+            return None
+        on, notes = event.data.end_on, f"verzuimmelding {event.data.kind}"
+    elif isinstance(event, ThuiszitterRegistered):
+        # Category 2 comes with a verzuimmelding (signalled above); category 1 has no school
+        # to report it, so the registration itself is the signal.
+        if event.data.region != rules.region or rules.leerplicht != partner:
+            return None
+        if event.data.category != 1:
+            return None
+        on, notes = event.data.since, f"thuiszitter categorie {event.data.category}"
+    else:
+        return None
+    event_id = uuid.uuid5(NAMESPACE, f"event/{event.id}")
+    details = SignalDetails(concern=[CONCERN], notes=notes)
+    sealed = await keyring.seal(details, child=event.subject, event_id=event_id)
+    signaller = Signaller(partner=partner, role="leerplichtambtenaar", contact=rules.signal.contact)
+    return SignalRegistered.create(
+        id=event_id,
+        source=partner,
+        subject=event.subject,
+        purposes=sorted(sealed),
+        data=SignalRegisteredData(
+            signal_id=uuid.uuid5(NAMESPACE, f"signal/{event.id}"),
+            signaller=signaller,
+            registered_on=on,
+            planned_removal_on=on + timedelta(days=rules.signal.keep_days),
+            sealed=sealed,
+        ),
+    )
+
+
+async def forward_signals(
+    url: str, data_dir: Path, partner: str, rules: RegionRules, *, idle: float = 2.0
+) -> int:
+    """Forward what the TRUANCY stream holds for `partner` until idle; how many signals."""
+    nc = await nats.connect(server_list(url))
+    forwarded = 0
+    try:
+        js = nc.jetstream()
+        durable = durable_name(partner)
+        try:
+            await js.consumer_info("TRUANCY", durable)
+        except NotFoundError:
+            await js.add_consumer("TRUANCY", ConsumerConfig(
+                durable_name=durable, deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT, filter_subjects=list(SUBJECTS),
+                description=f"leerplicht {partner}: attendance signals",
+            ))  # fmt: skip
+        subscription = await js.pull_subscribe_bind(durable, stream="TRUANCY")
+        keyring = Keyring.for_partner(data_dir, partner, nc)
+        while True:
+            try:
+                messages = await subscription.fetch(50, timeout=idle)
+            except (TimeoutError, nats.errors.TimeoutError):
+                return forwarded
+            for message in messages:
+                signal = await signal_for(parse_event(message.data), partner, rules, keyring)
+                if signal is not None:
+                    await js.publish(
+                        signal.inbound_subject(partner), signal.to_bytes(),
+                        headers={"Nats-Msg-Id": str(signal.id)},
+                    )  # fmt: skip
+                    forwarded += 1
+                await message.ack()
+    finally:
+        await nc.close()

@@ -1,0 +1,67 @@
+"""The monitor projection: truancy's outbound events → regional figures per quarter."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ketenbus_contracts.privacy import ChildErased
+from ketenbus_contracts.truancy import (
+    ExemptionGranted,
+    ReportAnswered,
+    ThuiszitterEnded,
+    ThuiszitterRegistered,
+)
+from services.monitor.domain import MonitorError, RegionMonitor, suppress
+from services.runtime.store import Batch, TrackedApplication
+from services.truancy.rules import RegionRules, load_regions
+
+
+class MonitorApplication(TrackedApplication):
+    name = "monitor"
+    refusals: ClassVar[tuple[type[Exception], ...]] = (MonitorError,)
+
+    def __init__(
+        self, env: dict[str, str] | None = None, regions: dict[str, RegionRules] | None = None
+    ) -> None:
+        super().__init__(env)
+        self.regions = regions if regions is not None else load_regions()
+        # child → region of its open episode, rebuilt lazily from the region aggregates
+        self._region_of: dict[str, str] = {}
+
+    def handle(self, batch: Batch, message: Any) -> None:
+        self.apply(message, batch)
+
+    def _monitor(self, batch: Batch, region: str) -> RegionMonitor:
+        return batch.get(RegionMonitor.create_id(region), lambda: RegionMonitor(region))
+
+    def apply(self, event: Any, batch: Batch | None = None) -> None:
+        work = batch or Batch(self.repository)
+        if isinstance(event, ThuiszitterRegistered):
+            d = event.data
+            self._monitor(work, d.region).start(
+                event.subject, d.category, d.since, d.absolute, d.home_reason
+            )
+        elif isinstance(event, ThuiszitterEnded):
+            self._monitor(work, event.data.region).end(event.subject, event.data.ended_on)
+        elif isinstance(event, ExemptionGranted):
+            x = event.data
+            self._monitor(work, x.region).exemption(
+                x.exemption_id, x.article, x.valid_from, x.valid_until
+            )
+        elif isinstance(event, ReportAnswered) and event.data.home_reason is not None:
+            for region in self.regions:
+                self._monitor(work, region).reason(event.subject, event.data.home_reason)
+        elif isinstance(event, ChildErased):
+            for region in self.regions:
+                self._monitor(work, region).forget(event.subject)
+        if batch is None:
+            self.save(*work.aggregates)
+
+    def report(self, quarter: str) -> dict[str, Any]:
+        """The F4 figures of every region for `quarter`, small counts suppressed."""
+        work = Batch(self.repository)
+        regions = {}
+        for region, rules in sorted(self.regions.items()):
+            figures = self._monitor(work, region).figures(quarter)
+            regions[region] = suppress(figures, rules.monitor.suppress_below)
+        return {"quarter": quarter.upper(), "regions": regions}

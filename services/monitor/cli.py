@@ -1,0 +1,52 @@
+"""`ketenbus monitor report --quarter 2026Q3`: the regional thuiszitters figures (seed 001 F4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="The regional thuiszitters monitor (no personal data).", no_args_is_help=True
+)
+
+
+@app.command()
+def report(
+    quarter: Annotated[str, typer.Option(help="e.g. 2026Q3")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
+) -> None:
+    """Per region: categories 1 and 2, absolute thuiszitters, exemptions, reasons."""
+    from services.monitor.bootstrap import create_application
+    from services.monitor.domain import quarter_bounds
+    from services.runtime.logging import configure_logging
+    from services.runtime.settings import Settings
+
+    try:
+        quarter_bounds(quarter)
+    except ValueError:
+        typer.secho("error: --quarter must look like 2026Q3", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    configure_logging(settings)
+    application = create_application(settings)
+    try:
+        result = application.report(quarter)
+    finally:
+        application.close()
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"Thuiszitters monitor {result['quarter']}")
+    for region, figures in result["regions"].items():
+        typer.echo(f"\n{region}")
+        for name, value in figures.items():
+            if isinstance(value, dict):
+                typer.echo(f"  {name}:")
+                for key, count in value.items():
+                    typer.echo(f"    {key}: {count}")
+            else:
+                typer.echo(f"  {name}: {value}")

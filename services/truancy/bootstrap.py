@@ -1,0 +1,31 @@
+"""truancy's composition root."""
+
+from __future__ import annotations
+
+from ketenbus_contracts import truancy
+from services.runtime.host import ServiceSpec
+from services.runtime.settings import Settings
+from services.runtime.store import store_env
+from services.runtime.streams import TRUANCY_INBOUND
+from services.truancy.application import TruancyApplication, tick
+from services.truancy.handlers import create_router
+from services.truancy.translation import to_contract
+
+NAME = "truancy"
+
+
+def create_application(settings: Settings) -> TruancyApplication:
+    return TruancyApplication(env=store_env(settings, NAME))
+
+
+def service_spec() -> ServiceSpec:
+    return ServiceSpec(
+        name=NAME,
+        application_factory=create_application,
+        router_factory=create_router,
+        consumers=(TRUANCY_INBOUND,),
+        translate=to_contract,
+        publishes=truancy.OUTBOUND,
+        tick=tick,
+        tick_interval=3600.0,
+    )

@@ -1,0 +1,161 @@
+"""`ketenbus truancy …`: the EDEXML and absence-CSV imports, as a school.
+
+Exit codes: 0 the file was processed (quarantined records are named in the summary), 1 the file
+was refused (schema, `--strict`, wrong header), 2 the import could not run (no NATS, unknown
+school). A shared `ketenbus import …` group may replace these commands; they stay as aliases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Truancy: enrolments and absences in.", no_args_is_help=True)
+
+File = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The export file")]
+Partner = Annotated[str, typer.Option("--as", help="The school (partner id) the file is from")]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="KETENBUS_DATA_DIR")]
+
+
+def _fail(message: str, code: int) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _progress(done: int, total: int) -> None:
+    typer.echo(f"  … {done}" + (f"/{total}" if total else ""), err=True)
+
+
+def _context(data_dir: Path | None, school: str):  # type: ignore[no-untyped-def]
+    from services.runtime.logging import configure_logging
+    from services.runtime.secrets import load_or_create_secret
+    from services.runtime.settings import Settings
+    from services.runtime.supervisor import discover_nats_url
+    from services.truancy.rules import load_regions, school_region
+
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    configure_logging(settings)
+    rules = school_region(load_regions(), school)
+    if rules is None:
+        _fail(f"school {school} is in no region's infra/truancy/*.yaml", 2)
+    secret = load_or_create_secret(settings.data_dir / "secrets" / "pseudonym.key")
+    return settings, rules, secret, discover_nats_url(settings)
+
+
+@app.command("import-edexml")
+def import_edexml(
+    file: File,
+    as_partner: Partner,
+    strict: Annotated[bool, typer.Option(help="Refuse the file if any record fails")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Import a school's EDEXML export (2.0/2.1): enrolments and de-enrolments since the last."""
+    from adapters.edexml.importer import (
+        StrictImportError,
+        load_previous,
+        plan_import,
+        save_state,
+        summary,
+    )
+    from adapters.edexml.reader import read_header
+    from adapters.edexml.schema import EdexmlSchemaError, validate
+    from services.truancy.imports import publish_edexml
+
+    settings, rules, secret, url = _context(data_dir, as_partner)
+    try:
+        _, tree = validate(file)
+        brin = read_header(tree.getroot()).brin
+        previous = load_previous(settings.data_dir, as_partner, brin)
+        plan = plan_import(
+            file, secret, previous, strict=strict, progress=lambda n: _progress(n, 0)
+        )
+    except EdexmlSchemaError as exc:
+        lines = "\n".join(f"  {issue}" for issue in exc.issues[:20])
+        more = f"\n  … and {len(exc.issues) - 20} more" if len(exc.issues) > 20 else ""
+        _fail(f"refused: not valid EDEXML\n{lines}{more}", 1)
+        return
+    except StrictImportError as exc:
+        _fail(f"refused (--strict): {exc}", 1)
+        return
+    if url is None:
+        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", 2)
+        return
+    published = asyncio.run(
+        publish_edexml(url, settings.data_dir, as_partner, rules, plan, _progress)
+    )
+    save_state(settings.data_dir, as_partner, plan)
+    for line in summary(plan):
+        typer.echo(line)
+    typer.echo(f"published {published} event(s)")
+
+
+@app.command("import-absences")
+def import_absences(file: File, as_partner: Partner, data_dir: DataDir = None) -> None:
+    """Import lesson-level absences from a CSV (adapters/las_csv/README.md)."""
+    import json
+
+    from adapters.edexml.importer import state_path
+    from adapters.las_csv.reader import AbsenceCsvError
+    from services.truancy.imports import publish_absences
+
+    settings, rules, secret, url = _context(data_dir, as_partner)
+    state = state_path(settings.data_dir, as_partner)
+    if not state.exists():
+        _fail(f"no EDEXML import of {as_partner} yet: its pupil keys are unknown", 2)
+    known = json.loads(state.read_text())
+    if url is None:
+        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", 2)
+        return
+    try:
+        result = asyncio.run(
+            publish_absences(
+                url,
+                settings.data_dir,
+                as_partner,
+                rules,
+                file,
+                known["keys"],
+                known["brin"],
+                secret,
+                _progress,
+            )
+        )
+    except AbsenceCsvError as exc:
+        _fail(f"refused: {exc}", 1)
+        return
+    typer.echo(f"published {result.published} absence(s)")
+    for problem in result.problems:
+        typer.echo(f"  skipped {problem}")
+    for line in result.unknown_pupils:
+        typer.echo(f"  skipped line {line}: pupil key not in the last EDEXML export")
+    if result.published == 0 and (result.problems or result.unknown_pupils):
+        raise typer.Exit(1)
+
+
+@app.command("forward-signals")
+def forward_signals(
+    as_partner: Annotated[str, typer.Option("--as", help="The leerplicht partner id")],
+    data_dir: DataDir = None,
+) -> None:
+    """As leerplicht: register an attendance signal for each report or thuiszitter of its region."""
+    from adapters.leerplicht.signals import forward_signals as forward
+    from services.runtime.logging import configure_logging
+    from services.runtime.settings import Settings
+    from services.runtime.supervisor import discover_nats_url
+    from services.truancy.rules import load_regions
+
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    configure_logging(settings)
+    rules = next((r for r in load_regions().values() if r.leerplicht == as_partner), None)
+    if rules is None:
+        _fail(f"{as_partner} is leerplicht of no region in infra/truancy/*.yaml", 2)
+        return
+    url = discover_nats_url(settings)
+    if url is None:
+        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", 2)
+        return
+    count = asyncio.run(forward(url, settings.data_dir, as_partner, rules))
+    typer.echo(f"registered {count} attendance signal(s)")

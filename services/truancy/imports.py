@@ -1,0 +1,199 @@
+"""Publishing what the EDEXML and absence-CSV imports read, as the school would.
+
+The school's own keyring seals (identity through kluis, which seals for a school without a
+relation yet; attendance with the key the enrolment relation gives it). Event ids are derived
+from the content, so re-running an import within the duplicate window publishes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.js import JetStreamContext
+from pydantic import BaseModel
+
+from adapters.edexml.importer import ImportPlan
+from adapters.las_csv.reader import AbsenceRow, RowProblem, read_absences
+from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.pseudonym import school_pupil_pseudonym
+from ketenbus_contracts.truancy import (
+    AbsenceDetails,
+    AbsenceRecorded,
+    AbsenceRecordedData,
+    PupilDeEnrolled,
+    PupilDeEnrolledData,
+    PupilEnrolled,
+    PupilEnrolledData,
+)
+from services.runtime.keyring import Keyring, KluisUnavailableError
+from services.runtime.settings import server_list
+from services.truancy.rules import RegionRules
+
+NAMESPACE = uuid.UUID("0f2d3c4b-5a69-4788-97a6-696d706f7274")
+Progress = Callable[[int, int], None]
+RETRIES = 4
+
+
+async def _seal(keyring: Keyring, model: BaseModel, child: str, event_id: uuid.UUID) -> Any:
+    """Seal, retrying when kluis answers late (a busy backbone), then giving up loudly."""
+    for attempt in range(RETRIES):
+        try:
+            return await keyring.seal(model, child=child, event_id=event_id)
+        except KluisUnavailableError:
+            if attempt == RETRIES - 1:
+                raise
+            await asyncio.sleep(2.0 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+async def _publish(js: JetStreamContext, partner: str, event: CloudEvent[Any]) -> None:
+    subject = event.inbound_subject(partner)
+    await js.publish(subject, event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)})
+
+
+async def publish_edexml(
+    url: str,
+    data_dir: Path,
+    school: str,
+    rules: RegionRules,
+    plan: ImportPlan,
+    progress: Progress | None = None,
+) -> int:
+    """Publish the plan's enrolments and de-enrolments; how many events were published."""
+    brin = plan.header.brin
+    total = len(plan.enrolments) + len(plan.de_enrolments)
+    nc = await nats.connect(server_list(url))
+    try:
+        js = nc.jetstream()
+        keyring = Keyring.for_partner(data_dir, school, nc)
+        done = 0
+        for enrolment in plan.enrolments:
+            event_id = uuid.uuid5(NAMESPACE, f"enrol/{school}/{enrolment.pseudonym}/{plan.day}")
+            sealed = await _seal(keyring, enrolment.identity, enrolment.pseudonym, event_id)
+            data = PupilEnrolledData(
+                school=school,
+                brin=brin,
+                region=rules.region,
+                enrolled_on=enrolment.enrolled_on,
+                sealed=sealed,
+            )
+            await _publish(
+                js,
+                school,
+                PupilEnrolled.create(
+                    id=event_id,
+                    source=school,
+                    subject=enrolment.pseudonym,
+                    data=data,
+                    purposes=sorted(sealed),
+                ),
+            )
+            done += 1
+            if progress is not None and done % 500 == 0:
+                progress(done, total)
+        for pseudonym in plan.de_enrolments:
+            event_id = uuid.uuid5(NAMESPACE, f"de-enrol/{school}/{pseudonym}/{plan.day}")
+            left = PupilDeEnrolledData(
+                school=school, brin=brin, region=rules.region, de_enrolled_on=plan.day
+            )
+            await _publish(
+                js,
+                school,
+                PupilDeEnrolled.create(
+                    id=event_id,
+                    source=school,
+                    subject=pseudonym,
+                    data=left,
+                ),
+            )
+            done += 1
+            if progress is not None and done % 500 == 0:
+                progress(done, total)
+        return done
+    finally:
+        await nc.close()
+
+
+@dataclass
+class AbsenceImport:
+    published: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+    unknown_pupils: list[int] = field(default_factory=list)  # line numbers
+
+
+def absence_event(
+    row: AbsenceRow, school: str, brin: str, rules: RegionRules, child: str
+) -> tuple[uuid.UUID, AbsenceDetails, AbsenceRecordedData]:
+    """The event id, sealed part and clear part of one CSV row."""
+    minutes = rules.schools[school].lesson_minutes if school in rules.schools else 50
+    hours = row.hours if row.hours is not None else round((row.lessons or 0) * minutes / 60, 2)
+    kind = f"{hours}/{row.lessons}/{row.authorised}/{row.reason_code}"
+    key = f"absence/{school}/{child}/{row.on}/{kind}"
+    event_id = uuid.uuid5(NAMESPACE, key)
+    details = AbsenceDetails(reason_code=row.reason_code, notes=row.notes)
+    data = AbsenceRecordedData(
+        absence_id=event_id,
+        school=school,
+        brin=brin,
+        region=rules.region,
+        on=row.on,
+        hours=hours,
+        lessons=row.lessons,
+        authorised=row.authorised,
+    )
+    return event_id, details, data
+
+
+async def publish_absences(
+    url: str,
+    data_dir: Path,
+    school: str,
+    rules: RegionRules,
+    path: Path,
+    keys: dict[str, str],
+    brin: str,
+    secret: bytes,
+    progress: Progress | None = None,
+) -> AbsenceImport:
+    """Publish each valid row of an absence CSV; `keys` maps pupil-key pseudonyms to children."""
+    result = AbsenceImport()
+    nc = await nats.connect(server_list(url))
+    try:
+        js = nc.jetstream()
+        keyring = Keyring.for_partner(data_dir, school, nc)
+        for item in read_absences(path):
+            if isinstance(item, RowProblem):
+                result.problems.append(item)
+                continue
+            if item.reason_code not in rules.codes.absence_reasons:
+                result.problems.append(RowProblem(item.line, "reason_code", "not a known code"))
+                continue
+            child = keys.get(school_pupil_pseudonym(secret, brin, item.pupil_key))
+            if child is None:
+                result.unknown_pupils.append(item.line)
+                continue
+            event_id, details, data = absence_event(item, school, brin, rules, child)
+            sealed = await _seal(keyring, details, child, event_id)
+            await _publish(
+                js,
+                school,
+                AbsenceRecorded.create(
+                    id=event_id,
+                    source=school,
+                    subject=child,
+                    data=data.model_copy(update={"sealed": sealed}),
+                    purposes=sorted(sealed),
+                ),
+            )
+            result.published += 1
+            if progress is not None and result.published % 1000 == 0:
+                progress(result.published, 0)
+        return result
+    finally:
+        await nc.close()
