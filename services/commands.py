@@ -21,9 +21,12 @@ Command = Callable[..., Any]
 def import_formats() -> list[tuple[str, Command]]:
     """(format, command) for `ketenbus import FORMAT …`."""
     from services.handover.cli import import_oso
+    from services.truancy.cli import import_absences, import_edexml
 
     formats: list[tuple[str, Command]] = []
     formats.append(("oso", import_oso))
+    formats.append(("edexml", import_edexml))
+    formats.append(("absences", import_absences))
     return formats
 
 
