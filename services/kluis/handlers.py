@@ -17,6 +17,7 @@ from nats.aio.msg import Msg
 from pydantic import SkipValidation
 
 from ketenbus_contracts.envelope import parse_event
+from ketenbus_contracts.plan import PlanEvent
 from ketenbus_contracts.sealing import (
     KLUIS_KEY_SUBJECT,
     KLUIS_RESEAL_SUBJECT,
@@ -27,11 +28,14 @@ from ketenbus_contracts.signalling import SignallingEvent
 from services.kluis.application import KluisApplication
 from services.runtime.batching import BATCH, raw_batch
 from services.runtime.host import ServiceContext
-from services.runtime.streams import KLUIS_SIGNALLING, ConsumerSpec
+from services.runtime.streams import KLUIS_PLAN, KLUIS_SIGNALLING, ConsumerSpec
 
 # The streams kluis derives relations from, with the events on them (for the AsyncAPI
 # document); each event says which relations it starts or ends (`relation_changes`).
-FEEDS: tuple[tuple[ConsumerSpec, Any], ...] = ((KLUIS_SIGNALLING, SignallingEvent),)
+FEEDS: tuple[tuple[ConsumerSpec, Any], ...] = (
+    (KLUIS_SIGNALLING, SignallingEvent),
+    (KLUIS_PLAN, PlanEvent),
+)
 CONSUMERS = tuple(consumer for consumer, _ in FEEDS)
 QUEUE = "kluis"
 

@@ -106,7 +106,13 @@ PRIVACY = StreamSpec(
     description="Erasures (child-erased) every projection acts on",
 )
 
-STREAMS: tuple[StreamSpec, ...] = (INBOUND, SIGNALLING, PRIVACY, DEADLETTER)
+PLAN = StreamSpec(
+    name="PLAN",
+    subjects=("ketenbus.plan.>",),
+    description="Events recorded by the integral-plan service (parties, regie, goals, actions)",
+)
+
+STREAMS: tuple[StreamSpec, ...] = (INBOUND, SIGNALLING, PRIVACY, DEADLETTER, PLAN)
 
 SIGNALLING_INBOUND = ConsumerSpec(
     stream=INBOUND,
@@ -135,11 +141,26 @@ PLAN_PRIVACY = ConsumerSpec(
     description="integral-plan projection: drop the plans of erased children",
 )
 
+PLAN_INBOUND = ConsumerSpec(
+    stream=INBOUND,
+    durable="integral-plan",
+    filter_subjects=("in.*.plan.>",),
+    description="integral-plan: parties, regie, goals, agreements and actions from partners",
+)
+KLUIS_PLAN = ConsumerSpec(
+    stream=PLAN,
+    durable="kluis",
+    filter_subjects=("ketenbus.plan.>",),
+    description="kluis: relations from plan parties joining and leaving",
+)
+
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     SIGNALLING_INBOUND,
     PLAN_SIGNALLING,
     KLUIS_SIGNALLING,
     PLAN_PRIVACY,
+    PLAN_INBOUND,
+    KLUIS_PLAN,
 )
 
 
