@@ -37,7 +37,7 @@ WIJKTEAM = Party(partner="wijkteam-lingewaard", role="regisseur", contact="team@
 SEALED = {Purpose.PLAN: "sealed-token"}
 
 
-def signal(party: Party, on: date, child: str = CHILD, **data: Any) -> SignalRegistered:
+def signal(party: Party, on: date, child: str = CHILD, sealed: Any = None) -> SignalRegistered:
     return SignalRegistered.create(
         source=party.partner,
         subject=child,
@@ -46,7 +46,7 @@ def signal(party: Party, on: date, child: str = CHILD, **data: Any) -> SignalReg
             signaller=Signaller(**party.model_dump()),
             registered_on=on,
             planned_removal_on=date(on.year + 2, on.month, on.day),
-            **data,
+            sealed=sealed or {},
         ),
     )
 
@@ -89,7 +89,9 @@ def goal(by: Party, on: date, child: str = CHILD, sealed: Any = None) -> GoalSet
     )
 
 
-def agreement(by: Party, parties: list[Party], on: date, child: str = CHILD) -> AgreementMade:
+def agreement(
+    by: Party, parties: list[Party], on: date, child: str = CHILD, sealed: Any = None
+) -> AgreementMade:
     return AgreementMade.create(
         source=by.partner,
         subject=child,
@@ -97,13 +99,19 @@ def agreement(by: Party, parties: list[Party], on: date, child: str = CHILD) -> 
             agreement_id=uuid.uuid4(),
             parties=[p.partner for p in parties],
             made_on=on,
-            sealed=SEALED,
+            sealed=sealed or SEALED,
         ),
     )
 
 
 def action(
-    by: Party, actor: Party, reports_to: Party, agreed: date, due: date, child: str = CHILD
+    by: Party,
+    actor: Party,
+    reports_to: Party,
+    agreed: date,
+    due: date,
+    child: str = CHILD,
+    sealed: Any = None,
 ) -> ActionAgreed:
     return ActionAgreed.create(
         source=by.partner,
@@ -114,16 +122,16 @@ def action(
             reports_to=reports_to.partner,
             due_on=due,
             agreed_on=agreed,
-            sealed=SEALED,
+            sealed=sealed or SEALED,
         ),
     )
 
 
-def done(actor: Party, agreed: ActionAgreed, on: date) -> ActionDone:
+def done(actor: Party, agreed: ActionAgreed, on: date, sealed: Any = None) -> ActionDone:
     return ActionDone.create(
         source=actor.partner,
         subject=agreed.subject,
-        data=ActionDoneData(action_id=agreed.data.action_id, done_on=on, sealed=SEALED),
+        data=ActionDoneData(action_id=agreed.data.action_id, done_on=on, sealed=sealed or SEALED),
     )
 
 
