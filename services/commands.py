@@ -16,4 +16,7 @@ def domain_commands() -> list[tuple[str, typer.Typer]]:
     from services.integral_plan.cli import app as web
 
     commands.append(("web", web))
+    from adapters.notificaties.cli import app as notificaties
+
+    commands.append(("notificaties", notificaties))
     return commands

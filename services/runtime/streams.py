@@ -154,6 +154,25 @@ KLUIS_PLAN = ConsumerSpec(
     description="kluis: relations from plan parties joining and leaving",
 )
 
+NOTIFICATIES_PLAN = ConsumerSpec(
+    stream=PLAN,
+    durable="notificaties",
+    filter_subjects=("ketenbus.plan.>",),
+    description="webhook bridge (Notificaties API): plan events to subscribed callbacks",
+)
+NOTIFICATIES_SIGNALLING = ConsumerSpec(
+    stream=SIGNALLING,
+    durable="notificaties",
+    filter_subjects=("ketenbus.signalling.>",),
+    description="webhook bridge (Notificaties API): signals and matches",
+)
+NOTIFICATIES_PRIVACY = ConsumerSpec(
+    stream=PRIVACY,
+    durable="notificaties",
+    filter_subjects=("ketenbus.privacy.>",),
+    description="webhook bridge (Notificaties API): erasures",
+)
+
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     SIGNALLING_INBOUND,
     PLAN_SIGNALLING,
@@ -161,6 +180,9 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     PLAN_PRIVACY,
     PLAN_INBOUND,
     KLUIS_PLAN,
+    NOTIFICATIES_PLAN,
+    NOTIFICATIES_SIGNALLING,
+    NOTIFICATIES_PRIVACY,
 )
 
 
