@@ -112,7 +112,7 @@ class Bridge:
             for subscription in subscriptions:
                 try:
                     messages = await subscription.fetch(100, timeout=0.5)
-                except NatsTimeoutError:
+                except (TimeoutError, NatsTimeoutError):
                     continue
                 idle = False
                 for msg in messages:
@@ -134,5 +134,14 @@ class Bridge:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), interval)
 
+    async def _consume_until_stopped(self, nc: NatsClient, stop: asyncio.Event) -> None:
+        # What was recorded stays recorded, what was not is redelivered: restarting is safe.
+        while not stop.is_set():
+            try:
+                await self.consume(nc, stop)
+            except Exception as exc:
+                log.warning("notificatie_consumer_restarting", error=type(exc).__name__)
+                await asyncio.sleep(1.0)
+
     async def run(self, nc: NatsClient, stop: asyncio.Event) -> None:
-        await asyncio.gather(self.consume(nc, stop), self.deliver(stop))
+        await asyncio.gather(self._consume_until_stopped(nc, stop), self.deliver(stop))
