@@ -33,6 +33,7 @@ from nats.js.api import ConsumerConfig
 from pydantic import TypeAdapter
 
 import services.runtime.streams as streams_module
+from ketenbus_contracts import plan
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.signalling import MatchFound, SignalRegistered, SignalWithdrawn
 from services.registry import SERVICES
@@ -50,6 +51,15 @@ REGENERATE = "make asyncapi"
 # have an entry (a unit test checks this).
 OUTBOUND_EVENTS: Mapping[str, Sequence[type[CloudEvent[Any]]]] = {
     "signalling": (SignalRegistered, SignalWithdrawn, MatchFound),
+    "integral-plan": (
+        plan.PartyJoined,
+        plan.PartyLeft,
+        plan.RegieAssigned,
+        plan.GoalSet,
+        plan.AgreementMade,
+        plan.ActionAgreed,
+        plan.ActionDone,
+    ),
 }
 
 # AsyncAPI's NATS bindings (https://github.com/asyncapi/bindings/tree/master/nats): only an
