@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test bench lint asyncapi setup clean
+.PHONY: demo test bench lint asyncapi setup clean chromium
 
 setup: $(STAMP)
 
@@ -31,7 +31,16 @@ $(NPM_STAMP): package.json package-lock.json
 demo: $(STAMP)
 	$(BIN)/ketenbus demo
 
-test: $(STAMP) $(NPM_STAMP)
+# The browser tests drive Debian's chromium (never a downloaded browser); install it once
+# where it is missing and we may (root), else those tests skip.
+CHROMIUM := /usr/bin/chromium
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+
+test: $(STAMP) $(NPM_STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -44,4 +53,4 @@ asyncapi: $(STAMP)
 	$(BIN)/python -m services.asyncapi
 
 clean:
-	rm -rf $(VENV) node_modules .ketenbus
+	rm -rf $(VENV) node_modules .ketenbus test-artifacts

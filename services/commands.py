@@ -64,4 +64,10 @@ def domain_commands() -> list[tuple[str, typer.Typer]]:
 
     commands.append(("truancy", truancy))
     commands.append(("monitor", monitor))
+    from services.integral_plan.cli import app as web
+
+    commands.append(("web", web))
+    from adapters.notificaties.cli import app as notificaties
+
+    commands.append(("notificaties", notificaties))
     return commands

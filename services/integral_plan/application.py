@@ -1,18 +1,35 @@
-"""The integral-plan application: applies domain events from every service to the child's plan."""
+"""The integral-plan application: applies every domain's events to the child's plan.
+
+Also answers what readers ask: a child's plan (sealed sections still sealed) and an
+organisation's worklist (new matches, overdue actions; extension points for stalled handovers
+and thuiszitter escalations as those domains arrive).
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.utils import get_topic
 
 from ketenbus_contracts.privacy import ChildErased
-from ketenbus_contracts.signalling import MatchFound, SignalRegistered, SignalWithdrawn
+from services.integral_plan.config import WorklistRules, load_worklist_rules
 from services.integral_plan.domain import Plan, PlanError
+from services.integral_plan.translation import applier_for
 from services.runtime.store import Batch, TrackedApplication
 
 log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+WorkItems = Callable[[Plan, str, date, WorklistRules], list[dict[str, Any]]]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class UnknownPlanError(LookupError):
@@ -24,33 +41,31 @@ class IntegralPlanApplication(TrackedApplication):
 
     refusals: ClassVar[tuple[type[Exception], ...]] = (PlanError,)
 
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        clock: Clock = utcnow,
+        rules: WorklistRules | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.clock = clock
+        self.rules = rules or load_worklist_rules()
+
     def handle(self, batch: Batch, message: Any) -> None:
         self.apply(message, batch)
 
     def apply(self, event: Any, batch: Batch | None = None) -> None:
-        """Project one contract event onto the child's plan."""
+        """Apply one contract event (a party's plan event, or another domain's) to the plan."""
         work = batch or Batch(self.repository)
         if isinstance(event, ChildErased):
             self.erase(event.subject, work)
             return
+        applier = applier_for(event)
+        if applier is None:
+            log.info("plan_event_ignored", event_type=event.type)
+            return
         plan = work.get(Plan.create_id(event.subject), lambda: Plan(event.subject))
-        if isinstance(event, SignalRegistered):
-            plan.note_signal(
-                event.data.signal_id,
-                event.data.signaller.model_dump(),
-                event.data.registered_on,
-                event.id,
-                {purpose.value: token for purpose, token in event.data.sealed.items()},
-            )
-        elif isinstance(event, SignalWithdrawn):
-            plan.note_withdrawal(event.data.signal_id, event.data.withdrawn_on, event.data.reason)
-        elif isinstance(event, MatchFound):
-            plan.note_match(
-                event.data.match_id,
-                list(event.data.signal_ids),
-                [s.partner for s in event.data.signallers],
-                event.data.found_at,
-            )
+        applier(plan, event)
         if batch is None:
             self.save(plan)
 
@@ -62,9 +77,102 @@ class IntegralPlanApplication(TrackedApplication):
         self.purge(plan_id)
         log.info("plan_erased", plan_id=str(plan_id))
 
-    def plan_of(self, child: str) -> dict[str, Any]:
+    # queries
+
+    def _plan(self, child: str) -> Plan:
         try:
             plan: Plan = self.repository.get(Plan.create_id(child))
         except AggregateNotFoundError:
             raise UnknownPlanError("no plan for this child") from None
-        return plan.view()
+        return plan
+
+    def plan_of(self, child: str) -> dict[str, Any]:
+        return self._plan(child).view()
+
+    def plans(self) -> Iterator[Plan]:
+        """Every plan in the store (erased ones are gone: their events were deleted)."""
+        seen: set[uuid.UUID] = set()
+        start = 1
+        # Only the events that start a plan: one notification per plan.
+        topics = [get_topic(Plan.Started)]  # type: ignore[attr-defined]
+        while True:
+            page = self.recorder.select_notifications(start, 500, topics=topics)
+            for notification in page:
+                seen.add(uuid.UUID(str(notification.originator_id)))
+            if len(page) < 500:
+                break
+            start = page[-1].id + 1
+        for plan_id in sorted(seen):
+            try:
+                plan: Any = self.repository.get(plan_id)
+            except AggregateNotFoundError:
+                continue
+            if isinstance(plan, Plan):
+                yield plan
+
+    def worklist(self, partner: str, now: datetime | None = None) -> dict[str, Any]:
+        """What `partner` should act on today, per child (by pseudonym only; no content)."""
+        today = (now or self.clock()).date()
+        items: list[dict[str, Any]] = []
+        for plan in self.plans():
+            for source in WORK_ITEMS:
+                items.extend(source(plan, partner, today, self.rules))
+        order = {"overdue-action": 0, "new-match": 1, "due-soon-action": 2}
+        items.sort(key=lambda i: (order.get(i["kind"], 9), i["since"], i["child"]))
+        return {"partner": partner, "on": today.isoformat(), "items": items}
+
+
+# Worklist sources: one function per kind of work. Stalled handovers and thuiszitter
+# escalations are added here when the handover and truancy domains project onto the plan.
+
+
+def new_matches(
+    plan: Plan, partner: str, today: date, rules: WorklistRules
+) -> list[dict[str, Any]]:
+    match = plan.match
+    if match is None or partner not in match["partners"]:
+        return []
+    found = datetime.fromisoformat(match["found_at"]).date()
+    if (today - found).days > rules.new_match_days:
+        return []
+    others = [p for p in match["partners"] if p != partner]
+    return [
+        {
+            "kind": "new-match",
+            "child": plan.child,
+            "since": found.isoformat(),
+            "ref": match["match_id"],
+            "with": others,
+        }
+    ]
+
+
+def actions_due(
+    plan: Plan, partner: str, today: date, rules: WorklistRules
+) -> list[dict[str, Any]]:
+    items = []
+    for action in plan.actions.values():
+        if action["status"] != "open" or partner not in (action["actor"], action["reports_to"]):
+            continue
+        due = date.fromisoformat(action["due_on"])
+        if due < today:
+            kind = "overdue-action"
+        elif due <= today + timedelta(days=rules.due_soon_days):
+            kind = "due-soon-action"
+        else:
+            continue
+        items.append(
+            {
+                "kind": kind,
+                "child": plan.child,
+                "since": action["due_on"],
+                "ref": action["action_id"],
+                "actor": action["actor"],
+                "reports_to": action["reports_to"],
+                "days_overdue": max((today - due).days, 0),
+            }
+        )
+    return items
+
+
+WORK_ITEMS: list[WorkItems] = [new_matches, actions_due]

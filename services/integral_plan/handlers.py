@@ -1,4 +1,12 @@
-"""integral-plan's subscribers: project signalling's events; answer plan queries."""
+"""integral-plan's subscribers: the parties' plan events, other domains' events, queries.
+
+Queries (core NATS request/reply):
+- `ketenbus.query.plan`: body a signed `PlanQuery` (JWS, see `ketenbus_contracts.plan`): the
+  plan as that partner may receive it (only the sections its role may hold; it opens them with
+  its own keys). The unsigned `{"child": pseudonym}` form is the operator's (CLI, demo) and
+  answers the plan with every section still sealed.
+- `ketenbus.query.worklist`: body a signed `PlanQuery` with `op: worklist`: the partner's list.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +14,25 @@ from typing import Any, cast
 
 from faststream.nats import NatsMessage, NatsRouter
 from nats.aio.msg import Msg
-from pydantic import BaseModel, ConfigDict, SkipValidation, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, TypeAdapter, ValidationError
 
 from ketenbus_contracts.envelope import Pseudonym
+from ketenbus_contracts.plan import PlanEvent, PlanQueryError
 from ketenbus_contracts.privacy import ChildErased
 from ketenbus_contracts.signalling import SignallingEvent
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
+from services.integral_plan.query import NotOnPlanError, PlanAccess
 from services.runtime.batching import stream_subscriber
 from services.runtime.host import ServiceContext
-from services.runtime.streams import PLAN_PRIVACY, PLAN_SIGNALLING
+from services.runtime.streams import PLAN_INBOUND, PLAN_PRIVACY, PLAN_SIGNALLING
 
 CONSUMER = PLAN_SIGNALLING
 ERASURES = PLAN_PRIVACY
+PARTIES = PLAN_INBOUND
 PLAN_QUERY_SUBJECT = "ketenbus.query.plan"
+WORKLIST_QUERY_SUBJECT = "ketenbus.query.worklist"
 decode_signalling = TypeAdapter[SignallingEvent](SignallingEvent).validate_json
+decode_plan = TypeAdapter[PlanEvent](PlanEvent).validate_json
 
 
 class PlanQuery(BaseModel):
@@ -31,6 +44,13 @@ class PlanAnswer(BaseModel):
     found: bool
     plan: dict[str, Any] | None = None
     error: str | None = None
+    refusal: str | None = Field(default=None, description="why a signed query was refused")
+
+
+class WorklistAnswer(BaseModel):
+    ok: bool
+    worklist: dict[str, Any] | None = None
+    refusal: str | None = None
 
 
 def _application(ctx: ServiceContext | None) -> IntegralPlanApplication:
@@ -41,6 +61,24 @@ def _application(ctx: ServiceContext | None) -> IntegralPlanApplication:
 
 def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
     router = NatsRouter()
+    access: list[PlanAccess] = []
+
+    def plan_access() -> PlanAccess:
+        if not access:
+            access.append(PlanAccess.load(ctx.settings.data_dir))  # type: ignore[union-attr]
+        return access[0]
+
+    @stream_subscriber(
+        router,
+        PARTIES,
+        title="integral-plan/inbound",
+        description="parties join, assign regie, set goals, make agreements, agree and report "
+        "actions. Refused input goes to `ketenbus.deadletter.integral-plan`.",
+    )
+    async def on_plan_inbound(events: SkipValidation[list[PlanEvent]], msg: NatsMessage) -> None:
+        if ctx is None:
+            raise RuntimeError("integral-plan router used without its running service")
+        await ctx.consume(PARTIES, cast(list[Msg], msg.raw_message), decode_plan)
 
     @stream_subscriber(
         router,
@@ -72,11 +110,16 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
     @router.subscriber(
         PLAN_QUERY_SUBJECT,
         title="integral-plan/query",
-        description="Request/reply: the plan of a child by pseudonym (clear parts only).",
+        description=(
+            "Request/reply: a child's plan. Body: a signed PlanQuery (JWS) for a partner's view, "
+            'or {"child": pseudonym} for the operator (every section sealed).'
+        ),
     )
     async def on_query(query: SkipValidation[PlanQuery], msg: NatsMessage) -> PlanAnswer:
         # Validated here, not by faststream, so a bad query gets an answer that says so.
         app = _application(ctx)
+        if not msg.body.lstrip().startswith(b"{"):
+            return await _signed_plan_query(ctx, app, plan_access(), msg.body)  # type: ignore[arg-type]
         try:
             query = PlanQuery.model_validate_json(msg.body)
         except ValidationError:
@@ -87,4 +130,40 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
             return PlanAnswer(found=False)
         return PlanAnswer(found=True, plan=plan)
 
+    @router.subscriber(
+        WORKLIST_QUERY_SUBJECT,
+        title="integral-plan/worklist",
+        description="Request/reply: a signed PlanQuery (op worklist): the partner's worklist.",
+    )
+    async def on_worklist(query: SkipValidation[str], msg: NatsMessage) -> WorklistAnswer:
+        app = _application(ctx)
+        try:
+            signed = plan_access().verify(msg.body.decode("ascii", "replace"))
+        except PlanQueryError as exc:
+            return WorklistAnswer(ok=False, refusal=exc.code)
+        worklist = await ctx.call(app.worklist, signed.partner)  # type: ignore[union-attr]
+        return WorklistAnswer(ok=True, worklist=worklist)
+
     return router
+
+
+async def _signed_plan_query(
+    ctx: ServiceContext, app: IntegralPlanApplication, access: PlanAccess, body: bytes
+) -> PlanAnswer:
+    try:
+        query = access.verify(body.decode("ascii", "replace"))
+    except PlanQueryError as exc:
+        return PlanAnswer(found=False, refusal=exc.code)
+    if query.child is None:
+        return PlanAnswer(found=False, refusal="invalid-request")
+    try:
+        plan = await ctx.call(app.plan_of, query.child)
+    except UnknownPlanError:
+        # Said the same way as not being on it: a partner learns nothing of other plans.
+        return PlanAnswer(found=False, refusal="not-on-plan")
+    try:
+        return PlanAnswer(found=True, plan=access.visible_plan(plan, query.partner))
+    except NotOnPlanError:
+        return PlanAnswer(found=False, refusal="not-on-plan")
+    except PlanQueryError as exc:
+        return PlanAnswer(found=False, refusal=exc.code)

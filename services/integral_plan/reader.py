@@ -14,23 +14,37 @@ from typing import Any
 from ketenbus_contracts.sealing import SealingError
 from services.runtime.keyring import KeyRefusedError, Keyring
 
+SEALED_ITEMS = ("signals", "goals", "agreements", "actions")
+
 
 async def open_plan(plan: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
-    """The plan with each signal's sections opened where `keyring` may, refused otherwise."""
+    """The plan with each item's sections opened where `keyring` may, refused otherwise.
+
+    Items are signals, goals, agreements and actions (and an action's report); each keeps
+    `opened` (purpose → fields) and `refused` (purpose → kluis's code).
+    """
     readable = copy.deepcopy(plan)
     readable["reader"] = keyring.partner
-    for signal in readable["signals"]:
-        opened: dict[str, Any] = {}
-        refused: dict[str, str] = {}
-        for purpose, token in signal.pop("sealed", {}).items():
-            try:
-                opened[purpose] = await keyring.open_token(
-                    token, event_id=uuid.UUID(signal["event_id"])
-                )
-            except KeyRefusedError as exc:
-                refused[purpose] = exc.code
-            except SealingError as exc:
-                refused[purpose] = type(exc).__name__
-        signal["opened"] = opened
-        signal["refused"] = refused
+    for key in SEALED_ITEMS:
+        for item in readable.get(key, []):
+            await _open_item(item, keyring)
+            if isinstance(item.get("report"), dict):
+                await _open_item(item["report"], keyring)
     return readable
+
+
+async def _open_item(item: dict[str, Any], keyring: Keyring) -> None:
+    opened: dict[str, Any] = {}
+    refused: dict[str, str] = {}
+    for purpose, token in item.pop("sealed", {}).items():
+        try:
+            opened[purpose] = await keyring.open_token(token, event_id=uuid.UUID(item["event_id"]))
+        except KeyRefusedError as exc:
+            refused[purpose] = exc.code
+        except SealingError as exc:
+            refused[purpose] = type(exc).__name__
+    for purpose in item.pop("withheld", []):
+        # The plan service did not hand these out: the reader's role may not hold them.
+        refused[purpose] = "role-not-permitted"
+    item["opened"] = opened
+    item["refused"] = refused

@@ -18,6 +18,7 @@ from pydantic import SkipValidation
 from ketenbus_contracts.arrangements import ArrangementsEvent
 from ketenbus_contracts.envelope import parse_event
 from ketenbus_contracts.handover import HandoverEvent
+from ketenbus_contracts.plan import PlanEvent
 from ketenbus_contracts.sealing import (
     KLUIS_KEY_SUBJECT,
     KLUIS_RESEAL_SUBJECT,
@@ -32,6 +33,7 @@ from services.runtime.host import ServiceContext
 from services.runtime.streams import (
     KLUIS_ARRANGEMENTS,
     KLUIS_HANDOVER,
+    KLUIS_PLAN,
     KLUIS_SIGNALLING,
     KLUIS_TRUANCY,
     ConsumerSpec,
@@ -44,6 +46,7 @@ FEEDS: tuple[tuple[ConsumerSpec, Any], ...] = (
     (KLUIS_HANDOVER, HandoverEvent),
     (KLUIS_ARRANGEMENTS, ArrangementsEvent),
     (KLUIS_TRUANCY, TruancyEvent),
+    (KLUIS_PLAN, PlanEvent),
 )
 CONSUMERS = tuple(consumer for consumer, _ in FEEDS)
 QUEUE = "kluis"

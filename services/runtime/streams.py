@@ -123,12 +123,19 @@ PRIVACY = StreamSpec(
     description="Erasures (child-erased) every projection acts on",
 )
 
+PLAN = StreamSpec(
+    name="PLAN",
+    subjects=("ketenbus.plan.>",),
+    description="Events recorded by the integral-plan service (parties, regie, goals, actions)",
+)
+
 STREAMS: tuple[StreamSpec, ...] = (
     INBOUND,
     SIGNALLING,
     HANDOVER,
     ARRANGEMENTS,
     TRUANCY,
+    PLAN,
     PRIVACY,
     DEADLETTER,
 )
@@ -212,6 +219,38 @@ KLUIS_ARRANGEMENTS = ConsumerSpec(
     description="kluis: relations of the parties to arrangements, TLVs, OPPs and youth care",
 )
 
+PLAN_INBOUND = ConsumerSpec(
+    stream=INBOUND,
+    durable="integral-plan",
+    filter_subjects=("in.*.plan.>",),
+    description="integral-plan: parties, regie, goals, agreements and actions from partners",
+)
+KLUIS_PLAN = ConsumerSpec(
+    stream=PLAN,
+    durable="kluis",
+    filter_subjects=("ketenbus.plan.>",),
+    description="kluis: relations from plan parties joining and leaving",
+)
+
+NOTIFICATIES_PLAN = ConsumerSpec(
+    stream=PLAN,
+    durable="notificaties",
+    filter_subjects=("ketenbus.plan.>",),
+    description="webhook bridge (Notificaties API): plan events to subscribed callbacks",
+)
+NOTIFICATIES_SIGNALLING = ConsumerSpec(
+    stream=SIGNALLING,
+    durable="notificaties",
+    filter_subjects=("ketenbus.signalling.>",),
+    description="webhook bridge (Notificaties API): signals and matches",
+)
+NOTIFICATIES_PRIVACY = ConsumerSpec(
+    stream=PRIVACY,
+    durable="notificaties",
+    filter_subjects=("ketenbus.privacy.>",),
+    description="webhook bridge (Notificaties API): erasures",
+)
+
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     SIGNALLING_INBOUND,
     PLAN_SIGNALLING,
@@ -225,6 +264,11 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     KLUIS_TRUANCY,
     MONITOR_TRUANCY,
     MONITOR_PRIVACY,
+    PLAN_INBOUND,
+    KLUIS_PLAN,
+    NOTIFICATIES_PLAN,
+    NOTIFICATIES_SIGNALLING,
+    NOTIFICATIES_PRIVACY,
 )
 
 

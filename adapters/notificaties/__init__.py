@@ -1,0 +1,1 @@
+"""Webhook bridge: ketenbus events as VNG Notificaties API 1.0 notifications."""

@@ -1,0 +1,73 @@
+"""ketenbus contract events as thin ZGW notifications: references and codes, nothing more.
+
+`hoofdObject` is the child's plan in the ketenbus API (by pseudonym), `resourceUrl` names the
+event; `kenmerken` are organisation ids and codes a subscription can filter on. What the event
+says about the child stays in the sealed sections, which a notification never carries: the
+receiver fetches the plan with its own signed query and opens what it may.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.notificaties.models import BridgeConfig, Notificatie
+from ketenbus_contracts.plan import (
+    ActionAgreed,
+    AgreementMade,
+    GoalSet,
+    PartyJoined,
+    RegieAssigned,
+)
+from ketenbus_contracts.privacy import ChildErased
+from ketenbus_contracts.signalling import MatchFound, SignalRegistered
+
+
+def kenmerken_of(event: Any) -> dict[str, str]:
+    """The filterable characteristics of an event: organisation ids and codes only."""
+    if isinstance(event, PartyJoined):
+        return {"organisatie": event.data.party.partner}
+    if isinstance(event, RegieAssigned):
+        return {"regisseur": event.data.regisseur, "domein": event.data.domain}
+    if isinstance(event, GoalSet):
+        return {"domein": event.data.domain}
+    if isinstance(event, ActionAgreed):
+        return {"actor": event.data.actor, "terugkoppelingAan": event.data.reports_to}
+    if isinstance(event, SignalRegistered):
+        return {"bron": event.data.signaller.partner}
+    if isinstance(event, ChildErased):
+        return {"reden": event.data.reason}
+    return {}
+
+
+def involved_of(event: Any) -> set[str]:
+    """The partners this event makes involved with the child (told about it from then on)."""
+    if isinstance(event, PartyJoined):
+        return {event.data.party.partner}
+    if isinstance(event, RegieAssigned):
+        return {event.data.regisseur}
+    if isinstance(event, AgreementMade):
+        return set(event.data.parties)
+    if isinstance(event, ActionAgreed):
+        return {event.data.actor, event.data.reports_to}
+    if isinstance(event, SignalRegistered):
+        return {event.data.signaller.partner}
+    if isinstance(event, MatchFound):
+        return {s.partner for s in event.data.signallers}
+    return set()
+
+
+def notificatie_of(event: Any, config: BridgeConfig, base_url: str) -> Notificatie | None:
+    """The notification for a contract event, or None when no channel carries its type."""
+    mapping = config.events.get(event.type)
+    if mapping is None:
+        return None
+    plan_url = f"{base_url.rstrip('/')}/api/plan/{event.subject}"
+    return Notificatie(
+        kanaal=mapping.kanaal,
+        hoofdObject=plan_url,
+        resource=mapping.resource,
+        resourceUrl=f"{plan_url}/{mapping.resource}/{event.id}",
+        actie=mapping.actie,
+        aanmaakdatum=event.time,
+        kenmerken=kenmerken_of(event),
+    )

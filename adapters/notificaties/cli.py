@@ -1,0 +1,118 @@
+"""`ketenbus notificaties`: run the webhook bridge; manage subscriptions and failed deliveries."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="Webhook bridge in the shape of the VNG Notificaties API 1.0.", no_args_is_help=True
+)
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where everything is written")]
+
+
+def _store(data_dir: Path | None) -> Any:
+    from adapters.notificaties.store import NotificatieStore
+    from services.runtime.settings import Settings
+
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return NotificatieStore(settings.data_dir / "notificaties.db"), settings
+
+
+@app.command()
+def run(
+    base_url: Annotated[
+        str, typer.Option(help="Where `ketenbus web` serves the API (for hoofdObject)")
+    ] = "http://127.0.0.1:8080",
+    data_dir: DataDir = None,
+) -> None:
+    """Consume the streams and deliver to the subscribed callbacks until Ctrl-C."""
+    import asyncio
+
+    import nats
+
+    from adapters.notificaties.bridge import Bridge
+    from services.runtime.logging import configure_logging
+    from services.runtime.settings import server_list
+    from services.runtime.supervisor import discover_nats_url
+
+    store, settings = _store(data_dir)
+    configure_logging(settings)
+    url = discover_nats_url(settings)
+    if url is None:
+        typer.secho("error: no running backbone (ketenbus up)", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+
+    async def main() -> None:
+        nc = await nats.connect(server_list(url), name="notificaties")
+        try:
+            await Bridge(store, base_url).run(nc, asyncio.Event())
+        finally:
+            await nc.close()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        typer.echo("stopping")
+    finally:
+        store.close()
+
+
+@app.command()
+def abonneer(
+    abonnement: Annotated[
+        str, typer.Argument(help="The Abonnement as JSON (callbackUrl, auth, kanalen, partner)")
+    ],
+    data_dir: DataDir = None,
+) -> None:
+    """Add a subscription; prints its id."""
+    from adapters.notificaties.models import Abonnement
+
+    store, _ = _store(data_dir)
+    try:
+        typer.echo(store.subscribe(Abonnement.model_validate_json(abonnement), time.time()))
+    finally:
+        store.close()
+
+
+@app.command()
+def abonnementen(data_dir: DataDir = None) -> None:
+    """List the subscriptions (the Authorization value is not shown)."""
+    store, _ = _store(data_dir)
+    try:
+        for abonnement_id, abonnement in store.abonnementen().items():
+            shown = abonnement.model_dump(mode="json", by_alias=True, exclude={"auth"})
+            typer.echo(json.dumps({"id": abonnement_id} | shown))
+    finally:
+        store.close()
+
+
+@app.command()
+def fouten(data_dir: DataDir = None) -> None:
+    """Deliveries that failed for good, with their last error."""
+    store, _ = _store(data_dir)
+    try:
+        for row in store.deliveries("failed"):
+            typer.echo(json.dumps(row.view()))
+    finally:
+        store.close()
+
+
+@app.command()
+def opnieuw(
+    delivery: Annotated[
+        int | None, typer.Argument(help="One delivery id; all when left out")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Queue failed deliveries again."""
+    store, _ = _store(data_dir)
+    try:
+        typer.echo(f"{store.retry(time.time(), delivery)} queued again")
+    finally:
+        store.close()

@@ -1,0 +1,269 @@
+"""Integral-plan contracts: parties, regie, goals, agreements and actions on a child's plan.
+
+Inbound (a plan party → backbone): `in.<partner>.plan.<event>`; outbound (integral-plan →
+everyone entitled): `ketenbus.plan.<event>.v1`. Who takes part, who holds regie, who acts and
+to whom they report by when is in clear (the plan is planned on it, like the Verwijsindex's
+contact points); what a goal, agreement or action says about the child is sealed under `plan`.
+
+Actions follow the OT/BT form of seed 003: "X does Y and reports back to B by date".
+
+Queries on the plan are signed by the asking partner (`sign_plan_query`), as kluis's requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, ClassVar, Literal
+
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import OKPKey
+from pydantic import Field, ValidationError
+
+from ketenbus_contracts.envelope import (
+    PARTNER_ID_PATTERN,
+    PSEUDONYM_PATTERN,
+    CloudEvent,
+    ContractModel,
+    EventData,
+    PartnerId,
+    RelationChange,
+    register,
+)
+from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.sealing import MAX_REQUEST_SKEW_SECONDS, REQUEST_SIGNING_ALGS, SealedUnder
+
+PlanDomain = Literal["onderwijs", "jeugdhulp", "zorg", "leerplicht", "gezin", "integraal"]
+
+
+class Party(ContractModel):
+    """An organisation on the plan, its role there and its contact point, in clear."""
+
+    partner: PartnerId
+    role: Annotated[str, Field(min_length=1, max_length=80, description="e.g. ib-er, regisseur")]
+    contact: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class GoalDetails(ContractModel):
+    """What a goal says about the child: sealed under `plan`."""
+
+    text: Annotated[str, Field(min_length=1, max_length=2000), SealedUnder(Purpose.PLAN)]
+
+
+class AgreementDetails(ContractModel):
+    """What the parties agreed about the child: sealed under `plan`."""
+
+    text: Annotated[str, Field(min_length=1, max_length=2000), SealedUnder(Purpose.PLAN)]
+
+
+class ActionDetails(ContractModel):
+    """The Y of "X does Y and reports back to B by date": sealed under `plan`."""
+
+    what: Annotated[str, Field(min_length=1, max_length=2000), SealedUnder(Purpose.PLAN)]
+
+
+class ActionReport(ContractModel):
+    """What X reports back to B, and the follow-up agreed: sealed under `plan`."""
+
+    report: Annotated[str, Field(max_length=2000), SealedUnder(Purpose.PLAN)] = ""
+    follow_up: Annotated[str, Field(max_length=2000), SealedUnder(Purpose.PLAN)] = ""
+
+
+class PartyJoinedData(EventData):
+    party: Party
+    joined_on: date
+
+
+class PartyLeftData(EventData):
+    partner: PartnerId
+    left_on: date
+
+
+class RegieAssignedData(EventData):
+    domain: PlanDomain
+    regisseur: PartnerId
+    assigned_on: date
+
+
+class GoalSetData(EventData):
+    goal_id: uuid.UUID
+    domain: PlanDomain
+    set_on: date
+    target_on: date | None = None
+
+
+class AgreementMadeData(EventData):
+    agreement_id: uuid.UUID
+    parties: Annotated[list[PartnerId], Field(min_length=1)]
+    made_on: date
+
+
+class ActionAgreedData(EventData):
+    action_id: uuid.UUID
+    actor: PartnerId = Field(description="X: who does it")
+    reports_to: PartnerId = Field(description="B: who is told it is done")
+    due_on: date = Field(description="by when X reports back")
+    agreed_on: date
+    goal_id: uuid.UUID | None = None
+
+
+class ActionDoneData(EventData):
+    action_id: uuid.UUID
+    done_on: date
+
+
+@register
+class PartyJoined(CloudEvent[PartyJoinedData]):
+    """An organisation takes part in the child's plan (and so has a relation with the child)."""
+
+    domain: ClassVar[str] = "plan"
+    version: ClassVar[int] = 1
+
+    name: ClassVar[str] = "party-joined"
+    type: Literal["nl.ketenbus.plan.party-joined.v1"] = "nl.ketenbus.plan.party-joined.v1"
+
+    def relation_changes(self) -> list[RelationChange]:
+        # The relation is kept per child, so the party itself names the basis.
+        partner = self.data.party.partner
+        return [RelationChange(partner, "plan-party", partner, active=True)]
+
+
+@register
+class PartyLeft(CloudEvent[PartyLeftData]):
+    """An organisation no longer takes part; its relation on the plan ends."""
+
+    domain: ClassVar[str] = "plan"
+    version: ClassVar[int] = 1
+
+    name: ClassVar[str] = "party-left"
+    type: Literal["nl.ketenbus.plan.party-left.v1"] = "nl.ketenbus.plan.party-left.v1"
+
+    def relation_changes(self) -> list[RelationChange]:
+        return [RelationChange(None, "plan-party", self.data.partner, active=False)]
+
+
+@register
+class RegieAssigned(CloudEvent[RegieAssignedData]):
+    """One party holds regie for a domain of the plan (1 gezin, 1 plan, 1 regisseur)."""
+
+    domain: ClassVar[str] = "plan"
+    version: ClassVar[int] = 1
+
+    name: ClassVar[str] = "regie-assigned"
+    type: Literal["nl.ketenbus.plan.regie-assigned.v1"] = "nl.ketenbus.plan.regie-assigned.v1"
+
+
+@register
+class GoalSet(CloudEvent[GoalSetData]):
+    """A goal on the plan; its text sealed (`GoalDetails`)."""
+
+    domain: ClassVar[str] = "plan"
+    version: ClassVar[int] = 1
+
+    name: ClassVar[str] = "goal-set"
+    type: Literal["nl.ketenbus.plan.goal-set.v1"] = "nl.ketenbus.plan.goal-set.v1"
+
+
+@register
+class AgreementMade(CloudEvent[AgreementMadeData]):
+    """An agreement between parties; its text sealed (`AgreementDetails`)."""
+
+    domain: ClassVar[str] = "plan"
+    version: ClassVar[int] = 1
+
+    name: ClassVar[str] = "agreement-made"
+    type: Literal["nl.ketenbus.plan.agreement-made.v1"] = "nl.ketenbus.plan.agreement-made.v1"
+
+
+@register
+class ActionAgreed(CloudEvent[ActionAgreedData]):
+    """X does Y and reports back to B by date; Y sealed (`ActionDetails`)."""
+
+    domain: ClassVar[str] = "plan"
+    version: ClassVar[int] = 1
+
+    name: ClassVar[str] = "action-agreed"
+    type: Literal["nl.ketenbus.plan.action-agreed.v1"] = "nl.ketenbus.plan.action-agreed.v1"
+
+
+@register
+class ActionDone(CloudEvent[ActionDoneData]):
+    """X reported back: the action is done; report and follow-up sealed (`ActionReport`)."""
+
+    domain: ClassVar[str] = "plan"
+    version: ClassVar[int] = 1
+
+    name: ClassVar[str] = "action-done"
+    type: Literal["nl.ketenbus.plan.action-done.v1"] = "nl.ketenbus.plan.action-done.v1"
+
+
+PlanEvent = Annotated[
+    PartyJoined | PartyLeft | RegieAssigned | GoalSet | AgreementMade | ActionAgreed | ActionDone,
+    Field(discriminator="type"),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Signed plan queries (NATS `ketenbus.query.plan`, HTTP `Authorization: Bearer <token>`)
+
+PLAN_QUERY_TYP = "plan-query+jws"
+
+
+class PlanQueryError(ValueError):
+    """A plan query is unsigned, signed by an unknown partner, stale or malformed."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+class PlanQuery(ContractModel):
+    """A partner asks for a child's plan (`child`) or its own worklist (`child` None)."""
+
+    partner: Annotated[str, Field(pattern=PARTNER_ID_PATTERN)]
+    op: Literal["plan", "worklist"] = "plan"
+    child: Annotated[str, Field(pattern=PSEUDONYM_PATTERN)] | None = None
+    issued_at: int = Field(default_factory=lambda: int(time.time()), description="Unix seconds")
+
+
+def sign_plan_query(query: PlanQuery, signing_key: OKPKey) -> str:
+    """The query as a JWS compact serialisation signed with the partner's Ed25519 key."""
+    header = {"alg": REQUEST_SIGNING_ALGS[0], "kid": query.partner, "typ": PLAN_QUERY_TYP}
+    return jws.serialize_compact(
+        header, query.model_dump_json(exclude_none=True), signing_key, [REQUEST_SIGNING_ALGS[0]]
+    )
+
+
+def verify_plan_query(
+    token: str, public_key_for: Callable[[str], OKPKey | None], *, now: float | None = None
+) -> PlanQuery:
+    """Check a signed query: known partner, good signature, fresh, well-formed."""
+    try:
+        head_b64 = token.split(".")[0]
+        head = json.loads(base64.urlsafe_b64decode(head_b64 + "=" * (-len(head_b64) % 4)))
+        partner = head["kid"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise PlanQueryError("invalid-request", "not a JWS compact serialisation") from None
+    public = public_key_for(partner) if isinstance(partner, str) else None
+    if public is None:
+        raise PlanQueryError("unknown-partner", "the signing partner is not registered")
+    try:
+        verified = jws.deserialize_compact(token, public, algorithms=list(REQUEST_SIGNING_ALGS))
+    except JoseError:
+        raise PlanQueryError("bad-signature", "the signature does not verify") from None
+    try:
+        query = PlanQuery.model_validate_json(verified.payload)
+    except ValidationError:
+        raise PlanQueryError("invalid-request", "the query does not match the protocol") from None
+    if query.partner != partner:
+        raise PlanQueryError("bad-signature", "the query is signed by another partner")
+    current = time.time() if now is None else now
+    if abs(current - query.issued_at) > MAX_REQUEST_SKEW_SECONDS:
+        raise PlanQueryError("stale-request", "the query was issued too long ago or ahead")
+    return query

@@ -1,0 +1,75 @@
+"""`ketenbus web`: the plan's web pages and API, for one organisation, on a running backbone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="The plan's web pages (werklijst, plan, ouderinzage) and JSON API.")
+
+
+class LazyPortal:
+    """A NatsPortal connected on first use, in the web server's own event loop."""
+
+    def __init__(self, url: str, data_dir: Path, partner: str) -> None:
+        self.partner = partner
+        self._url = url
+        self._data_dir = data_dir
+        self._portal: Any = None
+
+    async def _connected(self) -> Any:
+        if self._portal is None:
+            import nats
+
+            from services.integral_plan.portal import NatsPortal
+            from services.runtime.settings import server_list
+
+            nc = await nats.connect(server_list(self._url), name=f"web-{self.partner}")
+            self._portal = NatsPortal(nc, self._data_dir, self.partner)
+        return self._portal
+
+    async def plan(self, child: str) -> dict[str, Any] | None:
+        return await (await self._connected()).plan(child)  # type: ignore[no-any-return]
+
+    async def worklist(self) -> dict[str, Any]:
+        return await (await self._connected()).worklist()  # type: ignore[no-any-return]
+
+    async def shared(self, child: str) -> dict[str, Any] | None:
+        return await (await self._connected()).shared(child)  # type: ignore[no-any-return]
+
+    async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
+        return await (await self._connected()).forward(subject, token)  # type: ignore[no-any-return]
+
+
+@app.callback(invoke_without_command=True)
+def web(
+    as_partner: Annotated[
+        str, typer.Option("--as", help="The organisation the pages are for (its keys are used)")
+    ] = "wijkteam-lingewaard",
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where everything is written")
+    ] = None,
+) -> None:
+    """Serve the pages and the API (needs a running `ketenbus up` or KETENBUS_NATS_URL)."""
+    import uvicorn
+
+    from services.integral_plan.query import PlanAccess
+    from services.integral_plan.web import create_web_app
+    from services.runtime.logging import configure_logging
+    from services.runtime.settings import Settings
+    from services.runtime.supervisor import discover_nats_url
+
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    configure_logging(settings)
+    url = discover_nats_url(settings)
+    if url is None:
+        typer.secho("error: no running backbone (ketenbus up)", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    portal = LazyPortal(url, settings.data_dir, as_partner)
+    site = create_web_app(portal, PlanAccess.load(settings.data_dir))
+    typer.echo(f"ketenbus web for {as_partner}: http://{host}:{port}/werklijst")
+    uvicorn.run(site, host=host, port=port, log_level="warning")

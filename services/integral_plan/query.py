@@ -1,0 +1,94 @@
+"""Who may read which part of a plan: signed queries checked, sections filtered per role.
+
+A partner signs its query with its Ed25519 key (`ketenbus_contracts.plan.sign_plan_query`).
+It gets the plan of a child only when it is a party to that plan (or in its match), and only
+the sealed sections of purposes its role may hold under the processing register; the others
+are listed as withheld, so it knows something is there. It opens what it got with its own keys
+(`services.integral_plan.reader`); this side never opens anything.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from joserfc.jwk import OKPKey
+
+from ketenbus_contracts.plan import PlanQuery, PlanQueryError, verify_plan_query
+from ketenbus_contracts.purposes import Purpose
+from services.kluis.domain import ProcessingRegister
+from services.kluis.policy import PartnerDirectory, load_register
+
+SEALED_ITEMS = ("signals", "goals", "agreements", "actions")
+
+
+class NotOnPlanError(PermissionError):
+    """The partner takes no part in this child's plan."""
+
+
+class PlanAccess:
+    """Checks signed queries against the partner registry and the processing register."""
+
+    def __init__(self, directory: PartnerDirectory, register: ProcessingRegister) -> None:
+        self.directory = directory
+        self.register = register
+
+    @classmethod
+    def load(cls, data_dir: Path) -> PlanAccess:
+        return cls(PartnerDirectory.load(data_dir), load_register())
+
+    def _signing_key(self, partner: str) -> OKPKey | None:
+        keys = self.directory.public_keys(partner)
+        if keys is None:
+            # Demo partners get their keys on first use: look again before refusing.
+            self.directory.forget_keys()
+            keys = self.directory.public_keys(partner)
+        return keys.signing if keys else None
+
+    def verify(self, token: str) -> PlanQuery:
+        """The query, if signed by a registered partner; raises PlanQueryError."""
+        return verify_plan_query(token, self._signing_key)
+
+    def role_of(self, partner: str) -> str:
+        try:
+            return self.directory.role_of(partner)
+        except LookupError:
+            raise PlanQueryError("unknown-partner", "the partner is not registered") from None
+
+    def may_hold(self, role: str) -> set[str]:
+        return {
+            purpose.value
+            for purpose in Purpose
+            if role in self.register.activity(purpose).holder_roles
+        }
+
+    def visible_plan(self, plan: dict[str, Any], partner: str) -> dict[str, Any]:
+        """The plan as `partner` may receive it; raises NotOnPlanError."""
+        if not takes_part(plan, partner):
+            raise NotOnPlanError("the partner takes no part in this plan")
+        allowed = self.may_hold(self.role_of(partner))
+        visible = copy.deepcopy(plan)
+        for key in SEALED_ITEMS:
+            for item in visible.get(key, []):
+                _filter(item, allowed)
+                if isinstance(item.get("report"), dict):
+                    _filter(item["report"], allowed)
+        return visible
+
+
+def takes_part(plan: dict[str, Any], partner: str) -> bool:
+    parties = {p["partner"] for p in plan.get("parties", []) if p.get("active", True)}
+    matched = set((plan.get("match") or {}).get("partners", []))
+    return partner in parties | matched
+
+
+def _filter(item: dict[str, Any], allowed: set[str]) -> None:
+    sealed: dict[str, str] = item.get("sealed", {})
+    item["sealed"] = {p: t for p, t in sealed.items() if p in allowed}
+    withheld = sorted(p for p in sealed if p not in allowed)
+    if withheld:
+        item["withheld"] = withheld
+
+
+__all__ = ["NotOnPlanError", "PlanAccess", "PlanQueryError", "takes_part"]

@@ -1,0 +1,71 @@
+"""Rebuild plans from the streams: what the live projection consumed, replayed in order.
+
+The plan consumes three sources (the parties' plan events on INBOUND, SIGNALLING, PRIVACY);
+the live service took each message as it arrived, so the replay merges the three by the time
+JetStream stored them. Refused events are refused again (the same rules on the same plan).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nats.aio.client import Client as NatsClient
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
+from services.integral_plan.application import IntegralPlanApplication
+from services.runtime.streams import PLAN_INBOUND, PLAN_PRIVACY, PLAN_SIGNALLING, ConsumerSpec
+
+SOURCES: tuple[ConsumerSpec, ...] = (PLAN_SIGNALLING, PLAN_INBOUND, PLAN_PRIVACY)
+
+
+async def _read(nc: NatsClient, spec: ConsumerSpec) -> list[tuple[Any, int, Any]]:
+    js = nc.jetstream()
+    try:
+        info = await js.stream_info(spec.stream.name)
+    except NotFoundError:
+        return []
+    out: list[tuple[Any, int, Any]] = []
+    if info.state.messages == 0:
+        return out
+    # An ephemeral ordered read of the same subjects the service's consumer filters.
+    sub = await js.pull_subscribe(
+        spec.filter_subjects[0],
+        stream=spec.stream.name,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, inactive_threshold=30),
+    )
+    try:
+        pending = (await sub.consumer_info()).num_pending or 0
+        while pending > 0:
+            for msg in await sub.fetch(min(pending, 500), timeout=5):
+                pending -= 1
+                try:
+                    event = parse_event(msg.data)
+                except (ValueError, UnknownEventTypeError):
+                    continue  # dead-lettered live too
+                out.append((msg.metadata.timestamp, msg.metadata.sequence.stream, event))
+                await msg.ack()
+    finally:
+        await sub.unsubscribe()
+    return out
+
+
+async def replay_events(nc: NatsClient) -> list[Any]:
+    """Every event the plan consumes, in the order JetStream stored them."""
+    merged: list[tuple[Any, int, Any]] = []
+    for spec in SOURCES:
+        merged += await _read(nc, spec)
+    merged.sort(key=lambda item: (item[0], item[1]))
+    return [event for _, _, event in merged]
+
+
+def rebuild(app: IntegralPlanApplication, events: list[Any]) -> int:
+    """Apply `events` to a fresh application; the number refused (as they were live)."""
+    refused = 0
+    for event in events:
+        try:
+            app.apply(event)
+        except app.refusals:
+            refused += 1
+    return refused

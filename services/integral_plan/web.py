@@ -1,0 +1,234 @@
+"""The plan on the web: server-rendered pages (Dutch) and a small JSON API (FastAPI).
+
+Pages, for the organisation the portal runs for:
+- `/werklijst`: the access team's worklist (new matches, actions over or near their date);
+- `/plan/{kind}`: a child's plan with its timeline, opened with the organisation's keys;
+- `/ouders/{kind}`: what is shared about the child and with whom (kinds, never content).
+
+API, for a partner's own system (it signs its `PlanQuery` itself; the plan service checks it):
+- `GET /api/plan/{child}` and `GET /api/worklist` with `Authorization: Bearer <signed query>`;
+  the plan comes back with the sections the partner may hold, still sealed, to open with its
+  own keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from ketenbus_contracts.envelope import PSEUDONYM_PATTERN
+from ketenbus_contracts.purposes import Purpose
+from services.integral_plan.handlers import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
+from services.integral_plan.portal import Portal
+from services.integral_plan.query import PlanAccess
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+MONTHS = [
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+]
+KINDS = {
+    "new-match": "Nieuwe match",
+    "overdue-action": "Actie over datum",
+    "due-soon-action": "Actie binnenkort",
+    # Extension points, filled when those domains project onto the plan.
+    "stalled-handover": "Overdracht stokt",
+    "thuiszitter-escalation": "Thuiszitter: escalatie",
+}
+URGENT = {"overdue-action", "thuiszitter-escalation", "stalled-handover"}
+EVENTS = {
+    "signal": "zorgsignaal afgegeven",
+    "signal-withdrawn": "zorgsignaal ingetrokken",
+    "signal-risk-ended": "zorgsignaal beëindigd, zorg voorbij",
+    "match": "match in de verwijsindex",
+    "party-joined": "aangesloten bij het plan",
+    "party-left": "niet meer betrokken",
+    "regie-assigned": "regie toegewezen",
+    "goal-set": "doel gesteld",
+    "agreement-made": "afspraak gemaakt",
+    "action-agreed": "actie afgesproken",
+    "action-done": "actie afgerond en teruggekoppeld",
+}
+PURPOSES = {
+    Purpose.IDENTITY.value: "Wie uw kind is (naam, BSN, geboortedatum)",
+    Purpose.SIGNALLING.value: "Zorgsignaal (waar de zorg over gaat)",
+    Purpose.HANDOVER.value: "Overdracht (onderwijskundig rapport)",
+    Purpose.SUPPORT.value: "Ondersteuning in het onderwijs",
+    Purpose.YOUTH_CARE.value: "Jeugdhulp",
+    Purpose.ATTENDANCE.value: "Schoolverzuim",
+    Purpose.PLAN.value: "Plan: doelen, afspraken en acties",
+}
+FIELDS = {
+    "concern": "Zorggebied",
+    "notes": "Toelichting",
+    "text": "Omschrijving",
+    "what": "Wat",
+    "report": "Terugkoppeling",
+    "follow_up": "Vervolg",
+    "name": "Naam",
+    "bsn": "BSN",
+    "birth_date": "Geboortedatum",
+}
+REFUSALS = {
+    "no-relation": "geen relatie met het kind",
+    "role-not-permitted": "niet voor uw rol",
+    "child-erased": "gegevens gewist",
+}
+STATUS = {"open": "Open", "done": "Afgerond", "overdue": "Over datum"}
+SIGNAL_STATUS = {"active": "actief", "withdrawn": "ingetrokken", "risk-ended": "zorg voorbij"}
+BEARER = "Bearer "
+REFUSED_STATUS = {"not-on-plan": 404, "invalid-request": 400}
+
+Child = Annotated[str, PathParam(pattern=PSEUDONYM_PATTERN)]
+
+
+def datum(value: str | None) -> str:
+    """An ISO date or time as a Dutch date, e.g. 24 november 2026."""
+    if not value:
+        return ""
+    day = datetime.fromisoformat(value).date() if "T" in value else date.fromisoformat(value)
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def action_status(action: dict[str, Any], today: date) -> str:
+    if action["status"] == "open" and date.fromisoformat(action["due_on"]) < today:
+        return "overdue"
+    return str(action["status"])
+
+
+def create_web_app(
+    portal: Portal,
+    access: PlanAccess,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FastAPI:
+    app = FastAPI(title="ketenbus integraal plan", docs_url="/api/docs", redoc_url=None)
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    env = templates.env
+
+    def name_of(partner: str) -> str:
+        try:
+            return access.directory.partner(partner).name
+        except LookupError:
+            return partner
+
+    env.filters.update(
+        datum=datum,
+        soort=lambda kind: KINDS.get(kind, kind),
+        organisatie=name_of,
+        organisaties=lambda ids: ", ".join(name_of(p.strip()) for p in ids.split(",")),
+        doel=lambda purpose: PURPOSES.get(purpose, purpose),
+        veld=lambda field: FIELDS.get(field, field),
+        waarde=lambda v: ", ".join(map(str, v)) if isinstance(v, list) else v,
+        weigering=lambda code: REFUSALS.get(code, code),
+        status=action_status,
+        statuslabel=lambda s: STATUS.get(s, s),
+        signaalstatus=lambda s: SIGNAL_STATUS.get(s, s),
+        gebeurtenis=lambda kind: EVENTS.get(kind, kind),
+    )
+    reader = {"reader_name": name_of(portal.partner), "urgent": URGENT}
+
+    def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, template, reader | context, status_code=status)
+
+    def not_found(request: Request, message: str) -> HTMLResponse:
+        return page(request, "melding.html", 404, title="Niet gevonden", message=message)
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/werklijst")
+
+    @app.get("/werklijst", response_class=HTMLResponse, summary="Werklijst (HTML)")
+    async def worklist_page(request: Request) -> HTMLResponse:
+        return page(request, "werklijst.html", worklist=await portal.worklist())
+
+    @app.get("/plan/{child}", response_class=HTMLResponse, summary="Plan van een kind (HTML)")
+    async def plan_page(request: Request, child: Child) -> HTMLResponse:
+        plan = await portal.plan(child)
+        if plan is None:
+            return not_found(request, "Er is geen plan van dit kind waarbij u betrokken bent.")
+        return page(request, "plan.html", plan=plan, today=clock().date())
+
+    @app.get("/ouders/{child}", response_class=HTMLResponse, summary="Ouderinzage (HTML)")
+    async def parents_page(request: Request, child: Child) -> HTMLResponse:
+        plan = await portal.shared(child)
+        if plan is None:
+            return not_found(request, "Er is over dit kind niets gedeeld.")
+        rows = shared_rows(plan, access, name_of)
+        return page(request, "ouders.html", plan=plan, rows=rows, parents=True)
+
+    @app.get("/api/plan/{child}", summary="A child's plan for the signing partner (JSON)")
+    async def plan_api(
+        child: Child, authorization: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
+        answer = await portal.forward(PLAN_QUERY_SUBJECT, _bearer(authorization))
+        if answer.get("refusal") or not answer.get("found"):
+            return _refused(answer.get("refusal") or "not-on-plan")
+        if answer["plan"]["child"] != child:
+            return _refused("invalid-request")
+        return JSONResponse(answer["plan"])
+
+    @app.get("/api/worklist", summary="The signing partner's worklist (JSON)")
+    async def worklist_api(authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+        answer = await portal.forward(WORKLIST_QUERY_SUBJECT, _bearer(authorization))
+        if not answer.get("ok"):
+            return _refused(answer.get("refusal") or "invalid-request")
+        return JSONResponse(answer["worklist"])
+
+    return app
+
+
+def shared_rows(
+    plan: dict[str, Any], access: PlanAccess, name_of: Callable[[str], str]
+) -> list[dict[str, Any]]:
+    """Per organisation on the plan: what kinds it shared, and what kinds it may see."""
+    shared: dict[str, set[str]] = {}
+    for signal in plan.get("signals", []):
+        shared.setdefault(signal["partner"], set()).update(signal.get("sealed", {}))
+    for key in ("goals", "agreements", "actions"):
+        for item in plan.get(key, []):
+            shared.setdefault(item["by"], set()).update(item.get("sealed", {}))
+    rows = []
+    for party in plan.get("parties", []):
+        partner = party["partner"]
+        try:
+            may_see = access.may_hold(access.role_of(partner))
+        except ValueError:
+            may_see = set()
+        rows.append(
+            {
+                "name": name_of(partner),
+                "role": party["role"],
+                "contact": party["contact"],
+                "shared": [p.value for p in Purpose if p.value in shared.get(partner, set())],
+                "may_see": [p.value for p in Purpose if p.value in may_see],
+            }
+        )
+    return rows
+
+
+def _bearer(authorization: str | None) -> bytes:
+    if not authorization or not authorization.startswith(BEARER):
+        raise HTTPException(401, "a signed plan query is required", {"WWW-Authenticate": "Bearer"})
+    return authorization[len(BEARER) :].strip().encode("ascii", "replace")
+
+
+def _refused(code: str) -> JSONResponse:
+    return JSONResponse({"refusal": code}, status_code=REFUSED_STATUS.get(code, 401))

@@ -1,0 +1,326 @@
+"""The integral plan on a real backbone: parties, sealed goals and actions, signed queries (NATS
+and HTTP), worklists, the webhook bridge, rebuilding from the streams, and erasure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from adapters.notificaties.bridge import Bridge
+from adapters.notificaties.models import Abonnement
+from adapters.notificaties.store import NotificatieStore
+from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.plan import (
+    ActionAgreed,
+    ActionAgreedData,
+    ActionDetails,
+    GoalDetails,
+    GoalSet,
+    GoalSetData,
+    Party,
+    PartyJoined,
+    PartyJoinedData,
+    PlanQuery,
+    sign_plan_query,
+)
+from ketenbus_contracts.signalling import (
+    SignalDetails,
+    Signaller,
+    SignalRegistered,
+    SignalRegisteredData,
+)
+from services.demo import query_plan
+from services.integral_plan.application import IntegralPlanApplication
+from services.integral_plan.portal import NatsPortal
+from services.integral_plan.query import PlanAccess
+from services.integral_plan.rebuild import rebuild, replay_events
+from services.integral_plan.web import create_web_app
+from services.kluis.erasure import announce_erasure, destroy_keys
+from services.runtime.keyring import Keyring, load_or_create_partner_keys
+from services.runtime.settings import Settings, server_list
+from services.runtime.supervisor import Backbone
+from tests.conftest import StoreBackend
+from tests.integration.helpers import child
+
+pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
+SCHOOL = Party(partner="bs-de-regenboog", role="ib-er", contact="ib@regenboog.example")
+JGZ = Party(partner="jgz-gelderland-zuid", role="jeugdarts", contact="jgz@ggd.example")
+WIJKTEAM = Party(partner="wijkteam-lingewaard", role="regisseur", contact="team@example")
+OUTSIDER = "leerplicht-lingewaard"
+GOAL = "Lotte gaat weer elke dag naar school."
+ACTION = "Huisbezoek over slapen en eten."
+TODAY = datetime.now(UTC).date()
+
+
+async def poll(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 90) -> T:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            result = await check()
+        except nats.errors.NoRespondersError:
+            result = None
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def publish(nc: NatsClient, event: CloudEvent[Any]) -> None:
+    subject = event.inbound_subject(event.source)
+    await nc.jetstream().publish(subject, event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)})
+
+
+async def sealed_signal(keyring: Keyring, party: Party, kid: str, on: date) -> SignalRegistered:
+    event_id = uuid.uuid4()
+    details = SignalDetails(concern=["thuissituatie"], notes="Zorgen.")
+    sealed = await keyring.seal(details, child=kid, event_id=event_id)
+    return SignalRegistered.create(
+        id=event_id,
+        source=party.partner,
+        subject=kid,
+        data=SignalRegisteredData(
+            signal_id=uuid.uuid4(),
+            signaller=Signaller(**party.model_dump()),
+            registered_on=on,
+            planned_removal_on=on + timedelta(days=700),
+            sealed=sealed,
+        ),
+    )
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.received: list[tuple[bytes, str | None]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append((body, self.headers["Authorization"]))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/zaaksysteem"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class IntegralPlanCase(StoreBackend):
+    @pytest.fixture
+    def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
+        settings = settings.model_copy(update={"nats_url": nats_url})
+        with Backbone(settings, ["signalling", "integral-plan", "kluis"]) as backbone:
+            yield backbone
+
+    def test_a_plan_is_made_read_notified_rebuilt_and_erased(
+        self, backbone: Backbone, tmp_path: Path
+    ) -> None:
+        receiver = Receiver()
+        try:
+            asyncio.run(self.story(backbone, tmp_path, receiver))
+        finally:
+            receiver.server.shutdown()
+
+    async def story(self, backbone: Backbone, tmp_path: Path, receiver: Receiver) -> None:
+        kid = child(8008)
+        nc = await nats.connect(server_list(backbone.url))
+        store = NotificatieStore(tmp_path / "notificaties.db")
+        bridge = Bridge(store, "https://ketenbus.example")
+        store.subscribe(
+            Abonnement.model_validate(
+                {
+                    "callbackUrl": receiver.url,
+                    "auth": "Bearer zaaksysteem",
+                    "kanalen": [{"naam": "plan"}, {"naam": "privacy"}],
+                    "partner": WIJKTEAM.partner,
+                }
+            ),
+            0,
+        )
+        stop = asyncio.Event()
+        bridging = asyncio.create_task(bridge.run(nc, stop))
+        try:
+            await self.plan_story(nc, backbone, kid, receiver, store)
+        finally:
+            stop.set()
+            await bridging
+            store.close()
+            await nc.close()
+
+    async def plan_story(
+        self,
+        nc: NatsClient,
+        backbone: Backbone,
+        kid: str,
+        receiver: Receiver,
+        store: NotificatieStore,
+    ) -> None:
+        data_dir = backbone.settings.data_dir
+        school, jgz, wijkteam = (
+            Keyring.for_partner(data_dir, p.partner, nc) for p in (SCHOOL, JGZ, WIJKTEAM)
+        )
+        # Two signals make a match; the school brings the wijkteam in, which sets a goal and
+        # agrees an action for the JGZ that is already over its date.
+        await publish(nc, await sealed_signal(school, SCHOOL, kid, TODAY - timedelta(days=12)))
+        await publish(nc, await sealed_signal(jgz, JGZ, kid, TODAY - timedelta(days=11)))
+        await poll(lambda: _plan_with(nc, kid, "match"), "the match on the plan")
+        await publish(
+            nc,
+            PartyJoined.create(
+                source=SCHOOL.partner,
+                subject=kid,
+                data=PartyJoinedData(party=WIJKTEAM, joined_on=TODAY - timedelta(days=10)),
+            ),
+        )
+        await poll(lambda: _party(nc, kid, WIJKTEAM.partner), "the wijkteam on the plan")
+        goal_id = uuid.uuid4()
+        await publish(
+            nc,
+            GoalSet.create(
+                id=goal_id,
+                source=WIJKTEAM.partner,
+                subject=kid,
+                data=GoalSetData(
+                    goal_id=uuid.uuid4(),
+                    domain="onderwijs",
+                    set_on=TODAY - timedelta(days=10),
+                    sealed=await wijkteam.seal(GoalDetails(text=GOAL), child=kid, event_id=goal_id),
+                ),
+            ),
+        )
+        action_id = uuid.uuid4()
+        await publish(
+            nc,
+            ActionAgreed.create(
+                id=action_id,
+                source=WIJKTEAM.partner,
+                subject=kid,
+                data=ActionAgreedData(
+                    action_id=uuid.uuid4(),
+                    actor=JGZ.partner,
+                    reports_to=WIJKTEAM.partner,
+                    agreed_on=TODAY - timedelta(days=10),
+                    due_on=TODAY - timedelta(days=3),
+                    sealed=await wijkteam.seal(
+                        ActionDetails(what=ACTION), child=kid, event_id=action_id
+                    ),
+                ),
+            ),
+        )
+        await poll(lambda: _plan_with(nc, kid, "actions"), "the action on the plan")
+
+        # Read as a party (NATS, signed): the sealed goal and action open with its own keys.
+        # kluis learns relations from the streams on its own pace: ask again (a fresh portal,
+        # so no cached refusal) until the JGZ's relation has arrived there.
+        async def opened_for_jgz() -> dict[str, Any] | None:
+            plan = await NatsPortal(nc, data_dir, JGZ.partner).plan(kid)
+            return plan if plan and plan["goals"][0]["opened"] else None
+
+        plan = await poll(opened_for_jgz, "the plan opened for the JGZ")
+        as_jgz = NatsPortal(nc, data_dir, JGZ.partner)
+        assert [{"plan": {"text": GOAL}}] == [g["opened"] for g in plan["goals"]]
+        assert {"plan": {"what": ACTION}} == plan["actions"][0]["opened"]
+        assert "sealed" not in plan["goals"][0]
+        # Someone not on the plan learns nothing, not even that there is one.
+        assert None is await NatsPortal(nc, data_dir, OUTSIDER).plan(kid)
+
+        worklist = await as_jgz.worklist()
+        mine = [(i["kind"], i["child"]) for i in worklist["items"] if i["child"] == kid]
+        assert [("overdue-action", kid), ("new-match", kid)] == mine
+
+        # HTTP: the partner's own system signs its query; the plan comes back still sealed.
+        access = PlanAccess.load(data_dir)
+        site = create_web_app(NatsPortal(nc, data_dir, WIJKTEAM.partner), access)
+        signing = load_or_create_partner_keys(data_dir, JGZ.partner).signing
+        token = sign_plan_query(PlanQuery(partner=JGZ.partner, child=kid), signing)
+        outsider = sign_plan_query(
+            PlanQuery(partner=OUTSIDER, child=kid),
+            load_or_create_partner_keys(data_dir, OUTSIDER).signing,
+        )
+        transport = httpx.ASGITransport(app=site)
+        async with httpx.AsyncClient(transport=transport, base_url="http://web") as http:
+            ok = await http.get(f"/api/plan/{kid}", headers={"Authorization": f"Bearer {token}"})
+            anonymous = await http.get(f"/api/plan/{kid}")
+            stranger = await http.get(
+                f"/api/plan/{kid}", headers={"Authorization": f"Bearer {outsider}"}
+            )
+            forged = await http.get(
+                f"/api/plan/{kid}", headers={"Authorization": f"Bearer {token[:-4]}AAAA"}
+            )
+            page = await http.get(f"/plan/{kid}")
+        assert (200, 401, 404, 401) == (
+            ok.status_code,
+            anonymous.status_code,
+            stranger.status_code,
+            forged.status_code,
+        )
+        assert ["plan"] == list(ok.json()["goals"][0]["sealed"])
+        assert GOAL in page.text  # the wijkteam's portal opens it with the wijkteam's keys
+
+        # The municipal case system was told, thinly, on its callback.
+        await poll(lambda: _received(receiver, 3), "three plan notifications")
+        bodies = b"".join(body for body, _ in receiver.received)
+        assert GOAL.encode() not in bodies and ACTION.encode() not in bodies
+        assert {"Bearer zaaksysteem"} == {auth for _, auth in receiver.received}
+
+        # Rebuilt from the streams, the plan equals the live one.
+        live = await query_plan(nc, kid)
+        fresh = IntegralPlanApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        rebuild(fresh, await replay_events(nc))
+        assert live == fresh.plan_of(kid)
+
+        # Erased: the plan is gone and the case system is told to drop its reference.
+        assert 0 < destroy_keys(backbone.settings, kid)
+        await announce_erasure(backbone.url, kid)
+        await poll(lambda: _gone(nc, kid), "the plan to be dropped")
+        await poll(lambda: _received_erasure(receiver), "the erasure notification")
+        assert [] == [d for d in store.deliveries() if d.status != "delivered"]
+
+
+async def _plan_with(nc: NatsClient, kid: str, key: str) -> dict[str, Any] | None:
+    plan = await query_plan(nc, kid)
+    return plan if plan and plan.get(key) else None
+
+
+async def _party(nc: NatsClient, kid: str, partner: str) -> bool:
+    plan = await query_plan(nc, kid)
+    return bool(plan) and partner in {p["partner"] for p in plan["parties"]}  # type: ignore[index]
+
+
+async def _gone(nc: NatsClient, kid: str) -> bool:
+    return await query_plan(nc, kid) is None
+
+
+async def _received(receiver: Receiver, n: int) -> bool:
+    return len(receiver.received) >= n
+
+
+async def _received_erasure(receiver: Receiver) -> bool:
+    return any(b'"kanaal":"privacy"' in body for body, _ in receiver.received)
+
+
+class TestIntegralPlanOnSQLite(IntegralPlanCase):
+    store = "sqlite"
+
+
+@pytest.mark.postgres
+class TestIntegralPlanOnPostgres(IntegralPlanCase):
+    store = "postgres"
