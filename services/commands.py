@@ -13,4 +13,7 @@ def domain_commands() -> list[tuple[str, typer.Typer]]:
     """(command name, sub-app) for `ketenbus <name> …`."""
     commands: list[tuple[str, typer.Typer]] = []
     # e.g.: from services.signalling.cli import app as signal; commands.append(("signal", signal))
+    from services.audit.cli import app as audit
+
+    commands.append(("audit", audit))
     return commands
