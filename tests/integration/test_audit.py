@@ -227,6 +227,5 @@ def test_signalling_dead_letters_a_forged_event_and_processes_the_signed_one(
             lambda: read_stream(nats_url, "SIGNALLING"), what="the signed event processed"
         )
     letter = json.loads(letters[0][1])
-    assert "forged-signature" in json.dumps(letter)
-    assert "ketenbussig" in json.dumps(letter["reason"] if "reason" in letter else letter)
+    assert ("forged-signature", "ketenbussig") == (letter["reason"], letter["details"][0]["loc"])
     assert [child(4)] == sorted({json.loads(data)["subject"] for _, data, _ in signalled})
