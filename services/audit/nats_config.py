@@ -34,7 +34,9 @@ class _Strict(BaseModel):
 
 class RolePermissions(_Strict):
     read_streams: list[str] = Field(default_factory=list)
-    requests: list[str] = Field(default_factory=list)
+    # None: the partners' default request subjects (`partner_requests`).
+    requests: list[str] | None = None
+    publishes_inbound: bool = True
 
 
 class ServicePermissions(_Strict):
@@ -76,7 +78,8 @@ def permissions_of(entry: PartnerEntry, rules: PermissionsFile) -> dict[str, lis
     role = rules.roles.get(entry.role)
     if role is None:
         raise UnknownRoleError(f"role {entry.role} of {entry.id} has no NATS permissions")
-    publish = [f"in.{entry.id}.>", *rules.partner_requests, *role.requests]
+    publish = [f"in.{entry.id}.>"] if role.publishes_inbound else []
+    publish += rules.partner_requests if role.requests is None else role.requests
     for stream in role.read_streams:
         publish += [
             f"$JS.API.STREAM.INFO.{stream}",
@@ -87,6 +90,7 @@ def permissions_of(entry: PartnerEntry, rules: PermissionsFile) -> dict[str, lis
             f"$JS.API.CONSUMER.DELETE.{stream}.*",
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
             f"$JS.ACK.{stream}.>",
+            f"$JS.FC.{stream}.>",  # flow control of ordered (push) consumers
         ]
     return {"publish": publish, "subscribe": [f"{inbox_prefix(entry.id)}.>"]}
 

@@ -38,6 +38,8 @@ from services.runtime.streams import INBOUND, PLAN_PRIVACY, PLAN_SIGNALLING, STR
 # The streams whose events the plan projection consumes (as its service does).
 PLAN_STREAMS = frozenset({PLAN_SIGNALLING.stream.name, PLAN_PRIVACY.stream.name})
 IDLE_TIMEOUT = 5.0
+REBUILD_BATCH = 1000
+REPLAY_TRACKING = "audit-replay"
 
 Progress = Callable[[int], None]
 
@@ -147,11 +149,22 @@ def rebuild(
     child: str | None,
     public_keys: Callable[[str], Any],
     key_log: Sequence[dict[str, Any]] = (),
+    keep_events: bool = True,
 ) -> ReplayResult:
     """The plan, events and signature findings as of `until` (for `child`, if given)."""
     result = ReplayResult(until, child)
     plan_app = IntegralPlanApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     children: set[str] = set()
+    pending: list[tuple[int, Any]] = []
+    entries: dict[int, dict[str, Any]] = {}
+
+    def flush() -> None:
+        # The service's own path: a batch of events per transaction (here: in memory).
+        for position, exc in plan_app.process_batch(REPLAY_TRACKING, pending):
+            result.plan_refusals.append({**entries[position], "reason": type(exc).__name__})
+        pending.clear()
+        entries.clear()
+
     for message in sorted(messages, key=lambda m: (m.stored_at, m.stream, m.seq)):
         result.read += 1
         if until is not None and message.stored_at > until:
@@ -190,13 +203,15 @@ def rebuild(
                 result.signatures[exc.code] += 1
                 entry["signature"] = exc.code
                 result.forged.append({**entry, "reason": str(exc)})
-        result.events.append(entry)
+        if keep_events:
+            result.events.append(entry)
         if message.stream in PLAN_STREAMS:
-            try:
-                plan_app.apply(event)
-            except plan_app.refusals as exc:
-                result.plan_refusals.append({**entry, "reason": type(exc).__name__})
+            pending.append((result.counted, event))
+            entries[result.counted] = entry
             children.add(event.subject)
+            if len(pending) >= REBUILD_BATCH:
+                flush()
+    flush()
     for pseudonym in sorted(children):
         try:
             result.plans[pseudonym] = plan_app.plan_of(pseudonym)

@@ -133,3 +133,22 @@ async def test_school_cannot_read_a_stream_it_has_no_business_with(auth_url: str
 async def test_a_wrong_password_is_refused(auth_url: str) -> None:
     with pytest.raises(nats.errors.Error):
         await nats.connect(auth_url, user=SCHOOL, password="guess", allow_reconnect=False)
+
+
+async def test_the_auditor_reads_every_stream_in_order_but_publishes_nothing(auth_url: str) -> None:
+    service = await connect(auth_url, "signalling")
+    school = await connect(auth_url, SCHOOL)
+    errors: list[str] = []
+    auditor = await connect(auth_url, "audit", errors)
+    try:
+        await ensure_streams(service.jetstream())
+        for n in range(3):
+            await school.jetstream().publish(f"in.{SCHOOL}.signalling.x", str(n).encode())
+        sub = await auditor.jetstream().subscribe("in.>", stream="INBOUND", ordered_consumer=True)
+        read = [(await sub.next_msg(timeout=10)).data for _ in range(3)]
+        assert [b"0", b"1", b"2"] == read
+        with pytest.raises(nats.errors.Error):
+            await auditor.jetstream().publish("in.audit.signalling.x", b"{}", timeout=2)
+    finally:
+        for nc in (auditor, school, service):
+            await nc.close()
