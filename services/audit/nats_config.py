@@ -44,11 +44,17 @@ class ServicePermissions(_Strict):
     subscribe: list[str]
 
 
+class BackboneUser(_Strict):
+    user: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    role: str
+
+
 class PermissionsFile(_Strict):
     version: str
     partner_requests: list[str]
     roles: dict[str, RolePermissions]
     services: ServicePermissions
+    users: list[BackboneUser] = Field(default_factory=list)
 
 
 class UnknownRoleError(ValueError):
@@ -109,7 +115,8 @@ def render_auth_config(
         "authorization {",
         "  users = [",
     ]
-    for entry in registry.partners:
+    backbone_users = [PartnerEntry(id=u.user, name=u.user, role=u.role) for u in rules.users]
+    for entry in [*registry.partners, *backbone_users]:
         user = entry.nats_user
         allowed = permissions_of(entry, rules)
         who = (
@@ -128,13 +135,17 @@ def render_auth_config(
     return "\n".join(lines)
 
 
-def password_variables(partners_path: Path = PARTNERS_PATH) -> list[str]:
+def password_variables(
+    partners_path: Path = PARTNERS_PATH, permissions_path: Path = PERMISSIONS_PATH
+) -> list[str]:
     """The environment variables the generated config expects (users without an NKEY)."""
-    return [
-        password_variable(entry.nats_user.user)
+    partners = [
+        entry.nats_user.user
         for entry in load_partners(partners_path).partners
         if entry.nats_user.nkey is None
     ]
+    backbone = [u.user for u in load_permissions(permissions_path).users]
+    return [password_variable(user) for user in [*partners, *backbone]]
 
 
 def write_auth_config(target: Path = AUTH_CONF_PATH, partners_path: Path = PARTNERS_PATH) -> Path:

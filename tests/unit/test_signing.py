@@ -173,3 +173,24 @@ def test_registry_refuses_a_malformed_oin() -> None:
 
     with pytest.raises(ValidationError):
         PartnerEntry(id="gemeente-x", name="x", role="wijkteam", organisation_codes={"oin": "12"})
+
+
+def test_signature_verifies_without_joserfc_as_rfc_7515_detached_jws(
+    keys: dict[str, PartnerKeys],
+) -> None:
+    """Any JOSE stack (here: bare Ed25519 from `cryptography`) verifies it the standard way."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    signed = sign_event(signal(), keys[SCHOOL])
+    assert signed.ketenbussig is not None
+    header_b64, _, signature_b64 = signed.ketenbussig.split(".")
+    payload = signing_input(json.loads(signed.to_bytes()))
+    payload_b64 = base64.urlsafe_b64encode(payload).rstrip(b"=")
+    x = keys[SCHOOL].signing.as_dict(private=False)["x"]
+    public = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(x + "=" * (-len(x) % 4)))
+    signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
+    public.verify(signature, header_b64.encode() + b"." + payload_b64)  # raises if invalid
+    header = json.loads(base64.urlsafe_b64decode(header_b64 + "=" * (-len(header_b64) % 4)))
+    assert {"alg": "Ed25519", "kid": f"{SCHOOL}#sig", "typ": "ketenbus-event+jws"} == header
