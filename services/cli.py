@@ -170,7 +170,7 @@ def publish(
         return
     try:
         seal = kluis_sealer(settings.data_dir)
-        subject = asyncio.run(publish_inbound(url, as_partner, file.read_bytes(), seal))
+        subject = asyncio.run(publish_inbound(url, as_partner, file.read_bytes(), seal, settings))
     except IngressRefusedError as exc:
         _fail(f"refused: {exc} (dead-lettered on ketenbus.deadletter.ingress)")
         return

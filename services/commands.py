@@ -70,4 +70,7 @@ def domain_commands() -> list[tuple[str, typer.Typer]]:
     from adapters.notificaties.cli import app as notificaties
 
     commands.append(("notificaties", notificaties))
+    from services.audit.cli import app as audit
+
+    commands.append(("audit", audit))
     return commands

@@ -27,6 +27,7 @@ from ketenbus_contracts.signalling import (
     SignalRegistered,
     SignalRegisteredData,
 )
+from ketenbus_contracts.signing import sign_event
 from services.integral_plan.handlers import PLAN_QUERY_SUBJECT
 from services.integral_plan.reader import open_plan
 from services.runtime.keyring import Keyring
@@ -70,10 +71,10 @@ def details(pupil: Pupil, concern: list[str], notes: str) -> SignalDetails:
 async def sealed_signal(
     keyring: Keyring, signaller: Signaller, child: DemoPupil, about: SignalDetails, on: date
 ) -> SignalRegistered:
-    """A signal as a partner's system builds it: the details sealed before it leaves."""
+    """A signal as a partner's system builds it: details sealed, then signed, before it leaves."""
     event_id = uuid.uuid4()
     sealed = await keyring.seal(about, child=child.pseudonym, event_id=event_id)
-    return SignalRegistered.create(
+    event = SignalRegistered.create(
         id=event_id,
         source=signaller.partner,
         subject=child.pseudonym,
@@ -86,6 +87,7 @@ async def sealed_signal(
             sealed=sealed,
         ),
     )
+    return sign_event(event, keyring.keys)
 
 
 async def publish(nc: NatsClient, event: SignalRegistered) -> None:

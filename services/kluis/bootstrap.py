@@ -9,10 +9,11 @@ from ketenbus_contracts.privacy import ChildErased
 from services.kluis.application import KluisApplication
 from services.kluis.handlers import CONSUMERS, create_router
 from services.kluis.keystore import Keystore, MasterKey
-from services.kluis.policy import PARTNERS_PATH, REGISTER_PATH, PartnerDirectory, load_register
+from services.kluis.policy import REGISTER_PATH, PartnerDirectory, load_register
 from services.kluis.translation import to_contract
 from services.runtime.host import ServiceSpec
 from services.runtime.keyring import KLUIS_PARTNER_ID, load_or_create_partner_keys
+from services.runtime.partners import PARTNERS_PATH
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
 

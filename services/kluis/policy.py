@@ -8,14 +8,12 @@ partners and the backbone's own services).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from ketenbus_contracts.envelope import PARTNER_ID_PATTERN
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import PartnerKeys
 from services.kluis.domain import (
@@ -25,11 +23,10 @@ from services.kluis.domain import (
     ProcessingRegister,
     UnknownPartnerError,
 )
-from services.runtime.keyring import public_keys_path
+from services.runtime.partners import PARTNERS_PATH, PartnerEntry, PartnersFile, entry_public_keys
 
 INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 REGISTER_PATH = INFRA_DIR / "processing-register.yaml"
-PARTNERS_PATH = INFRA_DIR / "partners.yaml"
 
 
 class _Strict(BaseModel):
@@ -52,20 +49,6 @@ class RegisterFile(_Strict):
     version: str
     controller: str
     activities: list[ActivityEntry]
-
-
-class PartnerEntry(_Strict):
-    id: str = Field(pattern=PARTNER_ID_PATTERN)
-    name: str
-    role: str
-    organisation_codes: dict[str, str] = Field(default_factory=dict)
-    keys: Literal["inline", "data-dir"] = "data-dir"
-    public_jwks: dict[str, Any] | None = None
-
-
-class PartnersFile(_Strict):
-    version: str
-    partners: list[PartnerEntry]
 
 
 def parse_register(raw: dict[str, Any]) -> ProcessingRegister:
@@ -128,14 +111,9 @@ class PartnerDirectory:
         entry = self._entries.get(partner_id)
         if entry is None:
             return None
-        if entry.keys == "inline":
-            jwks = entry.public_jwks
-        else:
-            path = public_keys_path(self.data_dir, partner_id)
-            jwks = json.loads(path.read_text()) if path.exists() else None
-        if jwks is None:
+        keys = entry_public_keys(entry, self.data_dir)
+        if keys is None:
             return None
-        keys = PartnerKeys.from_jwks(partner_id, jwks)
         self._keys[partner_id] = keys
         return keys
 

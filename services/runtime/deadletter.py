@@ -37,6 +37,9 @@ def describe(exc: BaseException) -> tuple[str, list[dict[str, Any]]]:
             {"loc": _location(err["loc"]), "type": err["type"], "msg": err["msg"]}
             for err in exc.errors(include_url=False, include_input=False, include_context=False)
         ]
+        if [d["loc"] for d in details] == ["ketenbussig"]:
+            # A signature refusal (services.runtime.signatures) is named by its own code.
+            return str(details[0]["type"]), details
         return "invalid", details
     if isinstance(exc, UnknownEventTypeError):
         return "unknown-type", [{"msg": str(exc)}]

@@ -12,8 +12,10 @@ import nats
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import CloudEvent, UnknownEventTypeError, parse_event
+from ketenbus_contracts.signing import SignatureError
 from services.runtime.deadletter import SealOriginal, describe, publish_deadletter
-from services.runtime.settings import server_list
+from services.runtime.settings import Settings, server_list
+from services.runtime.signatures import check_signature, registry_keys
 
 INGRESS = "ingress"
 
@@ -22,8 +24,13 @@ class IngressRefusedError(ValueError):
     """The event was not published; the message says why."""
 
 
-def validate_inbound(partner: str, raw: bytes) -> CloudEvent[Any]:
-    """The parsed event, or IngressRefusedError with a reason that quotes no input."""
+def validate_inbound(partner: str, raw: bytes, settings: Settings | None = None) -> CloudEvent[Any]:
+    """The parsed event, or IngressRefusedError with a reason that quotes no input.
+
+    The partner's signature is verified on the bytes as received (`KETENBUS_SIGNATURES`):
+    a forged or altered one is always refused, a missing one when signatures are required.
+    """
+    resolved = settings or Settings()
     try:
         event = parse_event(raw)
     except (ValidationError, UnknownEventTypeError) as exc:
@@ -32,18 +39,28 @@ def validate_inbound(partner: str, raw: bytes) -> CloudEvent[Any]:
         raise IngressRefusedError(f"{code}: {text}") from exc
     if event.source != partner:
         raise IngressRefusedError(f"source {event.source!r} is not the publishing partner")
+    try:
+        check_signature(
+            raw, registry_keys(resolved.data_dir), required=resolved.signatures == "required"
+        )
+    except SignatureError as exc:
+        raise IngressRefusedError(f"{exc.code}: {exc}") from exc
     return event
 
 
 async def publish_inbound(
-    url: str, partner: str, raw: bytes, seal: SealOriginal | None = None
+    url: str,
+    partner: str,
+    raw: bytes,
+    seal: SealOriginal | None = None,
+    settings: Settings | None = None,
 ) -> str:
     """Validate and publish on `in.<partner>.<domain>.<event>`; returns the subject."""
     nc = await nats.connect(server_list(url))
     try:
         js = nc.jetstream()
         try:
-            event = validate_inbound(partner, raw)
+            event = validate_inbound(partner, raw, settings)
         except IngressRefusedError as exc:
             await publish_deadletter(
                 js, INGRESS, exc, raw, subject=f"in.{partner}", stream_seq=None, seal=seal

@@ -166,6 +166,11 @@ class Keyring:
         self._sealing: dict[tuple[str, Purpose], tuple[DataKey, float]] = {}
         self._refused: dict[tuple[str, Purpose, int | None], tuple[KeyRefusedError, float]] = {}
 
+    @property
+    def keys(self) -> PartnerKeys:
+        """The partner's own key pairs (to sign its events with)."""
+        return self._keys
+
     @classmethod
     def for_partner(cls, data_dir: Path, partner: str, nc: NatsClient, **kwargs: Any) -> Keyring:
         """A keyring with the partner's keys from the data dir (made on first use)."""

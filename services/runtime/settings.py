@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     postgres_user: str = "postgres"
     postgres_password: SecretStr = SecretStr("")
     postgres_schema: str = "public"
+    signatures: Literal["required", "verify-if-present"] = Field(
+        default="verify-if-present",
+        description=(
+            "Partner signatures on inbound events: `required` refuses unsigned events; "
+            "`verify-if-present` lets unsigned ones through. A forged or altered signature "
+            "is always refused. Production runs `required`."
+        ),
+    )
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: str = "INFO"
 

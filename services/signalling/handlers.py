@@ -11,6 +11,7 @@ from pydantic import SkipValidation, TypeAdapter
 from ketenbus_contracts.signalling import InboundSignallingEvent
 from services.runtime.batching import stream_subscriber
 from services.runtime.host import ServiceContext
+from services.runtime.signatures import verifying
 from services.runtime.streams import SIGNALLING_INBOUND
 
 CONSUMER = SIGNALLING_INBOUND
@@ -37,6 +38,8 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         # `events` documents the payload (validation skipped): `consume` decodes each message.
         if ctx is None:
             raise RuntimeError("signalling router used without its running service")
-        await ctx.consume(CONSUMER, cast(list[Msg], msg.raw_message), decode_inbound)
+        await ctx.consume(
+            CONSUMER, cast(list[Msg], msg.raw_message), verifying(decode_inbound, ctx.settings)
+        )
 
     return router

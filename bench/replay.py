@@ -1,0 +1,180 @@
+"""Replay cost: rebuilding plans from a stream of synthetic events, beside a raw read of it.
+
+Run: `.venv/bin/python -m bench.replay [--events N] [--signals-per-child K] [--json] [--keep]`
+(default one million events). It starts its own embedded nats-server in a temporary data
+directory, publishes N synthetic `SignalRegistered` events (K per child) into the SIGNALLING
+stream (`publish_async`, pipelined), and then measures, in the same run on the same stream:
+
+- **raw read**: an ordered consumer receives every message (bytes only, nothing parsed);
+- **replay read**: `services.audit.replay.read_streams` (the same ordered consumer, keeping
+  subject, sequence, storage time and bytes per message);
+- **replay rebuild**: `services.audit.replay.rebuild`: parse each event as its contract, order
+  by storage time, project it onto the child's plan with `IntegralPlanApplication` on the popo
+  store (what `ketenbus audit replay` does), and build every plan's view;
+- **replay total** = read + rebuild.
+
+events/s = N / wall time of that phase. The ratio is replay total ÷ raw read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
+from services.audit.replay import read_streams, rebuild
+from services.runtime.nats_server import EmbeddedNats
+from services.runtime.streams import SIGNALLING, ensure_streams
+
+PARTNERS = (
+    Signaller(partner="bs-de-regenboog", role="ib-er", contact="ib"),
+    Signaller(partner="jgz-gelderland-zuid", role="jeugdarts", contact="jgz"),
+)
+ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+CHUNK = 5000
+
+
+def pseudonym(n: int) -> str:
+    digits = ""
+    for _ in range(32):
+        digits += ALPHABET[n % 32]
+        n //= 32
+    return digits
+
+
+def synthetic(n: int, per_child: int) -> bytes:
+    signaller = PARTNERS[n % len(PARTNERS)]
+    on = date(2026, 1, 1) + timedelta(days=n % 300)
+    return SignalRegistered.create(
+        source=signaller.partner,
+        subject=pseudonym(n // per_child),
+        data=SignalRegisteredData(
+            signal_id=uuid.uuid4(),
+            signaller=signaller,
+            registered_on=on,
+            planned_removal_on=on + timedelta(days=730),
+        ),
+    ).to_bytes()
+
+
+async def publish(url: str, events: int, per_child: int) -> float:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream(publish_async_max_pending=CHUNK)
+        await ensure_streams(js)
+        subject = SignalRegistered.outbound_subject()
+        start = time.perf_counter()
+        for base in range(0, events, CHUNK):
+            for n in range(base, min(base + CHUNK, events)):
+                await js.publish_async(subject, synthetic(n, per_child))
+            await js.publish_async_completed()
+        return time.perf_counter() - start
+    finally:
+        await nc.close()
+
+
+async def raw_read(url: str, last: int) -> tuple[float, int]:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        start = time.perf_counter()
+        sub = await js.subscribe(
+            SIGNALLING.subjects[0], stream=SIGNALLING.name, ordered_consumer=True
+        )
+        count = size = 0
+        while count < last:
+            msg = await sub.next_msg(timeout=30)
+            count += 1
+            size += len(msg.data)
+        await sub.unsubscribe()
+        return time.perf_counter() - start, size
+    finally:
+        await nc.close()
+
+
+async def stream_last(url: str) -> int:
+    nc = await nats.connect(url)
+    try:
+        return int((await nc.jetstream().stream_info(SIGNALLING.name)).state.last_seq)
+    finally:
+        await nc.close()
+
+
+def run(events: int, per_child: int, directory: Path) -> dict[str, Any]:
+    with EmbeddedNats(directory / "nats") as server:
+        published = asyncio.run(publish(server.url, events, per_child))
+        last = asyncio.run(stream_last(server.url))
+        raw_seconds, raw_bytes = asyncio.run(raw_read(server.url, last))
+        start = time.perf_counter()
+        messages = asyncio.run(read_streams(server.url, {SIGNALLING.name: last}))
+        read_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        result = rebuild(
+            messages, until=None, child=None, public_keys=lambda _: None, keep_events=False
+        )
+        rebuild_seconds = time.perf_counter() - start
+    total = read_seconds + rebuild_seconds
+    return {
+        "events": events,
+        "signals_per_child": per_child,
+        "children": len(result.plans),
+        "stream_bytes": raw_bytes,
+        "publish_events_per_s": round(events / published),
+        "raw_read_events_per_s": round(last / raw_seconds),
+        "replay_read_events_per_s": round(last / read_seconds),
+        "replay_rebuild_events_per_s": round(result.counted / rebuild_seconds),
+        "replay_total_events_per_s": round(result.counted / total),
+        "replay_vs_raw": round((result.counted / total) / (last / raw_seconds), 3),
+        "seconds": {
+            "publish": round(published, 2),
+            "raw_read": round(raw_seconds, 2),
+            "replay_read": round(read_seconds, 2),
+            "replay_rebuild": round(rebuild_seconds, 2),
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--signals-per-child", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="Keep the temporary directory")
+    args = parser.parse_args()
+    directory = Path(tempfile.mkdtemp(prefix="ketenbus-bench-replay-", dir=Path.cwd()))
+    try:
+        figures = run(args.events, args.signals_per_child, directory)
+    finally:
+        if not args.keep:
+            shutil.rmtree(directory, ignore_errors=True)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(f"replay benchmark: {figures['events']} SignalRegistered events, "
+          f"{figures['signals_per_child']} per child, {figures['children']} plans, "
+          f"{figures['stream_bytes'] / 1e6:.0f} MB in the stream")  # fmt: skip
+    for key in (
+        "publish_events_per_s",
+        "raw_read_events_per_s",
+        "replay_read_events_per_s",
+        "replay_rebuild_events_per_s",
+        "replay_total_events_per_s",
+    ):
+        label = key.removesuffix("_events_per_s").replace("_", " ")
+        print(f"  {label:<16} {figures[key]:>9} events/s")
+    print(f"  replay total / raw read: {figures['replay_vs_raw']}")
+    print(f"  seconds: {figures['seconds']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""audit: verify signatures and hash chains, replay history, export the processing log."""

@@ -1,0 +1,243 @@
+"""Tamper evidence for the services' event stores: a witnessed hash chain with signed checkpoints.
+
+The stores belong to the services and are append-only through eventsourcing, so the chain is
+kept beside them, not in them (the way KurrentDB and Marten leave their stream tables alone and
+audit from outside): for each service, `<data_dir>/audit/<service>.chain.sqlite` holds
+
+- per stored event (notification id, in notification order) the SHA-256 digest of the stored
+  row (notification id, originator id, version, topic, stored state bytes), and a chain hash
+  `h_n = SHA-256(h_{n-1} || digest_n)` over the witnessed digests;
+- checkpoints: the chain head at a notification id, signed (detached-free JWS, Ed25519) with the
+  audit key `<data_dir>/secrets/partners/audit.jwk`.
+
+`witness` reads the store through eventsourcing (SQLite or PostgreSQL alike), compares every row
+it has seen before with its digest, appends what is new, and writes a checkpoint. A changed
+byte in a stored event's state (or topic, originator, version) is reported as `changed` at that
+service and notification id. A row that is gone is reported as `missing`: erasure deletes rows
+on purpose (the law's exception to append-only), so missing rows are listed for the auditor to
+match with the erasure log and fail only with `strict`. The sidecar itself is covered by the
+signed checkpoints: rewriting a digest breaks the chain under a checkpoint (`chain-broken`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import OKPKey
+
+GENESIS = bytes(32)
+PAGE = 5000
+AUDIT_PARTNER = "audit"
+
+FindingKind = Literal["changed", "missing", "chain-broken", "bad-checkpoint"]
+
+
+class StoredNotification(Protocol):
+    id: int
+    originator_id: Any
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+class NotificationSource(Protocol):
+    def select_notifications(
+        self, start: int | None, limit: int, stop: int | None = None
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Finding:
+    service: str
+    notification_id: int
+    kind: FindingKind
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.service} notification {self.notification_id}: {self.kind} ({self.detail})"
+
+
+@dataclass
+class ChainReport:
+    service: str
+    checked: int = 0
+    appended: int = 0
+    head: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    def failed(self, *, strict: bool = False) -> list[Finding]:
+        return [f for f in self.findings if strict or f.kind != "missing"]
+
+
+def row_digest(notification: StoredNotification) -> bytes:
+    """SHA-256 over the stored row, each field length-prefixed (no ambiguity between fields)."""
+    digest = hashlib.sha256()
+    for part in (
+        str(notification.id).encode(),
+        str(notification.originator_id).encode(),
+        str(notification.originator_version).encode(),
+        notification.topic.encode(),
+        bytes(notification.state),
+    ):
+        digest.update(struct.pack(">Q", len(part)))
+        digest.update(part)
+    return digest.digest()
+
+
+def chain_next(previous: bytes, digest: bytes) -> bytes:
+    return hashlib.sha256(previous + digest).digest()
+
+
+def chain_path(data_dir: Path, service: str) -> Path:
+    return data_dir / "audit" / f"{service}.chain.sqlite"
+
+
+class ChainFile:
+    """The sidecar of one service: witnessed digests, chain hashes and checkpoints."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.conn = sqlite3.connect(path)
+        self.conn.executescript(
+            "CREATE TABLE IF NOT EXISTS chain (notification_id INTEGER PRIMARY KEY, "
+            "row_digest BLOB NOT NULL, chain_hash BLOB NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS checkpoints (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "notification_id INTEGER NOT NULL, chain_hash TEXT NOT NULL, at TEXT NOT NULL, "
+            "signature TEXT NOT NULL);"
+        )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def entries(self) -> Iterator[tuple[int, bytes, bytes]]:
+        yield from self.conn.execute(
+            "SELECT notification_id, row_digest, chain_hash FROM chain ORDER BY notification_id"
+        )
+
+    def append(self, rows: list[tuple[int, bytes, bytes]]) -> None:
+        with self.conn:
+            self.conn.executemany("INSERT INTO chain VALUES (?, ?, ?)", rows)
+
+    def checkpoints(self) -> list[tuple[int, str, str, str]]:
+        return list(
+            self.conn.execute(
+                "SELECT notification_id, chain_hash, at, signature FROM checkpoints ORDER BY id"
+            )
+        )
+
+    def add_checkpoint(self, notification_id: int, head: bytes, key: OKPKey, service: str) -> None:
+        at = datetime.now(UTC).isoformat()
+        claim = checkpoint_claim(service, notification_id, head.hex(), at)
+        signature = jws.serialize_compact(
+            {"alg": "Ed25519", "kid": f"{AUDIT_PARTNER}#sig"}, claim, key, algorithms=["Ed25519"]
+        )
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO checkpoints (notification_id, chain_hash, at, signature) "
+                "VALUES (?, ?, ?, ?)",
+                (notification_id, head.hex(), at, signature),
+            )
+
+
+def checkpoint_claim(service: str, notification_id: int, head: str, at: str) -> bytes:
+    return json.dumps(
+        {"service": service, "notification_id": notification_id, "chain_hash": head, "at": at},
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+
+
+def _verify_checkpoint(service: str, checkpoint: tuple[int, str, str, str], public: OKPKey) -> bool:
+    notification_id, head, at, signature = checkpoint
+    try:
+        verified = jws.deserialize_compact(signature, public, algorithms=["Ed25519"])
+    except JoseError:
+        return False
+    return verified.payload == checkpoint_claim(service, notification_id, head, at)
+
+
+def witness(
+    service: str,
+    source: NotificationSource,
+    chain: ChainFile,
+    key: OKPKey,
+    *,
+    checkpoint: bool = True,
+) -> ChainReport:
+    """Compare the store with the chain, append what is new, and sign a checkpoint.
+
+    `key` is the audit key pair (its public half verifies the earlier checkpoints).
+    """
+    report = ChainReport(service)
+    public = OKPKey.import_key(key.as_dict(private=False))
+    # 1. The sidecar against its signed checkpoints.
+    witnessed: dict[int, bytes] = {}
+    heads: dict[int, bytes] = {}
+    previous = GENESIS
+    for notification_id, digest, stored_head in chain.entries():
+        previous = chain_next(previous, digest)
+        if previous != stored_head:
+            report.findings.append(
+                Finding(service, notification_id, "chain-broken", "chain hash does not follow")
+            )
+        witnessed[notification_id] = digest
+        heads[notification_id] = previous
+    for entry in chain.checkpoints():
+        if not _verify_checkpoint(service, entry, public):
+            report.findings.append(
+                Finding(service, entry[0], "bad-checkpoint", "signature does not verify")
+            )
+        elif heads.get(entry[0], b"").hex() != entry[1]:
+            report.findings.append(
+                Finding(service, entry[0], "chain-broken", "differs from the signed checkpoint")
+            )
+    # 2. The store against the sidecar, in notification order.
+    seen: set[int] = set()
+    new: list[tuple[int, bytes, bytes]] = []
+    last_witnessed = max(witnessed, default=0)
+    start = 1
+    while True:
+        page = source.select_notifications(start, PAGE)
+        if not page:
+            break
+        for notification in page:
+            digest = row_digest(notification)
+            report.checked += 1
+            seen.add(notification.id)
+            known = witnessed.get(notification.id)
+            if known is not None:
+                if known != digest:
+                    report.findings.append(
+                        Finding(service, notification.id, "changed", "stored row differs")
+                    )
+            elif notification.id < last_witnessed:
+                report.findings.append(
+                    Finding(service, notification.id, "changed", "row appeared inside the chain")
+                )
+            else:
+                previous = chain_next(previous, digest)
+                new.append((notification.id, digest, previous))
+        start = page[-1].id + 1
+    for notification_id in sorted(set(witnessed) - seen):
+        report.findings.append(
+            Finding(service, notification_id, "missing", "row deleted (erasure or tampering)")
+        )
+    # 3. Extend the chain and sign its head.
+    if new:
+        chain.append(new)
+    report.appended = len(new)
+    report.head = new[-1][0] if new else last_witnessed
+    if checkpoint and report.head and (new or not chain.checkpoints()):
+        chain.add_checkpoint(report.head, previous, key, service)
+    return report

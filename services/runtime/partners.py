@@ -1,0 +1,118 @@
+"""The partner registry (`infra/partners.yaml`): who the partners are and how to know them.
+
+One entry per partner or backbone service: id, role, organisation codes (BRIN, OIN, AGB, …),
+where its public keys are (Ed25519 to verify its signatures and kluis requests, X25519 to
+deliver keys to), and its NATS user. kluis reads it for its policy, ingress and the services for
+signature verification, `ketenbus audit nats-config` for the server's permissions. It lives in
+the runtime because every service needs it and no service may import another.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ketenbus_contracts.envelope import PARTNER_ID_PATTERN
+from ketenbus_contracts.sealing import PartnerKeys
+from services.runtime.keyring import public_keys_path
+
+INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
+PARTNERS_PATH = INFRA_DIR / "partners.yaml"
+
+# Organisation codes we know the shape of; others (vestiging, lrk, gemeentecode) are free text.
+ORGANISATION_CODE_PATTERNS = {
+    "brin": r"^[0-9]{2}[A-Z]{2}$|^[0-9]{2}[A-Z]{2}[0-9]{2}$",  # BRIN 4 (or with vestiging)
+    "oin": r"^[0-9]{20}$",  # Logius Organisatie-identificatienummer
+    "agb": r"^[0-9]{8}$",  # Vektis AGB-code
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NatsUser(_Strict):
+    """How the partner connects to NATS. Credentials are never in the registry.
+
+    `nkey`: the partner's public user NKEY (production: the private seed stays with the
+    partner); without one the generated config names the user with a password taken from the
+    server's environment (`$KETENBUS_NATS_PW_<USER>`), for demo and test partners.
+    """
+
+    user: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    nkey: str | None = Field(default=None, pattern=r"^U[A-Z2-7]{55}$")
+
+
+class PartnerEntry(_Strict):
+    id: str = Field(pattern=PARTNER_ID_PATTERN)
+    name: str
+    role: str
+    organisation_codes: dict[str, str] = Field(default_factory=dict)
+    keys: Literal["inline", "data-dir"] = "data-dir"
+    public_jwks: dict[str, Any] | None = None
+    nats: NatsUser | None = None
+
+    @field_validator("organisation_codes")
+    @classmethod
+    def _known_codes_well_formed(cls, codes: dict[str, str]) -> dict[str, str]:
+        for name, value in codes.items():
+            pattern = ORGANISATION_CODE_PATTERNS.get(name)
+            if pattern is not None and not re.match(pattern, value):
+                raise ValueError(f"organisation code {name} is not well-formed")
+        return codes
+
+    @property
+    def nats_user(self) -> NatsUser:
+        return self.nats or NatsUser(user=self.id)
+
+    @property
+    def is_service(self) -> bool:
+        """A backbone service (role ends in `-service`), not an outside organisation."""
+        return self.role.endswith("-service")
+
+
+class PartnersFile(_Strict):
+    version: str
+    partners: list[PartnerEntry]
+
+
+def load_partners(path: Path = PARTNERS_PATH) -> PartnersFile:
+    return PartnersFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def entry_public_keys(entry: PartnerEntry, data_dir: Path) -> PartnerKeys | None:
+    """The entry's public keys: inline, or from the data dir (None when not provisioned)."""
+    if entry.keys == "inline":
+        jwks = entry.public_jwks
+    else:
+        path = public_keys_path(data_dir, entry.id)
+        jwks = json.loads(path.read_text()) if path.exists() else None
+    return None if jwks is None else PartnerKeys.from_jwks(entry.id, jwks)
+
+
+class PublicKeyLookup:
+    """Partner id → public keys, for verifying signatures; only registered partners have keys.
+
+    Found keys are cached; a miss is looked up again next time, since demo partners' keys are
+    made in the data dir on first use.
+    """
+
+    def __init__(self, data_dir: Path, path: Path = PARTNERS_PATH) -> None:
+        self.data_dir = data_dir
+        self._entries = {entry.id: entry for entry in load_partners(path).partners}
+        self._found: dict[str, PartnerKeys] = {}
+
+    def __call__(self, partner: str) -> PartnerKeys | None:
+        cached = self._found.get(partner)
+        if cached is not None:
+            return cached
+        entry = self._entries.get(partner)
+        keys = None if entry is None else entry_public_keys(entry, self.data_dir)
+        if keys is not None:
+            self._found[partner] = keys
+        return keys

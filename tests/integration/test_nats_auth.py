@@ -1,0 +1,154 @@
+"""NATS authorization generated from the registry, on a real nats-server.
+
+A school can publish its own inbound events, but not as another partner, and cannot read a
+stream its role has no business with; the services can run the streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from services.audit.nats_config import (
+    AUTH_CONF_PATH,
+    inbox_prefix,
+    password_variable,
+    password_variables,
+    render_auth_config,
+)
+from services.runtime.nats_server import EmbeddedNats
+from services.runtime.streams import ensure_streams
+
+pytestmark = pytest.mark.integration
+
+SCHOOL = "bs-de-regenboog"
+CHILDCARE = "kdv-het-speelhuis"
+
+
+def password(user: str) -> str:
+    return f"pw-{user}"
+
+
+@pytest.fixture
+def auth_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    conf = tmp_path / "auth.conf"
+    conf.write_text(render_auth_config())
+    for variable in password_variables():
+        user = variable.removeprefix("KETENBUS_NATS_PW_").lower().replace("_", "-")
+        monkeypatch.setenv(variable, password(user))
+    server = EmbeddedNats(tmp_path / "nats", config_file=conf)
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+async def connect(url: str, user: str, errors: list[str] | None = None) -> NatsClient:
+    async def on_error(exc: Exception) -> None:
+        if errors is not None:
+            errors.append(str(exc))
+
+    return await nats.connect(
+        url,
+        user=user,
+        password=password(user),
+        inbox_prefix=inbox_prefix(user).encode(),
+        error_cb=on_error,
+        allow_reconnect=False,
+    )
+
+
+def test_committed_auth_config_is_generated_from_the_registry() -> None:
+    assert render_auth_config() == AUTH_CONF_PATH.read_text()
+
+
+def test_password_variables_are_named_after_the_user() -> None:
+    assert "KETENBUS_NATS_PW_BS_DE_REGENBOOG" == password_variable(SCHOOL)
+
+
+async def test_school_publishes_as_itself_but_not_as_another(auth_url: str) -> None:
+    service = await connect(auth_url, "signalling")
+    errors: list[str] = []
+    school = await connect(auth_url, SCHOOL, errors)
+    try:
+        await ensure_streams(service.jetstream())
+        ack = await school.jetstream().publish(
+            f"in.{SCHOOL}.signalling.signal-registered", b"{}", timeout=10
+        )
+        assert "INBOUND" == ack.stream
+        with pytest.raises(nats.errors.Error):
+            await school.jetstream().publish(
+                f"in.{CHILDCARE}.signalling.signal-registered", b"{}", timeout=2
+            )
+        info = await service.jetstream().stream_info("INBOUND")
+        assert 1 == info.state.messages
+        assert any("permissions violation" in e.lower() for e in errors)
+    finally:
+        await school.close()
+        await service.close()
+
+
+async def test_school_cannot_read_a_stream_it_has_no_business_with(auth_url: str) -> None:
+    service = await connect(auth_url, "signalling")
+    errors: list[str] = []
+    school = await connect(auth_url, SCHOOL, errors)
+    try:
+        childcare = await connect(auth_url, CHILDCARE)
+        await ensure_streams(service.jetstream())
+        await childcare.jetstream().publish(f"in.{CHILDCARE}.signalling.signal-registered", b"{}")
+        await childcare.close()
+        # Reading INBOUND (other partners' events) through JetStream is refused ...
+        with pytest.raises(nats.errors.Error):
+            sub = await school.jetstream().pull_subscribe(
+                f"in.{CHILDCARE}.>", stream="INBOUND", durable=None
+            )
+            await sub.fetch(1, timeout=2)
+        # ... and so is listening on the subjects directly.
+        await school.subscribe("in.>")
+        await school.flush()
+        await asyncio.sleep(0)  # let the server's -ERR reach the error callback
+        for _ in range(50):
+            if any('subscription to "in.>"' in e.lower() for e in errors):
+                break
+            await asyncio.sleep(0.1)
+        assert any('subscription to "in.>"' in e.lower() for e in errors)
+        # The stream its role reads is open to it.
+        readable = await school.jetstream().pull_subscribe(
+            "ketenbus.signalling.>", stream="SIGNALLING", durable=None
+        )
+        await service.jetstream().publish("ketenbus.signalling.match-found.v1", b"{}")
+        fetched = await readable.fetch(1, timeout=10)
+        assert 1 == len(fetched)
+    finally:
+        await school.close()
+        await service.close()
+
+
+async def test_a_wrong_password_is_refused(auth_url: str) -> None:
+    with pytest.raises(nats.errors.Error):
+        await nats.connect(auth_url, user=SCHOOL, password="guess", allow_reconnect=False)
+
+
+async def test_the_auditor_reads_every_stream_in_order_but_publishes_nothing(auth_url: str) -> None:
+    service = await connect(auth_url, "signalling")
+    school = await connect(auth_url, SCHOOL)
+    errors: list[str] = []
+    auditor = await connect(auth_url, "audit", errors)
+    try:
+        await ensure_streams(service.jetstream())
+        for n in range(3):
+            await school.jetstream().publish(f"in.{SCHOOL}.signalling.x", str(n).encode())
+        sub = await auditor.jetstream().subscribe("in.>", stream="INBOUND", ordered_consumer=True)
+        read = [(await sub.next_msg(timeout=10)).data for _ in range(3)]
+        assert [b"0", b"1", b"2"] == read
+        with pytest.raises(nats.errors.Error):
+            await auditor.jetstream().publish("in.audit.signalling.x", b"{}", timeout=2)
+    finally:
+        for nc in (auditor, school, service):
+            await nc.close()

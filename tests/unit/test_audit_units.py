@@ -1,0 +1,102 @@
+"""Audit pieces without I/O: LDV export shape, NATS permissions per role, row digests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from adapters.ldv.export import STATUS_OK, STATUS_UNSET, ldv_export, ldv_record
+from services.audit.chain import GENESIS, chain_next, row_digest
+from services.audit.nats_config import UnknownRoleError, load_permissions, permissions_of
+from services.runtime.partners import PartnerEntry
+
+AT = datetime(2026, 11, 24, 10, 0, 0, 123000, tzinfo=UTC)
+
+
+def span(decision: str) -> dict[str, Any]:
+    return {
+        "trace_id": "0af7651916cd43dd8448eb211c80319c",
+        "span_id": "b7ad6b7169203331",
+        "parent_span_id": None,
+        "name": "kluis.release",
+        "start_time": AT.isoformat(),
+        "end_time": AT.isoformat(),
+        "status_code": "OK",
+        "resource": {"name": "kluis", "version": "2025.1"},
+        "attributes": {
+            "dpl.core.processing_activity_id": "signalering",
+            "dpl.core.data_subject_id": "a" * 32,
+            "dpl.core.data_subject_id_type": "ketenbus-child-pseudonym",
+            "ketenbus.decision": decision,
+            "ketenbus.refusal_code": None if decision == "released" else "no-relation",
+        },
+    }
+
+
+def test_ldv_record_has_the_standards_fields_with_millisecond_times() -> None:
+    record = ldv_record(span("released"))
+    assert (STATUS_OK, int(AT.timestamp() * 1000), "kluis.release") == (
+        record["status_code"],
+        record["start_time"],
+        record["name"],
+    )
+    assert (
+        "urn:ketenbus:processing-activity:2025.1:signalering"
+        == (record["attributes"]["dpl.core.processing_activity_id"])
+    )
+    assert "ketenbus.refusal_code" not in record["attributes"]  # no null attributes
+
+
+def test_a_refusal_is_unset_not_a_server_error() -> None:
+    assert STATUS_UNSET == ldv_record(span("refused"))["status_code"]
+
+
+def test_ldv_export_uses_the_register_base_uri_when_given() -> None:
+    export = ldv_export([span("released")], controller="x", register_base="https://r.example/a/")
+    assert (1, "https://r.example/a/signalering") == (
+        export["count"],
+        export["records"][0]["attributes"]["dpl.core.processing_activity_id"],
+    )
+
+
+def entry(partner: str, role: str) -> PartnerEntry:
+    return PartnerEntry(id=partner, name=partner, role=role)
+
+
+def test_a_school_publishes_only_its_own_inbound_and_reads_only_its_streams() -> None:
+    allowed = permissions_of(entry("bs-a", "school"), load_permissions())
+    assert "in.bs-a.>" in allowed["publish"]
+    assert not [s for s in allowed["publish"] if s.startswith("in.") and s != "in.bs-a.>"]
+    assert not [s for s in allowed["publish"] if ".INBOUND" in s or ".PRIVACY" in s]
+    assert ["_INBOX.bs-a.>"] == allowed["subscribe"]
+
+
+def test_services_run_the_streams() -> None:
+    allowed = permissions_of(entry("signalling", "signalling-service"), load_permissions())
+    assert {"$JS.API.>", "_INBOX.>"} <= set(allowed["publish"])
+    assert {"in.>", "_INBOX.>"} <= set(allowed["subscribe"])
+
+
+def test_a_role_without_permissions_is_refused() -> None:
+    with pytest.raises(UnknownRoleError):
+        permissions_of(entry("x-y", "astrologer"), load_permissions())
+
+
+@dataclass
+class Row:
+    id: int
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+def test_row_digest_changes_with_one_byte_and_the_chain_depends_on_order() -> None:
+    row = Row(1, "o", 1, "t", b"state")
+    flipped = Row(1, "o", 1, "t", b"statf")
+    assert row_digest(row) != row_digest(flipped)
+    a, b = row_digest(row), row_digest(Row(2, "o", 2, "t", b"x"))
+    assert chain_next(chain_next(GENESIS, a), b) != chain_next(chain_next(GENESIS, b), a)

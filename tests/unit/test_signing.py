@@ -1,0 +1,196 @@
+"""Partner signatures on events: canonical form, signing, and the named refusals."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from ketenbus_contracts.sealing import PartnerKeys
+from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
+from ketenbus_contracts.signing import (
+    ForgedSignatureError,
+    MissingSignatureError,
+    UnknownSignerError,
+    canonicalize,
+    sign_event,
+    signing_input,
+    verify_event,
+    verify_raw,
+)
+from services.runtime.partners import PARTNERS_PATH, load_partners
+from services.runtime.settings import Settings
+from services.runtime.signatures import verifying
+
+SCHOOL = "bs-de-regenboog"
+OTHER = "kdv-het-speelhuis"
+CHILD = "a" * 32
+
+
+def signal(source: str = SCHOOL) -> SignalRegistered:
+    return SignalRegistered.create(
+        id=uuid.UUID(int=1),
+        time=datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
+        source=source,
+        subject=CHILD,
+        data=SignalRegisteredData(
+            signal_id=uuid.UUID(int=2),
+            signaller=Signaller(partner=source, role="school", contact="ib@example.org"),
+            registered_on=date(2026, 11, 24),
+            planned_removal_on=date(2028, 11, 24),
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, PartnerKeys]:
+    return {SCHOOL: PartnerKeys.generate(SCHOOL), OTHER: PartnerKeys.generate(OTHER)}
+
+
+def public(keys: dict[str, PartnerKeys]) -> dict[str, PartnerKeys]:
+    return {partner: k.public() for partner, k in keys.items()}
+
+
+def test_canonical_form_follows_rfc_8785_examples() -> None:
+    value = {
+        "numbers": [333333333.33333329, 1e30, 4.50, 2e-3, 0.000000000000000000000000001],
+        "string": "\u20ac$\u000f\u000aA'\u0042\u0022\u005c\\\"/",
+        "literals": [None, True, False],
+    }
+    expected = (
+        '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],'
+        '"string":"\u20ac$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}'
+    )
+    assert expected.encode() == canonicalize(value)
+
+
+def test_canonical_form_sorts_members_by_utf16_code_units() -> None:
+    value = {"\u20ac": 1, "\r": 2, "\ufb33": 3, "1": 4, "\U0001f600": 5, "\u0080": 6, "\u00f6": 7}
+    keys = list(json.loads(canonicalize(value)))
+    assert ["\r", "1", "\u0080", "\u00f6", "\u20ac", "\U0001f600", "\ufb33"] == keys
+
+
+def test_signed_event_verifies_with_the_sources_key(keys: dict[str, PartnerKeys]) -> None:
+    signed = sign_event(signal(), keys[SCHOOL])
+    assert signed.ketenbussig is not None
+    _, payload, _ = signed.ketenbussig.split(".")
+    assert "" == payload  # detached
+    assert SCHOOL == verify_event(signed, public(keys))
+    assert SCHOOL == verify_raw(signed.to_bytes(), public(keys))
+
+
+def test_signature_is_over_the_canonical_form_not_the_byte_layout(
+    keys: dict[str, PartnerKeys],
+) -> None:
+    signed = sign_event(signal(), keys[SCHOOL])
+    reordered = json.dumps(dict(reversed(json.loads(signed.to_bytes()).items())), indent=2)
+    assert SCHOOL == verify_raw(reordered, public(keys))
+
+
+def test_an_altered_event_is_forged(keys: dict[str, PartnerKeys]) -> None:
+    envelope = json.loads(sign_event(signal(), keys[SCHOOL]).to_bytes())
+    envelope["data"]["registered_on"] = "2026-11-23"
+    with pytest.raises(ForgedSignatureError):
+        verify_raw(json.dumps(envelope), public(keys))
+
+
+def test_a_partner_cannot_sign_as_another(keys: dict[str, PartnerKeys]) -> None:
+    # The other partner signs an event that claims the school as its source.
+    envelope = json.loads(signal().to_bytes())
+    from ketenbus_contracts.signing import sign_envelope
+
+    envelope["ketenbussig"] = sign_envelope(envelope, keys[OTHER].signing, SCHOOL)
+    with pytest.raises(ForgedSignatureError):
+        verify_raw(json.dumps(envelope), public(keys))
+    with pytest.raises(ForgedSignatureError, match="another partner's key"):
+        envelope["ketenbussig"] = sign_envelope(envelope, keys[OTHER].signing, OTHER)
+        verify_raw(json.dumps(envelope), public(keys))
+
+
+def test_unsigned_and_unknown_signer_have_their_own_errors(keys: dict[str, PartnerKeys]) -> None:
+    with pytest.raises(MissingSignatureError):
+        verify_event(signal(), public(keys))
+    stranger = PartnerKeys.generate("onbekend-bureau")
+    with pytest.raises(UnknownSignerError):
+        verify_event(sign_event(signal("onbekend-bureau"), stranger), public(keys))
+
+
+def test_signing_input_leaves_out_the_signature(keys: dict[str, PartnerKeys]) -> None:
+    signed = sign_event(signal(), keys[SCHOOL])
+    envelope = json.loads(signed.to_bytes())
+    assert signing_input(envelope) == canonicalize(json.loads(signal().to_bytes()))
+
+
+def decode(raw: bytes) -> str:
+    return "decoded"
+
+
+def test_verifying_decoder_refuses_forgeries_at_ketenbussig(
+    keys: dict[str, PartnerKeys], tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path)
+    decoder = verifying(decode, settings, public_keys=public(keys))
+    envelope = json.loads(sign_event(signal(), keys[SCHOOL]).to_bytes())
+    assert "decoded" == decoder(json.dumps(envelope).encode())
+    envelope["subject"] = "b" * 32
+    with pytest.raises(ValidationError) as refused:
+        decoder(json.dumps(envelope).encode())
+    error = refused.value.errors()[0]
+    assert ("ketenbussig", "forged-signature") == (error["loc"][0], error["type"])
+
+
+def test_verifying_decoder_lets_unsigned_through_unless_required(
+    keys: dict[str, PartnerKeys], tmp_path: Path
+) -> None:
+    unsigned = signal().to_bytes()
+    lenient = verifying(decode, Settings(data_dir=tmp_path), public_keys=public(keys))
+    strict = verifying(
+        decode, Settings(data_dir=tmp_path, signatures="required"), public_keys=public(keys)
+    )
+    assert "decoded" == lenient(unsigned)
+    with pytest.raises(ValidationError, match="not signed"):
+        strict(unsigned)
+    assert "decoded" == strict(b"{oops")  # not JSON: left to the decoder to refuse
+
+
+def test_registry_names_role_codes_and_nats_user_of_every_partner() -> None:
+    registry = load_partners(PARTNERS_PATH)
+    school = next(p for p in registry.partners if p.id == SCHOOL)
+    assert ("school", "99XX", SCHOOL) == (
+        school.role,
+        school.organisation_codes["brin"],
+        school.nats_user.user,
+    )
+    assert all(p.nats_user.user for p in registry.partners)
+
+
+def test_registry_refuses_a_malformed_oin() -> None:
+    from services.runtime.partners import PartnerEntry
+
+    with pytest.raises(ValidationError):
+        PartnerEntry(id="gemeente-x", name="x", role="wijkteam", organisation_codes={"oin": "12"})
+
+
+def test_signature_verifies_without_joserfc_as_rfc_7515_detached_jws(
+    keys: dict[str, PartnerKeys],
+) -> None:
+    """Any JOSE stack (here: bare Ed25519 from `cryptography`) verifies it the standard way."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    signed = sign_event(signal(), keys[SCHOOL])
+    assert signed.ketenbussig is not None
+    header_b64, _, signature_b64 = signed.ketenbussig.split(".")
+    payload = signing_input(json.loads(signed.to_bytes()))
+    payload_b64 = base64.urlsafe_b64encode(payload).rstrip(b"=")
+    x = keys[SCHOOL].signing.as_dict(private=False)["x"]
+    public = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(x + "=" * (-len(x) % 4)))
+    signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
+    public.verify(signature, header_b64.encode() + b"." + payload_b64)  # raises if invalid
+    header = json.loads(base64.urlsafe_b64decode(header_b64 + "=" * (-len(header_b64) % 4)))
+    assert {"alg": "Ed25519", "kid": f"{SCHOOL}#sig", "typ": "ketenbus-event+jws"} == header
