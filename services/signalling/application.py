@@ -5,11 +5,12 @@ against the rules, applies the command, records it; and runs the time-driven rul
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 import structlog
+from eventsourcing.application import AggregateNotFoundError
 
 from services.runtime.store import Batch, TrackedApplication
 from services.signalling.domain import (
@@ -48,9 +49,15 @@ class UnknownCodeError(SignallingError):
     """A code in clear (age band, municipality, reason, risk factor) the rules do not define."""
 
 
+# The agenda is one aggregate every command touches: without snapshots each batch would replay
+# its whole history. A snapshot every this many of its events bounds that.
+AGENDA_SNAPSHOT_EVERY = 100
+
+
 class SignallingApplication(TrackedApplication):
     name = "signalling"
     refusals: ClassVar[tuple[type[Exception], ...]] = (SignallingError,)
+    is_snapshotting_enabled = True
 
     def __init__(
         self,
@@ -61,6 +68,23 @@ class SignallingApplication(TrackedApplication):
         super().__init__(env)
         self.clock = clock
         self.rules = rules or load_rules()
+        self._agenda_snapshot = 0
+
+    def process_batch(
+        self, tracking_name: str, items: Sequence[tuple[int, Any]]
+    ) -> list[tuple[int, Exception]]:
+        refused = super().process_batch(tracking_name, items)
+        self._snapshot_agenda()
+        return refused
+
+    def _snapshot_agenda(self) -> None:
+        try:
+            agenda: Agenda = self.repository.get(Agenda.create_id())
+        except AggregateNotFoundError:
+            return
+        if agenda.version - self._agenda_snapshot >= AGENDA_SNAPSHOT_EVERY:
+            self.take_snapshot(agenda.id, version=agenda.version)
+            self._agenda_snapshot = agenda.version
 
     def handle(self, batch: Batch, message: Any) -> None:
         from services.signalling.translation import apply_inbound
@@ -315,6 +339,7 @@ class SignallingApplication(TrackedApplication):
                 holder.remind(now)
             self._schedule(batch, holder)
         self.save(*batch.aggregates)
+        self._snapshot_agenda()
         for aggregate_id in empty:
             # Metadata kept for the retention period only: then the events themselves go
             # (SQLite, PostgreSQL; the in-memory store of the unit tests has no table).
