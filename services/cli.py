@@ -71,6 +71,7 @@ def service(name: str, data_dir: DataDir = None) -> None:
 @app.command()
 def demo(data_dir: DataDir = None) -> None:
     """Run the scripted scenario end to end and print the child's integral plan."""
+    from services.arrangements.scenario import format_scenario, run_arrangement_scenario
     from services.demo import format_plan, run_scenario
     from services.registry import SERVICES
     from services.runtime.secrets import load_or_create_secret
@@ -82,10 +83,16 @@ def demo(data_dir: DataDir = None) -> None:
         typer.echo(f"NATS at {backbone.url}; services: {', '.join(SERVICES)}")
         typer.echo("Two partners signal about the same pupil (from the EDEXML sample)...")
         views = asyncio.run(run_scenario(backbone.url, settings.data_dir, secret))
+        typer.echo("The school asks the SWV for support for that pupil; who pays is disputed...")
+        arrangement = asyncio.run(
+            run_arrangement_scenario(backbone.url, settings.data_dir, child=views[0]["child"])
+        )
     for view in views:
         typer.echo("")
         typer.echo(format_plan(view))
     _show_signalling(settings, views[0]["child"])
+    typer.echo("")
+    typer.echo(format_scenario(arrangement))
 
 
 def _show_signalling(settings: Settings, child: str) -> None:
