@@ -12,6 +12,7 @@ from pydantic import SkipValidation, TypeAdapter
 from ketenbus_contracts.handover import InboundHandoverEvent
 from services.runtime.batching import BATCH, raw_batch
 from services.runtime.host import ServiceContext
+from services.runtime.signatures import verifying
 from services.runtime.streams import HANDOVER_INBOUND
 
 CONSUMER = HANDOVER_INBOUND
@@ -42,6 +43,8 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         # `events` documents the payload (validation skipped): `consume` decodes each message.
         if ctx is None:
             raise RuntimeError("handover router used without its running service")
-        await ctx.consume(CONSUMER, cast(list[Msg], msg.raw_message), decode_inbound)
+        await ctx.consume(
+            CONSUMER, cast(list[Msg], msg.raw_message), verifying(decode_inbound, ctx.settings)
+        )
 
     return router

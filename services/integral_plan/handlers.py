@@ -24,6 +24,7 @@ from services.integral_plan.application import IntegralPlanApplication, UnknownP
 from services.integral_plan.query import NotOnPlanError, PlanAccess
 from services.runtime.batching import stream_subscriber
 from services.runtime.host import ServiceContext
+from services.runtime.signatures import verifying
 from services.runtime.streams import PLAN_INBOUND, PLAN_PRIVACY, PLAN_SIGNALLING
 
 CONSUMER = PLAN_SIGNALLING
@@ -78,7 +79,9 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
     async def on_plan_inbound(events: SkipValidation[list[PlanEvent]], msg: NatsMessage) -> None:
         if ctx is None:
             raise RuntimeError("integral-plan router used without its running service")
-        await ctx.consume(PARTIES, cast(list[Msg], msg.raw_message), decode_plan)
+        await ctx.consume(
+            PARTIES, cast(list[Msg], msg.raw_message), verifying(decode_plan, ctx.settings)
+        )
 
     @stream_subscriber(
         router,
