@@ -109,21 +109,24 @@ class TrackedApplication(Application[uuid.UUID]):
         overwrites the deleted content (`secure_delete`); PostgreSQL's dead tuples go at the
         next vacuum.
         """
-        recorder: Any = self.recorder
-        table = recorder.events_table_name
-        with recorder.datastore.transaction(commit=True) as cursor:
-            if self.factory.__class__.__module__.endswith("sqlite"):
-                cursor.execute("PRAGMA secure_delete = ON")
-                cursor.execute(
-                    f"DELETE FROM {table} WHERE originator_id = ?",  # noqa: S608 - our table
-                    (aggregate_id.hex,),
-                )
-            else:
-                schema = recorder.datastore.schema
-                cursor.execute(
-                    f"DELETE FROM {schema}.{table} WHERE originator_id = %s",  # noqa: S608
-                    (aggregate_id,),
-                )
+        recorders: list[Any] = [self.recorder]
+        if self.snapshots is not None:  # snapshots hold the same state: they go too
+            recorders.append(self.snapshots.recorder)
+        for recorder in recorders:
+            table = recorder.events_table_name
+            with recorder.datastore.transaction(commit=True) as cursor:
+                if self.factory.__class__.__module__.endswith("sqlite"):
+                    cursor.execute("PRAGMA secure_delete = ON")
+                    cursor.execute(
+                        f"DELETE FROM {table} WHERE originator_id = ?",  # noqa: S608 - ours
+                        (aggregate_id.hex,),
+                    )
+                else:
+                    schema = recorder.datastore.schema
+                    cursor.execute(
+                        f"DELETE FROM {schema}.{table} WHERE originator_id = %s",  # noqa: S608
+                        (aggregate_id,),
+                    )
         if self.repository.cache is not None:
             with contextlib.suppress(KeyError):
                 self.repository.cache.get(aggregate_id, evict=True)
@@ -177,7 +180,10 @@ class TrackedApplication(Application[uuid.UUID]):
         *aggregates: MutableOrImmutableAggregate[uuid.UUID] | None,
         **kwargs: Any,
     ) -> None:
-        """Record the aggregates' new events and the consumed position in one transaction."""
+        """Record the aggregates' new events and the consumed position in one transaction;
+        then take the snapshots that are due (`snapshotting_intervals`: after the commit, since
+        a snapshot is derived data, rebuilt from the events if it is ever missing)."""
         processing = ProcessingEvent[uuid.UUID](tracking=tracking)
         processing.collect_events(*aggregates, **kwargs)
         self._record(processing)
+        self._take_snapshots(processing)

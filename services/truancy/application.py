@@ -3,16 +3,13 @@ tick applies what time alone decides (category 1, the end of category 2, the thr
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, ClassVar
 
 import structlog
-from eventsourcing.application import ProcessingEvent
 from eventsourcing.domain import MutableOrImmutableAggregate
-from eventsourcing.persistence import Tracking
 
 from services.runtime.store import Batch, TrackedApplication
 from services.truancy.domain import ChildAttendance, RegionWatch, TruancyError
@@ -58,19 +55,6 @@ class TruancyApplication(TrackedApplication):
         from services.truancy.translation import apply_inbound
 
         apply_inbound(self, message, batch)
-
-    def record(
-        self,
-        tracking: Tracking,
-        *aggregates: MutableOrImmutableAggregate[uuid.UUID] | None,
-        **kwargs: Any,
-    ) -> None:
-        """Record as the runtime does, then take the snapshots that are due (after commit:
-        a snapshot is derived data, rebuilt from the events if it is ever missing)."""
-        processing = ProcessingEvent[uuid.UUID](tracking=tracking)
-        processing.collect_events(*aggregates, **kwargs)
-        self._record(processing)
-        self._take_snapshots(processing)
 
     def rules(self, region: str) -> RegionRules:
         try:
