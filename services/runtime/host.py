@@ -105,11 +105,11 @@ class ServiceContext:
         refused += await self.call(self.application.process_batch, consumer.tracking_name, decoded)
         if refused and self.nc is not None:
             js = self.nc.jetstream()
+            seal = kluis_sealer(self.settings.data_dir)  # reads kluis's key file: once a batch
             for seq, reason in sorted(refused, key=lambda r: r[0]):
                 await publish_deadletter(
                     js, self.service, reason, by_seq[seq].data,
-                    subject=by_seq[seq].subject, stream_seq=seq,
-                    seal=kluis_sealer(self.settings.data_dir),
+                    subject=by_seq[seq].subject, stream_seq=seq, seal=seal,
                 )  # fmt: skip
 
 
