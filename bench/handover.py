@@ -30,7 +30,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 done, _ = asyncio.run(story._import(url, settings.data_dir, sample))
                 t1 = time.perf_counter()
-                publish_events(url, [story.request(done), story.release(done)])
+                publish_events(url, [story.request(done), story.release(done)], settings.data_dir)
                 wait_until(lambda d=done: story.delivered(url, d.handover_id))
                 t2 = time.perf_counter()
                 xml = story.export_when_keyed(url, settings.data_dir, done.handover_id)

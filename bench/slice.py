@@ -9,7 +9,8 @@ in one run, on that one server:
   (`fetch(batch=100)` + `ack` per message), no decoding at all; once with pipelined
   `js.publish_async`, once with awaited `js.publish`.
 * **slice**: the payloads published with `js.publish_async` on
-  `in.<partner>.signalling.signal-registered` (stream INBOUND, `Nats-Msg-Id` = event id).
+  `in.<partner>.signalling.signal-registered` (stream INBOUND, `Nats-Msg-Id` = event id),
+  each signed by its partner (signed before the run; signalling verifies every signature).
   *Signalled* is the moment the signalling service's outbox relay has put the resulting event on
   stream SIGNALLING (seen by an ordered consumer in this process). *Plan updated* is the moment
   the integral-plan service has committed the plan change: its tracking record (recorded in the
@@ -66,6 +67,7 @@ from nats.js.api import (
 from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
 from services.integral_plan.handlers import CONSUMER as PLAN_CONSUMER
 from services.runtime.nats_server import die_with_parent
+from services.runtime.partner import DataDirKeys
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 
@@ -97,8 +99,8 @@ def _pseudonym() -> str:
     return base64.b32encode(os.urandom(20)).decode().lower()
 
 
-def make_events(count: int, signals_per_child: int = 1) -> list[Inbound]:
-    """`count` SignalRegistered envelopes as partners would publish them."""
+def make_events(count: int, signer: DataDirKeys, signals_per_child: int = 1) -> list[Inbound]:
+    """`count` SignalRegistered envelopes as partners would publish them: signed by each."""
     on = date.today() - timedelta(days=1)
     events, child = [], ""
     for i in range(count):
@@ -115,13 +117,14 @@ def make_events(count: int, signals_per_child: int = 1) -> list[Inbound]:
                 planned_removal_on=on + timedelta(days=730),
             ),
         )
+        message = signer.message(event)
         events.append(
             Inbound(
                 str(event.data.signal_id),
                 child,
-                event.inbound_subject(event.source),
-                event.to_bytes(),
-                str(event.id),
+                message.subject,
+                message.payload,
+                message.headers["Nats-Msg-Id"],
             )
         )
     return events
@@ -680,9 +683,10 @@ async def run(backbone: Backbone, settings: Settings, opts: Options) -> dict[str
                 duplicate_window=120.0,
             )
         )
-        flood = make_events(opts.events, opts.signals_per_child)
-        paced = make_events(opts.paced_events, opts.signals_per_child)
-        warm = make_events(opts.warmup, opts.signals_per_child)
+        signer = DataDirKeys(settings.data_dir)
+        flood = make_events(opts.events, signer, opts.signals_per_child)
+        paced = make_events(opts.paced_events, signer, opts.signals_per_child)
+        warm = make_events(opts.warmup, signer, opts.signals_per_child)
         series: dict[str, Series] = {}
 
         # Raw baseline first, while the services idle.

@@ -165,9 +165,14 @@ def publish(
     as_partner: Annotated[str, typer.Option("--as", help="The publishing partner id")],
     data_dir: DataDir = None,
 ) -> None:
-    """Publish an inbound event from a file, as PARTNER (validated first)."""
+    """Publish an inbound event from a file, as PARTNER (validated first).
+
+    An unsigned file is signed on the partner's behalf when its keys are in the data dir (a demo
+    partner, `keys: data-dir` in infra/partners.yaml); any other partner signs its own events.
+    """
     from services.runtime.deadletter import kluis_sealer
     from services.runtime.ingress import IngressRefusedError, publish_inbound
+    from services.runtime.partner import sign_on_behalf
     from services.runtime.supervisor import discover_nats_url
 
     settings = _settings(data_dir)
@@ -177,9 +182,17 @@ def publish(
         return
     try:
         seal = kluis_sealer(settings.data_dir)
-        subject = asyncio.run(publish_inbound(url, as_partner, file.read_bytes(), seal, settings))
+        raw = sign_on_behalf(file.read_bytes(), as_partner, settings.data_dir)
+        subject = asyncio.run(publish_inbound(url, as_partner, raw, seal, settings))
     except IngressRefusedError as exc:
-        _fail(f"refused: {exc} (dead-lettered on ketenbus.deadletter.ingress)")
+        hint = (
+            f"; {as_partner}'s signing key is not in this data dir (only demo partners', "
+            "`keys: data-dir`, are): the partner signs the envelope itself (`ketenbussig`, "
+            "see ketenbus_contracts.signing)"
+            if exc.code == "missing-signature"
+            else ""
+        )
+        _fail(f"refused: {exc}{hint} (dead-lettered on ketenbus.deadletter.ingress)")
         return
     typer.echo(f"published on {subject}")
 

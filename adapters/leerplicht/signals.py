@@ -7,9 +7,9 @@ impersonation. So leerplicht's side runs this forwarder (`ketenbus truancy forwa
 `thuiszitter-registered.v1` (category 1: no school reports those) for its region, and for
 each publishes an inbound `SignalRegistered` on
 `in.<leerplicht>.signalling.signal-registered`, concern `attendance`, sealed with
-leerplicht's own keyring (under `signalling`). Ids are derived from the truancy event, so
-running it twice within the duplicate window registers nothing twice; the forwarder's
-durable consumer keeps its position between runs.
+leerplicht's own keyring (under `signalling`) and signed with its keys. Ids are derived from
+the truancy event, so running it twice within the duplicate window registers nothing twice;
+the forwarder's durable consumer keeps its position between runs.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from ketenbus_contracts.signalling import (
 )
 from ketenbus_contracts.truancy import ThuiszitterRegistered, VerzuimReportDue
 from services.runtime.keyring import Keyring
+from services.runtime.partner import publish_signed
 from services.runtime.settings import server_list
 from services.truancy.rules import RegionRules
 
@@ -111,10 +112,7 @@ async def forward_signals(
             for message in messages:
                 signal = await signal_for(parse_event(message.data), partner, rules, keyring)
                 if signal is not None:
-                    await js.publish(
-                        signal.inbound_subject(partner), signal.to_bytes(),
-                        headers={"Nats-Msg-Id": str(signal.id)},
-                    )  # fmt: skip
+                    await publish_signed(js, signal, keyring.keys)
                     forwarded += 1
                 await message.ack()
     finally:

@@ -4,7 +4,8 @@
 partner, waits until kluis gives it the child's handover key (the start gives it the relation),
 seals every category section and every attachment with that key, puts the sealed attachments in
 the JetStream object store (they may exceed the NATS payload limit), and publishes the prepared
-dossier, the parents' view and, where the rules require it, their consent.
+dossier, the parents' view and, where the rules require it, their consent: every event signed
+with the sending partner's keys.
 
 `export_oso` reads the receiver's `dossier-delivered` from stream HANDOVER, opens the sections
 and attachments with the receiver's keys, and writes an OSO dossier that validates against the
@@ -29,7 +30,6 @@ from nats.js.object_store import ObjectStore
 
 from adapters.oso.attachments import open_attachment, seal_attachment
 from adapters.oso.dossier import assemble, read_dossier
-from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.handover import (
     ConsentRecorded,
     ConsentRecordedData,
@@ -50,6 +50,7 @@ from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import DataKey, kid_of, seal
 from services.handover.rules import DisclosureRules, HandoverRules
 from services.runtime.keyring import KeyRefusedError, Keyring, KeyringError, KluisUnavailableError
+from services.runtime.partner import publish_signed
 from services.runtime.streams import HANDOVER
 
 DELIVERED_SUBJECT = DossierDelivered.outbound_subject()
@@ -80,14 +81,6 @@ async def attachment_store(js: JetStreamContext, bucket: str) -> ObjectStore:
                 description="Sealed OSO attachments by reference", storage=StorageType.FILE
             ),
         )
-
-
-async def _publish(js: JetStreamContext, event: CloudEvent[Any]) -> None:
-    await js.publish(
-        event.inbound_subject(event.source),
-        event.to_bytes(),
-        headers={"Nats-Msg-Id": str(event.id)},
-    )
 
 
 async def _wait_for_key(keyring: Keyring, child: str, timeout: float) -> DataKey:
@@ -160,7 +153,7 @@ async def import_oso(
             pupil_decides=pupil_is_16_at(dossier.birth_date, planned, rules.pupil_consent_age),
         ),
     )
-    await _publish(js, started)
+    await publish_signed(js, started, keyring.keys)
     data_key = await _wait_for_key(keyring, child, key_timeout)
 
     carried = [
@@ -202,7 +195,7 @@ async def import_oso(
         ),
         purposes=[Purpose.HANDOVER],
     )
-    await _publish(js, prepared)
+    await publish_signed(js, prepared, keyring.keys)
     published = 2
     if dossier.viewed and dossier.viewed_on is not None:
         viewed_id = uuid.uuid4()
@@ -215,7 +208,7 @@ async def import_oso(
             if not dossier.agreed
             else {}
         )
-        await _publish(
+        await publish_signed(
             js,
             ParentsViewed.create(
                 id=viewed_id,
@@ -230,10 +223,11 @@ async def import_oso(
                 ),
                 purposes=sorted(sealed),
             ),
+            keyring.keys,
         )
         published += 1
         if rules.requires_consent(dossier.transition) and dossier.consent is not None:
-            await _publish(
+            await publish_signed(
                 js,
                 ConsentRecorded.create(
                     source=partner,
@@ -245,6 +239,7 @@ async def import_oso(
                         recorded_on=dossier.viewed_on,
                     ),
                 ),
+                keyring.keys,
             )
             published += 1
     return Imported(handover_id, child, dossier.transition, len(sections), count, published)

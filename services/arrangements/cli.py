@@ -83,12 +83,13 @@ def _publish(
     build: Any,
     details: Any = None,
 ) -> None:
-    """Seal `details` with the partner's keys, build the event, and publish it at the ingress."""
+    """Seal `details` with the partner's keys, build the event, sign it, publish it at ingress."""
     import nats
 
     from services.runtime.deadletter import kluis_sealer
     from services.runtime.ingress import IngressRefusedError, publish_inbound
-    from services.runtime.keyring import Keyring
+    from services.runtime.keyring import Keyring, load_or_create_partner_keys
+    from services.runtime.partner import signed_message
     from services.runtime.settings import server_list
     from services.runtime.supervisor import discover_nats_url
 
@@ -112,8 +113,9 @@ def _publish(
     try:
         sections = asyncio.run(sealed())
         event: CloudEvent[Any] = build(event_id, sections)
+        message = signed_message(event, load_or_create_partner_keys(settings.data_dir, partner))
         seal = kluis_sealer(settings.data_dir)
-        subject = asyncio.run(publish_inbound(url, partner, event.to_bytes(), seal))
+        subject = asyncio.run(publish_inbound(url, partner, message.payload, seal, settings))
     except IngressRefusedError as exc:
         _fail(f"refused: {exc}")
         return

@@ -49,6 +49,7 @@ from ketenbus_contracts.arrangements import (
 from ketenbus_contracts.envelope import CloudEvent, parse_event
 from ketenbus_contracts.purposes import Purpose
 from services.runtime.keyring import Keyring
+from services.runtime.partner import DataDirKeys
 from services.runtime.settings import server_list
 from services.runtime.streams import ARRANGEMENTS, KLUIS_ARRANGEMENTS
 
@@ -194,14 +195,6 @@ def split(**shares: int) -> list[FundingShare]:
 # The scenario --------------------------------------------------------------------------
 
 
-async def _publish(nc: NatsClient, event: CloudEvent[Any]) -> None:
-    await nc.jetstream().publish(
-        event.inbound_subject(event.source),
-        event.to_bytes(),
-        headers={"Nats-Msg-Id": str(event.id)},
-    )
-
-
 async def _poll(check: Any, what: str, timeout: float = 60.0) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -256,6 +249,7 @@ async def run_arrangement_scenario(
     )
     nc = await nats.connect(server_list(url))
     try:
+        js, signer = nc.jetstream(), DataDirKeys(data_dir)  # every partner signs what it sends
         school, swv, wijkteam = (
             Keyring.for_partner(data_dir, p.partner, nc) for p in (SCHOOL, SWV, WIJKTEAM)
         )
@@ -268,15 +262,15 @@ async def run_arrangement_scenario(
             question="Handelingsverlegen bij boosheid en fysieke agressie in groep 5.",
             tried_so_far="Basisondersteuning, gedragsplan, time-out plek.",
         )
-        await _publish(nc, support_request(
+        await signer.publish(js, support_request(
             child, today - timedelta(days=30), sealed=await sealed_by(school, ask, ask_id),
             event_id=ask_id, request_id=request_id,
         ))  # fmt: skip
         # A school may not issue a TLV: refused with a reason on ketenbus.deadletter.arrangements.
-        await _publish(nc, tlv(child, today, today + timedelta(days=365), issuer=SCHOOL))
+        await signer.publish(js, tlv(child, today, today + timedelta(days=365), issuer=SCHOOL))
         tlv_id = uuid.uuid4()
         grounds = TlvDetails(grounds="Ondersteuningsbehoefte overstijgt het regulier onderwijs.")
-        await _publish(nc, tlv(
+        await signer.publish(js, tlv(
             child, today, today + timedelta(days=365), categorie="M", event_id=tlv_id,
             sealed=await sealed_by(swv, grounds, tlv_id), number=f"TLV-{today.year}-0042",
         ))  # fmt: skip
@@ -286,7 +280,7 @@ async def run_arrangement_scenario(
             support_hours_per_week=4,
             perspective="Regulier vo, basisberoepsgerichte leerweg",
         )
-        await _publish(nc, opp(
+        await signer.publish(js, opp(
             child, today - timedelta(days=7),
             [today + timedelta(days=42), today + timedelta(days=126)],
             sealed=await sealed_by(school, plan, opp_event_id), event_id=opp_event_id,
@@ -294,25 +288,25 @@ async def run_arrangement_scenario(
         ))  # fmt: skip
         care_event_id = uuid.uuid4()
         care = YouthCareDetails(product="45A53 ambulante jeugdhulp", care="Agressieregulatie")
-        await _publish(nc, youth_care(
+        await signer.publish(js, youth_care(
             child, today, today + timedelta(days=180), event_id=care_event_id,
             sealed=await sealed_by(wijkteam, care, care_event_id),
         ))  # fmt: skip
         arrangement_event_id, arrangement_id = uuid.uuid4(), uuid.uuid4()
         oza = ArrangementDetails(description="Ambulant begeleider twee ochtenden in de klas.")
-        await _publish(nc, arrangement(
+        await signer.publish(js, arrangement(
             child, today, today + timedelta(days=180), event_id=arrangement_event_id,
             arrangement_id=arrangement_id,
             sealed=await sealed_by(school, oza, arrangement_event_id),
         ))  # fmt: skip
         dispute_id = uuid.uuid4()
-        await _publish(nc, dispute(
+        await signer.publish(js, dispute(
             child, arrangement_id, today, proposed=split(municipality=100), dispute_id=dispute_id,
         ))  # fmt: skip
         escalated = await wait_for(
             nc, "dispute-escalated", lambda e: e.data.dispute_id == dispute_id
         )
-        await _publish(nc, decision(
+        await signer.publish(js, decision(
             child, dispute_id, arrangement_id, today, split(swv=30, municipality=70),
         ))  # fmt: skip
         decided = await wait_for(nc, "dispute-decided", lambda e: e.data.dispute_id == dispute_id)

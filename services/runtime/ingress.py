@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from ketenbus_contracts.envelope import CloudEvent, UnknownEventTypeError, parse_event
 from ketenbus_contracts.signing import SignatureError
 from services.runtime.deadletter import SealOriginal, describe, publish_deadletter
+from services.runtime.partner import inbound_headers
 from services.runtime.settings import Settings, server_list
 from services.runtime.signatures import check_signature, registry_keys
 
@@ -21,14 +22,18 @@ INGRESS = "ingress"
 
 
 class IngressRefusedError(ValueError):
-    """The event was not published; the message says why."""
+    """The event was not published; the message says why, `code` names it."""
+
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def validate_inbound(partner: str, raw: bytes, settings: Settings | None = None) -> CloudEvent[Any]:
     """The parsed event, or IngressRefusedError with a reason that quotes no input.
 
     The partner's signature is verified on the bytes as received (`KETENBUS_SIGNATURES`):
-    a forged or altered one is always refused, a missing one when signatures are required.
+    a forged or altered one is always refused, a missing one under `required` (the default).
     """
     resolved = settings or Settings()
     try:
@@ -36,15 +41,17 @@ def validate_inbound(partner: str, raw: bytes, settings: Settings | None = None)
     except (ValidationError, UnknownEventTypeError) as exc:
         code, details = describe(exc)
         text = "; ".join(f"{d.get('loc', '')}: {d['msg']}".lstrip(": ") for d in details)
-        raise IngressRefusedError(f"{code}: {text}") from exc
+        raise IngressRefusedError(f"{code}: {text}", code) from exc
     if event.source != partner:
-        raise IngressRefusedError(f"source {event.source!r} is not the publishing partner")
+        raise IngressRefusedError(
+            f"source {event.source!r} is not the publishing partner", "not-the-source"
+        )
     try:
         check_signature(
             raw, registry_keys(resolved.data_dir), required=resolved.signatures == "required"
         )
     except SignatureError as exc:
-        raise IngressRefusedError(f"{exc.code}: {exc}") from exc
+        raise IngressRefusedError(f"{exc.code}: {exc}", exc.code) from exc
     return event
 
 
@@ -67,7 +74,7 @@ async def publish_inbound(
             )
             raise
         subject = event.inbound_subject(partner)
-        await js.publish(subject, raw, headers={"Nats-Msg-Id": str(event.id)})
+        await js.publish(subject, raw, headers=inbound_headers(event))
         return subject
     finally:
         await nc.close()

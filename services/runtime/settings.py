@@ -34,11 +34,12 @@ class Settings(BaseSettings):
     postgres_password: SecretStr = SecretStr("")
     postgres_schema: str = "public"
     signatures: Literal["required", "verify-if-present"] = Field(
-        default="verify-if-present",
+        default="required",
         description=(
-            "Partner signatures on inbound events: `required` refuses unsigned events; "
-            "`verify-if-present` lets unsigned ones through. A forged or altered signature "
-            "is always refused. Production runs `required`."
+            "Partner signatures on inbound events: `required` (the default) refuses unsigned "
+            "events (`missing-signature`); `verify-if-present` lets unsigned ones through, only "
+            "as a migration setting while a partner's system learns to sign. A forged or "
+            "altered signature is always refused."
         ),
     )
     log_format: Literal["auto", "console", "json"] = "auto"

@@ -2,8 +2,9 @@
 
 `verifying(decode, settings)` wraps a service's decoder: the signature is checked on the bytes
 as received (RFC 8785 canonical form, see `ketenbus_contracts.signing`) before the contract is
-parsed. A forged or altered signature is always refused; an unsigned event only when
-`KETENBUS_SIGNATURES=required`. The refusal surfaces as a pydantic ValidationError located at
+parsed. A forged or altered signature is always refused; an unsigned event too under
+`KETENBUS_SIGNATURES=required`, the default (`verify-if-present` lets it through: a migration
+setting only). The refusal surfaces as a pydantic ValidationError located at
 `ketenbussig` (type `forged-signature`, `missing-signature`, …), so the host dead-letters it with
 that reason like any other invalid input, quoting nothing of the event.
 """

@@ -56,22 +56,21 @@ def _url(settings: Any) -> str:
 
 
 async def _publish(url: str, data_dir: Path, partner: str, build: Any) -> str:
-    """Connect, let `build(keyring)` make the event, validate it as ingress does, publish."""
+    """Connect, let `build(keyring)` make the event, sign it, validate it as ingress, publish."""
     import nats
 
     from services.runtime.ingress import validate_inbound
     from services.runtime.keyring import Keyring
+    from services.runtime.partner import signed_message
     from services.runtime.settings import server_list
 
     nc = await nats.connect(server_list(url))
     try:
         keyring = Keyring.for_partner(data_dir, partner, nc)
-        event = await build(keyring)
-        raw = event.to_bytes()
-        validate_inbound(partner, raw)
-        subject = str(event.inbound_subject(partner))
-        await nc.jetstream().publish(subject, raw, headers={"Nats-Msg-Id": str(event.id)})
-        return subject
+        message = signed_message(await build(keyring), keyring.keys)
+        validate_inbound(partner, message.payload)
+        await nc.jetstream().publish(message.subject, message.payload, headers=message.headers)
+        return message.subject
     finally:
         await nc.close()
 

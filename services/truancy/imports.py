@@ -1,7 +1,8 @@
 """Publishing what the EDEXML and absence-CSV imports read, as the school would.
 
 The school's own keyring seals (identity through kluis, which seals for a school without a
-relation yet; attendance with the key the enrolment relation gives it). Event ids are derived
+relation yet; attendance with the key the enrolment relation gives it) and its keys sign every
+event (`services.runtime.partner.publish_signed`). Event ids are derived
 from the content, so re-running an import within the duplicate window publishes nothing twice.
 """
 
@@ -15,12 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import nats
-from nats.js import JetStreamContext
 from pydantic import BaseModel
 
 from adapters.edexml.importer import ImportPlan
 from adapters.las_csv.reader import AbsenceRow, RowProblem, read_absences
-from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.pseudonym import school_pupil_pseudonym
 from ketenbus_contracts.truancy import (
     AbsenceDetails,
@@ -32,6 +31,7 @@ from ketenbus_contracts.truancy import (
     PupilEnrolledData,
 )
 from services.runtime.keyring import Keyring, KluisUnavailableError
+from services.runtime.partner import publish_signed
 from services.runtime.settings import server_list
 from services.truancy.rules import RegionRules
 
@@ -50,11 +50,6 @@ async def _seal(keyring: Keyring, model: BaseModel, child: str, event_id: uuid.U
                 raise
             await asyncio.sleep(2.0 * (attempt + 1))
     raise AssertionError("unreachable")
-
-
-async def _publish(js: JetStreamContext, partner: str, event: CloudEvent[Any]) -> None:
-    subject = event.inbound_subject(partner)
-    await js.publish(subject, event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)})
 
 
 async def publish_edexml(
@@ -83,9 +78,8 @@ async def publish_edexml(
                 enrolled_on=enrolment.enrolled_on,
                 sealed=sealed,
             )
-            await _publish(
+            await publish_signed(
                 js,
-                school,
                 PupilEnrolled.create(
                     id=event_id,
                     source=school,
@@ -93,6 +87,7 @@ async def publish_edexml(
                     data=data,
                     purposes=sorted(sealed),
                 ),
+                keyring.keys,
             )
             done += 1
             if progress is not None and done % 500 == 0:
@@ -102,15 +97,15 @@ async def publish_edexml(
             left = PupilDeEnrolledData(
                 school=school, brin=brin, region=rules.region, de_enrolled_on=plan.day
             )
-            await _publish(
+            await publish_signed(
                 js,
-                school,
                 PupilDeEnrolled.create(
                     id=event_id,
                     source=school,
                     subject=pseudonym,
                     data=left,
                 ),
+                keyring.keys,
             )
             done += 1
             if progress is not None and done % 500 == 0:
@@ -180,9 +175,8 @@ async def publish_absences(
                 continue
             event_id, details, data = absence_event(item, school, brin, rules, child)
             sealed = await _seal(keyring, details, child, event_id)
-            await _publish(
+            await publish_signed(
                 js,
-                school,
                 AbsenceRecorded.create(
                     id=event_id,
                     source=school,
@@ -190,6 +184,7 @@ async def publish_absences(
                     data=data.model_copy(update={"sealed": sealed}),
                     purposes=sorted(sealed),
                 ),
+                keyring.keys,
             )
             result.published += 1
             if progress is not None and result.published % 1000 == 0:

@@ -1,4 +1,4 @@
-"""Helpers for integration tests: publishing, waiting (with a deadline, never timing), reading."""
+"""Helpers for integration tests: publishing (signed), waiting (with a deadline), reading."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import nats
@@ -15,6 +16,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from ketenbus_contracts.envelope import CloudEvent, parse_event
 from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
+from services.runtime.partner import DataDirKeys
 
 T = TypeVar("T")
 
@@ -70,10 +72,16 @@ async def publish_all(url: str, items: list[tuple[str, bytes, str | None]]) -> N
         await nc.close()
 
 
-def publish_events(url: str, events: list[CloudEvent[Any]]) -> None:
-    asyncio.run(
-        publish_all(url, [(e.inbound_subject(e.source), e.to_bytes(), str(e.id)) for e in events])
-    )
+def signed_items(data_dir: Path, events: list[CloudEvent[Any]]) -> list[tuple[str, bytes, str]]:
+    """(subject, payload, msg id) of `events`, each signed by its source (keys in `data_dir`)."""
+    signer = DataDirKeys(data_dir)
+    messages = [signer.message(e) for e in events]
+    return [(m.subject, m.payload, m.headers["Nats-Msg-Id"]) for m in messages]
+
+
+def publish_events(url: str, events: list[CloudEvent[Any]], data_dir: Path) -> None:
+    """Publish `events` as their partners do: signed by each source, with its data-dir keys."""
+    asyncio.run(publish_all(url, signed_items(data_dir, events)))
 
 
 async def _read_stream(url: str, stream: str, subjects: str) -> list[tuple[int, bytes, dict]]:

@@ -95,7 +95,7 @@ class ArrangementsCase(StoreBackend):
         kid = child(62)
         today = date.today()
         tlv = ev.tlv(kid, today - timedelta(days=300), today + timedelta(days=60))
-        publish_events(backbone.url, [tlv])
+        publish_events(backbone.url, [tlv], backbone.settings.data_dir)
         wait_until(lambda: consumer_idle(backbone.url, "INBOUND", "arrangements"), what="idle")
 
         def reminders() -> list[ReminderDue]:

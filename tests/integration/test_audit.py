@@ -185,21 +185,22 @@ class TestAuditOnPostgres(AuditCase):
     store = "postgres"
 
 
-def test_ingress_refuses_an_altered_signed_event(tmp_path: Path) -> None:
+def test_ingress_refuses_an_altered_or_unsigned_event_by_default(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     keys = load_or_create_partner_keys(tmp_path, SCHOOL.partner)
     signed = sign_event(signal(child(3), SCHOOL), keys)
     assert signed.id == validate_inbound(SCHOOL.partner, signed.to_bytes(), settings).id
     altered = json.loads(signed.to_bytes())
     altered["data"]["registered_on"] = "2026-01-01"
-    with pytest.raises(IngressRefusedError, match="forged-signature"):
+    with pytest.raises(IngressRefusedError, match="forged-signature") as forged:
         validate_inbound(SCHOOL.partner, json.dumps(altered).encode(), settings)
-    with pytest.raises(IngressRefusedError, match="missing-signature"):
-        validate_inbound(
-            SCHOOL.partner,
-            signal(child(3), SCHOOL).to_bytes(),
-            settings.model_copy(update={"signatures": "required"}),
-        )
+    unsigned = signal(child(3), SCHOOL)
+    with pytest.raises(IngressRefusedError, match="missing-signature") as missing:
+        validate_inbound(SCHOOL.partner, unsigned.to_bytes(), settings)
+    assert ("forged-signature", "missing-signature") == (forged.value.code, missing.value.code)
+    # Only as an explicit migration setting does an unsigned event pass.
+    migrating = settings.model_copy(update={"signatures": "verify-if-present"})
+    assert unsigned.id == validate_inbound(SCHOOL.partner, unsigned.to_bytes(), migrating).id
 
 
 def test_signalling_dead_letters_a_forged_event_and_processes_the_signed_one(

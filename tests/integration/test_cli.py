@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ketenbus_contracts.signalling import Signaller
+from ketenbus_contracts.signing import verify_raw
 from services.cli import app
+from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.integration.helpers import (
@@ -86,6 +89,37 @@ def test_publish_refuses_an_event_in_another_partners_name(ketenbus, tmp_path: P
 
     assert 2 == result.exit_code
     assert "is not the publishing partner" in result.stderr
+
+
+def test_publish_signs_for_a_demo_partner_whose_keys_are_in_the_data_dir(
+    ketenbus, backbone: Backbone, tmp_path: Path
+) -> None:
+    event = tmp_path / "signal.json"
+    event.write_bytes(signal(child(13), SCHOOL).to_bytes())
+
+    result = ketenbus("publish", "--as", "bs-de-regenboog", str(event))
+
+    assert 0 == result.exit_code, result.output
+    [(_, payload, _)] = read_stream(backbone.url, "INBOUND")
+    keys = load_or_create_partner_keys(backbone.settings.data_dir, SCHOOL.partner)
+    assert SCHOOL.partner == verify_raw(payload, {SCHOOL.partner: keys})
+
+
+def test_publish_refuses_an_unsigned_event_it_cannot_sign_and_dead_letters_it(
+    ketenbus, backbone: Backbone, tmp_path: Path
+) -> None:
+    stranger = Signaller(partner="bs-onbekend", role="ib-er", contact="ib")
+    event = tmp_path / "signal.json"
+    event.write_bytes(signal(child(14), stranger).to_bytes())
+
+    result = ketenbus("publish", "--as", stranger.partner, str(event))
+
+    assert 2 == result.exit_code
+    assert "refused: missing-signature: the event is not signed" in result.stderr
+    assert "the partner signs the envelope itself" in result.stderr
+    [(_, payload, _)] = read_stream(backbone.url, "DEADLETTER")
+    assert "missing-signature" in json.loads(payload)["details"][0]["msg"]
+    assert 0 == sum(1 for _ in read_stream(backbone.url, "INBOUND"))
 
 
 def test_plan_show_prints_the_plan_and_says_when_there_is_none(

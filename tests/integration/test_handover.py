@@ -170,7 +170,7 @@ class HandoverCase(StoreBackend):
         done, wire = asyncio.run(_import(url, data_dir, POVO))
         assert (14, 15, "po-vo") == (done.sections, done.attachments, done.transition)
 
-        publish_events(url, [request(done), release(done)])
+        publish_events(url, [request(done), release(done)], data_dir)
         event = wait_until(lambda: delivered(url, done.handover_id), what="delivery")
         xml = export_when_keyed(url, data_dir, done.handover_id)
 
@@ -195,7 +195,7 @@ class HandoverCase(StoreBackend):
         youth_care = RunningSupport(ref="jh-2026-004", kind="youth-care", carried=False)
         done, _ = asyncio.run(_import(url, data_dir, OPT_OUT, [youth_care]))
 
-        publish_events(url, [request(done), release(done)])
+        publish_events(url, [request(done), release(done)], data_dir)
         event = wait_until(lambda: delivered(url, done.handover_id), what="delivery")
         xml = export_when_keyed(url, data_dir, done.handover_id)
 
@@ -212,7 +212,7 @@ class HandoverCase(StoreBackend):
         url, data_dir = backbone.url, backbone.settings.data_dir
         done, _ = asyncio.run(_import(url, data_dir, POVO))
 
-        publish_events(url, [request(done, enrolled=False), release(done)])
+        publish_events(url, [request(done, enrolled=False), release(done)], data_dir)
 
         def dead_letters() -> list[dict[str, Any]]:
             return [

@@ -21,7 +21,6 @@ from nats.aio.client import Client as NatsClient
 from adapters.notificaties.bridge import Bridge
 from adapters.notificaties.models import Abonnement
 from adapters.notificaties.store import NotificatieStore
-from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.plan import (
     ActionAgreed,
     ActionAgreedData,
@@ -49,6 +48,7 @@ from services.integral_plan.rebuild import rebuild, replay_events
 from services.integral_plan.web import create_web_app
 from services.kluis.erasure import announce_erasure, destroy_keys
 from services.runtime.keyring import Keyring, load_or_create_partner_keys
+from services.runtime.partner import DataDirKeys
 from services.runtime.settings import Settings, server_list
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend
@@ -78,11 +78,6 @@ async def poll(check: Callable[[], Awaitable[T | None]], what: str, timeout: flo
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"gave up waiting for {what}")
         await asyncio.sleep(0.2)
-
-
-async def publish(nc: NatsClient, event: CloudEvent[Any]) -> None:
-    subject = event.inbound_subject(event.source)
-    await nc.jetstream().publish(subject, event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)})
 
 
 async def sealed_signal(keyring: Keyring, party: Party, kid: str, on: date) -> SignalRegistered:
@@ -174,16 +169,19 @@ class IntegralPlanCase(StoreBackend):
         store: NotificatieStore,
     ) -> None:
         data_dir = backbone.settings.data_dir
+        js, signer = nc.jetstream(), DataDirKeys(data_dir)  # every partner signs its events
         school, jgz, wijkteam = (
             Keyring.for_partner(data_dir, p.partner, nc) for p in (SCHOOL, JGZ, WIJKTEAM)
         )
         # Two signals make a match; the school brings the wijkteam in, which sets a goal and
         # agrees an action for the JGZ that is already over its date.
-        await publish(nc, await sealed_signal(school, SCHOOL, kid, TODAY - timedelta(days=12)))
-        await publish(nc, await sealed_signal(jgz, JGZ, kid, TODAY - timedelta(days=11)))
+        await signer.publish(
+            js, await sealed_signal(school, SCHOOL, kid, TODAY - timedelta(days=12))
+        )
+        await signer.publish(js, await sealed_signal(jgz, JGZ, kid, TODAY - timedelta(days=11)))
         await poll(lambda: _plan_with(nc, kid, "match"), "the match on the plan")
-        await publish(
-            nc,
+        await signer.publish(
+            js,
             PartyJoined.create(
                 source=SCHOOL.partner,
                 subject=kid,
@@ -192,8 +190,8 @@ class IntegralPlanCase(StoreBackend):
         )
         await poll(lambda: _party(nc, kid, WIJKTEAM.partner), "the wijkteam on the plan")
         goal_id = uuid.uuid4()
-        await publish(
-            nc,
+        await signer.publish(
+            js,
             GoalSet.create(
                 id=goal_id,
                 source=WIJKTEAM.partner,
@@ -207,8 +205,8 @@ class IntegralPlanCase(StoreBackend):
             ),
         )
         action_id = uuid.uuid4()
-        await publish(
-            nc,
+        await signer.publish(
+            js,
             ActionAgreed.create(
                 id=action_id,
                 source=WIJKTEAM.partner,

@@ -97,7 +97,7 @@ class KluisCase(StoreBackend):
             return sealed[Purpose.SIGNALLING]
 
         token = with_keyring(backbone, SCHOOL.partner, seal_it)
-        publish_events(backbone.url, [signal(kid, SCHOOL)])
+        publish_events(backbone.url, [signal(kid, SCHOOL)], backbone.settings.data_dir)
         wait_until(
             lambda: isinstance(outcome(backbone, SCHOOL.partner, token, event_id), dict),
             what="the school's relation",
@@ -118,7 +118,7 @@ class KluisCase(StoreBackend):
 
         token = with_keyring(backbone, SCHOOL.partner, seal_it)
         before = outcome(backbone, SCHOOL.partner, token, event_id)
-        publish_events(backbone.url, [signal(kid, SCHOOL)])
+        publish_events(backbone.url, [signal(kid, SCHOOL)], backbone.settings.data_dir)
         after = wait_until(
             lambda: (
                 (o := outcome(backbone, SCHOOL.partner, token, event_id)) != "no-relation" and o

@@ -116,6 +116,7 @@ class SignallingCase(StoreBackend):
                 registered(kid, SCHOOL, household=household, municipality="1705", age_band="4-11"),
                 registered(sibling, JGZ, household=household, age_band="12-15"),
             ],
+            backbone.settings.data_dir,
         )
 
         escalations = wait_until(
@@ -145,7 +146,9 @@ class SignallingCase(StoreBackend):
     ) -> None:
         kid = child(21)
         url = backbone.url
-        publish_events(url, [registered(kid, SCHOOL), registered(kid, LEERPLICHT)])
+        publish_events(
+            url, [registered(kid, SCHOOL), registered(kid, LEERPLICHT)], backbone.settings.data_dir
+        )
         [match] = wait_until(lambda: recorded(url, MatchFound), what="a match")
 
         def change(by: str, to: str) -> CoordinatorChanged:
@@ -169,6 +172,7 @@ class SignallingCase(StoreBackend):
                 contact,
                 change(by=SCHOOL.partner, to="wijkteam-lingewaard"),
             ],
+            backbone.settings.data_dir,
         )
 
         wait_until(lambda: consumer_idle(url, "INBOUND", "signalling"), what="signalling idle")
@@ -191,7 +195,7 @@ class SignallingCase(StoreBackend):
             child(32), JGZ, on=today - timedelta(days=800), until=today + timedelta(days=100)
         )
         current = registered(child(33), SCHOOL)
-        publish_events(backbone.url, [planned, capped, current])
+        publish_events(backbone.url, [planned, capped, current], backbone.settings.data_dir)
 
         ended = wait_until(
             lambda: len(found := recorded(backbone.url, SignalWithdrawn)) == 2 and found,

@@ -13,6 +13,7 @@ import pytest
 
 from ketenbus_contracts.sealing import decrypt_from
 from ketenbus_contracts.signalling import MatchFound, SignalRegistered
+from ketenbus_contracts.signing import SIGNATURE_FIELD, sign_envelope
 from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.bootstrap import create_application as create_plan_application
 from services.runtime.keyring import load_or_create_partner_keys
@@ -30,6 +31,7 @@ from tests.integration.helpers import (
     query_plan,
     read_stream,
     signal,
+    signed_items,
     stream_events,
     subject_counts,
     wait_until,
@@ -73,7 +75,9 @@ class SliceCase(StoreBackend):
         self, backbone: Backbone
     ) -> None:
         kid = child(1)
-        publish_events(backbone.url, [signal(kid, SCHOOL), signal(kid, JGZ)])
+        publish_events(
+            backbone.url, [signal(kid, SCHOOL), signal(kid, JGZ)], backbone.settings.data_dir
+        )
 
         plan = wait_until(
             lambda: (p := query_plan(backbone.url, kid)) and p["match"] and p,
@@ -92,16 +96,18 @@ class SliceCase(StoreBackend):
         self, backbone: Backbone
     ) -> None:
         kid = child(2)
-        first, second = signal(kid, SCHOOL), signal(kid, CHILDCARE)
-        poison = b'{"specversion": "1.0", "type": "nl.ketenbus.signalling.signal-registered.v1"}'
+        data_dir = backbone.settings.data_dir
+        first, second = signed_items(data_dir, [signal(kid, SCHOOL), signal(kid, CHILDCARE)])
+        # Signed by the school, but no event: its signature holds, its content does not.
+        envelope = {"specversion": "1.0", "type": "nl.ketenbus.signalling.signal-registered.v1"}
+        envelope |= {"source": SCHOOL.partner}
+        school = load_or_create_partner_keys(data_dir, SCHOOL.partner)
+        envelope[SIGNATURE_FIELD] = sign_envelope(envelope, school.signing, SCHOOL.partner)
+        poison = json.dumps(envelope).encode()
         asyncio.run(
             publish_all(
                 backbone.url,
-                [
-                    (first.inbound_subject(first.source), first.to_bytes(), str(first.id)),
-                    ("in.bs-de-regenboog.signalling.signal-registered", poison, None),
-                    (second.inbound_subject(second.source), second.to_bytes(), str(second.id)),
-                ],
+                [first, ("in.bs-de-regenboog.signalling.signal-registered", poison, None), second],
             )
         )
 
@@ -113,11 +119,45 @@ class SliceCase(StoreBackend):
         [(_, payload, headers)] = read_stream(backbone.url, "DEADLETTER")
         dead = json.loads(payload)
         assert ("signalling", "invalid", 2) == (dead["service"], dead["reason"], dead["stream_seq"])
-        assert {"id", "source", "subject", "data"} <= {d["loc"] for d in dead["details"]}
+        assert {"id", "subject", "data"} <= {d["loc"] for d in dead["details"]}
         kluis = load_or_create_partner_keys(backbone.settings.data_dir, "kluis")
         opened = decrypt_from(dead["original"]["jwe"], kluis.encryption)
         assert poison == base64.b64decode(opened["original_b64"])
         assert "invalid" == headers["Ketenbus-Reason"]
+
+    def test_unsigned_and_altered_events_are_dead_lettered_and_the_signed_around_them_go_on(
+        self, backbone: Backbone
+    ) -> None:
+        kid, url, data_dir = child(4), backbone.url, backbone.settings.data_dir
+        first, other, second = signed_items(
+            data_dir, [signal(kid, SCHOOL), signal(child(6), SCHOOL), signal(kid, JGZ)]
+        )
+        unsigned = signal(child(5), SCHOOL)
+        altered = json.loads(other[1])
+        altered["data"]["registered_on"] = "2026-01-01"  # changed after signing
+        asyncio.run(
+            publish_all(
+                url,
+                [
+                    first,
+                    (unsigned.inbound_subject(SCHOOL.partner), unsigned.to_bytes(), None),
+                    (other[0], json.dumps(altered).encode(), None),
+                    second,
+                ],
+            )
+        )
+
+        plan = wait_until(
+            lambda: (p := query_plan(url, kid)) and p["match"] and p, what="the signed pair"
+        )
+        wait_until(lambda: consumer_idle(url, "INBOUND", "signalling"), what="signalling idle")
+        letters = [json.loads(payload) for _, payload, _ in read_stream(url, "DEADLETTER")]
+        assert "required" == backbone.settings.signatures  # the default
+        assert [("missing-signature", "ketenbussig"), ("forged-signature", "ketenbussig")] == [
+            (letter["reason"], letter["details"][0]["loc"]) for letter in letters
+        ]
+        assert 2 == len(plan["signals"])
+        assert (None, None) == (query_plan(url, child(5)), query_plan(url, child(6)))
 
     def test_a_business_rule_refusal_is_dead_lettered_with_its_reason(
         self, backbone: Backbone
@@ -125,7 +165,7 @@ class SliceCase(StoreBackend):
         kid = child(3)
         valid = signal(kid, SCHOOL)
         impostor = signal(kid, JGZ).model_copy(update={"source": "kdv-het-speelhuis"})
-        publish_events(backbone.url, [valid, impostor])
+        publish_events(backbone.url, [valid, impostor], backbone.settings.data_dir)
 
         wait_until(lambda: consumer_idle(backbone.url, "INBOUND", "signalling"), what="idle")
         [(_, payload, _)] = read_stream(backbone.url, "DEADLETTER")
@@ -143,7 +183,7 @@ class SliceCase(StoreBackend):
         ]
 
         async def publish_while_killing() -> None:
-            items = [(e.inbound_subject(e.source), e.to_bytes(), str(e.id)) for e in events]
+            items = signed_items(backbone.settings.data_dir, events)
             await publish_all(backbone.url, items[:100])
             await asyncio.sleep(0.3)
             backbone.kill_service("signalling")

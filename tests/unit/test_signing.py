@@ -22,6 +22,8 @@ from ketenbus_contracts.signing import (
     verify_event,
     verify_raw,
 )
+from services.runtime.keyring import load_public_keys
+from services.runtime.partner import DataDirKeys, sign_on_behalf
 from services.runtime.partners import PARTNERS_PATH, load_partners
 from services.runtime.settings import Settings
 from services.runtime.signatures import verifying
@@ -143,18 +145,54 @@ def test_verifying_decoder_refuses_forgeries_at_ketenbussig(
     assert ("ketenbussig", "forged-signature") == (error["loc"][0], error["type"])
 
 
-def test_verifying_decoder_lets_unsigned_through_unless_required(
-    keys: dict[str, PartnerKeys], tmp_path: Path
+def test_verifying_decoder_refuses_unsigned_by_default_and_lets_them_through_when_migrating(
+    keys: dict[str, PartnerKeys], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("KETENBUS_SIGNATURES", raising=False)
     unsigned = signal().to_bytes()
-    lenient = verifying(decode, Settings(data_dir=tmp_path), public_keys=public(keys))
-    strict = verifying(
-        decode, Settings(data_dir=tmp_path, signatures="required"), public_keys=public(keys)
+    strict = verifying(decode, Settings(data_dir=tmp_path), public_keys=public(keys))
+    lenient = verifying(
+        decode,
+        Settings(data_dir=tmp_path, signatures="verify-if-present"),
+        public_keys=public(keys),
     )
-    assert "decoded" == lenient(unsigned)
-    with pytest.raises(ValidationError, match="not signed"):
+    with pytest.raises(ValidationError) as refused:
         strict(unsigned)
+    error = refused.value.errors()[0]
+    assert ("ketenbussig", "missing-signature") == (error["loc"][0], error["type"])
+    assert "decoded" == lenient(unsigned)
     assert "decoded" == strict(b"{oops")  # not JSON: left to the decoder to refuse
+
+
+def test_a_partners_message_is_signed_by_its_source_on_its_inbound_subject(
+    tmp_path: Path,
+) -> None:
+    signer = DataDirKeys(tmp_path)
+    message = signer.message(signal())
+    school = load_public_keys(tmp_path, SCHOOL)
+    assert school is not None
+    assert SCHOOL == verify_raw(message.payload, {SCHOOL: school})
+    assert ("in.bs-de-regenboog.signalling.signal-registered", str(uuid.UUID(int=1))) == (
+        message.subject,
+        message.headers["Nats-Msg-Id"],
+    )
+    assert message == signer.message(signal())  # Ed25519 is deterministic: dedup still works
+
+
+def test_an_unsigned_file_is_signed_on_behalf_of_a_demo_partner_only(tmp_path: Path) -> None:
+    unsigned = signal().to_bytes()
+    signed = sign_on_behalf(unsigned, SCHOOL, tmp_path)
+    school = load_public_keys(tmp_path, SCHOOL)
+    assert school is not None
+    assert SCHOOL == verify_raw(signed, {SCHOOL: school})
+    stranger = signal("bs-onbekend").to_bytes()  # not in the registry: no keys to sign with
+    assert [signed, stranger, unsigned, b"{oops"] == [
+        sign_on_behalf(signed, SCHOOL, tmp_path),
+        sign_on_behalf(stranger, "bs-onbekend", tmp_path),
+        sign_on_behalf(unsigned, OTHER, tmp_path),  # another partner's event
+        sign_on_behalf(b"{oops", SCHOOL, tmp_path),
+    ]
+    assert not (tmp_path / "secrets" / "partners" / "bs-onbekend.jwk").exists()
 
 
 def test_registry_names_role_codes_and_nats_user_of_every_partner() -> None:

@@ -1,0 +1,107 @@
+"""Publishing as a partner: every inbound event leaves signed by its source.
+
+A partner's system (and what acts for partners here: CLIs, adapters, benchmarks, tests)
+publishes an inbound event in one shape: signed with the source's Ed25519 key
+(`ketenbus_contracts.signing.sign_event`, a detached JWS in `ketenbussig`), on
+`in.<source>.<domain>.<event>`, with `Nats-Msg-Id` = the event id so JetStream drops a
+re-publish. Ingress and the services refuse an unsigned event (`KETENBUS_SIGNATURES=required`).
+
+Demo partners and the backbone's own services keep their key pairs in the data dir
+(`keys: data-dir` in infra/partners.yaml, made on first use): `DataDirKeys` finds them, and
+`sign_on_behalf` signs an unsigned envelope file for such a partner (`ketenbus publish --as`).
+A partner whose keys are `inline` holds its private key itself: nothing here can sign for it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nats.js.client import JetStreamContext
+
+from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.sealing import PartnerKeys
+from ketenbus_contracts.signing import SIGNATURE_FIELD, sign_envelope, sign_event
+from services.runtime.keyring import load_or_create_partner_keys
+from services.runtime.partners import PARTNERS_PATH, load_partners
+
+
+def inbound_headers(event: CloudEvent[Any]) -> dict[str, str]:
+    """The headers of an inbound publish: `Nats-Msg-Id` = the event id (JetStream dedup)."""
+    return {"Nats-Msg-Id": str(event.id)}
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A signed inbound event as it goes on the wire."""
+
+    subject: str
+    payload: bytes
+    headers: dict[str, str]
+
+
+def signed_message(event: CloudEvent[Any], keys: PartnerKeys) -> InboundMessage:
+    """`event` signed with its source's `keys`, addressed to `in.<source>.…`."""
+    signed = sign_event(event, keys)
+    return InboundMessage(
+        signed.inbound_subject(signed.source), signed.to_bytes(), inbound_headers(signed)
+    )
+
+
+async def publish_signed(js: JetStreamContext, event: CloudEvent[Any], keys: PartnerKeys) -> str:
+    """Sign `event` with its source's `keys` and publish it on its inbound subject."""
+    message = signed_message(event, keys)
+    await js.publish(message.subject, message.payload, headers=message.headers)
+    return message.subject
+
+
+class DataDirKeys:
+    """Partner id → its key pairs from the data dir (made on first use), read once each."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._keys: dict[str, PartnerKeys] = {}
+
+    def __call__(self, partner: str) -> PartnerKeys:
+        keys = self._keys.get(partner)
+        if keys is None:
+            keys = self._keys[partner] = load_or_create_partner_keys(self.data_dir, partner)
+        return keys
+
+    def message(self, event: CloudEvent[Any]) -> InboundMessage:
+        """`event` signed by its source (see `signed_message`)."""
+        return signed_message(event, self(event.source))
+
+    async def publish(self, js: JetStreamContext, event: CloudEvent[Any]) -> str:
+        """Publish `event` signed by its source (see `publish_signed`)."""
+        return await publish_signed(js, event, self(event.source))
+
+
+def keeps_keys_in_data_dir(partner: str, path: Path = PARTNERS_PATH) -> bool:
+    """True for a registered partner whose key pairs live in the data dir (demo partners)."""
+    entry = next((e for e in load_partners(path).partners if e.id == partner), None)
+    return entry is not None and entry.keys == "data-dir"
+
+
+def sign_on_behalf(raw: bytes, partner: str, data_dir: Path, path: Path = PARTNERS_PATH) -> bytes:
+    """`raw` signed for `partner` when it is unsigned and the partner's keys are in the data dir.
+
+    Anything else (signed already, not a JSON object, another source, a partner holding its own
+    keys) is returned unchanged, for ingress to judge.
+    """
+    try:
+        envelope = json.loads(raw)
+    except ValueError:
+        return raw
+    if (
+        not isinstance(envelope, dict)
+        or SIGNATURE_FIELD in envelope
+        or envelope.get("source") != partner
+        or not keeps_keys_in_data_dir(partner, path)
+    ):
+        return raw
+    keys = load_or_create_partner_keys(data_dir, partner)
+    envelope[SIGNATURE_FIELD] = sign_envelope(envelope, keys.signing, partner)
+    return json.dumps(envelope, ensure_ascii=False).encode()
