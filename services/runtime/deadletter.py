@@ -43,7 +43,9 @@ def describe(exc: BaseException) -> tuple[str, list[dict[str, Any]]]:
         return "invalid", details
     if isinstance(exc, UnknownEventTypeError):
         return "unknown-type", [{"msg": str(exc)}]
-    return type(exc).__name__, [{"msg": str(exc)}]
+    code = getattr(exc, "code", None)
+    # A refusal that names itself (ingress: `missing-signature`, …) keeps that name.
+    return (code if isinstance(code, str) else type(exc).__name__), [{"msg": str(exc)}]
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
