@@ -153,6 +153,25 @@ PLAN_SIGNALLING = ConsumerSpec(
     description="integral-plan projection: signals and matches",
 )
 
+PLAN_HANDOVER = ConsumerSpec(
+    stream=HANDOVER,
+    durable="integral-plan",
+    filter_subjects=("ketenbus.handover.>",),
+    description="integral-plan projection: handovers (status, escalations, continuity gaps)",
+)
+PLAN_ARRANGEMENTS = ConsumerSpec(
+    stream=ARRANGEMENTS,
+    durable="integral-plan",
+    filter_subjects=("ketenbus.arrangements.>",),
+    description="integral-plan projection: support, TLVs, OPPs, youth care, disputes, regie",
+)
+PLAN_TRUANCY = ConsumerSpec(
+    stream=TRUANCY,
+    durable="integral-plan",
+    filter_subjects=("ketenbus.truancy.>",),
+    description="integral-plan projection: enrolments, verzuim, thuiszitters, offers",
+)
+
 KLUIS_SIGNALLING = ConsumerSpec(
     stream=SIGNALLING,
     durable="kluis",
@@ -254,6 +273,9 @@ NOTIFICATIES_PRIVACY = ConsumerSpec(
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     SIGNALLING_INBOUND,
     PLAN_SIGNALLING,
+    PLAN_HANDOVER,
+    PLAN_ARRANGEMENTS,
+    PLAN_TRUANCY,
     KLUIS_SIGNALLING,
     PLAN_PRIVACY,
     HANDOVER_INBOUND,
