@@ -107,8 +107,9 @@ def _application(ctx: ServiceContext | None) -> IntegralPlanApplication:
     return ctx.application
 
 
-def _subscribe_feed(router: NatsRouter, ctx: ServiceContext | None, feed: Feed) -> None:
-    payload = feed.payload
+def _subscribe_feed(
+    router: NatsRouter, ctx: ServiceContext | None, feed: Feed, payload: Any
+) -> None:
     decode = TypeAdapter[Any](payload).validate_json
 
     async def on_feed(events: Any, msg: NatsMessage) -> None:
@@ -150,7 +151,7 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         )
 
     for feed in FEEDS:
-        _subscribe_feed(router, ctx, feed)
+        _subscribe_feed(router, ctx, feed, feed.payload)
 
     @stream_subscriber(
         router,
