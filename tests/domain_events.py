@@ -20,6 +20,9 @@ LEERPLICHT = "leerplicht-lingewaard"
 WIJKTEAM = "wijkteam-lingewaard"
 PROVIDER = "jeugdhulp-de-linde"
 BRIN = "12AB"
+# The handover and arrangements services relay under their own source.
+HANDOVER_SERVICE = "ketenbus.handover"
+ARRANGEMENTS_SERVICE = "ketenbus.arrangements"
 REGION = "lingewaard"
 SUPPORT_SEALED = {Purpose.SUPPORT: "sealed-support-token"}
 YOUTH_CARE_SEALED = {Purpose.YOUTH_CARE: "sealed-youth-care-token"}
@@ -41,7 +44,7 @@ def handover_started(
     planned: date, on: date, child: str = CHILD, handover_id: uuid.UUID | None = None
 ) -> ho.HandoverStarted:
     return ho.HandoverStarted.create(
-        source=PO,
+        source=HANDOVER_SERVICE,
         subject=child,
         time=_at(on),
         data=ho.HandoverStartedData(
@@ -56,7 +59,7 @@ def handover_started(
 
 def dossier_delivered(started: ho.HandoverStarted, on: date) -> ho.DossierDelivered:
     return ho.DossierDelivered.create(
-        source="ketenbus.handover",
+        source=HANDOVER_SERVICE,
         subject=started.subject,
         time=_at(on),
         data=ho.DossierDeliveredData(
@@ -72,7 +75,7 @@ def dossier_delivered(started: ho.HandoverStarted, on: date) -> ho.DossierDelive
 
 def warm_conversation(started: ho.HandoverStarted, on: date) -> ho.WarmConversationHeld:
     return ho.WarmConversationHeld.create(
-        source=VO,
+        source=HANDOVER_SERVICE,
         subject=started.subject,
         time=_at(on),
         data=ho.WarmConversationHeldData(
@@ -88,7 +91,7 @@ def warm_conversation(started: ho.HandoverStarted, on: date) -> ho.WarmConversat
 
 def handover_closed(started: ho.HandoverStarted, on: date) -> ho.HandoverClosed:
     return ho.HandoverClosed.create(
-        source=VO,
+        source=HANDOVER_SERVICE,
         subject=started.subject,
         time=_at(on),
         data=ho.HandoverClosedData(handover_id=started.data.handover_id, closed_on=on),
@@ -97,7 +100,7 @@ def handover_closed(started: ho.HandoverStarted, on: date) -> ho.HandoverClosed:
 
 def continuity_gap(started: ho.HandoverStarted, on: date) -> ho.ContinuityGapFound:
     return ho.ContinuityGapFound.create(
-        source="ketenbus.handover",
+        source=HANDOVER_SERVICE,
         subject=started.subject,
         time=_at(on),
         data=ho.ContinuityGapFoundData(
@@ -112,7 +115,7 @@ def handover_escalated(
     started: ho.HandoverStarted, on: date, level: int = 2
 ) -> ho.HandoverEscalated:
     return ho.HandoverEscalated.create(
-        source="ketenbus.handover",
+        source=HANDOVER_SERVICE,
         subject=started.subject,
         time=_at(on),
         data=ho.HandoverEscalatedData(
@@ -132,7 +135,7 @@ def handover_escalated(
 
 def support_requested(on: date, child: str = CHILD) -> arr.SupportRequested:
     return arr.SupportRequested.create(
-        source=PO,
+        source=ARRANGEMENTS_SERVICE,
         subject=child,
         time=_at(on),
         data=arr.SupportRequestedData(
@@ -149,7 +152,7 @@ def support_requested(on: date, child: str = CHILD) -> arr.SupportRequested:
 
 def tlv_issued(on: date, child: str = CHILD) -> arr.TlvIssued:
     return arr.TlvIssued.create(
-        source=SWV,
+        source=ARRANGEMENTS_SERVICE,
         subject=child,
         time=_at(on),
         data=arr.TlvIssuedData(
@@ -168,7 +171,7 @@ def tlv_issued(on: date, child: str = CHILD) -> arr.TlvIssued:
 
 def opp_drawn_up(on: date, child: str = CHILD, regisseur: str = PO) -> arr.OppDrawnUp:
     return arr.OppDrawnUp.create(
-        source=PO,
+        source=ARRANGEMENTS_SERVICE,
         subject=child,
         time=_at(on),
         data=arr.OppDrawnUpData(
@@ -184,7 +187,7 @@ def opp_drawn_up(on: date, child: str = CHILD, regisseur: str = PO) -> arr.OppDr
 
 def youth_care_decided(on: date, child: str = CHILD) -> arr.YouthCareDecided:
     return arr.YouthCareDecided.create(
-        source=WIJKTEAM,
+        source=ARRANGEMENTS_SERVICE,
         subject=child,
         time=_at(on),
         data=arr.YouthCareDecidedData(
@@ -202,7 +205,7 @@ def youth_care_decided(on: date, child: str = CHILD) -> arr.YouthCareDecided:
 
 def arrangement_agreed(on: date, child: str = CHILD) -> arr.ArrangementAgreed:
     return arr.ArrangementAgreed.create(
-        source=SWV,
+        source=ARRANGEMENTS_SERVICE,
         subject=child,
         time=_at(on),
         data=arr.ArrangementAgreedData(
@@ -223,7 +226,7 @@ def arrangement_agreed(on: date, child: str = CHILD) -> arr.ArrangementAgreed:
 
 def funding_disputed(agreed: arr.ArrangementAgreed, on: date) -> arr.FundingDisputed:
     return arr.FundingDisputed.create(
-        source="gemeente-lingewaard",
+        source=ARRANGEMENTS_SERVICE,
         subject=agreed.subject,
         time=_at(on),
         data=arr.FundingDisputedData(
@@ -238,7 +241,7 @@ def funding_disputed(agreed: arr.ArrangementAgreed, on: date) -> arr.FundingDisp
 def dispute_escalated(disputed: arr.FundingDisputed, on: date) -> arr.DisputeEscalated:
     d = disputed.data
     return arr.DisputeEscalated.create(
-        source="ketenbus.arrangements",
+        source=ARRANGEMENTS_SERVICE,
         subject=disputed.subject,
         time=_at(on),
         data=arr.DisputeEscalatedData(
@@ -259,7 +262,7 @@ def dispute_escalated(disputed: arr.FundingDisputed, on: date) -> arr.DisputeEsc
 def dispute_decided(disputed: arr.FundingDisputed, on: date) -> arr.DisputeDecided:
     d = disputed.data
     return arr.DisputeDecided.create(
-        source="gemeente-lingewaard",
+        source=ARRANGEMENTS_SERVICE,
         subject=disputed.subject,
         time=_at(on),
         data=arr.DisputeDecidedData(
@@ -277,7 +280,7 @@ def dispute_decided(disputed: arr.FundingDisputed, on: date) -> arr.DisputeDecid
 
 def regie_changed(opp: arr.OppDrawnUp, to: str, on: date) -> arr.RegieChanged:
     return arr.RegieChanged.create(
-        source=PO,
+        source=ARRANGEMENTS_SERVICE,
         subject=opp.subject,
         time=_at(on),
         data=arr.RegieChangedData(
@@ -288,7 +291,7 @@ def regie_changed(opp: arr.OppDrawnUp, to: str, on: date) -> arr.RegieChanged:
 
 def reduced_teaching_time(opp: arr.OppDrawnUp, on: date) -> arr.ReducedTeachingTimeRequested:
     return arr.ReducedTeachingTimeRequested.create(
-        source=PO,
+        source=ARRANGEMENTS_SERVICE,
         subject=opp.subject,
         time=_at(on),
         data=arr.ReducedTeachingTimeRequestedData(

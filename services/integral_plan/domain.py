@@ -533,7 +533,8 @@ class Plan(Aggregate):
         partner: str,
         parties: list[dict[str, str]],
     ) -> None:
-        """`dossier-delivered` (by `partner`, the sender), `warm-conversation-held`, `closed`."""
+        """`dossier-delivered` (by `partner`, the sender), `warm-conversation-held`, `closed`
+        (no `partner`: the receiver closes it, or the sender while there is none)."""
         self._involve(parties, on)
         handover = self._handover(handover_id)
         if step == "dossier-delivered":
@@ -550,6 +551,7 @@ class Plan(Aggregate):
             handover["closed_on"] = on.isoformat()
             handover["status"] = "closed"
         kind = step if step != "closed" else "handover-closed"
+        partner = partner or handover["to"] or handover["from"] or ""
         self._timeline(on.isoformat(), kind, partner, ref=str(handover_id))
 
     @event("ContinuityGapNoted")

@@ -1,5 +1,8 @@
 """Translation between contract events and the plan: one small function per contract type.
 
+The handover and arrangements services relay under their own `source`: who did something is
+taken from the event's data, never from `source` (the truancy service keeps the partner's).
+
 - `@projects(Contract)`: another domain's recorded event, noted on the child's plan (signals,
   matches, handovers, arrangements, attendance: a domain adds an event here with one function,
   its consumer in streams.py and one entry in `handlers.FEEDS`). Only clear fields are noted;
@@ -176,7 +179,7 @@ def _warm_conversation_held(plan: Plan, event: ho.WarmConversationHeld) -> None:
 @projects(ho.HandoverClosed)
 def _handover_closed(plan: Plan, event: ho.HandoverClosed) -> None:
     d = event.data
-    plan.note_handover_step(d.handover_id, "closed", d.closed_on, event.source, [])
+    plan.note_handover_step(d.handover_id, "closed", d.closed_on, "", [])
 
 
 @projects(ho.ContinuityGapFound)
@@ -200,6 +203,7 @@ def _handover_escalated(plan: Plan, event: ho.HandoverEscalated) -> None:
 def _arrangement(
     plan: Plan,
     event: CloudEvent[Any],
+    by: str,
     ref: uuid.UUID,
     on: Any,
     until: Any,
@@ -211,7 +215,7 @@ def _arrangement(
         type(event).name,
         on,
         until,
-        event.source,
+        by,
         details,
         _parties(event, known),
         event.id,
@@ -231,21 +235,23 @@ def _regie(
 def _support_requested(plan: Plan, event: arr.SupportRequested) -> None:
     d = event.data
     details = _clear(d, "kind", "swv")
-    _arrangement(plan, event, d.request_id, d.requested_on, None, details, _named(d.school))
+    _arrangement(
+        plan, event, d.school.partner, d.request_id, d.requested_on, None, details, _named(d.school)
+    )
 
 
 @projects(arr.TlvIssued)
 def _tlv_issued(plan: Plan, event: arr.TlvIssued) -> None:
     d = event.data
     details = _clear(d, "categorie", "school")
-    _arrangement(plan, event, d.tlv_id, d.start_on, d.end_on, details, _named(d.swv))
+    _arrangement(plan, event, d.swv.partner, d.tlv_id, d.start_on, d.end_on, details, _named(d.swv))
 
 
 @projects(arr.OppDrawnUp)
 def _opp_drawn_up(plan: Plan, event: arr.OppDrawnUp) -> None:
     d = event.data
     details = _clear(d, "school", "review_dates") | {"regie": d.regie.partner}
-    _arrangement(plan, event, d.opp_id, d.drawn_up_on, None, details, _named(d.regie))
+    _arrangement(plan, event, d.school, d.opp_id, d.drawn_up_on, None, details, _named(d.regie))
     _regie(plan, event, "opp", d.regie, d.opp_id, d.drawn_up_on)
 
 
@@ -258,7 +264,9 @@ def _youth_care_decided(plan: Plan, event: arr.YouthCareDecided) -> None:
         "provider": d.provider.partner,
         "regie": d.regie.partner,
     }
-    _arrangement(plan, event, d.decision_id, d.start_on, d.end_on, details, known)
+    _arrangement(
+        plan, event, d.access_team.partner, d.decision_id, d.start_on, d.end_on, details, known
+    )
     _regie(plan, event, "youth_care", d.regie, d.decision_id, d.start_on)
 
 
@@ -267,14 +275,16 @@ def _arrangement_agreed(plan: Plan, event: arr.ArrangementAgreed) -> None:
     d = event.data
     details = _clear(d, "kind", "region", "funding", "funding_basis")
     known = _named(*d.parties)
-    _arrangement(plan, event, d.arrangement_id, d.start_on, d.end_on, details, known)
+    _arrangement(
+        plan, event, d.parties[0].partner, d.arrangement_id, d.start_on, d.end_on, details, known
+    )
 
 
 @projects(arr.ReducedTeachingTimeRequested)
 def _reduced_teaching_time(plan: Plan, event: arr.ReducedTeachingTimeRequested) -> None:
     d = event.data
     details = _clear(d, "school", "opp_id", "hours_per_week", "back_to_full_time")
-    _arrangement(plan, event, d.request_id, d.start_on, d.end_on, details)
+    _arrangement(plan, event, d.school, d.request_id, d.start_on, d.end_on, details)
 
 
 @projects(arr.FundingDisputed)
@@ -290,7 +300,7 @@ def _funding_disputed(plan: Plan, event: arr.FundingDisputed) -> None:
 def _dispute_escalated(plan: Plan, event: arr.DisputeEscalated) -> None:
     d = event.data
     details = {"deadline": d.deadline.isoformat(), "holders": [h.partner for h in d.holders]}
-    by = event.source
+    by = ", ".join(h.partner for h in d.holders)
     plan.note_dispute(
         d.arrangement_id, d.dispute_id, "dispute-escalated", d.escalated_on, by, details
     )
