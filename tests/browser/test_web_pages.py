@@ -224,6 +224,14 @@ def page() -> Iterator[Any]:
             browser.close()
 
 
+def visit(page: Any, url: str, screenshot: str = "") -> str:
+    """Open `url`; the text of its main content (and a screenshot for a person to look at)."""
+    page.goto(url)
+    if screenshot:
+        page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
+    return str(page.locator("main").inner_text())
+
+
 def test_the_worklist_shows_the_access_team_what_to_pick_up(site: str, page: Any) -> None:
     page.goto(f"{site}/werklijst")
     page.screenshot(path=str(ARTIFACTS / "werklijst.png"), full_page=True)
@@ -258,10 +266,7 @@ def test_a_childs_plan_shows_who_does_what_and_the_timeline(site: str, page: Any
 
 
 def test_parents_see_what_is_shared_and_with_whom_but_not_the_content(site: str, page: Any) -> None:
-    page.goto(f"{site}/ouders/{CHILD}")
-    page.screenshot(path=str(ARTIFACTS / "ouders.png"), full_page=True)
-
-    body = page.locator("main").inner_text()
+    body = visit(page, f"{site}/ouders/{CHILD}", "ouders.png")
     table = page.get_by_role("table", name="Betrokken organisaties")
     assert 3 == table.locator("tbody tr").count()
     assert "Basisschool De Regenboog" in body
@@ -294,10 +299,7 @@ def test_the_schools_worklist_shows_a_stalled_handover_and_a_thuiszitter_escalat
 
 
 def test_a_childs_plan_shows_handovers_arrangements_and_attendance(site: str, page: Any) -> None:
-    page.goto(f"{site}/plan/{KID}")
-    page.screenshot(path=str(ARTIFACTS / "plan-domeinen.png"), full_page=True)
-
-    body = page.locator("main").inner_text()
+    body = visit(page, f"{site}/plan/{KID}", "plan-domeinen.png")
     handovers = page.get_by_role("table", name="Overdrachten naar een volgende school of opvang")
     assert 1 == handovers.locator("tbody tr").count()
     assert "PO → VO" in handovers.inner_text() and "loopt" in handovers.inner_text()
@@ -312,9 +314,7 @@ def test_a_childs_plan_shows_handovers_arrangements_and_attendance(site: str, pa
 def test_parents_see_the_kinds_of_information_from_every_domain_but_not_the_content(
     site: str, page: Any
 ) -> None:
-    page.goto(f"{site}/ouders/{KID}")
-
-    body = page.locator("main").inner_text()
+    body = visit(page, f"{site}/ouders/{KID}")
     assert "Overdracht naar een nieuwe school of opvang" in body
     assert "Jeugdhulp" in body
     assert "Inschrijving en aanwezigheid op school (leerplicht)" in body
