@@ -263,6 +263,24 @@ NOTIFICATIES_SIGNALLING = ConsumerSpec(
     filter_subjects=("ketenbus.signalling.>",),
     description="webhook bridge (Notificaties API): signals and matches",
 )
+NOTIFICATIES_HANDOVER = ConsumerSpec(
+    stream=HANDOVER,
+    durable="notificaties",
+    filter_subjects=("ketenbus.handover.>",),
+    description="webhook bridge (Notificaties API): handovers started, delivered, escalated",
+)
+NOTIFICATIES_ARRANGEMENTS = ConsumerSpec(
+    stream=ARRANGEMENTS,
+    durable="notificaties",
+    filter_subjects=("ketenbus.arrangements.>",),
+    description="webhook bridge (Notificaties API): TLVs, OPPs, youth care, arrangements, regie",
+)
+NOTIFICATIES_TRUANCY = ConsumerSpec(
+    stream=TRUANCY,
+    durable="notificaties",
+    filter_subjects=("ketenbus.truancy.>",),
+    description="webhook bridge (Notificaties API): verzuimmeldingen, thuiszitters, offers",
+)
 NOTIFICATIES_PRIVACY = ConsumerSpec(
     stream=PRIVACY,
     durable="notificaties",
@@ -290,6 +308,9 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     KLUIS_PLAN,
     NOTIFICATIES_PLAN,
     NOTIFICATIES_SIGNALLING,
+    NOTIFICATIES_HANDOVER,
+    NOTIFICATIES_ARRANGEMENTS,
+    NOTIFICATIES_TRUANCY,
     NOTIFICATIES_PRIVACY,
 )
 
