@@ -308,8 +308,7 @@ class Plan(Aggregate):
         self, child: str, partner: str, left_on: date, by: str, event_id: uuid.UUID
     ) -> None:
         self.parties[partner]["active"] = False
-        for domain in [d for d, r in self.regie.items() if r["regisseur"] == partner]:
-            del self.regie[domain]
+        self._drop_regie_of(partner)
         self._timeline(left_on.isoformat(), "party-left", partner, by=by)
 
     @event(RegieAssigned)
@@ -467,14 +466,27 @@ class Plan(Aggregate):
         }
         self._timeline(found_at.isoformat(), "match", ", ".join(sorted(partners)))
 
+    def _drop_regie_of(self, partner: str) -> None:
+        for domain in [d for d, r in self.regie.items() if r["regisseur"] == partner]:
+            del self.regie[domain]
+
     def _involve(self, parties: list[dict[str, str]], on: date) -> None:
-        """Organisations with a relation through another domain's event join (or rejoin)."""
+        """Organisations with a relation through another domain's event join (or rejoin); a
+        party that came this way keeps the bases of its relations (`bases`), so it leaves
+        when the last one ends."""
         for party in parties:
-            if not self.is_party(party["partner"]):
-                self.parties[party["partner"]] = dict(party) | {
-                    "since": on.isoformat(),
-                    "active": True,
-                }
+            basis = party.get("basis", "")
+            current = self.parties.get(party["partner"])
+            if current is not None and current.get("active", True):
+                if basis and "bases" in current and basis not in current["bases"]:
+                    current["bases"].append(basis)
+                continue
+            joined = {k: v for k, v in party.items() if k != "basis"}
+            self.parties[party["partner"]] = joined | {
+                "since": on.isoformat(),
+                "active": True,
+                "bases": [basis] if basis else [],
+            }
 
     # handover
 
@@ -685,8 +697,12 @@ class Plan(Aggregate):
         enrolment |= {"enrolled": enrolled, "event_id": str(event_id), "sealed": dict(sealed)}
         enrolment["enrolled_on" if enrolled else "de_enrolled_on"] = on.isoformat()
         party = self.parties.get(school)
-        if not enrolled and party is not None and party.get("basis") == "enrolment":
-            party["active"] = False
+        if not enrolled and party is not None and "enrolment" in party.get("bases", []):
+            party["bases"].remove("enrolment")
+            if not party["bases"]:
+                # It took part by the enrolment alone: it leaves, as a party that leaves does.
+                party["active"] = False
+                self._drop_regie_of(school)
         kind = "pupil-enrolled" if enrolled else "pupil-de-enrolled"
         self._timeline(on.isoformat(), kind, school)
 

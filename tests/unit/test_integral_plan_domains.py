@@ -482,3 +482,19 @@ def test_a_plan_id_is_still_one_per_child_whatever_domain_starts_it() -> None:
     app = applied(enrolled(PO, D))
 
     assert Plan.create_id(CHILD) == next(app.plans()).id
+
+
+def test_a_school_that_took_part_by_enrolment_alone_leaves_its_regie_when_it_de_enrols() -> None:
+    app = applied(enrolled(PO, D), regie(SCHOOL, SCHOOL, D), de_enrolled(PO, D))
+
+    assert ([], {PO: ("school van inschrijving", False)}) == (
+        app.plan_of(CHILD)["regie"],
+        parties(app),
+    )
+
+
+def test_a_school_with_another_relation_stays_on_the_plan_when_it_de_enrols() -> None:
+    app = applied(enrolled(PO, D), opp_drawn_up(D), de_enrolled(PO, D + timedelta(days=1)))
+
+    assert {PO: ("school van inschrijving", True)} == parties(app)
+    assert [PO] == [r["regisseur"] for r in app.plan_of(CHILD)["regie"]]
