@@ -41,6 +41,7 @@ from services.runtime.streams import (
     ConsumerSpec,
 )
 
+CONSUMER = PLAN_SIGNALLING  # the signalling feed (bench/slice.py follows its position)
 ERASURES = PLAN_PRIVACY
 PARTIES = PLAN_INBOUND
 PLAN_QUERY_SUBJECT = "ketenbus.query.plan"
