@@ -11,12 +11,15 @@ from typing import Any
 
 from ketenbus_contracts.purposes import Purpose
 from services.integral_plan.application import IntegralPlanApplication
+from services.integral_plan.bootstrap import service_spec
 from services.integral_plan.domain import Plan, sealed_items
 from services.integral_plan.query import PlanAccess
 from services.integral_plan.reader import open_plan
+from services.integral_plan.rebuild import SOURCES
 from services.integral_plan.translation import to_contract
 from services.runtime.keyring import KeyRefusedError
 from services.runtime.outbox import outbound_event_id
+from services.runtime.streams import CONSUMERS as STREAM_CONSUMERS
 from tests.domain_events import (
     LEERPLICHT,
     PO,
@@ -498,3 +501,20 @@ def test_a_school_with_another_relation_stays_on_the_plan_when_it_de_enrols() ->
 
     assert {PO: ("school van inschrijving", True)} == parties(app)
     assert [PO] == [r["regisseur"] for r in app.plan_of(CHILD)["regie"]]
+
+
+def test_the_plan_service_consumes_and_replays_the_three_domains_streams() -> None:
+    spec = service_spec()
+
+    consumed = {(c.stream.name, c.durable) for c in spec.consumers}
+
+    assert {
+        ("SIGNALLING", "integral-plan"),
+        ("HANDOVER", "integral-plan"),
+        ("ARRANGEMENTS", "integral-plan"),
+        ("TRUANCY", "integral-plan"),
+        ("PRIVACY", "integral-plan"),
+        ("INBOUND", "integral-plan"),
+    } == consumed
+    assert set(spec.consumers) == set(SOURCES)
+    assert set(spec.consumers) <= set(STREAM_CONSUMERS)
