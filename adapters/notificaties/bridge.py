@@ -1,6 +1,7 @@
 """The webhook bridge: ketenbus's streams in, ZGW notifications out to subscribed callbacks.
 
-In: durable pull consumers on the PLAN, SIGNALLING and PRIVACY streams; each event is recorded
+In: durable pull consumers on the PLAN, SIGNALLING, HANDOVER, ARRANGEMENTS, TRUANCY and
+PRIVACY streams; each event is recorded
 (who is involved, which subscriptions want it) before it is acknowledged. Out: a delivery loop
 POSTs each queued notification to its callback with the subscription's Authorization header;
 a 2xx is delivered, anything else waits per the backoff and is tried again, up to the maximum,
@@ -26,9 +27,12 @@ from adapters.notificaties.store import DeliveryRow, NotificatieStore
 from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
 from ketenbus_contracts.privacy import ChildErased
 from services.runtime.streams import (
+    NOTIFICATIES_ARRANGEMENTS,
+    NOTIFICATIES_HANDOVER,
     NOTIFICATIES_PLAN,
     NOTIFICATIES_PRIVACY,
     NOTIFICATIES_SIGNALLING,
+    NOTIFICATIES_TRUANCY,
     ConsumerSpec,
     ensure_streams,
 )
@@ -38,6 +42,9 @@ log = structlog.get_logger(__name__)
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     NOTIFICATIES_PLAN,
     NOTIFICATIES_SIGNALLING,
+    NOTIFICATIES_HANDOVER,
+    NOTIFICATIES_ARRANGEMENTS,
+    NOTIFICATIES_TRUANCY,
     NOTIFICATIES_PRIVACY,
 )
 

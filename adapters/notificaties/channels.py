@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.notificaties.models import BridgeConfig, Notificatie
+from ketenbus_contracts import arrangements, handover, truancy
 from ketenbus_contracts.plan import (
     ActionAgreed,
     AgreementMade,
@@ -36,6 +37,16 @@ def kenmerken_of(event: Any) -> dict[str, str]:
         return {"bron": event.data.signaller.partner}
     if isinstance(event, ChildErased):
         return {"reden": event.data.reason}
+    if isinstance(event, handover.HandoverStarted):
+        return {"organisatie": event.data.sender.partner, "overgang": event.data.transition}
+    if isinstance(event, handover.DossierDelivered):
+        return {"organisatie": event.data.receiver}
+    if isinstance(event, arrangements.RegieChanged | arrangements.OppDrawnUp):
+        return {"regisseur": event.data.regie.partner}
+    if isinstance(event, truancy.VerzuimReportDue):
+        return {"organisatie": event.data.school}
+    if isinstance(event, truancy.ThreeMonthRuleReached):
+        return {"fase": event.data.stage}
     return {}
 
 
@@ -53,7 +64,10 @@ def involved_of(event: Any) -> set[str]:
         return {event.data.signaller.partner}
     if isinstance(event, MatchFound):
         return {s.partner for s in event.data.signallers}
-    return set()
+    if isinstance(event, truancy.ThreeMonthRuleReached):
+        return set(event.data.notify)
+    # Handovers, arrangements, enrolments, verzuimmeldingen: whom they give a relation (kluis).
+    return {c.partner for c in event.relation_changes() if c.active and c.partner}
 
 
 def notificatie_of(event: Any, config: BridgeConfig, base_url: str) -> Notificatie | None:

@@ -1,8 +1,8 @@
 """The integral-plan application: applies every domain's events to the child's plan.
 
 Also answers what readers ask: a child's plan (sealed sections still sealed) and an
-organisation's worklist (new matches, overdue actions; extension points for stalled handovers
-and thuiszitter escalations as those domains arrive).
+organisation's worklist (thuiszitter escalations, overdue actions, stalled handovers, new
+matches, actions due soon; limits in `infra/integral_plan/worklist.yaml`).
 """
 
 from __future__ import annotations
@@ -117,13 +117,18 @@ class IntegralPlanApplication(TrackedApplication):
         for plan in self.plans():
             for source in WORK_ITEMS:
                 items.extend(source(plan, partner, today, self.rules))
-        order = {"overdue-action": 0, "new-match": 1, "due-soon-action": 2}
+        order = {
+            "thuiszitter-escalation": 0,
+            "overdue-action": 1,
+            "stalled-handover": 2,
+            "new-match": 3,
+            "due-soon-action": 4,
+        }
         items.sort(key=lambda i: (order.get(i["kind"], 9), i["since"], i["child"]))
         return {"partner": partner, "on": today.isoformat(), "items": items}
 
 
-# Worklist sources: one function per kind of work. Stalled handovers and thuiszitter
-# escalations are added here when the handover and truancy domains project onto the plan.
+# Worklist sources: one function per kind of work.
 
 
 def new_matches(
@@ -175,4 +180,66 @@ def actions_due(
     return items
 
 
-WORK_ITEMS: list[WorkItems] = [new_matches, actions_due]
+def stalled_handovers(
+    plan: Plan, partner: str, today: date, rules: WorklistRules
+) -> list[dict[str, Any]]:
+    """A handover past its planned date and not delivered or closed, or escalated, for its
+    sender, its receiver, its SWV and whom it was escalated to."""
+    items = []
+    for handover in plan.handovers.values():
+        if handover["status"] != "started" or not handover["planned_on"]:
+            continue
+        concerned = {handover["from"], handover["to"], handover["swv"]}
+        concerned |= {e["partner"] for e in handover["escalations"]}
+        planned = date.fromisoformat(handover["planned_on"])
+        late = (today - planned).days
+        if partner not in concerned or (
+            late <= rules.stalled_handover_days and not handover["escalations"]
+        ):
+            continue
+        items.append(
+            {
+                "kind": "stalled-handover",
+                "child": plan.child,
+                "since": handover["planned_on"],
+                "ref": handover["handover_id"],
+                "from": handover["from"],
+                "to": handover["to"],
+                "escalation_level": max((e["level"] for e in handover["escalations"]), default=0),
+                "days_overdue": max(late, 0),
+            }
+        )
+    return items
+
+
+def thuiszitter_escalations(
+    plan: Plan, partner: str, today: date, rules: WorklistRules
+) -> list[dict[str, Any]]:
+    """The three-month rule reached, or a thuiszitter registered without a fitting offer, for
+    the organisations concerned (whom the rule notifies, the school, leerplicht)."""
+    attendance = plan.attendance
+    thuiszitter = attendance["thuiszitter"]
+    if thuiszitter is None or thuiszitter["ended_on"]:
+        return []
+    three_month = attendance["three_month"]
+    concerned = {thuiszitter["school"]} | {r["leerplicht"] for r in attendance["reports"].values()}
+    concerned |= set(three_month["notify"]) if three_month else set()
+    if partner not in concerned or plan.offered_since(thuiszitter["since"]):
+        return []
+    since = date.fromisoformat(thuiszitter["since"])
+    if three_month is None and (today - since).days < rules.thuiszitter_without_offer_days:
+        return []
+    return [
+        {
+            "kind": "thuiszitter-escalation",
+            "child": plan.child,
+            "since": thuiszitter["since"],
+            "ref": three_month["stage"] if three_month else "without-offer",
+            "category": thuiszitter["category"],
+            "deadline": three_month["deadline"] if three_month else None,
+            "days_at_home": (today - since).days,
+        }
+    ]
+
+
+WORK_ITEMS: list[WorkItems] = [new_matches, actions_due, stalled_handovers, thuiszitter_escalations]

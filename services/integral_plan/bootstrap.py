@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from ketenbus_contracts import plan
 from services.integral_plan.application import IntegralPlanApplication
-from services.integral_plan.handlers import create_router
+from services.integral_plan.handlers import CONSUMERS, create_router
 from services.integral_plan.translation import to_contract
 from services.runtime.host import ServiceSpec
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
-from services.runtime.streams import PLAN_INBOUND, PLAN_PRIVACY, PLAN_SIGNALLING
 
 NAME = "integral-plan"
 
@@ -23,7 +22,7 @@ def service_spec() -> ServiceSpec:
         name=NAME,
         application_factory=create_application,
         router_factory=create_router,
-        consumers=(PLAN_SIGNALLING, PLAN_PRIVACY, PLAN_INBOUND),
+        consumers=CONSUMERS,
         translate=to_contract,
         publishes=(
             plan.PartyJoined,

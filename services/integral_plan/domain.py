@@ -8,19 +8,26 @@ about a child.
 Two kinds of change: what the plan's parties publish about the plan itself (a party joins,
 regie, goals, agreements, actions: commands, checked against the plan's rules, recorded as the
 nested events below and published on `ketenbus.plan.*`), and what other domains recorded
-(signals, matches; later handovers, arrangements, attendance: noted as they come, never
-refused). No I/O here.
+(signals, matches, handovers, arrangements, attendance: noted as they come, never refused).
+An organisation that takes part through such an event (the event gives it a relation with the
+child in kluis) joins the plan as a party. No I/O here.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 NAMESPACE = uuid.UUID("9d7e0c55-61b3-4f5a-a8a4-706c616e2121")
+
+# The lists of a plan's view whose items carry sealed sections (bound to their `event_id`), and
+# those in its attendance block: `sealed_items` walks them for the query filter and the reader.
+SEALED_ITEMS = ("signals", "goals", "agreements", "actions", "handovers", "arrangements")
+ATTENDANCE_ITEMS = ("enrolments", "exemptions", "offers", "reports")
 
 
 class PlanError(Exception):
@@ -130,6 +137,9 @@ class Plan(Aggregate):
         self.actions: dict[str, dict[str, Any]] = {}
         self.signals: dict[str, dict[str, Any]] = {}
         self.match: dict[str, Any] | None = None
+        self.handovers: dict[str, dict[str, Any]] = {}
+        self.arrangements: dict[str, dict[str, Any]] = {}
+        self.attendance: dict[str, Any] = _attendance()
         self.timeline: list[dict[str, Any]] = []
 
     # rules
@@ -298,8 +308,7 @@ class Plan(Aggregate):
         self, child: str, partner: str, left_on: date, by: str, event_id: uuid.UUID
     ) -> None:
         self.parties[partner]["active"] = False
-        for domain in [d for d, r in self.regie.items() if r["regisseur"] == partner]:
-            del self.regie[domain]
+        self._drop_regie_of(partner)
         self._timeline(left_on.isoformat(), "party-left", partner, by=by)
 
     @event(RegieAssigned)
@@ -457,6 +466,360 @@ class Plan(Aggregate):
         }
         self._timeline(found_at.isoformat(), "match", ", ".join(sorted(partners)))
 
+    def _drop_regie_of(self, partner: str) -> None:
+        for domain in [d for d, r in self.regie.items() if r["regisseur"] == partner]:
+            del self.regie[domain]
+
+    def _involve(self, parties: list[dict[str, str]], on: date) -> None:
+        """Organisations with a relation through another domain's event join (or rejoin); a
+        party that came this way keeps the bases of its relations (`bases`), so it leaves
+        when the last one ends."""
+        for party in parties:
+            basis = party.get("basis", "")
+            current = self.parties.get(party["partner"])
+            if current is not None and current.get("active", True):
+                if basis and "bases" in current and basis not in current["bases"]:
+                    current["bases"].append(basis)
+                continue
+            joined = {k: v for k, v in party.items() if k != "basis"}
+            self.parties[party["partner"]] = joined | {
+                "since": on.isoformat(),
+                "active": True,
+                "bases": [basis] if basis else [],
+            }
+
+    # handover
+
+    def _handover(self, handover_id: uuid.UUID) -> dict[str, Any]:
+        return self.handovers.setdefault(
+            str(handover_id),
+            {
+                "handover_id": str(handover_id),
+                "transition": None,
+                "from": None,
+                "to": None,
+                "swv": None,
+                "planned_on": None,
+                "status": "started",
+                "delivered_on": None,
+                "conversation_on": None,
+                "closed_on": None,
+                "gaps": [],
+                "escalations": [],
+                "event_id": None,
+                "sealed": {},
+            },
+        )
+
+    @event("HandoverStartedNoted")
+    def note_handover_started(
+        self,
+        handover_id: uuid.UUID,
+        transition: str,
+        sender: str,
+        receiver: str | None,
+        swv: str | None,
+        planned_on: date,
+        started_on: date,
+        parties: list[dict[str, str]],
+        event_id: uuid.UUID,
+        sealed: dict[str, str],
+    ) -> None:
+        self._involve(parties, started_on)
+        handover = self._handover(handover_id)
+        handover.update(
+            transition=transition,
+            planned_on=planned_on.isoformat(),
+            event_id=str(event_id),
+            sealed=dict(sealed),
+        )
+        handover["from"], handover["to"], handover["swv"] = sender, receiver, swv
+        self._timeline(started_on.isoformat(), "handover-started", sender, ref=str(handover_id))
+
+    @event("HandoverStepNoted")
+    def note_handover_step(
+        self,
+        handover_id: uuid.UUID,
+        step: str,
+        on: date,
+        partner: str,
+        parties: list[dict[str, str]],
+    ) -> None:
+        """`dossier-delivered` (by `partner`, the sender), `warm-conversation-held`, `closed`
+        (no `partner`: the receiver closes it, or the sender while there is none)."""
+        self._involve(parties, on)
+        handover = self._handover(handover_id)
+        if step == "dossier-delivered":
+            handover["delivered_on"] = on.isoformat()
+            handover["to"] = handover["to"] or next((p["partner"] for p in parties), None)
+            handover["status"] = (
+                "delivered" if handover["status"] == "started" else handover["status"]
+            )
+        elif step == "warm-conversation-held":
+            handover["conversation_on"] = on.isoformat()
+            if handover["status"] != "closed":
+                handover["status"] = "warm-conversation-held"
+        else:
+            handover["closed_on"] = on.isoformat()
+            handover["status"] = "closed"
+        kind = step if step != "closed" else "handover-closed"
+        partner = partner or handover["to"] or handover["from"] or ""
+        self._timeline(on.isoformat(), kind, partner, ref=str(handover_id))
+
+    @event("ContinuityGapNoted")
+    def note_continuity_gap(
+        self, handover_id: uuid.UUID, gaps: list[dict[str, str]], found_on: date
+    ) -> None:
+        handover = self._handover(handover_id)
+        handover["gaps"] = [dict(g) for g in gaps]
+        self._timeline(
+            found_on.isoformat(),
+            "continuity-gap-found",
+            handover["from"] or "",
+            ref=str(handover_id),
+        )
+
+    @event("HandoverEscalationNoted")
+    def note_handover_escalation(
+        self,
+        handover_id: uuid.UUID,
+        level: int,
+        to: str,
+        partner: str | None,
+        planned_on: date,
+        escalated_at: datetime,
+    ) -> None:
+        handover = self._handover(handover_id)
+        handover["planned_on"] = handover["planned_on"] or planned_on.isoformat()
+        handover["escalations"].append(
+            {"level": level, "to": to, "partner": partner, "at": escalated_at.isoformat()}
+        )
+        self._timeline(
+            escalated_at.isoformat(), "handover-escalated", partner or "", ref=str(handover_id)
+        )
+
+    # arrangements
+
+    @event("ArrangementNoted")
+    def note_arrangement(
+        self,
+        ref: uuid.UUID,
+        kind: str,
+        on: date,
+        until: date | None,
+        by: str,
+        details: dict[str, Any],
+        parties: list[dict[str, str]],
+        event_id: uuid.UUID,
+        sealed: dict[str, str],
+    ) -> None:
+        """A decision of the arrangements domain: support request, TLV, OPP, youth care, an
+        arrangement (OZA), a Variawet request; `details` are its clear fields only."""
+        self._involve(parties, on)
+        previous = self.arrangements.get(str(ref), {})
+        self.arrangements[str(ref)] = {
+            "ref": str(ref),
+            "kind": kind,
+            "on": on.isoformat(),
+            "until": until.isoformat() if until else None,
+            "by": by,
+            "parties": sorted({p["partner"] for p in parties} | {by}),
+            "details": dict(details),
+            "dispute": previous.get("dispute"),
+            "event_id": str(event_id),
+            "sealed": dict(sealed),
+        }
+        self._timeline(on.isoformat(), kind, by, ref=str(ref))
+
+    @event("DisputeNoted")
+    def note_dispute(
+        self,
+        arrangement_id: uuid.UUID,
+        dispute_id: uuid.UUID,
+        step: str,
+        on: date,
+        by: str,
+        details: dict[str, Any],
+    ) -> None:
+        """A funding dispute: `funding-disputed`, `dispute-escalated`, `dispute-decided`."""
+        arrangement = self.arrangements.setdefault(
+            str(arrangement_id),
+            {
+                "ref": str(arrangement_id),
+                "kind": "arrangement-agreed",
+                "on": on.isoformat(),
+                "until": None,
+                "by": by,
+                "parties": [by],
+                "details": {},
+                "dispute": None,
+                "event_id": None,
+                "sealed": {},
+            },
+        )
+        dispute = dict(arrangement.get("dispute") or {"dispute_id": str(dispute_id)})
+        dispute |= dict(details) | {"status": step, "since": on.isoformat()}
+        arrangement["dispute"] = dispute
+        if step == "dispute-decided" and "funding" in details:
+            arrangement["details"] = arrangement["details"] | {"funding": details["funding"]}
+        self._timeline(on.isoformat(), step, by, ref=str(arrangement_id))
+
+    @event("RegieNoted")
+    def note_regie(
+        self,
+        domain: str,
+        regisseur: str,
+        since: date,
+        ref: uuid.UUID,
+        parties: list[dict[str, str]],
+    ) -> None:
+        """Regie from the arrangements domain: the latest recorded regie on a domain wins."""
+        self._involve(parties, since)
+        self.regie[domain] = {"domain": domain, "regisseur": regisseur, "since": since.isoformat()}
+        self._timeline(since.isoformat(), "regie-changed", regisseur, ref=domain)
+
+    # truancy (attendance)
+
+    @event("EnrolmentNoted")
+    def note_enrolment(
+        self,
+        school: str,
+        brin: str,
+        enrolled: bool,
+        on: date,
+        parties: list[dict[str, str]],
+        event_id: uuid.UUID,
+        sealed: dict[str, str],
+    ) -> None:
+        self._involve(parties, on)
+        enrolments = self.attendance["enrolments"]
+        enrolment = enrolments.setdefault(school, {"school": school, "brin": brin})
+        enrolment |= {"enrolled": enrolled, "event_id": str(event_id), "sealed": dict(sealed)}
+        enrolment["enrolled_on" if enrolled else "de_enrolled_on"] = on.isoformat()
+        party = self.parties.get(school)
+        if not enrolled and party is not None and "enrolment" in party.get("bases", []):
+            party["bases"].remove("enrolment")
+            if not party["bases"]:
+                # It took part by the enrolment alone: it leaves, as a party that leaves does.
+                party["active"] = False
+                self._drop_regie_of(school)
+        kind = "pupil-enrolled" if enrolled else "pupil-de-enrolled"
+        self._timeline(on.isoformat(), kind, school)
+
+    @event("VerzuimReportNoted")
+    def note_verzuim_report(
+        self,
+        report_id: uuid.UUID,
+        school: str,
+        leerplicht: str,
+        kind: str,
+        begin_on: date,
+        end_on: date,
+        parties: list[dict[str, str]],
+        event_id: uuid.UUID,
+        sealed: dict[str, str],
+    ) -> None:
+        self._involve(parties, end_on)
+        self.attendance["reports"][str(report_id)] = {
+            "report_id": str(report_id),
+            "school": school,
+            "leerplicht": leerplicht,
+            "kind": kind,
+            "begin_on": begin_on.isoformat(),
+            "end_on": end_on.isoformat(),
+            "event_id": str(event_id),
+            "sealed": dict(sealed),
+        }
+        self._timeline(end_on.isoformat(), "verzuim-report-due", school, ref=str(report_id))
+
+    @event("ThuiszitterNoted")
+    def note_thuiszitter(
+        self, registered: bool, category: int, on: date, school: str | None, reason: str | None
+    ) -> None:
+        if registered:
+            self.attendance["thuiszitter"] = {
+                "category": category,
+                "since": on.isoformat(),
+                "school": school,
+                "ended_on": None,
+                "reason": None,
+            }
+        else:
+            current = self.attendance["thuiszitter"] or {"category": category, "since": None}
+            self.attendance["thuiszitter"] = current | {
+                "ended_on": on.isoformat(),
+                "reason": reason,
+            }
+            self.attendance["three_month"] = None
+        kind = "thuiszitter-registered" if registered else "thuiszitter-ended"
+        self._timeline(on.isoformat(), kind, school or "")
+
+    @event("ThreeMonthRuleNoted")
+    def note_three_month_rule(
+        self,
+        stage: str,
+        since: date,
+        days_at_home: int,
+        deadline: date,
+        notify: list[str],
+        on: date,
+    ) -> None:
+        self.attendance["three_month"] = {
+            "stage": stage,
+            "since": since.isoformat(),
+            "days_at_home": days_at_home,
+            "deadline": deadline.isoformat(),
+            "notify": sorted(notify),
+            "on": on.isoformat(),
+        }
+        self._timeline(on.isoformat(), "three-month-rule-reached", ", ".join(sorted(notify)))
+
+    @event("ExemptionNoted")
+    def note_exemption(
+        self,
+        exemption_id: uuid.UUID,
+        leerplicht: str,
+        article: str,
+        valid_from: date,
+        valid_until: date | None,
+        event_id: uuid.UUID,
+        sealed: dict[str, str],
+    ) -> None:
+        self.attendance["exemptions"][str(exemption_id)] = {
+            "exemption_id": str(exemption_id),
+            "leerplicht": leerplicht,
+            "article": article,
+            "valid_from": valid_from.isoformat(),
+            "valid_until": valid_until.isoformat() if valid_until else None,
+            "event_id": str(event_id),
+            "sealed": dict(sealed),
+        }
+        self._timeline(valid_from.isoformat(), "exemption-granted", leerplicht)
+
+    @event("OfferNoted")
+    def note_offer(
+        self,
+        offer_id: uuid.UUID,
+        by: str,
+        offered_on: date,
+        event_id: uuid.UUID,
+        sealed: dict[str, str],
+    ) -> None:
+        self.attendance["offers"][str(offer_id)] = {
+            "offer_id": str(offer_id),
+            "by": by,
+            "offered_on": offered_on.isoformat(),
+            "event_id": str(event_id),
+            "sealed": dict(sealed),
+        }
+        self._timeline(offered_on.isoformat(), "offer-made", by)
+
+    def offered_since(self, since: str | None) -> bool:
+        """A fitting offer was made on or after `since` (an ISO date)."""
+        return any(
+            since is None or o["offered_on"] >= since for o in self.attendance["offers"].values()
+        )
+
     def _timeline(self, at: str, kind: str, partner: str, *, ref: str = "", by: str = "") -> None:
         what = f"{kind} {'between' if kind == 'match' else 'by'} {partner}"
         entry = {"at": at, "kind": kind, "partner": partner, "what": what}
@@ -481,6 +844,62 @@ class Plan(Aggregate):
             "actions": sorted(self.actions.values(), key=lambda a: (a["due_on"], a["action_id"])),
             "signals": sorted(self.signals.values(), key=lambda s: s["registered_on"]),
             "match": self.match,
+            "handovers": sorted(
+                self.handovers.values(), key=lambda h: (h["planned_on"] or "", h["handover_id"])
+            ),
+            "arrangements": sorted(self.arrangements.values(), key=lambda a: (a["on"], a["ref"])),
+            "attendance": self._attendance_view(),
             "timeline": sorted(self.timeline, key=lambda t: (t["at"], t["kind"], t["partner"])),
             "version": self.version,
         }
+
+    def attendance_status(self, today: date | None = None) -> str:
+        """`thuiszitter`, `exempt`, `enrolled`, `not-enrolled`, or `unknown` (nothing noted)."""
+        attendance = self.attendance
+        thuiszitter = attendance["thuiszitter"]
+        if thuiszitter and not thuiszitter["ended_on"]:
+            return "thuiszitter"
+        day = (today or date.max).isoformat()
+        if any(
+            e["valid_from"] <= day and (e["valid_until"] is None or day <= e["valid_until"])
+            for e in attendance["exemptions"].values()
+        ):
+            return "exempt"
+        if any(e["enrolled"] for e in attendance["enrolments"].values()):
+            return "enrolled"
+        return "not-enrolled" if attendance["enrolments"] or thuiszitter else "unknown"
+
+    def _attendance_view(self) -> dict[str, Any]:
+        a = self.attendance
+        return {
+            "status": self.attendance_status(),
+            "enrolments": [a["enrolments"][s] for s in sorted(a["enrolments"])],
+            "thuiszitter": a["thuiszitter"],
+            "three_month": a["three_month"],
+            "exemptions": sorted(a["exemptions"].values(), key=lambda e: e["valid_from"]),
+            "offers": sorted(a["offers"].values(), key=lambda o: o["offered_on"]),
+            "reports": sorted(a["reports"].values(), key=lambda r: r["end_on"]),
+        }
+
+
+def _attendance() -> dict[str, Any]:
+    return {
+        "enrolments": {},
+        "thuiszitter": None,
+        "three_month": None,
+        "exemptions": {},
+        "offers": {},
+        "reports": {},
+    }
+
+
+def sealed_items(view: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item of a plan's view that carries sealed sections (and an action's report)."""
+    for key in SEALED_ITEMS:
+        for item in view.get(key, []):
+            yield item
+            if isinstance(item.get("report"), dict):
+                yield item["report"]
+    attendance = view.get("attendance") or {}
+    for key in ATTENDANCE_ITEMS:
+        yield from attendance.get(key, [])

@@ -1,5 +1,8 @@
 """integral-plan's subscribers: the parties' plan events, other domains' events, queries.
 
+Other domains' recorded events come in through `FEEDS` (signalling, handover, arrangements,
+truancy): one durable consumer per stream, each message applied to the child's plan.
+
 Queries (core NATS request/reply):
 - `ketenbus.query.plan`: body a signed `PlanQuery` (JWS, see `ketenbus_contracts.plan`): the
   plan as that partner may receive it (only the sections its role may hold; it opens them with
@@ -10,30 +13,75 @@ Queries (core NATS request/reply):
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from faststream.nats import NatsMessage, NatsRouter
 from nats.aio.msg import Msg
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, TypeAdapter, ValidationError
 
+from ketenbus_contracts.arrangements import ArrangementsEvent
 from ketenbus_contracts.envelope import Pseudonym
+from ketenbus_contracts.handover import HandoverEvent
 from ketenbus_contracts.plan import PlanEvent, PlanQueryError
 from ketenbus_contracts.privacy import ChildErased
 from ketenbus_contracts.signalling import SignallingEvent
+from ketenbus_contracts.truancy import TruancyEvent
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
 from services.integral_plan.query import NotOnPlanError, PlanAccess
 from services.runtime.batching import stream_subscriber
 from services.runtime.host import ServiceContext
 from services.runtime.signatures import verifying
-from services.runtime.streams import PLAN_INBOUND, PLAN_PRIVACY, PLAN_SIGNALLING
+from services.runtime.streams import (
+    PLAN_ARRANGEMENTS,
+    PLAN_HANDOVER,
+    PLAN_INBOUND,
+    PLAN_PRIVACY,
+    PLAN_SIGNALLING,
+    PLAN_TRUANCY,
+    ConsumerSpec,
+)
 
-CONSUMER = PLAN_SIGNALLING
+CONSUMER = PLAN_SIGNALLING  # the signalling feed (bench/slice.py follows its position)
 ERASURES = PLAN_PRIVACY
 PARTIES = PLAN_INBOUND
 PLAN_QUERY_SUBJECT = "ketenbus.query.plan"
 WORKLIST_QUERY_SUBJECT = "ketenbus.query.worklist"
-decode_signalling = TypeAdapter[SignallingEvent](SignallingEvent).validate_json
 decode_plan = TypeAdapter[PlanEvent](PlanEvent).validate_json
+
+
+class Feed(NamedTuple):
+    """Another domain's stream the plan notes: its consumer, its events, what they bring."""
+
+    consumer: ConsumerSpec
+    payload: Any
+    description: str
+
+
+FEEDS: tuple[Feed, ...] = (
+    Feed(PLAN_SIGNALLING, SignallingEvent, "signals and matches onto the child's plan."),
+    Feed(
+        PLAN_HANDOVER,
+        HandoverEvent,
+        "handovers onto the child's plan: from, to, planned date, status, escalations, gaps.",
+    ),
+    Feed(
+        PLAN_ARRANGEMENTS,
+        ArrangementsEvent,
+        "support requests, TLVs, OPPs, youth care, arrangements, funding disputes, Variawet "
+        "requests and regie onto the child's plan (clear fields; content stays sealed).",
+    ),
+    Feed(
+        PLAN_TRUANCY,
+        TruancyEvent,
+        "enrolments, verzuimmeldingen, thuiszitters, the three-month rule, exemptions and "
+        "offers: the attendance status on the child's plan.",
+    ),
+)
+CONSUMERS: tuple[ConsumerSpec, ...] = (
+    *(feed.consumer for feed in FEEDS),
+    PLAN_PRIVACY,
+    PLAN_INBOUND,
+)
 
 
 class PlanQuery(BaseModel):
@@ -60,6 +108,26 @@ def _application(ctx: ServiceContext | None) -> IntegralPlanApplication:
     return ctx.application
 
 
+def _subscribe_feed(
+    router: NatsRouter, ctx: ServiceContext | None, feed: Feed, payload: Any
+) -> None:
+    decode = TypeAdapter[Any](payload).validate_json
+
+    async def on_feed(events: Any, msg: NatsMessage) -> None:
+        # `events` documents the payload (validation skipped): `consume` decodes each message.
+        if ctx is None:
+            raise RuntimeError("integral-plan router used without its running service")
+        await ctx.consume(feed.consumer, cast(list[Msg], msg.raw_message), decode)
+
+    on_feed.__annotations__["events"] = SkipValidation[list[payload]]
+    stream_subscriber(
+        router,
+        feed.consumer,
+        title=f"integral-plan/{feed.consumer.stream.name.lower()}",
+        description=feed.description,
+    )(on_feed)
+
+
 def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
     router = NatsRouter()
     access: list[PlanAccess] = []
@@ -83,19 +151,8 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
             PARTIES, cast(list[Msg], msg.raw_message), verifying(decode_plan, ctx.settings)
         )
 
-    @stream_subscriber(
-        router,
-        CONSUMER,
-        title="integral-plan/signalling",
-        description="signals and matches onto the child's plan.",
-    )
-    async def on_signalling(
-        events: SkipValidation[list[SignallingEvent]], msg: NatsMessage
-    ) -> None:
-        # `events` documents the payload (validation skipped): `consume` decodes each message.
-        if ctx is None:
-            raise RuntimeError("integral-plan router used without its running service")
-        await ctx.consume(CONSUMER, cast(list[Msg], msg.raw_message), decode_signalling)
+    for feed in FEEDS:
+        _subscribe_feed(router, ctx, feed, feed.payload)
 
     @stream_subscriber(
         router,

@@ -12,24 +12,22 @@ import uuid
 from typing import Any
 
 from ketenbus_contracts.sealing import SealingError
+from services.integral_plan.domain import sealed_items
 from services.runtime.keyring import KeyRefusedError, Keyring
-
-SEALED_ITEMS = ("signals", "goals", "agreements", "actions")
 
 
 async def open_plan(plan: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
     """The plan with each item's sections opened where `keyring` may, refused otherwise.
 
-    Items are signals, goals, agreements and actions (and an action's report); each keeps
-    `opened` (purpose → fields) and `refused` (purpose → kluis's code).
+    Items are signals, goals, agreements, actions (and an action's report), handovers,
+    arrangements and the attendance block's enrolments, exemptions, offers and verzuim
+    reports (`domain.sealed_items`); each keeps `opened` (purpose → fields) and `refused`
+    (purpose → kluis's code).
     """
     readable = copy.deepcopy(plan)
     readable["reader"] = keyring.partner
-    for key in SEALED_ITEMS:
-        for item in readable.get(key, []):
-            await _open_item(item, keyring)
-            if isinstance(item.get("report"), dict):
-                await _open_item(item["report"], keyring)
+    for item in sealed_items(readable):
+        await _open_item(item, keyring)
     return readable
 
 

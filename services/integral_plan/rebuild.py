@@ -1,8 +1,9 @@
 """Rebuild plans from the streams: what the live projection consumed, replayed in order.
 
-The plan consumes three sources (the parties' plan events on INBOUND, SIGNALLING, PRIVACY);
-the live service took each message as it arrived, so the replay merges the three by the time
-JetStream stored them. Refused events are refused again (the same rules on the same plan).
+The plan consumes the parties' plan events on INBOUND, the other domains' streams (SIGNALLING,
+HANDOVER, ARRANGEMENTS, TRUANCY: `handlers.FEEDS`) and PRIVACY; the live service took each
+message as it arrived, so the replay merges them by the time JetStream stored them. Refused
+events are refused again (the same rules on the same plan).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from nats.js.errors import NotFoundError
 
 from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
 from services.integral_plan.application import IntegralPlanApplication
-from services.runtime.streams import PLAN_INBOUND, PLAN_PRIVACY, PLAN_SIGNALLING, ConsumerSpec
+from services.integral_plan.handlers import CONSUMERS
+from services.runtime.streams import ConsumerSpec
 
-SOURCES: tuple[ConsumerSpec, ...] = (PLAN_SIGNALLING, PLAN_INBOUND, PLAN_PRIVACY)
+SOURCES: tuple[ConsumerSpec, ...] = CONSUMERS
 
 
 async def _read(nc: NatsClient, spec: ConsumerSpec) -> list[tuple[Any, int, Any]]:

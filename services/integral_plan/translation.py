@@ -1,8 +1,13 @@
 """Translation between contract events and the plan: one small function per contract type.
 
-- `@projects(Contract)`: another domain's recorded event, noted on the child's plan (signals
-  and matches now; a domain adds its handovers, arrangements or attendance here with one
-  function, its consumer in streams.py and one entry in `bootstrap.FEEDS`).
+The handover and arrangements services relay under their own `source`: who did something is
+taken from the event's data, never from `source` (the truancy service keeps the partner's).
+
+- `@projects(Contract)`: another domain's recorded event, noted on the child's plan (signals,
+  matches, handovers, arrangements, attendance: a domain adds an event here with one function,
+  its consumer in streams.py and one entry in `handlers.FEEDS`). Only clear fields are noted;
+  sealed sections stay tokens bound to the event id. The organisations the event gives a
+  relation with the child (`relation_changes`, what kluis records) join the plan as parties.
 - `@commands(Contract)`: a party's inbound plan event, checked by the plan's rules.
 - `to_contract`: the plan's own recorded events, as the outbound `ketenbus.plan.*` contracts.
 """
@@ -13,7 +18,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ketenbus_contracts.envelope import CloudEvent, EventData
+from ketenbus_contracts import arrangements as arr
+from ketenbus_contracts import handover as ho
+from ketenbus_contracts import truancy as tr
+from ketenbus_contracts.envelope import CloudEvent, ContractModel, EventData
 from ketenbus_contracts.plan import (
     ActionAgreed,
     ActionAgreedData,
@@ -33,6 +41,7 @@ from ketenbus_contracts.plan import (
 )
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import MatchFound, SignalRegistered, SignalWithdrawn
+from services.integral_plan.config import projection_rules
 from services.integral_plan.domain import Plan
 
 SOURCE = "ketenbus.integral-plan"
@@ -91,6 +100,292 @@ def _match_found(plan: Plan, event: MatchFound) -> None:
         [s.partner for s in event.data.signallers],
         event.data.found_at,
     )
+
+
+Known = dict[str, dict[str, str]]
+
+
+def _named(*parties: arr.Party) -> Known:
+    """Organisations an event names with their role and contact (the first naming counts)."""
+    named: Known = {}
+    for p in parties:
+        named.setdefault(p.partner, {"role": p.role, "contact": p.contact})
+    return named
+
+
+def _parties(
+    event: CloudEvent[Any], known: Known | None = None, as_: str = ""
+) -> list[dict[str, str]]:
+    """The organisations `event` gives a relation with the child, as parties of the plan.
+
+    Role and contact from the event where it names them (`known`), otherwise the role of the
+    relation's basis (`as_` names another key) from `infra/integral_plan/projection.yaml`.
+    """
+    roles = projection_rules().roles
+    parties: dict[str, dict[str, str]] = {}
+    for change in event.relation_changes():
+        if not change.active or change.partner is None or change.partner in parties:
+            continue
+        named = (known or {}).get(change.partner, {})
+        parties[change.partner] = {
+            "partner": change.partner,
+            "role": named.get("role") or roles.get(as_ or change.basis, change.basis),
+            "contact": named.get("contact", ""),
+            "basis": change.basis,
+        }
+    return list(parties.values())
+
+
+def _clear(model: ContractModel, *fields: str) -> dict[str, Any]:
+    """Named clear fields of an event's data, JSON-ready (dates as ISO strings)."""
+    dumped = model.model_dump(mode="json", include=set(fields))
+    return {name: dumped[name] for name in fields if dumped.get(name) is not None}
+
+
+# handover
+
+
+@projects(ho.HandoverStarted)
+def _handover_started(plan: Plan, event: ho.HandoverStarted) -> None:
+    d = event.data
+    plan.note_handover_started(
+        d.handover_id,
+        d.transition,
+        d.sender.partner,
+        d.receiver,
+        d.swv,
+        d.planned_on,
+        event.time.date(),
+        _parties(event, {d.sender.partner: {"contact": d.sender.contact}}, "handover-sender"),
+        event.id,
+        _sealed(d),
+    )
+
+
+@projects(ho.DossierDelivered)
+def _dossier_delivered(plan: Plan, event: ho.DossierDelivered) -> None:
+    d = event.data
+    parties = _parties(event, as_="handover-receiver")
+    plan.note_handover_step(d.handover_id, "dossier-delivered", d.delivered_on, d.sender, parties)
+
+
+@projects(ho.WarmConversationHeld)
+def _warm_conversation_held(plan: Plan, event: ho.WarmConversationHeld) -> None:
+    d = event.data
+    step = "warm-conversation-held"
+    plan.note_handover_step(d.handover_id, step, d.held_on, d.participants[0].partner, [])
+
+
+@projects(ho.HandoverClosed)
+def _handover_closed(plan: Plan, event: ho.HandoverClosed) -> None:
+    d = event.data
+    plan.note_handover_step(d.handover_id, "closed", d.closed_on, "", [])
+
+
+@projects(ho.ContinuityGapFound)
+def _continuity_gap_found(plan: Plan, event: ho.ContinuityGapFound) -> None:
+    d = event.data
+    gaps = [{"ref": g.ref, "kind": g.kind} for g in d.gaps]
+    plan.note_continuity_gap(d.handover_id, gaps, d.found_on)
+
+
+@projects(ho.HandoverEscalated)
+def _handover_escalated(plan: Plan, event: ho.HandoverEscalated) -> None:
+    d = event.data
+    plan.note_handover_escalation(
+        d.handover_id, d.level, d.to, d.partner, d.planned_on, d.escalated_at
+    )
+
+
+# arrangements
+
+
+def _arrangement(
+    plan: Plan,
+    event: CloudEvent[Any],
+    by: str,
+    ref: uuid.UUID,
+    on: Any,
+    until: Any,
+    details: dict[str, Any],
+    known: Known | None = None,
+) -> None:
+    plan.note_arrangement(
+        ref,
+        type(event).name,
+        on,
+        until,
+        by,
+        details,
+        _parties(event, known),
+        event.id,
+        _sealed(event.data),
+    )
+
+
+def _regie(
+    plan: Plan, event: CloudEvent[Any], domain: str, regie: arr.Party, ref: uuid.UUID, since: Any
+) -> None:
+    mapped = projection_rules().regie_domains.get(domain, domain)
+    parties = [p for p in _parties(event, _named(regie)) if p["partner"] == regie.partner]
+    plan.note_regie(mapped, regie.partner, since, ref, parties)
+
+
+@projects(arr.SupportRequested)
+def _support_requested(plan: Plan, event: arr.SupportRequested) -> None:
+    d = event.data
+    details = _clear(d, "kind", "swv")
+    _arrangement(
+        plan, event, d.school.partner, d.request_id, d.requested_on, None, details, _named(d.school)
+    )
+
+
+@projects(arr.TlvIssued)
+def _tlv_issued(plan: Plan, event: arr.TlvIssued) -> None:
+    d = event.data
+    details = _clear(d, "categorie", "school")
+    _arrangement(plan, event, d.swv.partner, d.tlv_id, d.start_on, d.end_on, details, _named(d.swv))
+
+
+@projects(arr.OppDrawnUp)
+def _opp_drawn_up(plan: Plan, event: arr.OppDrawnUp) -> None:
+    d = event.data
+    details = _clear(d, "school", "review_dates") | {"regie": d.regie.partner}
+    _arrangement(plan, event, d.school, d.opp_id, d.drawn_up_on, None, details, _named(d.regie))
+    _regie(plan, event, "opp", d.regie, d.opp_id, d.drawn_up_on)
+
+
+@projects(arr.YouthCareDecided)
+def _youth_care_decided(plan: Plan, event: arr.YouthCareDecided) -> None:
+    d = event.data
+    known = _named(d.regie, d.provider, d.access_team)
+    details = {
+        "access_team": d.access_team.partner,
+        "provider": d.provider.partner,
+        "regie": d.regie.partner,
+    }
+    _arrangement(
+        plan, event, d.access_team.partner, d.decision_id, d.start_on, d.end_on, details, known
+    )
+    _regie(plan, event, "youth_care", d.regie, d.decision_id, d.start_on)
+
+
+@projects(arr.ArrangementAgreed)
+def _arrangement_agreed(plan: Plan, event: arr.ArrangementAgreed) -> None:
+    d = event.data
+    details = _clear(d, "kind", "region", "funding", "funding_basis")
+    known = _named(*d.parties)
+    _arrangement(
+        plan, event, d.parties[0].partner, d.arrangement_id, d.start_on, d.end_on, details, known
+    )
+
+
+@projects(arr.ReducedTeachingTimeRequested)
+def _reduced_teaching_time(plan: Plan, event: arr.ReducedTeachingTimeRequested) -> None:
+    d = event.data
+    details = _clear(d, "school", "opp_id", "hours_per_week", "back_to_full_time")
+    _arrangement(plan, event, d.school, d.request_id, d.start_on, d.end_on, details)
+
+
+@projects(arr.FundingDisputed)
+def _funding_disputed(plan: Plan, event: arr.FundingDisputed) -> None:
+    d = event.data
+    details = _clear(d, "raised_by", "proposed")
+    plan.note_dispute(
+        d.arrangement_id, d.dispute_id, "funding-disputed", d.raised_on, d.raised_by, details
+    )
+
+
+@projects(arr.DisputeEscalated)
+def _dispute_escalated(plan: Plan, event: arr.DisputeEscalated) -> None:
+    d = event.data
+    details = {"deadline": d.deadline.isoformat(), "holders": [h.partner for h in d.holders]}
+    by = ", ".join(h.partner for h in d.holders)
+    plan.note_dispute(
+        d.arrangement_id, d.dispute_id, "dispute-escalated", d.escalated_on, by, details
+    )
+
+
+@projects(arr.DisputeDecided)
+def _dispute_decided(plan: Plan, event: arr.DisputeDecided) -> None:
+    d = event.data
+    details = _clear(d, "decided_by", "funding")
+    plan.note_dispute(
+        d.arrangement_id, d.dispute_id, "dispute-decided", d.decided_on, d.decided_by, details
+    )
+
+
+@projects(arr.RegieChanged)
+def _regie_changed(plan: Plan, event: arr.RegieChanged) -> None:
+    d = event.data
+    _regie(plan, event, d.domain, d.regie, d.ref_id, d.changed_on)
+
+
+# truancy (attendance)
+
+
+@projects(tr.PupilEnrolled)
+def _pupil_enrolled(plan: Plan, event: tr.PupilEnrolled) -> None:
+    d = event.data
+    plan.note_enrolment(
+        d.school, d.brin, True, d.enrolled_on, _parties(event), event.id, _sealed(d)
+    )
+
+
+@projects(tr.PupilDeEnrolled)
+def _pupil_de_enrolled(plan: Plan, event: tr.PupilDeEnrolled) -> None:
+    d = event.data
+    plan.note_enrolment(d.school, d.brin, False, d.de_enrolled_on, [], event.id, _sealed(d))
+
+
+@projects(tr.VerzuimReportDue)
+def _verzuim_report_due(plan: Plan, event: tr.VerzuimReportDue) -> None:
+    d = event.data
+    plan.note_verzuim_report(
+        d.report_id,
+        d.school,
+        d.leerplicht,
+        d.kind,
+        d.begin_on,
+        d.end_on,
+        _parties(event),
+        event.id,
+        _sealed(d),
+    )
+
+
+@projects(tr.ThuiszitterRegistered)
+def _thuiszitter_registered(plan: Plan, event: tr.ThuiszitterRegistered) -> None:
+    d = event.data
+    plan.note_thuiszitter(True, d.category, d.since, d.school, None)
+
+
+@projects(tr.ThuiszitterEnded)
+def _thuiszitter_ended(plan: Plan, event: tr.ThuiszitterEnded) -> None:
+    d = event.data
+    plan.note_thuiszitter(False, d.category, d.ended_on, None, d.reason)
+
+
+@projects(tr.ThreeMonthRuleReached)
+def _three_month_rule_reached(plan: Plan, event: tr.ThreeMonthRuleReached) -> None:
+    d = event.data
+    plan.note_three_month_rule(
+        d.stage, d.since, d.days_at_home, d.deadline, list(d.notify), event.time.date()
+    )
+
+
+@projects(tr.ExemptionGranted)
+def _exemption_granted(plan: Plan, event: tr.ExemptionGranted) -> None:
+    d = event.data
+    plan.note_exemption(
+        d.exemption_id, d.leerplicht, d.article, d.valid_from, d.valid_until, event.id, _sealed(d)
+    )
+
+
+@projects(tr.OfferMade)
+def _offer_made(plan: Plan, event: tr.OfferMade) -> None:
+    d = event.data
+    plan.note_offer(d.offer_id, d.by, d.offered_on, event.id, _sealed(d))
 
 
 # the parties' plan events (the publisher is `event.source`)

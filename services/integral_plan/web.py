@@ -1,8 +1,10 @@
 """The plan on the web: server-rendered pages (Dutch) and a small JSON API (FastAPI).
 
 Pages, for the organisation the portal runs for:
-- `/werklijst`: the access team's worklist (new matches, actions over or near their date);
-- `/plan/{kind}`: a child's plan with its timeline, opened with the organisation's keys;
+- `/werklijst`: the organisation's worklist (thuiszitter escalations, actions over or near
+  their date, stalled handovers, new matches);
+- `/plan/{kind}`: a child's plan (parties, goals, actions, handovers, arrangements, attendance,
+  signals) with its timeline, opened with the organisation's keys;
 - `/ouders/{kind}`: what is shared about the child and with whom (kinds, never content).
 
 API, for a partner's own system (it signs its `PlanQuery` itself; the plan service checks it):
@@ -13,7 +15,7 @@ API, for a partner's own system (it signs its `PlanQuery` itself; the plan servi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +30,7 @@ from ketenbus_contracts.purposes import Purpose
 from services.integral_plan.handlers import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
 from services.integral_plan.portal import Portal
 from services.integral_plan.query import PlanAccess
+from services.kluis.domain import UnknownPartnerError
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -49,7 +52,6 @@ KINDS = {
     "new-match": "Nieuwe match",
     "overdue-action": "Actie over datum",
     "due-soon-action": "Actie binnenkort",
-    # Extension points, filled when those domains project onto the plan.
     "stalled-handover": "Overdracht stokt",
     "thuiszitter-escalation": "Thuiszitter: escalatie",
 }
@@ -66,7 +68,58 @@ EVENTS = {
     "agreement-made": "afspraak gemaakt",
     "action-agreed": "actie afgesproken",
     "action-done": "actie afgerond en teruggekoppeld",
+    "handover-started": "overdracht gestart",
+    "dossier-delivered": "overdrachtsdossier geleverd",
+    "warm-conversation-held": "warme overdracht: gesprek gevoerd",
+    "handover-closed": "overdracht afgerond",
+    "continuity-gap-found": "lopende ondersteuning niet meegegeven bij de overdracht",
+    "handover-escalated": "overdracht over datum: opgeschaald",
+    "support-requested": "ondersteuning aangevraagd",
+    "tlv-issued": "toelaatbaarheidsverklaring (TLV) afgegeven",
+    "opp-drawn-up": "ontwikkelingsperspectiefplan (OPP) opgesteld",
+    "youth-care-decided": "jeugdhulp toegekend",
+    "arrangement-agreed": "onderwijs-zorgarrangement afgesproken",
+    "funding-disputed": "bekostiging betwist",
+    "dispute-escalated": "geschil over bekostiging voorgelegd aan doorzettingsmacht",
+    "dispute-decided": "geschil over bekostiging beslist",
+    "regie-changed": "regie gewijzigd",
+    "reduced-teaching-time-requested": "minder onderwijstijd aangevraagd (Variawet)",
+    "pupil-enrolled": "ingeschreven op school",
+    "pupil-de-enrolled": "uitgeschreven van school",
+    "verzuim-report-due": "verzuim gemeld bij leerplicht",
+    "thuiszitter-registered": "thuiszitter geregistreerd",
+    "thuiszitter-ended": "geen thuiszitter meer",
+    "three-month-rule-reached": "drie maanden thuis bijna of al bereikt",
+    "exemption-granted": "vrijstelling van leerplicht verleend",
+    "offer-made": "passend aanbod gedaan",
 }
+ARRANGEMENTS = {
+    "support-requested": "Aanvraag ondersteuning",
+    "tlv-issued": "Toelaatbaarheidsverklaring (TLV)",
+    "opp-drawn-up": "Ontwikkelingsperspectiefplan (OPP)",
+    "youth-care-decided": "Jeugdhulp",
+    "arrangement-agreed": "Onderwijs-zorgarrangement",
+    "reduced-teaching-time-requested": "Minder onderwijstijd (Variawet)",
+}
+HANDOVER_STATUS = {
+    "started": "loopt",
+    "delivered": "dossier geleverd",
+    "warm-conversation-held": "gesprek gevoerd",
+    "closed": "afgerond",
+}
+DISPUTE_STATUS = {
+    "funding-disputed": "bekostiging betwist",
+    "dispute-escalated": "voorgelegd aan doorzettingsmacht",
+    "dispute-decided": "beslist",
+}
+ATTENDANCE_STATUS = {
+    "thuiszitter": "Thuiszitter",
+    "exempt": "Vrijgesteld van leerplicht",
+    "enrolled": "Ingeschreven",
+    "not-enrolled": "Niet ingeschreven",
+    "unknown": "Niets bekend",
+}
+PAYERS = {"school": "school", "swv": "samenwerkingsverband", "municipality": "gemeente"}
 PURPOSES = {
     Purpose.IDENTITY.value: "Wie uw kind is (naam, BSN, geboortedatum)",
     Purpose.SIGNALLING.value: "Zorgsignaal (waar de zorg over gaat)",
@@ -86,6 +139,18 @@ FIELDS = {
     "name": "Naam",
     "bsn": "BSN",
     "birth_date": "Geboortedatum",
+    "question": "Vraag",
+    "tried_so_far": "Al geprobeerd",
+    "grounds": "Gronden",
+    "advice": "Advies",
+    "goals": "Doelen",
+    "perspective": "Perspectief",
+    "description": "Omschrijving",
+    "product": "Product",
+    "care": "Zorg",
+    "motivation": "Motivering",
+    "why_needed": "Waarom nodig",
+    "programme": "Programma",
 }
 REFUSALS = {
     "no-relation": "geen relatie met het kind",
@@ -126,7 +191,7 @@ def create_web_app(
     def name_of(partner: str) -> str:
         try:
             return access.directory.partner(partner).name
-        except LookupError:
+        except (LookupError, UnknownPartnerError):
             return partner
 
     env.filters.update(
@@ -142,6 +207,14 @@ def create_web_app(
         statuslabel=lambda s: STATUS.get(s, s),
         signaalstatus=lambda s: SIGNAL_STATUS.get(s, s),
         gebeurtenis=lambda kind: EVENTS.get(kind, kind),
+        arrangement=lambda kind: ARRANGEMENTS.get(kind, kind),
+        overdrachtstatus=lambda s: HANDOVER_STATUS.get(s, s),
+        geschilstatus=lambda s: DISPUTE_STATUS.get(s, s),
+        aanwezigheid=lambda s: ATTENDANCE_STATUS.get(s, s),
+        overgang=lambda t: (t or "").upper().replace("-", " → "),
+        bekostiging=lambda shares: ", ".join(
+            f"{PAYERS.get(s['payer'], s['payer'])} {s['percent']}%" for s in shares or []
+        ),
     )
     reader = {"reader_name": name_of(portal.partner), "urgent": URGENT}
 
@@ -172,7 +245,8 @@ def create_web_app(
         if plan is None:
             return not_found(request, "Er is over dit kind niets gedeeld.")
         rows = shared_rows(plan, access, name_of)
-        return page(request, "ouders.html", plan=plan, rows=rows, parents=True)
+        kinds = shared_kinds(plan)
+        return page(request, "ouders.html", plan=plan, rows=rows, kinds=kinds, parents=True)
 
     @app.get("/api/plan/{child}", summary="A child's plan for the signing partner (JSON)")
     async def plan_api(
@@ -200,11 +274,8 @@ def shared_rows(
 ) -> list[dict[str, Any]]:
     """Per organisation on the plan: what kinds it shared, and what kinds it may see."""
     shared: dict[str, set[str]] = {}
-    for signal in plan.get("signals", []):
-        shared.setdefault(signal["partner"], set()).update(signal.get("sealed", {}))
-    for key in ("goals", "agreements", "actions"):
-        for item in plan.get(key, []):
-            shared.setdefault(item["by"], set()).update(item.get("sealed", {}))
+    for partner, item in shared_items(plan):
+        shared.setdefault(partner, set()).update(item.get("sealed", {}))
     rows = []
     for party in plan.get("parties", []):
         partner = party["partner"]
@@ -222,6 +293,37 @@ def shared_rows(
             }
         )
     return rows
+
+
+def shared_items(plan: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each item of the plan that carries sealed sections, with the organisation that shared it."""
+    for signal in plan.get("signals", []):
+        yield signal["partner"], signal
+    for key in ("goals", "agreements", "actions", "arrangements"):
+        for item in plan.get(key, []):
+            yield item["by"], item
+    for handover in plan.get("handovers", []):
+        yield handover["from"] or "", handover
+    attendance = plan.get("attendance") or {}
+    for key, by in (("enrolments", "school"), ("reports", "school"), ("exemptions", "leerplicht")):
+        for item in attendance.get(key, []):
+            yield item[by], item
+    for offer in attendance.get("offers", []):
+        yield offer["by"], offer
+
+
+def shared_kinds(plan: dict[str, Any]) -> list[str]:
+    """Which kinds of information are on the plan (labels, never what they say)."""
+    kinds = []
+    if plan.get("handovers"):
+        kinds.append("Overdracht naar een nieuwe school of opvang")
+    kinds += sorted({ARRANGEMENTS.get(a["kind"], a["kind"]) for a in plan.get("arrangements", [])})
+    if any(a.get("dispute") for a in plan.get("arrangements", [])):
+        kinds.append("Afspraken over wie de ondersteuning betaalt")
+    attendance = plan.get("attendance") or {}
+    if attendance.get("status", "unknown") != "unknown" or attendance.get("reports"):
+        kinds.append("Inschrijving en aanwezigheid op school (leerplicht)")
+    return kinds
 
 
 def _bearer(authorization: str | None) -> bytes:

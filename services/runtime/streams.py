@@ -153,6 +153,25 @@ PLAN_SIGNALLING = ConsumerSpec(
     description="integral-plan projection: signals and matches",
 )
 
+PLAN_HANDOVER = ConsumerSpec(
+    stream=HANDOVER,
+    durable="integral-plan",
+    filter_subjects=("ketenbus.handover.>",),
+    description="integral-plan projection: handovers (status, escalations, continuity gaps)",
+)
+PLAN_ARRANGEMENTS = ConsumerSpec(
+    stream=ARRANGEMENTS,
+    durable="integral-plan",
+    filter_subjects=("ketenbus.arrangements.>",),
+    description="integral-plan projection: support, TLVs, OPPs, youth care, disputes, regie",
+)
+PLAN_TRUANCY = ConsumerSpec(
+    stream=TRUANCY,
+    durable="integral-plan",
+    filter_subjects=("ketenbus.truancy.>",),
+    description="integral-plan projection: enrolments, verzuim, thuiszitters, offers",
+)
+
 KLUIS_SIGNALLING = ConsumerSpec(
     stream=SIGNALLING,
     durable="kluis",
@@ -244,6 +263,24 @@ NOTIFICATIES_SIGNALLING = ConsumerSpec(
     filter_subjects=("ketenbus.signalling.>",),
     description="webhook bridge (Notificaties API): signals and matches",
 )
+NOTIFICATIES_HANDOVER = ConsumerSpec(
+    stream=HANDOVER,
+    durable="notificaties",
+    filter_subjects=("ketenbus.handover.>",),
+    description="webhook bridge (Notificaties API): handovers started, delivered, escalated",
+)
+NOTIFICATIES_ARRANGEMENTS = ConsumerSpec(
+    stream=ARRANGEMENTS,
+    durable="notificaties",
+    filter_subjects=("ketenbus.arrangements.>",),
+    description="webhook bridge (Notificaties API): TLVs, OPPs, youth care, arrangements, regie",
+)
+NOTIFICATIES_TRUANCY = ConsumerSpec(
+    stream=TRUANCY,
+    durable="notificaties",
+    filter_subjects=("ketenbus.truancy.>",),
+    description="webhook bridge (Notificaties API): verzuimmeldingen, thuiszitters, offers",
+)
 NOTIFICATIES_PRIVACY = ConsumerSpec(
     stream=PRIVACY,
     durable="notificaties",
@@ -254,6 +291,9 @@ NOTIFICATIES_PRIVACY = ConsumerSpec(
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     SIGNALLING_INBOUND,
     PLAN_SIGNALLING,
+    PLAN_HANDOVER,
+    PLAN_ARRANGEMENTS,
+    PLAN_TRUANCY,
     KLUIS_SIGNALLING,
     PLAN_PRIVACY,
     HANDOVER_INBOUND,
@@ -268,6 +308,9 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     KLUIS_PLAN,
     NOTIFICATIES_PLAN,
     NOTIFICATIES_SIGNALLING,
+    NOTIFICATIES_HANDOVER,
+    NOTIFICATIES_ARRANGEMENTS,
+    NOTIFICATIES_TRUANCY,
     NOTIFICATIES_PRIVACY,
 )
 

@@ -26,6 +26,20 @@ from services.integral_plan.query import NotOnPlanError, PlanAccess
 from services.integral_plan.reader import open_plan
 from services.integral_plan.web import create_web_app
 from services.runtime.keyring import KeyRefusedError
+from tests.domain_events import (
+    PO,
+    arrangement_agreed,
+    dispute_escalated,
+    enrolled,
+    funding_disputed,
+    handover_escalated,
+    handover_started,
+    support_requested,
+    three_month_rule,
+    thuiszitter_registered,
+    verzuim_report,
+    youth_care_decided,
+)
 from tests.plan_events import (
     CHILD,
     JGZ,
@@ -42,6 +56,8 @@ from tests.plan_events import (
     signal,
 )
 
+KID = "e" * 32
+CARE = "Ambulante gezinsbegeleiding"
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--headless",
@@ -130,7 +146,37 @@ def story() -> IntegralPlanApplication:
     app.apply(first)
     report = clear("", report="Gesprek op 2 december.", follow_up="School sluit aan.")
     app.apply(done(WIJKTEAM, first, date(2026, 11, 21), sealed=report))
+    for event in other_domains():
+        app.apply(event)
     return app
+
+
+def other_domains() -> list[Any]:
+    """A second child: a handover over its date, support and youth care, a thuiszitter."""
+    started = handover_started(date(2026, 11, 10), date(2026, 9, 1), KID)
+    agreed = arrangement_agreed(date(2026, 10, 1), KID)
+    disputed = funding_disputed(agreed, date(2026, 10, 5))
+    care = youth_care_decided(date(2026, 10, 2), KID)
+    care = care.model_copy(
+        update={
+            "data": care.data.model_copy(
+                update={"sealed": {Purpose.YOUTH_CARE: "test:" + json.dumps({"product": CARE})}}
+            )
+        }
+    )
+    return [
+        enrolled(PO, date(2026, 8, 20), KID),
+        started,
+        handover_escalated(started, date(2026, 11, 12)),
+        support_requested(date(2026, 9, 15), KID),
+        care,
+        agreed,
+        disputed,
+        dispute_escalated(disputed, date(2026, 10, 20)),
+        verzuim_report(date(2026, 9, 30), KID),
+        thuiszitter_registered(date(2026, 9, 1), KID),
+        three_month_rule(date(2026, 9, 1), date(2026, 11, 20), KID),
+    ]
 
 
 def free_port() -> int:
@@ -141,8 +187,17 @@ def free_port() -> int:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[str]:
+    yield from serve(tmp_path, WIJKTEAM.partner)
+
+
+@pytest.fixture
+def school_site(tmp_path: Path) -> Iterator[str]:
+    yield from serve(tmp_path, PO)
+
+
+def serve(tmp_path: Path, partner: str) -> Iterator[str]:
     access = PlanAccess.load(tmp_path)
-    web = create_web_app(LocalPortal(story(), access, WIJKTEAM.partner), access, lambda: NOW)
+    web = create_web_app(LocalPortal(story(), access, partner), access, lambda: NOW)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -167,6 +222,14 @@ def page() -> Iterator[Any]:
             yield browser.new_page(viewport={"width": 1200, "height": 900}, locale="nl-NL")
         finally:
             browser.close()
+
+
+def visit(page: Any, url: str, screenshot: str = "") -> str:
+    """Open `url`; the text of its main content (and a screenshot for a person to look at)."""
+    page.goto(url)
+    if screenshot:
+        page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
+    return str(page.locator("main").inner_text())
 
 
 def test_the_worklist_shows_the_access_team_what_to_pick_up(site: str, page: Any) -> None:
@@ -203,10 +266,7 @@ def test_a_childs_plan_shows_who_does_what_and_the_timeline(site: str, page: Any
 
 
 def test_parents_see_what_is_shared_and_with_whom_but_not_the_content(site: str, page: Any) -> None:
-    page.goto(f"{site}/ouders/{CHILD}")
-    page.screenshot(path=str(ARTIFACTS / "ouders.png"), full_page=True)
-
-    body = page.locator("main").inner_text()
+    body = visit(page, f"{site}/ouders/{CHILD}", "ouders.png")
     table = page.get_by_role("table", name="Betrokken organisaties")
     assert 3 == table.locator("tbody tr").count()
     assert "Basisschool De Regenboog" in body
@@ -220,3 +280,42 @@ def test_an_unknown_child_gets_a_plain_not_found_page(site: str, page: Any) -> N
 
     assert 404 == response.status
     assert "Niet gevonden" == page.locator("h1").inner_text()
+
+
+def test_the_schools_worklist_shows_a_stalled_handover_and_a_thuiszitter_escalation(
+    school_site: str, page: Any
+) -> None:
+    page.goto(f"{school_site}/werklijst")
+    page.screenshot(path=str(ARTIFACTS / "werklijst-school.png"), full_page=True)
+
+    rows = page.locator("tbody tr")
+    mine = [
+        rows.nth(i).inner_text() for i in range(rows.count()) if KID[:8] in rows.nth(i).inner_text()
+    ]
+    assert 2 == len(mine)
+    assert "Thuiszitter: escalatie" in mine[0] and "84 dagen thuis" in mine[0]
+    assert "Overdracht stokt" in mine[1] and "opgeschaald (niveau 2)" in mine[1]
+    assert "14 dagen over datum" in mine[1]
+
+
+def test_a_childs_plan_shows_handovers_arrangements_and_attendance(site: str, page: Any) -> None:
+    body = visit(page, f"{site}/plan/{KID}", "plan-domeinen.png")
+    handovers = page.get_by_role("table", name="Overdrachten naar een volgende school of opvang")
+    assert 1 == handovers.locator("tbody tr").count()
+    assert "PO → VO" in handovers.inner_text() and "loopt" in handovers.inner_text()
+    assert "Onderwijs-zorgarrangement" in body
+    assert "Geschil: voorgelegd aan doorzettingsmacht" in body
+    assert "samenwerkingsverband 60%, gemeente 40%" in body
+    assert CARE in body  # the wijkteam opens the youth-care section
+    assert "Stand: Thuiszitter" in body
+    assert "overdracht over datum: opgeschaald" in page.locator("ol.timeline").inner_text()
+
+
+def test_parents_see_the_kinds_of_information_from_every_domain_but_not_the_content(
+    site: str, page: Any
+) -> None:
+    body = visit(page, f"{site}/ouders/{KID}")
+    assert "Overdracht naar een nieuwe school of opvang" in body
+    assert "Jeugdhulp" in body
+    assert "Inschrijving en aanwezigheid op school (leerplicht)" in body
+    assert CARE not in body

@@ -1,5 +1,6 @@
 """The integral plan on a real backbone: parties, sealed goals and actions, signed queries (NATS
-and HTTP), worklists, the webhook bridge, rebuilding from the streams, and erasure.
+and HTTP), worklists, the webhook bridge, handovers, arrangements and attendance from the other
+domains' streams, rebuilding from the streams, and erasure.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from nats.aio.client import Client as NatsClient
 from adapters.notificaties.bridge import Bridge
 from adapters.notificaties.models import Abonnement
 from adapters.notificaties.store import NotificatieStore
+from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.plan import (
     ActionAgreed,
     ActionAgreedData,
@@ -52,6 +54,7 @@ from services.runtime.partner import DataDirKeys
 from services.runtime.settings import Settings, server_list
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend
+from tests.domain_events import handover_started, support_requested, thuiszitter_registered
 from tests.integration.helpers import child
 
 pytestmark = pytest.mark.integration
@@ -78,6 +81,12 @@ async def poll(check: Callable[[], Awaitable[T | None]], what: str, timeout: flo
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"gave up waiting for {what}")
         await asyncio.sleep(0.2)
+
+
+async def relay(nc: NatsClient, event: CloudEvent[Any]) -> None:
+    """As the event's own service records and relays it (`ketenbus.<domain>.<event>.v1`)."""
+    subject = event.outbound_subject()
+    await nc.jetstream().publish(subject, event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)})
 
 
 async def sealed_signal(keyring: Keyring, party: Party, kid: str, on: date) -> SignalRegistered:
@@ -279,6 +288,28 @@ class IntegralPlanCase(StoreBackend):
         assert GOAL.encode() not in bodies and ACTION.encode() not in bodies
         assert {"Bearer zaaksysteem"} == {auth for _, auth in receiver.received}
 
+        # The other domains recorded a handover, a support request and a thuiszitter: the plan
+        # notes them (as their services relay them) and the school's worklist shows them.
+        started = handover_started(TODAY - timedelta(days=2), TODAY - timedelta(days=30), kid)
+        for recorded in (
+            started,
+            support_requested(TODAY - timedelta(days=9), kid),
+            thuiszitter_registered(TODAY - timedelta(days=8), kid),
+        ):
+            await relay(nc, recorded)
+        await poll(lambda: _attendance(nc, kid, "thuiszitter"), "the thuiszitter on the plan")
+        noted = await query_plan(nc, kid)
+        assert noted is not None
+        assert [(str(started.data.handover_id), "started")] == [
+            (h["handover_id"], h["status"]) for h in noted["handovers"]
+        ]
+        assert ["support-requested"] == [a["kind"] for a in noted["arrangements"]]
+        assert ["support"] == list(noted["arrangements"][0]["sealed"])
+        school_list = await NatsPortal(nc, data_dir, SCHOOL.partner).worklist()
+        assert {"stalled-handover", "thuiszitter-escalation"} <= {
+            i["kind"] for i in school_list["items"] if i["child"] == kid
+        }
+
         # Rebuilt from the streams, the plan equals the live one.
         live = await query_plan(nc, kid)
         fresh = IntegralPlanApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
@@ -296,6 +327,11 @@ class IntegralPlanCase(StoreBackend):
 async def _plan_with(nc: NatsClient, kid: str, key: str) -> dict[str, Any] | None:
     plan = await query_plan(nc, kid)
     return plan if plan and plan.get(key) else None
+
+
+async def _attendance(nc: NatsClient, kid: str, status: str) -> bool:
+    plan = await query_plan(nc, kid)
+    return bool(plan) and plan["attendance"]["status"] == status  # type: ignore[index]
 
 
 async def _party(nc: NatsClient, kid: str, partner: str) -> bool:

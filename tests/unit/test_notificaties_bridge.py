@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,19 @@ from adapters.notificaties.bridge import Bridge
 from adapters.notificaties.models import Abonnement, load_config
 from adapters.notificaties.store import NotificatieStore
 from ketenbus_contracts.privacy import ChildErased, ChildErasedData
+from tests.domain_events import (
+    LEERPLICHT,
+    PO,
+    handover_started,
+    three_month_rule,
+    thuiszitter_registered,
+    tlv_issued,
+)
 from tests.plan_events import CHILD, JGZ, NOW, SCHOOL, WIJKTEAM, action, joined, signal
 
 D = date(2026, 11, 1)
 TOKEN = "Bearer gemeente-zaaksysteem-token"
+CARE_WORDS = "sealed-support-token"
 
 
 class Receiver:
@@ -189,3 +198,38 @@ async def test_an_erased_child_is_forgotten_but_its_erasure_is_told(
 
     assert [("privacy", "destroy")] == [(b["kanaal"], b["actie"]) for b, _ in receiver.received]
     assert [str(erased.id)] == [d.event_id for d in bridge.store.deliveries()]
+
+
+async def test_handovers_arrangements_and_attendance_are_told_thinly_to_whom_they_involve(
+    bridge: Bridge, receiver: Receiver
+) -> None:
+    kanalen = [{"naam": "overdracht"}, {"naam": "ondersteuning"}, {"naam": "leerplicht"}]
+    for partner in (PO, LEERPLICHT, WIJKTEAM.partner):
+        abonnement = {"callbackUrl": receiver.url, "auth": TOKEN, "kanalen": kanalen}
+        bridge.store.subscribe(
+            Abonnement.model_validate(abonnement | {"partner": partner}), bridge.clock()
+        )
+    started = handover_started(D, D)
+    since = D - timedelta(days=80)
+    for event in (
+        started,
+        tlv_issued(D),
+        thuiszitter_registered(since),
+        three_month_rule(since, D),
+    ):
+        bridge.take(event)
+
+    await deliver(bridge)
+
+    told = sorted(
+        (body["kanaal"], body["resource"], tuple(sorted(body["kenmerken"].items())))
+        for body, _ in receiver.received
+    )
+    assert [
+        ("leerplicht", "aanwezigheid", ()),  # the school (involved) of the thuiszitter
+        ("leerplicht", "aanwezigheid", (("fase", "escalated"),)),  # to leerplicht, it notifies
+        ("leerplicht", "aanwezigheid", (("fase", "escalated"),)),  # and to the school
+        ("ondersteuning", "tlv", ()),
+        ("overdracht", "overdracht", (("organisatie", PO), ("overgang", "po-vo"))),
+    ] == told
+    assert all(CARE_WORDS not in json.dumps(body) for body, _ in receiver.received)

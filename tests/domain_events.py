@@ -1,0 +1,454 @@
+"""Builders of handover, arrangements and truancy contract events, as their services record
+them, for the integral-plan tests (the plan notes them on the child's plan)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from ketenbus_contracts import arrangements as arr
+from ketenbus_contracts import handover as ho
+from ketenbus_contracts import truancy as tr
+from ketenbus_contracts.purposes import Purpose
+from tests.plan_events import CHILD
+
+PO = "bs-de-regenboog"
+VO = "vo-het-lyceum"
+SWV = "swv-lingewaard"
+LEERPLICHT = "leerplicht-lingewaard"
+WIJKTEAM = "wijkteam-lingewaard"
+PROVIDER = "jeugdhulp-de-linde"
+BRIN = "12AB"
+# The handover and arrangements services relay under their own source.
+HANDOVER_SERVICE = "ketenbus.handover"
+ARRANGEMENTS_SERVICE = "ketenbus.arrangements"
+REGION = "lingewaard"
+SUPPORT_SEALED = {Purpose.SUPPORT: "sealed-support-token"}
+YOUTH_CARE_SEALED = {Purpose.YOUTH_CARE: "sealed-youth-care-token"}
+ATTENDANCE_SEALED = {Purpose.ATTENDANCE: "sealed-attendance-token"}
+
+
+def _at(on: date) -> datetime:
+    return datetime.combine(on, time(9), tzinfo=UTC)
+
+
+def party(partner: str, role: str) -> arr.Party:
+    return arr.Party(partner=partner, role=role, contact=f"{role}@{partner}.example")
+
+
+# handover
+
+
+def handover_started(
+    planned: date, on: date, child: str = CHILD, handover_id: uuid.UUID | None = None
+) -> ho.HandoverStarted:
+    return ho.HandoverStarted.create(
+        source=HANDOVER_SERVICE,
+        subject=child,
+        time=_at(on),
+        data=ho.HandoverStartedData(
+            handover_id=handover_id or uuid.uuid4(),
+            transition="po-vo",
+            sender=ho.Organisation(partner=PO, contact="ib@regenboog.example"),
+            swv=SWV,
+            planned_on=planned,
+        ),
+    )
+
+
+def dossier_delivered(started: ho.HandoverStarted, on: date) -> ho.DossierDelivered:
+    return ho.DossierDelivered.create(
+        source=HANDOVER_SERVICE,
+        subject=started.subject,
+        time=_at(on),
+        data=ho.DossierDeliveredData(
+            handover_id=started.data.handover_id,
+            sender=PO,
+            receiver=VO,
+            delivered_on=on,
+            sections=[],
+            withheld=[],
+        ),
+    )
+
+
+def warm_conversation(started: ho.HandoverStarted, on: date) -> ho.WarmConversationHeld:
+    return ho.WarmConversationHeld.create(
+        source=HANDOVER_SERVICE,
+        subject=started.subject,
+        time=_at(on),
+        data=ho.WarmConversationHeldData(
+            handover_id=started.data.handover_id,
+            held_on=on,
+            participants=[
+                ho.Participant(partner=PO, role="leerkracht groep 8"),
+                ho.Participant(partner=VO, role="mentor"),
+            ],
+        ),
+    )
+
+
+def handover_closed(started: ho.HandoverStarted, on: date) -> ho.HandoverClosed:
+    return ho.HandoverClosed.create(
+        source=HANDOVER_SERVICE,
+        subject=started.subject,
+        time=_at(on),
+        data=ho.HandoverClosedData(handover_id=started.data.handover_id, closed_on=on),
+    )
+
+
+def continuity_gap(started: ho.HandoverStarted, on: date) -> ho.ContinuityGapFound:
+    return ho.ContinuityGapFound.create(
+        source=HANDOVER_SERVICE,
+        subject=started.subject,
+        time=_at(on),
+        data=ho.ContinuityGapFoundData(
+            handover_id=started.data.handover_id,
+            gaps=[ho.RunningSupport(ref="opp-2026-1", kind="arrangement", carried=False)],
+            found_on=on,
+        ),
+    )
+
+
+def handover_escalated(
+    started: ho.HandoverStarted, on: date, level: int = 2
+) -> ho.HandoverEscalated:
+    return ho.HandoverEscalated.create(
+        source=HANDOVER_SERVICE,
+        subject=started.subject,
+        time=_at(on),
+        data=ho.HandoverEscalatedData(
+            handover_id=started.data.handover_id,
+            level=level,
+            to="swv",
+            partner=SWV,
+            contact="loket@swv.example",
+            planned_on=started.data.planned_on,
+            escalated_at=_at(on),
+        ),
+    )
+
+
+# arrangements
+
+
+def support_requested(on: date, child: str = CHILD) -> arr.SupportRequested:
+    return arr.SupportRequested.create(
+        source=ARRANGEMENTS_SERVICE,
+        subject=child,
+        time=_at(on),
+        data=arr.SupportRequestedData(
+            request_id=uuid.uuid4(),
+            school=party(PO, "ib-er"),
+            swv=SWV,
+            requested_on=on,
+            kind="arrangement-op-maat",
+            sealed=SUPPORT_SEALED,
+        ),
+        purposes=[Purpose.SUPPORT],
+    )
+
+
+def tlv_issued(on: date, child: str = CHILD) -> arr.TlvIssued:
+    return arr.TlvIssued.create(
+        source=ARRANGEMENTS_SERVICE,
+        subject=child,
+        time=_at(on),
+        data=arr.TlvIssuedData(
+            tlv_id=uuid.uuid4(),
+            beschikkingsnummer="TLV-2026-0042",
+            swv_number="2506",
+            categorie="L",
+            start_on=on,
+            end_on=date(on.year + 2, 7, 31),
+            swv=party(SWV, "consulent"),
+            school=PO,
+            sealed=SUPPORT_SEALED,
+        ),
+    )
+
+
+def opp_drawn_up(on: date, child: str = CHILD, regisseur: str = PO) -> arr.OppDrawnUp:
+    return arr.OppDrawnUp.create(
+        source=ARRANGEMENTS_SERVICE,
+        subject=child,
+        time=_at(on),
+        data=arr.OppDrawnUpData(
+            opp_id=uuid.uuid4(),
+            school=PO,
+            regie=party(regisseur, "ib-er"),
+            drawn_up_on=on,
+            review_dates=[date(on.year + 1, 1, 15)],
+            sealed=SUPPORT_SEALED,
+        ),
+    )
+
+
+def youth_care_decided(on: date, child: str = CHILD) -> arr.YouthCareDecided:
+    return arr.YouthCareDecided.create(
+        source=ARRANGEMENTS_SERVICE,
+        subject=child,
+        time=_at(on),
+        data=arr.YouthCareDecidedData(
+            decision_id=uuid.uuid4(),
+            beschikkingsnummer="JH-2026-77",
+            access_team=party(WIJKTEAM, "consulent"),
+            provider=party(PROVIDER, "behandelaar"),
+            start_on=on,
+            end_on=date(on.year + 1, on.month, 1),
+            regie=party(WIJKTEAM, "regisseur"),
+            sealed=YOUTH_CARE_SEALED,
+        ),
+    )
+
+
+def arrangement_agreed(on: date, child: str = CHILD) -> arr.ArrangementAgreed:
+    return arr.ArrangementAgreed.create(
+        source=ARRANGEMENTS_SERVICE,
+        subject=child,
+        time=_at(on),
+        data=arr.ArrangementAgreedData(
+            arrangement_id=uuid.uuid4(),
+            kind="onderwijs-zorg",
+            region=REGION,
+            parties=[party(PO, "ib-er"), party(SWV, "consulent"), party(PROVIDER, "behandelaar")],
+            start_on=on,
+            end_on=date(on.year + 1, 7, 31),
+            funding=[
+                arr.FundingShare(payer="swv", percent=60),
+                arr.FundingShare(payer="municipality", percent=40),
+            ],
+            sealed=SUPPORT_SEALED,
+        ),
+    )
+
+
+def funding_disputed(agreed: arr.ArrangementAgreed, on: date) -> arr.FundingDisputed:
+    return arr.FundingDisputed.create(
+        source=ARRANGEMENTS_SERVICE,
+        subject=agreed.subject,
+        time=_at(on),
+        data=arr.FundingDisputedData(
+            dispute_id=uuid.uuid4(),
+            arrangement_id=agreed.data.arrangement_id,
+            raised_by="gemeente-lingewaard",
+            raised_on=on,
+        ),
+    )
+
+
+def dispute_escalated(disputed: arr.FundingDisputed, on: date) -> arr.DisputeEscalated:
+    d = disputed.data
+    return arr.DisputeEscalated.create(
+        source=ARRANGEMENTS_SERVICE,
+        subject=disputed.subject,
+        time=_at(on),
+        data=arr.DisputeEscalatedData(
+            dispute_id=d.dispute_id,
+            arrangement_id=d.arrangement_id,
+            region=REGION,
+            holders=[
+                arr.Holder(
+                    partner="gemeente-lingewaard", function="wethouder", contact="w@g.example"
+                )
+            ],
+            escalated_on=on,
+            deadline=date(on.year + 1, 1, 1),
+        ),
+    )
+
+
+def dispute_decided(disputed: arr.FundingDisputed, on: date) -> arr.DisputeDecided:
+    d = disputed.data
+    return arr.DisputeDecided.create(
+        source=ARRANGEMENTS_SERVICE,
+        subject=disputed.subject,
+        time=_at(on),
+        data=arr.DisputeDecidedData(
+            dispute_id=d.dispute_id,
+            arrangement_id=d.arrangement_id,
+            decided_by="gemeente-lingewaard",
+            decided_on=on,
+            funding=[
+                arr.FundingShare(payer="swv", percent=50),
+                arr.FundingShare(payer="municipality", percent=50),
+            ],
+        ),
+    )
+
+
+def regie_changed(opp: arr.OppDrawnUp, to: str, on: date) -> arr.RegieChanged:
+    return arr.RegieChanged.create(
+        source=ARRANGEMENTS_SERVICE,
+        subject=opp.subject,
+        time=_at(on),
+        data=arr.RegieChangedData(
+            domain="opp", ref_id=opp.data.opp_id, regie=party(to, "regisseur"), changed_on=on
+        ),
+    )
+
+
+def reduced_teaching_time(opp: arr.OppDrawnUp, on: date) -> arr.ReducedTeachingTimeRequested:
+    return arr.ReducedTeachingTimeRequested.create(
+        source=ARRANGEMENTS_SERVICE,
+        subject=opp.subject,
+        time=_at(on),
+        data=arr.ReducedTeachingTimeRequestedData(
+            request_id=uuid.uuid4(),
+            school=PO,
+            opp_id=opp.data.opp_id,
+            requested_on=on,
+            hours_per_week=12,
+            start_on=on,
+            end_on=date(on.year + 1, 2, 1),
+            back_to_full_time=[
+                arr.ScheduleStep(from_on=date(on.year + 1, 1, 4), hours_per_week=18)
+            ],
+            sealed=SUPPORT_SEALED,
+        ),
+    )
+
+
+# truancy
+
+
+def enrolled(school: str, on: date, child: str = CHILD) -> tr.PupilEnrolled:
+    return tr.PupilEnrolled.create(
+        source=school,
+        subject=child,
+        time=_at(on),
+        data=tr.PupilEnrolledData(school=school, brin=BRIN, region=REGION, enrolled_on=on),
+    )
+
+
+def de_enrolled(school: str, on: date, child: str = CHILD) -> tr.PupilDeEnrolled:
+    return tr.PupilDeEnrolled.create(
+        source=school,
+        subject=child,
+        time=_at(on),
+        data=tr.PupilDeEnrolledData(school=school, brin=BRIN, region=REGION, de_enrolled_on=on),
+    )
+
+
+def verzuim_report(on: date, child: str = CHILD) -> tr.VerzuimReportDue:
+    return tr.VerzuimReportDue.create(
+        source="ketenbus.truancy",
+        subject=child,
+        time=_at(on),
+        data=tr.VerzuimReportDueData(
+            report_id=uuid.uuid4(),
+            school=PO,
+            brin=BRIN,
+            region=REGION,
+            leerplicht=LEERPLICHT,
+            begin_on=date(on.year, on.month, 1),
+            end_on=on,
+            kind="16-uur",
+            hours_unauthorised=16,
+            hours_absent=16,
+            lessons_missed=20,
+            action_taken="gesprek met ouders",
+            municipal_action_wanted=True,
+            contact="ib@regenboog.example",
+            absence_ids=[uuid.uuid4()],
+        ),
+    )
+
+
+def thuiszitter_registered(since: date, child: str = CHILD) -> tr.ThuiszitterRegistered:
+    return tr.ThuiszitterRegistered.create(
+        source="ketenbus.truancy",
+        subject=child,
+        time=_at(since),
+        data=tr.ThuiszitterRegisteredData(
+            region=REGION, category=1, since=since, absolute=True, school=PO
+        ),
+    )
+
+
+def thuiszitter_ended(on: date, child: str = CHILD) -> tr.ThuiszitterEnded:
+    return tr.ThuiszitterEnded.create(
+        source="ketenbus.truancy",
+        subject=child,
+        time=_at(on),
+        data=tr.ThuiszitterEndedData(
+            region=REGION, category=1, ended_on=on, reason="terug-naar-school"
+        ),
+    )
+
+
+def three_month_rule(since: date, on: date, child: str = CHILD) -> tr.ThreeMonthRuleReached:
+    return tr.ThreeMonthRuleReached.create(
+        source="ketenbus.truancy",
+        subject=child,
+        time=_at(on),
+        data=tr.ThreeMonthRuleReachedData(
+            region=REGION,
+            stage="escalated",
+            since=since,
+            days_at_home=(on - since).days,
+            deadline=date.fromordinal(since.toordinal() + 91),
+            notify=[LEERPLICHT, SWV],
+        ),
+    )
+
+
+def exemption_granted(on: date, child: str = CHILD) -> tr.ExemptionGranted:
+    return tr.ExemptionGranted.create(
+        source=LEERPLICHT,
+        subject=child,
+        time=_at(on),
+        data=tr.ExemptionGrantedData(
+            exemption_id=uuid.uuid4(),
+            leerplicht=LEERPLICHT,
+            region=REGION,
+            article="5a",
+            swv_advice="positief",
+            valid_from=on,
+            sealed=ATTENDANCE_SEALED,
+        ),
+    )
+
+
+def offer_made(on: date, by: str = SWV, child: str = CHILD) -> tr.OfferMade:
+    return tr.OfferMade.create(
+        source=by,
+        subject=child,
+        time=_at(on),
+        data=tr.OfferMadeData(offer_id=uuid.uuid4(), by=by, offered_on=on),
+    )
+
+
+def every_kind(on: date, child: str = CHILD) -> list[Any]:
+    """One of each event the plan notes from the three domains, in a plausible order."""
+    started = handover_started(on, on, child)
+    agreed = arrangement_agreed(on, child)
+    disputed = funding_disputed(agreed, on)
+    opp = opp_drawn_up(on, child)
+    return [
+        enrolled(PO, on, child),
+        started,
+        continuity_gap(started, on),
+        handover_escalated(started, on),
+        dossier_delivered(started, on),
+        warm_conversation(started, on),
+        handover_closed(started, on),
+        support_requested(on, child),
+        tlv_issued(on, child),
+        opp,
+        youth_care_decided(on, child),
+        agreed,
+        disputed,
+        dispute_escalated(disputed, on),
+        dispute_decided(disputed, on),
+        regie_changed(opp, WIJKTEAM, on),
+        reduced_teaching_time(opp, on),
+        verzuim_report(on, child),
+        thuiszitter_registered(on, child),
+        three_month_rule(on, on, child),
+        offer_made(on, child=child),
+        thuiszitter_ended(on, child),
+        exemption_granted(on, child),
+        de_enrolled(PO, on, child),
+    ]
