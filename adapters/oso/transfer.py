@@ -47,7 +47,8 @@ from ketenbus_contracts.handover import (
 )
 from ketenbus_contracts.pseudonym import child_pseudonym, is_valid_bsn, school_pupil_pseudonym
 from ketenbus_contracts.purposes import Purpose
-from ketenbus_contracts.sealing import DataKey, kid_of, seal
+from ketenbus_contracts.sealing import DataKey, PartnerKeys, kid_of, seal
+from ketenbus_contracts.signing import sign_event
 from services.handover.rules import DisclosureRules, HandoverRules
 from services.runtime.keyring import KeyRefusedError, Keyring, KeyringError, KluisUnavailableError
 from services.runtime.streams import HANDOVER
@@ -82,7 +83,9 @@ async def attachment_store(js: JetStreamContext, bucket: str) -> ObjectStore:
         )
 
 
-async def _publish(js: JetStreamContext, event: CloudEvent[Any]) -> None:
+async def _publish(js: JetStreamContext, event: CloudEvent[Any], keys: PartnerKeys) -> None:
+    """Publish on the partner's inbound subject, signed by the partner (`keys`)."""
+    event = sign_event(event, keys)
     await js.publish(
         event.inbound_subject(event.source),
         event.to_bytes(),
@@ -160,7 +163,7 @@ async def import_oso(
             pupil_decides=pupil_is_16_at(dossier.birth_date, planned, rules.pupil_consent_age),
         ),
     )
-    await _publish(js, started)
+    await _publish(js, started, keyring.keys)
     data_key = await _wait_for_key(keyring, child, key_timeout)
 
     carried = [
@@ -202,7 +205,7 @@ async def import_oso(
         ),
         purposes=[Purpose.HANDOVER],
     )
-    await _publish(js, prepared)
+    await _publish(js, prepared, keyring.keys)
     published = 2
     if dossier.viewed and dossier.viewed_on is not None:
         viewed_id = uuid.uuid4()
@@ -230,6 +233,7 @@ async def import_oso(
                 ),
                 purposes=sorted(sealed),
             ),
+            keyring.keys,
         )
         published += 1
         if rules.requires_consent(dossier.transition) and dossier.consent is not None:
@@ -245,6 +249,7 @@ async def import_oso(
                         recorded_on=dossier.viewed_on,
                     ),
                 ),
+                keyring.keys,
             )
             published += 1
     return Imported(handover_id, child, dossier.transition, len(sections), count, published)

@@ -48,9 +48,11 @@ from ketenbus_contracts.arrangements import (
 )
 from ketenbus_contracts.envelope import CloudEvent, parse_event
 from ketenbus_contracts.purposes import Purpose
-from services.runtime.keyring import Keyring
+from ketenbus_contracts.sealing import PartnerKeys
+from ketenbus_contracts.signing import sign_event
+from services.runtime.keyring import Keyring, load_or_create_partner_keys
 from services.runtime.settings import server_list
-from services.runtime.streams import ARRANGEMENTS, KLUIS_ARRANGEMENTS
+from services.runtime.streams import ARRANGEMENTS, KLUIS_ARRANGEMENTS, StreamSpec
 
 SCHOOL = Party(partner="bs-de-regenboog", role="ib-er", contact="IB'er De Regenboog, 026-1234567")
 SWV = Party(partner="swv-lingewaard", role="tlv-commissie", contact="Loket SWV, 026-7654321")
@@ -194,7 +196,9 @@ def split(**shares: int) -> list[FundingShare]:
 # The scenario --------------------------------------------------------------------------
 
 
-async def _publish(nc: NatsClient, event: CloudEvent[Any]) -> None:
+async def _publish(nc: NatsClient, event: CloudEvent[Any], keys: PartnerKeys) -> None:
+    """Publish on the partner's inbound subject, signed by the partner (`keys`)."""
+    event = sign_event(event, keys)
     await nc.jetstream().publish(
         event.inbound_subject(event.source),
         event.to_bytes(),
@@ -213,23 +217,29 @@ async def _poll(check: Any, what: str, timeout: float = 60.0) -> Any:
         await asyncio.sleep(0.2)
 
 
-async def last_event(nc: NatsClient, name: str) -> CloudEvent[Any] | None:
-    """The last event published on `ketenbus.arrangements.<name>.v1`, if any."""
+async def last_event(
+    nc: NatsClient, name: str, stream: StreamSpec = ARRANGEMENTS
+) -> CloudEvent[Any] | None:
+    """The last event published on `ketenbus.<stream's domain>.<name>.v1`, if any."""
     try:
         msg = await nc.jetstream().get_last_msg(
-            ARRANGEMENTS.name, f"ketenbus.arrangements.{name}.v1"
+            stream.name, f"ketenbus.{stream.name.lower()}.{name}.v1"
         )
     except NotFoundError:
         return None
     return parse_event(msg.data or b"")
 
 
-async def wait_for(nc: NatsClient, name: str, match: Any) -> CloudEvent[Any]:
+async def wait_for(
+    nc: NatsClient, name: str, match: Any, stream: StreamSpec = ARRANGEMENTS
+) -> CloudEvent[Any]:
+    """The last `name` event on `stream`, once it is there and `match`es."""
+
     async def found() -> CloudEvent[Any] | None:
-        event = await last_event(nc, name)
+        event = await last_event(nc, name, stream)
         return event if event is not None and match(event) else None
 
-    result: CloudEvent[Any] = await _poll(found, f"{name} on ARRANGEMENTS")
+    result: CloudEvent[Any] = await _poll(found, f"{name} on {stream.name}")
     return result
 
 
@@ -259,6 +269,11 @@ async def run_arrangement_scenario(
         school, swv, wijkteam = (
             Keyring.for_partner(data_dir, p.partner, nc) for p in (SCHOOL, SWV, WIJKTEAM)
         )
+        signers = {k.partner: k.keys for k in (school, swv, wijkteam)}
+        signers[MUNICIPALITY] = load_or_create_partner_keys(data_dir, MUNICIPALITY)
+
+        async def send(event: CloudEvent[Any]) -> None:
+            await _publish(nc, event, signers[event.source])
 
         async def sealed_by(keyring: Keyring, details: Any, event_id: uuid.UUID) -> Sealed:
             return await keyring.seal(details, child=child, event_id=event_id)
@@ -268,15 +283,15 @@ async def run_arrangement_scenario(
             question="Handelingsverlegen bij boosheid en fysieke agressie in groep 5.",
             tried_so_far="Basisondersteuning, gedragsplan, time-out plek.",
         )
-        await _publish(nc, support_request(
+        await send(support_request(
             child, today - timedelta(days=30), sealed=await sealed_by(school, ask, ask_id),
             event_id=ask_id, request_id=request_id,
         ))  # fmt: skip
         # A school may not issue a TLV: refused with a reason on ketenbus.deadletter.arrangements.
-        await _publish(nc, tlv(child, today, today + timedelta(days=365), issuer=SCHOOL))
+        await send(tlv(child, today, today + timedelta(days=365), issuer=SCHOOL))
         tlv_id = uuid.uuid4()
         grounds = TlvDetails(grounds="Ondersteuningsbehoefte overstijgt het regulier onderwijs.")
-        await _publish(nc, tlv(
+        await send(tlv(
             child, today, today + timedelta(days=365), categorie="M", event_id=tlv_id,
             sealed=await sealed_by(swv, grounds, tlv_id), number=f"TLV-{today.year}-0042",
         ))  # fmt: skip
@@ -286,7 +301,7 @@ async def run_arrangement_scenario(
             support_hours_per_week=4,
             perspective="Regulier vo, basisberoepsgerichte leerweg",
         )
-        await _publish(nc, opp(
+        await send(opp(
             child, today - timedelta(days=7),
             [today + timedelta(days=42), today + timedelta(days=126)],
             sealed=await sealed_by(school, plan, opp_event_id), event_id=opp_event_id,
@@ -294,25 +309,25 @@ async def run_arrangement_scenario(
         ))  # fmt: skip
         care_event_id = uuid.uuid4()
         care = YouthCareDetails(product="45A53 ambulante jeugdhulp", care="Agressieregulatie")
-        await _publish(nc, youth_care(
+        await send(youth_care(
             child, today, today + timedelta(days=180), event_id=care_event_id,
             sealed=await sealed_by(wijkteam, care, care_event_id),
         ))  # fmt: skip
         arrangement_event_id, arrangement_id = uuid.uuid4(), uuid.uuid4()
         oza = ArrangementDetails(description="Ambulant begeleider twee ochtenden in de klas.")
-        await _publish(nc, arrangement(
+        await send(arrangement(
             child, today, today + timedelta(days=180), event_id=arrangement_event_id,
             arrangement_id=arrangement_id,
             sealed=await sealed_by(school, oza, arrangement_event_id),
         ))  # fmt: skip
         dispute_id = uuid.uuid4()
-        await _publish(nc, dispute(
+        await send(dispute(
             child, arrangement_id, today, proposed=split(municipality=100), dispute_id=dispute_id,
         ))  # fmt: skip
         escalated = await wait_for(
             nc, "dispute-escalated", lambda e: e.data.dispute_id == dispute_id
         )
-        await _publish(nc, decision(
+        await send(decision(
             child, dispute_id, arrangement_id, today, split(swv=30, municipality=70),
         ))  # fmt: skip
         decided = await wait_for(nc, "dispute-decided", lambda e: e.data.dispute_id == dispute_id)

@@ -17,10 +17,9 @@ from joserfc.jwk import OKPKey
 
 from ketenbus_contracts.plan import PlanQuery, PlanQueryError, verify_plan_query
 from ketenbus_contracts.purposes import Purpose
+from services.integral_plan.reader import sealed_items
 from services.kluis.domain import ProcessingRegister
 from services.kluis.policy import PartnerDirectory, load_register
-
-SEALED_ITEMS = ("signals", "goals", "agreements", "actions")
 
 
 class NotOnPlanError(PermissionError):
@@ -69,11 +68,8 @@ class PlanAccess:
             raise NotOnPlanError("the partner takes no part in this plan")
         allowed = self.may_hold(self.role_of(partner))
         visible = copy.deepcopy(plan)
-        for key in SEALED_ITEMS:
-            for item in visible.get(key, []):
-                _filter(item, allowed)
-                if isinstance(item.get("report"), dict):
-                    _filter(item["report"], allowed)
+        for item in sealed_items(visible):
+            _filter(item, allowed)
         return visible
 
 

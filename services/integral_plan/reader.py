@@ -14,23 +14,43 @@ from typing import Any
 from ketenbus_contracts.sealing import SealingError
 from services.runtime.keyring import KeyRefusedError, Keyring
 
-SEALED_ITEMS = ("signals", "goals", "agreements", "actions")
+# Lists of items with sealed sections; `attendance` is one such item (or None).
+SEALED_ITEMS = ("signals", "goals", "agreements", "actions", "handovers", "arrangements")
+SEALED_ITEM = "attendance"
+
+
+def sealed_items(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every item of the plan that may carry sealed sections (an action's report included)."""
+    items = [item for key in SEALED_ITEMS for item in plan.get(key) or []]
+    if isinstance(plan.get(SEALED_ITEM), dict):
+        items.append(plan[SEALED_ITEM])
+    reports = [item["report"] for item in items if isinstance(item.get("report"), dict)]
+    return items + reports
 
 
 async def open_plan(plan: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
     """The plan with each item's sections opened where `keyring` may, refused otherwise.
 
-    Items are signals, goals, agreements and actions (and an action's report); each keeps
-    `opened` (purpose → fields) and `refused` (purpose → kluis's code).
+    Items are signals, goals, agreements, actions (and an action's report), handovers,
+    arrangements and attendance, where present; each keeps `opened` (purpose → fields) and
+    `refused` (purpose → kluis's code).
     """
     readable = copy.deepcopy(plan)
     readable["reader"] = keyring.partner
-    for key in SEALED_ITEMS:
-        for item in readable.get(key, []):
+    for item in sealed_items(readable):
+        if "sealed" in item or "withheld" in item:
             await _open_item(item, keyring)
-            if isinstance(item.get("report"), dict):
-                await _open_item(item["report"], keyring)
     return readable
+
+
+def kinds_only(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan with each item's sections reduced to their kinds (purpose → ""): no content,
+    and withheld kinds named too, for a view of what is shared (the parents')."""
+    shown = copy.deepcopy(plan)
+    for item in sealed_items(shown):
+        kinds = [*item.pop("sealed", {}), *item.pop("withheld", [])]
+        item["sealed"] = dict.fromkeys(sorted(kinds), "")
+    return shown
 
 
 async def _open_item(item: dict[str, Any], keyring: Keyring) -> None:

@@ -22,6 +22,8 @@ from adapters.edexml.importer import ImportPlan
 from adapters.las_csv.reader import AbsenceRow, RowProblem, read_absences
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.pseudonym import school_pupil_pseudonym
+from ketenbus_contracts.sealing import PartnerKeys
+from ketenbus_contracts.signing import sign_event
 from ketenbus_contracts.truancy import (
     AbsenceDetails,
     AbsenceRecorded,
@@ -52,8 +54,10 @@ async def _seal(keyring: Keyring, model: BaseModel, child: str, event_id: uuid.U
     raise AssertionError("unreachable")
 
 
-async def _publish(js: JetStreamContext, partner: str, event: CloudEvent[Any]) -> None:
-    subject = event.inbound_subject(partner)
+async def _publish(js: JetStreamContext, keys: PartnerKeys, event: CloudEvent[Any]) -> None:
+    """Publish on the school's inbound subject, signed by the school (`keys`)."""
+    event = sign_event(event, keys)
+    subject = event.inbound_subject(keys.partner)
     await js.publish(subject, event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)})
 
 
@@ -85,7 +89,7 @@ async def publish_edexml(
             )
             await _publish(
                 js,
-                school,
+                keyring.keys,
                 PupilEnrolled.create(
                     id=event_id,
                     source=school,
@@ -104,7 +108,7 @@ async def publish_edexml(
             )
             await _publish(
                 js,
-                school,
+                keyring.keys,
                 PupilDeEnrolled.create(
                     id=event_id,
                     source=school,
@@ -182,7 +186,7 @@ async def publish_absences(
             sealed = await _seal(keyring, details, child, event_id)
             await _publish(
                 js,
-                school,
+                keyring.keys,
                 AbsenceRecorded.create(
                     id=event_id,
                     source=school,
