@@ -76,7 +76,7 @@ class SliceCase(StoreBackend):
         publish_events(backbone.url, [signal(kid, SCHOOL), signal(kid, JGZ)])
 
         plan = wait_until(
-            lambda: (p := query_plan(backbone.url, kid)) and p["match"] and p,
+            lambda: (p := query_plan(backbone, kid)) and p["match"] and p,
             what="a match in the plan",
         )
 
@@ -106,7 +106,7 @@ class SliceCase(StoreBackend):
         )
 
         plan = wait_until(
-            lambda: (p := query_plan(backbone.url, kid)) and p["match"] and p,
+            lambda: (p := query_plan(backbone, kid)) and p["match"] and p,
             what="both valid signals in the plan",
         )
         assert 2 == len(plan["signals"])
@@ -130,7 +130,7 @@ class SliceCase(StoreBackend):
         wait_until(lambda: consumer_idle(backbone.url, "INBOUND", "signalling"), what="idle")
         [(_, payload, _)] = read_stream(backbone.url, "DEADLETTER")
         assert "SignallerMismatchError" == json.loads(payload)["reason"]
-        plan = wait_until(lambda: query_plan(backbone.url, kid), what="the plan")
+        plan = wait_until(lambda: query_plan(backbone, kid), what="the plan")
         assert 1 == len(plan["signals"])
 
     def test_a_signalling_service_killed_mid_stream_loses_and_doubles_nothing(
