@@ -29,7 +29,7 @@ import nats
 from lxml import etree
 from nats.aio.client import Client as NatsClient
 
-from adapters.edexml.importer import ImportPlan, load_previous, plan_import, save_state
+from adapters.edexml.importer import ImportPlan, load_previous, plan_import, save_state, summary
 from adapters.edexml.reader import SAMPLE, Pupil, read_pupils
 from adapters.oso.dossier import FIXTURES as OSO_FIXTURES
 from adapters.oso.transfer import Imported, import_oso
@@ -495,8 +495,7 @@ class Story:
     """What the demo did, and the matched pupil's plan as each reader sees it."""
 
     child: str
-    enrolled: int
-    quarantined: int
+    imported: ImportPlan
     views: list[dict[str, Any]] = field(default_factory=list)
     handover: dict[str, Any] = field(default_factory=dict)
     arrangement: dict[str, Any] = field(default_factory=dict)
@@ -526,11 +525,7 @@ async def run_scenario(
     enrolled = await enrol_pupils(url, data_dir, secret, pupils_file, rules)
     pupils, _ = pupils_with_pseudonyms(secret, pupils_file)
     first = pupils[0]
-    story = Story(
-        child=first.pseudonym,
-        enrolled=len(enrolled.enrolments),
-        quarantined=len(enrolled.quarantined),
-    )
+    story = Story(child=first.pseudonym, imported=enrolled)
     nc = await nats.connect(server_list(url))
     try:
         await signal_and_match(nc, data_dir, pupils, today)
@@ -554,8 +549,8 @@ def format_story(story: Story) -> str:
     """What happened, in a few lines, before the plan is shown."""
     handover, truancy = story.handover, story.truancy
     lines = [
-        f"Enrolled from EDEXML: {story.enrolled} pupil(s), identities sealed"
-        f" ({story.quarantined} quarantined: BSN fails the eleven-check)",
+        "The school's EDEXML import (identities sealed):",
+        *(f"  {line}" for line in summary(story.imported)),
         f"Matched pupil: {story.child}",
         f"Warm handover {handover['transition']} to {handover['to']}: delivered with "
         f"{handover['sections']} sealed categories ({handover['withheld']} withheld), "
