@@ -59,6 +59,7 @@ from ketenbus_contracts.plan import (
     RegieAssignedData,
 )
 from ketenbus_contracts.pseudonym import child_pseudonym, is_valid_bsn, school_pupil_pseudonym
+from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signalling import (
     SignalDetails,
     Signaller,
@@ -147,8 +148,9 @@ async def sealed_signal(
     return sign_event(event, keyring.keys)
 
 
-async def publish(nc: NatsClient, event: CloudEvent[Any], keys: Any = None) -> None:
-    """Publish on the partner's inbound subject; signed by the source first, if not yet."""
+async def publish(nc: NatsClient, event: CloudEvent[Any], keys: PartnerKeys | None = None) -> None:
+    """Publish on the partner's inbound subject; signed with the source's `keys` when given
+    (a signal comes signed already)."""
     if keys is not None:
         event = sign_event(event, keys)
     await nc.jetstream().publish(
@@ -457,9 +459,10 @@ async def report_truancy(
     rules: RegionRules,
     enrolled: ImportPlan,
     child: DemoPupil,
+    today: date,
 ) -> dict[str, Any]:
     """The school's absence CSV: unauthorised hours up to the threshold, so a verzuim report."""
-    days = school_days_before(rules, date.today(), 4)
+    days = school_days_before(rules, today, 4)
     hours = rules.report.unauthorised_hours / len(days)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "absences.csv"
@@ -534,7 +537,7 @@ async def run_scenario(
         story.arrangement = await run_arrangement_scenario(
             url, data_dir, child=first.pseudonym, today=today
         )
-        story.truancy = await report_truancy(url, data_dir, secret, rules, enrolled, first)
+        story.truancy = await report_truancy(url, data_dir, secret, rules, enrolled, first, today)
         await wait_for_relations(nc)
         readers = [Keyring.for_partner(data_dir, reader, nc) for reader in READERS]
         for reader in readers:
@@ -632,7 +635,7 @@ def format_plan(plan: dict[str, Any]) -> str:
             "Actions",
             plan["actions"],
             lambda a: (
-                f"{a['actor']} does it and reports back to {a['reports_to']} by "
+                f"{a['actor']} does this and reports back to {a['reports_to']} by "
                 f"{a['due_on']}: {a['status']}"
                 + (f" on {a['done_on']}" if a.get("done_on") else "")
             ),
