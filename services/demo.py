@@ -32,7 +32,8 @@ from nats.aio.client import Client as NatsClient
 from adapters.edexml.importer import ImportPlan, load_previous, plan_import, save_state, summary
 from adapters.edexml.reader import SAMPLE, Pupil, read_pupils
 from adapters.oso.dossier import FIXTURES as OSO_FIXTURES
-from adapters.oso.transfer import Imported, import_oso
+from adapters.oso.dossier import read_dossier
+from adapters.oso.transfer import Imported, TransferError, export_oso, import_oso
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.handover import (
     DossierReleased,
@@ -427,6 +428,9 @@ async def hand_over(
         lambda e: e.data.handover_id == done.handover_id,
         stream=HANDOVER,
     )
+    opened = await _poll(
+        lambda: open_delivery(nc, data_dir, done.handover_id), "the vo school opening the dossier"
+    )
     return {
         "handover": str(done.handover_id),
         "transition": done.transition,
@@ -434,7 +438,20 @@ async def hand_over(
         "sections": len(delivered.data.sections),
         "withheld": len(delivered.data.withheld),
         "attachments": done.attachments,
+        "opened": len(read_dossier(opened, load_disclosure_rules(), what="delivery").sections),
     }
+
+
+async def open_delivery(nc: NatsClient, data_dir: Path, handover_id: uuid.UUID) -> bytes | None:
+    """The delivered dossier as the receiver opens it (valid OSO, in memory), once kluis has
+    the relation the delivery gives the receiver; None until then."""
+    receiver = Keyring.for_partner(data_dir, RECEIVER.partner, nc, refusal_ttl=0)
+    try:
+        return await export_oso(
+            nc, receiver, handover_id, disclosure=load_disclosure_rules(), rules=load_rules()
+        )
+    except TransferError:
+        return None
 
 
 # 6. absences -----------------------------------------------------------------------------
@@ -557,7 +574,8 @@ def format_story(story: Story) -> str:
         f"Matched pupil: {story.child}",
         f"Warm handover {handover['transition']} to {handover['to']}: delivered with "
         f"{handover['sections']} sealed categories ({handover['withheld']} withheld), "
-        f"{handover['attachments']} attachments by reference",
+        f"{handover['attachments']} attachments by reference; the vo school opens "
+        f"{handover['opened']} categories as a valid OSO dossier",
         f"Absences: {truancy['absences']} day(s), {truancy['hours']:g} hours unauthorised "
         f"{truancy['period'][0]} .. {truancy['period'][1]}: verzuim report ({truancy['kind']}) "
         f"to {truancy['leerplicht']}",
