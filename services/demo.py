@@ -221,6 +221,7 @@ async def enrol_pupils(
 async def signal_and_match(
     nc: NatsClient, data_dir: Path, pupils: list[DemoPupil], today: date
 ) -> dict[str, Any]:
+    """School and JGZ signal about the first pupil, childcare about the second: a match."""
     first, second = pupils[0], pupils[1]
     school, jgz, childcare = (
         Keyring.for_partner(data_dir, s.partner, nc) for s in (SCHOOL, JGZ, CHILDCARE)
