@@ -70,9 +70,9 @@ def service(name: str, data_dir: DataDir = None) -> None:
 
 @app.command()
 def demo(data_dir: DataDir = None) -> None:
-    """Run the scripted scenario end to end and print the child's integral plan."""
-    from services.arrangements.scenario import format_scenario, run_arrangement_scenario
-    from services.demo import format_plan, run_scenario
+    """Run the scripted story end to end and print the child's integral plan (README: demo)."""
+    from services.arrangements.scenario import format_scenario
+    from services.demo import format_plan, format_story, run_scenario
     from services.registry import SERVICES
     from services.runtime.secrets import load_or_create_secret
     from services.runtime.supervisor import Backbone
@@ -81,22 +81,23 @@ def demo(data_dir: DataDir = None) -> None:
     secret = load_or_create_secret(settings.data_dir / "secrets" / "pseudonym.key")
     with Backbone(settings, list(SERVICES)) as backbone:
         typer.echo(f"NATS at {backbone.url}; services: {', '.join(SERVICES)}")
-        typer.echo("Two partners signal about the same pupil (from the EDEXML sample)...")
-        views = asyncio.run(run_scenario(backbone.url, settings.data_dir, secret))
-        typer.echo("The school asks the SWV for support for that pupil; who pays is disputed...")
-        arrangement = asyncio.run(
-            run_arrangement_scenario(backbone.url, settings.data_dir, child=views[0]["child"])
+        typer.echo(
+            "The school imports its pupils (EDEXML); school, childcare and JGZ signal; the "
+            "parties build a plan; a po-vo handover, an arrangement and absences follow..."
         )
-    for view in views:
+        story = asyncio.run(run_scenario(backbone.url, settings.data_dir, secret))
+    typer.echo("")
+    typer.echo(format_story(story))
+    typer.echo("")
+    typer.echo(format_scenario(story.arrangement))
+    _show_signalling(settings, story.child)
+    for view in story.views:
         typer.echo("")
         typer.echo(format_plan(view))
-    _show_signalling(settings, views[0]["child"])
-    typer.echo("")
-    typer.echo(format_scenario(arrangement))
 
 
 def _show_signalling(settings: Settings, child: str) -> None:
-    """The demo's end: the match as signalling holds it (coordinator, contact status)."""
+    """The match as signalling holds it (coordinator, contact status)."""
     from services.signalling.bootstrap import create_application
     from services.signalling.cli import format_signals, signals_view
 
@@ -108,19 +109,28 @@ def _show_signalling(settings: Settings, child: str) -> None:
         application.close()
 
 
+DEMO_READER = "bs-de-regenboog"
+
+
 @plan_app.command("show")
 def plan_show(
     pseudonym: str,
     as_partner: Annotated[
-        str | None, typer.Option("--as", help="Open the sealed sections with this partner's keys")
-    ] = None,
+        str,
+        typer.Option(
+            "--as",
+            help="Ask as this partner (a signed query) and open what it may with its keys; "
+            f"default the demo's school, {DEMO_READER}",
+        ),
+    ] = DEMO_READER,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Show a child's plan: from the running plan service, or else from its store."""
-    from services.demo import format_plan, query_plan
+    """Show a child's plan as PARTNER sees it (running plan service), or else from its store."""
+    from services.demo import format_plan
     from services.integral_plan.application import UnknownPlanError
     from services.integral_plan.bootstrap import create_application
+    from services.integral_plan.client import query_plan
     from services.integral_plan.reader import open_plan
     from services.runtime.keyring import Keyring
     from services.runtime.supervisor import discover_nats_url
@@ -135,17 +145,15 @@ def plan_show(
 
             nc = await nats.connect(server_list(url))
             try:
-                found = await query_plan(nc, pseudonym)
-                if found is None or as_partner is None:
-                    return found
-                return await open_plan(
-                    found, Keyring.for_partner(settings.data_dir, as_partner, nc)
-                )
+                keyring = Keyring.for_partner(settings.data_dir, as_partner, nc)
+                found = await query_plan(nc, pseudonym, keyring.keys)
+                return None if found is None else await open_plan(found, keyring)
             finally:
                 await nc.close()
 
         plan = asyncio.run(ask())
     else:
+        # No backbone running: the operator reads the plan's own store, every section sealed.
         application = create_application(settings)
         try:
             plan = application.plan_of(pseudonym)

@@ -1,26 +1,66 @@
-"""The scripted demo: two partners signal about the same pupil, the backbone finds the match,
-and the integral plan shows it, through a real JetStream server and real event stores.
+"""The scripted demo: the whole story of one child, through a real JetStream server and real
+event stores, every event signed by its partner and everything about the child sealed.
 
-Pupils come from the EDEXML sample, so real-looking identities are in play: the partners seal
-them (and what worries them) with keys from kluis before anything leaves; only pseudonyms and
-sealed sections travel. The plan is then read by three partners, each seeing what its keys open.
+1. The school imports its pupils from the EDEXML sample: enrolments (identity sealed).
+2. The school, childcare and youth health care (JGZ) signal; the backbone finds a match.
+3. The parties build the plan: the wijkteam joins and gets regie, sets a goal and agrees an
+   action ("the JGZ does a home visit and reports back to the wijkteam by date"), which the JGZ
+   reports done.
+4. A warm handover po→vo: the school's OSO dossier (the sample, its identity adapted to the
+   matched pupil in memory) is requested by the vo school after enrolment, released, delivered.
+5. The arrangement (`services.arrangements.scenario`): support, TLV, OPP, youth care, funding
+   dispute decided by escalation.
+6. The school's absence CSV brings the pupil to the 16-hour threshold: a verzuim report.
+7. The plan that ties it together, read by three partners, each seeing what its keys open.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import csv
+import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import nats
+from lxml import etree
 from nats.aio.client import Client as NatsClient
 
+from adapters.edexml.importer import ImportPlan, load_previous, plan_import, save_state, summary
 from adapters.edexml.reader import SAMPLE, Pupil, read_pupils
+from adapters.oso.dossier import FIXTURES as OSO_FIXTURES
+from adapters.oso.dossier import read_dossier
+from adapters.oso.transfer import Imported, TransferError, export_oso, import_oso
+from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.handover import (
+    DossierReleased,
+    DossierReleasedData,
+    DossierRequested,
+    DossierRequestedData,
+    Enrolment,
+    Organisation,
+)
+from ketenbus_contracts.plan import (
+    ActionAgreed,
+    ActionAgreedData,
+    ActionDetails,
+    ActionDone,
+    ActionDoneData,
+    ActionReport,
+    GoalDetails,
+    GoalSet,
+    GoalSetData,
+    Party,
+    PartyJoined,
+    PartyJoinedData,
+    RegieAssigned,
+    RegieAssignedData,
+)
 from ketenbus_contracts.pseudonym import child_pseudonym, is_valid_bsn, school_pupil_pseudonym
+from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signalling import (
     SignalDetails,
     Signaller,
@@ -28,16 +68,35 @@ from ketenbus_contracts.signalling import (
     SignalRegisteredData,
 )
 from ketenbus_contracts.signing import sign_event
-from services.integral_plan.handlers import PLAN_QUERY_SUBJECT
+from services.arrangements.scenario import run_arrangement_scenario, wait_for
+from services.handover.rules import load_disclosure_rules, load_rules
+from services.integral_plan.client import query_plan
 from services.integral_plan.reader import open_plan
-from services.runtime.keyring import Keyring
+from services.runtime.keyring import Keyring, load_or_create_partner_keys
 from services.runtime.settings import server_list
-from services.runtime.streams import KLUIS_SIGNALLING
+from services.runtime.streams import (
+    HANDOVER,
+    KLUIS_ARRANGEMENTS,
+    KLUIS_HANDOVER,
+    KLUIS_PLAN,
+    KLUIS_SIGNALLING,
+    KLUIS_TRUANCY,
+    TRUANCY,
+)
+from services.truancy.imports import publish_absences, publish_edexml
+from services.truancy.rules import RegionRules, load_regions, school_region
 
 SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="IB'er groep 4, 026-1234567")
 JGZ = Signaller(partner="jgz-gelderland-zuid", role="jeugdarts", contact="JGZ-team Huissen")
 CHILDCARE = Signaller(partner="kdv-het-speelhuis", role="pedagogisch-medewerker", contact="Locatie")
+WIJKTEAM = Party(
+    partner="wijkteam-lingewaard", role="regisseur", contact="Wijkteam Huissen, 026-2223344"
+)
+RECEIVER = Organisation(partner="vo-het-lyceum", contact="Zorgcoördinator, 026-3334455")
+SWV = "swv-po-lingewaard"
 READERS = ("bs-de-regenboog", "jgz-gelderland-zuid", "wijkteam-lingewaard")
+OSO_SAMPLE = OSO_FIXTURES / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
+KLUIS_CONSUMERS = (KLUIS_SIGNALLING, KLUIS_PLAN, KLUIS_HANDOVER, KLUIS_ARRANGEMENTS, KLUIS_TRUANCY)
 
 
 @dataclass(frozen=True)
@@ -90,18 +149,16 @@ async def sealed_signal(
     return sign_event(event, keyring.keys)
 
 
-async def publish(nc: NatsClient, event: SignalRegistered) -> None:
+async def publish(nc: NatsClient, event: CloudEvent[Any], keys: PartnerKeys | None = None) -> None:
+    """Publish on the partner's inbound subject; signed with the source's `keys` when given
+    (a signal comes signed already)."""
+    if keys is not None:
+        event = sign_event(event, keys)
     await nc.jetstream().publish(
         event.inbound_subject(event.source),
         event.to_bytes(),
         headers={"Nats-Msg-Id": str(event.id)},
     )
-
-
-async def query_plan(nc: NatsClient, child: str, timeout: float = 5.0) -> dict[str, Any] | None:
-    reply = await nc.request(PLAN_QUERY_SUBJECT, json.dumps({"child": child}).encode(), timeout)
-    answer = json.loads(reply.data)
-    return answer.get("plan") if answer.get("found") else None
 
 
 async def _poll(check: Any, what: str, timeout: float = 90.0) -> Any:
@@ -118,24 +175,360 @@ async def _poll(check: Any, what: str, timeout: float = 90.0) -> Any:
         await asyncio.sleep(0.2)
 
 
-async def wait_for_match(nc: NatsClient, child: str) -> dict[str, Any]:
-    async def matched() -> dict[str, Any] | None:
-        plan = await query_plan(nc, child)
-        return plan if plan and plan.get("match") else None
+async def wait_for_plan(
+    nc: NatsClient, child: str, keyring: Keyring, ready: Any, what: str
+) -> dict[str, Any]:
+    """The child's plan as `keyring`'s partner may receive it, once `ready(plan)` holds."""
 
-    return dict(await _poll(matched, "a match in the plan"))
+    async def check() -> dict[str, Any] | None:
+        plan = await query_plan(nc, child, keyring.keys)
+        return plan if plan and ready(plan) else None
+
+    return dict(await _poll(check, what))
 
 
 async def wait_for_relations(nc: NatsClient) -> None:
     """kluis learns relations from the same events; wait until it has seen them all."""
 
     async def idle() -> bool:
-        info = await nc.jetstream().consumer_info(
-            KLUIS_SIGNALLING.stream.name, KLUIS_SIGNALLING.durable
-        )
-        return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+        for consumer in KLUIS_CONSUMERS:
+            info = await nc.jetstream().consumer_info(consumer.stream.name, consumer.durable)
+            if info.num_pending or info.num_ack_pending:
+                return False
+        return True
 
     await _poll(idle, "kluis catching up")
+
+
+# 1. enrolments ---------------------------------------------------------------------------
+
+
+async def enrol_pupils(
+    url: str, data_dir: Path, secret: bytes, pupils_file: Path, rules: RegionRules
+) -> ImportPlan:
+    """The school's EDEXML import: its pupils enrolled (identity sealed through kluis)."""
+    brin = read_pupils(pupils_file)[0].brin
+    previous = load_previous(data_dir, SCHOOL.partner, brin)
+    plan = plan_import(pupils_file, secret, previous)
+    await publish_edexml(url, data_dir, SCHOOL.partner, rules, plan)
+    save_state(data_dir, SCHOOL.partner, plan)
+    return plan
+
+
+# 2. signals and a match ----------------------------------------------------------------
+
+
+async def signal_and_match(
+    nc: NatsClient, data_dir: Path, pupils: list[DemoPupil], today: date
+) -> dict[str, Any]:
+    """School and JGZ signal about the first pupil, childcare about the second: a match."""
+    first, second = pupils[0], pupils[1]
+    school, jgz, childcare = (
+        Keyring.for_partner(data_dir, s.partner, nc) for s in (SCHOOL, JGZ, CHILDCARE)
+    )
+    about_first = details(first.pupil, ["taalontwikkeling"], "Spreekt weinig in de klas.")
+    await publish(
+        nc, await sealed_signal(school, SCHOOL, first, about_first, today - timedelta(days=9))
+    )
+    # A poison message between valid ones: dead-lettered, and nothing valid is lost.
+    await nc.jetstream().publish(SignalRegistered.inbound_subject(SCHOOL.partner), b"{oops")
+    about_second = details(second.pupil, ["sociaal-emotioneel"], "Trekt zich terug.")
+    await publish(
+        nc,
+        await sealed_signal(childcare, CHILDCARE, second, about_second, today - timedelta(days=3)),
+    )
+    about_jgz = details(first.pupil, ["thuissituatie"], "Zorgen over slapen en eten.")
+    await publish(nc, await sealed_signal(jgz, JGZ, first, about_jgz, today - timedelta(days=2)))
+    return await wait_for_plan(
+        nc, first.pseudonym, school, lambda p: p.get("match"), "a match in the plan"
+    )
+
+
+# 3. the parties build the plan -----------------------------------------------------------
+
+
+async def build_plan(nc: NatsClient, data_dir: Path, child: str, today: date) -> dict[str, Any]:
+    """The wijkteam joins and holds regie, sets a goal, agrees an action the JGZ reports done."""
+    school, jgz, wijkteam = (
+        Keyring.for_partner(data_dir, p, nc)
+        for p in (SCHOOL.partner, JGZ.partner, WIJKTEAM.partner)
+    )
+    joined_on = today - timedelta(days=2)
+    await publish(
+        nc,
+        PartyJoined.create(
+            source=SCHOOL.partner,
+            subject=child,
+            data=PartyJoinedData(party=WIJKTEAM, joined_on=joined_on),
+        ),
+        school.keys,
+    )
+    await wait_for_plan(
+        nc,
+        child,
+        wijkteam,
+        lambda p: WIJKTEAM.partner in {party["partner"] for party in p["parties"]},
+        "the wijkteam on the plan",
+    )
+    await publish(
+        nc,
+        RegieAssigned.create(
+            source=SCHOOL.partner,
+            subject=child,
+            data=RegieAssignedData(
+                domain="integraal", regisseur=WIJKTEAM.partner, assigned_on=joined_on
+            ),
+        ),
+        school.keys,
+    )
+    goal_event, goal_id = uuid.uuid4(), uuid.uuid4()
+    goal = GoalDetails(text="Gaat weer met plezier naar school en durft te praten in de klas.")
+    await publish(
+        nc,
+        GoalSet.create(
+            id=goal_event,
+            source=WIJKTEAM.partner,
+            subject=child,
+            purposes=["plan"],
+            data=GoalSetData(
+                goal_id=goal_id,
+                domain="onderwijs",
+                set_on=joined_on,
+                target_on=today + timedelta(days=90),
+                sealed=await wijkteam.seal(goal, child=child, event_id=goal_event),
+            ),
+        ),
+        wijkteam.keys,
+    )
+    action_event, action_id = uuid.uuid4(), uuid.uuid4()
+    visit = ActionDetails(what="Huisbezoek: slapen en eten bespreken met ouders.")
+    await publish(
+        nc,
+        ActionAgreed.create(
+            id=action_event,
+            source=WIJKTEAM.partner,
+            subject=child,
+            purposes=["plan"],
+            data=ActionAgreedData(
+                action_id=action_id,
+                actor=JGZ.partner,
+                reports_to=WIJKTEAM.partner,
+                due_on=today + timedelta(days=7),
+                agreed_on=joined_on,
+                goal_id=goal_id,
+                sealed=await wijkteam.seal(visit, child=child, event_id=action_event),
+            ),
+        ),
+        wijkteam.keys,
+    )
+    await wait_for_plan(
+        nc,
+        child,
+        jgz,
+        lambda p: any(a["action_id"] == str(action_id) for a in p["actions"]),
+        "the action on the plan",
+    )
+    done_event = uuid.uuid4()
+    report = ActionReport(
+        report="Huisbezoek gedaan; vaste bedtijden afgesproken.", follow_up="Over 6 weken bellen."
+    )
+    await publish(
+        nc,
+        ActionDone.create(
+            id=done_event,
+            source=JGZ.partner,
+            subject=child,
+            purposes=["plan"],
+            data=ActionDoneData(
+                action_id=action_id,
+                done_on=today,
+                sealed=await jgz.seal(report, child=child, event_id=done_event),
+            ),
+        ),
+        jgz.keys,
+    )
+    return await wait_for_plan(
+        nc,
+        child,
+        wijkteam,
+        lambda p: any(
+            a["action_id"] == str(action_id) and a["status"] == "done" for a in p["actions"]
+        ),
+        "the action reported done",
+    )
+
+
+# 4. the warm handover ------------------------------------------------------------------
+
+
+def dossier_of(pupil: Pupil, sample: Path = OSO_SAMPLE) -> bytes:
+    """The OSO sample dossier with its pupil's keys (BSN or school and pupil key) replaced by
+    the matched pupil's, in memory: the handover is about the same child."""
+    ns = load_disclosure_rules().namespace
+    root = etree.fromstring(sample.read_bytes())
+
+    def element(path: str) -> Any:
+        found = root.find("/".join(f"{{{ns}}}{step}" for step in path.split("/")))
+        if found is None:
+            raise ValueError(f"the OSO sample has no {path}")
+        return found
+
+    leerling = element("huidigeschool/leerling")
+    if pupil.bsn is not None and is_valid_bsn(pupil.bsn):
+        element("huidigeschool/leerling/bsn").text = pupil.bsn
+    else:
+        leerling.remove(element("huidigeschool/leerling/bsn"))
+    element("huidigeschool/leerling/leerlingid").text = pupil.key
+    element("huidigeschool/brincode").text = pupil.brin
+    xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return xml
+
+
+async def hand_over(
+    nc: NatsClient, data_dir: Path, secret: bytes, child: DemoPupil, today: date
+) -> dict[str, Any]:
+    """po→vo: the school publishes the dossier, the vo school requests it after enrolment, the
+    school releases it, the handover service delivers it."""
+    school = Keyring.for_partner(data_dir, SCHOOL.partner, nc, refusal_ttl=0)
+    receiver = load_or_create_partner_keys(data_dir, RECEIVER.partner)
+    done: Imported = await import_oso(
+        nc,
+        school,
+        dossier_of(child.pupil),
+        secret=secret,
+        disclosure=load_disclosure_rules(),
+        rules=load_rules(),
+        contact="IB'er groep 8, 026-1234567",
+        planned_on=today + timedelta(days=14),
+        receiver=RECEIVER.partner,
+        swv=SWV,
+        what="OSO sample",
+    )
+    if done.child != child.pseudonym:
+        raise RuntimeError("the dossier is about another child than the matched pupil")
+    requested = DossierRequested.create(
+        source=RECEIVER.partner,
+        subject=done.child,
+        data=DossierRequestedData(
+            handover_id=done.handover_id,
+            receiver=RECEIVER,
+            enrolment=Enrolment(partner=RECEIVER.partner, enrolled_on=today),
+            requested_on=today,
+        ),
+    )
+    await publish(nc, requested, receiver)
+    released = DossierReleased.create(
+        source=SCHOOL.partner,
+        subject=done.child,
+        data=DossierReleasedData(handover_id=done.handover_id, released_on=today),
+    )
+    await publish(nc, released, school.keys)
+    delivered = await wait_for(
+        nc,
+        "dossier-delivered",
+        lambda e: e.data.handover_id == done.handover_id,
+        stream=HANDOVER,
+    )
+    opened = await _poll(
+        lambda: open_delivery(nc, data_dir, done.handover_id), "the vo school opening the dossier"
+    )
+    return {
+        "handover": str(done.handover_id),
+        "transition": done.transition,
+        "to": RECEIVER.partner,
+        "sections": len(delivered.data.sections),
+        "withheld": len(delivered.data.withheld),
+        "attachments": done.attachments,
+        "opened": len(read_dossier(opened, load_disclosure_rules(), what="delivery").sections),
+    }
+
+
+async def open_delivery(nc: NatsClient, data_dir: Path, handover_id: uuid.UUID) -> bytes | None:
+    """The delivered dossier as the receiver opens it (valid OSO, in memory), once kluis has
+    the relation the delivery gives the receiver; None until then."""
+    receiver = Keyring.for_partner(data_dir, RECEIVER.partner, nc, refusal_ttl=0)
+    try:
+        return await export_oso(
+            nc, receiver, handover_id, disclosure=load_disclosure_rules(), rules=load_rules()
+        )
+    except TransferError:
+        return None
+
+
+# 6. absences -----------------------------------------------------------------------------
+
+
+def school_days_before(rules: RegionRules, today: date, count: int) -> list[date]:
+    """The last `count` school days before `today` (weekdays outside the holidays)."""
+    days: list[date] = []
+    day = today
+    while len(days) < count:
+        day -= timedelta(days=1)
+        holiday = any(h.start <= day <= h.end for h in rules.calendar.holidays)
+        if day.weekday() < 5 and not holiday:
+            days.append(day)
+    return sorted(days)
+
+
+async def report_truancy(
+    url: str,
+    data_dir: Path,
+    secret: bytes,
+    rules: RegionRules,
+    enrolled: ImportPlan,
+    child: DemoPupil,
+    today: date,
+) -> dict[str, Any]:
+    """The school's absence CSV: unauthorised hours up to the threshold, so a verzuim report."""
+    days = school_days_before(rules, today, 4)
+    hours = rules.report.unauthorised_hours / len(days)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "absences.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["pupil_key", "date", "hours", "lessons", "authorised", "reason_code"])
+            for day in days:
+                writer.writerow([child.pupil.key, day.isoformat(), hours, "", "nee", "spijbelen"])
+        result = await publish_absences(
+            url, data_dir, SCHOOL.partner, rules, path, enrolled.keys, enrolled.header.brin, secret
+        )
+    nc = await nats.connect(server_list(url))
+    try:
+        report = await wait_for(
+            nc, "verzuim-report-due", lambda e: e.subject == child.pseudonym, stream=TRUANCY
+        )
+    finally:
+        await nc.close()
+    return {
+        "absences": result.published,
+        "kind": report.data.kind,
+        "hours": report.data.hours_unauthorised,
+        "leerplicht": report.data.leerplicht,
+        "period": [report.data.begin_on.isoformat(), report.data.end_on.isoformat()],
+    }
+
+
+# the story -------------------------------------------------------------------------------
+
+
+@dataclass
+class Story:
+    """What the demo did, and the matched pupil's plan as each reader sees it."""
+
+    child: str
+    imported: ImportPlan
+    views: list[dict[str, Any]] = field(default_factory=list)
+    handover: dict[str, Any] = field(default_factory=dict)
+    arrangement: dict[str, Any] = field(default_factory=dict)
+    truancy: dict[str, Any] = field(default_factory=dict)
+
+
+PROJECTED = {"handovers": list, "arrangements": list, "attendance": dict}
+
+
+def _projected(plan: dict[str, Any]) -> bool:
+    """The other domains are on the plan, where the plan projects them (keys may be absent)."""
+    return all(bool(plan[key]) for key in PROJECTED if key in plan)
 
 
 async def run_scenario(
@@ -144,57 +537,134 @@ async def run_scenario(
     secret: bytes,
     today: date | None = None,
     pupils_file: Path = SAMPLE,
-) -> list[dict[str, Any]]:
-    """Publish the demo's signals; return the matched pupil's plan as each reader sees it."""
+) -> Story:
+    """Run the whole story (needs every service); the plan as each reader sees it at the end."""
     today = today or date.today()
+    rules = school_region(load_regions(), SCHOOL.partner)
+    if rules is None:
+        raise RuntimeError(f"{SCHOOL.partner} is in no region's infra/truancy/*.yaml")
+    enrolled = await enrol_pupils(url, data_dir, secret, pupils_file, rules)
     pupils, _ = pupils_with_pseudonyms(secret, pupils_file)
-    first, second = pupils[0], pupils[1]
+    first = pupils[0]
+    story = Story(child=first.pseudonym, imported=enrolled)
     nc = await nats.connect(server_list(url))
     try:
-        school, jgz, childcare = (
-            Keyring.for_partner(data_dir, s.partner, nc) for s in (SCHOOL, JGZ, CHILDCARE)
+        await signal_and_match(nc, data_dir, pupils, today)
+        await build_plan(nc, data_dir, first.pseudonym, today)
+        story.handover = await hand_over(nc, data_dir, secret, first, today)
+        story.arrangement = await run_arrangement_scenario(
+            url, data_dir, child=first.pseudonym, today=today
         )
-        about_first = details(first.pupil, ["taalontwikkeling"], "Spreekt weinig in de klas.")
-        await publish(
-            nc, await sealed_signal(school, SCHOOL, first, about_first, today - timedelta(days=9))
-        )
-        # A poison message between valid ones: dead-lettered, and nothing valid is lost.
-        await nc.jetstream().publish(SignalRegistered.inbound_subject(SCHOOL.partner), b"{oops")
-        about_second = details(second.pupil, ["sociaal-emotioneel"], "Trekt zich terug.")
-        await publish(
-            nc,
-            await sealed_signal(
-                childcare, CHILDCARE, second, about_second, today - timedelta(days=3)
-            ),
-        )
-        about_jgz = details(first.pupil, ["thuissituatie"], "Zorgen over slapen en eten.")
-        await publish(
-            nc, await sealed_signal(jgz, JGZ, first, about_jgz, today - timedelta(days=2))
-        )
-        plan = await wait_for_match(nc, first.pseudonym)
+        story.truancy = await report_truancy(url, data_dir, secret, rules, enrolled, first, today)
         await wait_for_relations(nc)
-        return [
-            await open_plan(plan, Keyring.for_partner(data_dir, reader, nc)) for reader in READERS
-        ]
+        readers = [Keyring.for_partner(data_dir, reader, nc) for reader in READERS]
+        for reader in readers:
+            plan = await wait_for_plan(nc, first.pseudonym, reader, _projected, "the whole plan")
+            story.views.append(await open_plan(plan, reader))
+        return story
     finally:
         await nc.close()
 
 
+def format_story(story: Story) -> str:
+    """What happened, in a few lines, before the plan is shown."""
+    handover, truancy = story.handover, story.truancy
+    lines = [
+        "The school's EDEXML import (identities sealed):",
+        *(f"  {line}" for line in summary(story.imported)),
+        f"Matched pupil: {story.child}",
+        f"Warm handover {handover['transition']} to {handover['to']}: delivered with "
+        f"{handover['sections']} sealed categories ({handover['withheld']} withheld), "
+        f"{handover['attachments']} attachments by reference; the vo school opens "
+        f"{handover['opened']} categories as a valid OSO dossier",
+        f"Absences: {truancy['absences']} day(s), {truancy['hours']:g} hours unauthorised "
+        f"{truancy['period'][0]} .. {truancy['period'][1]}: verzuim report ({truancy['kind']}) "
+        f"to {truancy['leerplicht']}",
+    ]
+    return "\n".join(lines)
+
+
+# the plan as text ------------------------------------------------------------------------
+
+HIDDEN = {"sealed", "opened", "refused", "withheld", "event_id", "report"}
+
+
+def _clear(item: dict[str, Any], *skip: str) -> str:
+    """An item's clear fields as `key: value`, in order (ids and sections left out)."""
+    shown = []
+    for key, value in item.items():
+        hidden = key in HIDDEN or key in skip or key.endswith("_id")
+        if hidden or isinstance(value, dict) or value is None:
+            continue
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value if not isinstance(v, dict))
+        shown.append(f"{key}: {value}")
+    return ", ".join(shown)
+
+
+def _sections(item: dict[str, Any], indent: str = "      ") -> list[str]:
+    """An item's sealed sections as the reader sees them: opened, refused or still sealed."""
+    lines = []
+    for purpose, section in sorted(item.get("opened", {}).items()):
+        shown = ", ".join(f"{k}: {v}" for k, v in section.items())
+        lines.append(f"{indent}{purpose:<11} {shown}")
+    for purpose, code in sorted(item.get("refused", {}).items()):
+        lines.append(f"{indent}{purpose:<11} (sealed; kluis: {code})")
+    for purpose in sorted(item.get("sealed", {})):
+        lines.append(f"{indent}{purpose:<11} (sealed)")
+    for purpose in item.get("withheld", []):
+        lines.append(f"{indent}{purpose:<11} (withheld)")
+    return lines
+
+
+def _block(title: str, items: list[dict[str, Any]], line: Any) -> list[str]:
+    lines = ["", f"{title}:"]
+    for item in items:
+        lines.append(f"  - {line(item)}")
+        lines += _sections(item)
+        if isinstance(item.get("report"), dict):
+            lines.append("      reported back:")
+            lines += _sections(item["report"], "        ")
+    return lines if items else [*lines, "  none"]
+
+
 def format_plan(plan: dict[str, Any]) -> str:
+    """The plan as text: every block the plan has (blocks it lacks are left out)."""
     reader = plan.get("reader")
     title = f"Integral plan of child {plan['child']}"
     lines = [title + (f", as {reader} sees it" if reader else ""), "", "Parties:"]
     lines += [f"  - {p['partner']} ({p['role']}): {p['contact']}" for p in plan["parties"]]
-    lines += ["", "Signals:"]
-    for s in plan["signals"]:
-        lines.append(f"  - {s['registered_on']}  {s['partner']:<24} {s['status']}")
-        for purpose, section in sorted(s.get("opened", {}).items()):
-            shown = ", ".join(f"{k}: {v}" for k, v in section.items())
-            lines.append(f"      {purpose:<11} {shown}")
-        for purpose, code in sorted(s.get("refused", {}).items()):
-            lines.append(f"      {purpose:<11} (sealed; kluis: {code})")
-        for purpose in sorted(s.get("sealed", {})):
-            lines.append(f"      {purpose:<11} (sealed)")
+    if "regie" in plan:
+        lines += ["", "Regie:"]
+        lines += [f"  - {r['domain']}: {r['regisseur']} since {r['since']}" for r in plan["regie"]]
+        lines += [] if plan["regie"] else ["  none"]
+    lines += _block(
+        "Signals",
+        plan["signals"],
+        lambda s: f"{s['registered_on']}  {s['partner']:<24} {s['status']}",
+    )
+    if "goals" in plan:
+        lines += _block("Goals", plan["goals"], lambda g: f"{g['set_on']}  {_clear(g, 'set_on')}")
+    if "agreements" in plan:
+        lines += _block(
+            "Agreements", plan["agreements"], lambda a: f"{a['made_on']}  {_clear(a, 'made_on')}"
+        )
+    if "actions" in plan:
+        lines += _block(
+            "Actions",
+            plan["actions"],
+            lambda a: (
+                f"{a['actor']} does this and reports back to {a['reports_to']} by "
+                f"{a['due_on']}: {a['status']}"
+                + (f" on {a['done_on']}" if a.get("done_on") else "")
+            ),
+        )
+    for key in ("handovers", "arrangements"):
+        if key in plan:
+            lines += _block(key.capitalize(), plan[key], _clear)
+    if "attendance" in plan:
+        attendance = plan["attendance"]
+        lines += _block("Attendance", [attendance] if attendance else [], _clear)
     match = plan.get("match")
     lines += ["", "Match:"]
     if match:

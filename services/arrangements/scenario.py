@@ -51,7 +51,7 @@ from ketenbus_contracts.purposes import Purpose
 from services.runtime.keyring import Keyring
 from services.runtime.partner import DataDirKeys
 from services.runtime.settings import server_list
-from services.runtime.streams import ARRANGEMENTS, KLUIS_ARRANGEMENTS
+from services.runtime.streams import ARRANGEMENTS, KLUIS_ARRANGEMENTS, StreamSpec
 
 SCHOOL = Party(partner="bs-de-regenboog", role="ib-er", contact="IB'er De Regenboog, 026-1234567")
 SWV = Party(partner="swv-lingewaard", role="tlv-commissie", contact="Loket SWV, 026-7654321")
@@ -206,23 +206,29 @@ async def _poll(check: Any, what: str, timeout: float = 60.0) -> Any:
         await asyncio.sleep(0.2)
 
 
-async def last_event(nc: NatsClient, name: str) -> CloudEvent[Any] | None:
-    """The last event published on `ketenbus.arrangements.<name>.v1`, if any."""
+async def last_event(
+    nc: NatsClient, name: str, stream: StreamSpec = ARRANGEMENTS
+) -> CloudEvent[Any] | None:
+    """The last event published on `ketenbus.<stream's domain>.<name>.v1`, if any."""
     try:
         msg = await nc.jetstream().get_last_msg(
-            ARRANGEMENTS.name, f"ketenbus.arrangements.{name}.v1"
+            stream.name, f"ketenbus.{stream.name.lower()}.{name}.v1"
         )
     except NotFoundError:
         return None
     return parse_event(msg.data or b"")
 
 
-async def wait_for(nc: NatsClient, name: str, match: Any) -> CloudEvent[Any]:
+async def wait_for(
+    nc: NatsClient, name: str, match: Any, stream: StreamSpec = ARRANGEMENTS
+) -> CloudEvent[Any]:
+    """The last `name` event on `stream`, once it is there and `match`es."""
+
     async def found() -> CloudEvent[Any] | None:
-        event = await last_event(nc, name)
+        event = await last_event(nc, name, stream)
         return event if event is not None and match(event) else None
 
-    result: CloudEvent[Any] = await _poll(found, f"{name} on ARRANGEMENTS")
+    result: CloudEvent[Any] = await _poll(found, f"{name} on {stream.name}")
     return result
 
 

@@ -6,8 +6,7 @@ truancy): one durable consumer per stream, each message applied to the child's p
 Queries (core NATS request/reply):
 - `ketenbus.query.plan`: body a signed `PlanQuery` (JWS, see `ketenbus_contracts.plan`): the
   plan as that partner may receive it (only the sections its role may hold; it opens them with
-  its own keys). The unsigned `{"child": pseudonym}` form is the operator's (CLI, demo) and
-  answers the plan with every section still sealed.
+  its own keys). An unsigned query is refused (`unsigned-query`): there is no anonymous view.
 - `ketenbus.query.worklist`: body a signed `PlanQuery` with `op: worklist`: the partner's list.
 """
 
@@ -17,10 +16,9 @@ from typing import Any, NamedTuple, cast
 
 from faststream.nats import NatsMessage, NatsRouter
 from nats.aio.msg import Msg
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, SkipValidation, TypeAdapter
 
 from ketenbus_contracts.arrangements import ArrangementsEvent
-from ketenbus_contracts.envelope import Pseudonym
 from ketenbus_contracts.handover import HandoverEvent
 from ketenbus_contracts.plan import PlanEvent, PlanQueryError
 from ketenbus_contracts.privacy import ChildErased
@@ -84,16 +82,10 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
 )
 
 
-class PlanQuery(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    child: Pseudonym
-
-
 class PlanAnswer(BaseModel):
     found: bool
     plan: dict[str, Any] | None = None
-    error: str | None = None
-    refusal: str | None = Field(default=None, description="why a signed query was refused")
+    refusal: str | None = Field(default=None, description="why the query was refused")
 
 
 class WorklistAnswer(BaseModel):
@@ -171,24 +163,16 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         PLAN_QUERY_SUBJECT,
         title="integral-plan/query",
         description=(
-            "Request/reply: a child's plan. Body: a signed PlanQuery (JWS) for a partner's view, "
-            'or {"child": pseudonym} for the operator (every section sealed).'
+            "Request/reply: a child's plan as the asking partner may receive it. Body: a signed "
+            "PlanQuery (JWS compact); anything else is refused (`unsigned-query`)."
         ),
     )
-    async def on_query(query: SkipValidation[PlanQuery], msg: NatsMessage) -> PlanAnswer:
+    async def on_query(query: SkipValidation[str], msg: NatsMessage) -> PlanAnswer:
         # Validated here, not by faststream, so a bad query gets an answer that says so.
         app = _application(ctx)
-        if not msg.body.lstrip().startswith(b"{"):
-            return await _signed_plan_query(ctx, app, plan_access(), msg.body)  # type: ignore[arg-type]
-        try:
-            query = PlanQuery.model_validate_json(msg.body)
-        except ValidationError:
-            return PlanAnswer(found=False, error='invalid query: expected {"child": pseudonym}')
-        try:
-            plan = await ctx.call(app.plan_of, query.child)  # type: ignore[union-attr]
-        except UnknownPlanError:
-            return PlanAnswer(found=False)
-        return PlanAnswer(found=True, plan=plan)
+        if msg.body.lstrip().startswith(b"{"):
+            return PlanAnswer(found=False, refusal="unsigned-query")
+        return await _signed_plan_query(ctx, app, plan_access(), msg.body)  # type: ignore[arg-type]
 
     @router.subscriber(
         WORKLIST_QUERY_SUBJECT,

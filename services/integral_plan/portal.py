@@ -9,15 +9,13 @@ kinds of information they shared and may see; never the content.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Protocol
 
 from nats.aio.client import Client as NatsClient
 
-from ketenbus_contracts.plan import PlanQuery, sign_plan_query
-from services.integral_plan.handlers import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
-from services.integral_plan.reader import open_plan
+from services.integral_plan.client import ask, query_plan, query_worklist
+from services.integral_plan.reader import kinds_only, open_plan
 from services.runtime.keyring import Keyring, load_or_create_partner_keys
 
 
@@ -44,32 +42,20 @@ class NatsPortal:
         self.partner = partner
         self._nc = nc
         self._timeout = timeout
-        self._signing = load_or_create_partner_keys(data_dir, partner).signing
+        self._keys = load_or_create_partner_keys(data_dir, partner)
         self._keyring = Keyring.for_partner(data_dir, partner, nc)
 
-    def _token(self, op: str, child: str | None = None) -> bytes:
-        query = PlanQuery(partner=self.partner, op=op, child=child)  # type: ignore[arg-type]
-        return sign_plan_query(query, self._signing).encode("ascii")
-
     async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
-        reply = await self._nc.request(subject, token, timeout=self._timeout)
-        answer: dict[str, Any] = json.loads(reply.data)
-        return answer
+        return await ask(self._nc, subject, token, self._timeout)
 
     async def plan(self, child: str) -> dict[str, Any] | None:
-        answer = await self.forward(PLAN_QUERY_SUBJECT, self._token("plan", child))
-        if not answer.get("found"):
-            return None
-        return await open_plan(answer["plan"], self._keyring)
+        found = await query_plan(self._nc, child, self._keys, self._timeout)
+        return None if found is None else await open_plan(found, self._keyring)
 
     async def worklist(self) -> dict[str, Any]:
-        answer = await self.forward(WORKLIST_QUERY_SUBJECT, self._token("worklist"))
-        worklist: dict[str, Any] = answer.get("worklist") or {"partner": self.partner, "items": []}
-        return worklist
+        return await query_worklist(self._nc, self._keys, self._timeout)
 
     async def shared(self, child: str) -> dict[str, Any] | None:
-        body = json.dumps({"child": child}).encode()
-        reply = await self._nc.request(PLAN_QUERY_SUBJECT, body, timeout=self._timeout)
-        answer = json.loads(reply.data)
-        plan: dict[str, Any] | None = answer.get("plan") if answer.get("found") else None
-        return plan
+        # The parents' view: the clear parts of what this partner may receive, and the kinds.
+        found = await query_plan(self._nc, child, self._keys, self._timeout)
+        return None if found is None else kinds_only(found)

@@ -31,6 +31,16 @@ async def open_plan(plan: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
     return readable
 
 
+def kinds_only(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan with each item's sections reduced to their kinds (purpose → ""): no content,
+    and withheld kinds named too, for a view of what is shared (the parents')."""
+    shown = copy.deepcopy(plan)
+    for item in sealed_items(shown):
+        kinds = [*item.pop("sealed", {}), *item.pop("withheld", [])]
+        item["sealed"] = dict.fromkeys(sorted(kinds), "")
+    return shown
+
+
 async def _open_item(item: dict[str, Any], keyring: Keyring) -> None:
     opened: dict[str, Any] = {}
     refused: dict[str, str] = {}

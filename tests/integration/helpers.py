@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -15,8 +14,12 @@ import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from ketenbus_contracts.envelope import CloudEvent, parse_event
+from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
+from services.integral_plan import client
+from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.partner import DataDirKeys
+from services.runtime.supervisor import Backbone
 
 T = TypeVar("T")
 
@@ -133,20 +136,22 @@ def consumer_idle(url: str, stream: str, durable: str) -> bool:
         return False
 
 
-async def _query_plan(url: str, subject: str) -> dict[str, Any] | None:
+async def _query_plan(url: str, keys: PartnerKeys, subject: str) -> dict[str, Any] | None:
     nc = await nats.connect(url)
     try:
-        reply = await nc.request("ketenbus.query.plan", json.dumps({"child": subject}).encode(), 5)
-        answer = json.loads(reply.data)
-        return answer.get("plan") if answer.get("found") else None
+        return await client.query_plan(nc, subject, keys)
     except nats.errors.NoRespondersError:
         return None
     finally:
         await nc.close()
 
 
-def query_plan(url: str, subject: str) -> dict[str, Any] | None:
-    return asyncio.run(_query_plan(url, subject))
+def query_plan(
+    backbone: Backbone, subject: str, partner: str = SCHOOL.partner
+) -> dict[str, Any] | None:
+    """The child's plan as `partner` (by default the signalling school) receives it, sealed."""
+    keys = load_or_create_partner_keys(backbone.settings.data_dir, partner)
+    return asyncio.run(_query_plan(backbone.url, keys, subject))
 
 
 async def _subject_counts(url: str, stream: str) -> dict[str, int]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import nats
 import pytest
 from typer.testing import CliRunner
 
@@ -59,7 +62,7 @@ def test_publish_validates_and_publishes_a_partners_event(
         result.exit_code,
         result.stdout,
     )
-    plan = wait_until(lambda: query_plan(backbone.url, kid), what="the plan")
+    plan = wait_until(lambda: query_plan(backbone, kid), what="the plan")
     assert ["bs-de-regenboog"] == [p["partner"] for p in plan["parties"]]
 
 
@@ -123,20 +126,48 @@ def test_publish_refuses_an_unsigned_event_it_cannot_sign_and_dead_letters_it(
     assert 0 == sum(1 for _ in read_stream(backbone.url, "INBOUND"))
 
 
-def test_plan_show_prints_the_plan_and_says_when_there_is_none(
-    ketenbus, backbone: Backbone, tmp_path: Path
-) -> None:
-    kid = child(10)
+def signalled(ketenbus: Callable[..., Any], backbone: Backbone, tmp_path: Path, kid: str) -> str:
+    """`kid`, once the school's signal about it, published with the CLI, made its plan."""
     event = tmp_path / "signal.json"
     event.write_bytes(signal(kid, SCHOOL).to_bytes())
     ketenbus("publish", "--as", "bs-de-regenboog", str(event))
-    wait_until(lambda: query_plan(backbone.url, kid), what="the plan")
+    wait_until(lambda: query_plan(backbone, kid), what="the plan")
+    return kid
+
+
+def test_plan_show_prints_the_plan_and_says_when_there_is_none(
+    ketenbus, backbone: Backbone, tmp_path: Path
+) -> None:
+    kid = signalled(ketenbus, backbone, tmp_path, child(10))
 
     shown = ketenbus("plan", "show", kid, "--json")
     missing = ketenbus("plan", "show", child(11))
 
     assert (0, kid) == (shown.exit_code, json.loads(shown.stdout)["child"])
     assert (1, "error: no plan for this pseudonym\n") == (missing.exit_code, missing.stderr)
+
+
+def test_plan_show_asks_as_a_partner_and_an_unsigned_query_gets_a_refusal(
+    ketenbus, backbone: Backbone, tmp_path: Path
+) -> None:
+    kid = signalled(ketenbus, backbone, tmp_path, child(15))
+
+    as_school = ketenbus("plan", "show", kid, "--as", "bs-de-regenboog")
+    as_outsider = ketenbus("plan", "show", kid, "--as", "leerplicht-lingewaard")
+    unsigned = asyncio.run(ask_unsigned(backbone.url, kid))
+
+    assert (0, 1) == (as_school.exit_code, as_outsider.exit_code)
+    assert "as bs-de-regenboog sees it" in as_school.stdout
+    assert {"found": False, "plan": None, "refusal": "unsigned-query"} == unsigned
+
+
+async def ask_unsigned(url: str, kid: str) -> dict[str, Any]:
+    nc = await nats.connect(url)
+    try:
+        body = json.dumps({"child": kid}).encode()
+        return dict(json.loads((await nc.request("ketenbus.query.plan", body, 10)).data))
+    finally:
+        await nc.close()
 
 
 def test_status_shows_streams_consumers_and_dead_letters(ketenbus, tmp_path: Path) -> None:
@@ -154,14 +185,10 @@ def test_status_shows_streams_consumers_and_dead_letters(ketenbus, tmp_path: Pat
 def test_erase_destroys_the_keys_and_drops_the_plan(
     ketenbus, backbone: Backbone, tmp_path: Path
 ) -> None:
-    kid = child(12)
-    event = tmp_path / "signal.json"
-    event.write_bytes(signal(kid, SCHOOL).to_bytes())
-    ketenbus("publish", "--as", "bs-de-regenboog", str(event))
-    wait_until(lambda: query_plan(backbone.url, kid), what="the plan")
+    kid = signalled(ketenbus, backbone, tmp_path, child(12))
 
     result = ketenbus("erase", kid)
 
     assert 0 == result.exit_code
     assert "announced child-erased" in result.stdout
-    wait_until(lambda: query_plan(backbone.url, kid) is None, what="the plan to go")
+    wait_until(lambda: query_plan(backbone, kid) is None, what="the plan to go")

@@ -36,14 +36,15 @@ from ketenbus_contracts.plan import (
     PlanQuery,
     sign_plan_query,
 )
+from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signalling import (
     SignalDetails,
     Signaller,
     SignalRegistered,
     SignalRegisteredData,
 )
-from services.demo import query_plan
 from services.integral_plan.application import IntegralPlanApplication
+from services.integral_plan.client import query_plan
 from services.integral_plan.portal import NatsPortal
 from services.integral_plan.query import PlanAccess
 from services.integral_plan.rebuild import rebuild, replay_events
@@ -182,13 +183,14 @@ class IntegralPlanCase(StoreBackend):
         school, jgz, wijkteam = (
             Keyring.for_partner(data_dir, p.partner, nc) for p in (SCHOOL, JGZ, WIJKTEAM)
         )
+        as_school = school.keys
         # Two signals make a match; the school brings the wijkteam in, which sets a goal and
         # agrees an action for the JGZ that is already over its date.
         await signer.publish(
             js, await sealed_signal(school, SCHOOL, kid, TODAY - timedelta(days=12))
         )
         await signer.publish(js, await sealed_signal(jgz, JGZ, kid, TODAY - timedelta(days=11)))
-        await poll(lambda: _plan_with(nc, kid, "match"), "the match on the plan")
+        await poll(lambda: _plan_with(nc, kid, as_school, "match"), "the match on the plan")
         await signer.publish(
             js,
             PartyJoined.create(
@@ -197,7 +199,7 @@ class IntegralPlanCase(StoreBackend):
                 data=PartyJoinedData(party=WIJKTEAM, joined_on=TODAY - timedelta(days=10)),
             ),
         )
-        await poll(lambda: _party(nc, kid, WIJKTEAM.partner), "the wijkteam on the plan")
+        await poll(lambda: _party(nc, kid, as_school, WIJKTEAM.partner), "the wijkteam on the plan")
         goal_id = uuid.uuid4()
         await signer.publish(
             js,
@@ -232,7 +234,7 @@ class IntegralPlanCase(StoreBackend):
                 ),
             ),
         )
-        await poll(lambda: _plan_with(nc, kid, "actions"), "the action on the plan")
+        await poll(lambda: _plan_with(nc, kid, as_school, "actions"), "the action on the plan")
 
         # Read as a party (NATS, signed): the sealed goal and action open with its own keys.
         # kluis learns relations from the streams on its own pace: ask again (a fresh portal,
@@ -297,8 +299,10 @@ class IntegralPlanCase(StoreBackend):
             thuiszitter_registered(TODAY - timedelta(days=8), kid),
         ):
             await relay(nc, recorded)
-        await poll(lambda: _attendance(nc, kid, "thuiszitter"), "the thuiszitter on the plan")
-        noted = await query_plan(nc, kid)
+        await poll(
+            lambda: _attendance(nc, kid, as_school, "thuiszitter"), "the thuiszitter on the plan"
+        )
+        noted = await query_plan(nc, kid, as_school)
         assert noted is not None
         assert [(str(started.data.handover_id), "started")] == [
             (h["handover_id"], h["status"]) for h in noted["handovers"]
@@ -310,37 +314,39 @@ class IntegralPlanCase(StoreBackend):
             i["kind"] for i in school_list["items"] if i["child"] == kid
         }
 
-        # Rebuilt from the streams, the plan equals the live one.
-        live = await query_plan(nc, kid)
+        # Rebuilt from the streams, the plan is the live one: a party sees the same in both.
+        live = await query_plan(nc, kid, as_school)
         fresh = IntegralPlanApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
         rebuild(fresh, await replay_events(nc))
-        assert live == fresh.plan_of(kid)
+        assert live == access.visible_plan(fresh.plan_of(kid), SCHOOL.partner)
 
         # Erased: the plan is gone and the case system is told to drop its reference.
         assert 0 < destroy_keys(backbone.settings, kid)
         await announce_erasure(backbone.url, kid)
-        await poll(lambda: _gone(nc, kid), "the plan to be dropped")
+        await poll(lambda: _gone(nc, kid, as_school), "the plan to be dropped")
         await poll(lambda: _received_erasure(receiver), "the erasure notification")
         assert [] == [d for d in store.deliveries() if d.status != "delivered"]
 
 
-async def _plan_with(nc: NatsClient, kid: str, key: str) -> dict[str, Any] | None:
-    plan = await query_plan(nc, kid)
+async def _plan_with(
+    nc: NatsClient, kid: str, keys: PartnerKeys, key: str
+) -> dict[str, Any] | None:
+    plan = await query_plan(nc, kid, keys)
     return plan if plan and plan.get(key) else None
 
 
-async def _attendance(nc: NatsClient, kid: str, status: str) -> bool:
-    plan = await query_plan(nc, kid)
+async def _attendance(nc: NatsClient, kid: str, keys: PartnerKeys, status: str) -> bool:
+    plan = await query_plan(nc, kid, keys)
     return bool(plan) and plan["attendance"]["status"] == status  # type: ignore[index]
 
 
-async def _party(nc: NatsClient, kid: str, partner: str) -> bool:
-    plan = await query_plan(nc, kid)
+async def _party(nc: NatsClient, kid: str, keys: PartnerKeys, partner: str) -> bool:
+    plan = await query_plan(nc, kid, keys)
     return bool(plan) and partner in {p["partner"] for p in plan["parties"]}  # type: ignore[index]
 
 
-async def _gone(nc: NatsClient, kid: str) -> bool:
-    return await query_plan(nc, kid) is None
+async def _gone(nc: NatsClient, kid: str, keys: PartnerKeys) -> bool:
+    return await query_plan(nc, kid, keys) is None
 
 
 async def _received(receiver: Receiver, n: int) -> bool:

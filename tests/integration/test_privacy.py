@@ -1,5 +1,6 @@
-"""Purpose limitation in the bytes: canary values from an EDEXML file go through the whole
-scenario and are found nowhere in clear, on the wire or at rest; erasure makes them unreadable.
+"""Purpose limitation in the bytes: canary values from an EDEXML file go through the whole demo
+story (enrolments, signals, plan, handover, arrangement, absences) and are found nowhere in
+clear, on the wire or at rest; erasure makes them unreadable.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 import nats
 import pytest
 
-from services.demo import query_plan, run_scenario
+from services.demo import SCHOOL, Story, run_scenario
+from services.integral_plan.client import query_plan
 from services.kluis.erasure import announce_erasure, destroy_keys
-from services.runtime.keyring import KeyRefusedError, Keyring
+from services.registry import SERVICES
+from services.runtime.keyring import KeyRefusedError, Keyring, load_or_create_partner_keys
 from services.runtime.settings import Settings, server_list
 from services.runtime.supervisor import Backbone
 from tests.conftest import EDEXML_SAMPLE, StoreBackend
@@ -43,9 +46,9 @@ def canary_edexml(path: Path) -> Path:
     text = text.replace(
         "<geboortedatum>2006-06-21</geboortedatum>", "<geboortedatum>2014-03-17</geboortedatum>", 1
     )
-    text = text.replace(
-        "<geslacht>1</geslacht>", f"<geslacht>1</geslacht><bsn>{CANARY_BSN}</bsn>", 1
-    )
+    # where the XSD wants it (after vestiging/land): the EDEXML import validates the file
+    first_pupil_end = "<mutatiedatum>2014-09-07T08:47:34</mutatiedatum>"
+    text = text.replace(first_pupil_end, f"<bsn>{CANARY_BSN}</bsn>{first_pupil_end}", 1)
     text = text.replace("<achternaam>Hof</achternaam>", "<achternaam>Parkietmans</achternaam>")
     path.write_text(text, encoding="utf-8")
     return path
@@ -79,16 +82,14 @@ class PrivacyCase(StoreBackend):
     @pytest.fixture
     def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
         settings = settings.model_copy(update={"nats_url": nats_url})
-        with Backbone(settings, ["signalling", "integral-plan", "kluis"]) as backbone:
+        with Backbone(settings, list(SERVICES)) as backbone:
             yield backbone
 
-    def run_with_wiretap(
-        self, backbone: Backbone, pupils: Path
-    ) -> tuple[list[dict[str, Any]], list[bytes]]:
+    def run_with_wiretap(self, backbone: Backbone, pupils: Path) -> tuple[Story, list[bytes]]:
         """The demo scenario, with a raw subscriber on `>` keeping every message it sees."""
         seen: list[bytes] = []
 
-        async def scenario() -> list[dict[str, Any]]:
+        async def scenario() -> Story:
             tap = await nats.connect(server_list(backbone.url))
 
             async def keep(msg: Any) -> None:
@@ -112,9 +113,9 @@ class PrivacyCase(StoreBackend):
     def test_no_canary_is_in_clear_on_the_wire_or_at_rest_and_the_school_reads_them(
         self, backbone: Backbone, tmp_path: Path
     ) -> None:
-        views, wire = self.run_with_wiretap(backbone, canary_edexml(tmp_path / "pupils.xml"))
+        story, wire = self.run_with_wiretap(backbone, canary_edexml(tmp_path / "pupils.xml"))
 
-        school = views[0]
+        school = story.views[0]
         identity = school["signals"][0]["opened"]["identity"]
         expected = ("Kanariepietje imp Vogelzangstra", CANARY_BSN)
         assert expected == (identity["name"], identity["bsn"])
@@ -137,15 +138,16 @@ class PrivacyCase(StoreBackend):
     def test_after_erasure_nothing_of_the_child_opens_and_its_plan_is_gone(
         self, backbone: Backbone, tmp_path: Path
     ) -> None:
-        views, _ = self.run_with_wiretap(backbone, canary_edexml(tmp_path / "pupils.xml"))
-        child = views[0]["child"]
-        signal = views[0]["signals"][0]
+        story, _ = self.run_with_wiretap(backbone, canary_edexml(tmp_path / "pupils.xml"))
+        child = story.child
+        signal = story.views[0]["signals"][0]
         url, data_dir = backbone.url, backbone.settings.data_dir
+        as_school = load_or_create_partner_keys(data_dir, SCHOOL.partner)
 
         async def sealed_tokens() -> dict[str, str]:
             nc = await nats.connect(server_list(url))
             try:
-                plan = await query_plan(nc, child)
+                plan = await query_plan(nc, child, as_school)
                 assert plan is not None
                 return dict(plan["signals"][0]["sealed"])
             finally:
@@ -158,7 +160,7 @@ class PrivacyCase(StoreBackend):
         async def plan_of_child() -> dict[str, Any] | None:
             nc = await nats.connect(server_list(url))
             try:
-                return await query_plan(nc, child)
+                return await query_plan(nc, child, as_school)
             finally:
                 await nc.close()
 

@@ -80,7 +80,7 @@ class SliceCase(StoreBackend):
         )
 
         plan = wait_until(
-            lambda: (p := query_plan(backbone.url, kid)) and p["match"] and p,
+            lambda: (p := query_plan(backbone, kid)) and p["match"] and p,
             what="a match in the plan",
         )
 
@@ -112,7 +112,7 @@ class SliceCase(StoreBackend):
         )
 
         plan = wait_until(
-            lambda: (p := query_plan(backbone.url, kid)) and p["match"] and p,
+            lambda: (p := query_plan(backbone, kid)) and p["match"] and p,
             what="both valid signals in the plan",
         )
         assert 2 == len(plan["signals"])
@@ -170,7 +170,7 @@ class SliceCase(StoreBackend):
         wait_until(lambda: consumer_idle(backbone.url, "INBOUND", "signalling"), what="idle")
         [(_, payload, _)] = read_stream(backbone.url, "DEADLETTER")
         assert "SignallerMismatchError" == json.loads(payload)["reason"]
-        plan = wait_until(lambda: query_plan(backbone.url, kid), what="the plan")
+        plan = wait_until(lambda: query_plan(backbone, kid), what="the plan")
         assert 1 == len(plan["signals"])
 
     def test_a_signalling_service_killed_mid_stream_loses_and_doubles_nothing(

@@ -1,0 +1,85 @@
+"""The plan as text (the demo, `ketenbus plan show`), and the parents' kinds-only view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.demo import format_plan
+from services.integral_plan.reader import kinds_only
+
+CHILD = "a" * 32
+
+
+def plan(**more: Any) -> dict[str, Any]:
+    return {
+        "child": CHILD,
+        "parties": [{"partner": "bs-de-regenboog", "role": "ib-er", "contact": "ib"}],
+        "signals": [],
+        "match": None,
+        "timeline": [],
+        **more,
+    }
+
+
+def test_a_plan_without_the_other_domains_is_printed_without_their_blocks() -> None:
+    text = format_plan(plan())
+
+    blocks = ("Regie:", "Goals:", "Actions:", "Handovers:", "Arrangements:", "Attendance:")
+    assert [] == [block for block in blocks if block in text]
+    assert "Signals:\n  none" in text
+
+
+def test_handovers_arrangements_and_attendance_are_printed_with_what_the_reader_opened() -> None:
+    handover = {
+        "handover_id": "h1",
+        "transition": "po-vo",
+        "receiver": "vo-het-lyceum",
+        "status": "delivered",
+        "event_id": "e1",
+        "opened": {"handover": {"category": "zorg"}},
+        "refused": {},
+    }
+    arrangement = {
+        "arrangement_id": "a1",
+        "kind": "gedrag-op-school",
+        "status": "agreed",
+        "opened": {},
+        "refused": {"support": "role-not-permitted"},
+    }
+    attendance = {"reports": 1, "kind": "16-uur", "leerplicht": "leerplicht-lingewaard"}
+
+    text = format_plan(
+        plan(handovers=[handover], arrangements=[arrangement], attendance=attendance)
+    )
+
+    assert [
+        "Handovers:",
+        "  - transition: po-vo, receiver: vo-het-lyceum, status: delivered",
+        "      handover    category: zorg",
+        "",
+        "Arrangements:",
+        "  - kind: gedrag-op-school, status: agreed",
+        "      support     (sealed; kluis: role-not-permitted)",
+        "",
+        "Attendance:",
+        "  - reports: 1, kind: 16-uur, leerplicht: leerplicht-lingewaard",
+    ] == (lines := text.split("\n"))[lines.index("Handovers:") :][:10]
+
+
+def test_no_attendance_yet_is_said_so() -> None:
+    assert "Attendance:\n  none" in format_plan(plan(attendance=None))
+
+
+def test_the_parents_view_keeps_the_kinds_of_sections_and_drops_their_content() -> None:
+    signal = {
+        "partner": "bs-de-regenboog",
+        "sealed": {"signalling": "eyJ..."},
+        "withheld": ["identity"],
+    }
+    attendance = {"kind": "16-uur", "sealed": {"attendance": "eyJ..."}}
+
+    shown = kinds_only(plan(signals=[signal], attendance=attendance))
+
+    assert {"identity": "", "signalling": ""} == shown["signals"][0]["sealed"]
+    assert {"attendance": ""} == shown["attendance"]["sealed"]
+    assert "withheld" not in shown["signals"][0]
