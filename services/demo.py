@@ -71,6 +71,7 @@ from ketenbus_contracts.signing import sign_event
 from services.arrangements.scenario import run_arrangement_scenario, wait_for
 from services.handover.rules import load_disclosure_rules, load_rules
 from services.integral_plan.client import query_plan
+from services.integral_plan.domain import ATTENDANCE_ITEMS
 from services.integral_plan.reader import open_plan
 from services.runtime.keyring import Keyring, load_or_create_partner_keys
 from services.runtime.settings import server_list
@@ -523,12 +524,10 @@ class Story:
     truancy: dict[str, Any] = field(default_factory=dict)
 
 
-PROJECTED = {"handovers": list, "arrangements": list, "attendance": dict}
-
-
 def _projected(plan: dict[str, Any]) -> bool:
-    """The other domains are on the plan, where the plan projects them (keys may be absent)."""
-    return all(bool(plan[key]) for key in PROJECTED if key in plan)
+    """The story's handover, arrangement and verzuim report have reached the plan."""
+    attendance = plan.get("attendance") or {}
+    return bool(plan.get("handovers") and plan.get("arrangements") and attendance.get("reports"))
 
 
 async def run_scenario(
@@ -628,6 +627,21 @@ def _block(title: str, items: list[dict[str, Any]], line: Any) -> list[str]:
     return lines if items else [*lines, "  none"]
 
 
+def _attendance(attendance: dict[str, Any] | None) -> list[str]:
+    """The attendance block: its status, then enrolments, reports, exemptions and offers."""
+    if not attendance:
+        return ["", "Attendance:", "  none"]
+    lines = ["", "Attendance:", f"  status: {attendance['status']}"]
+    for key in ("thuiszitter", "three_month"):
+        if attendance.get(key):
+            lines.append(f"  - {key.replace('_', '-')}: {_clear(attendance[key])}")
+    for key in ATTENDANCE_ITEMS:
+        for item in attendance.get(key, []):
+            lines.append(f"  - {key}: {_clear(item)}")
+            lines += _sections(item)
+    return lines
+
+
 def format_plan(plan: dict[str, Any]) -> str:
     """The plan as text: every block the plan has (blocks it lacks are left out)."""
     reader = plan.get("reader")
@@ -663,8 +677,7 @@ def format_plan(plan: dict[str, Any]) -> str:
         if key in plan:
             lines += _block(key.capitalize(), plan[key], _clear)
     if "attendance" in plan:
-        attendance = plan["attendance"]
-        lines += _block("Attendance", [attendance] if attendance else [], _clear)
+        lines += _attendance(plan["attendance"])
     match = plan.get("match")
     lines += ["", "Match:"]
     if match:

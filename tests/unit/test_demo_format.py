@@ -46,7 +46,14 @@ def test_handovers_arrangements_and_attendance_are_printed_with_what_the_reader_
         "opened": {},
         "refused": {"support": "role-not-permitted"},
     }
-    attendance = {"reports": 1, "kind": "16-uur", "leerplicht": "leerplicht-lingewaard"}
+    report = {
+        "report_id": "r1",
+        "kind": "16-uur",
+        "leerplicht": "leerplicht-lingewaard",
+        "opened": {},
+        "refused": {"attendance": "role-not-permitted"},
+    }
+    attendance = {"status": "enrolled", "enrolments": [], "reports": [report]}
 
     text = format_plan(
         plan(handovers=[handover], arrangements=[arrangement], attendance=attendance)
@@ -62,8 +69,10 @@ def test_handovers_arrangements_and_attendance_are_printed_with_what_the_reader_
         "      support     (sealed; kluis: role-not-permitted)",
         "",
         "Attendance:",
-        "  - reports: 1, kind: 16-uur, leerplicht: leerplicht-lingewaard",
-    ] == (lines := text.split("\n"))[lines.index("Handovers:") :][:10]
+        "  status: enrolled",
+        "  - reports: kind: 16-uur, leerplicht: leerplicht-lingewaard",
+        "      attendance  (sealed; kluis: role-not-permitted)",
+    ] == (lines := text.split("\n"))[lines.index("Handovers:") :][:12]
 
 
 def test_no_attendance_yet_is_said_so() -> None:
@@ -76,10 +85,10 @@ def test_the_parents_view_keeps_the_kinds_of_sections_and_drops_their_content() 
         "sealed": {"signalling": "eyJ..."},
         "withheld": ["identity"],
     }
-    attendance = {"kind": "16-uur", "sealed": {"attendance": "eyJ..."}}
+    attendance = {"status": "enrolled", "reports": [{"sealed": {"attendance": "eyJ..."}}]}
 
     shown = kinds_only(plan(signals=[signal], attendance=attendance))
 
     assert {"identity": "", "signalling": ""} == shown["signals"][0]["sealed"]
-    assert {"attendance": ""} == shown["attendance"]["sealed"]
+    assert {"attendance": ""} == shown["attendance"]["reports"][0]["sealed"]
     assert "withheld" not in shown["signals"][0]
