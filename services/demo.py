@@ -597,6 +597,8 @@ def _clear(item: dict[str, Any], *skip: str) -> str:
             continue
         if isinstance(value, list):
             value = ", ".join(str(v) for v in value if not isinstance(v, dict))
+            if not value:
+                continue  # an empty list (no gaps, no escalations) says nothing
         shown.append(f"{key}: {value}")
     return ", ".join(shown)
 

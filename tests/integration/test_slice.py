@@ -148,7 +148,7 @@ class SliceCase(StoreBackend):
         )
 
         plan = wait_until(
-            lambda: (p := query_plan(url, kid)) and p["match"] and p, what="the signed pair"
+            lambda: (p := query_plan(backbone, kid)) and p["match"] and p, what="the signed pair"
         )
         wait_until(lambda: consumer_idle(url, "INBOUND", "signalling"), what="signalling idle")
         letters = [json.loads(payload) for _, payload, _ in read_stream(url, "DEADLETTER")]
@@ -157,7 +157,7 @@ class SliceCase(StoreBackend):
             (letter["reason"], letter["details"][0]["loc"]) for letter in letters
         ]
         assert 2 == len(plan["signals"])
-        assert (None, None) == (query_plan(url, child(5)), query_plan(url, child(6)))
+        assert (None, None) == (query_plan(backbone, child(5)), query_plan(backbone, child(6)))
 
     def test_a_business_rule_refusal_is_dead_lettered_with_its_reason(
         self, backbone: Backbone
