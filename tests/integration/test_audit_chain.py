@@ -1,22 +1,28 @@
-"""Tamper evidence: one changed byte in a stored event is named by service and notification id."""
+"""Tamper evidence: one changed byte in a stored event is named by service and notification id,
+one changed byte in a kluis processing or erasure record by its table and id."""
 
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
 
 from services.audit.verify import verify_stores
+from services.kluis.bootstrap import create_application as create_kluis
+from services.kluis.domain import Decision
+from services.kluis.keystore import Keystore
 from services.runtime.settings import Settings
 from services.signalling.bootstrap import create_application
 from tests.conftest import StoreBackend
-from tests.integration.helpers import JGZ, SCHOOL, child, signal
+from tests.integration.helpers import JGZ, SCHOOL, add_processing_record, child, signal
 
 pytestmark = pytest.mark.integration
 
 FACTORIES: dict[str, Any] = {"signalling": create_application}
+KLUIS: dict[str, Any] = {"kluis": create_kluis}
 
 
 def record_signals(settings: Settings, count: int) -> None:
@@ -26,6 +32,37 @@ def record_signals(settings: Settings, count: int) -> None:
         assert [] == app.process_batch("INBOUND:signalling", items)
     finally:
         app.close()
+
+
+def record_processing(settings: Settings, count: int, erase: str | None = None) -> None:
+    for n in range(count):
+        add_processing_record(settings, child(n), Decision.REFUSED, datetime.now(UTC))
+    if erase is not None:
+        keystore = Keystore.open(settings)
+        try:
+            keystore.erase(erase)
+        finally:
+            keystore.close()
+
+
+def pg_connect(settings: Settings) -> psycopg.Connection[Any]:
+    return psycopg.connect(
+        host=settings.postgres_host,
+        port=settings.postgres_port,
+        dbname=settings.postgres_dbname,
+        user=settings.postgres_user,
+        autocommit=True,
+    )
+
+
+def tamper_kluis(settings: Settings, sql: str, params: tuple[Any, ...]) -> None:
+    """Change a row of kluis's own tables behind its back (`{t}` is the table prefix)."""
+    if settings.store == "sqlite":
+        with sqlite3.connect(settings.store_dir / "kluis-keys.sqlite") as conn:
+            conn.execute(sql.format(t=""), params)
+        return
+    with pg_connect(settings) as conn:
+        conn.execute(sql.format(t=f"{settings.postgres_schema}.").replace("?", "%s"), params)
 
 
 def flip_state_byte(settings: Settings, notification_id: int) -> None:
@@ -43,13 +80,7 @@ def flip_state_byte(settings: Settings, notification_id: int) -> None:
             )
         return
     schema = settings.postgres_schema
-    with psycopg.connect(
-        host=settings.postgres_host,
-        port=settings.postgres_port,
-        dbname=settings.postgres_dbname,
-        user=settings.postgres_user,
-        autocommit=True,
-    ) as conn:
+    with pg_connect(settings) as conn:
         table = conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
             "AND table_name LIKE %s",
@@ -93,6 +124,36 @@ class AuditChainCase(StoreBackend):
             app.close()
         report = verify_stores(settings, factories=FACTORIES)[0]
         assert ([], True) == (report.findings, report.appended > 0)
+
+    def test_a_changed_processing_record_is_named_by_kluis_and_its_id(
+        self, settings: Settings
+    ) -> None:
+        record_processing(settings, 3)
+        first = verify_stores(settings, factories=KLUIS)
+        tamper_kluis(
+            settings, "UPDATE {t}kluis_processing_records SET decision = ? WHERE id = ?",
+            ("released", 2),
+        )  # fmt: skip
+        report = verify_stores(settings, factories=KLUIS)
+        assert [3] == [r.appended for r in first if r.place == "processing record"]
+        assert ["kluis processing record 2: changed (stored row differs)"] == [
+            str(f) for r in report for f in r.failed()
+        ]
+
+    def test_a_changed_erasure_record_is_named_and_a_deleted_one_is_missing(
+        self, settings: Settings
+    ) -> None:
+        record_processing(settings, 1, erase=child(7))
+        record_processing(settings, 0, erase=child(8))
+        verify_stores(settings, factories=KLUIS)
+        tamper_kluis(
+            settings, "UPDATE {t}kluis_erasures SET keys_deleted = ? WHERE seq = ?", (5, 1)
+        )
+        tamper_kluis(settings, "DELETE FROM {t}kluis_erasures WHERE seq = ?", (2,))
+        report = verify_stores(settings, factories=KLUIS)
+        assert [("erasure record", 1, "changed"), ("erasure record", 2, "missing")] == [
+            (f.place, f.notification_id, f.kind) for r in report for f in r.failed(strict=True)
+        ]
 
 
 class TestAuditChainOnSQLite(AuditChainCase):
