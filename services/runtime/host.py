@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ class ServiceContext:
     application: TrackedApplication
     limiter: anyio.CapacityLimiter
     relay: OutboxRelay | None = None
+    # The audit witness's own thread slot: one witness at a time, never in the store thread.
+    witness_limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
     nc: NatsClient | None = None
 
     service: str = ""
@@ -205,6 +208,38 @@ async def run_ticks(spec: ServiceSpec, ctx: ServiceContext) -> None:
         await asyncio.sleep(spec.tick_interval)
 
 
+async def run_witness(spec: ServiceSpec, ctx: ServiceContext) -> None:
+    """Witness the service's own new stored rows into the audit chain, every interval.
+
+    Off the event loop and outside the store thread (reads only), one witness at a time, so the
+    consume path does not wait for it. A change made after a row was witnessed is then caught
+    by `ketenbus audit verify`, even when verify had never run before the change.
+    """
+    interval = ctx.settings.audit_witness_interval
+    if interval <= 0:
+        return
+    from services.audit.verify import audit_key, witness_service
+
+    data_dir = ctx.settings.data_dir
+    key = None
+    while True:
+        try:
+            if key is None:
+                key = await anyio.to_thread.run_sync(audit_key, data_dir)
+            reports = await anyio.to_thread.run_sync(
+                functools.partial(
+                    witness_service, data_dir, spec.name, ctx.application, key, recheck=False
+                ),
+                limiter=ctx.witness_limiter,
+            )
+            appended = sum(r.appended for r in reports)
+            if appended:
+                log.debug("store_witnessed", service=spec.name, rows=appended)
+        except Exception as exc:
+            log.error("witness_failed", service=spec.name, error=type(exc).__name__)
+        await asyncio.sleep(interval)
+
+
 async def watch_deliveries(
     js: JetStreamContext,
     consumers: Sequence[ConsumerSpec],
@@ -277,6 +312,7 @@ async def run_service(
     tick_task: asyncio.Task[None] | None = None
     if spec.tick is not None:
         tick_task = asyncio.create_task(run_ticks(spec, ctx), name=f"{spec.name}-ticks")
+    witness_task = asyncio.create_task(run_witness(spec, ctx), name=f"{spec.name}-witness")
     relay_task: asyncio.Task[None] | None = None
     if spec.translate is not None:
         ctx.relay = OutboxRelay(application, js, spec.translate, limiter=ctx.limiter)
@@ -324,6 +360,9 @@ async def run_service(
             tick_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await tick_task
+        witness_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await witness_task
         if relay_task is not None:
             relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -10,14 +10,24 @@ from typing import Any
 import psycopg
 import pytest
 
+from services.audit.chain import chain_path
 from services.audit.verify import verify_stores
 from services.kluis.bootstrap import create_application as create_kluis
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore
 from services.runtime.settings import Settings
+from services.runtime.supervisor import Backbone
 from services.signalling.bootstrap import create_application
 from tests.conftest import StoreBackend
-from tests.integration.helpers import JGZ, SCHOOL, add_processing_record, child, signal
+from tests.integration.helpers import (
+    JGZ,
+    SCHOOL,
+    add_processing_record,
+    child,
+    publish_events,
+    signal,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -154,6 +164,35 @@ class AuditChainCase(StoreBackend):
         assert [("erasure record", 1, "changed"), ("erasure record", 2, "missing")] == [
             (f.place, f.notification_id, f.kind) for r in report for f in r.failed(strict=True)
         ]
+
+    def test_rows_the_running_service_witnessed_are_caught_when_changed_before_any_verify(
+        self, settings: Settings, nats_url: str
+    ) -> None:
+        running = settings.model_copy(update={"nats_url": nats_url, "audit_witness_interval": 0.1})
+        signals = [signal(child(n // 2), SCHOOL if n % 2 else JGZ) for n in range(4)]
+        with Backbone(running, ["signalling"]):
+            publish_events(nats_url, signals)
+            wait_until(
+                lambda: witnessed(settings, "signalling") >= len(signals) or None,
+                what="the running service witnessed its stored events",
+            )
+        flip_state_byte(settings, 2)
+        report = verify_stores(settings, factories=FACTORIES)[0]
+        assert [("signalling", 2, "changed")] == [
+            (f.service, f.notification_id, f.kind) for f in report.failed()
+        ]
+
+
+def witnessed(settings: Settings, ledger: str) -> int:
+    """How many rows the chain of `ledger` holds (0 before the first witness)."""
+    path = chain_path(settings.data_dir, ledger)
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as conn:
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM chain").fetchone()[0])
+        except sqlite3.OperationalError:  # the service is creating the table right now
+            return 0
 
 
 class TestAuditChainOnSQLite(AuditChainCase):
