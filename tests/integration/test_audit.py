@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from ketenbus_contracts.signalling import MatchFound, MatchFoundData
 from ketenbus_contracts.signing import sign_event
-from services.audit.replay import replay
+from services.audit.replay import read_streams, replay, stream_totals
 from services.cli import app as cli
 from services.kluis.domain import Decision
 from services.runtime.ingress import IngressRefusedError, validate_inbound
@@ -116,6 +116,17 @@ class AuditCase(StoreBackend):
         assert ({"verified": 1, "unsigned": 1, "forged-signature": 1}) == dict(now.signatures)
         assert [child(1)] == list(now.plans)  # the other child is left out
 
+    def test_streams_are_merged_in_storage_order_as_they_are_read(
+        self, history: tuple[Settings, datetime]
+    ) -> None:
+        settings, _ = history
+        assert settings.nats_url is not None
+        totals = asyncio.run(stream_totals(settings.nats_url))
+        merged = asyncio.run(read_streams(settings.nats_url, totals))
+        order = [(m.stored_at, m.stream, m.seq) for m in merged]
+        assert (sorted(order), sum(totals.values())) == (order, len(merged))
+        assert {"INBOUND", "SIGNALLING"} <= {m.stream for m in merged}
+
     def test_cli_replay_writes_json_and_markdown_and_exports_ldv(
         self, history: tuple[Settings, datetime], tmp_path: Path
     ) -> None:
@@ -131,6 +142,7 @@ class AuditCase(StoreBackend):
         assert 0 == done.exit_code, done.output
         report = json.loads((tmp_path / "report.json").read_text())
         assert 1 == len(report["plans"][child(1)]["signals"])
+        assert report["events_counted"] == len(report["events"])
         assert "## Plans as they were" in (tmp_path / "report.md").read_text()
         exported = runner.invoke(
             cli, ["audit", "export-ldv", "--out", str(tmp_path / "ldv.json")], env=env

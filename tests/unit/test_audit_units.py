@@ -1,9 +1,12 @@
-"""Audit pieces without I/O: LDV export shape, NATS permissions per role, row digests."""
+"""Audit pieces without I/O: LDV export shape, NATS permissions per role, row digests, and the
+replay's projection fed one message at a time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +15,10 @@ from adapters.ldv.export import STATUS_ERROR, STATUS_OK, STATUS_UNSET, ldv_expor
 from ketenbus_contracts.purposes import Purpose
 from services.audit.chain import GENESIS, chain_next, fields_digest, row_digest
 from services.audit.nats_config import UnknownRoleError, load_permissions, permissions_of
+from services.audit.replay import EventLog, StoredMessage, rebuild
 from services.kluis.domain import Decision, Operation, ProcessingRecord
 from services.runtime.partners import PartnerEntry
+from tests.integration.helpers import SCHOOL, child, signal
 
 AT = datetime(2026, 11, 24, 10, 0, 0, 123000, tzinfo=UTC)
 
@@ -134,3 +139,36 @@ def test_a_table_row_digest_tells_null_from_empty_and_one_changed_field() -> Non
     row = (1, "trace", None, "refused")
     assert 3 == len({fields_digest(row), fields_digest((1, "trace", "", "refused")),
                 fields_digest((1, "trace", None, "released"))})  # fmt: skip
+
+
+def stored(n: int, data: bytes) -> StoredMessage:
+    return StoredMessage("SIGNALLING", n, "ketenbus.signalling.x", AT, data)
+
+
+def test_replay_projects_messages_as_they_come_from_a_generator(tmp_path: Path) -> None:
+    taken: list[int] = []
+
+    def messages() -> Iterator[StoredMessage]:
+        for n in range(1, 4):
+            taken.append(n)
+            yield stored(n, signal(child(n), SCHOOL).to_bytes())
+
+    result = rebuild(
+        messages(), until=None, child=None, public_keys=lambda _: None, workdir=tmp_path
+    )
+    assert ([1, 2, 3], 3, ["SIGNALLING"] * 3, 3) == (
+        taken,
+        result.counted,
+        [e["stream"] for e in result.events],
+        len(result.plans),
+    )
+    assert [] == list(tmp_path.iterdir())  # the temporary plan store is gone
+
+
+def test_the_event_log_spools_entries_and_reads_them_back_in_order() -> None:
+    log = EventLog()
+    for n in range(3):
+        log.append({"seq": n})
+    assert ([{"seq": 0}, {"seq": 1}, {"seq": 2}], 3) == (list(log), len(log))
+    log.append({"seq": 3})
+    assert [0, 1, 2, 3] == [e["seq"] for e in log]
