@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -215,29 +214,31 @@ async def run_witness(spec: ServiceSpec, ctx: ServiceContext) -> None:
     consume path does not wait for it. A change made after a row was witnessed is then caught
     by `ketenbus audit verify`, even when verify had never run before the change.
     """
-    interval = ctx.settings.audit_witness_interval
-    if interval <= 0:
+    if ctx.settings.audit_witness_interval <= 0:
         return
+    while True:
+        await witness_once(spec, ctx)
+        await asyncio.sleep(ctx.settings.audit_witness_interval)
+
+
+async def witness_once(spec: ServiceSpec, ctx: ServiceContext) -> None:
+    """Append the rows stored since the last witness (and sign); a failure is logged."""
     from services.audit.verify import audit_key, witness_service
 
-    data_dir = ctx.settings.data_dir
-    key = None
-    while True:
-        try:
-            if key is None:
-                key = await anyio.to_thread.run_sync(audit_key, data_dir)
-            reports = await anyio.to_thread.run_sync(
-                functools.partial(
-                    witness_service, data_dir, spec.name, ctx.application, key, recheck=False
-                ),
-                limiter=ctx.witness_limiter,
-            )
-            appended = sum(r.appended for r in reports)
-            if appended:
-                log.debug("store_witnessed", service=spec.name, rows=appended)
-        except Exception as exc:
-            log.error("witness_failed", service=spec.name, error=type(exc).__name__)
-        await asyncio.sleep(interval)
+    def work() -> int:
+        key = audit_key(ctx.settings.data_dir)
+        reports = witness_service(
+            ctx.settings.data_dir, spec.name, ctx.application, key, recheck=False
+        )
+        return sum(r.appended for r in reports)
+
+    try:
+        appended = await anyio.to_thread.run_sync(work, limiter=ctx.witness_limiter)
+    except Exception as exc:
+        log.error("witness_failed", service=spec.name, error=type(exc).__name__)
+        return
+    if appended:
+        log.debug("store_witnessed", service=spec.name, rows=appended)
 
 
 async def watch_deliveries(
@@ -363,6 +364,8 @@ async def run_service(
         witness_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await witness_task
+        if settings.audit_witness_interval > 0:
+            await witness_once(spec, ctx)  # what the last batches stored, before closing
         if relay_task is not None:
             relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

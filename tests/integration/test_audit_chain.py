@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from services.audit.chain import chain_path
-from services.audit.verify import verify_stores
+from services.audit.verify import audit_key, verify_stores, witness_service
 from services.kluis.bootstrap import create_application as create_kluis
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore
@@ -150,6 +150,26 @@ class AuditChainCase(StoreBackend):
             str(f) for r in report for f in r.failed()
         ]
 
+    def test_records_kluis_witnessed_itself_are_caught_when_changed_before_any_verify(
+        self, settings: Settings
+    ) -> None:
+        record_processing(settings, 2, erase=child(5))
+        kluis = create_kluis(settings)
+        try:  # what the running kluis does every interval (only new rows)
+            witness_service(
+                settings.data_dir, "kluis", kluis, audit_key(settings.data_dir), recheck=False
+            )
+        finally:
+            kluis.close()
+        tamper_kluis(
+            settings, "UPDATE {t}kluis_processing_records SET requester = ? WHERE id = ?",
+            ("someone-else", 1),
+        )  # fmt: skip
+        report = verify_stores(settings, factories=KLUIS)
+        assert ["kluis processing record 1: changed (stored row differs)"] == [
+            str(f) for r in report for f in r.failed()
+        ]
+
     def test_a_changed_erasure_record_is_named_and_a_deleted_one_is_missing(
         self, settings: Settings
     ) -> None:
@@ -181,6 +201,7 @@ class AuditChainCase(StoreBackend):
         assert [("signalling", 2, "changed")] == [
             (f.service, f.notification_id, f.kind) for f in report.failed()
         ]
+        assert 0 == report.appended  # the service witnessed its last rows before it stopped
 
 
 def witnessed(settings: Settings, ledger: str) -> int:
