@@ -32,6 +32,7 @@ import json
 import sqlite3
 import struct
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,7 @@ from joserfc.jwk import OKPKey
 
 GENESIS = bytes(32)
 PAGE = 5000
+LOCK_TIMEOUT = 30.0
 AUDIT_PARTNER = "audit"
 
 FindingKind = Literal["changed", "missing", "chain-broken", "bad-checkpoint"]
@@ -170,7 +172,9 @@ class ChainFile:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.conn = sqlite3.connect(path)
+        # Autocommit, with `locked()` around a whole witness: a running service and
+        # `audit verify` never extend the same chain at once (the second waits for the first).
+        self.conn = sqlite3.connect(path, timeout=LOCK_TIMEOUT, isolation_level=None)
         self.conn.executescript(
             "CREATE TABLE IF NOT EXISTS chain (notification_id INTEGER PRIMARY KEY, "
             "row_digest BLOB NOT NULL, chain_hash BLOB NOT NULL);"
@@ -181,6 +185,17 @@ class ChainFile:
 
     def close(self) -> None:
         self.conn.close()
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """One transaction holding the sidecar's write lock (waits up to `LOCK_TIMEOUT`)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def last(self) -> tuple[int, bytes]:
         """The last witnessed id and the chain head there ((0, GENESIS) when empty)."""
@@ -195,8 +210,7 @@ class ChainFile:
         )
 
     def append(self, rows: list[tuple[int, bytes, bytes]]) -> None:
-        with self.conn:
-            self.conn.executemany("INSERT INTO chain VALUES (?, ?, ?)", rows)
+        self.conn.executemany("INSERT INTO chain VALUES (?, ?, ?)", rows)
 
     def checkpoints(self) -> list[tuple[int, str, str, str]]:
         return list(
@@ -211,12 +225,11 @@ class ChainFile:
         signature = jws.serialize_compact(
             {"alg": "Ed25519", "kid": f"{AUDIT_PARTNER}#sig"}, claim, key, algorithms=["Ed25519"]
         )
-        with self.conn:
-            self.conn.execute(
-                "INSERT INTO checkpoints (notification_id, chain_hash, at, signature) "
-                "VALUES (?, ?, ?, ?)",
-                (notification_id, head.hex(), at, signature),
-            )
+        self.conn.execute(
+            "INSERT INTO checkpoints (notification_id, chain_hash, at, signature) "
+            "VALUES (?, ?, ?, ?)",
+            (notification_id, head.hex(), at, signature),
+        )
 
 
 def checkpoint_claim(service: str, notification_id: int, head: str, at: str) -> bytes:
@@ -254,8 +267,16 @@ def witness(
     """
     ledger = ledger if isinstance(ledger, Ledger) else Ledger(ledger)
     pages = notification_digests(source) if hasattr(source, "select_notifications") else source
-    if not recheck:
-        return _extend(ledger, pages, chain, key, checkpoint=checkpoint)
+    with chain.locked():
+        if not recheck:
+            return _extend(ledger, pages, chain, key, checkpoint=checkpoint)
+        return _recheck(ledger, pages, chain, key, checkpoint=checkpoint)
+
+
+def _recheck(
+    ledger: Ledger, pages: DigestPager, chain: ChainFile, key: OKPKey, *, checkpoint: bool
+) -> ChainReport:
+    """Every witnessed row against the store and the checkpoints; then append what is new."""
     report = ChainReport(ledger.service, ledger.place)
 
     def found(row_id: int, kind: FindingKind, detail: str) -> None:
