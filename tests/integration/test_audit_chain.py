@@ -9,9 +9,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
 from services.audit.chain import chain_path
 from services.audit.verify import audit_key, verify_stores, witness_service
+from services.cli import app as cli
 from services.kluis.bootstrap import create_application as create_kluis
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore
@@ -150,6 +152,20 @@ class AuditChainCase(StoreBackend):
             str(f) for r in report for f in r.failed()
         ]
 
+    def test_cli_verify_fails_naming_the_changed_processing_record(
+        self, settings: Settings
+    ) -> None:
+        record_processing(settings, 2)
+        runner = CliRunner()
+        first = runner.invoke(cli, ["audit", "verify"], env=settings.to_env())
+        tamper_kluis(
+            settings, "UPDATE {t}kluis_processing_records SET at = ? WHERE id = ?",
+            ("2020-01-01T00:00:00+00:00", 2),
+        )  # fmt: skip
+        second = runner.invoke(cli, ["audit", "verify"], env=settings.to_env())
+        assert (0, 1) == (first.exit_code, second.exit_code), first.output + second.output
+        assert "kluis processing record 2: changed (stored row differs)" in second.output
+
     def test_records_kluis_witnessed_itself_are_caught_when_changed_before_any_verify(
         self, settings: Settings
     ) -> None:
@@ -169,6 +185,26 @@ class AuditChainCase(StoreBackend):
         assert ["kluis processing record 1: changed (stored row differs)"] == [
             str(f) for r in report for f in r.failed()
         ]
+
+    def test_erasures_registered_before_numbering_get_numbers_in_erasure_order(
+        self, settings: Settings
+    ) -> None:
+        settings.store_dir.mkdir(parents=True, exist_ok=True)
+        tamper_kluis(
+            settings, "CREATE TABLE {t}kluis_erasures (child TEXT PRIMARY KEY, "
+            "erased_at TEXT NOT NULL, keys_deleted INTEGER NOT NULL)", (),
+        )  # fmt: skip
+        for pseudonym, at in ((child(2), "2026-02-01"), (child(1), "2026-01-01")):
+            tamper_kluis(
+                settings, "INSERT INTO {t}kluis_erasures VALUES (?, ?, ?)", (pseudonym, at, 3)
+            )
+        keystore = Keystore.open(settings)
+        try:
+            keystore.erase(child(3))
+            rows = keystore.erasure_rows(1, 10)
+        finally:
+            keystore.close()
+        assert [(1, child(1)), (2, child(2)), (3, child(3))] == [(r[0], r[1]) for r in rows]
 
     def test_a_changed_erasure_record_is_named_and_a_deleted_one_is_missing(
         self, settings: Settings
