@@ -168,6 +168,10 @@ async def merged_streams(
         while heap:
             _, index, message = heap[0]
             yield message
+            if len(heap) == 1:  # the last stream left: no merging
+                async for message in readers[index]:
+                    yield message
+                break
             following = await anext(readers[index], None)
             if following is None:
                 heapq.heappop(heap)
@@ -216,9 +220,9 @@ class Projection:
 
     The plan is rebuilt by the service's own `IntegralPlanApplication.process_batch`, a batch
     of `REBUILD_BATCH` events at a time, on a temporary SQLite store (under `workdir`, removed
-    in `finish`) with an LRU of `PLAN_CACHE` plans: what stays in memory is the open batch,
-    those plans, the children seen and the plans' views at the end, not the messages or their
-    stored events.
+    in `finish`) with an LRU of `PLAN_CACHE` plans; each touched plan's view is taken after its
+    batch. What stays in memory is the open batch, those plans and the plans' views, not the
+    messages or their stored events.
     """
 
     def __init__(
@@ -247,7 +251,7 @@ class Projection:
                 "DEEPCOPY_FROM_AGGREGATE_CACHE": "no",
             }
         )
-        self.children: set[str] = set()
+        self.views: dict[str, dict[str, Any]] = {}
         self.pending: list[tuple[int, Any]] = []
         self.entries: dict[int, dict[str, Any]] = {}
 
@@ -257,6 +261,13 @@ class Projection:
             self.result.plan_refusals.append(
                 {**self.entries[position], "reason": type(exc).__name__}
             )
+        # The touched plans' views now, while they are in the cache (at the end most would
+        # have to be read back from the store).
+        for pseudonym in {event.subject for _, event in self.pending}:
+            try:
+                self.views[pseudonym] = self.plan_app.plan_of(pseudonym)
+            except LookupError:
+                self.views[pseudonym] = {"child": pseudonym, "erased": True}
         self.pending.clear()
         self.entries.clear()
 
@@ -294,7 +305,6 @@ class Projection:
         if message.stream in PLAN_STREAMS:
             self.pending.append((result.counted, event))
             self.entries[result.counted] = entry
-            self.children.add(event.subject)
             if len(self.pending) >= REBUILD_BATCH:
                 self._flush()
 
@@ -317,11 +327,7 @@ class Projection:
         result = self.result
         try:
             self._flush()
-            for pseudonym in sorted(self.children):
-                try:
-                    result.plans[pseudonym] = self.plan_app.plan_of(pseudonym)
-                except LookupError:
-                    result.plans[pseudonym] = {"child": pseudonym, "erased": True}
+            result.plans = dict(sorted(self.views.items()))
         finally:
             self.plan_app.close()
             self._tmp.cleanup()
