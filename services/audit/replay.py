@@ -3,14 +3,14 @@
 Every stream is read from the start with an ordered, ephemeral consumer (read-only: no durable
 state, no acks, nothing changes on the server) up to the last message it held when the replay
 began. The streams are merged in storage order as they are read (a k-way merge over the
-per-stream readers) and each message is projected as it comes, so memory is bounded by the
-plans, not by the messages: the plan is rebuilt by `IntegralPlanApplication` (the same code the
-service runs) on a temporary SQLite store, a batch at a time, and the report's event list is
-spooled to a temporary file. Messages stored after `until` (the server's storage time, not the
-time a publisher claims) are left out; with `child`, only that pseudonym's events count. The
-key releases and refusals come from kluis's processing log up to the same moment. Inbound
-events' signatures are verified on the way (signed, unsigned, forged are counted and forged
-ones listed).
+per-stream readers) and each message is projected as it comes, so memory does not grow with
+the messages: the plan is rebuilt by `IntegralPlanApplication` (the same code the service
+runs) on a temporary SQLite store with a bounded plan cache, a batch at a time, and the
+report's event list and the plans' views are spooled to temporary files and written out one at
+a time. Messages stored after `until` (the server's storage time, not the time a publisher
+claims) are left out; with `child`, only that pseudonym's events count. The key releases and
+refusals come from kluis's processing log up to the same moment. Inbound events' signatures
+are verified on the way (signed, unsigned, forged are counted and forged ones listed).
 
 The report (JSON and Markdown) holds pseudonyms, ids, types, times and statuses: sealed
 sections stay sealed; nothing about a child is written in clear.
@@ -21,9 +21,18 @@ from __future__ import annotations
 import asyncio
 import heapq
 import json
+import sqlite3
 import tempfile
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -72,12 +81,12 @@ class ReplayResult:
     forged: list[dict[str, Any]] = field(default_factory=list)
     unreadable: list[dict[str, Any]] = field(default_factory=list)
     events: EventLog = field(default_factory=lambda: EventLog())
-    plans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plans: PlanViews = field(default_factory=lambda: PlanViews())
     plan_refusals: list[dict[str, Any]] = field(default_factory=list)
     key_log: list[dict[str, Any]] = field(default_factory=list)
 
-    def as_json(self, *, events: bool = True) -> dict[str, Any]:
-        """The report's content (`events=False`: without the event list, which can be long)."""
+    def as_json(self, *, events: bool = True, plans: bool = True) -> dict[str, Any]:
+        """The report's content (`events`/`plans` False: without those, which can be long)."""
         data = {
             "until": self.until.isoformat() if self.until else None,
             "child": self.child,
@@ -89,13 +98,15 @@ class ReplayResult:
             "forged": self.forged,
             "unreadable": self.unreadable,
             "events": list(self.events),
-            "plans": self.plans,
+            "plans": dict(self.plans.rows()) if plans else {},
             "plan_refusals": self.plan_refusals,
             "key_releases": [r for r in self.key_log if r["decision"] == "released"],
             "key_refusals": [r for r in self.key_log if r["decision"] == "refused"],
         }
         if not events:
             del data["events"]
+        if not plans:
+            del data["plans"]
         return data
 
 
@@ -215,14 +226,50 @@ class EventLog:
         self._file.close()
 
 
+class PlanViews(Mapping[str, dict[str, Any]]):
+    """The plans' views by pseudonym, in a private temporary SQLite database (SQLite's ''
+    file: on disk, gone when closed), read back in pseudonym order."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")
+        self._db.execute("CREATE TABLE views (child TEXT PRIMARY KEY, view TEXT NOT NULL)")
+
+    def put(self, child: str, view: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO views VALUES (?, ?)", (child, json.dumps(view, default=str))
+        )
+
+    def commit(self) -> None:
+        self._db.commit()
+
+    def __getitem__(self, child: str) -> dict[str, Any]:
+        row = self._db.execute("SELECT view FROM views WHERE child = ?", (child,)).fetchone()
+        if row is None:
+            raise KeyError(child)
+        view: dict[str, Any] = json.loads(row[0])
+        return view
+
+    def __iter__(self) -> Iterator[str]:
+        for (child,) in self._db.execute("SELECT child FROM views ORDER BY child"):
+            yield child
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM views").fetchone()[0])
+
+    def rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(pseudonym, view) in pseudonym order, one at a time."""
+        for child, view in self._db.execute("SELECT child, view FROM views ORDER BY child"):
+            yield child, json.loads(view)
+
+
 class Projection:
     """Feeds stored messages, in storage order, one at a time into the replay's result.
 
     The plan is rebuilt by the service's own `IntegralPlanApplication.process_batch`, a batch
     of `REBUILD_BATCH` events at a time, on a temporary SQLite store (under `workdir`, removed
     in `finish`) with an LRU of `PLAN_CACHE` plans; each touched plan's view is taken after its
-    batch. What stays in memory is the open batch, those plans and the plans' views, not the
-    messages or their stored events.
+    batch and spooled (`PlanViews`). What stays in memory is the open batch and those plans:
+    not the messages, their stored events or every plan's view.
     """
 
     def __init__(
@@ -251,7 +298,6 @@ class Projection:
                 "DEEPCOPY_FROM_AGGREGATE_CACHE": "no",
             }
         )
-        self.views: dict[str, dict[str, Any]] = {}
         self.pending: list[tuple[int, Any]] = []
         self.entries: dict[int, dict[str, Any]] = {}
 
@@ -265,9 +311,11 @@ class Projection:
         # have to be read back from the store).
         for pseudonym in {event.subject for _, event in self.pending}:
             try:
-                self.views[pseudonym] = self.plan_app.plan_of(pseudonym)
+                view = self.plan_app.plan_of(pseudonym)
             except LookupError:
-                self.views[pseudonym] = {"child": pseudonym, "erased": True}
+                view = {"child": pseudonym, "erased": True}
+            self.result.plans.put(pseudonym, view)
+        self.result.plans.commit()
         self.pending.clear()
         self.entries.clear()
 
@@ -327,7 +375,6 @@ class Projection:
         result = self.result
         try:
             self._flush()
-            result.plans = dict(sorted(self.views.items()))
         finally:
             self.plan_app.close()
             self._tmp.cleanup()
@@ -423,9 +470,10 @@ def replay(
 # the report
 
 
-def markdown_report(result: ReplayResult) -> str:
-    data = result.as_json()
-    lines = [
+def markdown_lines(result: ReplayResult) -> Iterator[str]:
+    """The Markdown report, line by line (the plans are read back one at a time)."""
+    data = result.as_json(events=False, plans=False)
+    yield from [
         "# ketenbus audit replay",
         "",
         f"- as of: {data['until'] or 'now'}",
@@ -455,11 +503,11 @@ def markdown_report(result: ReplayResult) -> str:
         "## Plans as they were",
         "",
     ]
-    for pseudonym, plan in data["plans"].items():
+    for pseudonym, plan in result.plans.rows():
         if plan.get("erased"):
-            lines += [f"### {pseudonym}", "", "erased", ""]
+            yield from [f"### {pseudonym}", "", "erased", ""]
             continue
-        lines += [
+        yield from [
             f"### {pseudonym}",
             "",
             "Parties: "
@@ -475,16 +523,19 @@ def markdown_report(result: ReplayResult) -> str:
             f"Match: {'yes' if plan.get('match') else 'no'}",
             "",
         ]
-    lines += ["## Key releases and refusals (kluis processing log)", ""]
-    lines += ["| at | operation | decision | requester | purpose | child | reason |"]
-    lines += ["|---|---|---|---|---|---|---|"]
+    yield from ["## Key releases and refusals (kluis processing log)", ""]
+    yield from ["| at | operation | decision | requester | purpose | child | reason |"]
+    yield from ["|---|---|---|---|---|---|---|"]
     for record in [*data["key_releases"], *data["key_refusals"]]:
-        lines.append(
+        yield (
             f"| {record['at']} | {record['operation']} | {record['decision']} | "
             f"{record['requester']} | {record['purpose']} | {record['data_subject']} | "
             f"{record['refusal_code'] or ''} |"
         )
-    return "\n".join(lines) + "\n"
+
+
+def markdown_report(result: ReplayResult) -> str:
+    return "\n".join(markdown_lines(result)) + "\n"
 
 
 def write_report(result: ReplayResult, target: Path) -> tuple[Path, Path]:
@@ -494,11 +545,16 @@ def write_report(result: ReplayResult, target: Path) -> tuple[Path, Path]:
     md_path = target.with_suffix(".md")
     with json_path.open("w", encoding="utf-8") as out:
         out.write("{\n")
-        for key, value in result.as_json(events=False).items():
+        for key, value in result.as_json(events=False, plans=False).items():
             out.write(f"  {json.dumps(key)}: {json.dumps(value, default=str)},\n")
-        out.write('  "events": [')
+        out.write('  "plans": {')
+        for n, (pseudonym, view) in enumerate(result.plans.rows()):
+            out.write(f"{',' if n else ''}\n    {json.dumps(pseudonym)}: {json.dumps(view)}")
+        out.write('\n  },\n  "events": [')
         for n, entry in enumerate(result.events):
             out.write(("," if n else "") + "\n    " + json.dumps(entry, default=str))
         out.write("\n  ]\n}\n")
-    md_path.write_text(markdown_report(result), encoding="utf-8")
+    with md_path.open("w", encoding="utf-8") as out:
+        for line in markdown_lines(result):
+            out.write(line + "\n")
     return json_path, md_path

@@ -15,7 +15,7 @@ from adapters.ldv.export import STATUS_ERROR, STATUS_OK, STATUS_UNSET, ldv_expor
 from ketenbus_contracts.purposes import Purpose
 from services.audit.chain import GENESIS, chain_next, fields_digest, row_digest
 from services.audit.nats_config import UnknownRoleError, load_permissions, permissions_of
-from services.audit.replay import EventLog, StoredMessage, rebuild
+from services.audit.replay import EventLog, PlanViews, StoredMessage, rebuild
 from services.kluis.domain import Decision, Operation, ProcessingRecord
 from services.runtime.partners import PartnerEntry
 from tests.integration.helpers import SCHOOL, child, signal
@@ -172,3 +172,13 @@ def test_the_event_log_spools_entries_and_reads_them_back_in_order() -> None:
     assert ([{"seq": 0}, {"seq": 1}, {"seq": 2}], 3) == (list(log), len(log))
     log.append({"seq": 3})
     assert [0, 1, 2, 3] == [e["seq"] for e in log]
+
+
+def test_plan_views_keep_the_latest_view_per_child_and_read_back_in_pseudonym_order() -> None:
+    views = PlanViews()
+    views.put("b", {"signals": [1]})
+    views.put("a", {"signals": []})
+    views.put("b", {"signals": [1, 2]})
+    views.commit()
+    assert (["a", "b"], {"signals": [1, 2]}, 2) == (list(views), views["b"], len(views))
+    assert [("a", {"signals": []}), ("b", {"signals": [1, 2]})] == list(views.rows())
