@@ -6,14 +6,15 @@ directory, publishes N synthetic `SignalRegistered` events (K per child) into th
 stream (`publish_async`, pipelined), and then measures, in the same run on the same stream:
 
 - **raw read**: an ordered consumer receives every message (bytes only, nothing parsed);
-- **replay read**: `services.audit.replay.read_streams` (the same ordered consumer, keeping
-  subject, sequence, storage time and bytes per message);
-- **replay rebuild**: `services.audit.replay.rebuild`: parse each event as its contract, order
-  by storage time, project it onto the child's plan with `IntegralPlanApplication` on the popo
-  store (what `ketenbus audit replay` does), and build every plan's view;
-- **replay total** = read + rebuild.
+- **replay read**: `services.audit.replay.merged_streams` (the per-stream ordered readers and
+  their merge in storage order, each message taken as `StoredMessage` and dropped);
+- **replay total**: `services.audit.replay.replay_streams` into a `Projection` (what
+  `ketenbus audit replay` does): read, merge, parse each event as its contract, project it onto
+  the child's plan with `IntegralPlanApplication` on a temporary SQLite store a batch at a
+  time, as it comes, and build every plan's view at the end. Nothing holds all the messages.
 
-events/s = N / wall time of that phase. The ratio is replay total ÷ raw read.
+events/s = N / wall time of that phase. The ratio is replay total ÷ raw read. Peak RSS is the
+process's (publishing included); `/usr/bin/time -v` gives the same figure from outside.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import shutil
 import tempfile
 import time
@@ -32,7 +34,7 @@ from typing import Any
 import nats
 
 from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
-from services.audit.replay import read_streams, rebuild
+from services.audit.replay import Projection, merged_streams, replay_streams
 from services.runtime.nats_server import EmbeddedNats
 from services.runtime.streams import SIGNALLING, ensure_streams
 
@@ -110,20 +112,29 @@ async def stream_last(url: str) -> int:
         await nc.close()
 
 
+async def replay_read(url: str, last: int) -> int:
+    count = 0
+    async for _ in merged_streams(url, {SIGNALLING.name: last}):
+        count += 1
+    return count
+
+
 def run(events: int, per_child: int, directory: Path) -> dict[str, Any]:
     with EmbeddedNats(directory / "nats") as server:
         published = asyncio.run(publish(server.url, events, per_child))
         last = asyncio.run(stream_last(server.url))
         raw_seconds, raw_bytes = asyncio.run(raw_read(server.url, last))
         start = time.perf_counter()
-        messages = asyncio.run(read_streams(server.url, {SIGNALLING.name: last}))
+        asyncio.run(replay_read(server.url, last))
         read_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        result = rebuild(
-            messages, until=None, child=None, public_keys=lambda _: None, keep_events=False
-        )
-        rebuild_seconds = time.perf_counter() - start
-    total = read_seconds + rebuild_seconds
+        projection = Projection(
+            until=None, child=None, public_keys=lambda _: None, keep_events=False,
+            workdir=directory,
+        )  # fmt: skip
+        asyncio.run(replay_streams(server.url, projection))
+        result = projection.finish()
+        total = time.perf_counter() - start
     return {
         "events": events,
         "signals_per_child": per_child,
@@ -132,14 +143,14 @@ def run(events: int, per_child: int, directory: Path) -> dict[str, Any]:
         "publish_events_per_s": round(events / published),
         "raw_read_events_per_s": round(last / raw_seconds),
         "replay_read_events_per_s": round(last / read_seconds),
-        "replay_rebuild_events_per_s": round(result.counted / rebuild_seconds),
         "replay_total_events_per_s": round(result.counted / total),
         "replay_vs_raw": round((result.counted / total) / (last / raw_seconds), 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "seconds": {
             "publish": round(published, 2),
             "raw_read": round(raw_seconds, 2),
             "replay_read": round(read_seconds, 2),
-            "replay_rebuild": round(rebuild_seconds, 2),
+            "replay_total": round(total, 2),
         },
     }
 
@@ -167,12 +178,12 @@ def main() -> None:
         "publish_events_per_s",
         "raw_read_events_per_s",
         "replay_read_events_per_s",
-        "replay_rebuild_events_per_s",
         "replay_total_events_per_s",
     ):
         label = key.removesuffix("_events_per_s").replace("_", " ")
         print(f"  {label:<16} {figures[key]:>9} events/s")
     print(f"  replay total / raw read: {figures['replay_vs_raw']}")
+    print(f"  peak RSS: {figures['peak_rss_mb']} MB")
     print(f"  seconds: {figures['seconds']}")
 
 

@@ -7,12 +7,13 @@ as an action in a trace with the fields `trace_id` (16 bytes, hex), `span_id` (8
 `processing_activity_id` a URI into the register, `data_subject_id` the (here pseudonymised)
 data subject, `data_subject_id_type`).
 
-Input is `ProcessingRecord.as_ldv()` (kluis). Two corrections on the way out, after the
-standard: `status_code` is `STATUS_CODE_OK` for a release and `STATUS_CODE_UNSET` for a
-refusal (a refusal is the client's matter, not a server error: ERROR is for 5xx-like failures;
-the decision itself is the `ketenbus.decision` attribute), and the processing activity becomes
-a URI (`urn:ketenbus:processing-activity:<register version>:<activity id>` unless a base is
-given). No clear personal data is in a record: the data subject is the child's pseudonym.
+Input is `ProcessingRecord.as_ldv()` (kluis), whose `status_code` is already after the
+standard: `OK` for a release and `UNSET` for a refusal (a refusal is the client's matter, not a
+server error: ERROR is for 5xx-like failures; the decision itself is the `ketenbus.decision`
+attribute). On the way out the status gets the standard's `STATUS_CODE_` spelling and the
+processing activity becomes a URI (`urn:ketenbus:processing-activity:<register
+version>:<activity id>` unless a base is given). No clear personal data is in a record: the
+data subject is the child's pseudonym.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ STANDARD = "Logius Logboek Dataverwerkingen"
 STATUS_OK = "STATUS_CODE_OK"
 STATUS_UNSET = "STATUS_CODE_UNSET"
 STATUS_ERROR = "STATUS_CODE_ERROR"
+STATUS_CODES = {"OK": STATUS_OK, "UNSET": STATUS_UNSET, "ERROR": STATUS_ERROR}
 
 
 def _millis(iso: str) -> int:
@@ -47,13 +49,13 @@ def ldv_record(span: Mapping[str, Any], *, register_base: str | None = None) -> 
     attributes["dpl.core.processing_activity_id"] = activity_uri(
         str(attributes["dpl.core.processing_activity_id"]), version, register_base
     )
-    released = attributes.get("ketenbus.decision") == "released"
+    status = str(span.get("status_code") or "UNSET").removeprefix("STATUS_CODE_")
     return {
         "trace_id": span["trace_id"],
         "span_id": span["span_id"],
         "parent_span_id": span.get("parent_span_id"),
         "name": span["name"],
-        "status_code": STATUS_OK if released else STATUS_UNSET,
+        "status_code": STATUS_CODES.get(status, STATUS_UNSET),
         "start_time": _millis(span["start_time"]),
         "end_time": _millis(span["end_time"]),
         "resource": {

@@ -39,9 +39,10 @@ def verify(
     strict: Annotated[bool, typer.Option(help="Missing (erased) rows fail too")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Check every service's stored events against the witnessed hash chain; sign a checkpoint.
+    """Check every service's stored events (and kluis's processing and erasure records) against
+    the witnessed hash chains; sign a checkpoint.
 
-    Exits 1 naming service and notification id when a stored row changed.
+    Exits 1 naming the service, what the row is and its id when a stored row changed.
     """
     from services.audit.verify import verify_stores
 
@@ -50,8 +51,9 @@ def verify(
     for report in verify_stores(settings, service or None):
         problems = report.failed(strict=strict)
         status = "FAILED" if problems else "ok"
+        what = "" if report.place == "notification" else f" {report.place}s"
         typer.echo(
-            f"{report.service}: {status} ({report.checked} stored events checked, "
+            f"{report.service}{what}: {status} ({report.checked} stored rows checked, "
             f"{report.appended} newly witnessed, chain head at {report.head})"
         )
         for finding in report.findings:

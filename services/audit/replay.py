@@ -2,12 +2,15 @@
 
 Every stream is read from the start with an ordered, ephemeral consumer (read-only: no durable
 state, no acks, nothing changes on the server) up to the last message it held when the replay
-began. Messages stored after `until` (the server's storage time, not the time a publisher
-claims) are left out; with `child`, only that pseudonym's events count. The plan is rebuilt by
-feeding the plan's streams, merged in storage order, into an in-memory
-`IntegralPlanApplication` (the same code the service runs), and the key releases and refusals
-come from kluis's processing log up to the same moment. Inbound events' signatures are
-verified on the way (signed, unsigned, forged are counted and forged ones listed).
+began. The streams are merged in storage order as they are read (a k-way merge over the
+per-stream readers) and each message is projected as it comes, so memory does not grow with
+the messages: the plan is rebuilt by `IntegralPlanApplication` (the same code the service
+runs) on a temporary SQLite store with a bounded plan cache, a batch at a time, and the
+report's event list and the plans' views are spooled to temporary files and written out one at
+a time. Messages stored after `until` (the server's storage time, not the time a publisher
+claims) are left out; with `child`, only that pseudonym's events count. The key releases and
+refusals come from kluis's processing log up to the same moment. Inbound events' signatures
+are verified on the way (signed, unsigned, forged are counted and forged ones listed).
 
 The report (JSON and Markdown) holds pseudonyms, ids, types, times and statuses: sealed
 sections stay sealed; nothing about a child is written in clear.
@@ -16,9 +19,20 @@ sections stay sealed; nothing about a child is written in clear.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
+import sqlite3
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +40,7 @@ from typing import Any
 
 import nats
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
@@ -39,6 +54,7 @@ from services.runtime.streams import INBOUND, PLAN_PRIVACY, PLAN_SIGNALLING, STR
 PLAN_STREAMS = frozenset({PLAN_SIGNALLING.stream.name, PLAN_PRIVACY.stream.name})
 IDLE_TIMEOUT = 5.0
 REBUILD_BATCH = 1000
+PLAN_CACHE = 10_000  # plans kept in memory while replaying (the rest is in the temporary store)
 REPLAY_TRACKING = "audit-replay"
 
 Progress = Callable[[int], None]
@@ -64,13 +80,14 @@ class ReplayResult:
     signatures: Counter[str] = field(default_factory=Counter)
     forged: list[dict[str, Any]] = field(default_factory=list)
     unreadable: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    plans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: EventLog = field(default_factory=lambda: EventLog())
+    plans: PlanViews = field(default_factory=lambda: PlanViews())
     plan_refusals: list[dict[str, Any]] = field(default_factory=list)
     key_log: list[dict[str, Any]] = field(default_factory=list)
 
-    def as_json(self) -> dict[str, Any]:
-        return {
+    def as_json(self, *, events: bool = True, plans: bool = True) -> dict[str, Any]:
+        """The report's content (`events`/`plans` False: without those, which can be long)."""
+        data = {
             "until": self.until.isoformat() if self.until else None,
             "child": self.child,
             "messages_read": self.read,
@@ -80,12 +97,17 @@ class ReplayResult:
             "signatures": dict(self.signatures),
             "forged": self.forged,
             "unreadable": self.unreadable,
-            "events": self.events,
-            "plans": self.plans,
+            "events": list(self.events),
+            "plans": dict(self.plans.rows()) if plans else {},
             "plan_refusals": self.plan_refusals,
             "key_releases": [r for r in self.key_log if r["decision"] == "released"],
             "key_refusals": [r for r in self.key_log if r["decision"] == "refused"],
         }
+        if not events:
+            del data["events"]
+        if not plans:
+            del data["plans"]
+        return data
 
 
 async def stream_totals(url: str, streams: Sequence[StreamSpec] = STREAMS) -> dict[str, int]:
@@ -105,70 +127,203 @@ async def stream_totals(url: str, streams: Sequence[StreamSpec] = STREAMS) -> di
         await nc.close()
 
 
+async def stream_reader(
+    js: JetStreamContext, name: str, last: int, progress: Progress | None = None
+) -> AsyncGenerator[StoredMessage]:
+    """One stream's messages up to sequence `last`, in stream order, with an ordered consumer.
+
+    The consumer is push-based with flow control: the server sends more only as we take them,
+    so a reader holds a window of messages, never the stream.
+    """
+    spec = next(s for s in STREAMS if s.name == name)
+    sub = await js.subscribe(spec.subjects[0], stream=name, ordered_consumer=True)
+    try:
+        while True:
+            msg: Msg = await sub.next_msg(timeout=IDLE_TIMEOUT)
+            meta = msg.metadata
+            if meta.sequence.stream > last:
+                return
+            if progress is not None:
+                progress(1)
+            yield StoredMessage(name, meta.sequence.stream, msg.subject, meta.timestamp, msg.data)
+            if meta.sequence.stream >= last:
+                return
+    except nats.errors.TimeoutError:
+        return  # the stream's tail was removed (limits) before we reached `last`
+    finally:
+        await sub.unsubscribe()
+
+
+def _order(message: StoredMessage) -> tuple[datetime, str, int]:
+    return (message.stored_at, message.stream, message.seq)
+
+
+async def merged_streams(
+    url: str, totals: dict[str, int], progress: Progress | None = None
+) -> AsyncIterator[StoredMessage]:
+    """Every message of the streams up to `totals`, in storage order across the streams.
+
+    A k-way merge over one ordered reader per stream (each in stream order, which is storage
+    order): at most one message per stream waits in the merge.
+    """
+    nc = await nats.connect(server_list(url))
+    try:
+        js = nc.jetstream()
+        readers = [stream_reader(js, name, last, progress) for name, last in totals.items() if last]
+        heap: list[tuple[tuple[datetime, str, int], int, StoredMessage]] = []
+        for index, reader in enumerate(readers):
+            first = await anext(reader, None)
+            if first is not None:
+                heap.append((_order(first), index, first))
+        heapq.heapify(heap)
+        while heap:
+            _, index, message = heap[0]
+            yield message
+            if len(heap) == 1:  # the last stream left: no merging
+                async for message in readers[index]:
+                    yield message
+                break
+            following = await anext(readers[index], None)
+            if following is None:
+                heapq.heappop(heap)
+            else:
+                heapq.heapreplace(heap, (_order(following), index, following))
+        for reader in readers:
+            await reader.aclose()
+    finally:
+        await nc.close()
+
+
 async def read_streams(
     url: str, totals: dict[str, int], progress: Progress | None = None
 ) -> list[StoredMessage]:
-    """Every message of the streams up to `totals`, read with ordered consumers."""
-    nc = await nats.connect(server_list(url))
-    messages: list[StoredMessage] = []
-    try:
-        js = nc.jetstream()
-        for name, last in totals.items():
-            if last == 0:
-                continue
-            spec = next(s for s in STREAMS if s.name == name)
-            sub = await js.subscribe(spec.subjects[0], stream=name, ordered_consumer=True)
+    """Every message of the streams up to `totals`, in storage order, as a list (small sets)."""
+    return [message async for message in merged_streams(url, totals, progress)]
+
+
+class EventLog:
+    """The report's event entries, spooled to a temporary file (memory: one entry at a time)."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.SpooledTemporaryFile(max_size=1 << 20, mode="w+", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self._count = 0
+
+    def append(self, entry: dict[str, Any]) -> None:
+        self._file.write(json.dumps(entry, default=str) + "\n")
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        self._file.flush()
+        self._file.seek(0)
+        for line in self._file:
+            yield json.loads(line)
+        self._file.seek(0, 2)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class PlanViews(Mapping[str, dict[str, Any]]):
+    """The plans' views by pseudonym, in a private temporary SQLite database (SQLite's ''
+    file: on disk, gone when closed), read back in pseudonym order."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")
+        self._db.execute("CREATE TABLE views (child TEXT PRIMARY KEY, view TEXT NOT NULL)")
+
+    def put(self, child: str, view: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO views VALUES (?, ?)", (child, json.dumps(view, default=str))
+        )
+
+    def commit(self) -> None:
+        self._db.commit()
+
+    def __getitem__(self, child: str) -> dict[str, Any]:
+        row = self._db.execute("SELECT view FROM views WHERE child = ?", (child,)).fetchone()
+        if row is None:
+            raise KeyError(child)
+        view: dict[str, Any] = json.loads(row[0])
+        return view
+
+    def __iter__(self) -> Iterator[str]:
+        for (child,) in self._db.execute("SELECT child FROM views ORDER BY child"):
+            yield child
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM views").fetchone()[0])
+
+    def rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(pseudonym, view) in pseudonym order, one at a time."""
+        for child, view in self._db.execute("SELECT child, view FROM views ORDER BY child"):
+            yield child, json.loads(view)
+
+
+class Projection:
+    """Feeds stored messages, in storage order, one at a time into the replay's result.
+
+    The plan is rebuilt by the service's own `IntegralPlanApplication.process_batch`, a batch
+    of `REBUILD_BATCH` events at a time, on a temporary SQLite store (under `workdir`, removed
+    in `finish`) with an LRU of `PLAN_CACHE` plans; each touched plan's view is taken after its
+    batch and spooled (`PlanViews`). What stays in memory is the open batch and those plans:
+    not the messages, their stored events or every plan's view.
+    """
+
+    def __init__(
+        self,
+        *,
+        until: datetime | None,
+        child: str | None,
+        public_keys: Callable[[str], Any],
+        keep_events: bool = True,
+        workdir: Path | None = None,
+    ) -> None:
+        self.result = ReplayResult(until, child)
+        self.keep_events = keep_events
+        self.public_keys = public_keys
+        if workdir is not None:
+            workdir.mkdir(parents=True, exist_ok=True)
+        self._tmp = tempfile.TemporaryDirectory(prefix="replay-", dir=workdir)
+        self.plan_app = IntegralPlanApplication(
+            env={
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(Path(self._tmp.name) / "plan.sqlite"),
+                # A bounded LRU of plans; the replay is the store's only writer and reader,
+                # and a refused event changes nothing, so cached plans need no copy.
+                "AGGREGATE_CACHE_MAXSIZE": str(PLAN_CACHE),
+                "AGGREGATE_CACHE_FASTFORWARD": "no",
+                "DEEPCOPY_FROM_AGGREGATE_CACHE": "no",
+            }
+        )
+        self.pending: list[tuple[int, Any]] = []
+        self.entries: dict[int, dict[str, Any]] = {}
+
+    def _flush(self) -> None:
+        # The service's own path: a batch of events per transaction.
+        for position, exc in self.plan_app.process_batch(REPLAY_TRACKING, self.pending):
+            self.result.plan_refusals.append(
+                {**self.entries[position], "reason": type(exc).__name__}
+            )
+        # The touched plans' views now, while they are in the cache (at the end most would
+        # have to be read back from the store).
+        for pseudonym in {event.subject for _, event in self.pending}:
             try:
-                while True:
-                    msg: Msg = await sub.next_msg(timeout=IDLE_TIMEOUT)
-                    meta = msg.metadata
-                    if meta.sequence.stream > last:
-                        break
-                    messages.append(
-                        StoredMessage(
-                            name, meta.sequence.stream, msg.subject, meta.timestamp, msg.data
-                        )
-                    )
-                    if progress is not None:
-                        progress(1)
-                    if meta.sequence.stream >= last:
-                        break
-            except nats.errors.TimeoutError:
-                pass  # the stream's tail was removed (limits) before we reached `last`
-            finally:
-                await sub.unsubscribe()
-    finally:
-        await nc.close()
-    return messages
+                view = self.plan_app.plan_of(pseudonym)
+            except LookupError:
+                view = {"child": pseudonym, "erased": True}
+            self.result.plans.put(pseudonym, view)
+        self.result.plans.commit()
+        self.pending.clear()
+        self.entries.clear()
 
-
-def rebuild(
-    messages: Sequence[StoredMessage],
-    *,
-    until: datetime | None,
-    child: str | None,
-    public_keys: Callable[[str], Any],
-    key_log: Sequence[dict[str, Any]] = (),
-    keep_events: bool = True,
-) -> ReplayResult:
-    """The plan, events and signature findings as of `until` (for `child`, if given)."""
-    result = ReplayResult(until, child)
-    plan_app = IntegralPlanApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    children: set[str] = set()
-    pending: list[tuple[int, Any]] = []
-    entries: dict[int, dict[str, Any]] = {}
-
-    def flush() -> None:
-        # The service's own path: a batch of events per transaction (here: in memory).
-        for position, exc in plan_app.process_batch(REPLAY_TRACKING, pending):
-            result.plan_refusals.append({**entries[position], "reason": type(exc).__name__})
-        pending.clear()
-        entries.clear()
-
-    for message in sorted(messages, key=lambda m: (m.stored_at, m.stream, m.seq)):
+    def feed(self, message: StoredMessage) -> None:
+        result = self.result
         result.read += 1
-        if until is not None and message.stored_at > until:
-            continue
+        if result.until is not None and message.stored_at > result.until:
+            return
         try:
             event = parse_event(message.data)
         except (ValidationError, UnknownEventTypeError) as exc:
@@ -176,9 +331,9 @@ def rebuild(
                 result.unreadable.append(
                     {"stream": message.stream, "seq": message.seq, "reason": type(exc).__name__}
                 )
-            continue
-        if child is not None and event.subject != child:
-            continue
+            return
+        if result.child is not None and event.subject != result.child:
+            return
         result.counted += 1
         result.by_stream[message.stream] += 1
         result.by_type[event.type] += 1
@@ -192,39 +347,78 @@ def rebuild(
             "subject": event.subject,
         }
         if message.stream == INBOUND.name:
-            try:
-                verify_raw(message.data, public_keys)
-                result.signatures["verified"] += 1
-                entry["signature"] = "verified"
-            except MissingSignatureError:
-                result.signatures["unsigned"] += 1
-                entry["signature"] = "unsigned"
-            except SignatureError as exc:
-                result.signatures[exc.code] += 1
-                entry["signature"] = exc.code
-                result.forged.append({**entry, "reason": str(exc)})
-        if keep_events:
+            entry["signature"] = self._signature(message, entry)
+        if self.keep_events:
             result.events.append(entry)
         if message.stream in PLAN_STREAMS:
-            pending.append((result.counted, event))
-            entries[result.counted] = entry
-            children.add(event.subject)
-            if len(pending) >= REBUILD_BATCH:
-                flush()
-    flush()
-    for pseudonym in sorted(children):
+            self.pending.append((result.counted, event))
+            self.entries[result.counted] = entry
+            if len(self.pending) >= REBUILD_BATCH:
+                self._flush()
+
+    def _signature(self, message: StoredMessage, entry: dict[str, Any]) -> str:
+        signatures = self.result.signatures
         try:
-            result.plans[pseudonym] = plan_app.plan_of(pseudonym)
-        except LookupError:
-            result.plans[pseudonym] = {"child": pseudonym, "erased": True}
-    result.key_log = [
-        record
-        for record in key_log
-        if (until is None or datetime.fromisoformat(record["at"]) <= until)
-        and (child is None or record["data_subject"] == child)
-    ]
-    plan_app.close()
-    return result
+            verify_raw(message.data, self.public_keys)
+        except MissingSignatureError:
+            signatures["unsigned"] += 1
+            return "unsigned"
+        except SignatureError as exc:
+            signatures[exc.code] += 1
+            self.result.forged.append({**entry, "signature": exc.code, "reason": str(exc)})
+            return exc.code
+        signatures["verified"] += 1
+        return "verified"
+
+    def finish(self, key_log: Iterable[dict[str, Any]] = ()) -> ReplayResult:
+        """The plans' views and the processing log as of `until`; the temporary store goes."""
+        result = self.result
+        try:
+            self._flush()
+        finally:
+            self.plan_app.close()
+            self._tmp.cleanup()
+        result.key_log = [
+            record
+            for record in key_log
+            if (result.until is None or datetime.fromisoformat(record["at"]) <= result.until)
+            and (result.child is None or record["data_subject"] == result.child)
+        ]
+        return result
+
+
+def rebuild(
+    messages: Iterable[StoredMessage],
+    *,
+    until: datetime | None,
+    child: str | None,
+    public_keys: Callable[[str], Any],
+    key_log: Sequence[dict[str, Any]] = (),
+    keep_events: bool = True,
+    workdir: Path | None = None,
+) -> ReplayResult:
+    """The plan, events and signature findings as of `until` (for `child`, if given), from
+    messages already in storage order (as `merged_streams` yields them)."""
+    projection = Projection(
+        until=until, child=child, public_keys=public_keys, keep_events=keep_events,
+        workdir=workdir,
+    )  # fmt: skip
+    for message in messages:
+        projection.feed(message)
+    return projection.finish(key_log)
+
+
+async def replay_streams(
+    url: str,
+    projection: Projection,
+    progress: Callable[[int], Progress] | None = None,
+) -> Projection:
+    """Read every stream up to its last sequence now, projecting each message as it comes."""
+    totals = await stream_totals(url)
+    tick = progress(sum(totals.values())) if progress is not None else None
+    async for message in merged_streams(url, totals, tick):
+        projection.feed(message)
+    return projection
 
 
 def processing_log(settings: Settings) -> list[dict[str, Any]]:
@@ -261,26 +455,25 @@ def replay(
     child: str | None = None,
     progress: Callable[[int], Progress] | None = None,
 ) -> ReplayResult:
-    """Read the streams (with a progress callback made from the total) and rebuild."""
-    totals = asyncio.run(stream_totals(url))
-    tick = progress(sum(totals.values())) if progress is not None else None
-    messages = asyncio.run(read_streams(url, totals, tick))
-    return rebuild(
-        messages,
+    """Read the streams (with a progress callback made from the total), projecting as it goes."""
+    projection = Projection(
         until=until,
         child=child,
         public_keys=PublicKeyLookup(settings.data_dir),
-        key_log=processing_log(settings),
+        workdir=settings.data_dir / "tmp",
     )
+    asyncio.run(replay_streams(url, projection, progress))
+    return projection.finish(processing_log(settings))
 
 
 # ---------------------------------------------------------------------------------------------
 # the report
 
 
-def markdown_report(result: ReplayResult) -> str:
-    data = result.as_json()
-    lines = [
+def markdown_lines(result: ReplayResult) -> Iterator[str]:
+    """The Markdown report, line by line (the plans are read back one at a time)."""
+    data = result.as_json(events=False, plans=False)
+    yield from [
         "# ketenbus audit replay",
         "",
         f"- as of: {data['until'] or 'now'}",
@@ -310,11 +503,11 @@ def markdown_report(result: ReplayResult) -> str:
         "## Plans as they were",
         "",
     ]
-    for pseudonym, plan in data["plans"].items():
+    for pseudonym, plan in result.plans.rows():
         if plan.get("erased"):
-            lines += [f"### {pseudonym}", "", "erased", ""]
+            yield from [f"### {pseudonym}", "", "erased", ""]
             continue
-        lines += [
+        yield from [
             f"### {pseudonym}",
             "",
             "Parties: "
@@ -330,16 +523,19 @@ def markdown_report(result: ReplayResult) -> str:
             f"Match: {'yes' if plan.get('match') else 'no'}",
             "",
         ]
-    lines += ["## Key releases and refusals (kluis processing log)", ""]
-    lines += ["| at | operation | decision | requester | purpose | child | reason |"]
-    lines += ["|---|---|---|---|---|---|---|"]
+    yield from ["## Key releases and refusals (kluis processing log)", ""]
+    yield from ["| at | operation | decision | requester | purpose | child | reason |"]
+    yield from ["|---|---|---|---|---|---|---|"]
     for record in [*data["key_releases"], *data["key_refusals"]]:
-        lines.append(
+        yield (
             f"| {record['at']} | {record['operation']} | {record['decision']} | "
             f"{record['requester']} | {record['purpose']} | {record['data_subject']} | "
             f"{record['refusal_code'] or ''} |"
         )
-    return "\n".join(lines) + "\n"
+
+
+def markdown_report(result: ReplayResult) -> str:
+    return "\n".join(markdown_lines(result)) + "\n"
 
 
 def write_report(result: ReplayResult, target: Path) -> tuple[Path, Path]:
@@ -347,6 +543,18 @@ def write_report(result: ReplayResult, target: Path) -> tuple[Path, Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     json_path = target.with_suffix(".json")
     md_path = target.with_suffix(".md")
-    json_path.write_text(json.dumps(result.as_json(), indent=2, default=str), encoding="utf-8")
-    md_path.write_text(markdown_report(result), encoding="utf-8")
+    with json_path.open("w", encoding="utf-8") as out:
+        out.write("{\n")
+        for key, value in result.as_json(events=False, plans=False).items():
+            out.write(f"  {json.dumps(key)}: {json.dumps(value, default=str)},\n")
+        out.write('  "plans": {')
+        for n, (pseudonym, view) in enumerate(result.plans.rows()):
+            out.write(f"{',' if n else ''}\n    {json.dumps(pseudonym)}: {json.dumps(view)}")
+        out.write('\n  },\n  "events": [')
+        for n, entry in enumerate(result.events):
+            out.write(("," if n else "") + "\n    " + json.dumps(entry, default=str))
+        out.write("\n  ]\n}\n")
+    with md_path.open("w", encoding="utf-8") as out:
+        for line in markdown_lines(result):
+            out.write(line + "\n")
     return json_path, md_path

@@ -228,6 +228,10 @@ class KluisApplication(TrackedApplication):
         log.info("child_keys_erased", keys_deleted=deleted)
         return deleted
 
+    def audited_tables(self) -> dict[str, Callable[[int, int], list[tuple[Any, ...]]]]:
+        """Beside the event store, what the audit hash chain covers (processing, erasures)."""
+        return self.keystore.audited_tables()
+
     def processing_records(
         self, *, data_subject: str | None = None, requester: str | None = None, limit: int = 1000
     ) -> list[ProcessingRecord]:

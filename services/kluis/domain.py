@@ -334,7 +334,8 @@ class ProcessingRecord:
             "name": f"kluis.{self.operation.value}",
             "start_time": self.at.isoformat(),
             "end_time": self.at.isoformat(),
-            "status_code": "OK" if self.decision is Decision.RELEASED else "ERROR",
+            # A refusal is kluis doing its job, not a failure: LDV reserves ERROR for those.
+            "status_code": "OK" if self.decision is Decision.RELEASED else "UNSET",
             "resource": {"name": "kluis", "version": self.register_version},
             "attributes": {
                 "dpl.core.processing_activity_id": self.processing_activity_id,

@@ -15,7 +15,9 @@ so a wrapped key cannot be moved to another row). `FileMasterKey` keeps the mast
 `MasterKey` protocol (wrap/unwrap never let the master key leave the device).
 
 The same database keeps the erasure register (which pseudonyms were erased, so no new key is
-ever made for them and a restored backup can be re-erased) and the processing records.
+ever made for them and a restored backup can be re-erased) and the processing records. Both are
+numbered in insertion order (processing records by `id`, erasures by `seq`) and handed to the
+audit hash chain by `audited_tables` (the data keys are not: they are deleted by design).
 """
 
 # Table names are built from a fixed prefix and the schema name, which is checked against
@@ -29,7 +31,7 @@ import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,8 +205,10 @@ class Keystore:
             )
             self._execute(
                 f"CREATE TABLE IF NOT EXISTS {self._table('erasures')} ("
-                "child TEXT PRIMARY KEY, erased_at TEXT NOT NULL, keys_deleted INTEGER NOT NULL)"
+                "child TEXT PRIMARY KEY, erased_at TEXT NOT NULL, keys_deleted INTEGER NOT NULL, "
+                "seq INTEGER UNIQUE)"
             )
+            self._number_erasures()
             self._execute(
                 f"CREATE TABLE IF NOT EXISTS {self._table('processing_records')} ("
                 f"id {serial}, trace_id TEXT NOT NULL, span_id TEXT NOT NULL, "
@@ -218,6 +222,28 @@ class Keystore:
                     f"CREATE INDEX IF NOT EXISTS kluis_records_{column} "
                     f"ON {self._table('processing_records')} ({column})"
                 )
+
+    def _number_erasures(self) -> None:
+        """Give erasures registered before they were numbered a `seq` (in erasure order)."""
+        table = self._table("erasures")
+        if self._dialect == "postgres":
+            self._execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS seq INTEGER UNIQUE")
+        else:
+            columns = {row[1] for row in self._execute(f"PRAGMA table_info({table})").fetchall()}
+            if "seq" not in columns:
+                self._execute(f"ALTER TABLE {table} ADD COLUMN seq INTEGER")
+                self._execute(
+                    f"CREATE UNIQUE INDEX IF NOT EXISTS kluis_erasures_seq ON {table} (seq)"
+                )
+        unnumbered = self._execute(
+            f"SELECT child FROM {table} WHERE seq IS NULL ORDER BY erased_at, child"
+        ).fetchall()
+        for (child,) in unnumbered:
+            self._execute(
+                f"UPDATE {table} SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM {table}) "
+                "WHERE child = ?",
+                (child,),
+            )
 
     # data keys
 
@@ -330,9 +356,11 @@ class Keystore:
                 f"DELETE FROM {self._table('data_keys')} WHERE child = ?", (child,)
             )
             deleted = int(cursor.rowcount or 0)
+            erasures = self._table("erasures")
             self._execute(
-                f"INSERT INTO {self._table('erasures')} (child, erased_at, keys_deleted) "
-                "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                f"INSERT INTO {erasures} (child, erased_at, keys_deleted, seq) "
+                f"SELECT ?, ?, ?, COALESCE(MAX(seq), 0) + 1 FROM {erasures} WHERE true "
+                "ON CONFLICT DO NOTHING",
                 (child, _now(), deleted),
             )
         with self._lock:
@@ -403,6 +431,34 @@ class Keystore:
             )
             for row in rows
         ]
+
+    # what the audit hash chain covers
+
+    def audited_tables(self) -> dict[str, Callable[[int, int], list[tuple[Any, ...]]]]:
+        """Row pagers of the tables the audit chain covers, by what a row is called."""
+        return {
+            "processing record": self.processing_record_rows,
+            "erasure record": self.erasure_rows,
+        }
+
+    def processing_record_rows(self, start: int, limit: int) -> list[tuple[Any, ...]]:
+        """Processing records as stored (id first), from id `start` on, in id order."""
+        return self._rows("processing_records", f"id, {_RECORD_COLUMNS}", "id", start, limit)
+
+    def erasure_rows(self, start: int, limit: int) -> list[tuple[Any, ...]]:
+        """The erasure register as stored (seq first), from seq `start` on, in seq order."""
+        return self._rows("erasures", "seq, child, erased_at, keys_deleted", "seq", start, limit)
+
+    def _rows(
+        self, table: str, columns: str, order: str, start: int, limit: int
+    ) -> list[tuple[Any, ...]]:
+        with self._lock:
+            rows = self._execute(
+                f"SELECT {columns} FROM {self._table(table)} WHERE {order} >= ? "
+                f"ORDER BY {order} LIMIT ?",
+                (start, limit),
+            ).fetchall()
+        return [tuple(row) for row in rows]
 
 
 def _now() -> str:

@@ -48,6 +48,8 @@ class ServiceContext:
     application: TrackedApplication
     limiter: anyio.CapacityLimiter
     relay: OutboxRelay | None = None
+    # The audit witness's own thread slot: one witness at a time, never in the store thread.
+    witness_limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
     nc: NatsClient | None = None
 
     service: str = ""
@@ -205,6 +207,40 @@ async def run_ticks(spec: ServiceSpec, ctx: ServiceContext) -> None:
         await asyncio.sleep(spec.tick_interval)
 
 
+async def run_witness(spec: ServiceSpec, ctx: ServiceContext) -> None:
+    """Witness the service's own new stored rows into the audit chain, every interval.
+
+    Off the event loop and outside the store thread (reads only), one witness at a time, so the
+    consume path does not wait for it. A change made after a row was witnessed is then caught
+    by `ketenbus audit verify`, even when verify had never run before the change.
+    """
+    if ctx.settings.audit_witness_interval <= 0:
+        return
+    while True:
+        await witness_once(spec, ctx)
+        await asyncio.sleep(ctx.settings.audit_witness_interval)
+
+
+async def witness_once(spec: ServiceSpec, ctx: ServiceContext) -> None:
+    """Append the rows stored since the last witness (and sign); a failure is logged."""
+    from services.audit.verify import audit_key, witness_service
+
+    def work() -> int:
+        key = audit_key(ctx.settings.data_dir)
+        reports = witness_service(
+            ctx.settings.data_dir, spec.name, ctx.application, key, recheck=False
+        )
+        return sum(r.appended for r in reports)
+
+    try:
+        appended = await anyio.to_thread.run_sync(work, limiter=ctx.witness_limiter)
+    except Exception as exc:
+        log.error("witness_failed", service=spec.name, error=type(exc).__name__)
+        return
+    if appended:
+        log.debug("store_witnessed", service=spec.name, rows=appended)
+
+
 async def watch_deliveries(
     js: JetStreamContext,
     consumers: Sequence[ConsumerSpec],
@@ -277,6 +313,7 @@ async def run_service(
     tick_task: asyncio.Task[None] | None = None
     if spec.tick is not None:
         tick_task = asyncio.create_task(run_ticks(spec, ctx), name=f"{spec.name}-ticks")
+    witness_task = asyncio.create_task(run_witness(spec, ctx), name=f"{spec.name}-witness")
     relay_task: asyncio.Task[None] | None = None
     if spec.translate is not None:
         ctx.relay = OutboxRelay(application, js, spec.translate, limiter=ctx.limiter)
@@ -324,6 +361,11 @@ async def run_service(
             tick_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await tick_task
+        witness_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await witness_task
+        if settings.audit_witness_interval > 0:
+            await witness_once(spec, ctx)  # what the last batches stored, before closing
         if relay_task is not None:
             relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

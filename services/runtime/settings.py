@@ -42,6 +42,14 @@ class Settings(BaseSettings):
             "altered signature is always refused."
         ),
     )
+    audit_witness_interval: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "Seconds between a running service's witnesses of its own new stored rows into "
+            "the audit hash chain (0: only `ketenbus audit verify` witnesses)"
+        ),
+    )
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: str = "INFO"
 

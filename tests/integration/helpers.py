@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,11 +14,15 @@ import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from ketenbus_contracts.envelope import CloudEvent, parse_event
+from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
 from services.integral_plan import client
+from services.kluis.domain import Decision, Operation, ProcessingRecord
+from services.kluis.keystore import Keystore
 from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.partner import DataDirKeys
+from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 
 T = TypeVar("T")
@@ -166,3 +170,30 @@ async def _subject_counts(url: str, stream: str) -> dict[str, int]:
 def subject_counts(url: str, stream: str) -> dict[str, int]:
     """Messages per subject in a stream."""
     return asyncio.run(_subject_counts(url, stream))
+
+
+def add_processing_record(
+    settings: Settings, pseudonym: str, decision: Decision, at: datetime
+) -> None:
+    """A kluis processing record (a release or a no-relation refusal) straight into its store."""
+    keystore = Keystore.open(settings)
+    try:
+        keystore.add_record(
+            ProcessingRecord(
+                trace_id=uuid.uuid4().hex,
+                span_id=uuid.uuid4().hex[:16],
+                parent_span_id=None,
+                operation=Operation.RELEASE,
+                processing_activity_id="signalering",
+                data_subject=pseudonym,
+                requester=SCHOOL.partner,
+                purpose=Purpose.SIGNALLING,
+                decision=decision,
+                refusal_code=None if decision is Decision.RELEASED else "no-relation",
+                kid=f"{pseudonym}/signalling/1" if decision is Decision.RELEASED else None,
+                at=at,
+                register_version="test",
+            )
+        )
+    finally:
+        keystore.close()

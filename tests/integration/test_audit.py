@@ -15,13 +15,11 @@ import nats
 import pytest
 from typer.testing import CliRunner
 
-from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import MatchFound, MatchFoundData
 from ketenbus_contracts.signing import sign_event
-from services.audit.replay import replay
+from services.audit.replay import read_streams, replay, stream_totals
 from services.cli import app as cli
-from services.kluis.domain import Decision, Operation, ProcessingRecord
-from services.kluis.keystore import Keystore
+from services.kluis.domain import Decision
 from services.runtime.ingress import IngressRefusedError, validate_inbound
 from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.settings import Settings
@@ -31,6 +29,7 @@ from tests.conftest import StoreBackend
 from tests.integration.helpers import (
     JGZ,
     SCHOOL,
+    add_processing_record,
     child,
     publish_all,
     read_stream,
@@ -39,30 +38,6 @@ from tests.integration.helpers import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def record(settings: Settings, pseudonym: str, decision: Decision, at: datetime) -> None:
-    keystore = Keystore.open(settings)
-    try:
-        keystore.add_record(
-            ProcessingRecord(
-                trace_id=uuid.uuid4().hex,
-                span_id=uuid.uuid4().hex[:16],
-                parent_span_id=None,
-                operation=Operation.RELEASE,
-                processing_activity_id="signalering",
-                data_subject=pseudonym,
-                requester=SCHOOL.partner,
-                purpose=Purpose.SIGNALLING,
-                decision=decision,
-                refusal_code=None if decision is Decision.RELEASED else "no-relation",
-                kid=f"{pseudonym}/signalling/1" if decision is Decision.RELEASED else None,
-                at=at,
-                register_version="test",
-            )
-        )
-    finally:
-        keystore.close()
 
 
 async def _prepare(url: str) -> None:
@@ -90,7 +65,7 @@ class AuditCase(StoreBackend):
                 ],
             )
         )
-        record(settings, child(1), Decision.RELEASED, datetime.now(UTC))
+        add_processing_record(settings, child(1), Decision.RELEASED, datetime.now(UTC))
         time.sleep(0.05)  # so that the moment lies strictly between (not a timing assertion)
         moment = datetime.now(UTC)
         time.sleep(0.05)
@@ -119,7 +94,7 @@ class AuditCase(StoreBackend):
                 ],
             )
         )
-        record(settings, child(1), Decision.REFUSED, datetime.now(UTC))
+        add_processing_record(settings, child(1), Decision.REFUSED, datetime.now(UTC))
         yield settings, moment
 
     def test_replay_rebuilds_the_plan_as_it_was_at_a_moment(
@@ -141,6 +116,17 @@ class AuditCase(StoreBackend):
         assert ({"verified": 1, "unsigned": 1, "forged-signature": 1}) == dict(now.signatures)
         assert [child(1)] == list(now.plans)  # the other child is left out
 
+    def test_streams_are_merged_in_storage_order_as_they_are_read(
+        self, history: tuple[Settings, datetime]
+    ) -> None:
+        settings, _ = history
+        assert settings.nats_url is not None
+        totals = asyncio.run(stream_totals(settings.nats_url))
+        merged = asyncio.run(read_streams(settings.nats_url, totals))
+        order = [(m.stored_at, m.stream, m.seq) for m in merged]
+        assert (sorted(order), sum(totals.values())) == (order, len(merged))
+        assert {"INBOUND", "SIGNALLING"} <= {m.stream for m in merged}
+
     def test_cli_replay_writes_json_and_markdown_and_exports_ldv(
         self, history: tuple[Settings, datetime], tmp_path: Path
     ) -> None:
@@ -156,6 +142,7 @@ class AuditCase(StoreBackend):
         assert 0 == done.exit_code, done.output
         report = json.loads((tmp_path / "report.json").read_text())
         assert 1 == len(report["plans"][child(1)]["signals"])
+        assert report["events_counted"] == len(report["events"])
         assert "## Plans as they were" in (tmp_path / "report.md").read_text()
         exported = runner.invoke(
             cli, ["audit", "export-ldv", "--out", str(tmp_path / "ldv.json")], env=env

@@ -1,17 +1,24 @@
-"""Audit pieces without I/O: LDV export shape, NATS permissions per role, row digests."""
+"""Audit pieces without I/O: LDV export shape, NATS permissions per role, row digests, and the
+replay's projection fed one message at a time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from adapters.ldv.export import STATUS_OK, STATUS_UNSET, ldv_export, ldv_record
-from services.audit.chain import GENESIS, chain_next, row_digest
+from adapters.ldv.export import STATUS_ERROR, STATUS_OK, STATUS_UNSET, ldv_export, ldv_record
+from ketenbus_contracts.purposes import Purpose
+from services.audit.chain import GENESIS, chain_next, fields_digest, row_digest
 from services.audit.nats_config import UnknownRoleError, load_permissions, permissions_of
+from services.audit.replay import EventLog, PlanViews, StoredMessage, rebuild
+from services.kluis.domain import Decision, Operation, ProcessingRecord
 from services.runtime.partners import PartnerEntry
+from tests.integration.helpers import SCHOOL, child, signal
 
 AT = datetime(2026, 11, 24, 10, 0, 0, 123000, tzinfo=UTC)
 
@@ -24,7 +31,7 @@ def span(decision: str) -> dict[str, Any]:
         "name": "kluis.release",
         "start_time": AT.isoformat(),
         "end_time": AT.isoformat(),
-        "status_code": "OK",
+        "status_code": "OK" if decision == "released" else "UNSET",
         "resource": {"name": "kluis", "version": "2025.1"},
         "attributes": {
             "dpl.core.processing_activity_id": "signalering",
@@ -52,6 +59,32 @@ def test_ldv_record_has_the_standards_fields_with_millisecond_times() -> None:
 
 def test_a_refusal_is_unset_not_a_server_error() -> None:
     assert STATUS_UNSET == ldv_record(span("refused"))["status_code"]
+
+
+def test_kluis_marks_a_refusal_unset_at_the_source() -> None:
+    refusal = ProcessingRecord(
+        trace_id="0af7651916cd43dd8448eb211c80319c",
+        span_id="b7ad6b7169203331",
+        parent_span_id=None,
+        operation=Operation.RELEASE,
+        processing_activity_id="signalering",
+        data_subject="a" * 32,
+        requester="bs-a",
+        purpose=Purpose.SIGNALLING,
+        decision=Decision.REFUSED,
+        refusal_code="no-relation",
+        kid=None,
+        at=AT,
+        register_version="2025.1",
+    )
+    assert ("UNSET", STATUS_UNSET) == (
+        refusal.as_ldv()["status_code"],
+        ldv_record(refusal.as_ldv())["status_code"],
+    )
+
+
+def test_a_server_side_failure_stays_an_error_in_the_export() -> None:
+    assert STATUS_ERROR == ldv_record({**span("refused"), "status_code": "ERROR"})["status_code"]
 
 
 def test_ldv_export_uses_the_register_base_uri_when_given() -> None:
@@ -100,3 +133,52 @@ def test_row_digest_changes_with_one_byte_and_the_chain_depends_on_order() -> No
     assert row_digest(row) != row_digest(flipped)
     a, b = row_digest(row), row_digest(Row(2, "o", 2, "t", b"x"))
     assert chain_next(chain_next(GENESIS, a), b) != chain_next(chain_next(GENESIS, b), a)
+
+
+def test_a_table_row_digest_tells_null_from_empty_and_one_changed_field() -> None:
+    row = (1, "trace", None, "refused")
+    assert 3 == len({fields_digest(row), fields_digest((1, "trace", "", "refused")),
+                fields_digest((1, "trace", None, "released"))})  # fmt: skip
+
+
+def stored(n: int, data: bytes) -> StoredMessage:
+    return StoredMessage("SIGNALLING", n, "ketenbus.signalling.x", AT, data)
+
+
+def test_replay_projects_messages_as_they_come_from_a_generator(tmp_path: Path) -> None:
+    taken: list[int] = []
+
+    def messages() -> Iterator[StoredMessage]:
+        for n in range(1, 4):
+            taken.append(n)
+            yield stored(n, signal(child(n), SCHOOL).to_bytes())
+
+    result = rebuild(
+        messages(), until=None, child=None, public_keys=lambda _: None, workdir=tmp_path
+    )
+    assert ([1, 2, 3], 3, ["SIGNALLING"] * 3, 3) == (
+        taken,
+        result.counted,
+        [e["stream"] for e in result.events],
+        len(result.plans),
+    )
+    assert [] == list(tmp_path.iterdir())  # the temporary plan store is gone
+
+
+def test_the_event_log_spools_entries_and_reads_them_back_in_order() -> None:
+    log = EventLog()
+    for n in range(3):
+        log.append({"seq": n})
+    assert ([{"seq": 0}, {"seq": 1}, {"seq": 2}], 3) == (list(log), len(log))
+    log.append({"seq": 3})
+    assert [0, 1, 2, 3] == [e["seq"] for e in log]
+
+
+def test_plan_views_keep_the_latest_view_per_child_and_read_back_in_pseudonym_order() -> None:
+    views = PlanViews()
+    views.put("b", {"signals": [1]})
+    views.put("a", {"signals": []})
+    views.put("b", {"signals": [1, 2]})
+    views.commit()
+    assert (["a", "b"], {"signals": [1, 2]}, 2) == (list(views), views["b"], len(views))
+    assert [("a", {"signals": []}), ("b", {"signals": [1, 2]})] == list(views.rows())
