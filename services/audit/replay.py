@@ -46,18 +46,38 @@ from pydantic import ValidationError
 from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
 from ketenbus_contracts.signing import MissingSignatureError, SignatureError, verify_raw
 from services.integral_plan.application import IntegralPlanApplication
+from services.integral_plan.handlers import CONSUMERS as PLAN_CONSUMERS
 from services.runtime.partners import PublicKeyLookup
 from services.runtime.settings import Settings, server_list
-from services.runtime.streams import INBOUND, PLAN_PRIVACY, PLAN_SIGNALLING, STREAMS, StreamSpec
+from services.runtime.streams import INBOUND, STREAMS, StreamSpec
 
-# The streams whose events the plan projection consumes (as its service does).
-PLAN_STREAMS = frozenset({PLAN_SIGNALLING.stream.name, PLAN_PRIVACY.stream.name})
 IDLE_TIMEOUT = 5.0
 REBUILD_BATCH = 1000
 PLAN_CACHE = 10_000  # plans kept in memory while replaying (the rest is in the temporary store)
 REPLAY_TRACKING = "audit-replay"
 
 Progress = Callable[[int], None]
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, a final `>` one or more."""
+    want, have = pattern.split("."), subject.split(".")
+    for index, part in enumerate(want):
+        if part == ">":
+            return len(have) > index
+        if index >= len(have) or part not in ("*", have[index]):
+            return False
+    return len(want) == len(have)
+
+
+def consumed_by_plan(stream: str, subject: str) -> bool:
+    """Whether the plan's service consumes this message (its consumers' streams and filters):
+    the other domains' streams, erasures, and on INBOUND only the parties' plan events."""
+    return any(
+        spec.stream.name == stream
+        and any(subject_matches(pattern, subject) for pattern in spec.filter_subjects)
+        for spec in PLAN_CONSUMERS
+    )
 
 
 @dataclass(frozen=True)
@@ -350,7 +370,7 @@ class Projection:
             entry["signature"] = self._signature(message, entry)
         if self.keep_events:
             result.events.append(entry)
-        if message.stream in PLAN_STREAMS:
+        if consumed_by_plan(message.stream, message.subject):
             self.pending.append((result.counted, event))
             self.entries[result.counted] = entry
             if len(self.pending) >= REBUILD_BATCH:

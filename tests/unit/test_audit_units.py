@@ -15,7 +15,14 @@ from adapters.ldv.export import STATUS_ERROR, STATUS_OK, STATUS_UNSET, ldv_expor
 from ketenbus_contracts.purposes import Purpose
 from services.audit.chain import GENESIS, chain_next, fields_digest, row_digest
 from services.audit.nats_config import UnknownRoleError, load_permissions, permissions_of
-from services.audit.replay import EventLog, PlanViews, StoredMessage, rebuild
+from services.audit.replay import (
+    EventLog,
+    PlanViews,
+    StoredMessage,
+    consumed_by_plan,
+    rebuild,
+    subject_matches,
+)
 from services.kluis.domain import Decision, Operation, ProcessingRecord
 from services.runtime.partners import PartnerEntry
 from tests.integration.helpers import SCHOOL, child, signal
@@ -163,6 +170,29 @@ def test_replay_projects_messages_as_they_come_from_a_generator(tmp_path: Path) 
         len(result.plans),
     )
     assert [] == list(tmp_path.iterdir())  # the temporary plan store is gone
+
+
+def test_replay_projects_what_the_plan_consumes_and_on_inbound_only_the_plan_events() -> None:
+    consumed = [
+        consumed_by_plan(stream, subject)
+        for stream, subject in (
+            ("SIGNALLING", "ketenbus.signalling.signal-registered.v1"),
+            ("HANDOVER", "ketenbus.handover.handover-started.v1"),
+            ("ARRANGEMENTS", "ketenbus.arrangements.tlv-issued.v1"),
+            ("TRUANCY", "ketenbus.truancy.thuiszitter-registered.v1"),
+            ("PRIVACY", "ketenbus.privacy.child-erased.v1"),
+            ("INBOUND", "in.wijkteam-lingewaard.plan.goal-set"),
+            ("INBOUND", "in.bs-de-regenboog.signalling.signal-registered"),
+            ("DEADLETTER", "ketenbus.deadletter.signalling"),
+        )
+    ]
+    assert [True, True, True, True, True, True, False, False] == consumed
+
+
+def test_nats_subject_matching_takes_one_token_for_a_star_and_the_rest_for_a_tail() -> None:
+    cases = [("in.*.plan.>", "in.p.plan.goal-set"), ("in.*.plan.>", "in.p.plan"),
+             ("a.*", "a.b.c"), ("a.b", "a.b")]  # fmt: skip
+    assert [True, False, False, True] == [subject_matches(p, s) for p, s in cases]
 
 
 def test_the_event_log_spools_entries_and_reads_them_back_in_order() -> None:
