@@ -227,7 +227,7 @@ class AuditChainCase(StoreBackend):
         running = settings.model_copy(update={"nats_url": nats_url, "audit_witness_interval": 0.1})
         signals = [signal(child(n // 2), SCHOOL if n % 2 else JGZ) for n in range(4)]
         with Backbone(running, ["signalling"]):
-            publish_events(nats_url, signals)
+            publish_events(nats_url, signals, settings.data_dir)
             wait_until(
                 lambda: witnessed(settings, "signalling") >= len(signals) or None,
                 what="the running service witnessed its stored events",
