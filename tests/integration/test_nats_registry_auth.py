@@ -17,7 +17,9 @@ from typing import Any
 import nats
 import pytest
 from nats.aio.client import Client as NatsClient
+from typer.testing import CliRunner
 
+from services.cli import app
 from services.demo import details, publish, pupils_with_pseudonyms, sealed_signal
 from services.integral_plan.client import query_plan, query_worklist
 from services.integral_plan.reader import open_plan
@@ -26,7 +28,7 @@ from services.runtime.nats_auth import partner_connect, secrets_dir
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend
-from tests.integration.helpers import JGZ, SCHOOL
+from tests.integration.helpers import JGZ, SCHOOL, child
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +108,22 @@ class RegistryAuthCase(StoreBackend):
         secrets = secrets_dir(backbone.settings)
         assert {f"{s}" for s in SERVICES} <= {p.name for p in secrets.iterdir()}
         assert {0o600} == {p.stat().st_mode & 0o777 for p in secrets.iterdir()}
+
+    def test_the_operators_status_and_a_partners_plan_show_connect_as_their_users(
+        self, backbone: Backbone
+    ) -> None:
+        env = {
+            "KETENBUS_NATS_URL": backbone.url,
+            "KETENBUS_DATA_DIR": str(backbone.settings.data_dir),
+            "KETENBUS_NATS_AUTH": "registry",
+        }
+        runner = CliRunner()
+
+        status = runner.invoke(app, ["status"], env=env)
+        shown = runner.invoke(app, ["plan", "show", child(3), "--as", SCHOOL.partner], env=env)
+
+        assert (0, True) == (status.exit_code, "SIGNALLING/integral-plan" in status.stdout)
+        assert (1, "error: no plan for this pseudonym\n") == (shown.exit_code, shown.stderr)
 
 
 def opened_concerns(plan: dict[str, Any]) -> list[str]:
