@@ -19,6 +19,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from typer.testing import CliRunner
 
+from services import registry
 from services.cli import app
 from services.demo import details, publish, pupils_with_pseudonyms, sealed_signal
 from services.integral_plan.client import query_plan, query_worklist
@@ -32,7 +33,7 @@ from tests.integration.helpers import JGZ, SCHOOL, child
 
 pytestmark = pytest.mark.integration
 
-SERVICES = ["signalling", "kluis", "integral-plan", "handover", "arrangements", "truancy"]
+SERVICES = list(registry.SERVICES)  # all that `ketenbus up` runs, each as its own user
 ON = date(2026, 11, 1)
 
 
