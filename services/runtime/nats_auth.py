@@ -42,6 +42,10 @@ class UnknownNatsPartnerError(LookupError):
     """The partner is not in the registry, so it has no NATS user."""
 
 
+class PartnerHoldsItsNkeyError(LookupError):
+    """The partner connects with its own NKEY seed, which the backbone never has."""
+
+
 def secrets_dir(settings: Settings) -> Path:
     return settings.data_dir / "secrets" / "nats"
 
@@ -94,6 +98,8 @@ async def partner_connect(
     entry = next((e for e in load_partners(path).partners if e.id == partner), None)
     if entry is None:
         raise UnknownNatsPartnerError(f"{partner} is not in the partner registry")
+    if entry.nats_user.nkey is not None:
+        raise PartnerHoldsItsNkeyError(f"{partner} connects with its own NKEY seed")
     options = connect_options(settings, entry.nats_user.user, inbox=entry.id)
     return await nats.connect(server_list(url), name=partner, **options, **kwargs)
 

@@ -18,7 +18,10 @@ from services.registry import SERVICES
 from services.runtime.nats_auth import (
     BRIDGE_USER,
     SUPERVISOR_USER,
+    PartnerHoldsItsNkeyError,
+    UnknownNatsPartnerError,
     connect_options,
+    partner_connect,
     secrets_dir,
     server_environment,
 )
@@ -82,3 +85,19 @@ def test_a_password_in_the_environment_wins_over_the_data_dir(
 def test_the_server_gets_every_password_the_config_refers_to(tmp_path: Path) -> None:
     environment = server_environment(Settings(data_dir=tmp_path, nats_auth="registry"))
     assert sorted(password_variables()) == sorted(environment)
+
+
+async def test_only_registered_partners_without_their_own_nkey_are_connected_for(
+    tmp_path: Path,
+) -> None:
+    registry = tmp_path / "partners.yaml"
+    registry.write_text(
+        'version: "t"\npartners:\n'
+        "  - {id: bs-nkey, name: n, role: school, keys: data-dir,\n"
+        "     nats: {user: bs-nkey, nkey: U" + "A" * 55 + "}}\n"
+    )
+    settings = Settings(data_dir=tmp_path, nats_auth="registry")
+    with pytest.raises(UnknownNatsPartnerError):
+        await partner_connect(settings, "bs-unknown", "nats://127.0.0.1:1", registry)
+    with pytest.raises(PartnerHoldsItsNkeyError):
+        await partner_connect(settings, "bs-nkey", "nats://127.0.0.1:1", registry)
