@@ -11,7 +11,7 @@ import typer
 
 from services.commands import domain_commands
 from services.runtime.logging import configure_logging
-from services.runtime.settings import Settings, server_list
+from services.runtime.settings import Settings
 
 app = typer.Typer(help="ketenbus: the event backbone around a child.", no_args_is_help=True)
 plan_app = typer.Typer(help="The integral plan of a child.", no_args_is_help=True)
@@ -133,6 +133,7 @@ def plan_show(
     from services.integral_plan.client import query_plan
     from services.integral_plan.reader import open_plan
     from services.runtime.keyring import Keyring
+    from services.runtime.nats_auth import partner_connect
     from services.runtime.supervisor import discover_nats_url
 
     settings = _settings(data_dir)
@@ -141,9 +142,7 @@ def plan_show(
     if url is not None:
 
         async def ask() -> dict[str, Any] | None:
-            import nats
-
-            nc = await nats.connect(server_list(url))
+            nc = await partner_connect(settings, as_partner, str(url))
             try:
                 keyring = Keyring.for_partner(settings.data_dir, as_partner, nc)
                 found = await query_plan(nc, pseudonym, keyring.keys)
@@ -245,7 +244,7 @@ def status(data_dir: DataDir = None) -> None:
         embedded = EmbeddedNats(settings.nats_dir)
         url = embedded.start()
     try:
-        report = asyncio.run(collect_status(url))
+        report = asyncio.run(collect_status(url, settings))
     finally:
         if embedded is not None:
             embedded.stop()

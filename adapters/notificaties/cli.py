@@ -34,11 +34,9 @@ def run(
     """Consume the streams and deliver to the subscribed callbacks until Ctrl-C."""
     import asyncio
 
-    import nats
-
     from adapters.notificaties.bridge import Bridge
+    from services.runtime import nats_auth
     from services.runtime.logging import configure_logging
-    from services.runtime.settings import server_list
     from services.runtime.supervisor import discover_nats_url
 
     store, settings = _store(data_dir)
@@ -49,7 +47,7 @@ def run(
         raise typer.Exit(2)
 
     async def main() -> None:
-        nc = await nats.connect(server_list(url), name="notificaties")
+        nc = await nats_auth.connect(settings, nats_auth.BRIDGE_USER, url, name="notificaties")
         try:
             await Bridge(store, base_url).run(nc, asyncio.Event())
         finally:

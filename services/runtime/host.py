@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-import nats
 import structlog
 from eventsourcing.persistence import PersistenceError
 from faststream._internal.middlewares import BaseMiddleware
@@ -27,6 +26,7 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import CloudEvent, UnknownEventTypeError
+from services.runtime import nats_auth
 from services.runtime.deadletter import kluis_sealer, publish_deadletter
 from services.runtime.outbox import OutboxRelay, Translate
 from services.runtime.settings import Settings, server_list
@@ -187,8 +187,10 @@ def nats_url_of(settings: Settings) -> str:
 
 
 async def connect(settings: Settings, name: str) -> NatsClient:
-    url = nats_url_of(settings)
-    return await nats.connect(server_list(url), name=name, max_reconnect_attempts=-1)
+    """The service's connection, as its own NATS user under `KETENBUS_NATS_AUTH=registry`."""
+    return await nats_auth.connect(
+        settings, name, nats_url_of(settings), name=name, max_reconnect_attempts=-1
+    )
 
 
 WATCH_INTERVAL = 1.0
@@ -337,6 +339,7 @@ async def run_service(
                 logger=None,
                 graceful_timeout=10.0,
                 name=f"{spec.name}-consumer",
+                **nats_auth.broker_options(settings, spec.name),
             )
             broker.include_router(spec.router_factory(ctx))
             await broker.start()

@@ -50,9 +50,17 @@ def die_with_parent() -> None:
 class EmbeddedNats:
     """Start and stop a single JetStream-enabled nats-server below `directory`."""
 
-    def __init__(self, directory: Path, *, config_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        config_file: Path | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> None:
         self.directory = directory
         self.config_file = config_file
+        # Added to the server's environment: what its config refers to (`$VARIABLE`).
+        self.environment = environment or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -75,6 +83,7 @@ class EmbeddedNats:
             args += ["--config", str(self.config_file)]
         self.process = subprocess.Popen(
             args,
+            env={**os.environ, **self.environment},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

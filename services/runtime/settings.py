@@ -26,6 +26,15 @@ class Settings(BaseSettings):
     nats_replicas: int = Field(
         default=1, ge=1, le=5, description="Stream replicas (3 in a cluster)"
     )
+    nats_auth: Literal["none", "registry"] = Field(
+        default="none",
+        description=(
+            "NATS authorization: `none` (the default) connects everything without credentials; "
+            "`registry` starts the embedded nats-server with the users and allow-lists "
+            "generated from the partner registry (infra/nats/auth.conf) and connects every "
+            "process as its own NATS user (services/runtime/nats_auth.py)"
+        ),
+    )
     store: Literal["sqlite", "postgres"] = "sqlite"
     postgres_host: str = "127.0.0.1"
     postgres_port: int = 5432

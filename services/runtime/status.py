@@ -6,12 +6,15 @@ from typing import Any
 
 import nats
 
-from services.runtime.settings import server_list
+from services.runtime import nats_auth
+from services.runtime.nats_auth import SUPERVISOR_USER
+from services.runtime.settings import Settings
 from services.runtime.streams import CONSUMERS, DEADLETTER, STREAMS
 
 
-async def collect_status(url: str) -> dict[str, Any]:
-    nc = await nats.connect(server_list(url))
+async def collect_status(url: str, settings: Settings | None = None) -> dict[str, Any]:
+    """The report; as the supervisor's NATS user when `settings` say `KETENBUS_NATS_AUTH`."""
+    nc = await nats_auth.connect(settings or Settings(), SUPERVISOR_USER, url)
     try:
         js = nc.jetstream()
         streams = []

@@ -17,9 +17,11 @@ from types import TracebackType
 import nats
 import structlog
 
+from services.runtime import nats_auth
 from services.runtime.host import health_subject
+from services.runtime.nats_auth import SUPERVISOR_USER
 from services.runtime.nats_server import EmbeddedNats, die_with_parent
-from services.runtime.settings import Settings, server_list
+from services.runtime.settings import Settings
 from services.runtime.streams import ensure_streams
 
 log = structlog.get_logger(__name__)
@@ -37,15 +39,17 @@ def discover_nats_url(settings: Settings) -> str | None:
     path = url_file(settings)
     if path.exists():
         url = path.read_text().strip()
-        if url and _reachable(url):
+        if url and _reachable(url, settings):
             return url
     return None
 
 
-def _reachable(url: str) -> bool:
+def _reachable(url: str, settings: Settings) -> bool:
     async def probe() -> bool:
         try:
-            nc = await nats.connect(server_list(url), connect_timeout=1, max_reconnect_attempts=0)
+            nc = await nats_auth.connect(
+                settings, SUPERVISOR_USER, url, connect_timeout=1, max_reconnect_attempts=0
+            )
         except Exception:
             return False
         await nc.close()
@@ -54,10 +58,10 @@ def _reachable(url: str) -> bool:
     return asyncio.run(probe())
 
 
-async def declare(url: str, replicas: int) -> None:
-    nc = await nats.connect(server_list(url))
+async def declare(settings: Settings, url: str) -> None:
+    nc = await nats_auth.connect(settings, SUPERVISOR_USER, url)
     try:
-        await ensure_streams(nc.jetstream(), replicas)
+        await ensure_streams(nc.jetstream(), settings.nats_replicas)
     finally:
         await nc.close()
 
@@ -82,18 +86,29 @@ class Backbone:
         if self.settings.nats_url:
             self.url = self.settings.nats_url
         else:
-            self.embedded = EmbeddedNats(self.settings.nats_dir)
+            self.embedded = self.embedded_server()
             self.url = self.embedded.start()
             url_file(self.settings).write_text(self.url)
-        asyncio.run(declare(self.url, self.settings.nats_replicas))
+        asyncio.run(declare(self.settings, self.url))
         for name in self.services:
             self.start_service(name)
         asyncio.run(self.wait_until_ready())
         return self.url
 
+    def embedded_server(self) -> EmbeddedNats:
+        """The embedded server; with `KETENBUS_NATS_AUTH=registry` it runs the authorization
+        generated from the registry, the users' passwords in its environment."""
+        if self.settings.nats_auth == "none":
+            return EmbeddedNats(self.settings.nats_dir)
+        return EmbeddedNats(
+            self.settings.nats_dir,
+            config_file=nats_auth.write_server_config(self.settings),
+            environment=nats_auth.server_environment(self.settings),
+        )
+
     async def wait_until_ready(self, timeout: float = 60.0) -> None:
         """Until every started service answers on its health subject."""
-        nc = await nats.connect(server_list(self.url))
+        nc = await nats_auth.connect(self.settings, SUPERVISOR_USER, self.url)
         deadline = asyncio.get_running_loop().time() + timeout
         try:
             for name, process in self.processes.items():

@@ -1,0 +1,123 @@
+"""Who a process is on NATS: the users of the generated authorization (`KETENBUS_NATS_AUTH`).
+
+With `none` (the default) every process connects without credentials, as today. With
+`registry` the embedded nats-server runs the `authorization` block generated from the partner
+registry (services/audit/nats_config.py, `infra/nats/auth.conf`) and each process connects as
+its own user: a service as its name, the supervisor as `backbone`, the Notificaties bridge as
+`notificaties`, a partner's tools as the partner (replies on `_INBOX.<partner id>`).
+
+A user's password is `$KETENBUS_NATS_PW_<USER>` when that is set (production: the same variable
+the server's config refers to), else a random secret made on first use under
+`<data_dir>/secrets/nats/<user>` (mode 0600): the demo's and the tests' users. The embedded
+server gets those secrets through its environment; they are never written into a config file.
+
+`connect(settings, user)` is the one place that opens a NATS connection as a given user.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import nats
+from faststream.nats.security import NatsUserPassword
+from nats.aio.client import Client as NatsClient
+
+from services.audit.nats_config import (
+    inbox_prefix,
+    password_users,
+    password_variable,
+    render_auth_config,
+)
+from services.runtime.partners import PARTNERS_PATH, load_partners
+from services.runtime.secrets import load_or_create_secret
+from services.runtime.settings import Settings, server_list
+
+SUPERVISOR_USER = "backbone"
+BRIDGE_USER = "notificaties"
+
+
+class UnknownNatsPartnerError(LookupError):
+    """The partner is not in the registry, so it has no NATS user."""
+
+
+class PartnerHoldsItsNkeyError(LookupError):
+    """The partner connects with its own NKEY seed, which the backbone never has."""
+
+
+def secrets_dir(settings: Settings) -> Path:
+    return settings.data_dir / "secrets" / "nats"
+
+
+def nats_password(settings: Settings, user: str) -> str:
+    """The user's password: from its environment variable, else the data dir's secret."""
+    from_env = os.environ.get(password_variable(user))
+    if from_env:
+        return from_env
+    # Starting with letters: nats-server parses an environment value like a config value,
+    # and one starting with digits could read as a number.
+    return "kb-" + load_or_create_secret(secrets_dir(settings) / user).hex()
+
+
+def connect_options(settings: Settings, user: str, inbox: str | None = None) -> dict[str, Any]:
+    """Keyword arguments of `nats.connect` for `user`: none without authorization; else its
+    name, password and reply inbox prefix (`inbox`, default `_INBOX.<user>`)."""
+    if settings.nats_auth == "none":
+        return {}
+    return {
+        "user": user,
+        "password": nats_password(settings, user),
+        "inbox_prefix": inbox_prefix(inbox or user),
+    }
+
+
+def broker_options(settings: Settings, user: str) -> dict[str, Any]:
+    """Keyword arguments of faststream's `NatsBroker` for `user` (see `connect_options`)."""
+    options = connect_options(settings, user)
+    if not options:
+        return {}
+    return {
+        "security": NatsUserPassword(username=user, password=options["password"]),
+        "inbox_prefix": options["inbox_prefix"],
+    }
+
+
+async def connect(settings: Settings, user: str, url: str, **kwargs: Any) -> NatsClient:
+    """A NATS connection to `url` (comma-separated for a cluster) as `user`."""
+    return await nats.connect(server_list(url), **connect_options(settings, user), **kwargs)
+
+
+async def partner_connect(
+    settings: Settings, partner: str, url: str, path: Path = PARTNERS_PATH, **kwargs: Any
+) -> NatsClient:
+    """A NATS connection as a registered partner: its NATS user, replies on its own inbox
+    (without authorization: a plain connection, as before)."""
+    if settings.nats_auth == "none":
+        return await nats.connect(server_list(url), name=partner, **kwargs)
+    entry = next((e for e in load_partners(path).partners if e.id == partner), None)
+    if entry is None:
+        raise UnknownNatsPartnerError(f"{partner} is not in the partner registry")
+    if entry.nats_user.nkey is not None:
+        raise PartnerHoldsItsNkeyError(f"{partner} connects with its own NKEY seed")
+    options = connect_options(settings, entry.nats_user.user, inbox=entry.id)
+    return await nats.connect(server_list(url), name=partner, **options, **kwargs)
+
+
+def server_environment(settings: Settings) -> dict[str, str]:
+    """The password variables the generated authorization refers to, for the server."""
+    return {password_variable(u): nats_password(settings, u) for u in password_users()}
+
+
+def write_server_config(settings: Settings) -> Path:
+    """The embedded server's config: the authorization generated from the registry, included
+    from its own file (as a production node includes infra/nats/auth.conf)."""
+    settings.nats_dir.mkdir(parents=True, exist_ok=True)
+    (settings.nats_dir / "auth.conf").write_text(render_auth_config(), encoding="utf-8")
+    config = settings.nats_dir / "server.conf"
+    config.write_text(
+        "# Written by ketenbus (KETENBUS_NATS_AUTH=registry); the users come from the registry.\n"
+        "include ./auth.conf\n",
+        encoding="utf-8",
+    )
+    return config
