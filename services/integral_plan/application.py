@@ -57,6 +57,23 @@ class IntegralPlanApplication(TrackedApplication):
         super().__init__(env)
         self.clock = clock
         self.rules = rules or load_worklist_rules()
+        if self.index.is_empty() and self._any_plan():
+            self.reindex()
+
+    def _any_plan(self) -> bool:
+        topics = [get_topic(Plan.Started)]  # type: ignore[attr-defined]
+        return bool(self.recorder.select_notifications(1, 1, topics=topics))
+
+    def reindex(self) -> int:
+        """Write the worklist index from every plan (a store recorded before the index had
+        none: an empty index over plans is filled when the application opens the store).
+        Returns the number of plans read."""
+        count = 0
+        for plan in self.plans():
+            self.index.relist({plan.id: worklist_partners(plan)})
+            count += 1
+        log.info("worklist_index_rebuilt", plans=count)
+        return count
 
     def construct_recorder(self) -> ProcessRecorder:
         """The store's process recorder, with the worklist index."""

@@ -34,6 +34,13 @@ class WorklistIndex(Protocol):
     def unlist(self, plan_id: uuid.UUID) -> None:
         """Take the plan out of every partner's list (erasure)."""
 
+    def relist(self, listed: Listed) -> None:
+        """Replace the rows of these plans, outside a recording (a store from before the
+        index is filled from its plans)."""
+
+    def is_empty(self) -> bool:
+        """No plan is listed for anyone."""
+
 
 def _rows(listed: Listed) -> list[tuple[str, str]]:
     return [(partner, str(plan_id)) for plan_id, ps in listed.items() for partner in sorted(ps)]
@@ -51,12 +58,23 @@ class POPOPlanRecorder(POPOProcessRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         notification_ids = super()._update_table(stored_events, **kwargs)
-        for plan_id, partners in (kwargs.get(LISTED) or {}).items():
+        self._write(kwargs.get(LISTED) or {})
+        return notification_ids
+
+    def _write(self, listed: Listed) -> None:
+        for plan_id, partners in listed.items():
             self._unlist(plan_id)
             self._listed[plan_id] = set(partners)
             for partner in partners:
                 self._plans_of[partner].add(plan_id)
-        return notification_ids
+
+    def relist(self, listed: Listed) -> None:
+        with self._database_lock:
+            self._write(listed)
+
+    def is_empty(self) -> bool:
+        with self._database_lock:
+            return not any(self._listed.values())
 
     def _unlist(self, plan_id: uuid.UUID) -> None:
         for partner in self._listed.pop(plan_id, set()):
@@ -87,14 +105,25 @@ class SQLitePlanRecorder(SQLiteProcessRecorder):
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         returning = super()._insert_events(c, stored_events, **kwargs)
-        listed: Listed = kwargs.get(LISTED) or {}
+        self._write(c, kwargs.get(LISTED) or {})
+        return returning
+
+    def _write(self, c: Any, listed: Listed) -> None:
         if listed:
             c.executemany(
                 f"DELETE FROM {self.index_table} WHERE plan_id = ?",  # noqa: S608 - ours
                 [(str(plan_id),) for plan_id in listed],
             )
             c.executemany(f"INSERT INTO {self.index_table} VALUES (?, ?)", _rows(listed))  # noqa: S608
-        return returning
+
+    def relist(self, listed: Listed) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            self._write(c, listed)
+
+    def is_empty(self) -> bool:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT 1 FROM {self.index_table} LIMIT 1")  # noqa: S608
+            return c.fetchone() is None
 
     def plans_of(self, partner: str) -> list[uuid.UUID]:
         with self.datastore.transaction(commit=False) as c:
@@ -143,13 +172,24 @@ class PostgresPlanRecorder(PostgresProcessRecorder):
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
-        listed: Listed = kwargs.get(LISTED) or {}
+        self._write(curs, kwargs.get(LISTED) or {})
+
+    def _write(self, curs: Any, listed: Listed) -> None:
         if listed:
             curs.executemany(
                 self._sql("DELETE FROM {t} WHERE plan_id = %s"),
                 [(str(plan_id),) for plan_id in listed],
             )
             curs.executemany(self._sql("INSERT INTO {t} VALUES (%s, %s)"), _rows(listed))
+
+    def relist(self, listed: Listed) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._write(curs, listed)
+
+    def is_empty(self) -> bool:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._sql("SELECT 1 FROM {t} LIMIT 1"))
+            return curs.fetchone() is None
 
     def plans_of(self, partner: str) -> list[uuid.UUID]:
         with self.datastore.transaction(commit=False) as curs:

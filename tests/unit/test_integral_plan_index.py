@@ -151,3 +151,12 @@ def test_an_erased_child_leaves_the_index(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         assert [(0,)] == db.execute("SELECT count(*) FROM worklist_index").fetchall()
     assert [] == app.worklist(SWV)["items"]
+
+
+def test_a_store_recorded_before_the_index_gets_it_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "plan.db"
+    live = listed(applied(sqlite_app(path)))
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM worklist_index")  # as a store from before the index
+
+    assert live == listed(sqlite_app(path))
