@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
 WorkItems = Callable[[Plan, str, date, WorklistRules], list[dict[str, Any]]]
 Concerned = Callable[[Plan], set[str]]
+REINDEX_BATCH = 500  # plans per transaction when the index is filled from the plans
 
 
 def utcnow() -> datetime:
@@ -68,10 +69,14 @@ class IntegralPlanApplication(TrackedApplication):
         """Write the worklist index from every plan (a store recorded before the index had
         none: an empty index over plans is filled when the application opens the store).
         Returns the number of plans read."""
-        count = 0
+        count, listed = 0, {}
         for plan in self.plans():
-            self.index.relist({plan.id: worklist_partners(plan)})
+            listed[plan.id] = worklist_partners(plan)
             count += 1
+            if len(listed) == REINDEX_BATCH:
+                self.index.relist(listed)
+                listed = {}
+        self.index.relist(listed)
         log.info("worklist_index_rebuilt", plans=count)
         return count
 

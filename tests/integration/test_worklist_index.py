@@ -56,6 +56,16 @@ class WorklistIndexCase(StoreBackend):
         assert live == kept
         assert {p: [] for p in PARTNERS} == listed(self.application(settings))
 
+    def test_the_index_is_rewritten_from_the_plans(self, settings: Settings) -> None:
+        app = applied(self.application(settings))
+        live = listed(app)
+        app.index.relist({plan.id: set() for plan in app.plans()})
+        emptied = listed(app)
+
+        assert len(CHILDREN) == app.reindex()
+        assert {p: [] for p in PARTNERS} == emptied
+        assert live == listed(app)
+
 
 class TestWorklistIndexOnSQLite(WorklistIndexCase):
     store = "sqlite"
