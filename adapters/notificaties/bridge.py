@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import structlog
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from adapters.notificaties.channels import involved_of, notificatie_of
@@ -26,6 +27,7 @@ from adapters.notificaties.models import BridgeConfig, load_config
 from adapters.notificaties.store import DeliveryRow, NotificatieStore
 from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
 from ketenbus_contracts.privacy import ChildErased
+from services.runtime.host import health_subject
 from services.runtime.streams import (
     NOTIFICATIES_ARRANGEMENTS,
     NOTIFICATIES_HANDOVER,
@@ -36,6 +38,7 @@ from services.runtime.streams import (
     ConsumerSpec,
     ensure_streams,
 )
+from services.runtime.supervisor import BRIDGE
 
 log = structlog.get_logger(__name__)
 
@@ -151,4 +154,14 @@ class Bridge:
                 await asyncio.sleep(1.0)
 
     async def run(self, nc: NatsClient, stop: asyncio.Event) -> None:
-        await asyncio.gather(self._consume_until_stopped(nc, stop), self.deliver(stop))
+        """Consume and deliver until `stop`; answers on its health subject meanwhile (the
+        supervisor of `ketenbus up` waits for that)."""
+
+        async def answer_health(msg: Msg) -> None:
+            await msg.respond(b"ok")
+
+        health = await nc.subscribe(health_subject(BRIDGE), cb=answer_health)
+        try:
+            await asyncio.gather(self._consume_until_stopped(nc, stop), self.deliver(stop))
+        finally:
+            await health.unsubscribe()

@@ -1,14 +1,17 @@
 """ketenbus contract events as thin ZGW notifications: references and codes, nothing more.
 
-`hoofdObject` is the child's plan in the ketenbus API (by pseudonym), `resourceUrl` names the
-event; `kenmerken` are organisation ids and codes a subscription can filter on. What the event
-says about the child stays in the sealed sections, which a notification never carries: the
-receiver fetches the plan with its own signed query and opens what it may.
+`hoofdObject` is the child's plan in the ketenbus API (by pseudonym, `GET /api/plan/{child}`
+under `KETENBUS_API_BASE_URL`), `resourceUrl` the same plan with the resource and the event
+named in its query (`?resource=actie&event=<id>`), so it resolves too (with a signed query
+as for the plan); `kenmerken` are organisation ids and codes a subscription can filter on.
+What the event says about the child stays in the sealed sections, which a notification never
+carries: the receiver fetches the plan with its own signed query and opens what it may.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from adapters.notificaties.models import BridgeConfig, Notificatie
 from ketenbus_contracts import arrangements, handover, truancy
@@ -80,7 +83,7 @@ def notificatie_of(event: Any, config: BridgeConfig, base_url: str) -> Notificat
         kanaal=mapping.kanaal,
         hoofdObject=plan_url,
         resource=mapping.resource,
-        resourceUrl=f"{plan_url}/{mapping.resource}/{event.id}",
+        resourceUrl=f"{plan_url}?{urlencode({'resource': mapping.resource, 'event': event.id})}",
         actie=mapping.actie,
         aanmaakdatum=event.time,
         kenmerken=kenmerken_of(event),

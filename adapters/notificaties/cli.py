@@ -27,8 +27,12 @@ def _store(data_dir: Path | None) -> Any:
 @app.command()
 def run(
     base_url: Annotated[
-        str, typer.Option(help="Where `ketenbus web` serves the API (for hoofdObject)")
-    ] = "http://127.0.0.1:8080",
+        str | None,
+        typer.Option(
+            help="Where `ketenbus web` serves the API (hoofdObject, resourceUrl); "
+            "default KETENBUS_API_BASE_URL"
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Consume the streams and deliver to the subscribed callbacks until Ctrl-C."""
@@ -49,7 +53,7 @@ def run(
     async def main() -> None:
         nc = await nats_auth.connect(settings, nats_auth.BRIDGE_USER, url, name="notificaties")
         try:
-            await Bridge(store, base_url).run(nc, asyncio.Event())
+            await Bridge(store, base_url or settings.api_base_url).run(nc, asyncio.Event())
         finally:
             await nc.close()
 

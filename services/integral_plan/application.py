@@ -2,7 +2,10 @@
 
 Also answers what readers ask: a child's plan (sealed sections still sealed) and an
 organisation's worklist (thuiszitter escalations, overdue actions, stalled handovers, new
-matches, actions due soon; limits in `infra/integral_plan/worklist.yaml`).
+matches, actions due soon; limits in `infra/integral_plan/worklist.yaml`). A worklist reads only
+the plans the worklist index lists for the partner (`services.integral_plan.index`): every
+recording passes the partners each changed plan names on a possible item
+(`worklist_partners`), and the recorder writes them in the same transaction.
 """
 
 from __future__ import annotations
@@ -10,15 +13,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple, cast
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import DomainEventProtocol, MutableOrImmutableAggregate
+from eventsourcing.persistence import ProcessRecorder, Recording, Tracking
 from eventsourcing.utils import get_topic
 
 from ketenbus_contracts.privacy import ChildErased
 from services.integral_plan.config import WorklistRules, load_worklist_rules
 from services.integral_plan.domain import Plan, PlanError
+from services.integral_plan.index import LISTED, RECORDERS, POPOPlanRecorder, WorklistIndex
 from services.integral_plan.translation import applier_for
 from services.runtime.store import Batch, TrackedApplication
 
@@ -26,6 +32,8 @@ log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
 WorkItems = Callable[[Plan, str, date, WorklistRules], list[dict[str, Any]]]
+Concerned = Callable[[Plan], set[str]]
+REINDEX_BATCH = 500  # plans per transaction when the index is filled from the plans
 
 
 def utcnow() -> datetime:
@@ -50,6 +58,56 @@ class IntegralPlanApplication(TrackedApplication):
         super().__init__(env)
         self.clock = clock
         self.rules = rules or load_worklist_rules()
+        if self.index.is_empty() and self._any_plan():
+            self.reindex()
+
+    def _any_plan(self) -> bool:
+        topics = [get_topic(Plan.Started)]  # type: ignore[attr-defined]
+        return bool(self.recorder.select_notifications(1, 1, topics=topics))
+
+    def reindex(self) -> int:
+        """Write the worklist index from every plan (a store recorded before the index had
+        none: an empty index over plans is filled when the application opens the store).
+        Returns the number of plans read."""
+        count, listed = 0, {}
+        for plan in self.plans():
+            listed[plan.id] = worklist_partners(plan)
+            count += 1
+            if len(listed) == REINDEX_BATCH:
+                self.index.relist(listed)
+                listed = {}
+        self.index.relist(listed)
+        log.info("worklist_index_rebuilt", plans=count)
+        return count
+
+    def construct_recorder(self) -> ProcessRecorder:
+        """The store's process recorder, with the worklist index."""
+        module = type(self.factory).__module__
+        if module not in RECORDERS:
+            raise RuntimeError(f"no worklist index for {module}")
+        if RECORDERS[module] is POPOPlanRecorder:
+            return POPOPlanRecorder()
+        self.factory.env[self.factory.PROCESS_RECORDER_TOPIC] = get_topic(RECORDERS[module])
+        return self.factory.process_recorder()
+
+    @property
+    def index(self) -> WorklistIndex:
+        return cast(WorklistIndex, self.recorder)
+
+    def save(
+        self,
+        *objs: MutableOrImmutableAggregate[uuid.UUID] | DomainEventProtocol[uuid.UUID] | None,
+        **kwargs: Any,
+    ) -> list[Recording[uuid.UUID]]:
+        return super().save(*objs, **_listed(objs, kwargs))
+
+    def record(
+        self,
+        tracking: Tracking,
+        *aggregates: MutableOrImmutableAggregate[uuid.UUID] | None,
+        **kwargs: Any,
+    ) -> None:
+        super().record(tracking, *aggregates, **_listed(aggregates, kwargs))
 
     def handle(self, batch: Batch, message: Any) -> None:
         self.apply(message, batch)
@@ -74,6 +132,7 @@ class IntegralPlanApplication(TrackedApplication):
         plan_id = Plan.create_id(child)
         if batch is not None:
             batch.forget(plan_id)
+        self.index.unlist(plan_id)
         self.purge(plan_id)
         log.info("plan_erased", plan_id=str(plan_id))
 
@@ -89,8 +148,12 @@ class IntegralPlanApplication(TrackedApplication):
     def plan_of(self, child: str) -> dict[str, Any]:
         return self._plan(child).view()
 
-    def plans(self) -> Iterator[Plan]:
-        """Every plan in the store (erased ones are gone: their events were deleted)."""
+    def plans(self, partner: str | None = None) -> Iterator[Plan]:
+        """Every plan in the store (erased ones are gone: their events were deleted); with
+        `partner`, only those the worklist index lists for it."""
+        if partner is not None:
+            yield from self._plans_by_id(self.index.plans_of(partner))
+            return
         seen: set[uuid.UUID] = set()
         start = 1
         # Only the events that start a plan: one notification per plan.
@@ -102,7 +165,10 @@ class IntegralPlanApplication(TrackedApplication):
             if len(page) < 500:
                 break
             start = page[-1].id + 1
-        for plan_id in sorted(seen):
+        yield from self._plans_by_id(sorted(seen))
+
+    def _plans_by_id(self, plan_ids: list[uuid.UUID]) -> Iterator[Plan]:
+        for plan_id in plan_ids:
             try:
                 plan: Any = self.repository.get(plan_id)
             except AggregateNotFoundError:
@@ -114,9 +180,9 @@ class IntegralPlanApplication(TrackedApplication):
         """What `partner` should act on today, per child (by pseudonym only; no content)."""
         today = (now or self.clock()).date()
         items: list[dict[str, Any]] = []
-        for plan in self.plans():
+        for plan in self.plans(partner):
             for source in WORK_ITEMS:
-                items.extend(source(plan, partner, today, self.rules))
+                items.extend(source.items(plan, partner, today, self.rules))
         order = {
             "thuiszitter-escalation": 0,
             "overdue-action": 1,
@@ -131,11 +197,15 @@ class IntegralPlanApplication(TrackedApplication):
 # Worklist sources: one function per kind of work.
 
 
+def match_partners(plan: Plan) -> set[str]:
+    return set(plan.match["partners"]) if plan.match else set()
+
+
 def new_matches(
     plan: Plan, partner: str, today: date, rules: WorklistRules
 ) -> list[dict[str, Any]]:
     match = plan.match
-    if match is None or partner not in match["partners"]:
+    if match is None or partner not in match_partners(plan):
         return []
     found = datetime.fromisoformat(match["found_at"]).date()
     if (today - found).days > rules.new_match_days:
@@ -152,12 +222,20 @@ def new_matches(
     ]
 
 
+def _open_actions(plan: Plan) -> Iterator[dict[str, Any]]:
+    return (a for a in plan.actions.values() if a["status"] == "open")
+
+
+def action_partners(plan: Plan) -> set[str]:
+    return {p for a in _open_actions(plan) for p in (a["actor"], a["reports_to"])}
+
+
 def actions_due(
     plan: Plan, partner: str, today: date, rules: WorklistRules
 ) -> list[dict[str, Any]]:
     items = []
-    for action in plan.actions.values():
-        if action["status"] != "open" or partner not in (action["actor"], action["reports_to"]):
+    for action in _open_actions(plan):
+        if partner not in (action["actor"], action["reports_to"]):
             continue
         due = date.fromisoformat(action["due_on"])
         if due < today:
@@ -180,17 +258,28 @@ def actions_due(
     return items
 
 
+def _open_handovers(plan: Plan) -> Iterator[tuple[dict[str, Any], set[str]]]:
+    """Handovers not delivered or closed, with their sender, receiver, SWV and whom they were
+    escalated to."""
+    for handover in plan.handovers.values():
+        if handover["status"] != "started" or not handover["planned_on"]:
+            continue
+        concerned = {handover["from"], handover["to"], handover["swv"]}
+        concerned |= {e["partner"] for e in handover["escalations"]}
+        yield handover, concerned
+
+
+def handover_partners(plan: Plan) -> set[str]:
+    return {p for _, concerned in _open_handovers(plan) for p in concerned if p}
+
+
 def stalled_handovers(
     plan: Plan, partner: str, today: date, rules: WorklistRules
 ) -> list[dict[str, Any]]:
     """A handover past its planned date and not delivered or closed, or escalated, for its
     sender, its receiver, its SWV and whom it was escalated to."""
     items = []
-    for handover in plan.handovers.values():
-        if handover["status"] != "started" or not handover["planned_on"]:
-            continue
-        concerned = {handover["from"], handover["to"], handover["swv"]}
-        concerned |= {e["partner"] for e in handover["escalations"]}
+    for handover, concerned in _open_handovers(plan):
         planned = date.fromisoformat(handover["planned_on"])
         late = (today - planned).days
         if partner not in concerned or (
@@ -212,20 +301,29 @@ def stalled_handovers(
     return items
 
 
+def thuiszitter_partners(plan: Plan) -> set[str]:
+    """Whom a thuiszitter without a fitting offer concerns (whom the three-month rule
+    notifies, the school, leerplicht); none when there is no such thuiszitter."""
+    attendance = plan.attendance
+    thuiszitter = attendance["thuiszitter"]
+    if thuiszitter is None or thuiszitter["ended_on"] or plan.offered_since(thuiszitter["since"]):
+        return set()
+    three_month = attendance["three_month"]
+    concerned = {thuiszitter["school"]} | {r["leerplicht"] for r in attendance["reports"].values()}
+    concerned |= set(three_month["notify"]) if three_month else set()
+    return concerned
+
+
 def thuiszitter_escalations(
     plan: Plan, partner: str, today: date, rules: WorklistRules
 ) -> list[dict[str, Any]]:
     """The three-month rule reached, or a thuiszitter registered without a fitting offer, for
     the organisations concerned (whom the rule notifies, the school, leerplicht)."""
+    if partner not in thuiszitter_partners(plan):
+        return []
     attendance = plan.attendance
     thuiszitter = attendance["thuiszitter"]
-    if thuiszitter is None or thuiszitter["ended_on"]:
-        return []
     three_month = attendance["three_month"]
-    concerned = {thuiszitter["school"]} | {r["leerplicht"] for r in attendance["reports"].values()}
-    concerned |= set(three_month["notify"]) if three_month else set()
-    if partner not in concerned or plan.offered_since(thuiszitter["since"]):
-        return []
     since = date.fromisoformat(thuiszitter["since"])
     if three_month is None and (today - since).days < rules.thuiszitter_without_offer_days:
         return []
@@ -242,4 +340,30 @@ def thuiszitter_escalations(
     ]
 
 
-WORK_ITEMS: list[WorkItems] = [new_matches, actions_due, stalled_handovers, thuiszitter_escalations]
+class WorkSource(NamedTuple):
+    """One kind of work: its items for a partner on a day, and whom a plan could list for it
+    on any day (what the worklist index keeps: it may name more, never fewer)."""
+
+    items: WorkItems
+    concerned: Concerned
+
+
+WORK_ITEMS: list[WorkSource] = [
+    WorkSource(new_matches, match_partners),
+    WorkSource(actions_due, action_partners),
+    WorkSource(stalled_handovers, handover_partners),
+    WorkSource(thuiszitter_escalations, thuiszitter_partners),
+]
+
+
+def worklist_partners(plan: Plan) -> set[str]:
+    """Every partner a worklist source could list this plan for, on any day."""
+    return {p for source in WORK_ITEMS for p in source.concerned(plan) if p}
+
+
+def _listed(aggregates: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` for a recording, with the index rows of the plans it changes."""
+    listed = {
+        a.id: worklist_partners(a) for a in aggregates if isinstance(a, Plan) and a.pending_events
+    }
+    return kwargs | {LISTED: listed} if listed else kwargs

@@ -62,6 +62,19 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: str = "INFO"
 
+    # The webhook bridge (adapters/notificaties) and the API its notifications point to.
+    notificaties: Literal["on", "off"] = Field(
+        default="off",
+        description="`on`: `ketenbus up` also runs the Notificaties webhook bridge as a process",
+    )
+    api_base_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description=(
+            "Where partners reach the HTTP API (`ketenbus web`): notifications' hoofdObject "
+            "and resourceUrl start with it"
+        ),
+    )
+
     @property
     def store_dir(self) -> Path:
         return self.data_dir / "stores"

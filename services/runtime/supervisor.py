@@ -1,7 +1,9 @@
 """Bringing the backbone up on one machine: NATS (embedded or external) and service processes.
 
 `ketenbus up` and `ketenbus demo` use this; each service runs as its own process
-(`ketenbus service NAME`) and dies with the supervisor.
+(`ketenbus service NAME`) and dies with the supervisor. With `KETENBUS_NOTIFICATIES=on` the
+Notificaties webhook bridge runs beside them (`ketenbus notificaties run`, process
+`notificaties`), started, health-checked and stopped as a service is.
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ async def declare(settings: Settings, url: str) -> None:
         await nc.close()
 
 
+BRIDGE = "notificaties"  # the webhook bridge's process name, log file and health subject
+BRIDGE_COMMAND = ("notificaties", "run")
+
+
 class ServiceFailedError(RuntimeError):
     """A service process exited or did not become ready."""
 
@@ -92,6 +98,8 @@ class Backbone:
         asyncio.run(declare(self.settings, self.url))
         for name in self.services:
             self.start_service(name)
+        if self.settings.notificaties == "on":
+            self.start_service(BRIDGE, BRIDGE_COMMAND)
         asyncio.run(self.wait_until_ready())
         return self.url
 
@@ -136,11 +144,13 @@ class Backbone:
             env["KETENBUS_LOG_FORMAT"] = "json"  # service logs go to files
         return env
 
-    def start_service(self, name: str) -> subprocess.Popen[bytes]:
+    def start_service(self, name: str, command: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+        """Start `ketenbus service NAME` (or `ketenbus <command>`, answering on the health
+        subject of `name`) as a process logging to `<log dir>/NAME.log`."""
         log_path = self.settings.log_dir / f"{name}.log"
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "service", name],
+                [sys.executable, "-m", "services.cli", *(command or ("service", name))],
                 env=self.service_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,

@@ -123,7 +123,7 @@ async def test_an_involved_partners_subscription_gets_a_thin_zgw_notification(
         "kanaal": "plan",
         "hoofdObject": f"https://ketenbus.example/api/plan/{CHILD}",
         "resource": "partij",
-        "resourceUrl": f"https://ketenbus.example/api/plan/{CHILD}/partij/{event.id}",
+        "resourceUrl": f"https://ketenbus.example/api/plan/{CHILD}?resource=partij&event={event.id}",
         "actie": "create",
         "aanmaakdatum": event.time.isoformat().replace("+00:00", "Z"),
         "kenmerken": {"organisatie": "wijkteam-lingewaard"},
