@@ -46,8 +46,12 @@ test: $(STAMP) $(NPM_STAMP) chromium
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+# The slice against raw nats-py, then replay beside a raw read of the same stream (a million
+# events is `python -m bench.replay` alone), then the worklist with and without its index.
 bench: $(STAMP)
 	$(BIN)/python -m bench.slice
+	$(BIN)/python -m bench.replay --events 100000
+	$(BIN)/python -m bench.worklist --plans 2000
 
 asyncapi: $(STAMP)
 	$(BIN)/python -m services.asyncapi
