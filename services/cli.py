@@ -226,7 +226,7 @@ def erase(
             "run erase again (it is idempotent)"
         )
         return
-    event = asyncio.run(announce_erasure(url, pseudonym))
+    event = asyncio.run(announce_erasure(url, pseudonym, settings=settings))
     typer.echo(f"announced child-erased ({event.id})")
 
 

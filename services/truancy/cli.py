@@ -160,5 +160,5 @@ def forward_signals(
     if url is None:
         _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", 2)
         return
-    count = asyncio.run(forward(url, settings.data_dir, as_partner, rules))
+    count = asyncio.run(forward(url, settings.data_dir, as_partner, rules, settings=settings))
     typer.echo(f"registered {count} attendance signal(s)")
