@@ -74,7 +74,7 @@ from services.integral_plan.client import query_plan
 from services.integral_plan.domain import ATTENDANCE_ITEMS
 from services.integral_plan.reader import open_plan
 from services.runtime.keyring import Keyring, load_or_create_partner_keys
-from services.runtime.nats_auth import SUPERVISOR_USER, Connections
+from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
 from services.runtime.settings import Settings
 from services.runtime.streams import (
     HANDOVER,
@@ -562,9 +562,9 @@ async def run_scenario(
     """Run the whole story (needs every service); the plan as each reader sees it at the end.
 
     Each partner acts over its own NATS connection as its own user (`settings.nats_auth`,
-    default from the environment); the demo watches the streams as the backbone."""
+    default `nats_auth.settings_for`); the demo watches the streams as the backbone."""
     today = today or date.today()
-    settings = (settings or Settings()).model_copy(update={"data_dir": data_dir})
+    settings = settings_for(url, settings, data_dir)
     rules = school_region(load_regions(), SCHOOL.partner)
     if rules is None:
         raise RuntimeError(f"{SCHOOL.partner} is in no region's infra/truancy/*.yaml")

@@ -32,7 +32,7 @@ from ketenbus_contracts.signalling import (
 )
 from ketenbus_contracts.truancy import ThuiszitterRegistered, VerzuimReportDue
 from services.runtime.keyring import Keyring
-from services.runtime.nats_auth import partner_connect
+from services.runtime.nats_auth import partner_connect, settings_for
 from services.runtime.partner import publish_signed
 from services.runtime.settings import Settings
 from services.truancy.rules import RegionRules
@@ -97,9 +97,8 @@ async def forward_signals(
 ) -> int:
     """Forward what the TRUANCY stream holds for `partner` until idle; how many signals.
 
-    Connects as `partner` (settings default from the environment)."""
-    settings = (settings or Settings()).model_copy(update={"data_dir": data_dir})
-    nc = await partner_connect(settings, partner, url)
+    Connects as `partner` (settings: `nats_auth.settings_for`)."""
+    nc = await partner_connect(settings_for(url, settings, data_dir), partner, url)
     forwarded = 0
     try:
         js = nc.jetstream()

@@ -48,7 +48,7 @@ from ketenbus_contracts.arrangements import (
 from ketenbus_contracts.envelope import CloudEvent, parse_event
 from ketenbus_contracts.purposes import Purpose
 from services.runtime.keyring import Keyring
-from services.runtime.nats_auth import SUPERVISOR_USER, Connections
+from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
 from services.runtime.partner import DataDirKeys
 from services.runtime.settings import Settings
 from services.runtime.streams import ARRANGEMENTS, KLUIS_ARRANGEMENTS, StreamSpec
@@ -256,9 +256,9 @@ async def run_arrangement_scenario(
     """Run the scenario (needs the arrangements and kluis services); what each party saw.
 
     Each partner acts over its own connection (`conns`, else opened here from `settings`,
-    default from the environment); the scenario watches the stream as the backbone."""
+    default `nats_auth.settings_for`); the scenario watches the stream as the backbone."""
     if conns is None:
-        settings = (settings or Settings()).model_copy(update={"data_dir": data_dir})
+        settings = settings_for(url, settings, data_dir)
         async with Connections(settings, url) as own:
             return await run_arrangement_scenario(url, data_dir, child, today, own)
     today = today or date.today()

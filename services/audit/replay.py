@@ -133,8 +133,8 @@ class ReplayResult:
 
 
 async def _auditor(url: str, settings: Settings | None) -> NatsClient:
-    """A connection as the auditors' read-only user (settings default from the environment)."""
-    return await nats_auth.connect(settings or Settings(), nats_auth.AUDIT_USER, url)
+    """A connection as the auditors' read-only user (settings: `nats_auth.settings_for`)."""
+    return await nats_auth.connect(nats_auth.settings_for(url, settings), nats_auth.AUDIT_USER, url)
 
 
 async def stream_totals(

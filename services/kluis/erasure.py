@@ -37,14 +37,14 @@ def destroy_keys(settings: Settings, child: str) -> int:
 async def announce_erasure(
     url: str, child: str, reason: str = "request", settings: Settings | None = None
 ) -> ChildErased:
-    """Publish `child-erased` as kluis (its NATS user; settings default from the environment)."""
+    """Publish `child-erased` as kluis (its NATS user; settings: `nats_auth.settings_for`)."""
     event = ChildErased.create(
         id=uuid.uuid5(ERASURE_NAMESPACE, child),
         source="ketenbus.kluis",
         subject=child,
         data=ChildErasedData(erased_at=datetime.now(UTC), reason=reason),  # type: ignore[arg-type]
     )
-    nc = await nats_auth.connect(settings or Settings(), KLUIS_USER, url)
+    nc = await nats_auth.connect(nats_auth.settings_for(url, settings), KLUIS_USER, url)
     try:
         await nc.jetstream().publish(
             event.outbound_subject(), event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)}

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from ketenbus_contracts.envelope import CloudEvent, UnknownEventTypeError, parse_event
 from ketenbus_contracts.signing import SignatureError
 from services.runtime.deadletter import SealOriginal, describe, publish_deadletter
-from services.runtime.nats_auth import SUPERVISOR_USER, Connections
+from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
 from services.runtime.partner import inbound_headers
 from services.runtime.settings import Settings
 from services.runtime.signatures import check_signature, registry_keys
@@ -66,7 +66,7 @@ async def publish_inbound(
 
     The event goes out as the partner; a refused one is dead-lettered by the backbone (its
     `backbone` user: a partner publishes only on its own inbound subjects)."""
-    async with Connections(settings or Settings(), url) as conns:
+    async with Connections(settings_for(url, settings), url) as conns:
         try:
             event = validate_inbound(partner, raw, settings)
         except IngressRefusedError as exc:

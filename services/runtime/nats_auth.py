@@ -50,6 +50,16 @@ class PartnerHoldsItsNkeyError(LookupError):
     """The partner connects with its own NKEY seed, which the backbone never has."""
 
 
+def settings_for(
+    url: str, settings: Settings | None = None, data_dir: Path | None = None
+) -> Settings:
+    """`settings` (with `data_dir` when given); for a caller given only a server's URL, the
+    environment's settings for that server: authorization as `KETENBUS_NATS_AUTH` says, else
+    none (a given URL is an external server)."""
+    resolved = settings or Settings(nats_url=url)
+    return resolved if data_dir is None else resolved.model_copy(update={"data_dir": data_dir})
+
+
 def secrets_dir(settings: Settings) -> Path:
     return settings.data_dir / "secrets" / "nats"
 

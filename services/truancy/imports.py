@@ -31,7 +31,7 @@ from ketenbus_contracts.truancy import (
     PupilEnrolledData,
 )
 from services.runtime.keyring import Keyring, KluisUnavailableError
-from services.runtime.nats_auth import partner_connect
+from services.runtime.nats_auth import partner_connect, settings_for
 from services.runtime.partner import publish_signed
 from services.runtime.settings import Settings
 from services.truancy.rules import RegionRules
@@ -56,9 +56,8 @@ async def _seal(keyring: Keyring, model: BaseModel, child: str, event_id: uuid.U
 async def _school_connection(
     url: str, data_dir: Path, school: str, settings: Settings | None
 ) -> NatsClient:
-    """The school's own connection (settings default from the environment)."""
-    settings = (settings or Settings()).model_copy(update={"data_dir": data_dir})
-    return await partner_connect(settings, school, url)
+    """The school's own connection (settings: `nats_auth.settings_for`)."""
+    return await partner_connect(settings_for(url, settings, data_dir), school, url)
 
 
 async def publish_edexml(
