@@ -197,6 +197,22 @@ class RegistryAuthCase(StoreBackend):
             for m in audited(backbone.settings, backbone.url, "PRIVACY")
         ]
 
+    def test_a_signal_registered_with_the_cli_is_sealed_and_published_as_the_partner(
+        self, backbone: Backbone
+    ) -> None:
+        registered = CliRunner().invoke(
+            app,
+            ["signal", "register", "--as", SCHOOL.partner, "--role", "ib-er", "--contact", "IB",
+             "--concern", "taalontwikkeling", "--bsn", "123456782", "--birth-date", "2019-03-04",
+             "--municipality", "1705"],
+            env=env(backbone),
+        )  # fmt: skip
+
+        assert 0 == registered.exit_code, registered.stderr
+        kid = registered.stdout.split()[3]
+        plan = wait_until(lambda: school_plan(backbone, kid), what="the plan")
+        assert [SCHOOL.partner] == [p["partner"] for p in plan["parties"]]
+
 
 def env(backbone: Backbone) -> dict[str, str]:
     """The environment of a CLI process on this backbone, under registry authorization."""
