@@ -888,7 +888,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     data_dir = Path(tempfile.mkdtemp(prefix="ketenbus-bench-"))
-    overrides: dict[str, Any] = {"data_dir": data_dir, "nats_url": None, "store": args.store}
+    # The bench's own baseline stream (`bench.>`) and clients are outside the registry's
+    # allow-lists: it measures the backbone without authorization.
+    overrides: dict[str, Any] = {
+        "data_dir": data_dir,
+        "nats_url": None,
+        "store": args.store,
+        "nats_auth": "none",
+    }
     if args.store == "postgres":
         overrides["postgres_dbname"] = os.environ.get("KETENBUS_POSTGRES_DBNAME", "test")
         overrides["postgres_schema"] = f"bench_{uuid.uuid4().hex[:12]}"

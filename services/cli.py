@@ -85,7 +85,9 @@ def demo(data_dir: DataDir = None) -> None:
             "The school imports its pupils (EDEXML); school, childcare and JGZ signal; the "
             "parties build a plan; a po-vo handover, an arrangement and absences follow..."
         )
-        story = asyncio.run(run_scenario(backbone.url, settings.data_dir, secret))
+        story = asyncio.run(
+            run_scenario(backbone.url, settings.data_dir, secret, settings=settings)
+        )
     typer.echo("")
     typer.echo(format_story(story))
     typer.echo("")
@@ -224,7 +226,7 @@ def erase(
             "run erase again (it is idempotent)"
         )
         return
-    event = asyncio.run(announce_erasure(url, pseudonym))
+    event = asyncio.run(announce_erasure(url, pseudonym, settings=settings))
     typer.echo(f"announced child-erased ({event.id})")
 
 

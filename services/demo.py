@@ -74,7 +74,8 @@ from services.integral_plan.client import query_plan
 from services.integral_plan.domain import ATTENDANCE_ITEMS
 from services.integral_plan.reader import open_plan
 from services.runtime.keyring import Keyring, load_or_create_partner_keys
-from services.runtime.settings import server_list
+from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
+from services.runtime.settings import Settings
 from services.runtime.streams import (
     HANDOVER,
     KLUIS_ARRANGEMENTS,
@@ -162,6 +163,16 @@ async def publish(nc: NatsClient, event: CloudEvent[Any], keys: PartnerKeys | No
     )
 
 
+async def send(conns: Connections, event: CloudEvent[Any], keys: PartnerKeys | None = None) -> None:
+    """`publish` over the connection of the event's source partner."""
+    await publish(await conns.partner(event.source), event, keys)
+
+
+async def keyring_of(conns: Connections, data_dir: Path, partner: str, **kwargs: Any) -> Keyring:
+    """The partner's keyring, asking kluis over the partner's own connection."""
+    return Keyring.for_partner(data_dir, partner, await conns.partner(partner), **kwargs)
+
+
 async def _poll(check: Any, what: str, timeout: float = 90.0) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -205,13 +216,14 @@ async def wait_for_relations(nc: NatsClient) -> None:
 
 
 async def enrol_pupils(
-    url: str, data_dir: Path, secret: bytes, pupils_file: Path, rules: RegionRules
+    settings: Settings, url: str, secret: bytes, pupils_file: Path, rules: RegionRules
 ) -> ImportPlan:
     """The school's EDEXML import: its pupils enrolled (identity sealed through kluis)."""
+    data_dir = settings.data_dir
     brin = read_pupils(pupils_file)[0].brin
     previous = load_previous(data_dir, SCHOOL.partner, brin)
     plan = plan_import(pupils_file, secret, previous)
-    await publish_edexml(url, data_dir, SCHOOL.partner, rules, plan)
+    await publish_edexml(url, data_dir, SCHOOL.partner, rules, plan, settings=settings)
     save_state(data_dir, SCHOOL.partner, plan)
     return plan
 
@@ -220,43 +232,44 @@ async def enrol_pupils(
 
 
 async def signal_and_match(
-    nc: NatsClient, data_dir: Path, pupils: list[DemoPupil], today: date
+    conns: Connections, data_dir: Path, pupils: list[DemoPupil], today: date
 ) -> dict[str, Any]:
     """School and JGZ signal about the first pupil, childcare about the second: a match."""
     first, second = pupils[0], pupils[1]
-    school, jgz, childcare = (
-        Keyring.for_partner(data_dir, s.partner, nc) for s in (SCHOOL, JGZ, CHILDCARE)
-    )
+    school, jgz, childcare = [
+        await keyring_of(conns, data_dir, s.partner) for s in (SCHOOL, JGZ, CHILDCARE)
+    ]
     about_first = details(first.pupil, ["taalontwikkeling"], "Spreekt weinig in de klas.")
-    await publish(
-        nc, await sealed_signal(school, SCHOOL, first, about_first, today - timedelta(days=9))
+    await send(
+        conns, await sealed_signal(school, SCHOOL, first, about_first, today - timedelta(days=9))
     )
     # A poison message between valid ones: dead-lettered, and nothing valid is lost.
-    await nc.jetstream().publish(SignalRegistered.inbound_subject(SCHOOL.partner), b"{oops")
+    school_nc = await conns.partner(SCHOOL.partner)
+    await school_nc.jetstream().publish(SignalRegistered.inbound_subject(SCHOOL.partner), b"{oops")
     about_second = details(second.pupil, ["sociaal-emotioneel"], "Trekt zich terug.")
-    await publish(
-        nc,
+    await send(
+        conns,
         await sealed_signal(childcare, CHILDCARE, second, about_second, today - timedelta(days=3)),
     )
     about_jgz = details(first.pupil, ["thuissituatie"], "Zorgen over slapen en eten.")
-    await publish(nc, await sealed_signal(jgz, JGZ, first, about_jgz, today - timedelta(days=2)))
+    await send(conns, await sealed_signal(jgz, JGZ, first, about_jgz, today - timedelta(days=2)))
     return await wait_for_plan(
-        nc, first.pseudonym, school, lambda p: p.get("match"), "a match in the plan"
+        school_nc, first.pseudonym, school, lambda p: p.get("match"), "a match in the plan"
     )
 
 
 # 3. the parties build the plan -----------------------------------------------------------
 
 
-async def build_plan(nc: NatsClient, data_dir: Path, child: str, today: date) -> dict[str, Any]:
+async def build_plan(conns: Connections, data_dir: Path, child: str, today: date) -> dict[str, Any]:
     """The wijkteam joins and holds regie, sets a goal, agrees an action the JGZ reports done."""
-    school, jgz, wijkteam = (
-        Keyring.for_partner(data_dir, p, nc)
+    school, jgz, wijkteam = [
+        await keyring_of(conns, data_dir, p)
         for p in (SCHOOL.partner, JGZ.partner, WIJKTEAM.partner)
-    )
+    ]
     joined_on = today - timedelta(days=2)
-    await publish(
-        nc,
+    await send(
+        conns,
         PartyJoined.create(
             source=SCHOOL.partner,
             subject=child,
@@ -265,14 +278,14 @@ async def build_plan(nc: NatsClient, data_dir: Path, child: str, today: date) ->
         school.keys,
     )
     await wait_for_plan(
-        nc,
+        await conns.partner(WIJKTEAM.partner),
         child,
         wijkteam,
         lambda p: WIJKTEAM.partner in {party["partner"] for party in p["parties"]},
         "the wijkteam on the plan",
     )
-    await publish(
-        nc,
+    await send(
+        conns,
         RegieAssigned.create(
             source=SCHOOL.partner,
             subject=child,
@@ -284,8 +297,8 @@ async def build_plan(nc: NatsClient, data_dir: Path, child: str, today: date) ->
     )
     goal_event, goal_id = uuid.uuid4(), uuid.uuid4()
     goal = GoalDetails(text="Gaat weer met plezier naar school en durft te praten in de klas.")
-    await publish(
-        nc,
+    await send(
+        conns,
         GoalSet.create(
             id=goal_event,
             source=WIJKTEAM.partner,
@@ -303,8 +316,8 @@ async def build_plan(nc: NatsClient, data_dir: Path, child: str, today: date) ->
     )
     action_event, action_id = uuid.uuid4(), uuid.uuid4()
     visit = ActionDetails(what="Huisbezoek: slapen en eten bespreken met ouders.")
-    await publish(
-        nc,
+    await send(
+        conns,
         ActionAgreed.create(
             id=action_event,
             source=WIJKTEAM.partner,
@@ -323,7 +336,7 @@ async def build_plan(nc: NatsClient, data_dir: Path, child: str, today: date) ->
         wijkteam.keys,
     )
     await wait_for_plan(
-        nc,
+        await conns.partner(JGZ.partner),
         child,
         jgz,
         lambda p: any(a["action_id"] == str(action_id) for a in p["actions"]),
@@ -333,8 +346,8 @@ async def build_plan(nc: NatsClient, data_dir: Path, child: str, today: date) ->
     report = ActionReport(
         report="Huisbezoek gedaan; vaste bedtijden afgesproken.", follow_up="Over 6 weken bellen."
     )
-    await publish(
-        nc,
+    await send(
+        conns,
         ActionDone.create(
             id=done_event,
             source=JGZ.partner,
@@ -349,7 +362,7 @@ async def build_plan(nc: NatsClient, data_dir: Path, child: str, today: date) ->
         jgz.keys,
     )
     return await wait_for_plan(
-        nc,
+        await conns.partner(WIJKTEAM.partner),
         child,
         wijkteam,
         lambda p: any(
@@ -386,14 +399,14 @@ def dossier_of(pupil: Pupil, sample: Path = OSO_SAMPLE) -> bytes:
 
 
 async def hand_over(
-    nc: NatsClient, data_dir: Path, secret: bytes, child: DemoPupil, today: date
+    conns: Connections, data_dir: Path, secret: bytes, child: DemoPupil, today: date
 ) -> dict[str, Any]:
     """po→vo: the school publishes the dossier, the vo school requests it after enrolment, the
     school releases it, the handover service delivers it."""
-    school = Keyring.for_partner(data_dir, SCHOOL.partner, nc, refusal_ttl=0)
+    school = await keyring_of(conns, data_dir, SCHOOL.partner, refusal_ttl=0)
     receiver = load_or_create_partner_keys(data_dir, RECEIVER.partner)
     done: Imported = await import_oso(
-        nc,
+        await conns.partner(SCHOOL.partner),
         school,
         dossier_of(child.pupil),
         secret=secret,
@@ -417,21 +430,22 @@ async def hand_over(
             requested_on=today,
         ),
     )
-    await publish(nc, requested, receiver)
+    await send(conns, requested, receiver)
     released = DossierReleased.create(
         source=SCHOOL.partner,
         subject=done.child,
         data=DossierReleasedData(handover_id=done.handover_id, released_on=today),
     )
-    await publish(nc, released, school.keys)
+    await send(conns, released, school.keys)
     delivered = await wait_for(
-        nc,
+        await conns.user(SUPERVISOR_USER),
         "dossier-delivered",
         lambda e: e.data.handover_id == done.handover_id,
         stream=HANDOVER,
     )
     opened = await _poll(
-        lambda: open_delivery(nc, data_dir, done.handover_id), "the vo school opening the dossier"
+        lambda: open_delivery(conns, data_dir, done.handover_id),
+        "the vo school opening the dossier",
     )
     return {
         "handover": str(done.handover_id),
@@ -444,9 +458,10 @@ async def hand_over(
     }
 
 
-async def open_delivery(nc: NatsClient, data_dir: Path, handover_id: uuid.UUID) -> bytes | None:
+async def open_delivery(conns: Connections, data_dir: Path, handover_id: uuid.UUID) -> bytes | None:
     """The delivered dossier as the receiver opens it (valid OSO, in memory), once kluis has
     the relation the delivery gives the receiver; None until then."""
+    nc = await conns.partner(RECEIVER.partner)
     receiver = Keyring.for_partner(data_dir, RECEIVER.partner, nc, refusal_ttl=0)
     try:
         return await export_oso(
@@ -472,8 +487,7 @@ def school_days_before(rules: RegionRules, today: date, count: int) -> list[date
 
 
 async def report_truancy(
-    url: str,
-    data_dir: Path,
+    conns: Connections,
     secret: bytes,
     rules: RegionRules,
     enrolled: ImportPlan,
@@ -491,15 +505,22 @@ async def report_truancy(
             for day in days:
                 writer.writerow([child.pupil.key, day.isoformat(), hours, "", "nee", "spijbelen"])
         result = await publish_absences(
-            url, data_dir, SCHOOL.partner, rules, path, enrolled.keys, enrolled.header.brin, secret
+            conns.url,
+            conns.settings.data_dir,
+            SCHOOL.partner,
+            rules,
+            path,
+            enrolled.keys,
+            enrolled.header.brin,
+            secret,
+            settings=conns.settings,
         )
-    nc = await nats.connect(server_list(url))
-    try:
-        report = await wait_for(
-            nc, "verzuim-report-due", lambda e: e.subject == child.pseudonym, stream=TRUANCY
-        )
-    finally:
-        await nc.close()
+    report = await wait_for(
+        await conns.user(SUPERVISOR_USER),
+        "verzuim-report-due",
+        lambda e: e.subject == child.pseudonym,
+        stream=TRUANCY,
+    )
     return {
         "absences": result.published,
         "kind": report.data.kind,
@@ -536,33 +557,36 @@ async def run_scenario(
     secret: bytes,
     today: date | None = None,
     pupils_file: Path = SAMPLE,
+    settings: Settings | None = None,
 ) -> Story:
-    """Run the whole story (needs every service); the plan as each reader sees it at the end."""
+    """Run the whole story (needs every service); the plan as each reader sees it at the end.
+
+    Each partner acts over its own NATS connection as its own user (`settings.nats_auth`,
+    default `nats_auth.settings_for`); the demo watches the streams as the backbone."""
     today = today or date.today()
+    settings = settings_for(url, settings, data_dir)
     rules = school_region(load_regions(), SCHOOL.partner)
     if rules is None:
         raise RuntimeError(f"{SCHOOL.partner} is in no region's infra/truancy/*.yaml")
-    enrolled = await enrol_pupils(url, data_dir, secret, pupils_file, rules)
+    enrolled = await enrol_pupils(settings, url, secret, pupils_file, rules)
     pupils, _ = pupils_with_pseudonyms(secret, pupils_file)
     first = pupils[0]
     story = Story(child=first.pseudonym, imported=enrolled)
-    nc = await nats.connect(server_list(url))
-    try:
-        await signal_and_match(nc, data_dir, pupils, today)
-        await build_plan(nc, data_dir, first.pseudonym, today)
-        story.handover = await hand_over(nc, data_dir, secret, first, today)
+    async with Connections(settings, url) as conns:
+        await signal_and_match(conns, data_dir, pupils, today)
+        await build_plan(conns, data_dir, first.pseudonym, today)
+        story.handover = await hand_over(conns, data_dir, secret, first, today)
         story.arrangement = await run_arrangement_scenario(
-            url, data_dir, child=first.pseudonym, today=today
+            url, data_dir, child=first.pseudonym, today=today, conns=conns
         )
-        story.truancy = await report_truancy(url, data_dir, secret, rules, enrolled, first, today)
-        await wait_for_relations(nc)
-        readers = [Keyring.for_partner(data_dir, reader, nc) for reader in READERS]
-        for reader in readers:
+        story.truancy = await report_truancy(conns, secret, rules, enrolled, first, today)
+        await wait_for_relations(await conns.user(SUPERVISOR_USER))
+        for partner in READERS:
+            nc = await conns.partner(partner)
+            reader = Keyring.for_partner(data_dir, partner, nc)
             plan = await wait_for_plan(nc, first.pseudonym, reader, _projected, "the whole plan")
             story.views.append(await open_plan(plan, reader))
         return story
-    finally:
-        await nc.close()
 
 
 def format_story(story: Story) -> str:

@@ -87,5 +87,8 @@ class StoreBackend:
                 postgres_dbname=PG_DB,
                 postgres_user=PG_USER,
                 postgres_schema=schema,
+                nats_auth="none",
             )
-        return Settings(data_dir=data_dir, store="sqlite")
+        # The tests' own clients (tests/integration/helpers.py) connect anonymously; registry
+        # authorization has its own cases (tests/integration/test_nats_registry_auth.py).
+        return Settings(data_dir=data_dir, store="sqlite", nats_auth="none")

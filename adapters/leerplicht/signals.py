@@ -32,8 +32,9 @@ from ketenbus_contracts.signalling import (
 )
 from ketenbus_contracts.truancy import ThuiszitterRegistered, VerzuimReportDue
 from services.runtime.keyring import Keyring
+from services.runtime.nats_auth import partner_connect, settings_for
 from services.runtime.partner import publish_signed
-from services.runtime.settings import server_list
+from services.runtime.settings import Settings
 from services.truancy.rules import RegionRules
 
 NAMESPACE = uuid.UUID("a7e1c2d0-3b4f-4e5a-8c6d-7369676e616c")
@@ -86,10 +87,18 @@ async def signal_for(
 
 
 async def forward_signals(
-    url: str, data_dir: Path, partner: str, rules: RegionRules, *, idle: float = 2.0
+    url: str,
+    data_dir: Path,
+    partner: str,
+    rules: RegionRules,
+    *,
+    idle: float = 2.0,
+    settings: Settings | None = None,
 ) -> int:
-    """Forward what the TRUANCY stream holds for `partner` until idle; how many signals."""
-    nc = await nats.connect(server_list(url))
+    """Forward what the TRUANCY stream holds for `partner` until idle; how many signals.
+
+    Connects as `partner` (settings: `nats_auth.settings_for`)."""
+    nc = await partner_connect(settings_for(url, settings, data_dir), partner, url)
     forwarded = 0
     try:
         js = nc.jetstream()

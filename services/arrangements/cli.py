@@ -84,13 +84,11 @@ def _publish(
     details: Any = None,
 ) -> None:
     """Seal `details` with the partner's keys, build the event, sign it, publish it at ingress."""
-    import nats
-
     from services.runtime.deadletter import kluis_sealer
     from services.runtime.ingress import IngressRefusedError, publish_inbound
     from services.runtime.keyring import Keyring, load_or_create_partner_keys
+    from services.runtime.nats_auth import partner_connect
     from services.runtime.partner import signed_message
-    from services.runtime.settings import server_list
     from services.runtime.supervisor import discover_nats_url
 
     settings = _settings(data_dir)
@@ -103,7 +101,7 @@ def _publish(
     async def sealed() -> dict[Any, str]:
         if details is None:
             return {}
-        nc = await nats.connect(server_list(url))
+        nc = await partner_connect(settings, partner, str(url))
         try:
             keyring = Keyring.for_partner(settings.data_dir, partner, nc)
             return await keyring.seal(details, child=child, event_id=event_id)
@@ -400,4 +398,8 @@ def scenario(data_dir: DataDir = None) -> None:
     if url is None:
         _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
         return
-    typer.echo(format_scenario(asyncio.run(run_arrangement_scenario(url, settings.data_dir))))
+    typer.echo(
+        format_scenario(
+            asyncio.run(run_arrangement_scenario(url, settings.data_dir, settings=settings))
+        )
+    )

@@ -16,7 +16,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import nats
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import NotFoundError
 
@@ -49,8 +48,9 @@ from ketenbus_contracts.arrangements import (
 from ketenbus_contracts.envelope import CloudEvent, parse_event
 from ketenbus_contracts.purposes import Purpose
 from services.runtime.keyring import Keyring
+from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
 from services.runtime.partner import DataDirKeys
-from services.runtime.settings import server_list
+from services.runtime.settings import Settings
 from services.runtime.streams import ARRANGEMENTS, KLUIS_ARRANGEMENTS, StreamSpec
 
 SCHOOL = Party(partner="bs-de-regenboog", role="ib-er", contact="IB'er De Regenboog, 026-1234567")
@@ -246,109 +246,122 @@ async def _kluis_caught_up(nc: NatsClient) -> None:
 
 
 async def run_arrangement_scenario(
-    url: str, data_dir: Path, child: str | None = None, today: date | None = None
+    url: str,
+    data_dir: Path,
+    child: str | None = None,
+    today: date | None = None,
+    conns: Connections | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Run the scenario (needs the arrangements and kluis services); what each party saw."""
+    """Run the scenario (needs the arrangements and kluis services); what each party saw.
+
+    Each partner acts over its own connection (`conns`, else opened here from `settings`,
+    default `nats_auth.settings_for`); the scenario watches the stream as the backbone."""
+    if conns is None:
+        settings = settings_for(url, settings, data_dir)
+        async with Connections(settings, url) as own:
+            return await run_arrangement_scenario(url, data_dir, child, today, own)
     today = today or date.today()
     child = child or "".join(
         "abcdefghijklmnopqrstuvwxyz234567"[b % 32] for b in uuid.uuid4().bytes * 2
     )
-    nc = await nats.connect(server_list(url))
-    try:
-        js, signer = nc.jetstream(), DataDirKeys(data_dir)  # every partner signs what it sends
-        school, swv, wijkteam = (
-            Keyring.for_partner(data_dir, p.partner, nc) for p in (SCHOOL, SWV, WIJKTEAM)
-        )
+    nc = await conns.user(SUPERVISOR_USER)
+    signer = DataDirKeys(data_dir)  # every partner signs what it sends
+    school, swv, wijkteam = [
+        Keyring.for_partner(data_dir, p.partner, await conns.partner(p.partner))
+        for p in (SCHOOL, SWV, WIJKTEAM)
+    ]
 
-        async def sealed_by(keyring: Keyring, details: Any, event_id: uuid.UUID) -> Sealed:
-            return await keyring.seal(details, child=child, event_id=event_id)
+    async def send(event: CloudEvent[Any]) -> str:
+        """Signed by its source and published over the source's own connection."""
+        source = await conns.partner(event.source)
+        return await signer.publish(source.jetstream(), event)
 
-        ask_id, request_id = uuid.uuid4(), uuid.uuid4()
-        ask = SupportRequestDetails(
-            question="Handelingsverlegen bij boosheid en fysieke agressie in groep 5.",
-            tried_so_far="Basisondersteuning, gedragsplan, time-out plek.",
-        )
-        await signer.publish(js, support_request(
-            child, today - timedelta(days=30), sealed=await sealed_by(school, ask, ask_id),
-            event_id=ask_id, request_id=request_id,
-        ))  # fmt: skip
-        # A school may not issue a TLV: refused with a reason on ketenbus.deadletter.arrangements.
-        await signer.publish(js, tlv(child, today, today + timedelta(days=365), issuer=SCHOOL))
-        tlv_id = uuid.uuid4()
-        grounds = TlvDetails(grounds="Ondersteuningsbehoefte overstijgt het regulier onderwijs.")
-        await signer.publish(js, tlv(
-            child, today, today + timedelta(days=365), categorie="M", event_id=tlv_id,
-            sealed=await sealed_by(swv, grounds, tlv_id), number=f"TLV-{today.year}-0042",
-        ))  # fmt: skip
-        opp_event_id, opp_id = uuid.uuid4(), uuid.uuid4()
-        plan = OppDetails(
-            goals=["Herkent boosheid en gebruikt de afgesproken stop-stap."],
-            support_hours_per_week=4,
-            perspective="Regulier vo, basisberoepsgerichte leerweg",
-        )
-        await signer.publish(js, opp(
-            child, today - timedelta(days=7),
-            [today + timedelta(days=42), today + timedelta(days=126)],
-            sealed=await sealed_by(school, plan, opp_event_id), event_id=opp_event_id,
-            opp_id=opp_id,
-        ))  # fmt: skip
-        care_event_id = uuid.uuid4()
-        care = YouthCareDetails(product="45A53 ambulante jeugdhulp", care="Agressieregulatie")
-        await signer.publish(js, youth_care(
-            child, today, today + timedelta(days=180), event_id=care_event_id,
-            sealed=await sealed_by(wijkteam, care, care_event_id),
-        ))  # fmt: skip
-        arrangement_event_id, arrangement_id = uuid.uuid4(), uuid.uuid4()
-        oza = ArrangementDetails(description="Ambulant begeleider twee ochtenden in de klas.")
-        await signer.publish(js, arrangement(
-            child, today, today + timedelta(days=180), event_id=arrangement_event_id,
-            arrangement_id=arrangement_id,
-            sealed=await sealed_by(school, oza, arrangement_event_id),
-        ))  # fmt: skip
-        dispute_id = uuid.uuid4()
-        await signer.publish(js, dispute(
-            child, arrangement_id, today, proposed=split(municipality=100), dispute_id=dispute_id,
-        ))  # fmt: skip
-        escalated = await wait_for(
-            nc, "dispute-escalated", lambda e: e.data.dispute_id == dispute_id
-        )
-        await signer.publish(js, decision(
-            child, dispute_id, arrangement_id, today, split(swv=30, municipality=70),
-        ))  # fmt: skip
-        decided = await wait_for(nc, "dispute-decided", lambda e: e.data.dispute_id == dispute_id)
-        youth = await wait_for(
-            nc,
-            "youth-care-decided",
-            lambda e: e.data.decision_id is not None and e.subject == child,
-        )
-        await _kluis_caught_up(nc)
-        seen_by_school = await school.open_available(youth)
-        seen_by_wijkteam = await wijkteam.open_available(youth)
-        return {
-            "child": child,
-            "tlv": str(tlv_id),
-            "arrangement": str(arrangement_id),
-            "escalated": {
-                "holders": [h.partner for h in escalated.data.holders],
-                "deadline": escalated.data.deadline.isoformat(),
-            },
-            "decided": {
-                "by": decided.data.decided_by,
-                "funding": {s.payer: s.percent for s in decided.data.funding},
-            },
-            "youth_care_for_school": {
-                "whom_to_call": youth.data.access_team.contact,
-                "period": [youth.data.start_on.isoformat(), youth.data.end_on.isoformat()],
-                "opened": {p.value: s for p, s in seen_by_school.sections.items()},
-                "refused": {p.value: r.code for p, r in seen_by_school.refused.items()},
-            },
-            "youth_care_for_wijkteam": {
-                "opened": {p.value: s for p, s in seen_by_wijkteam.sections.items()},
-                "refused": {p.value: r.code for p, r in seen_by_wijkteam.refused.items()},
-            },
-        }
-    finally:
-        await nc.close()
+    async def sealed_by(keyring: Keyring, details: Any, event_id: uuid.UUID) -> Sealed:
+        return await keyring.seal(details, child=child, event_id=event_id)
+
+    ask_id, request_id = uuid.uuid4(), uuid.uuid4()
+    ask = SupportRequestDetails(
+        question="Handelingsverlegen bij boosheid en fysieke agressie in groep 5.",
+        tried_so_far="Basisondersteuning, gedragsplan, time-out plek.",
+    )
+    await send(support_request(
+        child, today - timedelta(days=30), sealed=await sealed_by(school, ask, ask_id),
+        event_id=ask_id, request_id=request_id,
+    ))  # fmt: skip
+    # A school may not issue a TLV: refused with a reason on ketenbus.deadletter.arrangements.
+    await send(tlv(child, today, today + timedelta(days=365), issuer=SCHOOL))
+    tlv_id = uuid.uuid4()
+    grounds = TlvDetails(grounds="Ondersteuningsbehoefte overstijgt het regulier onderwijs.")
+    await send(tlv(
+        child, today, today + timedelta(days=365), categorie="M", event_id=tlv_id,
+        sealed=await sealed_by(swv, grounds, tlv_id), number=f"TLV-{today.year}-0042",
+    ))  # fmt: skip
+    opp_event_id, opp_id = uuid.uuid4(), uuid.uuid4()
+    plan = OppDetails(
+        goals=["Herkent boosheid en gebruikt de afgesproken stop-stap."],
+        support_hours_per_week=4,
+        perspective="Regulier vo, basisberoepsgerichte leerweg",
+    )
+    await send(opp(
+        child, today - timedelta(days=7),
+        [today + timedelta(days=42), today + timedelta(days=126)],
+        sealed=await sealed_by(school, plan, opp_event_id), event_id=opp_event_id,
+        opp_id=opp_id,
+    ))  # fmt: skip
+    care_event_id = uuid.uuid4()
+    care = YouthCareDetails(product="45A53 ambulante jeugdhulp", care="Agressieregulatie")
+    await send(youth_care(
+        child, today, today + timedelta(days=180), event_id=care_event_id,
+        sealed=await sealed_by(wijkteam, care, care_event_id),
+    ))  # fmt: skip
+    arrangement_event_id, arrangement_id = uuid.uuid4(), uuid.uuid4()
+    oza = ArrangementDetails(description="Ambulant begeleider twee ochtenden in de klas.")
+    await send(arrangement(
+        child, today, today + timedelta(days=180), event_id=arrangement_event_id,
+        arrangement_id=arrangement_id,
+        sealed=await sealed_by(school, oza, arrangement_event_id),
+    ))  # fmt: skip
+    dispute_id = uuid.uuid4()
+    await send(dispute(
+        child, arrangement_id, today, proposed=split(municipality=100), dispute_id=dispute_id,
+    ))  # fmt: skip
+    escalated = await wait_for(nc, "dispute-escalated", lambda e: e.data.dispute_id == dispute_id)
+    await send(decision(
+        child, dispute_id, arrangement_id, today, split(swv=30, municipality=70),
+    ))  # fmt: skip
+    decided = await wait_for(nc, "dispute-decided", lambda e: e.data.dispute_id == dispute_id)
+    youth = await wait_for(
+        nc,
+        "youth-care-decided",
+        lambda e: e.data.decision_id is not None and e.subject == child,
+    )
+    await _kluis_caught_up(nc)
+    seen_by_school = await school.open_available(youth)
+    seen_by_wijkteam = await wijkteam.open_available(youth)
+    return {
+        "child": child,
+        "tlv": str(tlv_id),
+        "arrangement": str(arrangement_id),
+        "escalated": {
+            "holders": [h.partner for h in escalated.data.holders],
+            "deadline": escalated.data.deadline.isoformat(),
+        },
+        "decided": {
+            "by": decided.data.decided_by,
+            "funding": {s.payer: s.percent for s in decided.data.funding},
+        },
+        "youth_care_for_school": {
+            "whom_to_call": youth.data.access_team.contact,
+            "period": [youth.data.start_on.isoformat(), youth.data.end_on.isoformat()],
+            "opened": {p.value: s for p, s in seen_by_school.sections.items()},
+            "refused": {p.value: r.code for p, r in seen_by_school.refused.items()},
+        },
+        "youth_care_for_wijkteam": {
+            "opened": {p.value: s for p, s in seen_by_wijkteam.sections.items()},
+            "refused": {p.value: r.code for p, r in seen_by_wijkteam.refused.items()},
+        },
+    }
 
 
 def format_scenario(result: dict[str, Any]) -> str:

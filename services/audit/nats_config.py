@@ -36,6 +36,8 @@ class _Strict(BaseModel):
 
 class RolePermissions(_Strict):
     read_streams: list[str] = Field(default_factory=list)
+    # JetStream object stores the role puts into and gets from (the backbone declares them).
+    object_stores: list[str] = Field(default_factory=list)
     # None: the partners' default request subjects (`partner_requests`).
     requests: list[str] | None = None
     publishes_inbound: bool = True
@@ -100,7 +102,25 @@ def permissions_of(entry: PartnerEntry, rules: PermissionsFile) -> dict[str, lis
             f"$JS.ACK.{stream}.>",
             f"$JS.FC.{stream}.>",  # flow control of ordered (push) consumers
         ]
+    for bucket in role.object_stores:
+        publish += object_store_subjects(bucket)
     return {"publish": publish, "subscribe": [f"{inbox_prefix(entry.id)}.>"]}
+
+
+def object_store_subjects(bucket: str) -> list[str]:
+    """What putting into and getting from one object store takes (nats-py's ObjectStore)."""
+    stream = f"OBJ_{bucket}"
+    return [
+        "$JS.API.STREAM.NAMES",  # an ordered get looks the bucket's stream up by subject
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.STREAM.MSG.GET.{stream}",
+        f"$JS.API.STREAM.PURGE.{stream}",  # a put replaces an object's old chunks
+        f"$JS.API.CONSUMER.CREATE.{stream}",
+        f"$JS.API.CONSUMER.CREATE.{stream}.>",
+        f"$JS.API.CONSUMER.DELETE.{stream}.*",
+        f"$JS.FC.{stream}.>",
+        f"$O.{bucket}.>",
+    ]
 
 
 def service_names() -> list[str]:

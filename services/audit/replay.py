@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pydantic import ValidationError
@@ -47,8 +48,9 @@ from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
 from ketenbus_contracts.signing import MissingSignatureError, SignatureError, verify_raw
 from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.handlers import CONSUMERS as PLAN_CONSUMERS
+from services.runtime import nats_auth
 from services.runtime.partners import PublicKeyLookup
-from services.runtime.settings import Settings, server_list
+from services.runtime.settings import Settings
 from services.runtime.streams import INBOUND, STREAMS, StreamSpec
 
 IDLE_TIMEOUT = 5.0
@@ -130,9 +132,16 @@ class ReplayResult:
         return data
 
 
-async def stream_totals(url: str, streams: Sequence[StreamSpec] = STREAMS) -> dict[str, int]:
+async def _auditor(url: str, settings: Settings | None) -> NatsClient:
+    """A connection as the auditors' read-only user (settings: `nats_auth.settings_for`)."""
+    return await nats_auth.connect(nats_auth.settings_for(url, settings), nats_auth.AUDIT_USER, url)
+
+
+async def stream_totals(
+    url: str, streams: Sequence[StreamSpec] = STREAMS, settings: Settings | None = None
+) -> dict[str, int]:
     """The last sequence of each existing stream now (what a replay will read up to)."""
-    nc = await nats.connect(server_list(url))
+    nc = await _auditor(url, settings)
     try:
         js = nc.jetstream()
         totals = {}
@@ -179,14 +188,17 @@ def _order(message: StoredMessage) -> tuple[datetime, str, int]:
 
 
 async def merged_streams(
-    url: str, totals: dict[str, int], progress: Progress | None = None
+    url: str,
+    totals: dict[str, int],
+    progress: Progress | None = None,
+    settings: Settings | None = None,
 ) -> AsyncIterator[StoredMessage]:
     """Every message of the streams up to `totals`, in storage order across the streams.
 
     A k-way merge over one ordered reader per stream (each in stream order, which is storage
     order): at most one message per stream waits in the merge.
     """
-    nc = await nats.connect(server_list(url))
+    nc = await _auditor(url, settings)
     try:
         js = nc.jetstream()
         readers = [stream_reader(js, name, last, progress) for name, last in totals.items() if last]
@@ -215,10 +227,13 @@ async def merged_streams(
 
 
 async def read_streams(
-    url: str, totals: dict[str, int], progress: Progress | None = None
+    url: str,
+    totals: dict[str, int],
+    progress: Progress | None = None,
+    settings: Settings | None = None,
 ) -> list[StoredMessage]:
     """Every message of the streams up to `totals`, in storage order, as a list (small sets)."""
-    return [message async for message in merged_streams(url, totals, progress)]
+    return [message async for message in merged_streams(url, totals, progress, settings)]
 
 
 class EventLog:
@@ -432,11 +447,12 @@ async def replay_streams(
     url: str,
     projection: Projection,
     progress: Callable[[int], Progress] | None = None,
+    settings: Settings | None = None,
 ) -> Projection:
     """Read every stream up to its last sequence now, projecting each message as it comes."""
-    totals = await stream_totals(url)
+    totals = await stream_totals(url, settings=settings)
     tick = progress(sum(totals.values())) if progress is not None else None
-    async for message in merged_streams(url, totals, tick):
+    async for message in merged_streams(url, totals, tick, settings):
         projection.feed(message)
     return projection
 
@@ -482,7 +498,7 @@ def replay(
         public_keys=PublicKeyLookup(settings.data_dir),
         workdir=settings.data_dir / "tmp",
     )
-    asyncio.run(replay_streams(url, projection, progress))
+    asyncio.run(replay_streams(url, projection, progress, settings))
     return projection.finish(processing_log(settings))
 
 

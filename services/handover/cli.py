@@ -16,7 +16,8 @@ from typing import Annotated
 import typer
 
 from services.runtime.logging import configure_logging
-from services.runtime.settings import Settings, server_list
+from services.runtime.nats_auth import partner_connect
+from services.runtime.settings import Settings
 
 app = typer.Typer(help="Warm handovers: OSO dossiers in and out.", no_args_is_help=True)
 
@@ -69,8 +70,6 @@ def import_oso(
     data_dir: DataDir = None,
 ) -> None:
     """Validate an OSO dossier (XSD and business rules), seal it and publish the handover."""
-    import nats
-
     from adapters.oso.dossier import OsoRefusedError, read_dossier
     from adapters.oso.transfer import TransferError
     from adapters.oso.transfer import import_oso as run_import
@@ -96,7 +95,7 @@ def import_oso(
     secret = load_or_create_secret(settings.data_dir / "secrets" / "pseudonym.key")
 
     async def run() -> None:
-        nc = await nats.connect(server_list(url))
+        nc = await partner_connect(settings, as_partner, url)
         try:
             keyring = Keyring.for_partner(settings.data_dir, as_partner, nc, refusal_ttl=0)
             done = await run_import(
@@ -134,8 +133,6 @@ def export_oso(
     data_dir: DataDir = None,
 ) -> None:
     """Write a delivered handover as an OSO dossier that validates against the XSD."""
-    import nats
-
     from adapters.oso.transfer import TransferError
     from adapters.oso.transfer import export_oso as run_export
     from services.handover.rules import load_disclosure_rules, load_rules
@@ -150,7 +147,7 @@ def export_oso(
     url = _url(settings)
 
     async def run() -> bytes:
-        nc = await nats.connect(server_list(url))
+        nc = await partner_connect(settings, as_partner, url)
         try:
             keyring = Keyring.for_partner(settings.data_dir, as_partner, nc)
             return await run_export(

@@ -3,31 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from services.runtime.settings import Settings
 
 app = typer.Typer(help="The plan's web pages (werklijst, plan, ouderinzage) and JSON API.")
 
 
 class LazyPortal:
-    """A NatsPortal connected on first use, in the web server's own event loop."""
+    """A NatsPortal connected on first use, in the web server's own event loop, as the
+    partner it serves (its NATS user under `KETENBUS_NATS_AUTH=registry`)."""
 
-    def __init__(self, url: str, data_dir: Path, partner: str) -> None:
+    def __init__(self, url: str, settings: Settings, partner: str) -> None:
         self.partner = partner
         self._url = url
-        self._data_dir = data_dir
+        self._settings = settings
         self._portal: Any = None
 
     async def _connected(self) -> Any:
         if self._portal is None:
-            import nats
-
             from services.integral_plan.portal import NatsPortal
-            from services.runtime.settings import server_list
+            from services.runtime.nats_auth import partner_connect
 
-            nc = await nats.connect(server_list(self._url), name=f"web-{self.partner}")
-            self._portal = NatsPortal(nc, self._data_dir, self.partner)
+            nc = await partner_connect(self._settings, self.partner, self._url)
+            self._portal = NatsPortal(nc, self._settings.data_dir, self.partner)
         return self._portal
 
     async def plan(self, child: str) -> dict[str, Any] | None:
@@ -69,7 +71,7 @@ def web(
     if url is None:
         typer.secho("error: no running backbone (ketenbus up)", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
-    portal = LazyPortal(url, settings.data_dir, as_partner)
+    portal = LazyPortal(url, settings, as_partner)
     site = create_web_app(portal, PlanAccess.load(settings.data_dir))
     typer.echo(f"ketenbus web for {as_partner}: http://{host}:{port}/werklijst")
     uvicorn.run(site, host=host, port=port, log_level="warning")

@@ -11,15 +11,17 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-import nats
 import structlog
 
 from ketenbus_contracts.privacy import ChildErased, ChildErasedData
 from services.kluis.keystore import Keystore
-from services.runtime.settings import Settings, server_list
+from services.runtime import nats_auth
+from services.runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+# child-erased is kluis's event: announced as its NATS user (its service name)
+KLUIS_USER = "kluis"
 ERASURE_NAMESPACE = uuid.UUID("3c1f9a0e-5d2b-4e7a-9b61-657261736564")
 
 
@@ -32,14 +34,17 @@ def destroy_keys(settings: Settings, child: str) -> int:
         keystore.close()
 
 
-async def announce_erasure(url: str, child: str, reason: str = "request") -> ChildErased:
+async def announce_erasure(
+    url: str, child: str, reason: str = "request", settings: Settings | None = None
+) -> ChildErased:
+    """Publish `child-erased` as kluis (its NATS user; settings: `nats_auth.settings_for`)."""
     event = ChildErased.create(
         id=uuid.uuid5(ERASURE_NAMESPACE, child),
         source="ketenbus.kluis",
         subject=child,
         data=ChildErasedData(erased_at=datetime.now(UTC), reason=reason),  # type: ignore[arg-type]
     )
-    nc = await nats.connect(server_list(url))
+    nc = await nats_auth.connect(nats_auth.settings_for(url, settings), KLUIS_USER, url)
     try:
         await nc.jetstream().publish(
             event.outbound_subject(), event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)}

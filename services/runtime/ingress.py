@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import nats
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import CloudEvent, UnknownEventTypeError, parse_event
 from ketenbus_contracts.signing import SignatureError
 from services.runtime.deadletter import SealOriginal, describe, publish_deadletter
+from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
 from services.runtime.partner import inbound_headers
-from services.runtime.settings import Settings, server_list
+from services.runtime.settings import Settings
 from services.runtime.signatures import check_signature, registry_keys
 
 INGRESS = "ingress"
@@ -62,19 +62,20 @@ async def publish_inbound(
     seal: SealOriginal | None = None,
     settings: Settings | None = None,
 ) -> str:
-    """Validate and publish on `in.<partner>.<domain>.<event>`; returns the subject."""
-    nc = await nats.connect(server_list(url))
-    try:
-        js = nc.jetstream()
+    """Validate and publish on `in.<partner>.<domain>.<event>`; returns the subject.
+
+    The event goes out as the partner; a refused one is dead-lettered by the backbone (its
+    `backbone` user: a partner publishes only on its own inbound subjects)."""
+    async with Connections(settings_for(url, settings), url) as conns:
         try:
             event = validate_inbound(partner, raw, settings)
         except IngressRefusedError as exc:
+            backbone = (await conns.user(SUPERVISOR_USER)).jetstream()
             await publish_deadletter(
-                js, INGRESS, exc, raw, subject=f"in.{partner}", stream_seq=None, seal=seal
+                backbone, INGRESS, exc, raw, subject=f"in.{partner}", stream_seq=None, seal=seal
             )
             raise
         subject = event.inbound_subject(partner)
+        js = (await conns.partner(partner)).jetstream()
         await js.publish(subject, raw, headers=inbound_headers(event))
         return subject
-    finally:
-        await nc.close()

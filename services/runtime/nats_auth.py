@@ -11,13 +11,16 @@ the server's config refers to), else a random secret made on first use under
 `<data_dir>/secrets/nats/<user>` (mode 0600): the demo's and the tests' users. The embedded
 server gets those secrets through its environment; they are never written into a config file.
 
-`connect(settings, user)` is the one place that opens a NATS connection as a given user.
+`connect(settings, user)` is the one place that opens a NATS connection as a given user;
+`Connections` keeps one per identity for code that acts for many partners at once (the demo,
+the arrangements scenario).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import nats
@@ -36,6 +39,7 @@ from services.runtime.settings import Settings, server_list
 
 SUPERVISOR_USER = "backbone"
 BRIDGE_USER = "notificaties"
+AUDIT_USER = "audit"
 
 
 class UnknownNatsPartnerError(LookupError):
@@ -44,6 +48,16 @@ class UnknownNatsPartnerError(LookupError):
 
 class PartnerHoldsItsNkeyError(LookupError):
     """The partner connects with its own NKEY seed, which the backbone never has."""
+
+
+def settings_for(
+    url: str, settings: Settings | None = None, data_dir: Path | None = None
+) -> Settings:
+    """`settings` (with `data_dir` when given); for a caller given only a server's URL, the
+    environment's settings for that server: authorization as `KETENBUS_NATS_AUTH` says, else
+    none (a given URL is an external server)."""
+    resolved = settings or Settings(nats_url=url)
+    return resolved if data_dir is None else resolved.model_copy(update={"data_dir": data_dir})
 
 
 def secrets_dir(settings: Settings) -> Path:
@@ -102,6 +116,49 @@ async def partner_connect(
         raise PartnerHoldsItsNkeyError(f"{partner} connects with its own NKEY seed")
     options = connect_options(settings, entry.nats_user.user, inbox=entry.id)
     return await nats.connect(server_list(url), name=partner, **options, **kwargs)
+
+
+class Connections:
+    """One NATS connection per identity (a partner, or a backbone user such as `backbone`),
+    opened on first use and closed together. Without authorization every identity shares one
+    plain connection, as a single-connection script always did."""
+
+    def __init__(self, settings: Settings, url: str, path: Path = PARTNERS_PATH) -> None:
+        self.settings, self.url, self.path = settings, url, path
+        self._open: dict[str, NatsClient] = {}
+
+    def _key(self, kind: str, name: str) -> str:
+        return "" if self.settings.nats_auth == "none" else f"{kind}:{name}"
+
+    async def partner(self, partner: str) -> NatsClient:
+        """The connection as `partner` (its NATS user, replies on its own inbox)."""
+        key = self._key("partner", partner)
+        if key not in self._open:
+            self._open[key] = await partner_connect(self.settings, partner, self.url, self.path)
+        return self._open[key]
+
+    async def user(self, user: str) -> NatsClient:
+        """The connection as the backbone user `user` (e.g. `backbone`, `audit`)."""
+        key = self._key("user", user)
+        if key not in self._open:
+            self._open[key] = await connect(self.settings, user, self.url)
+        return self._open[key]
+
+    async def close(self) -> None:
+        opened, self._open = list(self._open.values()), {}
+        for nc in opened:
+            await nc.close()
+
+    async def __aenter__(self) -> Connections:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.close()
 
 
 def server_environment(settings: Settings) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,13 +26,15 @@ class Settings(BaseSettings):
     nats_replicas: int = Field(
         default=1, ge=1, le=5, description="Stream replicas (3 in a cluster)"
     )
-    nats_auth: Literal["none", "registry"] = Field(
-        default="none",
+    nats_auth: Literal["none", "registry"] | None = Field(
+        default=None,
         description=(
-            "NATS authorization: `none` (the default) connects everything without credentials; "
-            "`registry` starts the embedded nats-server with the users and allow-lists "
-            "generated from the partner registry (infra/nats/auth.conf) and connects every "
-            "process as its own NATS user (services/runtime/nats_auth.py)"
+            "NATS authorization: `registry` starts the embedded nats-server with the users and "
+            "allow-lists generated from the partner registry (infra/nats/auth.conf) and "
+            "connects every process as its own NATS user (services/runtime/nats_auth.py); "
+            "`none` connects everything without credentials. Unset: `registry` for the "
+            "embedded server, `none` with KETENBUS_NATS_URL (an external server's operator "
+            "enables its authorization, see infra/nats/cluster-node.conf)"
         ),
     )
     store: Literal["sqlite", "postgres"] = "sqlite"
@@ -74,6 +76,14 @@ class Settings(BaseSettings):
             "and resourceUrl start with it"
         ),
     )
+
+    @model_validator(mode="after")
+    def _authorization_by_server(self) -> Settings:
+        """Unset `nats_auth`: authorization on for the embedded server, off for an external one.
+        Resolved once, so the processes started with `to_env` all get the same setting."""
+        if self.nats_auth is None:
+            self.nats_auth = "none" if self.nats_url else "registry"
+        return self
 
     @property
     def store_dir(self) -> Path:

@@ -14,7 +14,7 @@ from services.runtime.streams import CONSUMERS, DEADLETTER, STREAMS
 
 async def collect_status(url: str, settings: Settings | None = None) -> dict[str, Any]:
     """The report; as the supervisor's NATS user when `settings` say `KETENBUS_NATS_AUTH`."""
-    nc = await nats_auth.connect(settings or Settings(), SUPERVISOR_USER, url)
+    nc = await nats_auth.connect(nats_auth.settings_for(url, settings), SUPERVISOR_USER, url)
     try:
         js = nc.jetstream()
         streams = []

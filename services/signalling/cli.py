@@ -55,20 +55,19 @@ def _url(settings: Any) -> str:
     return str(url)
 
 
-async def _publish(url: str, data_dir: Path, partner: str, build: Any) -> str:
-    """Connect, let `build(keyring)` make the event, sign it, validate it as ingress, publish."""
-    import nats
-
+async def _publish(url: str, settings: Any, partner: str, build: Any) -> str:
+    """Connect as the partner, let `build(keyring)` make the event, sign it, validate it as
+    ingress, publish."""
     from services.runtime.ingress import validate_inbound
     from services.runtime.keyring import Keyring
+    from services.runtime.nats_auth import partner_connect
     from services.runtime.partner import signed_message
-    from services.runtime.settings import server_list
 
-    nc = await nats.connect(server_list(url))
+    nc = await partner_connect(settings, partner, url)
     try:
-        keyring = Keyring.for_partner(data_dir, partner, nc)
+        keyring = Keyring.for_partner(settings.data_dir, partner, nc)
         message = signed_message(await build(keyring), keyring.keys)
-        validate_inbound(partner, message.payload)
+        validate_inbound(partner, message.payload, settings)
         await nc.jetstream().publish(message.subject, message.payload, headers=message.headers)
         return message.subject
     finally:
@@ -174,7 +173,7 @@ def _run_publish(settings: Any, partner: str, build: Any) -> str:
     from services.runtime.keyring import KeyringError
 
     try:
-        return asyncio.run(_publish(_url(settings), settings.data_dir, partner, build))
+        return asyncio.run(_publish(_url(settings), settings, partner, build))
     except (IngressRefusedError, KeyringError) as exc:
         _fail(f"refused: {exc}")
         raise  # unreachable: _fail exits

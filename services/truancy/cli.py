@@ -84,7 +84,9 @@ def import_edexml(
         _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", 2)
         return
     published = asyncio.run(
-        publish_edexml(url, settings.data_dir, as_partner, rules, plan, _progress)
+        publish_edexml(
+            url, settings.data_dir, as_partner, rules, plan, _progress, settings=settings
+        )
     )
     save_state(settings.data_dir, as_partner, plan)
     for line in summary(plan):
@@ -121,6 +123,7 @@ def import_absences(file: File, as_partner: Partner, data_dir: DataDir = None) -
                 known["brin"],
                 secret,
                 _progress,
+                settings=settings,
             )
         )
     except AbsenceCsvError as exc:
@@ -157,5 +160,5 @@ def forward_signals(
     if url is None:
         _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", 2)
         return
-    count = asyncio.run(forward(url, settings.data_dir, as_partner, rules))
+    count = asyncio.run(forward(url, settings.data_dir, as_partner, rules, settings=settings))
     typer.echo(f"registered {count} attendance signal(s)")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nats
+from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel
 
 from adapters.edexml.importer import ImportPlan
@@ -31,8 +31,9 @@ from ketenbus_contracts.truancy import (
     PupilEnrolledData,
 )
 from services.runtime.keyring import Keyring, KluisUnavailableError
+from services.runtime.nats_auth import partner_connect, settings_for
 from services.runtime.partner import publish_signed
-from services.runtime.settings import server_list
+from services.runtime.settings import Settings
 from services.truancy.rules import RegionRules
 
 NAMESPACE = uuid.UUID("0f2d3c4b-5a69-4788-97a6-696d706f7274")
@@ -52,6 +53,13 @@ async def _seal(keyring: Keyring, model: BaseModel, child: str, event_id: uuid.U
     raise AssertionError("unreachable")
 
 
+async def _school_connection(
+    url: str, data_dir: Path, school: str, settings: Settings | None
+) -> NatsClient:
+    """The school's own connection (settings: `nats_auth.settings_for`)."""
+    return await partner_connect(settings_for(url, settings, data_dir), school, url)
+
+
 async def publish_edexml(
     url: str,
     data_dir: Path,
@@ -59,11 +67,12 @@ async def publish_edexml(
     rules: RegionRules,
     plan: ImportPlan,
     progress: Progress | None = None,
+    settings: Settings | None = None,
 ) -> int:
     """Publish the plan's enrolments and de-enrolments; how many events were published."""
     brin = plan.header.brin
     total = len(plan.enrolments) + len(plan.de_enrolments)
-    nc = await nats.connect(server_list(url))
+    nc = await _school_connection(url, data_dir, school, settings)
     try:
         js = nc.jetstream()
         keyring = Keyring.for_partner(data_dir, school, nc)
@@ -155,10 +164,11 @@ async def publish_absences(
     brin: str,
     secret: bytes,
     progress: Progress | None = None,
+    settings: Settings | None = None,
 ) -> AbsenceImport:
     """Publish each valid row of an absence CSV; `keys` maps pupil-key pseudonyms to children."""
     result = AbsenceImport()
-    nc = await nats.connect(server_list(url))
+    nc = await _school_connection(url, data_dir, school, settings)
     try:
         js = nc.jetstream()
         keyring = Keyring.for_partner(data_dir, school, nc)

@@ -10,8 +10,10 @@ gets it, and the school opens both signals' concerns with keys from kluis.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -20,8 +22,17 @@ from nats.aio.client import Client as NatsClient
 from typer.testing import CliRunner
 
 from services import registry
+from services.audit.replay import read_streams, stream_totals
 from services.cli import app
-from services.demo import details, publish, pupils_with_pseudonyms, sealed_signal
+from services.demo import (
+    READERS,
+    RECEIVER,
+    details,
+    publish,
+    pupils_with_pseudonyms,
+    run_scenario,
+    sealed_signal,
+)
 from services.integral_plan.client import query_plan, query_worklist
 from services.integral_plan.reader import open_plan
 from services.runtime.keyring import Keyring
@@ -29,7 +40,7 @@ from services.runtime.nats_auth import partner_connect, secrets_dir
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend
-from tests.integration.helpers import JGZ, SCHOOL, child
+from tests.integration.helpers import JGZ, SCHOOL, child, signal, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -113,18 +124,127 @@ class RegistryAuthCase(StoreBackend):
     def test_the_operators_status_and_a_partners_plan_show_connect_as_their_users(
         self, backbone: Backbone
     ) -> None:
-        env = {
-            "KETENBUS_NATS_URL": backbone.url,
-            "KETENBUS_DATA_DIR": str(backbone.settings.data_dir),
-            "KETENBUS_NATS_AUTH": "registry",
-        }
         runner = CliRunner()
 
-        status = runner.invoke(app, ["status"], env=env)
-        shown = runner.invoke(app, ["plan", "show", child(3), "--as", SCHOOL.partner], env=env)
+        status = runner.invoke(app, ["status"], env=env(backbone))
+        shown = runner.invoke(
+            app, ["plan", "show", child(3), "--as", SCHOOL.partner], env=env(backbone)
+        )
 
         assert (0, True) == (status.exit_code, "SIGNALLING/integral-plan" in status.stdout)
         assert (1, "error: no plan for this pseudonym\n") == (shown.exit_code, shown.stderr)
+
+    def test_the_demo_story_runs_with_every_partner_on_its_own_user(
+        self, backbone: Backbone
+    ) -> None:
+        settings = backbone.settings
+
+        story = asyncio.run(
+            run_scenario(backbone.url, settings.data_dir, b"test-secret", settings=settings)
+        )
+
+        assert list(READERS) == [view["reader"] for view in story.views]
+        assert ("16-uur", "leerplicht-lingewaard") == (
+            story.truancy["kind"],
+            story.truancy["leerplicht"],
+        )
+        assert (RECEIVER.partner, True) == (story.handover["to"], story.handover["opened"] > 0)
+        assert "gemeente-lingewaard" == story.arrangement["decided"]["by"]
+
+    def test_publish_goes_out_as_the_partner_and_a_refusal_is_dead_lettered_by_the_backbone(
+        self, backbone: Backbone, tmp_path: Path
+    ) -> None:
+        settings, runner = backbone.settings, CliRunner()
+        good, bad = tmp_path / "signal.json", tmp_path / "bad.json"
+        good.write_bytes(signal(child(21), SCHOOL).to_bytes())
+        raw = json.loads(signal(child(22), SCHOOL).to_bytes())
+        raw["data"]["name"] = "Kanariepietje"
+        bad.write_text(json.dumps(raw))
+
+        published = runner.invoke(
+            app, ["publish", "--as", SCHOOL.partner, str(good)], env=env(backbone)
+        )
+        refused = runner.invoke(
+            app, ["publish", "--as", SCHOOL.partner, str(bad)], env=env(backbone)
+        )
+
+        assert (0, "published on in.bs-de-regenboog.signalling.signal-registered\n") == (
+            published.exit_code,
+            published.stdout,
+        )
+        assert 2 == refused.exit_code
+        plan = wait_until(lambda: school_plan(backbone, child(21)), what="the plan")
+        assert [SCHOOL.partner] == [p["partner"] for p in plan["parties"]]
+        assert ["invalid"] == [
+            json.loads(m.data)["reason"] for m in audited(settings, backbone.url, "DEADLETTER")
+        ]
+
+    def test_erase_announces_child_erased_as_kluis_and_the_plan_goes(
+        self, backbone: Backbone, tmp_path: Path
+    ) -> None:
+        runner, kid = CliRunner(), child(23)
+        event = tmp_path / "signal.json"
+        event.write_bytes(signal(kid, SCHOOL).to_bytes())
+        runner.invoke(app, ["publish", "--as", SCHOOL.partner, str(event)], env=env(backbone))
+        wait_until(lambda: school_plan(backbone, kid), what="the plan")
+
+        erased = runner.invoke(app, ["erase", kid], env=env(backbone))
+
+        assert (0, True) == (erased.exit_code, "announced child-erased" in erased.stdout)
+        wait_until(lambda: school_plan(backbone, kid) is None, what="the plan to go")
+        assert [kid] == [
+            json.loads(m.data)["subject"]
+            for m in audited(backbone.settings, backbone.url, "PRIVACY")
+        ]
+
+    def test_a_signal_registered_with_the_cli_is_sealed_and_published_as_the_partner(
+        self, backbone: Backbone
+    ) -> None:
+        registered = CliRunner().invoke(
+            app,
+            ["signal", "register", "--as", SCHOOL.partner, "--role", "ib-er", "--contact", "IB",
+             "--concern", "taalontwikkeling", "--bsn", "123456782", "--birth-date", "2019-03-04",
+             "--municipality", "1705"],
+            env=env(backbone),
+        )  # fmt: skip
+
+        assert 0 == registered.exit_code, registered.stderr
+        kid = registered.stdout.split()[3]
+        plan = wait_until(lambda: school_plan(backbone, kid), what="the plan")
+        assert [SCHOOL.partner] == [p["partner"] for p in plan["parties"]]
+
+
+def env(backbone: Backbone) -> dict[str, str]:
+    """The environment of a CLI process on this backbone, under registry authorization."""
+    return {
+        "KETENBUS_NATS_URL": backbone.url,
+        "KETENBUS_DATA_DIR": str(backbone.settings.data_dir),
+        "KETENBUS_NATS_AUTH": "registry",
+    }
+
+
+def school_plan(backbone: Backbone, kid: str) -> dict[str, Any] | None:
+    """The child's plan as the school receives it, over the school's own connection."""
+
+    async def ask() -> dict[str, Any] | None:
+        nc = await partner_connect(backbone.settings, SCHOOL.partner, backbone.url)
+        try:
+            keyring = Keyring.for_partner(backbone.settings.data_dir, SCHOOL.partner, nc)
+            return await query_plan(nc, kid, keyring.keys)
+        finally:
+            await nc.close()
+
+    return asyncio.run(ask())
+
+
+def audited(settings: Settings, url: str, stream: str) -> list[Any]:
+    """A stream's messages as the auditors' user reads them (read-only replay)."""
+
+    async def read() -> list[Any]:
+        totals = await stream_totals(url, settings=settings)
+        return await read_streams(url, {stream: totals.get(stream, 0)}, settings=settings)
+
+    return asyncio.run(read())
 
 
 def opened_concerns(plan: dict[str, Any]) -> list[str]:

@@ -56,8 +56,25 @@ def test_a_partner_may_ask_for_its_plan_and_its_worklist() -> None:
 
 
 def test_without_authorization_connections_carry_no_credentials(tmp_path: Path) -> None:
-    assert {} == connect_options(Settings(data_dir=tmp_path), "signalling")
-    assert not secrets_dir(Settings(data_dir=tmp_path)).exists()
+    settings = Settings(data_dir=tmp_path, nats_auth="none")
+    assert {} == connect_options(settings, "signalling")
+    assert not secrets_dir(settings).exists()
+
+
+def test_authorization_is_on_for_the_embedded_server_and_off_for_an_external_one_unless_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KETENBUS_NATS_AUTH", raising=False)
+    monkeypatch.delenv("KETENBUS_NATS_URL", raising=False)
+    external = "nats://nats.example:4222"
+    actual = [
+        Settings(data_dir=tmp_path).nats_auth,
+        Settings(data_dir=tmp_path, nats_url=external).nats_auth,
+        Settings(data_dir=tmp_path, nats_url=external, nats_auth="registry").nats_auth,
+        Settings(data_dir=tmp_path, nats_auth="none").nats_auth,
+    ]
+    assert ["registry", "none", "registry", "none"] == actual
+    assert "registry" == Settings(data_dir=tmp_path).to_env()["KETENBUS_NATS_AUTH"]
 
 
 def test_registry_users_get_a_private_secret_made_once_and_their_own_inbox(
