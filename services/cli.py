@@ -54,6 +54,7 @@ def up(data_dir: DataDir = None) -> None:
 @app.command()
 def service(name: str, data_dir: DataDir = None) -> None:
     """Run one service in this process (needs KETENBUS_NATS_URL, or a running `ketenbus up`)."""
+    from services.audit.verify import witness_running_service
     from services.registry import SERVICES
     from services.runtime.host import run_service
     from services.runtime.supervisor import discover_nats_url
@@ -65,7 +66,7 @@ def service(name: str, data_dir: DataDir = None) -> None:
     if url is None:
         _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
     settings = settings.model_copy(update={"nats_url": url})
-    asyncio.run(run_service(SERVICES[name](), settings))
+    asyncio.run(run_service(SERVICES[name](), settings, witness=witness_running_service))
 
 
 @app.command()

@@ -73,6 +73,14 @@ def witness_service(
     return reports
 
 
+def witness_running_service(settings: Settings, service: str, application: Any) -> int:
+    """What a running service's host calls every interval (`host.Witness`): append the rows
+    stored since the last witness, signed with the audit key; the number appended."""
+    key = audit_key(settings.data_dir)
+    reports = witness_service(settings.data_dir, service, application, key, recheck=False)
+    return sum(r.appended for r in reports)
+
+
 def verify_stores(
     settings: Settings,
     services: Iterable[str] | None = None,

@@ -40,6 +40,11 @@ class DeliveryGapError(RuntimeError):
     """A delivery of the consumer went missing; restart it from the stored position."""
 
 
+# Appends what the service stored since the last witness to its audit chain; the rows appended.
+# Given by the process's composition root (the audit module), so the runtime does not import it.
+Witness = Callable[[Settings, str, Any], int]
+
+
 @dataclass
 class ServiceContext:
     """What a running service's handlers may use."""
@@ -50,6 +55,7 @@ class ServiceContext:
     relay: OutboxRelay | None = None
     # The audit witness's own thread slot: one witness at a time, never in the store thread.
     witness_limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
+    witness: Witness | None = None
     nc: NatsClient | None = None
 
     service: str = ""
@@ -216,7 +222,7 @@ async def run_witness(spec: ServiceSpec, ctx: ServiceContext) -> None:
     consume path does not wait for it. A change made after a row was witnessed is then caught
     by `ketenbus audit verify`, even when verify had never run before the change.
     """
-    if ctx.settings.audit_witness_interval <= 0:
+    if ctx.settings.audit_witness_interval <= 0 or ctx.witness is None:
         return
     while True:
         await witness_once(spec, ctx)
@@ -225,14 +231,12 @@ async def run_witness(spec: ServiceSpec, ctx: ServiceContext) -> None:
 
 async def witness_once(spec: ServiceSpec, ctx: ServiceContext) -> None:
     """Append the rows stored since the last witness (and sign); a failure is logged."""
-    from services.audit.verify import audit_key, witness_service
+    witness = ctx.witness
+    if witness is None:
+        return
 
     def work() -> int:
-        key = audit_key(ctx.settings.data_dir)
-        reports = witness_service(
-            ctx.settings.data_dir, spec.name, ctx.application, key, recheck=False
-        )
-        return sum(r.appended for r in reports)
+        return witness(ctx.settings, spec.name, ctx.application)
 
     try:
         appended = await anyio.to_thread.run_sync(work, limiter=ctx.witness_limiter)
@@ -291,9 +295,13 @@ async def open_application(
 
 
 async def run_service(
-    spec: ServiceSpec, settings: Settings, stop: asyncio.Event | None = None
+    spec: ServiceSpec,
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    witness: Witness | None = None,
 ) -> None:
-    """Run the service until `stop` is set (or SIGTERM/SIGINT)."""
+    """Run the service until `stop` is set (or SIGTERM/SIGINT); `witness` (given by the
+    process's composition root, `ketenbus service`) keeps its store's audit chain current."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -311,6 +319,7 @@ async def run_service(
         limiter=anyio.CapacityLimiter(1),
         nc=nc,
         service=spec.name,
+        witness=witness,
     )
     tick_task: asyncio.Task[None] | None = None
     if spec.tick is not None:
@@ -368,7 +377,9 @@ async def run_service(
         with contextlib.suppress(asyncio.CancelledError):
             await witness_task
         if settings.audit_witness_interval > 0:
-            await witness_once(spec, ctx)  # what the last batches stored, before closing
+            await witness_once(
+                spec, ctx
+            )  # no-op without a witness  # what the last batches stored, before closing
         if relay_task is not None:
             relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
