@@ -75,6 +75,7 @@ from services.integral_plan.domain import ATTENDANCE_ITEMS
 from services.integral_plan.reader import open_plan
 from services.runtime.keyring import Keyring, load_or_create_partner_keys
 from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
+from services.runtime.partner import publish_signed
 from services.runtime.settings import Settings
 from services.runtime.streams import (
     HANDOVER,
@@ -151,21 +152,10 @@ async def sealed_signal(
     return sign_event(event, keyring.keys)
 
 
-async def publish(nc: NatsClient, event: CloudEvent[Any], keys: PartnerKeys | None = None) -> None:
-    """Publish on the partner's inbound subject; signed with the source's `keys` when given
-    (a signal comes signed already)."""
-    if keys is not None:
-        event = sign_event(event, keys)
-    await nc.jetstream().publish(
-        event.inbound_subject(event.source),
-        event.to_bytes(),
-        headers={"Nats-Msg-Id": str(event.id)},
-    )
-
-
-async def send(conns: Connections, event: CloudEvent[Any], keys: PartnerKeys | None = None) -> None:
-    """`publish` over the connection of the event's source partner."""
-    await publish(await conns.partner(event.source), event, keys)
+async def send(conns: Connections, event: CloudEvent[Any], keys: PartnerKeys) -> None:
+    """Publish signed by the source's `keys`, over the source partner's own connection (an
+    event signed already, like a sealed signal, signs to the same bytes)."""
+    await publish_signed((await conns.partner(event.source)).jetstream(), event, keys)
 
 
 async def keyring_of(conns: Connections, data_dir: Path, partner: str, **kwargs: Any) -> Keyring:
@@ -241,7 +231,9 @@ async def signal_and_match(
     ]
     about_first = details(first.pupil, ["taalontwikkeling"], "Spreekt weinig in de klas.")
     await send(
-        conns, await sealed_signal(school, SCHOOL, first, about_first, today - timedelta(days=9))
+        conns,
+        await sealed_signal(school, SCHOOL, first, about_first, today - timedelta(days=9)),
+        school.keys,
     )
     # A poison message between valid ones: dead-lettered, and nothing valid is lost.
     school_nc = await conns.partner(SCHOOL.partner)
@@ -250,9 +242,12 @@ async def signal_and_match(
     await send(
         conns,
         await sealed_signal(childcare, CHILDCARE, second, about_second, today - timedelta(days=3)),
+        childcare.keys,
     )
     about_jgz = details(first.pupil, ["thuissituatie"], "Zorgen over slapen en eten.")
-    await send(conns, await sealed_signal(jgz, JGZ, first, about_jgz, today - timedelta(days=2)))
+    await send(
+        conns, await sealed_signal(jgz, JGZ, first, about_jgz, today - timedelta(days=2)), jgz.keys
+    )
     return await wait_for_plan(
         school_nc, first.pseudonym, school, lambda p: p.get("match"), "a match in the plan"
     )

@@ -28,7 +28,6 @@ from services.demo import (
     READERS,
     RECEIVER,
     details,
-    publish,
     pupils_with_pseudonyms,
     run_scenario,
     sealed_signal,
@@ -37,6 +36,7 @@ from services.integral_plan.client import query_plan, query_worklist
 from services.integral_plan.reader import open_plan
 from services.runtime.keyring import Keyring
 from services.runtime.nats_auth import partner_connect, secrets_dir
+from services.runtime.partner import publish_signed
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend
@@ -89,7 +89,7 @@ class RegistryAuthCase(StoreBackend):
                     nc, keyring = connections[signaller.partner], keyrings[signaller.partner]
                     about = details(pupil.pupil, [concern], "test")
                     event = await sealed_signal(keyring, signaller, pupil, about, ON)
-                    await publish(nc, event)  # signed by the partner already
+                    await publish_signed(nc.jetstream(), event, keyring.keys)
                 plans = [
                     await plan_with_match(nc, kid, keyrings[p]) for p, nc in connections.items()
                 ]
