@@ -24,9 +24,7 @@ from typing import Any
 
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy, ObjectStoreConfig, StorageType
-from nats.js.errors import BucketNotFoundError
-from nats.js.object_store import ObjectStore
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from adapters.oso.attachments import open_attachment, seal_attachment
 from adapters.oso.dossier import assemble, read_dossier
@@ -51,7 +49,7 @@ from ketenbus_contracts.sealing import DataKey, kid_of, seal
 from services.handover.rules import DisclosureRules, HandoverRules
 from services.runtime.keyring import KeyRefusedError, Keyring, KeyringError, KluisUnavailableError
 from services.runtime.partner import publish_signed
-from services.runtime.streams import HANDOVER
+from services.runtime.streams import HANDOVER, HANDOVER_ATTACHMENTS, ensure_object_store
 
 DELIVERED_SUBJECT = DossierDelivered.outbound_subject()
 
@@ -68,19 +66,6 @@ class Imported:
     sections: int
     attachments: int
     events: int
-
-
-async def attachment_store(js: JetStreamContext, bucket: str) -> ObjectStore:
-    """The object store for sealed attachments (created on first use)."""
-    try:
-        return await js.object_store(bucket)
-    except BucketNotFoundError:
-        return await js.create_object_store(
-            bucket,
-            ObjectStoreConfig(
-                description="Sealed OSO attachments by reference", storage=StorageType.FILE
-            ),
-        )
 
 
 async def _wait_for_key(keyring: Keyring, child: str, timeout: float) -> DataKey:
@@ -162,7 +147,7 @@ async def import_oso(
         if ends is None or ends >= planned
     ]
     prepared_id = uuid.uuid4()
-    store = await attachment_store(js, rules.attachments.bucket)
+    store = await ensure_object_store(js, HANDOVER_ATTACHMENTS)
     count = 0
     sections: list[DossierSection] = []
     for category, section in sorted(dossier.sections.items()):
@@ -300,7 +285,7 @@ async def _open_delivery(
     disclosure: DisclosureRules,
     rules: HandoverRules,
 ) -> bytes:
-    store = await attachment_store(js, rules.attachments.bucket)
+    store = await ensure_object_store(js, HANDOVER_ATTACHMENTS)
     sections: dict[str, dict[str, Any]] = {}
     attachments: dict[str, str] = {}
     for section in delivered.data.sections:

@@ -1,7 +1,7 @@
 """The handover's rules as data: disclosure per category and the protocol's times and duties.
 
 Loaded from `infra/handover/oso-categories.yaml` (category → rule and dossier elements, from the
-OSO XSD and XSL) and `infra/handover/rules.yaml` (consent, escalation, attachments). The domain
+OSO XSD and XSL) and `infra/handover/rules.yaml` (consent, escalation). The domain
 gets the loaded objects; it never reads files.
 """
 
@@ -70,10 +70,6 @@ class EscalationStep(_Strict):
     to: Literal["sending-contact", "swv"]
 
 
-class Attachments(_Strict):
-    bucket: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
-
-
 class HandoverRules(_Strict):
     version: str
     consent_required: frozenset[Transition]
@@ -81,7 +77,6 @@ class HandoverRules(_Strict):
     processing_activity: str
     tick_seconds: float = Field(gt=0)
     escalation: tuple[EscalationStep, ...]
-    attachments: Attachments
 
     def requires_consent(self, transition: str) -> bool:
         return transition in self.consent_required

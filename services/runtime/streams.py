@@ -22,11 +22,13 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    ObjectStoreConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.object_store import ObjectStore
 
 DAY = 24 * 3600.0
 
@@ -128,6 +130,26 @@ PLAN = StreamSpec(
     subjects=("ketenbus.plan.>",),
     description="Events recorded by the integral-plan service (parties, regie, goals, actions)",
 )
+
+
+@dataclass(frozen=True)
+class ObjectStoreSpec:
+    """A JetStream object store (stream `OBJ_<name>`), for what is too large for an event."""
+
+    name: str
+    description: str
+
+    def config(self, replicas: int) -> ObjectStoreConfig:
+        return ObjectStoreConfig(
+            description=self.description, storage=StorageType.FILE, replicas=replicas
+        )
+
+
+HANDOVER_ATTACHMENTS = ObjectStoreSpec(
+    name="handover-attachments",
+    description="Sealed OSO attachments, by reference from the handover's dossier sections",
+)
+OBJECT_STORES: tuple[ObjectStoreSpec, ...] = (HANDOVER_ATTACHMENTS,)
 
 STREAMS: tuple[StreamSpec, ...] = (
     INBOUND,
@@ -319,8 +341,19 @@ def deadletter_subject(service: str) -> str:
     return f"ketenbus.deadletter.{service}"
 
 
+async def ensure_object_store(
+    js: JetStreamContext, spec: ObjectStoreSpec, replicas: int = 1
+) -> ObjectStore:
+    """The object store, created when missing."""
+    try:
+        return await js.object_store(spec.name)
+    except BucketNotFoundError:
+        return await js.create_object_store(spec.name, spec.config(replicas))
+
+
 async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create or update every stream, and create missing durable consumers.
+    """Create or update every stream, create missing object stores and durable consumers
+    (so a partner, who may not create streams, finds them).
 
     Safe to call from every service at start.
     """
@@ -332,6 +365,8 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
             await js.add_stream(config)
         else:
             await js.update_stream(config)
+    for store in OBJECT_STORES:
+        await ensure_object_store(js, store, replicas)
     for consumer in CONSUMERS:
         try:
             await js.consumer_info(consumer.stream.name, consumer.durable)

@@ -64,11 +64,6 @@ async def declare(settings: Settings, url: str) -> None:
     nc = await nats_auth.connect(settings, SUPERVISOR_USER, url)
     try:
         await ensure_streams(nc.jetstream(), settings.nats_replicas)
-        # The handover's attachment store, so partners need no right to create streams.
-        from adapters.oso.transfer import attachment_store
-        from services.handover.rules import load_rules
-
-        await attachment_store(nc.jetstream(), load_rules().attachments.bucket)
     finally:
         await nc.close()
 
