@@ -100,10 +100,8 @@ def _application(ctx: ServiceContext | None) -> IntegralPlanApplication:
     return ctx.application
 
 
-def _subscribe_feed(
-    router: NatsRouter, ctx: ServiceContext | None, feed: Feed, payload: Any
-) -> None:
-    decode = TypeAdapter[Any](payload).validate_json
+def _subscribe_feed(router: NatsRouter, ctx: ServiceContext | None, feed: Feed) -> None:
+    decode = TypeAdapter[Any](feed.payload).validate_json
 
     async def on_feed(events: Any, msg: NatsMessage) -> None:
         # `events` documents the payload (validation skipped): `consume` decodes each message.
@@ -111,7 +109,7 @@ def _subscribe_feed(
             raise RuntimeError("integral-plan router used without its running service")
         await ctx.consume(feed.consumer, cast(list[Msg], msg.raw_message), decode)
 
-    on_feed.__annotations__["events"] = SkipValidation[list[payload]]
+    on_feed.__annotations__["events"] = SkipValidation[list[feed.payload]]  # type: ignore[name-defined]
     stream_subscriber(
         router,
         feed.consumer,
@@ -144,7 +142,7 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         )
 
     for feed in FEEDS:
-        _subscribe_feed(router, ctx, feed, feed.payload)
+        _subscribe_feed(router, ctx, feed)
 
     @stream_subscriber(
         router,
