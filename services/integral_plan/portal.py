@@ -16,7 +16,7 @@ from nats.aio.client import Client as NatsClient
 
 from services.integral_plan.client import ask, query_plan, query_worklist
 from services.integral_plan.reader import kinds_only, open_plan
-from services.runtime.keyring import Keyring, load_or_create_partner_keys
+from services.runtime.keyring import Keyring
 
 
 class Portal(Protocol):
@@ -42,20 +42,19 @@ class NatsPortal:
         self.partner = partner
         self._nc = nc
         self._timeout = timeout
-        self._keys = load_or_create_partner_keys(data_dir, partner)
         self._keyring = Keyring.for_partner(data_dir, partner, nc)
 
     async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
         return await ask(self._nc, subject, token, self._timeout)
 
     async def plan(self, child: str) -> dict[str, Any] | None:
-        found = await query_plan(self._nc, child, self._keys, self._timeout)
+        found = await query_plan(self._nc, child, self._keyring.keys, self._timeout)
         return None if found is None else await open_plan(found, self._keyring)
 
     async def worklist(self) -> dict[str, Any]:
-        return await query_worklist(self._nc, self._keys, self._timeout)
+        return await query_worklist(self._nc, self._keyring.keys, self._timeout)
 
     async def shared(self, child: str) -> dict[str, Any] | None:
         # The parents' view: the clear parts of what this partner may receive, and the kinds.
-        found = await query_plan(self._nc, child, self._keys, self._timeout)
+        found = await query_plan(self._nc, child, self._keyring.keys, self._timeout)
         return None if found is None else kinds_only(found)
