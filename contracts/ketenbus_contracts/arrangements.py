@@ -31,6 +31,7 @@ from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import SealedUnder
 
 RELATION_BASIS = "arrangement"
+YOUTH_CARE_BASIS = "youth-care-decision"  # one decision is its own scope (relations.yaml)
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]
 Payer = Literal["school", "swv", "municipality"]
@@ -220,10 +221,8 @@ class ReminderDueData(EventData):
     to: list[PartnerId]
 
 
-def _rel(partners: list[str], basis_id: str) -> list[RelationChange]:
-    return [
-        RelationChange(p, RELATION_BASIS, basis_id, active=True) for p in dict.fromkeys(partners)
-    ]
+def _rel(partners: list[str], basis_id: str, basis: str = RELATION_BASIS) -> list[RelationChange]:
+    return [RelationChange(p, basis, basis_id, active=True) for p in dict.fromkeys(partners)]
 
 
 @register
@@ -289,7 +288,7 @@ class YouthCareDecided(CloudEvent[YouthCareDecidedData]):
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
         parties = [d.access_team.partner, d.provider.partner, d.regie.partner]
-        return _rel(parties, f"youth-care/{d.decision_id}")
+        return _rel(parties, f"youth-care/{d.decision_id}", YOUTH_CARE_BASIS)
 
 
 @register
@@ -382,8 +381,9 @@ class RegieChanged(CloudEvent[RegieChangedData]):
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
-        prefix = "opp" if d.domain == "opp" else "youth-care"
-        return _rel([d.regie.partner], f"{prefix}/{d.ref_id}")
+        if d.domain == "opp":
+            return _rel([d.regie.partner], f"opp/{d.ref_id}")
+        return _rel([d.regie.partner], f"youth-care/{d.ref_id}", YOUTH_CARE_BASIS)
 
 
 @register

@@ -37,7 +37,9 @@ from ketenbus_contracts.envelope import (
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import SealedUnder
 
-HANDOVER_BASIS = "handover"
+# Relation bases (infra/relations.yaml): the sender's own, and the receiver the sender names.
+HANDOVER_SENDER_BASIS = "handover-sender"
+HANDOVER_RECEIVER_BASIS = "handover-receiver"
 
 Transition = Literal[
     "ko-po",  # childcare / pre-school (kinderopvang, VVE) → primary
@@ -291,7 +293,10 @@ class HandoverStarted(CloudEvent[HandoverStartedData]):
         """The sender holds the dossier it prepares (handover basis)."""
         return [
             RelationChange(
-                self.data.sender.partner, HANDOVER_BASIS, str(self.data.handover_id), active=True
+                self.data.sender.partner,
+                HANDOVER_SENDER_BASIS,
+                str(self.data.handover_id),
+                active=True,
             )
         ]
 
@@ -383,7 +388,7 @@ class DossierDelivered(CloudEvent[DossierDeliveredData]):
         """The receiver now has a relation with the child and gets the handover key."""
         return [
             RelationChange(
-                self.data.receiver, HANDOVER_BASIS, str(self.data.handover_id), active=True
+                self.data.receiver, HANDOVER_RECEIVER_BASIS, str(self.data.handover_id), active=True
             )
         ]
 
@@ -410,6 +415,14 @@ class HandoverClosed(CloudEvent[HandoverClosedData]):
     type: Literal["nl.ketenbus.handover.handover-closed.v1"] = (
         "nl.ketenbus.handover.handover-closed.v1"
     )
+
+    def relation_changes(self) -> list[RelationChange]:
+        """Sender and receiver relations on this handover end (the rules add a grace period)."""
+        handover = str(self.data.handover_id)
+        return [
+            RelationChange(None, HANDOVER_SENDER_BASIS, handover, active=False),
+            RelationChange(None, HANDOVER_RECEIVER_BASIS, handover, active=False),
+        ]
 
 
 @register

@@ -14,12 +14,10 @@
 
 from __future__ import annotations
 
-import calendar
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -28,19 +26,18 @@ from eventsourcing.domain import Aggregate, event
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import RefusalCode
 
+# The register moved to the shared policy package; kluis's callers still find it here.
+from services.policy.register import InvalidRegisterError as InvalidRegisterError
+from services.policy.register import ProcessingActivity as ProcessingActivity
+from services.policy.register import ProcessingRegister as ProcessingRegister
+from services.policy.register import UnknownPurposeError as UnknownPurposeError
+from services.policy.relations import add_period
+
 NAMESPACE = uuid.UUID("8a0e6d1c-4b7f-4f3e-9b1a-6b6c75697300")
 
 
 class KluisError(Exception):
     """A rule of kluis refused the command."""
-
-
-class UnknownPurposeError(KluisError):
-    """The register has no processing activity for this purpose."""
-
-
-class InvalidRegisterError(KluisError):
-    """The processing register or partner registry is inconsistent."""
 
 
 class UnknownPartnerError(KluisError):
@@ -66,51 +63,6 @@ class Decision(StrEnum):
 
 # ---------------------------------------------------------------------------------------------
 # the processing register
-
-
-@dataclass(frozen=True)
-class ProcessingActivity:
-    """One entry of the register of processing activities (AVG art. 30)."""
-
-    id: str
-    purpose: Purpose
-    name: str
-    legal_basis: str
-    retention: str  # ISO 8601 duration, e.g. P2Y
-    retention_from: str  # the moment the retention period runs from
-    holder_roles: frozenset[str]
-    writer_roles: frozenset[str]
-    relay_roles: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class ProcessingRegister:
-    version: str
-    controller: str
-    activities: Mapping[Purpose, ProcessingActivity]
-
-    def __post_init__(self) -> None:
-        missing = set(Purpose) - set(self.activities)
-        if missing:
-            raise InvalidRegisterError(
-                f"register {self.version} has no activity for {sorted(p.value for p in missing)}"
-            )
-        for purpose, activity in self.activities.items():
-            if activity.purpose is not purpose:
-                raise InvalidRegisterError(f"activity {activity.id} is filed under {purpose}")
-
-    def activity(self, purpose: Purpose) -> ProcessingActivity:
-        try:
-            return self.activities[purpose]
-        except KeyError:
-            raise UnknownPurposeError(f"no processing activity for {purpose}") from None
-
-    @property
-    def roles(self) -> frozenset[str]:
-        roles: set[str] = set()
-        for activity in self.activities.values():
-            roles |= activity.holder_roles | activity.writer_roles | activity.relay_roles
-        return frozenset(roles)
 
 
 @dataclass(frozen=True)
@@ -269,18 +221,7 @@ class ChildRelations(Aggregate):
 
 def retention_end(start: datetime, retention: str) -> datetime:
     """`start` plus an ISO 8601 period of years, months and days (`P2Y`, `P6M`, `P5Y6M10D`)."""
-    found = RETENTION.fullmatch(retention)
-    if found is None:
-        raise InvalidRegisterError(f"retention {retention!r} is not PnYnMnD")
-    years, months, days = (int(part or 0) for part in found.groups())
-    month_index = start.month - 1 + months
-    year = start.year + years + month_index // 12
-    month = month_index % 12 + 1
-    day = min(start.day, calendar.monthrange(year, month)[1])
-    return start.replace(year=year, month=month, day=day) + timedelta(days=days)
-
-
-RETENTION = re.compile(r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?")
+    return add_period(start, retention)
 
 
 def expired_purposes(

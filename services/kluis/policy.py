@@ -1,7 +1,8 @@
-"""Loading kluis's policy: the processing register and the partner registry under `infra/`.
+"""Loading kluis's policy: the partner registry under `infra/` (and, re-exported from the shared
+`services.policy.register`, the processing register).
 
-Both are versioned YAML files readable by auditors. The register becomes a
-`domain.ProcessingRegister`; the partner registry a `PartnerDirectory` that also finds each
+Both are versioned YAML files readable by auditors. The partner registry becomes a
+`PartnerDirectory` that also finds each
 partner's public keys (inline in the YAML, or `<data_dir>/partner-keys/<id>.json` for the demo
 partners and the backbone's own services).
 """
@@ -9,71 +10,22 @@ partners and the backbone's own services).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
 
-from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import PartnerKeys
-from services.kluis.domain import (
-    InvalidRegisterError,
-    Partner,
-    ProcessingActivity,
-    ProcessingRegister,
-    UnknownPartnerError,
-)
+from services.kluis.domain import Partner, UnknownPartnerError
+from services.policy.loading import REGISTER_PATH, load_register, parse_register
 from services.runtime.partners import PARTNERS_PATH, PartnerEntry, PartnersFile, entry_public_keys
 
-INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
-REGISTER_PATH = INFRA_DIR / "processing-register.yaml"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ActivityEntry(_Strict):
-    id: str
-    purpose: Purpose
-    name: str
-    legal_basis: str
-    retention: str = Field(pattern=r"^P(\d+Y)?(\d+M)?(\d+D)?$")
-    retention_from: str
-    holder_roles: list[str]
-    writer_roles: list[str]
-    relay_roles: list[str] = Field(default_factory=list)
-
-
-class RegisterFile(_Strict):
-    version: str
-    controller: str
-    activities: list[ActivityEntry]
-
-
-def parse_register(raw: dict[str, Any]) -> ProcessingRegister:
-    parsed = RegisterFile.model_validate(raw)
-    activities: dict[Purpose, ProcessingActivity] = {}
-    for entry in parsed.activities:
-        if entry.purpose in activities:
-            raise InvalidRegisterError(f"two activities for purpose {entry.purpose.value}")
-        activities[entry.purpose] = ProcessingActivity(
-            id=entry.id,
-            purpose=entry.purpose,
-            name=entry.name,
-            legal_basis=entry.legal_basis,
-            retention=entry.retention,
-            retention_from=entry.retention_from,
-            holder_roles=frozenset(entry.holder_roles),
-            writer_roles=frozenset(entry.writer_roles),
-            relay_roles=frozenset(entry.relay_roles),
-        )
-    return ProcessingRegister(parsed.version, parsed.controller, activities)
-
-
-def load_register(path: Path = REGISTER_PATH) -> ProcessingRegister:
-    """The processing register (default `infra/processing-register.yaml`)."""
-    return parse_register(yaml.safe_load(path.read_text(encoding="utf-8")))
+__all__ = [
+    "PARTNERS_PATH",
+    "REGISTER_PATH",
+    "PartnerDirectory",
+    "PartnerEntry",
+    "load_register",
+    "parse_register",
+]
 
 
 class PartnerDirectory:

@@ -268,10 +268,10 @@ def test_delivery_gives_the_receiver_a_relation_and_the_started_event_the_sender
 
     started = of_type(app, HandoverStarted)[0]
     delivered = of_type(app, DossierDelivered)[0]
-    assert [(SENDER, "handover", str(story.id), True)] == [
+    assert [(SENDER, "handover-sender", str(story.id), True)] == [
         (r.partner, r.basis, r.basis_id, r.active) for r in started.relation_changes()
     ]
-    assert [(RECEIVER, "handover", str(story.id), True)] == [
+    assert [(RECEIVER, "handover-receiver", str(story.id), True)] == [
         (r.partner, r.basis, r.basis_id, r.active) for r in delivered.relation_changes()
     ]
 

@@ -1,0 +1,132 @@
+"""Loading the policy files under `infra/`: the processing register and the relation rules.
+
+Both are versioned YAML readable by auditors, checked strictly (unknown keys refused) and turned
+into the pure models of `services.policy.register` and `services.policy.relations`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from ketenbus_contracts.purposes import Purpose
+from services.policy.register import InvalidRegisterError, ProcessingActivity, ProcessingRegister
+from services.policy.relations import (
+    BasisRule,
+    Grant,
+    Opens,
+    PurposeRule,
+    RelationRules,
+    ScopeKind,
+)
+
+INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
+REGISTER_PATH = INFRA_DIR / "processing-register.yaml"
+RELATIONS_PATH = INFRA_DIR / "relations.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ActivityEntry(_Strict):
+    id: str
+    purpose: Purpose
+    name: str
+    legal_basis: str
+    retention: str = Field(pattern=r"^P(\d+Y)?(\d+M)?(\d+D)?$")
+    retention_from: str
+    holder_roles: list[str]
+    writer_roles: list[str]
+    relay_roles: list[str] = Field(default_factory=list)
+
+
+class RegisterFile(_Strict):
+    version: str
+    controller: str
+    activities: list[ActivityEntry]
+
+
+def parse_register(raw: dict[str, Any]) -> ProcessingRegister:
+    parsed = RegisterFile.model_validate(raw)
+    activities: dict[Purpose, ProcessingActivity] = {}
+    for entry in parsed.activities:
+        if entry.purpose in activities:
+            raise InvalidRegisterError(f"two activities for purpose {entry.purpose.value}")
+        activities[entry.purpose] = ProcessingActivity(
+            id=entry.id,
+            purpose=entry.purpose,
+            name=entry.name,
+            legal_basis=entry.legal_basis,
+            retention=entry.retention,
+            retention_from=entry.retention_from,
+            holder_roles=frozenset(entry.holder_roles),
+            writer_roles=frozenset(entry.writer_roles),
+            relay_roles=frozenset(entry.relay_roles),
+        )
+    return ProcessingRegister(parsed.version, parsed.controller, activities)
+
+
+def load_register(path: Path = REGISTER_PATH) -> ProcessingRegister:
+    """The processing register (default `infra/processing-register.yaml`)."""
+    return parse_register(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+# ---------------------------------------------------------------------------------------------
+# the relation rules
+
+
+class BasisEntry(_Strict):
+    name: str
+    established_by: list[str] = Field(min_length=1)
+    started_by: list[str]
+    ended_by: list[str]
+    ends: str
+    grace: str | None = Field(default=None, pattern=r"^P(\d+Y)?(\d+M)?(\d+D)?$")
+
+
+class GrantEntry(_Strict):
+    basis: str
+    opens: Opens
+
+
+class PurposeEntry(_Strict):
+    scope: ScopeKind
+    grants: list[GrantEntry]
+
+
+class RelationsFile(_Strict):
+    version: str
+    bases: dict[str, BasisEntry]
+    purposes: dict[Purpose, PurposeEntry]
+
+
+def parse_relations(raw: dict[str, Any]) -> RelationRules:
+    parsed = RelationsFile.model_validate(raw)
+    bases = {
+        kind: BasisRule(
+            kind=kind,
+            name=entry.name,
+            established_by=tuple(entry.established_by),
+            started_by=tuple(entry.started_by),
+            ended_by=tuple(entry.ended_by),
+            ends=entry.ends,
+            grace=entry.grace,
+        )
+        for kind, entry in parsed.bases.items()
+    }
+    purposes = {
+        purpose: PurposeRule(
+            purpose, entry.scope, tuple(Grant(g.basis, g.opens) for g in entry.grants)
+        )
+        for purpose, entry in parsed.purposes.items()
+    }
+    return RelationRules(parsed.version, bases, purposes)
+
+
+def load_relations(path: Path = RELATIONS_PATH) -> RelationRules:
+    """The relation rules (default `infra/relations.yaml`)."""
+    return parse_relations(yaml.safe_load(path.read_text(encoding="utf-8")))
