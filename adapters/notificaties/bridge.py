@@ -36,7 +36,7 @@ from services.runtime.streams import (
     NOTIFICATIES_SIGNALLING,
     NOTIFICATIES_TRUANCY,
     ConsumerSpec,
-    ensure_streams,
+    declare_consumer,
 )
 from services.runtime.supervisor import BRIDGE
 
@@ -112,7 +112,8 @@ class Bridge:
     async def consume(self, nc: NatsClient, stop: asyncio.Event) -> None:
         """Record the streams' events until `stop` (ack after recording: at least once)."""
         js = nc.jetstream()
-        await ensure_streams(js)
+        for spec in CONSUMERS:  # its own consumers only; `ketenbus up` declared the streams
+            await declare_consumer(js, spec)
         subscriptions = [
             await js.pull_subscribe_bind(spec.durable, stream=spec.stream.name)
             for spec in CONSUMERS

@@ -1,4 +1,5 @@
-"""Running one service process: connect, declare streams, start subscribers and the outbox.
+"""Running one service process: connect, declare its own consumers, start subscribers and the
+outbox; the supervisor has declared the streams (`ketenbus up`).
 
 Each service's `bootstrap.py` is its composition root; it builds a `ServiceSpec` and hands it
 here. Nothing connects until `run_service` is awaited.
@@ -23,6 +24,7 @@ from faststream.nats import NatsBroker, NatsRouter
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import CloudEvent, UnknownEventTypeError
@@ -31,7 +33,7 @@ from services.runtime.deadletter import kluis_sealer, publish_deadletter
 from services.runtime.outbox import OutboxRelay, Translate
 from services.runtime.settings import Settings, server_list
 from services.runtime.store import TrackedApplication
-from services.runtime.streams import ConsumerSpec, ensure_streams, resume_consumer
+from services.runtime.streams import ConsumerSpec, drift, ensure_consumer
 
 log = structlog.get_logger(__name__)
 
@@ -253,7 +255,9 @@ async def watch_deliveries(
     ctx: ServiceContext,
     failed: asyncio.Event,
 ) -> None:
-    """Restart the consumers when deliveries went missing at the end of a burst.
+    """Restart the consumers when deliveries went missing at the end of a burst, or when a
+    consumer was removed or changed on the server (the restart declares it again from the
+    stored position: the consumers heal).
 
     `_check_deliveries` sees a lost delivery when the next batch comes; when nothing comes
     after it, the loss would show only after `ack_wait`. Messages that stay unacknowledged over
@@ -263,11 +267,20 @@ async def watch_deliveries(
     while True:
         await asyncio.sleep(WATCH_INTERVAL)
         for consumer in consumers:
+            name = consumer.tracking_name
             try:
                 info = await js.consumer_info(consumer.stream.name, consumer.durable)
+            except NotFoundError:
+                log.warning("consumer_missing", consumer=name)
+                failed.set()
+                return
             except Exception:  # noqa: S112 - the next check will tell
                 continue
-            name = consumer.tracking_name
+            changed = drift(consumer, info)
+            if changed:
+                log.warning("consumer_drifted", consumer=name, fields=changed)
+                failed.set()
+                return
             if info.num_ack_pending == 0 or ctx.in_flight:
                 suspects.pop(name, None)
             elif suspects.get(name) == ctx.consumed.get(name, 0):
@@ -311,7 +324,6 @@ async def run_service(
     application = await open_application(spec, settings)
     nc = await connect(settings, spec.name)
     js = nc.jetstream()
-    await ensure_streams(js, settings.nats_replicas)
 
     ctx = ServiceContext(
         settings=settings,
@@ -341,7 +353,9 @@ async def run_service(
             ctx.next_delivery.clear()
             for consumer in spec.consumers:
                 position = await ctx.call(application.position, consumer.tracking_name)
-                await resume_consumer(js, consumer, position)
+                ctx.next_delivery[consumer.tracking_name] = await ensure_consumer(
+                    js, consumer, position
+                )
             broker = NatsBroker(
                 server_list(nats_url_of(settings)),
                 middlewares=(fail_fast_middleware(failed, ctx),),

@@ -1,4 +1,5 @@
-"""What an operator looks at first: streams, consumers and their lag, dead letters."""
+"""What an operator looks at first: streams, consumers and their lag (and whether each is as
+declared in services/runtime/streams.py), dead letters."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import nats
 from services.runtime import nats_auth
 from services.runtime.nats_auth import SUPERVISOR_USER
 from services.runtime.settings import Settings
-from services.runtime.streams import CONSUMERS, DEADLETTER, STREAMS
+from services.runtime.streams import CONSUMERS, DEADLETTER, STREAMS, drift
+from services.runtime.supervisor import BRIDGE
 
 
 async def collect_status(url: str, settings: Settings | None = None) -> dict[str, Any]:
     """The report; as the supervisor's NATS user when `settings` say `KETENBUS_NATS_AUTH`."""
-    nc = await nats_auth.connect(nats_auth.settings_for(url, settings), SUPERVISOR_USER, url)
+    resolved = nats_auth.settings_for(url, settings)
+    nc = await nats_auth.connect(resolved, SUPERVISOR_USER, url)
     try:
         js = nc.jetstream()
         streams = []
@@ -37,6 +40,8 @@ async def collect_status(url: str, settings: Settings | None = None) -> dict[str
             try:
                 cinfo = await js.consumer_info(consumer.stream.name, consumer.durable)
             except nats.js.errors.NotFoundError:
+                if consumer.durable == BRIDGE and resolved.notificaties == "off":
+                    continue  # the webhook bridge is not run, so its consumers are not either
                 consumers.append(
                     {"stream": consumer.stream.name, "durable": consumer.durable, "missing": True}
                 )
@@ -49,6 +54,7 @@ async def collect_status(url: str, settings: Settings | None = None) -> dict[str
                     "ack_pending": cinfo.num_ack_pending,
                     "redelivered": cinfo.num_redelivered,
                     "delivered_seq": cinfo.delivered.stream_seq if cinfo.delivered else 0,
+                    "drift": drift(consumer, cinfo),
                 }
             )
         deadletters: dict[str, int] = {}
@@ -74,11 +80,14 @@ def format_status(report: dict[str, Any]) -> str:
     for c in report["consumers"]:
         name = f"{c['stream']}/{c['durable']}"
         if c.get("missing"):
-            lines.append(f"  {name:<28} (not declared)")
+            lines.append(f"  {name:<28} MISSING (not on the server)")
         else:
+            differs = (
+                f"  DIFFERS from the declared: {', '.join(c['drift'])}" if c.get("drift") else ""
+            )
             lines.append(
                 f"  {name:<28} lag {c['pending']:>6}  unacked {c['ack_pending']:>4}"
-                f"  redelivered {c['redelivered']:>4}"
+                f"  redelivered {c['redelivered']:>4}{differs}"
             )
     lines += ["", "Dead letters:"]
     if report["deadletters"]:

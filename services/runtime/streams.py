@@ -4,7 +4,13 @@ Subjects:
 - `in.<partner>.<domain>.<event>`: what partners publish (stream INBOUND);
 - `ketenbus.<domain>.<event>.v<N>`: what services recorded and relayed (one stream per domain);
 - `ketenbus.privacy.<event>.v<N>`: erasures (stream PRIVACY);
-- `ketenbus.deadletter.<service>`: refused input with its reason (stream DEADLETTER).
+- `ketenbus.deadletter.<service>`: refused input with its reason (stream DEADLETTER);
+- `feed.<partner>.>`: what the backbone delivers to one partner (stream FEED), read through the
+  partner's durable consumer `feed-<partner>`, which the backbone creates and owns.
+
+Who declares what: the supervisor (`ensure_streams`) declares the streams, the object stores and
+the partners' feed consumers; each service declares only its own durable consumers
+(`ensure_consumer`, from its stored position), so two processes never race over one consumer.
 
 The duplicate window is what makes a re-publish by the outbox relay after a crash harmless
 (`Nats-Msg-Id` = event id); the relay still keeps its own position, since dedup only covers
@@ -14,12 +20,14 @@ the window.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
+    ConsumerInfo,
     DeliverPolicy,
     DiscardPolicy,
     ObjectStoreConfig,
@@ -131,6 +139,12 @@ PLAN = StreamSpec(
     description="Events recorded by the integral-plan service (parties, regie, goals, actions)",
 )
 
+FEED = StreamSpec(
+    name="FEED",
+    subjects=("feed.>",),
+    description="Per partner (`feed.<partner>.>`): what it may read, and receipts of what it sent",
+)
+
 
 @dataclass(frozen=True)
 class ObjectStoreSpec:
@@ -160,6 +174,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     PLAN,
     PRIVACY,
     DEADLETTER,
+    FEED,
 )
 
 SIGNALLING_INBOUND = ConsumerSpec(
@@ -337,6 +352,29 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
 )
 
 
+def feed_consumer(partner_id: str) -> ConsumerSpec:
+    """A partner's feed consumer: created and owned by the backbone; the partner may only
+    fetch from it, ack and ask its info (infra/nats/auth.conf)."""
+    return ConsumerSpec(
+        stream=FEED,
+        durable=f"feed-{partner_id}",
+        filter_subjects=(f"feed.{partner_id}.>",),
+        description=f"feed of {partner_id}: its children's events and its receipts",
+    )
+
+
+def stream_named(name: str) -> StreamSpec:
+    """The declared stream `name` (an object store's stream `OBJ_<bucket>` included)."""
+    for spec in STREAMS:
+        if spec.name == name:
+            return spec
+    raise UnknownStreamError(f"no stream {name} is declared in services/runtime/streams.py")
+
+
+class UnknownStreamError(LookupError):
+    """A name that services/runtime/streams.py does not declare."""
+
+
 def deadletter_subject(service: str) -> str:
     return f"ketenbus.deadletter.{service}"
 
@@ -351,11 +389,15 @@ async def ensure_object_store(
         return await js.create_object_store(spec.name, spec.config(replicas))
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create or update every stream, create missing object stores and durable consumers
-    (so a partner, who may not create streams, finds them).
+async def ensure_streams(
+    js: JetStreamContext, replicas: int = 1, feed_partners: Iterable[str] = ()
+) -> None:
+    """Create or update every stream, create missing object stores, and declare the feed
+    consumers of `feed_partners` (the backbone owns them; a partner may not create consumers).
 
-    Safe to call from every service at start.
+    Never another durable consumer: each service declares its own (`ensure_consumer`), and two
+    processes declaring one consumer race (a create between another's delete and add fails with
+    "deliver policy can not be updated").
     """
     for spec in STREAMS:
         config = spec.config(replicas)
@@ -367,21 +409,77 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
             await js.update_stream(config)
     for store in OBJECT_STORES:
         await ensure_object_store(js, store, replicas)
-    for consumer in CONSUMERS:
-        try:
-            await js.consumer_info(consumer.stream.name, consumer.durable)
-        except NotFoundError:
-            await js.add_consumer(consumer.stream.name, consumer.config())
+    for partner in feed_partners:
+        await declare_consumer(js, feed_consumer(partner))
 
 
-async def resume_consumer(js: JetStreamContext, spec: ConsumerSpec, position: int) -> None:
-    """(Re)create a durable consumer so it delivers from just after `position`.
+async def declare_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
+    """A consumer whose position the server keeps (a partner's feed, the webhook bridge):
+    created when missing, its declared fields put back when changed, never re-created."""
+    try:
+        info = await js.consumer_info(spec.stream.name, spec.durable)
+    except NotFoundError:
+        await js.add_consumer(spec.stream.name, spec.config())
+        return
+    if drift(spec, info):
+        await js.add_consumer(spec.stream.name, _update_of(spec, info))
+
+
+def _filters(config: ConsumerConfig) -> tuple[str, ...]:
+    if config.filter_subjects:
+        return tuple(config.filter_subjects)
+    return (config.filter_subject,) if config.filter_subject else ()
+
+
+# What a service declares of its consumer and may be put back in place on the server;
+# the filter and the ack policy are compared too, but a change of those re-creates it.
+UPDATABLE = ("description", "ack_wait", "max_deliver")
+
+
+def drift(spec: ConsumerSpec, info: ConsumerInfo) -> list[str]:
+    """The declared fields in which the server's consumer differs from `spec` (empty: none)."""
+    declared, actual = spec.config(), info.config
+    changed = [name for name in UPDATABLE if getattr(declared, name) != getattr(actual, name)]
+    if _filters(declared) != _filters(actual):
+        changed.append("filter_subjects")
+    if declared.ack_policy != actual.ack_policy:
+        changed.append("ack_policy")
+    return changed
+
+
+def _update_of(spec: ConsumerSpec, info: ConsumerInfo) -> ConsumerConfig:
+    """`spec`'s config with the server's deliver policy and start (those cannot be updated)."""
+    config = spec.config()
+    config.deliver_policy = info.config.deliver_policy
+    config.opt_start_seq = info.config.opt_start_seq
+    return config
+
+
+async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec, position: int) -> int:
+    """Declare the service's own durable consumer so it delivers from just after `position`;
+    the delivery number (consumer sequence) of the next message it will hand out.
 
     The service's store, not the consumer, is the source of truth for what was processed (the
-    tracking record is written with the effects). Re-creating the consumer from there on every
-    start keeps delivery in stream order: otherwise messages a crashed process had fetched come
-    back only after `ack_wait`, behind newer ones, and an in-order tracker would skip them.
+    tracking record is written with the effects). A consumer that delivered exactly up to
+    `position`, has nothing unacknowledged and the declared filter is kept (its description,
+    ack wait or max deliver put back in place when changed). Otherwise it is re-created from
+    `position`: messages a crashed process had fetched would come back only after `ack_wait`,
+    behind newer ones, and an in-order tracker would skip them; a changed filter or a restored
+    server has to start over from the stored position too.
     """
-    with contextlib.suppress(NotFoundError):
-        await js.delete_consumer(spec.stream.name, spec.durable)
+    try:
+        info = await js.consumer_info(spec.stream.name, spec.durable)
+    except NotFoundError:
+        info = None
+    if info is not None:
+        changed = drift(spec, info)
+        delivered = info.delivered.stream_seq if info.delivered else 0
+        in_place = set(changed) <= set(UPDATABLE)
+        if delivered == position and not info.num_ack_pending and in_place:
+            if changed:
+                await js.add_consumer(spec.stream.name, _update_of(spec, info))
+            return (info.delivered.consumer_seq if info.delivered else 0) + 1
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(spec.stream.name, spec.durable)
     await js.add_consumer(spec.stream.name, spec.config(start_seq=position + 1))
+    return 1

@@ -23,6 +23,7 @@ from services.runtime import nats_auth
 from services.runtime.host import health_subject
 from services.runtime.nats_auth import SUPERVISOR_USER
 from services.runtime.nats_server import EmbeddedNats, die_with_parent
+from services.runtime.partners import load_partners
 from services.runtime.settings import Settings
 from services.runtime.streams import ensure_streams
 
@@ -60,10 +61,16 @@ def _reachable(url: str, settings: Settings) -> bool:
     return asyncio.run(probe())
 
 
+def feed_partners() -> list[str]:
+    """The registered partners (not the backbone's services), each with a feed consumer."""
+    return [entry.id for entry in load_partners().partners if not entry.is_service]
+
+
 async def declare(settings: Settings, url: str) -> None:
+    """The streams, object stores and feed consumers (the services declare their own)."""
     nc = await nats_auth.connect(settings, SUPERVISOR_USER, url)
     try:
-        await ensure_streams(nc.jetstream(), settings.nats_replicas)
+        await ensure_streams(nc.jetstream(), settings.nats_replicas, feed_partners())
     finally:
         await nc.close()
 
