@@ -43,6 +43,12 @@ def _arrangements() -> ServiceSpec:
     return service_spec()
 
 
+def _pseudonym() -> ServiceSpec:
+    from services.pseudonym.bootstrap import service_spec
+
+    return service_spec()
+
+
 def _monitor() -> ServiceSpec:
     from services.monitor.bootstrap import service_spec
 
@@ -53,6 +59,7 @@ SERVICES: dict[str, Callable[[], ServiceSpec]] = {
     "signalling": _signalling,
     "integral-plan": _integral_plan,
     "kluis": _kluis,
+    "pseudonym": _pseudonym,
     "handover": _handover,
     "arrangements": _arrangements,
     "truancy": _truancy,

@@ -435,12 +435,17 @@ PartnerField = Annotated[str, Field(pattern=PARTNER_ID_PATTERN)]
 PseudonymField = Annotated[str, Field(pattern=PSEUDONYM_PATTERN)]
 
 
-class KluisRequestBase(_Wire):
+class SignedRequest(_Wire):
+    """What every signed request to a backbone service carries: who asks, when, in which trace."""
+
     partner: PartnerField
-    child: PseudonymField
-    purpose: Purpose
     traceparent: str | None = None
     issued_at: int = Field(default_factory=lambda: int(time.time()), description="Unix seconds")
+
+
+class KluisRequestBase(SignedRequest):
+    child: PseudonymField
+    purpose: Purpose
 
 
 class KeyRequest(KluisRequestBase):
@@ -490,22 +495,31 @@ class KluisAnswer(_Wire):
     trace_id: str | None = None
 
 
-def sign_request(request: KluisRequestBase, signing_key: OKPKey) -> bytes:
+def sign_request(
+    request: SignedRequest, signing_key: OKPKey, *, typ: str = "kluis-request+jws"
+) -> bytes:
     """The request as a JWS compact serialisation signed with the partner's Ed25519 key."""
-    header = {"alg": REQUEST_SIGNING_ALGS[0], "kid": request.partner, "typ": "kluis-request+jws"}
+    header = {"alg": REQUEST_SIGNING_ALGS[0], "kid": request.partner, "typ": typ}
     payload = request.model_dump_json(exclude_none=True)
     return jws.serialize_compact(
         header, payload, signing_key, algorithms=[REQUEST_SIGNING_ALGS[0]]
     ).encode("ascii")
 
 
-def verify_request(
+RequestT = TypeVar("RequestT", bound=SignedRequest)
+
+
+def verify_signed(
     raw: bytes,
     public_key_for: Callable[[str], OKPKey | None],
+    requests: TypeAdapter[RequestT],
     *,
     now: float | None = None,
-) -> KeyRequest | SealRequest | ResealRequest:
-    """Check a signed request: known partner, good signature, fresh, well-formed.
+    max_payload_length: int | None = None,
+) -> RequestT:
+    """Check a signed request of any backbone service: known partner, good signature, fresh,
+    well-formed (as `requests` validates it); `max_payload_length` raises joserfc's default
+    limit (128 kB) for a service that takes batches.
 
     Raises KluisProtocolError with `.code` set to the refusal code.
     """
@@ -518,14 +532,15 @@ def verify_request(
     public = public_key_for(partner) if isinstance(partner, str) else None
     if public is None:
         raise _protocol("unknown-partner", "the signing partner is not registered")
+    registry = jws.JWSRegistry(algorithms=list(REQUEST_SIGNING_ALGS))
+    if max_payload_length is not None:
+        registry.max_payload_length = max_payload_length
     try:
-        verified = jws.deserialize_compact(token, public, algorithms=list(REQUEST_SIGNING_ALGS))
+        verified = jws.deserialize_compact(token, public, registry=registry)
     except JoseError:
         raise _protocol("bad-signature", "the signature does not verify") from None
     try:
-        request: KeyRequest | SealRequest | ResealRequest = _REQUESTS.validate_json(
-            verified.payload
-        )
+        request = requests.validate_json(verified.payload)
     except ValidationError:
         raise _protocol("invalid-request", "the request does not match the protocol") from None
     if request.partner != partner:
@@ -534,6 +549,16 @@ def verify_request(
     if abs(current - request.issued_at) > MAX_REQUEST_SKEW_SECONDS:
         raise _protocol("stale-request", "the request was issued too long ago or ahead")
     return request
+
+
+def verify_request(
+    raw: bytes,
+    public_key_for: Callable[[str], OKPKey | None],
+    *,
+    now: float | None = None,
+) -> KeyRequest | SealRequest | ResealRequest:
+    """Check a signed kluis request (see `verify_signed`)."""
+    return verify_signed(raw, public_key_for, _REQUESTS, now=now)
 
 
 def _protocol(code: RefusalCode, reason: str) -> KluisProtocolError:
@@ -568,10 +593,14 @@ def encrypt_to(section: Mapping[str, Any], recipient: OKPKey) -> str:
     return jwe.encrypt_compact(header, plaintext, recipient, algorithms=_DELIVERY_ALGS)
 
 
-def decrypt_from(token: str, private: OKPKey) -> dict[str, Any]:
-    """Open a section encrypted with `encrypt_to` (kluis side)."""
+def decrypt_from(token: str, private: OKPKey, *, max_length: int | None = None) -> dict[str, Any]:
+    """Open a section encrypted with `encrypt_to` (kluis side; `max_length` raises joserfc's
+    default ciphertext limit of 64 kB for a service that takes batches)."""
+    registry = jwe.JWERegistry(algorithms=_DELIVERY_ALGS)
+    if max_length is not None:
+        registry.max_ciphertext_length = max_length
     try:
-        plaintext = jwe.decrypt_compact(token, private, algorithms=_DELIVERY_ALGS).plaintext
+        plaintext = jwe.decrypt_compact(token, private, registry=registry).plaintext
     except JoseError:
         raise KluisProtocolError(
             "invalid-request", "the section is not encrypted to kluis"

@@ -19,12 +19,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import RefusalCode
+
+# Processing records are shared with the pseudonym service (services/ldv.py); kluis's names stay.
+from services.ldv import Decision as Decision
+from services.ldv import ProcessingRecord as ProcessingRecord
+from services.ldv import parse_traceparent as parse_traceparent
 
 # The register moved to the shared policy package; kluis's callers still find it here.
 from services.policy.register import InvalidRegisterError as InvalidRegisterError
@@ -54,11 +58,6 @@ class Operation(StrEnum):
     RELEASE = "release"  # the data key, to seal and open
     SEAL = "seal"  # kluis seals a section for the requester
     RESEAL = "reseal"  # kluis re-binds a section to another event
-
-
-class Decision(StrEnum):
-    RELEASED = "released"
-    REFUSED = "refused"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,61 +239,3 @@ def expired_purposes(
         for purpose, activity in register.activities.items()
         if retention_end(last, activity.retention) <= now
     ]
-
-
-# ---------------------------------------------------------------------------------------------
-# processing records (Logboek Dataverwerkingen)
-
-DATA_SUBJECT_ID_TYPE = "ketenbus-child-pseudonym"
-
-
-@dataclass(frozen=True)
-class ProcessingRecord:
-    """One processing (a key release, refusal, seal or reseal) as LDV wants it logged."""
-
-    trace_id: str
-    span_id: str
-    parent_span_id: str | None
-    operation: Operation
-    processing_activity_id: str
-    data_subject: str
-    requester: str
-    purpose: Purpose
-    decision: Decision
-    refusal_code: str | None
-    kid: str | None
-    at: datetime
-    register_version: str
-
-    def as_ldv(self) -> dict[str, Any]:
-        """The record in the Logboek Dataverwerkingen (OpenTelemetry span) shape."""
-        return {
-            "trace_id": self.trace_id,
-            "span_id": self.span_id,
-            "parent_span_id": self.parent_span_id,
-            "name": f"kluis.{self.operation.value}",
-            "start_time": self.at.isoformat(),
-            "end_time": self.at.isoformat(),
-            # A refusal is kluis doing its job, not a failure: LDV reserves ERROR for those.
-            "status_code": "OK" if self.decision is Decision.RELEASED else "UNSET",
-            "resource": {"name": "kluis", "version": self.register_version},
-            "attributes": {
-                "dpl.core.processing_activity_id": self.processing_activity_id,
-                "dpl.core.data_subject_id": self.data_subject,
-                "dpl.core.data_subject_id_type": DATA_SUBJECT_ID_TYPE,
-                "ketenbus.requester": self.requester,
-                "ketenbus.purpose": self.purpose.value,
-                "ketenbus.decision": self.decision.value,
-                "ketenbus.refusal_code": self.refusal_code,
-                "ketenbus.kid": self.kid,
-            },
-        }
-
-
-def parse_traceparent(traceparent: str | None) -> tuple[str | None, str | None]:
-    """(trace id, parent span id) from a W3C traceparent; (None, None) when absent or malformed."""
-    if traceparent:
-        parts = traceparent.split("-")
-        if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
-            return parts[1], parts[2]
-    return None, None

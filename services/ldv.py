@@ -1,0 +1,82 @@
+"""Processing records in the shape of the Logboek Dataverwerkingen (LDV), for every service that
+processes personal data on request (kluis's key decisions, the pseudonym service's answers).
+
+One record per processing: trace and span ids (W3C trace context, so a partner's own log links
+to ours), the processing activity of the register, the data subject by pseudonym only, who
+asked, for which purpose, and what was decided. No I/O here: each service stores its records
+and hands them to the audit chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from ketenbus_contracts.purposes import Purpose
+
+DATA_SUBJECT_ID_TYPE = "ketenbus-child-pseudonym"
+
+
+class Decision(StrEnum):
+    RELEASED = "released"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class ProcessingRecord:
+    """One processing (a key release or refusal, a seal, a pseudonym given) as LDV logs it.
+
+    `resource` names the service that processed; `data_subject` is a pseudonym (empty when the
+    request was refused before it named anyone).
+    """
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    operation: StrEnum
+    processing_activity_id: str
+    data_subject: str
+    requester: str
+    purpose: Purpose
+    decision: Decision
+    refusal_code: str | None
+    kid: str | None
+    at: datetime
+    register_version: str
+    resource: str = "kluis"
+    data_subject_id_type: str = DATA_SUBJECT_ID_TYPE
+
+    def as_ldv(self) -> dict[str, Any]:
+        """The record in the Logboek Dataverwerkingen (OpenTelemetry span) shape."""
+        return {
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+            "name": f"{self.resource}.{self.operation.value}",
+            "start_time": self.at.isoformat(),
+            "end_time": self.at.isoformat(),
+            # A refusal is the service doing its job, not a failure: LDV reserves ERROR for those.
+            "status_code": "OK" if self.decision is Decision.RELEASED else "UNSET",
+            "resource": {"name": self.resource, "version": self.register_version},
+            "attributes": {
+                "dpl.core.processing_activity_id": self.processing_activity_id,
+                "dpl.core.data_subject_id": self.data_subject,
+                "dpl.core.data_subject_id_type": self.data_subject_id_type,
+                "ketenbus.requester": self.requester,
+                "ketenbus.purpose": self.purpose.value,
+                "ketenbus.decision": self.decision.value,
+                "ketenbus.refusal_code": self.refusal_code,
+                "ketenbus.kid": self.kid,
+            },
+        }
+
+
+def parse_traceparent(traceparent: str | None) -> tuple[str | None, str | None]:
+    """(trace id, parent span id) from a W3C traceparent; (None, None) when absent or malformed."""
+    if traceparent:
+        parts = traceparent.split("-")
+        if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
+            return parts[1], parts[2]
+    return None, None

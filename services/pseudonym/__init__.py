@@ -1,0 +1,1 @@
+"""The pseudonym service: the only process holding the pseudonym secret."""

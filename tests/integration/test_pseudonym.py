@@ -1,0 +1,224 @@
+"""Pseudonyms on request, as a partner with its own credentials under registry authorization.
+
+The pseudonym service runs as its own NATS user under the generated permissions; partners ask
+it over their own connections, signed with their own keys. It answers what the backbone's
+secret gives, refuses what is not the partner's to ask, limits how much, records every call
+(witnessed by the audit chain), and no byte written outside the sealed request holds a BSN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from ketenbus_contracts.pseudonym import (
+    MAX_BATCH,
+    PSEUDONYM_SUBJECT,
+    HouseholdKey,
+    PseudonymAnswer,
+    PseudonymRequest,
+    child_pseudonym,
+    identifiers_of,
+    school_pupil_pseudonym,
+)
+from ketenbus_contracts.sealing import PartnerKeys, encrypt_to, sign_request
+from services.audit.verify import verify_stores
+from services.pseudonym.bootstrap import create_application, secret_path
+from services.runtime.keyring import load_or_create_partner_keys, load_public_keys
+from services.runtime.nats_auth import connect_options, partner_connect
+from services.runtime.pseudonyms import PseudonymClient, PseudonymRefusedError
+from services.runtime.settings import Settings, server_list
+from services.runtime.supervisor import Backbone
+from tests.conftest import StoreBackend
+
+pytestmark = pytest.mark.integration
+
+SCHOOL = "bs-de-regenboog"  # brin 99XX
+OTHER_SCHOOL = "vo-het-lyceum"  # brin 99YY00
+BSN = "939909169"  # passes the eleven-check; a canary: found nowhere it should not be
+T = TypeVar("T")
+
+
+class PseudonymCase(StoreBackend):
+    @pytest.fixture
+    def backbone(self, settings: Settings) -> Iterator[Backbone]:
+        settings = settings.model_copy(update={"nats_auth": "registry"})
+        with Backbone(settings, ["pseudonym"]) as backbone:
+            yield backbone
+
+    def as_partner(
+        self, backbone: Backbone, partner: str, work: Callable[[NatsClient], Coroutine[Any, Any, T]]
+    ) -> T:
+        async def run() -> T:
+            nc = await partner_connect(backbone.settings, partner, backbone.url)
+            try:
+                return await work(nc)
+            finally:
+                await nc.close()
+
+        return asyncio.run(run())
+
+    def client(self, backbone: Backbone, nc: NatsClient, partner: str) -> PseudonymClient:
+        return PseudonymClient.for_partner(backbone.settings.data_dir, partner, nc)
+
+    def secret(self, backbone: Backbone) -> bytes:
+        return secret_path(backbone.settings.data_dir).read_bytes()
+
+    def test_a_partner_gets_the_pseudonym_the_backbone_secret_gives(
+        self, backbone: Backbone
+    ) -> None:
+        async def ask(nc: NatsClient) -> tuple[str, str]:
+            client = self.client(backbone, nc, SCHOOL)
+            return await client.child(BSN), await client.pupil("99XX", "00042")
+
+        by_bsn, by_key = self.as_partner(backbone, SCHOOL, ask)
+
+        secret = self.secret(backbone)
+        assert (child_pseudonym(secret, BSN), school_pupil_pseudonym(secret, "99XX", "00042")) == (
+            by_bsn,
+            by_key,
+        )
+
+    def test_a_bsn_failing_the_eleven_check_is_refused_invalid_bsn(
+        self, backbone: Backbone
+    ) -> None:
+        async def ask(nc: NatsClient) -> str:
+            with pytest.raises(PseudonymRefusedError) as refused:
+                await self.client(backbone, nc, SCHOOL).child("123456789")
+            return refused.value.code
+
+        assert "invalid-bsn" == self.as_partner(backbone, SCHOOL, ask)
+
+    def test_a_school_asking_for_another_schools_pupil_key_is_refused(
+        self, backbone: Backbone
+    ) -> None:
+        async def ask(nc: NatsClient) -> tuple[str, str]:
+            client = self.client(backbone, nc, OTHER_SCHOOL)
+            with pytest.raises(PseudonymRefusedError) as refused:
+                await client.pupil("99XX", "00042")  # bs-de-regenboog's pupil
+            return refused.value.code, await client.pupil("99YY", "00042")  # its own
+
+        code, own = self.as_partner(backbone, OTHER_SCHOOL, ask)
+
+        assert "not-own-brin" == code
+        assert school_pupil_pseudonym(self.secret(backbone), "99YY", "00042") == own
+        records = self.records(backbone, OTHER_SCHOOL)
+        assert ["not-own-brin", None] == [r.refusal_code for r in records]
+
+    def test_the_rate_limit_refuses_with_rate_limited_and_records_it(
+        self, backbone: Backbone
+    ) -> None:
+        # A school's burst (infra/pseudonym/policy.yaml) takes two full batches (an import of
+        # thousands of pupils) but not a third at once.
+        batches = [
+            [HouseholdKey(household_key=f"6851AB{n}-{b}") for n in range(MAX_BATCH)]
+            for b in range(3)
+        ]
+
+        async def ask(nc: NatsClient) -> list[str]:
+            client, outcomes = self.client(backbone, nc, SCHOOL), []
+            for batch in batches:
+                try:
+                    outcomes.append(f"{len(await client.ask(batch))} pseudonyms")
+                except PseudonymRefusedError as refused:
+                    outcomes.append(refused.code)
+            return outcomes
+
+        outcomes = self.as_partner(backbone, SCHOOL, ask)
+
+        assert [f"{MAX_BATCH} pseudonyms", f"{MAX_BATCH} pseudonyms", "rate-limited"] == outcomes
+        refused = [r for r in self.records(backbone, SCHOOL) if r.refusal_code]
+        assert [("rate-limited", "")] == [(r.refusal_code, r.data_subject) for r in refused]
+
+    def test_an_unsigned_or_forged_request_is_refused_and_nothing_is_given(
+        self, backbone: Backbone
+    ) -> None:
+        data_dir = backbone.settings.data_dir
+        school = load_or_create_partner_keys(data_dir, SCHOOL)
+        forger = PartnerKeys.generate(SCHOOL)  # claims to be the school, with its own key
+
+        async def ask(nc: NatsClient) -> list[str | None]:
+            service = await self.client(backbone, nc, SCHOOL)._recipient(float("inf"))
+            request = PseudonymRequest(
+                partner=SCHOOL,
+                count=1,
+                identifiers=encrypt_to(
+                    identifiers_of([HouseholdKey(household_key="6851AB1")]), service
+                ),
+            )
+            bodies = [
+                request.model_dump_json().encode(),  # unsigned
+                sign_request(request, forger.signing),  # forged
+                sign_request(request, school.signing)[:-4] + b"AAAA",  # tampered
+            ]
+            answers = []
+            for body in bodies:
+                reply = await nc.request(PSEUDONYM_SUBJECT, body, timeout=10)
+                answer = PseudonymAnswer.model_validate_json(reply.data)
+                assert [] == answer.results
+                answers.append(answer.refusal.code if answer.refusal else None)
+            return answers
+
+        codes = self.as_partner(backbone, SCHOOL, ask)
+
+        assert ["invalid-request", "bad-signature", "bad-signature"] == codes
+
+    def test_the_bsn_is_in_no_byte_written_and_the_calls_are_witnessed(
+        self, backbone: Backbone, tmp_path: Path
+    ) -> None:
+        wire: list[bytes] = []
+
+        async def ask(nc: NatsClient) -> str:
+            # The supervisor's user may listen on every subject a request or reply travels on.
+            options = connect_options(backbone.settings, "backbone")
+            tap = await nats.connect(server_list(backbone.url), **options)
+
+            async def keep(msg: Any) -> None:
+                wire.append(msg.subject.encode() + repr(msg.headers).encode() + msg.data)
+
+            for subjects in ("ketenbus.>", "_INBOX.>", "in.>"):
+                await tap.subscribe(subjects, cb=keep)
+            try:
+                return await self.client(backbone, nc, SCHOOL).child(BSN)
+            finally:
+                await tap.flush()
+                await tap.close()
+
+        self.as_partner(backbone, SCHOOL, ask)
+        settings = backbone.settings
+        backbone.stop()
+
+        assert wire and [] == [m for m in wire if BSN.encode() in m]
+        written = [
+            str(path.relative_to(tmp_path))
+            for path in tmp_path.rglob("*")
+            if path.is_file() and BSN.encode() in path.read_bytes()
+        ]
+        assert [] == written
+        reports = verify_stores(settings, ["pseudonym"])
+        assert [] == [finding for report in reports for finding in report.findings]
+        assert 1 <= sum(report.checked for report in reports)
+
+    def records(self, backbone: Backbone, partner: str) -> list[Any]:
+        application = create_application(backbone.settings)
+        try:
+            return application.processing_records(requester=partner)
+        finally:
+            application.close()
+
+
+class TestPseudonymSqlite(PseudonymCase):
+    store = "sqlite"
+
+
+def test_the_service_publishes_its_key_where_partners_find_it(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, nats_auth="none")
+    create_application(settings).close()
+
+    assert load_public_keys(tmp_path, "pseudonym") is not None
