@@ -47,11 +47,13 @@ test: $(STAMP) $(NPM_STAMP) chromium
 	$(BIN)/pytest
 
 # The slice against raw nats-py, then replay beside a raw read of the same stream (a million
-# events is `python -m bench.replay` alone), then the worklist with and without its index.
+# events is `python -m bench.replay` alone), then the worklist with and without its index, then
+# a 2,000-pupil EDEXML import (planned, then sealed through kluis and published).
 bench: $(STAMP)
 	$(BIN)/python -m bench.slice
 	$(BIN)/python -m bench.replay --events 100000
 	$(BIN)/python -m bench.worklist --plans 2000
+	$(BIN)/python -m bench.edexml --pupils 2000
 
 asyncapi: $(STAMP)
 	$(BIN)/python -m services.asyncapi

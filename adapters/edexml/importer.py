@@ -1,6 +1,7 @@
 """The EDEXML import: a school's export becomes enrolment and de-enrolment events.
 
-1. The file is validated against the EDEXML XSD (refused with what and where otherwise).
+1. The file is validated against the EDEXML XSD, once (refused with what and where otherwise;
+   a DTD, a file too large or one without a Dutch BRIN are refused too, `adapters.intake`).
 2. Each pupil gets a pseudonym: `child_pseudonym` for a valid BSN, `school_pupil_pseudonym`
    otherwise. A record that passes the schema but not the semantic checks (a BSN failing the
    eleven-check, a birth date in the future) is quarantined: named in the summary by its pupil
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from adapters.edexml.reader import ExportHeader, Pupil, iter_pupils, read_header
 from adapters.edexml.schema import validate
@@ -81,9 +83,14 @@ def plan_import(
     strict: bool = False,
     today: date | None = None,
     progress: Callable[[int], None] | None = None,
+    validated: tuple[str, Any] | None = None,
 ) -> ImportPlan:
-    """What importing `path` means, given the previous export's keys (`previous`)."""
-    version, tree = validate(path)
+    """What importing `path` means, given the previous export's keys (`previous`).
+
+    `validated`: the version and tree `validate(path)` gave, when the caller already read the
+    file (the CLI reads its BRIN first): the file is parsed and validated once.
+    """
+    version, tree = validated or validate(path)
     root = tree.getroot()
     header = read_header(root)
     plan = ImportPlan(version=version, header=header)

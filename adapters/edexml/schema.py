@@ -13,6 +13,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from adapters.intake import ImportRefusedError, check_size, refuse_doctype, xml_parser
+
 SCHEMAS = Path(__file__).parent / "schemas"
 VERSIONS = {"2.0": "2.1", "2.1": "2.1"}  # file version → schema it is validated against
 
@@ -27,12 +29,17 @@ class SchemaIssue:
         return f"line {self.line}, <{self.element}>: {self.message}"
 
 
-class EdexmlSchemaError(ValueError):
+class EdexmlSchemaError(ImportRefusedError):
     """The file is not EDEXML of a known version; `issues` say what and where."""
 
     def __init__(self, issues: list[SchemaIssue]) -> None:
         self.issues = issues
         super().__init__("; ".join(str(i) for i in issues[:5]))
+
+
+class EdexmlNoBrinError(EdexmlSchemaError):
+    """Schema-valid, but `school/brincode` is missing or empty (the Flemish 2.1 variant names
+    the school by `instellingsnummer`): the import needs a Dutch BRIN to know the school."""
 
 
 @cache
@@ -48,18 +55,21 @@ def _element(path: str | None) -> str:
 
 
 def validate(path: Path) -> tuple[str, etree._ElementTree]:
-    """Parse and validate the file; its EDEXML version and tree, or EdexmlSchemaError.
+    """Parse and validate the file; its EDEXML version and tree, or EdexmlSchemaError
+    (ImportRefusedError for a file too large or with a DTD).
 
     Messages name elements and lines, never values: a wrong value may be a BSN or a name.
     """
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    check_size(path.stat().st_size, "edexml", what=path.name)
     try:
-        tree = etree.parse(str(path), parser)
+        tree = etree.parse(str(path), xml_parser())
     except etree.XMLSyntaxError as exc:
         lineno = int(exc.lineno or 0)
         raise EdexmlSchemaError(
             [SchemaIssue(lineno, "?", f"not well-formed XML: {exc.msg}")]
         ) from None
+    # Before the schema: libxml2's validator fails on unexpanded entities ("Internal error").
+    refuse_doctype(tree, what=path.name)
     root = tree.getroot()
     if root.tag != "EDEX":
         raise EdexmlSchemaError([SchemaIssue(_line(root), str(root.tag), "root must be EDEX")])
@@ -82,6 +92,19 @@ def validate(path: Path) -> tuple[str, etree._ElementTree]:
             for e in schema.error_log  # type: ignore[attr-defined]
         ]
         raise EdexmlSchemaError(issues)
+    if not (root.findtext("school/brincode") or "").strip():
+        school = root.find("school")
+        raise EdexmlNoBrinError(
+            [
+                SchemaIssue(
+                    _line(school),
+                    "school/brincode",
+                    "missing or empty: an import needs the school's Dutch BRIN (two digits, "
+                    "two letters); an export naming the school otherwise (instellingsnummer, "
+                    "the Flemish variant) is not supported",
+                )
+            ]
+        )
     return declared, tree
 
 

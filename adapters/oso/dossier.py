@@ -2,7 +2,8 @@
 
 No I/O beyond reading the XSD: `read_dossier` checks a file against the OSO XSD and the business
 rules of the OSO XSL that can be checked without an XSLT 2.0 processor (code lists 16 and 48,
-selective delivery: VERBODEN and OPT-UIT categories hold no data, VERPLICHT ones do), then cuts
+selective delivery: VERBODEN and OPT-UIT categories hold no data, VERPLICHT ones do) and the
+BSN's eleven-check, then cuts
 the dossier into one fragment list per category (`infra/handover/oso-categories.yaml`).
 Base64 documents (`bestandsinhoud`) are taken out and replaced by a reference, so they can be
 stored by reference. `assemble` puts delivered categories back into a dossier that validates.
@@ -24,6 +25,8 @@ from typing import Any, cast
 
 from lxml import etree
 
+from adapters.intake import ImportRefusedError, check_size, refuse_doctype, xml_parser
+from ketenbus_contracts.pseudonym import is_valid_bsn
 from services.handover.rules import DisclosureRules
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "oso"
@@ -36,7 +39,7 @@ OBJECT_REF_PREFIX = "ketenbus-object:"
 CATEGORY_VALUES = ("VERPLICHT", "OPTIONEEL", "VERBODEN", "OPT-UIT")  # OSO codelijst 48
 
 
-class OsoRefusedError(ValueError):
+class OsoRefusedError(ImportRefusedError):
     """The file is not a valid OSO dossier; the message says what and where (no values)."""
 
 
@@ -110,14 +113,17 @@ def _text(root: Any, ns: str, path: str) -> str | None:
 
 
 def validate(raw: bytes, *, what: str = "file") -> Any:
-    """The parsed tree of a well-formed, XSD-valid OSO 2019.1 dossier; OsoRefusedError else."""
+    """The parsed tree of a well-formed, XSD-valid OSO 2019.1 dossier; OsoRefusedError else
+    (ImportRefusedError for a file too large or with a DTD, `adapters.intake`)."""
+    check_size(len(raw), "oso", what=what)
     try:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-        tree = etree.fromstring(raw, parser).getroottree()
+        tree = etree.fromstring(raw, xml_parser()).getroottree()
     except etree.XMLSyntaxError as exc:
         raise OsoRefusedError(
             f"{what}: not well-formed XML: {exc.msg} (line {exc.lineno})"
         ) from None
+    # Before the schema: libxml2's validator fails on unexpanded entities ("Internal error").
+    refuse_doctype(tree, what=what)
     root = tree.getroot()
     schema = oso_schema()
     ns = etree.QName(root).namespace
@@ -206,6 +212,14 @@ def read_dossier(raw: bytes, rules: DisclosureRules, *, what: str = "file") -> O
         "reason_not_agreed": _text(root, ns, "inzage/redennietakkoord") or "",
         "consent": _yes_no(_text(root, ns, "inzage/toestemming")),
     }
+    bsn = root.find(_path(ns, f"{pupil}/bsn"))
+    if facts["bsn"] is not None and not is_valid_bsn(facts["bsn"]):
+        # As the EDEXML import quarantines such a record: a typo would hand the dossier over
+        # under another (or no) child's pseudonym.
+        raise OsoRefusedError(
+            f"{what}: line {bsn.sourceline}: huidigeschool/leerling/bsn fails the eleven-check "
+            "(elfproef); correct the BSN in the school's administration and export again"
+        )
     facts["running"] = _running_support(root, ns)
     _annotate_positions(root, rules)
     sections: dict[str, CategorySection] = {}

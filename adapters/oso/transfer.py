@@ -1,6 +1,7 @@
 """OSO in and out over the backbone: publish a dossier as a handover, export a delivered one.
 
-`import_oso` validates the file (`adapters.oso.dossier`), starts the handover as the sending
+`import_oso` validates the file (`adapters.oso.dossier`), checks that it is the sending
+school's own (its BRIN, `adapters.intake`), starts the handover as the sending
 partner, waits until kluis gives it the child's handover key (the start gives it the relation),
 seals every category section and every attachment with that key, puts the sealed attachments in
 the JetStream object store (they may exceed the NATS payload limit), and publishes the prepared
@@ -26,6 +27,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from adapters.intake import check_school
 from adapters.oso.attachments import open_attachment, seal_attachment
 from adapters.oso.dossier import assemble, read_dossier
 from ketenbus_contracts.handover import (
@@ -115,6 +117,7 @@ async def import_oso(
 ) -> Imported:
     """Validate, seal and publish an OSO dossier as a handover of `keyring.partner`."""
     dossier = read_dossier(raw, disclosure, what=what)
+    check_school(dossier.brin, keyring.partner, what=what)  # before anything is published
     if dossier.bsn and is_valid_bsn(dossier.bsn):
         child = child_pseudonym(secret, dossier.bsn)
     elif dossier.brin and dossier.pupil_key:

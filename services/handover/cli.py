@@ -70,6 +70,7 @@ def import_oso(
     data_dir: DataDir = None,
 ) -> None:
     """Validate an OSO dossier (XSD and business rules), seal it and publish the handover."""
+    from adapters.intake import ImportRefusedError, check_school, check_size
     from adapters.oso.dossier import OsoRefusedError, read_dossier
     from adapters.oso.transfer import TransferError
     from adapters.oso.transfer import import_oso as run_import
@@ -79,6 +80,10 @@ def import_oso(
     from services.runtime.secrets import load_or_create_secret
 
     settings = _settings(data_dir)
+    try:
+        check_size(file.stat().st_size, "oso", what=file.name)  # before reading it whole
+    except ImportRefusedError as exc:
+        _fail(f"refused: {exc}")
     raw = file.read_bytes()
     gaps: list[RunningSupport] = []
     for item in running or []:
@@ -88,8 +93,9 @@ def import_oso(
         gaps.append(RunningSupport(ref=ref, kind=kind, carried=False))  # type: ignore[arg-type]
     disclosure, rules = load_disclosure_rules(), load_rules()
     try:
-        read_dossier(raw, disclosure, what=file.name)  # refuse before connecting
-    except OsoRefusedError as exc:
+        dossier = read_dossier(raw, disclosure, what=file.name)  # refuse before connecting
+        check_school(dossier.brin, as_partner, what=file.name)
+    except ImportRefusedError as exc:
         _fail(f"refused: {exc}")
     url = _url(settings)
     secret = load_or_create_secret(settings.data_dir / "secrets" / "pseudonym.key")

@@ -62,15 +62,22 @@ def import_edexml(
     )
     from adapters.edexml.reader import read_header
     from adapters.edexml.schema import EdexmlSchemaError, validate
+    from adapters.intake import ImportRefusedError, check_school
     from services.truancy.imports import publish_edexml
 
     settings, rules, secret, url = _context(data_dir, as_partner)
     try:
-        _, tree = validate(file)
+        version, tree = validate(file)
         brin = read_header(tree.getroot()).brin
+        check_school(brin, as_partner, what=file.name)  # before connecting, before anything
         previous = load_previous(settings.data_dir, as_partner, brin)
         plan = plan_import(
-            file, secret, previous, strict=strict, progress=lambda n: _progress(n, 0)
+            file,
+            secret,
+            previous,
+            strict=strict,
+            progress=lambda n: _progress(n, 0),
+            validated=(version, tree),
         )
     except EdexmlSchemaError as exc:
         lines = "\n".join(f"  {issue}" for issue in exc.issues[:20])
@@ -79,6 +86,9 @@ def import_edexml(
         return
     except StrictImportError as exc:
         _fail(f"refused (--strict): {exc}", 1)
+        return
+    except ImportRefusedError as exc:
+        _fail(f"refused: {exc}", 2)
         return
     if url is None:
         _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", 2)
@@ -100,7 +110,8 @@ def import_absences(file: File, as_partner: Partner, data_dir: DataDir = None) -
     import json
 
     from adapters.edexml.importer import state_path
-    from adapters.las_csv.reader import AbsenceCsvError
+    from adapters.intake import ImportRefusedError
+    from adapters.las_csv.reader import read_absences
     from services.truancy.imports import publish_absences
 
     settings, rules, secret, url = _context(data_dir, as_partner)
@@ -108,27 +119,28 @@ def import_absences(file: File, as_partner: Partner, data_dir: DataDir = None) -
     if not state.exists():
         _fail(f"no EDEXML import of {as_partner} yet: its pupil keys are unknown", 2)
     known = json.loads(state.read_text())
+    try:
+        rows = list(read_absences(file, school=as_partner))  # refused before connecting
+    except ImportRefusedError as exc:
+        _fail(f"refused: {exc}", 1)
+        return
     if url is None:
         _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", 2)
         return
-    try:
-        result = asyncio.run(
-            publish_absences(
-                url,
-                settings.data_dir,
-                as_partner,
-                rules,
-                file,
-                known["keys"],
-                known["brin"],
-                secret,
-                _progress,
-                settings=settings,
-            )
+    result = asyncio.run(
+        publish_absences(
+            url,
+            settings.data_dir,
+            as_partner,
+            rules,
+            rows,
+            known["keys"],
+            known["brin"],
+            secret,
+            _progress,
+            settings=settings,
         )
-    except AbsenceCsvError as exc:
-        _fail(f"refused: {exc}", 1)
-        return
+    )
     typer.echo(f"published {result.published} absence(s)")
     for problem in result.problems:
         typer.echo(f"  skipped {problem}")

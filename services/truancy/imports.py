@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,8 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel
 
-from adapters.edexml.importer import ImportPlan
+from adapters.edexml.importer import Enrolment, ImportPlan
+from adapters.intake import check_school, load_limits
 from adapters.las_csv.reader import AbsenceRow, RowProblem, read_absences
 from ketenbus_contracts.pseudonym import school_pupil_pseudonym
 from ketenbus_contracts.truancy import (
@@ -69,15 +70,20 @@ async def publish_edexml(
     progress: Progress | None = None,
     settings: Settings | None = None,
 ) -> int:
-    """Publish the plan's enrolments and de-enrolments; how many events were published."""
+    """Publish the plan's enrolments and de-enrolments; how many events were published.
+
+    WrongSchoolError, before connecting, when the export is not `school`'s own.
+    """
     brin = plan.header.brin
+    check_school(brin, school, what="EDEXML export")
     total = len(plan.enrolments) + len(plan.de_enrolments)
     nc = await _school_connection(url, data_dir, school, settings)
     try:
         js = nc.jetstream()
         keyring = Keyring.for_partner(data_dir, school, nc)
         done = 0
-        for enrolment in plan.enrolments:
+
+        async def enrol(enrolment: Enrolment) -> None:
             event_id = uuid.uuid5(NAMESPACE, f"enrol/{school}/{enrolment.pseudonym}/{plan.day}")
             sealed = await _seal(keyring, enrolment.identity, enrolment.pseudonym, event_id)
             data = PupilEnrolledData(
@@ -87,41 +93,45 @@ async def publish_edexml(
                 enrolled_on=enrolment.enrolled_on,
                 sealed=sealed,
             )
-            await publish_signed(
-                js,
-                PupilEnrolled.create(
-                    id=event_id,
-                    source=school,
-                    subject=enrolment.pseudonym,
-                    data=data,
-                    purposes=sorted(sealed),
-                ),
-                keyring.keys,
+            event = PupilEnrolled.create(
+                id=event_id,
+                source=school,
+                subject=enrolment.pseudonym,
+                data=data,
+                purposes=sorted(sealed),
             )
-            done += 1
-            if progress is not None and done % 500 == 0:
-                progress(done, total)
-        for pseudonym in plan.de_enrolments:
+            await publish_signed(js, event, keyring.keys)
+
+        async def de_enrol(pseudonym: str) -> None:
             event_id = uuid.uuid5(NAMESPACE, f"de-enrol/{school}/{pseudonym}/{plan.day}")
             left = PupilDeEnrolledData(
                 school=school, brin=brin, region=rules.region, de_enrolled_on=plan.day
             )
-            await publish_signed(
-                js,
-                PupilDeEnrolled.create(
-                    id=event_id,
-                    source=school,
-                    subject=pseudonym,
-                    data=left,
-                ),
-                keyring.keys,
-            )
+            event = PupilDeEnrolled.create(id=event_id, source=school, subject=pseudonym, data=left)
+            await publish_signed(js, event, keyring.keys)
+
+        async def counted(job: Awaitable[None]) -> None:
+            nonlocal done
+            async with in_flight:
+                await job
             done += 1
             if progress is not None and done % 500 == 0:
                 progress(done, total)
+
+        # Each pupil waits on kluis and on JetStream's ack: many at once, not one by one.
+        in_flight = asyncio.Semaphore(load_limits().publish_in_flight)
+        await _all(counted(enrol(e)) for e in plan.enrolments)
+        await _all(counted(de_enrol(p)) for p in plan.de_enrolments)
         return done
     finally:
         await nc.close()
+
+
+async def _all(jobs: Iterable[Awaitable[None]]) -> None:
+    """Run the jobs together; the first failure cancels the rest and is raised."""
+    async with asyncio.TaskGroup() as group:
+        for job in jobs:
+            group.create_task(job)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -159,20 +169,23 @@ async def publish_absences(
     data_dir: Path,
     school: str,
     rules: RegionRules,
-    path: Path,
+    path: Path | list[AbsenceRow | RowProblem],
     keys: dict[str, str],
     brin: str,
     secret: bytes,
     progress: Progress | None = None,
     settings: Settings | None = None,
 ) -> AbsenceImport:
-    """Publish each valid row of an absence CSV; `keys` maps pupil-key pseudonyms to children."""
+    """Publish each valid row of an absence CSV (its path, or its rows `read_absences` read);
+    `keys` maps pupil-key pseudonyms to children."""
     result = AbsenceImport()
+    # The whole file first: a file refused (unreadable, another school's) publishes nothing.
+    items = list(read_absences(path, school=school)) if isinstance(path, Path) else path
     nc = await _school_connection(url, data_dir, school, settings)
     try:
         js = nc.jetstream()
         keyring = Keyring.for_partner(data_dir, school, nc)
-        for item in read_absences(path):
+        for item in items:
             if isinstance(item, RowProblem):
                 result.problems.append(item)
                 continue

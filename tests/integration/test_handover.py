@@ -16,6 +16,7 @@ import nats
 import pytest
 from lxml import etree
 
+from adapters.intake import school_brin
 from adapters.oso.dossier import oso_schema, read_dossier
 from adapters.oso.transfer import Imported, TransferError, export_oso, import_oso
 from ketenbus_contracts.handover import (
@@ -71,6 +72,13 @@ def with_canary_surname(path: Path, target: Path) -> Path:
     return target
 
 
+def from_sender(raw: bytes) -> bytes:
+    """The sample as the sending school's own export: its BRIN (the samples' 00YY is nobody's
+    in the registry, and an import checks the file's BRIN against the sender's)."""
+    own = f"<brincode>{school_brin(SENDER)}</brincode>".encode()
+    return raw.replace(b"<brincode>00YY</brincode>", own, 1)
+
+
 def pupil_values(path: Path) -> list[bytes]:
     """The pupil's BSN, surname and a base64 attachment: none may travel in clear."""
     root = etree.fromstring(path.read_bytes())
@@ -100,7 +108,7 @@ async def _import(
         done = await import_oso(
             nc,
             keyring,
-            path.read_bytes(),
+            from_sender(path.read_bytes()),
             secret=SECRET,
             disclosure=DISCLOSURE,
             rules=RULES,

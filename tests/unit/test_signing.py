@@ -198,7 +198,7 @@ def test_an_unsigned_file_is_signed_on_behalf_of_a_demo_partner_only(tmp_path: P
 def test_registry_names_role_codes_and_nats_user_of_every_partner() -> None:
     registry = load_partners(PARTNERS_PATH)
     school = next(p for p in registry.partners if p.id == SCHOOL)
-    assert ("school", "99XX", SCHOOL) == (
+    assert ("school", "99ZZ", SCHOOL) == (
         school.role,
         school.organisation_codes["brin"],
         school.nats_user.user,

@@ -1,0 +1,75 @@
+"""`ketenbus import …` as a subprocess of the installed entry point: a file the partner may
+not import is refused with one line on stderr and exit code 2, before any connection (no
+backbone runs here, and none is needed to refuse)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adapters.edexml.reader import SAMPLE
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.integration
+
+KETENBUS = Path(sys.executable).parent / "ketenbus"
+POVO = FIXTURES / "oso" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
+
+
+def ketenbus(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env["KETENBUS_DATA_DIR"] = str(tmp_path / "data")
+    return subprocess.run(
+        [str(KETENBUS), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def refusal(result: subprocess.CompletedProcess[str]) -> tuple[int, list[str]]:
+    return result.returncode, result.stderr.strip().splitlines()
+
+
+def test_an_edexml_export_of_another_school_is_refused_with_one_line(tmp_path: Path) -> None:
+    other = tmp_path / "leerlingen.xml"
+    other.write_bytes(SAMPLE.read_bytes().replace(b">99ZZ<", b">12AB<"))
+
+    result = ketenbus(tmp_path, "import", "edexml", str(other), "--as", "bs-de-regenboog")
+
+    assert (
+        2,
+        [
+            "error: refused: leerlingen.xml: the file is from school BRIN 12AB, but "
+            "bs-de-regenboog is BRIN 99ZZ (infra/partners.yaml); nothing was imported: import "
+            "it as the school it is from"
+        ],
+    ) == refusal(result)
+    assert "" == result.stdout
+
+
+def test_an_oso_dossier_of_another_school_is_refused_with_one_line(tmp_path: Path) -> None:
+    result = ketenbus(tmp_path, "import", "oso", str(POVO), "--as", "bs-de-regenboog")
+
+    code, lines = refusal(result)
+    assert (2, 1) == (code, len(lines))
+    assert "the file is from school BRIN 00YY, but bs-de-regenboog is BRIN 99ZZ" in lines[0]
+
+
+def test_an_edexml_file_with_a_dtd_is_refused_with_one_line(tmp_path: Path) -> None:
+    declaration, _, rest = SAMPLE.read_bytes().partition(b"\n")
+    dtd = tmp_path / "dtd.xml"
+    dtd.write_bytes(declaration + b'\n<!DOCTYPE EDEX [<!ENTITY x "y">]>\n' + rest)
+
+    result = ketenbus(tmp_path, "import", "edexml", str(dtd), "--as", "bs-de-regenboog")
+
+    code, lines = refusal(result)
+    assert (2, 1) == (code, len(lines))
+    assert lines[0].startswith("error: refused: dtd.xml: the file declares a DTD")
+    assert "Traceback" not in result.stderr
