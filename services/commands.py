@@ -73,4 +73,7 @@ def domain_commands() -> list[tuple[str, typer.Typer]]:
     from services.audit.cli import app as audit
 
     commands.append(("audit", audit))
+    from services.feed.cli import app as feed
+
+    commands.append(("feed", feed))
     return commands

@@ -55,6 +55,12 @@ def _monitor() -> ServiceSpec:
     return service_spec()
 
 
+def _feed() -> ServiceSpec:
+    from services.feed.bootstrap import service_spec
+
+    return service_spec()
+
+
 SERVICES: dict[str, Callable[[], ServiceSpec]] = {
     "signalling": _signalling,
     "integral-plan": _integral_plan,
@@ -64,4 +70,5 @@ SERVICES: dict[str, Callable[[], ServiceSpec]] = {
     "arrangements": _arrangements,
     "truancy": _truancy,
     "monitor": _monitor,
+    "feed": _feed,
 }

@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.runtime.partners import INFRA_DIR, PARTNERS_PATH, PartnerEntry, load_partners
+from services.runtime.streams import FEED, feed_consumer
 
 PERMISSIONS_PATH = INFRA_DIR / "nats" / "permissions.yaml"
 AUTH_CONF_PATH = INFRA_DIR / "nats" / "auth.conf"
@@ -104,7 +105,20 @@ def permissions_of(entry: PartnerEntry, rules: PermissionsFile) -> dict[str, lis
         ]
     for bucket in role.object_stores:
         publish += object_store_subjects(bucket)
+    if role.publishes_inbound:
+        publish += feed_subjects(entry.id)
     return {"publish": publish, "subscribe": [f"{inbox_prefix(entry.id)}.>"]}
+
+
+def feed_subjects(partner: str) -> list[str]:
+    """Reading one's own feed: fetch from, ask the info of, and ack on the consumer
+    `feed-<partner>` the backbone created (never create, update or delete it)."""
+    durable = feed_consumer(partner).durable
+    return [
+        f"$JS.API.CONSUMER.MSG.NEXT.{FEED.name}.{durable}",
+        f"$JS.API.CONSUMER.INFO.{FEED.name}.{durable}",
+        f"$JS.ACK.{FEED.name}.{durable}.>",
+    ]
 
 
 def object_store_subjects(bucket: str) -> list[str]:

@@ -31,9 +31,10 @@ from ketenbus_contracts.envelope import CloudEvent, UnknownEventTypeError
 from services.runtime import nats_auth
 from services.runtime.deadletter import kluis_sealer, publish_deadletter
 from services.runtime.outbox import OutboxRelay, Translate
+from services.runtime.receipts import batch_receipts, publish_receipts
 from services.runtime.settings import Settings, server_list
 from services.runtime.store import TrackedApplication
-from services.runtime.streams import ConsumerSpec, drift, ensure_consumer
+from services.runtime.streams import INBOUND, ConsumerSpec, drift, ensure_consumer
 
 log = structlog.get_logger(__name__)
 
@@ -121,6 +122,11 @@ class ServiceContext:
                     js, self.service, reason, by_seq[seq].data,
                     subject=by_seq[seq].subject, stream_seq=seq, seal=seal,
                 )  # fmt: skip
+        if consumer.stream is INBOUND and self.nc is not None:
+            # Every partner hears what became of what it published (after its dead letter).
+            await publish_receipts(
+                self.nc.jetstream(), batch_receipts(self.service, by_seq, decoded, refused)
+            )
 
 
 @dataclass

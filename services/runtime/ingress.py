@@ -6,19 +6,28 @@ nothing invalid reaches the INBOUND stream from here.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any
 
 from pydantic import ValidationError
 
-from ketenbus_contracts.envelope import CloudEvent, UnknownEventTypeError, parse_event
+from ketenbus_contracts.envelope import (
+    PARTNER_ID_PATTERN,
+    CloudEvent,
+    UnknownEventTypeError,
+    parse_event,
+)
 from ketenbus_contracts.signing import SignatureError
 from services.runtime.deadletter import SealOriginal, describe, publish_deadletter
 from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
 from services.runtime.partner import inbound_headers
+from services.runtime.receipts import publish_receipts, readable_event_id, receipt
 from services.runtime.settings import Settings
 from services.runtime.signatures import check_signature, registry_keys
 
 INGRESS = "ingress"
+PARTNER_ID = re.compile(PARTNER_ID_PATTERN)
 
 
 class IngressRefusedError(ValueError):
@@ -74,6 +83,15 @@ async def publish_inbound(
             await publish_deadletter(
                 backbone, INGRESS, exc, raw, subject=f"in.{partner}", stream_seq=None, seal=seal
             )
+            if PARTNER_ID.match(partner):
+                # The partner's feed says so too: its system reads one answer per event.
+                digest = hashlib.sha256(raw).hexdigest()
+                event_id = readable_event_id(raw)
+                await publish_receipts(
+                    backbone,
+                    [receipt(INGRESS, partner, stream_seq=None, event_id=event_id,
+                             refusal=exc, key=digest)],
+                )  # fmt: skip
             raise
         subject = event.inbound_subject(partner)
         js = (await conns.partner(partner)).jetstream()

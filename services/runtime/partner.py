@@ -10,22 +10,29 @@ Demo partners and the backbone's own services keep their key pairs in the data d
 (`keys: data-dir` in infra/partners.yaml, made on first use): `DataDirKeys` finds them, and
 `sign_on_behalf` signs an unsigned envelope file for such a partner (`ketenbus publish --as`).
 A partner whose keys are `inline` holds its private key itself: nothing here can sign for it.
+
+A partner reads what concerns it from its own feed (`read_feed`): copies of the events about
+the children it has a relation with, and a receipt for every event it published.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nats.aio.client import Client as NatsClient
 from nats.js.client import JetStreamContext
 
 from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.feed import verify_feed_entry
 from ketenbus_contracts.sealing import PartnerKeys
-from ketenbus_contracts.signing import SIGNATURE_FIELD, sign_envelope, sign_event
+from ketenbus_contracts.signing import SIGNATURE_FIELD, SignatureError, sign_envelope, sign_event
 from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.partners import PARTNERS_PATH, load_partners
+from services.runtime.streams import feed_consumer
 
 
 def inbound_headers(event: CloudEvent[Any]) -> dict[str, str]:
@@ -105,3 +112,89 @@ def sign_on_behalf(raw: bytes, partner: str, data_dir: Path, path: Path = PARTNE
     keys = load_or_create_partner_keys(data_dir, partner)
     envelope[SIGNATURE_FIELD] = sign_envelope(envelope, keys.signing, partner)
     return json.dumps(envelope, ensure_ascii=False).encode()
+
+
+# ---------------------------------------------------------------------------------------------
+# reading one's own feed
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One entry of a partner's feed: a copy of an event about one of its children (only the
+    sections it may hold) or a receipt of what it published."""
+
+    subject: str
+    stream_seq: int
+    body: dict[str, Any]
+    raw: bytes
+    headers: dict[str, str]
+
+    @property
+    def is_receipt(self) -> bool:
+        return self.subject.endswith(".receipt")
+
+
+async def read_feed(
+    nc: NatsClient,
+    partner: str,
+    *,
+    follow: bool = False,
+    batch: int = 100,
+    wait: float = 1.0,
+) -> AsyncIterator[FeedItem]:
+    """The partner's feed entries, in order, through the consumer `feed-<partner>` the
+    backbone owns (only fetch and ack: what a partner's NATS user may do).
+
+    Each entry is acknowledged when the caller asks for the next one, so an entry the caller
+    did not finish with comes again. Without `follow` it ends when nothing came for `wait`
+    seconds.
+    """
+    consumer = feed_consumer(partner)
+    sub = await nc.jetstream().pull_subscribe_bind(
+        durable=consumer.durable, stream=consumer.stream.name
+    )
+    try:
+        while True:
+            try:
+                messages = await sub.fetch(batch, timeout=wait)
+            except TimeoutError:  # nats-py's is one too: nothing came
+                if follow:
+                    continue
+                return
+            for msg in messages:
+                yield FeedItem(
+                    subject=msg.subject,
+                    stream_seq=msg.metadata.sequence.stream,
+                    body=json.loads(msg.data),
+                    raw=msg.data,
+                    headers=dict(msg.headers or {}),
+                )
+                await msg.ack()
+    finally:
+        await sub.unsubscribe()
+
+
+def feed_line(item: FeedItem, feed_keys: PartnerKeys | None = None) -> str:
+    """One line for a feed entry, without personal data: no pseudonym, no section content.
+
+    With the feed's public keys an event copy's signature is checked (`signed=ok`, or
+    `signed=FORGED`); without them it says `signed=unchecked`.
+    """
+    body = item.body
+    if item.is_receipt:
+        if body.get("status") == "accepted":
+            what = f"accepted event={body.get('event_id')} inbound-seq={body.get('stream_seq')}"
+        else:
+            what = f"refused reason={body.get('reason')} event={body.get('event_id') or '-'}"
+        return f"{item.stream_seq} receipt {what} by={body.get('service')}"
+    kind = ".".join(item.subject.split(".")[2:])
+    sections = ",".join(sorted((body.get("data") or {}).get("sealed") or {})) or "-"
+    if feed_keys is None:
+        signed = "unchecked"
+    else:
+        try:
+            verify_feed_entry(item.raw, item.headers, feed_keys)
+            signed = "ok"
+        except SignatureError:
+            signed = "FORGED"
+    return f"{item.stream_seq} {kind} event={body.get('id')} sections={sections} signed={signed}"

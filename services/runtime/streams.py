@@ -142,7 +142,13 @@ PLAN = StreamSpec(
 FEED = StreamSpec(
     name="FEED",
     subjects=("feed.>",),
-    description="Per partner (`feed.<partner>.>`): what it may read, and receipts of what it sent",
+    description=(
+        "Per partner (`feed.<partner>.>`): copies of the events about its children (only the "
+        "sections it may hold) and receipts of what it published"
+    ),
+    # Copies are re-published after a crash of the feed service between publish and record;
+    # a wider window than the services' keeps those harmless for longer.
+    duplicate_window=600.0,
 )
 
 
@@ -325,6 +331,31 @@ NOTIFICATIES_PRIVACY = ConsumerSpec(
     description="webhook bridge (Notificaties API): erasures",
 )
 
+
+def _feed_consumer(stream: StreamSpec, what: str) -> ConsumerSpec:
+    return ConsumerSpec(
+        stream=stream,
+        durable="feed",
+        filter_subjects=(stream.subjects[0],),
+        description=f"feed: {what}, copied to the feeds of the partners related to the child",
+    )
+
+
+FEED_SIGNALLING = _feed_consumer(SIGNALLING, "signals and matches")
+FEED_HANDOVER = _feed_consumer(HANDOVER, "handovers")
+FEED_ARRANGEMENTS = _feed_consumer(ARRANGEMENTS, "support, TLVs, OPPs, youth care, disputes")
+FEED_TRUANCY = _feed_consumer(TRUANCY, "enrolments, verzuim, thuiszitters")
+FEED_PLAN = _feed_consumer(PLAN, "plan parties, regie, goals and actions")
+FEED_PRIVACY = _feed_consumer(PRIVACY, "erasures")
+FEED_SOURCES: tuple[ConsumerSpec, ...] = (
+    FEED_SIGNALLING,
+    FEED_HANDOVER,
+    FEED_ARRANGEMENTS,
+    FEED_TRUANCY,
+    FEED_PLAN,
+    FEED_PRIVACY,
+)
+
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     SIGNALLING_INBOUND,
     PLAN_SIGNALLING,
@@ -349,6 +380,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     NOTIFICATIES_ARRANGEMENTS,
     NOTIFICATIES_TRUANCY,
     NOTIFICATIES_PRIVACY,
+    *FEED_SOURCES,
 )
 
 
@@ -360,6 +392,9 @@ def feed_consumer(partner_id: str) -> ConsumerSpec:
         durable=f"feed-{partner_id}",
         filter_subjects=(f"feed.{partner_id}.>",),
         description=f"feed of {partner_id}: its children's events and its receipts",
+        # Never dropped after many deliveries: a partner's reader that keeps failing must
+        # still get every entry.
+        max_deliver=-1,
     )
 
 
@@ -373,6 +408,16 @@ def stream_named(name: str) -> StreamSpec:
 
 class UnknownStreamError(LookupError):
     """A name that services/runtime/streams.py does not declare."""
+
+
+def feed_subject(partner: str, domain: str, event: str) -> str:
+    """Where a partner's copy of an event goes: `feed.<partner>.<domain>.<event>`."""
+    return f"feed.{partner}.{domain}.{event}"
+
+
+def receipt_subject(partner: str) -> str:
+    """Where the answer to what a partner published goes: `feed.<partner>.receipt`."""
+    return f"feed.{partner}.receipt"
 
 
 def deadletter_subject(service: str) -> str:

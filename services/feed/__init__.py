@@ -1,0 +1,1 @@
+"""The feed: each partner reads the events about its own children, and its receipts."""

@@ -1,0 +1,61 @@
+"""`ketenbus feed --as PARTNER [--follow]`: a partner reads its own feed, one line an entry.
+
+Each line names the entry's kind (an event copy's domain and event, or a receipt), the event
+id, and for a copy the sealed sections it holds and whether the feed's signature verified; no
+pseudonym and no content. What is printed is acknowledged (the partner has read it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Read a partner's own feed (its children's events and its receipts).")
+
+
+@app.callback(invoke_without_command=True)
+def feed(
+    as_partner: Annotated[str, typer.Option("--as", help="The partner whose feed to read")],
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep reading as entries arrive (Ctrl-C stops)")
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Where everything is written (KETENBUS_DATA_DIR)"),
+    ] = None,
+) -> None:
+    """Print PARTNER's feed entries (and acknowledge them); with --follow, keep reading."""
+    from ketenbus_contracts.feed import FEED_SIGNER
+    from services.runtime.logging import configure_logging
+    from services.runtime.nats_auth import partner_connect
+    from services.runtime.partner import feed_line, read_feed
+    from services.runtime.partners import PublicKeyLookup
+    from services.runtime.settings import Settings
+    from services.runtime.supervisor import discover_nats_url
+
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    configure_logging(settings)
+    url = discover_nats_url(settings)
+    if url is None:
+        typer.secho(
+            "error: no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    feed_keys = PublicKeyLookup(settings.data_dir)(FEED_SIGNER)
+
+    async def read() -> None:
+        nc = await partner_connect(settings, as_partner, str(url))
+        try:
+            async for item in read_feed(nc, as_partner, follow=follow):
+                typer.echo(feed_line(item, feed_keys))
+        finally:
+            await nc.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(read())

@@ -1,0 +1,152 @@
+"""The feed's rules: which partner gets a copy of which event, with which sections. No I/O.
+
+- A partner gets a copy of an event about a child while it has a current relation with that
+  child (before or after the event: the signaller gets its own signal, and the end of a
+  relation is told to whom it ended for). An event type may narrow that to the partners whose
+  relation rests on the basis the event itself starts or ends (`basis`: a signal is visible
+  only to its signaller); both come from `infra/feed.yaml`.
+- Relations are derived from the contract events (`relation_changes_of`, the one function to
+  swap for the relation rules of `services/policy` once they are shared).
+- A copy holds only the sealed sections the partner may hold (`trim`): the purposes whose
+  holder roles in the processing register include the partner's role. The rule, so a partner
+  can check a copy: `data.sealed` keeps only those purposes, `purposes` likewise, and the
+  handover's dossier `data.sections` (each sealed under `handover`) are emptied for a partner
+  that may not hold `handover`. Every remaining JWE is left as it was (bound to the event id,
+  which the copy keeps), so the partner opens it with its own key; the feed signs the copy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from eventsourcing.domain import Aggregate, event
+
+from ketenbus_contracts.envelope import CloudEvent, RelationChange
+
+NAMESPACE = uuid.UUID("2f0c3a4e-5d8b-4e61-9a77-666565642d31")
+HANDOVER = "handover"
+
+Audience = Literal["related", "basis"]
+
+
+class FeedError(Exception):
+    """A rule of the feed refused the input."""
+
+
+class InvalidFeedRulesError(FeedError):
+    """The feed's rules (infra/feed.yaml, register, registry) are inconsistent."""
+
+
+@dataclass(frozen=True)
+class FeedRules:
+    """Who reads what: the partners with a feed and their roles, the purposes each role may
+    hold (the processing register's holder roles), and each event type's audience."""
+
+    roles: Mapping[str, str]
+    holder_purposes: Mapping[str, frozenset[str]]
+    audiences: Mapping[str, Audience] = field(default_factory=dict)
+    default_audience: Audience = "related"
+
+    def __post_init__(self) -> None:
+        unknown = {a for a in (*self.audiences.values(), self.default_audience)} - {
+            "related",
+            "basis",
+        }
+        if unknown:
+            raise InvalidFeedRulesError(f"unknown audience {sorted(unknown)}")
+
+    def has_feed(self, partner: str) -> bool:
+        return partner in self.roles
+
+    def purposes_of(self, partner: str) -> frozenset[str]:
+        """The purposes whose sections `partner` may hold (none for an unknown partner)."""
+        role = self.roles.get(partner)
+        return frozenset() if role is None else self.holder_purposes.get(role, frozenset())
+
+    def audience_of(self, event_type: str) -> Audience:
+        return self.audiences.get(event_type, self.default_audience)
+
+
+def relation_changes_of(event: CloudEvent[Any]) -> list[RelationChange]:
+    """The relations with the child the event starts or ends (swap for the shared rules)."""
+    return event.relation_changes()
+
+
+class ChildFeed(Aggregate):
+    """The partners with a current relation with one child (by pseudonym), and on what basis."""
+
+    @staticmethod
+    def create_id(child: str) -> uuid.UUID:
+        return uuid.uuid5(NAMESPACE, f"child-feed/{child}")
+
+    @event("Opened")
+    def __init__(self, child: str) -> None:
+        self.child = child
+        # "partner|basis|basis_id" of every current relation
+        self.relations: list[str] = []
+
+    @staticmethod
+    def key(partner: str, basis: str, basis_id: str) -> str:
+        return f"{partner}|{basis}|{basis_id}"
+
+    def partners(self) -> set[str]:
+        return {key.split("|", 1)[0] for key in self.relations}
+
+    def on_basis(self, basis: str, basis_id: str) -> set[str]:
+        """The partners whose current relation rests on this basis."""
+        suffix = f"|{basis}|{basis_id}"
+        return {key.split("|", 1)[0] for key in self.relations if key.endswith(suffix)}
+
+    def apply(self, change: RelationChange) -> set[str]:
+        """Start or end a relation; the partners the change concerns."""
+        if change.partner is None:
+            ended = self.on_basis(change.basis, change.basis_id)
+            for partner in sorted(ended):
+                self._end(ChildFeed.key(partner, change.basis, change.basis_id))
+            return ended
+        key = ChildFeed.key(change.partner, change.basis, change.basis_id)
+        if change.active and key not in self.relations:
+            self._start(key)
+        elif not change.active and key in self.relations:
+            self._end(key)
+        return {change.partner}
+
+    @event("RelationStarted")
+    def _start(self, key: str) -> None:
+        self.relations.append(key)
+
+    @event("RelationEnded")
+    def _end(self, key: str) -> None:
+        self.relations.remove(key)
+
+    @event("Erased")
+    def erase(self) -> None:
+        self.relations = []
+
+
+def recipients(
+    rules: FeedRules, event_type: str, related: Iterable[str], named: Iterable[str]
+) -> list[str]:
+    """The partners that get a copy: the related ones, or for a `basis` event only those the
+    event's own relation changes concern; only partners that have a feed."""
+    chosen = set(named) if rules.audience_of(event_type) == "basis" else set(related)
+    return sorted(p for p in chosen if rules.has_feed(p))
+
+
+def trim(envelope: Mapping[str, Any], purposes: frozenset[str]) -> dict[str, Any]:
+    """The envelope with only the sections of `purposes` (see the module's rule)."""
+    data = dict(envelope.get("data") or {})
+    sealed = data.get("sealed")
+    if isinstance(sealed, dict):
+        data["sealed"] = {p: token for p, token in sealed.items() if p in purposes}
+    sections = data.get("sections")
+    if HANDOVER not in purposes and isinstance(sections, list):
+        data["sections"] = [s for s in sections if not (isinstance(s, dict) and "sealed" in s)]
+    copy = dict(envelope)
+    copy["data"] = data
+    if isinstance(envelope.get("purposes"), list):
+        copy["purposes"] = [p for p in envelope["purposes"] if p in purposes]
+    return copy

@@ -1,0 +1,207 @@
+"""A feed per partner under the registry authorization: each partner, on its own NATS user,
+reads only the events about its own children (without the sections its role may not hold)
+and a receipt for every event it published; it cannot read another partner's feed nor make
+a consumer of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+from nats.js.api import ConsumerConfig
+
+from ketenbus_contracts.feed import FEED_SIGNER, verify_feed_entry
+from ketenbus_contracts.purposes import Purpose
+from services.runtime.keyring import load_or_create_partner_keys
+from services.runtime.nats_auth import partner_connect
+from services.runtime.partner import FeedItem, publish_signed, read_feed
+from services.runtime.settings import Settings
+from services.runtime.supervisor import Backbone
+from tests.integration.helpers import JGZ, SCHOOL, child, signal
+
+pytestmark = pytest.mark.integration
+
+KETENBUS = Path(sys.executable).parent / "ketenbus"
+
+
+@pytest.fixture
+def backbone(tmp_path: Path) -> Iterator[Backbone]:
+    settings = Settings(data_dir=tmp_path / "data", nats_auth="registry")
+    with Backbone(settings, ["signalling", "feed"]) as backbone:
+        yield backbone
+
+
+async def collect(nc: NatsClient, partner: str, until: int, timeout: float = 60.0) -> list[Any]:
+    """The partner's feed entries until `until` have come (or a generous deadline passed)."""
+    items: list[FeedItem] = []
+    deadline = time.monotonic() + timeout
+    while len(items) < until and time.monotonic() < deadline:
+        items += [item async for item in read_feed(nc, partner, wait=0.5)]
+    return items
+
+
+def test_a_school_reads_only_its_own_children_and_the_receipts_of_what_it_published(
+    backbone: Backbone,
+) -> None:
+    settings, ours, theirs = backbone.settings, child(31), child(32)
+    own = signal(ours, SCHOOL).model_copy(
+        update={"purposes": [Purpose.SIGNALLING, Purpose.YOUTH_CARE]}
+    )
+    own = own.model_copy(
+        update={
+            "data": own.data.model_copy(
+                update={
+                    "sealed": {Purpose.SIGNALLING: "a.b.c.d.e", Purpose.YOUTH_CARE: "f.g.h.i.j"}
+                }
+            )
+        }
+    )
+    unsigned = signal(child(33), SCHOOL)
+
+    async def scenario() -> tuple[list[FeedItem], list[FeedItem]]:
+        school = await partner_connect(settings, SCHOOL.partner, backbone.url)
+        jgz = await partner_connect(settings, JGZ.partner, backbone.url)
+        try:
+            school_keys = load_or_create_partner_keys(settings.data_dir, SCHOOL.partner)
+            jgz_keys = load_or_create_partner_keys(settings.data_dir, JGZ.partner)
+            await publish_signed(jgz.jetstream(), signal(theirs, JGZ), jgz_keys)
+            await publish_signed(school.jetstream(), own, school_keys)
+            await school.jetstream().publish(
+                unsigned.inbound_subject(SCHOOL.partner), unsigned.to_bytes()
+            )
+            return await collect(school, SCHOOL.partner, 4), await collect(jgz, JGZ.partner, 3)
+        finally:
+            await school.close()
+            await jgz.close()
+
+    school_feed, jgz_feed = asyncio.run(scenario())
+
+    copies = [i for i in school_feed if not i.is_receipt]
+    registered = [c for c in copies if c.subject.endswith(".signal-registered")]
+    receipts = sorted(
+        (i.body["status"], i.body.get("event_id"), i.body.get("reason"))
+        for i in school_feed
+        if i.is_receipt
+    )
+    # The school's own signal (and what signalling recorded about it, parents informed), the
+    # youth-care section gone; nothing about the JGZ's child.
+    assert [(str(own.id), {"signalling": "a.b.c.d.e"}, ["signalling"])] == [
+        (c.body["id"], c.body["data"]["sealed"], c.body["purposes"]) for c in registered
+    ]
+    assert {ours} == {c.body["subject"] for c in copies}
+    feed_keys = load_or_create_partner_keys(settings.data_dir, FEED_SIGNER)
+    for copy in copies:
+        verify_feed_entry(copy.raw, copy.headers, feed_keys)
+    assert [
+        ("accepted", str(own.id), None),
+        ("refused", str(unsigned.id), "missing-signature"),
+    ] == receipts
+    assert {theirs} == {i.body["subject"] for i in jgz_feed if not i.is_receipt}
+
+
+def test_a_partner_cannot_read_another_partners_feed_nor_make_a_consumer(
+    backbone: Backbone,
+) -> None:
+    settings = backbone.settings
+
+    async def attack() -> tuple[list[str], list[str], int]:
+        jgz = await partner_connect(settings, JGZ.partner, backbone.url)
+        keys = load_or_create_partner_keys(settings.data_dir, JGZ.partner)
+        await publish_signed(jgz.jetstream(), signal(child(34), JGZ), keys)
+        errors: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(str(exc))
+
+        school = await partner_connect(settings, SCHOOL.partner, backbone.url, error_cb=on_error)
+        stolen: list[str] = []
+        try:
+            sub = await school.jetstream().pull_subscribe_bind(
+                durable=f"feed-{JGZ.partner}", stream="FEED"
+            )
+            for _ in range(3):
+                with contextlib.suppress(TimeoutError):
+                    stolen += [m.subject for m in await sub.fetch(10, timeout=1)]
+            try:
+                await school.jetstream().add_consumer(
+                    "FEED", ConsumerConfig(durable_name="mine", filter_subject="feed.>"), timeout=1
+                )
+                stolen.append("created a consumer")
+            except (nats.errors.Error, TimeoutError):
+                pass
+            # The JGZ's entries are all still there for the JGZ.
+            mine = await collect(jgz, JGZ.partner, 3)
+        finally:
+            await school.close()
+            await jgz.close()
+        return stolen, errors, len(mine)
+
+    stolen, errors, left = asyncio.run(attack())
+
+    assert [] == stolen
+    assert any("permissions violation" in e.lower() for e in errors)
+    assert 3 == left  # the receipt, the signal and "parents informed"
+
+
+def test_ketenbus_feed_prints_a_line_per_entry_without_the_pseudonym(
+    backbone: Backbone,
+) -> None:
+    settings, kid = backbone.settings, child(35)
+    event = signal(kid, JGZ)
+
+    async def publish() -> None:
+        nc = await partner_connect(settings, JGZ.partner, backbone.url)
+        try:
+            keys = load_or_create_partner_keys(settings.data_dir, JGZ.partner)
+            await publish_signed(nc.jetstream(), event, keys)
+            await pending(nc, 3)
+        finally:
+            await nc.close()
+
+    async def pending(nc: NatsClient, entries: int) -> None:
+        # Until the receipt and the copies are on the feed (asked as the partner: info only).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            info = await nc.jetstream().consumer_info("FEED", f"feed-{JGZ.partner}")
+            if info.num_pending >= entries:
+                return
+            await asyncio.sleep(0.1)
+
+    asyncio.run(publish())
+    env = {
+        **os.environ,
+        "KETENBUS_NATS_URL": backbone.url,
+        "KETENBUS_DATA_DIR": str(settings.data_dir),
+        "KETENBUS_NATS_AUTH": "registry",
+        "KETENBUS_LOG_FORMAT": "json",
+    }
+
+    shown = subprocess.run(
+        [str(KETENBUS), "feed", "--as", JGZ.partner],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    lines = sorted(
+        line.split(" ", 1)[1]
+        for line in shown.stdout.splitlines()
+        if "parents-informed" not in line
+    )
+    assert (0, [
+        f"receipt accepted event={event.id} inbound-seq=1 by=signalling",
+        f"signalling.signal-registered event={event.id} sections=- signed=ok",
+    ]) == (shown.returncode, lines)  # fmt: skip
+    assert kid not in shown.stdout

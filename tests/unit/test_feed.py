@@ -1,0 +1,206 @@
+"""The feed in memory: who gets a copy, which sections it keeps, and receipts."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from ketenbus_contracts.feed import (
+    FEED_SIGNATURE_HEADER,
+    Receipt,
+    sign_feed_entry,
+    verify_feed_entry,
+)
+from ketenbus_contracts.privacy import ChildErased, ChildErasedData
+from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.sealing import PartnerKeys
+from ketenbus_contracts.signalling import (
+    Signaller,
+    SignalRegistered,
+    SignalRegisteredData,
+    SignalWithdrawn,
+    SignalWithdrawnData,
+)
+from ketenbus_contracts.signing import ForgedSignatureError
+from services.feed.application import FeedApplication
+from services.feed.bootstrap import load_rules
+from services.feed.domain import FeedRules, InvalidFeedRulesError, trim
+from services.runtime.receipts import batch_receipts
+
+SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="ib")
+JGZ = Signaller(partner="jgz-gelderland-zuid", role="jeugdarts", contact="jgz")
+CHILD, OTHER = "a" * 32, "b" * 32
+KEYS = PartnerKeys.generate("feed")
+
+
+def application() -> FeedApplication:
+    # Erasure deletes stored events, which the POPO store cannot: SQLite in memory.
+    return FeedApplication(
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"},
+        rules=load_rules(),
+        sign=lambda body: sign_feed_entry(body, KEYS),
+    )
+
+
+def registered(child: str, who: Signaller, sealed: dict[Purpose, str]) -> SignalRegistered:
+    on = date(2026, 11, 1)
+    return SignalRegistered.create(
+        source="ketenbus.signalling",
+        subject=child,
+        data=SignalRegisteredData(
+            signal_id=uuid.uuid4(),
+            signaller=who,
+            registered_on=on,
+            planned_removal_on=on + timedelta(days=730),
+            sealed=sealed,
+        ),
+        purposes=sorted(sealed),
+    )
+
+
+def erased(child: str) -> ChildErased:
+    return ChildErased.create(
+        source="kluis", subject=child, data=ChildErasedData(erased_at=datetime.now(UTC))
+    )
+
+
+def copies(app: FeedApplication, *events: object, start: int = 1) -> list[tuple[str, dict]]:
+    items = list(enumerate(events, start=start))
+    prepared = app.prepare("SIGNALLING:feed", items)
+    app.commit(prepared)
+    return [(e.subject, json.loads(e.body)) for e in prepared.entries]
+
+
+def test_a_signal_goes_only_to_its_signaller_without_the_sections_its_role_may_not_hold() -> None:
+    app = application()
+    signal = registered(CHILD, SCHOOL, {Purpose.SIGNALLING: "s.s.s.s.s", Purpose.YOUTH_CARE: "y"})
+
+    sent = copies(app, signal)
+
+    assert [("feed.bs-de-regenboog.signalling.signal-registered", ["signalling"])] == [
+        (subject, sorted(body["data"]["sealed"])) for subject, body in sent
+    ]
+    assert ["signalling"] == sent[0][1]["purposes"]
+
+
+def test_another_signaller_does_not_see_a_signal_that_is_not_its_own() -> None:
+    app = application()
+
+    sent = copies(
+        app, registered(CHILD, SCHOOL, {}), registered(CHILD, JGZ, {}), registered(OTHER, JGZ, {})
+    )
+
+    assert [
+        "feed.bs-de-regenboog.signalling.signal-registered",
+        "feed.jgz-gelderland-zuid.signalling.signal-registered",
+        "feed.jgz-gelderland-zuid.signalling.signal-registered",
+    ] == [subject for subject, _ in sent]
+
+
+def test_an_erasure_reaches_every_related_partner_and_the_relations_are_forgotten() -> None:
+    app = application()
+    copies(app, registered(CHILD, SCHOOL, {}), registered(CHILD, JGZ, {}))
+
+    told = copies(app, erased(CHILD), start=3)
+    after = copies(app, erased(CHILD), start=4)
+
+    assert ["bs-de-regenboog", "jgz-gelderland-zuid"] == [s.split(".")[1] for s, _ in told]
+    assert [] == after
+
+
+def test_a_withdrawn_signal_is_told_to_its_signaller_and_ends_its_relation() -> None:
+    app = application()
+    signal = registered(CHILD, SCHOOL, {})
+    withdrawn = SignalWithdrawn.create(
+        source="ketenbus.signalling",
+        subject=CHILD,
+        data=SignalWithdrawnData(
+            signal_id=signal.data.signal_id, withdrawn_on=date(2026, 11, 2), reason="withdrawn"
+        ),
+    )
+
+    sent = copies(app, signal, withdrawn, erased(CHILD))
+
+    assert ["signal-registered", "signal-withdrawn"] == [s.split(".")[-1] for s, _ in sent]
+
+
+def test_a_batch_processed_before_sends_nothing_again() -> None:
+    app = application()
+    signal = registered(CHILD, SCHOOL, {})
+    copies(app, signal)
+
+    assert [] == copies(app, signal)
+
+
+def test_trim_keeps_dossier_sections_only_for_a_role_that_may_hold_handover() -> None:
+    envelope = {"data": {"sections": [{"category": "x", "sealed": "t"}], "sealed": {}}}
+
+    assert ([], [{"category": "x", "sealed": "t"}]) == (
+        trim(envelope, frozenset({"plan"}))["data"]["sections"],
+        trim(envelope, frozenset({"handover"}))["data"]["sections"],
+    )
+
+
+def test_a_copy_verifies_with_the_feeds_key_and_an_altered_one_does_not() -> None:
+    app = application()
+    prepared = app.prepare("SIGNALLING:feed", [(1, registered(CHILD, SCHOOL, {}))])
+    entry = prepared.entries[0]
+    altered = entry.body.replace(b"bs-de-regenboog", b"bs-de-andere0000")
+
+    verify_feed_entry(entry.body, entry.headers, KEYS)
+    with pytest.raises(ForgedSignatureError):
+        verify_feed_entry(altered, entry.headers, KEYS)
+    assert entry.headers["Nats-Msg-Id"].endswith(":bs-de-regenboog")
+    assert FEED_SIGNATURE_HEADER in entry.headers
+
+
+def test_unknown_audiences_are_refused() -> None:
+    with pytest.raises(InvalidFeedRulesError):
+        FeedRules(roles={}, holder_purposes={}, audiences={"x": "everyone"})  # type: ignore[dict-item]
+
+
+class _Msg:
+    def __init__(self, subject: str, data: bytes) -> None:
+        self.subject, self.data = subject, data
+
+
+class SignallerMismatchError(ValueError):
+    pass
+
+
+def test_receipts_say_accepted_with_the_sequence_or_refused_with_a_kebab_case_reason() -> None:
+    good = registered(CHILD, SCHOOL, {})
+    bad_id = uuid.uuid4()
+    messages = {
+        7: _Msg("in.bs-de-regenboog.signalling.signal-registered", good.to_bytes()),
+        8: _Msg(
+            "in.bs-de-regenboog.signalling.signal-registered",
+            b'{"id": "%s"}' % str(bad_id).encode(),
+        ),
+        9: _Msg("in.jgz-gelderland-zuid.signalling.x", b"[" * 1000),
+    }
+
+    receipts = batch_receipts(
+        "signalling",
+        messages,
+        [(7, good)],
+        [(8, SignallerMismatchError("no")), (9, ValueError("bad"))],
+    )
+
+    assert [
+        ("bs-de-regenboog", "accepted", good.id, 7, None),
+        ("bs-de-regenboog", "refused", bad_id, 8, "signaller-mismatch"),
+        ("jgz-gelderland-zuid", "refused", None, 9, "value"),
+    ] == [(r.partner, r.status, r.event_id, r.stream_seq, r.reason) for r in receipts]
+
+
+def test_a_receipt_names_a_reason_exactly_when_refused() -> None:
+    with pytest.raises(ValidationError):
+        Receipt(
+            id=uuid.uuid4(), partner="bs-de-regenboog", status="refused", service="signalling",
+            decided_at=datetime.now(UTC),
+        )  # fmt: skip
