@@ -99,21 +99,22 @@ class FeedApplication(TrackedApplication):
             # Nobody is related to a child the feed never heard of: nothing to store or send.
             prepared.batch.forget(aggregate_id)
             return
-        before = feed.partners()
+        before = {p: feed.bases_of(p) for p in feed.partners()}
         named: set[str] = set()
         for change in changes:
             named |= feed.apply(change)
-        related = before | feed.partners()
+        bases = {p: before.get(p, set()) | feed.bases_of(p) for p in {*before, *feed.partners()}}
         if isinstance(event, ChildErased):
             feed.erase()
             prepared.erased.append(feed.id)
-        chosen = recipients(self.rules, event.type, related, named)
+        chosen = recipients(self.rules, event.type, bases, named)
         if not chosen:
             return
         envelope = event.model_dump(mode="json", exclude_none=True)
         for partner in chosen:
             body = json.dumps(
-                trim(envelope, self.rules.purposes_of(partner)), separators=(",", ":")
+                trim(envelope, self.rules.purposes_of(partner, bases.get(partner, set()))),
+                separators=(",", ":"),
             ).encode()
             prepared.entries.append(
                 FeedEntry(

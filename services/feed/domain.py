@@ -5,14 +5,17 @@
   relation is told to whom it ended for). An event type may narrow that to the partners whose
   relation rests on the basis the event itself starts or ends (`basis`: a signal is visible
   only to its signaller); both come from `infra/feed.yaml`.
-- Relations are derived from the contract events (`relation_changes_of`, the one function to
-  swap for the relation rules of `services/policy` once they are shared).
+- Relations are derived from the contract events (`relation_changes_of`: the relation kinds
+  of `infra/relations.yaml` are the events' bases).
 - A copy holds only the sealed sections the partner may hold (`trim`): the purposes whose
-  holder roles in the processing register include the partner's role. The rule, so a partner
-  can check a copy: `data.sealed` keeps only those purposes, `purposes` likewise, and the
-  handover's dossier `data.sections` (each sealed under `handover`) are emptied for a partner
-  that may not hold `handover`. Every remaining JWE is left as it was (bound to the event id,
-  which the copy keeps), so the partner opens it with its own key; the feed signs the copy.
+  holder roles in the processing register include the partner's role **and** for which the
+  partner has a current relation on a basis the relation rules (`services/policy`) let open
+  that purpose. The rule, so a partner can check a copy: `data.sealed` keeps only those
+  purposes, `purposes` likewise, and the handover's dossier `data.sections` (each sealed under
+  `handover`) are dropped for a partner that may not hold `handover`. Every remaining JWE is
+  left as it was (bound to the event id, which the copy keeps), so the partner opens it with
+  its own key; the feed signs the copy. Which scope of a purpose (own, record, child) a
+  partner's key opens is kluis's to decide when it releases the key.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class FeedRules:
     holder_purposes: Mapping[str, frozenset[str]]
     audiences: Mapping[str, Audience] = field(default_factory=dict)
     default_audience: Audience = "related"
+    # purpose → the relation bases that open it (none given: the role alone decides)
+    granting_bases: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = {a for a in (*self.audiences.values(), self.default_audience)} - {
@@ -61,10 +66,15 @@ class FeedRules:
     def has_feed(self, partner: str) -> bool:
         return partner in self.roles
 
-    def purposes_of(self, partner: str) -> frozenset[str]:
-        """The purposes whose sections `partner` may hold (none for an unknown partner)."""
+    def purposes_of(self, partner: str, bases: Iterable[str] | None = None) -> frozenset[str]:
+        """The purposes whose sections `partner` may hold, with a relation on `bases` (none
+        for an unknown partner)."""
         role = self.roles.get(partner)
-        return frozenset() if role is None else self.holder_purposes.get(role, frozenset())
+        held = frozenset() if role is None else self.holder_purposes.get(role, frozenset())
+        if bases is None or not self.granting_bases:
+            return held
+        on = set(bases)
+        return frozenset(p for p in held if self.granting_bases.get(p, frozenset()) & on)
 
     def audience_of(self, event_type: str) -> Audience:
         return self.audiences.get(event_type, self.default_audience)
@@ -94,6 +104,10 @@ class ChildFeed(Aggregate):
 
     def partners(self) -> set[str]:
         return {key.split("|", 1)[0] for key in self.relations}
+
+    def bases_of(self, partner: str) -> set[str]:
+        """The kinds of the partner's current relations (signal, enrolment, plan-party, …)."""
+        return {key.split("|")[1] for key in self.relations if key.split("|", 1)[0] == partner}
 
     def on_basis(self, basis: str, basis_id: str) -> set[str]:
         """The partners whose current relation rests on this basis."""

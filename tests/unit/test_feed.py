@@ -87,6 +87,18 @@ def test_a_signal_goes_only_to_its_signaller_without_the_sections_its_role_may_n
     assert ["signalling"] == sent[0][1]["purposes"]
 
 
+def test_a_section_its_role_may_hold_is_left_out_when_no_relation_of_it_opens_that_purpose() -> (
+    None
+):
+    app = application()
+    # A school may hold attendance, but a signal is no basis for it (an enrolment is).
+    signal = registered(CHILD, SCHOOL, {Purpose.SIGNALLING: "s", Purpose.ATTENDANCE: "a"})
+
+    sent = copies(app, signal)
+
+    assert [["signalling"]] == [sorted(body["data"]["sealed"]) for _, body in sent]
+
+
 def test_another_signaller_does_not_see_a_signal_that_is_not_its_own() -> None:
     app = application()
 
