@@ -3,8 +3,9 @@
 Run: `.venv/bin/python -m bench.edexml [--pupils N] [--plan-only]` (embedded nats-server with
 kluis, SQLite). The file is made from the official sample (`adapters/edexml/samples`): its
 second pupil (the one with a BSN) repeated with a fresh key and a valid BSN each time. Prints
-the time to plan (parse, validate, pseudonymise) and to publish (seal through kluis, sign,
-publish) the enrolments.
+the time to plan (parse, validate once, pseudonymise), to publish the enrolments (each pupil's
+identity sealed through kluis, signed, published) and, for comparison, to publish as many
+de-enrolments (signed and published, nothing sealed: no kluis).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import copy
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from lxml import etree
@@ -82,10 +84,23 @@ def _run(pupils: int, plan_only: bool) -> None:
                     url, settings.data_dir, "bs-de-regenboog", rules, plan, settings=settings
                 )
             )
-            done = time.perf_counter() - t1
+            enrolled = time.perf_counter() - t1
+            # The same pupils leaving: signed and published, nothing sealed (no kluis).
+            leaving = replace(
+                plan, enrolments=[], de_enrolments=[e.pseudonym for e in plan.enrolments]
+            )
+            t2 = time.perf_counter()
+            asyncio.run(
+                publish_edexml(
+                    url, settings.data_dir, "bs-de-regenboog", rules, leaving, settings=settings
+                )
+            )
+            left = time.perf_counter() - t2
         print(
-            f"EDEXML {pupils} pupils: publish {done:.2f}s ({published} events), "
-            f"plan + publish {planned + done:.2f}s"
+            f"EDEXML {pupils} pupils: publish {enrolled:.2f}s ({published} enrolments, "
+            f"{1000 * enrolled / max(published, 1):.1f} ms each: identity sealed by kluis), "
+            f"plan + publish {planned + enrolled:.2f}s; {pupils} de-enrolments (signed, nothing "
+            f"sealed) {left:.2f}s"
         )
     finally:
         server.stop()
