@@ -73,3 +73,15 @@ def test_an_edexml_file_with_a_dtd_is_refused_with_one_line(tmp_path: Path) -> N
     assert (2, 1) == (code, len(lines))
     assert lines[0].startswith("error: refused: dtd.xml: the file declares a DTD")
     assert "Traceback" not in result.stderr
+
+
+def test_the_schools_own_export_imported_as_another_school_is_refused(tmp_path: Path) -> None:
+    edexml = ketenbus(tmp_path, "import", "edexml", str(SAMPLE), "--as", "vo-het-lyceum")
+    ours = tmp_path / "dossier.xml"
+    ours.write_bytes(POVO.read_bytes().replace(b">00YY<", b">99ZZ<", 1))
+    oso = ketenbus(tmp_path, "import", "oso", str(ours), "--as", "vo-het-lyceum")
+
+    assert [2, 2] == [edexml.returncode, oso.returncode]
+    assert [1, 1] == [len(refusal(r)[1]) for r in (edexml, oso)]
+    assert "BRIN 99ZZ, but vo-het-lyceum is BRIN 99YY" in oso.stderr
+    assert "Traceback" not in edexml.stderr + oso.stderr
