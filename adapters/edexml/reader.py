@@ -7,12 +7,15 @@ into logs.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from lxml import etree
+
+from adapters.intake import refuse_doctype, xml_parser
 
 SAMPLE = Path(__file__).parent / "samples" / "EDEXML.Voorbeeld.2.1.xml"
 
@@ -62,12 +65,15 @@ def read_header(root: Any) -> ExportHeader:
 
 
 def read_pupils(path: Path) -> list[Pupil]:
-    root = ET.parse(path).getroot()  # noqa: S314
-    return list(iter_pupils(root))
+    """The pupils of a file, without the schema (the import validates: `importer`); a DTD is
+    refused here too (`adapters.intake`)."""
+    tree = etree.parse(str(path), xml_parser())
+    refuse_doctype(tree, what=path.name)
+    return list(iter_pupils(tree.getroot()))
 
 
 def iter_pupils(root: Any) -> Iterator[Pupil]:
-    """The pupils of an EDEXML root (xml.etree or lxml element), in file order."""
+    """The pupils of an EDEXML root (lxml or xml.etree element), in file order."""
     brin = (root.findtext("school/brincode") or "").strip()
     for element in root.iterfind("leerlingen/leerling"):
         birth = _text(element, "geboortedatum")

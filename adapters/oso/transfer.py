@@ -29,7 +29,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from adapters.intake import check_school
 from adapters.oso.attachments import open_attachment, seal_attachment
-from adapters.oso.dossier import assemble, read_dossier
+from adapters.oso.dossier import OsoDossier, assemble, read_dossier
 from ketenbus_contracts.handover import (
     ConsentRecorded,
     ConsentRecordedData,
@@ -102,7 +102,7 @@ def pupil_is_16_at(birth: date | None, on: date, age: int) -> bool:
 async def import_oso(
     nc: NatsClient,
     keyring: Keyring,
-    raw: bytes,
+    raw: bytes | OsoDossier,
     *,
     secret: bytes,
     disclosure: DisclosureRules,
@@ -115,8 +115,12 @@ async def import_oso(
     key_timeout: float = 60.0,
     what: str = "file",
 ) -> Imported:
-    """Validate, seal and publish an OSO dossier as a handover of `keyring.partner`."""
-    dossier = read_dossier(raw, disclosure, what=what)
+    """Validate, seal and publish an OSO dossier as a handover of `keyring.partner`.
+
+    `raw`: the file, or what `read_dossier` read from it (the CLI reads it before connecting:
+    a large dossier is parsed and validated once).
+    """
+    dossier = raw if isinstance(raw, OsoDossier) else read_dossier(raw, disclosure, what=what)
     check_school(dossier.brin, keyring.partner, what=what)  # before anything is published
     if dossier.bsn and is_valid_bsn(dossier.bsn):
         child = child_pseudonym(secret, dossier.bsn)

@@ -107,7 +107,7 @@ def import_oso(
             done = await run_import(
                 nc,
                 keyring,
-                raw,
+                dossier,
                 secret=secret,
                 disclosure=disclosure,
                 rules=rules,

@@ -20,7 +20,7 @@ import yaml
 import adapters.edexml.schema as edexml_schema
 import adapters.intake as intake
 from adapters.edexml.importer import plan_import
-from adapters.edexml.reader import SAMPLE, read_header
+from adapters.edexml.reader import SAMPLE, read_header, read_pupils
 from adapters.edexml.schema import EdexmlNoBrinError, EdexmlSchemaError, validate
 from adapters.intake import (
     DoctypeRefusedError,
@@ -187,6 +187,14 @@ def test_an_edexml_file_with_a_dtd_is_refused_with_a_clear_message(
         validate(path)
 
     assert str(refused.value).startswith("dtd.xml: the file declares a DTD (<!DOCTYPE …>)")
+
+
+def test_the_demos_pupil_reader_refuses_a_dtd_too(tmp_path: Path) -> None:
+    path = tmp_path / "dtd.xml"
+    path.write_bytes(with_doctype(SAMPLE.read_bytes(), LAUGHS))
+
+    with pytest.raises(DoctypeRefusedError):
+        read_pupils(path)
 
 
 def test_an_oso_dossier_with_a_dtd_is_refused_with_a_clear_message() -> None:

@@ -1,0 +1,54 @@
+"""`ketenbus import oso` as a subprocess against a running backbone (handover and kluis): a
+dossier with a 12 MB document (past libxml2's 10 MB text-node cap) goes in, read once, its
+documents sealed into the object store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.runtime.settings import Settings
+from services.runtime.supervisor import Backbone
+from tests.unit.test_import_intake import with_attachment
+
+pytestmark = pytest.mark.integration
+
+KETENBUS = Path(sys.executable).parent / "ketenbus"
+
+
+@pytest.fixture
+def backbone(tmp_path: Path, nats_url: str) -> Iterator[Backbone]:
+    settings = Settings(data_dir=tmp_path / "data", store="sqlite", nats_auth="none")
+    with Backbone(settings.model_copy(update={"nats_url": nats_url}), ["handover", "kluis"]) as b:
+        yield b
+
+
+def test_an_oso_dossier_with_a_12_mb_document_is_imported(
+    backbone: Backbone, tmp_path: Path
+) -> None:
+    dossier = tmp_path / "dossier.xml"
+    dossier.write_bytes(with_attachment(12 * 1024 * 1024))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env |= {
+        "KETENBUS_DATA_DIR": str(backbone.settings.data_dir),
+        "KETENBUS_NATS_URL": backbone.url,
+        "KETENBUS_NATS_AUTH": "none",
+    }
+
+    result = subprocess.run(
+        [str(KETENBUS), "import", "oso", str(dossier), "--as", "bs-de-regenboog"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert 0 == result.returncode, result.stderr[-2000:]
+    assert "(po-vo)" in result.stdout
+    assert "14 sealed sections, 15 attachments by reference" in result.stdout
