@@ -74,6 +74,7 @@ class FeedApplication(TrackedApplication):
         )
         for _, event in todo:
             self._copy(prepared, event)
+        log.debug("feed_batch_prepared", events=len(todo), copies=len(prepared.entries))
         return prepared
 
     def commit(self, prepared: PreparedBatch) -> None:
@@ -127,4 +128,3 @@ class FeedApplication(TrackedApplication):
                     },
                 )
             )
-        log.debug("feed_copies", event_id=str(event.id), copies=len(chosen))
