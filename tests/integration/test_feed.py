@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -154,30 +155,13 @@ def test_a_partner_cannot_read_another_partners_feed_nor_make_a_consumer(
 
 
 def test_ketenbus_feed_prints_a_line_per_entry_without_the_pseudonym(
-    backbone: Backbone,
+    backbone: Backbone, tmp_path: Path
 ) -> None:
     settings, kid = backbone.settings, child(35)
-    event = signal(kid, JGZ)
-
-    async def publish() -> None:
-        nc = await partner_connect(settings, JGZ.partner, backbone.url)
-        try:
-            keys = load_or_create_partner_keys(settings.data_dir, JGZ.partner)
-            await publish_signed(nc.jetstream(), event, keys)
-            await pending(nc, 3)
-        finally:
-            await nc.close()
-
-    async def pending(nc: NatsClient, entries: int) -> None:
-        # Until the receipt and the copies are on the feed (asked as the partner: info only).
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            info = await nc.jetstream().consumer_info("FEED", f"feed-{JGZ.partner}")
-            if info.num_pending >= entries:
-                return
-            await asyncio.sleep(0.1)
-
-    asyncio.run(publish())
+    event, refused = signal(kid, JGZ), signal(child(36), JGZ)
+    bad = json.loads(refused.to_bytes())
+    bad["data"]["name"] = "Kanariepietje"  # not in the contract: ingress refuses it
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
     env = {
         **os.environ,
         "KETENBUS_NATS_URL": backbone.url,
@@ -186,22 +170,46 @@ def test_ketenbus_feed_prints_a_line_per_entry_without_the_pseudonym(
         "KETENBUS_LOG_FORMAT": "json",
     }
 
-    shown = subprocess.run(
-        [str(KETENBUS), "feed", "--as", JGZ.partner],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    def ketenbus(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(KETENBUS), *args], env=env, capture_output=True, text=True, timeout=120,
+            check=False,
+        )  # fmt: skip
+
+    async def publish() -> None:
+        nc = await partner_connect(settings, JGZ.partner, backbone.url)
+        try:
+            keys = load_or_create_partner_keys(settings.data_dir, JGZ.partner)
+            await publish_signed(nc.jetstream(), event, keys)
+            await pending(nc, 4)
+        finally:
+            await nc.close()
+
+    async def pending(nc: NatsClient, entries: int) -> None:
+        # Until the receipts and the copies are on the feed (asked as the partner: info only).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            info = await nc.jetstream().consumer_info("FEED", f"feed-{JGZ.partner}")
+            if info.num_pending >= entries:
+                return
+            await asyncio.sleep(0.1)
+
+    published = ketenbus("publish", "--as", JGZ.partner, str(tmp_path / "bad.json"))
+    asyncio.run(publish())
+
+    shown = ketenbus("feed", "--as", JGZ.partner)
 
     lines = sorted(
         line.split(" ", 1)[1]
         for line in shown.stdout.splitlines()
         if "parents-informed" not in line
     )
-    assert (0, [
+    # The reason is the code ingress refused it with (`refused: <code>: …` on stderr).
+    code = published.stderr.split("refused: ", 1)[1].split(":", 1)[0]
+    assert (2, 0) == (published.returncode, shown.returncode)
+    assert [
         f"receipt accepted event={event.id} inbound-seq=1 by=signalling",
+        f"receipt refused reason={code} event={refused.id} by=ingress",
         f"signalling.signal-registered event={event.id} sections=- signed=ok",
-    ]) == (shown.returncode, lines)  # fmt: skip
+    ] == lines
     assert kid not in shown.stdout
