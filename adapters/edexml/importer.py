@@ -2,10 +2,12 @@
 
 1. The file is validated against the EDEXML XSD, once (refused with what and where otherwise;
    a DTD, a file too large or one without a Dutch BRIN are refused too, `adapters.intake`).
-2. Each pupil gets a pseudonym: `child_pseudonym` for a valid BSN, `school_pupil_pseudonym`
-   otherwise. A record that passes the schema but not the semantic checks (a BSN failing the
-   eleven-check, a birth date in the future) is quarantined: named in the summary by its pupil
-   key, never by name or BSN, while the rest imports (`strict` refuses the file instead).
+2. Each pupil gets a pseudonym from the pseudonym service: its child pseudonym for a valid BSN,
+   its pupil-key pseudonym (BRIN + key) otherwise. `pseudonyms_needed` lists what to ask (one
+   batch request for the whole file); `plan_import` looks the answers up in a `Pseudonymiser`.
+   A record that passes the schema but not the semantic checks (a BSN failing the eleven-check,
+   a birth date in the future) is quarantined: named in the summary by its pupil key, never by
+   name or BSN, while the rest imports (`strict` refuses the file instead).
 3. The difference with the school's previous export (kept in the data dir as pseudonyms only)
    gives the enrolments (with the identity sealed under `identity`) and de-enrolments.
 """
@@ -23,7 +25,7 @@ from typing import Any
 
 from adapters.edexml.reader import ExportHeader, Pupil, iter_pupils, read_header
 from adapters.edexml.schema import validate
-from ketenbus_contracts.pseudonym import child_pseudonym, is_valid_bsn, school_pupil_pseudonym
+from ketenbus_contracts.pseudonym import ChildBsn, Pseudonymiser, PupilKey, is_valid_bsn
 from ketenbus_contracts.truancy import PupilIdentity
 
 
@@ -75,9 +77,21 @@ def _name(pupil: Pupil) -> str:
     return " ".join(p for p in (pupil.given_names, pupil.prefix, pupil.surname) if p)
 
 
+def pseudonyms_needed(root: Any) -> list[ChildBsn | PupilKey]:
+    """What `plan_import` asks its `Pseudonymiser` for this (validated) EDEXML root: each
+    pupil's key under the school's BRIN, and each BSN that passes the eleven-check."""
+    brin = read_header(root).brin
+    needed: list[ChildBsn | PupilKey] = []
+    for pupil in iter_pupils(root):
+        needed.append(PupilKey(brin=brin, pupil_key=pupil.key))
+        if pupil.bsn is not None and is_valid_bsn(pupil.bsn):
+            needed.append(ChildBsn(bsn=pupil.bsn))
+    return needed
+
+
 def plan_import(
     path: Path,
-    secret: bytes,
+    pseudonyms: Pseudonymiser,
     previous: dict[str, str],
     *,
     strict: bool = False,
@@ -100,7 +114,7 @@ def plan_import(
         plan.pupils += 1
         if progress is not None and plan.pupils % 1000 == 0:
             progress(plan.pupils)
-        key_pseudonym = school_pupil_pseudonym(secret, header.brin, pupil.key)
+        key_pseudonym = pseudonyms.pupil(header.brin, pupil.key)
         problem = _problem(pupil, check_day)
         if problem is not None:
             plan.quarantined.append(Quarantined(pupil.key, pupil.line, problem))
@@ -110,7 +124,7 @@ def plan_import(
                 seen.add(previous[key_pseudonym])
             continue
         bsn = pupil.bsn
-        pseudonym = key_pseudonym if bsn is None else child_pseudonym(secret, bsn)
+        pseudonym = key_pseudonym if bsn is None else pseudonyms.child(bsn)
         plan.keys[key_pseudonym] = pseudonym
         seen.add(pseudonym)
         if pseudonym in previous.values():

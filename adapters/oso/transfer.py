@@ -45,12 +45,13 @@ from ketenbus_contracts.handover import (
     ParentsViewedData,
     RunningSupport,
 )
-from ketenbus_contracts.pseudonym import child_pseudonym, is_valid_bsn, school_pupil_pseudonym
+from ketenbus_contracts.pseudonym import is_valid_bsn
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import DataKey, kid_of, seal
 from services.handover.rules import DisclosureRules, HandoverRules
 from services.runtime.keyring import KeyRefusedError, Keyring, KeyringError, KluisUnavailableError
 from services.runtime.partner import publish_signed
+from services.runtime.pseudonyms import PseudonymClient
 from services.runtime.streams import HANDOVER, HANDOVER_ATTACHMENTS, ensure_object_store
 
 DELIVERED_SUBJECT = DossierDelivered.outbound_subject()
@@ -104,7 +105,7 @@ async def import_oso(
     keyring: Keyring,
     raw: bytes | OsoDossier,
     *,
-    secret: bytes,
+    pseudonyms: PseudonymClient,
     disclosure: DisclosureRules,
     rules: HandoverRules,
     contact: str,
@@ -123,9 +124,9 @@ async def import_oso(
     dossier = raw if isinstance(raw, OsoDossier) else read_dossier(raw, disclosure, what=what)
     check_school(dossier.brin, keyring.partner, what=what)  # before anything is published
     if dossier.bsn and is_valid_bsn(dossier.bsn):
-        child = child_pseudonym(secret, dossier.bsn)
+        child = await pseudonyms.child(dossier.bsn)
     elif dossier.brin and dossier.pupil_key:
-        child = school_pupil_pseudonym(secret, dossier.brin, dossier.pupil_key)
+        child = await pseudonyms.pupil(dossier.brin, dossier.pupil_key)
     else:
         raise TransferError(f"{what}: the pupil has neither a valid BSN nor a school key")
     partner = keyring.partner

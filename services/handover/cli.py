@@ -77,7 +77,7 @@ def import_oso(
     from ketenbus_contracts.handover import RunningSupport
     from services.handover.rules import load_disclosure_rules, load_rules
     from services.runtime.keyring import Keyring
-    from services.runtime.secrets import load_or_create_secret
+    from services.runtime.pseudonyms import PseudonymClient, PseudonymClientError
 
     settings = _settings(data_dir)
     try:
@@ -98,7 +98,6 @@ def import_oso(
     except ImportRefusedError as exc:
         _fail(f"refused: {exc}")
     url = _url(settings)
-    secret = load_or_create_secret(settings.data_dir / "secrets" / "pseudonym.key")
 
     async def run() -> None:
         nc = await partner_connect(settings, as_partner, url)
@@ -108,7 +107,7 @@ def import_oso(
                 nc,
                 keyring,
                 dossier,
-                secret=secret,
+                pseudonyms=PseudonymClient.for_partner(settings.data_dir, as_partner, nc),
                 disclosure=disclosure,
                 rules=rules,
                 contact=contact,
@@ -128,7 +127,7 @@ def import_oso(
 
     try:
         asyncio.run(run())
-    except (OsoRefusedError, TransferError) as exc:
+    except (OsoRefusedError, TransferError, PseudonymClientError) as exc:
         _fail(f"refused: {exc}")
 
 

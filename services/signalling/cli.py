@@ -40,10 +40,23 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _secret(settings: Any) -> bytes:
-    from services.runtime.secrets import load_or_create_secret
+def _pseudonyms(settings: Any, partner: str, bsn: str | None, household: str | None) -> Any:
+    """The child's and household's pseudonyms from the pseudonym service, asked as `partner`
+    (one request; the BSN and household key travel sealed to the service)."""
+    from ketenbus_contracts.pseudonym import ChildBsn, HouseholdKey
+    from services.runtime.pseudonyms import PseudonymClientError, resolve_as
 
-    return load_or_create_secret(settings.data_dir / "secrets" / "pseudonym.key")
+    asked: list[ChildBsn | HouseholdKey] = []
+    if bsn is not None:
+        asked.append(ChildBsn(bsn=bsn))
+    if household:
+        asked.append(HouseholdKey(household_key=household))
+    if not asked:
+        return None
+    try:
+        return asyncio.run(resolve_as(settings, _url(settings), partner, asked))
+    except PseudonymClientError as exc:
+        _fail(f"refused: {exc}")
 
 
 def _url(settings: Any) -> str:
@@ -98,7 +111,7 @@ def register(
     data_dir: DataDir = None,
 ) -> None:
     """Register a concern about a child, sealed by the partner before it leaves."""
-    from ketenbus_contracts.pseudonym import InvalidBsnError, child_pseudonym, household_pseudonym
+    from ketenbus_contracts.pseudonym import is_valid_bsn
     from ketenbus_contracts.signalling import (
         SignalDetails,
         Signaller,
@@ -113,14 +126,13 @@ def register(
 
     settings = _settings(data_dir)
     rules = load_rules()
-    secret = _secret(settings)
     if (child is None) == (bsn is None):
         _fail("give exactly one of --child (pseudonym) and --bsn")
-    try:
-        pseudonym = child or child_pseudonym(secret, str(bsn))
-    except InvalidBsnError as exc:
-        _fail(str(exc))
-        return
+    if bsn is not None and not is_valid_bsn(bsn):
+        _fail("invalid-bsn: not a valid BSN (nine digits, eleven-check)")
+    resolved = _pseudonyms(settings, as_partner, bsn, household)
+    pseudonym = child or resolved.child(str(bsn))
+    household_pseudonym = resolved.household(household) if household else None
     born = date.fromisoformat(birth_date) if birth_date else None
     registered_on = date.fromisoformat(on) if on else date.today()
     band = age_band or (age_band_of(born, registered_on, rules.age_bands) if born else None)
@@ -157,7 +169,7 @@ def register(
                 signaller=signaller,
                 registered_on=registered_on,
                 planned_removal_on=removal,
-                household=household_pseudonym(secret, household) if household else None,
+                household=household_pseudonym,
                 municipality=municipality,
                 age_band=band,
                 sealed=sealed,

@@ -31,7 +31,6 @@ def _progress(done: int, total: int) -> None:
 
 def _context(data_dir: Path | None, school: str):  # type: ignore[no-untyped-def]
     from services.runtime.logging import configure_logging
-    from services.runtime.secrets import load_or_create_secret
     from services.runtime.settings import Settings
     from services.runtime.supervisor import discover_nats_url
     from services.truancy.rules import load_regions, school_region
@@ -41,8 +40,7 @@ def _context(data_dir: Path | None, school: str):  # type: ignore[no-untyped-def
     rules = school_region(load_regions(), school)
     if rules is None:
         _fail(f"school {school} is in no region's infra/truancy/*.yaml", 2)
-    secret = load_or_create_secret(settings.data_dir / "secrets" / "pseudonym.key")
-    return settings, rules, secret, discover_nats_url(settings)
+    return settings, rules, discover_nats_url(settings)
 
 
 @app.command("import-edexml")
@@ -57,28 +55,46 @@ def import_edexml(
         StrictImportError,
         load_previous,
         plan_import,
+        pseudonyms_needed,
         save_state,
         summary,
     )
     from adapters.edexml.reader import read_header
     from adapters.edexml.schema import EdexmlSchemaError, validate
     from adapters.intake import ImportRefusedError, check_school
+    from services.runtime.pseudonyms import (
+        PseudonymClientError,
+        PseudonymRefusedError,
+        resolve_as,
+    )
     from services.truancy.imports import publish_edexml
 
-    settings, rules, secret, url = _context(data_dir, as_partner)
+    settings, rules, url = _context(data_dir, as_partner)
     try:
         version, tree = validate(file)
         brin = read_header(tree.getroot()).brin
         check_school(brin, as_partner, what=file.name)  # before connecting, before anything
         previous = load_previous(settings.data_dir, as_partner, brin)
+        if url is None:
+            _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", 2)
+            return
+        # One batch request for the whole file: the pseudonym service holds the secret.
+        asked = pseudonyms_needed(tree.getroot())
+        pseudonyms = asyncio.run(resolve_as(settings, url, as_partner, asked))
         plan = plan_import(
             file,
-            secret,
+            pseudonyms,
             previous,
             strict=strict,
             progress=lambda n: _progress(n, 0),
             validated=(version, tree),
         )
+    except PseudonymRefusedError as exc:
+        _fail(f"refused by the pseudonym service: {exc.code}", 1)
+        return
+    except PseudonymClientError as exc:
+        _fail(f"no pseudonyms: {exc}", 2)
+        return
     except EdexmlSchemaError as exc:
         lines = "\n".join(f"  {issue}" for issue in exc.issues[:20])
         more = f"\n  … and {len(exc.issues) - 20} more" if len(exc.issues) > 20 else ""
@@ -89,9 +105,6 @@ def import_edexml(
         return
     except ImportRefusedError as exc:
         _fail(f"refused: {exc}", 2)
-        return
-    if url is None:
-        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", 2)
         return
     published = asyncio.run(
         publish_edexml(
@@ -114,7 +127,7 @@ def import_absences(file: File, as_partner: Partner, data_dir: DataDir = None) -
     from adapters.las_csv.reader import read_absences
     from services.truancy.imports import publish_absences
 
-    settings, rules, secret, url = _context(data_dir, as_partner)
+    settings, rules, url = _context(data_dir, as_partner)
     state = state_path(settings.data_dir, as_partner)
     if not state.exists():
         _fail(f"no EDEXML import of {as_partner} yet: its pupil keys are unknown", 2)
@@ -136,7 +149,6 @@ def import_absences(file: File, as_partner: Partner, data_dir: DataDir = None) -
             rows,
             known["keys"],
             known["brin"],
-            secret,
             _progress,
             settings=settings,
         )

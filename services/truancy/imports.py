@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from adapters.edexml.importer import Enrolment, ImportPlan
 from adapters.intake import check_school, load_limits
 from adapters.las_csv.reader import AbsenceRow, RowProblem, read_absences
-from ketenbus_contracts.pseudonym import school_pupil_pseudonym
+from ketenbus_contracts.pseudonym import PupilKey
 from ketenbus_contracts.truancy import (
     AbsenceDetails,
     AbsenceRecorded,
@@ -34,6 +34,7 @@ from ketenbus_contracts.truancy import (
 from services.runtime.keyring import Keyring, KluisUnavailableError
 from services.runtime.nats_auth import partner_connect, settings_for
 from services.runtime.partner import publish_signed
+from services.runtime.pseudonyms import PseudonymClient
 from services.runtime.settings import Settings
 from services.truancy.rules import RegionRules
 
@@ -172,7 +173,6 @@ async def publish_absences(
     path: Path | list[AbsenceRow | RowProblem],
     keys: dict[str, str],
     brin: str,
-    secret: bytes,
     progress: Progress | None = None,
     settings: Settings | None = None,
 ) -> AbsenceImport:
@@ -185,6 +185,12 @@ async def publish_absences(
     try:
         js = nc.jetstream()
         keyring = Keyring.for_partner(data_dir, school, nc)
+        # One batch request for every pupil key: the pseudonym service holds the secret.
+        pseudonyms = await PseudonymClient.for_partner(data_dir, school, nc).resolve(
+            PupilKey(brin=brin, pupil_key=i.pupil_key)
+            for i in items
+            if not isinstance(i, RowProblem)
+        )
         for item in items:
             if isinstance(item, RowProblem):
                 result.problems.append(item)
@@ -192,7 +198,7 @@ async def publish_absences(
             if item.reason_code not in rules.codes.absence_reasons:
                 result.problems.append(RowProblem(item.line, "reason_code", "not a known code"))
                 continue
-            child = keys.get(school_pupil_pseudonym(secret, brin, item.pupil_key))
+            child = keys.get(pseudonyms.pupil(brin, item.pupil_key))
             if child is None:
                 result.unknown_pupils.append(item.line)
                 continue
