@@ -75,20 +75,16 @@ def demo(data_dir: DataDir = None) -> None:
     from services.arrangements.scenario import format_scenario
     from services.demo import format_plan, format_story, run_scenario
     from services.registry import SERVICES
-    from services.runtime.secrets import load_or_create_secret
     from services.runtime.supervisor import Backbone
 
     settings = _settings(data_dir)
-    secret = load_or_create_secret(settings.data_dir / "secrets" / "pseudonym.key")
     with Backbone(settings, list(SERVICES)) as backbone:
         typer.echo(f"NATS at {backbone.url}; services: {', '.join(SERVICES)}")
         typer.echo(
             "The school imports its pupils (EDEXML); school, childcare and JGZ signal; the "
             "parties build a plan; a po-vo handover, an arrangement and absences follow..."
         )
-        story = asyncio.run(
-            run_scenario(backbone.url, settings.data_dir, secret, settings=settings)
-        )
+        story = asyncio.run(run_scenario(backbone.url, settings.data_dir, settings=settings))
     typer.echo("")
     typer.echo(format_story(story))
     typer.echo("")

@@ -29,8 +29,16 @@ import nats
 from lxml import etree
 from nats.aio.client import Client as NatsClient
 
-from adapters.edexml.importer import ImportPlan, load_previous, plan_import, save_state, summary
-from adapters.edexml.reader import SAMPLE, Pupil, read_pupils
+from adapters.edexml.importer import (
+    ImportPlan,
+    load_previous,
+    plan_import,
+    pseudonyms_needed,
+    save_state,
+    summary,
+)
+from adapters.edexml.reader import SAMPLE, Pupil, read_header, read_pupils
+from adapters.edexml.schema import validate
 from adapters.oso.dossier import FIXTURES as OSO_FIXTURES
 from adapters.oso.dossier import read_dossier
 from adapters.oso.transfer import Imported, TransferError, export_oso, import_oso
@@ -59,7 +67,7 @@ from ketenbus_contracts.plan import (
     RegieAssigned,
     RegieAssignedData,
 )
-from ketenbus_contracts.pseudonym import child_pseudonym, is_valid_bsn, school_pupil_pseudonym
+from ketenbus_contracts.pseudonym import Pseudonymiser, is_valid_bsn
 from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signalling import (
     SignalDetails,
@@ -76,6 +84,7 @@ from services.integral_plan.reader import open_plan
 from services.runtime.keyring import Keyring, load_or_create_partner_keys
 from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
 from services.runtime.partner import publish_signed
+from services.runtime.pseudonyms import PseudonymClient, ResolvedPseudonyms, resolve_as
 from services.runtime.settings import Settings
 from services.runtime.streams import (
     HANDOVER,
@@ -108,17 +117,20 @@ class DemoPupil:
     pupil: Pupil
 
 
-def pupils_with_pseudonyms(secret: bytes, path: Path = SAMPLE) -> tuple[list[DemoPupil], int]:
-    """Pupils from the EDEXML file with their pseudonyms; and how many were skipped (bad BSN)."""
+def pupils_with_pseudonyms(
+    pseudonyms: Pseudonymiser, path: Path = SAMPLE
+) -> tuple[list[DemoPupil], int]:
+    """Pupils from the EDEXML file with their pseudonyms (as the pseudonym service gave them to
+    the school); and how many were skipped (bad BSN)."""
     found, skipped = [], 0
     for pupil in read_pupils(path):
         if pupil.bsn is not None:
             if not is_valid_bsn(pupil.bsn):
                 skipped += 1
                 continue
-            pseudonym = child_pseudonym(secret, pupil.bsn)
+            pseudonym = pseudonyms.child(pupil.bsn)
         else:
-            pseudonym = school_pupil_pseudonym(secret, pupil.brin, pupil.key)
+            pseudonym = pseudonyms.pupil(pupil.brin, pupil.key)
         found.append(DemoPupil(pseudonym, pupil))
     return found, skipped
 
@@ -206,16 +218,20 @@ async def wait_for_relations(nc: NatsClient) -> None:
 
 
 async def enrol_pupils(
-    settings: Settings, url: str, secret: bytes, pupils_file: Path, rules: RegionRules
-) -> ImportPlan:
-    """The school's EDEXML import: its pupils enrolled (identity sealed through kluis)."""
+    settings: Settings, url: str, pupils_file: Path, rules: RegionRules
+) -> tuple[ImportPlan, ResolvedPseudonyms]:
+    """The school's EDEXML import: its pupils' pseudonyms asked of the pseudonym service in one
+    request, its pupils enrolled (identity sealed through kluis)."""
     data_dir = settings.data_dir
-    brin = read_pupils(pupils_file)[0].brin
+    version, tree = validate(pupils_file)
+    brin = read_header(tree.getroot()).brin
     previous = load_previous(data_dir, SCHOOL.partner, brin)
-    plan = plan_import(pupils_file, secret, previous)
+    asked = pseudonyms_needed(tree.getroot())
+    pseudonyms = await resolve_as(settings, url, SCHOOL.partner, asked)
+    plan = plan_import(pupils_file, pseudonyms, previous, validated=(version, tree))
     await publish_edexml(url, data_dir, SCHOOL.partner, rules, plan, settings=settings)
     save_state(data_dir, SCHOOL.partner, plan)
-    return plan
+    return plan, pseudonyms
 
 
 # 2. signals and a match ----------------------------------------------------------------
@@ -394,17 +410,18 @@ def dossier_of(pupil: Pupil, sample: Path = OSO_SAMPLE) -> bytes:
 
 
 async def hand_over(
-    conns: Connections, data_dir: Path, secret: bytes, child: DemoPupil, today: date
+    conns: Connections, data_dir: Path, child: DemoPupil, today: date
 ) -> dict[str, Any]:
     """po→vo: the school publishes the dossier, the vo school requests it after enrolment, the
     school releases it, the handover service delivers it."""
     school = await keyring_of(conns, data_dir, SCHOOL.partner, refusal_ttl=0)
     receiver = load_or_create_partner_keys(data_dir, RECEIVER.partner)
+    nc = await conns.partner(SCHOOL.partner)
     done: Imported = await import_oso(
-        await conns.partner(SCHOOL.partner),
+        nc,
         school,
         dossier_of(child.pupil),
-        secret=secret,
+        pseudonyms=PseudonymClient.for_partner(data_dir, SCHOOL.partner, nc),
         disclosure=load_disclosure_rules(),
         rules=load_rules(),
         contact="IB'er groep 8, 026-1234567",
@@ -483,7 +500,6 @@ def school_days_before(rules: RegionRules, today: date, count: int) -> list[date
 
 async def report_truancy(
     conns: Connections,
-    secret: bytes,
     rules: RegionRules,
     enrolled: ImportPlan,
     child: DemoPupil,
@@ -507,7 +523,6 @@ async def report_truancy(
             path,
             enrolled.keys,
             enrolled.header.brin,
-            secret,
             settings=conns.settings,
         )
     report = await wait_for(
@@ -549,7 +564,6 @@ def _projected(plan: dict[str, Any]) -> bool:
 async def run_scenario(
     url: str,
     data_dir: Path,
-    secret: bytes,
     today: date | None = None,
     pupils_file: Path = SAMPLE,
     settings: Settings | None = None,
@@ -563,18 +577,19 @@ async def run_scenario(
     rules = school_region(load_regions(), SCHOOL.partner)
     if rules is None:
         raise RuntimeError(f"{SCHOOL.partner} is in no region's infra/truancy/*.yaml")
-    enrolled = await enrol_pupils(settings, url, secret, pupils_file, rules)
-    pupils, _ = pupils_with_pseudonyms(secret, pupils_file)
+    # The school's system asks the pseudonym service; no partner here holds the secret.
+    enrolled, pseudonyms = await enrol_pupils(settings, url, pupils_file, rules)
+    pupils, _ = pupils_with_pseudonyms(pseudonyms, pupils_file)
     first = pupils[0]
     story = Story(child=first.pseudonym, imported=enrolled)
     async with Connections(settings, url) as conns:
         await signal_and_match(conns, data_dir, pupils, today)
         await build_plan(conns, data_dir, first.pseudonym, today)
-        story.handover = await hand_over(conns, data_dir, secret, first, today)
+        story.handover = await hand_over(conns, data_dir, first, today)
         story.arrangement = await run_arrangement_scenario(
             url, data_dir, child=first.pseudonym, today=today, conns=conns
         )
-        story.truancy = await report_truancy(conns, secret, rules, enrolled, first, today)
+        story.truancy = await report_truancy(conns, rules, enrolled, first, today)
         await wait_for_relations(await conns.user(SUPERVISOR_USER))
         for partner in READERS:
             nc = await conns.partner(partner)

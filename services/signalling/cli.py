@@ -130,9 +130,6 @@ def register(
         _fail("give exactly one of --child (pseudonym) and --bsn")
     if bsn is not None and not is_valid_bsn(bsn):
         _fail("invalid-bsn: not a valid BSN (nine digits, eleven-check)")
-    resolved = _pseudonyms(settings, as_partner, bsn, household)
-    pseudonym = child or resolved.child(str(bsn))
-    household_pseudonym = resolved.household(household) if household else None
     born = date.fromisoformat(birth_date) if birth_date else None
     registered_on = date.fromisoformat(on) if on else date.today()
     band = age_band or (age_band_of(born, registered_on, rules.age_bands) if born else None)
@@ -153,6 +150,10 @@ def register(
         check_concern_codes(details, rules.concern_domains)
     except UnknownConcernCodeError as exc:
         _fail(f"{exc} (known: {', '.join(rules.concern_domains)})")
+    # Checked before asking: nothing leaves for a signal that would be refused anyway.
+    resolved = _pseudonyms(settings, as_partner, bsn, household)
+    pseudonym = child or resolved.child(str(bsn))
+    household_pseudonym = resolved.household(household) if household else None
     signaller = Signaller(partner=as_partner, role=role, contact=contact)
     signal_id = uuid.uuid4()
 

@@ -37,6 +37,7 @@ from services.handover.rules import load_disclosure_rules, load_rules
 from services.handover.translation import apply_inbound, to_contract
 from services.runtime.keyring import Keyring
 from services.runtime.outbox import outbound_event_id
+from services.runtime.pseudonyms import PseudonymClient
 from services.runtime.settings import Settings, server_list
 from services.runtime.store import store_env
 from services.runtime.supervisor import Backbone
@@ -51,7 +52,6 @@ POVO = EXAMPLES / "Voorbeelddossier_OV_POVO_full.xml"
 OPT_OUT = EXAMPLES / "Voorbeelddossier_OV_POVO_opt_out.xml"
 SENDER = "bs-de-regenboog"
 RECEIVER = "vo-het-lyceum"
-SECRET = b"test-secret"
 DISCLOSURE = load_disclosure_rules()
 RULES = load_rules()
 
@@ -109,7 +109,7 @@ async def _import(
             nc,
             keyring,
             from_sender(path.read_bytes()),
-            secret=SECRET,
+            pseudonyms=PseudonymClient.for_partner(data_dir, SENDER, nc),
             disclosure=DISCLOSURE,
             rules=RULES,
             contact="ib-er groep 8",
@@ -184,7 +184,7 @@ class HandoverCase(StoreBackend):
     @pytest.fixture
     def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
         settings = settings.model_copy(update={"nats_url": nats_url})
-        with Backbone(settings, ["handover", "kluis"]) as backbone:
+        with Backbone(settings, ["handover", "kluis", "pseudonym"]) as backbone:
             yield backbone
 
     def test_an_oso_dossier_goes_in_is_delivered_after_enrolment_and_comes_out_valid(

@@ -21,6 +21,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from typer.testing import CliRunner
 
+from ketenbus_contracts.pseudonym import SecretPseudonymiser
 from services import registry
 from services.audit.replay import read_streams, stream_totals
 from services.cli import app
@@ -72,7 +73,7 @@ class RegistryAuthCase(StoreBackend):
         self, backbone: Backbone
     ) -> None:
         settings = backbone.settings
-        pupil = pupils_with_pseudonyms(b"test-secret")[0][0]
+        pupil = pupils_with_pseudonyms(SecretPseudonymiser(b"test-secret"))[0][0]
         kid = pupil.pseudonym
 
         async def scenario() -> tuple[list[Any], list[str], list[str]]:
@@ -139,9 +140,7 @@ class RegistryAuthCase(StoreBackend):
     ) -> None:
         settings = backbone.settings
 
-        story = asyncio.run(
-            run_scenario(backbone.url, settings.data_dir, b"test-secret", settings=settings)
-        )
+        story = asyncio.run(run_scenario(backbone.url, settings.data_dir, settings=settings))
 
         assert list(READERS) == [view["reader"] for view in story.views]
         assert ("16-uur", "leerplicht-lingewaard") == (

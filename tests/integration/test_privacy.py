@@ -101,7 +101,6 @@ class PrivacyCase(StoreBackend):
                 return await run_scenario(
                     backbone.url,
                     backbone.settings.data_dir,
-                    b"test-secret",
                     pupils_file=pupils,
                 )
             finally:

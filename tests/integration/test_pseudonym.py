@@ -9,6 +9,10 @@ secret gives, refuses what is not the partner's to ask, limits how much, records
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,12 +21,14 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from adapters.edexml.importer import plan_import, state_path
 from ketenbus_contracts.pseudonym import (
     MAX_BATCH,
     PSEUDONYM_SUBJECT,
     HouseholdKey,
     PseudonymAnswer,
     PseudonymRequest,
+    SecretPseudonymiser,
     child_pseudonym,
     identifiers_of,
     school_pupil_pseudonym,
@@ -39,10 +45,25 @@ from tests.conftest import StoreBackend
 
 pytestmark = pytest.mark.integration
 
-SCHOOL = "bs-de-regenboog"  # brin 99XX
+SCHOOL = "bs-de-regenboog"  # brin 99ZZ
 OTHER_SCHOOL = "vo-het-lyceum"  # brin 99YY00
 BSN = "939909169"  # passes the eleven-check; a canary: found nowhere it should not be
 T = TypeVar("T")
+
+
+def as_partner(
+    backbone: Backbone, partner: str, work: Callable[[NatsClient], Coroutine[Any, Any, T]]
+) -> T:
+    """Run `work` over the partner's own NATS connection (its user, its inbox)."""
+
+    async def run() -> T:
+        nc = await partner_connect(backbone.settings, partner, backbone.url)
+        try:
+            return await work(nc)
+        finally:
+            await nc.close()
+
+    return asyncio.run(run())
 
 
 class PseudonymCase(StoreBackend):
@@ -51,18 +72,6 @@ class PseudonymCase(StoreBackend):
         settings = settings.model_copy(update={"nats_auth": "registry"})
         with Backbone(settings, ["pseudonym"]) as backbone:
             yield backbone
-
-    def as_partner(
-        self, backbone: Backbone, partner: str, work: Callable[[NatsClient], Coroutine[Any, Any, T]]
-    ) -> T:
-        async def run() -> T:
-            nc = await partner_connect(backbone.settings, partner, backbone.url)
-            try:
-                return await work(nc)
-            finally:
-                await nc.close()
-
-        return asyncio.run(run())
 
     def client(self, backbone: Backbone, nc: NatsClient, partner: str) -> PseudonymClient:
         return PseudonymClient.for_partner(backbone.settings.data_dir, partner, nc)
@@ -75,12 +84,12 @@ class PseudonymCase(StoreBackend):
     ) -> None:
         async def ask(nc: NatsClient) -> tuple[str, str]:
             client = self.client(backbone, nc, SCHOOL)
-            return await client.child(BSN), await client.pupil("99XX", "00042")
+            return await client.child(BSN), await client.pupil("99ZZ", "00042")
 
-        by_bsn, by_key = self.as_partner(backbone, SCHOOL, ask)
+        by_bsn, by_key = as_partner(backbone, SCHOOL, ask)
 
         secret = self.secret(backbone)
-        assert (child_pseudonym(secret, BSN), school_pupil_pseudonym(secret, "99XX", "00042")) == (
+        assert (child_pseudonym(secret, BSN), school_pupil_pseudonym(secret, "99ZZ", "00042")) == (
             by_bsn,
             by_key,
         )
@@ -93,7 +102,7 @@ class PseudonymCase(StoreBackend):
                 await self.client(backbone, nc, SCHOOL).child("123456789")
             return refused.value.code
 
-        assert "invalid-bsn" == self.as_partner(backbone, SCHOOL, ask)
+        assert "invalid-bsn" == as_partner(backbone, SCHOOL, ask)
 
     def test_a_school_asking_for_another_schools_pupil_key_is_refused(
         self, backbone: Backbone
@@ -101,10 +110,10 @@ class PseudonymCase(StoreBackend):
         async def ask(nc: NatsClient) -> tuple[str, str]:
             client = self.client(backbone, nc, OTHER_SCHOOL)
             with pytest.raises(PseudonymRefusedError) as refused:
-                await client.pupil("99XX", "00042")  # bs-de-regenboog's pupil
+                await client.pupil("99ZZ", "00042")  # bs-de-regenboog's pupil
             return refused.value.code, await client.pupil("99YY", "00042")  # its own
 
-        code, own = self.as_partner(backbone, OTHER_SCHOOL, ask)
+        code, own = as_partner(backbone, OTHER_SCHOOL, ask)
 
         assert "not-own-brin" == code
         assert school_pupil_pseudonym(self.secret(backbone), "99YY", "00042") == own
@@ -130,7 +139,7 @@ class PseudonymCase(StoreBackend):
                     outcomes.append(refused.code)
             return outcomes
 
-        outcomes = self.as_partner(backbone, SCHOOL, ask)
+        outcomes = as_partner(backbone, SCHOOL, ask)
 
         assert [f"{MAX_BATCH} pseudonyms", f"{MAX_BATCH} pseudonyms", "rate-limited"] == outcomes
         refused = [r for r in self.records(backbone, SCHOOL) if r.refusal_code]
@@ -165,7 +174,7 @@ class PseudonymCase(StoreBackend):
                 answers.append(answer.refusal.code if answer.refusal else None)
             return answers
 
-        codes = self.as_partner(backbone, SCHOOL, ask)
+        codes = as_partner(backbone, SCHOOL, ask)
 
         assert ["invalid-request", "bad-signature", "bad-signature"] == codes
 
@@ -190,7 +199,7 @@ class PseudonymCase(StoreBackend):
                 await tap.flush()
                 await tap.close()
 
-        self.as_partner(backbone, SCHOOL, ask)
+        as_partner(backbone, SCHOOL, ask)
         settings = backbone.settings
         backbone.stop()
 
@@ -222,3 +231,62 @@ def test_the_service_publishes_its_key_where_partners_find_it(tmp_path: Path) ->
     create_application(settings).close()
 
     assert load_public_keys(tmp_path, "pseudonym") is not None
+
+
+EDEXML = Path(__file__).parents[1] / "fixtures" / "edexml" / "2.1" / "EDEXML.Voorbeeld.2.1.xml"
+KETENBUS = Path(sys.executable).parent / "ketenbus"
+PARTNER_SIDE = ("services", "adapters")
+
+
+def test_no_partner_side_module_reads_the_pseudonym_secret() -> None:
+    root = Path(__file__).parents[2]
+    readers = sorted(
+        str(path.relative_to(root))
+        for side in PARTNER_SIDE
+        for path in (root / side).rglob("*.py")
+        if "pseudonym.key" in path.read_text(encoding="utf-8")
+    )
+
+    assert ["services/pseudonym/bootstrap.py"] == readers
+
+
+class TestImportWithoutTheSecret(StoreBackend):
+    @pytest.fixture
+    def backbone(self, settings: Settings) -> Iterator[Backbone]:
+        settings = settings.model_copy(update={"nats_auth": "registry"})
+        with Backbone(settings, ["pseudonym", "truancy", "kluis"]) as backbone:
+            yield backbone
+
+    def test_a_school_imports_its_edexml_with_the_secret_absent_from_its_side(
+        self, backbone: Backbone, tmp_path: Path
+    ) -> None:
+        settings = backbone.settings
+
+        async def service_up(nc: NatsClient) -> str:
+            return await PseudonymClient.for_partner(settings.data_dir, SCHOOL, nc).child(BSN)
+
+        as_partner(backbone, SCHOOL, service_up)
+        # The service read it when it started; the partner's side of the data dir lacks it.
+        secret_file = secret_path(settings.data_dir)
+        secret = secret_file.read_bytes()
+        secret_file.rename(tmp_path / "elsewhere.key")
+        env = {
+            **os.environ,
+            "KETENBUS_NATS_URL": backbone.url,
+            "KETENBUS_DATA_DIR": str(settings.data_dir),
+            "KETENBUS_NATS_AUTH": "registry",
+        }
+
+        imported = subprocess.run(
+            [str(KETENBUS), "truancy", "import-edexml", str(EDEXML), "--as", SCHOOL],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+        assert 0 == imported.returncode, imported.stderr
+        assert not secret_file.exists()  # nobody made (or read) one
+        expected = plan_import(EDEXML, SecretPseudonymiser(secret), {}).keys
+        assert expected == json.loads(state_path(settings.data_dir, SCHOOL).read_text())["keys"]

@@ -52,7 +52,7 @@ from tests.integration.helpers import (
 
 pytestmark = pytest.mark.integration
 
-SERVICES = ["signalling", "integral-plan", "kluis"]
+SERVICES = ["signalling", "integral-plan", "kluis", "pseudonym"]
 LEERPLICHT = Signaller(partner="leerplicht-lingewaard", role="leerplichtambtenaar", contact="lp")
 E = TypeVar("E")
 

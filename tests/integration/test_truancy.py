@@ -73,7 +73,9 @@ class TruancyCase(StoreBackend):
     @pytest.fixture
     def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
         settings = settings.model_copy(update={"nats_url": nats_url})
-        with Backbone(settings, ["truancy", "kluis", "monitor", "signalling"]) as backbone:
+        with Backbone(
+            settings, ["truancy", "kluis", "monitor", "signalling", "pseudonym"]
+        ) as backbone:
             yield backbone
 
     @pytest.fixture

@@ -32,7 +32,7 @@ from services.runtime.keyring import load_or_create_partner_keys
 
 SECRET = b"unit-secret"
 NOW = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
-SCHOOL = Requester("bs-de-regenboog", "school", frozenset({"99XX"}))
+SCHOOL = Requester("bs-de-regenboog", "school", frozenset({"99ZZ"}))
 LYCEUM = Requester("vo-het-lyceum", "school", frozenset({"99YY00"}))
 
 
@@ -62,7 +62,7 @@ def test_a_valid_bsn_gets_the_child_pseudonym_of_the_secret() -> None:
 
 
 def test_a_school_may_name_only_pupil_keys_under_its_own_brin() -> None:
-    own = pseudonymise(SecretPseudonymiser(SECRET), SCHOOL, PupilKey(brin="99xx", pupil_key="1"))
+    own = pseudonymise(SecretPseudonymiser(SECRET), SCHOOL, PupilKey(brin="99zz", pupil_key="1"))
     other = pseudonymise(SecretPseudonymiser(SECRET), SCHOOL, PupilKey(brin="99YY", pupil_key="1"))
 
     assert (True, "not-own-brin") == (own.pseudonym is not None, other.code)
@@ -72,7 +72,7 @@ def test_a_school_registered_by_vestiging_owns_its_brin4() -> None:
     assert (True, True, False) == (
         LYCEUM.owns_brin("99YY"),
         LYCEUM.owns_brin("99YY01"),
-        LYCEUM.owns_brin("99XX"),
+        LYCEUM.owns_brin("99ZZ"),
     )
 
 
