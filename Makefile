@@ -49,13 +49,15 @@ test: $(STAMP) $(NPM_STAMP) chromium
 # The slice against raw nats-py, then replay beside a raw read of the same stream (a million
 # events is `python -m bench.replay` alone), then the worklist with and without its index, then
 # a 2,000-pupil EDEXML import (planned, then sealed through kluis and published); the feed's
-# cost per event beside the slice's (signalling) and the raw baseline.
+# cost per event beside the slice's (signalling) and the raw baseline; a pseudonym (one, a batch of
+# 2,000, a 2,000-pupil file) beside a raw request/reply of the same size.
 bench: $(STAMP)
 	$(BIN)/python -m bench.slice
 	$(BIN)/python -m bench.feed
 	$(BIN)/python -m bench.replay --events 100000
 	$(BIN)/python -m bench.worklist --plans 2000
 	$(BIN)/python -m bench.edexml --pupils 2000
+	$(BIN)/python -m bench.pseudonym
 
 asyncapi: $(STAMP)
 	$(BIN)/python -m services.asyncapi

@@ -123,6 +123,15 @@ class PseudonymClient:
         keys = load_or_create_partner_keys(data_dir, partner)
         return cls(keys, nc, service_key=service_key, **kwargs)
 
+    @property
+    def keys(self) -> PartnerKeys:
+        """The partner's own key pairs (its requests are signed with them)."""
+        return self._keys
+
+    async def service_key(self) -> OKPKey:
+        """The pseudonym service's X25519 key, waiting up to `timeout` for it to be published."""
+        return await self._recipient(time.monotonic() + self.timeout)
+
     async def _recipient(self, deadline: float) -> OKPKey:
         while True:
             key = self._service_key if isinstance(self._service_key, OKPKey) else None

@@ -153,7 +153,7 @@ class PseudonymCase(StoreBackend):
         forger = PartnerKeys.generate(SCHOOL)  # claims to be the school, with its own key
 
         async def ask(nc: NatsClient) -> list[str | None]:
-            service = await self.client(backbone, nc, SCHOOL)._recipient(float("inf"))
+            service = await self.client(backbone, nc, SCHOOL).service_key()
             request = PseudonymRequest(
                 partner=SCHOOL,
                 count=1,
