@@ -24,7 +24,9 @@ KETENBUS = Path(sys.executable).parent / "ketenbus"
 @pytest.fixture
 def backbone(tmp_path: Path, nats_url: str) -> Iterator[Backbone]:
     settings = Settings(data_dir=tmp_path / "data", store="sqlite", nats_auth="none")
-    with Backbone(settings.model_copy(update={"nats_url": nats_url}), ["handover", "kluis"]) as b:
+    with Backbone(
+        settings.model_copy(update={"nats_url": nats_url}), ["handover", "kluis", "pseudonym"]
+    ) as b:
         yield b
 
 
