@@ -26,6 +26,13 @@ from ketenbus_contracts.signalling import (
     SignalWithdrawnData,
 )
 from ketenbus_contracts.signing import ForgedSignatureError
+from ketenbus_contracts.truancy import (
+    PupilEnrolled,
+    PupilEnrolledData,
+    VerzuimReportDue,
+    VerzuimReportDueData,
+)
+from services.audit.nats_config import permissions_of, user_entries
 from services.feed.application import FeedApplication
 from services.feed.bootstrap import load_rules
 from services.feed.domain import FeedRules, InvalidFeedRulesError, trim
@@ -216,3 +223,49 @@ def test_a_receipt_names_a_reason_exactly_when_refused() -> None:
             id=uuid.uuid4(), partner="bs-de-regenboog", status="refused", service="signalling",
             decided_at=datetime.now(UTC),
         )  # fmt: skip
+
+
+def test_a_partners_nats_user_may_fetch_ack_and_ask_info_of_its_own_feed_consumer_only() -> None:
+    entries, rules = user_entries()
+    school = next(e for e in entries if e.id == SCHOOL.partner)
+
+    allowed = permissions_of(school, rules)["publish"]
+
+    assert [
+        "$JS.ACK.FEED.feed-bs-de-regenboog.>",
+        "$JS.API.CONSUMER.INFO.FEED.feed-bs-de-regenboog",
+        "$JS.API.CONSUMER.MSG.NEXT.FEED.feed-bs-de-regenboog",
+    ] == sorted(s for s in allowed if "FEED" in s or s.startswith("feed."))
+
+
+def test_leerplicht_reads_the_verzuimmelding_it_received_with_the_attendance_section() -> None:
+    app = application()
+    school, leerplicht = "bs-de-regenboog", "leerplicht-lingewaard"
+    enrolled = PupilEnrolled.create(
+        source="ketenbus.truancy",
+        subject=CHILD,
+        data=PupilEnrolledData(
+            school=school, brin="99ZZ", region="lingewaard", enrolled_on=date(2026, 8, 31)
+        ),
+    )
+    report = VerzuimReportDue.create(
+        source="ketenbus.truancy",
+        subject=CHILD,
+        data=VerzuimReportDueData(
+            report_id=uuid.uuid4(), school=school, brin="99ZZ", region="lingewaard",
+            leerplicht=leerplicht, begin_on=date(2026, 9, 1), end_on=date(2026, 9, 25),
+            kind="16-uur", hours_unauthorised=16, hours_absent=16, lessons_missed=16,
+            action_taken="gesprek", municipal_action_wanted=True, contact="ib",
+            absence_ids=[], sealed={Purpose.ATTENDANCE: "a", Purpose.SUPPORT: "s"},
+        ),
+        purposes=[Purpose.ATTENDANCE, Purpose.SUPPORT],
+    )  # fmt: skip
+
+    sent = copies(app, enrolled, report)
+
+    assert [
+        ("feed.bs-de-regenboog.truancy.pupil-enrolled", []),
+        # The school may hold support, but an enrolment opens no support (an arrangement does).
+        ("feed.bs-de-regenboog.truancy.verzuim-report-due", ["attendance"]),
+        ("feed.leerplicht-lingewaard.truancy.verzuim-report-due", ["attendance"]),
+    ] == [(subject, sorted(body["data"]["sealed"])) for subject, body in sent]
