@@ -39,6 +39,11 @@ from services.runtime.streams import (
     ConsumerSpec,
 )
 
+# What a copy on a partner's feed can be (the AsyncAPI document's payload of `feed/copy`).
+FeedCopy = (
+    SignallingEvent | HandoverEvent | ArrangementsEvent | TruancyEvent | PlanEvent | ChildErased
+)
+
 SOURCES: tuple[tuple[ConsumerSpec, Any], ...] = (
     (FEED_SIGNALLING, SignallingEvent),
     (FEED_HANDOVER, HandoverEvent),
@@ -127,6 +132,22 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
     lock = asyncio.Lock()
     for consumer, payload in SOURCES:
         _subscribe(router, ctx, consumer, payload, lock)
+    router.publisher(
+        "feed.{partner}.{domain}.{event}",
+        schema=FeedCopy,
+        title="feed/copy",
+        description=(
+            "A copy of a domain event about a child the partner has a current relation with "
+            "(`related`), or, for the event types `infra/feed.yaml` marks `basis`, only to the "
+            "partners whose relation the event starts or ends (a signal: its signaller). "
+            "`data.sealed` and `purposes` keep only the purposes the partner's role may hold and "
+            "a current relation opens (infra/processing-register.yaml, infra/relations.yaml); "
+            "the handover's dossier `data.sections` go for a partner that may not hold "
+            "`handover`; every remaining JWE is as it was, bound to the same event id. "
+            "`Nats-Msg-Id` = `<event id>:<partner>`; header `Ketenbus-Feed-Signature`: the "
+            "feed's JWS (Ed25519, kid `feed#sig`) with the body bytes as detached payload."
+        ),
+    )
     router.publisher(
         "feed.{partner}.receipt",
         schema=Receipt,
