@@ -9,8 +9,11 @@ import asyncio
 import contextlib
 import json
 import os
+import queue
+import signal as signal_module
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,3 +216,47 @@ def test_ketenbus_feed_prints_a_line_per_entry_without_the_pseudonym(
         f"signalling.signal-registered event={event.id} sections=- signed=ok",
     ] == lines
     assert kid not in shown.stdout
+
+
+def test_ketenbus_feed_follow_prints_entries_as_they_arrive_until_interrupted(
+    backbone: Backbone,
+) -> None:
+    settings, event = backbone.settings, signal(child(37), SCHOOL)
+    env = {
+        **os.environ,
+        "KETENBUS_NATS_URL": backbone.url,
+        "KETENBUS_DATA_DIR": str(settings.data_dir),
+        "KETENBUS_NATS_AUTH": "registry",
+        "KETENBUS_LOG_FORMAT": "json",
+    }
+    follow = subprocess.Popen(
+        [str(KETENBUS), "feed", "--as", SCHOOL.partner, "--follow"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+
+        async def publish() -> None:
+            nc = await partner_connect(settings, SCHOOL.partner, backbone.url)
+            try:
+                keys = load_or_create_partner_keys(settings.data_dir, SCHOOL.partner)
+                await publish_signed(nc.jetstream(), event, keys)
+            finally:
+                await nc.close()
+
+        asyncio.run(publish())
+        printed: queue.Queue[str] = queue.Queue()
+        stdout = follow.stdout
+        assert stdout is not None
+        threading.Thread(target=lambda: [printed.put(x) for x in stdout], daemon=True).start()
+        lines: list[str] = []
+        while not any("signal-registered" in line for line in lines):
+            lines.append(printed.get(timeout=60))  # a generous deadline, not a timing
+    finally:
+        follow.send_signal(signal_module.SIGINT)
+        code = follow.wait(timeout=30)
+
+    assert (0, True, True) == (
+        code,
+        any(f"receipt accepted event={event.id}" in line for line in lines),
+        any(f"signalling.signal-registered event={event.id}" in line for line in lines),
+    )
