@@ -2,7 +2,10 @@
 event stores, every event signed by its partner and everything about the child sealed.
 
 1. The school imports its pupils from the EDEXML sample: enrolments (identity sealed).
-2. The school, childcare and youth health care (JGZ) signal; the backbone finds a match.
+2. The school, childcare and youth health care (JGZ) signal; the backbone finds a match. Each
+   concern stays with its signaller; childcare's lone signal (another pupil) is seen by no one
+   else; the match tells the school, the JGZ and the municipal coordinator who else signalled
+   and how to reach them, never what about.
 3. The parties build the plan: the wijkteam joins and gets regie, sets a goal and agrees an
    action ("the JGZ does a home visit and reports back to the wijkteam by date"), which the JGZ
    reports done.
@@ -11,7 +14,9 @@ event stores, every event signed by its partner and everything about the child s
 5. The arrangement (`services.arrangements.scenario`): support, TLV, OPP, youth care, funding
    dispute decided by escalation.
 6. The school's absence CSV brings the pupil to the 16-hour threshold: a verzuim report.
-7. The plan that ties it together, read by three partners, each seeing what its keys open.
+7. The plan that ties it together, read by three partners, each seeing what its keys open:
+   the school its own concern and that the JGZ signalled too and how to reach it, never the
+   JGZ's notes.
 """
 
 from __future__ import annotations
@@ -98,9 +103,26 @@ from services.runtime.streams import (
 from services.truancy.imports import publish_absences, publish_edexml
 from services.truancy.rules import RegionRules, load_regions, school_region
 
-SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="IB'er groep 4, 026-1234567")
-JGZ = Signaller(partner="jgz-gelderland-zuid", role="jeugdarts", contact="JGZ-team Huissen")
-CHILDCARE = Signaller(partner="kdv-het-speelhuis", role="pedagogisch-medewerker", contact="Locatie")
+# Each signals from its vindplaats (infra/signalling/vindplaatsen.yaml): a match names its
+# contact person to the others.
+SCHOOL = Signaller(
+    partner="bs-de-regenboog",
+    role="ib-er",
+    contact="IB'er groep 4, 026-1234567",
+    vindplaats="bs-de-regenboog",
+)
+JGZ = Signaller(
+    partner="jgz-gelderland-zuid",
+    role="jeugdarts",
+    contact="JGZ-team Huissen",
+    vindplaats="cb-huissen",
+)
+CHILDCARE = Signaller(
+    partner="kdv-het-speelhuis",
+    role="pedagogisch-medewerker",
+    contact="Locatie",
+    vindplaats="kdv-het-speelhuis-huissen",
+)
 WIJKTEAM = Party(
     partner="wijkteam-lingewaard", role="regisseur", contact="Wijkteam Huissen, 026-2223344"
 )
@@ -678,6 +700,42 @@ def _attendance(attendance: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _signals(signals: list[dict[str, Any]]) -> list[str]:
+    """The reader's own signals with what it opened; another's (only after a match) as the
+    fact and whom to call: the concern stays with that signaller."""
+    lines = ["", "Signals:"]
+    for signal in signals:
+        lines.append(f"  - {signal['registered_on']}  {signal['partner']:<24} {signal['status']}")
+        if signal.get("concern") == "with-signaller":
+            contact = ", ".join(c for c in (signal.get("role"), signal.get("contact")) if c)
+            lines.append(f"      contact     {contact}")
+            lines.append(f"      concern     stays with {signal['partner']} (not shared)")
+        else:
+            lines += _sections(signal)
+    return lines if signals else [*lines, "  none"]
+
+
+def _match(match: dict[str, Any] | None) -> list[str]:
+    """Who signalled and how to reach them, the coordinator: what a match tells its parties."""
+    lines = ["", "Match:"]
+    if not match:
+        return [*lines, "  none"]
+    lines.append(f"  found {match['found_at'][:19]} between {', '.join(match['partners'])}")
+    for contact in match.get("contacts") or []:
+        person = ", ".join(
+            contact[k] for k in ("vindplaats", "function", "phone", "email") if contact.get(k)
+        )
+        lines.append(
+            f"  - {contact['partner']}: {contact['contact']}" + (f"; {person}" if person else "")
+        )
+    if match.get("coordinator"):
+        coordinator = match["coordinator"]
+        lines.append(f"  coordinator: {coordinator['partner']} ({coordinator['contact']})")
+    if match.get("municipal_coordinator"):
+        lines.append(f"  municipal coordinator: {match['municipal_coordinator']}")
+    return lines
+
+
 def format_plan(plan: dict[str, Any]) -> str:
     """The plan as text: every block the plan has (blocks it lacks are left out)."""
     reader = plan.get("reader")
@@ -688,11 +746,7 @@ def format_plan(plan: dict[str, Any]) -> str:
         lines += ["", "Regie:"]
         lines += [f"  - {r['domain']}: {r['regisseur']} since {r['since']}" for r in plan["regie"]]
         lines += [] if plan["regie"] else ["  none"]
-    lines += _block(
-        "Signals",
-        plan["signals"],
-        lambda s: f"{s['registered_on']}  {s['partner']:<24} {s['status']}",
-    )
+    lines += _signals(plan["signals"])
     if "goals" in plan:
         lines += _block("Goals", plan["goals"], lambda g: f"{g['set_on']}  {_clear(g, 'set_on')}")
     if "agreements" in plan:
@@ -714,12 +768,7 @@ def format_plan(plan: dict[str, Any]) -> str:
             lines += _block(key.capitalize(), plan[key], _clear)
     if "attendance" in plan:
         lines += _attendance(plan["attendance"])
-    match = plan.get("match")
-    lines += ["", "Match:"]
-    if match:
-        lines.append(f"  found {match['found_at'][:19]} between {', '.join(match['partners'])}")
-    else:
-        lines.append("  none")
+    lines += _match(plan.get("match"))
     lines += ["", "Timeline:"]
     lines += [f"  {t['at'][:19]:<19}  {t['what']}" for t in plan["timeline"]]
     return "\n".join(lines)

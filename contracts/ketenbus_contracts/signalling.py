@@ -35,6 +35,8 @@ from ketenbus_contracts.envelope import (
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import SealedUnder
 
+VindplaatsId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+
 
 class Signaller(ContractModel):
     """The professional who signals: organisation, role and contact point, in clear."""
@@ -44,6 +46,29 @@ class Signaller(ContractModel):
     contact: Annotated[
         str, Field(min_length=1, max_length=200, description="Contact point of the professional")
     ]
+    vindplaats: VindplaatsId | None = Field(
+        default=None,
+        description="Where the signal arose (infra/signalling/vindplaatsen.yaml): its contact "
+        "person is whom a match names",
+    )
+
+
+class MatchContact(ContractModel):
+    """How the parties to a match reach one signaller: professional contact data only, never
+    anything about the child or the concern."""
+
+    partner: PartnerId
+    role: Annotated[str, Field(min_length=1, max_length=80)]
+    contact: Annotated[str, Field(min_length=1, max_length=200, description="Whom to ask for")]
+    vindplaats: Annotated[str, Field(max_length=200, description="Name of the vindplaats")] = ""
+    function: Annotated[str, Field(max_length=200, description="The contact person's role")] = ""
+    phone: Annotated[str, Field(max_length=40)] = ""
+    email: Annotated[str, Field(max_length=200)] = ""
+
+
+class Coordinator(ContractModel):
+    partner: PartnerId
+    contact: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 ConcernCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]
@@ -149,6 +174,9 @@ MatchScope = Literal["child", "household"]
 
 
 class MatchFoundData(EventData):
+    """Who signalled and how to reach them (Jeugdwet art. 7.1.4.1): never what about. The
+    concern stays with each signaller; content is shared after a match through the plan."""
+
     match_id: uuid.UUID
     signal_ids: list[uuid.UUID]
     signallers: list[Signaller]
@@ -158,6 +186,19 @@ class MatchFoundData(EventData):
     municipality: MunicipalityCode | None = None
     municipal_coordinator: PartnerId | None = Field(
         default=None, description="The municipality's coordinator, told of every match"
+    )
+    contacts: list[MatchContact] = Field(
+        default_factory=list,
+        description="How to reach each signaller: its vindplaats's contact person when the "
+        "signal names one, else the signal's own contact",
+    )
+    coordinator: Coordinator | None = Field(
+        default=None, description="The match's coordinator (regievoerder) and how to reach it"
+    )
+    notify: list[PartnerId] = Field(
+        default_factory=list,
+        description="Who is told of the match: every signaller, the coordinator, the "
+        "municipal coordinator",
     )
 
 
@@ -178,11 +219,6 @@ class ContactMadeData(MatchRef):
     partner: PartnerId
     contacted_on: date
     all_contacted: bool = False
-
-
-class Coordinator(ContractModel):
-    partner: PartnerId
-    contact: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 CoordinatorRule = Literal["first-signaller", "role-priority", "municipality", "changed"]

@@ -23,7 +23,7 @@ from eventsourcing.utils import get_topic
 
 from ketenbus_contracts.privacy import ChildErased
 from services.integral_plan.config import WorklistRules, load_worklist_rules
-from services.integral_plan.domain import Plan, PlanError
+from services.integral_plan.domain import Plan, PlanError, match_parties
 from services.integral_plan.index import LISTED, RECORDERS, POPOPlanRecorder, WorklistIndex
 from services.integral_plan.translation import applier_for
 from services.runtime.store import Batch, TrackedApplication
@@ -198,7 +198,7 @@ class IntegralPlanApplication(TrackedApplication):
 
 
 def match_partners(plan: Plan) -> set[str]:
-    return set(plan.match["partners"]) if plan.match else set()
+    return match_parties(plan.match)
 
 
 def new_matches(

@@ -297,6 +297,7 @@ class Plan(Aggregate):
     def _party_joined(
         self, child: str, party: dict[str, str], joined_on: date, by: str, event_id: uuid.UUID
     ) -> None:
+        self._acted(by)
         self.parties[party["partner"]] = dict(party) | {
             "since": joined_on.isoformat(),
             "active": True,
@@ -307,6 +308,7 @@ class Plan(Aggregate):
     def _party_left(
         self, child: str, partner: str, left_on: date, by: str, event_id: uuid.UUID
     ) -> None:
+        self._acted(by)
         self.parties[partner]["active"] = False
         self._drop_regie_of(partner)
         self._timeline(left_on.isoformat(), "party-left", partner, by=by)
@@ -321,6 +323,7 @@ class Plan(Aggregate):
         by: str,
         event_id: uuid.UUID,
     ) -> None:
+        self._acted(by)
         self.regie[domain] = {
             "domain": domain,
             "regisseur": regisseur,
@@ -340,6 +343,7 @@ class Plan(Aggregate):
         event_id: uuid.UUID,
         sealed: dict[str, str],
     ) -> None:
+        self._acted(by)
         self.goals[str(goal_id)] = {
             "goal_id": str(goal_id),
             "domain": domain,
@@ -362,6 +366,7 @@ class Plan(Aggregate):
         event_id: uuid.UUID,
         sealed: dict[str, str],
     ) -> None:
+        self._acted(by)
         self.agreements[str(agreement_id)] = {
             "agreement_id": str(agreement_id),
             "parties": list(parties),
@@ -386,6 +391,7 @@ class Plan(Aggregate):
         event_id: uuid.UUID,
         sealed: dict[str, str],
     ) -> None:
+        self._acted(by)
         self.actions[str(action_id)] = {
             "action_id": str(action_id),
             "actor": actor,
@@ -412,6 +418,7 @@ class Plan(Aggregate):
         event_id: uuid.UUID,
         sealed: dict[str, str],
     ) -> None:
+        self._acted(by)
         action = self.actions[str(action_id)]
         action["status"] = "done"
         action["done_on"] = done_on.isoformat()
@@ -429,26 +436,35 @@ class Plan(Aggregate):
         event_id: uuid.UUID,
         sealed: dict[str, str],
     ) -> None:
+        # `bases`: a party known by its signal alone is shown to no other partner
+        # (`signalling_seen_by`); it stays a party when another basis joins it.
         self.parties.setdefault(
             signaller["partner"],
-            dict(signaller) | {"since": registered_on.isoformat(), "active": True},
+            _contact(signaller)
+            | {"since": registered_on.isoformat(), "active": True, "bases": ["signal"]},
         )
         self.signals[str(signal_id)] = {
             "signal_id": str(signal_id),
             "partner": signaller["partner"],
+            "role": signaller.get("role", ""),
+            "contact": signaller.get("contact", ""),
             "registered_on": registered_on.isoformat(),
             "status": "active",
             "event_id": str(event_id),
             "sealed": dict(sealed),
         }
-        self._timeline(registered_on.isoformat(), "signal", signaller["partner"])
+        self._timeline(
+            registered_on.isoformat(), "signal", signaller["partner"], ref=str(signal_id)
+        )
 
     @event("SignalWithdrawalNoted")
     def note_withdrawal(self, signal_id: uuid.UUID, withdrawn_on: date, reason: str) -> None:
         signal = self.signals.get(str(signal_id))
         if signal is not None:
             signal["status"] = reason
-            self._timeline(withdrawn_on.isoformat(), f"signal-{reason}", signal["partner"])
+            self._timeline(
+                withdrawn_on.isoformat(), f"signal-{reason}", signal["partner"], ref=str(signal_id)
+            )
 
     @event("MatchNoted")
     def note_match(
@@ -457,14 +473,33 @@ class Plan(Aggregate):
         signal_ids: list[uuid.UUID],
         partners: list[str],
         found_at: datetime,
+        contacts: list[dict[str, str]] | None = None,
+        coordinator: dict[str, str] | None = None,
+        municipal_coordinator: str | None = None,
     ) -> None:
+        """A match: who signalled and how to reach them, the coordinator; never a concern.
+        (`contacts`, `coordinator`, `municipal_coordinator`: None in events noted before.)"""
         self.match = {
             "match_id": str(match_id),
             "signal_ids": [str(s) for s in signal_ids],
             "partners": sorted(partners),
             "found_at": found_at.isoformat(),
+            "contacts": sorted((dict(c) for c in contacts or []), key=lambda c: c["partner"]),
+            "coordinator": dict(coordinator) if coordinator else None,
+            "municipal_coordinator": municipal_coordinator,
         }
         self._timeline(found_at.isoformat(), "match", ", ".join(sorted(partners)))
+
+    @event("MatchCoordinatorNoted")
+    def note_match_coordinator(self, match_id: uuid.UUID, coordinator: dict[str, str]) -> None:
+        if self.match is not None and self.match["match_id"] == str(match_id):
+            self.match["coordinator"] = dict(coordinator)
+
+    def _acted(self, by: str) -> None:
+        """A party that acts on the plan takes part in it, beyond its signal: it is shown."""
+        party = self.parties.get(by)
+        if party is not None and party.get("bases") == ["signal"]:
+            party["bases"].append("plan")
 
     def _drop_regie_of(self, partner: str) -> None:
         for domain in [d for d, r in self.regie.items() if r["regisseur"] == partner]:
@@ -891,6 +926,58 @@ def _attendance() -> dict[str, Any]:
         "offers": {},
         "reports": {},
     }
+
+
+def _contact(party: dict[str, str]) -> dict[str, str]:
+    return {k: party[k] for k in ("partner", "role", "contact") if k in party}
+
+
+def match_parties(match: dict[str, Any] | None) -> set[str]:
+    """Who a match tells: every signaller in it, its coordinator, the municipal coordinator."""
+    if not match:
+        return set()
+    parties = set(match["partners"])
+    if match.get("coordinator"):
+        parties.add(match["coordinator"]["partner"])
+    if match.get("municipal_coordinator"):
+        parties.add(match["municipal_coordinator"])
+    return parties
+
+
+def signalling_seen_by(view: dict[str, Any], partner: str) -> dict[str, Any]:
+    """The plan's signals and match as `partner` may see them (Jeugdwet afdeling 7.1).
+
+    A signal is the signaller's: no other partner sees a lone signal (not in the signals,
+    not as a party known by its signal alone, not in the timeline). A match shows each of its
+    parties (`match_parties`) who signalled and how to reach them, never what about: another
+    signaller's signal comes without its sealed sections (the concern stays with the
+    signaller). Content is shared after a match through the plan, by admission. `view` is a
+    copy the caller owns; it is changed and returned.
+    """
+    match = view.get("match")
+    matched = partner in match_parties(match)
+    if not matched:
+        view["match"] = None
+    seen = {partner} | (set(match["partners"]) if matched and match else set())
+    signals = []
+    for signal in view.get("signals", []):
+        if signal["partner"] not in seen:
+            continue
+        if signal["partner"] != partner:
+            signal["sealed"] = {}
+            signal["concern"] = "with-signaller"
+        signals.append(signal)
+    view["signals"] = signals
+    view["parties"] = [
+        p for p in view.get("parties", []) if p["partner"] in seen or p.get("bases") != ["signal"]
+    ]
+    view["timeline"] = [
+        t
+        for t in view.get("timeline", [])
+        if (t["kind"] != "match" or matched)
+        and (not t["kind"].startswith("signal") or t["partner"] in seen)
+    ]
+    return view
 
 
 def sealed_items(view: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -1,9 +1,11 @@
 """Who may read which part of a plan: signed queries checked, sections filtered per role.
 
 A partner signs its query with its Ed25519 key (`ketenbus_contracts.plan.sign_plan_query`).
-It gets the plan of a child only when it is a party to that plan (or in its match), and only
-the sealed sections of purposes its role may hold under the processing register; the others
-are listed as withheld, so it knows something is there. It opens what it got with its own keys
+It gets the plan of a child only when it is a party to that plan (or told of its match), and
+only the sealed sections of purposes its role may hold under the processing register; the
+others are listed as withheld, so it knows something is there. Signals are the signallers':
+a partner sees its own, and those of a match it is told of without their sections
+(`domain.signalling_seen_by`). It opens what it got with its own keys
 (`services.integral_plan.reader`); this side never opens anything.
 """
 
@@ -17,7 +19,7 @@ from joserfc.jwk import OKPKey
 
 from ketenbus_contracts.plan import PlanQuery, PlanQueryError, verify_plan_query
 from ketenbus_contracts.purposes import Purpose
-from services.integral_plan.domain import sealed_items
+from services.integral_plan.domain import match_parties, sealed_items, signalling_seen_by
 from services.kluis.domain import ProcessingRegister
 from services.kluis.policy import PartnerDirectory, load_register
 
@@ -67,7 +69,7 @@ class PlanAccess:
         if not takes_part(plan, partner):
             raise NotOnPlanError("the partner takes no part in this plan")
         allowed = self.may_hold(self.role_of(partner))
-        visible = copy.deepcopy(plan)
+        visible = signalling_seen_by(copy.deepcopy(plan), partner)
         for item in sealed_items(visible):
             _filter(item, allowed)
         return visible
@@ -75,8 +77,7 @@ class PlanAccess:
 
 def takes_part(plan: dict[str, Any], partner: str) -> bool:
     parties = {p["partner"] for p in plan.get("parties", []) if p.get("active", True)}
-    matched = set((plan.get("match") or {}).get("partners", []))
-    return partner in parties | matched
+    return partner in parties | match_parties(plan.get("match"))
 
 
 def _filter(item: dict[str, Any], allowed: set[str]) -> None:

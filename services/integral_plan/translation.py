@@ -40,7 +40,13 @@ from ketenbus_contracts.plan import (
     RegieAssignedData,
 )
 from ketenbus_contracts.purposes import Purpose
-from ketenbus_contracts.signalling import MatchFound, SignalRegistered, SignalWithdrawn
+from ketenbus_contracts.signalling import (
+    CoordinatorAssigned,
+    MatchContact,
+    MatchFound,
+    SignalRegistered,
+    SignalWithdrawn,
+)
 from services.integral_plan.config import projection_rules
 from services.integral_plan.domain import Plan
 
@@ -94,12 +100,26 @@ def _signal_withdrawn(plan: Plan, event: SignalWithdrawn) -> None:
 
 @projects(MatchFound)
 def _match_found(plan: Plan, event: MatchFound) -> None:
+    """Who signalled and how to reach them (a match noted before it named contacts: the
+    signals' own), the coordinator; a match carries no concern to note."""
+    d = event.data
+    contacts = d.contacts or [
+        MatchContact(partner=s.partner, role=s.role, contact=s.contact) for s in d.signallers
+    ]
     plan.note_match(
-        event.data.match_id,
-        list(event.data.signal_ids),
-        [s.partner for s in event.data.signallers],
-        event.data.found_at,
+        d.match_id,
+        list(d.signal_ids),
+        [s.partner for s in d.signallers],
+        d.found_at,
+        [c.model_dump(exclude_defaults=True) for c in contacts],
+        d.coordinator.model_dump() if d.coordinator else None,
+        d.municipal_coordinator,
     )
+
+
+@projects(CoordinatorAssigned)
+def _coordinator_assigned(plan: Plan, event: CoordinatorAssigned) -> None:
+    plan.note_match_coordinator(event.data.match_id, event.data.coordinator.model_dump())
 
 
 Known = dict[str, dict[str, str]]

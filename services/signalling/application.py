@@ -23,6 +23,7 @@ from services.signalling.domain import (
     UnknownMatchError,
 )
 from services.signalling.rules import SignallingRules, load_rules
+from services.signalling.vindplaatsen import VindplaatsRegister, load_vindplaatsen
 
 log = structlog.get_logger(__name__)
 
@@ -64,10 +65,12 @@ class SignallingApplication(TrackedApplication):
         env: dict[str, str] | None = None,
         clock: Clock = utcnow,
         rules: SignallingRules | None = None,
+        vindplaatsen: VindplaatsRegister | None = None,
     ) -> None:
         super().__init__(env)
         self.clock = clock
         self.rules = rules or load_rules()
+        self.vindplaatsen = vindplaatsen or load_vindplaatsen()
         self._agenda_snapshot = 0
 
     def process_batch(
@@ -107,6 +110,7 @@ class SignallingApplication(TrackedApplication):
             reminder_after=rules.reminder_after.after,
             escalation_after=rules.escalation_after.after,
             min_partners=rules.matching.min_partners,
+            contact_of=self.vindplaatsen.match_contact,
         )
 
     def _role(self, partner: str) -> str:
@@ -165,6 +169,8 @@ class SignallingApplication(TrackedApplication):
             raise UnknownCodeError(f"unknown age band {age_band!r} (no signals from age 23)")
         if municipality is not None and municipality not in rules.coordinator.municipalities:
             raise UnknownCodeError(f"unknown municipality {municipality!r}")
+        if signaller.get("vindplaats") and self.vindplaatsen.of_signaller(signaller) is None:
+            raise UnknownCodeError("the signal names a vindplaats its partner does not have")
         audience: list[str] = list(
             rules.age_bands[age_band].inform if age_band else rules.inform_without_age_band
         )

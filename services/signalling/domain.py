@@ -136,6 +136,10 @@ class MatchTerms:
     reminder_after: Callable[[datetime], datetime] | None = None
     escalation_after: Callable[[datetime], datetime] | None = None
     min_partners: int = 2
+    # How the match's parties reach a signaller (professional contact data only).
+    contact_of: Callable[[dict[str, str]], dict[str, str]] = lambda signaller: {
+        k: signaller[k] for k in ("partner", "role", "contact")
+    }
 
 
 class MatchHolder(Aggregate):
@@ -158,6 +162,11 @@ class MatchHolder(Aggregate):
         municipal_coordinator: str | None = None
         reminder_due_at: datetime | None = None
         escalation_due_at: datetime | None = None
+        # Added with the match notification: how to reach each signaller, the coordinator,
+        # and who is told. Never a concern.
+        contacts: list[dict[str, str]] | None = None
+        coordinator: dict[str, str] | None = None
+        notify: list[str] | None = None
 
     class CoordinatorAssigned(Aggregate.Event):
         child: str
@@ -228,6 +237,15 @@ class MatchHolder(Aggregate):
         reminder = terms.reminder_after(found_at) if terms.reminder_after else None
         escalation = terms.escalation_after(found_at) if terms.escalation_after else None
         children = self.children_of_match
+        # A match that grows keeps its coordinator; a new one gets one by the rules.
+        current = self.match if self.match and self.match.match_id == match_id else None
+        coordinator = current.coordinator if current else None
+        chosen: tuple[dict[str, str], str] | None = None
+        if coordinator is None and terms.choose_coordinator is not None:
+            chosen = terms.choose_coordinator(signallers, municipality)
+            coordinator = chosen[0]
+        notify = {s["partner"] for s in signallers}
+        notify |= {p for p in (municipal, coordinator and coordinator["partner"]) if p}
         for child in children:
             self._match_found(
                 child=child,
@@ -240,13 +258,12 @@ class MatchHolder(Aggregate):
                 municipal_coordinator=municipal,
                 reminder_due_at=reminder,
                 escalation_due_at=escalation,
+                contacts=[terms.contact_of(s) for s in signallers],
+                coordinator=coordinator,
+                notify=sorted(notify),
             )
-        if terms.choose_coordinator is not None and (
-            self.match is None
-            or self.match.coordinator is None
-            or self.match.coordinator["partner"] not in self.match.parties()
-        ):
-            coordinator, rule = terms.choose_coordinator(signallers, municipality)
+        if chosen is not None:
+            coordinator, rule = chosen
             for child in children:
                 self._coordinator_assigned(
                     child=child,
@@ -355,6 +372,9 @@ class MatchHolder(Aggregate):
         municipal_coordinator: str | None = None,
         reminder_due_at: datetime | None = None,
         escalation_due_at: datetime | None = None,
+        contacts: list[dict[str, str]] | None = None,
+        coordinator: dict[str, str] | None = None,
+        notify: list[str] | None = None,
     ) -> None:
         partners = [s["partner"] for s in signallers]
         if self.match is not None and self.match.match_id == match_id:

@@ -27,6 +27,7 @@ from ketenbus_contracts.signalling import (
     CoordinatorRule,
     HistoryNotice,
     HistoryNoticeData,
+    MatchContact,
     MatchEnded,
     MatchEndedData,
     MatchFound,
@@ -171,6 +172,7 @@ def to_contract(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | Non
         )
     if isinstance(e, MatchHolder.MatchFound):
         household = getattr(e, "household", None)
+        coordinator = getattr(e, "coordinator", None)
         return MatchFound.create(
             subject=e.child,
             data=MatchFoundData(
@@ -182,6 +184,9 @@ def to_contract(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | Non
                 household=household,
                 municipality=getattr(e, "municipality", None),
                 municipal_coordinator=getattr(e, "municipal_coordinator", None),
+                contacts=[MatchContact(**c) for c in getattr(e, "contacts", None) or []],
+                coordinator=Coordinator(**coordinator) if coordinator else None,
+                notify=getattr(e, "notify", None) or [],
             ),
             **common,
         )

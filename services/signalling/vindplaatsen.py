@@ -2,13 +2,15 @@
 consultation bureau and school, from `infra/signalling/vindplaatsen.yaml`.
 
 Professional contact points only; nothing about a child. Queried by `ketenbus signal vindplaats`
-and by partner systems that need to know whom to call.
+and by partner systems that need to know whom to call; a match names each signaller's contact
+person from here (`match_contact`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,6 +63,30 @@ class VindplaatsRegister(_Strict):
             and (municipality is None or v.municipality == municipality)
             and (code is None or code in v.codes.values())
         ]
+
+    def of_signaller(self, signaller: Mapping[str, Any]) -> Vindplaats | None:
+        """The vindplaats a signal arose at: the one it names (of its own partner only), or
+        the partner's only one; None when neither applies."""
+        own = self.find(partner=signaller["partner"])
+        named = signaller.get("vindplaats")
+        if named is not None:
+            return next((v for v in own if v.id == named), None)
+        return own[0] if len(own) == 1 else None
+
+    def match_contact(self, signaller: Mapping[str, Any]) -> dict[str, str]:
+        """How the parties to a match reach a signaller: the signal's own role and contact,
+        with its vindplaats's contact person where there is one (`MatchContact`)."""
+        contact = {k: str(signaller[k]) for k in ("partner", "role", "contact")}
+        vindplaats = self.of_signaller(signaller)
+        if vindplaats is None:
+            return contact
+        person = vindplaats.contact
+        return contact | {
+            "vindplaats": vindplaats.name,
+            "function": person.function,
+            "phone": person.phone,
+            "email": person.email,
+        }
 
 
 def load_vindplaatsen(path: Path = VINDPLAATSEN_PATH) -> VindplaatsRegister:
