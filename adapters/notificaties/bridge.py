@@ -22,7 +22,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from adapters.notificaties.channels import involved_of, notificatie_of
+from adapters.notificaties.channels import audience_of, involved_of, notificatie_of
 from adapters.notificaties.models import BridgeConfig, load_config
 from adapters.notificaties.store import DeliveryRow, NotificatieStore
 from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
@@ -72,6 +72,7 @@ class Bridge:
             event_id=str(event.id),
             child=event.subject,
             involved=involved_of(event),
+            audience=audience_of(event),
             notificatie=notificatie,
             erased=isinstance(event, ChildErased),
             now=self.clock(),

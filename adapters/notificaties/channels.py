@@ -23,7 +23,7 @@ from ketenbus_contracts.plan import (
     RegieAssigned,
 )
 from ketenbus_contracts.privacy import ChildErased
-from ketenbus_contracts.signalling import MatchFound, SignalRegistered
+from ketenbus_contracts.signalling import MatchFound, SignalRegistered, SignalWithdrawn
 
 
 def kenmerken_of(event: Any) -> dict[str, str]:
@@ -66,11 +66,25 @@ def involved_of(event: Any) -> set[str]:
     if isinstance(event, SignalRegistered):
         return {event.data.signaller.partner}
     if isinstance(event, MatchFound):
-        return {s.partner for s in event.data.signallers}
+        return {s.partner for s in event.data.signallers} | set(event.data.notify)
     if isinstance(event, truancy.ThreeMonthRuleReached):
         return set(event.data.notify)
     # Handovers, arrangements, enrolments, verzuimmeldingen: whom they give a relation (kluis).
     return {c.partner for c in event.relation_changes() if c.active and c.partner}
+
+
+def audience_of(event: Any) -> set[str] | None:
+    """Whom alone the event's notification may go to (None: every partner involved with the
+    child). A signal is its signaller's: no other partner is told of it (Jeugdwet afdeling
+    7.1); a match goes to whom it notifies (the signallers, the coordinators)."""
+    if isinstance(event, SignalRegistered):
+        return {event.data.signaller.partner}
+    if isinstance(event, SignalWithdrawn):
+        # The event does not name whose signal it was: told to no one rather than to all.
+        return set()
+    if isinstance(event, MatchFound):
+        return set(event.data.notify) or {s.partner for s in event.data.signallers}
+    return None
 
 
 def notificatie_of(event: Any, config: BridgeConfig, base_url: str) -> Notificatie | None:

@@ -128,8 +128,10 @@ class NotificatieStore:
         notificatie: Notificatie | None,
         erased: bool,
         now: float,
+        audience: set[str] | None = None,
     ) -> int:
-        """Note who is involved, queue the notification for every subscription that wants it.
+        """Note who is involved, queue the notification for every subscription that wants it
+        (of the involved partners in `audience`, when the event names one).
 
         An erased child's involvement and queued notifications are dropped; only the erasure
         notification itself still goes out, so receivers drop their references too.
@@ -143,6 +145,8 @@ class NotificatieStore:
                 row[0]
                 for row in db.execute("SELECT partner FROM involved WHERE child = ?", (child,))
             }
+            if audience is not None:
+                concerned &= audience
             if notificatie is not None:
                 body = notificatie.body().decode()
                 for abonnement_id, abonnement in self.abonnementen().items():

@@ -25,7 +25,7 @@ from tests.domain_events import (
     thuiszitter_registered,
     tlv_issued,
 )
-from tests.plan_events import CHILD, JGZ, NOW, SCHOOL, WIJKTEAM, action, joined, signal
+from tests.plan_events import CHILD, JGZ, NOW, SCHOOL, WIJKTEAM, action, joined, match, signal
 
 D = date(2026, 11, 1)
 TOKEN = "Bearer gemeente-zaaksysteem-token"
@@ -233,3 +233,41 @@ async def test_handovers_arrangements_and_attendance_are_told_thinly_to_whom_the
         ("overdracht", "overdracht", (("organisatie", PO), ("overgang", "po-vo"))),
     ] == told
     assert all(CARE_WORDS not in json.dumps(body) for body, _ in receiver.received)
+
+
+def subscribe_signalling(bridge: Bridge, receiver: Receiver, partner: str) -> str:
+    abonnement = Abonnement.model_validate(
+        {
+            "callbackUrl": receiver.url,
+            "auth": f"Bearer {partner}",
+            "kanalen": [{"naam": "signalering"}],
+            "partner": partner,
+        }
+    )
+    return bridge.store.subscribe(abonnement, bridge.clock())
+
+
+async def test_a_lone_signal_is_told_to_no_other_partner_and_a_match_to_whom_it_notifies(
+    bridge: Bridge, receiver: Receiver
+) -> None:
+    for partner in (SCHOOL.partner, JGZ.partner, WIJKTEAM.partner):
+        subscribe_signalling(bridge, receiver, partner)
+    bridge.take(joined(SCHOOL, SCHOOL, D))  # the school is involved with the child
+    bridge.take(joined(SCHOOL, WIJKTEAM, D))  # and the wijkteam
+    bridge.take(signal(JGZ, D))
+    await deliver(bridge)
+    lone = sorted(auth for body, auth in receiver.received if body["resource"] == "signaal")
+
+    bridge.take(signal(SCHOOL, D))
+    bridge.take(match_notifying([SCHOOL, JGZ], [WIJKTEAM.partner]))
+    await deliver(bridge)
+    told = sorted(auth or "" for body, auth in receiver.received if body["resource"] == "match")
+
+    assert [f"Bearer {JGZ.partner}"] == lone
+    assert [f"Bearer {p.partner}" for p in (SCHOOL, JGZ, WIJKTEAM)] == told
+
+
+def match_notifying(parties: list[Any], more: list[str]) -> Any:
+    found = match(parties, NOW)
+    notify = sorted({p.partner for p in parties} | set(more))
+    return found.model_copy(update={"data": found.data.model_copy(update={"notify": notify})})
