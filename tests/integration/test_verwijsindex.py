@@ -40,9 +40,7 @@ class TestDemoVerwijsindex(StoreBackend):
         data_dir = tmp_path_factory.mktemp("verwijsindex") / "data"
         settings = Settings(data_dir=data_dir, store="sqlite", nats_auth="registry")
         with Backbone(settings, list(registry.SERVICES)) as backbone:
-            story = asyncio.run(
-                run_scenario(backbone.url, data_dir, b"test-secret", settings=settings)
-            )
+            story = asyncio.run(run_scenario(backbone.url, data_dir, settings=settings))
             attack = asyncio.run(_school_opens_the_jgz_signal(backbone, story.child))
             yield story, attack
 

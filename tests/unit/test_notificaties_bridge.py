@@ -256,7 +256,7 @@ async def test_a_lone_signal_is_told_to_no_other_partner_and_a_match_to_whom_it_
     bridge.take(joined(SCHOOL, WIJKTEAM, D))  # and the wijkteam
     bridge.take(signal(JGZ, D))
     await deliver(bridge)
-    lone = sorted(auth for body, auth in receiver.received if body["resource"] == "signaal")
+    lone = sorted(auth or "" for body, auth in receiver.received if body["resource"] == "signaal")
 
     bridge.take(signal(SCHOOL, D))
     bridge.take(match_notifying([SCHOOL, JGZ], [WIJKTEAM.partner]))
