@@ -14,7 +14,10 @@ request/reply (`ketenbus.pseudonym`, the second half of this module):
 - up to `MAX_BATCH` identifiers go in one request (an EDEXML import asks once for all pupils);
 - the `PseudonymAnswer` gives one `PseudonymResult` per identifier, in order: the pseudonym, or
   a code (`invalid-bsn`, `not-own-brin`); a refusal of the whole request has its own code
-  (`rate-limited`, `bad-signature`, `stale-request`, `unknown-partner`, `invalid-request`).
+  (`rate-limited`, `replayed-request`, `bad-signature`, `stale-request`, `unknown-partner`,
+  `invalid-request`);
+- a signed request is answered once: its `nonce` seen again within the freshness window is
+  `replayed-request` (whoever copies a request off the wire learns nothing and spends nothing).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Literal, Protocol
@@ -117,6 +121,7 @@ PseudonymCode = Literal[
     "invalid-request",
     "role-not-permitted",
     "rate-limited",
+    "replayed-request",
     "invalid-bsn",
     "not-own-brin",
 ]
@@ -164,6 +169,11 @@ class PseudonymRequest(SignedRequest):
     """Give me the pseudonyms of these identifiers (sealed to the pseudonym service)."""
 
     op: Literal["pseudonym"] = "pseudonym"
+    nonce: str = Field(
+        default_factory=lambda: uuid.uuid4().hex,
+        pattern=r"^[A-Za-z0-9_-]{16,64}$",
+        description="Unique per request: the service answers a signed request once",
+    )
     count: int = Field(ge=1, le=MAX_BATCH, description="How many identifiers are sealed")
     identifiers: str = Field(
         max_length=MAX_REQUEST_BYTES,

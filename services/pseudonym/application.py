@@ -27,6 +27,7 @@ from ketenbus_contracts.pseudonym import (
     SealedIdentifiers,
 )
 from ketenbus_contracts.sealing import (
+    MAX_REQUEST_SKEW_SECONDS,
     KluisProtocolError,
     PartnerKeys,
     decrypt_from,
@@ -39,6 +40,7 @@ from services.pseudonym.domain import (
     PseudonymError,
     PseudonymPolicy,
     RateLimiter,
+    ReplayGuard,
     Requester,
     may_ask,
     outcomes,
@@ -51,6 +53,13 @@ log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
 _REQUESTS: TypeAdapter[PseudonymRequest] = TypeAdapter(PseudonymRequest)
+# What `verify_signed` refuses with (the signed-request codes kluis uses too).
+_PROTOCOL_CODES: dict[str, PseudonymCode] = {
+    "unknown-partner": "unknown-partner",
+    "bad-signature": "bad-signature",
+    "stale-request": "stale-request",
+    "invalid-request": "invalid-request",
+}
 
 
 def utcnow() -> datetime:
@@ -78,6 +87,7 @@ class PseudonymApplication(TrackedApplication):
         self.own_keys = own_keys
         self.clock = clock
         self.limiter = RateLimiter(policy)
+        self.replays = ReplayGuard(MAX_REQUEST_SKEW_SECONDS)
 
     def answer(self, raw: bytes) -> PseudonymAnswer:
         """Answer one signed request (the bytes of a `sign_request` JWS)."""
@@ -93,7 +103,7 @@ class PseudonymApplication(TrackedApplication):
         except KluisProtocolError as exc:
             # Not known to be anyone's: refused without a record (nothing to attribute it to).
             log.warning("pseudonym_request_rejected", code=exc.code)
-            return _refused(exc.code, exc.reason)  # type: ignore[arg-type]
+            return _refused(_PROTOCOL_CODES.get(exc.code, "invalid-request"), exc.reason)
         requester = self.directory.requester(request.partner)
         if requester is None:  # signed with a key, but no longer registered
             return _refused("unknown-partner", "the signing partner is not registered")
@@ -139,6 +149,10 @@ class PseudonymApplication(TrackedApplication):
     def _refusal(
         self, requester: Requester, request: PseudonymRequest, now: datetime
     ) -> PseudonymRefusal | None:
+        if not self.replays.first_time(requester.id, request.nonce, now.timestamp()):
+            return PseudonymRefusal(
+                code="replayed-request", reason="this signed request was answered before"
+            )
         if not may_ask(self.policy, requester):
             return PseudonymRefusal(
                 code="role-not-permitted", reason=f"role {requester.role} may not ask"

@@ -235,3 +235,31 @@ def test_a_request_signed_by_another_key_is_refused_bad_signature(
 
     assert ("bad-signature", []) == (answer.refusal and answer.refusal.code, answer.results)
     assert [] == app.processing_records()
+
+
+def test_the_same_signed_request_is_answered_once_and_refused_replayed_after(
+    app: PseudonymApplication, tmp_path: Path
+) -> None:
+    school = load_or_create_partner_keys(tmp_path, "bs-de-regenboog")
+    raw = request(app, school, [ChildBsn(bsn="939909169")])
+
+    first, again = app.answer(raw), app.answer(raw)
+
+    assert (True, "replayed-request") == (first.ok, again.refusal and again.refusal.code)
+
+
+def test_a_request_issued_long_ago_is_refused_stale(
+    app: PseudonymApplication, tmp_path: Path
+) -> None:
+    school = load_or_create_partner_keys(tmp_path, "bs-de-regenboog")
+    sealed = encrypt_to(identifiers_of([ChildBsn(bsn="939909169")]), app.own_keys.encryption)
+    old = PseudonymRequest(
+        partner=school.partner,
+        count=1,
+        identifiers=sealed,
+        issued_at=int((NOW - timedelta(minutes=10)).timestamp()),
+    )
+
+    answer = app.answer(sign_request(old, school.signing))
+
+    assert "stale-request" == (answer.refusal and answer.refusal.code)
