@@ -51,6 +51,7 @@ test: $(STAMP) $(NPM_STAMP) chromium
 # a 2,000-pupil EDEXML import (planned, then sealed through kluis and published); the feed's
 # cost per event beside the slice's (signalling) and the raw baseline; a pseudonym (one, a batch of
 # 2,000, a 2,000-pupil file) beside a raw request/reply of the same size.
+# What the inbound guards cost per event (bench.guards).
 bench: $(STAMP)
 	$(BIN)/python -m bench.slice
 	$(BIN)/python -m bench.feed
@@ -58,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.worklist --plans 2000
 	$(BIN)/python -m bench.edexml --pupils 2000
 	$(BIN)/python -m bench.pseudonym
+	$(BIN)/python -m bench.guards
 
 asyncapi: $(STAMP)
 	$(BIN)/python -m services.asyncapi

@@ -7,9 +7,11 @@ partner's detached signature over the canonical form.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
@@ -127,6 +129,43 @@ def registered_types() -> dict[str, type[CloudEvent[Any]]]:
 class UnknownEventTypeError(ValueError):
     """The envelope names a type no contract defines."""
 
+    code = "unknown-type"
+
+
+# Nesting of objects and arrays a contract event may have (the deepest contract needs about 8).
+# Deeper input is refused before any JSON parser sees it: a recursive parser or canonicaliser
+# would otherwise fail on it with a RecursionError, which is no refusal anyone named.
+MAX_DEPTH = 32
+
+
+class EventTooDeepError(ValueError):
+    """The JSON nests objects and arrays deeper than a contract event may (`MAX_DEPTH`)."""
+
+    code = "too-deep"
+
+
+# A JSON string, or an unterminated one up to the end (possessive, so linear on any input).
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
+
+
+def check_depth(raw: bytes | str, max_depth: int = MAX_DEPTH) -> None:
+    """Raise EventTooDeepError when `raw` nests deeper than `max_depth`, without parsing it.
+
+    Cheap on real events: when the input holds no more opening brackets than the limit it
+    cannot be deeper. Otherwise strings are cut out and the brackets counted, all in C
+    (regex, translate, accumulate), linear in the size of the input.
+    """
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if data.count(b"[") + data.count(b"{") <= max_depth:
+        return
+    brackets = _JSON_STRING.sub(b"", data).translate(None, delete=_NOT_BRACKETS)
+    if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > max_depth:
+        raise EventTooDeepError(f"the JSON nests deeper than {max_depth} levels")
+
 
 class _Head(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -136,15 +175,17 @@ class _Head(BaseModel):
 _head = TypeAdapter(_Head)
 
 
-def parse_event(raw: bytes | str) -> CloudEvent[Any]:
+def parse_event(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> CloudEvent[Any]:
     """Validate raw JSON as the contract its `type` names.
 
-    Raises pydantic's ValidationError for a malformed envelope and UnknownEventTypeError for a
-    type no contract defines.
+    Raises EventTooDeepError for JSON nested deeper than `max_depth` (checked before parsing),
+    pydantic's ValidationError for a malformed envelope and UnknownEventTypeError for a type no
+    contract defines (its message names the type: shorten it before showing it to anyone).
     """
+    check_depth(raw, max_depth)
     head = _head.validate_json(raw)
     try:
         cls = _registry[head.type]
     except KeyError:
-        raise UnknownEventTypeError(f"unknown event type {head.type!r}") from None
+        raise UnknownEventTypeError(f"unknown event type {head.type[:100]!r}") from None
     return cls.model_validate_json(raw)

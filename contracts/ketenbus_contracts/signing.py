@@ -32,7 +32,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 
-from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.envelope import CloudEvent, check_depth
 from ketenbus_contracts.sealing import PartnerKeys
 
 SIGNATURE_FIELD = "ketenbussig"
@@ -206,7 +206,7 @@ def _header(signature: str) -> dict[str, Any]:
     try:
         padded = parts[0] + "=" * (-len(parts[0]) % 4)
         header = json.loads(base64.urlsafe_b64decode(padded))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):  # RecursionError: a nested header
         raise ForgedSignatureError("ketenbussig has no readable protected header") from None
     if not isinstance(header, dict):
         raise ForgedSignatureError("ketenbussig has no readable protected header")
@@ -249,7 +249,10 @@ def verify_event(event: CloudEvent[Any], public_keys: PublicKeys) -> str:
 
 
 def verify_raw(raw: bytes | str, public_keys: PublicKeys) -> str:
-    """Check the signature of an event as received (JSON bytes); returns the signer."""
+    """Check the signature of an event as received (JSON bytes); returns the signer.
+
+    Raises EventTooDeepError for JSON nested deeper than a contract event may be."""
+    check_depth(raw)
     try:
         envelope = json.loads(raw)
     except ValueError:

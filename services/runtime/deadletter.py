@@ -1,14 +1,17 @@
 """Dead letters: refused input goes to `ketenbus.deadletter.<service>` with its reason.
 
 A message that fails validation, names an unknown type or breaks a business rule is never
-retried: it is published to the dead-letter stream with the reason and the original bytes and
-then acknowledged with its batch, so the consumer goes on with the next (valid) message. The
-reason never quotes the input, since the input may hold personal data.
+retried: it is published to the dead-letter stream with the reason and then acknowledged with
+its batch, so the consumer goes on with the next (valid) message. The reason never quotes the
+input, since the input may hold personal data: the original bytes are kept only sealed to
+kluis, and a message refused as `too-large` only as its size and sha256. A dead letter never
+exceeds the server's max_payload: when the sealed original would not fit, it is left out.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,8 +22,10 @@ import structlog
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
-from ketenbus_contracts.envelope import UnknownEventTypeError
+from ketenbus_contracts.envelope import EventTooDeepError, UnknownEventTypeError
 from ketenbus_contracts.sealing import encrypt_to
+from ketenbus_contracts.signing import SignatureError
+from services.runtime.inbound import Refusal, refusal_of
 from services.runtime.keyring import KLUIS_PARTNER_ID, load_public_keys
 from services.runtime.streams import DEADLETTER, deadletter_subject
 
@@ -29,63 +34,70 @@ log = structlog.get_logger(__name__)
 # Seals the original bytes of a dead letter (they may hold personal data).
 SealOriginal = Callable[[bytes], str]
 
-
-def describe(exc: BaseException) -> tuple[str, list[dict[str, Any]]]:
-    """A reason code and details for a refusal, without any input values."""
-    if isinstance(exc, ValidationError):
-        details = [
-            {"loc": _location(err["loc"]), "type": err["type"], "msg": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-        if [d["loc"] for d in details] == ["ketenbussig"]:
-            # A signature refusal (services.runtime.signatures) is named by its own code.
-            return str(details[0]["type"]), details
-        return "invalid", details
-    if isinstance(exc, UnknownEventTypeError):
-        return "unknown-type", [{"msg": str(exc)}]
-    code = getattr(exc, "code", None)
-    # A refusal that names itself (ingress: `missing-signature`, …) keeps that name.
-    return (code if isinstance(code, str) else type(exc).__name__), [{"msg": str(exc)}]
+# Room left in the server's max_payload for the dead letter's headers.
+HEADER_ROOM = 1024
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    """A field path inside the event, without the discriminated union's type tag."""
-    parts = [str(p) for p in loc]
-    for index, part in enumerate(parts):
-        if part.startswith("nl.ketenbus."):
-            return ".".join(parts[index + 1 :])
-    return ".".join(parts)
+def describe(reason: BaseException | Refusal) -> Refusal:
+    """The refusal with its reason code, without any input values.
+
+    A business rule's refusal (a named `…Error` of a service, with a `code` or named by its
+    type) keeps its message: ours, quoting no input."""
+    if isinstance(reason, Refusal):
+        return reason
+    if isinstance(
+        reason, ValidationError | UnknownEventTypeError | EventTooDeepError | SignatureError
+    ):
+        return refusal_of(reason)
+    code = getattr(reason, "code", None)
+    name = code if isinstance(code, str) else type(reason).__name__
+    return Refusal(name, ({"msg": str(reason)},))
+
+
+def partner_of(subject: str) -> str | None:
+    """The publishing partner of an inbound subject (`in.<partner>.…`), None for others."""
+    parts = subject.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "in" else None
 
 
 def deadletter_record(
     service: str,
-    exc: BaseException,
+    reason: BaseException | Refusal,
     body: bytes,
     *,
     subject: str,
     stream_seq: int | None,
     seal: SealOriginal | None = None,
+    max_bytes: int | None = None,
 ) -> dict[str, Any]:
     """The dead letter: reason, where it came from, and the original sealed to kluis.
 
     The original may hold personal data in clear (that may be why it was refused), so it is
-    kept only as a JWE to kluis's X25519 key; without that key it is withheld.
+    kept only as a JWE to kluis's X25519 key; without that key it is withheld, and so it is
+    for a message too large to accept or when the record would exceed `max_bytes`.
     """
-    code, details = describe(exc)
-    original: dict[str, Any]
-    if seal is None:
-        original = {"withheld": "no key to seal the original to"}
-    else:
-        original = {"sealed_to": "kluis", "jwe": seal(body)}
-    return {
+    refusal = describe(reason)
+    record: dict[str, Any] = {
         "service": service,
-        "reason": code,
-        "details": details,
+        "reason": refusal.code,
+        "details": list(refusal.details),
         "subject": subject,
+        "partner": partner_of(subject),
         "stream_seq": stream_seq,
         "refused_at": datetime.now(UTC).isoformat(),
-        "original": original,
+        "size": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
     }
+    if refusal.code == "too-large":
+        record["original"] = {"withheld": "too large: kept as its size and sha256"}
+    elif seal is None:
+        record["original"] = {"withheld": "no key to seal the original to"}
+    else:
+        record["original"] = {"sealed_to": "kluis", "jwe": seal(body)}
+    if max_bytes is not None and len(json.dumps(record)) > max_bytes:
+        record["details"] = record["details"][:1]
+        record["original"] = {"withheld": "the sealed original exceeds the dead letter's limit"}
+    return record
 
 
 def kluis_sealer(data_dir: Path) -> SealOriginal | None:
@@ -104,17 +116,20 @@ def kluis_sealer(data_dir: Path) -> SealOriginal | None:
 async def publish_deadletter(
     js: JetStreamContext,
     service: str,
-    exc: BaseException,
+    reason: BaseException | Refusal,
     body: bytes,
     *,
     subject: str,
     stream_seq: int | None,
     seal: SealOriginal | None = None,
+    max_payload: int | None = None,
 ) -> None:
-    """Publish a refusal to `ketenbus.deadletter.<service>` (deduplicated per source message)."""
+    """Publish a refusal to `ketenbus.deadletter.<service>` (deduplicated per source message),
+    within the connection's `max_payload`."""
     record = deadletter_record(
-        service, exc, body, subject=subject, stream_seq=stream_seq, seal=seal
-    )
+        service, reason, body, subject=subject, stream_seq=stream_seq, seal=seal,
+        max_bytes=None if max_payload is None else max_payload - HEADER_ROOM,
+    )  # fmt: skip
     headers = {"Ketenbus-Reason": record["reason"]}
     if stream_seq is not None:
         headers["Nats-Msg-Id"] = f"{service}:{subject.split('.')[0]}:{stream_seq}"
@@ -124,4 +139,10 @@ async def publish_deadletter(
         stream=DEADLETTER.name,
         headers=headers,
     )
-    log.warning("input_refused", service=service, reason=record["reason"], stream_seq=stream_seq)
+    log.warning(
+        "input_refused",
+        service=service,
+        reason=record["reason"],
+        partner=record["partner"],
+        stream_seq=stream_seq,
+    )

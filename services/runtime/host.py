@@ -25,11 +25,11 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
-from pydantic import ValidationError
 
-from ketenbus_contracts.envelope import CloudEvent, UnknownEventTypeError
+from ketenbus_contracts.envelope import CloudEvent
 from services.runtime import nats_auth
 from services.runtime.deadletter import kluis_sealer, publish_deadletter
+from services.runtime.inbound import Limits, Refusal, admit
 from services.runtime.outbox import OutboxRelay, Translate
 from services.runtime.receipts import batch_receipts, publish_receipts
 from services.runtime.settings import Settings, server_list
@@ -96,37 +96,50 @@ class ServiceContext:
     async def consume(
         self, consumer: ConsumerSpec, messages: Sequence[Msg], decode: Callable[[bytes], Any]
     ) -> None:
-        """Process a fetched batch in stream order: decode each message, apply the valid ones
+        """Process a fetched batch in stream order: admit each message, apply the valid ones
         in one transaction with their position, and dead-letter what was refused.
 
-        Decoding per message (not the whole batch at once) keeps one bad message from refusing
-        the valid ones around it.
+        Admitting per message (`services.runtime.inbound.admit`, never raising for anything in
+        the message) keeps one bad message from refusing or blocking the valid ones around it.
+        What was refused before it reached the application is dead-lettered before the batch
+        is recorded, so a failed dead-letter publish is retried with the batch.
         """
         name = consumer.tracking_name
         self.consumed[name] = self.consumed.get(name, 0) + 1
         self._check_deliveries(consumer, messages)
         by_seq = {m.metadata.sequence.stream: m for m in messages}
+        limits = Limits.of(self.settings)
         decoded: list[tuple[int, Any]] = []
-        refused: list[tuple[int, Exception]] = []
+        refused: list[tuple[int, Refusal | Exception]] = []
         for seq in sorted(by_seq):
-            try:
-                decoded.append((seq, decode(by_seq[seq].data)))
-            except (ValidationError, UnknownEventTypeError) as exc:
-                refused.append((seq, exc))
-        refused += await self.call(self.application.process_batch, consumer.tracking_name, decoded)
-        if refused and self.nc is not None:
-            js = self.nc.jetstream()
-            seal = kluis_sealer(self.settings.data_dir)  # reads kluis's key file: once a batch
-            for seq, reason in sorted(refused, key=lambda r: r[0]):
-                await publish_deadletter(
-                    js, self.service, reason, by_seq[seq].data,
-                    subject=by_seq[seq].subject, stream_seq=seq, seal=seal,
-                )  # fmt: skip
+            admission = admit(by_seq[seq].data, decode, limits)
+            if admission.refusal is None:
+                decoded.append((seq, admission.event))
+            else:
+                refused.append((seq, admission.refusal))
+        await self._deadletter(by_seq, refused)
+        rejected = await self.call(self.application.process_batch, name, decoded)
+        await self._deadletter(by_seq, rejected)
         if consumer.stream is INBOUND and self.nc is not None:
             # Every partner hears what became of what it published (after its dead letter).
             await publish_receipts(
-                self.nc.jetstream(), batch_receipts(self.service, by_seq, decoded, refused)
+                self.nc.jetstream(),
+                batch_receipts(self.service, by_seq, decoded, [*refused, *rejected]),
             )
+
+    async def _deadletter(
+        self, by_seq: dict[int, Msg], refused: Sequence[tuple[int, Refusal | Exception]]
+    ) -> None:
+        if not refused or self.nc is None:
+            return
+        js = self.nc.jetstream()
+        seal = kluis_sealer(self.settings.data_dir)  # reads kluis's key file: once a batch
+        for seq, reason in sorted(refused, key=lambda r: r[0]):
+            await publish_deadletter(
+                js, self.service, reason, by_seq[seq].data,
+                subject=by_seq[seq].subject, stream_seq=seq, seal=seal,
+                max_payload=self.nc.max_payload,
+            )  # fmt: skip
 
 
 @dataclass

@@ -12,14 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ketenbus_contracts.envelope import (
-    PARTNER_ID_PATTERN,
-    CloudEvent,
-    UnknownEventTypeError,
-    parse_event,
-)
-from ketenbus_contracts.signing import SignatureError
-from services.runtime.deadletter import SealOriginal, describe, publish_deadletter
+from ketenbus_contracts.envelope import PARTNER_ID_PATTERN, CloudEvent, parse_event
+from services.runtime.deadletter import SealOriginal, publish_deadletter
+from services.runtime.inbound import Admission, Limits, Refusal, admit, location
 from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
 from services.runtime.partner import inbound_headers
 from services.runtime.receipts import publish_receipts, readable_event_id, receipt
@@ -33,35 +28,63 @@ PARTNER_ID = re.compile(PARTNER_ID_PATTERN)
 class IngressRefusedError(ValueError):
     """The event was not published; the message says why, `code` names it."""
 
-    def __init__(self, message: str, code: str = "invalid") -> None:
+    def __init__(
+        self, message: str, code: str = "invalid-event", refusal: Refusal | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
+        # What the dead letter keeps: the code and details without input values.
+        self.refusal = refusal
+
+
+class NotTheSourceError(ValueError):
+    """The event names another partner as its source than the one publishing it."""
+
+    code = "not-the-source"
 
 
 def validate_inbound(partner: str, raw: bytes, settings: Settings | None = None) -> CloudEvent[Any]:
     """The parsed event, or IngressRefusedError with a reason that quotes no input.
 
-    The partner's signature is verified on the bytes as received (`KETENBUS_SIGNATURES`):
-    a forged or altered one is always refused, a missing one under `required` (the default).
+    Admitted as the services admit a message (`services.runtime.inbound.admit`: size, encoding
+    and nesting before parsing), then the contract, the publishing partner as its source, and
+    the partner's signature on the bytes as received (`KETENBUS_SIGNATURES`).
     """
     resolved = settings or Settings()
-    try:
-        event = parse_event(raw)
-    except (ValidationError, UnknownEventTypeError) as exc:
-        code, details = describe(exc)
-        text = "; ".join(f"{d.get('loc', '')}: {d['msg']}".lstrip(": ") for d in details)
-        raise IngressRefusedError(f"{code}: {text}", code) from exc
-    if event.source != partner:
-        raise IngressRefusedError(
-            f"source {event.source!r} is not the publishing partner", "not-the-source"
-        )
-    try:
+    limits = Limits.of(resolved)
+
+    def decode(data: bytes) -> CloudEvent[Any]:
+        event = parse_event(data, max_depth=limits.max_depth)
+        if event.source != partner:
+            raise NotTheSourceError(f"source {event.source!r} is not the publishing partner")
         check_signature(
-            raw, registry_keys(resolved.data_dir), required=resolved.signatures == "required"
+            data, registry_keys(resolved.data_dir), required=resolved.signatures == "required"
         )
-    except SignatureError as exc:
-        raise IngressRefusedError(f"{exc.code}: {exc}", exc.code) from exc
+        return event
+
+    admission = admit(raw, decode, limits)
+    if admission.refusal is not None:
+        code = admission.refusal.code
+        explained = _explained(admission)
+        raise IngressRefusedError(
+            f"{code}: {explained}" if explained else code, code, admission.refusal
+        )
+    event: CloudEvent[Any] = admission.event
     return event
+
+
+def _explained(admission: Admission) -> str:
+    """The refusal in words for the partner that publishes (its own input, on its screen)."""
+    error = admission.error
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{location(d['loc'])}: {d['msg']}".lstrip(": ")
+            for d in error.errors(include_url=False, include_input=False)
+        )
+    if error is not None:
+        return str(error)
+    refusal = admission.refusal
+    return "; ".join(f"{k} {v}" for d in (refusal.details if refusal else ()) for k, v in d.items())
 
 
 async def publish_inbound(
@@ -79,18 +102,20 @@ async def publish_inbound(
         try:
             event = validate_inbound(partner, raw, settings)
         except IngressRefusedError as exc:
-            backbone = (await conns.user(SUPERVISOR_USER)).jetstream()
+            backbone = await conns.user(SUPERVISOR_USER)
             await publish_deadletter(
-                backbone, INGRESS, exc, raw, subject=f"in.{partner}", stream_seq=None, seal=seal
-            )
+                backbone.jetstream(), INGRESS, exc.refusal or exc, raw,
+                subject=f"in.{partner}", stream_seq=None, seal=seal,
+                max_payload=backbone.max_payload,
+            )  # fmt: skip
             if PARTNER_ID.match(partner):
                 # The partner's feed says so too: its system reads one answer per event.
                 digest = hashlib.sha256(raw).hexdigest()
                 event_id = readable_event_id(raw)
                 await publish_receipts(
-                    backbone,
+                    backbone.jetstream(),
                     [receipt(INGRESS, partner, stream_seq=None, event_id=event_id,
-                             refusal=exc, key=digest)],
+                             refusal=exc.refusal or exc, key=digest)],
                 )  # fmt: skip
             raise
         subject = event.inbound_subject(partner)

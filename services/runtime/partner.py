@@ -26,7 +26,7 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from nats.js.client import JetStreamContext
 
-from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.envelope import CloudEvent, check_depth
 from ketenbus_contracts.feed import verify_feed_entry
 from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signing import SIGNATURE_FIELD, SignatureError, sign_envelope, sign_event
@@ -96,11 +96,12 @@ def sign_on_behalf(raw: bytes, partner: str, data_dir: Path, path: Path = PARTNE
     """`raw` signed for `partner` when it is unsigned and the partner's keys are in the data dir.
 
     Anything else (signed already, not a JSON object, another source, a partner holding its own
-    keys) is returned unchanged, for ingress to judge.
+    keys, too deep to parse) is returned unchanged, for ingress to judge.
     """
     try:
+        check_depth(raw)
         envelope = json.loads(raw)
-    except ValueError:
+    except ValueError:  # EventTooDeepError included
         return raw
     if (
         not isinstance(envelope, dict)
@@ -110,7 +111,10 @@ def sign_on_behalf(raw: bytes, partner: str, data_dir: Path, path: Path = PARTNE
     ):
         return raw
     keys = load_or_create_partner_keys(data_dir, partner)
-    envelope[SIGNATURE_FIELD] = sign_envelope(envelope, keys.signing, partner)
+    try:
+        envelope[SIGNATURE_FIELD] = sign_envelope(envelope, keys.signing, partner)
+    except ValueError:  # no canonical form (a lone surrogate, NaN): ingress refuses it
+        return raw
     return json.dumps(envelope, ensure_ascii=False).encode()
 
 

@@ -19,8 +19,10 @@ from typing import Any
 
 from nats.js import JetStreamContext
 
+from ketenbus_contracts.envelope import check_depth
 from ketenbus_contracts.feed import REASON_CODE_PATTERN, Receipt
 from services.runtime.deadletter import describe
+from services.runtime.inbound import Refusal
 from services.runtime.streams import FEED, receipt_subject
 
 RECEIPT_NAMESPACE = uuid.UUID("7d3c1f0a-9e2b-4a55-8c61-726563656970")
@@ -29,9 +31,9 @@ ID_LOOKUP_LIMIT = 256 * 1024
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
-def reason_code(exc: BaseException) -> str:
+def reason_code(exc: BaseException | Refusal) -> str:
     """The refusal's kebab-case reason code (a named error without a code: its name)."""
-    code, _ = describe(exc)
+    code = describe(exc).code
     if re.match(REASON_CODE_PATTERN, code):
         return code
     name = code.removesuffix("Error")
@@ -50,6 +52,7 @@ def readable_event_id(raw: bytes) -> uuid.UUID | None:
     if len(raw) > ID_LOOKUP_LIMIT:
         return None
     try:
+        check_depth(raw)  # a recursive parser on deep input: RecursionError
         envelope = json.loads(raw)
         return uuid.UUID(str(envelope["id"])) if isinstance(envelope, dict) else None
     except Exception:  # anything a partner sent: no id, then
@@ -62,7 +65,7 @@ def receipt(
     *,
     stream_seq: int | None,
     event_id: uuid.UUID | None,
-    refusal: BaseException | None = None,
+    refusal: BaseException | Refusal | None = None,
     key: str | None = None,
 ) -> Receipt:
     """The receipt for one inbound message (`refusal` None: accepted); `key` identifies the
@@ -84,7 +87,7 @@ def batch_receipts(
     service: str,
     messages: Mapping[int, Any],
     decoded: Iterable[tuple[int, Any]],
-    refused: Iterable[tuple[int, BaseException]],
+    refused: Iterable[tuple[int, BaseException | Refusal]],
 ) -> list[Receipt]:
     """The receipts of a consumed INBOUND batch: stream sequence → message (with `subject`
     and `data`), the decoded events, and the refusals (decoding or business rules)."""

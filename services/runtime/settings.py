@@ -53,6 +53,27 @@ class Settings(BaseSettings):
             "altered signature is always refused."
         ),
     )
+    inbound_max_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=512 * 1024,
+        description=(
+            "Largest inbound message a service or ingress accepts, checked before parsing: a "
+            "larger one is dead-lettered as `too-large` with its size and sha256, never its "
+            "body. At most half the server's max_payload (1 MiB, services/runtime/"
+            "nats_server.py and infra/nats/cluster-node.conf), so the sealed original of any "
+            "other refusal still fits in its dead letter"
+        ),
+    )
+    inbound_max_depth: int = Field(
+        default=32,
+        ge=4,
+        le=128,
+        description=(
+            "Deepest nesting of JSON objects and arrays an inbound message may have, checked "
+            "before parsing (`too-deep`); contract events need about 8"
+        ),
+    )
     audit_witness_interval: float = Field(
         default=5.0,
         ge=0,

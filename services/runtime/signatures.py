@@ -42,8 +42,11 @@ def registry_keys(data_dir: Path, path: Path = PARTNERS_PATH) -> PublicKeyLookup
 def check_signature(raw: bytes, public_keys: PublicKeys, *, required: bool) -> str | None:
     """The verified signer, None when unsigned and not required; raises SignatureError.
 
-    Bytes that are not a JSON object are left to the decoder, which refuses them as invalid.
+    Bytes that are not a JSON object are left to the decoder, which refuses them as invalid
+    (without parsing them here first when they do not even start like one).
     """
+    if raw.lstrip()[:1] != b"{":
+        return None
     try:
         envelope = json.loads(raw)
     except ValueError:

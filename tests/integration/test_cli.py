@@ -77,10 +77,10 @@ def test_publish_refuses_invalid_input_with_the_reason_and_dead_letters_it_seale
     result = ketenbus("publish", "--as", "bs-de-regenboog", str(event))
 
     assert 2 == result.exit_code
-    assert "refused: invalid: data.name: Extra inputs are not permitted" in result.stderr
+    assert "refused: invalid-event: data.name: Extra inputs are not permitted" in result.stderr
     [(_, payload, _)] = read_stream(backbone.url, "DEADLETTER")
     assert b"Kanariepietje" not in payload
-    assert "invalid" == json.loads(payload)["reason"]
+    assert "invalid-event" == json.loads(payload)["reason"]
     assert {"sealed_to", "jwe"} == set(json.loads(payload)["original"])
     assert 0 == sum(1 for _ in read_stream(backbone.url, "INBOUND"))
 

@@ -175,7 +175,7 @@ class RegistryAuthCase(StoreBackend):
         assert 2 == refused.exit_code
         plan = wait_until(lambda: school_plan(backbone, child(21)), what="the plan")
         assert [SCHOOL.partner] == [p["partner"] for p in plan["parties"]]
-        assert ["invalid"] == [
+        assert ["invalid-event"] == [
             json.loads(m.data)["reason"] for m in audited(settings, backbone.url, "DEADLETTER")
         ]
 

@@ -118,12 +118,16 @@ class SliceCase(StoreBackend):
         assert 2 == len(plan["signals"])
         [(_, payload, headers)] = read_stream(backbone.url, "DEADLETTER")
         dead = json.loads(payload)
-        assert ("signalling", "invalid", 2) == (dead["service"], dead["reason"], dead["stream_seq"])
+        assert ("signalling", "invalid-event", 2) == (
+            dead["service"],
+            dead["reason"],
+            dead["stream_seq"],
+        )
         assert {"id", "subject", "data"} <= {d["loc"] for d in dead["details"]}
         kluis = load_or_create_partner_keys(backbone.settings.data_dir, "kluis")
         opened = decrypt_from(dead["original"]["jwe"], kluis.encryption)
         assert poison == base64.b64decode(opened["original_b64"])
-        assert "invalid" == headers["Ketenbus-Reason"]
+        assert "invalid-event" == headers["Ketenbus-Reason"]
 
     def test_unsigned_and_altered_events_are_dead_lettered_and_the_signed_around_them_go_on(
         self, backbone: Backbone
