@@ -22,11 +22,13 @@ import pytest
 from ketenbus_contracts.envelope import parse_event
 from ketenbus_contracts.signalling import SignalRegistered
 from ketenbus_contracts.signing import SIGNATURE_FIELD, sign_envelope
+from services.audit.replay import read_streams, stream_totals
 from services.runtime.ingress import IngressRefusedError, publish_inbound
 from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.nats_auth import partner_connect
 from services.runtime.partner import publish_signed, signed_message
 from services.runtime.settings import Settings
+from services.runtime.streams import STREAMS
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend
 from tests.integration.helpers import (
@@ -39,7 +41,6 @@ from tests.integration.helpers import (
     stream_events,
     wait_until,
 )
-from tests.integration.test_nats_registry_auth import audited
 from tests.unit.test_inbound import fuzz_corpus
 
 pytestmark = pytest.mark.integration
@@ -218,3 +219,14 @@ class TestPoisonUnderRegistryAuthorization(StoreBackend):
 
 def signalled(settings: Settings, url: str) -> list[Any]:
     return [parse_event(m.data) for m in audited(settings, url, "SIGNALLING")]
+
+
+def audited(settings: Settings, url: str, stream: str) -> list[Any]:
+    """A stream's messages as the auditors' user reads them (read-only replay of that stream)."""
+
+    async def read() -> list[Any]:
+        spec = [s for s in STREAMS if s.name == stream]
+        totals = await stream_totals(url, spec, settings=settings)
+        return await read_streams(url, {stream: totals.get(stream, 0)}, settings=settings)
+
+    return asyncio.run(read())
