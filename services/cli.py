@@ -4,51 +4,80 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
 
-from services.commands import domain_commands
+from services.clikit import (
+    BadInputError,
+    CommandFailedError,
+    DataDir,
+    backbone_url,
+    check_partner,
+    check_pseudonym,
+    echo_safe,
+    fail,
+    guard,
+    run,
+    settings_for,
+)
+from services.commands import domain_commands, single_commands
 from services.runtime.logging import configure_logging
 from services.runtime.settings import Settings
 
-app = typer.Typer(help="ketenbus: the event backbone around a child.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 plan_app = typer.Typer(help="The integral plan of a child.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 for _name, _commands in domain_commands():
     app.add_typer(_commands, name=_name)
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Where everything is written (KETENBUS_DATA_DIR)"),
-]
+for _name, _command in single_commands():
+    app.command(_name)(_command)
 
 
-def _settings(data_dir: Path | None = None) -> Settings:
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
-    configure_logging(settings)
-    return settings
+class StopRequestedError(Exception):
+    """SIGTERM or SIGINT arrived: stop everything that was started, then exit."""
 
 
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
+@contextmanager
+def stopped_by_signals(exit_code: int = 0) -> Iterator[None]:
+    """SIGTERM (systemd, container runtimes) and SIGINT (Ctrl-C, also for a background job,
+    which starts with SIGINT ignored) both stop the backbone the same orderly way: the `with
+    Backbone` block unwinds, stopping services and NATS and removing `<data dir>/nats/url`."""
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        for name in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(name, signal.SIG_IGN)  # a second signal must not cut the stop short
+        raise StopRequestedError(signal.Signals(signum).name)
+
+    previous = {name: signal.signal(name, stop) for name in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    except StopRequestedError as exc:
+        typer.echo(f"stopped ({exc})")
+        raise typer.Exit(exit_code) from None
+    finally:
+        for name, handler in previous.items():
+            signal.signal(name, handler)
 
 
 @app.command()
 def up(data_dir: DataDir = None) -> None:
-    """Start NATS (embedded unless KETENBUS_NATS_URL) and every service; Ctrl-C stops them."""
+    """Start NATS (embedded unless KETENBUS_NATS_URL) and every service, until Ctrl-C or
+    SIGTERM."""
     from services.registry import SERVICES
     from services.runtime.supervisor import Backbone
 
-    settings = _settings(data_dir)
-    with Backbone(settings, list(SERVICES)) as backbone:
+    settings = settings_for(data_dir, "up")
+    with stopped_by_signals(), Backbone(settings, list(SERVICES)) as backbone:
         typer.echo(f"ketenbus is up: NATS at {backbone.url}, data in {settings.data_dir}")
-        try:
-            backbone.wait()
-        except KeyboardInterrupt:
-            typer.echo("stopping")
+        sys.stdout.flush()
+        backbone.wait()
 
 
 @app.command()
@@ -60,11 +89,13 @@ def service(name: str, data_dir: DataDir = None) -> None:
     from services.runtime.supervisor import discover_nats_url
 
     if name not in SERVICES:
-        _fail(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
-    settings = _settings(data_dir)
+        fail(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
+    # A service logs to stderr: the supervisor writes it to <data dir>/logs/<service>.log.
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    configure_logging(settings)
     url = discover_nats_url(settings)
     if url is None:
-        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
+        fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", code=1)
     settings = settings.model_copy(update={"nats_url": url})
     asyncio.run(run_service(SERVICES[name](), settings, witness=witness_running_service))
 
@@ -77,8 +108,10 @@ def demo(data_dir: DataDir = None) -> None:
     from services.registry import SERVICES
     from services.runtime.supervisor import Backbone
 
-    settings = _settings(data_dir)
-    with Backbone(settings, list(SERVICES)) as backbone:
+    # The story is the output: its log lines go to <data dir>/logs/demo.log.
+    settings = settings_for(data_dir, "demo")
+    configure_logging(settings, log_file="demo")
+    with stopped_by_signals(exit_code=1), Backbone(settings, list(SERVICES)) as backbone:
         typer.echo(f"NATS at {backbone.url}; services: {', '.join(SERVICES)}")
         typer.echo(
             "The school imports its pupils (EDEXML); school, childcare and JGZ signal; the "
@@ -86,13 +119,13 @@ def demo(data_dir: DataDir = None) -> None:
         )
         story = asyncio.run(run_scenario(backbone.url, settings.data_dir, settings=settings))
     typer.echo("")
-    typer.echo(format_story(story))
+    echo_safe(format_story(story))
     typer.echo("")
-    typer.echo(format_scenario(story.arrangement))
+    echo_safe(format_scenario(story.arrangement))
     _show_signalling(settings, story.child)
     for view in story.views:
         typer.echo("")
-        typer.echo(format_plan(view))
+        echo_safe(format_plan(view))
 
 
 def _show_signalling(settings: Settings, child: str) -> None:
@@ -103,7 +136,7 @@ def _show_signalling(settings: Settings, child: str) -> None:
     application = create_application(settings)
     try:
         typer.echo("")
-        typer.echo(format_signals(signals_view(application, child)))
+        echo_safe(format_signals(signals_view(application, child)))
     finally:
         application.close()
 
@@ -135,7 +168,9 @@ def plan_show(
     from services.runtime.nats_auth import partner_connect
     from services.runtime.supervisor import discover_nats_url
 
-    settings = _settings(data_dir)
+    check_pseudonym(pseudonym)
+    check_partner(as_partner)
+    settings = settings_for(data_dir)
     url = discover_nats_url(settings)
     plan: dict[str, Any] | None
     if url is not None:
@@ -160,14 +195,16 @@ def plan_show(
         finally:
             application.close()
     if plan is None:
-        _fail("no plan for this pseudonym", code=1)
-        return
-    typer.echo(json.dumps(plan, indent=2) if as_json else format_plan(plan))
+        fail("no plan for this pseudonym", code=1)
+    if as_json:
+        typer.echo(json.dumps(plan, indent=2))  # JSON escapes control characters itself
+    else:
+        echo_safe(format_plan(plan))
 
 
 @app.command()
 def publish(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON envelope")],
+    file: Annotated[Path, typer.Argument(help="The event: a JSON envelope (examples/)")],
     as_partner: Annotated[str, typer.Option("--as", help="The publishing partner id")],
     data_dir: DataDir = None,
 ) -> None:
@@ -175,21 +212,19 @@ def publish(
 
     An unsigned file is signed on the partner's behalf when its keys are in the data dir (a demo
     partner, `keys: data-dir` in infra/partners.yaml); any other partner signs its own events.
+    Publishing the same event (same id) again is reported as a duplicate: JetStream drops it.
     """
     from services.runtime.deadletter import kluis_sealer
     from services.runtime.ingress import IngressRefusedError, publish_inbound
     from services.runtime.partner import sign_on_behalf
-    from services.runtime.supervisor import discover_nats_url
 
-    settings = _settings(data_dir)
-    url = discover_nats_url(settings)
-    if url is None:
-        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
-        return
+    settings = settings_for(data_dir)
+    raw = read_event_file(file, settings)
+    url = backbone_url(settings)
     try:
         seal = kluis_sealer(settings.data_dir)
-        raw = sign_on_behalf(file.read_bytes(), as_partner, settings.data_dir)
-        subject = asyncio.run(publish_inbound(url, as_partner, raw, seal, settings))
+        signed = sign_on_behalf(raw, as_partner, settings.data_dir)
+        published = asyncio.run(publish_inbound(url, as_partner, signed, seal, settings))
     except IngressRefusedError as exc:
         hint = (
             f"; {as_partner}'s signing key is not in this data dir (only demo partners', "
@@ -198,31 +233,67 @@ def publish(
             if exc.code == "missing-signature"
             else ""
         )
-        _fail(f"refused: {exc}{hint} (dead-lettered on ketenbus.deadletter.ingress)")
-        return
-    typer.echo(f"published on {subject}")
+        raise BadInputError(
+            f"refused: {exc}{hint} (dead-lettered on ketenbus.deadletter.ingress)"
+        ) from exc
+    if published.duplicate:
+        typer.echo(f"duplicate: this event was published before on {published.subject}; dropped")
+    else:
+        typer.echo(f"published on {published.subject}")
+
+
+def read_event_file(file: Path, settings: Settings) -> bytes:
+    """The event file's bytes; a file larger or nested deeper than an inbound event may be
+    (`KETENBUS_INBOUND_MAX_BYTES`, `KETENBUS_INBOUND_MAX_DEPTH`, as the services admit) is
+    refused before it is read whole or parsed."""
+    from ketenbus_contracts.envelope import EventTooDeepError, check_depth
+    from services.runtime.inbound import Limits
+
+    limits = Limits.of(settings)
+    if not file.is_file():
+        raise BadInputError(f"{file}: no such file")
+    size = file.stat().st_size
+    if size > limits.max_bytes:
+        raise BadInputError(
+            f"too-large: the file is {size} bytes, an event at most {limits.max_bytes} "
+            "(KETENBUS_INBOUND_MAX_BYTES)"
+        )
+    raw = file.read_bytes()
+    try:
+        check_depth(raw, limits.max_depth)
+    except EventTooDeepError as exc:
+        raise BadInputError(f"too-deep: {exc}") from exc
+    return raw
 
 
 @app.command()
 def erase(
     pseudonym: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask (for scripts)")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Erase a child: destroy its data keys (nothing sealed about it opens again), and tell
-    every service to drop what it derived."""
-    from services.kluis.erasure import announce_erasure, destroy_keys
-    from services.runtime.supervisor import discover_nats_url
+    every service to drop what it derived. Asks first unless --yes."""
+    from services.kluis.erasure import announce_erasure, destroy_keys, known_child
 
-    settings = _settings(data_dir)
+    check_pseudonym(pseudonym)
+    settings = settings_for(data_dir)
+    if not known_child(settings, pseudonym):
+        raise CommandFailedError("no such child: kluis holds no keys and no erasure for it")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise BadInputError("erase cannot be undone: confirm with --yes")
+        typer.confirm(f"Erase child {pseudonym}? Nothing sealed about it opens again", abort=True)
     deleted = destroy_keys(settings, pseudonym)
     typer.echo(f"destroyed {deleted} data key(s)")
+    from services.runtime.supervisor import discover_nats_url
+
     url = discover_nats_url(settings)
     if url is None:
-        _fail(
-            "keys destroyed, but no NATS to announce child-erased on: start `ketenbus up` and "
-            "run erase again (it is idempotent)"
+        raise CommandFailedError(
+            "keys destroyed, but no running backbone to announce child-erased on: start "
+            "`ketenbus up` and run erase again (it is idempotent)"
         )
-        return
     event = asyncio.run(announce_erasure(url, pseudonym, settings=settings))
     typer.echo(f"announced child-erased ({event.id})")
 
@@ -233,7 +304,7 @@ def status(data_dir: DataDir = None) -> None:
     from services.runtime.status import collect_status, format_status
     from services.runtime.supervisor import discover_nats_url
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     url = discover_nats_url(settings)
     embedded = None
     if url is None:
@@ -250,8 +321,20 @@ def status(data_dir: DataDir = None) -> None:
     typer.echo(format_status(report))
 
 
+@app.callback()
+def options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error (anywhere)")
+    ] = False,
+) -> None:
+    """ketenbus: the event backbone around a child."""
+
+
+guard(app)
+
+
 def main() -> None:
-    app()
+    run(app)
 
 
 if __name__ == "__main__":

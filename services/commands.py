@@ -46,6 +46,13 @@ def _group(help_text: str, formats: list[tuple[str, Command]]) -> typer.Typer:
     return group
 
 
+def single_commands() -> list[tuple[str, Command]]:
+    """(command name, command function) for a domain's `ketenbus <name>` without subcommands."""
+    from services.integral_plan.cli import web
+
+    return [("web", web)]
+
+
 def domain_commands() -> list[tuple[str, typer.Typer]]:
     """(command name, sub-app) for `ketenbus <name> …`."""
     from services.handover.cli import app as handover
@@ -64,9 +71,6 @@ def domain_commands() -> list[tuple[str, typer.Typer]]:
 
     commands.append(("truancy", truancy))
     commands.append(("monitor", monitor))
-    from services.integral_plan.cli import app as web
-
-    commands.append(("web", web))
     from adapters.notificaties.cli import app as notificaties
 
     commands.append(("notificaties", notificaties))

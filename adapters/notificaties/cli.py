@@ -39,6 +39,7 @@ def run(
     import asyncio
 
     from adapters.notificaties.bridge import Bridge
+    from services.clikit import NoBackboneError
     from services.runtime import nats_auth
     from services.runtime.logging import configure_logging
     from services.runtime.supervisor import discover_nats_url
@@ -47,8 +48,7 @@ def run(
     configure_logging(settings)
     url = discover_nats_url(settings)
     if url is None:
-        typer.secho("error: no running backbone (ketenbus up)", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+        raise NoBackboneError()
 
     async def main() -> None:
         nc = await nats_auth.connect(settings, nats_auth.BRIDGE_USER, url, name="notificaties")

@@ -7,6 +7,9 @@ partner's detached signature over the canonical form.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
 import re
 import uuid
 from dataclasses import dataclass
@@ -122,7 +125,20 @@ def register(cls: type[CloudEvent[Any]]) -> type[CloudEvent[Any]]:
     return cls
 
 
+@functools.cache
+def _load_contracts() -> None:
+    """Import every module of this package once, so each `@register`ed contract is known.
+
+    Whoever parses (a CLI, a service, a vendor's tool) must not have to import the modules
+    that define the events first; done lazily because those modules import this one.
+    """
+    package = __name__.rpartition(".")[0]
+    for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        importlib.import_module(f"{package}.{module.name}")
+
+
 def registered_types() -> dict[str, type[CloudEvent[Any]]]:
+    _load_contracts()
     return dict(_registry)
 
 
@@ -184,6 +200,7 @@ def parse_event(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> CloudEvent[A
     """
     check_depth(raw, max_depth)
     head = _head.validate_json(raw)
+    _load_contracts()
     try:
         cls = _registry[head.type]
     except KeyError:

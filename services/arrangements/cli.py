@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from ketenbus_contracts.envelope import CloudEvent
+from services.clikit import fail, settings_for
 
 app = typer.Typer(
     help="Arrangements: support requests, TLVs, OPPs, youth care, funding disputes.",
@@ -39,25 +40,11 @@ Split = Annotated[
 ]
 
 
-def _settings(data_dir: Path | None) -> Any:
-    from services.runtime.logging import configure_logging
-    from services.runtime.settings import Settings
-
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
-    configure_logging(settings)
-    return settings
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
 def _date(text: str | None) -> date:
     try:
         return date.fromisoformat(text) if text else date.today()
     except ValueError:
-        _fail(f"not a date: {text!r} (YYYY-MM-DD)")
+        fail(f"not a date: {text!r} (YYYY-MM-DD)")
         raise
 
 
@@ -72,7 +59,7 @@ def _split(items: list[str] | None) -> list[Any] | None:
         try:
             shares.append(FundingShare.model_validate({"payer": payer, "percent": int(percent)}))
         except ValueError:
-            _fail(f"not a share: {item!r} (school|swv|municipality=percent)")
+            fail(f"not a share: {item!r} (school|swv|municipality=percent)")
     return shares
 
 
@@ -91,10 +78,10 @@ def _publish(
     from services.runtime.partner import signed_message
     from services.runtime.supervisor import discover_nats_url
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     url = discover_nats_url(settings)
     if url is None:
-        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
+        fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
         return
     event_id = uuid.uuid4()
 
@@ -113,12 +100,12 @@ def _publish(
         event: CloudEvent[Any] = build(event_id, sections)
         message = signed_message(event, load_or_create_partner_keys(settings.data_dir, partner))
         seal = kluis_sealer(settings.data_dir)
-        subject = asyncio.run(publish_inbound(url, partner, message.payload, seal, settings))
+        subject = asyncio.run(publish_inbound(url, partner, message.payload, seal, settings))[0]
     except IngressRefusedError as exc:
-        _fail(f"refused: {exc}")
+        fail(f"refused: {exc}")
         return
     except ValueError as exc:
-        _fail(f"invalid: {exc}")
+        fail(f"invalid: {exc}")
         return
     typer.echo(f"published {event.type} {event.id} on {subject}")
     typer.echo("refusals by the arrangements service: ketenbus.deadletter.arrangements")
@@ -358,7 +345,7 @@ def tandem(partner: str) -> None:
     school = rules.tandem_of_school(partner)
     schools = rules.schools_of_access_team(partner)
     if school is None and not schools:
-        _fail(f"{partner} is in no tandem (infra/arrangements/tandem.yaml)", code=1)
+        fail(f"{partner} is in no tandem (infra/arrangements/tandem.yaml)", code=1)
     if school is not None:
         typer.echo(f"{partner}: access team {school.access_team}: {school.access_team_contact}")
     for t in schools:
@@ -379,7 +366,7 @@ def monitor(data_dir: DataDir = None) -> None:
     """TLVs per quarter of their start and per category (no personal data), from the store."""
     from services.arrangements.bootstrap import create_application
 
-    application = create_application(_settings(data_dir))
+    application = create_application(settings_for(data_dir))
     try:
         counts = application.tlv_counts()
     finally:
@@ -393,10 +380,10 @@ def scenario(data_dir: DataDir = None) -> None:
     from services.arrangements.scenario import format_scenario, run_arrangement_scenario
     from services.runtime.supervisor import discover_nats_url
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     url = discover_nats_url(settings)
     if url is None:
-        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
+        fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
         return
     typer.echo(
         format_scenario(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from services.runtime.settings import Settings
+from services.clikit import fail, settings_for
 
 app = typer.Typer(
     help="Audit: verify stores, replay history, export the processing log.", no_args_is_help=True
@@ -18,19 +18,6 @@ DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Where everything is written (KETENBUS_DATA_DIR)"),
 ]
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    from services.runtime.logging import configure_logging
-
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
-    configure_logging(settings)
-    return settings
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 @app.command()
@@ -46,7 +33,7 @@ def verify(
     """
     from services.audit.verify import verify_stores
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     failed = False
     for report in verify_stores(settings, service or None):
         problems = report.failed(strict=strict)
@@ -78,10 +65,10 @@ def replay(
     from services.audit.replay import write_report
     from services.runtime.supervisor import discover_nats_url
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     url = nats_url or discover_nats_url(settings)
     if url is None:
-        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
+        fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
         return
     if until is not None and until.tzinfo is None:
         until = until.replace(tzinfo=UTC)
@@ -120,7 +107,7 @@ def export_ldv(
     from services.kluis.keystore import Keystore
     from services.kluis.policy import load_register
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     keystore = Keystore.open(settings)
     try:
         records = keystore.records(data_subject=child, limit=10**9)
@@ -148,7 +135,7 @@ def nats_config(
     text = render_auth_config()
     if check:
         if not target.exists() or target.read_text() != text:
-            _fail(
+            fail(
                 f"{target} is not what the registry generates; run `ketenbus audit nats-config`", 1
             )
         typer.echo(f"{target} is up to date")

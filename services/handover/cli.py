@@ -15,9 +15,8 @@ from typing import Annotated
 
 import typer
 
-from services.runtime.logging import configure_logging
+from services.clikit import backbone_url, fail, settings_for, write_private
 from services.runtime.nats_auth import partner_connect
-from services.runtime.settings import Settings
 
 app = typer.Typer(help="Warm handovers: OSO dossiers in and out.", no_args_is_help=True)
 
@@ -25,27 +24,6 @@ DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Where everything is written (KETENBUS_DATA_DIR)"),
 ]
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
-    configure_logging(settings)
-    return settings
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _url(settings: Settings) -> str:
-    from services.runtime.supervisor import discover_nats_url
-
-    url = discover_nats_url(settings)
-    if url is None:
-        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
-    assert url is not None
-    return url
 
 
 def import_oso(
@@ -79,25 +57,25 @@ def import_oso(
     from services.runtime.keyring import Keyring
     from services.runtime.pseudonyms import PseudonymClient, PseudonymClientError
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     try:
         check_size(file.stat().st_size, "oso", what=file.name)  # before reading it whole
     except ImportRefusedError as exc:
-        _fail(f"refused: {exc}")
+        fail(f"refused: {exc}")
     raw = file.read_bytes()
     gaps: list[RunningSupport] = []
     for item in running or []:
         ref, _, kind = item.partition(":")
         if kind not in ("arrangement", "youth-care"):
-            _fail(f"--running {item!r}: KIND must be arrangement or youth-care")
+            fail(f"--running {item!r}: KIND must be arrangement or youth-care")
         gaps.append(RunningSupport(ref=ref, kind=kind, carried=False))  # type: ignore[arg-type]
     disclosure, rules = load_disclosure_rules(), load_rules()
     try:
         dossier = read_dossier(raw, disclosure, what=file.name)  # refuse before connecting
         check_school(dossier.brin, as_partner, what=file.name)
     except ImportRefusedError as exc:
-        _fail(f"refused: {exc}")
-    url = _url(settings)
+        fail(f"refused: {exc}")
+    url = backbone_url(settings)
 
     async def run() -> None:
         nc = await partner_connect(settings, as_partner, url)
@@ -128,7 +106,7 @@ def import_oso(
     try:
         asyncio.run(run())
     except (OsoRefusedError, TransferError, PseudonymClientError) as exc:
-        _fail(f"refused: {exc}")
+        fail(f"refused: {exc}")
 
 
 def export_oso(
@@ -143,13 +121,13 @@ def export_oso(
     from services.handover.rules import load_disclosure_rules, load_rules
     from services.runtime.keyring import Keyring
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     try:
         handover_id = uuid.UUID(handover)
     except ValueError:
-        _fail("HANDOVER must be a handover id (uuid)")
+        fail("HANDOVER must be a handover id (uuid)")
         return
-    url = _url(settings)
+    url = backbone_url(settings)
 
     async def run() -> bytes:
         nc = await partner_connect(settings, as_partner, url)
@@ -168,10 +146,10 @@ def export_oso(
     try:
         xml = asyncio.run(run())
     except TransferError as exc:
-        _fail(str(exc), code=1)
+        fail(str(exc), code=1)
         return
-    output.write_bytes(xml)
-    typer.echo(f"wrote {output} ({len(xml)} bytes)")
+    write_private(output, xml)  # the opened dossier: personal data
+    typer.echo(f"wrote {output} ({len(xml)} bytes, readable by you only)")
 
 
 app.command("import-oso")(import_oso)

@@ -10,8 +10,6 @@ import typer
 if TYPE_CHECKING:
     from services.runtime.settings import Settings
 
-app = typer.Typer(help="The plan's web pages (werklijst, plan, ouderinzage) and JSON API.")
-
 
 class LazyPortal:
     """A NatsPortal connected on first use, in the web server's own event loop, as the
@@ -45,7 +43,6 @@ class LazyPortal:
         return await (await self._connected()).forward(subject, token)  # type: ignore[no-any-return]
 
 
-@app.callback(invoke_without_command=True)
 def web(
     as_partner: Annotated[
         str, typer.Option("--as", help="The organisation the pages are for (its keys are used)")
@@ -56,21 +53,17 @@ def web(
         Path | None, typer.Option("--data-dir", help="Where everything is written")
     ] = None,
 ) -> None:
-    """Serve the pages and the API (needs a running `ketenbus up` or KETENBUS_NATS_URL)."""
+    """Serve the plan's web pages (werklijst, plan, ouderinzage) and JSON API (needs a running
+    `ketenbus up` or KETENBUS_NATS_URL)."""
     import uvicorn
 
+    from services.clikit import backbone_url, check_partner, settings_for
     from services.integral_plan.query import PlanAccess
     from services.integral_plan.web import create_web_app
-    from services.runtime.logging import configure_logging
-    from services.runtime.settings import Settings
-    from services.runtime.supervisor import discover_nats_url
 
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
-    configure_logging(settings)
-    url = discover_nats_url(settings)
-    if url is None:
-        typer.secho("error: no running backbone (ketenbus up)", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+    settings = settings_for(data_dir, "web")
+    check_partner(as_partner)
+    url = backbone_url(settings)
     portal = LazyPortal(url, settings, as_partner)
     site = create_web_app(portal, PlanAccess.load(settings.data_dir))
     typer.echo(f"ketenbus web for {as_partner}: http://{host}:{port}/werklijst")

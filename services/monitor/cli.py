@@ -20,18 +20,15 @@ def report(
     data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
 ) -> None:
     """Per region: categories 1 and 2, absolute thuiszitters, exemptions, reasons."""
+    from services.clikit import fail, settings_for
     from services.monitor.bootstrap import create_application
     from services.monitor.domain import quarter_bounds
-    from services.runtime.logging import configure_logging
-    from services.runtime.settings import Settings
 
     try:
         quarter_bounds(quarter)
     except ValueError:
-        typer.secho("error: --quarter must look like 2026Q3", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
-    configure_logging(settings)
+        fail("--quarter must look like 2026Q3")
+    settings = settings_for(data_dir)
     application = create_application(settings)
     try:
         result = application.report(quarter)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -87,14 +87,21 @@ def _explained(admission: Admission) -> str:
     return "; ".join(f"{k} {v}" for d in (refusal.details if refusal else ()) for k, v in d.items())
 
 
+class Published(NamedTuple):
+    """Where the event went, and whether JetStream had it already (same id: dropped)."""
+
+    subject: str
+    duplicate: bool
+
+
 async def publish_inbound(
     url: str,
     partner: str,
     raw: bytes,
     seal: SealOriginal | None = None,
     settings: Settings | None = None,
-) -> str:
-    """Validate and publish on `in.<partner>.<domain>.<event>`; returns the subject.
+) -> Published:
+    """Validate and publish on `in.<partner>.<domain>.<event>`.
 
     The event goes out as the partner; a refused one is dead-lettered by the backbone (its
     `backbone` user: a partner publishes only on its own inbound subjects)."""
@@ -120,5 +127,5 @@ async def publish_inbound(
             raise
         subject = event.inbound_subject(partner)
         js = (await conns.partner(partner)).jetstream()
-        await js.publish(subject, raw, headers=inbound_headers(event))
-        return subject
+        ack = await js.publish(subject, raw, headers=inbound_headers(event))
+        return Published(subject, bool(ack.duplicate))

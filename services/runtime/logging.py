@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
 
@@ -23,10 +24,16 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: Settings, log_file: str | None = None) -> None:
+    """Logging to stderr; with `log_file`, JSON lines appended to `<log dir>/<log_file>.log`
+    instead (a command whose output is not a terminal keeps its output clean)."""
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
-    use_console = settings.log_format == "console" or (
-        settings.log_format == "auto" and sys.stderr.isatty()
+    stream: Any = _CurrentStderr()
+    if log_file is not None:
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        stream = (settings.log_dir / f"{log_file}.log").open("a", buffering=1)
+    use_console = log_file is None and (
+        settings.log_format == "console" or (settings.log_format == "auto" and sys.stderr.isatty())
     )
     renderer: structlog.types.Processor = (
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
@@ -40,8 +47,10 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),  # type: ignore[arg-type]
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
     # faststream and nats-py log through the standard library; keep them quiet but visible.
-    logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr)
+    logging.basicConfig(
+        level=max(level, logging.WARNING), stream=sys.stderr if log_file is None else stream
+    )

@@ -47,11 +47,26 @@ def discover_nats_url(settings: Settings) -> str | None:
     return None
 
 
+async def _quiet(_: Exception) -> None:
+    """nats-py's default error callback logs a traceback per failed attempt."""
+
+
 def _reachable(url: str, settings: Settings) -> bool:
+    """One short attempt: a URL left behind by a backbone that was killed answers at once
+    with "refused". (nats-py tries a refused server again and again within one `connect`:
+    `max_reconnect_attempts=0` even means for ever, hence one attempt and no pause.)"""
+
     async def probe() -> bool:
         try:
             nc = await nats_auth.connect(
-                settings, SUPERVISOR_USER, url, connect_timeout=1, max_reconnect_attempts=0
+                settings,
+                SUPERVISOR_USER,
+                url,
+                connect_timeout=1,
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0,
+                error_cb=_quiet,
             )
         except Exception:
             return False

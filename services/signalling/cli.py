@@ -18,26 +18,14 @@ from typing import Annotated, Any
 
 import typer
 
+from services.clikit import backbone_url, fail, settings_for
+
 app = typer.Typer(help="Signals about a child (Verwijsindex rules).", no_args_is_help=True)
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Where everything is written (KETENBUS_DATA_DIR)")
 ]
 AsPartner = Annotated[str, typer.Option("--as", help="The signalling partner id")]
-
-
-def _settings(data_dir: Path | None) -> Any:
-    from services.runtime.logging import configure_logging
-    from services.runtime.settings import Settings
-
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
-    configure_logging(settings)
-    return settings
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 def _pseudonyms(settings: Any, partner: str, bsn: str | None, household: str | None) -> Any:
@@ -54,18 +42,9 @@ def _pseudonyms(settings: Any, partner: str, bsn: str | None, household: str | N
     if not asked:
         return None
     try:
-        return asyncio.run(resolve_as(settings, _url(settings), partner, asked))
+        return asyncio.run(resolve_as(settings, backbone_url(settings), partner, asked))
     except PseudonymClientError as exc:
-        _fail(f"refused: {exc}")
-
-
-def _url(settings: Any) -> str:
-    from services.runtime.supervisor import discover_nats_url
-
-    url = discover_nats_url(settings)
-    if url is None:
-        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`")
-    return str(url)
+        fail(f"refused: {exc}")
 
 
 async def _publish(url: str, settings: Any, partner: str, build: Any) -> str:
@@ -124,17 +103,17 @@ def register(
     )
     from services.signalling.rules import load_rules
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     rules = load_rules()
     if (child is None) == (bsn is None):
-        _fail("give exactly one of --child (pseudonym) and --bsn")
+        fail("give exactly one of --child (pseudonym) and --bsn")
     if bsn is not None and not is_valid_bsn(bsn):
-        _fail("invalid-bsn: not a valid BSN (nine digits, eleven-check)")
+        fail("invalid-bsn: not a valid BSN (nine digits, eleven-check)")
     born = date.fromisoformat(birth_date) if birth_date else None
     registered_on = date.fromisoformat(on) if on else date.today()
     band = age_band or (age_band_of(born, registered_on, rules.age_bands) if born else None)
     if born and band is None:
-        _fail(f"no signals from age {rules.lifecycle.age_limit_years}")
+        fail(f"no signals from age {rules.lifecycle.age_limit_years}")
     removal = (
         date.fromisoformat(until)
         if until
@@ -149,7 +128,7 @@ def register(
     try:
         check_concern_codes(details, rules.concern_domains)
     except UnknownConcernCodeError as exc:
-        _fail(f"{exc} (known: {', '.join(rules.concern_domains)})")
+        fail(f"{exc} (known: {', '.join(rules.concern_domains)})")
     # Checked before asking: nothing leaves for a signal that would be refused anyway.
     resolved = _pseudonyms(settings, as_partner, bsn, household)
     pseudonym = child or resolved.child(str(bsn))
@@ -186,9 +165,9 @@ def _run_publish(settings: Any, partner: str, build: Any) -> str:
     from services.runtime.keyring import KeyringError
 
     try:
-        return asyncio.run(_publish(_url(settings), settings, partner, build))
+        return asyncio.run(_publish(backbone_url(settings), settings, partner, build))
     except (IngressRefusedError, KeyringError) as exc:
-        _fail(f"refused: {exc}")
+        fail(f"refused: {exc}")
         raise  # unreachable: _fail exits
 
 
@@ -204,7 +183,7 @@ def withdraw(
     """Withdraw your own signal (or: the risk ended)."""
     from ketenbus_contracts.signalling import SignalWithdrawn, SignalWithdrawnData
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     data = SignalWithdrawnData.model_validate(
         {"signal_id": signal, "withdrawn_on": on or date.today().isoformat(), "reason": reason}
     )
@@ -228,7 +207,7 @@ def contact(
     """Report that you made contact with the other signallers of a match."""
     from ketenbus_contracts.signalling import ContactMade, ContactMadeData
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     data = ContactMadeData.model_validate(
         {
             "match_id": match,
@@ -326,14 +305,14 @@ def list_signals(
     """List a child's signals (metadata only), its match, coordinator and contact status."""
     from services.signalling.bootstrap import create_application
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     application = create_application(settings)
     try:
         view = signals_view(application, child)
     finally:
         application.close()
     if not view["signals"]:
-        _fail("no signals on this pseudonym", code=1)
+        fail("no signals on this pseudonym", code=1)
     typer.echo(json.dumps(view, indent=2) if as_json else format_signals(view))
 
 
@@ -360,4 +339,4 @@ def vindplaats(
         reach = ", ".join(x for x in (v.contact.phone, v.contact.email) if x)
         typer.echo(f"{v.id} [{v.kind}] {v.name}: {v.contact.function} ({reach})")
     if not found:
-        _fail("no vindplaats matches", code=1)
+        fail("no vindplaats matches", code=1)

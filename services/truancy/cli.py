@@ -1,8 +1,8 @@
 """`ketenbus truancy …`: the EDEXML and absence-CSV imports, as a school.
 
 Exit codes: 0 the file was processed (quarantined records are named in the summary), 1 the file
-was refused (schema, `--strict`, wrong header), 2 the import could not run (no NATS, unknown
-school). A shared `ketenbus import …` group may replace these commands; they stay as aliases.
+was refused (schema, `--strict`, wrong header) or there is no running backbone, 2 the school is
+unknown. A shared `ketenbus import …` group may replace these commands; they stay as aliases.
 """
 
 from __future__ import annotations
@@ -13,16 +13,13 @@ from typing import Annotated
 
 import typer
 
+from services.clikit import NoBackboneError, fail
+
 app = typer.Typer(help="Truancy: enrolments and absences in.", no_args_is_help=True)
 
 File = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The export file")]
 Partner = Annotated[str, typer.Option("--as", help="The school (partner id) the file is from")]
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="KETENBUS_DATA_DIR")]
-
-
-def _fail(message: str, code: int) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 def _progress(done: int, total: int) -> None:
@@ -39,7 +36,7 @@ def _context(data_dir: Path | None, school: str):  # type: ignore[no-untyped-def
     configure_logging(settings)
     rules = school_region(load_regions(), school)
     if rules is None:
-        _fail(f"school {school} is in no region's infra/truancy/*.yaml", 2)
+        fail(f"school {school} is in no region's infra/truancy/*.yaml", 2)
     return settings, rules, discover_nats_url(settings)
 
 
@@ -76,8 +73,7 @@ def import_edexml(
         check_school(brin, as_partner, what=file.name)  # before connecting, before anything
         previous = load_previous(settings.data_dir, as_partner, brin)
         if url is None:
-            _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", 2)
-            return
+            raise NoBackboneError()
         # One batch request for the whole file: the pseudonym service holds the secret.
         asked = pseudonyms_needed(tree.getroot())
         pseudonyms = asyncio.run(resolve_as(settings, url, as_partner, asked))
@@ -90,21 +86,21 @@ def import_edexml(
             validated=(version, tree),
         )
     except PseudonymRefusedError as exc:
-        _fail(f"refused by the pseudonym service: {exc.code}", 1)
+        fail(f"refused by the pseudonym service: {exc.code}", 1)
         return
     except PseudonymClientError as exc:
-        _fail(f"no pseudonyms: {exc}", 2)
+        fail(f"no pseudonyms: {exc}", 2)
         return
     except EdexmlSchemaError as exc:
         lines = "\n".join(f"  {issue}" for issue in exc.issues[:20])
         more = f"\n  … and {len(exc.issues) - 20} more" if len(exc.issues) > 20 else ""
-        _fail(f"refused: not valid EDEXML\n{lines}{more}", 1)
+        fail(f"refused: not valid EDEXML\n{lines}{more}", 1)
         return
     except StrictImportError as exc:
-        _fail(f"refused (--strict): {exc}", 1)
+        fail(f"refused (--strict): {exc}", 1)
         return
     except ImportRefusedError as exc:
-        _fail(f"refused: {exc}", 2)
+        fail(f"refused: {exc}", 2)
         return
     published = asyncio.run(
         publish_edexml(
@@ -130,16 +126,15 @@ def import_absences(file: File, as_partner: Partner, data_dir: DataDir = None) -
     settings, rules, url = _context(data_dir, as_partner)
     state = state_path(settings.data_dir, as_partner)
     if not state.exists():
-        _fail(f"no EDEXML import of {as_partner} yet: its pupil keys are unknown", 2)
+        fail(f"no EDEXML import of {as_partner} yet: its pupil keys are unknown", 2)
     known = json.loads(state.read_text())
     try:
         rows = list(read_absences(file, school=as_partner))  # refused before connecting
     except ImportRefusedError as exc:
-        _fail(f"refused: {exc}", 1)
+        fail(f"refused: {exc}", 1)
         return
     if url is None:
-        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", 2)
-        return
+        raise NoBackboneError()
     result = asyncio.run(
         publish_absences(
             url,
@@ -178,11 +173,10 @@ def forward_signals(
     configure_logging(settings)
     rules = next((r for r in load_regions().values() if r.leerplicht == as_partner), None)
     if rules is None:
-        _fail(f"{as_partner} is leerplicht of no region in infra/truancy/*.yaml", 2)
+        fail(f"{as_partner} is leerplicht of no region in infra/truancy/*.yaml", 2)
         return
     url = discover_nats_url(settings)
     if url is None:
-        _fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", 2)
-        return
+        raise NoBackboneError()
     count = asyncio.run(forward(url, settings.data_dir, as_partner, rules, settings=settings))
     typer.echo(f"registered {count} attendance signal(s)")

@@ -187,7 +187,7 @@ def test_erase_destroys_the_keys_and_drops_the_plan(
 ) -> None:
     kid = signalled(ketenbus, backbone, tmp_path, child(12))
 
-    result = ketenbus("erase", kid)
+    result = ketenbus("erase", kid, "--yes")
 
     assert 0 == result.exit_code
     assert "announced child-erased" in result.stdout

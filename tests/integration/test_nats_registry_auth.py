@@ -188,7 +188,7 @@ class RegistryAuthCase(StoreBackend):
         runner.invoke(app, ["publish", "--as", SCHOOL.partner, str(event)], env=env(backbone))
         wait_until(lambda: school_plan(backbone, kid), what="the plan")
 
-        erased = runner.invoke(app, ["erase", kid], env=env(backbone))
+        erased = runner.invoke(app, ["erase", kid, "--yes"], env=env(backbone))
 
         assert (0, True) == (erased.exit_code, "announced child-erased" in erased.stdout)
         wait_until(lambda: school_plan(backbone, kid) is None, what="the plan to go")
