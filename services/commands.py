@@ -48,9 +48,10 @@ def _group(help_text: str, formats: list[tuple[str, Command]]) -> typer.Typer:
 
 def single_commands() -> list[tuple[str, Command]]:
     """(command name, command function) for a domain's `ketenbus <name>` without subcommands."""
+    from services.feed.cli import feed
     from services.integral_plan.cli import web
 
-    return [("web", web)]
+    return [("web", web), ("feed", feed)]
 
 
 def domain_commands() -> list[tuple[str, typer.Typer]]:
@@ -77,7 +78,4 @@ def domain_commands() -> list[tuple[str, typer.Typer]]:
     from services.audit.cli import app as audit
 
     commands.append(("audit", audit))
-    from services.feed.cli import app as feed
-
-    commands.append(("feed", feed))
     return commands

@@ -14,10 +14,7 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Read a partner's own feed (its children's events and its receipts).")
 
-
-@app.callback(invoke_without_command=True)
 def feed(
     as_partner: Annotated[str, typer.Option("--as", help="The partner whose feed to read")],
     follow: Annotated[
@@ -28,25 +25,16 @@ def feed(
         typer.Option("--data-dir", help="Where everything is written (KETENBUS_DATA_DIR)"),
     ] = None,
 ) -> None:
-    """Print PARTNER's feed entries (and acknowledge them); with --follow, keep reading."""
+    """Read PARTNER's own feed (its children's events and its receipts): print the entries and
+    acknowledge them; with --follow, keep reading."""
     from ketenbus_contracts.feed import FEED_SIGNER
-    from services.runtime.logging import configure_logging
+    from services.clikit import backbone_url, settings_for
     from services.runtime.nats_auth import partner_connect
     from services.runtime.partner import feed_line, read_feed
     from services.runtime.partners import PublicKeyLookup
-    from services.runtime.settings import Settings
-    from services.runtime.supervisor import discover_nats_url
 
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
-    configure_logging(settings)
-    url = discover_nats_url(settings)
-    if url is None:
-        typer.secho(
-            "error: no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`",
-            fg=typer.colors.RED,
-            err=True,
-        )
-        raise typer.Exit(2)
+    settings = settings_for(data_dir)
+    url = backbone_url(settings)
     feed_keys = PublicKeyLookup(settings.data_dir)(FEED_SIGNER)
 
     async def read() -> None:
