@@ -733,6 +733,8 @@ def _match(match: dict[str, Any] | None) -> list[str]:
         lines.append(f"  coordinator: {coordinator['partner']} ({coordinator['contact']})")
     if match.get("municipal_coordinator"):
         lines.append(f"  municipal coordinator: {match['municipal_coordinator']}")
+    contacted = ", ".join(match.get("contacted") or []) or "nobody yet"
+    lines.append(f"  contact made: {contacted}")
     return lines
 
 

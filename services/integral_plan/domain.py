@@ -495,6 +495,22 @@ class Plan(Aggregate):
         if self.match is not None and self.match["match_id"] == str(match_id):
             self.match["coordinator"] = dict(coordinator)
 
+    @event("MatchContactNoted")
+    def note_match_contact(self, match_id: uuid.UUID, partner: str, contacted_on: date) -> None:
+        """A signaller reported it made contact with the others: the match shows who did."""
+        if self.match is not None and self.match["match_id"] == str(match_id):
+            contacted = self.match.setdefault("contacted", [])
+            if partner not in contacted:
+                contacted.append(partner)
+                contacted.sort()
+
+    @event("MatchEndNoted")
+    def note_match_ended(self, match_id: uuid.UUID, ended_on: date) -> None:
+        """The match lapsed (fewer than two signals left): what remains is a lone signal again,
+        shown to its signaller only."""
+        if self.match is not None and self.match["match_id"] == str(match_id):
+            self.match["ended_on"] = ended_on.isoformat()
+
     def _acted(self, by: str) -> None:
         """A party that acts on the plan takes part in it, beyond its signal: it is shown."""
         party = self.parties.get(by)
@@ -933,8 +949,9 @@ def _contact(party: dict[str, str]) -> dict[str, str]:
 
 
 def match_parties(match: dict[str, Any] | None) -> set[str]:
-    """Who a match tells: every signaller in it, its coordinator, the municipal coordinator."""
-    if not match:
+    """Who a match tells: every signaller in it, its coordinator, the municipal coordinator
+    (nobody once it ended)."""
+    if not match or match.get("ended_on"):
         return set()
     parties = set(match["partners"])
     if match.get("coordinator"):

@@ -41,8 +41,10 @@ from ketenbus_contracts.plan import (
 )
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import (
+    ContactMade,
     CoordinatorAssigned,
     MatchContact,
+    MatchEnded,
     MatchFound,
     SignalRegistered,
     SignalWithdrawn,
@@ -115,6 +117,16 @@ def _match_found(plan: Plan, event: MatchFound) -> None:
         d.coordinator.model_dump() if d.coordinator else None,
         d.municipal_coordinator,
     )
+
+
+@projects(ContactMade)
+def _contact_made(plan: Plan, event: ContactMade) -> None:
+    plan.note_match_contact(event.data.match_id, event.data.partner, event.data.contacted_on)
+
+
+@projects(MatchEnded)
+def _match_ended(plan: Plan, event: MatchEnded) -> None:
+    plan.note_match_ended(event.data.match_id, event.data.ended_on)
 
 
 @projects(CoordinatorAssigned)

@@ -14,7 +14,11 @@ import pytest
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import fields_by_purpose
 from ketenbus_contracts.signalling import (
+    ContactMade,
+    ContactMadeData,
     MatchContact,
+    MatchEnded,
+    MatchEndedData,
     MatchFound,
     MatchFoundData,
     Signaller,
@@ -175,3 +179,28 @@ def test_after_a_match_each_signaller_sees_who_else_signalled_and_how_to_reach_t
     # The municipal coordinator is told of the match: who and how to reach, no concern.
     assert ["bs-de-regenboog", "jgz-gelderland-zuid"] == municipal["match"]["partners"]
     assert [{}, {}] == [s["sealed"] for s in municipal["signals"]]
+
+
+def test_the_match_shows_who_made_contact_and_once_it_ends_the_signals_are_lone_again(
+    tmp_path: Path,
+) -> None:
+    found = matched()
+    contact = ContactMade.create(
+        source="ketenbus.signalling",
+        subject=CHILD,
+        data=ContactMadeData(match_id=found.data.match_id, partner=SCHOOL.partner, contacted_on=D),
+    )
+    ended = MatchEnded.create(
+        source="ketenbus.signalling",
+        subject=CHILD,
+        data=MatchEndedData(match_id=found.data.match_id, ended_on=date(2026, 12, 1)),
+    )
+    app = plan_app(signal(SCHOOL_SIGNAL), signal(JGZ_SIGNAL), found, contact)
+    access = PlanAccess.load(tmp_path)
+    during = access.visible_plan(app.plan_of(CHILD), JGZ.partner)
+    app.apply(ended)
+
+    after = access.visible_plan(app.plan_of(CHILD), JGZ.partner)
+
+    assert [SCHOOL.partner] == during["match"]["contacted"]
+    assert (None, [JGZ.partner]) == (after["match"], [s["partner"] for s in after["signals"]])
