@@ -1,7 +1,7 @@
 """What the inbound guards cost per event: `admit` against the decoder alone, in process.
 
 Run: `.venv/bin/python -m bench.guards [--events N] [--rounds R] [--json]` (default 2,000 events,
-5 rounds). The same signed `SignalRegistered` payloads the slice bench publishes (one with a
+6 rounds). The same signed `SignalRegistered` payloads the slice bench publishes (one with a
 4 kB sealed section beside the plain one), through the signalling service's decoder (signature
 verified against the school's key, then the contract):
 
@@ -13,7 +13,8 @@ verified against the school's key, then the contract):
   the same nesting within the size limit (`too-deep`), 256 kB of shallow brackets (passes the
   depth check, refused by the contract) and invalid UTF-8.
 
-Per event = process CPU time of a round ÷ events; the median of the rounds.
+Per event = process CPU time of a round ÷ events; the median of the rounds, decode and admit
+taking turns in each round in alternating order.
 """
 
 from __future__ import annotations
@@ -66,13 +67,22 @@ def payloads(count: int, keys: PartnerKeys, sealed_bytes: int) -> list[bytes]:
 
 def per_event_us(work: Callable[[bytes], Any], raws: list[bytes], rounds: int) -> float:
     """Median over `rounds` of process CPU time per message, in microseconds."""
-    times = []
-    for _ in range(rounds):
-        start = time.process_time()
-        for raw in raws:
-            work(raw)
-        times.append((time.process_time() - start) / len(raws))
-    return statistics.median(times) * 1e6
+    return paired([work], raws, rounds)[0]
+
+
+def paired(works: list[Callable[[bytes], Any]], raws: list[bytes], rounds: int) -> list[float]:
+    """Per work, the median over `rounds` of process CPU time per message (µs); the works take
+    turns within each round, in alternating order (A B, B A, …), so a busy machine's drift
+    falls on each alike."""
+    times: list[list[float]] = [[] for _ in works]
+    for round_no in range(rounds):
+        order = range(len(works)) if round_no % 2 == 0 else reversed(range(len(works)))
+        for index in order:
+            start = time.process_time()
+            for raw in raws:
+                works[index](raw)
+            times[index].append((time.process_time() - start) / len(raws))
+    return [statistics.median(t) * 1e6 for t in times]
 
 
 def run(events: int, rounds: int) -> dict[str, Any]:
@@ -91,8 +101,9 @@ def run(events: int, rounds: int) -> dict[str, Any]:
         for sealed_bytes in (0, 4096):
             raws = payloads(events, keys, sealed_bytes)
             assert all(admit(raw, decode, limits).accepted for raw in raws)
-            decoded = per_event_us(decode, raws, rounds)
-            admitted = per_event_us(lambda raw: admit(raw, decode, limits), raws, rounds)
+            decoded, admitted = paired(
+                [decode, lambda raw: admit(raw, decode, limits)], raws, rounds
+            )
             checks = per_event_us(pre_parse, raws, rounds)
             rows.append(
                 {
@@ -125,7 +136,7 @@ def run(events: int, rounds: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = run(args.events, args.rounds)

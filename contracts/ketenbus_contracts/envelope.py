@@ -173,14 +173,23 @@ def check_depth(raw: bytes | str, max_depth: int = MAX_DEPTH) -> None:
 
     Cheap on real events: when the input holds no more opening brackets than the limit it
     cannot be deeper. Otherwise strings are cut out and the brackets counted, all in C
-    (regex, translate, accumulate), linear in the size of the input.
+    (regex, translate, accumulate), linear in the size of the input; the first 4 kB first, so
+    the usual poison (nesting from the start) is refused without reading the rest.
     """
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     if data.count(b"[") + data.count(b"{") <= max_depth:
         return
-    brackets = _JSON_STRING.sub(b"", data).translate(None, delete=_NOT_BRACKETS)
-    if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > max_depth:
+    # A prefix's depth is never more than the whole's (a string cut off counts as a string).
+    if _depth(data[:4096], max_depth) > max_depth or _depth(data, max_depth) > max_depth:
         raise EventTooDeepError(f"the JSON nests deeper than {max_depth} levels")
+
+
+def _depth(data: bytes, max_depth: int) -> int:
+    """The deepest nesting of `data` outside strings (more than `max_depth`: that, or more)."""
+    brackets = _JSON_STRING.sub(b"", data).translate(None, delete=_NOT_BRACKETS)
+    if b"[" * (max_depth + 1) in brackets or b"{" * (max_depth + 1) in brackets:
+        return max_depth + 1
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
 class _Head(BaseModel):
