@@ -51,7 +51,7 @@ from services.integral_plan.handlers import CONSUMERS as PLAN_CONSUMERS
 from services.runtime import nats_auth
 from services.runtime.partners import PublicKeyLookup
 from services.runtime.settings import Settings
-from services.runtime.streams import INBOUND, STREAMS, StreamSpec
+from services.runtime.streams import FEED, INBOUND, STREAMS, StreamSpec
 
 IDLE_TIMEOUT = 5.0
 REBUILD_BATCH = 1000
@@ -137,8 +137,13 @@ async def _auditor(url: str, settings: Settings | None) -> NatsClient:
     return await nats_auth.connect(nats_auth.settings_for(url, settings), nats_auth.AUDIT_USER, url)
 
 
+# What happened is on these streams; FEED holds only copies of it (and receipts) per partner,
+# which a replay would count twice.
+REPLAYED: tuple[StreamSpec, ...] = tuple(s for s in STREAMS if s is not FEED)
+
+
 async def stream_totals(
-    url: str, streams: Sequence[StreamSpec] = STREAMS, settings: Settings | None = None
+    url: str, streams: Sequence[StreamSpec] = REPLAYED, settings: Settings | None = None
 ) -> dict[str, int]:
     """The last sequence of each existing stream now (what a replay will read up to)."""
     nc = await _auditor(url, settings)
