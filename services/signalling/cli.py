@@ -72,6 +72,10 @@ def register(
     role: Annotated[str, typer.Option(help="The professional's role, e.g. ib-er, jeugdarts")],
     contact: Annotated[str, typer.Option(help="How to reach the professional")],
     concern: Annotated[list[str], typer.Option(help="Concern code (rules.yaml); repeatable")],
+    vindplaats: Annotated[
+        str | None,
+        typer.Option(help="Your vindplaats id (`signal vindplaats`): a match names its contact"),
+    ] = None,
     child: Annotated[str | None, typer.Option(help="The child's pseudonym")] = None,
     bsn: Annotated[
         str | None, typer.Option(help="The child's BSN (sealed; gives the pseudonym)")
@@ -133,7 +137,7 @@ def register(
     resolved = _pseudonyms(settings, as_partner, bsn, household)
     pseudonym = child or resolved.child(str(bsn))
     household_pseudonym = resolved.household(household) if household else None
-    signaller = Signaller(partner=as_partner, role=role, contact=contact)
+    signaller = Signaller(partner=as_partner, role=role, contact=contact, vindplaats=vindplaats)
     signal_id = uuid.uuid4()
 
     async def build(keyring: Any) -> SignalRegistered:

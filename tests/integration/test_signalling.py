@@ -225,7 +225,8 @@ class SignallingCase(StoreBackend):
         )  # fmt: skip
         second = ketenbus(
             "signal", "register", "--as", JGZ.partner, "--role", "jeugdarts",
-            "--contact", "JGZ", "--concern", "thuissituatie", "--notes", "Slaapt slecht", *common,
+            "--contact", "JGZ", "--concern", "thuissituatie", "--notes", "Slaapt slecht",
+            "--vindplaats", "cb-huissen", *common,
         )  # fmt: skip
 
         assert (0, 2, 0) == (first.exit_code, unknown.exit_code, second.exit_code), (
@@ -235,6 +236,8 @@ class SignallingCase(StoreBackend):
         kid = first.stdout.split()[3]
         [match] = wait_until(lambda: recorded(backbone.url, MatchFound), what="a match")
         assert kid == match.subject
+        # From the vindplaatsen: the JGZ names its own, the school has one.
+        assert ["026-1234567", "088-0000002"] == [c.phone for c in match.data.contacts]
         [registered_event, *_] = recorded(backbone.url, SignalRegistered)
         assert {"signalling", "identity"} == set(registered_event.data.sealed)
         assert "4-11" == registered_event.data.age_band
