@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -158,13 +159,17 @@ async def run(backbone: Backbone, settings: Settings, events: int, warmup: int) 
         await signalled.start(js)
         await fed.start(js)
         try:
-            await run_phase(js, signalled, fed, warm, timeout=180.0, label="warmup")
+            with contextlib.suppress(PhaseIncompleteError):  # the flood says what is missing
+                await run_phase(js, signalled, fed, warm, timeout=180.0, label="warmup")
             pids = process_ids(backbone)
             cpu_before = {n: cpu_seconds(p) for n, p in pids.items()}
             wall_before = time.monotonic()
-            series["slice-signalled"], series["feed"] = await run_phase(
-                js, signalled, fed, flood, timeout=180.0, label="flood"
-            )
+            try:
+                series["slice-signalled"], series["feed"] = await run_phase(
+                    js, signalled, fed, flood, timeout=180.0, label="flood"
+                )
+            except PhaseIncompleteError as exc:
+                results["error"] = str(exc)
             wall = time.monotonic() - wall_before
             cpu = {n: cpu_seconds(p) - cpu_before[n] for n, p in pids.items()}
         finally:
@@ -176,6 +181,8 @@ async def run(backbone: Backbone, settings: Settings, events: int, warmup: int) 
     per_event_ms = {n: round(c / events * 1000, 3) for n, c in cpu.items()}
     summary = {k: v.summary() for k, v in series.items()}
     results["series"] = summary
+    if "feed" not in summary:
+        return results  # INCOMPLETE: `error` says what did not arrive
     results["flood_cpu"] = {
         "wall_s": round(wall, 2),
         "cpu_s": {n: round(c, 2) for n, c in cpu.items()},
@@ -199,6 +206,10 @@ def format_table(results: dict[str, Any]) -> str:
     lines = [
         "ketenbus feed bench: signed signals → signalling → the signaller's feed",
         "",
+    ]
+    if "error" in results:
+        return "\n".join([*lines, f"INCOMPLETE: {results['error']}"])
+    lines += [
         f"{'path':<22} {'events':>7} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8}",
     ]
     for name, row in results["series"].items():
