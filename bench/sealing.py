@@ -48,7 +48,7 @@ def rate(label: str, n: int, work: Callable[[int], object]) -> float:
 
 def main(n: int = 20_000) -> None:
     key = os.urandom(32)
-    kid = make_kid("a" * 32, Purpose.SIGNALLING, 1)
+    kid = make_kid("a" * 32, Purpose.SIGNALLING, "bs-de-regenboog", 1)
     event_id = uuid.uuid4()
     token = seal(SECTION, key=key, kid=kid, event_id=event_id)
     print(f"section: {len(json.dumps(SECTION))} bytes clear, {len(token)} bytes sealed")
@@ -86,7 +86,7 @@ def publish_comparison(n: int = 5_000) -> None:
     signaller = Signaller(partner="bs-de-regenboog", role="ib-er", contact="ib")
     details = SignalDetails(concern=["taalontwikkeling"], notes=SECTION["notes"], name="N. N.")
     keys = {
-        purpose: DataKey(make_kid("b" * 32, purpose, 1), os.urandom(32))
+        purpose: DataKey(make_kid("b" * 32, purpose, "bs-de-regenboog", 1), os.urandom(32))
         for purpose in (Purpose.SIGNALLING, Purpose.IDENTITY)
     }
 

@@ -71,15 +71,18 @@ class Imported:
     events: int
 
 
-async def _wait_for_key(keyring: Keyring, child: str, timeout: float) -> DataKey:
-    """The child's handover sealing key, once kluis has the relation the start gave us."""
+async def _wait_for_key(
+    keyring: Keyring, child: str, handover_id: uuid.UUID, timeout: float
+) -> DataKey:
+    """This handover's sealing key (its own scope), once kluis has the relation the start gave
+    us."""
     deadline = time.monotonic() + timeout
     # Back off: kluis's delivery watchdog only sees a stalled feed while nothing else keeps it
     # busy, and a tight polling loop of key requests would keep it busy.
     pause = 0.2
     while True:
         try:
-            return await keyring.sealing_key(child, Purpose.HANDOVER)
+            return await keyring.sealing_key(child, Purpose.HANDOVER, scope=str(handover_id))
         except KeyRefusedError as refused:
             if refused.code != "no-relation" or time.monotonic() > deadline:
                 raise TransferError(
@@ -147,7 +150,7 @@ async def import_oso(
         ),
     )
     await publish_signed(js, started, keyring.keys)
-    data_key = await _wait_for_key(keyring, child, key_timeout)
+    data_key = await _wait_for_key(keyring, child, handover_id, key_timeout)
 
     carried = [
         RunningSupport(ref=f"oso-{name}-{n}", kind="arrangement", carried=True)
@@ -197,6 +200,7 @@ async def import_oso(
                 ParentsViewDetails(reason_not_agreed=dossier.reason_not_agreed),
                 child=child,
                 event_id=viewed_id,
+                scope=str(handover_id),
             )
             if not dossier.agreed
             else {}

@@ -221,6 +221,12 @@ class ReminderDueData(EventData):
     to: list[PartnerId]
 
 
+def record_scope(kind: str, record_id: uuid.UUID) -> str:
+    """The basis id of a relation on one record (`opp/<id>`), which is also the scope of the
+    record's support or youth_care key (infra/relations.yaml)."""
+    return f"{kind}/{record_id}"
+
+
 def _rel(partners: list[str], basis_id: str, basis: str = RELATION_BASIS) -> list[RelationChange]:
     return [RelationChange(p, basis, basis_id, active=True) for p in dict.fromkeys(partners)]
 
@@ -238,7 +244,7 @@ class SupportRequested(CloudEvent[SupportRequestedData]):
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
-        return _rel([d.school.partner, d.swv], f"request/{d.request_id}")
+        return _rel([d.school.partner, d.swv], record_scope("request", d.request_id))
 
 
 @register
@@ -255,7 +261,7 @@ class TlvIssued(CloudEvent[TlvIssuedData]):
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
         parties = [d.swv.partner] + ([d.school] if d.school else [])
-        return _rel(parties, f"tlv/{d.tlv_id}")
+        return _rel(parties, record_scope("tlv", d.tlv_id))
 
 
 @register
@@ -271,7 +277,7 @@ class OppDrawnUp(CloudEvent[OppDrawnUpData]):
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
-        return _rel([d.school, d.regie.partner], f"opp/{d.opp_id}")
+        return _rel([d.school, d.regie.partner], record_scope("opp", d.opp_id))
 
 
 @register
@@ -288,7 +294,7 @@ class YouthCareDecided(CloudEvent[YouthCareDecidedData]):
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
         parties = [d.access_team.partner, d.provider.partner, d.regie.partner]
-        return _rel(parties, f"youth-care/{d.decision_id}", YOUTH_CARE_BASIS)
+        return _rel(parties, record_scope("youth-care", d.decision_id), YOUTH_CARE_BASIS)
 
 
 @register
@@ -304,7 +310,7 @@ class ArrangementAgreed(CloudEvent[ArrangementAgreedData]):
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
-        return _rel([p.partner for p in d.parties], f"arrangement/{d.arrangement_id}")
+        return _rel([p.partner for p in d.parties], record_scope("arrangement", d.arrangement_id))
 
 
 @register
@@ -382,8 +388,8 @@ class RegieChanged(CloudEvent[RegieChangedData]):
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
         if d.domain == "opp":
-            return _rel([d.regie.partner], f"opp/{d.ref_id}")
-        return _rel([d.regie.partner], f"youth-care/{d.ref_id}", YOUTH_CARE_BASIS)
+            return _rel([d.regie.partner], record_scope("opp", d.ref_id))
+        return _rel([d.regie.partner], record_scope("youth-care", d.ref_id), YOUTH_CARE_BASIS)
 
 
 @register

@@ -6,7 +6,12 @@ AsyncAPI document) shows it as ``"x-purpose": "signalling"``. The fields of one 
 sealed together into ``data.sealed[purpose]``: a JWE compact serialisation with
 
 - ``alg`` ``dir`` and ``enc`` ``A256GCM`` under the data key of (child, purpose);
-- ``kid`` ``<pseudonym>/<purpose>/<version>`` naming that data key in kluis;
+- ``kid`` ``<pseudonym>/<purpose>/<scope>/<version>`` naming that data key in kluis: one key per
+  (child, purpose, scope), the scope being the writing partner (signalling, attendance,
+  identity), the record (a handover id, ``arrangement/<id>``, ``youth-care/<id>``) or ``child``
+  (the plan), as `infra/relations.yaml` says per purpose. A scope may itself contain ``/``: the
+  pseudonym and purpose are the first two parts, the version the last, the scope all between.
+  A kid of three parts (``<pseudonym>/<purpose>/<version>``, before scopes) has the empty scope;
 - ``eid``, the id of the event that carries the section, in the protected header: the header is
   the additional authenticated data, so a section copied into another event does not open;
 - ``kcv``, a key check value (HMAC-SHA256 of a fixed label under the data key, 8 bytes), so a
@@ -28,6 +33,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -129,38 +135,60 @@ def fields_by_purpose(model: type[BaseModel]) -> dict[Purpose, tuple[str, ...]]:
 # key ids and data keys
 
 
+SCOPE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}")
+LEGACY_SCOPE = ""  # a kid from before scopes: one key per (child, purpose)
+
+
 @dataclass(frozen=True)
 class KeyId:
-    """`<pseudonym>/<purpose>/<version>`: which data key of kluis sealed a section."""
+    """`<pseudonym>/<purpose>/<scope>/<version>`: which data key of kluis sealed a section."""
 
     pseudonym: str
     purpose: Purpose
+    scope: str
     version: int
 
     def __str__(self) -> str:
-        return f"{self.pseudonym}/{self.purpose.value}/{self.version}"
+        if self.scope == LEGACY_SCOPE:
+            return f"{self.pseudonym}/{self.purpose.value}/{self.version}"
+        return f"{self.pseudonym}/{self.purpose.value}/{self.scope}/{self.version}"
 
     @classmethod
     def parse(cls, kid: str) -> KeyId:
+        parts = kid.split("/")
         try:
-            pseudonym, purpose, version = kid.split("/")
-            parsed = cls(pseudonym, Purpose(purpose), int(version))
+            if len(parts) < 3:
+                raise ValueError(kid)
+            scope = "/".join(parts[2:-1])
+            parsed = cls(parts[0], Purpose(parts[1]), scope, int(parts[-1]))
         except ValueError:
             raise MalformedSectionError(
-                f"kid {kid!r} is not <pseudonym>/<purpose>/<version>"
+                f"kid {kid!r} is not <pseudonym>/<purpose>/<scope>/<version>"
             ) from None
         if parsed.version < 1:
             raise MalformedSectionError(f"kid {kid!r} has no positive version")
+        if scope != LEGACY_SCOPE and not valid_scope(scope):
+            raise MalformedSectionError(f"kid {kid!r} names no valid scope")
         return parsed
 
 
-def make_kid(pseudonym: str, purpose: Purpose, version: int) -> str:
-    return str(KeyId(pseudonym, purpose, version))
+def valid_scope(scope: str) -> bool:
+    """A scope names a partner, a record or `child`; no empty parts, no `..`."""
+    return (
+        SCOPE_PATTERN.fullmatch(scope) is not None
+        and "//" not in scope
+        and not scope.endswith("/")
+        and ".." not in scope
+    )
+
+
+def make_kid(pseudonym: str, purpose: Purpose, scope: str, version: int) -> str:
+    return str(KeyId(pseudonym, purpose, scope, version))
 
 
 @dataclass(frozen=True)
 class DataKey:
-    """A data key of (child, purpose, version) as released by kluis. Never logged."""
+    """A data key of (child, purpose, scope, version) as released by kluis. Never logged."""
 
     kid: str
     key: bytes = field(repr=False)
@@ -217,7 +245,7 @@ def header_of(token: str) -> dict[str, Any]:
 
 
 def kid_of(token: str) -> str:
-    """The key id (`<pseudonym>/<purpose>/<version>`) a section was sealed under."""
+    """The key id (`<pseudonym>/<purpose>/<scope>/<version>`) a section was sealed under."""
     kid = header_of(token).get("kid")
     if not isinstance(kid, str):
         raise MalformedSectionError("the section names no kid")
@@ -411,6 +439,8 @@ RefusalCode = Literal[
     "invalid-request",
     "role-not-permitted",
     "no-relation",
+    "relation-ended",
+    "scope-not-permitted",
     "child-erased",
     "unknown-key",
     "unopenable-section",
@@ -433,6 +463,13 @@ class _Wire(BaseModel):
 
 PartnerField = Annotated[str, Field(pattern=PARTNER_ID_PATTERN)]
 PseudonymField = Annotated[str, Field(pattern=PSEUDONYM_PATTERN)]
+ScopeField = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$",
+        description="The key's scope: the writing partner, the record, or `child`",
+    ),
+]
 
 
 class SignedRequest(_Wire):
@@ -446,10 +483,11 @@ class SignedRequest(_Wire):
 class KluisRequestBase(SignedRequest):
     child: PseudonymField
     purpose: Purpose
+    scope: ScopeField
 
 
 class KeyRequest(KluisRequestBase):
-    """Give me the data key of (child, purpose): `version` to open, None for the sealing key."""
+    """Give me the data key of (child, purpose, scope): `version` to open, None to seal."""
 
     op: Literal["key"] = "key"
     version: int | None = Field(default=None, ge=1)
@@ -467,7 +505,8 @@ class SealRequest(KluisRequestBase):
 
 
 class ResealRequest(KluisRequestBase):
-    """Re-bind a section to another event (a service relaying a section it cannot open)."""
+    """Re-bind a section to another event (a service relaying a section it cannot open); the
+    section keeps its scope, which `scope` must name."""
 
     op: Literal["reseal"] = "reseal"
     token: str

@@ -69,6 +69,7 @@ def _publish(
     child: str,
     build: Any,
     details: Any = None,
+    scope: str | None = None,
 ) -> None:
     """Seal `details` with the partner's keys, build the event, sign it, publish it at ingress."""
     from services.runtime.deadletter import kluis_sealer
@@ -91,7 +92,7 @@ def _publish(
         nc = await partner_connect(settings, partner, str(url))
         try:
             keyring = Keyring.for_partner(settings.data_dir, partner, nc)
-            return await keyring.seal(details, child=child, event_id=event_id)
+            return await keyring.seal(details, child=child, event_id=event_id, scope=scope)
         finally:
             await nc.close()
 
@@ -143,6 +144,7 @@ def request_support(
             ),
         ),
         c.SupportRequestDetails(question=question) if question else None,
+        scope=c.record_scope("request", request_id),
     )  # fmt: skip
     typer.echo(f"request {request_id}")
 
@@ -178,6 +180,7 @@ def tlv(
             ),
         ),
         c.TlvDetails(grounds=grounds) if grounds else None,
+        scope=c.record_scope("tlv", tlv_id),
     )  # fmt: skip
     typer.echo(f"tlv {tlv_id}")
 
@@ -208,6 +211,7 @@ def opp(
             ),
         ),
         c.OppDetails(goals=goal or [], support_hours_per_week=hours) if goal else None,
+        scope=c.record_scope("opp", opp_id),
     )  # fmt: skip
     typer.echo(f"opp {opp_id}")
 
@@ -242,6 +246,7 @@ def youth_care(
             ),
         ),
         c.YouthCareDetails(product=product) if product else None,
+        scope=c.record_scope("youth-care", decision_id),
     )  # fmt: skip
     typer.echo(f"youth-care decision {decision_id}")
 
@@ -280,6 +285,7 @@ def agree(
             ),
         ),
         c.ArrangementDetails(description=description) if description else None,
+        scope=c.record_scope("arrangement", arrangement_id),
     )  # fmt: skip
     typer.echo(f"arrangement {arrangement_id}")
 

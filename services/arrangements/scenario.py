@@ -44,6 +44,7 @@ from ketenbus_contracts.arrangements import (
     YouthCareDecided,
     YouthCareDecidedData,
     YouthCareDetails,
+    record_scope,
 )
 from ketenbus_contracts.envelope import CloudEvent, parse_event
 from ketenbus_contracts.purposes import Purpose
@@ -277,8 +278,9 @@ async def run_arrangement_scenario(
         source = await conns.partner(event.source)
         return await signer.publish(source.jetstream(), event)
 
-    async def sealed_by(keyring: Keyring, details: Any, event_id: uuid.UUID) -> Sealed:
-        return await keyring.seal(details, child=child, event_id=event_id)
+    async def sealed_by(keyring: Keyring, details: Any, event_id: uuid.UUID, scope: str) -> Sealed:
+        # Each record has its own key: the scope is the record's relation basis id.
+        return await keyring.seal(details, child=child, event_id=event_id, scope=scope)
 
     ask_id, request_id = uuid.uuid4(), uuid.uuid4()
     ask = SupportRequestDetails(
@@ -286,16 +288,17 @@ async def run_arrangement_scenario(
         tried_so_far="Basisondersteuning, gedragsplan, time-out plek.",
     )
     await send(support_request(
-        child, today - timedelta(days=30), sealed=await sealed_by(school, ask, ask_id),
-        event_id=ask_id, request_id=request_id,
+        child, today - timedelta(days=30), event_id=ask_id, request_id=request_id,
+        sealed=await sealed_by(school, ask, ask_id, record_scope("request", request_id)),
     ))  # fmt: skip
     # A school may not issue a TLV: refused with a reason on ketenbus.deadletter.arrangements.
     await send(tlv(child, today, today + timedelta(days=365), issuer=SCHOOL))
-    tlv_id = uuid.uuid4()
+    tlv_event_id, tlv_id = uuid.uuid4(), uuid.uuid4()
     grounds = TlvDetails(grounds="Ondersteuningsbehoefte overstijgt het regulier onderwijs.")
     await send(tlv(
-        child, today, today + timedelta(days=365), categorie="M", event_id=tlv_id,
-        sealed=await sealed_by(swv, grounds, tlv_id), number=f"TLV-{today.year}-0042",
+        child, today, today + timedelta(days=365), categorie="M", event_id=tlv_event_id,
+        tlv_id=tlv_id, number=f"TLV-{today.year}-0042",
+        sealed=await sealed_by(swv, grounds, tlv_event_id, record_scope("tlv", tlv_id)),
     ))  # fmt: skip
     opp_event_id, opp_id = uuid.uuid4(), uuid.uuid4()
     plan = OppDetails(
@@ -306,21 +309,27 @@ async def run_arrangement_scenario(
     await send(opp(
         child, today - timedelta(days=7),
         [today + timedelta(days=42), today + timedelta(days=126)],
-        sealed=await sealed_by(school, plan, opp_event_id), event_id=opp_event_id,
+        sealed=await sealed_by(school, plan, opp_event_id, record_scope("opp", opp_id)),
+        event_id=opp_event_id,
         opp_id=opp_id,
     ))  # fmt: skip
-    care_event_id = uuid.uuid4()
+    care_event_id, decision_id = uuid.uuid4(), uuid.uuid4()
     care = YouthCareDetails(product="45A53 ambulante jeugdhulp", care="Agressieregulatie")
     await send(youth_care(
         child, today, today + timedelta(days=180), event_id=care_event_id,
-        sealed=await sealed_by(wijkteam, care, care_event_id),
+        decision_id=decision_id,
+        sealed=await sealed_by(
+            wijkteam, care, care_event_id, record_scope("youth-care", decision_id)
+        ),
     ))  # fmt: skip
     arrangement_event_id, arrangement_id = uuid.uuid4(), uuid.uuid4()
     oza = ArrangementDetails(description="Ambulant begeleider twee ochtenden in de klas.")
     await send(arrangement(
         child, today, today + timedelta(days=180), event_id=arrangement_event_id,
         arrangement_id=arrangement_id,
-        sealed=await sealed_by(school, oza, arrangement_event_id),
+        sealed=await sealed_by(
+            school, oza, arrangement_event_id, record_scope("arrangement", arrangement_id)
+        ),
     ))  # fmt: skip
     dispute_id = uuid.uuid4()
     await send(dispute(

@@ -56,6 +56,8 @@ from services.kluis.domain import (
 )
 from services.kluis.keystore import Keystore
 from services.kluis.policy import PartnerDirectory
+from services.policy.loading import load_relations
+from services.policy.relations import RelationRules
 from services.runtime.store import Batch, TrackedApplication
 
 log = structlog.get_logger(__name__)
@@ -82,10 +84,12 @@ class KluisApplication(TrackedApplication):
         directory: PartnerDirectory,
         keystore: Keystore,
         own_keys: PartnerKeys,
+        rules: RelationRules | None = None,
         clock: Clock = utcnow,
     ) -> None:
         super().__init__(env)
         self.register_ = register
+        self.rules = rules or load_relations()
         self.directory = directory
         self.keystore = keystore
         self.own_keys = own_keys
@@ -103,9 +107,6 @@ class KluisApplication(TrackedApplication):
         except AggregateNotFoundError:
             return ChildRelations(child)
         return relations
-
-    def has_relation(self, child: str, partner: str) -> bool:
-        return self.relations_of(child).has_active(partner)
 
     def add_relation(
         self,
@@ -216,9 +217,9 @@ class KluisApplication(TrackedApplication):
 
     # keys
 
-    def rotate(self, child: str, purpose: Purpose) -> str:
-        """Make a new key version the sealing key of (child, purpose); its kid."""
-        data_key = self.keystore.rotate(child, purpose)
+    def rotate(self, child: str, purpose: Purpose, scope: str) -> str:
+        """Make a new key version the sealing key of (child, purpose, scope); its kid."""
+        data_key = self.keystore.rotate(child, purpose, scope)
         log.info("key_rotated", kid_version=data_key.key_id.version, purpose=purpose.value)
         return data_key.kid
 
@@ -254,11 +255,15 @@ class KluisApplication(TrackedApplication):
         role = self.directory.role_of(request.partner)
         verdict = decide(
             self.register_,
+            self.rules,
             operation=operation,
+            partner=request.partner,
             role=role,
             purpose=request.purpose,
-            has_relation=self.has_relation(request.child, request.partner),
+            scope=request.scope,
+            relations=self.relations_of(request.child).relations.values(),
             erased=self.keystore.is_erased(request.child),
+            now=self.clock(),
         )
         answer = self._act(request, verdict)
         trace_id = self._log_processing(request, operation, verdict, answer)
@@ -294,9 +299,11 @@ class KluisApplication(TrackedApplication):
 
     def _release(self, request: KeyRequest) -> KluisAnswer:
         if request.version is None:
-            data_key = self.keystore.sealing_key(request.child, request.purpose)
+            data_key = self.keystore.sealing_key(request.child, request.purpose, request.scope)
         else:
-            found = self.keystore.key(request.child, request.purpose, request.version)
+            found = self.keystore.key(
+                request.child, request.purpose, request.scope, request.version
+            )
             if found is None:
                 return _refused("unknown-key", "no key of this version exists")
             data_key = found
@@ -309,19 +316,25 @@ class KluisApplication(TrackedApplication):
 
     def _seal(self, request: SealRequest) -> KluisAnswer:
         section = decrypt_from(request.section, self.own_keys.encryption)
-        data_key = self.keystore.sealing_key(request.child, request.purpose)
+        data_key = self.keystore.sealing_key(request.child, request.purpose, request.scope)
         token = seal(section, key=data_key.key, kid=data_key.kid, event_id=request.event_id)
         return KluisAnswer(ok=True, kid=data_key.kid, token=token)
 
     def _reseal(self, request: ResealRequest) -> KluisAnswer:
         kid = KeyId.parse(kid_of(request.token))
-        if (kid.pseudonym, kid.purpose) != (request.child, request.purpose):
-            return _refused("unopenable-section", "the section is not of this child and purpose")
-        old = self.keystore.key(kid.pseudonym, kid.purpose, kid.version)
+        if (kid.pseudonym, kid.purpose, kid.scope) != (
+            request.child,
+            request.purpose,
+            request.scope,
+        ):
+            return _refused(
+                "unopenable-section", "the section is not of this child, purpose and scope"
+            )
+        old = self.keystore.key(kid.pseudonym, kid.purpose, kid.scope, kid.version)
         if old is None:
             return _refused("unknown-key", "no key of this version exists")
         section = open_section(request.token, key=old.key, event_id=request.from_event_id)
-        current: DataKey = self.keystore.sealing_key(request.child, request.purpose)
+        current: DataKey = self.keystore.sealing_key(request.child, request.purpose, kid.scope)
         token = seal(section, key=current.key, kid=current.kid, event_id=request.to_event_id)
         return KluisAnswer(ok=True, kid=current.kid, token=token)
 

@@ -11,6 +11,7 @@ from services.kluis.handlers import CONSUMERS, create_router
 from services.kluis.keystore import Keystore, MasterKey
 from services.kluis.policy import REGISTER_PATH, PartnerDirectory, load_register
 from services.kluis.translation import to_contract
+from services.policy.loading import RELATIONS_PATH, load_relations
 from services.runtime.host import ServiceSpec
 from services.runtime.keyring import KLUIS_PARTNER_ID, load_or_create_partner_keys
 from services.runtime.partners import PARTNERS_PATH
@@ -24,6 +25,7 @@ def create_application(
     settings: Settings,
     *,
     register_path: Path = REGISTER_PATH,
+    relations_path: Path = RELATIONS_PATH,
     partners_path: Path = PARTNERS_PATH,
     master: MasterKey | None = None,
 ) -> KluisApplication:
@@ -31,6 +33,7 @@ def create_application(
     return KluisApplication(
         env=store_env(settings, NAME),
         register=load_register(register_path),
+        rules=load_relations(relations_path),
         directory=PartnerDirectory.load(settings.data_dir, partners_path),
         keystore=Keystore.open(settings, master),
         own_keys=load_or_create_partner_keys(settings.data_dir, KLUIS_PARTNER_ID),

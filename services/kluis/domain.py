@@ -6,8 +6,9 @@
   a section to another event without opening it (`relay_roles`, for backbone services).
 - A **relation** between a partner and a child comes from events: a signal registered (ended
   when withdrawn), later enrolment, handover, arrangement or plan-party events.
-- A key is released when the requester's role may hold the purpose **and** the requester has an
-  active relation with the child, and never for an erased child.
+- Keys are per (child, purpose, scope). A key is released when the requester's role may hold
+  the purpose **and** one of its relations with the child opens that scope by the relation
+  rules (`infra/relations.yaml`, `services.policy.relations`), and never for an erased child.
 - Every decision is a **processing record** in the shape of the Logboek Dataverwerkingen
   (trace id, span id, processing activity, data subject, requester, purpose, decision, time).
 """
@@ -15,7 +16,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -35,7 +36,7 @@ from services.policy.register import InvalidRegisterError as InvalidRegisterErro
 from services.policy.register import ProcessingActivity as ProcessingActivity
 from services.policy.register import ProcessingRegister as ProcessingRegister
 from services.policy.register import UnknownPurposeError as UnknownPurposeError
-from services.policy.relations import add_period
+from services.policy.relations import RelationFact, RelationRules, add_period
 
 NAMESPACE = uuid.UUID("8a0e6d1c-4b7f-4f3e-9b1a-6b6c75697300")
 
@@ -88,14 +89,24 @@ class Verdict:
 
 def decide(
     register: ProcessingRegister,
+    rules: RelationRules,
     *,
     operation: Operation,
+    partner: str,
     role: str,
     purpose: Purpose,
-    has_relation: bool,
+    scope: str,
+    relations: Iterable[RelationFact],
     erased: bool,
+    now: datetime,
 ) -> Verdict:
-    """The decision on one request; the reason never names the child."""
+    """The decision on one request for (purpose, scope); the reason never names the child.
+
+    A release needs the role (register) and a relation whose basis opens this scope (relation
+    rules). A seal needs a writer role, and writes only under a scope the writer may write: its
+    own for a writer-scoped purpose, `child` for a child-scoped one, any record otherwise
+    (writing into a record reveals nothing of it). A reseal needs a relay role.
+    """
     activity = register.activity(purpose)
 
     def refuse(code: RefusalCode, reason: str) -> Verdict:
@@ -106,11 +117,14 @@ def decide(
     if operation is Operation.RELEASE:
         if role not in activity.holder_roles:
             return refuse("role-not-permitted", f"role {role} may not hold {purpose.value} keys")
-        if not has_relation:
-            return refuse("no-relation", f"no active relation with the child for role {role}")
+        access = rules.evaluate(relations, partner=partner, purpose=purpose, scope=scope, now=now)
+        if not access.granted:
+            return refuse(access.code or "no-relation", access.reason)
     elif operation is Operation.SEAL:
         if role not in activity.writer_roles:
             return refuse("role-not-permitted", f"role {role} may not provide {purpose.value}")
+        if not rules.may_write(partner=partner, purpose=purpose, scope=scope):
+            return refuse("scope-not-permitted", f"{partner} may not write this {purpose.value}")
     elif role not in activity.relay_roles:
         return refuse("role-not-permitted", f"role {role} may not relay {purpose.value}")
     return Verdict(Decision.RELEASED, activity.id, None, f"{operation.value} permitted")
@@ -123,7 +137,7 @@ def decide(
 @dataclass
 class Relation:
     partner: str
-    basis: str  # signal | enrolment | handover | arrangement | plan-party | coordinator
+    basis: str  # a basis kind of infra/relations.yaml (signal, enrolment, handover-sender, ...)
     basis_id: str
     since: datetime
     active: bool = True

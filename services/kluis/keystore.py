@@ -1,11 +1,11 @@
-"""kluis's keystore: data keys per (child, purpose, version), wrapped under a master key.
+"""kluis's keystore: data keys per (child, purpose, scope, version), wrapped under a master key.
 
 Keys live in a plain table, not in an append-only event store, because erasure must destroy
 them physically (crypto-shredding):
 
 - SQLite (default): `<data_dir>/stores/kluis-keys.sqlite` with `PRAGMA secure_delete=ON`, so a
   deleted row's bytes are overwritten with zeros in the file;
-- PostgreSQL (`store="postgres"`): tables `kluis_data_keys`, `kluis_erasures` and
+- PostgreSQL (`store="postgres"`): tables `kluis_scoped_keys`, `kluis_erasures` and
   `kluis_processing_records` in the configured schema; erasure deletes and then runs
   `VACUUM FULL` on the key table, which rewrites it without the dead rows.
 
@@ -40,7 +40,7 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ketenbus_contracts.purposes import Purpose
-from ketenbus_contracts.sealing import DATA_KEY_BYTES, DataKey, make_kid
+from ketenbus_contracts.sealing import DATA_KEY_BYTES, LEGACY_SCOPE, DataKey, make_kid
 from services.kluis.domain import Decision, KluisError, Operation, ProcessingRecord
 from services.runtime.secrets import load_or_create_secret
 from services.runtime.settings import Settings
@@ -198,11 +198,13 @@ class Keystore:
         )
         with self._transaction():
             self._execute(
-                f"CREATE TABLE IF NOT EXISTS {self._table('data_keys')} ("
-                "child TEXT NOT NULL, purpose TEXT NOT NULL, version INTEGER NOT NULL, "
-                f"wrapped {blob} NOT NULL, master_key_id TEXT NOT NULL, created_at TEXT NOT NULL, "
-                "PRIMARY KEY (child, purpose, version))"
+                f"CREATE TABLE IF NOT EXISTS {self._table('scoped_keys')} ("
+                "child TEXT NOT NULL, purpose TEXT NOT NULL, scope TEXT NOT NULL, "
+                f"version INTEGER NOT NULL, wrapped {blob} NOT NULL, "
+                "master_key_id TEXT NOT NULL, created_at TEXT NOT NULL, "
+                "PRIMARY KEY (child, purpose, scope, version))"
             )
+            self._adopt_unscoped_keys()
             self._execute(
                 f"CREATE TABLE IF NOT EXISTS {self._table('erasures')} ("
                 "child TEXT PRIMARY KEY, erased_at TEXT NOT NULL, keys_deleted INTEGER NOT NULL, "
@@ -222,6 +224,32 @@ class Keystore:
                     f"CREATE INDEX IF NOT EXISTS kluis_records_{column} "
                     f"ON {self._table('processing_records')} ({column})"
                 )
+
+    def _adopt_unscoped_keys(self) -> None:
+        """Move keys from before scopes (table `data_keys`) in under the empty scope: their
+        kids (`<pseudonym>/<purpose>/<version>`, the wrap's associated data) stay the same."""
+        old = self._table("data_keys")
+        if self._dialect == "postgres":
+            found = self._execute("SELECT to_regclass(?)", (old.replace('"', ""),)).fetchone()
+            exists = found is not None and found[0] is not None
+        else:
+            exists = (
+                self._execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                    (old.rsplit(".", 1)[-1],),
+                ).fetchone()
+                is not None
+            )
+        if not exists:
+            return
+        self._execute(
+            f"INSERT INTO {self._table('scoped_keys')} "
+            "(child, purpose, scope, version, wrapped, master_key_id, created_at) "
+            f"SELECT child, purpose, ?, version, wrapped, master_key_id, created_at FROM {old} "
+            "ON CONFLICT DO NOTHING",
+            (LEGACY_SCOPE,),
+        )
+        self._execute(f"DROP TABLE {old}")
 
     def _number_erasures(self) -> None:
         """Give erasures registered before they were numbered a `seq` (in erasure order)."""
@@ -247,69 +275,71 @@ class Keystore:
 
     # data keys
 
-    def _unwrap(self, child: str, purpose: Purpose, version: int, wrapped: bytes) -> DataKey:
-        kid = make_kid(child, purpose, version)
+    def _unwrap(
+        self, child: str, purpose: Purpose, scope: str, version: int, wrapped: bytes
+    ) -> DataKey:
+        kid = make_kid(child, purpose, scope, version)
         return DataKey(kid, self.master.unwrap(bytes(wrapped), aad=kid.encode()))
 
-    def _insert(self, child: str, purpose: Purpose, version: int) -> None:
-        kid = make_kid(child, purpose, version)
+    def _insert(self, child: str, purpose: Purpose, scope: str, version: int) -> None:
+        kid = make_kid(child, purpose, scope, version)
         wrapped = self.master.wrap(secrets.token_bytes(DATA_KEY_BYTES), aad=kid.encode())
         self._execute(
-            f"INSERT INTO {self._table('data_keys')} "
-            "(child, purpose, version, wrapped, master_key_id, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (child, purpose.value, version, wrapped, self.master.key_id, _now()),
+            f"INSERT INTO {self._table('scoped_keys')} "
+            "(child, purpose, scope, version, wrapped, master_key_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (child, purpose.value, scope, version, wrapped, self.master.key_id, _now()),
         )
 
-    def _latest(self, child: str, purpose: Purpose) -> tuple[int, bytes] | None:
+    def _latest(self, child: str, purpose: Purpose, scope: str) -> tuple[int, bytes] | None:
         row = self._execute(
-            f"SELECT version, wrapped FROM {self._table('data_keys')} "
-            "WHERE child = ? AND purpose = ? ORDER BY version DESC LIMIT 1",
-            (child, purpose.value),
+            f"SELECT version, wrapped FROM {self._table('scoped_keys')} "
+            "WHERE child = ? AND purpose = ? AND scope = ? ORDER BY version DESC LIMIT 1",
+            (child, purpose.value, scope),
         ).fetchone()
         return (int(row[0]), bytes(row[1])) if row else None
 
-    def _stored_latest(self, child: str, purpose: Purpose) -> tuple[int, bytes]:
-        latest = self._latest(child, purpose)
+    def _stored_latest(self, child: str, purpose: Purpose, scope: str) -> tuple[int, bytes]:
+        latest = self._latest(child, purpose, scope)
         if latest is None:
             raise KluisError("a data key just stored cannot be read back")
         return latest
 
-    def sealing_key(self, child: str, purpose: Purpose) -> DataKey:
-        """The key new sections of (child, purpose) are sealed with; made on first use."""
+    def sealing_key(self, child: str, purpose: Purpose, scope: str) -> DataKey:
+        """The key new sections of (child, purpose, scope) are sealed with; made on first use."""
         with self._transaction():
             self._refuse_erased(child)
-            latest = self._latest(child, purpose)
+            latest = self._latest(child, purpose, scope)
             if latest is None:
-                self._insert(child, purpose, 1)
-                latest = self._stored_latest(child, purpose)
-        return self._unwrap(child, purpose, latest[0], latest[1])
+                self._insert(child, purpose, scope, 1)
+                latest = self._stored_latest(child, purpose, scope)
+        return self._unwrap(child, purpose, scope, latest[0], latest[1])
 
-    def key(self, child: str, purpose: Purpose, version: int) -> DataKey | None:
-        """A given version of (child, purpose)'s key, to open old sections; None if absent."""
+    def key(self, child: str, purpose: Purpose, scope: str, version: int) -> DataKey | None:
+        """A given version of a scope's key, to open old sections; None if absent."""
         with self._lock:
             row = self._execute(
-                f"SELECT wrapped FROM {self._table('data_keys')} "
-                "WHERE child = ? AND purpose = ? AND version = ?",
-                (child, purpose.value, version),
+                f"SELECT wrapped FROM {self._table('scoped_keys')} "
+                "WHERE child = ? AND purpose = ? AND scope = ? AND version = ?",
+                (child, purpose.value, scope, version),
             ).fetchone()
-        return self._unwrap(child, purpose, version, row[0]) if row else None
+        return self._unwrap(child, purpose, scope, version, row[0]) if row else None
 
-    def rotate(self, child: str, purpose: Purpose) -> DataKey:
+    def rotate(self, child: str, purpose: Purpose, scope: str) -> DataKey:
         """Make version n+1 the sealing key; older versions still open older sections."""
         with self._transaction():
             self._refuse_erased(child)
-            latest = self._latest(child, purpose)
-            self._insert(child, purpose, (latest[0] if latest else 0) + 1)
-            newest = self._stored_latest(child, purpose)
-        return self._unwrap(child, purpose, newest[0], newest[1])
+            latest = self._latest(child, purpose, scope)
+            self._insert(child, purpose, scope, (latest[0] if latest else 0) + 1)
+            newest = self._stored_latest(child, purpose, scope)
+        return self._unwrap(child, purpose, scope, newest[0], newest[1])
 
-    def versions(self, child: str, purpose: Purpose) -> list[int]:
+    def versions(self, child: str, purpose: Purpose, scope: str) -> list[int]:
         with self._lock:
             rows = self._execute(
-                f"SELECT version FROM {self._table('data_keys')} "
-                "WHERE child = ? AND purpose = ? ORDER BY version",
-                (child, purpose.value),
+                f"SELECT version FROM {self._table('scoped_keys')} "
+                "WHERE child = ? AND purpose = ? AND scope = ? ORDER BY version",
+                (child, purpose.value, scope),
             ).fetchall()
         return [int(row[0]) for row in rows]
 
@@ -329,31 +359,52 @@ class Keystore:
         with self._lock:
             return self._is_erased(child)
 
-    def purposes_by_child(self) -> dict[str, set[Purpose]]:
-        """Which purposes each child still has keys for."""
+    def scopes_by_child(self) -> dict[str, set[tuple[Purpose, str]]]:
+        """Which (purpose, scope) each child still has keys for."""
         with self._lock:
             rows = self._execute(
-                f"SELECT DISTINCT child, purpose FROM {self._table('data_keys')}"
+                f"SELECT DISTINCT child, purpose, scope FROM {self._table('scoped_keys')}"
             ).fetchall()
-        found: dict[str, set[Purpose]] = {}
-        for child, purpose in rows:
-            found.setdefault(child, set()).add(Purpose(purpose))
+        found: dict[str, set[tuple[Purpose, str]]] = {}
+        for child, purpose, scope in rows:
+            found.setdefault(child, set()).add((Purpose(purpose), scope))
         return found
 
-    def erase_purpose(self, child: str, purpose: Purpose) -> int:
-        """Delete every key version of (child, purpose) physically (retention expired)."""
+    def purposes_by_child(self) -> dict[str, set[Purpose]]:
+        """Which purposes each child still has keys for."""
+        return {
+            child: {purpose for purpose, _ in scopes}
+            for child, scopes in self.scopes_by_child().items()
+        }
+
+    def erase_scope(self, child: str, purpose: Purpose, scope: str) -> int:
+        """Delete every key version of (child, purpose, scope) physically (retention expired)."""
         with self._transaction():
             cursor = self._execute(
-                f"DELETE FROM {self._table('data_keys')} WHERE child = ? AND purpose = ?",
+                f"DELETE FROM {self._table('scoped_keys')} "
+                "WHERE child = ? AND purpose = ? AND scope = ?",
+                (child, purpose.value, scope),
+            )
+            deleted = int(cursor.rowcount or 0)
+        self._reclaim()
+        return deleted
+
+    def erase_purpose(self, child: str, purpose: Purpose) -> int:
+        """Delete every key of (child, purpose), all scopes, physically (retention expired)."""
+        with self._transaction():
+            cursor = self._execute(
+                f"DELETE FROM {self._table('scoped_keys')} WHERE child = ? AND purpose = ?",
                 (child, purpose.value),
             )
-            return int(cursor.rowcount or 0)
+            deleted = int(cursor.rowcount or 0)
+        self._reclaim()
+        return deleted
 
     def erase(self, child: str) -> int:
         """Delete every key of the child physically and register the erasure; keys deleted."""
         with self._transaction():
             cursor = self._execute(
-                f"DELETE FROM {self._table('data_keys')} WHERE child = ?", (child,)
+                f"DELETE FROM {self._table('scoped_keys')} WHERE child = ?", (child,)
             )
             deleted = int(cursor.rowcount or 0)
             erasures = self._table("erasures")
@@ -363,13 +414,17 @@ class Keystore:
                 "ON CONFLICT DO NOTHING",
                 (child, _now(), deleted),
             )
+        self._reclaim()
+        return deleted
+
+    def _reclaim(self) -> None:
+        """Rewrite the key table without the deleted rows' bytes."""
         with self._lock:
             if self._dialect == "postgres":
-                self._execute(f"VACUUM FULL {self._table('data_keys')}")
+                self._execute(f"VACUUM FULL {self._table('scoped_keys')}")
             else:
                 # secure_delete zeroed the freed cells; VACUUM also drops the freed pages.
                 self._execute("VACUUM")
-        return deleted
 
     # processing records
 

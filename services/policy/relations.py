@@ -160,6 +160,26 @@ class RelationRules:
     def granting_bases(self, purpose: Purpose) -> frozenset[str]:
         return frozenset(g.basis for g in self.purposes[purpose].grants)
 
+    def may_write(self, *, partner: str, purpose: Purpose, scope: str) -> bool:
+        """May `partner` have a section sealed under `scope`? Its own scope for a writer-scoped
+        purpose, `child` for a child-scoped one, any record for a record-scoped one."""
+        kind = self.purposes[purpose].scope
+        if kind is ScopeKind.WRITER:
+            return scope == partner
+        if kind is ScopeKind.CHILD:
+            return scope == CHILD_SCOPE
+        return scope not in ("", CHILD_SCOPE)
+
+    def writing_scope(self, purpose: Purpose, partner: str) -> str | None:
+        """The scope `partner` writes a purpose under when it is not a record: None for
+        record-scoped purposes (the writer names the record)."""
+        kind = self.purposes[purpose].scope
+        if kind is ScopeKind.WRITER:
+            return partner
+        if kind is ScopeKind.CHILD:
+            return CHILD_SCOPE
+        return None
+
     def active_at(self, relation: RelationFact, now: datetime) -> bool:
         """Active, or ended less than its basis's grace ago."""
         if relation.active:

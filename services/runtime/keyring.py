@@ -5,6 +5,12 @@ with the partner's Ed25519 key, opens the answer with its X25519 key, and caches
 in memory for a short TTL (never on disk). A refused key raises `KeyRefusedError`, so a caller
 can go on with the event's clear metadata.
 
+Keys are per (child, purpose, scope). A section is sealed under the writer's own scope for a
+writer-scoped purpose, under `child` for a child-scoped one (both from `infra/relations.yaml`),
+and under the record the caller names for a record-scoped one (`scope=` on `seal`, a handover
+id, `arrangement/<id>`, ...). Refusals are cached for `refusal_ttl` and released keys for `ttl`
+seconds: an ended relation closes a cached key within `ttl`.
+
 Sealing: with a released sealing key the keyring seals locally. A partner that may provide a
 purpose but holds no relation with the child yet (a first signal) gets `no-relation`; the keyring
 then has kluis seal the section for it: the section travels as a JWE to kluis's X25519 key.
@@ -55,10 +61,18 @@ from ketenbus_contracts.sealing import (
     sections_of,
     sign_request,
 )
+from services.policy.loading import load_relations
+from services.policy.relations import RelationRules
 
 log = structlog.get_logger(__name__)
 
 KLUIS_PARTNER_ID = "kluis"
+# A partner that may write a purpose but holds no relation that opens the scope has kluis seal.
+REMOTE_SEAL_CODES = frozenset(
+    {"no-relation", "relation-ended", "scope-not-permitted", "role-not-permitted"}
+)
+# The scope to seal under: the record (record-scoped purposes), one per purpose, or None.
+Scope = str | Mapping[Purpose, str] | None
 DEFAULT_TTL = 60.0
 DEFAULT_REFUSAL_TTL = 5.0
 
@@ -153,6 +167,7 @@ class Keyring:
         refusal_ttl: float = DEFAULT_REFUSAL_TTL,
         timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        rules: RelationRules | None = None,
     ) -> None:
         self.partner = keys.partner
         self._keys = keys
@@ -163,8 +178,11 @@ class Keyring:
         self.timeout = timeout
         self._clock = clock
         self._by_kid: dict[str, tuple[DataKey, float]] = {}
-        self._sealing: dict[tuple[str, Purpose], tuple[DataKey, float]] = {}
-        self._refused: dict[tuple[str, Purpose, int | None], tuple[KeyRefusedError, float]] = {}
+        self._sealing: dict[tuple[str, Purpose, str], tuple[DataKey, float]] = {}
+        self._refused: dict[
+            tuple[str, Purpose, str, int | None], tuple[KeyRefusedError, float]
+        ] = {}
+        self._rules = rules
 
     @property
     def keys(self) -> PartnerKeys:
@@ -205,7 +223,7 @@ class Keyring:
         self._by_kid[data_key.kid] = (data_key, expires)
         if sealing:
             key_id = data_key.key_id
-            self._sealing[(key_id.pseudonym, key_id.purpose)] = (data_key, expires)
+            self._sealing[(key_id.pseudonym, key_id.purpose, key_id.scope)] = (data_key, expires)
 
     # asking kluis
 
@@ -226,22 +244,29 @@ class Keyring:
         return KluisAnswer.model_validate_json(reply.data)
 
     async def _key(
-        self, child: str, purpose: Purpose, version: int | None, traceparent: str | None
+        self,
+        child: str,
+        purpose: Purpose,
+        scope: str,
+        version: int | None,
+        traceparent: str | None,
     ) -> DataKey:
-        refused = self._refused.get((child, purpose, version))
+        refused = self._refused.get((child, purpose, scope, version))
         if refused is not None and refused[1] > self._clock():
             raise refused[0]
         request = KeyRequest(
             partner=self.partner,
             child=child,
             purpose=purpose,
+            scope=scope,
             version=version,
             traceparent=traceparent,
         )
         answer = await self._ask(KLUIS_KEY_SUBJECT, request)
         if not answer.ok or answer.key is None:
             error = _refusal(answer, purpose)
-            self._refused[(child, purpose, version)] = (error, self._clock() + self.refusal_ttl)
+            expires = self._clock() + self.refusal_ttl
+            self._refused[(child, purpose, scope, version)] = (error, expires)
             # debug: the caller gets the error; an import of 2,000 pupils must not log 1,999
             log.debug("key_refused", purpose=purpose.value, code=error.code)
             raise error
@@ -249,12 +274,33 @@ class Keyring:
         self._remember(data_key, sealing=version is None)
         return data_key
 
+    def scope_for(self, purpose: Purpose, scope: Scope = None) -> str:
+        """The scope this partner seals `purpose` under: its own (writer-scoped) or `child`
+        (child-scoped) by the relation rules, the record named in `scope` (record-scoped); a
+        mapping names the scope per purpose and overrides the rules."""
+        if isinstance(scope, Mapping) and purpose in scope:
+            return scope[purpose]
+        if self._rules is None:
+            self._rules = load_relations()
+        implied = self._rules.writing_scope(purpose, self.partner)
+        if implied is not None:
+            return implied
+        if isinstance(scope, str):
+            return scope
+        raise KeyringError(f"a {purpose.value} section is sealed under a named record")
+
     async def sealing_key(
-        self, child: str, purpose: Purpose, *, traceparent: str | None = None
+        self,
+        child: str,
+        purpose: Purpose,
+        *,
+        scope: Scope = None,
+        traceparent: str | None = None,
     ) -> DataKey:
-        """The current sealing key of (child, purpose); raises KeyRefusedError."""
-        cached = self._cached(self._sealing.get((child, purpose)))
-        return cached or await self._key(child, purpose, None, traceparent)
+        """The current sealing key of (child, purpose, scope); raises KeyRefusedError."""
+        named = self.scope_for(purpose, scope)
+        cached = self._cached(self._sealing.get((child, purpose, named)))
+        return cached or await self._key(child, purpose, named, None, traceparent)
 
     async def key(self, kid: str, *, traceparent: str | None = None) -> DataKey:
         """The data key named by a section's kid; raises KeyRefusedError."""
@@ -262,7 +308,9 @@ class Keyring:
         if cached is not None:
             return cached
         key_id = KeyId.parse(kid)
-        return await self._key(key_id.pseudonym, key_id.purpose, key_id.version, traceparent)
+        return await self._key(
+            key_id.pseudonym, key_id.purpose, key_id.scope, key_id.version, traceparent
+        )
 
     # sealing
 
@@ -272,22 +320,29 @@ class Keyring:
         *,
         child: str,
         event_id: uuid.UUID,
+        scope: Scope = None,
         traceparent: str | None = None,
     ) -> dict[Purpose, str]:
-        """`data.sealed` for these sections; kluis seals those we may write but not hold."""
+        """`data.sealed` for these sections; kluis seals those we may write but not hold.
+
+        `scope` names the record for record-scoped purposes (one scope, or one per purpose)."""
         sealed: dict[Purpose, str] = {}
         for purpose, section in sections.items():
             if not section:
                 continue
+            named = self.scope_for(purpose, scope)
             try:
-                data_key = await self.sealing_key(child, purpose, traceparent=traceparent)
+                data_key = await self.sealing_key(
+                    child, purpose, scope=named, traceparent=traceparent
+                )
             except KeyRefusedError as refused:
-                if refused.code not in ("no-relation", "role-not-permitted"):
+                if refused.code not in REMOTE_SEAL_CODES:
                     raise
                 sealed[purpose] = await self._remote_seal(
                     section,
                     child=child,
                     purpose=purpose,
+                    scope=named,
                     event_id=event_id,
                     traceparent=traceparent,
                 )
@@ -301,11 +356,16 @@ class Keyring:
         *,
         child: str,
         event_id: uuid.UUID,
+        scope: Scope = None,
         traceparent: str | None = None,
     ) -> dict[Purpose, str]:
         """`data.sealed` for the `SealedUnder` fields of `model` (clear fields are ignored)."""
         return await self.seal_sections(
-            sections_of(model), child=child, event_id=event_id, traceparent=traceparent
+            sections_of(model),
+            child=child,
+            event_id=event_id,
+            scope=scope,
+            traceparent=traceparent,
         )
 
     async def _remote_seal(
@@ -314,6 +374,7 @@ class Keyring:
         *,
         child: str,
         purpose: Purpose,
+        scope: str,
         event_id: uuid.UUID,
         traceparent: str | None,
     ) -> str:
@@ -324,6 +385,7 @@ class Keyring:
             partner=self.partner,
             child=child,
             purpose=purpose,
+            scope=scope,
             event_id=event_id,
             section=encrypt_to(section, kluis_key),
             traceparent=traceparent,
@@ -348,6 +410,7 @@ class Keyring:
             partner=self.partner,
             child=child,
             purpose=purpose,
+            scope=KeyId.parse(kid_of(token)).scope,
             token=token,
             from_event_id=from_event_id,
             to_event_id=to_event_id,

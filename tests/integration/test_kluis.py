@@ -39,7 +39,9 @@ async def _kluis_ready(url: str, data_dir: Any) -> bool:
     if load_public_keys(data_dir, "kluis") is None:
         return False
     keys = load_or_create_partner_keys(data_dir, SCHOOL.partner)
-    request = KeyRequest(partner=SCHOOL.partner, child=child(0), purpose=Purpose.IDENTITY)
+    request = KeyRequest(
+        partner=SCHOOL.partner, child=child(0), purpose=Purpose.IDENTITY, scope=SCHOOL.partner
+    )
     nc = await nats.connect(url)
     try:
         await nc.request("ketenbus.kluis.key", sign_request(request, keys.signing), timeout=5)
@@ -164,7 +166,7 @@ class TestKluisSqlite(KluisCase):
         path = backbone.settings.store_dir / "kluis-keys.sqlite"
         with sqlite3.connect(path) as conn:
             [(wrapped,)] = conn.execute(
-                "SELECT wrapped FROM kluis_data_keys WHERE child = ?", (kid,)
+                "SELECT wrapped FROM kluis_scoped_keys WHERE child = ?", (kid,)
             ).fetchall()
         keystore = Keystore.open(backbone.settings)
         try:

@@ -35,6 +35,7 @@ from ketenbus_contracts.signalling import (
     SignalWithdrawn,
     SignalWithdrawnData,
 )
+from ketenbus_contracts.truancy import PupilEnrolled, PupilEnrolledData
 from services.kluis.application import KluisApplication
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore, StaticMasterKey
@@ -44,6 +45,8 @@ CHILD = "b" * 32
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 PARTNERS = {
     "bs-de-regenboog": "school",
+    "vo-het-lyceum": "school",
+    "mbo-rijn-ijssel": "school",
     "jgz-gelderland-zuid": "jgz",
     "wijkteam-lingewaard": "wijkteam",
     "integral-plan": "plan-service",
@@ -79,12 +82,18 @@ def app(keys: dict[str, PartnerKeys]) -> Iterator[KluisApplication]:
 
 
 def ask(
-    app: KluisApplication, keys: PartnerKeys, purpose: Purpose, version: int | None = None
+    app: KluisApplication,
+    keys: PartnerKeys,
+    purpose: Purpose,
+    version: int | None = None,
+    scope: str | None = None,
 ) -> KluisAnswer:
+    """A key request; the scope is the partner's own unless named."""
     request = KeyRequest(
         partner=keys.partner,
         child=CHILD,
         purpose=purpose,
+        scope=scope or keys.partner,
         version=version,
         traceparent=TRACEPARENT,
     )
@@ -135,11 +144,11 @@ def test_a_signal_gives_its_signaller_the_key_sealed_to_its_own_key(
     answer = ask(app, school, Purpose.SIGNALLING)
     data_key = receive_key(answer.key or "", school.encryption)
 
-    assert f"{CHILD}/signalling/1" == data_key.kid
+    assert f"{CHILD}/signalling/bs-de-regenboog/1" == data_key.kid
     assert len(data_key.key) == 32
 
 
-def test_a_withdrawn_signal_ends_the_relation(
+def test_a_withdrawn_signal_ends_the_relation_and_the_refusal_says_so(
     app: KluisApplication, keys: dict[str, PartnerKeys]
 ) -> None:
     school = keys["bs-de-regenboog"]
@@ -153,7 +162,7 @@ def test_a_withdrawn_signal_ends_the_relation(
 
     answer = ask(app, school, Purpose.SIGNALLING)
 
-    assert "no-relation" == (answer.refusal.code if answer.refusal else None)
+    assert "relation-ended" == (answer.refusal.code if answer.refusal else None)
 
 
 def test_a_relation_does_not_open_a_purpose_the_role_may_not_hold(
@@ -176,6 +185,7 @@ def test_kluis_seals_for_a_first_signaller_and_the_key_opens_it_after_the_relati
         partner=jgz.partner,
         child=CHILD,
         purpose=Purpose.SIGNALLING,
+        scope=jgz.partner,
         event_id=event_id,
         section=encrypt_to({"concern": "groeiachterstand"}, keys["kluis"].public().encryption),
     )
@@ -196,11 +206,11 @@ def test_a_rotated_key_seals_anew_and_the_old_version_still_opens_old_sections(
     event_id = uuid.uuid4()
     token = seal({"n": 1}, key=old.key, kid=old.kid, event_id=event_id)
 
-    new_kid = app.rotate(CHILD, Purpose.SIGNALLING)
+    new_kid = app.rotate(CHILD, Purpose.SIGNALLING, school.partner)
     current = receive_key(ask(app, school, Purpose.SIGNALLING).key or "", school.encryption)
     again = receive_key(ask(app, school, Purpose.SIGNALLING, 1).key or "", school.encryption)
 
-    assert (f"{CHILD}/signalling/2", new_kid) == (current.kid, new_kid)
+    assert (f"{CHILD}/signalling/bs-de-regenboog/2", new_kid) == (current.kid, new_kid)
     assert {"n": 1} == open_section(token, key=again.key, event_id=event_id)
 
 
@@ -216,7 +226,7 @@ def test_erasure_destroys_the_keys_and_refuses_every_later_request(
 
     assert 1 == deleted
     assert ["child-erased", "child-erased"] == [a.refusal.code for a in answers if a.refusal]
-    assert [] == app.keystore.versions(CHILD, Purpose.SIGNALLING)
+    assert [] == app.keystore.versions(CHILD, Purpose.SIGNALLING, school.partner)
 
 
 def test_a_plan_service_rebinds_a_section_to_its_own_event_without_seeing_the_key(
@@ -231,6 +241,7 @@ def test_a_plan_service_rebinds_a_section_to_its_own_event_without_seeing_the_ke
         partner=plan.partner,
         child=CHILD,
         purpose=Purpose.SIGNALLING,
+        scope=school.partner,
         token=token,
         from_event_id=inbound,
         to_event_id=outbound,
@@ -247,7 +258,9 @@ def test_a_request_signed_with_another_key_is_refused_as_bad_signature(
     app: KluisApplication, keys: dict[str, PartnerKeys]
 ) -> None:
     impostor = PartnerKeys.generate("bs-de-regenboog")
-    request = KeyRequest(partner="bs-de-regenboog", child=CHILD, purpose=Purpose.IDENTITY)
+    request = KeyRequest(
+        partner="bs-de-regenboog", child=CHILD, purpose=Purpose.IDENTITY, scope="bs-de-regenboog"
+    )
 
     answer = app.answer(sign_request(request, impostor.signing))
 
@@ -274,3 +287,90 @@ def test_a_processing_record_has_the_logboek_dataverwerkingen_shape(
 
     assert expected == ldv["attributes"]
     assert ("kluis.release", "b7ad6b7169203331") == (ldv["name"], ldv["parent_span_id"])
+
+
+def refusal(answer: KluisAnswer) -> str | None:
+    return answer.refusal.code if answer.refusal else None
+
+
+def test_a_school_that_signals_itself_gets_no_key_to_the_jgz_signal_and_the_try_is_recorded(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    jgz, school = keys["jgz-gelderland-zuid"], keys["vo-het-lyceum"]
+    consume(app, signal_by(jgz.partner, uuid.uuid4()), signal_by(school.partner, uuid.uuid4()))
+
+    answers = [
+        ask(app, school, purpose, scope=jgz.partner)
+        for purpose in (Purpose.SIGNALLING, Purpose.IDENTITY)
+    ]
+    records = app.processing_records(data_subject=CHILD, requester=school.partner)
+
+    assert ["scope-not-permitted", "scope-not-permitted"] == [refusal(a) for a in answers]
+    assert [None, None] == [a.key for a in answers]
+    assert [(Decision.REFUSED, "scope-not-permitted")] * 2 == [
+        (r.decision, r.refusal_code) for r in records
+    ]
+
+
+def test_a_self_asserted_signal_still_opens_the_schools_own_signalling(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    school = keys["vo-het-lyceum"]
+    consume(app, signal_by(school.partner, uuid.uuid4()))
+
+    assert ask(app, school, Purpose.SIGNALLING).ok
+
+
+def test_a_school_with_only_an_enrolment_is_refused_the_signalling_key(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    jgz, school = keys["jgz-gelderland-zuid"], keys["bs-de-regenboog"]
+    enrolled = PupilEnrolled.create(
+        source=school.partner,
+        subject=CHILD,
+        data=PupilEnrolledData(
+            school=school.partner, brin="06XX", region="lingewaard", enrolled_on=date(2026, 8, 1)
+        ),
+    )
+    consume(app, enrolled, signal_by(jgz.partner, uuid.uuid4()))
+
+    answers = [ask(app, school, Purpose.SIGNALLING, scope=s) for s in (jgz.partner, None)]
+
+    assert ["no-relation", "no-relation"] == [refusal(a) for a in answers]
+    assert ask(app, school, Purpose.ATTENDANCE).ok
+
+
+def test_the_receiver_of_one_handover_cannot_open_an_earlier_handover_of_the_child(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    po, vo, mbo = (keys[p] for p in ("bs-de-regenboog", "vo-het-lyceum", "mbo-rijn-ijssel"))
+    earlier, later = str(uuid.uuid4()), str(uuid.uuid4())
+    app.add_relation(CHILD, po.partner, basis="handover-sender", basis_id=earlier)
+    app.add_relation(CHILD, vo.partner, basis="handover-receiver", basis_id=earlier)
+    app.add_relation(CHILD, vo.partner, basis="handover-sender", basis_id=later)
+    app.add_relation(CHILD, mbo.partner, basis="handover-receiver", basis_id=later)
+
+    opened = ask(app, mbo, Purpose.HANDOVER, scope=later)
+    refused = ask(app, mbo, Purpose.HANDOVER, scope=earlier)
+
+    assert (True, f"{CHILD}/handover/{later}/1") == (opened.ok, opened.kid)
+    assert "scope-not-permitted" == refusal(refused)
+    assert ask(app, vo, Purpose.HANDOVER, scope=earlier).ok
+
+
+def test_a_writer_may_not_have_kluis_seal_under_another_writers_scope(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    school, jgz = keys["vo-het-lyceum"], keys["jgz-gelderland-zuid"]
+    request = SealRequest(
+        partner=school.partner,
+        child=CHILD,
+        purpose=Purpose.SIGNALLING,
+        scope=jgz.partner,
+        event_id=uuid.uuid4(),
+        section=encrypt_to({"concern": "x"}, keys["kluis"].public().encryption),
+    )
+
+    answer = app.answer(sign_request(request, school.signing))
+
+    assert "scope-not-permitted" == refusal(answer)

@@ -7,12 +7,15 @@ change to `infra/processing-register.yaml` that widens or narrows access fails t
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import pytest
 
 from ketenbus_contracts.purposes import Purpose
-from services.kluis.domain import Decision, Operation, ProcessingRegister, decide
+from services.kluis.domain import Decision, Operation, ProcessingRegister, Relation, Verdict, decide
 from services.kluis.policy import PARTNERS_PATH, PartnerDirectory, load_register
+from services.policy.loading import load_relations
+from services.policy.relations import Opens
 
 ORGANISATION_ROLES = (
     "school",
@@ -44,20 +47,55 @@ def register() -> ProcessingRegister:
     return load_register()
 
 
+RULES = load_relations()
+PARTNER = "partner-under-test"
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def verdict_for(
+    register: ProcessingRegister,
+    operation: Operation,
+    role: str,
+    purpose: Purpose,
+    *,
+    related: bool,
+    erased: bool,
+) -> Verdict:
+    """The verdict for a partner of `role`, with (or without) the purpose's first granting
+    relation, asking for the scope that relation opens (or writes, to seal)."""
+    grant = RULES.purposes[purpose].grants[0]
+    scope = RULES.writing_scope(purpose, PARTNER) or "record-1"
+    if grant.opens is Opens.RECORD:
+        scope = "record-1"
+    relations = [Relation(PARTNER, grant.basis, scope, NOW)] if related else []
+    return decide(
+        register,
+        RULES,
+        operation=operation,
+        partner=PARTNER,
+        role=role,
+        purpose=purpose,
+        scope=scope,
+        relations=relations,
+        erased=erased,
+        now=NOW,
+    )
+
+
 @pytest.mark.parametrize(
     ("role", "purpose", "related"), list(itertools.product(ROLES, Purpose, (True, False)))
 )
-def test_a_key_is_released_only_to_a_holder_role_with_a_relation(
+def test_a_key_is_released_only_to_a_holder_role_with_a_relation_that_opens_the_scope(
     register: ProcessingRegister, role: str, purpose: Purpose, related: bool
 ) -> None:
     expected = Decision.RELEASED if role in HOLDERS[purpose] and related else Decision.REFUSED
 
-    verdict = decide(
+    verdict = verdict_for(
         register,
-        operation=Operation.RELEASE,
-        role=role,
-        purpose=purpose,
-        has_relation=related,
+        Operation.RELEASE,
+        role,
+        purpose,
+        related=related,
         erased=False,
     )
 
@@ -70,12 +108,12 @@ def test_the_refusal_says_whether_the_role_or_the_relation_is_missing(
 ) -> None:
     expected = "no-relation" if role in HOLDERS[purpose] else "role-not-permitted"
 
-    verdict = decide(
+    verdict = verdict_for(
         register,
-        operation=Operation.RELEASE,
-        role=role,
-        purpose=purpose,
-        has_relation=False,
+        Operation.RELEASE,
+        role,
+        purpose,
+        related=False,
         erased=False,
     )
 
@@ -88,12 +126,12 @@ def test_nothing_is_released_for_an_erased_child(
 ) -> None:
     expected = (Decision.REFUSED, "child-erased")
 
-    verdict = decide(
+    verdict = verdict_for(
         register,
-        operation=Operation.RELEASE,
-        role=role,
-        purpose=purpose,
-        has_relation=True,
+        Operation.RELEASE,
+        role,
+        purpose,
+        related=True,
         erased=True,
     )
 
@@ -106,12 +144,12 @@ def test_a_signaller_may_have_kluis_seal_a_first_signal_without_a_relation(
     expected = {role: role in SIGNALLERS for role in ROLES}
 
     actual = {
-        role: decide(
+        role: verdict_for(
             register,
-            operation=Operation.SEAL,
-            role=role,
-            purpose=Purpose.SIGNALLING,
-            has_relation=False,
+            Operation.SEAL,
+            role,
+            Purpose.SIGNALLING,
+            related=False,
             erased=False,
         ).released
         for role in ROLES
@@ -128,12 +166,12 @@ def test_only_backbone_services_may_relay_signalling_sections(
     actual = {
         role
         for role in ROLES
-        if decide(
+        if verdict_for(
             register,
-            operation=Operation.RESEAL,
-            role=role,
-            purpose=Purpose.SIGNALLING,
-            has_relation=True,
+            Operation.RESEAL,
+            role,
+            Purpose.SIGNALLING,
+            related=True,
             erased=False,
         ).released
     }

@@ -41,7 +41,7 @@ def app() -> Iterator[KluisApplication]:
 
 def child_with_ended_signal(app: KluisApplication, ended: datetime) -> None:
     for purpose in Purpose:
-        app.keystore.sealing_key(CHILD, purpose)
+        app.keystore.sealing_key(CHILD, purpose, "child")
     relations = ChildRelations(CHILD)
     relations.add("bs-de-regenboog", "signal", SIGNAL, START)
     relations.end("bs-de-regenboog", "signal", SIGNAL, ended)
@@ -65,7 +65,7 @@ def test_retention_periods_add_years_months_and_days(
 
 def test_nothing_expires_while_a_partner_has_a_relation(app: KluisApplication) -> None:
     for purpose in Purpose:
-        app.keystore.sealing_key(CHILD, purpose)
+        app.keystore.sealing_key(CHILD, purpose, "child")
     relations = ChildRelations(CHILD)
     relations.add("bs-de-regenboog", "signal", SIGNAL, START)
     app.save(relations)

@@ -47,7 +47,7 @@ from ketenbus_contracts.sealing import (
 CHILD = "a" * 32
 EVENT = uuid.UUID("0b8e2f5c-1d7a-4c1e-9a55-6a1f0e0c2d11")
 KEY = bytes(range(32))
-KID = make_kid(CHILD, Purpose.SIGNALLING, 1)
+KID = make_kid(CHILD, Purpose.SIGNALLING, "jgz-gelderland-zuid", 1)
 
 
 class Pupil(BaseModel):
@@ -172,12 +172,29 @@ def test_a_kid_must_name_pseudonym_purpose_and_version() -> None:
     with pytest.raises(MalformedSectionError):
         seal({"x": 1}, key=KEY, kid="someone/else", event_id=EVENT)
 
-    assert KeyId(CHILD, Purpose.PLAN, 3) == KeyId.parse(f"{CHILD}/plan/3")
+    assert KeyId(CHILD, Purpose.PLAN, "child", 3) == KeyId.parse(f"{CHILD}/plan/child/3")
+
+
+def test_a_kid_names_its_scope_between_purpose_and_version_and_the_scope_may_hold_slashes() -> None:
+    kid = make_kid(CHILD, Purpose.SUPPORT, "arrangement/0c2d", 2)
+
+    assert KeyId(CHILD, Purpose.SUPPORT, "arrangement/0c2d", 2) == KeyId.parse(kid)
+    assert f"{CHILD}/support/arrangement/0c2d/2" == kid
+
+
+def test_a_kid_from_before_scopes_parses_with_the_empty_scope() -> None:
+    assert KeyId(CHILD, Purpose.PLAN, "", 3) == KeyId.parse(f"{CHILD}/plan/3")
+
+
+@pytest.mark.parametrize("scope", ["a//b", "a/", "../x", " x", "a/../b"])
+def test_a_kid_with_a_malformed_scope_is_refused(scope: str) -> None:
+    with pytest.raises(MalformedSectionError):
+        KeyId.parse(f"{CHILD}/plan/{scope}/1")
 
 
 def test_a_model_seals_per_purpose_and_opens_back() -> None:
     pupil = Pupil(school="99XX00", name="Sanne de Vries", bsn="123456782", born_on=date(2016, 3, 1))
-    keys = {p: DataKey(make_kid(CHILD, p, 1), os.urandom(32)) for p in Purpose}
+    keys = {p: DataKey(make_kid(CHILD, p, "child", 1), os.urandom(32)) for p in Purpose}
     by_kid = {k.kid: k.key for k in keys.values()}
 
     sealed = seal_fields(pupil, event_id=EVENT, key_for=keys.__getitem__)
@@ -211,7 +228,9 @@ def test_a_delivered_key_opens_only_for_its_recipient() -> None:
 
 def test_a_signed_request_verifies_with_the_partners_public_key() -> None:
     partner = PartnerKeys.generate("bs-de-regenboog")
-    request = KeyRequest(partner="bs-de-regenboog", child=CHILD, purpose=Purpose.IDENTITY)
+    request = KeyRequest(
+        partner="bs-de-regenboog", child=CHILD, purpose=Purpose.IDENTITY, scope="bs-de-regenboog"
+    )
     public = {"bs-de-regenboog": partner.public().signing}
 
     assert request == verify_request(sign_request(request, partner.signing), public.get)
@@ -230,7 +249,11 @@ def test_a_bad_request_is_refused_with_a_code(case: str, code: str) -> None:
     partner = PartnerKeys.generate("bs-de-regenboog")
     issued_at = int(time.time()) - (3600 if case == "stale" else 0)
     request = KeyRequest(
-        partner="bs-de-regenboog", child=CHILD, purpose=Purpose.IDENTITY, issued_at=issued_at
+        partner="bs-de-regenboog",
+        child=CHILD,
+        purpose=Purpose.IDENTITY,
+        scope="bs-de-regenboog",
+        issued_at=issued_at,
     )
     signer = PartnerKeys.generate("x-x").signing if case == "other-key" else partner.signing
     raw = b"garbage" if case == "garbage" else sign_request(request, signer)
@@ -249,6 +272,7 @@ def test_a_section_for_remote_sealing_travels_encrypted_to_kluis() -> None:
         partner="bs-de-regenboog",
         child=CHILD,
         purpose=Purpose.SIGNALLING,
+        scope="bs-de-regenboog",
         event_id=EVENT,
         section=token,
     )
