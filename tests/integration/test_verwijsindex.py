@@ -68,15 +68,13 @@ class TestDemoVerwijsindex(StoreBackend):
         )
         assert JGZ_NOTES not in format_plan(school)
 
-    # kluis still keys (child, purpose): the school's own signal opens the purpose for it.
-    # Keys per (child, purpose, scope) come with issue 13.2 (kluis-scopes): then this passes.
-    @pytest.mark.xfail(reason="keys per (child, purpose, scope), issue 13.2", strict=False)
+    # Keys per (child, purpose, scope): the school's own signal opens only its own scope.
     def test_the_demo_school_cannot_open_the_jgzs_signalling_sections(
         self, story: tuple[Story, Any]
     ) -> None:
         refused = story[1]
 
-        assert ("signalling", True) == (refused["purpose"], refused["code"] is not None)
+        assert ("signalling", "scope-not-permitted") == (refused["purpose"], refused["code"])
         assert None is refused["opened"]
 
     def test_the_municipal_coordinator_sees_the_match_and_no_concern(
