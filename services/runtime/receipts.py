@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import nats.errors
+import structlog
 from nats.js import JetStreamContext
 
 from ketenbus_contracts.envelope import check_depth
@@ -24,6 +26,8 @@ from ketenbus_contracts.feed import REASON_CODE_PATTERN, Receipt
 from services.runtime.deadletter import describe
 from services.runtime.inbound import Refusal
 from services.runtime.streams import FEED, receipt_subject
+
+log = structlog.get_logger(__name__)
 
 RECEIPT_NAMESPACE = uuid.UUID("7d3c1f0a-9e2b-4a55-8c61-726563656970")
 # An event id is looked for only in a message this small (a refused one may be anything).
@@ -107,14 +111,24 @@ def batch_receipts(
 
 
 async def publish_receipts(js: JetStreamContext, receipts: Iterable[Receipt]) -> None:
-    """Publish the receipts on their partners' feeds (deduplicated by receipt id)."""
-    acks = [
-        await js.publish_async(
-            receipt_subject(r.partner),
-            r.to_bytes(),
-            stream=FEED.name,
-            headers={"Nats-Msg-Id": str(r.id)},
-        )
-        for r in receipts
-    ]
-    await asyncio.gather(*acks)
+    """Publish the receipts on their partners' feeds (deduplicated by receipt id).
+
+    A receipt that cannot be published is logged, not raised: the answer must not stop the
+    record (a user without `feed.*.receipt` in its permissions would otherwise stall the
+    service on every batch). A server that is away fails the batch's acks as well, so the
+    batch comes again and its receipts with it.
+    """
+    todo = list(receipts)
+    try:
+        acks = [
+            await js.publish_async(
+                receipt_subject(r.partner),
+                r.to_bytes(),
+                stream=FEED.name,
+                headers={"Nats-Msg-Id": str(r.id)},
+            )
+            for r in todo
+        ]
+        await asyncio.gather(*acks)
+    except (nats.errors.Error, TimeoutError) as exc:
+        log.error("receipts_not_published", count=len(todo), error=type(exc).__name__)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+import nats.errors
 import pytest
+import structlog.testing
 from pydantic import ValidationError
 
 from ketenbus_contracts.feed import (
@@ -36,7 +39,7 @@ from services.audit.nats_config import permissions_of, user_entries
 from services.feed.application import FeedApplication
 from services.feed.bootstrap import load_rules
 from services.feed.domain import FeedRules, InvalidFeedRulesError, trim
-from services.runtime.receipts import batch_receipts
+from services.runtime.receipts import batch_receipts, publish_receipts
 
 SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="ib")
 JGZ = Signaller(partner="jgz-gelderland-zuid", role="jeugdarts", contact="jgz")
@@ -269,3 +272,29 @@ def test_leerplicht_reads_the_verzuimmelding_it_received_with_the_attendance_sec
         ("feed.bs-de-regenboog.truancy.verzuim-report-due", ["attendance"]),
         ("feed.leerplicht-lingewaard.truancy.verzuim-report-due", ["attendance"]),
     ] == [(subject, sorted(body["data"]["sealed"])) for subject, body in sent]
+
+
+class _DeniedJetStream:
+    """A JetStream whose publishes are never acknowledged (a permission the user lacks)."""
+
+    async def publish_async(self, *args: object, **kwargs: object) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_exception(nats.errors.TimeoutError())
+        return future
+
+
+def test_a_receipt_that_cannot_be_published_does_not_stop_the_service() -> None:
+    good = registered(CHILD, SCHOOL, {})
+    receipts = batch_receipts(
+        "signalling",
+        {7: _Msg("in.bs-de-regenboog.signalling.signal-registered", good.to_bytes())},
+        [(7, good)],
+        [],
+    )
+
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(publish_receipts(_DeniedJetStream(), receipts))  # type: ignore[arg-type]
+
+    assert [("receipts_not_published", 1)] == [
+        (e["event"], e["count"]) for e in logs if e["event"] == "receipts_not_published"
+    ]
