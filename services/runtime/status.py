@@ -10,8 +10,8 @@ import nats
 from services.runtime import nats_auth
 from services.runtime.nats_auth import SUPERVISOR_USER
 from services.runtime.settings import Settings
-from services.runtime.streams import CONSUMERS, DEADLETTER, STREAMS, drift
-from services.runtime.supervisor import BRIDGE
+from services.runtime.streams import CONSUMERS, DEADLETTER, STREAMS, drift, feed_consumer
+from services.runtime.supervisor import BRIDGE, feed_partners
 
 
 async def collect_status(url: str, settings: Settings | None = None) -> dict[str, Any]:
@@ -36,7 +36,8 @@ async def collect_status(url: str, settings: Settings | None = None) -> dict[str
                 }
             )
         consumers = []
-        for consumer in CONSUMERS:
+        # The partners' feeds too: an operator sees which partner is not reading its own.
+        for consumer in (*CONSUMERS, *(feed_consumer(p) for p in feed_partners())):
             try:
                 cinfo = await js.consumer_info(consumer.stream.name, consumer.durable)
             except nats.js.errors.NotFoundError:

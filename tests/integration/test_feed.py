@@ -216,6 +216,11 @@ def test_ketenbus_feed_prints_a_line_per_entry_without_the_pseudonym(
         f"signalling.signal-registered event={event.id} sections=- signed=ok",
     ] == lines
     assert kid not in shown.stdout
+    # The operator sees that the JGZ has read its feed (nothing left on its consumer).
+    status = ketenbus("status")
+    assert [f"FEED/feed-{JGZ.partner}", "lag", "0", "unacked", "0"] == next(
+        line.split()[:5] for line in status.stdout.splitlines() if f"feed-{JGZ.partner}" in line
+    )
 
 
 def test_ketenbus_feed_follow_prints_entries_as_they_arrive_until_interrupted(
