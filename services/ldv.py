@@ -22,6 +22,7 @@ DATA_SUBJECT_ID_TYPE = "ketenbus-child-pseudonym"
 class Decision(StrEnum):
     RELEASED = "released"
     REFUSED = "refused"
+    DESTROYED = "destroyed"  # keys destroyed when the register's retention ran out
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class ProcessingRecord:
             "start_time": self.at.isoformat(),
             "end_time": self.at.isoformat(),
             # A refusal is the service doing its job, not a failure: LDV reserves ERROR for those.
-            "status_code": "OK" if self.decision is Decision.RELEASED else "UNSET",
+            "status_code": "UNSET" if self.decision is Decision.REFUSED else "OK",
             "resource": {"name": self.resource, "version": self.register_version},
             "attributes": {
                 "dpl.core.processing_activity_id": self.processing_activity_id,

@@ -53,6 +53,8 @@ from services.kluis.domain import (
     decide,
     expired_purposes,
     parse_traceparent,
+    retention_end,
+    scope_retention_start,
 )
 from services.kluis.keystore import Keystore
 from services.kluis.policy import PartnerDirectory
@@ -65,6 +67,7 @@ log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
 
 SIGNAL_BASIS = "signal"
+KLUIS = "kluis"  # the requester of what kluis does by itself (retention)
 AnyRequest = KeyRequest | SealRequest | ResealRequest
 
 
@@ -86,10 +89,13 @@ class KluisApplication(TrackedApplication):
         own_keys: PartnerKeys,
         rules: RelationRules | None = None,
         clock: Clock = utcnow,
+        retention_interval: float = 3600.0,
     ) -> None:
         super().__init__(env)
         self.register_ = register
         self.rules = rules or load_relations()
+        self.retention_interval = retention_interval
+        self._last_retention: datetime | None = None
         self.directory = directory
         self.keystore = keystore
         self.own_keys = own_keys
@@ -192,28 +198,76 @@ class KluisApplication(TrackedApplication):
 
     # retention
 
-    def expire_retention(self, now: datetime) -> list[tuple[str, Purpose]]:
-        """Destroy the keys whose retention (from the register) has run out; what was destroyed.
+    def retention_due(self, now: datetime) -> list[tuple[str, Purpose, str]]:
+        """Run `expire_retention` when `retention_interval` passed since the last run (the
+        service ticks often; the check itself runs at the interval from the settings)."""
+        last = self._last_retention
+        if last is not None and (now - last).total_seconds() < self.retention_interval:
+            return []
+        self._last_retention = now
+        return self.expire_retention(now)
 
-        A child whose every purpose expired is erased as a whole: kluis refuses it from then on
-        and its `RetentionExpired` event goes out as `child-erased` (reason retention).
+    def expire_retention(self, now: datetime) -> list[tuple[str, Purpose, str]]:
+        """Destroy the keys of every scope whose retention (from the register) has run out.
+
+        A scope's period runs from the end of the last relation that opened it
+        (`scope_retention_start`); each destruction is a processing record. A child whose every
+        purpose expired since its last relation ended is erased as a whole: kluis refuses it
+        from then on and its `RetentionExpired` event goes out as `child-erased` (reason
+        retention).
         """
-        destroyed: list[tuple[str, Purpose]] = []
-        for child, purposes in self.keystore.purposes_by_child().items():
+        destroyed: list[tuple[str, Purpose, str]] = []
+        for child, scopes in self.keystore.scopes_by_child().items():
             relations = self.relations_of(child)
-            expired = [p for p in expired_purposes(relations, self.register_, now) if p in purposes]
-            if not expired:
-                continue
-            for purpose in expired:
-                self.keystore.erase_purpose(child, purpose)
-                destroyed.append((child, purpose))
-            erased = set(expired) >= set(self.register_.activities)
+            gone: list[tuple[Purpose, str]] = []
+            for purpose, scope in sorted(scopes):
+                start = scope_retention_start(
+                    relations, self.rules, purpose=purpose, scope=scope, now=now
+                )
+                retention = self.register_.activity(purpose).retention
+                if start is None or retention_end(start, retention) > now:
+                    continue
+                kid = self.keystore.erase_scope(child, purpose, scope)
+                self._record_destruction(child, purpose, kid, now)
+                gone.append((purpose, scope))
+            every = expired_purposes(relations, self.register_, now)
+            erased = set(every) >= set(self.register_.activities)
             if erased:
                 self.keystore.erase(child)
-            relations.expire(expired, now, erased=erased)
+            if not gone and not erased:
+                continue
+            destroyed += [(child, purpose, scope) for purpose, scope in gone]
+            purposes = sorted({purpose for purpose, _ in gone} | (set(every) if erased else set()))
+            relations.expire(purposes, now, erased=erased)
             self.save(relations)
-            log.info("retention_expired", purposes=[p.value for p in expired])
+            log.info(
+                "retention_expired",
+                purposes=[p.value for p in purposes],
+                scopes=len(gone),
+                erased=erased,
+            )
         return destroyed
+
+    def _record_destruction(
+        self, child: str, purpose: Purpose, kid: str | None, now: datetime
+    ) -> None:
+        self.keystore.add_record(
+            ProcessingRecord(
+                trace_id=secrets.token_hex(16),
+                span_id=secrets.token_hex(8),
+                parent_span_id=None,
+                operation=Operation.DESTROY,
+                processing_activity_id=self.register_.activity(purpose).id,
+                data_subject=child,
+                requester=KLUIS,
+                purpose=purpose,
+                decision=Decision.DESTROYED,
+                refusal_code=None,
+                kid=kid,
+                at=now,
+                register_version=self.register_.version,
+            )
+        )
 
     # keys
 

@@ -19,12 +19,13 @@ from services.runtime.settings import Settings
 from services.runtime.store import store_env
 
 NAME = "kluis"
+RETENTION_TICK = 5.0
 
 
 def create_application(
     settings: Settings,
     *,
-    register_path: Path = REGISTER_PATH,
+    register_path: Path | None = None,
     relations_path: Path = RELATIONS_PATH,
     partners_path: Path = PARTNERS_PATH,
     master: MasterKey | None = None,
@@ -32,11 +33,12 @@ def create_application(
     """kluis with its stores from the settings (SQLite files or PostgreSQL schema)."""
     return KluisApplication(
         env=store_env(settings, NAME),
-        register=load_register(register_path),
+        register=load_register(register_path or settings.processing_register or REGISTER_PATH),
         rules=load_relations(relations_path),
         directory=PartnerDirectory.load(settings.data_dir, partners_path),
         keystore=Keystore.open(settings, master),
         own_keys=load_or_create_partner_keys(settings.data_dir, KLUIS_PARTNER_ID),
+        retention_interval=settings.kluis_retention_interval,
     )
 
 
@@ -49,9 +51,10 @@ def service_spec() -> ServiceSpec:
         translate=to_contract,
         publishes=(ChildErased,),
         tick=expire_retention,
-        tick_interval=3600.0,  # retention is counted in years; hourly is plenty
+        # A cheap look at the clock; the check itself runs every kluis_retention_interval.
+        tick_interval=RETENTION_TICK,
     )
 
 
 def expire_retention(application: KluisApplication, now: datetime) -> None:
-    application.expire_retention(now)
+    application.retention_due(now)

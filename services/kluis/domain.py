@@ -59,6 +59,7 @@ class Operation(StrEnum):
     RELEASE = "release"  # the data key, to seal and open
     SEAL = "seal"  # kluis seals a section for the requester
     RESEAL = "reseal"  # kluis re-binds a section to another event
+    DESTROY = "destroy"  # kluis destroys a scope's keys (retention ran out; no requester)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,6 +236,29 @@ class ChildRelations(Aggregate):
 def retention_end(start: datetime, retention: str) -> datetime:
     """`start` plus an ISO 8601 period of years, months and days (`P2Y`, `P6M`, `P5Y6M10D`)."""
     return add_period(start, retention)
+
+
+def scope_retention_start(
+    relations: ChildRelations,
+    rules: RelationRules,
+    *,
+    purpose: Purpose,
+    scope: str,
+    now: datetime,
+) -> datetime | None:
+    """When the retention period of one scope's keys runs from; None while it may be opened.
+
+    From the end of the last relation that opened the scope (by the relation rules, grace
+    included). A scope no relation ever opened (sealed by kluis for a writer that never got a
+    relation) runs from the end of the child's last relation with anyone.
+    """
+    facts = list(relations.relations.values())
+    opening = rules.opening(facts, purpose=purpose, scope=scope)
+    if not opening:
+        return relations.last_ended
+    if any(rules.active_at(r, now) for r in opening):
+        return None
+    return max(rules.ends_at(r) or now for r in opening)
 
 
 def expired_purposes(

@@ -206,6 +206,12 @@ class Keystore:
             )
             self._adopt_unscoped_keys()
             self._execute(
+                f"CREATE TABLE IF NOT EXISTS {self._table('destroyed_scopes')} ("
+                "child TEXT NOT NULL, purpose TEXT NOT NULL, scope TEXT NOT NULL, "
+                "last_version INTEGER NOT NULL, destroyed_at TEXT NOT NULL, "
+                "PRIMARY KEY (child, purpose, scope))"
+            )
+            self._execute(
                 f"CREATE TABLE IF NOT EXISTS {self._table('erasures')} ("
                 "child TEXT PRIMARY KEY, erased_at TEXT NOT NULL, keys_deleted INTEGER NOT NULL, "
                 "seq INTEGER UNIQUE)"
@@ -311,7 +317,8 @@ class Keystore:
             self._refuse_erased(child)
             latest = self._latest(child, purpose, scope)
             if latest is None:
-                self._insert(child, purpose, scope, 1)
+                version = self._destroyed_version(child, purpose, scope) + 1
+                self._insert(child, purpose, scope, version)
                 latest = self._stored_latest(child, purpose, scope)
         return self._unwrap(child, purpose, scope, latest[0], latest[1])
 
@@ -330,7 +337,8 @@ class Keystore:
         with self._transaction():
             self._refuse_erased(child)
             latest = self._latest(child, purpose, scope)
-            self._insert(child, purpose, scope, (latest[0] if latest else 0) + 1)
+            previous = latest[0] if latest else self._destroyed_version(child, purpose, scope)
+            self._insert(child, purpose, scope, previous + 1)
             newest = self._stored_latest(child, purpose, scope)
         return self._unwrap(child, purpose, scope, newest[0], newest[1])
 
@@ -377,28 +385,36 @@ class Keystore:
             for child, scopes in self.scopes_by_child().items()
         }
 
-    def erase_scope(self, child: str, purpose: Purpose, scope: str) -> int:
-        """Delete every key version of (child, purpose, scope) physically (retention expired)."""
+    def erase_scope(self, child: str, purpose: Purpose, scope: str) -> str | None:
+        """Delete every key version of (child, purpose, scope) physically (retention expired);
+        the kid of the newest destroyed version. The scope's versions go on from there, so a
+        later key of the scope never takes a destroyed key's kid."""
         with self._transaction():
-            cursor = self._execute(
+            latest = self._latest(child, purpose, scope)
+            if latest is None:
+                return None
+            self._execute(
+                f"INSERT INTO {self._table('destroyed_scopes')} "
+                "(child, purpose, scope, last_version, destroyed_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (child, purpose, scope) DO UPDATE SET "
+                "last_version = excluded.last_version, destroyed_at = excluded.destroyed_at",
+                (child, purpose.value, scope, latest[0], _now()),
+            )
+            self._execute(
                 f"DELETE FROM {self._table('scoped_keys')} "
                 "WHERE child = ? AND purpose = ? AND scope = ?",
                 (child, purpose.value, scope),
             )
-            deleted = int(cursor.rowcount or 0)
         self._reclaim()
-        return deleted
+        return make_kid(child, purpose, scope, latest[0])
 
-    def erase_purpose(self, child: str, purpose: Purpose) -> int:
-        """Delete every key of (child, purpose), all scopes, physically (retention expired)."""
-        with self._transaction():
-            cursor = self._execute(
-                f"DELETE FROM {self._table('scoped_keys')} WHERE child = ? AND purpose = ?",
-                (child, purpose.value),
-            )
-            deleted = int(cursor.rowcount or 0)
-        self._reclaim()
-        return deleted
+    def _destroyed_version(self, child: str, purpose: Purpose, scope: str) -> int:
+        row = self._execute(
+            f"SELECT last_version FROM {self._table('destroyed_scopes')} "
+            "WHERE child = ? AND purpose = ? AND scope = ?",
+            (child, purpose.value, scope),
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def erase(self, child: str) -> int:
         """Delete every key of the child physically and register the erasure; keys deleted."""

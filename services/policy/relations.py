@@ -180,14 +180,35 @@ class RelationRules:
             return CHILD_SCOPE
         return None
 
+    def ends_at(self, relation: RelationFact) -> datetime | None:
+        """When the relation stops opening anything: its end plus its basis's grace; None while
+        it lasts."""
+        if relation.active:
+            return None
+        if relation.ended is None:
+            return datetime.min.replace(tzinfo=relation.since.tzinfo)
+        basis = self.bases.get(relation.basis)
+        if basis is None or basis.grace is None:
+            return relation.ended
+        return add_period(relation.ended, basis.grace)
+
     def active_at(self, relation: RelationFact, now: datetime) -> bool:
         """Active, or ended less than its basis's grace ago."""
-        if relation.active:
-            return True
-        basis = self.bases.get(relation.basis)
-        if basis is None or basis.grace is None or relation.ended is None:
-            return False
-        return now < add_period(relation.ended, basis.grace)
+        ends = self.ends_at(relation)
+        return ends is None or now < ends
+
+    def opening(
+        self, relations: Iterable[RelationFact], *, purpose: Purpose, scope: str
+    ) -> list[RelationFact]:
+        """The relations (of any partner, active or not) whose basis opens this scope."""
+        rule = self.purposes[purpose]
+        facts = list(relations)
+        return [
+            r
+            for r in facts
+            if (g := rule.grant_for(r.basis)) is not None
+            and self._covers(rule, g, r, scope, r.partner, facts)
+        ]
 
     def evaluate(
         self,

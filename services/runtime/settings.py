@@ -82,6 +82,21 @@ class Settings(BaseSettings):
             "the audit hash chain (0: only `ketenbus audit verify` witnesses)"
         ),
     )
+    kluis_retention_interval: float = Field(
+        default=3600.0,
+        gt=0,
+        description=(
+            "Seconds between kluis's checks for keys whose retention (processing register) "
+            "ran out; each scope whose period passed has its keys destroyed"
+        ),
+    )
+    processing_register: Path | None = Field(
+        default=None,
+        description=(
+            "The register of processing activities kluis enforces (unset: "
+            "infra/processing-register.yaml); a region's own, as its FG confirmed it"
+        ),
+    )
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: str = "INFO"
 

@@ -14,9 +14,11 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import (
@@ -30,6 +32,7 @@ from ketenbus_contracts.signalling import (
 from ketenbus_contracts.signing import sign_event
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore
+from services.policy.loading import REGISTER_PATH
 from services.runtime.keyring import KeyRefusedError, Keyring
 from services.runtime.nats_auth import partner_connect
 from services.runtime.partner import publish_signed
@@ -149,6 +152,81 @@ async def _until_own_key(keyring: Keyring, kid: str, done: Any) -> str | None:
             return code
         await asyncio.sleep(0.2)
     raise AssertionError("kluis never answered as expected")
+
+
+class TestRetentionRunsByItself(StoreBackend):
+    """kluis's scheduled check, with a register whose signalling retention is P0D and a check
+    every second, destroys the school's signalling keys once its signal was withdrawn."""
+
+    store = "sqlite"
+
+    @pytest.fixture
+    def backbone(self, settings: Settings, tmp_path: Path) -> Iterator[Backbone]:
+        raw = yaml.safe_load(REGISTER_PATH.read_text(encoding="utf-8"))
+        for activity in raw["activities"]:
+            if activity["purpose"] == "signalling":
+                activity["retention"] = "P0D"
+        register = tmp_path / "register.yaml"
+        register.write_text(yaml.safe_dump(raw), encoding="utf-8")
+        settings = settings.model_copy(
+            update={
+                "nats_auth": "registry",
+                "processing_register": register,
+                "kluis_retention_interval": 1.0,
+            }
+        )
+        with Backbone(settings, ["signalling", "kluis"]) as backbone:
+            yield backbone
+
+    def test_after_retention_no_key_and_the_school_sections_stay_shut(
+        self, backbone: Backbone
+    ) -> None:
+        settings, kid = backbone.settings, child(22)
+
+        def destroyed() -> bool:
+            keystore = Keystore.open(settings)
+            try:
+                records = keystore.records(data_subject=kid)
+            finally:
+                keystore.close()
+            return any(r.decision is Decision.DESTROYED for r in records)
+
+        async def story() -> tuple[Any, Any, Any]:
+            nc = await partner_connect(settings, LYCEUM.partner, backbone.url)
+            try:
+                school = Keyring.for_partner(
+                    settings.data_dir, LYCEUM.partner, nc, refusal_ttl=0.0, ttl=0.0
+                )
+                own = signal(kid, LYCEUM)
+                await publish_signed(nc.jetstream(), own, school.keys)
+                await _until_own_key(school, kid, lambda code: code is None)
+                event_id = uuid.uuid4()
+                sealed = await school.seal_sections(
+                    {Purpose.SIGNALLING: {"notes": NOTES}}, child=kid, event_id=event_id
+                )
+                token = sealed[Purpose.SIGNALLING]
+                withdrawn = SignalWithdrawn.create(
+                    source=LYCEUM.partner,
+                    subject=kid,
+                    data=SignalWithdrawnData(signal_id=own.data.signal_id, withdrawn_on=ON),
+                )
+                await publish_signed(nc.jetstream(), withdrawn, school.keys)
+                for _ in range(300):
+                    if destroyed():
+                        break
+                    await asyncio.sleep(0.2)
+                after = await _code(school.open_token(token, event_id=event_id))
+                again = signal(kid, LYCEUM)
+                await publish_signed(nc.jetstream(), again, school.keys)
+                await _until_own_key(school, kid, lambda code: code is None)
+                reopened = await _code(school.open_token(token, event_id=event_id))
+                return destroyed(), after, reopened
+            finally:
+                await nc.close()
+
+        was_destroyed, after, reopened = asyncio.run(story())
+
+        assert (True, "relation-ended", "unknown-key") == (was_destroyed, after, reopened)
 
 
 class TestScopesOnSQLite(ScopesCase):

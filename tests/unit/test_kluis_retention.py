@@ -1,4 +1,4 @@
-"""Retention from the register: keys of a child nobody has business with any more expire."""
+"""Retention from the register: a scope's keys expire by themselves once its relations ended."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import pytest
 
 from ketenbus_contracts.privacy import ChildErased
 from ketenbus_contracts.purposes import Purpose
-from ketenbus_contracts.sealing import PartnerKeys
+from ketenbus_contracts.sealing import KeyRequest, PartnerKeys, sign_request
 from services.kluis.application import KluisApplication
 from services.kluis.domain import ChildRelations, retention_end
 from services.kluis.keystore import Keystore, StaticMasterKey
-from services.kluis.policy import PartnerDirectory, load_register
+from services.kluis.policy import PartnerDirectory, PartnerEntry, load_register
 from services.kluis.translation import to_contract
+from services.ldv import Decision
 from services.runtime.outbox import outbound_event_id
 
 CHILD = "c" * 32
@@ -82,7 +83,7 @@ def test_purposes_expire_one_by_one_after_the_last_relation_ended(
 
     # The P2Y purposes (signalling, handover, support) go; P5Y and P20Y ones stay.
     expected = {Purpose.SIGNALLING, Purpose.HANDOVER, Purpose.SUPPORT}
-    assert expected == {purpose for _, purpose in after_three_years}
+    assert expected == {purpose for _, purpose, _ in after_three_years}
     assert {Purpose.IDENTITY, Purpose.YOUTH_CARE, Purpose.ATTENDANCE, Purpose.PLAN} == (
         app.keystore.purposes_by_child()[CHILD]
     )
@@ -104,3 +105,125 @@ def test_a_child_whose_every_purpose_expired_is_erased_and_announced(
     assert [(ChildErased, CHILD, "retention")] == [
         (type(c), c.subject, c.data.reason) for c in published
     ]
+
+
+SCHOOL, JGZ = "bs-de-regenboog", "jgz-gelderland-zuid"
+SCHOOL_KEYS = PartnerKeys.generate(SCHOOL)
+
+
+class MovedClock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> MovedClock:
+    return MovedClock()
+
+
+@pytest.fixture
+def scoped(clock: MovedClock) -> Iterator[KluisApplication]:
+    entry = PartnerEntry(
+        id=SCHOOL,
+        name=SCHOOL,
+        role="school",
+        keys="inline",
+        public_jwks=SCHOOL_KEYS.to_jwks(private=False),
+    )
+    application = KluisApplication(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+        register=load_register(),
+        directory=PartnerDirectory([entry], data_dir=Path("/nonexistent")),
+        keystore=Keystore.sqlite(Path(":memory:"), StaticMasterKey(os.urandom(32))),
+        own_keys=PartnerKeys.generate("kluis"),
+        clock=clock,
+        retention_interval=3600.0,
+    )
+    yield application
+    application.close()
+
+
+def two_signallers_the_school_withdrew(app: KluisApplication) -> None:
+    """The school's and the JGZ's signal on the child; the school withdrew its own at START."""
+    for partner in (SCHOOL, JGZ):
+        app.keystore.sealing_key(CHILD, Purpose.SIGNALLING, partner)
+        app.add_relation(CHILD, partner, basis="signal", basis_id=f"signal-{partner}")
+    app.end_relation(CHILD, SCHOOL, basis="signal", basis_id=f"signal-{SCHOOL}")
+
+
+def ask_own(app: KluisApplication, version: int | None) -> str | None:
+    request = KeyRequest(
+        partner=SCHOOL,
+        child=CHILD,
+        purpose=Purpose.SIGNALLING,
+        scope=SCHOOL,
+        version=version,
+        issued_at=int(app.clock().timestamp()),
+    )
+    answer = app.answer(sign_request(request, SCHOOL_KEYS.signing))
+    return answer.refusal.code if answer.refusal else None
+
+
+def test_a_scope_is_destroyed_by_the_scheduled_check_once_its_period_passed(
+    scoped: KluisApplication, clock: MovedClock
+) -> None:
+    two_signallers_the_school_withdrew(scoped)
+
+    # P2Y from START (2026-01-15 09:00); the check runs at most once an hour.
+    clock.now = datetime(2028, 1, 15, 8, 30, tzinfo=UTC)
+    before = scoped.retention_due(clock.now)
+    clock.now = datetime(2028, 1, 15, 9, 15, tzinfo=UTC)
+    too_soon = scoped.retention_due(clock.now)
+    clock.now = datetime(2028, 1, 15, 9, 31, tzinfo=UTC)
+    due = scoped.retention_due(clock.now)
+
+    assert ([], []) == (before, too_soon)
+    assert [(CHILD, Purpose.SIGNALLING, SCHOOL)] == due
+    assert ([], [1]) == (
+        scoped.keystore.versions(CHILD, Purpose.SIGNALLING, SCHOOL),
+        scoped.keystore.versions(CHILD, Purpose.SIGNALLING, JGZ),
+    )
+
+
+def test_each_destruction_is_a_processing_record_of_kluis(
+    scoped: KluisApplication, clock: MovedClock
+) -> None:
+    two_signallers_the_school_withdrew(scoped)
+    clock.now = datetime(2028, 2, 1, tzinfo=UTC)
+
+    scoped.retention_due(clock.now)
+    [record] = scoped.processing_records(data_subject=CHILD)
+
+    assert (
+        "destroy",
+        Decision.DESTROYED,
+        "kluis",
+        "pa-signalling",
+        f"{CHILD}/signalling/{SCHOOL}/1",
+    ) == (
+        record.operation.value,
+        record.decision,
+        record.requester,
+        record.processing_activity_id,
+        record.kid,
+    )
+    assert "OK" == record.as_ldv()["status_code"]
+
+
+def test_after_retention_no_key_and_the_old_sections_stay_shut_even_on_a_new_relation(
+    scoped: KluisApplication, clock: MovedClock
+) -> None:
+    two_signallers_the_school_withdrew(scoped)
+    clock.now = datetime(2028, 2, 1, tzinfo=UTC)
+    scoped.retention_due(clock.now)
+
+    after = ask_own(scoped, 1)
+    scoped.add_relation(CHILD, SCHOOL, basis="signal", basis_id="signal-again")
+    old_version = ask_own(scoped, 1)
+    new_key = scoped.keystore.sealing_key(CHILD, Purpose.SIGNALLING, SCHOOL)
+
+    assert ("relation-ended", "unknown-key") == (after, old_version)
+    assert f"{CHILD}/signalling/{SCHOOL}/2" == new_key.kid
