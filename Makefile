@@ -51,7 +51,8 @@ test: $(STAMP) $(NPM_STAMP) chromium
 # a 2,000-pupil EDEXML import (planned, then sealed through kluis and published); the feed's
 # cost per event beside the slice's (signalling) and the raw baseline; a pseudonym (one, a batch of
 # 2,000, a 2,000-pupil file) beside a raw request/reply of the same size.
-# What the inbound guards cost per event (bench.guards).
+# What the inbound guards cost per event (bench.guards); a key release with the relation rules
+# beside the old any-relation check and a raw request/reply (bench.kluis).
 bench: $(STAMP)
 	$(BIN)/python -m bench.slice
 	$(BIN)/python -m bench.feed
@@ -60,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.edexml --pupils 2000
 	$(BIN)/python -m bench.pseudonym
 	$(BIN)/python -m bench.guards
+	$(BIN)/python -m bench.kluis
 
 asyncapi: $(STAMP)
 	$(BIN)/python -m services.asyncapi
