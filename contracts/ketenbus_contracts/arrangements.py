@@ -227,8 +227,13 @@ def record_scope(kind: str, record_id: uuid.UUID) -> str:
     return f"{kind}/{record_id}"
 
 
-def _rel(partners: list[str], basis_id: str, basis: str = RELATION_BASIS) -> list[RelationChange]:
-    return [RelationChange(p, basis, basis_id, active=True) for p in dict.fromkeys(partners)]
+def _rel(
+    partners: list[str], basis_id: str, basis: str = RELATION_BASIS, until: date | None = None
+) -> list[RelationChange]:
+    return [
+        RelationChange(p, basis, basis_id, active=True, until=until)
+        for p in dict.fromkeys(partners)
+    ]
 
 
 @register
@@ -261,7 +266,7 @@ class TlvIssued(CloudEvent[TlvIssuedData]):
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
         parties = [d.swv.partner] + ([d.school] if d.school else [])
-        return _rel(parties, record_scope("tlv", d.tlv_id))
+        return _rel(parties, record_scope("tlv", d.tlv_id), until=d.end_on)
 
 
 @register
@@ -294,7 +299,9 @@ class YouthCareDecided(CloudEvent[YouthCareDecidedData]):
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
         parties = [d.access_team.partner, d.provider.partner, d.regie.partner]
-        return _rel(parties, record_scope("youth-care", d.decision_id), YOUTH_CARE_BASIS)
+        return _rel(
+            parties, record_scope("youth-care", d.decision_id), YOUTH_CARE_BASIS, until=d.end_on
+        )
 
 
 @register
@@ -310,7 +317,11 @@ class ArrangementAgreed(CloudEvent[ArrangementAgreedData]):
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
-        return _rel([p.partner for p in d.parties], record_scope("arrangement", d.arrangement_id))
+        return _rel(
+            [p.partner for p in d.parties],
+            record_scope("arrangement", d.arrangement_id),
+            until=d.end_on,
+        )
 
 
 @register

@@ -13,7 +13,7 @@ import pkgutil
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from itertools import accumulate
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
@@ -47,14 +47,17 @@ class ContractModel(BaseModel):
 class RelationChange:
     """An event gives a partner a relation with the child, or ends one (kluis keeps them).
 
-    `basis` says why (signal, enrolment, handover, arrangement, plan-party) and `basis_id`
-    which one; ending with `partner=None` ends every partner's relation on that basis.
+    `basis` says why (a basis kind of infra/relations.yaml: signal, enrolment, handover-sender,
+    arrangement, ...) and `basis_id` which one; ending with `partner=None` ends every partner's
+    relation on that basis. `until`: the basis ends by itself after this day (an arrangement's
+    or a youth-care decision's end date), with no event to say so.
     """
 
     partner: str | None
     basis: str
     basis_id: str
     active: bool
+    until: date | None = None
 
 
 class EventData(ContractModel):

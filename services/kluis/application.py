@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as datetime_time
 from typing import Any
 
 import structlog
@@ -163,7 +164,8 @@ class KluisApplication(TrackedApplication):
         now = self.clock()
         for change in changes:
             if change.active and change.partner is not None:
-                if relations.add(change.partner, change.basis, change.basis_id, now):
+                until = _end_of(change.until)
+                if relations.add(change.partner, change.basis, change.basis_id, now, until):
                     log.info(
                         "relation_added",
                         partner=change.partner,
@@ -420,6 +422,13 @@ class KluisApplication(TrackedApplication):
             )
         )
         return trace_id
+
+
+def _end_of(day: date | None) -> datetime | None:
+    """A relation that lasts until `day` (inclusive) ends at the start of the next day (UTC)."""
+    if day is None:
+        return None
+    return datetime.combine(day + timedelta(days=1), datetime_time.min, UTC)
 
 
 def _refused(code: RefusalCode, reason: str) -> KluisAnswer:

@@ -143,6 +143,7 @@ class Relation:
     since: datetime
     active: bool = True
     ended: datetime | None = None
+    until: datetime | None = None  # the basis ends by itself then (an arrangement's end date)
 
 
 class ChildRelations(Aggregate):
@@ -162,12 +163,20 @@ class ChildRelations(Aggregate):
     def relation_key(partner: str, basis: str, basis_id: str) -> str:
         return f"{partner}|{basis}|{basis_id}"
 
-    def add(self, partner: str, basis: str, basis_id: str, since: datetime) -> bool:
-        """Add a relation; False when it is already active (nothing recorded)."""
+    def add(
+        self,
+        partner: str,
+        basis: str,
+        basis_id: str,
+        since: datetime,
+        until: datetime | None = None,
+    ) -> bool:
+        """Add a relation (ending by itself at `until`, if given); False when it is already
+        active with the same end (nothing recorded)."""
         existing = self.relations.get(self.relation_key(partner, basis, basis_id))
-        if existing is not None and existing.active:
+        if existing is not None and existing.active and existing.until == until:
             return False
-        self._added(partner=partner, basis=basis, basis_id=basis_id, since=since)
+        self._added(partner=partner, basis=basis, basis_id=basis_id, since=since, until=until)
         return True
 
     def end(self, partner: str, basis: str, basis_id: str, ended: datetime) -> None:
@@ -212,9 +221,16 @@ class ChildRelations(Aggregate):
             )
 
     @event("RelationAdded")
-    def _added(self, partner: str, basis: str, basis_id: str, since: datetime) -> None:
+    def _added(
+        self,
+        partner: str,
+        basis: str,
+        basis_id: str,
+        since: datetime,
+        until: datetime | None = None,
+    ) -> None:
         key = self.relation_key(partner, basis, basis_id)
-        self.relations[key] = Relation(partner, basis, basis_id, since)
+        self.relations[key] = Relation(partner, basis, basis_id, since, until=until)
 
     @event("RelationEnded")
     def _ended(self, partner: str, basis: str, basis_id: str, ended: datetime) -> None:

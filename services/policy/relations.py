@@ -104,6 +104,8 @@ class RelationFact(Protocol):
     def active(self) -> bool: ...
     @property
     def ended(self) -> datetime | None: ...
+    @property
+    def until(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -181,16 +183,19 @@ class RelationRules:
         return None
 
     def ends_at(self, relation: RelationFact) -> datetime | None:
-        """When the relation stops opening anything: its end plus its basis's grace; None while
-        it lasts."""
-        if relation.active:
+        """When the relation stops opening anything: its end (by an event, or by the end date it
+        came with) plus its basis's grace; None while it lasts."""
+        ends = [relation.until] if relation.until is not None else []
+        if not relation.active:
+            # An end the event did not date is taken as long past.
+            ends.append(relation.ended or datetime.min.replace(tzinfo=relation.since.tzinfo))
+        if not ends:
             return None
-        if relation.ended is None:
-            return datetime.min.replace(tzinfo=relation.since.tzinfo)
+        end = min(ends)
         basis = self.bases.get(relation.basis)
         if basis is None or basis.grace is None:
-            return relation.ended
-        return add_period(relation.ended, basis.grace)
+            return end
+        return add_period(end, basis.grace)
 
     def active_at(self, relation: RelationFact, now: datetime) -> bool:
         """Active, or ended less than its basis's grace ago."""

@@ -432,12 +432,13 @@ def test_the_tandem_register_answers_both_ways() -> None:
 # 6. relations for kluis -----------------------------------------------------------------
 
 
-def test_the_parties_to_an_arrangement_get_a_relation_with_the_child() -> None:
-    arrangement = ev.arrangement(CHILD, TODAY, TODAY + timedelta(days=90))
+def test_the_parties_to_an_arrangement_get_a_relation_with_the_child_until_its_end() -> None:
+    end = TODAY + timedelta(days=90)
+    arrangement = ev.arrangement(CHILD, TODAY, end)
     basis = f"arrangement/{arrangement.data.arrangement_id}"
 
     assert [
-        RelationChange(p, "arrangement", basis, active=True)
+        RelationChange(p, "arrangement", basis, active=True, until=end)
         for p in ("bs-de-regenboog", "swv-lingewaard", "wijkteam-lingewaard", "jeugdhulp-de-linde")
     ] == arrangement.relation_changes()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ import pytest
 from ketenbus_contracts.privacy import ChildErased
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import KeyRequest, PartnerKeys, sign_request
+from services.arrangements.scenario import arrangement as arrangement_event
 from services.kluis.application import KluisApplication
 from services.kluis.domain import ChildRelations, retention_end
 from services.kluis.keystore import Keystore, StaticMasterKey
@@ -154,12 +155,17 @@ def two_signallers_the_school_withdrew(app: KluisApplication) -> None:
     app.end_relation(CHILD, SCHOOL, basis="signal", basis_id=f"signal-{SCHOOL}")
 
 
-def ask_own(app: KluisApplication, version: int | None) -> str | None:
+def ask_own(
+    app: KluisApplication,
+    version: int | None,
+    purpose: Purpose = Purpose.SIGNALLING,
+    scope: str = SCHOOL,
+) -> str | None:
     request = KeyRequest(
         partner=SCHOOL,
         child=CHILD,
-        purpose=Purpose.SIGNALLING,
-        scope=SCHOOL,
+        purpose=purpose,
+        scope=scope,
         version=version,
         issued_at=int(app.clock().timestamp()),
     )
@@ -227,3 +233,19 @@ def test_after_retention_no_key_and_the_old_sections_stay_shut_even_on_a_new_rel
 
     assert ("relation-ended", "unknown-key") == (after, old_version)
     assert f"{CHILD}/signalling/{SCHOOL}/2" == new_key.kid
+
+
+def test_an_arrangement_opens_its_support_key_until_its_end_date_then_relation_ended(
+    scoped: KluisApplication, clock: MovedClock
+) -> None:
+    end = date(2026, 6, 30)
+    agreed = arrangement_event(CHILD, date(2026, 1, 15), end)
+    scoped.process_batch("ARRANGEMENTS:kluis", [(1, agreed)])
+    scope = f"arrangement/{agreed.data.arrangement_id}"
+
+    clock.now = datetime(2026, 6, 30, 23, 0, tzinfo=UTC)
+    last_day = ask_own(scoped, None, Purpose.SUPPORT, scope)
+    clock.now = datetime(2026, 7, 1, 0, 1, tzinfo=UTC)
+    after = ask_own(scoped, None, Purpose.SUPPORT, scope)
+
+    assert (None, "relation-ended") == (last_day, after)

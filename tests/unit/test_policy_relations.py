@@ -29,6 +29,7 @@ class Fact:
     since: datetime = NOW - timedelta(days=10)
     active: bool = True
     ended: datetime | None = None
+    until: datetime | None = None
 
 
 RULES = load_relations()
@@ -150,3 +151,12 @@ def test_the_readme_privacy_table_is_the_relation_rules() -> None:
     end = text.index("<!-- relations-table:end -->")
 
     assert privacy_table(RULES) == text[start:end]
+
+
+def test_an_arrangement_opens_until_its_end_date_and_then_is_relation_ended() -> None:
+    scope = "arrangement/a1"
+    running = [Fact("jeugdhulp-de-linde", RELATION_BASIS, scope, until=NOW + timedelta(days=1))]
+    over = [Fact("jeugdhulp-de-linde", RELATION_BASIS, scope, until=NOW - timedelta(days=1))]
+
+    assert access(running, "jeugdhulp-de-linde", Purpose.SUPPORT, scope).granted
+    assert "relation-ended" == access(over, "jeugdhulp-de-linde", Purpose.SUPPORT, scope).code
