@@ -1,0 +1,476 @@
+"""Every command in the README, run as a subprocess of the installed entry point.
+
+The README's command list is parsed here: a command added to it without a case below fails
+`test_every_readme_command_has_a_case`, and a command of the CLI missing from the README fails
+`test_the_readme_lists_every_command`. One backbone serves the module: `ketenbus demo` fills a
+data directory, then `ketenbus up` runs on it until the module ends (stopped with SIGTERM, as
+systemd does, which must remove its url file). Without a backbone, the same commands say so in
+one line. No command may print a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+
+from services.cli import app
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+KETENBUS = Path(sys.executable).parent / "ketenbus"
+EXAMPLE = ROOT / "examples" / "signal-registered.json"
+SCHOOL = "bs-de-regenboog"
+
+
+def readme_commands() -> list[list[str]]:
+    """The README's `.venv/bin/ketenbus …` lines (words, comment dropped)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [
+        shlex.split(line.split("ketenbus", 1)[1], comments=True)
+        for line in text.splitlines()
+        if line.startswith(".venv/bin/ketenbus ")
+    ]
+
+
+def command_path(words: list[str]) -> str:
+    """`signal register`, `plan show`, `up`: the command a line runs, as the CLI resolves it."""
+    group: Any = typer.main.get_command(app)
+    path: list[str] = []
+    for word in words:
+        if word not in getattr(group, "commands", {}):
+            break
+        path.append(word)
+        group = group.commands[word]
+    return " ".join(path)
+
+
+def every_command() -> set[str]:
+    """Each top-level command, and each subcommand of a group."""
+    root: Any = typer.main.get_command(app)
+    found = set()
+    for name, command in root.commands.items():
+        if hasattr(command, "commands") and name not in ("handover", "truancy"):
+            found |= {f"{name} {sub}" for sub in command.commands}
+        else:
+            found.add(name)
+    return found
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def run(data_dir: Path, *args: str, stdin: str = "", cwd: Path = ROOT) -> Run:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env["KETENBUS_DATA_DIR"] = str(data_dir)
+    done = subprocess.run(
+        [str(KETENBUS), *args],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def one_line(result: Run) -> tuple[int, str]:
+    """(exit code, the one error line); fails when stderr holds more than one line."""
+    lines = result.err.strip().splitlines()
+    assert 1 == len(lines), result.err
+    return result.code, lines[0]
+
+
+@dataclass
+class Backbone:
+    data_dir: Path
+    child: str
+    match: str
+    handover: str
+
+
+@pytest.fixture(scope="module")
+def backbone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backbone]:
+    data_dir = tmp_path_factory.mktemp("ketenbus") / "data"
+    demo = run(data_dir, "demo", "--data-dir", str(data_dir))
+    assert 0 == demo.code, demo.err
+    assert [] == [line for line in demo.out.splitlines() if line.startswith("{")]
+    child = re.search(r"Matched pupil: ([a-z2-7]{32})", demo.out)
+    match = re.search(r"^match ([0-9a-f-]{36}):", demo.out, re.M)
+    assert child is not None and match is not None, demo.out
+    plan = run(data_dir, "plan", "show", child[1], "--json")
+    handover = json.loads(plan.out)["handovers"][0]["handover_id"]
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env["KETENBUS_DATA_DIR"] = str(data_dir)
+    up = subprocess.Popen(
+        [str(KETENBUS), "up"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert up.stdout is not None
+    ready = up.stdout.readline()  # blocks until up is up (or has failed)
+    assert ready.startswith("ketenbus is up"), (ready, up.stderr.read() if up.stderr else "")
+    try:
+        yield Backbone(data_dir, child[1], match[1], handover)
+    finally:
+        up.send_signal(signal.SIGTERM)
+        rest, errors = up.communicate(timeout=120)
+    assert (0, "stopped (SIGTERM)") == (up.returncode, rest.strip()), errors
+    assert not (data_dir / "nats" / "url").exists()
+
+
+@pytest.fixture
+def nothing(tmp_path: Path) -> Path:
+    """A data directory without a running backbone."""
+    return tmp_path / "empty"
+
+
+# The README's commands, each against the running backbone ---------------------------------
+
+
+def case_up(b: Backbone, tmp: Path) -> None:
+    # The module's backbone is this `ketenbus up`: started by the fixture, which stops it with
+    # SIGTERM and checks that it removed its url file.
+    assert (b.data_dir / "nats" / "url").exists()
+
+
+def case_service(b: Backbone, tmp: Path) -> None:
+    unknown = run(b.data_dir, "service", "nosuchservice")
+    assert 2 == one_line(unknown)[0]
+    assert "unknown service" in unknown.err
+
+
+def case_demo(b: Backbone, tmp: Path) -> None:
+    assert b.child  # the fixture ran it, and checked its story has no log lines
+
+
+def case_status(b: Backbone, tmp: Path) -> None:
+    result = run(b.data_dir, "status")
+    assert (0, True) == (result.code, "INBOUND" in result.out)
+
+
+def case_publish(b: Backbone, tmp: Path) -> None:
+    first = run(b.data_dir, "publish", "--as", SCHOOL, str(EXAMPLE))
+    again = run(b.data_dir, "publish", "--as", SCHOOL, str(EXAMPLE))
+    subject = "in.bs-de-regenboog.signalling.signal-registered"
+    assert (0, f"published on {subject}") == (first.code, first.out.strip()), first.err
+    assert (0, True) == (again.code, again.out.startswith("duplicate:"))
+
+
+def case_plan_show(b: Backbone, tmp: Path) -> None:
+    shown = run(b.data_dir, "plan", "show", b.child, "--as", SCHOOL)
+    as_json = run(b.data_dir, "plan", "show", b.child, "--json")
+    assert (0, True) == (shown.code, f"as {SCHOOL} sees it" in shown.out)
+    assert b.child == json.loads(as_json.out)["child"]
+    assert "\x1b" not in shown.out
+
+
+def case_erase(b: Backbone, tmp: Path) -> None:
+    # The real erasure is the module's last test; here what it refuses.
+    unasked = run(b.data_dir, "erase", b.child)
+    unknown = run(b.data_dir, "erase", "a" * 32, "--yes")
+    assert (2, "error: erase cannot be undone: confirm with --yes") == one_line(unasked)
+    assert (1, "error: no such child: kluis holds no keys and no erasure for it") == one_line(
+        unknown
+    )
+
+
+def case_feed(b: Backbone, tmp: Path) -> None:
+    result = run(b.data_dir, "feed", "--as", SCHOOL)
+    assert 0 == result.code, result.err
+
+
+def case_web(b: Backbone, tmp: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env["KETENBUS_DATA_DIR"] = str(b.data_dir)
+    web = subprocess.Popen(
+        [str(KETENBUS), "web", "--as", "wijkteam-lingewaard", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert web.stdout is not None
+    first = web.stdout.readline()
+    web.terminate()
+    web.communicate(timeout=60)
+    assert f"http://127.0.0.1:{port}/werklijst" in first
+    assert "Usage: ketenbus web [OPTIONS]" in run(b.data_dir, "web", "--help").out
+
+
+def case_signal_register(b: Backbone, tmp: Path) -> None:
+    result = register(b)
+    assert (0, True) == (result.code, "published on in.bs-de-regenboog.signalling" in result.out)
+
+
+def register(b: Backbone) -> Run:
+    return run(
+        b.data_dir,
+        *("signal", "register", "--as", SCHOOL, "--role", "ib-er", "--contact", "ib-er"),
+        *("--concern", "sociaal-emotioneel", "--child", b.child),
+    )
+
+
+def case_signal_list(b: Backbone, tmp: Path) -> None:
+    result = run(b.data_dir, "signal", "list", "--child", b.child)
+    assert (0, True) == (result.code, f"signals on {b.child}:" in result.out)
+
+
+def case_signal_withdraw(b: Backbone, tmp: Path) -> None:
+    registered = re.search(r"signal ([0-9a-f-]{36})", register(b).out)
+    assert registered is not None
+    result = run(
+        b.data_dir,
+        *("signal", "withdraw", "--as", SCHOOL, "--child", b.child, "--signal", registered[1]),
+    )
+    assert (0, True) == (result.code, "withdrawal of" in result.out), result.err
+
+
+def case_signal_contact(b: Backbone, tmp: Path) -> None:
+    result = run(
+        b.data_dir,
+        *("signal", "contact", "--as", SCHOOL, "--child", b.child, "--match", b.match),
+    )
+    assert (0, "contact published on in.bs-de-regenboog.signalling.contact-made") == (
+        result.code,
+        result.out.strip(),
+    ), result.err
+
+
+def case_signal_vindplaats(b: Backbone, tmp: Path) -> None:
+    result = run(b.data_dir, "signal", "vindplaats", "--kind", "school")
+    assert (0, True) == (result.code, "[school]" in result.out)
+
+
+def case_import_edexml(b: Backbone, tmp: Path) -> None:
+    sample = "adapters/edexml/samples/EDEXML.Voorbeeld.2.1.xml"
+    result = run(b.data_dir, "import", "edexml", "--as", SCHOOL, sample)
+    assert (0, True) == (result.code, "published" in result.out), result.err
+
+
+def case_import_absences(b: Backbone, tmp: Path) -> None:
+    result = run(b.data_dir, "import", "absences", "--as", SCHOOL, "examples/absences.csv")
+    assert (0, True) == (result.code, "absence(s)" in result.out), result.err
+
+
+def case_import_oso(b: Backbone, tmp: Path) -> None:
+    sample = "tests/fixtures/oso/examples/Voorbeelddossier_OV_POVO_full.xml"
+    result = run(b.data_dir, "import", "oso", "--as", SCHOOL, sample)
+    # The sample's pupil is not enrolled at the demo school: refused with one line, or taken.
+    assert result.code == 0 or one_line(result)[0] in (1, 2), result.err
+
+
+def case_export_oso(b: Backbone, tmp: Path) -> None:
+    out = tmp / "dossier.xml"
+    result = run(b.data_dir, "export", "oso", b.handover, "--as", "vo-het-lyceum", "-o", str(out))
+    assert (0, 0o600) == (result.code, out.stat().st_mode & 0o777), result.err
+
+
+def case_handover(b: Backbone, tmp: Path) -> None:
+    result = run(b.data_dir, "handover", "--help")
+    assert (0, True, True) == (result.code, "import-oso" in result.out, "export-oso" in result.out)
+
+
+def case_truancy_forward_signals(b: Backbone, tmp: Path) -> None:
+    result = run(b.data_dir, "truancy", "forward-signals", "--as", "leerplicht-lingewaard")
+    assert 0 == result.code, result.err
+
+
+def case_arrangements_scheme(b: Backbone, tmp: Path) -> None:
+    assert 0 == run(b.data_dir, "arrangements", "scheme").code
+
+
+def case_arrangements_monitor(b: Backbone, tmp: Path) -> None:
+    assert 0 == run(b.data_dir, "arrangements", "monitor").code
+
+
+def case_monitor_report(b: Backbone, tmp: Path) -> None:
+    result = run(b.data_dir, "monitor", "report", "--quarter", "2026Q4")
+    bad = run(b.data_dir, "monitor", "report", "--quarter", "soon")
+    assert (0, True) == (result.code, "Thuiszitters monitor 2026Q4" in result.out)
+    assert (2, "error: --quarter must look like 2026Q3") == one_line(bad)
+
+
+def case_audit_verify(b: Backbone, tmp: Path) -> None:
+    result = run(b.data_dir, "audit", "verify")
+    assert 0 == result.code, result.out + result.err
+
+
+def case_audit_export_ldv(b: Backbone, tmp: Path) -> None:
+    out = tmp / "ldv.json"
+    result = run(b.data_dir, "audit", "export-ldv", "--out", str(out))
+    assert (0, True) == (result.code, out.exists()), result.err
+
+
+def case_audit_nats_config(b: Backbone, tmp: Path) -> None:
+    result = run(b.data_dir, "audit", "nats-config", "--check")
+    assert 0 == result.code, result.err
+
+
+def case_notificaties_abonnementen(b: Backbone, tmp: Path) -> None:
+    assert 0 == run(b.data_dir, "notificaties", "abonnementen").code
+
+
+CASES = {
+    "up": case_up,
+    "service": case_service,
+    "demo": case_demo,
+    "status": case_status,
+    "publish": case_publish,
+    "plan show": case_plan_show,
+    "erase": case_erase,
+    "feed": case_feed,
+    "web": case_web,
+    "signal register": case_signal_register,
+    "signal list": case_signal_list,
+    "signal withdraw": case_signal_withdraw,
+    "signal contact": case_signal_contact,
+    "signal vindplaats": case_signal_vindplaats,
+    "import edexml": case_import_edexml,
+    "import absences": case_import_absences,
+    "import oso": case_import_oso,
+    "export oso": case_export_oso,
+    "handover": case_handover,
+    "truancy forward-signals": case_truancy_forward_signals,
+    "arrangements scheme": case_arrangements_scheme,
+    "arrangements monitor": case_arrangements_monitor,
+    "monitor report": case_monitor_report,
+    "audit verify": case_audit_verify,
+    "audit export-ldv": case_audit_export_ldv,
+    "audit nats-config": case_audit_nats_config,
+    "notificaties abonnementen": case_notificaties_abonnementen,
+}
+
+
+def test_every_readme_command_has_a_case() -> None:
+    assert [] == [
+        " ".join(words) for words in readme_commands() if command_path(words) not in CASES
+    ]
+
+
+def test_the_readme_lists_every_command() -> None:
+    listed = {command_path(words) for words in readme_commands()}
+    groups = {path.split(" ")[0] for path in listed}
+    assert [] == sorted(
+        name for name in every_command() if name not in listed and name.split(" ")[0] not in groups
+    )
+
+
+@pytest.mark.parametrize("command", sorted({command_path(w) for w in readme_commands()}))
+def test_the_readme_command_works_on_a_running_backbone(
+    command: str, backbone: Backbone, tmp_path: Path
+) -> None:
+    CASES[command](backbone, tmp_path)
+
+
+# Without a backbone, and with bad input: one line each ----------------------------------
+
+
+def test_without_a_backbone_commands_say_so_in_one_line(nothing: Path) -> None:
+    publish = run(nothing, "publish", "--as", SCHOOL, str(EXAMPLE))
+    feed = run(nothing, "feed", "--as", SCHOOL)
+    service = run(nothing, "service", "signalling")
+    expected = "error: no running backbone: start `ketenbus up` (or set KETENBUS_NATS_URL) and "
+    assert (1, expected + "try again") == one_line(publish)
+    assert (1, expected + "try again") == one_line(feed)
+    assert 1 == one_line(service)[0]
+
+
+def test_a_url_left_by_a_killed_backbone_is_no_running_backbone(nothing: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    (nothing / "nats").mkdir(parents=True)
+    (nothing / "nats" / "url").write_text(f"nats://127.0.0.1:{port}")
+
+    result = run(nothing, "publish", "--as", SCHOOL, str(EXAMPLE))
+
+    assert 1 == one_line(result)[0]
+    assert "no running backbone" in result.err
+
+
+def test_bad_input_is_refused_with_one_line_and_exit_code_2(nothing: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big.json"
+    big.write_bytes(b'{"a": "' + b"x" * 20_000_000 + b'"}')
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+
+    assert (2, "error: PSEUDONYM is not a pseudonym (32 characters a-z, 2-7)") == one_line(
+        run(nothing, "plan", "show", "nosuchchild")
+    )
+    assert (2, "error: --as: 'nonexistent' is not in the partner registry") == one_line(
+        run(nothing, "plan", "show", "a" * 32, "--as", "nonexistent")
+    )
+    assert (2, "error: PSEUDONYM is not a pseudonym (32 characters a-z, 2-7)") == one_line(
+        run(nothing, "erase", "not-a-pseudonym")
+    )
+    too_large = one_line(run(nothing, "publish", "--as", SCHOOL, str(big)))
+    assert (2, True) == (too_large[0], too_large[1].startswith("error: too-large: the file is"))
+    too_deep = one_line(run(nothing, "publish", "--as", SCHOOL, str(deep)))
+    assert (2, True) == (too_deep[0], too_deep[1].startswith("error: too-deep:"))
+
+
+def test_an_invalid_event_names_the_field_and_the_rule_never_the_value(
+    backbone: Backbone, tmp_path: Path
+) -> None:
+    event = json.loads(EXAMPLE.read_text())
+    event["id"] = "Jan-Jansen-geheim"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(event))
+
+    code, line = one_line(run(backbone.data_dir, "publish", "--as", SCHOOL, str(bad)))
+
+    assert (2, True, False) == (code, "id:" in line, "Jan-Jansen-geheim" in line)
+    assert "input_value" not in line
+
+
+def test_debug_shows_the_traceback(nothing: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env["KETENBUS_DATA_DIR"] = str(nothing)
+    done = subprocess.run(
+        [
+            *(str(KETENBUS), "--debug", "signal", "register", "--as", SCHOOL, "--role", "r"),
+            *("--contact", "c", "--concern", "x", "--child", "a" * 32, "--on", "not-a-date"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (1, True) == (done.returncode, "Traceback" in done.stderr)
+
+
+def test_erase_with_yes_destroys_the_keys_and_announces_it_last_in_this_module(
+    backbone: Backbone,
+) -> None:
+    result = run(backbone.data_dir, "erase", backbone.child, "--yes")
+
+    assert (0, True) == (result.code, "announced child-erased" in result.out), result.err
