@@ -15,6 +15,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -100,6 +101,14 @@ def check_partner(partner: str) -> None:
     known = {entry.id for entry in load_partners().partners}
     if partner not in known:
         raise BadInputError(f"--as: {partner!r} is not in the partner registry")
+
+
+def parse_date(text: str, option: str) -> date:
+    """A `YYYY-MM-DD` option's date, or BadInputError naming the option (not the text)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadInputError(f"{option}: not a date (YYYY-MM-DD)") from None
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from services.clikit import backbone_url, fail, settings_for, write_private
+from services.clikit import backbone_url, fail, parse_date, settings_for, write_private
 from services.runtime.nats_auth import partner_connect
 
 app = typer.Typer(help="Warm handovers: OSO dossiers in and out.", no_args_is_help=True)
@@ -89,7 +88,7 @@ def import_oso(
                 disclosure=disclosure,
                 rules=rules,
                 contact=contact,
-                planned_on=date.fromisoformat(planned) if planned else None,
+                planned_on=parse_date(planned, "--planned") if planned else None,
                 receiver=receiver,
                 swv=swv,
                 running=gaps,

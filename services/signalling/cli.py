@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from services.clikit import backbone_url, fail, settings_for
+from services.clikit import backbone_url, fail, parse_date, settings_for
 
 app = typer.Typer(help="Signals about a child (Verwijsindex rules).", no_args_is_help=True)
 
@@ -113,13 +113,13 @@ def register(
         fail("give exactly one of --child (pseudonym) and --bsn")
     if bsn is not None and not is_valid_bsn(bsn):
         fail("invalid-bsn: not a valid BSN (nine digits, eleven-check)")
-    born = date.fromisoformat(birth_date) if birth_date else None
-    registered_on = date.fromisoformat(on) if on else date.today()
+    born = parse_date(birth_date, "--birth-date") if birth_date else None
+    registered_on = parse_date(on, "--on") if on else date.today()
     band = age_band or (age_band_of(born, registered_on, rules.age_bands) if born else None)
     if born and band is None:
         fail(f"no signals from age {rules.lifecycle.age_limit_years}")
     removal = (
-        date.fromisoformat(until)
+        parse_date(until, "--until")
         if until
         else signal_period(
             registered_on,

@@ -431,6 +431,13 @@ def test_bad_input_is_refused_with_one_line_and_exit_code_2(nothing: Path, tmp_p
     assert (2, "error: PSEUDONYM is not a pseudonym (32 characters a-z, 2-7)") == one_line(
         run(nothing, "erase", "not-a-pseudonym")
     )
+    assert (2, "error: --on: not a date (YYYY-MM-DD)") == one_line(
+        run(
+            nothing,
+            *("signal", "register", "--as", SCHOOL, "--role", "r", "--contact", "c"),
+            *("--concern", "x", "--child", "a" * 32, "--on", "not-a-date"),
+        )
+    )
     too_large = one_line(run(nothing, "publish", "--as", SCHOOL, str(big)))
     assert (2, True) == (too_large[0], too_large[1].startswith("error: too-large: the file is"))
     too_deep = one_line(run(nothing, "publish", "--as", SCHOOL, str(deep)))
@@ -449,6 +456,33 @@ def test_an_invalid_event_names_the_field_and_the_rule_never_the_value(
 
     assert (2, True, False) == (code, "id:" in line, "Jan-Jansen-geheim" in line)
     assert "input_value" not in line
+
+
+def test_a_background_up_that_started_with_sigint_ignored_stops_on_sigint(
+    tmp_path: Path,
+) -> None:
+    # A shell starts a background job with SIGINT ignored; `up` must still stop on it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env["KETENBUS_DATA_DIR"] = str(tmp_path / "data")
+    up = subprocess.Popen(
+        [str(KETENBUS), "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert up.stdout is not None
+    ready = up.stdout.readline()
+    up.send_signal(signal.SIGINT)
+    rest, errors = up.communicate(timeout=120)
+
+    assert (True, 0, "stopped (SIGINT)") == (
+        ready.startswith("ketenbus is up"),
+        up.returncode,
+        rest.strip(),
+    ), errors
+    assert not (tmp_path / "data" / "nats" / "url").exists()
 
 
 def test_debug_shows_the_traceback(nothing: Path) -> None:
