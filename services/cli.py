@@ -24,6 +24,7 @@ from services.clikit import (
     echo_safe,
     fail,
     guard,
+    keeps_tracebacks,
     run,
     settings_for,
 )
@@ -81,6 +82,7 @@ def up(data_dir: DataDir = None) -> None:
 
 
 @app.command()
+@keeps_tracebacks
 def service(name: str, data_dir: DataDir = None) -> None:
     """Run one service in this process (needs KETENBUS_NATS_URL, or a running `ketenbus up`)."""
     from services.audit.verify import witness_running_service

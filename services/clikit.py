@@ -224,6 +224,13 @@ def _guarded(callback: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def keeps_tracebacks(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """A long-running process's command (`ketenbus service`): what kills it goes to its log
+    with the traceback, for whoever reads the log."""
+    callback._guarded = True  # type: ignore[attr-defined]
+    return callback
+
+
 def explain(exc: BaseException) -> tuple[int, str]:
     """(exit code, line) for any error: an unexpected one says only its kind."""
     known = describe(exc)

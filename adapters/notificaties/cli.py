@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from services.clikit import keeps_tracebacks
+
 app = typer.Typer(
     help="Webhook bridge in the shape of the VNG Notificaties API 1.0.", no_args_is_help=True
 )
@@ -25,6 +27,7 @@ def _store(data_dir: Path | None) -> Any:
 
 
 @app.command()
+@keeps_tracebacks
 def run(
     base_url: Annotated[
         str | None,
