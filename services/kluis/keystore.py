@@ -251,8 +251,9 @@ class Keystore:
         self._execute(
             f"INSERT INTO {self._table('scoped_keys')} "
             "(child, purpose, scope, version, wrapped, master_key_id, created_at) "
+            # `WHERE true`: SQLite parses an upsert after INSERT ... SELECT only with a WHERE.
             f"SELECT child, purpose, ?, version, wrapped, master_key_id, created_at FROM {old} "
-            "ON CONFLICT DO NOTHING",
+            "WHERE true ON CONFLICT DO NOTHING",
             (LEGACY_SCOPE,),
         )
         self._execute(f"DROP TABLE {old}")

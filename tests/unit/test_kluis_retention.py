@@ -249,3 +249,30 @@ def test_an_arrangement_opens_its_support_key_until_its_end_date_then_relation_e
     after = ask_own(scoped, None, Purpose.SUPPORT, scope)
 
     assert (None, "relation-ended") == (last_day, after)
+
+
+def test_keys_from_before_scopes_are_adopted_under_the_empty_scope_and_still_unwrap(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    master = StaticMasterKey(os.urandom(32))
+    path = tmp_path / "kluis-keys.sqlite"
+    legacy_kid = f"{CHILD}/signalling/1"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE kluis_data_keys (child TEXT NOT NULL, purpose TEXT NOT NULL, "
+            "version INTEGER NOT NULL, wrapped BLOB NOT NULL, master_key_id TEXT NOT NULL, "
+            "created_at TEXT NOT NULL, PRIMARY KEY (child, purpose, version))"
+        )
+        conn.execute(
+            "INSERT INTO kluis_data_keys VALUES (?, 'signalling', 1, ?, 'static', 'then')",
+            (CHILD, master.wrap(bytes(32), aad=legacy_kid.encode())),
+        )
+    keystore = Keystore.sqlite(path, master)
+    try:
+        adopted = keystore.key(CHILD, Purpose.SIGNALLING, "", 1)
+    finally:
+        keystore.close()
+
+    assert (legacy_kid, bytes(32)) == (adopted.kid if adopted else None, adopted and adopted.key)
