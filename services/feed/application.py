@@ -108,7 +108,8 @@ class FeedApplication(TrackedApplication):
         if isinstance(event, ChildErased):
             feed.erase()
             prepared.erased.append(feed.id)
-        chosen = recipients(self.rules, event.type, bases, named)
+        notified = _addressees(event)
+        chosen = recipients(self.rules, event.type, bases, named, notified)
         if not chosen:
             return
         envelope = event.model_dump(mode="json", exclude_none=True)
@@ -128,3 +129,13 @@ class FeedApplication(TrackedApplication):
                     },
                 )
             )
+
+
+def _addressees(event: CloudEvent[Any]) -> list[str]:
+    """Whom the event itself addresses: its `data.notify` (a match), else its `data.partner`
+    (a history notice to the new signaller)."""
+    notify = getattr(event.data, "notify", None)
+    if notify:
+        return [str(p) for p in notify]
+    partner = getattr(event.data, "partner", None)
+    return [str(partner)] if isinstance(partner, str) else []

@@ -32,7 +32,10 @@ from ketenbus_contracts.envelope import CloudEvent, RelationChange
 NAMESPACE = uuid.UUID("2f0c3a4e-5d8b-4e61-9a77-666565642d31")
 HANDOVER = "handover"
 
-Audience = Literal["related", "basis"]
+Audience = Literal["related", "basis", "match", "addressed"]
+# The relations of the parties to a match (Jeugdwet art. 7.1.4.1): its signallers and its
+# coordinator; a `match` event goes to them and to whom the match names in `data.notify`.
+MATCH_BASES = frozenset({"signal", "coordination"})
 
 
 class FeedError(Exception):
@@ -59,6 +62,8 @@ class FeedRules:
         unknown = {a for a in (*self.audiences.values(), self.default_audience)} - {
             "related",
             "basis",
+            "match",
+            "addressed",
         }
         if unknown:
             raise InvalidFeedRulesError(f"unknown audience {sorted(unknown)}")
@@ -142,11 +147,26 @@ class ChildFeed(Aggregate):
 
 
 def recipients(
-    rules: FeedRules, event_type: str, related: Iterable[str], named: Iterable[str]
+    rules: FeedRules,
+    event_type: str,
+    bases: Mapping[str, Iterable[str]],
+    named: Iterable[str],
+    notified: Iterable[str] = (),
 ) -> list[str]:
-    """The partners that get a copy: the related ones, or for a `basis` event only those the
-    event's own relation changes concern; only partners that have a feed."""
-    chosen = set(named) if rules.audience_of(event_type) == "basis" else set(related)
+    """The partners that get a copy (only partners that have a feed): for a `related` event
+    every partner related to the child (`bases`: partner → its relation kinds); for a `basis`
+    event only those the event's own relation changes concern; for a `match` event the parties
+    to the match (a signal or coordination relation) and whom the event notifies; for an
+    `addressed` event only whom it notifies."""
+    audience = rules.audience_of(event_type)
+    if audience == "addressed":
+        chosen = set(notified)
+    elif audience == "basis":
+        chosen = set(named)
+    elif audience == "match":
+        chosen = {p for p, kinds in bases.items() if MATCH_BASES & set(kinds)} | set(notified)
+    else:
+        chosen = set(bases)
     return sorted(p for p in chosen if rules.has_feed(p))
 
 

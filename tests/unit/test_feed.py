@@ -298,3 +298,41 @@ def test_a_receipt_that_cannot_be_published_does_not_stop_the_service() -> None:
     assert [("receipts_not_published", 1)] == [
         (e["event"], e["count"]) for e in logs if e["event"] == "receipts_not_published"
     ]
+
+
+def test_a_match_goes_to_its_signallers_and_whom_it_notifies_not_to_other_related_partners() -> (
+    None
+):
+    from ketenbus_contracts.signalling import MatchFound, MatchFoundData
+
+    app = application()
+    school_signal, jgz_signal = registered(CHILD, SCHOOL, {}), registered(CHILD, JGZ, {})
+    # vo-het-lyceum is related to the child by an enrolment, not by a signal.
+    enrolled = PupilEnrolled.create(
+        source="ketenbus.truancy",
+        subject=CHILD,
+        data=PupilEnrolledData(
+            school="vo-het-lyceum", brin="99YY", region="lingewaard", enrolled_on=date(2026, 8, 31)
+        ),
+    )
+    match = MatchFound.create(
+        source="ketenbus.signalling",
+        subject=CHILD,
+        data=MatchFoundData(
+            match_id=uuid.uuid4(),
+            signal_ids=[school_signal.data.signal_id, jgz_signal.data.signal_id],
+            signallers=[SCHOOL, JGZ],
+            found_at=datetime.now(UTC),
+            municipal_coordinator="wijkteam-lingewaard",
+            notify=["bs-de-regenboog", "jgz-gelderland-zuid", "wijkteam-lingewaard"],
+        ),
+    )
+    copies(app, school_signal, jgz_signal, enrolled)
+
+    sent = copies(app, match, start=4)
+
+    assert [
+        "feed.bs-de-regenboog.signalling.match-found",
+        "feed.jgz-gelderland-zuid.signalling.match-found",
+        "feed.wijkteam-lingewaard.signalling.match-found",
+    ] == [subject for subject, _ in sent]
