@@ -328,6 +328,24 @@ async def build_plan(conns: Connections, data_dir: Path, child: str, today: date
         ),
         school.keys,
     )
+    # The regie holder admits the signallers to the plan (their signals alone open nothing of
+    # it: kluis's relation rules want a party admitted by another): from now on they open the
+    # plan's goals and actions, never each other's concern.
+    for signaller in (SCHOOL, JGZ):
+        await send(
+            conns,
+            PartyJoined.create(
+                source=WIJKTEAM.partner,
+                subject=child,
+                data=PartyJoinedData(
+                    party=Party(
+                        partner=signaller.partner, role=signaller.role, contact=signaller.contact
+                    ),
+                    joined_on=joined_on,
+                ),
+            ),
+            wijkteam.keys,
+        )
     goal_event, goal_id = uuid.uuid4(), uuid.uuid4()
     goal = GoalDetails(text="Gaat weer met plezier naar school en durft te praten in de klas.")
     await send(

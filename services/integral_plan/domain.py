@@ -27,6 +27,8 @@ NAMESPACE = uuid.UUID("9d7e0c55-61b3-4f5a-a8a4-706c616e2121")
 # The lists of a plan's view whose items carry sealed sections (bound to their `event_id`), and
 # those in its attendance block: `sealed_items` walks them for the query filter and the reader.
 SEALED_ITEMS = ("signals", "goals", "agreements", "actions", "handovers", "arrangements")
+# The basis of a party admitted to the plan itself (kluis's `plan-party` relation).
+PLAN_PARTY = "plan-party"
 ATTENDANCE_ITEMS = ("enrolments", "exemptions", "offers", "reports")
 
 
@@ -148,6 +150,14 @@ class Plan(Aggregate):
         party = self.parties.get(partner)
         return party is not None and party.get("active", True)
 
+    def is_admitted(self, partner: str) -> bool:
+        """A party admitted to the plan itself (it joined, or was added by a party), not one
+        known only through another domain's event (its signal, enrolment, …: `bases`)."""
+        party = self.parties.get(partner)
+        if party is None or not party.get("active", True):
+            return False
+        return "bases" not in party or PLAN_PARTY in party["bases"]
+
     def _require_party(self, partner: str, what: str) -> None:
         if not self.is_party(partner):
             raise NotAPartyError(f"{partner} is not a party to this plan ({what})")
@@ -156,7 +166,7 @@ class Plan(Aggregate):
 
     def join(self, party: dict[str, str], joined_on: date, by: str, event_id: uuid.UUID) -> None:
         """A party joins: added by a party, or the first party starting the plan itself."""
-        if self.is_party(party["partner"]):
+        if self.is_admitted(party["partner"]):
             raise AlreadyOnPlanError(f"{party['partner']} is already a party")
         has_parties = any(p.get("active", True) for p in self.parties.values())
         if has_parties or by != party["partner"]:
@@ -298,10 +308,13 @@ class Plan(Aggregate):
         self, child: str, party: dict[str, str], joined_on: date, by: str, event_id: uuid.UUID
     ) -> None:
         self._acted(by)
-        self.parties[party["partner"]] = dict(party) | {
-            "since": joined_on.isoformat(),
-            "active": True,
-        }
+        current = self.parties.get(party["partner"])
+        admitted = dict(party) | {"since": joined_on.isoformat(), "active": True}
+        if current is not None and current.get("active", True) and "bases" in current:
+            # Known through another domain (a signal, an enrolment): now admitted as well, so
+            # it stays when those bases end.
+            admitted |= {"since": current["since"], "bases": [*current["bases"], PLAN_PARTY]}
+        self.parties[party["partner"]] = admitted
         self._timeline(joined_on.isoformat(), "party-joined", party["partner"], by=by)
 
     @event(PartyLeft)

@@ -13,6 +13,7 @@ from ketenbus_contracts.privacy import ChildErased, ChildErasedData
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
 from services.integral_plan.domain import (
     ActionClosedError,
+    AlreadyOnPlanError,
     InvalidDueDateError,
     NotAPartyError,
     NotTheActorError,
@@ -130,6 +131,22 @@ def test_only_parties_change_the_plan_and_act_on_it() -> None:
         app.apply(action(SCHOOL, stranger, SCHOOL, D, D + timedelta(days=3)))
     with pytest.raises(NotAPartyError):
         app.apply(joined(stranger, stranger, D))
+
+
+def test_the_regie_holder_admits_a_signaller_known_by_its_signal_and_only_once() -> None:
+    app = application()
+    started(app)
+
+    app.apply(joined(WIJKTEAM, SCHOOL, D + timedelta(days=21)))
+
+    plan = app._plan(CHILD)
+    assert (True, ["signal", "plan", "plan-party"]) == (
+        plan.is_admitted(SCHOOL.partner),
+        plan.parties[SCHOOL.partner]["bases"],
+    )
+    assert False is plan.is_admitted(JGZ.partner)
+    with pytest.raises(AlreadyOnPlanError):
+        app.apply(joined(WIJKTEAM, SCHOOL, D + timedelta(days=22)))
 
 
 def test_the_first_party_may_start_a_plan_by_joining_itself() -> None:
