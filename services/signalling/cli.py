@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from services.clikit import backbone_url, fail, parse_date, settings_for
+from services.clikit import backbone_url, echo_safe, fail, parse_date, settings_for
 
 app = typer.Typer(help="Signals about a child (Verwijsindex rules).", no_args_is_help=True)
 
@@ -317,7 +317,7 @@ def list_signals(
         application.close()
     if not view["signals"]:
         fail("no signals on this pseudonym", code=1)
-    typer.echo(json.dumps(view, indent=2) if as_json else format_signals(view))
+    echo_safe(json.dumps(view, indent=2) if as_json else format_signals(view))
 
 
 @app.command()
