@@ -98,8 +98,9 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
                 "Ed25519 key; the answer is a KluisAnswer (ok, kid, key | token | refusal)."
             ),
         )
-        async def on_request(body: bytes, msg: NatsMessage) -> KluisAnswer:
-            # `body` is the JWS compact serialisation of the request, checked by `answer`.
+        async def on_request(body: SkipValidation[bytes], msg: NatsMessage) -> KluisAnswer:
+            # `body` is the JWS compact serialisation of the request, checked by `answer` from
+            # the raw bytes: faststream would decode a JSON body and refuse it without an answer.
             service, app = _application(ctx)
             answer: KluisAnswer = await service.call(app.answer, msg.body)
             return answer

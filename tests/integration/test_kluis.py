@@ -8,6 +8,7 @@ makes the section unopenable for everyone, and on SQLite the wrapped key is gone
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -130,6 +131,25 @@ class KluisCase(StoreBackend):
 
         assert ("no-relation", CONCERN) == (before, after)
         assert "canary-kluis" not in token
+
+    def test_a_request_that_is_not_a_signed_jws_gets_a_refusal_not_silence(
+        self, backbone: Backbone
+    ) -> None:
+        async def ask(body: bytes) -> dict[str, Any]:
+            nc = await nats.connect(backbone.url)
+            try:
+                reply = await nc.request("ketenbus.kluis.key", body, timeout=5)
+            finally:
+                await nc.close()
+            return json.loads(reply.data)  # type: ignore[no-any-return]
+
+        answers = [
+            asyncio.run(ask(body))
+            for body in (b'{"partner": "bs-de-regenboog", "op": "key"}', b"not-a-jws", b"[[[")
+        ]
+
+        assert [False, False, False] == [answer["ok"] for answer in answers]
+        assert all(answer["refusal"]["code"] for answer in answers)
 
     def test_a_partner_without_a_signal_on_the_child_is_refused(self, backbone: Backbone) -> None:
         kid = child(12)
