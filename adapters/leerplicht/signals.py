@@ -9,7 +9,9 @@ each publishes an inbound `SignalRegistered` on
 `in.<leerplicht>.signalling.signal-registered`, concern `attendance`, sealed with
 leerplicht's own keyring (under `signalling`) and signed with its keys. Ids are derived from
 the truancy event, so running it twice within the duplicate window registers nothing twice;
-the forwarder's durable consumer keeps its position between runs.
+the forwarder's durable consumer keeps its position between runs. That consumer
+(`signals-<partner>` on TRUANCY, services/runtime/streams.py) is declared and owned by the
+backbone; leerplicht's NATS user may only fetch from it and ack, until its feed carries these.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import nats
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from ketenbus_contracts.envelope import parse_event
@@ -35,6 +36,7 @@ from services.runtime.keyring import Keyring
 from services.runtime.nats_auth import partner_connect, settings_for
 from services.runtime.partner import publish_signed
 from services.runtime.settings import Settings
+from services.runtime.streams import leerplicht_signals_consumer
 from services.truancy.rules import RegionRules
 
 NAMESPACE = uuid.UUID("a7e1c2d0-3b4f-4e5a-8c6d-7369676e616c")
@@ -45,8 +47,8 @@ SUBJECTS = (
 )
 
 
-def durable_name(partner: str) -> str:
-    return f"signals-{partner}"
+class ForwardError(RuntimeError):
+    """The forwarder cannot read its signals (the message says why)."""
 
 
 async def signal_for(
@@ -102,16 +104,15 @@ async def forward_signals(
     forwarded = 0
     try:
         js = nc.jetstream()
-        durable = durable_name(partner)
+        # Declared and owned by the backbone (`ketenbus up`): the partner may only fetch and ack.
+        reader = leerplicht_signals_consumer(partner)
         try:
-            await js.consumer_info("TRUANCY", durable)
+            await js.consumer_info(reader.stream.name, reader.durable)
         except NotFoundError:
-            await js.add_consumer("TRUANCY", ConsumerConfig(
-                durable_name=durable, deliver_policy=DeliverPolicy.ALL,
-                ack_policy=AckPolicy.EXPLICIT, filter_subjects=list(SUBJECTS),
-                description=f"leerplicht {partner}: attendance signals",
-            ))  # fmt: skip
-        subscription = await js.pull_subscribe_bind(durable, stream="TRUANCY")
+            raise ForwardError(
+                f"no signals consumer for {partner}: is it a leerplicht partner of the registry?"
+            ) from None
+        subscription = await js.pull_subscribe_bind(reader.durable, stream=reader.stream.name)
         keyring = Keyring.for_partner(data_dir, partner, nc)
         while True:
             try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from typing import Any
 
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from adapters.intake import check_school
 from adapters.oso.attachments import open_attachment, seal_attachment
@@ -48,11 +50,17 @@ from ketenbus_contracts.handover import (
 from ketenbus_contracts.pseudonym import is_valid_bsn
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import DataKey, kid_of, seal
+from services.handover.attachments import (
+    AttachmentRefusedError,
+    attachment_name,
+    get_attachment,
+    put_attachment,
+)
 from services.handover.rules import DisclosureRules, HandoverRules
 from services.runtime.keyring import KeyRefusedError, Keyring, KeyringError, KluisUnavailableError
 from services.runtime.partner import publish_signed
 from services.runtime.pseudonyms import PseudonymClient
-from services.runtime.streams import HANDOVER, HANDOVER_ATTACHMENTS, ensure_object_store
+from services.runtime.streams import HANDOVER
 
 DELIVERED_SUBJECT = DossierDelivered.outbound_subject()
 
@@ -158,7 +166,6 @@ async def import_oso(
         if ends is None or ends >= planned
     ]
     prepared_id = uuid.uuid4()
-    store = await ensure_object_store(js, HANDOVER_ATTACHMENTS)
     count = 0
     sections: list[DossierSection] = []
     for category, section in sorted(dossier.sections.items()):
@@ -169,7 +176,12 @@ async def import_oso(
                 kid=data_key.kid,
                 event_id=prepared_id,
             )
-            await store.put(attachment.ref, blob)
+            try:
+                await put_attachment(nc, attachment_name(prepared_id, attachment.ref), blob)
+            except AttachmentRefusedError as refused:
+                raise TransferError(
+                    f"attachment {attachment.ref} was refused ({refused})"
+                ) from None
             count += 1
         sections.append(
             DossierSection(
@@ -242,16 +254,24 @@ async def import_oso(
     return Imported(handover_id, child, dossier.transition, len(sections), count, published)
 
 
-async def find_delivery(js: JetStreamContext, handover_id: uuid.UUID) -> DossierDelivered | None:
-    """The `dossier-delivered` of a handover on stream HANDOVER (None when not delivered)."""
-    info = await js.stream_info(HANDOVER.name)
-    if info.state.messages == 0:
-        return None
-    sub = await js.pull_subscribe(
-        DELIVERED_SUBJECT,
-        stream=HANDOVER.name,
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, inactive_threshold=30),
+async def find_delivery(
+    js: JetStreamContext, handover_id: uuid.UUID, partner: str
+) -> DossierDelivered | None:
+    """The `dossier-delivered` of a handover on stream HANDOVER (None when not delivered).
+
+    Read through a short-lived consumer named after the partner and filtered on
+    `dossier-delivered`: the only read of a domain stream a school's NATS user is granted
+    (infra/nats/permissions.yaml), until its feed carries its deliveries.
+    """
+    config = ConsumerConfig(
+        name=partner,
+        filter_subject=DELIVERED_SUBJECT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        inactive_threshold=30,
     )
+    await js.add_consumer(HANDOVER.name, config)
+    sub = await js.pull_subscribe_bind(partner, stream=HANDOVER.name)
     try:
         while True:
             try:
@@ -267,6 +287,8 @@ async def find_delivery(js: JetStreamContext, handover_id: uuid.UUID) -> Dossier
                 return None
     finally:
         await sub.unsubscribe()
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(HANDOVER.name, partner)
 
 
 async def export_oso(
@@ -279,34 +301,34 @@ async def export_oso(
 ) -> bytes:
     """The delivered dossier as OSO XML, opened with `keyring`'s keys."""
     js = nc.jetstream()
-    delivered = await find_delivery(js, handover_id)
+    delivered = await find_delivery(js, handover_id, keyring.partner)
     if delivered is None:
         raise TransferError(f"handover {handover_id} is unknown or not delivered (yet)")
     if delivered.data.receiver != keyring.partner and delivered.data.sender != keyring.partner:
         raise TransferError(f"{keyring.partner} is neither sender nor receiver of this handover")
     try:
-        return await _open_delivery(js, keyring, delivered, disclosure, rules)
+        return await _open_delivery(nc, keyring, delivered, disclosure, rules)
     except KeyringError as exc:
         raise TransferError(f"the sections do not open: {exc}") from None
 
 
 async def _open_delivery(
-    js: JetStreamContext,
+    nc: NatsClient,
     keyring: Keyring,
     delivered: DossierDelivered,
     disclosure: DisclosureRules,
     rules: HandoverRules,
 ) -> bytes:
-    store = await ensure_object_store(js, HANDOVER_ATTACHMENTS)
     sections: dict[str, dict[str, Any]] = {}
     attachments: dict[str, str] = {}
     for section in delivered.data.sections:
         content = await keyring.open_token(section.sealed, event_id=section.sealed_in)
         sections[section.category] = content
         for ref in content.get("refs", []):
-            token = (await store.get(ref)).data
-            if token is None:
-                raise TransferError(f"attachment {ref} is missing from the object store")
+            try:
+                token = await get_attachment(nc, attachment_name(section.sealed_in, ref))
+            except AttachmentRefusedError as refused:
+                raise TransferError(f"attachment {ref} is not available ({refused})") from None
             data_key = await keyring.key(kid_of(token.decode()))
             content_bytes = open_attachment(token, key=data_key.key, event_id=section.sealed_in)
             attachments[ref] = base64.b64encode(content_bytes).decode()

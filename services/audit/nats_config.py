@@ -1,34 +1,62 @@
-"""NATS authorization generated from the partner registry: who may publish and read what.
+"""NATS authorization generated least-privilege from the partner registry and the stream and
+service declarations: who may publish and read what.
 
-`render_auth_config()` turns `infra/partners.yaml` (ids, roles, NATS users) and
-`infra/nats/permissions.yaml` (what each role has business with) into an `authorization` block
-for nats-server (`infra/nats/auth.conf`, included by the server config):
+`render_auth_config()` turns `infra/partners.yaml` (ids, roles, NATS users),
+`infra/nats/permissions.yaml` (what each role has business with, named) and the declarations in
+code (`services/runtime/streams.py`, each service's `ServiceSpec` in `services/registry.py`) into
+an `authorization` block for nats-server (`infra/nats/auth.conf`); `infra/nats/README.md` says
+why per-user permissions and not accounts.
 
-- a partner publishes only on `in.<its id>.>` (so it cannot publish as another: the subject
-  names the publisher and ingress checks `source` against it), calls only the request subjects
-  of its role, receives replies only on `_INBOX.<its id>.>`, and may create consumers on, fetch
-  from and ack only the streams its role reads;
-- the backbone's services get the subjects they run (`ketenbus.>`, `in.>`, `$JS.API.>`, …):
-  every service `services/registry.py` knows has a user of its own name, so a new service
-  cannot be forgotten, besides the backbone users listed in the permissions file.
+- A partner publishes only on `in.<its id>.>` (the subject names the publisher and ingress
+  checks `source` against it), calls only the request subjects of its role, receives replies
+  only on `_INBOX.<its id>.>`, and reads only the consumers the backbone declares for it (its
+  feed `feed-<id>`, and a role's named transitional readers): fetch, ack and info, nothing else.
+  No partner creates, updates, deletes or purges a consumer, a stream or an object store.
+- A backbone service gets what its `ServiceSpec` declares: its own consumers (info, create,
+  delete, fetch, ack), the streams its outbox publishes to (from the events it `publishes`), its
+  dead-letter subject, its health subject and the request subjects its router answers (replies
+  through `allow_responses`).
+- The Notificaties bridge gets its listed consumers; the auditors read-only ordered replay of
+  their streams; the supervisor (`backbone`) declares streams and consumers and runs status.
 
-Credentials are never written: a user with a registered public NKEY is named by it; otherwise
-its password is a reference to the server's environment (`$KETENBUS_NATS_PW_<USER>`).
+Every name in the permissions file is checked against the declarations (`NatsNameError`): a typo
+is an error, not a dead permission. Credentials are never written: a user with a registered
+public NKEY is named by it; otherwise its password is a reference to the server's environment
+(`$KETENBUS_NATS_PW_<USER>`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.runtime.partners import INFRA_DIR, PARTNERS_PATH, PartnerEntry, load_partners
-from services.runtime.streams import FEED, feed_consumer
+from services.runtime.streams import (
+    INBOUND,
+    PARTNER_READERS,
+    ConsumerSpec,
+    UnknownStreamError,
+    consumer_named,
+    deadletter_subject,
+    receipt_subject,
+    stream_named,
+    stream_of_subject,
+)
+
+if TYPE_CHECKING:
+    from services.runtime.host import ServiceSpec
 
 PERMISSIONS_PATH = INFRA_DIR / "nats" / "permissions.yaml"
 AUTH_CONF_PATH = INFRA_DIR / "nats" / "auth.conf"
+
+# Every partner reads its feed; a role's `readers` add to it.
+FEED_READER = "feed"
 
 
 class _Strict(BaseModel):
@@ -36,15 +64,22 @@ class _Strict(BaseModel):
 
 
 class RolePermissions(_Strict):
-    read_streams: list[str] = Field(default_factory=list)
-    # JetStream object stores the role puts into and gets from (the backbone declares them).
-    object_stores: list[str] = Field(default_factory=list)
+    # Consumers the backbone declares for each partner of the role besides its feed, by their
+    # name in services/runtime/streams.py `PARTNER_READERS` (transitional, until the feed
+    # carries what they read).
+    readers: list[str] = Field(default_factory=list)
+    # `STREAM:subject`: one short-lived consumer named after the partner, filtered on exactly
+    # that subject (transitional, until the feed carries it).
+    filtered_reads: list[str] = Field(default_factory=list)
+    # Auditors: read-only ordered replay (ephemeral consumers) of these streams.
+    replay_streams: list[str] = Field(default_factory=list)
     # None: the partners' default request subjects (`partner_requests`).
     requests: list[str] | None = None
     publishes_inbound: bool = True
+    has_feed: bool = True
 
 
-class ServicePermissions(_Strict):
+class SupervisorPermissions(_Strict):
     publish: list[str]
     subscribe: list[str]
 
@@ -52,13 +87,16 @@ class ServicePermissions(_Strict):
 class BackboneUser(_Strict):
     user: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     role: str
+    # Its own consumers (`STREAM/durable` of services/runtime/streams.py), for a backbone user
+    # that is not a service of services/registry.py (the webhook bridge).
+    consumers: list[str] = Field(default_factory=list)
 
 
 class PermissionsFile(_Strict):
     version: str
     partner_requests: list[str]
     roles: dict[str, RolePermissions]
-    services: ServicePermissions
+    supervisor: SupervisorPermissions
     users: list[BackboneUser] = Field(default_factory=list)
 
 
@@ -66,8 +104,50 @@ class UnknownRoleError(ValueError):
     """A partner's role has no entry in the NATS permissions."""
 
 
+class NatsNameError(ValueError):
+    """A name in infra/nats/permissions.yaml that the declarations do not know (a typo)."""
+
+
+SUPERVISOR_ROLE = "supervisor-service"
+
+
 def load_permissions(path: Path = PERMISSIONS_PATH) -> PermissionsFile:
-    return PermissionsFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    rules = PermissionsFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    check_names(rules)
+    return rules
+
+
+def check_names(rules: PermissionsFile) -> None:
+    """Every stream, consumer and reader the file names is declared in streams.py, and every
+    request subject is answered by a service's router."""
+    try:
+        for role in rules.roles.values():
+            for reader in role.readers:
+                if reader not in PARTNER_READERS:
+                    raise UnknownStreamError(f"no partner reader {reader!r} in streams.py")
+            for stream in role.replay_streams:
+                stream_named(stream)
+            for read in role.filtered_reads:
+                stream, _, subject = read.partition(":")
+                if stream_of_subject(subject).name != stream_named(stream).name:
+                    raise UnknownStreamError(f"stream {stream} does not store {subject}")
+        for user in rules.users:
+            for consumer in user.consumers:
+                consumer_named(consumer)
+    except UnknownStreamError as exc:
+        raise NatsNameError(str(exc)) from None
+    answered = {subject for spec in service_specs().values() for subject in responds(spec)}
+    asked = set(rules.partner_requests)
+    for role in rules.roles.values():
+        asked |= set(role.requests or [])
+    unknown = sorted(asked - answered)
+    if unknown:
+        raise NatsNameError(f"request subjects no service answers: {', '.join(unknown)}")
+    for subject in sorted(asked | answered):
+        # A stream would store the request and answer it with its publish ack.
+        with contextlib.suppress(UnknownStreamError):
+            stored = stream_of_subject(subject).name
+            raise NatsNameError(f"request subject {subject} is stored by stream {stored}")
 
 
 def password_variable(user: str) -> str:
@@ -79,69 +159,180 @@ def inbox_prefix(partner: str) -> str:
     return f"_INBOX.{partner}"
 
 
-def permissions_of(entry: PartnerEntry, rules: PermissionsFile) -> dict[str, list[str]]:
-    """The publish and subscribe allow-lists of one registered partner or service."""
-    if entry.is_service:
-        return {
-            "publish": list(rules.services.publish),
-            "subscribe": list(rules.services.subscribe),
-        }
-    role = rules.roles.get(entry.role)
-    if role is None:
-        raise UnknownRoleError(f"role {entry.role} of {entry.id} has no NATS permissions")
-    publish = [f"in.{entry.id}.>"] if role.publishes_inbound else []
-    publish += rules.partner_requests if role.requests is None else role.requests
-    for stream in role.read_streams:
-        publish += [
-            f"$JS.API.STREAM.INFO.{stream}",
-            f"$JS.API.CONSUMER.CREATE.{stream}",
-            f"$JS.API.CONSUMER.CREATE.{stream}.>",
-            f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.*",
-            f"$JS.API.CONSUMER.INFO.{stream}.*",
-            f"$JS.API.CONSUMER.DELETE.{stream}.*",
-            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
-            f"$JS.ACK.{stream}.>",
-            f"$JS.FC.{stream}.>",  # flow control of ordered (push) consumers
-        ]
-    for bucket in role.object_stores:
-        publish += object_store_subjects(bucket)
-    if role.publishes_inbound:
-        publish += feed_subjects(entry.id)
-    return {"publish": publish, "subscribe": [f"{inbox_prefix(entry.id)}.>"]}
-
-
-def feed_subjects(partner: str) -> list[str]:
-    """Reading one's own feed: fetch from, ask the info of, and ack on the consumer
-    `feed-<partner>` the backbone created (never create, update or delete it)."""
-    durable = feed_consumer(partner).durable
+def reader_subjects(spec: ConsumerSpec) -> list[str]:
+    """Fetching from, acking and asking the info of one durable consumer, nothing else."""
+    stream, durable = spec.stream.name, spec.durable
     return [
-        f"$JS.API.CONSUMER.MSG.NEXT.{FEED.name}.{durable}",
-        f"$JS.API.CONSUMER.INFO.{FEED.name}.{durable}",
-        f"$JS.ACK.{FEED.name}.{durable}.>",
+        f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
+        f"$JS.ACK.{stream}.{durable}.>",
+    ]
+
+
+def owner_subjects(spec: ConsumerSpec) -> list[str]:
+    """A service's own consumer: reading it, and declaring it from its stored position
+    (create, update in place, delete and re-create)."""
+    stream, durable = spec.stream.name, spec.durable
+    return [
+        f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
+        f"$JS.API.CONSUMER.DELETE.{stream}.{durable}",
+        *reader_subjects(spec),
+    ]
+
+
+def filtered_read_subjects(partner: str, read: str) -> list[str]:
+    """A consumer named after the partner on one stream, filtered on one subject: the server
+    checks the filter named in the create subject against the consumer's."""
+    stream, _, subject = read.partition(":")
+    return [
+        f"$JS.API.CONSUMER.CREATE.{stream}.{partner}.{subject}",
+        f"$JS.API.CONSUMER.INFO.{stream}.{partner}",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{partner}",
+        f"$JS.API.CONSUMER.DELETE.{stream}.{partner}",
+        f"$JS.ACK.{stream}.{partner}.>",
+    ]
+
+
+def replay_subjects(stream: str) -> list[str]:
+    """Read-only ordered replay: ephemeral push consumers with flow control, and stream info."""
+    return [
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.CONSUMER.CREATE.{stream}",
+        f"$JS.FC.{stream}.>",
     ]
 
 
 def object_store_subjects(bucket: str) -> list[str]:
-    """What putting into and getting from one object store takes (nats-py's ObjectStore)."""
+    """Putting into and getting from one object store (nats-py's ObjectStore): a backbone
+    service's, never a partner's (a publish there can replace any object). No purge: the
+    service writes a name once, so a put never replaces old chunks."""
     stream = f"OBJ_{bucket}"
     return [
-        "$JS.API.STREAM.NAMES",  # an ordered get looks the bucket's stream up by subject
         f"$JS.API.STREAM.INFO.{stream}",
         f"$JS.API.STREAM.MSG.GET.{stream}",
-        f"$JS.API.STREAM.PURGE.{stream}",  # a put replaces an object's old chunks
+        f"$JS.API.DIRECT.GET.{stream}.>",
         f"$JS.API.CONSUMER.CREATE.{stream}",
         f"$JS.API.CONSUMER.CREATE.{stream}.>",
-        f"$JS.API.CONSUMER.DELETE.{stream}.*",
         f"$JS.FC.{stream}.>",
         f"$O.{bucket}.>",
     ]
 
 
-def service_names() -> list[str]:
-    """The services `ketenbus up` runs (services/registry.py), each a NATS user of its name."""
+def partner_readers(entry: PartnerEntry, rules: PermissionsFile) -> list[ConsumerSpec]:
+    """The consumers the backbone declares for a registered partner (none for a service)."""
+    if entry.is_service:
+        return []
+    role = _role(entry, rules)
+    names = ([FEED_READER] if role.has_feed else []) + role.readers
+    return [PARTNER_READERS[name](entry.id) for name in names]
+
+
+def _role(entry: PartnerEntry, rules: PermissionsFile) -> RolePermissions:
+    role = rules.roles.get(entry.role)
+    if role is None:
+        raise UnknownRoleError(f"role {entry.role} of {entry.id} has no NATS permissions")
+    return role
+
+
+def service_specs() -> dict[str, ServiceSpec]:
+    """The services `ketenbus up` runs (services/registry.py), by name."""
     from services.registry import SERVICES
 
-    return list(SERVICES)
+    return {name: factory() for name, factory in SERVICES.items()}
+
+
+def responds(spec: ServiceSpec) -> list[str]:
+    """The request subjects the service's router answers (its core subscriptions)."""
+    from faststream.nats import NatsBroker
+
+    broker = NatsBroker()
+    broker.include_router(spec.router_factory(None))  # type: ignore[arg-type]
+    return sorted(
+        str(getattr(sub, "_subject", ""))
+        for sub in broker.subscribers
+        if getattr(sub, "stream", None) is None
+    )
+
+
+def service_permissions(spec: ServiceSpec) -> Permissions:
+    """What a backbone service reads and writes, from its ServiceSpec."""
+    from services.runtime.host import health_subject
+
+    publish = [deadletter_subject(spec.name)]
+    outbox = sorted({stream_of_subject(e.outbound_subject()).name for e in spec.publishes})
+    for name in outbox:
+        stream = stream_named(name)
+        publish += [*stream.subjects, f"$JS.API.STREAM.INFO.{name}"]
+    for subject in spec.publish_subjects:
+        stream_of_subject(subject)  # a subject no stream stores is a typo
+        publish.append(subject)
+    if any(consumer.stream is INBOUND for consumer in spec.consumers):
+        publish.append(receipt_subject("*"))  # what became of what each partner published
+    for consumer in spec.consumers:
+        publish += owner_subjects(consumer)
+    for store in spec.object_stores:
+        publish += object_store_subjects(store.name)
+    subscribe = [
+        f"{inbox_prefix(spec.name)}.>",
+        # faststream's pull subscriptions fetch into `_INBOX.<nuid>` whatever the connection's
+        # prefix (nats-py's `pull_subscribe` default); one token only, so no partner's inbox.
+        "_INBOX.*",
+        health_subject(spec.name),
+        *responds(spec),
+    ]
+    return Permissions(publish, subscribe, allow_responses=True)
+
+
+class Permissions:
+    """One user's allow-lists (and whether it may answer the requests it receives)."""
+
+    def __init__(
+        self, publish: Iterable[str], subscribe: Iterable[str], allow_responses: bool = False
+    ) -> None:
+        self.publish = list(dict.fromkeys(publish))
+        self.subscribe = list(dict.fromkeys(subscribe))
+        self.allow_responses = allow_responses
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Permissions) and vars(self) == vars(other)
+
+    def __getitem__(self, key: str) -> list[str]:
+        return list(getattr(self, key))
+
+
+def permissions_of(
+    entry: PartnerEntry, rules: PermissionsFile, services: dict[str, ServiceSpec] | None = None
+) -> Permissions:
+    """The allow-lists of one registered partner or backbone user."""
+    user = entry.nats_user.user
+    if entry.role == SUPERVISOR_ROLE:
+        return Permissions(rules.supervisor.publish, rules.supervisor.subscribe)
+    if entry.is_service:
+        specs = service_specs() if services is None else services
+        if entry.id in specs:
+            return service_permissions(specs[entry.id])
+        from services.runtime.host import health_subject
+
+        listed = next((u for u in rules.users if u.user == user), None)
+        consumers = [consumer_named(c) for c in (listed.consumers if listed else [])]
+        publish = [s for c in consumers for s in owner_subjects(c)]
+        subscribe = [f"{inbox_prefix(entry.id)}.>", health_subject(entry.id)]
+        return Permissions(publish, subscribe, allow_responses=True)
+    role = _role(entry, rules)
+    publish = [f"in.{entry.id}.>"] if role.publishes_inbound else []
+    publish += rules.partner_requests if role.requests is None else role.requests
+    for reader in partner_readers(entry, rules):
+        publish += reader_subjects(reader)
+    for read in role.filtered_reads:
+        publish += filtered_read_subjects(entry.id, read)
+    for stream in role.replay_streams:
+        publish += replay_subjects(stream)
+    return Permissions(publish, [f"{inbox_prefix(entry.id)}.>"])
+
+
+def service_names() -> list[str]:
+    """The services `ketenbus up` runs (services/registry.py), each a NATS user of its name."""
+    return list(service_specs())
 
 
 def backbone_entries(
@@ -183,9 +374,10 @@ def render_auth_config(
         "authorization {",
         "  users = [",
     ]
+    services = service_specs()
     for entry in entries:
         user = entry.nats_user
-        allowed = permissions_of(entry, rules)
+        allowed = permissions_of(entry, rules, services)
         who = (
             f"nkey: {json.dumps(user.nkey)}"
             if user.nkey
@@ -194,8 +386,9 @@ def render_auth_config(
         lines += [
             f"    # {entry.id} ({entry.role})",
             f"    {{{who}, permissions: {{",
-            f"      publish: {{allow: {json.dumps(allowed['publish'])}}},",
-            f"      subscribe: {{allow: {json.dumps(allowed['subscribe'])}}}",
+            f"      publish: {{allow: {json.dumps(allowed.publish)}}},",
+            f"      subscribe: {{allow: {json.dumps(allowed.subscribe)}}}"
+            + (",\n      allow_responses: true" if allowed.allow_responses else ""),
             "    }}",
         ]
     lines += ["  ]", "}", ""]

@@ -18,7 +18,7 @@ from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.partners import INFRA_DIR, PARTNERS_PATH, load_partners
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
-from services.runtime.streams import FEED_SOURCES
+from services.runtime.streams import FEED, FEED_SOURCES
 
 NAME = "feed"
 FEED_RULES_PATH = INFRA_DIR / "feed.yaml"
@@ -75,4 +75,5 @@ def service_spec() -> ServiceSpec:
         application_factory=create_application,
         router_factory=create_router,
         consumers=FEED_SOURCES,
+        publish_subjects=FEED.subjects,  # the copies, on `feed.<partner>.>`
     )

@@ -10,7 +10,7 @@ from services.handover.translation import to_contract
 from services.runtime.host import ServiceSpec
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
-from services.runtime.streams import HANDOVER_INBOUND
+from services.runtime.streams import HANDOVER_ATTACHMENTS, HANDOVER_INBOUND
 
 NAME = "handover"
 
@@ -25,6 +25,7 @@ def service_spec() -> ServiceSpec:
         application_factory=create_application,
         router_factory=create_router,
         consumers=(HANDOVER_INBOUND,),
+        object_stores=(HANDOVER_ATTACHMENTS,),
         translate=to_contract,
         publishes=OUTBOUND_HANDOVER_EVENTS,
         tick=tick,

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
+import structlog
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsMessage, NatsRouter
 from nats.aio.msg import Msg
 from pydantic import SkipValidation, TypeAdapter
 
 from ketenbus_contracts.handover import InboundHandoverEvent
+from services.handover.attachments import GET_SUBJECT, PUT_SUBJECT, AttachmentDesk, refused
 from services.runtime.batching import BATCH, raw_batch
 from services.runtime.host import ServiceContext
 from services.runtime.signatures import verifying
 from services.runtime.streams import HANDOVER_INBOUND
+
+log = structlog.get_logger(__name__)
 
 CONSUMER = HANDOVER_INBOUND
 decode_inbound = TypeAdapter[InboundHandoverEvent](InboundHandoverEvent).validate_json
@@ -21,6 +25,47 @@ decode_inbound = TypeAdapter[InboundHandoverEvent](InboundHandoverEvent).validat
 
 def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
     router = NatsRouter()
+    desks: list[AttachmentDesk] = []
+
+    def desk() -> AttachmentDesk:
+        if ctx is None or ctx.nc is None:
+            raise RuntimeError("handover router used without its running service")
+        if not desks:
+            desks.append(AttachmentDesk(ctx.nc))
+        return desks[0]
+
+    @router.subscriber(
+        PUT_SUBJECT,
+        queue="handover",
+        title="handover/attachment-put",
+        description=(
+            "Request/reply: a partner hands over one chunk of a sealed OSO attachment "
+            "(headers Ketenbus-Object, Ketenbus-Chunk, Ketenbus-Last); the object is stored "
+            "when the last chunk arrives. Partners never touch the object store themselves."
+        ),
+    )
+    async def on_attachment_put(body: bytes, msg: NatsMessage) -> dict[str, Any]:
+        try:
+            return await desk().put(dict(msg.headers), msg.body)
+        except Exception as exc:  # an answer, never a restart of the service's consumers
+            log.error("attachment_put_failed", error=type(exc).__name__)
+            return refused("failed")
+
+    @router.subscriber(
+        GET_SUBJECT,
+        queue="handover",
+        title="handover/attachment-get",
+        description=(
+            "Request/reply: one chunk (base64) of a sealed attachment by its name "
+            "(`<sealed-in event id>/<reference>`, known only from the opened section)."
+        ),
+    )
+    async def on_attachment_get(body: bytes, msg: NatsMessage) -> dict[str, Any]:
+        try:
+            return await desk().get(dict(msg.headers))
+        except Exception as exc:  # an answer, never a restart of the service's consumers
+            log.error("attachment_get_failed", error=type(exc).__name__)
+            return refused("failed")
 
     @router.subscriber(
         CONSUMER.filter_subjects[0],

@@ -34,7 +34,7 @@ from services.runtime.outbox import OutboxRelay, Translate
 from services.runtime.receipts import batch_receipts, publish_receipts
 from services.runtime.settings import Settings, server_list
 from services.runtime.store import TrackedApplication
-from services.runtime.streams import INBOUND, ConsumerSpec, drift, ensure_consumer
+from services.runtime.streams import INBOUND, ConsumerSpec, ObjectStoreSpec, drift, ensure_consumer
 
 log = structlog.get_logger(__name__)
 
@@ -148,6 +148,11 @@ class ServiceSpec:
     application_factory: Callable[[Settings], TrackedApplication]
     router_factory: Callable[[ServiceContext], NatsRouter]
     consumers: tuple[ConsumerSpec, ...] = ()
+    # The object stores it puts into and gets from (its NATS user may, no partner's may).
+    object_stores: tuple[ObjectStoreSpec, ...] = ()
+    # Subjects it publishes besides its outbox's events, dead letters and receipts (the
+    # feed's copies): its NATS user may publish these (infra/nats/auth.conf).
+    publish_subjects: tuple[str, ...] = ()
     translate: Translate | None = None
     # The contract events `translate` can produce: what the outbox publishes (AsyncAPI).
     publishes: tuple[type[CloudEvent[Any]], ...] = ()

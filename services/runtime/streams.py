@@ -20,7 +20,7 @@ the window.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
@@ -398,6 +398,29 @@ def feed_consumer(partner_id: str) -> ConsumerSpec:
     )
 
 
+def leerplicht_signals_consumer(partner_id: str) -> ConsumerSpec:
+    """What `ketenbus truancy forward-signals` reads as a leerplicht partner (verzuim reports
+    due, thuiszitters), until its feed carries them: created and owned by the backbone."""
+    return ConsumerSpec(
+        stream=TRUANCY,
+        durable=f"signals-{partner_id}",
+        filter_subjects=(
+            "ketenbus.truancy.verzuim-report-due.v1",
+            "ketenbus.truancy.thuiszitter-registered.v1",
+        ),
+        description=f"leerplicht {partner_id}: attendance signals",
+    )
+
+
+# The consumers the backbone declares for a partner, by the name `infra/nats/permissions.yaml`
+# gives them (a role's `readers`; every partner has its `feed`). The partner may only fetch
+# from them, ack and ask their info.
+PARTNER_READERS: dict[str, Callable[[str], ConsumerSpec]] = {
+    "feed": feed_consumer,
+    "leerplicht-signals": leerplicht_signals_consumer,
+}
+
+
 def stream_named(name: str) -> StreamSpec:
     """The declared stream `name` (an object store's stream `OBJ_<bucket>` included)."""
     for spec in STREAMS:
@@ -420,6 +443,33 @@ def receipt_subject(partner: str) -> str:
     return f"feed.{partner}.receipt"
 
 
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, a final `>` one or more."""
+    want, have = pattern.split("."), subject.split(".")
+    for n, part in enumerate(want):
+        if part == ">":
+            return len(have) > n
+        if n >= len(have) or part not in ("*", have[n]):
+            return False
+    return len(want) == len(have)
+
+
+def stream_of_subject(subject: str) -> StreamSpec:
+    """The declared stream that stores `subject`."""
+    for spec in STREAMS:
+        if any(subject_matches(pattern, subject) for pattern in spec.subjects):
+            return spec
+    raise UnknownStreamError(f"no stream declared in services/runtime/streams.py stores {subject}")
+
+
+def consumer_named(name: str) -> ConsumerSpec:
+    """The declared service consumer `STREAM/durable`."""
+    for spec in CONSUMERS:
+        if f"{spec.stream.name}/{spec.durable}" == name:
+            return spec
+    raise UnknownStreamError(f"no consumer {name} is declared in services/runtime/streams.py")
+
+
 def deadletter_subject(service: str) -> str:
     return f"ketenbus.deadletter.{service}"
 
@@ -435,10 +485,10 @@ async def ensure_object_store(
 
 
 async def ensure_streams(
-    js: JetStreamContext, replicas: int = 1, feed_partners: Iterable[str] = ()
+    js: JetStreamContext, replicas: int = 1, owned: Iterable[ConsumerSpec] = ()
 ) -> None:
-    """Create or update every stream, create missing object stores, and declare the feed
-    consumers of `feed_partners` (the backbone owns them; a partner may not create consumers).
+    """Create or update every stream, create missing object stores, and declare the consumers
+    the backbone owns for partners (`owned`: their feeds; a partner may not create consumers).
 
     Never another durable consumer: each service declares its own (`ensure_consumer`), and two
     processes declaring one consumer race (a create between another's delete and add fails with
@@ -454,8 +504,8 @@ async def ensure_streams(
             await js.update_stream(config)
     for store in OBJECT_STORES:
         await ensure_object_store(js, store, replicas)
-    for partner in feed_partners:
-        await declare_consumer(js, feed_consumer(partner))
+    for consumer in owned:
+        await declare_consumer(js, consumer)
 
 
 async def declare_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:

@@ -19,13 +19,14 @@ from types import TracebackType
 import nats
 import structlog
 
+from services.audit.nats_config import load_permissions, partner_readers
 from services.runtime import nats_auth
 from services.runtime.host import health_subject
 from services.runtime.nats_auth import SUPERVISOR_USER
 from services.runtime.nats_server import EmbeddedNats, die_with_parent
 from services.runtime.partners import load_partners
 from services.runtime.settings import Settings
-from services.runtime.streams import ensure_streams
+from services.runtime.streams import ConsumerSpec, ensure_streams
 
 log = structlog.get_logger(__name__)
 
@@ -76,16 +77,18 @@ def _reachable(url: str, settings: Settings) -> bool:
     return asyncio.run(probe())
 
 
-def feed_partners() -> list[str]:
-    """The registered partners (not the backbone's services), each with a feed consumer."""
-    return [entry.id for entry in load_partners().partners if not entry.is_service]
+def partner_consumers() -> list[ConsumerSpec]:
+    """The consumers the backbone owns for the registered partners: each one's feed, and the
+    readers its role names in infra/nats/permissions.yaml."""
+    rules = load_permissions()
+    return [c for entry in load_partners().partners for c in partner_readers(entry, rules)]
 
 
 async def declare(settings: Settings, url: str) -> None:
     """The streams, object stores and feed consumers (the services declare their own)."""
     nc = await nats_auth.connect(settings, SUPERVISOR_USER, url)
     try:
-        await ensure_streams(nc.jetstream(), settings.nats_replicas, feed_partners())
+        await ensure_streams(nc.jetstream(), settings.nats_replicas, partner_consumers())
     finally:
         await nc.close()
 

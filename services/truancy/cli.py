@@ -163,6 +163,7 @@ def forward_signals(
     data_dir: DataDir = None,
 ) -> None:
     """As leerplicht: register an attendance signal for each report or thuiszitter of its region."""
+    from adapters.leerplicht.signals import ForwardError
     from adapters.leerplicht.signals import forward_signals as forward
     from services.runtime.logging import configure_logging
     from services.runtime.settings import Settings
@@ -178,5 +179,8 @@ def forward_signals(
     url = discover_nats_url(settings)
     if url is None:
         raise NoBackboneError()
-    count = asyncio.run(forward(url, settings.data_dir, as_partner, rules, settings=settings))
+    try:
+        count = asyncio.run(forward(url, settings.data_dir, as_partner, rules, settings=settings))
+    except ForwardError as exc:
+        fail(str(exc), 1)
     typer.echo(f"registered {count} attendance signal(s)")

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from types import SimpleNamespace
+from typing import Any, TypeVar, cast
 
 import nats
 import pytest
 from nats.js import JetStreamContext
 
+from services.runtime.host import ServiceContext, watch_deliveries
+from services.runtime.status import collect_status, format_status
 from services.runtime.streams import (
     CONSUMERS,
     KLUIS_SIGNALLING,
@@ -64,7 +67,7 @@ async def start_seq(js: JetStreamContext, spec: ConsumerSpec) -> int | None:
 
 def test_ensure_streams_declares_the_feed_consumers_and_no_service_consumer(nats_url: str) -> None:
     async def work(js: JetStreamContext) -> list[str]:
-        await ensure_streams(js, feed_partners=["bs-a"])
+        await ensure_streams(js, owned=[feed_consumer("bs-a")])
         return [
             f"{spec.stream.name}/{spec.durable}"
             for spec in (*CONSUMERS, feed_consumer("bs-a"))
@@ -141,3 +144,49 @@ def test_a_deleted_consumer_is_recreated_from_the_stored_position(nats_url: str)
         return await ensure_consumer(js, KLUIS_SIGNALLING, 4), await start_seq(js, KLUIS_SIGNALLING)
 
     assert (1, 5) == on_server(nats_url, work)
+
+
+def test_status_reports_a_changed_and_a_missing_consumer(nats_url: str) -> None:
+    async def work(js: JetStreamContext) -> dict[str, Any]:
+        await ensure_consumer(js, KLUIS_SIGNALLING, 0)
+        info = await js.consumer_info(KLUIS_SIGNALLING.stream.name, KLUIS_SIGNALLING.durable)
+        info.config.description = "changed"
+        await js.add_consumer(KLUIS_SIGNALLING.stream.name, info.config)
+        return await collect_status(nats_url)
+
+    report = on_server(nats_url, work)
+
+    by_name = {f"{c['stream']}/{c['durable']}": c for c in report["consumers"]}
+    shown = format_status(report)
+    assert (["description"], True) == (
+        by_name["SIGNALLING/kluis"]["drift"],
+        by_name["SIGNALLING/integral-plan"]["missing"],
+    )
+    assert "DIFFERS from the declared: description" in shown
+    assert "SIGNALLING/integral-plan" in [
+        line.split()[0] for line in shown.splitlines() if "MISSING" in line
+    ]
+
+
+@pytest.mark.parametrize("attack", ["delete", "rewrite"])
+def test_a_running_service_notices_its_consumer_deleted_or_rewritten(
+    nats_url: str, attack: str
+) -> None:
+    async def work(js: JetStreamContext) -> bool:
+        await ensure_consumer(js, KLUIS_SIGNALLING, 0)
+        failed = asyncio.Event()
+        ctx = cast(ServiceContext, SimpleNamespace(in_flight=0, consumed={}))
+        watch = asyncio.create_task(watch_deliveries(js, [KLUIS_SIGNALLING], ctx, failed))
+        if attack == "delete":
+            await js.delete_consumer(KLUIS_SIGNALLING.stream.name, KLUIS_SIGNALLING.durable)
+        else:
+            info = await js.consumer_info(KLUIS_SIGNALLING.stream.name, KLUIS_SIGNALLING.durable)
+            info.config.filter_subjects = ["ketenbus.signalling.nothing"]
+            await js.add_consumer(KLUIS_SIGNALLING.stream.name, info.config)
+        try:
+            await asyncio.wait_for(failed.wait(), 30)  # a bound, not a timing assertion
+        finally:
+            watch.cancel()
+        return failed.is_set()
+
+    assert on_server(nats_url, work)

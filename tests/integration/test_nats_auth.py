@@ -1,7 +1,7 @@
 """NATS authorization generated from the registry, on a real nats-server.
 
-A school can publish its own inbound events, but not as another partner, and cannot read a
-stream its role has no business with; the services can run the streams.
+A school can publish its own inbound events, but not as another partner, reads no stream but
+its feed; the supervisor declares the streams; the auditors replay read-only.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from services.audit.nats_config import (
     render_auth_config,
 )
 from services.runtime.nats_server import EmbeddedNats
-from services.runtime.streams import ensure_streams
+from services.runtime.streams import ensure_streams, feed_consumer
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,7 @@ def test_password_variables_are_named_after_the_user() -> None:
 
 
 async def test_school_publishes_as_itself_but_not_as_another(auth_url: str) -> None:
-    service = await connect(auth_url, "signalling")
+    service = await connect(auth_url, "backbone")
     errors: list[str] = []
     school = await connect(auth_url, SCHOOL, errors)
     try:
@@ -94,13 +94,13 @@ async def test_school_publishes_as_itself_but_not_as_another(auth_url: str) -> N
         await service.close()
 
 
-async def test_school_cannot_read_a_stream_it_has_no_business_with(auth_url: str) -> None:
-    service = await connect(auth_url, "signalling")
+async def test_school_reads_no_stream_but_may_ask_its_feeds_info(auth_url: str) -> None:
+    service = await connect(auth_url, "backbone")
     errors: list[str] = []
     school = await connect(auth_url, SCHOOL, errors)
     try:
         childcare = await connect(auth_url, CHILDCARE)
-        await ensure_streams(service.jetstream())
+        await ensure_streams(service.jetstream(), owned=[feed_consumer(SCHOOL)])
         await childcare.jetstream().publish(f"in.{CHILDCARE}.signalling.signal-registered", b"{}")
         await childcare.close()
         # Reading INBOUND (other partners' events) through JetStream is refused ...
@@ -118,13 +118,10 @@ async def test_school_cannot_read_a_stream_it_has_no_business_with(auth_url: str
                 break
             await asyncio.sleep(0.1)
         assert any('subscription to "in.>"' in e.lower() for e in errors)
-        # The stream its role reads is open to it.
-        readable = await school.jetstream().pull_subscribe(
-            "ketenbus.signalling.>", stream="SIGNALLING", durable=None
-        )
-        await service.jetstream().publish("ketenbus.signalling.match-found.v1", b"{}")
-        fetched = await readable.fetch(1, timeout=10)
-        assert 1 == len(fetched)
+        # Its feed, the consumer the backbone declared for it, is open to it (fetching and
+        # acking: tests/integration/test_wire_attacks.py).
+        info = await school.jetstream().consumer_info("FEED", f"feed-{SCHOOL}")
+        assert [f"feed.{SCHOOL}.>"] == info.config.filter_subjects
     finally:
         await school.close()
         await service.close()
@@ -136,7 +133,7 @@ async def test_a_wrong_password_is_refused(auth_url: str) -> None:
 
 
 async def test_the_auditor_reads_every_stream_in_order_but_publishes_nothing(auth_url: str) -> None:
-    service = await connect(auth_url, "signalling")
+    service = await connect(auth_url, "backbone")
     school = await connect(auth_url, SCHOOL)
     errors: list[str] = []
     auditor = await connect(auth_url, "audit", errors)

@@ -106,7 +106,7 @@ def entry(partner: str, role: str) -> PartnerEntry:
     return PartnerEntry(id=partner, name=partner, role=role)
 
 
-def test_a_school_publishes_only_its_own_inbound_and_reads_only_its_streams() -> None:
+def test_a_school_publishes_only_its_own_inbound_and_reads_only_its_feed() -> None:
     allowed = permissions_of(entry("bs-a", "school"), load_permissions())
     assert "in.bs-a.>" in allowed["publish"]
     assert not [s for s in allowed["publish"] if s.startswith("in.") and s != "in.bs-a.>"]
@@ -114,10 +114,12 @@ def test_a_school_publishes_only_its_own_inbound_and_reads_only_its_streams() ->
     assert ["_INBOX.bs-a.>"] == allowed["subscribe"]
 
 
-def test_services_run_the_streams() -> None:
+def test_a_service_reads_its_own_consumer_and_answers_on_its_own_inbox() -> None:
     allowed = permissions_of(entry("signalling", "signalling-service"), load_permissions())
-    assert {"$JS.API.>", "_INBOX.>"} <= set(allowed["publish"])
-    assert {"in.>", "_INBOX.>"} <= set(allowed["subscribe"])
+    assert {"$JS.API.CONSUMER.MSG.NEXT.INBOUND.signalling", "ketenbus.signalling.>"} <= set(
+        allowed["publish"]
+    )
+    assert ["_INBOX.signalling.>", "_INBOX.*", "ketenbus.health.signalling"] == allowed["subscribe"]
 
 
 def test_a_role_without_permissions_is_refused() -> None:

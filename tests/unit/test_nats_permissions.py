@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from services.audit.nats_config import (
+    PERMISSIONS_PATH,
+    NatsNameError,
+    Permissions,
     load_permissions,
     password_variables,
     permissions_of,
@@ -27,21 +30,68 @@ from services.runtime.nats_auth import (
 )
 from services.runtime.partners import PartnerEntry
 from services.runtime.settings import Settings
+from services.runtime.streams import stream_of_subject
 
 
-def users_with_service_permissions() -> set[str]:
+def allowed(user: str) -> Permissions:
     entries, rules = user_entries()
-    services = {"publish": rules.services.publish, "subscribe": rules.services.subscribe}
-    return {e.nats_user.user for e in entries if permissions_of(e, rules) == services}
+    return permissions_of(next(e for e in entries if e.nats_user.user == user), rules)
 
 
-def test_every_service_the_registry_runs_has_a_user_that_runs_the_streams() -> None:
-    names = {SERVICES[name]().name for name in SERVICES}
-    assert set() == names - users_with_service_permissions()
+def test_every_service_the_registry_runs_has_a_user_with_its_own_consumers_and_outbox() -> None:
+    for name in SERVICES:
+        spec = SERVICES[name]()
+        publish = set(allowed(spec.name).publish)
+        own = {f"$JS.API.CONSUMER.MSG.NEXT.{c.stream.name}.{c.durable}" for c in spec.consumers}
+        outbox = {stream_of_subject(e.outbound_subject()).subjects[0] for e in spec.publishes}
+        assert set() == (own | outbox) - publish, name
+        stream_api = [s for s in publish if s.startswith("$JS.API.STREAM.") and "INFO" not in s]
+        assert [] == [s for s in stream_api if not s.startswith("$JS.API.STREAM.MSG.GET.OBJ_")]
 
 
-def test_the_notificaties_bridge_and_the_supervisor_have_users() -> None:
-    assert {BRIDGE_USER, SUPERVISOR_USER} <= users_with_service_permissions()
+def test_a_service_touches_no_other_services_consumer() -> None:
+    kluis = allowed("kluis").publish
+    assert not [s for s in kluis if ".integral-plan" in s or ".signalling" in s]
+    assert not [s for s in kluis if s.endswith("*") or s in ("$JS.API.>", "ketenbus.>")]
+
+
+def test_the_notificaties_bridge_reads_its_listed_consumers_and_the_supervisor_runs_jetstream() -> (
+    None
+):
+    bridge = allowed(BRIDGE_USER).publish
+    assert "$JS.API.CONSUMER.MSG.NEXT.PLAN.notificaties" in bridge
+    assert "$JS.API.>" not in bridge
+    assert "$JS.API.>" in allowed(SUPERVISOR_USER).publish
+
+
+def test_a_partner_reads_only_its_own_feed_and_manages_no_consumer_stream_or_store() -> None:
+    school = allowed("bs-de-regenboog")
+    consumer_api = [s for s in school.publish if s.startswith("$JS.")]
+    assert {
+        "$JS.API.CONSUMER.INFO.FEED.feed-bs-de-regenboog",
+        "$JS.API.CONSUMER.MSG.NEXT.FEED.feed-bs-de-regenboog",
+        "$JS.ACK.FEED.feed-bs-de-regenboog.>",
+    } <= set(consumer_api)
+    assert [] == [s for s in consumer_api if "DURABLE" in s or "STREAM." in s or "*" in s]
+    assert [] == [s for s in school.publish if "OBJ_" in s or s.startswith("$O.")]
+    assert ["_INBOX.bs-de-regenboog.>"] == school.subscribe
+
+
+def test_a_name_the_declarations_do_not_know_is_an_error(tmp_path: Path) -> None:
+    text = PERMISSIONS_PATH.read_text().replace("[leerplicht-signals]", "[leerplicht-signal]")
+    typo = tmp_path / "permissions.yaml"
+    typo.write_text(text)
+    consumer = tmp_path / "consumer.yaml"
+    consumer.write_text(
+        PERMISSIONS_PATH.read_text().replace("PLAN/notificaties", "PLAN/notificatie")
+    )
+    request = tmp_path / "request.yaml"
+    request.write_text(
+        PERMISSIONS_PATH.read_text().replace("ketenbus.query.plan,", "ketenbus.query.plna,")
+    )
+    for path in (typo, consumer, request):
+        with pytest.raises(NatsNameError):
+            load_permissions(path)
 
 
 def test_every_user_is_generated_once() -> None:
@@ -51,8 +101,8 @@ def test_every_user_is_generated_once() -> None:
 
 def test_a_partner_may_ask_for_its_plan_and_its_worklist() -> None:
     school = PartnerEntry(id="bs-a", name="bs-a", role="school")
-    allowed = permissions_of(school, load_permissions())["publish"]
-    assert {PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT} <= set(allowed)
+    publish = permissions_of(school, load_permissions()).publish
+    assert {PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT} <= set(publish)
 
 
 def test_without_authorization_connections_carry_no_credentials(tmp_path: Path) -> None:

@@ -1,0 +1,229 @@
+"""Attacks of issue 14 by a school on its own NATS user, under the generated authorization.
+
+Each was possible with the authorization generated before (partners could create, delete and
+pull any consumer of the streams their role read, and put, get and purge the attachment store):
+a school rewrote kluis's consumer, deleted integral-plan's, pulled and acked from TRUANCY/kluis,
+purged the handover attachments and read every child's events. Now it may only fetch from, ack
+and ask the info of its own feed consumer, which the backbone declares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+import pytest_asyncio
+from nats.aio.client import Client as NatsClient
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from services.audit.nats_config import password_variables, render_auth_config
+from services.runtime.nats_server import EmbeddedNats
+from services.runtime.streams import (
+    HANDOVER_ATTACHMENTS,
+    KLUIS_SIGNALLING,
+    KLUIS_TRUANCY,
+    PLAN_SIGNALLING,
+    ensure_consumer,
+    ensure_streams,
+    feed_consumer,
+)
+from tests.integration.test_nats_auth import connect, password
+
+pytestmark = pytest.mark.integration
+
+SCHOOL = "bs-de-regenboog"
+OTHER = "vo-het-lyceum"
+FEEDER = "feeder"  # a test user that publishes feed messages, as the feed service will
+REFUSED = (nats.errors.Error, nats.js.errors.Error, asyncio.TimeoutError)
+
+
+@pytest.fixture
+def auth_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    conf = tmp_path / "auth.conf"
+    feeder = (
+        f'    {{user: "{FEEDER}", password: "{password(FEEDER)}", permissions: {{'
+        f'publish: {{allow: ["feed.>"]}}, subscribe: {{allow: ["_INBOX.{FEEDER}.>"]}}}}}}\n'
+    )
+    conf.write_text(render_auth_config().replace("  ]\n}", feeder + "  ]\n}"))
+    for variable in password_variables():
+        user = variable.removeprefix("KETENBUS_NATS_PW_").lower().replace("_", "-")
+        monkeypatch.setenv(variable, password(user))
+    server = EmbeddedNats(tmp_path / "nats", config_file=conf)
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+class Backbone:
+    """The supervisor's connection (declares) and the school's, with its refusals."""
+
+    def __init__(self, backbone: NatsClient, school: NatsClient, errors: list[str]) -> None:
+        self.backbone, self.school, self.errors = backbone, school, errors
+        self.js = backbone.jetstream()
+        self.attacker = school.jetstream(timeout=1.0)
+
+    async def refused(self, attack: Callable[[], Awaitable[Any]]) -> bool:
+        """True when the server refused `attack` for permissions (and it did not succeed)."""
+        before = len(self.errors)
+        try:
+            await attack()
+        except REFUSED:
+            pass
+        else:
+            return False
+        for _ in range(20):
+            if any("permissions violation" in e.lower() for e in self.errors[before:]):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+
+@pytest_asyncio.fixture
+async def wire(auth_url: str) -> AsyncIterator[Backbone]:
+    backbone = await connect(auth_url, "backbone")
+    errors: list[str] = []
+    school = await connect(auth_url, SCHOOL, errors)
+    js = backbone.jetstream()
+    await ensure_streams(js, owned=[feed_consumer(SCHOOL), feed_consumer(OTHER)])
+    for spec in (KLUIS_SIGNALLING, PLAN_SIGNALLING, KLUIS_TRUANCY):
+        await ensure_consumer(js, spec, 0)
+    for service, subject in (
+        ("truancy", "ketenbus.truancy.enrolment-registered.v1"),
+        ("signalling", "ketenbus.signalling.signal-registered.v1"),
+    ):
+        publisher = await connect(auth_url, service)
+        await publisher.jetstream().publish(subject, b"{}")
+        await publisher.close()
+    try:
+        yield Backbone(backbone, school, errors)
+    finally:
+        await school.close()
+        await backbone.close()
+
+
+async def test_a_school_cannot_rewrite_kluiss_consumer(wire: Backbone) -> None:
+    info = await wire.js.consumer_info(KLUIS_SIGNALLING.stream.name, KLUIS_SIGNALLING.durable)
+    rewritten = info.config
+    rewritten.filter_subjects = ["ketenbus.signalling.nothing"]
+
+    refused = await wire.refused(lambda: wire.attacker.add_consumer("SIGNALLING", rewritten))
+
+    after = await wire.js.consumer_info(KLUIS_SIGNALLING.stream.name, KLUIS_SIGNALLING.durable)
+    assert (True, ["ketenbus.signalling.>"]) == (refused, after.config.filter_subjects)
+
+
+async def test_a_school_cannot_delete_integral_plans_consumer(wire: Backbone) -> None:
+    refused = await wire.refused(
+        lambda: wire.attacker.delete_consumer("SIGNALLING", PLAN_SIGNALLING.durable)
+    )
+
+    info = await wire.js.consumer_info("SIGNALLING", PLAN_SIGNALLING.durable)
+    assert (True, PLAN_SIGNALLING.durable) == (refused, info.name)
+
+
+async def test_a_school_cannot_create_a_consumer_anywhere(wire: Backbone) -> None:
+    durable = ConsumerConfig(durable_name="mine", deliver_policy=DeliverPolicy.ALL)
+    named = ConsumerConfig(name="mine", filter_subject="ketenbus.signalling.>")
+    feed = ConsumerConfig(durable_name=f"feed-{SCHOOL}-2", filter_subject=f"feed.{OTHER}.>")
+    attacks = [
+        lambda: wire.attacker.add_consumer("SIGNALLING", durable),
+        lambda: wire.attacker.add_consumer("SIGNALLING", named),
+        lambda: wire.attacker.add_consumer("SIGNALLING", ConsumerConfig()),
+        lambda: wire.attacker.add_consumer("FEED", feed),
+    ]
+
+    refused = [await wire.refused(attack) for attack in attacks]
+
+    assert [True] * len(attacks) == refused
+
+
+async def test_a_school_cannot_pull_from_a_services_consumer(wire: Backbone) -> None:
+    async def pull() -> None:
+        sub = await wire.attacker.pull_subscribe_bind(KLUIS_TRUANCY.durable, stream="TRUANCY")
+        for msg in await sub.fetch(1, timeout=1):
+            await msg.ack()
+
+    refused = await wire.refused(pull)
+
+    info = await wire.js.consumer_info("TRUANCY", KLUIS_TRUANCY.durable)
+    assert (True, 1, 0) == (refused, info.num_pending, info.delivered.stream_seq)
+
+
+async def test_a_school_cannot_purge_or_read_the_attachment_store(
+    wire: Backbone, auth_url: str
+) -> None:
+    handover = await connect(auth_url, "handover")  # the service that keeps the attachments
+    store = await handover.jetstream().object_store(HANDOVER_ATTACHMENTS.name)
+    await store.put("00000000-0000-4000-8000-000000000000/bijlage-1", b"sealed")
+    await handover.close()
+    stream = f"OBJ_{HANDOVER_ATTACHMENTS.name}"
+    bucket = HANDOVER_ATTACHMENTS.name
+    attacks = [
+        lambda: wire.attacker.purge_stream(stream),
+        lambda: wire.attacker.object_store(bucket),
+        lambda: wire.attacker.get_last_msg(stream, f"$O.{bucket}.M.>"),
+        lambda: wire.attacker.add_consumer(stream, ConsumerConfig()),
+        lambda: wire.attacker.publish(f"$O.{bucket}.M.x", b"{}", headers={"Nats-Rollup": "all"}),
+    ]
+
+    refused = [await wire.refused(attack) for attack in attacks]
+
+    info = await wire.js.stream_info(stream)
+    assert ([True] * len(attacks), 2) == (refused, info.state.messages)
+
+
+async def test_a_school_cannot_read_a_domain_stream(wire: Backbone) -> None:
+    async def ephemeral(stream: str, subject: str) -> None:
+        sub = await wire.attacker.pull_subscribe(subject, stream=stream)
+        await sub.fetch(1, timeout=1)
+
+    async def listen() -> None:
+        await wire.school.subscribe("ketenbus.>")
+        await wire.school.flush()
+        raise TimeoutError  # the refusal comes as an asynchronous error
+
+    attacks = [
+        lambda: ephemeral("SIGNALLING", "ketenbus.signalling.>"),
+        lambda: ephemeral("TRUANCY", "ketenbus.truancy.>"),
+        lambda: ephemeral("HANDOVER", "ketenbus.handover.>"),
+        lambda: ephemeral("PLAN", "ketenbus.plan.>"),
+        lambda: wire.attacker.get_msg("SIGNALLING", 1),
+        lambda: wire.attacker.stream_info("SIGNALLING"),
+        listen,
+    ]
+
+    refused = [await wire.refused(attack) for attack in attacks]
+
+    assert [True] * len(attacks) == refused
+
+
+async def test_a_school_fetches_acks_and_asks_the_info_of_its_own_feed_only(
+    wire: Backbone, auth_url: str
+) -> None:
+    feeder = await connect(auth_url, FEEDER)
+    try:
+        for partner in (SCHOOL, OTHER):
+            await feeder.publish(f"feed.{partner}.signalling.match-found", partner.encode())
+        await feeder.flush()
+    finally:
+        await feeder.close()
+    sub = await wire.attacker.pull_subscribe_bind(f"feed-{SCHOOL}", stream="FEED")
+
+    fetched = await sub.fetch(5, timeout=5)
+    for msg in fetched:
+        await msg.ack_sync()
+    info = await wire.attacker.consumer_info("FEED", f"feed-{SCHOOL}")
+
+    async def other_feed() -> None:
+        other = await wire.attacker.pull_subscribe_bind(f"feed-{OTHER}", stream="FEED")
+        await other.fetch(1, timeout=1)
+
+    assert [SCHOOL.encode()] == [m.data for m in fetched]
+    assert (0, 0) == (info.num_pending, info.num_ack_pending)
+    assert await wire.refused(other_feed)
