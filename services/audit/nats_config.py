@@ -208,6 +208,7 @@ def object_store_subjects(bucket: str) -> list[str]:
     service writes a name once, so a put never replaces old chunks."""
     stream = f"OBJ_{bucket}"
     return [
+        "$JS.API.STREAM.NAMES",  # a get's ordered consumer looks the stream up by subject
         f"$JS.API.STREAM.INFO.{stream}",
         f"$JS.API.STREAM.MSG.GET.{stream}",
         f"$JS.API.DIRECT.GET.{stream}.>",
