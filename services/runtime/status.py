@@ -10,8 +10,8 @@ import nats
 from services.runtime import nats_auth
 from services.runtime.nats_auth import SUPERVISOR_USER
 from services.runtime.settings import Settings
-from services.runtime.streams import CONSUMERS, DEADLETTER, STREAMS, drift, feed_consumer
-from services.runtime.supervisor import BRIDGE, feed_partners
+from services.runtime.streams import CONSUMERS, DEADLETTER, STREAMS, drift
+from services.runtime.supervisor import BRIDGE, partner_consumers
 
 
 async def collect_status(url: str, settings: Settings | None = None) -> dict[str, Any]:
@@ -36,8 +36,8 @@ async def collect_status(url: str, settings: Settings | None = None) -> dict[str
                 }
             )
         consumers = []
-        # The partners' feeds too: an operator sees which partner is not reading its own.
-        for consumer in (*CONSUMERS, *(feed_consumer(p) for p in feed_partners())):
+        # The partners' feeds (and readers) too: an operator sees who is not reading its own.
+        for consumer in (*CONSUMERS, *partner_consumers()):
             try:
                 cinfo = await js.consumer_info(consumer.stream.name, consumer.durable)
             except nats.js.errors.NotFoundError:
