@@ -130,7 +130,8 @@ def story() -> IntegralPlanApplication:
     app.apply(regie(SCHOOL, WIJKTEAM, d))
     app.apply(goal(WIJKTEAM, d, sealed=clear("Lotte gaat weer elke dag naar school.")))
     parties = [SCHOOL, JGZ, WIJKTEAM]
-    app.apply(agreement(WIJKTEAM, parties, d, sealed=clear("Elke maand overleg met ouders.")))
+    # An agreement sealed under a key this reader's stand-in keyring refuses.
+    app.apply(agreement(WIJKTEAM, parties, d, sealed={Purpose.PLAN: "sealed"}))
     late = clear("", what="Huisbezoek over slapen en eten")
     app.apply(action(WIJKTEAM, JGZ, WIJKTEAM, date(2026, 11, 10), date(2026, 11, 20), sealed=late))
     soon = clear("", what="Taaltoets afnemen")
@@ -256,13 +257,17 @@ def test_a_childs_plan_shows_who_does_what_and_the_timeline(site: str, page: Any
     assert "Huisbezoek over slapen en eten" in body
     assert "Over datum" in body
     assert "Gesprek op 2 december." in body
-    # The signal's concern is sealed under a purpose this reader may not open.
-    assert "versleuteld, u mag dit niet inzien" in body
+    # A section the reader's keys do not open says so; a signal's concern is not even offered
+    # to the wijkteam sealed (Jeugdwet afdeling 7.1: it stays with its signaller).
+    assert 1 == body.count("versleuteld, u mag dit niet inzien")
+    assert "Afspraken" in body and "Elke maand" not in body
     actions = page.get_by_role("table", name="Wie doet wat, en koppelt terug aan wie, wanneer")
     assert 3 == actions.locator("tbody tr").count()
     timeline = page.locator("ol.timeline li")
-    assert "zorgsignaal afgegeven" in timeline.first.inner_text()
-    assert 11 == timeline.count()
+    # The signals and the match are not the wijkteam's to see (the match did not notify it).
+    assert "zorgsignaal" not in body
+    assert "actie afgesproken" in timeline.first.inner_text()
+    assert 8 == timeline.count()  # eleven less two signals and the match
 
 
 def test_parents_see_what_is_shared_and_with_whom_but_not_the_content(site: str, page: Any) -> None:
