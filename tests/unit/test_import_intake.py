@@ -33,6 +33,7 @@ from adapters.intake import (
 from adapters.las_csv.reader import AbsenceCsvError, AbsenceRow, read_absences
 from adapters.oso.dossier import OsoRefusedError, read_dossier
 from adapters.oso.transfer import import_oso
+from ketenbus_contracts.pseudonym import SecretPseudonymiser
 from services.handover.rules import load_disclosure_rules, load_rules
 from services.runtime.partners import INFRA_DIR, load_partners
 from services.truancy.imports import publish_edexml
@@ -40,7 +41,7 @@ from services.truancy.rules import load_regions
 from tests.conftest import EDEXML_SAMPLE, FIXTURES
 
 SCHOOL = "bs-de-regenboog"
-SECRET = b"test-pseudonym-secret-32-bytes!!"
+PSEUDONYMS = SecretPseudonymiser(b"test-pseudonym-secret-32-bytes!!")
 DISCLOSURE = load_disclosure_rules()
 POVO = FIXTURES / "oso" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
 OSO_BSN = b"<bsn>269326728</bsn>"
@@ -119,7 +120,7 @@ def test_a_partner_without_a_brin_imports_no_school_file() -> None:
 
 
 def test_an_edexml_export_of_another_school_is_refused_before_connecting(tmp_path: Path) -> None:
-    plan = plan_import(other_school(tmp_path), SECRET, {})
+    plan = plan_import(other_school(tmp_path), PSEUDONYMS, {})
     rules = next(iter(load_regions().values()))
 
     with pytest.raises(WrongSchoolError, match="BRIN 12AB"):
@@ -138,7 +139,7 @@ def test_an_oso_dossier_of_another_school_is_refused_before_anything_is_publishe
                 None,  # type: ignore[arg-type]  # never reached
                 _Keyring(),  # type: ignore[arg-type]
                 POVO.read_bytes(),
-                secret=SECRET,
+                pseudonyms=None,  # type: ignore[arg-type]  # never reached
                 disclosure=DISCLOSURE,
                 rules=load_rules(),
                 contact="ib",
@@ -273,7 +274,7 @@ def test_an_edexml_export_without_a_brin_is_refused_naming_the_field_and_the_rul
     )
 
     with pytest.raises(EdexmlNoBrinError) as refused:
-        plan_import(path, SECRET, {})
+        plan_import(path, PSEUDONYMS, {})
 
     message = str(refused.value)
     assert message.startswith("line 14, <school/brincode>: missing or empty: an import needs")
@@ -285,7 +286,7 @@ def test_an_empty_brincode_is_refused_by_the_schema_without_the_value(tmp_path: 
     path.write_bytes(SAMPLE.read_bytes().replace(b"99ZZ</brincode>", b"</brincode>"))
 
     with pytest.raises(EdexmlSchemaError, match="line 17, <school/brincode>"):
-        plan_import(path, SECRET, {})
+        plan_import(path, PSEUDONYMS, {})
 
 
 def test_the_edexml_import_validates_the_file_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -306,7 +307,7 @@ def test_the_edexml_import_validates_the_file_once(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(edexml_schema, "_schema", counting)
     version, tree = validate(SAMPLE)
-    plan = plan_import(SAMPLE, SECRET, {}, validated=(version, tree))
+    plan = plan_import(SAMPLE, PSEUDONYMS, {}, validated=(version, tree))
 
     assert (1, 3) == (len(validated), plan.pupils)
 
