@@ -8,7 +8,7 @@ from services.handover.handlers import create_router
 from services.handover.rules import load_rules
 from services.handover.translation import to_contract
 from services.runtime.host import ServiceSpec
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, tick_interval
 from services.runtime.store import store_env
 from services.runtime.streams import HANDOVER_ATTACHMENTS, HANDOVER_INBOUND
 
@@ -29,5 +29,5 @@ def service_spec() -> ServiceSpec:
         translate=to_contract,
         publishes=OUTBOUND_HANDOVER_EVENTS,
         tick=tick,
-        tick_interval=load_rules().tick_seconds,
+        tick_interval=tick_interval(NAME, load_rules().tick_seconds),
     )

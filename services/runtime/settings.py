@@ -14,6 +14,20 @@ def server_list(url: str) -> list[str]:
     return [part.strip() for part in url.split(",") if part.strip()]
 
 
+class TickSettings(BaseSettings):
+    """A service's own clock: `KETENBUS_<SERVICE>_TICK_INTERVAL` seconds between the runs of its
+    time-driven rules (tests shorten it); read with the service's prefix by `tick_interval`."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+    tick_interval: float | None = Field(default=None, gt=0)
+
+
+def tick_interval(service: str, default: float) -> float:
+    """Seconds between `service`'s ticks: its `KETENBUS_<SERVICE>_TICK_INTERVAL`, or `default`."""
+    own = TickSettings(_env_prefix=f"KETENBUS_{service.upper()}_")  # type: ignore[call-arg]
+    return own.tick_interval or default
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KETENBUS_", extra="ignore")
 

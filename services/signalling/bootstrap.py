@@ -20,7 +20,7 @@ from ketenbus_contracts.signalling import (
     SignalWithdrawn,
 )
 from services.runtime.host import ServiceSpec
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, tick_interval
 from services.runtime.store import store_env
 from services.runtime.streams import SIGNALLING_INBOUND
 from services.signalling.application import SignallingApplication, tick
@@ -47,13 +47,10 @@ PUBLISHES = (
 
 
 class SignallingSettings(BaseSettings):
-    """signalling's own settings (`KETENBUS_SIGNALLING_*`): a region's rules file, and how
-    often the time-driven rules run (expiry and reminders are due by the day: a minute is
-    plenty; tests shorten it)."""
+    """signalling's own settings (`KETENBUS_SIGNALLING_*`): a region's rules file."""
 
     model_config = SettingsConfigDict(env_prefix="KETENBUS_SIGNALLING_", extra="ignore")
     rules_path: Path = RULES_PATH
-    tick_interval: float = 60.0
 
 
 def create_application(settings: Settings) -> SignallingApplication:
@@ -70,5 +67,6 @@ def service_spec() -> ServiceSpec:
         translate=to_contract,
         publishes=PUBLISHES,
         tick=tick,
-        tick_interval=SignallingSettings().tick_interval,
+        # Expiry and reminders are due by the day: a minute is plenty.
+        tick_interval=tick_interval(NAME, 60.0),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ketenbus_contracts import truancy
 from services.runtime.host import ServiceSpec
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, tick_interval
 from services.runtime.store import store_env
 from services.runtime.streams import TRUANCY_INBOUND
 from services.truancy.application import TruancyApplication, tick
@@ -27,5 +27,6 @@ def service_spec() -> ServiceSpec:
         translate=to_contract,
         publishes=truancy.OUTBOUND,
         tick=tick,
-        tick_interval=3600.0,
+        # Thresholds and the three-month rule are counted in days: an hour is plenty.
+        tick_interval=tick_interval(NAME, 3600.0),
     )
