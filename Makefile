@@ -44,6 +44,7 @@ test: $(STAMP) $(NPM_STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 # The slice against raw nats-py, then replay beside a raw read of the same stream (a million
