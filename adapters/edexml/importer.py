@@ -25,11 +25,12 @@ from typing import Any
 
 from adapters.edexml.reader import ExportHeader, Pupil, iter_pupils, read_header
 from adapters.edexml.schema import validate
+from adapters.intake import ImportRefusedError
 from ketenbus_contracts.pseudonym import ChildBsn, Pseudonymiser, PupilKey, is_valid_bsn
 from ketenbus_contracts.truancy import PupilIdentity
 
 
-class StrictImportError(ValueError):
+class StrictImportError(ImportRefusedError):
     """`--strict`: the file has records that fail the semantic checks."""
 
 
@@ -71,6 +72,29 @@ def _problem(pupil: Pupil, today: date) -> str | None:
     if pupil.birth_date is not None and pupil.birth_date > today:
         return "birth date lies in the future"
     return None
+
+
+def failing_records(root: Any, today: date | None = None) -> list[Quarantined]:
+    """The records of a (validated) EDEXML root that fail the semantic checks: what `--strict`
+    refuses the file for, known before anything is asked of the backbone."""
+    check_day = today or date.today()
+    return [
+        Quarantined(pupil.key, pupil.line, problem)
+        for pupil in iter_pupils(root)
+        if (problem := _problem(pupil, check_day)) is not None
+    ]
+
+
+def strict_refusal(quarantined: list[Quarantined]) -> StrictImportError:
+    """One line naming each failing record by pupil key, line and rule (never a value)."""
+    shown = "; ".join(
+        f"pupil key {q.pupil_key} (line {q.line}): {q.reason}" for q in quarantined[:5]
+    )
+    more = f" (and {len(quarantined) - 5} more)" if len(quarantined) > 5 else ""
+    return StrictImportError(
+        f"--strict: {len(quarantined)} record(s) fail the checks, nothing was imported: "
+        f"{shown}{more}"
+    )
 
 
 def _name(pupil: Pupil) -> str:
@@ -138,8 +162,7 @@ def plan_import(
         )
         plan.enrolments.append(Enrolment(pseudonym, identity, plan.day))
     if strict and plan.quarantined:
-        keys = ", ".join(q.pupil_key for q in plan.quarantined)
-        raise StrictImportError(f"{len(plan.quarantined)} record(s) fail the checks: {keys}")
+        raise strict_refusal(plan.quarantined)
     plan.de_enrolments = sorted(set(previous.values()) - seen)
     return plan
 

@@ -30,11 +30,20 @@ class SchemaIssue:
 
 
 class EdexmlSchemaError(ImportRefusedError):
-    """The file is not EDEXML of a known version; `issues` say what and where."""
+    """The file is not EDEXML of a known version; `issues` say what and where.
+
+    Its message is one line: the first issues (line, element, rule) and how many more.
+    """
+
+    shown = 3
 
     def __init__(self, issues: list[SchemaIssue]) -> None:
         self.issues = issues
-        super().__init__("; ".join(str(i) for i in issues[:5]))
+        more = len(issues) - self.shown
+        super().__init__(
+            "; ".join(str(i) for i in issues[: self.shown])
+            + (f" (and {more} more)" if more > 0 else "")
+        )
 
 
 class EdexmlNoBrinError(EdexmlSchemaError):
@@ -115,11 +124,19 @@ def _line(element: object) -> int:
 
 
 def _without_values(message: str) -> str:
-    """libxml2 quotes the offending value ("The value '12345678' …"): drop it, it may be a BSN."""
+    """libxml2's message without the offending value (it may be a BSN or a name), on one line.
+
+    libxml2 quotes the value as `'…'` right before ` is not …` or ` has a length …`; the value
+    itself may hold quotes, so everything up to the last such quote goes (greedy).
+    """
     import re
 
-    return re.sub(
-        r"'[^']*' is not",
-        "the value is not",
-        re.sub(r"\[facet [^\]]*\] The value '[^']*'", "the value", message),
+    element, _, rule = message.partition("': ")
+    if not rule:
+        element, rule = "", message
+    rule = re.sub(
+        r"^(\[facet '[^']*'\] )?The value '.*'(?= is not| has a length)", r"\1the value", rule
     )
+    rule = re.sub(r"^'.*'(?= is not)", "the value", rule)
+    rule = " ".join(rule.split())
+    return f"{element}': {rule}" if element else rule

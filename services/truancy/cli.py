@@ -1,8 +1,9 @@
 """`ketenbus truancy …`: the EDEXML and absence-CSV imports, as a school.
 
-Exit codes: 0 the file was processed (quarantined records are named in the summary), 1 the file
-was refused (schema, `--strict`, wrong header) or there is no running backbone, 2 the school is
-unknown. A shared `ketenbus import …` group may replace these commands; they stay as aliases.
+Exit codes: 0 the file was processed (quarantined records are named in the summary), 2 the file
+was refused (schema, `--strict`, another school's, a DTD, too large) or the school is unknown, 1
+there is no running backbone or a service refused. Every refusal is one line naming the field and
+the rule, never a value. `ketenbus import edexml|absences` are these commands.
 """
 
 from __future__ import annotations
@@ -49,11 +50,12 @@ def import_edexml(
 ) -> None:
     """Import a school's EDEXML export (2.0/2.1): enrolments and de-enrolments since the last."""
     from adapters.edexml.importer import (
-        StrictImportError,
+        failing_records,
         load_previous,
         plan_import,
         pseudonyms_needed,
         save_state,
+        strict_refusal,
         summary,
     )
     from adapters.edexml.reader import read_header
@@ -71,6 +73,9 @@ def import_edexml(
         version, tree = validate(file)
         brin = read_header(tree.getroot()).brin
         check_school(brin, as_partner, what=file.name)  # before connecting, before anything
+        failing = failing_records(tree.getroot()) if strict else []
+        if failing:
+            raise strict_refusal(failing)
         previous = load_previous(settings.data_dir, as_partner, brin)
         if url is None:
             raise NoBackboneError()
@@ -92,14 +97,9 @@ def import_edexml(
         fail(f"no pseudonyms: {exc}", 2)
         return
     except EdexmlSchemaError as exc:
-        lines = "\n".join(f"  {issue}" for issue in exc.issues[:20])
-        more = f"\n  … and {len(exc.issues) - 20} more" if len(exc.issues) > 20 else ""
-        fail(f"refused: not valid EDEXML\n{lines}{more}", 1)
+        fail(f"refused: {file.name} is not valid EDEXML: {exc}")
         return
-    except StrictImportError as exc:
-        fail(f"refused (--strict): {exc}", 1)
-        return
-    except ImportRefusedError as exc:
+    except ImportRefusedError as exc:  # --strict included
         fail(f"refused: {exc}", 2)
         return
     published = asyncio.run(
@@ -131,7 +131,7 @@ def import_absences(file: File, as_partner: Partner, data_dir: DataDir = None) -
     try:
         rows = list(read_absences(file, school=as_partner))  # refused before connecting
     except ImportRefusedError as exc:
-        fail(f"refused: {exc}", 1)
+        fail(f"refused: {exc}")
         return
     if url is None:
         raise NoBackboneError()

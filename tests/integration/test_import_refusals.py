@@ -85,3 +85,43 @@ def test_the_schools_own_export_imported_as_another_school_is_refused(tmp_path: 
     assert [1, 1] == [len(refusal(r)[1]) for r in (edexml, oso)]
     assert "BRIN 99ZZ, but vo-het-lyceum is BRIN 99YY" in oso.stderr
     assert "Traceback" not in edexml.stderr + oso.stderr
+
+
+def test_an_edexml_file_failing_the_schema_is_refused_with_one_line_naming_the_rule(
+    tmp_path: Path,
+) -> None:
+    bad = tmp_path / "leerlingen.xml"
+    # a value with quotes in it, shaped like libxml2's own message around a value
+    bad.write_bytes(
+        SAMPLE.read_bytes().replace(b"<bsn>133456785</bsn>", b"<bsn>O'Brien' is not 12</bsn>")
+    )
+
+    result = ketenbus(tmp_path, "import", "edexml", str(bad), "--as", "bs-de-regenboog")
+
+    assert (
+        2,
+        [
+            "error: refused: leerlingen.xml is not valid EDEXML: line 102, <leerling[2]/bsn>: "
+            "Element 'bsn': [facet 'pattern'] the value is not accepted by the pattern "
+            "'\\p{Nd}{9}'."
+        ],
+    ) == refusal(result)
+    assert "Brien" not in result.stderr + result.stdout
+
+
+def test_strict_refuses_a_file_with_a_failing_record_in_one_line_before_connecting(
+    tmp_path: Path,
+) -> None:
+    # No backbone runs: --strict refuses on the file alone.
+    result = ketenbus(
+        tmp_path, "import", "edexml", str(SAMPLE), "--as", "bs-de-regenboog", "--strict"
+    )
+
+    assert (
+        2,
+        [
+            "error: refused: --strict: 1 record(s) fail the checks, nothing was imported: "
+            "pupil key 00002 (line 94): BSN fails the eleven-check"
+        ],
+    ) == refusal(result)
+    assert "133456785" not in result.stderr + result.stdout

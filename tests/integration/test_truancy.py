@@ -144,7 +144,7 @@ class TruancyCase(StoreBackend):
         refused = ketenbus("truancy", "import-edexml", str(bad), "--as", SCHOOL)
         strict = ketenbus("truancy", "import-edexml", str(FIXTURE), "--as", SCHOOL, "--strict")
 
-        assert (1, 1) == (refused.exit_code, strict.exit_code)
+        assert (2, 2) == (refused.exit_code, strict.exit_code)
         assert "line 109, <leerling[3]/naam>" in refused.output
         assert "00002" in strict.output
 
