@@ -1,4 +1,17 @@
-"""Shared fixtures: a real nats-server per test, SQLite files and PostgreSQL schemas.
+"""Shared fixtures: a real nats-server, the backbone, SQLite files and PostgreSQL schemas.
+
+One nats-server with JetStream serves the whole session (per pytest process); each test that
+asks for `nats_url` gets it with every stream deleted first (and with the streams their
+consumers, KV buckets and object stores), so no test sees another's messages, consumers or
+dedup window. Deleting is what fits: the services' stream and subject names are fixed (no
+prefix to vary), and an account per test would need the server reconfigured per test;
+deleting the streams costs less than starting a server and declaring them anew. A test whose
+backbone runs the registry's authorization gets its own server with that configuration.
+
+`backbone` is the one backbone factory: the services a test names with
+`@pytest.mark.backbone("signalling", "kluis")` run as tasks of the test process
+(tests/backbone.py) beside that server; `processes=True` in the marker runs them as the
+supervisor's processes, for the tests about processes (SIGKILL, restarts, the bridge).
 
 PostgreSQL tests run wherever PostgreSQL is reachable (KETENBUS_TEST_POSTGRES_* or
 127.0.0.1:5432, database `test`); under CI (`CI=true`) a missing PostgreSQL fails the run.
@@ -6,15 +19,19 @@ PostgreSQL tests run wherever PostgreSQL is reachable (KETENBUS_TEST_POSTGRES_* 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import nats
 import pytest
 
 from services.runtime.nats_server import EmbeddedNats
 from services.runtime.settings import Settings
+from services.runtime.supervisor import Backbone
+from tests.backbone import InProcessBackbone
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EDEXML_SAMPLE = FIXTURES / "edexml" / "2.1" / "EDEXML.Voorbeeld.2.1.xml"
@@ -41,15 +58,34 @@ def postgres_available() -> bool:
         return False
 
 
-@pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh embedded nats-server with JetStream, on a free port, for one test."""
-    server = EmbeddedNats(tmp_path / "nats")
-    url = server.start()
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    """The session's embedded nats-server with JetStream, on a free port, no authorization."""
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
+    server.start()
     try:
-        yield url
+        yield server
     finally:
         server.stop()
+
+
+async def _delete_streams(url: str) -> None:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for info in await js.streams_info():
+            await js.delete_stream(info.config.name)
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def nats_url(nats_server: EmbeddedNats) -> str:
+    """The session's nats-server, every stream (with its consumers) deleted for this test."""
+    if nats_server.process is None or nats_server.process.poll() is not None:
+        nats_server.start()  # a test stopped it: the next one gets it back
+    asyncio.run(_delete_streams(nats_server.url))
+    return nats_server.url
 
 
 @pytest.fixture
@@ -92,3 +128,48 @@ class StoreBackend:
         # The tests' own clients (tests/integration/helpers.py) connect anonymously; registry
         # authorization has its own cases (tests/integration/test_nats_registry_auth.py).
         return Settings(data_dir=data_dir, store="sqlite", nats_auth="none")
+
+
+StartBackbone = Callable[..., Backbone]
+
+
+@pytest.fixture
+def start_backbone(request: pytest.FixtureRequest) -> Iterator[StartBackbone]:
+    """Start NATS and `services` for this test: `start(settings, services, processes=False)`.
+
+    Without `settings.nats_url` and authorization the services use the session's server
+    (`nats_url`); under `nats_auth="registry"` the backbone starts its own, configured from the
+    registry. Services run as tasks unless `processes`; all are stopped after the test.
+    """
+    started: list[Backbone] = []
+
+    def start(settings: Settings, services: list[str], *, processes: bool = False) -> Backbone:
+        if settings.nats_url is None and settings.nats_auth == "none":
+            settings = settings.model_copy(update={"nats_url": request.getfixturevalue("nats_url")})
+        backbone = (Backbone if processes else InProcessBackbone)(settings, list(services))
+        started.append(backbone)
+        backbone.start()
+        return backbone
+
+    try:
+        yield start
+    finally:
+        for backbone in reversed(started):
+            backbone.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A test's settings: SQLite under its tmp_path, no NATS authorization (see StoreBackend)."""
+    return Settings(data_dir=tmp_path / "data", store="sqlite", nats_auth="none")
+
+
+@pytest.fixture
+def backbone(
+    request: pytest.FixtureRequest, settings: Settings, start_backbone: StartBackbone
+) -> Backbone:
+    """The services the test's `backbone` marker names, on `settings`."""
+    marker = request.node.get_closest_marker("backbone")
+    if marker is None:
+        raise pytest.UsageError("the backbone fixture needs @pytest.mark.backbone(SERVICE, ...)")
+    return start_backbone(settings, list(marker.args), **marker.kwargs)

@@ -1,4 +1,8 @@
-"""The first slice end to end: real nats-server, service processes, SQLite and PostgreSQL stores."""
+"""The first slice end to end: real nats-server, the services, SQLite and PostgreSQL stores.
+
+The services run as tasks of the test process, except where a service is killed: there they
+are processes and the kill is a SIGKILL.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import asyncio
 import base64
 import json
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -37,9 +40,9 @@ from tests.integration.helpers import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
-
 SERVICES = ["signalling", "integral-plan", "kluis"]
+
+pytestmark = [pytest.mark.integration, pytest.mark.backbone(*SERVICES)]
 
 
 def rebuilt_plans(url: str) -> dict[str, dict[str, Any]]:
@@ -65,12 +68,6 @@ def _comparable(plan: dict[str, Any]) -> dict[str, Any]:
 
 
 class SliceCase(StoreBackend):
-    @pytest.fixture
-    def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
-        settings = settings.model_copy(update={"nats_url": nats_url})
-        with Backbone(settings, SERVICES) as backbone:
-            yield backbone
-
     def test_two_partners_signalling_on_one_child_show_a_match_in_the_plan(
         self, backbone: Backbone
     ) -> None:
@@ -177,6 +174,7 @@ class SliceCase(StoreBackend):
         plan = wait_until(lambda: query_plan(backbone, kid), what="the plan")
         assert 1 == len(plan["signals"])
 
+    @pytest.mark.backbone(*SERVICES, processes=True)
     def test_a_signalling_service_killed_mid_stream_loses_and_doubles_nothing(
         self, backbone: Backbone, settings: Settings
     ) -> None:
