@@ -22,7 +22,12 @@ from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.feed import FEED_SIGNATURE_HEADER
 from ketenbus_contracts.privacy import ChildErased
 from services.feed.domain import ChildFeed, FeedRules, recipients, relation_changes_of, trim
-from services.runtime.store import Batch, TrackedApplication
+from services.runtime.store import (
+    INFRASTRUCTURE_ERRORS,
+    Batch,
+    TrackedApplication,
+    UnexpectedHandlerError,
+)
 from services.runtime.streams import feed_subject
 
 log = structlog.get_logger(__name__)
@@ -61,19 +66,28 @@ class FeedApplication(TrackedApplication):
         self.rules = rules
         self.sign = sign
 
-    def prepare(self, tracking_name: str, items: Sequence[tuple[int, Any]]) -> PreparedBatch:
+    def prepare(
+        self, tracking_name: str, items: Sequence[tuple[int, Any]], through: int | None = None
+    ) -> PreparedBatch:
         """The copies of the batch's events not processed before (in stream order), and the
-        relations as they leave them; nothing is stored."""
+        relations as they leave them; nothing is stored. `through`: the batch's last sequence,
+        refused messages included (see `TrackedApplication.process_batch`, also for errors)."""
         start = self.position(tracking_name)
         todo = [(seq, event) for seq, event in items if seq > start]
+        last = max([through or 0, *(seq for seq, _ in todo)])
         prepared = PreparedBatch(
             tracking=None
-            if not todo
-            else Tracking(application_name=tracking_name, notification_id=todo[-1][0]),
+            if last <= start
+            else Tracking(application_name=tracking_name, notification_id=last),
             batch=Batch(self.repository),
         )
-        for _, event in todo:
-            self._copy(prepared, event)
+        for seq, event in todo:
+            try:
+                self._copy(prepared, event)
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as exc:
+                raise UnexpectedHandlerError(seq, exc) from exc
         log.debug("feed_batch_prepared", events=len(todo), copies=len(prepared.entries))
         return prepared
 

@@ -28,6 +28,8 @@ from services.feed.application import FeedApplication
 from services.runtime.batching import stream_subscriber
 from services.runtime.deadletter import publish_deadletter
 from services.runtime.host import ServiceContext
+from services.runtime.inbound import Refusal
+from services.runtime.store import UnexpectedHandlerError
 from services.runtime.streams import (
     FEED,
     FEED_ARRANGEMENTS,
@@ -75,17 +77,33 @@ async def copy_to_feeds(
     ctx.consumed[consumer.tracking_name] = ctx.consumed.get(consumer.tracking_name, 0) + 1
     ctx._check_deliveries(consumer, messages)  # the same net as every consumer's
     decoded: list[tuple[int, Any]] = []
-    refused: list[tuple[Msg, Exception]] = []
+    refused: list[tuple[Msg, Exception | Refusal]] = []
     for msg in sorted(messages, key=lambda m: m.metadata.sequence.stream):
+        seq = msg.metadata.sequence.stream
+        given_up = ctx.given_up_on(consumer, seq)
+        if given_up is not None:
+            refused.append((msg, given_up))
+            continue
         try:
-            decoded.append((msg.metadata.sequence.stream, parse_event(msg.data)))
+            decoded.append((seq, parse_event(msg.data)))
         except (ValidationError, UnknownEventTypeError) as exc:
             refused.append((msg, exc))
     if ctx.nc is None:
         raise RuntimeError("the feed has no connection to publish on")
     js = ctx.nc.jetstream()
+    through = max((m.metadata.sequence.stream for m in messages), default=0)
+    # Dead letters before the batch is recorded, so a failed publish is retried with it.
+    for msg, reason in refused:
+        await publish_deadletter(
+            js, ctx.service, reason, msg.data,
+            subject=msg.subject, stream_seq=msg.metadata.sequence.stream,
+        )  # fmt: skip
     async with lock:
-        prepared = await ctx.call(application.prepare, consumer.tracking_name, decoded)
+        try:
+            prepared = await ctx.call(application.prepare, consumer.tracking_name, decoded, through)
+        except UnexpectedHandlerError as failure:
+            ctx.handling_failed(consumer, failure)
+            raise
         acks = [
             await js.publish_async(
                 entry.subject, entry.body, stream=FEED.name, headers=entry.headers
@@ -94,11 +112,7 @@ async def copy_to_feeds(
         ]
         await asyncio.gather(*acks)
         await ctx.call(application.commit, prepared)
-    for msg, reason in refused:
-        await publish_deadletter(
-            js, ctx.service, reason, msg.data,
-            subject=msg.subject, stream_seq=msg.metadata.sequence.stream,
-        )  # fmt: skip
+    ctx.batch_done(consumer, through)
     return len(prepared.entries)
 
 

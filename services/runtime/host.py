@@ -33,7 +33,7 @@ from services.runtime.inbound import Limits, Refusal, admit
 from services.runtime.outbox import OutboxRelay, Translate
 from services.runtime.receipts import batch_receipts, publish_receipts
 from services.runtime.settings import Settings, server_list
-from services.runtime.store import TrackedApplication
+from services.runtime.store import TrackedApplication, UnexpectedHandlerError
 from services.runtime.streams import INBOUND, ConsumerSpec, ObjectStoreSpec, drift, ensure_consumer
 
 log = structlog.get_logger(__name__)
@@ -69,6 +69,38 @@ class ServiceContext:
     in_flight: int = 0
     # Batches each consumer has been handed, so a busy request handler cannot hide a stalled feed.
     consumed: dict[str, int] = field(default_factory=dict)
+    # Deliveries of a message whose handling raised an unexpected error, by (consumer, stream
+    # sequence); at `handler_max_deliveries` it is given up: dead-lettered, not handled again.
+    failures: dict[tuple[str, int], int] = field(default_factory=dict)
+    given_up: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    def given_up_on(self, consumer: ConsumerSpec, seq: int) -> Refusal | None:
+        """The refusal of a message whose handling failed too often (None: handle it)."""
+        error = self.given_up.get((consumer.tracking_name, seq))
+        return None if error is None else Refusal("unexpected-error", ({"error": error},))
+
+    def handling_failed(self, consumer: ConsumerSpec, failure: UnexpectedHandlerError) -> None:
+        """Count a delivery whose handling raised an unexpected error; give the message up at
+        the bound. The caller re-raises: the batch is retried from the stored position."""
+        key = (consumer.tracking_name, failure.seq)
+        deliveries = self.failures[key] = self.failures.get(key, 0) + 1
+        log.error(
+            "handler_unexpected_error",
+            consumer=key[0],
+            stream_seq=failure.seq,
+            error=type(failure.error).__name__,
+            deliveries=deliveries,
+        )
+        if deliveries >= self.settings.handler_max_deliveries:
+            self.given_up[key] = type(failure.error).__name__
+            del self.failures[key]
+
+    def batch_done(self, consumer: ConsumerSpec, through: int) -> None:
+        """Forget the failures of what the consumer has now recorded."""
+        name = consumer.tracking_name
+        for table in (self.failures, self.given_up):
+            for key in [k for k in table if k[0] == name and k[1] <= through]:
+                del table[key]
 
     def _check_deliveries(self, consumer: ConsumerSpec, messages: Sequence[Msg]) -> None:
         """Refuse a batch that skips a delivery of the consumer.
@@ -101,6 +133,10 @@ class ServiceContext:
 
         Admitting per message (`services.runtime.inbound.admit`, never raising for anything in
         the message) keeps one bad message from refusing or blocking the valid ones around it.
+        An unexpected error of the application's code on one message fails the batch (retried
+        from the stored position, after a pause); once that message has failed
+        `handler_max_deliveries` times it is dead-lettered as `unexpected-error` instead and the
+        rest goes on. Failures of the infrastructure are retried for as long as they last.
         What was refused before it reached the application is dead-lettered before the batch
         is recorded, so a failed dead-letter publish is retried with the batch.
         """
@@ -112,13 +148,25 @@ class ServiceContext:
         decoded: list[tuple[int, Any]] = []
         refused: list[tuple[int, Refusal | Exception]] = []
         for seq in sorted(by_seq):
+            given_up = self.given_up_on(consumer, seq)
+            if given_up is not None:
+                refused.append((seq, given_up))
+                continue
             admission = admit(by_seq[seq].data, decode, limits)
             if admission.refusal is None:
                 decoded.append((seq, admission.event))
             else:
                 refused.append((seq, admission.refusal))
         await self._deadletter(by_seq, refused)
-        rejected = await self.call(self.application.process_batch, name, decoded)
+        try:
+            # Through the batch's last message: a batch refused whole is recorded as seen too.
+            rejected = await self.call(
+                self.application.process_batch, name, decoded, max(by_seq, default=0)
+            )
+        except UnexpectedHandlerError as failure:
+            self.handling_failed(consumer, failure)
+            raise
+        self.batch_done(consumer, max(by_seq, default=0))
         await self._deadletter(by_seq, rejected)
         if consumer.stream is INBOUND and self.nc is not None:
             # Every partner hears what became of what it published (after its dead letter).

@@ -88,6 +88,18 @@ class Settings(BaseSettings):
             "before parsing (`too-deep`); contract events need about 8"
         ),
     )
+    handler_max_deliveries: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description=(
+            "How often a service tries a consumed message whose handling raises an unexpected "
+            "error (a fault of the code, not of the infrastructure) before it dead-letters it as "
+            "`unexpected-error` and goes on; between tries the service restarts its consumers "
+            "from the stored position with a growing pause. Failures of the store or NATS are "
+            "retried for as long as they last and never dead-letter a message"
+        ),
+    )
     audit_witness_interval: float = Field(
         default=5.0,
         ge=0,

@@ -9,11 +9,13 @@ batch is one transaction.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, ClassVar, TypeVar, cast
 
+import nats.errors
 from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
@@ -21,9 +23,33 @@ from eventsourcing.application import (
     Repository,
 )
 from eventsourcing.domain import MutableOrImmutableAggregate
-from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Tracking, Transcoding
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    PersistenceError,
+    ProcessRecorder,
+    Tracking,
+    Transcoding,
+)
 
 from services.runtime.settings import Settings
+
+# What a failure of the infrastructure raises (the store, the disk, the network): retried,
+# never a reason to refuse the message being handled.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    PersistenceError,
+    sqlite3.Error,
+    OSError,
+    nats.errors.Error,
+)
+
+
+class UnexpectedHandlerError(RuntimeError):
+    """The application's code raised something nobody named on one consumed message."""
+
+    def __init__(self, seq: int, error: Exception) -> None:
+        super().__init__(f"stream sequence {seq}: {type(error).__name__}")
+        self.seq = seq
+        self.error = error
 
 
 def store_env(settings: Settings, service: str) -> dict[str, str]:
@@ -132,17 +158,24 @@ class TrackedApplication(Application[uuid.UUID]):
                 self.repository.cache.get(aggregate_id, evict=True)
 
     def process_batch(
-        self, tracking_name: str, items: Sequence[tuple[int, Any]]
+        self, tracking_name: str, items: Sequence[tuple[int, Any]], through: int | None = None
     ) -> list[tuple[int, Exception]]:
         """Apply consumed messages, given as (stream sequence, message) in stream order.
 
         What was processed before (sequence at or below the tracked position) is skipped. The
-        new events of every touched aggregate and the last sequence are recorded in one
+        new events of every touched aggregate and the last sequence (`through` when given: the
+        batch's last, including messages refused before they got here) are recorded in one
         transaction. Returns the refused messages with their reasons; the rest took effect.
+
+        A failure of the infrastructure (`INFRASTRUCTURE_ERRORS`) propagates as it is, to be
+        retried; any other exception of `handle` is a fault of the code on that one message,
+        raised as `UnexpectedHandlerError` naming its sequence (the caller dead-letters it after
+        a bounded number of deliveries). Either way nothing of the batch is recorded.
         """
         start = self.position(tracking_name)
         todo = [(seq, message) for seq, message in items if seq > start]
-        if not todo:
+        last = max([through or 0, *(seq for seq, _ in todo)])
+        if last <= start:
             return []
         batch = Batch(self.repository)
         refused: list[tuple[int, Exception]] = []
@@ -152,7 +185,11 @@ class TrackedApplication(Application[uuid.UUID]):
             except self.refusals as exc:
                 # Commands check before they change anything, so a refusal leaves no trace.
                 refused.append((seq, exc))
-        tracking = Tracking(application_name=tracking_name, notification_id=todo[-1][0])
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as exc:
+                raise UnexpectedHandlerError(seq, exc) from exc
+        tracking = Tracking(application_name=tracking_name, notification_id=last)
         self.record(tracking, *batch.aggregates)
         return refused
 

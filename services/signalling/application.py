@@ -74,9 +74,9 @@ class SignallingApplication(TrackedApplication):
         self._agenda_snapshot = 0
 
     def process_batch(
-        self, tracking_name: str, items: Sequence[tuple[int, Any]]
+        self, tracking_name: str, items: Sequence[tuple[int, Any]], through: int | None = None
     ) -> list[tuple[int, Exception]]:
-        refused = super().process_batch(tracking_name, items)
+        refused = super().process_batch(tracking_name, items, through)
         self._snapshot_agenda()
         return refused
 

@@ -40,6 +40,7 @@ from services.feed.application import FeedApplication
 from services.feed.bootstrap import load_rules
 from services.feed.domain import FeedRules, InvalidFeedRulesError, trim
 from services.runtime.receipts import batch_receipts, publish_receipts
+from services.runtime.store import UnexpectedHandlerError
 
 SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="ib")
 JGZ = Signaller(partner="jgz-gelderland-zuid", role="jeugdarts", contact="jgz")
@@ -156,6 +157,33 @@ def test_a_batch_processed_before_sends_nothing_again() -> None:
     copies(app, signal)
 
     assert [] == copies(app, signal)
+
+
+def test_a_batch_refused_whole_is_recorded_through_its_last_message() -> None:
+    app = application()
+
+    app.commit(app.prepare("SIGNALLING:feed", [], through=3))
+
+    assert 3 == app.position("SIGNALLING:feed")
+
+
+def test_an_unexpected_error_on_one_event_names_its_sequence_and_records_nothing() -> None:
+    class Broken:
+        subject = CHILD
+
+        def relation_changes(self) -> list[object]:
+            raise ZeroDivisionError
+
+    app = application()
+
+    with pytest.raises(UnexpectedHandlerError) as failed:
+        app.prepare("SIGNALLING:feed", [(1, registered(CHILD, SCHOOL, {})), (2, Broken())])
+
+    assert (2, ZeroDivisionError, 0) == (
+        failed.value.seq,
+        type(failed.value.error),
+        app.position("SIGNALLING:feed"),
+    )
 
 
 def test_trim_keeps_dossier_sections_only_for_a_role_that_may_hold_handover() -> None:
