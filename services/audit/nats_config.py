@@ -16,8 +16,9 @@ why per-user permissions and not accounts.
   delete, fetch, ack), the streams its outbox publishes to (from the events it `publishes`), its
   dead-letter subject, its health subject and the request subjects its router answers (replies
   through `allow_responses`).
-- The Notificaties bridge gets its listed consumers; the auditors read-only ordered replay of
-  their streams; the supervisor (`backbone`) declares streams and consumers and runs status.
+- The Notificaties bridge gets its listed consumers; the auditors read-only replay of their
+  streams by sequence (direct gets, no consumer); the supervisor (`backbone`) declares
+  streams and consumers and runs status.
 
 Every name in the permissions file is checked against the declarations (`NatsNameError`): a typo
 is an error, not a dead permission. Credentials are never written: a user with a registered
@@ -71,7 +72,7 @@ class RolePermissions(_Strict):
     # `STREAM:subject`: one short-lived consumer named after the partner, filtered on exactly
     # that subject (transitional, until the feed carries it).
     filtered_reads: list[str] = Field(default_factory=list)
-    # Auditors: read-only ordered replay (ephemeral consumers) of these streams.
+    # Auditors: read-only replay (direct gets by sequence, no consumer) of these streams.
     replay_streams: list[str] = Field(default_factory=list)
     # None: the partners' default request subjects (`partner_requests`).
     requests: list[str] | None = None
@@ -194,12 +195,9 @@ def filtered_read_subjects(partner: str, read: str) -> list[str]:
 
 
 def replay_subjects(stream: str) -> list[str]:
-    """Read-only ordered replay: ephemeral push consumers with flow control, and stream info."""
-    return [
-        f"$JS.API.STREAM.INFO.{stream}",
-        f"$JS.API.CONSUMER.CREATE.{stream}",
-        f"$JS.FC.{stream}.>",
-    ]
+    """Read-only replay: the stream's info and batched direct gets by sequence. No consumer
+    API at all: "ephemeral" creates may name an existing durable consumer and rewrite it."""
+    return [f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.DIRECT.GET.{stream}"]
 
 
 def object_store_subjects(bucket: str) -> list[str]:
@@ -274,10 +272,8 @@ def service_permissions(spec: ServiceSpec) -> Permissions:
     for store in spec.object_stores:
         publish += object_store_subjects(store.name)
     subscribe = [
+        # Replies, fetches included (services.runtime.host `own_inboxes`): its own inbox only.
         f"{inbox_prefix(spec.name)}.>",
-        # faststream's pull subscriptions fetch into `_INBOX.<nuid>` whatever the connection's
-        # prefix (nats-py's `pull_subscribe` default); one token only, so no partner's inbox.
-        "_INBOX.*",
         health_subject(spec.name),
         *responds(spec),
     ]

@@ -1,8 +1,8 @@
 """`ketenbus audit replay`: what the backbone knew at a moment, rebuilt from the streams.
 
-Every stream is read from the start with an ordered, ephemeral consumer (read-only: no durable
-state, no acks, nothing changes on the server) up to the last message it held when the replay
-began. The streams are merged in storage order as they are read (a k-way merge over the
+Every stream is read from the start by sequence with batched direct gets (read-only: no
+consumer, no acks, nothing changes on the server) up to the last message it held when the
+replay began. The streams are merged in storage order as they are read (a k-way merge over the
 per-stream readers) and each message is projected as it comes, so memory does not grow with
 the messages: the plan is rebuilt by `IntegralPlanApplication` (the same code the service
 runs) on a temporary SQLite store with a bounded plan cache, a batch at a time, and the
@@ -41,7 +41,6 @@ from typing import Any
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
@@ -54,6 +53,8 @@ from services.runtime.settings import Settings
 from services.runtime.streams import FEED, INBOUND, STREAMS, StreamSpec
 
 IDLE_TIMEOUT = 5.0
+DIRECT_BATCH = 256  # messages per direct get
+DIRECT_BATCH_BYTES = 8 * 1024 * 1024
 REBUILD_BATCH = 1000
 PLAN_CACHE = 10_000  # plans kept in memory while replaying (the rest is in the temporary store)
 REPLAY_TRACKING = "audit-replay"
@@ -162,30 +163,51 @@ async def stream_totals(
 
 
 async def stream_reader(
-    js: JetStreamContext, name: str, last: int, progress: Progress | None = None
+    nc: NatsClient, name: str, last: int, progress: Progress | None = None
 ) -> AsyncGenerator[StoredMessage]:
-    """One stream's messages up to sequence `last`, in stream order, with an ordered consumer.
+    """One stream's messages up to sequence `last`, in stream order, read by sequence.
 
-    The consumer is push-based with flow control: the server sends more only as we take them,
-    so a reader holds a window of messages, never the stream.
+    Batched direct gets (`$JS.API.DIRECT.GET.<stream>`, the streams allow them): read-only by
+    construction, no consumer is created, so the auditors' NATS user needs no consumer API (a
+    user that may create an "ephemeral" consumer may name it after a service's durable one and
+    rewrite it). A reader holds one batch (`DIRECT_BATCH` messages, `DIRECT_BATCH_BYTES`) at a
+    time, never the stream.
     """
-    spec = next(s for s in STREAMS if s.name == name)
-    sub = await js.subscribe(spec.subjects[0], stream=name, ordered_consumer=True)
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    subject, seq = f"$JS.API.DIRECT.GET.{name}", 1
     try:
-        while True:
-            msg: Msg = await sub.next_msg(timeout=IDLE_TIMEOUT)
-            meta = msg.metadata
-            if meta.sequence.stream > last:
-                return
-            if progress is not None:
-                progress(1)
-            yield StoredMessage(name, meta.sequence.stream, msg.subject, meta.timestamp, msg.data)
-            if meta.sequence.stream >= last:
-                return
+        while seq <= last:
+            request = {"seq": seq, "batch": min(DIRECT_BATCH, last - seq + 1)}
+            request["max_bytes"] = DIRECT_BATCH_BYTES
+            await nc.publish(subject, json.dumps(request).encode(), reply=inbox)
+            while True:
+                msg: Msg = await sub.next_msg(timeout=IDLE_TIMEOUT)
+                headers = msg.headers or {}
+                status = headers.get("Status")
+                if status == "204":  # the end of this batch
+                    break
+                if status is not None:  # nothing at or after `seq`: the tail was removed
+                    return
+                stored = int(headers["Nats-Sequence"])
+                if stored > last:
+                    return
+                seq = stored + 1
+                if progress is not None:
+                    progress(1)
+                yield StoredMessage(
+                    name, stored, headers["Nats-Subject"], stored_at(headers), msg.data
+                )
     except nats.errors.TimeoutError:
-        return  # the stream's tail was removed (limits) before we reached `last`
+        return  # the server stopped answering: what was read is what there is
     finally:
         await sub.unsubscribe()
+
+
+def stored_at(headers: Mapping[str, str]) -> datetime:
+    """The storage time of a directly got message (RFC 3339 with nanoseconds, UTC)."""
+    whole, _, fraction = headers["Nats-Time-Stamp"].rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{whole}.{(fraction or '0')[:6]:0<6}+00:00")
 
 
 def _order(message: StoredMessage) -> tuple[datetime, str, int]:
@@ -205,8 +227,7 @@ async def merged_streams(
     """
     nc = await _auditor(url, settings)
     try:
-        js = nc.jetstream()
-        readers = [stream_reader(js, name, last, progress) for name, last in totals.items() if last]
+        readers = [stream_reader(nc, name, last, progress) for name, last in totals.items() if last]
         heap: list[tuple[tuple[datetime, str, int], int, StoredMessage]] = []
         for index, reader in enumerate(readers):
             first = await anext(reader, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ketenbus_contracts.feed import FEED_SIGNER, sign_feed_entry
 from ketenbus_contracts.purposes import Purpose
@@ -30,6 +30,8 @@ class _Strict(BaseModel):
 
 class FeedFile(_Strict):
     version: str
+    # How long FEED keeps an entry (read by services.runtime.streams `feed_max_age`).
+    retention: str = Field(pattern=r"^P[1-9][0-9]{0,3}D$")
     default_audience: Audience = "related"
     audiences: dict[str, Audience] = {}
 

@@ -27,6 +27,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from ketenbus_contracts.envelope import CloudEvent
+from services.audit.nats_config import inbox_prefix
 from services.runtime import nats_auth
 from services.runtime.deadletter import kluis_sealer, publish_deadletter
 from services.runtime.inbound import Limits, Refusal, admit
@@ -256,6 +257,20 @@ async def _first(*awaitables: Awaitable[Any]) -> None:
         task.cancel()
 
 
+def own_inboxes(broker: NatsBroker, service: str) -> None:
+    """Give the broker's pull subscribers the service's own inbox prefix (`_INBOX.<service>.`).
+
+    faststream fetches into `_INBOX.<nuid>` whatever the connection's prefix (it passes nats-py
+    its default), so the service's NATS user would need `_INBOX.*`, and could then listen on
+    any other service's fetch inbox. With its own prefix it subscribes only to its own.
+    """
+    prefix = f"{inbox_prefix(service)}.".encode()
+    for subscriber in broker.subscribers:
+        options = getattr(subscriber, "extra_options", None)
+        if isinstance(options, dict) and "inbox_prefix" in options:
+            options["inbox_prefix"] = prefix
+
+
 def health_subject(service: str) -> str:
     return f"ketenbus.health.{service}"
 
@@ -437,6 +452,7 @@ async def run_service(
                 **nats_auth.broker_options(settings, spec.name),
             )
             broker.include_router(spec.router_factory(ctx))
+            own_inboxes(broker, spec.name)
             await broker.start()
             if health is None:
                 # Answered once the subscribers run: `Backbone` waits for it.

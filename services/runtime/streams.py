@@ -20,9 +20,12 @@ the window.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import yaml
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -37,6 +40,8 @@ from nats.js.api import (
 )
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.object_store import ObjectStore
+
+from services.runtime.partners import INFRA_DIR
 
 DAY = 24 * 3600.0
 
@@ -61,6 +66,8 @@ class StreamSpec:
             duplicate_window=self.duplicate_window,
             max_age=self.max_age,
             num_replicas=replicas,
+            # The auditors replay by sequence (`$JS.API.DIRECT.GET`), creating no consumer.
+            allow_direct=True,
         )
 
 
@@ -149,7 +156,27 @@ FEED = StreamSpec(
     # Copies are re-published after a crash of the feed service between publish and record;
     # a wider window than the services' keeps those harmless for longer.
     duplicate_window=600.0,
+    # Kept for `retention` of infra/feed.yaml (`feed_max_age`, set by `ensure_streams`).
 )
+FEED_RULES_PATH = INFRA_DIR / "feed.yaml"
+_DAYS = re.compile(r"^P([1-9][0-9]{0,3})D$")
+
+
+class InvalidFeedRetentionError(ValueError):
+    """infra/feed.yaml's `retention` is not a whole number of days (`P<n>D`)."""
+
+
+def feed_max_age(path: Path = FEED_RULES_PATH) -> float:
+    """Seconds the FEED stream keeps an entry: `retention` of infra/feed.yaml (`P<n>D`).
+
+    The feed is a delivery buffer, not a record (the services' event stores are): an entry a
+    partner has not read within the period is gone from its feed (`ketenbus status` shows each
+    feed's lag long before that)."""
+    retention = str(yaml.safe_load(path.read_text(encoding="utf-8")).get("retention", ""))
+    days = _DAYS.match(retention)
+    if days is None:
+        raise InvalidFeedRetentionError(f"{path.name}: retention {retention!r} is not P<n>D")
+    return int(days.group(1)) * DAY
 
 
 @dataclass(frozen=True)
@@ -496,6 +523,8 @@ async def ensure_streams(
     """
     for spec in STREAMS:
         config = spec.config(replicas)
+        if spec is FEED:
+            config.max_age = feed_max_age()
         try:
             await js.stream_info(spec.name)
         except NotFoundError:

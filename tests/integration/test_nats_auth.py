@@ -21,6 +21,7 @@ from services.audit.nats_config import (
     password_variables,
     render_auth_config,
 )
+from services.audit.replay import stream_reader
 from services.runtime.nats_server import EmbeddedNats
 from services.runtime.streams import ensure_streams, feed_consumer
 
@@ -141,8 +142,7 @@ async def test_the_auditor_reads_every_stream_in_order_but_publishes_nothing(aut
         await ensure_streams(service.jetstream())
         for n in range(3):
             await school.jetstream().publish(f"in.{SCHOOL}.signalling.x", str(n).encode())
-        sub = await auditor.jetstream().subscribe("in.>", stream="INBOUND", ordered_consumer=True)
-        read = [(await sub.next_msg(timeout=10)).data for _ in range(3)]
+        read = [m.data async for m in stream_reader(auditor, "INBOUND", last=3)]
         assert [b"0", b"1", b"2"] == read
         with pytest.raises(nats.errors.Error):
             await auditor.jetstream().publish("in.audit.signalling.x", b"{}", timeout=2)

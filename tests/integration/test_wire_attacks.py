@@ -10,6 +10,7 @@ and ask the info of its own feed consumer, which the backbone declares.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,11 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.audit.nats_config import password_variables, render_auth_config
+from services.audit.replay import stream_reader
 from services.runtime.nats_server import EmbeddedNats
 from services.runtime.streams import (
+    DAY,
+    FEED,
     HANDOVER_ATTACHMENTS,
     KLUIS_SIGNALLING,
     KLUIS_TRUANCY,
@@ -30,6 +34,7 @@ from services.runtime.streams import (
     ensure_consumer,
     ensure_streams,
     feed_consumer,
+    feed_max_age,
 )
 from tests.integration.test_nats_auth import connect, password
 
@@ -227,3 +232,92 @@ async def test_a_school_fetches_acks_and_asks_the_info_of_its_own_feed_only(
     assert [SCHOOL.encode()] == [m.data for m in fetched]
     assert (0, 0) == (info.num_pending, info.num_ack_pending)
     assert await wire.refused(other_feed)
+
+
+@pytest_asyncio.fixture
+async def auditor(wire: Backbone, auth_url: str) -> AsyncIterator[Backbone]:
+    """The same backbone, with the auditors' user in the attacker's place."""
+    errors: list[str] = []
+    audit = await connect(auth_url, "audit", errors)
+    try:
+        yield Backbone(wire.backbone, audit, errors)
+    finally:
+        await audit.close()
+
+
+async def test_an_auditor_creates_no_consumer_so_it_cannot_rewrite_kluiss(
+    auditor: Backbone,
+) -> None:
+    # An "ephemeral" create that names kluis's durable consumer rewrote it before.
+    request = {
+        "stream_name": "SIGNALLING",
+        "config": {
+            "name": KLUIS_SIGNALLING.durable,
+            "ack_policy": "explicit",
+            "deliver_policy": "all",
+            "filter_subject": "ketenbus.signalling.nothing",
+        },
+    }
+
+    async def rename() -> None:
+        await auditor.school.request(
+            "$JS.API.CONSUMER.CREATE.SIGNALLING", json.dumps(request).encode(), timeout=1
+        )
+
+    attacks = [
+        rename,
+        lambda: auditor.attacker.add_consumer("SIGNALLING", ConsumerConfig()),
+        lambda: auditor.attacker.add_consumer("SIGNALLING", ConsumerConfig(durable_name="mine")),
+        lambda: auditor.attacker.delete_consumer("SIGNALLING", PLAN_SIGNALLING.durable),
+        lambda: auditor.attacker.purge_stream("SIGNALLING"),
+    ]
+
+    refused = [await auditor.refused(attack) for attack in attacks]
+
+    after = await auditor.js.consumer_info("SIGNALLING", KLUIS_SIGNALLING.durable)
+    assert ([True] * len(attacks), ["ketenbus.signalling.>"]) == (
+        refused,
+        after.config.filter_subjects,
+    )
+
+
+async def test_an_auditor_replays_a_stream_by_sequence_without_a_consumer(
+    auditor: Backbone,
+) -> None:
+    read = [(m.seq, m.subject) async for m in stream_reader(auditor.school, "SIGNALLING", last=1)]
+
+    consumers = [c.name for c in await auditor.js.consumers_info("SIGNALLING")]
+    assert [(1, "ketenbus.signalling.signal-registered.v1")] == read
+    assert sorted([KLUIS_SIGNALLING.durable, PLAN_SIGNALLING.durable]) == sorted(consumers)
+
+
+async def test_a_service_cannot_listen_on_another_services_fetch_inbox(
+    wire: Backbone, auth_url: str
+) -> None:
+    errors: list[str] = []
+    kluis = await connect(auth_url, "kluis", errors)
+    try:
+        listener = Backbone(wire.backbone, kluis, errors)
+
+        async def listen(subject: str) -> None:
+            await kluis.subscribe(subject)
+            await kluis.flush()
+            raise TimeoutError  # the refusal comes as an asynchronous error
+
+        attacks = [
+            lambda: listen("_INBOX.*"),
+            lambda: listen("_INBOX.signalling.>"),
+            lambda: listen("_INBOX.3M4hY8dlYBdzOlEAEtYTqI"),
+        ]
+
+        refused = [await listener.refused(attack) for attack in attacks]
+    finally:
+        await kluis.close()
+
+    assert [True] * len(attacks) == refused
+
+
+async def test_feed_keeps_an_entry_for_the_retention_of_infra_feed_yaml(wire: Backbone) -> None:
+    info = await wire.js.stream_info(FEED.name)
+
+    assert (30 * DAY, 30 * DAY) == (feed_max_age(), info.config.max_age)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import nats.errors
 import pytest
@@ -41,6 +42,7 @@ from services.feed.bootstrap import load_rules
 from services.feed.domain import FeedRules, InvalidFeedRulesError, trim
 from services.runtime.receipts import batch_receipts, publish_receipts
 from services.runtime.store import UnexpectedHandlerError
+from services.runtime.streams import InvalidFeedRetentionError, feed_max_age
 
 SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="ib")
 JGZ = Signaller(partner="jgz-gelderland-zuid", role="jeugdarts", contact="jgz")
@@ -184,6 +186,14 @@ def test_an_unexpected_error_on_one_event_names_its_sequence_and_records_nothing
         type(failed.value.error),
         app.position("SIGNALLING:feed"),
     )
+
+
+def test_a_feed_retention_that_is_not_whole_days_is_an_error(tmp_path: Path) -> None:
+    rules = tmp_path / "feed.yaml"
+    rules.write_text('version: "x"\nretention: P1M\n')
+
+    with pytest.raises(InvalidFeedRetentionError):
+        feed_max_age(rules)
 
 
 def test_trim_keeps_dossier_sections_only_for_a_role_that_may_hold_handover() -> None:

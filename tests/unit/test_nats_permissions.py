@@ -52,6 +52,8 @@ def test_every_service_the_registry_runs_has_a_user_with_its_own_consumers_and_o
 
 def test_a_service_touches_no_other_services_consumer() -> None:
     kluis = allowed("kluis").publish
+    inboxes = [s for s in allowed("kluis").subscribe if s.startswith("_INBOX")]
+    assert ["_INBOX.kluis.>"] == inboxes  # its fetches too (host.own_inboxes)
     assert not [s for s in kluis if ".integral-plan" in s or ".signalling" in s]
     assert not [s for s in kluis if s.endswith("*") or s in ("$JS.API.>", "ketenbus.>")]
 
