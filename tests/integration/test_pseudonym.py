@@ -37,7 +37,7 @@ from ketenbus_contracts.sealing import PartnerKeys, encrypt_to, sign_request
 from services.audit.verify import verify_stores
 from services.pseudonym.bootstrap import create_application, secret_path
 from services.runtime.keyring import load_or_create_partner_keys, load_public_keys
-from services.runtime.nats_auth import connect_options, partner_connect
+from services.runtime.nats_auth import partner_connect
 from services.runtime.pseudonyms import PseudonymClient, PseudonymRefusedError
 from services.runtime.settings import Settings, server_list
 from services.runtime.supervisor import Backbone
@@ -179,29 +179,29 @@ class PseudonymCase(StoreBackend):
         assert ["invalid-request", "bad-signature", "bad-signature"] == codes
 
     def test_the_bsn_is_in_no_byte_written_and_the_calls_are_witnessed(
-        self, backbone: Backbone, tmp_path: Path
+        self, settings: Settings, tmp_path: Path
     ) -> None:
         wire: list[bytes] = []
+        # No backbone user may listen to every subject any more (least privilege), so the wire
+        # tap needs a server without authorization: what crosses the wire is the same.
+        settings = settings.model_copy(update={"nats_auth": "none"})
 
-        async def ask(nc: NatsClient) -> str:
-            # The supervisor's user may listen on every subject a request or reply travels on.
-            options = connect_options(backbone.settings, "backbone")
-            tap = await nats.connect(server_list(backbone.url), **options)
+        with Backbone(settings, ["pseudonym"]) as backbone:
 
-            async def keep(msg: Any) -> None:
-                wire.append(msg.subject.encode() + repr(msg.headers).encode() + msg.data)
+            async def ask(nc: NatsClient) -> str:
+                tap = await nats.connect(server_list(backbone.url))
 
-            for subjects in ("ketenbus.>", "_INBOX.>", "in.>"):
-                await tap.subscribe(subjects, cb=keep)
-            try:
-                return await self.client(backbone, nc, SCHOOL).child(BSN)
-            finally:
-                await tap.flush()
-                await tap.close()
+                async def keep(msg: Any) -> None:
+                    wire.append(msg.subject.encode() + repr(msg.headers).encode() + msg.data)
 
-        as_partner(backbone, SCHOOL, ask)
-        settings = backbone.settings
-        backbone.stop()
+                await tap.subscribe(">", cb=keep)
+                try:
+                    return await self.client(backbone, nc, SCHOOL).child(BSN)
+                finally:
+                    await tap.flush()
+                    await tap.close()
+
+            as_partner(backbone, SCHOOL, ask)
 
         assert wire and [] == [m for m in wire if BSN.encode() in m]
         written = [
