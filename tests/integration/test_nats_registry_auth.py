@@ -215,10 +215,10 @@ class RegistryAuthCase(StoreBackend):
 
 
 def env(backbone: Backbone) -> dict[str, str]:
-    """The environment of a CLI process on this backbone, under registry authorization."""
-    return {
+    """The environment of a CLI process on this backbone, under registry authorization: the
+    backbone's own settings (its store too: `erase` reads kluis's store), on its NATS."""
+    return backbone.settings.to_env() | {
         "KETENBUS_NATS_URL": backbone.url,
-        "KETENBUS_DATA_DIR": str(backbone.settings.data_dir),
         "KETENBUS_NATS_AUTH": "registry",
     }
 
