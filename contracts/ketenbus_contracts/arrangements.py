@@ -32,6 +32,9 @@ from ketenbus_contracts.sealing import SealedUnder
 
 RELATION_BASIS = "arrangement"
 YOUTH_CARE_BASIS = "youth-care-decision"  # one decision is its own scope (relations.yaml)
+# Holding regie on an OPP or a youth-care part: its own basis, so that when regie moves on the
+# previous holder's relation ends while a party's relation on the same record stays.
+REGIE_BASIS = "regie"
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]
 Payer = Literal["school", "swv", "municipality"]
@@ -282,7 +285,8 @@ class OppDrawnUp(CloudEvent[OppDrawnUpData]):
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
-        return _rel([d.school, d.regie.partner], record_scope("opp", d.opp_id))
+        scope = record_scope("opp", d.opp_id)
+        return _rel([d.school], scope) + _rel([d.regie.partner], scope, REGIE_BASIS)
 
 
 @register
@@ -298,9 +302,10 @@ class YouthCareDecided(CloudEvent[YouthCareDecidedData]):
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
-        parties = [d.access_team.partner, d.provider.partner, d.regie.partner]
-        return _rel(
-            parties, record_scope("youth-care", d.decision_id), YOUTH_CARE_BASIS, until=d.end_on
+        scope = record_scope("youth-care", d.decision_id)
+        parties = [d.access_team.partner, d.provider.partner]
+        return _rel(parties, scope, YOUTH_CARE_BASIS, until=d.end_on) + _rel(
+            [d.regie.partner], scope, REGIE_BASIS, until=d.end_on
         )
 
 
@@ -397,10 +402,12 @@ class RegieChanged(CloudEvent[RegieChangedData]):
     )
 
     def relation_changes(self) -> list[RelationChange]:
+        """The previous holder's regie relation ends (a party's own relation on the record
+        stays); the new holder's starts."""
         d = self.data
-        if d.domain == "opp":
-            return _rel([d.regie.partner], record_scope("opp", d.ref_id))
-        return _rel([d.regie.partner], record_scope("youth-care", d.ref_id), YOUTH_CARE_BASIS)
+        scope = record_scope("opp" if d.domain == "opp" else "youth-care", d.ref_id)
+        ended = RelationChange(None, REGIE_BASIS, scope, active=False)
+        return [ended, *_rel([d.regie.partner], scope, REGIE_BASIS)]
 
 
 @register

@@ -14,6 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from ketenbus_contracts.arrangements import (
+    OppDrawnUp,
+    OppDrawnUpData,
+    Party,
+    RegieChanged,
+    RegieChangedData,
+)
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import (
     KeyRequest,
@@ -49,6 +56,7 @@ PARTNERS = {
     "mbo-rijn-ijssel": "school",
     "jgz-gelderland-zuid": "jgz",
     "wijkteam-lingewaard": "wijkteam",
+    "swv-po-lingewaard": "swv",
     "integral-plan": "plan-service",
 }
 
@@ -374,3 +382,41 @@ def test_a_writer_may_not_have_kluis_seal_under_another_writers_scope(
     answer = app.answer(sign_request(request, school.signing))
 
     assert "scope-not-permitted" == refusal(answer)
+
+
+def test_a_regie_change_ends_the_previous_holders_relation_and_the_school_keeps_its_own(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    school, swv, wijkteam = (
+        keys[p] for p in ("bs-de-regenboog", "swv-po-lingewaard", "wijkteam-lingewaard")
+    )
+    opp_id = uuid.uuid4()
+    scope = f"opp/{opp_id}"
+    drawn_up = OppDrawnUp.create(
+        source="ketenbus.arrangements",
+        subject=CHILD,
+        data=OppDrawnUpData(
+            opp_id=opp_id,
+            school=school.partner,
+            regie=Party(partner=swv.partner, role="consulent", contact="swv, 0481-1"),
+            drawn_up_on=date(2026, 9, 1),
+            review_dates=[date(2027, 1, 1)],
+        ),
+    )
+    moved = RegieChanged.create(
+        source="ketenbus.arrangements",
+        subject=CHILD,
+        data=RegieChangedData(
+            domain="opp",
+            ref_id=opp_id,
+            regie=Party(partner=wijkteam.partner, role="regisseur", contact="wijkteam"),
+            changed_on=date(2026, 10, 1),
+        ),
+    )
+    consume(app, drawn_up)
+    before = refusal(ask(app, swv, Purpose.SUPPORT, scope=scope))
+    consume(app, moved)
+
+    after = [refusal(ask(app, k, Purpose.SUPPORT, scope=scope)) for k in (swv, wijkteam, school)]
+
+    assert (None, ["relation-ended", None, None]) == (before, after)
