@@ -48,6 +48,9 @@ class ProcessingRecord:
     register_version: str
     resource: str = "kluis"
     data_subject_id_type: str = DATA_SUBJECT_ID_TYPE
+    # The key scope asked for (kluis): a refusal has no kid, so this says which record or
+    # writer's sections were refused. None where the processing has no scope (pseudonyms).
+    scope: str | None = None
 
     def as_ldv(self) -> dict[str, Any]:
         """The record in the Logboek Dataverwerkingen (OpenTelemetry span) shape."""
@@ -70,6 +73,7 @@ class ProcessingRecord:
                 "ketenbus.decision": self.decision.value,
                 "ketenbus.refusal_code": self.refusal_code,
                 "ketenbus.kid": self.kid,
+                "ketenbus.scope": self.scope,
             },
         }
 

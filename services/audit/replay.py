@@ -503,6 +503,7 @@ def processing_log(settings: Settings) -> list[dict[str, Any]]:
             "data_subject": r.data_subject,
             "processing_activity_id": r.processing_activity_id,
             "kid": r.kid,
+            "scope": r.scope,
             "trace_id": r.trace_id,
         }
         for r in records

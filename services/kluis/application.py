@@ -230,7 +230,7 @@ class KluisApplication(TrackedApplication):
                 if start is None or retention_end(start, retention) > now:
                     continue
                 kid = self.keystore.erase_scope(child, purpose, scope)
-                self._record_destruction(child, purpose, kid, now)
+                self._record_destruction(child, purpose, scope, kid, now)
                 gone.append((purpose, scope))
             every = expired_purposes(relations, self.register_, now)
             erased = set(every) >= set(self.register_.activities)
@@ -251,7 +251,7 @@ class KluisApplication(TrackedApplication):
         return destroyed
 
     def _record_destruction(
-        self, child: str, purpose: Purpose, kid: str | None, now: datetime
+        self, child: str, purpose: Purpose, scope: str, kid: str | None, now: datetime
     ) -> None:
         self.keystore.add_record(
             ProcessingRecord(
@@ -268,6 +268,7 @@ class KluisApplication(TrackedApplication):
                 kid=kid,
                 at=now,
                 register_version=self.register_.version,
+                scope=scope,
             )
         )
 
@@ -419,6 +420,7 @@ class KluisApplication(TrackedApplication):
                 kid=answer.kid,
                 at=self.clock(),
                 register_version=self.register_.version,
+                scope=request.scope,
             )
         )
         return trace_id

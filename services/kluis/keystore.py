@@ -114,7 +114,7 @@ class StaticMasterKey(FileMasterKey):
 
 _RECORD_COLUMNS = (
     "trace_id, span_id, parent_span_id, operation, processing_activity_id, data_subject, "
-    "requester, purpose, decision, refusal_code, kid, at, register_version"
+    "requester, purpose, decision, refusal_code, kid, at, register_version, scope"
 )
 
 
@@ -223,8 +223,10 @@ class Keystore:
                 "parent_span_id TEXT, operation TEXT NOT NULL, "
                 "processing_activity_id TEXT NOT NULL, data_subject TEXT NOT NULL, "
                 "requester TEXT NOT NULL, purpose TEXT NOT NULL, decision TEXT NOT NULL, "
-                "refusal_code TEXT, kid TEXT, at TEXT NOT NULL, register_version TEXT NOT NULL)"
+                "refusal_code TEXT, kid TEXT, at TEXT NOT NULL, register_version TEXT NOT NULL, "
+                "scope TEXT)"
             )
+            self._add_record_scope()
             for column in ("data_subject", "requester"):
                 self._execute(
                     f"CREATE INDEX IF NOT EXISTS kluis_records_{column} "
@@ -257,6 +259,16 @@ class Keystore:
             (LEGACY_SCOPE,),
         )
         self._execute(f"DROP TABLE {old}")
+
+    def _add_record_scope(self) -> None:
+        """Processing records from before they named the scope get the column (NULL)."""
+        table = self._table("processing_records")
+        if self._dialect == "postgres":
+            self._execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS scope TEXT")
+            return
+        columns = {row[1] for row in self._execute(f"PRAGMA table_info({table})").fetchall()}
+        if "scope" not in columns:
+            self._execute(f"ALTER TABLE {table} ADD COLUMN scope TEXT")
 
     def _number_erasures(self) -> None:
         """Give erasures registered before they were numbered a `seq` (in erasure order)."""
@@ -449,7 +461,7 @@ class Keystore:
         with self._transaction():
             self._execute(
                 f"INSERT INTO {self._table('processing_records')} ({_RECORD_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.trace_id,
                     record.span_id,
@@ -464,6 +476,7 @@ class Keystore:
                     record.kid,
                     record.at.isoformat(),
                     record.register_version,
+                    record.scope,
                 ),
             )
 
@@ -500,6 +513,7 @@ class Keystore:
                 kid=row[10],
                 at=datetime.fromisoformat(row[11]),
                 register_version=row[12],
+                scope=row[13],
             )
             for row in rows
         ]
@@ -514,8 +528,11 @@ class Keystore:
         }
 
     def processing_record_rows(self, start: int, limit: int) -> list[tuple[Any, ...]]:
-        """Processing records as stored (id first), from id `start` on, in id order."""
-        return self._rows("processing_records", f"id, {_RECORD_COLUMNS}", "id", start, limit)
+        """Processing records as stored (id first), from id `start` on, in id order. A record
+        without a scope (written before records named it) reads as it was witnessed then,
+        without the column, so the audit chain over it still verifies."""
+        rows = self._rows("processing_records", f"id, {_RECORD_COLUMNS}", "id", start, limit)
+        return [row if row[-1] is not None else row[:-1] for row in rows]
 
     def erasure_rows(self, start: int, limit: int) -> list[tuple[Any, ...]]:
         """The erasure register as stored (seq first), from seq `start` on, in seq order."""

@@ -7,6 +7,7 @@ runs without I/O beyond reading the register under `infra/`.
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -43,6 +44,7 @@ from ketenbus_contracts.signalling import (
     SignalWithdrawnData,
 )
 from ketenbus_contracts.truancy import PupilEnrolled, PupilEnrolledData
+from services.audit.chain import fields_digest, table_digests
 from services.kluis.application import KluisApplication
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore, StaticMasterKey
@@ -291,6 +293,7 @@ def test_a_processing_record_has_the_logboek_dataverwerkingen_shape(
         "ketenbus.decision": "refused",
         "ketenbus.refusal_code": "no-relation",
         "ketenbus.kid": None,
+        "ketenbus.scope": "wijkteam-lingewaard",
     }
 
     assert expected == ldv["attributes"]
@@ -420,3 +423,49 @@ def test_a_regie_change_ends_the_previous_holders_relation_and_the_school_keeps_
     after = [refusal(ask(app, k, Purpose.SUPPORT, scope=scope)) for k in (swv, wijkteam, school)]
 
     assert (None, ["relation-ended", None, None]) == (before, after)
+
+
+def test_a_refusal_record_names_the_scope_that_was_refused(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    jgz, school = keys["jgz-gelderland-zuid"], keys["vo-het-lyceum"]
+    consume(app, signal_by(jgz.partner, uuid.uuid4()), signal_by(school.partner, uuid.uuid4()))
+    ask(app, school, Purpose.SIGNALLING, scope=jgz.partner)
+    ask(app, school, Purpose.SIGNALLING)
+
+    records = app.processing_records(requester=school.partner)
+
+    assert [
+        (Decision.REFUSED, jgz.partner, None),
+        (Decision.RELEASED, school.partner, f"{CHILD}/signalling/{school.partner}/1"),
+    ] == [(r.decision, r.scope, r.kid) for r in records]
+
+
+def test_records_written_before_records_named_the_scope_still_verify_in_the_audit_chain(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "kluis.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE kluis_processing_records (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_span_id TEXT, "
+        "operation TEXT NOT NULL, processing_activity_id TEXT NOT NULL, "
+        "data_subject TEXT NOT NULL, requester TEXT NOT NULL, purpose TEXT NOT NULL, "
+        "decision TEXT NOT NULL, refusal_code TEXT, kid TEXT, at TEXT NOT NULL, "
+        "register_version TEXT NOT NULL)"
+    )
+    row = (1, "t", "s", None, "release", "pa-plan", CHILD, "bs-de-regenboog", "plan")
+    row += ("refused", "no-relation", None, "2026-11-01T00:00:00+00:00", "2026.1")
+    old.execute(f"INSERT INTO kluis_processing_records VALUES ({', '.join('?' * len(row))})", row)
+    old.commit()
+    old.close()
+    witnessed = fields_digest(row)  # what the chain recorded for it then
+
+    keystore = Keystore.sqlite(path, StaticMasterKey(os.urandom(32)))
+    try:
+        [(row_id, digest)] = table_digests(keystore.processing_record_rows)(1, 10)
+        [record] = keystore.records()
+    finally:
+        keystore.close()
+
+    assert (1, witnessed, None) == (row_id, digest, record.scope)
