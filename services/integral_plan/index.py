@@ -17,9 +17,8 @@ from typing import Any, Protocol
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.popo import POPOProcessRecorder
-from eventsourcing.postgres import PostgresProcessRecorder
-from eventsourcing.sqlite import SQLiteProcessRecorder
-from psycopg.sql import SQL, Composed, Identifier
+
+from services.runtime.sidetable import PostgresSideTable, SideTable, SQLiteSideTable
 
 LISTED = "worklists"
 """The keyword under which a recording passes its plans' partners to the recorder."""
@@ -89,116 +88,50 @@ class POPOPlanRecorder(POPOProcessRecorder):
             self._unlist(plan_id)
 
 
-class SQLitePlanRecorder(SQLiteProcessRecorder):
-    """SQLite with the worklist index table (`worklist_index`)."""
+class WorklistQueries(SideTable):
+    """The worklist index's statements, the same on both databases."""
 
-    index_table = "worklist_index"
-
-    def construct_create_table_statements(self) -> list[str]:
-        return [
-            *super().construct_create_table_statements(),
-            f"CREATE TABLE IF NOT EXISTS {self.index_table} ("
-            "partner TEXT NOT NULL, plan_id TEXT NOT NULL, "
-            "PRIMARY KEY (partner, plan_id)) WITHOUT ROWID",
-            f"CREATE INDEX IF NOT EXISTS {self.index_table}_plan ON {self.index_table} (plan_id)",
-        ]
-
-    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
-        returning = super()._insert_events(c, stored_events, **kwargs)
-        self._write(c, kwargs.get(LISTED) or {})
-        return returning
+    kwarg = LISTED
 
     def _write(self, c: Any, listed: Listed) -> None:
-        if listed:
-            c.executemany(
-                f"DELETE FROM {self.index_table} WHERE plan_id = ?",  # noqa: S608 - ours
-                [(str(plan_id),) for plan_id in listed],
-            )
-            c.executemany(f"INSERT INTO {self.index_table} VALUES (?, ?)", _rows(listed))  # noqa: S608
+        self.many(c, "DELETE FROM {t} WHERE plan_id = %s", [(str(p),) for p in listed])
+        self.many(c, "INSERT INTO {t} VALUES (%s, %s)", _rows(listed))
 
     def relist(self, listed: Listed) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            self._write(c, listed)
+        self.write(listed)
 
     def is_empty(self) -> bool:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT 1 FROM {self.index_table} LIMIT 1")  # noqa: S608
-            return c.fetchone() is None
+        return not self.query("SELECT 1 FROM {t} LIMIT 1")
 
     def plans_of(self, partner: str) -> list[uuid.UUID]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                f"SELECT plan_id FROM {self.index_table} WHERE partner = ?",  # noqa: S608
-                (partner,),
-            )
-            return sorted(uuid.UUID(row["plan_id"]) for row in c.fetchall())
+        rows = self.query("SELECT plan_id FROM {t} WHERE partner = %s", (partner,))
+        return sorted(uuid.UUID(row["plan_id"]) for row in rows)
 
     def unlist(self, plan_id: uuid.UUID) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(
-                f"DELETE FROM {self.index_table} WHERE plan_id = ?",  # noqa: S608
-                (str(plan_id),),
-            )
+        self.execute("DELETE FROM {t} WHERE plan_id = %s", (str(plan_id),))
 
 
-class PostgresPlanRecorder(PostgresProcessRecorder):
+class SQLitePlanRecorder(WorklistQueries, SQLiteSideTable):
+    """SQLite with the worklist index table (`worklist_index`)."""
+
+    side_table = "worklist_index"
+    side_statements = (
+        "CREATE TABLE IF NOT EXISTS {t} (partner TEXT NOT NULL, plan_id TEXT NOT NULL, "
+        "PRIMARY KEY (partner, plan_id)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS {t}_plan ON {t} (plan_id)",
+    )
+
+
+class PostgresPlanRecorder(WorklistQueries, PostgresSideTable):
     """PostgreSQL with the worklist index table (`<app>_worklist`, beside `<app>_events`)."""
 
-    def __init__(self, datastore: Any, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        self.index_table = self.events_table_name.removesuffix("_events") + "_worklist"
-        self.check_identifier_length(self.index_table)
-        self.sql_create_statements.append(
-            self._sql(
-                "CREATE TABLE IF NOT EXISTS {t} (partner text NOT NULL, plan_id text NOT NULL, "
-                "PRIMARY KEY (partner, plan_id))"
-            )
-        )
-        self.sql_create_statements.append(
-            SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} (plan_id)").format(
-                i=Identifier(self.index_table + "_plan"), t=self._table()
-            )
-        )
-
-    def _table(self) -> Composed:
-        return SQL("{s}.{t}").format(
-            s=Identifier(self.datastore.schema), t=Identifier(self.index_table)
-        )
-
-    def _sql(self, statement: str) -> Composed:
-        return SQL(statement).format(t=self._table())
-
-    def _insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        super()._insert_events(curs, stored_events, **kwargs)
-        self._write(curs, kwargs.get(LISTED) or {})
-
-    def _write(self, curs: Any, listed: Listed) -> None:
-        if listed:
-            curs.executemany(
-                self._sql("DELETE FROM {t} WHERE plan_id = %s"),
-                [(str(plan_id),) for plan_id in listed],
-            )
-            curs.executemany(self._sql("INSERT INTO {t} VALUES (%s, %s)"), _rows(listed))
-
-    def relist(self, listed: Listed) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            self._write(curs, listed)
-
-    def is_empty(self) -> bool:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._sql("SELECT 1 FROM {t} LIMIT 1"))
-            return curs.fetchone() is None
-
-    def plans_of(self, partner: str) -> list[uuid.UUID]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._sql("SELECT plan_id FROM {t} WHERE partner = %s"), (partner,))
-            return sorted(uuid.UUID(row["plan_id"]) for row in curs.fetchall())
-
-    def unlist(self, plan_id: uuid.UUID) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(self._sql("DELETE FROM {t} WHERE plan_id = %s"), (str(plan_id),))
+    side_suffix = "_worklist"
+    index_suffix = "_plan"
+    side_statements = (
+        "CREATE TABLE IF NOT EXISTS {t} (partner text NOT NULL, plan_id text NOT NULL, "
+        "PRIMARY KEY (partner, plan_id))",
+        "CREATE INDEX IF NOT EXISTS {i} ON {t} (plan_id)",
+    )
 
 
 RECORDERS: dict[str, type[Any]] = {

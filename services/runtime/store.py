@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import date
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar, cast
 
 import nats.errors
@@ -22,15 +22,18 @@ from eventsourcing.application import (
     ProcessingEvent,
     Repository,
 )
-from eventsourcing.domain import MutableOrImmutableAggregate
+from eventsourcing.domain import DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import (
     JSONTranscoder,
     PersistenceError,
     ProcessRecorder,
+    Recording,
     Tracking,
     Transcoding,
 )
+from eventsourcing.utils import get_topic
 
+from services.runtime import due
 from services.runtime.settings import Settings
 
 # What a failure of the infrastructure raises (the store, the disk, the network): retried,
@@ -107,6 +110,12 @@ class Batch:
                 self._touched[aggregate_id] = create()
         return cast(A, self._touched[aggregate_id])
 
+    def load(self, aggregate_id: uuid.UUID) -> Any:
+        """A stored aggregate as this batch sees it."""
+        if aggregate_id not in self._touched:
+            self._touched[aggregate_id] = self._repository.get(aggregate_id)
+        return self._touched[aggregate_id]
+
     def forget(self, aggregate_id: uuid.UUID) -> None:
         """Drop the aggregate and its pending events from this batch (it is being purged)."""
         self._touched.pop(aggregate_id, None)
@@ -124,6 +133,59 @@ class TrackedApplication(Application[uuid.UUID]):
     """
 
     refusals: ClassVar[tuple[type[Exception], ...]] = ()
+    # An application with time-driven rules keeps the due-at table (services.runtime.due).
+    scheduled: ClassVar[bool] = False
+
+    def due_at(self, aggregate: Any) -> Mapping[str, datetime] | None:
+        """What `aggregate` has due and when (None: it is not one the tick looks at)."""
+        return None
+
+    def due_by(self, now: datetime) -> list[uuid.UUID]:
+        """The aggregates with something due at or before `now`, the earliest first."""
+        if not self.due_table.is_scheduled():
+            self.schedule_all()
+        return self.due_table.due_by(now)
+
+    @property
+    def due_table(self) -> due.DueTable:
+        return cast(due.DueTable, self.recorder)
+
+    def schedule_all(self) -> int:
+        """Schedule every aggregate of the store (one recorded before the due-at table);
+        returns how many have something due."""
+        ids = dict.fromkeys(
+            n.originator_id for n in self._notifications() if n.originator_id != due.MARKER_ID
+        )
+        rows: dict[uuid.UUID, Mapping[str, datetime]] = {}
+        for aggregate_id in ids:
+            items = self.due_at(self.repository.get(aggregate_id))
+            if items:
+                rows[aggregate_id] = items
+        self.due_table.reschedule(rows | {due.MARKER_ID: due.MARKER})
+        return len(rows)
+
+    def _notifications(self, page: int = 500) -> Iterator[Any]:
+        start = 0
+        while batch := self.recorder.select_notifications(start, page, inclusive_of_start=False):
+            yield from batch
+            start = batch[-1].id
+
+    def _due_kwargs(self, objs: Sequence[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """`kwargs` for a recording, with the due rows of the aggregates it changes."""
+        if not self.scheduled:
+            return kwargs
+        rows = {}
+        for obj in objs:
+            if getattr(obj, "pending_events", None) and (items := self.due_at(obj)) is not None:
+                rows[obj.id] = items
+        return kwargs | {due.DUE: rows} if rows else kwargs
+
+    def save(
+        self,
+        *objs: MutableOrImmutableAggregate[uuid.UUID] | DomainEventProtocol[uuid.UUID] | None,
+        **kwargs: Any,
+    ) -> list[Recording[uuid.UUID]]:
+        return super().save(*objs, **self._due_kwargs(objs, kwargs))
 
     def handle(self, batch: Batch, message: Any) -> None:
         raise NotImplementedError(f"{type(self).__name__} consumes nothing")
@@ -153,6 +215,8 @@ class TrackedApplication(Application[uuid.UUID]):
                         f"DELETE FROM {schema}.{table} WHERE originator_id = %s",  # noqa: S608
                         (aggregate_id,),
                     )
+        if self.scheduled:
+            self.due_table.unschedule(aggregate_id)
         if self.repository.cache is not None:
             with contextlib.suppress(KeyError):
                 self.repository.cache.get(aggregate_id, evict=True)
@@ -198,6 +262,12 @@ class TrackedApplication(Application[uuid.UUID]):
         transcoder.register(DateAsISO())
 
     def construct_recorder(self) -> ProcessRecorder:
+        if not self.scheduled:
+            return self.factory.process_recorder()
+        recorder = due.RECORDERS[type(self.factory).__module__]
+        if recorder is due.POPODueRecorder:
+            return cast(ProcessRecorder, recorder())
+        self.factory.env[self.factory.PROCESS_RECORDER_TOPIC] = get_topic(recorder)
         return self.factory.process_recorder()
 
     @property
@@ -221,6 +291,6 @@ class TrackedApplication(Application[uuid.UUID]):
         then take the snapshots that are due (`snapshotting_intervals`: after the commit, since
         a snapshot is derived data, rebuilt from the events if it is ever missing)."""
         processing = ProcessingEvent[uuid.UUID](tracking=tracking)
-        processing.collect_events(*aggregates, **kwargs)
+        processing.collect_events(*aggregates, **self._due_kwargs(aggregates, kwargs))
         self._record(processing)
         self._take_snapshots(processing)

@@ -5,16 +5,14 @@ against the rules, applies the command, records it; and runs the time-driven rul
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError
 
 from services.runtime.store import Batch, TrackedApplication
 from services.signalling.domain import (
-    Agenda,
     ChildSignals,
     HouseholdSignals,
     MatchHolder,
@@ -50,15 +48,10 @@ class UnknownCodeError(SignallingError):
     """A code in clear (age band, municipality, reason, risk factor) the rules do not define."""
 
 
-# The agenda is one aggregate every command touches: without snapshots each batch would replay
-# its whole history. A snapshot every this many of its events bounds that.
-AGENDA_SNAPSHOT_EVERY = 100
-
-
 class SignallingApplication(TrackedApplication):
     name = "signalling"
     refusals: ClassVar[tuple[type[Exception], ...]] = (SignallingError,)
-    is_snapshotting_enabled = True
+    scheduled = True
 
     def __init__(
         self,
@@ -71,23 +64,13 @@ class SignallingApplication(TrackedApplication):
         self.clock = clock
         self.rules = rules or load_rules()
         self.vindplaatsen = vindplaatsen or load_vindplaatsen()
-        self._agenda_snapshot = 0
 
-    def process_batch(
-        self, tracking_name: str, items: Sequence[tuple[int, Any]], through: int | None = None
-    ) -> list[tuple[int, Exception]]:
-        refused = super().process_batch(tracking_name, items, through)
-        self._snapshot_agenda()
-        return refused
-
-    def _snapshot_agenda(self) -> None:
-        try:
-            agenda: Agenda = self.repository.get(Agenda.create_id())
-        except AggregateNotFoundError:
-            return
-        if agenda.version - self._agenda_snapshot >= AGENDA_SNAPSHOT_EVERY:
-            self.take_snapshot(agenda.id, version=agenda.version)
-            self._agenda_snapshot = agenda.version
+    def due_at(self, aggregate: Any) -> Mapping[str, datetime] | None:
+        if isinstance(aggregate, ChildSignals):
+            return aggregate.due_with(self.rules.history_retention.after_date)
+        if isinstance(aggregate, HouseholdSignals):
+            return aggregate.due()
+        return None
 
     def handle(self, batch: Batch, message: Any) -> None:
         from services.signalling.translation import apply_inbound
@@ -124,14 +107,6 @@ class SignallingApplication(TrackedApplication):
         if role not in allowed:
             raise RoleNotAllowedError(f"role {role} of partner {partner} may not {what}")
 
-    def _schedule(self, batch: Batch, holder: MatchHolder) -> None:
-        agenda = batch.get(Agenda.create_id(), Agenda)
-        if isinstance(holder, ChildSignals):
-            retention = self.rules.history_retention.after_date
-            agenda.schedule(f"child:{holder.child}", holder.next_due(retention))
-        elif isinstance(holder, HouseholdSignals):
-            agenda.schedule(f"household:{holder.household}", holder.match_due_at())
-
     def _run(self, batch: Batch | None, work: Callable[[Batch], None]) -> None:
         """Run a command in the consumer's batch, or on its own and save it."""
         own = batch or Batch(self.repository)
@@ -144,7 +119,6 @@ class SignallingApplication(TrackedApplication):
             if signal.household:
                 household = self._household(batch, signal.household)
                 household.leave(signal.signal_id, signal.ended_on)
-                self._schedule(batch, household)
 
     # commands
 
@@ -194,8 +168,6 @@ class SignallingApplication(TrackedApplication):
                     log.info(
                         "household_match_found", match_id=str(home.match and home.match.match_id)
                     )
-                self._schedule(batch, home)
-            self._schedule(batch, signals)
 
         self._run(batch, work)
 
@@ -216,7 +188,6 @@ class SignallingApplication(TrackedApplication):
             signals = self._signals(batch, child)
             signal = signals.withdraw_signal(signal_id, partner, withdrawn_on, reason)
             self._leave_household(batch, signals, [signal])
-            self._schedule(batch, signals)
 
         self._run(batch, work)
         log.info("signal_withdrawn", signal_id=str(signal_id), partner=partner)
@@ -230,7 +201,6 @@ class SignallingApplication(TrackedApplication):
             signals = self._signals(batch, child)
             ended = signals.record_death(died_on)
             self._leave_household(batch, signals, ended)
-            self._schedule(batch, signals)
 
         self._run(batch, work)
         log.info("death_recorded", partner=partner)
@@ -256,7 +226,6 @@ class SignallingApplication(TrackedApplication):
         def work(batch: Batch) -> None:
             holder = self._match_holder(batch, child, household)
             holder.record_contact(match_id, partner, contacted_on)
-            self._schedule(batch, holder)
 
         self._run(batch, work)
         log.info("contact_recorded", match_id=str(match_id), partner=partner)
@@ -322,30 +291,24 @@ class SignallingApplication(TrackedApplication):
 
     def tick(self, now: datetime) -> None:
         """Expire signals, remind and escalate late contact, forget old history: whatever the
-        agenda says is due by `now`. Children with nothing left are deleted from the store."""
+        due-at table says is due by `now`. Children with nothing left are deleted from the
+        store."""
         batch = Batch(self.repository)
-        agenda = batch.get(Agenda.create_id(), Agenda)
         retention = self.rules.history_retention.after_date
         empty: list[uuid.UUID] = []
-        for key in agenda.due_by(now):
-            kind, _, pseudonym = key.partition(":")
-            holder: MatchHolder
-            if kind == "child":
-                signals = self._signals(batch, pseudonym)
-                ended = signals.expire(now.date())
-                self._leave_household(batch, signals, ended)
-                signals.remind(now)
-                signals.forget_history(retention, now.date())
-                if signals.is_empty:
-                    empty.append(signals.id)
-                    log.info("history_deleted", aggregate_id=str(signals.id))
-                holder = signals
-            else:
-                holder = self._household(batch, pseudonym)
+        for aggregate_id in self.due_by(now):
+            holder: MatchHolder = batch.load(aggregate_id)
+            if isinstance(holder, ChildSignals):
+                ended = holder.expire(now.date())
+                self._leave_household(batch, holder, ended)
                 holder.remind(now)
-            self._schedule(batch, holder)
+                holder.forget_history(retention, now.date())
+                if holder.is_empty:
+                    empty.append(holder.id)
+                    log.info("history_deleted", aggregate_id=str(holder.id))
+            else:
+                holder.remind(now)
         self.save(*batch.aggregates)
-        self._snapshot_agenda()
         for aggregate_id in empty:
             # Metadata kept for the retention period only: then the events themselves go
             # (SQLite, PostgreSQL; the in-memory store of the unit tests has no table).
@@ -359,9 +322,6 @@ class SignallingApplication(TrackedApplication):
 
     def household_of(self, household: str) -> HouseholdSignals:
         return self._household(Batch(self.repository), household)
-
-    def agenda(self) -> Agenda:
-        return Batch(self.repository).get(Agenda.create_id(), Agenda)
 
 
 def tick(app: SignallingApplication, now: datetime) -> None:

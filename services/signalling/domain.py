@@ -8,8 +8,9 @@ Jeugdwet afdeling 7.1; seed 000 1.1 and 1.3).
 - Both hold a match with a coordinator (regievoerder), the signallers' contact reports, and a
   reminder then an escalation when contact is late (`MatchHolder`). A household match's events
   are recorded once per child in it, so every outbound event's subject is a child.
-- `Agenda`: when each aggregate next has something due (expiry, reminder, history), so the
-  tick does not scan every child.
+- What each has due when (expiry, contact reminder, history) is `due`: the application keeps
+  it in the due-at table (services.runtime.due), so the tick does not scan every child.
+  `Agenda`, the aggregate that kept it before, is retired: its stored events still load.
 
 No I/O here: the application loads and saves, passes the rules' values, the handlers decode.
 """
@@ -25,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.domain import Aggregate, event
 
 NAMESPACE = uuid.UUID("5f0c3f7e-2b0a-4f59-8d7e-7369676e616c")
-NAMESPACE_AGENDA = uuid.uuid5(NAMESPACE, "agenda")
 
 
 class SignallingError(Exception):
@@ -347,15 +347,16 @@ class MatchHolder(Aggregate):
                     due_at=match.escalation_due_at,
                 )
 
-    def match_due_at(self) -> datetime | None:
+    def due(self) -> dict[str, datetime]:
+        """When the match's contact reminder, then its escalation, is due (if still to come)."""
         match = self.match
         if match is None or match.all_contacted:
-            return None
+            return {}
         if not match.reminded and match.reminder_due_at:
-            return match.reminder_due_at
+            return {"contact": match.reminder_due_at}
         if not match.escalated and match.escalation_due_at:
-            return match.escalation_due_at
-        return None
+            return {"contact": match.escalation_due_at}
+        return {}
 
     # events
 
@@ -718,13 +719,17 @@ class ChildSignals(MatchHolder):
     def history(self) -> list[Signal]:
         return [s for s in self.signals.values() if not s.active]
 
-    def next_due(self, retention_ends: Callable[[date], date]) -> datetime | None:
-        """When the tick next has something to do here (expiry, reminder, history)."""
-        times = [start_of(s.ends_on or s.planned_removal_on) for s in self.active_signals]
-        times += [start_of(retention_ends(s.ended_on)) for s in self.history if s.ended_on]
-        if (due := self.match_due_at()) is not None:
-            times.append(due)
-        return min(times) if times else None
+    def due_with(self, retention_ends: Callable[[date], date]) -> dict[str, datetime]:
+        """When the tick next has something to do here: a signal expires, the match's contact
+        is late, ended signals' history is to be forgotten."""
+        due = self.due()
+        expiries = [start_of(s.ends_on or s.planned_removal_on) for s in self.active_signals]
+        forgotten = [start_of(retention_ends(s.ended_on)) for s in self.history if s.ended_on]
+        if expiries:
+            due["expiry"] = min(expiries)
+        if forgotten:
+            due["history"] = min(forgotten)
+        return due
 
     @property
     def is_empty(self) -> bool:
@@ -907,7 +912,9 @@ class HouseholdSignals(MatchHolder):
 
 
 class Agenda(Aggregate):
-    """When each child's or household's signals next have something due (one per service)."""
+    """Retired: when each child's or household's signals were next due, before the due-at
+    table. Never written now; its stored events still load (an existing store's outbox and
+    audit read them) and mean nothing."""
 
     class Scheduled(Aggregate.Event):
         key: str
@@ -916,30 +923,8 @@ class Agenda(Aggregate):
     class Unscheduled(Aggregate.Event):
         key: str
 
-    @staticmethod
-    def create_id() -> uuid.UUID:
-        return NAMESPACE_AGENDA
-
     def __init__(self) -> None:
         self.due: dict[str, datetime] = {}
-
-    def schedule(self, key: str, at: datetime | None) -> None:
-        if at is None:
-            if key in self.due:
-                self._unscheduled(key=key)
-        elif self.due.get(key) != at:
-            self._scheduled(key=key, at=at)
-
-    def due_by(self, now: datetime) -> list[str]:
-        return sorted((k for k, at in self.due.items() if at <= now), key=lambda k: self.due[k])
-
-    @event(Scheduled)
-    def _scheduled(self, key: str, at: datetime) -> None:
-        self.due[key] = at
-
-    @event(Unscheduled)
-    def _unscheduled(self, key: str) -> None:
-        self.due.pop(key, None)
 
 
 def _unique_signallers(signals: list[Signal]) -> list[dict[str, Any]]:

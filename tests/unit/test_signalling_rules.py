@@ -496,7 +496,7 @@ def test_history_is_deleted_five_years_after_the_signal_ended() -> None:
     h.tick(at(date(2032, 1, 1)))
 
     assert [] == h.app.signals_of(CHILD).history
-    assert {} == h.app.agenda().due
+    assert [] == h.app.due_by(at(date(2100, 1, 1)))
     h.feed(signal(JGZ))
     assert [] == h.of_type(HistoryNotice)
 
