@@ -4,14 +4,16 @@ The truancy service cannot register a signal itself: a signal is a partner's act
 contact, sealed concern), and a backbone service signing in leerplicht's name would be
 impersonation. So leerplicht's side runs this forwarder (`ketenbus truancy forward-signals
 --as leerplicht-…`): it reads `ketenbus.truancy.verzuim-report-due.v1` and
-`thuiszitter-registered.v1` (category 1: no school reports those) for its region, and for
+`thuiszitter-registered.v1` (category 1: no school reports those) from its own feed (the
+reports it received and the thuiszitters of its region, nobody else's), and for
 each publishes an inbound `SignalRegistered` on
 `in.<leerplicht>.signalling.signal-registered`, concern `attendance`, sealed with
 leerplicht's own keyring (under `signalling`) and signed with its keys. Ids are derived from
 the truancy event, so running it twice within the duplicate window registers nothing twice;
 the forwarder's durable consumer keeps its position between runs. That consumer
-(`signals-<partner>` on TRUANCY, services/runtime/streams.py) is declared and owned by the
-backbone; leerplicht's NATS user may only fetch from it and ack, until its feed carries these.
+(`signals-<partner>` on FEED, filtered on the partner's own `feed.<partner>.truancy.…`,
+services/runtime/streams.py) is declared and owned by the backbone; leerplicht's NATS user may
+only fetch from it, ack and ask its info.
 """
 
 from __future__ import annotations
@@ -97,7 +99,8 @@ async def forward_signals(
     idle: float = 2.0,
     settings: Settings | None = None,
 ) -> int:
-    """Forward what the TRUANCY stream holds for `partner` until idle; how many signals.
+    """Forward what `partner`'s feed holds of reports and thuiszitters until idle; how many
+    signals.
 
     Connects as `partner` (settings: `nats_auth.settings_for`)."""
     nc = await partner_connect(settings_for(url, settings, data_dir), partner, url)

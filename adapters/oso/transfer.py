@@ -8,7 +8,7 @@ the JetStream object store (they may exceed the NATS payload limit), and publish
 dossier, the parents' view and, where the rules require it, their consent: every event signed
 with the sending partner's keys.
 
-`export_oso` reads the receiver's `dossier-delivered` from stream HANDOVER, opens the sections
+`export_oso` reads the `dossier-delivered` from the partner's own feed, opens the sections
 and attachments with the receiver's keys, and writes an OSO dossier that validates against the
 XSD, with the withheld categories marked in `categorie_uitlevering`.
 """
@@ -60,9 +60,7 @@ from services.handover.rules import DisclosureRules, HandoverRules
 from services.runtime.keyring import KeyRefusedError, Keyring, KeyringError, KluisUnavailableError
 from services.runtime.partner import publish_signed
 from services.runtime.pseudonyms import PseudonymClient
-from services.runtime.streams import HANDOVER
-
-DELIVERED_SUBJECT = DossierDelivered.outbound_subject()
+from services.runtime.streams import FEED, feed_subject
 
 
 class TransferError(RuntimeError):
@@ -254,24 +252,31 @@ async def import_oso(
     return Imported(handover_id, child, dossier.transition, len(sections), count, published)
 
 
+def delivery_filter(partner: str) -> str:
+    """The copies of `dossier-delivered` on `partner`'s own feed."""
+    return feed_subject(partner, DossierDelivered.domain, DossierDelivered.name)
+
+
 async def find_delivery(
     js: JetStreamContext, handover_id: uuid.UUID, partner: str
 ) -> DossierDelivered | None:
-    """The `dossier-delivered` of a handover on stream HANDOVER (None when not delivered).
+    """The `dossier-delivered` of a handover on `partner`'s own feed (None when not there).
 
-    Read through a short-lived consumer named after the partner and filtered on
-    `dossier-delivered`: the only read of a domain stream a school's NATS user is granted
-    (infra/nats/permissions.yaml), until its feed carries its deliveries.
+    The feed gives a delivery to the handover's sender and receiver (and the other partners
+    related to the child, without the dossier's sections). Read through a short-lived consumer
+    named after the partner on FEED, filtered on the delivery copies of its own feed: the
+    server checks the filter named in the create subject (infra/nats/permissions.yaml
+    `filtered_reads`), so a school sees no other school's deliveries.
     """
     config = ConsumerConfig(
         name=partner,
-        filter_subject=DELIVERED_SUBJECT,
+        filter_subject=delivery_filter(partner),
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
         inactive_threshold=30,
     )
-    await js.add_consumer(HANDOVER.name, config)
-    sub = await js.pull_subscribe_bind(partner, stream=HANDOVER.name)
+    await js.add_consumer(FEED.name, config)
+    sub = await js.pull_subscribe_bind(partner, stream=FEED.name)
     try:
         while True:
             try:
@@ -288,7 +293,7 @@ async def find_delivery(
     finally:
         await sub.unsubscribe()
         with contextlib.suppress(NotFoundError):
-            await js.delete_consumer(HANDOVER.name, partner)
+            await js.delete_consumer(FEED.name, partner)
 
 
 async def export_oso(

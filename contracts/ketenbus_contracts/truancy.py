@@ -175,6 +175,12 @@ class ThuiszitterRegisteredData(EventData):
     absolute: bool = Field(description="Category 2 without any attendance in the window")
     school: PartnerId | None = None
     home_reason: Code = "onbekend"
+    notify: list[PartnerId] = Field(
+        default_factory=list,
+        description="Told on their feeds besides the partners related to the child: the "
+        "region's leerplicht, which acts on every thuiszitter of its region (one of category 1 "
+        "has no school to report it)",
+    )
 
 
 class ThuiszitterEndedData(EventData):

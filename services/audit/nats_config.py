@@ -10,7 +10,8 @@ why per-user permissions and not accounts.
 - A partner publishes only on `in.<its id>.>` (the subject names the publisher and ingress
   checks `source` against it), calls only the request subjects of its role, receives replies
   only on `_INBOX.<its id>.>`, and reads only the consumers the backbone declares for it (its
-  feed `feed-<id>`, and a role's named transitional readers): fetch, ack and info, nothing else.
+  feed `feed-<id>`, and a role's named readers of its own feed): fetch, ack and info, nothing
+  else.
   No partner creates, updates, deletes or purges a consumer, a stream or an object store.
 - A backbone service gets what its `ServiceSpec` declares: its own consumers (info, create,
   delete, fetch, ack), the streams its outbox publishes to (from the events it `publishes`), its
@@ -39,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.runtime.partners import INFRA_DIR, PARTNERS_PATH, PartnerEntry, load_partners
 from services.runtime.streams import (
+    FEED,
     INBOUND,
     PARTNER_READERS,
     ConsumerSpec,
@@ -66,11 +68,10 @@ class _Strict(BaseModel):
 
 class RolePermissions(_Strict):
     # Consumers the backbone declares for each partner of the role besides its feed, by their
-    # name in services/runtime/streams.py `PARTNER_READERS` (transitional, until the feed
-    # carries what they read).
+    # name in services/runtime/streams.py `PARTNER_READERS`.
     readers: list[str] = Field(default_factory=list)
     # `STREAM:subject`: one short-lived consumer named after the partner, filtered on exactly
-    # that subject (transitional, until the feed carries it).
+    # that subject; `{partner}` is the partner's own id (FEED: only its own feed's subjects).
     filtered_reads: list[str] = Field(default_factory=list)
     # Auditors: read-only replay (direct gets by sequence, no consumer) of these streams.
     replay_streams: list[str] = Field(default_factory=list)
@@ -129,9 +130,11 @@ def check_names(rules: PermissionsFile) -> None:
             for stream in role.replay_streams:
                 stream_named(stream)
             for read in role.filtered_reads:
-                stream, _, subject = read.partition(":")
+                stream, _, subject = own_read(PARTNER_PLACEHOLDER, read).partition(":")
                 if stream_of_subject(subject).name != stream_named(stream).name:
                     raise UnknownStreamError(f"stream {stream} does not store {subject}")
+                if stream == FEED.name and not subject.startswith(f"feed.{PARTNER_PLACEHOLDER}."):
+                    raise UnknownStreamError(f"{read} reads another partner's feed")
         for user in rules.users:
             for consumer in user.consumers:
                 consumer_named(consumer)
@@ -181,10 +184,19 @@ def owner_subjects(spec: ConsumerSpec) -> list[str]:
     ]
 
 
+# Stands for the partner's own id in a role's `filtered_reads` (`feed.{partner}.…`).
+PARTNER_PLACEHOLDER = "{partner}"
+
+
+def own_read(partner: str, read: str) -> str:
+    """A role's `STREAM:subject` read, for one partner."""
+    return read.replace(PARTNER_PLACEHOLDER, partner)
+
+
 def filtered_read_subjects(partner: str, read: str) -> list[str]:
-    """A consumer named after the partner on one stream, filtered on one subject: the server
-    checks the filter named in the create subject against the consumer's."""
-    stream, _, subject = read.partition(":")
+    """A consumer named after the partner on one stream, filtered on one subject (of its own
+    feed): the server checks the filter named in the create subject against the consumer's."""
+    stream, _, subject = own_read(partner, read).partition(":")
     return [
         f"$JS.API.CONSUMER.CREATE.{stream}.{partner}.{subject}",
         f"$JS.API.CONSUMER.INFO.{stream}.{partner}",

@@ -110,10 +110,13 @@ class FeedApplication(TrackedApplication):
 
         aggregate_id = ChildFeed.create_id(event.subject)
         feed = prepared.batch.get(aggregate_id, open_feed)
+        notify = [str(p) for p in getattr(event.data, "notify", None) or []]
         if opened and not changes:
-            # Nobody is related to a child the feed never heard of: nothing to store or send.
+            # Nobody is related to a child the feed never heard of: nothing to store, and only
+            # whom the event names to send to.
             prepared.batch.forget(aggregate_id)
-            return
+            if not notify:
+                return
         before = {p: feed.bases_of(p) for p in feed.partners()}
         named: set[str] = set()
         for change in changes:
@@ -123,7 +126,7 @@ class FeedApplication(TrackedApplication):
             feed.erase()
             prepared.erased.append(feed.id)
         notified = _addressees(event)
-        chosen = recipients(self.rules, event.type, bases, named, notified)
+        chosen = recipients(self.rules, event.type, bases, named, notified, notify)
         if not chosen:
             return
         envelope = event.model_dump(mode="json", exclude_none=True)

@@ -152,9 +152,11 @@ def recipients(
     bases: Mapping[str, Iterable[str]],
     named: Iterable[str],
     notified: Iterable[str] = (),
+    notify: Iterable[str] = (),
 ) -> list[str]:
     """The partners that get a copy (only partners that have a feed): for a `related` event
-    every partner related to the child (`bases`: partner → its relation kinds); for a `basis`
+    every partner related to the child (`bases`: partner → its relation kinds) and whom the
+    event names in `data.notify` (`notify`: a thuiszitter's leerplicht); for a `basis`
     event only those the event's own relation changes concern; for a `match` event the parties
     to the match (a signal or coordination relation) and whom the event notifies; for an
     `addressed` event only whom it notifies."""
@@ -166,7 +168,7 @@ def recipients(
     elif audience == "match":
         chosen = {p for p, kinds in bases.items() if MATCH_BASES & set(kinds)} | set(notified)
     else:
-        chosen = set(bases)
+        chosen = set(bases) | set(notify)
     return sorted(p for p in chosen if rules.has_feed(p))
 
 

@@ -151,9 +151,10 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         schema=FeedCopy,
         title="feed/copy",
         description=(
-            "A copy of a domain event about a child the partner has a current relation with "
-            "(`related`), or, for the event types `infra/feed.yaml` marks `basis`, only to the "
-            "partners whose relation the event starts or ends (a signal: its signaller). "
+            "A copy of a domain event about a child the partner has a current relation with, "
+            "or that names the partner in `data.notify` (`related`), or, for the event types "
+            "`infra/feed.yaml` marks `basis`, only to the partners whose relation the event "
+            "starts or ends (a signal: its signaller). "
             "`data.sealed` and `purposes` keep only the purposes the partner's role may hold and "
             "a current relation opens (infra/processing-register.yaml, infra/relations.yaml); "
             "the handover's dossier `data.sections` go for a partner that may not hold "

@@ -426,16 +426,19 @@ def feed_consumer(partner_id: str) -> ConsumerSpec:
 
 
 def leerplicht_signals_consumer(partner_id: str) -> ConsumerSpec:
-    """What `ketenbus truancy forward-signals` reads as a leerplicht partner (verzuim reports
-    due, thuiszitters), until its feed carries them: created and owned by the backbone."""
+    """What `ketenbus truancy forward-signals` reads as a leerplicht partner: the verzuim
+    reports due and thuiszitters on its own feed (the reports it received, the thuiszitters of
+    its region), beside its feed consumer so the forwarder keeps its own position. Created and
+    owned by the backbone; the partner may only fetch, ack and ask its info."""
     return ConsumerSpec(
-        stream=TRUANCY,
+        stream=FEED,
         durable=f"signals-{partner_id}",
         filter_subjects=(
-            "ketenbus.truancy.verzuim-report-due.v1",
-            "ketenbus.truancy.thuiszitter-registered.v1",
+            feed_subject(partner_id, "truancy", "verzuim-report-due"),
+            feed_subject(partner_id, "truancy", "thuiszitter-registered"),
         ),
-        description=f"leerplicht {partner_id}: attendance signals",
+        description=f"leerplicht {partner_id}: attendance signals from its feed",
+        max_deliver=-1,
     )
 
 

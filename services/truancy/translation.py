@@ -7,6 +7,7 @@ relayed one by one (the highest-volume stream); what the rules make of them is.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any, cast
 
@@ -44,6 +45,7 @@ from ketenbus_contracts.truancy import (
 from services.runtime.store import Batch
 from services.truancy.application import PublisherMismatchError, TruancyApplication
 from services.truancy.domain import ChildAttendance
+from services.truancy.rules import load_regions
 
 SOURCE = "ketenbus.truancy"
 
@@ -155,6 +157,13 @@ def apply_inbound(
         o = event.data
         _own(event, o.by)
         app.command(child, lambda a: a.make_offer(o.offer_id, o.by, o.offered_on, relayed), batch)
+
+
+@functools.cache
+def _leerplicht_of(region: str) -> list[str]:
+    """The region's leerplicht (infra/truancy), told of its thuiszitters on its feed."""
+    rules = load_regions().get(region)
+    return [] if rules is None else [rules.leerplicht]
 
 
 def _sealed(domain_event: Any) -> dict[Purpose, str]:
@@ -276,6 +285,7 @@ def to_contract(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | Non
                 absolute=e.absolute,
                 school=e.school,
                 home_reason=e.home_reason,
+                notify=_leerplicht_of(e.region),
             ),
             **own,
         )

@@ -184,7 +184,8 @@ class HandoverCase(StoreBackend):
     @pytest.fixture
     def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
         settings = settings.model_copy(update={"nats_url": nats_url})
-        with Backbone(settings, ["handover", "kluis", "pseudonym"]) as backbone:
+        # the feed gives the receiver its delivery (`export oso` reads its own feed)
+        with Backbone(settings, ["handover", "kluis", "pseudonym", "feed"]) as backbone:
             yield backbone
 
     def test_an_oso_dossier_goes_in_is_delivered_after_enrolment_and_comes_out_valid(

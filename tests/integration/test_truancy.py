@@ -74,7 +74,7 @@ class TruancyCase(StoreBackend):
     def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
         settings = settings.model_copy(update={"nats_url": nats_url})
         with Backbone(
-            settings, ["truancy", "kluis", "monitor", "signalling", "pseudonym"]
+            settings, ["truancy", "kluis", "monitor", "signalling", "pseudonym", "feed"]
         ) as backbone:
             yield backbone
 
@@ -207,7 +207,9 @@ class TruancyCase(StoreBackend):
         enrolled = truancy_events(backbone.url, "pupil-enrolled")
         assert all(isinstance(e, PupilEnrolled) for e in enrolled)
 
-        # leerplicht's side registers an attendance signal per report: signalling matches on it
+        # leerplicht's side registers an attendance signal per report of its own feed:
+        # signalling matches on it
+        wait_until(lambda: consumer_idle(backbone.url, "TRUANCY", "feed"), what="feed copied")
         forwarded = ketenbus("truancy", "forward-signals", "--as", LEERPLICHT)
         assert "registered 2 attendance signal(s)" in forwarded.output, forwarded.output
         signals = wait_until(

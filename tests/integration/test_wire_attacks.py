@@ -21,6 +21,7 @@ import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from adapters.oso.transfer import delivery_filter
 from services.audit.nats_config import password_variables, render_auth_config
 from services.audit.replay import stream_reader
 from services.runtime.nats_server import EmbeddedNats
@@ -35,6 +36,7 @@ from services.runtime.streams import (
     ensure_streams,
     feed_consumer,
     feed_max_age,
+    leerplicht_signals_consumer,
 )
 from tests.integration.test_nats_auth import connect, password
 
@@ -42,6 +44,7 @@ pytestmark = pytest.mark.integration
 
 SCHOOL = "bs-de-regenboog"
 OTHER = "vo-het-lyceum"
+LEERPLICHT = "leerplicht-lingewaard"
 FEEDER = "feeder"  # a test user that publishes feed messages, as the feed service will
 REFUSED = (nats.errors.Error, nats.js.errors.Error, asyncio.TimeoutError)
 
@@ -321,3 +324,81 @@ async def test_feed_keeps_an_entry_for_the_retention_of_infra_feed_yaml(wire: Ba
     info = await wire.js.stream_info(FEED.name)
 
     assert (30 * DAY, 30 * DAY) == (feed_max_age(), info.config.max_age)
+
+
+async def feed_entries(auth_url: str, entries: dict[str, bytes]) -> None:
+    """Publish feed entries (subject → body) as the feed service would."""
+    feeder = await connect(auth_url, FEEDER)
+    try:
+        for subject, body in entries.items():
+            await feeder.publish(subject, body)
+        await feeder.flush()
+    finally:
+        await feeder.close()
+
+
+async def test_a_school_finds_only_its_own_deliveries_through_its_feed(
+    wire: Backbone, auth_url: str
+) -> None:
+    await feed_entries(
+        auth_url,
+        {delivery_filter(SCHOOL): b"mine", delivery_filter(OTHER): b"theirs"},
+    )
+    own = ConsumerConfig(
+        name=SCHOOL, filter_subject=delivery_filter(SCHOOL), deliver_policy=DeliverPolicy.ALL
+    )
+    others = ConsumerConfig(
+        name=SCHOOL, filter_subject=delivery_filter(OTHER), deliver_policy=DeliverPolicy.ALL
+    )
+    handover = ConsumerConfig(
+        name=SCHOOL,
+        filter_subject="ketenbus.handover.dossier-delivered.v1",
+        deliver_policy=DeliverPolicy.ALL,
+    )
+    attacks = [
+        lambda: wire.attacker.add_consumer("HANDOVER", handover),
+        lambda: wire.attacker.add_consumer("FEED", others),
+    ]
+
+    refused = [await wire.refused(attack) for attack in attacks]
+    await wire.attacker.add_consumer("FEED", own)
+    sub = await wire.attacker.pull_subscribe_bind(SCHOOL, stream="FEED")
+    found = [m.data for m in await sub.fetch(5, timeout=2)]
+
+    assert ([True, True], [b"mine"]) == (refused, found)
+
+
+async def test_leerplicht_forwards_only_the_reports_and_thuiszitters_of_its_own_feed(
+    wire: Backbone, auth_url: str
+) -> None:
+    reader = leerplicht_signals_consumer(LEERPLICHT)
+    await ensure_streams(wire.js, owned=[reader])
+    truancy = await connect(auth_url, "truancy")
+    await truancy.jetstream().publish("ketenbus.truancy.verzuim-report-due.v1", b"region")
+    await truancy.close()
+    await feed_entries(
+        auth_url,
+        {
+            f"feed.{LEERPLICHT}.truancy.verzuim-report-due": b"report",
+            f"feed.{LEERPLICHT}.truancy.thuiszitter-registered": b"thuiszitter",
+            f"feed.{LEERPLICHT}.truancy.pupil-enrolled": b"not a signal",
+            "feed.leerplicht-elders.truancy.verzuim-report-due": b"another region",
+        },
+    )
+    errors: list[str] = []
+    leerplicht = await connect(auth_url, LEERPLICHT, errors)
+    try:
+        sub = await leerplicht.jetstream().pull_subscribe_bind(reader.durable, stream="FEED")
+        read = [m.data for m in await sub.fetch(10, timeout=2)]
+        attacker = Backbone(wire.backbone, leerplicht, errors)
+
+        async def pull_truancy() -> None:
+            js = leerplicht.jetstream(timeout=1.0)
+            other = await js.pull_subscribe("ketenbus.truancy.>", stream="TRUANCY")
+            await other.fetch(1, timeout=1)
+
+        refused = await attacker.refused(pull_truancy)
+    finally:
+        await leerplicht.close()
+
+    assert ([b"report", b"thuiszitter"], True) == (read, refused)

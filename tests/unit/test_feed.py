@@ -33,6 +33,8 @@ from ketenbus_contracts.signing import ForgedSignatureError
 from ketenbus_contracts.truancy import (
     PupilEnrolled,
     PupilEnrolledData,
+    ThuiszitterRegistered,
+    ThuiszitterRegisteredData,
     VerzuimReportDue,
     VerzuimReportDueData,
 )
@@ -266,15 +268,23 @@ def test_a_receipt_names_a_reason_exactly_when_refused() -> None:
         )  # fmt: skip
 
 
-def test_a_partners_nats_user_may_fetch_ack_and_ask_info_of_its_own_feed_consumer_only() -> None:
+def test_a_partners_nats_user_reads_its_own_feed_only() -> None:
     entries, rules = user_entries()
     school = next(e for e in entries if e.id == SCHOOL.partner)
 
     allowed = permissions_of(school, rules)["publish"]
 
+    # Its feed consumer: fetch, ack, info; and `export oso`'s short-lived consumer named after
+    # it, filtered on the deliveries of its own feed.
     assert [
+        "$JS.ACK.FEED.bs-de-regenboog.>",
         "$JS.ACK.FEED.feed-bs-de-regenboog.>",
+        "$JS.API.CONSUMER.CREATE.FEED.bs-de-regenboog.feed.bs-de-regenboog.handover."
+        "dossier-delivered",
+        "$JS.API.CONSUMER.DELETE.FEED.bs-de-regenboog",
+        "$JS.API.CONSUMER.INFO.FEED.bs-de-regenboog",
         "$JS.API.CONSUMER.INFO.FEED.feed-bs-de-regenboog",
+        "$JS.API.CONSUMER.MSG.NEXT.FEED.bs-de-regenboog",
         "$JS.API.CONSUMER.MSG.NEXT.FEED.feed-bs-de-regenboog",
     ] == sorted(s for s in allowed if "FEED" in s or s.startswith("feed."))
 
@@ -310,6 +320,37 @@ def test_leerplicht_reads_the_verzuimmelding_it_received_with_the_attendance_sec
         ("feed.bs-de-regenboog.truancy.verzuim-report-due", ["attendance"]),
         ("feed.leerplicht-lingewaard.truancy.verzuim-report-due", ["attendance"]),
     ] == [(subject, sorted(body["data"]["sealed"])) for subject, body in sent]
+
+
+def test_a_thuiszitter_goes_to_the_leerplicht_it_notifies_and_another_regions_report_does_not() -> (
+    None
+):
+    app = application()
+    leerplicht = "leerplicht-lingewaard"
+    thuiszitter = ThuiszitterRegistered.create(
+        source="ketenbus.truancy",
+        subject=CHILD,
+        data=ThuiszitterRegisteredData(
+            region="lingewaard", category=1, since=date(2026, 9, 1), absolute=True,
+            notify=[leerplicht],
+        ),
+    )  # fmt: skip
+    elsewhere = VerzuimReportDue.create(
+        source="ketenbus.truancy",
+        subject=OTHER,
+        data=VerzuimReportDueData(
+            report_id=uuid.uuid4(), school="bs-de-regenboog", brin="99ZZ", region="elders",
+            leerplicht="leerplicht-elders", begin_on=date(2026, 9, 1), end_on=date(2026, 9, 25),
+            kind="16-uur", hours_unauthorised=16, hours_absent=16, lessons_missed=16,
+            action_taken="gesprek", municipal_action_wanted=True, contact="ib", absence_ids=[],
+        ),
+    )  # fmt: skip
+
+    sent = copies(app, thuiszitter, elsewhere)
+
+    assert ["feed.leerplicht-lingewaard.truancy.thuiszitter-registered"] == [
+        subject for subject, _ in sent
+    ]
 
 
 class _DeniedJetStream:
