@@ -28,7 +28,9 @@ from faststream.nats.security import NatsUserPassword
 from nats.aio.client import Client as NatsClient
 
 from services.audit.nats_config import (
-    inbox_prefix,
+    inbox_prefix as inbox_prefix,
+)
+from services.audit.nats_config import (
     password_users,
     password_variable,
     render_auth_config,
