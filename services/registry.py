@@ -1,4 +1,6 @@
-"""The services `ketenbus up` and `ketenbus service NAME` know, by name."""
+"""The services `ketenbus up` and `ketenbus service NAME` know, by name: the one list of them,
+above every service (nothing below the CLI, the audit and the AsyncAPI document imports it; the
+runtime is handed the specs it needs)."""
 
 from __future__ import annotations
 
@@ -72,3 +74,8 @@ SERVICES: dict[str, Callable[[], ServiceSpec]] = {
     "monitor": _monitor,
     "feed": _feed,
 }
+
+
+def service_specs() -> dict[str, ServiceSpec]:
+    """Every service's spec, by name (for the NATS permissions generated from them)."""
+    return {name: factory() for name, factory in SERVICES.items()}

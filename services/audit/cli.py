@@ -129,10 +129,12 @@ def nats_config(
     check: Annotated[bool, typer.Option(help="Fail if the file differs (CI drift check)")] = False,
 ) -> None:
     """Generate nats-server users and publish/subscribe allow-lists from the registry."""
-    from services.audit.nats_config import AUTH_CONF_PATH, render_auth_config
+    from services.registry import service_specs
+    from services.runtime.nats_auth import AUTH_CONF_PATH
+    from services.runtime.nats_permissions import render_auth_config
 
     target = out or AUTH_CONF_PATH
-    text = render_auth_config()
+    text = render_auth_config(service_specs())
     if check:
         if not target.exists() or target.read_text() != text:
             fail(

@@ -2,7 +2,7 @@
 
 With `none` (the default) every process connects without credentials, as today. With
 `registry` the embedded nats-server runs the `authorization` block generated from the partner
-registry (services/audit/nats_config.py, `infra/nats/auth.conf`) and each process connects as
+registry (services/runtime/nats_permissions.py, `infra/nats/auth.conf`) and each process connects as
 its own user: a service as its name, the supervisor as `backbone`, the Notificaties bridge as
 `notificaties`, a partner's tools as the partner (replies on `_INBOX.<partner id>`).
 
@@ -19,6 +19,7 @@ the arrangements scenario).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,21 +28,17 @@ import nats
 from faststream.nats.security import NatsUserPassword
 from nats.aio.client import Client as NatsClient
 
-from services.audit.nats_config import (
-    inbox_prefix as inbox_prefix,
-)
-from services.audit.nats_config import (
-    password_users,
-    password_variable,
-    render_auth_config,
-)
-from services.runtime.partners import PARTNERS_PATH, load_partners
+from services.runtime.partners import INFRA_DIR, PARTNERS_PATH, load_partners
 from services.runtime.secrets import load_or_create_secret
 from services.runtime.settings import Settings, server_list
 
 SUPERVISOR_USER = "backbone"
 BRIDGE_USER = "notificaties"
 AUDIT_USER = "audit"
+
+# Generated from the registry and the declarations (services/runtime/nats_permissions.py,
+# `ketenbus audit nats-config`); a test keeps it equal to what they generate today.
+AUTH_CONF_PATH = INFRA_DIR / "nats" / "auth.conf"
 
 
 class UnknownNatsPartnerError(LookupError):
@@ -50,6 +47,15 @@ class UnknownNatsPartnerError(LookupError):
 
 class PartnerHoldsItsNkeyError(LookupError):
     """The partner connects with its own NKEY seed, which the backbone never has."""
+
+
+def password_variable(user: str) -> str:
+    return "KETENBUS_NATS_PW_" + user.upper().replace("-", "_")
+
+
+def inbox_prefix(partner: str) -> str:
+    """The reply inbox prefix a partner connects with (`nats.connect(inbox_prefix=...)`)."""
+    return f"_INBOX.{partner}"
 
 
 def settings_for(
@@ -163,16 +169,23 @@ class Connections:
         await self.close()
 
 
-def server_environment(settings: Settings) -> dict[str, str]:
+def password_users(auth_config: str) -> list[str]:
+    """The users an authorization block gives a password (a reference to the environment)."""
+    return re.findall(r'user: "([a-z0-9-]+)", password: \$KETENBUS_NATS_PW_', auth_config)
+
+
+def server_environment(settings: Settings, auth_conf: Path = AUTH_CONF_PATH) -> dict[str, str]:
     """The password variables the generated authorization refers to, for the server."""
-    return {password_variable(u): nats_password(settings, u) for u in password_users()}
+    users = password_users(auth_conf.read_text(encoding="utf-8"))
+    return {password_variable(u): nats_password(settings, u) for u in users}
 
 
-def write_server_config(settings: Settings) -> Path:
-    """The embedded server's config: the authorization generated from the registry, included
-    from its own file (as a production node includes infra/nats/auth.conf)."""
+def write_server_config(settings: Settings, auth_conf: Path = AUTH_CONF_PATH) -> Path:
+    """The embedded server's config: the authorization generated from the registry
+    (infra/nats/auth.conf), included from its own file as a production node includes it."""
     settings.nats_dir.mkdir(parents=True, exist_ok=True)
-    (settings.nats_dir / "auth.conf").write_text(render_auth_config(), encoding="utf-8")
+    auth = auth_conf.read_text(encoding="utf-8")
+    (settings.nats_dir / "auth.conf").write_text(auth, encoding="utf-8")
     config = settings.nats_dir / "server.conf"
     config.write_text(
         "# Written by ketenbus (KETENBUS_NATS_AUTH=registry); the users come from the registry.\n"

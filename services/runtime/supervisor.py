@@ -19,10 +19,10 @@ from types import TracebackType
 import nats
 import structlog
 
-from services.audit.nats_config import load_permissions, partner_readers
 from services.runtime import nats_auth
 from services.runtime.host import health_subject
 from services.runtime.nats_auth import SUPERVISOR_USER
+from services.runtime.nats_permissions import load_permissions, partner_readers
 from services.runtime.nats_server import EmbeddedNats, die_with_parent
 from services.runtime.partners import load_partners
 from services.runtime.settings import Settings

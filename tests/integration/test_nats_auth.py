@@ -14,14 +14,10 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from services.audit.nats_config import (
-    AUTH_CONF_PATH,
-    inbox_prefix,
-    password_variable,
-    password_variables,
-    render_auth_config,
-)
 from services.audit.replay import stream_reader
+from services.registry import service_specs
+from services.runtime.nats_auth import AUTH_CONF_PATH, inbox_prefix, password_variable
+from services.runtime.nats_permissions import password_variables, render_auth_config
 from services.runtime.nats_server import EmbeddedNats
 from services.runtime.streams import ensure_streams, feed_consumer
 
@@ -38,8 +34,8 @@ def password(user: str) -> str:
 @pytest.fixture
 def auth_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     conf = tmp_path / "auth.conf"
-    conf.write_text(render_auth_config())
-    for variable in password_variables():
+    conf.write_text(render_auth_config(service_specs()))
+    for variable in password_variables(service_specs()):
         user = variable.removeprefix("KETENBUS_NATS_PW_").lower().replace("_", "-")
         monkeypatch.setenv(variable, password(user))
     server = EmbeddedNats(tmp_path / "nats", config_file=conf)
@@ -66,7 +62,7 @@ async def connect(url: str, user: str, errors: list[str] | None = None) -> NatsC
 
 
 def test_committed_auth_config_is_generated_from_the_registry() -> None:
-    assert render_auth_config() == AUTH_CONF_PATH.read_text()
+    assert render_auth_config(service_specs()) == AUTH_CONF_PATH.read_text()
 
 
 def test_password_variables_are_named_after_the_user() -> None:

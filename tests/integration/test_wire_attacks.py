@@ -22,8 +22,9 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from adapters.oso.transfer import delivery_filter
-from services.audit.nats_config import password_variables, render_auth_config
 from services.audit.replay import stream_reader
+from services.registry import service_specs
+from services.runtime.nats_permissions import password_variables, render_auth_config
 from services.runtime.nats_server import EmbeddedNats
 from services.runtime.streams import (
     DAY,
@@ -56,8 +57,8 @@ def auth_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         f'    {{user: "{FEEDER}", password: "{password(FEEDER)}", permissions: {{'
         f'publish: {{allow: ["feed.>"]}}, subscribe: {{allow: ["_INBOX.{FEEDER}.>"]}}}}}}\n'
     )
-    conf.write_text(render_auth_config().replace("  ]\n}", feeder + "  ]\n}"))
-    for variable in password_variables():
+    conf.write_text(render_auth_config(service_specs()).replace("  ]\n}", feeder + "  ]\n}"))
+    for variable in password_variables(service_specs()):
         user = variable.removeprefix("KETENBUS_NATS_PW_").lower().replace("_", "-")
         monkeypatch.setenv(variable, password(user))
     server = EmbeddedNats(tmp_path / "nats", config_file=conf)

@@ -14,7 +14,6 @@ import pytest
 from adapters.ldv.export import STATUS_ERROR, STATUS_OK, STATUS_UNSET, ldv_export, ldv_record
 from ketenbus_contracts.purposes import Purpose
 from services.audit.chain import GENESIS, chain_next, fields_digest, row_digest
-from services.audit.nats_config import UnknownRoleError, load_permissions, permissions_of
 from services.audit.replay import (
     EventLog,
     PlanViews,
@@ -24,6 +23,8 @@ from services.audit.replay import (
     subject_matches,
 )
 from services.kluis.domain import Decision, Operation, ProcessingRecord
+from services.registry import service_specs
+from services.runtime.nats_permissions import UnknownRoleError, load_permissions, permissions_of
 from services.runtime.partners import PartnerEntry
 from tests.integration.helpers import SCHOOL, child, signal
 
@@ -107,7 +108,7 @@ def entry(partner: str, role: str) -> PartnerEntry:
 
 
 def test_a_school_publishes_only_its_own_inbound_and_reads_only_its_feed() -> None:
-    allowed = permissions_of(entry("bs-a", "school"), load_permissions())
+    allowed = permissions_of(entry("bs-a", "school"), load_permissions(), {})
     assert "in.bs-a.>" in allowed["publish"]
     assert not [s for s in allowed["publish"] if s.startswith("in.") and s != "in.bs-a.>"]
     assert not [s for s in allowed["publish"] if ".INBOUND" in s or ".PRIVACY" in s]
@@ -115,7 +116,9 @@ def test_a_school_publishes_only_its_own_inbound_and_reads_only_its_feed() -> No
 
 
 def test_a_service_reads_its_own_consumer_and_answers_on_its_own_inbox() -> None:
-    allowed = permissions_of(entry("signalling", "signalling-service"), load_permissions())
+    allowed = permissions_of(
+        entry("signalling", "signalling-service"), load_permissions(), service_specs()
+    )
     assert {"$JS.API.CONSUMER.MSG.NEXT.INBOUND.signalling", "ketenbus.signalling.>"} <= set(
         allowed["publish"]
     )
@@ -124,7 +127,7 @@ def test_a_service_reads_its_own_consumer_and_answers_on_its_own_inbox() -> None
 
 def test_a_role_without_permissions_is_refused() -> None:
     with pytest.raises(UnknownRoleError):
-        permissions_of(entry("x-y", "astrologer"), load_permissions())
+        permissions_of(entry("x-y", "astrologer"), load_permissions(), {})
 
 
 @dataclass

@@ -38,10 +38,11 @@ from ketenbus_contracts.truancy import (
     VerzuimReportDue,
     VerzuimReportDueData,
 )
-from services.audit.nats_config import permissions_of, user_entries
 from services.feed.application import FeedApplication
 from services.feed.bootstrap import load_rules
 from services.feed.domain import FeedRules, InvalidFeedRulesError, trim
+from services.registry import service_specs
+from services.runtime.nats_permissions import permissions_of, user_entries
 from services.runtime.receipts import batch_receipts, publish_receipts
 from services.runtime.store import UnexpectedHandlerError
 from services.runtime.streams import InvalidFeedRetentionError, feed_max_age
@@ -269,10 +270,11 @@ def test_a_receipt_names_a_reason_exactly_when_refused() -> None:
 
 
 def test_a_partners_nats_user_reads_its_own_feed_only() -> None:
-    entries, rules = user_entries()
+    specs = service_specs()
+    entries, rules = user_entries(specs)
     school = next(e for e in entries if e.id == SCHOOL.partner)
 
-    allowed = permissions_of(school, rules)["publish"]
+    allowed = permissions_of(school, rules, specs)["publish"]
 
     # Its feed consumer: fetch, ack, info; and `export oso`'s short-lived consumer named after
     # it, filtered on the deliveries of its own feed.

@@ -7,17 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.audit.nats_config import (
-    PERMISSIONS_PATH,
-    NatsNameError,
-    Permissions,
-    load_permissions,
-    password_variables,
-    permissions_of,
-    user_entries,
-)
 from services.integral_plan.handlers import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
-from services.registry import SERVICES
+from services.registry import SERVICES, service_specs
 from services.runtime.nats_auth import (
     BRIDGE_USER,
     SUPERVISOR_USER,
@@ -28,14 +19,25 @@ from services.runtime.nats_auth import (
     secrets_dir,
     server_environment,
 )
+from services.runtime.nats_permissions import (
+    PERMISSIONS_PATH,
+    NatsNameError,
+    Permissions,
+    check_names,
+    load_permissions,
+    password_variables,
+    permissions_of,
+    user_entries,
+)
 from services.runtime.partners import PartnerEntry
 from services.runtime.settings import Settings
 from services.runtime.streams import stream_of_subject
 
 
 def allowed(user: str) -> Permissions:
-    entries, rules = user_entries()
-    return permissions_of(next(e for e in entries if e.nats_user.user == user), rules)
+    specs = service_specs()
+    entries, rules = user_entries(specs)
+    return permissions_of(next(e for e in entries if e.nats_user.user == user), rules, specs)
 
 
 def test_every_service_the_registry_runs_has_a_user_with_its_own_consumers_and_outbox() -> None:
@@ -94,17 +96,17 @@ def test_a_name_the_declarations_do_not_know_is_an_error(tmp_path: Path) -> None
     )
     for path in (typo, consumer, request):
         with pytest.raises(NatsNameError):
-            load_permissions(path)
+            check_names(load_permissions(path), service_specs())
 
 
 def test_every_user_is_generated_once() -> None:
-    users = [e.nats_user.user for e in user_entries()[0]]
+    users = [e.nats_user.user for e in user_entries(service_specs())[0]]
     assert sorted(set(users)) == sorted(users)
 
 
 def test_a_partner_may_ask_for_its_plan_and_its_worklist() -> None:
     school = PartnerEntry(id="bs-a", name="bs-a", role="school")
-    publish = permissions_of(school, load_permissions()).publish
+    publish = permissions_of(school, load_permissions(), {}).publish
     assert {PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT} <= set(publish)
 
 
@@ -154,7 +156,7 @@ def test_a_password_in_the_environment_wins_over_the_data_dir(
 
 def test_the_server_gets_every_password_the_config_refers_to(tmp_path: Path) -> None:
     environment = server_environment(Settings(data_dir=tmp_path, nats_auth="registry"))
-    assert sorted(password_variables()) == sorted(environment)
+    assert sorted(password_variables(service_specs())) == sorted(environment)
 
 
 async def test_only_registered_partners_without_their_own_nkey_are_connected_for(

@@ -1,11 +1,12 @@
 """NATS authorization generated least-privilege from the partner registry and the stream and
 service declarations: who may publish and read what.
 
-`render_auth_config()` turns `infra/partners.yaml` (ids, roles, NATS users),
+`render_auth_config(services)` turns `infra/partners.yaml` (ids, roles, NATS users),
 `infra/nats/permissions.yaml` (what each role has business with, named) and the declarations in
-code (`services/runtime/streams.py`, each service's `ServiceSpec` in `services/registry.py`) into
-an `authorization` block for nats-server (`infra/nats/auth.conf`); `infra/nats/README.md` says
-why per-user permissions and not accounts.
+code (`services/runtime/streams.py`, and each service's `ServiceSpec`, handed in by the caller
+from `services/registry.py`) into an `authorization` block for nats-server
+(`infra/nats/auth.conf`, which the embedded server runs); `infra/nats/README.md` says why
+per-user permissions and not accounts.
 
 - A partner publishes only on `in.<its id>.>` (the subject names the publisher and ingress
   checks `source` against it), calls only the request subjects of its role, receives replies
@@ -31,13 +32,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
+from faststream.nats import NatsBroker
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.runtime.host import ServiceSpec, health_subject
+from services.runtime.nats_auth import AUTH_CONF_PATH, inbox_prefix, password_variable
 from services.runtime.partners import INFRA_DIR, PARTNERS_PATH, PartnerEntry, load_partners
 from services.runtime.streams import (
     FEED,
@@ -52,11 +55,7 @@ from services.runtime.streams import (
     stream_of_subject,
 )
 
-if TYPE_CHECKING:
-    from services.runtime.host import ServiceSpec
-
 PERMISSIONS_PATH = INFRA_DIR / "nats" / "permissions.yaml"
-AUTH_CONF_PATH = INFRA_DIR / "nats" / "auth.conf"
 
 # Every partner reads its feed; a role's `readers` add to it.
 FEED_READER = "feed"
@@ -114,12 +113,10 @@ SUPERVISOR_ROLE = "supervisor-service"
 
 
 def load_permissions(path: Path = PERMISSIONS_PATH) -> PermissionsFile:
-    rules = PermissionsFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    check_names(rules)
-    return rules
+    return PermissionsFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
-def check_names(rules: PermissionsFile) -> None:
+def check_names(rules: PermissionsFile, services: Mapping[str, ServiceSpec]) -> None:
     """Every stream, consumer and reader the file names is declared in streams.py, and every
     request subject is answered by a service's router."""
     try:
@@ -140,7 +137,7 @@ def check_names(rules: PermissionsFile) -> None:
                 consumer_named(consumer)
     except UnknownStreamError as exc:
         raise NatsNameError(str(exc)) from None
-    answered = {subject for spec in service_specs().values() for subject in responds(spec)}
+    answered = {subject for spec in services.values() for subject in responds(spec)}
     asked = set(rules.partner_requests)
     for role in rules.roles.values():
         asked |= set(role.requests or [])
@@ -152,15 +149,6 @@ def check_names(rules: PermissionsFile) -> None:
         with contextlib.suppress(UnknownStreamError):
             stored = stream_of_subject(subject).name
             raise NatsNameError(f"request subject {subject} is stored by stream {stored}")
-
-
-def password_variable(user: str) -> str:
-    return "KETENBUS_NATS_PW_" + user.upper().replace("-", "_")
-
-
-def inbox_prefix(partner: str) -> str:
-    """The reply inbox prefix a partner connects with (`nats.connect(inbox_prefix=...)`)."""
-    return f"_INBOX.{partner}"
 
 
 def reader_subjects(spec: ConsumerSpec) -> list[str]:
@@ -245,17 +233,8 @@ def _role(entry: PartnerEntry, rules: PermissionsFile) -> RolePermissions:
     return role
 
 
-def service_specs() -> dict[str, ServiceSpec]:
-    """The services `ketenbus up` runs (services/registry.py), by name."""
-    from services.registry import SERVICES
-
-    return {name: factory() for name, factory in SERVICES.items()}
-
-
 def responds(spec: ServiceSpec) -> list[str]:
     """The request subjects the service's router answers (its core subscriptions)."""
-    from faststream.nats import NatsBroker
-
     broker = NatsBroker()
     broker.include_router(spec.router_factory(None))  # type: ignore[arg-type]
     return sorted(
@@ -267,8 +246,6 @@ def responds(spec: ServiceSpec) -> list[str]:
 
 def service_permissions(spec: ServiceSpec) -> Permissions:
     """What a backbone service reads and writes, from its ServiceSpec."""
-    from services.runtime.host import health_subject
-
     publish = [deadletter_subject(spec.name)]
     outbox = sorted({stream_of_subject(e.outbound_subject()).name for e in spec.publishes})
     for name in outbox:
@@ -310,18 +287,16 @@ class Permissions:
 
 
 def permissions_of(
-    entry: PartnerEntry, rules: PermissionsFile, services: dict[str, ServiceSpec] | None = None
+    entry: PartnerEntry, rules: PermissionsFile, services: Mapping[str, ServiceSpec]
 ) -> Permissions:
-    """The allow-lists of one registered partner or backbone user."""
+    """The allow-lists of one registered partner or backbone user (`services`: the services
+    `ketenbus up` runs, by name)."""
     user = entry.nats_user.user
     if entry.role == SUPERVISOR_ROLE:
         return Permissions(rules.supervisor.publish, rules.supervisor.subscribe)
     if entry.is_service:
-        specs = service_specs() if services is None else services
-        if entry.id in specs:
-            return service_permissions(specs[entry.id])
-        from services.runtime.host import health_subject
-
+        if entry.id in services:
+            return service_permissions(services[entry.id])
         listed = next((u for u in rules.users if u.user == user), None)
         consumers = [consumer_named(c) for c in (listed.consumers if listed else [])]
         publish = [s for c in consumers for s in owner_subjects(c)]
@@ -339,42 +314,42 @@ def permissions_of(
     return Permissions(publish, [f"{inbox_prefix(entry.id)}.>"])
 
 
-def service_names() -> list[str]:
-    """The services `ketenbus up` runs (services/registry.py), each a NATS user of its name."""
-    return list(service_specs())
-
-
 def backbone_entries(
-    registry_entries: list[PartnerEntry], rules: PermissionsFile
+    registry_entries: list[PartnerEntry], rules: PermissionsFile, services: Iterable[str]
 ) -> list[PartnerEntry]:
     """The NATS users besides the registry's: the listed backbone users, then every service
-    of services/registry.py not registered already (role `<name>-service`)."""
+    (each a NATS user of its name) not registered already (role `<name>-service`)."""
     entries = [PartnerEntry(id=u.user, name=u.user, role=u.role) for u in rules.users]
     known = {e.nats_user.user for e in [*registry_entries, *entries]}
     entries += [
         PartnerEntry(id=name, name=name, role=f"{name}-service")
-        for name in service_names()
+        for name in services
         if name not in known
     ]
     return entries
 
 
 def user_entries(
-    partners_path: Path = PARTNERS_PATH, permissions_path: Path = PERMISSIONS_PATH
+    services: Mapping[str, ServiceSpec],
+    partners_path: Path = PARTNERS_PATH,
+    permissions_path: Path = PERMISSIONS_PATH,
 ) -> tuple[list[PartnerEntry], PermissionsFile]:
     """Every NATS user the generated config names (partners, then the backbone's), and the
-    permission rules."""
+    permission rules, their names checked against the declarations."""
     partners = load_partners(partners_path).partners
     rules = load_permissions(permissions_path)
-    return [*partners, *backbone_entries(partners, rules)], rules
+    check_names(rules, services)
+    return [*partners, *backbone_entries(partners, rules, services)], rules
 
 
 def render_auth_config(
-    partners_path: Path = PARTNERS_PATH, permissions_path: Path = PERMISSIONS_PATH
+    services: Mapping[str, ServiceSpec],
+    partners_path: Path = PARTNERS_PATH,
+    permissions_path: Path = PERMISSIONS_PATH,
 ) -> str:
     """The `authorization { users = [...] }` block for nats-server, as text."""
     registry = load_partners(partners_path)
-    entries, rules = user_entries(partners_path, permissions_path)
+    entries, rules = user_entries(services, partners_path, permissions_path)
     lines = [
         "# Generated by `ketenbus audit nats-config` from infra/partners.yaml "
         f"(version {registry.version})",
@@ -383,7 +358,6 @@ def render_auth_config(
         "authorization {",
         "  users = [",
     ]
-    services = service_specs()
     for entry in entries:
         user = entry.nats_user
         allowed = permissions_of(entry, rules, services)
@@ -404,22 +378,21 @@ def render_auth_config(
     return "\n".join(lines)
 
 
-def password_users(
-    partners_path: Path = PARTNERS_PATH, permissions_path: Path = PERMISSIONS_PATH
-) -> list[str]:
-    """The users the generated config gives a password (those without an NKEY)."""
-    entries, _ = user_entries(partners_path, permissions_path)
-    return [e.nats_user.user for e in entries if e.nats_user.nkey is None]
-
-
 def password_variables(
-    partners_path: Path = PARTNERS_PATH, permissions_path: Path = PERMISSIONS_PATH
+    services: Mapping[str, ServiceSpec],
+    partners_path: Path = PARTNERS_PATH,
+    permissions_path: Path = PERMISSIONS_PATH,
 ) -> list[str]:
     """The environment variables the generated config expects (users without an NKEY)."""
-    return [password_variable(user) for user in password_users(partners_path, permissions_path)]
+    entries, _ = user_entries(services, partners_path, permissions_path)
+    return [password_variable(e.nats_user.user) for e in entries if e.nats_user.nkey is None]
 
 
-def write_auth_config(target: Path = AUTH_CONF_PATH, partners_path: Path = PARTNERS_PATH) -> Path:
+def write_auth_config(
+    services: Mapping[str, ServiceSpec],
+    target: Path = AUTH_CONF_PATH,
+    partners_path: Path = PARTNERS_PATH,
+) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_auth_config(partners_path), encoding="utf-8")
+    target.write_text(render_auth_config(services, partners_path), encoding="utf-8")
     return target
