@@ -38,6 +38,7 @@ from services.truancy.application import TruancyApplication
 from services.truancy.domain import ChildAttendance
 from services.truancy.handlers import decode_inbound
 from services.truancy.rules import RegionRules, load_regions
+from services.truancy.translation import apply_inbound
 
 SCHOOL_SIZE = 500
 BATCH = 100
@@ -105,7 +106,7 @@ def main() -> None:
     env = {"PERSISTENCE_MODULE": f"eventsourcing.{store}"}
     if store == "sqlite":
         env |= {"SQLITE_DBNAME": str(Path(tmp) / "truancy.sqlite"), "SQLITE_LOCK_TIMEOUT": "10"}
-    app = TruancyApplication(env=env, regions={rules.region: rules})
+    app = TruancyApplication(env=env, regions={rules.region: rules}, inbound=apply_inbound)
     population = pupils(count)
     seq = 0
 

@@ -276,11 +276,17 @@ def erase(
 ) -> None:
     """Erase a child: destroy its data keys (nothing sealed about it opens again), and tell
     every service to drop what it derived. Asks first unless --yes."""
+    from services.kluis.bootstrap import create_application
     from services.kluis.erasure import announce_erasure, destroy_keys, known_child
 
     check_pseudonym(pseudonym)
     settings = settings_for(data_dir)
-    if not known_child(settings, pseudonym):
+    kluis = create_application(settings)
+    try:
+        known = known_child(kluis, pseudonym)
+    finally:
+        kluis.close()
+    if not known:
         raise CommandFailedError("no such child: kluis holds no keys and no erasure for it")
     if not yes:
         if not sys.stdin.isatty():

@@ -15,7 +15,7 @@ import structlog
 
 from services.arrangements.domain import ArrangementsError, ChildArrangements
 from services.arrangements.rules import Rules, load_rules
-from services.runtime.store import Batch, TrackedApplication
+from services.runtime.store import Batch, Inbound, TrackedApplication
 
 log = structlog.get_logger(__name__)
 
@@ -43,8 +43,10 @@ class ArrangementsApplication(TrackedApplication):
         env: dict[str, str] | None = None,
         clock: Clock = utcnow,
         rules: Rules | None = None,
+        *,
+        inbound: Inbound | None = None,
     ) -> None:
-        super().__init__(env)
+        super().__init__(env, inbound)
         self.clock = clock
         self.rules = rules or load_rules()
         self._children: dict[uuid.UUID, None] = {}
@@ -52,11 +54,6 @@ class ArrangementsApplication(TrackedApplication):
 
     def today(self) -> date:
         return self.clock().astimezone(LOCAL).date()
-
-    def handle(self, batch: Batch, message: Any) -> None:
-        from services.arrangements.translation import apply_inbound
-
-        apply_inbound(self, message, batch)
 
     def arrangements(self, batch: Batch, child: str) -> ChildArrangements:
         return batch.get(ChildArrangements.create_id(child), lambda: ChildArrangements(child))

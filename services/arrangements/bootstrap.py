@@ -6,7 +6,7 @@ from ketenbus_contracts.arrangements import PUBLISHED
 from services.arrangements.application import ArrangementsApplication
 from services.arrangements.handlers import create_router
 from services.arrangements.tick import TICK_INTERVAL, tick
-from services.arrangements.translation import to_contract
+from services.arrangements.translation import apply_inbound, to_contract
 from services.runtime.host import ServiceSpec
 from services.runtime.settings import Settings, tick_interval
 from services.runtime.store import store_env
@@ -16,7 +16,7 @@ NAME = "arrangements"
 
 
 def create_application(settings: Settings) -> ArrangementsApplication:
-    return ArrangementsApplication(env=store_env(settings, NAME))
+    return ArrangementsApplication(env=store_env(settings, NAME), inbound=apply_inbound)
 
 
 def service_spec() -> ServiceSpec:

@@ -23,7 +23,7 @@ from services.handover.rules import (
     load_disclosure_rules,
     load_rules,
 )
-from services.runtime.store import Batch, TrackedApplication
+from services.runtime.store import Batch, Inbound, TrackedApplication
 
 log = structlog.get_logger(__name__)
 
@@ -45,16 +45,12 @@ class HandoverApplication(TrackedApplication):
         *,
         disclosure: DisclosureRules | None = None,
         rules: HandoverRules | None = None,
+        inbound: Inbound | None = None,
     ) -> None:
-        super().__init__(env)
+        super().__init__(env, inbound)
         self.clock = clock
         self.disclosure = disclosure or load_disclosure_rules()
         self.rules = rules or load_rules()
-
-    def handle(self, batch: Batch, message: Any) -> None:
-        from services.handover.translation import apply_inbound
-
-        apply_inbound(self, message, batch)
 
     # loading
 

@@ -6,7 +6,7 @@ from ketenbus_contracts.handover import OUTBOUND_HANDOVER_EVENTS
 from services.handover.application import HandoverApplication, tick
 from services.handover.handlers import create_router
 from services.handover.rules import load_rules
-from services.handover.translation import to_contract
+from services.handover.translation import apply_inbound, to_contract
 from services.runtime.host import ServiceSpec
 from services.runtime.settings import Settings, tick_interval
 from services.runtime.store import store_env
@@ -16,7 +16,7 @@ NAME = "handover"
 
 
 def create_application(settings: Settings) -> HandoverApplication:
-    return HandoverApplication(env=store_env(settings, NAME))
+    return HandoverApplication(env=store_env(settings, NAME), inbound=apply_inbound)
 
 
 def service_spec() -> ServiceSpec:

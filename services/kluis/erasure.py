@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import structlog
 
 from ketenbus_contracts.privacy import ChildErased, ChildErasedData
+from services.kluis.application import KluisApplication
 from services.kluis.keystore import Keystore
 from services.runtime import nats_auth
 from services.runtime.settings import Settings
@@ -25,21 +26,15 @@ KLUIS_USER = "kluis"
 ERASURE_NAMESPACE = uuid.UUID("3c1f9a0e-5d2b-4e7a-9b61-657261736564")
 
 
-def known_child(settings: Settings, child: str) -> bool:
+def known_child(application: KluisApplication, child: str) -> bool:
     """Whether kluis knows the child: a relation with it, keys for it, or an erasure of it
     (erasing again is harmless, and re-announces what may have been lost)."""
-    from services.kluis.bootstrap import create_application
-
-    application = create_application(settings)
-    try:
-        keystore = application.keystore
-        return (
-            bool(application.relations_of(child).relations)
-            or child in keystore.purposes_by_child()
-            or keystore.is_erased(child)
-        )
-    finally:
-        application.close()
+    keystore = application.keystore
+    return (
+        bool(application.relations_of(child).relations)
+        or child in keystore.purposes_by_child()
+        or keystore.is_erased(child)
+    )
 
 
 def destroy_keys(settings: Settings, child: str) -> int:

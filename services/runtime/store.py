@@ -125,11 +125,18 @@ class Batch:
         return list(self._touched.values())
 
 
+# How one consumed message becomes the application's commands: (application, message, batch).
+# A service's translation module has it; its bootstrap hands it to the application, so the
+# application never imports its translation (which imports the application).
+Inbound = Callable[[Any, Any, Batch], None]
+
+
 class TrackedApplication(Application[uuid.UUID]):
     """An Application whose recorder also keeps tracking records (a process recorder).
 
-    Subclasses say how one consumed message changes the aggregates (`handle`) and which errors
-    are refusals of that message (`refusals`: business rules), as opposed to failures.
+    How one consumed message changes the aggregates is `handle`: the `inbound` translation it
+    was given, or a subclass's own; which errors are refusals of that message is `refusals`
+    (business rules), as opposed to failures.
     """
 
     refusals: ClassVar[tuple[type[Exception], ...]] = ()
@@ -187,8 +194,14 @@ class TrackedApplication(Application[uuid.UUID]):
     ) -> list[Recording[uuid.UUID]]:
         return super().save(*objs, **self._due_kwargs(objs, kwargs))
 
+    def __init__(self, env: Mapping[str, str] | None = None, inbound: Inbound | None = None):
+        super().__init__(env)
+        self.inbound = inbound
+
     def handle(self, batch: Batch, message: Any) -> None:
-        raise NotImplementedError(f"{type(self).__name__} consumes nothing")
+        if self.inbound is None:
+            raise NotImplementedError(f"{type(self).__name__} consumes nothing")
+        self.inbound(self, message, batch)
 
     def purge(self, aggregate_id: uuid.UUID) -> None:
         """Physically delete an aggregate's stored events (erasure; idempotent).

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import structlog
 
-from services.runtime.store import Batch, TrackedApplication
+from services.runtime.store import Batch, Inbound, TrackedApplication
 from services.signalling.domain import (
     ChildSignals,
     HouseholdSignals,
@@ -59,8 +59,10 @@ class SignallingApplication(TrackedApplication):
         clock: Clock = utcnow,
         rules: SignallingRules | None = None,
         vindplaatsen: VindplaatsRegister | None = None,
+        *,
+        inbound: Inbound | None = None,
     ) -> None:
-        super().__init__(env)
+        super().__init__(env, inbound)
         self.clock = clock
         self.rules = rules or load_rules()
         self.vindplaatsen = vindplaatsen or load_vindplaatsen()
@@ -71,11 +73,6 @@ class SignallingApplication(TrackedApplication):
         if isinstance(aggregate, HouseholdSignals):
             return aggregate.due()
         return None
-
-    def handle(self, batch: Batch, message: Any) -> None:
-        from services.signalling.translation import apply_inbound
-
-        apply_inbound(self, message, batch)
 
     # helpers
 

@@ -26,7 +26,7 @@ from services.runtime.streams import SIGNALLING_INBOUND
 from services.signalling.application import SignallingApplication, tick
 from services.signalling.handlers import create_router
 from services.signalling.rules import RULES_PATH, load_rules
-from services.signalling.translation import to_contract
+from services.signalling.translation import apply_inbound, to_contract
 
 NAME = "signalling"
 
@@ -55,7 +55,9 @@ class SignallingSettings(BaseSettings):
 
 def create_application(settings: Settings) -> SignallingApplication:
     own = SignallingSettings()
-    return SignallingApplication(env=store_env(settings, NAME), rules=load_rules(own.rules_path))
+    return SignallingApplication(
+        env=store_env(settings, NAME), rules=load_rules(own.rules_path), inbound=apply_inbound
+    )
 
 
 def service_spec() -> ServiceSpec:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import structlog
 from eventsourcing.domain import MutableOrImmutableAggregate
 
-from services.runtime.store import Batch, TrackedApplication
+from services.runtime.store import Batch, Inbound, TrackedApplication
 from services.truancy.domain import ChildAttendance, RegionWatch, TruancyError
 from services.truancy.rules import RegionRules, load_regions
 
@@ -46,15 +46,12 @@ class TruancyApplication(TrackedApplication):
         env: dict[str, str] | None = None,
         clock: Clock = utcnow,
         regions: dict[str, RegionRules] | None = None,
+        *,
+        inbound: Inbound | None = None,
     ) -> None:
-        super().__init__(env)
+        super().__init__(env, inbound)
         self.clock = clock
         self.regions = regions if regions is not None else load_regions()
-
-    def handle(self, batch: Batch, message: Any) -> None:
-        from services.truancy.translation import apply_inbound
-
-        apply_inbound(self, message, batch)
 
     def rules(self, region: str) -> RegionRules:
         try:

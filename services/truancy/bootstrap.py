@@ -9,13 +9,13 @@ from services.runtime.store import store_env
 from services.runtime.streams import TRUANCY_INBOUND
 from services.truancy.application import TruancyApplication, tick
 from services.truancy.handlers import create_router
-from services.truancy.translation import to_contract
+from services.truancy.translation import apply_inbound, to_contract
 
 NAME = "truancy"
 
 
 def create_application(settings: Settings) -> TruancyApplication:
-    return TruancyApplication(env=store_env(settings, NAME))
+    return TruancyApplication(env=store_env(settings, NAME), inbound=apply_inbound)
 
 
 def service_spec() -> ServiceSpec:

@@ -25,7 +25,7 @@ from ketenbus_contracts.purposes import Purpose
 from services.arrangements import scenario as ev
 from services.arrangements.application import ArrangementsApplication
 from services.arrangements.rules import load_rules
-from services.arrangements.translation import to_contract
+from services.arrangements.translation import apply_inbound, to_contract
 from services.runtime.outbox import outbound_event_id
 
 CHILD = "c" * 32
@@ -48,7 +48,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def app(clock: Clock) -> ArrangementsApplication:
-    return ArrangementsApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    return ArrangementsApplication(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock, inbound=apply_inbound
+    )
 
 
 def apply(app: ArrangementsApplication, *events: CloudEvent[Any]) -> list[str]:

@@ -18,7 +18,7 @@ from ketenbus_contracts.signalling import (
 from services.runtime.outbox import outbound_event_id
 from services.signalling.application import SignallerMismatchError, SignallingApplication
 from services.signalling.domain import UnknownSignalError
-from services.signalling.translation import to_contract
+from services.signalling.translation import apply_inbound, to_contract
 
 CHILD = "b" * 32
 SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="ib")
@@ -29,7 +29,7 @@ TRACKING = "INBOUND:signalling"
 
 def application() -> SignallingApplication:
     env = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
-    return SignallingApplication(env=env, clock=lambda: NOW)
+    return SignallingApplication(env=env, clock=lambda: NOW, inbound=apply_inbound)
 
 
 def registered(signaller: Signaller, source: str | None = None) -> SignalRegistered:

@@ -51,7 +51,7 @@ from services.signalling.domain import (
     UnknownMatchError,
 )
 from services.signalling.rules import Period, SignallingRules, load_rules
-from services.signalling.translation import to_contract
+from services.signalling.translation import apply_inbound, to_contract
 
 E = TypeVar("E")
 
@@ -83,7 +83,10 @@ class Harness:
     def __init__(self, rules: SignallingRules | None = None) -> None:
         self.clock = Clock()
         self.app = SignallingApplication(
-            env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=self.clock, rules=rules
+            env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+            clock=self.clock,
+            rules=rules,
+            inbound=apply_inbound,
         )
         self.seq = 0
 
@@ -578,7 +581,7 @@ def test_a_partner_cannot_withdraw_a_signal_it_has_no_relation_with() -> None:
 
 def test_expired_history_is_deleted_from_a_sqlite_store(tmp_path: Any) -> None:
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "s.db")}
-    app = SignallingApplication(env=env)
+    app = SignallingApplication(env=env, inbound=apply_inbound)
     app.process_batch(TRACKING, [(1, signal(SCHOOL, until=date(2027, 1, 1)))])
     app.tick(at(date(2027, 1, 1)))
 

@@ -29,7 +29,7 @@ from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.query import NotOnPlanError, PlanAccess
 from services.runtime.outbox import outbound_event_id
 from services.signalling.application import SignallingApplication, UnknownCodeError
-from services.signalling.translation import to_contract
+from services.signalling.translation import apply_inbound, to_contract
 from tests.domain_events import enrolled
 from tests.plan_events import CHILD, JGZ, SCHOOL, WIJKTEAM, joined
 
@@ -64,7 +64,9 @@ JGZ_SIGNAL = Signaller(
 
 
 def matched() -> MatchFound:
-    app = SignallingApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: NOW)
+    app = SignallingApplication(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: NOW, inbound=apply_inbound
+    )
     app.process_batch(TRACKING, [(1, signal(SCHOOL_SIGNAL)), (2, signal(JGZ_SIGNAL))])
     events = [app.mapper.to_domain_event(n) for n in app.recorder.select_notifications(1, 100)]
     contracts = [to_contract(e, outbound_event_id(app.name, e)) for e in events]
@@ -110,7 +112,9 @@ def property_names(schema: object) -> set[str]:
 
 
 def test_a_signal_may_name_only_a_vindplaats_of_its_own_partner() -> None:
-    app = SignallingApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: NOW)
+    app = SignallingApplication(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: NOW, inbound=apply_inbound
+    )
     borrowed = SCHOOL_SIGNAL.model_copy(update={"vindplaats": "cb-huissen"})
 
     [(seq, refusal)] = app.process_batch(TRACKING, [(1, signal(borrowed))])
