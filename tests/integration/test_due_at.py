@@ -14,7 +14,7 @@ from services.runtime.settings import Settings
 from services.runtime.store import store_env
 from services.signalling.application import SignallingApplication
 from services.signalling.domain import ChildSignals
-from services.signalling.translation import to_contract
+from services.signalling.translation import apply_inbound, to_contract
 from tests.conftest import StoreBackend
 from tests.unit.test_signalling_rules import CHILD, JGZ, SCHOOL, SIBLING, signal
 
@@ -30,7 +30,7 @@ REMINDER_DUE = datetime(2026, 11, 12, 9, tzinfo=UTC)
 
 def sqlite_app(path: Path, now: datetime = FOUND_AT) -> SignallingApplication:
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
-    return SignallingApplication(env=env, clock=lambda: now)
+    return SignallingApplication(env=env, clock=lambda: now, inbound=apply_inbound)
 
 
 def contact_reminders(app: SignallingApplication) -> list[str]:
@@ -42,7 +42,9 @@ def contact_reminders(app: SignallingApplication) -> list[str]:
 class DueAtCase(StoreBackend):
     @pytest.fixture
     def app(self, settings: Settings) -> SignallingApplication:
-        return SignallingApplication(env=store_env(settings, "signalling"), clock=lambda: FOUND_AT)
+        return SignallingApplication(
+            env=store_env(settings, "signalling"), clock=lambda: FOUND_AT, inbound=apply_inbound
+        )
 
     def test_a_batch_writes_when_its_aggregates_are_due(self, app: SignallingApplication) -> None:
         app.process_batch("inbound", [(1, signal(SCHOOL, until=date(2027, 1, 1)))])
