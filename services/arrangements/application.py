@@ -4,10 +4,9 @@ tandem, TLVs per period for the monitor)."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, time
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -22,7 +21,6 @@ log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
 # Decisions are dated in the Netherlands: "today" is the date there.
 LOCAL = ZoneInfo("Europe/Amsterdam")
-_OPENED = "ChildArrangements.Opened"
 _TLV_ISSUED = "ChildArrangements.TlvIssued"
 
 
@@ -37,6 +35,7 @@ def quarter_of(day: date) -> str:
 class ArrangementsApplication(TrackedApplication):
     name = "arrangements"
     refusals: ClassVar[tuple[type[Exception], ...]] = (ArrangementsError,)
+    scheduled = True
 
     def __init__(
         self,
@@ -49,8 +48,6 @@ class ArrangementsApplication(TrackedApplication):
         super().__init__(env, inbound)
         self.clock = clock
         self.rules = rules or load_rules()
-        self._children: dict[uuid.UUID, None] = {}
-        self._scanned = 0
 
     def today(self) -> date:
         return self.clock().astimezone(LOCAL).date()
@@ -63,22 +60,20 @@ class ArrangementsApplication(TrackedApplication):
 
     # the clock
 
-    def _known_children(self) -> list[uuid.UUID]:
-        """Every child with arrangements, from the notification log (read incrementally)."""
-        while True:
-            page = self.recorder.select_notifications(self._scanned, 500, inclusive_of_start=False)
-            if not page:
-                return list(self._children)
-            for notification in page:
-                if notification.topic.endswith(_OPENED):
-                    self._children[uuid.UUID(str(notification.originator_id))] = None
-            self._scanned = page[-1].id
+    def due_at(self, aggregate: Any) -> Mapping[str, datetime] | None:
+        """A child's reminders and dispute deadlines, from the start of their day here."""
+        if not isinstance(aggregate, ChildArrangements):
+            return None
+        due = aggregate.due(self.rules)
+        return {
+            what: datetime.combine(day, time(), LOCAL).astimezone(UTC) for what, day in due.items()
+        }
 
     def tick(self, now: datetime) -> int:
         """Record every reminder and passed deadline due at `now`; how many were recorded."""
         today = now.astimezone(LOCAL).date()
         recorded = 0
-        for aggregate_id in self._known_children():
+        for aggregate_id in self.due_by(now):
             aggregate: ChildArrangements = self.repository.get(aggregate_id)
             count = aggregate.remind(today, self.rules)
             if count:

@@ -12,11 +12,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.domain import Aggregate, event
 
 from services.arrangements.rules import Rules
+
+
+class Reminder(NamedTuple):
+    """A reminder ahead of `due_on`, to be sent from `start` on, once (`key`)."""
+
+    about: str
+    ref_id: uuid.UUID
+    due_on: date
+    start: date
+    to: list[str]
+    key: str
+
 
 NAMESPACE = uuid.UUID("8d1b2c4e-5a3f-4e61-9b7a-617272616e67")
 
@@ -605,28 +617,16 @@ class ChildArrangements(Aggregate):
     def remind(self, today: date, rules: Rules) -> int:
         """Record the reminders and passed deadlines that are due today; each once."""
         before = len(self.pending_events)
-        days = rules.reminder_days
-        for tlv_id, tlv in self.tlvs.items():
-            renewed = any(t["end_on"] > tlv["end_on"] for t in self.tlvs.values())
-            to = [tlv["swv"]["partner"]] + ([tlv["school"]] if tlv["school"] else [])
-            if not renewed:
-                self._due("tlv-renewal", tlv_id, tlv["end_on"], days, today, to)
-        for opp_id, opp in self.opps.items():
-            for review in opp["review_dates"]:
-                to = [opp["school"], opp["regie"]["partner"]]
-                self._due("opp-review", opp_id, review, days, today, to)
-        for decision_id, care in self.youth_care.items():
-            to = [care["access_team"]["partner"], care["provider"]["partner"]]
-            self._due("youth-care-end", decision_id, care["end_on"], days, today, to)
-        for request_id, reduced in self.reduced_time.items():
-            self._due("reduced-time-end", request_id, reduced["end_on"], days, today,
-                      [reduced["school"]])  # fmt: skip
-        for dispute_id, dispute in self.disputes.items():
-            if dispute["decided_on"] is not None:
-                continue
+        for r in self._reminders(rules):
+            if today >= r.start:
+                self._reminder_due(
+                    child=self.child, about=r.about, ref_id=r.ref_id, due_on=r.due_on, to=r.to,
+                    key=r.key,
+                )  # fmt: skip
+        for dispute_id, dispute in self._open_disputes():
             holders = [h["partner"] for h in dispute["holders"]]
             deadline = dispute["deadline"]
-            if today > deadline and not dispute["deadline_passed"]:
+            if today > deadline:
                 self._dispute_deadline_passed(
                     child=self.child, dispute_id=dispute_id,
                     arrangement_id=dispute["arrangement_id"], deadline=deadline,
@@ -635,29 +635,62 @@ class ChildArrangements(Aggregate):
                 continue
             due = [d for d in rules.dispute_remind_days_before if today >= deadline - timedelta(d)]
             key = f"dispute-deadline/{dispute_id}/{min(due)}" if due else ""
-            if due and today <= deadline and key not in self.reminded:
+            if due and key not in self.reminded:
                 self._reminder_due(
                     child=self.child, about="dispute-deadline", ref_id=dispute_id,
                     due_on=deadline, to=holders, key=key,
                 )  # fmt: skip
         return len(self.pending_events) - before
 
-    def _due(
-        self,
-        about: str,
-        ref_id: uuid.UUID,
-        due_on: date,
-        days: dict[str, int],
-        today: date,
-        to: list[str],
-    ) -> None:
-        key = f"{about}/{ref_id}/{due_on.isoformat()}"
-        if key in self.reminded or today < due_on - timedelta(days=days[about]):
-            return
-        self._reminder_due(
-            child=self.child, about=about, ref_id=ref_id, due_on=due_on,
-            to=list(dict.fromkeys(to)), key=key,
-        )  # fmt: skip
+    def due(self, rules: Rules) -> dict[str, date]:
+        """The first day `remind` has something to record: a reminder, a dispute's."""
+        due: dict[str, date] = {}
+        if starts := [r.start for r in self._reminders(rules)]:
+            due["reminder"] = min(starts)
+        days: list[date] = []
+        for dispute_id, dispute in self._open_disputes():
+            deadline = dispute["deadline"]
+            days.append(deadline + timedelta(days=1))
+            # A reminder is sent for the nearest threshold reached; the ones before it lapse.
+            for d in sorted(rules.dispute_remind_days_before):
+                if f"dispute-deadline/{dispute_id}/{d}" in self.reminded:
+                    break
+                days.append(deadline - timedelta(days=d))
+        if days:
+            due["dispute"] = min(days)
+        return due
+
+    def _reminders(self, rules: Rules) -> list[Reminder]:
+        """Every reminder ahead of an end or review date not yet sent."""
+        found: list[tuple[str, uuid.UUID, date, list[str]]] = []
+        for tlv_id, tlv in self.tlvs.items():
+            if not any(t["end_on"] > tlv["end_on"] for t in self.tlvs.values()):  # not renewed
+                to = [tlv["swv"]["partner"]] + ([tlv["school"]] if tlv["school"] else [])
+                found.append(("tlv-renewal", tlv_id, tlv["end_on"], to))
+        for opp_id, opp in self.opps.items():
+            to = [opp["school"], opp["regie"]["partner"]]
+            found += [("opp-review", opp_id, review, to) for review in opp["review_dates"]]
+        for decision_id, care in self.youth_care.items():
+            to = [care["access_team"]["partner"], care["provider"]["partner"]]
+            found.append(("youth-care-end", decision_id, care["end_on"], to))
+        for request_id, reduced in self.reduced_time.items():
+            found.append(("reduced-time-end", request_id, reduced["end_on"], [reduced["school"]]))
+        reminders = []
+        for about, ref_id, due_on, to in found:
+            key = f"{about}/{ref_id}/{due_on.isoformat()}"
+            if key not in self.reminded:
+                start = due_on - timedelta(days=rules.reminder_days[about])
+                reminders.append(
+                    Reminder(about, ref_id, due_on, start, list(dict.fromkeys(to)), key)
+                )
+        return reminders
+
+    def _open_disputes(self) -> list[tuple[uuid.UUID, dict[str, Any]]]:
+        return [
+            (dispute_id, dispute)
+            for dispute_id, dispute in self.disputes.items()
+            if dispute["decided_on"] is None and not dispute["deadline_passed"]
+        ]
 
     # queries --------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
@@ -13,7 +13,6 @@ from services.handover.domain import (
     Handover,
     HandoverAlreadyStartedError,
     HandoverError,
-    OpenHandovers,
     UnknownHandoverError,
 )
 from services.handover.rules import (
@@ -37,6 +36,7 @@ def utcnow() -> datetime:
 class HandoverApplication(TrackedApplication):
     name = "handover"
     refusals: ClassVar[tuple[type[Exception], ...]] = (HandoverError,)
+    scheduled = True
 
     def __init__(
         self,
@@ -60,8 +60,10 @@ class HandoverApplication(TrackedApplication):
 
         return batch.get(Handover.create_id(handover_id), unknown)
 
-    def _index(self, batch: Batch) -> OpenHandovers:
-        return batch.get(OpenHandovers.create_id(), OpenHandovers)
+    def due_at(self, aggregate: Any) -> Mapping[str, datetime] | None:
+        if isinstance(aggregate, Handover):
+            return aggregate.due(self.rules.escalation)
+        return None
 
     def handover_of(self, handover_id: uuid.UUID) -> Handover:
         return self._handover(Batch(self.repository), handover_id)
@@ -112,7 +114,6 @@ class HandoverApplication(TrackedApplication):
             current.get(Handover.create_id(handover_id), new)
             if not created:
                 raise HandoverAlreadyStartedError(f"handover {handover_id} was started before")
-            self._index(current).add(handover_id, planned_on)
 
         self._run(batch, work)
         log.info("handover_started", handover_id=str(handover_id), transition=transition)
@@ -239,7 +240,6 @@ class HandoverApplication(TrackedApplication):
                 activity=self.rules.processing_activity,
                 traceparent=traceparent,
             )
-            self._index(current).remove(handover_id)
 
         self._run(batch, work)
         log.info("dossier_delivered", handover_id=str(handover_id), partner=partner)
@@ -284,12 +284,12 @@ class HandoverApplication(TrackedApplication):
     def escalate_overdue(self, now: datetime) -> int:
         """Escalate the handovers not delivered by their planned date; how many escalations."""
         batch = Batch(self.repository)
-        index = self._index(batch)
         count = 0
-        for handover_id in index.overdue(now.date()):
-            levels = self._handover(batch, handover_id).escalate(now, self.rules.escalation)
+        for aggregate_id in self.due_by(now):
+            handover: Handover = batch.load(aggregate_id)
+            levels = handover.escalate(now, self.rules.escalation)
             for level in levels:
-                log.info("handover_escalated", handover_id=str(handover_id), level=level)
+                log.info("handover_escalated", handover_id=str(handover.handover_id), level=level)
             count += len(levels)
         if count:
             self.save(*batch.aggregates)

@@ -1,5 +1,6 @@
 """The due-at table: written with the events of a batch, read by the tick, built once for a
-store recorded before it (signalling's, with its retired `Agenda` aggregate)."""
+store recorded before it (signalling's with its retired `Agenda` aggregate, handover's with its
+retired `OpenHandovers`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from ketenbus_contracts.handover import HandoverEscalated
+from services.handover.application import HandoverApplication
+from services.handover.translation import to_contract as handover_contract
 from services.runtime.outbox import outbound_event_id
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
@@ -92,3 +96,23 @@ def test_a_store_from_before_the_table_is_scheduled_once_from_its_aggregates(
     child, sibling = ChildSignals.create_id(CHILD), ChildSignals.create_id(SIBLING)
     assert [child, sibling] == app.due_by(datetime(2027, 11, 1, tzinfo=UTC))
     assert app.due_table.is_scheduled()
+
+
+# Made by the handover service before the due-at table (main at 4d43b8d): one po-vo handover
+# planned for 2026-06-01, started and not delivered; its schedule in `OpenHandovers`.
+HANDOVER_BEFORE = BEFORE.with_name("handover-before-due-at.sqlite")
+
+
+def test_a_handover_store_from_before_the_table_still_escalates(tmp_path: Path) -> None:
+    path = tmp_path / "handover.sqlite"
+    shutil.copy(HANDOVER_BEFORE, path)
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+    app = HandoverApplication(env=env, clock=lambda: FOUND_AT)
+
+    app.escalate_overdue(datetime(2026, 12, 1, tzinfo=UTC))
+
+    events = [app.mapper.to_domain_event(n) for n in app.recorder.select_notifications(1, 100)]
+    published = [handover_contract(e, outbound_event_id(app.name, e)) for e in events]
+    escalated = [c.data.level for c in published if isinstance(c, HandoverEscalated)]
+    assert [1, 2] == escalated
+    assert [] == app.due_by(datetime(2100, 1, 1, tzinfo=UTC))

@@ -24,11 +24,13 @@ from ketenbus_contracts.envelope import CloudEvent, RelationChange
 from ketenbus_contracts.purposes import Purpose
 from services.arrangements import scenario as ev
 from services.arrangements.application import ArrangementsApplication
+from services.arrangements.domain import ChildArrangements
 from services.arrangements.rules import load_rules
 from services.arrangements.translation import apply_inbound, to_contract
 from services.runtime.outbox import outbound_event_id
 
 CHILD = "c" * 32
+OTHER = "d" * 32
 TODAY = date(2026, 11, 24)
 TRACKING = "INBOUND:arrangements"
 
@@ -464,6 +466,18 @@ def test_every_published_event_parses_as_an_arrangements_event(
 
 
 # 7. reminders and the monitor -------------------------------------------------------------
+
+
+def test_the_clock_loads_only_the_children_with_a_reminder_due(
+    app: ArrangementsApplication, clock: Clock
+) -> None:
+    apply(app, ev.tlv(CHILD, TODAY, TODAY + timedelta(days=365)))
+    apply(app, ev.arrangement(OTHER, TODAY, TODAY + timedelta(days=90)))
+    before = app.due_by(clock.now + timedelta(days=274))
+
+    due = app.due_by(clock.now + timedelta(days=275))
+
+    assert ([], [ChildArrangements.create_id(CHILD)]) == (before, due)
 
 
 def test_tlv_renewal_is_due_ahead_of_expiry_once_and_not_after_a_renewal(
