@@ -7,43 +7,27 @@ outbound contracts the outbox relay publishes on `ketenbus.arrangements.*`.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, cast
 
 from ketenbus_contracts.arrangements import (
     ArrangementAgreed,
-    ArrangementAgreedData,
     DisputeDeadlinePassed,
-    DisputeDeadlinePassedData,
     DisputeDecided,
-    DisputeDecidedData,
     DisputeEscalated,
-    DisputeEscalatedData,
     FundingDisputed,
-    FundingDisputedData,
     FundingShare,
-    Holder,
     OppDrawnUp,
-    OppDrawnUpData,
-    Party,
     ReducedTeachingTimeRequested,
-    ReducedTeachingTimeRequestedData,
     RegieChanged,
-    RegieChangedData,
     ReminderDue,
-    ReminderDueData,
-    ScheduleStep,
     SupportRequested,
-    SupportRequestedData,
     TlvIssued,
-    TlvIssuedData,
     YouthCareDecided,
-    YouthCareDecidedData,
 )
 from ketenbus_contracts.envelope import CloudEvent
-from ketenbus_contracts.purposes import Purpose
 from services.arrangements.application import ArrangementsApplication
 from services.arrangements.domain import ChildArrangements
+from services.runtime.outbound import Outbound
 from services.runtime.store import Batch
 
 SOURCE = "ketenbus.arrangements"
@@ -142,135 +126,23 @@ def apply_inbound(app: ArrangementsApplication, event: Inbound, batch: Batch) ->
         )  # fmt: skip
 
 
-def _purposes(sealed: dict[Purpose, str]) -> dict[str, Any]:
-    return {"purposes": sorted(sealed)} if sealed else {}
-
-
-def to_contract(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | None:
-    """The outbound contract event for a recorded domain event (None: not published)."""
-    e = domain_event
-    common: dict[str, Any] = {"id": event_id, "source": SOURCE, "time": e.timestamp}
-    sealed = {Purpose(p): t for p, t in getattr(e, "sealed", {}).items()}
-    # A partner's decision goes out under the partner's event id: its sealed sections are
-    # bound to it.
-    partner = common | {"id": e.event_id} | _purposes(sealed) if hasattr(e, "event_id") else {}
-    C = ChildArrangements
-    if isinstance(e, C.SupportRequested):
-        return SupportRequested.create(
-            subject=e.child,
-            data=SupportRequestedData(
-                request_id=e.request_id, school=Party(**e.school), swv=e.swv,
-                requested_on=e.requested_on, kind=e.kind, sealed=sealed,
-            ),
-            **partner,
-        )  # fmt: skip
-    if isinstance(e, C.TlvIssued):
-        return TlvIssued.create(
-            subject=e.child,
-            data=TlvIssuedData(
-                tlv_id=e.tlv_id, beschikkingsnummer=e.beschikkingsnummer,
-                swv_number=e.swv_number, categorie=cast(Any, e.categorie), start_on=e.start_on,
-                end_on=e.end_on, swv=Party(**e.swv), school=e.school, request_id=e.request_id,
-                sealed=sealed,
-            ),
-            **partner,
-        )  # fmt: skip
-    if isinstance(e, C.OppDrawnUp):
-        return OppDrawnUp.create(
-            subject=e.child,
-            data=OppDrawnUpData(
-                opp_id=e.opp_id, school=e.school, regie=Party(**e.regie),
-                drawn_up_on=e.drawn_up_on, review_dates=e.review_dates, sealed=sealed,
-            ),
-            **partner,
-        )  # fmt: skip
-    if isinstance(e, C.YouthCareDecided):
-        return YouthCareDecided.create(
-            subject=e.child,
-            data=YouthCareDecidedData(
-                decision_id=e.decision_id, beschikkingsnummer=e.beschikkingsnummer,
-                access_team=Party(**e.access_team), provider=Party(**e.provider),
-                start_on=e.start_on, end_on=e.end_on, regie=Party(**e.regie), sealed=sealed,
-            ),
-            **partner,
-        )  # fmt: skip
-    if isinstance(e, C.ArrangementAgreed):
-        return ArrangementAgreed.create(
-            subject=e.child,
-            data=ArrangementAgreedData(
-                arrangement_id=e.arrangement_id, kind=e.kind, region=e.region,
-                parties=[Party(**p) for p in e.parties], start_on=e.start_on, end_on=e.end_on,
-                funding=[FundingShare(**s) for s in e.funding],
-                funding_basis=cast(Any, e.funding_basis), sealed=sealed,
-            ),
-            **partner,
-        )  # fmt: skip
-    if isinstance(e, C.FundingDisputed):
-        return FundingDisputed.create(
-            subject=e.child,
-            data=FundingDisputedData(
-                dispute_id=e.dispute_id, arrangement_id=e.arrangement_id,
-                raised_by=e.raised_by, raised_on=e.raised_on,
-                proposed=None if e.proposed is None else [FundingShare(**s) for s in e.proposed],
-                sealed=sealed,
-            ),
-            **partner,
-        )  # fmt: skip
-    if isinstance(e, C.DisputeEscalated):
-        return DisputeEscalated.create(
-            subject=e.child,
-            data=DisputeEscalatedData(
-                dispute_id=e.dispute_id, arrangement_id=e.arrangement_id, region=e.region,
-                holders=[Holder(**h) for h in e.holders], escalated_on=e.escalated_on,
-                deadline=e.deadline,
-            ),
-            **common,
-        )  # fmt: skip
-    if isinstance(e, C.DisputeDecided):
-        return DisputeDecided.create(
-            subject=e.child,
-            data=DisputeDecidedData(
-                dispute_id=e.dispute_id, arrangement_id=e.arrangement_id,
-                decided_by=e.decided_by, decided_on=e.decided_on,
-                funding=[FundingShare(**s) for s in e.funding], sealed=sealed,
-            ),
-            **partner,
-        )  # fmt: skip
-    if isinstance(e, C.DisputeDeadlinePassed):
-        return DisputeDeadlinePassed.create(
-            subject=e.child,
-            data=DisputeDeadlinePassedData(
-                dispute_id=e.dispute_id, arrangement_id=e.arrangement_id, deadline=e.deadline,
-                holders=[Holder(**h) for h in e.holders],
-            ),
-            **common,
-        )  # fmt: skip
-    if isinstance(e, C.ReducedTeachingTimeRequested):
-        return ReducedTeachingTimeRequested.create(
-            subject=e.child,
-            data=ReducedTeachingTimeRequestedData(
-                request_id=e.request_id, school=e.school, opp_id=e.opp_id,
-                requested_on=e.requested_on, hours_per_week=e.hours_per_week,
-                start_on=e.start_on, end_on=e.end_on,
-                back_to_full_time=[ScheduleStep(**s) for s in e.back_to_full_time],
-                earlier_request=e.earlier_request, sealed=sealed,
-            ),
-            **partner,
-        )  # fmt: skip
-    if isinstance(e, C.RegieChanged):
-        return RegieChanged.create(
-            subject=e.child,
-            data=RegieChangedData(
-                domain=cast(Any, e.domain), ref_id=e.ref_id, regie=Party(**e.regie),
-                changed_on=e.changed_on,
-            ),
-            **partner,
-        )  # fmt: skip
-    if isinstance(e, C.ReminderDue):
-        return ReminderDue.create(
-            subject=e.child,
-            data=ReminderDueData(about=cast(Any, e.about), ref_id=e.ref_id, due_on=e.due_on,
-                                 to=e.to),
-            **common,
-        )  # fmt: skip
-    return None
+# A partner's decision goes out under the partner's event id (its sealed sections are bound
+# to it); the clock's reminders and the escalations are arrangements' own.
+to_contract = Outbound(
+    SOURCE,
+    {
+        ChildArrangements.SupportRequested: SupportRequested,
+        ChildArrangements.TlvIssued: TlvIssued,
+        ChildArrangements.OppDrawnUp: OppDrawnUp,
+        ChildArrangements.YouthCareDecided: YouthCareDecided,
+        ChildArrangements.ArrangementAgreed: ArrangementAgreed,
+        ChildArrangements.FundingDisputed: FundingDisputed,
+        ChildArrangements.DisputeEscalated: DisputeEscalated,
+        ChildArrangements.DisputeDecided: DisputeDecided,
+        ChildArrangements.DisputeDeadlinePassed: DisputeDeadlinePassed,
+        ChildArrangements.ReducedTeachingTimeRequested: ReducedTeachingTimeRequested,
+        ChildArrangements.RegieChanged: RegieChanged,
+        ChildArrangements.ReminderDue: ReminderDue,
+    },
+)
+"""The outbound contract event for a recorded domain event (None: not published)."""

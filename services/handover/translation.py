@@ -8,45 +8,28 @@ those that may leave.
 
 from __future__ import annotations
 
-import uuid
-from typing import Any, cast
+from typing import Any
 
-from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.handover import (
     ConsentRecorded,
-    ConsentRecordedData,
     ContinuityGapFound,
-    ContinuityGapFoundData,
-    DeliveredSection,
     DossierDelivered,
-    DossierDeliveredData,
     DossierPrepared,
     DossierPreparedInfo,
-    DossierPreparedInfoData,
     DossierProcessingRecorded,
-    DossierProcessingRecordedData,
     DossierReleased,
     DossierRequested,
-    DossierRequestedData,
-    Enrolment,
     HandoverClosed,
-    HandoverClosedData,
     HandoverEscalated,
-    HandoverEscalatedData,
     HandoverStarted,
-    HandoverStartedData,
-    Organisation,
     ParentsViewed,
-    ParentsViewedData,
-    Participant,
     RunningSupport,
-    SectionInfo,
     WarmConversationHeld,
-    WarmConversationHeldData,
 )
 from ketenbus_contracts.purposes import Purpose
 from services.handover.application import HandoverApplication
 from services.handover.domain import Handover
+from services.runtime.outbound import Outbound
 from services.runtime.store import Batch
 
 SOURCE = "ketenbus.handover"
@@ -142,141 +125,32 @@ def _running(items: list[dict[str, Any]]) -> list[RunningSupport]:
     return [RunningSupport(**item) for item in items]
 
 
-def to_contract(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | None:
-    """The outbound contract event for a recorded domain event (None: not published)."""
-    common: dict[str, Any] = {"id": event_id, "source": SOURCE, "time": domain_event.timestamp}
-    if isinstance(domain_event, Handover.Started):
-        return HandoverStarted.create(
-            subject=domain_event.child,
-            data=HandoverStartedData(
-                handover_id=domain_event.handover_id,
-                transition=cast(Any, domain_event.transition),
-                sender=Organisation(**domain_event.sender),
-                receiver=domain_event.receiver,
-                swv=domain_event.swv,
-                planned_on=domain_event.planned_on,
-                pupil_decides=domain_event.pupil_decides,
-            ),
-            **common,
-        )
-    if isinstance(domain_event, Handover.DossierPrepared):
-        return DossierPreparedInfo.create(
-            subject=domain_event.child,
-            data=DossierPreparedInfoData(
-                handover_id=domain_event.handover_id,
-                sections=[
-                    SectionInfo(category=s["category"], rule=cast(Any, s["rule"]))
-                    for s in domain_event.sections
-                ],
-                running=_running(domain_event.running),
-            ),
-            **common,
-        )
-    if isinstance(domain_event, Handover.ContinuityGapFound):
-        return ContinuityGapFound.create(
-            subject=domain_event.child,
-            data=ContinuityGapFoundData(
-                handover_id=domain_event.handover_id,
-                gaps=_running(domain_event.gaps),
-                found_on=domain_event.found_on,
-            ),
-            **common,
-        )
-    if isinstance(domain_event, Handover.ParentsViewed):
-        sealed = {Purpose(p): token for p, token in domain_event.sealed.items()}
-        return ParentsViewed.create(
-            subject=domain_event.child,
-            data=ParentsViewedData(
-                handover_id=domain_event.handover_id,
-                viewed_on=domain_event.viewed_on,
-                agreed=domain_event.agreed,
-                opted_out=domain_event.opted_out,
-                sealed=sealed,
-            ),
-            purposes=sorted(sealed),
-            # The partner's event id: the sealed reason is bound to it.
-            **(common | {"id": domain_event.event_id}),
-        )
-    if isinstance(domain_event, Handover.ConsentRecorded):
-        return ConsentRecorded.create(
-            subject=domain_event.child,
-            data=ConsentRecordedData(
-                handover_id=domain_event.handover_id,
-                given_by=cast(Any, domain_event.given_by),
-                granted=domain_event.granted,
-                recorded_on=domain_event.recorded_on,
-            ),
-            **common,
-        )
-    if isinstance(domain_event, Handover.DossierRequested):
-        return DossierRequested.create(
-            subject=domain_event.child,
-            data=DossierRequestedData(
-                handover_id=domain_event.handover_id,
-                receiver=Organisation(**domain_event.receiver),
-                enrolment=Enrolment(**domain_event.enrolment),
-                requested_on=domain_event.requested_on,
-            ),
-            **common,
-        )
-    if isinstance(domain_event, Handover.ProcessingRecorded):
-        return DossierProcessingRecorded.create(
-            subject=domain_event.child,
-            data=DossierProcessingRecordedData(
-                handover_id=domain_event.handover_id,
-                activity=domain_event.activity,
-                action=cast(Any, domain_event.action),
-                actor=domain_event.actor,
-                at=domain_event.at,
-                traceparent=domain_event.traceparent,
-            ),
-            **common,
-        )
-    if isinstance(domain_event, Handover.DossierDelivered):
-        return DossierDelivered.create(
-            subject=domain_event.child,
-            data=DossierDeliveredData(
-                handover_id=domain_event.handover_id,
-                sender=domain_event.sender,
-                receiver=domain_event.receiver,
-                delivered_on=domain_event.delivered_on,
-                sections=[DeliveredSection(**cast(Any, s)) for s in domain_event.sections],
-                withheld=[SectionInfo(**cast(Any, s)) for s in domain_event.withheld],
-                running=_running(domain_event.running),
-            ),
-            purposes=[Purpose.HANDOVER] if domain_event.sections else [],
-            **common,
-        )
-    if isinstance(domain_event, Handover.WarmConversationHeld):
-        return WarmConversationHeld.create(
-            subject=domain_event.child,
-            data=WarmConversationHeldData(
-                handover_id=domain_event.handover_id,
-                held_on=domain_event.held_on,
-                participants=[Participant(**p) for p in domain_event.participants],
-            ),
-            **common,
-        )
-    if isinstance(domain_event, Handover.Closed):
-        return HandoverClosed.create(
-            subject=domain_event.child,
-            data=HandoverClosedData(
-                handover_id=domain_event.handover_id, closed_on=domain_event.closed_on
-            ),
-            **common,
-        )
-    if isinstance(domain_event, Handover.Escalated):
-        return HandoverEscalated.create(
-            subject=domain_event.child,
-            data=HandoverEscalatedData(
-                handover_id=domain_event.handover_id,
-                level=domain_event.level,
-                to=cast(Any, domain_event.to),
-                partner=domain_event.partner,
-                contact=domain_event.contact,
-                planned_on=domain_event.planned_on,
-                escalated_at=domain_event.escalated_at,
-            ),
-            **common,
-        )
-    return None
+to_contract = Outbound(
+    SOURCE,
+    {
+        Handover.Started: HandoverStarted,
+        Handover.DossierPrepared: (
+            DossierPreparedInfo,
+            # What is told of the sections: category and rule (their content went in the
+            # partner's own event), under the outbox's id.
+            lambda e: {
+                "id": None,
+                "sections": [{"category": s["category"], "rule": s["rule"]} for s in e.sections],
+            },
+        ),
+        Handover.ContinuityGapFound: ContinuityGapFound,
+        Handover.ParentsViewed: ParentsViewed,
+        Handover.ConsentRecorded: ConsentRecorded,
+        Handover.DossierRequested: DossierRequested,
+        Handover.ProcessingRecorded: DossierProcessingRecorded,
+        Handover.DossierDelivered: (
+            DossierDelivered,
+            # The sections carry their own sealed content.
+            lambda e: {"purposes": [Purpose.HANDOVER] if e.sections else []},
+        ),
+        Handover.WarmConversationHeld: WarmConversationHeld,
+        Handover.Closed: HandoverClosed,
+        Handover.Escalated: HandoverEscalated,
+    },
+)
+"""The outbound contract event for a recorded domain event (None: not published)."""

@@ -8,40 +8,23 @@ relayed one by one (the highest-volume stream); what the rules make of them is.
 from __future__ import annotations
 
 import functools
-import uuid
-from typing import Any, cast
+from typing import Any
 
 from ketenbus_contracts.envelope import CloudEvent
-from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.truancy import (
     AbsenceRecorded,
-    ExemptionArticle,
     ExemptionGranted,
-    ExemptionGrantedData,
     OfferMade,
-    OfferMadeData,
     PupilDeEnrolled,
-    PupilDeEnrolledData,
     PupilEnrolled,
-    PupilEnrolledData,
     ReportAnswered,
-    ReportAnsweredData,
-    ReportStatus,
     ResidentRegistered,
-    ResidentRegisteredData,
-    SwvAdvice,
     ThreeMonthRuleReached,
-    ThreeMonthRuleReachedData,
-    ThreeMonthStage,
-    ThuiszitterCategory,
     ThuiszitterEnded,
-    ThuiszitterEndedData,
     ThuiszitterRegistered,
-    ThuiszitterRegisteredData,
-    VerzuimKind,
     VerzuimReportDue,
-    VerzuimReportDueData,
 )
+from services.runtime.outbound import Outbound
 from services.runtime.store import Batch
 from services.truancy.application import PublisherMismatchError, TruancyApplication
 from services.truancy.domain import ChildAttendance
@@ -166,151 +149,24 @@ def _leerplicht_of(region: str) -> list[str]:
     return [] if rules is None else [rules.leerplicht]
 
 
-def _sealed(domain_event: Any) -> dict[Purpose, str]:
-    return {Purpose(purpose): token for purpose, token in domain_event.sealed.items()}
-
-
-def _relay(domain_event: Any) -> dict[str, Any]:
-    """A relayed partner event keeps its id (the sealed sections are bound to it)."""
-    sealed = _sealed(domain_event)
-    return {
-        "id": domain_event.event_id,
-        "source": domain_event.source,
-        "time": domain_event.timestamp,
-        "subject": domain_event.child,
-        "purposes": sorted(sealed),
-    }
-
-
-def to_contract(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | None:
-    """The outbound contract event for a recorded domain event (None: not published)."""
-    own = {"id": event_id, "source": SOURCE, "time": domain_event.timestamp}
-    e = domain_event
-    if isinstance(e, ChildAttendance.Enrolled):
-        return PupilEnrolled.create(
-            data=PupilEnrolledData(
-                school=e.school,
-                brin=e.brin,
-                region=e.region,
-                enrolled_on=e.enrolled_on,
-                sealed=_sealed(e),
-            ),
-            **_relay(e),
-        )
-    if isinstance(e, ChildAttendance.DeEnrolled):
-        return PupilDeEnrolled.create(
-            data=PupilDeEnrolledData(
-                school=e.school,
-                brin=e.brin,
-                region=e.region,
-                de_enrolled_on=e.de_enrolled_on,
-                sealed=_sealed(e),
-            ),
-            **_relay(e),
-        )
-    if isinstance(e, ChildAttendance.ResidentRegistered):
-        return ResidentRegistered.create(
-            data=ResidentRegisteredData(
-                municipality=e.municipality,
-                region=e.region,
-                registered_on=e.registered_on,
-                compulsory_until=e.compulsory_until,
-                sealed=_sealed(e),
-            ),
-            **_relay(e),
-        )
-    if isinstance(e, ChildAttendance.ExemptionGranted):
-        return ExemptionGranted.create(
-            data=ExemptionGrantedData(
-                exemption_id=e.exemption_id,
-                leerplicht=e.leerplicht,
-                region=e.region,
-                article=cast(ExemptionArticle, e.article),
-                swv_advice=cast(SwvAdvice | None, e.swv_advice),
-                valid_from=e.valid_from,
-                valid_until=e.valid_until,
-                sealed=_sealed(e),
-            ),
-            **_relay(e),
-        )
-    if isinstance(e, ChildAttendance.ReportAnswered):
-        return ReportAnswered.create(
-            data=ReportAnsweredData(
-                report_id=e.report_id,
-                leerplicht=e.leerplicht,
-                status=cast(ReportStatus, e.status),
-                answered_on=e.answered_on,
-                closed_reason=e.closed_reason,
-                home_reason=e.home_reason,
-                sealed=_sealed(e),
-            ),
-            **_relay(e),
-        )
-    if isinstance(e, ChildAttendance.OfferMade):
-        return OfferMade.create(
-            data=OfferMadeData(
-                offer_id=e.offer_id, by=e.by, offered_on=e.offered_on, sealed=_sealed(e)
-            ),
-            **_relay(e),
-        )
-    if isinstance(e, ChildAttendance.ReportDue):
-        return VerzuimReportDue.create(
-            subject=e.child,
-            data=VerzuimReportDueData(
-                report_id=e.report_id,
-                school=e.school,
-                brin=e.brin,
-                region=e.region,
-                leerplicht=e.leerplicht,
-                begin_on=e.begin_on,
-                end_on=e.end_on,
-                kind=cast(VerzuimKind, e.kind),
-                hours_unauthorised=e.hours_unauthorised,
-                hours_absent=e.hours_absent,
-                lessons_missed=e.lessons_missed,
-                action_taken=e.action_taken,
-                municipal_action_wanted=e.municipal_action_wanted,
-                contact=e.contact,
-                absence_ids=e.absence_ids,
-            ),
-            **own,
-        )
-    if isinstance(e, ChildAttendance.ThuiszitterRegistered):
-        return ThuiszitterRegistered.create(
-            subject=e.child,
-            data=ThuiszitterRegisteredData(
-                region=e.region,
-                category=cast(ThuiszitterCategory, e.category),
-                since=e.since,
-                absolute=e.absolute,
-                school=e.school,
-                home_reason=e.home_reason,
-                notify=_leerplicht_of(e.region),
-            ),
-            **own,
-        )
-    if isinstance(e, ChildAttendance.ThuiszitterEnded):
-        return ThuiszitterEnded.create(
-            subject=e.child,
-            data=ThuiszitterEndedData(
-                region=e.region,
-                category=cast(ThuiszitterCategory, e.category),
-                ended_on=e.ended_on,
-                reason=e.reason,
-            ),
-            **own,
-        )
-    if isinstance(e, ChildAttendance.ThreeMonthRuleReached):
-        return ThreeMonthRuleReached.create(
-            subject=e.child,
-            data=ThreeMonthRuleReachedData(
-                region=e.region,
-                stage=cast(ThreeMonthStage, e.stage),
-                since=e.since,
-                days_at_home=e.days_at_home,
-                deadline=e.deadline,
-                notify=e.notify,
-            ),
-            **own,
-        )
-    return None
+to_contract = Outbound(
+    SOURCE,
+    {
+        # Relayed partner events keep the partner's id and source (their sealed sections are
+        # bound to the id); the rest are truancy's own.
+        ChildAttendance.Enrolled: PupilEnrolled,
+        ChildAttendance.DeEnrolled: PupilDeEnrolled,
+        ChildAttendance.ResidentRegistered: ResidentRegistered,
+        ChildAttendance.ExemptionGranted: ExemptionGranted,
+        ChildAttendance.ReportAnswered: ReportAnswered,
+        ChildAttendance.OfferMade: OfferMade,
+        ChildAttendance.ReportDue: VerzuimReportDue,
+        ChildAttendance.ThuiszitterRegistered: (
+            ThuiszitterRegistered,
+            lambda e: {"notify": _leerplicht_of(e.region)},
+        ),
+        ChildAttendance.ThuiszitterEnded: ThuiszitterEnded,
+        ChildAttendance.ThreeMonthRuleReached: ThreeMonthRuleReached,
+    },
+)
+"""The outbound contract event for a recorded domain event (None: not published)."""
