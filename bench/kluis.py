@@ -126,9 +126,9 @@ async def releases(url: str, data_dir: Path, n: int) -> None:
     )
     from services.kluis.application import KluisApplication
     from services.kluis.keystore import Keystore, StaticMasterKey
-    from services.kluis.policy import PartnerDirectory, PartnerEntry
     from services.policy.loading import load_register, load_relations
     from services.runtime.keyring import Keyring
+    from services.runtime.partners import PartnerEntry, PartnerRegistry
 
     partner = PartnerKeys.generate(SCHOOL)
     entry = PartnerEntry(
@@ -142,7 +142,7 @@ async def releases(url: str, data_dir: Path, n: int) -> None:
         env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
         register=load_register(),
         rules=load_relations(),
-        directory=PartnerDirectory([entry], data_dir=data_dir),
+        directory=PartnerRegistry([entry], data_dir=data_dir),
         keystore=Keystore.sqlite(data_dir / "kluis-keys.sqlite", StaticMasterKey(os.urandom(32))),
         own_keys=PartnerKeys.generate("kluis"),
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 from ketenbus_contracts.arrangements import PUBLISHED
 from services.arrangements.application import ArrangementsApplication
 from services.arrangements.handlers import create_router
+from services.arrangements.rules import load_rules
 from services.arrangements.tick import TICK_INTERVAL, tick
 from services.arrangements.translation import apply_inbound, to_contract
 from services.runtime.host import ServiceSpec
+from services.runtime.partners import PartnerRegistry
 from services.runtime.settings import Settings, tick_interval
 from services.runtime.store import store_env
 from services.runtime.streams import ARRANGEMENTS_INBOUND
@@ -16,7 +18,11 @@ NAME = "arrangements"
 
 
 def create_application(settings: Settings) -> ArrangementsApplication:
-    return ArrangementsApplication(env=store_env(settings, NAME), inbound=apply_inbound)
+    return ArrangementsApplication(
+        env=store_env(settings, NAME),
+        rules=load_rules(partners=PartnerRegistry.load(settings.data_dir)),
+        inbound=apply_inbound,
+    )
 
 
 def service_spec() -> ServiceSpec:

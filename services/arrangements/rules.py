@@ -13,9 +13,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.runtime.partners import PartnerRegistry
+
 INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 RULES_DIR = INFRA_DIR / "arrangements"
-PARTNERS_PATH = INFRA_DIR / "partners.yaml"
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def parse_rules(
     rules: dict[str, Any],
     holders: dict[str, Any],
     tandems: dict[str, Any],
-    partners: dict[str, Any] | None = None,
+    roles: dict[str, str] | None = None,
 ) -> Rules:
     parsed = _RulesFile.model_validate(rules)
     for kind, split in parsed.funding_scheme.items():
@@ -141,7 +142,6 @@ def parse_rules(
             raise InvalidRulesError(f"funding scheme for {kind} must split 100% over known payers")
     regions = _HoldersFile.model_validate(holders)
     register = _TandemFile.model_validate(tandems)
-    roles = {p["id"]: p["role"] for p in (partners or {}).get("partners", [])}
     return Rules(
         version=parsed.version,
         entitled={k: frozenset(v) for k, v in parsed.entitled.items()},
@@ -161,15 +161,15 @@ def parse_rules(
             Tandem(t.school, t.school_contact, t.access_team, t.access_team_contact)
             for t in register.tandems
         ),
-        roles=roles,
+        roles=roles or {},
     )
 
 
-def load_rules(directory: Path = RULES_DIR, partners: Path = PARTNERS_PATH) -> Rules:
+def load_rules(directory: Path = RULES_DIR, partners: PartnerRegistry | None = None) -> Rules:
     """The rules of infra/arrangements (rules, doorzettingsmacht, tandem) and partner roles."""
     return parse_rules(
         _read(directory / "rules.yaml"),
         _read(directory / "doorzettingsmacht.yaml"),
         _read(directory / "tandem.yaml"),
-        _read(partners),
+        {e.id: e.role for e in (partners or PartnerRegistry.load()).entries},
     )

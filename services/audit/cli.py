@@ -105,7 +105,7 @@ def export_ldv(
     """Export kluis's processing log in the Logboek Dataverwerkingen shape."""
     from adapters.ldv.export import ldv_export, write_ldv_export
     from services.kluis.keystore import Keystore
-    from services.kluis.policy import load_register
+    from services.policy.loading import load_register
 
     settings = settings_for(data_dir)
     keystore = Keystore.open(settings)

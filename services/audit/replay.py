@@ -48,7 +48,7 @@ from ketenbus_contracts.signing import MissingSignatureError, SignatureError, ve
 from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.handlers import CONSUMERS as PLAN_CONSUMERS
 from services.runtime import nats_auth
-from services.runtime.partners import PublicKeyLookup
+from services.runtime.partners import PartnerRegistry
 from services.runtime.settings import Settings
 from services.runtime.streams import FEED, INBOUND, STREAMS, StreamSpec
 
@@ -522,7 +522,7 @@ def replay(
     projection = Projection(
         until=until,
         child=child,
-        public_keys=PublicKeyLookup(settings.data_dir),
+        public_keys=PartnerRegistry.load(settings.data_dir).public_keys,
         workdir=settings.data_dir / "tmp",
     )
     asyncio.run(replay_streams(url, projection, progress, settings))

@@ -15,7 +15,7 @@ from services.feed.handlers import create_router
 from services.policy.loading import REGISTER_PATH, RELATIONS_PATH, load_register, load_relations
 from services.runtime.host import ServiceSpec
 from services.runtime.keyring import load_or_create_partner_keys
-from services.runtime.partners import INFRA_DIR, PARTNERS_PATH, load_partners
+from services.runtime.partners import INFRA_DIR, PartnerRegistry
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
 from services.runtime.streams import FEED, FEED_SOURCES
@@ -40,7 +40,7 @@ def load_rules(
     feed_path: Path = FEED_RULES_PATH,
     register_path: Path = REGISTER_PATH,
     relations_path: Path = RELATIONS_PATH,
-    partners_path: Path = PARTNERS_PATH,
+    partners: PartnerRegistry | None = None,
 ) -> FeedRules:
     """Who has a feed (every registered partner that is not a backbone service), what each
     role may hold (the register's holder roles), which relation bases open each purpose (the
@@ -52,9 +52,9 @@ def load_rules(
     for purpose, activity in register.activities.items():
         for role in activity.holder_roles:
             holder.setdefault(role, set()).add(purpose.value)
-    partners = load_partners(partners_path).partners
+    registry = partners or PartnerRegistry.load()
     return FeedRules(
-        roles={p.id: p.role for p in partners if not p.is_service},
+        roles={p.id: p.role for p in registry.entries if not p.is_service},
         holder_purposes={role: frozenset(purposes) for role, purposes in holder.items()},
         audiences=feed.audiences,
         default_audience=feed.default_audience,
@@ -66,7 +66,7 @@ def create_application(settings: Settings) -> FeedApplication:
     keys = load_or_create_partner_keys(settings.data_dir, FEED_SIGNER)
     return FeedApplication(
         env=store_env(settings, NAME),
-        rules=load_rules(),
+        rules=load_rules(partners=PartnerRegistry.load(settings.data_dir)),
         sign=lambda body: sign_feed_entry(body, keys),
     )
 

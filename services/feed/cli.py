@@ -31,11 +31,11 @@ def feed(
     from services.clikit import backbone_url, settings_for
     from services.runtime.nats_auth import partner_connect
     from services.runtime.partner import feed_line, read_feed
-    from services.runtime.partners import PublicKeyLookup
+    from services.runtime.partners import PartnerRegistry
 
     settings = settings_for(data_dir)
     url = backbone_url(settings)
-    feed_keys = PublicKeyLookup(settings.data_dir)(FEED_SIGNER)
+    feed_keys = PartnerRegistry.load(settings.data_dir).public_keys(FEED_SIGNER)
 
     async def read() -> None:
         nc = await partner_connect(settings, as_partner, str(url))

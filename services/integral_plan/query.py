@@ -20,8 +20,9 @@ from joserfc.jwk import OKPKey
 from ketenbus_contracts.plan import PlanQuery, PlanQueryError, verify_plan_query
 from ketenbus_contracts.purposes import Purpose
 from services.integral_plan.domain import match_parties, sealed_items, signalling_seen_by
-from services.kluis.domain import ProcessingRegister
-from services.kluis.policy import PartnerDirectory, load_register
+from services.policy.loading import load_register
+from services.policy.register import ProcessingRegister
+from services.runtime.partners import PartnerRegistry
 
 
 class NotOnPlanError(PermissionError):
@@ -31,13 +32,13 @@ class NotOnPlanError(PermissionError):
 class PlanAccess:
     """Checks signed queries against the partner registry and the processing register."""
 
-    def __init__(self, directory: PartnerDirectory, register: ProcessingRegister) -> None:
+    def __init__(self, directory: PartnerRegistry, register: ProcessingRegister) -> None:
         self.directory = directory
         self.register = register
 
     @classmethod
     def load(cls, data_dir: Path) -> PlanAccess:
-        return cls(PartnerDirectory.load(data_dir), load_register())
+        return cls(PartnerRegistry.load(data_dir), load_register())
 
     def _signing_key(self, partner: str) -> OKPKey | None:
         keys = self.directory.public_keys(partner)
@@ -53,7 +54,7 @@ class PlanAccess:
 
     def role_of(self, partner: str) -> str:
         try:
-            return self.directory.role_of(partner)
+            return self.directory.entry(partner).role
         except LookupError:
             raise PlanQueryError("unknown-partner", "the partner is not registered") from None
 

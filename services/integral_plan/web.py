@@ -30,7 +30,6 @@ from ketenbus_contracts.purposes import Purpose
 from services.integral_plan.handlers import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
 from services.integral_plan.portal import Portal
 from services.integral_plan.query import PlanAccess
-from services.kluis.domain import UnknownPartnerError
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -190,8 +189,8 @@ def create_web_app(
 
     def name_of(partner: str) -> str:
         try:
-            return access.directory.partner(partner).name
-        except (LookupError, UnknownPartnerError):
+            return access.directory.entry(partner).name
+        except LookupError:
             return partner
 
     env.filters.update(

@@ -58,9 +58,9 @@ from services.kluis.domain import (
     scope_retention_start,
 )
 from services.kluis.keystore import Keystore
-from services.kluis.policy import PartnerDirectory
 from services.policy.loading import load_relations
 from services.policy.relations import RelationRules
+from services.runtime.partners import PartnerRegistry
 from services.runtime.store import Batch, TrackedApplication
 
 log = structlog.get_logger(__name__)
@@ -85,7 +85,7 @@ class KluisApplication(TrackedApplication):
         env: dict[str, str] | None = None,
         *,
         register: ProcessingRegister,
-        directory: PartnerDirectory,
+        directory: PartnerRegistry,
         keystore: Keystore,
         own_keys: PartnerKeys,
         rules: RelationRules | None = None,
@@ -309,7 +309,7 @@ class KluisApplication(TrackedApplication):
             "seal": Operation.SEAL,
             "reseal": Operation.RESEAL,
         }[request.op]
-        role = self.directory.role_of(request.partner)
+        role = self.directory.entry(request.partner).role
         verdict = decide(
             self.register_,
             self.rules,

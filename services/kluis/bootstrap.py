@@ -9,12 +9,11 @@ from ketenbus_contracts.privacy import ChildErased
 from services.kluis.application import KluisApplication
 from services.kluis.handlers import CONSUMERS, create_router
 from services.kluis.keystore import Keystore, MasterKey
-from services.kluis.policy import REGISTER_PATH, PartnerDirectory, load_register
 from services.kluis.translation import to_contract
-from services.policy.loading import RELATIONS_PATH, load_relations
+from services.policy.loading import REGISTER_PATH, RELATIONS_PATH, load_register, load_relations
 from services.runtime.host import ServiceSpec
 from services.runtime.keyring import KLUIS_PARTNER_ID, load_or_create_partner_keys
-from services.runtime.partners import PARTNERS_PATH
+from services.runtime.partners import PARTNERS_PATH, PartnerRegistry
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
 
@@ -35,7 +34,7 @@ def create_application(
         env=store_env(settings, NAME),
         register=load_register(register_path or settings.processing_register or REGISTER_PATH),
         rules=load_relations(relations_path),
-        directory=PartnerDirectory.load(settings.data_dir, partners_path),
+        directory=PartnerRegistry.load(settings.data_dir, partners_path),
         keystore=Keystore.open(settings, master),
         own_keys=load_or_create_partner_keys(settings.data_dir, KLUIS_PARTNER_ID),
         retention_interval=settings.kluis_retention_interval,

@@ -13,7 +13,7 @@ from services.pseudonym.handlers import create_router
 from services.pseudonym.policy import POLICY_PATH, RequesterDirectory, load_policy
 from services.runtime.host import ServiceSpec
 from services.runtime.keyring import load_or_create_partner_keys
-from services.runtime.partners import PARTNERS_PATH
+from services.runtime.partners import PARTNERS_PATH, PartnerRegistry
 from services.runtime.secrets import load_or_create_secret
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
@@ -31,7 +31,7 @@ def create_application(
     return PseudonymApplication(
         env=store_env(settings, NAME),
         policy=load_policy(policy_path),
-        directory=RequesterDirectory(settings.data_dir, partners_path),
+        directory=RequesterDirectory(PartnerRegistry.load(settings.data_dir, partners_path)),
         pseudonymiser=SecretPseudonymiser(load_or_create_secret(secret_path(settings.data_dir))),
         own_keys=load_or_create_partner_keys(settings.data_dir, PSEUDONYM_SERVICE),
     )

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ketenbus_contracts.purposes import Purpose
 from services.pseudonym.domain import Limits, PseudonymPolicy, Requester
-from services.runtime.partners import INFRA_DIR, PARTNERS_PATH, PublicKeyLookup, load_partners
+from services.runtime.partners import INFRA_DIR, PartnerRegistry
 
 POLICY_PATH = INFRA_DIR / "pseudonym" / "policy.yaml"
 
@@ -69,7 +69,7 @@ def load_policy(path: Path = POLICY_PATH) -> PseudonymPolicy:
 class RequesterDirectory:
     """The registered partners as requesters (role, own BRINs) and their signing keys."""
 
-    def __init__(self, data_dir: Path, path: Path = PARTNERS_PATH) -> None:
+    def __init__(self, registry: PartnerRegistry) -> None:
         self._requesters = {
             entry.id: Requester(
                 entry.id,
@@ -78,9 +78,9 @@ class RequesterDirectory:
                     code for name, code in entry.organisation_codes.items() if name == "brin"
                 ),
             )
-            for entry in load_partners(path).partners
+            for entry in registry.entries
         }
-        self._keys = PublicKeyLookup(data_dir, path)
+        self._keys = registry.public_keys
 
     def requester(self, partner: str) -> Requester | None:
         return self._requesters.get(partner)

@@ -95,24 +95,69 @@ def entry_public_keys(entry: PartnerEntry, data_dir: Path) -> PartnerKeys | None
     return None if jwks is None else PartnerKeys.from_jwks(entry.id, jwks)
 
 
-class PublicKeyLookup:
-    """Partner id → public keys, for verifying signatures; only registered partners have keys.
+class UnknownPartnerError(LookupError):
+    """The partner is not in the partner registry."""
 
+
+class PartnerRegistry:
+    """The partner registry, parsed once (by a service's bootstrap) and handed to what needs it:
+    entries by id, their roles, and their public keys.
+
+    Public keys are inline in the registry or in `<data_dir>/partner-keys/<id>.json` (demo
+    partners and the backbone's own services; without a data dir only inline keys are found).
     Found keys are cached; a miss is looked up again next time, since demo partners' keys are
     made in the data dir on first use.
     """
 
-    def __init__(self, data_dir: Path, path: Path = PARTNERS_PATH) -> None:
+    def __init__(
+        self, entries: list[PartnerEntry], data_dir: Path | None = None, version: str = ""
+    ) -> None:
+        self.version = version
         self.data_dir = data_dir
-        self._entries = {entry.id: entry for entry in load_partners(path).partners}
-        self._found: dict[str, PartnerKeys] = {}
+        self._entries = {entry.id: entry for entry in entries}
+        self._keys: dict[str, PartnerKeys] = {}
 
-    def __call__(self, partner: str) -> PartnerKeys | None:
-        cached = self._found.get(partner)
+    @classmethod
+    def load(cls, data_dir: Path | None = None, path: Path = PARTNERS_PATH) -> PartnerRegistry:
+        parsed = load_partners(path)
+        return cls(parsed.partners, data_dir, parsed.version)
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._entries)
+
+    @property
+    def entries(self) -> list[PartnerEntry]:
+        return list(self._entries.values())
+
+    def get(self, partner_id: str) -> PartnerEntry | None:
+        return self._entries.get(partner_id)
+
+    def entry(self, partner_id: str) -> PartnerEntry:
+        entry = self._entries.get(partner_id)
+        if entry is None:
+            raise UnknownPartnerError(f"partner {partner_id} is not registered")
+        return entry
+
+    def role_of(self, partner_id: str) -> str | None:
+        entry = self._entries.get(partner_id)
+        return None if entry is None else entry.role
+
+    def public_keys(self, partner_id: str) -> PartnerKeys | None:
+        """The partner's public keys; None when unregistered or its keys are not provisioned."""
+        cached = self._keys.get(partner_id)
         if cached is not None:
             return cached
-        entry = self._entries.get(partner)
-        keys = None if entry is None else entry_public_keys(entry, self.data_dir)
+        entry = self._entries.get(partner_id)
+        if entry is None:
+            return None
+        if entry.keys == "data-dir" and self.data_dir is None:
+            return None
+        keys = entry_public_keys(entry, self.data_dir or Path())
         if keys is not None:
-            self._found[partner] = keys
+            self._keys[partner_id] = keys
         return keys
+
+    def forget_keys(self) -> None:
+        """Drop cached public keys (after keys were provisioned or replaced)."""
+        self._keys.clear()

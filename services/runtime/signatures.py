@@ -27,16 +27,16 @@ from ketenbus_contracts.signing import (
     SignatureError,
     verify_envelope,
 )
-from services.runtime.partners import PARTNERS_PATH, PublicKeyLookup
+from services.runtime.partners import PARTNERS_PATH, PartnerRegistry
 from services.runtime.settings import Settings
 
 T = TypeVar("T")
 
 
 @cache
-def registry_keys(data_dir: Path, path: Path = PARTNERS_PATH) -> PublicKeyLookup:
-    """The registered partners' public keys (one lookup per data dir and registry file)."""
-    return PublicKeyLookup(data_dir, path)
+def registry_keys(data_dir: Path, path: Path = PARTNERS_PATH) -> PublicKeys:
+    """The registered partners' public keys (one registry per data dir and registry file)."""
+    return PartnerRegistry.load(data_dir, path).public_keys
 
 
 def check_signature(raw: bytes, public_keys: PublicKeys, *, required: bool) -> str | None:

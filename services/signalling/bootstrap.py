@@ -20,6 +20,7 @@ from ketenbus_contracts.signalling import (
     SignalWithdrawn,
 )
 from services.runtime.host import ServiceSpec
+from services.runtime.partners import PartnerRegistry
 from services.runtime.settings import Settings, tick_interval
 from services.runtime.store import store_env
 from services.runtime.streams import SIGNALLING_INBOUND
@@ -56,7 +57,9 @@ class SignallingSettings(BaseSettings):
 def create_application(settings: Settings) -> SignallingApplication:
     own = SignallingSettings()
     return SignallingApplication(
-        env=store_env(settings, NAME), rules=load_rules(own.rules_path), inbound=apply_inbound
+        env=store_env(settings, NAME),
+        rules=load_rules(own.rules_path, PartnerRegistry.load(settings.data_dir)),
+        inbound=apply_inbound,
     )
 
 

@@ -14,9 +14,10 @@ from typing import Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.runtime.partners import PartnerRegistry
+
 INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 RULES_PATH = INFRA_DIR / "signalling" / "rules.yaml"
-PARTNERS_PATH = INFRA_DIR / "partners.yaml"
 
 _D = TypeVar("_D", date, datetime)
 
@@ -201,10 +202,10 @@ class SignallingRules(_Strict):
         return {"partner": first["partner"], "contact": first["contact"]}, "first-signaller"
 
 
-def load_rules(path: Path = RULES_PATH, partners: Path = PARTNERS_PATH) -> SignallingRules:
+def load_rules(path: Path = RULES_PATH, partners: PartnerRegistry | None = None) -> SignallingRules:
     """The rules file, with each registered partner's role (who may signal, report a death)."""
     raw = yaml.safe_load(path.read_text())
-    roles = {p["id"]: p["role"] for p in yaml.safe_load(partners.read_text())["partners"]}
+    roles = {e.id: e.role for e in (partners or PartnerRegistry.load()).entries}
     rules = SignallingRules.model_validate(raw | {"partner_roles": roles})
     for text in (
         rules.lifecycle.max_signal_duration,

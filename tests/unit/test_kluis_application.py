@@ -48,7 +48,8 @@ from services.audit.chain import fields_digest, table_digests
 from services.kluis.application import KluisApplication
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore, StaticMasterKey
-from services.kluis.policy import PartnerDirectory, PartnerEntry, load_register
+from services.policy.loading import load_register
+from services.runtime.partners import PartnerEntry, PartnerRegistry
 
 CHILD = "b" * 32
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -83,7 +84,7 @@ def app(keys: dict[str, PartnerKeys]) -> Iterator[KluisApplication]:
     application = KluisApplication(
         env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
         register=load_register(),
-        directory=PartnerDirectory(entries, data_dir=Path("/nonexistent")),
+        directory=PartnerRegistry(entries, data_dir=Path("/nonexistent")),
         keystore=Keystore.sqlite(Path(":memory:"), StaticMasterKey(os.urandom(32))),
         own_keys=keys["kluis"],
     )

@@ -13,9 +13,9 @@ import pytest
 
 from ketenbus_contracts.purposes import Purpose
 from services.kluis.domain import Decision, Operation, ProcessingRegister, Relation, Verdict, decide
-from services.kluis.policy import PARTNERS_PATH, PartnerDirectory, load_register
-from services.policy.loading import load_relations
+from services.policy.loading import load_register, load_relations
 from services.policy.relations import Opens
+from services.runtime.partners import PARTNERS_PATH, PartnerRegistry
 
 ORGANISATION_ROLES = (
     "school",
@@ -196,7 +196,7 @@ def test_the_register_names_a_legal_basis_and_retention_for_every_purpose(
 def test_every_registered_partner_has_a_role_the_register_knows(
     register: ProcessingRegister, tmp_path: object
 ) -> None:
-    directory = PartnerDirectory.load(data_dir=tmp_path, path=PARTNERS_PATH)  # type: ignore[arg-type]
+    directory = PartnerRegistry.load(data_dir=tmp_path, path=PARTNERS_PATH)  # type: ignore[arg-type]
     expected: set[str] = set()
 
     # kluis itself and the feed service (it signs copies, it never opens a section) hold no key.

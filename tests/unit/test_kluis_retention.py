@@ -17,10 +17,11 @@ from services.arrangements.scenario import arrangement as arrangement_event
 from services.kluis.application import KluisApplication
 from services.kluis.domain import ChildRelations, retention_end
 from services.kluis.keystore import Keystore, StaticMasterKey
-from services.kluis.policy import PartnerDirectory, PartnerEntry, load_register
 from services.kluis.translation import to_contract
 from services.ldv import Decision
+from services.policy.loading import load_register
 from services.runtime.outbox import outbound_event_id
+from services.runtime.partners import PartnerEntry, PartnerRegistry
 
 CHILD = "c" * 32
 SIGNAL = str(uuid.uuid4())
@@ -32,7 +33,7 @@ def app() -> Iterator[KluisApplication]:
     application = KluisApplication(
         env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
         register=load_register(),
-        directory=PartnerDirectory([], data_dir=Path("/nonexistent")),
+        directory=PartnerRegistry([], data_dir=Path("/nonexistent")),
         keystore=Keystore.sqlite(Path(":memory:"), StaticMasterKey(os.urandom(32))),
         own_keys=PartnerKeys.generate("kluis"),
         clock=lambda: START,
@@ -137,7 +138,7 @@ def scoped(clock: MovedClock) -> Iterator[KluisApplication]:
     application = KluisApplication(
         env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
         register=load_register(),
-        directory=PartnerDirectory([entry], data_dir=Path("/nonexistent")),
+        directory=PartnerRegistry([entry], data_dir=Path("/nonexistent")),
         keystore=Keystore.sqlite(Path(":memory:"), StaticMasterKey(os.urandom(32))),
         own_keys=PartnerKeys.generate("kluis"),
         clock=clock,

@@ -29,6 +29,7 @@ from services.pseudonym.domain import (
 )
 from services.pseudonym.policy import POLICY_PATH, RequesterDirectory, load_policy
 from services.runtime.keyring import load_or_create_partner_keys
+from services.runtime.partners import PartnerRegistry
 
 SECRET = b"unit-secret"
 NOW = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
@@ -129,7 +130,7 @@ def app(tmp_path: Path) -> PseudonymApplication:
     return PseudonymApplication(
         env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
         policy=policy(burst=5),
-        directory=RequesterDirectory(tmp_path),
+        directory=RequesterDirectory(PartnerRegistry.load(tmp_path)),
         pseudonymiser=SecretPseudonymiser(SECRET),
         own_keys=load_or_create_partner_keys(tmp_path, "pseudonym"),
         clock=lambda: next(clock),
