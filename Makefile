@@ -49,9 +49,10 @@ test: $(STAMP) $(NPM_STAMP) chromium
 
 # The slice against raw nats-py, then replay beside a raw read of the same stream (a million
 # events is `python -m bench.replay` alone), then the worklist with and without its index, then
-# a 2,000-pupil EDEXML import (planned, then sealed through kluis and published); the feed's
-# cost per event beside the slice's (signalling) and the raw baseline; a pseudonym (one, a batch of
-# 2,000, a 2,000-pupil file) beside a raw request/reply of the same size.
+# a 2,000-pupil EDEXML import (planned, identities sealed by kluis in batches, published) beside
+# raw publishes; the feed's cost per event beside the slice's (signalling) and the raw baseline;
+# a pseudonym (one, a batch of 2,000, a 2,000-pupil file) beside a raw request/reply of the
+# same size.
 # What the inbound guards cost per event (bench.guards); a key release with the relation rules
 # beside the old any-relation check and a raw request/reply (bench.kluis).
 bench: $(STAMP)

@@ -23,7 +23,9 @@ Any JOSE library opens a section with the right key; ``eid`` and ``kcv`` are pla
 The second half of this module is the wire protocol of kluis, the key service (request/reply
 over NATS), so a partner holding only this package can ask for keys: requests are JWS compact
 serialisations signed with the partner's Ed25519 key; a released data key comes back as a JWE
-(``ECDH-ES+A256KW``/``A256GCM``) to the partner's registered X25519 key.
+(``ECDH-ES+A256KW``/``A256GCM``) to the partner's registered X25519 key. A ``KluisBatchRequest``
+(``ketenbus.kluis.batch``) carries up to ``MAX_BATCH_ITEMS`` key and seal requests at once, each
+decided on its own.
 """
 
 from __future__ import annotations
@@ -424,6 +426,11 @@ class PartnerKeys:
 KLUIS_KEY_SUBJECT = "ketenbus.kluis.key"
 KLUIS_SEAL_SUBJECT = "ketenbus.kluis.seal"
 KLUIS_RESEAL_SUBJECT = "ketenbus.kluis.reseal"
+KLUIS_BATCH_SUBJECT = "ketenbus.kluis.batch"
+# A batch: at most this many items, and this many bytes signed (NATS max_payload is 1 MB). A
+# larger one is refused whole (`batch-too-large`): the client splits (the keyring's `batches_of`).
+MAX_BATCH_ITEMS = 500
+MAX_BATCH_BYTES = 900_000
 REQUEST_SIGNING_ALGS = ("Ed25519", "EdDSA")
 DELIVERY_ALG = "ECDH-ES+A256KW"
 DELIVERY_ENC = "A256GCM"
@@ -445,6 +452,8 @@ RefusalCode = Literal[
     "unknown-key",
     "unopenable-section",
     "key-unavailable",
+    "replayed-request",
+    "batch-too-large",
 ]
 
 
@@ -514,6 +523,60 @@ class ResealRequest(KluisRequestBase):
     to_event_id: uuid.UUID
 
 
+class BatchKey(_Wire):
+    """In a batch: give me the data key of (child, purpose, scope), as a `KeyRequest`."""
+
+    op: Literal["key"] = "key"
+    child: PseudonymField
+    purpose: Purpose
+    scope: ScopeField
+    version: int | None = Field(default=None, ge=1)
+
+
+class BatchSeal(_Wire):
+    """In a batch: seal the section at this item's place in `sections`, as a `SealRequest`."""
+
+    op: Literal["seal"] = "seal"
+    child: PseudonymField
+    purpose: Purpose
+    scope: ScopeField
+    event_id: uuid.UUID
+
+
+BatchItem = Annotated[BatchKey | BatchSeal, Field(discriminator="op")]
+
+
+class KluisBatchRequest(SignedRequest):
+    """Many key and seal requests in one signed request (an import of a whole school).
+
+    Each item is decided on its own, as its single request would be, with a processing record
+    of its own: one refused item refuses only itself. `sections` is one JWE (ECDH-ES+A256KW) to
+    kluis's X25519 key of `{"sections": [...]}`, one entry per item (the section of a seal item,
+    null for a key item). A signed batch is answered once: its `nonce` seen again within the
+    freshness window is `replayed-request`.
+    """
+
+    op: Literal["batch"] = "batch"
+    nonce: str = Field(
+        default_factory=lambda: uuid.uuid4().hex,
+        pattern=r"^[A-Za-z0-9_-]{16,64}$",
+        description="Unique per request: kluis answers a signed batch once",
+    )
+    items: list[BatchItem] = Field(
+        min_length=1,
+        description=f"At most {MAX_BATCH_ITEMS} (more: `batch-too-large`)",
+    )
+    sections: str | None = Field(
+        default=None, description="JWE to kluis's key of the seal items' sections, in order"
+    )
+
+
+class BatchSections(_Wire):
+    """The plaintext of `KluisBatchRequest.sections` (never on the wire in clear)."""
+
+    sections: list[dict[str, Any] | None]
+
+
 KluisRequest = Annotated[KeyRequest | SealRequest | ResealRequest, Field(discriminator="op")]
 _REQUESTS: TypeAdapter[KeyRequest | SealRequest | ResealRequest] = TypeAdapter(KluisRequest)
 
@@ -530,6 +593,16 @@ class KluisAnswer(_Wire):
     kid: str | None = None
     key: str | None = Field(default=None, description="JWE of the data key to the requester")
     token: str | None = Field(default=None, description="A section sealed by kluis")
+    refusal: Refusal | None = None
+    trace_id: str | None = None
+
+
+class KluisBatchAnswer(_Wire):
+    """kluis's answer to a batch: one `KluisAnswer` per item, in order, or a refusal of the
+    whole batch (not signed, stale, replayed, too large, sections that do not open)."""
+
+    ok: bool
+    results: list[KluisAnswer] = Field(default_factory=list)
     refusal: Refusal | None = None
     trace_id: str | None = None
 
@@ -598,6 +671,26 @@ def verify_request(
 ) -> KeyRequest | SealRequest | ResealRequest:
     """Check a signed kluis request (see `verify_signed`)."""
     return verify_signed(raw, public_key_for, _REQUESTS, now=now)
+
+
+_BATCH: TypeAdapter[KluisBatchRequest] = TypeAdapter(KluisBatchRequest)
+
+
+def verify_batch_request(
+    raw: bytes,
+    public_key_for: Callable[[str], OKPKey | None],
+    *,
+    now: float | None = None,
+) -> KluisBatchRequest:
+    """Check a signed kluis batch (see `verify_signed`); `batch-too-large` beyond the limits."""
+    if len(raw) > MAX_BATCH_BYTES:
+        raise _protocol("batch-too-large", f"a batch is at most {MAX_BATCH_BYTES} bytes signed")
+    request = verify_signed(
+        raw, public_key_for, _BATCH, now=now, max_payload_length=MAX_BATCH_BYTES
+    )
+    if len(request.items) > MAX_BATCH_ITEMS:
+        raise _protocol("batch-too-large", f"a batch holds at most {MAX_BATCH_ITEMS} items")
+    return request
 
 
 def _protocol(code: RefusalCode, reason: str) -> KluisProtocolError:

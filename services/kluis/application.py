@@ -24,10 +24,17 @@ from joserfc.jwk import OKPKey
 
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import (
+    MAX_BATCH_BYTES,
+    MAX_REQUEST_SKEW_SECONDS,
+    BatchKey,
+    BatchSeal,
+    BatchSections,
     DataKey,
     KeyId,
     KeyRequest,
     KluisAnswer,
+    KluisBatchAnswer,
+    KluisBatchRequest,
     KluisProtocolError,
     PartnerKeys,
     Refusal,
@@ -40,6 +47,7 @@ from ketenbus_contracts.sealing import (
     kid_of,
     open_section,
     seal,
+    verify_batch_request,
     verify_request,
 )
 from services.kluis.domain import (
@@ -61,6 +69,7 @@ from services.kluis.keystore import Keystore
 from services.policy.loading import load_relations
 from services.policy.relations import RelationRules
 from services.runtime.partners import PartnerRegistry
+from services.runtime.replay import ReplayGuard
 from services.runtime.store import Batch, TrackedApplication
 
 log = structlog.get_logger(__name__)
@@ -101,6 +110,7 @@ class KluisApplication(TrackedApplication):
         self.keystore = keystore
         self.own_keys = own_keys
         self.clock = clock
+        self.replays = ReplayGuard(MAX_REQUEST_SKEW_SECONDS)
 
     def close(self) -> None:
         super().close()
@@ -309,18 +319,8 @@ class KluisApplication(TrackedApplication):
             "seal": Operation.SEAL,
             "reseal": Operation.RESEAL,
         }[request.op]
-        role = self.directory.entry(request.partner).role
-        verdict = decide(
-            self.register_,
-            self.rules,
-            operation=operation,
-            partner=request.partner,
-            role=role,
-            purpose=request.purpose,
-            scope=request.scope,
-            relations=self.relations_of(request.child).relations.values(),
-            erased=self.keystore.is_erased(request.child),
-            now=self.clock(),
+        verdict = self._verdict(
+            operation, request.partner, request.child, request.purpose, request.scope
         )
         answer = self._act(request, verdict)
         trace_id = self._log_processing(request, operation, verdict, answer)
@@ -334,6 +334,115 @@ class KluisApplication(TrackedApplication):
             trace_id=trace_id,
         )
         return answer.model_copy(update={"trace_id": trace_id})
+
+    def _verdict(
+        self, operation: Operation, partner: str, child: str, purpose: Purpose, scope: str
+    ) -> Verdict:
+        """The decision on one request (or batch item) by the register and the relations."""
+        return decide(
+            self.register_,
+            self.rules,
+            operation=operation,
+            partner=partner,
+            role=self.directory.entry(partner).role,
+            purpose=purpose,
+            scope=scope,
+            relations=self.relations_of(child).relations.values(),
+            erased=self.keystore.is_erased(child),
+            now=self.clock(),
+        )
+
+    def answer_batch(self, raw: bytes) -> KluisBatchAnswer:
+        """Answer a signed batch (`KluisBatchRequest`): each item decided and recorded as its
+        single request would be, its keys and records written in one transaction.
+
+        The batch is refused whole, without a processing record (no item was looked at), when
+        it is not signed by a registered partner, stale, replayed, too large, or its sections
+        do not open.
+        """
+        try:
+            request = verify_batch_request(raw, self._signing_key_of, now=self.clock().timestamp())
+            if not self.replays.first_time(
+                request.partner, request.nonce, self.clock().timestamp()
+            ):
+                raise KluisProtocolError("replayed-request", "this signed batch was answered")
+            sections = self._batch_sections(request)
+        except KluisProtocolError as exc:
+            log.warning("kluis_batch_rejected", code=exc.code)
+            return KluisBatchAnswer(ok=False, refusal=Refusal(code=exc.code, reason=exc.reason))
+        trace_id, parent_span = parse_traceparent(request.traceparent)
+        trace_id = trace_id or secrets.token_hex(16)
+        results: list[KluisAnswer] = []
+        with self.keystore.batch():
+            for item, section in zip(request.items, sections, strict=True):
+                operation = Operation.RELEASE if isinstance(item, BatchKey) else Operation.SEAL
+                verdict = self._verdict(
+                    operation, request.partner, item.child, item.purpose, item.scope
+                )
+                answer = self._act_on_item(request.partner, item, section, verdict)
+                self._add_record(
+                    (trace_id, parent_span),
+                    operation,
+                    verdict,
+                    answer,
+                    (item.child, request.partner, item.purpose, item.scope),
+                )
+                results.append(answer)
+        refused = sum(1 for r in results if not r.ok)
+        log.info(
+            "kluis_batch_decided",
+            requester=request.partner,
+            items=len(results),
+            refused=refused,
+            trace_id=trace_id,
+        )
+        return KluisBatchAnswer(ok=True, results=results, trace_id=trace_id)
+
+    def _batch_sections(self, request: KluisBatchRequest) -> list[dict[str, Any] | None]:
+        """The sections of a batch's items, in order (None for key items)."""
+        if not any(isinstance(item, BatchSeal) for item in request.items):
+            return [None] * len(request.items)
+        if request.sections is None:
+            raise KluisProtocolError("invalid-request", "seal items need their sections")
+        try:
+            opened = BatchSections.model_validate(
+                decrypt_from(request.sections, self.own_keys.encryption, max_length=MAX_BATCH_BYTES)
+            ).sections
+        except ValueError:  # a ValidationError included
+            raise KluisProtocolError("invalid-request", "the sections do not match") from None
+        if len(opened) != len(request.items) or any(
+            isinstance(item, BatchSeal) and section is None
+            for item, section in zip(request.items, opened, strict=True)
+        ):
+            raise KluisProtocolError("invalid-request", "a section per seal item is needed")
+        return opened
+
+    def _act_on_item(
+        self,
+        partner: str,
+        item: BatchKey | BatchSeal,
+        section: dict[str, Any] | None,
+        verdict: Verdict,
+    ) -> KluisAnswer:
+        if not verdict.released:
+            return _refused(verdict.code or "role-not-permitted", verdict.reason)
+        try:
+            if isinstance(item, BatchKey):
+                return self._release(
+                    KeyRequest(
+                        partner=partner,
+                        child=item.child,
+                        purpose=item.purpose,
+                        scope=item.scope,
+                        version=item.version,
+                    )
+                )
+            data_key = self.keystore.sealing_key(item.child, item.purpose, item.scope)
+            token = seal(section or {}, key=data_key.key, kid=data_key.kid, event_id=item.event_id)
+            return KluisAnswer(ok=True, kid=data_key.kid, token=token)
+        except KluisError as exc:
+            log.error("kluis_key_unavailable", error=type(exc).__name__)
+            return _refused("key-unavailable", str(exc))
 
     def _signing_key_of(self, partner: str) -> OKPKey | None:
         keys = self.directory.public_keys(partner)
@@ -404,6 +513,26 @@ class KluisApplication(TrackedApplication):
     ) -> str:
         trace_id, parent_span = parse_traceparent(request.traceparent)
         trace_id = trace_id or secrets.token_hex(16)
+        self._add_record(
+            (trace_id, parent_span),
+            operation,
+            verdict,
+            answer,
+            (request.child, request.partner, request.purpose, request.scope),
+        )
+        return trace_id
+
+    def _add_record(
+        self,
+        trace: tuple[str, str | None],
+        operation: Operation,
+        verdict: Verdict,
+        answer: KluisAnswer,
+        who: tuple[str, str, Purpose, str],
+    ) -> None:
+        """Record one decision (a request, or one item of a batch): `trace` is (trace id,
+        parent span), `who` is (child, requester, purpose, scope)."""
+        (trace_id, parent_span), (child, requester, purpose, scope) = trace, who
         refusal = answer.refusal
         self.keystore.add_record(
             ProcessingRecord(
@@ -412,18 +541,17 @@ class KluisApplication(TrackedApplication):
                 parent_span_id=parent_span,
                 operation=operation,
                 processing_activity_id=verdict.activity_id,
-                data_subject=request.child,
-                requester=request.partner,
-                purpose=request.purpose,
+                data_subject=child,
+                requester=requester,
+                purpose=purpose,
                 decision=Decision.RELEASED if answer.ok else Decision.REFUSED,
                 refusal_code=refusal.code if refusal else None,
                 kid=answer.kid,
                 at=self.clock(),
                 register_version=self.register_.version,
-                scope=request.scope,
+                scope=scope,
             )
         )
-        return trace_id
 
 
 def _end_of(day: date | None) -> datetime | None:

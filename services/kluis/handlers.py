@@ -3,6 +3,8 @@
 - `ketenbus.kluis.key`, `ketenbus.kluis.seal`, `ketenbus.kluis.reseal` (core NATS
   request/reply, queue group `kluis`): the body is a JWS signed by the requesting partner; the
   answer is a `KluisAnswer` JSON (a data key only ever as a JWE to the requester's X25519 key).
+- `ketenbus.kluis.batch`: many key and seal requests in one signed `KluisBatchRequest` (an
+  import of a whole school); the answer is a `KluisBatchAnswer`, one `KluisAnswer` per item.
 - Durable pull consumer `kluis` on stream SIGNALLING: a registered signal gives its signaller a
   relation with the child; a withdrawn signal ends it.
 """
@@ -20,10 +22,13 @@ from ketenbus_contracts.envelope import parse_event
 from ketenbus_contracts.handover import HandoverEvent
 from ketenbus_contracts.plan import PlanEvent
 from ketenbus_contracts.sealing import (
+    KLUIS_BATCH_SUBJECT,
     KLUIS_KEY_SUBJECT,
     KLUIS_RESEAL_SUBJECT,
     KLUIS_SEAL_SUBJECT,
+    MAX_BATCH_ITEMS,
     KluisAnswer,
+    KluisBatchAnswer,
 )
 from ketenbus_contracts.signalling import SignallingEvent
 from ketenbus_contracts.truancy import TruancyEvent
@@ -104,5 +109,22 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
             service, app = _application(ctx)
             answer: KluisAnswer = await service.call(app.answer, msg.body)
             return answer
+
+    @router.subscriber(
+        KLUIS_BATCH_SUBJECT,
+        queue=QUEUE,
+        title="kluis/batch",
+        description=(
+            f"Request/reply: up to {MAX_BATCH_ITEMS} key and seal requests in one "
+            "KluisBatchRequest (a JWS signed with the partner's Ed25519 key, the seal items' "
+            "sections in one JWE to kluis's X25519 key), each item decided and recorded on its "
+            "own; the answer is a KluisBatchAnswer (one KluisAnswer per item, or a refusal of "
+            "the whole batch: replayed-request, batch-too-large, ...)."
+        ),
+    )
+    async def on_batch(body: SkipValidation[bytes], msg: NatsMessage) -> KluisBatchAnswer:
+        service, app = _application(ctx)
+        answer: KluisBatchAnswer = await service.call(app.answer_batch, msg.body)
+        return answer
 
     return router

@@ -129,6 +129,7 @@ class Keystore:
             raise KluisError(f"schema {schema!r} is not a plain SQL identifier")
         self._prefix = f'"{schema}".' if schema else ""
         self._lock = threading.RLock()
+        self._depth = 0  # transactions opened inside `batch()` join it
         self._create_tables()
 
     # construction
@@ -177,17 +178,40 @@ class Keystore:
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         with self._lock:
-            if self._dialect == "postgres":
-                with self._conn.transaction():
-                    yield
-            else:
-                self._conn.execute("BEGIN IMMEDIATE")
+            if self._depth:  # inside `batch()`: part of its transaction
+                self._depth += 1
                 try:
                     yield
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
+                finally:
+                    self._depth -= 1
+                return
+            self._depth = 1
+            try:
+                if self._dialect == "postgres":
+                    with self._conn.transaction():
+                        yield
+                else:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield
+                    except BaseException:
+                        self._conn.execute("ROLLBACK")
+                        raise
+                    self._conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for everything done inside (a batch request's keys and processing
+        records): one commit instead of one per key and per record, and all or nothing.
+
+        SQLite stays in rollback-journal mode (not WAL): a WAL file would keep copies of key
+        pages after an erasure until a checkpoint; with one commit per batch the journal's
+        cost no longer matters. Erasure (`erase`, `erase_scope`) cannot run inside.
+        """
+        with self._transaction():
+            yield
 
     def _create_tables(self) -> None:
         blob = "BYTEA" if self._dialect == "postgres" else "BLOB"
@@ -449,6 +473,8 @@ class Keystore:
     def _reclaim(self) -> None:
         """Rewrite the key table without the deleted rows' bytes."""
         with self._lock:
+            if self._depth:
+                raise KluisError("an erasure cannot be part of a batch")
             if self._dialect == "postgres":
                 self._execute(f"VACUUM FULL {self._table('scoped_keys')}")
             else:

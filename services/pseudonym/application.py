@@ -40,13 +40,13 @@ from services.pseudonym.domain import (
     PseudonymError,
     PseudonymPolicy,
     RateLimiter,
-    ReplayGuard,
     Requester,
     may_ask,
     outcomes,
     pseudonymise,
 )
 from services.pseudonym.policy import RequesterDirectory
+from services.runtime.replay import ReplayGuard
 from services.runtime.store import TrackedApplication
 
 log = structlog.get_logger(__name__)

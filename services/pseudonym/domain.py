@@ -139,28 +139,6 @@ class RateLimiter:
         return True
 
 
-class ReplayGuard:
-    """The nonces of the signed requests answered within the freshness window, per partner.
-
-    A request older than the window is refused as stale before it gets here, so a nonce need
-    only be remembered that long.
-    """
-
-    def __init__(self, window_seconds: float) -> None:
-        self.window = window_seconds
-        self._seen: dict[tuple[str, str], float] = {}
-
-    def first_time(self, partner: str, nonce: str, now: float) -> bool:
-        """True the first time (partner, nonce) is seen within the window; remembers it."""
-        if len(self._seen) > 1000:  # prune now and then, not on every request
-            self._seen = {k: t for k, t in self._seen.items() if now - t <= 2 * self.window}
-        seen = self._seen.get((partner, nonce))
-        if seen is not None and now - seen <= 2 * self.window:
-            return False
-        self._seen[(partner, nonce)] = now
-        return True
-
-
 # ---------------------------------------------------------------------------------------------
 # answering
 

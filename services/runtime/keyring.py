@@ -15,6 +15,11 @@ Sealing: with a released sealing key the keyring seals locally. A partner that m
 purpose but holds no relation with the child yet (a first signal) gets `no-relation`; the keyring
 then has kluis seal the section for it: the section travels as a JWE to kluis's X25519 key.
 
+Many at once (an import of a whole school): `seal_many` and `sealing_keys` ask kluis in signed
+batches (`ketenbus.kluis.batch`, up to `MAX_BATCH_ITEMS` items and `MAX_BATCH_BYTES` a request),
+each item decided by kluis on its own: a refused item comes back as its `KeyRefusedError` while
+the rest are sealed or released.
+
 Keys of the backbone's own services and demo partners are made on first use in the data
 directory by `load_or_create_partner_keys` (private JWK Set in `secrets/partners/<id>.jwk`,
 mode 0600; public JWK Set in `partner-keys/<id>.json`, where kluis finds it).
@@ -27,7 +32,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,13 +47,20 @@ from pydantic import BaseModel
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import (
+    KLUIS_BATCH_SUBJECT,
     KLUIS_KEY_SUBJECT,
     KLUIS_RESEAL_SUBJECT,
     KLUIS_SEAL_SUBJECT,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_ITEMS,
+    BatchKey,
+    BatchSeal,
     DataKey,
     KeyId,
     KeyRequest,
     KluisAnswer,
+    KluisBatchAnswer,
+    KluisBatchRequest,
     KluisRequestBase,
     PartnerKeys,
     ResealRequest,
@@ -94,6 +106,46 @@ class KeyRefusedError(KeyringError):
 
 class KluisUnavailableError(KeyringError):
     """kluis did not answer in time (or nobody listens on its subject)."""
+
+
+class KluisBatchRefusedError(KeyringError):
+    """kluis refused a batch as a whole (not signed, stale, replayed, too large)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"kluis refused the batch ({code}): {reason}")
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SealJob:
+    """One section to seal in `Keyring.seal_many`: of `child`, under `purpose`, in `event_id`
+    (`scope` as for `seal`)."""
+
+    section: Mapping[str, Any]
+    child: str
+    purpose: Purpose
+    event_id: uuid.UUID
+    scope: Scope = None
+
+
+# What a signed batch may fill of MAX_BATCH_BYTES by our estimate (base64 twice, headers).
+BATCH_BYTES_BUDGET = MAX_BATCH_BYTES * 2 // 3
+
+
+def batches_of(sizes: list[int]) -> list[range]:
+    """Split items of these (JSON) sizes into ranges that fit one batch request."""
+    ranges: list[range] = []
+    start, used = 0, 0
+    for index, size in enumerate(sizes):
+        full = index - start >= MAX_BATCH_ITEMS or used + size > BATCH_BYTES_BUDGET
+        if full and index > start:
+            ranges.append(range(start, index))
+            start, used = index, 0
+        used += size
+    if start < len(sizes):
+        ranges.append(range(start, len(sizes)))
+    return ranges
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,12 +280,16 @@ class Keyring:
     # asking kluis
 
     async def _ask(self, subject: str, request: KluisRequestBase) -> KluisAnswer:
-        payload = sign_request(request, self._keys.signing)
-        deadline = time.monotonic() + self.timeout
+        reply = await self._request(subject, sign_request(request, self._keys.signing))
+        return KluisAnswer.model_validate_json(reply)
+
+    async def _request(self, subject: str, payload: bytes, timeout: float | None = None) -> bytes:
+        timeout = timeout or self.timeout
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                reply = await self._nc.request(subject, payload, timeout=self.timeout)
-                break
+                reply = await self._nc.request(subject, payload, timeout=timeout)
+                return bytes(reply.data)
             except NoRespondersError as exc:
                 # kluis restarting its subscribers (or being deployed): ask again shortly
                 if time.monotonic() > deadline:
@@ -241,7 +297,108 @@ class Keyring:
                 await asyncio.sleep(0.1)
             except NatsTimeoutError as exc:
                 raise KluisUnavailableError(f"kluis did not answer on {subject}") from exc
-        return KluisAnswer.model_validate_json(reply.data)
+
+    async def _ask_batch(
+        self,
+        items: Sequence[BatchKey | BatchSeal],
+        sections: Sequence[Mapping[str, Any] | None],
+        traceparent: str | None,
+    ) -> list[KluisAnswer]:
+        """One signed batch; kluis's answers in item order, or KluisBatchRefusedError."""
+        sealed = None
+        if any(section is not None for section in sections):
+            sealed = encrypt_to({"sections": list(sections)}, self._kluis_public_key())
+        request = KluisBatchRequest(
+            partner=self.partner, traceparent=traceparent, items=list(items), sections=sealed
+        )
+        # A batch takes kluis longer than one key: scale the wait with its size.
+        timeout = self.timeout * (1 + len(items) / 100)
+        reply = await self._request(
+            KLUIS_BATCH_SUBJECT, sign_request(request, self._keys.signing), timeout
+        )
+        answer = KluisBatchAnswer.model_validate_json(reply)
+        if not answer.ok or answer.refusal is not None:
+            refusal = answer.refusal
+            code, reason = (refusal.code, refusal.reason) if refusal else ("invalid-request", "")
+            raise KluisBatchRefusedError(code, reason)
+        if len(answer.results) != len(items):
+            raise KluisBatchRefusedError("invalid-request", "the answer does not match the batch")
+        return answer.results
+
+    def _kluis_public_key(self) -> OKPKey:
+        kluis_key = self._kluis_key() if callable(self._kluis_key) else self._kluis_key
+        if kluis_key is None:
+            raise KluisUnavailableError("kluis's public key is not known to this keyring")
+        return kluis_key
+
+    async def seal_many(
+        self, jobs: Sequence[SealJob], *, traceparent: str | None = None
+    ) -> list[str | KeyRefusedError]:
+        """Seal many sections, each a token or the KeyRefusedError of its refusal, in order.
+
+        A section whose sealing key is cached is sealed here; kluis seals the rest in batches
+        (each item decided on its own: it may write what it cannot hold).
+        """
+        done: list[str | KeyRefusedError | None] = [None] * len(jobs)
+        remote: list[tuple[int, BatchSeal, Mapping[str, Any]]] = []
+        for index, job in enumerate(jobs):
+            scope = self.scope_for(job.purpose, job.scope)
+            cached = self._cached(self._sealing.get((job.child, job.purpose, scope)))
+            if cached is not None:
+                done[index] = seal(
+                    job.section, key=cached.key, kid=cached.kid, event_id=job.event_id
+                )
+                continue
+            item = BatchSeal(
+                child=job.child, purpose=job.purpose, scope=scope, event_id=job.event_id
+            )
+            remote.append((index, item, job.section))
+        sizes = [len(item.model_dump_json()) + len(json.dumps(s)) for _, item, s in remote]
+        for part in batches_of(sizes):
+            chunk = [remote[i] for i in part]
+            answers = await self._ask_batch(
+                [item for _, item, _ in chunk], [s for _, _, s in chunk], traceparent
+            )
+            for (index, item, _), answer in zip(chunk, answers, strict=True):
+                if answer.ok and answer.token is not None:
+                    done[index] = answer.token
+                else:
+                    done[index] = _refusal(answer, item.purpose)
+        return [result for result in done if result is not None]
+
+    async def sealing_keys(
+        self,
+        wanted: Iterable[tuple[str, Purpose]],
+        *,
+        scope: Scope = None,
+        traceparent: str | None = None,
+    ) -> dict[tuple[str, Purpose], DataKey | KeyRefusedError]:
+        """The sealing keys of many (child, purpose) pairs, asked in batches and cached, so
+        that `seal` finds them (what kluis refuses is cached as refused too)."""
+        found: dict[tuple[str, Purpose], DataKey | KeyRefusedError] = {}
+        asked: list[BatchKey] = []
+        for child, purpose in dict.fromkeys(wanted):
+            named = self.scope_for(purpose, scope)
+            cached = self._cached(self._sealing.get((child, purpose, named)))
+            if cached is not None:
+                found[(child, purpose)] = cached
+            else:
+                asked.append(BatchKey(child=child, purpose=purpose, scope=named))
+        sizes = [len(item.model_dump_json()) for item in asked]
+        for part in batches_of(sizes):
+            chunk = [asked[i] for i in part]
+            answers = await self._ask_batch(chunk, [None] * len(chunk), traceparent)
+            for item, answer in zip(chunk, answers, strict=True):
+                if answer.ok and answer.key is not None:
+                    data_key = receive_key(answer.key, self._keys.encryption)
+                    self._remember(data_key, sealing=True)
+                    found[(item.child, item.purpose)] = data_key
+                    continue
+                error = _refusal(answer, item.purpose)
+                expires = self._clock() + self.refusal_ttl
+                self._refused[(item.child, item.purpose, item.scope, None)] = (error, expires)
+                found[(item.child, item.purpose)] = error
+        return found
 
     async def _key(
         self,
@@ -378,16 +535,13 @@ class Keyring:
         event_id: uuid.UUID,
         traceparent: str | None,
     ) -> str:
-        kluis_key = self._kluis_key() if callable(self._kluis_key) else self._kluis_key
-        if kluis_key is None:
-            raise KluisUnavailableError("kluis's public key is not known to this keyring")
         request = SealRequest(
             partner=self.partner,
             child=child,
             purpose=purpose,
             scope=scope,
             event_id=event_id,
-            section=encrypt_to(section, kluis_key),
+            section=encrypt_to(section, self._kluis_public_key()),
             traceparent=traceparent,
         )
         answer = await self._ask(KLUIS_SEAL_SUBJECT, request)

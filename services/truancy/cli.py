@@ -102,7 +102,7 @@ def import_edexml(
     except ImportRefusedError as exc:  # --strict included
         fail(f"refused: {exc}", 2)
         return
-    published = asyncio.run(
+    result = asyncio.run(
         publish_edexml(
             url, settings.data_dir, as_partner, rules, plan, _progress, settings=settings
         )
@@ -110,7 +110,11 @@ def import_edexml(
     save_state(settings.data_dir, as_partner, plan)
     for line in summary(plan):
         typer.echo(line)
-    typer.echo(f"published {published} event(s)")
+    typer.echo(f"published {result.published} event(s)")
+    for pupil_key, code in result.refused:
+        typer.echo(f"  not enrolled: pupil key {pupil_key}: kluis refused its identity ({code})")
+    if result.refused:
+        fail(f"kluis refused {len(result.refused)} enrolment(s); the next import tries again", 1)
 
 
 @app.command("import-absences")

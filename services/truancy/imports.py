@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,12 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel
 
-from adapters.edexml.importer import Enrolment, ImportPlan
+from adapters.edexml.importer import ImportPlan
 from adapters.intake import check_school, load_limits
 from adapters.las_csv.reader import AbsenceRow, RowProblem, read_absences
 from ketenbus_contracts.pseudonym import PupilKey
+from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.sealing import MAX_BATCH_ITEMS, sections_of
 from ketenbus_contracts.truancy import (
     AbsenceDetails,
     AbsenceRecorded,
@@ -31,9 +33,9 @@ from ketenbus_contracts.truancy import (
     PupilEnrolled,
     PupilEnrolledData,
 )
-from services.runtime.keyring import Keyring, KluisUnavailableError
+from services.runtime.keyring import KeyRefusedError, Keyring, KluisUnavailableError, SealJob
 from services.runtime.nats_auth import partner_connect, settings_for
-from services.runtime.partner import publish_signed
+from services.runtime.partner import InboundMessage, publish_signed, signed_message
 from services.runtime.pseudonyms import PseudonymClient
 from services.runtime.settings import Settings
 from services.truancy.rules import RegionRules
@@ -62,6 +64,15 @@ async def _school_connection(
     return await partner_connect(settings_for(url, settings, data_dir), school, url)
 
 
+@dataclass
+class EdexmlPublished:
+    """What `publish_edexml` published, and the enrolments kluis refused to seal."""
+
+    published: int = 0
+    # (pupil key, refusal code) of each enrolment not published: kluis refused its identity
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+
 async def publish_edexml(
     url: str,
     data_dir: Path,
@@ -70,69 +81,116 @@ async def publish_edexml(
     plan: ImportPlan,
     progress: Progress | None = None,
     settings: Settings | None = None,
-) -> int:
-    """Publish the plan's enrolments and de-enrolments; how many events were published.
+) -> EdexmlPublished:
+    """Publish the plan's enrolments and de-enrolments.
 
+    The identities are sealed by kluis in signed batches (`Keyring.seal_many`, one request
+    for up to `MAX_BATCH_ITEMS` pupils, each decided on its own); each batch's enrolments are
+    published while the next batch is sealed, with pipelined acks (`publish_async`, at most
+    `publish_in_flight` unacknowledged). An enrolment kluis refuses is left out and named in the
+    result (and left out of `plan.keys`, so the next import tries it again).
     WrongSchoolError, before connecting, when the export is not `school`'s own.
     """
     brin = plan.header.brin
     check_school(brin, school, what="EDEXML export")
     total = len(plan.enrolments) + len(plan.de_enrolments)
+    result = EdexmlPublished()
     nc = await _school_connection(url, data_dir, school, settings)
     try:
-        js = nc.jetstream()
+        publisher = _Pipelined(nc, load_limits().publish_in_flight)
         keyring = Keyring.for_partner(data_dir, school, nc)
-        done = 0
-
-        async def enrol(enrolment: Enrolment) -> None:
-            event_id = uuid.uuid5(NAMESPACE, f"enrol/{school}/{enrolment.pseudonym}/{plan.day}")
-            sealed = await _seal(keyring, enrolment.identity, enrolment.pseudonym, event_id)
-            data = PupilEnrolledData(
-                school=school,
-                brin=brin,
-                region=rules.region,
-                enrolled_on=enrolment.enrolled_on,
-                sealed=sealed,
-            )
-            event = PupilEnrolled.create(
-                id=event_id,
-                source=school,
-                subject=enrolment.pseudonym,
-                data=data,
-                purposes=sorted(sealed),
-            )
-            await publish_signed(js, event, keyring.keys)
-
-        async def de_enrol(pseudonym: str) -> None:
+        refused: set[str] = set()
+        for start in range(0, len(plan.enrolments), MAX_BATCH_ITEMS):
+            chunk = plan.enrolments[start : start + MAX_BATCH_ITEMS]
+            ids = [uuid.uuid5(NAMESPACE, f"enrol/{school}/{e.pseudonym}/{plan.day}") for e in chunk]
+            jobs = [
+                (index, purpose, SealJob(section, e.pseudonym, purpose, ids[index]))
+                for index, e in enumerate(chunk)
+                for purpose, section in sections_of(e.identity).items()
+                if section
+            ]
+            tokens = await _seal_many(keyring, [job for _, _, job in jobs])
+            sealed: list[dict[Purpose, str]] = [{} for _ in chunk]
+            for (index, purpose, _), token in zip(jobs, tokens, strict=True):
+                if isinstance(token, KeyRefusedError):
+                    if chunk[index].pseudonym not in refused:
+                        refused.add(chunk[index].pseudonym)
+                        pupil_key = chunk[index].identity.pupil_key or "?"
+                        result.refused.append((pupil_key, token.code))
+                    continue
+                sealed[index][purpose] = token
+            for index, enrolment in enumerate(chunk):
+                if enrolment.pseudonym in refused:
+                    continue
+                data = PupilEnrolledData(
+                    school=school,
+                    brin=brin,
+                    region=rules.region,
+                    enrolled_on=enrolment.enrolled_on,
+                    sealed=sealed[index],
+                )
+                event = PupilEnrolled.create(
+                    id=ids[index],
+                    source=school,
+                    subject=enrolment.pseudonym,
+                    data=data,
+                    purposes=sorted(sealed[index]),
+                )
+                await publisher.publish(signed_message(event, keyring.keys))
+            if progress is not None:
+                progress(start + len(chunk), total)
+        for pseudonym in plan.de_enrolments:
             event_id = uuid.uuid5(NAMESPACE, f"de-enrol/{school}/{pseudonym}/{plan.day}")
             left = PupilDeEnrolledData(
                 school=school, brin=brin, region=rules.region, de_enrolled_on=plan.day
             )
-            event = PupilDeEnrolled.create(id=event_id, source=school, subject=pseudonym, data=left)
-            await publish_signed(js, event, keyring.keys)
-
-        async def counted(job: Awaitable[None]) -> None:
-            nonlocal done
-            async with in_flight:
-                await job
-            done += 1
-            if progress is not None and done % 500 == 0:
-                progress(done, total)
-
-        # Each pupil waits on kluis and on JetStream's ack: many at once, not one by one.
-        in_flight = asyncio.Semaphore(load_limits().publish_in_flight)
-        await _all(counted(enrol(e)) for e in plan.enrolments)
-        await _all(counted(de_enrol(p)) for p in plan.de_enrolments)
-        return done
+            leaving = PupilDeEnrolled.create(
+                id=event_id, source=school, subject=pseudonym, data=left
+            )
+            await publisher.publish(signed_message(leaving, keyring.keys))
+        result.published = await publisher.acknowledged()
+        if refused:  # not enrolled: the next import tries them again
+            plan.keys = {k: v for k, v in plan.keys.items() if v not in refused}
+        return result
     finally:
         await nc.close()
 
 
-async def _all(jobs: Iterable[Awaitable[None]]) -> None:
-    """Run the jobs together; the first failure cancels the rest and is raised."""
-    async with asyncio.TaskGroup() as group:
-        for job in jobs:
-            group.create_task(job)  # type: ignore[arg-type]
+async def _seal_many(keyring: Keyring, jobs: list[SealJob]) -> list[str | KeyRefusedError]:
+    """`Keyring.seal_many`, retrying when kluis answers late (a busy backbone)."""
+    for attempt in range(RETRIES):
+        try:
+            return await keyring.seal_many(jobs)
+        except KluisUnavailableError:
+            if attempt == RETRIES - 1:
+                raise
+            await asyncio.sleep(2.0 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+class _Pipelined:
+    """JetStream publishes whose acks are awaited together (at most `in_flight` pending)."""
+
+    def __init__(self, nc: NatsClient, in_flight: int, ack_timeout: float = 30.0) -> None:
+        self._js = nc.jetstream(publish_async_max_pending=in_flight)
+        self._acks: list[asyncio.Future[Any]] = []
+        self._ack_timeout = ack_timeout
+
+    async def publish(self, message: InboundMessage) -> None:
+        self._acks.append(
+            await self._js.publish_async(
+                message.subject,
+                message.payload,
+                headers=message.headers,
+                wait_stall=self._ack_timeout,
+            )
+        )
+
+    async def acknowledged(self) -> int:
+        """Wait for every ack (an error or a lost ack raises); how many were acknowledged."""
+        if self._acks:
+            await asyncio.wait_for(asyncio.gather(*self._acks), self._ack_timeout)
+        return len(self._acks)
 
 
 @dataclass
@@ -191,6 +249,13 @@ async def publish_absences(
             for i in items
             if not isinstance(i, RowProblem)
         )
+        # The attendance keys of every pupil in the file, in batches; `_seal` finds them cached.
+        children = {
+            keys.get(pseudonyms.pupil(brin, i.pupil_key))
+            for i in items
+            if not isinstance(i, RowProblem)
+        }
+        await keyring.sealing_keys((c, Purpose.ATTENDANCE) for c in children if c is not None)
         for item in items:
             if isinstance(item, RowProblem):
                 result.problems.append(item)
