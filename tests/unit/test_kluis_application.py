@@ -6,12 +6,14 @@ runs without I/O beyond reading the register under `infra/`.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -50,6 +52,7 @@ from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore, StaticMasterKey
 from services.policy.loading import load_register
 from services.runtime.partners import PartnerEntry, PartnerRegistry
+from services.runtime.keyring import KeyRefusedError, Keyring
 
 CHILD = "b" * 32
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -470,3 +473,47 @@ def test_records_written_before_records_named_the_scope_still_verify_in_the_audi
         keystore.close()
 
     assert (1, witnessed, None) == (row_id, digest, record.scope)
+
+
+class Loopback:
+    """A NATS connection whose requests kluis answers in this process."""
+
+    def __init__(self, app: KluisApplication) -> None:
+        self.app = app
+
+    async def request(self, subject: str, payload: bytes, timeout: float) -> SimpleNamespace:
+        return SimpleNamespace(data=self.app.answer(payload).model_dump_json().encode())
+
+
+def test_a_partners_keyring_obeys_an_ended_relation_within_its_ttl_when_sealing_and_opening(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    school, signal_id = keys["bs-de-regenboog"], uuid.uuid4()
+    withdrawn = SignalWithdrawn.create(
+        source="ketenbus.signalling",
+        subject=CHILD,
+        data=SignalWithdrawnData(signal_id=signal_id, withdrawn_on=date(2026, 12, 1)),
+    )
+    now = [1000.0]
+    keyring = Keyring(school, Loopback(app), ttl=60.0, refusal_ttl=5.0, clock=lambda: now[0])  # type: ignore[arg-type]
+
+    async def both(kid: str) -> list[str]:
+        outcomes = []
+        for ask_for in (keyring.sealing_key(CHILD, Purpose.SIGNALLING), keyring.key(kid)):
+            try:
+                outcomes.append((await ask_for).kid)
+            except KeyRefusedError as refused:
+                outcomes.append(refused.code)
+        return outcomes
+
+    consume(app, signal_by(school.partner, signal_id))
+    kid = asyncio.run(keyring.sealing_key(CHILD, Purpose.SIGNALLING)).kid
+    consume(app, withdrawn)
+    now[0] += 59.0
+    within_ttl = asyncio.run(both(kid))
+    now[0] += 2.0
+    after_ttl = asyncio.run(both(kid))
+    records = app.processing_records(requester=school.partner)
+
+    assert ([kid, kid], ["relation-ended", "relation-ended"]) == (within_ttl, after_ttl)
+    assert [None, "relation-ended", "relation-ended"] == [r.refusal_code for r in records]
