@@ -15,6 +15,8 @@ from ketenbus_contracts.plan import (
     AgreementMadeData,
     GoalSet,
     GoalSetData,
+    ParentLinked,
+    ParentLinkedData,
     Party,
     PartyJoined,
     PartyJoinedData,
@@ -136,3 +138,23 @@ def done(actor: Party, agreed: ActionAgreed, on: date, sealed: Any = None) -> Ac
 
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+PARENT = "ouder-demo-0001"
+
+
+def parent_linked(
+    by: str, parent: str = PARENT, consent_on: date | None = None, child: str = CHILD
+) -> ParentLinked:
+    """`by` (a school, the municipality, or the parent trying) links the parent's account."""
+    return ParentLinked.create(
+        source=by,
+        subject=child,
+        data=ParentLinkedData(
+            link_id=uuid.uuid4(),
+            parent=parent,
+            recorded_by=by,
+            linked_on=date(2026, 9, 1),
+            consent_on=consent_on,
+        ),
+    )

@@ -40,6 +40,9 @@ from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import MAX_REQUEST_SKEW_SECONDS, REQUEST_SIGNING_ALGS, SealedUnder
 
 PlanDomain = Literal["onderwijs", "jeugdhulp", "zorg", "leerplicht", "gezin", "integraal"]
+# A parent's (or carer's) relation with the child: recorded by the school or the municipality,
+# never by the parent itself (infra/relations.yaml, basis `parent`).
+PARENT_BASIS = "parent"
 
 
 class Party(ContractModel):
@@ -116,6 +119,32 @@ class ActionAgreedData(EventData):
 class ActionDoneData(EventData):
     action_id: uuid.UUID
     done_on: date
+
+
+class ParentLinkedData(EventData):
+    """A school or the municipality records that a parent's account belongs with the child.
+
+    The parent is known by its account in the partner registry: an opaque id that names no one.
+    """
+
+    link_id: uuid.UUID = Field(description="The link; named again when it ends")
+    parent: PartnerId = Field(description="The parent's (or carer's) account, role parent")
+    recorded_by: PartnerId = Field(description="The school or municipality that records it")
+    linked_on: date
+    consent_on: date | None = Field(
+        default=None,
+        description="When the parent consented, where the relation rules ask it of this "
+        "recorder (infra/relations.yaml `needs_consent`)",
+    )
+
+
+class ParentUnlinkedData(EventData):
+    """The recorder ends the link (parental authority ended, the child came of age)."""
+
+    link_id: uuid.UUID
+    parent: PartnerId
+    recorded_by: PartnerId
+    unlinked_on: date
 
 
 @register
@@ -203,8 +232,47 @@ class ActionDone(CloudEvent[ActionDoneData]):
     type: Literal["nl.ketenbus.plan.action-done.v1"] = "nl.ketenbus.plan.action-done.v1"
 
 
+@register
+class ParentLinked(CloudEvent[ParentLinkedData]):
+    """A parent is linked to the child by the school or the municipality: the parent's relation
+    (inzage in the plan and the handover dossiers) starts."""
+
+    domain: ClassVar[str] = "plan"
+    version: ClassVar[int] = 1
+
+    name: ClassVar[str] = "parent-linked"
+    type: Literal["nl.ketenbus.plan.parent-linked.v1"] = "nl.ketenbus.plan.parent-linked.v1"
+
+    def relation_changes(self) -> list[RelationChange]:
+        d = self.data
+        return [RelationChange(d.parent, PARENT_BASIS, str(d.link_id), active=True)]
+
+
+@register
+class ParentUnlinked(CloudEvent[ParentUnlinkedData]):
+    """The link ends: the parent's relation on it ends."""
+
+    domain: ClassVar[str] = "plan"
+    version: ClassVar[int] = 1
+
+    name: ClassVar[str] = "parent-unlinked"
+    type: Literal["nl.ketenbus.plan.parent-unlinked.v1"] = "nl.ketenbus.plan.parent-unlinked.v1"
+
+    def relation_changes(self) -> list[RelationChange]:
+        d = self.data
+        return [RelationChange(d.parent, PARENT_BASIS, str(d.link_id), active=False)]
+
+
 PlanEvent = Annotated[
-    PartyJoined | PartyLeft | RegieAssigned | GoalSet | AgreementMade | ActionAgreed | ActionDone,
+    PartyJoined
+    | PartyLeft
+    | RegieAssigned
+    | GoalSet
+    | AgreementMade
+    | ActionAgreed
+    | ActionDone
+    | ParentLinked
+    | ParentUnlinked,
     Field(discriminator="type"),
 ]
 

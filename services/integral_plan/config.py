@@ -1,5 +1,6 @@
-"""integral-plan's settings as data: worklist limits (`infra/integral_plan/worklist.yaml`) and
-how other domains' events are noted on the plan (`infra/integral_plan/projection.yaml`)."""
+"""integral-plan's settings as data: worklist limits (`infra/integral_plan/worklist.yaml`), how
+other domains' events are noted on the plan (`infra/integral_plan/projection.yaml`), and who
+may link a parent to a child (the relation rules' `parent` basis, the partners' roles)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from ketenbus_contracts.plan import PARENT_BASIS
+from services.integral_plan.domain import RecorderRule
+from services.policy.loading import load_relations
+from services.runtime.partners import load_partners
 
 INFRA = Path(__file__).resolve().parents[2] / "infra" / "integral_plan"
 WORKLIST_PATH = INFRA / "worklist.yaml"
@@ -40,3 +46,20 @@ def load_worklist_rules(path: Path = WORKLIST_PATH) -> WorklistRules:
 def projection_rules(path: Path = PROJECTION_PATH) -> ProjectionRules:
     """Read once, on first use (not at import)."""
     return ProjectionRules.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+@cache
+def parent_link_rule() -> RecorderRule:
+    """Who records a parent's link, and whose link needs consent (read once, on first use)."""
+    basis = load_relations().bases[PARENT_BASIS]
+    return RecorderRule(frozenset(basis.established_by), frozenset(basis.needs_consent))
+
+
+@cache
+def _roles() -> dict[str, str]:
+    return {entry.id: entry.role for entry in load_partners().partners}
+
+
+def partner_role(partner: str) -> str | None:
+    """A registered partner's role (None: not registered)."""
+    return _roles().get(partner)

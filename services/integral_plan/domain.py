@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -58,6 +59,27 @@ class ActionClosedError(PlanError):
 
 class InvalidDueDateError(PlanError):
     """An action is due on or after the day it was agreed."""
+
+
+class NotARecorderError(PlanError):
+    """Only whom the relation rules name (a school, the municipality) records a parent's link,
+    in its own name, and never a parent about itself."""
+
+
+class ParentConsentMissingError(PlanError):
+    """The rules ask the parent's consent for a link this recorder makes: none was recorded."""
+
+
+class UnknownParentLinkError(PlanError):
+    """No current parent link with this id is on the plan."""
+
+
+@dataclass(frozen=True)
+class RecorderRule:
+    """Who may record a basis for another (roles), and whose record needs consent with it."""
+
+    roles: frozenset[str]
+    needs_consent: frozenset[str]
 
 
 class Plan(Aggregate):
@@ -124,6 +146,23 @@ class Plan(Aggregate):
         by: str
         event_id: uuid.UUID
         sealed: dict[str, str]
+
+    class ParentLinked(Aggregate.Event):
+        child: str
+        link_id: uuid.UUID
+        parent: str
+        recorded_by: str
+        linked_on: date
+        consent_on: date | None
+        event_id: uuid.UUID
+
+    class ParentUnlinked(Aggregate.Event):
+        child: str
+        link_id: uuid.UUID
+        parent: str
+        recorded_by: str
+        unlinked_on: date
+        event_id: uuid.UUID
 
     @staticmethod
     def create_id(child: str) -> uuid.UUID:
@@ -300,6 +339,94 @@ class Plan(Aggregate):
             event_id=event_id,
             sealed=sealed,
         )
+
+    # parents, linked by a school or the municipality (not shown on the plan: the parent's
+    # account is for kluis and the parent's own view)
+
+    @property
+    def parent_links(self) -> dict[str, dict[str, Any]]:
+        links: dict[str, dict[str, Any]] = self.__dict__.setdefault("_parent_links", {})
+        return links
+
+    def link_parent(
+        self,
+        *,
+        link_id: uuid.UUID,
+        parent: str,
+        recorded_by: str,
+        linked_on: date,
+        consent_on: date | None,
+        by: str,
+        by_role: str | None,
+        rule: RecorderRule,
+        event_id: uuid.UUID,
+    ) -> None:
+        """A school or the municipality links a parent's account to the child."""
+        if by != recorded_by or by == parent or by_role not in rule.roles:
+            raise NotARecorderError(f"{by} may not link a parent to the child")
+        if by_role in rule.needs_consent and consent_on is None:
+            raise ParentConsentMissingError(f"a link by a {by_role} needs the parent's consent")
+        if str(link_id) in self.parent_links:
+            raise AlreadyOnPlanError(f"parent link {link_id} is already recorded")
+        self._parent_linked(
+            child=self.child,
+            link_id=link_id,
+            parent=parent,
+            recorded_by=recorded_by,
+            linked_on=linked_on,
+            consent_on=consent_on,
+            event_id=event_id,
+        )
+
+    def unlink_parent(
+        self,
+        *,
+        link_id: uuid.UUID,
+        unlinked_on: date,
+        by: str,
+        by_role: str | None,
+        rule: RecorderRule,
+        event_id: uuid.UUID,
+    ) -> None:
+        """The link ends, recorded by a school or the municipality."""
+        link = self.parent_links.get(str(link_id))
+        if link is None or not link["active"]:
+            raise UnknownParentLinkError(f"no current parent link {link_id}")
+        if by_role not in rule.roles or by == link["parent"]:
+            raise NotARecorderError(f"{by} may not end a parent's link")
+        self._parent_unlinked(
+            child=self.child,
+            link_id=link_id,
+            parent=link["parent"],
+            recorded_by=by,
+            unlinked_on=unlinked_on,
+            event_id=event_id,
+        )
+
+    @event(ParentLinked)
+    def _parent_linked(
+        self,
+        child: str,
+        link_id: uuid.UUID,
+        parent: str,
+        recorded_by: str,
+        linked_on: date,
+        consent_on: date | None,
+        event_id: uuid.UUID,
+    ) -> None:
+        self.parent_links[str(link_id)] = {"parent": parent, "active": True}
+
+    @event(ParentUnlinked)
+    def _parent_unlinked(
+        self,
+        child: str,
+        link_id: uuid.UUID,
+        parent: str,
+        recorded_by: str,
+        unlinked_on: date,
+        event_id: uuid.UUID,
+    ) -> None:
+        self.parent_links[str(link_id)]["active"] = False
 
     # the plan's own events
 

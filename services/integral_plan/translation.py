@@ -31,6 +31,10 @@ from ketenbus_contracts.plan import (
     AgreementMadeData,
     GoalSet,
     GoalSetData,
+    ParentLinked,
+    ParentLinkedData,
+    ParentUnlinked,
+    ParentUnlinkedData,
     Party,
     PartyJoined,
     PartyJoinedData,
@@ -49,7 +53,7 @@ from ketenbus_contracts.signalling import (
     SignalRegistered,
     SignalWithdrawn,
 )
-from services.integral_plan.config import projection_rules
+from services.integral_plan.config import parent_link_rule, partner_role, projection_rules
 from services.integral_plan.domain import Plan
 
 SOURCE = "ketenbus.integral-plan"
@@ -475,6 +479,34 @@ def _action_done(plan: Plan, event: ActionDone) -> None:
     plan.complete_action(d.action_id, d.done_on, event.source, event.id, _sealed(d))
 
 
+@commands(ParentLinked)
+def _parent_linked(plan: Plan, event: ParentLinked) -> None:
+    d = event.data
+    plan.link_parent(
+        link_id=d.link_id,
+        parent=d.parent,
+        recorded_by=d.recorded_by,
+        linked_on=d.linked_on,
+        consent_on=d.consent_on,
+        by=event.source,
+        by_role=partner_role(event.source),
+        rule=parent_link_rule(),
+        event_id=event.id,
+    )
+
+
+@commands(ParentUnlinked)
+def _parent_unlinked(plan: Plan, event: ParentUnlinked) -> None:
+    plan.unlink_parent(
+        link_id=event.data.link_id,
+        unlinked_on=event.data.unlinked_on,
+        by=event.source,
+        by_role=partner_role(event.source),
+        rule=parent_link_rule(),
+        event_id=event.id,
+    )
+
+
 def applier_for(event: CloudEvent[Any]) -> Apply | None:
     return COMMANDS.get(type(event)) or PROJECTIONS.get(type(event))
 
@@ -519,6 +551,31 @@ def to_contract(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | Non
                     "regisseur": domain_event.regisseur,
                     "assigned_on": domain_event.assigned_on,
                 }
+            ),
+            **common,
+        )
+    if isinstance(domain_event, Plan.ParentLinked):
+        return ParentLinked.create(
+            id=domain_event.event_id,
+            subject=domain_event.child,
+            data=ParentLinkedData(
+                link_id=domain_event.link_id,
+                parent=domain_event.parent,
+                recorded_by=domain_event.recorded_by,
+                linked_on=domain_event.linked_on,
+                consent_on=domain_event.consent_on,
+            ),
+            **common,
+        )
+    if isinstance(domain_event, Plan.ParentUnlinked):
+        return ParentUnlinked.create(
+            id=domain_event.event_id,
+            subject=domain_event.child,
+            data=ParentUnlinkedData(
+                link_id=domain_event.link_id,
+                parent=domain_event.parent,
+                recorded_by=domain_event.recorded_by,
+                unlinked_on=domain_event.unlinked_on,
             ),
             **common,
         )

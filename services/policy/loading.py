@@ -86,6 +86,7 @@ class BasisEntry(_Strict):
     ended_by: list[str]
     ends: str
     grace: str | None = Field(default=None, pattern=r"^P(\d+Y)?(\d+M)?(\d+D)?$")
+    needs_consent: list[str] = Field(default_factory=list)
 
 
 class GrantEntry(_Strict):
@@ -115,6 +116,7 @@ def parse_relations(raw: dict[str, Any]) -> RelationRules:
             ended_by=tuple(entry.ended_by),
             ends=entry.ends,
             grace=entry.grace,
+            needs_consent=tuple(entry.needs_consent),
         )
         for kind, entry in parsed.bases.items()
     }

@@ -67,10 +67,22 @@ class BasisRule:
     ended_by: tuple[str, ...]
     ends: str
     grace: str | None = None  # ISO 8601 PnYnMnD after its end during which it still opens
+    needs_consent: tuple[str, ...] = ()  # establishers whose record holds only with consent
 
     @property
     def self_asserted(self) -> bool:
         return self.established_by == (SELF,)
+
+    def may_establish(self, role: str) -> bool:
+        """May a partner of `role` establish this basis for another partner?"""
+        return not self.self_asserted and role in self.established_by
+
+    def establishers(self) -> str:
+        """Who establishes it, in words for the table (`school (+ consent)`)."""
+        return ", ".join(
+            f"{who} (+ consent)" if who in self.needs_consent else who
+            for who in self.established_by
+        )
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,11 @@ class RelationRules:
         for rule in self.purposes.values():
             for grant in rule.grants:
                 self._check_grant(rule, grant)
+        for basis in self.bases.values():
+            if not set(basis.needs_consent) <= set(basis.established_by):
+                raise InvalidRelationRulesError(
+                    f"{basis.kind}: needs_consent names who does not establish it"
+                )
 
     def _check_grant(self, rule: PurposeRule, grant: Grant) -> None:
         where = f"{rule.purpose.value}/{grant.basis}"
@@ -306,6 +323,6 @@ def privacy_table(rules: RelationRules) -> str:
             ends = basis.ends + (f" (+{basis.grace})" if basis.grace else "")
             lines.append(
                 f"| {purpose.value} | {rule.scope.value} | {basis.kind} "
-                f"| {', '.join(basis.established_by)} | {grant.opens.value} | {ends} |"
+                f"| {basis.establishers()} | {grant.opens.value} | {ends} |"
             )
     return "\n".join(lines) + "\n"

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from ketenbus_contracts.plan import ActionAgreed, GoalSet, PartyJoined, RegieAssigned
+from ketenbus_contracts.envelope import RelationChange
+from ketenbus_contracts.plan import (
+    ActionAgreed,
+    GoalSet,
+    ParentLinked,
+    PartyJoined,
+    RegieAssigned,
+)
 from ketenbus_contracts.privacy import ChildErased, ChildErasedData
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
 from services.integral_plan.domain import (
@@ -16,8 +23,11 @@ from services.integral_plan.domain import (
     AlreadyOnPlanError,
     InvalidDueDateError,
     NotAPartyError,
+    NotARecorderError,
     NotTheActorError,
+    ParentConsentMissingError,
     Plan,
+    PlanError,
 )
 from services.integral_plan.translation import to_contract
 from services.runtime.outbox import outbound_event_id
@@ -25,6 +35,7 @@ from tests.plan_events import (
     CHILD,
     JGZ,
     NOW,
+    PARENT,
     SCHOOL,
     WIJKTEAM,
     action,
@@ -33,6 +44,7 @@ from tests.plan_events import (
     goal,
     joined,
     match,
+    parent_linked,
     regie,
     signal,
 )
@@ -223,3 +235,52 @@ def test_a_plan_id_is_derived_from_the_child() -> None:
     assert Plan.create_id(CHILD) == Plan.create_id(CHILD)
     assert Plan.create_id(CHILD) != Plan.create_id("d" * 32)
     assert isinstance(Plan.create_id(CHILD), uuid.UUID)
+
+
+def refusal_of(app: IntegralPlanApplication, event: ParentLinked) -> type[PlanError] | None:
+    try:
+        app.apply(event)
+    except PlanError as refused:
+        return type(refused)
+    return None
+
+
+def test_a_parent_linking_itself_to_a_child_is_refused() -> None:
+    app = application()
+
+    refused = refusal_of(app, parent_linked(PARENT, consent_on=D))
+
+    assert NotARecorderError is refused
+
+
+def test_a_partner_the_rules_do_not_name_may_not_link_a_parent() -> None:
+    app = application()
+
+    refused = [refusal_of(app, parent_linked(p, consent_on=D)) for p in (JGZ.partner, "nobody-x")]
+
+    assert [NotARecorderError, NotARecorderError] == refused
+
+
+def test_a_schools_link_needs_the_parents_consent_and_the_municipalitys_does_not() -> None:
+    app = application()
+
+    refused = refusal_of(app, parent_linked(SCHOOL.partner))
+    by_school = refusal_of(app, parent_linked(SCHOOL.partner, consent_on=D))
+    by_municipality = refusal_of(app, parent_linked("gemeente-lingewaard"))
+
+    assert (ParentConsentMissingError, None, None) == (refused, by_school, by_municipality)
+
+
+def test_a_recorded_parent_link_goes_out_and_gives_the_parent_its_relation() -> None:
+    app = application()
+    link = parent_linked(SCHOOL.partner, consent_on=D)
+    app.apply(link)
+
+    [notification] = app.recorder.select_notifications(1, 100)[-1:]
+    published = to_contract(app.mapper.to_domain_event(notification), uuid.uuid4())
+
+    assert isinstance(published, ParentLinked)
+    assert (link.id, SCHOOL.partner) == (published.id, published.data.recorded_by)
+    assert [RelationChange(PARENT, "parent", str(link.data.link_id), active=True)] == (
+        published.relation_changes()
+    )

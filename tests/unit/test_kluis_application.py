@@ -24,6 +24,7 @@ from ketenbus_contracts.arrangements import (
     RegieChanged,
     RegieChangedData,
 )
+from ketenbus_contracts.plan import ParentUnlinked, ParentUnlinkedData
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import (
     KeyRequest,
@@ -53,6 +54,7 @@ from services.kluis.keystore import Keystore, StaticMasterKey
 from services.policy.loading import load_register
 from services.runtime.partners import PartnerEntry, PartnerRegistry
 from services.runtime.keyring import KeyRefusedError, Keyring
+from tests.plan_events import PARENT, parent_linked
 
 CHILD = "b" * 32
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -63,6 +65,7 @@ PARTNERS = {
     "jgz-gelderland-zuid": "jgz",
     "wijkteam-lingewaard": "wijkteam",
     "swv-po-lingewaard": "swv",
+    "ouder-demo-0001": "parent",
     "integral-plan": "plan-service",
 }
 
@@ -517,3 +520,32 @@ def test_a_partners_keyring_obeys_an_ended_relation_within_its_ttl_when_sealing_
 
     assert ([kid, kid], ["relation-ended", "relation-ended"]) == (within_ttl, after_ttl)
     assert [None, "relation-ended", "relation-ended"] == [r.refusal_code for r in records]
+
+
+def test_a_parent_linked_by_the_school_opens_the_plan_and_the_handovers_until_unlinked(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    parent = keys[PARENT]
+    link = parent_linked("bs-de-regenboog", consent_on=date(2026, 9, 1), child=CHILD)
+    unlinked = ParentUnlinked.create(
+        source="ketenbus.integral-plan",
+        subject=CHILD,
+        data=ParentUnlinkedData(
+            link_id=link.data.link_id,
+            parent=PARENT,
+            recorded_by="bs-de-regenboog",
+            unlinked_on=date(2026, 10, 1),
+        ),
+    )
+    wanted = [(Purpose.PLAN, "child"), (Purpose.HANDOVER, str(uuid.uuid4()))]
+    wanted += [(Purpose.SIGNALLING, "jgz-gelderland-zuid")]
+
+    before = [refusal(ask(app, parent, p, scope=s)) for p, s in wanted]
+    consume(app, link)
+    linked = [refusal(ask(app, parent, p, scope=s)) for p, s in wanted]
+    consume(app, unlinked)
+    after = [refusal(ask(app, parent, p, scope=s)) for p, s in wanted[:2]]
+
+    assert ["no-relation", "no-relation", "role-not-permitted"] == before
+    assert [None, None, "role-not-permitted"] == linked
+    assert ["relation-ended", "relation-ended"] == after

@@ -1,0 +1,120 @@
+"""A parent's relation with a child comes from a link the school or the municipality records.
+
+Under the registry's authorization (`KETENBUS_NATS_AUTH=registry`) the parent's account and the
+school each connect with their own credentials. The parent publishes a signed `parent-linked`
+naming itself, about a child: the plan service refuses it (the parent's receipt says
+`not-a-recorder`) and kluis refuses the parent the child's plan key, recording the try. The
+school records a link with the parent's consent for another child: kluis opens that child's plan
+and handover keys to the parent, as the relation table says (`child`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import date
+from typing import Any
+
+import pytest
+
+from ketenbus_contracts.purposes import Purpose
+from services.kluis.domain import Decision
+from services.kluis.keystore import Keystore
+from services.runtime.keyring import KeyRefusedError, Keyring
+from services.runtime.nats_auth import partner_connect
+from services.runtime.partner import publish_signed, read_feed
+from services.runtime.settings import Settings
+from services.runtime.supervisor import Backbone
+from tests.conftest import StartBackbone, StoreBackend
+from tests.integration.helpers import SCHOOL, child
+from tests.plan_events import PARENT, parent_linked
+
+pytestmark = pytest.mark.integration
+
+CONSENT = date(2026, 9, 1)
+
+
+async def _outcome(keyring: Keyring, kid: str, purpose: Purpose, scope: str) -> str:
+    try:
+        await keyring.sealing_key(kid, purpose, scope={purpose: scope})
+    except KeyRefusedError as refused:
+        return refused.code
+    return "released"
+
+
+async def _receipts(nc: Any, partner: str, count: int) -> list[dict[str, Any]]:
+    """The partner's receipts, once `count` have come (or a generous deadline passed)."""
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60.0
+    while len(found) < count and time.monotonic() < deadline:
+        found += [i.body async for i in read_feed(nc, partner, wait=0.5) if i.is_receipt]
+    return found
+
+
+class ParentLinkCase(StoreBackend):
+    @pytest.fixture
+    def backbone(self, settings: Settings, start_backbone: StartBackbone) -> Backbone:
+        settings = settings.model_copy(update={"nats_auth": "registry"})
+        return start_backbone(settings, ["integral-plan", "kluis"])
+
+    def test_a_parent_linking_itself_is_refused_and_a_link_the_school_records_opens(
+        self, backbone: Backbone
+    ) -> None:
+        settings, claimed, linked = backbone.settings, child(51), child(52)
+
+        async def story() -> tuple[list[str], list[str], list[Any]]:
+            parent_nc = await partner_connect(settings, PARENT, backbone.url)
+            school_nc = await partner_connect(settings, SCHOOL.partner, backbone.url)
+            try:
+                parent = Keyring.for_partner(
+                    settings.data_dir, PARENT, parent_nc, ttl=0.0, refusal_ttl=0.0
+                )
+                school = Keyring.for_partner(settings.data_dir, SCHOOL.partner, school_nc)
+                # The attack: the parent's own signed link, with a consent date and all.
+                own = parent_linked(PARENT, consent_on=CONSENT, child=claimed)
+                await publish_signed(parent_nc.jetstream(), own, parent.keys)
+                # The plan service takes the inbound plan events in order: once the school's
+                # later link opens, the parent's own was decided.
+                by_school = parent_linked(SCHOOL.partner, consent_on=CONSENT, child=linked)
+                await publish_signed(school_nc.jetstream(), by_school, school.keys)
+                for _ in range(300):
+                    if await _outcome(parent, linked, Purpose.PLAN, "child") == "released":
+                        break
+                    await asyncio.sleep(0.2)
+                handover = str(uuid.uuid4())
+                opened = [
+                    await _outcome(parent, linked, Purpose.PLAN, "child"),
+                    await _outcome(parent, linked, Purpose.HANDOVER, handover),
+                ]
+                refused = [
+                    await _outcome(parent, claimed, Purpose.PLAN, "child"),
+                    await _outcome(parent, claimed, Purpose.HANDOVER, handover),
+                ]
+                receipts = await _receipts(parent_nc, PARENT, 1)
+                return opened, refused, receipts
+            finally:
+                await parent_nc.close()
+                await school_nc.close()
+
+        opened, refused, receipts = asyncio.run(story())
+        keystore = Keystore.open(settings)
+        try:
+            records = keystore.records(data_subject=claimed, requester=PARENT)
+        finally:
+            keystore.close()
+
+        assert ["released", "released"] == opened
+        assert ["no-relation", "no-relation"] == refused
+        assert [("refused", "not-a-recorder")] == [(r["status"], r["reason"]) for r in receipts]
+        assert {(Purpose.PLAN, "no-relation"), (Purpose.HANDOVER, "no-relation")} <= {
+            (r.purpose, r.refusal_code) for r in records if r.decision is Decision.REFUSED
+        }
+
+
+class TestParentLinkOnSQLite(ParentLinkCase):
+    store = "sqlite"
+
+
+class TestParentLinkOnPostgres(ParentLinkCase):
+    store = "postgres"
