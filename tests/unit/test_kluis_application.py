@@ -46,7 +46,13 @@ from ketenbus_contracts.signalling import (
     SignalWithdrawn,
     SignalWithdrawnData,
 )
-from ketenbus_contracts.truancy import PupilEnrolled, PupilEnrolledData
+from ketenbus_contracts.truancy import (
+    PupilEnrolled,
+    PupilEnrolledData,
+    VerzuimReportDue,
+    VerzuimReportDueData,
+    report_scope,
+)
 from services.audit.chain import fields_digest, table_digests
 from services.kluis.application import KluisApplication
 from services.kluis.domain import Decision
@@ -66,6 +72,7 @@ PARTNERS = {
     "wijkteam-lingewaard": "wijkteam",
     "swv-po-lingewaard": "swv",
     "ouder-demo-0001": "parent",
+    "leerplicht-lingewaard": "leerplicht",
     "integral-plan": "plan-service",
 }
 
@@ -549,3 +556,26 @@ def test_a_parent_linked_by_the_school_opens_the_plan_and_the_handovers_until_un
     assert ["no-relation", "no-relation", "role-not-permitted"] == before
     assert [None, None, "role-not-permitted"] == linked
     assert ["relation-ended", "relation-ended"] == after
+
+
+def test_leerplicht_gets_the_key_of_the_report_it_received_not_the_schools_attendance(
+    app: KluisApplication, keys: dict[str, PartnerKeys]
+) -> None:
+    leerplicht, school = keys["leerplicht-lingewaard"], "bs-de-regenboog"
+    report = VerzuimReportDue.create(
+        source="ketenbus.truancy",
+        subject=CHILD,
+        data=VerzuimReportDueData(
+            report_id=uuid.uuid4(), school=school, brin="99ZZ", region="lingewaard",
+            leerplicht=leerplicht.partner, begin_on=date(2026, 9, 1),
+            end_on=date(2026, 9, 25), kind="16-uur", hours_unauthorised=16, hours_absent=16,
+            lessons_missed=16, action_taken="gesprek", municipal_action_wanted=True,
+            contact="ib", absence_ids=[],
+        ),
+    )  # fmt: skip
+    consume(app, report)
+    scopes = [report_scope(report.data.report_id), report_scope(uuid.uuid4()), school]
+
+    answers = [refusal(ask(app, leerplicht, Purpose.ATTENDANCE, scope=s)) for s in scopes]
+
+    assert [None, "scope-not-permitted", "scope-not-permitted"] == answers

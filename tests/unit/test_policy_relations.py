@@ -99,12 +99,17 @@ def test_a_completed_handover_opens_during_its_grace_and_not_after() -> None:
     assert "relation-ended" == access(after, "vo-het-lyceum", Purpose.HANDOVER, "h1").code
 
 
-def test_leerplicht_opens_the_schools_attendance_for_a_report_it_received() -> None:
-    facts = [Fact("leerplicht-lingewaard", VERZUIMMELDING, "r1")]
+def test_leerplicht_opens_the_report_it_received_and_not_the_childs_other_attendance() -> None:
+    report, other = f"{VERZUIMMELDING}/r1", f"{VERZUIMMELDING}/r0"
+    facts = [Fact("bs-de-regenboog", ENROLMENT, "99ZZ")]
+    facts += [Fact("leerplicht-lingewaard", VERZUIMMELDING, report)]
 
-    opened = access(facts, "leerplicht-lingewaard", Purpose.ATTENDANCE, "bs-de-regenboog")
+    scopes = [report, other, "bs-de-regenboog"]
+    attendance = [access(facts, "leerplicht-lingewaard", Purpose.ATTENDANCE, s) for s in scopes]
+    identity = access(facts, "leerplicht-lingewaard", Purpose.IDENTITY, "bs-de-regenboog")
 
-    assert opened.granted
+    assert [None, "scope-not-permitted", "scope-not-permitted"] == [a.code for a in attendance]
+    assert "scope-not-permitted" == identity.code
 
 
 def test_every_basis_the_contracts_name_has_a_rule() -> None:
