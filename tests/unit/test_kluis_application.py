@@ -58,8 +58,8 @@ from services.kluis.application import KluisApplication
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore, StaticMasterKey
 from services.policy.loading import load_register
-from services.runtime.partners import PartnerEntry, PartnerRegistry
 from services.runtime.keyring import KeyRefusedError, Keyring
+from services.runtime.partners import PartnerEntry, PartnerRegistry
 from tests.plan_events import PARENT, parent_linked
 
 CHILD = "b" * 32
