@@ -138,13 +138,20 @@ def start_backbone(request: pytest.FixtureRequest) -> Iterator[StartBackbone]:
     """Start NATS and `services` for this test: `start(settings, services, processes=False)`.
 
     Without `settings.nats_url` and authorization the services use the session's server
-    (`nats_url`); under `nats_auth="registry"` the backbone starts its own, configured from the
-    registry. Services run as tasks unless `processes`; all are stopped after the test.
+    (`nats_url`); under `nats_auth="registry"`, or with `own_server`, the backbone starts its
+    own in the data directory (configured from the registry). Services run as tasks unless
+    `processes`; all are stopped after the test.
     """
     started: list[Backbone] = []
 
-    def start(settings: Settings, services: list[str], *, processes: bool = False) -> Backbone:
-        if settings.nats_url is None and settings.nats_auth == "none":
+    def start(
+        settings: Settings,
+        services: list[str],
+        *,
+        processes: bool = False,
+        own_server: bool = False,
+    ) -> Backbone:
+        if settings.nats_url is None and settings.nats_auth == "none" and not own_server:
             settings = settings.model_copy(update={"nats_url": request.getfixturevalue("nats_url")})
         backbone = (Backbone if processes else InProcessBackbone)(settings, list(services))
         started.append(backbone)

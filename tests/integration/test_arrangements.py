@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
@@ -22,7 +21,7 @@ from services.arrangements import scenario as ev
 from services.arrangements.scenario import run_arrangement_scenario
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
-from tests.conftest import StoreBackend
+from tests.conftest import StartBackbone, StoreBackend
 from tests.integration.helpers import (
     child,
     consumer_idle,
@@ -39,17 +38,16 @@ pytestmark = pytest.mark.integration
 class ArrangementsCase(StoreBackend):
     @pytest.fixture
     def backbone(
-        self, settings: Settings, nats_url: str, monkeypatch: pytest.MonkeyPatch
-    ) -> Iterator[Backbone]:
-        # The service processes inherit the environment: let the clock run every half second.
+        self, settings: Settings, start_backbone: StartBackbone, monkeypatch: pytest.MonkeyPatch
+    ) -> Backbone:
+        # The services read their settings from the environment: the clock every half second.
         monkeypatch.setenv("KETENBUS_ARRANGEMENTS_TICK_INTERVAL", "0.5")
-        settings = settings.model_copy(update={"nats_url": nats_url})
-        with Backbone(settings, ["arrangements", "kluis"]) as backbone:
-            wait_until(
-                lambda: asyncio.run(_kluis_ready(backbone.url, settings.data_dir)),
-                what="kluis answering",
-            )
-            yield backbone
+        backbone = start_backbone(settings, ["arrangements", "kluis"])
+        wait_until(
+            lambda: asyncio.run(_kluis_ready(backbone.url, settings.data_dir)),
+            what="kluis answering",
+        )
+        return backbone
 
     def test_a_disputed_arrangement_is_escalated_and_decided_and_the_school_sees_only_whom_to_call(
         self, backbone: Backbone

@@ -190,30 +190,32 @@ def test_ingress_refuses_an_altered_or_unsigned_event_by_default(tmp_path: Path)
     assert unsigned.id == validate_inbound(SCHOOL.partner, unsigned.to_bytes(), migrating).id
 
 
+@pytest.mark.backbone("signalling")
 def test_signalling_dead_letters_a_forged_event_and_processes_the_signed_one(
-    tmp_path: Path, nats_url: str
+    backbone: Backbone,
 ) -> None:
-    settings = Settings(data_dir=tmp_path / "data", nats_url=nats_url)
-    keys = load_or_create_partner_keys(settings.data_dir, SCHOOL.partner)
+    url, keys = (
+        backbone.url,
+        load_or_create_partner_keys(backbone.settings.data_dir, SCHOOL.partner),
+    )
     signed = sign_event(signal(child(4), SCHOOL), keys)
     forged = json.loads(sign_event(signal(child(5), SCHOOL), keys).to_bytes())
     forged["subject"] = child(6)  # moved to another child after signing
-    with Backbone(settings, ["signalling"]):
-        asyncio.run(
-            publish_all(
-                nats_url,
-                [
-                    (signed.inbound_subject(SCHOOL.partner), signed.to_bytes(), None),
-                    (signed.inbound_subject(SCHOOL.partner), json.dumps(forged).encode(), None),
-                ],
-            )
+    asyncio.run(
+        publish_all(
+            url,
+            [
+                (signed.inbound_subject(SCHOOL.partner), signed.to_bytes(), None),
+                (signed.inbound_subject(SCHOOL.partner), json.dumps(forged).encode(), None),
+            ],
         )
-        letters = wait_until(
-            lambda: read_stream(nats_url, "DEADLETTER"), what="the forged event dead-lettered"
-        )
-        signalled = wait_until(
-            lambda: read_stream(nats_url, "SIGNALLING"), what="the signed event processed"
-        )
+    )
+    letters = wait_until(
+        lambda: read_stream(url, "DEADLETTER"), what="the forged event dead-lettered"
+    )
+    signalled = wait_until(
+        lambda: read_stream(url, "SIGNALLING"), what="the signed event processed"
+    )
     letter = json.loads(letters[0][1])
     assert ("forged-signature", "ketenbussig") == (letter["reason"], letter["details"][0]["loc"])
     assert [child(4)] == sorted({json.loads(data)["subject"] for _, data, _ in signalled})

@@ -18,9 +18,8 @@ from services.kluis.bootstrap import create_application as create_kluis
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore
 from services.runtime.settings import Settings
-from services.runtime.supervisor import Backbone
 from services.signalling.bootstrap import create_application
-from tests.conftest import StoreBackend
+from tests.conftest import StartBackbone, StoreBackend
 from tests.integration.helpers import (
     JGZ,
     SCHOOL,
@@ -222,16 +221,17 @@ class AuditChainCase(StoreBackend):
         ]
 
     def test_rows_the_running_service_witnessed_are_caught_when_changed_before_any_verify(
-        self, settings: Settings, nats_url: str
+        self, settings: Settings, start_backbone: StartBackbone
     ) -> None:
-        running = settings.model_copy(update={"nats_url": nats_url, "audit_witness_interval": 0.1})
+        running = settings.model_copy(update={"audit_witness_interval": 0.1})
         signals = [signal(child(n // 2), SCHOOL if n % 2 else JGZ) for n in range(4)]
-        with Backbone(running, ["signalling"]):
-            publish_events(nats_url, signals, settings.data_dir)
-            wait_until(
-                lambda: witnessed(settings, "signalling") >= len(signals) or None,
-                what="the running service witnessed its stored events",
-            )
+        backbone = start_backbone(running, ["signalling"])
+        publish_events(backbone.url, signals, settings.data_dir)
+        wait_until(
+            lambda: witnessed(settings, "signalling") >= len(signals) or None,
+            what="the running service witnessed its stored events",
+        )
+        backbone.stop()
         flip_state_byte(settings, 2)
         report = verify_stores(settings, factories=FACTORIES)[0]
         assert [("signalling", 2, "changed")] == [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ from ketenbus_contracts.signalling import Signaller
 from ketenbus_contracts.signing import verify_raw
 from services.cli import app
 from services.runtime.keyring import load_or_create_partner_keys
-from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.integration.helpers import (
     JGZ,
@@ -28,14 +27,10 @@ from tests.integration.helpers import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def backbone(tmp_path: Path, nats_url: str) -> Iterator[Backbone]:
-    settings = Settings(data_dir=tmp_path / "data", nats_url=nats_url)
-    with Backbone(settings, ["signalling", "integral-plan", "kluis"]) as backbone:
-        yield backbone
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.backbone("signalling", "integral-plan", "kluis"),
+]
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from services.runtime.nats_auth import partner_connect
 from services.runtime.partner import FeedItem, publish_signed, read_feed
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
+from tests.conftest import StartBackbone
 from tests.integration.helpers import JGZ, SCHOOL, child, signal
 
 pytestmark = pytest.mark.integration
@@ -39,10 +39,9 @@ KETENBUS = Path(sys.executable).parent / "ketenbus"
 
 
 @pytest.fixture
-def backbone(tmp_path: Path) -> Iterator[Backbone]:
+def backbone(tmp_path: Path, start_backbone: StartBackbone) -> Backbone:
     settings = Settings(data_dir=tmp_path / "data", nats_auth="registry")
-    with Backbone(settings, ["signalling", "feed"]) as backbone:
-        yield backbone
+    return start_backbone(settings, ["signalling", "feed"])
 
 
 async def collect(nc: NatsClient, partner: str, until: int, timeout: float = 60.0) -> list[Any]:

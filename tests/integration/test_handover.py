@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -180,14 +179,9 @@ def valid(xml: bytes) -> bool:
     return bool(oso_schema().validate(etree.fromstring(xml).getroottree()))
 
 
+# the feed gives the receiver its delivery (`export oso` reads its own feed)
+@pytest.mark.backbone("handover", "kluis", "pseudonym", "feed")
 class HandoverCase(StoreBackend):
-    @pytest.fixture
-    def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
-        settings = settings.model_copy(update={"nats_url": nats_url})
-        # the feed gives the receiver its delivery (`export oso` reads its own feed)
-        with Backbone(settings, ["handover", "kluis", "pseudonym", "feed"]) as backbone:
-            yield backbone
-
     def test_an_oso_dossier_goes_in_is_delivered_after_enrolment_and_comes_out_valid(
         self, backbone: Backbone, tmp_path: Path
     ) -> None:

@@ -7,12 +7,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.unit.test_import_intake import with_attachment
 
@@ -21,15 +19,7 @@ pytestmark = pytest.mark.integration
 KETENBUS = Path(sys.executable).parent / "ketenbus"
 
 
-@pytest.fixture
-def backbone(tmp_path: Path, nats_url: str) -> Iterator[Backbone]:
-    settings = Settings(data_dir=tmp_path / "data", store="sqlite", nats_auth="none")
-    with Backbone(
-        settings.model_copy(update={"nats_url": nats_url}), ["handover", "kluis", "pseudonym"]
-    ) as b:
-        yield b
-
-
+@pytest.mark.backbone("handover", "kluis", "pseudonym")
 def test_an_oso_dossier_with_a_12_mb_document_is_imported(
     backbone: Backbone, tmp_path: Path
 ) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -52,7 +52,7 @@ from services.integral_plan.web import create_web_app
 from services.kluis.erasure import announce_erasure, destroy_keys
 from services.runtime.keyring import Keyring, load_or_create_partner_keys
 from services.runtime.partner import DataDirKeys
-from services.runtime.settings import Settings, server_list
+from services.runtime.settings import server_list
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend
 from tests.domain_events import handover_started, support_requested, thuiszitter_registered
@@ -128,13 +128,8 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
+@pytest.mark.backbone("signalling", "integral-plan", "kluis")
 class IntegralPlanCase(StoreBackend):
-    @pytest.fixture
-    def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
-        settings = settings.model_copy(update={"nats_url": nats_url})
-        with Backbone(settings, ["signalling", "integral-plan", "kluis"]) as backbone:
-            yield backbone
-
     def test_a_plan_is_made_read_notified_rebuilt_and_erased(
         self, backbone: Backbone, tmp_path: Path
     ) -> None:
@@ -293,12 +288,13 @@ class IntegralPlanCase(StoreBackend):
         # The other domains recorded a handover, a support request and a thuiszitter: the plan
         # notes them (as their services relay them) and the school's worklist shows them.
         started = handover_started(TODAY - timedelta(days=2), TODAY - timedelta(days=30), kid)
-        for recorded in (
-            started,
-            support_requested(TODAY - timedelta(days=9), kid),
-            thuiszitter_registered(TODAY - timedelta(days=8), kid),
-        ):
-            await relay(nc, recorded)
+        # One at a time: the plan consumes each stream on its own, so only a plan that took
+        # each before the next was stored took them in the order the rebuild below replays.
+        await relay(nc, started)
+        await poll(lambda: _plan_with(nc, kid, as_school, "handovers"), "the handover on the plan")
+        await relay(nc, support_requested(TODAY - timedelta(days=9), kid))
+        await poll(lambda: _plan_with(nc, kid, as_school, "arrangements"), "the arrangement")
+        await relay(nc, thuiszitter_registered(TODAY - timedelta(days=8), kid))
         await poll(
             lambda: _attendance(nc, kid, as_school, "thuiszitter"), "the thuiszitter on the plan"
         )

@@ -11,7 +11,6 @@ import asyncio
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import nats
@@ -28,7 +27,7 @@ from services.runtime.keyring import (
 )
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
-from tests.conftest import StoreBackend
+from tests.conftest import StartBackbone, StoreBackend
 from tests.integration.helpers import JGZ, SCHOOL, child, publish_events, signal, wait_until
 
 pytestmark = pytest.mark.integration
@@ -80,14 +79,13 @@ def outcome(backbone: Backbone, partner: str, token: str, event_id: uuid.UUID) -
 
 class KluisCase(StoreBackend):
     @pytest.fixture
-    def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
-        settings = settings.model_copy(update={"nats_url": nats_url})
-        with Backbone(settings, ["signalling", "kluis"]) as backbone:
-            wait_until(
-                lambda: asyncio.run(_kluis_ready(backbone.url, settings.data_dir)),
-                what="kluis answering",
-            )
-            yield backbone
+    def backbone(self, settings: Settings, start_backbone: StartBackbone) -> Backbone:
+        backbone = start_backbone(settings, ["signalling", "kluis"])
+        wait_until(
+            lambda: asyncio.run(_kluis_ready(backbone.url, settings.data_dir)),
+            what="kluis answering",
+        )
+        return backbone
 
     def sealed_by_school_with_relation(self, backbone: Backbone, kid: str) -> tuple[str, uuid.UUID]:
         """A signalling section the school sealed before signalling, and its event id."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from services.runtime.nats_auth import partner_connect
 from services.runtime.partner import publish_signed
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
-from tests.conftest import StoreBackend
+from tests.conftest import StartBackbone, StoreBackend
 from tests.integration.helpers import JGZ, child, signal
 
 pytestmark = pytest.mark.integration
@@ -80,10 +79,9 @@ async def _code(work: Any) -> str | dict[str, Any]:
 
 class ScopesCase(StoreBackend):
     @pytest.fixture
-    def backbone(self, settings: Settings) -> Iterator[Backbone]:
-        settings = settings.model_copy(update={"nats_auth": "registry"})
-        with Backbone(settings, ["signalling", "kluis"]) as backbone:
-            yield backbone
+    def backbone(self, settings: Settings, start_backbone: StartBackbone) -> Backbone:
+        registry = settings.model_copy(update={"nats_auth": "registry"})
+        return start_backbone(registry, ["signalling", "kluis"])
 
     def test_a_school_that_signals_itself_opens_its_own_signal_only_until_it_withdraws(
         self, backbone: Backbone
@@ -161,7 +159,9 @@ class TestRetentionRunsByItself(StoreBackend):
     store = "sqlite"
 
     @pytest.fixture
-    def backbone(self, settings: Settings, tmp_path: Path) -> Iterator[Backbone]:
+    def backbone(
+        self, settings: Settings, tmp_path: Path, start_backbone: StartBackbone
+    ) -> Backbone:
         raw = yaml.safe_load(REGISTER_PATH.read_text(encoding="utf-8"))
         for activity in raw["activities"]:
             if activity["purpose"] == "signalling":
@@ -175,8 +175,7 @@ class TestRetentionRunsByItself(StoreBackend):
                 "kluis_retention_interval": 1.0,
             }
         )
-        with Backbone(settings, ["signalling", "kluis"]) as backbone:
-            yield backbone
+        return start_backbone(settings, ["signalling", "kluis"])
 
     def test_after_retention_no_key_and_the_school_sections_stay_shut(
         self, backbone: Backbone

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from services.runtime.nats_auth import partner_connect, secrets_dir
 from services.runtime.partner import publish_signed
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
-from tests.conftest import StoreBackend
+from tests.conftest import StartBackbone, StoreBackend
 from tests.integration.helpers import JGZ, SCHOOL, child, signal, wait_until
 
 pytestmark = pytest.mark.integration
@@ -65,10 +64,9 @@ async def plan_with_match(nc: NatsClient, kid: str, keyring: Keyring) -> dict[st
 
 class RegistryAuthCase(StoreBackend):
     @pytest.fixture
-    def backbone(self, settings: Settings) -> Iterator[Backbone]:
-        settings = settings.model_copy(update={"nats_auth": "registry"})
-        with Backbone(settings, SERVICES) as backbone:
-            yield backbone
+    def backbone(self, settings: Settings, start_backbone: StartBackbone) -> Backbone:
+        registry = settings.model_copy(update={"nats_auth": "registry"})
+        return start_backbone(registry, SERVICES)
 
     def test_partners_on_their_own_users_signal_and_each_gets_the_plan_with_the_match(
         self, backbone: Backbone

@@ -25,7 +25,7 @@ from services.runtime.keyring import Keyring, load_or_create_partner_keys
 from services.runtime.partner import DataDirKeys
 from services.runtime.settings import Settings, server_list
 from services.runtime.supervisor import BRIDGE, Backbone
-from tests.conftest import StoreBackend
+from tests.conftest import StartBackbone, StoreBackend
 from tests.integration.helpers import child
 from tests.integration.test_integral_plan import SCHOOL, Receiver, poll, sealed_signal
 
@@ -42,10 +42,11 @@ class SupervisedBridgeCase(StoreBackend):
         receiver.server.shutdown()
 
     @pytest.fixture
-    def backbone(self, settings: Settings, nats_url: str, receiver: Receiver) -> Iterator[Backbone]:
-        settings = settings.model_copy(
-            update={"nats_url": nats_url, "notificaties": "on", "api_base_url": API}
-        )
+    def backbone(
+        self, settings: Settings, receiver: Receiver, start_backbone: StartBackbone
+    ) -> Backbone:
+        # `up` supervises the bridge as a process beside the services' processes.
+        settings = settings.model_copy(update={"notificaties": "on", "api_base_url": API})
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = NotificatieStore(settings.data_dir / "notificaties.db")
         subscription = {
@@ -56,8 +57,7 @@ class SupervisedBridgeCase(StoreBackend):
         }
         store.subscribe(Abonnement.model_validate(subscription), 0)
         store.close()
-        with Backbone(settings, ["signalling", "integral-plan", "kluis"]) as backbone:
-            yield backbone
+        return start_backbone(settings, ["signalling", "integral-plan", "kluis"], processes=True)
 
     def test_up_runs_the_bridge_and_a_delivered_resource_url_resolves(
         self, backbone: Backbone, receiver: Receiver

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from services.runtime.partner import publish_signed, signed_message
 from services.runtime.settings import Settings
 from services.runtime.streams import STREAMS
 from services.runtime.supervisor import Backbone
-from tests.conftest import StoreBackend
+from tests.conftest import StartBackbone, StoreBackend
 from tests.integration.helpers import (
     SCHOOL,
     child,
@@ -83,13 +82,8 @@ def service_never_failed(backbone: Backbone, name: str = "signalling") -> bool:
     return running and "handler_failed" not in log and "service_restarting" not in log
 
 
+@pytest.mark.backbone(*SERVICES, processes=True)
 class PoisonCase(StoreBackend):
-    @pytest.fixture
-    def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
-        settings = settings.model_copy(update={"nats_url": nats_url})
-        with Backbone(settings, SERVICES) as backbone:
-            yield backbone
-
     def test_poison_oversized_and_invalid_utf8_are_dead_lettered_and_the_next_signal_recorded(
         self, backbone: Backbone
     ) -> None:
@@ -165,10 +159,9 @@ class TestPoisonUnderRegistryAuthorization(StoreBackend):
     """As the school, on its own NATS user, under the generated authorization."""
 
     @pytest.fixture
-    def backbone(self, settings: Settings) -> Iterator[Backbone]:
-        settings = settings.model_copy(update={"nats_auth": "registry"})
-        with Backbone(settings, SERVICES) as backbone:
-            yield backbone
+    def backbone(self, settings: Settings, start_backbone: StartBackbone) -> Backbone:
+        registry = settings.model_copy(update={"nats_auth": "registry"})
+        return start_backbone(registry, SERVICES, processes=True)
 
     def test_the_schools_poison_is_dead_lettered_and_its_next_signal_recorded(
         self, backbone: Backbone

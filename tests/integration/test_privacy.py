@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from services.integral_plan.client import query_plan
 from services.kluis.erasure import announce_erasure, destroy_keys
 from services.registry import SERVICES
 from services.runtime.keyring import KeyRefusedError, Keyring, load_or_create_partner_keys
-from services.runtime.settings import Settings, server_list
+from services.runtime.settings import server_list
 from services.runtime.supervisor import Backbone
 from tests.conftest import EDEXML_SAMPLE, StoreBackend
 from tests.integration.helpers import wait_until
@@ -78,13 +77,9 @@ def leaks(blob: bytes) -> list[str]:
     return [what for what, value in CANARIES.items() if value.encode() in blob]
 
 
+# Processes, each logging to its file, and a server of its own: every byte written is searched.
+@pytest.mark.backbone(*SERVICES, processes=True, own_server=True)
 class PrivacyCase(StoreBackend):
-    @pytest.fixture
-    def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
-        settings = settings.model_copy(update={"nats_url": nats_url})
-        with Backbone(settings, list(SERVICES)) as backbone:
-            yield backbone
-
     def run_with_wiretap(self, backbone: Backbone, pupils: Path) -> tuple[Story, list[bytes]]:
         """The demo scenario, with a raw subscriber on `>` keeping every message it sees."""
         seen: list[bytes] = []
@@ -120,14 +115,14 @@ class PrivacyCase(StoreBackend):
         assert expected == (identity["name"], identity["bsn"])
         assert [] == [leak for message in wire for leak in leaks(message)]
         backbone.stop()  # flush and close every store and the JetStream files
-        # Everything the system wrote: the data directory and the test's nats-server store.
+        # Everything the system wrote: the data directory with its nats-server's store.
         written = {
             str(path.relative_to(tmp_path)): leaks(path.read_bytes())
             for path in tmp_path.rglob("*")
             if path.is_file() and path.name != "pupils.xml"
         }
         assert {} == {path: found for path, found in written.items() if found}
-        assert any(path.startswith("nats/jetstream") for path in written)
+        assert any(path.startswith("data/nats/jetstream") for path in written)
         assert any(path.startswith("data/logs/") for path in written)
         if self.store == "sqlite":
             assert any(path.startswith("data/stores/") for path in written)

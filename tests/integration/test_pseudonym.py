@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,7 +41,7 @@ from services.runtime.nats_auth import partner_connect
 from services.runtime.pseudonyms import PseudonymClient, PseudonymRefusedError
 from services.runtime.settings import Settings, server_list
 from services.runtime.supervisor import Backbone
-from tests.conftest import StoreBackend
+from tests.conftest import StartBackbone, StoreBackend
 
 pytestmark = pytest.mark.integration
 
@@ -68,10 +68,9 @@ def as_partner(
 
 class PseudonymCase(StoreBackend):
     @pytest.fixture
-    def backbone(self, settings: Settings) -> Iterator[Backbone]:
-        settings = settings.model_copy(update={"nats_auth": "registry"})
-        with Backbone(settings, ["pseudonym"]) as backbone:
-            yield backbone
+    def backbone(self, settings: Settings, start_backbone: StartBackbone) -> Backbone:
+        registry = settings.model_copy(update={"nats_auth": "registry"})
+        return start_backbone(registry, ["pseudonym"])
 
     def client(self, backbone: Backbone, nc: NatsClient, partner: str) -> PseudonymClient:
         return PseudonymClient.for_partner(backbone.settings.data_dir, partner, nc)
@@ -179,29 +178,31 @@ class PseudonymCase(StoreBackend):
         assert ["invalid-request", "bad-signature", "bad-signature"] == codes
 
     def test_the_bsn_is_in_no_byte_written_and_the_calls_are_witnessed(
-        self, settings: Settings, tmp_path: Path
+        self, settings: Settings, tmp_path: Path, start_backbone: StartBackbone
     ) -> None:
         wire: list[bytes] = []
         # No backbone user may listen to every subject any more (least privilege), so the wire
-        # tap needs a server without authorization: what crosses the wire is the same.
+        # tap needs a server without authorization: what crosses the wire is the same. A
+        # process logging to its file and a server in the data directory: every byte written
+        # is searched.
         settings = settings.model_copy(update={"nats_auth": "none"})
+        backbone = start_backbone(settings, ["pseudonym"], processes=True, own_server=True)
 
-        with Backbone(settings, ["pseudonym"]) as backbone:
+        async def ask(nc: NatsClient) -> str:
+            tap = await nats.connect(server_list(backbone.url))
 
-            async def ask(nc: NatsClient) -> str:
-                tap = await nats.connect(server_list(backbone.url))
+            async def keep(msg: Any) -> None:
+                wire.append(msg.subject.encode() + repr(msg.headers).encode() + msg.data)
 
-                async def keep(msg: Any) -> None:
-                    wire.append(msg.subject.encode() + repr(msg.headers).encode() + msg.data)
+            await tap.subscribe(">", cb=keep)
+            try:
+                return await self.client(backbone, nc, SCHOOL).child(BSN)
+            finally:
+                await tap.flush()
+                await tap.close()
 
-                await tap.subscribe(">", cb=keep)
-                try:
-                    return await self.client(backbone, nc, SCHOOL).child(BSN)
-                finally:
-                    await tap.flush()
-                    await tap.close()
-
-            as_partner(backbone, SCHOOL, ask)
+        as_partner(backbone, SCHOOL, ask)
+        backbone.stop()
 
         assert wire and [] == [m for m in wire if BSN.encode() in m]
         written = [
@@ -252,10 +253,9 @@ def test_no_partner_side_module_reads_the_pseudonym_secret() -> None:
 
 class TestImportWithoutTheSecret(StoreBackend):
     @pytest.fixture
-    def backbone(self, settings: Settings) -> Iterator[Backbone]:
-        settings = settings.model_copy(update={"nats_auth": "registry"})
-        with Backbone(settings, ["pseudonym", "truancy", "kluis"]) as backbone:
-            yield backbone
+    def backbone(self, settings: Settings, start_backbone: StartBackbone) -> Backbone:
+        registry = settings.model_copy(update={"nats_auth": "registry"})
+        return start_backbone(registry, ["pseudonym", "truancy", "kluis"])
 
     def test_a_school_imports_its_edexml_with_the_secret_absent_from_its_side(
         self, backbone: Backbone, tmp_path: Path

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,7 +36,7 @@ from services.cli import app as cli
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from services.signalling.rules import RULES_PATH
-from tests.conftest import StoreBackend
+from tests.conftest import StartBackbone, StoreBackend
 from tests.integration.helpers import (
     CHILDCARE,
     JGZ,
@@ -92,19 +91,17 @@ class SignallingCase(StoreBackend):
     def backbone(
         self,
         settings: Settings,
-        nats_url: str,
+        start_backbone: StartBackbone,
         tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch,
-    ) -> Iterator[Backbone]:
+    ) -> Backbone:
         rules = yaml.safe_load(RULES_PATH.read_text())
         rules["contact"] = {"reminder_after": "PT1S", "escalation_after": "PT3S"}
         path = tmp_path / "rules.yaml"
         path.write_text(yaml.safe_dump(rules))
         monkeypatch.setenv("KETENBUS_SIGNALLING_RULES_PATH", str(path))
         monkeypatch.setenv("KETENBUS_SIGNALLING_TICK_INTERVAL", "0.5")
-        settings = settings.model_copy(update={"nats_url": nats_url})
-        with Backbone(settings, SERVICES) as backbone:
-            yield backbone
+        return start_backbone(settings, SERVICES)
 
     def test_a_household_match_tells_the_signallers_and_coordinators_then_escalates(
         self, backbone: Backbone

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from ketenbus_contracts.signalling import SignalRegistered
 from ketenbus_contracts.truancy import AbsenceRecorded, PupilEnrolled, VerzuimReportDue
 from services.cli import app
 from services.runtime.keyring import KeyRefusedError, Keyring, KluisUnavailableError
-from services.runtime.settings import Settings, server_list
+from services.runtime.settings import server_list
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend
 from tests.integration.helpers import consumer_idle, read_stream, stream_events, wait_until
@@ -69,15 +69,8 @@ def open_as(
     return wait_until(lambda: asyncio.run(attempt()), what=f"{partner} to open {purpose}")
 
 
+@pytest.mark.backbone("truancy", "kluis", "monitor", "signalling", "pseudonym", "feed")
 class TruancyCase(StoreBackend):
-    @pytest.fixture
-    def backbone(self, settings: Settings, nats_url: str) -> Iterator[Backbone]:
-        settings = settings.model_copy(update={"nats_url": nats_url})
-        with Backbone(
-            settings, ["truancy", "kluis", "monitor", "signalling", "pseudonym", "feed"]
-        ) as backbone:
-            yield backbone
-
     @pytest.fixture
     def ketenbus(self, backbone: Backbone) -> Callable[..., Any]:
         runner = CliRunner()

@@ -27,6 +27,7 @@ from services.runtime.nats_auth import SUPERVISOR_USER, Connections
 from services.runtime.settings import Settings
 from services.runtime.streams import SIGNALLING
 from services.runtime.supervisor import Backbone
+from tests.backbone import InProcessBackbone
 from tests.conftest import StoreBackend
 
 pytestmark = pytest.mark.integration
@@ -39,7 +40,7 @@ class TestDemoVerwijsindex(StoreBackend):
     def story(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Story, Any]]:
         data_dir = tmp_path_factory.mktemp("verwijsindex") / "data"
         settings = Settings(data_dir=data_dir, store="sqlite", nats_auth="registry")
-        with Backbone(settings, list(registry.SERVICES)) as backbone:
+        with InProcessBackbone(settings, list(registry.SERVICES)) as backbone:
             story = asyncio.run(run_scenario(backbone.url, data_dir, settings=settings))
             attack = asyncio.run(_school_opens_the_jgz_signal(backbone, story.child))
             yield story, attack
