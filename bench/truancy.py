@@ -34,10 +34,10 @@ from ketenbus_contracts.truancy import (
     PupilEnrolled,
     PupilEnrolledData,
 )
+from services.policy.regions import RegionRules, load_regions
 from services.truancy.application import TruancyApplication
 from services.truancy.domain import ChildAttendance
 from services.truancy.handlers import decode_inbound
-from services.truancy.rules import RegionRules, load_regions
 from services.truancy.translation import apply_inbound
 
 SCHOOL_SIZE = 500

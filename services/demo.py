@@ -82,10 +82,11 @@ from ketenbus_contracts.signalling import (
 )
 from ketenbus_contracts.signing import sign_event
 from services.arrangements.scenario import run_arrangement_scenario, wait_for
-from services.handover.rules import load_disclosure_rules, load_rules
 from services.integral_plan.client import query_plan
 from services.integral_plan.domain import ATTENDANCE_ITEMS
 from services.integral_plan.reader import open_plan
+from services.policy.handover import load_disclosure_rules, load_rules
+from services.policy.regions import RegionRules, load_regions, school_region
 from services.runtime.keyring import Keyring, load_or_create_partner_keys
 from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
 from services.runtime.partner import publish_signed
@@ -101,7 +102,6 @@ from services.runtime.streams import (
     TRUANCY,
 )
 from services.truancy.imports import publish_absences, publish_edexml
-from services.truancy.rules import RegionRules, load_regions, school_region
 
 # Each signals from its vindplaats (infra/signalling/vindplaatsen.yaml): a match names its
 # contact person to the others.

@@ -34,12 +34,12 @@ from ketenbus_contracts.signalling import (
     SignalRegisteredData,
 )
 from ketenbus_contracts.truancy import ThuiszitterRegistered, VerzuimReportDue
+from services.policy.regions import RegionRules
 from services.runtime.keyring import Keyring
 from services.runtime.nats_auth import partner_connect, settings_for
 from services.runtime.partner import publish_signed
 from services.runtime.settings import Settings
 from services.runtime.streams import leerplicht_signals_consumer
-from services.truancy.rules import RegionRules
 
 NAMESPACE = uuid.UUID("a7e1c2d0-3b4f-4e5a-8c6d-7369676e616c")
 CONCERN = "attendance"

@@ -27,7 +27,7 @@ from lxml import etree
 
 from adapters.intake import ImportRefusedError, check_size, refuse_doctype, xml_parser
 from ketenbus_contracts.pseudonym import is_valid_bsn
-from services.handover.rules import DisclosureRules
+from services.policy.handover import DisclosureRules
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "oso"
 XSD_PATH = FIXTURES / "OSO_gegevensset_2019.1.xsd"

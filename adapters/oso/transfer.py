@@ -56,7 +56,7 @@ from services.handover.attachments import (
     get_attachment,
     put_attachment,
 )
-from services.handover.rules import DisclosureRules, HandoverRules
+from services.policy.handover import DisclosureRules, HandoverRules
 from services.runtime.keyring import KeyRefusedError, Keyring, KeyringError, KluisUnavailableError
 from services.runtime.partner import publish_signed
 from services.runtime.pseudonyms import PseudonymClient

@@ -15,7 +15,7 @@ from services.handover.domain import (
     HandoverError,
     UnknownHandoverError,
 )
-from services.handover.rules import (
+from services.policy.handover import (
     TRANSITIONS,
     DisclosureRules,
     HandoverRules,

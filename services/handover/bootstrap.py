@@ -5,8 +5,8 @@ from __future__ import annotations
 from ketenbus_contracts.handover import OUTBOUND_HANDOVER_EVENTS
 from services.handover.application import HandoverApplication, tick
 from services.handover.handlers import create_router
-from services.handover.rules import load_rules
 from services.handover.translation import apply_inbound, to_contract
+from services.policy.handover import load_rules
 from services.runtime.host import ServiceSpec
 from services.runtime.settings import Settings, tick_interval
 from services.runtime.store import store_env

@@ -52,7 +52,7 @@ def import_oso(
     from adapters.oso.transfer import TransferError
     from adapters.oso.transfer import import_oso as run_import
     from ketenbus_contracts.handover import RunningSupport
-    from services.handover.rules import load_disclosure_rules, load_rules
+    from services.policy.handover import load_disclosure_rules, load_rules
     from services.runtime.keyring import Keyring
     from services.runtime.pseudonyms import PseudonymClient, PseudonymClientError
 
@@ -117,7 +117,7 @@ def export_oso(
     """Write a delivered handover as an OSO dossier that validates against the XSD."""
     from adapters.oso.transfer import TransferError
     from adapters.oso.transfer import export_oso as run_export
-    from services.handover.rules import load_disclosure_rules, load_rules
+    from services.policy.handover import load_disclosure_rules, load_rules
     from services.runtime.keyring import Keyring
 
     settings = settings_for(data_dir)

@@ -5,7 +5,7 @@ by the receiving organisation (after enrolment) → delivered → warm conversat
 The receiver may request at any moment before delivery, once the child is enrolled there.
 
 Rules that are data (disclosure per category, consent per transition, escalation steps) come
-in as loaded objects (`services.handover.rules`); no I/O here.
+in as loaded objects (`services.policy.handover`); no I/O here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from services.handover.rules import DisclosureRules, EscalationStep
+from services.policy.handover import DisclosureRules, EscalationStep
 
 NAMESPACE = uuid.UUID("2a4c1f0e-7b7d-4c53-9f00-68616e646f76")
 

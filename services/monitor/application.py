@@ -12,8 +12,8 @@ from ketenbus_contracts.truancy import (
     ThuiszitterRegistered,
 )
 from services.monitor.domain import MonitorError, RegionMonitor, suppress
+from services.policy.regions import RegionRules, load_regions
 from services.runtime.store import Batch, TrackedApplication
-from services.truancy.rules import RegionRules, load_regions
 
 
 class MonitorApplication(TrackedApplication):

@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 import structlog
 from eventsourcing.domain import MutableOrImmutableAggregate
 
+from services.policy.regions import RegionRules, load_regions
 from services.runtime.store import Batch, Inbound, TrackedApplication
 from services.truancy.domain import ChildAttendance, RegionWatch, TruancyError
-from services.truancy.rules import RegionRules, load_regions
 
 log = structlog.get_logger(__name__)
 

@@ -28,10 +28,10 @@ def _progress(done: int, total: int) -> None:
 
 
 def _context(data_dir: Path | None, school: str):  # type: ignore[no-untyped-def]
+    from services.policy.regions import load_regions, school_region
     from services.runtime.logging import configure_logging
     from services.runtime.settings import Settings
     from services.runtime.supervisor import discover_nats_url
-    from services.truancy.rules import load_regions, school_region
 
     settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
     configure_logging(settings)
@@ -169,10 +169,10 @@ def forward_signals(
     """As leerplicht: register an attendance signal for each report or thuiszitter of its region."""
     from adapters.leerplicht.signals import ForwardError
     from adapters.leerplicht.signals import forward_signals as forward
+    from services.policy.regions import load_regions
     from services.runtime.logging import configure_logging
     from services.runtime.settings import Settings
     from services.runtime.supervisor import discover_nats_url
-    from services.truancy.rules import load_regions
 
     settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
     configure_logging(settings)

@@ -20,7 +20,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from services.truancy.rules import RegionRules, week_of
+from services.policy.regions import RegionRules, week_of
 
 NAMESPACE = uuid.UUID("3a1f6d2c-7e4b-4c1a-9f0e-747275616e63")
 

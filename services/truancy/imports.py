@@ -33,12 +33,12 @@ from ketenbus_contracts.truancy import (
     PupilEnrolled,
     PupilEnrolledData,
 )
+from services.policy.regions import RegionRules
 from services.runtime.keyring import KeyRefusedError, Keyring, KluisUnavailableError, SealJob
 from services.runtime.nats_auth import partner_connect, settings_for
 from services.runtime.partner import InboundMessage, publish_signed, signed_message
 from services.runtime.pseudonyms import PseudonymClient
 from services.runtime.settings import Settings
-from services.truancy.rules import RegionRules
 
 NAMESPACE = uuid.UUID("0f2d3c4b-5a69-4788-97a6-696d706f7274")
 Progress = Callable[[int, int], None]

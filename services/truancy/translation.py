@@ -24,11 +24,11 @@ from ketenbus_contracts.truancy import (
     ThuiszitterRegistered,
     VerzuimReportDue,
 )
+from services.policy.regions import load_regions
 from services.runtime.outbound import Outbound
 from services.runtime.store import Batch
 from services.truancy.application import PublisherMismatchError, TruancyApplication
 from services.truancy.domain import ChildAttendance
-from services.truancy.rules import load_regions
 
 SOURCE = "ketenbus.truancy"
 

@@ -32,8 +32,8 @@ from ketenbus_contracts.handover import (
     RunningSupport,
 )
 from services.handover.application import HandoverApplication, tick
-from services.handover.rules import load_disclosure_rules, load_rules
 from services.handover.translation import apply_inbound, to_contract
+from services.policy.handover import load_disclosure_rules, load_rules
 from services.runtime.keyring import Keyring
 from services.runtime.outbox import outbound_event_id
 from services.runtime.pseudonyms import PseudonymClient

@@ -11,7 +11,7 @@ import pytest
 from lxml import etree
 
 from adapters.oso.dossier import OsoRefusedError, assemble, oso_schema, read_dossier
-from services.handover.rules import load_disclosure_rules
+from services.policy.handover import load_disclosure_rules
 from tests.conftest import EDEXML_SAMPLE, FIXTURES
 
 EXAMPLES = FIXTURES / "oso" / "examples"

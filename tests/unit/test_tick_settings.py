@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.handover.bootstrap import service_spec as handover_spec
-from services.handover.rules import load_rules
+from services.policy.handover import load_rules
 from services.truancy.bootstrap import service_spec as truancy_spec
 
 

@@ -12,8 +12,8 @@ from ketenbus_contracts.truancy import (
     PupilEnrolled,
     PupilEnrolledData,
 )
+from services.policy.regions import RegionRules, load_regions
 from services.truancy.application import TruancyApplication
-from services.truancy.rules import RegionRules, load_regions
 from services.truancy.translation import apply_inbound
 
 SCHOOL = "bs-de-regenboog"
