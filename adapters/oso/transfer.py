@@ -175,7 +175,13 @@ async def import_oso(
                 event_id=prepared_id,
             )
             try:
-                await put_attachment(nc, attachment_name(prepared_id, attachment.ref), blob)
+                await put_attachment(
+                    nc,
+                    keyring.keys,
+                    handover_id,
+                    attachment_name(prepared_id, attachment.ref),
+                    blob,
+                )
             except AttachmentRefusedError as refused:
                 raise TransferError(
                     f"attachment {attachment.ref} was refused ({refused})"
@@ -331,7 +337,12 @@ async def _open_delivery(
         sections[section.category] = content
         for ref in content.get("refs", []):
             try:
-                token = await get_attachment(nc, attachment_name(section.sealed_in, ref))
+                token = await get_attachment(
+                    nc,
+                    keyring.keys,
+                    delivered.data.handover_id,
+                    attachment_name(section.sealed_in, ref),
+                )
             except AttachmentRefusedError as refused:
                 raise TransferError(f"attachment {ref} is not available ({refused})") from None
             data_key = await keyring.key(kid_of(token.decode()))

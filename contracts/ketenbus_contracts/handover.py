@@ -35,7 +35,7 @@ from ketenbus_contracts.envelope import (
     register,
 )
 from ketenbus_contracts.purposes import Purpose
-from ketenbus_contracts.sealing import SealedUnder
+from ketenbus_contracts.sealing import SealedUnder, SignedRequest
 
 # Relation bases (infra/relations.yaml): the sender's own, and the receiver the sender names.
 HANDOVER_SENDER_BASIS = "handover-sender"
@@ -501,3 +501,40 @@ OUTBOUND_HANDOVER_EVENTS: tuple[type[CloudEvent[Any]], ...] = (
     HandoverClosed,
     HandoverEscalated,
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# Signed attachment requests (NATS `ketenbus.attachment.put` / `ketenbus.attachment.get`)
+
+ATTACHMENT_PUT_SUBJECT = "ketenbus.attachment.put"
+ATTACHMENT_GET_SUBJECT = "ketenbus.attachment.get"
+# The header that carries the request's JWS; a put's body is the chunk itself.
+ATTACHMENT_REQUEST_HEADER = "Ketenbus-Request"
+ATTACHMENT_REQUEST_TYP = "attachment-request+jws"
+ATTACHMENT_NAME_PATTERN = (
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[A-Za-z0-9._-]{1,128}$"
+)
+
+
+class AttachmentRequest(SignedRequest):
+    """A partner puts or gets one chunk of a sealed attachment of a handover, signed as a kluis
+    request is (JWS compact, Ed25519, `kid` = the partner; `issued_at` within two minutes; a
+    `nonce` answered once). Only the handover's sender puts; the sender, and the receiver once
+    the dossier is delivered, get. A put binds its chunk by `sha256`."""
+
+    op: Literal["put", "get"]
+    handover_id: uuid.UUID
+    name: str = Field(
+        pattern=ATTACHMENT_NAME_PATTERN,
+        description="`<id of the event the attachment was sealed in>/<OSO reference>`",
+    )
+    chunk: int = Field(ge=0, le=100_000)
+    last: bool = Field(default=False, description="A put's last chunk: store the object")
+    sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="A put's chunk, hex"
+    )
+    nonce: str = Field(
+        default_factory=lambda: uuid.uuid4().hex,
+        pattern=r"^[A-Za-z0-9_-]{16,64}$",
+        description="Unique per request: the service answers a signed request once",
+    )

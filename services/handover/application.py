@@ -68,6 +68,15 @@ class HandoverApplication(TrackedApplication):
     def handover_of(self, handover_id: uuid.UUID) -> Handover:
         return self._handover(Batch(self.repository), handover_id)
 
+    def attachment_refusal(self, handover_id: uuid.UUID, partner: str, op: str) -> str | None:
+        """Why `partner` may not `op` ("put" or "get") an attachment of the handover; None when
+        it may (`Handover.attachment_refusal`)."""
+        try:
+            handover = self.handover_of(handover_id)
+        except UnknownHandoverError:
+            return "unknown-handover"
+        return handover.attachment_refusal(partner, op)
+
     def _run(self, batch: Batch | None, work: Callable[[Batch], None]) -> None:
         """Apply `work` in the consumer's batch, or on its own and save it."""
         own = batch is None

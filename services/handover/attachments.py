@@ -4,54 +4,76 @@ object store.
 A partner's NATS user has no object-store permission (a publish on the store's subjects can
 replace any object, and a roll-up header purge the whole store). It hands a sealed attachment to
 the handover service over request/reply, in chunks below the payload limit, and gets one back
-the same way:
+the same way. Every request is signed as a kluis request is: an `AttachmentRequest`
+(ketenbus_contracts.handover) as a JWS in the header `Ketenbus-Request`, naming the partner,
+the operation, the handover, the object and the chunk, issued within two minutes, answered once
+(its nonce), a put's chunk bound by its sha256.
 
-- `ketenbus.attachment.put`: headers `Ketenbus-Object` (the name), `Ketenbus-Chunk`
-  (0, 1, …) and `Ketenbus-Last` (`1` on the last chunk); the body is the chunk. The object is
-  stored when the last chunk arrives; a name is written once (`exists` otherwise).
-- `ketenbus.attachment.get`: headers `Ketenbus-Object` and `Ketenbus-Chunk`; the answer
-  carries the chunk (base64) and the number of chunks.
+- `ketenbus.attachment.put`: the body is the chunk (0, 1, …; `last` on the last one). Only the
+  handover's sender puts; the object is stored when the last chunk arrives, with the handover it
+  belongs to; a name is written once (`exists` otherwise).
+- `ketenbus.attachment.get`: the answer carries the chunk (base64) and the number of chunks.
+  The sender gets, and the receiver once the dossier is delivered; the object must belong to
+  the handover the request names (`not-found` otherwise, as for a name that does not exist).
 
-Every answer is JSON: `{"ok": true, ...}` or `{"ok": false, "reason": <code>}`. The name is
-`<id of the event the attachment was sealed in>/<the OSO reference>`: the event id is a random
-UUID only those who opened the sealed section learn, so knowing the name is the grant, and what
-it names is sealed with the child's handover key besides.
+Every answer is JSON: `{"ok": true, ...}` or `{"ok": false, "reason": <code>}`: the signed
+request's codes (`unsigned-request`, `invalid-request`, `unknown-partner`, `bad-signature`,
+`stale-request`, `replayed-request`), `unknown-handover`, `not-the-sender`, `not-a-party`, and
+the desk's own (`invalid`, `out-of-order`, `too-large`, `exists`, `not-found`). The name is
+`<id of the event the attachment was sealed in>/<the OSO reference>`; what it names is sealed
+with the child's handover key besides.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
-import re
+import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import structlog
+from joserfc.jwk import OKPKey
 from nats.aio.client import Client as NatsClient
+from nats.js.api import ObjectMeta
 from nats.js.errors import NotFoundError
 from nats.js.object_store import ObjectStore
+from pydantic import TypeAdapter
 
+from ketenbus_contracts.handover import (
+    ATTACHMENT_GET_SUBJECT,
+    ATTACHMENT_PUT_SUBJECT,
+    ATTACHMENT_REQUEST_HEADER,
+    ATTACHMENT_REQUEST_TYP,
+    AttachmentRequest,
+)
+from ketenbus_contracts.sealing import (
+    MAX_REQUEST_SKEW_SECONDS,
+    KluisProtocolError,
+    PartnerKeys,
+    sign_request,
+    verify_signed,
+)
+from services.runtime.replay import ReplayGuard
 from services.runtime.streams import HANDOVER_ATTACHMENTS
 
 log = structlog.get_logger(__name__)
 
-PUT_SUBJECT = "ketenbus.attachment.put"
-GET_SUBJECT = "ketenbus.attachment.get"
-OBJECT_HEADER = "Ketenbus-Object"
-CHUNK_HEADER = "Ketenbus-Chunk"
-LAST_HEADER = "Ketenbus-Last"
+PUT_SUBJECT = ATTACHMENT_PUT_SUBJECT
+GET_SUBJECT = ATTACHMENT_GET_SUBJECT
+# The handover an object belongs to, in its object-store metadata.
+HANDOVER_META = "Ketenbus-Handover"
+_REQUESTS = TypeAdapter(AttachmentRequest)
 
 # Raw bytes per chunk: base64 in a JSON answer stays well below the 1 MB payload limit.
 CHUNK_BYTES = 256 * 1024
 MAX_OBJECT_BYTES = 64 * 1024 * 1024
 MAX_UPLOADS = 16  # unfinished uploads held at once
 CACHED_OBJECTS = 4  # whole objects kept for chunked reads
-
-_NAME = re.compile(
-    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[A-Za-z0-9._-]{1,128}$"
-)
 
 
 def attachment_name(sealed_in: uuid.UUID, ref: str) -> str:
@@ -69,17 +91,33 @@ def refused(reason: str) -> dict[str, Any]:
 
 @dataclass
 class _Upload:
+    partner: str
+    handover_id: uuid.UUID
     data: bytearray = field(default_factory=bytearray)
     next_chunk: int = 0
 
 
+class _Refused(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+# May `partner` `op` ("put", "get") an attachment of the handover? None, or the refusal code.
+Access = Callable[[uuid.UUID, str, str], Awaitable[str | None]]
+
+
 @dataclass
 class AttachmentDesk:
-    """The handover service's side: uploads in progress and recently read objects."""
+    """The handover service's side: signed requests checked, uploads in progress and recently
+    read objects."""
 
     nc: NatsClient
+    public_key_for: Callable[[str], OKPKey | None]
+    access: Access
+    replays: ReplayGuard = field(default_factory=lambda: ReplayGuard(MAX_REQUEST_SKEW_SECONDS))
     uploads: OrderedDict[str, _Upload] = field(default_factory=OrderedDict)
-    cache: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
+    cache: OrderedDict[str, tuple[uuid.UUID, bytes]] = field(default_factory=OrderedDict)
     _store: ObjectStore | None = None
 
     async def store(self) -> ObjectStore:
@@ -87,18 +125,46 @@ class AttachmentDesk:
             self._store = await self.nc.jetstream().object_store(HANDOVER_ATTACHMENTS.name)
         return self._store
 
+    async def _verified(self, op: str, headers: dict[str, str], body: bytes) -> AttachmentRequest:
+        """The signed request of this message, checked; its partner may do `op` on the named
+        handover (`_Refused` with the code otherwise)."""
+        token = headers.get(ATTACHMENT_REQUEST_HEADER, "")
+        if not token:
+            raise _Refused("unsigned-request")
+        try:
+            request = verify_signed(token.encode(), self.public_key_for, _REQUESTS)
+        except KluisProtocolError as exc:
+            raise _Refused(exc.code) from None
+        if request.op != op:
+            raise _Refused("invalid-request")
+        if op == "put" and request.sha256 != hashlib.sha256(body).hexdigest():
+            raise _Refused("bad-signature")  # the chunk is not the one that was signed
+        if not self.replays.first_time(request.partner, request.nonce, time.time()):
+            raise _Refused("replayed-request")
+        refusal = await self.access(request.handover_id, request.partner, op)
+        if refusal is not None:
+            raise _Refused(refusal)
+        return request
+
     async def put(self, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-        name, chunk = headers.get(OBJECT_HEADER, ""), headers.get(CHUNK_HEADER, "")
-        if not _NAME.match(name) or not chunk.isdigit() or len(body) > CHUNK_BYTES:
+        try:
+            request = await self._verified("put", headers, body)
+        except _Refused as refusal:
+            log.warning("attachment_refused", op="put", reason=refusal.code)
+            return refused(refusal.code)
+        name, chunk = request.name, request.chunk
+        if len(body) > CHUNK_BYTES:
             return refused("invalid")
         upload = self.uploads.get(name)
         if upload is None:
-            if int(chunk) != 0:
+            if chunk != 0:
                 return refused("out-of-order")
             if len(self.uploads) >= MAX_UPLOADS:
                 self.uploads.popitem(last=False)  # the oldest unfinished upload is given up
-            upload = self.uploads[name] = _Upload()
-        if int(chunk) != upload.next_chunk:
+            upload = self.uploads[name] = _Upload(request.partner, request.handover_id)
+        if (upload.partner, upload.handover_id) != (request.partner, request.handover_id):
+            return refused("out-of-order")  # another's upload of that name: leave it alone
+        if chunk != upload.next_chunk:
             self.uploads.pop(name, None)
             return refused("out-of-order")
         if len(upload.data) + len(body) > MAX_OBJECT_BYTES:
@@ -106,35 +172,47 @@ class AttachmentDesk:
             return refused("too-large")
         upload.data += body
         upload.next_chunk += 1
-        if headers.get(LAST_HEADER) != "1":
+        if not request.last:
             return {"ok": True}
         del self.uploads[name]
         store = await self.store()
         try:
             await store.get_info(name)
         except NotFoundError:
-            await store.put(name, bytes(upload.data))
+            meta = ObjectMeta(name=name, headers={HANDOVER_META: str(request.handover_id)})
+            await store.put(name, bytes(upload.data), meta=meta)
             log.info("attachment_stored", chunks=upload.next_chunk, size=len(upload.data))
             return {"ok": True}
         return refused("exists")
 
     async def get(self, headers: dict[str, str]) -> dict[str, Any]:
-        name, chunk = headers.get(OBJECT_HEADER, ""), headers.get(CHUNK_HEADER, "0")
-        if not _NAME.match(name) or not chunk.isdigit():
-            return refused("invalid")
-        blob = self.cache.get(name)
-        if blob is None:
+        try:
+            request = await self._verified("get", headers, b"")
+        except _Refused as refusal:
+            log.warning("attachment_refused", op="get", reason=refusal.code)
+            return refused(refusal.code)
+        name = request.name
+        cached = self.cache.get(name)
+        if cached is None:
             try:
-                blob = (await (await self.store()).get(name)).data or b""
+                found = await (await self.store()).get(name)
             except NotFoundError:
                 return refused("not-found")
-            self.cache[name] = blob
+            meta_headers = found.info.headers or {}
+            cached = (
+                uuid.UUID(meta_headers.get(HANDOVER_META, str(uuid.UUID(int=0)))),
+                found.data or b"",
+            )
+            self.cache[name] = cached
             while len(self.cache) > CACHED_OBJECTS:
                 self.cache.popitem(last=False)
+        belongs_to, blob = cached
+        if belongs_to != request.handover_id:
+            return refused("not-found")  # as if it did not exist: names are not to be probed
         parts = chunks_of(blob)
-        if int(chunk) >= len(parts):
+        if request.chunk >= len(parts):
             return refused("invalid")
-        data = base64.b64encode(parts[int(chunk)]).decode()
+        data = base64.b64encode(parts[request.chunk]).decode()
         return {"ok": True, "chunks": len(parts), "data": data}
 
 
@@ -142,15 +220,45 @@ class AttachmentRefusedError(RuntimeError):
     """The handover service refused an attachment (the reason code is the message)."""
 
 
-async def put_attachment(nc: NatsClient, name: str, blob: bytes, timeout: float = 10.0) -> None:
-    """Hand a sealed attachment to the handover service (as the connection's partner)."""
+def attachment_request(
+    keys: PartnerKeys,
+    op: Literal["put", "get"],
+    handover_id: uuid.UUID,
+    name: str,
+    chunk: int,
+    body: bytes = b"",
+    *,
+    last: bool = False,
+) -> dict[str, str]:
+    """The header of a signed attachment request of `keys`'s partner."""
+    request = AttachmentRequest(
+        partner=keys.partner,
+        op=op,
+        handover_id=handover_id,
+        name=name,
+        chunk=chunk,
+        last=last,
+        sha256=hashlib.sha256(body).hexdigest() if op == "put" else None,
+    )
+    token = sign_request(request, keys.signing, typ=ATTACHMENT_REQUEST_TYP)
+    return {ATTACHMENT_REQUEST_HEADER: token.decode("ascii")}
+
+
+async def put_attachment(
+    nc: NatsClient,
+    keys: PartnerKeys,
+    handover_id: uuid.UUID,
+    name: str,
+    blob: bytes,
+    timeout: float = 10.0,
+) -> None:
+    """Hand a sealed attachment of the handover to the handover service (as `keys`'s partner,
+    its sender)."""
     parts = chunks_of(blob)
     for n, part in enumerate(parts):
-        headers = {
-            OBJECT_HEADER: name,
-            CHUNK_HEADER: str(n),
-            LAST_HEADER: "1" if n == len(parts) - 1 else "0",
-        }
+        headers = attachment_request(
+            keys, "put", handover_id, name, n, part, last=n == len(parts) - 1
+        )
         reply = json.loads(
             (await nc.request(PUT_SUBJECT, part, timeout=timeout, headers=headers)).data
         )
@@ -158,11 +266,13 @@ async def put_attachment(nc: NatsClient, name: str, blob: bytes, timeout: float 
             raise AttachmentRefusedError(str(reply.get("reason")))
 
 
-async def get_attachment(nc: NatsClient, name: str, timeout: float = 10.0) -> bytes:
-    """A sealed attachment from the handover service."""
+async def get_attachment(
+    nc: NatsClient, keys: PartnerKeys, handover_id: uuid.UUID, name: str, timeout: float = 10.0
+) -> bytes:
+    """A sealed attachment of the handover from the handover service (as `keys`'s partner)."""
     out, n, total = bytearray(), 0, 1
     while n < total:
-        headers = {OBJECT_HEADER: name, CHUNK_HEADER: str(n)}
+        headers = attachment_request(keys, "get", handover_id, name, n)
         reply = json.loads(
             (await nc.request(GET_SUBJECT, b"", timeout=timeout, headers=headers)).data
         )

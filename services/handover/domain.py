@@ -321,6 +321,16 @@ class Handover(Aggregate):
         if partner != self.sender["partner"]:
             raise NotTheSenderError(f"{partner} is not the sending organisation")
 
+    def attachment_refusal(self, partner: str, op: str) -> str | None:
+        """Why `partner` may not put (`op` "put") or get an attachment of this handover; None
+        when it may: the sender puts and gets, the receiver gets once the dossier is delivered."""
+        if partner == self.sender["partner"]:
+            return None
+        if op == "put":
+            return "not-the-sender"
+        receiver = self.requested_by["partner"] if self.requested_by else None
+        return None if partner == receiver and self.delivered else "not-a-party"
+
     @property
     def delivered(self) -> bool:
         return self.state in (DELIVERED, CONVERSATION_HELD, CLOSED)

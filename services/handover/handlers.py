@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, cast
 
 import structlog
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsMessage, NatsRouter
+from joserfc.jwk import OKPKey
 from nats.aio.msg import Msg
 from pydantic import SkipValidation, TypeAdapter
 
 from ketenbus_contracts.handover import InboundHandoverEvent
+from services.handover.application import HandoverApplication
 from services.handover.attachments import GET_SUBJECT, PUT_SUBJECT, AttachmentDesk, refused
 from services.runtime.batching import BATCH, raw_batch
 from services.runtime.host import ServiceContext
+from services.runtime.partners import PublicKeyLookup
 from services.runtime.signatures import verifying
 from services.runtime.streams import HANDOVER_INBOUND
 
@@ -31,7 +35,23 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         if ctx is None or ctx.nc is None:
             raise RuntimeError("handover router used without its running service")
         if not desks:
-            desks.append(AttachmentDesk(ctx.nc))
+            service, app = ctx, ctx.application
+            if not isinstance(app, HandoverApplication):
+                raise RuntimeError("handover router used without its application")
+
+            async def access(handover_id: uuid.UUID, partner: str, op: str) -> str | None:
+                refusal: str | None = await service.call(
+                    app.attachment_refusal, handover_id, partner, op
+                )
+                return refusal
+
+            keys = PublicKeyLookup(ctx.settings.data_dir)
+
+            def public_key_for(partner: str) -> OKPKey | None:
+                found = keys(partner)
+                return None if found is None else found.signing
+
+            desks.append(AttachmentDesk(ctx.nc, public_key_for, access))
         return desks[0]
 
     @router.subscriber(
@@ -39,9 +59,11 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         queue="handover",
         title="handover/attachment-put",
         description=(
-            "Request/reply: a partner hands over one chunk of a sealed OSO attachment "
-            "(headers Ketenbus-Object, Ketenbus-Chunk, Ketenbus-Last); the object is stored "
-            "when the last chunk arrives. Partners never touch the object store themselves."
+            "Request/reply: the handover's sender hands over one chunk of a sealed OSO "
+            "attachment (the body); header Ketenbus-Request: an AttachmentRequest (op put, "
+            "handover, name, chunk, last, the chunk's sha256, nonce) as a JWS signed with the "
+            "partner's Ed25519 key. The object is stored when the last chunk arrives. Partners "
+            "never touch the object store themselves."
         ),
     )
     async def on_attachment_put(body: bytes, msg: NatsMessage) -> dict[str, Any]:
@@ -57,7 +79,9 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         title="handover/attachment-get",
         description=(
             "Request/reply: one chunk (base64) of a sealed attachment by its name "
-            "(`<sealed-in event id>/<reference>`, known only from the opened section)."
+            "(`<sealed-in event id>/<reference>`, known only from the opened section), for the "
+            "handover's sender, or its receiver once delivered; header Ketenbus-Request: a "
+            "signed AttachmentRequest (op get)."
         ),
     )
     async def on_attachment_get(body: bytes, msg: NatsMessage) -> dict[str, Any]:

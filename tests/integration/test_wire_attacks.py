@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,20 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from adapters.oso.transfer import delivery_filter
+from ketenbus_contracts.handover import (
+    ATTACHMENT_REQUEST_HEADER,
+    ATTACHMENT_REQUEST_TYP,
+    AttachmentRequest,
+)
+from ketenbus_contracts.sealing import PartnerKeys, sign_request
 from services.audit.replay import stream_reader
+from services.handover.attachments import (
+    GET_SUBJECT,
+    PUT_SUBJECT,
+    attachment_name,
+    attachment_request,
+    put_attachment,
+)
 from services.registry import service_specs
 from services.runtime.nats_permissions import password_variables, render_auth_config
 from services.runtime.nats_server import EmbeddedNats
@@ -39,6 +53,7 @@ from services.runtime.streams import (
     feed_max_age,
     leerplicht_signals_consumer,
 )
+from tests.integration.test_handover_attachments import RECEIVER, SENDER, Handovers, serve
 from tests.integration.test_nats_auth import connect, password
 
 pytestmark = pytest.mark.integration
@@ -403,3 +418,48 @@ async def test_leerplicht_forwards_only_the_reports_and_thuiszitters_of_its_own_
         await leerplicht.close()
 
     assert ([b"report", b"thuiszitter"], True) == (read, refused)
+
+
+async def test_attachment_requests_are_signed_and_only_the_handovers_parties_get_answers(
+    wire: Backbone, auth_url: str
+) -> None:
+    handover = await connect(auth_url, "handover")  # the desk, as the handover service's user
+    handovers = Handovers()
+    sender, other = handovers.keys[SENDER], handovers.keys[RECEIVER]
+    await serve(handover, handovers)
+    theirs = await connect(auth_url, RECEIVER)  # another school, on its own user
+    name = attachment_name(uuid.uuid4(), "bijlage-1")
+    try:
+        await put_attachment(wire.school, sender, handovers.started, name, b"sealed")
+
+        async def ask(subject: str, headers: dict[str, str], body: bytes = b"") -> str:
+            reply = await theirs.request(subject, body, timeout=5, headers=headers)
+            return str(json.loads(reply.data).get("reason"))
+
+        copied = attachment_request(sender, "get", handovers.started, name, 0)
+        await ask(GET_SUBJECT, copied)  # answered once, to whoever sent it first
+        forged = AttachmentRequest(
+            partner=SENDER, op="get", handover_id=handovers.started, name=name, chunk=0
+        )
+        reasons = [
+            await ask(PUT_SUBJECT, {}, b"replaced"),
+            await ask(PUT_SUBJECT, attachment_request(other, "put", handovers.started, name, 0)),
+            await ask(GET_SUBJECT, attachment_request(other, "get", handovers.started, name, 0)),
+            await ask(GET_SUBJECT, copied),
+            await ask(GET_SUBJECT, {ATTACHMENT_REQUEST_HEADER: sign(forged, other)}),
+        ]
+    finally:
+        await theirs.close()
+        await handover.close()
+
+    assert [
+        "unsigned-request",
+        "not-the-sender",
+        "not-a-party",
+        "replayed-request",
+        "bad-signature",
+    ] == reasons
+
+
+def sign(request: AttachmentRequest, keys: PartnerKeys) -> str:
+    return sign_request(request, keys.signing, typ=ATTACHMENT_REQUEST_TYP).decode()

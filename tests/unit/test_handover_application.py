@@ -588,3 +588,25 @@ def test_childcare_to_primary_hands_over_the_early_education_form_with_consent()
     assert [("early-education", "OPT-UIT")] == [
         (s.category, s.rule) for s in delivered.data.sections
     ]
+
+
+def test_only_the_sender_puts_attachments_and_the_receiver_gets_them_once_delivered() -> None:
+    app, story = application(), Story("po-vo")
+    apply(app, story.started(), story.prepared(), story.viewed(), story.requested())
+
+    def who(op: str) -> list[str | None]:
+        return [
+            app.attachment_refusal(story.id, partner, op)
+            for partner in (SENDER, RECEIVER, "vo-andere-school")
+        ]
+
+    before = (who("put"), who("get"))
+    apply(app, story.released())
+    after = (who("put"), who("get"))
+
+    assert (
+        [None, "not-the-sender", "not-the-sender"],
+        [None, "not-a-party", "not-a-party"],
+    ) == before
+    assert [None, None, "not-a-party"] == after[1]
+    assert "unknown-handover" == app.attachment_refusal(uuid.uuid4(), SENDER, "get")
