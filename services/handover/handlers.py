@@ -17,7 +17,7 @@ from services.handover.application import HandoverApplication
 from services.handover.attachments import GET_SUBJECT, PUT_SUBJECT, AttachmentDesk, refused
 from services.runtime.batching import BATCH, raw_batch
 from services.runtime.host import ServiceContext
-from services.runtime.partners import PublicKeyLookup
+from services.runtime.partners import PartnerRegistry
 from services.runtime.signatures import verifying
 from services.runtime.streams import HANDOVER_INBOUND
 
@@ -45,10 +45,10 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
                 )
                 return refusal
 
-            keys = PublicKeyLookup(ctx.settings.data_dir)
+            registry = PartnerRegistry.load(ctx.settings.data_dir)
 
             def public_key_for(partner: str) -> OKPKey | None:
-                found = keys(partner)
+                found = registry.public_keys(partner)
                 return None if found is None else found.signing
 
             desks.append(AttachmentDesk(ctx.nc, public_key_for, access))
