@@ -280,6 +280,9 @@ PlanEvent = Annotated[
 # ---------------------------------------------------------------------------------------------
 # Signed plan queries (NATS `ketenbus.query.plan`, HTTP `Authorization: Bearer <token>`)
 
+# The request subjects the plan service answers (a partner's NATS user may call both).
+PLAN_QUERY_SUBJECT = "ketenbus.query.plan"
+WORKLIST_QUERY_SUBJECT = "ketenbus.query.worklist"
 PLAN_QUERY_TYP = "plan-query+jws"
 
 

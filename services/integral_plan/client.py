@@ -13,9 +13,13 @@ from typing import Any
 
 from nats.aio.client import Client as NatsClient
 
-from ketenbus_contracts.plan import PlanQuery, sign_plan_query
+from ketenbus_contracts.plan import (
+    PLAN_QUERY_SUBJECT,
+    WORKLIST_QUERY_SUBJECT,
+    PlanQuery,
+    sign_plan_query,
+)
 from ketenbus_contracts.sealing import PartnerKeys
-from services.integral_plan.handlers import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
 
 TIMEOUT = 10.0
 

@@ -20,7 +20,12 @@ from pydantic import BaseModel, Field, SkipValidation, TypeAdapter
 
 from ketenbus_contracts.arrangements import ArrangementsEvent
 from ketenbus_contracts.handover import HandoverEvent
-from ketenbus_contracts.plan import PlanEvent, PlanQueryError
+from ketenbus_contracts.plan import (
+    PLAN_QUERY_SUBJECT,
+    WORKLIST_QUERY_SUBJECT,
+    PlanEvent,
+    PlanQueryError,
+)
 from ketenbus_contracts.privacy import ChildErased
 from ketenbus_contracts.signalling import SignallingEvent
 from ketenbus_contracts.truancy import TruancyEvent
@@ -42,8 +47,6 @@ from services.runtime.streams import (
 CONSUMER = PLAN_SIGNALLING  # the signalling feed (bench/slice.py follows its position)
 ERASURES = PLAN_PRIVACY
 PARTIES = PLAN_INBOUND
-PLAN_QUERY_SUBJECT = "ketenbus.query.plan"
-WORKLIST_QUERY_SUBJECT = "ketenbus.query.worklist"
 decode_plan = TypeAdapter[PlanEvent](PlanEvent).validate_json
 
 

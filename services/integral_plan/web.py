@@ -26,8 +26,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from ketenbus_contracts.envelope import PSEUDONYM_PATTERN
+from ketenbus_contracts.plan import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
 from ketenbus_contracts.purposes import Purpose
-from services.integral_plan.handlers import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
 from services.integral_plan.portal import Portal
 from services.integral_plan.query import PlanAccess
 

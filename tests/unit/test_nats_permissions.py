@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.integral_plan.handlers import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
+from ketenbus_contracts.plan import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
 from services.registry import SERVICES, service_specs
 from services.runtime.nats_auth import (
     BRIDGE_USER,
