@@ -12,7 +12,7 @@ import asyncio
 import base64
 import hashlib
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
@@ -41,7 +41,7 @@ from services.runtime.keyring import (
 from services.runtime.nats_auth import partner_connect
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
-from tests.conftest import StoreBackend
+from tests.conftest import StartBackbone, StoreBackend
 
 pytestmark = pytest.mark.integration
 
@@ -59,10 +59,9 @@ STRANGER = pupil(999)  # a child the school has no relation with
 
 class KluisBatchCase(StoreBackend):
     @pytest.fixture
-    def backbone(self, settings: Settings) -> Iterator[Backbone]:
-        settings = settings.model_copy(update={"nats_auth": "registry"})
-        with Backbone(settings, ["kluis"]) as backbone:
-            yield backbone
+    def backbone(self, settings: Settings, start_backbone: StartBackbone) -> Backbone:
+        registry = settings.model_copy(update={"nats_auth": "registry"})
+        return start_backbone(registry, ["kluis"])
 
     def as_school(
         self, backbone: Backbone, work: Callable[[NatsClient], Coroutine[Any, Any, T]]

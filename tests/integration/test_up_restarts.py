@@ -3,7 +3,12 @@
 Every service used to declare every missing durable consumer while each re-created its own
 (delete, then add from its stored position): another service's add between the two made the
 second fail with err_code 10012 "deliver policy can not be updated", and `up` with it. Now the
-supervisor declares the streams and each service only its own consumers.
+supervisor declares the streams and each service only its own consumers (proven without a race
+in test_consumers_declared.py).
+
+The race failed `up` in 2 of 4 starts after `ketenbus demo` (issue 15). With it back at that
+rate, the six starts here (the first, then five more) all pass once in 64 runs; the fifteen more
+starts this test used to make (nine service processes each) bought little more than that.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from tests.integration.helpers import signal as signal_event
 pytestmark = pytest.mark.integration
 
 KETENBUS = Path(__file__).parents[2] / ".venv" / "bin" / "ketenbus"
-STARTS = 20
+STARTS = 5
 READY = b"ketenbus is up"
 
 
@@ -64,7 +69,7 @@ def publish(data_dir: Path, event: Path) -> int:
     ).returncode
 
 
-def test_up_starts_twenty_times_on_a_used_data_dir(tmp_path: Path) -> None:
+def test_up_starts_again_and_again_on_a_used_data_dir(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     event = tmp_path / "signal.json"
     event.write_bytes(signal_event(child(1), SCHOOL).to_bytes())
