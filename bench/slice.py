@@ -649,21 +649,19 @@ def missing_from_plans(settings: Settings, events: Sequence[Inbound]) -> list[st
 
     The plan probe only says that the tracking position passed an event; this checks the effect.
     """
-    from eventsourcing.application import AggregateNotFoundError
-
+    from services.integral_plan.application import UnknownPlanError
     from services.integral_plan.bootstrap import create_application
-    from services.integral_plan.domain import Plan
 
     app = create_application(settings)
     missing = []
     try:
         for event in events:
             try:
-                plan = app.repository.get(Plan.create_id(event.child))
-            except AggregateNotFoundError:
+                plan = app.plan_of(event.child)
+            except UnknownPlanError:
                 missing.append(event.key)
                 continue
-            if event.key not in plan.signals:
+            if event.key not in {s["signal_id"] for s in plan["signals"]}:
                 missing.append(event.key)
     finally:
         app.close()

@@ -41,6 +41,7 @@ from ketenbus_contracts import truancy as tr
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
 from services.integral_plan.application import WORK_ITEMS, IntegralPlanApplication
+from services.integral_plan.index import LISTED
 from services.runtime.store import TrackedApplication
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -100,6 +101,7 @@ class Unindexed(IntegralPlanApplication):
     """The plan application recording as it did before the index (no index rows)."""
 
     def record(self, tracking: Tracking, *aggregates: Any, **kwargs: Any) -> None:
+        kwargs.pop(LISTED, None)
         TrackedApplication.record(self, tracking, *aggregates, **kwargs)
 
 
@@ -117,7 +119,7 @@ def read_every_plan(app: IntegralPlanApplication, partner: str) -> list[dict[str
         item
         for plan in app.plans()
         for source in WORK_ITEMS
-        for item in source.items(plan, partner, NOW.date(), app.rules)
+        for item in source.items(plan, app.view_of(plan.id), partner, NOW.date(), app.rules)
     ]
 
 

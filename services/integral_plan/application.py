@@ -1,11 +1,15 @@
-"""The integral-plan application: applies every domain's events to the child's plan.
+"""The integral-plan application: applies every domain's events to the child's plan and views.
+
+A consumed event changes the child's `Plan` (its decisions: parties, regie, goals, agreements,
+actions) and its `PlanView` (what other domains recorded, the timeline); a batch records the
+plans' new events, the changed view rows, the worklist index rows and the consumed position in
+one transaction (`PlanBatch`, `services.integral_plan.index`).
 
 Also answers what readers ask: a child's plan (sealed sections still sealed) and an
 organisation's worklist (thuiszitter escalations, overdue actions, stalled handovers, new
 matches, actions due soon; limits in `infra/integral_plan/worklist.yaml`). A worklist reads only
-the plans the worklist index lists for the partner (`services.integral_plan.index`): every
-recording passes the partners each changed plan names on a possible item
-(`worklist_partners`), and the recorder writes them in the same transaction.
+the plans the worklist index lists for the partner: every recording passes the partners each
+changed plan names on a possible item (`worklist_partners`).
 """
 
 from __future__ import annotations
@@ -16,24 +20,31 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, NamedTuple, cast
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import DomainEventProtocol, MutableOrImmutableAggregate
-from eventsourcing.persistence import ProcessRecorder, Recording, Tracking
+from eventsourcing.application import AggregateNotFoundError, Repository
+from eventsourcing.persistence import ProcessRecorder
 from eventsourcing.utils import get_topic
 
 from ketenbus_contracts.privacy import ChildErased
+from services.integral_plan import legacy
 from services.integral_plan.config import WorklistRules, load_worklist_rules
 from services.integral_plan.domain import Plan, PlanError, match_parties
-from services.integral_plan.index import LISTED, RECORDERS, POPOPlanRecorder, WorklistIndex
+from services.integral_plan.index import (
+    LISTED,
+    RECORDERS,
+    VIEWED,
+    POPOPlanRecorder,
+    WorklistIndex,
+)
 from services.integral_plan.translation import applier_for
+from services.integral_plan.views import PlanView, plan_view
 from services.runtime.store import Batch, TrackedApplication
 
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
-WorkItems = Callable[[Plan, str, date, WorklistRules], list[dict[str, Any]]]
-Concerned = Callable[[Plan], set[str]]
-REINDEX_BATCH = 500  # plans per transaction when the index is filled from the plans
+WorkItems = Callable[[Plan, PlanView, str, date, WorklistRules], list[dict[str, Any]]]
+Concerned = Callable[[Plan, PlanView], set[str]]
+REINDEX_BATCH = 500  # plans per transaction when the index or the views are filled
 
 
 def utcnow() -> datetime:
@@ -42,6 +53,38 @@ def utcnow() -> datetime:
 
 class UnknownPlanError(LookupError):
     """There is no plan for this child."""
+
+
+class PlanBatch(Batch):
+    """The plans one batch touches, with their views: recorded together with the rows of the
+    views they changed and of the worklist index."""
+
+    def __init__(self, repository: Repository[uuid.UUID], index: WorklistIndex) -> None:
+        super().__init__(repository)
+        self._index = index
+        self._views: dict[uuid.UUID, PlanView] = {}
+
+    def plan(self, child: str) -> tuple[Plan, PlanView]:
+        plan_id = Plan.create_id(child)
+        plan = self.get(plan_id, lambda: Plan(child))
+        if plan_id not in self._views:
+            self._views[plan_id] = PlanView(self._index.view_rows(plan_id, timeline=False))
+        return plan, self._views[plan_id]
+
+    def forget(self, aggregate_id: uuid.UUID) -> None:
+        super().forget(aggregate_id)
+        self._views.pop(aggregate_id, None)
+
+    def recording(self) -> dict[str, Any]:
+        listed, viewed = {}, {}
+        for plan in self.aggregates:
+            view = self._views[plan.id]
+            changes = view.changes()
+            if changes:
+                viewed[plan.id] = changes
+            if changes or plan.pending_events:
+                listed[plan.id] = worklist_partners(plan, view)
+        return {LISTED: listed, VIEWED: viewed}
 
 
 class IntegralPlanApplication(TrackedApplication):
@@ -58,7 +101,11 @@ class IntegralPlanApplication(TrackedApplication):
         super().__init__(env)
         self.clock = clock
         self.rules = rules or load_worklist_rules()
-        if self.index.is_empty() and self._any_plan():
+        if not self._any_plan():
+            return
+        if not self.index.has_views():
+            self.migrate_views()  # and the index from them
+        elif self.index.is_empty():
             self.reindex()
 
     def _any_plan(self) -> bool:
@@ -71,7 +118,7 @@ class IntegralPlanApplication(TrackedApplication):
         Returns the number of plans read."""
         count, listed = 0, {}
         for plan in self.plans():
-            listed[plan.id] = worklist_partners(plan)
+            listed[plan.id] = worklist_partners(plan, self.view_of(plan.id))
             count += 1
             if len(listed) == REINDEX_BATCH:
                 self.index.relist(listed)
@@ -80,11 +127,34 @@ class IntegralPlanApplication(TrackedApplication):
         log.info("worklist_index_rebuilt", plans=count)
         return count
 
+    def migrate_views(self) -> int:
+        """Write every plan's views from its own stored events: a store recorded before the
+        views has them only as the plan's `…Noted` events (`services.integral_plan.legacy`).
+        Returns the number of plans read."""
+        count, viewed = 0, {}
+        for plan in self.plans():
+            view = PlanView()
+            for recorded in self.repository.event_store.get(plan.id):
+                view.source = f"v{recorded.originator_version}"
+                if isinstance(recorded, legacy.Noted):
+                    legacy.project(recorded, view)
+                else:
+                    view.decided(recorded)
+            viewed[plan.id] = view.changes()
+            count += 1
+            if len(viewed) == REINDEX_BATCH:
+                self.index.review(viewed)
+                viewed = {}
+        self.index.review(viewed)
+        self.reindex()
+        log.info("plan_views_migrated", plans=count)
+        return count
+
     def construct_recorder(self) -> ProcessRecorder:
-        """The store's process recorder, with the worklist index."""
+        """The store's process recorder, with the worklist index and the views."""
         module = type(self.factory).__module__
         if module not in RECORDERS:
-            raise RuntimeError(f"no worklist index for {module}")
+            raise RuntimeError(f"no plan recorder for {module}")
         if RECORDERS[module] is POPOPlanRecorder:
             return POPOPlanRecorder()
         self.factory.env[self.factory.PROCESS_RECORDER_TOPIC] = get_topic(RECORDERS[module])
@@ -94,27 +164,16 @@ class IntegralPlanApplication(TrackedApplication):
     def index(self) -> WorklistIndex:
         return cast(WorklistIndex, self.recorder)
 
-    def save(
-        self,
-        *objs: MutableOrImmutableAggregate[uuid.UUID] | DomainEventProtocol[uuid.UUID] | None,
-        **kwargs: Any,
-    ) -> list[Recording[uuid.UUID]]:
-        return super().save(*objs, **_listed(objs, kwargs))
-
-    def record(
-        self,
-        tracking: Tracking,
-        *aggregates: MutableOrImmutableAggregate[uuid.UUID] | None,
-        **kwargs: Any,
-    ) -> None:
-        super().record(tracking, *aggregates, **_listed(aggregates, kwargs))
+    def new_batch(self) -> PlanBatch:
+        return PlanBatch(self.repository, self.index)
 
     def handle(self, batch: Batch, message: Any) -> None:
-        self.apply(message, batch)
+        self.apply(message, cast(PlanBatch, batch))
 
-    def apply(self, event: Any, batch: Batch | None = None) -> None:
-        """Apply one contract event (a party's plan event, or another domain's) to the plan."""
-        work = batch or Batch(self.repository)
+    def apply(self, event: Any, batch: PlanBatch | None = None) -> None:
+        """Apply one contract event (a party's plan event, or another domain's) to the plan
+        and its views; without `batch`, recorded at once."""
+        work = batch or self.new_batch()
         if isinstance(event, ChildErased):
             self.erase(event.subject, work)
             return
@@ -122,17 +181,22 @@ class IntegralPlanApplication(TrackedApplication):
         if applier is None:
             log.info("plan_event_ignored", event_type=event.type)
             return
-        plan = work.get(Plan.create_id(event.subject), lambda: Plan(event.subject))
-        applier(plan, event)
+        plan, view = work.plan(event.subject)
+        view.source = str(event.id)
+        before = len(plan.pending_events)
+        applier(plan, view, event)
+        for decision in plan.pending_events[before:]:
+            view.decided(decision)
         if batch is None:
-            self.save(plan)
+            self.save(*work.aggregates, **work.recording())
 
     def erase(self, child: str, batch: Batch | None = None) -> None:
-        """Drop the child's plan: its stored events are deleted, not just superseded."""
+        """Drop the child's plan: its stored events are deleted, not just superseded, and its
+        views and index rows go with them."""
         plan_id = Plan.create_id(child)
         if batch is not None:
             batch.forget(plan_id)
-        self.index.unlist(plan_id)
+        self.index.drop(plan_id)
         self.purge(plan_id)
         log.info("plan_erased", plan_id=str(plan_id))
 
@@ -145,8 +209,12 @@ class IntegralPlanApplication(TrackedApplication):
             raise UnknownPlanError("no plan for this child") from None
         return plan
 
+    def view_of(self, plan_id: uuid.UUID) -> PlanView:
+        return PlanView(self.index.view_rows(plan_id))
+
     def plan_of(self, child: str) -> dict[str, Any]:
-        return self._plan(child).view()
+        plan = self._plan(child)
+        return plan_view(plan, self.view_of(plan.id))
 
     def plans(self, partner: str | None = None) -> Iterator[Plan]:
         """Every plan in the store (erased ones are gone: their events were deleted); with
@@ -181,8 +249,9 @@ class IntegralPlanApplication(TrackedApplication):
         today = (now or self.clock()).date()
         items: list[dict[str, Any]] = []
         for plan in self.plans(partner):
+            view = self.view_of(plan.id)
             for source in WORK_ITEMS:
-                items.extend(source.items(plan, partner, today, self.rules))
+                items.extend(source.items(plan, view, partner, today, self.rules))
         order = {
             "thuiszitter-escalation": 0,
             "overdue-action": 1,
@@ -197,15 +266,15 @@ class IntegralPlanApplication(TrackedApplication):
 # Worklist sources: one function per kind of work.
 
 
-def match_partners(plan: Plan) -> set[str]:
-    return match_parties(plan.match)
+def match_partners(plan: Plan, view: PlanView) -> set[str]:
+    return match_parties(view.match)
 
 
 def new_matches(
-    plan: Plan, partner: str, today: date, rules: WorklistRules
+    plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
 ) -> list[dict[str, Any]]:
-    match = plan.match
-    if match is None or partner not in match_partners(plan):
+    match = view.match
+    if match is None or partner not in match_partners(plan, view):
         return []
     found = datetime.fromisoformat(match["found_at"]).date()
     if (today - found).days > rules.new_match_days:
@@ -222,25 +291,20 @@ def new_matches(
     ]
 
 
-def _open_actions(plan: Plan) -> Iterator[dict[str, Any]]:
-    return (a for a in plan.actions.values() if a["status"] == "open")
-
-
-def action_partners(plan: Plan) -> set[str]:
-    return {p for a in _open_actions(plan) for p in (a["actor"], a["reports_to"])}
+def action_partners(plan: Plan, view: PlanView) -> set[str]:
+    return {p for a in plan.open_actions() for p in (a.actor, a.reports_to)}
 
 
 def actions_due(
-    plan: Plan, partner: str, today: date, rules: WorklistRules
+    plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
 ) -> list[dict[str, Any]]:
     items = []
-    for action in _open_actions(plan):
-        if partner not in (action["actor"], action["reports_to"]):
+    for action in plan.open_actions():
+        if partner not in (action.actor, action.reports_to):
             continue
-        due = date.fromisoformat(action["due_on"])
-        if due < today:
+        if action.due_on < today:
             kind = "overdue-action"
-        elif due <= today + timedelta(days=rules.due_soon_days):
+        elif action.due_on <= today + timedelta(days=rules.due_soon_days):
             kind = "due-soon-action"
         else:
             continue
@@ -248,20 +312,20 @@ def actions_due(
             {
                 "kind": kind,
                 "child": plan.child,
-                "since": action["due_on"],
-                "ref": action["action_id"],
-                "actor": action["actor"],
-                "reports_to": action["reports_to"],
-                "days_overdue": max((today - due).days, 0),
+                "since": action.due_on.isoformat(),
+                "ref": str(action.action_id),
+                "actor": action.actor,
+                "reports_to": action.reports_to,
+                "days_overdue": max((today - action.due_on).days, 0),
             }
         )
     return items
 
 
-def _open_handovers(plan: Plan) -> Iterator[tuple[dict[str, Any], set[str]]]:
+def _open_handovers(view: PlanView) -> Iterator[tuple[dict[str, Any], set[str]]]:
     """Handovers not delivered or closed, with their sender, receiver, SWV and whom they were
     escalated to."""
-    for handover in plan.handovers.values():
+    for handover in view.items("handovers"):
         if handover["status"] != "started" or not handover["planned_on"]:
             continue
         concerned = {handover["from"], handover["to"], handover["swv"]}
@@ -269,17 +333,17 @@ def _open_handovers(plan: Plan) -> Iterator[tuple[dict[str, Any], set[str]]]:
         yield handover, concerned
 
 
-def handover_partners(plan: Plan) -> set[str]:
-    return {p for _, concerned in _open_handovers(plan) for p in concerned if p}
+def handover_partners(plan: Plan, view: PlanView) -> set[str]:
+    return {p for _, concerned in _open_handovers(view) for p in concerned if p}
 
 
 def stalled_handovers(
-    plan: Plan, partner: str, today: date, rules: WorklistRules
+    plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
 ) -> list[dict[str, Any]]:
     """A handover past its planned date and not delivered or closed, or escalated, for its
     sender, its receiver, its SWV and whom it was escalated to."""
     items = []
-    for handover, concerned in _open_handovers(plan):
+    for handover, concerned in _open_handovers(view):
         planned = date.fromisoformat(handover["planned_on"])
         late = (today - planned).days
         if partner not in concerned or (
@@ -301,29 +365,26 @@ def stalled_handovers(
     return items
 
 
-def thuiszitter_partners(plan: Plan) -> set[str]:
+def thuiszitter_partners(plan: Plan, view: PlanView) -> set[str]:
     """Whom a thuiszitter without a fitting offer concerns (whom the three-month rule
     notifies, the school, leerplicht); none when there is no such thuiszitter."""
-    attendance = plan.attendance
-    thuiszitter = attendance["thuiszitter"]
-    if thuiszitter is None or thuiszitter["ended_on"] or plan.offered_since(thuiszitter["since"]):
+    thuiszitter = view.thuiszitter
+    if thuiszitter is None or thuiszitter["ended_on"] or view.offered_since(thuiszitter["since"]):
         return set()
-    three_month = attendance["three_month"]
-    concerned = {thuiszitter["school"]} | {r["leerplicht"] for r in attendance["reports"].values()}
+    three_month = view.three_month
+    concerned = {thuiszitter["school"]} | {r["leerplicht"] for r in view.items("reports")}
     concerned |= set(three_month["notify"]) if three_month else set()
     return concerned
 
 
 def thuiszitter_escalations(
-    plan: Plan, partner: str, today: date, rules: WorklistRules
+    plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
 ) -> list[dict[str, Any]]:
     """The three-month rule reached, or a thuiszitter registered without a fitting offer, for
     the organisations concerned (whom the rule notifies, the school, leerplicht)."""
-    if partner not in thuiszitter_partners(plan):
+    thuiszitter, three_month = view.thuiszitter, view.three_month
+    if thuiszitter is None or partner not in thuiszitter_partners(plan, view):
         return []
-    attendance = plan.attendance
-    thuiszitter = attendance["thuiszitter"]
-    three_month = attendance["three_month"]
     since = date.fromisoformat(thuiszitter["since"])
     if three_month is None and (today - since).days < rules.thuiszitter_without_offer_days:
         return []
@@ -356,14 +417,6 @@ WORK_ITEMS: list[WorkSource] = [
 ]
 
 
-def worklist_partners(plan: Plan) -> set[str]:
+def worklist_partners(plan: Plan, view: PlanView) -> set[str]:
     """Every partner a worklist source could list this plan for, on any day."""
-    return {p for source in WORK_ITEMS for p in source.concerned(plan) if p}
-
-
-def _listed(aggregates: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """`kwargs` for a recording, with the index rows of the plans it changes."""
-    listed = {
-        a.id: worklist_partners(a) for a in aggregates if isinstance(a, Plan) and a.pending_events
-    }
-    return kwargs | {LISTED: listed} if listed else kwargs
+    return {p for source in WORK_ITEMS for p in source.concerned(plan, view) if p}

@@ -3,12 +3,14 @@
 The handover and arrangements services relay under their own `source`: who did something is
 taken from the event's data, never from `source` (the truancy service keeps the partner's).
 
-- `@projects(Contract)`: another domain's recorded event, noted on the child's plan (signals,
-  matches, handovers, arrangements, attendance: a domain adds an event here with one function,
-  its consumer in streams.py and one entry in `handlers.FEEDS`). Only clear fields are noted;
-  sealed sections stay tokens bound to the event id. The organisations the event gives a
-  relation with the child (`relation_changes`, what kluis records) join the plan as parties.
-- `@commands(Contract)`: a party's inbound plan event, checked by the plan's rules.
+- `@projects(Contract)`: another domain's recorded event, noted in the child's plan views
+  (signals, matches, handovers, arrangements, attendance: a domain adds an event here with one
+  function, its consumer in streams.py and one entry in `handlers.FEEDS`). Only clear fields are
+  noted; sealed sections stay tokens bound to the event id. The organisations the event gives a
+  relation with the child (`relation_changes`, what kluis records) join the plan itself as
+  parties, and regie from the arrangements domain holds on it: the plan's rules depend on them.
+- `@commands(Contract)`: a party's inbound plan event, checked by the plan's rules (its
+  timeline entry follows from the event the plan records: `PlanView.decided`).
 - `to_contract`: the plan's own recorded events, as the outbound `ketenbus.plan.*` contracts.
 """
 
@@ -54,19 +56,23 @@ from ketenbus_contracts.signalling import (
     SignalWithdrawn,
 )
 from services.integral_plan.config import parent_link_rule, partner_role, projection_rules
-from services.integral_plan.domain import Plan
+from services.integral_plan.domain import ENROLMENT, Plan
+from services.integral_plan.views import PlanView
 
 SOURCE = "ketenbus.integral-plan"
 
 E = TypeVar("E", bound=CloudEvent[Any])
-Apply = Callable[[Plan, Any], None]
+Apply = Callable[[Plan, PlanView, Any], None]
+Command = Callable[[Plan, Any], None]
 
 PROJECTIONS: dict[type[CloudEvent[Any]], Apply] = {}
-COMMANDS: dict[type[CloudEvent[Any]], Apply] = {}
+COMMANDS: dict[type[CloudEvent[Any]], Command] = {}
 
 
-def projects(contract: type[E]) -> Callable[[Callable[[Plan, E], None]], Callable[[Plan, E], None]]:
-    def register(func: Callable[[Plan, E], None]) -> Callable[[Plan, E], None]:
+def projects(
+    contract: type[E],
+) -> Callable[[Callable[[Plan, PlanView, E], None]], Callable[[Plan, PlanView, E], None]]:
+    def register(func: Callable[[Plan, PlanView, E], None]) -> Callable[[Plan, PlanView, E], None]:
         PROJECTIONS[contract] = func
         return func
 
@@ -85,34 +91,31 @@ def _sealed(data: EventData) -> dict[str, str]:
     return {purpose.value: token for purpose, token in data.sealed.items()}
 
 
-# other domains' events, noted on the plan
+# other domains' events, noted in the plan's views
 
 
 @projects(SignalRegistered)
-def _signal_registered(plan: Plan, event: SignalRegistered) -> None:
-    plan.note_signal(
-        event.data.signal_id,
-        event.data.signaller.model_dump(),
-        event.data.registered_on,
-        event.id,
-        _sealed(event.data),
-    )
+def _signal_registered(plan: Plan, view: PlanView, event: SignalRegistered) -> None:
+    d = event.data
+    signaller = d.signaller.model_dump()
+    plan.involve_signaller(signaller, d.registered_on)
+    view.note_signal(d.signal_id, signaller, d.registered_on, event.id, _sealed(d))
 
 
 @projects(SignalWithdrawn)
-def _signal_withdrawn(plan: Plan, event: SignalWithdrawn) -> None:
-    plan.note_withdrawal(event.data.signal_id, event.data.withdrawn_on, event.data.reason)
+def _signal_withdrawn(plan: Plan, view: PlanView, event: SignalWithdrawn) -> None:
+    view.note_withdrawal(event.data.signal_id, event.data.withdrawn_on, event.data.reason)
 
 
 @projects(MatchFound)
-def _match_found(plan: Plan, event: MatchFound) -> None:
+def _match_found(plan: Plan, view: PlanView, event: MatchFound) -> None:
     """Who signalled and how to reach them (a match noted before it named contacts: the
     signals' own), the coordinator; a match carries no concern to note."""
     d = event.data
     contacts = d.contacts or [
         MatchContact(partner=s.partner, role=s.role, contact=s.contact) for s in d.signallers
     ]
-    plan.note_match(
+    view.note_match(
         d.match_id,
         list(d.signal_ids),
         [s.partner for s in d.signallers],
@@ -124,18 +127,18 @@ def _match_found(plan: Plan, event: MatchFound) -> None:
 
 
 @projects(ContactMade)
-def _contact_made(plan: Plan, event: ContactMade) -> None:
-    plan.note_match_contact(event.data.match_id, event.data.partner, event.data.contacted_on)
+def _contact_made(plan: Plan, view: PlanView, event: ContactMade) -> None:
+    view.note_match_contact(event.data.match_id, event.data.partner, event.data.contacted_on)
 
 
 @projects(MatchEnded)
-def _match_ended(plan: Plan, event: MatchEnded) -> None:
-    plan.note_match_ended(event.data.match_id, event.data.ended_on)
+def _match_ended(plan: Plan, view: PlanView, event: MatchEnded) -> None:
+    view.note_match_ended(event.data.match_id, event.data.ended_on)
 
 
 @projects(CoordinatorAssigned)
-def _coordinator_assigned(plan: Plan, event: CoordinatorAssigned) -> None:
-    plan.note_match_coordinator(event.data.match_id, event.data.coordinator.model_dump())
+def _coordinator_assigned(plan: Plan, view: PlanView, event: CoordinatorAssigned) -> None:
+    view.note_match_coordinator(event.data.match_id, event.data.coordinator.model_dump())
 
 
 Known = dict[str, dict[str, str]]
@@ -182,53 +185,56 @@ def _clear(model: ContractModel, *fields: str) -> dict[str, Any]:
 
 
 @projects(ho.HandoverStarted)
-def _handover_started(plan: Plan, event: ho.HandoverStarted) -> None:
+def _handover_started(plan: Plan, view: PlanView, event: ho.HandoverStarted) -> None:
     d = event.data
-    plan.note_handover_started(
+    started_on = event.time.date()
+    sender = {d.sender.partner: {"contact": d.sender.contact}}
+    plan.involve(_parties(event, sender, "handover-sender"), started_on)
+    view.note_handover_started(
         d.handover_id,
         d.transition,
         d.sender.partner,
         d.receiver,
         d.swv,
         d.planned_on,
-        event.time.date(),
-        _parties(event, {d.sender.partner: {"contact": d.sender.contact}}, "handover-sender"),
+        started_on,
         event.id,
         _sealed(d),
     )
 
 
 @projects(ho.DossierDelivered)
-def _dossier_delivered(plan: Plan, event: ho.DossierDelivered) -> None:
+def _dossier_delivered(plan: Plan, view: PlanView, event: ho.DossierDelivered) -> None:
     d = event.data
     parties = _parties(event, as_="handover-receiver")
-    plan.note_handover_step(d.handover_id, "dossier-delivered", d.delivered_on, d.sender, parties)
+    plan.involve(parties, d.delivered_on)
+    view.note_handover_step(d.handover_id, "dossier-delivered", d.delivered_on, d.sender, parties)
 
 
 @projects(ho.WarmConversationHeld)
-def _warm_conversation_held(plan: Plan, event: ho.WarmConversationHeld) -> None:
+def _warm_conversation_held(plan: Plan, view: PlanView, event: ho.WarmConversationHeld) -> None:
     d = event.data
     step = "warm-conversation-held"
-    plan.note_handover_step(d.handover_id, step, d.held_on, d.participants[0].partner, [])
+    view.note_handover_step(d.handover_id, step, d.held_on, d.participants[0].partner, [])
 
 
 @projects(ho.HandoverClosed)
-def _handover_closed(plan: Plan, event: ho.HandoverClosed) -> None:
+def _handover_closed(plan: Plan, view: PlanView, event: ho.HandoverClosed) -> None:
     d = event.data
-    plan.note_handover_step(d.handover_id, "closed", d.closed_on, "", [])
+    view.note_handover_step(d.handover_id, "closed", d.closed_on, "", [])
 
 
 @projects(ho.ContinuityGapFound)
-def _continuity_gap_found(plan: Plan, event: ho.ContinuityGapFound) -> None:
+def _continuity_gap_found(plan: Plan, view: PlanView, event: ho.ContinuityGapFound) -> None:
     d = event.data
     gaps = [{"ref": g.ref, "kind": g.kind} for g in d.gaps]
-    plan.note_continuity_gap(d.handover_id, gaps, d.found_on)
+    view.note_continuity_gap(d.handover_id, gaps, d.found_on)
 
 
 @projects(ho.HandoverEscalated)
-def _handover_escalated(plan: Plan, event: ho.HandoverEscalated) -> None:
+def _handover_escalated(plan: Plan, view: PlanView, event: ho.HandoverEscalated) -> None:
     d = event.data
-    plan.note_handover_escalation(
+    view.note_handover_escalation(
         d.handover_id, d.level, d.to, d.partner, d.planned_on, d.escalated_at
     )
 
@@ -238,6 +244,7 @@ def _handover_escalated(plan: Plan, event: ho.HandoverEscalated) -> None:
 
 def _arrangement(
     plan: Plan,
+    view: PlanView,
     event: CloudEvent[Any],
     by: str,
     ref: uuid.UUID,
@@ -246,53 +253,54 @@ def _arrangement(
     details: dict[str, Any],
     known: Known | None = None,
 ) -> None:
-    plan.note_arrangement(
-        ref,
-        type(event).name,
-        on,
-        until,
-        by,
-        details,
-        _parties(event, known),
-        event.id,
-        _sealed(event.data),
-    )
+    parties = _parties(event, known)
+    plan.involve(parties, on)
+    kind = type(event).name
+    view.note_arrangement(ref, kind, on, until, by, details, parties, event.id, _sealed(event.data))
 
 
 def _regie(
-    plan: Plan, event: CloudEvent[Any], domain: str, regie: arr.Party, ref: uuid.UUID, since: Any
+    plan: Plan,
+    view: PlanView,
+    event: CloudEvent[Any],
+    domain: str,
+    regie: arr.Party,
+    since: Any,
 ) -> None:
     mapped = projection_rules().regie_domains.get(domain, domain)
     parties = [p for p in _parties(event, _named(regie)) if p["partner"] == regie.partner]
-    plan.note_regie(mapped, regie.partner, since, ref, parties)
+    plan.involve(parties, since)
+    plan.record_regie(mapped, regie.partner, since)
+    view.note_regie(mapped, regie.partner, since)
 
 
 @projects(arr.SupportRequested)
-def _support_requested(plan: Plan, event: arr.SupportRequested) -> None:
+def _support_requested(plan: Plan, view: PlanView, event: arr.SupportRequested) -> None:
     d = event.data
     details = _clear(d, "kind", "swv")
-    _arrangement(
-        plan, event, d.school.partner, d.request_id, d.requested_on, None, details, _named(d.school)
-    )
+    by, on = d.school.partner, d.requested_on
+    _arrangement(plan, view, event, by, d.request_id, on, None, details, _named(d.school))
 
 
 @projects(arr.TlvIssued)
-def _tlv_issued(plan: Plan, event: arr.TlvIssued) -> None:
+def _tlv_issued(plan: Plan, view: PlanView, event: arr.TlvIssued) -> None:
     d = event.data
     details = _clear(d, "categorie", "school")
-    _arrangement(plan, event, d.swv.partner, d.tlv_id, d.start_on, d.end_on, details, _named(d.swv))
+    by, known = d.swv.partner, _named(d.swv)
+    _arrangement(plan, view, event, by, d.tlv_id, d.start_on, d.end_on, details, known)
 
 
 @projects(arr.OppDrawnUp)
-def _opp_drawn_up(plan: Plan, event: arr.OppDrawnUp) -> None:
+def _opp_drawn_up(plan: Plan, view: PlanView, event: arr.OppDrawnUp) -> None:
     d = event.data
     details = _clear(d, "school", "review_dates") | {"regie": d.regie.partner}
-    _arrangement(plan, event, d.school, d.opp_id, d.drawn_up_on, None, details, _named(d.regie))
-    _regie(plan, event, "opp", d.regie, d.opp_id, d.drawn_up_on)
+    known = _named(d.regie)
+    _arrangement(plan, view, event, d.school, d.opp_id, d.drawn_up_on, None, details, known)
+    _regie(plan, view, event, "opp", d.regie, d.drawn_up_on)
 
 
 @projects(arr.YouthCareDecided)
-def _youth_care_decided(plan: Plan, event: arr.YouthCareDecided) -> None:
+def _youth_care_decided(plan: Plan, view: PlanView, event: arr.YouthCareDecided) -> None:
     d = event.data
     known = _named(d.regie, d.provider, d.access_team)
     details = {
@@ -300,128 +308,120 @@ def _youth_care_decided(plan: Plan, event: arr.YouthCareDecided) -> None:
         "provider": d.provider.partner,
         "regie": d.regie.partner,
     }
-    _arrangement(
-        plan, event, d.access_team.partner, d.decision_id, d.start_on, d.end_on, details, known
-    )
-    _regie(plan, event, "youth_care", d.regie, d.decision_id, d.start_on)
+    by, ref = d.access_team.partner, d.decision_id
+    _arrangement(plan, view, event, by, ref, d.start_on, d.end_on, details, known)
+    _regie(plan, view, event, "youth_care", d.regie, d.start_on)
 
 
 @projects(arr.ArrangementAgreed)
-def _arrangement_agreed(plan: Plan, event: arr.ArrangementAgreed) -> None:
+def _arrangement_agreed(plan: Plan, view: PlanView, event: arr.ArrangementAgreed) -> None:
     d = event.data
     details = _clear(d, "kind", "region", "funding", "funding_basis")
-    known = _named(*d.parties)
-    _arrangement(
-        plan, event, d.parties[0].partner, d.arrangement_id, d.start_on, d.end_on, details, known
-    )
+    by, ref, known = d.parties[0].partner, d.arrangement_id, _named(*d.parties)
+    _arrangement(plan, view, event, by, ref, d.start_on, d.end_on, details, known)
 
 
 @projects(arr.ReducedTeachingTimeRequested)
-def _reduced_teaching_time(plan: Plan, event: arr.ReducedTeachingTimeRequested) -> None:
+def _reduced_teaching_time(
+    plan: Plan, view: PlanView, event: arr.ReducedTeachingTimeRequested
+) -> None:
     d = event.data
     details = _clear(d, "school", "opp_id", "hours_per_week", "back_to_full_time")
-    _arrangement(plan, event, d.school, d.request_id, d.start_on, d.end_on, details)
+    _arrangement(plan, view, event, d.school, d.request_id, d.start_on, d.end_on, details)
 
 
 @projects(arr.FundingDisputed)
-def _funding_disputed(plan: Plan, event: arr.FundingDisputed) -> None:
+def _funding_disputed(plan: Plan, view: PlanView, event: arr.FundingDisputed) -> None:
     d = event.data
     details = _clear(d, "raised_by", "proposed")
-    plan.note_dispute(
+    view.note_dispute(
         d.arrangement_id, d.dispute_id, "funding-disputed", d.raised_on, d.raised_by, details
     )
 
 
 @projects(arr.DisputeEscalated)
-def _dispute_escalated(plan: Plan, event: arr.DisputeEscalated) -> None:
+def _dispute_escalated(plan: Plan, view: PlanView, event: arr.DisputeEscalated) -> None:
     d = event.data
     details = {"deadline": d.deadline.isoformat(), "holders": [h.partner for h in d.holders]}
     by = ", ".join(h.partner for h in d.holders)
-    plan.note_dispute(
+    view.note_dispute(
         d.arrangement_id, d.dispute_id, "dispute-escalated", d.escalated_on, by, details
     )
 
 
 @projects(arr.DisputeDecided)
-def _dispute_decided(plan: Plan, event: arr.DisputeDecided) -> None:
+def _dispute_decided(plan: Plan, view: PlanView, event: arr.DisputeDecided) -> None:
     d = event.data
     details = _clear(d, "decided_by", "funding")
-    plan.note_dispute(
+    view.note_dispute(
         d.arrangement_id, d.dispute_id, "dispute-decided", d.decided_on, d.decided_by, details
     )
 
 
 @projects(arr.RegieChanged)
-def _regie_changed(plan: Plan, event: arr.RegieChanged) -> None:
+def _regie_changed(plan: Plan, view: PlanView, event: arr.RegieChanged) -> None:
     d = event.data
-    _regie(plan, event, d.domain, d.regie, d.ref_id, d.changed_on)
+    _regie(plan, view, event, d.domain, d.regie, d.changed_on)
 
 
 # truancy (attendance)
 
 
 @projects(tr.PupilEnrolled)
-def _pupil_enrolled(plan: Plan, event: tr.PupilEnrolled) -> None:
+def _pupil_enrolled(plan: Plan, view: PlanView, event: tr.PupilEnrolled) -> None:
     d = event.data
-    plan.note_enrolment(
-        d.school, d.brin, True, d.enrolled_on, _parties(event), event.id, _sealed(d)
-    )
+    plan.involve(_parties(event), d.enrolled_on)
+    view.note_enrolment(d.school, d.brin, True, d.enrolled_on, event.id, _sealed(d))
 
 
 @projects(tr.PupilDeEnrolled)
-def _pupil_de_enrolled(plan: Plan, event: tr.PupilDeEnrolled) -> None:
+def _pupil_de_enrolled(plan: Plan, view: PlanView, event: tr.PupilDeEnrolled) -> None:
     d = event.data
-    plan.note_enrolment(d.school, d.brin, False, d.de_enrolled_on, [], event.id, _sealed(d))
+    plan.end_basis(d.school, ENROLMENT, d.de_enrolled_on)
+    view.note_enrolment(d.school, d.brin, False, d.de_enrolled_on, event.id, _sealed(d))
 
 
 @projects(tr.VerzuimReportDue)
-def _verzuim_report_due(plan: Plan, event: tr.VerzuimReportDue) -> None:
+def _verzuim_report_due(plan: Plan, view: PlanView, event: tr.VerzuimReportDue) -> None:
     d = event.data
-    plan.note_verzuim_report(
-        d.report_id,
-        d.school,
-        d.leerplicht,
-        d.kind,
-        d.begin_on,
-        d.end_on,
-        _parties(event),
-        event.id,
-        _sealed(d),
+    plan.involve(_parties(event), d.end_on)
+    view.note_verzuim_report(
+        d.report_id, d.school, d.leerplicht, d.kind, d.begin_on, d.end_on, event.id, _sealed(d)
     )
 
 
 @projects(tr.ThuiszitterRegistered)
-def _thuiszitter_registered(plan: Plan, event: tr.ThuiszitterRegistered) -> None:
+def _thuiszitter_registered(plan: Plan, view: PlanView, event: tr.ThuiszitterRegistered) -> None:
     d = event.data
-    plan.note_thuiszitter(True, d.category, d.since, d.school, None)
+    view.note_thuiszitter(True, d.category, d.since, d.school, None)
 
 
 @projects(tr.ThuiszitterEnded)
-def _thuiszitter_ended(plan: Plan, event: tr.ThuiszitterEnded) -> None:
+def _thuiszitter_ended(plan: Plan, view: PlanView, event: tr.ThuiszitterEnded) -> None:
     d = event.data
-    plan.note_thuiszitter(False, d.category, d.ended_on, None, d.reason)
+    view.note_thuiszitter(False, d.category, d.ended_on, None, d.reason)
 
 
 @projects(tr.ThreeMonthRuleReached)
-def _three_month_rule_reached(plan: Plan, event: tr.ThreeMonthRuleReached) -> None:
+def _three_month_rule_reached(plan: Plan, view: PlanView, event: tr.ThreeMonthRuleReached) -> None:
     d = event.data
-    plan.note_three_month_rule(
+    view.note_three_month_rule(
         d.stage, d.since, d.days_at_home, d.deadline, list(d.notify), event.time.date()
     )
 
 
 @projects(tr.ExemptionGranted)
-def _exemption_granted(plan: Plan, event: tr.ExemptionGranted) -> None:
+def _exemption_granted(plan: Plan, view: PlanView, event: tr.ExemptionGranted) -> None:
     d = event.data
-    plan.note_exemption(
+    view.note_exemption(
         d.exemption_id, d.leerplicht, d.article, d.valid_from, d.valid_until, event.id, _sealed(d)
     )
 
 
 @projects(tr.OfferMade)
-def _offer_made(plan: Plan, event: tr.OfferMade) -> None:
+def _offer_made(plan: Plan, view: PlanView, event: tr.OfferMade) -> None:
     d = event.data
-    plan.note_offer(d.offer_id, d.by, d.offered_on, event.id, _sealed(d))
+    view.note_offer(d.offer_id, d.by, d.offered_on, event.id, _sealed(d))
 
 
 # the parties' plan events (the publisher is `event.source`)
@@ -508,7 +508,11 @@ def _parent_unlinked(plan: Plan, event: ParentUnlinked) -> None:
 
 
 def applier_for(event: CloudEvent[Any]) -> Apply | None:
-    return COMMANDS.get(type(event)) or PROJECTIONS.get(type(event))
+    """How `event` changes a plan and its views (None: the plan does not take it)."""
+    command = COMMANDS.get(type(event))
+    if command is not None:
+        return lambda plan, view, e: command(plan, e)
+    return PROJECTIONS.get(type(event))
 
 
 # outbound

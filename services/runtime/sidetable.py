@@ -4,8 +4,9 @@ transaction as the events of a recording (the plan's worklist index, the due-at 
 A recording passes the table's rows under the recorder's `kwarg` (`application.save(...,
 **{kwarg: rows})`); the recorder writes them with the events (`_write`), so the table never
 disagrees with the aggregates. Outside a recording, `write` and `execute` change the table in
-a transaction of their own. Statements name the table `{t}` and use PostgreSQL's placeholders
-(`%s`) on both databases.
+a transaction of their own. Statements name the table `{t}` (and any further table the
+recorder keeps, by the names `tables` gives) and use PostgreSQL's placeholders (`%s`) on both
+databases.
 """
 
 from __future__ import annotations
@@ -30,8 +31,17 @@ class SideTable:
 
         def sql(self, statement: str) -> Any: ...
 
+    def tables(self) -> dict[str, str]:
+        """The tables statements name: `{t}` the side table, a subclass may add more."""
+        return {"t": getattr(self, "side_table")}  # noqa: B009 - set by each database's class
+
     def _write(self, c: Any, rows: Any) -> None:
         raise NotImplementedError
+
+    def _record_side(self, c: Any, kwargs: dict[str, Any]) -> None:
+        """Write what a recording passed for the side tables, in its transaction."""
+        if rows := kwargs.get(self.kwarg):
+            self._write(c, rows)
 
     def write(self, rows: Any) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -56,7 +66,7 @@ class SQLiteSideTable(SideTable, SQLiteProcessRecorder):
     side_table: ClassVar[str]
 
     def sql(self, statement: str) -> str:
-        return statement.format(t=self.side_table).replace("%s", "?")
+        return statement.format(**self.tables()).replace("%s", "?")
 
     def construct_create_table_statements(self) -> list[str]:
         statements = [self.sql(s) for s in self.side_statements]
@@ -64,8 +74,7 @@ class SQLiteSideTable(SideTable, SQLiteProcessRecorder):
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         returning = super()._insert_events(c, stored_events, **kwargs)
-        if rows := kwargs.get(self.kwarg):
-            self._write(c, rows)
+        self._record_side(c, kwargs)
         return returning
 
 
@@ -83,14 +92,15 @@ class PostgresSideTable(SideTable, PostgresProcessRecorder):
         self.sql_create_statements.extend(self.sql(s) for s in self.side_statements)
 
     def sql(self, statement: str) -> Composed:
-        table = SQL("{s}.{t}").format(
-            s=Identifier(self.datastore.schema), t=Identifier(self.side_table)
-        )
-        return SQL(statement).format(t=table, i=Identifier(self.side_table + self.index_suffix))
+        schema = Identifier(self.datastore.schema)
+        tables = {
+            name: SQL("{s}.{t}").format(s=schema, t=Identifier(table))
+            for name, table in self.tables().items()
+        }
+        return SQL(statement).format(i=Identifier(self.side_table + self.index_suffix), **tables)
 
     def _insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
-        if rows := kwargs.get(self.kwarg):
-            self._write(curs, rows)
+        self._record_side(curs, kwargs)

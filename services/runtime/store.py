@@ -124,6 +124,11 @@ class Batch:
     def aggregates(self) -> list[Any]:
         return list(self._touched.values())
 
+    def recording(self) -> dict[str, Any]:
+        """What the recorder writes beside the aggregates' events, in the same transaction
+        (keyword arguments of the recording; a projection's rows)."""
+        return {}
+
 
 # How one consumed message becomes the application's commands: (application, message, batch).
 # A service's translation module has it; its bootstrap hands it to the application, so the
@@ -203,6 +208,10 @@ class TrackedApplication(Application[uuid.UUID]):
             raise NotImplementedError(f"{type(self).__name__} consumes nothing")
         self.inbound(self, message, batch)
 
+    def new_batch(self) -> Batch:
+        """The batch one run of consumed messages is applied to."""
+        return Batch(self.repository)
+
     def purge(self, aggregate_id: uuid.UUID) -> None:
         """Physically delete an aggregate's stored events (erasure; idempotent).
 
@@ -254,7 +263,7 @@ class TrackedApplication(Application[uuid.UUID]):
         last = max([through or 0, *(seq for seq, _ in todo)])
         if last <= start:
             return []
-        batch = Batch(self.repository)
+        batch = self.new_batch()
         refused: list[tuple[int, Exception]] = []
         for seq, message in todo:
             try:
@@ -267,7 +276,7 @@ class TrackedApplication(Application[uuid.UUID]):
             except Exception as exc:
                 raise UnexpectedHandlerError(seq, exc) from exc
         tracking = Tracking(application_name=tracking_name, notification_id=last)
-        self.record(tracking, *batch.aggregates)
+        self.record(tracking, *batch.aggregates, **batch.recording())
         return refused
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:

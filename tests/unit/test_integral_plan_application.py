@@ -152,9 +152,9 @@ def test_the_regie_holder_admits_a_signaller_known_by_its_signal_and_only_once()
     app.apply(joined(WIJKTEAM, SCHOOL, D + timedelta(days=21)))
 
     plan = app._plan(CHILD)
-    assert (True, ["signal", "plan", "plan-party"]) == (
+    assert (True, ("signal", "plan", "plan-party")) == (
         plan.is_admitted(SCHOOL.partner),
-        plan.parties[SCHOOL.partner]["bases"],
+        plan.parties[SCHOOL.partner].bases,
     )
     assert False is plan.is_admitted(JGZ.partner)
     with pytest.raises(AlreadyOnPlanError):

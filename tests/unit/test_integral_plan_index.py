@@ -75,7 +75,7 @@ def read_every_plan(app: IntegralPlanApplication, partner: str, now: datetime) -
         item
         for plan in app.plans()
         for source in WORK_ITEMS
-        for item in source.items(plan, partner, now.date(), app.rules)
+        for item in source.items(plan, app.view_of(plan.id), partner, now.date(), app.rules)
     ]
     return sorted(items, key=lambda i: (i["kind"], i["since"], i["child"], i["ref"]))
 
