@@ -98,7 +98,8 @@ class ParentLink:
 @dataclass(frozen=True)
 class PlanParty:
     """An organisation on the plan. `bases`: the relations it takes part by, when it came
-    through another domain's event (None: admitted to the plan itself, nothing else)."""
+    through another domain's event (None: admitted to the plan itself, nothing else); a set,
+    kept sorted, so the order the domains' streams were read in does not show."""
 
     partner: str
     role: str
@@ -120,7 +121,7 @@ class PlanParty:
     def with_basis(self, basis: str) -> PlanParty:
         if self.bases is None or basis in self.bases:
             return self
-        return replace(self, bases=(*self.bases, basis))
+        return replace(self, bases=tuple(sorted({*self.bases, basis})))
 
 
 @dataclass(frozen=True)
@@ -559,7 +560,9 @@ class Plan(Aggregate):
         if current is not None and current.active and current.bases is not None:
             # Known through another domain (a signal, an enrolment): now admitted as well, so
             # it stays when those bases end.
-            joined = replace(joined, since=current.since, bases=(*current.bases, PLAN_PARTY))
+            joined = replace(
+                current.with_basis(PLAN_PARTY), role=joined.role, contact=joined.contact
+            )
         self.parties[joined.partner] = joined
 
     @event(PartyLeft)

@@ -152,7 +152,7 @@ def test_the_regie_holder_admits_a_signaller_known_by_its_signal_and_only_once()
     app.apply(joined(WIJKTEAM, SCHOOL, D + timedelta(days=21)))
 
     plan = app._plan(CHILD)
-    assert (True, ("signal", "plan", "plan-party")) == (
+    assert (True, ("plan", "plan-party", "signal")) == (
         plan.is_admitted(SCHOOL.partner),
         plan.parties[SCHOOL.partner].bases,
     )

@@ -26,10 +26,12 @@ def sqlite_app(path: Path) -> IntegralPlanApplication:
 
 
 def ordered(plan: dict[str, Any]) -> dict[str, Any]:
-    """The plan with its timeline in one full order (entries on the same day, of the same kind
-    and partner were listed in the order they were noted before the views)."""
+    """The plan with its timeline in one full order and each party's bases sorted (before the
+    views, entries on the same day, of the same kind and partner, and bases were listed in the
+    order they were noted: a replay that read the streams in another order listed them so)."""
     key = lambda t: json.dumps(t, sort_keys=True)  # noqa: E731
-    return plan | {"timeline": sorted(plan["timeline"], key=key)}
+    parties = [p | {"bases": sorted(p["bases"])} if "bases" in p else p for p in plan["parties"]]
+    return plan | {"timeline": sorted(plan["timeline"], key=key), "parties": parties}
 
 
 def test_a_store_recorded_before_the_views_opens_with_the_plans_and_worklists_it_showed(
