@@ -133,15 +133,21 @@ class Regie:
 
 @dataclass(frozen=True, kw_only=True)
 class Sealed:
-    """Who decided, and the sections sealed in the event that carried it (bound to its id)."""
+    """Sections sealed in the event that carried them, bound to its id (an action's report)."""
 
-    by: str
     event_id: uuid.UUID
     sealed: Mapping[str, str]
 
 
+@dataclass(frozen=True, kw_only=True)
+class Decision(Sealed):
+    """What a party put on the plan, with what it sealed there."""
+
+    by: str
+
+
 @dataclass(frozen=True)
-class Goal(Sealed):
+class Goal(Decision):
     goal_id: uuid.UUID
     domain: str
     set_on: date
@@ -149,22 +155,14 @@ class Goal(Sealed):
 
 
 @dataclass(frozen=True)
-class Agreement(Sealed):
+class Agreement(Decision):
     agreement_id: uuid.UUID
     parties: tuple[str, ...]
     made_on: date
 
 
 @dataclass(frozen=True)
-class Report:
-    """What the actor reported when it did the action (sealed, bound to its event)."""
-
-    event_id: uuid.UUID
-    sealed: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class Action(Sealed):
+class Action(Decision):
     """X (`actor`) does Y (sealed) and reports back to B (`reports_to`) by `due_on`."""
 
     action_id: uuid.UUID
@@ -174,7 +172,7 @@ class Action(Sealed):
     agreed_on: date
     goal_id: uuid.UUID | None
     done_on: date | None = None
-    report: Report | None = field(default=None)
+    report: Sealed | None = field(default=None)
 
     @property
     def is_open(self) -> bool:
@@ -656,7 +654,7 @@ class Plan(Aggregate):
         sealed: dict[str, str],
     ) -> None:
         self._acted(by)
-        report = Report(event_id, dict(sealed))
+        report = Sealed(event_id=event_id, sealed=dict(sealed))
         self.actions[action_id] = replace(self.actions[action_id], done_on=done_on, report=report)
 
     # what other domains' events told the plan
