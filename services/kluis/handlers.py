@@ -11,10 +11,9 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from faststream.nats import NatsMessage, NatsRouter
-from nats.aio.msg import Msg
 from pydantic import SkipValidation
 
 from ketenbus_contracts.arrangements import ArrangementsEvent
@@ -33,7 +32,7 @@ from ketenbus_contracts.sealing import (
 from ketenbus_contracts.signalling import SignallingEvent
 from ketenbus_contracts.truancy import TruancyEvent
 from services.kluis.application import KluisApplication
-from services.runtime.batching import stream_subscriber
+from services.runtime.batching import batch_consumer
 from services.runtime.host import ServiceContext
 from services.runtime.streams import (
     KLUIS_ARRANGEMENTS,
@@ -69,28 +68,20 @@ def _application(ctx: ServiceContext | None) -> tuple[ServiceContext, KluisAppli
     return ctx, ctx.application
 
 
-def _subscribe_feed(
-    router: NatsRouter, ctx: ServiceContext | None, consumer: ConsumerSpec, payload: Any
-) -> None:
-    async def on_feed(events: Any, msg: NatsMessage) -> None:
-        # `events` documents the payload (validation skipped): `consume` decodes each message.
-        service, _ = _application(ctx)
-        await service.consume(consumer, cast(list[Msg], msg.raw_message), parse_event)
-
-    on_feed.__annotations__["events"] = SkipValidation[list[payload]]
-    stream_subscriber(
-        router,
-        consumer,
-        title=f"kluis/{consumer.stream.name.lower()}",
-        description="relations with the child that its events start or end.",
-    )(on_feed)
-
-
 def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
     router = NatsRouter()
 
     for consumer, payload in FEEDS:
-        _subscribe_feed(router, ctx, consumer, payload)
+        batch_consumer(
+            router,
+            consumer,
+            ctx,
+            payload,
+            parse_event,
+            signed=False,
+            title=f"kluis/{consumer.stream.name.lower()}",
+            description="relations with the child that its events start or end.",
+        )
 
     for subject, what in REQUESTS:
 

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import nats.errors
 from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsRouter, PullSub
+from faststream.nats import JStream, NatsMessage, NatsRouter, PullSub
+from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
+from pydantic import SkipValidation
 
+from services.runtime.signatures import verifying
 from services.runtime.streams import ConsumerSpec
+
+if TYPE_CHECKING:
+    from services.runtime.host import ServiceContext
 
 # Up to 256 messages a pull; a partial batch is handed over after 50 ms.
 BATCH = PullSub(batch_size=256, timeout=0.05, batch=True)
@@ -79,3 +85,34 @@ def stream_subscriber(
             f"{description}"
         ),
     )
+
+
+def batch_consumer(
+    router: NatsRouter,
+    consumer: ConsumerSpec,
+    ctx: ServiceContext | None,
+    payload: Any,
+    decode: Callable[[bytes], Any],
+    *,
+    title: str,
+    description: str,
+    signed: bool = True,
+) -> None:
+    """Subscribe a service's durable consumer to its store: each pull handed to
+    `ServiceContext.consume`, which decodes every message with `decode` (checking the partner's
+    signature first where the events are `signed`). `payload`: the event type it documents."""
+
+    async def on_batch(events: Any, msg: NatsMessage) -> None:
+        # `events` documents the payload (validation skipped): `consume` decodes each message.
+        if ctx is None:
+            raise RuntimeError(f"{title} subscribed without its running service")
+        decoder = verifying(decode, ctx.settings) if signed else decode
+        await ctx.consume(consumer, cast(list[Msg], msg.raw_message), decoder)
+
+    # What faststream reads for the AsyncAPI payload: the list of events, not validated.
+    on_batch.__annotations__ = {
+        "events": SkipValidation[list[payload]],
+        "msg": NatsMessage,
+        "return": None,
+    }
+    stream_subscriber(router, consumer, title=title, description=description)(on_batch)
