@@ -77,12 +77,12 @@ async def _raw_publishes(url: str, count: int, size: int) -> float:
 def _run(pupils: int, plan_only: bool) -> None:
     from adapters.edexml.importer import plan_import, pseudonyms_needed
     from adapters.edexml.schema import validate
+    from adapters.school_imports import publish_edexml
     from services.policy.regions import load_regions, school_region
     from services.runtime.nats_server import EmbeddedNats
     from services.runtime.pseudonyms import resolve_as
     from services.runtime.settings import Settings
     from services.runtime.supervisor import Backbone
-    from services.truancy.imports import publish_edexml
 
     tmp = Path(tempfile.mkdtemp(prefix="ketenbus-bench-edexml-"))
     path = school_of(pupils, tmp / "school.xml")

@@ -574,7 +574,7 @@ def _frame(frame: str) -> str:
 # Frames every sample passes through (entry points, event loop, worker threads): not hot spots.
 PLUMBING = (
     "<frozen runpy>", "typer/", "click/", "asyncio/runners.py", "asyncio/base_events.py",
-    "asyncio/events.py", "threading.py", "services/cli.py", "anyio/_backends/",
+    "asyncio/events.py", "threading.py", "services/cli/__init__.py", "anyio/_backends/",
     "faststream/_internal/", "<module>",
 )  # fmt: skip
 

@@ -47,6 +47,7 @@ from adapters.edexml.schema import validate
 from adapters.oso.dossier import FIXTURES as OSO_FIXTURES
 from adapters.oso.dossier import read_dossier
 from adapters.oso.transfer import Imported, TransferError, export_oso, import_oso
+from adapters.school_imports import publish_absences, publish_edexml
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.handover import (
     DossierReleased,
@@ -101,7 +102,6 @@ from services.runtime.streams import (
     KLUIS_TRUANCY,
     TRUANCY,
 )
-from services.truancy.imports import publish_absences, publish_edexml
 
 # Each signals from its vindplaats (infra/signalling/vindplaatsen.yaml): a match names its
 # contact person to the others.

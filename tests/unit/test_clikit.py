@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from services.clikit import BadInputError, describe, explain, parse_date, terminal_safe
+from services.cli.kit import BadInputError, describe, explain, parse_date, terminal_safe
 
 
 def test_terminal_safe_removes_ansi_escapes_and_control_characters_but_keeps_lines() -> None:

@@ -33,11 +33,11 @@ from adapters.intake import (
 from adapters.las_csv.reader import AbsenceCsvError, AbsenceRow, read_absences
 from adapters.oso.dossier import OsoRefusedError, read_dossier
 from adapters.oso.transfer import import_oso
+from adapters.school_imports import publish_edexml
 from ketenbus_contracts.pseudonym import SecretPseudonymiser
 from services.policy.handover import load_disclosure_rules, load_rules
 from services.policy.regions import load_regions
 from services.runtime.partners import INFRA_DIR, load_partners
-from services.truancy.imports import publish_edexml
 from tests.conftest import EDEXML_SAMPLE, FIXTURES
 
 SCHOOL = "bs-de-regenboog"

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from services.clikit import fail, settings_for
+from services.cli.kit import fail, settings_for
 
 app = typer.Typer(
     help="Audit: verify stores, replay history, export the processing log.", no_args_is_help=True

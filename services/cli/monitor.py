@@ -20,7 +20,7 @@ def report(
     data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
 ) -> None:
     """Per region: categories 1 and 2, absolute thuiszitters, exemptions, reasons."""
-    from services.clikit import fail, settings_for
+    from services.cli.kit import fail, settings_for
     from services.monitor.bootstrap import create_application
     from services.monitor.domain import quarter_bounds
 

@@ -57,7 +57,7 @@ def web(
     `ketenbus up` or KETENBUS_NATS_URL)."""
     import uvicorn
 
-    from services.clikit import backbone_url, check_partner, settings_for
+    from services.cli.kit import backbone_url, check_partner, settings_for
     from services.integral_plan.query import PlanAccess
     from services.integral_plan.web import create_web_app
 

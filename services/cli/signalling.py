@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from services.clikit import backbone_url, echo_safe, fail, parse_date, settings_for
+from services.cli.kit import backbone_url, echo_safe, fail, parse_date, settings_for
 
 app = typer.Typer(help="Signals about a child (Verwijsindex rules).", no_args_is_help=True)
 

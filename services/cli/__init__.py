@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from services.clikit import (
+from services.cli.commands import domain_commands, single_commands
+from services.cli.kit import (
     BadInputError,
     CommandFailedError,
     DataDir,
@@ -28,7 +29,6 @@ from services.clikit import (
     run,
     settings_for,
 )
-from services.commands import domain_commands, single_commands
 from services.runtime.logging import configure_logging
 from services.runtime.settings import Settings
 
@@ -132,8 +132,8 @@ def demo(data_dir: DataDir = None) -> None:
 
 def _show_signalling(settings: Settings, child: str) -> None:
     """The match as signalling holds it (coordinator, contact status)."""
+    from services.cli.signalling import format_signals, signals_view
     from services.signalling.bootstrap import create_application
-    from services.signalling.cli import format_signals, signals_view
 
     application = create_application(settings)
     try:

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from ketenbus_contracts.envelope import CloudEvent
-from services.clikit import fail, settings_for
+from services.cli.kit import fail, settings_for
 
 app = typer.Typer(
     help="Arrangements: support requests, TLVs, OPPs, youth care, funding disputes.",

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from services.clikit import NoBackboneError, fail
+from services.cli.kit import NoBackboneError, fail
 
 app = typer.Typer(help="Truancy: enrolments and absences in.", no_args_is_help=True)
 
@@ -61,12 +61,12 @@ def import_edexml(
     from adapters.edexml.reader import read_header
     from adapters.edexml.schema import EdexmlSchemaError, validate
     from adapters.intake import ImportRefusedError, check_school
+    from adapters.school_imports import publish_edexml
     from services.runtime.pseudonyms import (
         PseudonymClientError,
         PseudonymRefusedError,
         resolve_as,
     )
-    from services.truancy.imports import publish_edexml
 
     settings, rules, url = _context(data_dir, as_partner)
     try:
@@ -125,7 +125,7 @@ def import_absences(file: File, as_partner: Partner, data_dir: DataDir = None) -
     from adapters.edexml.importer import state_path
     from adapters.intake import ImportRefusedError
     from adapters.las_csv.reader import read_absences
-    from services.truancy.imports import publish_absences
+    from adapters.school_imports import publish_absences
 
     settings, rules, url = _context(data_dir, as_partner)
     state = state_path(settings.data_dir, as_partner)

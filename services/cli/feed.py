@@ -28,7 +28,7 @@ def feed(
     """Read PARTNER's own feed (its children's events and its receipts): print the entries and
     acknowledge them; with --follow, keep reading."""
     from ketenbus_contracts.feed import FEED_SIGNER
-    from services.clikit import backbone_url, settings_for
+    from services.cli.kit import backbone_url, settings_for
     from services.runtime.nats_auth import partner_connect
     from services.runtime.partner import feed_line, read_feed
     from services.runtime.partners import PartnerRegistry

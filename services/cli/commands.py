@@ -20,8 +20,8 @@ Command = Callable[..., Any]
 
 def import_formats() -> list[tuple[str, Command]]:
     """(format, command) for `ketenbus import FORMAT …`."""
-    from services.handover.cli import import_oso
-    from services.truancy.cli import import_absences, import_edexml
+    from services.cli.handover import import_oso
+    from services.cli.truancy import import_absences, import_edexml
 
     formats: list[tuple[str, Command]] = []
     formats.append(("oso", import_oso))
@@ -32,7 +32,7 @@ def import_formats() -> list[tuple[str, Command]]:
 
 def export_formats() -> list[tuple[str, Command]]:
     """(format, command) for `ketenbus export FORMAT …`."""
-    from services.handover.cli import export_oso
+    from services.cli.handover import export_oso
 
     formats: list[tuple[str, Command]] = []
     formats.append(("oso", export_oso))
@@ -48,34 +48,34 @@ def _group(help_text: str, formats: list[tuple[str, Command]]) -> typer.Typer:
 
 def single_commands() -> list[tuple[str, Command]]:
     """(command name, command function) for a domain's `ketenbus <name>` without subcommands."""
-    from services.feed.cli import feed
-    from services.integral_plan.cli import web
+    from services.cli.feed import feed
+    from services.cli.integral_plan import web
 
     return [("web", web), ("feed", feed)]
 
 
 def domain_commands() -> list[tuple[str, typer.Typer]]:
     """(command name, sub-app) for `ketenbus <name> …`."""
-    from services.handover.cli import app as handover
-    from services.signalling.cli import app as signal
+    from services.cli.handover import app as handover
+    from services.cli.signalling import app as signal
 
     commands: list[tuple[str, typer.Typer]] = []
     commands.append(("signal", signal))
     commands.append(("handover", handover))
     commands.append(("import", _group("Import a partner file (per format).", import_formats())))
     commands.append(("export", _group("Export to a partner file (per format).", export_formats())))
-    from services.arrangements.cli import app as arrangements
+    from services.cli.arrangements import app as arrangements
 
     commands.append(("arrangements", arrangements))
-    from services.monitor.cli import app as monitor
-    from services.truancy.cli import app as truancy
+    from services.cli.monitor import app as monitor
+    from services.cli.truancy import app as truancy
 
     commands.append(("truancy", truancy))
     commands.append(("monitor", monitor))
-    from adapters.notificaties.cli import app as notificaties
+    from services.cli.notificaties import app as notificaties
 
     commands.append(("notificaties", notificaties))
-    from services.audit.cli import app as audit
+    from services.cli.audit import app as audit
 
     commands.append(("audit", audit))
     return commands

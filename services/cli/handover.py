@@ -1,6 +1,6 @@
 """`ketenbus handover …`, and the OSO format of `ketenbus import` / `ketenbus export`.
 
-`import_oso` and `export_oso` are plain typer command functions: `services/commands.py`
+`import_oso` and `export_oso` are plain typer command functions: `services/cli/commands.py`
 registers them under the shared `import` and `export` groups (`ketenbus import oso FILE`) and
 they are also here as `ketenbus handover import-oso` / `export-oso`. Nothing connects at import.
 """
@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from services.clikit import backbone_url, fail, parse_date, settings_for, write_private
+from services.cli.kit import backbone_url, fail, parse_date, settings_for, write_private
 from services.runtime.nats_auth import partner_connect
 
 app = typer.Typer(help="Warm handovers: OSO dossiers in and out.", no_args_is_help=True)

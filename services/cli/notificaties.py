@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from services.clikit import keeps_tracebacks
+from services.cli.kit import keeps_tracebacks
 
 app = typer.Typer(
     help="Webhook bridge in the shape of the VNG Notificaties API 1.0.", no_args_is_help=True
@@ -42,7 +42,7 @@ def run(
     import asyncio
 
     from adapters.notificaties.bridge import Bridge
-    from services.clikit import NoBackboneError
+    from services.cli.kit import NoBackboneError
     from services.runtime import nats_auth
     from services.runtime.logging import configure_logging
     from services.runtime.supervisor import discover_nats_url
