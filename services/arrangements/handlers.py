@@ -10,15 +10,18 @@ from services.runtime.batching import batch_consumer
 from services.runtime.host import ServiceContext
 from services.runtime.streams import ARRANGEMENTS_INBOUND
 
+CONSUMER = ARRANGEMENTS_INBOUND
+decode_inbound = TypeAdapter[InboundArrangementsEvent](InboundArrangementsEvent).validate_json
+
 
 def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
     router = NatsRouter()
     batch_consumer(
         router,
-        ARRANGEMENTS_INBOUND,
+        CONSUMER,
         ctx,
         InboundArrangementsEvent,
-        TypeAdapter[InboundArrangementsEvent](InboundArrangementsEvent).validate_json,
+        decode_inbound,
         title="arrangements/inbound",
         description=(
             "support requests, TLVs, OPPs, youth-care decisions, arrangements, funding "

@@ -10,15 +10,18 @@ from services.runtime.batching import batch_consumer
 from services.runtime.host import ServiceContext
 from services.runtime.streams import SIGNALLING_INBOUND
 
+CONSUMER = SIGNALLING_INBOUND
+decode_inbound = TypeAdapter[InboundSignallingEvent](InboundSignallingEvent).validate_json
+
 
 def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
     router = NatsRouter()
     batch_consumer(
         router,
-        SIGNALLING_INBOUND,
+        CONSUMER,
         ctx,
         InboundSignallingEvent,
-        TypeAdapter[InboundSignallingEvent](InboundSignallingEvent).validate_json,
+        decode_inbound,
         title="signalling/inbound",
         description=(
             "partners register and withdraw signals (the truancy service and leerplicht "

@@ -10,15 +10,18 @@ from services.runtime.batching import batch_consumer
 from services.runtime.host import ServiceContext
 from services.runtime.streams import TRUANCY_INBOUND
 
+CONSUMER = TRUANCY_INBOUND
+decode_inbound = TypeAdapter[InboundTruancyEvent](InboundTruancyEvent).validate_json
+
 
 def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
     router = NatsRouter()
     batch_consumer(
         router,
-        TRUANCY_INBOUND,
+        CONSUMER,
         ctx,
         InboundTruancyEvent,
-        TypeAdapter[InboundTruancyEvent](InboundTruancyEvent).validate_json,
+        decode_inbound,
         title="truancy/inbound",
         description=(
             "schools enrol, de-enrol and record absences; the population feed registers "
