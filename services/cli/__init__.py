@@ -105,8 +105,9 @@ def service(name: str, data_dir: DataDir = None) -> None:
 @app.command()
 def demo(data_dir: DataDir = None) -> None:
     """Run the scripted story end to end and print the child's integral plan (README: demo)."""
-    from services.arrangements.scenario import format_scenario
-    from services.demo import format_plan, format_story, run_scenario
+    from demo.arrangements import format_scenario
+    from demo.story import format_story, run_scenario
+    from services.integral_plan.present import format_plan
     from services.registry import SERVICES
     from services.runtime.supervisor import Backbone
 
@@ -161,10 +162,10 @@ def plan_show(
     data_dir: DataDir = None,
 ) -> None:
     """Show a child's plan as PARTNER sees it (running plan service), or else from its store."""
-    from services.demo import format_plan
     from services.integral_plan.application import UnknownPlanError
     from services.integral_plan.bootstrap import create_application
     from services.integral_plan.client import query_plan
+    from services.integral_plan.present import format_plan
     from services.integral_plan.reader import open_plan
     from services.runtime.keyring import Keyring
     from services.runtime.nats_auth import partner_connect

@@ -383,7 +383,7 @@ def monitor(data_dir: DataDir = None) -> None:
 @app.command()
 def scenario(data_dir: DataDir = None) -> None:
     """Run the arrangement scenario against a running backbone (`ketenbus up`)."""
-    from services.arrangements.scenario import format_scenario, run_arrangement_scenario
+    from demo.arrangements import format_scenario, run_arrangement_scenario
     from services.runtime.supervisor import discover_nats_url
 
     settings = settings_for(data_dir)

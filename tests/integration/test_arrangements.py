@@ -16,9 +16,9 @@ from datetime import date, timedelta
 
 import pytest
 
+from demo import arrangements as ev
+from demo.arrangements import run_arrangement_scenario
 from ketenbus_contracts.arrangements import ReminderDue
-from services.arrangements import scenario as ev
-from services.arrangements.scenario import run_arrangement_scenario
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend

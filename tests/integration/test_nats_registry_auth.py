@@ -21,11 +21,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from typer.testing import CliRunner
 
-from ketenbus_contracts.pseudonym import SecretPseudonymiser
-from services import registry
-from services.audit.replay import read_streams, stream_totals
-from services.cli import app
-from services.demo import (
+from demo.story import (
     READERS,
     RECEIVER,
     details,
@@ -33,6 +29,10 @@ from services.demo import (
     run_scenario,
     sealed_signal,
 )
+from ketenbus_contracts.pseudonym import SecretPseudonymiser
+from services import registry
+from services.audit.replay import read_streams, stream_totals
+from services.cli import app
 from services.integral_plan.client import query_plan, query_worklist
 from services.integral_plan.reader import open_plan
 from services.runtime.keyring import Keyring

@@ -13,7 +13,7 @@ from typing import Any
 import nats
 import pytest
 
-from services.demo import SCHOOL, Story, run_scenario
+from demo.story import SCHOOL, Story, run_scenario
 from services.integral_plan.client import query_plan
 from services.kluis.erasure import announce_erasure, destroy_keys
 from services.registry import SERVICES

@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from demo.story import JGZ, SCHOOL, Story, run_scenario
 from ketenbus_contracts.envelope import parse_event
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import SignalRegistered
 from services import registry
-from services.demo import JGZ, SCHOOL, Story, format_plan, run_scenario
+from services.integral_plan.present import format_plan
 from services.runtime.keyring import KeyRefusedError, Keyring
 from services.runtime.nats_auth import SUPERVISOR_USER, Connections
 from services.runtime.settings import Settings

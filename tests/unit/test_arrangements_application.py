@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from demo import arrangements as ev
 from ketenbus_contracts.arrangements import (
     ArrangementsEvent,
     DisputeDeadlinePassed,
@@ -22,7 +23,6 @@ from ketenbus_contracts.arrangements import (
 )
 from ketenbus_contracts.envelope import CloudEvent, RelationChange
 from ketenbus_contracts.purposes import Purpose
-from services.arrangements import scenario as ev
 from services.arrangements.application import ArrangementsApplication
 from services.arrangements.domain import ChildArrangements
 from services.arrangements.rules import load_rules

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.demo import format_plan
+from services.integral_plan.present import format_plan
 from services.integral_plan.reader import kinds_only
 
 CHILD = "a" * 32

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from demo.arrangements import arrangement as arrangement_event
 from ketenbus_contracts.privacy import ChildErased
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import KeyRequest, PartnerKeys, sign_request
-from services.arrangements.scenario import arrangement as arrangement_event
 from services.kluis.application import KluisApplication
 from services.kluis.domain import ChildRelations, retention_end
 from services.kluis.keystore import Keystore, StaticMasterKey
