@@ -5,7 +5,7 @@ tandem, TLVs per period for the monitor)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -14,18 +14,13 @@ import structlog
 
 from services.arrangements.domain import ArrangementsError, ChildArrangements
 from services.arrangements.rules import Rules, load_rules
-from services.runtime.store import Batch, Inbound, TrackedApplication
+from services.runtime.store import Batch, Clock, Inbound, TrackedApplication, utcnow
 
 log = structlog.get_logger(__name__)
 
-Clock = Callable[[], datetime]
 # Decisions are dated in the Netherlands: "today" is the date there.
 LOCAL = ZoneInfo("Europe/Amsterdam")
 _TLV_ISSUED = "ChildArrangements.TlvIssued"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def quarter_of(day: date) -> str:
@@ -45,8 +40,7 @@ class ArrangementsApplication(TrackedApplication):
         *,
         inbound: Inbound | None = None,
     ) -> None:
-        super().__init__(env, inbound)
-        self.clock = clock
+        super().__init__(env, inbound, clock)
         self.rules = rules or load_rules()
 
     def today(self) -> date:

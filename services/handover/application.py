@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 import structlog
@@ -22,15 +22,9 @@ from services.policy.handover import (
     load_disclosure_rules,
     load_rules,
 )
-from services.runtime.store import Batch, Inbound, TrackedApplication
+from services.runtime.store import Batch, Clock, Inbound, TrackedApplication, utcnow
 
 log = structlog.get_logger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class HandoverApplication(TrackedApplication):
@@ -47,8 +41,7 @@ class HandoverApplication(TrackedApplication):
         rules: HandoverRules | None = None,
         inbound: Inbound | None = None,
     ) -> None:
-        super().__init__(env, inbound)
-        self.clock = clock
+        super().__init__(env, inbound, clock)
         self.disclosure = disclosure or load_disclosure_rules()
         self.rules = rules or load_rules()
 

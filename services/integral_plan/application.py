@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, NamedTuple, cast
 
 import structlog
@@ -37,18 +37,13 @@ from services.integral_plan.index import (
 )
 from services.integral_plan.translation import applier_for
 from services.integral_plan.views import PlanView, plan_view
-from services.runtime.store import Batch, TrackedApplication
+from services.runtime.store import Batch, Clock, TrackedApplication, utcnow
 
 log = structlog.get_logger(__name__)
 
-Clock = Callable[[], datetime]
 WorkItems = Callable[[Plan, PlanView, str, date, WorklistRules], list[dict[str, Any]]]
 Concerned = Callable[[Plan, PlanView], set[str]]
 REINDEX_BATCH = 500  # plans per transaction when the index or the views are filled
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UnknownPlanError(LookupError):

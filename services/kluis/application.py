@@ -70,19 +70,14 @@ from services.policy.loading import load_relations
 from services.policy.relations import RelationRules
 from services.runtime.partners import PartnerRegistry
 from services.runtime.replay import ReplayGuard
-from services.runtime.store import Batch, TrackedApplication
+from services.runtime.store import Batch, Clock, TrackedApplication, utcnow
 
 log = structlog.get_logger(__name__)
 
-Clock = Callable[[], datetime]
 
 SIGNAL_BASIS = "signal"
 KLUIS = "kluis"  # the requester of what kluis does by itself (retention)
 AnyRequest = KeyRequest | SealRequest | ResealRequest
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class KluisApplication(TrackedApplication):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 
 import structlog
 from pydantic import TypeAdapter, ValidationError
@@ -47,11 +47,10 @@ from services.pseudonym.domain import (
 )
 from services.pseudonym.policy import RequesterDirectory
 from services.runtime.replay import ReplayGuard
-from services.runtime.store import TrackedApplication
+from services.runtime.store import Clock, TrackedApplication, utcnow
 
 log = structlog.get_logger(__name__)
 
-Clock = Callable[[], datetime]
 _REQUESTS: TypeAdapter[PseudonymRequest] = TypeAdapter(PseudonymRequest)
 # What `verify_signed` refuses with (the signed-request codes kluis uses too).
 _PROTOCOL_CODES: dict[str, PseudonymCode] = {
@@ -60,10 +59,6 @@ _PROTOCOL_CODES: dict[str, PseudonymCode] = {
     "stale-request": "stale-request",
     "invalid-request": "invalid-request",
 }
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class PseudonymApplication(TrackedApplication):

@@ -12,7 +12,7 @@ import contextlib
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar, TypeVar, cast
 
 import nats.errors
@@ -88,6 +88,13 @@ class DateAsISO(Transcoding):
 
 
 A = TypeVar("A")
+
+Clock = Callable[[], datetime]
+"""What an application asks the time (tests give their own)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class Batch:
@@ -199,9 +206,15 @@ class TrackedApplication(Application[uuid.UUID]):
     ) -> list[Recording[uuid.UUID]]:
         return super().save(*objs, **self._due_kwargs(objs, kwargs))
 
-    def __init__(self, env: Mapping[str, str] | None = None, inbound: Inbound | None = None):
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        inbound: Inbound | None = None,
+        clock: Clock | None = None,
+    ):
         super().__init__(env)
         self.inbound = inbound
+        self.clock = clock or utcnow
 
     def handle(self, batch: Batch, message: Any) -> None:
         if self.inbound is None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 import structlog
 
-from services.runtime.store import Batch, Inbound, TrackedApplication
+from services.runtime.store import Batch, Clock, Inbound, TrackedApplication, utcnow
 from services.signalling.domain import (
     ChildSignals,
     HouseholdSignals,
@@ -24,12 +24,6 @@ from services.signalling.rules import SignallingRules, load_rules
 from services.signalling.vindplaatsen import VindplaatsRegister, load_vindplaatsen
 
 log = structlog.get_logger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class SignallerMismatchError(SignallingError):
@@ -62,8 +56,7 @@ class SignallingApplication(TrackedApplication):
         *,
         inbound: Inbound | None = None,
     ) -> None:
-        super().__init__(env, inbound)
-        self.clock = clock
+        super().__init__(env, inbound, clock)
         self.rules = rules or load_rules()
         self.vindplaatsen = vindplaatsen or load_vindplaatsen()
 

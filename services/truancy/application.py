@@ -4,7 +4,7 @@ tick applies what time alone decides (category 1, the end of category 2, the thr
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
 
@@ -12,16 +12,10 @@ import structlog
 from eventsourcing.domain import MutableOrImmutableAggregate
 
 from services.policy.regions import RegionRules, load_regions
-from services.runtime.store import Batch, Inbound, TrackedApplication
+from services.runtime.store import Batch, Clock, Inbound, TrackedApplication, utcnow
 from services.truancy.domain import ChildAttendance, RegionWatch, TruancyError
 
 log = structlog.get_logger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UnknownRegionError(TruancyError):
@@ -49,8 +43,7 @@ class TruancyApplication(TrackedApplication):
         *,
         inbound: Inbound | None = None,
     ) -> None:
-        super().__init__(env, inbound)
-        self.clock = clock
+        super().__init__(env, inbound, clock)
         self.regions = regions if regions is not None else load_regions()
 
     def rules(self, region: str) -> RegionRules:
