@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nats.aio.client import Client as NatsClient
+from nats.errors import ConnectionClosedError
 from pydantic import BaseModel
 
 from adapters.edexml.importer import ImportPlan
@@ -172,6 +173,7 @@ class _Pipelined:
     """JetStream publishes whose acks are awaited together (at most `in_flight` pending)."""
 
     def __init__(self, nc: NatsClient, in_flight: int, ack_timeout: float = 30.0) -> None:
+        self._nc = nc
         self._js = nc.jetstream(publish_async_max_pending=in_flight)
         self._acks: list[asyncio.Future[Any]] = []
         self._ack_timeout = ack_timeout
@@ -187,9 +189,20 @@ class _Pipelined:
         )
 
     async def acknowledged(self) -> int:
-        """Wait for every ack (an error or a lost ack raises); how many were acknowledged."""
-        if self._acks:
-            await asyncio.wait_for(asyncio.gather(*self._acks), self._ack_timeout)
+        """Wait for every ack (an error or a lost ack raises; a connection closed for good
+        raises ConnectionClosedError at once); how many were acknowledged."""
+        acks = asyncio.gather(*self._acks)
+        deadline = asyncio.get_running_loop().time() + self._ack_timeout
+        while not acks.done():
+            # nats-py does not fail pending acks when the connection closes: look every second.
+            await asyncio.wait([acks], timeout=1.0)
+            if not acks.done() and self._nc.is_closed:
+                acks.cancel()
+                raise ConnectionClosedError()
+            if not acks.done() and asyncio.get_running_loop().time() > deadline:
+                acks.cancel()
+                raise TimeoutError("JetStream did not acknowledge every event in time")
+        await acks
         return len(self._acks)
 
 

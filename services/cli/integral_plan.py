@@ -26,7 +26,10 @@ class LazyPortal:
             from services.integral_plan.portal import NatsPortal
             from services.runtime.nats_auth import partner_connect
 
-            nc = await partner_connect(self._settings, self.partner, self._url)
+            # `web` runs until stopped: it waits out a backbone restart (for ever).
+            nc = await partner_connect(
+                self._settings, self.partner, self._url, max_reconnect_attempts=-1
+            )
             self._portal = NatsPortal(nc, self._settings.data_dir, self.partner)
         return self._portal
 

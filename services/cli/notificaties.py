@@ -54,7 +54,9 @@ def run(
         raise NoBackboneError()
 
     async def main() -> None:
-        nc = await nats_auth.connect(settings, nats_auth.BRIDGE_USER, url, name="notificaties")
+        nc = await nats_auth.connect(
+            settings, nats_auth.BRIDGE_USER, url, name="notificaties", max_reconnect_attempts=-1
+        )
         try:
             await Bridge(store, base_url or settings.api_base_url).run(nc, asyncio.Event())
         finally:

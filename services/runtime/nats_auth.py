@@ -25,12 +25,16 @@ from types import TracebackType
 from typing import Any
 
 import nats
+import nats.errors
+import structlog
 from faststream.nats.security import NatsUserPassword
 from nats.aio.client import Client as NatsClient
 
 from services.runtime.partners import INFRA_DIR, PARTNERS_PATH, load_partners
 from services.runtime.secrets import load_or_create_secret
 from services.runtime.settings import Settings, server_list
+
+log = structlog.get_logger(__name__)
 
 SUPERVISOR_USER = "backbone"
 BRIDGE_USER = "notificaties"
@@ -105,9 +109,52 @@ def broker_options(settings: Settings, user: str) -> dict[str, Any]:
     }
 
 
+async def _connection_error(error: Exception) -> None:
+    """nats-py's default error callback prints a traceback per failed reconnect attempt: a
+    lost connection is said once by whoever uses it (a command's one line, a service's log);
+    anything else the server says (a permissions violation) is a warning, without traceback."""
+    if isinstance(error, OSError | TimeoutError):
+        log.debug("nats_connection_error", error=type(error).__name__)
+    else:
+        log.warning("nats_error", error=type(error).__name__, detail=str(error)[:200])
+
+
+# A command's connection (the CLI, an import, a query): when the backbone goes away mid-command
+# it gives up within seconds, and the command says so in one line, instead of nats-py's default
+# of 60 reconnects 2 s apart (two minutes) each printing a traceback. A long-running process
+# (a service, `web`, `notificaties run`) passes `max_reconnect_attempts=-1`: for ever.
+BOUNDED_RECONNECTS: dict[str, Any] = {
+    "connect_timeout": 2,
+    "max_reconnect_attempts": 3,
+    "reconnect_time_wait": 0.5,
+    "error_cb": _connection_error,
+}
+
+
+async def _open(url: str, options: dict[str, Any]) -> NatsClient:
+    """`nats.connect`, and when the reconnects run out (the backbone is gone), every request
+    still waiting fails at once with ConnectionClosedError instead of at its own timeout."""
+    opened: list[NatsClient] = []
+    caller_closed_cb = options.pop("closed_cb", None)
+
+    async def closed() -> None:
+        if opened and isinstance(opened[0].last_error, nats.errors.NoServersError):
+            # nats-py leaves its pending requests to their timeouts; it has no public hook.
+            for future in list(opened[0]._resp_map.values()):
+                if not future.done():
+                    future.set_exception(nats.errors.ConnectionClosedError())
+        if caller_closed_cb is not None:
+            await caller_closed_cb()
+
+    nc = await nats.connect(server_list(url), closed_cb=closed, **options)
+    opened.append(nc)
+    return nc
+
+
 async def connect(settings: Settings, user: str, url: str, **kwargs: Any) -> NatsClient:
-    """A NATS connection to `url` (comma-separated for a cluster) as `user`."""
-    return await nats.connect(server_list(url), **connect_options(settings, user), **kwargs)
+    """A NATS connection to `url` (comma-separated for a cluster) as `user`, with bounded
+    reconnects unless `kwargs` say otherwise (`BOUNDED_RECONNECTS`)."""
+    return await _open(url, {**BOUNDED_RECONNECTS, **connect_options(settings, user), **kwargs})
 
 
 async def partner_connect(
@@ -115,15 +162,16 @@ async def partner_connect(
 ) -> NatsClient:
     """A NATS connection as a registered partner: its NATS user, replies on its own inbox
     (without authorization: a plain connection, as before)."""
+    kwargs = {**BOUNDED_RECONNECTS, "name": partner, **kwargs}
     if settings.nats_auth == "none":
-        return await nats.connect(server_list(url), name=partner, **kwargs)
+        return await _open(url, kwargs)
     entry = next((e for e in load_partners(path).partners if e.id == partner), None)
     if entry is None:
         raise UnknownNatsPartnerError(f"{partner} is not in the partner registry")
     if entry.nats_user.nkey is not None:
         raise PartnerHoldsItsNkeyError(f"{partner} connects with its own NKEY seed")
     options = connect_options(settings, entry.nats_user.user, inbox=entry.id)
-    return await nats.connect(server_list(url), name=partner, **options, **kwargs)
+    return await _open(url, {**options, **kwargs})
 
 
 class Connections:
