@@ -1,11 +1,11 @@
 """Answering a signed request once: the nonces seen within the freshness window.
 
 kluis's batches, the pseudonym service's requests and the handover's attachment requests carry a
-`nonce`; a request copied off the wire and sent again within the window is refused (`replayed-
-request`) instead of being answered (and logged, and charged) a second time. Kept in memory,
-which is enough because a request older than the window is refused as stale anyway; a restart
-forgets the nonces, so a request copied less than one window before a restart could be answered
-once more after it.
+`nonce`; a request copied off the wire and sent again within the window is refused
+(`replayed-request`) instead of being answered (and logged, and charged) a second time. Kept in
+memory, which is enough because a request older than the window is refused as stale anyway; a
+restart forgets the nonces, so a request copied less than one window before a restart could be
+answered once more after it.
 """
 
 from __future__ import annotations
