@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.feed
 	$(BIN)/python -m bench.replay --events 100000
 	$(BIN)/python -m bench.worklist --plans 2000
+	$(BIN)/python -m bench.plan_batch
 	$(BIN)/python -m bench.edexml --pupils 2000
 	$(BIN)/python -m bench.pseudonym
 	$(BIN)/python -m bench.guards

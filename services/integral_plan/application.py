@@ -113,7 +113,7 @@ class IntegralPlanApplication(TrackedApplication):
         Returns the number of plans read."""
         count, listed = 0, {}
         for plan in self.plans():
-            listed[plan.id] = worklist_partners(plan, self.view_of(plan.id))
+            listed[plan.id] = worklist_partners(plan, self.view_of(plan.id, timeline=False))
             count += 1
             if len(listed) == REINDEX_BATCH:
                 self.index.relist(listed)
@@ -204,8 +204,9 @@ class IntegralPlanApplication(TrackedApplication):
             raise UnknownPlanError("no plan for this child") from None
         return plan
 
-    def view_of(self, plan_id: uuid.UUID) -> PlanView:
-        return PlanView(self.index.view_rows(plan_id))
+    def view_of(self, plan_id: uuid.UUID, *, timeline: bool = True) -> PlanView:
+        """The plan's views (`timeline=False`: without the timeline, for the worklist)."""
+        return PlanView(self.index.view_rows(plan_id, timeline=timeline))
 
     def plan_of(self, child: str) -> dict[str, Any]:
         plan = self._plan(child)
@@ -244,7 +245,7 @@ class IntegralPlanApplication(TrackedApplication):
         today = (now or self.clock()).date()
         items: list[dict[str, Any]] = []
         for plan in self.plans(partner):
-            view = self.view_of(plan.id)
+            view = self.view_of(plan.id, timeline=False)
             for source in WORK_ITEMS:
                 items.extend(source.items(plan, view, partner, today, self.rules))
         order = {
