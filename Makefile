@@ -40,12 +40,17 @@ chromium:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	fi
 
+# The tests wait on NATS, the stores and subprocesses much of the time: one pytest worker per
+# core (pytest-xdist), each with its own nats-server; a module's or class's tests stay on one
+# worker, so module- and class-scoped backbones start once. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) $(NPM_STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope
 
 # The slice against raw nats-py, then replay beside a raw read of the same stream (a million
 # events is `python -m bench.replay` alone), then the worklist with and without its index, then
