@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from eventsourcing.domain import Aggregate, event
 
 from services.arrangements.rules import Rules
+from services.runtime.aggregate import PerChild
 
 
 class Reminder(NamedTuple):
@@ -117,7 +118,7 @@ def check_split(split: list[dict[str, Any]]) -> None:
         raise InvalidFundingError("a funding split must add up to 100%")
 
 
-class ChildArrangements(Aggregate):
+class ChildArrangements(PerChild):
     """Every arrangement decision about one child (by pseudonym)."""
 
     class SupportRequested(Aggregate.Event):
@@ -248,13 +249,9 @@ class ChildArrangements(Aggregate):
         # What the reminder is for, so the clock sends each one once.
         key: str
 
-    @staticmethod
-    def create_id(child: str) -> uuid.UUID:
-        return uuid.uuid5(NAMESPACE, f"child-arrangements/{child}")
+    namespace, kind = NAMESPACE, "child-arrangements"
 
-    @event("Opened")
-    def __init__(self, child: str) -> None:
-        self.child = child
+    def opened(self) -> None:
         self.requests: dict[uuid.UUID, dict[str, Any]] = {}
         self.tlvs: dict[uuid.UUID, dict[str, Any]] = {}
         self.opps: dict[uuid.UUID, dict[str, Any]] = {}

@@ -25,9 +25,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from ketenbus_contracts.envelope import CloudEvent, RelationChange
+from services.runtime.aggregate import PerChild
 
 NAMESPACE = uuid.UUID("2f0c3a4e-5d8b-4e61-9a77-666565642d31")
 HANDOVER = "handover"
@@ -90,16 +91,12 @@ def relation_changes_of(event: CloudEvent[Any]) -> list[RelationChange]:
     return event.relation_changes()
 
 
-class ChildFeed(Aggregate):
+class ChildFeed(PerChild):
     """The partners with a current relation with one child (by pseudonym), and on what basis."""
 
-    @staticmethod
-    def create_id(child: str) -> uuid.UUID:
-        return uuid.uuid5(NAMESPACE, f"child-feed/{child}")
+    namespace, kind = NAMESPACE, "child-feed"
 
-    @event("Opened")
-    def __init__(self, child: str) -> None:
-        self.child = child
+    def opened(self) -> None:
         # "partner|basis|basis_id" of every current relation
         self.relations: list[str] = []
 

@@ -37,6 +37,7 @@ from services.policy.register import ProcessingActivity as ProcessingActivity
 from services.policy.register import ProcessingRegister as ProcessingRegister
 from services.policy.register import UnknownPurposeError as UnknownPurposeError
 from services.policy.relations import RelationFact, RelationRules, add_period
+from services.runtime.aggregate import PerChild
 
 NAMESPACE = uuid.UUID("8a0e6d1c-4b7f-4f3e-9b1a-6b6c75697300")
 
@@ -146,16 +147,12 @@ class Relation:
     until: datetime | None = None  # the basis ends by itself then (an arrangement's end date)
 
 
-class ChildRelations(Aggregate):
+class ChildRelations(PerChild):
     """The partners with a relation to one child (by pseudonym), and on what basis."""
 
-    @staticmethod
-    def create_id(child: str) -> uuid.UUID:
-        return uuid.uuid5(NAMESPACE, f"child-relations/{child}")
+    namespace, kind = NAMESPACE, "child-relations"
 
-    @event("Opened")
-    def __init__(self, child: str) -> None:
-        self.child = child
+    def opened(self) -> None:
         self.relations: dict[str, Relation] = {}
         self.expired_purposes: list[str] = []
 

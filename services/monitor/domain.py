@@ -13,6 +13,8 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from services.runtime.aggregate import PerRegion
+
 NAMESPACE = uuid.UUID("6d6f6e69-746f-4072-8000-726567696f6e")
 
 
@@ -35,7 +37,7 @@ def _overlaps(since: date, until: date | None, start: date, end: date) -> bool:
     return since <= end and (until is None or until >= start)
 
 
-class RegionMonitor(Aggregate):
+class RegionMonitor(PerRegion):
     class EpisodeStarted(Aggregate.Event):
         child: str
         category: int
@@ -60,13 +62,9 @@ class RegionMonitor(Aggregate):
     class ChildForgotten(Aggregate.Event):
         child: str
 
-    @staticmethod
-    def create_id(region: str) -> uuid.UUID:
-        return uuid.uuid5(NAMESPACE, f"region-monitor/{region}")
+    namespace, kind = NAMESPACE, "region-monitor"
 
-    @event("Opened")
-    def __init__(self, region: str) -> None:
-        self.region = region
+    def opened(self) -> None:
         self.open: dict[str, dict[str, Any]] = {}
         self.ended: list[dict[str, Any]] = []
         self.exemptions: dict[uuid.UUID, tuple[str, date, date | None]] = {}

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate, event
 
+from services.runtime.aggregate import PerChild
+
 NAMESPACE = uuid.UUID("5f0c3f7e-2b0a-4f59-8d7e-7369676e616c")
 
 
@@ -453,7 +455,7 @@ class MatchHolder(Aggregate):
             self.match.escalated = True
 
 
-class ChildSignals(MatchHolder):
+class ChildSignals(PerChild, MatchHolder):
     """All signals about one child (by pseudonym), the match they make, and their history."""
 
     # The events, declared so the outbound translation can rely on their fields.
@@ -517,13 +519,9 @@ class ChildSignals(MatchHolder):
         event_id: uuid.UUID
         sealed: dict[str, str]
 
-    @staticmethod
-    def create_id(child: str) -> uuid.UUID:
-        return uuid.uuid5(NAMESPACE, f"child-signals/{child}")
+    namespace, kind = NAMESPACE, "child-signals"
 
-    @event("Opened")
-    def __init__(self, child: str) -> None:
-        self.child = child
+    def opened(self) -> None:
         self.signals: dict[uuid.UUID, Signal] = {}
         self.match: Match | None = None
         self.history_notified: set[str] = set()

@@ -21,6 +21,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from services.policy.regions import RegionRules, week_of
+from services.runtime.aggregate import PerChild, PerRegion
 
 NAMESPACE = uuid.UUID("3a1f6d2c-7e4b-4c1a-9f0e-747275616e63")
 
@@ -57,7 +58,7 @@ class NotAThuiszitterError(TruancyError):
     """An offer for a child that is not at home."""
 
 
-class ChildAttendance(Aggregate):
+class ChildAttendance(PerChild):
     """One child's (by pseudonym) enrolments, recent weekly absence sums and thuiszitter state."""
 
     class Enrolled(Aggregate.Event):
@@ -192,13 +193,9 @@ class ChildAttendance(Aggregate):
         source: str
         sealed: dict[str, str]
 
-    @staticmethod
-    def create_id(child: str) -> uuid.UUID:
-        return uuid.uuid5(NAMESPACE, f"child-attendance/{child}")
+    namespace, kind = NAMESPACE, "child-attendance"
 
-    @event("Opened")
-    def __init__(self, child: str) -> None:
-        self.child = child
+    def opened(self) -> None:
         self.enrolments: dict[str, dict[str, Any]] = {}  # brin → school, region, since
         self.region: str | None = None
         self.resident: dict[str, Any] | None = None
@@ -739,7 +736,7 @@ class ChildAttendance(Aggregate):
         self.thuiszitter["offer"] = True
 
 
-class RegionWatch(Aggregate):
+class RegionWatch(PerRegion):
     """The children of a region that time-driven rules must look at (thuiszitters, residents
     waiting for an enrolment): the tick reads this instead of every child."""
 
@@ -749,13 +746,9 @@ class RegionWatch(Aggregate):
     class Unwatched(Aggregate.Event):
         child: str
 
-    @staticmethod
-    def create_id(region: str) -> uuid.UUID:
-        return uuid.uuid5(NAMESPACE, f"region-watch/{region}")
+    namespace, kind = NAMESPACE, "region-watch"
 
-    @event("Opened")
-    def __init__(self, region: str) -> None:
-        self.region = region
+    def opened(self) -> None:
         self.children: set[str] = set()
 
     def watch(self, child: str) -> None:
