@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,7 +55,11 @@ def signal(subject: str, signaller: Signaller, on: date = date(2026, 11, 1)) -> 
     )
 
 
-def wait_until(check: Callable[[], T | None], timeout: float = 60.0, what: str = "") -> T:
+# The tests' one way to wait: poll until something holds, with a generous deadline that only
+# ends a test that would otherwise hang (no timing assertion: the machine is shared and noisy).
+
+
+def wait_until(check: Callable[[], T | None], timeout: float = 90.0, what: str = "") -> T:
     """Poll `check` until it returns something truthy; fail after a generous deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -65,6 +69,24 @@ def wait_until(check: Callable[[], T | None], timeout: float = 60.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up waiting for {what or check}")
         time.sleep(0.1)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], what: str = "", timeout: float = 90.0
+) -> T:
+    """`wait_until` inside a test's event loop: await `check` until it returns something
+    truthy. No responders counts as not yet (the service is still subscribing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = await check()
+        except nats.errors.NoRespondersError:
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what or check}")
+        await asyncio.sleep(0.1)
 
 
 async def publish_all(url: str, items: list[tuple[str, bytes, str | None]]) -> None:

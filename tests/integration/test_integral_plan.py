@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -56,7 +55,7 @@ from services.runtime.settings import server_list
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend
 from tests.domain_events import handover_started, support_requested, thuiszitter_registered
-from tests.integration.helpers import child
+from tests.integration.helpers import child, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -68,20 +67,6 @@ OUTSIDER = "leerplicht-lingewaard"
 GOAL = "Lotte gaat weer elke dag naar school."
 ACTION = "Huisbezoek over slapen en eten."
 TODAY = datetime.now(UTC).date()
-
-
-async def poll(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 90) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            result = await check()
-        except nats.errors.NoRespondersError:
-            result = None
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 async def relay(nc: NatsClient, event: CloudEvent[Any]) -> None:
@@ -185,7 +170,7 @@ class IntegralPlanCase(StoreBackend):
             js, await sealed_signal(school, SCHOOL, kid, TODAY - timedelta(days=12))
         )
         await signer.publish(js, await sealed_signal(jgz, JGZ, kid, TODAY - timedelta(days=11)))
-        await poll(lambda: _plan_with(nc, kid, as_school, "match"), "the match on the plan")
+        await eventually(lambda: _plan_with(nc, kid, as_school, "match"), "the match on the plan")
         await signer.publish(
             js,
             PartyJoined.create(
@@ -194,7 +179,9 @@ class IntegralPlanCase(StoreBackend):
                 data=PartyJoinedData(party=WIJKTEAM, joined_on=TODAY - timedelta(days=10)),
             ),
         )
-        await poll(lambda: _party(nc, kid, as_school, WIJKTEAM.partner), "the wijkteam on the plan")
+        await eventually(
+            lambda: _party(nc, kid, as_school, WIJKTEAM.partner), "the wijkteam on the plan"
+        )
         goal_id = uuid.uuid4()
         await signer.publish(
             js,
@@ -229,7 +216,9 @@ class IntegralPlanCase(StoreBackend):
                 ),
             ),
         )
-        await poll(lambda: _plan_with(nc, kid, as_school, "actions"), "the action on the plan")
+        await eventually(
+            lambda: _plan_with(nc, kid, as_school, "actions"), "the action on the plan"
+        )
 
         # Read as a party (NATS, signed): the sealed goal and action open with its own keys.
         # kluis learns relations from the streams on its own pace: ask again (a fresh portal,
@@ -238,7 +227,7 @@ class IntegralPlanCase(StoreBackend):
             plan = await NatsPortal(nc, data_dir, JGZ.partner).plan(kid)
             return plan if plan and plan["goals"][0]["opened"] else None
 
-        plan = await poll(opened_for_jgz, "the plan opened for the JGZ")
+        plan = await eventually(opened_for_jgz, "the plan opened for the JGZ")
         as_jgz = NatsPortal(nc, data_dir, JGZ.partner)
         assert [{"plan": {"text": GOAL}}] == [g["opened"] for g in plan["goals"]]
         assert {"plan": {"what": ACTION}} == plan["actions"][0]["opened"]
@@ -280,7 +269,7 @@ class IntegralPlanCase(StoreBackend):
         assert GOAL in page.text  # the wijkteam's portal opens it with the wijkteam's keys
 
         # The municipal case system was told, thinly, on its callback.
-        await poll(lambda: _received(receiver, 3), "three plan notifications")
+        await eventually(lambda: _received(receiver, 3), "three plan notifications")
         bodies = b"".join(body for body, _ in receiver.received)
         assert GOAL.encode() not in bodies and ACTION.encode() not in bodies
         assert {"Bearer zaaksysteem"} == {auth for _, auth in receiver.received}
@@ -291,11 +280,13 @@ class IntegralPlanCase(StoreBackend):
         # One at a time: the plan consumes each stream on its own, so only a plan that took
         # each before the next was stored took them in the order the rebuild below replays.
         await relay(nc, started)
-        await poll(lambda: _plan_with(nc, kid, as_school, "handovers"), "the handover on the plan")
+        await eventually(
+            lambda: _plan_with(nc, kid, as_school, "handovers"), "the handover on the plan"
+        )
         await relay(nc, support_requested(TODAY - timedelta(days=9), kid))
-        await poll(lambda: _plan_with(nc, kid, as_school, "arrangements"), "the arrangement")
+        await eventually(lambda: _plan_with(nc, kid, as_school, "arrangements"), "the arrangement")
         await relay(nc, thuiszitter_registered(TODAY - timedelta(days=8), kid))
-        await poll(
+        await eventually(
             lambda: _attendance(nc, kid, as_school, "thuiszitter"), "the thuiszitter on the plan"
         )
         noted = await query_plan(nc, kid, as_school)
@@ -319,8 +310,8 @@ class IntegralPlanCase(StoreBackend):
         # Erased: the plan is gone and the case system is told to drop its reference.
         assert 0 < destroy_keys(backbone.settings, kid)
         await announce_erasure(backbone.url, kid)
-        await poll(lambda: _gone(nc, kid, as_school), "the plan to be dropped")
-        await poll(lambda: _received_erasure(receiver), "the erasure notification")
+        await eventually(lambda: _gone(nc, kid, as_school), "the plan to be dropped")
+        await eventually(lambda: _received_erasure(receiver), "the erasure notification")
         assert [] == [d for d in store.deliveries() if d.status != "delivered"]
 
 

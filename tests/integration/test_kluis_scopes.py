@@ -38,7 +38,7 @@ from services.runtime.partner import publish_signed
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend
-from tests.integration.helpers import JGZ, child, signal
+from tests.integration.helpers import JGZ, child, eventually, signal
 
 pytestmark = pytest.mark.integration
 
@@ -140,16 +140,16 @@ class ScopesCase(StoreBackend):
 
 async def _until_own_key(keyring: Keyring, kid: str, done: Any) -> str | None:
     """Ask for the partner's own signalling key until `done(refusal code or None)`."""
-    for _ in range(300):
+
+    async def answer() -> tuple[str | None] | None:
         try:
             await keyring.sealing_key(kid, Purpose.SIGNALLING)
             code = None
         except KeyRefusedError as refused:
             code = refused.code
-        if done(code):
-            return code
-        await asyncio.sleep(0.2)
-    raise AssertionError("kluis never answered as expected")
+        return (code,) if done(code) else None
+
+    return (await eventually(answer, "kluis to answer as expected"))[0]
 
 
 class TestRetentionRunsByItself(StoreBackend):
@@ -190,6 +190,9 @@ class TestRetentionRunsByItself(StoreBackend):
                 keystore.close()
             return any(r.decision is Decision.DESTROYED for r in records)
 
+        async def keys_destroyed() -> bool:
+            return destroyed()
+
         async def story() -> tuple[Any, Any, Any]:
             nc = await partner_connect(settings, LYCEUM.partner, backbone.url)
             try:
@@ -210,10 +213,7 @@ class TestRetentionRunsByItself(StoreBackend):
                     data=SignalWithdrawnData(signal_id=own.data.signal_id, withdrawn_on=ON),
                 )
                 await publish_signed(nc.jetstream(), withdrawn, school.keys)
-                for _ in range(300):
-                    if destroyed():
-                        break
-                    await asyncio.sleep(0.2)
+                await eventually(keys_destroyed, "the retention check to destroy the keys")
                 after = await _code(school.open_token(token, event_id=event_id))
                 again = signal(kid, LYCEUM)
                 await publish_signed(nc.jetstream(), again, school.keys)

@@ -41,7 +41,7 @@ from services.runtime.partner import publish_signed
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend
-from tests.integration.helpers import JGZ, SCHOOL, child, signal, wait_until
+from tests.integration.helpers import JGZ, SCHOOL, child, eventually, signal, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -51,15 +51,12 @@ ON = date(2026, 11, 1)
 
 async def plan_with_match(nc: NatsClient, kid: str, keyring: Keyring) -> dict[str, Any]:
     """The child's plan over the partner's own connection, once it shows the match."""
-    for _ in range(600):
-        try:
-            plan = await query_plan(nc, kid, keyring.keys)
-        except nats.errors.NoRespondersError:
-            plan = None
-        if plan and plan.get("match"):
-            return plan
-        await asyncio.sleep(0.1)
-    raise AssertionError("no match in the plan")
+
+    async def matched() -> dict[str, Any] | None:
+        plan = await query_plan(nc, kid, keyring.keys)
+        return plan if plan and plan.get("match") else None
+
+    return await eventually(matched, "the match in the plan")
 
 
 class RegistryAuthCase(StoreBackend):

@@ -26,8 +26,8 @@ from services.runtime.partner import DataDirKeys
 from services.runtime.settings import Settings, server_list
 from services.runtime.supervisor import BRIDGE, Backbone
 from tests.conftest import StartBackbone, StoreBackend
-from tests.integration.helpers import child
-from tests.integration.test_integral_plan import SCHOOL, Receiver, poll, sealed_signal
+from tests.integration.helpers import child, eventually
+from tests.integration.test_integral_plan import SCHOOL, Receiver, sealed_signal
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +78,7 @@ class SupervisedBridgeCase(StoreBackend):
             async def delivered() -> list[dict[str, Any]]:
                 return [json.loads(body) for body, _ in receiver.received]
 
-            [notificatie] = await poll(delivered, "the notification on the callback")
+            [notificatie] = await eventually(delivered, "the notification on the callback")
             url = notificatie["resourceUrl"]
             assert url.startswith(f"{API}/api/plan/{kid}?")
             assert "Bearer zaaksysteem" == receiver.received[0][1]
@@ -95,7 +95,7 @@ class SupervisedBridgeCase(StoreBackend):
                     response = await http.get(url, headers={"Authorization": f"Bearer {token}"})
                     return response if response.status_code == 200 else None
 
-                ok = await poll(resolved, "the resource URL to resolve")
+                ok = await eventually(resolved, "the resource URL to resolve")
                 anonymous = await http.get(url)
             assert kid == ok.json()["child"]
             assert [str(signal.data.signal_id)] == [s["signal_id"] for s in ok.json()["signals"]]

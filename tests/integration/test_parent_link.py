@@ -27,7 +27,7 @@ from services.runtime.partner import publish_signed, read_feed
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend
-from tests.integration.helpers import SCHOOL, child
+from tests.integration.helpers import SCHOOL, child, eventually
 from tests.plan_events import PARENT, parent_linked
 
 pytestmark = pytest.mark.integration
@@ -41,6 +41,10 @@ async def _outcome(keyring: Keyring, kid: str, purpose: Purpose, scope: str) -> 
     except KeyRefusedError as refused:
         return refused.code
     return "released"
+
+
+async def _released(keyring: Keyring, kid: str, purpose: Purpose, scope: str) -> bool:
+    return await _outcome(keyring, kid, purpose, scope) == "released"
 
 
 async def _receipts(nc: Any, partner: str, count: int) -> list[dict[str, Any]]:
@@ -78,10 +82,9 @@ class ParentLinkCase(StoreBackend):
                 # later link opens, the parent's own was decided.
                 by_school = parent_linked(SCHOOL.partner, consent_on=CONSENT, child=linked)
                 await publish_signed(school_nc.jetstream(), by_school, school.keys)
-                for _ in range(300):
-                    if await _outcome(parent, linked, Purpose.PLAN, "child") == "released":
-                        break
-                    await asyncio.sleep(0.2)
+                await eventually(
+                    lambda: _released(parent, linked, Purpose.PLAN, "child"), "the link to open"
+                )
                 handover = str(uuid.uuid4())
                 opened = [
                     await _outcome(parent, linked, Purpose.PLAN, "child"),
