@@ -21,9 +21,10 @@ import yaml
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.infra import INFRA_DIR
 from services.runtime.partners import PARTNERS_PATH, load_partners
 
-LIMITS_PATH = Path(__file__).resolve().parents[1] / "infra" / "imports.yaml"
+LIMITS_PATH = INFRA_DIR / "imports.yaml"
 Format = Literal["edexml", "oso", "absences"]
 
 

@@ -44,7 +44,7 @@ from adapters.edexml.importer import (
 )
 from adapters.edexml.reader import SAMPLE, Pupil, read_header, read_pupils
 from adapters.edexml.schema import validate
-from adapters.oso.dossier import FIXTURES as OSO_FIXTURES
+from adapters.oso.dossier import SAMPLES as OSO_SAMPLES
 from adapters.oso.dossier import read_dossier
 from adapters.oso.transfer import Imported, TransferError, export_oso, import_oso
 from adapters.school_imports import publish_absences, publish_edexml
@@ -128,7 +128,7 @@ WIJKTEAM = Party(
 RECEIVER = Organisation(partner="vo-het-lyceum", contact="Zorgcoördinator, 026-3334455")
 SWV = "swv-po-lingewaard"
 READERS = ("bs-de-regenboog", "jgz-gelderland-zuid", "wijkteam-lingewaard")
-OSO_SAMPLE = OSO_FIXTURES / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
+OSO_SAMPLE = OSO_SAMPLES / "Voorbeelddossier_OV_POVO_full.xml"
 KLUIS_CONSUMERS = (KLUIS_SIGNALLING, KLUIS_PLAN, KLUIS_HANDOVER, KLUIS_ARRANGEMENTS, KLUIS_TRUANCY)
 
 

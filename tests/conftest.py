@@ -28,13 +28,14 @@ from pathlib import Path
 import nats
 import pytest
 
+from adapters.edexml.reader import SAMPLE
 from services.runtime.nats_server import EmbeddedNats
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.backbone import InProcessBackbone
 
 FIXTURES = Path(__file__).parent / "fixtures"
-EDEXML_SAMPLE = FIXTURES / "edexml" / "2.1" / "EDEXML.Voorbeeld.2.1.xml"
+EDEXML_SAMPLE = SAMPLE  # the adapter ships the standard's sample
 
 PG_HOST = os.environ.get("KETENBUS_TEST_POSTGRES_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("KETENBUS_TEST_POSTGRES_PORT", "5432"))

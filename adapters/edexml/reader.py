@@ -16,8 +16,9 @@ from typing import Any
 from lxml import etree
 
 from adapters.intake import refuse_doctype, xml_parser
+from services.infra import package_dir
 
-SAMPLE = Path(__file__).parent / "samples" / "EDEXML.Voorbeeld.2.1.xml"
+SAMPLE = package_dir("adapters.edexml") / "samples" / "EDEXML.Voorbeeld.2.1.xml"
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from pathlib import Path
 from lxml import etree
 
 from adapters.intake import ImportRefusedError, check_size, refuse_doctype, xml_parser
+from services.infra import package_dir
 
-SCHEMAS = Path(__file__).parent / "schemas"
+SCHEMAS = package_dir("adapters.edexml") / "schemas"
 VERSIONS = {"2.0": "2.1", "2.1": "2.1"}  # file version → schema it is validated against
 
 

@@ -16,8 +16,9 @@ import yaml
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from ketenbus_contracts.envelope import PARTNER_ID_PATTERN
+from services.infra import INFRA_DIR
 
-CONFIG_PATH = Path(__file__).resolve().parents[2] / "infra" / "notificaties" / "kanalen.yaml"
+CONFIG_PATH = INFRA_DIR / "notificaties" / "kanalen.yaml"
 
 Actie = Literal["create", "update", "partial_update", "destroy"]
 

@@ -27,10 +27,13 @@ from lxml import etree
 
 from adapters.intake import ImportRefusedError, check_size, refuse_doctype, xml_parser
 from ketenbus_contracts.pseudonym import is_valid_bsn
+from services.infra import package_dir
 from services.policy.handover import DisclosureRules
 
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "oso"
-XSD_PATH = FIXTURES / "OSO_gegevensset_2019.1.xsd"
+# The OSO 2019.1 XSD (and the XSL of its business rules) and the standard's example dossiers.
+SCHEMAS = package_dir("adapters.oso") / "schemas"
+SAMPLES = package_dir("adapters.oso") / "samples"
+XSD_PATH = SCHEMAS / "OSO_gegevensset_2019.1.xsd"
 STANDARD_VERSION = "2019.1"
 # Original position of an element in its parent, kept inside the sealed fragments so the
 # categories can be put back in schema order.

@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.infra import INFRA_DIR
 from services.runtime.partners import PartnerRegistry
 
-INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 RULES_DIR = INFRA_DIR / "arrangements"
 
 

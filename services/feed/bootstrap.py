@@ -12,10 +12,11 @@ from ketenbus_contracts.purposes import Purpose
 from services.feed.application import FeedApplication
 from services.feed.domain import Audience, FeedRules
 from services.feed.handlers import create_router
+from services.infra import INFRA_DIR
 from services.policy.loading import REGISTER_PATH, RELATIONS_PATH, load_register, load_relations
 from services.runtime.host import ServiceSpec
 from services.runtime.keyring import load_or_create_partner_keys
-from services.runtime.partners import INFRA_DIR, PartnerRegistry
+from services.runtime.partners import PartnerRegistry
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
 from services.runtime.streams import FEED, FEED_SOURCES

@@ -11,13 +11,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ketenbus_contracts.plan import PARENT_BASIS
+from services.infra import INFRA_DIR
 from services.integral_plan.domain import RecorderRule
 from services.policy.loading import load_relations
 from services.runtime.partners import load_partners
 
-INFRA = Path(__file__).resolve().parents[2] / "infra" / "integral_plan"
-WORKLIST_PATH = INFRA / "worklist.yaml"
-PROJECTION_PATH = INFRA / "projection.yaml"
+WORKLIST_PATH = INFRA_DIR / "integral_plan" / "worklist.yaml"
+PROJECTION_PATH = INFRA_DIR / "integral_plan" / "projection.yaml"
 
 
 class WorklistRules(BaseModel):

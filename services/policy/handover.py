@@ -14,10 +14,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ketenbus_contracts.handover import DisclosureRule, Transition
+from services.infra import INFRA_DIR
 
-INFRA_DIR = Path(__file__).resolve().parents[2] / "infra" / "handover"
-CATEGORIES_PATH = INFRA_DIR / "oso-categories.yaml"
-RULES_PATH = INFRA_DIR / "rules.yaml"
+CATEGORIES_PATH = INFRA_DIR / "handover" / "oso-categories.yaml"
+RULES_PATH = INFRA_DIR / "handover" / "rules.yaml"
 
 # Stricter rules come later: the stricter of the register's and the dossier's rule applies.
 STRICTNESS: dict[str, int] = {"VERPLICHT": 0, "OPT-UIT": 1, "VERBODEN": 2}

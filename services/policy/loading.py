@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ketenbus_contracts.purposes import Purpose
+from services.infra import INFRA_DIR
 from services.policy.register import InvalidRegisterError, ProcessingActivity, ProcessingRegister
 from services.policy.relations import (
     BasisRule,
@@ -23,7 +24,6 @@ from services.policy.relations import (
     ScopeKind,
 )
 
-INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 REGISTER_PATH = INFRA_DIR / "processing-register.yaml"
 RELATIONS_PATH = INFRA_DIR / "relations.yaml"
 

@@ -14,7 +14,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-RULES_DIR = Path(__file__).resolve().parents[2] / "infra" / "truancy"
+from services.infra import INFRA_DIR
+
+RULES_DIR = INFRA_DIR / "truancy"
 
 
 class _Data(BaseModel):

@@ -10,8 +10,9 @@ from joserfc.jwk import OKPKey
 from pydantic import BaseModel, ConfigDict, Field
 
 from ketenbus_contracts.purposes import Purpose
+from services.infra import INFRA_DIR
 from services.pseudonym.domain import Limits, PseudonymPolicy, Requester
-from services.runtime.partners import INFRA_DIR, PartnerRegistry
+from services.runtime.partners import PartnerRegistry
 
 POLICY_PATH = INFRA_DIR / "pseudonym" / "policy.yaml"
 

@@ -30,7 +30,8 @@ import structlog
 from faststream.nats.security import NatsUserPassword
 from nats.aio.client import Client as NatsClient
 
-from services.runtime.partners import INFRA_DIR, PARTNERS_PATH, load_partners
+from services.infra import INFRA_DIR
+from services.runtime.partners import PARTNERS_PATH, load_partners
 from services.runtime.secrets import load_or_create_secret
 from services.runtime.settings import Settings, server_list
 

@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ketenbus_contracts.envelope import PARTNER_ID_PATTERN
 from ketenbus_contracts.sealing import PartnerKeys
+from services.infra import INFRA_DIR
 from services.runtime.keyring import public_keys_path
 
-INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 PARTNERS_PATH = INFRA_DIR / "partners.yaml"
 
 # Organisation codes we know the shape of; others (vestiging, lrk, gemeentecode) are free text.

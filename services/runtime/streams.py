@@ -41,7 +41,7 @@ from nats.js.api import (
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.object_store import ObjectStore
 
-from services.runtime.partners import INFRA_DIR
+from services.infra import INFRA_DIR
 
 DAY = 24 * 3600.0
 

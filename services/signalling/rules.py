@@ -14,9 +14,9 @@ from typing import Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.infra import INFRA_DIR
 from services.runtime.partners import PartnerRegistry
 
-INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 RULES_PATH = INFRA_DIR / "signalling" / "rules.yaml"
 
 _D = TypeVar("_D", date, datetime)

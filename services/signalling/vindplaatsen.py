@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.signalling.rules import INFRA_DIR
+from services.infra import INFRA_DIR
 
 VINDPLAATSEN_PATH = INFRA_DIR / "signalling" / "vindplaatsen.yaml"
 

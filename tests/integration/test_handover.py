@@ -16,7 +16,7 @@ import pytest
 from lxml import etree
 
 from adapters.intake import school_brin
-from adapters.oso.dossier import oso_schema, read_dossier
+from adapters.oso.dossier import SAMPLES, oso_schema, read_dossier
 from adapters.oso.transfer import Imported, TransferError, export_oso, import_oso
 from ketenbus_contracts.handover import (
     ContinuityGapFound,
@@ -40,13 +40,13 @@ from services.runtime.pseudonyms import PseudonymClient
 from services.runtime.settings import Settings, server_list
 from services.runtime.store import store_env
 from services.runtime.supervisor import Backbone
-from tests.conftest import FIXTURES, StoreBackend
+from tests.conftest import StoreBackend
 from tests.integration.helpers import publish_events, read_stream, stream_events, wait_until
 from tests.unit.test_handover_application import Clock, Story
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = FIXTURES / "oso" / "examples"
+EXAMPLES = SAMPLES
 POVO = EXAMPLES / "Voorbeelddossier_OV_POVO_full.xml"
 OPT_OUT = EXAMPLES / "Voorbeelddossier_OV_POVO_opt_out.xml"
 SENDER = "bs-de-regenboog"

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from adapters.edexml.reader import SAMPLE
-from tests.conftest import FIXTURES
+from adapters.oso.dossier import SAMPLES
 
 pytestmark = pytest.mark.integration
 
 KETENBUS = Path(sys.executable).parent / "ketenbus"
-POVO = FIXTURES / "oso" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
+POVO = SAMPLES / "Voorbeelddossier_OV_POVO_full.xml"
 
 
 def ketenbus(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

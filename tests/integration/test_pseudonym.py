@@ -22,6 +22,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from adapters.edexml.importer import plan_import, state_path
+from adapters.edexml.reader import SAMPLE
 from ketenbus_contracts.pseudonym import (
     MAX_BATCH,
     PSEUDONYM_SUBJECT,
@@ -234,7 +235,7 @@ def test_the_service_publishes_its_key_where_partners_find_it(tmp_path: Path) ->
     assert load_public_keys(tmp_path, "pseudonym") is not None
 
 
-EDEXML = Path(__file__).parents[1] / "fixtures" / "edexml" / "2.1" / "EDEXML.Voorbeeld.2.1.xml"
+EDEXML = SAMPLE
 KETENBUS = Path(sys.executable).parent / "ketenbus"
 PARTNER_SIDE = ("services", "adapters")
 

@@ -281,7 +281,7 @@ def case_import_absences(b: Backbone, tmp: Path) -> None:
 
 
 def case_import_oso(b: Backbone, tmp: Path) -> None:
-    sample = "tests/fixtures/oso/examples/Voorbeelddossier_OV_POVO_full.xml"
+    sample = "adapters/oso/samples/Voorbeelddossier_OV_POVO_full.xml"
     result = run(b.data_dir, "import", "oso", "--as", SCHOOL, sample)
     # The sample's pupil is not enrolled at the demo school: refused with one line, or taken.
     assert result.code == 0 or one_line(result)[0] in (1, 2), result.err

@@ -15,6 +15,7 @@ import nats
 import pytest
 from typer.testing import CliRunner
 
+from adapters.edexml.reader import SAMPLE
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import SignalRegistered
 from ketenbus_contracts.truancy import AbsenceRecorded, PupilEnrolled, VerzuimReportDue
@@ -27,7 +28,7 @@ from tests.integration.helpers import consumer_idle, read_stream, stream_events,
 
 pytestmark = pytest.mark.integration
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "edexml" / "2.1" / "EDEXML.Voorbeeld.2.1.xml"
+FIXTURE = SAMPLE
 SCHOOL = "bs-de-regenboog"
 LEERPLICHT = "leerplicht-lingewaard"
 MONDAY = date(2026, 9, 7)

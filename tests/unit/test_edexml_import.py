@@ -18,7 +18,7 @@ from adapters.edexml.reader import SAMPLE, read_pupils
 from adapters.edexml.schema import EdexmlSchemaError
 from ketenbus_contracts.pseudonym import SecretPseudonymiser, school_pupil_pseudonym
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "edexml" / "2.1" / "EDEXML.Voorbeeld.2.1.xml"
+FIXTURE = SAMPLE
 SECRET = b"s" * 32
 PSEUDONYMS = SecretPseudonymiser(SECRET)  # what the pseudonym service answers
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from adapters.oso.dossier import SAMPLES
 from services.cli import app
-from tests.conftest import EDEXML_SAMPLE, FIXTURES
+from tests.conftest import EDEXML_SAMPLE
 
 runner = CliRunner()
-POVO = FIXTURES / "oso" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
+POVO = SAMPLES / "Voorbeelddossier_OV_POVO_full.xml"
 
 
 def test_import_and_export_list_the_oso_format() -> None:

@@ -31,19 +31,20 @@ from adapters.intake import (
     school_brin,
 )
 from adapters.las_csv.reader import AbsenceCsvError, AbsenceRow, read_absences
-from adapters.oso.dossier import OsoRefusedError, read_dossier
+from adapters.oso.dossier import SAMPLES, OsoRefusedError, read_dossier
 from adapters.oso.transfer import import_oso
 from adapters.school_imports import publish_edexml
 from ketenbus_contracts.pseudonym import SecretPseudonymiser
+from services.infra import INFRA_DIR
 from services.policy.handover import load_disclosure_rules, load_rules
 from services.policy.regions import load_regions
-from services.runtime.partners import INFRA_DIR, load_partners
-from tests.conftest import EDEXML_SAMPLE, FIXTURES
+from services.runtime.partners import load_partners
+from tests.conftest import EDEXML_SAMPLE
 
 SCHOOL = "bs-de-regenboog"
 PSEUDONYMS = SecretPseudonymiser(b"test-pseudonym-secret-32-bytes!!")
 DISCLOSURE = load_disclosure_rules()
-POVO = FIXTURES / "oso" / "examples" / "Voorbeelddossier_OV_POVO_full.xml"
+POVO = SAMPLES / "Voorbeelddossier_OV_POVO_full.xml"
 OSO_BSN = b"<bsn>269326728</bsn>"
 HEADER = "pupil_key;date;hours;lessons;authorised;reason_code;notes"
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from adapters.oso.dossier import OsoRefusedError, assemble, oso_schema, read_dossier
+from adapters.oso.dossier import SAMPLES, OsoRefusedError, assemble, oso_schema, read_dossier
 from services.policy.handover import load_disclosure_rules
-from tests.conftest import EDEXML_SAMPLE, FIXTURES
+from tests.conftest import EDEXML_SAMPLE
 
-EXAMPLES = FIXTURES / "oso" / "examples"
+EXAMPLES = SAMPLES
 SAMPLES = sorted(EXAMPLES.glob("*.xml"))
 POVO = EXAMPLES / "Voorbeelddossier_OV_POVO_full.xml"
 POPO = EXAMPLES / "Voorbeelddossier_OV_POPO_full.xml"

@@ -1,0 +1,64 @@
+"""The built wheels carry what the code reads: `infra/` (inside `services`), the EDEXML and OSO
+schemas and samples; installed in a fresh environment, outside any checkout, they are found."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Run in the fresh environment: every data file is read from the installed packages.
+CHECK = """
+import services, services.infra as infra
+from adapters.edexml.reader import SAMPLE, read_pupils
+from adapters.edexml.schema import validate
+from adapters.oso.dossier import SAMPLES, XSD_PATH
+from lxml import etree
+from services.policy.handover import load_disclosure_rules, load_rules
+from services.policy.loading import load_register, load_relations
+from services.policy.regions import load_regions
+from services.registry import service_specs
+from services.runtime.nats_auth import AUTH_CONF_PATH
+from services.runtime.partners import PartnerRegistry
+from services.signalling.rules import load_rules as signalling_rules
+installed = services.__file__.rsplit("/services/", 1)[0]
+assert infra.INFRA_DIR.is_relative_to(installed), infra.INFRA_DIR
+PartnerRegistry.load(); load_register(); load_relations(); load_regions(); signalling_rules()
+load_disclosure_rules(); load_rules(); service_specs(); AUTH_CONF_PATH.read_text()
+validate(SAMPLE); list(read_pupils(SAMPLE))
+etree.XMLSchema(etree.parse(str(XSD_PATH)))
+assert (SAMPLES / "Voorbeelddossier_OV_POVO_full.xml").is_file()
+print("found", infra.INFRA_DIR)
+"""
+
+
+def test_the_installed_wheel_finds_infra_schemas_and_samples_without_a_checkout(
+    tmp_path: Path,
+) -> None:
+    dist, venv = tmp_path / "dist", tmp_path / "venv"
+    uv = Path(sys.executable).parent / "uv"
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    build = [str(uv), "build", "--all-packages", "--wheel", "-o", str(dist)]
+    subprocess.run(build, cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    install = [str(uv), "pip", "install", "--python", str(python), "--no-deps"]
+    subprocess.run([*install, *map(str, dist.glob("*.whl"))], env=env, check=True)
+    # The third-party libraries from this environment: a PYTHONPATH entry runs no `.pth`
+    # file, so this checkout (an editable install) stays out of the fresh one's path.
+    libraries = {**env, "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+
+    checked = subprocess.run(
+        [str(python), "-c", CHECK], cwd=tmp_path, env=libraries, capture_output=True, text=True
+    )
+
+    assert (0, "") == (checked.returncode, checked.stderr)
+    assert str(venv) in checked.stdout
