@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.replay import pseudonym
 from services.integral_plan.application import IntegralPlanApplication
-from tests.domain_events import every_kind
+from tests.events import every_kind
 
 BATCH = 100
 

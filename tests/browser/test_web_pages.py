@@ -26,34 +26,32 @@ from services.integral_plan.query import NotOnPlanError, PlanAccess
 from services.integral_plan.reader import open_plan
 from services.integral_plan.web import create_web_app
 from services.runtime.keyring import KeyRefusedError
-from tests.domain_events import (
+from tests.events import (
+    CHILD,
+    JGZ,
+    NOW,
     PO,
+    SCHOOL,
+    WIJKTEAM,
+    action,
+    agreement,
     arrangement_agreed,
     dispute_escalated,
+    done,
     enrolled,
     funding_disputed,
+    goal,
     handover_escalated,
     handover_started,
+    joined,
+    match,
+    regie,
+    signal,
     support_requested,
     three_month_rule,
     thuiszitter_registered,
     verzuim_report,
     youth_care_decided,
-)
-from tests.plan_events import (
-    CHILD,
-    JGZ,
-    NOW,
-    SCHOOL,
-    WIJKTEAM,
-    action,
-    agreement,
-    done,
-    goal,
-    joined,
-    match,
-    regie,
-    signal,
 )
 
 KID = "e" * 32

@@ -38,9 +38,7 @@ from ketenbus_contracts.plan import (
 from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signalling import (
     SignalDetails,
-    Signaller,
     SignalRegistered,
-    SignalRegisteredData,
 )
 from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.client import query_plan
@@ -54,7 +52,7 @@ from services.runtime.partner import DataDirKeys
 from services.runtime.settings import server_list
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend
-from tests.domain_events import handover_started, support_requested, thuiszitter_registered
+from tests.events import handover_started, signal, support_requested, thuiszitter_registered
 from tests.integration.helpers import child, eventually
 
 pytestmark = pytest.mark.integration
@@ -79,18 +77,7 @@ async def sealed_signal(keyring: Keyring, party: Party, kid: str, on: date) -> S
     event_id = uuid.uuid4()
     details = SignalDetails(concern=["thuissituatie"], notes="Zorgen.")
     sealed = await keyring.seal(details, child=kid, event_id=event_id)
-    return SignalRegistered.create(
-        id=event_id,
-        source=party.partner,
-        subject=kid,
-        data=SignalRegisteredData(
-            signal_id=uuid.uuid4(),
-            signaller=Signaller(**party.model_dump()),
-            registered_on=on,
-            planned_removal_on=on + timedelta(days=700),
-            sealed=sealed,
-        ),
-    )
+    return signal(party, on, kid, sealed=sealed, event_id=event_id)
 
 
 class Receiver:

@@ -27,8 +27,8 @@ from services.runtime.partner import publish_signed, read_feed
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend
+from tests.events import PARENT, parent_linked
 from tests.integration.helpers import SCHOOL, child, eventually
-from tests.plan_events import PARENT, parent_linked
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from services.integral_plan.rebuild import rebuild
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
 from tests.conftest import StoreBackend
-from tests.plan_events import JGZ, SCHOOL, action
+from tests.events import JGZ, SCHOOL, action
 from tests.unit.test_integral_plan_index import CHILDREN, NOW, PARTNERS, events
 
 pytestmark = pytest.mark.integration

@@ -31,7 +31,7 @@ from services.integral_plan.domain import (
 )
 from services.integral_plan.translation import to_contract
 from services.runtime.outbox import outbound_event_id
-from tests.plan_events import (
+from tests.events import (
     CHILD,
     JGZ,
     NOW,

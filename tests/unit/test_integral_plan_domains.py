@@ -20,13 +20,15 @@ from services.integral_plan.translation import to_contract
 from services.runtime.keyring import KeyRefusedError
 from services.runtime.outbox import outbound_event_id
 from services.runtime.streams import CONSUMERS as STREAM_CONSUMERS
-from tests.domain_events import (
+from tests.events import (
+    CHILD,
     LEERPLICHT,
+    NOW,
     PO,
     PROVIDER,
+    SCHOOL,
     SWV,
     VO,
-    WIJKTEAM,
     arrangement_agreed,
     continuity_gap,
     de_enrolled,
@@ -40,9 +42,11 @@ from tests.domain_events import (
     handover_closed,
     handover_escalated,
     handover_started,
+    joined,
     offer_made,
     opp_drawn_up,
     reduced_teaching_time,
+    regie,
     regie_changed,
     support_requested,
     three_month_rule,
@@ -53,8 +57,10 @@ from tests.domain_events import (
     warm_conversation,
     youth_care_decided,
 )
-from tests.plan_events import CHILD, NOW, SCHOOL, joined, regie
-from tests.plan_events import WIJKTEAM as WIJKTEAM_PARTY
+from tests.events import WIJKTEAM as WIJKTEAM_PARTY
+from tests.events import (
+    WIJKTEAM_ID as WIJKTEAM,
+)
 
 D = date(2026, 11, 2)
 

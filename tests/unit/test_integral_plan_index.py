@@ -13,15 +13,30 @@ import pytest
 from ketenbus_contracts.privacy import ChildErased, ChildErasedData
 from services.integral_plan.application import WORK_ITEMS, IntegralPlanApplication
 from services.integral_plan.domain import Plan
-from tests.domain_events import LEERPLICHT, PO, PROVIDER, SWV, VO, WIJKTEAM, every_kind
-from tests.domain_events import dossier_delivered as delivery
-from tests.domain_events import handover_escalated as escalation
-from tests.domain_events import handover_started as handover
-from tests.domain_events import offer_made as offer
-from tests.domain_events import three_month_rule as three_months
-from tests.domain_events import thuiszitter_registered as at_home
-from tests.plan_events import JGZ, NOW, SCHOOL, action, done, joined, match, signal
-from tests.plan_events import WIJKTEAM as WIJKTEAM_PARTY
+from tests.events import (
+    JGZ,
+    LEERPLICHT,
+    NOW,
+    PO,
+    PROVIDER,
+    SCHOOL,
+    SWV,
+    VO,
+    action,
+    done,
+    every_kind,
+    joined,
+    match,
+    signal,
+)
+from tests.events import WIJKTEAM as WIJKTEAM_PARTY
+from tests.events import WIJKTEAM_ID as WIJKTEAM
+from tests.events import dossier_delivered as delivery
+from tests.events import handover_escalated as escalation
+from tests.events import handover_started as handover
+from tests.events import offer_made as offer
+from tests.events import three_month_rule as three_months
+from tests.events import thuiszitter_registered as at_home
 
 D = date(2026, 11, 2)
 CHILDREN = [c * 32 for c in "abcdef"]

@@ -12,8 +12,7 @@ from typing import Any
 
 from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.domain import Plan
-from tests.domain_events import every_kind
-from tests.plan_events import CHILD, JGZ, NOW, SCHOOL, WIJKTEAM, action, joined, signal
+from tests.events import CHILD, JGZ, NOW, SCHOOL, WIJKTEAM, action, every_kind, joined, signal
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "integral_plan"
 OTHER = "d" * 32

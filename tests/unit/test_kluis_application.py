@@ -60,7 +60,7 @@ from services.kluis.keystore import Keystore, StaticMasterKey
 from services.policy.loading import load_register
 from services.runtime.keyring import KeyRefusedError, Keyring
 from services.runtime.partners import PartnerEntry, PartnerRegistry
-from tests.plan_events import PARENT, parent_linked
+from tests.events import PARENT, parent_linked
 
 CHILD = "b" * 32
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -17,15 +17,23 @@ from adapters.notificaties.bridge import Bridge
 from adapters.notificaties.models import Abonnement, load_config
 from adapters.notificaties.store import NotificatieStore
 from ketenbus_contracts.privacy import ChildErased, ChildErasedData
-from tests.domain_events import (
+from tests.events import (
+    CHILD,
+    JGZ,
     LEERPLICHT,
+    NOW,
     PO,
+    SCHOOL,
+    WIJKTEAM,
+    action,
     handover_started,
+    joined,
+    match,
+    signal,
     three_month_rule,
     thuiszitter_registered,
     tlv_issued,
 )
-from tests.plan_events import CHILD, JGZ, NOW, SCHOOL, WIJKTEAM, action, joined, match, signal
 
 D = date(2026, 11, 1)
 TOKEN = "Bearer gemeente-zaaksysteem-token"

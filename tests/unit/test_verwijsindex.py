@@ -30,8 +30,7 @@ from services.integral_plan.query import NotOnPlanError, PlanAccess
 from services.runtime.outbox import outbound_event_id
 from services.signalling.application import SignallingApplication, UnknownCodeError
 from services.signalling.translation import apply_inbound, to_contract
-from tests.domain_events import enrolled
-from tests.plan_events import CHILD, JGZ, SCHOOL, WIJKTEAM, joined
+from tests.events import CHILD, JGZ, SCHOOL, WIJKTEAM, enrolled, joined
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 D = date(2026, 11, 1)

@@ -1,5 +1,6 @@
-"""Builders of handover, arrangements and truancy contract events, as their services record
-them, for the integral-plan tests (the plan notes them on the child's plan)."""
+"""The tests' builders of contract events, as each event's service or partner records it:
+signalling and the plan (parties, goals, actions, parent links), then handover, arrangements
+and truancy, which the integral plan notes on the child's plan."""
 
 from __future__ import annotations
 
@@ -10,14 +11,176 @@ from typing import Any
 from ketenbus_contracts import arrangements as arr
 from ketenbus_contracts import handover as ho
 from ketenbus_contracts import truancy as tr
+from ketenbus_contracts.plan import (
+    ActionAgreed,
+    ActionAgreedData,
+    ActionDone,
+    ActionDoneData,
+    AgreementMade,
+    AgreementMadeData,
+    GoalSet,
+    GoalSetData,
+    ParentLinked,
+    ParentLinkedData,
+    Party,
+    PartyJoined,
+    PartyJoinedData,
+    RegieAssigned,
+    RegieAssignedData,
+)
 from ketenbus_contracts.purposes import Purpose
-from tests.plan_events import CHILD
+from ketenbus_contracts.signalling import (
+    MatchFound,
+    MatchFoundData,
+    Signaller,
+    SignalRegistered,
+    SignalRegisteredData,
+)
+
+CHILD = "c" * 32
+SCHOOL = Party(partner="bs-de-regenboog", role="ib-er", contact="ib@regenboog.example")
+JGZ = Party(partner="jgz-gelderland-zuid", role="jeugdarts", contact="jgz@ggd.example")
+WIJKTEAM = Party(partner="wijkteam-lingewaard", role="regisseur", contact="team@lingewaard.example")
+SEALED = {Purpose.PLAN: "sealed-token"}
+
+
+def signal(
+    party: Party,
+    on: date,
+    child: str = CHILD,
+    sealed: Any = None,
+    event_id: uuid.UUID | None = None,
+) -> SignalRegistered:
+    """`party`'s signal on `child`, kept the two years the Jeugdwet allows at most; `event_id`
+    when `sealed` was sealed bound to it."""
+    return SignalRegistered.create(
+        id=event_id or uuid.uuid4(),
+        source=party.partner,
+        subject=child,
+        data=SignalRegisteredData(
+            signal_id=uuid.uuid4(),
+            signaller=Signaller(**party.model_dump()),
+            registered_on=on,
+            planned_removal_on=date(on.year + 2, on.month, on.day),
+            sealed=sealed or {},
+        ),
+    )
+
+
+def match(parties: list[Party], at: datetime, child: str = CHILD) -> MatchFound:
+    return MatchFound.create(
+        source="ketenbus.signalling",
+        subject=child,
+        data=MatchFoundData(
+            match_id=uuid.uuid4(),
+            signal_ids=[uuid.uuid4() for _ in parties],
+            signallers=[Signaller(**p.model_dump()) for p in parties],
+            found_at=at,
+        ),
+    )
+
+
+def joined(by: Party, party: Party, on: date, child: str = CHILD) -> PartyJoined:
+    return PartyJoined.create(
+        source=by.partner, subject=child, data=PartyJoinedData(party=party, joined_on=on)
+    )
+
+
+def regie(by: Party, regisseur: Party, on: date, child: str = CHILD) -> RegieAssigned:
+    return RegieAssigned.create(
+        source=by.partner,
+        subject=child,
+        data=RegieAssignedData(domain="integraal", regisseur=regisseur.partner, assigned_on=on),
+    )
+
+
+def goal(by: Party, on: date, child: str = CHILD, sealed: Any = None) -> GoalSet:
+    return GoalSet.create(
+        source=by.partner,
+        subject=child,
+        data=GoalSetData(
+            goal_id=uuid.uuid4(), domain="onderwijs", set_on=on, sealed=sealed or SEALED
+        ),
+        purposes=[Purpose.PLAN],
+    )
+
+
+def agreement(
+    by: Party, parties: list[Party], on: date, child: str = CHILD, sealed: Any = None
+) -> AgreementMade:
+    return AgreementMade.create(
+        source=by.partner,
+        subject=child,
+        data=AgreementMadeData(
+            agreement_id=uuid.uuid4(),
+            parties=[p.partner for p in parties],
+            made_on=on,
+            sealed=sealed or SEALED,
+        ),
+    )
+
+
+def action(
+    by: Party,
+    actor: Party,
+    reports_to: Party,
+    agreed: date,
+    due: date,
+    child: str = CHILD,
+    sealed: Any = None,
+) -> ActionAgreed:
+    return ActionAgreed.create(
+        source=by.partner,
+        subject=child,
+        data=ActionAgreedData(
+            action_id=uuid.uuid4(),
+            actor=actor.partner,
+            reports_to=reports_to.partner,
+            due_on=due,
+            agreed_on=agreed,
+            sealed=sealed or SEALED,
+        ),
+    )
+
+
+def done(actor: Party, agreed: ActionAgreed, on: date, sealed: Any = None) -> ActionDone:
+    return ActionDone.create(
+        source=actor.partner,
+        subject=agreed.subject,
+        data=ActionDoneData(action_id=agreed.data.action_id, done_on=on, sealed=sealed or SEALED),
+    )
+
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+PARENT = "ouder-demo-0001"
+
+
+def parent_linked(
+    by: str, parent: str = PARENT, consent_on: date | None = None, child: str = CHILD
+) -> ParentLinked:
+    """`by` (a school, the municipality, or the parent trying) links the parent's account."""
+    return ParentLinked.create(
+        source=by,
+        subject=child,
+        data=ParentLinkedData(
+            link_id=uuid.uuid4(),
+            parent=parent,
+            recorded_by=by,
+            linked_on=date(2026, 9, 1),
+            consent_on=consent_on,
+        ),
+    )
+
+
+# Handover, arrangements and truancy -------------------------------------------------------
 
 PO = "bs-de-regenboog"
 VO = "vo-het-lyceum"
 SWV = "swv-lingewaard"
 LEERPLICHT = "leerplicht-lingewaard"
-WIJKTEAM = "wijkteam-lingewaard"
+WIJKTEAM_ID = "wijkteam-lingewaard"
 PROVIDER = "jeugdhulp-de-linde"
 BRIN = "12AB"
 # The handover and arrangements services relay under their own source.
@@ -193,11 +356,11 @@ def youth_care_decided(on: date, child: str = CHILD) -> arr.YouthCareDecided:
         data=arr.YouthCareDecidedData(
             decision_id=uuid.uuid4(),
             beschikkingsnummer="JH-2026-77",
-            access_team=party(WIJKTEAM, "consulent"),
+            access_team=party(WIJKTEAM_ID, "consulent"),
             provider=party(PROVIDER, "behandelaar"),
             start_on=on,
             end_on=date(on.year + 1, on.month, 1),
-            regie=party(WIJKTEAM, "regisseur"),
+            regie=party(WIJKTEAM_ID, "regisseur"),
             sealed=YOUTH_CARE_SEALED,
         ),
     )
@@ -442,7 +605,7 @@ def every_kind(on: date, child: str = CHILD) -> list[Any]:
         disputed,
         dispute_escalated(disputed, on),
         dispute_decided(disputed, on),
-        regie_changed(opp, WIJKTEAM, on),
+        regie_changed(opp, WIJKTEAM_ID, on),
         reduced_teaching_time(opp, on),
         verzuim_report(on, child),
         thuiszitter_registered(on, child),
