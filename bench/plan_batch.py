@@ -1,7 +1,7 @@
 """Plan batch cost when plans grow long: CPU time per applied event, in process, on SQLite.
 
 Run: `.venv/bin/python -m bench.plan_batch [--plans N]` (default 300). Each of N children gets
-one of every event the plan notes from the other domains (`tests.domain_events.every_kind`,
+one of every event the plan notes from the other domains (`tests.events.every_kind`,
 24 events), applied a batch of 100 at a time with tracking, as the service consumes them,
 round by round (each batch touches many plans and every plan grows to 24 events): the cost of
 loading each touched plan, applying and recording it grows with what the plan stores.
