@@ -50,13 +50,13 @@ from ketenbus_contracts.handover import (
 from ketenbus_contracts.pseudonym import is_valid_bsn
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import DataKey, kid_of, seal
-from services.handover.attachments import (
+from services.policy.handover import DisclosureRules, HandoverRules
+from services.runtime.attachments import (
     AttachmentRefusedError,
     attachment_name,
     get_attachment,
     put_attachment,
 )
-from services.policy.handover import DisclosureRules, HandoverRules
 from services.runtime.keyring import KeyRefusedError, Keyring, KeyringError, KluisUnavailableError
 from services.runtime.partner import publish_signed
 from services.runtime.pseudonyms import PseudonymClient

@@ -21,20 +21,20 @@ request's codes (`unsigned-request`, `invalid-request`, `unknown-partner`, `bad-
 `stale-request`, `replayed-request`), `unknown-handover`, `not-the-sender`, `not-a-party`, and
 the desk's own (`invalid`, `out-of-order`, `too-large`, `exists`, `not-found`). The name is
 `<id of the event the attachment was sealed in>/<the OSO reference>`; what it names is sealed
-with the child's handover key besides.
+with the child's handover key besides. This is the desk that answers; what asks is the partner
+kit's `services/runtime/attachments.py`.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 from joserfc.jwk import OKPKey
@@ -48,16 +48,14 @@ from ketenbus_contracts.handover import (
     ATTACHMENT_GET_SUBJECT,
     ATTACHMENT_PUT_SUBJECT,
     ATTACHMENT_REQUEST_HEADER,
-    ATTACHMENT_REQUEST_TYP,
     AttachmentRequest,
 )
 from ketenbus_contracts.sealing import (
     MAX_REQUEST_SKEW_SECONDS,
     KluisProtocolError,
-    PartnerKeys,
-    sign_request,
     verify_signed,
 )
+from services.runtime.attachments import CHUNK_BYTES, chunks_of
 from services.runtime.replay import ReplayGuard
 from services.runtime.streams import HANDOVER_ATTACHMENTS
 
@@ -69,20 +67,9 @@ GET_SUBJECT = ATTACHMENT_GET_SUBJECT
 HANDOVER_META = "Ketenbus-Handover"
 _REQUESTS = TypeAdapter(AttachmentRequest)
 
-# Raw bytes per chunk: base64 in a JSON answer stays well below the 1 MB payload limit.
-CHUNK_BYTES = 256 * 1024
 MAX_OBJECT_BYTES = 64 * 1024 * 1024
 MAX_UPLOADS = 16  # unfinished uploads held at once
 CACHED_OBJECTS = 4  # whole objects kept for chunked reads
-
-
-def attachment_name(sealed_in: uuid.UUID, ref: str) -> str:
-    """The store name of an attachment sealed in event `sealed_in` under OSO reference `ref`."""
-    return f"{sealed_in}/{ref}"
-
-
-def chunks_of(blob: bytes) -> list[bytes]:
-    return [blob[i : i + CHUNK_BYTES] for i in range(0, len(blob), CHUNK_BYTES)] or [b""]
 
 
 def refused(reason: str) -> dict[str, Any]:
@@ -214,70 +201,3 @@ class AttachmentDesk:
             return refused("invalid")
         data = base64.b64encode(parts[request.chunk]).decode()
         return {"ok": True, "chunks": len(parts), "data": data}
-
-
-class AttachmentRefusedError(RuntimeError):
-    """The handover service refused an attachment (the reason code is the message)."""
-
-
-def attachment_request(
-    keys: PartnerKeys,
-    op: Literal["put", "get"],
-    handover_id: uuid.UUID,
-    name: str,
-    chunk: int,
-    body: bytes = b"",
-    *,
-    last: bool = False,
-) -> dict[str, str]:
-    """The header of a signed attachment request of `keys`'s partner."""
-    request = AttachmentRequest(
-        partner=keys.partner,
-        op=op,
-        handover_id=handover_id,
-        name=name,
-        chunk=chunk,
-        last=last,
-        sha256=hashlib.sha256(body).hexdigest() if op == "put" else None,
-    )
-    token = sign_request(request, keys.signing, typ=ATTACHMENT_REQUEST_TYP)
-    return {ATTACHMENT_REQUEST_HEADER: token.decode("ascii")}
-
-
-async def put_attachment(
-    nc: NatsClient,
-    keys: PartnerKeys,
-    handover_id: uuid.UUID,
-    name: str,
-    blob: bytes,
-    timeout: float = 10.0,
-) -> None:
-    """Hand a sealed attachment of the handover to the handover service (as `keys`'s partner,
-    its sender)."""
-    parts = chunks_of(blob)
-    for n, part in enumerate(parts):
-        headers = attachment_request(
-            keys, "put", handover_id, name, n, part, last=n == len(parts) - 1
-        )
-        reply = json.loads(
-            (await nc.request(PUT_SUBJECT, part, timeout=timeout, headers=headers)).data
-        )
-        if not reply.get("ok"):
-            raise AttachmentRefusedError(str(reply.get("reason")))
-
-
-async def get_attachment(
-    nc: NatsClient, keys: PartnerKeys, handover_id: uuid.UUID, name: str, timeout: float = 10.0
-) -> bytes:
-    """A sealed attachment of the handover from the handover service (as `keys`'s partner)."""
-    out, n, total = bytearray(), 0, 1
-    while n < total:
-        headers = attachment_request(keys, "get", handover_id, name, n)
-        reply = json.loads(
-            (await nc.request(GET_SUBJECT, b"", timeout=timeout, headers=headers)).data
-        )
-        if not reply.get("ok"):
-            raise AttachmentRefusedError(str(reply.get("reason")))
-        out += base64.b64decode(reply["data"])
-        total, n = int(reply["chunks"]), n + 1
-    return bytes(out)

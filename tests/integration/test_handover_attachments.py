@@ -25,6 +25,9 @@ from ketenbus_contracts.sealing import PartnerKeys
 from services.handover import attachments
 from services.handover.attachments import (
     AttachmentDesk,
+)
+from services.runtime import attachments as partner_kit
+from services.runtime.attachments import (
     AttachmentRefusedError,
     attachment_name,
     attachment_request,
@@ -92,7 +95,9 @@ async def desk(nats_url: str) -> AsyncIterator[tuple[NatsClient, Handovers, Atta
 async def test_an_attachment_goes_in_and_out_in_chunks_and_is_written_once(
     desk: tuple[NatsClient, Handovers, AttachmentDesk], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The desk's limit and the partner kit's chunking, both small.
     monkeypatch.setattr(attachments, "CHUNK_BYTES", 4)
+    monkeypatch.setattr(partner_kit, "CHUNK_BYTES", 4)
     nc, handovers, _ = desk
     sender, handover = handovers.keys[SENDER], handovers.started
     name = attachment_name(uuid.uuid4(), "bijlage-1")

@@ -33,11 +33,13 @@ from services.audit.replay import stream_reader
 from services.handover.attachments import (
     GET_SUBJECT,
     PUT_SUBJECT,
+)
+from services.registry import service_specs
+from services.runtime.attachments import (
     attachment_name,
     attachment_request,
     put_attachment,
 )
-from services.registry import service_specs
 from services.runtime.nats_permissions import password_variables, render_auth_config
 from services.runtime.nats_server import EmbeddedNats
 from services.runtime.streams import (
