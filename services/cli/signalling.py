@@ -237,8 +237,8 @@ def signals_view(app_: Any, child: str) -> dict[str, Any]:
             {
                 "signal_id": str(s.signal_id),
                 "partner": s.partner,
-                "role": s.signaller["role"],
-                "contact": s.signaller["contact"],
+                "role": s.signaller.role,
+                "contact": s.signaller.contact,
                 "registered_on": s.registered_on.isoformat(),
                 "ends_on": (s.ends_on or s.planned_removal_on).isoformat(),
                 "status": "active" if s.active else s.end_reason,
@@ -265,7 +265,7 @@ def _match_view(match: Any) -> dict[str, Any] | None:
     return {
         "match_id": str(match.match_id),
         "partners": match.partners,
-        "coordinator": match.coordinator,
+        "coordinator": match.coordinator.stored() if match.coordinator else None,
         "municipal_coordinator": match.municipal_coordinator,
         "contacted": sorted(match.contacted),
         "contact_complete": match.all_contacted,

@@ -1,5 +1,6 @@
-"""What the services' per-child and per-region aggregates share: an id derived from their key
-(a child's pseudonym, a region code) and the `Opened` event that names it. No I/O.
+"""What the services' aggregates share: per-child and per-region aggregates with an id derived
+from their key (a child's pseudonym, a region code) and the `Opened` event that names it; frozen
+values their state holds where a domain event keeps a dict. No I/O.
 
 A subclass says its service's `namespace` and its `kind` (the id is uuid5 of the namespace and
 `<kind>/<key>`) and sets up its state in `opened`. eventsourcing defines `Opened` again on each
@@ -9,7 +10,8 @@ subclass, so stored events keep their topics (`services.signalling.domain:ChildS
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import asdict, fields
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 from eventsourcing.domain import Aggregate, event
 
@@ -51,3 +53,18 @@ class PerRegion(Keyed):
     def __init__(self, region: str) -> None:
         self.region = region
         self.opened()
+
+
+class Value:
+    """Base of a frozen dataclass value (a party, a coordinator) that domain events keep as a
+    dict with the contract's field names: `of` reads one from that dict or from the contract
+    model itself, `stored` gives the dict."""
+
+    @classmethod
+    def of(cls, value: Any) -> Self:
+        given = dict(value)
+        names = [f.name for f in fields(cast(Any, cls))]
+        return cls(**{name: given[name] for name in names if name in given})
+
+    def stored(self) -> dict[str, Any]:
+        return asdict(cast(Any, self))

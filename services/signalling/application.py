@@ -14,9 +14,11 @@ import structlog
 from services.runtime.store import Batch, Clock, Inbound, TrackedApplication, utcnow
 from services.signalling.domain import (
     ChildSignals,
+    Coordinator,
     HouseholdSignals,
     MatchHolder,
     MatchTerms,
+    Party,
     SignallingError,
     UnknownMatchError,
 )
@@ -117,7 +119,7 @@ class SignallingApplication(TrackedApplication):
         *,
         child: str,
         signal_id: uuid.UUID,
-        signaller: dict[str, str],
+        signaller: Party,
         registered_on: date,
         planned_removal_on: date,
         event_id: uuid.UUID,
@@ -128,12 +130,12 @@ class SignallingApplication(TrackedApplication):
         batch: Batch | None = None,
     ) -> None:
         rules = self.rules
-        self._require_role(signaller["partner"], rules.signalling.signaller_roles, "signal")
+        self._require_role(signaller.partner, rules.signalling.signaller_roles, "signal")
         if age_band is not None and age_band not in rules.age_bands:
             raise UnknownCodeError(f"unknown age band {age_band!r} (no signals from age 23)")
         if municipality is not None and municipality not in rules.coordinator.municipalities:
             raise UnknownCodeError(f"unknown municipality {municipality!r}")
-        if signaller.get("vindplaats") and self.vindplaatsen.of_signaller(signaller) is None:
+        if signaller.vindplaats and self.vindplaatsen.of_signaller(signaller) is None:
             raise UnknownCodeError("the signal names a vindplaats its partner does not have")
         audience: list[str] = list(
             rules.age_bands[age_band].inform if age_band else rules.inform_without_age_band
@@ -148,7 +150,7 @@ class SignallingApplication(TrackedApplication):
                 ends_on=ends_on, household=household, municipality=municipality,
                 age_band=age_band, audience=audience,
             )  # fmt: skip
-            log.info("signal_registered", signal_id=str(signal_id), partner=signaller["partner"])
+            log.info("signal_registered", signal_id=str(signal_id), partner=signaller.partner)
             if signals.find_match(now, self._terms()):
                 log.info("match_found", match_id=str(signals.match_id))
             if household is not None and rules.matching.household_matching:
@@ -227,13 +229,11 @@ class SignallingApplication(TrackedApplication):
         match_id: uuid.UUID,
         household: str | None,
         by: str,
-        coordinator: dict[str, str],
+        coordinator: Coordinator,
         batch: Batch | None = None,
     ) -> None:
         self._role(by)
-        self._require_role(
-            coordinator["partner"], self.rules.signalling.signaller_roles, "coordinate"
-        )
+        self._require_role(coordinator.partner, self.rules.signalling.signaller_roles, "coordinate")
         now = self.clock()
 
         def work(batch: Batch) -> None:
@@ -241,14 +241,14 @@ class SignallingApplication(TrackedApplication):
             holder.change_coordinator(match_id, by, coordinator, now)
 
         self._run(batch, work)
-        log.info("coordinator_changed", match_id=str(match_id), partner=coordinator["partner"])
+        log.info("coordinator_changed", match_id=str(match_id), partner=coordinator.partner)
 
     def record_risk_inventory(
         self,
         *,
         child: str,
         inventory_id: uuid.UUID,
-        recorded_by: dict[str, str],
+        recorded_by: Party,
         inventoried_on: date,
         age_band: str,
         participants: list[str],
@@ -260,7 +260,7 @@ class SignallingApplication(TrackedApplication):
         batch: Batch | None = None,
     ) -> None:
         rules = self.rules.risk_inventory
-        self._require_role(recorded_by["partner"], rules.recorder_roles, "record a risk inventory")
+        self._require_role(recorded_by.partner, rules.recorder_roles, "record a risk inventory")
         if age_band not in rules.age_bands:
             raise UnknownCodeError(f"a risk inventory is for age bands {rules.age_bands}")
         for participant in participants:

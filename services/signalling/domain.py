@@ -21,11 +21,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from eventsourcing.domain import Aggregate, event
 
-from services.runtime.aggregate import PerChild
+from services.runtime.aggregate import PerChild, Value
 
 NAMESPACE = uuid.UUID("5f0c3f7e-2b0a-4f59-8d7e-7369676e616c")
 
@@ -75,10 +75,29 @@ def start_of(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
 
 
+@dataclass(frozen=True)
+class Party(Value):
+    """A professional as a signal names them: partner, role, contact point, and the vindplaats
+    the signal arose at. Professional data only, never anything about the child."""
+
+    partner: str
+    role: str
+    contact: str
+    vindplaats: str | None = None
+
+
+@dataclass(frozen=True)
+class Coordinator(Value):
+    """Who coordinates a match (regievoerder) and how to reach them."""
+
+    partner: str
+    contact: str
+
+
 @dataclass
 class Signal:
     signal_id: uuid.UUID
-    signaller: dict[str, str]
+    signaller: Party
     registered_on: date
     planned_removal_on: date
     active: bool = True
@@ -90,7 +109,7 @@ class Signal:
 
     @property
     def partner(self) -> str:
-        return self.signaller["partner"]
+        return self.signaller.partner
 
 
 @dataclass
@@ -102,7 +121,7 @@ class Match:
     escalation_due_at: datetime | None
     municipality: str | None = None
     municipal_coordinator: str | None = None
-    coordinator: dict[str, str] | None = None
+    coordinator: Coordinator | None = None
     contacted: set[str] = field(default_factory=set)
     reminded: bool = False
     escalated: bool = False
@@ -118,7 +137,7 @@ class Match:
     def parties(self) -> set[str]:
         parties = set(self.partners)
         if self.coordinator:
-            parties.add(self.coordinator["partner"])
+            parties.add(self.coordinator.partner)
         if self.municipal_coordinator:
             parties.add(self.municipal_coordinator)
         return parties
@@ -126,7 +145,7 @@ class Match:
 
 # What the application tells the domain about coordination (from the rules, as data):
 # given the signallers of a new match and the municipality, who coordinates and by which rule.
-ChooseCoordinator = Callable[[list[dict[str, str]], str | None], tuple[dict[str, str], str]]
+ChooseCoordinator = Callable[[list[Party], str | None], tuple[Coordinator, str]]
 
 
 @dataclass(frozen=True)
@@ -139,8 +158,10 @@ class MatchTerms:
     escalation_after: Callable[[datetime], datetime] | None = None
     min_partners: int = 2
     # How the match's parties reach a signaller (professional contact data only).
-    contact_of: Callable[[dict[str, str]], dict[str, str]] = lambda signaller: {
-        k: signaller[k] for k in ("partner", "role", "contact")
+    contact_of: Callable[[Party], dict[str, str]] = lambda signaller: {
+        "partner": signaller.partner,
+        "role": signaller.role,
+        "contact": signaller.contact,
     }
 
 
@@ -242,18 +263,18 @@ class MatchHolder(Aggregate):
         # A match that grows keeps its coordinator; a new one gets one by the rules.
         current = self.match if self.match and self.match.match_id == match_id else None
         coordinator = current.coordinator if current else None
-        chosen: tuple[dict[str, str], str] | None = None
+        chosen: tuple[Coordinator, str] | None = None
         if coordinator is None and terms.choose_coordinator is not None:
             chosen = terms.choose_coordinator(signallers, municipality)
             coordinator = chosen[0]
-        notify = {s["partner"] for s in signallers}
-        notify |= {p for p in (municipal, coordinator and coordinator["partner"]) if p}
+        notify = {s.partner for s in signallers}
+        notify |= {p for p in (municipal, coordinator and coordinator.partner) if p}
         for child in children:
             self._match_found(
                 child=child,
                 match_id=match_id,
                 signal_ids=[s.signal_id for s in signals],
-                signallers=signallers,
+                signallers=[s.stored() for s in signallers],
                 found_at=found_at,
                 household=self.household_key,
                 municipality=municipality,
@@ -261,7 +282,7 @@ class MatchHolder(Aggregate):
                 reminder_due_at=reminder,
                 escalation_due_at=escalation,
                 contacts=[terms.contact_of(s) for s in signallers],
-                coordinator=coordinator,
+                coordinator=coordinator.stored() if coordinator else None,
                 notify=sorted(notify),
             )
         if chosen is not None:
@@ -271,7 +292,7 @@ class MatchHolder(Aggregate):
                     child=child,
                     household=self.household_key,
                     match_id=match_id,
-                    coordinator=coordinator,
+                    coordinator=coordinator.stored(),
                     rule=rule,
                     previous=None,
                     assigned_at=found_at,
@@ -296,19 +317,19 @@ class MatchHolder(Aggregate):
             )
 
     def change_coordinator(
-        self, match_id: uuid.UUID, by: str, coordinator: dict[str, str], at: datetime
+        self, match_id: uuid.UUID, by: str, coordinator: Coordinator, at: datetime
     ) -> None:
         """A party to the match hands the coordination to another partner."""
         match = self._check_match(match_id)
         if by not in match.parties():
             raise NotAPartyError(f"partner {by} is not a party to match {match_id}")
-        previous = match.coordinator["partner"] if match.coordinator else None
+        previous = match.coordinator.partner if match.coordinator else None
         for child in self.children_of_match:
             self._coordinator_assigned(
                 child=child,
                 household=self.household_key,
                 match_id=match_id,
-                coordinator=coordinator,
+                coordinator=coordinator.stored(),
                 rule="changed",
                 previous=previous,
                 assigned_at=at,
@@ -405,7 +426,7 @@ class MatchHolder(Aggregate):
         assigned_at: datetime,
     ) -> None:
         if self.match is not None and self.match.match_id == match_id:
-            self.match.coordinator = coordinator
+            self.match.coordinator = Coordinator.of(coordinator)
 
     @event(ContactMade)
     def _contact_made(
@@ -549,7 +570,7 @@ class ChildSignals(PerChild, MatchHolder):
     def register_signal(
         self,
         signal_id: uuid.UUID,
-        signaller: dict[str, str],
+        signaller: Party,
         registered_on: date,
         planned_removal_on: date,
         event_id: uuid.UUID,
@@ -572,13 +593,13 @@ class ChildSignals(PerChild, MatchHolder):
             raise SignalAlreadyRegisteredError(f"signal {signal_id} is already registered")
         if planned_removal_on <= registered_on:
             raise InvalidRemovalDateError("planned removal date must lie after registration")
-        partner = signaller["partner"]
+        partner = signaller.partner
         history = [s for s in self.signals.values() if not s.active]
         first_of_partner = partner not in {s.partner for s in self.signals.values()}
         self._signal_registered(
             child=self.child,
             signal_id=signal_id,
-            signaller=signaller,
+            signaller=signaller.stored(),
             registered_on=registered_on,
             planned_removal_on=planned_removal_on,
             event_id=event_id,
@@ -602,7 +623,7 @@ class ChildSignals(PerChild, MatchHolder):
             self._parents_informed(
                 child=self.child,
                 signal_id=signal_id,
-                signaller=signaller,
+                signaller=signaller.stored(),
                 registered_on=registered_on,
                 audience=audience,
                 age_band=age_band,
@@ -616,7 +637,7 @@ class ChildSignals(PerChild, MatchHolder):
             raise UnknownSignalError(f"signal {signal_id} is not registered on this child")
         if not signal.active:
             raise SignalNotActiveError(f"signal {signal_id} is no longer active")
-        if signal.signaller["partner"] != partner:
+        if signal.signaller.partner != partner:
             raise NotTheSignallerError(f"partner {partner} did not register signal {signal_id}")
         before = self.match
         self._signal_withdrawn(
@@ -677,7 +698,7 @@ class ChildSignals(PerChild, MatchHolder):
     def record_risk_inventory(
         self,
         inventory_id: uuid.UUID,
-        recorded_by: dict[str, str],
+        recorded_by: Party,
         inventoried_on: date,
         age_band: str,
         participants: list[str],
@@ -692,7 +713,7 @@ class ChildSignals(PerChild, MatchHolder):
         self._risk_inventory_recorded(
             child=self.child,
             inventory_id=inventory_id,
-            recorded_by=recorded_by,
+            recorded_by=recorded_by.stored(),
             inventoried_on=inventoried_on,
             age_band=age_band,
             participants=participants,
@@ -711,7 +732,7 @@ class ChildSignals(PerChild, MatchHolder):
 
     @property
     def active_partners(self) -> frozenset[str]:
-        return frozenset(s.signaller["partner"] for s in self.signals.values() if s.active)
+        return frozenset(s.partner for s in self.signals.values() if s.active)
 
     @property
     def history(self) -> list[Signal]:
@@ -752,7 +773,7 @@ class ChildSignals(PerChild, MatchHolder):
         age_band: str | None = None,
     ) -> None:
         self.signals[signal_id] = Signal(
-            signal_id, signaller, registered_on, planned_removal_on,
+            signal_id, Party.of(signaller), registered_on, planned_removal_on,
             ends_on=ends_on, household=household, municipality=municipality,
         )  # fmt: skip
 
@@ -855,11 +876,14 @@ class HouseholdSignals(MatchHolder):
         return sorted(set(self.children.values()))
 
     def join(
-        self, signal_id: uuid.UUID, child: str, signaller: dict[str, str], municipality: str | None
+        self, signal_id: uuid.UUID, child: str, signaller: Party, municipality: str | None
     ) -> None:
         if signal_id not in self.signals:
             self._signal_joined(
-                signal_id=signal_id, child=child, signaller=signaller, municipality=municipality
+                signal_id=signal_id,
+                child=child,
+                signaller=signaller.stored(),
+                municipality=municipality,
             )
 
     def leave(self, signal_id: uuid.UUID, on: date) -> None:
@@ -896,7 +920,7 @@ class HouseholdSignals(MatchHolder):
         municipality: str | None,
     ) -> None:
         self.signals[signal_id] = Signal(
-            signal_id, signaller, date.min, date.max, municipality=municipality
+            signal_id, Party.of(signaller), date.min, date.max, municipality=municipality
         )
         self.children[signal_id] = child
 
@@ -925,8 +949,8 @@ class Agenda(Aggregate):
         self.due: dict[str, datetime] = {}
 
 
-def _unique_signallers(signals: list[Signal]) -> list[dict[str, Any]]:
-    seen: dict[str, dict[str, str]] = {}
+def _unique_signallers(signals: list[Signal]) -> list[Party]:
+    seen: dict[str, Party] = {}
     for signal in signals:
-        seen.setdefault(signal.signaller["partner"], signal.signaller)
+        seen.setdefault(signal.partner, signal.signaller)
     return list(seen.values())

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.infra import INFRA_DIR
 from services.runtime.partners import PartnerRegistry
+from services.signalling.domain import Coordinator, Party
 
 RULES_PATH = INFRA_DIR / "signalling" / "rules.yaml"
 
@@ -176,8 +177,8 @@ class SignallingRules(_Strict):
         return municipality.coordinator if (municipality := self.municipality(code)[1]) else None
 
     def choose_coordinator(
-        self, signallers: list[dict[str, str]], code: str | None
-    ) -> tuple[dict[str, str], str]:
+        self, signallers: list[Party], code: str | None
+    ) -> tuple[Coordinator, str]:
         """The regievoerder of a new match by the municipality's rule (or the default rule).
 
         `signallers` are in registration order. Falls back to the first signaller when the
@@ -187,19 +188,19 @@ class SignallingRules(_Strict):
         rule = (municipality.rule if municipality else None) or self.coordinator.default_rule
         if rule == "municipality" and municipality is not None:
             contact = municipality.contact or municipality.name
-            return {"partner": municipality.coordinator, "contact": contact}, rule
+            return Coordinator(municipality.coordinator, contact), rule
         if rule == "role-priority":
             priority = self.coordinator.role_priority
             ranked = [
                 (priority.index(role), n, s)
                 for n, s in enumerate(signallers)
-                if (role := self.role_of(s["partner"])) in priority
+                if (role := self.role_of(s.partner)) in priority
             ]
             if ranked:
                 chosen = min(ranked, key=lambda r: (r[0], r[1]))[2]
-                return {"partner": chosen["partner"], "contact": chosen["contact"]}, rule
+                return Coordinator(chosen.partner, chosen.contact), rule
         first = signallers[0]
-        return {"partner": first["partner"], "contact": first["contact"]}, "first-signaller"
+        return Coordinator(first.partner, first.contact), "first-signaller"
 
 
 def load_rules(path: Path = RULES_PATH, partners: PartnerRegistry | None = None) -> SignallingRules:

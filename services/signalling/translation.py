@@ -24,7 +24,7 @@ from ketenbus_contracts.signalling import (
 from services.runtime.outbound import Outbound
 from services.runtime.store import Batch
 from services.signalling.application import SignallerMismatchError, SignallingApplication
-from services.signalling.domain import ChildSignals, MatchHolder
+from services.signalling.domain import ChildSignals, Coordinator, MatchHolder, Party
 
 SOURCE = "ketenbus.signalling"
 
@@ -55,7 +55,7 @@ def apply_inbound(app: SignallingApplication, event: Inbound, batch: Batch | Non
         app.register_signal(
             child=event.subject,
             signal_id=event.data.signal_id,
-            signaller=event.data.signaller.model_dump(),
+            signaller=Party.of(event.data.signaller),
             registered_on=event.data.registered_on,
             planned_removal_on=event.data.planned_removal_on,
             event_id=event.id,
@@ -95,7 +95,7 @@ def apply_inbound(app: SignallingApplication, event: Inbound, batch: Batch | Non
             match_id=event.data.match_id,
             household=event.data.household,
             by=event.source,
-            coordinator=event.data.coordinator.model_dump(),
+            coordinator=Coordinator.of(event.data.coordinator),
             batch=batch,
         )
     else:
@@ -104,7 +104,7 @@ def apply_inbound(app: SignallingApplication, event: Inbound, batch: Batch | Non
         app.record_risk_inventory(
             child=event.subject,
             inventory_id=event.data.inventory_id,
-            recorded_by=event.data.recorded_by.model_dump(),
+            recorded_by=Party.of(event.data.recorded_by),
             inventoried_on=event.data.inventoried_on,
             age_band=event.data.age_band,
             participants=list(event.data.participants),

@@ -8,14 +8,14 @@ person from here (`match_contact`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.infra import INFRA_DIR
+from services.signalling.domain import Party
 
 VINDPLAATSEN_PATH = INFRA_DIR / "signalling" / "vindplaatsen.yaml"
 
@@ -64,19 +64,23 @@ class VindplaatsRegister(_Strict):
             and (code is None or code in v.codes.values())
         ]
 
-    def of_signaller(self, signaller: Mapping[str, Any]) -> Vindplaats | None:
+    def of_signaller(self, signaller: Party) -> Vindplaats | None:
         """The vindplaats a signal arose at: the one it names (of its own partner only), or
         the partner's only one; None when neither applies."""
-        own = self.find(partner=signaller["partner"])
-        named = signaller.get("vindplaats")
+        own = self.find(partner=signaller.partner)
+        named = signaller.vindplaats
         if named is not None:
             return next((v for v in own if v.id == named), None)
         return own[0] if len(own) == 1 else None
 
-    def match_contact(self, signaller: Mapping[str, Any]) -> dict[str, str]:
+    def match_contact(self, signaller: Party) -> dict[str, str]:
         """How the parties to a match reach a signaller: the signal's own role and contact,
         with its vindplaats's contact person where there is one (`MatchContact`)."""
-        contact = {k: str(signaller[k]) for k in ("partner", "role", "contact")}
+        contact = {
+            "partner": signaller.partner,
+            "role": signaller.role,
+            "contact": signaller.contact,
+        }
         vindplaats = self.of_signaller(signaller)
         if vindplaats is None:
             return contact

@@ -11,18 +11,19 @@ from services.signalling.domain import (
     ChildSignals,
     InvalidRemovalDateError,
     NotTheSignallerError,
+    Party,
     SignalAlreadyRegisteredError,
     SignalNotActiveError,
     UnknownSignalError,
 )
 
 CHILD = "a" * 32
-SCHOOL = {"partner": "bs-de-regenboog", "role": "ib-er", "contact": "ib"}
-JGZ = {"partner": "jgz-gelderland-zuid", "role": "jeugdarts", "contact": "jgz"}
+SCHOOL = Party("bs-de-regenboog", "ib-er", "ib")
+JGZ = Party("jgz-gelderland-zuid", "jeugdarts", "jgz")
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
-def registered(child: ChildSignals, signaller: dict[str, str]) -> uuid.UUID:
+def registered(child: ChildSignals, signaller: Party) -> uuid.UUID:
     signal_id = uuid.uuid4()
     child.register_signal(
         signal_id, signaller, date(2026, 11, 1), date(2028, 11, 1), uuid.uuid4(), {}
@@ -78,7 +79,7 @@ def test_a_withdrawn_signal_ends_the_match_and_a_new_signaller_makes_a_new_one()
     child.withdraw_signal(school_signal, "bs-de-regenboog", date(2026, 11, 20), "withdrawn")
 
     assert child.match_id is None
-    registered(child, {"partner": "kdv-het-speelhuis", "role": "pm", "contact": "kdv"})
+    registered(child, Party("kdv-het-speelhuis", "pm", "kdv"))
     assert child.find_match(NOW) is True
 
 
