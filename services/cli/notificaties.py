@@ -58,6 +58,7 @@ def run(
             settings, nats_auth.BRIDGE_USER, url, name="notificaties", max_reconnect_attempts=-1
         )
         try:
+            typer.echo("notificaties bridge running: delivering until Ctrl-C")
             await Bridge(store, base_url or settings.api_base_url).run(nc, asyncio.Event())
         finally:
             await nc.close()
