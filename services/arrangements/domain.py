@@ -11,11 +11,25 @@ reason a partner can act on. No I/O here.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
+from ketenbus_contracts.arrangements import (
+    ArrangementAgreedData,
+    DisputeDecidedData,
+    FundingDisputedData,
+    FundingShare,
+    OppDrawnUpData,
+    ReducedTeachingTimeRequestedData,
+    RegieChangedData,
+    SupportRequestedData,
+    TlvIssuedData,
+    YouthCareDecidedData,
+)
+from ketenbus_contracts.envelope import EventData
 from services.arrangements.rules import Rules
 from services.runtime.aggregate import PerChild
 
@@ -84,13 +98,40 @@ class VariawetError(ArrangementsError):
     """Reduced teaching time needs an OPP, hours a week, a period and a plan back to full time."""
 
 
-def _entitled(rules: Rules, decision: str, partner: str, role: str | None) -> None:
-    if not rules.may(decision, role):
-        allowed = ", ".join(sorted(rules.entitled.get(decision, ()))) or "nobody"
-        raise NotEntitledError(
-            f"{partner} (role {role or 'unregistered'}) may not decide {decision}: "
-            f"only {allowed} may"
-        )
+@dataclass(frozen=True)
+class Decision:
+    """Who takes a decision and with what: the publishing partner and its registered role, the
+    day it is taken, the rules, and the partner's event (its id; its sealed sections)."""
+
+    source: str
+    role: str | None
+    today: date
+    rules: Rules
+    event_id: uuid.UUID
+    sealed: dict[str, str]
+
+    def entitled(self, decision: str) -> Rules:
+        """The rules, once they entitle the partner's role to take `decision`."""
+        if not self.rules.may(decision, self.role):
+            allowed = ", ".join(sorted(self.rules.entitled.get(decision, ()))) or "nobody"
+            raise NotEntitledError(
+                f"{self.source} (role {self.role or 'unregistered'}) may not decide "
+                f"{decision}: only {allowed} may"
+            )
+        return self.rules
+
+
+# Kept with every event, not part of its recorded facts.
+_META = frozenset({"originator_id", "originator_version", "timestamp"})
+
+
+def _state(event: Aggregate.Event) -> dict[str, Any]:
+    """A recorded decision's facts, as the aggregate keeps them."""
+    return {k: v for k, v in vars(event).items() if k not in _META}
+
+
+def _shares(shares: list[FundingShare] | None) -> list[dict[str, Any]] | None:
+    return None if shares is None else [s.model_dump() for s in shares]
 
 
 def _same(source: str, named: str, what: str) -> None:
@@ -133,6 +174,9 @@ class ChildArrangements(PerChild):
         event_id: uuid.UUID
         sealed: dict[str, str]
 
+        def apply(self, aggregate: ChildArrangements) -> None:
+            aggregate.requests[self.request_id] = _state(self) | {"status": "requested"}
+
     class TlvIssued(Aggregate.Event):
         child: str
         tlv_id: uuid.UUID
@@ -147,6 +191,11 @@ class ChildArrangements(PerChild):
         event_id: uuid.UUID
         sealed: dict[str, str]
 
+        def apply(self, aggregate: ChildArrangements) -> None:
+            aggregate.tlvs[self.tlv_id] = _state(self)
+            if self.request_id in aggregate.requests:
+                aggregate.requests[self.request_id]["status"] = "tlv-issued"
+
     class OppDrawnUp(Aggregate.Event):
         child: str
         opp_id: uuid.UUID
@@ -156,6 +205,9 @@ class ChildArrangements(PerChild):
         review_dates: list[date]
         event_id: uuid.UUID
         sealed: dict[str, str]
+
+        def apply(self, aggregate: ChildArrangements) -> None:
+            aggregate.opps[self.opp_id] = _state(self)
 
     class YouthCareDecided(Aggregate.Event):
         child: str
@@ -168,6 +220,9 @@ class ChildArrangements(PerChild):
         regie: dict[str, str]
         event_id: uuid.UUID
         sealed: dict[str, str]
+
+        def apply(self, aggregate: ChildArrangements) -> None:
+            aggregate.youth_care[self.decision_id] = _state(self)
 
     class ArrangementAgreed(Aggregate.Event):
         child: str
@@ -182,6 +237,10 @@ class ChildArrangements(PerChild):
         event_id: uuid.UUID
         sealed: dict[str, str]
 
+        def apply(self, aggregate: ChildArrangements) -> None:
+            agreed = _state(self) | {"funding_status": self.funding_basis}
+            aggregate.arrangements[self.arrangement_id] = agreed
+
     class FundingDisputed(Aggregate.Event):
         child: str
         dispute_id: uuid.UUID
@@ -192,6 +251,13 @@ class ChildArrangements(PerChild):
         event_id: uuid.UUID
         sealed: dict[str, str]
 
+        def apply(self, aggregate: ChildArrangements) -> None:
+            aggregate.disputes[self.dispute_id] = _state(self) | {
+                "decided_on": None, "deadline_passed": False, "holders": [], "region": None,
+                "deadline": None,
+            }  # fmt: skip
+            aggregate.arrangements[self.arrangement_id]["funding_status"] = "disputed"
+
     class DisputeEscalated(Aggregate.Event):
         child: str
         dispute_id: uuid.UUID
@@ -200,6 +266,10 @@ class ChildArrangements(PerChild):
         holders: list[dict[str, str]]
         escalated_on: date
         deadline: date
+
+        def apply(self, aggregate: ChildArrangements) -> None:
+            dispute = aggregate.disputes[self.dispute_id]
+            dispute.update(holders=self.holders, region=self.region, deadline=self.deadline)
 
     class DisputeDecided(Aggregate.Event):
         child: str
@@ -211,12 +281,20 @@ class ChildArrangements(PerChild):
         event_id: uuid.UUID
         sealed: dict[str, str]
 
+        def apply(self, aggregate: ChildArrangements) -> None:
+            aggregate.disputes[self.dispute_id]["decided_on"] = self.decided_on
+            arrangement = aggregate.arrangements[self.arrangement_id]
+            arrangement.update(funding=self.funding, funding_status="decided")
+
     class DisputeDeadlinePassed(Aggregate.Event):
         child: str
         dispute_id: uuid.UUID
         arrangement_id: uuid.UUID
         deadline: date
         holders: list[dict[str, str]]
+
+        def apply(self, aggregate: ChildArrangements) -> None:
+            aggregate.disputes[self.dispute_id]["deadline_passed"] = True
 
     class ReducedTeachingTimeRequested(Aggregate.Event):
         child: str
@@ -232,6 +310,9 @@ class ChildArrangements(PerChild):
         event_id: uuid.UUID
         sealed: dict[str, str]
 
+        def apply(self, aggregate: ChildArrangements) -> None:
+            aggregate.reduced_time[self.request_id] = _state(self)
+
     class RegieChanged(Aggregate.Event):
         child: str
         domain: str
@@ -239,6 +320,10 @@ class ChildArrangements(PerChild):
         regie: dict[str, str]
         changed_on: date
         event_id: uuid.UUID
+
+        def apply(self, aggregate: ChildArrangements) -> None:
+            target = aggregate.opps if self.domain == "opp" else aggregate.youth_care
+            target[self.ref_id]["regie"] = self.regie
 
     class ReminderDue(Aggregate.Event):
         child: str
@@ -248,6 +333,12 @@ class ChildArrangements(PerChild):
         to: list[str]
         # What the reminder is for, so the clock sends each one once.
         key: str
+
+        def apply(self, aggregate: ChildArrangements) -> None:
+            aggregate.reminded.add(self.key)
+            if self.about == "dispute-deadline":
+                # A later, closer reminder supersedes the earlier ones it covers.
+                aggregate.reminded.add(self.key.rsplit("/", 1)[0])
 
     namespace, kind = NAMESPACE, "child-arrangements"
 
@@ -263,380 +354,262 @@ class ChildArrangements(PerChild):
 
     # commands -------------------------------------------------------------------------
 
-    def request_support(
-        self,
-        *,
-        source: str,
-        role: str | None,
-        request_id: uuid.UUID,
-        school: dict[str, str],
-        swv: str,
-        requested_on: date,
-        kind: str,
-        today: date,
-        rules: Rules,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
+    def request_support(self, d: SupportRequestedData, by: Decision) -> None:
         """The school (IB'er) asks the SWV for support beyond basic support."""
-        _entitled(rules, "support-request", source, role)
-        _same(source, school["partner"], "the requesting school")
-        if request_id in self.requests:
-            raise AlreadyRecordedError(f"support request {request_id} is already recorded")
-        if rules.role_of(swv) != "swv":
-            raise UnknownReferenceError(f"{swv} is not a registered samenwerkingsverband")
-        if kind not in rules.funding_scheme:
-            raise InvalidFundingError(f"kind of support {kind!r} is not in the decision scheme")
-        _not_future(requested_on, today, "the request date")
-        self._support_requested(
-            child=self.child, request_id=request_id, school=school, swv=swv,
-            requested_on=requested_on, kind=kind, event_id=event_id, sealed=sealed,
-        )  # fmt: skip
+        rules = by.entitled("support-request")
+        _same(by.source, d.school.partner, "the requesting school")
+        if d.request_id in self.requests:
+            raise AlreadyRecordedError(f"support request {d.request_id} is already recorded")
+        if rules.role_of(d.swv) != "swv":
+            raise UnknownReferenceError(f"{d.swv} is not a registered samenwerkingsverband")
+        if d.kind not in rules.funding_scheme:
+            raise InvalidFundingError(f"kind of support {d.kind!r} is not in the decision scheme")
+        _not_future(d.requested_on, by.today, "the request date")
+        self._record(self.SupportRequested, d, by)
 
-    def issue_tlv(
-        self,
-        *,
-        source: str,
-        role: str | None,
-        tlv_id: uuid.UUID,
-        beschikkingsnummer: str,
-        swv_number: str,
-        categorie: str,
-        start_on: date,
-        end_on: date,
-        swv: dict[str, str],
-        school: str | None,
-        request_id: uuid.UUID | None,
-        rules: Rules,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
+    def issue_tlv(self, d: TlvIssuedData, by: Decision) -> None:
         """The SWV issues a TLV for a period (OSO: tlvingangdatum … tlveinddatum)."""
-        _entitled(rules, "tlv", source, role)
-        _same(source, swv["partner"], "the issuing SWV")
-        if tlv_id in self.tlvs:
-            raise AlreadyRecordedError(f"TLV {tlv_id} is already recorded")
-        if any(t["beschikkingsnummer"] == beschikkingsnummer for t in self.tlvs.values()):
-            raise AlreadyRecordedError(f"beschikkingsnummer {beschikkingsnummer} is already used")
-        if request_id is not None and request_id not in self.requests:
-            raise UnknownReferenceError(f"support request {request_id} is not known")
-        _period(start_on, end_on, "the TLV")
-        days = (end_on - start_on).days
+        rules = by.entitled("tlv")
+        _same(by.source, d.swv.partner, "the issuing SWV")
+        if d.tlv_id in self.tlvs:
+            raise AlreadyRecordedError(f"TLV {d.tlv_id} is already recorded")
+        number = d.beschikkingsnummer
+        if any(t["beschikkingsnummer"] == number for t in self.tlvs.values()):
+            raise AlreadyRecordedError(f"beschikkingsnummer {number} is already used")
+        if d.request_id is not None and d.request_id not in self.requests:
+            raise UnknownReferenceError(f"support request {d.request_id} is not known")
+        _period(d.start_on, d.end_on, "the TLV")
+        days = (d.end_on - d.start_on).days
         if not rules.tlv_min_days <= days <= rules.tlv_max_days:
             raise InvalidDatesError(
                 f"a TLV runs {rules.tlv_min_days} to {rules.tlv_max_days} days, not {days}"
             )
-        self._tlv_issued(
-            child=self.child, tlv_id=tlv_id, beschikkingsnummer=beschikkingsnummer,
-            swv_number=swv_number, categorie=categorie, start_on=start_on, end_on=end_on,
-            swv=swv, school=school, request_id=request_id, event_id=event_id, sealed=sealed,
-        )  # fmt: skip
+        self._record(self.TlvIssued, d, by)
 
-    def draw_up_opp(
-        self,
-        *,
-        source: str,
-        role: str | None,
-        opp_id: uuid.UUID,
-        school: str,
-        regie: dict[str, str],
-        drawn_up_on: date,
-        review_dates: list[date],
-        today: date,
-        rules: Rules,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
+    def draw_up_opp(self, d: OppDrawnUpData, by: Decision) -> None:
         """The school draws up (or revises, same id) the OPP; the IB'er holds regie on it."""
-        _entitled(rules, "opp", source, role)
-        _same(source, school, "the school of the OPP")
-        existing = self.opps.get(opp_id)
-        if existing is not None and existing["school"] != school:
-            raise PartyMismatchError(f"OPP {opp_id} belongs to {existing['school']}")
-        _not_future(drawn_up_on, today, "the OPP date")
-        if sorted(set(review_dates)) != review_dates:
+        by.entitled("opp")
+        _same(by.source, d.school, "the school of the OPP")
+        existing = self.opps.get(d.opp_id)
+        if existing is not None and existing["school"] != d.school:
+            raise PartyMismatchError(f"OPP {d.opp_id} belongs to {existing['school']}")
+        _not_future(d.drawn_up_on, by.today, "the OPP date")
+        reviews = list(d.review_dates)
+        if sorted(set(reviews)) != reviews:
             raise InvalidDatesError("review dates must be distinct and in order")
-        if review_dates[0] <= drawn_up_on:
-            raise InvalidDatesError(f"review date {review_dates[0]} is not after the OPP date")
-        self._opp_drawn_up(
-            child=self.child, opp_id=opp_id, school=school, regie=regie,
-            drawn_up_on=drawn_up_on, review_dates=review_dates, event_id=event_id, sealed=sealed,
-        )  # fmt: skip
+        if reviews[0] <= d.drawn_up_on:
+            raise InvalidDatesError(f"review date {reviews[0]} is not after the OPP date")
+        self._record(self.OppDrawnUp, d, by)
 
-    def decide_youth_care(
-        self,
-        *,
-        source: str,
-        role: str | None,
-        decision_id: uuid.UUID,
-        beschikkingsnummer: str,
-        access_team: dict[str, str],
-        provider: dict[str, str],
-        start_on: date,
-        end_on: date,
-        regie: dict[str, str],
-        rules: Rules,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
+    def decide_youth_care(self, d: YouthCareDecidedData, by: Decision) -> None:
         """The access team decides on youth care (product sealed; period and contacts clear)."""
-        _entitled(rules, "youth-care", source, role)
-        _same(source, access_team["partner"], "the deciding access team")
-        if decision_id in self.youth_care:
-            raise AlreadyRecordedError(f"youth-care decision {decision_id} is already recorded")
-        if rules.role_of(provider["partner"]) != "youth-care-provider":
-            raise UnknownReferenceError(f"{provider['partner']} is not a registered provider")
-        _period(start_on, end_on, "the youth care")
-        self._youth_care_decided(
-            child=self.child, decision_id=decision_id, beschikkingsnummer=beschikkingsnummer,
-            access_team=access_team, provider=provider, start_on=start_on, end_on=end_on,
-            regie=regie, event_id=event_id, sealed=sealed,
-        )  # fmt: skip
+        rules = by.entitled("youth-care")
+        _same(by.source, d.access_team.partner, "the deciding access team")
+        if d.decision_id in self.youth_care:
+            raise AlreadyRecordedError(f"youth-care decision {d.decision_id} is already recorded")
+        if rules.role_of(d.provider.partner) != "youth-care-provider":
+            raise UnknownReferenceError(f"{d.provider.partner} is not a registered provider")
+        _period(d.start_on, d.end_on, "the youth care")
+        self._record(self.YouthCareDecided, d, by)
 
-    def agree_arrangement(
-        self,
-        *,
-        source: str,
-        role: str | None,
-        arrangement_id: uuid.UUID,
-        kind: str,
-        region: str,
-        parties: list[dict[str, str]],
-        start_on: date,
-        end_on: date,
-        funding: list[dict[str, Any]] | None,
-        rules: Rules,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
+    def agree_arrangement(self, d: ArrangementAgreedData, by: Decision) -> None:
         """A combined arrangement starts; with no agreed split the decision scheme decides."""
-        _entitled(rules, "arrangement", source, role)
-        if source not in {p["partner"] for p in parties}:
-            raise NotAPartyError(f"{source} is not among the parties it agrees for")
-        if arrangement_id in self.arrangements:
-            raise AlreadyRecordedError(f"arrangement {arrangement_id} is already recorded")
-        if region not in rules.holders:
-            raise UnknownRegionError(f"region {region!r} has no holders of doorzettingsmacht")
-        _period(start_on, end_on, "the arrangement")
+        rules = by.entitled("arrangement")
+        if by.source not in {p.partner for p in d.parties}:
+            raise NotAPartyError(f"{by.source} is not among the parties it agrees for")
+        if d.arrangement_id in self.arrangements:
+            raise AlreadyRecordedError(f"arrangement {d.arrangement_id} is already recorded")
+        if d.region not in rules.holders:
+            raise UnknownRegionError(f"region {d.region!r} has no holders of doorzettingsmacht")
+        _period(d.start_on, d.end_on, "the arrangement")
+        funding = _shares(d.funding)
         if funding is None:
-            scheme = rules.funding_scheme.get(kind)
+            scheme = rules.funding_scheme.get(d.kind)
             if scheme is None:
                 raise InvalidFundingError(
-                    f"kind {kind!r} is not in the decision scheme: agree a split explicitly"
+                    f"kind {d.kind!r} is not in the decision scheme: agree a split explicitly"
                 )
             funding = [{"payer": p, "percent": pct} for p, pct in scheme.items()]
             basis = "scheme"
         else:
             check_split(funding)
             basis = "agreed"
-        self._arrangement_agreed(
-            child=self.child, arrangement_id=arrangement_id, kind=kind, region=region,
-            parties=parties, start_on=start_on, end_on=end_on, funding=funding,
-            funding_basis=basis, event_id=event_id, sealed=sealed,
-        )  # fmt: skip
+        self._record(self.ArrangementAgreed, d, by, funding=funding, funding_basis=basis)
 
-    def dispute_funding(
-        self,
-        *,
-        source: str,
-        role: str | None,
-        dispute_id: uuid.UUID,
-        arrangement_id: uuid.UUID,
-        raised_by: str,
-        raised_on: date,
-        proposed: list[dict[str, Any]] | None,
-        today: date,
-        rules: Rules,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
+    def dispute_funding(self, d: FundingDisputedData, by: Decision) -> None:
         """A party disagrees about who pays: support goes on, and the dispute is escalated at
         once to the region's holders of doorzettingsmacht, with a deadline (seed 004)."""
-        _entitled(rules, "funding-dispute", source, role)
-        _same(source, raised_by, "who raises the dispute")
-        arrangement = self.arrangements.get(arrangement_id)
+        rules, source, today = by.entitled("funding-dispute"), by.source, by.today
+        _same(source, d.raised_by, "who raises the dispute")
+        arrangement = self.arrangements.get(d.arrangement_id)
         if arrangement is None:
-            raise UnknownReferenceError(f"arrangement {arrangement_id} is not known")
+            raise UnknownReferenceError(f"arrangement {d.arrangement_id} is not known")
         if source not in {p["partner"] for p in arrangement["parties"]}:
-            raise NotAPartyError(f"{source} is not a party to arrangement {arrangement_id}")
-        if dispute_id in self.disputes:
-            raise AlreadyRecordedError(f"dispute {dispute_id} is already recorded")
+            raise NotAPartyError(f"{source} is not a party to arrangement {d.arrangement_id}")
+        if d.dispute_id in self.disputes:
+            raise AlreadyRecordedError(f"dispute {d.dispute_id} is already recorded")
         if any(
-            d["arrangement_id"] == arrangement_id and d["decided_on"] is None
-            for d in self.disputes.values()
+            dispute["arrangement_id"] == d.arrangement_id and dispute["decided_on"] is None
+            for dispute in self.disputes.values()
         ):
-            raise DisputeStateError(f"arrangement {arrangement_id} already has an open dispute")
+            raise DisputeStateError(f"arrangement {d.arrangement_id} already has an open dispute")
+        proposed = _shares(d.proposed)
         if proposed is not None:
             check_split(proposed)
-        _not_future(raised_on, today, "the dispute date")
-        if raised_on < arrangement["start_on"] - timedelta(days=365):
+        _not_future(d.raised_on, today, "the dispute date")
+        if d.raised_on < arrangement["start_on"] - timedelta(days=365):
             raise InvalidDatesError("the dispute date lies long before the arrangement")
         holders = rules.holders.get(arrangement["region"])
         if not holders:
             raise UnknownRegionError(f"region {arrangement['region']!r} has no holders")
-        self._funding_disputed(
-            child=self.child, dispute_id=dispute_id, arrangement_id=arrangement_id,
-            raised_by=raised_by, raised_on=raised_on, proposed=proposed,
-            event_id=event_id, sealed=sealed,
-        )  # fmt: skip
-        self._dispute_escalated(
-            child=self.child, dispute_id=dispute_id, arrangement_id=arrangement_id,
+        self._record(self.FundingDisputed, d, by)
+        self.trigger_event(
+            self.DisputeEscalated,
+            child=self.child,
+            dispute_id=d.dispute_id,
+            arrangement_id=d.arrangement_id,
             region=arrangement["region"],
-            holders=[{"partner": h.partner, "function": h.function, "contact": h.contact}
-                     for h in holders],
-            escalated_on=today, deadline=today + timedelta(days=rules.dispute_decision_days),
-        )  # fmt: skip
+            holders=[
+                {"partner": h.partner, "function": h.function, "contact": h.contact}
+                for h in holders
+            ],
+            escalated_on=today,
+            deadline=today + timedelta(days=rules.dispute_decision_days),
+        )
 
-    def decide_dispute(
-        self,
-        *,
-        source: str,
-        dispute_id: uuid.UUID,
-        arrangement_id: uuid.UUID,
-        decided_by: str,
-        decided_on: date,
-        funding: list[dict[str, Any]],
-        today: date,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
+    def decide_dispute(self, d: DisputeDecidedData, by: Decision) -> None:
         """A holder of doorzettingsmacht of the region decides who pays."""
-        _same(source, decided_by, "who decides the dispute")
-        dispute = self.disputes.get(dispute_id)
-        if dispute is None or dispute["arrangement_id"] != arrangement_id:
-            raise UnknownReferenceError(f"dispute {dispute_id} on {arrangement_id} is not known")
-        if dispute["decided_on"] is not None:
-            raise DisputeStateError(f"dispute {dispute_id} was decided on {dispute['decided_on']}")
-        if source not in {h["partner"] for h in dispute["holders"]}:
-            raise NotAHolderError(
-                f"{source} holds no doorzettingsmacht in region {dispute['region']}"
+        _same(by.source, d.decided_by, "who decides the dispute")
+        dispute = self.disputes.get(d.dispute_id)
+        if dispute is None or dispute["arrangement_id"] != d.arrangement_id:
+            raise UnknownReferenceError(
+                f"dispute {d.dispute_id} on {d.arrangement_id} is not known"
             )
-        check_split(funding)
-        _not_future(decided_on, today, "the decision date")
-        if decided_on < dispute["raised_on"]:
+        if dispute["decided_on"] is not None:
+            raise DisputeStateError(
+                f"dispute {d.dispute_id} was decided on {dispute['decided_on']}"
+            )
+        if by.source not in {h["partner"] for h in dispute["holders"]}:
+            raise NotAHolderError(
+                f"{by.source} holds no doorzettingsmacht in region {dispute['region']}"
+            )
+        check_split(_shares(d.funding) or [])
+        _not_future(d.decided_on, by.today, "the decision date")
+        if d.decided_on < dispute["raised_on"]:
             raise InvalidDatesError("a dispute cannot be decided before it was raised")
-        self._dispute_decided(
-            child=self.child, dispute_id=dispute_id, arrangement_id=arrangement_id,
-            decided_by=decided_by, decided_on=decided_on, funding=funding,
-            event_id=event_id, sealed=sealed,
-        )  # fmt: skip
+        self._record(self.DisputeDecided, d, by)
 
     def request_reduced_teaching_time(
-        self,
-        *,
-        source: str,
-        role: str | None,
-        request_id: uuid.UUID,
-        school: str,
-        opp_id: uuid.UUID,
-        requested_on: date,
-        hours_per_week: float,
-        start_on: date,
-        end_on: date,
-        back_to_full_time: list[dict[str, Any]],
-        earlier_request: bool,
-        today: date,
-        rules: Rules,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
+        self, d: ReducedTeachingTimeRequestedData, by: Decision
     ) -> None:
         """Variawet: the request to the inspectorate, with OPP, hours, period and the schedule
         back to full time (seed 003)."""
-        _entitled(rules, "reduced-teaching-time", source, role)
-        _same(source, school, "the requesting school")
-        if request_id in self.reduced_time:
-            raise AlreadyRecordedError(f"request {request_id} is already recorded")
-        opp = self.opps.get(opp_id)
+        rules = by.entitled("reduced-teaching-time")
+        _same(by.source, d.school, "the requesting school")
+        if d.request_id in self.reduced_time:
+            raise AlreadyRecordedError(f"request {d.request_id} is already recorded")
+        opp = self.opps.get(d.opp_id)
         if opp is None:
-            raise VariawetError(f"reduced teaching time needs an OPP: {opp_id} is not known")
-        if opp["school"] != school:
-            raise VariawetError(f"OPP {opp_id} is not {school}'s")
-        _not_future(requested_on, today, "the request date")
-        _period(start_on, end_on, "the reduced teaching time")
-        if (end_on - start_on).days > rules.reduced_time_max_days:
+            raise VariawetError(f"reduced teaching time needs an OPP: {d.opp_id} is not known")
+        if opp["school"] != d.school:
+            raise VariawetError(f"OPP {d.opp_id} is not {d.school}'s")
+        _not_future(d.requested_on, by.today, "the request date")
+        _period(d.start_on, d.end_on, "the reduced teaching time")
+        if (d.end_on - d.start_on).days > rules.reduced_time_max_days:
             raise InvalidDatesError(
                 f"reduced teaching time is granted for {rules.reduced_time_max_days} days at most"
             )
         full = rules.full_time_hours_per_week
-        if hours_per_week >= full:
-            raise VariawetError(f"{hours_per_week} hours a week is not less than full time {full}")
-        steps = back_to_full_time
-        dates = [s["from_on"] for s in steps]
-        hours = [float(s["hours_per_week"]) for s in steps]
-        if sorted(set(dates)) != dates or not all(start_on < d <= end_on for d in dates):
+        if d.hours_per_week >= full:
+            raise VariawetError(
+                f"{d.hours_per_week} hours a week is not less than full time {full}"
+            )
+        dates = [s.from_on for s in d.back_to_full_time]
+        hours = [float(s.hours_per_week) for s in d.back_to_full_time]
+        if sorted(set(dates)) != dates or not all(d.start_on < on <= d.end_on for on in dates):
             raise InvalidDatesError("the steps back to full time must be in order, in the period")
-        if hours != sorted(hours) or hours[0] < hours_per_week:
+        if hours != sorted(hours) or hours[0] < d.hours_per_week:
             raise VariawetError("the plan back to full time must not reduce hours")
         if hours[-1] < full:
             raise VariawetError(f"the plan must end at full time ({full} hours a week)")
-        self._reduced_teaching_time_requested(
-            child=self.child, request_id=request_id, school=school, opp_id=opp_id,
-            requested_on=requested_on, hours_per_week=hours_per_week, start_on=start_on,
-            end_on=end_on, back_to_full_time=steps, earlier_request=earlier_request,
-            event_id=event_id, sealed=sealed,
-        )  # fmt: skip
+        self._record(self.ReducedTeachingTimeRequested, d, by)
 
-    def change_regie(
-        self,
-        *,
-        source: str,
-        role: str | None,
-        domain: str,
-        ref_id: uuid.UUID,
-        regie: dict[str, str],
-        changed_on: date,
-        today: date,
-        rules: Rules,
-        event_id: uuid.UUID,
-    ) -> None:
+    def change_regie(self, d: RegieChangedData, by: Decision) -> None:
         """Regie moves: on the OPP (decided by its school), on youth care (municipality)."""
-        if domain == "opp":
-            _entitled(rules, "regie-opp", source, role)
-            opp = self.opps.get(ref_id)
+        if d.domain == "opp":
+            by.entitled("regie-opp")
+            opp = self.opps.get(d.ref_id)
             if opp is None:
-                raise UnknownReferenceError(f"OPP {ref_id} is not known")
-            _same(source, opp["school"], "the school of the OPP")
+                raise UnknownReferenceError(f"OPP {d.ref_id} is not known")
+            _same(by.source, opp["school"], "the school of the OPP")
             current = opp["regie"]
         else:
-            _entitled(rules, "regie-youth-care", source, role)
-            care = self.youth_care.get(ref_id)
+            by.entitled("regie-youth-care")
+            care = self.youth_care.get(d.ref_id)
             if care is None:
-                raise UnknownReferenceError(f"youth-care decision {ref_id} is not known")
+                raise UnknownReferenceError(f"youth-care decision {d.ref_id} is not known")
             current = care["regie"]
-        _not_future(changed_on, today, "the change date")
-        if current == regie:
-            raise AlreadyRecordedError(f"{regie['partner']} already holds regie")
-        self._regie_changed(
-            child=self.child, domain=domain, ref_id=ref_id, regie=regie,
-            changed_on=changed_on, event_id=event_id,
-        )  # fmt: skip
+        _not_future(d.changed_on, by.today, "the change date")
+        if current == d.regie.model_dump():
+            raise AlreadyRecordedError(f"{d.regie.partner} already holds regie")
+        # A regie change carries nothing sealed.
+        self._record(self.RegieChanged, d, by, sealed=False)
+
+    def _record(
+        self,
+        kind: type[Aggregate.Event],
+        d: EventData,
+        by: Decision,
+        *,
+        sealed: bool = True,
+        **values: Any,
+    ) -> None:
+        """Record a partner's decision: its data as the contract gave it, under the partner's
+        event id and sealed sections (`values`: what the rules decided instead)."""
+        own = {"child": self.child, "event_id": by.event_id}
+        if sealed:
+            own["sealed"] = by.sealed
+        self.trigger_event(kind, **(own | d.model_dump(exclude={"sealed"}) | values))
 
     def remind(self, today: date, rules: Rules) -> int:
         """Record the reminders and passed deadlines that are due today; each once."""
         before = len(self.pending_events)
         for r in self._reminders(rules):
             if today >= r.start:
-                self._reminder_due(
-                    child=self.child, about=r.about, ref_id=r.ref_id, due_on=r.due_on, to=r.to,
+                self.trigger_event(
+                    self.ReminderDue,
+                    child=self.child,
+                    about=r.about,
+                    ref_id=r.ref_id,
+                    due_on=r.due_on,
+                    to=r.to,
                     key=r.key,
-                )  # fmt: skip
+                )
         for dispute_id, dispute in self._open_disputes():
             holders = [h["partner"] for h in dispute["holders"]]
             deadline = dispute["deadline"]
             if today > deadline:
-                self._dispute_deadline_passed(
-                    child=self.child, dispute_id=dispute_id,
-                    arrangement_id=dispute["arrangement_id"], deadline=deadline,
+                self.trigger_event(
+                    self.DisputeDeadlinePassed,
+                    child=self.child,
+                    dispute_id=dispute_id,
+                    arrangement_id=dispute["arrangement_id"],
+                    deadline=deadline,
                     holders=dispute["holders"],
-                )  # fmt: skip
+                )
                 continue
             due = [d for d in rules.dispute_remind_days_before if today >= deadline - timedelta(d)]
             key = f"dispute-deadline/{dispute_id}/{min(due)}" if due else ""
             if due and key not in self.reminded:
-                self._reminder_due(
-                    child=self.child, about="dispute-deadline", ref_id=dispute_id,
-                    due_on=deadline, to=holders, key=key,
-                )  # fmt: skip
+                self.trigger_event(
+                    self.ReminderDue,
+                    child=self.child,
+                    about="dispute-deadline",
+                    ref_id=dispute_id,
+                    due_on=deadline,
+                    to=holders,
+                    key=key,
+                )
         return len(self.pending_events) - before
 
     def due(self, rules: Rules) -> dict[str, date]:
@@ -704,323 +677,3 @@ class ChildArrangements(PerChild):
         regie = {f"opp/{k}": v["regie"] for k, v in self.opps.items()}
         regie |= {f"youth-care/{k}": v["regie"] for k, v in self.youth_care.items()}
         return regie
-
-    # events ---------------------------------------------------------------------------
-
-    @event(SupportRequested)
-    def _support_requested(
-        self,
-        *,
-        child: str,
-        request_id: uuid.UUID,
-        school: dict[str, str],
-        swv: str,
-        requested_on: date,
-        kind: str,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        kw: dict[str, Any] = dict(
-            child=child,
-            request_id=request_id,
-            school=school,
-            swv=swv,
-            requested_on=requested_on,
-            kind=kind,
-            event_id=event_id,
-            sealed=sealed,
-        )
-        self.requests[kw["request_id"]] = {**kw, "status": "requested"}
-
-    @event(TlvIssued)
-    def _tlv_issued(
-        self,
-        *,
-        child: str,
-        tlv_id: uuid.UUID,
-        beschikkingsnummer: str,
-        swv_number: str,
-        categorie: str,
-        start_on: date,
-        end_on: date,
-        swv: dict[str, str],
-        school: str | None,
-        request_id: uuid.UUID | None,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        kw: dict[str, Any] = dict(
-            child=child,
-            tlv_id=tlv_id,
-            beschikkingsnummer=beschikkingsnummer,
-            swv_number=swv_number,
-            categorie=categorie,
-            start_on=start_on,
-            end_on=end_on,
-            swv=swv,
-            school=school,
-            request_id=request_id,
-            event_id=event_id,
-            sealed=sealed,
-        )
-        self.tlvs[kw["tlv_id"]] = kw
-        if kw["request_id"] in self.requests:
-            self.requests[kw["request_id"]]["status"] = "tlv-issued"
-
-    @event(OppDrawnUp)
-    def _opp_drawn_up(
-        self,
-        *,
-        child: str,
-        opp_id: uuid.UUID,
-        school: str,
-        regie: dict[str, str],
-        drawn_up_on: date,
-        review_dates: list[date],
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        kw: dict[str, Any] = dict(
-            child=child,
-            opp_id=opp_id,
-            school=school,
-            regie=regie,
-            drawn_up_on=drawn_up_on,
-            review_dates=review_dates,
-            event_id=event_id,
-            sealed=sealed,
-        )
-        self.opps[kw["opp_id"]] = kw
-
-    @event(YouthCareDecided)
-    def _youth_care_decided(
-        self,
-        *,
-        child: str,
-        decision_id: uuid.UUID,
-        beschikkingsnummer: str,
-        access_team: dict[str, str],
-        provider: dict[str, str],
-        start_on: date,
-        end_on: date,
-        regie: dict[str, str],
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        kw: dict[str, Any] = dict(
-            child=child,
-            decision_id=decision_id,
-            beschikkingsnummer=beschikkingsnummer,
-            access_team=access_team,
-            provider=provider,
-            start_on=start_on,
-            end_on=end_on,
-            regie=regie,
-            event_id=event_id,
-            sealed=sealed,
-        )
-        self.youth_care[kw["decision_id"]] = kw
-
-    @event(ArrangementAgreed)
-    def _arrangement_agreed(
-        self,
-        *,
-        child: str,
-        arrangement_id: uuid.UUID,
-        kind: str,
-        region: str,
-        parties: list[dict[str, str]],
-        start_on: date,
-        end_on: date,
-        funding: list[dict[str, Any]],
-        funding_basis: str,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        kw: dict[str, Any] = dict(
-            child=child,
-            arrangement_id=arrangement_id,
-            kind=kind,
-            region=region,
-            parties=parties,
-            start_on=start_on,
-            end_on=end_on,
-            funding=funding,
-            funding_basis=funding_basis,
-            event_id=event_id,
-            sealed=sealed,
-        )
-        self.arrangements[kw["arrangement_id"]] = {**kw, "funding_status": kw["funding_basis"]}
-
-    @event(FundingDisputed)
-    def _funding_disputed(
-        self,
-        *,
-        child: str,
-        dispute_id: uuid.UUID,
-        arrangement_id: uuid.UUID,
-        raised_by: str,
-        raised_on: date,
-        proposed: list[dict[str, Any]] | None,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        kw: dict[str, Any] = dict(
-            child=child,
-            dispute_id=dispute_id,
-            arrangement_id=arrangement_id,
-            raised_by=raised_by,
-            raised_on=raised_on,
-            proposed=proposed,
-            event_id=event_id,
-            sealed=sealed,
-        )
-        self.disputes[kw["dispute_id"]] = {
-            **kw, "decided_on": None, "deadline_passed": False, "holders": [],
-            "region": None, "deadline": None,
-        }  # fmt: skip
-        self.arrangements[kw["arrangement_id"]]["funding_status"] = "disputed"
-
-    @event(DisputeEscalated)
-    def _dispute_escalated(
-        self,
-        *,
-        child: str,
-        dispute_id: uuid.UUID,
-        arrangement_id: uuid.UUID,
-        region: str,
-        holders: list[dict[str, str]],
-        escalated_on: date,
-        deadline: date,
-    ) -> None:
-        kw: dict[str, Any] = dict(
-            child=child,
-            dispute_id=dispute_id,
-            arrangement_id=arrangement_id,
-            region=region,
-            holders=holders,
-            escalated_on=escalated_on,
-            deadline=deadline,
-        )
-        dispute = self.disputes[kw["dispute_id"]]
-        dispute.update(holders=kw["holders"], region=kw["region"], deadline=kw["deadline"])
-
-    @event(DisputeDecided)
-    def _dispute_decided(
-        self,
-        *,
-        child: str,
-        dispute_id: uuid.UUID,
-        arrangement_id: uuid.UUID,
-        decided_by: str,
-        decided_on: date,
-        funding: list[dict[str, Any]],
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        kw: dict[str, Any] = dict(
-            child=child,
-            dispute_id=dispute_id,
-            arrangement_id=arrangement_id,
-            decided_by=decided_by,
-            decided_on=decided_on,
-            funding=funding,
-            event_id=event_id,
-            sealed=sealed,
-        )
-        self.disputes[kw["dispute_id"]]["decided_on"] = kw["decided_on"]
-        arrangement = self.arrangements[kw["arrangement_id"]]
-        arrangement.update(funding=kw["funding"], funding_status="decided")
-
-    @event(DisputeDeadlinePassed)
-    def _dispute_deadline_passed(
-        self,
-        *,
-        child: str,
-        dispute_id: uuid.UUID,
-        arrangement_id: uuid.UUID,
-        deadline: date,
-        holders: list[dict[str, str]],
-    ) -> None:
-        kw: dict[str, Any] = dict(
-            child=child,
-            dispute_id=dispute_id,
-            arrangement_id=arrangement_id,
-            deadline=deadline,
-            holders=holders,
-        )
-        self.disputes[kw["dispute_id"]]["deadline_passed"] = True
-
-    @event(ReducedTeachingTimeRequested)
-    def _reduced_teaching_time_requested(
-        self,
-        *,
-        child: str,
-        request_id: uuid.UUID,
-        school: str,
-        opp_id: uuid.UUID,
-        requested_on: date,
-        hours_per_week: float,
-        start_on: date,
-        end_on: date,
-        back_to_full_time: list[dict[str, Any]],
-        earlier_request: bool,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        kw: dict[str, Any] = dict(
-            child=child,
-            request_id=request_id,
-            school=school,
-            opp_id=opp_id,
-            requested_on=requested_on,
-            hours_per_week=hours_per_week,
-            start_on=start_on,
-            end_on=end_on,
-            back_to_full_time=back_to_full_time,
-            earlier_request=earlier_request,
-            event_id=event_id,
-            sealed=sealed,
-        )
-        self.reduced_time[kw["request_id"]] = kw
-
-    @event(RegieChanged)
-    def _regie_changed(
-        self,
-        *,
-        child: str,
-        domain: str,
-        ref_id: uuid.UUID,
-        regie: dict[str, str],
-        changed_on: date,
-        event_id: uuid.UUID,
-    ) -> None:
-        kw: dict[str, Any] = dict(
-            child=child,
-            domain=domain,
-            ref_id=ref_id,
-            regie=regie,
-            changed_on=changed_on,
-            event_id=event_id,
-        )
-        target = self.opps if kw["domain"] == "opp" else self.youth_care
-        target[kw["ref_id"]]["regie"] = kw["regie"]
-
-    @event(ReminderDue)
-    def _reminder_due(
-        self,
-        *,
-        child: str,
-        about: str,
-        ref_id: uuid.UUID,
-        due_on: date,
-        to: list[str],
-        key: str,
-    ) -> None:
-        kw: dict[str, Any] = dict(
-            child=child, about=about, ref_id=ref_id, due_on=due_on, to=to, key=key
-        )
-        self.reminded.add(kw["key"])
-        if kw["about"] == "dispute-deadline":
-            # A later, closer reminder supersedes the earlier ones it covers.
-            self.reminded.add(kw["key"].rsplit("/", 1)[0])
