@@ -574,43 +574,28 @@ class ChildArrangements(PerChild):
     def remind(self, today: date, rules: Rules) -> int:
         """Record the reminders and passed deadlines that are due today; each once."""
         before = len(self.pending_events)
-        for r in self._reminders(rules):
-            if today >= r.start:
-                self.trigger_event(
-                    self.ReminderDue,
-                    child=self.child,
-                    about=r.about,
-                    ref_id=r.ref_id,
-                    due_on=r.due_on,
-                    to=r.to,
-                    key=r.key,
-                )
+        for reminder in self._reminders(rules):
+            if today >= reminder.start:
+                self._remind(reminder)
         for dispute_id, dispute in self._open_disputes():
-            holders = [h["partner"] for h in dispute["holders"]]
             deadline = dispute["deadline"]
             if today > deadline:
-                self.trigger_event(
-                    self.DisputeDeadlinePassed,
-                    child=self.child,
-                    dispute_id=dispute_id,
-                    arrangement_id=dispute["arrangement_id"],
-                    deadline=deadline,
-                    holders=dispute["holders"],
-                )
+                facts = {k: dispute[k] for k in ("dispute_id", "arrangement_id", "holders")}
+                passed = facts | {"child": self.child, "deadline": deadline}
+                self.trigger_event(self.DisputeDeadlinePassed, **passed)
                 continue
-            due = [d for d in rules.dispute_remind_days_before if today >= deadline - timedelta(d)]
-            key = f"dispute-deadline/{dispute_id}/{min(due)}" if due else ""
-            if due and key not in self.reminded:
-                self.trigger_event(
-                    self.ReminderDue,
-                    child=self.child,
-                    about="dispute-deadline",
-                    ref_id=dispute_id,
-                    due_on=deadline,
-                    to=holders,
-                    key=key,
+            days = [d for d in rules.dispute_remind_days_before if today >= deadline - timedelta(d)]
+            key = f"dispute-deadline/{dispute_id}/{min(days)}" if days else ""
+            if days and key not in self.reminded:
+                holders = [h["partner"] for h in dispute["holders"]]
+                self._remind(
+                    Reminder("dispute-deadline", dispute_id, deadline, today, holders, key)
                 )
         return len(self.pending_events) - before
+
+    def _remind(self, reminder: Reminder) -> None:
+        facts = {k: v for k, v in reminder._asdict().items() if k != "start"}
+        self.trigger_event(self.ReminderDue, child=self.child, **facts)
 
     def due(self, rules: Rules) -> dict[str, date]:
         """The first day `remind` has something to record: a reminder, a dispute's."""
