@@ -42,7 +42,8 @@ chromium:
 
 # The tests wait on NATS, the stores and subprocesses much of the time: one pytest worker per
 # core (pytest-xdist), each with its own nats-server; a module's or class's tests stay on one
-# worker, so module- and class-scoped backbones start once. TEST_WORKERS=0 runs in one process.
+# worker, so module- and class-scoped backbones start once; one PostgreSQL test runs at a time
+# (tests/conftest.py). TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 
 test: $(STAMP) $(NPM_STAMP) chromium

@@ -72,7 +72,9 @@ class InProcessBackbone(Backbone):
         log.info("service_task_started", service=name)
         return self.processes[name]
 
-    def stop_service(self, name: str, timeout: float = 15.0) -> None:
+    def stop_service(self, name: str, timeout: float = 120.0) -> None:
+        """Stop as SIGTERM stops a process: the service drains and closes its store (a
+        generous deadline; cancelled only past it, which would leave its connections open)."""
         task = self.processes.pop(name, None)
         if task is None or task.future.done() or self.loop is None:
             return

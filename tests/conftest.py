@@ -20,6 +20,7 @@ PostgreSQL tests run wherever PostgreSQL is reachable (KETENBUS_TEST_POSTGRES_* 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -90,7 +91,25 @@ def nats_url(nats_server: EmbeddedNats) -> str:
 
 
 @pytest.fixture
-def postgres_schema() -> Iterator[str]:
+def one_postgres_test_at_a_time(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Under pytest-xdist, one PostgreSQL test of the run at a time: a backbone on PostgreSQL
+    holds about forty connections (nine services' pools) of the server's hundred, as many as
+    the whole run held when it ran in one process."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    # The workers' base temp dirs share the run's: a lock file there is the run's own.
+    lock = tmp_path_factory.getbasetemp().parent / "postgres.lock"
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def postgres_schema(one_postgres_test_at_a_time: None) -> Iterator[str]:
     """A fresh PostgreSQL schema for one test, dropped afterwards."""
     if not postgres_available():
         if os.environ.get("CI") == "true":

@@ -52,7 +52,7 @@ def start(data_dir: Path) -> subprocess.Popen[bytes]:
 def stop(process: subprocess.Popen[bytes]) -> int:
     process.send_signal(signal.SIGINT)
     try:
-        return process.wait(30)
+        return process.wait(120)  # a generous deadline: nine processes stop on a loaded machine
     finally:
         if process.poll() is None:
             process.kill()
