@@ -45,12 +45,6 @@ ENROLMENT = "enrolment"
 VERZUIMMELDING = "verzuimmelding"
 
 
-def report_scope(report_id: uuid.UUID) -> str:
-    """The basis id of leerplicht's relation on one verzuimmelding (`verzuimmelding/<id>`),
-    which is also the record scope of the report's own attendance and identity keys."""
-    return f"{VERZUIMMELDING}/{report_id}"
-
-
 class PupilIdentity(ContractModel):
     """Who the pupil is: sealed under `identity`, never in clear."""
 
@@ -306,10 +300,10 @@ class VerzuimReportDue(CloudEvent[VerzuimReportDueData]):
     )
 
     def relation_changes(self) -> list[RelationChange]:
-        """Leerplicht handles the report: a relation on this one report (its record scope),
-        not on the child's attendance as a whole."""
-        report = report_scope(self.data.report_id)
-        return [RelationChange(self.data.leerplicht, VERZUIMMELDING, report, active=True)]
+        """Leerplicht handles the report: a relation on what the reporting school wrote (its
+        writer scope, where the reported absences are sealed), not on the child as a whole."""
+        school = self.data.school
+        return [RelationChange(self.data.leerplicht, VERZUIMMELDING, school, active=True)]
 
 
 @register

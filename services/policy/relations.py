@@ -7,8 +7,8 @@ its data keys are scoped and which **basis** of a relation opens what:
   per **record** (a handover, an arrangement, a youth-care decision: the basis id of the
   relation that carries it) or per **child** (the plan);
 - a grant opens `own` (only the partner's own scope), `record` (the one record its basis names;
-  on a writer-scoped purpose a scope of its own beside the writers', one verzuimmelding's) or
-  `child` (every scope of the purpose);
+  on a writer-scoped purpose the one writer it names, a verzuimmelding's school) or `child`
+  (every scope of the purpose);
 - a basis is **self-asserted** when the partner's own event gives it (its signal, its
   enrolment). Such a basis never opens what another partner wrote: the rules may not let it
   open `child`, and on a record it opens only a record the partner established first.
@@ -158,7 +158,7 @@ class RelationRules:
         if basis is None:
             raise InvalidRelationRulesError(f"{where}: no basis {grant.basis!r}")
         allowed = {
-            # A record on a writer-scoped purpose is a scope of its own (one report's).
+            # A record on a writer-scoped purpose is the one writer the basis names.
             ScopeKind.WRITER: {Opens.OWN, Opens.RECORD, Opens.CHILD},
             ScopeKind.RECORD: {Opens.RECORD, Opens.CHILD},
             ScopeKind.CHILD: {Opens.CHILD},
