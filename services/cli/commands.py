@@ -1,4 +1,4 @@
-"""Each domain's own `ketenbus` commands, as typer sub-apps from `services/<domain>/cli.py`.
+"""Each domain's own `ketenbus` commands, as typer sub-apps from `services/cli/<domain>.py`.
 
 One line per domain, so adding a domain does not touch the main CLI. Sub-apps are imported
 lazily-light: they must not connect or open stores at import time.
