@@ -20,7 +20,7 @@ import structlog
 from services.audit.verify import witness_running_service
 from services.registry import SERVICES
 from services.runtime.host import run_service
-from services.runtime.supervisor import Backbone
+from services.runtime.supervisor import Backbone, ServiceFailedError
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +71,19 @@ class InProcessBackbone(Backbone):
         self.processes[name] = ServiceTask(name, future, stop)
         log.info("service_task_started", service=name)
         return self.processes[name]
+
+    async def wait_until_ready(self, timeout: float = 60.0) -> None:
+        """As the supervisor waits; a service that failed to start is raised with its error
+        (it has no log file of its own to point to)."""
+        try:
+            await super().wait_until_ready(timeout)
+        except ServiceFailedError as failed:
+            for task in self.processes.values():
+                if task.future.done() and not task.future.cancelled() and task.future.exception():
+                    raise ServiceFailedError(f"service {task.name} failed") from (
+                        task.future.exception()
+                    )
+            raise failed
 
     def stop_service(self, name: str, timeout: float = 120.0) -> None:
         """Stop as SIGTERM stops a process: the service drains and closes its store (a
