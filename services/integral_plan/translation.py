@@ -26,26 +26,15 @@ from ketenbus_contracts import truancy as tr
 from ketenbus_contracts.envelope import CloudEvent, ContractModel, EventData
 from ketenbus_contracts.plan import (
     ActionAgreed,
-    ActionAgreedData,
     ActionDone,
-    ActionDoneData,
     AgreementMade,
-    AgreementMadeData,
     GoalSet,
-    GoalSetData,
     ParentLinked,
-    ParentLinkedData,
     ParentUnlinked,
-    ParentUnlinkedData,
-    Party,
     PartyJoined,
-    PartyJoinedData,
     PartyLeft,
-    PartyLeftData,
     RegieAssigned,
-    RegieAssignedData,
 )
-from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import (
     ContactMade,
     CoordinatorAssigned,
@@ -58,6 +47,7 @@ from ketenbus_contracts.signalling import (
 from services.integral_plan.config import parent_link_rule, partner_role, projection_rules
 from services.integral_plan.domain import ENROLMENT, Plan
 from services.integral_plan.views import PlanView
+from services.runtime.outbound import Outbound
 
 SOURCE = "ketenbus.integral-plan"
 
@@ -518,122 +508,20 @@ def applier_for(event: CloudEvent[Any]) -> Apply | None:
 # outbound
 
 
-def _sealed_contract(sealed: dict[str, str]) -> dict[Purpose, str]:
-    return {Purpose(purpose): token for purpose, token in sealed.items()}
-
-
-def to_contract(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | None:
-    """The outbound contract for one of the plan's own recorded events (None: not published).
-
-    Published under the partner's event id (the sealed sections are bound to it) and source
-    `ketenbus.integral-plan`; noted events of other domains are not re-published.
-    """
-    common: dict[str, Any] = {"source": SOURCE, "time": domain_event.timestamp}
-    if isinstance(domain_event, Plan.PartyJoined):
-        return PartyJoined.create(
-            id=domain_event.event_id,
-            subject=domain_event.child,
-            data=PartyJoinedData(
-                party=Party(**domain_event.party), joined_on=domain_event.joined_on
-            ),
-            **common,
-        )
-    if isinstance(domain_event, Plan.PartyLeft):
-        return PartyLeft.create(
-            id=domain_event.event_id,
-            subject=domain_event.child,
-            data=PartyLeftData(partner=domain_event.partner, left_on=domain_event.left_on),
-            **common,
-        )
-    if isinstance(domain_event, Plan.RegieAssigned):
-        return RegieAssigned.create(
-            id=domain_event.event_id,
-            subject=domain_event.child,
-            data=RegieAssignedData.model_validate(
-                {
-                    "domain": domain_event.domain,
-                    "regisseur": domain_event.regisseur,
-                    "assigned_on": domain_event.assigned_on,
-                }
-            ),
-            **common,
-        )
-    if isinstance(domain_event, Plan.ParentLinked):
-        return ParentLinked.create(
-            id=domain_event.event_id,
-            subject=domain_event.child,
-            data=ParentLinkedData(
-                link_id=domain_event.link_id,
-                parent=domain_event.parent,
-                recorded_by=domain_event.recorded_by,
-                linked_on=domain_event.linked_on,
-                consent_on=domain_event.consent_on,
-            ),
-            **common,
-        )
-    if isinstance(domain_event, Plan.ParentUnlinked):
-        return ParentUnlinked.create(
-            id=domain_event.event_id,
-            subject=domain_event.child,
-            data=ParentUnlinkedData(
-                link_id=domain_event.link_id,
-                parent=domain_event.parent,
-                recorded_by=domain_event.recorded_by,
-                unlinked_on=domain_event.unlinked_on,
-            ),
-            **common,
-        )
-    sealed = _sealed_contract(getattr(domain_event, "sealed", {}))
-    common |= {"purposes": sorted(sealed)}
-    if isinstance(domain_event, Plan.GoalSet):
-        return GoalSet.create(
-            id=domain_event.event_id,
-            subject=domain_event.child,
-            data=GoalSetData.model_validate(
-                {
-                    "goal_id": domain_event.goal_id,
-                    "domain": domain_event.domain,
-                    "set_on": domain_event.set_on,
-                    "target_on": domain_event.target_on,
-                    "sealed": sealed,
-                }
-            ),
-            **common,
-        )
-    if isinstance(domain_event, Plan.AgreementMade):
-        return AgreementMade.create(
-            id=domain_event.event_id,
-            subject=domain_event.child,
-            data=AgreementMadeData(
-                agreement_id=domain_event.agreement_id,
-                parties=domain_event.parties,
-                made_on=domain_event.made_on,
-                sealed=sealed,
-            ),
-            **common,
-        )
-    if isinstance(domain_event, Plan.ActionAgreed):
-        return ActionAgreed.create(
-            id=domain_event.event_id,
-            subject=domain_event.child,
-            data=ActionAgreedData(
-                action_id=domain_event.action_id,
-                actor=domain_event.actor,
-                reports_to=domain_event.reports_to,
-                due_on=domain_event.due_on,
-                agreed_on=domain_event.agreed_on,
-                goal_id=domain_event.goal_id,
-                sealed=sealed,
-            ),
-            **common,
-        )
-    if isinstance(domain_event, Plan.ActionDone):
-        return ActionDone.create(
-            id=domain_event.event_id,
-            subject=domain_event.child,
-            data=ActionDoneData(
-                action_id=domain_event.action_id, done_on=domain_event.done_on, sealed=sealed
-            ),
-            **common,
-        )
-    return None
+to_contract = Outbound(
+    SOURCE,
+    {
+        Plan.PartyJoined: PartyJoined,
+        Plan.PartyLeft: PartyLeft,
+        Plan.RegieAssigned: RegieAssigned,
+        Plan.ParentLinked: ParentLinked,
+        Plan.ParentUnlinked: ParentUnlinked,
+        Plan.GoalSet: GoalSet,
+        Plan.AgreementMade: AgreementMade,
+        Plan.ActionAgreed: ActionAgreed,
+        Plan.ActionDone: ActionDone,
+    },
+)
+"""The outbound contract for one of the plan's own recorded events (None: not published): under
+the partner's event id (the sealed sections are bound to it) and source `ketenbus.integral-plan`;
+other domains' events the plan projects are not re-published."""
