@@ -52,22 +52,54 @@ def web(
     ] = "wijkteam-lingewaard",
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="PEM certificate: serve https")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key")] = None,
+    insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-http",
+            help="Listen beyond loopback over plain http (only behind a TLS proxy; warned)",
+        ),
+    ] = False,
+    api_docs: Annotated[
+        bool, typer.Option("--api-docs", help="Serve the API's OpenAPI document")
+    ] = False,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Where everything is written")
     ] = None,
 ) -> None:
     """Serve the plan's web pages (werklijst, plan, ouderinzage) and JSON API (needs a running
-    `ketenbus up` or KETENBUS_NATS_URL)."""
+    `ketenbus up` or KETENBUS_NATS_URL). Beyond loopback only with TLS."""
     import uvicorn
 
-    from services.cli.kit import backbone_url, check_partner, settings_for
+    from services.cli.kit import backbone_url, check_partner, fail, settings_for
     from services.integral_plan.query import PlanAccess
     from services.integral_plan.web import create_web_app
+    from services.integral_plan.web_security import InsecureBindingError, check_binding
 
+    if (tls_cert is None) != (tls_key is None):
+        fail("give both --tls-cert and --tls-key, or neither")
+    tls = tls_cert is not None
+    try:
+        warning = check_binding(host, tls=tls, insecure_http=insecure_http)
+    except InsecureBindingError as exc:
+        fail(str(exc))
+    if warning:
+        typer.secho(warning, err=True, fg=typer.colors.RED, bold=True)
     settings = settings_for(data_dir, "web")
     check_partner(as_partner)
     url = backbone_url(settings)
     portal = LazyPortal(url, settings, as_partner)
-    site = create_web_app(portal, PlanAccess.load(settings.data_dir))
-    typer.echo(f"ketenbus web for {as_partner}: http://{host}:{port}/werklijst")
-    uvicorn.run(site, host=host, port=port, log_level="warning")
+    site = create_web_app(portal, PlanAccess.load(settings.data_dir), tls=tls, api_docs=api_docs)
+    scheme = "https" if tls else "http"
+    typer.echo(f"ketenbus web for {as_partner}: {scheme}://{host}:{port}/werklijst")
+    uvicorn.run(
+        site,
+        host=host,
+        port=port,
+        log_level="warning",
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
+    )

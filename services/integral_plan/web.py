@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from ketenbus_contracts.envelope import PSEUDONYM_PATTERN
@@ -30,8 +31,10 @@ from ketenbus_contracts.plan import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
 from ketenbus_contracts.purposes import Purpose
 from services.integral_plan.portal import Portal
 from services.integral_plan.query import PlanAccess
+from services.integral_plan.web_security import security_headers
 
 TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
 
 MONTHS = [
     "januari",
@@ -182,8 +185,20 @@ def create_web_app(
     portal: Portal,
     access: PlanAccess,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    *,
+    tls: bool = False,
+    api_docs: bool = False,
 ) -> FastAPI:
-    app = FastAPI(title="ketenbus integraal plan", docs_url="/api/docs", redoc_url=None)
+    """The site; `tls`: it is served over https (HSTS, Secure cookies); `api_docs`: the API's
+    OpenAPI document at /api/openapi.json (no Swagger UI: it would load script from elsewhere)."""
+    app = FastAPI(
+        title="ketenbus integraal plan",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json" if api_docs else None,
+    )
+    app.middleware("http")(security_headers(tls))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
 
