@@ -17,7 +17,7 @@ $(BIN)/python:
 $(UV): $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 
-$(STAMP): $(UV) pyproject.toml contracts/pyproject.toml uv.lock
+$(STAMP): $(UV) pyproject.toml contracts/pyproject.toml partner_kit/pyproject.toml uv.lock
 	$(UV) sync --inexact --frozen --python $(BIN)/python
 	touch $(STAMP)
 

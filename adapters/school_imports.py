@@ -2,7 +2,7 @@
 
 The school's own keyring seals (identity through kluis, which seals for a school without a
 relation yet; attendance with the key the enrolment relation gives it) and its keys sign every
-event (`services.runtime.partner.publish_signed`). Event ids are derived
+event (`ketenbus_partner.publish.publish_signed`). Event ids are derived
 from the content, so re-running an import within the duplicate window publishes nothing twice.
 """
 
@@ -34,11 +34,11 @@ from ketenbus_contracts.truancy import (
     PupilEnrolled,
     PupilEnrolledData,
 )
+from ketenbus_partner.keyring import KeyRefusedError, Keyring, KluisUnavailableError, SealJob
+from ketenbus_partner.pseudonyms import PseudonymClient
+from ketenbus_partner.publish import InboundMessage, publish_signed, signed_message
 from services.policy.regions import RegionRules
-from services.runtime.keyring import KeyRefusedError, Keyring, KluisUnavailableError, SealJob
 from services.runtime.nats_auth import partner_connect, settings_for
-from services.runtime.partner import InboundMessage, publish_signed, signed_message
-from services.runtime.pseudonyms import PseudonymClient
 from services.runtime.settings import Settings
 
 NAMESPACE = uuid.UUID("0f2d3c4b-5a69-4788-97a6-696d706f7274")

@@ -80,7 +80,7 @@ def _run(pupils: int, plan_only: bool) -> None:
     from adapters.school_imports import publish_edexml
     from services.policy.regions import load_regions, school_region
     from services.runtime.nats_server import EmbeddedNats
-    from services.runtime.pseudonyms import resolve_as
+    from services.runtime.partner import resolve_as
     from services.runtime.settings import Settings
     from services.runtime.supervisor import Backbone
 
@@ -151,8 +151,8 @@ def _enrolment_size(data_dir: Path, plan: ImportPlan) -> int:
 
     from ketenbus_contracts.sealing import seal, sections_of
     from ketenbus_contracts.truancy import PupilEnrolled, PupilEnrolledData
-    from services.runtime.keyring import load_or_create_partner_keys
-    from services.runtime.partner import signed_message
+    from ketenbus_partner.keys import load_or_create_partner_keys
+    from ketenbus_partner.publish import signed_message
 
     enrolment = plan.enrolments[0]
     event_id = uuid.uuid4()

@@ -52,7 +52,7 @@ from bench.slice import (
     publish,
     run_raw,
 )
-from services.runtime.partner import DataDirKeys
+from ketenbus_partner.publish import DataDirKeys
 from services.runtime.settings import Settings
 from services.runtime.streams import FEED_SIGNALLING, SIGNALLING_INBOUND
 from services.runtime.supervisor import Backbone

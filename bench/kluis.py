@@ -124,10 +124,10 @@ async def releases(url: str, data_dir: Path, n: int) -> None:
         PartnerKeys,
         sign_request,
     )
+    from ketenbus_partner.keyring import Keyring
     from services.kluis.application import KluisApplication
     from services.kluis.keystore import Keystore, StaticMasterKey
     from services.policy.loading import load_register, load_relations
-    from services.runtime.keyring import Keyring
     from services.runtime.partners import PartnerEntry, PartnerRegistry
 
     partner = PartnerKeys.generate(SCHOOL)

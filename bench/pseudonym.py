@@ -84,7 +84,7 @@ async def measure(url: str, data_dir: Path, requests: int, batch: int, tmp: Path
         identifiers_of,
     )
     from ketenbus_contracts.sealing import encrypt_to, sign_request
-    from services.runtime.pseudonyms import PseudonymClient
+    from ketenbus_partner.pseudonyms import PseudonymClient
 
     nc = await nats.connect(url)
     try:

@@ -65,9 +65,9 @@ from nats.js.api import (
 )
 
 from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
+from ketenbus_partner.publish import DataDirKeys
 from services.integral_plan.handlers import CONSUMER as PLAN_CONSUMER
 from services.runtime.nats_server import die_with_parent
-from services.runtime.partner import DataDirKeys
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 

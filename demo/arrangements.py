@@ -48,9 +48,9 @@ from ketenbus_contracts.arrangements import (
 )
 from ketenbus_contracts.envelope import CloudEvent, parse_event
 from ketenbus_contracts.purposes import Purpose
-from services.runtime.keyring import Keyring
+from ketenbus_partner.keyring import Keyring
+from ketenbus_partner.publish import DataDirKeys
 from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
-from services.runtime.partner import DataDirKeys
 from services.runtime.settings import Settings
 from services.runtime.streams import ARRANGEMENTS, KLUIS_ARRANGEMENTS, StreamSpec
 

@@ -83,14 +83,15 @@ from ketenbus_contracts.signalling import (
     SignalRegisteredData,
 )
 from ketenbus_contracts.signing import sign_event
+from ketenbus_partner.keyring import Keyring
+from ketenbus_partner.keys import load_or_create_partner_keys
+from ketenbus_partner.pseudonyms import PseudonymClient, ResolvedPseudonyms
+from ketenbus_partner.publish import publish_signed
 from services.integral_plan.client import query_plan
 from services.integral_plan.reader import open_plan
 from services.policy.handover import load_disclosure_rules, load_rules
 from services.policy.regions import RegionRules, load_regions, school_region
-from services.runtime.keyring import Keyring, load_or_create_partner_keys
-from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
-from services.runtime.partner import publish_signed
-from services.runtime.pseudonyms import PseudonymClient, ResolvedPseudonyms, resolve_as
+from services.runtime.nats_auth import SUPERVISOR_USER, Connections, partner_connect, settings_for
 from services.runtime.settings import Settings
 from services.runtime.streams import (
     HANDOVER,
@@ -248,7 +249,11 @@ async def enrol_pupils(
     brin = read_header(tree.getroot()).brin
     previous = load_previous(data_dir, SCHOOL.partner, brin)
     asked = pseudonyms_needed(tree.getroot())
-    pseudonyms = await resolve_as(settings, url, SCHOOL.partner, asked)
+    nc = await partner_connect(settings, SCHOOL.partner, url)
+    try:
+        pseudonyms = await PseudonymClient.for_partner(data_dir, SCHOOL.partner, nc).resolve(asked)
+    finally:
+        await nc.close()
     plan = plan_import(pupils_file, pseudonyms, previous, validated=(version, tree))
     await publish_edexml(url, data_dir, SCHOOL.partner, rules, plan, settings=settings)
     save_state(data_dir, SCHOOL.partner, plan)

@@ -12,7 +12,7 @@ import importlib.util
 import grimp
 
 # The project's packages (those present: an older checkout may lack `demo`).
-PACKAGES = ("ketenbus_contracts", "services", "adapters", "demo")
+PACKAGES = ("ketenbus_contracts", "ketenbus_partner", "services", "adapters", "demo")
 
 
 def cycles() -> list[list[str]]:

@@ -34,10 +34,10 @@ from ketenbus_contracts.signalling import (
     SignalRegisteredData,
 )
 from ketenbus_contracts.truancy import ThuiszitterRegistered, VerzuimReportDue
+from ketenbus_partner.keyring import Keyring
+from ketenbus_partner.publish import publish_signed
 from services.policy.regions import RegionRules
-from services.runtime.keyring import Keyring
 from services.runtime.nats_auth import partner_connect, settings_for
-from services.runtime.partner import publish_signed
 from services.runtime.settings import Settings
 from services.runtime.streams import leerplicht_signals_consumer
 

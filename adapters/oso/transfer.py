@@ -50,16 +50,16 @@ from ketenbus_contracts.handover import (
 from ketenbus_contracts.pseudonym import is_valid_bsn
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import DataKey, kid_of, seal
-from services.policy.handover import DisclosureRules, HandoverRules
-from services.runtime.attachments import (
+from ketenbus_partner.attachments import (
     AttachmentRefusedError,
     attachment_name,
     get_attachment,
     put_attachment,
 )
-from services.runtime.keyring import KeyRefusedError, Keyring, KeyringError, KluisUnavailableError
-from services.runtime.partner import publish_signed
-from services.runtime.pseudonyms import PseudonymClient
+from ketenbus_partner.keyring import KeyRefusedError, Keyring, KeyringError, KluisUnavailableError
+from ketenbus_partner.pseudonyms import PseudonymClient
+from ketenbus_partner.publish import publish_signed
+from services.policy.handover import DisclosureRules, HandoverRules
 from services.runtime.streams import FEED, feed_subject
 
 

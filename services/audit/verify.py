@@ -16,6 +16,7 @@ from typing import Any
 
 from joserfc.jwk import OKPKey
 
+from ketenbus_partner.keys import load_or_create_partner_keys
 from services.audit.chain import (
     AUDIT_PARTNER,
     ChainFile,
@@ -27,7 +28,6 @@ from services.audit.chain import (
     table_digests,
     witness,
 )
-from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.settings import Settings
 
 

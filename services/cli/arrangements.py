@@ -72,11 +72,12 @@ def _publish(
     scope: str | None = None,
 ) -> None:
     """Seal `details` with the partner's keys, build the event, sign it, publish it at ingress."""
+    from ketenbus_partner.keyring import Keyring
+    from ketenbus_partner.keys import load_or_create_partner_keys
+    from ketenbus_partner.publish import signed_message
     from services.runtime.deadletter import kluis_sealer
     from services.runtime.ingress import IngressRefusedError, publish_inbound
-    from services.runtime.keyring import Keyring, load_or_create_partner_keys
     from services.runtime.nats_auth import partner_connect
-    from services.runtime.partner import signed_message
     from services.runtime.supervisor import discover_nats_url
 
     settings = settings_for(data_dir)

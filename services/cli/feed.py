@@ -28,9 +28,9 @@ def feed(
     """Read PARTNER's own feed (its children's events and its receipts): print the entries and
     acknowledge them; with --follow, keep reading."""
     from ketenbus_contracts.feed import FEED_SIGNER
+    from ketenbus_partner.feed import feed_line, read_feed
     from services.cli.kit import backbone_url, settings_for
     from services.runtime.nats_auth import partner_connect
-    from services.runtime.partner import feed_line, read_feed
     from services.runtime.partners import PartnerRegistry
 
     settings = settings_for(data_dir)

@@ -52,9 +52,9 @@ def import_oso(
     from adapters.oso.transfer import TransferError
     from adapters.oso.transfer import import_oso as run_import
     from ketenbus_contracts.handover import RunningSupport
+    from ketenbus_partner.keyring import Keyring
+    from ketenbus_partner.pseudonyms import PseudonymClient, PseudonymClientError
     from services.policy.handover import load_disclosure_rules, load_rules
-    from services.runtime.keyring import Keyring
-    from services.runtime.pseudonyms import PseudonymClient, PseudonymClientError
 
     settings = settings_for(data_dir)
     try:
@@ -117,8 +117,8 @@ def export_oso(
     """Write a delivered handover as an OSO dossier that validates against the XSD."""
     from adapters.oso.transfer import TransferError
     from adapters.oso.transfer import export_oso as run_export
+    from ketenbus_partner.keyring import Keyring
     from services.policy.handover import load_disclosure_rules, load_rules
-    from services.runtime.keyring import Keyring
 
     settings = settings_for(data_dir)
     try:

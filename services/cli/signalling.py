@@ -32,7 +32,8 @@ def _pseudonyms(settings: Any, partner: str, bsn: str | None, household: str | N
     """The child's and household's pseudonyms from the pseudonym service, asked as `partner`
     (one request; the BSN and household key travel sealed to the service)."""
     from ketenbus_contracts.pseudonym import ChildBsn, HouseholdKey
-    from services.runtime.pseudonyms import PseudonymClientError, resolve_as
+    from ketenbus_partner.pseudonyms import PseudonymClientError
+    from services.runtime.partner import resolve_as
 
     asked: list[ChildBsn | HouseholdKey] = []
     if bsn is not None:
@@ -50,10 +51,10 @@ def _pseudonyms(settings: Any, partner: str, bsn: str | None, household: str | N
 async def _publish(url: str, settings: Any, partner: str, build: Any) -> str:
     """Connect as the partner, let `build(keyring)` make the event, sign it, validate it as
     ingress, publish."""
+    from ketenbus_partner.keyring import Keyring
+    from ketenbus_partner.publish import signed_message
     from services.runtime.ingress import validate_inbound
-    from services.runtime.keyring import Keyring
     from services.runtime.nats_auth import partner_connect
-    from services.runtime.partner import signed_message
 
     nc = await partner_connect(settings, partner, url)
     try:
@@ -165,8 +166,8 @@ def register(
 
 
 def _run_publish(settings: Any, partner: str, build: Any) -> str:
+    from ketenbus_partner.keyring import KeyringError
     from services.runtime.ingress import IngressRefusedError
-    from services.runtime.keyring import KeyringError
 
     try:
         return asyncio.run(_publish(backbone_url(settings), settings, partner, build))

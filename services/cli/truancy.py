@@ -62,11 +62,8 @@ def import_edexml(
     from adapters.edexml.schema import EdexmlSchemaError, validate
     from adapters.intake import ImportRefusedError, check_school
     from adapters.school_imports import publish_edexml
-    from services.runtime.pseudonyms import (
-        PseudonymClientError,
-        PseudonymRefusedError,
-        resolve_as,
-    )
+    from ketenbus_partner.pseudonyms import PseudonymClientError, PseudonymRefusedError
+    from services.runtime.partner import resolve_as
 
     settings, rules, url = _context(data_dir, as_partner)
     try:

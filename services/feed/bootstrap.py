@@ -9,13 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ketenbus_contracts.feed import FEED_SIGNER, sign_feed_entry
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_partner.keys import load_or_create_partner_keys
 from services.feed.application import FeedApplication
 from services.feed.domain import Audience, FeedRules
 from services.feed.handlers import create_router
 from services.infra import INFRA_DIR
 from services.policy.loading import REGISTER_PATH, RELATIONS_PATH, load_register, load_relations
 from services.runtime.host import ServiceSpec
-from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.partners import PartnerRegistry
 from services.runtime.settings import Settings
 from services.runtime.store import store_env

@@ -22,7 +22,7 @@ request's codes (`unsigned-request`, `invalid-request`, `unknown-partner`, `bad-
 the desk's own (`invalid`, `out-of-order`, `too-large`, `exists`, `not-found`). The name is
 `<id of the event the attachment was sealed in>/<the OSO reference>`; what it names is sealed
 with the child's handover key besides. This is the desk that answers; what asks is the partner
-kit's `services/runtime/attachments.py`.
+kit's `ketenbus_partner/attachments.py` (partner_kit/).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from ketenbus_contracts.sealing import (
     KluisProtocolError,
     verify_signed,
 )
-from services.runtime.attachments import CHUNK_BYTES, chunks_of
+from ketenbus_partner.attachments import CHUNK_BYTES, chunks_of
 from services.runtime.replay import ReplayGuard
 from services.runtime.streams import HANDOVER_ATTACHMENTS
 

@@ -14,9 +14,9 @@ from typing import Any, Protocol
 
 from nats.aio.client import Client as NatsClient
 
+from ketenbus_partner.keyring import Keyring
 from services.integral_plan.client import ask, query_plan, query_worklist
 from services.integral_plan.reader import kinds_only, open_plan
-from services.runtime.keyring import Keyring
 
 
 class Portal(Protocol):

@@ -12,8 +12,8 @@ import uuid
 from typing import Any
 
 from ketenbus_contracts.sealing import SealingError
+from ketenbus_partner.keyring import KeyRefusedError, Keyring
 from services.integral_plan.domain import sealed_items
-from services.runtime.keyring import KeyRefusedError, Keyring
 
 
 async def open_plan(plan: dict[str, Any], keyring: Keyring) -> dict[str, Any]:

@@ -6,13 +6,13 @@ from datetime import datetime
 from pathlib import Path
 
 from ketenbus_contracts.privacy import ChildErased
+from ketenbus_partner.keys import KLUIS_PARTNER_ID, load_or_create_partner_keys
 from services.kluis.application import KluisApplication
 from services.kluis.handlers import CONSUMERS, create_router
 from services.kluis.keystore import Keystore, MasterKey
 from services.kluis.translation import to_contract
 from services.policy.loading import REGISTER_PATH, RELATIONS_PATH, load_register, load_relations
 from services.runtime.host import ServiceSpec
-from services.runtime.keyring import KLUIS_PARTNER_ID, load_or_create_partner_keys
 from services.runtime.partners import PARTNERS_PATH, PartnerRegistry
 from services.runtime.settings import Settings
 from services.runtime.store import store_env

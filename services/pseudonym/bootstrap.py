@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ketenbus_contracts.pseudonym import PSEUDONYM_SERVICE, SecretPseudonymiser
+from ketenbus_partner.keys import load_or_create_partner_keys
 from services.pseudonym.application import PseudonymApplication
 from services.pseudonym.handlers import create_router
 from services.pseudonym.policy import POLICY_PATH, RequesterDirectory, load_policy
 from services.runtime.host import ServiceSpec
-from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.partners import PARTNERS_PATH, PartnerRegistry
 from services.runtime.secrets import load_or_create_secret
 from services.runtime.settings import Settings

@@ -25,8 +25,8 @@ from pydantic import ValidationError
 from ketenbus_contracts.envelope import EventTooDeepError, UnknownEventTypeError
 from ketenbus_contracts.sealing import encrypt_to
 from ketenbus_contracts.signing import SignatureError
+from ketenbus_partner.keys import KLUIS_PARTNER_ID, load_public_keys
 from services.runtime.inbound import Refusal, refusal_of
-from services.runtime.keyring import KLUIS_PARTNER_ID, load_public_keys
 from services.runtime.streams import DEADLETTER, deadletter_subject
 
 log = structlog.get_logger(__name__)

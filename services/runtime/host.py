@@ -27,6 +27,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_partner.connect import inbox_prefix
 from services.runtime import nats_auth
 from services.runtime.deadletter import kluis_sealer, publish_deadletter
 from services.runtime.inbound import Limits, Refusal, admit
@@ -263,7 +264,7 @@ def own_inboxes(broker: NatsBroker, service: str) -> None:
     its default), so the service's NATS user would need `_INBOX.*`, and could then listen on
     any other service's fetch inbox. With its own prefix it subscribes only to its own.
     """
-    prefix = f"{nats_auth.inbox_prefix(service)}.".encode()
+    prefix = f"{inbox_prefix(service)}.".encode()
     for subscriber in broker.subscribers:
         options = getattr(subscriber, "extra_options", None)
         if isinstance(options, dict) and "inbox_prefix" in options:

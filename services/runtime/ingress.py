@@ -13,10 +13,10 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import PARTNER_ID_PATTERN, CloudEvent, parse_event
+from ketenbus_partner.publish import inbound_headers
 from services.runtime.deadletter import SealOriginal, publish_deadletter
 from services.runtime.inbound import Admission, Limits, Refusal, admit, location
 from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
-from services.runtime.partner import inbound_headers
 from services.runtime.receipts import publish_receipts, readable_event_id, receipt
 from services.runtime.settings import Settings
 from services.runtime.signatures import check_signature, registry_keys

@@ -30,6 +30,7 @@ import structlog
 from faststream.nats.security import NatsUserPassword
 from nats.aio.client import Client as NatsClient
 
+from ketenbus_partner.connect import inbox_prefix, password_variable
 from services.infra import INFRA_DIR
 from services.runtime.partners import PARTNERS_PATH, load_partners
 from services.runtime.secrets import load_or_create_secret
@@ -52,15 +53,6 @@ class UnknownNatsPartnerError(LookupError):
 
 class PartnerHoldsItsNkeyError(LookupError):
     """The partner connects with its own NKEY seed, which the backbone never has."""
-
-
-def password_variable(user: str) -> str:
-    return "KETENBUS_NATS_PW_" + user.upper().replace("-", "_")
-
-
-def inbox_prefix(partner: str) -> str:
-    """The reply inbox prefix a partner connects with (`nats.connect(inbox_prefix=...)`)."""
-    return f"_INBOX.{partner}"
 
 
 def settings_for(

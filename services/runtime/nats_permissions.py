@@ -39,9 +39,10 @@ import yaml
 from faststream.nats import NatsBroker
 from pydantic import BaseModel, ConfigDict, Field
 
+from ketenbus_partner.connect import inbox_prefix, password_variable
 from services.infra import INFRA_DIR
 from services.runtime.host import ServiceSpec, health_subject
-from services.runtime.nats_auth import AUTH_CONF_PATH, inbox_prefix, password_variable
+from services.runtime.nats_auth import AUTH_CONF_PATH
 from services.runtime.partners import PARTNERS_PATH, PartnerEntry, load_partners
 from services.runtime.streams import (
     FEED,

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ketenbus_contracts.envelope import PARTNER_ID_PATTERN
 from ketenbus_contracts.sealing import PartnerKeys
+from ketenbus_partner.keys import public_keys_path
 from services.infra import INFRA_DIR
-from services.runtime.keyring import public_keys_path
 
 PARTNERS_PATH = INFRA_DIR / "partners.yaml"
 

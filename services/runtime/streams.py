@@ -41,6 +41,7 @@ from nats.js.api import (
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.object_store import ObjectStore
 
+from ketenbus_partner.feed import FEED_STREAM, feed_durable, feed_filter
 from services.infra import INFRA_DIR
 
 DAY = 24 * 3600.0
@@ -147,7 +148,7 @@ PLAN = StreamSpec(
 )
 
 FEED = StreamSpec(
-    name="FEED",
+    name=FEED_STREAM,
     subjects=("feed.>",),
     description=(
         "Per partner (`feed.<partner>.>`): copies of the events about its children (only the "
@@ -416,8 +417,8 @@ def feed_consumer(partner_id: str) -> ConsumerSpec:
     fetch from it, ack and ask its info (infra/nats/auth.conf)."""
     return ConsumerSpec(
         stream=FEED,
-        durable=f"feed-{partner_id}",
-        filter_subjects=(f"feed.{partner_id}.>",),
+        durable=feed_durable(partner_id),
+        filter_subjects=(feed_filter(partner_id),),
         description=f"feed of {partner_id}: its children's events and its receipts",
         # Never dropped after many deliveries: a partner's reader that keeps failing must
         # still get every entry.

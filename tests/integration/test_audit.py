@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 
 from ketenbus_contracts.signalling import MatchFound, MatchFoundData
 from ketenbus_contracts.signing import sign_event
+from ketenbus_partner.keys import load_or_create_partner_keys
 from services.audit.replay import read_streams, replay, stream_totals
 from services.cli import app as cli
 from services.kluis.domain import Decision
 from services.runtime.ingress import IngressRefusedError, validate_inbound
-from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.settings import Settings
 from services.runtime.streams import ensure_streams
 from services.runtime.supervisor import Backbone

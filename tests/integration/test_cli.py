@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from ketenbus_contracts.signalling import Signaller
 from ketenbus_contracts.signing import verify_raw
+from ketenbus_partner.keys import load_or_create_partner_keys
 from services.cli import app
-from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.supervisor import Backbone
 from tests.integration.helpers import (
     JGZ,

@@ -25,9 +25,10 @@ from nats.js.api import ConsumerConfig
 
 from ketenbus_contracts.feed import FEED_SIGNER, verify_feed_entry
 from ketenbus_contracts.purposes import Purpose
-from services.runtime.keyring import load_or_create_partner_keys
+from ketenbus_partner.feed import FeedItem, read_feed
+from ketenbus_partner.keys import load_or_create_partner_keys
+from ketenbus_partner.publish import publish_signed
 from services.runtime.nats_auth import partner_connect
-from services.runtime.partner import FeedItem, publish_signed, read_feed
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone

@@ -31,12 +31,12 @@ from ketenbus_contracts.handover import (
     Organisation,
     RunningSupport,
 )
+from ketenbus_partner.keyring import Keyring
+from ketenbus_partner.pseudonyms import PseudonymClient
 from services.handover.application import HandoverApplication, tick
 from services.handover.translation import apply_inbound, to_contract
 from services.policy.handover import load_disclosure_rules, load_rules
-from services.runtime.keyring import Keyring
 from services.runtime.outbox import outbound_event_id
-from services.runtime.pseudonyms import PseudonymClient
 from services.runtime.settings import Settings, server_list
 from services.runtime.store import store_env
 from services.runtime.supervisor import Backbone

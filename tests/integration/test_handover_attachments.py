@@ -22,17 +22,17 @@ from joserfc.jwk import OKPKey
 from nats.aio.client import Client as NatsClient
 
 from ketenbus_contracts.sealing import PartnerKeys
-from services.handover import attachments
-from services.handover.attachments import (
-    AttachmentDesk,
-)
-from services.runtime import attachments as partner_kit
-from services.runtime.attachments import (
+from ketenbus_partner import attachments as partner_kit
+from ketenbus_partner.attachments import (
     AttachmentRefusedError,
     attachment_name,
     attachment_request,
     get_attachment,
     put_attachment,
+)
+from services.handover import attachments
+from services.handover.attachments import (
+    AttachmentDesk,
 )
 from services.runtime.streams import ensure_streams
 

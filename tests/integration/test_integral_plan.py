@@ -40,6 +40,9 @@ from ketenbus_contracts.signalling import (
     SignalDetails,
     SignalRegistered,
 )
+from ketenbus_partner.keyring import Keyring
+from ketenbus_partner.keys import load_or_create_partner_keys
+from ketenbus_partner.publish import DataDirKeys
 from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.client import query_plan
 from services.integral_plan.portal import NatsPortal
@@ -47,8 +50,6 @@ from services.integral_plan.query import PlanAccess
 from services.integral_plan.rebuild import rebuild, replay_events
 from services.integral_plan.web import create_web_app
 from services.kluis.erasure import announce_erasure, destroy_keys
-from services.runtime.keyring import Keyring, load_or_create_partner_keys
-from services.runtime.partner import DataDirKeys
 from services.runtime.settings import server_list
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend

@@ -18,13 +18,9 @@ import pytest
 
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import KeyRequest, sign_request
+from ketenbus_partner.keyring import KeyRefusedError, Keyring
+from ketenbus_partner.keys import load_or_create_partner_keys, load_public_keys
 from services.kluis.keystore import Keystore
-from services.runtime.keyring import (
-    KeyRefusedError,
-    Keyring,
-    load_or_create_partner_keys,
-    load_public_keys,
-)
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend

@@ -30,14 +30,10 @@ from ketenbus_contracts.sealing import (
     encrypt_to,
     sign_request,
 )
+from ketenbus_partner.keyring import Keyring, SealJob
+from ketenbus_partner.keys import load_or_create_partner_keys, load_public_keys
 from services.kluis.bootstrap import create_application
 from services.kluis.domain import Decision, ProcessingRecord
-from services.runtime.keyring import (
-    Keyring,
-    SealJob,
-    load_or_create_partner_keys,
-    load_public_keys,
-)
 from services.runtime.nats_auth import partner_connect
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone

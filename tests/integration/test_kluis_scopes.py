@@ -29,12 +29,12 @@ from ketenbus_contracts.signalling import (
     SignalWithdrawnData,
 )
 from ketenbus_contracts.signing import sign_event
+from ketenbus_partner.keyring import KeyRefusedError, Keyring
+from ketenbus_partner.publish import publish_signed
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore
 from services.policy.loading import REGISTER_PATH
-from services.runtime.keyring import KeyRefusedError, Keyring
 from services.runtime.nats_auth import partner_connect
-from services.runtime.partner import publish_signed
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend

@@ -18,11 +18,12 @@ import pytest
 from adapters.notificaties.models import Abonnement
 from adapters.notificaties.store import NotificatieStore
 from ketenbus_contracts.plan import PlanQuery, sign_plan_query
+from ketenbus_partner.keyring import Keyring
+from ketenbus_partner.keys import load_or_create_partner_keys
+from ketenbus_partner.publish import DataDirKeys
 from services.integral_plan.portal import NatsPortal
 from services.integral_plan.query import PlanAccess
 from services.integral_plan.web import create_web_app
-from services.runtime.keyring import Keyring, load_or_create_partner_keys
-from services.runtime.partner import DataDirKeys
 from services.runtime.settings import Settings, server_list
 from services.runtime.supervisor import BRIDGE, Backbone
 from tests.conftest import StartBackbone, StoreBackend

@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_partner.feed import read_feed
+from ketenbus_partner.keyring import KeyRefusedError, Keyring
+from ketenbus_partner.publish import publish_signed
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore
-from services.runtime.keyring import KeyRefusedError, Keyring
 from services.runtime.nats_auth import partner_connect
-from services.runtime.partner import publish_signed, read_feed
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend

@@ -21,11 +21,11 @@ import pytest
 from ketenbus_contracts.envelope import parse_event
 from ketenbus_contracts.signalling import SignalRegistered
 from ketenbus_contracts.signing import SIGNATURE_FIELD, sign_envelope
+from ketenbus_partner.keys import load_or_create_partner_keys
+from ketenbus_partner.publish import publish_signed, signed_message
 from services.audit.replay import read_streams, stream_totals
 from services.runtime.ingress import IngressRefusedError, publish_inbound
-from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.nats_auth import partner_connect
-from services.runtime.partner import publish_signed, signed_message
 from services.runtime.settings import Settings
 from services.runtime.streams import STREAMS
 from services.runtime.supervisor import Backbone

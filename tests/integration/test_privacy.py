@@ -14,10 +14,11 @@ import nats
 import pytest
 
 from demo.story import SCHOOL, Story, run_scenario
+from ketenbus_partner.keyring import KeyRefusedError, Keyring
+from ketenbus_partner.keys import load_or_create_partner_keys
 from services.integral_plan.client import query_plan
 from services.kluis.erasure import announce_erasure, destroy_keys
 from services.registry import SERVICES
-from services.runtime.keyring import KeyRefusedError, Keyring, load_or_create_partner_keys
 from services.runtime.settings import server_list
 from services.runtime.supervisor import Backbone
 from tests.conftest import EDEXML_SAMPLE, StoreBackend

@@ -35,11 +35,11 @@ from ketenbus_contracts.pseudonym import (
     school_pupil_pseudonym,
 )
 from ketenbus_contracts.sealing import PartnerKeys, encrypt_to, sign_request
+from ketenbus_partner.keys import load_or_create_partner_keys, load_public_keys
+from ketenbus_partner.pseudonyms import PseudonymClient, PseudonymRefusedError
 from services.audit.verify import verify_stores
 from services.pseudonym.bootstrap import create_application, secret_path
-from services.runtime.keyring import load_or_create_partner_keys, load_public_keys
 from services.runtime.nats_auth import partner_connect
-from services.runtime.pseudonyms import PseudonymClient, PseudonymRefusedError
 from services.runtime.settings import Settings, server_list
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend

@@ -17,9 +17,9 @@ import pytest
 from ketenbus_contracts.sealing import decrypt_from
 from ketenbus_contracts.signalling import MatchFound, SignalRegistered
 from ketenbus_contracts.signing import SIGNATURE_FIELD, sign_envelope
+from ketenbus_partner.keys import load_or_create_partner_keys
 from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.bootstrap import create_application as create_plan_application
-from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend

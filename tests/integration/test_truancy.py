@@ -19,8 +19,8 @@ from adapters.edexml.reader import SAMPLE
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import SignalRegistered
 from ketenbus_contracts.truancy import AbsenceRecorded, PupilEnrolled, VerzuimReportDue
+from ketenbus_partner.keyring import KeyRefusedError, Keyring, KluisUnavailableError
 from services.cli import app
-from services.runtime.keyring import KeyRefusedError, Keyring, KluisUnavailableError
 from services.runtime.settings import server_list
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend

@@ -21,9 +21,9 @@ from demo.story import JGZ, SCHOOL, Story, run_scenario
 from ketenbus_contracts.envelope import parse_event
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import SignalRegistered
+from ketenbus_partner.keyring import KeyRefusedError, Keyring
 from services import registry
 from services.integral_plan.present import format_plan
-from services.runtime.keyring import KeyRefusedError, Keyring
 from services.runtime.nats_auth import SUPERVISOR_USER, Connections
 from services.runtime.settings import Settings
 from services.runtime.streams import SIGNALLING

@@ -1,5 +1,6 @@
 """The built wheels carry what the code reads: `infra/` (inside `services`), the EDEXML and OSO
-schemas and samples; installed in a fresh environment, outside any checkout, they are found."""
+schemas and samples; installed in a fresh environment, outside any checkout, they are found.
+The partner kit (`ketenbus-partner`) is built and installed beside them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Run in the fresh environment: every data file is read from the installed packages.
 CHECK = """
-import services, services.infra as infra
+import services, services.infra as infra, ketenbus_partner
 from adapters.edexml.reader import SAMPLE, read_pupils
 from adapters.edexml.schema import validate
 from adapters.oso.dossier import SAMPLES, XSD_PATH
@@ -31,6 +32,8 @@ from services.runtime.partners import PartnerRegistry
 from services.signalling.rules import load_rules as signalling_rules
 installed = services.__file__.rsplit("/services/", 1)[0]
 assert infra.INFRA_DIR.is_relative_to(installed), infra.INFRA_DIR
+assert ketenbus_partner.__file__.startswith(installed), ketenbus_partner.__file__
+from ketenbus_partner import Keyring, PseudonymClient, connect_partner, publish_signed, read_feed
 PartnerRegistry.load(); load_register(); load_relations(); load_regions(); signalling_rules()
 load_disclosure_rules(); load_rules(); service_specs(); AUTH_CONF_PATH.read_text()
 validate(SAMPLE); list(read_pupils(SAMPLE))

@@ -29,17 +29,13 @@ from ketenbus_contracts.handover import (
     AttachmentRequest,
 )
 from ketenbus_contracts.sealing import PartnerKeys, sign_request
+from ketenbus_partner.attachments import attachment_name, attachment_request, put_attachment
 from services.audit.replay import stream_reader
 from services.handover.attachments import (
     GET_SUBJECT,
     PUT_SUBJECT,
 )
 from services.registry import service_specs
-from services.runtime.attachments import (
-    attachment_name,
-    attachment_request,
-    put_attachment,
-)
 from services.runtime.nats_permissions import password_variables, render_auth_config
 from services.runtime.nats_server import EmbeddedNats
 from services.runtime.streams import (

@@ -101,7 +101,7 @@ def test_what_the_import_asks_the_pseudonym_service_is_all_it_looks_up() -> None
     from adapters.edexml.importer import pseudonyms_needed
     from adapters.edexml.schema import validate
     from ketenbus_contracts.pseudonym import ChildBsn, PseudonymResult
-    from services.runtime.pseudonyms import ResolvedPseudonyms
+    from ketenbus_partner.pseudonyms import ResolvedPseudonyms
 
     _, tree = validate(FIXTURE)
     answered = ResolvedPseudonyms(

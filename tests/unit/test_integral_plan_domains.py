@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_partner.keyring import KeyRefusedError
 from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.bootstrap import service_spec
 from services.integral_plan.domain import Plan, sealed_items
@@ -17,7 +18,6 @@ from services.integral_plan.query import PlanAccess
 from services.integral_plan.reader import open_plan
 from services.integral_plan.rebuild import SOURCES
 from services.integral_plan.translation import to_contract
-from services.runtime.keyring import KeyRefusedError
 from services.runtime.outbox import outbound_event_id
 from services.runtime.streams import CONSUMERS as STREAM_CONSUMERS
 from tests.events import (

@@ -16,7 +16,7 @@ from ketenbus_contracts.sealing import (
     deliver_key,
     make_kid,
 )
-from services.runtime.keyring import KeyRefusedError, Keyring
+from ketenbus_partner.keyring import KeyRefusedError, Keyring
 
 CHILD = "d" * 32
 PARTNER = "vo-het-lyceum"

@@ -52,12 +52,12 @@ from ketenbus_contracts.truancy import (
     VerzuimReportDue,
     VerzuimReportDueData,
 )
+from ketenbus_partner.keyring import KeyRefusedError, Keyring
 from services.audit.chain import fields_digest, table_digests
 from services.kluis.application import KluisApplication
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore, StaticMasterKey
 from services.policy.loading import load_register
-from services.runtime.keyring import KeyRefusedError, Keyring
 from services.runtime.partners import PartnerEntry, PartnerRegistry
 from tests.events import PARENT, parent_linked
 

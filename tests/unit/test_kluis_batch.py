@@ -26,9 +26,9 @@ from ketenbus_contracts.sealing import (
     receive_key,
     sign_request,
 )
+from ketenbus_partner.keyring import batches_of
 from services.kluis.application import KluisApplication
 from services.kluis.domain import Decision
-from services.runtime.keyring import batches_of
 from tests.unit.test_kluis_application import (  # noqa: F401
     CHILD,
     TRACEPARENT,

@@ -18,6 +18,7 @@ from ketenbus_contracts.pseudonym import (
     identifiers_of,
 )
 from ketenbus_contracts.sealing import PartnerKeys, encrypt_to, sign_request
+from ketenbus_partner.keys import load_or_create_partner_keys
 from services.pseudonym.application import PseudonymApplication
 from services.pseudonym.domain import (
     InvalidPolicyError,
@@ -28,7 +29,6 @@ from services.pseudonym.domain import (
     pseudonymise,
 )
 from services.pseudonym.policy import POLICY_PATH, RequesterDirectory, load_policy
-from services.runtime.keyring import load_or_create_partner_keys
 from services.runtime.partners import PartnerRegistry
 
 SECRET = b"unit-secret"

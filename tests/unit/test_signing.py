@@ -22,8 +22,9 @@ from ketenbus_contracts.signing import (
     verify_event,
     verify_raw,
 )
-from services.runtime.keyring import load_public_keys
-from services.runtime.partner import DataDirKeys, sign_on_behalf
+from ketenbus_partner.keys import load_public_keys
+from ketenbus_partner.publish import DataDirKeys
+from services.runtime.partner import sign_on_behalf
 from services.runtime.partners import PARTNERS_PATH, load_partners
 from services.runtime.settings import Settings
 from services.runtime.signatures import verifying

@@ -38,8 +38,7 @@ from ketenbus_contracts.pseudonym import (
     identifiers_of,
 )
 from ketenbus_contracts.sealing import PartnerKeys, encrypt_to, sign_request
-from services.runtime.keyring import load_or_create_partner_keys, load_public_keys
-from services.runtime.settings import Settings
+from ketenbus_partner.keys import load_or_create_partner_keys, load_public_keys
 
 log = structlog.get_logger(__name__)
 
@@ -198,18 +197,3 @@ class PseudonymClient:
 
     async def household(self, household_key: str) -> str:
         return await self._one(HouseholdKey(household_key=household_key))
-
-
-async def resolve_as(
-    settings: Settings, url: str, partner: str, identifiers: Iterable[AnyIdentifier]
-) -> ResolvedPseudonyms:
-    """`PseudonymClient.resolve` over the partner's own connection (a CLI's or import's)."""
-    from services.runtime.nats_auth import partner_connect
-
-    nc = await partner_connect(settings, partner, url)
-    try:
-        return await PseudonymClient.for_partner(settings.data_dir, partner, nc).resolve(
-            identifiers
-        )
-    finally:
-        await nc.close()

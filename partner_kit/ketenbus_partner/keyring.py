@@ -6,10 +6,11 @@ in memory for a short TTL (never on disk). A refused key raises `KeyRefusedError
 can go on with the event's clear metadata.
 
 Keys are per (child, purpose, scope). A section is sealed under the writer's own scope for a
-writer-scoped purpose, under `child` for a child-scoped one (both from `infra/relations.yaml`),
-and under the record the caller names for a record-scoped one (`scope=` on `seal`, a handover
-id, `arrangement/<id>`, ...). Refusals are cached for `refusal_ttl` and released keys for `ttl`
-seconds: an ended relation closes a cached key within `ttl`.
+writer-scoped purpose, under `child` for a child-scoped one (`SCOPE_KINDS`, as the backbone's
+`infra/relations.yaml` has them), and under the record the caller names for a record-scoped one
+(`scope=` on `seal`, a handover id, `arrangement/<id>`, ...). Refusals are cached for
+`refusal_ttl` and released keys for `ttl` seconds: an ended relation closes a cached key within
+`ttl`.
 
 Sealing: with a released sealing key the keyring seals locally. A partner that may provide a
 purpose but holds no relation with the child yet (a first signal) gets `no-relation`; the keyring
@@ -20,22 +21,21 @@ batches (`ketenbus.kluis.batch`, up to `MAX_BATCH_ITEMS` items and `MAX_BATCH_BY
 each item decided by kluis on its own: a refused item comes back as its `KeyRefusedError` while
 the rest are sealed or released.
 
-Keys of the backbone's own services and demo partners are made on first use in the data
-directory by `load_or_create_partner_keys` (private JWK Set in `secrets/partners/<id>.jwk`,
-mode 0600; public JWK Set in `partner-keys/<id>.json`, where kluis finds it).
+`Keyring.for_partner` takes the partner's keys and kluis's public X25519 key from a data
+directory (`ketenbus_partner.keys`); a partner holding its own keys builds a `Keyring` from
+them and the kluis key it was handed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import structlog
 from joserfc.jwk import OKPKey
@@ -73,12 +73,47 @@ from ketenbus_contracts.sealing import (
     sections_of,
     sign_request,
 )
-from services.policy.loading import load_relations
-from services.policy.relations import RelationRules
+from ketenbus_partner.keys import KLUIS_PARTNER_ID, load_or_create_partner_keys, load_public_keys
 
 log = structlog.get_logger(__name__)
 
-KLUIS_PARTNER_ID = "kluis"
+ScopeKind = Literal["writer", "record", "child"]
+# How each purpose's data keys are scoped (the backbone's infra/relations.yaml, `scope`; a test
+# keeps the two equal): `writer` one key per writing partner (scope = its id), `child` one key
+# for the child (scope = "child"), `record` one key per record the writer names.
+SCOPE_KINDS: Mapping[Purpose, ScopeKind] = {
+    Purpose.IDENTITY: "writer",
+    Purpose.SIGNALLING: "writer",
+    Purpose.HANDOVER: "record",
+    Purpose.SUPPORT: "record",
+    Purpose.YOUTH_CARE: "record",
+    Purpose.ATTENDANCE: "writer",
+    Purpose.PLAN: "child",
+}
+CHILD_SCOPE = "child"
+
+
+class WritingScopes(Protocol):
+    """Which scope a partner writes a purpose under (None: the writer names the record)."""
+
+    def writing_scope(self, purpose: Purpose, partner: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ScopeTable:
+    """`WritingScopes` from a table of scope kinds (default `SCOPE_KINDS`)."""
+
+    kinds: Mapping[Purpose, ScopeKind] = field(default_factory=lambda: dict(SCOPE_KINDS))
+
+    def writing_scope(self, purpose: Purpose, partner: str) -> str | None:
+        kind = self.kinds[purpose]
+        if kind == "writer":
+            return partner
+        if kind == "child":
+            return CHILD_SCOPE
+        return None
+
+
 # A partner that may write a purpose but holds no relation that opens the scope has kluis seal.
 REMOTE_SEAL_CODES = frozenset(
     {"no-relation", "relation-ended", "scope-not-permitted", "role-not-permitted"}
@@ -149,49 +184,6 @@ def batches_of(sizes: list[int]) -> list[range]:
 
 
 # ---------------------------------------------------------------------------------------------
-# partner keys in the data directory
-
-
-def private_keys_path(data_dir: Path, partner: str) -> Path:
-    return data_dir / "secrets" / "partners" / f"{partner}.jwk"
-
-
-def public_keys_path(data_dir: Path, partner: str) -> Path:
-    return data_dir / "partner-keys" / f"{partner}.json"
-
-
-def load_or_create_partner_keys(data_dir: Path, partner: str) -> PartnerKeys:
-    """The partner's key pairs from the data dir, made (0600) and registered on first use."""
-    private_path = private_keys_path(data_dir, partner)
-    if not private_path.exists():
-        private_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        keys = PartnerKeys.generate(partner)
-        try:
-            fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made them at the same moment: use theirs
-        else:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(keys.to_jwks(private=True), handle)
-    keys = PartnerKeys.from_jwks(partner, json.loads(private_path.read_text()))
-    public_path = public_keys_path(data_dir, partner)
-    public = keys.to_jwks(private=False)
-    if not public_path.exists() or json.loads(public_path.read_text()) != public:
-        public_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = public_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(public, indent=2))
-        tmp.replace(public_path)
-    return keys
-
-
-def load_public_keys(data_dir: Path, partner: str) -> PartnerKeys | None:
-    path = public_keys_path(data_dir, partner)
-    if not path.exists():
-        return None
-    return PartnerKeys.from_jwks(partner, json.loads(path.read_text()))
-
-
-# ---------------------------------------------------------------------------------------------
 # the keyring
 
 
@@ -219,7 +211,7 @@ class Keyring:
         refusal_ttl: float = DEFAULT_REFUSAL_TTL,
         timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
-        rules: RelationRules | None = None,
+        rules: WritingScopes | None = None,
     ) -> None:
         self.partner = keys.partner
         self._keys = keys
@@ -234,7 +226,7 @@ class Keyring:
         self._refused: dict[
             tuple[str, Purpose, str, int | None], tuple[KeyRefusedError, float]
         ] = {}
-        self._rules = rules
+        self._rules: WritingScopes = rules or ScopeTable()
 
     @property
     def keys(self) -> PartnerKeys:
@@ -437,8 +429,6 @@ class Keyring:
         mapping names the scope per purpose and overrides the rules."""
         if isinstance(scope, Mapping) and purpose in scope:
             return scope[purpose]
-        if self._rules is None:
-            self._rules = load_relations()
         implied = self._rules.writing_scope(purpose, self.partner)
         if implied is not None:
             return implied

@@ -1,10 +1,10 @@
 """Handing a handover's sealed attachments to the handover service and getting them back, as a
-partner: the asking side of `ketenbus.attachment.put` and `.get` (the protocol is told in
-`services/handover/attachments.py`, the desk that answers).
+partner: the asking side of `ketenbus.attachment.put` and `.get` (the backbone's handover
+service is the desk that answers).
 
 Each request is signed by the partner (an `AttachmentRequest` JWS, ketenbus_contracts.handover)
-and carries one chunk; the OSO adapter and a partner's own tools use this, never the object
-store.
+and carries one chunk, at most `CHUNK_BYTES`; the OSO adapter and a partner's own tools use
+this, never the object store.
 """
 
 from __future__ import annotations
