@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from ketenbus_contracts.envelope import (
     CloudEvent,
     ContractModel,
+    DataT,
     EventData,
     PartnerId,
     RelationChange,
-    register,
+    event_classes,
 )
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import SealedUnder
@@ -239,32 +240,20 @@ def _rel(
     ]
 
 
-@register
-class SupportRequested(CloudEvent[SupportRequestedData]):
-    """The school (IB'er) asks the SWV for support beyond basic support."""
+class ArrangementsContract(CloudEvent[DataT], domain="arrangements"):
+    """An event of the arrangements domain: `nl.ketenbus.arrangements.<name>.v<version>`."""
 
-    domain: ClassVar[str] = "arrangements"
-    name: ClassVar[str] = "support-requested"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.arrangements.support-requested.v1"] = (
-        "nl.ketenbus.arrangements.support-requested.v1"
-    )
+
+class SupportRequested(ArrangementsContract[SupportRequestedData], name="support-requested"):
+    """The school (IB'er) asks the SWV for support beyond basic support."""
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
         return _rel([d.school.partner, d.swv], record_scope("request", d.request_id))
 
 
-@register
-class TlvIssued(CloudEvent[TlvIssuedData]):
+class TlvIssued(ArrangementsContract[TlvIssuedData], name="tlv-issued"):
     """The SWV issued a toelaatbaarheidsverklaring (OSO: beschikkingsnummer, categorie, dates)."""
-
-    domain: ClassVar[str] = "arrangements"
-    name: ClassVar[str] = "tlv-issued"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.arrangements.tlv-issued.v1"] = (
-        "nl.ketenbus.arrangements.tlv-issued.v1"
-    )
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
@@ -272,16 +261,8 @@ class TlvIssued(CloudEvent[TlvIssuedData]):
         return _rel(parties, record_scope("tlv", d.tlv_id), until=d.end_on)
 
 
-@register
-class OppDrawnUp(CloudEvent[OppDrawnUpData]):
+class OppDrawnUp(ArrangementsContract[OppDrawnUpData], name="opp-drawn-up"):
     """The school drew up (or revised) the OPP; the IB'er holds regie on it."""
-
-    domain: ClassVar[str] = "arrangements"
-    name: ClassVar[str] = "opp-drawn-up"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.arrangements.opp-drawn-up.v1"] = (
-        "nl.ketenbus.arrangements.opp-drawn-up.v1"
-    )
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
@@ -289,16 +270,8 @@ class OppDrawnUp(CloudEvent[OppDrawnUpData]):
         return _rel([d.school], scope) + _rel([d.regie.partner], scope, REGIE_BASIS)
 
 
-@register
-class YouthCareDecided(CloudEvent[YouthCareDecidedData]):
+class YouthCareDecided(ArrangementsContract[YouthCareDecidedData], name="youth-care-decided"):
     """The access team decided on youth care (beschikking): product sealed, period in clear."""
-
-    domain: ClassVar[str] = "arrangements"
-    name: ClassVar[str] = "youth-care-decided"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.arrangements.youth-care-decided.v1"] = (
-        "nl.ketenbus.arrangements.youth-care-decided.v1"
-    )
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
@@ -309,16 +282,8 @@ class YouthCareDecided(CloudEvent[YouthCareDecidedData]):
         )
 
 
-@register
-class ArrangementAgreed(CloudEvent[ArrangementAgreedData]):
+class ArrangementAgreed(ArrangementsContract[ArrangementAgreedData], name="arrangement-agreed"):
     """A combined education-care arrangement (OZA) with its funding split; support starts."""
-
-    domain: ClassVar[str] = "arrangements"
-    name: ClassVar[str] = "arrangement-agreed"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.arrangements.arrangement-agreed.v1"] = (
-        "nl.ketenbus.arrangements.arrangement-agreed.v1"
-    )
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
@@ -329,77 +294,33 @@ class ArrangementAgreed(CloudEvent[ArrangementAgreedData]):
         )
 
 
-@register
-class FundingDisputed(CloudEvent[FundingDisputedData]):
+class FundingDisputed(ArrangementsContract[FundingDisputedData], name="funding-disputed"):
     """A party disagrees about who pays; support goes on, the dispute is its own track."""
 
-    domain: ClassVar[str] = "arrangements"
-    name: ClassVar[str] = "funding-disputed"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.arrangements.funding-disputed.v1"] = (
-        "nl.ketenbus.arrangements.funding-disputed.v1"
-    )
 
-
-@register
-class DisputeEscalated(CloudEvent[DisputeEscalatedData]):
+class DisputeEscalated(ArrangementsContract[DisputeEscalatedData], name="dispute-escalated"):
     """The dispute went to the region's holders of doorzettingsmacht, with a deadline."""
 
-    domain: ClassVar[str] = "arrangements"
-    name: ClassVar[str] = "dispute-escalated"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.arrangements.dispute-escalated.v1"] = (
-        "nl.ketenbus.arrangements.dispute-escalated.v1"
-    )
 
-
-@register
-class DisputeDecided(CloudEvent[DisputeDecidedData]):
+class DisputeDecided(ArrangementsContract[DisputeDecidedData], name="dispute-decided"):
     """A holder of doorzettingsmacht decided who pays."""
 
-    domain: ClassVar[str] = "arrangements"
-    name: ClassVar[str] = "dispute-decided"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.arrangements.dispute-decided.v1"] = (
-        "nl.ketenbus.arrangements.dispute-decided.v1"
-    )
 
-
-@register
-class DisputeDeadlinePassed(CloudEvent[DisputeDeadlinePassedData]):
+class DisputeDeadlinePassed(
+    ArrangementsContract[DisputeDeadlinePassedData], name="dispute-deadline-passed"
+):
     """The escalation's deadline passed without a decision."""
 
-    domain: ClassVar[str] = "arrangements"
-    name: ClassVar[str] = "dispute-deadline-passed"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.arrangements.dispute-deadline-passed.v1"] = (
-        "nl.ketenbus.arrangements.dispute-deadline-passed.v1"
-    )
 
-
-@register
-class ReducedTeachingTimeRequested(CloudEvent[ReducedTeachingTimeRequestedData]):
+class ReducedTeachingTimeRequested(
+    ArrangementsContract[ReducedTeachingTimeRequestedData], name="reduced-teaching-time-requested"
+):
     """Variawet: the school board asks the inspectorate to deviate from teaching time; needs
     an OPP, hours a week, a period and the schedule back to full time."""
 
-    domain: ClassVar[str] = "arrangements"
-    name: ClassVar[str] = "reduced-teaching-time-requested"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.arrangements.reduced-teaching-time-requested.v1"] = (
-        "nl.ketenbus.arrangements.reduced-teaching-time-requested.v1"
-    )
 
-
-@register
-class RegieChanged(CloudEvent[RegieChangedData]):
+class RegieChanged(ArrangementsContract[RegieChangedData], name="regie-changed"):
     """Someone else now holds regie on an OPP or on a youth-care decision."""
-
-    domain: ClassVar[str] = "arrangements"
-    name: ClassVar[str] = "regie-changed"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.arrangements.regie-changed.v1"] = (
-        "nl.ketenbus.arrangements.regie-changed.v1"
-    )
 
     def relation_changes(self) -> list[RelationChange]:
         """The previous holder's regie relation ends (a party's own relation on the record
@@ -410,16 +331,8 @@ class RegieChanged(CloudEvent[RegieChangedData]):
         return [ended, *_rel([d.regie.partner], scope, REGIE_BASIS)]
 
 
-@register
-class ReminderDue(CloudEvent[ReminderDueData]):
+class ReminderDue(ArrangementsContract[ReminderDueData], name="reminder-due"):
     """A review date, an expiry or a deadline is near (TLV renewal, OPP review, …)."""
-
-    domain: ClassVar[str] = "arrangements"
-    name: ClassVar[str] = "reminder-due"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.arrangements.reminder-due.v1"] = (
-        "nl.ketenbus.arrangements.reminder-due.v1"
-    )
 
 
 InboundArrangementsEvent = Annotated[
@@ -451,17 +364,4 @@ ArrangementsEvent = Annotated[
 ]
 
 # Every event the arrangements service publishes, in the order of the decision track.
-PUBLISHED: tuple[type[CloudEvent[Any]], ...] = (
-    SupportRequested,
-    TlvIssued,
-    OppDrawnUp,
-    YouthCareDecided,
-    ArrangementAgreed,
-    FundingDisputed,
-    DisputeEscalated,
-    DisputeDecided,
-    DisputeDeadlinePassed,
-    ReducedTeachingTimeRequested,
-    RegieChanged,
-    ReminderDue,
-)
+PUBLISHED = event_classes(ArrangementsEvent)

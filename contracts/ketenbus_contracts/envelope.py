@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import pkgutil
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import accumulate
-from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar, get_args, get_origin
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -88,6 +89,31 @@ class CloudEvent(ContractModel, Generic[DataT]):
     ketenbussig: str | None = Field(default=None, description="Partner's detached signature")
     data: DataT
 
+    def __init_subclass__(
+        cls,
+        *,
+        domain: str | None = None,
+        name: str | None = None,
+        version: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        """A domain's base names its domain, an event its name (and version, when not 1):
+        `class PlanContract(CloudEvent[DataT], domain="plan")`, then
+        `class GoalSet(PlanContract[GoalSetData], name="goal-set")`.
+        An event's `type` is then fixed to `nl.ketenbus.<domain>.<name>.v<version>` (a literal,
+        so unions of events discriminate on it) and `parse_event` knows it.
+        """
+        super().__init_subclass__(**kwargs)
+        if domain is not None:
+            cls.domain = domain
+        if name is None:
+            return
+        cls.name, cls.version = name, version
+        event_type = cls.event_type()
+        cls.__annotations__ = {**inspect.get_annotations(cls), "type": Literal[event_type]}
+        setattr(cls, "type", event_type)  # noqa: B010 (the field's default, before pydantic reads it)
+        register(cls)
+
     @classmethod
     def event_type(cls) -> str:
         return f"{TYPE_PREFIX}.{cls.domain}.{cls.name}.v{cls.version}"
@@ -119,18 +145,26 @@ class CloudEvent(ContractModel, Generic[DataT]):
 
 EventEnvelope = CloudEvent[Any]
 
+
+def event_classes(union: Any) -> tuple[type[CloudEvent[Any]], ...]:
+    """The event classes of a union of contract events (discriminated or not), in its order."""
+    if get_origin(union) is Annotated:
+        union = get_args(union)[0]
+    return get_args(union) or (union,)
+
+
 _registry: dict[str, type[CloudEvent[Any]]] = {}
 
 
 def register(cls: type[CloudEvent[Any]]) -> type[CloudEvent[Any]]:
-    """Class decorator: make an event type known to `parse_event`."""
+    """Make an event type known to `parse_event` (a named subclass of CloudEvent is already)."""
     _registry[cls.event_type()] = cls
     return cls
 
 
 @functools.cache
 def _load_contracts() -> None:
-    """Import every module of this package once, so each `@register`ed contract is known.
+    """Import every module of this package once, so each contract event is known.
 
     Whoever parses (a CLI, a service, a vendor's tool) must not have to import the modules
     that define the events first; done lazily because those modules import this one.

@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
 from ketenbus_contracts.envelope import (
     CloudEvent,
     ContractModel,
+    DataT,
     EventData,
     PartnerId,
     RelationChange,
-    register,
+    event_classes,
 )
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import SealedUnder, SignedRequest
@@ -278,16 +279,12 @@ class DossierProcessingRecordedData(EventData):
 # events
 
 
-@register
-class HandoverStarted(CloudEvent[HandoverStartedData]):
-    """The sending organisation starts a handover of the child."""
+class HandoverContract(CloudEvent[DataT], domain="handover"):
+    """An event of the handover domain: `nl.ketenbus.handover.<name>.v<version>`."""
 
-    domain: ClassVar[str] = "handover"
-    name: ClassVar[str] = "handover-started"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.handover.handover-started.v1"] = (
-        "nl.ketenbus.handover.handover-started.v1"
-    )
+
+class HandoverStarted(HandoverContract[HandoverStartedData], name="handover-started"):
+    """The sending organisation starts a handover of the child."""
 
     def relation_changes(self) -> list[RelationChange]:
         """The sender holds the dossier it prepares (handover basis)."""
@@ -301,88 +298,32 @@ class HandoverStarted(CloudEvent[HandoverStartedData]):
         ]
 
 
-@register
-class DossierPrepared(CloudEvent[DossierPreparedData]):
+class DossierPrepared(HandoverContract[DossierPreparedData], name="dossier-prepared"):
     """The sender's dossier, per section sealed under `handover` (inbound only)."""
 
-    domain: ClassVar[str] = "handover"
-    name: ClassVar[str] = "dossier-prepared"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.handover.dossier-prepared.v1"] = (
-        "nl.ketenbus.handover.dossier-prepared.v1"
-    )
 
-
-@register
-class DossierPreparedInfo(CloudEvent[DossierPreparedInfoData]):
+class DossierPreparedInfo(HandoverContract[DossierPreparedInfoData], name="dossier-prepared-info"):
     """The dossier is prepared: which categories and rules, no content (outbound)."""
 
-    domain: ClassVar[str] = "handover"
-    name: ClassVar[str] = "dossier-prepared-info"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.handover.dossier-prepared-info.v1"] = (
-        "nl.ketenbus.handover.dossier-prepared-info.v1"
-    )
 
-
-@register
-class ParentsViewed(CloudEvent[ParentsViewedData]):
+class ParentsViewed(HandoverContract[ParentsViewedData], name="parents-viewed"):
     """The parents viewed the dossier (inzage), agreed or not, and opted out of categories."""
 
-    domain: ClassVar[str] = "handover"
-    name: ClassVar[str] = "parents-viewed"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.handover.parents-viewed.v1"] = (
-        "nl.ketenbus.handover.parents-viewed.v1"
-    )
 
-
-@register
-class ConsentRecorded(CloudEvent[ConsentRecordedData]):
+class ConsentRecorded(HandoverContract[ConsentRecordedData], name="consent-recorded"):
     """Consent (toestemming) of the parents, or of the pupil from 16, granted or refused."""
 
-    domain: ClassVar[str] = "handover"
-    name: ClassVar[str] = "consent-recorded"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.handover.consent-recorded.v1"] = (
-        "nl.ketenbus.handover.consent-recorded.v1"
-    )
 
-
-@register
-class DossierRequested(CloudEvent[DossierRequestedData]):
+class DossierRequested(HandoverContract[DossierRequestedData], name="dossier-requested"):
     """The receiving organisation, where the child is enrolled, requests the dossier."""
 
-    domain: ClassVar[str] = "handover"
-    name: ClassVar[str] = "dossier-requested"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.handover.dossier-requested.v1"] = (
-        "nl.ketenbus.handover.dossier-requested.v1"
-    )
 
-
-@register
-class DossierReleased(CloudEvent[DossierReleasedData]):
+class DossierReleased(HandoverContract[DossierReleasedData], name="dossier-released"):
     """The sender releases the dossier to the receiver that requested it (inbound)."""
 
-    domain: ClassVar[str] = "handover"
-    name: ClassVar[str] = "dossier-released"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.handover.dossier-released.v1"] = (
-        "nl.ketenbus.handover.dossier-released.v1"
-    )
 
-
-@register
-class DossierDelivered(CloudEvent[DossierDeliveredData]):
+class DossierDelivered(HandoverContract[DossierDeliveredData], name="dossier-delivered"):
     """The sections that may leave, delivered to the receiver (outbound)."""
-
-    domain: ClassVar[str] = "handover"
-    name: ClassVar[str] = "dossier-delivered"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.handover.dossier-delivered.v1"] = (
-        "nl.ketenbus.handover.dossier-delivered.v1"
-    )
 
     def relation_changes(self) -> list[RelationChange]:
         """The receiver now has a relation with the child and gets the handover key."""
@@ -393,28 +334,14 @@ class DossierDelivered(CloudEvent[DossierDeliveredData]):
         ]
 
 
-@register
-class WarmConversationHeld(CloudEvent[WarmConversationHeldData]):
+class WarmConversationHeld(
+    HandoverContract[WarmConversationHeldData], name="warm-conversation-held"
+):
     """The old and the new professional talked about the child (who, when)."""
 
-    domain: ClassVar[str] = "handover"
-    name: ClassVar[str] = "warm-conversation-held"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.handover.warm-conversation-held.v1"] = (
-        "nl.ketenbus.handover.warm-conversation-held.v1"
-    )
 
-
-@register
-class HandoverClosed(CloudEvent[HandoverClosedData]):
+class HandoverClosed(HandoverContract[HandoverClosedData], name="handover-closed"):
     """The handover is done."""
-
-    domain: ClassVar[str] = "handover"
-    name: ClassVar[str] = "handover-closed"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.handover.handover-closed.v1"] = (
-        "nl.ketenbus.handover.handover-closed.v1"
-    )
 
     def relation_changes(self) -> list[RelationChange]:
         """Sender and receiver relations on this handover end (the rules add a grace period)."""
@@ -425,40 +352,18 @@ class HandoverClosed(CloudEvent[HandoverClosedData]):
         ]
 
 
-@register
-class ContinuityGapFound(CloudEvent[ContinuityGapFoundData]):
+class ContinuityGapFound(HandoverContract[ContinuityGapFoundData], name="continuity-gap-found"):
     """Running support the dossier does not carry: the plan shows it as a gap to resolve."""
 
-    domain: ClassVar[str] = "handover"
-    name: ClassVar[str] = "continuity-gap-found"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.handover.continuity-gap-found.v1"] = (
-        "nl.ketenbus.handover.continuity-gap-found.v1"
-    )
 
-
-@register
-class HandoverEscalated(CloudEvent[HandoverEscalatedData]):
+class HandoverEscalated(HandoverContract[HandoverEscalatedData], name="handover-escalated"):
     """A handover not delivered by its planned date escalates (sender's contact, then SWV)."""
 
-    domain: ClassVar[str] = "handover"
-    name: ClassVar[str] = "handover-escalated"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.handover.handover-escalated.v1"] = (
-        "nl.ketenbus.handover.handover-escalated.v1"
-    )
 
-
-@register
-class DossierProcessingRecorded(CloudEvent[DossierProcessingRecordedData]):
+class DossierProcessingRecorded(
+    HandoverContract[DossierProcessingRecordedData], name="dossier-processing-recorded"
+):
     """Who requested, who released a dossier: a processing record."""
-
-    domain: ClassVar[str] = "handover"
-    name: ClassVar[str] = "dossier-processing-recorded"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.handover.dossier-processing-recorded.v1"] = (
-        "nl.ketenbus.handover.dossier-processing-recorded.v1"
-    )
 
 
 InboundHandoverEvent = Annotated[
@@ -475,32 +380,20 @@ InboundHandoverEvent = Annotated[
 HandoverEvent = Annotated[
     HandoverStarted
     | DossierPreparedInfo
+    | ContinuityGapFound
     | ParentsViewed
     | ConsentRecorded
     | DossierRequested
+    | DossierProcessingRecorded
     | DossierDelivered
     | WarmConversationHeld
     | HandoverClosed
-    | ContinuityGapFound
-    | HandoverEscalated
-    | DossierProcessingRecorded,
+    | HandoverEscalated,
     Field(discriminator="type"),
 ]
 
 # What the handover service publishes on `ketenbus.handover.*` (for the AsyncAPI document).
-OUTBOUND_HANDOVER_EVENTS: tuple[type[CloudEvent[Any]], ...] = (
-    HandoverStarted,
-    DossierPreparedInfo,
-    ContinuityGapFound,
-    ParentsViewed,
-    ConsentRecorded,
-    DossierRequested,
-    DossierProcessingRecorded,
-    DossierDelivered,
-    WarmConversationHeld,
-    HandoverClosed,
-    HandoverEscalated,
-)
+OUTBOUND_HANDOVER_EVENTS = event_classes(HandoverEvent)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -31,10 +31,10 @@ from ketenbus_contracts.envelope import (
     PSEUDONYM_PATTERN,
     CloudEvent,
     ContractModel,
+    DataT,
     EventData,
     PartnerId,
     RelationChange,
-    register,
 )
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import MAX_REQUEST_SKEW_SECONDS, REQUEST_SIGNING_ALGS, SealedUnder
@@ -147,15 +147,12 @@ class ParentUnlinkedData(EventData):
     unlinked_on: date
 
 
-@register
-class PartyJoined(CloudEvent[PartyJoinedData]):
+class PlanContract(CloudEvent[DataT], domain="plan"):
+    """An event of the plan domain: `nl.ketenbus.plan.<name>.v<version>`."""
+
+
+class PartyJoined(PlanContract[PartyJoinedData], name="party-joined"):
     """An organisation takes part in the child's plan (and so has a relation with the child)."""
-
-    domain: ClassVar[str] = "plan"
-    version: ClassVar[int] = 1
-
-    name: ClassVar[str] = "party-joined"
-    type: Literal["nl.ketenbus.plan.party-joined.v1"] = "nl.ketenbus.plan.party-joined.v1"
 
     def relation_changes(self) -> list[RelationChange]:
         # The relation is kept per child, so the party itself names the basis.
@@ -163,100 +160,44 @@ class PartyJoined(CloudEvent[PartyJoinedData]):
         return [RelationChange(partner, "plan-party", partner, active=True)]
 
 
-@register
-class PartyLeft(CloudEvent[PartyLeftData]):
+class PartyLeft(PlanContract[PartyLeftData], name="party-left"):
     """An organisation no longer takes part; its relation on the plan ends."""
-
-    domain: ClassVar[str] = "plan"
-    version: ClassVar[int] = 1
-
-    name: ClassVar[str] = "party-left"
-    type: Literal["nl.ketenbus.plan.party-left.v1"] = "nl.ketenbus.plan.party-left.v1"
 
     def relation_changes(self) -> list[RelationChange]:
         return [RelationChange(None, "plan-party", self.data.partner, active=False)]
 
 
-@register
-class RegieAssigned(CloudEvent[RegieAssignedData]):
+class RegieAssigned(PlanContract[RegieAssignedData], name="regie-assigned"):
     """One party holds regie for a domain of the plan (1 gezin, 1 plan, 1 regisseur)."""
 
-    domain: ClassVar[str] = "plan"
-    version: ClassVar[int] = 1
 
-    name: ClassVar[str] = "regie-assigned"
-    type: Literal["nl.ketenbus.plan.regie-assigned.v1"] = "nl.ketenbus.plan.regie-assigned.v1"
-
-
-@register
-class GoalSet(CloudEvent[GoalSetData]):
+class GoalSet(PlanContract[GoalSetData], name="goal-set"):
     """A goal on the plan; its text sealed (`GoalDetails`)."""
 
-    domain: ClassVar[str] = "plan"
-    version: ClassVar[int] = 1
 
-    name: ClassVar[str] = "goal-set"
-    type: Literal["nl.ketenbus.plan.goal-set.v1"] = "nl.ketenbus.plan.goal-set.v1"
-
-
-@register
-class AgreementMade(CloudEvent[AgreementMadeData]):
+class AgreementMade(PlanContract[AgreementMadeData], name="agreement-made"):
     """An agreement between parties; its text sealed (`AgreementDetails`)."""
 
-    domain: ClassVar[str] = "plan"
-    version: ClassVar[int] = 1
 
-    name: ClassVar[str] = "agreement-made"
-    type: Literal["nl.ketenbus.plan.agreement-made.v1"] = "nl.ketenbus.plan.agreement-made.v1"
-
-
-@register
-class ActionAgreed(CloudEvent[ActionAgreedData]):
+class ActionAgreed(PlanContract[ActionAgreedData], name="action-agreed"):
     """X does Y and reports back to B by date; Y sealed (`ActionDetails`)."""
 
-    domain: ClassVar[str] = "plan"
-    version: ClassVar[int] = 1
 
-    name: ClassVar[str] = "action-agreed"
-    type: Literal["nl.ketenbus.plan.action-agreed.v1"] = "nl.ketenbus.plan.action-agreed.v1"
-
-
-@register
-class ActionDone(CloudEvent[ActionDoneData]):
+class ActionDone(PlanContract[ActionDoneData], name="action-done"):
     """X reported back: the action is done; report and follow-up sealed (`ActionReport`)."""
 
-    domain: ClassVar[str] = "plan"
-    version: ClassVar[int] = 1
 
-    name: ClassVar[str] = "action-done"
-    type: Literal["nl.ketenbus.plan.action-done.v1"] = "nl.ketenbus.plan.action-done.v1"
-
-
-@register
-class ParentLinked(CloudEvent[ParentLinkedData]):
+class ParentLinked(PlanContract[ParentLinkedData], name="parent-linked"):
     """A parent is linked to the child by the school or the municipality: the parent's relation
     (inzage in the plan and the handover dossiers) starts."""
-
-    domain: ClassVar[str] = "plan"
-    version: ClassVar[int] = 1
-
-    name: ClassVar[str] = "parent-linked"
-    type: Literal["nl.ketenbus.plan.parent-linked.v1"] = "nl.ketenbus.plan.parent-linked.v1"
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
         return [RelationChange(d.parent, PARENT_BASIS, str(d.link_id), active=True)]
 
 
-@register
-class ParentUnlinked(CloudEvent[ParentUnlinkedData]):
+class ParentUnlinked(PlanContract[ParentUnlinkedData], name="parent-unlinked"):
     """The link ends: the parent's relation on it ends."""
-
-    domain: ClassVar[str] = "plan"
-    version: ClassVar[int] = 1
-
-    name: ClassVar[str] = "parent-unlinked"
-    type: Literal["nl.ketenbus.plan.parent-unlinked.v1"] = "nl.ketenbus.plan.parent-unlinked.v1"
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data

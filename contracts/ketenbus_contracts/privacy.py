@@ -6,11 +6,11 @@ sealed section about the child opens anywhere, and every projection drops what i
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from ketenbus_contracts.envelope import CloudEvent, EventData, register
+from ketenbus_contracts.envelope import CloudEvent, EventData
 
 
 class ChildErasedData(EventData):
@@ -20,11 +20,5 @@ class ChildErasedData(EventData):
     )
 
 
-@register
-class ChildErased(CloudEvent[ChildErasedData]):
+class ChildErased(CloudEvent[ChildErasedData], domain="privacy", name="child-erased"):
     """Every data key of the child was destroyed; drop what you derived about it."""
-
-    domain: ClassVar[str] = "privacy"
-    name: ClassVar[str] = "child-erased"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.privacy.child-erased.v1"] = "nl.ketenbus.privacy.child-erased.v1"

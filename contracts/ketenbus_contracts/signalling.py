@@ -19,18 +19,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from datetime import date
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
 from ketenbus_contracts.envelope import (
     CloudEvent,
     ContractModel,
+    DataT,
     EventData,
     PartnerId,
     Pseudonym,
     RelationChange,
-    register,
 )
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import SealedUnder
@@ -302,16 +302,12 @@ class RiskInventoryRecordedData(EventData):
     plan_due_on: date | None = None
 
 
-@register
-class SignalRegistered(CloudEvent[SignalRegisteredData]):
-    """A partner registered a concern about a child."""
+class SignallingContract(CloudEvent[DataT], domain="signalling"):
+    """An event of the signalling domain: `nl.ketenbus.signalling.<name>.v<version>`."""
 
-    domain: ClassVar[str] = "signalling"
-    name: ClassVar[str] = "signal-registered"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.signalling.signal-registered.v1"] = (
-        "nl.ketenbus.signalling.signal-registered.v1"
-    )
+
+class SignalRegistered(SignallingContract[SignalRegisteredData], name="signal-registered"):
+    """A partner registered a concern about a child."""
 
     def relation_changes(self) -> list[RelationChange]:
         """The signaller has a relation with the child while its signal is active."""
@@ -319,77 +315,31 @@ class SignalRegistered(CloudEvent[SignalRegisteredData]):
         return [RelationChange(self.data.signaller.partner, "signal", signal, active=True)]
 
 
-@register
-class SignalWithdrawn(CloudEvent[SignalWithdrawnData]):
+class SignalWithdrawn(SignallingContract[SignalWithdrawnData], name="signal-withdrawn"):
     """A partner withdrew its signal, or the risk ended."""
-
-    domain: ClassVar[str] = "signalling"
-    name: ClassVar[str] = "signal-withdrawn"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.signalling.signal-withdrawn.v1"] = (
-        "nl.ketenbus.signalling.signal-withdrawn.v1"
-    )
 
     def relation_changes(self) -> list[RelationChange]:
         return [RelationChange(None, "signal", str(self.data.signal_id), active=False)]
 
 
-@register
-class MatchFound(CloudEvent[MatchFoundData]):
+class MatchFound(SignallingContract[MatchFoundData], name="match-found"):
     """Two or more partners have an active signal on the same child."""
 
-    domain: ClassVar[str] = "signalling"
-    name: ClassVar[str] = "match-found"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.signalling.match-found.v1"] = "nl.ketenbus.signalling.match-found.v1"
 
-
-@register
-class ChildDeceased(CloudEvent[ChildDeceasedData]):
+class ChildDeceased(SignallingContract[ChildDeceasedData], name="child-deceased"):
     """A municipal team or JGZ reports the child's death: every signal ends (inbound only)."""
 
-    domain: ClassVar[str] = "signalling"
-    name: ClassVar[str] = "child-deceased"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.signalling.child-deceased.v1"] = (
-        "nl.ketenbus.signalling.child-deceased.v1"
-    )
 
-
-@register
-class ContactMade(CloudEvent[ContactMadeData]):
+class ContactMade(SignallingContract[ContactMadeData], name="contact-made"):
     """A signaller made contact with the other signallers (inbound; recorded outbound)."""
 
-    domain: ClassVar[str] = "signalling"
-    name: ClassVar[str] = "contact-made"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.signalling.contact-made.v1"] = (
-        "nl.ketenbus.signalling.contact-made.v1"
-    )
 
-
-@register
-class CoordinatorChanged(CloudEvent[CoordinatorChangedData]):
+class CoordinatorChanged(SignallingContract[CoordinatorChangedData], name="coordinator-changed"):
     """A party to the match asks to change the coordinator (inbound only)."""
 
-    domain: ClassVar[str] = "signalling"
-    name: ClassVar[str] = "coordinator-changed"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.signalling.coordinator-changed.v1"] = (
-        "nl.ketenbus.signalling.coordinator-changed.v1"
-    )
 
-
-@register
-class CoordinatorAssigned(CloudEvent[CoordinatorAssignedData]):
+class CoordinatorAssigned(SignallingContract[CoordinatorAssignedData], name="coordinator-assigned"):
     """The match has a coordinator (regievoerder): by the configured rule, or changed."""
-
-    domain: ClassVar[str] = "signalling"
-    name: ClassVar[str] = "coordinator-assigned"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.signalling.coordinator-assigned.v1"] = (
-        "nl.ketenbus.signalling.coordinator-assigned.v1"
-    )
 
     def relation_changes(self) -> list[RelationChange]:
         """The coordinator holds the signalling key of the child while it coordinates."""
@@ -401,71 +351,33 @@ class CoordinatorAssigned(CloudEvent[CoordinatorAssignedData]):
         return changes
 
 
-@register
-class MatchEnded(CloudEvent[MatchEndedData]):
+class MatchEnded(SignallingContract[MatchEndedData], name="match-ended"):
     """The match lapsed; the coordinator's relation (key access) on it ends."""
-
-    domain: ClassVar[str] = "signalling"
-    name: ClassVar[str] = "match-ended"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.signalling.match-ended.v1"] = "nl.ketenbus.signalling.match-ended.v1"
 
     def relation_changes(self) -> list[RelationChange]:
         return [RelationChange(None, "coordination", str(self.data.match_id), active=False)]
 
 
-@register
-class ContactReminder(CloudEvent[ContactReminderData]):
-    domain: ClassVar[str] = "signalling"
-    name: ClassVar[str] = "contact-reminder"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.signalling.contact-reminder.v1"] = (
-        "nl.ketenbus.signalling.contact-reminder.v1"
-    )
+class ContactReminder(SignallingContract[ContactReminderData], name="contact-reminder"):
+    """Signallers that did not report contact in time are reminded."""
 
 
-@register
-class ContactEscalated(CloudEvent[ContactEscalatedData]):
-    domain: ClassVar[str] = "signalling"
-    name: ClassVar[str] = "contact-escalated"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.signalling.contact-escalated.v1"] = (
-        "nl.ketenbus.signalling.contact-escalated.v1"
-    )
+class ContactEscalated(SignallingContract[ContactEscalatedData], name="contact-escalated"):
+    """Still no contact: the municipal coordinator is told."""
 
 
-@register
-class HistoryNotice(CloudEvent[HistoryNoticeData]):
-    domain: ClassVar[str] = "signalling"
-    name: ClassVar[str] = "history-notice"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.signalling.history-notice.v1"] = (
-        "nl.ketenbus.signalling.history-notice.v1"
-    )
+class HistoryNotice(SignallingContract[HistoryNoticeData], name="history-notice"):
+    """A new signaller is told the child had signals before (metadata only)."""
 
 
-@register
-class ParentsInformed(CloudEvent[ParentsInformedData]):
+class ParentsInformed(SignallingContract[ParentsInformedData], name="parents-informed"):
     """For the parent view: tell the parents (and the child from 12) of a registered signal."""
 
-    domain: ClassVar[str] = "signalling"
-    name: ClassVar[str] = "parents-informed"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.signalling.parents-informed.v1"] = (
-        "nl.ketenbus.signalling.parents-informed.v1"
-    )
 
-
-@register
-class RiskInventoryRecorded(CloudEvent[RiskInventoryRecordedData]):
+class RiskInventoryRecorded(
+    SignallingContract[RiskInventoryRecordedData], name="risk-inventory-recorded"
+):
     """A three-year-old's risk inventory and plan of approach (content sealed), seed 000 1.3."""
-
-    domain: ClassVar[str] = "signalling"
-    name: ClassVar[str] = "risk-inventory-recorded"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.signalling.risk-inventory-recorded.v1"] = (
-        "nl.ketenbus.signalling.risk-inventory-recorded.v1"
-    )
 
     def relation_changes(self) -> list[RelationChange]:
         basis = str(self.data.inventory_id)

@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from ketenbus_contracts.envelope import (
     CloudEvent,
     ContractModel,
+    DataT,
     EventData,
     PartnerId,
     RelationChange,
-    register,
+    event_classes,
 )
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import SealedUnder
@@ -202,102 +203,46 @@ class ThreeMonthRuleReachedData(EventData):
     notify: list[PartnerId]
 
 
-@register
-class PupilEnrolled(CloudEvent[PupilEnrolledData]):
-    """A school enrolled a pupil: the school has a relation with the child."""
+class TruancyContract(CloudEvent[DataT], domain="truancy"):
+    """An event of the truancy domain: `nl.ketenbus.truancy.<name>.v<version>`."""
 
-    domain: ClassVar[str] = "truancy"
-    name: ClassVar[str] = "pupil-enrolled"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.truancy.pupil-enrolled.v1"] = "nl.ketenbus.truancy.pupil-enrolled.v1"
+
+class PupilEnrolled(TruancyContract[PupilEnrolledData], name="pupil-enrolled"):
+    """A school enrolled a pupil: the school has a relation with the child."""
 
     def relation_changes(self) -> list[RelationChange]:
         return [RelationChange(self.data.school, ENROLMENT, self.data.brin, active=True)]
 
 
-@register
-class PupilDeEnrolled(CloudEvent[PupilDeEnrolledData]):
+class PupilDeEnrolled(TruancyContract[PupilDeEnrolledData], name="pupil-de-enrolled"):
     """A school de-enrolled a pupil: its enrolment relation ends."""
-
-    domain: ClassVar[str] = "truancy"
-    name: ClassVar[str] = "pupil-de-enrolled"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.truancy.pupil-de-enrolled.v1"] = (
-        "nl.ketenbus.truancy.pupil-de-enrolled.v1"
-    )
 
     def relation_changes(self) -> list[RelationChange]:
         return [RelationChange(self.data.school, ENROLMENT, self.data.brin, active=False)]
 
 
-@register
-class AbsenceRecorded(CloudEvent[AbsenceRecordedData]):
+class AbsenceRecorded(TruancyContract[AbsenceRecordedData], name="absence-recorded"):
     """A school recorded an absence of one day (hours, lesson periods, authorised or not)."""
 
-    domain: ClassVar[str] = "truancy"
-    name: ClassVar[str] = "absence-recorded"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.truancy.absence-recorded.v1"] = (
-        "nl.ketenbus.truancy.absence-recorded.v1"
-    )
 
-
-@register
-class ResidentRegistered(CloudEvent[ResidentRegisteredData]):
+class ResidentRegistered(TruancyContract[ResidentRegisteredData], name="resident-registered"):
     """The municipal population feed: a child of compulsory-education age lives in the region."""
 
-    domain: ClassVar[str] = "truancy"
-    name: ClassVar[str] = "resident-registered"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.truancy.resident-registered.v1"] = (
-        "nl.ketenbus.truancy.resident-registered.v1"
-    )
 
-
-@register
-class ExemptionGranted(CloudEvent[ExemptionGrantedData]):
+class ExemptionGranted(TruancyContract[ExemptionGrantedData], name="exemption-granted"):
     """Leerplicht granted an exemption (art. 5a, 5b or 15), with the SWV's advice where required."""
 
-    domain: ClassVar[str] = "truancy"
-    name: ClassVar[str] = "exemption-granted"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.truancy.exemption-granted.v1"] = (
-        "nl.ketenbus.truancy.exemption-granted.v1"
-    )
 
-
-@register
-class ReportAnswered(CloudEvent[ReportAnsweredData]):
+class ReportAnswered(TruancyContract[ReportAnsweredData], name="report-answered"):
     """Leerplicht's answer to a verzuimmelding: in behandeling, or afgesloten with a reason."""
 
-    domain: ClassVar[str] = "truancy"
-    name: ClassVar[str] = "report-answered"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.truancy.report-answered.v1"] = (
-        "nl.ketenbus.truancy.report-answered.v1"
-    )
 
-
-@register
-class OfferMade(CloudEvent[OfferMadeData]):
+class OfferMade(TruancyContract[OfferMadeData], name="offer-made"):
     """A school or the SWV made a thuiszitter a fitting offer (stops the three-month clock)."""
 
-    domain: ClassVar[str] = "truancy"
-    name: ClassVar[str] = "offer-made"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.truancy.offer-made.v1"] = "nl.ketenbus.truancy.offer-made.v1"
 
-
-@register
-class VerzuimReportDue(CloudEvent[VerzuimReportDueData]):
+class VerzuimReportDue(TruancyContract[VerzuimReportDueData], name="verzuim-report-due"):
     """A verzuimmelding is due to leerplicht (and DUO's verzuimregister), without delay."""
-
-    domain: ClassVar[str] = "truancy"
-    name: ClassVar[str] = "verzuim-report-due"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.truancy.verzuim-report-due.v1"] = (
-        "nl.ketenbus.truancy.verzuim-report-due.v1"
-    )
 
     def relation_changes(self) -> list[RelationChange]:
         """Leerplicht handles the report: a relation on what the reporting school wrote (its
@@ -306,40 +251,20 @@ class VerzuimReportDue(CloudEvent[VerzuimReportDueData]):
         return [RelationChange(self.data.leerplicht, VERZUIMMELDING, school, active=True)]
 
 
-@register
-class ThuiszitterRegistered(CloudEvent[ThuiszitterRegisteredData]):
+class ThuiszitterRegistered(
+    TruancyContract[ThuiszitterRegisteredData], name="thuiszitter-registered"
+):
     """A child counts as thuiszitter: category 1 (absolute verzuim) or 2 (long relative)."""
 
-    domain: ClassVar[str] = "truancy"
-    name: ClassVar[str] = "thuiszitter-registered"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.truancy.thuiszitter-registered.v1"] = (
-        "nl.ketenbus.truancy.thuiszitter-registered.v1"
-    )
 
-
-@register
-class ThuiszitterEnded(CloudEvent[ThuiszitterEndedData]):
+class ThuiszitterEnded(TruancyContract[ThuiszitterEndedData], name="thuiszitter-ended"):
     """A child no longer counts as thuiszitter (enrolled, back at school, offer, exemption)."""
 
-    domain: ClassVar[str] = "truancy"
-    name: ClassVar[str] = "thuiszitter-ended"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.truancy.thuiszitter-ended.v1"] = (
-        "nl.ketenbus.truancy.thuiszitter-ended.v1"
-    )
 
-
-@register
-class ThreeMonthRuleReached(CloudEvent[ThreeMonthRuleReachedData]):
+class ThreeMonthRuleReached(
+    TruancyContract[ThreeMonthRuleReachedData], name="three-month-rule-reached"
+):
     """A thuiszitter nears three months at home without an offer: warn, then escalate."""
-
-    domain: ClassVar[str] = "truancy"
-    name: ClassVar[str] = "three-month-rule-reached"
-    version: ClassVar[int] = 1
-    type: Literal["nl.ketenbus.truancy.three-month-rule-reached.v1"] = (
-        "nl.ketenbus.truancy.three-month-rule-reached.v1"
-    )
 
 
 InboundTruancyEvent = Annotated[
@@ -367,15 +292,4 @@ TruancyEvent = Annotated[
 ]
 
 # What the truancy service publishes on `ketenbus.truancy.*` (absences are not relayed).
-OUTBOUND: tuple[type[CloudEvent[Any]], ...] = (
-    PupilEnrolled,
-    PupilDeEnrolled,
-    ResidentRegistered,
-    ExemptionGranted,
-    ReportAnswered,
-    OfferMade,
-    VerzuimReportDue,
-    ThuiszitterRegistered,
-    ThuiszitterEnded,
-    ThreeMonthRuleReached,
-)
+OUTBOUND = event_classes(TruancyEvent)
