@@ -490,7 +490,9 @@ async def hand_over(
     released = DossierReleased.create(
         source=SCHOOL.partner,
         subject=done.child,
-        data=DossierReleasedData(handover_id=done.handover_id, released_on=today),
+        data=DossierReleasedData(
+            handover_id=done.handover_id, released_on=today, parents_copy_on=today
+        ),
     )
     await send(conns, released, school.keys)
     delivered = await wait_for(

@@ -3,8 +3,9 @@
 One protocol for every transition (childcare → primary, primary → secondary, secondary → mbo,
 to and from special education):
 
-    handover-started → dossier-prepared → parents-viewed → consent-recorded (where required)
-    → dossier-requested (by the receiving organisation, after enrolment) → dossier-delivered
+    handover-started → dossier-prepared → parents-viewed → consent-recorded (where the law asks
+    it: from childcare) → dossier-requested (by the receiving organisation, after the child's
+    aanmelding or enrolment there) → dossier-delivered (a copy to the parents)
     → warm-conversation-held → handover-closed
 
 Inbound (partner → backbone): `in.<partner>.handover.<event>`; outbound (handover service →
@@ -117,6 +118,15 @@ class Enrolment(ContractModel):
     enrolled_on: date
 
 
+class Aanmelding(ContractModel):
+    """The parents applied (aanmelding) at the receiving school: from then on the school has its
+    zorgplicht (WPO art. 40, WVO art. 2.14, WEC art. 40) and may ask for the dossier to decide on
+    the support the child needs (a clear fact on the request)."""
+
+    partner: PartnerId
+    aangemeld_on: date
+
+
 class Participant(ContractModel):
     partner: PartnerId
     role: Annotated[str, Field(min_length=1, max_length=80, description="e.g. mentor, ib-er")]
@@ -217,7 +227,10 @@ class DossierRequestedData(EventData):
     handover_id: uuid.UUID
     receiver: Organisation
     enrolment: Enrolment | None = Field(
-        default=None, description="Required: a dossier is requested only after enrolment"
+        default=None, description="The enrolment there (or the aanmelding: one is required)"
+    )
+    aanmelding: Aanmelding | None = Field(
+        default=None, description="The aanmelding there, before enrolment (zorgplicht)"
     )
     requested_on: date
 
@@ -225,6 +238,11 @@ class DossierRequestedData(EventData):
 class DossierReleasedData(EventData):
     handover_id: uuid.UUID
     released_on: date
+    parents_copy_on: date | None = Field(
+        default=None,
+        description="The day the parents got a copy (WPO art. 42, WEC art. 43): required "
+        "where the rules give the parents a copy",
+    )
 
 
 class DossierDeliveredData(EventData):
@@ -235,6 +253,7 @@ class DossierDeliveredData(EventData):
     sections: list[DeliveredSection]
     withheld: list[SectionInfo] = Field(description="Sections that did not leave, and why (rule)")
     running: list[RunningSupport] = Field(default_factory=list)
+    parents_copy_on: date | None = Field(default=None, description="The parents' copy")
 
 
 class WarmConversationHeldData(EventData):

@@ -10,9 +10,11 @@ from typing import Any, ClassVar
 import structlog
 
 from services.handover.domain import (
+    Arrival,
     Handover,
     HandoverAlreadyStartedError,
     HandoverError,
+    Release,
     UnknownHandoverError,
 )
 from services.policy.handover import (
@@ -108,6 +110,7 @@ class HandoverApplication(TrackedApplication):
                     started_on=self.clock().date(),
                     pupil_decides=pupil_decides,
                     consent_required=self.rules.requires_consent(transition),
+                    parents_copy=self.rules.requires_parents_copy(transition),
                     transitions=TRANSITIONS,
                 )
                 created.append(handover)
@@ -203,7 +206,7 @@ class HandoverApplication(TrackedApplication):
         partner: str,
         handover_id: uuid.UUID,
         receiver: dict[str, str],
-        enrolment: dict[str, Any] | None,
+        arrival: Arrival | None,
         requested_on: date,
         traceparent: str | None = None,
         batch: Batch | None = None,
@@ -213,7 +216,7 @@ class HandoverApplication(TrackedApplication):
                 child=child,
                 partner=partner,
                 receiver=receiver,
-                enrolment=enrolment,
+                arrival=arrival,
                 requested_on=requested_on,
                 at=self.clock(),
                 activity=self.rules.processing_activity,
@@ -230,14 +233,14 @@ class HandoverApplication(TrackedApplication):
         partner: str,
         handover_id: uuid.UUID,
         released_on: date,
+        parents_copy_on: date | None = None,
         traceparent: str | None = None,
         batch: Batch | None = None,
     ) -> None:
         def work(current: Batch) -> None:
             self._handover(current, handover_id).release(
                 child=child,
-                partner=partner,
-                released_on=released_on,
+                release=Release(partner, released_on, parents_copy_on),
                 at=self.clock(),
                 activity=self.rules.processing_activity,
                 traceparent=traceparent,

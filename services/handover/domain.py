@@ -1,8 +1,10 @@
 """The warm handover of one child at one transition: one protocol for every transition type.
 
-started → dossier prepared → parents viewed → consent (where the rules require it) → requested
-by the receiving organisation (after enrolment) → delivered → warm conversation held → closed.
-The receiver may request at any moment before delivery, once the child is enrolled there.
+started → dossier prepared → parents viewed → consent (only where the law asks it: from
+childcare; a school's onderwijskundig rapport is a legal duty, WPO art. 42, WEC art. 43) →
+requested by the receiving organisation (after the child's aanmelding or enrolment there) →
+delivered (a copy to the parents) → warm conversation held → closed. The receiver may request at
+any moment before delivery, once the child is aangemeld or enrolled there.
 
 Rules that are data (disclosure per category, consent per transition, escalation steps) come
 in as loaded objects (`services.policy.handover`); no I/O here.
@@ -11,8 +13,9 @@ in as loaded objects (`services.policy.handover`); no I/O here.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from eventsourcing.domain import Aggregate, event
 
@@ -118,7 +121,37 @@ class ConsentMissingError(HandoverError):
 
 
 class NotEnrolledError(HandoverError):
-    """A dossier is requested only after enrolment at the requesting organisation."""
+    """A dossier is requested only after the child's aanmelding or enrolment at the requesting
+    organisation."""
+
+
+class ParentsCopyMissingError(HandoverError):
+    """The parents get a copy of the dossier that leaves (WPO art. 42, WEC art. 43): the release
+    records the day they got it."""
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """The child's arrival at the receiving organisation that lets it ask for the dossier: the
+    parents' aanmelding there (the school's zorgplicht starts), or the enrolment."""
+
+    partner: str
+    on: date
+    kind: Literal["aanmelding", "enrolment"]
+
+    def recorded(self) -> dict[str, dict[str, Any]]:
+        """The arrival as the request event keeps it (the contract's field of its kind)."""
+        day = "aangemeld_on" if self.kind == "aanmelding" else "enrolled_on"
+        return {self.kind: {"partner": self.partner, day: self.on}}
+
+
+@dataclass(frozen=True)
+class Release:
+    """What the sender states on releasing the dossier."""
+
+    partner: str
+    released_on: date
+    parents_copy_on: date | None
 
 
 class WrongReceiverError(HandoverError):
@@ -162,6 +195,8 @@ class Handover(Aggregate):
         planned_on: date
         pupil_decides: bool
         consent_required: bool
+        # Older stored handovers lack it: their parents' copy was not asked.
+        parents_copy: bool = False
 
     class DossierPrepared(Aggregate.Event):
         child: str
@@ -198,8 +233,9 @@ class Handover(Aggregate):
         child: str
         handover_id: uuid.UUID
         receiver: dict[str, str]
-        enrolment: dict[str, Any]
+        enrolment: dict[str, Any] | None
         requested_on: date
+        aanmelding: dict[str, Any] | None = None
 
     class ProcessingRecorded(Aggregate.Event):
         child: str
@@ -219,6 +255,7 @@ class Handover(Aggregate):
         sections: list[dict[str, str]]
         withheld: list[dict[str, str]]
         running: list[dict[str, Any]]
+        parents_copy_on: date | None = None
 
     class WarmConversationHeld(Aggregate.Event):
         child: str
@@ -259,6 +296,7 @@ class Handover(Aggregate):
         started_on: date,
         pupil_decides: bool,
         consent_required: bool,
+        parents_copy: bool,
         transitions: frozenset[str],
     ) -> Handover:
         """A new handover; checks the rules before anything is recorded."""
@@ -276,6 +314,7 @@ class Handover(Aggregate):
             planned_on=planned_on,
             pupil_decides=pupil_decides,
             consent_required=consent_required,
+            parents_copy=parents_copy,
         )
 
     @event(Started)
@@ -290,6 +329,7 @@ class Handover(Aggregate):
         planned_on: date,
         pupil_decides: bool,
         consent_required: bool,
+        parents_copy: bool = False,
     ) -> None:
         self.child = child
         self.handover_id = handover_id
@@ -300,6 +340,7 @@ class Handover(Aggregate):
         self.planned_on = planned_on
         self.pupil_decides = pupil_decides
         self.consent_required = consent_required
+        self.parents_copy = parents_copy
         self.state = STARTED
         self.sections: list[dict[str, str]] = []
         self.prepared_in: uuid.UUID | None = None
@@ -445,13 +486,15 @@ class Handover(Aggregate):
         child: str,
         partner: str,
         receiver: dict[str, str],
-        enrolment: dict[str, Any] | None,
+        arrival: Arrival | None,
         requested_on: date,
         at: datetime,
         activity: str,
         traceparent: str | None,
     ) -> None:
-        """The receiving organisation asks for the dossier; only where the child is enrolled."""
+        """The receiving organisation asks for the dossier, once the child is aangemeld there
+        (so a school can meet its zorgplicht before it decides on the placement) or enrolled;
+        never to select pupils before an aanmelding."""
         self._check(child)
         if self.delivered:
             raise AlreadyDeliveredError(f"handover {self.handover_id} was delivered")
@@ -461,18 +504,18 @@ class Handover(Aggregate):
             raise WrongReceiverError("the receiver must be the requesting partner")
         if self.receiver is not None and partner != self.receiver:
             raise WrongReceiverError(f"{partner} is not the receiver of this handover")
-        if enrolment is None:
-            raise NotEnrolledError("a dossier is requested only after enrolment")
-        if enrolment["partner"] != partner:
-            raise NotEnrolledError("the child is not enrolled at the requesting organisation")
-        if enrolment["enrolled_on"] > requested_on:
-            raise NotEnrolledError("the request comes before the enrolment")
+        if arrival is None:
+            raise NotEnrolledError("a dossier is requested only after aanmelding or enrolment")
+        if arrival.partner != partner:
+            raise NotEnrolledError(f"the child's {arrival.kind} is not at the requesting school")
+        if arrival.on > requested_on:
+            raise NotEnrolledError(f"the request comes before the {arrival.kind}")
         self._dossier_requested(
             child=self.child,
             handover_id=self.handover_id,
             receiver=receiver,
-            enrolment=enrolment,
             requested_on=requested_on,
+            **{"enrolment": None, "aanmelding": None} | arrival.recorded(),
         )
         self._processing_recorded(
             child=self.child,
@@ -488,15 +531,15 @@ class Handover(Aggregate):
         self,
         *,
         child: str,
-        partner: str,
-        released_on: date,
+        release: Release,
         at: datetime,
         activity: str,
         traceparent: str | None,
     ) -> None:
-        """Deliver what may leave: VERPLICHT always, OPT-UIT unless opted out, VERBODEN never."""
+        """Deliver what may leave: VERPLICHT always, OPT-UIT unless opted out, VERBODEN never;
+        consent only where the rules ask it; a copy to the parents where they get one."""
         self._check(child)
-        self._check_sender(partner)
+        self._check_sender(release.partner)
         if self.delivered:
             raise AlreadyDeliveredError(f"handover {self.handover_id} was delivered")
         if self.state == STARTED:
@@ -507,13 +550,18 @@ class Handover(Aggregate):
             raise ConsentMissingError(f"{self.transition} needs consent, not granted")
         if self.requested_by is None:
             raise NotRequestedError("the receiving organisation has not requested the dossier")
+        if self.parents_copy and release.parents_copy_on is None:
+            raise ParentsCopyMissingError(
+                f"in {self.transition} the parents get a copy of the dossier: "
+                "state the day they got it (parents_copy_on)"
+            )
         leaving, withheld = self.disclosure()
         self._processing_recorded(
             child=self.child,
             handover_id=self.handover_id,
             activity=activity,
             action="released",
-            actor=partner,
+            actor=release.partner,
             at=at,
             traceparent=traceparent,
         )
@@ -522,10 +570,11 @@ class Handover(Aggregate):
             handover_id=self.handover_id,
             sender=self.sender["partner"],
             receiver=self.requested_by["partner"],
-            delivered_on=released_on,
+            delivered_on=release.released_on,
             sections=leaving,
             withheld=withheld,
             running=self.running,
+            parents_copy_on=release.parents_copy_on,
         )
 
     def hold_conversation(
@@ -655,8 +704,9 @@ class Handover(Aggregate):
         child: str,
         handover_id: uuid.UUID,
         receiver: dict[str, str],
-        enrolment: dict[str, Any],
+        enrolment: dict[str, Any] | None,
         requested_on: date,
+        aanmelding: dict[str, Any] | None = None,
     ) -> None:
         self.requested_by = receiver
 
@@ -684,6 +734,7 @@ class Handover(Aggregate):
         sections: list[dict[str, str]],
         withheld: list[dict[str, str]],
         running: list[dict[str, Any]],
+        parents_copy_on: date | None = None,
     ) -> None:
         self.state = DELIVERED
 

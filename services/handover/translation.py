@@ -19,6 +19,7 @@ from ketenbus_contracts.handover import (
     DossierProcessingRecorded,
     DossierReleased,
     DossierRequested,
+    DossierRequestedData,
     HandoverClosed,
     HandoverEscalated,
     HandoverStarted,
@@ -28,7 +29,7 @@ from ketenbus_contracts.handover import (
 )
 from ketenbus_contracts.purposes import Purpose
 from services.handover.application import HandoverApplication
-from services.handover.domain import Handover
+from services.handover.domain import Arrival, Handover
 from services.runtime.outbound import Outbound
 from services.runtime.store import Batch
 
@@ -94,11 +95,10 @@ def apply_inbound(app: HandoverApplication, event: Inbound, batch: Batch | None 
             **common,
         )
     elif isinstance(event, DossierRequested):
-        enrolment = event.data.enrolment
         app.request(
             partner=event.source,
             receiver=event.data.receiver.model_dump(),
-            enrolment=enrolment.model_dump() if enrolment else None,
+            arrival=arrival(event.data),
             requested_on=event.data.requested_on,
             traceparent=event.traceparent,
             **common,
@@ -107,6 +107,7 @@ def apply_inbound(app: HandoverApplication, event: Inbound, batch: Batch | None 
         app.release(
             partner=event.source,
             released_on=event.data.released_on,
+            parents_copy_on=event.data.parents_copy_on,
             traceparent=event.traceparent,
             **common,
         )
@@ -119,6 +120,15 @@ def apply_inbound(app: HandoverApplication, event: Inbound, batch: Batch | None 
         )
     else:
         app.close_handover(partner=event.source, closed_on=event.data.closed_on, **common)
+
+
+def arrival(data: DossierRequestedData) -> Arrival | None:
+    """The child's arrival the request names: its enrolment there, else its aanmelding."""
+    if data.enrolment is not None:
+        return Arrival(data.enrolment.partner, data.enrolment.enrolled_on, "enrolment")
+    if data.aanmelding is not None:
+        return Arrival(data.aanmelding.partner, data.aanmelding.aangemeld_on, "aanmelding")
+    return None
 
 
 def _running(items: list[dict[str, Any]]) -> list[RunningSupport]:

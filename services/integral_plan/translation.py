@@ -198,7 +198,9 @@ def _dossier_delivered(plan: Plan, view: PlanView, event: ho.DossierDelivered) -
     d = event.data
     parties = _parties(event, as_="handover-receiver")
     plan.involve(parties, d.delivered_on)
-    view.note_handover_step(d.handover_id, "dossier-delivered", d.delivered_on, d.sender, parties)
+    view.note_handover_step(
+        d.handover_id, "dossier-delivered", d.delivered_on, d.sender, parties, d.parents_copy_on
+    )
 
 
 @projects(ho.WarmConversationHeld)

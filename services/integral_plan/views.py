@@ -244,13 +244,16 @@ class PlanView:
         on: date,
         partner: str,
         parties: list[dict[str, str]],
+        parents_copy_on: date | None = None,
     ) -> None:
-        """`dossier-delivered` (by `partner`, the sender, to the first of `parties`),
-        `warm-conversation-held`, `closed` (no `partner`: the receiver closes it, or the sender
-        while there is none)."""
+        """`dossier-delivered` (by `partner`, the sender, to the first of `parties`; the day the
+        parents got their copy), `warm-conversation-held`, `closed` (no `partner`: the receiver
+        closes it, or the sender while there is none)."""
         handover = self._handover(handover_id)
         if step == "dossier-delivered":
             handover["delivered_on"] = on.isoformat()
+            if parents_copy_on is not None:
+                handover["parents_copy_on"] = parents_copy_on.isoformat()
             handover["to"] = handover["to"] or next((p["partner"] for p in parties), None)
             if handover["status"] == "started":
                 handover["status"] = "delivered"

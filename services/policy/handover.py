@@ -1,8 +1,9 @@
 """The handover's rules as data: disclosure per category and the protocol's times and duties.
 
 Loaded from `infra/handover/oso-categories.yaml` (category → rule and dossier elements, from the
-OSO XSD and XSL) and `infra/handover/rules.yaml` (consent, escalation). The domain
-gets the loaded objects; it never reads files.
+OSO XSD and XSL) and `infra/handover/rules.yaml` (the ground per transition: consent or
+legal duty, the parents' copy; escalation). The domain gets the loaded objects; it never reads
+files.
 """
 
 from __future__ import annotations
@@ -70,16 +71,36 @@ class EscalationStep(_Strict):
     to: Literal["sending-contact", "swv"]
 
 
+class TransitionBasis(_Strict):
+    """On what ground a dossier goes at one transition, and where that ground is written.
+
+    `consent`: no legal duty to hand over, so the parents (or the pupil from 16) consent
+    (AVG art. 6 lid 1 sub a). `legal-duty`: the school must hand over (the onderwijskundig
+    rapport, WPO art. 42, WEC art. 43); the parents view it and may give their view, but their
+    consent is not asked. `parents_copy`: the parents get a copy of what leaves."""
+
+    basis: Literal["consent", "legal-duty"]
+    source: str = Field(min_length=1)
+    parents_copy: bool = True
+
+
 class HandoverRules(_Strict):
     version: str
-    consent_required: frozenset[Transition]
+    transitions: dict[Transition, TransitionBasis]
     pupil_consent_age: int
     processing_activity: str
     tick_seconds: float = Field(gt=0)
     escalation: tuple[EscalationStep, ...]
 
+    def basis(self, transition: str) -> TransitionBasis:
+        """The ground of a transition; KeyError when the rules do not name it."""
+        return self.transitions[transition]  # type: ignore[index]
+
     def requires_consent(self, transition: str) -> bool:
-        return transition in self.consent_required
+        return self.basis(transition).basis == "consent"
+
+    def requires_parents_copy(self, transition: str) -> bool:
+        return self.basis(transition).parents_copy
 
 
 def load_disclosure_rules(path: Path = CATEGORIES_PATH) -> DisclosureRules:
@@ -88,6 +109,9 @@ def load_disclosure_rules(path: Path = CATEGORIES_PATH) -> DisclosureRules:
 
 def load_rules(path: Path = RULES_PATH) -> HandoverRules:
     rules = HandoverRules.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    missing = TRANSITIONS - set(rules.transitions)
+    if missing:
+        raise ValueError(f"the rules name no basis for {', '.join(sorted(missing))}")
     levels = [step.level for step in rules.escalation]
     if levels != sorted(set(levels)):
         raise ValueError("escalation levels must be unique and ascending")

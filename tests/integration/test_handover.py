@@ -151,7 +151,9 @@ def release(done: Imported) -> DossierReleased:
         source=SENDER,
         subject=done.child,
         data=DossierReleasedData(
-            handover_id=done.handover_id, released_on=datetime.now(UTC).date()
+            handover_id=done.handover_id,
+            released_on=datetime.now(UTC).date(),
+            parents_copy_on=datetime.now(UTC).date(),
         ),
     )
 

@@ -11,6 +11,7 @@ import pytest
 
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.handover import (
+    Aanmelding,
     ConsentRecorded,
     ConsentRecordedData,
     ContinuityGapFound,
@@ -61,6 +62,7 @@ from services.handover.domain import (
     NotRequestedError,
     NotTheSenderError,
     OptOutNotAllowedError,
+    ParentsCopyMissingError,
     ParentsNotViewedError,
     PlannedDateInvalidError,
     ReasonRequiredError,
@@ -176,8 +178,14 @@ class Story:
         enrolled_at: str | None = RECEIVER,
         enrolled_on: date = date(2026, 5, 3),
         source: str | None = None,
+        aangemeld_at: str | None = None,
     ) -> DossierRequested:
         enrolment = Enrolment(partner=enrolled_at, enrolled_on=enrolled_on) if enrolled_at else None
+        aanmelding = (
+            Aanmelding(partner=aangemeld_at, aangemeld_on=date(2026, 3, 1))
+            if aangemeld_at
+            else None
+        )
         return DossierRequested.create(
             source=source or receiver,
             subject=CHILD,
@@ -185,15 +193,20 @@ class Story:
                 handover_id=self.id,
                 receiver=Organisation(partner=receiver, contact="zorgcoordinator"),
                 enrolment=enrolment,
+                aanmelding=aanmelding,
                 requested_on=date(2026, 5, 4),
             ),
         )
 
-    def released(self, source: str = SENDER) -> DossierReleased:
+    def released(
+        self, source: str = SENDER, parents_copy_on: date | None = date(2026, 5, 5)
+    ) -> DossierReleased:
         return DossierReleased.create(
             source=source,
             subject=CHILD,
-            data=DossierReleasedData(handover_id=self.id, released_on=date(2026, 5, 5)),
+            data=DossierReleasedData(
+                handover_id=self.id, released_on=date(2026, 5, 5), parents_copy_on=parents_copy_on
+            ),
         )
 
     def conversation(self, source: str = RECEIVER) -> WarmConversationHeld:
@@ -388,7 +401,65 @@ def test_consent_follows_the_parents_view() -> None:
         apply(app, story.consent())
 
 
-def test_a_dossier_is_requested_only_after_enrolment() -> None:
+@pytest.mark.parametrize("transition", ["po-vo", "so-vo", "so-mbo"])
+def test_consent_only_where_the_law_asks_it_a_school_report_is_a_legal_duty(
+    transition: Transition,
+) -> None:
+    # WPO art. 42 / WEC art. 43: the onderwijskundig rapport goes by law, with the parents'
+    # view (recorded when they viewed it), not with their consent.
+    app, story = application(), Story(transition)
+    apply(app, story.started(), story.prepared(), story.viewed(agreed=False, reason=True))
+
+    with pytest.raises(ConsentNotRequiredError):
+        apply(app, story.consent())
+    apply(app, story.requested(), story.released())
+    assert 1 == len(of_type(app, DossierDelivered))
+    assert [False] == [e.data.agreed for e in of_type(app, ParentsViewed)]
+
+
+def test_consent_only_where_the_law_asks_it_childcare_hands_over_with_consent() -> None:
+    # AVG art. 6 lid 1 sub a: childcare has no legal duty to hand over.
+    app, story = application(), Story("ko-po")
+    apply(app, story.started(), story.prepared(), story.viewed(), story.requested())
+
+    with pytest.raises(ConsentMissingError):
+        apply(app, story.released())
+    apply(app, story.consent("parents"), story.released())
+    assert 1 == len(of_type(app, DossierDelivered))
+
+
+def test_every_transition_names_its_legal_ground_in_the_rules() -> None:
+    rules = application().rules
+
+    grounds = {t: rules.basis(t) for t in ("ko-po", "po-vo", "so-vo", "so-mbo")}
+    assert {"ko-po": "consent", "po-vo": "legal-duty", "so-vo": "legal-duty"} | {
+        "so-mbo": "legal-duty"
+    } == {t: g.basis for t, g in grounds.items()}
+    assert all("art." in g.source for g in grounds.values())
+
+
+def test_the_parents_get_a_copy_of_the_dossier_that_leaves() -> None:
+    app, story = application(), Story("po-vo")
+    apply(app, story.started(), story.prepared(), story.viewed(), story.requested())
+
+    with pytest.raises(ParentsCopyMissingError):
+        apply(app, story.released(parents_copy_on=None))
+    apply(app, story.released(parents_copy_on=date(2026, 5, 5)))
+    assert [date(2026, 5, 5)] == [e.data.parents_copy_on for e in of_type(app, DossierDelivered)]
+
+
+def test_a_handover_request_may_follow_aanmelding_so_vo_can_meet_its_zorgplicht() -> None:
+    app, story = application(), Story("po-vo")
+    apply(app, story.started(), story.prepared(), story.viewed())
+
+    with pytest.raises(NotEnrolledError):
+        apply(app, story.requested(enrolled_at=None, aangemeld_at="vo-andere-school"))
+    apply(app, story.requested(enrolled_at=None, aangemeld_at=RECEIVER))
+    requested = of_type(app, DossierRequested)[0].data
+    assert (None, RECEIVER) == (requested.enrolment, requested.aanmelding.partner)
+
+
+def test_a_dossier_is_requested_only_after_aanmelding_or_enrolment_there() -> None:
     app, story = application(), Story("po-vo")
     apply(app, story.started(), story.prepared(), story.viewed())
 
