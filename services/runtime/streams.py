@@ -106,45 +106,26 @@ INBOUND = StreamSpec(
     subjects=("in.>",),
     description="What partners publish, as they published it (validated by each service)",
 )
-SIGNALLING = StreamSpec(
-    name="SIGNALLING",
-    subjects=("ketenbus.signalling.>",),
-    description="Events recorded by the signalling service",
-)
-HANDOVER = StreamSpec(
-    name="HANDOVER",
-    subjects=("ketenbus.handover.>",),
-    description="Events recorded by the handover service",
-)
 
-ARRANGEMENTS = StreamSpec(
-    name="ARRANGEMENTS",
-    subjects=("ketenbus.arrangements.>",),
-    description="Events recorded by the arrangements service",
-)
 
-TRUANCY = StreamSpec(
-    name="TRUANCY",
-    subjects=("ketenbus.truancy.>",),
-    description="Events recorded by the truancy service",
+def _domain_stream(domain: str, description: str) -> StreamSpec:
+    """The stream of what a domain's service recorded and relayed: `ketenbus.<domain>.>`."""
+    return StreamSpec(domain.upper(), (f"ketenbus.{domain}.>",), description)
+
+
+SIGNALLING = _domain_stream("signalling", "Events recorded by the signalling service")
+HANDOVER = _domain_stream("handover", "Events recorded by the handover service")
+ARRANGEMENTS = _domain_stream("arrangements", "Events recorded by the arrangements service")
+TRUANCY = _domain_stream("truancy", "Events recorded by the truancy service")
+PLAN = _domain_stream(
+    "plan", "Events recorded by the integral-plan service (parties, regie, goals, actions)"
 )
+PRIVACY = _domain_stream("privacy", "Erasures (child-erased) every projection acts on")
 DEADLETTER = StreamSpec(
     name="DEADLETTER",
     subjects=("ketenbus.deadletter.>",),
     description="Refused input with the reason; original bytes sealed",
     max_age=90 * DAY,
-)
-
-PRIVACY = StreamSpec(
-    name="PRIVACY",
-    subjects=("ketenbus.privacy.>",),
-    description="Erasures (child-erased) every projection acts on",
-)
-
-PLAN = StreamSpec(
-    name="PLAN",
-    subjects=("ketenbus.plan.>",),
-    description="Events recorded by the integral-plan service (parties, regie, goals, actions)",
 )
 
 FEED = StreamSpec(
@@ -211,170 +192,79 @@ STREAMS: tuple[StreamSpec, ...] = (
     FEED,
 )
 
-SIGNALLING_INBOUND = ConsumerSpec(
-    stream=INBOUND,
-    durable="signalling",
-    filter_subjects=("in.*.signalling.>",),
-    description="signalling service: signals registered and withdrawn by partners",
-)
-PLAN_SIGNALLING = ConsumerSpec(
-    stream=SIGNALLING,
-    durable="integral-plan",
-    filter_subjects=("ketenbus.signalling.>",),
-    description="integral-plan projection: signals and matches",
-)
 
-PLAN_HANDOVER = ConsumerSpec(
-    stream=HANDOVER,
-    durable="integral-plan",
-    filter_subjects=("ketenbus.handover.>",),
-    description="integral-plan projection: handovers (status, escalations, continuity gaps)",
-)
-PLAN_ARRANGEMENTS = ConsumerSpec(
-    stream=ARRANGEMENTS,
-    durable="integral-plan",
-    filter_subjects=("ketenbus.arrangements.>",),
-    description="integral-plan projection: support, TLVs, OPPs, youth care, disputes, regie",
-)
-PLAN_TRUANCY = ConsumerSpec(
-    stream=TRUANCY,
-    durable="integral-plan",
-    filter_subjects=("ketenbus.truancy.>",),
-    description="integral-plan projection: enrolments, verzuim, thuiszitters, offers",
-)
-
-KLUIS_SIGNALLING = ConsumerSpec(
-    stream=SIGNALLING,
-    durable="kluis",
-    filter_subjects=("ketenbus.signalling.>",),
-    description="kluis: relations from signals registered and withdrawn",
-)
-
-HANDOVER_INBOUND = ConsumerSpec(
-    stream=INBOUND,
-    durable="handover",
-    filter_subjects=("in.*.handover.>",),
-    description="handover service: handovers started, prepared, viewed, requested, released",
-)
-KLUIS_HANDOVER = ConsumerSpec(
-    stream=HANDOVER,
-    durable="kluis",
-    filter_subjects=("ketenbus.handover.>",),
-    description="kluis: relations from handovers started (sender) and delivered (receiver)",
-)
-
-TRUANCY_INBOUND = ConsumerSpec(
-    stream=INBOUND,
-    durable="truancy",
-    filter_subjects=("in.*.truancy.>",),
-    description="truancy service: enrolments, absences, residents, exemptions, answers, offers",
-)
-KLUIS_TRUANCY = ConsumerSpec(
-    stream=TRUANCY,
-    durable="kluis",
-    filter_subjects=("ketenbus.truancy.>",),
-    description="kluis: relations from enrolments and verzuimmeldingen",
-)
-MONITOR_TRUANCY = ConsumerSpec(
-    stream=TRUANCY,
-    durable="monitor",
-    filter_subjects=("ketenbus.truancy.>",),
-    description="monitor projection: quarterly regional figures (no personal data)",
-)
-
-MONITOR_PRIVACY = ConsumerSpec(
-    stream=PRIVACY,
-    durable="monitor",
-    filter_subjects=("ketenbus.privacy.>",),
-    description="monitor projection: forget erased children (their episodes stay counted)",
-)
-
-PLAN_PRIVACY = ConsumerSpec(
-    stream=PRIVACY,
-    durable="integral-plan",
-    filter_subjects=("ketenbus.privacy.>",),
-    description="integral-plan projection: drop the plans of erased children",
-)
-
-ARRANGEMENTS_INBOUND = ConsumerSpec(
-    stream=INBOUND,
-    durable="arrangements",
-    filter_subjects=("in.*.arrangements.>",),
-    description="arrangements service: support requests, TLVs, OPPs, youth care, disputes",
-)
-KLUIS_ARRANGEMENTS = ConsumerSpec(
-    stream=ARRANGEMENTS,
-    durable="kluis",
-    filter_subjects=("ketenbus.arrangements.>",),
-    description="kluis: relations of the parties to arrangements, TLVs, OPPs and youth care",
-)
-
-PLAN_INBOUND = ConsumerSpec(
-    stream=INBOUND,
-    durable="integral-plan",
-    filter_subjects=("in.*.plan.>",),
-    description="integral-plan: parties, regie, goals, agreements and actions from partners",
-)
-KLUIS_PLAN = ConsumerSpec(
-    stream=PLAN,
-    durable="kluis",
-    filter_subjects=("ketenbus.plan.>",),
-    description="kluis: relations from plan parties joining and leaving",
-)
-
-NOTIFICATIES_PLAN = ConsumerSpec(
-    stream=PLAN,
-    durable="notificaties",
-    filter_subjects=("ketenbus.plan.>",),
-    description="webhook bridge (Notificaties API): plan events to subscribed callbacks",
-)
-NOTIFICATIES_SIGNALLING = ConsumerSpec(
-    stream=SIGNALLING,
-    durable="notificaties",
-    filter_subjects=("ketenbus.signalling.>",),
-    description="webhook bridge (Notificaties API): signals and matches",
-)
-NOTIFICATIES_HANDOVER = ConsumerSpec(
-    stream=HANDOVER,
-    durable="notificaties",
-    filter_subjects=("ketenbus.handover.>",),
-    description="webhook bridge (Notificaties API): handovers started, delivered, escalated",
-)
-NOTIFICATIES_ARRANGEMENTS = ConsumerSpec(
-    stream=ARRANGEMENTS,
-    durable="notificaties",
-    filter_subjects=("ketenbus.arrangements.>",),
-    description="webhook bridge (Notificaties API): TLVs, OPPs, youth care, arrangements, regie",
-)
-NOTIFICATIES_TRUANCY = ConsumerSpec(
-    stream=TRUANCY,
-    durable="notificaties",
-    filter_subjects=("ketenbus.truancy.>",),
-    description="webhook bridge (Notificaties API): verzuimmeldingen, thuiszitters, offers",
-)
-NOTIFICATIES_PRIVACY = ConsumerSpec(
-    stream=PRIVACY,
-    durable="notificaties",
-    filter_subjects=("ketenbus.privacy.>",),
-    description="webhook bridge (Notificaties API): erasures",
-)
+# Who reads a domain's stream, as its consumers describe it.
+_READERS = {
+    "integral-plan": "integral-plan projection",
+    "kluis": "kluis",
+    "monitor": "monitor projection",
+    "notificaties": "webhook bridge (Notificaties API)",
+}
 
 
-def _feed_consumer(stream: StreamSpec, what: str) -> ConsumerSpec:
-    return ConsumerSpec(
-        stream=stream,
-        durable="feed",
-        filter_subjects=(stream.subjects[0],),
-        description=f"feed: {what}, copied to the feeds of the partners related to the child",
-    )
+def _inbound(domain: str, what: str, durable: str | None = None) -> ConsumerSpec:
+    """A service's consumer of what partners publish in its domain (`in.*.<domain>.>`)."""
+    durable = durable or domain
+    return ConsumerSpec(INBOUND, durable, (f"in.*.{domain}.>",), f"{durable} service: {what}")
 
 
-FEED_SIGNALLING = _feed_consumer(SIGNALLING, "signals and matches")
-FEED_HANDOVER = _feed_consumer(HANDOVER, "handovers")
-FEED_ARRANGEMENTS = _feed_consumer(ARRANGEMENTS, "support, TLVs, OPPs, youth care, disputes")
-FEED_TRUANCY = _feed_consumer(TRUANCY, "enrolments, verzuim, thuiszitters")
-FEED_PLAN = _feed_consumer(PLAN, "plan parties, regie, goals and actions")
-FEED_PRIVACY = _feed_consumer(PRIVACY, "erasures")
+def _reader(stream: StreamSpec, durable: str, what: str) -> ConsumerSpec:
+    """A consumer of every event of a domain's stream (a projection, kluis, the bridge)."""
+    return ConsumerSpec(stream, durable, stream.subjects, f"{_READERS[durable]}: {what}")
+
+
+def _feed_reader(stream: StreamSpec, what: str) -> ConsumerSpec:
+    description = f"feed: {what}, copied to the feeds of the partners related to the child"
+    return ConsumerSpec(stream, "feed", stream.subjects, description)
+
+
+SIGNALLING_INBOUND = _inbound("signalling", "signals registered and withdrawn by partners")
+HANDOVER_INBOUND = _inbound("handover", "handovers started, prepared, viewed, requested, released")
+ARRANGEMENTS_INBOUND = _inbound(
+    "arrangements", "support requests, TLVs, OPPs, youth care, disputes"
+)
+TRUANCY_INBOUND = _inbound(
+    "truancy", "enrolments, absences, residents, exemptions, answers, offers"
+)
+PLAN_INBOUND = _inbound(
+    "plan", "parties, regie, goals, agreements and actions from partners", "integral-plan"
+)
+PLAN_SIGNALLING = _reader(SIGNALLING, "integral-plan", "signals and matches")
+PLAN_HANDOVER = _reader(
+    HANDOVER, "integral-plan", "handovers (status, escalations, continuity gaps)"
+)
+PLAN_ARRANGEMENTS = _reader(
+    ARRANGEMENTS, "integral-plan", "support, TLVs, OPPs, youth care, disputes, regie"
+)
+PLAN_TRUANCY = _reader(TRUANCY, "integral-plan", "enrolments, verzuim, thuiszitters, offers")
+PLAN_PRIVACY = _reader(PRIVACY, "integral-plan", "drop the plans of erased children")
+KLUIS_SIGNALLING = _reader(SIGNALLING, "kluis", "relations from signals registered and withdrawn")
+KLUIS_HANDOVER = _reader(
+    HANDOVER, "kluis", "relations from handovers started (sender) and delivered (receiver)"
+)
+KLUIS_TRUANCY = _reader(TRUANCY, "kluis", "relations from enrolments and verzuimmeldingen")
+KLUIS_ARRANGEMENTS = _reader(
+    ARRANGEMENTS, "kluis", "relations of the parties to arrangements, TLVs, OPPs and youth care"
+)
+KLUIS_PLAN = _reader(PLAN, "kluis", "relations from plan parties joining and leaving")
+MONITOR_TRUANCY = _reader(TRUANCY, "monitor", "quarterly regional figures (no personal data)")
+MONITOR_PRIVACY = _reader(
+    PRIVACY, "monitor", "forget erased children (their episodes stay counted)"
+)
+NOTIFICATIES_PLAN = _reader(PLAN, "notificaties", "plan events to subscribed callbacks")
+NOTIFICATIES_SIGNALLING = _reader(SIGNALLING, "notificaties", "signals and matches")
+NOTIFICATIES_HANDOVER = _reader(HANDOVER, "notificaties", "handovers started, delivered, escalated")
+NOTIFICATIES_ARRANGEMENTS = _reader(
+    ARRANGEMENTS, "notificaties", "TLVs, OPPs, youth care, arrangements, regie"
+)
+NOTIFICATIES_TRUANCY = _reader(TRUANCY, "notificaties", "verzuimmeldingen, thuiszitters, offers")
+NOTIFICATIES_PRIVACY = _reader(PRIVACY, "notificaties", "erasures")
+FEED_SIGNALLING = _feed_reader(SIGNALLING, "signals and matches")
+FEED_HANDOVER = _feed_reader(HANDOVER, "handovers")
+FEED_ARRANGEMENTS = _feed_reader(ARRANGEMENTS, "support, TLVs, OPPs, youth care, disputes")
+FEED_TRUANCY = _feed_reader(TRUANCY, "enrolments, verzuim, thuiszitters")
+FEED_PLAN = _feed_reader(PLAN, "plan parties, regie, goals and actions")
+FEED_PRIVACY = _feed_reader(PRIVACY, "erasures")
 FEED_SOURCES: tuple[ConsumerSpec, ...] = (
     FEED_SIGNALLING,
     FEED_HANDOVER,
