@@ -583,6 +583,30 @@ def offer_made(on: date, by: str = SWV, child: str = CHILD) -> tr.OfferMade:
     )
 
 
+def offer_failed(offer: tr.OfferMade, on: date) -> tr.OfferFailed:
+    return tr.OfferFailed.create(
+        source=offer.data.by,
+        subject=offer.subject,
+        time=_at(on),
+        data=tr.OfferFailedData(offer_id=offer.data.offer_id, by=offer.data.by, failed_on=on),
+    )
+
+
+def integral_meeting_due(since: date, on: date, child: str = CHILD) -> tr.IntegralMeetingDue:
+    return tr.IntegralMeetingDue.create(
+        source="ketenbus.truancy",
+        subject=child,
+        time=_at(on),
+        data=tr.IntegralMeetingDueData(
+            region=REGION,
+            since=since,
+            days_at_home=(on - since).days,
+            deadline=date.fromordinal(since.toordinal() + 91),
+            notify=[LEERPLICHT, WIJKTEAM_ID, SWV],
+        ),
+    )
+
+
 def every_kind(on: date, child: str = CHILD) -> list[Any]:
     """One of each event the plan notes from the three domains, in a plausible order."""
     started = handover_started(on, on, child)

@@ -4,14 +4,22 @@ Inbound (partner → backbone), `in.<partner>.truancy.<event>`:
 - a school enrols or de-enrols a pupil (`pupil-enrolled`, `pupil-de-enrolled`; the EDEXML
   import derives them from successive exports) and records absences (`absence-recorded`, the
   LAS CSV import publishes the same event);
+- a school files a verzuimmelding the rules cannot see (`verzuim-filed`: luxeverzuim,
+  signaalverzuim);
 - the municipality's population feed says a child of compulsory-education age lives in the
-  region (`resident-registered`); leerplicht grants exemptions (`exemption-granted`) and answers
-  reports (`report-answered`); a school or the SWV makes a thuiszitter a fitting offer
-  (`offer-made`).
-Outbound (truancy service), `ketenbus.truancy.<event>.v1`: the inbound events it accepted
+  region (`resident-registered`); the SWV gives its advice on an exemption
+  (`swv-advice-given`); leerplicht grants exemptions (`exemption-granted.v2`: the article of
+  the Leerplichtwet, the statement of art. 7 where the law asks it) and answers reports
+  (`report-answered`); a school or the SWV makes a thuiszitter a fitting offer (`offer-made`),
+  which may fail (`offer-failed`: the three-month clock starts again); the local integral
+  meeting or the thuiszitterstafel records its decision (`thuiszitter-decision-recorded`).
+Outbound (truancy service), `ketenbus.truancy.<event>.v<n>`: the inbound events it accepted
 (relayed under the partner's event id), and what the rules decide: `verzuim-report-due` (the
-DUO verzuimmelding fields), `thuiszitter-registered` / `thuiszitter-ended` (categories 1 and 2)
-and `three-month-rule-reached` (warning, then escalation to the thuiszitterstafel).
+DUO verzuimmelding fields; unauthorised absence only), `jgz-referral-due` (long absence
+reported as authorised: the JGZ's route, MAZL, not leerplicht's), `thuiszitter-registered` /
+`thuiszitter-ended` (categories 1 and 2), `integral-meeting-due` (the local integral meeting
+before escalation) and `three-month-rule-reached` (warning, then escalation to the
+thuiszitterstafel with the SWV).
 
 Who the child is (`identity`) and what the absence was about (`attendance`) are sealed; dates,
 hours, organisation codes and coded categories that planning and the regional monitor need are
@@ -107,6 +115,21 @@ class ResidentRegisteredData(EventData):
 
 ExemptionArticle = Literal["5a", "5b", "15"]
 SwvAdvice = Literal["positief", "negatief"]
+# Leerplichtwet 1969: "5a", "5b", "5c" are art. 5 onder a (lichamelijke of psychische gronden,
+# with the statement of art. 7), onder b (bedenkingen tegen de richting) and onder c
+# (ingeschreven bij een school buiten Nederland); "5a-trekkend" is art. 5a (trekkend bestaan);
+# "3a" and "3b" are partial exemptions (hours a week); "15" is art. 15 (another form of
+# education for the qualification duty).
+ExemptionArticleV2 = Literal["5a", "5b", "5c", "5a-trekkend", "3a", "3b", "15"]
+StatementBy = Literal["arts", "psycholoog", "orthopedagoog-generalist"]
+
+
+class Article7Statement(ContractModel):
+    """Leerplichtwet art. 7: the statement of a doctor, psychologist or orthopedagogue that an
+    exemption under art. 5 onder a rests on (who gave it and when; its content stays sealed)."""
+
+    by: StatementBy
+    issued_on: date
 
 
 class ExemptionGrantedData(EventData):
@@ -117,6 +140,57 @@ class ExemptionGrantedData(EventData):
     swv_advice: SwvAdvice | None = None
     valid_from: date
     valid_until: date | None = None
+
+
+class ExemptionGrantedV2Data(EventData):
+    """Leerplicht's exemption: the article, the art. 7 statement where asked, the hours a week
+    of a partial exemption. The SWV's advice is the SWV's own event (`swv-advice-given`)."""
+
+    exemption_id: uuid.UUID
+    leerplicht: PartnerId
+    region: RegionCode
+    article: ExemptionArticleV2
+    statement: Article7Statement | None = None
+    hours_per_week: Annotated[
+        float | None, Field(gt=0, le=40, description="Partial exemptions (3a, 3b): hours a week")
+    ] = None
+    valid_from: date
+    valid_until: date | None = Field(
+        default=None,
+        description="Articles renewed yearly end with the school year (31 July) at the latest",
+    )
+
+
+class SwvAdviceGivenData(EventData):
+    """The SWV's advice on an exemption (art. 5 onder a), given by the SWV itself."""
+
+    advice_id: uuid.UUID
+    swv: PartnerId
+    region: RegionCode
+    article: ExemptionArticleV2
+    advice: SwvAdvice
+    given_on: date
+
+
+FiledKind = Literal["luxe", "signaal"]
+
+
+class VerzuimFiledData(EventData):
+    """A school files a verzuimmelding the hour counts cannot see (Besluit verzuimmelding):
+    luxeverzuim (leave without permission), signaalverzuim (a worrying pattern below 16 hours)."""
+
+    report_id: uuid.UUID
+    school: PartnerId
+    brin: Brin
+    region: RegionCode
+    kind: FiledKind
+    begin_on: date
+    end_on: date
+    hours_unauthorised: Annotated[float, Field(ge=0, le=500)]
+    lessons_missed: Annotated[int, Field(ge=0, le=5000)] = 0
+    action_taken: str = Field(max_length=200)
+    municipal_action_wanted: bool
+    absence_ids: list[uuid.UUID] = Field(default_factory=list, max_length=200)
 
 
 ReportStatus = Literal["in-behandeling", "afgesloten"]
@@ -137,6 +211,28 @@ class OfferMadeData(EventData):
     offer_id: uuid.UUID
     by: PartnerId
     offered_on: date
+
+
+class OfferFailedData(EventData):
+    """A fitting offer did not work out: the three-month clock starts again on `failed_on`."""
+
+    offer_id: uuid.UUID
+    by: PartnerId
+    failed_on: date
+
+
+Forum = Literal["integraal-overleg", "thuiszitterstafel"]
+
+
+class ThuiszitterDecisionRecordedData(EventData):
+    """The outcome of the local integral meeting or of the thuiszitterstafel, as a decision."""
+
+    decision_id: uuid.UUID
+    by: PartnerId
+    region: RegionCode
+    forum: Forum
+    outcome: Code
+    decided_on: date
 
 
 # outbound data
@@ -191,6 +287,30 @@ class ThuiszitterEndedData(EventData):
     reason: Code
 
 
+class JgzReferralDueData(EventData):
+    """Long absence the school reported as authorised (illness): the JGZ's route (medische
+    advisering ziek gemelde leerlingen, MAZL), not a verzuimmelding to leerplicht."""
+
+    region: RegionCode
+    school: PartnerId
+    jgz: PartnerId
+    since: date
+    weeks: int
+    hours_absent: float
+    notify: list[PartnerId]
+
+
+class IntegralMeetingDueData(EventData):
+    """Seed 000 §3.4: a thuiszitter without a fitting offer goes to the local integral meeting
+    of education and youth care before the three-month rule escalates."""
+
+    region: RegionCode
+    since: date
+    days_at_home: int
+    deadline: date
+    notify: list[PartnerId]
+
+
 ThreeMonthStage = Literal["warning", "escalated"]
 
 
@@ -230,7 +350,7 @@ class ResidentRegistered(TruancyContract[ResidentRegisteredData], name="resident
 
 
 class ExemptionGranted(TruancyContract[ExemptionGrantedData], name="exemption-granted"):
-    """Leerplicht granted an exemption (art. 5a, 5b or 15), with the SWV's advice where required."""
+    """Superseded by v2 (leerplicht asserted the SWV's advice itself): read, no longer taken."""
 
 
 class ReportAnswered(TruancyContract[ReportAnsweredData], name="report-answered"):
@@ -239,6 +359,39 @@ class ReportAnswered(TruancyContract[ReportAnsweredData], name="report-answered"
 
 class OfferMade(TruancyContract[OfferMadeData], name="offer-made"):
     """A school or the SWV made a thuiszitter a fitting offer (stops the three-month clock)."""
+
+
+class ExemptionGrantedV2(
+    TruancyContract[ExemptionGrantedV2Data], name="exemption-granted", version=2
+):
+    """Leerplicht granted an exemption under an article of the Leerplichtwet (5 onder a, b, c,
+    5a, 3a, 3b, 15), with the art. 7 statement where asked; the SWV's advice is its own."""
+
+
+class SwvAdviceGiven(TruancyContract[SwvAdviceGivenData], name="swv-advice-given"):
+    """The SWV gave its advice on an exemption (art. 5 onder a)."""
+
+
+class VerzuimFiled(TruancyContract[VerzuimFiledData], name="verzuim-filed"):
+    """A school filed a luxeverzuim or signaalverzuim report (the service makes it due)."""
+
+
+class OfferFailed(TruancyContract[OfferFailedData], name="offer-failed"):
+    """A fitting offer failed: the three-month clock starts again."""
+
+
+class ThuiszitterDecisionRecorded(
+    TruancyContract[ThuiszitterDecisionRecordedData], name="thuiszitter-decision-recorded"
+):
+    """The local integral meeting or the thuiszitterstafel recorded its decision."""
+
+
+class JgzReferralDue(TruancyContract[JgzReferralDueData], name="jgz-referral-due"):
+    """Long absence reported as authorised: the school and the JGZ's route (MAZL)."""
+
+
+class IntegralMeetingDue(TruancyContract[IntegralMeetingDueData], name="integral-meeting-due"):
+    """A thuiszitter without a fitting offer goes to the local integral meeting."""
 
 
 class VerzuimReportDue(TruancyContract[VerzuimReportDueData], name="verzuim-report-due"):
@@ -267,29 +420,42 @@ class ThreeMonthRuleReached(
     """A thuiszitter nears three months at home without an offer: warn, then escalate."""
 
 
+# A partner's exemption-granted.v1 asserted the SWV's advice itself: inbound takes v2 only
+# (v1 stays registered: the events recorded before are still read).
 InboundTruancyEvent = Annotated[
     PupilEnrolled
     | PupilDeEnrolled
     | AbsenceRecorded
+    | VerzuimFiled
     | ResidentRegistered
-    | ExemptionGranted
+    | SwvAdviceGiven
+    | ExemptionGrantedV2
     | ReportAnswered
-    | OfferMade,
+    | OfferMade
+    | OfferFailed
+    | ThuiszitterDecisionRecorded,
     Field(discriminator="type"),
 ]
 TruancyEvent = Annotated[
     PupilEnrolled
     | PupilDeEnrolled
     | ResidentRegistered
+    | SwvAdviceGiven
     | ExemptionGranted
+    | ExemptionGrantedV2
     | ReportAnswered
     | OfferMade
+    | OfferFailed
+    | ThuiszitterDecisionRecorded
     | VerzuimReportDue
+    | JgzReferralDue
     | ThuiszitterRegistered
     | ThuiszitterEnded
+    | IntegralMeetingDue
     | ThreeMonthRuleReached,
     Field(discriminator="type"),
 ]
 
-# What the truancy service publishes on `ketenbus.truancy.*` (absences are not relayed).
+# What the truancy service publishes on `ketenbus.truancy.*` (absences are not relayed, nor
+# the school's filing: the verzuimmelding it makes due is).
 OUTBOUND = event_classes(TruancyEvent)

@@ -410,10 +410,34 @@ def _exemption_granted(plan: Plan, view: PlanView, event: tr.ExemptionGranted) -
     )
 
 
+@projects(tr.ExemptionGrantedV2)
+def _exemption_granted_v2(plan: Plan, view: PlanView, event: tr.ExemptionGrantedV2) -> None:
+    d = event.data
+    view.note_exemption(
+        d.exemption_id, d.leerplicht, d.article, d.valid_from, d.valid_until, event.id, _sealed(d)
+    )
+
+
+@projects(tr.IntegralMeetingDue)
+def _integral_meeting_due(plan: Plan, view: PlanView, event: tr.IntegralMeetingDue) -> None:
+    """On the worklists of the local integral meeting's members, as a stage of the rule."""
+    d = event.data
+    view.note_three_month_rule(
+        "integral-meeting", d.since, d.days_at_home, d.deadline, list(d.notify), event.time.date()
+    )
+
+
 @projects(tr.OfferMade)
 def _offer_made(plan: Plan, view: PlanView, event: tr.OfferMade) -> None:
     d = event.data
     view.note_offer(d.offer_id, d.by, d.offered_on, event.id, _sealed(d))
+
+
+@projects(tr.OfferFailed)
+def _offer_failed(plan: Plan, view: PlanView, event: tr.OfferFailed) -> None:
+    """A failed offer no longer keeps the thuiszitter off the worklists."""
+    d = event.data
+    view.note_offer_failed(d.offer_id, d.failed_on)
 
 
 # the parties' plan events (the publisher is `event.source`)

@@ -485,6 +485,13 @@ class PlanView:
         self._put(OFFERS, str(offer_id), body)
         self._timeline_entry(offered_on.isoformat(), "offer-made", by)
 
+    def note_offer_failed(self, offer_id: uuid.UUID, failed_on: date) -> None:
+        offer = self._items.get(OFFERS, {}).get(str(offer_id))
+        if offer is None:
+            return
+        self._put(OFFERS, str(offer_id), offer | {"failed_on": failed_on.isoformat()})
+        self._timeline_entry(failed_on.isoformat(), "offer-failed", offer["by"])
+
     # what readers and worklists ask
 
     @property
@@ -503,8 +510,11 @@ class PlanView:
         return list(self._items.get(section, {}).values())
 
     def offered_since(self, since: str | None) -> bool:
-        """A fitting offer was made on or after `since` (an ISO date)."""
-        return any(since is None or o["offered_on"] >= since for o in self.items(OFFERS))
+        """A fitting offer was made on or after `since` (an ISO date) and has not failed."""
+        return any(
+            (since is None or o["offered_on"] >= since) and not o.get("failed_on")
+            for o in self.items(OFFERS)
+        )
 
     def attendance_status(self, today: date | None = None) -> str:
         """`thuiszitter`, `exempt`, `enrolled`, `not-enrolled`, or `unknown` (nothing noted)."""

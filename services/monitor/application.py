@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from ketenbus_contracts.privacy import ChildErased
 from ketenbus_contracts.truancy import (
     ExemptionGranted,
+    ExemptionGrantedV2,
     ReportAnswered,
     ThuiszitterEnded,
     ThuiszitterRegistered,
@@ -43,7 +44,7 @@ class MonitorApplication(TrackedApplication):
             )
         elif isinstance(event, ThuiszitterEnded):
             self._monitor(work, event.data.region).end(event.subject, event.data.ended_on)
-        elif isinstance(event, ExemptionGranted):
+        elif isinstance(event, ExemptionGranted | ExemptionGrantedV2):
             x = event.data
             self._monitor(work, x.region).exemption(
                 x.exemption_id, x.article, x.valid_from, x.valid_until

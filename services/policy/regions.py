@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.infra import INFRA_DIR
 
@@ -35,6 +35,8 @@ class ReportRule(_Data):
     school_weeks: int = Field(ge=1)
     action_taken: str
     municipal_action_wanted: bool
+    # The kinds a school files itself (luxeverzuim, signaalverzuim): no hour count shows them.
+    school_filed_kinds: list[str] = Field(default_factory=lambda: ["luxe", "signaal"])
 
 
 class ThuiszitterRule(_Data):
@@ -47,19 +49,41 @@ class ThuiszitterRule(_Data):
 
 class ThreeMonthRule(_Data):
     warn_after_days: list[int]
+    integral_meeting_after_days: int = Field(gt=0)
     escalate_after_days: int
     limit_days: int
+
+    @model_validator(mode="after")
+    def _meeting_before_escalation(self) -> ThreeMonthRule:
+        if not self.integral_meeting_after_days < self.escalate_after_days <= self.limit_days:
+            raise ValueError(
+                "the integral meeting comes before escalation, escalation before the limit"
+            )
+        return self
 
 
 class ExemptionRule(_Data):
     articles: list[str]
+    statement_required: list[str] = Field(default_factory=list)
     swv_advice_required: list[str]
+    yearly_renewal: list[str] = Field(default_factory=list)
+    partial: list[str] = Field(default_factory=list)
+    school_year_ends: str = Field(default="07-31", pattern=r"^[01][0-9]-[0-3][0-9]$")
+
+    def school_year_end(self, day: date) -> date:
+        """The last day of the school year `day` falls in (renewed yearly: valid until then)."""
+        month, dom = (int(part) for part in self.school_year_ends.split("-"))
+        end = date(day.year, month, dom)
+        return end if day <= end else date(day.year + 1, month, dom)
 
 
 class Codes(_Data):
     absence_reasons: list[str]
     closed_reasons: list[str]
     home_reasons: list[str]
+    decision_outcomes: list[str] = Field(default_factory=list)
+    # Outcomes of the local integral meeting that escalate at once (no agreement locally).
+    escalating_outcomes: list[str] = Field(default_factory=list)
 
 
 class MonitorRule(_Data):
@@ -119,6 +143,9 @@ class RegionRules(_Data):
     region: str
     name: str
     leerplicht: str
+    swv: str
+    jgz: str
+    integral_meeting: list[str]
     thuiszitterstafel: list[str]
     schools: dict[str, School]
     report: ReportRule
@@ -134,6 +161,11 @@ class RegionRules(_Data):
     def window_weeks(self) -> int:
         """How many school weeks of sums an aggregate keeps: enough for every rule, no more."""
         return max(self.report.school_weeks, self.thuiszitter.more_than_weeks + 1) + 1
+
+    @property
+    def escalation(self) -> list[str]:
+        """Whom the three-month rule escalates to: the thuiszitterstafel, the SWV with it."""
+        return sorted({*self.thuiszitterstafel, self.swv})
 
     def weekly_hours(self, school: str | None) -> float:
         found = self.schools.get(school or "")

@@ -10,10 +10,19 @@ from typing import Any, ClassVar
 
 import structlog
 from eventsourcing.domain import MutableOrImmutableAggregate
+from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from services.policy.regions import RegionRules, load_regions
+from services.runtime.aggregate import Value
 from services.runtime.store import Batch, Clock, Inbound, TrackedApplication, utcnow
-from services.truancy.domain import ChildAttendance, RegionWatch, TruancyError
+from services.truancy.domain import (
+    Advice,
+    ChildAttendance,
+    Exemption,
+    RegionWatch,
+    Thuiszitter,
+    TruancyError,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +54,12 @@ class TruancyApplication(TrackedApplication):
     ) -> None:
         super().__init__(env, inbound, clock)
         self.regions = regions if regions is not None else load_regions()
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        """The state's values go into snapshots as their dicts."""
+        super().register_transcodings(transcoder)
+        for value in (Exemption, Advice, Thuiszitter):
+            transcoder.register(_ValueAsDict(value))
 
     def rules(self, region: str) -> RegionRules:
         try:
@@ -96,6 +111,21 @@ class TruancyApplication(TrackedApplication):
             self.save(*work.aggregates)
             log.info("truancy_tick_recorded", events=pending)
         return pending
+
+
+class _ValueAsDict(Transcoding):
+    """A frozen value of the state as the dict of its fields (snapshots)."""
+
+    def __init__(self, value: type[Value]) -> None:
+        self.type = value
+        self.value = value
+        self.name = f"truancy_{value.__name__.lower()}"
+
+    def encode(self, obj: Value) -> dict[str, Any]:
+        return obj.stored()
+
+    def decode(self, data: dict[str, Any]) -> Value:
+        return self.value.of(data)
 
 
 def _needs_watch(attendance: ChildAttendance) -> bool:

@@ -1,11 +1,18 @@
 """A child's enrolments and attendance, and what the law and the region make of them.
 
-Rules (Leerplichtwet art. 18, 21; Besluit verzuimmelding; thuiszitterspact; seed 001 F):
-- 16 hours unauthorised within 4 consecutive school weeks → a verzuimmelding is due;
+Rules (Leerplichtwet art. 18, 21; Besluit verzuimmelding; thuiszitterspact; seeds 000, 001 F):
+- 16 hours unauthorised within 4 consecutive school weeks → a verzuimmelding is due; only
+  unauthorised absence leads to one; a school files luxeverzuim and signaalverzuim itself;
 - category 2 thuiszitter: more than 4 consecutive school weeks absent more than 50% (any kind);
+  a verzuimmelding only when the unauthorised absence alone is that long, else the JGZ's route
+  (MAZL: long absence through illness);
 - category 1 (absolute verzuim): resident of compulsory age, not enrolled after the grace days;
-- three-month rule: warnings, then escalation to the thuiszitterstafel before three months;
-- exemptions (5a, 5b, 15) stop the rules; 5a needs the SWV's advice (as the region says).
+- three-month rule: warnings, the local integral meeting, then escalation to the
+  thuiszitterstafel with the SWV before three months; a failed offer starts the clock again;
+  the meetings' outcomes are recorded decisions;
+- exemptions (art. 5 onder a, b, c; 5a; 15) stop the rules, partial ones (3a, 3b) leave the
+  other hours required; 5 onder a needs the statement of art. 7 and the SWV's advice, given
+  by the SWV; 5 onder b and c last one school year at most (renewed yearly).
 Thresholds, codes and calendars come in as `RegionRules`. The aggregate keeps rolling per-week
 sums for the last few school weeks only, so no rule ever rescans a child's history.
 
@@ -15,13 +22,14 @@ No I/O here: the application loads and saves, the handlers decode.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 from services.policy.regions import RegionRules, week_of
-from services.runtime.aggregate import PerChild, PerRegion
+from services.runtime.aggregate import PerChild, PerRegion, Value
 
 NAMESPACE = uuid.UUID("3a1f6d2c-7e4b-4c1a-9f0e-747275616e63")
 
@@ -55,7 +63,79 @@ class UnknownCodeError(TruancyError):
 
 
 class NotAThuiszitterError(TruancyError):
-    """An offer for a child that is not at home."""
+    """An offer or decision for a child that is not at home."""
+
+
+class StatementRequiredError(TruancyError):
+    """This exemption needs the statement of art. 7 (doctor, psychologist, orthopedagogue)."""
+
+
+class RenewalRequiredError(TruancyError):
+    """This exemption is renewed yearly: it cannot run past the end of the school year."""
+
+
+class PartialExemptionError(TruancyError):
+    """A partial exemption (3a, 3b) needs its hours a week, below the hours required; a full
+    one has none."""
+
+
+class NotTheRegionsSwvError(TruancyError):
+    """Only the region's SWV gives the SWV's advice."""
+
+
+class NotFileableError(TruancyError):
+    """A school files only the kinds the region lets it (luxeverzuim, signaalverzuim)."""
+
+
+class ReportAlreadyFiledError(TruancyError):
+    """A report with this id was made before."""
+
+
+class UnknownOfferError(TruancyError):
+    """No open offer with this id was made to this thuiszitter."""
+
+
+class NotAMemberOfTheForumError(TruancyError):
+    """Only a member of the meeting records its decision."""
+
+
+@dataclass(frozen=True)
+class Exemption(Value):
+    """An exemption granted: its article, period and (partial) hours a week."""
+
+    article: str
+    valid_from: date
+    valid_until: date | None
+    hours_per_week: float | None = None
+
+    def covers(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
+
+
+@dataclass(frozen=True)
+class Advice(Value):
+    """The SWV's advice on an exemption under an article."""
+
+    swv: str
+    article: str
+    advice: str
+    given_on: date
+
+
+@dataclass(frozen=True)
+class Thuiszitter(Value):
+    """A child at home: its category and the three-month clock (from `clock_from`, which a
+    failed offer moves), the stages reached and the offer that stopped the clock."""
+
+    region: str
+    category: int
+    since: date
+    school: str | None
+    clock_from: date
+    warned: int = 0
+    integral: bool = False
+    escalated: bool = False
+    offer: str | None = None
 
 
 class ChildAttendance(PerChild):
@@ -193,7 +273,94 @@ class ChildAttendance(PerChild):
         source: str
         sealed: dict[str, str]
 
+    class OfferFailed(Aggregate.Event):
+        child: str
+        offer_id: uuid.UUID
+        by: str
+        failed_on: date
+        event_id: uuid.UUID
+        source: str
+        sealed: dict[str, str]
+
+    class DecisionRecorded(Aggregate.Event):
+        child: str
+        decision_id: uuid.UUID
+        by: str
+        region: str
+        forum: str
+        outcome: str
+        decided_on: date
+        event_id: uuid.UUID
+        source: str
+        sealed: dict[str, str]
+
+    class AdviceGiven(Aggregate.Event):
+        child: str
+        advice_id: uuid.UUID
+        swv: str
+        region: str
+        article: str
+        advice: str
+        given_on: date
+        event_id: uuid.UUID
+        source: str
+        sealed: dict[str, str]
+
+    class ExemptionGrantedV2(Aggregate.Event):
+        child: str
+        exemption_id: uuid.UUID
+        leerplicht: str
+        region: str
+        article: str
+        statement: dict[str, Any] | None
+        hours_per_week: float | None
+        valid_from: date
+        valid_until: date | None
+        event_id: uuid.UUID
+        source: str
+        sealed: dict[str, str]
+
+    class JgzReferralDue(Aggregate.Event):
+        child: str
+        region: str
+        school: str
+        jgz: str
+        since: date
+        weeks: int
+        hours_absent: float
+        notify: list[str]
+
+    class IntegralMeetingDue(Aggregate.Event):
+        child: str
+        region: str
+        since: date
+        days_at_home: int
+        deadline: date
+        notify: list[str]
+
     namespace, kind = NAMESPACE, "child-attendance"
+    # 2: exemptions and the thuiszitter are values (snapshots of version 1 are upcast).
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["exemptions"] = {
+            key: Exemption("onbekend", start, until).stored()
+            for key, (start, until) in state.get("exemptions", {}).items()
+        }
+        state["advice"] = {}
+        old = state.get("thuiszitter")
+        if old is not None:
+            state["thuiszitter"] = Thuiszitter(
+                region=old["region"],
+                category=old["category"],
+                since=old["since"],
+                school=old.get("school"),
+                clock_from=old["since"],
+                warned=old.get("warned", 0),
+                escalated=old.get("escalated", False),
+                offer="onbekend" if old.get("offer") else None,
+            ).stored()
 
     def opened(self) -> None:
         self.enrolments: dict[str, dict[str, Any]] = {}  # brin → school, region, since
@@ -204,9 +371,10 @@ class ChildAttendance(PerChild):
         # Keys are strings (ISO dates, UUIDs) so the state can be snapshotted as JSON.
         self.weeks: dict[str, list[Any]] = {}
         self.latest_week: date | None = None
-        self.exemptions: dict[str, list[date | None]] = {}
+        self.exemptions: dict[str, Exemption] = {}
+        self.advice: dict[str, Advice] = {}  # article → the SWV's latest advice
         self.reports: dict[str, str] = {}
-        self.thuiszitter: dict[str, Any] | None = None
+        self.thuiszitter: Thuiszitter | None = None
         self.home_reason = "onbekend"
 
     # queries
@@ -216,10 +384,21 @@ class ChildAttendance(PerChild):
         return bool(self.enrolments)
 
     def exempt_on(self, day: date) -> bool:
-        return any(
-            start is not None and start <= day and (until is None or day <= until)
-            for start, until in self.exemptions.values()
+        """A full exemption covers the day (a partial one leaves hours required)."""
+        return any(e.covers(day) and e.hours_per_week is None for e in self.exemptions.values())
+
+    def exempt_hours(self, monday: date) -> float:
+        """The hours a week partial exemptions (3a, 3b) take off the week of `monday`."""
+        return sum(
+            e.hours_per_week or 0.0
+            for e in self.exemptions.values()
+            if e.hours_per_week is not None and e.covers(monday)
         )
+
+    def required_hours(self, rules: RegionRules, school: str | None, monday: date) -> float:
+        """The hours the child must attend in that week: the school's week less the hours a
+        partial exemption frees (no verzuim counts for hours not required)."""
+        return max(rules.weekly_hours(school) - self.exempt_hours(monday), 0.0)
 
     # commands: enrolment
 
@@ -227,7 +406,7 @@ class ChildAttendance(PerChild):
         self._enrolled(
             child=self.child, school=school, brin=brin, region=region, enrolled_on=on, **relayed
         )
-        if self.thuiszitter is not None and self.thuiszitter["category"] == 1:
+        if self.thuiszitter is not None and self.thuiszitter.category == 1:
             self._end_thuiszitter(on, "ingeschreven")
 
     def de_enrol(
@@ -239,7 +418,7 @@ class ChildAttendance(PerChild):
         self._de_enrolled(
             child=self.child, school=school, brin=brin, region=region, de_enrolled_on=on, **relayed
         )
-        if self.thuiszitter is not None and self.thuiszitter["category"] == 2:
+        if self.thuiszitter is not None and self.thuiszitter.category == 2:
             self._end_thuiszitter(on, "uitgeschreven")
 
     def register_resident(
@@ -299,7 +478,11 @@ class ChildAttendance(PerChild):
     def _check_report(self, rules: RegionRules, school: str, latest: date) -> None:
         window = rules.calendar.school_weeks_back(latest, rules.report.school_weeks)
         sums = [self.weeks[k] for w in reversed(window) if (k := w.isoformat()) in self.weeks]
-        unauthorised = sum(s[0] for s in sums)
+        unauthorised = sum(
+            min(float(self.weeks[k][0]), self.required_hours(rules, school, w))
+            for w in window
+            if (k := w.isoformat()) in self.weeks
+        )
         if unauthorised < rules.report.unauthorised_hours:
             return
         days = sorted(d for s in sums for d in s[3])
@@ -347,13 +530,19 @@ class ChildAttendance(PerChild):
             weeks=weeks if kind == "16-uur" else [],
         )
 
-    def _share(self, rules: RegionRules, school: str | None, monday: date) -> float:
+    def _share(
+        self, rules: RegionRules, school: str | None, monday: date, *, unauthorised: bool = False
+    ) -> float:
+        """The share of the week's required hours the child was absent (0 when none were
+        required: a partial exemption may free them all)."""
         sums = self.weeks.get(monday.isoformat())
-        if sums is None:
+        required = self.required_hours(rules, school, monday)
+        if sums is None or required <= 0:
             return 0.0
         # Regions that define long-term relative absence as unauthorised only count those.
-        hours = sums[5] if rules.thuiszitter.counts == "unauthorised" else sums[1]
-        return float(hours) / rules.weekly_hours(school)
+        only_unauthorised = unauthorised or rules.thuiszitter.counts == "unauthorised"
+        hours = sums[5] if only_unauthorised else sums[1]
+        return min(float(hours), required) / required
 
     def _check_category2(self, rules: RegionRules, school: str, latest: date) -> None:
         if self.thuiszitter is not None:
@@ -374,18 +563,109 @@ class ChildAttendance(PerChild):
             home_reason=self.home_reason,
         )
         sums = [self.weeks[w.isoformat()] for w in reversed(weeks)]
-        self._report(
-            rules,
-            school,
-            kind="maand-of-langer",
-            begin_on=since,
-            end_on=latest,
-            hours_unauthorised=sum(s[0] for s in sums),
-            sums=sums,
+        # Only unauthorised absence leads to a verzuimmelding (Leerplichtwet art. 21): the
+        # long absence is leerplicht's only when the unauthorised hours alone make it.
+        unauthorised = [self._share(rules, school, w, unauthorised=True) for w in weeks]
+        if all(share > rule.absent_share_above for share in unauthorised):
+            self._report(
+                rules,
+                school,
+                kind="maand-of-langer",
+                begin_on=since,
+                end_on=latest,
+                hours_unauthorised=sum(s[0] for s in sums),
+                sums=sums,
+                weeks=[],
+            )
+        else:
+            # Absence the school reports as authorised is illness (or leave): the JGZ's route
+            # (medische advisering ziek gemelde leerlingen), not leerplicht's.
+            self._jgz_referral_due(
+                child=self.child,
+                region=rules.region,
+                school=school,
+                jgz=rules.jgz,
+                since=since,
+                weeks=len(weeks),
+                hours_absent=float(sum(s[1] for s in sums)),
+                notify=[rules.jgz],
+            )
+
+    # commands: a school files what no hour count shows
+
+    def file_report(
+        self,
+        rules: RegionRules,
+        *,
+        report_id: uuid.UUID,
+        school: str,
+        kind: str,
+        begin_on: date,
+        end_on: date,
+        hours_unauthorised: float,
+        lessons_missed: int,
+        action_taken: str,
+        municipal_action_wanted: bool,
+        absence_ids: list[uuid.UUID],
+    ) -> None:
+        """Luxeverzuim or signaalverzuim, filed by the school: a verzuimmelding is due."""
+        if school not in {e["school"] for e in self.enrolments.values()}:
+            raise NotEnrolledError(f"{school} has no enrolment of this child")
+        if kind not in rules.report.school_filed_kinds:
+            raise NotFileableError(f"a school files {rules.report.school_filed_kinds}, not {kind}")
+        if str(report_id) in self.reports:
+            raise ReportAlreadyFiledError(f"report {report_id} was made before")
+        if end_on < begin_on:
+            raise NotFileableError("a report ends on or after its first day")
+        contact = rules.schools[school].contact if school in rules.schools else school
+        self._report_due(
+            child=self.child,
+            report_id=report_id,
+            school=school,
+            brin=self._brin_of(school),
+            region=rules.region,
+            leerplicht=rules.leerplicht,
+            begin_on=begin_on,
+            end_on=end_on,
+            kind=kind,
+            hours_unauthorised=hours_unauthorised,
+            hours_absent=hours_unauthorised,
+            lessons_missed=lessons_missed,
+            action_taken=action_taken,
+            municipal_action_wanted=municipal_action_wanted,
+            contact=contact,
+            absence_ids=list(absence_ids),
             weeks=[],
         )
 
     # commands: leerplicht
+
+    def give_advice(
+        self,
+        rules: RegionRules,
+        *,
+        advice_id: uuid.UUID,
+        swv: str,
+        article: str,
+        advice: str,
+        given_on: date,
+        relayed: dict[str, Any],
+    ) -> None:
+        """The SWV's advice on an exemption (seed 000 §4.3), given by the region's SWV."""
+        if swv != rules.swv:
+            raise NotTheRegionsSwvError(f"{swv} is not the SWV of region {rules.region}")
+        if article not in rules.exemptions.swv_advice_required:
+            raise UnknownExemptionArticleError(f"the SWV gives no advice under article {article}")
+        self._advice_given(
+            child=self.child,
+            advice_id=advice_id,
+            swv=swv,
+            region=rules.region,
+            article=article,
+            advice=advice,
+            given_on=given_on,
+            **relayed,
+        )
 
     def grant_exemption(
         self,
@@ -394,27 +674,45 @@ class ChildAttendance(PerChild):
         exemption_id: uuid.UUID,
         leerplicht: str,
         article: str,
-        swv_advice: str | None,
+        statement: dict[str, Any] | None,
+        hours_per_week: float | None,
         valid_from: date,
         valid_until: date | None,
         relayed: dict[str, Any],
     ) -> None:
-        if article not in rules.exemptions.articles:
+        """An exemption under an article of the Leerplichtwet, checked as the law asks."""
+        law = rules.exemptions
+        if article not in law.articles:
             raise UnknownExemptionArticleError(f"no exemption under article {article}")
-        if article in rules.exemptions.swv_advice_required and swv_advice is None:
-            raise SwvAdviceRequiredError(f"an exemption under article {article} needs SWV advice")
-        self._exemption_granted(
+        if article in law.statement_required and statement is None:
+            raise StatementRequiredError(f"article {article} needs the statement of art. 7")
+        if article in law.swv_advice_required and article not in self.advice:
+            raise SwvAdviceRequiredError(f"article {article} needs the SWV's advice, given by it")
+        partial = article in law.partial
+        if partial != (hours_per_week is not None):
+            raise PartialExemptionError(f"hours a week go with a partial exemption ({law.partial})")
+        if hours_per_week is not None and hours_per_week >= rules.weekly_hours(None):
+            raise PartialExemptionError("a partial exemption leaves hours required")
+        if article in law.yearly_renewal:
+            school_year_end = law.school_year_end(valid_from)
+            if valid_until is not None and valid_until > school_year_end:
+                raise RenewalRequiredError(
+                    f"article {article} is renewed yearly: valid until {school_year_end} at most"
+                )
+            valid_until = valid_until or school_year_end
+        self._exemption_granted_v2(
             child=self.child,
             exemption_id=exemption_id,
             leerplicht=leerplicht,
             region=rules.region,
             article=article,
-            swv_advice=swv_advice,
+            statement=statement,
+            hours_per_week=hours_per_week,
             valid_from=valid_from,
             valid_until=valid_until,
             **relayed,
         )
-        if self.thuiszitter is not None:
+        if self.thuiszitter is not None and not partial:
             self._end_thuiszitter(valid_from, "vrijstelling")
 
     def answer_report(
@@ -454,17 +752,58 @@ class ChildAttendance(PerChild):
             raise NotAThuiszitterError("an offer is recorded for a thuiszitter only")
         self._offer_made(child=self.child, offer_id=offer_id, by=by, offered_on=on, **relayed)
 
+    def fail_offer(self, offer_id: uuid.UUID, by: str, on: date, relayed: dict[str, Any]) -> None:
+        """The offer did not work out: the three-month clock starts again on `on`."""
+        if self.thuiszitter is None or self.thuiszitter.offer != str(offer_id):
+            raise UnknownOfferError(f"no open offer {offer_id} to this thuiszitter")
+        self._offer_failed(child=self.child, offer_id=offer_id, by=by, failed_on=on, **relayed)
+
+    def record_decision(
+        self,
+        rules: RegionRules,
+        *,
+        decision_id: uuid.UUID,
+        by: str,
+        forum: str,
+        outcome: str,
+        decided_on: date,
+        relayed: dict[str, Any],
+    ) -> None:
+        """The outcome of the local integral meeting or the thuiszitterstafel; no agreement in
+        the local meeting escalates at once."""
+        if self.thuiszitter is None:
+            raise NotAThuiszitterError("a decision is recorded for a thuiszitter only")
+        members = rules.integral_meeting if forum == "integraal-overleg" else rules.escalation
+        if by not in members:
+            raise NotAMemberOfTheForumError(f"{by} does not sit in the {forum}")
+        if outcome not in rules.codes.decision_outcomes:
+            raise UnknownCodeError(
+                f"a decision's outcome is one of {rules.codes.decision_outcomes}"
+            )
+        self._decision_recorded(
+            child=self.child,
+            decision_id=decision_id,
+            by=by,
+            region=rules.region,
+            forum=forum,
+            outcome=outcome,
+            decided_on=decided_on,
+            **relayed,
+        )
+        if forum == "integraal-overleg" and outcome in rules.codes.escalating_outcomes:
+            self._check_three_months(rules, decided_on, no_agreement=True)
+
     # time-driven rules
 
     def review(self, rules: RegionRules, today: date) -> None:
         """What time alone decides: category 1, the end of category 2, the three-month rule."""
         if self.thuiszitter is None:
             self._check_category1(rules, today)
-        elif self.thuiszitter["category"] == 2:
+        elif self.thuiszitter.category == 2:
             last_week = week_of(today) - timedelta(days=7)
             weeks = rules.calendar.school_weeks_back(last_week, 1)
-            school = self.thuiszitter.get("school")
-            if weeks[0] >= self.thuiszitter["since"] and (
+            school = self.thuiszitter.school
+            if weeks[0] >= self.thuiszitter.since and (
                 self._share(rules, school, weeks[0]) <= rules.thuiszitter.absent_share_above
             ):
                 self._end_thuiszitter(today, "terug-naar-school")
@@ -491,32 +830,54 @@ class ChildAttendance(PerChild):
             home_reason=self.home_reason,
         )
 
-    def _check_three_months(self, rules: RegionRules, today: date) -> None:
+    def _check_three_months(
+        self, rules: RegionRules, today: date, *, no_agreement: bool = False
+    ) -> None:
+        """Warnings to leerplicht, then the local integral meeting (seed 000 §3.4), then the
+        escalation to the thuiszitterstafel with the SWV: never before the meeting."""
         state = self.thuiszitter
-        assert state is not None
-        if state["offer"]:
+        if state is None or state.offer is not None or state.escalated:
             return
         rule = rules.three_month_rule
-        days = (today - state["since"]).days
-        deadline = state["since"] + timedelta(days=rule.limit_days)
-        if days >= rule.escalate_after_days and not state["escalated"]:
-            stage, threshold, notify = (
-                "escalated",
-                rule.escalate_after_days,
-                rules.thuiszitterstafel,
-            )
-        else:
+        days = (today - state.clock_from).days
+        deadline = state.clock_from + timedelta(days=rule.limit_days)
+        meeting = not state.integral and days >= rule.integral_meeting_after_days
+        escalate = days >= rule.escalate_after_days or no_agreement
+        if not meeting and not escalate:
             # one warning per threshold passed; a late tick gives only the highest one
-            due = [d for d in rule.warn_after_days if state["warned"] < d <= days]
-            if not due or state["escalated"]:
-                return
-            stage, threshold, notify = "warning", max(due), [rules.leerplicht]
+            due = [d for d in rule.warn_after_days if state.warned < d <= days]
+            if due:
+                self._reached(rules, "warning", max(due), days, deadline, [rules.leerplicht])
+            return
+        if meeting:
+            self._integral_meeting_due(
+                child=self.child,
+                region=rules.region,
+                since=state.clock_from,
+                days_at_home=days,
+                deadline=deadline,
+                notify=list(rules.integral_meeting),
+            )
+        if escalate:
+            threshold = min(days, rule.escalate_after_days)
+            self._reached(rules, "escalated", threshold, days, deadline, rules.escalation)
+
+    def _reached(
+        self,
+        rules: RegionRules,
+        stage: str,
+        threshold: int,
+        days: int,
+        deadline: date,
+        notify: list[str],
+    ) -> None:
+        assert self.thuiszitter is not None
         self._three_month_rule_reached(
             child=self.child,
             region=rules.region,
             stage=stage,
             threshold_days=threshold,
-            since=state["since"],
+            since=self.thuiszitter.clock_from,
             days_at_home=days,
             deadline=deadline,
             notify=list(notify),
@@ -527,8 +888,8 @@ class ChildAttendance(PerChild):
         assert state is not None
         self._thuiszitter_ended(
             child=self.child,
-            region=state["region"],
-            category=state["category"],
+            region=state.region,
+            category=state.category,
             ended_on=on,
             reason=reason,
         )
@@ -628,7 +989,43 @@ class ChildAttendance(PerChild):
         source: str,
         sealed: dict[str, str],
     ) -> None:
-        self.exemptions[str(exemption_id)] = [valid_from, valid_until]
+        self.exemptions[str(exemption_id)] = Exemption(article, valid_from, valid_until)
+
+    @event(ExemptionGrantedV2)
+    def _exemption_granted_v2(
+        self,
+        child: str,
+        exemption_id: uuid.UUID,
+        leerplicht: str,
+        region: str,
+        article: str,
+        statement: dict[str, Any] | None,
+        hours_per_week: float | None,
+        valid_from: date,
+        valid_until: date | None,
+        event_id: uuid.UUID,
+        source: str,
+        sealed: dict[str, str],
+    ) -> None:
+        self.exemptions[str(exemption_id)] = Exemption(
+            article, valid_from, valid_until, hours_per_week
+        )
+
+    @event(AdviceGiven)
+    def _advice_given(
+        self,
+        child: str,
+        advice_id: uuid.UUID,
+        swv: str,
+        region: str,
+        article: str,
+        advice: str,
+        given_on: date,
+        event_id: uuid.UUID,
+        source: str,
+        sealed: dict[str, str],
+    ) -> None:
+        self.advice[article] = Advice(swv, article, advice, given_on)
 
     @event(ReportDue)
     def _report_due(
@@ -687,15 +1084,7 @@ class ChildAttendance(PerChild):
         school: str | None,
         home_reason: str,
     ) -> None:
-        self.thuiszitter = {
-            "region": region,
-            "category": category,
-            "since": since,
-            "school": school,
-            "warned": 0,
-            "escalated": False,
-            "offer": False,
-        }
+        self.thuiszitter = Thuiszitter(region, category, since, school, clock_from=since)
 
     @event(ThuiszitterEnded)
     def _thuiszitter_ended(
@@ -717,9 +1106,36 @@ class ChildAttendance(PerChild):
     ) -> None:
         assert self.thuiszitter is not None
         if stage == "escalated":
-            self.thuiszitter["escalated"] = True
+            self.thuiszitter = replace(self.thuiszitter, escalated=True)
         else:
-            self.thuiszitter["warned"] = threshold_days
+            self.thuiszitter = replace(self.thuiszitter, warned=threshold_days)
+
+    @event(IntegralMeetingDue)
+    def _integral_meeting_due(
+        self,
+        child: str,
+        region: str,
+        since: date,
+        days_at_home: int,
+        deadline: date,
+        notify: list[str],
+    ) -> None:
+        assert self.thuiszitter is not None
+        self.thuiszitter = replace(self.thuiszitter, integral=True)
+
+    @event(JgzReferralDue)
+    def _jgz_referral_due(
+        self,
+        child: str,
+        region: str,
+        school: str,
+        jgz: str,
+        since: date,
+        weeks: int,
+        hours_absent: float,
+        notify: list[str],
+    ) -> None:
+        pass
 
     @event(OfferMade)
     def _offer_made(
@@ -733,7 +1149,47 @@ class ChildAttendance(PerChild):
         sealed: dict[str, str],
     ) -> None:
         assert self.thuiszitter is not None
-        self.thuiszitter["offer"] = True
+        self.thuiszitter = replace(self.thuiszitter, offer=str(offer_id))
+
+    @event(OfferFailed)
+    def _offer_failed(
+        self,
+        child: str,
+        offer_id: uuid.UUID,
+        by: str,
+        failed_on: date,
+        event_id: uuid.UUID,
+        source: str,
+        sealed: dict[str, str],
+    ) -> None:
+        assert self.thuiszitter is not None
+        # The three-month clock starts again: no warning, meeting or escalation yet.
+        self.thuiszitter = replace(
+            self.thuiszitter,
+            clock_from=failed_on,
+            warned=0,
+            integral=False,
+            escalated=False,
+            offer=None,
+        )
+
+    @event(DecisionRecorded)
+    def _decision_recorded(
+        self,
+        child: str,
+        decision_id: uuid.UUID,
+        by: str,
+        region: str,
+        forum: str,
+        outcome: str,
+        decided_on: date,
+        event_id: uuid.UUID,
+        source: str,
+        sealed: dict[str, str],
+    ) -> None:
+        if self.thuiszitter is not None and forum == "integraal-overleg":
+            # The local integral meeting was held: escalation may follow.
+            self.thuiszitter = replace(self.thuiszitter, integral=True)
 
 
 class RegionWatch(PerRegion):

@@ -14,14 +14,21 @@ from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.truancy import (
     AbsenceRecorded,
     ExemptionGranted,
+    ExemptionGrantedV2,
+    IntegralMeetingDue,
+    JgzReferralDue,
+    OfferFailed,
     OfferMade,
     PupilDeEnrolled,
     PupilEnrolled,
     ReportAnswered,
     ResidentRegistered,
+    SwvAdviceGiven,
     ThreeMonthRuleReached,
+    ThuiszitterDecisionRecorded,
     ThuiszitterEnded,
     ThuiszitterRegistered,
+    VerzuimFiled,
     VerzuimReportDue,
 )
 from services.policy.regions import load_regions
@@ -36,10 +43,14 @@ InboundTruancy = (
     PupilEnrolled
     | PupilDeEnrolled
     | AbsenceRecorded
+    | VerzuimFiled
     | ResidentRegistered
-    | ExemptionGranted
+    | SwvAdviceGiven
+    | ExemptionGrantedV2
     | ReportAnswered
     | OfferMade
+    | OfferFailed
+    | ThuiszitterDecisionRecorded
 )
 
 
@@ -101,10 +112,49 @@ def apply_inbound(
             ),
             batch,
         )
-    elif isinstance(event, ExemptionGranted):
+    elif isinstance(event, VerzuimFiled):
+        f = event.data
+        _own(event, f.school)
+        frules = app.rules(f.region)
+        app.command(
+            child,
+            lambda a: a.file_report(
+                frules,
+                report_id=f.report_id,
+                school=f.school,
+                kind=f.kind,
+                begin_on=f.begin_on,
+                end_on=f.end_on,
+                hours_unauthorised=f.hours_unauthorised,
+                lessons_missed=f.lessons_missed,
+                action_taken=f.action_taken,
+                municipal_action_wanted=f.municipal_action_wanted,
+                absence_ids=f.absence_ids,
+            ),
+            batch,
+        )
+    elif isinstance(event, SwvAdviceGiven):
+        v = event.data
+        _own(event, v.swv)
+        vrules = app.rules(v.region)
+        app.command(
+            child,
+            lambda a: a.give_advice(
+                vrules,
+                advice_id=v.advice_id,
+                swv=v.swv,
+                article=v.article,
+                advice=v.advice,
+                given_on=v.given_on,
+                relayed=relayed,
+            ),
+            batch,
+        )
+    elif isinstance(event, ExemptionGrantedV2):
         x = event.data
         _own(event, x.leerplicht)
         xrules = app.rules(x.region)
+        statement = None if x.statement is None else x.statement.model_dump(mode="json")
         app.command(
             child,
             lambda a: a.grant_exemption(
@@ -112,9 +162,35 @@ def apply_inbound(
                 exemption_id=x.exemption_id,
                 leerplicht=x.leerplicht,
                 article=x.article,
-                swv_advice=x.swv_advice,
+                statement=statement,
+                hours_per_week=x.hours_per_week,
                 valid_from=x.valid_from,
                 valid_until=x.valid_until,
+                relayed=relayed,
+            ),
+            batch,
+        )
+    elif isinstance(event, OfferFailed):
+        failed = event.data
+        _own(event, failed.by)
+        app.command(
+            child,
+            lambda a: a.fail_offer(failed.offer_id, failed.by, failed.failed_on, relayed),
+            batch,
+        )
+    elif isinstance(event, ThuiszitterDecisionRecorded):
+        decided = event.data
+        _own(event, decided.by)
+        drules = app.rules(decided.region)
+        app.command(
+            child,
+            lambda a: a.record_decision(
+                drules,
+                decision_id=decided.decision_id,
+                by=decided.by,
+                forum=decided.forum,
+                outcome=decided.outcome,
+                decided_on=decided.decided_on,
                 relayed=relayed,
             ),
             batch,
@@ -158,9 +234,15 @@ to_contract = Outbound(
         ChildAttendance.DeEnrolled: PupilDeEnrolled,
         ChildAttendance.ResidentRegistered: ResidentRegistered,
         ChildAttendance.ExemptionGranted: ExemptionGranted,
+        ChildAttendance.ExemptionGrantedV2: ExemptionGrantedV2,
+        ChildAttendance.AdviceGiven: SwvAdviceGiven,
         ChildAttendance.ReportAnswered: ReportAnswered,
         ChildAttendance.OfferMade: OfferMade,
+        ChildAttendance.OfferFailed: OfferFailed,
+        ChildAttendance.DecisionRecorded: ThuiszitterDecisionRecorded,
         ChildAttendance.ReportDue: VerzuimReportDue,
+        ChildAttendance.JgzReferralDue: JgzReferralDue,
+        ChildAttendance.IntegralMeetingDue: IntegralMeetingDue,
         ChildAttendance.ThuiszitterRegistered: (
             ThuiszitterRegistered,
             lambda e: {"notify": _leerplicht_of(e.region)},

@@ -42,7 +42,9 @@ from tests.events import (
     handover_closed,
     handover_escalated,
     handover_started,
+    integral_meeting_due,
     joined,
+    offer_failed,
     offer_made,
     opp_drawn_up,
     reduced_teaching_time,
@@ -424,6 +426,27 @@ def test_a_thuiszitter_without_an_offer_is_an_escalation_until_an_offer_or_the_e
     ]
     assert [] == offered
     assert [] == kinds(again, PO)
+
+
+def test_a_failed_offer_puts_the_thuiszitter_back_on_the_worklist() -> None:
+    since = NOW.date() - timedelta(days=10)
+    offer = offer_made(NOW.date() - timedelta(days=2))
+    app = applied(thuiszitter_registered(since), offer)
+    offered = kinds(app, PO)
+
+    app.apply(offer_failed(offer, NOW.date() - timedelta(days=1)))
+
+    assert [] == offered
+    assert ["thuiszitter-escalation"] == kinds(app, PO)
+
+
+def test_the_integral_meeting_is_on_the_worklists_of_its_members() -> None:
+    since = NOW.date() - timedelta(days=56)
+    app = applied(thuiszitter_registered(since), integral_meeting_due(since, NOW.date()))
+
+    [item] = app.worklist(WIJKTEAM)["items"]
+
+    assert ("thuiszitter-escalation", "integral-meeting") == (item["kind"], item["ref"])
 
 
 def test_an_offer_before_the_thuiszitter_was_registered_does_not_count() -> None:

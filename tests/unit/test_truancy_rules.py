@@ -8,20 +8,39 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from ketenbus_contracts.truancy import (
-    ExemptionGranted,
-    ExemptionGrantedData,
+    Article7Statement,
+    ExemptionGrantedV2,
+    ExemptionGrantedV2Data,
+    OfferFailed,
+    OfferFailedData,
     OfferMade,
     OfferMadeData,
     ReportAnswered,
     ReportAnsweredData,
     ResidentRegistered,
     ResidentRegisteredData,
+    SwvAdviceGiven,
+    SwvAdviceGivenData,
+    ThuiszitterDecisionRecorded,
+    ThuiszitterDecisionRecordedData,
+    VerzuimFiled,
+    VerzuimFiledData,
 )
 from services.truancy.domain import (
+    ChildAttendance,
+    Exemption,
+    NotAMemberOfTheForumError,
     NotEnrolledError,
+    NotFileableError,
+    NotTheRegionsSwvError,
+    PartialExemptionError,
+    RenewalRequiredError,
     ReportAlreadyClosedError,
+    StatementRequiredError,
     SwvAdviceRequiredError,
+    Thuiszitter,
     UnknownCodeError,
+    UnknownOfferError,
     UnknownReportError,
 )
 from services.truancy.translation import apply_inbound
@@ -34,6 +53,7 @@ from tests.unit.truancy_helpers import (
     application,
     enrol,
     of_type,
+    recorded,
     region,
 )
 
@@ -124,11 +144,38 @@ def test_more_than_four_weeks_absent_over_half_the_time_is_category_2() -> None:
     app = application()
     enrol(app)
     for day in weekdays(MONDAY, 5):
-        absent(app, day, 3, authorised=True)  # 15 of 25 hours a week
+        absent(app, day, 3)  # 15 of 25 hours a week, unauthorised
 
     [registered] = of_type(app, "ThuiszitterRegistered")
     assert (2, MONDAY, False) == (registered.category, registered.since, registered.absolute)
-    assert ["maand-of-langer"] == [r.kind for r in of_type(app, "ReportDue")]
+    assert {"16-uur", "maand-of-langer"} == {r.kind for r in of_type(app, "ReportDue")}
+
+
+# Leerplichtwet art. 21: only unauthorised absence leads to a verzuimmelding; long illness is
+# the JGZ's (medische advisering ziek gemelde leerlingen, MAZL)
+
+
+def test_only_unauthorised_absence_leads_to_a_verzuimmelding() -> None:
+    app = application()
+    enrol(app)
+    for day in weekdays(MONDAY, 5):
+        absent(app, day, 5, authorised=True)  # ill for five weeks, every hour authorised
+
+    [registered] = of_type(app, "ThuiszitterRegistered")
+    assert (2, MONDAY) == (registered.category, registered.since)  # counted in the monitor
+    assert [] == of_type(app, "ReportDue")
+
+
+def test_long_absence_through_illness_goes_to_the_jgz_not_to_leerplicht() -> None:
+    app = application()
+    enrol(app)
+    for day in weekdays(MONDAY, 5):
+        absent(app, day, 5, authorised=True)
+
+    [referral] = of_type(app, "JgzReferralDue")
+    assert ("jgz-gelderland-zuid", ["jgz-gelderland-zuid"], MONDAY, SCHOOL, 115.0) == (
+        referral.jgz, referral.notify, referral.since, referral.school, referral.hours_absent
+    )  # fmt: skip
 
 
 def test_four_weeks_over_half_is_not_yet_category_2() -> None:
@@ -215,6 +262,10 @@ def test_an_enrolled_resident_is_never_category_1() -> None:
 # thuiszitterspact: no child at home three months without an offer
 
 
+SWV = "swv-lingewaard"
+WIJKTEAM = "wijkteam-lingewaard"
+
+
 def test_the_three_month_rule_warns_then_escalates_to_the_thuiszitterstafel() -> None:
     app = application()
     resident(app)
@@ -226,10 +277,96 @@ def test_the_three_month_rule_warns_then_escalates_to_the_thuiszitterstafel() ->
     expected = [
         ("warning", 42, [LEERPLICHT]),
         ("warning", 63, [LEERPLICHT]),
-        ("escalated", 75, [LEERPLICHT, "wijkteam-lingewaard"]),
+        ("escalated", 75, [LEERPLICHT, SWV, WIJKTEAM]),
     ]
     assert expected == [(r.stage, r.days_at_home, r.notify) for r in reached]
     assert date(2026, 12, 1) == reached[-1].deadline
+
+
+def test_the_swv_takes_part_in_the_three_month_escalation() -> None:
+    app = application(region(thuiszitterstafel=[LEERPLICHT]))
+    resident(app)
+    app.tick(datetime(2026, 9, 8, tzinfo=UTC))
+
+    app.tick(datetime(2026, 11, 20, tzinfo=UTC))
+
+    [escalated] = [r for r in of_type(app, "ThreeMonthRuleReached") if r.stage == "escalated"]
+    assert [LEERPLICHT, SWV] == escalated.notify
+
+
+def test_a_local_integral_meeting_comes_before_escalation() -> None:
+    app = application()
+    resident(app)
+    start = datetime(2026, 9, 1, tzinfo=UTC)
+    for days in (8, 56, 80):
+        app.tick(start + timedelta(days=days))
+
+    stages = [
+        (type(e).__name__, getattr(e, "stage", None), e.days_at_home)
+        for e in recorded(app)
+        if type(e).__name__ in ("IntegralMeetingDue", "ThreeMonthRuleReached")
+    ]
+    assert [
+        ("IntegralMeetingDue", None, 56),
+        ("ThreeMonthRuleReached", "escalated", 80),
+    ] == stages
+    [meeting] = of_type(app, "IntegralMeetingDue")
+    assert [LEERPLICHT, WIJKTEAM, SWV] == meeting.notify
+
+
+def test_a_late_tick_still_holds_the_integral_meeting_before_escalating() -> None:
+    app = application()
+    resident(app)
+    app.tick(datetime(2026, 9, 8, tzinfo=UTC))
+
+    app.tick(datetime(2026, 11, 30, tzinfo=UTC))
+
+    kinds = [type(e).__name__ for e in recorded(app)][-2:]
+    assert ["IntegralMeetingDue", "ThreeMonthRuleReached"] == kinds
+
+
+def decision(app, by: str, forum: str, outcome: str, on: date) -> None:  # type: ignore[no-untyped-def]
+    apply_inbound(app, ThuiszitterDecisionRecorded.create(
+        source=by, subject=CHILD,
+        data=ThuiszitterDecisionRecordedData(
+            decision_id=uuid.uuid4(), by=by, region="lingewaard", forum=forum,  # type: ignore[arg-type]
+            outcome=outcome, decided_on=on,
+        ),
+    ))  # fmt: skip
+
+
+def test_the_outcome_of_the_meeting_is_a_recorded_decision() -> None:
+    app = application()
+    resident(app)
+    app.tick(datetime(2026, 9, 8, tzinfo=UTC))
+
+    decision(app, SWV, "integraal-overleg", "zorg-ingezet", date(2026, 9, 20))
+
+    [recorded_decision] = of_type(app, "DecisionRecorded")
+    assert (SWV, "integraal-overleg", "zorg-ingezet") == (
+        recorded_decision.by, recorded_decision.forum, recorded_decision.outcome
+    )  # fmt: skip
+
+
+def test_no_agreement_in_the_integral_meeting_escalates_at_once() -> None:
+    app = application()
+    resident(app)
+    app.tick(datetime(2026, 9, 8, tzinfo=UTC))
+
+    decision(app, WIJKTEAM, "integraal-overleg", "geen-overeenstemming", date(2026, 9, 30))
+
+    [escalated] = of_type(app, "ThreeMonthRuleReached")
+    assert ("escalated", 29) == (escalated.stage, escalated.days_at_home)
+
+
+def test_only_a_member_records_the_decision_of_a_meeting_with_a_known_outcome() -> None:
+    app = application()
+    resident(app)
+    app.tick(datetime(2026, 9, 8, tzinfo=UTC))
+    with pytest.raises(NotAMemberOfTheForumError):
+        decision(app, SCHOOL, "thuiszitterstafel", "zorg-ingezet", date(2026, 9, 30))
+    with pytest.raises(UnknownCodeError):
+        decision(app, SWV, "thuiszitterstafel", "weet-niet", date(2026, 9, 30))
 
 
 def test_an_offer_stops_the_three_month_clock() -> None:
@@ -247,33 +384,209 @@ def test_an_offer_stops_the_three_month_clock() -> None:
     assert [] == of_type(app, "ThreeMonthRuleReached")
 
 
-# exemptions (Leerplichtwet art. 5a, 5b, 15) with SWV advice
+def offer(app, offer_id: uuid.UUID, on: date) -> None:  # type: ignore[no-untyped-def]
+    apply_inbound(app, OfferMade.create(
+        source=SCHOOL, subject=CHILD,
+        data=OfferMadeData(offer_id=offer_id, by=SCHOOL, offered_on=on),
+    ))  # fmt: skip
 
 
-def exemption(app, article: str, advice: str | None) -> None:  # type: ignore[no-untyped-def]
-    apply_inbound(app, ExemptionGranted.create(
+def test_a_failed_offer_restarts_the_three_month_clock() -> None:
+    app = application()
+    resident(app)
+    app.tick(datetime(2026, 9, 10, tzinfo=UTC))
+    offer_id = uuid.uuid4()
+    offer(app, offer_id, date(2026, 9, 20))
+    apply_inbound(app, OfferFailed.create(
+        source=SCHOOL, subject=CHILD,
+        data=OfferFailedData(offer_id=offer_id, by=SCHOOL, failed_on=date(2026, 10, 5)),
+    ))  # fmt: skip
+
+    app.tick(datetime(2026, 11, 15, tzinfo=UTC))  # 75 days since 1 Sep, 41 since the failure
+    assert [] == of_type(app, "ThreeMonthRuleReached")
+    app.tick(datetime(2026, 11, 16, tzinfo=UTC))
+
+    [warning] = of_type(app, "ThreeMonthRuleReached")
+    assert ("warning", date(2026, 10, 5), date(2027, 1, 4)) == (
+        warning.stage, warning.since, warning.deadline
+    )  # fmt: skip
+
+
+def test_an_unknown_offer_cannot_fail() -> None:
+    app = application()
+    resident(app)
+    app.tick(datetime(2026, 9, 10, tzinfo=UTC))
+    with pytest.raises(UnknownOfferError):
+        apply_inbound(app, OfferFailed.create(
+            source=SCHOOL, subject=CHILD,
+            data=OfferFailedData(offer_id=uuid.uuid4(), by=SCHOOL, failed_on=date(2026, 10, 5)),
+        ))  # fmt: skip
+
+
+# exemptions (Leerplichtwet 1969 art. 3a, 3b, 5 onder a/b/c, 5a, 7, 15), the SWV's advice
+
+
+STATEMENT = Article7Statement(by="orthopedagoog-generalist", issued_on=date(2026, 9, 1))
+
+
+def exemption(  # type: ignore[no-untyped-def]
+    app,
+    article: str,
+    *,
+    statement: Article7Statement | None = STATEMENT,
+    hours: float | None = None,
+    valid_from: date = MONDAY,
+    valid_until: date | None = None,
+) -> None:
+    apply_inbound(app, ExemptionGrantedV2.create(
         source=LEERPLICHT, subject=CHILD,
-        data=ExemptionGrantedData(
+        data=ExemptionGrantedV2Data(
             exemption_id=uuid.uuid4(), leerplicht=LEERPLICHT, region="lingewaard",
-            article=article, swv_advice=advice, valid_from=MONDAY,  # type: ignore[arg-type]
+            article=article, statement=statement, hours_per_week=hours,  # type: ignore[arg-type]
+            valid_from=valid_from, valid_until=valid_until,
         ),
     ))  # fmt: skip
 
 
-def test_an_exemption_under_5a_needs_the_swv_advice() -> None:
+def advice(app, swv: str = SWV, article: str = "5a") -> None:  # type: ignore[no-untyped-def]
+    apply_inbound(app, SwvAdviceGiven.create(
+        source=swv, subject=CHILD,
+        data=SwvAdviceGivenData(
+            advice_id=uuid.uuid4(), swv=swv, region="lingewaard", article=article,  # type: ignore[arg-type]
+            advice="positief", given_on=date(2026, 9, 2),
+        ),
+    ))  # fmt: skip
+
+
+def test_an_exemption_under_5_onder_a_needs_the_swv_advice_given_by_the_swv() -> None:
     app = application()
     with pytest.raises(SwvAdviceRequiredError):
-        exemption(app, "5a", None)
+        exemption(app, "5a")
+    with pytest.raises(NotTheRegionsSwvError):
+        advice(app, swv="swv-po-lingewaard")
+
+    advice(app)
+    exemption(app, "5a")
+
+    [granted] = of_type(app, "ExemptionGrantedV2")
+    assert ("5a", {"by": "orthopedagoog-generalist", "issued_on": "2026-09-01"}) == (
+        granted.article, granted.statement
+    )  # fmt: skip
+
+
+def test_an_exemption_under_5_onder_a_needs_the_statement_of_article_7() -> None:
+    app = application()
+    advice(app)
+    with pytest.raises(StatementRequiredError):
+        exemption(app, "5a", statement=None)
+
+
+def test_5_onder_b_and_c_are_renewed_every_school_year() -> None:
+    app = application()
+    with pytest.raises(RenewalRequiredError):
+        exemption(app, "5b", statement=None, valid_until=date(2027, 12, 31))
+
+    exemption(app, "5c", statement=None)
+
+    [granted] = of_type(app, "ExemptionGrantedV2")
+    assert ("5c", date(2027, 7, 31)) == (granted.article, granted.valid_until)
+
+
+def test_every_article_of_the_law_is_known_and_5a_is_trekkend_bestaan() -> None:
+    app = application()
+    for article in ("5b", "5c", "5a-trekkend", "15"):
+        exemption(app, article, statement=None)
+
+    granted = [e.article for e in of_type(app, "ExemptionGrantedV2")]
+    assert ["5b", "5c", "5a-trekkend", "15"] == granted
+
+
+def test_a_partial_exemption_names_its_hours_a_week() -> None:
+    app = application()
+    with pytest.raises(PartialExemptionError):
+        exemption(app, "3a", statement=None)
+    with pytest.raises(PartialExemptionError):
+        exemption(app, "15", statement=None, hours=5)
 
 
 def test_an_exempt_child_is_not_reported() -> None:
     app = application()
     enrol(app)
-    exemption(app, "5a", "positief")
+    exemption(app, "5b", statement=None)
     for w in range(4):
         absent(app, MONDAY + timedelta(weeks=w), 4)
 
     assert [] == of_type(app, "ReportDue")
+
+
+def test_a_partial_exemption_measures_absence_against_the_hours_still_required() -> None:
+    exempt, not_exempt = application(), application()
+    for app in (exempt, not_exempt):
+        enrol(app)
+    exemption(exempt, "3b", statement=None, hours=15)  # 10 of 25 hours a week required
+    for app in (exempt, not_exempt):
+        for day in weekdays(MONDAY, 5):
+            absent(app, day, 2, authorised=True)  # 10 hours a week
+
+    assert [] == of_type(not_exempt, "ThuiszitterRegistered")
+    [registered] = of_type(exempt, "ThuiszitterRegistered")
+    assert (2, MONDAY) == (registered.category, registered.since)
+
+
+def test_no_verzuim_counts_for_hours_a_partial_exemption_frees() -> None:
+    app = application()
+    enrol(app)
+    exemption(app, "3a", statement=None, hours=22)  # 3 hours a week required
+    for w in range(4):
+        absent(app, MONDAY + timedelta(weeks=w), 5)  # 20 hours, only 12 of them required
+
+    assert [] == of_type(app, "ReportDue")
+
+
+# luxeverzuim and signaalverzuim: filed by the school (Besluit verzuimmelding)
+
+
+def filed(app, kind: str, school: str = SCHOOL) -> uuid.UUID:  # type: ignore[no-untyped-def]
+    report_id = uuid.uuid4()
+    apply_inbound(app, VerzuimFiled.create(
+        source=school, subject=CHILD,
+        data=VerzuimFiledData(
+            report_id=report_id, school=school, brin="99ZZ", region="lingewaard",
+            kind=kind, begin_on=date(2026, 10, 16), end_on=date(2026, 10, 16),  # type: ignore[arg-type]
+            hours_unauthorised=5, lessons_missed=5, action_taken="Ouders gebeld",
+            municipal_action_wanted=False,
+        ),
+    ))  # fmt: skip
+    return report_id
+
+
+def test_a_school_files_luxeverzuim_and_it_is_reported_to_leerplicht() -> None:
+    app = application()
+    enrol(app)
+
+    report_id = filed(app, "luxe")
+
+    [report] = of_type(app, "ReportDue")
+    assert (report_id, "luxe", LEERPLICHT, 5.0) == (
+        report.report_id, report.kind, report.leerplicht, report.hours_unauthorised
+    )  # fmt: skip
+
+
+def test_a_school_files_signaalverzuim_below_sixteen_hours() -> None:
+    app = application()
+    enrol(app)
+    absent(app, MONDAY, 3)
+
+    filed(app, "signaal")
+
+    assert ["signaal"] == [r.kind for r in of_type(app, "ReportDue")]
+
+
+def test_a_school_files_only_the_kinds_no_hour_count_shows() -> None:
+    app = application(region(report__school_filed_kinds=["luxe"]))
+    enrol(app)
+    with pytest.raises(NotFileableError):
+        filed(app, "signaal")
 
 
 # leerplicht's answers
@@ -327,3 +640,40 @@ def test_an_answer_to_an_unknown_report_is_refused() -> None:
     enrol(app)
     with pytest.raises(UnknownReportError):
         answer(app, uuid.uuid4(), "in-behandeling")
+
+
+def test_a_snapshot_keeps_the_exemptions_and_the_thuiszitter_as_values() -> None:
+    app = application()
+    enrol(app)
+    exemption(app, "3b", statement=None, hours=15)
+    for day in weekdays(MONDAY, 5):
+        absent(app, day, 2, authorised=True)  # past 16 events: loaded from a snapshot
+
+    attendance = app.attendance_of(CHILD)
+
+    assert app.snapshots is not None
+    assert [] != list(app.snapshots.get(attendance.id))
+    assert ["3b"] == [e.article for e in attendance.exemptions.values()]
+    assert (2, MONDAY, MONDAY) == (
+        attendance.thuiszitter and attendance.thuiszitter.category,
+        attendance.thuiszitter and attendance.thuiszitter.since,
+        attendance.thuiszitter and attendance.thuiszitter.clock_from,
+    )  # fmt: skip
+
+
+def test_a_version_1_snapshot_is_upcast_to_values() -> None:
+    state = {
+        "exemptions": {"x": [MONDAY, None]},
+        "thuiszitter": {
+            "region": "lingewaard", "category": 2, "since": MONDAY, "school": SCHOOL,
+            "warned": 42, "escalated": False, "offer": False,
+        },
+    }  # fmt: skip
+
+    ChildAttendance.upcast_v1_v2(state)
+
+    assert {"x": Exemption("onbekend", MONDAY, None).stored()} == state["exemptions"]
+    assert (
+        Thuiszitter("lingewaard", 2, MONDAY, SCHOOL, MONDAY, warned=42).stored()
+        == (state["thuiszitter"])
+    )
