@@ -18,9 +18,10 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
-from types import TracebackType
 
 import structlog
+
+from services.runtime.lifecycle import Started
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +55,7 @@ def die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-class EmbeddedNats:
+class EmbeddedNats(Started):
     """Start and stop a single JetStream-enabled nats-server below `directory`."""
 
     def __init__(
@@ -140,15 +141,3 @@ class EmbeddedNats:
             self.process.kill()
             self.process.wait()
         log.info("embedded_nats_stopped", pid=self.process.pid)
-
-    def __enter__(self) -> EmbeddedNats:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -14,13 +14,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 
 import nats
 import structlog
 
 from services.runtime import nats_auth
 from services.runtime.host import health_subject
+from services.runtime.lifecycle import Started
 from services.runtime.nats_auth import SUPERVISOR_USER
 from services.runtime.nats_permissions import load_permissions, partner_readers
 from services.runtime.nats_server import EmbeddedNats, die_with_parent
@@ -101,7 +101,7 @@ class ServiceFailedError(RuntimeError):
     """A service process exited or did not become ready."""
 
 
-class Backbone:
+class Backbone(Started):
     """NATS plus the named service processes, as a context manager."""
 
     def __init__(self, settings: Settings, services: list[str]) -> None:
@@ -214,19 +214,3 @@ class Backbone:
         """Block until a service process exits (then stop the rest)."""
         while all(p.poll() is None for p in self.processes.values()):
             time.sleep(0.5)
-
-    def __enter__(self) -> Backbone:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
