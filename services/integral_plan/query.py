@@ -19,9 +19,9 @@ from joserfc.jwk import OKPKey
 
 from ketenbus_contracts.plan import PlanQuery, PlanQueryError, verify_plan_query
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.register import ProcessingRegister
 from services.integral_plan.domain import match_parties, sealed_items, signalling_seen_by
 from services.policy.loading import load_register
-from services.policy.register import ProcessingRegister
 from services.runtime.partners import PartnerRegistry
 
 

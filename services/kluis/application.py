@@ -23,6 +23,7 @@ from eventsourcing.persistence import Tracking
 from joserfc.jwk import OKPKey
 
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.register import ProcessingRegister
 from ketenbus_contracts.sealing import (
     MAX_BATCH_BYTES,
     MAX_REQUEST_SKEW_SECONDS,
@@ -56,7 +57,6 @@ from services.kluis.domain import (
     KluisError,
     Operation,
     ProcessingRecord,
-    ProcessingRegister,
     UnknownPartnerError,
     Verdict,
     decide,

@@ -24,18 +24,13 @@ from enum import StrEnum
 from eventsourcing.domain import Aggregate, event
 
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.register import ProcessingRegister
 from ketenbus_contracts.sealing import RefusalCode
 
 # Processing records are shared with the pseudonym service (services/ldv.py); kluis's names stay.
 from services.ldv import Decision as Decision
 from services.ldv import ProcessingRecord as ProcessingRecord
 from services.ldv import parse_traceparent as parse_traceparent
-
-# The register moved to the shared policy package; kluis's callers still find it here.
-from services.policy.register import InvalidRegisterError as InvalidRegisterError
-from services.policy.register import ProcessingActivity as ProcessingActivity
-from services.policy.register import ProcessingRegister as ProcessingRegister
-from services.policy.register import UnknownPurposeError as UnknownPurposeError
 from services.policy.relations import RelationFact, RelationRules, add_period
 from services.runtime.aggregate import PerChild
 

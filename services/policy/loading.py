@@ -1,7 +1,8 @@
 """Loading the policy files under `infra/`: the processing register and the relation rules.
 
-Both are versioned YAML readable by auditors, checked strictly (unknown keys refused) and turned
-into the pure models of `services.policy.register` and `services.policy.relations`.
+Both are versioned YAML readable by auditors, checked strictly (unknown keys refused): the
+register as the contracts' model (`ketenbus_contracts.register`, a partner reads it too), the
+relation rules into the pure model of `services.policy.relations`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.register import ProcessingRegister
 from services.infra import INFRA_DIR
-from services.policy.register import InvalidRegisterError, ProcessingActivity, ProcessingRegister
 from services.policy.relations import (
     BasisRule,
     Grant,
@@ -32,42 +33,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class ActivityEntry(_Strict):
-    id: str
-    purpose: Purpose
-    name: str
-    legal_basis: str
-    retention: str = Field(pattern=r"^P(\d+Y)?(\d+M)?(\d+D)?$")
-    retention_from: str
-    holder_roles: list[str]
-    writer_roles: list[str]
-    relay_roles: list[str] = Field(default_factory=list)
-
-
-class RegisterFile(_Strict):
-    version: str
-    controller: str
-    activities: list[ActivityEntry]
-
-
 def parse_register(raw: dict[str, Any]) -> ProcessingRegister:
-    parsed = RegisterFile.model_validate(raw)
-    activities: dict[Purpose, ProcessingActivity] = {}
-    for entry in parsed.activities:
-        if entry.purpose in activities:
-            raise InvalidRegisterError(f"two activities for purpose {entry.purpose.value}")
-        activities[entry.purpose] = ProcessingActivity(
-            id=entry.id,
-            purpose=entry.purpose,
-            name=entry.name,
-            legal_basis=entry.legal_basis,
-            retention=entry.retention,
-            retention_from=entry.retention_from,
-            holder_roles=frozenset(entry.holder_roles),
-            writer_roles=frozenset(entry.writer_roles),
-            relay_roles=frozenset(entry.relay_roles),
-        )
-    return ProcessingRegister(parsed.version, parsed.controller, activities)
+    return ProcessingRegister.model_validate(raw)
 
 
 def load_register(path: Path = REGISTER_PATH) -> ProcessingRegister:

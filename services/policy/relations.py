@@ -29,12 +29,15 @@ from enum import StrEnum
 from typing import Literal, Protocol
 
 from ketenbus_contracts.purposes import Purpose
-from services.policy.register import PolicyError
 
 SELF = "self"
 CHILD_SCOPE = "child"
 
 AccessCode = Literal["no-relation", "relation-ended", "scope-not-permitted"]
+
+
+class PolicyError(Exception):
+    """The relation rules refused or are inconsistent."""
 
 
 class InvalidRelationRulesError(PolicyError):

@@ -9,7 +9,7 @@ import yaml
 from joserfc.jwk import OKPKey
 from pydantic import BaseModel, ConfigDict, Field
 
-from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.register import ActivityReference
 from services.infra import INFRA_DIR
 from services.pseudonym.domain import Limits, PseudonymPolicy, Requester
 from services.runtime.partners import PartnerRegistry
@@ -19,13 +19,6 @@ POLICY_PATH = INFRA_DIR / "pseudonym" / "policy.yaml"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ActivityEntry(_Strict):
-    id: str
-    purpose: Purpose
-    name: str
-    legal_basis: str
 
 
 class LimitsEntry(_Strict):
@@ -45,7 +38,7 @@ class LimitsFile(_Strict):
 
 class PolicyFile(_Strict):
     version: str
-    processing_activity: ActivityEntry
+    processing_activity: ActivityReference
     roles: list[str]
     limits: LimitsFile
 

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 import pytest
 
 from ketenbus_contracts.purposes import Purpose
-from services.kluis.domain import Decision, Operation, ProcessingRegister, Relation, Verdict, decide
+from ketenbus_contracts.register import ProcessingRegister
+from services.kluis.domain import Decision, Operation, Relation, Verdict, decide
 from services.policy.loading import load_register, load_relations
 from services.policy.relations import Opens
 from services.runtime.partners import PARTNERS_PATH, PartnerRegistry
