@@ -85,10 +85,9 @@ from ketenbus_contracts.signalling import (
 from ketenbus_contracts.signing import sign_event
 from ketenbus_partner.keyring import Keyring
 from ketenbus_partner.keys import load_or_create_partner_keys
+from ketenbus_partner.plan import open_plan, query_plan
 from ketenbus_partner.pseudonyms import PseudonymClient, ResolvedPseudonyms
 from ketenbus_partner.publish import publish_signed
-from services.integral_plan.client import query_plan
-from services.integral_plan.reader import open_plan
 from services.policy.handover import load_disclosure_rules, load_rules
 from services.policy.regions import RegionRules, load_regions, school_region
 from services.runtime.nats_auth import SUPERVISOR_USER, Connections, partner_connect, settings_for

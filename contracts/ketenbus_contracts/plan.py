@@ -17,9 +17,9 @@ import binascii
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -279,3 +279,23 @@ def verify_plan_query(
     if abs(current - query.issued_at) > MAX_REQUEST_SKEW_SECONDS:
         raise PlanQueryError("stale-request", "the query was issued too long ago or ahead")
     return query
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan a query answers: the lists whose items carry sealed sections (each bound to the
+# item's `event_id`), and those in its attendance block.
+
+SEALED_ITEMS = ("signals", "goals", "agreements", "actions", "handovers", "arrangements")
+ATTENDANCE_ITEMS = ("enrolments", "exemptions", "offers", "reports")
+
+
+def sealed_items(view: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item of a plan's view that carries sealed sections (and an action's report)."""
+    for key in SEALED_ITEMS:
+        for item in view.get(key, []):
+            yield item
+            if isinstance(item.get("report"), dict):
+                yield item["report"]
+    attendance = view.get("attendance") or {}
+    for key in ATTENDANCE_ITEMS:
+        yield from attendance.get(key, [])

@@ -163,11 +163,10 @@ def plan_show(
 ) -> None:
     """Show a child's plan as PARTNER sees it (running plan service), or else from its store."""
     from ketenbus_partner.keyring import Keyring
+    from ketenbus_partner.plan import open_plan, query_plan
     from services.integral_plan.application import UnknownPlanError
     from services.integral_plan.bootstrap import create_application
-    from services.integral_plan.client import query_plan
     from services.integral_plan.present import format_plan
-    from services.integral_plan.reader import open_plan
     from services.runtime.nats_auth import partner_connect
     from services.runtime.supervisor import discover_nats_url
 

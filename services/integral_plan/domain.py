@@ -27,15 +27,11 @@ from eventsourcing.domain import Aggregate, event
 
 NAMESPACE = uuid.UUID("9d7e0c55-61b3-4f5a-a8a4-706c616e2121")
 
-# The lists of a plan's view whose items carry sealed sections (bound to their `event_id`), and
-# those in its attendance block: `sealed_items` walks them for the query filter and the reader.
-SEALED_ITEMS = ("signals", "goals", "agreements", "actions", "handovers", "arrangements")
 # The basis of a party admitted to the plan itself (kluis's `plan-party` relation).
 PLAN_PARTY = "plan-party"
 # The bases a party known through another domain gains on the plan itself: `plan` when it acts
 # on the plan beyond its signal; `signal` and `enrolment` are other domains' relations.
 ACTED, SIGNAL, ENROLMENT = "plan", "signal", "enrolment"
-ATTENDANCE_ITEMS = ("enrolments", "exemptions", "offers", "reports")
 
 
 class PlanError(Exception):
@@ -786,15 +782,3 @@ def signalling_seen_by(view: dict[str, Any], partner: str) -> dict[str, Any]:
         and (not t["kind"].startswith("signal") or t["partner"] in seen)
     ]
     return view
-
-
-def sealed_items(view: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every item of a plan's view that carries sealed sections (and an action's report)."""
-    for key in SEALED_ITEMS:
-        for item in view.get(key, []):
-            yield item
-            if isinstance(item.get("report"), dict):
-                yield item["report"]
-    attendance = view.get("attendance") or {}
-    for key in ATTENDANCE_ITEMS:
-        yield from attendance.get(key, [])

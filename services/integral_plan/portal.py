@@ -15,8 +15,7 @@ from typing import Any, Protocol
 from nats.aio.client import Client as NatsClient
 
 from ketenbus_partner.keyring import Keyring
-from services.integral_plan.client import ask, query_plan, query_worklist
-from services.integral_plan.reader import kinds_only, open_plan
+from ketenbus_partner.plan import ask, kinds_only, open_plan, query_plan, query_worklist
 
 
 class Portal(Protocol):

@@ -1,7 +1,7 @@
 """The integral plan as text, as one reader sees it (`ketenbus plan show`, the demo's last page).
 
 Takes the plan a reader got from the query (its sections opened with its own keys by
-`services.integral_plan.reader`) and prints every block the plan has: parties, regie, signals,
+`ketenbus_partner.plan.open_plan`) and prints every block the plan has: parties, regie, signals,
 goals, agreements, actions, handovers, arrangements, attendance, match and timeline. Sealed
 sections show as opened, refused (kluis's code) or sealed; clear fields only as given.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.integral_plan.domain import ATTENDANCE_ITEMS
+from ketenbus_contracts.plan import ATTENDANCE_ITEMS
 
 HIDDEN = {"sealed", "opened", "refused", "withheld", "event_id", "report"}
 

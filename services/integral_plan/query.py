@@ -6,7 +6,7 @@ only the sealed sections of purposes its role may hold under the processing regi
 others are listed as withheld, so it knows something is there. Signals are the signallers':
 a partner sees its own, and those of a match it is told of without their sections
 (`domain.signalling_seen_by`). It opens what it got with its own keys
-(`services.integral_plan.reader`); this side never opens anything.
+(`ketenbus_partner.plan.open_plan`); this side never opens anything.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 
 from joserfc.jwk import OKPKey
 
-from ketenbus_contracts.plan import PlanQuery, PlanQueryError, verify_plan_query
+from ketenbus_contracts.plan import PlanQuery, PlanQueryError, sealed_items, verify_plan_query
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.register import ProcessingRegister
-from services.integral_plan.domain import match_parties, sealed_items, signalling_seen_by
+from services.integral_plan.domain import match_parties, signalling_seen_by
 from services.policy.loading import load_register
 from services.runtime.partners import PartnerRegistry
 

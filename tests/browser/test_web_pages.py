@@ -22,9 +22,9 @@ import uvicorn
 
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_partner.keyring import KeyRefusedError
+from ketenbus_partner.plan import open_plan
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
 from services.integral_plan.query import NotOnPlanError, PlanAccess
-from services.integral_plan.reader import open_plan
 from services.integral_plan.web import create_web_app
 from tests.events import (
     CHILD,

@@ -17,9 +17,9 @@ from ketenbus_contracts.envelope import CloudEvent, parse_event
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
+from ketenbus_partner import plan as client
 from ketenbus_partner.keys import load_or_create_partner_keys
 from ketenbus_partner.publish import DataDirKeys
-from services.integral_plan import client
 from services.kluis.domain import Decision, Operation, ProcessingRecord
 from services.kluis.keystore import Keystore
 from services.runtime.settings import Settings

@@ -42,9 +42,9 @@ from ketenbus_contracts.signalling import (
 )
 from ketenbus_partner.keyring import Keyring
 from ketenbus_partner.keys import load_or_create_partner_keys
+from ketenbus_partner.plan import query_plan
 from ketenbus_partner.publish import DataDirKeys
 from services.integral_plan.application import IntegralPlanApplication
-from services.integral_plan.client import query_plan
 from services.integral_plan.portal import NatsPortal
 from services.integral_plan.query import PlanAccess
 from services.integral_plan.rebuild import rebuild, replay_events

@@ -31,12 +31,11 @@ from demo.story import (
 )
 from ketenbus_contracts.pseudonym import SecretPseudonymiser
 from ketenbus_partner.keyring import Keyring
+from ketenbus_partner.plan import open_plan, query_plan, query_worklist
 from ketenbus_partner.publish import publish_signed
 from services import registry
 from services.audit.replay import read_streams, stream_totals
 from services.cli import app
-from services.integral_plan.client import query_plan, query_worklist
-from services.integral_plan.reader import open_plan
 from services.runtime.nats_auth import partner_connect, secrets_dir
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone

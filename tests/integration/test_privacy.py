@@ -16,7 +16,7 @@ import pytest
 from demo.story import SCHOOL, Story, run_scenario
 from ketenbus_partner.keyring import KeyRefusedError, Keyring
 from ketenbus_partner.keys import load_or_create_partner_keys
-from services.integral_plan.client import query_plan
+from ketenbus_partner.plan import query_plan
 from services.kluis.erasure import announce_erasure, destroy_keys
 from services.registry import SERVICES
 from services.runtime.settings import server_list

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ketenbus_partner.plan import kinds_only
 from services.integral_plan.present import format_plan
-from services.integral_plan.reader import kinds_only
 
 CHILD = "a" * 32
 

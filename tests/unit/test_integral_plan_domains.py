@@ -9,13 +9,14 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from ketenbus_contracts.plan import sealed_items
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_partner.keyring import KeyRefusedError
+from ketenbus_partner.plan import open_plan
 from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.bootstrap import service_spec
-from services.integral_plan.domain import Plan, sealed_items
+from services.integral_plan.domain import Plan
 from services.integral_plan.query import PlanAccess
-from services.integral_plan.reader import open_plan
 from services.integral_plan.rebuild import SOURCES
 from services.integral_plan.translation import to_contract
 from services.runtime.outbox import outbound_event_id
