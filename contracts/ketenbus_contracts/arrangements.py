@@ -247,6 +247,8 @@ class ArrangementsContract(CloudEvent[DataT], domain="arrangements"):
 class SupportRequested(ArrangementsContract[SupportRequestedData], name="support-requested"):
     """The school (IB'er) asks the SWV for support beyond basic support."""
 
+    sealed_models = (SupportRequestDetails,)
+
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
         return _rel([d.school.partner, d.swv], record_scope("request", d.request_id))
@@ -254,6 +256,8 @@ class SupportRequested(ArrangementsContract[SupportRequestedData], name="support
 
 class TlvIssued(ArrangementsContract[TlvIssuedData], name="tlv-issued"):
     """The SWV issued a toelaatbaarheidsverklaring (OSO: beschikkingsnummer, categorie, dates)."""
+
+    sealed_models = (TlvDetails,)
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
@@ -264,6 +268,8 @@ class TlvIssued(ArrangementsContract[TlvIssuedData], name="tlv-issued"):
 class OppDrawnUp(ArrangementsContract[OppDrawnUpData], name="opp-drawn-up"):
     """The school drew up (or revised) the OPP; the IB'er holds regie on it."""
 
+    sealed_models = (OppDetails,)
+
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
         scope = record_scope("opp", d.opp_id)
@@ -272,6 +278,8 @@ class OppDrawnUp(ArrangementsContract[OppDrawnUpData], name="opp-drawn-up"):
 
 class YouthCareDecided(ArrangementsContract[YouthCareDecidedData], name="youth-care-decided"):
     """The access team decided on youth care (beschikking): product sealed, period in clear."""
+
+    sealed_models = (YouthCareDetails,)
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
@@ -284,6 +292,8 @@ class YouthCareDecided(ArrangementsContract[YouthCareDecidedData], name="youth-c
 
 class ArrangementAgreed(ArrangementsContract[ArrangementAgreedData], name="arrangement-agreed"):
     """A combined education-care arrangement (OZA) with its funding split; support starts."""
+
+    sealed_models = (ArrangementDetails,)
 
     def relation_changes(self) -> list[RelationChange]:
         d = self.data
@@ -317,6 +327,8 @@ class ReducedTeachingTimeRequested(
 ):
     """Variawet: the school board asks the inspectorate to deviate from teaching time; needs
     an OPP, hours a week, a period and the schedule back to full time."""
+
+    sealed_models = (ReducedTimeDetails,)
 
 
 class RegieChanged(ArrangementsContract[RegieChangedData], name="regie-changed"):

@@ -61,6 +61,10 @@ class RelationChange:
     until: date | None = None
 
 
+# (An alias: inside an event class `type` is the CloudEvents field, not the builtin.)
+SealedModels = tuple[type[ContractModel], ...]
+
+
 class EventData(ContractModel):
     """Base of an event's `data`; `sealed` holds the purpose-sealed sections."""
 
@@ -76,6 +80,9 @@ class CloudEvent(ContractModel, Generic[DataT]):
     domain: ClassVar[str]
     name: ClassVar[str]
     version: ClassVar[int]
+    # The models whose `SealedUnder` fields this event carries in `data.sealed` (one JWE per
+    # purpose): what a section holds once opened, shown in the AsyncAPI document.
+    sealed_models: ClassVar[SealedModels] = ()
 
     specversion: str = Field(default="1.0", pattern=r"^1\.0$")
     id: uuid.UUID = Field(description="Unique per event; the publisher's idempotency key")
@@ -85,8 +92,18 @@ class CloudEvent(ContractModel, Generic[DataT]):
     time: AwareDatetime
     datacontenttype: str = Field(default="application/json", pattern=r"^application/json$")
     traceparent: str | None = Field(default=None, pattern=TRACEPARENT_PATTERN)
-    purposes: list[Purpose] = Field(default_factory=list)
-    ketenbussig: str | None = Field(default=None, description="Partner's detached signature")
+    purposes: list[Purpose] = Field(
+        default_factory=list,
+        description="The purposes of the sections in `data.sealed`, sorted: who may hold which "
+        "purpose is the processing register's; the feed keeps only those the reader may hold",
+    )
+    ketenbussig: str | None = Field(
+        default=None,
+        description="The publishing partner's signature: a JWS with detached payload "
+        "(`<protected header>..<signature>`, RFC 7515 appendix F), Ed25519, over the RFC 8785 "
+        "canonical form of this envelope without `ketenbussig`; protected header `alg` "
+        "`Ed25519`, `kid` `<source>#sig`, `typ` `ketenbus-event+jws`",
+    )
     data: DataT
 
     def __init_subclass__(

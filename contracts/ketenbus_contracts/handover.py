@@ -328,6 +328,8 @@ class DossierPreparedInfo(HandoverContract[DossierPreparedInfoData], name="dossi
 class ParentsViewed(HandoverContract[ParentsViewedData], name="parents-viewed"):
     """The parents viewed the dossier (inzage), agreed or not, and opted out of categories."""
 
+    sealed_models = (ParentsViewDetails,)
+
 
 class ConsentRecorded(HandoverContract[ConsentRecordedData], name="consent-recorded"):
     """Consent (toestemming) of the parents, or of the pupil from 16, granted or refused."""

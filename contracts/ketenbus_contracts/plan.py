@@ -174,17 +174,25 @@ class RegieAssigned(PlanContract[RegieAssignedData], name="regie-assigned"):
 class GoalSet(PlanContract[GoalSetData], name="goal-set"):
     """A goal on the plan; its text sealed (`GoalDetails`)."""
 
+    sealed_models = (GoalDetails,)
+
 
 class AgreementMade(PlanContract[AgreementMadeData], name="agreement-made"):
     """An agreement between parties; its text sealed (`AgreementDetails`)."""
+
+    sealed_models = (AgreementDetails,)
 
 
 class ActionAgreed(PlanContract[ActionAgreedData], name="action-agreed"):
     """X does Y and reports back to B by date; Y sealed (`ActionDetails`)."""
 
+    sealed_models = (ActionDetails,)
+
 
 class ActionDone(PlanContract[ActionDoneData], name="action-done"):
     """X reported back: the action is done; report and follow-up sealed (`ActionReport`)."""
+
+    sealed_models = (ActionReport,)
 
 
 class ParentLinked(PlanContract[ParentLinkedData], name="parent-linked"):

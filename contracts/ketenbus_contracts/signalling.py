@@ -309,6 +309,8 @@ class SignallingContract(CloudEvent[DataT], domain="signalling"):
 class SignalRegistered(SignallingContract[SignalRegisteredData], name="signal-registered"):
     """A partner registered a concern about a child."""
 
+    sealed_models = (SignalDetails,)
+
     def relation_changes(self) -> list[RelationChange]:
         """The signaller has a relation with the child while its signal is active."""
         signal = str(self.data.signal_id)
@@ -378,6 +380,8 @@ class RiskInventoryRecorded(
     SignallingContract[RiskInventoryRecordedData], name="risk-inventory-recorded"
 ):
     """A three-year-old's risk inventory and plan of approach (content sealed), seed 000 1.3."""
+
+    sealed_models = (RiskInventoryDetails,)
 
     def relation_changes(self) -> list[RelationChange]:
         basis = str(self.data.inventory_id)

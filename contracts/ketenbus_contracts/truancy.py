@@ -330,6 +330,8 @@ class TruancyContract(CloudEvent[DataT], domain="truancy"):
 class PupilEnrolled(TruancyContract[PupilEnrolledData], name="pupil-enrolled"):
     """A school enrolled a pupil: the school has a relation with the child."""
 
+    sealed_models = (PupilIdentity,)
+
     def relation_changes(self) -> list[RelationChange]:
         return [RelationChange(self.data.school, ENROLMENT, self.data.brin, active=True)]
 
@@ -344,6 +346,8 @@ class PupilDeEnrolled(TruancyContract[PupilDeEnrolledData], name="pupil-de-enrol
 class AbsenceRecorded(TruancyContract[AbsenceRecordedData], name="absence-recorded"):
     """A school recorded an absence of one day (hours, lesson periods, authorised or not)."""
 
+    sealed_models = (AbsenceDetails,)
+
 
 class ResidentRegistered(TruancyContract[ResidentRegisteredData], name="resident-registered"):
     """The municipal population feed: a child of compulsory-education age lives in the region."""
@@ -351,6 +355,8 @@ class ResidentRegistered(TruancyContract[ResidentRegisteredData], name="resident
 
 class ExemptionGranted(TruancyContract[ExemptionGrantedData], name="exemption-granted"):
     """Superseded by v2 (leerplicht asserted the SWV's advice itself): read, no longer taken."""
+
+    sealed_models = (ExemptionDetails,)
 
 
 class ReportAnswered(TruancyContract[ReportAnsweredData], name="report-answered"):
@@ -366,6 +372,8 @@ class ExemptionGrantedV2(
 ):
     """Leerplicht granted an exemption under an article of the Leerplichtwet (5 onder a, b, c,
     5a, 3a, 3b, 15), with the art. 7 statement where asked; the SWV's advice is its own."""
+
+    sealed_models = (ExemptionDetails,)
 
 
 class SwvAdviceGiven(TruancyContract[SwvAdviceGivenData], name="swv-advice-given"):

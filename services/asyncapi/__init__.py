@@ -34,10 +34,11 @@ from pydantic import TypeAdapter
 
 import services.runtime.streams as streams_module
 from ketenbus_contracts.envelope import CloudEvent
+from services.asyncapi import events, examples, requests
 from services.registry import SERVICES
 from services.runtime.streams import CONSUMERS, DAY, STREAMS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = ROOT / "contracts" / "asyncapi.yaml"
 TITLE = "ketenbus"
 REGENERATE = "make asyncapi"
@@ -51,22 +52,6 @@ NATS_BINDING_VERSION = "0.1.0"
 
 # Marks the titles of the outbox publishers (`<service>/outbox/<event>.v<N>`).
 OUTBOX_TITLE = "/outbox/"
-
-# What the outbox relay puts in the headers (and nothing else: no correlation id).
-OUTBOX_HEADERS_SCHEMA = "OutboxHeaders"
-OUTBOX_HEADERS: dict[str, Any] = {
-    "title": OUTBOX_HEADERS_SCHEMA,
-    "type": "object",
-    "properties": {
-        "Nats-Msg-Id": {
-            "type": "string",
-            "format": "uuid",
-            "description": "The event id: JetStream drops a re-publish within the "
-            "duplicate window.",
-        }
-    },
-    "required": ["Nats-Msg-Id"],
-}
 
 SERVER_DESCRIPTION = (
     "A nats-server with JetStream. ketenbus uses `KETENBUS_NATS_URL` when set; otherwise "
@@ -181,6 +166,10 @@ def _post_process(doc: dict[str, Any], broker: NatsBroker) -> dict[str, Any]:
     - JetStream facts AsyncAPI cannot express: `x-ketenbus-streams` on each channel,
       `x-ketenbus-consumer` (stream, durable, delivery settings) on each consuming operation;
     - request/reply: the reply of a core-NATS subscriber whose handler returns a model;
+    - the events as a partner meets them (`events`): one CloudEvent per message, a message
+      per event type, a channel per inbound event, the sealed sections and signatures;
+    - the requests (`requests`): their JWS header and claims, the security schemes;
+    - an example on every message (`examples`);
     - a stable order of channels, operations and components.
     """
     for server in doc.get("servers", {}).values():
@@ -222,17 +211,9 @@ def _post_process(doc: dict[str, Any], broker: NatsBroker) -> dict[str, Any]:
             for operation in _operations_on(operations, channel_key, "receive"):
                 _describe_subscriber(doc, subscriber, channel_key, operation)
 
-    messages: dict[str, Any] = doc.get("components", {}).get("messages", {})
-    for publisher in broker.publishers:
-        title = publisher.specification.config.title_ or ""
-        if OUTBOX_TITLE not in title:
-            continue
-        for ref in channels[clear_key(title)]["messages"].values():
-            message = messages[ref["$ref"].rsplit("/", 1)[-1]]
-            message.pop("correlationId", None)
-            message["headers"] = {"$ref": f"#/components/schemas/{OUTBOX_HEADERS_SCHEMA}"}
-            _add_schema(doc["components"]["schemas"], OUTBOX_HEADERS_SCHEMA, OUTBOX_HEADERS)
-
+    events.complete(doc)
+    requests.complete(doc)
+    examples.complete(doc)
     return _ordered(doc)
 
 
@@ -438,7 +419,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(f"{args.output} unchanged")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,417 @@
+"""The events in the AsyncAPI document as a partner meets them on the wire.
+
+faststream documents a subscriber's payload as its handler reads it: a batch consumer's as an
+array, a service reading several event types as one union. On the wire every message is one
+CloudEvent, so here
+
+- a stream consumer's array payload becomes the one event it holds;
+- a union of contract events becomes one message per event type, shared between the channels
+  that carry it, with the headers of where it travels (inbound, a domain stream, a feed);
+- each inbound event gets a channel of its own with its exact subject
+  (`in.{partner}.<domain>.<event>`);
+- `data.sealed` of each event names its sections: per purpose the JWE, marked `x-purpose`, the
+  schema of what it opens to (`x-ketenbus-section`, from the event's `sealed_models`) and the
+  JWE's protected header (`eid`, `kcv`);
+- `ketenbussig` of each event names the protected header of the event signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+
+from ketenbus_contracts.envelope import (
+    PARTNER_ID_PATTERN,
+    PSEUDONYM_PATTERN,
+    CloudEvent,
+    registered_types,
+)
+from ketenbus_contracts.feed import FEED_SIGNATURE_HEADER, FEED_SIGNATURE_TYP, FEED_SIGNER
+from ketenbus_contracts.sealing import (
+    DATA_KEY_BYTES,
+    KCV_BYTES,
+    KCV_LABEL,
+    SECTION_ALG,
+    SECTION_ENC,
+    fields_by_purpose,
+)
+from ketenbus_contracts.signing import ACCEPTED_ALGS, SIGNATURE_FIELD, SIGNATURE_TYP, SIGNING_ALG
+
+SCHEMAS = "#/components/schemas/"
+MESSAGES = "#/components/messages/"
+
+# A JWS with detached payload, compact: `<protected header>..<signature>`.
+DETACHED_JWS_PATTERN = r"^[A-Za-z0-9_-]+\.\.[A-Za-z0-9_-]+$"
+# A JWE compact serialisation: five base64url parts (the second empty under `dir`).
+JWE_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
+UUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+KCV_LENGTH = (KCV_BYTES * 8 + 5) // 6  # base64url without padding
+
+SECTION_HEADER = "SealedSectionHeader"
+EVENT_SIGNATURE_HEADER = "EventSignatureHeader"
+INBOUND_HEADERS = "InboundHeaders"
+OUTBOX_HEADERS = "OutboxHeaders"
+FEED_HEADERS = "FeedHeaders"
+
+# Where an event travels, by the first token of the subject: its message's key prefix and
+# headers.
+INBOUND, STREAM, FEED = "inbound", "event", "feed"
+HEADERS_OF = {INBOUND: INBOUND_HEADERS, STREAM: OUTBOX_HEADERS, FEED: FEED_HEADERS}
+
+
+def event_classes() -> dict[str, type[CloudEvent[Any]]]:
+    return {cls.__name__: cls for cls in registered_types().values()}
+
+
+def header_schemas() -> dict[str, dict[str, Any]]:
+    """The protected headers of a sealed section and of an event signature, and the NATS
+    headers of each kind of event message."""
+    signature = {
+        "title": EVENT_SIGNATURE_HEADER,
+        "description": (
+            f"The protected header of `{SIGNATURE_FIELD}`: a JWS with detached payload "
+            "(RFC 7515 appendix F) whose payload is the RFC 8785 (JCS) canonical form of the "
+            f"envelope without `{SIGNATURE_FIELD}`, signed with the source's Ed25519 key (its "
+            "`<partner>#sig` key in the partner registry). Any JOSE library verifies it given "
+            f"those bytes as the detached payload; `{ACCEPTED_ALGS[1]}` is still accepted."
+        ),
+        "type": "object",
+        "properties": {
+            "alg": {"type": "string", "enum": list(ACCEPTED_ALGS), "default": SIGNING_ALG},
+            "kid": {
+                "type": "string",
+                "pattern": PARTNER_ID_PATTERN.removesuffix("$") + "#sig$",
+                "description": "`<source>#sig`: the envelope's `source` and its signing key",
+            },
+            "typ": {"type": "string", "const": SIGNATURE_TYP},
+        },
+        "required": ["alg", "kid"],
+    }
+    section = {
+        "title": SECTION_HEADER,
+        "description": (
+            "The protected header of a sealed section (`data.sealed[purpose]`), a JWE compact "
+            f"serialisation (`{SECTION_ALG}`/`{SECTION_ENC}`) under the {DATA_KEY_BYTES}-byte "
+            "data key kluis keeps for (child, purpose, scope). The header is the additional "
+            "authenticated data: `eid` binds the section to its event, so a section copied "
+            "into another event does not open. `eid` and `kcv` are plain (not `crit`) "
+            "members: a JOSE library that does not know them ignores them."
+        ),
+        "type": "object",
+        "properties": {
+            "alg": {"type": "string", "const": SECTION_ALG},
+            "enc": {"type": "string", "const": SECTION_ENC},
+            "kid": {
+                "type": "string",
+                "pattern": PSEUDONYM_PATTERN.removesuffix("$") + r"/[a-z_]+/.+/[1-9][0-9]*$",
+                "description": (
+                    "`<pseudonym>/<purpose>/<scope>/<version>`: the data key in kluis. The "
+                    "scope (the writing partner, a record such as `arrangement/<id>`, or "
+                    "`child`) may contain `/`: pseudonym and purpose are the first two parts, "
+                    "the version the last. Ask kluis (`ketenbus.kluis.key`) for this kid's "
+                    "key to open the section."
+                ),
+            },
+            "eid": {
+                "type": "string",
+                "format": "uuid",
+                "description": "The id of the event that carries the section",
+            },
+            "kcv": {
+                "type": "string",
+                "pattern": f"^[A-Za-z0-9_-]{{{KCV_LENGTH}}}$",
+                "description": (
+                    f"Key check value: the first {KCV_BYTES} bytes of HMAC-SHA256 under the "
+                    f"data key of the label `{KCV_LABEL.decode()}`, base64url: tells a wrong "
+                    "key from a tampered section"
+                ),
+            },
+            "cty": {"type": "string", "const": "application/json"},
+        },
+        "required": ["alg", "enc", "kid", "eid", "kcv"],
+    }
+    msg_id = {
+        "type": "string",
+        "format": "uuid",
+        "description": "The event id: JetStream drops a re-publish within the duplicate window.",
+    }
+    inbound = {
+        "title": INBOUND_HEADERS,
+        "type": "object",
+        "description": "What a partner sets when it publishes an event (JetStream publish).",
+        "properties": {"Nats-Msg-Id": msg_id},
+        "required": ["Nats-Msg-Id"],
+    }
+    outbox = inbound | {
+        "title": OUTBOX_HEADERS,
+        "description": "What a service's outbox relay sets (and nothing else).",
+    }
+    feed = {
+        "title": FEED_HEADERS,
+        "type": "object",
+        "description": "What the feed service sets on each copy of an event.",
+        "properties": {
+            "Nats-Msg-Id": {
+                "type": "string",
+                "pattern": f"^{UUID_PATTERN}:{PARTNER_ID_PATTERN.removeprefix('^')}",
+                "description": "`<event id>:<partner>`: one copy per event and reader",
+            },
+            FEED_SIGNATURE_HEADER: {
+                "type": "string",
+                "pattern": DETACHED_JWS_PATTERN,
+                "description": (
+                    "The feed's JWS with detached payload over the body bytes exactly as "
+                    f"received: Ed25519, `kid` `{FEED_SIGNER}#sig`, `typ` "
+                    f"`{FEED_SIGNATURE_TYP}`; verify with the public key of the "
+                    f"`{FEED_SIGNER}` entry of the partner registry. A copy's own "
+                    f"`{SIGNATURE_FIELD}` is its source's and no longer covers a copy from "
+                    "which sections were removed."
+                ),
+            },
+        },
+        "required": ["Nats-Msg-Id", FEED_SIGNATURE_HEADER],
+    }
+    return {
+        s["title"]: s  # type: ignore[misc]
+        for s in (signature, section, inbound, outbox, feed)
+    }
+
+
+def _kind(address: str) -> str:
+    first = address.split(".", 1)[0]
+    return {"in": INBOUND, "feed": FEED}.get(first, STREAM)
+
+
+def _resolve(schemas: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema and schema["$ref"].startswith(SCHEMAS):
+        schema = schemas[schema["$ref"].removeprefix(SCHEMAS)]
+    return schema
+
+
+def _event_names(
+    schemas: dict[str, Any], schema: dict[str, Any], events: dict[str, Any]
+) -> list[str] | None:
+    """The contract events a payload schema stands for (None: it is no event or union)."""
+    if schema.get("type") == "array" and "items" in schema:
+        schema = schema["items"]
+    if "$ref" in schema:
+        name = schema["$ref"].removeprefix(SCHEMAS)
+        if name in events:
+            return [name]
+        return _event_names(schemas, schemas.get(name, {}), events) if name in schemas else None
+    options = schema.get("oneOf") or schema.get("anyOf")
+    if not options:
+        return None
+    names: list[str] = []
+    for option in options:
+        found = _event_names(schemas, option, events)
+        if found is None:
+            return None
+        names.extend(n for n in found if n not in names)
+    return names
+
+
+def event_message_key(kind: str, event: str) -> str:
+    return f"{kind}.{event}"
+
+
+def _event_message(doc: dict[str, Any], kind: str, cls: type[CloudEvent[Any]]) -> str:
+    key = event_message_key(kind, cls.__name__)
+    summary = " ".join((cls.__doc__ or "").split()) or cls.event_type()
+    where = {
+        INBOUND: f"as its source publishes it on `{cls.inbound_subject('{partner}')}`",
+        STREAM: f"as the backbone records it, on `{cls.outbound_subject()}`",
+        FEED: (
+            "as a reader's feed copy: only the sections (and `purposes`) the reader may hold "
+            "and a current relation opens; each remaining JWE as it was"
+        ),
+    }[kind]
+    doc["components"]["messages"][key] = {
+        "name": cls.event_type(),
+        "title": f"{cls.__name__} ({kind})",
+        "summary": summary,
+        "description": f"`{cls.event_type()}`, {where}.",
+        "contentType": "application/json",
+        "headers": {"$ref": SCHEMAS + HEADERS_OF[kind]},
+        "payload": {"$ref": SCHEMAS + cls.__name__},
+    }
+    return key
+
+
+def split_event_messages(doc: dict[str, Any]) -> None:
+    """One message per contract event on every channel that carries events."""
+    events = event_classes()
+    components = doc["components"]
+    schemas, messages = components["schemas"], components["messages"]
+    replaced: set[str] = set()
+    for key, channel in doc["channels"].items():
+        address = channel.get("address")
+        if address is None:
+            continue
+        kind = _kind(address)
+        new: dict[str, Any] = {}
+        for name, ref in channel.get("messages", {}).items():
+            message_key = ref["$ref"].removeprefix(MESSAGES)
+            message = messages[message_key]
+            payload = message.get("payload", {})
+            found = _event_names(schemas, _resolve(schemas, payload), events)
+            if not found:
+                new[name] = ref
+                continue
+            replaced.add(message_key)
+            for event in found:
+                new[event] = {"$ref": MESSAGES + _event_message(doc, kind, events[event])}
+        if new.keys() != channel.get("messages", {}).keys():
+            channel["messages"] = new
+            _retarget_operations(doc, key, list(new))
+    for message_key in replaced:
+        payload_ref = messages.pop(message_key).get("payload", {}).get("$ref", "")
+        # faststream's own payload schemas (`<title>:Message:Payload`) go with their message.
+        if ":Payload" in payload_ref:
+            schemas.pop(payload_ref.removeprefix(SCHEMAS), None)
+
+
+def _retarget_operations(doc: dict[str, Any], channel_key: str, names: list[str]) -> None:
+    ref = f"#/channels/{channel_key}"
+    for operation in doc["operations"].values():
+        if operation.get("channel", {}).get("$ref") == ref:
+            operation["messages"] = [{"$ref": f"{ref}/messages/{name}"} for name in names]
+
+
+def inbound_channels(doc: dict[str, Any]) -> None:
+    """A channel per inbound event with its exact subject, and the backbone receiving it."""
+    events = event_classes()
+    inbound: list[type[CloudEvent[Any]]] = []
+    for channel in doc["channels"].values():
+        address = channel.get("address") or ""
+        if _kind(address) != INBOUND:
+            continue
+        for name in channel.get("messages", {}):
+            cls = events.get(name)
+            if cls is not None and cls not in inbound:
+                inbound.append(cls)
+    for cls in inbound:
+        key = f"in.{cls.domain}.{cls.name}"
+        doc["channels"][key] = {
+            "address": cls.inbound_subject("{partner}"),
+            "title": f"{cls.domain}: {cls.name} (inbound)",
+            "description": (
+                f"A partner publishes `{cls.event_type()}` here, signed (`{SIGNATURE_FIELD}`) "
+                "and with everything about the child sealed, with JetStream (`Nats-Msg-Id` = "
+                "the event id). Its NATS user may publish only under `in.<its id>.>`, and "
+                "`source` must be that id. The backbone answers each message on "
+                "`feed.<partner>.receipt`: `accepted` with the INBOUND stream sequence, or "
+                "`refused` with a reason code (a refused message is dead-lettered, never "
+                "retried)."
+            ),
+            "parameters": {
+                "partner": {
+                    "description": (
+                        "The publishing partner's registered id (pattern "
+                        f"`{PARTNER_ID_PATTERN}`); it equals the event's `source`."
+                    )
+                }
+            },
+            "messages": {
+                cls.__name__: {"$ref": MESSAGES + event_message_key(INBOUND, cls.__name__)}
+            },
+            "x-ketenbus-streams": ["INBOUND"],
+        }
+        doc["operations"][f"inbound.{cls.domain}.{cls.name}"] = {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{key}"},
+            "title": f"Receive {cls.name} from a partner",
+            "summary": " ".join((cls.__doc__ or "").split()) or cls.event_type(),
+            "security": [
+                {"$ref": "#/components/securitySchemes/nats"},
+                {"$ref": "#/components/securitySchemes/eventSignature"},
+            ],
+            "messages": [{"$ref": f"#/channels/{key}/messages/{cls.__name__}"}],
+        }
+
+
+def section_schemas(model: type[BaseModel]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`(sections, definitions)`: per purpose the schema of what `model`'s section of that
+    purpose opens to, and the schemas they refer to."""
+    schema = model.model_json_schema(ref_template=SCHEMAS + "{model}")
+    definitions = schema.pop("$defs", {})
+    required = set(schema.get("required", []))
+    sections: dict[str, Any] = {}
+    for purpose, names in fields_by_purpose(model).items():
+        sections[purpose.value] = {
+            "title": f"{model.__name__}.{purpose.value}",
+            "description": (
+                f"What the `{purpose.value}` section of `{model.__name__}` holds once opened: "
+                "the JWE's plaintext, a UTF-8 JSON object of these fields (fields without a "
+                "value left out). " + " ".join((model.__doc__ or "").split())
+            ).strip(),
+            "type": "object",
+            "x-purpose": purpose.value,
+            "properties": {n: schema["properties"][n] for n in names},
+            "required": [n for n in names if n in required],
+            "additionalProperties": False,
+        }
+    return sections, definitions
+
+
+def describe_sections(doc: dict[str, Any]) -> None:
+    """`data.sealed` and `ketenbussig` of every event schema, spelled out."""
+    schemas: dict[str, Any] = doc["components"]["schemas"]
+    for name, schema in header_schemas().items():
+        schemas[name] = schema
+    for name, cls in event_classes().items():
+        envelope = schemas.get(name)
+        if envelope is None:
+            continue
+        signature = envelope["properties"].get(SIGNATURE_FIELD)
+        if signature is not None:
+            signature["x-ketenbus-protected-header"] = {"$ref": SCHEMAS + EVENT_SIGNATURE_HEADER}
+        data = _resolve(schemas, envelope["properties"]["data"])
+        sealed = data.get("properties", {}).get("sealed")
+        if sealed is None:
+            continue
+        properties: dict[str, Any] = {}
+        for model in cls.sealed_models:
+            sections, definitions = section_schemas(model)
+            for def_name, definition in definitions.items():
+                schemas.setdefault(def_name, definition)
+            for purpose, section in sections.items():
+                section_name = section["title"]
+                schemas[section_name] = section
+                properties[purpose] = {
+                    "type": "string",
+                    "pattern": JWE_PATTERN,
+                    "description": (
+                        f"The `{purpose}` section: a JWE compact serialisation "
+                        f"(`{SECTION_ALG}`/`{SECTION_ENC}`, protected header "
+                        f"`{SECTION_HEADER}`) that opens to `{section_name}`."
+                    ),
+                    "x-purpose": purpose,
+                    "x-ketenbus-section": {"$ref": SCHEMAS + section_name},
+                    "x-ketenbus-protected-header": {"$ref": SCHEMAS + SECTION_HEADER},
+                }
+        if properties:
+            sealed["properties"] = properties
+        sealed["description"] = (
+            "Per purpose, a JWE compact serialisation of the fields sealed under it "
+            f"(protected header `{SECTION_HEADER}`)"
+            + (
+                f"; this event's sections: {', '.join(f'`{p}`' for p in properties)}"
+                if properties
+                else ""
+            )
+        )
+
+
+def inbound_event_names(doc: dict[str, Any]) -> Iterable[str]:
+    for key, channel in doc["channels"].items():
+        if key.startswith("in."):
+            yield from channel["messages"]
+
+
+def complete(doc: dict[str, Any]) -> None:
+    split_event_messages(doc)
+    inbound_channels(doc)
+    describe_sections(doc)
