@@ -43,6 +43,25 @@ class ProcessingActivity(ActivityReference):
     relay_roles: frozenset[str] = Field(
         default=frozenset(), description="Backbone services that may re-bind a sealed section"
     )
+    holder_bases: dict[str, frozenset[str]] = Field(
+        default_factory=dict,
+        description="A holder role listed here holds the purpose only through these relation "
+        "bases, on the legal basis that names them (leerplicht: a pupil's identity through a "
+        "verzuimmelding, Besluit verzuimmelding); a role not listed holds it through any basis "
+        "that opens it",
+    )
+
+    @model_validator(mode="after")
+    def _bases_of_holders(self) -> Self:
+        stray = sorted(set(self.holder_bases) - self.holder_roles)
+        if stray:
+            raise ValueError(f"{self.id}: holder_bases for roles that hold nothing: {stray}")
+        return self
+
+    def holds_through(self, role: str, basis: str) -> bool:
+        """May `role` hold this purpose through a relation of `basis`?"""
+        only = self.holder_bases.get(role)
+        return only is None or basis in only
 
 
 class ProcessingRegister(ContractModel):

@@ -114,7 +114,11 @@ def decide(
     if operation is Operation.RELEASE:
         if role not in activity.holder_roles:
             return refuse("role-not-permitted", f"role {role} may not hold {purpose.value} keys")
-        access = rules.evaluate(relations, partner=partner, purpose=purpose, scope=scope, now=now)
+        # A role may hold a purpose through some bases only (the register's holder_bases).
+        held = [
+            r for r in relations if r.partner != partner or activity.holds_through(role, r.basis)
+        ]
+        access = rules.evaluate(held, partner=partner, purpose=purpose, scope=scope, now=now)
         if not access.granted:
             return refuse(access.code or "no-relation", access.reason)
     elif operation is Operation.SEAL:

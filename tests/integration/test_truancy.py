@@ -105,13 +105,14 @@ class TruancyCase(StoreBackend):
             lambda: len(e := truancy_events(backbone.url, "pupil-enrolled")) == 2 and e,
             what="two enrolments relayed",
         )
-        # The school holds the identity key by its enrolment relation; leerplicht does not.
+        # The school holds the identity key by its enrolment relation; leerplicht only through a
+        # verzuimmelding (Besluit verzuimmelding), and there is none yet.
         data_dir = backbone.settings.data_dir
         names = sorted(
             open_as(backbone.url, data_dir, SCHOOL, e, Purpose.IDENTITY)["name"] for e in enrolled
         )
         assert ["Gradje van 't Hof", "Wimpie imp ie"] == names
-        assert "role-not-permitted" == open_as(
+        assert "no-relation" == open_as(
             backbone.url, data_dir, LEERPLICHT, enrolled[0], Purpose.IDENTITY, refused=True
         )
 
@@ -188,6 +189,14 @@ class TruancyCase(StoreBackend):
             absences[report.data.absence_ids[0]], Purpose.ATTENDANCE,
         )  # fmt: skip
         assert {"reason_code": "spijbelen", "notes": ""} == opened
+        # ... and who the pupil is, on the legal basis of the verzuimmelding.
+        enrolment = next(
+            e for e in truancy_events(backbone.url, "pupil-enrolled") if e.subject == report.subject
+        )
+        who = open_as(
+            backbone.url, backbone.settings.data_dir, LEERPLICHT, enrolment, Purpose.IDENTITY
+        )
+        assert {"name", "pupil_key"} <= set(who)
 
         wait_until(
             lambda: len(truancy_events(backbone.url, "thuiszitter-registered")) == 1,

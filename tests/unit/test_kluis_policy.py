@@ -33,7 +33,7 @@ ROLES = ORGANISATION_ROLES + SERVICE_ROLES
 
 SIGNALLERS = {"school", "childcare", "jgz", "wijkteam", "leerplicht", "swv", "youth-care-provider"}
 HOLDERS: dict[Purpose, set[str]] = {
-    Purpose.IDENTITY: {"school"},
+    Purpose.IDENTITY: {"school", "leerplicht"},
     Purpose.SIGNALLING: SIGNALLERS,
     Purpose.HANDOVER: {"school", "childcare", "parent"},
     Purpose.SUPPORT: {"school", "swv", "youth-care-provider", "wijkteam"},
@@ -41,6 +41,8 @@ HOLDERS: dict[Purpose, set[str]] = {
     Purpose.ATTENDANCE: {"school", "leerplicht"},
     Purpose.PLAN: SIGNALLERS | {"parent"},
 }
+# Holders of a purpose through one basis only (the register's `holder_bases`).
+ONLY_THROUGH: dict[tuple[Purpose, str], str] = {(Purpose.IDENTITY, "leerplicht"): "verzuimmelding"}
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,10 @@ def verdict_for(
 def test_a_key_is_released_only_to_a_holder_role_with_a_relation_that_opens_the_scope(
     register: ProcessingRegister, role: str, purpose: Purpose, related: bool
 ) -> None:
-    expected = Decision.RELEASED if role in HOLDERS[purpose] and related else Decision.REFUSED
+    basis = RULES.purposes[purpose].grants[0].basis
+    through = ONLY_THROUGH.get((purpose, role), basis) == basis
+    holds = role in HOLDERS[purpose] and related and through
+    expected = Decision.RELEASED if holds else Decision.REFUSED
 
     verdict = verdict_for(
         register,
@@ -206,3 +211,30 @@ def test_every_registered_partner_has_a_role_the_register_knows(
     unknown = {pid for pid in directory.ids if directory.role_of(pid) not in known}
 
     assert expected == unknown
+
+
+def leerplicht_identity(register: ProcessingRegister, basis: str) -> Verdict:
+    relations = [Relation(PARTNER, basis, "bs-de-regenboog", NOW)]
+    return decide(
+        register, RULES, operation=Operation.RELEASE, partner=PARTNER, role="leerplicht",
+        purpose=Purpose.IDENTITY, scope="bs-de-regenboog", relations=relations, erased=False,
+        now=NOW,
+    )  # fmt: skip
+
+
+def test_leerplicht_gets_the_pupils_identity_for_a_verzuimmelding_on_its_legal_basis(
+    register: ProcessingRegister,
+) -> None:
+    activity = register.activity(Purpose.IDENTITY)
+
+    verdict = leerplicht_identity(register, "verzuimmelding")
+
+    assert (Decision.RELEASED, "pa-identity") == (verdict.decision, verdict.activity_id)
+    assert "Besluit verzuimmelding" in activity.legal_basis
+    assert {"leerplicht": frozenset({"verzuimmelding"})} == activity.holder_bases
+
+
+def test_leerplicht_gets_no_identity_through_any_other_relation(
+    register: ProcessingRegister,
+) -> None:
+    assert Decision.REFUSED == leerplicht_identity(register, "plan-party").decision
