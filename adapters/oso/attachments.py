@@ -18,12 +18,8 @@ from joserfc.registry import HeaderParameter
 from ketenbus_contracts.sealing import (
     SECTION_ALG,
     SECTION_ENC,
-    KeyId,
-    MovedSectionError,
-    WrongKeyError,
-    header_of,
-    key_check_value,
-    kid_of,
+    bound_header,
+    check_bound,
 )
 
 MAX_ATTACHMENT_BYTES = 64 * 1024 * 1024
@@ -44,24 +40,12 @@ _REGISTRY = _AttachmentRegistry(
 
 def seal_attachment(content: bytes, *, key: bytes, kid: str, event_id: uuid.UUID) -> bytes:
     """The document sealed as a JWE compact serialisation (bytes, for the object store)."""
-    KeyId.parse(kid)
-    header = {
-        "alg": SECTION_ALG,
-        "enc": SECTION_ENC,
-        "kid": kid,
-        "eid": str(event_id),
-        "kcv": key_check_value(key),
-        "cty": "application/octet-stream",
-    }
+    header = bound_header(key=key, kid=kid, event_id=event_id, cty="application/octet-stream")
     return jwe.encrypt_compact(header, content, OctKey.import_key(key), registry=_REGISTRY).encode()
 
 
 def open_attachment(token: bytes, *, key: bytes, event_id: uuid.UUID) -> bytes:
     text = token.decode()
-    header = header_of(text)
-    if header.get("eid") != str(event_id):
-        raise MovedSectionError(f"attachment {kid_of(text)} belongs to another event")
-    if header.get("kcv") != key_check_value(key):
-        raise WrongKeyError(f"the key given is not the data key {kid_of(text)}")
+    check_bound(text, key=key, event_id=event_id)
     plaintext = jwe.decrypt_compact(text, OctKey.import_key(key), registry=_REGISTRY).plaintext
     return plaintext or b""

@@ -12,22 +12,15 @@ Queries on the plan are signed by the asking partner (`sign_plan_query`), as klu
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from joserfc import jws
-from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
-from pydantic import Field, ValidationError
+from pydantic import Field, TypeAdapter
 
 from ketenbus_contracts.envelope import (
-    PARTNER_ID_PATTERN,
     PSEUDONYM_PATTERN,
     CloudEvent,
     ContractModel,
@@ -37,7 +30,13 @@ from ketenbus_contracts.envelope import (
     RelationChange,
 )
 from ketenbus_contracts.purposes import Purpose
-from ketenbus_contracts.sealing import MAX_REQUEST_SKEW_SECONDS, REQUEST_SIGNING_ALGS, SealedUnder
+from ketenbus_contracts.sealing import (
+    KluisProtocolError,
+    SealedUnder,
+    SignedRequest,
+    sign_request,
+    verify_signed,
+)
 
 PlanDomain = Literal["onderwijs", "jeugdhulp", "zorg", "leerplicht", "gezin", "integraal"]
 # A parent's (or carer's) relation with the child: recorded by the school or the municipality,
@@ -243,50 +242,30 @@ class PlanQueryError(ValueError):
         self.code = code
 
 
-class PlanQuery(ContractModel):
+class PlanQuery(SignedRequest):
     """A partner asks for a child's plan (`child`) or its own worklist (`child` None)."""
 
-    partner: Annotated[str, Field(pattern=PARTNER_ID_PATTERN)]
     op: Literal["plan", "worklist"] = "plan"
     child: Annotated[str, Field(pattern=PSEUDONYM_PATTERN)] | None = None
-    issued_at: int = Field(default_factory=lambda: int(time.time()), description="Unix seconds")
+
+
+_PLAN_QUERY: TypeAdapter[PlanQuery] = TypeAdapter(PlanQuery)
 
 
 def sign_plan_query(query: PlanQuery, signing_key: OKPKey) -> str:
     """The query as a JWS compact serialisation signed with the partner's Ed25519 key."""
-    header = {"alg": REQUEST_SIGNING_ALGS[0], "kid": query.partner, "typ": PLAN_QUERY_TYP}
-    return jws.serialize_compact(
-        header, query.model_dump_json(exclude_none=True), signing_key, [REQUEST_SIGNING_ALGS[0]]
-    )
+    return sign_request(query, signing_key, typ=PLAN_QUERY_TYP).decode("ascii")
 
 
 def verify_plan_query(
     token: str, public_key_for: Callable[[str], OKPKey | None], *, now: float | None = None
 ) -> PlanQuery:
-    """Check a signed query: known partner, good signature, fresh, well-formed."""
+    """Check a signed query as every signed request is: known partner, good signature, fresh,
+    well-formed (`sealing.verify_signed`)."""
     try:
-        head_b64 = token.split(".")[0]
-        head = json.loads(base64.urlsafe_b64decode(head_b64 + "=" * (-len(head_b64) % 4)))
-        partner = head["kid"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise PlanQueryError("invalid-request", "not a JWS compact serialisation") from None
-    public = public_key_for(partner) if isinstance(partner, str) else None
-    if public is None:
-        raise PlanQueryError("unknown-partner", "the signing partner is not registered")
-    try:
-        verified = jws.deserialize_compact(token, public, algorithms=list(REQUEST_SIGNING_ALGS))
-    except JoseError:
-        raise PlanQueryError("bad-signature", "the signature does not verify") from None
-    try:
-        query = PlanQuery.model_validate_json(verified.payload)
-    except ValidationError:
-        raise PlanQueryError("invalid-request", "the query does not match the protocol") from None
-    if query.partner != partner:
-        raise PlanQueryError("bad-signature", "the query is signed by another partner")
-    current = time.time() if now is None else now
-    if abs(current - query.issued_at) > MAX_REQUEST_SKEW_SECONDS:
-        raise PlanQueryError("stale-request", "the query was issued too long ago or ahead")
-    return query
+        return verify_signed(token.encode(), public_key_for, _PLAN_QUERY, now=now)
+    except KluisProtocolError as refused:
+        raise PlanQueryError(refused.code, refused.reason) from None
 
 
 # ---------------------------------------------------------------------------------------------

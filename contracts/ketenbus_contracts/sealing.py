@@ -255,17 +255,37 @@ def kid_of(token: str) -> str:
     return kid
 
 
-def seal(section: Mapping[str, Any], *, key: bytes, kid: str, event_id: uuid.UUID) -> str:
-    """Seal a JSON-able mapping as a JWE compact serialisation bound to `event_id`."""
+def bound_header(
+    *, key: bytes, kid: str, event_id: uuid.UUID, cty: str = "application/json"
+) -> dict[str, str]:
+    """The protected header of what is sealed under a data key for one event (a section, an
+    attachment): the key id, the event it is bound to (`eid`) and the key's check value."""
     KeyId.parse(kid)
-    header = {
+    return {
         "alg": SECTION_ALG,
         "enc": SECTION_ENC,
         "kid": kid,
         "eid": str(event_id),
         "kcv": key_check_value(key),
-        "cty": "application/json",
+        "cty": cty,
     }
+
+
+def check_bound(token: str, *, key: bytes, event_id: uuid.UUID) -> str:
+    """The kid of a sealed section or attachment, once its header says it is bound to
+    `event_id` (else MovedSectionError) and sealed with `key` (else WrongKeyError)."""
+    header = header_of(token)
+    kid = kid_of(token)
+    if header.get("eid") != str(event_id):
+        raise MovedSectionError(f"section {kid} was sealed for another event than {event_id}")
+    if header.get("kcv") != key_check_value(key):
+        raise WrongKeyError(f"the key given is not the data key {kid}")
+    return kid
+
+
+def seal(section: Mapping[str, Any], *, key: bytes, kid: str, event_id: uuid.UUID) -> str:
+    """Seal a JSON-able mapping as a JWE compact serialisation bound to `event_id`."""
+    header = bound_header(key=key, kid=kid, event_id=event_id)
     plaintext = json.dumps(section, separators=(",", ":"), ensure_ascii=False).encode()
     return jwe.encrypt_compact(header, plaintext, _oct_key(key), registry=_SECTION_REGISTRY)
 
@@ -279,11 +299,7 @@ def open_section(token: str, *, key: bytes, event_id: uuid.UUID) -> dict[str, An
     header = header_of(token)
     if header.get("alg") != SECTION_ALG or header.get("enc") != SECTION_ENC:
         raise MalformedSectionError(f"a section is sealed with {SECTION_ALG}/{SECTION_ENC}")
-    kid = kid_of(token)
-    if header.get("eid") != str(event_id):
-        raise MovedSectionError(f"section {kid} was sealed for another event than {event_id}")
-    if header.get("kcv") != key_check_value(key):
-        raise WrongKeyError(f"the key given is not the data key {kid}")
+    kid = check_bound(token, key=key, event_id=event_id)
     try:
         plaintext = jwe.decrypt_compact(token, _oct_key(key), registry=_SECTION_REGISTRY).plaintext
     except DecodeError:
