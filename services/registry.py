@@ -4,75 +4,37 @@ runtime is handed the specs it needs)."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from functools import partial
 
 from services.runtime.host import ServiceSpec
 
-
-def _signalling() -> ServiceSpec:
-    from services.signalling.bootstrap import service_spec
-
-    return service_spec()
-
-
-def _integral_plan() -> ServiceSpec:
-    from services.integral_plan.bootstrap import service_spec
-
-    return service_spec()
-
-
-def _kluis() -> ServiceSpec:
-    from services.kluis.bootstrap import service_spec
-
-    return service_spec()
+# Each service by name, in the order `ketenbus up` starts them, and the package whose
+# `bootstrap.service_spec` is its composition root.
+PACKAGES = {
+    "signalling": "signalling",
+    "integral-plan": "integral_plan",
+    "kluis": "kluis",
+    "pseudonym": "pseudonym",
+    "handover": "handover",
+    "arrangements": "arrangements",
+    "truancy": "truancy",
+    "monitor": "monitor",
+    "feed": "feed",
+}
 
 
-def _handover() -> ServiceSpec:
-    from services.handover.bootstrap import service_spec
-
-    return service_spec()
-
-
-def _truancy() -> ServiceSpec:
-    from services.truancy.bootstrap import service_spec
-
-    return service_spec()
-
-
-def _arrangements() -> ServiceSpec:
-    from services.arrangements.bootstrap import service_spec
-
-    return service_spec()
-
-
-def _pseudonym() -> ServiceSpec:
-    from services.pseudonym.bootstrap import service_spec
-
-    return service_spec()
-
-
-def _monitor() -> ServiceSpec:
-    from services.monitor.bootstrap import service_spec
-
-    return service_spec()
-
-
-def _feed() -> ServiceSpec:
-    from services.feed.bootstrap import service_spec
-
-    return service_spec()
+def _service_spec(package: str) -> ServiceSpec:
+    """The service's spec from its bootstrap, imported only when asked for (`ketenbus service
+    kluis` imports no other service)."""
+    bootstrap = importlib.import_module(f"services.{package}.bootstrap")
+    spec: ServiceSpec = bootstrap.service_spec()
+    return spec
 
 
 SERVICES: dict[str, Callable[[], ServiceSpec]] = {
-    "signalling": _signalling,
-    "integral-plan": _integral_plan,
-    "kluis": _kluis,
-    "pseudonym": _pseudonym,
-    "handover": _handover,
-    "arrangements": _arrangements,
-    "truancy": _truancy,
-    "monitor": _monitor,
-    "feed": _feed,
+    name: partial(_service_spec, package) for name, package in PACKAGES.items()
 }
 
 

@@ -50,7 +50,7 @@ from services.integral_plan.handlers import CONSUMERS as PLAN_CONSUMERS
 from services.runtime import nats_auth
 from services.runtime.partners import PartnerRegistry
 from services.runtime.settings import Settings
-from services.runtime.streams import FEED, INBOUND, STREAMS, StreamSpec
+from services.runtime.streams import FEED, INBOUND, STREAMS, StreamSpec, subject_matches
 
 IDLE_TIMEOUT = 5.0
 DIRECT_BATCH = 256  # messages per direct get
@@ -60,17 +60,6 @@ PLAN_CACHE = 10_000  # plans kept in memory while replaying (the rest is in the 
 REPLAY_TRACKING = "audit-replay"
 
 Progress = Callable[[int], None]
-
-
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS subject matching: `*` is one token, a final `>` one or more."""
-    want, have = pattern.split("."), subject.split(".")
-    for index, part in enumerate(want):
-        if part == ">":
-            return len(have) > index
-        if index >= len(have) or part not in ("*", have[index]):
-            return False
-    return len(want) == len(have)
 
 
 def consumed_by_plan(stream: str, subject: str) -> bool:

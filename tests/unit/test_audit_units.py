@@ -20,12 +20,12 @@ from services.audit.replay import (
     StoredMessage,
     consumed_by_plan,
     rebuild,
-    subject_matches,
 )
 from services.kluis.domain import Decision, Operation, ProcessingRecord
 from services.registry import service_specs
 from services.runtime.nats_permissions import UnknownRoleError, load_permissions, permissions_of
 from services.runtime.partners import PartnerEntry
+from services.runtime.streams import subject_matches
 from tests.integration.helpers import SCHOOL, child, signal
 
 AT = datetime(2026, 11, 24, 10, 0, 0, 123000, tzinfo=UTC)
