@@ -14,7 +14,8 @@ import structlog
 
 from services.arrangements.domain import ArrangementsError, ChildArrangements
 from services.arrangements.rules import Rules, load_rules
-from services.runtime.store import Batch, Clock, Inbound, TrackedApplication, utcnow
+from services.runtime.service import RuledApplication
+from services.runtime.store import Batch
 
 log = structlog.get_logger(__name__)
 
@@ -27,30 +28,22 @@ def quarter_of(day: date) -> str:
     return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
 
 
-class ArrangementsApplication(TrackedApplication):
+class ArrangementsApplication(RuledApplication[Rules]):
     name = "arrangements"
     refusals: ClassVar[tuple[type[Exception], ...]] = (ArrangementsError,)
     scheduled = True
 
-    def __init__(
-        self,
-        env: dict[str, str] | None = None,
-        clock: Clock = utcnow,
-        rules: Rules | None = None,
-        *,
-        inbound: Inbound | None = None,
-    ) -> None:
-        super().__init__(env, inbound, clock)
-        self.rules = rules or load_rules()
+    def default_rules(self) -> Rules:
+        return load_rules()
 
     def today(self) -> date:
         return self.clock().astimezone(LOCAL).date()
 
-    def arrangements(self, batch: Batch, child: str) -> ChildArrangements:
-        return batch.get(ChildArrangements.create_id(child), lambda: ChildArrangements(child))
+    def arrangements(self, batch: Batch | None, child: str) -> ChildArrangements:
+        return self.load(batch, ChildArrangements, child)
 
     def arrangements_of(self, child: str) -> ChildArrangements:
-        return self.arrangements(Batch(self.repository), child)
+        return self.arrangements(None, child)
 
     # the clock
 

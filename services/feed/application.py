@@ -9,6 +9,7 @@ re-publishes the batch from the stored position, and JetStream drops the copies 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -65,6 +66,8 @@ class FeedApplication(TrackedApplication):
         super().__init__(env)
         self.rules = rules
         self.sign = sign
+        # One consumed batch at a time across the consumers, from prepare to commit.
+        self.one_batch = asyncio.Lock()
 
     def prepare(
         self, tracking_name: str, items: Sequence[tuple[int, Any]], through: int | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,16 +13,14 @@ from ketenbus_contracts.purposes import Purpose
 from ketenbus_partner.keys import load_or_create_partner_keys
 from services.feed.application import FeedApplication
 from services.feed.domain import Audience, FeedRules
-from services.feed.handlers import create_router
+from services.feed.handlers import CONSUMES, publishers
 from services.infra import INFRA_DIR
 from services.policy.loading import REGISTER_PATH, RELATIONS_PATH, load_register, load_relations
-from services.runtime.host import ServiceSpec
 from services.runtime.partners import PartnerRegistry
+from services.runtime.service import Service
 from services.runtime.settings import Settings
-from services.runtime.store import store_env
-from services.runtime.streams import FEED, FEED_SOURCES
+from services.runtime.streams import FEED
 
-NAME = "feed"
 FEED_RULES_PATH = INFRA_DIR / "feed.yaml"
 
 
@@ -63,20 +62,20 @@ def load_rules(
     )
 
 
-def create_application(settings: Settings) -> FeedApplication:
+def _needs(settings: Settings) -> dict[str, Any]:
     keys = load_or_create_partner_keys(settings.data_dir, FEED_SIGNER)
-    return FeedApplication(
-        env=store_env(settings, NAME),
-        rules=load_rules(partners=PartnerRegistry.load(settings.data_dir)),
-        sign=lambda body: sign_feed_entry(body, keys),
-    )
+    return {
+        "rules": load_rules(partners=PartnerRegistry.load(settings.data_dir)),
+        "sign": lambda body: sign_feed_entry(body, keys),
+    }
 
 
-def service_spec() -> ServiceSpec:
-    return ServiceSpec(
-        name=NAME,
-        application_factory=create_application,
-        router_factory=create_router,
-        consumers=FEED_SOURCES,
-        publish_subjects=FEED.subjects,  # the copies, on `feed.<partner>.>`
-    )
+SERVICE = Service(
+    FeedApplication,
+    CONSUMES,
+    _needs,
+    routes=publishers,
+    publish_subjects=FEED.subjects,  # the copies, on `feed.<partner>.>`
+)
+create_application = SERVICE.create_application
+service_spec = SERVICE.service_spec

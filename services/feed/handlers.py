@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-from faststream.nats import NatsMessage, NatsRouter
+from faststream.nats import NatsRouter
 from nats.aio.msg import Msg
-from pydantic import SkipValidation, ValidationError
+from pydantic import ValidationError
 
 from ketenbus_contracts.arrangements import ArrangementsEvent
 from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
@@ -25,55 +25,28 @@ from ketenbus_contracts.privacy import ChildErased
 from ketenbus_contracts.signalling import SignallingEvent
 from ketenbus_contracts.truancy import TruancyEvent
 from services.feed.application import FeedApplication
-from services.runtime.batching import stream_subscriber
 from services.runtime.deadletter import publish_deadletter
 from services.runtime.host import ServiceContext
 from services.runtime.inbound import Refusal
+from services.runtime.service import Consumes, application_of
 from services.runtime.store import UnexpectedHandlerError
-from services.runtime.streams import (
-    FEED,
-    FEED_ARRANGEMENTS,
-    FEED_HANDOVER,
-    FEED_PLAN,
-    FEED_PRIVACY,
-    FEED_SIGNALLING,
-    FEED_TRUANCY,
-    ConsumerSpec,
-)
+from services.runtime.streams import FEED, FEED_SOURCES, ConsumerSpec
 
 # What a copy on a partner's feed can be (the AsyncAPI document's payload of `feed/copy`).
 FeedCopy = (
     SignallingEvent | HandoverEvent | ArrangementsEvent | TruancyEvent | PlanEvent | ChildErased
 )
 
-SOURCES: tuple[tuple[ConsumerSpec, Any], ...] = (
-    (FEED_SIGNALLING, SignallingEvent),
-    (FEED_HANDOVER, HandoverEvent),
-    (FEED_ARRANGEMENTS, ArrangementsEvent),
-    (FEED_TRUANCY, TruancyEvent),
-    (FEED_PLAN, PlanEvent),
-    (FEED_PRIVACY, ChildErased),
-)
-
-
-def _application(ctx: ServiceContext | None) -> tuple[ServiceContext, FeedApplication]:
-    if ctx is None or not isinstance(ctx.application, FeedApplication):
-        raise RuntimeError("feed router used without its running service")
-    return ctx, ctx.application
-
 
 async def copy_to_feeds(
-    ctx: ServiceContext,
-    application: FeedApplication,
-    consumer: ConsumerSpec,
-    messages: Sequence[Msg],
-    lock: asyncio.Lock,
+    ctx: ServiceContext, consumer: ConsumerSpec, messages: Sequence[Msg]
 ) -> int:
     """Copy a fetched batch to the partners' feeds, then record it; the copies published.
 
-    One batch at a time across the feed's consumers (`lock`): two batches touching the same
-    child must not both start from the same stored relations.
+    One batch at a time across the feed's consumers (the application's `one_batch`): two
+    batches touching the same child must not both start from the same stored relations.
     """
+    application = application_of(ctx, FeedApplication)
     ctx.consumed[consumer.tracking_name] = ctx.consumed.get(consumer.tracking_name, 0) + 1
     ctx._check_deliveries(consumer, messages)  # the same net as every consumer's
     decoded: list[tuple[int, Any]] = []
@@ -98,7 +71,7 @@ async def copy_to_feeds(
             js, ctx.service, reason, msg.data,
             subject=msg.subject, stream_seq=msg.metadata.sequence.stream,
         )  # fmt: skip
-    async with lock:
+    async with application.one_batch:
         try:
             prepared = await ctx.call(application.prepare, consumer.tracking_name, decoded, through)
         except UnexpectedHandlerError as failure:
@@ -116,36 +89,16 @@ async def copy_to_feeds(
     return len(prepared.entries)
 
 
-def _subscribe(
-    router: NatsRouter,
-    ctx: ServiceContext | None,
-    consumer: ConsumerSpec,
-    payload: Any,
-    lock: asyncio.Lock,
-) -> None:
-    async def on_events(events: Any, msg: NatsMessage) -> None:
-        # `events` documents the payload (validation skipped): each message is decoded here.
-        service, application = _application(ctx)
-        await copy_to_feeds(service, application, consumer, cast(list[Msg], msg.raw_message), lock)
-
-    on_events.__annotations__["events"] = SkipValidation[list[payload]]
-    stream_subscriber(
-        router,
-        consumer,
-        title=f"feed/{consumer.stream.name.lower()}",
-        description=(
-            "each event copied to `feed.<partner>.<domain>.<event>` for every partner with a "
-            "current relation with the child, holding only the sealed sections its role may "
-            "hold, signed by the feed (header `Ketenbus-Feed-Signature`)."
-        ),
-    )(on_events)
+COPIES = (
+    "each event copied to `feed.<partner>.<domain>.<event>` for every partner with a current "
+    "relation with the child, holding only the sealed sections its role may hold, signed by the "
+    "feed (header `Ketenbus-Feed-Signature`)."
+)
+CONSUMES = tuple(Consumes(consumer, COPIES, consume=copy_to_feeds) for consumer in FEED_SOURCES)
 
 
-def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
-    router = NatsRouter()
-    lock = asyncio.Lock()
-    for consumer, payload in SOURCES:
-        _subscribe(router, ctx, consumer, payload, lock)
+def publishers(router: NatsRouter, ctx: ServiceContext | None) -> None:
+    """What the feed publishes: the copies, and (documented here) the receipts."""
     router.publisher(
         "feed.{partner}.{domain}.{event}",
         schema=FeedCopy,
@@ -176,4 +129,3 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
             "publish on `feed.>`."
         ),
     )
-    return router

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, ClassVar
 
@@ -24,36 +24,33 @@ from services.policy.handover import (
     load_disclosure_rules,
     load_rules,
 )
-from services.runtime.store import Batch, Clock, Inbound, TrackedApplication, utcnow
+from services.runtime.service import RuledApplication
+from services.runtime.store import Batch
 
 log = structlog.get_logger(__name__)
 
 
-class HandoverApplication(TrackedApplication):
+class HandoverApplication(RuledApplication[HandoverRules]):
     name = "handover"
     refusals: ClassVar[tuple[type[Exception], ...]] = (HandoverError,)
     scheduled = True
 
     def __init__(
-        self,
-        env: dict[str, str] | None = None,
-        clock: Clock = utcnow,
-        *,
-        disclosure: DisclosureRules | None = None,
-        rules: HandoverRules | None = None,
-        inbound: Inbound | None = None,
+        self, *args: Any, disclosure: DisclosureRules | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(env, inbound, clock)
+        super().__init__(*args, **kwargs)
         self.disclosure = disclosure or load_disclosure_rules()
-        self.rules = rules or load_rules()
+
+    def default_rules(self) -> HandoverRules:
+        return load_rules()
 
     # loading
 
-    def _handover(self, batch: Batch, handover_id: uuid.UUID) -> Handover:
+    def _handover(self, batch: Batch | None, handover_id: uuid.UUID) -> Handover:
         def unknown() -> Handover:
             raise UnknownHandoverError(f"no handover {handover_id} was started")
 
-        return batch.get(Handover.create_id(handover_id), unknown)
+        return (batch or Batch(self.repository)).get(Handover.create_id(handover_id), unknown)
 
     def due_at(self, aggregate: Any) -> Mapping[str, datetime] | None:
         if isinstance(aggregate, Handover):
@@ -61,7 +58,7 @@ class HandoverApplication(TrackedApplication):
         return None
 
     def handover_of(self, handover_id: uuid.UUID) -> Handover:
-        return self._handover(Batch(self.repository), handover_id)
+        return self._handover(None, handover_id)
 
     def attachment_refusal(self, handover_id: uuid.UUID, partner: str, op: str) -> str | None:
         """Why `partner` may not `op` ("put" or "get") an attachment of the handover; None when
@@ -71,14 +68,6 @@ class HandoverApplication(TrackedApplication):
         except UnknownHandoverError:
             return "unknown-handover"
         return handover.attachment_refusal(partner, op)
-
-    def _run(self, batch: Batch | None, work: Callable[[Batch], None]) -> None:
-        """Apply `work` in the consumer's batch, or on its own and save it."""
-        own = batch is None
-        current = batch or Batch(self.repository)
-        work(current)
-        if own:
-            self.save(*current.aggregates)
 
     # commands
 
@@ -120,7 +109,7 @@ class HandoverApplication(TrackedApplication):
             if not created:
                 raise HandoverAlreadyStartedError(f"handover {handover_id} was started before")
 
-        self._run(batch, work)
+        self.run(batch, work)
         log.info("handover_started", handover_id=str(handover_id), transition=transition)
 
     def prepare_dossier(
@@ -145,7 +134,7 @@ class HandoverApplication(TrackedApplication):
                 rules=self.disclosure,
             )
 
-        self._run(batch, work)
+        self.run(batch, work)
         log.info("dossier_prepared", handover_id=str(handover_id), sections=len(sections))
 
     def record_parents_view(
@@ -173,7 +162,7 @@ class HandoverApplication(TrackedApplication):
                 sealed=sealed,
             )
 
-        self._run(batch, work)
+        self.run(batch, work)
         log.info("parents_viewed", handover_id=str(handover_id))
 
     def record_consent(
@@ -196,7 +185,7 @@ class HandoverApplication(TrackedApplication):
                 recorded_on=recorded_on,
             )
 
-        self._run(batch, work)
+        self.run(batch, work)
         log.info("consent_recorded", handover_id=str(handover_id), granted=granted)
 
     def request(
@@ -223,7 +212,7 @@ class HandoverApplication(TrackedApplication):
                 traceparent=traceparent,
             )
 
-        self._run(batch, work)
+        self.run(batch, work)
         log.info("dossier_requested", handover_id=str(handover_id), partner=partner)
 
     def release(
@@ -246,7 +235,7 @@ class HandoverApplication(TrackedApplication):
                 traceparent=traceparent,
             )
 
-        self._run(batch, work)
+        self.run(batch, work)
         log.info("dossier_delivered", handover_id=str(handover_id), partner=partner)
 
     def hold_conversation(
@@ -264,7 +253,7 @@ class HandoverApplication(TrackedApplication):
                 child=child, partner=partner, held_on=held_on, participants=participants
             )
 
-        self._run(batch, work)
+        self.run(batch, work)
         log.info("warm_conversation_held", handover_id=str(handover_id))
 
     def close_handover(
@@ -281,7 +270,7 @@ class HandoverApplication(TrackedApplication):
                 child=child, partner=partner, closed_on=closed_on
             )
 
-        self._run(batch, work)
+        self.run(batch, work)
         log.info("handover_closed", handover_id=str(handover_id))
 
     # time-driven
@@ -300,7 +289,6 @@ class HandoverApplication(TrackedApplication):
             self.save(*batch.aggregates)
         return count
 
-
-def tick(app: HandoverApplication, now: datetime) -> None:
-    """The service host's periodic call: deadlines as data (infra/handover/rules.yaml)."""
-    app.escalate_overdue(now)
+    def tick(self, now: datetime) -> int:
+        """The service host's periodic call: deadlines as data (infra/handover/rules.yaml)."""
+        return self.escalate_overdue(now)

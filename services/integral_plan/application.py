@@ -37,7 +37,8 @@ from services.integral_plan.index import (
 )
 from services.integral_plan.translation import applier_for
 from services.integral_plan.views import PlanView, plan_view
-from services.runtime.store import Batch, Clock, TrackedApplication, utcnow
+from services.runtime.service import RuledApplication
+from services.runtime.store import Batch
 
 log = structlog.get_logger(__name__)
 
@@ -82,26 +83,22 @@ class PlanBatch(Batch):
         return {LISTED: listed, VIEWED: viewed}
 
 
-class IntegralPlanApplication(TrackedApplication):
+class IntegralPlanApplication(RuledApplication[WorklistRules]):
     name = "integral_plan"
 
     refusals: ClassVar[tuple[type[Exception], ...]] = (PlanError,)
 
-    def __init__(
-        self,
-        env: dict[str, str] | None = None,
-        clock: Clock = utcnow,
-        rules: WorklistRules | None = None,
-    ) -> None:
-        super().__init__(env)
-        self.clock = clock
-        self.rules = rules or load_worklist_rules()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         if not self._any_plan():
             return
         if not self.index.has_views():
             self.migrate_views()  # and the index from them
         elif self.index.is_empty():
             self.reindex()
+
+    def default_rules(self) -> WorklistRules:
+        return load_worklist_rules()
 
     def _any_plan(self) -> bool:
         topics = [get_topic(Plan.Started)]  # type: ignore[attr-defined]

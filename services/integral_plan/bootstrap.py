@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-from ketenbus_contracts import plan
 from services.integral_plan.application import IntegralPlanApplication
-from services.integral_plan.handlers import CONSUMERS, create_router
+from services.integral_plan.handlers import CONSUMES, queries
 from services.integral_plan.translation import to_contract
-from services.runtime.host import ServiceSpec
-from services.runtime.settings import Settings
-from services.runtime.store import store_env
+from services.runtime.service import Service, Translation
 
-NAME = "integral-plan"
-
-
-def create_application(settings: Settings) -> IntegralPlanApplication:
-    return IntegralPlanApplication(env=store_env(settings, "integral_plan"))
-
-
-def service_spec() -> ServiceSpec:
-    return ServiceSpec(
-        name=NAME,
-        application_factory=create_application,
-        router_factory=create_router,
-        consumers=CONSUMERS,
-        translate=to_contract,
-        publishes=(
-            plan.PartyJoined,
-            plan.PartyLeft,
-            plan.RegieAssigned,
-            plan.GoalSet,
-            plan.AgreementMade,
-            plan.ActionAgreed,
-            plan.ActionDone,
-        ),
-    )
+SERVICE = Service(
+    IntegralPlanApplication,
+    CONSUMES,
+    translation=Translation(None, to_contract),
+    routes=queries,
+    name="integral-plan",  # its store: integral_plan
+)
+create_application = SERVICE.create_application
+service_spec = SERVICE.service_spec

@@ -12,28 +12,21 @@ Queries (core NATS request/reply):
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, cast
+from typing import Any
 
 from faststream.nats import NatsMessage, NatsRouter
-from nats.aio.msg import Msg
 from pydantic import BaseModel, Field, SkipValidation, TypeAdapter
 
-from ketenbus_contracts.arrangements import ArrangementsEvent
-from ketenbus_contracts.handover import HandoverEvent
 from ketenbus_contracts.plan import (
     PLAN_QUERY_SUBJECT,
     WORKLIST_QUERY_SUBJECT,
     PlanEvent,
     PlanQueryError,
 )
-from ketenbus_contracts.privacy import ChildErased
-from ketenbus_contracts.signalling import SignallingEvent
-from ketenbus_contracts.truancy import TruancyEvent
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
 from services.integral_plan.query import NotOnPlanError, PlanAccess
-from services.runtime.batching import stream_subscriber
 from services.runtime.host import ServiceContext
-from services.runtime.signatures import verifying
+from services.runtime.service import Consumes, application_of
 from services.runtime.streams import (
     PLAN_ARRANGEMENTS,
     PLAN_HANDOVER,
@@ -50,39 +43,37 @@ PARTIES = PLAN_INBOUND
 decode_plan = TypeAdapter[PlanEvent](PlanEvent).validate_json
 
 
-class Feed(NamedTuple):
-    """Another domain's stream the plan notes: its consumer, its events, what they bring."""
-
-    consumer: ConsumerSpec
-    payload: Any
-    description: str
-
-
-FEEDS: tuple[Feed, ...] = (
-    Feed(PLAN_SIGNALLING, SignallingEvent, "signals and matches onto the child's plan."),
-    Feed(
+# Other domains' streams the plan notes: their consumers, their events, what they bring.
+FEEDS: tuple[Consumes, ...] = (
+    Consumes(PLAN_SIGNALLING, "signals and matches onto the child's plan."),
+    Consumes(
         PLAN_HANDOVER,
-        HandoverEvent,
         "handovers onto the child's plan: from, to, planned date, status, escalations, gaps.",
     ),
-    Feed(
+    Consumes(
         PLAN_ARRANGEMENTS,
-        ArrangementsEvent,
         "support requests, TLVs, OPPs, youth care, arrangements, funding disputes, Variawet "
         "requests and regie onto the child's plan (clear fields; content stays sealed).",
     ),
-    Feed(
+    Consumes(
         PLAN_TRUANCY,
-        TruancyEvent,
         "enrolments, verzuimmeldingen, thuiszitters, the three-month rule, exemptions and "
         "offers: the attendance status on the child's plan.",
     ),
 )
-CONSUMERS: tuple[ConsumerSpec, ...] = (
-    *(feed.consumer for feed in FEEDS),
-    PLAN_PRIVACY,
-    PLAN_INBOUND,
+CONSUMES: tuple[Consumes, ...] = (
+    Consumes(
+        PARTIES,
+        "parties join, assign regie, set goals, make agreements, agree and report actions. "
+        "Refused input goes to `ketenbus.deadletter.integral-plan`.",
+        payload=PlanEvent,
+        signed=True,
+        decode=decode_plan,
+    ),
+    *FEEDS,
+    Consumes(ERASURES, "an erased child's plan is deleted."),
 )
+CONSUMERS: tuple[ConsumerSpec, ...] = (*(feed.consumer for feed in FEEDS), ERASURES, PARTIES)
 
 
 class PlanAnswer(BaseModel):
@@ -97,68 +88,14 @@ class WorklistAnswer(BaseModel):
     refusal: str | None = None
 
 
-def _application(ctx: ServiceContext | None) -> IntegralPlanApplication:
-    if ctx is None or not isinstance(ctx.application, IntegralPlanApplication):
-        raise RuntimeError("integral-plan router used without its running service")
-    return ctx.application
-
-
-def _subscribe_feed(router: NatsRouter, ctx: ServiceContext | None, feed: Feed) -> None:
-    decode = TypeAdapter[Any](feed.payload).validate_json
-
-    async def on_feed(events: Any, msg: NatsMessage) -> None:
-        # `events` documents the payload (validation skipped): `consume` decodes each message.
-        if ctx is None:
-            raise RuntimeError("integral-plan router used without its running service")
-        await ctx.consume(feed.consumer, cast(list[Msg], msg.raw_message), decode)
-
-    on_feed.__annotations__["events"] = SkipValidation[list[feed.payload]]  # type: ignore[name-defined]
-    stream_subscriber(
-        router,
-        feed.consumer,
-        title=f"integral-plan/{feed.consumer.stream.name.lower()}",
-        description=feed.description,
-    )(on_feed)
-
-
-def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
-    router = NatsRouter()
+def queries(router: NatsRouter, ctx: ServiceContext | None) -> None:
+    """The plan's and the worklist's signed queries (request/reply)."""
     access: list[PlanAccess] = []
 
     def plan_access() -> PlanAccess:
         if not access:
             access.append(PlanAccess.load(ctx.settings.data_dir))  # type: ignore[union-attr]
         return access[0]
-
-    @stream_subscriber(
-        router,
-        PARTIES,
-        title="integral-plan/inbound",
-        description="parties join, assign regie, set goals, make agreements, agree and report "
-        "actions. Refused input goes to `ketenbus.deadletter.integral-plan`.",
-    )
-    async def on_plan_inbound(events: SkipValidation[list[PlanEvent]], msg: NatsMessage) -> None:
-        if ctx is None:
-            raise RuntimeError("integral-plan router used without its running service")
-        await ctx.consume(
-            PARTIES, cast(list[Msg], msg.raw_message), verifying(decode_plan, ctx.settings)
-        )
-
-    for feed in FEEDS:
-        _subscribe_feed(router, ctx, feed)
-
-    @stream_subscriber(
-        router,
-        ERASURES,
-        title="integral-plan/privacy",
-        description="an erased child's plan is deleted.",
-    )
-    async def on_privacy(events: SkipValidation[list[ChildErased]], msg: NatsMessage) -> None:
-        if ctx is None:
-            raise RuntimeError("integral-plan router used without its running service")
-        await ctx.consume(
-            ERASURES, cast(list[Msg], msg.raw_message), ChildErased.model_validate_json
-        )
 
     @router.subscriber(
         PLAN_QUERY_SUBJECT,
@@ -170,7 +107,7 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
     )
     async def on_query(query: SkipValidation[str], msg: NatsMessage) -> PlanAnswer:
         # Validated here, not by faststream, so a bad query gets an answer that says so.
-        app = _application(ctx)
+        app = application_of(ctx, IntegralPlanApplication)
         if msg.body.lstrip().startswith(b"{"):
             return PlanAnswer(found=False, refusal="unsigned-query")
         return await _signed_plan_query(ctx, app, plan_access(), msg.body)  # type: ignore[arg-type]
@@ -181,15 +118,13 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
         description="Request/reply: a signed PlanQuery (op worklist): the partner's worklist.",
     )
     async def on_worklist(query: SkipValidation[str], msg: NatsMessage) -> WorklistAnswer:
-        app = _application(ctx)
+        app = application_of(ctx, IntegralPlanApplication)
         try:
             signed = plan_access().verify(msg.body.decode("ascii", "replace"))
         except PlanQueryError as exc:
             return WorklistAnswer(ok=False, refusal=exc.code)
         worklist = await ctx.call(app.worklist, signed.partner)  # type: ignore[union-attr]
         return WorklistAnswer(ok=True, worklist=worklist)
-
-    return router
 
 
 async def _signed_plan_query(

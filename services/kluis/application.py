@@ -205,6 +205,10 @@ class KluisApplication(TrackedApplication):
 
     # retention
 
+    def tick(self, now: datetime) -> list[tuple[str, Purpose, str]]:
+        """The service host's periodic call: retention (see `retention_due`)."""
+        return self.retention_due(now)
+
     def retention_due(self, now: datetime) -> list[tuple[str, Purpose, str]]:
         """Run `expire_retention` when `retention_interval` passed since the last run (the
         service ticks often; the check itself runs at the interval from the settings)."""

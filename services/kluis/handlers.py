@@ -11,15 +11,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
-from faststream.nats import NatsMessage, NatsRouter
-from pydantic import SkipValidation
+from faststream.nats import NatsRouter
 
-from ketenbus_contracts.arrangements import ArrangementsEvent
 from ketenbus_contracts.envelope import parse_event
-from ketenbus_contracts.handover import HandoverEvent
-from ketenbus_contracts.plan import PlanEvent
 from ketenbus_contracts.sealing import (
     KLUIS_BATCH_SUBJECT,
     KLUIS_KEY_SUBJECT,
@@ -29,30 +25,23 @@ from ketenbus_contracts.sealing import (
     KluisAnswer,
     KluisBatchAnswer,
 )
-from ketenbus_contracts.signalling import SignallingEvent
-from ketenbus_contracts.truancy import TruancyEvent
 from services.kluis.application import KluisApplication
-from services.runtime.batching import batch_consumer
 from services.runtime.host import ServiceContext
+from services.runtime.service import Consumes, answers
 from services.runtime.streams import (
     KLUIS_ARRANGEMENTS,
     KLUIS_HANDOVER,
     KLUIS_PLAN,
     KLUIS_SIGNALLING,
     KLUIS_TRUANCY,
-    ConsumerSpec,
 )
 
-# The streams kluis derives relations from, with the events on them (for the AsyncAPI
-# document); each event says which relations it starts or ends (`relation_changes`).
-FEEDS: tuple[tuple[ConsumerSpec, Any], ...] = (
-    (KLUIS_SIGNALLING, SignallingEvent),
-    (KLUIS_HANDOVER, HandoverEvent),
-    (KLUIS_ARRANGEMENTS, ArrangementsEvent),
-    (KLUIS_TRUANCY, TruancyEvent),
-    (KLUIS_PLAN, PlanEvent),
-)
-CONSUMERS = tuple(consumer for consumer, _ in FEEDS)
+RELATIONS = "relations with the child that its events start or end."
+
+# The streams kluis derives relations from (the AsyncAPI document shows their events); each
+# event says which relations it starts or ends (`relation_changes`).
+CONSUMERS = (KLUIS_SIGNALLING, KLUIS_HANDOVER, KLUIS_ARRANGEMENTS, KLUIS_TRUANCY, KLUIS_PLAN)
+CONSUMES = tuple(Consumes(consumer, RELATIONS, decode=parse_event) for consumer in CONSUMERS)
 QUEUE = "kluis"
 
 REQUESTS = (
@@ -62,48 +51,27 @@ REQUESTS = (
 )
 
 
-def _application(ctx: ServiceContext | None) -> tuple[ServiceContext, KluisApplication]:
-    if ctx is None or not isinstance(ctx.application, KluisApplication):
-        raise RuntimeError("kluis router used without its running service")
-    return ctx, ctx.application
+def _answer(app: KluisApplication) -> Callable[[bytes], KluisAnswer]:
+    return app.answer
 
 
-def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
-    router = NatsRouter()
+def _answer_batch(app: KluisApplication) -> Callable[[bytes], KluisBatchAnswer]:
+    return app.answer_batch
 
-    for consumer, payload in FEEDS:
-        batch_consumer(
-            router,
-            consumer,
-            ctx,
-            payload,
-            parse_event,
-            signed=False,
-            title=f"kluis/{consumer.stream.name.lower()}",
-            description="relations with the child that its events start or end.",
-        )
 
+def requests(router: NatsRouter, ctx: ServiceContext | None) -> None:
+    """kluis's request/reply subjects: one request, or a batch of them."""
     for subject, what in REQUESTS:
-
-        @router.subscriber(
-            subject,
-            queue=QUEUE,
+        answers(
+            router, ctx, subject, _answer, returns=KluisAnswer, queue=QUEUE,
             title=f"kluis/{subject.rsplit('.', 1)[-1]}",
             description=(
                 f"Request/reply: {what}. The request is a JWS signed with the partner's "
                 "Ed25519 key; the answer is a KluisAnswer (ok, kid, key | token | refusal)."
             ),
-        )
-        async def on_request(body: SkipValidation[bytes], msg: NatsMessage) -> KluisAnswer:
-            # `body` is the JWS compact serialisation of the request, checked by `answer` from
-            # the raw bytes: faststream would decode a JSON body and refuse it without an answer.
-            service, app = _application(ctx)
-            answer: KluisAnswer = await service.call(app.answer, msg.body)
-            return answer
-
-    @router.subscriber(
-        KLUIS_BATCH_SUBJECT,
-        queue=QUEUE,
+        )  # fmt: skip
+    answers(
+        router, ctx, KLUIS_BATCH_SUBJECT, _answer_batch, returns=KluisBatchAnswer, queue=QUEUE,
         title="kluis/batch",
         description=(
             f"Request/reply: up to {MAX_BATCH_ITEMS} key and seal requests in one "
@@ -112,10 +80,4 @@ def create_router(ctx: ServiceContext | None = None) -> NatsRouter:
             "own; the answer is a KluisBatchAnswer (one KluisAnswer per item, or a refusal of "
             "the whole batch: replayed-request, batch-too-large, ...)."
         ),
-    )
-    async def on_batch(body: SkipValidation[bytes], msg: NatsMessage) -> KluisBatchAnswer:
-        service, app = _application(ctx)
-        answer: KluisBatchAnswer = await service.call(app.answer_batch, msg.body)
-        return answer
-
-    return router
+    )  # fmt: skip

@@ -14,10 +14,11 @@ from ketenbus_contracts.truancy import (
 )
 from services.monitor.domain import MonitorError, RegionMonitor, suppress
 from services.policy.regions import RegionRules, load_regions
-from services.runtime.store import Batch, TrackedApplication
+from services.runtime.service import ServiceApplication
+from services.runtime.store import Batch
 
 
-class MonitorApplication(TrackedApplication):
+class MonitorApplication(ServiceApplication):
     name = "monitor"
     refusals: ClassVar[tuple[type[Exception], ...]] = (MonitorError,)
 
@@ -32,11 +33,13 @@ class MonitorApplication(TrackedApplication):
     def handle(self, batch: Batch, message: Any) -> None:
         self.apply(message, batch)
 
-    def _monitor(self, batch: Batch, region: str) -> RegionMonitor:
-        return batch.get(RegionMonitor.create_id(region), lambda: RegionMonitor(region))
+    def _monitor(self, batch: Batch | None, region: str) -> RegionMonitor:
+        return self.load(batch, RegionMonitor, region)
 
     def apply(self, event: Any, batch: Batch | None = None) -> None:
-        work = batch or Batch(self.repository)
+        self.run(batch, lambda work: self._apply(event, work))
+
+    def _apply(self, event: Any, work: Batch) -> None:
         if isinstance(event, ThuiszitterRegistered):
             d = event.data
             self._monitor(work, d.region).start(
@@ -55,12 +58,10 @@ class MonitorApplication(TrackedApplication):
         elif isinstance(event, ChildErased):
             for region in self.regions:
                 self._monitor(work, region).forget(event.subject)
-        if batch is None:
-            self.save(*work.aggregates)
 
     def report(self, quarter: str) -> dict[str, Any]:
         """The F4 figures of every region for `quarter`, small counts suppressed."""
-        work = Batch(self.repository)
+        work = Batch(self.repository)  # read only
         regions = {}
         for region, rules in sorted(self.regions.items()):
             figures = self._monitor(work, region).figures(quarter)

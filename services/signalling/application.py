@@ -5,13 +5,14 @@ against the rules, applies the command, records it; and runs the time-driven rul
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, ClassVar
 
 import structlog
 
-from services.runtime.store import Batch, Clock, Inbound, TrackedApplication, utcnow
+from services.runtime.service import RuledApplication
+from services.runtime.store import Batch
 from services.signalling.domain import (
     ChildSignals,
     Coordinator,
@@ -44,23 +45,19 @@ class UnknownCodeError(SignallingError):
     """A code in clear (age band, municipality, reason, risk factor) the rules do not define."""
 
 
-class SignallingApplication(TrackedApplication):
+class SignallingApplication(RuledApplication[SignallingRules]):
     name = "signalling"
     refusals: ClassVar[tuple[type[Exception], ...]] = (SignallingError,)
     scheduled = True
 
     def __init__(
-        self,
-        env: dict[str, str] | None = None,
-        clock: Clock = utcnow,
-        rules: SignallingRules | None = None,
-        vindplaatsen: VindplaatsRegister | None = None,
-        *,
-        inbound: Inbound | None = None,
+        self, *args: Any, vindplaatsen: VindplaatsRegister | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(env, inbound, clock)
-        self.rules = rules or load_rules()
+        super().__init__(*args, **kwargs)
         self.vindplaatsen = vindplaatsen or load_vindplaatsen()
+
+    def default_rules(self) -> SignallingRules:
+        return load_rules()
 
     def due_at(self, aggregate: Any) -> Mapping[str, datetime] | None:
         if isinstance(aggregate, ChildSignals):
@@ -71,11 +68,11 @@ class SignallingApplication(TrackedApplication):
 
     # helpers
 
-    def _signals(self, batch: Batch, child: str) -> ChildSignals:
-        return batch.get(ChildSignals.create_id(child), lambda: ChildSignals(child))
+    def _signals(self, batch: Batch | None, child: str) -> ChildSignals:
+        return self.load(batch, ChildSignals, child)
 
-    def _household(self, batch: Batch, household: str) -> HouseholdSignals:
-        return batch.get(HouseholdSignals.create_id(household), lambda: HouseholdSignals(household))
+    def _household(self, batch: Batch | None, household: str) -> HouseholdSignals:
+        return self.load(batch, HouseholdSignals, household)
 
     def _terms(self) -> MatchTerms:
         rules = self.rules
@@ -98,13 +95,6 @@ class SignallingApplication(TrackedApplication):
         role = self._role(partner)
         if role not in allowed:
             raise RoleNotAllowedError(f"role {role} of partner {partner} may not {what}")
-
-    def _run(self, batch: Batch | None, work: Callable[[Batch], None]) -> None:
-        """Run a command in the consumer's batch, or on its own and save it."""
-        own = batch or Batch(self.repository)
-        work(own)
-        if batch is None:
-            self.save(*own.aggregates)
 
     def _leave_household(self, batch: Batch, signals: ChildSignals, ended: list[Any]) -> None:
         for signal in ended:
@@ -161,7 +151,7 @@ class SignallingApplication(TrackedApplication):
                         "household_match_found", match_id=str(home.match and home.match.match_id)
                     )
 
-        self._run(batch, work)
+        self.run(batch, work)
 
     def withdraw_signal(
         self,
@@ -181,7 +171,7 @@ class SignallingApplication(TrackedApplication):
             signal = signals.withdraw_signal(signal_id, partner, withdrawn_on, reason)
             self._leave_household(batch, signals, [signal])
 
-        self._run(batch, work)
+        self.run(batch, work)
         log.info("signal_withdrawn", signal_id=str(signal_id), partner=partner)
 
     def record_death(
@@ -194,7 +184,7 @@ class SignallingApplication(TrackedApplication):
             ended = signals.record_death(died_on)
             self._leave_household(batch, signals, ended)
 
-        self._run(batch, work)
+        self.run(batch, work)
         log.info("death_recorded", partner=partner)
 
     def _match_holder(self, batch: Batch, child: str, household: str | None) -> MatchHolder:
@@ -219,7 +209,7 @@ class SignallingApplication(TrackedApplication):
             holder = self._match_holder(batch, child, household)
             holder.record_contact(match_id, partner, contacted_on)
 
-        self._run(batch, work)
+        self.run(batch, work)
         log.info("contact_recorded", match_id=str(match_id), partner=partner)
 
     def change_coordinator(
@@ -240,7 +230,7 @@ class SignallingApplication(TrackedApplication):
             holder = self._match_holder(batch, child, household)
             holder.change_coordinator(match_id, by, coordinator, now)
 
-        self._run(batch, work)
+        self.run(batch, work)
         log.info("coordinator_changed", match_id=str(match_id), partner=coordinator.partner)
 
     def record_risk_inventory(
@@ -274,7 +264,7 @@ class SignallingApplication(TrackedApplication):
                 parents_involved, plan_needed, plan_due_on, event_id, sealed,
             )  # fmt: skip
 
-        self._run(batch, work)
+        self.run(batch, work)
         log.info("risk_inventory_recorded", inventory_id=str(inventory_id))
 
     # time-driven rules
@@ -308,12 +298,7 @@ class SignallingApplication(TrackedApplication):
     # queries
 
     def signals_of(self, child: str) -> ChildSignals:
-        return self._signals(Batch(self.repository), child)
+        return self._signals(None, child)
 
     def household_of(self, household: str) -> HouseholdSignals:
-        return self._household(Batch(self.repository), household)
-
-
-def tick(app: SignallingApplication, now: datetime) -> None:
-    """The service host's periodic call (ServiceSpec.tick)."""
-    app.tick(now)
+        return self._household(None, household)

@@ -3,48 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ketenbus_contracts.signalling import (
-    ContactEscalated,
-    ContactMade,
-    ContactReminder,
-    CoordinatorAssigned,
-    HistoryNotice,
-    MatchEnded,
-    MatchFound,
-    ParentsInformed,
-    RiskInventoryRecorded,
-    SignalRegistered,
-    SignalWithdrawn,
-)
-from services.runtime.host import ServiceSpec
 from services.runtime.partners import PartnerRegistry
-from services.runtime.settings import Settings, tick_interval
-from services.runtime.store import store_env
-from services.runtime.streams import SIGNALLING_INBOUND
-from services.signalling.application import SignallingApplication, tick
-from services.signalling.handlers import create_router
+from services.runtime.service import Service, Translation
+from services.runtime.settings import Settings
+from services.signalling.application import SignallingApplication
+from services.signalling.handlers import INBOUND
 from services.signalling.rules import RULES_PATH, load_rules
 from services.signalling.translation import apply_inbound, to_contract
-
-NAME = "signalling"
-
-# What the outbox publishes (`to_contract` produces these), for the AsyncAPI document.
-PUBLISHES = (
-    SignalRegistered,
-    SignalWithdrawn,
-    MatchFound,
-    MatchEnded,
-    CoordinatorAssigned,
-    ContactMade,
-    ContactReminder,
-    ContactEscalated,
-    HistoryNotice,
-    ParentsInformed,
-    RiskInventoryRecorded,
-)
 
 
 class SignallingSettings(BaseSettings):
@@ -54,24 +23,13 @@ class SignallingSettings(BaseSettings):
     rules_path: Path = RULES_PATH
 
 
-def create_application(settings: Settings) -> SignallingApplication:
+def _needs(settings: Settings) -> dict[str, Any]:
     own = SignallingSettings()
-    return SignallingApplication(
-        env=store_env(settings, NAME),
-        rules=load_rules(own.rules_path, PartnerRegistry.load(settings.data_dir)),
-        inbound=apply_inbound,
-    )
+    return {"rules": load_rules(own.rules_path, PartnerRegistry.load(settings.data_dir))}
 
 
-def service_spec() -> ServiceSpec:
-    return ServiceSpec(
-        name=NAME,
-        application_factory=create_application,
-        router_factory=create_router,
-        consumers=(SIGNALLING_INBOUND,),
-        translate=to_contract,
-        publishes=PUBLISHES,
-        tick=tick,
-        # Expiry and reminders are due by the day: a minute is plenty.
-        tick_interval=tick_interval(NAME, 60.0),
-    )
+SERVICE = Service(
+    SignallingApplication, (INBOUND,), _needs, Translation(apply_inbound, to_contract)
+)
+create_application = SERVICE.create_application
+service_spec = SERVICE.service_spec

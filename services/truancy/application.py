@@ -14,7 +14,8 @@ from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from services.policy.regions import RegionRules, load_regions
 from services.runtime.aggregate import Value
-from services.runtime.store import Batch, Clock, Inbound, TrackedApplication, utcnow
+from services.runtime.service import ServiceApplication
+from services.runtime.store import Batch, Clock, Inbound, utcnow
 from services.truancy.domain import (
     Advice,
     ChildAttendance,
@@ -35,7 +36,7 @@ class PublisherMismatchError(TruancyError):
     """A partner may only publish in its own name (school, leerplicht, municipality)."""
 
 
-class TruancyApplication(TrackedApplication):
+class TruancyApplication(ServiceApplication):
     name = "truancy"
     refusals: ClassVar[tuple[type[Exception], ...]] = (TruancyError,)
     # Absences are the highest-volume stream: a child's aggregate is loaded from its latest
@@ -52,7 +53,7 @@ class TruancyApplication(TrackedApplication):
         *,
         inbound: Inbound | None = None,
     ) -> None:
-        super().__init__(env, inbound, clock)
+        super().__init__(env, clock, inbound=inbound)
         self.regions = regions if regions is not None else load_regions()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -67,11 +68,11 @@ class TruancyApplication(TrackedApplication):
         except KeyError:
             raise UnknownRegionError(f"no truancy rules for region {region}") from None
 
-    def child(self, batch: Batch, child: str) -> ChildAttendance:
-        return batch.get(ChildAttendance.create_id(child), lambda: ChildAttendance(child))
+    def child(self, batch: Batch | None, child: str) -> ChildAttendance:
+        return self.load(batch, ChildAttendance, child)
 
     def attendance_of(self, child: str) -> ChildAttendance:
-        return self.child(Batch(self.repository), child)
+        return self.child(None, child)
 
     def command(
         self, child: str, act: Callable[[ChildAttendance], None], batch: Batch | None = None
@@ -132,7 +133,3 @@ def _needs_watch(attendance: ChildAttendance) -> bool:
     """A thuiszitter, or a resident of compulsory age without an enrolment."""
     waiting = attendance.resident is not None and not attendance.enrolled
     return attendance.thuiszitter is not None or waiting
-
-
-def tick(app: TruancyApplication, now: datetime) -> None:
-    app.tick(now)

@@ -33,7 +33,7 @@ from ketenbus_contracts.handover import (
 )
 from ketenbus_partner.keyring import Keyring
 from ketenbus_partner.pseudonyms import PseudonymClient
-from services.handover.application import HandoverApplication, tick
+from services.handover.application import HandoverApplication
 from services.handover.translation import apply_inbound, to_contract
 from services.policy.handover import load_disclosure_rules, load_rules
 from services.runtime.outbox import outbound_event_id
@@ -259,13 +259,13 @@ class HandoverCase(StoreBackend):
         try:
             for event in (story.started(planned_on=date(2026, 6, 1)), story.prepared()):
                 apply_inbound(app, event)  # type: ignore[arg-type]
-            tick(app, datetime(2026, 6, 2, 1, tzinfo=UTC))
+            app.tick(datetime(2026, 6, 2, 1, tzinfo=UTC))
         finally:
             app.close()
         reopened = HandoverApplication(env=store_env(settings, "handover"), clock=clock)
         try:
-            tick(reopened, datetime(2026, 6, 2, 2, tzinfo=UTC))  # level 1 is not repeated
-            tick(reopened, datetime(2026, 6, 20, tzinfo=UTC))
+            reopened.tick(datetime(2026, 6, 2, 2, tzinfo=UTC))  # level 1 is not repeated
+            reopened.tick(datetime(2026, 6, 20, tzinfo=UTC))
             notifications = reopened.recorder.select_notifications(1, 100)
             events = [reopened.mapper.to_domain_event(n) for n in notifications]
             contracts = [to_contract(e, outbound_event_id("handover", e)) for e in events]

@@ -43,7 +43,7 @@ from ketenbus_contracts.handover import (
 )
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import fields_by_purpose
-from services.handover.application import HandoverApplication, tick
+from services.handover.application import HandoverApplication
 from services.handover.domain import (
     AlreadyDeliveredError,
     AlreadyRequestedError,
@@ -587,12 +587,12 @@ def test_an_undelivered_handover_escalates_to_the_sender_then_the_swv() -> None:
     app, story = application(clock), Story("po-vo")
     apply(app, story.started(), story.prepared())
 
-    tick(app, datetime(2026, 6, 1, 12, tzinfo=UTC))  # on the planned date: not late yet
+    app.tick(datetime(2026, 6, 1, 12, tzinfo=UTC))  # on the planned date: not late yet
     assert [] == of_type(app, HandoverEscalated)
-    tick(app, datetime(2026, 6, 2, 0, 5, tzinfo=UTC))
-    tick(app, datetime(2026, 6, 3, tzinfo=UTC))  # nothing new: level 1 was done
-    tick(app, datetime(2026, 6, 16, tzinfo=UTC))
-    tick(app, datetime(2026, 6, 30, tzinfo=UTC))
+    app.tick(datetime(2026, 6, 2, 0, 5, tzinfo=UTC))
+    app.tick(datetime(2026, 6, 3, tzinfo=UTC))  # nothing new: level 1 was done
+    app.tick(datetime(2026, 6, 16, tzinfo=UTC))
+    app.tick(datetime(2026, 6, 30, tzinfo=UTC))
 
     escalated = of_type(app, HandoverEscalated)
     expected = [(1, "sending-contact", SENDER, "ib-er groep 8"), (2, "swv", SWV, None)]
