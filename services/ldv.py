@@ -51,6 +51,9 @@ class ProcessingRecord:
     # The key scope asked for (kluis): a refusal has no kid, so this says which record or
     # writer's sections were refused. None where the processing has no scope (pseudonyms).
     scope: str | None = None
+    # The person who asked, where a person did (the web app): a pseudonymous employee id from
+    # their login, so the FG can answer "who looked at this child's plan".
+    employee: str | None = None
 
     def as_ldv(self) -> dict[str, Any]:
         """The record in the Logboek Dataverwerkingen (OpenTelemetry span) shape."""
@@ -74,7 +77,8 @@ class ProcessingRecord:
                 "ketenbus.refusal_code": self.refusal_code,
                 "ketenbus.kid": self.kid,
                 "ketenbus.scope": self.scope,
-            },
+            }
+            | ({"ketenbus.employee": self.employee} if self.employee else {}),
         }
 
 

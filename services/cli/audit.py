@@ -102,8 +102,10 @@ def export_ldv(
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Export kluis's processing log in the Logboek Dataverwerkingen shape."""
+    """Export the processing log in the Logboek Dataverwerkingen shape: kluis's key decisions
+    and the web app's reads, each naming the person who read."""
     from adapters.ldv.export import ldv_export, write_ldv_export
+    from services.integral_plan.web_records import read_spans
     from services.kluis.keystore import Keystore
     from services.policy.loading import load_register
 
@@ -114,7 +116,7 @@ def export_ldv(
     finally:
         keystore.close()
     export = ldv_export(
-        [r.as_ldv() for r in records],
+        [r.as_ldv() for r in records] + list(read_spans(settings.data_dir, child)),
         controller=load_register().controller,
         register_base=register_base,
         exported_at=datetime.now(UTC),

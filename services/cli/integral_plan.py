@@ -71,13 +71,18 @@ def web(
     ] = None,
 ) -> None:
     """Serve the plan's web pages (werklijst, plan, ouderinzage) and JSON API (needs a running
-    `ketenbus up` or KETENBUS_NATS_URL). Beyond loopback only with TLS."""
+    `ketenbus up` or KETENBUS_NATS_URL). People log in at the organisation's identity provider
+    (the partner registry; KETENBUS_WEB_OIDC_ISSUER for another). Beyond loopback only with
+    TLS."""
     import uvicorn
 
     from services.cli.kit import backbone_url, check_partner, fail, settings_for
     from services.integral_plan.query import PlanAccess
     from services.integral_plan.web import create_web_app
+    from services.integral_plan.web_auth import LoginConfig, NoIdentityProviderError
+    from services.integral_plan.web_records import FileLog, log_path
     from services.integral_plan.web_security import InsecureBindingError, check_binding
+    from services.runtime.partners import PartnerRegistry
 
     if (tls_cert is None) != (tls_key is None):
         fail("give both --tls-cert and --tls-key, or neither")
@@ -90,9 +95,20 @@ def web(
         typer.secho(warning, err=True, fg=typer.colors.RED, bold=True)
     settings = settings_for(data_dir, "web")
     check_partner(as_partner)
+    try:
+        login = LoginConfig.for_partner(as_partner, PartnerRegistry.load(settings.data_dir))
+    except NoIdentityProviderError as exc:
+        fail(str(exc))
     url = backbone_url(settings)
     portal = LazyPortal(url, settings, as_partner)
-    site = create_web_app(portal, PlanAccess.load(settings.data_dir), tls=tls, api_docs=api_docs)
+    site = create_web_app(
+        portal,
+        PlanAccess.load(settings.data_dir),
+        login=login,
+        records=FileLog(log_path(settings.data_dir, as_partner)),
+        tls=tls,
+        api_docs=api_docs,
+    )
     scheme = "https" if tls else "http"
     typer.echo(f"ketenbus web for {as_partner}: {scheme}://{host}:{port}/werklijst")
     uvicorn.run(

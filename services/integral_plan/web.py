@@ -15,12 +15,15 @@ API, for a partner's own system (it signs its `PlanQuery` itself; the plan servi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import FastAPI, Header, HTTPException, Request
+import structlog
+from fastapi import FastAPI, Form, Header, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -31,6 +34,27 @@ from ketenbus_contracts.plan import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
 from ketenbus_contracts.purposes import Purpose
 from services.integral_plan.portal import Portal
 from services.integral_plan.query import PlanAccess
+from services.integral_plan.web_auth import (
+    ABSOLUTE,
+    IDLE,
+    LOGIN_ERRORS,
+    PARENT,
+    PROFESSIONAL,
+    ROTATE,
+    Login,
+    LoginConfig,
+    LoginRequiredError,
+    NotPermittedError,
+    Person,
+    SessionMiddleware,
+    SessionStore,
+    UnknownFunctionError,
+    csrf_ok,
+    csrf_token,
+    login_failure,
+    person_of,
+)
+from services.integral_plan.web_records import MemoryLog, ProcessingLog, Recorder, WebOperation
 from services.integral_plan.web_security import security_headers
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -162,9 +186,11 @@ REFUSALS = {
 STATUS = {"open": "Open", "done": "Afgerond", "overdue": "Over datum"}
 SIGNAL_STATUS = {"active": "actief", "withdrawn": "ingetrokken", "risk-ended": "zorg voorbij"}
 BEARER = "Bearer "
+NO_PLAN = "not-on-plan"
 REFUSED_STATUS = {"not-on-plan": 404, "invalid-request": 400}
 
 Child = Annotated[str, PathParam(pattern=PSEUDONYM_PATTERN)]
+log = structlog.get_logger("web")
 
 
 def datum(value: str | None) -> str:
@@ -186,19 +212,35 @@ def create_web_app(
     access: PlanAccess,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     *,
+    login: LoginConfig | None = None,
+    records: ProcessingLog | None = None,
     tls: bool = False,
     api_docs: bool = False,
+    session_clock: Callable[[], float] | None = None,
 ) -> FastAPI:
-    """The site; `tls`: it is served over https (HSTS, Secure cookies); `api_docs`: the API's
-    OpenAPI document at /api/openapi.json (no Swagger UI: it would load script from elsewhere)."""
+    """The site. `login`: how people log in (without it no page opens); `records`: where each
+    read's processing record goes; `tls`: served over https (HSTS, Secure cookies);
+    `api_docs`: the API's OpenAPI document at /api/openapi.json (no Swagger UI: it would load
+    script from elsewhere)."""
     app = FastAPI(
         title="ketenbus integraal plan",
         docs_url=None,
         redoc_url=None,
         openapi_url="/api/openapi.json" if api_docs else None,
     )
+    config = login
+    sessions = SessionStore(
+        config.idle if config else IDLE,
+        config.absolute if config else ABSOLUTE,
+        session_clock or time.monotonic,
+    )
+    app.add_middleware(SessionMiddleware, store=sessions, tls=tls)
     app.middleware("http")(security_headers(tls))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.state.sessions = sessions
+    logins = Login(config) if config else None
+    app.state.login = logins
+    record = Recorder(records if records is not None else MemoryLog(), clock)
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
 
@@ -233,29 +275,124 @@ def create_web_app(
     reader = {"reader_name": name_of(portal.partner), "urgent": URGENT}
 
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        return templates.TemplateResponse(request, template, reader | context, status_code=status)
+        person = person_of(request)
+        me = {"person": person, "csrf": csrf_token(request) if person else ""}
+        return templates.TemplateResponse(
+            request, template, reader | me | context, status_code=status
+        )
 
-    def not_found(request: Request, message: str) -> HTMLResponse:
-        return page(request, "melding.html", 404, title="Niet gevonden", message=message)
+    def message(request: Request, status: int, title: str, text: str) -> HTMLResponse:
+        return page(request, "melding.html", status, title=title, message=text)
+
+    def not_found(request: Request, text: str) -> HTMLResponse:
+        return message(request, 404, "Niet gevonden", text)
+
+    def professional(request: Request, action: str) -> Person:
+        """The logged-in professional, who may do `action`; else to login, or refused."""
+        person = person_of(request)
+        if person is None or person.kind != PROFESSIONAL:
+            raise LoginRequiredError(request.url.path)
+        if not person.may(action):
+            raise NotPermittedError(action)
+        return person
+
+    @app.exception_handler(LoginRequiredError)
+    async def to_login(request: Request, exc: LoginRequiredError) -> RedirectResponse:
+        start = "/inloggen" if exc.kind == PROFESSIONAL else "/ouders/inloggen"
+        return RedirectResponse(f"{start}?{urlencode({'next': exc.next_path})}", 303)
+
+    @app.exception_handler(NotPermittedError)
+    async def not_permitted(request: Request, exc: NotPermittedError) -> HTMLResponse:
+        return message(
+            request, 403, "Geen toegang", "Dit mag u met uw functie niet inzien of doen."
+        )
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
         return RedirectResponse("/werklijst")
 
+    @app.get("/inloggen", include_in_schema=False)
+    async def login_start(request: Request, next: str | None = None) -> Any:
+        return await start_login(request, PROFESSIONAL, next)
+
+    @app.get("/ouders/inloggen", include_in_schema=False)
+    async def parents_login_start(request: Request, next: str | None = None) -> Any:
+        return await start_login(request, PARENT, next)
+
+    async def start_login(request: Request, kind: str, next_path: str | None) -> Any:
+        if logins is None or kind not in logins.clients:
+            return message(request, 503, "Inloggen kan niet", "Inloggen is niet ingesteld.")
+        return await logins.start(request, kind, next_path)
+
+    @app.get("/inloggen/terug", include_in_schema=False, name="login_callback")
+    async def login_callback(request: Request) -> Any:
+        return await finish_login(request, PROFESSIONAL)
+
+    @app.get("/ouders/inloggen/terug", include_in_schema=False, name="parents_login_callback")
+    async def parents_login_callback(request: Request) -> Any:
+        return await finish_login(request, PARENT)
+
+    async def finish_login(request: Request, kind: str) -> Any:
+        if logins is None or kind not in logins.clients:
+            return message(request, 503, "Inloggen kan niet", "Inloggen is niet ingesteld.")
+        try:
+            person, target = await logins.finish(request, kind)
+        except UnknownFunctionError:
+            request.session.clear()
+            return message(
+                request, 403, "Geen toegang", "Uw functie geeft geen toegang tot deze gegevens."
+            )
+        except LOGIN_ERRORS as exc:
+            log.warning("web.login_refused", kind=kind, reason=login_failure(exc))
+            request.session.clear()
+            return message(request, 400, "Inloggen mislukt", "Probeer het opnieuw.")
+        request.session.clear()
+        request.session["person"] = person.as_session()
+        request.scope[ROTATE] = True
+        log.info("web.logged_in", kind=kind, employee=person.employee)
+        return RedirectResponse(target, 303)
+
+    @app.post("/uitloggen", include_in_schema=False)
+    async def logout(request: Request, csrf: Annotated[str, Form()] = "") -> HTMLResponse:
+        if not csrf_ok(request, csrf):
+            return message(request, 400, "Uitloggen mislukt", "Probeer het opnieuw.")
+        request.session.clear()
+        return message(request, 200, "Uitgelogd", "U bent uitgelogd.")
+
     @app.get("/werklijst", response_class=HTMLResponse, summary="Werklijst (HTML)")
     async def worklist_page(request: Request) -> HTMLResponse:
-        return page(request, "werklijst.html", worklist=await portal.worklist())
+        person = professional(request, "read-worklist")
+        worklist = await portal.worklist()
+        record(person, WebOperation.READ_WORKLIST)
+        return page(request, "werklijst.html", worklist=worklist)
 
     @app.get("/plan/{child}", response_class=HTMLResponse, summary="Plan van een kind (HTML)")
     async def plan_page(request: Request, child: Child) -> HTMLResponse:
+        person = professional(request, "read-plan")
         plan = await portal.plan(child)
+        record(person, WebOperation.READ_PLAN, child, shown=plan is not None, refusal=NO_PLAN)
         if plan is None:
             return not_found(request, "Er is geen plan van dit kind waarbij u betrokken bent.")
         return page(request, "plan.html", plan=plan, today=clock().date())
 
+    @app.get("/ouders", response_class=HTMLResponse, summary="Ouderinzage: start (HTML)")
+    async def parents_home(request: Request) -> HTMLResponse:
+        person = person_of(request)
+        if person is None or person.kind != PARENT:
+            raise LoginRequiredError(request.url.path, PARENT)
+        return page(
+            request,
+            "melding.html",
+            title="Ouderinzage",
+            message="U bent ingelogd. Wat over uw kind gedeeld wordt, ziet u hier nog niet.",
+            parents=True,
+        )
+
     @app.get("/ouders/{child}", response_class=HTMLResponse, summary="Ouderinzage (HTML)")
     async def parents_page(request: Request, child: Child) -> HTMLResponse:
+        person = professional(request, "read-plan")
         plan = await portal.shared(child)
+        record(person, WebOperation.READ_SHARED, child, shown=plan is not None, refusal=NO_PLAN)
         if plan is None:
             return not_found(request, "Er is over dit kind niets gedeeld.")
         rows = shared_rows(plan, access, name_of)

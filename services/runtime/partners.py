@@ -48,6 +48,15 @@ class NatsUser(_Strict):
     nkey: str | None = Field(default=None, pattern=r"^U[A-Z2-7]{55}$")
 
 
+class IdentityProvider(_Strict):
+    """Where the organisation's people log in to the web app (OpenID Connect): the issuer and
+    the web app's client there. Its secret, if any, is never in the registry
+    (`KETENBUS_WEB_OIDC_CLIENT_SECRET`)."""
+
+    issuer: str = Field(pattern=r"^https?://[^\s]+$")
+    client_id: str = Field(min_length=1, max_length=200)
+
+
 class PartnerEntry(_Strict):
     id: str = Field(pattern=PARTNER_ID_PATTERN)
     name: str
@@ -56,6 +65,7 @@ class PartnerEntry(_Strict):
     keys: Literal["inline", "data-dir"] = "data-dir"
     public_jwks: dict[str, Any] | None = None
     nats: NatsUser | None = None
+    identity_provider: IdentityProvider | None = None
 
     @field_validator("organisation_codes")
     @classmethod

@@ -1,61 +1,23 @@
 """The web pages in a real headless Chromium (Debian's), driven by Playwright.
 
 The pages run on uvicorn on 127.0.0.1 against an in-memory plan and a stand-in keyring (the
-pages are what is tested here; the real portal over NATS is in tests/integration). Screenshots
-go to test-artifacts/ for a person to look at.
+pages are what is tested here; the real portal over NATS is in tests/integration); the browser
+logs in at a real OpenID provider first (tests/oidc). Screenshots go to test-artifacts/ for a
+person to look at.
 """
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
-import time
-import uuid
 from collections.abc import Iterator
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from ketenbus_contracts.purposes import Purpose
-from ketenbus_partner.keyring import KeyRefusedError
-from ketenbus_partner.plan import open_plan
-from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
-from services.integral_plan.query import NotOnPlanError, PlanAccess
-from services.integral_plan.web import create_web_app
-from tests.events import (
-    CHILD,
-    JGZ,
-    NOW,
-    PO,
-    SCHOOL,
-    WIJKTEAM,
-    action,
-    agreement,
-    arrangement_agreed,
-    dispute_escalated,
-    done,
-    enrolled,
-    funding_disputed,
-    goal,
-    handover_escalated,
-    handover_started,
-    joined,
-    match,
-    regie,
-    signal,
-    support_requested,
-    three_month_rule,
-    thuiszitter_registered,
-    verzuim_report,
-    youth_care_decided,
-)
+from tests.browser.site import CARE, KID, Site
+from tests.events import CHILD
+from tests.oidc import PASSWORD, available
 
-KID = "e" * 32
-CARE = "Ambulante gezinsbegeleiding"
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--headless",
@@ -68,146 +30,31 @@ ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is missing")
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is missing"),
+    pytest.mark.skipif(not available(), reason="node or npm oidc-provider is missing"),
+]
 
 
-def clear(text: str, **fields: Any) -> dict[Purpose, str]:
-    """A stand-in 'sealed' section the stand-in keyring opens (the real sealing is elsewhere)."""
-    return {Purpose.PLAN: "test:" + json.dumps({"text": text} | fields)}
-
-
-class StandInKeyring:
-    """Opens `test:` sections; refuses the signalling purpose, as kluis does without a role."""
-
-    def __init__(self, partner: str) -> None:
-        self.partner = partner
-
-    async def open_token(self, token: str, *, event_id: uuid.UUID) -> dict[str, Any]:
-        if not token.startswith("test:"):
-            raise KeyRefusedError("role-not-permitted", "stand-in", purpose=Purpose.SIGNALLING)
-        opened: dict[str, Any] = json.loads(token[5:])
-        return opened
-
-
-class LocalPortal:
-    def __init__(self, app: IntegralPlanApplication, access: PlanAccess, partner: str) -> None:
-        self.partner = partner
-        self.app = app
-        self.access = access
-
-    async def plan(self, child: str) -> dict[str, Any] | None:
-        try:
-            visible = self.access.visible_plan(self.app.plan_of(child), self.partner)
-        except (UnknownPlanError, NotOnPlanError):
-            return None
-        return await open_plan(visible, StandInKeyring(self.partner))  # type: ignore[arg-type]
-
-    async def worklist(self) -> dict[str, Any]:
-        return self.app.worklist(self.partner)
-
-    async def shared(self, child: str) -> dict[str, Any] | None:
-        try:
-            return self.app.plan_of(child)
-        except UnknownPlanError:
-            return None
-
-    async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
-        raise NotImplementedError
-
-
-def story() -> IntegralPlanApplication:
-    """Two signals and a match; the wijkteam joins with regie; goals, agreements, actions."""
-    app = IntegralPlanApplication(
-        env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: NOW
-    )
-    d = date(2026, 11, 19)
-    app.apply(signal(SCHOOL, date(2026, 10, 20), sealed={Purpose.SIGNALLING: "sealed"}))
-    app.apply(signal(JGZ, date(2026, 10, 23), sealed={Purpose.SIGNALLING: "sealed"}))
-    app.apply(match([SCHOOL, JGZ], datetime(2026, 11, 18, 9, tzinfo=NOW.tzinfo)))
-    app.apply(joined(SCHOOL, WIJKTEAM, d))
-    app.apply(regie(SCHOOL, WIJKTEAM, d))
-    app.apply(goal(WIJKTEAM, d, sealed=clear("Lotte gaat weer elke dag naar school.")))
-    parties = [SCHOOL, JGZ, WIJKTEAM]
-    # An agreement sealed under a key this reader's stand-in keyring refuses.
-    app.apply(agreement(WIJKTEAM, parties, d, sealed={Purpose.PLAN: "sealed"}))
-    late = clear("", what="Huisbezoek over slapen en eten")
-    app.apply(action(WIJKTEAM, JGZ, WIJKTEAM, date(2026, 11, 10), date(2026, 11, 20), sealed=late))
-    soon = clear("", what="Taaltoets afnemen")
-    app.apply(action(WIJKTEAM, SCHOOL, WIJKTEAM, d, date(2026, 11, 26), sealed=soon))
-    first = action(
-        WIJKTEAM,
-        WIJKTEAM,
-        SCHOOL,
-        d,
-        date(2026, 11, 21),
-        sealed=clear("", what="Gesprek met ouders plannen"),
-    )
-    app.apply(first)
-    report = clear("", report="Gesprek op 2 december.", follow_up="School sluit aan.")
-    app.apply(done(WIJKTEAM, first, date(2026, 11, 21), sealed=report))
-    for event in other_domains():
-        app.apply(event)
-    return app
-
-
-def other_domains() -> list[Any]:
-    """A second child: a handover over its date, support and youth care, a thuiszitter."""
-    started = handover_started(date(2026, 11, 10), date(2026, 9, 1), KID)
-    agreed = arrangement_agreed(date(2026, 10, 1), KID)
-    disputed = funding_disputed(agreed, date(2026, 10, 5))
-    care = youth_care_decided(date(2026, 10, 2), KID)
-    care = care.model_copy(
-        update={
-            "data": care.data.model_copy(
-                update={"sealed": {Purpose.YOUTH_CARE: "test:" + json.dumps({"product": CARE})}}
-            )
-        }
-    )
-    return [
-        enrolled(PO, date(2026, 8, 20), KID),
-        started,
-        handover_escalated(started, date(2026, 11, 12)),
-        support_requested(date(2026, 9, 15), KID),
-        care,
-        agreed,
-        disputed,
-        dispute_escalated(disputed, date(2026, 10, 20)),
-        verzuim_report(date(2026, 9, 30), KID),
-        thuiszitter_registered(date(2026, 9, 1), KID),
-        three_month_rule(date(2026, 9, 1), date(2026, 11, 20), KID),
-    ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def log_in(page: Any, url: str, user: str) -> None:
+    """Open `url`; at the provider's form, log in as `user` and come back."""
+    page.goto(url)
+    page.get_by_label("Gebruikersnaam").fill(user)
+    page.get_by_label("Wachtwoord").fill(PASSWORD)
+    page.get_by_role("button", name="Inloggen").click()
+    page.wait_for_url(url)
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[str]:
-    yield from serve(tmp_path, WIJKTEAM.partner)
+def site(wijkteam: Site, page: Any) -> str:
+    log_in(page, f"{wijkteam.url}/werklijst", "consulent-wijkteam")
+    return wijkteam.url
 
 
 @pytest.fixture
-def school_site(tmp_path: Path) -> Iterator[str]:
-    yield from serve(tmp_path, PO)
-
-
-def serve(tmp_path: Path, partner: str) -> Iterator[str]:
-    access = PlanAccess.load(tmp_path)
-    web = create_web_app(LocalPortal(story(), access, partner), access, lambda: NOW)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "the web server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(30)
+def school_site(school: Site, page: Any) -> str:
+    log_in(page, f"{school.url}/werklijst", "ib-regenboog")
+    return school.url
 
 
 @pytest.fixture

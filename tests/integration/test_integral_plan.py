@@ -246,7 +246,7 @@ class IntegralPlanCase(StoreBackend):
             forged = await http.get(
                 f"/api/plan/{kid}", headers={"Authorization": f"Bearer {token[:-4]}AAAA"}
             )
-            page = await http.get(f"/plan/{kid}")
+            anonymous_page = await http.get(f"/plan/{kid}")
         assert (200, 401, 404, 401) == (
             ok.status_code,
             anonymous.status_code,
@@ -254,7 +254,14 @@ class IntegralPlanCase(StoreBackend):
             forged.status_code,
         )
         assert ["plan"] == list(ok.json()["goals"][0]["sealed"])
-        assert GOAL in page.text  # the wijkteam's portal opens it with the wijkteam's keys
+        # A page needs a person logged in (tests/browser/test_web_login.py); the wijkteam's
+        # portal behind it opens the goal with the wijkteam's keys.
+        assert (303, "/inloggen?next=") == (
+            anonymous_page.status_code,
+            anonymous_page.headers["location"][:15],
+        )
+        opened = await NatsPortal(nc, data_dir, WIJKTEAM.partner).plan(kid)
+        assert opened is not None and GOAL in str(opened["goals"][0]["opened"])
 
         # The municipal case system was told, thinly, on its callback.
         await eventually(lambda: _received(receiver, 3), "three plan notifications")

@@ -1,0 +1,34 @@
+"""A real OpenID provider per test module, and the wijkteam's and the school's web apps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.browser.site import Site, running_provider, running_site
+from tests.events import PO, WIJKTEAM
+from tests.oidc import OidcProvider, free_port
+
+# The sites' ports, chosen before the provider starts: their redirect URIs are registered there.
+PORTS: dict[str, int] = {}
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    PORTS.update({WIJKTEAM.partner: free_port(), PO: free_port()})
+    with running_provider(tmp_path_factory.mktemp("oidc"), PORTS) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def wijkteam(provider: OidcProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    tmp = tmp_path_factory.mktemp("wijkteam")
+    with running_site(tmp, WIJKTEAM.partner, PORTS[WIJKTEAM.partner], provider) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def school(provider: OidcProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with running_site(tmp_path_factory.mktemp("school"), PO, PORTS[PO], provider) as running:
+        yield running

@@ -1,0 +1,231 @@
+"""The web app for the tests: an in-memory plan (a story of two children), a stand-in keyring,
+the app on uvicorn on 127.0.0.1, and a real OpenID provider (tests/oidc) to log in at.
+
+The pages are what is tested with this; the real portal over NATS is in tests/integration.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from ketenbus_contracts.purposes import Purpose
+from ketenbus_partner.keyring import KeyRefusedError
+from ketenbus_partner.plan import open_plan
+from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
+from services.integral_plan.query import NotOnPlanError, PlanAccess
+from services.integral_plan.web import create_web_app
+from services.integral_plan.web_auth import LoginConfig, WebSettings
+from services.integral_plan.web_records import MemoryLog
+from services.runtime.partners import PartnerRegistry
+from tests.events import (
+    JGZ,
+    NOW,
+    PO,
+    SCHOOL,
+    WIJKTEAM,
+    action,
+    agreement,
+    arrangement_agreed,
+    dispute_escalated,
+    done,
+    enrolled,
+    funding_disputed,
+    goal,
+    handover_escalated,
+    handover_started,
+    joined,
+    match,
+    regie,
+    signal,
+    support_requested,
+    three_month_rule,
+    thuiszitter_registered,
+    verzuim_report,
+    youth_care_decided,
+)
+from tests.oidc import OidcProvider
+
+KID = "e" * 32
+CARE = "Ambulante gezinsbegeleiding"
+
+
+def clear(text: str, **fields: Any) -> dict[Purpose, str]:
+    """A stand-in 'sealed' section the stand-in keyring opens (the real sealing is elsewhere)."""
+    return {Purpose.PLAN: "test:" + json.dumps({"text": text} | fields)}
+
+
+class StandInKeyring:
+    """Opens `test:` sections; refuses the signalling purpose, as kluis does without a role."""
+
+    def __init__(self, partner: str) -> None:
+        self.partner = partner
+
+    async def open_token(self, token: str, *, event_id: uuid.UUID) -> dict[str, Any]:
+        if not token.startswith("test:"):
+            raise KeyRefusedError("role-not-permitted", "stand-in", purpose=Purpose.SIGNALLING)
+        opened: dict[str, Any] = json.loads(token[5:])
+        return opened
+
+
+class LocalPortal:
+    def __init__(self, app: IntegralPlanApplication, access: PlanAccess, partner: str) -> None:
+        self.partner = partner
+        self.app = app
+        self.access = access
+
+    async def plan(self, child: str) -> dict[str, Any] | None:
+        try:
+            visible = self.access.visible_plan(self.app.plan_of(child), self.partner)
+        except (UnknownPlanError, NotOnPlanError):
+            return None
+        return await open_plan(visible, StandInKeyring(self.partner))  # type: ignore[arg-type]
+
+    async def worklist(self) -> dict[str, Any]:
+        return self.app.worklist(self.partner)
+
+    async def shared(self, child: str) -> dict[str, Any] | None:
+        try:
+            return self.app.plan_of(child)
+        except UnknownPlanError:
+            return None
+
+    async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def story() -> IntegralPlanApplication:
+    """Two signals and a match; the wijkteam joins with regie; goals, agreements, actions."""
+    app = IntegralPlanApplication(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: NOW
+    )
+    d = date(2026, 11, 19)
+    app.apply(signal(SCHOOL, date(2026, 10, 20), sealed={Purpose.SIGNALLING: "sealed"}))
+    app.apply(signal(JGZ, date(2026, 10, 23), sealed={Purpose.SIGNALLING: "sealed"}))
+    app.apply(match([SCHOOL, JGZ], datetime(2026, 11, 18, 9, tzinfo=NOW.tzinfo)))
+    app.apply(joined(SCHOOL, WIJKTEAM, d))
+    app.apply(regie(SCHOOL, WIJKTEAM, d))
+    app.apply(goal(WIJKTEAM, d, sealed=clear("Lotte gaat weer elke dag naar school.")))
+    parties = [SCHOOL, JGZ, WIJKTEAM]
+    # An agreement sealed under a key this reader's stand-in keyring refuses.
+    app.apply(agreement(WIJKTEAM, parties, d, sealed={Purpose.PLAN: "sealed"}))
+    late = clear("", what="Huisbezoek over slapen en eten")
+    app.apply(action(WIJKTEAM, JGZ, WIJKTEAM, date(2026, 11, 10), date(2026, 11, 20), sealed=late))
+    soon = clear("", what="Taaltoets afnemen")
+    app.apply(action(WIJKTEAM, SCHOOL, WIJKTEAM, d, date(2026, 11, 26), sealed=soon))
+    first = action(
+        WIJKTEAM,
+        WIJKTEAM,
+        SCHOOL,
+        d,
+        date(2026, 11, 21),
+        sealed=clear("", what="Gesprek met ouders plannen"),
+    )
+    app.apply(first)
+    report = clear("", report="Gesprek op 2 december.", follow_up="School sluit aan.")
+    app.apply(done(WIJKTEAM, first, date(2026, 11, 21), sealed=report))
+    for event in other_domains():
+        app.apply(event)
+    return app
+
+
+def other_domains() -> list[Any]:
+    """A second child: a handover over its date, support and youth care, a thuiszitter."""
+    started = handover_started(date(2026, 11, 10), date(2026, 9, 1), KID)
+    agreed = arrangement_agreed(date(2026, 10, 1), KID)
+    disputed = funding_disputed(agreed, date(2026, 10, 5))
+    care = youth_care_decided(date(2026, 10, 2), KID)
+    care = care.model_copy(
+        update={
+            "data": care.data.model_copy(
+                update={"sealed": {Purpose.YOUTH_CARE: "test:" + json.dumps({"product": CARE})}}
+            )
+        }
+    )
+    return [
+        enrolled(PO, date(2026, 8, 20), KID),
+        started,
+        handover_escalated(started, date(2026, 11, 12)),
+        support_requested(date(2026, 9, 15), KID),
+        care,
+        agreed,
+        disputed,
+        dispute_escalated(disputed, date(2026, 10, 20)),
+        verzuim_report(date(2026, 9, 30), KID),
+        thuiszitter_registered(date(2026, 9, 1), KID),
+        three_month_rule(date(2026, 9, 1), date(2026, 11, 20), KID),
+    ]
+
+
+PARENTS_CLIENT = "ketenbus-ouders"
+CALLBACKS = ("/inloggen/terug", "/ouders/inloggen/terug")
+
+
+def client_id(partner: str) -> str:
+    provider = PartnerRegistry.load().entry(partner).identity_provider
+    assert provider is not None
+    return provider.client_id
+
+
+@contextmanager
+def running_provider(tmp: Path, ports: dict[str, int]) -> Iterator[OidcProvider]:
+    """A real OpenID provider with a client for each partner's site (partner -> port) and the
+    parents' client for all of them."""
+    clients = {
+        client_id(partner): [f"http://127.0.0.1:{port}{CALLBACKS[0]}"]
+        for partner, port in ports.items()
+    }
+    clients[PARENTS_CLIENT] = [f"http://127.0.0.1:{p}{CALLBACKS[1]}" for p in ports.values()]
+    provider = OidcProvider.start(tmp, clients)
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
+class Site:
+    """One organisation's web app, running; its processing records in memory."""
+
+    def __init__(self, url: str, records: MemoryLog, app: Any) -> None:
+        self.url = url
+        self.records = records
+        self.app = app
+
+
+@contextmanager
+def running_site(
+    tmp: Path, partner: str, port: int, provider: OidcProvider, **options: Any
+) -> Iterator[Site]:
+    access = PlanAccess.load(tmp)
+    settings = WebSettings(oidc_issuer=provider.issuer, parents_issuer=provider.issuer)
+    login = LoginConfig.for_partner(partner, PartnerRegistry.load(), settings)
+    records = MemoryLog()
+    web = create_web_app(
+        LocalPortal(story(), access, partner),
+        access,
+        lambda: NOW,
+        login=login,
+        records=records,
+        **options,
+    )
+    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline, "the web server did not start"
+        time.sleep(0.05)
+    try:
+        yield Site(f"http://127.0.0.1:{port}", records, web)
+    finally:
+        server.should_exit = True
+        thread.join(30)
