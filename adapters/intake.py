@@ -13,9 +13,10 @@ child (a BRIN is an organisation's code, not personal data).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from lxml import etree
@@ -26,6 +27,21 @@ from services.runtime.partners import PARTNERS_PATH, load_partners
 
 LIMITS_PATH = INFRA_DIR / "imports.yaml"
 Format = Literal["edexml", "oso", "absences"]
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    """What keeps part of an imported file out: its line, the place on it (an element, a
+    column) and why."""
+
+    line: int
+    place: str
+    message: str
+    # How the place is named in the message.
+    place_as: ClassVar[str] = "{}"
+
+    def __str__(self) -> str:
+        return f"line {self.line}, {self.place_as.format(self.place)}: {self.message}"
 
 
 class ImportRefusedError(ValueError):

@@ -7,27 +7,28 @@ as nine digits; the eleven-check is the importer's semantic check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from lxml import etree
 
-from adapters.intake import ImportRefusedError, check_size, refuse_doctype, xml_parser
+from adapters.intake import (
+    ImportRefusedError,
+    LineProblem,
+    check_size,
+    refuse_doctype,
+    xml_parser,
+)
 from services.infra import package_dir
 
 SCHEMAS = package_dir("adapters.edexml") / "schemas"
 VERSIONS = {"2.0": "2.1", "2.1": "2.1"}  # file version → schema it is validated against
 
 
-@dataclass(frozen=True)
-class SchemaIssue:
-    line: int
-    element: str
-    message: str
+class SchemaIssue(LineProblem):
+    """Where the file breaks the schema: line, element (its path) and rule."""
 
-    def __str__(self) -> str:
-        return f"line {self.line}, <{self.element}>: {self.message}"
+    place_as = "<{}>"
 
 
 class EdexmlSchemaError(ImportRefusedError):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from adapters.intake import ImportRefusedError, check_school, check_size
+from adapters.intake import ImportRefusedError, LineProblem, check_school, check_size
 
 COLUMNS = ("pupil_key", "date", "hours", "lessons", "authorised", "reason_code")
 TRUE = {"ja", "j", "yes", "y", "true", "1"}
@@ -39,14 +39,10 @@ class AbsenceRow:
     notes: str
 
 
-@dataclass(frozen=True)
-class RowProblem:
-    line: int
-    column: str
-    message: str
+class RowProblem(LineProblem):
+    """What keeps a row out: its line, the column and why."""
 
-    def __str__(self) -> str:
-        return f"line {self.line}, column {self.column}: {self.message}"
+    place_as = "column {}"
 
 
 class AbsenceCsvError(ImportRefusedError):

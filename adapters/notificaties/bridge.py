@@ -28,28 +28,10 @@ from adapters.notificaties.store import DeliveryRow, NotificatieStore
 from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
 from ketenbus_contracts.privacy import ChildErased
 from services.runtime.host import health_subject
-from services.runtime.streams import (
-    NOTIFICATIES_ARRANGEMENTS,
-    NOTIFICATIES_HANDOVER,
-    NOTIFICATIES_PLAN,
-    NOTIFICATIES_PRIVACY,
-    NOTIFICATIES_SIGNALLING,
-    NOTIFICATIES_TRUANCY,
-    ConsumerSpec,
-    declare_consumer,
-)
+from services.runtime.streams import NOTIFICATIES_SOURCES, declare_consumer
 from services.runtime.supervisor import BRIDGE
 
 log = structlog.get_logger(__name__)
-
-CONSUMERS: tuple[ConsumerSpec, ...] = (
-    NOTIFICATIES_PLAN,
-    NOTIFICATIES_SIGNALLING,
-    NOTIFICATIES_HANDOVER,
-    NOTIFICATIES_ARRANGEMENTS,
-    NOTIFICATIES_TRUANCY,
-    NOTIFICATIES_PRIVACY,
-)
 
 
 class Bridge:
@@ -113,11 +95,13 @@ class Bridge:
     async def consume(self, nc: NatsClient, stop: asyncio.Event) -> None:
         """Record the streams' events until `stop` (ack after recording: at least once)."""
         js = nc.jetstream()
-        for spec in CONSUMERS:  # its own consumers only; `ketenbus up` declared the streams
+        for (
+            spec
+        ) in NOTIFICATIES_SOURCES:  # its own consumers only; `ketenbus up` declared the streams
             await declare_consumer(js, spec)
         subscriptions = [
             await js.pull_subscribe_bind(spec.durable, stream=spec.stream.name)
-            for spec in CONSUMERS
+            for spec in NOTIFICATIES_SOURCES
         ]
         while not stop.is_set():
             idle = True

@@ -265,6 +265,15 @@ FEED_ARRANGEMENTS = _feed_reader(ARRANGEMENTS, "support, TLVs, OPPs, youth care,
 FEED_TRUANCY = _feed_reader(TRUANCY, "enrolments, verzuim, thuiszitters")
 FEED_PLAN = _feed_reader(PLAN, "plan parties, regie, goals and actions")
 FEED_PRIVACY = _feed_reader(PRIVACY, "erasures")
+# What the webhook bridge reads (its consumers keep their position on the server).
+NOTIFICATIES_SOURCES: tuple[ConsumerSpec, ...] = (
+    NOTIFICATIES_PLAN,
+    NOTIFICATIES_SIGNALLING,
+    NOTIFICATIES_HANDOVER,
+    NOTIFICATIES_ARRANGEMENTS,
+    NOTIFICATIES_TRUANCY,
+    NOTIFICATIES_PRIVACY,
+)
 FEED_SOURCES: tuple[ConsumerSpec, ...] = (
     FEED_SIGNALLING,
     FEED_HANDOVER,
@@ -292,12 +301,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     MONITOR_PRIVACY,
     PLAN_INBOUND,
     KLUIS_PLAN,
-    NOTIFICATIES_PLAN,
-    NOTIFICATIES_SIGNALLING,
-    NOTIFICATIES_HANDOVER,
-    NOTIFICATIES_ARRANGEMENTS,
-    NOTIFICATIES_TRUANCY,
-    NOTIFICATIES_PRIVACY,
+    *NOTIFICATIES_SOURCES,
     *FEED_SOURCES,
 )
 

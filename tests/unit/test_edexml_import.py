@@ -60,7 +60,7 @@ def test_a_file_failing_the_schema_is_refused_with_line_and_element(tmp_path: Pa
         plan_import(bad, PSEUDONYMS, {})
 
     [issue] = refused.value.issues
-    assert (102, "leerling[2]/bsn") == (issue.line, issue.element)
+    assert (102, "leerling[2]/bsn") == (issue.line, issue.place)
     assert "13345678X" not in str(refused.value)
 
 
