@@ -20,18 +20,27 @@ from nats.aio.client import Client as NatsClient
 from nats.js.errors import NotFoundError
 
 from ketenbus_contracts.arrangements import (
+    AanmeldingReceived,
+    AanmeldingReceivedData,
     ArrangementAgreed,
     ArrangementAgreedData,
     ArrangementDetails,
+    DecisionPeriodExtended,
+    DecisionPeriodExtendedData,
     DisputeDecided,
     DisputeDecidedData,
+    ExpertOpinion,
     FundingDisputed,
     FundingDisputedData,
     FundingShare,
+    HandelingsdeelConsented,
+    HandelingsdeelConsentedData,
     OppDetails,
     OppDrawnUp,
     OppDrawnUpData,
     Party,
+    PlacementDecided,
+    PlacementDecidedData,
     ReducedTeachingTimeRequested,
     ReducedTeachingTimeRequestedData,
     ScheduleStep,
@@ -85,15 +94,17 @@ def support_request(
 def tlv(
     child: str, start: date, end: date, *, issuer: Party = SWV, number: str = "TLV-2026-0001",
     categorie: Any = "L", sealed: Sealed | None = None, event_id: uuid.UUID | None = None,
-    tlv_id: uuid.UUID | None = None,
+    tlv_id: uuid.UUID | None = None, experts: tuple[str, ...] = ("orthopedagoog", "kinderarts"),
 ) -> TlvIssued:  # fmt: skip
+    advised = start - timedelta(days=30)  # the experts advised before the SWV decided
+    opinions = [ExpertOpinion(discipline=e, given_on=advised) for e in experts]
     return TlvIssued.create(
         id=event_id or uuid.uuid4(), source=issuer.partner, subject=child,
         purposes=sorted(sealed or {}),
         data=TlvIssuedData(
             tlv_id=tlv_id or uuid.uuid4(), beschikkingsnummer=number, swv_number="PO2504",
             categorie=categorie, start_on=start, end_on=end, swv=issuer,
-            school=SCHOOL.partner, sealed=sealed or {},
+            school=SCHOOL.partner, sealed=sealed or {}, expert_opinions=opinions,
         ),
     )  # fmt: skip
 
@@ -101,13 +112,15 @@ def tlv(
 def opp(
     child: str, on: date, reviews: list[date], *, sealed: Sealed | None = None,
     event_id: uuid.UUID | None = None, opp_id: uuid.UUID | None = None,
+    consulted_on: date | None = None, consent: Any = "granted",
 ) -> OppDrawnUp:  # fmt: skip
     return OppDrawnUp.create(
         id=event_id or uuid.uuid4(), source=SCHOOL.partner, subject=child,
         purposes=sorted(sealed or {}),
         data=OppDrawnUpData(
             opp_id=opp_id or uuid.uuid4(), school=SCHOOL.partner, regie=SCHOOL, drawn_up_on=on,
-            review_dates=reviews, sealed=sealed or {},
+            review_dates=reviews, sealed=sealed or {}, parents_consulted_on=consulted_on or on,
+            handelingsdeel_consent=consent,
         ),
     )  # fmt: skip
 
@@ -185,6 +198,52 @@ def reduced_time(
             hours_per_week=hours, start_on=start, end_on=end,
             back_to_full_time=[ScheduleStep(from_on=d, hours_per_week=h) for d, h in steps],
             sealed=sealed or {},
+        ),
+    )  # fmt: skip
+
+
+def aanmelding(
+    child: str, on: date, *, school: Party = SCHOOL, extra_support: bool = True,
+    tlv_id: uuid.UUID | None = None, aanmelding_id: uuid.UUID | None = None,
+) -> AanmeldingReceived:  # fmt: skip
+    return AanmeldingReceived.create(
+        source=school.partner, subject=child,
+        data=AanmeldingReceivedData(
+            aanmelding_id=aanmelding_id or uuid.uuid4(), school=school, received_on=on,
+            extra_support=extra_support, tlv_id=tlv_id,
+        ),
+    )  # fmt: skip
+
+
+def extension(child: str, aanmelding_id: uuid.UUID, on: date) -> DecisionPeriodExtended:
+    return DecisionPeriodExtended.create(
+        source=SCHOOL.partner, subject=child,
+        data=DecisionPeriodExtendedData(
+            aanmelding_id=aanmelding_id, school=SCHOOL.partner, extended_on=on
+        ),
+    )  # fmt: skip
+
+
+def placement(
+    child: str, aanmelding_id: uuid.UUID, on: date, *, placed_on: date | None = None,
+    other_school: str | None = None, school: Party = SCHOOL,
+) -> PlacementDecided:  # fmt: skip
+    return PlacementDecided.create(
+        source=school.partner, subject=child,
+        data=PlacementDecidedData(
+            aanmelding_id=aanmelding_id, school=school.partner, decided_on=on,
+            placed=other_school is None, placed_on=placed_on, other_school=other_school,
+        ),
+    )  # fmt: skip
+
+
+def handelingsdeel(
+    child: str, opp_id: uuid.UUID, on: date, *, granted: bool = True
+) -> HandelingsdeelConsented:
+    return HandelingsdeelConsented.create(
+        source=SCHOOL.partner, subject=child,
+        data=HandelingsdeelConsentedData(
+            opp_id=opp_id, school=SCHOOL.partner, answered_on=on, granted=granted
         ),
     )  # fmt: skip
 

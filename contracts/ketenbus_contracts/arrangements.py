@@ -1,5 +1,6 @@
 """Arrangements contracts: support requests, TLVs, OPPs, youth-care decisions, combined
-education-care arrangements, funding disputes and their escalation, Variawet, regie.
+education-care arrangements, funding disputes and their escalation, Variawet, regie, and the
+school's zorgplicht after an aanmelding (its decision, once extended, the placement).
 
 Inbound (partner → backbone): `in.<partner>.arrangements.<name>`. Outbound (arrangements
 service → the parties): `ketenbus.arrangements.<name>.v1`.
@@ -43,8 +44,21 @@ RegieDomain = Literal["opp", "youth_care"]
 # OSO codelijst 31 "TLV bekostigingscategorie": Nvt, H(oog), M(iddel), L(aag).
 TlvCategory = Literal["Nvt", "H", "M", "L"]
 ReminderAbout = Literal[
-    "tlv-renewal", "opp-review", "youth-care-end", "reduced-time-end", "dispute-deadline"
+    "tlv-renewal",
+    "opp-review",
+    "youth-care-end",
+    "reduced-time-end",
+    "dispute-deadline",
+    "zorgplicht-decision",
+    "opp-after-placement",
+    "opp-evaluation",
+    "tlv-waiting",
 ]
+# The legal deadlines the clock watches (DeadlinePassed): the school's decision on an
+# aanmelding, the OPP within six weeks of the placement, the OPP's yearly evaluation.
+DeadlineAbout = Literal["zorgplicht-decision", "opp-after-placement", "opp-evaluation"]
+# The parents' say on the OPP's handelingsdeel (WPO art. 40a lid 4, WEC art. 41a lid 4).
+HandelingsdeelConsent = Literal["granted", "refused", "pending"]
 
 
 class Party(ContractModel):
@@ -68,6 +82,15 @@ class Holder(ContractModel):
     partner: PartnerId
     function: Annotated[str, Field(min_length=1, max_length=120)]
     contact: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ExpertOpinion(ContractModel):
+    """One of the two expert opinions (deskundigenadvies) the SWV obtains before it decides on a
+    TLV (WPO art. 18a lid 6; see docs/domain.md): who advised (the discipline) and
+    when; what the expert said stays sealed in the TLV's `advice`."""
+
+    discipline: Code = Field(description="e.g. orthopedagoog, psycholoog, kinderarts, psychiater")
+    given_on: date
 
 
 class ScheduleStep(ContractModel):
@@ -134,6 +157,9 @@ class TlvIssuedData(EventData):
     swv: Party
     school: PartnerId | None = None
     request_id: uuid.UUID | None = None
+    expert_opinions: Annotated[list[ExpertOpinion], Field(max_length=4)] = Field(
+        default_factory=list, description="The two expert opinions the decision rests on"
+    )
 
 
 class OppDrawnUpData(EventData):
@@ -142,6 +168,71 @@ class OppDrawnUpData(EventData):
     regie: Party = Field(description="Who holds regie on the OPP (the IB'er)")
     drawn_up_on: date
     review_dates: Annotated[list[date], Field(min_length=1, max_length=12)]
+    parents_consulted_on: date | None = Field(
+        default=None,
+        description="The op overeenstemming gericht overleg with the parents (required)",
+    )
+    handelingsdeel_consent: HandelingsdeelConsent = Field(
+        default="pending", description="The parents' consent on the handelingsdeel"
+    )
+
+
+class HandelingsdeelConsentedData(EventData):
+    """The parents' answer on the OPP's handelingsdeel, after the OPP was drawn up."""
+
+    opp_id: uuid.UUID
+    school: PartnerId
+    answered_on: date
+    granted: bool
+
+
+class AanmeldingReceivedData(EventData):
+    """The parents applied in writing at the school (aanmelding): the school's zorgplicht starts
+    and it decides within the period of the rules (`decide_by`, set by the backbone)."""
+
+    aanmelding_id: uuid.UUID
+    school: Party
+    received_on: date
+    extra_support: bool = Field(
+        default=True, description="The parents think the child needs extra support"
+    )
+    tlv_id: uuid.UUID | None = Field(
+        default=None, description="A special school: the TLV the aanmelding rests on"
+    )
+    decide_by: date | None = Field(default=None, description="Set by the backbone")
+
+
+class DecisionPeriodExtendedData(EventData):
+    """The school extends its decision period once (reason sealed under `support`)."""
+
+    aanmelding_id: uuid.UUID
+    school: PartnerId
+    extended_on: date
+    decide_by: date | None = Field(default=None, description="Set by the backbone")
+
+
+class PlacementDecidedData(EventData):
+    """The school's decision on an aanmelding: placed (from `placed_on`), or not, with the school
+    that will admit the child instead (zorgplicht)."""
+
+    aanmelding_id: uuid.UUID
+    school: PartnerId
+    decided_on: date
+    placed: bool
+    placed_on: date | None = None
+    other_school: PartnerId | None = Field(
+        default=None, description="Not placed: the school that admits the child instead"
+    )
+    opp_due_on: date | None = Field(
+        default=None, description="Set by the backbone: the OPP within six weeks of placement"
+    )
+
+
+class DeadlinePassedData(EventData):
+    about: DeadlineAbout
+    ref_id: uuid.UUID
+    deadline: date
+    to: list[PartnerId]
 
 
 class YouthCareDecidedData(EventData):
@@ -347,6 +438,31 @@ class ReminderDue(ArrangementsContract[ReminderDueData], name="reminder-due"):
     """A review date, an expiry or a deadline is near (TLV renewal, OPP review, …)."""
 
 
+class HandelingsdeelConsented(
+    ArrangementsContract[HandelingsdeelConsentedData], name="handelingsdeel-consented"
+):
+    """The parents granted or refused their consent on the OPP's handelingsdeel."""
+
+
+class AanmeldingReceived(ArrangementsContract[AanmeldingReceivedData], name="aanmelding-received"):
+    """A school received the parents' written aanmelding: its zorgplicht and its clock start."""
+
+
+class DecisionPeriodExtended(
+    ArrangementsContract[DecisionPeriodExtendedData], name="decision-period-extended"
+):
+    """The school extended its decision period on an aanmelding (once)."""
+
+
+class PlacementDecided(ArrangementsContract[PlacementDecidedData], name="placement-decided"):
+    """The school decided on an aanmelding: placed, or another school admits the child."""
+
+
+class DeadlinePassed(ArrangementsContract[DeadlinePassedData], name="deadline-passed"):
+    """A legal deadline passed: no decision on an aanmelding, no OPP six weeks after the
+    placement, no evaluation of the OPP within a year."""
+
+
 InboundArrangementsEvent = Annotated[
     SupportRequested
     | TlvIssued
@@ -356,7 +472,11 @@ InboundArrangementsEvent = Annotated[
     | FundingDisputed
     | DisputeDecided
     | ReducedTeachingTimeRequested
-    | RegieChanged,
+    | RegieChanged
+    | HandelingsdeelConsented
+    | AanmeldingReceived
+    | DecisionPeriodExtended
+    | PlacementDecided,
     Field(discriminator="type"),
 ]
 ArrangementsEvent = Annotated[
@@ -371,7 +491,12 @@ ArrangementsEvent = Annotated[
     | DisputeDeadlinePassed
     | ReducedTeachingTimeRequested
     | RegieChanged
-    | ReminderDue,
+    | ReminderDue
+    | HandelingsdeelConsented
+    | AanmeldingReceived
+    | DecisionPeriodExtended
+    | PlacementDecided
+    | DeadlinePassed,
     Field(discriminator="type"),
 ]
 

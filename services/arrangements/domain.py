@@ -18,11 +18,15 @@ from typing import Any, NamedTuple
 from eventsourcing.domain import Aggregate
 
 from ketenbus_contracts.arrangements import (
+    AanmeldingReceivedData,
     ArrangementAgreedData,
+    DecisionPeriodExtendedData,
     DisputeDecidedData,
     FundingDisputedData,
     FundingShare,
+    HandelingsdeelConsentedData,
     OppDrawnUpData,
+    PlacementDecidedData,
     ReducedTeachingTimeRequestedData,
     RegieChangedData,
     SupportRequestedData,
@@ -96,6 +100,34 @@ class NotAHolderError(ArrangementsError):
 
 class VariawetError(ArrangementsError):
     """Reduced teaching time needs an OPP, hours a week, a period and a plan back to full time."""
+
+
+class ZorgplichtError(ArrangementsError):
+    """The school decides on an aanmelding once, may extend its period once and before it ends,
+    and when it does not place the child names the school that admits it instead."""
+
+
+class OppRuleError(ArrangementsError):
+    """An OPP follows op overeenstemming gericht overleg with the parents and is evaluated at
+    least once a year (WPO art. 40a)."""
+
+
+class ExpertOpinionsError(ArrangementsError):
+    """A TLV rests on the advice of two experts, the first an orthopedagoog or psycholoog
+    (WPO art. 18a lid 6)."""
+
+
+class TlvTermError(ArrangementsError):
+    """The TLV's term is not one the issuing SWV's rules allow (tlv-terms.yaml)."""
+
+
+# The legal deadlines the clock watches: passing one records DeadlinePassed (once).
+DEADLINES = frozenset({"zorgplicht-decision", "opp-after-placement", "opp-evaluation"})
+
+
+def school_year(day: date) -> int:
+    """The school year a day lies in, by the year it starts (1 August)."""
+    return day.year if day.month >= 8 else day.year - 1
 
 
 @dataclass(frozen=True)
@@ -190,6 +222,8 @@ class ChildArrangements(PerChild):
         request_id: uuid.UUID | None
         event_id: uuid.UUID
         sealed: dict[str, str]
+        # Older stored TLVs lack them.
+        expert_opinions: list[dict[str, Any]] | None = None
 
         def apply(self, aggregate: ChildArrangements) -> None:
             aggregate.tlvs[self.tlv_id] = _state(self)
@@ -205,9 +239,84 @@ class ChildArrangements(PerChild):
         review_dates: list[date]
         event_id: uuid.UUID
         sealed: dict[str, str]
+        # Older stored OPPs lack them.
+        parents_consulted_on: date | None = None
+        handelingsdeel_consent: str = "pending"
 
         def apply(self, aggregate: ChildArrangements) -> None:
             aggregate.opps[self.opp_id] = _state(self)
+
+    class HandelingsdeelConsented(Aggregate.Event):
+        child: str
+        opp_id: uuid.UUID
+        school: str
+        answered_on: date
+        granted: bool
+        event_id: uuid.UUID
+        sealed: dict[str, str]
+
+        def apply(self, aggregate: ChildArrangements) -> None:
+            consent = "granted" if self.granted else "refused"
+            aggregate.opps[self.opp_id]["handelingsdeel_consent"] = consent
+
+    class AanmeldingReceived(Aggregate.Event):
+        child: str
+        aanmelding_id: uuid.UUID
+        school: dict[str, str]
+        received_on: date
+        extra_support: bool
+        tlv_id: uuid.UUID | None
+        decide_by: date
+        event_id: uuid.UUID
+        sealed: dict[str, str]
+
+        def apply(self, aggregate: ChildArrangements) -> None:
+            aggregate.aanmeldingen[self.aanmelding_id] = _state(self) | {
+                "extended": False, "decided_on": None, "placed_on": None, "opp_due_on": None,
+            }  # fmt: skip
+
+    class DecisionPeriodExtended(Aggregate.Event):
+        child: str
+        aanmelding_id: uuid.UUID
+        school: str
+        extended_on: date
+        decide_by: date
+        event_id: uuid.UUID
+        sealed: dict[str, str]
+
+        def apply(self, aggregate: ChildArrangements) -> None:
+            aanmelding = aggregate.aanmeldingen[self.aanmelding_id]
+            aanmelding.update(extended=True, decide_by=self.decide_by)
+
+    class PlacementDecided(Aggregate.Event):
+        child: str
+        aanmelding_id: uuid.UUID
+        school: str
+        decided_on: date
+        placed: bool
+        placed_on: date | None
+        other_school: str | None
+        opp_due_on: date | None
+        event_id: uuid.UUID
+        sealed: dict[str, str]
+
+        def apply(self, aggregate: ChildArrangements) -> None:
+            aanmelding = aggregate.aanmeldingen[self.aanmelding_id]
+            aanmelding.update(
+                decided_on=self.decided_on, placed_on=self.placed_on, opp_due_on=self.opp_due_on
+            )
+
+    class DeadlinePassed(Aggregate.Event):
+        child: str
+        about: str
+        ref_id: uuid.UUID
+        deadline: date
+        to: list[str]
+        key: str
+
+        def apply(self, aggregate: ChildArrangements) -> None:
+            # Passed: its reminder (same key without the prefix) is not sent any more.
+            aggregate.reminded |= {self.key, self.key.removeprefix("passed/")}
 
     class YouthCareDecided(Aggregate.Event):
         child: str
@@ -350,6 +459,7 @@ class ChildArrangements(PerChild):
         self.arrangements: dict[uuid.UUID, dict[str, Any]] = {}
         self.disputes: dict[uuid.UUID, dict[str, Any]] = {}
         self.reduced_time: dict[uuid.UUID, dict[str, Any]] = {}
+        self.aanmeldingen: dict[uuid.UUID, dict[str, Any]] = {}
         self.reminded: set[str] = set()
 
     # commands -------------------------------------------------------------------------
@@ -379,12 +489,34 @@ class ChildArrangements(PerChild):
         if d.request_id is not None and d.request_id not in self.requests:
             raise UnknownReferenceError(f"support request {d.request_id} is not known")
         _period(d.start_on, d.end_on, "the TLV")
-        days = (d.end_on - d.start_on).days
-        if not rules.tlv_min_days <= days <= rules.tlv_max_days:
-            raise InvalidDatesError(
-                f"a TLV runs {rules.tlv_min_days} to {rules.tlv_max_days} days, not {days}"
+        self._check_expert_opinions(d, by)
+        term = rules.tlv_terms.get(d.swv.partner)
+        if term is None:
+            raise TlvTermError(f"{d.swv.partner} has no TLV terms registered (tlv-terms.yaml)")
+        if term.ends_on_school_year_end and (d.end_on.month, d.end_on.day) != (7, 31):
+            raise TlvTermError(f"{d.swv.partner}'s TLVs end on 31 July, not on {d.end_on}")
+        years = school_year(d.end_on) - school_year(d.start_on) + 1
+        if term.max_school_years is not None and years > term.max_school_years:
+            raise TlvTermError(
+                f"{d.swv.partner}'s TLVs span {term.max_school_years} school years at most, "
+                f"not {years}"
             )
         self._record(self.TlvIssued, d, by)
+
+    @staticmethod
+    def _check_expert_opinions(d: TlvIssuedData, by: Decision) -> None:
+        """Two experts advised before the decision, the first an orthopedagoog or psycholoog."""
+        rules, opinions = by.rules, d.expert_opinions
+        first = ", ".join(sorted(rules.tlv_first_expert))
+        if len(opinions) < rules.tlv_expert_opinions:
+            raise ExpertOpinionsError(
+                f"a TLV rests on {rules.tlv_expert_opinions} expert opinions (deskundigenadvies), "
+                f"not {len(opinions)}"
+            )
+        if not any(o.discipline in rules.tlv_first_expert for o in opinions):
+            raise ExpertOpinionsError(f"one of the experts is an {first}")
+        for opinion in opinions:
+            _not_future(opinion.given_on, by.today, "an expert opinion")
 
     def draw_up_opp(self, d: OppDrawnUpData, by: Decision) -> None:
         """The school draws up (or revises, same id) the OPP; the IB'er holds regie on it."""
@@ -394,12 +526,99 @@ class ChildArrangements(PerChild):
         if existing is not None and existing["school"] != d.school:
             raise PartyMismatchError(f"OPP {d.opp_id} belongs to {existing['school']}")
         _not_future(d.drawn_up_on, by.today, "the OPP date")
+        if d.parents_consulted_on is None:
+            raise OppRuleError(
+                "an OPP is drawn up after op overeenstemming gericht overleg with the parents: "
+                "state the day (parents_consulted_on)"
+            )
+        if d.parents_consulted_on > d.drawn_up_on:
+            raise InvalidDatesError("the overleg with the parents comes before the OPP date")
         reviews = list(d.review_dates)
         if sorted(set(reviews)) != reviews:
             raise InvalidDatesError("review dates must be distinct and in order")
         if reviews[0] <= d.drawn_up_on:
             raise InvalidDatesError(f"review date {reviews[0]} is not after the OPP date")
+        limit = by.rules.opp_evaluation_days
+        for before, review in zip([d.drawn_up_on, *reviews], reviews, strict=False):
+            if (review - before).days > limit:
+                raise OppRuleError(
+                    f"an OPP is evaluated at least once a year: {review} is more than {limit} "
+                    f"days after {before}"
+                )
         self._record(self.OppDrawnUp, d, by)
+
+    def consent_to_handelingsdeel(self, d: HandelingsdeelConsentedData, by: Decision) -> None:
+        """The parents' answer on the OPP's handelingsdeel, recorded by its school."""
+        by.entitled("opp")
+        opp = self.opps.get(d.opp_id)
+        if opp is None:
+            raise UnknownReferenceError(f"OPP {d.opp_id} is not known")
+        _same(by.source, opp["school"], "the school of the OPP")
+        _same(d.school, opp["school"], "the school named")
+        if opp.get("handelingsdeel_consent") == "granted":
+            raise AlreadyRecordedError(f"the parents consented to OPP {d.opp_id} before")
+        _not_future(d.answered_on, by.today, "the answer date")
+        if d.answered_on < opp["drawn_up_on"]:
+            raise InvalidDatesError("the parents answer on an OPP drawn up")
+        self._record(self.HandelingsdeelConsented, d, by)
+
+    # zorgplicht --------------------------------------------------------------------------
+
+    def receive_aanmelding(self, d: AanmeldingReceivedData, by: Decision) -> None:
+        """The parents' written aanmelding at a school: it decides within the rules' period."""
+        rules = by.entitled("aanmelding")
+        _same(by.source, d.school.partner, "the school of the aanmelding")
+        if d.aanmelding_id in self.aanmeldingen:
+            raise AlreadyRecordedError(f"aanmelding {d.aanmelding_id} is already recorded")
+        if d.tlv_id is not None and d.tlv_id not in self.tlvs:
+            raise UnknownReferenceError(f"TLV {d.tlv_id} is not known")
+        _not_future(d.received_on, by.today, "the aanmelding date")
+        decide_by = d.received_on + timedelta(days=rules.zorgplicht_decision_days)
+        self._record(self.AanmeldingReceived, d, by, decide_by=decide_by)
+
+    def _aanmelding(self, aanmelding_id: uuid.UUID, by: Decision) -> dict[str, Any]:
+        """An undecided aanmelding at the publishing school."""
+        aanmelding = self.aanmeldingen.get(aanmelding_id)
+        if aanmelding is None:
+            raise UnknownReferenceError(f"aanmelding {aanmelding_id} is not known")
+        _same(by.source, aanmelding["school"]["partner"], "the school of the aanmelding")
+        if aanmelding["decided_on"] is not None:
+            raise ZorgplichtError(f"aanmelding {aanmelding_id} was decided on")
+        return aanmelding
+
+    def extend_decision_period(self, d: DecisionPeriodExtendedData, by: Decision) -> None:
+        """The school extends its period once, by the rules' days, before it ends."""
+        rules = by.entitled("aanmelding")
+        aanmelding = self._aanmelding(d.aanmelding_id, by)
+        _same(d.school, by.source, "the school named")
+        if aanmelding["extended"]:
+            raise ZorgplichtError("the decision period is extended once only")
+        _not_future(d.extended_on, by.today, "the extension date")
+        if d.extended_on > aanmelding["decide_by"]:
+            raise ZorgplichtError(f"the period ended on {aanmelding['decide_by']}")
+        decide_by = aanmelding["decide_by"] + timedelta(days=rules.zorgplicht_extension_days)
+        self._record(self.DecisionPeriodExtended, d, by, decide_by=decide_by)
+
+    def decide_placement(self, d: PlacementDecidedData, by: Decision) -> None:
+        """Placed (an OPP due within the rules' weeks where extra support is asked), or not,
+        with the school that admits the child instead."""
+        rules = by.entitled("aanmelding")
+        aanmelding = self._aanmelding(d.aanmelding_id, by)
+        _same(d.school, by.source, "the school named")
+        _not_future(d.decided_on, by.today, "the decision date")
+        if d.decided_on < aanmelding["received_on"]:
+            raise InvalidDatesError("a decision cannot come before the aanmelding")
+        if d.placed and d.placed_on is None:
+            raise ZorgplichtError("a placement states the day it starts (placed_on)")
+        if not d.placed and d.other_school in (None, d.school):
+            raise ZorgplichtError(
+                "a school that does not place the child names the school that admits it "
+                "instead (zorgplicht)"
+            )
+        due = None
+        if d.placed_on is not None and d.placed and aanmelding["extra_support"]:
+            due = d.placed_on + timedelta(days=rules.opp_after_placement_days)
+        self._record(self.PlacementDecided, d, by, opp_due_on=due)
 
     def decide_youth_care(self, d: YouthCareDecidedData, by: Decision) -> None:
         """The access team decides on youth care (product sealed; period and contacts clear)."""
@@ -574,6 +793,12 @@ class ChildArrangements(PerChild):
     def remind(self, today: date, rules: Rules) -> int:
         """Record the reminders and passed deadlines that are due today; each once."""
         before = len(self.pending_events)
+        for reminder in self._deadlines(rules):
+            if today > reminder.due_on:
+                facts = {k: v for k, v in reminder._asdict().items() if k not in ("start", "key")}
+                facts["deadline"] = facts.pop("due_on")
+                key = f"passed/{reminder.key}"
+                self.trigger_event(self.DeadlinePassed, child=self.child, key=key, **facts)
         for reminder in self._reminders(rules):
             if today >= reminder.start:
                 self._remind(reminder)
@@ -602,6 +827,8 @@ class ChildArrangements(PerChild):
         due: dict[str, date] = {}
         if starts := [r.start for r in self._reminders(rules)]:
             due["reminder"] = min(starts)
+        if passes := [r.due_on + timedelta(days=1) for r in self._deadlines(rules)]:
+            due["deadline"] = min(passes)
         days: list[date] = []
         for dispute_id, dispute in self._open_disputes():
             deadline = dispute["deadline"]
@@ -615,8 +842,9 @@ class ChildArrangements(PerChild):
             due["dispute"] = min(days)
         return due
 
-    def _reminders(self, rules: Rules) -> list[Reminder]:
-        """Every reminder ahead of an end or review date not yet sent."""
+    def _reminders(self, rules: Rules, *, sent: bool = False) -> list[Reminder]:
+        """Every reminder ahead of an end or review date not yet sent (`sent`: also those
+        sent, whose deadline may still pass)."""
         found: list[tuple[str, uuid.UUID, date, list[str]]] = []
         for tlv_id, tlv in self.tlvs.items():
             if not any(t["end_on"] > tlv["end_on"] for t in self.tlvs.values()):  # not renewed
@@ -630,15 +858,53 @@ class ChildArrangements(PerChild):
             found.append(("youth-care-end", decision_id, care["end_on"], to))
         for request_id, reduced in self.reduced_time.items():
             found.append(("reduced-time-end", request_id, reduced["end_on"], [reduced["school"]]))
+        found += self._passend_deadlines(rules)
         reminders = []
         for about, ref_id, due_on, to in found:
             key = f"{about}/{ref_id}/{due_on.isoformat()}"
-            if key not in self.reminded:
+            if sent or key not in self.reminded:
                 start = due_on - timedelta(days=rules.reminder_days[about])
                 reminders.append(
                     Reminder(about, ref_id, due_on, start, list(dict.fromkeys(to)), key)
                 )
         return reminders
+
+    def _deadlines(self, rules: Rules) -> list[Reminder]:
+        """The legal deadlines (DEADLINES) not yet recorded as passed."""
+        return [
+            r
+            for r in self._reminders(rules, sent=True)
+            if r.about in DEADLINES and f"passed/{r.key}" not in self.reminded
+        ]
+
+    def _passend_deadlines(self, rules: Rules) -> list[tuple[str, uuid.UUID, date, list[str]]]:
+        """The school's decision on an open aanmelding; the OPP six weeks after a placement
+        with extra support; each OPP's yearly evaluation; a TLV still without a place."""
+        found: list[tuple[str, uuid.UUID, date, list[str]]] = []
+        opp_schools = {o["school"] for o in self.opps.values()}
+        placed_tlvs = set()
+        for aanmelding_id, a in self.aanmeldingen.items():
+            school = a["school"]["partner"]
+            if a["decided_on"] is None:
+                found.append(("zorgplicht-decision", aanmelding_id, a["decide_by"], [school]))
+            elif a["opp_due_on"] is not None and school not in opp_schools:
+                found.append(("opp-after-placement", aanmelding_id, a["opp_due_on"], [school]))
+            if a["placed_on"] is not None and a["tlv_id"] is not None:
+                placed_tlvs.add(a["tlv_id"])
+        for opp_id, opp in self.opps.items():
+            due = opp["drawn_up_on"] + timedelta(days=rules.opp_evaluation_days)
+            found.append(("opp-evaluation", opp_id, due, [opp["school"], opp["regie"]["partner"]]))
+        for tlv_id, tlv in self.tlvs.items():
+            if tlv_id not in placed_tlvs:
+                due = tlv["start_on"] + timedelta(days=rules.tlv_waiting_remind_days)
+                if due <= tlv["end_on"]:
+                    found.append(("tlv-waiting", tlv_id, due, [tlv["swv"]["partner"]]))
+        return found
+
+    def waiting_tlvs(self) -> list[uuid.UUID]:
+        """TLVs issued with no place at a school yet (no placement on an aanmelding with it)."""
+        placed = {a["tlv_id"] for a in self.aanmeldingen.values() if a["placed_on"] is not None}
+        return [tlv_id for tlv_id in self.tlvs if tlv_id not in placed]
 
     def _open_disputes(self) -> list[tuple[uuid.UUID, dict[str, Any]]]:
         return [

@@ -35,6 +35,14 @@ class Tandem:
 
 
 @dataclass(frozen=True)
+class TlvTerm:
+    """An SWV's rule for the term of its TLVs (tlv-terms.yaml)."""
+
+    max_school_years: int | None
+    ends_on_school_year_end: bool
+
+
+@dataclass(frozen=True)
 class Rules:
     """Everything a region agrees on, as the domain needs it."""
 
@@ -44,13 +52,19 @@ class Rules:
     dispute_decision_days: int
     dispute_remind_days_before: tuple[int, ...]
     reminder_days: dict[str, int]
-    tlv_min_days: int
-    tlv_max_days: int
+    tlv_expert_opinions: int
+    tlv_first_expert: frozenset[str]
+    tlv_waiting_remind_days: int
+    zorgplicht_decision_days: int
+    zorgplicht_extension_days: int
+    opp_after_placement_days: int
+    opp_evaluation_days: int
     full_time_hours_per_week: float
     reduced_time_max_days: int
     holders: dict[str, tuple[HolderEntry, ...]] = field(default_factory=dict)
     tandems: tuple[Tandem, ...] = ()
     roles: dict[str, str] = field(default_factory=dict)
+    tlv_terms: dict[str, TlvTerm] = field(default_factory=dict)
 
     def role_of(self, partner: str) -> str | None:
         return self.roles.get(partner)
@@ -75,8 +89,29 @@ class _Dispute(_Strict):
 
 
 class _Tlv(_Strict):
-    min_days: int = Field(ge=1)
-    max_days: int = Field(ge=1)
+    expert_opinions: int = Field(ge=1)
+    first_expert: list[str] = Field(min_length=1)
+    waiting_remind_days: int = Field(ge=0)
+
+
+class _Zorgplicht(_Strict):
+    decision_days: int = Field(ge=1)
+    extension_days: int = Field(ge=0)
+
+
+class _Opp(_Strict):
+    after_placement_days: int = Field(ge=1)
+    evaluation_days: int = Field(ge=1)
+
+
+class _TlvTerm(_Strict):
+    max_school_years: int | None = Field(ge=1)
+    ends_on_school_year_end: bool = False
+
+
+class _TlvTermsFile(_Strict):
+    version: str
+    swv: dict[str, _TlvTerm]
 
 
 class _Variawet(_Strict):
@@ -91,6 +126,8 @@ class _RulesFile(_Strict):
     dispute: _Dispute
     reminders: dict[str, int]
     tlv: _Tlv
+    zorgplicht: _Zorgplicht
+    opp: _Opp
     variawet: _Variawet
 
 
@@ -135,6 +172,7 @@ def parse_rules(
     holders: dict[str, Any],
     tandems: dict[str, Any],
     roles: dict[str, str] | None = None,
+    tlv_terms: dict[str, Any] | None = None,
 ) -> Rules:
     parsed = _RulesFile.model_validate(rules)
     for kind, split in parsed.funding_scheme.items():
@@ -142,6 +180,7 @@ def parse_rules(
             raise InvalidRulesError(f"funding scheme for {kind} must split 100% over known payers")
     regions = _HoldersFile.model_validate(holders)
     register = _TandemFile.model_validate(tandems)
+    terms = _TlvTermsFile.model_validate(tlv_terms or {"version": "none", "swv": {}})
     return Rules(
         version=parsed.version,
         entitled={k: frozenset(v) for k, v in parsed.entitled.items()},
@@ -149,8 +188,13 @@ def parse_rules(
         dispute_decision_days=parsed.dispute.decision_days,
         dispute_remind_days_before=tuple(sorted(parsed.dispute.remind_days_before, reverse=True)),
         reminder_days=dict(parsed.reminders),
-        tlv_min_days=parsed.tlv.min_days,
-        tlv_max_days=parsed.tlv.max_days,
+        tlv_expert_opinions=parsed.tlv.expert_opinions,
+        tlv_first_expert=frozenset(parsed.tlv.first_expert),
+        tlv_waiting_remind_days=parsed.tlv.waiting_remind_days,
+        zorgplicht_decision_days=parsed.zorgplicht.decision_days,
+        zorgplicht_extension_days=parsed.zorgplicht.extension_days,
+        opp_after_placement_days=parsed.opp.after_placement_days,
+        opp_evaluation_days=parsed.opp.evaluation_days,
         full_time_hours_per_week=parsed.variawet.full_time_hours_per_week,
         reduced_time_max_days=parsed.variawet.max_period_days,
         holders={
@@ -162,14 +206,20 @@ def parse_rules(
             for t in register.tandems
         ),
         roles=roles or {},
+        tlv_terms={
+            swv: TlvTerm(t.max_school_years, t.ends_on_school_year_end)
+            for swv, t in terms.swv.items()
+        },
     )
 
 
 def load_rules(directory: Path = RULES_DIR, partners: PartnerRegistry | None = None) -> Rules:
-    """The rules of infra/arrangements (rules, doorzettingsmacht, tandem) and partner roles."""
+    """The rules of infra/arrangements (rules, doorzettingsmacht, tandem, the SWVs' TLV terms)
+    and partner roles."""
     return parse_rules(
         _read(directory / "rules.yaml"),
         _read(directory / "doorzettingsmacht.yaml"),
         _read(directory / "tandem.yaml"),
         {e.id: e.role for e in (partners or PartnerRegistry.load()).entries},
+        _read(directory / "tlv-terms.yaml"),
     )

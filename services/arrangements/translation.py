@@ -11,12 +11,17 @@ from collections.abc import Callable
 from typing import Any
 
 from ketenbus_contracts.arrangements import (
+    AanmeldingReceived,
     ArrangementAgreed,
+    DeadlinePassed,
+    DecisionPeriodExtended,
     DisputeDeadlinePassed,
     DisputeDecided,
     DisputeEscalated,
     FundingDisputed,
+    HandelingsdeelConsented,
     OppDrawnUp,
+    PlacementDecided,
     ReducedTeachingTimeRequested,
     RegieChanged,
     ReminderDue,
@@ -42,6 +47,10 @@ Inbound = (
     | DisputeDecided
     | ReducedTeachingTimeRequested
     | RegieChanged
+    | HandelingsdeelConsented
+    | AanmeldingReceived
+    | DecisionPeriodExtended
+    | PlacementDecided
 )
 
 
@@ -56,6 +65,10 @@ COMMANDS: dict[type[CloudEvent[Any]], Callable[[ChildArrangements, Any, Decision
     DisputeDecided: ChildArrangements.decide_dispute,
     ReducedTeachingTimeRequested: ChildArrangements.request_reduced_teaching_time,
     RegieChanged: ChildArrangements.change_regie,
+    HandelingsdeelConsented: ChildArrangements.consent_to_handelingsdeel,
+    AanmeldingReceived: ChildArrangements.receive_aanmelding,
+    DecisionPeriodExtended: ChildArrangements.extend_decision_period,
+    PlacementDecided: ChildArrangements.decide_placement,
 }
 
 
@@ -90,6 +103,11 @@ to_contract = Outbound(
         ChildArrangements.ReducedTeachingTimeRequested: ReducedTeachingTimeRequested,
         ChildArrangements.RegieChanged: RegieChanged,
         ChildArrangements.ReminderDue: ReminderDue,
+        ChildArrangements.HandelingsdeelConsented: HandelingsdeelConsented,
+        ChildArrangements.AanmeldingReceived: AanmeldingReceived,
+        ChildArrangements.DecisionPeriodExtended: DecisionPeriodExtended,
+        ChildArrangements.PlacementDecided: PlacementDecided,
+        ChildArrangements.DeadlinePassed: DeadlinePassed,
     },
 )
 """The outbound contract event for a recorded domain event (None: not published)."""

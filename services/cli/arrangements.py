@@ -161,13 +161,21 @@ def tlv(
     swv_number: Annotated[str, typer.Option(help="tlvswvnummer")] = "PO2504",
     school: Annotated[str | None, typer.Option(help="The school it is for")] = None,
     grounds: Annotated[str, typer.Option(help="Grounds (sealed: support)")] = "",
+    expert: Annotated[
+        list[str] | None,
+        typer.Option(help="An expert opinion, DISCIPLINE:DATE (repeat; two are required)"),
+    ] = None,
     role: Role = "tlv-commissie",
     contact: Contact = "Loket SWV",
     data_dir: DataDir = None,
 ) -> None:
-    """The SWV issues a TLV (a school may not: the service refuses it)."""
+    """The SWV issues a TLV on two expert opinions (a school may not: the service refuses it)."""
     from ketenbus_contracts import arrangements as c
 
+    opinions = []
+    for given in expert or []:
+        discipline, _, on = given.partition(":")
+        opinions.append(c.ExpertOpinion(discipline=discipline, given_on=_date(on or None)))
     tlv_id = uuid.uuid4()
     _publish(
         data_dir, as_partner, child,
@@ -178,6 +186,7 @@ def tlv(
                 categorie=category,  # type: ignore[arg-type]
                 start_on=_date(start), end_on=_date(end),
                 swv=_party(as_partner, role, contact), school=school, sealed=sealed,
+                expert_opinions=opinions,
             ),
         ),
         c.TlvDetails(grounds=grounds) if grounds else None,
@@ -193,13 +202,23 @@ def opp(
     review: Annotated[list[str], typer.Option(help="A review date (repeat)")],
     goal: Annotated[list[str] | None, typer.Option(help="A goal (sealed; repeat)")] = None,
     hours: Annotated[float, typer.Option(help="Support hours a week (sealed)")] = 0.0,
+    consulted_on: Annotated[
+        str | None,
+        typer.Option(help="The overleg with the parents, YYYY-MM-DD (default: the OPP date)"),
+    ] = None,
+    consent: Annotated[
+        str, typer.Option(help="The parents on the handelingsdeel: granted, refused, pending")
+    ] = "pending",
     role: Role = "ib-er",
     contact: Contact = "IB'er",
     on: On = None,
     data_dir: DataDir = None,
 ) -> None:
-    """The school draws up the OPP; the IB'er holds regie."""
+    """The school draws up the OPP after overleg with the parents; the IB'er holds regie."""
     from ketenbus_contracts import arrangements as c
+
+    if consent not in ("granted", "refused", "pending"):
+        fail(f"--consent is granted, refused or pending, not {consent!r}")
 
     opp_id = uuid.uuid4()
     _publish(
@@ -209,6 +228,8 @@ def opp(
             data=c.OppDrawnUpData(
                 opp_id=opp_id, school=as_partner, regie=_party(as_partner, role, contact),
                 drawn_up_on=_date(on), review_dates=[_date(r) for r in review], sealed=sealed,
+                parents_consulted_on=_date(consulted_on or on),
+                handelingsdeel_consent=consent,  # type: ignore[arg-type]
             ),
         ),
         c.OppDetails(goals=goal or [], support_hours_per_week=hours) if goal else None,

@@ -251,6 +251,10 @@ class IntegralPlanApplication(RuledApplication[WorklistRules]):
             "stalled-handover": 2,
             "new-match": 3,
             "due-soon-action": 4,
+            "zorgplicht-decision": 5,
+            "opp-due": 6,
+            "tlv-waiting": 7,
+            "opp-consent-pending": 8,
         }
         items.sort(key=lambda i: (order.get(i["kind"], 9), i["since"], i["child"]))
         return {"partner": partner, "on": today.isoformat(), "items": items}
@@ -394,6 +398,67 @@ def thuiszitter_escalations(
     ]
 
 
+# passend onderwijs: the school's decision on an aanmelding, the OPP after a placement and the
+# parents' consent on its handelingsdeel, a TLV waiting for a place (docs/domain.md).
+
+
+def _arrangements(view: PlanView, kind: str) -> list[dict[str, Any]]:
+    return [a for a in view.items("arrangements") if a["kind"] == kind]
+
+
+def _deadline_item(
+    plan: Plan, kind: str, item: dict[str, Any], since: str, deadline: str | None, today: date
+) -> dict[str, Any]:
+    days = (today - date.fromisoformat(deadline)).days if deadline else 0
+    return {
+        "kind": kind,
+        "child": plan.child,
+        "since": since,
+        "ref": item["ref"],
+        "deadline": deadline,
+        "days_overdue": max(days, 0),
+    }
+
+
+def passend_partners(plan: Plan, view: PlanView) -> set[str]:
+    """The schools with an aanmelding or an OPP on the plan, the SWVs with a TLV."""
+    found = {a["details"]["school"] for a in _arrangements(view, "aanmelding-received")}
+    found |= {a["by"] for a in _arrangements(view, "opp-drawn-up")}
+    return found | {a["by"] for a in _arrangements(view, "tlv-issued")}
+
+
+def passend_work(
+    plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
+) -> list[dict[str, Any]]:
+    """For a school: an aanmelding it has not decided on (zorgplicht), an OPP due after a
+    placement, an OPP whose handelingsdeel the parents have not consented to. For an SWV: a
+    TLV with no place at a school yet ("waiting", from its start)."""
+    items = []
+    opp_schools = {a["by"] for a in _arrangements(view, "opp-drawn-up")}
+    for a in _arrangements(view, "aanmelding-received"):
+        details = a["details"]
+        if details["school"] != partner:
+            continue
+        if details["status"] == "open":
+            deadline = details.get("decide_by")
+            items.append(_deadline_item(plan, "zorgplicht-decision", a, a["on"], deadline, today))
+        elif details.get("opp_due_on") and partner not in opp_schools:
+            since = details.get("placed_on") or a["on"]
+            due = details["opp_due_on"]
+            items.append(_deadline_item(plan, "opp-due", a, since, due, today))
+    for a in _arrangements(view, "opp-drawn-up"):
+        if a["by"] == partner and a["details"].get("handelingsdeel_consent") != "granted":
+            items.append(_deadline_item(plan, "opp-consent-pending", a, a["on"], None, today))
+    for a in _arrangements(view, "tlv-issued"):
+        details, until = a["details"], a["until"]
+        if a["by"] != partner or details.get("placed_on") or (until and until < str(today)):
+            continue
+        waiting = _deadline_item(plan, "tlv-waiting", a, a["on"], None, today)
+        waiting["days_waiting"] = max((today - date.fromisoformat(a["on"])).days, 0)
+        items.append(waiting)
+    return items
+
+
 class WorkSource(NamedTuple):
     """One kind of work: its items for a partner on a day, and whom a plan could list for it
     on any day (what the worklist index keeps: it may name more, never fewer)."""
@@ -407,6 +472,7 @@ WORK_ITEMS: list[WorkSource] = [
     WorkSource(actions_due, action_partners),
     WorkSource(stalled_handovers, handover_partners),
     WorkSource(thuiszitter_escalations, thuiszitter_partners),
+    WorkSource(passend_work, passend_partners),
 ]
 
 

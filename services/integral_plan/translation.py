@@ -46,7 +46,7 @@ from ketenbus_contracts.signalling import (
 )
 from services.integral_plan.config import parent_link_rule, partner_role, projection_rules
 from services.integral_plan.domain import ENROLMENT, Plan
-from services.integral_plan.views import PlanView
+from services.integral_plan.views import ARRANGEMENTS, PlanView
 from services.runtime.outbound import Outbound
 
 SOURCE = "ketenbus.integral-plan"
@@ -277,7 +277,9 @@ def _support_requested(plan: Plan, view: PlanView, event: arr.SupportRequested) 
 @projects(arr.TlvIssued)
 def _tlv_issued(plan: Plan, view: PlanView, event: arr.TlvIssued) -> None:
     d = event.data
-    details = _clear(d, "categorie", "school")
+    details = _clear(d, "categorie", "school") | {
+        "expert_opinions": [o.discipline for o in d.expert_opinions]
+    }
     by, known = d.swv.partner, _named(d.swv)
     _arrangement(plan, view, event, by, d.tlv_id, d.start_on, d.end_on, details, known)
 
@@ -285,7 +287,9 @@ def _tlv_issued(plan: Plan, view: PlanView, event: arr.TlvIssued) -> None:
 @projects(arr.OppDrawnUp)
 def _opp_drawn_up(plan: Plan, view: PlanView, event: arr.OppDrawnUp) -> None:
     d = event.data
-    details = _clear(d, "school", "review_dates") | {"regie": d.regie.partner}
+    details = _clear(
+        d, "school", "review_dates", "parents_consulted_on", "handelingsdeel_consent"
+    ) | {"regie": d.regie.partner}
     known = _named(d.regie)
     _arrangement(plan, view, event, d.school, d.opp_id, d.drawn_up_on, None, details, known)
     _regie(plan, view, event, "opp", d.regie, d.drawn_up_on)
@@ -320,6 +324,59 @@ def _reduced_teaching_time(
     d = event.data
     details = _clear(d, "school", "opp_id", "hours_per_week", "back_to_full_time")
     _arrangement(plan, view, event, d.school, d.request_id, d.start_on, d.end_on, details)
+
+
+@projects(arr.HandelingsdeelConsented)
+def _handelingsdeel_consented(
+    plan: Plan, view: PlanView, event: arr.HandelingsdeelConsented
+) -> None:
+    d = event.data
+    consent = {"handelingsdeel_consent": "granted" if d.granted else "refused"}
+    view.note_arrangement_step(d.opp_id, type(event).name, d.answered_on, d.school, consent)
+
+
+@projects(arr.AanmeldingReceived)
+def _aanmelding_received(plan: Plan, view: PlanView, event: arr.AanmeldingReceived) -> None:
+    d = event.data
+    details = _clear(d, "extra_support", "tlv_id", "decide_by") | {
+        "school": d.school.partner,
+        "status": "open",
+    }
+    by, known = d.school.partner, _named(d.school)
+    _arrangement(plan, view, event, by, d.aanmelding_id, d.received_on, None, details, known)
+
+
+@projects(arr.DecisionPeriodExtended)
+def _decision_period_extended(
+    plan: Plan, view: PlanView, event: arr.DecisionPeriodExtended
+) -> None:
+    d = event.data
+    details = _clear(d, "extended_on", "decide_by")
+    view.note_arrangement_step(d.aanmelding_id, type(event).name, d.extended_on, d.school, details)
+
+
+@projects(arr.PlacementDecided)
+def _placement_decided(plan: Plan, view: PlanView, event: arr.PlacementDecided) -> None:
+    d = event.data
+    details = _clear(d, "decided_on", "placed_on", "other_school", "opp_due_on") | {
+        "status": "placed" if d.placed else "not-placed"
+    }
+    view.note_arrangement_step(d.aanmelding_id, type(event).name, d.decided_on, d.school, details)
+    aanmelding = next(
+        (a for a in view.items(ARRANGEMENTS) if a["ref"] == str(d.aanmelding_id)), None
+    )
+    tlv_id = aanmelding["details"].get("tlv_id") if aanmelding else None
+    if d.placed and d.placed_on is not None and tlv_id:
+        placed = {"placed_on": d.placed_on.isoformat(), "placed_at": d.school}
+        view.note_arrangement_step(uuid.UUID(tlv_id), "tlv-placed", d.placed_on, d.school, placed)
+
+
+@projects(arr.DeadlinePassed)
+def _deadline_passed(plan: Plan, view: PlanView, event: arr.DeadlinePassed) -> None:
+    d = event.data
+    view.note_arrangement_step(
+        d.ref_id, f"{d.about}-deadline-passed", d.deadline, ", ".join(d.to), {}
+    )
 
 
 @projects(arr.FundingDisputed)

@@ -359,6 +359,18 @@ class PlanView:
         self._put(ARRANGEMENTS, str(arrangement_id), arrangement)
         self._timeline_entry(on.isoformat(), step, by, ref=str(arrangement_id))
 
+    def note_arrangement_step(
+        self, ref: uuid.UUID, step: str, on: date, by: str, details: dict[str, Any]
+    ) -> None:
+        """A later step on an arrangements item (an aanmelding's extension or decision, the
+        parents' consent on an OPP, a TLV's placement, a deadline passed): its clear facts
+        merged into the item's details. Nothing when the item is not on the plan."""
+        item = self._section(ARRANGEMENTS).get(str(ref))
+        if item is None:
+            return
+        self._put(ARRANGEMENTS, str(ref), item | {"details": item["details"] | dict(details)})
+        self._timeline_entry(on.isoformat(), step, by, ref=str(ref))
+
     def note_regie(self, domain: str, regisseur: str, since: date) -> None:
         """Regie from the arrangements domain (held on the plan itself): on the timeline."""
         self._timeline_entry(since.isoformat(), "regie-changed", regisseur, ref=domain)

@@ -79,6 +79,10 @@ KINDS = {
     "overdue-action": "Actie over datum",
     "due-soon-action": "Actie binnenkort",
     "stalled-handover": "Overdracht stokt",
+    "zorgplicht-decision": "Beslissen op aanmelding (zorgplicht)",
+    "opp-due": "OPP opstellen na plaatsing",
+    "tlv-waiting": "TLV zonder plek (wachtend)",
+    "opp-consent-pending": "Instemming ouders met handelingsdeel OPP",
     "thuiszitter-escalation": "Thuiszitter: escalatie",
 }
 URGENT = {"overdue-action", "thuiszitter-escalation", "stalled-handover"}
@@ -118,6 +122,14 @@ EVENTS = {
     "three-month-rule-reached": "drie maanden thuis bijna of al bereikt",
     "exemption-granted": "vrijstelling van leerplicht verleend",
     "offer-made": "passend aanbod gedaan",
+    "aanmelding-received": "aangemeld op school (zorgplicht)",
+    "decision-period-extended": "beslistermijn op aanmelding verlengd",
+    "placement-decided": "besloten op aanmelding",
+    "handelingsdeel-consented": "ouders over het handelingsdeel van het OPP",
+    "tlv-placed": "geplaatst op de TLV",
+    "zorgplicht-decision-deadline-passed": "beslistermijn op aanmelding verstreken",
+    "opp-after-placement-deadline-passed": "geen OPP binnen zes weken na plaatsing",
+    "opp-evaluation-deadline-passed": "OPP niet binnen een jaar geëvalueerd",
 }
 ARRANGEMENTS = {
     "support-requested": "Aanvraag ondersteuning",
@@ -126,6 +138,7 @@ ARRANGEMENTS = {
     "youth-care-decided": "Jeugdhulp",
     "arrangement-agreed": "Onderwijs-zorgarrangement",
     "reduced-teaching-time-requested": "Minder onderwijstijd (Variawet)",
+    "aanmelding-received": "Aanmelding (zorgplicht)",
 }
 HANDOVER_STATUS = {
     "started": "loopt",

@@ -98,7 +98,10 @@ class ArrangementsCase(StoreBackend):
 
         def reminders() -> list[ReminderDue]:
             events = stream_events(backbone.url, "ARRANGEMENTS")
-            return [e for e in events if isinstance(e, ReminderDue)]
+            # Not placed anywhere, the TLV also waits for a place (tlv-waiting).
+            return [
+                e for e in events if isinstance(e, ReminderDue) and e.data.about == "tlv-renewal"
+            ]
 
         [reminder] = wait_until(reminders, what="the renewal reminder")
         assert ("tlv-renewal", tlv.data.tlv_id, tlv.data.end_on, kid) == (
@@ -135,7 +138,8 @@ class ArrangementsCase(StoreBackend):
         period = ["--start", today.isoformat(), "--end", (today + timedelta(days=365)).isoformat()]
         tlv = ["tlv", kid, "--number", "TLV-CLI-1", "--category", "H", *period]
         ketenbus(*tlv, "--as", "bs-de-regenboog")
-        ketenbus(*tlv, "--as", "swv-lingewaard", "--grounds", "Zwaar")
+        experts = ["--expert", f"orthopedagoog:{today}", "--expert", f"kinderarts:{today}"]
+        ketenbus(*tlv, "--as", "swv-lingewaard", "--grounds", "Zwaar", *experts)
         parties = ["--party", "bs-de-regenboog|ib-er|IB", "--party", "swv-lingewaard|loket|SWV"]
         arrangement = ketenbus(
             "agree", kid, "--as", "bs-de-regenboog", "--kind", "adl-op-school", *parties, *period

@@ -351,7 +351,8 @@ def case_arrangements_tlv(b: Backbone, tmp: Path) -> None:
         b,
         *("tlv", b.child, "--as", "swv-lingewaard", "--number", "TLV-2026-001"),
         *("--category", "L", "--start", "2026-08-01", "--end", "2027-07-31"),
-        *("--school", SCHOOL),
+        *("--school", SCHOOL, "--expert", "orthopedagoog:2026-06-15"),
+        *("--expert", "kinderarts:2026-06-20"),
     )
     assert (0, True) == (result.code, "tlv " in result.out)
 
@@ -361,6 +362,7 @@ def case_arrangements_opp(b: Backbone, tmp: Path) -> None:
         b,
         *("opp", b.child, "--as", SCHOOL, "--review", "2027-01-15"),
         *("--goal", "leest op niveau E4", "--hours", "4"),
+        *("--consulted-on", "2026-09-20", "--consent", "granted"),
     )
     assert (0, True) == (result.code, "opp " in result.out)
 

@@ -162,7 +162,8 @@ def test_arrangements_hold_clear_fields_and_sealed_sections_bound_to_their_event
     items = {a["kind"]: a for a in app.plan_of(CHILD)["arrangements"]}
 
     assert ["support-requested", "tlv-issued", "youth-care-decided"] == sorted(items)
-    assert {"categorie": "L", "school": PO} == items["tlv-issued"]["details"]
+    expected_tlv = {"categorie": "L", "school": PO, "expert_opinions": []}
+    assert expected_tlv == items["tlv-issued"]["details"]
     assert ("2026-11-02", "2028-07-31") == (items["tlv-issued"]["on"], items["tlv-issued"]["until"])
     assert (str(tlv.id), {"support": "sealed-support-token"}) == (
         items["tlv-issued"]["event_id"],

@@ -116,10 +116,11 @@ def test_a_worklist_from_the_index_says_what_reading_every_plan_says(
 
 def test_a_worklist_reads_only_the_plans_that_name_the_partner(tmp_path: Path) -> None:
     app = applied(sqlite_app(tmp_path / "plan.db"))
-    _, b, c, d, _, f = (Plan.create_id(child) for child in CHILDREN)
+    a, b, c, d, _, f = (Plan.create_id(child) for child in CHILDREN)
 
-    assert sorted([b, c, d, f]) == app.index.plans_of(PO)  # sender, thuiszitter, actions
-    assert sorted([b, c, d]) == app.index.plans_of(SWV)  # open handovers, thuiszitter
+    # a: an OPP without the parents' consent on its handelingsdeel (PO), a TLV waiting (SWV)
+    assert sorted([a, b, c, d, f]) == app.index.plans_of(PO)  # sender, thuiszitter, actions
+    assert sorted([a, b, c, d]) == app.index.plans_of(SWV)  # open handovers, thuiszitter
     assert [d] == app.index.plans_of(LEERPLICHT)  # notified of the thuiszitter
     assert [f] == app.index.plans_of(JGZ.partner)  # matched, an action
     assert [f] == app.index.plans_of(WIJKTEAM)  # reported to (its own action is done)

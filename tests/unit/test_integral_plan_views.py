@@ -33,6 +33,9 @@ def ordered(plan: dict[str, Any]) -> dict[str, Any]:
     return plan | {"timeline": sorted(plan["timeline"], key=key), "parties": parties}
 
 
+PASSEND_WORK = {"zorgplicht-decision", "opp-due", "tlv-waiting", "opp-consent-pending"}
+
+
 def test_a_store_recorded_before_the_views_opens_with_the_plans_and_worklists_it_showed(
     tmp_path: Path,
 ) -> None:
@@ -46,7 +49,11 @@ def test_a_store_recorded_before_the_views_opens_with_the_plans_and_worklists_it
     assert {c: ordered(p) for c, p in shown["plans"].items()} == {
         c: ordered(app.plan_of(c)) for c in (CHILD, OTHER)
     }
-    assert shown["worklists"] == {p: app.worklist(p, NOW)["items"] for p in shown["worklists"]}
+    # The passend onderwijs work (docs/domain.md) came after this store: not what it showed.
+    assert shown["worklists"] == {
+        p: [i for i in app.worklist(p, NOW)["items"] if i["kind"] not in PASSEND_WORK]
+        for p in shown["worklists"]
+    }
 
 
 def test_a_store_recorded_before_the_views_takes_new_events_on_its_old_plans(
