@@ -40,18 +40,13 @@ def partner_options(
     nkeys_seed: str | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments of `nats.connect` for `partner`: its user (default its id) with a
-    password or an NKEY seed file, replies on `_INBOX.<partner>`. Neither: a plain
-    connection (a backbone without authorization)."""
-    options: dict[str, Any] = {"name": partner}
+    password or an NKEY seed file, replies on `_INBOX.<partner>`. Neither: no credentials (a
+    backbone without authorization), replies still on the partner's inbox."""
+    options: dict[str, Any] = {"name": partner, "inbox_prefix": inbox_prefix(partner)}
     if nkeys_seed is not None:
-        return {**options, "nkeys_seed": nkeys_seed, "inbox_prefix": inbox_prefix(partner)}
+        return {**options, "nkeys_seed": nkeys_seed}
     if password is not None:
-        return {
-            **options,
-            "user": user or partner,
-            "password": password,
-            "inbox_prefix": inbox_prefix(partner),
-        }
+        return {**options, "user": user or partner, "password": password}
     return options
 
 

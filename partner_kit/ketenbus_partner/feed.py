@@ -11,8 +11,8 @@ Each copy is signed by the feed service (`Ketenbus-Feed-Signature`,
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from nats.aio.client import Client as NatsClient
@@ -44,6 +44,9 @@ class FeedItem:
     body: dict[str, Any]
     raw: bytes
     headers: dict[str, str]
+    # Acknowledge it now (read_feed does when the next entry is asked for): for a reader that
+    # stops at this entry.
+    ack: Callable[[], Awaitable[None]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_receipt(self) -> bool:
@@ -57,13 +60,13 @@ async def read_feed(
     follow: bool = False,
     batch: int = 100,
     wait: float = 1.0,
-) -> AsyncIterator[FeedItem]:
+) -> AsyncGenerator[FeedItem, None]:
     """The partner's feed entries, in order, through the consumer `feed-<partner>` the
     backbone owns (only fetch and ack: what a partner's NATS user may do).
 
-    Each entry is acknowledged when the caller asks for the next one, so an entry the caller
-    did not finish with comes again. Without `follow` it ends when nothing came for `wait`
-    seconds.
+    Each entry is acknowledged when the caller asks for the next one (or by `item.ack()`), so
+    an entry the caller did not finish with comes again. Without `follow` it ends when nothing
+    came for `wait` seconds.
     """
     sub = await nc.jetstream().pull_subscribe_bind(
         durable=feed_durable(partner), stream=FEED_STREAM
@@ -83,6 +86,7 @@ async def read_feed(
                     body=json.loads(msg.data),
                     raw=msg.data,
                     headers=dict(msg.headers or {}),
+                    ack=msg.ack,
                 )
                 await msg.ack()
     finally:

@@ -48,10 +48,11 @@ def _group(help_text: str, formats: list[tuple[str, Command]]) -> typer.Typer:
 
 def single_commands() -> list[tuple[str, Command]]:
     """(command name, command function) for a domain's `ketenbus <name>` without subcommands."""
+    from services.cli.conformance import conformance
     from services.cli.feed import feed
     from services.cli.integral_plan import web
 
-    return [("web", web), ("feed", feed)]
+    return [("web", web), ("feed", feed), ("conformance", conformance)]
 
 
 def domain_commands() -> list[tuple[str, typer.Typer]]:

@@ -218,6 +218,12 @@ def case_feed(b: Backbone, tmp: Path) -> None:
     assert 0 == result.code, result.err
 
 
+def case_conformance(b: Backbone, tmp: Path) -> None:
+    reference = [sys.executable, "-m", "ketenbus_partner.reference"]
+    result = run(b.data_dir, "conformance", "--as", SCHOOL, "--", *reference)
+    assert (0, True) == (result.code, "conformant: " in result.out), result.out
+
+
 def started(b: Backbone, *args: str) -> tuple[subprocess.Popen[str], str]:
     """A long-running command in the background, and the first line it printed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
@@ -500,6 +506,7 @@ CASES = {
     "plan show": case_plan_show,
     "erase": case_erase,
     "feed": case_feed,
+    "conformance": case_conformance,
     "web": case_web,
     "signal register": case_signal_register,
     "signal list": case_signal_list,

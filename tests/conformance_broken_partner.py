@@ -1,0 +1,51 @@
+"""A partner's system that gets two things wrong, for `ketenbus conformance` to name: it signs
+a serialisation of its own (sorted keys, ASCII escapes: not RFC 8785, which differs once the
+envelope holds text beyond ASCII) and publishes on a subject that is not its event's. The rest
+(pseudonym, sealing, reading its receipt) it does as the reference partner does.
+
+    python -m tests.conformance_broken_partner --data-dir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from joserfc import jws
+
+from ketenbus_contracts.sealing import PartnerKeys
+from ketenbus_contracts.signing import SIGNATURE_FIELD, SIGNATURE_TYP, signing_kid
+from ketenbus_partner.connect import connect_partner
+from ketenbus_partner.reference import await_receipt, build_signal, load_task, partner_keys
+
+
+async def register_signal_wrongly(task: dict[str, object], keys: PartnerKeys) -> None:
+    nc = await connect_partner(str(task["nats_url"]), keys.partner)
+    try:
+        event = await build_signal(task, keys, nc)  # type: ignore[arg-type]
+        envelope = json.loads(event.to_bytes())
+        signed_form = json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode()
+        header = {"alg": "Ed25519", "kid": signing_kid(keys.partner), "typ": SIGNATURE_TYP}
+        token = jws.serialize_compact(header, signed_form, keys.signing, algorithms=["Ed25519"])
+        envelope[SIGNATURE_FIELD] = jws.detach_content(token)
+        subject = f"in.{keys.partner}.signalling.signal"
+        payload = json.dumps(envelope, ensure_ascii=False).encode()
+        await nc.jetstream().publish(subject, payload, headers={"Nats-Msg-Id": str(event.id)})
+        await await_receipt(nc, keys.partner, event.id)
+    finally:
+        await nc.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data-dir", required=True)
+    args = parser.parse_args()
+    task = load_task()
+    asyncio.run(register_signal_wrongly(task, partner_keys(task, None, args.data_dir)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

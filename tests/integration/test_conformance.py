@@ -1,0 +1,85 @@
+"""`ketenbus conformance`, run as a vendor runs it (the installed entry point): the reference
+partner of the kit passes every check; a system that signs another serialisation than RFC
+8785 and publishes on the wrong subject fails exactly those checks, by name, with exit 1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+KETENBUS = Path(sys.executable).parent / "ketenbus"
+SCHOOL = "bs-de-regenboog"
+
+
+def conformance(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env["KETENBUS_DATA_DIR"] = str(data_dir)
+    done = subprocess.run(
+        [str(KETENBUS), "conformance", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def verdicts(out: str) -> dict[str, str]:
+    """Check name → PASS or FAIL, from the report's lines."""
+    lines = [line.split(" ", 1) for line in out.splitlines() if line[:5] in ("PASS ", "FAIL ")]
+    return {rest.split(":", 1)[0]: verdict for verdict, rest in lines}
+
+
+def test_the_reference_partner_passes_every_check(tmp_path: Path) -> None:
+    done = conformance(
+        tmp_path, "--as", SCHOOL, "--",
+        sys.executable, "-m", "ketenbus_partner.reference", "--data-dir", str(tmp_path),
+    )  # fmt: skip
+
+    checks = verdicts(done.stdout)
+    assert (0, "") == (done.returncode, done.stderr)
+    assert {"PASS"} == set(checks.values())
+    assert {
+        "event.canonical-form", "event.signature", "event.subject", "event.sealing",
+        "event.schema", "kluis.first-signaller-seal", "pseudonym.signature", "feed.receipt-read",
+    } <= set(checks)  # fmt: skip
+    assert f"conformant: {len(checks)} checks passed" in done.stdout
+
+
+def test_a_system_signing_another_form_on_another_subject_fails_those_checks_by_name(
+    tmp_path: Path,
+) -> None:
+    done = conformance(
+        tmp_path, "--as", SCHOOL, "--",
+        sys.executable, "-m", "tests.conformance_broken_partner", "--data-dir", str(tmp_path),
+    )  # fmt: skip
+
+    checks = verdicts(done.stdout)
+    failed = {name for name, verdict in checks.items() if verdict == "FAIL"}
+    assert 1 == done.returncode
+    assert {"event.canonical-form", "event.signature", "event.subject"} == failed
+    assert (
+        "FAIL event.canonical-form: signed over sorted keys with ASCII escapes (not RFC 8785)"
+        in done.stdout
+    )
+    assert f"error: 3 of {len(checks)} checks failed" == done.stderr.strip()
+    assert "PASS" == checks["event.sealing"] == checks["feed.receipt-read"]
+
+
+def test_a_partner_outside_the_registry_without_keys_is_bad_input(tmp_path: Path) -> None:
+    done = conformance(tmp_path, "--as", "nobody-here", "--", "true")
+
+    assert (2, "error: --as: 'nobody-here' is not in the partner registry") == (
+        done.returncode,
+        done.stderr.strip(),
+    )
