@@ -17,7 +17,6 @@ CloudEvent, so here
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
@@ -58,6 +57,7 @@ FEED_HEADERS = "FeedHeaders"
 # Where an event travels, by the first token of the subject: its message's key prefix and
 # headers.
 INBOUND, STREAM, FEED = "inbound", "event", "feed"
+KLUIS = "kluis"
 HEADERS_OF = {INBOUND: INBOUND_HEADERS, STREAM: OUTBOX_HEADERS, FEED: FEED_HEADERS}
 
 
@@ -235,9 +235,27 @@ def _event_message(doc: dict[str, Any], kind: str, cls: type[CloudEvent[Any]]) -
         "description": f"`{cls.event_type()}`, {where}.",
         "contentType": "application/json",
         "headers": {"$ref": SCHEMAS + HEADERS_OF[kind]},
-        "payload": {"$ref": SCHEMAS + cls.__name__},
+        "payload": event_payload(kind, cls.__name__),
     }
     return key
+
+
+def event_payload(kind: str, schema: str) -> dict[str, Any]:
+    """An event's payload schema; inbound, its signature is required (unsigned: refused)."""
+    if kind != INBOUND:
+        return {"$ref": SCHEMAS + schema}
+    return {
+        "allOf": [{"$ref": SCHEMAS + schema}, {"required": [SIGNATURE_FIELD]}],
+        "description": f"`{schema}`, signed: an inbound event without `{SIGNATURE_FIELD}` is "
+        "refused (`missing-signature`).",
+    }
+
+
+def event_schema_of(payload: dict[str, Any]) -> str | None:
+    """The event schema an event message's payload names (see `event_payload`)."""
+    ref = payload.get("$ref") or payload.get("allOf", [{}])[0].get("$ref", "")
+    name = str(ref).removeprefix(SCHEMAS)
+    return name if name in event_classes() else None
 
 
 def split_event_messages(doc: dict[str, Any]) -> None:
@@ -256,7 +274,7 @@ def split_event_messages(doc: dict[str, Any]) -> None:
             message_key = ref["$ref"].removeprefix(MESSAGES)
             message = messages[message_key]
             payload = message.get("payload", {})
-            found = _event_names(schemas, _resolve(schemas, payload), events)
+            found = _event_names(schemas, payload, events)
             if not found:
                 new[name] = ref
                 continue
@@ -405,13 +423,155 @@ def describe_sections(doc: dict[str, Any]) -> None:
         )
 
 
-def inbound_event_names(doc: dict[str, Any]) -> Iterable[str]:
-    for key, channel in doc["channels"].items():
-        if key.startswith("in."):
-            yield from channel["messages"]
+RECEIPT_HEADERS = "ReceiptHeaders"
+DEAD_LETTER = "DeadLetter"
+DEAD_LETTER_HEADERS = "DeadLetterHeaders"
+DEAD_LETTER_FIELDS = (
+    "service", "reason", "details", "subject", "partner", "stream_seq", "refused_at", "size",
+    "sha256", "original",
+)  # fmt: skip
+
+
+def receipt_headers(doc: dict[str, Any]) -> None:
+    """The receipt's NATS headers (faststream documents the receipt publisher's payload only)."""
+    schemas, messages = doc["components"]["schemas"], doc["components"]["messages"]
+    schemas[RECEIPT_HEADERS] = {
+        "title": RECEIPT_HEADERS,
+        "type": "object",
+        "properties": {
+            "Nats-Msg-Id": {
+                "type": "string",
+                "format": "uuid",
+                "description": "The receipt's id: one receipt per inbound message",
+            }
+        },
+        "required": ["Nats-Msg-Id"],
+    }
+    for message in messages.values():
+        if message.get("payload") == {"$ref": SCHEMAS + "Receipt"}:
+            message.pop("correlationId", None)
+            message["headers"] = {"$ref": SCHEMAS + RECEIPT_HEADERS}
+
+
+def dead_letters(doc: dict[str, Any]) -> None:
+    """`ketenbus.deadletter.<service>`: what a service refused, for the operators (no partner
+    reads it); the record `services/runtime/deadletter.py` writes."""
+    schemas, messages = doc["components"]["schemas"], doc["components"]["messages"]
+    code = {"type": "string", "pattern": r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$"}
+    schemas[DEAD_LETTER] = {
+        "title": DEAD_LETTER,
+        "description": (
+            "A refused message: the reason without any input value, where it came from, and "
+            "the original only sealed to kluis (it may hold personal data in clear), or "
+            "withheld (too large, no key, or beyond the dead letter's size limit)."
+        ),
+        "type": "object",
+        "properties": {
+            "service": {"type": "string", "description": "The service that refused it"},
+            "reason": {**code, "description": "The refusal's code, e.g. `invalid-event`"},
+            "details": {
+                "type": "array",
+                "items": {"type": "object"},
+                "description": "Where the input failed (field paths and error kinds, no values)",
+            },
+            "subject": {"type": "string", "description": "The subject it arrived on"},
+            "partner": {
+                "anyOf": [{"type": "string", "pattern": PARTNER_ID_PATTERN}, {"type": "null"}],
+                "description": "The publishing partner of an inbound subject",
+            },
+            "stream_seq": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+            "refused_at": {"type": "string", "format": "date-time"},
+            "size": {"type": "integer", "minimum": 0},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "original": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "properties": {
+                            "sealed_to": {"type": "string", "const": KLUIS},
+                            "jwe": {
+                                "type": "string",
+                                "pattern": JWE_PATTERN,
+                                "description": "JWE (ECDH-ES+A256KW/A256GCM) to kluis's X25519 "
+                                'key of `{"original_b64": <the bytes, base64>}`',
+                            },
+                        },
+                        "required": ["sealed_to", "jwe"],
+                        "additionalProperties": False,
+                    },
+                    {
+                        "type": "object",
+                        "properties": {"withheld": {"type": "string"}},
+                        "required": ["withheld"],
+                        "additionalProperties": False,
+                    },
+                ]
+            },
+        },
+        "required": list(DEAD_LETTER_FIELDS),
+        "additionalProperties": False,
+        "examples": [
+            {
+                "service": "signalling",
+                "reason": "invalid-event",
+                "details": [{"type": "json_invalid", "loc": []}],
+                "subject": "in.bs-de-regenboog.signalling.signal-registered",
+                "partner": "bs-de-regenboog",
+                "stream_seq": 17,
+                "refused_at": "2026-09-14T09:30:00.125000+00:00",
+                "size": 5,
+                "sha256": "0d0a1b1e0b4e6b2b8b4f0b9e2f6d3c1a4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091",
+                "original": {"withheld": "no key to seal the original to"},
+            }
+        ],
+    }
+    schemas[DEAD_LETTER_HEADERS] = {
+        "title": DEAD_LETTER_HEADERS,
+        "type": "object",
+        "properties": {
+            "Ketenbus-Reason": code,
+            "Nats-Msg-Id": {
+                "type": "string",
+                "description": "`<service>:<first subject token>:<stream sequence>`, when the "
+                "message came from a stream: one dead letter per refused message",
+            },
+        },
+        "required": ["Ketenbus-Reason"],
+        "examples": [
+            {"Ketenbus-Reason": "invalid-event", "Nats-Msg-Id": "signalling:in:17"},
+        ],
+    }
+    messages[DEAD_LETTER] = {
+        "name": DEAD_LETTER,
+        "title": "Dead letter",
+        "summary": "A message a service refused, with its reason code.",
+        "contentType": "application/json",
+        "headers": {"$ref": SCHEMAS + DEAD_LETTER_HEADERS},
+        "payload": {"$ref": SCHEMAS + DEAD_LETTER},
+    }
+    doc["channels"]["deadletter"] = {
+        "address": "ketenbus.deadletter.{service}",
+        "title": "Dead letters",
+        "description": (
+            "Refused input, per refusing service, never retried (stream DEADLETTER): a "
+            "partner learns of its own refusals from its receipts (`feed.<partner>.receipt`)."
+        ),
+        "parameters": {"service": {"description": "The service that refused the message"}},
+        "messages": {DEAD_LETTER: {"$ref": MESSAGES + DEAD_LETTER}},
+        "x-ketenbus-streams": ["DEADLETTER"],
+    }
+    doc["operations"]["deadletter"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/deadletter"},
+        "summary": "A service dead-letters what it refused.",
+        "messages": [{"$ref": f"#/channels/deadletter/messages/{DEAD_LETTER}"}],
+    }
 
 
 def complete(doc: dict[str, Any]) -> None:
     split_event_messages(doc)
     inbound_channels(doc)
     describe_sections(doc)
+    receipt_headers(doc)
+    if "ketenbus.deadletter.{service}" not in {c.get("address") for c in doc["channels"].values()}:
+        dead_letters(doc)

@@ -31,7 +31,7 @@ from ketenbus_contracts.feed import FEED_SIGNATURE_HEADER, FEED_SIGNATURE_TYP, F
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import SECTION_ALG, SECTION_ENC, key_check_value, make_kid
 from ketenbus_contracts.signing import SIGNATURE_FIELD, SIGNING_ALG, sign_envelope, signing_kid
-from services.asyncapi.events import SCHEMAS, event_classes
+from services.asyncapi.events import SCHEMAS, event_schema_of
 
 EXAMPLE_SEED_LABEL = "ketenbus asyncapi example signing key "
 EXAMPLE_DATA_KEY_LABEL = "ketenbus asyncapi example data key"
@@ -68,7 +68,12 @@ _JWE_FIELDS = {"section", "sections", "identifiers", "token", "key", "sealed"}
 
 # Examples a schema's fields alone cannot give (a rule across fields).
 _OVERRIDES: dict[str, dict[str, Any]] = {
-    "Receipt": {"status": "accepted", "stream_seq": 42},
+    "Receipt": {
+        "status": "accepted",
+        "stream_seq": 42,
+        "event_id": "cb094976-e6be-52d4-ab53-653eb7561cd6",
+        "service": "signalling",
+    },
 }
 
 
@@ -259,7 +264,6 @@ SUMMARY = (
 def complete(doc: dict[str, Any]) -> None:
     components = doc["components"]
     gen = _Generator(components["schemas"])
-    events = set(event_classes())
     for key, message in components["messages"].items():
         payload = message.get("payload", {})
         example: dict[str, Any] = {"name": key}
@@ -268,8 +272,8 @@ def complete(doc: dict[str, Any]) -> None:
             example["summary"] = SUMMARY.format(
                 partner=EXAMPLE_PARTNER, seed=EXAMPLE_SEED_LABEL, data=EXAMPLE_DATA_KEY_LABEL
             )
-        elif payload.get("$ref", "").removeprefix(SCHEMAS) in events:
-            example["payload"] = _event_example(gen, payload["$ref"].removeprefix(SCHEMAS))
+        elif (event := event_schema_of(payload)) is not None:
+            example["payload"] = _event_example(gen, event)
             example["summary"] = SUMMARY.format(
                 partner=EXAMPLE_PARTNER, seed=EXAMPLE_SEED_LABEL, data=EXAMPLE_DATA_KEY_LABEL
             )

@@ -12,6 +12,7 @@ import pytest
 from joserfc import jws
 
 from ketenbus_contracts.envelope import parse_event, registered_types
+from ketenbus_contracts.feed import Receipt
 from ketenbus_contracts.sealing import PartnerKeys, fields_by_purpose, kid_of, open_section
 from ketenbus_contracts.signing import verify_envelope
 from services.asyncapi.examples import (
@@ -53,9 +54,8 @@ def test_an_inbound_example_is_a_signed_contract_event_whose_sections_open(key: 
     }
 
     assert (EXAMPLE_PARTNER, sorted(opened)) == (signer, payload.get("purposes", []))
-    sealed_schema = resolve(
-        resolve(resolve(MESSAGES[key]["payload"])["properties"]["data"])["properties"]["sealed"]
-    )
+    envelope = resolve(MESSAGES[key]["payload"]["allOf"][0])
+    sealed_schema = resolve(resolve(envelope["properties"]["data"])["properties"]["sealed"])
     for purpose, content in opened.items():
         section = sealed_schema["properties"][purpose]
         assert purpose == section["x-purpose"]
@@ -118,6 +118,24 @@ def test_the_inbound_payload_is_one_event_not_a_batch() -> None:
         for ref in channel.get("messages", {}).values():
             payload = resolve(ref).get("payload", {})
             assert "array" != resolve(payload).get("type"), key
+
+
+def test_the_receipt_example_is_a_receipt() -> None:
+    [example] = MESSAGES["feed.receipt:Message"]["examples"]
+
+    receipt = Receipt.model_validate(example["payload"])
+
+    assert ("accepted", str(receipt.id)) == (receipt.status, example["headers"]["Nats-Msg-Id"])
+
+
+def test_an_unsigned_inbound_event_does_not_fit() -> None:
+    message = MESSAGES["inbound.SignalRegistered"]
+    [example] = message["examples"]
+    unsigned = {k: v for k, v in example["payload"].items() if k != "ketenbussig"}
+
+    found = message_errors(message, unsigned, example["headers"])
+
+    assert ["'ketenbussig' is a required property"] == [e.split(": ", 1)[1] for e in found]
 
 
 def test_a_message_that_breaks_its_schema_is_told_apart() -> None:
