@@ -28,6 +28,8 @@ from ketenbus_contracts.envelope import (
     registered_types,
 )
 from ketenbus_contracts.feed import FEED_SIGNATURE_HEADER, FEED_SIGNATURE_TYP, FEED_SIGNER
+from ketenbus_contracts.handover import EarlyEducationForm
+from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import (
     DATA_KEY_BYTES,
     KCV_BYTES,
@@ -58,6 +60,7 @@ FEED_HEADERS = "FeedHeaders"
 # headers.
 INBOUND, STREAM, FEED = "inbound", "event", "feed"
 KLUIS = "kluis"
+EARLY_EDUCATION = "early-education"
 HEADERS_OF = {INBOUND: INBOUND_HEADERS, STREAM: OUTBOX_HEADERS, FEED: FEED_HEADERS}
 
 
@@ -374,9 +377,40 @@ def section_schemas(model: type[BaseModel]) -> tuple[dict[str, Any], dict[str, A
     return sections, definitions
 
 
+def describe_dossier_sections(schemas: dict[str, Any]) -> None:
+    """A handover dossier's sections (`data.sections[].sealed`), each sealed under `handover`:
+    an OSO category's content, or the early-education form."""
+    sections, definitions = section_schemas(EarlyEducationForm)
+    for name, definition in definitions.items():
+        schemas.setdefault(name, definition)
+    for section in sections.values():
+        schemas[section["title"]] = section
+    for name in ("DossierSection", "DeliveredSection"):
+        sealed = schemas.get(name, {}).get("properties", {}).get("sealed")
+        if sealed is None:
+            continue
+        sealed.update(
+            {
+                "pattern": JWE_PATTERN,
+                "description": (
+                    "The category's content sealed under `handover` (a JWE compact "
+                    f"serialisation, protected header `{SECTION_HEADER}`): an OSO category as "
+                    "the OSO adapter reads it, or for `early-education` the early-education "
+                    "form."
+                ),
+                "x-purpose": Purpose.HANDOVER.value,
+                "x-ketenbus-protected-header": {"$ref": SCHEMAS + SECTION_HEADER},
+                "x-ketenbus-section-of-category": {
+                    EARLY_EDUCATION: {"$ref": SCHEMAS + f"EarlyEducationForm.{Purpose.HANDOVER}"}
+                },
+            }
+        )
+
+
 def describe_sections(doc: dict[str, Any]) -> None:
     """`data.sealed` and `ketenbussig` of every event schema, spelled out."""
     schemas: dict[str, Any] = doc["components"]["schemas"]
+    describe_dossier_sections(schemas)
     for name, schema in header_schemas().items():
         schemas[name] = schema
     for name, cls in event_classes().items():

@@ -13,6 +13,7 @@ from joserfc import jws
 
 from ketenbus_contracts.envelope import parse_event, registered_types
 from ketenbus_contracts.feed import Receipt
+from ketenbus_contracts.handover import EarlyEducationForm
 from ketenbus_contracts.sealing import PartnerKeys, fields_by_purpose, kid_of, open_section
 from ketenbus_contracts.signing import verify_envelope
 from services.asyncapi.examples import (
@@ -82,6 +83,20 @@ def test_every_event_that_seals_shows_each_section_with_its_purpose() -> None:
             purpose.value for model in cls.sealed_models for purpose in fields_by_purpose(model)
         }
         assert {p: p for p in declared} == shown, cls.__name__
+
+
+def test_every_model_with_sealed_fields_is_a_section_schema_of_the_document() -> None:
+    schemas = document()["components"]["schemas"]
+    models = {m for cls in registered_types().values() for m in cls.sealed_models}
+    models.add(EarlyEducationForm)  # a handover dossier's `early-education` section
+
+    for model in models:
+        for purpose, names in fields_by_purpose(model).items():
+            section = schemas[f"{model.__name__}.{purpose.value}"]
+            assert (purpose.value, list(names)) == (
+                section["x-purpose"],
+                list(section["properties"]),
+            )
 
 
 def test_every_inbound_event_has_a_channel_with_its_exact_subject() -> None:
