@@ -161,9 +161,18 @@ def import_absences(file: File, as_partner: Partner, data_dir: DataDir = None) -
 @app.command("forward-signals")
 def forward_signals(
     as_partner: Annotated[str, typer.Option("--as", help="The leerplicht partner id")],
+    signal: Annotated[
+        list[str] | None,
+        typer.Option("--signal", help="Register a Verwijsindex signal for this candidate (ref)"),
+    ] = None,
+    no_signal: Annotated[
+        list[str] | None,
+        typer.Option("--no-signal", help="Decided: no signal for this candidate (ref)"),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """As leerplicht: register an attendance signal for each report or thuiszitter of its region."""
+    """As leerplicht: list the reports and thuiszitters of its region to decide on, and register
+    an attendance signal only for those it names with --signal (a signal is its judgement)."""
     from adapters.leerplicht.signals import ForwardError
     from adapters.leerplicht.signals import forward_signals as forward
     from services.policy.regions import load_regions
@@ -181,7 +190,25 @@ def forward_signals(
     if url is None:
         raise NoBackboneError()
     try:
-        count = asyncio.run(forward(url, settings.data_dir, as_partner, rules, settings=settings))
+        decided = asyncio.run(
+            forward(
+                url,
+                settings.data_dir,
+                as_partner,
+                rules,
+                signal=set(signal or ()),
+                no_signal=set(no_signal or ()),
+                settings=settings,
+            )
+        )
     except ForwardError as exc:
         fail(str(exc), 1)
-    typer.echo(f"registered {count} attendance signal(s)")
+        return
+    for candidate in decided.open:
+        typer.echo(
+            f"to decide: {candidate.ref} {candidate.what} {candidate.on} child {candidate.child}"
+        )
+    typer.echo(
+        f"registered {decided.registered} attendance signal(s), {decided.declined} without, "
+        f"{len(decided.open)} to decide"
+    )

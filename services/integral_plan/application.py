@@ -250,11 +250,12 @@ class IntegralPlanApplication(RuledApplication[WorklistRules]):
             "overdue-action": 1,
             "stalled-handover": 2,
             "new-match": 3,
-            "due-soon-action": 4,
-            "zorgplicht-decision": 5,
-            "opp-due": 6,
-            "tlv-waiting": 7,
-            "opp-consent-pending": 8,
+            "signal-decision": 4,
+            "due-soon-action": 5,
+            "zorgplicht-decision": 6,
+            "opp-due": 7,
+            "tlv-waiting": 8,
+            "opp-consent-pending": 9,
         }
         items.sort(key=lambda i: (order.get(i["kind"], 9), i["since"], i["child"]))
         return {"partner": partner, "on": today.isoformat(), "items": items}
@@ -459,6 +460,33 @@ def passend_work(
     return items
 
 
+def report_partners(plan: Plan, view: PlanView) -> set[str]:
+    return {r["leerplicht"] for r in view.items("reports")}
+
+
+def signal_decisions(
+    plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
+) -> list[dict[str, Any]]:
+    """A verzuimmelding is a candidate for a Verwijsindex signal, not a signal: leerplicht
+    decides (Jeugdwet art. 7.1.3.1, its judgement), for this many days after the report."""
+    items = []
+    for report in view.items("reports"):
+        ended = date.fromisoformat(report["end_on"])
+        if report["leerplicht"] != partner or (today - ended).days > rules.signal_decision_days:
+            continue
+        items.append(
+            {
+                "kind": "signal-decision",
+                "child": plan.child,
+                "since": report["end_on"],
+                "ref": report["report_id"],
+                "school": report["school"],
+                "report_kind": report["kind"],
+            }
+        )
+    return items
+
+
 class WorkSource(NamedTuple):
     """One kind of work: its items for a partner on a day, and whom a plan could list for it
     on any day (what the worklist index keeps: it may name more, never fewer)."""
@@ -473,6 +501,7 @@ WORK_ITEMS: list[WorkSource] = [
     WorkSource(stalled_handovers, handover_partners),
     WorkSource(thuiszitter_escalations, thuiszitter_partners),
     WorkSource(passend_work, passend_partners),
+    WorkSource(signal_decisions, report_partners),
 ]
 
 

@@ -84,6 +84,7 @@ KINDS = {
     "tlv-waiting": "TLV zonder plek (wachtend)",
     "opp-consent-pending": "Instemming ouders met handelingsdeel OPP",
     "thuiszitter-escalation": "Thuiszitter: escalatie",
+    "signal-decision": "Verzuimmelding: signaal Verwijsindex?",
 }
 URGENT = {"overdue-action", "thuiszitter-escalation", "stalled-handover"}
 EVENTS = {

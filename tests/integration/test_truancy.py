@@ -212,11 +212,22 @@ class TruancyCase(StoreBackend):
         enrolled = truancy_events(backbone.url, "pupil-enrolled")
         assert all(isinstance(e, PupilEnrolled) for e in enrolled)
 
-        # leerplicht's side registers an attendance signal per report of its own feed:
-        # signalling matches on it
+        # leerplicht decides on a signal per report of its own feed (its judgement, not an
+        # automatic one): listed first, registered only when named; signalling matches on it
         wait_until(lambda: consumer_idle(backbone.url, "TRUANCY", "feed"), what="feed copied")
-        forwarded = ketenbus("truancy", "forward-signals", "--as", LEERPLICHT)
-        assert "registered 1 attendance signal(s)" in forwarded.output, forwarded.output
+        listed = ketenbus("truancy", "forward-signals", "--as", LEERPLICHT)
+        ref = str(report.data.report_id)
+        assert f"to decide: {ref} verzuimmelding 16-uur" in listed.output, listed.output
+        assert "registered 0 attendance signal(s), 0 without, 1 to decide" in listed.output
+        assert [] == [e for e in stream_events(backbone.url, "SIGNALLING")
+                      if isinstance(e, SignalRegistered)]  # fmt: skip
+        forwarded = wait_until(
+            lambda: "registered 1" in (
+                r := ketenbus("truancy", "forward-signals", "--as", LEERPLICHT, "--signal", ref)
+            ).output and r,
+            what="the signal leerplicht decided on",
+        )  # fmt: skip
+        assert "0 to decide" in forwarded.output, forwarded.output
         signals = wait_until(
             lambda: len(s := [e for e in stream_events(backbone.url, "SIGNALLING")
                               if isinstance(e, SignalRegistered)]) == 1 and s,

@@ -451,6 +451,20 @@ def test_the_integral_meeting_is_on_the_worklists_of_its_members() -> None:
     assert ("thuiszitter-escalation", "integral-meeting") == (item["kind"], item["ref"])
 
 
+def test_a_verzuimmelding_is_a_signal_decision_on_leerplichts_worklist_not_a_signal() -> None:
+    report = verzuim_report(NOW.date() - timedelta(days=3))
+    app = applied(report)
+
+    [item] = app.worklist(LEERPLICHT)["items"]
+    later = app.worklist(LEERPLICHT, NOW + timedelta(days=30))["items"]
+
+    assert ("signal-decision", str(report.data.report_id), "16-uur") == (
+        item["kind"], item["ref"], item["report_kind"]
+    )  # fmt: skip
+    assert [] == later
+    assert [] == kinds(app, PO)
+
+
 def test_an_offer_before_the_thuiszitter_was_registered_does_not_count() -> None:
     since = NOW.date() - timedelta(days=10)
     app = applied(offer_made(since - timedelta(days=30)), thuiszitter_registered(since))

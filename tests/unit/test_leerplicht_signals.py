@@ -7,7 +7,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from adapters.leerplicht.signals import signal_for
+from adapters.leerplicht.signals import candidate_of, signal_for
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.truancy import (
     ThuiszitterRegistered,
@@ -50,26 +50,35 @@ def thuiszitter(category: int) -> ThuiszitterRegistered:
     )  # fmt: skip
 
 
-def test_a_report_to_this_leerplicht_becomes_a_sealed_attendance_signal() -> None:
-    keyring = StubKeyring()
+def test_a_report_to_this_leerplicht_is_a_candidate_it_decides_on_not_a_signal() -> None:
     event = report()
 
-    signal = asyncio.run(signal_for(event, LEERPLICHT, region(), keyring))  # type: ignore[arg-type]
+    candidate = candidate_of(event, LEERPLICHT, region())
 
-    assert signal is not None
+    assert candidate is not None
+    assert (str(event.data.report_id), "verzuimmelding 16-uur", date(2026, 9, 28), CHILD) == (
+        candidate.ref, candidate.what, candidate.on, candidate.child
+    )  # fmt: skip
+
+
+def test_a_signal_leerplicht_decides_on_is_a_sealed_attendance_signal() -> None:
+    keyring = StubKeyring()
+    candidate = candidate_of(report(), LEERPLICHT, region())
+    assert candidate is not None
+
+    signal = asyncio.run(signal_for(candidate, LEERPLICHT, region(), keyring))  # type: ignore[arg-type]
+
     assert (LEERPLICHT, CHILD, date(2026, 9, 28)) == (
         signal.data.signaller.partner, signal.subject, signal.data.registered_on
     )  # fmt: skip
     assert ["attendance"] == keyring.sealed[0][0].concern
-    assert signal == asyncio.run(signal_for(event, LEERPLICHT, region(), keyring)).model_copy(  # type: ignore[arg-type, union-attr]
-        update={"time": signal.time}
-    )
+    again = asyncio.run(signal_for(candidate, LEERPLICHT, region(), keyring))  # type: ignore[arg-type]
+    assert signal == again.model_copy(update={"time": signal.time})
 
 
-def test_reports_to_others_and_category_2_registrations_are_not_signalled_again() -> None:
-    keyring = StubKeyring()
+def test_reports_to_others_and_category_2_registrations_are_no_candidates() -> None:
     found = [
-        asyncio.run(signal_for(e, LEERPLICHT, region(), keyring))  # type: ignore[arg-type]
+        candidate_of(e, LEERPLICHT, region())
         for e in (report("leerplicht-elders"), thuiszitter(2), thuiszitter(1))
     ]
-    assert [None, None, True] == [s and True for s in found]
+    assert [None, None, "thuiszitter categorie 1"] == [c and c.what for c in found]
