@@ -19,11 +19,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
+
+from ketenbus_contracts.envelope import EventData
+from ketenbus_contracts.plan import (
+    ActionAgreedData,
+    ActionDoneData,
+    AgreementMadeData,
+    GoalSetData,
+    ParentLinkedData,
+    ParentUnlinkedData,
+    PartyJoinedData,
+    PartyLeftData,
+    RegieAssignedData,
+)
 
 NAMESPACE = uuid.UUID("9d7e0c55-61b3-4f5a-a8a4-706c616e2121")
 
@@ -175,87 +188,142 @@ class Action(Decision):
         return self.done_on is None
 
 
+@dataclass(frozen=True)
+class Act:
+    """A party acting on the plan: the publishing partner and its registered role, its event's
+    id and sealed sections (bound to that id), and who may record a parent's link."""
+
+    source: str
+    role: str | None
+    event_id: uuid.UUID
+    sealed: dict[str, str]
+    recorders: RecorderRule
+
+
+# Kept with every event, not part of its recorded facts.
+_META = frozenset({"originator_id", "originator_version", "timestamp"})
+
+
+class PlanEvent(Aggregate.Event):
+    """One of the plan's own events: its facts are the contract's data and the partner's event
+    id (its sealed sections are bound to it); a `Decided` one says who acted (`by`), a
+    `SealedDecision` what it sealed."""
+
+    child: str
+    event_id: uuid.UUID
+
+    def apply(self, aggregate: Any) -> None:
+        self.change(aggregate)
+
+    def change(self, plan: Plan) -> None:
+        """How the fact changes the plan's state (on replay too)."""
+
+
+class Decided(PlanEvent):
+    by: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate._acted(self.by)
+        self.change(aggregate)
+
+
+class SealedDecision(Decided):
+    sealed: dict[str, str]
+
+    def decision(self) -> dict[str, Any]:
+        """The facts a goal, agreement or action keeps (its sealed sections copied)."""
+        facts = {k: v for k, v in vars(self).items() if k not in _META and k != "child"}
+        return facts | {"sealed": dict(self.sealed)}
+
+
 class Plan(Aggregate):
     # The plan's own events, declared so the outbound translation can rely on their fields.
-    # Each carries the partner's event id: its sealed sections are bound to it.
 
-    class PartyJoined(Aggregate.Event):
-        child: str
+    class PartyJoined(Decided):
         party: dict[str, str]
         joined_on: date
-        by: str
-        event_id: uuid.UUID
 
-    class PartyLeft(Aggregate.Event):
-        child: str
+        def change(self, plan: Plan) -> None:
+            party, current = self.party, plan.parties.get(self.party["partner"])
+            role, contact = party.get("role", ""), party.get("contact", "")
+            joined = PlanParty(party["partner"], role, contact, self.joined_on)
+            if current is not None and current.active and current.bases is not None:
+                # Known through another domain (a signal, an enrolment): now admitted as well,
+                # so it stays when those bases end.
+                joined = replace(current.with_basis(PLAN_PARTY), role=role, contact=contact)
+            plan.parties[joined.partner] = joined
+
+    class PartyLeft(Decided):
         partner: str
         left_on: date
-        by: str
-        event_id: uuid.UUID
 
-    class RegieAssigned(Aggregate.Event):
-        child: str
+        def change(self, plan: Plan) -> None:
+            plan._leaves(self.partner)
+
+    class RegieAssigned(Decided):
         domain: str
         regisseur: str
         assigned_on: date
-        by: str
-        event_id: uuid.UUID
 
-    class GoalSet(Aggregate.Event):
-        child: str
+        def change(self, plan: Plan) -> None:
+            plan.regie[self.domain] = Regie(self.domain, self.regisseur, self.assigned_on)
+
+    class GoalSet(SealedDecision):
         goal_id: uuid.UUID
         domain: str
         set_on: date
         target_on: date | None
-        by: str
-        event_id: uuid.UUID
-        sealed: dict[str, str]
 
-    class AgreementMade(Aggregate.Event):
-        child: str
+        def change(self, plan: Plan) -> None:
+            plan.goals[self.goal_id] = Goal(**self.decision())
+
+    class AgreementMade(SealedDecision):
         agreement_id: uuid.UUID
         parties: list[str]
         made_on: date
-        by: str
-        event_id: uuid.UUID
-        sealed: dict[str, str]
 
-    class ActionAgreed(Aggregate.Event):
-        child: str
+        def change(self, plan: Plan) -> None:
+            made = self.decision() | {"parties": tuple(self.parties)}
+            plan.agreements[self.agreement_id] = Agreement(**made)
+
+    class ActionAgreed(SealedDecision):
         action_id: uuid.UUID
         actor: str
         reports_to: str
         due_on: date
         agreed_on: date
         goal_id: uuid.UUID | None
-        by: str
-        event_id: uuid.UUID
-        sealed: dict[str, str]
 
-    class ActionDone(Aggregate.Event):
-        child: str
+        def change(self, plan: Plan) -> None:
+            plan.actions[self.action_id] = Action(**self.decision())
+
+    class ActionDone(SealedDecision):
         action_id: uuid.UUID
         done_on: date
-        by: str
-        event_id: uuid.UUID
-        sealed: dict[str, str]
 
-    class ParentLinked(Aggregate.Event):
-        child: str
+        def change(self, plan: Plan) -> None:
+            report = Sealed(event_id=self.event_id, sealed=dict(self.sealed))
+            done = replace(plan.actions[self.action_id], done_on=self.done_on, report=report)
+            plan.actions[self.action_id] = done
+
+    class ParentLinked(PlanEvent):
         link_id: uuid.UUID
         parent: str
         recorded_by: str
         linked_on: date
         consent_on: date | None
-        event_id: uuid.UUID
 
-    class ParentUnlinked(Aggregate.Event):
-        child: str
+        def change(self, plan: Plan) -> None:
+            plan.parent_links[self.link_id] = ParentLink(self.parent)
+
+    class ParentUnlinked(PlanEvent):
         link_id: uuid.UUID
         parent: str
         recorded_by: str
         unlinked_on: date
-        event_id: uuid.UUID
+
+        def change(self, plan: Plan) -> None:
+            plan.parent_links[self.link_id] = ParentLink(self.parent, active=False)
 
     @staticmethod
     def create_id(child: str) -> uuid.UUID:
@@ -288,144 +356,69 @@ class Plan(Aggregate):
     def open_actions(self) -> Iterator[Action]:
         return (a for a in self.actions.values() if a.is_open)
 
-    # commands (a party changes the plan)
+    def _record(self, kind: type[PlanEvent], d: EventData, act: Act, **values: Any) -> None:
+        """Record a party's decision: the contract's data as it is, who acted and the partner's
+        event (its id, its sealed sections); `values`: what the rules decided instead."""
+        names = {f.name for f in fields(kind)} - _META
+        own = {"child": self.child, "by": act.source, "event_id": act.event_id}
+        facts = own | d.model_dump(exclude={"sealed"}) | {"sealed": act.sealed} | values
+        self.trigger_event(kind, **{k: v for k, v in facts.items() if k in names})
 
-    def join(self, party: dict[str, str], joined_on: date, by: str, event_id: uuid.UUID) -> None:
+    # commands (a party changes the plan): the contract's data as it is, and who acts
+
+    def join(self, d: PartyJoinedData, act: Act) -> None:
         """A party joins: added by a party, or the first party starting the plan itself."""
-        if self.is_admitted(party["partner"]):
-            raise AlreadyOnPlanError(f"{party['partner']} is already a party")
-        has_parties = any(p.active for p in self.parties.values())
-        if has_parties or by != party["partner"]:
-            self._require_party(by, "adding a party")
-        self._party_joined(
-            child=self.child, party=party, joined_on=joined_on, by=by, event_id=event_id
-        )
+        partner = d.party.partner
+        if self.is_admitted(partner):
+            raise AlreadyOnPlanError(f"{partner} is already a party")
+        if any(p.active for p in self.parties.values()) or act.source != partner:
+            self._require_party(act.source, "adding a party")
+        self._record(self.PartyJoined, d, act)
 
-    def leave(self, partner: str, left_on: date, by: str, event_id: uuid.UUID) -> None:
-        self._require_party(by, "removing a party")
-        self._require_party(partner, "leaving")
-        self._party_left(
-            child=self.child, partner=partner, left_on=left_on, by=by, event_id=event_id
-        )
+    def leave(self, d: PartyLeftData, act: Act) -> None:
+        self._require_party(act.source, "removing a party")
+        self._require_party(d.partner, "leaving")
+        self._record(self.PartyLeft, d, act)
 
-    def assign_regie(
-        self, domain: str, regisseur: str, assigned_on: date, by: str, event_id: uuid.UUID
-    ) -> None:
-        self._require_party(by, "assigning regie")
-        self._require_party(regisseur, "holding regie")
-        self._regie_assigned(
-            child=self.child,
-            domain=domain,
-            regisseur=regisseur,
-            assigned_on=assigned_on,
-            by=by,
-            event_id=event_id,
-        )
+    def assign_regie(self, d: RegieAssignedData, act: Act) -> None:
+        self._require_party(act.source, "assigning regie")
+        self._require_party(d.regisseur, "holding regie")
+        self._record(self.RegieAssigned, d, act)
 
-    def set_goal(
-        self,
-        goal_id: uuid.UUID,
-        domain: str,
-        set_on: date,
-        target_on: date | None,
-        by: str,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        self._require_party(by, "setting a goal")
-        if goal_id in self.goals:
-            raise AlreadyOnPlanError(f"goal {goal_id} is already on the plan")
-        self._goal_set(
-            child=self.child,
-            goal_id=goal_id,
-            domain=domain,
-            set_on=set_on,
-            target_on=target_on,
-            by=by,
-            event_id=event_id,
-            sealed=sealed,
-        )
+    def set_goal(self, d: GoalSetData, act: Act) -> None:
+        self._require_party(act.source, "setting a goal")
+        if d.goal_id in self.goals:
+            raise AlreadyOnPlanError(f"goal {d.goal_id} is already on the plan")
+        self._record(self.GoalSet, d, act)
 
-    def make_agreement(
-        self,
-        agreement_id: uuid.UUID,
-        parties: list[str],
-        made_on: date,
-        by: str,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        self._require_party(by, "making an agreement")
-        for partner in parties:
+    def make_agreement(self, d: AgreementMadeData, act: Act) -> None:
+        self._require_party(act.source, "making an agreement")
+        for partner in d.parties:
             self._require_party(partner, "agreeing")
-        if agreement_id in self.agreements:
-            raise AlreadyOnPlanError(f"agreement {agreement_id} is already on the plan")
-        self._agreement_made(
-            child=self.child,
-            agreement_id=agreement_id,
-            parties=sorted(set(parties)),
-            made_on=made_on,
-            by=by,
-            event_id=event_id,
-            sealed=sealed,
-        )
+        if d.agreement_id in self.agreements:
+            raise AlreadyOnPlanError(f"agreement {d.agreement_id} is already on the plan")
+        self._record(self.AgreementMade, d, act, parties=sorted(set(d.parties)))
 
-    def agree_action(
-        self,
-        action_id: uuid.UUID,
-        actor: str,
-        reports_to: str,
-        due_on: date,
-        agreed_on: date,
-        goal_id: uuid.UUID | None,
-        by: str,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
+    def agree_action(self, d: ActionAgreedData, act: Act) -> None:
         """X (`actor`) does Y (sealed) and reports back to B (`reports_to`) by `due_on`."""
-        self._require_party(by, "agreeing an action")
-        self._require_party(actor, "doing an action")
-        self._require_party(reports_to, "being reported to")
-        if action_id in self.actions:
-            raise AlreadyOnPlanError(f"action {action_id} is already on the plan")
-        if due_on < agreed_on:
+        self._require_party(act.source, "agreeing an action")
+        self._require_party(d.actor, "doing an action")
+        self._require_party(d.reports_to, "being reported to")
+        if d.action_id in self.actions:
+            raise AlreadyOnPlanError(f"action {d.action_id} is already on the plan")
+        if d.due_on < d.agreed_on:
             raise InvalidDueDateError("an action is due on or after the day it was agreed")
-        self._action_agreed(
-            child=self.child,
-            action_id=action_id,
-            actor=actor,
-            reports_to=reports_to,
-            due_on=due_on,
-            agreed_on=agreed_on,
-            goal_id=goal_id,
-            by=by,
-            event_id=event_id,
-            sealed=sealed,
-        )
+        self._record(self.ActionAgreed, d, act)
 
-    def complete_action(
-        self,
-        action_id: uuid.UUID,
-        done_on: date,
-        by: str,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        action = self.actions.get(action_id)
+    def complete_action(self, d: ActionDoneData, act: Act) -> None:
+        action = self.actions.get(d.action_id)
         if action is None:
-            raise UnknownActionError(f"action {action_id} is not on the plan")
-        if action.actor != by:
-            raise NotTheActorError(f"{by} does not do action {action_id}")
+            raise UnknownActionError(f"action {d.action_id} is not on the plan")
+        if action.actor != act.source:
+            raise NotTheActorError(f"{act.source} does not do action {d.action_id}")
         if not action.is_open:
-            raise ActionClosedError(f"action {action_id} was already reported done")
-        self._action_done(
-            child=self.child,
-            action_id=action_id,
-            done_on=done_on,
-            by=by,
-            event_id=event_id,
-            sealed=sealed,
-        )
+            raise ActionClosedError(f"action {d.action_id} was already reported done")
+        self._record(self.ActionDone, d, act)
 
     # what other domains' events tell the plan's rules (never refused; recorded only when
     # they change something)
@@ -457,201 +450,25 @@ class Plan(Aggregate):
     # parents, linked by a school or the municipality (not shown on the plan: the parent's
     # account is for kluis and the parent's own view)
 
-    def link_parent(
-        self,
-        *,
-        link_id: uuid.UUID,
-        parent: str,
-        recorded_by: str,
-        linked_on: date,
-        consent_on: date | None,
-        by: str,
-        by_role: str | None,
-        rule: RecorderRule,
-        event_id: uuid.UUID,
-    ) -> None:
+    def link_parent(self, d: ParentLinkedData, act: Act) -> None:
         """A school or the municipality links a parent's account to the child."""
-        if by != recorded_by or by == parent or by_role not in rule.roles:
+        rule, by = act.recorders, act.source
+        if by != d.recorded_by or by == d.parent or act.role not in rule.roles:
             raise NotARecorderError(f"{by} may not link a parent to the child")
-        if by_role in rule.needs_consent and consent_on is None:
-            raise ParentConsentMissingError(f"a link by a {by_role} needs the parent's consent")
-        if link_id in self.parent_links:
-            raise AlreadyOnPlanError(f"parent link {link_id} is already recorded")
-        self._parent_linked(
-            child=self.child,
-            link_id=link_id,
-            parent=parent,
-            recorded_by=recorded_by,
-            linked_on=linked_on,
-            consent_on=consent_on,
-            event_id=event_id,
-        )
+        if act.role in rule.needs_consent and d.consent_on is None:
+            raise ParentConsentMissingError(f"a link by a {act.role} needs the parent's consent")
+        if d.link_id in self.parent_links:
+            raise AlreadyOnPlanError(f"parent link {d.link_id} is already recorded")
+        self._record(self.ParentLinked, d, act)
 
-    def unlink_parent(
-        self,
-        *,
-        link_id: uuid.UUID,
-        unlinked_on: date,
-        by: str,
-        by_role: str | None,
-        rule: RecorderRule,
-        event_id: uuid.UUID,
-    ) -> None:
+    def unlink_parent(self, d: ParentUnlinkedData, act: Act) -> None:
         """The link ends, recorded by a school or the municipality."""
-        link = self.parent_links.get(link_id)
+        link = self.parent_links.get(d.link_id)
         if link is None or not link.active:
-            raise UnknownParentLinkError(f"no current parent link {link_id}")
-        if by_role not in rule.roles or by == link.parent:
-            raise NotARecorderError(f"{by} may not end a parent's link")
-        self._parent_unlinked(
-            child=self.child,
-            link_id=link_id,
-            parent=link.parent,
-            recorded_by=by,
-            unlinked_on=unlinked_on,
-            event_id=event_id,
-        )
-
-    @event(ParentLinked)
-    def _parent_linked(
-        self,
-        child: str,
-        link_id: uuid.UUID,
-        parent: str,
-        recorded_by: str,
-        linked_on: date,
-        consent_on: date | None,
-        event_id: uuid.UUID,
-    ) -> None:
-        self.parent_links[link_id] = ParentLink(parent)
-
-    @event(ParentUnlinked)
-    def _parent_unlinked(
-        self,
-        child: str,
-        link_id: uuid.UUID,
-        parent: str,
-        recorded_by: str,
-        unlinked_on: date,
-        event_id: uuid.UUID,
-    ) -> None:
-        self.parent_links[link_id] = ParentLink(parent, active=False)
-
-    # the plan's own events
-
-    @event(PartyJoined)
-    def _party_joined(
-        self, child: str, party: dict[str, str], joined_on: date, by: str, event_id: uuid.UUID
-    ) -> None:
-        self._acted(by)
-        current = self.parties.get(party["partner"])
-        joined = PlanParty(
-            partner=party["partner"],
-            role=party.get("role", ""),
-            contact=party.get("contact", ""),
-            since=joined_on,
-        )
-        if current is not None and current.active and current.bases is not None:
-            # Known through another domain (a signal, an enrolment): now admitted as well, so
-            # it stays when those bases end.
-            joined = replace(
-                current.with_basis(PLAN_PARTY), role=joined.role, contact=joined.contact
-            )
-        self.parties[joined.partner] = joined
-
-    @event(PartyLeft)
-    def _party_left(
-        self, child: str, partner: str, left_on: date, by: str, event_id: uuid.UUID
-    ) -> None:
-        self._acted(by)
-        self._leaves(partner)
-
-    @event(RegieAssigned)
-    def _regie_assigned(
-        self,
-        child: str,
-        domain: str,
-        regisseur: str,
-        assigned_on: date,
-        by: str,
-        event_id: uuid.UUID,
-    ) -> None:
-        self._acted(by)
-        self.regie[domain] = Regie(domain, regisseur, assigned_on)
-
-    @event(GoalSet)
-    def _goal_set(
-        self,
-        child: str,
-        goal_id: uuid.UUID,
-        domain: str,
-        set_on: date,
-        target_on: date | None,
-        by: str,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        self._acted(by)
-        self.goals[goal_id] = Goal(
-            goal_id, domain, set_on, target_on, by=by, event_id=event_id, sealed=dict(sealed)
-        )
-
-    @event(AgreementMade)
-    def _agreement_made(
-        self,
-        child: str,
-        agreement_id: uuid.UUID,
-        parties: list[str],
-        made_on: date,
-        by: str,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        self._acted(by)
-        self.agreements[agreement_id] = Agreement(
-            agreement_id, tuple(parties), made_on, by=by, event_id=event_id, sealed=dict(sealed)
-        )
-
-    @event(ActionAgreed)
-    def _action_agreed(
-        self,
-        child: str,
-        action_id: uuid.UUID,
-        actor: str,
-        reports_to: str,
-        due_on: date,
-        agreed_on: date,
-        goal_id: uuid.UUID | None,
-        by: str,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        self._acted(by)
-        self.actions[action_id] = Action(
-            action_id,
-            actor,
-            reports_to,
-            due_on,
-            agreed_on,
-            goal_id,
-            by=by,
-            event_id=event_id,
-            sealed=dict(sealed),
-        )
-
-    @event(ActionDone)
-    def _action_done(
-        self,
-        child: str,
-        action_id: uuid.UUID,
-        done_on: date,
-        by: str,
-        event_id: uuid.UUID,
-        sealed: dict[str, str],
-    ) -> None:
-        self._acted(by)
-        report = Sealed(event_id=event_id, sealed=dict(sealed))
-        self.actions[action_id] = replace(self.actions[action_id], done_on=done_on, report=report)
+            raise UnknownParentLinkError(f"no current parent link {d.link_id}")
+        if act.role not in act.recorders.roles or act.source == link.parent:
+            raise NotARecorderError(f"{act.source} may not end a parent's link")
+        self._record(self.ParentUnlinked, d, act, parent=link.parent, recorded_by=act.source)
 
     # what other domains' events told the plan
 

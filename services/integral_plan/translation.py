@@ -9,8 +9,9 @@ taken from the event's data, never from `source` (the truancy service keeps the 
   noted; sealed sections stay tokens bound to the event id. The organisations the event gives a
   relation with the child (`relation_changes`, what kluis records) join the plan itself as
   parties, and regie from the arrangements domain holds on it: the plan's rules depend on them.
-- `@commands(Contract)`: a party's inbound plan event, checked by the plan's rules (its
-  timeline entry follows from the event the plan records: `PlanView.decided`).
+- `PLAN_COMMANDS`: a party's inbound plan event, a command on the plan with the contract's data
+  as it is, checked by the plan's rules (its timeline entry follows from the event the plan
+  records: `PlanView.decided`).
 - `to_contract`: the plan's own recorded events, as the outbound `ketenbus.plan.*` contracts.
 """
 
@@ -45,7 +46,7 @@ from ketenbus_contracts.signalling import (
     SignalWithdrawn,
 )
 from services.integral_plan.config import parent_link_rule, partner_role, projection_rules
-from services.integral_plan.domain import ENROLMENT, Plan
+from services.integral_plan.domain import ENROLMENT, Act, Plan
 from services.integral_plan.views import ARRANGEMENTS, PlanView
 from services.runtime.outbound import Outbound
 
@@ -53,10 +54,8 @@ SOURCE = "ketenbus.integral-plan"
 
 E = TypeVar("E", bound=CloudEvent[Any])
 Apply = Callable[[Plan, PlanView, Any], None]
-Command = Callable[[Plan, Any], None]
 
 PROJECTIONS: dict[type[CloudEvent[Any]], Apply] = {}
-COMMANDS: dict[type[CloudEvent[Any]], Command] = {}
 
 
 def projects(
@@ -64,14 +63,6 @@ def projects(
 ) -> Callable[[Callable[[Plan, PlanView, E], None]], Callable[[Plan, PlanView, E], None]]:
     def register(func: Callable[[Plan, PlanView, E], None]) -> Callable[[Plan, PlanView, E], None]:
         PROJECTIONS[contract] = func
-        return func
-
-    return register
-
-
-def commands(contract: type[E]) -> Callable[[Callable[[Plan, E], None]], Callable[[Plan, E], None]]:
-    def register(func: Callable[[Plan, E], None]) -> Callable[[Plan, E], None]:
-        COMMANDS[contract] = func
         return func
 
     return register
@@ -497,94 +488,32 @@ def _offer_failed(plan: Plan, view: PlanView, event: tr.OfferFailed) -> None:
     view.note_offer_failed(d.offer_id, d.failed_on)
 
 
-# the parties' plan events (the publisher is `event.source`)
+# the parties' plan events (the publisher is `event.source`): each a command on the plan, with
+# the contract's data as it is
+PLAN_COMMANDS: dict[type[CloudEvent[Any]], Callable[[Plan, Any, Act], None]] = {
+    PartyJoined: Plan.join,
+    PartyLeft: Plan.leave,
+    RegieAssigned: Plan.assign_regie,
+    GoalSet: Plan.set_goal,
+    AgreementMade: Plan.make_agreement,
+    ActionAgreed: Plan.agree_action,
+    ActionDone: Plan.complete_action,
+    ParentLinked: Plan.link_parent,
+    ParentUnlinked: Plan.unlink_parent,
+}
 
 
-@commands(PartyJoined)
-def _party_joined(plan: Plan, event: PartyJoined) -> None:
-    plan.join(event.data.party.model_dump(), event.data.joined_on, event.source, event.id)
-
-
-@commands(PartyLeft)
-def _party_left(plan: Plan, event: PartyLeft) -> None:
-    plan.leave(event.data.partner, event.data.left_on, event.source, event.id)
-
-
-@commands(RegieAssigned)
-def _regie_assigned(plan: Plan, event: RegieAssigned) -> None:
-    d = event.data
-    plan.assign_regie(d.domain, d.regisseur, d.assigned_on, event.source, event.id)
-
-
-@commands(GoalSet)
-def _goal_set(plan: Plan, event: GoalSet) -> None:
-    d = event.data
-    plan.set_goal(d.goal_id, d.domain, d.set_on, d.target_on, event.source, event.id, _sealed(d))
-
-
-@commands(AgreementMade)
-def _agreement_made(plan: Plan, event: AgreementMade) -> None:
-    d = event.data
-    plan.make_agreement(
-        d.agreement_id, list(d.parties), d.made_on, event.source, event.id, _sealed(d)
-    )
-
-
-@commands(ActionAgreed)
-def _action_agreed(plan: Plan, event: ActionAgreed) -> None:
-    d = event.data
-    plan.agree_action(
-        d.action_id,
-        d.actor,
-        d.reports_to,
-        d.due_on,
-        d.agreed_on,
-        d.goal_id,
-        event.source,
-        event.id,
-        _sealed(d),
-    )
-
-
-@commands(ActionDone)
-def _action_done(plan: Plan, event: ActionDone) -> None:
-    d = event.data
-    plan.complete_action(d.action_id, d.done_on, event.source, event.id, _sealed(d))
-
-
-@commands(ParentLinked)
-def _parent_linked(plan: Plan, event: ParentLinked) -> None:
-    d = event.data
-    plan.link_parent(
-        link_id=d.link_id,
-        parent=d.parent,
-        recorded_by=d.recorded_by,
-        linked_on=d.linked_on,
-        consent_on=d.consent_on,
-        by=event.source,
-        by_role=partner_role(event.source),
-        rule=parent_link_rule(),
-        event_id=event.id,
-    )
-
-
-@commands(ParentUnlinked)
-def _parent_unlinked(plan: Plan, event: ParentUnlinked) -> None:
-    plan.unlink_parent(
-        link_id=event.data.link_id,
-        unlinked_on=event.data.unlinked_on,
-        by=event.source,
-        by_role=partner_role(event.source),
-        rule=parent_link_rule(),
-        event_id=event.id,
-    )
+def act_of(event: CloudEvent[Any]) -> Act:
+    """Who acts on the plan by publishing `event`."""
+    role = partner_role(event.source)
+    return Act(event.source, role, event.id, _sealed(event.data), parent_link_rule())
 
 
 def applier_for(event: CloudEvent[Any]) -> Apply | None:
     """How `event` changes a plan and its views (None: the plan does not take it)."""
-    command = COMMANDS.get(type(event))
+    command = PLAN_COMMANDS.get(type(event))
     if command is not None:
-        return lambda plan, view, e: command(plan, e)
+        return lambda plan, view, e: command(plan, e.data, act_of(e))
     return PROJECTIONS.get(type(event))
 
 
