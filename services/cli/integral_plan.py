@@ -45,6 +45,9 @@ class LazyPortal:
     async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
         return await (await self._connected()).forward(subject, token)  # type: ignore[no-any-return]
 
+    async def parents_view(self, child: str, parent: str) -> dict[str, Any] | None:
+        return await (await self._connected()).parents_view(child, parent)  # type: ignore[no-any-return]
+
 
 def web(
     as_partner: Annotated[

@@ -209,6 +209,11 @@ class IntegralPlanApplication(RuledApplication[WorklistRules]):
         plan = self._plan(child)
         return plan_view(plan, self.view_of(plan.id))
 
+    def parents_of(self, child: str) -> frozenset[str]:
+        """The parents' accounts a school or the municipality linked to the child (current)."""
+        links = self._plan(child).parent_links.values()
+        return frozenset(link.parent for link in links if link.active)
+
     def plans(self, partner: str | None = None) -> Iterator[Plan]:
         """Every plan in the store (erased ones are gone: their events were deleted); with
         `partner`, only those the worklist index lists for it."""

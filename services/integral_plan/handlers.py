@@ -24,7 +24,7 @@ from ketenbus_contracts.plan import (
     PlanQueryError,
 )
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
-from services.integral_plan.query import NotOnPlanError, PlanAccess
+from services.integral_plan.query import PARENT_ROLE, NotOnPlanError, PlanAccess
 from services.runtime.host import ServiceContext
 from services.runtime.service import Consumes, application_of
 from services.runtime.streams import (
@@ -138,11 +138,14 @@ async def _signed_plan_query(
         return PlanAnswer(found=False, refusal="invalid-request")
     try:
         plan = await ctx.call(app.plan_of, query.child)
+        parents = frozenset[str]()
+        if access.directory.role_of(query.partner) == PARENT_ROLE:
+            parents = await ctx.call(app.parents_of, query.child)
     except UnknownPlanError:
         # Said the same way as not being on it: a partner learns nothing of other plans.
         return PlanAnswer(found=False, refusal="not-on-plan")
     try:
-        return PlanAnswer(found=True, plan=access.visible_plan(plan, query.partner))
+        return PlanAnswer(found=True, plan=access.visible_plan(plan, query.partner, parents))
     except NotOnPlanError:
         return PlanAnswer(found=False, refusal="not-on-plan")
     except PlanQueryError as exc:

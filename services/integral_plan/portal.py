@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from nats.aio.client import Client as NatsClient
 
 from ketenbus_partner.keyring import Keyring
+from ketenbus_partner.keys import load_or_create_partner_keys
 from ketenbus_partner.plan import ask, kinds_only, open_plan, query_plan, query_worklist
 
 
@@ -33,6 +34,10 @@ class Portal(Protocol):
     async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
         """Pass a partner's own signed query to the plan service; its answer as JSON."""
 
+    async def parents_view(self, child: str, parent: str) -> dict[str, Any] | None:
+        """The parents' view of the child's plan, asked as the parent's account (logged in
+        here); None when the parent is not linked to the child."""
+
 
 class NatsPortal:
     """A portal over NATS request/reply, for `partner`, with its keys from `data_dir`."""
@@ -42,6 +47,7 @@ class NatsPortal:
         self._nc = nc
         self._timeout = timeout
         self._keyring = Keyring.for_partner(data_dir, partner, nc)
+        self._data_dir = data_dir
 
     async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
         return await ask(self._nc, subject, token, self._timeout)
@@ -57,3 +63,9 @@ class NatsPortal:
         # The parents' view: the clear parts of what this partner may receive, and the kinds.
         found = await query_plan(self._nc, child, self._keyring.keys, self._timeout)
         return None if found is None else kinds_only(found)
+
+    async def parents_view(self, child: str, parent: str) -> dict[str, Any] | None:
+        # The web app acts for the parent who logged in: it signs as the parent's account
+        # (keys in the data dir, as the registry has them); the plan service checks the link.
+        keys = load_or_create_partner_keys(self._data_dir, parent)
+        return await query_plan(self._nc, child, keys, self._timeout)

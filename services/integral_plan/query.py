@@ -20,6 +20,7 @@ from joserfc.jwk import OKPKey
 from ketenbus_contracts.plan import PlanQuery, PlanQueryError, sealed_items, verify_plan_query
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.register import ProcessingRegister
+from ketenbus_partner.plan import kinds_only
 from services.integral_plan.domain import match_parties, signalling_seen_by
 from services.policy.loading import load_register
 from services.runtime.partners import PartnerRegistry
@@ -65,8 +66,14 @@ class PlanAccess:
             if role in self.register.activity(purpose).holder_roles
         }
 
-    def visible_plan(self, plan: dict[str, Any], partner: str) -> dict[str, Any]:
-        """The plan as `partner` may receive it; raises NotOnPlanError."""
+    def visible_plan(
+        self, plan: dict[str, Any], partner: str, parents: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        """The plan as `partner` may receive it; raises NotOnPlanError. A parent's account
+        (role parent) gets the parents' view, when `parents` (the accounts a school or the
+        municipality linked to the child) has it."""
+        if self.role_of(partner) == PARENT_ROLE:
+            return parents_view(plan, partner, parents)
         if not takes_part(plan, partner):
             raise NotOnPlanError("the partner takes no part in this plan")
         allowed = self.may_hold(self.role_of(partner))
@@ -74,6 +81,24 @@ class PlanAccess:
         for item in sealed_items(visible):
             _filter(item, allowed)
         return visible
+
+
+PARENT_ROLE = "parent"
+
+
+def parents_view(plan: dict[str, Any], parent: str, parents: frozenset[str]) -> dict[str, Any]:
+    """What a linked parent sees: who takes part and how to reach them, the kinds of
+    information on the plan (never the content: every section reduced to its purpose), no
+    signal of anyone (Jeugdwet afdeling 7.1: those stay with their signallers), and which
+    actions are theirs to do or to hear back about. Raises NotOnPlanError when the parent is
+    not linked to the child."""
+    if parent not in parents:
+        raise NotOnPlanError("the parent is not linked to this child")
+    view = kinds_only(signalling_seen_by(copy.deepcopy(plan), parent))
+    view["for_parent"] = [
+        a["action_id"] for a in view.get("actions", []) if parent in (a["actor"], a["reports_to"])
+    ]
+    return view
 
 
 def takes_part(plan: dict[str, Any], partner: str) -> bool:
@@ -89,4 +114,4 @@ def _filter(item: dict[str, Any], allowed: set[str]) -> None:
         item["withheld"] = withheld
 
 
-__all__ = ["NotOnPlanError", "PlanAccess", "PlanQueryError", "takes_part"]
+__all__ = ["NotOnPlanError", "PlanAccess", "PlanQueryError", "parents_view", "takes_part"]

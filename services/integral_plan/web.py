@@ -33,7 +33,7 @@ from ketenbus_contracts.envelope import PSEUDONYM_PATTERN
 from ketenbus_contracts.plan import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
 from ketenbus_contracts.purposes import Purpose
 from services.integral_plan.portal import Portal
-from services.integral_plan.query import PlanAccess
+from services.integral_plan.query import PARENT_ROLE, PlanAccess
 from services.integral_plan.web_auth import (
     ABSOLUTE,
     IDLE,
@@ -398,17 +398,30 @@ def create_web_app(
             request,
             "melding.html",
             title="Ouderinzage",
-            message="U bent ingelogd. Wat over uw kind gedeeld wordt, ziet u hier nog niet.",
+            message="U bent ingelogd. De school of gemeente die u aan uw kind koppelde, geeft "
+            "u de link naar wat er over uw kind gedeeld is.",
             parents=True,
         )
 
     @app.get("/ouders/{child}", response_class=HTMLResponse, summary="Ouderinzage (HTML)")
     async def parents_page(request: Request, child: Child) -> HTMLResponse:
-        person = professional(request, "read-plan")
-        plan = await portal.shared(child)
+        person = person_of(request)
+        if person is None:
+            raise LoginRequiredError(request.url.path, PARENT)
+        if person.kind == PARENT:
+            if access.directory.role_of(person.partner) != PARENT_ROLE:
+                return message(
+                    request, 403, "Geen toegang", "Uw account is niet bekend bij ketenbus."
+                )
+            plan = await portal.parents_view(child, person.partner)
+        else:
+            person = professional(request, "read-plan")
+            plan = await portal.shared(child)
         record(person, WebOperation.READ_SHARED, child, shown=plan is not None, refusal=NO_PLAN)
         if plan is None:
-            return not_found(request, "Er is over dit kind niets gedeeld.")
+            return not_found(
+                request, "Er is over dit kind niets gedeeld, of u bent niet aan dit kind gekoppeld."
+            )
         rows = shared_rows(plan, access, name_of)
         kinds = shared_kinds(plan)
         return page(request, "ouders.html", plan=plan, rows=rows, kinds=kinds, parents=True)

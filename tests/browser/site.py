@@ -18,6 +18,7 @@ from typing import Any
 
 import uvicorn
 
+from ketenbus_contracts.plan import Party
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_partner.keyring import KeyRefusedError
 from ketenbus_partner.plan import open_plan
@@ -30,6 +31,7 @@ from services.runtime.partners import PartnerRegistry
 from tests.events import (
     JGZ,
     NOW,
+    PARENT,
     PO,
     SCHOOL,
     WIJKTEAM,
@@ -45,6 +47,7 @@ from tests.events import (
     handover_started,
     joined,
     match,
+    parent_linked,
     regie,
     signal,
     support_requested,
@@ -102,6 +105,13 @@ class LocalPortal:
     async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
         raise NotImplementedError
 
+    async def parents_view(self, child: str, parent: str) -> dict[str, Any] | None:
+        try:
+            plan, parents = self.app.plan_of(child), self.app.parents_of(child)
+            return self.access.visible_plan(plan, parent, parents)
+        except (UnknownPlanError, NotOnPlanError):
+            return None
+
 
 def story() -> IntegralPlanApplication:
     """Two signals and a match; the wijkteam joins with regie; goals, agreements, actions."""
@@ -133,6 +143,12 @@ def story() -> IntegralPlanApplication:
     app.apply(first)
     report = clear("", report="Gesprek op 2 december.", follow_up="School sluit aan.")
     app.apply(done(WIJKTEAM, first, date(2026, 11, 21), sealed=report))
+    # The school links the parent's account (with consent); the parent keeps a sleep diary.
+    app.apply(parent_linked(PO, consent_on=date(2026, 9, 1)))
+    diary = clear("", what="Slaapdagboek bijhouden")
+    parent = Party(partner=PARENT, role="ouder", contact="via het sociaal team")
+    app.apply(joined(WIJKTEAM, parent, d))
+    app.apply(action(WIJKTEAM, parent, WIJKTEAM, d, date(2027, 1, 15), sealed=diary))
     for event in other_domains():
         app.apply(event)
     return app

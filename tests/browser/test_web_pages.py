@@ -107,18 +107,18 @@ def test_a_childs_plan_shows_who_does_what_and_the_timeline(site: str, page: Any
     assert 1 == body.count("versleuteld, u mag dit niet inzien")
     assert "Afspraken" in body and "Elke maand" not in body
     actions = page.get_by_role("table", name="Wie doet wat, en koppelt terug aan wie, wanneer")
-    assert 3 == actions.locator("tbody tr").count()
+    assert 4 == actions.locator("tbody tr").count()  # one of them the parent's
     timeline = page.locator("ol.timeline li")
     # The signals and the match are not the wijkteam's to see (the match did not notify it).
     assert "zorgsignaal" not in body
     assert "actie afgesproken" in timeline.first.inner_text()
-    assert 8 == timeline.count()  # eleven less two signals and the match
+    assert 10 == timeline.count()  # thirteen less two signals and the match
 
 
 def test_parents_see_what_is_shared_and_with_whom_but_not_the_content(site: str, page: Any) -> None:
     body = visit(page, f"{site}/ouders/{CHILD}", "ouders.png")
     table = page.get_by_role("table", name="Betrokken organisaties")
-    assert 3 == table.locator("tbody tr").count()
+    assert 4 == table.locator("tbody tr").count()  # the parent's account too
     assert "Basisschool De Regenboog" in body
     assert "Plan: doelen, afspraken en acties" in body
     assert "Lotte" not in body
@@ -169,3 +169,27 @@ def test_parents_see_the_kinds_of_information_from_every_domain_but_not_the_cont
     assert "Jeugdhulp" in body
     assert "Inschrijving en aanwezigheid op school (leerplicht)" in body
     assert CARE not in body
+
+
+def test_a_parent_logs_in_and_sees_who_takes_part_what_kinds_and_their_own_action(
+    wijkteam: Site, page: Any
+) -> None:
+    log_in(page, f"{wijkteam.url}/ouders/{CHILD}", "ouder-demo-0001")
+    page.screenshot(path=str(ARTIFACTS / "ouders-ouder.png"), full_page=True)
+    body = page.locator("main").inner_text()
+
+    assert "Ingelogd als Ouder" in page.locator("header").inner_text()
+    # The school, the wijkteam and the parent; the JGZ is on the plan by its signal alone.
+    parties = page.get_by_role("table", name="Betrokken organisaties").locator("tbody tr")
+    assert 3 == parties.count()
+    mine = page.get_by_role("table", name="Wat u doet of waarover u hoort").locator("tbody tr")
+    assert 1 == mine.count()
+    assert "U" == mine.first.locator("td").first.inner_text()
+    assert "Sociaal Team Lingewaard" in mine.first.inner_text()
+    assert "15 januari 2027" in mine.first.inner_text()
+    # Content stays sealed; signals stay with their signallers.
+    assert "Slaapdagboek" not in body and "Lotte" not in body and "zorgsignaal" not in body
+
+    # Another child, not linked to this parent: nothing, not even that there is a plan.
+    response = page.goto(f"{wijkteam.url}/ouders/{KID}")
+    assert 404 == response.status

@@ -21,6 +21,7 @@ import pytest
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_partner.feed import read_feed
 from ketenbus_partner.keyring import KeyRefusedError, Keyring
+from ketenbus_partner.plan import query_plan
 from ketenbus_partner.publish import publish_signed
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore
@@ -68,7 +69,7 @@ class ParentLinkCase(StoreBackend):
     ) -> None:
         settings, claimed, linked = backbone.settings, child(51), child(52)
 
-        async def story() -> tuple[list[str], list[str], list[Any]]:
+        async def story() -> tuple[list[str], list[str], list[Any], list[Any]]:
             parent_nc = await partner_connect(settings, PARENT, backbone.url)
             school_nc = await partner_connect(settings, SCHOOL.partner, backbone.url)
             try:
@@ -96,18 +97,25 @@ class ParentLinkCase(StoreBackend):
                     await _outcome(parent, claimed, Purpose.HANDOVER, handover),
                 ]
                 receipts = await _receipts(parent_nc, PARENT, 1)
-                return opened, refused, receipts
+                # The parents' view of the plan (the web app asks it so, as the parent's
+                # account): the linked child's, never the other's.
+                views = [
+                    await query_plan(parent_nc, linked, parent.keys),
+                    await query_plan(parent_nc, claimed, parent.keys),
+                ]
+                return opened, refused, receipts, views
             finally:
                 await parent_nc.close()
                 await school_nc.close()
 
-        opened, refused, receipts = asyncio.run(story())
+        opened, refused, receipts, (seen, unseen) = asyncio.run(story())
         keystore = Keystore.open(settings)
         try:
             records = keystore.records(data_subject=claimed, requester=PARENT)
         finally:
             keystore.close()
 
+        assert (linked, [], None) == (seen["child"], seen["signals"], unseen)
         assert ["released", "released"] == opened
         assert ["no-relation", "no-relation"] == refused
         assert [("refused", "not-a-recorder")] == [(r["status"], r["reason"]) for r in receipts]

@@ -1,0 +1,50 @@
+"""The parents' view of a plan: only for a parent the school or the municipality linked, and
+then who takes part, the kinds of information and the parent's own actions, never content."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from ketenbus_contracts.plan import PlanQueryError
+from services.integral_plan.query import NotOnPlanError, PlanAccess
+from tests.browser.site import KID, story
+from tests.events import CHILD, PARENT, PO, parent_linked
+
+
+def test_a_linked_parent_sees_who_takes_part_the_kinds_and_their_own_action(
+    tmp_path: Path,
+) -> None:
+    app = story()
+    access = PlanAccess.load(tmp_path)
+
+    view = access.visible_plan(app.plan_of(CHILD), PARENT, app.parents_of(CHILD))
+
+    assert [] == view["signals"] and None is view["match"]
+    assert {"plan": ""} == view["goals"][0]["sealed"]
+    [mine] = [a for a in view["actions"] if a["action_id"] in view["for_parent"]]
+    assert (PARENT, "2027-01-15") == (mine["actor"], mine["due_on"])
+    text = json.dumps(view)
+    assert "test:" not in text and "Slaapdagboek" not in text and "Lotte" not in text
+
+
+def test_a_parent_not_linked_to_the_child_sees_nothing(tmp_path: Path) -> None:
+    app = story()
+    access = PlanAccess.load(tmp_path)
+
+    with pytest.raises(NotOnPlanError):
+        access.visible_plan(app.plan_of(KID), PARENT, app.parents_of(KID))
+    with pytest.raises(PlanQueryError):  # an account the registry does not know
+        access.visible_plan(app.plan_of(CHILD), "ouder-nergens", app.parents_of(CHILD))
+
+
+def test_a_link_recorded_for_another_parent_opens_nothing_to_this_one(tmp_path: Path) -> None:
+    app = story()
+    app.apply(parent_linked(PO, parent="ouder-twee", consent_on=date(2026, 9, 1), child=KID))
+
+    assert frozenset({"ouder-twee"}) == app.parents_of(KID)
+    with pytest.raises(NotOnPlanError):
+        PlanAccess.load(tmp_path).visible_plan(app.plan_of(KID), PARENT, app.parents_of(KID))
