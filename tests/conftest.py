@@ -34,6 +34,7 @@ from services.runtime.nats_server import EmbeddedNats
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.backbone import InProcessBackbone
+from tests.wire import WireTap, capture_path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EDEXML_SAMPLE = SAMPLE  # the adapter ships the standard's sample
@@ -65,9 +66,14 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNa
     """The session's embedded nats-server with JetStream, on a free port, no authorization."""
     server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
     server.start()
+    # KETENBUS_WIRE_CAPTURE=<dir>: keep every message for `python -m tests.wire <dir>`.
+    path = capture_path("session")
+    tap = WireTap(server.url, path).start() if path is not None else None
     try:
         yield server
     finally:
+        if tap is not None:
+            tap.stop()
         server.stop()
 
 
@@ -176,11 +182,18 @@ def start_backbone(request: pytest.FixtureRequest) -> Iterator[StartBackbone]:
         backbone = (Backbone if processes else InProcessBackbone)(settings, list(services))
         started.append(backbone)
         backbone.start()
+        # A server of the backbone's own, without authorization: tapped as the session's is.
+        path = capture_path("backbone") if settings.nats_url is None else None
+        if path is not None and settings.nats_auth == "none":
+            taps.append(WireTap(backbone.url, path).start())
         return backbone
 
+    taps: list[WireTap] = []
     try:
         yield start
     finally:
+        for tap in taps:
+            tap.stop()
         for backbone in reversed(started):
             backbone.stop()
 

@@ -27,7 +27,12 @@ from ketenbus_contracts.envelope import (
     CloudEvent,
     registered_types,
 )
-from ketenbus_contracts.feed import FEED_SIGNATURE_HEADER, FEED_SIGNATURE_TYP, FEED_SIGNER
+from ketenbus_contracts.feed import (
+    FEED_SIGNATURE_HEADER,
+    FEED_SIGNATURE_TYP,
+    FEED_SIGNER,
+    Receipt,
+)
 from ketenbus_contracts.handover import EarlyEducationForm
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import (
@@ -484,6 +489,7 @@ def receipt_headers(doc: dict[str, Any]) -> None:
     for message in messages.values():
         if message.get("payload") == {"$ref": SCHEMAS + "Receipt"}:
             message.pop("correlationId", None)
+            message["name"] = Receipt.event_type()
             message["headers"] = {"$ref": SCHEMAS + RECEIPT_HEADERS}
 
 
