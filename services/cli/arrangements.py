@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.envelope import CloudEvent, ContractModel, EventData
 from services.cli.kit import fail, settings_for
 
 app = typer.Typer(
@@ -67,11 +68,13 @@ def _publish(
     data_dir: Path | None,
     partner: str,
     child: str,
-    build: Any,
-    details: Any = None,
+    event: type[CloudEvent[Any]],
+    data: Callable[[], EventData],
+    details: ContractModel | None = None,
     scope: str | None = None,
 ) -> None:
-    """Seal `details` with the partner's keys, build the event, sign it, publish it at ingress."""
+    """Seal `details` with the partner's keys into the sections of the event's `data` (made
+    here, so that invalid input is refused as such), sign the event, publish it at ingress."""
     from ketenbus_partner.keyring import Keyring
     from ketenbus_partner.keys import load_or_create_partner_keys
     from ketenbus_partner.publish import signed_message
@@ -98,9 +101,16 @@ def _publish(
             await nc.close()
 
     try:
+        unsealed = data()
         sections = asyncio.run(sealed())
-        event: CloudEvent[Any] = build(event_id, sections)
-        message = signed_message(event, load_or_create_partner_keys(settings.data_dir, partner))
+        published = event.create(
+            id=event_id,
+            source=partner,
+            subject=child,
+            purposes=sorted(sections),
+            data=unsealed.model_copy(update={"sealed": sections}),
+        )
+        message = signed_message(published, load_or_create_partner_keys(settings.data_dir, partner))
         seal = kluis_sealer(settings.data_dir)
         subject = asyncio.run(publish_inbound(url, partner, message.payload, seal, settings))[0]
     except IngressRefusedError as exc:
@@ -109,7 +119,7 @@ def _publish(
     except ValueError as exc:
         fail(f"invalid: {exc}")
         return
-    typer.echo(f"published {event.type} {event.id} on {subject}")
+    typer.echo(f"published {published.type} {published.id} on {subject}")
     typer.echo("refusals by the arrangements service: ketenbus.deadletter.arrangements")
 
 
@@ -136,17 +146,20 @@ def request_support(
 
     request_id = uuid.uuid4()
     _publish(
-        data_dir, as_partner, child,
-        lambda eid, sealed: c.SupportRequested.create(
-            id=eid, source=as_partner, subject=child, purposes=sorted(sealed),
-            data=c.SupportRequestedData(
-                request_id=request_id, school=_party(as_partner, role, contact), swv=swv,
-                requested_on=_date(on), kind=kind, sealed=sealed,
-            ),
+        data_dir,
+        as_partner,
+        child,
+        c.SupportRequested,
+        lambda: c.SupportRequestedData(
+            request_id=request_id,
+            school=_party(as_partner, role, contact),
+            swv=swv,
+            requested_on=_date(on),
+            kind=kind,
         ),
         c.SupportRequestDetails(question=question) if question else None,
         scope=c.record_scope("request", request_id),
-    )  # fmt: skip
+    )
     typer.echo(f"request {request_id}")
 
 
@@ -178,20 +191,24 @@ def tlv(
         opinions.append(c.ExpertOpinion(discipline=discipline, given_on=_date(on or None)))
     tlv_id = uuid.uuid4()
     _publish(
-        data_dir, as_partner, child,
-        lambda eid, sealed: c.TlvIssued.create(
-            id=eid, source=as_partner, subject=child, purposes=sorted(sealed),
-            data=c.TlvIssuedData(
-                tlv_id=tlv_id, beschikkingsnummer=number, swv_number=swv_number,
-                categorie=category,  # type: ignore[arg-type]
-                start_on=_date(start), end_on=_date(end),
-                swv=_party(as_partner, role, contact), school=school, sealed=sealed,
-                expert_opinions=opinions,
-            ),
+        data_dir,
+        as_partner,
+        child,
+        c.TlvIssued,
+        lambda: c.TlvIssuedData(
+            tlv_id=tlv_id,
+            beschikkingsnummer=number,
+            swv_number=swv_number,
+            categorie=category,  # type: ignore[arg-type]
+            start_on=_date(start),
+            end_on=_date(end),
+            swv=_party(as_partner, role, contact),
+            school=school,
+            expert_opinions=opinions,
         ),
         c.TlvDetails(grounds=grounds) if grounds else None,
         scope=c.record_scope("tlv", tlv_id),
-    )  # fmt: skip
+    )
     typer.echo(f"tlv {tlv_id}")
 
 
@@ -222,19 +239,22 @@ def opp(
 
     opp_id = uuid.uuid4()
     _publish(
-        data_dir, as_partner, child,
-        lambda eid, sealed: c.OppDrawnUp.create(
-            id=eid, source=as_partner, subject=child, purposes=sorted(sealed),
-            data=c.OppDrawnUpData(
-                opp_id=opp_id, school=as_partner, regie=_party(as_partner, role, contact),
-                drawn_up_on=_date(on), review_dates=[_date(r) for r in review], sealed=sealed,
-                parents_consulted_on=_date(consulted_on or on),
-                handelingsdeel_consent=consent,  # type: ignore[arg-type]
-            ),
+        data_dir,
+        as_partner,
+        child,
+        c.OppDrawnUp,
+        lambda: c.OppDrawnUpData(
+            opp_id=opp_id,
+            school=as_partner,
+            regie=_party(as_partner, role, contact),
+            drawn_up_on=_date(on),
+            review_dates=[_date(r) for r in review],
+            parents_consulted_on=_date(consulted_on or on),
+            handelingsdeel_consent=consent,  # type: ignore[arg-type]
         ),
         c.OppDetails(goals=goal or [], support_hours_per_week=hours) if goal else None,
         scope=c.record_scope("opp", opp_id),
-    )  # fmt: skip
+    )
     typer.echo(f"opp {opp_id}")
 
 
@@ -258,18 +278,22 @@ def youth_care(
     decision_id = uuid.uuid4()
     team = _party(as_partner, role, contact)
     _publish(
-        data_dir, as_partner, child,
-        lambda eid, sealed: c.YouthCareDecided.create(
-            id=eid, source=as_partner, subject=child, purposes=sorted(sealed),
-            data=c.YouthCareDecidedData(
-                decision_id=decision_id, beschikkingsnummer=number, access_team=team,
-                provider=_party(provider, "aanbieder", provider_contact),
-                start_on=_date(start), end_on=_date(end), regie=team, sealed=sealed,
-            ),
+        data_dir,
+        as_partner,
+        child,
+        c.YouthCareDecided,
+        lambda: c.YouthCareDecidedData(
+            decision_id=decision_id,
+            beschikkingsnummer=number,
+            access_team=team,
+            provider=_party(provider, "aanbieder", provider_contact),
+            start_on=_date(start),
+            end_on=_date(end),
+            regie=team,
         ),
         c.YouthCareDetails(product=product) if product else None,
         scope=c.record_scope("youth-care", decision_id),
-    )  # fmt: skip
+    )
     typer.echo(f"youth-care decision {decision_id}")
 
 
@@ -297,18 +321,23 @@ def agree(
     arrangement_id = uuid.uuid4()
     shares = _split(split)
     _publish(
-        data_dir, as_partner, child,
-        lambda eid, sealed: c.ArrangementAgreed.create(
-            id=eid, source=as_partner, subject=child, purposes=sorted(sealed),
-            data=c.ArrangementAgreedData(
-                arrangement_id=arrangement_id, kind=kind, region=region, parties=parties,
-                start_on=_date(start), end_on=_date(end), funding=shares,
-                funding_basis="agreed" if shares else "scheme", sealed=sealed,
-            ),
+        data_dir,
+        as_partner,
+        child,
+        c.ArrangementAgreed,
+        lambda: c.ArrangementAgreedData(
+            arrangement_id=arrangement_id,
+            kind=kind,
+            region=region,
+            parties=parties,
+            start_on=_date(start),
+            end_on=_date(end),
+            funding=shares,
+            funding_basis="agreed" if shares else "scheme",
         ),
         c.ArrangementDetails(description=description) if description else None,
         scope=c.record_scope("arrangement", arrangement_id),
-    )  # fmt: skip
+    )
     typer.echo(f"arrangement {arrangement_id}")
 
 
@@ -326,15 +355,18 @@ def dispute(
 
     dispute_id = uuid.uuid4()
     _publish(
-        data_dir, as_partner, child,
-        lambda eid, sealed: c.FundingDisputed.create(
-            id=eid, source=as_partner, subject=child,
-            data=c.FundingDisputedData(
-                dispute_id=dispute_id, arrangement_id=uuid.UUID(arrangement),
-                raised_by=as_partner, raised_on=_date(on), proposed=_split(propose),
-            ),
+        data_dir,
+        as_partner,
+        child,
+        c.FundingDisputed,
+        lambda: c.FundingDisputedData(
+            dispute_id=dispute_id,
+            arrangement_id=uuid.UUID(arrangement),
+            raised_by=as_partner,
+            raised_on=_date(on),
+            proposed=_split(propose),
         ),
-    )  # fmt: skip
+    )
     typer.echo(f"dispute {dispute_id}")
 
 
@@ -353,15 +385,18 @@ def decide(
 
     shares = _split(split) or []
     _publish(
-        data_dir, as_partner, child,
-        lambda eid, sealed: c.DisputeDecided.create(
-            id=eid, source=as_partner, subject=child,
-            data=c.DisputeDecidedData(
-                dispute_id=uuid.UUID(dispute_id), arrangement_id=uuid.UUID(arrangement),
-                decided_by=as_partner, decided_on=_date(on), funding=shares,
-            ),
+        data_dir,
+        as_partner,
+        child,
+        c.DisputeDecided,
+        lambda: c.DisputeDecidedData(
+            dispute_id=uuid.UUID(dispute_id),
+            arrangement_id=uuid.UUID(arrangement),
+            decided_by=as_partner,
+            decided_on=_date(on),
+            funding=shares,
         ),
-    )  # fmt: skip
+    )
 
 
 @app.command()
