@@ -1,9 +1,10 @@
-"""A partner's system that gets two things wrong, for `ketenbus conformance` to name: it signs
-a serialisation of its own (sorted keys, ASCII escapes: not RFC 8785, which differs once the
-envelope holds text beyond ASCII) and publishes on a subject that is not its event's. The rest
-(pseudonym, sealing, reading its receipt) it does as the reference partner does.
+"""A partner's system that gets things wrong, for `ketenbus conformance` to name: it signs a
+serialisation of its own (sorted keys, ASCII escapes: not RFC 8785, which differs once the
+envelope holds text beyond ASCII) and publishes on a subject that is not its event's; or, with
+`--forge`, it signs the right form on the right subject with a key that is not the partner's.
+The rest (pseudonym, sealing, reading its receipt) it does as the reference partner does.
 
-    python -m tests.conformance_broken_partner --data-dir DIR
+    python -m tests.conformance_broken_partner --data-dir DIR [--forge]
 """
 
 from __future__ import annotations
@@ -18,13 +19,20 @@ from joserfc import jws
 from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signing import SIGNATURE_FIELD, SIGNATURE_TYP, signing_kid
 from ketenbus_partner.connect import connect_partner
+from ketenbus_partner.publish import publish_signed
 from ketenbus_partner.reference import await_receipt, build_signal, load_task, partner_keys
 
 
-async def register_signal_wrongly(task: dict[str, object], keys: PartnerKeys) -> None:
+async def register_signal_wrongly(
+    task: dict[str, object], keys: PartnerKeys, *, forge: bool
+) -> None:
     nc = await connect_partner(str(task["nats_url"]), keys.partner)
     try:
         event = await build_signal(task, keys, nc)  # type: ignore[arg-type]
+        if forge:
+            await publish_signed(nc.jetstream(), event, PartnerKeys.generate(keys.partner))
+            await await_receipt(nc, keys.partner, event.id)
+            return
         envelope = json.loads(event.to_bytes())
         signed_form = json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode()
         header = {"alg": "Ed25519", "kid": signing_kid(keys.partner), "typ": SIGNATURE_TYP}
@@ -41,9 +49,12 @@ async def register_signal_wrongly(task: dict[str, object], keys: PartnerKeys) ->
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--forge", action="store_true", help="sign with a key of its own")
     args = parser.parse_args()
     task = load_task()
-    asyncio.run(register_signal_wrongly(task, partner_keys(task, None, args.data_dir)))
+    asyncio.run(
+        register_signal_wrongly(task, partner_keys(task, None, args.data_dir), forge=args.forge)
+    )
     return 0
 
 

@@ -422,14 +422,18 @@ class Harness:
         try:
             verify_envelope(envelope, {self.partner: public} if public else {})
         except SignatureError as exc:
-            r.record("event.signature", False, f"{exc.code}: {exc}")
-            r.record("event.canonical-form", False, self._signed_form(envelope, signature))
+            form = self._signed_form(envelope, signature)
+            if form is None:  # another key, or altered content: the form cannot be told
+                r.record("event.signature", False, f"{exc.code}: over no form of this envelope")
+            else:
+                r.record("event.signature", False, f"{exc.code}: over {form} only")
+                r.record("event.canonical-form", False, f"signed over {form}")
             return False
         r.record("event.signature", True)
         r.record("event.canonical-form", True)
         return True
 
-    def _signed_form(self, envelope: dict[str, Any], signature: str) -> str:
+    def _signed_form(self, envelope: dict[str, Any], signature: str) -> str | None:
         """What a signature that fails over the RFC 8785 form was made over, if we can tell."""
         from joserfc import jws
         from joserfc.errors import JoseError
@@ -437,6 +441,8 @@ class Harness:
         from ketenbus_contracts.signing import SIGNATURE_FIELD
 
         public = self._public_keys()
+        if public is None:
+            return None
         unsigned = {k: v for k, v in envelope.items() if k != SIGNATURE_FIELD}
         forms = {
             "sorted keys with ASCII escapes (not RFC 8785)": json.dumps(
@@ -454,8 +460,8 @@ class Harness:
                 jws.deserialize_compact(
                     signature, public.signing, payload=form.encode(), algorithms=["Ed25519"]
                 )
-                return f"signed over {name}"
-        return "the signature verifies over no form of this envelope (another key or content)"
+                return name
+        return None
 
     def _sections(self, event: Any, envelope: dict[str, Any]) -> None:
         from ketenbus_contracts.purposes import Purpose

@@ -1,6 +1,7 @@
 """`ketenbus conformance`, run as a vendor runs it (the installed entry point): the reference
 partner of the kit passes every check; a system that signs another serialisation than RFC
-8785 and publishes on the wrong subject fails exactly those checks, by name, with exit 1."""
+8785 and publishes on the wrong subject fails exactly those checks, by name, with exit 1, and
+one that signs with a key not the partner's fails the signature."""
 
 from __future__ import annotations
 
@@ -74,6 +75,21 @@ def test_a_system_signing_another_form_on_another_subject_fails_those_checks_by_
     )
     assert f"error: 3 of {len(checks)} checks failed" == done.stderr.strip()
     assert "PASS" == checks["event.sealing"] == checks["feed.receipt-read"]
+
+
+def test_a_system_signing_with_a_key_not_the_partners_fails_the_signature_check(
+    tmp_path: Path,
+) -> None:
+    done = conformance(
+        tmp_path, "--as", SCHOOL, "--", sys.executable, "-m",
+        "tests.conformance_broken_partner", "--forge", "--data-dir", str(tmp_path),
+    )  # fmt: skip
+
+    checks = verdicts(done.stdout)
+    failed = {name for name, verdict in checks.items() if verdict == "FAIL"}
+    assert (1, {"event.signature"}) == (done.returncode, failed)
+    assert "FAIL event.signature: forged-signature: over no form of this envelope" in done.stdout
+    assert "PASS" == checks["event.subject"] == checks["event.sealing"]
 
 
 def test_a_partner_outside_the_registry_without_keys_is_bad_input(tmp_path: Path) -> None:
