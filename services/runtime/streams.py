@@ -247,6 +247,14 @@ KLUIS_ARRANGEMENTS = _reader(
     ARRANGEMENTS, "kluis", "relations of the parties to arrangements, TLVs, OPPs and youth care"
 )
 KLUIS_PLAN = _reader(PLAN, "kluis", "relations from plan parties joining and leaving")
+# Variawet: the reduced teaching time arrangements recorded reaches truancy (no verzuim counts
+# for hours not required).
+TRUANCY_VARIAWET = ConsumerSpec(
+    ARRANGEMENTS,
+    "truancy",
+    ("ketenbus.arrangements.reduced-teaching-time-requested.v1",),
+    "truancy service: Variawet reduced teaching time (hours a week still required)",
+)
 MONITOR_TRUANCY = _reader(TRUANCY, "monitor", "quarterly regional figures (no personal data)")
 MONITOR_PRIVACY = _reader(
     PRIVACY, "monitor", "forget erased children (their episodes stay counted)"
@@ -296,6 +304,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ARRANGEMENTS_INBOUND,
     KLUIS_ARRANGEMENTS,
     TRUANCY_INBOUND,
+    TRUANCY_VARIAWET,
     KLUIS_TRUANCY,
     MONITOR_TRUANCY,
     MONITOR_PRIVACY,

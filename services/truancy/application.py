@@ -20,6 +20,7 @@ from services.truancy.domain import (
     Advice,
     ChildAttendance,
     Exemption,
+    ReducedTime,
     RegionWatch,
     Thuiszitter,
     TruancyError,
@@ -59,7 +60,7 @@ class TruancyApplication(ServiceApplication):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         """The state's values go into snapshots as their dicts."""
         super().register_transcodings(transcoder)
-        for value in (Exemption, Advice, Thuiszitter):
+        for value in (Exemption, Advice, Thuiszitter, ReducedTime):
             transcoder.register(_ValueAsDict(value))
 
     def rules(self, region: str) -> RegionRules:

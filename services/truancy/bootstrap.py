@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from services.runtime.service import Service, Translation
 from services.truancy.application import TruancyApplication
-from services.truancy.handlers import INBOUND
+from services.truancy.handlers import INBOUND, VARIAWET
 from services.truancy.translation import apply_inbound, to_contract
 
 SERVICE = Service(
     TruancyApplication,
-    (INBOUND,),
+    (INBOUND, VARIAWET),
     translation=Translation(apply_inbound, to_contract),
     # Thresholds and the three-month rule are counted in days: an hour is plenty.
     tick_every=3600.0,

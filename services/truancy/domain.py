@@ -113,6 +113,36 @@ class Exemption(Value):
 
 
 @dataclass(frozen=True)
+class ReducedTime(Value):
+    """Variawet: from `start_on` to `end_on` the pupil attends `hours_per_week`, then the
+    schedule's hours from each step's day on (back to full time)."""
+
+    start_on: date
+    end_on: date
+    hours_per_week: float
+    schedule: tuple[tuple[date, float], ...] = ()
+
+    def hours_on(self, monday: date) -> float | None:
+        """The hours required in the week of `monday` (None: not reduced then)."""
+        if not self.start_on <= monday + timedelta(days=4) or monday > self.end_on:
+            return None
+        hours = self.hours_per_week
+        for from_on, step in sorted(self.schedule):
+            if from_on <= monday:
+                hours = step
+        return hours
+
+    @classmethod
+    def of(cls, value: Any) -> ReducedTime:
+        given = dict(value)
+        steps = tuple(
+            (date.fromisoformat(str(d)) if not isinstance(d, date) else d, float(h))
+            for d, h in given.get("schedule", ())
+        )
+        return cls(given["start_on"], given["end_on"], given["hours_per_week"], steps)
+
+
+@dataclass(frozen=True)
 class Advice(Value):
     """The SWV's advice on an exemption under an article."""
 
@@ -306,6 +336,15 @@ class ChildAttendance(PerChild):
         source: str
         sealed: dict[str, str]
 
+    class TeachingTimeReduced(Aggregate.Event):
+        child: str
+        request_id: uuid.UUID
+        school: str
+        hours_per_week: float
+        start_on: date
+        end_on: date
+        schedule: list[list[Any]]
+
     class ExemptionGrantedV2(Aggregate.Event):
         child: str
         exemption_id: uuid.UUID
@@ -349,6 +388,7 @@ class ChildAttendance(PerChild):
             for key, (start, until) in state.get("exemptions", {}).items()
         }
         state["advice"] = {}
+        state["reduced"] = {}
         old = state.get("thuiszitter")
         if old is not None:
             state["thuiszitter"] = Thuiszitter(
@@ -373,6 +413,7 @@ class ChildAttendance(PerChild):
         self.latest_week: date | None = None
         self.exemptions: dict[str, Exemption] = {}
         self.advice: dict[str, Advice] = {}  # article → the SWV's latest advice
+        self.reduced: dict[str, ReducedTime] = {}  # Variawet, by request id
         self.reports: dict[str, str] = {}
         self.thuiszitter: Thuiszitter | None = None
         self.home_reason = "onbekend"
@@ -396,9 +437,38 @@ class ChildAttendance(PerChild):
         )
 
     def required_hours(self, rules: RegionRules, school: str | None, monday: date) -> float:
-        """The hours the child must attend in that week: the school's week less the hours a
-        partial exemption frees (no verzuim counts for hours not required)."""
-        return max(rules.weekly_hours(school) - self.exempt_hours(monday), 0.0)
+        """The hours the child must attend in that week: the school's week, or the Variawet's
+        reduced hours, less the hours a partial exemption frees (no verzuim counts for hours
+        not required)."""
+        week = rules.weekly_hours(school)
+        for reduced in self.reduced.values():
+            hours = reduced.hours_on(monday)
+            if hours is not None:
+                week = min(week, hours)
+        return max(week - self.exempt_hours(monday), 0.0)
+
+    # commands: Variawet (arrangements' record of the school board's decision)
+
+    def reduce_teaching_time(
+        self,
+        request_id: uuid.UUID,
+        school: str,
+        hours_per_week: float,
+        start_on: date,
+        end_on: date,
+        schedule: list[tuple[date, float]],
+    ) -> None:
+        if str(request_id) in self.reduced:
+            return
+        self._teaching_time_reduced(
+            child=self.child,
+            request_id=request_id,
+            school=school,
+            hours_per_week=hours_per_week,
+            start_on=start_on,
+            end_on=end_on,
+            schedule=[[day, hours] for day, hours in schedule],
+        )
 
     # commands: enrolment
 
@@ -1010,6 +1080,20 @@ class ChildAttendance(PerChild):
         self.exemptions[str(exemption_id)] = Exemption(
             article, valid_from, valid_until, hours_per_week
         )
+
+    @event(TeachingTimeReduced)
+    def _teaching_time_reduced(
+        self,
+        child: str,
+        request_id: uuid.UUID,
+        school: str,
+        hours_per_week: float,
+        start_on: date,
+        end_on: date,
+        schedule: list[list[Any]],
+    ) -> None:
+        steps = tuple((day, float(hours)) for day, hours in schedule)
+        self.reduced[str(request_id)] = ReducedTime(start_on, end_on, hours_per_week, steps)
 
     @event(AdviceGiven)
     def _advice_given(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from ketenbus_contracts.arrangements import ReducedTeachingTimeRequested
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.truancy import (
     AbsenceRecorded,
@@ -51,6 +52,7 @@ InboundTruancy = (
     | OfferMade
     | OfferFailed
     | ThuiszitterDecisionRecorded
+    | ReducedTeachingTimeRequested
 )
 
 
@@ -69,7 +71,24 @@ def apply_inbound(
 ) -> None:
     """Turn an inbound partner event into the application command it asks for."""
     child, relayed = event.subject, _relayed(event)
-    if isinstance(event, PupilEnrolled):
+    if isinstance(event, ReducedTeachingTimeRequested):
+        # Arrangements' record of the school board's Variawet decision (read from its stream,
+        # not a partner's publish): the hours a week still required, stepping back to full.
+        varia = event.data
+        schedule = [(step.from_on, step.hours_per_week) for step in varia.back_to_full_time]
+        app.command(
+            child,
+            lambda a: a.reduce_teaching_time(
+                varia.request_id,
+                varia.school,
+                varia.hours_per_week,
+                varia.start_on,
+                varia.end_on,
+                schedule,
+            ),
+            batch,
+        )
+    elif isinstance(event, PupilEnrolled):
         d = event.data
         _own(event, d.school)
         app.rules(d.region)

@@ -7,6 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from ketenbus_contracts.arrangements import (
+    ReducedTeachingTimeRequested,
+    ReducedTeachingTimeRequestedData,
+    ScheduleStep,
+)
 from ketenbus_contracts.truancy import (
     Article7Statement,
     ExemptionGrantedV2,
@@ -26,6 +31,7 @@ from ketenbus_contracts.truancy import (
     VerzuimFiled,
     VerzuimFiledData,
 )
+from services.truancy.bootstrap import service_spec
 from services.truancy.domain import (
     ChildAttendance,
     Exemption,
@@ -543,6 +549,45 @@ def test_no_verzuim_counts_for_hours_a_partial_exemption_frees() -> None:
     assert [] == of_type(app, "ReportDue")
 
 
+# Variawet: reduced teaching time (recorded by arrangements) reaches truancy
+
+
+def variawet(app, hours: float, steps: list[tuple[date, float]]) -> None:  # type: ignore[no-untyped-def]
+    apply_inbound(app, ReducedTeachingTimeRequested.create(
+        source="ketenbus.arrangements", subject=CHILD,
+        data=ReducedTeachingTimeRequestedData(
+            request_id=uuid.uuid4(), school=SCHOOL, opp_id=uuid.uuid4(),
+            requested_on=date(2026, 9, 1), hours_per_week=hours, start_on=date(2026, 9, 1),
+            end_on=date(2027, 1, 31),
+            back_to_full_time=[ScheduleStep(from_on=d, hours_per_week=h) for d, h in steps],
+        ),
+    ))  # fmt: skip
+
+
+def test_variawet_hours_not_required_count_no_verzuim() -> None:
+    app = application()
+    enrol(app)
+    variawet(app, 3, [(date(2026, 12, 1), 20)])  # 3 hours a week this autumn
+    for w in range(4):
+        absent(app, MONDAY + timedelta(weeks=w), 5)  # 20 hours, only 12 of them required
+
+    assert [] == of_type(app, "ReportDue")
+    assert 3.0 == app.attendance_of(CHILD).required_hours(region(), SCHOOL, MONDAY)
+
+
+def test_variawet_steps_back_to_full_time() -> None:
+    app = application()
+    enrol(app)
+    variawet(app, 3, [(date(2026, 12, 1), 20)])
+    attendance = app.attendance_of(CHILD)
+
+    required = [
+        attendance.required_hours(region(), SCHOOL, monday)
+        for monday in (date(2026, 11, 30), date(2026, 12, 7), date(2027, 2, 1))
+    ]
+    assert [3.0, 20.0, 25.0] == required
+
+
 # luxeverzuim and signaalverzuim: filed by the school (Besluit verzuimmelding)
 
 
@@ -646,6 +691,7 @@ def test_a_snapshot_keeps_the_exemptions_and_the_thuiszitter_as_values() -> None
     app = application()
     enrol(app)
     exemption(app, "3b", statement=None, hours=15)
+    variawet(app, 20, [(date(2026, 12, 1), 22)])  # 20 - 15 = 5 hours a week required
     for day in weekdays(MONDAY, 5):
         absent(app, day, 2, authorised=True)  # past 16 events: loaded from a snapshot
 
@@ -654,6 +700,7 @@ def test_a_snapshot_keeps_the_exemptions_and_the_thuiszitter_as_values() -> None
     assert app.snapshots is not None
     assert [] != list(app.snapshots.get(attendance.id))
     assert ["3b"] == [e.article for e in attendance.exemptions.values()]
+    assert [((date(2026, 12, 1), 22.0),)] == [r.schedule for r in attendance.reduced.values()]
     assert (2, MONDAY, MONDAY) == (
         attendance.thuiszitter and attendance.thuiszitter.category,
         attendance.thuiszitter and attendance.thuiszitter.since,
@@ -677,3 +724,11 @@ def test_a_version_1_snapshot_is_upcast_to_values() -> None:
         Thuiszitter("lingewaard", 2, MONDAY, SCHOOL, MONDAY, warned=42).stored()
         == (state["thuiszitter"])
     )
+
+
+def test_truancy_reads_the_variawet_decisions_from_the_arrangements_stream() -> None:
+    consumers = service_spec().consumers
+
+    [variawet_reader] = [c for c in consumers if c.stream.name == "ARRANGEMENTS"]
+
+    assert (ReducedTeachingTimeRequested.outbound_subject(),) == variawet_reader.filter_subjects
