@@ -26,7 +26,6 @@ from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.register import ProcessingRegister
 from ketenbus_contracts.sealing import (
     MAX_BATCH_BYTES,
-    MAX_REQUEST_SKEW_SECONDS,
     BatchKey,
     BatchSeal,
     BatchSections,
@@ -37,7 +36,6 @@ from ketenbus_contracts.sealing import (
     KluisBatchAnswer,
     KluisBatchRequest,
     KluisProtocolError,
-    PartnerKeys,
     Refusal,
     RefusalCode,
     ResealRequest,
@@ -69,8 +67,8 @@ from services.kluis.keystore import Keystore
 from services.policy.loading import load_relations
 from services.policy.relations import RelationRules
 from services.runtime.partners import PartnerRegistry
-from services.runtime.replay import ReplayGuard
-from services.runtime.store import Batch, Clock, TrackedApplication, utcnow
+from services.runtime.service import RequestDesk
+from services.runtime.store import Batch
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +78,7 @@ KLUIS = "kluis"  # the requester of what kluis does by itself (retention)
 AnyRequest = KeyRequest | SealRequest | ResealRequest
 
 
-class KluisApplication(TrackedApplication):
+class KluisApplication(RequestDesk[PartnerRegistry]):
     name = "kluis"
     refusals = (KluisError,)
 
@@ -89,23 +87,17 @@ class KluisApplication(TrackedApplication):
         env: dict[str, str] | None = None,
         *,
         register: ProcessingRegister,
-        directory: PartnerRegistry,
         keystore: Keystore,
-        own_keys: PartnerKeys,
         rules: RelationRules | None = None,
-        clock: Clock = utcnow,
         retention_interval: float = 3600.0,
+        **desk: Any,
     ) -> None:
-        super().__init__(env)
+        super().__init__(env, **desk)
         self.register_ = register
+        self.keystore = keystore
         self.rules = rules or load_relations()
         self.retention_interval = retention_interval
         self._last_retention: datetime | None = None
-        self.directory = directory
-        self.keystore = keystore
-        self.own_keys = own_keys
-        self.clock = clock
-        self.replays = ReplayGuard(MAX_REQUEST_SKEW_SECONDS)
 
     def close(self) -> None:
         super().close()

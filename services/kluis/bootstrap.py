@@ -7,7 +7,7 @@ from typing import Any
 from ketenbus_contracts.privacy import ChildErased
 from ketenbus_partner.keys import KLUIS_PARTNER_ID, load_or_create_partner_keys
 from services.kluis.application import KluisApplication
-from services.kluis.handlers import CONSUMES, requests
+from services.kluis.handlers import ANSWERS, CONSUMES
 from services.kluis.keystore import Keystore
 from services.kluis.translation import to_contract
 from services.policy.loading import REGISTER_PATH, load_register, load_relations
@@ -33,7 +33,7 @@ SERVICE = Service(
     CONSUMES,
     _needs,
     Translation(None, to_contract, (ChildErased,)),
-    routes=requests,
+    answers=ANSWERS,
     # A cheap look at the clock; the check itself runs every kluis_retention_interval.
     tick_every=5.0,
 )

@@ -11,10 +11,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from faststream.nats import NatsRouter
-
 from ketenbus_contracts.envelope import parse_event
 from ketenbus_contracts.sealing import (
     KLUIS_BATCH_SUBJECT,
@@ -22,12 +18,9 @@ from ketenbus_contracts.sealing import (
     KLUIS_RESEAL_SUBJECT,
     KLUIS_SEAL_SUBJECT,
     MAX_BATCH_ITEMS,
-    KluisAnswer,
-    KluisBatchAnswer,
 )
 from services.kluis.application import KluisApplication
-from services.runtime.host import ServiceContext
-from services.runtime.service import Consumes, answers
+from services.runtime.service import Answers, Consumes
 from services.runtime.streams import (
     KLUIS_ARRANGEMENTS,
     KLUIS_HANDOVER,
@@ -42,42 +35,27 @@ RELATIONS = "relations with the child that its events start or end."
 # event says which relations it starts or ends (`relation_changes`).
 CONSUMERS = (KLUIS_SIGNALLING, KLUIS_HANDOVER, KLUIS_ARRANGEMENTS, KLUIS_TRUANCY, KLUIS_PLAN)
 CONSUMES = tuple(Consumes(consumer, RELATIONS, decode=parse_event) for consumer in CONSUMERS)
-QUEUE = "kluis"
-
 REQUESTS = (
     (KLUIS_KEY_SUBJECT, "a data key (KeyRequest), sealed to the requester's X25519 key"),
     (KLUIS_SEAL_SUBJECT, "a section sealed by kluis for a provider without a relation"),
     (KLUIS_RESEAL_SUBJECT, "a section re-bound to another event, for relaying services"),
 )
-
-
-def _answer(app: KluisApplication) -> Callable[[bytes], KluisAnswer]:
-    return app.answer
-
-
-def _answer_batch(app: KluisApplication) -> Callable[[bytes], KluisBatchAnswer]:
-    return app.answer_batch
-
-
-def requests(router: NatsRouter, ctx: ServiceContext | None) -> None:
-    """kluis's request/reply subjects: one request, or a batch of them."""
-    for subject, what in REQUESTS:
-        answers(
-            router, ctx, subject, _answer, returns=KluisAnswer, queue=QUEUE,
-            title=f"kluis/{subject.rsplit('.', 1)[-1]}",
-            description=(
-                f"Request/reply: {what}. The request is a JWS signed with the partner's "
-                "Ed25519 key; the answer is a KluisAnswer (ok, kid, key | token | refusal)."
-            ),
-        )  # fmt: skip
-    answers(
-        router, ctx, KLUIS_BATCH_SUBJECT, _answer_batch, returns=KluisBatchAnswer, queue=QUEUE,
-        title="kluis/batch",
-        description=(
-            f"Request/reply: up to {MAX_BATCH_ITEMS} key and seal requests in one "
-            "KluisBatchRequest (a JWS signed with the partner's Ed25519 key, the seal items' "
-            "sections in one JWE to kluis's X25519 key), each item decided and recorded on its "
-            "own; the answer is a KluisBatchAnswer (one KluisAnswer per item, or a refusal of "
-            "the whole batch: replayed-request, batch-too-large, ...)."
-        ),
-    )  # fmt: skip
+SIGNED = (
+    "The request is a JWS signed with the partner's Ed25519 key; the answer is a KluisAnswer "
+    "(ok, kid, key | token | refusal)."
+)
+ANSWERS = (
+    *(
+        Answers(s, f"Request/reply: {what}. {SIGNED}", KluisApplication.answer)
+        for s, what in REQUESTS
+    ),
+    Answers(
+        KLUIS_BATCH_SUBJECT,
+        f"Request/reply: up to {MAX_BATCH_ITEMS} key and seal requests in one KluisBatchRequest "
+        "(a JWS signed with the partner's Ed25519 key, the seal items' sections in one JWE to "
+        "kluis's X25519 key), each item decided and recorded on its own; the answer is a "
+        "KluisBatchAnswer (one KluisAnswer per item, or a refusal of the whole batch: "
+        "replayed-request, batch-too-large, ...).",
+        KluisApplication.answer_batch,
+    ),
+)

@@ -13,6 +13,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import structlog
 from pydantic import TypeAdapter, ValidationError
@@ -27,9 +28,7 @@ from ketenbus_contracts.pseudonym import (
     SealedIdentifiers,
 )
 from ketenbus_contracts.sealing import (
-    MAX_REQUEST_SKEW_SECONDS,
     KluisProtocolError,
-    PartnerKeys,
     decrypt_from,
     verify_signed,
 )
@@ -46,8 +45,7 @@ from services.pseudonym.domain import (
     pseudonymise,
 )
 from services.pseudonym.policy import RequesterDirectory
-from services.runtime.replay import ReplayGuard
-from services.runtime.store import Clock, TrackedApplication, utcnow
+from services.runtime.service import RequestDesk
 
 log = structlog.get_logger(__name__)
 
@@ -61,28 +59,17 @@ _PROTOCOL_CODES: dict[str, PseudonymCode] = {
 }
 
 
-class PseudonymApplication(TrackedApplication):
+class PseudonymApplication(RequestDesk[RequesterDirectory]):
     name = "pseudonym"
     refusals = (PseudonymError,)
 
     def __init__(
-        self,
-        env: dict[str, str] | None = None,
-        *,
-        policy: PseudonymPolicy,
-        directory: RequesterDirectory,
-        pseudonymiser: Pseudonymiser,
-        own_keys: PartnerKeys,
-        clock: Clock = utcnow,
+        self, *args: Any, policy: PseudonymPolicy, pseudonymiser: Pseudonymiser, **desk: Any
     ) -> None:
-        super().__init__(env)
+        super().__init__(*args, **desk)
         self.policy = policy
-        self.directory = directory
         self.pseudonymiser = pseudonymiser
-        self.own_keys = own_keys
-        self.clock = clock
         self.limiter = RateLimiter(policy)
-        self.replays = ReplayGuard(MAX_REQUEST_SKEW_SECONDS)
 
     def answer(self, raw: bytes) -> PseudonymAnswer:
         """Answer one signed request (the bytes of a `sign_request` JWS)."""

@@ -11,7 +11,7 @@ from typing import Any
 from ketenbus_contracts.pseudonym import PSEUDONYM_SERVICE, SecretPseudonymiser
 from ketenbus_partner.keys import load_or_create_partner_keys
 from services.pseudonym.application import PseudonymApplication
-from services.pseudonym.handlers import requests
+from services.pseudonym.handlers import ANSWERS
 from services.pseudonym.policy import RequesterDirectory, load_policy
 from services.runtime.partners import PartnerRegistry
 from services.runtime.secrets import load_or_create_secret
@@ -32,6 +32,6 @@ def _needs(settings: Settings) -> dict[str, Any]:
     }
 
 
-SERVICE = Service(PseudonymApplication, needs=_needs, routes=requests)
+SERVICE = Service(PseudonymApplication, needs=_needs, answers=ANSWERS)
 create_application = SERVICE.create_application
 service_spec = SERVICE.service_spec

@@ -2,11 +2,11 @@
 
 - `Consumes`: one durable consumer of a service (the events on it, how each is decoded, whether
   the partners' signatures are checked first); its handlers module lists them.
-- `answers`: a request/reply subscriber whose body (a signed request, as raw bytes) the
+- `Answers`: a request/reply subject whose body (a signed request, as raw bytes) the
   application answers in the store thread.
 - `ServiceApplication`: the application base: a command runs in the consumer's batch or on its
   own (and is saved), an aggregate is loaded by its key or created; `RuledApplication` has
-  its rules besides.
+  its rules besides, `RequestDesk` answers signed requests with its own keys.
 - `Service`: a service's composition root in one value: its application and what that needs
   from the settings, its consumers and other subscribers, its translation, its clock; it builds
   the application and the `ServiceSpec` the host runs.
@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast, get_type_hints
 
 from faststream.nats import NatsMessage, NatsRouter
 from nats.aio.msg import Msg
@@ -29,12 +29,14 @@ from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.handover import HandoverEvent
 from ketenbus_contracts.plan import PlanEvent
 from ketenbus_contracts.privacy import ChildErased
+from ketenbus_contracts.sealing import MAX_REQUEST_SKEW_SECONDS, PartnerKeys
 from ketenbus_contracts.signalling import SignallingEvent
 from ketenbus_contracts.truancy import TruancyEvent
 from services.runtime.batching import batch_consumer, stream_subscriber
 from services.runtime.host import ServiceContext, ServiceSpec
 from services.runtime.outbound import Outbound
 from services.runtime.outbox import Translate
+from services.runtime.replay import ReplayGuard
 from services.runtime.settings import Settings, tick_interval
 from services.runtime.store import Batch, Clock, Inbound, TrackedApplication, store_env, utcnow
 from services.runtime.streams import (
@@ -52,6 +54,7 @@ A = TypeVar("A")
 A_co = TypeVar("A_co", covariant=True)
 R = TypeVar("R")
 Rules = TypeVar("Rules")
+Directory = TypeVar("Directory")
 App = TypeVar("App", bound=TrackedApplication)
 
 # How a consumer's fetched batch is handled when not by `ServiceContext.consume` (the feed's
@@ -127,33 +130,38 @@ def application_of(ctx: ServiceContext | None, kind: type[A]) -> A:
     return ctx.application
 
 
-def answers(
-    router: NatsRouter,
-    ctx: ServiceContext | None,
-    subject: str,
-    answer: Callable[[Any], Callable[[bytes], BaseModel]],
-    *,
-    returns: type[BaseModel],
-    queue: str,
-    title: str,
-    description: str,
-) -> None:
-    """Subscribe a request/reply `subject` whose answer is `answer(application)(body)`, run in
-    the store thread. The body is handed over as raw bytes (a JWS compact serialisation,
-    checked by the application): faststream would decode a JSON body (an unsigned request)
-    and refuse it unanswered. `returns`: the answer's model, for the AsyncAPI document."""
+@dataclass(frozen=True)
+class Answers:
+    """A request/reply subject of a service (queue group: the service's name) whose answer is
+    `answer(application, body)`, run in the store thread. The body is handed over as raw bytes
+    (a JWS compact serialisation, checked by the application): faststream would decode a JSON
+    body (an unsigned request) and refuse it unanswered. The AsyncAPI document shows the
+    answer's model (`answer`'s return annotation) under `title` (by default
+    `<service>/<the subject's last word>`)."""
 
-    async def on_request(body: Any, msg: NatsMessage) -> Any:
-        if ctx is None:
-            raise RuntimeError(f"{title} subscribed without its running service")
-        return await ctx.call(answer(ctx.application), msg.body)
+    subject: str
+    description: str
+    answer: Callable[[Any, bytes], BaseModel]
+    title: str = ""
 
-    on_request.__annotations__ = {
-        "body": SkipValidation[bytes],
-        "msg": NatsMessage,
-        "return": returns,
-    }
-    router.subscriber(subject, queue=queue, title=title, description=description)(on_request)
+    def subscribe(self, router: NatsRouter, ctx: ServiceContext | None, service: str) -> None:
+        title = self.title or f"{service}/{self.subject.rsplit('.', 1)[-1]}"
+        answer = self.answer
+
+        async def on_request(body: Any, msg: NatsMessage) -> Any:
+            if ctx is None:
+                raise RuntimeError(f"{title} subscribed without its running service")
+            return await ctx.call(answer, ctx.application, msg.body)
+
+        on_request.__annotations__ = {
+            "body": SkipValidation[bytes],
+            "msg": NatsMessage,
+            "return": get_type_hints(answer)["return"],
+        }
+        subscriber = router.subscriber(
+            self.subject, queue=service, title=title, description=self.description
+        )
+        subscriber(on_request)
 
 
 class ServiceApplication(TrackedApplication):
@@ -205,6 +213,26 @@ class RuledApplication(ServiceApplication, Generic[Rules]):
         raise NotImplementedError(f"{type(self).__name__} is given its rules")
 
 
+class RequestDesk(ServiceApplication, Generic[Directory]):
+    """An application that answers partners' signed requests (kluis, pseudonym): who they are
+    and their keys (`directory`), its own keys (what is sealed to it opens with them), each
+    request answered once within the allowed clock skew (`replays`)."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        clock: Clock = utcnow,
+        *,
+        directory: Directory,
+        own_keys: PartnerKeys,
+        inbound: Inbound | None = None,
+    ) -> None:
+        super().__init__(env, clock, inbound=inbound)
+        self.directory = directory
+        self.own_keys = own_keys
+        self.replays = ReplayGuard(MAX_REQUEST_SKEW_SECONDS)
+
+
 class Keyed(Protocol[A_co]):
     """An aggregate class made from, and found by, one key (a child, a region, a household)."""
 
@@ -243,7 +271,7 @@ class Service(Generic[App]):
     """A service's composition root: what its bootstrap decides, everything else derived.
 
     `needs` reads what the application needs besides its store (its rules, registry, keys)
-    from the settings; `routes` adds the subscribers that are not consumers (request/reply);
+    from the settings; `answers` its request/reply subjects, `routes` any other subscribers;
     the service is named as its application (its store always is) unless `name` says
     otherwise. It has a clock when its application keeps a due-at table (every minute) or
     `tick_every` says (seconds, or a function of nothing that reads them); the clock calls
@@ -254,6 +282,7 @@ class Service(Generic[App]):
     consumes: tuple[Consumes, ...] = ()
     needs: Callable[[Settings], Mapping[str, Any]] = _nothing
     translation: Translation | None = None
+    answers: tuple[Answers, ...] = ()
     routes: Callable[[NatsRouter, ServiceContext | None], None] | None = None
     tick_every: float | Callable[[], float] | None = None
     name: str = ""
@@ -276,6 +305,8 @@ class Service(Generic[App]):
         router = NatsRouter()
         for consumes in self.consumes:
             consumes.subscribe(router, ctx, self.service_name)
+        for answers in self.answers:
+            answers.subscribe(router, ctx, self.service_name)
         if self.routes is not None:
             self.routes(router, ctx)
         return router
