@@ -72,6 +72,7 @@ class Request:
     description: str
     header: str | None = None  # the NATS header that carries the JWS (else: the body)
     op: str | None = None  # the claims' `op` on this subject, where one model serves two
+    required: tuple[str, ...] = ()  # claims this subject needs beyond the model's required
 
 
 REQUESTS = (
@@ -152,6 +153,7 @@ REQUESTS = (
         "`put`, the chunk's `sha256`, `last` on the last one).",
         header=ATTACHMENT_REQUEST_HEADER,
         op="put",
+        required=("sha256",),
     ),
     Request(
         ATTACHMENT_GET_SUBJECT,
@@ -235,8 +237,14 @@ def _claims_schema(doc: dict[str, Any], request: Request) -> str:
     if request.op is not None:
         properties["op"] = {**properties["op"], "const": request.op}
         properties["op"].pop("enum", None)
+        properties["op"].pop("default", None)
         name = f"{name}.{request.op}"
         schema["title"] = name
+    # What a client must send: the models fill `issued_at`, `nonce` and `op` in when a client
+    # builds them, but a request without them is no fresh, once-only request of this subject.
+    must = ["op", "issued_at", "nonce", *request.required]
+    required = schema.setdefault("required", [])
+    required.extend(n for n in must if n in properties and n not in required)
     schemas[name] = schema
     return name
 
