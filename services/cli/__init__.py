@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -136,12 +136,9 @@ def _show_signalling(settings: Settings, child: str) -> None:
     from services.cli.signalling import format_signals, signals_view
     from services.signalling.bootstrap import create_application
 
-    application = create_application(settings)
-    try:
+    with closing(create_application(settings)) as application:
         typer.echo("")
         echo_safe(format_signals(signals_view(application, child)))
-    finally:
-        application.close()
 
 
 DEMO_READER = "bs-de-regenboog"
@@ -281,11 +278,8 @@ def erase(
 
     check_pseudonym(pseudonym)
     settings = settings_for(data_dir)
-    kluis = create_application(settings)
-    try:
+    with closing(create_application(settings)) as kluis:
         known = known_child(kluis, pseudonym)
-    finally:
-        kluis.close()
     if not known:
         raise CommandFailedError("no such child: kluis holds no keys and no erasure for it")
     if not yes:

@@ -13,6 +13,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -429,11 +430,8 @@ def monitor(data_dir: DataDir = None) -> None:
     """TLVs per quarter of their start and per category (no personal data), from the store."""
     from services.arrangements.bootstrap import create_application
 
-    application = create_application(settings_for(data_dir))
-    try:
+    with closing(create_application(settings_for(data_dir))) as application:
         counts = application.tlv_counts()
-    finally:
-        application.close()
     typer.echo(json.dumps(counts, indent=2))
 
 

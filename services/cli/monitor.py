@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated
 
@@ -29,11 +30,8 @@ def report(
     except ValueError:
         fail("--quarter must look like 2026Q3")
     settings = settings_for(data_dir)
-    application = create_application(settings)
-    try:
+    with closing(create_application(settings)) as application:
         result = application.report(quarter)
-    finally:
-        application.close()
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

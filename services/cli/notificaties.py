@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,13 +18,19 @@ app = typer.Typer(
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where everything is written")]
 
 
-def _store(data_dir: Path | None) -> Any:
-    from adapters.notificaties.store import NotificatieStore
+def _settings(data_dir: Path | None) -> Any:
     from services.runtime.settings import Settings
 
     settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return NotificatieStore(settings.data_dir / "notificaties.db"), settings
+    return settings
+
+
+def _store(data_dir: Path | None) -> Any:
+    """The bridge's store of subscriptions and deliveries, closed when the block is left."""
+    from adapters.notificaties.store import NotificatieStore
+
+    return closing(NotificatieStore(_settings(data_dir).data_dir / "notificaties.db"))
 
 
 @app.command()
@@ -47,7 +54,7 @@ def run(
     from services.runtime.logging import configure_logging
     from services.runtime.supervisor import discover_nats_url
 
-    store, settings = _store(data_dir)
+    settings = _settings(data_dir)
     configure_logging(settings)
     url = discover_nats_url(settings)
     if url is None:
@@ -63,12 +70,11 @@ def run(
         finally:
             await nc.close()
 
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        typer.echo("stopping")
-    finally:
-        store.close()
+    with _store(data_dir) as store:
+        try:
+            asyncio.run(main())
+        except KeyboardInterrupt:
+            typer.echo("stopping")
 
 
 @app.command()
@@ -81,34 +87,25 @@ def abonneer(
     """Add a subscription; prints its id."""
     from adapters.notificaties.models import Abonnement
 
-    store, _ = _store(data_dir)
-    try:
+    with _store(data_dir) as store:
         typer.echo(store.subscribe(Abonnement.model_validate_json(abonnement), time.time()))
-    finally:
-        store.close()
 
 
 @app.command()
 def abonnementen(data_dir: DataDir = None) -> None:
     """List the subscriptions (the Authorization value is not shown)."""
-    store, _ = _store(data_dir)
-    try:
+    with _store(data_dir) as store:
         for abonnement_id, abonnement in store.abonnementen().items():
             shown = abonnement.model_dump(mode="json", by_alias=True, exclude={"auth"})
             typer.echo(json.dumps({"id": abonnement_id} | shown))
-    finally:
-        store.close()
 
 
 @app.command()
 def fouten(data_dir: DataDir = None) -> None:
     """Deliveries that failed for good, with their last error."""
-    store, _ = _store(data_dir)
-    try:
+    with _store(data_dir) as store:
         for row in store.deliveries("failed"):
             typer.echo(json.dumps(row.view()))
-    finally:
-        store.close()
 
 
 @app.command()
@@ -119,8 +116,5 @@ def opnieuw(
     data_dir: DataDir = None,
 ) -> None:
     """Queue failed deliveries again."""
-    store, _ = _store(data_dir)
-    try:
+    with _store(data_dir) as store:
         typer.echo(f"{store.retry(time.time(), delivery)} queued again")
-    finally:
-        store.close()

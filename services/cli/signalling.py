@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -311,11 +312,8 @@ def list_signals(
     from services.signalling.bootstrap import create_application
 
     settings = settings_for(data_dir)
-    application = create_application(settings)
-    try:
+    with closing(create_application(settings)) as application:
         view = signals_view(application, child)
-    finally:
-        application.close()
     if not view["signals"]:
         fail("no signals on this pseudonym", code=1)
     echo_safe(json.dumps(view, indent=2) if as_json else format_signals(view))
