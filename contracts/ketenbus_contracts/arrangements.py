@@ -463,7 +463,9 @@ class DeadlinePassed(ArrangementsContract[DeadlinePassedData], name="deadline-pa
     placement, no evaluation of the OPP within a year."""
 
 
-InboundArrangementsEvent = Annotated[
+# What partners decide and publish (`in.<partner>.arrangements.<name>`), and besides those
+# what the service records by itself: escalations, reminders and deadlines passed.
+InboundArrangements = (
     SupportRequested
     | TlvIssued
     | OppDrawnUp
@@ -473,32 +475,16 @@ InboundArrangementsEvent = Annotated[
     | DisputeDecided
     | ReducedTeachingTimeRequested
     | RegieChanged
-    | HandelingsdeelConsented
-    | AanmeldingReceived
-    | DecisionPeriodExtended
-    | PlacementDecided,
-    Field(discriminator="type"),
-]
-ArrangementsEvent = Annotated[
-    SupportRequested
-    | TlvIssued
-    | OppDrawnUp
-    | YouthCareDecided
-    | ArrangementAgreed
-    | FundingDisputed
-    | DisputeEscalated
-    | DisputeDecided
-    | DisputeDeadlinePassed
-    | ReducedTeachingTimeRequested
-    | RegieChanged
-    | ReminderDue
     | HandelingsdeelConsented
     | AanmeldingReceived
     | DecisionPeriodExtended
     | PlacementDecided
-    | DeadlinePassed,
+)
+InboundArrangementsEvent = Annotated[InboundArrangements, Field(discriminator="type")]
+ArrangementsEvent = Annotated[
+    InboundArrangements | DisputeEscalated | DisputeDeadlinePassed | ReminderDue | DeadlinePassed,
     Field(discriminator="type"),
 ]
 
-# Every event the arrangements service publishes, in the order of the decision track.
+# Every event the arrangements service publishes.
 PUBLISHED = event_classes(ArrangementsEvent)
