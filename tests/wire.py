@@ -16,7 +16,9 @@ it does: an inbound event with a `refused` receipt, a request answered with a re
 messages (the attacks and poison messages of the tests) are listed as `refused`.
 
 With `KETENBUS_WIRE_CAPTURE=<dir>` the test session taps its nats-servers (tests/conftest.py)
-into `<dir>/*.jsonl`; `python -m tests.wire <dir>` checks what they kept.
+into `<dir>/*.jsonl`; `python -m tests.wire <dir>` checks what they kept. A tap is a subscriber
+like any other: a request to a subject nobody serves then times out instead of failing with
+"no responders", so a capturing run is a survey, not the test suite.
 """
 
 from __future__ import annotations
@@ -35,7 +37,13 @@ from typing import Any
 
 import nats
 
-from tests.contract.document import document, message_errors, messages_for, resolve
+from tests.contract.document import (
+    address_pattern,
+    document,
+    message_errors,
+    messages_for,
+    resolve,
+)
 
 CAPTURE_VARIABLE = "KETENBUS_WIRE_CAPTURE"
 NATS_OWN = ("$JS.", "$O.", "$KV.", "$SYS.")
@@ -222,8 +230,11 @@ def check(seen: list[Seen]) -> Checked:
             continue  # JetStream's publish acknowledgement, or a reply to no request of ours
         else:
             candidates = [(m.key, m.message) for m in messages_for(message.subject)]
-            if message.reply and message.subject in replies:
-                requests[message.reply] = message.subject
+            asked = next(
+                (a for a in replies if address_pattern(a).fullmatch(message.subject)), None
+            )
+            if message.reply and asked is not None:
+                requests[message.reply] = asked
             label = ""
         fitted, errors = _fit(candidates, message)
         if errors and _was_refused(index, message, answers, refused):

@@ -327,6 +327,51 @@ def complete(doc: dict[str, Any]) -> None:
                     reply_message["payload"] = {"$ref": SCHEMAS + ATTACHMENT_ANSWER}
     components["securitySchemes"] = security_schemes()
     _string_discriminators(schemas)
+    health(doc)
+
+
+HEALTH_ADDRESS = "ketenbus.health.{service}"
+
+
+def health(doc: dict[str, Any]) -> None:
+    """`ketenbus.health.<service>`: the supervisor's liveness probe, answered `ok` by a running
+    service (core NATS request/reply; no partner may send it)."""
+    messages = doc["components"]["messages"]
+    messages["health.request"] = {
+        "name": "health",
+        "title": "Health probe",
+        "summary": "Is the service running? (empty body)",
+        "payload": {"type": "string", "maxLength": 0},
+        "examples": [{"name": "health.request", "payload": ""}],
+    }
+    messages["health.reply"] = {
+        "name": "health-ok",
+        "title": "Health answer",
+        "payload": {"type": "string", "const": "ok"},
+        "examples": [{"name": "health.reply", "payload": "ok"}],
+    }
+    doc["channels"]["health"] = {
+        "address": HEALTH_ADDRESS,
+        "title": "Health",
+        "description": "The supervisor asks each service whether it runs; it answers `ok`.",
+        "parameters": {"service": {"description": "The service's name"}},
+        "messages": {"Request": {"$ref": MESSAGES + "health.request"}},
+    }
+    doc["channels"]["health.reply"] = {
+        "address": None,
+        "description": "The answer to a health probe, on the supervisor's inbox.",
+        "messages": {"Message": {"$ref": MESSAGES + "health.reply"}},
+    }
+    doc["operations"]["health"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/health"},
+        "summary": "A service answers the supervisor's health probe.",
+        "messages": [{"$ref": "#/channels/health/messages/Request"}],
+        "reply": {
+            "channel": {"$ref": "#/channels/health.reply"},
+            "messages": [{"$ref": "#/channels/health.reply/messages/Message"}],
+        },
+    }
     for server in doc.get("servers", {}).values():
         server["security"] = [{"$ref": "#/components/securitySchemes/nats"}]
 

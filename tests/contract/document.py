@@ -66,7 +66,7 @@ class Message:
     message: dict[str, Any]
 
 
-def _address_pattern(address: str) -> re.Pattern[str]:
+def address_pattern(address: str) -> re.Pattern[str]:
     parts = []
     for token in address.split("."):
         if (token.startswith("{") and token.endswith("}")) or token == "*":
@@ -87,7 +87,7 @@ def messages_for(subject: str) -> Iterator[Message]:
     )
     for key, channel in ordered:
         address = channel.get("address")
-        if address is None or not _address_pattern(address).fullmatch(subject):
+        if address is None or not address_pattern(address).fullmatch(subject):
             continue
         for ref in channel.get("messages", {}).values():
             yield Message(key, ref["$ref"].rsplit("/", 1)[-1], resolve(ref))
