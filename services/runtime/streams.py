@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
@@ -57,15 +57,11 @@ class StreamSpec:
     retention: RetentionPolicy = RetentionPolicy.LIMITS
 
     def config(self, replicas: int) -> StreamConfig:
+        """The stream's config: the spec's fields are the config's own (subjects as a list)."""
         return StreamConfig(
-            name=self.name,
-            subjects=list(self.subjects),
-            description=self.description,
-            retention=self.retention,
+            **{**asdict(self), "subjects": list(self.subjects)},
             storage=StorageType.FILE,
             discard=DiscardPolicy.OLD,
-            duplicate_window=self.duplicate_window,
-            max_age=self.max_age,
             num_replicas=replicas,
             # The auditors replay by sequence (`$JS.API.DIRECT.GET`), creating no consumer.
             allow_direct=True,
