@@ -205,12 +205,13 @@ def reduced_time(
 def aanmelding(
     child: str, on: date, *, school: Party = SCHOOL, extra_support: bool = True,
     tlv_id: uuid.UUID | None = None, aanmelding_id: uuid.UUID | None = None,
+    transition: Any = None,
 ) -> AanmeldingReceived:  # fmt: skip
     return AanmeldingReceived.create(
         source=school.partner, subject=child,
         data=AanmeldingReceivedData(
             aanmelding_id=aanmelding_id or uuid.uuid4(), school=school, received_on=on,
-            extra_support=extra_support, tlv_id=tlv_id,
+            extra_support=extra_support, tlv_id=tlv_id, transition=transition,
         ),
     )  # fmt: skip
 

@@ -29,6 +29,7 @@ from ketenbus_contracts.envelope import (
     RelationChange,
     event_classes,
 )
+from ketenbus_contracts.handover import Organisation, Transition
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import SealedUnder
 
@@ -199,6 +200,11 @@ class AanmeldingReceivedData(EventData):
     tlv_id: uuid.UUID | None = Field(
         default=None, description="A special school: the TLV the aanmelding rests on"
     )
+    transition: Transition | None = Field(
+        default=None,
+        description="The child changes school (po-vo, so-vo, …): with an OPP or a running "
+        "arrangement at its current school, the backbone starts the handover",
+    )
     decide_by: date | None = Field(default=None, description="Set by the backbone")
 
 
@@ -226,6 +232,21 @@ class PlacementDecidedData(EventData):
     opp_due_on: date | None = Field(
         default=None, description="Set by the backbone: the OPP within six weeks of placement"
     )
+
+
+class HandoverNeededData(EventData):
+    """A child with an OPP or a running arrangement at one school is aangemeld at another: the
+    handover starts by itself (the handover service starts `handover_id`), planned by the day
+    the new school decides on the aanmelding."""
+
+    handover_id: uuid.UUID
+    aanmelding_id: uuid.UUID
+    transition: Transition
+    sender: Organisation = Field(description="The current school, with its OPP or arrangement")
+    receiver: PartnerId
+    swv: PartnerId | None = None
+    planned_on: date
+    because: Annotated[list[Literal["opp", "arrangement"]], Field(min_length=1, max_length=2)]
 
 
 class DeadlinePassedData(EventData):
@@ -458,6 +479,10 @@ class PlacementDecided(ArrangementsContract[PlacementDecidedData], name="placeme
     """The school decided on an aanmelding: placed, or another school admits the child."""
 
 
+class HandoverNeeded(ArrangementsContract[HandoverNeededData], name="handover-needed"):
+    """A child with an OPP or running arrangement changes school: the handover starts itself."""
+
+
 class DeadlinePassed(ArrangementsContract[DeadlinePassedData], name="deadline-passed"):
     """A legal deadline passed: no decision on an aanmelding, no OPP six weeks after the
     placement, no evaluation of the OPP within a year."""
@@ -482,7 +507,12 @@ InboundArrangements = (
 )
 InboundArrangementsEvent = Annotated[InboundArrangements, Field(discriminator="type")]
 ArrangementsEvent = Annotated[
-    InboundArrangements | DisputeEscalated | DisputeDeadlinePassed | ReminderDue | DeadlinePassed,
+    InboundArrangements
+    | DisputeEscalated
+    | DisputeDeadlinePassed
+    | ReminderDue
+    | DeadlinePassed
+    | HandoverNeeded,
     Field(discriminator="type"),
 ]
 

@@ -195,6 +195,11 @@ class HandoverStartedData(EventData):
     pupil_decides: bool = Field(
         default=False, description="The pupil is 16 or older at the planned date: consents"
     )
+    automatic: bool = Field(
+        default=False,
+        description="Started by the backbone: a child with an OPP or a running arrangement "
+        "changing school (set by the backbone, never by a partner)",
+    )
 
 
 class DossierPreparedData(EventData):

@@ -269,6 +269,7 @@ class ChildArrangements(PerChild):
         decide_by: date
         event_id: uuid.UUID
         sealed: dict[str, str]
+        transition: str | None = None
 
         def apply(self, aggregate: ChildArrangements) -> None:
             aggregate.aanmeldingen[self.aanmelding_id] = _state(self) | {
@@ -305,6 +306,17 @@ class ChildArrangements(PerChild):
             aanmelding.update(
                 decided_on=self.decided_on, placed_on=self.placed_on, opp_due_on=self.opp_due_on
             )
+
+    class HandoverNeeded(Aggregate.Event):
+        child: str
+        handover_id: uuid.UUID
+        aanmelding_id: uuid.UUID
+        transition: str
+        sender: dict[str, str]
+        receiver: str
+        swv: str | None
+        planned_on: date
+        because: list[str]
 
     class DeadlinePassed(Aggregate.Event):
         child: str
@@ -575,6 +587,44 @@ class ChildArrangements(PerChild):
         _not_future(d.received_on, by.today, "the aanmelding date")
         decide_by = d.received_on + timedelta(days=rules.zorgplicht_decision_days)
         self._record(self.AanmeldingReceived, d, by, decide_by=decide_by)
+        if d.transition is not None:
+            self._handover_needed(d, max(decide_by, by.today), rules)
+
+    def _handover_needed(self, d: AanmeldingReceivedData, planned_on: date, rules: Rules) -> None:
+        """A child with an OPP or a running arrangement at another school changes school: the
+        handover starts by itself, from that school (the latest OPP's, else the arrangement's)."""
+        receiver = d.school.partner
+        senders: dict[str, tuple[str, set[str]]] = {}
+        for opp in sorted(self.opps.values(), key=lambda o: o["drawn_up_on"]):
+            if opp["school"] != receiver:
+                senders[opp["school"]] = (opp["regie"]["contact"], {"opp"})
+        for arrangement in self.arrangements.values():
+            if arrangement["end_on"] < d.received_on:
+                continue
+            for party in arrangement["parties"]:
+                school = party["partner"]
+                if school == receiver or rules.role_of(school) != "school":
+                    continue
+                contact, because = senders.get(school, (party["contact"], set()))
+                senders[school] = (contact, because | {"arrangement"})
+        if not senders or d.transition is None:
+            return
+        with_opp = [school for school, (_, because) in senders.items() if "opp" in because]
+        school = with_opp[-1] if with_opp else next(iter(senders))
+        contact, because = senders[school]
+        swv = next((t["swv"]["partner"] for t in self.tlvs.values()), None)
+        self.trigger_event(
+            self.HandoverNeeded,
+            child=self.child,
+            handover_id=uuid.uuid5(NAMESPACE, f"handover/{d.aanmelding_id}"),
+            aanmelding_id=d.aanmelding_id,
+            transition=d.transition,
+            sender={"partner": school, "contact": contact},
+            receiver=receiver,
+            swv=swv,
+            planned_on=planned_on,
+            because=sorted(because),
+        )
 
     def _aanmelding(self, aanmelding_id: uuid.UUID, by: Decision) -> dict[str, Any]:
         """An undecided aanmelding at the publishing school."""

@@ -20,6 +20,7 @@ from ketenbus_contracts.arrangements import (
     DisputeEscalated,
     FundingDisputed,
     HandelingsdeelConsented,
+    HandoverNeeded,
     OppDrawnUp,
     PlacementDecided,
     ReducedTeachingTimeRequested,
@@ -108,6 +109,7 @@ to_contract = Outbound(
         ChildArrangements.DecisionPeriodExtended: DecisionPeriodExtended,
         ChildArrangements.PlacementDecided: PlacementDecided,
         ChildArrangements.DeadlinePassed: DeadlinePassed,
+        ChildArrangements.HandoverNeeded: HandoverNeeded,
     },
 )
 """The outbound contract event for a recorded domain event (None: not published)."""

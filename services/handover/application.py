@@ -82,6 +82,7 @@ class HandoverApplication(RuledApplication[HandoverRules]):
         swv: str | None,
         planned_on: date,
         pupil_decides: bool,
+        automatic: bool = False,
         batch: Batch | None = None,
     ) -> None:
         def work(current: Batch) -> None:
@@ -100,6 +101,7 @@ class HandoverApplication(RuledApplication[HandoverRules]):
                     pupil_decides=pupil_decides,
                     consent_required=self.rules.requires_consent(transition),
                     parents_copy=self.rules.requires_parents_copy(transition),
+                    automatic=automatic,
                     transitions=TRANSITIONS,
                 )
                 created.append(handover)
@@ -110,7 +112,12 @@ class HandoverApplication(RuledApplication[HandoverRules]):
                 raise HandoverAlreadyStartedError(f"handover {handover_id} was started before")
 
         self.run(batch, work)
-        log.info("handover_started", handover_id=str(handover_id), transition=transition)
+        log.info(
+            "handover_started",
+            handover_id=str(handover_id),
+            transition=transition,
+            automatic=automatic,
+        )
 
     def prepare_dossier(
         self,

@@ -195,8 +195,10 @@ class Handover(Aggregate):
         planned_on: date
         pupil_decides: bool
         consent_required: bool
-        # Older stored handovers lack it: their parents' copy was not asked.
+        # Older stored handovers lack them: their parents' copy was not asked; started by a
+        # partner.
         parents_copy: bool = False
+        automatic: bool = False
 
     class DossierPrepared(Aggregate.Event):
         child: str
@@ -298,6 +300,7 @@ class Handover(Aggregate):
         consent_required: bool,
         parents_copy: bool,
         transitions: frozenset[str],
+        automatic: bool = False,
     ) -> Handover:
         """A new handover; checks the rules before anything is recorded."""
         if transition not in transitions:
@@ -315,6 +318,7 @@ class Handover(Aggregate):
             pupil_decides=pupil_decides,
             consent_required=consent_required,
             parents_copy=parents_copy,
+            automatic=automatic,
         )
 
     @event(Started)
@@ -330,6 +334,7 @@ class Handover(Aggregate):
         pupil_decides: bool,
         consent_required: bool,
         parents_copy: bool = False,
+        automatic: bool = False,
     ) -> None:
         self.child = child
         self.handover_id = handover_id
@@ -341,6 +346,7 @@ class Handover(Aggregate):
         self.pupil_decides = pupil_decides
         self.consent_required = consent_required
         self.parents_copy = parents_copy
+        self.automatic = automatic
         self.state = STARTED
         self.sections: list[dict[str, str]] = []
         self.prepared_in: uuid.UUID | None = None

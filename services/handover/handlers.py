@@ -12,13 +12,14 @@ import structlog
 from faststream.nats import NatsMessage, NatsRouter
 from joserfc.jwk import OKPKey
 
+from ketenbus_contracts.arrangements import HandoverNeeded
 from ketenbus_contracts.handover import InboundHandoverEvent
 from services.handover.application import HandoverApplication
 from services.handover.attachments import GET_SUBJECT, PUT_SUBJECT, AttachmentDesk, refused
 from services.runtime.host import ServiceContext
 from services.runtime.partners import PartnerRegistry
 from services.runtime.service import Consumes, application_of
-from services.runtime.streams import HANDOVER_INBOUND
+from services.runtime.streams import HANDOVER_ARRANGEMENTS, HANDOVER_INBOUND
 
 log = structlog.get_logger(__name__)
 
@@ -29,6 +30,12 @@ INBOUND = Consumes(
     "to `ketenbus.deadletter.handover`.",
     payload=InboundHandoverEvent,
     signed=True,
+)
+NEEDED = Consumes(
+    HANDOVER_ARRANGEMENTS,
+    "a child with an OPP or a running arrangement is aangemeld at another school: the handover "
+    "starts by itself, from the current school to the new one.",
+    payload=HandoverNeeded,
 )
 
 # The desk's two operations: what each does with a request (its headers and body).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ketenbus_contracts.arrangements import HandoverNeeded
 from ketenbus_contracts.handover import (
     ConsentRecorded,
     ContinuityGapFound,
@@ -36,7 +37,8 @@ from services.runtime.store import Batch
 SOURCE = "ketenbus.handover"
 
 Inbound = (
-    HandoverStarted
+    HandoverNeeded
+    | HandoverStarted
     | DossierPrepared
     | ParentsViewed
     | ConsentRecorded
@@ -54,7 +56,20 @@ def apply_inbound(app: HandoverApplication, event: Inbound, batch: Batch | None 
         "handover_id": event.data.handover_id,
         "batch": batch,
     }
-    if isinstance(event, HandoverStarted):
+    if isinstance(event, HandoverNeeded):
+        # The backbone's own: a child with an OPP or running arrangement changing school.
+        needed = event.data
+        app.start(
+            transition=needed.transition,
+            sender=needed.sender.model_dump(),
+            receiver=needed.receiver,
+            swv=needed.swv,
+            planned_on=needed.planned_on,
+            pupil_decides=False,
+            automatic=True,
+            **common,
+        )
+    elif isinstance(event, HandoverStarted):
         from services.handover.domain import NotTheSenderError
 
         if event.data.sender.partner != event.source:

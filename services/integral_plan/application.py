@@ -254,6 +254,7 @@ class IntegralPlanApplication(RuledApplication[WorklistRules]):
             "thuiszitter-escalation": 0,
             "overdue-action": 1,
             "stalled-handover": 2,
+            "continuity-gap": 2,
             "new-match": 3,
             "signal-decision": 4,
             "due-soon-action": 5,
@@ -492,6 +493,64 @@ def signal_decisions(
     return items
 
 
+# Continuity of care across a transition: what runs at the handover's planned date (combined
+# arrangements, youth care) and the dossier does not carry.
+RUNNING_KINDS = {"arrangement-agreed": "arrangement", "youth-care-decided": "youth-care"}
+
+
+def _prepared_handovers(view: PlanView) -> Iterator[dict[str, Any]]:
+    for handover in view.items("handovers"):
+        if "running" in handover and handover["status"] != "closed" and handover["planned_on"]:
+            yield handover
+
+
+def continuity_gaps_of(view: PlanView, handover: dict[str, Any]) -> list[dict[str, Any]]:
+    """The support running at the planned date that the dossier does not carry, and the gaps
+    the sender declared itself."""
+    planned = handover["planned_on"]
+    carried = {r["ref"] for r in handover["running"] if r["carried"]}
+    gaps = {g["ref"]: {"ref": g["ref"], "kind": g["kind"], "by": None} for g in handover["gaps"]}
+    for a in view.items("arrangements"):
+        kind = RUNNING_KINDS.get(a["kind"])
+        running = kind and a["on"] <= planned and (a["until"] is None or a["until"] >= planned)
+        if running and a["ref"] not in carried:
+            gaps[a["ref"]] = {"ref": a["ref"], "kind": kind, "by": a["by"]}
+    return sorted(gaps.values(), key=lambda g: g["ref"])
+
+
+def continuity_partners(plan: Plan, view: PlanView) -> set[str]:
+    """The sender, the receiver and the SWV of a prepared handover, and who decided the
+    running support (any day: the index may name more, never fewer)."""
+    found: set[str] = set()
+    for handover in _prepared_handovers(view):
+        found |= {handover["from"], handover["to"], handover["swv"]}
+        found |= {a["by"] for a in view.items("arrangements") if a["kind"] in RUNNING_KINDS}
+    return {p for p in found if p}
+
+
+def continuity_gaps(
+    plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
+) -> list[dict[str, Any]]:
+    items = []
+    for handover in _prepared_handovers(view):
+        gaps = continuity_gaps_of(view, handover)
+        concerned = {handover["from"], handover["to"], handover["swv"]}
+        if not gaps or partner not in concerned | {g["by"] for g in gaps}:
+            continue
+        items.append(
+            {
+                "kind": "continuity-gap",
+                "child": plan.child,
+                "since": handover["prepared_on"],
+                "ref": handover["handover_id"],
+                "from": handover["from"],
+                "to": handover["to"],
+                "gaps": [{"ref": g["ref"], "kind": g["kind"]} for g in gaps],
+            }
+        )
+    return items
+
+
 class WorkSource(NamedTuple):
     """One kind of work: its items for a partner on a day, and whom a plan could list for it
     on any day (what the worklist index keeps: it may name more, never fewer)."""
@@ -507,6 +566,7 @@ WORK_ITEMS: list[WorkSource] = [
     WorkSource(thuiszitter_escalations, thuiszitter_partners),
     WorkSource(passend_work, passend_partners),
     WorkSource(signal_decisions, report_partners),
+    WorkSource(continuity_gaps, continuity_partners),
 ]
 
 

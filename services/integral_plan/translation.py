@@ -207,6 +207,13 @@ def _handover_closed(plan: Plan, view: PlanView, event: ho.HandoverClosed) -> No
     view.note_handover_step(d.handover_id, "closed", d.closed_on, "", [])
 
 
+@projects(ho.DossierPreparedInfo)
+def _dossier_prepared(plan: Plan, view: PlanView, event: ho.DossierPreparedInfo) -> None:
+    d = event.data
+    running = [r.model_dump(mode="json") for r in d.running]
+    view.note_dossier_prepared(d.handover_id, running, event.time.date())
+
+
 @projects(ho.ContinuityGapFound)
 def _continuity_gap_found(plan: Plan, view: PlanView, event: ho.ContinuityGapFound) -> None:
     d = event.data

@@ -269,6 +269,17 @@ class PlanView:
         partner = partner or handover["to"] or handover["from"] or ""
         self._timeline_entry(on.isoformat(), kind, partner, ref=str(handover_id))
 
+    def note_dossier_prepared(
+        self, handover_id: uuid.UUID, running: list[dict[str, Any]], on: date
+    ) -> None:
+        """The dossier is prepared: the running support it names (reference, kind, carried),
+        which the werklijst checks against the arrangements actually running."""
+        handover = self._handover(handover_id) | {
+            "running": [dict(r) for r in running],
+            "prepared_on": on.isoformat(),
+        }
+        self._put(HANDOVERS, str(handover_id), handover)
+
     def note_continuity_gap(
         self, handover_id: uuid.UUID, gaps: list[dict[str, str]], found_on: date
     ) -> None:

@@ -83,10 +83,11 @@ KINDS = {
     "opp-due": "OPP opstellen na plaatsing",
     "tlv-waiting": "TLV zonder plek (wachtend)",
     "opp-consent-pending": "Instemming ouders met handelingsdeel OPP",
+    "continuity-gap": "Lopende zorg gaat niet mee bij overstap",
     "thuiszitter-escalation": "Thuiszitter: escalatie",
     "signal-decision": "Verzuimmelding: signaal Verwijsindex?",
 }
-URGENT = {"overdue-action", "thuiszitter-escalation", "stalled-handover"}
+URGENT = {"overdue-action", "thuiszitter-escalation", "stalled-handover", "continuity-gap"}
 EVENTS = {
     "signal": "zorgsignaal afgegeven",
     "signal-withdrawn": "zorgsignaal ingetrokken",

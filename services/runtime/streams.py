@@ -225,6 +225,13 @@ TRUANCY_INBOUND = _inbound(
 PLAN_INBOUND = _inbound(
     "plan", "parties, regie, goals, agreements and actions from partners", "integral-plan"
 )
+HANDOVER_ARRANGEMENTS = ConsumerSpec(
+    ARRANGEMENTS,
+    "handover",
+    ("ketenbus.arrangements.handover-needed.v1",),
+    "handover service: a child with an OPP or running arrangement changing school starts its "
+    "handover by itself",
+)
 PLAN_SIGNALLING = _reader(SIGNALLING, "integral-plan", "signals and matches")
 PLAN_HANDOVER = _reader(
     HANDOVER, "integral-plan", "handovers (status, escalations, continuity gaps)"
@@ -296,6 +303,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     KLUIS_SIGNALLING,
     PLAN_PRIVACY,
     HANDOVER_INBOUND,
+    HANDOVER_ARRANGEMENTS,
     KLUIS_HANDOVER,
     ARRANGEMENTS_INBOUND,
     KLUIS_ARRANGEMENTS,

@@ -681,3 +681,17 @@ def test_only_the_sender_puts_attachments_and_the_receiver_gets_them_once_delive
     ) == before
     assert [None, None, "not-a-party"] == after[1]
     assert "unknown-handover" == app.attachment_refusal(uuid.uuid4(), SENDER, "get")
+
+
+def test_a_partner_cannot_claim_its_handover_started_by_itself() -> None:
+    app, story = application(), Story("po-vo")
+    started = story.started()
+    claimed = started.model_copy(
+        update={"data": started.data.model_copy(update={"automatic": True})}
+    )
+    apply(app, claimed)
+
+    assert (False, [False]) == (
+        app.handover_of(story.id).automatic,
+        [e.data.automatic for e in of_type(app, HandoverStarted)],
+    )

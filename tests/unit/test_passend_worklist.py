@@ -4,13 +4,26 @@ waiting for a place) is work for the school or the SWV until it is done (docs/do
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from demo import arrangements as ev
+from ketenbus_contracts.arrangements import HandoverNeeded
 from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.handover import (
+    DossierPrepared,
+    DossierPreparedData,
+    DossierSection,
+    RunningSupport,
+)
 from services.arrangements.application import ArrangementsApplication
 from services.arrangements.translation import apply_inbound, to_contract
+from services.handover.application import HandoverApplication
+from services.handover.translation import apply_inbound as handover_inbound
+from services.handover.translation import to_contract as handover_outbound
 from services.integral_plan.application import IntegralPlanApplication
 from services.runtime.outbox import outbound_event_id
 
@@ -114,3 +127,96 @@ def test_a_tlv_issued_with_no_place_is_waiting_on_the_swvs_werklijst_until_place
 
     assert [("tlv-waiting", 30)] == [(i["kind"], i["days_waiting"]) for i in waiting]
     assert [] == backbone.work(SWV)
+
+
+def test_a_child_with_an_opp_or_arrangement_changing_school_starts_its_handover_by_itself() -> None:
+    backbone = Backbone()
+    plan = ev.opp(CHILD, TODAY, [date(2027, 3, 1)])
+    vo = ev.Party(partner="vo-het-lyceum", role="zorgcoordinator", contact="Zorgcoordinator")
+    aanmelding = ev.aanmelding(CHILD, TODAY, school=vo, transition="po-vo")
+    backbone.publish(plan, aanmelding)
+    handover = HandoverApplication(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: backbone.now
+    )
+
+    [needed] = [e for e in relayed(backbone) if isinstance(e, HandoverNeeded)]
+    handover_inbound(handover, needed)
+
+    started = handover.handover_of(needed.data.handover_id)
+    assert (
+        "po-vo",
+        {"partner": SCHOOL, "contact": ev.SCHOOL.contact},
+        "vo-het-lyceum",
+        date(2027, 1, 5),
+        True,
+    ) == (
+        started.transition,
+        started.sender,
+        started.receiver,
+        started.planned_on,
+        started.automatic,
+    )
+    assert ["opp"] == needed.data.because
+
+
+def test_no_handover_starts_by_itself_without_an_opp_or_arrangement_elsewhere() -> None:
+    backbone = Backbone()
+    vo = ev.Party(partner="vo-het-lyceum", role="zorgcoordinator", contact="Zorgcoordinator")
+    running = ev.arrangement(CHILD, TODAY - timedelta(days=400), TODAY - timedelta(days=30))
+    backbone.publish(running, ev.aanmelding(CHILD, TODAY, school=vo, transition="po-vo"))
+
+    assert [] == [e for e in relayed(backbone) if isinstance(e, HandoverNeeded)]
+
+
+def relayed(backbone: Backbone) -> list[CloudEvent[Any]]:
+    app = backbone.arrangements
+    events = [app.mapper.to_domain_event(n) for n in app.recorder.select_notifications(1, 1000)]
+    return [c for e in events if (c := to_contract(e, outbound_event_id(app.name, e)))]
+
+
+def handover_relay(handover: HandoverApplication, plan: IntegralPlanApplication) -> None:
+    for notification in handover.recorder.select_notifications(1, 1000):
+        event = handover.mapper.to_domain_event(notification)
+        if contract := handover_outbound(event, outbound_event_id(handover.name, event)):
+            plan.apply(contract)
+
+
+def prepared(handover_id: uuid.UUID, running: list[RunningSupport]) -> DossierPrepared:
+    section = DossierSection(category="leerling", rule="VERPLICHT", sealed="x" * 20)
+    return DossierPrepared.create(
+        source=SCHOOL,
+        subject=CHILD,
+        data=DossierPreparedData(handover_id=handover_id, sections=[section], running=running),
+    )
+
+
+@pytest.mark.parametrize("carried", [False, True])
+def test_continuity_of_care_is_checked_against_the_arrangements_actually_running(
+    carried: bool,
+) -> None:
+    backbone = Backbone()
+    care = ev.youth_care(CHILD, TODAY - timedelta(days=60), TODAY + timedelta(days=300))
+    ended = ev.arrangement(CHILD, TODAY - timedelta(days=400), TODAY - timedelta(days=30))
+    vo = ev.Party(partner="vo-het-lyceum", role="zorgcoordinator", contact="Zorgcoordinator")
+    aanmelding = ev.aanmelding(CHILD, TODAY, school=vo, transition="po-vo")
+    backbone.publish(care, ended, ev.opp(CHILD, TODAY, [date(2027, 3, 1)]), aanmelding)
+    handover = HandoverApplication(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: backbone.now
+    )
+    [needed] = [e for e in relayed(backbone) if isinstance(e, HandoverNeeded)]
+    handover_inbound(handover, needed)
+
+    # The sender names the youth care in its dossier, carried or not; it says nothing of the
+    # arrangement that ended: only what runs at the planned date counts.
+    care_id = str(care.data.decision_id)
+    named = RunningSupport(ref=care_id, kind="youth-care", carried=carried)
+    handover_inbound(handover, prepared(needed.data.handover_id, [named]))
+    handover_relay(handover, backbone.plan)
+
+    def gaps(partner: str) -> list[list[str]]:
+        items = backbone.plan.worklist(partner, backbone.now)["items"]
+        return [[g["ref"] for g in i["gaps"]] for i in items if i["kind"] == "continuity-gap"]
+
+    expected = [] if carried else [[care_id]]
+    for partner in (SCHOOL, "vo-het-lyceum", ev.WIJKTEAM.partner):
+        assert expected == gaps(partner)
