@@ -1,0 +1,28 @@
+"""docs/domain.md names, for each rule, the test named after it: those tests exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SECTION = "## Passend onderwijs and the warm handover"
+
+
+def section(text: str, heading: str) -> str:
+    start = text.index(heading)
+    following = text.find("\n## ", start + len(heading))
+    return text[start : following if following != -1 else len(text)]
+
+
+def test_every_passend_onderwijs_rule_names_a_test_that_exists() -> None:
+    doc = section((ROOT / "docs" / "domain.md").read_text(encoding="utf-8"), SECTION)
+    named = set(re.findall(r"`(test_[a-z0-9_]+)`", doc))
+    defined = {
+        name
+        for path in (ROOT / "tests").rglob("test_*.py")
+        for name in re.findall(r"^def (test_[a-z0-9_]+)\(", path.read_text(encoding="utf-8"), re.M)
+    }
+
+    assert 20 <= len(named)
+    assert set() == named - defined
