@@ -135,7 +135,7 @@ def event(sealed: dict[Purpose, str]) -> SignalRegistered:
             sealed=sealed,
             signal_id=SIGNAL_ID,
             signaller=Signaller(
-                partner=PARTNER, role="ib-er", contact="ib-er De Regenboog, 0481-123456"
+                partner=PARTNER, role="ib-er", contact="Mevr. Çelik (ib-er), 0481-123456"
             ),
             registered_on=date(2026, 11, 1),
             planned_removal_on=date(2028, 10, 31),
