@@ -44,6 +44,7 @@ from ketenbus_contracts.sealing import (
     fields_by_purpose,
 )
 from ketenbus_contracts.signing import ACCEPTED_ALGS, SIGNATURE_FIELD, SIGNATURE_TYP, SIGNING_ALG
+from ketenbus_partner.feed import FEED_STREAM, feed_durable, feed_filter
 
 SCHEMAS = "#/components/schemas/"
 MESSAGES = "#/components/messages/"
@@ -608,8 +609,37 @@ def dead_letters(doc: dict[str, Any]) -> None:
     }
 
 
+FEED_READING = (
+    " A partner reads its feed (event copies and receipts) by fetching from its durable pull "
+    "consumer `{durable}` on stream `{stream}` (filter `{filter}`, which the backbone creates "
+    "and owns; `$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}`) and acknowledging each entry; "
+    "its NATS user may do nothing else with the stream."
+)
+
+
+def feed_reading(doc: dict[str, Any]) -> None:
+    """How a partner reads the feed channels: its own durable consumer."""
+    partner = "{partner}"
+    facts = {
+        "stream": FEED_STREAM,
+        "durable": feed_durable(partner),
+        "filterSubjects": [feed_filter(partner)],
+        "ackPolicy": "explicit",
+    }
+    text = FEED_READING.format(
+        durable=feed_durable("<partner>"), stream=FEED_STREAM, filter=feed_filter("<partner>")
+    )
+    for channel in doc["channels"].values():
+        address = channel.get("address") or ""
+        if address.startswith("feed.{partner}."):
+            if "durable consumer" not in channel.get("description", ""):
+                channel["description"] = channel.get("description", "").rstrip() + text
+            channel["x-ketenbus-consumer"] = facts
+
+
 def complete(doc: dict[str, Any]) -> None:
     split_event_messages(doc)
+    feed_reading(doc)
     inbound_channels(doc)
     describe_sections(doc)
     receipt_headers(doc)
