@@ -146,3 +146,35 @@ async def test_the_auditor_reads_every_stream_in_order_but_publishes_nothing(aut
     finally:
         for nc in (auditor, school, service):
             await nc.close()
+
+
+async def test_the_kits_connection_reads_the_partners_own_feed_and_not_anothers(
+    auth_url: str,
+) -> None:
+    from ketenbus_partner.connect import connect_partner
+    from ketenbus_partner.feed import read_feed
+
+    service = await connect(auth_url, "backbone")
+    feed = await connect(auth_url, "feed")
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    school = await connect_partner(
+        auth_url, SCHOOL, password=password(SCHOOL), error_cb=on_error, allow_reconnect=False
+    )
+    try:
+        owned = [feed_consumer(SCHOOL), feed_consumer(CHILDCARE)]
+        await ensure_streams(service.jetstream(), owned=owned)
+        for partner in (SCHOOL, CHILDCARE):
+            await feed.jetstream().publish(f"feed.{partner}.receipt", f'"{partner}"'.encode())
+
+        own = [item.body async for item in read_feed(school, SCHOOL, wait=1.0)]
+        anothers = [item.body async for item in read_feed(school, CHILDCARE, wait=1.0)]
+
+        assert ([SCHOOL], []) == (own, anothers)
+        assert any("permissions violation" in e.lower() for e in errors)
+    finally:
+        for nc in (school, feed, service):
+            await nc.close()
