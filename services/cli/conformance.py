@@ -681,7 +681,10 @@ def conformance(
 
     harness = Harness(as_partner, public_keys)
     with tempfile.TemporaryDirectory(prefix="ketenbus-conformance-") as work:
-        code = asyncio.run(_check(harness, command, Path(work), timeout, dict(os.environ)))
+        try:
+            code = asyncio.run(_check(harness, command, Path(work), timeout, dict(os.environ)))
+        except (FileNotFoundError, PermissionError):
+            raise BadInputError(f"cannot run the system's command {command[0]!r}") from None
     report = harness.report
     report.record("system.finished", code is not None, f"still running after {timeout:g} s")
     report.record("system.exit-code", code in (0, None), f"the command exited with {code}")

@@ -99,3 +99,12 @@ def test_a_partner_outside_the_registry_without_keys_is_bad_input(tmp_path: Path
         done.returncode,
         done.stderr.strip(),
     )
+
+
+def test_a_command_that_cannot_run_is_bad_input(tmp_path: Path) -> None:
+    done = conformance(tmp_path, "--as", SCHOOL, "--", str(tmp_path / "no-such-system"))
+
+    assert (2, "error: cannot run the system's command") == (
+        done.returncode,
+        done.stderr.strip().split(" '")[0],
+    )
