@@ -13,8 +13,8 @@ from services.runtime.service import Service, Translation
 from services.runtime.settings import Settings
 
 
-def _needs(settings: Settings) -> dict[str, Any]:
-    return {"rules": load_rules(partners=PartnerRegistry.load(settings.data_dir))}
+def _needs(settings: Settings, registry: PartnerRegistry) -> dict[str, Any]:
+    return {"rules": load_rules(partners=registry)}
 
 
 SERVICE = Service(

@@ -62,10 +62,10 @@ def load_rules(
     )
 
 
-def _needs(settings: Settings) -> dict[str, Any]:
+def _needs(settings: Settings, registry: PartnerRegistry) -> dict[str, Any]:
     keys = load_or_create_partner_keys(settings.data_dir, FEED_SIGNER)
     return {
-        "rules": load_rules(partners=PartnerRegistry.load(settings.data_dir)),
+        "rules": load_rules(partners=registry),
         "sign": lambda body: sign_feed_entry(body, keys),
     }
 

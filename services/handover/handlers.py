@@ -17,7 +17,6 @@ from ketenbus_contracts.handover import InboundHandoverEvent
 from services.handover.application import HandoverApplication
 from services.handover.attachments import GET_SUBJECT, PUT_SUBJECT, AttachmentDesk, refused
 from services.runtime.host import ServiceContext
-from services.runtime.partners import PartnerRegistry
 from services.runtime.service import Consumes, application_of
 from services.runtime.streams import HANDOVER_ARRANGEMENTS, HANDOVER_INBOUND
 
@@ -71,7 +70,9 @@ def _open_desk(ctx: ServiceContext | None) -> AttachmentDesk:
         refusal: str | None = await service.call(app.attachment_refusal, handover_id, partner, op)
         return refusal
 
-    registry = PartnerRegistry.load(ctx.settings.data_dir)
+    registry = app.registry
+    if registry is None:
+        raise RuntimeError("handover's desk checks signatures with its service's registry")
 
     def public_key_for(partner: str) -> OKPKey | None:
         found = registry.public_keys(partner)

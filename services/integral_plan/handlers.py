@@ -94,7 +94,8 @@ def queries(router: NatsRouter, ctx: ServiceContext | None) -> None:
 
     def plan_access() -> PlanAccess:
         if not access:
-            access.append(PlanAccess.load(ctx.settings.data_dir))  # type: ignore[union-attr]
+            app = application_of(ctx, IntegralPlanApplication)
+            access.append(PlanAccess.of(app.registry))
         return access[0]
 
     @router.subscriber(

@@ -41,6 +41,13 @@ class PlanAccess:
     def load(cls, data_dir: Path) -> PlanAccess:
         return cls(PartnerRegistry.load(data_dir), load_register())
 
+    @classmethod
+    def of(cls, directory: PartnerRegistry | None) -> PlanAccess:
+        """With the registry the service's composition root loaded (`Service`)."""
+        if directory is None:
+            raise RuntimeError("the plan's queries are answered with its service's registry")
+        return cls(directory, load_register())
+
     def _signing_key(self, partner: str) -> OKPKey | None:
         keys = self.directory.public_keys(partner)
         if keys is None:

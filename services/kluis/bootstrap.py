@@ -16,12 +16,12 @@ from services.runtime.service import Service, Translation
 from services.runtime.settings import Settings
 
 
-def _needs(settings: Settings) -> dict[str, Any]:
+def _needs(settings: Settings, registry: PartnerRegistry) -> dict[str, Any]:
     """kluis's stores from the settings (SQLite files or PostgreSQL schema), its keys."""
     return {
         "register": load_register(settings.processing_register or REGISTER_PATH),
         "rules": load_relations(),
-        "directory": PartnerRegistry.load(settings.data_dir),
+        "directory": registry,
         "keystore": Keystore.open(settings),
         "own_keys": load_or_create_partner_keys(settings.data_dir, KLUIS_PARTNER_ID),
         "retention_interval": settings.kluis_retention_interval,

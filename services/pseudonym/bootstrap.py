@@ -23,10 +23,10 @@ def secret_path(data_dir: Path) -> Path:
     return data_dir / "secrets" / "pseudonym.key"
 
 
-def _needs(settings: Settings) -> dict[str, Any]:
+def _needs(settings: Settings, registry: PartnerRegistry) -> dict[str, Any]:
     return {
         "policy": load_policy(),
-        "directory": RequesterDirectory(PartnerRegistry.load(settings.data_dir)),
+        "directory": RequesterDirectory(registry),
         "pseudonymiser": SecretPseudonymiser(load_or_create_secret(secret_path(settings.data_dir))),
         "own_keys": load_or_create_partner_keys(settings.data_dir, PSEUDONYM_SERVICE),
     }

@@ -36,6 +36,7 @@ from services.runtime.batching import batch_consumer, stream_subscriber
 from services.runtime.host import ServiceContext, ServiceSpec
 from services.runtime.outbound import Outbound
 from services.runtime.outbox import Translate
+from services.runtime.partners import PartnerRegistry
 from services.runtime.replay import ReplayGuard
 from services.runtime.settings import Settings, tick_interval
 from services.runtime.store import Batch, Clock, Inbound, TrackedApplication, store_env, utcnow
@@ -241,7 +242,7 @@ class Keyed(Protocol[A_co]):
     def create_id(self, key: Any, /) -> Any: ...
 
 
-def _nothing(settings: Settings) -> Mapping[str, Any]:
+def _nothing(settings: Settings, registry: PartnerRegistry) -> Mapping[str, Any]:
     return {}
 
 
@@ -270,17 +271,18 @@ class Translation:
 class Service(Generic[App]):
     """A service's composition root: what its bootstrap decides, everything else derived.
 
-    `needs` reads what the application needs besides its store (its rules, registry, keys)
-    from the settings; `answers` its request/reply subjects, `routes` any other subscribers;
-    the service is named as its application (its store always is) unless `name` says
-    otherwise. It has a clock when its application keeps a due-at table (every minute) or
-    `tick_every` says (seconds, or a function of nothing that reads them); the clock calls
-    the application's `tick`, and `KETENBUS_<NAME>_TICK_INTERVAL` overrides its interval.
+    `needs` reads what the application needs besides its store (its rules, keys) from the
+    settings and the partner registry; `answers` its request/reply subjects, `routes` any
+    other subscribers; the service is named as its application (its store always is) unless
+    `name` says otherwise. It has a clock when its application keeps a due-at table (every
+    minute) or `tick_every` says (seconds, or a function of nothing that reads them); the
+    clock calls the application's `tick`, and `KETENBUS_<NAME>_TICK_INTERVAL` overrides its
+    interval.
     """
 
     application: type[App]
     consumes: tuple[Consumes, ...] = ()
-    needs: Callable[[Settings], Mapping[str, Any]] = _nothing
+    needs: Callable[[Settings, PartnerRegistry], Mapping[str, Any]] = _nothing
     translation: Translation | None = None
     answers: tuple[Answers, ...] = ()
     routes: Callable[[NatsRouter, ServiceContext | None], None] | None = None
@@ -295,11 +297,16 @@ class Service(Generic[App]):
         return self.name or self.application.name
 
     def create_application(self, settings: Settings) -> App:
-        """The application, its store from the settings, with what it `needs`."""
-        options = dict(self.needs(settings))
+        """The application, its store from the settings, with what it `needs`; the partner
+        registry is loaded here, once, and handed to `needs` and the application (its
+        handlers read it there)."""
+        registry = PartnerRegistry.load(settings.data_dir)
+        options = dict(self.needs(settings, registry))
         if self.translation is not None and self.translation.inbound is not None:
             options["inbound"] = self.translation.inbound
-        return self.application(env=store_env(settings, self.application.name), **options)
+        application = self.application(env=store_env(settings, self.application.name), **options)
+        application.registry = registry
+        return application
 
     def create_router(self, ctx: ServiceContext | None = None) -> NatsRouter:
         router = NatsRouter()

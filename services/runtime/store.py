@@ -34,6 +34,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 
 from services.runtime import due
+from services.runtime.partners import PartnerRegistry
 from services.runtime.settings import Settings
 
 # What a failure of the infrastructure raises (the store, the disk, the network): retried,
@@ -154,6 +155,9 @@ class TrackedApplication(Application[uuid.UUID]):
     refusals: ClassVar[tuple[type[Exception], ...]] = ()
     # An application with time-driven rules keeps the due-at table (services.runtime.due).
     scheduled: ClassVar[bool] = False
+    # The partner registry its composition root loaded for the process (`Service`), which
+    # its handlers use too; None for an application built without one (a unit test).
+    registry: PartnerRegistry | None = None
 
     def due_at(self, aggregate: Any) -> Mapping[str, datetime] | None:
         """What `aggregate` has due and when (None: it is not one the tick looks at)."""

@@ -23,9 +23,9 @@ class SignallingSettings(BaseSettings):
     rules_path: Path = RULES_PATH
 
 
-def _needs(settings: Settings) -> dict[str, Any]:
+def _needs(settings: Settings, registry: PartnerRegistry) -> dict[str, Any]:
     own = SignallingSettings()
-    return {"rules": load_rules(own.rules_path, PartnerRegistry.load(settings.data_dir))}
+    return {"rules": load_rules(own.rules_path, registry)}
 
 
 SERVICE = Service(
