@@ -30,7 +30,7 @@ import structlog
 from faststream.nats.security import NatsUserPassword
 from nats.aio.client import Client as NatsClient
 
-from ketenbus_partner.connect import inbox_prefix, password_variable
+from ketenbus_partner.connect import inbox_prefix, partner_options, password_variable
 from services.infra import INFRA_DIR
 from services.runtime.partners import PARTNERS_PATH, load_partners
 from services.runtime.secrets import load_or_create_secret
@@ -153,8 +153,9 @@ async def connect(settings: Settings, user: str, url: str, **kwargs: Any) -> Nat
 async def partner_connect(
     settings: Settings, partner: str, url: str, path: Path = PARTNERS_PATH, **kwargs: Any
 ) -> NatsClient:
-    """A NATS connection as a registered partner: its NATS user, replies on its own inbox
-    (without authorization: a plain connection, as before)."""
+    """A NATS connection as a registered partner: its NATS user with the password the backbone
+    keeps for it, replies on its own inbox, as the partner kit connects
+    (`ketenbus_partner.connect.partner_options`); without authorization a plain connection."""
     kwargs = {**BOUNDED_RECONNECTS, "name": partner, **kwargs}
     if settings.nats_auth == "none":
         return await _open(url, kwargs)
@@ -163,7 +164,8 @@ async def partner_connect(
         raise UnknownNatsPartnerError(f"{partner} is not in the partner registry")
     if entry.nats_user.nkey is not None:
         raise PartnerHoldsItsNkeyError(f"{partner} connects with its own NKEY seed")
-    options = connect_options(settings, entry.nats_user.user, inbox=entry.id)
+    user = entry.nats_user.user
+    options = partner_options(entry.id, user=user, password=nats_password(settings, user))
     return await _open(url, {**options, **kwargs})
 
 
