@@ -97,6 +97,12 @@ class CloudEvent(ContractModel, Generic[DataT]):
         description="The purposes of the sections in `data.sealed`, sorted: who may hold which "
         "purpose is the processing register's; the feed keeps only those the reader may hold",
     )
+    ketenbusactor: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]{2,63}$",
+        description="The person who acted for the source, where a person did (the web app): a "
+        "pseudonymous employee id from their login, never a name; covered by the signature",
+    )
     ketenbussig: str | None = Field(
         default=None,
         description="The publishing partner's signature: a JWS with detached payload "

@@ -48,6 +48,12 @@ class LazyPortal:
     async def parents_view(self, child: str, parent: str) -> dict[str, Any] | None:
         return await (await self._connected()).parents_view(child, parent)  # type: ignore[no-any-return]
 
+    async def seal(self, model: Any, *, child: str, event_id: Any) -> Any:
+        return await (await self._connected()).seal(model, child=child, event_id=event_id)
+
+    async def publish(self, event: Any) -> None:
+        await (await self._connected()).publish(event)
+
 
 def web(
     as_partner: Annotated[

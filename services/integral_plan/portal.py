@@ -9,14 +9,19 @@ kinds of information they shared and may see; never the content.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
 from nats.aio.client import Client as NatsClient
+from pydantic import BaseModel
 
+from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.purposes import Purpose
 from ketenbus_partner.keyring import Keyring
 from ketenbus_partner.keys import load_or_create_partner_keys
 from ketenbus_partner.plan import ask, kinds_only, open_plan, query_plan, query_worklist
+from ketenbus_partner.publish import publish_signed
 
 
 class Portal(Protocol):
@@ -37,6 +42,14 @@ class Portal(Protocol):
     async def parents_view(self, child: str, parent: str) -> dict[str, Any] | None:
         """The parents' view of the child's plan, asked as the parent's account (logged in
         here); None when the parent is not linked to the child."""
+
+    async def seal(
+        self, model: BaseModel, *, child: str, event_id: uuid.UUID
+    ) -> dict[Purpose, str]:
+        """`data.sealed` for `model`'s sections, under the partner's keys from kluis."""
+
+    async def publish(self, event: CloudEvent[Any]) -> None:
+        """Publish `event` as the partner: signed with its key, on its inbound subject."""
 
 
 class NatsPortal:
@@ -63,6 +76,14 @@ class NatsPortal:
         # The parents' view: the clear parts of what this partner may receive, and the kinds.
         found = await query_plan(self._nc, child, self._keyring.keys, self._timeout)
         return None if found is None else kinds_only(found)
+
+    async def seal(
+        self, model: BaseModel, *, child: str, event_id: uuid.UUID
+    ) -> dict[Purpose, str]:
+        return await self._keyring.seal(model, child=child, event_id=event_id)
+
+    async def publish(self, event: CloudEvent[Any]) -> None:
+        await publish_signed(self._nc.jetstream(), event, self._keyring.keys)
 
     async def parents_view(self, child: str, parent: str) -> dict[str, Any] | None:
         # The web app acts for the parent who logged in: it signs as the parent's account

@@ -16,6 +16,7 @@ API, for a partner's own system (it signs its `PlanQuery` itself; the plan servi
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from urllib.parse import urlencode
 import structlog
 from fastapi import FastAPI, Form, Header, HTTPException, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -53,6 +54,15 @@ from services.integral_plan.web_auth import (
     csrf_token,
     login_failure,
     person_of,
+)
+from services.integral_plan.web_forms import (
+    DOMAINS,
+    SENT,
+    OnPlan,
+    PlanForm,
+    action_form,
+    done_form,
+    goal_form,
 )
 from services.integral_plan.web_records import MemoryLog, ProcessingLog, Recorder, WebOperation
 from services.integral_plan.web_security import security_headers
@@ -287,7 +297,12 @@ def create_web_app(
             f"{PAYERS.get(s['payer'], s['payer'])} {s['percent']}%" for s in shares or []
         ),
     )
-    reader = {"reader_name": name_of(portal.partner), "urgent": URGENT}
+    reader = {
+        "reader_name": name_of(portal.partner),
+        "reader": portal.partner,
+        "urgent": URGENT,
+        "domains": DOMAINS,
+    }
 
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         person = person_of(request)
@@ -382,13 +397,60 @@ def create_web_app(
         return page(request, "werklijst.html", worklist=worklist)
 
     @app.get("/plan/{child}", response_class=HTMLResponse, summary="Plan van een kind (HTML)")
-    async def plan_page(request: Request, child: Child) -> HTMLResponse:
+    async def plan_page(
+        request: Request, child: Child, verstuurd: str | None = None
+    ) -> HTMLResponse:
         person = professional(request, "read-plan")
         plan = await portal.plan(child)
         record(person, WebOperation.READ_PLAN, child, shown=plan is not None, refusal=NO_PLAN)
         if plan is None:
             return not_found(request, "Er is geen plan van dit kind waarbij u betrokken bent.")
-        return page(request, "plan.html", plan=plan, today=clock().date())
+        sent = SENT.get(verstuurd or "")
+        return page(request, "plan.html", plan=plan, today=clock().date(), sent=sent)
+
+    async def act(
+        request: Request, child: str, action: str, fill: PlanForm, ref: str = ""
+    ) -> Response:
+        """A form posted on a child's plan: checked, sealed, published as the organisation with
+        the person in it; back on the plan with its errors, or to the plan when sent."""
+        person = professional(request, action)
+        form = await request.form()
+        csrf = form.get("csrf")
+        if not csrf_ok(request, csrf if isinstance(csrf, str) else None):
+            return message(
+                request,
+                400,
+                "Niet verstuurd",
+                "Het formulier is verlopen; probeer het opnieuw vanaf het plan.",
+            )
+        plan = await portal.plan(child)
+        if plan is None:
+            return not_found(request, "Er is geen plan van dit kind waarbij u betrokken bent.")
+        on = OnPlan(plan, clock().date(), portal.partner, person.employee, ref)
+        checked, draft = fill(form, on)
+        if draft is None:
+            record(person, WebOperation.READ_PLAN, child)
+            return page(request, "plan.html", 400, plan=plan, today=clock().date(), checked=checked)
+        event_id = uuid.uuid4()
+        sealed = await portal.seal(draft.sealed, child=child, event_id=event_id)
+        await portal.publish(draft.build(event_id, sealed))
+        record(person, WebOperation.ACT, child)
+        log.info(
+            "web.published", form=checked.form, event_id=str(event_id), employee=person.employee
+        )
+        return RedirectResponse(f"/plan/{child}?verstuurd={draft.done}", 303)
+
+    @app.post("/plan/{child}/doelen", include_in_schema=False)
+    async def set_goal(request: Request, child: Child) -> Response:
+        return await act(request, child, "set-goal", goal_form)
+
+    @app.post("/plan/{child}/acties", include_in_schema=False)
+    async def agree_action(request: Request, child: Child) -> Response:
+        return await act(request, child, "agree-action", action_form)
+
+    @app.post("/plan/{child}/acties/{action_id}/afgerond", include_in_schema=False)
+    async def report_done(request: Request, child: Child, action_id: uuid.UUID) -> Response:
+        return await act(request, child, "report-done", done_form, str(action_id))
 
     @app.get("/ouders", response_class=HTMLResponse, summary="Ouderinzage: start (HTML)")
     async def parents_home(request: Request) -> HTMLResponse:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from tests.browser.site import Site, running_provider, running_site
+from tests.browser.site import ARGS, ARTIFACTS, CHROMIUM, Site, running_provider, running_site
 from tests.events import PO, WIJKTEAM
 from tests.oidc import OidcProvider, free_port
 
@@ -32,3 +33,16 @@ def wijkteam(provider: OidcProvider, tmp_path_factory: pytest.TempPathFactory) -
 def school(provider: OidcProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with running_site(tmp_path_factory.mktemp("school"), PO, PORTS[PO], provider) as running:
         yield running
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            yield browser.new_page(viewport={"width": 1200, "height": 900}, locale="nl-NL")
+        finally:
+            browser.close()

@@ -56,7 +56,7 @@ from tests.events import (
     verzuim_report,
     youth_care_decided,
 )
-from tests.oidc import OidcProvider
+from tests.oidc import PASSWORD, OidcProvider
 
 KID = "e" * 32
 CARE = "Ambulante gezinsbegeleiding"
@@ -85,6 +85,7 @@ class LocalPortal:
         self.partner = partner
         self.app = app
         self.access = access
+        self.published: list[Any] = []
 
     async def plan(self, child: str) -> dict[str, Any] | None:
         try:
@@ -104,6 +105,13 @@ class LocalPortal:
 
     async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
         raise NotImplementedError
+
+    async def seal(self, model: Any, *, child: str, event_id: uuid.UUID) -> dict[Purpose, str]:
+        return {Purpose.PLAN: "test:" + model.model_dump_json()}
+
+    async def publish(self, event: Any) -> None:
+        self.published.append(event)
+        self.app.apply(event)
 
     async def parents_view(self, child: str, parent: str) -> dict[str, Any] | None:
         try:
@@ -182,6 +190,28 @@ def other_domains() -> list[Any]:
     ]
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def log_in(page: Any, url: str, user: str) -> None:
+    """Open `url`; at the provider's form, log in as `user` and come back."""
+    page.goto(url)
+    page.get_by_label("Gebruikersnaam").fill(user)
+    page.get_by_label("Wachtwoord").fill(PASSWORD)
+    page.get_by_role("button", name="Inloggen").click()
+    page.wait_for_url(url)
+
+
 PARENTS_CLIENT = "ketenbus-ouders"
 CALLBACKS = ("/inloggen/terug", "/ouders/inloggen/terug")
 
@@ -211,10 +241,11 @@ def running_provider(tmp: Path, ports: dict[str, int]) -> Iterator[OidcProvider]
 class Site:
     """One organisation's web app, running; its processing records in memory."""
 
-    def __init__(self, url: str, records: MemoryLog, app: Any) -> None:
+    def __init__(self, url: str, records: MemoryLog, app: Any, portal: LocalPortal) -> None:
         self.url = url
         self.records = records
         self.app = app
+        self.portal = portal
 
 
 @contextmanager
@@ -225,8 +256,9 @@ def running_site(
     settings = WebSettings(oidc_issuer=provider.issuer, parents_issuer=provider.issuer)
     login = LoginConfig.for_partner(partner, PartnerRegistry.load(), settings)
     records = MemoryLog()
+    portal = LocalPortal(story(), access, partner)
     web = create_web_app(
-        LocalPortal(story(), access, partner),
+        portal,
         access,
         lambda: NOW,
         login=login,
@@ -241,7 +273,7 @@ def running_site(
         assert time.monotonic() < deadline, "the web server did not start"
         time.sleep(0.05)
     try:
-        yield Site(f"http://127.0.0.1:{port}", records, web)
+        yield Site(f"http://127.0.0.1:{port}", records, web, portal)
     finally:
         server.should_exit = True
         thread.join(30)

@@ -8,41 +8,18 @@ person to look at.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.site import CARE, KID, Site
+from tests.browser.site import ARTIFACTS, CARE, CHROMIUM, KID, Site, log_in
 from tests.events import CHILD
-from tests.oidc import PASSWORD, available
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+from tests.oidc import available
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is missing"),
     pytest.mark.skipif(not available(), reason="node or npm oidc-provider is missing"),
 ]
-
-
-def log_in(page: Any, url: str, user: str) -> None:
-    """Open `url`; at the provider's form, log in as `user` and come back."""
-    page.goto(url)
-    page.get_by_label("Gebruikersnaam").fill(user)
-    page.get_by_label("Wachtwoord").fill(PASSWORD)
-    page.get_by_role("button", name="Inloggen").click()
-    page.wait_for_url(url)
 
 
 @pytest.fixture
@@ -55,19 +32,6 @@ def site(wijkteam: Site, page: Any) -> str:
 def school_site(school: Site, page: Any) -> str:
     log_in(page, f"{school.url}/werklijst", "ib-regenboog")
     return school.url
-
-
-@pytest.fixture
-def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield browser.new_page(viewport={"width": 1200, "height": 900}, locale="nl-NL")
-        finally:
-            browser.close()
 
 
 def visit(page: Any, url: str, screenshot: str = "") -> str:

@@ -49,6 +49,7 @@ from services.integral_plan.portal import NatsPortal
 from services.integral_plan.query import PlanAccess
 from services.integral_plan.rebuild import rebuild, replay_events
 from services.integral_plan.web import create_web_app
+from services.integral_plan.web_forms import OnPlan, goal_form
 from services.kluis.erasure import announce_erasure, destroy_keys
 from services.runtime.settings import server_list
 from services.runtime.supervisor import Backbone
@@ -65,6 +66,7 @@ WIJKTEAM = Party(partner="wijkteam-lingewaard", role="regisseur", contact="team@
 OUTSIDER = "leerplicht-lingewaard"
 GOAL = "Lotte gaat weer elke dag naar school."
 ACTION = "Huisbezoek over slapen en eten."
+ACTOR = "mw-" + "0" * 24  # a person of the wijkteam, as the web app names them
 TODAY = datetime.now(UTC).date()
 
 
@@ -260,8 +262,19 @@ class IntegralPlanCase(StoreBackend):
             anonymous_page.status_code,
             anonymous_page.headers["location"][:15],
         )
-        opened = await NatsPortal(nc, data_dir, WIJKTEAM.partner).plan(kid)
+        portal = NatsPortal(nc, data_dir, WIJKTEAM.partner)
+        opened = await portal.plan(kid)
         assert opened is not None and GOAL in str(opened["goals"][0]["opened"])
+
+        # A form of the web app: sealed and published by the portal as the wijkteam, with the
+        # person's pseudonymous id in the signed envelope; ingress and the plan service take it.
+        on = OnPlan(opened, TODAY, WIJKTEAM.partner, ACTOR)
+        _, draft = goal_form({"domein": "gezin", "tekst": "Vast dagritme"}, on)
+        assert draft is not None
+        web_goal = uuid.uuid4()
+        sealed = await portal.seal(draft.sealed, child=kid, event_id=web_goal)
+        await portal.publish(draft.build(web_goal, sealed))
+        await eventually(lambda: _goals(nc, kid, as_school, 2), "the web app's goal on the plan")
 
         # The municipal case system was told, thinly, on its callback.
         await eventually(lambda: _received(receiver, 3), "three plan notifications")
@@ -331,6 +344,11 @@ async def _party(nc: NatsClient, kid: str, keys: PartnerKeys, partner: str) -> b
 
 async def _gone(nc: NatsClient, kid: str, keys: PartnerKeys) -> bool:
     return await query_plan(nc, kid, keys) is None
+
+
+async def _goals(nc: NatsClient, kid: str, keys: PartnerKeys, n: int) -> bool:
+    plan = await query_plan(nc, kid, keys)
+    return bool(plan) and len(plan["goals"]) >= n  # type: ignore[index]
 
 
 async def _received(receiver: Receiver, n: int) -> bool:

@@ -34,6 +34,7 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
     "ib-regenboog": {"claims": {"name": "Ilse Bakker", "functie": "intern-begeleider"}},
     "consulent-wijkteam": {"claims": {"name": "Wim Jansen", "functie": "consulent"}},
     "admin-wijkteam": {"claims": {"name": "Anna de Vries", "functie": "administratie"}},
+    "mentor-wijkteam": {"claims": {"name": "Mo Mentor", "functie": "mentor"}},
     "stagiair-wijkteam": {"claims": {"name": "Sam Stagiair", "functie": "stagiair"}},
     "ouder-demo-0001": {"claims": {"name": "Ouder"}, "acr": SUBSTANTIAL},
     "ouder-basis": {"claims": {"name": "Ouder Basis"}, "acr": BASIC},

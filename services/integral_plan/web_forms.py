@@ -1,0 +1,206 @@
+"""The plan's forms (Dutch): what a person fills in, checked at the edge, as a contract event.
+
+Each form is checked here before anything is sealed or published: a missing or too long text,
+a date that is not a date or lies before today, someone who takes no part in the plan, an
+action that is not this organisation's to report. An error names the field in Dutch and goes
+back onto the form; a good form becomes one contract event, published by the web app as the
+organisation (signed with its key) with the acting person's pseudonymous id in it
+(`ketenbusactor`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, TypeVar, get_args
+
+from pydantic import BaseModel
+
+from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.plan import (
+    ActionAgreed,
+    ActionAgreedData,
+    ActionDetails,
+    ActionDone,
+    ActionDoneData,
+    ActionReport,
+    GoalDetails,
+    GoalSet,
+    GoalSetData,
+    PlanDomain,
+)
+
+DOMAINS: tuple[str, ...] = get_args(PlanDomain)
+E = TypeVar("E", bound=CloudEvent[Any])
+MAX_TEXT = 2000
+
+
+@dataclass
+class Checked:
+    """A form's values as typed, and its errors per field (empty: the form is good)."""
+
+    form: str
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def text(self, name: str, label: str, *, required: bool = True) -> str:
+        value = self.values.get(name, "").strip()
+        if required and not value:
+            self.errors[name] = f"Vul {label} in."
+        elif len(value) > MAX_TEXT:
+            self.errors[name] = f"{label.capitalize()} is te lang (ten hoogste {MAX_TEXT} tekens)."
+        return value
+
+    def day(self, name: str, label: str, today: date, *, required: bool = True) -> date | None:
+        value = self.values.get(name, "").strip()
+        if not value:
+            if required:
+                self.errors[name] = f"Vul {label} in."
+            return None
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            self.errors[name] = f"{label.capitalize()} is geen datum (jjjj-mm-dd)."
+            return None
+        if day < today:
+            self.errors[name] = f"{label.capitalize()} ligt in het verleden."
+        return day
+
+    def choice(self, name: str, label: str, allowed: Mapping[str, Any] | tuple[str, ...]) -> str:
+        value = self.values.get(name, "")
+        if value not in allowed:
+            self.errors[name] = f"Kies {label}."
+        return value
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A checked form: the event to publish once its sections are sealed."""
+
+    sealed: BaseModel
+    build: Any  # (event id, sealed sections) -> the contract event
+    done: str  # which banner the plan page shows after
+
+
+@dataclass(frozen=True)
+class OnPlan:
+    """Where a form was posted: the plan as the organisation sees it, today, the organisation,
+    the acting person's pseudonymous id, and what on the plan the form is about (an action)."""
+
+    plan: dict[str, Any]
+    today: date
+    partner: str
+    actor: str
+    ref: str = ""
+
+    def event(self, cls: type[E], event_id: uuid.UUID, data: Any) -> E:
+        """The contract event, as the organisation, with the person in it."""
+        return cls.create(
+            id=event_id,
+            source=self.partner,
+            subject=self.plan["child"],
+            data=data,
+            ketenbusactor=self.actor,
+        )
+
+
+# A form: what was posted, where -> the form checked, and what to publish when it is good.
+PlanForm = Callable[[Mapping[str, Any], OnPlan], tuple[Checked, Draft | None]]
+
+
+def _values(form: Mapping[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+
+
+def active_parties(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["partner"]: p for p in plan.get("parties", []) if p.get("active", True)}
+
+
+def goal_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
+    """`Doel stellen`: domain, what the goal is, optionally a target date."""
+    checked = Checked("doel", _values(form))
+    domain = checked.choice("domein", "een domein", DOMAINS)
+    text = checked.text("tekst", "het doel")
+    target = checked.day("streefdatum", "de streefdatum", on.today, required=False)
+    if not checked.ok:
+        return checked, None
+    goal_id = uuid.uuid4()
+
+    def build(event_id: uuid.UUID, sealed: dict[Any, str]) -> GoalSet:
+        data = GoalSetData.model_validate(
+            {
+                "goal_id": goal_id,
+                "domain": domain,
+                "set_on": on.today,
+                "target_on": target,
+                "sealed": sealed,
+            }
+        )
+        return on.event(GoalSet, event_id, data)
+
+    return checked, Draft(GoalDetails(text=text), build, "doel")
+
+
+def action_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
+    """`Actie afspreken`: X (who) does Y (what) and reports back to B (to whom) by a date."""
+    checked = Checked("actie", _values(form))
+    parties = active_parties(on.plan)
+    what = checked.text("wat", "wat er gedaan wordt")
+    who = checked.choice("wie", "wie het doet", parties)
+    to = checked.choice("aan", "aan wie wordt teruggekoppeld", parties)
+    due = checked.day("uiterlijk", "de datum", on.today)
+    goals = {g["goal_id"]: g for g in on.plan.get("goals", [])}
+    goal = checked.values.get("doel", "")
+    if goal and goal not in goals:
+        checked.errors["doel"] = "Kies een doel uit het plan, of geen."
+    if not checked.ok or due is None:
+        return checked, None
+    action_id = uuid.uuid4()
+
+    def build(event_id: uuid.UUID, sealed: dict[Any, str]) -> ActionAgreed:
+        data = ActionAgreedData(
+            action_id=action_id,
+            actor=who,
+            reports_to=to,
+            due_on=due,
+            agreed_on=on.today,
+            goal_id=uuid.UUID(goal) if goal else None,
+            sealed=sealed,
+        )
+        return on.event(ActionAgreed, event_id, data)
+
+    return checked, Draft(ActionDetails(what=what), build, "actie")
+
+
+def done_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
+    """`Afgerond melden`: the organisation doing an open action (`ref`) reports back, with
+    the follow-up agreed."""
+    action_id = on.ref
+    checked = Checked(f"afgerond-{action_id}", _values(form))
+    action = next((a for a in on.plan.get("actions", []) if a["action_id"] == action_id), None)
+    if action is None or action["actor"] != on.partner or action["status"] != "open":
+        checked.errors["actie"] = "Deze actie kunt u niet als afgerond melden."
+        return checked, None
+    report = checked.text("terugkoppeling", "de terugkoppeling")
+    follow_up = checked.text("vervolg", "het vervolg", required=False)
+    if not checked.ok:
+        return checked, None
+
+    def build(event_id: uuid.UUID, sealed: dict[Any, str]) -> ActionDone:
+        data = ActionDoneData(action_id=uuid.UUID(action_id), done_on=on.today, sealed=sealed)
+        return on.event(ActionDone, event_id, data)
+
+    return checked, Draft(ActionReport(report=report, follow_up=follow_up), build, "afgerond")
+
+
+SENT = {
+    "doel": "Het doel is verstuurd.",
+    "actie": "De actie is verstuurd.",
+    "afgerond": "De actie is als afgerond gemeld.",
+}
