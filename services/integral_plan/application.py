@@ -169,7 +169,8 @@ class IntegralPlanApplication(RuledApplication[WorklistRules]):
         if isinstance(event, ChildErased):
             self.erase(event.subject, work)
             return
-        applier = applier_for(event)
+        registry = self.registry
+        applier = applier_for(event) if registry is None else applier_for(event, registry.role_of)
         if applier is None:
             log.info("plan_event_ignored", event_type=event.type)
             return

@@ -510,17 +510,20 @@ PLAN_COMMANDS: dict[type[CloudEvent[Any]], Callable[[Plan, Any, Act], None]] = {
 }
 
 
-def act_of(event: CloudEvent[Any]) -> Act:
-    """Who acts on the plan by publishing `event`."""
-    role = partner_role(event.source)
+def act_of(event: CloudEvent[Any], role_of: Callable[[str], str | None]) -> Act:
+    """Who acts on the plan by publishing `event` (`role_of`: a partner's registered role)."""
+    role = role_of(event.source)
     return Act(event.source, role, event.id, _sealed(event.data), parent_link_rule())
 
 
-def applier_for(event: CloudEvent[Any]) -> Apply | None:
-    """How `event` changes a plan and its views (None: the plan does not take it)."""
+def applier_for(
+    event: CloudEvent[Any], role_of: Callable[[str], str | None] = partner_role
+) -> Apply | None:
+    """How `event` changes a plan and its views (None: the plan does not take it); `role_of`
+    is the service's partner registry's (the registry read on first use without one)."""
     command = PLAN_COMMANDS.get(type(event))
     if command is not None:
-        return lambda plan, view, e: command(plan, e.data, act_of(e))
+        return lambda plan, view, e: command(plan, e.data, act_of(e, role_of))
     return PROJECTIONS.get(type(event))
 
 
