@@ -13,7 +13,7 @@ in as loaded objects (`services.policy.handover`); no I/O here.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
@@ -128,6 +128,32 @@ class NotEnrolledError(HandoverError):
 class ParentsCopyMissingError(HandoverError):
     """The parents get a copy of the dossier that leaves (WPO art. 42, WEC art. 43): the release
     records the day they got it."""
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """A sending or receiving organisation and whom to contact there for this handover."""
+
+    partner: str
+    contact: str
+
+
+@dataclass(frozen=True)
+class Section:
+    """One category of the prepared dossier: its effective rule and its sealed content."""
+
+    category: str
+    rule: str
+    sealed: str
+
+
+@dataclass(frozen=True)
+class Running:
+    """Support that runs at the transition (a reference), and whether the dossier carries it."""
+
+    ref: str
+    kind: str
+    carried: bool
 
 
 @dataclass(frozen=True)
@@ -339,7 +365,7 @@ class Handover(Aggregate):
         self.child = child
         self.handover_id = handover_id
         self.transition = transition
-        self.sender = sender
+        self.sender = Organisation(sender["partner"], sender["contact"])
         self.receiver = receiver
         self.swv = swv
         self.planned_on = planned_on
@@ -348,12 +374,12 @@ class Handover(Aggregate):
         self.parents_copy = parents_copy
         self.automatic = automatic
         self.state = STARTED
-        self.sections: list[dict[str, str]] = []
+        self.sections: tuple[Section, ...] = ()
         self.prepared_in: uuid.UUID | None = None
-        self.running: list[dict[str, Any]] = []
+        self.running: tuple[Running, ...] = ()
         self.opted_out: list[str] = []
         self.consent_granted: bool | None = None
-        self.requested_by: dict[str, str] | None = None
+        self.requested_by: Organisation | None = None
         self.escalation_level = 0
 
     # checks shared by the commands
@@ -365,17 +391,17 @@ class Handover(Aggregate):
             raise HandoverClosedError(f"handover {self.handover_id} is closed")
 
     def _check_sender(self, partner: str) -> None:
-        if partner != self.sender["partner"]:
+        if partner != self.sender.partner:
             raise NotTheSenderError(f"{partner} is not the sending organisation")
 
     def attachment_refusal(self, partner: str, op: str) -> str | None:
         """Why `partner` may not put (`op` "put") or get an attachment of this handover; None
         when it may: the sender puts and gets, the receiver gets once the dossier is delivered."""
-        if partner == self.sender["partner"]:
+        if partner == self.sender.partner:
             return None
         if op == "put":
             return "not-the-sender"
-        receiver = self.requested_by["partner"] if self.requested_by else None
+        receiver = self.requested_by.partner if self.requested_by else None
         return None if partner == receiver and self.delivered else "not-a-party"
 
     @property
@@ -448,7 +474,7 @@ class Handover(Aggregate):
             raise ParentsAlreadyViewedError("the parents' view was recorded before")
         if not agreed and not reason_sealed:
             raise ReasonRequiredError("parents who do not agree give a reason")
-        rule_of = {s["category"]: s["rule"] for s in self.sections}
+        rule_of = {s.category: s.rule for s in self.sections}
         for category in opted_out:
             if rule_of.get(category, "OPT-UIT") != "OPT-UIT":
                 raise OptOutNotAllowedError(
@@ -574,12 +600,12 @@ class Handover(Aggregate):
         self._dossier_delivered(
             child=self.child,
             handover_id=self.handover_id,
-            sender=self.sender["partner"],
-            receiver=self.requested_by["partner"],
+            sender=self.sender.partner,
+            receiver=self.requested_by.partner,
             delivered_on=release.released_on,
             sections=leaving,
             withheld=withheld,
-            running=self.running,
+            running=[asdict(r) for r in self.running],
             parents_copy_on=release.parents_copy_on,
         )
 
@@ -587,8 +613,8 @@ class Handover(Aggregate):
         self, *, child: str, partner: str, held_on: date, participants: list[dict[str, str]]
     ) -> None:
         self._check(child)
-        parties = {self.sender["partner"]} | (
-            {self.requested_by["partner"]} if self.requested_by else set()
+        parties = {self.sender.partner} | (
+            {self.requested_by.partner} if self.requested_by else set()
         )
         if partner not in parties:
             raise NotAPartyError(f"{partner} is not a party to this handover")
@@ -618,7 +644,7 @@ class Handover(Aggregate):
             if step.level <= self.escalation_level or overdue_days <= step.after_days:
                 continue
             partner, contact = (
-                (self.sender["partner"], self.sender["contact"])
+                (self.sender.partner, self.sender.contact)
                 if step.to == "sending-contact"
                 else (self.swv, None)
             )
@@ -651,14 +677,14 @@ class Handover(Aggregate):
         leaving: list[dict[str, str]] = []
         withheld: list[dict[str, str]] = []
         for section in self.sections:
-            rule = section["rule"]
+            rule = section.rule
             goes = rule == "VERPLICHT" or (
-                rule == "OPT-UIT" and section["category"] not in self.opted_out
+                rule == "OPT-UIT" and section.category not in self.opted_out
             )
             if goes:
-                leaving.append(section | {"sealed_in": str(self.prepared_in)})
+                leaving.append(asdict(section) | {"sealed_in": str(self.prepared_in)})
             else:
-                withheld.append({"category": section["category"], "rule": rule})
+                withheld.append({"category": section.category, "rule": rule})
         return leaving, withheld
 
     # events
@@ -672,8 +698,8 @@ class Handover(Aggregate):
         running: list[dict[str, Any]],
         event_id: uuid.UUID,
     ) -> None:
-        self.sections = sections
-        self.running = running
+        self.sections = tuple(Section(s["category"], s["rule"], s["sealed"]) for s in sections)
+        self.running = tuple(Running(r["ref"], r["kind"], r["carried"]) for r in running)
         self.prepared_in = event_id
         self.state = PREPARED
 
@@ -714,7 +740,7 @@ class Handover(Aggregate):
         requested_on: date,
         aanmelding: dict[str, Any] | None = None,
     ) -> None:
-        self.requested_by = receiver
+        self.requested_by = Organisation(receiver["partner"], receiver["contact"])
 
     @event(ProcessingRecorded)
     def _processing_recorded(

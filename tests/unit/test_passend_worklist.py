@@ -22,6 +22,7 @@ from ketenbus_contracts.handover import (
 from services.arrangements.application import ArrangementsApplication
 from services.arrangements.translation import apply_inbound, to_contract
 from services.handover.application import HandoverApplication
+from services.handover.domain import Organisation
 from services.handover.translation import apply_inbound as handover_inbound
 from services.handover.translation import to_contract as handover_outbound
 from services.integral_plan.application import IntegralPlanApplication
@@ -145,7 +146,7 @@ def test_a_child_with_an_opp_or_arrangement_changing_school_starts_its_handover_
     started = handover.handover_of(needed.data.handover_id)
     assert (
         "po-vo",
-        {"partner": SCHOOL, "contact": ev.SCHOOL.contact},
+        Organisation(SCHOOL, ev.SCHOOL.contact),
         "vo-het-lyceum",
         date(2027, 1, 5),
         True,
