@@ -261,6 +261,7 @@ class IntegralPlanApplication(RuledApplication[WorklistRules]):
             "due-soon-action": 5,
             "zorgplicht-decision": 6,
             "opp-due": 7,
+            "opp-evaluation-overdue": 7,
             "tlv-waiting": 8,
             "opp-consent-pending": 9,
         }
@@ -439,7 +440,8 @@ def passend_work(
     plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
 ) -> list[dict[str, Any]]:
     """For a school: an aanmelding it has not decided on (zorgplicht), an OPP due after a
-    placement, an OPP whose handelingsdeel the parents have not consented to. For an SWV: a
+    placement, an OPP whose handelingsdeel the parents have not consented to, an OPP not
+    evaluated within a year (until it is revised). For an SWV: a
     TLV with no place at a school yet ("waiting", from its start)."""
     items = []
     opp_schools = {a["by"] for a in _arrangements(view, "opp-drawn-up")}
@@ -455,8 +457,12 @@ def passend_work(
             due = details["opp_due_on"]
             items.append(_deadline_item(plan, "opp-due", a, since, due, today))
     for a in _arrangements(view, "opp-drawn-up"):
-        if a["by"] == partner and a["details"].get("handelingsdeel_consent") != "granted":
+        if a["by"] != partner:
+            continue
+        if a["details"].get("handelingsdeel_consent") != "granted":
             items.append(_deadline_item(plan, "opp-consent-pending", a, a["on"], None, today))
+        if passed := a["details"].get("opp-evaluation_passed_on"):
+            items.append(_deadline_item(plan, "opp-evaluation-overdue", a, passed, passed, today))
     for a in _arrangements(view, "tlv-issued"):
         details, until = a["details"], a["until"]
         if a["by"] != partner or details.get("placed_on") or (until and until < str(today)):

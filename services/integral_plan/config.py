@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ketenbus_contracts.plan import PARENT_BASIS
 from services.infra import INFRA_DIR
 from services.integral_plan.domain import RecorderRule
+from services.policy.handover import HandoverRules
+from services.policy.handover import load_rules as load_handover_rules
 from services.policy.loading import load_relations
 from services.runtime.partners import load_partners
 
@@ -47,6 +49,12 @@ def load_worklist_rules(path: Path = WORKLIST_PATH) -> WorklistRules:
 def projection_rules(path: Path = PROJECTION_PATH) -> ProjectionRules:
     """Read once, on first use (not at import)."""
     return ProjectionRules.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+@cache
+def handover_rules() -> HandoverRules:
+    """The handover's ground per transition (infra/handover/rules.yaml), read once."""
+    return load_handover_rules()
 
 
 @cache

@@ -45,7 +45,12 @@ from ketenbus_contracts.signalling import (
     SignalRegistered,
     SignalWithdrawn,
 )
-from services.integral_plan.config import parent_link_rule, partner_role, projection_rules
+from services.integral_plan.config import (
+    handover_rules,
+    parent_link_rule,
+    partner_role,
+    projection_rules,
+)
 from services.integral_plan.domain import ENROLMENT, Act, Plan
 from services.integral_plan.views import ARRANGEMENTS, PlanView
 from services.runtime.outbound import Outbound
@@ -171,6 +176,8 @@ def _handover_started(plan: Plan, view: PlanView, event: ho.HandoverStarted) -> 
     started_on = event.time.date()
     sender = {d.sender.partner: {"contact": d.sender.contact}}
     plan.involve(_parties(event, sender, "handover-sender"), started_on)
+    basis = handover_rules().basis(d.transition)
+    ground = {"basis": basis.basis, "basis_source": basis.source, "automatic": d.automatic}
     view.note_handover_started(
         d.handover_id,
         d.transition,
@@ -181,6 +188,7 @@ def _handover_started(plan: Plan, view: PlanView, event: ho.HandoverStarted) -> 
         started_on,
         event.id,
         _sealed(d),
+        ground,
     )
 
 
@@ -372,8 +380,11 @@ def _placement_decided(plan: Plan, view: PlanView, event: arr.PlacementDecided) 
 @projects(arr.DeadlinePassed)
 def _deadline_passed(plan: Plan, view: PlanView, event: arr.DeadlinePassed) -> None:
     d = event.data
+    # On the item until it is done: a decision, an OPP drawn up, an OPP revised (a new OPP
+    # version replaces the item's details).
+    passed = {f"{d.about}_passed_on": d.deadline.isoformat()}
     view.note_arrangement_step(
-        d.ref_id, f"{d.about}-deadline-passed", d.deadline, ", ".join(d.to), {}
+        d.ref_id, f"{d.about}-deadline-passed", d.deadline, ", ".join(d.to), passed
     )
 
 

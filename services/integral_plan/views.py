@@ -223,16 +223,23 @@ class PlanView:
         started_on: date,
         event_id: uuid.UUID,
         sealed: dict[str, str],
+        ground: dict[str, Any] | None = None,
     ) -> None:
-        handover = self._handover(handover_id) | {
-            "transition": transition,
-            "planned_on": planned_on.isoformat(),
-            "event_id": str(event_id),
-            "sealed": dict(sealed),
-            "from": sender,
-            "to": receiver,
-            "swv": swv,
-        }
+        """A handover started; `ground`: on what ground its dossier goes (consent or legal
+        duty, and the source), whether the backbone started it by itself."""
+        handover = (
+            self._handover(handover_id)
+            | (ground or {})
+            | {
+                "transition": transition,
+                "planned_on": planned_on.isoformat(),
+                "event_id": str(event_id),
+                "sealed": dict(sealed),
+                "from": sender,
+                "to": receiver,
+                "swv": swv,
+            }
+        )
         self._put(HANDOVERS, str(handover_id), handover)
         at = started_on.isoformat()
         self._timeline_entry(at, "handover-started", sender, ref=str(handover_id))

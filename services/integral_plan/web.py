@@ -91,6 +91,7 @@ KINDS = {
     "stalled-handover": "Overdracht stokt",
     "zorgplicht-decision": "Beslissen op aanmelding (zorgplicht)",
     "opp-due": "OPP opstellen na plaatsing",
+    "opp-evaluation-overdue": "OPP niet binnen een jaar geëvalueerd",
     "tlv-waiting": "TLV zonder plek (wachtend)",
     "opp-consent-pending": "Instemming ouders met handelingsdeel OPP",
     "continuity-gap": "Lopende zorg gaat niet mee bij overstap",

@@ -221,3 +221,34 @@ def test_continuity_of_care_is_checked_against_the_arrangements_actually_running
     expected = [] if carried else [[care_id]]
     for partner in (SCHOOL, "vo-het-lyceum", ev.WIJKTEAM.partner):
         assert expected == gaps(partner)
+
+
+def test_an_opp_not_evaluated_within_a_year_is_on_the_schools_werklijst_until_revised() -> None:
+    backbone = Backbone()
+    plan = ev.opp(CHILD, TODAY, [date(2027, 6, 1)])
+    backbone.publish(plan)
+    backbone.later(366)
+    overdue = backbone.work(SCHOOL)
+
+    revised = ev.opp(CHILD, backbone.now.date(), [date(2028, 6, 1)], opp_id=plan.data.opp_id)
+    assert [] == backbone.publish(revised)
+
+    assert [("opp-evaluation-overdue", "2027-11-24")] == overdue
+    assert [] == backbone.work(SCHOOL)
+
+
+def test_the_plan_shows_on_what_ground_the_dossier_goes() -> None:
+    backbone = Backbone()
+    vo = ev.Party(partner="vo-het-lyceum", role="zorgcoordinator", contact="Zorgcoordinator")
+    aanmelding = ev.aanmelding(CHILD, TODAY, school=vo, transition="po-vo")
+    backbone.publish(ev.opp(CHILD, TODAY, [date(2027, 3, 1)]), aanmelding)
+    handover = HandoverApplication(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: backbone.now
+    )
+    [needed] = [e for e in relayed(backbone) if isinstance(e, HandoverNeeded)]
+    handover_inbound(handover, needed)
+    handover_relay(handover, backbone.plan)
+
+    [shown] = backbone.plan.plan_of(CHILD)["handovers"]
+    assert ("legal-duty", True) == (shown["basis"], shown["automatic"])
+    assert "WPO art. 42" in shown["basis_source"]
