@@ -31,7 +31,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from ketenbus_contracts.envelope import PSEUDONYM_PATTERN
-from ketenbus_contracts.plan import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
+from ketenbus_contracts.plan import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT, sealed_items
 from ketenbus_contracts.purposes import Purpose
 from services.integral_plan.portal import Portal
 from services.integral_plan.query import PARENT_ROLE, PlanAccess
@@ -395,7 +395,16 @@ def create_web_app(
         person = professional(request, "read-worklist")
         worklist = await portal.worklist()
         record(person, WebOperation.READ_WORKLIST)
-        return page(request, "werklijst.html", worklist=worklist)
+        identities: dict[str, dict[str, Any]] = {}
+        if person.may("see-identity"):
+            # Opened here, with the organisation's keys, for this page only: never stored.
+            for child in dict.fromkeys(item["child"] for item in worklist["items"]):
+                plan = await portal.plan(child)
+                who = identity_of(plan) if plan else None
+                if who:
+                    identities[child] = who
+                    record(person, WebOperation.READ_IDENTITY, child)
+        return page(request, "werklijst.html", worklist=worklist, identities=identities)
 
     @app.get("/plan/{child}", response_class=HTMLResponse, summary="Plan van een kind (HTML)")
     async def plan_page(
@@ -509,6 +518,16 @@ def create_web_app(
         return JSONResponse(answer["worklist"])
 
     return app
+
+
+def identity_of(plan: dict[str, Any]) -> dict[str, Any] | None:
+    """The child's name and date of birth from the first identity section the reader opened
+    (an enrolment's, a signal's); None when none is open to it."""
+    for item in sealed_items(plan):
+        opened = (item.get("opened") or {}).get(Purpose.IDENTITY.value) or {}
+        if opened.get("name") or opened.get("birth_date"):
+            return {"name": opened.get("name") or "", "birth_date": opened.get("birth_date")}
+    return None
 
 
 def shared_rows(

@@ -60,6 +60,7 @@ from tests.oidc import PASSWORD, OidcProvider
 
 KID = "e" * 32
 CARE = "Ambulante gezinsbegeleiding"
+PUPIL = "Sem de Vries"  # the second child's name, sealed under identity in its enrolment
 
 
 def clear(text: str, **fields: Any) -> dict[Purpose, str]:
@@ -175,8 +176,13 @@ def other_domains() -> list[Any]:
             )
         }
     )
+    enrolment = enrolled(PO, date(2026, 8, 20), KID)
+    who = "test:" + json.dumps({"name": PUPIL, "birth_date": "2014-05-03"})
+    enrolment = enrolment.model_copy(
+        update={"data": enrolment.data.model_copy(update={"sealed": {Purpose.IDENTITY: who}})}
+    )
     return [
-        enrolled(PO, date(2026, 8, 20), KID),
+        enrolment,
         started,
         handover_escalated(started, date(2026, 11, 12)),
         support_requested(date(2026, 9, 15), KID),

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.browser.site import ARTIFACTS, CARE, CHROMIUM, KID, Site, log_in
+from tests.browser.site import ARTIFACTS, CARE, CHROMIUM, KID, PUPIL, Site, log_in
 from tests.events import CHILD
 from tests.oidc import available
+from tests.oidc import log_in as http_log_in
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is missing"),
@@ -157,3 +159,26 @@ def test_a_parent_logs_in_and_sees_who_takes_part_what_kinds_and_their_own_actio
     # Another child, not linked to this parent: nothing, not even that there is a plan.
     response = page.goto(f"{wijkteam.url}/ouders/{KID}")
     assert 404 == response.status
+
+
+def test_the_schools_worklist_names_the_child_with_its_date_of_birth(
+    school: Site, school_site: str, page: Any
+) -> None:
+    before = len(school.records.records)
+    page.goto(f"{school_site}/werklijst")
+    page.screenshot(path=str(ARTIFACTS / "werklijst-namen.png"), full_page=True)
+
+    rows = page.locator("tbody tr").filter(has_text=PUPIL)
+    assert 2 == rows.count()
+    assert "geboren 3 mei 2014" in rows.first.inner_text()
+    # Each name opened is a processing record naming the person.
+    opened = [r for r in school.records.records[before:] if r.operation == "identity-read"]
+    assert [KID] == [r.data_subject for r in opened] and opened[0].employee
+
+
+def test_a_function_without_identity_sees_no_names_on_the_worklist(school: Site) -> None:
+    with httpx.Client(timeout=30) as http:
+        shown = http_log_in(http, f"{school.url}/werklijst", "admin-wijkteam")
+
+    assert 200 == shown.status_code
+    assert PUPIL not in shown.text and KID[:8] in shown.text
