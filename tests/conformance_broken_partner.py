@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import Any
 
 from joserfc import jws
 
@@ -23,12 +24,10 @@ from ketenbus_partner.publish import publish_signed
 from ketenbus_partner.reference import await_receipt, build_signal, load_task, partner_keys
 
 
-async def register_signal_wrongly(
-    task: dict[str, object], keys: PartnerKeys, *, forge: bool
-) -> None:
+async def register_signal_wrongly(task: dict[str, Any], keys: PartnerKeys, *, forge: bool) -> None:
     nc = await connect_partner(str(task["nats_url"]), keys.partner)
     try:
-        event = await build_signal(task, keys, nc)  # type: ignore[arg-type]
+        event = await build_signal(task, keys, nc)
         if forge:
             await publish_signed(nc.jetstream(), event, PartnerKeys.generate(keys.partner))
             await await_receipt(nc, keys.partner, event.id)
