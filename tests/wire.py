@@ -163,7 +163,7 @@ def _fit(candidates: list[tuple[str, dict[str, Any]]], seen: Seen) -> tuple[str,
     for key, message in candidates:
         try:
             payload = _payload(message, seen.data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: an attack's nesting
             found.append((key, ["the payload is not JSON"]))
             continue
         errors = message_errors(message, payload, seen.headers)
@@ -178,7 +178,7 @@ def _fit(candidates: list[tuple[str, dict[str, Any]]], seen: Seen) -> tuple[str,
 def _json(data: bytes) -> Any:
     try:
         return json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

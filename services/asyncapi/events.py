@@ -146,16 +146,21 @@ def header_schemas() -> dict[str, dict[str, Any]]:
         "format": "uuid",
         "description": "The event id: JetStream drops a re-publish within the duplicate window.",
     }
-    inbound = {
-        "title": INBOUND_HEADERS,
+    outbox = {
+        "title": OUTBOX_HEADERS,
         "type": "object",
-        "description": "What a partner sets when it publishes an event (JetStream publish).",
+        "description": "What a service's outbox relay sets (and nothing else).",
         "properties": {"Nats-Msg-Id": msg_id},
         "required": ["Nats-Msg-Id"],
     }
-    outbox = inbound | {
-        "title": OUTBOX_HEADERS,
-        "description": "What a service's outbox relay sets (and nothing else).",
+    inbound = outbox | {
+        "title": INBOUND_HEADERS,
+        "description": (
+            "What a partner sets when it publishes an event (JetStream publish). `Nats-Msg-Id` "
+            "is not required, but without it a re-publish (after a lost acknowledgement) is "
+            "stored twice; the partner kit always sets it."
+        ),
+        "required": [],
     }
     feed = {
         "title": FEED_HEADERS,

@@ -68,6 +68,10 @@ _JWE_FIELDS = {"section", "sections", "identifiers", "token", "key", "sealed"}
 
 # Examples a schema's fields alone cannot give (a rule across fields).
 _OVERRIDES: dict[str, dict[str, Any]] = {
+    "KluisAnswer": {
+        "kid": f"{EXAMPLE_PSEUDONYM}/signalling/{EXAMPLE_PARTNER}/1",
+        "key": _PLACEHOLDER_JWE,
+    },
     "Receipt": {
         "status": "accepted",
         "stream_seq": 42,

@@ -220,6 +220,7 @@ def attachment_answer_schema() -> dict[str, Any]:
         },
         "required": ["ok"],
         "additionalProperties": False,
+        "examples": [{"ok": True, "chunks": 3, "data": "JVBERi0xLjcK"}],
     }
 
 
