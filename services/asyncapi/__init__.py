@@ -125,7 +125,28 @@ def description() -> str:
             f"{stream.description}; duplicate window {stream.duplicate_window:g} s; "
             + (f"max age {stream.max_age / DAY:g} days." if stream.max_age else "no max age.")
         )
+    lines += ["", PARTNER_GUIDE]
     return "\n".join(lines)
+
+
+PARTNER_GUIDE = """\
+For a partner's system (where to look in this document):
+- What it publishes: the channels `in.<domain>.<event>` (address `in.{partner}.<domain>.<event>`),
+  one CloudEvent per message, signed (`ketenbussig`, protected header `EventSignatureHeader`),
+  everything about the child in `data.sealed`: per purpose a JWE (`SealedSectionHeader`) whose
+  property names its purpose (`x-purpose`) and the schema it opens to (`x-ketenbus-section`).
+  `purposes` lists the purposes sealed.
+- What it reads: its feed, `feed.{partner}.<domain>.<event>` (copies, signed by the feed) and
+  `feed.{partner}.receipt` (the answer to every event it published), through its durable
+  consumer `feed-<partner>`.
+- What it asks: the request channels (`ketenbus.kluis.*`, `ketenbus.query.*`,
+  `ketenbus.pseudonym`, `ketenbus.attachment.*`): each message is a JWS whose protected header
+  and claims are named in `x-ketenbus-jws`; the reply is the operation's `reply`.
+- How it connects and signs: `components.securitySchemes`.
+- Every message has an example; the events' and requests' examples are signed with example
+  keys and sealed under an example data key anyone can derive (see each example's summary): an
+  implementation can verify them (its canonical form must give the signed bytes) and open
+  them."""
 
 
 def generate(broker: NatsBroker | None = None) -> dict[str, Any]:
