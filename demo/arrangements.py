@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import NotFoundError
 
@@ -256,10 +257,15 @@ def split(**shares: int) -> list[FundingShare]:
 # The scenario --------------------------------------------------------------------------
 
 
-async def _poll(check: Any, what: str, timeout: float = 60.0) -> Any:
+async def poll(check: Any, what: str, timeout: float = 90.0) -> Any:
+    """Await `check()` until it gives something; no responders counts as not yet (the service
+    is still starting). The demo's one way to wait for the backbone."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        result = await check()
+        try:
+            result = await check()
+        except nats.errors.NoRespondersError:
+            result = None
         if result:
             return result
         if asyncio.get_running_loop().time() > deadline:
@@ -289,7 +295,7 @@ async def wait_for(
         event = await last_event(nc, name, stream)
         return event if event is not None and match(event) else None
 
-    result: CloudEvent[Any] = await _poll(found, f"{name} on {stream.name}")
+    result: CloudEvent[Any] = await poll(found, f"{name} on {stream.name}")
     return result
 
 
@@ -303,7 +309,7 @@ async def _kluis_caught_up(nc: NatsClient) -> None:
             return False
         return bool(info.num_pending == 0 and info.num_ack_pending == 0)
 
-    await _poll(idle, "kluis catching up with ARRANGEMENTS")
+    await poll(idle, "kluis catching up with ARRANGEMENTS")
 
 
 async def run_arrangement_scenario(

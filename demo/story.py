@@ -21,7 +21,6 @@ event stores, every event signed by its partner and everything about the child s
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import tempfile
 import uuid
@@ -30,7 +29,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import nats
 from lxml import etree
 from nats.aio.client import Client as NatsClient
 
@@ -48,7 +46,7 @@ from adapters.oso.dossier import SAMPLES as OSO_SAMPLES
 from adapters.oso.dossier import read_dossier
 from adapters.oso.transfer import Imported, TransferError, export_oso, import_oso
 from adapters.school_imports import publish_absences, publish_edexml
-from demo.arrangements import run_arrangement_scenario, wait_for
+from demo.arrangements import poll, run_arrangement_scenario, wait_for
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.handover import (
     DossierReleased,
@@ -196,20 +194,6 @@ async def keyring_of(conns: Connections, data_dir: Path, partner: str, **kwargs:
     return Keyring.for_partner(data_dir, partner, await conns.partner(partner), **kwargs)
 
 
-async def _poll(check: Any, what: str, timeout: float = 90.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            result = await check()
-        except nats.errors.NoRespondersError:
-            result = None  # the service is still starting
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"{what} did not happen in time")
-        await asyncio.sleep(0.2)
-
-
 async def wait_for_plan(
     nc: NatsClient, child: str, keyring: Keyring, ready: Any, what: str
 ) -> dict[str, Any]:
@@ -219,7 +203,7 @@ async def wait_for_plan(
         plan = await query_plan(nc, child, keyring.keys)
         return plan if plan and ready(plan) else None
 
-    return dict(await _poll(check, what))
+    return dict(await poll(check, what))
 
 
 async def wait_for_relations(nc: NatsClient) -> None:
@@ -232,7 +216,7 @@ async def wait_for_relations(nc: NatsClient) -> None:
                 return False
         return True
 
-    await _poll(idle, "kluis catching up")
+    await poll(idle, "kluis catching up")
 
 
 # 1. enrolments ---------------------------------------------------------------------------
@@ -500,7 +484,7 @@ async def hand_over(
         lambda e: e.data.handover_id == done.handover_id,
         stream=HANDOVER,
     )
-    opened = await _poll(
+    opened = await poll(
         lambda: open_delivery(conns, data_dir, done.handover_id),
         "the vo school opening the dossier",
     )

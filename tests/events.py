@@ -45,24 +45,36 @@ SEALED = {Purpose.PLAN: "sealed-token"}
 
 
 def signal(
-    party: Party,
-    on: date,
+    party: Party | Signaller,
+    on: date = date(2026, 11, 1),
     child: str = CHILD,
     sealed: Any = None,
     event_id: uuid.UUID | None = None,
+    *,
+    until: date | None = None,
+    source: str | None = None,
+    signal_id: uuid.UUID | None = None,
+    at: datetime | None = None,
+    **data: Any,
 ) -> SignalRegistered:
-    """`party`'s signal on `child`, kept the two years the Jeugdwet allows at most; `event_id`
-    when `sealed` was sealed bound to it."""
+    """`party`'s signal on `child`, kept `until` (by default the two years the Jeugdwet allows at
+    most); `event_id` when `sealed` was sealed bound to it; `source` when another than the
+    signaller publishes it (a relaying service); `data`: its other fields (household,
+    municipality, age band)."""
+    sealed = sealed or {}
     return SignalRegistered.create(
         id=event_id or uuid.uuid4(),
-        source=party.partner,
+        source=source or party.partner,
         subject=child,
+        purposes=sorted(sealed),
+        **({"time": at} if at else {}),
         data=SignalRegisteredData(
-            signal_id=uuid.uuid4(),
+            signal_id=signal_id or uuid.uuid4(),
             signaller=Signaller(**party.model_dump()),
             registered_on=on,
-            planned_removal_on=date(on.year + 2, on.month, on.day),
-            sealed=sealed or {},
+            planned_removal_on=until or date(on.year + 2, on.month, on.day),
+            sealed=sealed,
+            **data,
         ),
     )
 

@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,8 +16,9 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from ketenbus_contracts.envelope import CloudEvent, parse_event
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import PartnerKeys
-from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
+from ketenbus_contracts.signalling import Signaller
 from ketenbus_partner import plan as client
+from ketenbus_partner.feed import read_feed
 from ketenbus_partner.keys import load_or_create_partner_keys
 from ketenbus_partner.publish import DataDirKeys
 from services.kluis.domain import Decision, Operation, ProcessingRecord
@@ -40,19 +41,6 @@ def child(n: int) -> str:
         digits += alphabet[n % 32]
         n //= 32
     return digits
-
-
-def signal(subject: str, signaller: Signaller, on: date = date(2026, 11, 1)) -> SignalRegistered:
-    return SignalRegistered.create(
-        source=signaller.partner,
-        subject=subject,
-        data=SignalRegisteredData(
-            signal_id=uuid.uuid4(),
-            signaller=signaller,
-            registered_on=on,
-            planned_removal_on=on + timedelta(days=730),
-        ),
-    )
 
 
 # The tests' one way to wait: poll until something holds, with a generous deadline that only
@@ -87,6 +75,20 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up waiting for {what or check}")
         await asyncio.sleep(0.1)
+
+
+async def feed_items(
+    nc: Any, partner: str, count: int, keep: Callable[[Any], bool] = lambda item: True
+) -> list[Any]:
+    """The partner's feed entries (those it would `keep`), once `count` have come: read from
+    its feed consumer as they arrive, waited for as everything else (`eventually`)."""
+    found: list[Any] = []
+
+    async def enough() -> list[Any] | None:
+        found.extend([item async for item in read_feed(nc, partner, wait=0.5) if keep(item)])
+        return found if len(found) >= count else None
+
+    return await eventually(enough, f"{count} entries on the feed of {partner}", timeout=60.0)
 
 
 async def publish_all(url: str, items: list[tuple[str, bytes, str | None]]) -> None:

@@ -26,6 +26,7 @@ from services.runtime.settings import Settings
 from services.runtime.streams import ensure_streams
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend
+from tests.events import signal
 from tests.integration.helpers import (
     JGZ,
     SCHOOL,
@@ -33,7 +34,6 @@ from tests.integration.helpers import (
     child,
     publish_all,
     read_stream,
-    signal,
     wait_until,
 )
 
@@ -55,7 +55,7 @@ class AuditCase(StoreBackend):
         settings = settings.model_copy(update={"nats_url": nats_url})
         asyncio.run(_prepare(nats_url))
         school_keys = load_or_create_partner_keys(settings.data_dir, SCHOOL.partner)
-        first = sign_event(signal(child(1), SCHOOL), school_keys)
+        first = sign_event(signal(SCHOOL, child=child(1)), school_keys)
         asyncio.run(
             publish_all(
                 nats_url,
@@ -69,7 +69,7 @@ class AuditCase(StoreBackend):
         time.sleep(0.05)  # so that the moment lies strictly between (not a timing assertion)
         moment = datetime.now(UTC)
         time.sleep(0.05)
-        second = signal(child(1), JGZ)
+        second = signal(JGZ, child=child(1))
         match = MatchFound.create(
             source="signalling",
             subject=child(1),
@@ -81,7 +81,7 @@ class AuditCase(StoreBackend):
             ),
         )
         forged = first.model_copy(update={"id": uuid.uuid4()})  # altered after signing
-        other = signal(child(2), SCHOOL)
+        other = signal(SCHOOL, child=child(2))
         asyncio.run(
             publish_all(
                 nats_url,
@@ -175,13 +175,13 @@ class TestAuditOnPostgres(AuditCase):
 def test_ingress_refuses_an_altered_or_unsigned_event_by_default(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     keys = load_or_create_partner_keys(tmp_path, SCHOOL.partner)
-    signed = sign_event(signal(child(3), SCHOOL), keys)
+    signed = sign_event(signal(SCHOOL, child=child(3)), keys)
     assert signed.id == validate_inbound(SCHOOL.partner, signed.to_bytes(), settings).id
     altered = json.loads(signed.to_bytes())
     altered["data"]["registered_on"] = "2026-01-01"
     with pytest.raises(IngressRefusedError, match="forged-signature") as forged:
         validate_inbound(SCHOOL.partner, json.dumps(altered).encode(), settings)
-    unsigned = signal(child(3), SCHOOL)
+    unsigned = signal(SCHOOL, child=child(3))
     with pytest.raises(IngressRefusedError, match="missing-signature") as missing:
         validate_inbound(SCHOOL.partner, unsigned.to_bytes(), settings)
     assert ("forged-signature", "missing-signature") == (forged.value.code, missing.value.code)
@@ -198,8 +198,8 @@ def test_signalling_dead_letters_a_forged_event_and_processes_the_signed_one(
         backbone.url,
         load_or_create_partner_keys(backbone.settings.data_dir, SCHOOL.partner),
     )
-    signed = sign_event(signal(child(4), SCHOOL), keys)
-    forged = json.loads(sign_event(signal(child(5), SCHOOL), keys).to_bytes())
+    signed = sign_event(signal(SCHOOL, child=child(4)), keys)
+    forged = json.loads(sign_event(signal(SCHOOL, child=child(5)), keys).to_bytes())
     forged["subject"] = child(6)  # moved to another child after signing
     asyncio.run(
         publish_all(

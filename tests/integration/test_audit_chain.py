@@ -20,13 +20,13 @@ from services.kluis.keystore import Keystore
 from services.runtime.settings import Settings
 from services.signalling.bootstrap import create_application
 from tests.conftest import StartBackbone, StoreBackend
+from tests.events import signal
 from tests.integration.helpers import (
     JGZ,
     SCHOOL,
     add_processing_record,
     child,
     publish_events,
-    signal,
     wait_until,
 )
 
@@ -39,7 +39,9 @@ KLUIS: dict[str, Any] = {"kluis": create_kluis}
 def record_signals(settings: Settings, count: int) -> None:
     app = create_application(settings)
     try:
-        items = [(n + 1, signal(child(n // 2), SCHOOL if n % 2 else JGZ)) for n in range(count)]
+        items = [
+            (n + 1, signal(SCHOOL if n % 2 else JGZ, child=child(n // 2))) for n in range(count)
+        ]
         assert [] == app.process_batch("INBOUND:signalling", items)
     finally:
         app.close()
@@ -130,7 +132,7 @@ class AuditChainCase(StoreBackend):
         verify_stores(settings, factories=FACTORIES)
         app = create_application(settings)
         try:
-            app.process_batch("INBOUND:signalling", [(3, signal(child(9), SCHOOL))])
+            app.process_batch("INBOUND:signalling", [(3, signal(SCHOOL, child=child(9)))])
         finally:
             app.close()
         report = verify_stores(settings, factories=FACTORIES)[0]
@@ -224,7 +226,7 @@ class AuditChainCase(StoreBackend):
         self, settings: Settings, start_backbone: StartBackbone
     ) -> None:
         running = settings.model_copy(update={"audit_witness_interval": 0.1})
-        signals = [signal(child(n // 2), SCHOOL if n % 2 else JGZ) for n in range(4)]
+        signals = [signal(SCHOOL if n % 2 else JGZ, child=child(n // 2)) for n in range(4)]
         backbone = start_backbone(running, ["signalling"])
         publish_events(backbone.url, signals, settings.data_dir)
         wait_until(

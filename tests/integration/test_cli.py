@@ -17,13 +17,13 @@ from ketenbus_contracts.signing import verify_raw
 from ketenbus_partner.keys import load_or_create_partner_keys
 from services.cli import app
 from services.runtime.supervisor import Backbone
+from tests.events import signal
 from tests.integration.helpers import (
     JGZ,
     SCHOOL,
     child,
     query_plan,
     read_stream,
-    signal,
     wait_until,
 )
 
@@ -49,7 +49,7 @@ def test_publish_validates_and_publishes_a_partners_event(
 ) -> None:
     kid = child(7)
     event = tmp_path / "signal.json"
-    event.write_bytes(signal(kid, SCHOOL).to_bytes())
+    event.write_bytes(signal(SCHOOL, child=kid).to_bytes())
 
     result = ketenbus("publish", "--as", "bs-de-regenboog", str(event))
 
@@ -64,7 +64,7 @@ def test_publish_validates_and_publishes_a_partners_event(
 def test_publish_refuses_invalid_input_with_the_reason_and_dead_letters_it_sealed(
     ketenbus, backbone: Backbone, tmp_path: Path
 ) -> None:
-    raw = json.loads(signal(child(8), SCHOOL).to_bytes())
+    raw = json.loads(signal(SCHOOL, child=child(8)).to_bytes())
     raw["data"]["name"] = "Kanariepietje"
     event = tmp_path / "bad.json"
     event.write_text(json.dumps(raw))
@@ -82,7 +82,7 @@ def test_publish_refuses_invalid_input_with_the_reason_and_dead_letters_it_seale
 
 def test_publish_refuses_an_event_in_another_partners_name(ketenbus, tmp_path: Path) -> None:
     event = tmp_path / "signal.json"
-    event.write_bytes(signal(child(9), JGZ).to_bytes())
+    event.write_bytes(signal(JGZ, child=child(9)).to_bytes())
 
     result = ketenbus("publish", "--as", "bs-de-regenboog", str(event))
 
@@ -94,7 +94,7 @@ def test_publish_signs_for_a_demo_partner_whose_keys_are_in_the_data_dir(
     ketenbus, backbone: Backbone, tmp_path: Path
 ) -> None:
     event = tmp_path / "signal.json"
-    event.write_bytes(signal(child(13), SCHOOL).to_bytes())
+    event.write_bytes(signal(SCHOOL, child=child(13)).to_bytes())
 
     result = ketenbus("publish", "--as", "bs-de-regenboog", str(event))
 
@@ -109,7 +109,7 @@ def test_publish_refuses_an_unsigned_event_it_cannot_sign_and_dead_letters_it(
 ) -> None:
     stranger = Signaller(partner="bs-onbekend", role="ib-er", contact="ib")
     event = tmp_path / "signal.json"
-    event.write_bytes(signal(child(14), stranger).to_bytes())
+    event.write_bytes(signal(stranger, child=child(14)).to_bytes())
 
     result = ketenbus("publish", "--as", stranger.partner, str(event))
 
@@ -124,7 +124,7 @@ def test_publish_refuses_an_unsigned_event_it_cannot_sign_and_dead_letters_it(
 def signalled(ketenbus: Callable[..., Any], backbone: Backbone, tmp_path: Path, kid: str) -> str:
     """`kid`, once the school's signal about it, published with the CLI, made its plan."""
     event = tmp_path / "signal.json"
-    event.write_bytes(signal(kid, SCHOOL).to_bytes())
+    event.write_bytes(signal(SCHOOL, child=kid).to_bytes())
     ketenbus("publish", "--as", "bs-de-regenboog", str(event))
     wait_until(lambda: query_plan(backbone, kid), what="the plan")
     return kid

@@ -14,9 +14,7 @@ import signal as signal_module
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import nats
 import pytest
@@ -25,14 +23,15 @@ from nats.js.api import ConsumerConfig
 
 from ketenbus_contracts.feed import FEED_SIGNER, verify_feed_entry
 from ketenbus_contracts.purposes import Purpose
-from ketenbus_partner.feed import FeedItem, read_feed
+from ketenbus_partner.feed import FeedItem
 from ketenbus_partner.keys import load_or_create_partner_keys
 from ketenbus_partner.publish import publish_signed
 from services.runtime.nats_auth import partner_connect
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone
-from tests.integration.helpers import JGZ, SCHOOL, child, signal
+from tests.events import signal
+from tests.integration.helpers import JGZ, SCHOOL, child, eventually, feed_items
 
 pytestmark = pytest.mark.integration
 
@@ -45,32 +44,13 @@ def backbone(tmp_path: Path, start_backbone: StartBackbone) -> Backbone:
     return start_backbone(settings, ["signalling", "feed"])
 
 
-async def collect(nc: NatsClient, partner: str, until: int, timeout: float = 60.0) -> list[Any]:
-    """The partner's feed entries until `until` have come (or a generous deadline passed)."""
-    items: list[FeedItem] = []
-    deadline = time.monotonic() + timeout
-    while len(items) < until and time.monotonic() < deadline:
-        items += [item async for item in read_feed(nc, partner, wait=0.5)]
-    return items
-
-
 def test_a_school_reads_only_its_own_children_and_the_receipts_of_what_it_published(
     backbone: Backbone,
 ) -> None:
     settings, ours, theirs = backbone.settings, child(31), child(32)
-    own = signal(ours, SCHOOL).model_copy(
-        update={"purposes": [Purpose.SIGNALLING, Purpose.YOUTH_CARE]}
-    )
-    own = own.model_copy(
-        update={
-            "data": own.data.model_copy(
-                update={
-                    "sealed": {Purpose.SIGNALLING: "a.b.c.d.e", Purpose.YOUTH_CARE: "f.g.h.i.j"}
-                }
-            )
-        }
-    )
-    unsigned = signal(child(33), SCHOOL)
+    sealed = {Purpose.SIGNALLING: "a.b.c.d.e", Purpose.YOUTH_CARE: "f.g.h.i.j"}
+    own = signal(SCHOOL, child=ours, sealed=sealed)
+    unsigned = signal(SCHOOL, child=child(33))
 
     async def scenario() -> tuple[list[FeedItem], list[FeedItem]]:
         school = await partner_connect(settings, SCHOOL.partner, backbone.url)
@@ -78,12 +58,13 @@ def test_a_school_reads_only_its_own_children_and_the_receipts_of_what_it_publis
         try:
             school_keys = load_or_create_partner_keys(settings.data_dir, SCHOOL.partner)
             jgz_keys = load_or_create_partner_keys(settings.data_dir, JGZ.partner)
-            await publish_signed(jgz.jetstream(), signal(theirs, JGZ), jgz_keys)
+            await publish_signed(jgz.jetstream(), signal(JGZ, child=theirs), jgz_keys)
             await publish_signed(school.jetstream(), own, school_keys)
             await school.jetstream().publish(
                 unsigned.inbound_subject(SCHOOL.partner), unsigned.to_bytes()
             )
-            return await collect(school, SCHOOL.partner, 4), await collect(jgz, JGZ.partner, 3)
+            theirs_too = await feed_items(jgz, JGZ.partner, 3)
+            return await feed_items(school, SCHOOL.partner, 4), theirs_too
         finally:
             await school.close()
             await jgz.close()
@@ -121,7 +102,7 @@ def test_a_partner_cannot_read_another_partners_feed_nor_make_a_consumer(
     async def attack() -> tuple[list[str], list[str], int]:
         jgz = await partner_connect(settings, JGZ.partner, backbone.url)
         keys = load_or_create_partner_keys(settings.data_dir, JGZ.partner)
-        await publish_signed(jgz.jetstream(), signal(child(34), JGZ), keys)
+        await publish_signed(jgz.jetstream(), signal(JGZ, child=child(34)), keys)
         errors: list[str] = []
 
         async def on_error(exc: Exception) -> None:
@@ -144,7 +125,7 @@ def test_a_partner_cannot_read_another_partners_feed_nor_make_a_consumer(
             except (nats.errors.Error, TimeoutError):
                 pass
             # The JGZ's entries are all still there for the JGZ.
-            mine = await collect(jgz, JGZ.partner, 3)
+            mine = await feed_items(jgz, JGZ.partner, 3)
         finally:
             await school.close()
             await jgz.close()
@@ -161,7 +142,7 @@ def test_ketenbus_feed_prints_a_line_per_entry_without_the_pseudonym(
     backbone: Backbone, tmp_path: Path
 ) -> None:
     settings, kid = backbone.settings, child(35)
-    event, refused = signal(kid, JGZ), signal(child(36), JGZ)
+    event, refused = signal(JGZ, child=kid), signal(JGZ, child=child(36))
     bad = json.loads(refused.to_bytes())
     bad["data"]["name"] = "Kanariepietje"  # not in the contract: ingress refuses it
     (tmp_path / "bad.json").write_text(json.dumps(bad))
@@ -190,12 +171,11 @@ def test_ketenbus_feed_prints_a_line_per_entry_without_the_pseudonym(
 
     async def pending(nc: NatsClient, entries: int) -> None:
         # Until the receipts and the copies are on the feed (asked as the partner: info only).
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        async def there() -> bool:
             info = await nc.jetstream().consumer_info("FEED", f"feed-{JGZ.partner}")
-            if info.num_pending >= entries:
-                return
-            await asyncio.sleep(0.1)
+            return info.num_pending >= entries
+
+        await eventually(there, f"{entries} entries pending on the feed of {JGZ.partner}", 60.0)
 
     published = ketenbus("publish", "--as", JGZ.partner, str(tmp_path / "bad.json"))
     asyncio.run(publish())
@@ -226,7 +206,7 @@ def test_ketenbus_feed_prints_a_line_per_entry_without_the_pseudonym(
 def test_ketenbus_feed_follow_prints_entries_as_they_arrive_until_interrupted(
     backbone: Backbone,
 ) -> None:
-    settings, event = backbone.settings, signal(child(37), SCHOOL)
+    settings, event = backbone.settings, signal(SCHOOL, child=child(37))
     env = {
         **os.environ,
         "KETENBUS_NATS_URL": backbone.url,

@@ -24,7 +24,8 @@ from services.kluis.keystore import Keystore
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend
-from tests.integration.helpers import JGZ, SCHOOL, child, publish_events, signal, wait_until
+from tests.events import signal
+from tests.integration.helpers import JGZ, SCHOOL, child, publish_events, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +95,7 @@ class KluisCase(StoreBackend):
             return sealed[Purpose.SIGNALLING]
 
         token = with_keyring(backbone, SCHOOL.partner, seal_it)
-        publish_events(backbone.url, [signal(kid, SCHOOL)], backbone.settings.data_dir)
+        publish_events(backbone.url, [signal(SCHOOL, child=kid)], backbone.settings.data_dir)
         wait_until(
             lambda: isinstance(outcome(backbone, SCHOOL.partner, token, event_id), dict),
             what="the school's relation",
@@ -115,7 +116,7 @@ class KluisCase(StoreBackend):
 
         token = with_keyring(backbone, SCHOOL.partner, seal_it)
         before = outcome(backbone, SCHOOL.partner, token, event_id)
-        publish_events(backbone.url, [signal(kid, SCHOOL)], backbone.settings.data_dir)
+        publish_events(backbone.url, [signal(SCHOOL, child=kid)], backbone.settings.data_dir)
         after = wait_until(
             lambda: (
                 (o := outcome(backbone, SCHOOL.partner, token, event_id)) != "no-relation" and o

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from ketenbus_contracts.signalling import (
     SignalDetails,
     Signaller,
     SignalRegistered,
-    SignalRegisteredData,
     SignalWithdrawn,
     SignalWithdrawnData,
 )
@@ -38,7 +37,8 @@ from services.runtime.nats_auth import partner_connect
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend
-from tests.integration.helpers import JGZ, child, eventually, signal
+from tests.events import signal
+from tests.integration.helpers import JGZ, child, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -53,20 +53,7 @@ async def jgz_signal_with_notes(keyring: Keyring, kid: str) -> SignalRegistered:
     event_id = uuid.uuid4()
     about = SignalDetails(concern=["thuissituatie"], notes=NOTES, name=NAME)
     sealed = await keyring.seal(about, child=kid, event_id=event_id)
-    event = SignalRegistered.create(
-        id=event_id,
-        source=JGZ.partner,
-        subject=kid,
-        purposes=sorted(sealed),
-        data=SignalRegisteredData(
-            signal_id=uuid.uuid4(),
-            signaller=JGZ,
-            registered_on=ON,
-            planned_removal_on=ON + timedelta(days=730),
-            sealed=sealed,
-        ),
-    )
-    return sign_event(event, keyring.keys)
+    return sign_event(signal(JGZ, ON, kid, sealed, event_id), keyring.keys)
 
 
 async def _code(work: Any) -> str | dict[str, Any]:
@@ -99,7 +86,7 @@ class ScopesCase(StoreBackend):
                 jgz_signal = await jgz_signal_with_notes(jgz, kid)
                 await publish_signed(jgz_nc.jetstream(), jgz_signal, jgz.keys)
                 # The attack: one empty signal of its own about the child.
-                own = signal(kid, LYCEUM)
+                own = signal(LYCEUM, child=kid)
                 await publish_signed(school_nc.jetstream(), own, school.keys)
                 await _until_own_key(school, kid, lambda code: code is None)
                 tried = [
@@ -199,7 +186,7 @@ class TestRetentionRunsByItself(StoreBackend):
                 school = Keyring.for_partner(
                     settings.data_dir, LYCEUM.partner, nc, refusal_ttl=0.0, ttl=0.0
                 )
-                own = signal(kid, LYCEUM)
+                own = signal(LYCEUM, child=kid)
                 await publish_signed(nc.jetstream(), own, school.keys)
                 await _until_own_key(school, kid, lambda code: code is None)
                 event_id = uuid.uuid4()
@@ -215,7 +202,7 @@ class TestRetentionRunsByItself(StoreBackend):
                 await publish_signed(nc.jetstream(), withdrawn, school.keys)
                 await eventually(keys_destroyed, "the retention check to destroy the keys")
                 after = await _code(school.open_token(token, event_id=event_id))
-                again = signal(kid, LYCEUM)
+                again = signal(LYCEUM, child=kid)
                 await publish_signed(nc.jetstream(), again, school.keys)
                 await _until_own_key(school, kid, lambda code: code is None)
                 reopened = await _code(school.open_token(token, event_id=event_id))

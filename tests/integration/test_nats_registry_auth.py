@@ -40,7 +40,8 @@ from services.runtime.nats_auth import partner_connect, secrets_dir
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend
-from tests.integration.helpers import JGZ, SCHOOL, child, eventually, signal, wait_until
+from tests.events import signal
+from tests.integration.helpers import JGZ, SCHOOL, child, eventually, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -150,8 +151,8 @@ class RegistryAuthCase(StoreBackend):
     ) -> None:
         settings, runner = backbone.settings, CliRunner()
         good, bad = tmp_path / "signal.json", tmp_path / "bad.json"
-        good.write_bytes(signal(child(21), SCHOOL).to_bytes())
-        raw = json.loads(signal(child(22), SCHOOL).to_bytes())
+        good.write_bytes(signal(SCHOOL, child=child(21)).to_bytes())
+        raw = json.loads(signal(SCHOOL, child=child(22)).to_bytes())
         raw["data"]["name"] = "Kanariepietje"
         bad.write_text(json.dumps(raw))
 
@@ -178,7 +179,7 @@ class RegistryAuthCase(StoreBackend):
     ) -> None:
         runner, kid = CliRunner(), child(23)
         event = tmp_path / "signal.json"
-        event.write_bytes(signal(kid, SCHOOL).to_bytes())
+        event.write_bytes(signal(SCHOOL, child=kid).to_bytes())
         runner.invoke(app, ["publish", "--as", SCHOOL.partner, str(event)], env=env(backbone))
         wait_until(lambda: school_plan(backbone, kid), what="the plan")
 

@@ -11,7 +11,6 @@ and handover keys to the parent, as the relation table says (`child`).
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from datetime import date
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 import pytest
 
 from ketenbus_contracts.purposes import Purpose
-from ketenbus_partner.feed import read_feed
 from ketenbus_partner.keyring import KeyRefusedError, Keyring
 from ketenbus_partner.plan import query_plan
 from ketenbus_partner.publish import publish_signed
@@ -30,7 +28,7 @@ from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend
 from tests.events import PARENT, parent_linked
-from tests.integration.helpers import SCHOOL, child, eventually
+from tests.integration.helpers import SCHOOL, child, eventually, feed_items
 
 pytestmark = pytest.mark.integration
 
@@ -47,15 +45,6 @@ async def _outcome(keyring: Keyring, kid: str, purpose: Purpose, scope: str) -> 
 
 async def _released(keyring: Keyring, kid: str, purpose: Purpose, scope: str) -> bool:
     return await _outcome(keyring, kid, purpose, scope) == "released"
-
-
-async def _receipts(nc: Any, partner: str, count: int) -> list[dict[str, Any]]:
-    """The partner's receipts, once `count` have come (or a generous deadline passed)."""
-    found: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 60.0
-    while len(found) < count and time.monotonic() < deadline:
-        found += [i.body async for i in read_feed(nc, partner, wait=0.5) if i.is_receipt]
-    return found
 
 
 class ParentLinkCase(StoreBackend):
@@ -96,7 +85,10 @@ class ParentLinkCase(StoreBackend):
                     await _outcome(parent, claimed, Purpose.PLAN, "child"),
                     await _outcome(parent, claimed, Purpose.HANDOVER, handover),
                 ]
-                receipts = await _receipts(parent_nc, PARENT, 1)
+                receipts = [
+                    item.body
+                    for item in await feed_items(parent_nc, PARENT, 1, lambda item: item.is_receipt)
+                ]
                 # The parents' view of the plan (the web app asks it so, as the parent's
                 # account): the linked child's, never the other's.
                 views = [

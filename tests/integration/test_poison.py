@@ -30,13 +30,13 @@ from services.runtime.settings import Settings
 from services.runtime.streams import STREAMS
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend
+from tests.events import signal
 from tests.integration.helpers import (
     SCHOOL,
     child,
     consumer_idle,
     publish_all,
     read_stream,
-    signal,
     stream_events,
     wait_until,
 )
@@ -53,7 +53,7 @@ DEEP = b"[" * 100_000 + b"]" * 100_000  # the same within the size limit
 def signed(data_dir: Path, kid: str) -> bytes:
     """A valid signal about `kid`, signed by the school with its data-dir keys."""
     keys = load_or_create_partner_keys(data_dir, SCHOOL.partner)
-    return signed_message(signal(kid, SCHOOL), keys).payload
+    return signed_message(signal(SCHOOL, child=kid), keys).payload
 
 
 def unknown_type(data_dir: Path) -> bytes:
@@ -175,7 +175,7 @@ class TestPoisonUnderRegistryAuthorization(StoreBackend):
                 js = nc.jetstream()
                 await js.publish(SUBJECT, POISON)
                 await js.publish(SUBJECT, DEEP)
-                await publish_signed(js, signal(child(300), SCHOOL), keys)
+                await publish_signed(js, signal(SCHOOL, child=child(300)), keys)
             finally:
                 await nc.close()
 

@@ -7,7 +7,6 @@ seconds, and a tick every half second, so the time-driven rules show within the 
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,7 +28,6 @@ from ketenbus_contracts.signalling import (
     ParentsInformed,
     Signaller,
     SignalRegistered,
-    SignalRegisteredData,
     SignalWithdrawn,
 )
 from services.cli import app as cli
@@ -37,6 +35,7 @@ from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from services.signalling.rules import RULES_PATH
 from tests.conftest import StartBackbone, StoreBackend
+from tests.events import signal
 from tests.integration.helpers import (
     CHILDCARE,
     JGZ,
@@ -54,28 +53,6 @@ pytestmark = pytest.mark.integration
 SERVICES = ["signalling", "integral-plan", "kluis", "pseudonym"]
 LEERPLICHT = Signaller(partner="leerplicht-lingewaard", role="leerplichtambtenaar", contact="lp")
 E = TypeVar("E")
-
-
-def registered(
-    kid: str,
-    signaller: Signaller,
-    *,
-    on: date | None = None,
-    until: date | None = None,
-    **extra: Any,
-) -> SignalRegistered:
-    on = on or date.today()
-    return SignalRegistered.create(
-        source=signaller.partner,
-        subject=kid,
-        data=SignalRegisteredData(
-            signal_id=uuid.uuid4(),
-            signaller=signaller,
-            registered_on=on,
-            planned_removal_on=until or on + timedelta(days=365),
-            **extra,
-        ),
-    )
 
 
 def recorded(url: str, kind: type[E]) -> list[E]:
@@ -110,8 +87,15 @@ class SignallingCase(StoreBackend):
         publish_events(
             backbone.url,
             [
-                registered(kid, SCHOOL, household=household, municipality="1705", age_band="4-11"),
-                registered(sibling, JGZ, household=household, age_band="12-15"),
+                signal(
+                    SCHOOL,
+                    date.today(),
+                    kid,
+                    household=household,
+                    municipality="1705",
+                    age_band="4-11",
+                ),
+                signal(JGZ, date.today(), sibling, household=household, age_band="12-15"),
             ],
             backbone.settings.data_dir,
         )
@@ -144,7 +128,9 @@ class SignallingCase(StoreBackend):
         kid = child(21)
         url = backbone.url
         publish_events(
-            url, [registered(kid, SCHOOL), registered(kid, LEERPLICHT)], backbone.settings.data_dir
+            url,
+            [signal(SCHOOL, date.today(), kid), signal(LEERPLICHT, date.today(), kid)],
+            backbone.settings.data_dir,
         )
         [match] = wait_until(lambda: recorded(url, MatchFound), what="a match")
 
@@ -165,7 +151,7 @@ class SignallingCase(StoreBackend):
             url,
             [
                 change(by=CHILDCARE.partner, to=CHILDCARE.partner),  # no relation with the match
-                registered(kid, CHILDCARE, age_band="23-30"),  # unknown code
+                signal(CHILDCARE, date.today(), kid, age_band="23-30"),  # unknown code
                 contact,
                 change(by=SCHOOL.partner, to="wijkteam-lingewaard"),
             ],
@@ -187,11 +173,11 @@ class SignallingCase(StoreBackend):
         self, backbone: Backbone
     ) -> None:
         today = date.today()
-        planned = registered(child(31), SCHOOL, on=today - timedelta(days=30), until=today)
-        capped = registered(
-            child(32), JGZ, on=today - timedelta(days=800), until=today + timedelta(days=100)
+        planned = signal(SCHOOL, today - timedelta(days=30), child(31), until=today)
+        capped = signal(
+            JGZ, today - timedelta(days=800), child(32), until=today + timedelta(days=100)
         )
-        current = registered(child(33), SCHOOL)
+        current = signal(SCHOOL, today, child(33))
         publish_events(backbone.url, [planned, capped, current], backbone.settings.data_dir)
 
         ended = wait_until(

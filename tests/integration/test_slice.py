@@ -23,6 +23,7 @@ from services.integral_plan.bootstrap import create_application as create_plan_a
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend
+from tests.events import signal
 from tests.integration.helpers import (
     CHILDCARE,
     JGZ,
@@ -33,7 +34,6 @@ from tests.integration.helpers import (
     publish_events,
     query_plan,
     read_stream,
-    signal,
     signed_items,
     stream_events,
     subject_counts,
@@ -73,7 +73,9 @@ class SliceCase(StoreBackend):
     ) -> None:
         kid = child(1)
         publish_events(
-            backbone.url, [signal(kid, SCHOOL), signal(kid, JGZ)], backbone.settings.data_dir
+            backbone.url,
+            [signal(SCHOOL, child=kid), signal(JGZ, child=kid)],
+            backbone.settings.data_dir,
         )
 
         plan = wait_until(
@@ -94,7 +96,9 @@ class SliceCase(StoreBackend):
     ) -> None:
         kid = child(2)
         data_dir = backbone.settings.data_dir
-        first, second = signed_items(data_dir, [signal(kid, SCHOOL), signal(kid, CHILDCARE)])
+        first, second = signed_items(
+            data_dir, [signal(SCHOOL, child=kid), signal(CHILDCARE, child=kid)]
+        )
         # Signed by the school, but no event: its signature holds, its content does not.
         envelope = {"specversion": "1.0", "type": "nl.ketenbus.signalling.signal-registered.v1"}
         envelope |= {"source": SCHOOL.partner}
@@ -131,9 +135,10 @@ class SliceCase(StoreBackend):
     ) -> None:
         kid, url, data_dir = child(4), backbone.url, backbone.settings.data_dir
         first, other, second = signed_items(
-            data_dir, [signal(kid, SCHOOL), signal(child(6), SCHOOL), signal(kid, JGZ)]
+            data_dir,
+            [signal(SCHOOL, child=kid), signal(SCHOOL, child=child(6)), signal(JGZ, child=kid)],
         )
-        unsigned = signal(child(5), SCHOOL)
+        unsigned = signal(SCHOOL, child=child(5))
         altered = json.loads(other[1])
         altered["data"]["registered_on"] = "2026-01-01"  # changed after signing
         asyncio.run(
@@ -164,8 +169,8 @@ class SliceCase(StoreBackend):
         self, backbone: Backbone
     ) -> None:
         kid = child(3)
-        valid = signal(kid, SCHOOL)
-        impostor = signal(kid, JGZ).model_copy(update={"source": "kdv-het-speelhuis"})
+        valid = signal(SCHOOL, child=kid)
+        impostor = signal(JGZ, child=kid).model_copy(update={"source": "kdv-het-speelhuis"})
         publish_events(backbone.url, [valid, impostor], backbone.settings.data_dir)
 
         wait_until(lambda: consumer_idle(backbone.url, "INBOUND", "signalling"), what="idle")
@@ -181,7 +186,9 @@ class SliceCase(StoreBackend):
         rng = random.Random(7)
         children = [child(100 + n) for n in range(40)]
         events = [
-            signal(kid, rng.choice([SCHOOL, JGZ, CHILDCARE])) for kid in children for _ in range(5)
+            signal(rng.choice([SCHOOL, JGZ, CHILDCARE]), child=kid)
+            for kid in children
+            for _ in range(5)
         ]
 
         async def publish_while_killing() -> None:

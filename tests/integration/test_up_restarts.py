@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.events import signal as signal_event
 from tests.integration.helpers import SCHOOL, child
-from tests.integration.helpers import signal as signal_event
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +72,7 @@ def publish(data_dir: Path, event: Path) -> int:
 def test_up_starts_again_and_again_on_a_used_data_dir(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     event = tmp_path / "signal.json"
-    event.write_bytes(signal_event(child(1), SCHOOL).to_bytes())
+    event.write_bytes(signal_event(SCHOOL, child=child(1)).to_bytes())
     first = start(data_dir)
     published = publish(data_dir, event)  # the consumers now deliver from a stored position
     stop(first)

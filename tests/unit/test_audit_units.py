@@ -26,7 +26,8 @@ from services.registry import service_specs
 from services.runtime.nats_permissions import UnknownRoleError, load_permissions, permissions_of
 from services.runtime.partners import PartnerEntry
 from services.runtime.streams import subject_matches
-from tests.integration.helpers import SCHOOL, child, signal
+from tests.events import signal
+from tests.integration.helpers import SCHOOL, child
 
 AT = datetime(2026, 11, 24, 10, 0, 0, 123000, tzinfo=UTC)
 
@@ -163,7 +164,7 @@ def test_replay_projects_messages_as_they_come_from_a_generator(tmp_path: Path) 
     def messages() -> Iterator[StoredMessage]:
         for n in range(1, 4):
             taken.append(n)
-            yield stored(n, signal(child(n), SCHOOL).to_bytes())
+            yield stored(n, signal(SCHOOL, child=child(n)).to_bytes())
 
     result = rebuild(
         messages(), until=None, child=None, public_keys=lambda _: None, workdir=tmp_path

@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import date
 
 import pytest
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
 from ketenbus_contracts.pseudonym import child_pseudonym, is_valid_bsn, school_pupil_pseudonym
-from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
+from ketenbus_contracts.signalling import Signaller, SignalRegistered
+from tests import events
 
 CHILD = "c" * 32
 
 
 def signal() -> SignalRegistered:
-    return SignalRegistered.create(
-        source="bs-de-regenboog",
-        subject=CHILD,
-        data=SignalRegisteredData(
-            signal_id=uuid.uuid4(),
-            signaller=Signaller(partner="bs-de-regenboog", role="ib-er", contact="ib"),
-            registered_on=date(2026, 11, 1),
-            planned_removal_on=date(2028, 11, 1),
-        ),
-    )
+    return events.signal(Signaller(partner="bs-de-regenboog", role="ib-er", contact="ib"))
 
 
 def test_an_event_round_trips_through_its_json() -> None:

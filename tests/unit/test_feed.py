@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import nats.errors
@@ -25,7 +25,6 @@ from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signalling import (
     Signaller,
     SignalRegistered,
-    SignalRegisteredData,
     SignalWithdrawn,
     SignalWithdrawnData,
 )
@@ -46,6 +45,7 @@ from services.runtime.nats_permissions import permissions_of, user_entries
 from services.runtime.receipts import batch_receipts, publish_receipts
 from services.runtime.store import UnexpectedHandlerError
 from services.runtime.streams import InvalidFeedRetentionError, feed_max_age
+from tests.events import signal
 
 SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="ib")
 JGZ = Signaller(partner="jgz-gelderland-zuid", role="jeugdarts", contact="jgz")
@@ -63,19 +63,7 @@ def application() -> FeedApplication:
 
 
 def registered(child: str, who: Signaller, sealed: dict[Purpose, str]) -> SignalRegistered:
-    on = date(2026, 11, 1)
-    return SignalRegistered.create(
-        source="ketenbus.signalling",
-        subject=child,
-        data=SignalRegisteredData(
-            signal_id=uuid.uuid4(),
-            signaller=who,
-            registered_on=on,
-            planned_removal_on=on + timedelta(days=730),
-            sealed=sealed,
-        ),
-        purposes=sorted(sealed),
-    )
+    return signal(who, date(2026, 11, 1), child, sealed, source="ketenbus.signalling")
 
 
 def erased(child: str) -> ChildErased:

@@ -20,13 +20,14 @@ from hypothesis import strategies as st
 
 from ketenbus_contracts.envelope import MAX_DEPTH, EventTooDeepError, check_depth, parse_event
 from ketenbus_contracts.sealing import PartnerKeys
-from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
+from ketenbus_contracts.signalling import Signaller, SignalRegistered
 from ketenbus_contracts.signing import SIGNATURE_FIELD, sign_envelope, sign_event
 from services.runtime.deadletter import deadletter_record
 from services.runtime.inbound import Admission, Limits, Refusal, admit
 from services.runtime.settings import Settings
 from services.runtime.signatures import verifying
 from services.signalling.handlers import decode_inbound
+from tests import events
 
 SCHOOL = "bs-de-regenboog"
 KEYS = PartnerKeys.generate(SCHOOL)
@@ -47,17 +48,10 @@ MARK = "Jansen"
 
 
 def signal() -> SignalRegistered:
-    return SignalRegistered.create(
-        id=uuid.UUID(int=1),
-        time=datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
-        source=SCHOOL,
-        subject="a" * 32,
-        data=SignalRegisteredData(
-            signal_id=uuid.UUID(int=2),
-            signaller=Signaller(partner=SCHOOL, role="ib-er", contact="ib"),
-            registered_on=date(2026, 11, 24),
-            planned_removal_on=date(2028, 11, 24),
-        ),
+    school = Signaller(partner=SCHOOL, role="ib-er", contact="ib")
+    on, at = date(2026, 11, 24), datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    return events.signal(
+        school, on, "a" * 32, event_id=uuid.UUID(int=1), signal_id=uuid.UUID(int=2), at=at
     )
 
 

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,7 +42,6 @@ from ketenbus_contracts.sealing import (
 from ketenbus_contracts.signalling import (
     Signaller,
     SignalRegistered,
-    SignalRegisteredData,
     SignalWithdrawn,
     SignalWithdrawnData,
 )
@@ -59,7 +58,7 @@ from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore, StaticMasterKey
 from services.policy.loading import load_register
 from services.runtime.partners import PartnerEntry, PartnerRegistry
-from tests.events import PARENT, parent_linked
+from tests.events import PARENT, parent_linked, signal
 
 CHILD = "b" * 32
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -124,17 +123,8 @@ def ask(
 
 
 def signal_by(partner: str, signal_id: uuid.UUID) -> SignalRegistered:
-    on = date(2026, 11, 1)
-    return SignalRegistered.create(
-        source="ketenbus.signalling",
-        subject=CHILD,
-        data=SignalRegisteredData(
-            signal_id=signal_id,
-            signaller=Signaller(partner=partner, role="ib-er", contact="ib"),
-            registered_on=on,
-            planned_removal_on=on + timedelta(days=730),
-        ),
-    )
+    signaller = Signaller(partner=partner, role="ib-er", contact="ib")
+    return signal(signaller, child=CHILD, source="ketenbus.signalling", signal_id=signal_id)
 
 
 def consume(app: KluisApplication, *events: object) -> None:

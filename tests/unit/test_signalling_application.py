@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime
 
 from ketenbus_contracts.signalling import (
@@ -11,7 +10,6 @@ from ketenbus_contracts.signalling import (
     ParentsInformed,
     Signaller,
     SignalRegistered,
-    SignalRegisteredData,
     SignalWithdrawn,
     SignalWithdrawnData,
 )
@@ -19,6 +17,7 @@ from services.runtime.outbox import outbound_event_id
 from services.signalling.application import SignallerMismatchError, SignallingApplication
 from services.signalling.domain import UnknownSignalError
 from services.signalling.translation import apply_inbound, to_contract
+from tests.events import signal
 
 CHILD = "b" * 32
 SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="ib")
@@ -33,16 +32,7 @@ def application() -> SignallingApplication:
 
 
 def registered(signaller: Signaller, source: str | None = None) -> SignalRegistered:
-    return SignalRegistered.create(
-        source=source or signaller.partner,
-        subject=CHILD,
-        data=SignalRegisteredData(
-            signal_id=uuid.uuid4(),
-            signaller=signaller,
-            registered_on=date(2026, 11, 1),
-            planned_removal_on=date(2028, 11, 1),
-        ),
-    )
+    return signal(signaller, date(2026, 11, 1), CHILD, source=source)
 
 
 def withdrawn(signal: SignalRegistered) -> SignalWithdrawn:

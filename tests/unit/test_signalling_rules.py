@@ -29,7 +29,6 @@ from ketenbus_contracts.signalling import (
     SignalDetails,
     Signaller,
     SignalRegistered,
-    SignalRegisteredData,
     SignalWithdrawn,
     SignalWithdrawnData,
     UnknownConcernCodeError,
@@ -52,6 +51,7 @@ from services.signalling.domain import (
 )
 from services.signalling.rules import Period, SignallingRules, load_rules
 from services.signalling.translation import apply_inbound, to_contract
+from tests.events import signal
 
 E = TypeVar("E")
 
@@ -109,27 +109,6 @@ class Harness:
 
     def of_type(self, kind: type[E]) -> list[E]:
         return [c for c in self.published() if isinstance(c, kind)]
-
-
-def signal(
-    signaller: Signaller,
-    child: str = CHILD,
-    *,
-    on: date = REGISTERED_ON,
-    until: date | None = None,
-    **extra: Any,
-) -> SignalRegistered:
-    return SignalRegistered.create(
-        source=signaller.partner,
-        subject=child,
-        data=SignalRegisteredData(
-            signal_id=uuid.uuid4(),
-            signaller=signaller,
-            registered_on=on,
-            planned_removal_on=until or on + timedelta(days=365),
-            **extra,
-        ),
-    )
 
 
 def withdraw(
@@ -281,7 +260,10 @@ def test_an_unknown_municipality_or_partner_is_refused() -> None:
 def test_signals_of_two_partners_on_children_of_one_household_make_a_household_match() -> None:
     h = Harness()
 
-    h.feed(signal(SCHOOL, CHILD, household=HOUSEHOLD), signal(JGZ, SIBLING, household=HOUSEHOLD))
+    h.feed(
+        signal(SCHOOL, child=CHILD, household=HOUSEHOLD),
+        signal(JGZ, child=SIBLING, household=HOUSEHOLD),
+    )
 
     matches = h.of_type(MatchFound)
     assert [(CHILD, "household"), (SIBLING, "household")] == sorted(
@@ -302,8 +284,8 @@ def test_signals_of_two_partners_on_one_child_are_a_child_match_not_a_household_
 
 def test_a_withdrawn_signal_ends_the_household_match() -> None:
     h = Harness()
-    first = signal(SCHOOL, CHILD, household=HOUSEHOLD)
-    h.feed(first, signal(JGZ, SIBLING, household=HOUSEHOLD))
+    first = signal(SCHOOL, child=CHILD, household=HOUSEHOLD)
+    h.feed(first, signal(JGZ, child=SIBLING, household=HOUSEHOLD))
 
     h.feed(withdraw(first))
 
@@ -634,8 +616,8 @@ def test_a_lapsed_match_is_announced_and_ends_the_coordinators_key_access() -> N
 
 def test_a_lapsed_household_match_is_announced_for_each_child() -> None:
     h = Harness()
-    first = signal(SCHOOL, CHILD, household=HOUSEHOLD)
-    h.feed(first, signal(JGZ, SIBLING, household=HOUSEHOLD))
+    first = signal(SCHOOL, child=CHILD, household=HOUSEHOLD)
+    h.feed(first, signal(JGZ, child=SIBLING, household=HOUSEHOLD))
 
     h.feed(withdraw(first))
 

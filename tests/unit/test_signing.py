@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from ketenbus_contracts.sealing import PartnerKeys
-from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
+from ketenbus_contracts.signalling import Signaller, SignalRegistered
 from ketenbus_contracts.signing import (
     ForgedSignatureError,
     MissingSignatureError,
@@ -28,6 +28,7 @@ from services.runtime.partner import sign_on_behalf
 from services.runtime.partners import PARTNERS_PATH, load_partners
 from services.runtime.settings import Settings
 from services.runtime.signatures import verifying
+from tests import events
 
 SCHOOL = "bs-de-regenboog"
 OTHER = "kdv-het-speelhuis"
@@ -35,17 +36,10 @@ CHILD = "a" * 32
 
 
 def signal(source: str = SCHOOL) -> SignalRegistered:
-    return SignalRegistered.create(
-        id=uuid.UUID(int=1),
-        time=datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
-        source=source,
-        subject=CHILD,
-        data=SignalRegisteredData(
-            signal_id=uuid.UUID(int=2),
-            signaller=Signaller(partner=source, role="school", contact="ib@example.org"),
-            registered_on=date(2026, 11, 24),
-            planned_removal_on=date(2028, 11, 24),
-        ),
+    signaller = Signaller(partner=source, role="school", contact="ib@example.org")
+    on, at = date(2026, 11, 24), datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    return events.signal(
+        signaller, on, CHILD, event_id=uuid.UUID(int=1), signal_id=uuid.UUID(int=2), at=at
     )
 
 

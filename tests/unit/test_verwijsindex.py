@@ -5,7 +5,6 @@ coordinators who else signalled and how to reach them, never what about."""
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -23,13 +22,13 @@ from ketenbus_contracts.signalling import (
     MatchFoundData,
     Signaller,
     SignalRegistered,
-    SignalRegisteredData,
 )
 from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.query import NotOnPlanError, PlanAccess
 from services.runtime.outbox import outbound_event_id
 from services.signalling.application import SignallingApplication, UnknownCodeError
 from services.signalling.translation import apply_inbound, to_contract
+from tests import events
 from tests.events import CHILD, JGZ, SCHOOL, WIJKTEAM, enrolled, joined
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -39,18 +38,7 @@ TRACKING = "INBOUND:signalling"
 
 
 def signal(signaller: Signaller, concern_token: str = CANARY) -> SignalRegistered:
-    return SignalRegistered.create(
-        source=signaller.partner,
-        subject=CHILD,
-        purposes=[Purpose.SIGNALLING],
-        data=SignalRegisteredData(
-            signal_id=uuid.uuid4(),
-            signaller=signaller,
-            registered_on=D,
-            planned_removal_on=date(2028, 11, 1),
-            sealed={Purpose.SIGNALLING: concern_token},
-        ),
-    )
+    return events.signal(signaller, D, CHILD, {Purpose.SIGNALLING: concern_token})
 
 
 SCHOOL_SIGNAL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="IB'er groep 4")
