@@ -107,6 +107,7 @@ def demo(data_dir: DataDir = None) -> None:
     """Run the scripted story end to end and print the child's integral plan (README: demo)."""
     from demo.arrangements import format_scenario
     from demo.story import format_story, run_scenario
+    from services.cli.integral_plan import web_instructions
     from services.integral_plan.present import format_plan
     from services.registry import SERVICES
     from services.runtime.supervisor import Backbone
@@ -129,6 +130,8 @@ def demo(data_dir: DataDir = None) -> None:
     for view in story.views:
         typer.echo("")
         echo_safe(format_plan(view))
+    typer.echo("")
+    echo_safe(web_instructions(settings.data_dir, story.child))
 
 
 def _show_signalling(settings: Settings, child: str) -> None:

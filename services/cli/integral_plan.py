@@ -55,6 +55,21 @@ class LazyPortal:
         await (await self._connected()).publish(event)
 
 
+def web_instructions(data_dir: Path, child: str) -> str:
+    """How to open the web app on what the demo left in `data_dir` (the demo's last lines)."""
+    return "\n".join(
+        [
+            "The web app, where people log in (a checkout after `npm ci`; each in a terminal):",
+            "  .venv/bin/python -m tools.oidc_provider   # a local OpenID provider, 127.0.0.1:9400",
+            f"  .venv/bin/ketenbus up --data-dir {data_dir}",
+            f"  .venv/bin/ketenbus web --as wijkteam-lingewaard --data-dir {data_dir}",
+            f"then open http://127.0.0.1:8080/plan/{child} and log in as consulent-wijkteam (the",
+            "school: `web --as bs-de-regenboog`, as ib-regenboog); a parent, as ouder-demo-0001:",
+            f"http://127.0.0.1:8080/ouders/{child}, once the school links that account.",
+        ]
+    )
+
+
 def web(
     as_partner: Annotated[
         str, typer.Option("--as", help="The organisation the pages are for (its keys are used)")

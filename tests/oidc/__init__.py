@@ -59,10 +59,13 @@ class OidcProvider:
     clients: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, tmp: Path, clients: dict[str, list[str]]) -> OidcProvider:
-        """A provider with `clients` (client id -> redirect URIs) and the test accounts."""
+    def start(
+        cls, tmp: Path, clients: dict[str, list[str]], port: int | None = None
+    ) -> OidcProvider:
+        """A provider with `clients` (client id -> redirect URIs) and the test accounts, on
+        `port` (a free one by default)."""
         key = RSAKey.generate_key(2048, parameters={"kid": "test-1", "use": "sig"}, private=True)
-        port = free_port()
+        port = port or free_port()
         config = {
             "port": port,
             "jwks": {"keys": [key.as_dict(private=True) | {"alg": "RS256"}]},
