@@ -114,13 +114,14 @@ def header_schemas() -> dict[str, dict[str, Any]]:
             "enc": {"type": "string", "const": SECTION_ENC},
             "kid": {
                 "type": "string",
-                "pattern": PSEUDONYM_PATTERN.removesuffix("$") + r"/[a-z_]+/.+/[1-9][0-9]*$",
+                "pattern": PSEUDONYM_PATTERN.removesuffix("$") + r"/[a-z_]+/(.+/)?[1-9][0-9]*$",
                 "description": (
                     "`<pseudonym>/<purpose>/<scope>/<version>`: the data key in kluis. The "
                     "scope (the writing partner, a record such as `arrangement/<id>`, or "
                     "`child`) may contain `/`: pseudonym and purpose are the first two parts, "
-                    "the version the last. Ask kluis (`ketenbus.kluis.key`) for this kid's "
-                    "key to open the section."
+                    "the version the last (a kid of three parts, from before scopes, has "
+                    "none). Ask kluis (`ketenbus.kluis.key`) for this kid's key to open the "
+                    "section."
                 ),
             },
             "eid": {

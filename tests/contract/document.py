@@ -59,6 +59,27 @@ def jws_errors(jws_schema: dict[str, Any], token: str) -> list[str]:
     ]
 
 
+def section_header_errors(envelope: dict[str, Any]) -> list[str]:
+    """The protected header of each sealed section of an event: `SealedSectionHeader`, its
+    `eid` the event's id (a section copied from another event does not open)."""
+    data = envelope.get("data")
+    sealed = data.get("sealed") if isinstance(data, dict) else None
+    if not isinstance(sealed, dict):
+        return []
+    header_schema = {"$ref": SCHEMAS + "SealedSectionHeader"}
+    found = []
+    for purpose, token in sealed.items():
+        try:
+            header = b64_json(str(token).split(".")[0])
+        except (ValueError, UnicodeDecodeError):
+            found.append(f"data/sealed/{purpose}: no readable protected header")
+            continue
+        found += [f"data/sealed/{purpose} header {e}" for e in errors(header_schema, header)]
+        if header.get("eid") != envelope.get("id"):
+            found.append(f"data/sealed/{purpose} header: eid is not the event's id")
+    return found
+
+
 @dataclass(frozen=True)
 class Message:
     channel: str
@@ -106,6 +127,8 @@ def message_errors(
         found += errors(resolved, payload) + jws_errors(resolved, payload)
     elif resolved.get("format") != "binary":
         found += errors(schema, payload)
+    if not found and isinstance(payload, dict):
+        found += section_header_errors(payload)
     if "headers" in message:
         header_schema = resolve(message["headers"])
         found += [f"headers {e}" for e in errors(header_schema, headers or {})]
