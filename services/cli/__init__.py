@@ -89,6 +89,7 @@ def service(name: str, data_dir: DataDir = None) -> None:
     from services.registry import SERVICES
     from services.runtime.host import run_service
     from services.runtime.supervisor import discover_nats_url
+    from services.runtime.watch import ServiceGaveUpError
 
     if name not in SERVICES:
         fail(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
@@ -99,7 +100,11 @@ def service(name: str, data_dir: DataDir = None) -> None:
     if url is None:
         fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", code=1)
     settings = settings.model_copy(update={"nats_url": url})
-    asyncio.run(run_service(SERVICES[name](), settings, witness=witness_running_service))
+    try:
+        asyncio.run(run_service(SERVICES[name](), settings, witness=witness_running_service))
+    except ServiceGaveUpError as exc:
+        # Logged as `service_gave_up`; non-zero, so its supervisor starts it again.
+        fail(f"service {name} gave up: {exc}", code=1)
 
 
 @app.command()

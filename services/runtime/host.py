@@ -13,6 +13,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import anyio
@@ -36,6 +37,7 @@ from services.runtime.receipts import batch_receipts, publish_receipts
 from services.runtime.settings import Settings, server_list
 from services.runtime.store import TrackedApplication, UnexpectedHandlerError
 from services.runtime.streams import INBOUND, ConsumerSpec, ObjectStoreSpec, drift, ensure_consumer
+from services.runtime.watch import ServiceGaveUpError, Watch, retrying, watched
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +76,8 @@ class ServiceContext:
     # sequence); at `handler_max_deliveries` it is given up: dead-lettered, not handled again.
     failures: dict[tuple[str, int], int] = field(default_factory=dict)
     given_up: dict[tuple[str, int], str] = field(default_factory=dict)
+    # The service's watched long-running tasks, by name (services.runtime.watch).
+    watches: dict[str, Watch] = field(default_factory=dict)
 
     def given_up_on(self, consumer: ConsumerSpec, seq: int) -> Refusal | None:
         """The refusal of a message whose handling failed too often (None: handle it)."""
@@ -291,35 +295,37 @@ async def connect(settings: Settings, name: str) -> NatsClient:
 WATCH_INTERVAL = 1.0
 
 
-async def run_ticks(spec: ServiceSpec, ctx: ServiceContext) -> None:
-    """Run the service's time-driven rules periodically; a failing tick is logged and retried."""
+async def run_ticks(spec: ServiceSpec, ctx: ServiceContext, watch: Watch | None = None) -> None:
+    """Run the service's time-driven rules periodically; a failing tick ends the run (its
+    watcher logs it and starts it again after a pause, or the service gives up)."""
     tick = spec.tick
     if tick is None:
         return
     while True:
-        try:
-            await ctx.call(tick, ctx.application, datetime.now(UTC))
-        except Exception as exc:
-            log.error("tick_failed", service=spec.name, error=type(exc).__name__)
+        await ctx.call(tick, ctx.application, datetime.now(UTC))
+        if watch is not None:
+            watch.ok()
         await asyncio.sleep(spec.tick_interval)
 
 
-async def run_witness(spec: ServiceSpec, ctx: ServiceContext) -> None:
+async def run_witness(spec: ServiceSpec, ctx: ServiceContext, watch: Watch | None = None) -> None:
     """Witness the service's own new stored rows into the audit chain, every interval.
 
     Off the event loop and outside the store thread (reads only), one witness at a time, so the
     consume path does not wait for it. A change made after a row was witnessed is then caught
-    by `ketenbus audit verify`, even when verify had never run before the change.
+    by `ketenbus audit verify`, even when verify had never run before the change. A failing
+    witness ends the run (its watcher starts it again, or the service gives up).
     """
     if ctx.settings.audit_witness_interval <= 0 or ctx.witness is None:
         return
     while True:
-        await witness_once(spec, ctx)
+        await _witness(spec, ctx)
+        if watch is not None:
+            watch.ok()
         await asyncio.sleep(ctx.settings.audit_witness_interval)
 
 
-async def witness_once(spec: ServiceSpec, ctx: ServiceContext) -> None:
-    """Append the rows stored since the last witness (and sign); a failure is logged."""
+async def _witness(spec: ServiceSpec, ctx: ServiceContext) -> None:
     witness = ctx.witness
     if witness is None:
         return
@@ -327,13 +333,17 @@ async def witness_once(spec: ServiceSpec, ctx: ServiceContext) -> None:
     def work() -> int:
         return witness(ctx.settings, spec.name, ctx.application)
 
-    try:
-        appended = await anyio.to_thread.run_sync(work, limiter=ctx.witness_limiter)
-    except Exception as exc:
-        log.error("witness_failed", service=spec.name, error=type(exc).__name__)
-        return
+    appended = await anyio.to_thread.run_sync(work, limiter=ctx.witness_limiter)
     if appended:
         log.debug("store_witnessed", service=spec.name, rows=appended)
+
+
+async def witness_once(spec: ServiceSpec, ctx: ServiceContext) -> None:
+    """Append the rows stored since the last witness (and sign); a failure is logged."""
+    try:
+        await _witness(spec, ctx)
+    except Exception as exc:
+        log.error("witness_failed", service=spec.name, error=type(exc).__name__)
 
 
 async def watch_deliveries(
@@ -420,14 +430,28 @@ async def run_service(
         service=spec.name,
         witness=witness,
     )
-    tick_task: asyncio.Task[None] | None = None
+    # The long-running tasks, each watched: a failed one starts again after a pause, or the
+    # service gives up (`gave_up`) and exits non-zero for its supervisor to start it again.
+    gave_up = asyncio.Event()
+    ctx.watches = {
+        task: Watch.of(settings, spec.name, task)
+        for task in ("consumers", "outbox", "ticks", "witness")
+    }
+    tasks: list[asyncio.Task[None]] = []
+
+    def watch_task(task: str, run: Callable[[], Awaitable[None]]) -> None:
+        tasks.append(
+            asyncio.create_task(
+                watched(ctx.watches[task], run, gave_up), name=f"{spec.name}-{task}"
+            )
+        )
+
     if spec.tick is not None:
-        tick_task = asyncio.create_task(run_ticks(spec, ctx), name=f"{spec.name}-ticks")
-    witness_task = asyncio.create_task(run_witness(spec, ctx), name=f"{spec.name}-witness")
-    relay_task: asyncio.Task[None] | None = None
+        watch_task("ticks", lambda: run_ticks(spec, ctx, ctx.watches["ticks"]))
+    watch_task("witness", lambda: run_witness(spec, ctx, ctx.watches["witness"]))
     if spec.translate is not None:
-        ctx.relay = OutboxRelay(application, js, spec.translate, limiter=ctx.limiter)
-        relay_task = asyncio.create_task(ctx.relay.run(), name=f"{spec.name}-outbox")
+        relay = ctx.relay = OutboxRelay(application, js, spec.translate, limiter=ctx.limiter)
+        watch_task("outbox", lambda: relay.run(ctx.watches["outbox"].ok))
 
     async def answer_health(msg: Msg) -> None:
         await msg.respond(b"ok")
@@ -435,57 +459,92 @@ async def run_service(
     health = None
     failed = asyncio.Event()
     backoff = RESTART_BACKOFF
+    starting = ctx.watches["consumers"]
     try:
-        while not stop.is_set():
-            ctx.next_delivery.clear()
-            for consumer in spec.consumers:
-                position = await ctx.call(application.position, consumer.tracking_name)
-                ctx.next_delivery[consumer.tracking_name] = await ensure_consumer(
-                    js, consumer, position
-                )
-            broker = NatsBroker(
-                server_list(nats_url_of(settings)),
-                middlewares=(fail_fast_middleware(failed, ctx),),
-                logger=None,
-                graceful_timeout=10.0,
-                name=f"{spec.name}-consumer",
-                **nats_auth.broker_options(settings, spec.name),
-            )
-            broker.include_router(spec.router_factory(ctx))
-            own_inboxes(broker, spec.name)
-            await broker.start()
+        while not stop.is_set() and not gave_up.is_set():
+            try:
+                broker = await start_consumers(spec, settings, ctx, failed)
+            except Exception as exc:
+                # Resuming the consumers failed past its retries (NATS away, the store away):
+                # again after a pause, or the service gives up.
+                delay = starting.failed(exc)
+                if delay is None:
+                    gave_up.set()
+                    break
+                await _first(stop.wait(), gave_up.wait(), asyncio.sleep(delay))
+                continue
+            starting.ok()
             if health is None:
                 # Answered once the subscribers run: `Backbone` waits for it.
                 health = await nc.subscribe(health_subject(spec.name), cb=answer_health)
             log.info("service_started", service=spec.name)
             watchdog = asyncio.create_task(watch_deliveries(js, spec.consumers, ctx, failed))
-            await _first(stop.wait(), failed.wait())
+            await _first(stop.wait(), failed.wait(), gave_up.wait())
             watchdog.cancel()
             await broker.stop()
-            if failed.is_set() and not stop.is_set():
+            if failed.is_set() and not stop.is_set() and not gave_up.is_set():
                 delay = 0.0 if ctx.gap_only else backoff
                 log.warning("service_restarting", service=spec.name, after_seconds=delay)
                 failed.clear()
-                await _first(stop.wait(), asyncio.sleep(delay))
+                await _first(stop.wait(), gave_up.wait(), asyncio.sleep(delay))
                 if not ctx.gap_only:
                     backoff = min(backoff * 2, MAX_RESTART_BACKOFF)
                 ctx.gap_only = True
     finally:
-        if tick_task is not None:
-            tick_task.cancel()
+        for task in tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await tick_task
-        witness_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await witness_task
+                await task
         if settings.audit_witness_interval > 0:
-            await witness_once(
-                spec, ctx
-            )  # no-op without a witness  # what the last batches stored, before closing
-        if relay_task is not None:
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
-        await nc.drain()
+            # What the last batches stored, before closing (a no-op without a witness).
+            await witness_once(spec, ctx)
+        try:
+            await nc.drain()
+        except Exception as exc:  # NATS unreachable while stopping: nothing left to flush to
+            log.warning("nats_drain_failed", service=spec.name, error=type(exc).__name__)
+            with contextlib.suppress(Exception):
+                await nc.close()
         application.close()
         log.info("service_stopped", service=spec.name)
+    if gave_up.is_set():
+        failing = [w for w in ctx.watches.values() if w.failures >= w.max_failures]
+        log.error("service_gave_up", service=spec.name, tasks=[w.task for w in failing])
+        raise ServiceGaveUpError(
+            ", ".join(f"{w.task} failed {w.failures} times ({w.last_error})" for w in failing)
+        )
+
+
+async def start_consumers(
+    spec: ServiceSpec, settings: Settings, ctx: ServiceContext, failed: asyncio.Event
+) -> NatsBroker:
+    """Resume the service's consumers from its stored positions and start its subscribers.
+
+    Each consumer is resumed (`ensure_consumer`) with retries of NATS's passing faults: during
+    a leader election the requests time out or find no stream for a few seconds.
+    """
+    js = ctx.nc.jetstream() if ctx.nc is not None else None
+    if js is None:
+        raise RuntimeError("the service is not connected")
+    ctx.next_delivery.clear()
+    for consumer in spec.consumers:
+        position = await ctx.call(ctx.application.position, consumer.tracking_name)
+        ctx.next_delivery[consumer.tracking_name] = await retrying(
+            f"resume {consumer.tracking_name}", partial(ensure_consumer, js, consumer, position)
+        )
+    broker = NatsBroker(
+        server_list(nats_url_of(settings)),
+        middlewares=(fail_fast_middleware(failed, ctx),),
+        logger=None,
+        graceful_timeout=10.0,
+        name=f"{spec.name}-consumer",
+        **nats_auth.broker_options(settings, spec.name),
+    )
+    broker.include_router(spec.router_factory(ctx))
+    own_inboxes(broker, spec.name)
+    try:
+        await broker.start()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await broker.stop()
+        raise
+    return broker

@@ -47,6 +47,7 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_interval: float = 0.5,
+        ack_timeout: float = 10.0,
         limiter: anyio.CapacityLimiter | None = None,
     ) -> None:
         self.application = application
@@ -54,6 +55,7 @@ class OutboxRelay:
         self.translate = translate
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.ack_timeout = ack_timeout
         self.limiter = limiter
         self._wake = asyncio.Event()
         self._position: int | None = None
@@ -63,12 +65,25 @@ class OutboxRelay:
         """Tell the relay there is something new (it also polls, for what others recorded)."""
         self._wake.set()
 
-    async def run(self) -> None:
+    async def run(self, progressed: Callable[[], None] | None = None) -> None:
+        """Relay for as long as it runs; `progressed` is called after each relay that passed.
+
+        A failure (the stream without a leader, a publish not acknowledged in `ack_timeout`,
+        the store away) ends the run; its watcher (`services.runtime.watch`) starts it again,
+        from the recorded position: what was published but not recorded goes again, with the
+        same ids, and the server drops the copies.
+        """
         while True:
             # Cleared before relaying, not after: a wake during a relay (a batch recorded
             # while the previous one was being published) must start the next relay at once.
             self._wake.clear()
-            count = await self.relay_once()
+            try:
+                count = await self.relay_once()
+            except Exception:
+                self._position = None  # read the recorded position again on the next run
+                raise
+            if progressed is not None:
+                progressed()
             if count < self.batch_size:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
@@ -103,7 +118,13 @@ class OutboxRelay:
                     headers={"Nats-Msg-Id": str(contract.id)},
                 )
             )
-        await asyncio.gather(*acks)
+        # Every publish is waited for (none left behind unobserved), the first failure raised.
+        results = await asyncio.wait_for(
+            asyncio.gather(*acks, return_exceptions=True), self.ack_timeout
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         last = notifications[-1].id
         await anyio.to_thread.run_sync(
             app.tracker.insert_tracking,

@@ -100,6 +100,23 @@ class Settings(BaseSettings):
             "retried for as long as they last and never dead-letter a message"
         ),
     )
+    task_max_failures: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description=(
+            "Failures in a row of a service's long-running task (its outbox relay, the start "
+            "of its consumers, its ticks, its audit witness) after which the service gives up "
+            "and exits non-zero, for its supervisor to start it again; before that the task is "
+            "started again after a pause that doubles with each failure"
+        ),
+    )
+    task_restart_backoff: float = Field(
+        default=0.5, gt=0, description="Seconds before a failed task's first restart"
+    )
+    task_max_backoff: float = Field(
+        default=30.0, gt=0, description="The longest pause before a failed task's restart"
+    )
     audit_witness_interval: float = Field(
         default=5.0,
         ge=0,

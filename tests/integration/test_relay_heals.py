@@ -1,0 +1,140 @@
+"""A service's outbox relay heals: a failed relay starts again and relays everything recorded.
+
+Issue 20: with the SIGNALLING stream's leader killed, `OutboxRelay.run` ended on
+`NoStreamResponseError` and the service ran on without it, its recorded events never relayed.
+Here a probe service (test_handler_failures.py's, with an outbox) runs in this process on a real
+nats-server; the stream its outbox publishes to is deleted, so every publish finds no stream,
+until the stream is declared again. The relay fails, is started again with a growing pause and
+then relays every recorded event once. A relay that keeps failing makes the service give up:
+`run_service` ends with `ServiceGaveUpError` (`ketenbus service` exits non-zero) instead of
+running on without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+
+from ketenbus_contracts.envelope import CloudEvent, parse_event
+from services.runtime.host import ServiceContext, ServiceSpec, health_subject, run_service
+from services.runtime.outbox import outbound_event_id
+from services.runtime.settings import Settings
+from services.runtime.streams import SIGNALLING, ensure_streams
+from services.runtime.watch import ServiceGaveUpError
+from tests.integration.helpers import SCHOOL, child, eventually, read_stream, signal
+from tests.integration.test_handler_failures import SUBJECT, Noted, message, probe_spec
+
+pytestmark = pytest.mark.integration
+
+RECORDED = 3
+
+
+def translate(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | None:
+    """Each noted message goes out as a signal (a contract event on the SIGNALLING stream)."""
+    if not isinstance(domain_event, Noted.Created):
+        return None
+    return signal(child(domain_event.n), SCHOOL).model_copy(update={"id": event_id})
+
+
+def relaying_probe(seen: list[ServiceContext]) -> ServiceSpec:
+    """The probe service with an outbox; `seen` gets its context (its watched tasks)."""
+    spec = probe_spec()
+    make_router = spec.router_factory
+
+    def router(ctx: ServiceContext) -> Any:
+        seen.append(ctx)
+        return make_router(ctx)
+
+    return dataclasses.replace(spec, router_factory=router, translate=translate)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, nats_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data", nats_url=nats_url, nats_auth="none",
+        audit_witness_interval=0, task_restart_backoff=0.05, task_max_backoff=0.5,
+    )  # fmt: skip
+
+
+async def started(nc: nats.aio.client.Client, service: asyncio.Task[None]) -> bool:
+    """Once the service answers its health subject (its store is open, its consumers run)."""
+    assert not service.done(), "the service stopped"
+    await nc.request(health_subject("probe"), b"", timeout=0.5)
+    return True
+
+
+def test_a_relay_without_its_stream_starts_again_and_relays_everything_once_the_stream_is_back(
+    settings: Settings, nats_url: str
+) -> None:
+    seen: list[ServiceContext] = []
+
+    async def main() -> list[uuid.UUID]:
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        await ensure_streams(js)
+        stop = asyncio.Event()
+        service = asyncio.create_task(run_service(relaying_probe(seen), settings, stop))
+        try:
+            await eventually(lambda: started(nc, service), "the probe service answers")
+            await js.delete_stream(SIGNALLING.name)  # as a stream without a leader: no answer
+            for n in range(1, RECORDED + 1):
+                await js.publish(SUBJECT, message("ok", n))
+            outbox = seen[0].watches["outbox"]
+
+            async def relay_failed_twice() -> bool:
+                assert not service.done(), "the service stopped"
+                return outbox.restarts >= 2
+
+            await eventually(relay_failed_twice, "the relay failed and started again")
+            await ensure_streams(js)  # the stream is back
+
+            async def all_relayed() -> bool:
+                assert not service.done(), "the service stopped"
+                return (await js.stream_info(SIGNALLING.name)).state.messages >= RECORDED
+
+            await eventually(all_relayed, "every recorded event relayed")
+            app = seen[0].application
+            return [
+                outbound_event_id(app.name, app.mapper.to_domain_event(n))
+                for n in app.recorder.select_notifications(0, 100)
+            ]
+        finally:
+            stop.set()
+            await service
+            await nc.close()
+
+    recorded = asyncio.run(main())
+
+    relayed = [parse_event(body).id for _, body, _ in read_stream(nats_url, SIGNALLING.name)]
+    assert (RECORDED, sorted(recorded)) == (len(recorded), sorted(relayed))
+    assert "NoStreamResponseError" == seen[0].watches["outbox"].last_error
+
+
+def test_a_relay_that_keeps_failing_makes_the_service_give_up(
+    settings: Settings, nats_url: str
+) -> None:
+    settings = settings.model_copy(update={"task_max_failures": 3})
+
+    async def main() -> str:
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        await ensure_streams(js)
+        service = asyncio.create_task(run_service(relaying_probe([]), settings))
+        try:
+            await eventually(lambda: started(nc, service), "the probe service answers")
+            await js.delete_stream(SIGNALLING.name)
+            await js.publish(SUBJECT, message("ok", 1))
+            with pytest.raises(ServiceGaveUpError) as gave_up:
+                await asyncio.wait_for(service, 120)  # a bound, not a timing assertion
+            return str(gave_up.value)
+        finally:
+            service.cancel()
+            await nc.close()
+
+    assert "outbox failed 3 times (NoStreamResponseError)" == asyncio.run(main())

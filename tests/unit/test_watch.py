@@ -1,0 +1,89 @@
+"""Watched tasks and retries (services/runtime/watch.py): a failing task starts again after a
+doubling pause until it gives up; a passing NATS fault is retried, any other error is not."""
+
+from __future__ import annotations
+
+import asyncio
+
+import nats.errors
+import pytest
+
+from services.runtime.watch import Watch, retrying, watched
+
+
+def failing(times: int, error: Exception, calls: list[int]):  # type: ignore[no-untyped-def]
+    async def call() -> str:
+        calls.append(len(calls) + 1)
+        if len(calls) <= times:
+            raise error
+        return "done"
+
+    return call
+
+
+def test_a_task_that_fails_starts_again_until_it_returns() -> None:
+    watch = Watch("probe", "outbox", max_failures=5, backoff=0.001)
+    gave_up = asyncio.Event()
+    calls: list[int] = []
+
+    async def run() -> None:
+        await failing(3, KeyError("boom"), calls)()
+
+    asyncio.run(watched(watch, run, gave_up))
+
+    assert ([1, 2, 3, 4], 3, "KeyError", False) == (
+        calls, watch.restarts, watch.last_error, gave_up.is_set()
+    )  # fmt: skip
+
+
+def test_a_task_that_fails_too_often_in_a_row_gives_up() -> None:
+    watch = Watch("probe", "ticks", max_failures=3, backoff=0.001)
+    gave_up = asyncio.Event()
+    calls: list[int] = []
+
+    async def run() -> None:
+        await failing(100, OSError("away"), calls)()
+
+    asyncio.run(watched(watch, run, gave_up))
+
+    assert ([1, 2, 3], True) == (calls, gave_up.is_set())
+
+
+def test_the_pause_doubles_up_to_its_bound_and_progress_ends_a_run_of_failures() -> None:
+    watch = Watch("probe", "outbox", max_failures=10, backoff=0.5, max_backoff=3.0)
+
+    pauses = [watch.failed(RuntimeError()) for _ in range(4)]
+    watch.ok()
+    after_progress = watch.failed(RuntimeError())
+
+    assert ([0.5, 1.0, 2.0, 3.0], 0.5) == (pauses, after_progress)
+
+
+def test_a_passing_nats_fault_is_retried() -> None:
+    calls: list[int] = []
+
+    result = asyncio.run(
+        retrying("resume", failing(2, nats.errors.TimeoutError(), calls), backoff=0.001)
+    )
+
+    assert ("done", [1, 2, 3]) == (result, calls)
+
+
+def test_another_error_is_not_retried() -> None:
+    calls: list[int] = []
+
+    with pytest.raises(ValueError):
+        asyncio.run(retrying("resume", failing(2, ValueError("bad"), calls), backoff=0.001))
+
+    assert [1] == calls
+
+
+def test_a_fault_that_lasts_past_the_attempts_is_raised() -> None:
+    calls: list[int] = []
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(
+            retrying("resume", failing(10, TimeoutError(), calls), attempts=3, backoff=0.001)
+        )
+
+    assert [1, 2, 3] == calls
