@@ -27,7 +27,8 @@ from services.runtime.outbox import outbound_event_id
 from services.runtime.settings import Settings
 from services.runtime.streams import SIGNALLING, ensure_streams
 from services.runtime.watch import ServiceGaveUpError
-from tests.integration.helpers import SCHOOL, child, eventually, read_stream, signal
+from tests.events import SCHOOL, signal
+from tests.integration.helpers import child, eventually, read_stream
 from tests.integration.test_handler_failures import SUBJECT, Noted, message, probe_spec
 
 pytestmark = pytest.mark.integration
@@ -39,7 +40,7 @@ def translate(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | None:
     """Each noted message goes out as a signal (a contract event on the SIGNALLING stream)."""
     if not isinstance(domain_event, Noted.Created):
         return None
-    return signal(child(domain_event.n), SCHOOL).model_copy(update={"id": event_id})
+    return signal(SCHOOL, child=child(domain_event.n), event_id=event_id)
 
 
 def relaying_probe(seen: list[ServiceContext]) -> ServiceSpec:
