@@ -57,6 +57,7 @@ def payloads(count: int, keys: PartnerKeys, sealed_bytes: int) -> list[bytes]:
                 signal_id=uuid.uuid4(),
                 signaller=SCHOOL,
                 registered_on=date(2026, 11, 1),
+                age_band="4-11",
                 planned_removal_on=date(2028, 11, 1),
                 sealed=sealed,
             ),

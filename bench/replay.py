@@ -64,6 +64,7 @@ def synthetic(n: int, per_child: int) -> bytes:
             signal_id=uuid.uuid4(),
             signaller=signaller,
             registered_on=on,
+            age_band="4-11",
             planned_removal_on=on + timedelta(days=730),
         ),
     ).to_bytes()

@@ -96,6 +96,7 @@ def publish_comparison(n: int = 5_000) -> None:
             signal_id=uuid.uuid4(),
             signaller=signaller,
             registered_on=date(2026, 11, 1),
+            age_band="4-11",
             planned_removal_on=date(2028, 11, 1),
             sealed=seal_fields(details, event_id=event_id, key_for=keys.__getitem__)
             if sealed

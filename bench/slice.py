@@ -114,6 +114,7 @@ def make_events(count: int, signer: DataDirKeys, signals_per_child: int = 1) -> 
                 signal_id=uuid.uuid4(),
                 signaller=signaller,
                 registered_on=on,
+                age_band="4-11",
                 planned_removal_on=on + timedelta(days=730),
             ),
         )

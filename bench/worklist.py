@@ -78,6 +78,7 @@ def events(plans: int, schools: int) -> Iterator[Any]:
                 signal_id=uuid.uuid4(),
                 signaller=Signaller(partner=school(no), role="ib-er", contact="ib"),
                 registered_on=on,
+                age_band="4-11",
                 planned_removal_on=on + timedelta(days=730),
                 sealed=SEALED,
             ),

@@ -176,6 +176,7 @@ async def sealed_signal(
             signal_id=uuid.uuid4(),
             signaller=signaller,
             registered_on=on,
+            age_band="4-11",  # the demo's pupils are at primary school: the parents are told
             planned_removal_on=on + timedelta(days=730),
             sealed=sealed,
         ),

@@ -74,7 +74,8 @@ def signal(
             registered_on=on,
             planned_removal_on=until or date(on.year + 2, on.month, on.day),
             sealed=sealed,
-            **data,
+            # A signal declares the child's age band (the service refuses one without).
+            **({"age_band": "4-11"} | data),
         ),
     )
 

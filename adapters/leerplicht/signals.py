@@ -95,9 +95,10 @@ def candidate_of(event: Any, partner: str, rules: RegionRules) -> Candidate | No
 
 
 async def signal_for(
-    candidate: Candidate, partner: str, rules: RegionRules, keyring: Keyring
+    candidate: Candidate, partner: str, rules: RegionRules, keyring: Keyring, age_band: str
 ) -> SignalRegistered:
-    """The signal leerplicht registers for a candidate it decided to signal."""
+    """The signal leerplicht registers for a candidate it decided to signal, with the child's
+    age band (who is informed: leerplicht knows the pupil by its verzuimmelding)."""
     event_id = uuid.uuid5(NAMESPACE, f"event/{candidate.event_id}")
     details = SignalDetails(concern=[CONCERN], notes=candidate.what)
     sealed = await keyring.seal(details, child=candidate.child, event_id=event_id)
@@ -111,6 +112,7 @@ async def signal_for(
             signal_id=uuid.uuid5(NAMESPACE, f"signal/{candidate.event_id}"),
             signaller=signaller,
             registered_on=candidate.on,
+            age_band=age_band,
             planned_removal_on=candidate.on + timedelta(days=rules.signal.keep_days),
             sealed=sealed,
         ),
@@ -135,6 +137,7 @@ async def forward_signals(
     *,
     signal: Collection[str] = (),
     no_signal: Collection[str] = (),
+    age_band: str | None = None,
     idle: float = 2.0,
     hold: float = 3.0,
     settings: Settings | None = None,
@@ -170,7 +173,9 @@ async def forward_signals(
                 if candidate is None:
                     await message.ack()
                 elif candidate.ref in signal:
-                    signed = await signal_for(candidate, partner, rules, keyring)
+                    if age_band is None:
+                        raise ForwardError("a signal declares the child's age band (--age-band)")
+                    signed = await signal_for(candidate, partner, rules, keyring, age_band)
                     await publish_signed(js, signed, keyring.keys)
                     decisions.registered += 1
                     await message.ack()

@@ -51,6 +51,12 @@ class ProcessingActivity(ActivityReference):
         "that opens it",
     )
 
+    further_processing: dict[str, str] = Field(
+        default_factory=dict,
+        description="Processing beyond the activity's own that the register records with its "
+        "own legal basis, by name (e.g. household-matching); absent: not allowed",
+    )
+
     @model_validator(mode="after")
     def _bases_of_holders(self) -> Self:
         stray = sorted(set(self.holder_bases) - self.holder_roles)

@@ -81,6 +81,7 @@ async def build_signal(task: dict[str, Any], keys: PartnerKeys, nc: NatsClient) 
                 partner=keys.partner, role=signal["role"], contact=signal["contact"]
             ),
             registered_on=date.fromisoformat(signal["registered_on"]),
+            age_band=signal.get("age_band"),
             planned_removal_on=date.fromisoformat(signal["planned_removal_on"]),
         ),
     )

@@ -131,6 +131,7 @@ class Harness:
                 "role": "ib-er",
                 "contact": CONTACT,
                 "registered_on": today.isoformat(),
+                "age_band": "4-11",
                 "planned_removal_on": (today + timedelta(days=365)).isoformat(),
             },
         }

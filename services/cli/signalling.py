@@ -120,6 +120,8 @@ def register(
     band = age_band or (age_band_of(born, registered_on, rules.age_bands) if born else None)
     if born and band is None:
         fail(f"no signals from age {rules.lifecycle.age_limit_years}")
+    if band is None:
+        fail("give --age-band or --birth-date: who is informed depends on the child's age")
     removal = (
         parse_date(until, "--until")
         if until

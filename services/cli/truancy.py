@@ -169,6 +169,10 @@ def forward_signals(
         list[str] | None,
         typer.Option("--no-signal", help="Decided: no signal for this candidate (ref)"),
     ] = None,
+    age_band: Annotated[
+        str | None,
+        typer.Option("--age-band", help="The child's age band for --signal (e.g. 12-15)"),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """As leerplicht: list the reports and thuiszitters of its region to decide on, and register
@@ -198,6 +202,7 @@ def forward_signals(
                 rules,
                 signal=set(signal or ()),
                 no_signal=set(no_signal or ()),
+                age_band=age_band,
                 settings=settings,
             )
         )

@@ -41,6 +41,10 @@ class RoleNotAllowedError(SignallingError):
     """The partner's registered role may not do this (rules.yaml)."""
 
 
+class AgeBandRequiredError(SignallingError):
+    """A signal without the child's age band: who must be informed cannot be told."""
+
+
 class UnknownCodeError(SignallingError):
     """A code in clear (age band, municipality, reason, risk factor) the rules do not define."""
 
@@ -121,15 +125,16 @@ class SignallingApplication(RuledApplication[SignallingRules]):
     ) -> None:
         rules = self.rules
         self._require_role(signaller.partner, rules.signalling.signaller_roles, "signal")
-        if age_band is not None and age_band not in rules.age_bands:
-            raise UnknownCodeError(f"unknown age band {age_band!r} (no signals from age 23)")
+        if age_band is None:
+            raise AgeBandRequiredError("a signal declares the child's age band (who is informed)")
+        if age_band not in rules.age_bands:
+            limit = rules.lifecycle.age_limit_years
+            raise UnknownCodeError(f"unknown age band {age_band!r} (no signals from age {limit})")
         if municipality is not None and municipality not in rules.coordinator.municipalities:
             raise UnknownCodeError(f"unknown municipality {municipality!r}")
         if signaller.vindplaats and self.vindplaatsen.of_signaller(signaller) is None:
             raise UnknownCodeError("the signal names a vindplaats its partner does not have")
-        audience: list[str] = list(
-            rules.age_bands[age_band].inform if age_band else rules.inform_without_age_band
-        )
+        audience: list[str] = list(rules.age_bands[age_band].inform)
         ends_on = rules.max_signal_duration.after_date(registered_on)
         now = self.clock()
 

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.register import ProcessingRegister
 from services.infra import INFRA_DIR
+from services.policy.loading import load_register
 from services.runtime.partners import PartnerRegistry
 from services.signalling.domain import Coordinator, Party
 
@@ -71,7 +74,6 @@ class _Strict(BaseModel):
 class Lifecycle(_Strict):
     max_signal_duration: str
     age_limit_years: int
-    history_retention: str
 
 
 class Withdrawal(_Strict):
@@ -87,9 +89,15 @@ class SignallingRoles(_Strict):
     signaller_roles: list[str]
 
 
+# The name under which the register records household matching's own legal basis
+# (`further_processing` of the signalling activity): the Jeugdwet gives none.
+HOUSEHOLD_MATCHING = "household-matching"
+
+
 class Matching(_Strict):
     min_partners: int = Field(ge=2)
-    household_matching: bool
+    # Off unless the register records a legal basis for it (load_rules checks).
+    household_matching: bool = False
 
 
 class Contact(_Strict):
@@ -139,10 +147,23 @@ class SignallingRules(_Strict):
     contact: Contact
     coordinator: CoordinatorRules
     age_bands: dict[str, AgeBand]
-    inform_without_age_band: list[Literal["parents", "child"]]
     concern_domains: dict[str, str]
     risk_inventory: RiskInventoryRules
     partner_roles: dict[str, str] = Field(default_factory=dict)
+    # The signalling activity's retention in the register (AVG art. 30), one figure: signals
+    # and the history of ended ones are kept no longer (load_rules reads it from the register).
+    retention: str = "P2Y"
+
+    @model_validator(mode="after")
+    def _bands_below_the_age_limit(self) -> SignallingRules:
+        """Jeugdwet art. 7.1.1.1: the index is for young people under 23; no age band may
+        reach the limit (the backbone checks every signal's band against these)."""
+        limit = self.lifecycle.age_limit_years
+        for band in self.age_bands:
+            low, high = (int(part) for part in band.split("-"))
+            if not low <= high < limit:
+                raise ValueError(f"age band {band} reaches the age limit of {limit}")
+        return self
 
     # derived periods
 
@@ -152,7 +173,8 @@ class SignallingRules(_Strict):
 
     @property
     def history_retention(self) -> Period:
-        return Period.parse(self.lifecycle.history_retention)
+        """How long an ended signal's metadata is kept: the register's figure, no other."""
+        return Period.parse(self.retention)
 
     @property
     def reminder_after(self) -> Period:
@@ -203,14 +225,32 @@ class SignallingRules(_Strict):
         return Coordinator(first.partner, first.contact), "first-signaller"
 
 
-def load_rules(path: Path = RULES_PATH, partners: PartnerRegistry | None = None) -> SignallingRules:
-    """The rules file, with each registered partner's role (who may signal, report a death)."""
+class HouseholdMatchingWithoutBasisError(ValueError):
+    """Household matching is switched on without a legal basis recorded in the register."""
+
+
+def load_rules(
+    path: Path = RULES_PATH,
+    partners: PartnerRegistry | None = None,
+    register: ProcessingRegister | None = None,
+) -> SignallingRules:
+    """The rules file, with each registered partner's role (who may signal, report a death)
+    and the register's retention of signalling data; household matching only where the
+    register records its legal basis."""
     raw = yaml.safe_load(path.read_text())
     roles = {e.id: e.role for e in (partners or PartnerRegistry.load()).entries}
-    rules = SignallingRules.model_validate(raw | {"partner_roles": roles})
+    activity = (register or load_register()).activity(Purpose.SIGNALLING)
+    rules = SignallingRules.model_validate(
+        raw | {"partner_roles": roles, "retention": activity.retention}
+    )
+    if rules.matching.household_matching and HOUSEHOLD_MATCHING not in activity.further_processing:
+        raise HouseholdMatchingWithoutBasisError(
+            f"household matching needs its legal basis in the register ({activity.id}: "
+            f"further_processing.{HOUSEHOLD_MATCHING}); the Jeugdwet gives none"
+        )
     for text in (
         rules.lifecycle.max_signal_duration,
-        rules.lifecycle.history_retention,
+        rules.retention,
         rules.contact.reminder_after,
         rules.contact.escalation_after,
         rules.risk_inventory.plan_due_after,

@@ -259,7 +259,7 @@ def register(b: Backbone) -> Run:
     return run(
         b.data_dir,
         *("signal", "register", "--as", SCHOOL, "--role", "ib-er", "--contact", "ib-er"),
-        *("--concern", "sociaal-emotioneel", "--child", b.child),
+        *("--concern", "sociaal-emotioneel", "--age-band", "4-11", "--child", b.child),
     )
 
 

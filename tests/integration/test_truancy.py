@@ -223,7 +223,10 @@ class TruancyCase(StoreBackend):
                       if isinstance(e, SignalRegistered)]  # fmt: skip
         forwarded = wait_until(
             lambda: "registered 1" in (
-                r := ketenbus("truancy", "forward-signals", "--as", LEERPLICHT, "--signal", ref)
+                r := ketenbus(
+                    "truancy", "forward-signals", "--as", LEERPLICHT, "--signal", ref,
+                    "--age-band", "4-11",
+                )
             ).output and r,
             what="the signal leerplicht decided on",
         )  # fmt: skip

@@ -66,13 +66,14 @@ def test_a_signal_leerplicht_decides_on_is_a_sealed_attendance_signal() -> None:
     candidate = candidate_of(report(), LEERPLICHT, region())
     assert candidate is not None
 
-    signal = asyncio.run(signal_for(candidate, LEERPLICHT, region(), keyring))  # type: ignore[arg-type]
+    signal = asyncio.run(signal_for(candidate, LEERPLICHT, region(), keyring, "12-15"))  # type: ignore[arg-type]
 
-    assert (LEERPLICHT, CHILD, date(2026, 9, 28)) == (
-        signal.data.signaller.partner, signal.subject, signal.data.registered_on
+    assert (LEERPLICHT, CHILD, date(2026, 9, 28), "12-15") == (
+        signal.data.signaller.partner, signal.subject, signal.data.registered_on,
+        signal.data.age_band,
     )  # fmt: skip
     assert ["attendance"] == keyring.sealed[0][0].concern
-    again = asyncio.run(signal_for(candidate, LEERPLICHT, region(), keyring))  # type: ignore[arg-type]
+    again = asyncio.run(signal_for(candidate, LEERPLICHT, region(), keyring, "12-15"))  # type: ignore[arg-type]
     assert signal == again.model_copy(update={"time": signal.time})
 
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import pytest
 
 from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import (
     ChildDeceased,
     ChildDeceasedData,
@@ -36,8 +37,10 @@ from ketenbus_contracts.signalling import (
     check_concern_codes,
     signal_period,
 )
+from services.policy.loading import load_register
 from services.runtime.outbox import outbound_event_id
 from services.signalling.application import (
+    AgeBandRequiredError,
     RoleNotAllowedError,
     SignallingApplication,
     UnknownCodeError,
@@ -49,7 +52,13 @@ from services.signalling.domain import (
     NotTheSignallerError,
     UnknownMatchError,
 )
-from services.signalling.rules import Period, SignallingRules, load_rules
+from services.signalling.rules import (
+    RULES_PATH,
+    HouseholdMatchingWithoutBasisError,
+    Period,
+    SignallingRules,
+    load_rules,
+)
 from services.signalling.translation import apply_inbound, to_contract
 from tests.events import signal
 
@@ -75,6 +84,13 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def household_rules() -> SignallingRules:
+    """Household matching switched on, as a region with a recorded legal basis would."""
+    rules = load_rules()
+    matching = rules.matching.model_copy(update={"household_matching": True})
+    return rules.model_copy(update={"matching": matching})
 
 
 class Harness:
@@ -141,7 +157,7 @@ def test_the_rules_file_gives_the_lifecycle_periods() -> None:
     rules = load_rules()
 
     assert date(2028, 11, 1) == rules.max_signal_duration.after_date(REGISTERED_ON)
-    assert date(2031, 11, 1) == rules.history_retention.after_date(REGISTERED_ON)
+    assert date(2028, 11, 1) == rules.history_retention.after_date(REGISTERED_ON)
     assert 23 == rules.lifecycle.age_limit_years
     assert "attendance" in rules.concern_domains
 
@@ -235,6 +251,48 @@ def test_only_the_roles_in_the_rules_may_report_a_death() -> None:
 # --------------------------------------------------------------------------------- bad codes
 
 
+def test_a_signal_without_an_age_band_is_refused() -> None:
+    h = Harness()
+
+    refused = h.feed(signal(SCHOOL, age_band=None), signal(JGZ))
+
+    assert [AgeBandRequiredError] == refused
+    assert frozenset({"jgz-gelderland-zuid"}) == h.app.signals_of(CHILD).active_partners
+
+
+def test_no_age_band_may_reach_the_age_limit_of_23() -> None:
+    raw = load_rules().model_dump()
+    raw["age_bands"]["16-23"] = {"label": "te oud", "inform": ["child"]}
+
+    with pytest.raises(ValueError, match="age limit of 23"):
+        SignallingRules.model_validate(raw)
+
+
+def test_household_matching_is_off_unless_the_register_records_its_basis(tmp_path: Any) -> None:
+    rules_file = tmp_path / "rules.yaml"
+    text = RULES_PATH.read_text().replace("household_matching: false", "household_matching: true")
+    rules_file.write_text(text)
+    register = load_register()
+    activity = register.activity(Purpose.SIGNALLING)
+    with_basis = activity.model_copy(
+        update={"further_processing": {"household-matching": "toestemming ouders (AVG 6.1.a)"}}
+    )
+    recorded = register.model_copy(
+        update={"activities": register.activities | {Purpose.SIGNALLING: with_basis}}
+    )
+
+    assert not load_rules().matching.household_matching
+    with pytest.raises(HouseholdMatchingWithoutBasisError):
+        load_rules(rules_file, register=register)
+    assert load_rules(rules_file, register=recorded).matching.household_matching
+
+
+def test_signalling_keeps_its_data_for_the_registers_one_figure() -> None:
+    register = load_register()
+
+    assert register.activity(Purpose.SIGNALLING).retention == load_rules().retention
+
+
 def test_an_unknown_age_band_is_refused_and_the_rest_of_the_batch_takes_effect() -> None:
     h = Harness()
 
@@ -258,7 +316,7 @@ def test_an_unknown_municipality_or_partner_is_refused() -> None:
 
 
 def test_signals_of_two_partners_on_children_of_one_household_make_a_household_match() -> None:
-    h = Harness()
+    h = Harness(household_rules())
 
     h.feed(
         signal(SCHOOL, child=CHILD, household=HOUSEHOLD),
@@ -275,7 +333,7 @@ def test_signals_of_two_partners_on_children_of_one_household_make_a_household_m
 
 
 def test_signals_of_two_partners_on_one_child_are_a_child_match_not_a_household_match() -> None:
-    h = Harness()
+    h = Harness(household_rules())
 
     h.feed(signal(SCHOOL, household=HOUSEHOLD), signal(JGZ, household=HOUSEHOLD))
 
@@ -283,7 +341,7 @@ def test_signals_of_two_partners_on_one_child_are_a_child_match_not_a_household_
 
 
 def test_a_withdrawn_signal_ends_the_household_match() -> None:
-    h = Harness()
+    h = Harness(household_rules())
     first = signal(SCHOOL, child=CHILD, household=HOUSEHOLD)
     h.feed(first, signal(JGZ, child=SIBLING, household=HOUSEHOLD))
 
@@ -469,16 +527,16 @@ def test_no_history_notice_without_history() -> None:
     assert [] == h.of_type(HistoryNotice)
 
 
-def test_history_is_deleted_five_years_after_the_signal_ended() -> None:
+def test_history_is_kept_as_long_as_the_register_allows_signalling_data() -> None:
     h = Harness()
     first = signal(SCHOOL, until=date(2027, 1, 1))
     h.feed(first)
     h.tick(at(date(2027, 1, 1)))
     assert 1 == len(h.app.signals_of(CHILD).history)
 
-    h.tick(at(date(2031, 12, 31)))
+    h.tick(at(date(2028, 12, 31)))
     assert 1 == len(h.app.signals_of(CHILD).history)
-    h.tick(at(date(2032, 1, 1)))
+    h.tick(at(date(2029, 1, 1)))  # P2Y, the register's pa-signalling retention
 
     assert [] == h.app.signals_of(CHILD).history
     assert [] == h.app.due_by(at(date(2100, 1, 1)))
@@ -496,7 +554,6 @@ def test_history_is_deleted_five_years_after_the_signal_ended() -> None:
         ("4-11", ["parents"]),
         ("12-15", ["parents", "child"]),
         ("16-22", ["child"]),
-        (None, ["parents"]),
     ],
 )
 def test_the_parent_view_is_told_whom_to_inform_by_age_band(
@@ -615,7 +672,7 @@ def test_a_lapsed_match_is_announced_and_ends_the_coordinators_key_access() -> N
 
 
 def test_a_lapsed_household_match_is_announced_for_each_child() -> None:
-    h = Harness()
+    h = Harness(household_rules())
     first = signal(SCHOOL, child=CHILD, household=HOUSEHOLD)
     h.feed(first, signal(JGZ, child=SIBLING, household=HOUSEHOLD))
 
