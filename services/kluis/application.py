@@ -22,6 +22,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Tracking
 from joserfc.jwk import OKPKey
 
+from ketenbus_contracts.envelope import RelationChange
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.register import ProcessingRegister
 from ketenbus_contracts.sealing import (
@@ -56,6 +57,7 @@ from services.kluis.domain import (
     Operation,
     ProcessingRecord,
     UnknownPartnerError,
+    UnknownRelationError,
     Verdict,
     decide,
     expired_purposes,
@@ -122,12 +124,7 @@ class KluisApplication(RequestDesk[PartnerRegistry]):
         tracking: Tracking | None = None,
     ) -> None:
         """Give `partner` a relation with `child` on `basis` (signal, enrolment, handover, ...)."""
-        if tracking and self._seen(tracking):
-            return
-        relations = self.relations_of(child)
-        if relations.add(partner, basis, basis_id, self.clock()):
-            log.info("relation_added", partner=partner, basis=basis, basis_id=basis_id)
-        self._save(relations, tracking)
+        self._change(child, RelationChange(partner, basis, basis_id, active=True), tracking)
 
     def end_relation(
         self,
@@ -139,16 +136,18 @@ class KluisApplication(RequestDesk[PartnerRegistry]):
         tracking: Tracking | None = None,
     ) -> None:
         """End the relation on `basis`/`basis_id` (for `partner`, or for every partner on it)."""
+        self._change(child, RelationChange(partner, basis, basis_id, active=False), tracking)
+
+    def _change(self, child: str, change: RelationChange, tracking: Tracking | None) -> None:
+        """One change asked for directly (not by a consumed event): an end of a relation the
+        partner does not have is refused."""
         if tracking and self._seen(tracking):
             return
-        relations = self.relations_of(child)
-        if partner is None:
-            ended = relations.end_basis(basis, basis_id, self.clock())
-        else:
-            relations.end(partner, basis, basis_id, self.clock())
-            ended = [partner]
-        for who in ended:
-            log.info("relation_ended", partner=who, basis=basis, basis_id=basis_id)
+        relations, on = self.relations_of(child), (change.basis, change.basis_id)
+        partner = change.partner
+        if not change.active and partner is not None and not relations.has_active_on(partner, *on):
+            raise UnknownRelationError(f"no active {change.basis} relation {change.basis_id}")
+        self._apply(relations, change, self.clock())
         self._save(relations, tracking)
 
     def handle(self, batch: Batch, message: Any) -> None:
@@ -160,31 +159,25 @@ class KluisApplication(RequestDesk[PartnerRegistry]):
         relations = batch.get(ChildRelations.create_id(child), lambda: ChildRelations(child))
         now = self.clock()
         for change in changes:
-            if change.active and change.partner is not None:
-                until = _end_of(change.until)
-                if relations.add(change.partner, change.basis, change.basis_id, now, until):
-                    log.info(
-                        "relation_added",
-                        partner=change.partner,
-                        basis=change.basis,
-                        basis_id=change.basis_id,
-                    )
-            elif change.partner is None:
-                for partner in relations.end_basis(change.basis, change.basis_id, now):
-                    log.info(
-                        "relation_ended",
-                        partner=partner,
-                        basis=change.basis,
-                        basis_id=change.basis_id,
-                    )
-            elif relations.has_active_on(change.partner, change.basis, change.basis_id):
-                relations.end(change.partner, change.basis, change.basis_id, now)
-                log.info(
-                    "relation_ended",
-                    partner=change.partner,
-                    basis=change.basis,
-                    basis_id=change.basis_id,
-                )
+            self._apply(relations, change, now)
+
+    def _apply(self, relations: ChildRelations, change: RelationChange, now: datetime) -> None:
+        """A relation starts, ends for one partner, or ends for every partner on its basis."""
+        facts = {"basis": change.basis, "basis_id": change.basis_id}
+        if change.active and change.partner is not None:
+            until = _end_of(change.until)
+            if relations.add(change.partner, change.basis, change.basis_id, now, until):
+                log.info("relation_added", partner=change.partner, **facts)
+            return
+        if change.partner is None:
+            ended = relations.end_basis(change.basis, change.basis_id, now)
+        elif relations.has_active_on(change.partner, change.basis, change.basis_id):
+            relations.end(change.partner, change.basis, change.basis_id, now)
+            ended = [change.partner]
+        else:
+            ended = []
+        for partner in ended:
+            log.info("relation_ended", partner=partner, **facts)
 
     def _seen(self, tracking: Tracking) -> bool:
         return self.has_processed(tracking.application_name, tracking.notification_id)
