@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,6 +55,7 @@ from tests.events import (
     verzuim_report,
     youth_care_decided,
 )
+from tests.integration.helpers import wait_until
 from tests.oidc import PASSWORD, OidcProvider
 
 KID = "e" * 32
@@ -274,10 +274,7 @@ def running_site(
     server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "the web server did not start"
-        time.sleep(0.05)
+    wait_until(lambda: server.started, timeout=60.0, what="the web server")
     try:
         yield Site(f"http://127.0.0.1:{port}", records, web, portal)
     finally:
