@@ -61,8 +61,10 @@ from services.integral_plan.web_forms import (
     OnPlan,
     PlanForm,
     action_form,
+    answer_form,
     done_form,
     goal_form,
+    withdraw_form,
 )
 from services.integral_plan.web_records import MemoryLog, ProcessingLog, Recorder, WebOperation
 from services.integral_plan.web_security import security_headers
@@ -303,6 +305,8 @@ def create_web_app(
         "reader": portal.partner,
         "urgent": URGENT,
         "domains": DOMAINS,
+        "withdrawal_reasons": {"withdrawn": "ingetrokken", "risk-ended": "zorg voorbij"},
+        "report_statuses": {"in-behandeling": "in behandeling", "afgesloten": "afgesloten"},
     }
 
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -442,7 +446,9 @@ def create_web_app(
             record(person, WebOperation.READ_PLAN, child)
             return page(request, "plan.html", 400, plan=plan, today=clock().date(), checked=checked)
         event_id = uuid.uuid4()
-        sealed = await portal.seal(draft.sealed, child=child, event_id=event_id)
+        sealed = {}
+        if draft.sealed is not None:
+            sealed = await portal.seal(draft.sealed, child=child, event_id=event_id)
         await portal.publish(draft.build(event_id, sealed))
         record(person, WebOperation.ACT, child)
         log.info(
@@ -461,6 +467,14 @@ def create_web_app(
     @app.post("/plan/{child}/acties/{action_id}/afgerond", include_in_schema=False)
     async def report_done(request: Request, child: Child, action_id: uuid.UUID) -> Response:
         return await act(request, child, "report-done", done_form, str(action_id))
+
+    @app.post("/plan/{child}/signalen/{signal_id}/intrekken", include_in_schema=False)
+    async def withdraw_signal(request: Request, child: Child, signal_id: uuid.UUID) -> Response:
+        return await act(request, child, "withdraw-signal", withdraw_form, str(signal_id))
+
+    @app.post("/plan/{child}/verzuimmeldingen/{report_id}/antwoord", include_in_schema=False)
+    async def answer_report(request: Request, child: Child, report_id: uuid.UUID) -> Response:
+        return await act(request, child, "answer-verzuimmelding", answer_form, str(report_id))
 
     @app.get("/ouders", response_class=HTMLResponse, summary="Ouderinzage: start (HTML)")
     async def parents_home(request: Request) -> HTMLResponse:

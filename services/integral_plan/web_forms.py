@@ -10,6 +10,7 @@ organisation (signed with its key) with the acting person's pseudonymous id in i
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,12 @@ from ketenbus_contracts.plan import (
     GoalSetData,
     PlanDomain,
 )
+from ketenbus_contracts.signalling import (
+    PartnerWithdrawalReason,
+    SignalWithdrawn,
+    SignalWithdrawnData,
+)
+from ketenbus_contracts.truancy import ReportAnswered, ReportAnsweredData, ReportStatus
 
 DOMAINS: tuple[str, ...] = get_args(PlanDomain)
 E = TypeVar("E", bound=CloudEvent[Any])
@@ -83,7 +90,7 @@ class Checked:
 class Draft:
     """A checked form: the event to publish once its sections are sealed."""
 
-    sealed: BaseModel
+    sealed: BaseModel | None  # what to seal first (None: the event seals nothing)
     build: Any  # (event id, sealed sections) -> the contract event
     done: str  # which banner the plan page shows after
 
@@ -199,8 +206,68 @@ def done_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | Non
     return checked, Draft(ActionReport(report=report, follow_up=follow_up), build, "afgerond")
 
 
+WITHDRAWAL_REASONS: tuple[str, ...] = get_args(PartnerWithdrawalReason)
+REPORT_STATUSES: tuple[str, ...] = get_args(ReportStatus)
+
+
+def withdraw_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
+    """`Signaal intrekken`: the signaller withdraws its own active signal (`ref`), or says
+    the concern is over."""
+    checked = Checked(f"intrekken-{on.ref}", _values(form))
+    signal = next((s for s in on.plan.get("signals", []) if s["signal_id"] == on.ref), None)
+    if signal is None or signal["partner"] != on.partner or signal["status"] != "active":
+        checked.errors["actie"] = "Dit signaal kunt u niet intrekken."
+        return checked, None
+    reason = checked.choice("reden", "een reden", WITHDRAWAL_REASONS)
+    if not checked.ok:
+        return checked, None
+
+    def build(event_id: uuid.UUID, sealed: dict[Any, str]) -> SignalWithdrawn:
+        data = SignalWithdrawnData.model_validate(
+            {"signal_id": on.ref, "withdrawn_on": on.today, "reason": reason}
+        )
+        return on.event(SignalWithdrawn, event_id, data)
+
+    return checked, Draft(None, build, "ingetrokken")
+
+
+def answer_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
+    """`Verzuimmelding beantwoorden`: leerplicht, to whom the report went (`ref`), says it is
+    being handled or closed (with a coded reason)."""
+    checked = Checked(f"antwoord-{on.ref}", _values(form))
+    reports = (on.plan.get("attendance") or {}).get("reports", [])
+    report = next((r for r in reports if r["report_id"] == on.ref), None)
+    if report is None or report["leerplicht"] != on.partner:
+        checked.errors["actie"] = "Deze verzuimmelding kunt u niet beantwoorden."
+        return checked, None
+    status = checked.choice("status", "een stand", REPORT_STATUSES)
+    reason = checked.values.get("reden", "").strip()
+    if status == "afgesloten" and not reason:
+        checked.errors["reden"] = "Vul de reden van afsluiten in (een code)."
+    elif reason and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", reason):
+        checked.errors["reden"] = "De reden is een code: kleine letters, cijfers en streepjes."
+    if not checked.ok:
+        return checked, None
+
+    def build(event_id: uuid.UUID, sealed: dict[Any, str]) -> ReportAnswered:
+        data = ReportAnsweredData.model_validate(
+            {
+                "report_id": on.ref,
+                "leerplicht": on.partner,
+                "status": status,
+                "answered_on": on.today,
+                "closed_reason": reason or None,
+            }
+        )
+        return on.event(ReportAnswered, event_id, data)
+
+    return checked, Draft(None, build, "beantwoord")
+
+
 SENT = {
     "doel": "Het doel is verstuurd.",
     "actie": "De actie is verstuurd.",
     "afgerond": "De actie is als afgerond gemeld.",
+    "ingetrokken": "Het signaal is ingetrokken.",
+    "beantwoord": "De verzuimmelding is beantwoord.",
 }

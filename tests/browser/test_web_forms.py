@@ -17,7 +17,7 @@ import pytest
 
 from services.integral_plan.web_auth import employee_id
 from tests.browser.site import ARTIFACTS, CHROMIUM, Site, log_in
-from tests.events import CHILD, WIJKTEAM
+from tests.events import CHILD, PO, WIJKTEAM
 from tests.oidc import OidcProvider, available, form_value
 from tests.oidc import log_in as http_log_in
 
@@ -159,3 +159,24 @@ def test_an_organisation_cannot_report_another_organisations_action_done(
     assert 400 == posted.status_code
     assert "Deze actie kunt u niet als afgerond melden." in posted.text
     assert before == len(wijkteam.portal.published)
+
+
+def test_the_school_withdraws_its_own_signal_from_the_plan(
+    school: Site, provider: OidcProvider, page: Any
+) -> None:
+    url = f"{school.url}/plan/{CHILD}"
+    log_in(page, url, "ib-regenboog")
+    form = page.get_by_role("form", name="Signaal intrekken")
+    assert 1 == form.count()  # its own signal only; the JGZ's is not the school's to withdraw
+    form.get_by_label("Waarom").select_option("withdrawn")
+    form.get_by_role("button", name="Signaal intrekken").click()
+    page.wait_for_url(f"{url}?verstuurd=ingetrokken")
+
+    event = school.portal.published[-1]
+    assert ("nl.ketenbus.signalling.signal-withdrawn.v1", PO, "withdrawn") == (
+        event.type,
+        event.source,
+        event.data.reason,
+    )
+    assert employee_id(provider.issuer, "ib-regenboog") == event.ketenbusactor
+    assert "ingetrokken" in page.locator("#signalen + ul").inner_text()
