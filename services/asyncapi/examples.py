@@ -241,6 +241,10 @@ def _signed_request(gen: _Generator, jws_schema: dict[str, Any], path: str) -> s
     claims["issued_at"] = EXAMPLE_ISSUED_AT
     if "child" in claims:
         claims["child"] = EXAMPLE_PSEUDONYM
+    if "sha256" in claims:  # an attachment put: the example's chunk (its body) is empty
+        claims["sha256"] = hashlib.sha256(b"").hexdigest()
+    if "chunk" in claims:
+        claims["chunk"] = 0
     payload = json.dumps(claims, separators=(",", ":"))
     key = example_signing_key(EXAMPLE_PARTNER)
     return jws.serialize_compact(header, payload, key, algorithms=[header["alg"]])
