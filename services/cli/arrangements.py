@@ -186,10 +186,13 @@ def tlv(
     """The SWV issues a TLV on two expert opinions (a school may not: the service refuses it)."""
     from ketenbus_contracts import arrangements as c
 
-    opinions = []
-    for given in expert or []:
-        discipline, _, on = given.partition(":")
-        opinions.append(c.ExpertOpinion(discipline=discipline, given_on=_date(on or None)))
+    def opinions() -> list[Any]:
+        made = []
+        for given in expert or []:
+            discipline, _, on = given.partition(":")
+            made.append(c.ExpertOpinion(discipline=discipline, given_on=_date(on or None)))
+        return made
+
     tlv_id = uuid.uuid4()
     _publish(
         data_dir,
@@ -205,7 +208,7 @@ def tlv(
             end_on=_date(end),
             swv=_party(as_partner, role, contact),
             school=school,
-            expert_opinions=opinions,
+            expert_opinions=opinions(),
         ),
         c.TlvDetails(grounds=grounds) if grounds else None,
         scope=c.record_scope("tlv", tlv_id),
@@ -257,6 +260,122 @@ def opp(
         scope=c.record_scope("opp", opp_id),
     )
     typer.echo(f"opp {opp_id}")
+
+
+@app.command("handelingsdeel")
+def handelingsdeel(
+    child: str,
+    opp_id: Annotated[str, typer.Argument(help="The OPP")],
+    as_partner: AsPartner,
+    refused: Annotated[bool, typer.Option(help="The parents refuse their consent")] = False,
+    on: On = None,
+    data_dir: DataDir = None,
+) -> None:
+    """The school records the parents' answer on the OPP's handelingsdeel."""
+    from ketenbus_contracts import arrangements as c
+
+    _publish(
+        data_dir,
+        as_partner,
+        child,
+        c.HandelingsdeelConsented,
+        lambda: c.HandelingsdeelConsentedData(
+            opp_id=uuid.UUID(opp_id), school=as_partner, answered_on=_date(on), granted=not refused
+        ),
+    )
+
+
+@app.command()
+def aanmelding(
+    child: str,
+    as_partner: AsPartner,
+    transition: Annotated[
+        str | None,
+        typer.Option(help="The child changes school (po-vo, so-vo, …): starts the handover"),
+    ] = None,
+    tlv: Annotated[str | None, typer.Option(help="A special school: the TLV it rests on")] = None,
+    no_extra_support: Annotated[
+        bool, typer.Option(help="The parents ask no extra support (no OPP due on placement)")
+    ] = False,
+    role: Role = "ib-er",
+    contact: Contact = "IB'er",
+    on: On = None,
+    data_dir: DataDir = None,
+) -> None:
+    """The school received the parents' written aanmelding: it decides within six weeks."""
+    from ketenbus_contracts import arrangements as c
+
+    aanmelding_id = uuid.uuid4()
+    _publish(
+        data_dir,
+        as_partner,
+        child,
+        c.AanmeldingReceived,
+        lambda: c.AanmeldingReceivedData(
+            aanmelding_id=aanmelding_id,
+            school=_party(as_partner, role, contact),
+            received_on=_date(on),
+            extra_support=not no_extra_support,
+            tlv_id=uuid.UUID(tlv) if tlv else None,
+            transition=transition,  # type: ignore[arg-type]
+        ),
+    )
+    typer.echo(f"aanmelding {aanmelding_id}")
+
+
+@app.command()
+def extend(
+    child: str,
+    aanmelding_id: Annotated[str, typer.Argument(help="The aanmelding")],
+    as_partner: AsPartner,
+    on: On = None,
+    data_dir: DataDir = None,
+) -> None:
+    """The school extends its decision period on an aanmelding, once, by four weeks."""
+    from ketenbus_contracts import arrangements as c
+
+    _publish(
+        data_dir,
+        as_partner,
+        child,
+        c.DecisionPeriodExtended,
+        lambda: c.DecisionPeriodExtendedData(
+            aanmelding_id=uuid.UUID(aanmelding_id), school=as_partner, extended_on=_date(on)
+        ),
+    )
+
+
+@app.command()
+def place(
+    child: str,
+    aanmelding_id: Annotated[str, typer.Argument(help="The aanmelding")],
+    as_partner: AsPartner,
+    start: Annotated[str | None, typer.Option("--start", help="Placed from, YYYY-MM-DD")] = None,
+    other_school: Annotated[
+        str | None, typer.Option(help="Not placed: the school that admits the child instead")
+    ] = None,
+    on: On = None,
+    data_dir: DataDir = None,
+) -> None:
+    """The school decides on an aanmelding: placed from --start, or --other-school admits."""
+    from ketenbus_contracts import arrangements as c
+
+    if (start is None) == (other_school is None):
+        fail("give --start (placed) or --other-school (not placed), one of them")
+    _publish(
+        data_dir,
+        as_partner,
+        child,
+        c.PlacementDecided,
+        lambda: c.PlacementDecidedData(
+            aanmelding_id=uuid.UUID(aanmelding_id),
+            school=as_partner,
+            decided_on=_date(on),
+            placed=other_school is None,
+            placed_on=_date(start) if start else None,
+            other_school=other_school,
+        ),
+    )
 
 
 @app.command("youth-care")

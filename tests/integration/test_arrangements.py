@@ -150,9 +150,20 @@ class ArrangementsCase(StoreBackend):
             "decide", kid, dispute, arrangement, "--as", "swv-lingewaard", "--split", "swv=100"
         )
 
+        # The school's zorgplicht and the parents' answer on the OPP, as a school publishes them.
+        vo = ("--as", "vo-het-lyceum")
+        aanmelding = ketenbus("aanmelding", kid, *vo, "--transition", "po-vo")
+        ketenbus("extend", kid, aanmelding, *vo)
+        wait_until(lambda: consumer_idle(backbone.url, "INBOUND", "arrangements"), what="idle")
+        ketenbus("place", kid, aanmelding, *vo, "--start", today.isoformat())
+        opp = ketenbus("opp", kid, *vo, "--review", (today + timedelta(days=90)).isoformat())
+        wait_until(lambda: consumer_idle(backbone.url, "INBOUND", "arrangements"), what="idle")
+        ketenbus("handelingsdeel", kid, opp, *vo)
+
         def decided() -> bool:
             names = [type(e).name for e in stream_events(backbone.url, "ARRANGEMENTS")]
-            return "dispute-decided" in names
+            steps = {"dispute-decided", "placement-decided", "handelingsdeel-consented"}
+            return steps <= set(names) and "decision-period-extended" in names
 
         wait_until(decided, what="the decision")
         dead = [json.loads(payload) for _, payload, _ in read_stream(backbone.url, "DEADLETTER")]

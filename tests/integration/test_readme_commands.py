@@ -373,6 +373,39 @@ def case_arrangements_opp(b: Backbone, tmp: Path) -> None:
     assert (0, True) == (result.code, "opp " in result.out)
 
 
+def case_arrangements_handelingsdeel(b: Backbone, tmp: Path) -> None:
+    opp = arrangements(b, "opp", b.child, "--as", SCHOOL, "--review", "2027-01-15")
+    opp_id = opp.out.strip().splitlines()[-1].split()[-1]
+    result = arrangements(b, "handelingsdeel", b.child, opp_id, "--as", SCHOOL)
+    assert 0 == result.code, result.err
+
+
+def aangemeld(b: Backbone) -> str:
+    """The id of a new aanmelding of the child at the secondary school."""
+    result = arrangements(
+        b, "aanmelding", b.child, "--as", "vo-het-lyceum", "--transition", "po-vo"
+    )
+    printed = re.search(r"^aanmelding ([0-9a-f-]{36})$", result.out, re.M)
+    assert (0, True) == (result.code, printed is not None), result.err
+    return printed.group(1) if printed else ""
+
+
+def case_arrangements_aanmelding(b: Backbone, tmp: Path) -> None:
+    aangemeld(b)
+
+
+def case_arrangements_extend(b: Backbone, tmp: Path) -> None:
+    result = arrangements(b, "extend", b.child, aangemeld(b), "--as", "vo-het-lyceum")
+    assert 0 == result.code, result.err
+
+
+def case_arrangements_place(b: Backbone, tmp: Path) -> None:
+    placed = ("--as", "vo-het-lyceum", "--start", "2027-08-01")
+    result = arrangements(b, "place", b.child, aangemeld(b), *placed)
+    neither = run(b.data_dir, "arrangements", "place", b.child, aangemeld(b), "--as", SCHOOL)
+    assert (0, 1) == (result.code, neither.code), result.err
+
+
 def case_arrangements_youth_care(b: Backbone, tmp: Path) -> None:
     result = arrangements(
         b,
@@ -524,6 +557,10 @@ CASES = {
     "arrangements request-support": case_arrangements_request_support,
     "arrangements tlv": case_arrangements_tlv,
     "arrangements opp": case_arrangements_opp,
+    "arrangements handelingsdeel": case_arrangements_handelingsdeel,
+    "arrangements aanmelding": case_arrangements_aanmelding,
+    "arrangements extend": case_arrangements_extend,
+    "arrangements place": case_arrangements_place,
     "arrangements youth-care": case_arrangements_youth_care,
     "arrangements agree": case_arrangements_agree,
     "arrangements dispute": case_arrangements_dispute,
