@@ -272,6 +272,11 @@ class ThuiszitterRegisteredData(EventData):
     absolute: bool = Field(description="Category 2 without any attendance in the window")
     school: PartnerId | None = None
     home_reason: Code = "onbekend"
+    municipality: PartnerId | None = Field(
+        default=None,
+        description="The municipality the child lives in (from the population feed), for the "
+        "monitor per municipality; absent when the population feed did not register the child",
+    )
     notify: list[PartnerId] = Field(
         default_factory=list,
         description="Told on their feeds besides the partners related to the child: the "

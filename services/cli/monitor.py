@@ -18,9 +18,14 @@ app = typer.Typer(
 def report(
     quarter: Annotated[str, typer.Option(help="e.g. 2026Q3")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    export: Annotated[
+        Path | None,
+        typer.Option("--export", help="Write the table to this .csv or .xlsx file"),
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
 ) -> None:
-    """Per region: categories 1 and 2, absolute thuiszitters, exemptions, reasons."""
+    """Per region and municipality: categories 1 and 2, absolute thuiszitters, exemptions,
+    reasons; --export writes it as CSV or XLSX."""
     from services.cli.kit import fail, settings_for
     from services.monitor.bootstrap import create_application
     from services.monitor.domain import quarter_bounds
@@ -32,6 +37,16 @@ def report(
     settings = settings_for(data_dir)
     with closing(create_application(settings)) as application:
         result = application.report(quarter)
+    if export is not None:
+        from services.monitor.export import WRITERS, rows
+
+        writer = WRITERS.get(export.suffix.lstrip(".").lower())
+        if writer is None:
+            fail("--export must end in .csv or .xlsx")
+            return
+        writer(result, export)
+        typer.echo(f"wrote {len(rows(result))} row(s) to {export}")
+        return
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -45,3 +60,34 @@ def report(
                     typer.echo(f"    {key}: {count}")
             else:
                 typer.echo(f"  {name}: {value}")
+
+
+@app.command()
+def annual(
+    school_year: Annotated[str, typer.Option(help="e.g. 2026-2027 (1 August to 31 July)")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
+) -> None:
+    """Per region, the leerplicht figures of a school year: absoluut verzuim, thuiszitters,
+    verzuimmeldingen by kind, exemptions by article (small counts suppressed)."""
+    from services.cli.kit import fail, settings_for
+    from services.monitor.bootstrap import create_application
+    from services.monitor.domain import school_year_bounds
+
+    try:
+        school_year_bounds(school_year)
+    except ValueError:
+        fail("--school-year must look like 2026-2027")
+    application = create_application(settings_for(data_dir))
+    try:
+        result = application.annual(school_year)
+    finally:
+        application.close()
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"Leerplichtcijfers {result['school_year']}")
+    for region, figures in result["regions"].items():
+        typer.echo(f"\n{region}")
+        for name, value in figures.items():
+            typer.echo(f"  {name}: {value}")

@@ -11,6 +11,7 @@ from ketenbus_contracts.truancy import (
     ReportAnswered,
     ThuiszitterEnded,
     ThuiszitterRegistered,
+    VerzuimReportDue,
 )
 from services.monitor.domain import MonitorError, RegionMonitor, suppress
 from services.policy.regions import RegionRules, load_regions
@@ -43,8 +44,11 @@ class MonitorApplication(ServiceApplication):
         if isinstance(event, ThuiszitterRegistered):
             d = event.data
             self._monitor(work, d.region).start(
-                event.subject, d.category, d.since, d.absolute, d.home_reason
+                event.subject, d.category, d.since, d.absolute, d.home_reason, d.municipality
             )
+        elif isinstance(event, VerzuimReportDue):
+            r = event.data
+            self._monitor(work, r.region).report(r.report_id, r.kind, r.end_on)
         elif isinstance(event, ThuiszitterEnded):
             self._monitor(work, event.data.region).end(event.subject, event.data.ended_on)
         elif isinstance(event, ExemptionGranted | ExemptionGrantedV2):
@@ -60,10 +64,26 @@ class MonitorApplication(ServiceApplication):
                 self._monitor(work, region).forget(event.subject)
 
     def report(self, quarter: str) -> dict[str, Any]:
-        """The F4 figures of every region for `quarter`, small counts suppressed."""
+        """The F4 figures of every region for `quarter`, and of each of its municipalities,
+        small counts suppressed."""
         work = Batch(self.repository)  # read only
-        regions = {}
+        regions, municipalities = {}, {}
         for region, rules in sorted(self.regions.items()):
-            figures = self._monitor(work, region).figures(quarter)
-            regions[region] = suppress(figures, rules.monitor.suppress_below)
-        return {"quarter": quarter.upper(), "regions": regions}
+            monitor = self._monitor(work, region)
+            below = rules.monitor.suppress_below
+            regions[region] = suppress(monitor.figures(quarter), below)
+            municipalities[region] = {
+                m: suppress(monitor.figures(quarter, m), below) for m in monitor.municipalities()
+            }
+        return {"quarter": quarter.upper(), "regions": regions, "municipalities": municipalities}
+
+    def annual(self, school_year: str) -> dict[str, Any]:
+        """The annual leerplicht figures of every region for a school year, small counts
+        suppressed."""
+        work = Batch(self.repository)  # read only
+        regions = {
+            region: suppress(self._monitor(work, region).annual(school_year), below)
+            for region, rules in sorted(self.regions.items())
+            if (below := rules.monitor.suppress_below)
+        }
+        return {"school_year": school_year, "regions": regions}

@@ -1,4 +1,6 @@
-"""The regional thuiszitters monitor (seed 001 F4): episodes at home and exemptions, per region.
+"""The regional thuiszitters monitor (seed 001 F4): episodes at home and exemptions, per region
+and municipality; and the annual leerplicht figures (verzuimmeldingen by kind, exemptions by
+article, thuiszitters by category) per school year.
 
 Only open episodes are keyed by the child's pseudonym (to end them); an ended episode keeps its
 dates, category and reason and forgets the child. Counts per quarter come from the episodes
@@ -8,6 +10,7 @@ that overlap the quarter. No I/O here.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -33,6 +36,18 @@ def quarter_bounds(quarter: str) -> tuple[date, date]:
     return start, date.fromordinal(end.toordinal() - 1)
 
 
+def school_year_bounds(school_year: str) -> tuple[date, date]:
+    """`2026-2027` → (2026-08-01, 2027-07-31): the school year the leerplicht figures count."""
+    first, _, second = school_year.partition("-")
+    start = int(first)
+    if second != str(start + 1):
+        raise ValueError(f"not a school year: {school_year}")
+    return date(start, 8, 1), date(start + 1, 7, 31)
+
+
+UNKNOWN = "onbekend"
+
+
 def _overlaps(since: date, until: date | None, start: date, end: date) -> bool:
     return since <= end and (until is None or until >= start)
 
@@ -44,6 +59,12 @@ class RegionMonitor(PerRegion):
         since: date
         absolute: bool
         reason: str
+        municipality: str | None = None  # recorded since the monitor counts per municipality
+
+    class ReportCounted(Aggregate.Event):
+        report_id: uuid.UUID
+        kind: str
+        end_on: date
 
     class EpisodeReason(Aggregate.Event):
         child: str
@@ -68,13 +89,32 @@ class RegionMonitor(PerRegion):
         self.open: dict[str, dict[str, Any]] = {}
         self.ended: list[dict[str, Any]] = []
         self.exemptions: dict[uuid.UUID, tuple[str, date, date | None]] = {}
+        self.reports: dict[uuid.UUID, tuple[str, date]] = {}  # no child: kind and day only
 
-    def start(self, child: str, category: int, since: date, absolute: bool, reason: str) -> None:
+    def start(
+        self,
+        child: str,
+        category: int,
+        since: date,
+        absolute: bool,
+        reason: str,
+        municipality: str | None = None,
+    ) -> None:
         if child in self.open:
             self.end(child, since)
         self._episode_started(
-            child=child, category=category, since=since, absolute=absolute, reason=reason
+            child=child,
+            category=category,
+            since=since,
+            absolute=absolute,
+            reason=reason,
+            municipality=municipality,
         )
+
+    def report(self, report_id: uuid.UUID, kind: str, end_on: date) -> None:
+        """A verzuimmelding, counted by kind for the annual figures (without the child)."""
+        if report_id not in self.reports:
+            self._report_counted(report_id=report_id, kind=kind, end_on=end_on)
 
     def reason(self, child: str, reason: str) -> None:
         if child in self.open and self.open[child]["reason"] != reason:
@@ -100,39 +140,75 @@ class RegionMonitor(PerRegion):
         if child in self.open:
             self._child_forgotten(child=child)
 
-    def figures(self, quarter: str) -> dict[str, Any]:
-        """The F4 counts for a quarter (not yet suppressed)."""
-        start, end = quarter_bounds(quarter)
-        episodes = [
+    def municipalities(self) -> list[str]:
+        """The municipalities the episodes name (`onbekend` where the feed named none)."""
+        found = {e.get("municipality") or UNKNOWN for e in [*self.open.values(), *self.ended]}
+        return sorted(found)
+
+    def _episodes(
+        self, start: date, end: date, municipality: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The episodes overlapping start..end (of one municipality when named)."""
+        return [
             e
             for e in [*self.open.values(), *self.ended]
             if _overlaps(e["since"], e.get("until"), start, end)
+            and (municipality is None or (e.get("municipality") or UNKNOWN) == municipality)
         ]
-        reasons: dict[str, int] = {}
-        for e in episodes:
-            reasons[e["reason"]] = reasons.get(e["reason"], 0) + 1
-        articles: dict[str, int] = {}
-        for article, since, until in self.exemptions.values():
-            if _overlaps(since, until, start, end):
-                articles[article] = articles.get(article, 0) + 1
+
+    def _articles(self, start: date, end: date) -> dict[str, int]:
+        """Exemptions valid within start..end, by article."""
+        return _counted(a for a, since, until in self.exemptions.values()
+                        if _overlaps(since, until, start, end))  # fmt: skip
+
+    def figures(self, quarter: str, municipality: str | None = None) -> dict[str, Any]:
+        """The F4 counts for a quarter (not yet suppressed), of one municipality when named
+        (exemptions are counted per region only: they name no municipality)."""
+        start, end = quarter_bounds(quarter)
+        episodes = self._episodes(start, end, municipality)
         return {
             "categorie_1_absoluut_verzuim": sum(e["category"] == 1 for e in episodes),
             "categorie_2_thuiszitters": sum(e["category"] == 2 for e in episodes),
             "absolute_thuiszitters": sum(e["category"] == 2 and e["absolute"] for e in episodes),
-            "vrijstellingen": dict(sorted(articles.items())),
-            "redenen": dict(sorted(reasons.items())),
+            "vrijstellingen": {} if municipality else self._articles(start, end),
+            "redenen": _counted(e["reason"] for e in episodes),
+        }
+
+    def annual(self, school_year: str) -> dict[str, Any]:
+        """The leerplicht figures of a school year (not yet suppressed): thuiszitters by
+        category, verzuimmeldingen by kind, exemptions by article."""
+        start, end = school_year_bounds(school_year)
+        episodes = self._episodes(start, end)
+        return {
+            "absoluut_verzuim": sum(e["category"] == 1 for e in episodes),
+            "thuiszitters_categorie_2": sum(e["category"] == 2 for e in episodes),
+            "verzuimmeldingen": _counted(
+                k for k, on in self.reports.values() if start <= on <= end
+            ),
+            "vrijstellingen": self._articles(start, end),
         }
 
     @event(EpisodeStarted)
     def _episode_started(
-        self, child: str, category: int, since: date, absolute: bool, reason: str
+        self,
+        child: str,
+        category: int,
+        since: date,
+        absolute: bool,
+        reason: str,
+        municipality: str | None = None,
     ) -> None:
         self.open[child] = {
             "category": category,
             "since": since,
             "absolute": absolute,
             "reason": reason,
+            "municipality": municipality,
         }
+
+    @event(ReportCounted)
+    def _report_counted(self, report_id: uuid.UUID, kind: str, end_on: date) -> None:
+        self.reports[report_id] = (kind, end_on)
 
     @event(EpisodeReason)
     def _episode_reason(self, child: str, reason: str) -> None:
@@ -152,6 +228,13 @@ class RegionMonitor(PerRegion):
     def _child_forgotten(self, child: str) -> None:
         # Keyed by a random id from now on: it can no longer be ended by the child's events.
         self.open[f"erased-{uuid.uuid4().hex}"] = self.open.pop(child)
+
+
+def _counted(keys: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def suppress(figures: dict[str, Any], below: int) -> dict[str, Any]:

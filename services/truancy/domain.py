@@ -274,6 +274,7 @@ class ChildAttendance(PerChild):
         absolute: bool
         school: str | None
         home_reason: str
+        municipality: str | None = None  # recorded since the monitor counts per municipality
 
     class ThuiszitterEnded(Aggregate.Event):
         child: str
@@ -542,6 +543,10 @@ class ChildAttendance(PerChild):
         self._check_report(rules, school, latest)
         self._check_category2(rules, school, latest)
 
+    @property
+    def _municipality(self) -> str | None:
+        return None if self.resident is None else self.resident["municipality"]
+
     def _brin_of(self, school: str) -> str:
         return next(b for b, e in self.enrolments.items() if e["school"] == school)
 
@@ -631,6 +636,7 @@ class ChildAttendance(PerChild):
             absolute=all(share >= rule.absolute_share for share in shares),
             school=school,
             home_reason=self.home_reason,
+            municipality=self._municipality,
         )
         sums = [self.weeks[w.isoformat()] for w in reversed(weeks)]
         # Only unauthorised absence leads to a verzuimmelding (Leerplichtwet art. 21): the
@@ -898,6 +904,7 @@ class ChildAttendance(PerChild):
             absolute=True,
             school=None,
             home_reason=self.home_reason,
+            municipality=self._municipality,
         )
 
     def _check_three_months(
@@ -1167,6 +1174,7 @@ class ChildAttendance(PerChild):
         absolute: bool,
         school: str | None,
         home_reason: str,
+        municipality: str | None = None,
     ) -> None:
         self.thuiszitter = Thuiszitter(region, category, since, school, clock_from=since)
 

@@ -501,6 +501,16 @@ def case_monitor_report(b: Backbone, tmp: Path) -> None:
     bad = run(b.data_dir, "monitor", "report", "--quarter", "soon")
     assert (0, True) == (result.code, "Thuiszitters monitor 2026Q4" in result.out)
     assert (2, "error: --quarter must look like 2026Q3") == one_line(bad)
+    table = run(b.data_dir, "monitor", "report", "--quarter", "2026Q4", "--export",
+                str(tmp / "monitor.xlsx"))  # fmt: skip
+    assert (0, True) == (table.code, (tmp / "monitor.xlsx").is_file())
+
+
+def case_monitor_annual(b: Backbone, tmp: Path) -> None:
+    result = run(b.data_dir, "monitor", "annual", "--school-year", "2026-2027")
+    bad = run(b.data_dir, "monitor", "annual", "--school-year", "2026")
+    assert (0, True) == (result.code, "Leerplichtcijfers 2026-2027" in result.out)
+    assert (2, "error: --school-year must look like 2026-2027") == one_line(bad)
 
 
 def case_audit_verify(b: Backbone, tmp: Path) -> None:
@@ -568,6 +578,7 @@ CASES = {
     "arrangements tandem": case_arrangements_tandem,
     "arrangements scenario": case_arrangements_scenario,
     "monitor report": case_monitor_report,
+    "monitor annual": case_monitor_annual,
     "audit verify": case_audit_verify,
     "audit replay": case_audit_replay,
     "audit export-ldv": case_audit_export_ldv,

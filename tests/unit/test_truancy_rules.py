@@ -244,6 +244,16 @@ def test_a_resident_of_compulsory_age_without_enrolment_becomes_category_1_after
     )  # fmt: skip
 
 
+def test_a_thuiszitter_names_the_municipality_it_lives_in_for_the_monitor() -> None:
+    app = application()
+    resident(app)
+
+    app.tick(datetime(2026, 9, 8, tzinfo=UTC))
+
+    [registered] = of_type(app, "ThuiszitterRegistered")
+    assert LEERPLICHT == registered.municipality  # the population feed's partner
+
+
 def test_enrolment_ends_absolute_verzuim() -> None:
     app = application()
     resident(app)
