@@ -72,7 +72,7 @@ class InProcessBackbone(Backbone):
         log.info("service_task_started", service=name)
         return self.processes[name]
 
-    async def wait_until_ready(self, timeout: float = 60.0) -> None:
+    async def wait_until_ready(self, timeout: float | None = None) -> None:
         """As the supervisor waits; a service that failed to start is raised with its error
         (it has no log file of its own to point to)."""
         try:

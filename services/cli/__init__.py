@@ -70,7 +70,9 @@ def stopped_by_signals(exit_code: int = 0) -> Iterator[None]:
 @app.command()
 def up(data_dir: DataDir = None) -> None:
     """Start NATS (embedded unless KETENBUS_NATS_URL) and every service, until Ctrl-C or
-    SIGTERM."""
+    SIGTERM; a process that exits is started again (the embedded server on its port), up to
+    KETENBUS_UP_MAX_RESTARTS times within KETENBUS_UP_RESTART_WINDOW seconds, then `up` stops
+    everything and exits non-zero."""
     from services.registry import SERVICES
     from services.runtime.supervisor import Backbone
 

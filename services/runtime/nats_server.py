@@ -71,6 +71,9 @@ class EmbeddedNats(Started):
         self.environment = environment or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
+        # The port it listens on: chosen by the server at the first start (-1), kept for a
+        # start again (`ketenbus up` restarting a server that died), so every client finds it.
+        self.port = -1
 
     def start(self, timeout: float = 10.0) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -81,7 +84,7 @@ class EmbeddedNats(Started):
         args = [
             str(nats_server_binary()),
             "--addr", "127.0.0.1",
-            "--port", "-1",  # the server picks a free port and writes it to the ports file
+            "--port", str(self.port),  # -1: the server picks a free port (the ports file)
             "--jetstream",
             "--store_dir", str(self.directory / "jetstream"),
             "--ports_file_dir", str(ports_dir),
@@ -111,6 +114,7 @@ class EmbeddedNats(Started):
                     ports = None  # written but not flushed yet
                 if ports and ports.get("nats"):
                     self.url = ports["nats"][0]
+                    self.port = int(self.url.rsplit(":", 1)[1])
                     log.info("embedded_nats_started", url=self.url, pid=self.process.pid)
                     return self.url
             time.sleep(0.02)

@@ -117,6 +117,24 @@ class Settings(BaseSettings):
     task_max_backoff: float = Field(
         default=30.0, gt=0, description="The longest pause before a failed task's restart"
     )
+    up_max_restarts: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        description=(
+            "How often `ketenbus up` starts a process that exited (a service, the webhook "
+            "bridge, the embedded nats-server) again within `KETENBUS_UP_RESTART_WINDOW`; "
+            "one more exit and it gives up: it stops everything and exits non-zero"
+        ),
+    )
+    up_restart_window: float = Field(
+        default=300.0, gt=0, description="Seconds over which `ketenbus up` counts restarts"
+    )
+    up_ready_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds `ketenbus up` waits for every service's first health answer",
+    )
     audit_witness_interval: float = Field(
         default=5.0,
         ge=0,

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import nats
@@ -23,7 +25,7 @@ from services.runtime.host import health_subject
 from services.runtime.lifecycle import Started
 from services.runtime.nats_auth import SUPERVISOR_USER
 from services.runtime.nats_permissions import load_permissions, partner_readers
-from services.runtime.nats_server import EmbeddedNats, die_with_parent
+from services.runtime.nats_server import EmbeddedNats, EmbeddedNatsError, die_with_parent
 from services.runtime.partners import load_partners
 from services.runtime.settings import Settings
 from services.runtime.streams import ConsumerSpec, ensure_streams
@@ -109,6 +111,9 @@ class Backbone(Started):
         self.services = services
         self.embedded: EmbeddedNats | None = None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        # The command each process was started with, to start it again the same way.
+        self.commands: dict[str, tuple[str, ...]] = {}
+        self.restarts = Restarts(settings.up_max_restarts, settings.up_restart_window)
         self.url = ""
 
     def start(self) -> str:
@@ -139,9 +144,11 @@ class Backbone(Started):
             environment=nats_auth.server_environment(self.settings),
         )
 
-    async def wait_until_ready(self, timeout: float = 60.0) -> None:
-        """Until every started service answers on its health subject."""
+    async def wait_until_ready(self, timeout: float | None = None) -> None:
+        """Until every started service answers on its health subject (within
+        `KETENBUS_UP_READY_TIMEOUT` seconds)."""
         nc = await nats_auth.connect(self.settings, SUPERVISOR_USER, self.url)
+        timeout = self.settings.up_ready_timeout if timeout is None else timeout
         deadline = asyncio.get_running_loop().time() + timeout
         try:
             for name, process in self.processes.items():
@@ -183,6 +190,7 @@ class Backbone(Started):
                 preexec_fn=die_with_parent,
             )
         self.processes[name] = process
+        self.commands[name] = command
         log.info("service_process_started", service=name, pid=process.pid)
         return process
 
@@ -211,6 +219,85 @@ class Backbone(Started):
             url_file(self.settings).unlink(missing_ok=True)
 
     def wait(self) -> None:
-        """Block until a service process exits (then stop the rest)."""
-        while all(p.poll() is None for p in self.processes.values()):
-            time.sleep(0.5)
+        """Keep everything running until a signal stops `up`: a service that exited (or the
+        embedded nats-server) is started again, with its reason logged; one that exits more
+        than `KETENBUS_UP_MAX_RESTARTS` times within `KETENBUS_UP_RESTART_WINDOW` seconds
+        makes `up` give up (`ServiceFailedError`: everything stops, `up` exits non-zero)."""
+        while True:
+            time.sleep(WATCH_INTERVAL)
+            self.check_once()
+
+    def check_once(self) -> None:
+        """Start again what exited since the last check (or give up)."""
+        if self.embedded is not None and self.embedded.process is not None:
+            code = self.embedded.process.poll()
+            if code is not None:
+                self.restart_nats(self.embedded, exit_reason(code))
+        for name, process in list(self.processes.items()):
+            code = process.poll()
+            if code is not None:
+                self.restart(name, exit_reason(code))
+
+    def restart(self, name: str, reason: str) -> None:
+        self.give_up_unless_allowed(name, reason)
+        log.warning("service_restarting", service=name, reason=reason)
+        self.start_service(name, self.commands.get(name, ()))
+
+    def restart_nats(self, embedded: EmbeddedNats, reason: str) -> None:
+        """The embedded nats-server died: start it again on the same port (the services and
+        the url file keep that address; the services reconnect), its store kept."""
+        self.give_up_unless_allowed("nats-server", reason)
+        log.warning("nats_server_restarting", reason=reason, url=self.url)
+        try:
+            url = embedded.start()
+        except EmbeddedNatsError as exc:
+            log.error("nats_server_start_failed", error=str(exc))
+            return  # the next check sees it exited and tries again (or gives up)
+        if url != self.url:
+            raise ServiceFailedError(f"nats-server came back on {url}, not on {self.url}")
+        asyncio.run(declare(self.settings, self.url))
+
+    def give_up_unless_allowed(self, name: str, reason: str) -> None:
+        if self.restarts.allow(name):
+            return
+        log.error(
+            "supervisor_gave_up", process=name, reason=reason,
+            restarts=self.restarts.limit, window_seconds=self.restarts.window,
+        )  # fmt: skip
+        raise ServiceFailedError(
+            f"{name} {reason} again after {self.restarts.limit} restarts within "
+            f"{self.restarts.window:g}s; see {self.settings.log_dir / (name + '.log')}"
+        )
+
+
+WATCH_INTERVAL = 0.5
+
+
+def exit_reason(code: int) -> str:
+    """How a process ended, for the log: its exit code, or the signal that killed it."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with {code}"
+
+
+class Restarts:
+    """At most `limit` restarts of each process within a sliding `window` of seconds."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.times: dict[str, deque[float]] = {}
+
+    def allow(self, name: str, now: float | None = None) -> bool:
+        """Whether `name` may start again now (counted when it may)."""
+        now = time.monotonic() if now is None else now
+        times = self.times.setdefault(name, deque())
+        while times and now - times[0] > self.window:
+            times.popleft()
+        if len(times) >= self.limit:
+            return False
+        times.append(now)
+        return True

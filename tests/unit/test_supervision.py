@@ -1,5 +1,7 @@
-"""Watched tasks and retries (services/runtime/watch.py): a failing task starts again after a
-doubling pause until it gives up; a passing NATS fault is retried, any other error is not."""
+"""Supervision (issue 20): a service's watched tasks and retries (services/runtime/watch.py)
+and `ketenbus up`'s restarts (services/runtime/supervisor.py). A failing task starts again after
+a doubling pause until it gives up; a passing NATS fault is retried, any other error is not;
+`up` restarts a process at most so often within its window."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import asyncio
 import nats.errors
 import pytest
 
+from services.runtime.supervisor import Restarts, exit_reason
 from services.runtime.watch import Watch, retrying, watched
 
 
@@ -87,3 +90,18 @@ def test_a_fault_that_lasts_past_the_attempts_is_raised() -> None:
         )
 
     assert [1, 2, 3] == calls
+
+
+def test_up_allows_its_restarts_within_the_window_and_again_once_they_fall_out_of_it() -> None:
+    restarts = Restarts(limit=2, window=60.0)
+
+    allowed = [restarts.allow("signalling", now=t) for t in (0.0, 10.0, 20.0, 61.0)]
+    other = restarts.allow("kluis", now=20.0)
+
+    assert ([True, True, False, True], True) == (allowed, other)
+
+
+def test_up_logs_how_a_process_ended() -> None:
+    assert ["was killed by SIGKILL", "exited with 1", "exited with 0"] == [
+        exit_reason(code) for code in (-9, 1, 0)
+    ]
