@@ -62,6 +62,7 @@ from services.integral_plan.web_forms import (
     PlanForm,
     action_form,
     answer_form,
+    contact_form,
     done_form,
     goal_form,
     withdraw_form,
@@ -475,6 +476,10 @@ def create_web_app(
     @app.post("/plan/{child}/verzuimmeldingen/{report_id}/antwoord", include_in_schema=False)
     async def answer_report(request: Request, child: Child, report_id: uuid.UUID) -> Response:
         return await act(request, child, "answer-verzuimmelding", answer_form, str(report_id))
+
+    @app.post("/plan/{child}/match/{match_id}/contact", include_in_schema=False)
+    async def record_contact(request: Request, child: Child, match_id: uuid.UUID) -> Response:
+        return await act(request, child, "record-contact", contact_form, str(match_id))
 
     @app.get("/ouders", response_class=HTMLResponse, summary="Ouderinzage: start (HTML)")
     async def parents_home(request: Request) -> HTMLResponse:

@@ -33,6 +33,8 @@ from ketenbus_contracts.plan import (
     PlanDomain,
 )
 from ketenbus_contracts.signalling import (
+    ContactMade,
+    ContactMadeData,
     PartnerWithdrawalReason,
     SignalWithdrawn,
     SignalWithdrawnData,
@@ -264,10 +266,39 @@ def answer_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | N
     return checked, Draft(None, build, "beantwoord")
 
 
+def contact_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
+    """`Contact gelegd`: a signaller of the match (`ref`) made contact with the others."""
+    checked = Checked(f"contact-{on.ref}", _values(form))
+    match = on.plan.get("match") or {}
+    if (
+        match.get("match_id") != on.ref
+        or on.partner not in match.get("partners", [])
+        or match.get("ended_on")
+        or on.partner in match.get("contacted", [])
+    ):
+        checked.errors["actie"] = "Voor deze match kunt u geen contact melden."
+        return checked, None
+    everyone = checked.values.get("allen") == "ja"
+
+    def build(event_id: uuid.UUID, sealed: dict[Any, str]) -> ContactMade:
+        data = ContactMadeData.model_validate(
+            {
+                "match_id": on.ref,
+                "partner": on.partner,
+                "contacted_on": on.today,
+                "all_contacted": everyone,
+            }
+        )
+        return on.event(ContactMade, event_id, data)
+
+    return checked, Draft(None, build, "contact")
+
+
 SENT = {
     "doel": "Het doel is verstuurd.",
     "actie": "De actie is verstuurd.",
     "afgerond": "De actie is als afgerond gemeld.",
     "ingetrokken": "Het signaal is ingetrokken.",
     "beantwoord": "De verzuimmelding is beantwoord.",
+    "contact": "Het contact is gemeld.",
 }

@@ -180,3 +180,24 @@ def test_the_school_withdraws_its_own_signal_from_the_plan(
     )
     assert employee_id(provider.issuer, "ib-regenboog") == event.ketenbusactor
     assert "ingetrokken" in page.locator("#signalen + ul").inner_text()
+
+
+def test_a_signaller_records_contact_made_after_the_match(
+    school: Site, provider: OidcProvider, page: Any
+) -> None:
+    url = f"{school.url}/plan/{CHILD}"
+    log_in(page, url, "ib-regenboog")
+    form = page.get_by_role("form", name="Contact gelegd")
+    form.get_by_label("Met alle andere signaleerders gesproken").check()
+    form.get_by_role("button", name="Contact gelegd").click()
+    page.wait_for_url(f"{url}?verstuurd=contact")
+
+    event = school.portal.published[-1]
+    assert ("nl.ketenbus.signalling.contact-made.v1", PO, True) == (
+        event.type,
+        event.data.partner,
+        event.data.all_contacted,
+    )
+    assert employee_id(provider.issuer, "ib-regenboog") == event.ketenbusactor
+    assert "Contact gelegd door Basisschool De Regenboog" in page.locator("main").inner_text()
+    assert 0 == page.get_by_role("form", name="Contact gelegd").count()  # once is enough
