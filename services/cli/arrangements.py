@@ -545,13 +545,43 @@ def scheme() -> None:
 
 
 @app.command()
-def monitor(data_dir: DataDir = None) -> None:
-    """TLVs per quarter of their start and per category (no personal data), from the store."""
+def monitor(
+    indicators: Annotated[
+        bool,
+        typer.Option(
+            "--indicators",
+            help="The TLV rate against the national figure and the joint deployment of "
+            "education and care (seeds 001 B1, 004) instead of the TLV counts",
+        ),
+    ] = False,
+    school_year: Annotated[
+        str, typer.Option(help="For --indicators: the school year of the TLV rate")
+    ] = "2026-2027",
+    data_dir: DataDir = None,
+) -> None:
+    """TLVs per quarter of their start and per category (no personal data), from the store;
+    with --indicators the TLV rate and the joint deployment indicator."""
+    from services.arrangements.application import UnknownSchoolYearError
     from services.arrangements.bootstrap import create_application
+    from services.arrangements.monitor import load_monitor_rules, school_year_bounds
 
+    if indicators:
+        try:
+            school_year_bounds(school_year)
+        except ValueError:
+            fail("--school-year must look like 2026-2027")
     with closing(create_application(settings_for(data_dir))) as application:
-        counts = application.tlv_counts()
-    typer.echo(json.dumps(counts, indent=2))
+        if not indicators:
+            typer.echo(json.dumps(application.tlv_counts(), indent=2))
+            return
+        table = load_monitor_rules()
+        try:
+            rate = application.tlv_rate(table, school_year)
+        except UnknownSchoolYearError as exc:
+            fail(str(exc))
+            return
+        joint = application.joint_deployments(table)
+    typer.echo(json.dumps({"tlv_rate": rate, "joint_deployment": joint}, indent=2))
 
 
 @app.command()

@@ -26,8 +26,9 @@ from ketenbus_contracts.arrangements import (
 )
 from ketenbus_contracts.envelope import CloudEvent, RelationChange
 from ketenbus_contracts.purposes import Purpose
-from services.arrangements.application import ArrangementsApplication
+from services.arrangements.application import ArrangementsApplication, UnknownSchoolYearError
 from services.arrangements.domain import ChildArrangements
+from services.arrangements.monitor import MonitorRules, load_monitor_rules
 from services.arrangements.rules import load_rules
 from services.arrangements.translation import apply_inbound, to_contract
 from services.runtime.outbox import outbound_event_id
@@ -540,6 +541,40 @@ def test_the_monitor_counts_tlvs_per_quarter_and_category(app: ArrangementsAppli
     )
 
     assert {"2026-Q3": {"H": 1, "L": 1}, "2026-Q4": {"H": 1}} == app.tlv_counts()
+
+
+def test_the_joint_deployment_of_education_and_care_is_counted_per_quarter(
+    app: ArrangementsApplication,
+) -> None:
+    joint = ev.arrangement(CHILD, date(2026, 9, 1), date(2027, 7, 1))
+    school_only = ev.arrangement("d" * 32, date(2026, 9, 2), date(2027, 7, 1))
+    school_only = school_only.model_copy(
+        update={"data": school_only.data.model_copy(update={"parties": [ev.SCHOOL, ev.SWV]})}
+    )
+    apply(app, joint, school_only)
+
+    counts = app.joint_deployments(load_monitor_rules())
+
+    assert {"2026-Q3": {"arrangements": 2, "joint": 1}} == counts
+
+
+def test_the_tlv_rate_is_read_against_the_national_figure(app: ArrangementsApplication) -> None:
+    for n, start in enumerate([date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1)]):
+        other = "cdefg"[n] * 32
+        apply(app, ev.tlv(other, start, date(2027, 8, 1), number=f"T-{n}"))
+    apply(app, ev.tlv("h" * 32, date(2026, 7, 31), date(2027, 8, 1), number="T-9"))
+    table = MonitorRules.model_validate({
+        "version": "test",
+        "joint_deployment": {"education_roles": ["school"], "care_roles": ["wijkteam"]},
+        "tlv_rate": {"2026-2027": {"national_percent": 1.9, "pupils": {"swv-lingewaard": 100}}},
+    })  # fmt: skip
+
+    rate = app.tlv_rate(table, "2026-2027")["swv"]["swv-lingewaard"]
+
+    assert {"tlvs": 3, "pupils": 100, "percent": 3.0, "national_percent": 1.9,
+            "above_national": True} == rate  # fmt: skip
+    with pytest.raises(UnknownSchoolYearError):
+        app.tlv_rate(table, "2030-2031")
 
 
 def test_a_redelivered_batch_has_its_effect_once(app: ArrangementsApplication) -> None:
