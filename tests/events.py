@@ -30,6 +30,9 @@ from ketenbus_contracts.plan import (
 )
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import (
+    Coordinator,
+    CoordinatorAssigned,
+    CoordinatorAssignedData,
     MatchFound,
     MatchFoundData,
     Signaller,
@@ -89,6 +92,22 @@ def match(parties: list[Party], at: datetime, child: str = CHILD) -> MatchFound:
             signal_ids=[uuid.uuid4() for _ in parties],
             signallers=[Signaller(**p.model_dump()) for p in parties],
             found_at=at,
+        ),
+    )
+
+
+def coordinator_assigned(
+    found: MatchFound, coordinator: Party, previous: str | None = None
+) -> CoordinatorAssigned:
+    return CoordinatorAssigned.create(
+        source="ketenbus.signalling",
+        subject=found.subject,
+        data=CoordinatorAssignedData(
+            match_id=found.data.match_id,
+            coordinator=Coordinator(partner=coordinator.partner, contact=coordinator.contact),
+            rule="role-priority",
+            previous=previous,
+            assigned_at=found.data.found_at,
         ),
     )
 

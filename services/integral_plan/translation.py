@@ -124,7 +124,17 @@ def _match_ended(plan: Plan, view: PlanView, event: MatchEnded) -> None:
 
 @projects(CoordinatorAssigned)
 def _coordinator_assigned(plan: Plan, view: PlanView, event: CoordinatorAssigned) -> None:
-    view.note_match_coordinator(event.data.match_id, event.data.coordinator.model_dump())
+    """The match coordinator holds the plan's integral regie (1 gezin, 1 plan, 1 regisseur)
+    unless the parties decided otherwise: a regie they assigned stays; one the coordinator
+    held before passes to the new one."""
+    d = event.data
+    view.note_match_coordinator(d.match_id, d.coordinator.model_dump())
+    domain = projection_rules().regie_domains.get("match", "integraal")
+    current = plan.regie.get(domain)
+    if current is None or (d.previous is not None and current.regisseur == d.previous):
+        since = d.assigned_at.date()
+        plan.record_regie(domain, d.coordinator.partner, since)
+        view.note_regie(domain, d.coordinator.partner, since)
 
 
 Known = dict[str, dict[str, str]]

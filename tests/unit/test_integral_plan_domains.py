@@ -23,6 +23,7 @@ from services.runtime.outbox import outbound_event_id
 from services.runtime.streams import CONSUMERS as STREAM_CONSUMERS
 from tests.events import (
     CHILD,
+    JGZ,
     LEERPLICHT,
     NOW,
     PO,
@@ -32,6 +33,7 @@ from tests.events import (
     VO,
     arrangement_agreed,
     continuity_gap,
+    coordinator_assigned,
     de_enrolled,
     dispute_decided,
     dispute_escalated,
@@ -45,12 +47,14 @@ from tests.events import (
     handover_started,
     integral_meeting_due,
     joined,
+    match,
     offer_failed,
     offer_made,
     opp_drawn_up,
     reduced_teaching_time,
     regie,
     regie_changed,
+    signal,
     support_requested,
     three_month_rule,
     thuiszitter_ended,
@@ -221,6 +225,29 @@ def test_a_variawet_request_is_noted_with_its_hours_and_way_back_to_full_time() 
     assert [{"from_on": "2027-01-04", "hours_per_week": 18.0}] == request["details"][
         "back_to_full_time"
     ]
+
+
+def test_the_match_coordinator_becomes_the_plans_regie_holder() -> None:
+    found = match([SCHOOL, JGZ], NOW)
+    app = applied(signal(SCHOOL, D), signal(JGZ, D), found, coordinator_assigned(found, JGZ))
+
+    regie = app.plan_of(CHILD)["regie"]
+
+    assert [{"domain": "integraal", "regisseur": JGZ.partner, "since": NOW.date().isoformat()}] == (
+        regie
+    )
+
+
+def test_the_match_coordinator_does_not_take_a_regie_the_parties_decided() -> None:
+    found = match([SCHOOL, JGZ], NOW)
+    app = applied(signal(SCHOOL, D), signal(JGZ, D), joined(SCHOOL, WIJKTEAM_PARTY, D))
+    app.apply(regie(SCHOOL, WIJKTEAM_PARTY, D))
+
+    app.apply(found)
+    app.apply(coordinator_assigned(found, JGZ))
+
+    latest = {r["domain"]: r["regisseur"] for r in app.plan_of(CHILD)["regie"]}
+    assert {"integraal": WIJKTEAM} == latest
 
 
 def test_regie_from_arrangements_and_a_partys_regie_assigned_merge_latest_wins() -> None:
