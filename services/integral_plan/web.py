@@ -65,6 +65,7 @@ from services.integral_plan.web_forms import (
     contact_form,
     done_form,
     goal_form,
+    offer_form,
     withdraw_form,
 )
 from services.integral_plan.web_records import MemoryLog, ProcessingLog, Recorder, WebOperation
@@ -480,6 +481,10 @@ def create_web_app(
     @app.post("/plan/{child}/match/{match_id}/contact", include_in_schema=False)
     async def record_contact(request: Request, child: Child, match_id: uuid.UUID) -> Response:
         return await act(request, child, "record-contact", contact_form, str(match_id))
+
+    @app.post("/plan/{child}/aanbod", include_in_schema=False)
+    async def make_offer(request: Request, child: Child) -> Response:
+        return await act(request, child, "make-offer", offer_form)
 
     @app.get("/ouders", response_class=HTMLResponse, summary="Ouderinzage: start (HTML)")
     async def parents_home(request: Request) -> HTMLResponse:

@@ -39,7 +39,13 @@ from ketenbus_contracts.signalling import (
     SignalWithdrawn,
     SignalWithdrawnData,
 )
-from ketenbus_contracts.truancy import ReportAnswered, ReportAnsweredData, ReportStatus
+from ketenbus_contracts.truancy import (
+    OfferMade,
+    OfferMadeData,
+    ReportAnswered,
+    ReportAnsweredData,
+    ReportStatus,
+)
 
 DOMAINS: tuple[str, ...] = get_args(PlanDomain)
 E = TypeVar("E", bound=CloudEvent[Any])
@@ -294,6 +300,23 @@ def contact_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | 
     return checked, Draft(None, build, "contact")
 
 
+def offer_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
+    """`Passend aanbod doen`: a school or the SWV offers a thuiszitter a place (it stops the
+    three-month clock); only while the child is a thuiszitter."""
+    checked = Checked("aanbod", _values(form))
+    thuiszitter = (on.plan.get("attendance") or {}).get("thuiszitter") or {}
+    if not thuiszitter or thuiszitter.get("ended_on"):
+        checked.errors["actie"] = "Dit kind is geen thuiszitter: een aanbod is niet nodig."
+        return checked, None
+    offer_id = uuid.uuid4()
+
+    def build(event_id: uuid.UUID, sealed: dict[Any, str]) -> OfferMade:
+        data = OfferMadeData(offer_id=offer_id, by=on.partner, offered_on=on.today)
+        return on.event(OfferMade, event_id, data)
+
+    return checked, Draft(None, build, "aanbod")
+
+
 SENT = {
     "doel": "Het doel is verstuurd.",
     "actie": "De actie is verstuurd.",
@@ -301,4 +324,5 @@ SENT = {
     "ingetrokken": "Het signaal is ingetrokken.",
     "beantwoord": "De verzuimmelding is beantwoord.",
     "contact": "Het contact is gemeld.",
+    "aanbod": "Het passend aanbod is verstuurd.",
 }

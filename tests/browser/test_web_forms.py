@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from services.integral_plan.web_auth import employee_id
-from tests.browser.site import ARTIFACTS, CHROMIUM, Site, log_in
+from tests.browser.site import ARTIFACTS, CHROMIUM, KID, Site, log_in
 from tests.events import CHILD, PO, WIJKTEAM
 from tests.oidc import OidcProvider, available, form_value
 from tests.oidc import log_in as http_log_in
@@ -201,3 +201,21 @@ def test_a_signaller_records_contact_made_after_the_match(
     assert employee_id(provider.issuer, "ib-regenboog") == event.ketenbusactor
     assert "Contact gelegd door Basisschool De Regenboog" in page.locator("main").inner_text()
     assert 0 == page.get_by_role("form", name="Contact gelegd").count()  # once is enough
+
+
+def test_the_school_makes_a_thuiszitter_a_fitting_offer(
+    school: Site, provider: OidcProvider, page: Any
+) -> None:
+    url = f"{school.url}/plan/{KID}"
+    log_in(page, url, "ib-regenboog")
+    page.get_by_role("form", name="Passend aanbod doen").get_by_role("button").click()
+    page.wait_for_url(f"{url}?verstuurd=aanbod")
+    page.screenshot(path=str(ARTIFACTS / "formulier-aanbod.png"), full_page=True)
+
+    event = school.portal.published[-1]
+    assert ("nl.ketenbus.truancy.offer-made.v1", PO) == (event.type, event.data.by)
+    assert employee_id(provider.issuer, "ib-regenboog") == event.ketenbusactor
+    assert (
+        "Passend aanbod door Basisschool De Regenboog, 24 november 2026"
+        in page.locator("main").inner_text()
+    )

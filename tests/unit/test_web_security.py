@@ -142,3 +142,27 @@ def test_ketenbus_web_with_insecure_http_warns_before_anything_else(tmp_path: Pa
 
     assert 1 == result.returncode
     assert result.stderr.startswith("WARNING: ketenbus web listens on 0.0.0.0 over plain http")
+
+
+async def test_behind_tls_the_session_cookie_is_secure_and_host_only() -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from services.integral_plan.web_auth import ABSOLUTE, IDLE, SessionMiddleware, SessionStore
+
+    async def start(request: Request) -> PlainTextResponse:
+        request.session["state"] = "x"
+        return PlainTextResponse("ok")
+
+    site = SessionMiddleware(
+        Starlette(routes=[Route("/", start)]), store=SessionStore(IDLE, ABSOLUTE), tls=True
+    )
+    transport = httpx.ASGITransport(app=site)
+    async with httpx.AsyncClient(transport=transport, base_url="https://web") as http:
+        answer = await http.get("/")
+
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("__Host-ketenbus-sessie=")
+    assert {"Path=/", "HttpOnly", "SameSite=Lax", "Secure"} <= set(cookie.split("; "))
