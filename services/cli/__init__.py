@@ -312,7 +312,9 @@ def erase(
 
 @app.command()
 def status(data_dir: DataDir = None) -> None:
-    """Streams, consumers and their lag, and dead letters: what an operator looks at first."""
+    """Streams, consumers and their lag, each service's outbox lag and failing tasks, and dead
+    letters: what an operator looks at first."""
+    from services.registry import SERVICES
     from services.runtime.status import collect_status, format_status
     from services.runtime.supervisor import discover_nats_url
 
@@ -326,7 +328,9 @@ def status(data_dir: DataDir = None) -> None:
         embedded = EmbeddedNats(settings.nats_dir)
         url = embedded.start()
     try:
-        report = asyncio.run(collect_status(url, settings))
+        # The services answer only while the backbone runs (not from a store opened here).
+        services = list(SERVICES) if embedded is None else []
+        report = asyncio.run(collect_status(url, settings, services))
     finally:
         if embedded is not None:
             embedded.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -346,6 +347,37 @@ async def witness_once(spec: ServiceSpec, ctx: ServiceContext) -> None:
         log.error("witness_failed", service=spec.name, error=type(exc).__name__)
 
 
+HEALTH_STORE_TIMEOUT = 2.0
+
+
+async def health_report(ctx: ServiceContext) -> dict[str, Any]:
+    """The service's health answer: ready when its store answers and none of its watched
+    tasks is failing; its outbox lag (recorded, not yet relayed) and each task's failures in a
+    row, restarts and last error. `ketenbus status` shows it; `up` waits for the first."""
+    report: dict[str, Any] = {
+        "service": ctx.service,
+        "nats": bool(ctx.nc is not None and ctx.nc.is_connected),
+        "tasks": {name: watch.report() for name, watch in ctx.watches.items()},
+    }
+    app = ctx.application
+    try:
+        if ctx.relay is not None:
+            report["outbox_lag"] = await asyncio.wait_for(ctx.relay.lag(), HEALTH_STORE_TIMEOUT)
+        else:
+            await asyncio.wait_for(
+                anyio.to_thread.run_sync(app.recorder.max_notification_id, limiter=ctx.limiter),
+                HEALTH_STORE_TIMEOUT,
+            )
+        report["store"] = "ok"
+    except TimeoutError:
+        report["store"] = "no answer"
+    except Exception as exc:
+        report["store"] = type(exc).__name__
+    failing = [name for name, watch in ctx.watches.items() if watch.failures]
+    report["ready"] = report["store"] == "ok" and report["nats"] and not failing
+    return report
+
+
 async def watch_deliveries(
     js: JetStreamContext,
     consumers: Sequence[ConsumerSpec],
@@ -454,7 +486,7 @@ async def run_service(
         watch_task("outbox", lambda: relay.run(ctx.watches["outbox"].ok))
 
     async def answer_health(msg: Msg) -> None:
-        await msg.respond(b"ok")
+        await msg.respond(json.dumps(await health_report(ctx)).encode())
 
     health = None
     failed = asyncio.Event()

@@ -88,6 +88,17 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
+    async def lag(self) -> int:
+        """What the service recorded and the relay has not yet published (notifications past
+        the relay's recorded position), read from the store."""
+
+        def read() -> int:
+            app = self.application
+            last = app.recorder.max_notification_id() or 0
+            return max(0, last - app.position(self.tracking_name))
+
+        return await anyio.to_thread.run_sync(read, limiter=self.limiter)
+
     async def relay_once(self) -> int:
         """Publish the next batch; returns how many notifications it covered."""
         app = self.application

@@ -1,21 +1,29 @@
 """What an operator looks at first: streams, consumers and their lag (and whether each is as
-declared in services/runtime/streams.py), dead letters."""
+declared in services/runtime/streams.py), each service's health (its outbox lag, its failing
+tasks), dead letters."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 import nats
+from nats.aio.client import Client as NatsClient
 
 from services.runtime import nats_auth
+from services.runtime.host import health_subject
 from services.runtime.nats_auth import SUPERVISOR_USER
 from services.runtime.settings import Settings
 from services.runtime.streams import CONSUMERS, DEADLETTER, STREAMS, drift
 from services.runtime.supervisor import BRIDGE, partner_consumers
 
 
-async def collect_status(url: str, settings: Settings | None = None) -> dict[str, Any]:
-    """The report; as the supervisor's NATS user when `settings` say `KETENBUS_NATS_AUTH`."""
+async def collect_status(
+    url: str, settings: Settings | None = None, services: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The report; as the supervisor's NATS user when `settings` say `KETENBUS_NATS_AUTH`.
+    With `services`, each one's health answer too (its outbox lag, its failing tasks)."""
     resolved = nats_auth.settings_for(url, settings)
     nc = await nats_auth.connect(resolved, SUPERVISOR_USER, url)
     try:
@@ -65,9 +73,53 @@ async def collect_status(url: str, settings: Settings | None = None) -> dict[str
                 deadletters[subject.rsplit(".", 1)[-1]] = count
         except nats.js.errors.NotFoundError:
             pass
-        return {"url": url, "streams": streams, "consumers": consumers, "deadletters": deadletters}
+        health = [await _health(nc, name) for name in services]
+        return {
+            "url": url,
+            "streams": streams,
+            "consumers": consumers,
+            "deadletters": deadletters,
+            "services": health,
+        }
     finally:
         await nc.close()
+
+
+async def _health(nc: NatsClient, service: str) -> dict[str, Any]:
+    """A service's health answer (services.runtime.host.health_report), or that it has none."""
+    try:
+        msg = await nc.request(health_subject(service), b"", timeout=HEALTH_TIMEOUT)
+    except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+        return {"service": service, "down": True}
+    try:
+        report = json.loads(msg.data)
+    except ValueError:
+        report = None
+    if not isinstance(report, dict):  # an answer of another kind (the webhook bridge's "ok")
+        return {"service": service, "ready": True}
+    return {**report, "service": service}
+
+
+HEALTH_TIMEOUT = 5.0
+
+
+def format_service(health: dict[str, Any]) -> str:
+    name = f"{health['service']:<16}"
+    if health.get("down"):
+        return f"  {name} DOWN (no health answer)"
+    parts = ["ready" if health.get("ready") else "NOT READY"]
+    if "outbox_lag" in health:
+        parts.append(f"outbox lag {health['outbox_lag']:>6}")
+    if health.get("store", "ok") != "ok":
+        parts.append(f"store {health['store']}")
+    if health.get("nats") is False:
+        parts.append("NATS disconnected")
+    for task, state in sorted((health.get("tasks") or {}).items()):
+        if state.get("failures"):
+            parts.append(f"{task} failing ({state['failures']}x {state.get('error', '')})")
+        elif state.get("restarts"):
+            parts.append(f"{task} restarted {state['restarts']}x")
+    return f"  {name} " + "  ".join(parts)
 
 
 def format_status(report: dict[str, Any]) -> str:
@@ -90,6 +142,9 @@ def format_status(report: dict[str, Any]) -> str:
                 f"  {name:<28} lag {c['pending']:>6}  unacked {c['ack_pending']:>4}"
                 f"  redelivered {c['redelivered']:>4}{differs}"
             )
+    if report.get("services"):
+        lines += ["", "Services:"]
+        lines += [format_service(health) for health in report["services"]]
     lines += ["", "Dead letters:"]
     if report["deadletters"]:
         lines += [f"  {svc:<16} {n:>6}" for svc, n in sorted(report["deadletters"].items())]

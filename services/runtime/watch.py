@@ -74,6 +74,10 @@ class Watch:
         """The task made progress: a run of failures is over."""
         self.failures = 0
 
+    def report(self) -> dict[str, object]:
+        """For the service's health answer."""
+        return {"failures": self.failures, "restarts": self.restarts, "error": self.last_error}
+
     def failed(self, error: BaseException) -> float | None:
         """Count a failure (logged with its reason); the pause before the next start, or None
         when the service gives up."""

@@ -5,7 +5,8 @@ Issue 20: with the SIGNALLING stream's leader killed, `OutboxRelay.run` ended on
 Here a probe service (test_handler_failures.py's, with an outbox) runs in this process on a real
 nats-server; the stream its outbox publishes to is deleted, so every publish finds no stream,
 until the stream is declared again. The relay fails, is started again with a growing pause and
-then relays every recorded event once. A relay that keeps failing makes the service give up:
+then relays every recorded event once; meanwhile its health answer says it is not ready, with
+its outbox lag and the relay's error. A relay that keeps failing makes the service give up:
 `run_service` ends with `ServiceGaveUpError` (`ketenbus service` exits non-zero) instead of
 running on without it.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -70,12 +72,19 @@ async def started(nc: nats.aio.client.Client, service: asyncio.Task[None]) -> bo
     return True
 
 
+async def health(nc: nats.aio.client.Client) -> dict[str, Any]:
+    """The probe service's health answer."""
+    answer = await nc.request(health_subject("probe"), b"", timeout=5)
+    report: dict[str, Any] = json.loads(answer.data)
+    return report
+
+
 def test_a_relay_without_its_stream_starts_again_and_relays_everything_once_the_stream_is_back(
     settings: Settings, nats_url: str
 ) -> None:
     seen: list[ServiceContext] = []
 
-    async def main() -> list[uuid.UUID]:
+    async def main() -> tuple[list[uuid.UUID], dict[str, Any], dict[str, Any]]:
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
         await ensure_streams(js)
@@ -93,6 +102,7 @@ def test_a_relay_without_its_stream_starts_again_and_relays_everything_once_the_
                 return outbox.restarts >= 2
 
             await eventually(relay_failed_twice, "the relay failed and started again")
+            failing = await health(nc)
             await ensure_streams(js)  # the stream is back
 
             async def all_relayed() -> bool:
@@ -100,21 +110,38 @@ def test_a_relay_without_its_stream_starts_again_and_relays_everything_once_the_
                 return (await js.stream_info(SIGNALLING.name)).state.messages >= RECORDED
 
             await eventually(all_relayed, "every recorded event relayed")
+
+            async def healed() -> dict[str, Any] | None:
+                report = await health(nc)
+                return report if report["ready"] else None
+
+            healthy = await eventually(healed, "the service reports itself ready")
             app = seen[0].application
-            return [
+            recorded = [
                 outbound_event_id(app.name, app.mapper.to_domain_event(n))
                 for n in app.recorder.select_notifications(0, 100)
             ]
+            return recorded, failing, healthy
         finally:
             stop.set()
             await service
             await nc.close()
 
-    recorded = asyncio.run(main())
+    recorded, failing, healthy = asyncio.run(main())
 
     relayed = [parse_event(body).id for _, body, _ in read_stream(nats_url, SIGNALLING.name)]
     assert (RECORDED, sorted(recorded)) == (len(recorded), sorted(relayed))
-    assert "NoStreamResponseError" == seen[0].watches["outbox"].last_error
+    # While it failed its health answer said so (`ketenbus status` shows it), and then not.
+    assert (False, RECORDED, "NoStreamResponseError") == (
+        failing["ready"],
+        failing["outbox_lag"],
+        failing["tasks"]["outbox"]["error"],
+    )
+    assert (True, 0, 0) == (
+        healthy["ready"],
+        healthy["outbox_lag"],
+        healthy["tasks"]["outbox"]["failures"],
+    )
 
 
 def test_a_relay_that_keeps_failing_makes_the_service_give_up(

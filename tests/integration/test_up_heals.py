@@ -5,7 +5,8 @@ after a SIGKILL of its embedded nats-server the services reconnected for ever to
 Here `up` runs as a user runs it (the installed entry point), allowed one restart per process
 (`KETENBUS_UP_MAX_RESTARTS=1`): the signalling service is killed and comes back (a new process,
 answering its health subject), then the nats-server, which comes back on the same port with
-its streams, every service answering again and a published signal relayed; signalling killed
+its streams, every service answering again and a published signal relayed (`ketenbus status`
+shows every service, signalling ready with no outbox lag); signalling killed
 a second time makes `up` give up: it names the process and how it ended, stops everything and
 exits non-zero.
 """
@@ -99,6 +100,18 @@ async def relayed(settings: Settings, url: str, count: int) -> None:
         await nc.close()
 
 
+def relayed_in_status(data_dir: Path, env: dict[str, str]) -> list[str] | None:
+    """`ketenbus status`'s lines of the services, once signalling's shows it ready with
+    nothing left to relay."""
+    shown = subprocess.run(
+        [str(KETENBUS), "status", "--data-dir", str(data_dir)],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    lines = shown.split("Services:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    signalling = [line.split() for line in lines if line.split()[0] == "signalling"]
+    return lines if signalling[0][1:5] == ["ready", "outbox", "lag", "0"] else None
+
+
 def test_up_starts_a_killed_service_and_nats_server_again_then_gives_up_past_its_limit(
     tmp_path: Path,
 ) -> None:
@@ -138,6 +151,7 @@ def test_up_starts_a_killed_service_and_nats_server_again_then_gives_up_past_its
         )  # fmt: skip
         assert 0 == published.returncode, published.stderr
         asyncio.run(relayed(settings, url, before + 1))
+        status = wait_until(lambda: relayed_in_status(data_dir, env), what="status: lag 0")
         running = children(up.pid)
 
         os.kill(second, signal.SIGKILL)
@@ -148,6 +162,7 @@ def test_up_starts_a_killed_service_and_nats_server_again_then_gives_up_past_its
             up.kill()
             up.wait()
 
+    assert {*SERVICES} == {line.split()[0] for line in status}
     assert 1 == code, rest
     assert "signalling was killed by SIGKILL again after 1 restarts" in rest
     assert [] == [name for name, pid in running.items() if alive(pid)]

@@ -10,6 +10,7 @@ import asyncio
 import nats.errors
 import pytest
 
+from services.runtime.status import format_service
 from services.runtime.supervisor import Restarts, exit_reason
 from services.runtime.watch import Watch, retrying, watched
 
@@ -105,3 +106,22 @@ def test_up_logs_how_a_process_ended() -> None:
     assert ["was killed by SIGKILL", "exited with 1", "exited with 0"] == [
         exit_reason(code) for code in (-9, 1, 0)
     ]
+
+
+def health(ready: bool, lag: int, failures: int, restarts: int) -> dict[str, object]:
+    task = {"failures": failures, "restarts": restarts, "error": "NoStreamResponseError"}
+    return {"service": "signalling", "ready": ready, "outbox_lag": lag, "store": "ok",
+            "nats": True, "tasks": {"outbox": task}}  # fmt: skip
+
+
+def test_status_shows_each_services_outbox_lag_and_its_failing_tasks() -> None:
+    reports = [health(True, 0, 0, 2), health(False, 2440, 3, 3), {"service": "kluis", "down": 1}]
+
+    shown = [format_service(report) for report in reports]
+
+    assert [
+        "  signalling       ready  outbox lag      0  outbox restarted 2x",
+        "  signalling       NOT READY  outbox lag   2440"
+        "  outbox failing (3x NoStreamResponseError)",
+        "  kluis            DOWN (no health answer)",
+    ] == shown
