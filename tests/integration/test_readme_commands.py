@@ -403,7 +403,7 @@ def case_arrangements_place(b: Backbone, tmp: Path) -> None:
     placed = ("--as", "vo-het-lyceum", "--start", "2027-08-01")
     result = arrangements(b, "place", b.child, aangemeld(b), *placed)
     neither = run(b.data_dir, "arrangements", "place", b.child, aangemeld(b), "--as", SCHOOL)
-    assert (0, 1) == (result.code, neither.code), result.err
+    assert (0, 2) == (result.code, neither.code), result.err  # 2: bad input
 
 
 def case_arrangements_youth_care(b: Backbone, tmp: Path) -> None:
