@@ -282,6 +282,30 @@ class ParentsInformedData(EventData):
     age_band: AgeBandCode | None = None
 
 
+class InformingConfirmedData(EventData):
+    """The signaller told the parents and/or the child of its signal (Jeugdwet art. 7.1.4.2)."""
+
+    signal_id: uuid.UUID
+    audience: Annotated[list[Audience], Field(min_length=1)]
+    informed_on: date
+
+
+class InformingPostponedData(EventData):
+    """The signaller postpones telling them, on a recorded ground, until a day."""
+
+    signal_id: uuid.UUID
+    ground: ConcernCode = Field(description="Coded ground (infra/signalling/rules.yaml)")
+    until: date
+
+
+class AgeBandDeclaredData(EventData):
+    """The child crossed into another age band (12, 16): whom to inform may change."""
+
+    signal_id: uuid.UUID
+    age_band: AgeBandCode
+    declared_on: date
+
+
 class RiskInventoryDetails(ContractModel):
     """The structured risk inventory of a three-year-old and its plan of approach (sealed)."""
 
@@ -388,13 +412,28 @@ class RiskInventoryRecorded(
         return [RelationChange(self.data.recorded_by.partner, "risk-inventory", basis, True)]
 
 
+class InformingConfirmed(SignallingContract[InformingConfirmedData], name="informing-confirmed"):
+    """The signaller confirms it informed the parents and/or the child."""
+
+
+class InformingPostponed(SignallingContract[InformingPostponedData], name="informing-postponed"):
+    """The signaller postpones informing, on a coded ground, until a day."""
+
+
+class AgeBandDeclared(SignallingContract[AgeBandDeclaredData], name="age-band-declared"):
+    """The signaller declares the child's new age band (it turned 12 or 16)."""
+
+
 InboundSignallingEvent = Annotated[
     SignalRegistered
     | SignalWithdrawn
     | ChildDeceased
     | ContactMade
     | CoordinatorChanged
-    | RiskInventoryRecorded,
+    | RiskInventoryRecorded
+    | InformingConfirmed
+    | InformingPostponed
+    | AgeBandDeclared,
     Field(discriminator="type"),
 ]
 SignallingEvent = Annotated[

@@ -179,6 +179,65 @@ class SignallingApplication(RuledApplication[SignallingRules]):
         self.run(batch, work)
         log.info("signal_withdrawn", signal_id=str(signal_id), partner=partner)
 
+    def confirm_informing(
+        self,
+        *,
+        child: str,
+        signal_id: uuid.UUID,
+        partner: str,
+        audience: list[str],
+        informed_on: date,
+        batch: Batch | None = None,
+    ) -> None:
+        self.run(
+            batch,
+            lambda b: self._signals(b, child).confirm_informing(
+                signal_id, partner, audience, informed_on
+            ),
+        )
+
+    def postpone_informing(
+        self,
+        *,
+        child: str,
+        signal_id: uuid.UUID,
+        partner: str,
+        ground: str,
+        until: date,
+        batch: Batch | None = None,
+    ) -> None:
+        if ground not in self.rules.informing.postpone_grounds:
+            raise UnknownCodeError(
+                f"a ground to postpone is one of {self.rules.informing.postpone_grounds}"
+            )
+        today = self.clock().date()
+        self.run(
+            batch,
+            lambda b: self._signals(b, child).postpone_informing(
+                signal_id, partner, ground, until, today
+            ),
+        )
+
+    def declare_age_band(
+        self,
+        *,
+        child: str,
+        signal_id: uuid.UUID,
+        partner: str,
+        age_band: str,
+        batch: Batch | None = None,
+    ) -> None:
+        if age_band not in self.rules.age_bands:
+            limit = self.rules.lifecycle.age_limit_years
+            raise UnknownCodeError(f"unknown age band {age_band!r} (no signals from age {limit})")
+        audience: list[str] = list(self.rules.age_bands[age_band].inform)
+        self.run(
+            batch,
+            lambda b: self._signals(b, child).declare_age_band(
+                signal_id, partner, age_band, audience
+            ),
+        )
+
     def record_death(
         self, *, child: str, partner: str, died_on: date, batch: Batch | None = None
     ) -> None:

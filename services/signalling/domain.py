@@ -67,6 +67,11 @@ class NotAPartyError(SignallingError):
     nor the municipality's coordinator."""
 
 
+class InformingError(SignallingError):
+    """Informing confirmed or postponed for someone not to be told, or a postponement without
+    a later day."""
+
+
 class RiskInventoryAlreadyRecordedError(SignallingError):
     """A risk inventory with this id was recorded before."""
 
@@ -106,6 +111,15 @@ class Signal:
     municipality: str | None = None
     ended_on: date | None = None
     end_reason: str | None = None
+    # Informing the parents and/or the child (Jeugdwet art. 7.1.4.2): who is to be told, who
+    # was, and a postponement (ground, until).
+    to_inform: tuple[str, ...] = ()
+    informed: tuple[str, ...] = ()
+    postponed: tuple[str, date] | None = None
+
+    @property
+    def uninformed(self) -> tuple[str, ...]:
+        return tuple(a for a in self.to_inform if a not in self.informed)
 
     @property
     def partner(self) -> str:
@@ -511,6 +525,18 @@ class ChildSignals(PerChild, MatchHolder):
         audience: list[str]
         age_band: str | None
 
+    class InformingConfirmed(Aggregate.Event):
+        child: str
+        signal_id: uuid.UUID
+        audience: list[str]
+        informed_on: date
+
+    class InformingPostponed(Aggregate.Event):
+        child: str
+        signal_id: uuid.UUID
+        ground: str
+        until: date
+
     class HistoryNoticeGiven(Aggregate.Event):
         child: str
         signal_id: uuid.UUID
@@ -626,6 +652,55 @@ class ChildSignals(PerChild, MatchHolder):
                 signaller=signaller.stored(),
                 registered_on=registered_on,
                 audience=audience,
+                age_band=age_band,
+            )
+
+    # informing the parents and/or the child: a task, confirmed or postponed on a ground
+
+    def _own_active(self, signal_id: uuid.UUID, partner: str) -> Signal:
+        signal = self.signals.get(signal_id)
+        if signal is None:
+            raise UnknownSignalError(f"signal {signal_id} is not registered on this child")
+        if signal.signaller.partner != partner:
+            raise NotTheSignallerError(f"partner {partner} did not register signal {signal_id}")
+        return signal
+
+    def confirm_informing(
+        self, signal_id: uuid.UUID, partner: str, audience: list[str], informed_on: date
+    ) -> None:
+        signal = self._own_active(signal_id, partner)
+        if not set(audience) <= set(signal.to_inform):
+            raise InformingError(f"only {list(signal.to_inform)} are to be told of this signal")
+        self._informing_confirmed(
+            child=self.child,
+            signal_id=signal_id,
+            audience=sorted(audience),
+            informed_on=informed_on,
+        )
+
+    def postpone_informing(
+        self, signal_id: uuid.UUID, partner: str, ground: str, until: date, today: date
+    ) -> None:
+        signal = self._own_active(signal_id, partner)
+        if not signal.uninformed:
+            raise InformingError("everyone to be told of this signal was told")
+        if until <= today:
+            raise InformingError("a postponement runs until a later day")
+        self._informing_postponed(child=self.child, signal_id=signal_id, ground=ground, until=until)
+
+    def declare_age_band(
+        self, signal_id: uuid.UUID, partner: str, age_band: str, audience: list[str]
+    ) -> None:
+        """The child crossed 12 or 16: whoever is now to be told and was not becomes a task."""
+        signal = self._own_active(signal_id, partner)
+        new = sorted(set(audience) - set(signal.to_inform))
+        if signal.active and new:
+            self._parents_informed(
+                child=self.child,
+                signal_id=signal_id,
+                signaller=signal.signaller.stored(),
+                registered_on=signal.registered_on,
+                audience=new,
                 age_band=age_band,
             )
 
@@ -799,7 +874,23 @@ class ChildSignals(PerChild, MatchHolder):
         audience: list[str],
         age_band: str | None,
     ) -> None:
-        pass
+        signal = self.signals.get(signal_id)
+        if signal is not None:
+            signal.to_inform = tuple(sorted({*signal.to_inform, *audience}))
+            signal.postponed = None
+
+    @event(InformingConfirmed)
+    def _informing_confirmed(
+        self, child: str, signal_id: uuid.UUID, audience: list[str], informed_on: date
+    ) -> None:
+        signal = self.signals[signal_id]
+        signal.informed = tuple(sorted({*signal.informed, *audience}))
+
+    @event(InformingPostponed)
+    def _informing_postponed(
+        self, child: str, signal_id: uuid.UUID, ground: str, until: date
+    ) -> None:
+        self.signals[signal_id].postponed = (ground, until)
 
     @event(HistoryNoticeGiven)
     def _history_notice_given(

@@ -128,6 +128,11 @@ class AgeBand(_Strict):
     risk_inventory: bool = False
 
 
+class Informing(_Strict):
+    # Coded grounds on which a signaller may postpone telling the parents or the child.
+    postpone_grounds: list[str]
+
+
 class RiskInventoryRules(_Strict):
     age_bands: list[str]
     recorder_roles: list[str]
@@ -147,6 +152,7 @@ class SignallingRules(_Strict):
     contact: Contact
     coordinator: CoordinatorRules
     age_bands: dict[str, AgeBand]
+    informing: Informing
     concern_domains: dict[str, str]
     risk_inventory: RiskInventoryRules
     partner_roles: dict[str, str] = Field(default_factory=dict)

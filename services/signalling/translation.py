@@ -7,6 +7,7 @@ outbound contracts the outbox relay publishes on `ketenbus.signalling.*`.
 from __future__ import annotations
 
 from ketenbus_contracts.signalling import (
+    AgeBandDeclared,
     ChildDeceased,
     ContactEscalated,
     ContactMade,
@@ -14,6 +15,8 @@ from ketenbus_contracts.signalling import (
     CoordinatorAssigned,
     CoordinatorChanged,
     HistoryNotice,
+    InformingConfirmed,
+    InformingPostponed,
     MatchEnded,
     MatchFound,
     ParentsInformed,
@@ -30,6 +33,9 @@ SOURCE = "ketenbus.signalling"
 
 Inbound = (
     SignalRegistered
+    | InformingConfirmed
+    | InformingPostponed
+    | AgeBandDeclared
     | SignalWithdrawn
     | ChildDeceased
     | ContactMade
@@ -72,6 +78,32 @@ def apply_inbound(app: SignallingApplication, event: Inbound, batch: Batch | Non
             partner=event.source,
             withdrawn_on=event.data.withdrawn_on,
             reason=event.data.reason,
+            batch=batch,
+        )
+    elif isinstance(event, InformingConfirmed):
+        app.confirm_informing(
+            child=event.subject,
+            signal_id=event.data.signal_id,
+            partner=event.source,
+            audience=list(event.data.audience),
+            informed_on=event.data.informed_on,
+            batch=batch,
+        )
+    elif isinstance(event, InformingPostponed):
+        app.postpone_informing(
+            child=event.subject,
+            signal_id=event.data.signal_id,
+            partner=event.source,
+            ground=event.data.ground,
+            until=event.data.until,
+            batch=batch,
+        )
+    elif isinstance(event, AgeBandDeclared):
+        app.declare_age_band(
+            child=event.subject,
+            signal_id=event.data.signal_id,
+            partner=event.source,
+            age_band=event.data.age_band,
             batch=batch,
         )
     elif isinstance(event, ChildDeceased):

@@ -11,6 +11,8 @@ import pytest
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import (
+    AgeBandDeclared,
+    AgeBandDeclaredData,
     ChildDeceased,
     ChildDeceasedData,
     ContactEscalated,
@@ -22,6 +24,10 @@ from ketenbus_contracts.signalling import (
     CoordinatorChanged,
     CoordinatorChangedData,
     HistoryNotice,
+    InformingConfirmed,
+    InformingConfirmedData,
+    InformingPostponed,
+    InformingPostponedData,
     MatchEnded,
     MatchFound,
     ParentsInformed,
@@ -565,6 +571,71 @@ def test_the_parent_view_is_told_whom_to_inform_by_age_band(
 
     [informed] = h.of_type(ParentsInformed)
     assert (audience, band) == (informed.data.audience, informed.data.age_band)
+
+
+def confirmed(event: SignalRegistered, audience: list[str], by: str | None = None) -> Any:
+    return InformingConfirmed.create(
+        source=by or event.source, subject=event.subject,
+        data=InformingConfirmedData(signal_id=event.data.signal_id, audience=audience,  # type: ignore[arg-type]
+                                    informed_on=date(2026, 11, 3)),
+    )  # fmt: skip
+
+
+def postponed(event: SignalRegistered, ground: str, until: date) -> Any:
+    return InformingPostponed.create(
+        source=event.source, subject=event.subject,
+        data=InformingPostponedData(signal_id=event.data.signal_id, ground=ground, until=until),
+    )  # fmt: skip
+
+
+def crossed(event: SignalRegistered, band: str) -> Any:
+    return AgeBandDeclared.create(
+        source=event.source, subject=event.subject,
+        data=AgeBandDeclaredData(signal_id=event.data.signal_id, age_band=band,
+                                 declared_on=date(2027, 3, 1)),
+    )  # fmt: skip
+
+
+def test_informing_is_a_task_the_signaller_confirms() -> None:
+    h = Harness()
+    registered = signal(SCHOOL, age_band="12-15")
+    h.feed(registered)
+
+    refused = h.feed(confirmed(registered, ["parents"], by=JGZ.partner))
+    h.feed(confirmed(registered, ["parents"]))
+
+    [stored] = h.app.signals_of(CHILD).signals.values()
+    assert [NotTheSignallerError] == refused
+    assert (("child", "parents"), ("parents",), ("child",)) == (
+        stored.to_inform, stored.informed, stored.uninformed
+    )  # fmt: skip
+
+
+def test_informing_may_be_postponed_only_on_a_recorded_ground() -> None:
+    h = Harness()
+    registered = signal(SCHOOL)
+    h.feed(registered)
+
+    refused = h.feed(postponed(registered, "geen-zin", date(2027, 1, 1)))
+    h.feed(postponed(registered, "onderzoek-loopt", date(2027, 1, 1)))
+
+    [stored] = h.app.signals_of(CHILD).signals.values()
+    assert [UnknownCodeError] == refused
+    assert ("onderzoek-loopt", date(2027, 1, 1)) == stored.postponed
+
+
+def test_informing_follows_the_child_when_it_crosses_12_or_16() -> None:
+    h = Harness()
+    registered = signal(SCHOOL, age_band="4-11")
+    h.feed(registered, confirmed(registered, ["parents"]))
+
+    h.feed(crossed(registered, "12-15"))
+    h.feed(crossed(registered, "16-22"))
+
+    tasks = [(i.data.audience, i.data.age_band) for i in h.of_type(ParentsInformed)]
+    assert [(["parents"], "4-11"), (["child"], "12-15")] == tasks
+    [stored] = h.app.signals_of(CHILD).signals.values()
+    assert ("child",) == stored.uninformed
 
 
 # ----------------------------------------------------------------------------- risk inventory
