@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from contextlib import closing
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -47,19 +47,7 @@ def report(
         writer(result, export)
         typer.echo(f"wrote {len(rows(result))} row(s) to {export}")
         return
-    if as_json:
-        typer.echo(json.dumps(result, indent=2))
-        return
-    typer.echo(f"Thuiszitters monitor {result['quarter']}")
-    for region, figures in result["regions"].items():
-        typer.echo(f"\n{region}")
-        for name, value in figures.items():
-            if isinstance(value, dict):
-                typer.echo(f"  {name}:")
-                for key, count in value.items():
-                    typer.echo(f"    {key}: {count}")
-            else:
-                typer.echo(f"  {name}: {value}")
+    _show(result, f"Thuiszitters monitor {result['quarter']}", as_json)
 
 
 @app.command()
@@ -78,16 +66,23 @@ def annual(
         school_year_bounds(school_year)
     except ValueError:
         fail("--school-year must look like 2026-2027")
-    application = create_application(settings_for(data_dir))
-    try:
+    with closing(create_application(settings_for(data_dir))) as application:
         result = application.annual(school_year)
-    finally:
-        application.close()
+    _show(result, f"Leerplichtcijfers {result['school_year']}", as_json)
+
+
+def _show(result: dict[str, Any], title: str, as_json: bool) -> None:
+    """The figures as JSON, or per region under `title` (a breakdown indented below its name)."""
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    typer.echo(f"Leerplichtcijfers {result['school_year']}")
+    typer.echo(title)
     for region, figures in result["regions"].items():
         typer.echo(f"\n{region}")
         for name, value in figures.items():
-            typer.echo(f"  {name}: {value}")
+            if isinstance(value, dict):
+                typer.echo(f"  {name}:")
+                for key, count in value.items():
+                    typer.echo(f"    {key}: {count}")
+            else:
+                typer.echo(f"  {name}: {value}")
