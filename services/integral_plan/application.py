@@ -36,7 +36,7 @@ from services.integral_plan.index import (
     WorklistIndex,
 )
 from services.integral_plan.translation import applier_for
-from services.integral_plan.views import PlanView, plan_view
+from services.integral_plan.views import JGZ_REFERRALS, PlanView, plan_view
 from services.runtime.service import RuledApplication
 from services.runtime.store import Batch
 
@@ -258,6 +258,7 @@ class IntegralPlanApplication(RuledApplication[WorklistRules]):
             "continuity-gap": 2,
             "new-match": 3,
             "signal-decision": 4,
+            "jgz-referral": 4,
             "due-soon-action": 5,
             "zorgplicht-decision": 6,
             "opp-due": 7,
@@ -558,6 +559,30 @@ def continuity_gaps(
     return items
 
 
+def referral_partners(plan: Plan, view: PlanView) -> set[str]:
+    return {p for r in view.items(JGZ_REFERRALS) for p in (r["school"], r["jgz"])}
+
+
+def jgz_referrals(
+    plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
+) -> list[dict[str, Any]]:
+    """Long absence the school reported as authorised: the school and the JGZ take it up
+    (medische advisering ziek gemelde leerlingen), for this many days after the referral."""
+    return [
+        {
+            "kind": "jgz-referral",
+            "child": plan.child,
+            "since": r["since"],
+            "ref": r["since"],
+            "school": r["school"],
+            "jgz": r["jgz"],
+        }
+        for r in view.items(JGZ_REFERRALS)
+        if partner in (r["school"], r["jgz"])
+        and (today - date.fromisoformat(r["on"])).days <= rules.jgz_referral_days
+    ]
+
+
 class WorkSource(NamedTuple):
     """One kind of work: its items for a partner on a day, and whom a plan could list for it
     on any day (what the worklist index keeps: it may name more, never fewer)."""
@@ -573,6 +598,7 @@ WORK_ITEMS: list[WorkSource] = [
     WorkSource(thuiszitter_escalations, thuiszitter_partners),
     WorkSource(passend_work, passend_partners),
     WorkSource(signal_decisions, report_partners),
+    WorkSource(jgz_referrals, referral_partners),
     WorkSource(continuity_gaps, continuity_partners),
 ]
 

@@ -31,6 +31,7 @@ class WorklistRules(BaseModel):
     stalled_handover_days: int = Field(default=0, ge=0)
     thuiszitter_without_offer_days: int = Field(default=0, ge=0)
     signal_decision_days: int = Field(default=14, ge=0)
+    jgz_referral_days: int = Field(default=14, ge=0)
 
 
 class ProjectionRules(BaseModel):

@@ -509,6 +509,20 @@ def _offer_made(plan: Plan, view: PlanView, event: tr.OfferMade) -> None:
     view.note_offer(d.offer_id, d.by, d.offered_on, event.id, _sealed(d))
 
 
+@projects(tr.JgzReferralDue)
+def _jgz_referral_due(plan: Plan, view: PlanView, event: tr.JgzReferralDue) -> None:
+    d = event.data
+    view.note_jgz_referral(d.school, d.jgz, d.since, event.time.date())
+
+
+@projects(tr.ThuiszitterDecisionRecorded)
+def _thuiszitter_decision(
+    plan: Plan, view: PlanView, event: tr.ThuiszitterDecisionRecorded
+) -> None:
+    d = event.data
+    view.note_thuiszitter_decision(d.by, d.forum, d.decided_on)
+
+
 @projects(tr.OfferFailed)
 def _offer_failed(plan: Plan, view: PlanView, event: tr.OfferFailed) -> None:
     """A failed offer no longer keeps the thuiszitter off the worklists."""

@@ -25,6 +25,7 @@ from services.integral_plan.domain import Plan, PlanParty
 
 SIGNALS, MATCH, HANDOVERS, ARRANGEMENTS = "signals", "match", "handovers", "arrangements"
 ENROLMENTS, EXEMPTIONS, OFFERS, REPORTS = "enrolments", "exemptions", "offers", "reports"
+JGZ_REFERRALS = "jgz_referrals"
 THUISZITTER, THREE_MONTH, TIMELINE = "thuiszitter", "three_month", "timeline"
 ONE = ""  # the key of a section that holds one item (the match, the thuiszitter, …)
 
@@ -514,6 +515,17 @@ class PlanView:
         }
         self._put(OFFERS, str(offer_id), body)
         self._timeline_entry(offered_on.isoformat(), "offer-made", by)
+
+    def note_jgz_referral(self, school: str, jgz: str, since: date, on: date) -> None:
+        """Long absence through illness: the school's and the JGZ's (MAZL), not leerplicht's."""
+        body = {"school": school, "jgz": jgz, "since": since.isoformat(), "on": on.isoformat()}
+        self._put(JGZ_REFERRALS, since.isoformat(), body)
+        self._timeline_entry(on.isoformat(), "jgz-referral-due", school, by=jgz)
+
+    def note_thuiszitter_decision(self, by: str, forum: str, on: date) -> None:
+        """The integral meeting's or the thuiszitterstafel's decision: on the timeline (who
+        and where; the outcome stays with the parties)."""
+        self._timeline_entry(on.isoformat(), f"thuiszitter-decision ({forum})", by)
 
     def note_offer_failed(self, offer_id: uuid.UUID, failed_on: date) -> None:
         offer = self._items.get(OFFERS, {}).get(str(offer_id))

@@ -101,6 +101,7 @@ KINDS = {
     "continuity-gap": "Lopende zorg gaat niet mee bij overstap",
     "thuiszitter-escalation": "Thuiszitter: escalatie",
     "signal-decision": "Verzuimmelding: signaal Verwijsindex?",
+    "jgz-referral": "Langdurig ziek: naar de JGZ (MAZL)",
 }
 URGENT = {"overdue-action", "thuiszitter-escalation", "stalled-handover", "continuity-gap"}
 EVENTS = {

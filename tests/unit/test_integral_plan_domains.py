@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from ketenbus_contracts import truancy as tr
 from ketenbus_contracts.plan import sealed_items
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_partner.keyring import KeyRefusedError
@@ -490,6 +491,22 @@ def test_a_verzuimmelding_is_a_signal_decision_on_leerplichts_worklist_not_a_sig
     )  # fmt: skip
     assert [] == later
     assert [] == kinds(app, PO)
+
+
+def test_long_illness_is_on_the_worklists_of_the_school_and_the_jgz_not_leerplicht() -> None:
+    referral = tr.JgzReferralDue.create(
+        source="ketenbus.truancy", subject=CHILD, time=NOW - timedelta(days=2),
+        data=tr.JgzReferralDueData(
+            region="lingewaard", school=PO, jgz=JGZ.partner, since=D, weeks=5,
+            hours_absent=115, notify=[JGZ.partner],
+        ),
+    )  # fmt: skip
+    app = applied(referral)
+
+    assert ["jgz-referral"] == kinds(app, PO)
+    assert ["jgz-referral"] == kinds(app, JGZ.partner)
+    assert [] == kinds(app, LEERPLICHT)
+    assert "jgz-referral-due" in [e["kind"] for e in app.plan_of(CHILD)["timeline"]]
 
 
 def test_an_offer_before_the_thuiszitter_was_registered_does_not_count() -> None:
