@@ -36,7 +36,7 @@ from services.integral_plan.index import (
     WorklistIndex,
 )
 from services.integral_plan.translation import applier_for
-from services.integral_plan.views import JGZ_REFERRALS, PlanView, plan_view
+from services.integral_plan.views import EXEMPTIONS, JGZ_REFERRALS, PlanView, plan_view
 from services.runtime.service import RuledApplication
 from services.runtime.store import Batch
 
@@ -259,6 +259,7 @@ class IntegralPlanApplication(RuledApplication[WorklistRules]):
             "new-match": 3,
             "signal-decision": 4,
             "jgz-referral": 4,
+            "exemption-renewal": 4,
             "due-soon-action": 5,
             "zorgplicht-decision": 6,
             "opp-due": 7,
@@ -583,6 +584,35 @@ def jgz_referrals(
     ]
 
 
+def exemption_partners(plan: Plan, view: PlanView) -> set[str]:
+    return {e["leerplicht"] for e in view.items(EXEMPTIONS) if e["valid_until"]}
+
+
+def exemption_renewals(
+    plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
+) -> list[dict[str, Any]]:
+    """An exemption that ends (5 onder b and c end with the school year: renewed yearly, Lpw
+    art. 8 and 9) is on leerplicht's list this many days before, until it ended."""
+    items = []
+    for e in view.items(EXEMPTIONS):
+        until = e["valid_until"]
+        if e["leerplicht"] != partner or not until:
+            continue
+        left = (date.fromisoformat(until) - today).days
+        if 0 <= left <= rules.exemption_renewal_days:
+            items.append(
+                {
+                    "kind": "exemption-renewal",
+                    "child": plan.child,
+                    "since": until,
+                    "ref": e["exemption_id"],
+                    "article": e["article"],
+                    "deadline": until,
+                }
+            )
+    return items
+
+
 class WorkSource(NamedTuple):
     """One kind of work: its items for a partner on a day, and whom a plan could list for it
     on any day (what the worklist index keeps: it may name more, never fewer)."""
@@ -599,6 +629,7 @@ WORK_ITEMS: list[WorkSource] = [
     WorkSource(passend_work, passend_partners),
     WorkSource(signal_decisions, report_partners),
     WorkSource(jgz_referrals, referral_partners),
+    WorkSource(exemption_renewals, exemption_partners),
     WorkSource(continuity_gaps, continuity_partners),
 ]
 

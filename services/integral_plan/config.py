@@ -32,6 +32,7 @@ class WorklistRules(BaseModel):
     thuiszitter_without_offer_days: int = Field(default=0, ge=0)
     signal_decision_days: int = Field(default=14, ge=0)
     jgz_referral_days: int = Field(default=14, ge=0)
+    exemption_renewal_days: int = Field(default=42, ge=0)
 
 
 class ProjectionRules(BaseModel):

@@ -102,6 +102,7 @@ KINDS = {
     "thuiszitter-escalation": "Thuiszitter: escalatie",
     "signal-decision": "Verzuimmelding: signaal Verwijsindex?",
     "jgz-referral": "Langdurig ziek: naar de JGZ (MAZL)",
+    "exemption-renewal": "Vrijstelling loopt af: verlengen?",
 }
 URGENT = {"overdue-action", "thuiszitter-escalation", "stalled-handover", "continuity-gap"}
 EVENTS = {

@@ -509,6 +509,23 @@ def test_long_illness_is_on_the_worklists_of_the_school_and_the_jgz_not_leerplic
     assert "jgz-referral-due" in [e["kind"] for e in app.plan_of(CHILD)["timeline"]]
 
 
+def test_an_exemption_that_ends_is_on_leerplichts_worklist_for_its_renewal() -> None:
+    exemption = tr.ExemptionGrantedV2.create(
+        source=LEERPLICHT, subject=CHILD,
+        data=tr.ExemptionGrantedV2Data(
+            exemption_id=uuid.uuid4(), leerplicht=LEERPLICHT, region="lingewaard", article="5b",
+            valid_from=date(2026, 8, 1), valid_until=NOW.date() + timedelta(days=30),
+        ),
+    )  # fmt: skip
+    app = applied(exemption)
+
+    [item] = app.worklist(LEERPLICHT)["items"]
+    early = app.worklist(LEERPLICHT, NOW - timedelta(days=30))["items"]
+
+    assert ("exemption-renewal", "5b") == (item["kind"], item["article"])
+    assert [] == early
+
+
 def test_an_offer_before_the_thuiszitter_was_registered_does_not_count() -> None:
     since = NOW.date() - timedelta(days=10)
     app = applied(offer_made(since - timedelta(days=30)), thuiszitter_registered(since))
