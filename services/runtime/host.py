@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from ketenbus_partner.connect import inbox_prefix
 from services.runtime import nats_auth
 from services.runtime.deadletter import kluis_sealer, publish_deadletter
 from services.runtime.inbound import Limits, Refusal, admit
+from services.runtime.observe import Metrics, http_port, serve_http
 from services.runtime.outbox import OutboxRelay, Translate
 from services.runtime.receipts import batch_receipts, publish_receipts
 from services.runtime.settings import Settings, server_list
@@ -79,6 +81,7 @@ class ServiceContext:
     given_up: dict[tuple[str, int], str] = field(default_factory=dict)
     # The service's watched long-running tasks, by name (services.runtime.watch).
     watches: dict[str, Watch] = field(default_factory=dict)
+    metrics: Metrics | None = None
 
     def given_up_on(self, consumer: ConsumerSpec, seq: int) -> Refusal | None:
         """The refusal of a message whose handling failed too often (None: handle it)."""
@@ -166,9 +169,12 @@ class ServiceContext:
         await self._deadletter(by_seq, refused)
         try:
             # Through the batch's last message: a batch refused whole is recorded as seen too.
+            started = time.perf_counter()
             rejected = await self.call(
                 self.application.process_batch, name, decoded, max(by_seq, default=0)
             )
+            if self.metrics is not None:
+                self.metrics.batch_seconds.labels(name).observe(time.perf_counter() - started)
         except UnexpectedHandlerError as failure:
             self.handling_failed(consumer, failure)
             raise
@@ -189,6 +195,9 @@ class ServiceContext:
         js = self.nc.jetstream()
         seal = kluis_sealer(self.settings.data_dir)  # reads kluis's key file: once a batch
         for seq, reason in sorted(refused, key=lambda r: r[0]):
+            if self.metrics is not None:
+                code = reason.code if isinstance(reason, Refusal) else type(reason).__name__
+                self.metrics.deadletters.labels(code).inc()
             await publish_deadletter(
                 js, self.service, reason, by_seq[seq].data,
                 subject=by_seq[seq].subject, stream_seq=seq, seal=seal,
@@ -405,6 +414,9 @@ async def watch_deliveries(
                 return
             except Exception:  # noqa: S112 - the next check will tell
                 continue
+            if ctx.metrics is not None:
+                ctx.metrics.consumer_lag.labels(name).set(info.num_pending)
+                ctx.metrics.consumer_unacked.labels(name).set(info.num_ack_pending)
             changed = drift(consumer, info)
             if changed:
                 log.warning("consumer_drifted", consumer=name, fields=changed)
@@ -470,6 +482,11 @@ async def run_service(
         for task in ("consumers", "outbox", "ticks", "witness")
     }
     tasks: list[asyncio.Task[None]] = []
+    ctx.metrics = Metrics(ctx.watches)
+    port = http_port(spec.name)
+    http = None
+    if port is not None:
+        http = await serve_http(settings.http_host, port, partial(health_report, ctx), ctx.metrics)
 
     def watch_task(task: str, run: Callable[[], Awaitable[None]]) -> None:
         tasks.append(
@@ -523,6 +540,8 @@ async def run_service(
                     backoff = min(backoff * 2, MAX_RESTART_BACKOFF)
                 ctx.gap_only = True
     finally:
+        if http is not None:
+            http.close()
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

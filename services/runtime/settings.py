@@ -135,6 +135,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds `ketenbus up` waits for every service's first health answer",
     )
+    http_host: str = Field(
+        default="127.0.0.1",
+        description=(
+            "Where a service with `KETENBUS_<SERVICE>_HTTP_PORT` answers /healthz, /readyz "
+            "and /metrics (loopback unless set)"
+        ),
+    )
     audit_witness_interval: float = Field(
         default=5.0,
         ge=0,

@@ -175,7 +175,7 @@ def test_a_running_service_notices_its_consumer_deleted_or_rewritten(
     async def work(js: JetStreamContext) -> bool:
         await ensure_consumer(js, KLUIS_SIGNALLING, 0)
         failed = asyncio.Event()
-        ctx = cast(ServiceContext, SimpleNamespace(in_flight=0, consumed={}))
+        ctx = cast(ServiceContext, SimpleNamespace(in_flight=0, consumed={}, metrics=None))
         watch = asyncio.create_task(watch_deliveries(js, [KLUIS_SIGNALLING], ctx, failed))
         if attack == "delete":
             await js.delete_consumer(KLUIS_SIGNALLING.stream.name, KLUIS_SIGNALLING.durable)

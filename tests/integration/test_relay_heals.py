@@ -6,7 +6,8 @@ Here a probe service (test_handler_failures.py's, with an outbox) runs in this p
 nats-server; the stream its outbox publishes to is deleted, so every publish finds no stream,
 until the stream is declared again. The relay fails, is started again with a growing pause and
 then relays every recorded event once; meanwhile its health answer says it is not ready, with
-its outbox lag and the relay's error. A relay that keeps failing makes the service give up:
+its outbox lag and the relay's error, also over HTTP (`/readyz` 503, then 200) beside its
+Prometheus metrics (`/metrics`). A relay that keeps failing makes the service give up:
 `run_service` ends with `ServiceGaveUpError` (`ketenbus service` exits non-zero) instead of
 running on without it.
 """
@@ -16,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nats
 import pytest
 
@@ -31,7 +34,7 @@ from services.runtime.streams import SIGNALLING, ensure_streams
 from services.runtime.watch import ServiceGaveUpError
 from tests.events import SCHOOL, signal
 from tests.integration.helpers import child, eventually, read_stream
-from tests.integration.test_handler_failures import SUBJECT, Noted, message, probe_spec
+from tests.integration.test_handler_failures import PROBE, SUBJECT, Noted, message, probe_spec
 
 pytestmark = pytest.mark.integration
 
@@ -79,10 +82,25 @@ async def health(nc: nats.aio.client.Client) -> dict[str, Any]:
     return report
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def test_a_relay_without_its_stream_starts_again_and_relays_everything_once_the_stream_is_back(
-    settings: Settings, nats_url: str
+    settings: Settings, nats_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[ServiceContext] = []
+    port = free_port()
+    monkeypatch.setenv("KETENBUS_PROBE_HTTP_PORT", str(port))
+    answers: dict[str, tuple[int, str]] = {}
+
+    async def get(name: str, path: str) -> None:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            response = await http.get(path)
+        answers[name] = (response.status_code, response.text)
 
     async def main() -> tuple[list[uuid.UUID], dict[str, Any], dict[str, Any]]:
         nc = await nats.connect(nats_url)
@@ -95,6 +113,7 @@ def test_a_relay_without_its_stream_starts_again_and_relays_everything_once_the_
             await js.delete_stream(SIGNALLING.name)  # as a stream without a leader: no answer
             for n in range(1, RECORDED + 1):
                 await js.publish(SUBJECT, message("ok", n))
+            await js.publish(SUBJECT, b"not json")  # dead-lettered: counted in the metrics
             outbox = seen[0].watches["outbox"]
 
             async def relay_failed_twice() -> bool:
@@ -103,6 +122,7 @@ def test_a_relay_without_its_stream_starts_again_and_relays_everything_once_the_
 
             await eventually(relay_failed_twice, "the relay failed and started again")
             failing = await health(nc)
+            await get("failing", "/readyz")
             await ensure_streams(js)  # the stream is back
 
             async def all_relayed() -> bool:
@@ -116,6 +136,14 @@ def test_a_relay_without_its_stream_starts_again_and_relays_everything_once_the_
                 return report if report["ready"] else None
 
             healthy = await eventually(healed, "the service reports itself ready")
+            await get("healthy", "/readyz")
+            await get("live", "/healthz")
+
+            async def consumer_lag_measured() -> bool:  # the delivery watchdog's next check
+                await get("metrics", "/metrics")
+                return "ketenbus_consumer_lag{" in answers["metrics"][1]
+
+            await eventually(consumer_lag_measured, "the consumer's lag measured")
             app = seen[0].application
             recorded = [
                 outbound_event_id(app.name, app.mapper.to_domain_event(n))
@@ -142,6 +170,24 @@ def test_a_relay_without_its_stream_starts_again_and_relays_everything_once_the_
         healthy["outbox_lag"],
         healthy["tasks"]["outbox"]["failures"],
     )
+    # The same over HTTP (readiness 503, then 200), and the metrics for Prometheus.
+    assert (503, 200, 200) == (answers["failing"][0], answers["healthy"][0], answers["live"][0])
+    assert (False, True) == (
+        json.loads(answers["failing"][1])["ready"],
+        json.loads(answers["healthy"][1])["ready"],
+    )
+    metrics = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in answers["metrics"][1].splitlines()
+        if line and not line.startswith("#")
+    }
+    assert (0.0, 1.0, 1.0, True) == (
+        metrics["ketenbus_outbox_lag"],
+        metrics["ketenbus_ready"],
+        metrics['ketenbus_deadletters_total{reason="invalid-json"}'],
+        metrics['ketenbus_task_restarts_total{task="outbox"}'] >= 2,
+    )
+    assert 0.0 == metrics[f'ketenbus_consumer_lag{{consumer="{PROBE.tracking_name}"}}']
 
 
 def test_a_relay_that_keeps_failing_makes_the_service_give_up(
