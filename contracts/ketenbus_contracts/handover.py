@@ -392,7 +392,8 @@ class DossierProcessingRecorded(
     """Who requested, who released a dossier: a processing record."""
 
 
-InboundHandoverEvent = Annotated[
+# What partners publish on `in.<partner>.handover.<name>`.
+InboundHandover = (
     HandoverStarted
     | DossierPrepared
     | ParentsViewed
@@ -400,9 +401,9 @@ InboundHandoverEvent = Annotated[
     | DossierRequested
     | DossierReleased
     | WarmConversationHeld
-    | HandoverClosed,
-    Field(discriminator="type"),
-]
+    | HandoverClosed
+)
+InboundHandoverEvent = Annotated[InboundHandover, Field(discriminator="type")]
 HandoverEvent = Annotated[
     HandoverStarted
     | DossierPreparedInfo

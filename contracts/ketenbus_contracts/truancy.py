@@ -435,7 +435,7 @@ class ThreeMonthRuleReached(
 
 # A partner's exemption-granted.v1 asserted the SWV's advice itself: inbound takes v2 only
 # (v1 stays registered: the events recorded before are still read).
-InboundTruancyEvent = Annotated[
+InboundTruancy = (
     PupilEnrolled
     | PupilDeEnrolled
     | AbsenceRecorded
@@ -446,9 +446,9 @@ InboundTruancyEvent = Annotated[
     | ReportAnswered
     | OfferMade
     | OfferFailed
-    | ThuiszitterDecisionRecorded,
-    Field(discriminator="type"),
-]
+    | ThuiszitterDecisionRecorded
+)
+InboundTruancyEvent = Annotated[InboundTruancy, Field(discriminator="type")]
 TruancyEvent = Annotated[
     PupilEnrolled
     | PupilDeEnrolled

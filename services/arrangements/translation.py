@@ -21,6 +21,7 @@ from ketenbus_contracts.arrangements import (
     FundingDisputed,
     HandelingsdeelConsented,
     HandoverNeeded,
+    InboundArrangements,
     OppDrawnUp,
     PlacementDecided,
     ReducedTeachingTimeRequested,
@@ -37,23 +38,6 @@ from services.runtime.outbound import Outbound
 from services.runtime.store import Batch
 
 SOURCE = "ketenbus.arrangements"
-
-Inbound = (
-    SupportRequested
-    | TlvIssued
-    | OppDrawnUp
-    | YouthCareDecided
-    | ArrangementAgreed
-    | FundingDisputed
-    | DisputeDecided
-    | ReducedTeachingTimeRequested
-    | RegieChanged
-    | HandelingsdeelConsented
-    | AanmeldingReceived
-    | DecisionPeriodExtended
-    | PlacementDecided
-)
-
 
 # Which command each inbound decision asks for; each takes the contract's data as it is.
 COMMANDS: dict[type[CloudEvent[Any]], Callable[[ChildArrangements, Any, Decision], None]] = {
@@ -73,7 +57,7 @@ COMMANDS: dict[type[CloudEvent[Any]], Callable[[ChildArrangements, Any, Decision
 }
 
 
-def apply_inbound(app: ArrangementsApplication, event: Inbound, batch: Batch) -> None:
+def apply_inbound(app: ArrangementsApplication, event: InboundArrangements, batch: Batch) -> None:
     """Turn an inbound partner decision into the command it asks for: the publishing partner
     and its registered role are what entitlement is checked against."""
     decision = Decision(

@@ -24,6 +24,7 @@ from ketenbus_contracts.handover import (
     HandoverClosed,
     HandoverEscalated,
     HandoverStarted,
+    InboundHandover,
     ParentsViewed,
     RunningSupport,
     WarmConversationHeld,
@@ -36,17 +37,8 @@ from services.runtime.store import Batch
 
 SOURCE = "ketenbus.handover"
 
-Inbound = (
-    HandoverNeeded
-    | HandoverStarted
-    | DossierPrepared
-    | ParentsViewed
-    | ConsentRecorded
-    | DossierRequested
-    | DossierReleased
-    | WarmConversationHeld
-    | HandoverClosed
-)
+# The backbone's own handover-needed besides what partners publish.
+Inbound = HandoverNeeded | InboundHandover
 
 
 def apply_inbound(app: HandoverApplication, event: Inbound, batch: Batch | None = None) -> None:

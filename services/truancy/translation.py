@@ -16,6 +16,7 @@ from ketenbus_contracts.truancy import (
     AbsenceRecorded,
     ExemptionGranted,
     ExemptionGrantedV2,
+    InboundTruancy,
     IntegralMeetingDue,
     JgzReferralDue,
     OfferFailed,
@@ -40,20 +41,8 @@ from services.truancy.domain import ChildAttendance
 
 SOURCE = "ketenbus.truancy"
 
-InboundTruancy = (
-    PupilEnrolled
-    | PupilDeEnrolled
-    | AbsenceRecorded
-    | VerzuimFiled
-    | ResidentRegistered
-    | SwvAdviceGiven
-    | ExemptionGrantedV2
-    | ReportAnswered
-    | OfferMade
-    | OfferFailed
-    | ThuiszitterDecisionRecorded
-    | ReducedTeachingTimeRequested
-)
+# Besides what partners publish, arrangements' reduced teaching time (it excuses absences).
+Inbound = InboundTruancy | ReducedTeachingTimeRequested
 
 
 def _relayed(event: CloudEvent[Any]) -> dict[str, Any]:
@@ -66,9 +55,7 @@ def _own(event: CloudEvent[Any], partner: str) -> None:
         raise PublisherMismatchError(f"{event.source} may not publish in the name of {partner}")
 
 
-def apply_inbound(
-    app: TruancyApplication, event: InboundTruancy, batch: Batch | None = None
-) -> None:
+def apply_inbound(app: TruancyApplication, event: Inbound, batch: Batch | None = None) -> None:
     """Turn an inbound partner event into the application command it asks for."""
     child, relayed = event.subject, _relayed(event)
     if isinstance(event, ReducedTeachingTimeRequested):
