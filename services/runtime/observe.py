@@ -6,7 +6,8 @@ unless set): `GET /healthz` 200 while it runs (liveness), `GET /readyz` 200 when
 503 when not, with its health report as JSON (`services.runtime.host.health_report`: NATS, the
 store, the outbox lag, the watched tasks), and `GET /metrics` in Prometheus's text format from
 prometheus-client: consumer lag and unacknowledged messages, outbox lag, dead letters by reason,
-batch processing time, the watched tasks' restarts and failures in a row. The report and the
+requests answered by subject and outcome (kluis's key releases), batch processing time, the
+watched tasks' restarts and failures in a row. The report and the
 metrics carry no personal data: counts, reason codes and task names only.
 """
 
@@ -86,6 +87,11 @@ class Metrics:
         self.deadletters = Counter(
             "ketenbus_deadletters", "Messages dead-lettered, by reason code", ["reason"],
             registry=r,
+        )  # fmt: skip
+        self.requests = Counter(
+            "ketenbus_requests", "Requests answered, by subscribed subject and outcome (ok, "
+            "refused): kluis's key releases are its `ketenbus.kluis.key` answers that are ok",
+            ["subject", "outcome"], registry=r,
         )  # fmt: skip
         self.batch_seconds = Histogram(
             "ketenbus_batch_processing_seconds", "Time to process one fetched batch",

@@ -152,7 +152,13 @@ class Answers:
         async def on_request(body: Any, msg: NatsMessage) -> Any:
             if ctx is None:
                 raise RuntimeError(f"{title} subscribed without its running service")
-            return await ctx.call(answer, ctx.application, msg.body)
+            result = await ctx.call(answer, ctx.application, msg.body)
+            if ctx.metrics is not None:
+                # By the subscription's subject (never the request's): kluis's key releases
+                # are `ketenbus_requests_total{subject="ketenbus.kluis.key",outcome="ok"}`.
+                outcome = "ok" if getattr(result, "ok", True) else "refused"
+                ctx.metrics.requests.labels(self.subject, outcome).inc()
+            return result
 
         on_request.__annotations__ = {
             "body": SkipValidation[bytes],

@@ -25,10 +25,12 @@ from typing import Any
 import httpx
 import nats
 import pytest
+from pydantic import BaseModel
 
 from ketenbus_contracts.envelope import CloudEvent, parse_event
 from services.runtime.host import ServiceContext, ServiceSpec, health_subject, run_service
 from services.runtime.outbox import outbound_event_id
+from services.runtime.service import Answers
 from services.runtime.settings import Settings
 from services.runtime.streams import SIGNALLING, ensure_streams
 from services.runtime.watch import ServiceGaveUpError
@@ -48,14 +50,29 @@ def translate(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | None:
     return signal(SCHOOL, child=child(domain_event.n), event_id=event_id)
 
 
+ASK = "ketenbus.probe.ask"
+
+
+class Answer(BaseModel):
+    ok: bool
+
+
+def answer(application: Any, body: bytes) -> Answer:
+    """`yes` is answered ok, anything else refused (as kluis refuses a key)."""
+    return Answer(ok=body == b"yes")
+
+
 def relaying_probe(seen: list[ServiceContext]) -> ServiceSpec:
-    """The probe service with an outbox; `seen` gets its context (its watched tasks)."""
+    """The probe service with an outbox and a request subject; `seen` gets its context (its
+    watched tasks)."""
     spec = probe_spec()
     make_router = spec.router_factory
 
     def router(ctx: ServiceContext) -> Any:
         seen.append(ctx)
-        return make_router(ctx)
+        made = make_router(ctx)
+        Answers(ASK, "the tests' question", answer).subscribe(made, ctx, "probe")
+        return made
 
     return dataclasses.replace(spec, router_factory=router, translate=translate)
 
@@ -144,6 +161,9 @@ def test_a_relay_without_its_stream_starts_again_and_relays_everything_once_the_
                 return "ketenbus_consumer_lag{" in answers["metrics"][1]
 
             await eventually(consumer_lag_measured, "the consumer's lag measured")
+            for body in (b"yes", b"yes", b"no"):
+                await nc.request(ASK, body, timeout=30)
+            await get("metrics", "/metrics")
             app = seen[0].application
             recorded = [
                 outbound_event_id(app.name, app.mapper.to_domain_event(n))
@@ -187,6 +207,8 @@ def test_a_relay_without_its_stream_starts_again_and_relays_everything_once_the_
         metrics['ketenbus_deadletters_total{reason="invalid-json"}'],
         metrics['ketenbus_task_restarts_total{task="outbox"}'] >= 2,
     )
+    asked = 'ketenbus_requests_total{outcome="%s",subject="ketenbus.probe.ask"}'
+    assert (2.0, 1.0) == (metrics[asked % "ok"], metrics[asked % "refused"])
     assert 0.0 == metrics[f'ketenbus_consumer_lag{{consumer="{PROBE.tracking_name}"}}']
 
 
