@@ -25,7 +25,7 @@ from ketenbus_contracts.privacy import ChildErased
 from ketenbus_contracts.signalling import SignallingEvent
 from ketenbus_contracts.truancy import TruancyEvent
 from services.feed.application import FeedApplication
-from services.runtime.deadletter import publish_deadletter
+from services.runtime.deadletter import Refused, publish_deadletter
 from services.runtime.host import ServiceContext
 from services.runtime.inbound import Refusal
 from services.runtime.service import Consumes, application_of
@@ -67,10 +67,8 @@ async def copy_to_feeds(
     through = max((m.metadata.sequence.stream for m in messages), default=0)
     # Dead letters before the batch is recorded, so a failed publish is retried with it.
     for msg, reason in refused:
-        await publish_deadletter(
-            js, ctx.service, reason, msg.data,
-            subject=msg.subject, stream_seq=msg.metadata.sequence.stream,
-        )  # fmt: skip
+        seq = msg.metadata.sequence.stream
+        await publish_deadletter(js, Refused(ctx.service, reason, msg.data, msg.subject, seq))
     async with application.one_batch:
         try:
             prepared = await ctx.call(application.prepare, consumer.tracking_name, decoded, through)

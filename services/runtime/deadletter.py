@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,19 @@ SealOriginal = Callable[[bytes], str]
 HEADER_ROOM = 1024
 
 
+@dataclass(frozen=True)
+class Refused:
+    """One refused input: which service refused it, why, its bytes and where they came from
+    (`stream_seq` None for what never reached a stream), and how to seal the original."""
+
+    service: str
+    reason: BaseException | Refusal
+    body: bytes
+    subject: str
+    stream_seq: int | None
+    seal: SealOriginal | None = None
+
+
 def describe(reason: BaseException | Refusal) -> Refusal:
     """The refusal with its reason code, without any input values.
 
@@ -60,40 +74,31 @@ def partner_of(subject: str) -> str | None:
     return parts[1] if len(parts) > 1 and parts[0] == "in" else None
 
 
-def deadletter_record(
-    service: str,
-    reason: BaseException | Refusal,
-    body: bytes,
-    *,
-    subject: str,
-    stream_seq: int | None,
-    seal: SealOriginal | None = None,
-    max_bytes: int | None = None,
-) -> dict[str, Any]:
+def deadletter_record(refused: Refused, max_bytes: int | None = None) -> dict[str, Any]:
     """The dead letter: reason, where it came from, and the original sealed to kluis.
 
     The original may hold personal data in clear (that may be why it was refused), so it is
     kept only as a JWE to kluis's X25519 key; without that key it is withheld, and so it is
     for a message too large to accept or when the record would exceed `max_bytes`.
     """
-    refusal = describe(reason)
+    refusal, body = describe(refused.reason), refused.body
     record: dict[str, Any] = {
-        "service": service,
+        "service": refused.service,
         "reason": refusal.code,
         "details": list(refusal.details),
-        "subject": subject,
-        "partner": partner_of(subject),
-        "stream_seq": stream_seq,
+        "subject": refused.subject,
+        "partner": partner_of(refused.subject),
+        "stream_seq": refused.stream_seq,
         "refused_at": datetime.now(UTC).isoformat(),
         "size": len(body),
         "sha256": hashlib.sha256(body).hexdigest(),
     }
     if refusal.code == "too-large":
         record["original"] = {"withheld": "too large: kept as its size and sha256"}
-    elif seal is None:
+    elif refused.seal is None:
         record["original"] = {"withheld": "no key to seal the original to"}
     else:
-        record["original"] = {"sealed_to": "kluis", "jwe": seal(body)}
+        record["original"] = {"sealed_to": "kluis", "jwe": refused.seal(body)}
     if max_bytes is not None and len(json.dumps(record)) > max_bytes:
         record["details"] = record["details"][:1]
         record["original"] = {"withheld": "the sealed original exceeds the dead letter's limit"}
@@ -114,22 +119,13 @@ def kluis_sealer(data_dir: Path) -> SealOriginal | None:
 
 
 async def publish_deadletter(
-    js: JetStreamContext,
-    service: str,
-    reason: BaseException | Refusal,
-    body: bytes,
-    *,
-    subject: str,
-    stream_seq: int | None,
-    seal: SealOriginal | None = None,
-    max_payload: int | None = None,
+    js: JetStreamContext, refused: Refused, max_payload: int | None = None
 ) -> None:
     """Publish a refusal to `ketenbus.deadletter.<service>` (deduplicated per source message),
     within the connection's `max_payload`."""
-    record = deadletter_record(
-        service, reason, body, subject=subject, stream_seq=stream_seq, seal=seal,
-        max_bytes=None if max_payload is None else max_payload - HEADER_ROOM,
-    )  # fmt: skip
+    service, subject, stream_seq = refused.service, refused.subject, refused.stream_seq
+    max_bytes = None if max_payload is None else max_payload - HEADER_ROOM
+    record = deadletter_record(refused, max_bytes)
     headers = {"Ketenbus-Reason": record["reason"]}
     if stream_seq is not None:
         headers["Nats-Msg-Id"] = f"{service}:{subject.split('.')[0]}:{stream_seq}"

@@ -32,7 +32,7 @@ from nats.js.errors import NotFoundError
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_partner.connect import inbox_prefix
 from services.runtime import nats_auth
-from services.runtime.deadletter import kluis_sealer, publish_deadletter
+from services.runtime.deadletter import Refused, kluis_sealer, publish_deadletter
 from services.runtime.inbound import Limits, Refusal, admit
 from services.runtime.observe import Metrics, http_port, serve_http
 from services.runtime.outbox import OutboxRelay, Translate
@@ -198,11 +198,9 @@ class ServiceContext:
             if self.metrics is not None:
                 code = reason.code if isinstance(reason, Refusal) else type(reason).__name__
                 self.metrics.deadletters.labels(code).inc()
-            await publish_deadletter(
-                js, self.service, reason, by_seq[seq].data,
-                subject=by_seq[seq].subject, stream_seq=seq, seal=seal,
-                max_payload=self.nc.max_payload,
-            )  # fmt: skip
+            msg = by_seq[seq]
+            letter = Refused(self.service, reason, msg.data, msg.subject, seq, seal)
+            await publish_deadletter(js, letter, self.nc.max_payload)
 
 
 @dataclass

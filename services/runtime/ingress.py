@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import PARTNER_ID_PATTERN, CloudEvent, parse_event
 from ketenbus_partner.publish import inbound_headers
-from services.runtime.deadletter import SealOriginal, publish_deadletter
+from services.runtime.deadletter import Refused, SealOriginal, publish_deadletter
 from services.runtime.inbound import Admission, Limits, Refusal, admit, location
 from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
 from services.runtime.receipts import publish_receipts, readable_event_id, receipt
@@ -110,11 +110,8 @@ async def publish_inbound(
             event = validate_inbound(partner, raw, settings)
         except IngressRefusedError as exc:
             backbone = await conns.user(SUPERVISOR_USER)
-            await publish_deadletter(
-                backbone.jetstream(), INGRESS, exc.refusal or exc, raw,
-                subject=f"in.{partner}", stream_seq=None, seal=seal,
-                max_payload=backbone.max_payload,
-            )  # fmt: skip
+            refused = Refused(INGRESS, exc.refusal or exc, raw, f"in.{partner}", None, seal)
+            await publish_deadletter(backbone.jetstream(), refused, backbone.max_payload)
             if PARTNER_ID.match(partner):
                 # The partner's feed says so too: its system reads one answer per event.
                 digest = hashlib.sha256(raw).hexdigest()

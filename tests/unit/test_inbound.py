@@ -22,7 +22,7 @@ from ketenbus_contracts.envelope import MAX_DEPTH, EventTooDeepError, check_dept
 from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signalling import Signaller, SignalRegistered
 from ketenbus_contracts.signing import SIGNATURE_FIELD, sign_envelope, sign_event
-from services.runtime.deadletter import deadletter_record
+from services.runtime.deadletter import Refused, deadletter_record
 from services.runtime.inbound import Admission, Limits, Refusal, admit
 from services.runtime.settings import Settings
 from services.runtime.signatures import verifying
@@ -165,12 +165,14 @@ def test_an_oversized_dead_letter_keeps_size_and_digest_not_the_body() -> None:
     body = b'{"name": "' + MARK.encode() * 60_000 + b'"}'
 
     record = deadletter_record(
-        "signalling",
-        Refusal("too-large", ({"size": len(body), "limit": LIMITS.max_bytes},)),
-        body,
-        subject="in.bs-de-regenboog.signalling.signal-registered",
-        stream_seq=7,
-        seal=lambda raw: "sealed:" + raw.decode(),
+        Refused(
+            "signalling",
+            Refusal("too-large", ({"size": len(body), "limit": LIMITS.max_bytes},)),
+            body,
+            subject="in.bs-de-regenboog.signalling.signal-registered",
+            stream_seq=7,
+            seal=lambda raw: "sealed:" + raw.decode(),
+        )
     )
 
     assert {
@@ -188,12 +190,14 @@ def test_a_dead_letter_whose_sealed_original_would_not_fit_leaves_it_out() -> No
     body = b"x" * 200_000
 
     record = deadletter_record(
-        "signalling",
-        Refusal("invalid-json"),
-        body,
-        subject="in.bs-de-regenboog.x",
-        stream_seq=1,
-        seal=lambda raw: "s" * (2 * len(raw)),
+        Refused(
+            "signalling",
+            Refusal("invalid-json"),
+            body,
+            subject="in.bs-de-regenboog.x",
+            stream_seq=1,
+            seal=lambda raw: "s" * (2 * len(raw)),
+        ),
         max_bytes=300_000,
     )
 
