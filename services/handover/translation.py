@@ -24,6 +24,7 @@ from ketenbus_contracts.handover import (
     HandoverClosed,
     HandoverEscalated,
     HandoverStarted,
+    HandoverStartedData,
     InboundHandover,
     ParentsViewed,
     RunningSupport,
@@ -31,7 +32,7 @@ from ketenbus_contracts.handover import (
 )
 from ketenbus_contracts.purposes import Purpose
 from services.handover.application import HandoverApplication
-from services.handover.domain import Arrival, Handover
+from services.handover.domain import Arrival, Handover, NotTheSenderError
 from services.runtime.outbound import Outbound
 from services.runtime.store import Batch
 
@@ -48,31 +49,20 @@ def apply_inbound(app: HandoverApplication, event: Inbound, batch: Batch | None 
         "handover_id": event.data.handover_id,
         "batch": batch,
     }
-    if isinstance(event, HandoverNeeded):
-        # The backbone's own: a child with an OPP or running arrangement changing school.
-        needed = event.data
-        app.start(
-            transition=needed.transition,
-            sender=needed.sender.model_dump(),
-            receiver=needed.receiver,
-            swv=needed.swv,
-            planned_on=needed.planned_on,
-            pupil_decides=False,
-            automatic=True,
-            **common,
-        )
-    elif isinstance(event, HandoverStarted):
-        from services.handover.domain import NotTheSenderError
-
-        if event.data.sender.partner != event.source:
+    if isinstance(event, HandoverNeeded | HandoverStarted):
+        # Started by a partner as its sender, or by the backbone itself (handover-needed: a
+        # child with an OPP or running arrangement changing school).
+        start, automatic = event.data, isinstance(event, HandoverNeeded)
+        if not automatic and start.sender.partner != event.source:
             raise NotTheSenderError("sender.partner must be the publishing partner")
         app.start(
-            transition=event.data.transition,
-            sender=event.data.sender.model_dump(),
-            receiver=event.data.receiver,
-            swv=event.data.swv,
-            planned_on=event.data.planned_on,
-            pupil_decides=event.data.pupil_decides,
+            transition=start.transition,
+            sender=start.sender.model_dump(),
+            receiver=start.receiver,
+            swv=start.swv,
+            planned_on=start.planned_on,
+            pupil_decides=isinstance(start, HandoverStartedData) and start.pupil_decides,
+            automatic=automatic,
             **common,
         )
     elif isinstance(event, DossierPrepared):
