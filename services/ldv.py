@@ -9,7 +9,8 @@ and hands them to the audit chain.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -25,7 +26,17 @@ class Decision(StrEnum):
     DESTROYED = "destroyed"  # keys destroyed when the register's retention ran out
 
 
-@dataclass(frozen=True)
+def new_trace_id() -> str:
+    """A new W3C trace id (16 random bytes, hex)."""
+    return secrets.token_hex(16)
+
+
+def new_span_id() -> str:
+    """A new W3C span id (8 random bytes, hex)."""
+    return secrets.token_hex(8)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProcessingRecord:
     """One processing (a key release or refusal, a seal, a pseudonym given) as LDV logs it.
 
@@ -33,19 +44,20 @@ class ProcessingRecord:
     request was refused before it named anyone).
     """
 
-    trace_id: str
-    span_id: str
-    parent_span_id: str | None
     operation: StrEnum
     processing_activity_id: str
     data_subject: str
     requester: str
     purpose: Purpose
     decision: Decision
-    refusal_code: str | None
-    kid: str | None
     at: datetime
     register_version: str
+    refusal_code: str | None = None
+    kid: str | None = None
+    # A new trace of its own unless the request carried one (`trace_of`).
+    trace_id: str = field(default_factory=new_trace_id)
+    span_id: str = field(default_factory=new_span_id)
+    parent_span_id: str | None = None
     resource: str = "kluis"
     data_subject_id_type: str = DATA_SUBJECT_ID_TYPE
     # The key scope asked for (kluis): a refusal has no kid, so this says which record or
@@ -82,10 +94,11 @@ class ProcessingRecord:
         }
 
 
-def parse_traceparent(traceparent: str | None) -> tuple[str | None, str | None]:
-    """(trace id, parent span id) from a W3C traceparent; (None, None) when absent or malformed."""
+def trace_of(traceparent: str | None) -> tuple[str, str | None]:
+    """(trace id, parent span id) of a request from its W3C traceparent; a new trace without
+    a parent when it has none or a malformed one."""
     if traceparent:
         parts = traceparent.split("-")
         if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
             return parts[1], parts[2]
-    return None, None
+    return new_trace_id(), None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -97,9 +96,6 @@ class Recorder:
     ) -> None:
         self.log.record(
             ProcessingRecord(
-                trace_id=secrets.token_hex(16),
-                span_id=secrets.token_hex(8),
-                parent_span_id=None,
                 operation=operation,
                 processing_activity_id=self.activity,
                 data_subject=child,
@@ -107,7 +103,6 @@ class Recorder:
                 purpose=Purpose.PLAN,
                 decision=Decision.RELEASED if shown else Decision.REFUSED,
                 refusal_code=refusal,
-                kid=None,
                 at=self.clock(),
                 register_version=self.version,
                 resource=RESOURCE,

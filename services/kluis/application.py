@@ -11,7 +11,6 @@ re-bind a section), record the processing, and return the answer.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as datetime_time
@@ -61,11 +60,11 @@ from services.kluis.domain import (
     Verdict,
     decide,
     expired_purposes,
-    parse_traceparent,
     retention_end,
     scope_retention_start,
 )
 from services.kluis.keystore import Keystore
+from services.ldv import trace_of
 from services.policy.loading import load_relations
 from services.policy.relations import RelationRules
 from services.runtime.partners import PartnerRegistry
@@ -249,16 +248,12 @@ class KluisApplication(RequestDesk[PartnerRegistry]):
     ) -> None:
         self.keystore.add_record(
             ProcessingRecord(
-                trace_id=secrets.token_hex(16),
-                span_id=secrets.token_hex(8),
-                parent_span_id=None,
                 operation=Operation.DESTROY,
                 processing_activity_id=self.register_.activity(purpose).id,
                 data_subject=child,
                 requester=KLUIS,
                 purpose=purpose,
                 decision=Decision.DESTROYED,
-                refusal_code=None,
                 kid=kid,
                 at=now,
                 register_version=self.register_.version,
@@ -354,8 +349,7 @@ class KluisApplication(RequestDesk[PartnerRegistry]):
         except KluisProtocolError as exc:
             log.warning("kluis_batch_rejected", code=exc.code)
             return KluisBatchAnswer(ok=False, refusal=Refusal(code=exc.code, reason=exc.reason))
-        trace_id, parent_span = parse_traceparent(request.traceparent)
-        trace_id = trace_id or secrets.token_hex(16)
+        trace_id, parent_span = trace_of(request.traceparent)
         results: list[KluisAnswer] = []
         with self.keystore.batch():
             for item, section in zip(request.items, sections, strict=True):
@@ -495,8 +489,7 @@ class KluisApplication(RequestDesk[PartnerRegistry]):
         verdict: Verdict,
         answer: KluisAnswer,
     ) -> str:
-        trace_id, parent_span = parse_traceparent(request.traceparent)
-        trace_id = trace_id or secrets.token_hex(16)
+        trace_id, parent_span = trace_of(request.traceparent)
         self._add_record(
             (trace_id, parent_span),
             operation,
@@ -521,7 +514,6 @@ class KluisApplication(RequestDesk[PartnerRegistry]):
         self.keystore.add_record(
             ProcessingRecord(
                 trace_id=trace_id,
-                span_id=secrets.token_hex(8),
                 parent_span_id=parent_span,
                 operation=operation,
                 processing_activity_id=verdict.activity_id,

@@ -30,7 +30,6 @@ from ketenbus_contracts.sealing import RefusalCode
 # Processing records are shared with the pseudonym service (services/ldv.py); kluis's names stay.
 from services.ldv import Decision as Decision
 from services.ldv import ProcessingRecord as ProcessingRecord
-from services.ldv import parse_traceparent as parse_traceparent
 from services.policy.relations import RelationFact, RelationRules, add_period
 from services.runtime.aggregate import PerChild
 

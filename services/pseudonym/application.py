@@ -9,7 +9,6 @@ The secret lives only in the `Pseudonymiser` given here.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -32,7 +31,7 @@ from ketenbus_contracts.sealing import (
     decrypt_from,
     verify_signed,
 )
-from services.ldv import ProcessingRecord, parse_traceparent
+from services.ldv import ProcessingRecord, new_span_id, trace_of
 from services.pseudonym.domain import (
     Answered,
     PseudonymCall,
@@ -89,15 +88,14 @@ class PseudonymApplication(RequestDesk[RequesterDirectory]):
         requester = self.directory.requester(request.partner)
         if requester is None:  # signed with a key, but no longer registered
             return _refused("unknown-partner", "the signing partner is not registered")
-        trace_id, parent_span = parse_traceparent(request.traceparent)
-        trace_id = trace_id or secrets.token_hex(16)
+        trace_id, parent_span = trace_of(request.traceparent)
 
         def record(refusal_code: PseudonymCode | None, answered: Sequence[Answered] = ()) -> None:
             self.save(
                 PseudonymCall.record(
                     self.policy,
                     trace_id=trace_id,
-                    span_id=secrets.token_hex(8),
+                    span_id=new_span_id(),
                     parent_span_id=parent_span,
                     requester=requester.id,
                     at=now,

@@ -260,7 +260,6 @@ class PseudonymCall(Aggregate):
                 purpose=Purpose(self.purpose),
                 decision=Decision.REFUSED if code else Decision.RELEASED,
                 refusal_code=code,
-                kid=None,
                 at=self.at,
                 register_version=self.policy_version,
                 resource="pseudonym",
