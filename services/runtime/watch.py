@@ -83,24 +83,14 @@ class Watch:
         when the service gives up."""
         self.failures += 1
         self.last_error = type(error).__name__
+        failed = log.bind(
+            service=self.service, task=self.task, error=self.last_error, failures=self.failures
+        )
         if self.failures >= self.max_failures:
-            log.error(
-                "task_gave_up",
-                service=self.service,
-                task=self.task,
-                error=self.last_error,
-                failures=self.failures,
-            )
+            failed.error("task_gave_up")
             return None
         delay: float = min(self.backoff * 2.0 ** (self.failures - 1), self.max_backoff)
-        log.warning(
-            "task_failed",
-            service=self.service,
-            task=self.task,
-            error=self.last_error,
-            failures=self.failures,
-            after_seconds=delay,
-        )
+        failed.warning("task_failed", after_seconds=delay)
         self.restarts += 1
         return delay
 
