@@ -64,6 +64,7 @@ from services.integral_plan.web_forms import (
     answer_form,
     contact_form,
     done_form,
+    exemption_form,
     goal_form,
     offer_form,
     withdraw_form,
@@ -103,6 +104,21 @@ KINDS = {
     "signal-decision": "Verzuimmelding: signaal Verwijsindex?",
     "jgz-referral": "Langdurig ziek: naar de JGZ (MAZL)",
     "exemption-renewal": "Vrijstelling loopt af: verlengen?",
+}
+# Leerplichtwet 1969, as ketenbus_contracts.truancy.ExemptionArticleV2 has the articles.
+EXEMPTION_ARTICLES = {
+    "5a": "5 onder a: lichamelijke of psychische gronden",
+    "5b": "5 onder b: bedenkingen tegen de richting",
+    "5c": "5 onder c: ingeschreven bij een school buiten Nederland",
+    "5a-trekkend": "5a: trekkend bestaan",
+    "3a": "3a: gedeeltelijke vrijstelling (uren per week)",
+    "3b": "3b: gedeeltelijke vrijstelling (uren per week)",
+    "15": "15: andere vorm van onderwijs voor de kwalificatieplicht",
+}
+STATEMENT_BY = {
+    "arts": "arts",
+    "psycholoog": "psycholoog",
+    "orthopedagoog-generalist": "orthopedagoog-generalist",
 }
 URGENT = {"overdue-action", "thuiszitter-escalation", "stalled-handover", "continuity-gap"}
 EVENTS = {
@@ -311,6 +327,8 @@ def create_web_app(
         "domains": DOMAINS,
         "withdrawal_reasons": {"withdrawn": "ingetrokken", "risk-ended": "zorg voorbij"},
         "report_statuses": {"in-behandeling": "in behandeling", "afgesloten": "afgesloten"},
+        "exemption_articles": EXEMPTION_ARTICLES,
+        "statement_by": STATEMENT_BY,
     }
 
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -487,6 +505,10 @@ def create_web_app(
     @app.post("/plan/{child}/aanbod", include_in_schema=False)
     async def make_offer(request: Request, child: Child) -> Response:
         return await act(request, child, "make-offer", offer_form)
+
+    @app.post("/plan/{child}/vrijstelling", include_in_schema=False)
+    async def grant_exemption(request: Request, child: Child) -> Response:
+        return await act(request, child, "grant-exemption", exemption_form)
 
     @app.get("/ouders", response_class=HTMLResponse, summary="Ouderinzage: start (HTML)")
     async def parents_home(request: Request) -> HTMLResponse:

@@ -40,12 +40,18 @@ from ketenbus_contracts.signalling import (
     SignalWithdrawnData,
 )
 from ketenbus_contracts.truancy import (
+    Article7Statement,
+    ExemptionDetails,
+    ExemptionGrantedV2,
+    ExemptionGrantedV2Data,
     OfferMade,
     OfferMadeData,
     ReportAnswered,
     ReportAnsweredData,
     ReportStatus,
+    StatementBy,
 )
+from services.policy.regions import RegionRules, load_regions
 
 DOMAINS: tuple[str, ...] = get_args(PlanDomain)
 E = TypeVar("E", bound=CloudEvent[Any])
@@ -317,6 +323,104 @@ def offer_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | No
     return checked, Draft(None, build, "aanbod")
 
 
+STATEMENT_BY: tuple[str, ...] = get_args(StatementBy)
+
+
+def leerplicht_region(partner: str) -> RegionRules | None:
+    """The region whose leerplicht `partner` is (infra/truancy/); None when it is none's."""
+    return next((r for r in load_regions().values() if r.leerplicht == partner), None)
+
+
+def exemption_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
+    """`Vrijstelling verlenen`: the region's leerplicht grants an exemption under an article of
+    the Leerplichtwet, checked as the region's rules have the law (infra/truancy/): the
+    statement of art. 7 where asked, hours a week for a partial one, a yearly renewal ending
+    with the school year. The SWV's advice (art. 5 onder a) is the SWV's own event: the
+    truancy service checks it."""
+    checked = Checked("vrijstelling", _values(form))
+    rules = leerplicht_region(on.partner)
+    schools = {e["school"] for e in (on.plan.get("attendance") or {}).get("enrolments", [])}
+    if rules is None or not schools & set(rules.schools):
+        checked.errors["actie"] = "U kunt voor dit kind geen vrijstelling verlenen."
+        return checked, None
+    law = rules.exemptions
+    article = checked.choice("artikel", "een artikel", tuple(law.articles))
+    valid_from = checked.day("vanaf", "de ingangsdatum", on.today)
+    valid_until = checked.day("tot", "de einddatum", on.today, required=False)
+    if valid_from and valid_until and valid_until < valid_from:
+        checked.errors["tot"] = "De einddatum ligt voor de ingangsdatum."
+    elif valid_from and valid_until and article in law.yearly_renewal:
+        end = law.school_year_end(valid_from)
+        if valid_until > end:
+            checked.errors["tot"] = (
+                f"Artikel {article} wordt elk schooljaar verlengd: ten laatste {end.isoformat()}."
+            )
+    statement = _statement(checked, article in law.statement_required, on.today)
+    hours = _hours(checked, article in law.partial, rules.weekly_hours(None))
+    motivation = checked.text("motivering", "de motivering", required=False)
+    if not checked.ok or valid_from is None:
+        return checked, None
+    exemption_id = uuid.uuid4()
+
+    def build(event_id: uuid.UUID, sealed: dict[Any, str]) -> ExemptionGrantedV2:
+        data = ExemptionGrantedV2Data.model_validate(
+            {
+                "exemption_id": exemption_id,
+                "leerplicht": on.partner,
+                "region": rules.region,
+                "article": article,
+                "statement": statement,
+                "hours_per_week": hours,
+                "valid_from": valid_from,
+                "valid_until": valid_until,
+                "sealed": sealed,
+            }
+        )
+        return on.event(ExemptionGrantedV2, event_id, data)
+
+    return checked, Draft(ExemptionDetails(motivation=motivation), build, "vrijstelling")
+
+
+def _statement(checked: Checked, required: bool, today: date) -> Article7Statement | None:
+    """The art. 7 statement (who gave it, when) where the article asks it; else none."""
+    by = checked.values.get("verklaring_door", "")
+    if not required:
+        if by:
+            checked.errors["verklaring_door"] = "Bij dit artikel hoort geen verklaring (art. 7)."
+        return None
+    if by not in STATEMENT_BY:
+        checked.errors["verklaring_door"] = "Kies wie de verklaring (art. 7) gaf."
+    issued = checked.values.get("verklaring_op", "").strip()
+    try:
+        day = date.fromisoformat(issued)
+    except ValueError:
+        checked.errors["verklaring_op"] = "Vul de datum van de verklaring in (jjjj-mm-dd)."
+        return None
+    if day > today:
+        checked.errors["verklaring_op"] = "De datum van de verklaring ligt in de toekomst."
+    if not checked.ok:
+        return None
+    return Article7Statement.model_validate({"by": by, "issued_on": day})
+
+
+def _hours(checked: Checked, partial: bool, weekly: float) -> float | None:
+    """Hours a week of a partial exemption (fewer than the school's week); else none."""
+    value = checked.values.get("uren", "").strip().replace(",", ".")
+    if not partial:
+        if value:
+            checked.errors["uren"] = "Uren per week horen bij een gedeeltelijke vrijstelling."
+        return None
+    try:
+        hours = float(value)
+    except ValueError:
+        checked.errors["uren"] = "Vul het aantal uren per week in."
+        return None
+    if not 0 < hours < weekly:
+        checked.errors["uren"] = f"Het aantal uren per week ligt tussen 0 en {weekly:g}."
+        return None
+    return hours
+
+
 SENT = {
     "doel": "Het doel is verstuurd.",
     "actie": "De actie is verstuurd.",
@@ -325,4 +429,5 @@ SENT = {
     "beantwoord": "De verzuimmelding is beantwoord.",
     "contact": "Het contact is gemeld.",
     "aanbod": "Het passend aanbod is verstuurd.",
+    "vrijstelling": "De vrijstelling is verstuurd.",
 }

@@ -17,7 +17,7 @@ import pytest
 
 from services.integral_plan.web_auth import employee_id
 from tests.browser.site import ARTIFACTS, CHROMIUM, KID, Site, log_in
-from tests.events import CHILD, PO, WIJKTEAM
+from tests.events import CHILD, LEERPLICHT, PO, WIJKTEAM
 from tests.oidc import OidcProvider, available, form_value
 from tests.oidc import log_in as http_log_in
 
@@ -128,17 +128,23 @@ def test_a_post_without_the_sessions_csrf_token_publishes_nothing(
 def test_a_function_that_may_not_set_goals_gets_no_form_and_no_event(
     wijkteam: Site, http: httpx.Client
 ) -> None:
-    shown = http_log_in(http, f"{wijkteam.url}/plan/{CHILD}", "mentor-wijkteam")
-    before = len(wijkteam.portal.published)
-
-    posted = http.post(
-        f"{wijkteam.url}/plan/{CHILD}/doelen",
-        data={"domein": "gezin", "tekst": "Mag niet", "csrf": form_value(shown.text, "csrf")},
+    posted = _post_as(
+        wijkteam, http, "mentor-wijkteam", CHILD, "doelen", {"domein": "gezin", "tekst": "Mag niet"}
     )
 
-    assert 200 == shown.status_code and "Doel stellen" not in shown.text
-    assert 403 == posted.status_code
-    assert before == len(wijkteam.portal.published)
+    assert (200, False, 403, 0) == (*posted[:1], "Doel stellen" in posted[1], *posted[2:])
+
+
+def _post_as(
+    site: Site, http: httpx.Client, user: str, child: str, path: str, data: dict[str, str]
+) -> tuple[int, str, int, int]:
+    """`user` logs in, opens the child's plan and posts `data` to its `path` with the session's
+    CSRF token: the plan's status and text, the post's status, how many events it published."""
+    shown = http_log_in(http, f"{site.url}/plan/{child}", user)
+    before = len(site.portal.published)
+    csrf = form_value(shown.text, "csrf")
+    posted = http.post(f"{site.url}/plan/{child}/{path}", data=data | {"csrf": csrf})
+    return shown.status_code, shown.text, posted.status_code, len(site.portal.published) - before
 
 
 def test_an_organisation_cannot_report_another_organisations_action_done(
@@ -219,3 +225,42 @@ def test_the_school_makes_a_thuiszitter_a_fitting_offer(
         "Passend aanbod door Basisschool De Regenboog, 24 november 2026"
         in page.locator("main").inner_text()
     )
+
+
+def test_leerplicht_grants_an_exemption_after_the_errors_on_the_form(
+    leerplicht: Site, provider: OidcProvider, page: Any
+) -> None:
+    url = f"{leerplicht.url}/plan/{KID}"
+    log_in(page, url, "lpa-lingewaard")
+    before = len(leerplicht.portal.published)
+    form = page.get_by_role("form", name="Vrijstelling verlenen")
+    form.get_by_label("Artikel (Leerplichtwet)").select_option("5a")
+    form.get_by_label("Ingangsdatum").fill("2026-12-01")
+    form.get_by_role("button", name="Vrijstelling verlenen").click()
+    form = page.get_by_role("form", name="Vrijstelling verlenen")
+
+    assert "Kies wie de verklaring (art. 7) gaf." in form.inner_text()
+    assert before == len(leerplicht.portal.published)
+    form.get_by_label("Artikel (Leerplichtwet)").select_option("5b")
+    form.get_by_label("Motivering").fill("Bedenkingen tegen de richting van alle scholen.")
+    form.get_by_role("button", name="Vrijstelling verlenen").click()
+    page.wait_for_url(f"{url}?verstuurd=vrijstelling")
+    page.screenshot(path=str(ARTIFACTS / "formulier-vrijstelling.png"), full_page=True)
+
+    event = leerplicht.portal.published[-1]
+    actor = employee_id(provider.issuer, "lpa-lingewaard")
+    expected = ("nl.ketenbus.truancy.exemption-granted.v2", LEERPLICHT, actor, "5b")
+    assert expected == (event.type, event.source, event.ketenbusactor, event.data.article)
+    assert "De vrijstelling is verstuurd." in page.get_by_role("status").inner_text()
+    assert (
+        "Vrijstelling (artikel 5b) door Leerplicht en RMC Lingewaard"
+        in page.locator("main").inner_text()
+    )
+
+
+def test_a_school_cannot_grant_an_exemption(school: Site, http: httpx.Client) -> None:
+    posted = _post_as(
+        school, http, "ib-regenboog", KID, "vrijstelling", {"artikel": "5b", "vanaf": "2026-12-01"}
+    )
+
+    assert (200, False, 403, 0) == (*posted[:1], "Vrijstelling verlenen" in posted[1], *posted[2:])

@@ -33,6 +33,7 @@ PASSWORD = "correct paard batterij niet"
 ACCOUNTS: dict[str, dict[str, Any]] = {
     "ib-regenboog": {"claims": {"name": "Ilse Bakker", "functie": "intern-begeleider"}},
     "consulent-wijkteam": {"claims": {"name": "Wim Jansen", "functie": "consulent"}},
+    "lpa-lingewaard": {"claims": {"name": "Lotte Peters", "functie": "leerplichtambtenaar"}},
     "admin-wijkteam": {"claims": {"name": "Anna de Vries", "functie": "administratie"}},
     "mentor-wijkteam": {"claims": {"name": "Mo Mentor", "functie": "mentor"}},
     "stagiair-wijkteam": {"claims": {"name": "Sam Stagiair", "functie": "stagiair"}},

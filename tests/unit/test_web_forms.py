@@ -1,13 +1,16 @@
 """The plan's forms checked at the edge: a verzuimmelding answered by the leerplicht it went to,
-a signal withdrawn by its own signaller, each as one event with the person in it."""
+a signal withdrawn by its own signaller, an exemption granted by the region's leerplicht as the
+law has it, each as one event with the person in it."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 
-from services.integral_plan.web_forms import OnPlan, answer_form, withdraw_form
+from ketenbus_contracts.truancy import ExemptionArticleV2, ExemptionDetails
+from services.integral_plan.web import EXEMPTION_ARTICLES
+from services.integral_plan.web_forms import OnPlan, answer_form, exemption_form, withdraw_form
 from tests.browser.site import KID, story
 from tests.events import CHILD, LEERPLICHT, PO
 
@@ -72,3 +75,78 @@ def test_only_the_signaller_withdraws_its_signal() -> None:
 
     assert None is draft
     assert "Dit signaal kunt u niet intrekken." == checked.errors["actie"]
+
+
+def test_leerplicht_grants_an_exemption_under_an_article_with_the_art_7_statement() -> None:
+    on = OnPlan(story().plan_of(KID), TODAY, LEERPLICHT, ACTOR)
+    form = {
+        "artikel": "5a",
+        "vanaf": "2026-12-01",
+        "verklaring_door": "arts",
+        "verklaring_op": "2026-11-20",
+        "motivering": "Langdurig ziek volgens de jeugdarts.",
+    }
+
+    checked, draft = exemption_form(form, on)
+
+    assert checked.ok and draft is not None
+    assert ExemptionDetails(motivation="Langdurig ziek volgens de jeugdarts.") == draft.sealed
+    event = draft.build(uuid.uuid4(), {})
+    assert ("nl.ketenbus.truancy.exemption-granted.v2", LEERPLICHT, ACTOR) == (
+        event.type,
+        event.source,
+        event.ketenbusactor,
+    )
+    assert ("lingewaard", "5a", "arts", date(2026, 12, 1), None, None) == (
+        event.data.region,
+        event.data.article,
+        event.data.statement and event.data.statement.by,
+        event.data.valid_from,
+        event.data.valid_until,
+        event.data.hours_per_week,
+    )
+
+
+def test_a_partial_exemption_names_its_hours_a_week_on_the_form() -> None:
+    on = OnPlan(story().plan_of(KID), TODAY, LEERPLICHT, ACTOR)
+
+    checked, draft = exemption_form({"artikel": "3a", "vanaf": "2026-12-01", "uren": "6,5"}, on)
+
+    assert draft is not None and checked.ok
+    assert 6.5 == draft.build(uuid.uuid4(), {}).data.hours_per_week
+
+
+def test_an_exemption_the_law_does_not_allow_comes_back_with_the_errors() -> None:
+    on = OnPlan(story().plan_of(KID), TODAY, LEERPLICHT, ACTOR)
+
+    no_statement, none = exemption_form({"artikel": "5a", "vanaf": "2026-12-01"}, on)
+    no_hours, none2 = exemption_form({"artikel": "3b", "vanaf": "2026-12-01", "uren": "30"}, on)
+    past_year, none3 = exemption_form(
+        {"artikel": "5b", "vanaf": "2026-12-01", "tot": "2027-12-31"}, on
+    )
+    no_article, none4 = exemption_form({"artikel": "7", "vanaf": "2026-11-01"}, on)
+
+    assert (None, None, None, None) == (none, none2, none3, none4)
+    assert "Kies wie de verklaring (art. 7) gaf." == no_statement.errors["verklaring_door"]
+    assert "Het aantal uren per week ligt tussen 0 en 25." == no_hours.errors["uren"]
+    assert (
+        "Artikel 5b wordt elk schooljaar verlengd: ten laatste 2027-07-31."
+        == past_year.errors["tot"]
+    )
+    assert {"artikel", "vanaf"} == set(no_article.errors)
+
+
+def test_only_the_leerplicht_of_the_childs_region_grants_an_exemption() -> None:
+    plan = story().plan_of(KID)
+    form = {"artikel": "5b", "vanaf": "2026-12-01"}
+
+    school, none = exemption_form(form, OnPlan(plan, TODAY, PO, ACTOR))
+    outsider, also_none = exemption_form(form, OnPlan(plan, TODAY, "leerplicht-elders", ACTOR))
+
+    assert (None, None) == (none, also_none)
+    assert "U kunt voor dit kind geen vrijstelling verlenen." == school.errors["actie"]
+    assert "U kunt voor dit kind geen vrijstelling verlenen." == outsider.errors["actie"]
+
+
+def test_the_form_offers_every_article_the_contract_has() -> None:
+    assert set(get_args(ExemptionArticleV2)) == set(EXEMPTION_ARTICLES)
