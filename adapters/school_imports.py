@@ -34,12 +34,11 @@ from ketenbus_contracts.truancy import (
     PupilEnrolled,
     PupilEnrolledData,
 )
+from ketenbus_partner.connect import Credentials, connect_partner
 from ketenbus_partner.keyring import KeyRefusedError, Keyring, KluisUnavailableError, SealJob
 from ketenbus_partner.pseudonyms import PseudonymClient
 from ketenbus_partner.publish import InboundMessage, publish_signed, signed_message
 from services.policy.regions import RegionRules
-from services.runtime.nats_auth import partner_connect, settings_for
-from services.runtime.settings import Settings
 
 NAMESPACE = uuid.UUID("0f2d3c4b-5a69-4788-97a6-696d706f7274")
 Progress = Callable[[int, int], None]
@@ -58,11 +57,10 @@ async def _seal(keyring: Keyring, model: BaseModel, child: str, event_id: uuid.U
     raise AssertionError("unreachable")
 
 
-async def _school_connection(
-    url: str, data_dir: Path, school: str, settings: Settings | None
-) -> NatsClient:
-    """The school's own connection (settings: `nats_auth.settings_for`)."""
-    return await partner_connect(settings_for(url, settings, data_dir), school, url)
+async def _school_connection(url: str, school: str, credentials: Credentials | None) -> NatsClient:
+    """The school's own connection, with `credentials` (default its own: the partner kit's
+    `read_credentials` from the environment)."""
+    return await connect_partner(url, school, credentials=credentials)
 
 
 @dataclass
@@ -81,7 +79,7 @@ async def publish_edexml(
     rules: RegionRules,
     plan: ImportPlan,
     progress: Progress | None = None,
-    settings: Settings | None = None,
+    credentials: Credentials | None = None,
 ) -> EdexmlPublished:
     """Publish the plan's enrolments and de-enrolments.
 
@@ -96,7 +94,7 @@ async def publish_edexml(
     check_school(brin, school, what="EDEXML export")
     total = len(plan.enrolments) + len(plan.de_enrolments)
     result = EdexmlPublished()
-    nc = await _school_connection(url, data_dir, school, settings)
+    nc = await _school_connection(url, school, credentials)
     try:
         publisher = _Pipelined(nc, load_limits().publish_in_flight)
         keyring = Keyring.for_partner(data_dir, school, nc)
@@ -245,14 +243,14 @@ async def publish_absences(
     keys: dict[str, str],
     brin: str,
     progress: Progress | None = None,
-    settings: Settings | None = None,
+    credentials: Credentials | None = None,
 ) -> AbsenceImport:
     """Publish each valid row of an absence CSV (its path, or its rows `read_absences` read);
     `keys` maps pupil-key pseudonyms to children."""
     result = AbsenceImport()
     # The whole file first: a file refused (unreadable, another school's) publishes nothing.
     items = list(read_absences(path, school=school)) if isinstance(path, Path) else path
-    nc = await _school_connection(url, data_dir, school, settings)
+    nc = await _school_connection(url, school, credentials)
     try:
         js = nc.jetstream()
         keyring = Keyring.for_partner(data_dir, school, nc)

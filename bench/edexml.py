@@ -79,6 +79,7 @@ def _run(pupils: int, plan_only: bool) -> None:
     from adapters.edexml.schema import validate
     from adapters.school_imports import publish_edexml
     from services.policy.regions import load_regions, school_region
+    from services.runtime.nats_auth import partner_credentials
     from services.runtime.nats_server import EmbeddedNats
     from services.runtime.partner import resolve_as
     from services.runtime.settings import Settings
@@ -113,7 +114,14 @@ def _run(pupils: int, plan_only: bool) -> None:
             planned = time.perf_counter() - t0
             t1 = time.perf_counter()
             published = asyncio.run(
-                publish_edexml(url, settings.data_dir, SCHOOL, rules, plan, settings=settings)
+                publish_edexml(
+                    url,
+                    settings.data_dir,
+                    SCHOOL,
+                    rules,
+                    plan,
+                    credentials=partner_credentials(settings, SCHOOL),
+                )
             )
             enrolled = time.perf_counter() - t1
             # The same pupils leaving: signed and published, nothing sealed (no kluis).
@@ -122,7 +130,14 @@ def _run(pupils: int, plan_only: bool) -> None:
             )
             t2 = time.perf_counter()
             asyncio.run(
-                publish_edexml(url, settings.data_dir, SCHOOL, rules, leaving, settings=settings)
+                publish_edexml(
+                    url,
+                    settings.data_dir,
+                    SCHOOL,
+                    rules,
+                    leaving,
+                    credentials=partner_credentials(settings, SCHOOL),
+                )
             )
             left = time.perf_counter() - t2
             size = _enrolment_size(tmp / "data", plan)

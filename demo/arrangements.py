@@ -58,11 +58,14 @@ from ketenbus_contracts.arrangements import (
 )
 from ketenbus_contracts.envelope import CloudEvent, parse_event
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_partner.connect import Connections, CredentialSource, own_credentials
 from ketenbus_partner.keyring import Keyring
 from ketenbus_partner.publish import DataDirKeys
-from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
-from services.runtime.settings import Settings
 from services.runtime.streams import ARRANGEMENTS, KLUIS_ARRANGEMENTS, StreamSpec
+
+# The demo watches the streams as the backbone's own NATS user (nats_auth.SUPERVISOR_USER); its
+# credentials come from the same source as the partners'.
+SUPERVISOR_USER = "backbone"
 
 SCHOOL = Party(partner="bs-de-regenboog", role="ib-er", contact="IB'er De Regenboog, 026-1234567")
 SWV = Party(partner="swv-lingewaard", role="tlv-commissie", contact="Loket SWV, 026-7654321")
@@ -318,15 +321,15 @@ async def run_arrangement_scenario(
     child: str | None = None,
     today: date | None = None,
     conns: Connections | None = None,
-    settings: Settings | None = None,
+    credentials: CredentialSource = own_credentials,
 ) -> dict[str, Any]:
     """Run the scenario (needs the arrangements and kluis services); what each party saw.
 
-    Each partner acts over its own connection (`conns`, else opened here from `settings`,
-    default `nats_auth.settings_for`); the scenario watches the stream as the backbone."""
+    Each partner acts over its own connection (`conns`, else opened here with the credentials
+    `credentials` gives, default each one's own); the scenario watches the stream as the
+    backbone."""
     if conns is None:
-        settings = settings_for(url, settings, data_dir)
-        async with Connections(settings, url) as own:
+        async with Connections(url, credentials) as own:
             return await run_arrangement_scenario(url, data_dir, child, today, own)
     today = today or date.today()
     child = child or "".join(

@@ -46,7 +46,7 @@ from adapters.oso.dossier import SAMPLES as OSO_SAMPLES
 from adapters.oso.dossier import read_dossier
 from adapters.oso.transfer import Imported, TransferError, export_oso, import_oso
 from adapters.school_imports import publish_absences, publish_edexml
-from demo.arrangements import poll, run_arrangement_scenario, wait_for
+from demo.arrangements import SUPERVISOR_USER, poll, run_arrangement_scenario, wait_for
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.handover import (
     DossierReleased,
@@ -81,6 +81,7 @@ from ketenbus_contracts.signalling import (
     SignalRegisteredData,
 )
 from ketenbus_contracts.signing import sign_event
+from ketenbus_partner.connect import Connections, CredentialSource, own_credentials
 from ketenbus_partner.keyring import Keyring
 from ketenbus_partner.keys import load_or_create_partner_keys
 from ketenbus_partner.plan import open_plan, query_plan
@@ -88,8 +89,6 @@ from ketenbus_partner.pseudonyms import PseudonymClient, ResolvedPseudonyms
 from ketenbus_partner.publish import publish_signed
 from services.policy.handover import load_disclosure_rules, load_rules
 from services.policy.regions import RegionRules, load_regions, school_region
-from services.runtime.nats_auth import SUPERVISOR_USER, Connections, partner_connect, settings_for
-from services.runtime.settings import Settings
 from services.runtime.streams import (
     HANDOVER,
     KLUIS_ARRANGEMENTS,
@@ -224,22 +223,25 @@ async def wait_for_relations(nc: NatsClient) -> None:
 
 
 async def enrol_pupils(
-    settings: Settings, url: str, pupils_file: Path, rules: RegionRules
+    conns: Connections, data_dir: Path, pupils_file: Path, rules: RegionRules
 ) -> tuple[ImportPlan, ResolvedPseudonyms]:
     """The school's EDEXML import: its pupils' pseudonyms asked of the pseudonym service in one
     request, its pupils enrolled (identity sealed through kluis)."""
-    data_dir = settings.data_dir
     version, tree = validate(pupils_file)
     brin = read_header(tree.getroot()).brin
     previous = load_previous(data_dir, SCHOOL.partner, brin)
     asked = pseudonyms_needed(tree.getroot())
-    nc = await partner_connect(settings, SCHOOL.partner, url)
-    try:
-        pseudonyms = await PseudonymClient.for_partner(data_dir, SCHOOL.partner, nc).resolve(asked)
-    finally:
-        await nc.close()
+    nc = await conns.partner(SCHOOL.partner)
+    pseudonyms = await PseudonymClient.for_partner(data_dir, SCHOOL.partner, nc).resolve(asked)
     plan = plan_import(pupils_file, pseudonyms, previous, validated=(version, tree))
-    await publish_edexml(url, data_dir, SCHOOL.partner, rules, plan, settings=settings)
+    await publish_edexml(
+        conns.url,
+        data_dir,
+        SCHOOL.partner,
+        rules,
+        plan,
+        credentials=conns.source(SCHOOL.partner),
+    )
     save_state(data_dir, SCHOOL.partner, plan)
     return plan, pseudonyms
 
@@ -530,6 +532,7 @@ def school_days_before(rules: RegionRules, today: date, count: int) -> list[date
 
 async def report_truancy(
     conns: Connections,
+    data_dir: Path,
     rules: RegionRules,
     enrolled: ImportPlan,
     child: DemoPupil,
@@ -547,13 +550,13 @@ async def report_truancy(
                 writer.writerow([child.pupil.key, day.isoformat(), hours, "", "nee", "spijbelen"])
         result = await publish_absences(
             conns.url,
-            conns.settings.data_dir,
+            data_dir,
             SCHOOL.partner,
             rules,
             path,
             enrolled.keys,
             enrolled.header.brin,
-            settings=conns.settings,
+            credentials=conns.source(SCHOOL.partner),
         )
     report = await wait_for(
         await conns.user(SUPERVISOR_USER),
@@ -596,30 +599,30 @@ async def run_scenario(
     data_dir: Path,
     today: date | None = None,
     pupils_file: Path = SAMPLE,
-    settings: Settings | None = None,
+    credentials: CredentialSource = own_credentials,
 ) -> Story:
     """Run the whole story (needs every service); the plan as each reader sees it at the end.
 
-    Each partner acts over its own NATS connection as its own user (`settings.nats_auth`,
-    default `nats_auth.settings_for`); the demo watches the streams as the backbone."""
+    Each partner acts over its own NATS connection as its own user, with the credentials
+    `credentials` gives it (default each one's own, from the environment); the demo watches
+    the streams as the backbone."""
     today = today or date.today()
-    settings = settings_for(url, settings, data_dir)
     rules = school_region(load_regions(), SCHOOL.partner)
     if rules is None:
         raise RuntimeError(f"{SCHOOL.partner} is in no region's infra/truancy/*.yaml")
     # The school's system asks the pseudonym service; no partner here holds the secret.
-    enrolled, pseudonyms = await enrol_pupils(settings, url, pupils_file, rules)
-    pupils, _ = pupils_with_pseudonyms(pseudonyms, pupils_file)
-    first = pupils[0]
-    story = Story(child=first.pseudonym, imported=enrolled)
-    async with Connections(settings, url) as conns:
+    async with Connections(url, credentials) as conns:
+        enrolled, pseudonyms = await enrol_pupils(conns, data_dir, pupils_file, rules)
+        pupils, _ = pupils_with_pseudonyms(pseudonyms, pupils_file)
+        first = pupils[0]
+        story = Story(child=first.pseudonym, imported=enrolled)
         await signal_and_match(conns, data_dir, pupils, today)
         await build_plan(conns, data_dir, first.pseudonym, today)
         story.handover = await hand_over(conns, data_dir, first, today)
         story.arrangement = await run_arrangement_scenario(
             url, data_dir, child=first.pseudonym, today=today, conns=conns
         )
-        story.truancy = await report_truancy(conns, rules, enrolled, first, today)
+        story.truancy = await report_truancy(conns, data_dir, rules, enrolled, first, today)
         await wait_for_relations(await conns.user(SUPERVISOR_USER))
         for partner in READERS:
             nc = await conns.partner(partner)

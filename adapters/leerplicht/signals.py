@@ -42,11 +42,10 @@ from ketenbus_contracts.signalling import (
     SignalRegisteredData,
 )
 from ketenbus_contracts.truancy import ThuiszitterRegistered, VerzuimReportDue
+from ketenbus_partner.connect import Credentials, connect_partner
 from ketenbus_partner.keyring import Keyring
 from ketenbus_partner.publish import publish_signed
 from services.policy.regions import RegionRules
-from services.runtime.nats_auth import partner_connect, settings_for
-from services.runtime.settings import Settings
 from services.runtime.streams import leerplicht_signals_consumer
 
 NAMESPACE = uuid.UUID("a7e1c2d0-3b4f-4e5a-8c6d-7369676e616c")
@@ -140,15 +139,16 @@ async def forward_signals(
     age_band: str | None = None,
     idle: float = 2.0,
     hold: float = 3.0,
-    settings: Settings | None = None,
+    credentials: Credentials | None = None,
 ) -> Decisions:
     """Go through what `partner`'s feed holds of reports and thuiszitters until idle: register
     a signal for the candidates named in `signal`, none for those in `no_signal`, and list the
     others (handed back to the consumer, redelivered after `hold` seconds: longer than `idle`,
     so this run ends before they come back, and the next run lists them again).
 
-    Connects as `partner` (settings: `nats_auth.settings_for`)."""
-    nc = await partner_connect(settings_for(url, settings, data_dir), partner, url)
+    Connects as `partner` with `credentials` (default its own: the partner kit's
+    `read_credentials` from the environment)."""
+    nc = await connect_partner(url, partner, credentials=credentials)
     decisions = Decisions()
     try:
         js = nc.jetstream()

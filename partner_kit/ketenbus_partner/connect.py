@@ -7,6 +7,11 @@ who it is with either
 - a password: the backbone's server config names the user with `$KETENBUS_NATS_PW_<USER>`
   (the user upper-cased, `-` as `_`), the value handed to the partner (demo and test partners).
 
+Its credentials come from its own credential source, as a vendor configures it
+(`read_credentials`): an NKEY seed file, a password file, or `$KETENBUS_NATS_PW_<USER>`.
+A backbone that keeps the passwords of its demo and test partners hands such a `Credentials`
+over instead (`Connections(url, source)`).
+
 It connects with the reply inbox prefix `_INBOX.<partner id>`: its user may receive replies
 only there. What the user may publish and read is generated from the registry
 (`infra/nats/auth.conf`): publish under `in.<partner>.>`, the request subjects
@@ -16,10 +21,19 @@ consumer.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import nats
+import nats.errors
+import structlog
 from nats.aio.client import Client as NatsClient
+
+log = structlog.get_logger(__name__)
 
 
 def inbox_prefix(partner: str) -> str:
@@ -50,15 +64,147 @@ def partner_options(
     return options
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """Who a connection is: a NATS user with a password, or an NKEY seed file; neither for a
+    backbone without authorization."""
+
+    user: str | None = None
+    password: str | None = None
+    nkeys_seed: str | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.password is None and self.nkeys_seed is None
+
+
+# Which credentials a name (a partner, or another identity) connects with.
+CredentialSource = Callable[[str], Credentials]
+
+
+def read_credentials(
+    partner: str,
+    *,
+    user: str | None = None,
+    password_file: Path | None = None,
+    nkeys_seed: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Credentials:
+    """A partner's credentials from its own source: its NKEY seed file, else its password file,
+    else `$KETENBUS_NATS_PW_<USER>` (user default the partner id), else none."""
+    name = user or partner
+    if nkeys_seed is not None:
+        return Credentials(user=name, nkeys_seed=str(nkeys_seed))
+    if password_file is not None:
+        return Credentials(user=name, password=password_file.read_text(encoding="utf-8").strip())
+    password = (os.environ if environ is None else environ).get(password_variable(name))
+    return Credentials(user=name, password=password) if password else Credentials()
+
+
+def own_credentials(partner: str) -> Credentials:
+    """The default source: `read_credentials` from the environment alone."""
+    return read_credentials(partner)
+
+
+def _connection_error_cb() -> Callable[[Exception], Any]:
+    async def connection_error(error: Exception) -> None:
+        """nats-py's default prints a traceback per failed reconnect: a lost connection is said
+        once by whoever uses it; anything else the server says (a permissions violation) is a
+        warning, without traceback."""
+        if isinstance(error, OSError | TimeoutError):
+            log.debug("nats_connection_error", error=type(error).__name__)
+        else:
+            log.warning("nats_error", error=type(error).__name__, detail=str(error)[:200])
+
+    return connection_error
+
+
+# A command's connection: when the backbone goes away mid-command it gives up within seconds,
+# instead of nats-py's default of 60 reconnects 2 s apart each printing a traceback. A
+# long-running process passes `max_reconnect_attempts=-1`: for ever.
+BOUNDED_RECONNECTS: dict[str, Any] = {
+    "connect_timeout": 2,
+    "max_reconnect_attempts": 3,
+    "reconnect_time_wait": 0.5,
+    "error_cb": _connection_error_cb(),
+}
+
+
+def server_list(servers: str | list[str]) -> list[str]:
+    """`servers` as nats-py's list (a comma-separated string for a cluster)."""
+    if isinstance(servers, list):
+        return servers
+    return [s.strip() for s in servers.split(",") if s.strip()]
+
+
+async def open_connection(servers: str | list[str], options: dict[str, Any]) -> NatsClient:
+    """`nats.connect`, and when the reconnects run out (the backbone is gone), every request
+    still waiting fails at once with ConnectionClosedError instead of at its own timeout."""
+    opened: list[NatsClient] = []
+    caller_closed_cb = options.pop("closed_cb", None)
+
+    async def closed() -> None:
+        if opened and isinstance(opened[0].last_error, nats.errors.NoServersError):
+            # nats-py leaves its pending requests to their timeouts; it has no public hook.
+            for future in list(opened[0]._resp_map.values()):
+                if not future.done():
+                    future.set_exception(nats.errors.ConnectionClosedError())
+        if caller_closed_cb is not None:
+            await caller_closed_cb()
+
+    nc = await nats.connect(server_list(servers), closed_cb=closed, **options)
+    opened.append(nc)
+    return nc
+
+
 async def connect_partner(
     servers: str | list[str],
     partner: str,
     *,
-    user: str | None = None,
-    password: str | None = None,
-    nkeys_seed: str | None = None,
+    credentials: Credentials | None = None,
     **kwargs: Any,
 ) -> NatsClient:
-    """A NATS connection as `partner` (see `partner_options`); `kwargs` go to `nats.connect`."""
-    options = partner_options(partner, user=user, password=password, nkeys_seed=nkeys_seed)
-    return await nats.connect(servers, **{**options, **kwargs})
+    """A NATS connection as `partner` with `credentials` (default `own_credentials`), bounded
+    reconnects (`BOUNDED_RECONNECTS`); `kwargs` go to `nats.connect`."""
+    creds = own_credentials(partner) if credentials is None else credentials
+    options = partner_options(
+        partner, user=creds.user, password=creds.password, nkeys_seed=creds.nkeys_seed
+    )
+    return await open_connection(servers, {**BOUNDED_RECONNECTS, **options, **kwargs})
+
+
+class Connections:
+    """One NATS connection per identity, with the credentials `source` gives it, opened on first
+    use and closed together. Identities without credentials (a backbone without authorization)
+    share one plain connection."""
+
+    def __init__(self, url: str, source: CredentialSource = own_credentials) -> None:
+        self.url, self.source = url, source
+        self._open: dict[str, NatsClient] = {}
+
+    async def partner(self, partner: str) -> NatsClient:
+        """The connection as `partner` (its NATS user, replies on its own inbox)."""
+        creds = self.source(partner)
+        key = "" if creds.anonymous else partner
+        if key not in self._open:
+            self._open[key] = await connect_partner(self.url, partner, credentials=creds)
+        return self._open[key]
+
+    # Another identity (e.g. the backbone's own user) connects the same way.
+    user = partner
+
+    async def close(self) -> None:
+        opened, self._open = list(self._open.values()), {}
+        for nc in opened:
+            await nc.close()
+
+    async def __aenter__(self) -> Connections:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.close()

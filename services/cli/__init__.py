@@ -117,6 +117,7 @@ def demo(data_dir: DataDir = None) -> None:
     from services.cli.integral_plan import web_instructions
     from services.integral_plan.present import format_plan
     from services.registry import SERVICES
+    from services.runtime.nats_auth import credential_source
     from services.runtime.supervisor import Backbone
 
     # The story is the output: its log lines go to <data dir>/logs/demo.log.
@@ -128,7 +129,9 @@ def demo(data_dir: DataDir = None) -> None:
             "The school imports its pupils (EDEXML); school, childcare and JGZ signal; the "
             "parties build a plan; a po-vo handover, an arrangement and absences follow..."
         )
-        story = asyncio.run(run_scenario(backbone.url, settings.data_dir, settings=settings))
+        story = asyncio.run(
+            run_scenario(backbone.url, settings.data_dir, credentials=credential_source(settings))
+        )
     typer.echo("")
     echo_safe(format_story(story))
     typer.echo("")

@@ -588,6 +588,7 @@ def monitor(
 def scenario(data_dir: DataDir = None) -> None:
     """Run the arrangement scenario against a running backbone (`ketenbus up`)."""
     from demo.arrangements import format_scenario, run_arrangement_scenario
+    from services.runtime.nats_auth import credential_source
     from services.runtime.supervisor import discover_nats_url
 
     settings = settings_for(data_dir)
@@ -597,6 +598,10 @@ def scenario(data_dir: DataDir = None) -> None:
         return
     typer.echo(
         format_scenario(
-            asyncio.run(run_arrangement_scenario(url, settings.data_dir, settings=settings))
+            asyncio.run(
+                run_arrangement_scenario(
+                    url, settings.data_dir, credentials=credential_source(settings)
+                )
+            )
         )
     )

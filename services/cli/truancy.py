@@ -63,6 +63,7 @@ def import_edexml(
     from adapters.intake import ImportRefusedError, check_school
     from adapters.school_imports import publish_edexml
     from ketenbus_partner.pseudonyms import PseudonymClientError, PseudonymRefusedError
+    from services.runtime.nats_auth import partner_credentials
     from services.runtime.partner import resolve_as
 
     settings, rules, url = _context(data_dir, as_partner)
@@ -101,7 +102,13 @@ def import_edexml(
         return
     result = asyncio.run(
         publish_edexml(
-            url, settings.data_dir, as_partner, rules, plan, _progress, settings=settings
+            url,
+            settings.data_dir,
+            as_partner,
+            rules,
+            plan,
+            _progress,
+            credentials=partner_credentials(settings, as_partner),
         )
     )
     save_state(settings.data_dir, as_partner, plan)
@@ -123,6 +130,7 @@ def import_absences(file: File, as_partner: Partner, data_dir: DataDir = None) -
     from adapters.intake import ImportRefusedError
     from adapters.las_csv.reader import read_absences
     from adapters.school_imports import publish_absences
+    from services.runtime.nats_auth import partner_credentials
 
     settings, rules, url = _context(data_dir, as_partner)
     state = state_path(settings.data_dir, as_partner)
@@ -146,7 +154,7 @@ def import_absences(file: File, as_partner: Partner, data_dir: DataDir = None) -
             known["keys"],
             known["brin"],
             _progress,
-            settings=settings,
+            credentials=partner_credentials(settings, as_partner),
         )
     )
     typer.echo(f"published {result.published} absence(s)")
@@ -181,6 +189,7 @@ def forward_signals(
     from adapters.leerplicht.signals import forward_signals as forward
     from services.policy.regions import load_regions
     from services.runtime.logging import configure_logging
+    from services.runtime.nats_auth import partner_credentials
     from services.runtime.settings import Settings
     from services.runtime.supervisor import discover_nats_url
 
@@ -203,7 +212,7 @@ def forward_signals(
                 signal=set(signal or ()),
                 no_signal=set(no_signal or ()),
                 age_band=age_band,
-                settings=settings,
+                credentials=partner_credentials(settings, as_partner),
             )
         )
     except ForwardError as exc:

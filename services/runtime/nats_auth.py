@@ -21,22 +21,25 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-import nats
-import nats.errors
-import structlog
 from faststream.nats.security import NatsUserPassword
 from nats.aio.client import Client as NatsClient
 
-from ketenbus_partner.connect import inbox_prefix, partner_options, password_variable
+from ketenbus_partner.connect import BOUNDED_RECONNECTS as KIT_BOUNDED_RECONNECTS
+from ketenbus_partner.connect import Connections as PartnerConnections
+from ketenbus_partner.connect import (
+    Credentials,
+    CredentialSource,
+    connect_partner,
+    inbox_prefix,
+    open_connection,
+    password_variable,
+)
 from services.infra import INFRA_DIR
 from services.runtime.partners import PARTNERS_PATH, load_partners
 from services.runtime.secrets import load_or_create_secret
-from services.runtime.settings import Settings, server_list
-
-log = structlog.get_logger(__name__)
+from services.runtime.settings import Settings
 
 SUPERVISOR_USER = "backbone"
 BRIDGE_USER = "notificaties"
@@ -102,114 +105,64 @@ def broker_options(settings: Settings, user: str) -> dict[str, Any]:
     }
 
 
-async def _connection_error(error: Exception) -> None:
-    """nats-py's default error callback prints a traceback per failed reconnect attempt: a
-    lost connection is said once by whoever uses it (a command's one line, a service's log);
-    anything else the server says (a permissions violation) is a warning, without traceback."""
-    if isinstance(error, OSError | TimeoutError):
-        log.debug("nats_connection_error", error=type(error).__name__)
-    else:
-        log.warning("nats_error", error=type(error).__name__, detail=str(error)[:200])
-
-
-# A command's connection (the CLI, an import, a query): when the backbone goes away mid-command
-# it gives up within seconds, and the command says so in one line, instead of nats-py's default
-# of 60 reconnects 2 s apart (two minutes) each printing a traceback. A long-running process
-# (a service, `web`, `notificaties run`) passes `max_reconnect_attempts=-1`: for ever.
-BOUNDED_RECONNECTS: dict[str, Any] = {
-    "connect_timeout": 2,
-    "max_reconnect_attempts": 3,
-    "reconnect_time_wait": 0.5,
-    "error_cb": _connection_error,
-}
-
-
-async def _open(url: str, options: dict[str, Any]) -> NatsClient:
-    """`nats.connect`, and when the reconnects run out (the backbone is gone), every request
-    still waiting fails at once with ConnectionClosedError instead of at its own timeout."""
-    opened: list[NatsClient] = []
-    caller_closed_cb = options.pop("closed_cb", None)
-
-    async def closed() -> None:
-        if opened and isinstance(opened[0].last_error, nats.errors.NoServersError):
-            # nats-py leaves its pending requests to their timeouts; it has no public hook.
-            for future in list(opened[0]._resp_map.values()):
-                if not future.done():
-                    future.set_exception(nats.errors.ConnectionClosedError())
-        if caller_closed_cb is not None:
-            await caller_closed_cb()
-
-    nc = await nats.connect(server_list(url), closed_cb=closed, **options)
-    opened.append(nc)
-    return nc
+# A command's connection gives up within seconds when the backbone goes away (the kit's
+# `BOUNDED_RECONNECTS`); a long-running process passes `max_reconnect_attempts=-1`.
+BOUNDED_RECONNECTS = KIT_BOUNDED_RECONNECTS
 
 
 async def connect(settings: Settings, user: str, url: str, **kwargs: Any) -> NatsClient:
     """A NATS connection to `url` (comma-separated for a cluster) as `user`, with bounded
     reconnects unless `kwargs` say otherwise (`BOUNDED_RECONNECTS`)."""
-    return await _open(url, {**BOUNDED_RECONNECTS, **connect_options(settings, user), **kwargs})
+    return await open_connection(
+        url, {**BOUNDED_RECONNECTS, **connect_options(settings, user), **kwargs}
+    )
 
 
-async def partner_connect(
-    settings: Settings, partner: str, url: str, path: Path = PARTNERS_PATH, **kwargs: Any
-) -> NatsClient:
-    """A NATS connection as a registered partner: its NATS user with the password the backbone
-    keeps for it, replies on its own inbox, as the partner kit connects
-    (`ketenbus_partner.connect.partner_options`); without authorization a plain connection."""
-    kwargs = {**BOUNDED_RECONNECTS, "name": partner, **kwargs}
+def partner_credentials(
+    settings: Settings, partner: str, path: Path = PARTNERS_PATH
+) -> Credentials:
+    """The credentials the backbone hands a registered partner it keeps the password of (demo
+    and test partners): its NATS user and password; none without authorization."""
     if settings.nats_auth == "none":
-        return await _open(url, kwargs)
+        return Credentials()
     entry = next((e for e in load_partners(path).partners if e.id == partner), None)
     if entry is None:
         raise UnknownNatsPartnerError(f"{partner} is not in the partner registry")
     if entry.nats_user.nkey is not None:
         raise PartnerHoldsItsNkeyError(f"{partner} connects with its own NKEY seed")
     user = entry.nats_user.user
-    options = partner_options(entry.id, user=user, password=nats_password(settings, user))
-    return await _open(url, {**options, **kwargs})
+    return Credentials(user=user, password=nats_password(settings, user))
 
 
-class Connections:
-    """One NATS connection per identity (a partner, or a backbone user such as `backbone`),
-    opened on first use and closed together. Without authorization every identity shares one
-    plain connection, as a single-connection script always did."""
+def credential_source(settings: Settings, path: Path = PARTNERS_PATH) -> CredentialSource:
+    """The kit's credential source for code acting for many identities at once (the demo): a
+    registered partner's credentials, any other name's as the backbone user of that name."""
+    partners = {e.id for e in load_partners(path).partners}
+
+    def credentials(name: str) -> Credentials:
+        if name in partners or settings.nats_auth == "none":
+            return partner_credentials(settings, name, path)
+        return Credentials(user=name, password=nats_password(settings, name))
+
+    return credentials
+
+
+async def partner_connect(
+    settings: Settings, partner: str, url: str, path: Path = PARTNERS_PATH, **kwargs: Any
+) -> NatsClient:
+    """A NATS connection as a registered partner through the partner kit, with the password
+    the backbone keeps for it (`partner_credentials`)."""
+    creds = partner_credentials(settings, partner, path)
+    return await connect_partner(url, partner, credentials=creds, **kwargs)
+
+
+class Connections(PartnerConnections):
+    """The kit's `Connections` with the credentials the backbone keeps (`credential_source`):
+    one NATS connection per identity (a partner, or a backbone user such as `backbone`)."""
 
     def __init__(self, settings: Settings, url: str, path: Path = PARTNERS_PATH) -> None:
-        self.settings, self.url, self.path = settings, url, path
-        self._open: dict[str, NatsClient] = {}
-
-    def _key(self, kind: str, name: str) -> str:
-        return "" if self.settings.nats_auth == "none" else f"{kind}:{name}"
-
-    async def partner(self, partner: str) -> NatsClient:
-        """The connection as `partner` (its NATS user, replies on its own inbox)."""
-        key = self._key("partner", partner)
-        if key not in self._open:
-            self._open[key] = await partner_connect(self.settings, partner, self.url, self.path)
-        return self._open[key]
-
-    async def user(self, user: str) -> NatsClient:
-        """The connection as the backbone user `user` (e.g. `backbone`, `audit`)."""
-        key = self._key("user", user)
-        if key not in self._open:
-            self._open[key] = await connect(self.settings, user, self.url)
-        return self._open[key]
-
-    async def close(self) -> None:
-        opened, self._open = list(self._open.values()), {}
-        for nc in opened:
-            await nc.close()
-
-    async def __aenter__(self) -> Connections:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        await self.close()
+        super().__init__(url, credential_source(settings, path))
+        self.settings, self.path = settings, path
 
 
 def password_users(auth_config: str) -> list[str]:

@@ -151,7 +151,7 @@ async def test_the_auditor_reads_every_stream_in_order_but_publishes_nothing(aut
 async def test_the_kits_connection_reads_the_partners_own_feed_and_not_anothers(
     auth_url: str,
 ) -> None:
-    from ketenbus_partner.connect import connect_partner
+    from ketenbus_partner.connect import Credentials, connect_partner
     from ketenbus_partner.feed import read_feed
 
     service = await connect(auth_url, "backbone")
@@ -162,7 +162,11 @@ async def test_the_kits_connection_reads_the_partners_own_feed_and_not_anothers(
         errors.append(str(exc))
 
     school = await connect_partner(
-        auth_url, SCHOOL, password=password(SCHOOL), error_cb=on_error, allow_reconnect=False
+        auth_url,
+        SCHOOL,
+        credentials=Credentials(user=SCHOOL, password=password(SCHOOL)),
+        error_cb=on_error,
+        allow_reconnect=False,
     )
     try:
         owned = [feed_consumer(SCHOOL), feed_consumer(CHILDCARE)]

@@ -36,7 +36,7 @@ from ketenbus_partner.publish import publish_signed
 from services import registry
 from services.audit.replay import read_streams, stream_totals
 from services.cli import app
-from services.runtime.nats_auth import partner_connect, secrets_dir
+from services.runtime.nats_auth import credential_source, partner_connect, secrets_dir
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend
@@ -136,7 +136,9 @@ class RegistryAuthCase(StoreBackend):
     ) -> None:
         settings = backbone.settings
 
-        story = asyncio.run(run_scenario(backbone.url, settings.data_dir, settings=settings))
+        story = asyncio.run(
+            run_scenario(backbone.url, settings.data_dir, credentials=credential_source(settings))
+        )
 
         assert list(READERS) == [view["reader"] for view in story.views]
         assert ("16-uur", "leerplicht-lingewaard") == (

@@ -24,7 +24,7 @@ from ketenbus_contracts.signalling import SignalRegistered
 from ketenbus_partner.keyring import KeyRefusedError, Keyring
 from services import registry
 from services.integral_plan.present import format_plan
-from services.runtime.nats_auth import SUPERVISOR_USER, Connections
+from services.runtime.nats_auth import SUPERVISOR_USER, Connections, credential_source
 from services.runtime.settings import Settings
 from services.runtime.streams import SIGNALLING
 from services.runtime.supervisor import Backbone
@@ -42,7 +42,9 @@ class TestDemoVerwijsindex(StoreBackend):
         data_dir = tmp_path_factory.mktemp("verwijsindex") / "data"
         settings = Settings(data_dir=data_dir, store="sqlite", nats_auth="registry")
         with InProcessBackbone(settings, list(registry.SERVICES)) as backbone:
-            story = asyncio.run(run_scenario(backbone.url, data_dir, settings=settings))
+            story = asyncio.run(
+                run_scenario(backbone.url, data_dir, credentials=credential_source(settings))
+            )
             attack = asyncio.run(_school_opens_the_jgz_signal(backbone, story.child))
             yield story, attack
 

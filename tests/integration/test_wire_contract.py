@@ -25,6 +25,7 @@ from ketenbus_contracts.signalling import SignalWithdrawn, SignalWithdrawnData
 from ketenbus_partner.keys import load_or_create_partner_keys
 from ketenbus_partner.plan import query_worklist
 from services import registry
+from services.runtime.nats_auth import credential_source
 from services.runtime.settings import Settings, server_list
 from tests.backbone import InProcessBackbone
 from tests.wire import Seen, WireTap, check
@@ -68,7 +69,9 @@ def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
         tap = WireTap(backbone.url).start()
 
         async def scenario() -> Story:
-            story = await run_scenario(backbone.url, data_dir, settings=settings)
+            story = await run_scenario(
+                backbone.url, data_dir, credentials=credential_source(settings)
+            )
             unsigned = await _extras(backbone.url, data_dir, story.child)
             # The unsigned event's receipt (refused), before the tap stops listening.
             for _ in range(600):
