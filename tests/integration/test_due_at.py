@@ -52,7 +52,10 @@ class DueAtCase(StoreBackend):
 
     def test_a_batch_writes_when_its_aggregates_are_due(self, app: SignallingApplication) -> None:
         app.process_batch("inbound", [(1, signal(SCHOOL, until=date(2027, 1, 1)))])
-        app.process_batch("inbound", [(2, signal(JGZ)), (3, signal(SCHOOL, child=SIBLING))])
+        app.process_batch(
+            "inbound",
+            [(2, signal(JGZ)), (3, signal(SCHOOL, child=SIBLING, until=date(2027, 11, 1)))],
+        )
 
         due = [app.due_by(REMINDER_DUE), app.due_by(datetime(2027, 11, 1, tzinfo=UTC))]
 
