@@ -7,7 +7,8 @@ reads the task file named by `KETENBUS_CONFORMANCE` (JSON: `nats_url`, `partner`
 keys of kluis and the pseudonym service, and the signal to register), connects as the partner,
 gets the child's pseudonym, seals the concern and the identity (as a first signaller: kluis
 refuses the key, so kluis seals), signs, publishes, and reads its feed until the receipt of its
-event came. Its private keys come from a JWK Set file (`--keys`) or a data directory
+event came, then asks the child's plan (a signed plan query on `ketenbus.query.plan`). Its
+private keys come from a JWK Set file (`--keys`) or a data directory
 (`--data-dir`, `KETENBUS_DATA_DIR`: made on first use, `ketenbus_partner.keys`).
 """
 
@@ -38,6 +39,7 @@ from ketenbus_partner.connect import connect_partner
 from ketenbus_partner.feed import read_feed
 from ketenbus_partner.keyring import Keyring
 from ketenbus_partner.keys import load_or_create_partner_keys
+from ketenbus_partner.plan import query_plan
 from ketenbus_partner.pseudonyms import PseudonymClient
 from ketenbus_partner.publish import publish_signed
 
@@ -102,12 +104,14 @@ async def await_receipt(nc: NatsClient, partner: str, event_id: uuid.UUID) -> di
 
 
 async def register_signal(task: dict[str, Any], keys: PartnerKeys) -> dict[str, Any]:
-    """The task done: the receipt of the published signal."""
+    """The task done: the receipt of the published signal; then the child's plan is asked."""
     nc = await connect_partner(task["nats_url"], keys.partner)
     try:
         event = await build_signal(task, keys, nc)
         await publish_signed(nc.jetstream(), event, keys)
-        return await await_receipt(nc, keys.partner, event.id)
+        receipt = await await_receipt(nc, keys.partner, event.id)
+        await query_plan(nc, event.subject, keys)
+        return receipt
     finally:
         await nc.close()
 

@@ -6,7 +6,9 @@ answers on `ketenbus.pseudonym`, `ketenbus.kluis.key`, `.seal` and `.batch` as t
 service and kluis do, and runs COMMAND with `KETENBUS_NATS_URL` and `KETENBUS_CONFORMANCE` (a
 task file: the server, the partner id, the public keys of kluis, the pseudonym service and the
 feed, and the signal to register). The task: register a concern about the child with the given
-BSN as a first signaller (docs/partners.md, the reference: `python -m ketenbus_partner.reference`).
+BSN as a first signaller, then ask the child's plan (`ketenbus.query.plan`; the stand-in holds
+no plan and answers `not-on-plan`) (docs/partners.md, the reference:
+`python -m ketenbus_partner.reference`).
 
 Everything the system sends is checked against the documents, each check by name: the
 requests' headers, signatures, claims and reply inbox; the event's subject, `Nats-Msg-Id`,
@@ -94,6 +96,7 @@ def conformance(
         "refused the key (no-relation), the system did not have kluis seal (ketenbus.kluis.seal)",
     )
     report.require("event.published", f"nothing was published on in.{as_partner}.>")
+    report.require("plan.header", "the system asked no plan (ketenbus.query.plan)")
     report.require("feed.receipt-read", "no receipt was given, so none was read")
     for line in report.lines():
         typer.echo(line)

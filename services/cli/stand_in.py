@@ -28,6 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from ketenbus_contracts import sealing
 from ketenbus_contracts.envelope import CloudEvent, parse_event
+from ketenbus_contracts.plan import PLAN_QUERY_SUBJECT, PLAN_QUERY_TYP, PlanQuery
 from ketenbus_contracts.pseudonym import (
     PSEUDONYM_REQUEST_TYP,
     PSEUDONYM_SUBJECT,
@@ -214,6 +215,20 @@ class Harness:
             for i in opened.identifiers
         ]
         return PseudonymAnswer(ok=True, results=results).model_dump_json().encode()
+
+    def plan_query(self, raw: bytes, reply: str) -> bytes:
+        """Check a plan query (header, inbox, signature, claims, and that it asks the plan of
+        the task's child); the stand-in holds no plan, so it answers as the plan service does
+        before the child's plan names the partner: not found, `not-on-plan`."""
+        query = self._verified("plan", raw, PLAN_QUERY_TYP, TypeAdapter(PlanQuery), reply)
+        if query is None:
+            return b'{"found":false,"refusal":"invalid-request"}'
+        self.report.record(
+            "plan.child",
+            (query.op, query.child) == ("plan", self.child),
+            f"asked op {query.op} for {query.child}, not op plan for the task's child",
+        )
+        return b'{"found":false,"refusal":"not-on-plan"}'
 
     def _data_key(self, child: str, purpose: str, scope: str) -> bytes:
         return self.data_keys.setdefault((child, purpose, scope), secrets.token_bytes(32))
@@ -491,6 +506,7 @@ async def run_check(
             for subject in (sealing.KLUIS_KEY_SUBJECT, sealing.KLUIS_SEAL_SUBJECT):
                 await _serve(nc, subject, harness.kluis_request)
             await _serve(nc, sealing.KLUIS_BATCH_SUBJECT, harness.kluis_batch)
+            await _serve(nc, PLAN_QUERY_SUBJECT, harness.plan_query)
 
             async def inbound(msg: Any) -> None:
                 refusal = harness.event(msg.subject, msg.data, dict(msg.headers or {}))

@@ -53,6 +53,7 @@ def test_the_reference_partner_passes_every_check(tmp_path: Path) -> None:
     assert {
         "event.canonical-form", "event.signature", "event.subject", "event.sealing",
         "event.schema", "kluis.first-signaller-seal", "pseudonym.signature", "feed.receipt-read",
+        "plan.header", "plan.inbox", "plan.signature", "plan.claims", "plan.child",
     } <= set(checks)  # fmt: skip
     assert f"conformant: {len(checks)} checks passed" in done.stdout
 
@@ -90,6 +91,20 @@ def test_a_system_signing_with_a_key_not_the_partners_fails_the_signature_check(
     assert (1, {"event.signature"}) == (done.returncode, failed)
     assert "FAIL event.signature: forged-signature: over no form of this envelope" in done.stdout
     assert "PASS" == checks["event.subject"] == checks["event.sealing"]
+
+
+def test_a_system_asking_another_childs_plan_as_a_kluis_request_fails_the_plan_checks(
+    tmp_path: Path,
+) -> None:
+    done = conformance(
+        tmp_path, "--as", SCHOOL, "--", sys.executable, "-m",
+        "tests.conformance_broken_partner", "--bad-query", "--data-dir", str(tmp_path),
+    )  # fmt: skip
+
+    checks = verdicts(done.stdout)
+    failed = {name for name, verdict in checks.items() if verdict == "FAIL"}
+    assert (1, {"plan.header", "plan.child"}) == (done.returncode, failed)
+    assert "PASS" == checks["plan.signature"] == checks["event.signature"]
 
 
 def test_a_partner_outside_the_registry_without_keys_is_bad_input(tmp_path: Path) -> None:
