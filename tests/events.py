@@ -268,6 +268,26 @@ def dossier_delivered(started: ho.HandoverStarted, on: date) -> ho.DossierDelive
     )
 
 
+def dossier_prepared(
+    started: ho.HandoverStarted, on: date, sections: dict[str, str]
+) -> ho.DossierPreparedInfoV2:
+    """The handover service tells the prepared dossier: `sections` category → its token."""
+    sealed_in = uuid.uuid4()
+    return ho.DossierPreparedInfoV2.create(
+        source=HANDOVER_SERVICE,
+        subject=started.subject,
+        time=_at(on),
+        data=ho.DossierPreparedInfoV2Data(
+            handover_id=started.data.handover_id,
+            sections=[
+                ho.DeliveredSection(category=c, rule="VERPLICHT", sealed=t, sealed_in=sealed_in)  # type: ignore[arg-type]
+                for c, t in sections.items()
+            ],
+            running=[],
+        ),
+    )
+
+
 def warm_conversation(started: ho.HandoverStarted, on: date) -> ho.WarmConversationHeld:
     return ho.WarmConversationHeld.create(
         source=HANDOVER_SERVICE,

@@ -214,6 +214,15 @@ class DossierPreparedInfoData(EventData):
     running: list[RunningSupport]
 
 
+class DossierPreparedInfoV2Data(EventData):
+    handover_id: uuid.UUID
+    sections: list[DeliveredSection] = Field(
+        description="Each section sealed under `handover` as the sender sealed it (no clear "
+        "text), bound to the sender's event (`sealed_in`): the parents' inzage before it goes"
+    )
+    running: list[RunningSupport]
+
+
 class ParentsViewedData(EventData):
     handover_id: uuid.UUID
     viewed_on: date
@@ -327,7 +336,14 @@ class DossierPrepared(HandoverContract[DossierPreparedData], name="dossier-prepa
 
 
 class DossierPreparedInfo(HandoverContract[DossierPreparedInfoData], name="dossier-prepared-info"):
-    """The dossier is prepared: which categories and rules, no content (outbound)."""
+    """Superseded by v2 (the sections sealed, for the parents' inzage): read, no longer sent."""
+
+
+class DossierPreparedInfoV2(
+    HandoverContract[DossierPreparedInfoV2Data], name="dossier-prepared-info", version=2
+):
+    """The dossier is prepared: its categories and rules, and each section still sealed under
+    `handover` (outbound), for the linked parents' inzage before it goes."""
 
 
 class ParentsViewed(HandoverContract[ParentsViewedData], name="parents-viewed"):
@@ -407,6 +423,7 @@ InboundHandoverEvent = Annotated[InboundHandover, Field(discriminator="type")]
 HandoverEvent = Annotated[
     HandoverStarted
     | DossierPreparedInfo
+    | DossierPreparedInfoV2
     | ContinuityGapFound
     | ParentsViewed
     | ConsentRecorded

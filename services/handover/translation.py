@@ -1,9 +1,9 @@
 """Translation between handover's contract events and its domain events.
 
 Inbound partner events become commands; recorded domain events become the outbound contracts
-the outbox relay publishes on `ketenbus.handover.*`. The sealed sections of a prepared dossier
-are not republished with `dossier-prepared-info`: only `dossier-delivered` carries them, and only
-those that may leave.
+the outbox relay publishes on `ketenbus.handover.*`. `dossier-prepared-info.v2` republishes the
+prepared dossier's sections still sealed (for the linked parents' inzage before it goes, whom the
+feed and the plan alone give them); `dossier-delivered` carries those that may leave.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ketenbus_contracts.handover import (
     ContinuityGapFound,
     DossierDelivered,
     DossierPrepared,
-    DossierPreparedInfo,
+    DossierPreparedInfoV2,
     DossierProcessingRecorded,
     DossierReleased,
     DossierRequested,
@@ -137,12 +137,20 @@ to_contract = Outbound(
     {
         Handover.Started: HandoverStarted,
         Handover.DossierPrepared: (
-            DossierPreparedInfo,
-            # What is told of the sections: category and rule (their content went in the
-            # partner's own event), under the outbox's id.
+            DossierPreparedInfoV2,
+            # The sections as the sender sealed them (never opened here), each bound to the
+            # sender's event, for the linked parents' inzage; under the outbox's id.
             lambda e: {
                 "id": None,
-                "sections": [{"category": s["category"], "rule": s["rule"]} for s in e.sections],
+                "sections": [
+                    {
+                        "category": s["category"],
+                        "rule": s["rule"],
+                        "sealed": s["sealed"],
+                        "sealed_in": str(e.event_id),
+                    }
+                    for s in e.sections
+                ],
             },
         ),
         Handover.ContinuityGapFound: ContinuityGapFound,

@@ -4,7 +4,9 @@ A portal runs for one organisation (its keys in the data dir): it signs its quer
 organisation's Ed25519 key, the plan service answers only what that organisation may receive,
 and the portal opens the sealed sections with the organisation's own keys via kluis
 (`reader.open_plan`). The parents' view uses the clear parts only: who takes part, and which
-kinds of information they shared and may see; never the content.
+kinds of information they shared and may see; never the content. The one exception is the
+handover dossier before it goes (`parents_dossier`): the parents' inzage, opened with the
+parent account's own keys, which kluis gives for a link the school or the municipality made.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pydantic import BaseModel
 
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.purposes import Purpose
-from ketenbus_partner.keyring import Keyring
+from ketenbus_contracts.sealing import SealingError
+from ketenbus_partner.keyring import KeyRefusedError, Keyring
 from ketenbus_partner.keys import load_or_create_partner_keys
 from ketenbus_partner.plan import ask, kinds_only, open_plan, query_plan, query_worklist
 from ketenbus_partner.publish import publish_signed
@@ -42,6 +45,10 @@ class Portal(Protocol):
     async def parents_view(self, child: str, parent: str) -> dict[str, Any] | None:
         """The parents' view of the child's plan, asked as the parent's account (logged in
         here); None when the parent is not linked to the child."""
+
+    async def parents_dossier(self, child: str, parent: str) -> list[dict[str, Any]] | None:
+        """Each handover's prepared dossier (the parents' inzage before it goes), opened with
+        the parent account's keys through kluis; None when the parent is not linked."""
 
     async def seal(
         self, model: BaseModel, *, child: str, event_id: uuid.UUID
@@ -90,3 +97,30 @@ class NatsPortal:
         # (keys in the data dir, as the registry has them); the plan service checks the link.
         keys = load_or_create_partner_keys(self._data_dir, parent)
         return await query_plan(self._nc, child, keys, self._timeout)
+
+    async def parents_dossier(self, child: str, parent: str) -> list[dict[str, Any]] | None:
+        # Asked and opened as the parent's account: kluis opens `handover` for a parent's link
+        # (infra/relations.yaml), never for the organisation that runs the portal.
+        view = await self.parents_view(child, parent)
+        if view is None:
+            return None
+        keyring = Keyring.for_partner(self._data_dir, parent, self._nc)
+        return [await open_dossier(h, keyring) for h in view.get("handovers", []) if "dossier" in h]
+
+
+async def open_dossier(handover: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
+    """One handover's prepared dossier: each section opened (`opened`: its fields) or the
+    reason it did not open (`refused`: kluis's code)."""
+    sections = []
+    for section in handover["dossier"]:
+        shown: dict[str, Any] = {"category": section["category"], "rule": section["rule"]}
+        try:
+            event_id = uuid.UUID(section["sealed_in"])
+            shown["opened"] = await keyring.open_token(section["sealed"], event_id=event_id)
+        except KeyRefusedError as exc:
+            shown["refused"] = exc.code
+        except SealingError as exc:
+            shown["refused"] = type(exc).__name__
+        sections.append(shown)
+    keep = ("handover_id", "transition", "from", "to", "prepared_on", "status")
+    return {k: handover.get(k) for k in keep} | {"sections": sections}

@@ -22,6 +22,7 @@ from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.register import ProcessingRegister
 from ketenbus_partner.plan import kinds_only
 from services.integral_plan.domain import match_parties, signalling_seen_by
+from services.integral_plan.views import DOSSIER, HANDOVERS
 from services.policy.loading import load_register
 from services.runtime.partners import PartnerRegistry
 
@@ -84,7 +85,7 @@ class PlanAccess:
         if not takes_part(plan, partner):
             raise NotOnPlanError("the partner takes no part in this plan")
         allowed = self.may_hold(self.role_of(partner))
-        visible = signalling_seen_by(copy.deepcopy(plan), partner)
+        visible = without_dossier(signalling_seen_by(copy.deepcopy(plan), partner))
         for item in sealed_items(visible):
             _filter(item, allowed)
         return visible
@@ -97,14 +98,23 @@ def parents_view(plan: dict[str, Any], parent: str, parents: frozenset[str]) -> 
     """What a linked parent sees: who takes part and how to reach them, the kinds of
     information on the plan (never the content: every section reduced to its purpose), no
     signal of anyone (Jeugdwet afdeling 7.1: those stay with their signallers), and which
-    actions are theirs to do or to hear back about. Raises NotOnPlanError when the parent is
-    not linked to the child."""
+    actions are theirs to do or to hear back about, and each handover's prepared dossier
+    still sealed (`dossier`: their inzage before it goes, opened with the parent account's
+    keys through kluis). Raises NotOnPlanError when the parent is not linked to the child."""
     if parent not in parents:
         raise NotOnPlanError("the parent is not linked to this child")
     view = kinds_only(signalling_seen_by(copy.deepcopy(plan), parent))
     view["for_parent"] = [
         a["action_id"] for a in view.get("actions", []) if parent in (a["actor"], a["reports_to"])
     ]
+    return view
+
+
+def without_dossier(view: dict[str, Any]) -> dict[str, Any]:
+    """`view` without the handovers' prepared dossiers: those go to the linked parents only (the
+    sender has its own; the receiver gets what may leave with `dossier-delivered`)."""
+    for handover in view.get(HANDOVERS, []):
+        handover.pop(DOSSIER, None)
     return view
 
 

@@ -232,6 +232,15 @@ def _dossier_prepared(plan: Plan, view: PlanView, event: ho.DossierPreparedInfo)
     view.note_dossier_prepared(d.handover_id, running, event.time.date())
 
 
+@projects(ho.DossierPreparedInfoV2)
+def _dossier_prepared_v2(plan: Plan, view: PlanView, event: ho.DossierPreparedInfoV2) -> None:
+    # The sections stay sealed: only a linked parent's view keeps them (query.parents_view).
+    d = event.data
+    running = [r.model_dump(mode="json") for r in d.running]
+    dossier = [s.model_dump(mode="json") for s in d.sections]
+    view.note_dossier_prepared(d.handover_id, running, event.time.date(), dossier)
+
+
 @projects(ho.ContinuityGapFound)
 def _continuity_gap_found(plan: Plan, view: PlanView, event: ho.ContinuityGapFound) -> None:
     d = event.data

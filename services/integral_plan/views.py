@@ -24,6 +24,8 @@ from typing import Any
 from services.integral_plan.domain import Plan, PlanParty
 
 SIGNALS, MATCH, HANDOVERS, ARRANGEMENTS = "signals", "match", "handovers", "arrangements"
+# A handover's prepared dossier, still sealed: kept in the view for the linked parents only.
+DOSSIER = "dossier"
 ENROLMENTS, EXEMPTIONS, OFFERS, REPORTS = "enrolments", "exemptions", "offers", "reports"
 JGZ_REFERRALS = "jgz_referrals"
 THUISZITTER, THREE_MONTH, TIMELINE = "thuiszitter", "three_month", "timeline"
@@ -278,14 +280,21 @@ class PlanView:
         self._timeline_entry(on.isoformat(), kind, partner, ref=str(handover_id))
 
     def note_dossier_prepared(
-        self, handover_id: uuid.UUID, running: list[dict[str, Any]], on: date
+        self,
+        handover_id: uuid.UUID,
+        running: list[dict[str, Any]],
+        on: date,
+        dossier: list[dict[str, Any]] | None = None,
     ) -> None:
         """The dossier is prepared: the running support it names (reference, kind, carried),
-        which the werklijst checks against the arrangements actually running."""
+        which the werklijst checks against the arrangements actually running, and its sections
+        still sealed (category, rule, sealed, sealed_in) for the linked parents' inzage."""
         handover = self._handover(handover_id) | {
             "running": [dict(r) for r in running],
             "prepared_on": on.isoformat(),
         }
+        if dossier is not None:
+            handover[DOSSIER] = [dict(s) for s in dossier]
         self._put(HANDOVERS, str(handover_id), handover)
 
     def note_continuity_gap(

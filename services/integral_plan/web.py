@@ -5,7 +5,9 @@ Pages, for the organisation the portal runs for:
   their date, stalled handovers, new matches);
 - `/plan/{kind}`: a child's plan (parties, goals, actions, handovers, arrangements, attendance,
   signals) with its timeline, opened with the organisation's keys;
-- `/ouders/{kind}`: what is shared about the child and with whom (kinds, never content).
+- `/ouders/{kind}`: what is shared about the child and with whom (kinds, never content);
+- `/ouders/{kind}/overdrachtsdossier` (and `/kopie`, a JSON copy to download): the handover
+  dossier before it goes, opened with the logged-in parent's account keys (inzage).
 
 API, for a partner's own system (it signs its `PlanQuery` itself; the plan service checks it):
 - `GET /api/plan/{child}` and `GET /api/worklist` with `Authorization: Bearer <signed query>`;
@@ -71,6 +73,8 @@ from services.integral_plan.web_forms import (
 )
 from services.integral_plan.web_records import MemoryLog, ProcessingLog, Recorder, WebOperation
 from services.integral_plan.web_security import security_headers
+
+DOSSIER = "Ouderinzage: het overdrachtsdossier voordat het gaat (HTML)"
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -546,6 +550,40 @@ def create_web_app(
         rows = shared_rows(plan, access, name_of)
         kinds = shared_kinds(plan)
         return page(request, "ouders.html", plan=plan, rows=rows, kinds=kinds, parents=True)
+
+    async def dossier_of(request: Request, child: str) -> list[dict[str, Any]] | Response:
+        """The prepared dossiers for the parent logged in (opened with the parent account's
+        keys), recorded as the parent's read; a response when there is nothing to show."""
+        person = person_of(request)
+        if person is None or person.kind != PARENT:
+            raise LoginRequiredError(request.url.path, PARENT)
+        if access.directory.role_of(person.partner) != PARENT_ROLE:
+            return message(request, 403, "Geen toegang", "Uw account is niet bekend bij ketenbus.")
+        dossiers = await portal.parents_dossier(child, person.partner)
+        record(
+            person, WebOperation.READ_DOSSIER, child, shown=dossiers is not None, refusal=NO_PLAN
+        )
+        if dossiers is None:
+            return not_found(
+                request, "Er is over dit kind niets gedeeld, of u bent niet aan dit kind gekoppeld."
+            )
+        return dossiers
+
+    @app.get("/ouders/{child}/overdrachtsdossier", response_class=HTMLResponse, summary=DOSSIER)
+    async def parents_dossier(request: Request, child: Child) -> Response:
+        dossiers = await dossier_of(request, child)
+        if isinstance(dossiers, Response):
+            return dossiers
+        return page(request, "dossier.html", dossiers=dossiers, child=child, parents=True)
+
+    @app.get("/ouders/{child}/overdrachtsdossier/kopie", summary=DOSSIER + ": kopie (JSON)")
+    async def parents_dossier_copy(request: Request, child: Child) -> Response:
+        dossiers = await dossier_of(request, child)
+        if isinstance(dossiers, Response):
+            return dossiers
+        # A file name that names no child: the copy is the parent's, its content theirs to keep.
+        disposition = 'attachment; filename="overdrachtsdossier.json"'
+        return JSONResponse(dossiers, headers={"Content-Disposition": disposition})
 
     @app.get("/api/plan/{child}", summary="A child's plan for the signing partner (JSON)")
     async def plan_api(

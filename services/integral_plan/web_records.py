@@ -29,6 +29,7 @@ class WebOperation(StrEnum):
     READ_PLAN = "plan-read"
     READ_SHARED = "shared-read"
     READ_WORKLIST = "worklist-read"
+    READ_DOSSIER = "dossier-read"  # a parent's inzage (or copy) of the handover dossier
     READ_IDENTITY = "identity-read"  # a child's name and date of birth on the werklijst
     ACT = "action-taken"
 

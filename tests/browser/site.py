@@ -22,6 +22,7 @@ from ketenbus_contracts.purposes import Purpose
 from ketenbus_partner.keyring import KeyRefusedError
 from ketenbus_partner.plan import open_plan
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
+from services.integral_plan.portal import open_dossier
 from services.integral_plan.query import NotOnPlanError, PlanAccess
 from services.integral_plan.web import create_web_app
 from services.integral_plan.web_auth import LoginConfig, WebSettings
@@ -120,6 +121,17 @@ class LocalPortal:
             return self.access.visible_plan(plan, parent, parents)
         except (UnknownPlanError, NotOnPlanError):
             return None
+
+    async def parents_dossier(self, child: str, parent: str) -> list[dict[str, Any]] | None:
+        view = await self.parents_view(child, parent)
+        if view is None:
+            return None
+        keyring = StandInKeyring(parent)
+        return [
+            await open_dossier(h, keyring)  # type: ignore[arg-type]
+            for h in view.get("handovers", [])
+            if "dossier" in h
+        ]
 
 
 def story() -> IntegralPlanApplication:

@@ -18,7 +18,7 @@ from ketenbus_contracts.handover import (
     DossierDelivered,
     DossierPrepared,
     DossierPreparedData,
-    DossierPreparedInfo,
+    DossierPreparedInfoV2,
     DossierProcessingRecorded,
     DossierReleased,
     DossierReleasedData,
@@ -315,9 +315,20 @@ def test_the_stricter_of_the_register_and_the_dossier_rule_applies() -> None:
     app, story = application(), Story("po-po")
     apply(app, story.started(), story.prepared({"leerling": "VERPLICHT", "verzuim": "VERPLICHT"}))
 
-    info = of_type(app, DossierPreparedInfo)[0]
+    info = of_type(app, DossierPreparedInfoV2)[0]
     assert [("leerling", "VERPLICHT"), ("verzuim", "OPT-UIT")] == [
         (s.category, s.rule) for s in info.data.sections
+    ]
+
+
+def test_the_prepared_dossier_is_told_with_its_sections_still_sealed_for_the_parents() -> None:
+    app, story = application(), Story("po-po")
+    prepared = story.prepared({"leerling": "VERPLICHT", "verzuim": "OPT-UIT"})
+    apply(app, story.started(), prepared)
+
+    info = of_type(app, DossierPreparedInfoV2)[0]
+    assert [("leerling", TOKEN, prepared.id), ("verzuim", TOKEN, prepared.id)] == [
+        (s.category, s.sealed, s.sealed_in) for s in info.data.sections
     ]
 
 
@@ -569,7 +580,7 @@ def test_running_support_not_carried_is_a_continuity_gap() -> None:
 
     gaps = of_type(app, ContinuityGapFound)
     assert [["jh-2026-004"]] == [[g.ref for g in gap.data.gaps] for gap in gaps]
-    assert running == of_type(app, DossierPreparedInfo)[0].data.running
+    assert running == of_type(app, DossierPreparedInfoV2)[0].data.running
 
 
 def test_carried_support_makes_no_gap_and_travels_with_the_delivery() -> None:

@@ -10,9 +10,28 @@ from pathlib import Path
 import pytest
 
 from ketenbus_contracts.plan import PlanQueryError
+from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.query import NotOnPlanError, PlanAccess
 from tests.browser.site import KID, story
-from tests.events import CHILD, PARENT, PO, parent_linked
+from tests.events import (
+    CHILD,
+    PARENT,
+    PO,
+    dossier_prepared,
+    handover_started,
+    parent_linked,
+)
+
+DOSSIER = {"leerling": "test:" + json.dumps({"naam": "Lotte"}), "verzuim": "eyJ.sealed"}
+
+
+def story_with_dossier() -> IntegralPlanApplication:
+    """The story, and the school's dossier prepared for the move to secondary school."""
+    app = story()
+    started = handover_started(date(2027, 8, 1), date(2027, 3, 1))
+    app.apply(started)
+    app.apply(dossier_prepared(started, date(2027, 3, 2), DOSSIER))
+    return app
 
 
 def test_a_linked_parent_sees_who_takes_part_the_kinds_and_their_own_action(
@@ -48,3 +67,21 @@ def test_a_link_recorded_for_another_parent_opens_nothing_to_this_one(tmp_path: 
     assert frozenset({"ouder-twee"}) == app.parents_of(KID)
     with pytest.raises(NotOnPlanError):
         PlanAccess.load(tmp_path).visible_plan(app.plan_of(KID), PARENT, app.parents_of(KID))
+
+
+def test_a_linked_parent_gets_the_prepared_dossier_still_sealed(tmp_path: Path) -> None:
+    app = story_with_dossier()
+
+    view = PlanAccess.load(tmp_path).visible_plan(app.plan_of(CHILD), PARENT, app.parents_of(CHILD))
+
+    [handover] = view["handovers"]
+    assert list(DOSSIER.items()) == [(s["category"], s["sealed"]) for s in handover["dossier"]]
+
+
+def test_no_organisation_gets_the_prepared_dossier_through_the_plan(tmp_path: Path) -> None:
+    app = story_with_dossier()
+    access = PlanAccess.load(tmp_path)
+
+    seen = [access.visible_plan(app.plan_of(CHILD), p) for p in (PO, "wijkteam-lingewaard")]
+
+    assert [[False], [False]] == [["dossier" in h for h in v["handovers"]] for v in seen]
