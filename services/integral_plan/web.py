@@ -74,6 +74,7 @@ from services.integral_plan.web_forms import (
 from services.integral_plan.web_records import MemoryLog, ProcessingLog, Recorder, WebOperation
 from services.integral_plan.web_security import security_headers
 
+READ_DOSSIER, HANDOVER = WebOperation.READ_DOSSIER, Purpose.HANDOVER
 DOSSIER = "Ouderinzage: het overdrachtsdossier voordat het gaat (HTML)"
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -560,9 +561,9 @@ def create_web_app(
         if access.directory.role_of(person.partner) != PARENT_ROLE:
             return message(request, 403, "Geen toegang", "Uw account is niet bekend bij ketenbus.")
         dossiers = await portal.parents_dossier(child, person.partner)
-        record(
-            person, WebOperation.READ_DOSSIER, child, shown=dossiers is not None, refusal=NO_PLAN
-        )
+        # Read for the handover (the parents' inzage), not for the plan.
+        shown = dossiers is not None
+        record(person, READ_DOSSIER, child, shown=shown, refusal=NO_PLAN, purpose=HANDOVER)
         if dossiers is None:
             return not_found(
                 request, "Er is over dit kind niets gedeeld, of u bent niet aan dit kind gekoppeld."

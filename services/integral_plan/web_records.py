@@ -82,9 +82,8 @@ class Recorder:
     ) -> None:
         self.log = log
         self.clock = clock
-        register = load_register()
-        self.version = register.version
-        self.activity = register.activity(Purpose.PLAN).id
+        self.register = load_register()
+        self.version = self.register.version
 
     def __call__(
         self,
@@ -94,14 +93,16 @@ class Recorder:
         *,
         shown: bool = True,
         refusal: str | None = None,
+        purpose: Purpose = Purpose.PLAN,
     ) -> None:
+        """`purpose`: what was read for (the plan's, or `handover` for a parent's inzage)."""
         self.log.record(
             ProcessingRecord(
                 operation=operation,
-                processing_activity_id=self.activity,
+                processing_activity_id=self.register.activity(purpose).id,
                 data_subject=child,
                 requester=person.partner,
-                purpose=Purpose.PLAN,
+                purpose=purpose,
                 decision=Decision.RELEASED if shown else Decision.REFUSED,
                 refusal_code=refusal,
                 at=self.clock(),

@@ -54,8 +54,8 @@ def test_a_linked_parent_sees_the_dossier_before_it_goes_and_downloads_a_copy(
         s["opened"] for s in copy[0]["sections"]
     ]
     reads = [r for r in site.records.records if r.operation == "dossier-read"]
-    assert [(PARENT, CHILD, "released")] * 2 == [
-        (r.requester, r.data_subject, r.decision.value) for r in reads
+    assert [(PARENT, CHILD, "released", "handover")] * 2 == [
+        (r.requester, r.data_subject, r.decision.value, r.purpose.value) for r in reads
     ]
 
 
