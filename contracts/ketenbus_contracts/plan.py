@@ -263,7 +263,9 @@ def verify_plan_query(
     """Check a signed query as every signed request is: known partner, good signature, fresh,
     well-formed (`sealing.verify_signed`)."""
     try:
-        return verify_signed(token.encode(), public_key_for, _PLAN_QUERY, now=now)
+        return verify_signed(
+            token.encode(), public_key_for, _PLAN_QUERY, typ=PLAN_QUERY_TYP, now=now
+        )
     except KluisProtocolError as refused:
         raise PlanQueryError(refused.code, refused.reason) from None
 

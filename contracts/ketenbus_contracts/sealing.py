@@ -623,8 +623,11 @@ class KluisBatchAnswer(_Wire):
     trace_id: str | None = None
 
 
+KLUIS_REQUEST_TYP = "kluis-request+jws"
+
+
 def sign_request(
-    request: SignedRequest, signing_key: OKPKey, *, typ: str = "kluis-request+jws"
+    request: SignedRequest, signing_key: OKPKey, *, typ: str = KLUIS_REQUEST_TYP
 ) -> bytes:
     """The request as a JWS compact serialisation signed with the partner's Ed25519 key."""
     header = {"alg": REQUEST_SIGNING_ALGS[0], "kid": request.partner, "typ": typ}
@@ -642,12 +645,15 @@ def verify_signed(
     public_key_for: Callable[[str], OKPKey | None],
     requests: TypeAdapter[RequestT],
     *,
+    typ: str | None,
     now: float | None = None,
     max_payload_length: int | None = None,
 ) -> RequestT:
     """Check a signed request of any backbone service: known partner, good signature, fresh,
-    well-formed (as `requests` validates it); `max_payload_length` raises joserfc's default
-    limit (128 kB) for a service that takes batches.
+    well-formed (as `requests` validates it), of its service's `typ` (a token made for
+    another service is refused, not read as this one's; None only where the caller checks the
+    header itself); `max_payload_length` raises joserfc's default limit (128 kB) for a service
+    that takes batches.
 
     Raises KluisProtocolError with `.code` set to the refusal code.
     """
@@ -667,6 +673,8 @@ def verify_signed(
         verified = jws.deserialize_compact(token, public, registry=registry)
     except JoseError:
         raise _protocol("bad-signature", "the signature does not verify") from None
+    if typ is not None and verified.headers().get("typ") != typ:
+        raise _protocol("invalid-request", f"the request is not a {typ}")
     try:
         request = requests.validate_json(verified.payload)
     except ValidationError:
@@ -686,7 +694,7 @@ def verify_request(
     now: float | None = None,
 ) -> KeyRequest | SealRequest | ResealRequest:
     """Check a signed kluis request (see `verify_signed`)."""
-    return verify_signed(raw, public_key_for, _REQUESTS, now=now)
+    return verify_signed(raw, public_key_for, _REQUESTS, typ=KLUIS_REQUEST_TYP, now=now)
 
 
 _BATCH: TypeAdapter[KluisBatchRequest] = TypeAdapter(KluisBatchRequest)
@@ -702,7 +710,12 @@ def verify_batch_request(
     if len(raw) > MAX_BATCH_BYTES:
         raise _protocol("batch-too-large", f"a batch is at most {MAX_BATCH_BYTES} bytes signed")
     request = verify_signed(
-        raw, public_key_for, _BATCH, now=now, max_payload_length=MAX_BATCH_BYTES
+        raw,
+        public_key_for,
+        _BATCH,
+        typ=KLUIS_REQUEST_TYP,
+        now=now,
+        max_payload_length=MAX_BATCH_BYTES,
     )
     if len(request.items) > MAX_BATCH_ITEMS:
         raise _protocol("batch-too-large", f"a batch holds at most {MAX_BATCH_ITEMS} items")

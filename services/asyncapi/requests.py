@@ -40,6 +40,7 @@ from ketenbus_contracts.sealing import (
     DELIVERY_ENC,
     KLUIS_BATCH_SUBJECT,
     KLUIS_KEY_SUBJECT,
+    KLUIS_REQUEST_TYP,
     KLUIS_RESEAL_SUBJECT,
     KLUIS_SEAL_SUBJECT,
     MAX_BATCH_ITEMS,
@@ -52,7 +53,6 @@ from ketenbus_contracts.sealing import (
 )
 from services.asyncapi.events import MESSAGES, SCHEMAS
 
-KLUIS_REQUEST_TYP = "kluis-request+jws"
 JWS_COMPACT_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
 KLUIS_PARTNER = "kluis"
 

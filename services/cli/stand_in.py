@@ -175,6 +175,7 @@ class Harness:
                 raw,
                 lambda kid: self._partner_key() if kid == self.partner else None,
                 adapter,
+                typ=None,  # the protected header is its own check above
                 max_payload_length=1_000_000,
             )
         except sealing.KluisProtocolError as exc:

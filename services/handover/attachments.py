@@ -48,6 +48,7 @@ from ketenbus_contracts.handover import (
     ATTACHMENT_GET_SUBJECT,
     ATTACHMENT_PUT_SUBJECT,
     ATTACHMENT_REQUEST_HEADER,
+    ATTACHMENT_REQUEST_TYP,
     AttachmentRequest,
 )
 from ketenbus_contracts.sealing import (
@@ -119,7 +120,9 @@ class AttachmentDesk:
         if not token:
             raise _Refused("unsigned-request")
         try:
-            request = verify_signed(token.encode(), self.public_key_for, _REQUESTS)
+            request = verify_signed(
+                token.encode(), self.public_key_for, _REQUESTS, typ=ATTACHMENT_REQUEST_TYP
+            )
         except KluisProtocolError as exc:
             raise _Refused(exc.code) from None
         if request.op != op:

@@ -19,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from ketenbus_contracts.pseudonym import (
     MAX_REQUEST_BYTES,
+    PSEUDONYM_REQUEST_TYP,
     PseudonymAnswer,
     PseudonymCode,
     Pseudonymiser,
@@ -78,6 +79,7 @@ class PseudonymApplication(RequestDesk[RequesterDirectory]):
                 raw,
                 self.directory.signing_key,
                 _REQUESTS,
+                typ=PSEUDONYM_REQUEST_TYP,
                 now=now.timestamp(),
                 max_payload_length=MAX_REQUEST_BYTES,
             )

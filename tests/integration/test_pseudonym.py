@@ -25,6 +25,7 @@ from adapters.edexml.importer import plan_import, state_path
 from adapters.edexml.reader import SAMPLE
 from ketenbus_contracts.pseudonym import (
     MAX_BATCH,
+    PSEUDONYM_REQUEST_TYP,
     PSEUDONYM_SUBJECT,
     HouseholdKey,
     PseudonymAnswer,
@@ -163,8 +164,9 @@ class PseudonymCase(StoreBackend):
             )
             bodies = [
                 request.model_dump_json().encode(),  # unsigned
-                sign_request(request, forger.signing),  # forged
-                sign_request(request, school.signing)[:-4] + b"AAAA",  # tampered
+                sign_request(request, forger.signing, typ=PSEUDONYM_REQUEST_TYP),  # forged
+                sign_request(request, school.signing, typ=PSEUDONYM_REQUEST_TYP)[:-4]
+                + b"AAAA",  # tampered
             ]
             answers = []
             for body in bodies:

@@ -211,7 +211,7 @@ def test_a_count_that_lies_about_the_sealed_identifiers_is_refused(
         partner=school.partner, count=1, identifiers=sealed, issued_at=int(NOW.timestamp())
     )
 
-    answer = app.answer(sign_request(body, school.signing))
+    answer = app.answer(sign_request(body, school.signing, typ=PSEUDONYM_REQUEST_TYP))
 
     assert "invalid-request" == (answer.refusal and answer.refusal.code)
 
@@ -261,6 +261,6 @@ def test_a_request_issued_long_ago_is_refused_stale(
         issued_at=int((NOW - timedelta(minutes=10)).timestamp()),
     )
 
-    answer = app.answer(sign_request(old, school.signing))
+    answer = app.answer(sign_request(old, school.signing, typ=PSEUDONYM_REQUEST_TYP))
 
     assert "stale-request" == (answer.refusal and answer.refusal.code)

@@ -243,6 +243,7 @@ def test_a_signed_request_verifies_with_the_partners_public_key() -> None:
         ("other-key", "bad-signature"),
         ("stale", "stale-request"),
         ("garbage", "invalid-request"),
+        ("another-service", "invalid-request"),
     ],
 )
 def test_a_bad_request_is_refused_with_a_code(case: str, code: str) -> None:
@@ -256,7 +257,9 @@ def test_a_bad_request_is_refused_with_a_code(case: str, code: str) -> None:
         issued_at=issued_at,
     )
     signer = PartnerKeys.generate("x-x").signing if case == "other-key" else partner.signing
-    raw = b"garbage" if case == "garbage" else sign_request(request, signer)
+    # A token the partner made for another service (a plan query's typ) is not a kluis request.
+    typ = "plan-query+jws" if case == "another-service" else "kluis-request+jws"
+    raw = b"garbage" if case == "garbage" else sign_request(request, signer, typ=typ)
     known = {} if case == "unknown-partner" else {"bs-de-regenboog": partner.public().signing}
 
     with pytest.raises(KluisProtocolError) as refused:
