@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -431,10 +432,12 @@ async def watch_deliveries(
 
 
 async def open_application(
-    spec: ServiceSpec, settings: Settings, attempts: int = 5
+    spec: ServiceSpec, settings: Settings, attempts: int = 10
 ) -> TrackedApplication:
     """Construct the service's application; retry when another service creates its tables at
-    the same moment (PostgreSQL: concurrent `CREATE … IF NOT EXISTS` of shared objects)."""
+    the same moment (PostgreSQL: concurrent `CREATE … IF NOT EXISTS` of shared objects, "tuple
+    concurrently updated"). The pause grows and is jittered: services started together would
+    otherwise retry together (seen: five even retries used up by nine services on one start)."""
     for attempt in range(1, attempts + 1):
         try:
             return await anyio.to_thread.run_sync(spec.application_factory, settings)
@@ -442,7 +445,7 @@ async def open_application(
             if attempt == attempts:
                 raise
             log.warning("store_open_retry", service=spec.name, error=type(exc).__name__)
-            await asyncio.sleep(0.2 * attempt)
+            await asyncio.sleep(0.2 * attempt * (1 + random.random()))
     raise AssertionError("unreachable")
 
 
