@@ -58,6 +58,18 @@ class Settings(BaseSettings):
     postgres_user: str = "postgres"
     postgres_password: SecretStr = SecretStr("")
     postgres_schema: str = "public"
+    postgres_pool_size: int = Field(
+        default=4, ge=1, le=100, description="Connections each service's store keeps open"
+    )
+    postgres_max_overflow: int = Field(
+        default=2,
+        ge=0,
+        le=100,
+        description=(
+            "Connections a store may open beyond its pool for a moment (eventsourcing's default "
+            "of 10 let nine services and a command pass PostgreSQL's 100 clients together)"
+        ),
+    )
     signatures: Literal["required", "verify-if-present"] = Field(
         default="required",
         description=(

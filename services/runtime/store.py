@@ -67,7 +67,8 @@ def store_env(settings: Settings, service: str) -> dict[str, str]:
             "POSTGRES_USER": settings.postgres_user,
             "POSTGRES_PASSWORD": settings.postgres_password.get_secret_value(),
             "POSTGRES_SCHEMA": settings.postgres_schema,
-            "POSTGRES_POOL_SIZE": "4",
+            "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(settings.postgres_max_overflow),
         }
     settings.store_dir.mkdir(parents=True, exist_ok=True)
     return {
