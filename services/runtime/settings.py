@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     postgres_password: SecretStr = SecretStr("")
     postgres_schema: str = "public"
     postgres_pool_size: int = Field(
-        default=4, ge=1, le=100, description="Connections each service's store keeps open"
+        default=2, ge=1, le=100, description="Connections each service's store keeps open"
     )
     postgres_max_overflow: int = Field(
         default=2,
