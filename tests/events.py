@@ -268,8 +268,25 @@ def dossier_delivered(started: ho.HandoverStarted, on: date) -> ho.DossierDelive
     )
 
 
+def dossier_prepared_v1(started: ho.HandoverStarted, on: date) -> ho.DossierPreparedInfo:
+    """The dossier as v1 told it: categories and rules, no sealed sections (no inzage)."""
+    return ho.DossierPreparedInfo.create(
+        source=HANDOVER_SERVICE,
+        subject=started.subject,
+        time=_at(on),
+        data=ho.DossierPreparedInfoData(
+            handover_id=started.data.handover_id,
+            sections=[ho.SectionInfo(category="leerling", rule="VERPLICHT")],
+            running=[],
+        ),
+    )
+
+
 def dossier_prepared(
-    started: ho.HandoverStarted, on: date, sections: dict[str, str]
+    started: ho.HandoverStarted,
+    on: date,
+    sections: dict[str, str],
+    rule: ho.DisclosureRule = "VERPLICHT",
 ) -> ho.DossierPreparedInfoV2:
     """The handover service tells the prepared dossier: `sections` category → its token."""
     sealed_in = uuid.uuid4()
@@ -280,7 +297,7 @@ def dossier_prepared(
         data=ho.DossierPreparedInfoV2Data(
             handover_id=started.data.handover_id,
             sections=[
-                ho.DeliveredSection(category=c, rule="VERPLICHT", sealed=t, sealed_in=sealed_in)  # type: ignore[arg-type]
+                ho.DeliveredSection(category=c, rule=rule, sealed=t, sealed_in=sealed_in)
                 for c, t in sections.items()
             ],
             running=[],

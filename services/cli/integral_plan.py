@@ -48,6 +48,9 @@ class LazyPortal:
     async def parents_view(self, child: str, parent: str) -> dict[str, Any] | None:
         return await (await self._connected()).parents_view(child, parent)  # type: ignore[no-any-return]
 
+    async def linked_children(self, parent: str) -> list[dict[str, Any]]:
+        return await (await self._connected()).linked_children(parent)  # type: ignore[no-any-return]
+
     async def parents_dossier(self, child: str, parent: str) -> list[dict[str, Any]] | None:
         return await (await self._connected()).parents_dossier(child, parent)  # type: ignore[no-any-return]
 

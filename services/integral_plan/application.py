@@ -212,8 +212,19 @@ class IntegralPlanApplication(RuledApplication[WorklistRules]):
 
     def parents_of(self, child: str) -> frozenset[str]:
         """The parents' accounts a school or the municipality linked to the child (current)."""
-        links = self._plan(child).parent_links.values()
-        return frozenset(link.parent for link in links if link.active)
+        return self._plan(child).linked_parents()
+
+    def children_of(self, parent: str) -> list[dict[str, Any]]:
+        """The children a school or the municipality linked `parent`'s account to (current
+        links only): each child's pseudonym, who recorded the link and when."""
+        children = []
+        for plan in self.plans(parent):
+            for link in plan.links_of(parent):
+                on = link.linked_on.isoformat() if link.linked_on else None
+                children.append(
+                    {"child": plan.child, "recorded_by": link.recorded_by, "linked_on": on}
+                )
+        return sorted(children, key=lambda c: (c["linked_on"] or "", c["child"]))
 
     def plans(self, partner: str | None = None) -> Iterator[Plan]:
         """Every plan in the store (erased ones are gone: their events were deleted); with
@@ -635,5 +646,7 @@ WORK_ITEMS: list[WorkSource] = [
 
 
 def worklist_partners(plan: Plan, view: PlanView) -> set[str]:
-    """Every partner a worklist source could list this plan for, on any day."""
-    return {p for source in WORK_ITEMS for p in source.concerned(plan, view) if p}
+    """Every partner a worklist source could list this plan for, on any day, and the parents
+    linked to the child (their list of children reads the same index)."""
+    concerned = {p for source in WORK_ITEMS for p in source.concerned(plan, view) if p}
+    return concerned | plan.linked_parents()

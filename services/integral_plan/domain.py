@@ -102,6 +102,8 @@ class ParentLink:
 
     parent: str
     active: bool = True
+    recorded_by: str = ""
+    linked_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -314,7 +316,9 @@ class Plan(Aggregate):
         consent_on: date | None
 
         def change(self, plan: Plan) -> None:
-            plan.parent_links[self.link_id] = ParentLink(self.parent)
+            plan.parent_links[self.link_id] = ParentLink(
+                self.parent, recorded_by=self.recorded_by, linked_on=self.linked_on
+            )
 
     class ParentUnlinked(PlanEvent):
         link_id: uuid.UUID
@@ -323,7 +327,8 @@ class Plan(Aggregate):
         unlinked_on: date
 
         def change(self, plan: Plan) -> None:
-            plan.parent_links[self.link_id] = ParentLink(self.parent, active=False)
+            link = plan.parent_links.get(self.link_id) or ParentLink(self.parent)
+            plan.parent_links[self.link_id] = replace(link, active=False)
 
     @staticmethod
     def create_id(child: str) -> uuid.UUID:
@@ -348,6 +353,15 @@ class Plan(Aggregate):
     def is_admitted(self, partner: str) -> bool:
         party = self.parties.get(partner)
         return party is not None and party.admitted
+
+    def linked_parents(self) -> frozenset[str]:
+        """The parents' accounts currently linked to the child."""
+        return frozenset(link.parent for link in self.parent_links.values() if link.active)
+
+    def links_of(self, parent: str) -> list[ParentLink]:
+        """The parent's current links to the child (who recorded each, and when)."""
+        links = self.parent_links.values()
+        return [link for link in links if link.active and link.parent == parent]
 
     def _require_party(self, partner: str, what: str) -> None:
         if not self.is_party(partner):

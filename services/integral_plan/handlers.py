@@ -7,7 +7,8 @@ Queries (core NATS request/reply):
 - `ketenbus.query.plan`: body a signed `PlanQuery` (JWS, see `ketenbus_contracts.plan`): the
   plan as that partner may receive it (only the sections its role may hold; it opens them with
   its own keys). An unsigned query is refused (`unsigned-query`): there is no anonymous view.
-- `ketenbus.query.worklist`: body a signed `PlanQuery` with `op: worklist`: the partner's list.
+- `ketenbus.query.worklist`: body a signed `PlanQuery` with `op: worklist`: the partner's list;
+  for a parent's account also `children`, the children a school or the municipality linked it to.
 """
 
 from __future__ import annotations
@@ -125,6 +126,10 @@ def queries(router: NatsRouter, ctx: ServiceContext | None) -> None:
         except PlanQueryError as exc:
             return WorklistAnswer(ok=False, refusal=exc.code)
         worklist = await ctx.call(app.worklist, signed.partner)  # type: ignore[union-attr]
+        if plan_access().directory.role_of(signed.partner) == PARENT_ROLE:
+            # A parent's account: the children a school or the municipality linked it to.
+            children = await ctx.call(app.children_of, signed.partner)  # type: ignore[union-attr]
+            worklist = worklist | {"children": children}
         return WorklistAnswer(ok=True, worklist=worklist)
 
 

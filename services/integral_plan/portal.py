@@ -46,6 +46,10 @@ class Portal(Protocol):
         """The parents' view of the child's plan, asked as the parent's account (logged in
         here); None when the parent is not linked to the child."""
 
+    async def linked_children(self, parent: str) -> list[dict[str, Any]]:
+        """The children a school or the municipality linked the parent's account to (asked as
+        that account): each `child`, `recorded_by` and `linked_on`."""
+
     async def parents_dossier(self, child: str, parent: str) -> list[dict[str, Any]] | None:
         """Each handover's prepared dossier (the parents' inzage before it goes), opened with
         the parent account's keys through kluis; None when the parent is not linked."""
@@ -98,6 +102,12 @@ class NatsPortal:
         keys = load_or_create_partner_keys(self._data_dir, parent)
         return await query_plan(self._nc, child, keys, self._timeout)
 
+    async def linked_children(self, parent: str) -> list[dict[str, Any]]:
+        # Asked as the parent's account: the plan service lists the links made for it only.
+        keys = load_or_create_partner_keys(self._data_dir, parent)
+        worklist = await query_worklist(self._nc, keys, self._timeout)
+        return list(worklist.get("children") or [])
+
     async def parents_dossier(self, child: str, parent: str) -> list[dict[str, Any]] | None:
         # Asked and opened as the parent's account: kluis opens `handover` for a parent's link
         # (infra/relations.yaml), never for the organisation that runs the portal.
@@ -105,7 +115,20 @@ class NatsPortal:
         if view is None:
             return None
         keyring = Keyring.for_partner(self._data_dir, parent, self._nc)
-        return [await open_dossier(h, keyring) for h in view.get("handovers", []) if "dossier" in h]
+        return await prepared_dossiers(view, keyring)
+
+
+async def prepared_dossiers(view: dict[str, Any], keyring: Keyring) -> list[dict[str, Any]]:
+    """Each prepared dossier in the parents' view, opened with `keyring` (the parent account's).
+    A dossier prepared before its sections travelled sealed (`dossier-prepared-info` v1) has
+    nothing to open: it comes with `inzage: False`, no sections."""
+    dossiers = []
+    for handover in view.get("handovers", []):
+        if "dossier" in handover:
+            dossiers.append(await open_dossier(handover, keyring))
+        elif handover.get("prepared_on"):
+            dossiers.append(_summary(handover) | {"sections": [], "inzage": False})
+    return dossiers
 
 
 async def open_dossier(handover: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
@@ -122,5 +145,9 @@ async def open_dossier(handover: dict[str, Any], keyring: Keyring) -> dict[str, 
         except SealingError as exc:
             shown["refused"] = type(exc).__name__
         sections.append(shown)
+    return _summary(handover) | {"sections": sections, "inzage": True}
+
+
+def _summary(handover: dict[str, Any]) -> dict[str, Any]:
     keep = ("handover_id", "transition", "from", "to", "prepared_on", "status")
-    return {k: handover.get(k) for k in keep} | {"sections": sections}
+    return {k: handover.get(k) for k in keep}

@@ -71,6 +71,7 @@ from services.integral_plan.web_forms import (
     offer_form,
     withdraw_form,
 )
+from services.integral_plan.web_parents import ParentsSite, add_parents_routes
 from services.integral_plan.web_records import MemoryLog, ProcessingLog, Recorder, WebOperation
 from services.integral_plan.web_security import security_headers
 
@@ -515,19 +516,7 @@ def create_web_app(
     async def grant_exemption(request: Request, child: Child) -> Response:
         return await act(request, child, "grant-exemption", exemption_form)
 
-    @app.get("/ouders", response_class=HTMLResponse, summary="Ouderinzage: start (HTML)")
-    async def parents_home(request: Request) -> HTMLResponse:
-        person = person_of(request)
-        if person is None or person.kind != PARENT:
-            raise LoginRequiredError(request.url.path, PARENT)
-        return page(
-            request,
-            "melding.html",
-            title="Ouderinzage",
-            message="U bent ingelogd. De school of gemeente die u aan uw kind koppelde, geeft "
-            "u de link naar wat er over uw kind gedeeld is.",
-            parents=True,
-        )
+    add_parents_routes(app, ParentsSite(portal, access, templates, page, message))
 
     @app.get("/ouders/{child}", response_class=HTMLResponse, summary="Ouderinzage (HTML)")
     async def parents_page(request: Request, child: Child) -> HTMLResponse:

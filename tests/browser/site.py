@@ -22,7 +22,7 @@ from ketenbus_contracts.purposes import Purpose
 from ketenbus_partner.keyring import KeyRefusedError
 from ketenbus_partner.plan import open_plan
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
-from services.integral_plan.portal import open_dossier
+from services.integral_plan.portal import prepared_dossiers
 from services.integral_plan.query import NotOnPlanError, PlanAccess
 from services.integral_plan.web import create_web_app
 from services.integral_plan.web_auth import LoginConfig, WebSettings
@@ -122,16 +122,14 @@ class LocalPortal:
         except (UnknownPlanError, NotOnPlanError):
             return None
 
+    async def linked_children(self, parent: str) -> list[dict[str, Any]]:
+        return self.app.children_of(parent)
+
     async def parents_dossier(self, child: str, parent: str) -> list[dict[str, Any]] | None:
         view = await self.parents_view(child, parent)
         if view is None:
             return None
-        keyring = StandInKeyring(parent)
-        return [
-            await open_dossier(h, keyring)  # type: ignore[arg-type]
-            for h in view.get("handovers", [])
-            if "dossier" in h
-        ]
+        return await prepared_dossiers(view, StandInKeyring(parent))  # type: ignore[arg-type]
 
 
 def story() -> IntegralPlanApplication:

@@ -19,7 +19,7 @@ import pytest
 
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_partner.keyring import KeyRefusedError, Keyring
-from ketenbus_partner.plan import query_plan
+from ketenbus_partner.plan import query_plan, query_worklist
 from ketenbus_partner.publish import publish_signed
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore
@@ -58,7 +58,7 @@ class ParentLinkCase(StoreBackend):
     ) -> None:
         settings, claimed, linked = backbone.settings, child(51), child(52)
 
-        async def story() -> tuple[list[str], list[str], list[Any], list[Any]]:
+        async def story() -> tuple[list[str], list[str], list[Any], list[Any], list[Any]]:
             parent_nc = await partner_connect(settings, PARENT, backbone.url)
             school_nc = await partner_connect(settings, SCHOOL.partner, backbone.url)
             try:
@@ -95,12 +95,14 @@ class ParentLinkCase(StoreBackend):
                     await query_plan(parent_nc, linked, parent.keys),
                     await query_plan(parent_nc, claimed, parent.keys),
                 ]
-                return opened, refused, receipts, views
+                # The children the web app's /ouders lists for this account: the linked one.
+                children = (await query_worklist(parent_nc, parent.keys))["children"]
+                return opened, refused, receipts, views, children
             finally:
                 await parent_nc.close()
                 await school_nc.close()
 
-        opened, refused, receipts, (seen, unseen) = asyncio.run(story())
+        opened, refused, receipts, (seen, unseen), children = asyncio.run(story())
         keystore = Keystore.open(settings)
         try:
             records = keystore.records(data_subject=claimed, requester=PARENT)
@@ -108,6 +110,7 @@ class ParentLinkCase(StoreBackend):
             keystore.close()
 
         assert (linked, [], None) == (seen["child"], seen["signals"], unseen)
+        assert [(linked, SCHOOL.partner)] == [(c["child"], c["recorded_by"]) for c in children]
         assert ["released", "released"] == opened
         assert ["no-relation", "no-relation"] == refused
         assert [("refused", "not-a-recorder")] == [(r["status"], r["reason"]) for r in receipts]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ketenbus_contracts.plan import PlanQueryError
+from ketenbus_contracts.plan import ParentUnlinked, ParentUnlinkedData, PlanQueryError
 from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.query import NotOnPlanError, PlanAccess
 from tests.browser.site import KID, story
@@ -85,3 +85,30 @@ def test_no_organisation_gets_the_prepared_dossier_through_the_plan(tmp_path: Pa
     seen = [access.visible_plan(app.plan_of(CHILD), p) for p in (PO, "wijkteam-lingewaard")]
 
     assert [[False], [False]] == [["dossier" in h for h in v["handovers"]] for v in seen]
+
+
+def test_a_parent_is_listed_only_the_children_a_school_or_the_municipality_linked_them_to() -> None:
+    app = story()
+    app.apply(parent_linked(PO, parent="ouder-twee", consent_on=date(2026, 9, 1), child=KID))
+
+    assert [{"child": CHILD, "recorded_by": PO, "linked_on": "2026-09-01"}] == app.children_of(
+        PARENT
+    )
+    assert [KID] == [c["child"] for c in app.children_of("ouder-twee")]
+    assert [] == app.children_of("ouder-nergens")
+
+
+def test_a_parent_whose_link_ended_is_no_longer_listed_the_child() -> None:
+    app = story()
+    [link_id] = [i for i, link in app._plan(CHILD).parent_links.items() if link.parent == PARENT]
+    app.apply(
+        ParentUnlinked.create(
+            source=PO,
+            subject=CHILD,
+            data=ParentUnlinkedData(
+                link_id=link_id, parent=PARENT, recorded_by=PO, unlinked_on=date(2026, 12, 1)
+            ),
+        )
+    )
+
+    assert [] == app.children_of(PARENT)
