@@ -359,7 +359,7 @@ class ResidentRegistered(TruancyContract[ResidentRegisteredData], name="resident
 
 
 class ExemptionGranted(TruancyContract[ExemptionGrantedData], name="exemption-granted"):
-    """Superseded by v2 (leerplicht asserted the SWV's advice itself): read, no longer taken."""
+    """Superseded by v2 (leerplicht asserted the SWV's advice): taken only as published before."""
 
     sealed_models = (ExemptionDetails,)
 
@@ -433,8 +433,9 @@ class ThreeMonthRuleReached(
     """A thuiszitter nears three months at home without an offer: warn, then escalate."""
 
 
-# A partner's exemption-granted.v1 asserted the SWV's advice itself: inbound takes v2 only
-# (v1 stays registered: the events recorded before are still read).
+# A partner's exemption-granted.v1 asserted the SWV's advice itself: leerplicht publishes v2.
+# v1 is still read inbound, so a stream or store holding v1 replays: the service takes one
+# published before the region's cut-over as it was and refuses a later one.
 InboundTruancy = (
     PupilEnrolled
     | PupilDeEnrolled
@@ -442,6 +443,7 @@ InboundTruancy = (
     | VerzuimFiled
     | ResidentRegistered
     | SwvAdviceGiven
+    | ExemptionGranted
     | ExemptionGrantedV2
     | ReportAnswered
     | OfferMade

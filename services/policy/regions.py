@@ -69,6 +69,10 @@ class ExemptionRule(_Data):
     yearly_renewal: list[str] = Field(default_factory=list)
     partial: list[str] = Field(default_factory=list)
     school_year_ends: str = Field(default="07-31", pattern=r"^[01][0-9]-[0-3][0-9]$")
+    # exemption-granted.v1 (leerplicht asserted the SWV's advice) is taken only when its
+    # leerplicht published it before this day (v2 took over): stores and streams holding v1
+    # still read; a v1 made later is refused.
+    v1_published_before: date | None = None
 
     def school_year_end(self, day: date) -> date:
         """The last day of the school year `day` falls in (renewed yearly: valid until then)."""
@@ -156,6 +160,18 @@ class RegionRules(_Data):
     monitor: MonitorRule
     signal: SignalRule
     calendar: Calendar
+    # municipality (partner id) → the leerplicht of that municipality: the municipality where
+    # the child lives decides on its exemptions (Lpw art. 5, 6 and 16: the kennisgeving goes
+    # to burgemeester en wethouders of the municipality of residence). Empty: one leerplicht
+    # for the whole region (`leerplicht`).
+    municipalities: dict[str, str] = Field(default_factory=dict)
+
+    def leerplicht_of(self, municipality: str | None) -> str | None:
+        """The leerplicht that decides for a child living in `municipality` (unknown
+        residence: the region's leerplicht); None when the region has no leerplicht there."""
+        if municipality is None or not self.municipalities:
+            return self.leerplicht
+        return self.municipalities.get(municipality)
 
     @property
     def window_weeks(self) -> int:

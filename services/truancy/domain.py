@@ -12,7 +12,10 @@ Rules (Leerplichtwet art. 18, 21; Besluit verzuimmelding; thuiszitterspact; seed
   the meetings' outcomes are recorded decisions;
 - exemptions (art. 5 onder a, b, c; 5a; 15) stop the rules, partial ones (3a, 3b) leave the
   other hours required; 5 onder a needs the statement of art. 7 and the SWV's advice, given
-  by the SWV; 5 onder b and c last one school year at most (renewed yearly).
+  by the SWV; 5 onder b and c last one school year at most (renewed yearly); the leerplicht
+  of the municipality where the child lives decides (Lpw art. 6 lid 1);
+- hours a school filed as luxe- or signaalverzuim were reported: they do not count again
+  towards the next 16 hours.
 Thresholds, codes and calendars come in as `RegionRules`. The aggregate keeps rolling per-week
 sums for the last few school weeks only, so no rule ever rescans a child's history.
 
@@ -32,6 +35,8 @@ from services.policy.regions import RegionRules, week_of
 from services.runtime.aggregate import PerChild, PerRegion, Value
 
 NAMESPACE = uuid.UUID("3a1f6d2c-7e4b-4c1a-9f0e-747275616e63")
+# The kinds of verzuimmelding a school files itself (no hour count shows them).
+FILED_KINDS = frozenset({"luxe", "signaal"})
 
 
 class TruancyError(Exception):
@@ -97,6 +102,15 @@ class UnknownOfferError(TruancyError):
 
 class NotAMemberOfTheForumError(TruancyError):
     """Only a member of the meeting records its decision."""
+
+
+class NotTheMunicipalitysLeerplichtError(TruancyError):
+    """Only the leerplicht of the municipality where the child lives decides on its exemption
+    (Lpw art. 6 lid 1: the kennisgeving goes to that municipality)."""
+
+
+class SupersededContractError(TruancyError):
+    """exemption-granted.v1 is taken only as published before v2 took over: publish v2."""
 
 
 @dataclass(frozen=True)
@@ -380,7 +394,8 @@ class ChildAttendance(PerChild):
 
     namespace, kind = NAMESPACE, "child-attendance"
     # 2: exemptions and the thuiszitter are values (snapshots of version 1 are upcast).
-    class_version = 2
+    # 3: the unreported unauthorised absences by id, with their week and hours.
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -403,6 +418,11 @@ class ChildAttendance(PerChild):
                 offer="onbekend" if old.get("offer") else None,
             ).stored()
 
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        # Absences recorded before keep no hours of their own: a filed report clears none.
+        state["unreported"] = {}
+
     def opened(self) -> None:
         self.enrolments: dict[str, dict[str, Any]] = {}  # brin → school, region, since
         self.region: str | None = None
@@ -411,6 +431,9 @@ class ChildAttendance(PerChild):
         # unreported absence ids, unauthorised hours]: a report clears the "unreported" ones.
         # Keys are strings (ISO dates, UUIDs) so the state can be snapshotted as JSON.
         self.weeks: dict[str, list[Any]] = {}
+        # absence id → [its Monday, its day, its hours]: the unreported unauthorised absences,
+        # so a report that names them (luxe, signaal) takes exactly their hours out.
+        self.unreported: dict[str, list[Any]] = {}
         self.latest_week: date | None = None
         self.exemptions: dict[str, Exemption] = {}
         self.advice: dict[str, Advice] = {}  # article → the SWV's latest advice
@@ -760,6 +783,7 @@ class ChildAttendance(PerChild):
         law = rules.exemptions
         if article not in law.articles:
             raise UnknownExemptionArticleError(f"no exemption under article {article}")
+        self._check_deciding_leerplicht(rules, leerplicht)
         if article in law.statement_required and statement is None:
             raise StatementRequiredError(f"article {article} needs the statement of art. 7")
         if article in law.swv_advice_required and article not in self.advice:
@@ -789,6 +813,56 @@ class ChildAttendance(PerChild):
             **relayed,
         )
         if self.thuiszitter is not None and not partial:
+            self._end_thuiszitter(valid_from, "vrijstelling")
+
+    def _check_deciding_leerplicht(self, rules: RegionRules, leerplicht: str) -> None:
+        """The leerplicht of the municipality where the child lives decides (its residence
+        from the population feed; not known: the region's leerplicht)."""
+        deciding = rules.leerplicht_of(self._municipality)
+        if leerplicht != deciding:
+            where = self._municipality or f"region {rules.region}"
+            raise NotTheMunicipalitysLeerplichtError(
+                f"{leerplicht} does not decide for a child living in {where}"
+            )
+
+    def grant_superseded_exemption(
+        self,
+        rules: RegionRules,
+        *,
+        exemption_id: uuid.UUID,
+        leerplicht: str,
+        article: str,
+        swv_advice: str | None,
+        valid_from: date,
+        valid_until: date | None,
+        published_on: date,
+        relayed: dict[str, Any],
+    ) -> None:
+        """An exemption-granted.v1 published before v2 took over (a stream or store that holds
+        it is still read): taken as it was then, by v1's checks; one published later is
+        refused (v1 let leerplicht assert the SWV's advice)."""
+        law = rules.exemptions
+        cutover = law.v1_published_before
+        if cutover is None or published_on >= cutover:
+            raise SupersededContractError(
+                "exemption-granted.v1 is superseded: leerplicht publishes exemption-granted.v2"
+            )
+        if article not in law.articles:
+            raise UnknownExemptionArticleError(f"no exemption under article {article}")
+        if article in law.swv_advice_required and swv_advice is None:
+            raise SwvAdviceRequiredError(f"article {article} needed the SWV's advice")
+        self._exemption_granted(
+            child=self.child,
+            exemption_id=exemption_id,
+            leerplicht=leerplicht,
+            region=rules.region,
+            article=article,
+            swv_advice=swv_advice,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            **relayed,
+        )
+        if self.thuiszitter is not None:
             self._end_thuiszitter(valid_from, "vrijstelling")
 
     def answer_report(
@@ -1026,11 +1100,14 @@ class ChildAttendance(PerChild):
             sums[3].append(on)
             sums[4].append(absence_id)
             sums[5] += hours
+            self.unreported[str(absence_id)] = [monday.isoformat(), on.isoformat(), hours]
         sums[1] += hours
         sums[2] += lessons
         cut = keep_from.isoformat()
         for key in [w for w in self.weeks if w < cut]:
             del self.weeks[key]
+        for key in [a for a, (monday, _, _) in self.unreported.items() if monday < cut]:
+            del self.unreported[key]
 
     @event(ResidentRegistered)
     def _resident_registered(
@@ -1140,11 +1217,38 @@ class ChildAttendance(PerChild):
         weeks: list[date],
     ) -> None:
         self.reports[str(report_id)] = "gemeld"
-        # What was reported is not counted again towards the next 16 hours.
+        # What was reported is not counted again towards the next 16 hours: the weeks of a
+        # 16-hour report, the absences a filed report (luxe, signaal) names or, naming none,
+        # the unreported ones in its period.
         for monday in weeks:
             if monday.isoformat() in self.weeks:
                 sums = self.weeks[monday.isoformat()]
+                for absence in sums[4]:
+                    self.unreported.pop(str(absence), None)
                 sums[0], sums[3], sums[4] = 0.0, [], []
+        if kind in FILED_KINDS:
+            self._take_out(self._reported_absences(absence_ids, begin_on, end_on))
+
+    def _reported_absences(self, named: list[uuid.UUID], begin_on: date, end_on: date) -> list[str]:
+        if named:
+            return [str(a) for a in named if str(a) in self.unreported]
+        first, last = begin_on.isoformat(), end_on.isoformat()
+        return [a for a, (_, day, _) in self.unreported.items() if first <= day <= last]
+
+    def _take_out(self, absences: list[str]) -> None:
+        """Unreported absences a report covered leave the week's unreported sums."""
+        for absence in absences:
+            monday, _, hours = self.unreported.pop(absence)
+            sums = self.weeks.get(monday)
+            if sums is None:
+                continue
+            sums[0] = max(float(sums[0]) - hours, 0.0)
+            ids = [str(i) for i in sums[4]]
+            if absence in ids:
+                at = ids.index(absence)
+                del sums[4][at]
+                if at < len(sums[3]):
+                    del sums[3][at]
 
     @event(ReportAnswered)
     def _report_answered(

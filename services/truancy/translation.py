@@ -176,6 +176,27 @@ def apply_inbound(app: TruancyApplication, event: Inbound, batch: Batch | None =
             ),
             batch,
         )
+    elif isinstance(event, ExemptionGranted):
+        # v1, as a stream or store published before v2 holds it: taken by v1's checks only
+        # when published before the region's cut-over (its signed time), refused after.
+        old = event.data
+        _own(event, old.leerplicht)
+        orules = app.rules(old.region)
+        app.command(
+            child,
+            lambda a: a.grant_superseded_exemption(
+                orules,
+                exemption_id=old.exemption_id,
+                leerplicht=old.leerplicht,
+                article=old.article,
+                swv_advice=old.swv_advice,
+                valid_from=old.valid_from,
+                valid_until=old.valid_until,
+                published_on=event.time.date(),
+                relayed=relayed,
+            ),
+            batch,
+        )
     elif isinstance(event, OfferFailed):
         failed = event.data
         _own(event, failed.by)

@@ -14,6 +14,8 @@ from ketenbus_contracts.arrangements import (
 )
 from ketenbus_contracts.truancy import (
     Article7Statement,
+    ExemptionGranted,
+    ExemptionGrantedData,
     ExemptionGrantedV2,
     ExemptionGrantedV2Data,
     OfferFailed,
@@ -38,11 +40,13 @@ from services.truancy.domain import (
     NotAMemberOfTheForumError,
     NotEnrolledError,
     NotFileableError,
+    NotTheMunicipalitysLeerplichtError,
     NotTheRegionsSwvError,
     PartialExemptionError,
     RenewalRequiredError,
     ReportAlreadyClosedError,
     StatementRequiredError,
+    SupersededContractError,
     SwvAdviceRequiredError,
     Thuiszitter,
     UnknownCodeError,
@@ -742,3 +746,138 @@ def test_truancy_reads_the_variawet_decisions_from_the_arrangements_stream() -> 
     [variawet_reader] = [c for c in consumers if c.stream.name == "ARRANGEMENTS"]
 
     assert (ReducedTeachingTimeRequested.outbound_subject(),) == variawet_reader.filter_subjects
+
+
+# luxe- and signaalverzuim were reported: their hours do not count again (Lpw art. 21)
+
+
+def filed_absences(app, kind: str, absences: list[uuid.UUID], hours: float) -> None:  # type: ignore[no-untyped-def]
+    apply_inbound(app, VerzuimFiled.create(
+        source=SCHOOL, subject=CHILD,
+        data=VerzuimFiledData(
+            report_id=uuid.uuid4(), school=SCHOOL, brin="99ZZ", region="lingewaard",
+            kind=kind, begin_on=MONDAY, end_on=MONDAY + timedelta(days=4),  # type: ignore[arg-type]
+            hours_unauthorised=hours, action_taken="Ouders gebeld",
+            municipal_action_wanted=False, absence_ids=absences,
+        ),
+    ))  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["luxe", "signaal"])
+def test_luxe_and_signaalverzuim_hours_do_not_count_towards_the_next_16_hour_report(
+    kind: str,
+) -> None:
+    app = application()
+    enrol(app)
+    leave = [absent(app, MONDAY + timedelta(days=d), 5) for d in range(2)]  # 10 hours away
+    filed_absences(app, kind, leave, 10)
+    for w in range(1, 4):
+        absent(app, MONDAY + timedelta(weeks=w), 3)  # 9 more hours: 19 with the leave
+
+    assert [kind] == [r.kind for r in of_type(app, "ReportDue")]
+
+    absent(app, MONDAY + timedelta(weeks=3, days=1), 7)  # 16 hours not reported before
+
+    assert [kind, "16-uur"] == [r.kind for r in of_type(app, "ReportDue")]
+    assert 16.0 == of_type(app, "ReportDue")[-1].hours_unauthorised
+
+
+def test_a_filed_report_naming_no_absences_takes_out_the_unreported_ones_in_its_period() -> None:
+    app = application()
+    enrol(app)
+    for d in range(3):
+        absent(app, MONDAY + timedelta(days=d), 4)  # 12 hours in the filed week
+    filed_absences(app, "luxe", [], 12)
+    absent(app, MONDAY + timedelta(weeks=1), 6)
+
+    assert ["luxe"] == [r.kind for r in of_type(app, "ReportDue")]
+
+
+def test_a_version_2_snapshot_is_upcast_with_no_unreported_absences() -> None:
+    state: dict[str, object] = {"weeks": {}}
+
+    ChildAttendance.upcast_v2_v3(state)
+
+    assert {} == state["unreported"]
+
+
+# exemptions: the leerplicht of the municipality where the child lives decides (Lpw art. 6 lid 1)
+
+
+def living_in(app, municipality: str) -> None:  # type: ignore[no-untyped-def]
+    apply_inbound(app, ResidentRegistered.create(
+        source=municipality, subject=CHILD,
+        data=ResidentRegisteredData(
+            municipality=municipality, region="lingewaard", registered_on=date(2026, 9, 1),
+            compulsory_until=date(2032, 7, 31),
+        ),
+    ))  # fmt: skip
+
+
+def exemption_by(app, leerplicht: str) -> None:  # type: ignore[no-untyped-def]
+    apply_inbound(app, ExemptionGrantedV2.create(
+        source=leerplicht, subject=CHILD,
+        data=ExemptionGrantedV2Data(
+            exemption_id=uuid.uuid4(), leerplicht=leerplicht, region="lingewaard",
+            article="5b", valid_from=MONDAY,
+        ),
+    ))  # fmt: skip
+
+
+TWO_MUNICIPALITIES = {"gemeente-lingewaard": LEERPLICHT, "gemeente-overbetuwe": "leerplicht-ob"}
+
+
+def test_the_leerplicht_of_the_municipality_where_the_child_lives_decides_on_its_exemption() -> (
+    None
+):
+    app = application(region(municipalities=TWO_MUNICIPALITIES))
+    enrol(app)
+    living_in(app, "gemeente-overbetuwe")
+    with pytest.raises(NotTheMunicipalitysLeerplichtError):
+        exemption_by(app, LEERPLICHT)  # the region's, not the child's municipality's
+
+    exemption_by(app, "leerplicht-ob")
+
+    assert ["5b"] == [e.article for e in of_type(app, "ExemptionGrantedV2")]
+
+
+def test_no_leerplicht_outside_the_region_grants_an_exemption() -> None:
+    app = application()
+    enrol(app)
+    with pytest.raises(NotTheMunicipalitysLeerplichtError):
+        exemption_by(app, "leerplicht-elders")
+
+
+# exemption-granted.v1, published before v2 took over, still replays
+
+
+def exemption_v1(app, published: datetime, article: str = "5a") -> None:  # type: ignore[no-untyped-def]
+    apply_inbound(app, ExemptionGranted.create(
+        source=LEERPLICHT, subject=CHILD, time=published,
+        data=ExemptionGrantedData(
+            exemption_id=uuid.uuid4(), leerplicht=LEERPLICHT, region="lingewaard",
+            article=article, swv_advice="positief", valid_from=MONDAY,  # type: ignore[arg-type]
+        ),
+    ))  # fmt: skip
+
+
+def test_an_exemption_granted_v1_published_before_v2_still_replays() -> None:
+    app = application()
+    enrol(app)
+
+    exemption_v1(app, datetime(2026, 11, 2, 9, tzinfo=UTC))
+    absent(app, MONDAY, 8)
+    absent(app, MONDAY + timedelta(days=1), 8)
+
+    [granted] = of_type(app, "ExemptionGranted")
+    assert ("5a", "positief") == (granted.article, granted.swv_advice)
+    assert [] == of_type(app, "ReportDue")  # the exemption holds
+
+
+def test_an_exemption_granted_v1_published_after_v2_took_over_is_refused() -> None:
+    app = application()
+    enrol(app)
+    with pytest.raises(SupersededContractError):
+        exemption_v1(app, datetime(2026, 12, 4, 9, tzinfo=UTC))
+
+    assert [] == of_type(app, "ExemptionGranted")
