@@ -467,6 +467,12 @@ def _verzuim_report_due(plan: Plan, view: PlanView, event: tr.VerzuimReportDue) 
     )
 
 
+@projects(tr.ReportAnswered)
+def _report_answered(plan: Plan, view: PlanView, event: tr.ReportAnswered) -> None:
+    d = event.data
+    view.note_report_answered(d.report_id, d.status, d.answered_on, d.closed_reason)
+
+
 @projects(tr.ThuiszitterRegistered)
 def _thuiszitter_registered(plan: Plan, view: PlanView, event: tr.ThuiszitterRegistered) -> None:
     d = event.data

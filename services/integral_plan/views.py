@@ -446,6 +446,18 @@ class PlanView:
         at = end_on.isoformat()
         self._timeline_entry(at, "verzuim-report-due", school, ref=str(report_id))
 
+    def note_report_answered(
+        self, report_id: uuid.UUID, status: str, answered_on: date, closed_reason: str | None
+    ) -> None:
+        """Leerplicht's answer to a verzuimmelding: in behandeling, or afgesloten (a code)."""
+        report = self._items.get(REPORTS, {}).get(str(report_id))
+        if report is None:
+            return
+        answer = {"status": status, "on": answered_on.isoformat(), "reason": closed_reason}
+        self._put(REPORTS, str(report_id), report | {"answer": answer})
+        at = answered_on.isoformat()
+        self._timeline_entry(at, "report-answered", report["leerplicht"], ref=str(report_id))
+
     def note_thuiszitter(
         self, registered: bool, category: int, on: date, school: str | None, reason: str | None
     ) -> None:

@@ -27,13 +27,11 @@ from urllib.parse import urlencode
 
 import structlog
 from fastapi import FastAPI, Form, Header, HTTPException, Request
-from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from ketenbus_contracts.envelope import PSEUDONYM_PATTERN
-from ketenbus_contracts.plan import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT, sealed_items
+from ketenbus_contracts.plan import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
 from ketenbus_contracts.purposes import Purpose
 from services.integral_plan.portal import Portal
 from services.integral_plan.query import PARENT_ROLE, PlanAccess
@@ -57,9 +55,11 @@ from services.integral_plan.web_auth import (
     login_failure,
     person_of,
 )
+from services.integral_plan.web_casework import casework_routes, signal_codes
 from services.integral_plan.web_forms import (
     DOMAINS,
     SENT,
+    Child,
     OnPlan,
     PlanForm,
     action_form,
@@ -68,6 +68,7 @@ from services.integral_plan.web_forms import (
     done_form,
     exemption_form,
     goal_form,
+    identity_of,
     offer_form,
     withdraw_form,
 )
@@ -158,6 +159,7 @@ EVENTS = {
     "pupil-enrolled": "ingeschreven op school",
     "pupil-de-enrolled": "uitgeschreven van school",
     "verzuim-report-due": "verzuim gemeld bij leerplicht",
+    "report-answered": "verzuimmelding beantwoord door leerplicht",
     "thuiszitter-registered": "thuiszitter geregistreerd",
     "thuiszitter-ended": "geen thuiszitter meer",
     "three-month-rule-reached": "drie maanden thuis bijna of al bereikt",
@@ -243,7 +245,6 @@ BEARER = "Bearer "
 NO_PLAN = "not-on-plan"
 REFUSED_STATUS = {"not-on-plan": 404, "invalid-request": 400}
 
-Child = Annotated[str, PathParam(pattern=PSEUDONYM_PATTERN)]
 log = structlog.get_logger("web")
 
 
@@ -321,6 +322,7 @@ def create_web_app(
         overdrachtstatus=lambda s: HANDOVER_STATUS.get(s, s),
         geschilstatus=lambda s: DISPUTE_STATUS.get(s, s),
         aanwezigheid=lambda s: ATTENDANCE_STATUS.get(s, s),
+        geboortedatum=lambda plan: (identity_of(plan) or {}).get("birth_date"),
         overgang=lambda t: (t or "").upper().replace("-", " → "),
         bekostiging=lambda shares: ", ".join(
             f"{PAYERS.get(s['payer'], s['payer'])} {s['percent']}%" for s in shares or []
@@ -335,6 +337,7 @@ def create_web_app(
         "report_statuses": {"in-behandeling": "in behandeling", "afgesloten": "afgesloten"},
         "exemption_articles": EXEMPTION_ARTICLES,
         "statement_by": STATEMENT_BY,
+        "concern_domains": signal_codes().concern_domains,
     }
 
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -468,7 +471,7 @@ def create_web_app(
         plan = await portal.plan(child)
         if plan is None:
             return not_found(request, "Er is geen plan van dit kind waarbij u betrokken bent.")
-        on = OnPlan(plan, clock().date(), portal.partner, person.employee, ref)
+        on = OnPlan(plan, clock().date(), portal.partner, person.employee, ref, person.function)
         checked, draft = fill(form, on)
         if draft is None:
             record(person, WebOperation.READ_PLAN, child)
@@ -517,6 +520,7 @@ def create_web_app(
         return await act(request, child, "grant-exemption", exemption_form)
 
     add_parents_routes(app, ParentsSite(portal, access, templates, page, message))
+    casework_routes(app, act)
 
     @app.get("/ouders/{child}", response_class=HTMLResponse, summary="Ouderinzage (HTML)")
     async def parents_page(request: Request, child: Child) -> HTMLResponse:
@@ -594,16 +598,6 @@ def create_web_app(
         return JSONResponse(answer["worklist"])
 
     return app
-
-
-def identity_of(plan: dict[str, Any]) -> dict[str, Any] | None:
-    """The child's name and date of birth from the first identity section the reader opened
-    (an enrolment's, a signal's); None when none is open to it."""
-    for item in sealed_items(plan):
-        opened = (item.get("opened") or {}).get(Purpose.IDENTITY.value) or {}
-        if opened.get("name") or opened.get("birth_date"):
-            return {"name": opened.get("name") or "", "birth_date": opened.get("birth_date")}
-    return None
 
 
 def shared_rows(

@@ -15,11 +15,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, TypeVar, get_args
+from typing import Annotated, Any, TypeVar, get_args
 
+from fastapi import Path as PathParam
 from pydantic import BaseModel
 
-from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.envelope import PSEUDONYM_PATTERN, CloudEvent
 from ketenbus_contracts.plan import (
     ActionAgreed,
     ActionAgreedData,
@@ -31,7 +32,9 @@ from ketenbus_contracts.plan import (
     GoalSet,
     GoalSetData,
     PlanDomain,
+    sealed_items,
 )
+from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import (
     ContactMade,
     ContactMadeData,
@@ -54,6 +57,7 @@ from ketenbus_contracts.truancy import (
 from services.policy.regions import RegionRules, load_regions
 
 DOMAINS: tuple[str, ...] = get_args(PlanDomain)
+Child = Annotated[str, PathParam(pattern=PSEUDONYM_PATTERN)]
 E = TypeVar("E", bound=CloudEvent[Any])
 MAX_TEXT = 2000
 
@@ -112,15 +116,17 @@ class Draft:
 @dataclass(frozen=True)
 class OnPlan:
     """Where a form was posted: the plan as the organisation sees it, today, the organisation,
-    the acting person's pseudonymous id, and what on the plan the form is about (an action)."""
+    the acting person's pseudonymous id, and what on the plan the form is about (an action),
+    and the person's function."""
 
     plan: dict[str, Any]
     today: date
     partner: str
     actor: str
     ref: str = ""
+    role: str = ""  # the person's function (a signal names it)
 
-    def event(self, cls: type[E], event_id: uuid.UUID, data: Any) -> E:
+    def event(self, cls: type[E], event_id: uuid.UUID, data: Any, **fields: Any) -> E:
         """The contract event, as the organisation, with the person in it."""
         return cls.create(
             id=event_id,
@@ -128,6 +134,7 @@ class OnPlan:
             subject=self.plan["child"],
             data=data,
             ketenbusactor=self.actor,
+            **fields,
         )
 
 
@@ -135,8 +142,18 @@ class OnPlan:
 PlanForm = Callable[[Mapping[str, Any], OnPlan], tuple[Checked, Draft | None]]
 
 
-def _values(form: Mapping[str, Any]) -> dict[str, str]:
+def values_of(form: Mapping[str, Any]) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+
+
+def identity_of(plan: dict[str, Any]) -> dict[str, Any] | None:
+    """The child's name and date of birth from the first identity section the reader opened
+    (an enrolment's, a signal's); None when none is open to it."""
+    for item in sealed_items(plan):
+        opened = (item.get("opened") or {}).get(Purpose.IDENTITY.value) or {}
+        if opened.get("name") or opened.get("birth_date"):
+            return {"name": opened.get("name") or "", "birth_date": opened.get("birth_date")}
+    return None
 
 
 def active_parties(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -145,7 +162,7 @@ def active_parties(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def goal_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
     """`Doel stellen`: domain, what the goal is, optionally a target date."""
-    checked = Checked("doel", _values(form))
+    checked = Checked("doel", values_of(form))
     domain = checked.choice("domein", "een domein", DOMAINS)
     text = checked.text("tekst", "het doel")
     target = checked.day("streefdatum", "de streefdatum", on.today, required=False)
@@ -170,7 +187,7 @@ def goal_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | Non
 
 def action_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
     """`Actie afspreken`: X (who) does Y (what) and reports back to B (to whom) by a date."""
-    checked = Checked("actie", _values(form))
+    checked = Checked("actie", values_of(form))
     parties = active_parties(on.plan)
     what = checked.text("wat", "wat er gedaan wordt")
     who = checked.choice("wie", "wie het doet", parties)
@@ -203,7 +220,7 @@ def done_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | Non
     """`Afgerond melden`: the organisation doing an open action (`ref`) reports back, with
     the follow-up agreed."""
     action_id = on.ref
-    checked = Checked(f"afgerond-{action_id}", _values(form))
+    checked = Checked(f"afgerond-{action_id}", values_of(form))
     action = next((a for a in on.plan.get("actions", []) if a["action_id"] == action_id), None)
     if action is None or action["actor"] != on.partner or action["status"] != "open":
         checked.errors["actie"] = "Deze actie kunt u niet als afgerond melden."
@@ -227,7 +244,7 @@ REPORT_STATUSES: tuple[str, ...] = get_args(ReportStatus)
 def withdraw_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
     """`Signaal intrekken`: the signaller withdraws its own active signal (`ref`), or says
     the concern is over."""
-    checked = Checked(f"intrekken-{on.ref}", _values(form))
+    checked = Checked(f"intrekken-{on.ref}", values_of(form))
     signal = next((s for s in on.plan.get("signals", []) if s["signal_id"] == on.ref), None)
     if signal is None or signal["partner"] != on.partner or signal["status"] != "active":
         checked.errors["actie"] = "Dit signaal kunt u niet intrekken."
@@ -248,7 +265,7 @@ def withdraw_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft |
 def answer_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
     """`Verzuimmelding beantwoorden`: leerplicht, to whom the report went (`ref`), says it is
     being handled or closed (with a coded reason)."""
-    checked = Checked(f"antwoord-{on.ref}", _values(form))
+    checked = Checked(f"antwoord-{on.ref}", values_of(form))
     reports = (on.plan.get("attendance") or {}).get("reports", [])
     report = next((r for r in reports if r["report_id"] == on.ref), None)
     if report is None or report["leerplicht"] != on.partner:
@@ -280,7 +297,7 @@ def answer_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | N
 
 def contact_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
     """`Contact gelegd`: a signaller of the match (`ref`) made contact with the others."""
-    checked = Checked(f"contact-{on.ref}", _values(form))
+    checked = Checked(f"contact-{on.ref}", values_of(form))
     match = on.plan.get("match") or {}
     if (
         match.get("match_id") != on.ref
@@ -309,7 +326,7 @@ def contact_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | 
 def offer_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
     """`Passend aanbod doen`: a school or the SWV offers a thuiszitter a place (it stops the
     three-month clock); only while the child is a thuiszitter."""
-    checked = Checked("aanbod", _values(form))
+    checked = Checked("aanbod", values_of(form))
     thuiszitter = (on.plan.get("attendance") or {}).get("thuiszitter") or {}
     if not thuiszitter or thuiszitter.get("ended_on"):
         checked.errors["actie"] = "Dit kind is geen thuiszitter: een aanbod is niet nodig."
@@ -337,7 +354,7 @@ def exemption_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft 
     statement of art. 7 where asked, hours a week for a partial one, a yearly renewal ending
     with the school year. The SWV's advice (art. 5 onder a) is the SWV's own event: the
     truancy service checks it."""
-    checked = Checked("vrijstelling", _values(form))
+    checked = Checked("vrijstelling", values_of(form))
     rules = leerplicht_region(on.partner)
     schools = {e["school"] for e in (on.plan.get("attendance") or {}).get("enrolments", [])}
     if rules is None or not schools & set(rules.schools):
@@ -430,4 +447,6 @@ SENT = {
     "contact": "Het contact is gemeld.",
     "aanbod": "Het passend aanbod is verstuurd.",
     "vrijstelling": "De vrijstelling is verstuurd.",
+    "signaal": "Het signaal is afgegeven.",
+    "beslist": "Het geschil is beslist.",
 }

@@ -1,5 +1,5 @@
-"""A real OpenID provider per test module, and the wijkteam's, the school's and leerplicht's
-web apps."""
+"""A real OpenID provider per test module, and the wijkteam's, the school's, leerplicht's and
+the SWV's web apps."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.browser.site import ARGS, ARTIFACTS, CHROMIUM, Site, running_provider, running_site
-from tests.events import LEERPLICHT, PO, WIJKTEAM
+from tests.events import LEERPLICHT, PO, SWV, WIJKTEAM
 from tests.oidc import OidcProvider, free_port
 
 # The sites' ports, chosen before the provider starts: their redirect URIs are registered there.
@@ -18,7 +18,9 @@ PORTS: dict[str, int] = {}
 
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
-    PORTS.update({WIJKTEAM.partner: free_port(), PO: free_port(), LEERPLICHT: free_port()})
+    PORTS.update(
+        {WIJKTEAM.partner: free_port(), PO: free_port(), LEERPLICHT: free_port(), SWV: free_port()}
+    )
     with running_provider(tmp_path_factory.mktemp("oidc"), PORTS) as running:
         yield running
 
@@ -40,6 +42,12 @@ def school(provider: OidcProvider, tmp_path_factory: pytest.TempPathFactory) -> 
 def leerplicht(provider: OidcProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("leerplicht")
     with running_site(tmp, LEERPLICHT, PORTS[LEERPLICHT], provider) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def swv(provider: OidcProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with running_site(tmp_path_factory.mktemp("swv"), SWV, PORTS[SWV], provider) as running:
         yield running
 
 

@@ -34,6 +34,7 @@ from tests.events import (
     PARENT,
     PO,
     SCHOOL,
+    SWV,
     WIJKTEAM,
     action,
     agreement,
@@ -199,11 +200,23 @@ def other_domains() -> list[Any]:
         care,
         agreed,
         disputed,
-        dispute_escalated(disputed, date(2026, 10, 20)),
+        holders(dispute_escalated(disputed, date(2026, 10, 20)), SWV, "gemeente-lingewaard"),
         verzuim_report(date(2026, 9, 30), KID),
         thuiszitter_registered(date(2026, 9, 1), KID),
         three_month_rule(date(2026, 9, 1), date(2026, 11, 20), KID),
     ]
+
+
+def holders(escalated: Any, *partners: str) -> Any:
+    """The escalation with `partners` as the holders of doorzettingsmacht, as the register has
+    them for the region (infra/arrangements/doorzettingsmacht.yaml: the SWV and the gemeente)."""
+    named = [
+        escalated.data.holders[0].model_copy(update={"partner": p, "function": "directie"})
+        for p in partners
+    ]
+    return escalated.model_copy(
+        update={"data": escalated.data.model_copy(update={"holders": named})}
+    )
 
 
 CHROMIUM = Path("/usr/bin/chromium")

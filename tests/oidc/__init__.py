@@ -36,6 +36,7 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
     "lpa-lingewaard": {"claims": {"name": "Lotte Peters", "functie": "leerplichtambtenaar"}},
     "admin-wijkteam": {"claims": {"name": "Anna de Vries", "functie": "administratie"}},
     "mentor-wijkteam": {"claims": {"name": "Mo Mentor", "functie": "mentor"}},
+    "directeur-swv": {"claims": {"name": "Dirk Directeur", "functie": "directeur"}},
     "stagiair-wijkteam": {"claims": {"name": "Sam Stagiair", "functie": "stagiair"}},
     "ouder-demo-0001": {"claims": {"name": "Ouder"}, "acr": SUBSTANTIAL},
     "ouder-basis": {"claims": {"name": "Ouder Basis"}, "acr": BASIC},

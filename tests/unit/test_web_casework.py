@@ -1,0 +1,134 @@
+"""The casework forms checked at the edge: a signal registered with the region's concern codes
+and the child's age band, a funding dispute decided by a holder of doorzettingsmacht the
+escalation names, each as one event with the person in it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from ketenbus_contracts.signalling import SignalDetails
+from services.integral_plan.web_casework import dispute_form, signal_form
+from services.integral_plan.web_forms import OnPlan
+from tests.browser.site import KID, story
+from tests.events import CHILD, LEERPLICHT, PO, SWV
+
+ACTOR = "mw-" + "2" * 24
+TODAY = date(2026, 11, 24)
+ROLE = "Intern begeleider"
+GEMEENTE = "gemeente-lingewaard"
+
+
+def _opened(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan as the school's portal shows it: its enrolment's identity opened."""
+    for enrolment in plan["attendance"]["enrolments"]:
+        enrolment["opened"] = {"identity": {"name": "Sem", "birth_date": "2014-05-03"}}
+    return plan
+
+
+def test_a_school_registers_a_signal_with_the_age_band_from_the_birth_date_on_the_plan() -> None:
+    on = OnPlan(_opened(story().plan_of(KID)), TODAY, PO, ACTOR, "", ROLE)
+
+    posted = {"zorg": ["gedrag", "thuissituatie"], "toelichting": "Boos", "contact": "ib, 026-1"}
+    checked, draft = signal_form(posted, on)
+
+    assert checked.ok and draft is not None
+    assert (
+        SignalDetails(
+            concern=["gedrag", "thuissituatie"], notes="Boos", birth_date=date(2014, 5, 3)
+        )
+        == draft.sealed
+    )
+    event = draft.build(uuid.uuid4(), {"signalling": "sealed"})
+    assert ("nl.ketenbus.signalling.signal-registered.v1", PO, ACTOR, KID) == (
+        event.type,
+        event.source,
+        event.ketenbusactor,
+        event.subject,
+    )
+    signaller = event.data.signaller
+    assert (PO, ROLE, "ib, 026-1") == (signaller.partner, signaller.role, signaller.contact)
+    assert ("12-15", date(2028, 11, 24)) == (event.data.age_band, event.data.planned_removal_on)
+    assert ["signalling"] == event.purposes
+
+
+def test_a_signal_without_a_concern_or_with_an_unknown_code_comes_back_with_the_errors() -> None:
+    on = OnPlan(_opened(story().plan_of(KID)), TODAY, PO, ACTOR, "", ROLE)
+
+    empty, none = signal_form({"contact": ""}, on)
+    unknown, also_none = signal_form({"zorg": "geheim-code", "contact": "ib"}, on)
+
+    assert (None, None) == (none, also_none)
+    assert "Kies ten minste één zorggebied." == empty.errors["zorg"]
+    assert "Vul hoe u bereikbaar bent in." == empty.errors["contact"]
+    assert "Kies zorggebieden uit de lijst." == unknown.errors["zorg"]
+
+
+def test_without_an_opened_identity_the_birth_date_is_asked_and_23_year_olds_refused() -> None:
+    on = OnPlan(story().plan_of(KID), TODAY, PO, ACTOR, "", ROLE)
+
+    posted = {"zorg": "gedrag", "contact": "ib"}
+    missing, _ = signal_form(posted, on)
+    adult, none = signal_form(posted | {"geboortedatum": "2000-01-01"}, on)
+    _, draft = signal_form(posted | {"geboortedatum": "2020-02-29"}, on)
+
+    assert "Vul de geboortedatum van het kind in." == missing.errors["geboortedatum"]
+    assert (None, "Vanaf 23 jaar is een signaal niet meer mogelijk.") == (
+        none,
+        adult.errors["geboortedatum"],
+    )
+    assert draft is not None and "4-11" == draft.build(uuid.uuid4(), {}).data.age_band
+
+
+def test_an_organisation_with_an_active_signal_registers_no_second_one() -> None:
+    on = OnPlan(story().plan_of(CHILD), TODAY, PO, ACTOR, "", ROLE)
+
+    checked, draft = signal_form({"zorg": "gedrag", "contact": "ib"}, on)
+
+    assert None is draft
+    assert "U heeft al een actief signaal over dit kind." == checked.errors["actie"]
+
+
+def _dispute(plan: dict[str, Any]) -> str:
+    return str(next(a["dispute"] for a in plan["arrangements"] if a.get("dispute"))["dispute_id"])
+
+
+def test_a_holder_of_doorzettingsmacht_decides_who_pays() -> None:
+    plan = story().plan_of(KID)
+    on = OnPlan(plan, TODAY, SWV, ACTOR, _dispute(plan), "Directeur")
+
+    checked, draft = dispute_form({"swv": "30", "gemeente": "70", "school": ""}, on)
+
+    assert checked.ok and draft is not None and draft.sealed is None
+    event = draft.build(uuid.uuid4(), {})
+    assert ("nl.ketenbus.arrangements.dispute-decided.v1", SWV, SWV, ACTOR) == (
+        event.type,
+        event.source,
+        event.data.decided_by,
+        event.ketenbusactor,
+    )
+    assert [("swv", 30), ("municipality", 70)] == [(s.payer, s.percent) for s in event.data.funding]
+
+
+def test_a_split_that_is_not_100_percent_comes_back_with_the_error() -> None:
+    plan = story().plan_of(KID)
+    on = OnPlan(plan, TODAY, GEMEENTE, ACTOR, _dispute(plan))
+
+    short, none = dispute_form({"swv": "30", "gemeente": "60"}, on)
+    odd, also_none = dispute_form({"swv": "dertig", "gemeente": "100"}, on)
+
+    assert (None, None) == (none, also_none)
+    assert "De percentages zijn samen 100." == short.errors["school"]
+    assert "Vul een heel percentage in, van 1 tot en met 100." == odd.errors["swv"]
+
+
+def test_only_a_holder_the_escalation_names_decides_the_dispute() -> None:
+    plan = story().plan_of(KID)
+
+    dispute = _dispute(plan)
+    school, by_school = dispute_form({"swv": "100"}, OnPlan(plan, TODAY, PO, ACTOR, dispute))
+    lpa, by_lpa = dispute_form({"swv": "100"}, OnPlan(plan, TODAY, LEERPLICHT, ACTOR, dispute))
+
+    assert (None, None) == (by_school, by_lpa)
+    assert "Dit geschil kunt u niet beslissen." == school.errors["actie"] == lpa.errors["actie"]
