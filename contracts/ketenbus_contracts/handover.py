@@ -39,9 +39,11 @@ from ketenbus_contracts.envelope import (
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import SealedUnder, SignedRequest
 
-# Relation bases (infra/relations.yaml): the sender's own, and the receiver the sender names.
+# Relation bases (infra/relations.yaml): the sender's own, the receiver the sender names, and
+# the school a child with an OPP or arrangement is aangemeld at (an automatic handover).
 HANDOVER_SENDER_BASIS = "handover-sender"
 HANDOVER_RECEIVER_BASIS = "handover-receiver"
+HANDOVER_AANMELDING_BASIS = "handover-aanmelding"
 
 Transition = Literal[
     "ko-po",  # childcare / pre-school (kinderopvang, VVE) → primary
@@ -320,15 +322,18 @@ class HandoverStarted(HandoverContract[HandoverStartedData], name="handover-star
     """The sending organisation starts a handover of the child."""
 
     def relation_changes(self) -> list[RelationChange]:
-        """The sender holds the dossier it prepares (handover basis)."""
-        return [
-            RelationChange(
-                self.data.sender.partner,
-                HANDOVER_SENDER_BASIS,
-                str(self.data.handover_id),
-                active=True,
-            )
+        """The sender holds the dossier it prepares (handover basis). A handover the backbone
+        started on an aanmelding also relates the school the child is aangemeld at, so it sees
+        the handover and can ask for the dossier (its zorgplicht); that opens no section."""
+        handover = str(self.data.handover_id)
+        changes = [
+            RelationChange(self.data.sender.partner, HANDOVER_SENDER_BASIS, handover, active=True)
         ]
+        if self.data.automatic and self.data.receiver is not None:
+            changes.append(
+                RelationChange(self.data.receiver, HANDOVER_AANMELDING_BASIS, handover, True)
+            )
+        return changes
 
 
 class DossierPrepared(HandoverContract[DossierPreparedData], name="dossier-prepared"):
@@ -391,6 +396,7 @@ class HandoverClosed(HandoverContract[HandoverClosedData], name="handover-closed
         return [
             RelationChange(None, HANDOVER_SENDER_BASIS, handover, active=False),
             RelationChange(None, HANDOVER_RECEIVER_BASIS, handover, active=False),
+            RelationChange(None, HANDOVER_AANMELDING_BASIS, handover, active=False),
         ]
 
 

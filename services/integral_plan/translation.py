@@ -184,8 +184,9 @@ def _clear(model: ContractModel, *fields: str) -> dict[str, Any]:
 def _handover_started(plan: Plan, view: PlanView, event: ho.HandoverStarted) -> None:
     d = event.data
     started_on = event.time.date()
+    # The sender by its own basis; the school an automatic handover names by its aanmelding.
     sender = {d.sender.partner: {"contact": d.sender.contact}}
-    plan.involve(_parties(event, sender, "handover-sender"), started_on)
+    plan.involve(_parties(event, sender), started_on)
     basis = handover_rules().basis(d.transition)
     ground = {"basis": basis.basis, "basis_source": basis.source, "automatic": d.automatic}
     view.note_handover_started(

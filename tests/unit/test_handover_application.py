@@ -367,8 +367,8 @@ def test_the_parents_not_agreeing_does_not_stop_the_delivery() -> None:
     assert 1 == len(of_type(app, DossierDelivered))
 
 
-def test_from_secondary_on_the_dossier_goes_only_with_consent() -> None:
-    app, story = application(), Story("vo-mbo")
+def test_from_secondary_to_special_the_dossier_goes_only_with_consent() -> None:
+    app, story = application(), Story("vo-so")
     apply(app, story.started(), story.prepared(), story.viewed(), story.requested())
 
     with pytest.raises(ConsentMissingError):
@@ -378,7 +378,7 @@ def test_from_secondary_on_the_dossier_goes_only_with_consent() -> None:
 
 
 def test_refused_consent_stops_the_delivery() -> None:
-    app, story = application(), Story("vo-vo")
+    app, story = application(), Story("vo-so")
     apply(app, story.started(), story.prepared(), story.viewed(), story.requested())
     apply(app, story.consent("parents", granted=False))
 
@@ -387,7 +387,7 @@ def test_refused_consent_stops_the_delivery() -> None:
 
 
 def test_a_pupil_of_sixteen_consents_not_the_parents() -> None:
-    app, story = application(), Story("vo-mbo", pupil_decides=True)
+    app, story = application(), Story("vo-so", pupil_decides=True)
     apply(app, story.started(), story.prepared(), story.viewed())
 
     with pytest.raises(WrongConsenterError):
@@ -412,7 +412,7 @@ def test_consent_follows_the_parents_view() -> None:
         apply(app, story.consent())
 
 
-@pytest.mark.parametrize("transition", ["po-vo", "so-vo", "so-mbo"])
+@pytest.mark.parametrize("transition", ["po-vo", "so-vo", "so-mbo", "vo-vo", "vo-mbo"])
 def test_consent_only_where_the_law_asks_it_a_school_report_is_a_legal_duty(
     transition: Transition,
 ) -> None:
@@ -706,3 +706,17 @@ def test_a_partner_cannot_claim_its_handover_started_by_itself() -> None:
         app.handover_of(story.id).automatic,
         [e.data.automatic for e in of_type(app, HandoverStarted)],
     )
+
+
+@pytest.mark.parametrize("transition", ["vo-vo", "vo-mbo"])
+def test_vo_to_vo_and_to_mbo_is_a_legal_duty_with_the_parents_view_not_consent(
+    transition: Transition,
+) -> None:
+    # The WVO since the Wet sterk beroepsonderwijs (1 August 2020): no consent asked.
+    app, story = application(), Story(transition)
+    apply(app, story.started(), story.prepared(), story.viewed(), story.requested())
+
+    with pytest.raises(ConsentNotRequiredError):
+        apply(app, story.consent("parents"))
+    apply(app, story.released())
+    assert 1 == len(of_type(app, DossierDelivered))

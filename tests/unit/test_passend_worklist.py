@@ -5,6 +5,7 @@ waiting for a place) is work for the school or the SWV until it is done (docs/do
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,8 +18,12 @@ from ketenbus_contracts.handover import (
     DossierPrepared,
     DossierPreparedData,
     DossierSection,
+    HandoverStarted,
+    HandoverStartedData,
     RunningSupport,
 )
+from ketenbus_contracts.handover import Organisation as HandoverParty
+from ketenbus_contracts.purposes import Purpose
 from services.arrangements.application import ArrangementsApplication
 from services.arrangements.translation import apply_inbound, to_contract
 from services.handover.application import HandoverApplication
@@ -26,6 +31,8 @@ from services.handover.domain import Organisation
 from services.handover.translation import apply_inbound as handover_inbound
 from services.handover.translation import to_contract as handover_outbound
 from services.integral_plan.application import IntegralPlanApplication
+from services.integral_plan.query import takes_part
+from services.policy.loading import load_relations
 from services.runtime.outbox import outbound_event_id
 
 CHILD = "c" * 32
@@ -252,3 +259,67 @@ def test_the_plan_shows_on_what_ground_the_dossier_goes() -> None:
     [shown] = backbone.plan.plan_of(CHILD)["handovers"]
     assert ("legal-duty", True) == (shown["basis"], shown["automatic"])
     assert "WPO art. 42" in shown["basis_source"]
+
+
+def test_an_automatic_handover_is_visible_to_the_school_the_child_is_aangemeld_at() -> None:
+    backbone = Backbone()
+    vo = ev.Party(partner="vo-het-lyceum", role="zorgcoordinator", contact="Zorgcoordinator")
+    backbone.publish(
+        ev.opp(CHILD, TODAY, [date(2027, 3, 1)]),
+        ev.aanmelding(CHILD, TODAY, school=vo, transition="po-vo"),
+    )
+    handover = HandoverApplication(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: backbone.now
+    )
+    [needed] = [e for e in relayed(backbone) if isinstance(e, HandoverNeeded)]
+    handover_inbound(handover, needed)
+    handover_relay(handover, backbone.plan)
+    recorded = [
+        handover.mapper.to_domain_event(n) for n in handover.recorder.select_notifications(1, 10)
+    ]
+    contracts = [handover_outbound(e, outbound_event_id(handover.name, e)) for e in recorded]
+    [started] = [c for c in contracts if isinstance(c, HandoverStarted)]
+    relations = [
+        Relation(r.partner or "", r.basis, r.basis_id, backbone.now)
+        for r in started.relation_changes()
+    ]
+
+    # The new school takes part in the plan (its zorgplicht on the aanmelding) ...
+    assert takes_part(backbone.plan.plan_of(CHILD), vo.partner)
+    assert ("vo-het-lyceum", "handover-aanmelding") == (relations[1].partner, relations[1].basis)
+    # ... and that relation opens nothing of the dossier before it is delivered.
+    access = load_relations().evaluate(
+        relations,
+        partner=vo.partner,
+        purpose=Purpose.HANDOVER,
+        scope=str(started.data.handover_id),
+        now=backbone.now,
+    )
+    assert (False, "no-relation") == (access.granted, access.code)
+
+
+def test_a_handover_a_partner_starts_gives_no_relation_to_the_school_it_names() -> None:
+    started = HandoverStarted.create(
+        source=SCHOOL,
+        subject=CHILD,
+        data=HandoverStartedData(
+            handover_id=uuid.uuid4(),
+            transition="po-vo",
+            sender=HandoverParty(partner=SCHOOL, contact="IB"),
+            receiver="vo-het-lyceum",
+            planned_on=TODAY,
+        ),
+    )
+
+    assert [SCHOOL] == [r.partner for r in started.relation_changes()]
+
+
+@dataclass(frozen=True)
+class Relation:
+    partner: str
+    basis: str
+    basis_id: str
+    since: datetime
+    active: bool = True
+    ended: datetime | None = None
+    until: datetime | None = None
