@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test bench lint asyncapi setup clean chromium
+.PHONY: demo test bench lint asyncapi setup clean chromium softhsm
 
 setup: $(STAMP)
 
@@ -40,13 +40,22 @@ chromium:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	fi
 
+# kluis's master key in a PKCS#11 token is tested with Debian's SoftHSM (softhsm2); install it
+# once where it is missing and we may (root), else those tests skip.
+SOFTHSM_UTIL := /usr/bin/softhsm2-util
+
+softhsm:
+	@if [ ! -x $(SOFTHSM_UTIL) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q softhsm2; \
+	fi
+
 # The tests wait on NATS, the stores and subprocesses much of the time: one pytest worker per
 # core (pytest-xdist), each with its own nats-server; a module's or class's tests stay on one
 # worker, so module- and class-scoped backbones start once; one PostgreSQL test runs at a time
 # (tests/conftest.py). TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 
-test: $(STAMP) $(NPM_STAMP) chromium
+test: $(STAMP) $(NPM_STAMP) chromium softhsm
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -3,12 +3,20 @@
 A partner's NATS user is its partner id (or the `nats.user` of its registry entry). It proves
 who it is with either
 - an NKEY: its public user NKEY is in the registry, the seed stays with the partner
-  (`nkeys_seed=` of `nats.connect`; production), or
+  (`nkeys_seed=` of `nats.connect`; production), or a credentials file (user JWT and seed)
+  where the operator runs NATS with accounts, or
 - a password: the backbone's server config names the user with `$KETENBUS_NATS_PW_<USER>`
   (the user upper-cased, `-` as `_`), the value handed to the partner (demo and test partners).
 
 Its credentials come from its own credential source, as a vendor configures it
-(`read_credentials`): an NKEY seed file, a password file, or `$KETENBUS_NATS_PW_<USER>`.
+(`read_credentials`): an NKEY seed file, a credentials file, a password file, or from the
+environment `$KETENBUS_NATS_NKEY_SEED_FILE`, `$KETENBUS_NATS_CREDS_FILE` or
+`$KETENBUS_NATS_PW_<USER>`.
+
+A cluster's servers speak TLS, and ask for a client certificate (`verify: true`):
+`TlsFiles` (the CA that signed the servers' certificates, the partner's certificate and key),
+from the environment by default (`$KETENBUS_NATS_TLS_CA`, `…_CERT`, `…_KEY`), as the backbone's
+processes take them.
 A backbone that keeps the passwords of its demo and test partners hands such a `Credentials`
 over instead (`Connections(url, source)`).
 
@@ -22,6 +30,7 @@ consumer.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,30 +61,91 @@ def partner_options(
     user: str | None = None,
     password: str | None = None,
     nkeys_seed: str | None = None,
+    creds_file: str | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments of `nats.connect` for `partner`: its user (default its id) with a
-    password or an NKEY seed file, replies on `_INBOX.<partner>`. Neither: no credentials (a
-    backbone without authorization), replies still on the partner's inbox."""
+    password, an NKEY seed file or a credentials file, replies on `_INBOX.<partner>`. None: no
+    credentials (a backbone without authorization), replies still on the partner's inbox."""
     options: dict[str, Any] = {"name": partner, "inbox_prefix": inbox_prefix(partner)}
-    if nkeys_seed is not None:
-        return {**options, "nkeys_seed": nkeys_seed}
-    if password is not None:
-        return {**options, "user": user or partner, "password": password}
-    return options
+    creds = Credentials(user or partner, password, nkeys_seed, creds_file)
+    return {**options, **creds.options()}
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """Who a connection is: a NATS user with a password, or an NKEY seed file; neither for a
-    backbone without authorization."""
+    """Who a connection is: a NATS user with a password, an NKEY seed file or a credentials
+    file; none for a backbone without authorization."""
 
     user: str | None = None
     password: str | None = None
     nkeys_seed: str | None = None
+    creds_file: str | None = None
 
     @property
     def anonymous(self) -> bool:
-        return self.password is None and self.nkeys_seed is None
+        return self.password is None and self.nkeys_seed is None and self.creds_file is None
+
+    def options(self) -> dict[str, Any]:
+        """These credentials as keyword arguments of `nats.connect` (none when anonymous)."""
+        if self.nkeys_seed is not None:
+            return {"nkeys_seed": self.nkeys_seed}
+        if self.creds_file is not None:
+            return {"user_credentials": self.creds_file}
+        if self.password is not None:
+            return {"user": self.user, "password": self.password}
+        return {}
+
+
+NKEY_SEED_FILE_VARIABLE = "KETENBUS_NATS_NKEY_SEED_FILE"
+CREDS_FILE_VARIABLE = "KETENBUS_NATS_CREDS_FILE"
+
+
+def credential_file(template: str | os.PathLike[str] | None, user: str) -> str | None:
+    """A seed or credentials file setting for `user`: `{user}` in it is the user's name, so
+    one setting serves a process that connects as several users."""
+    return None if template is None else str(template).replace("{user}", user)
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """TLS towards the NATS servers: the CA their certificates are checked against, and the
+    client certificate and key a server that verifies clients asks for (PEM files)."""
+
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> TlsFiles:
+        """`$KETENBUS_NATS_TLS_CA`, `…_CERT` and `…_KEY` (each unset: none)."""
+        env = os.environ if environ is None else environ
+
+        def path(name: str) -> Path | None:
+            value = env.get(f"KETENBUS_NATS_TLS_{name}")
+            return Path(value) if value else None
+
+        return cls(path("CA"), path("CERT"), path("KEY"))
+
+    @property
+    def enabled(self) -> bool:
+        return self.ca is not None or self.cert is not None
+
+    def context(self) -> ssl.SSLContext | None:
+        """The client's TLS context, hostnames checked; None without TLS files."""
+        if not self.enabled:
+            return None
+        context = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=str(self.ca) if self.ca else None
+        )
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.cert is not None:
+            context.load_cert_chain(str(self.cert), str(self.key) if self.key else None)
+        return context
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments of `nats.connect`: `tls` when there are TLS files."""
+        context = self.context()
+        return {} if context is None else {"tls": context}
 
 
 # Which credentials a name (a partner, or another identity) connects with.
@@ -88,16 +158,28 @@ def read_credentials(
     user: str | None = None,
     password_file: Path | None = None,
     nkeys_seed: Path | None = None,
+    creds_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Credentials:
-    """A partner's credentials from its own source: its NKEY seed file, else its password file,
-    else `$KETENBUS_NATS_PW_<USER>` (user default the partner id), else none."""
+    """A partner's credentials from its own source: its NKEY seed file, else its credentials
+    file, else its password file; else from the environment: `$KETENBUS_NATS_NKEY_SEED_FILE`,
+    `$KETENBUS_NATS_CREDS_FILE` (`{user}` in either is the user), `$KETENBUS_NATS_PW_<USER>`
+    (user default the partner id); else none."""
     name = user or partner
+    env = os.environ if environ is None else environ
     if nkeys_seed is not None:
         return Credentials(user=name, nkeys_seed=str(nkeys_seed))
+    if creds_file is not None:
+        return Credentials(user=name, creds_file=str(creds_file))
     if password_file is not None:
         return Credentials(user=name, password=password_file.read_text(encoding="utf-8").strip())
-    password = (os.environ if environ is None else environ).get(password_variable(name))
+    seed = credential_file(env.get(NKEY_SEED_FILE_VARIABLE), name)
+    if seed:
+        return Credentials(user=name, nkeys_seed=seed)
+    creds = credential_file(env.get(CREDS_FILE_VARIABLE), name)
+    if creds:
+        return Credentials(user=name, creds_file=creds)
+    password = env.get(password_variable(name))
     return Credentials(user=name, password=password) if password else Credentials()
 
 
@@ -162,24 +244,33 @@ async def connect_partner(
     partner: str,
     *,
     credentials: Credentials | None = None,
+    tls: TlsFiles | None = None,
     **kwargs: Any,
 ) -> NatsClient:
-    """A NATS connection as `partner` with `credentials` (default `own_credentials`), bounded
-    reconnects (`BOUNDED_RECONNECTS`); `kwargs` go to `nats.connect`."""
+    """A NATS connection as `partner` with `credentials` (default `own_credentials`) over `tls`
+    (default `TlsFiles.from_environ`), bounded reconnects (`BOUNDED_RECONNECTS`); `kwargs` go
+    to `nats.connect`."""
     creds = own_credentials(partner) if credentials is None else credentials
     options = partner_options(
-        partner, user=creds.user, password=creds.password, nkeys_seed=creds.nkeys_seed
+        partner,
+        user=creds.user,
+        password=creds.password,
+        nkeys_seed=creds.nkeys_seed,
+        creds_file=creds.creds_file,
     )
-    return await open_connection(servers, {**BOUNDED_RECONNECTS, **options, **kwargs})
+    secure = (TlsFiles.from_environ() if tls is None else tls).options()
+    return await open_connection(servers, {**BOUNDED_RECONNECTS, **secure, **options, **kwargs})
 
 
 class Connections:
-    """One NATS connection per identity, with the credentials `source` gives it, opened on first
-    use and closed together. Identities without credentials (a backbone without authorization)
-    share one plain connection."""
+    """One NATS connection per identity, with the credentials `source` gives it (over `tls`,
+    default from the environment), opened on first use and closed together. Identities without
+    credentials (a backbone without authorization) share one plain connection."""
 
-    def __init__(self, url: str, source: CredentialSource = own_credentials) -> None:
-        self.url, self.source = url, source
+    def __init__(
+        self, url: str, source: CredentialSource = own_credentials, tls: TlsFiles | None = None
+    ) -> None:
+        self.url, self.source, self.tls = url, source, tls
         self._open: dict[str, NatsClient] = {}
 
     async def partner(self, partner: str) -> NatsClient:
@@ -187,7 +278,9 @@ class Connections:
         creds = self.source(partner)
         key = "" if creds.anonymous else partner
         if key not in self._open:
-            self._open[key] = await connect_partner(self.url, partner, credentials=creds)
+            self._open[key] = await connect_partner(
+                self.url, partner, credentials=creds, tls=self.tls
+            )
         return self._open[key]
 
     # Another identity (e.g. the backbone's own user) connects the same way.

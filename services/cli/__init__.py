@@ -84,6 +84,20 @@ def up(data_dir: DataDir = None) -> None:
 
 
 @app.command()
+def declare(data_dir: DataDir = None) -> None:
+    """Declare the streams, object stores and partners' consumers on KETENBUS_NATS_URL (or a
+    running `up`'s server), as `up` does before it starts the services: once per deployment on
+    a cluster (systemd's ketenbus-declare.service, Kubernetes' ketenbus-declare Job), as the
+    `backbone` user."""
+    from services.runtime.supervisor import declare as declare_streams
+
+    settings = settings_for(data_dir)
+    url = backbone_url(settings)
+    asyncio.run(declare_streams(settings, url))
+    typer.echo(f"declared the streams (replicas {settings.nats_replicas})")
+
+
+@app.command()
 @keeps_tracebacks
 def service(name: str, data_dir: DataDir = None) -> None:
     """Run one service in this process (needs KETENBUS_NATS_URL, or a running `ketenbus up`)."""

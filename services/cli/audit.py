@@ -129,14 +129,25 @@ def export_ldv(
 def nats_config(
     out: Annotated[Path | None, typer.Option("--out", help="Default: infra/nats/auth.conf")] = None,
     check: Annotated[bool, typer.Option(help="Fail if the file differs (CI drift check)")] = False,
+    nkeys: Annotated[
+        Path | None,
+        typer.Option(
+            "--nkeys",
+            help="YAML map of NATS user to public user NKEY (U…): those users get an NKEY, "
+            "not a password (a cluster's services and supervisor)",
+        ),
+    ] = None,
 ) -> None:
     """Generate nats-server users and publish/subscribe allow-lists from the registry."""
+    import yaml
+
     from services.registry import service_specs
     from services.runtime.nats_auth import AUTH_CONF_PATH
     from services.runtime.nats_permissions import render_auth_config
 
     target = out or AUTH_CONF_PATH
-    text = render_auth_config(service_specs())
+    given = yaml.safe_load(nkeys.read_text(encoding="utf-8")) if nkeys else None
+    text = render_auth_config(service_specs(), nkeys=given)
     if check:
         if not target.exists() or target.read_text() != text:
             fail(

@@ -9,6 +9,7 @@ from ketenbus_partner.keys import KLUIS_PARTNER_ID, load_or_create_partner_keys
 from services.kluis.application import KluisApplication
 from services.kluis.handlers import ANSWERS, CONSUMES
 from services.kluis.keystore import Keystore
+from services.kluis.master_key import master_key
 from services.kluis.translation import to_contract
 from services.policy.loading import REGISTER_PATH, load_register, load_relations
 from services.runtime.partners import PartnerRegistry
@@ -22,7 +23,7 @@ def _needs(settings: Settings, registry: PartnerRegistry) -> dict[str, Any]:
         "register": load_register(settings.processing_register or REGISTER_PATH),
         "rules": load_relations(),
         "directory": registry,
-        "keystore": Keystore.open(settings),
+        "keystore": Keystore.open(settings, master_key(settings)),
         "own_keys": load_or_create_partner_keys(settings.data_dir, KLUIS_PARTNER_ID),
         "retention_interval": settings.kluis_retention_interval,
     }

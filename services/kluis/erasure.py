@@ -16,6 +16,7 @@ import structlog
 from ketenbus_contracts.privacy import ChildErased, ChildErasedData
 from services.kluis.application import KluisApplication
 from services.kluis.keystore import Keystore
+from services.kluis.master_key import master_key
 from services.runtime import nats_auth
 from services.runtime.settings import Settings
 
@@ -39,7 +40,7 @@ def known_child(application: KluisApplication, child: str) -> bool:
 
 def destroy_keys(settings: Settings, child: str) -> int:
     """Delete the child's data keys physically; returns how many were deleted."""
-    keystore = Keystore.open(settings)
+    keystore = Keystore.open(settings, master_key(settings))
     try:
         return keystore.erase(child)
     finally:

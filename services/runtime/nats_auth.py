@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from faststream.nats.security import NatsUserPassword
+from faststream.nats.security import NatsCredentials, NatsNKey, NatsSecurity, NatsUserPassword
 from nats.aio.client import Client as NatsClient
 
 from ketenbus_partner.connect import BOUNDED_RECONNECTS as KIT_BOUNDED_RECONNECTS
@@ -31,7 +31,9 @@ from ketenbus_partner.connect import Connections as PartnerConnections
 from ketenbus_partner.connect import (
     Credentials,
     CredentialSource,
+    TlsFiles,
     connect_partner,
+    credential_file,
     inbox_prefix,
     open_connection,
     password_variable,
@@ -82,27 +84,54 @@ def nats_password(settings: Settings, user: str) -> str:
     return "kb-" + load_or_create_secret(secrets_dir(settings) / user).hex()
 
 
-def connect_options(settings: Settings, user: str, inbox: str | None = None) -> dict[str, Any]:
-    """Keyword arguments of `nats.connect` for `user`: none without authorization; else its
-    name, password and reply inbox prefix (`inbox`, default `_INBOX.<user>`)."""
+def tls_files(settings: Settings) -> TlsFiles:
+    """The process's TLS towards NATS (`KETENBUS_NATS_TLS_CA`, `…_CERT`, `…_KEY`)."""
+    return TlsFiles(settings.nats_tls_ca, settings.nats_tls_cert, settings.nats_tls_key)
+
+
+def credentials(settings: Settings, user: str) -> Credentials:
+    """How `user` proves itself: its NKEY seed file or credentials file when the settings name
+    one (`KETENBUS_NATS_NKEY_SEED_FILE`, `KETENBUS_NATS_CREDS_FILE`, `{user}` in the path the
+    user), else its password under `KETENBUS_NATS_AUTH=registry`, else nothing."""
+    seed = credential_file(settings.nats_nkey_seed_file, user)
+    if seed is not None:
+        return Credentials(user=user, nkeys_seed=seed)
+    creds = credential_file(settings.nats_creds_file, user)
+    if creds is not None:
+        return Credentials(user=user, creds_file=creds)
     if settings.nats_auth == "none":
-        return {}
-    return {
-        "user": user,
-        "password": nats_password(settings, user),
-        "inbox_prefix": inbox_prefix(inbox or user),
-    }
+        return Credentials()
+    return Credentials(user=user, password=nats_password(settings, user))
+
+
+def connect_options(settings: Settings, user: str, inbox: str | None = None) -> dict[str, Any]:
+    """Keyword arguments of `nats.connect` for `user`: TLS when the settings name TLS files;
+    its credentials (`credentials`) and reply inbox prefix (`inbox`, default `_INBOX.<user>`)
+    when it has any."""
+    secure = tls_files(settings).options()
+    creds = credentials(settings, user)
+    if creds.anonymous:
+        return secure
+    return {**secure, **creds.options(), "inbox_prefix": inbox_prefix(inbox or user)}
 
 
 def broker_options(settings: Settings, user: str) -> dict[str, Any]:
     """Keyword arguments of faststream's `NatsBroker` for `user` (see `connect_options`)."""
-    options = connect_options(settings, user)
-    if not options:
-        return {}
-    return {
-        "security": NatsUserPassword(username=user, password=options["password"]),
-        "inbox_prefix": options["inbox_prefix"],
-    }
+    context = tls_files(settings).context()
+    creds = credentials(settings, user)
+    security: NatsSecurity | None
+    if creds.nkeys_seed is not None:
+        security = NatsNKey.from_file(creds.nkeys_seed, ssl_context=context)
+    elif creds.creds_file is not None:
+        security = NatsCredentials.from_file(creds.creds_file, ssl_context=context)
+    elif creds.password is not None:
+        security = NatsUserPassword(user, creds.password, ssl_context=context)
+    else:
+        security = None if context is None else NatsSecurity(ssl_context=context)
+    options: dict[str, Any] = {} if security is None else {"security": security}
+    if not creds.anonymous:
+        options["inbox_prefix"] = inbox_prefix(user)
+    return options
 
 
 # A command's connection gives up within seconds when the backbone goes away (the kit's
@@ -139,12 +168,12 @@ def credential_source(settings: Settings, path: Path = PARTNERS_PATH) -> Credent
     registered partner's credentials, any other name's as the backbone user of that name."""
     partners = {e.id for e in load_partners(path).partners}
 
-    def credentials(name: str) -> Credentials:
-        if name in partners or settings.nats_auth == "none":
+    def source(name: str) -> Credentials:
+        if name in partners:
             return partner_credentials(settings, name, path)
-        return Credentials(user=name, password=nats_password(settings, name))
+        return credentials(settings, name)
 
-    return credentials
+    return source
 
 
 async def partner_connect(
@@ -153,7 +182,7 @@ async def partner_connect(
     """A NATS connection as a registered partner through the partner kit, with the password
     the backbone keeps for it (`partner_credentials`)."""
     creds = partner_credentials(settings, partner, path)
-    return await connect_partner(url, partner, credentials=creds, **kwargs)
+    return await connect_partner(url, partner, credentials=creds, tls=tls_files(settings), **kwargs)
 
 
 class Connections(PartnerConnections):
@@ -161,7 +190,7 @@ class Connections(PartnerConnections):
     one NATS connection per identity (a partner, or a backbone user such as `backbone`)."""
 
     def __init__(self, settings: Settings, url: str, path: Path = PARTNERS_PATH) -> None:
-        super().__init__(url, credential_source(settings, path))
+        super().__init__(url, credential_source(settings, path), tls_files(settings))
         self.settings, self.path = settings, path
 
 

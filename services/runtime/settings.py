@@ -51,6 +51,39 @@ class Settings(BaseSettings):
             "enables its authorization, see infra/nats/cluster-node.conf)"
         ),
     )
+    nats_tls_ca: Path | None = Field(
+        default=None,
+        description=(
+            "CA certificate (PEM) the NATS servers' certificates are checked against; set, every "
+            "connection is TLS (a cluster's nodes, infra/nats/cluster-node.conf)"
+        ),
+    )
+    nats_tls_cert: Path | None = Field(
+        default=None,
+        description=(
+            "Client certificate (PEM) shown to a NATS server that asks for one (`verify: true`); "
+            "with KETENBUS_NATS_TLS_KEY"
+        ),
+    )
+    nats_tls_key: Path | None = Field(
+        default=None, description="The client certificate's private key (PEM)"
+    )
+    nats_nkey_seed_file: str | None = Field(
+        default=None,
+        description=(
+            "A file with the NATS user's NKEY seed (`SU…`): the process proves its user with it "
+            "instead of a password, whatever KETENBUS_NATS_AUTH says. `{user}` in the path is "
+            "the user connecting (`/etc/ketenbus/nkeys/{user}.nk`), for a process that "
+            "connects as more than one (`ketenbus up`: `backbone` and each service)"
+        ),
+    )
+    nats_creds_file: str | None = Field(
+        default=None,
+        description=(
+            "A NATS credentials file (user JWT and NKEY seed, from an operator's account "
+            "server); as KETENBUS_NATS_NKEY_SEED_FILE, `{user}` in the path is the user"
+        ),
+    )
     store: Literal["sqlite", "postgres"] = "sqlite"
     postgres_host: str = "127.0.0.1"
     postgres_port: int = 5432
@@ -170,6 +203,30 @@ class Settings(BaseSettings):
             "ran out; each scope whose period passed has its keys destroyed"
         ),
     )
+    kluis_master_key: Literal["file", "pkcs11"] = Field(
+        default="file",
+        description=(
+            "Where kluis's master key lives: `file` in <data_dir>/secrets/master.key, or "
+            "`pkcs11` in an HSM's token, never leaving it (services/kluis/master_key.py)"
+        ),
+    )
+    kluis_pkcs11_module: Path | None = Field(
+        default=None, description="The PKCS#11 module (the HSM vendor's .so)"
+    )
+    kluis_pkcs11_token: str | None = Field(default=None, description="The token's label")
+    kluis_pkcs11_pin: SecretStr = Field(
+        default=SecretStr(""), description="The token's user PIN (from the secret store)"
+    )
+    kluis_pkcs11_key_label: str = Field(
+        default="ketenbus-master", description="The master key's label in the token"
+    )
+    kluis_pkcs11_create_key: bool = Field(
+        default=False,
+        description=(
+            "Make the master key in the token when it has none under the label (once, at the "
+            "first start; otherwise a missing key is an error, never a new key made silently)"
+        ),
+    )
     processing_register: Path | None = Field(
         default=None,
         description=(
@@ -199,6 +256,12 @@ class Settings(BaseSettings):
         Resolved once, so the processes started with `to_env` all get the same setting."""
         if self.nats_auth is None:
             self.nats_auth = "none" if self.nats_url else "registry"
+        return self
+
+    @model_validator(mode="after")
+    def _client_certificate_with_its_key(self) -> Settings:
+        if (self.nats_tls_cert is None) != (self.nats_tls_key is None):
+            raise ValueError("KETENBUS_NATS_TLS_CERT and KETENBUS_NATS_TLS_KEY go together")
         return self
 
     @property

@@ -187,6 +187,12 @@ def case_status(b: Backbone, tmp: Path) -> None:
     assert (0, True) == (result.code, "INBOUND" in result.out)
 
 
+def case_declare(b: Backbone, tmp: Path) -> None:
+    # On the running backbone's server again: declaring is idempotent.
+    result = run(b.data_dir, "declare")
+    assert (0, "declared the streams (replicas 1)") == (result.code, result.out.strip())
+
+
 def case_publish(b: Backbone, tmp: Path) -> None:
     first = run(b.data_dir, "publish", "--as", SCHOOL, str(EXAMPLE))
     again = run(b.data_dir, "publish", "--as", SCHOOL, str(EXAMPLE))
@@ -545,6 +551,7 @@ CASES = {
     "service": case_service,
     "demo": case_demo,
     "status": case_status,
+    "declare": case_declare,
     "publish": case_publish,
     "plan show": case_plan_show,
     "erase": case_erase,
@@ -623,9 +630,11 @@ def test_without_a_backbone_commands_say_so_in_one_line(nothing: Path) -> None:
     publish = run(nothing, "publish", "--as", SCHOOL, str(EXAMPLE))
     feed = run(nothing, "feed", "--as", SCHOOL)
     service = run(nothing, "service", "signalling")
+    declare = run(nothing, "declare")
     expected = "error: no running backbone: start `ketenbus up` (or set KETENBUS_NATS_URL) and "
     assert (1, expected + "try again") == one_line(publish)
     assert (1, expected + "try again") == one_line(feed)
+    assert (1, expected + "try again") == one_line(declare)
     assert 1 == one_line(service)[0]
 
 

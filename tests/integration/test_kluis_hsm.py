@@ -1,0 +1,151 @@
+"""kluis's master key in a PKCS#11 token (SoftHSM, Debian's softhsm2; `make test` installs it
+where it is missing and it may): chosen by the settings, wrapping and unwrapping inside the
+token, never extractable, bound to each key's kid, and nothing of it in the data dir.
+
+The attacks: reading the key's value out of the token, moving a wrapped key to another kid's
+row, a wrong PIN, a label without a key (no new key is made silently).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.sealing import make_kid
+from services.kluis.keystore import Keystore, MasterKeyError
+from services.kluis.master_key import Pkcs11MasterKey, master_key
+from services.runtime.settings import Settings
+from tests.integration.helpers import child
+
+pytestmark = pytest.mark.integration
+
+SOFTHSM_MODULES = (
+    Path("/usr/lib/softhsm/libsofthsm2.so"),
+    Path("/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so"),
+    Path("/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so"),
+)
+TOKEN, PIN = "ketenbus-kluis", "4711-test"
+OPEN_MASTER_KEY = (
+    "from services.kluis.master_key import master_key\n"
+    "from services.runtime.settings import Settings\n"
+    "master_key(Settings())\n"
+)
+
+
+@dataclass(frozen=True)
+class SoftHsm:
+    module: Path
+    token: str
+    pin: str
+
+
+@pytest.fixture(scope="module")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
+    """A SoftHSM token of this module's own. SoftHSM reads its config once per process, so the
+    token directory is set before the library is first loaded and stays for the process."""
+    module = next((m for m in SOFTHSM_MODULES if m.exists()), None)
+    util = shutil.which("softhsm2-util")
+    if module is None or util is None:
+        pytest.skip("softhsm2 is not installed (make test installs it where it may)")
+    conf = os.environ.get("SOFTHSM2_CONF")
+    if conf is None:
+        root = tmp_path_factory.mktemp("softhsm")
+        (root / "tokens").mkdir()
+        conf = str(root / "softhsm2.conf")
+        Path(conf).write_text(
+            f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\n"
+            "log.level = ERROR\n"
+        )
+        os.environ["SOFTHSM2_CONF"] = conf
+    label = f"{TOKEN}-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        [util, "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", "so-" + PIN],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "SOFTHSM2_CONF": conf},
+    )
+    yield SoftHsm(module, label, PIN)
+
+
+def hsm_settings(tmp_path: Path, hsm: SoftHsm, **changes: object) -> Settings:
+    given: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "store": "sqlite",
+        "nats_auth": "none",
+        "kluis_master_key": "pkcs11",
+        "kluis_pkcs11_module": hsm.module,
+        "kluis_pkcs11_token": hsm.token,
+        "kluis_pkcs11_pin": hsm.pin,
+    }
+    return Settings(**(given | changes))  # type: ignore[arg-type]
+
+
+def test_the_settings_put_the_master_key_in_the_token_and_nothing_in_the_data_dir(
+    tmp_path: Path, softhsm: SoftHsm
+) -> None:
+    settings = hsm_settings(tmp_path, softhsm, kluis_pkcs11_create_key=True)
+    keystore = Keystore.open(settings, master_key(settings))
+    kid_key = keystore.sealing_key(child(1), Purpose.PLAN, "plan")
+    keystore.close()
+
+    # Another kluis (a restart, another host on the same token) opens the same key.
+    again = Keystore.open(settings, master_key(hsm_settings(tmp_path, softhsm)))
+    assert kid_key == again.key(child(1), Purpose.PLAN, "plan", 1)
+    assert "pkcs11:ketenbus-master" == again.master.key_id
+    again.close()
+    assert not (settings.data_dir / "secrets" / "master.key").exists()
+
+
+def test_the_master_key_cannot_be_read_out_of_the_token(tmp_path: Path, softhsm: SoftHsm) -> None:
+    import pkcs11
+    from pkcs11 import Attribute, KeyType, ObjectClass
+
+    Pkcs11MasterKey(softhsm.module, softhsm.token, softhsm.pin, "extract-me", create=True)
+    token = pkcs11.lib(str(softhsm.module)).get_token(token_label=softhsm.token)
+    with token.open() as session:  # logged in already: the process's login is shared
+        key = session.get_key(
+            object_class=ObjectClass.SECRET_KEY, key_type=KeyType.AES, label="extract-me"
+        )
+        assert (False, True) == (key[Attribute.EXTRACTABLE], key[Attribute.SENSITIVE])
+        with pytest.raises(pkcs11.PKCS11Error):
+            key[Attribute.VALUE]
+
+
+def test_a_wrapped_key_moved_to_another_kid_does_not_unwrap(
+    tmp_path: Path, softhsm: SoftHsm
+) -> None:
+    master = Pkcs11MasterKey(softhsm.module, softhsm.token, softhsm.pin, "bound", create=True)
+    kid = make_kid(child(2), Purpose.SUPPORT, "arrangement-1", 1).encode()
+    other = make_kid(child(3), Purpose.SUPPORT, "arrangement-1", 1).encode()
+    data_key = os.urandom(32)
+    wrapped = master.wrap(data_key, aad=kid)
+
+    assert data_key == master.unwrap(wrapped, aad=kid)
+    with pytest.raises(MasterKeyError):
+        master.unwrap(wrapped, aad=other)
+
+
+def test_a_kluis_with_a_wrong_pin_opens_nothing(tmp_path: Path, softhsm: SoftHsm) -> None:
+    # In a process of its own: a PKCS#11 login is the process's, and this one is logged in.
+    settings = hsm_settings(tmp_path, softhsm, kluis_pkcs11_pin="0000")
+    env = {**os.environ, **settings.to_env()}
+    opened = subprocess.run(
+        [sys.executable, "-c", OPEN_MASTER_KEY], env=env, capture_output=True, text=True
+    )
+    assert (1, True) == (opened.returncode, "does not open (PinIncorrect)" in opened.stderr)
+    assert "0000" not in opened.stderr
+
+
+def test_a_label_without_a_key_is_an_error_not_a_new_key(tmp_path: Path, softhsm: SoftHsm) -> None:
+    settings = hsm_settings(tmp_path, softhsm, kluis_pkcs11_key_label="typo-master")
+    with pytest.raises(MasterKeyError, match="no master key 'typo-master'"):
+        master_key(settings)
