@@ -298,6 +298,18 @@ class InformingPostponedData(EventData):
     until: date
 
 
+class InformingDueData(EventData):
+    """The signaller's informing task as it stands (the worklist's): whom it still has to tell
+    of its signal, since when, and until when it postponed it (the ground stays with the
+    signaller). Addressed to the signaller alone."""
+
+    signal_id: uuid.UUID
+    partner: PartnerId = Field(description="The signaller, whose task it is")
+    audience: list[Audience] = Field(description="Still to be told; empty when all were told")
+    since: date = Field(description="The day the task arose (the signal, or the new age band)")
+    postponed_until: date | None = None
+
+
 class AgeBandDeclaredData(EventData):
     """The child crossed into another age band (12, 16): whom to inform may change."""
 
@@ -424,6 +436,10 @@ class AgeBandDeclared(SignallingContract[AgeBandDeclaredData], name="age-band-de
     """The signaller declares the child's new age band (it turned 12 or 16)."""
 
 
+class InformingDue(SignallingContract[InformingDueData], name="informing-due"):
+    """The signaller's informing task changed: whom it still has to tell, since, postponed."""
+
+
 InboundSignallingEvent = Annotated[
     SignalRegistered
     | SignalWithdrawn
@@ -447,6 +463,7 @@ SignallingEvent = Annotated[
     | ContactEscalated
     | HistoryNotice
     | ParentsInformed
-    | RiskInventoryRecorded,
+    | RiskInventoryRecorded
+    | InformingDue,
     Field(discriminator="type"),
 ]

@@ -271,6 +271,8 @@ class IntegralPlanApplication(RuledApplication[WorklistRules]):
             "signal-decision": 4,
             "jgz-referral": 4,
             "exemption-renewal": 4,
+            "informing-overdue": 4,
+            "informing-postponement-ended": 4,
             "due-soon-action": 5,
             "zorgplicht-decision": 6,
             "opp-due": 7,
@@ -624,6 +626,47 @@ def exemption_renewals(
     return items
 
 
+def informing_partners(plan: Plan, view: PlanView) -> set[str]:
+    return {
+        s["partner"] for s in view.items("signals") if (s.get("informing") or {}).get("audience")
+    }
+
+
+def informing_tasks(
+    plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
+) -> list[dict[str, Any]]:
+    """A signaller that has not told the parents and/or the child of its active signal (Jeugdwet
+    afdeling 7.1): on its list `informing_days` after the task arose (the signal, or the age
+    band that added someone: the child turned 12 or 16), and at once when a postponement it
+    recorded ends with them still not told; until it confirms."""
+    items = []
+    for signal in view.items("signals"):
+        task = signal.get("informing") or {}
+        if signal["partner"] != partner or signal["status"] != "active" or not task.get("audience"):
+            continue
+        until = task["postponed_until"]
+        if until is not None:
+            if date.fromisoformat(until) > today:
+                continue
+            kind, since, deadline = "informing-postponement-ended", until, until
+        else:
+            due = date.fromisoformat(task["since"]) + timedelta(days=rules.informing_days)
+            if today <= due:
+                continue
+            kind, since, deadline = "informing-overdue", task["since"], due.isoformat()
+        items.append(
+            {
+                "kind": kind,
+                "child": plan.child,
+                "since": since,
+                "ref": signal["signal_id"],
+                "audience": task["audience"],
+                "deadline": deadline,
+            }
+        )
+    return items
+
+
 class WorkSource(NamedTuple):
     """One kind of work: its items for a partner on a day, and whom a plan could list for it
     on any day (what the worklist index keeps: it may name more, never fewer)."""
@@ -642,6 +685,7 @@ WORK_ITEMS: list[WorkSource] = [
     WorkSource(jgz_referrals, referral_partners),
     WorkSource(exemption_renewals, exemption_partners),
     WorkSource(continuity_gaps, continuity_partners),
+    WorkSource(informing_tasks, informing_partners),
 ]
 
 

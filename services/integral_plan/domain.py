@@ -601,6 +601,8 @@ def signalling_seen_by(view: dict[str, Any], partner: str) -> dict[str, Any]:
         if signal["partner"] != partner:
             signal["sealed"] = {}
             signal["concern"] = "with-signaller"
+            # Whom the signaller still has to tell is its own task.
+            signal.pop("informing", None)
         signals.append(signal)
     view["signals"] = signals
     view["parties"] = [

@@ -39,6 +39,7 @@ from ketenbus_contracts.plan import (
 from ketenbus_contracts.signalling import (
     ContactMade,
     CoordinatorAssigned,
+    InformingDue,
     MatchContact,
     MatchEnded,
     MatchFound,
@@ -86,6 +87,12 @@ def _signal_registered(plan: Plan, view: PlanView, event: SignalRegistered) -> N
     signaller = d.signaller.model_dump()
     plan.involve_signaller(signaller, d.registered_on)
     view.note_signal(d.signal_id, signaller, d.registered_on, event.id, _sealed(d))
+
+
+@projects(InformingDue)
+def _informing_due(plan: Plan, view: PlanView, event: InformingDue) -> None:
+    d = event.data
+    view.note_informing(d.signal_id, list(d.audience), d.since, d.postponed_until)
 
 
 @projects(SignalWithdrawn)

@@ -24,6 +24,7 @@ from typing import Any
 from services.integral_plan.domain import Plan, PlanParty
 
 SIGNALS, MATCH, HANDOVERS, ARRANGEMENTS = "signals", "match", "handovers", "arrangements"
+INFORMING = "informing"  # a signal's informing task (the signaller's alone)
 # A handover's prepared dossier, still sealed: kept in the view for the linked parents only.
 DOSSIER = "dossier"
 ENROLMENTS, EXEMPTIONS, OFFERS, REPORTS = "enrolments", "exemptions", "offers", "reports"
@@ -140,6 +141,23 @@ class PlanView:
         self._put(SIGNALS, str(signal_id), body)
         at = registered_on.isoformat()
         self._timeline_entry(at, "signal", signaller["partner"], ref=str(signal_id))
+
+    def note_informing(
+        self,
+        signal_id: uuid.UUID,
+        audience: list[str],
+        since: date,
+        postponed_until: date | None,
+    ) -> None:
+        """The signaller's informing task on its signal (shown to the signaller alone)."""
+        signal = self._section(SIGNALS).get(str(signal_id))
+        if signal is not None:
+            task = {
+                "audience": list(audience),
+                "since": since.isoformat(),
+                "postponed_until": postponed_until.isoformat() if postponed_until else None,
+            }
+            self._put(SIGNALS, str(signal_id), signal | {INFORMING: task})
 
     def note_withdrawal(self, signal_id: uuid.UUID, withdrawn_on: date, reason: str) -> None:
         signal = self._section(SIGNALS).get(str(signal_id))

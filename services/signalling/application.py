@@ -225,6 +225,7 @@ class SignallingApplication(RuledApplication[SignallingRules]):
         signal_id: uuid.UUID,
         partner: str,
         age_band: str,
+        declared_on: date | None = None,
         batch: Batch | None = None,
     ) -> None:
         if age_band not in self.rules.age_bands:
@@ -234,7 +235,7 @@ class SignallingApplication(RuledApplication[SignallingRules]):
         self.run(
             batch,
             lambda b: self._signals(b, child).declare_age_band(
-                signal_id, partner, age_band, audience
+                signal_id, partner, age_band, audience, declared_on
             ),
         )
 

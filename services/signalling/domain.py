@@ -116,6 +116,8 @@ class Signal:
     to_inform: tuple[str, ...] = ()
     informed: tuple[str, ...] = ()
     postponed: tuple[str, date] | None = None
+    # The day the open informing task arose (the signal, or the age band that added someone).
+    informing_since: date | None = None
 
     @property
     def uninformed(self) -> tuple[str, ...]:
@@ -537,6 +539,16 @@ class ChildSignals(PerChild, MatchHolder):
         ground: str
         until: date
 
+    class InformingDue(Aggregate.Event):
+        """The informing task as it stands, for the signaller's worklist (no ground)."""
+
+        child: str
+        signal_id: uuid.UUID
+        partner: str
+        audience: list[str]
+        since: date
+        postponed_until: date | None
+
     class HistoryNoticeGiven(Aggregate.Event):
         child: str
         signal_id: uuid.UUID
@@ -654,6 +666,7 @@ class ChildSignals(PerChild, MatchHolder):
                 audience=audience,
                 age_band=age_band,
             )
+            self._task_changed(self.signals[signal_id], since=registered_on)
 
     # informing the parents and/or the child: a task, confirmed or postponed on a ground
 
@@ -677,6 +690,7 @@ class ChildSignals(PerChild, MatchHolder):
             audience=sorted(audience),
             informed_on=informed_on,
         )
+        self._task_changed(signal)
 
     def postpone_informing(
         self, signal_id: uuid.UUID, partner: str, ground: str, until: date, today: date
@@ -687,11 +701,18 @@ class ChildSignals(PerChild, MatchHolder):
         if until <= today:
             raise InformingError("a postponement runs until a later day")
         self._informing_postponed(child=self.child, signal_id=signal_id, ground=ground, until=until)
+        self._task_changed(signal)
 
     def declare_age_band(
-        self, signal_id: uuid.UUID, partner: str, age_band: str, audience: list[str]
+        self,
+        signal_id: uuid.UUID,
+        partner: str,
+        age_band: str,
+        audience: list[str],
+        declared_on: date | None = None,
     ) -> None:
-        """The child crossed 12 or 16: whoever is now to be told and was not becomes a task."""
+        """The child crossed 12 or 16: whoever is now to be told and was not becomes a task,
+        from the day it was declared."""
         signal = self._own_active(signal_id, partner)
         new = sorted(set(audience) - set(signal.to_inform))
         if signal.active and new:
@@ -703,6 +724,19 @@ class ChildSignals(PerChild, MatchHolder):
                 audience=new,
                 age_band=age_band,
             )
+            self._task_changed(signal, since=declared_on or signal.registered_on)
+
+    def _task_changed(self, signal: Signal, since: date | None = None) -> None:
+        """The informing task as it now stands (whom still to tell, since, postponed until),
+        for the signaller's worklist; a new task starts `since`."""
+        self._informing_due(
+            child=self.child,
+            signal_id=signal.signal_id,
+            partner=signal.partner,
+            audience=list(signal.uninformed),
+            since=since or signal.informing_since or signal.registered_on,
+            postponed_until=signal.postponed[1] if signal.postponed else None,
+        )
 
     def withdraw_signal(
         self, signal_id: uuid.UUID, partner: str, withdrawn_on: date, reason: str
@@ -891,6 +925,18 @@ class ChildSignals(PerChild, MatchHolder):
         self, child: str, signal_id: uuid.UUID, ground: str, until: date
     ) -> None:
         self.signals[signal_id].postponed = (ground, until)
+
+    @event(InformingDue)
+    def _informing_due(
+        self,
+        child: str,
+        signal_id: uuid.UUID,
+        partner: str,
+        audience: list[str],
+        since: date,
+        postponed_until: date | None,
+    ) -> None:
+        self.signals[signal_id].informing_since = since
 
     @event(HistoryNoticeGiven)
     def _history_notice_given(

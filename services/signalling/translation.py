@@ -16,6 +16,7 @@ from ketenbus_contracts.signalling import (
     CoordinatorChanged,
     HistoryNotice,
     InformingConfirmed,
+    InformingDue,
     InformingPostponed,
     MatchEnded,
     MatchFound,
@@ -104,6 +105,7 @@ def apply_inbound(app: SignallingApplication, event: Inbound, batch: Batch | Non
             signal_id=event.data.signal_id,
             partner=event.source,
             age_band=event.data.age_band,
+            declared_on=event.data.declared_on,
             batch=batch,
         )
     elif isinstance(event, ChildDeceased):
@@ -165,6 +167,7 @@ to_contract = Outbound(
         MatchHolder.ContactEscalated: ContactEscalated,
         ChildSignals.HistoryNoticeGiven: HistoryNotice,
         ChildSignals.ParentsInformed: ParentsInformed,
+        ChildSignals.InformingDue: InformingDue,
         ChildSignals.RiskInventoryRecorded: RiskInventoryRecorded,
     },
 )

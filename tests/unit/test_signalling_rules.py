@@ -43,6 +43,8 @@ from ketenbus_contracts.signalling import (
     check_concern_codes,
     signal_period,
 )
+from services.integral_plan.application import IntegralPlanApplication
+from services.integral_plan.domain import signalling_seen_by
 from services.policy.loading import load_register
 from services.runtime.outbox import outbound_event_id
 from services.signalling.application import (
@@ -636,6 +638,72 @@ def test_informing_follows_the_child_when_it_crosses_12_or_16() -> None:
     assert [(["parents"], "4-11"), (["child"], "12-15")] == tasks
     [stored] = h.app.signals_of(CHILD).signals.values()
     assert ("child",) == stored.uninformed
+
+
+def informing_work(h: Harness, partner: str, on: date) -> list[tuple[str, list[str], str]]:
+    """The informing items on `partner`'s worklist on `on`, from what signalling published."""
+    plan = IntegralPlanApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=h.clock)
+    for event in h.published():
+        plan.apply(event)
+    items = plan.worklist(partner, datetime.combine(on, datetime.min.time(), UTC))["items"]
+    return [(i["kind"], i["audience"], i["since"]) for i in items if "informing" in i["kind"]]
+
+
+def test_a_signaller_that_has_not_informed_within_its_term_has_it_on_its_werklijst() -> None:
+    h = Harness()
+    registered = signal(SCHOOL, age_band="12-15")  # 2026-11-01
+    h.feed(registered)
+    within = informing_work(h, SCHOOL.partner, date(2026, 11, 15))
+
+    overdue = informing_work(h, SCHOOL.partner, date(2026, 11, 16))
+    h.feed(confirmed(registered, ["parents"]))
+    child_left = informing_work(h, SCHOOL.partner, date(2026, 11, 16))
+    h.feed(confirmed(registered, ["child"]))
+
+    assert [] == within
+    assert [("informing-overdue", ["child", "parents"], "2026-11-01")] == overdue
+    assert [("informing-overdue", ["child"], "2026-11-01")] == child_left
+    assert [] == informing_work(h, SCHOOL.partner, date(2026, 11, 16))
+    assert [] == informing_work(h, JGZ.partner, date(2026, 11, 16))  # the signaller's alone
+
+
+def test_a_postponement_that_ends_puts_informing_back_on_the_signallers_werklijst() -> None:
+    h = Harness()
+    registered = signal(SCHOOL, age_band="4-11")
+    h.feed(registered, postponed(registered, "onderzoek-loopt", date(2027, 1, 10)))
+
+    postponed_work = informing_work(h, SCHOOL.partner, date(2027, 1, 9))
+    ended = informing_work(h, SCHOOL.partner, date(2027, 1, 10))
+
+    assert [] == postponed_work
+    assert [("informing-postponement-ended", ["parents"], "2027-01-10")] == ended
+
+
+def test_a_child_crossing_12_or_16_later_puts_the_new_informing_on_the_werklijst() -> None:
+    h = Harness()
+    registered = signal(SCHOOL, age_band="4-11")
+    h.feed(registered, confirmed(registered, ["parents"]))
+
+    h.feed(crossed(registered, "12-15"))  # declared 2027-03-01: now the child is told too
+
+    assert [] == informing_work(h, SCHOOL.partner, date(2027, 3, 15))
+    assert [("informing-overdue", ["child"], "2027-03-01")] == informing_work(
+        h, SCHOOL.partner, date(2027, 3, 16)
+    )
+
+
+def test_another_party_on_the_plan_never_sees_whom_a_signaller_still_has_to_inform() -> None:
+    h = Harness()
+    registered = signal(SCHOOL, age_band="12-15")
+    h.feed(registered, signal(JGZ, age_band="12-15"))  # a match: the JGZ sees the signal
+    plan = IntegralPlanApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=h.clock)
+    for event in h.published():
+        plan.apply(event)
+
+    seen = signalling_seen_by(plan.plan_of(CHILD), JGZ.partner)["signals"]
+
+    school_signal = next(s for s in seen if s["partner"] == SCHOOL.partner)
+    assert "informing" not in school_signal
 
 
 # ----------------------------------------------------------------------------- risk inventory
