@@ -119,6 +119,8 @@ class ArrangementsApplication(RuledApplication[Rules]):
                 "percent": percent,
                 "national_percent": year.national_percent,
                 "above_national": percent > year.national_percent,
+                "source": year.source,
+                "placeholder": year.placeholder,
             }
         return {"school_year": school_year, "swv": rates}
 

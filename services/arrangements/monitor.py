@@ -31,6 +31,10 @@ class JointDeployment(_Strict):
 class TlvYear(_Strict):
     national_percent: float = Field(ge=0, le=100)
     pupils: dict[str, int]
+    # Where the figures come from (DUO's teldatum, the published national figure); a figure
+    # nobody entered yet is a placeholder, marked so and shown so with the rate.
+    source: str = Field(min_length=1)
+    placeholder: bool = False
 
 
 class MonitorRules(_Strict):

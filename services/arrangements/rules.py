@@ -40,6 +40,8 @@ class TlvTerm:
 
     max_school_years: int | None
     ends_on_school_year_end: bool
+    source: str = ""
+    placeholder: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,10 @@ class _Opp(_Strict):
 class _TlvTerm(_Strict):
     max_school_years: int | None = Field(ge=1)
     ends_on_school_year_end: bool = False
+    # The SWV's ondersteuningsplan the term comes from; a term nobody took from one yet is a
+    # placeholder, marked so.
+    source: str = Field(min_length=1)
+    placeholder: bool = False
 
 
 class _TlvTermsFile(_Strict):
@@ -207,7 +213,7 @@ def parse_rules(
         ),
         roles=roles or {},
         tlv_terms={
-            swv: TlvTerm(t.max_school_years, t.ends_on_school_year_end)
+            swv: TlvTerm(t.max_school_years, t.ends_on_school_year_end, t.source, t.placeholder)
             for swv, t in terms.swv.items()
         },
     )

@@ -566,15 +566,33 @@ def test_the_tlv_rate_is_read_against_the_national_figure(app: ArrangementsAppli
     table = MonitorRules.model_validate({
         "version": "test",
         "joint_deployment": {"education_roles": ["school"], "care_roles": ["wijkteam"]},
-        "tlv_rate": {"2026-2027": {"national_percent": 1.9, "pupils": {"swv-lingewaard": 100}}},
+        "tlv_rate": {"2026-2027": {"national_percent": 1.9, "pupils": {"swv-lingewaard": 100},
+                                   "source": "DUO, teldatum 1 oktober 2026"}},
     })  # fmt: skip
 
     rate = app.tlv_rate(table, "2026-2027")["swv"]["swv-lingewaard"]
 
     assert {"tlvs": 3, "pupils": 100, "percent": 3.0, "national_percent": 1.9,
-            "above_national": True} == rate  # fmt: skip
+            "above_national": True, "source": "DUO, teldatum 1 oktober 2026",
+            "placeholder": False} == rate  # fmt: skip
     with pytest.raises(UnknownSchoolYearError):
         app.tlv_rate(table, "2030-2031")
+
+
+def test_the_tlv_figures_name_their_source_and_placeholders_say_so() -> None:
+    shipped = load_monitor_rules()
+    terms = load_rules().tlv_terms
+
+    with pytest.raises(ValueError, match="source"):
+        MonitorRules.model_validate({
+            "version": "test",
+            "joint_deployment": {"education_roles": ["school"], "care_roles": ["wijkteam"]},
+            "tlv_rate": {"2026-2027": {"national_percent": 1.9, "pupils": {}}},
+        })  # fmt: skip
+    # The demo region's figures are not DUO's nor an ondersteuningsplan's: marked placeholders.
+    assert {("2026-2027", True)} == {(y, t.placeholder) for y, t in shipped.tlv_rate.items()}
+    assert {True} == {t.placeholder for t in terms.values()}
+    assert all("PLACEHOLDER" in t.source for t in terms.values())
 
 
 def test_a_redelivered_batch_has_its_effect_once(app: ArrangementsApplication) -> None:
