@@ -76,6 +76,7 @@ from services.integral_plan.web_parents import ParentsSite, add_parents_routes
 from services.integral_plan.web_records import MemoryLog, ProcessingLog, Recorder, WebOperation
 from services.integral_plan.web_security import security_headers
 
+ID_TOKEN = "id_token"  # noqa: S105 (the session key, not a token)
 READ_DOSSIER, HANDOVER = WebOperation.READ_DOSSIER, Purpose.HANDOVER
 DOSSIER = "Ouderinzage: het overdrachtsdossier voordat het gaat (HTML)"
 
@@ -290,10 +291,10 @@ def create_web_app(
         session_clock or time.monotonic,
     )
     app.add_middleware(SessionMiddleware, store=sessions, tls=tls)
-    app.middleware("http")(security_headers(tls))
+    logins = Login(config) if config else None
+    app.middleware("http")(security_headers(tls, logins.origins if logins else ()))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.sessions = sessions
-    logins = Login(config) if config else None
     app.state.login = logins
     record = Recorder(records if records is not None else MemoryLog(), clock)
     templates = Jinja2Templates(directory=str(TEMPLATES))
@@ -402,7 +403,7 @@ def create_web_app(
         if logins is None or kind not in logins.clients:
             return message(request, 503, "Inloggen kan niet", "Inloggen is niet ingesteld.")
         try:
-            person, target = await logins.finish(request, kind)
+            person, target, id_token = await logins.finish(request, kind)
         except UnknownFunctionError:
             request.session.clear()
             return message(
@@ -414,16 +415,33 @@ def create_web_app(
             return message(request, 400, "Inloggen mislukt", "Probeer het opnieuw.")
         request.session.clear()
         request.session["person"] = person.as_session()
+        request.session[ID_TOKEN] = id_token  # server-side: to end the provider's session too
         request.scope[ROTATE] = True
         log.info("web.logged_in", kind=kind, employee=person.employee)
         return RedirectResponse(target, 303)
 
     @app.post("/uitloggen", include_in_schema=False)
-    async def logout(request: Request, csrf: Annotated[str, Form()] = "") -> HTMLResponse:
+    async def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+        """Ends the session here, then at the provider when it offers that (RP-Initiated
+        Logout): the browser goes there and comes back to /uitgelogd."""
         if not csrf_ok(request, csrf):
             return message(request, 400, "Uitloggen mislukt", "Probeer het opnieuw.")
+        person, id_token = person_of(request), str(request.session.get(ID_TOKEN) or "")
         request.session.clear()
-        return message(request, 200, "Uitgelogd", "U bent uitgelogd.")
+        at_provider = None
+        if logins is not None and person is not None:
+            try:
+                at_provider = await logins.end_session(request, person.kind, id_token)
+            except LOGIN_ERRORS as exc:
+                log.warning("web.provider_logout_unavailable", reason=login_failure(exc))
+        if at_provider is None:
+            return message(request, 200, "Uitgelogd", "U bent uitgelogd.")
+        log.info("web.logged_out", kind=person.kind if person else "", at_provider=True)
+        return RedirectResponse(at_provider, 303)
+
+    @app.get("/uitgelogd", include_in_schema=False, name="logged_out")
+    async def logged_out(request: Request) -> HTMLResponse:
+        return message(request, 200, "Uitgelogd", "U bent uitgelogd, hier en bij uw inlogprovider.")
 
     @app.get("/werklijst", response_class=HTMLResponse, summary="Werklijst (HTML)")
     async def worklist_page(request: Request) -> HTMLResponse:

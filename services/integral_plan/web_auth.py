@@ -29,6 +29,7 @@ from functools import cache
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import yaml
@@ -124,6 +125,16 @@ class OidcClient:
     @property
     def metadata_url(self) -> str:
         return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+    @property
+    def origin(self) -> str:
+        return origin_of(self.issuer)
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @dataclass(frozen=True)
@@ -451,10 +462,7 @@ class Login:
 
     def redirect_uri(self, request: Request, kind: str) -> str:
         name = "login_callback" if kind == PROFESSIONAL else "parents_login_callback"
-        if self.config.public_url:
-            path = request.app.url_path_for(name)
-            return self.config.public_url.rstrip("/") + str(path)
-        return str(request.url_for(name))
+        return self.site_url(request, name)
 
     async def start(self, request: Request, kind: str, next_path: str | None) -> Any:
         """Send the browser to the provider (state, nonce and PKCE verifier kept server-side)."""
@@ -467,8 +475,9 @@ class Login:
             options["acr_values"] = " ".join(self.config.parents.acr_values)
         return await client.authorize_redirect(request, self.redirect_uri(request, kind), **options)
 
-    async def finish(self, request: Request, kind: str) -> tuple[Person, str]:
-        """The person the provider's answer names, checked; where they were going."""
+    async def finish(self, request: Request, kind: str) -> tuple[Person, str, str]:
+        """The person the provider's answer names, checked; where they were going; the ID token
+        (kept in the server-side session, to end the session at the provider on logout)."""
         client = self.clients[kind]
         config = self.client_config(kind)
         token = await client.authorize_access_token(
@@ -478,7 +487,7 @@ class Login:
         if not claims:
             raise InvalidLoginError("no ID token")
         target = safe_next(request.session.pop("next", None), kind)
-        return self.person(kind, dict(claims), config), target
+        return self.person(kind, dict(claims), config), target, str(token.get("id_token") or "")
 
     async def verify_id_token(self, kind: str, id_token: str, nonce: str) -> dict[str, Any]:
         """Check an ID token as `finish` does (the provider's keys, issuer, audience, expiry,
@@ -491,6 +500,39 @@ class Login:
             leeway=LEEWAY_SECONDS,
         )
         return dict(claims)
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """The identity providers' origins (where logging out sends the browser on to)."""
+        clients = (self.config.professionals, self.config.parents)
+        return tuple(dict.fromkeys(c.origin for c in clients if c is not None))
+
+    async def end_session(self, request: Request, kind: str, id_token: str) -> str | None:
+        """Where the browser goes to end the session at the provider too (OpenID Connect
+        RP-Initiated Logout): its `end_session_endpoint`, naming the ID token the login gave and
+        this site's `/uitgelogd` to come back to; None when the provider offers none (or one
+        elsewhere than its own origin)."""
+        client = self.clients.get(kind)
+        if client is None or not id_token:
+            return None
+        metadata = await client.load_server_metadata()
+        endpoint = metadata.get("end_session_endpoint")
+        if not isinstance(endpoint, str) or origin_of(endpoint) not in self.origins:
+            return None
+        query = {
+            "id_token_hint": id_token,
+            "client_id": self.client_config(kind).client_id,
+            "post_logout_redirect_uri": self.site_url(request, "logged_out"),
+            "ui_locales": "nl",
+        }
+        return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
+
+    def site_url(self, request: Request, name: str) -> str:
+        """The absolute URL of route `name` on this site (its public URL when behind a proxy)."""
+        if self.config.public_url:
+            path = request.app.url_path_for(name)
+            return self.config.public_url.rstrip("/") + str(path)
+        return str(request.url_for(name))
 
     def person(self, kind: str, claims: dict[str, Any], config: OidcClient) -> Person:
         if kind == PARENT:

@@ -18,16 +18,24 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "style-src 'self'",
-        "img-src 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-    ]
-)
+
+def content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
+    """No script at all, styles and images from the app; forms post to the app itself, and to
+    `form_targets` (origins): logging out sends the browser on to the identity provider, and a
+    browser holds a form's redirects to `form-action` too."""
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "style-src 'self'",
+            "img-src 'self'",
+            " ".join(["form-action 'self'", *form_targets]),
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ]
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
@@ -73,10 +81,13 @@ def check_binding(host: str, *, tls: bool, insecure_http: bool) -> str | None:
 
 
 def security_headers(
-    tls: bool,
+    tls: bool, form_targets: tuple[str, ...] = ()
 ) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    """An HTTP middleware setting `HEADERS` (and HSTS behind TLS) on every response."""
+    """An HTTP middleware setting `HEADERS` (and HSTS behind TLS) on every response; forms may
+    also lead to `form_targets` (the identity providers' origins, for logout)."""
     headers = HEADERS | ({"Strict-Transport-Security": HSTS} if tls else {})
+    if form_targets:
+        headers["Content-Security-Policy"] = content_security_policy(form_targets)
 
     async def middleware(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]

@@ -25,7 +25,8 @@ from joserfc.jwk import RSAKey
 from services.integral_plan.web_auth import COOKIE, PARENT, PROFESSIONAL, employee_id
 from services.integral_plan.web_records import WebOperation
 from tests.browser.conftest import PORTS
-from tests.browser.site import Site, running_site
+from tests.browser.site import ARTIFACTS, CHROMIUM, Site, running_site
+from tests.browser.site import log_in as browser_log_in
 from tests.events import CHILD, PO, WIJKTEAM
 from tests.oidc import OidcProvider, available, form_value, log_in
 
@@ -292,8 +293,72 @@ def test_logout_ends_the_session_and_a_forged_logout_does_not(
     after = httpx.get(f"{site.url}/werklijst", cookies={COOKIE: cookie or ""})
 
     assert (400, 200) == (forged.status_code, still.status_code)
-    assert 200 == out.status_code and "U bent uitgelogd" in out.text
+    assert 303 == out.status_code  # on to the provider, to end the session there too
     assert 303 == after.status_code
+
+
+def _confirm_at_the_provider(http: httpx.Client, end_session: str) -> httpx.Response:
+    """As the browser does after logout: at the provider's end-session endpoint the person
+    confirms, the provider sends it back to /uitgelogd."""
+    confirm = http.get(end_session)
+    action = confirm.text.split('action="', 1)[1].split('"', 1)[0]
+    form = {"xsrf": form_value(confirm.text, "xsrf"), "logout": "yes"}
+    return http.post(str(confirm.url.join(action)), data=form, follow_redirects=True)
+
+
+def test_logout_ends_the_session_at_the_provider_too(
+    site: Site, provider: OidcProvider, http: httpx.Client
+) -> None:
+    page = log_in(http, f"{site.url}/werklijst", "consulent-wijkteam")
+    out = http.post(f"{site.url}/uitloggen", data={"csrf": form_value(page.text, "csrf")})
+    asked = parse_qs(urlsplit(out.headers["location"]).query)
+    back = _confirm_at_the_provider(http, out.headers["location"])
+    again = http.get(f"{site.url}/werklijst", follow_redirects=True)
+
+    assert out.headers["location"].startswith(f"{provider.issuer}/session/end?")
+    assert [f"{site.url}/uitgelogd"] == asked["post_logout_redirect_uri"]
+    assert asked["id_token_hint"][0].count(".") == 2
+    assert (200, f"{site.url}/uitgelogd") == (back.status_code, str(back.url))
+    assert "U bent uitgelogd, hier en bij uw inlogprovider." in back.text
+    # The provider asks for the password again: its session ended too.
+    assert "/interaction/" in str(again.url) and "Wachtwoord" in again.text
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is missing")
+def test_a_person_logs_out_in_the_browser_and_the_provider_asks_for_the_password_again(
+    site: Site, page: Any
+) -> None:
+    browser_log_in(page, f"{site.url}/werklijst", "consulent-wijkteam")
+    page.get_by_role("button", name="Uitloggen").click()
+    page.get_by_role("button", name="Uitloggen").click()  # confirmed at the provider
+    page.wait_for_url(f"{site.url}/uitgelogd")
+    page.screenshot(path=str(ARTIFACTS / "uitgelogd.png"), full_page=True)
+    said = page.locator("main").inner_text()
+    page.goto(f"{site.url}/werklijst")
+
+    assert "U bent uitgelogd, hier en bij uw inlogprovider." in said
+    assert "/interaction/" in page.url
+    assert 1 == page.get_by_label("Wachtwoord").count()
+
+
+def test_logging_out_only_here_would_leave_the_provider_logging_back_in(
+    site: Site, http: httpx.Client
+) -> None:
+    log_in(http, f"{site.url}/werklijst", "consulent-wijkteam")
+    http.cookies.delete(COOKIE)  # the web app's session gone, the provider's kept
+
+    again = http.get(f"{site.url}/werklijst", follow_redirects=True)
+
+    # Without RP-initiated logout the next person at this browser is logged straight back in.
+    assert (200, f"{site.url}/werklijst") == (again.status_code, str(again.url))
+
+
+def test_the_logout_form_may_lead_to_the_provider_and_nowhere_else(
+    site: Site, provider: OidcProvider, http: httpx.Client
+) -> None:
+    policy = http.get(f"{site.url}/inloggen").headers["content-security-policy"]
+
+    assert f"form-action 'self' {provider.issuer};" in policy
 
 
 def test_a_session_ends_when_idle_and_at_its_absolute_limit(

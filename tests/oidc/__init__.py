@@ -1,7 +1,8 @@
 """A real OpenID provider for the tests: npm `oidc-provider` run by node (tests/oidc/provider.mjs).
 
 `OidcProvider.start` writes its configuration (a fresh RSA signing key, the web apps' clients
-and redirect URIs, the test accounts) and waits for it to listen on a free port of 127.0.0.1.
+with their redirect URIs and where they come back after logout, the test accounts) and waits
+for it to listen on a free port of 127.0.0.1.
 The tests hold the provider's private key, so they can make a token the provider would sign but
 that is expired, beside one signed with a key of their own (forged).
 """
@@ -43,6 +44,13 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
 }
 
 
+def logged_out(redirect_uris: list[str]) -> list[str]:
+    """Where the web apps come back after logging out at the provider: `/uitgelogd` of each
+    site a client's redirect URIs name."""
+    sites = dict.fromkeys(uri.split("/", 3)[2] for uri in redirect_uris)
+    return [f"http://{site}/uitgelogd" for site in sites]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,7 +79,14 @@ class OidcProvider:
         config = {
             "port": port,
             "jwks": {"keys": [key.as_dict(private=True) | {"alg": "RS256"}]},
-            "clients": [{"client_id": c, "redirect_uris": uris} for c, uris in clients.items()],
+            "clients": [
+                {
+                    "client_id": c,
+                    "redirect_uris": uris,
+                    "post_logout_redirect_uris": logged_out(uris),
+                }
+                for c, uris in clients.items()
+            ],
             "accounts": {sub: {"password": PASSWORD, **a} for sub, a in ACCOUNTS.items()},
             "acr_values": [SUBSTANTIAL, BASIC],
             "cookie_key": secrets.token_hex(16),

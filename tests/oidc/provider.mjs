@@ -1,6 +1,6 @@
 // A real OpenID provider for the tests (npm `oidc-provider`), on 127.0.0.1 at the port given.
 // Usage: node tests/oidc/provider.mjs CONFIG.json, where CONFIG has `port`, `jwks` (the private
-// signing keys), `clients` ({client_id, redirect_uris}), `accounts` (sub -> {password, acr,
+// signing keys), `clients` ({client_id, redirect_uris, post_logout_redirect_uris}), `accounts` (sub -> {password, acr,
 // claims}), `acr_values` and `cookie_key`. Prints `ready <issuer>` once it listens.
 // The login page is a plain form (login, password): the tests and Playwright fill it in.
 import http from 'node:http';
@@ -15,6 +15,7 @@ const provider = new Provider(issuer, {
   clients: config.clients.map((c) => ({
     client_id: c.client_id,
     redirect_uris: c.redirect_uris,
+    post_logout_redirect_uris: c.post_logout_redirect_uris ?? [],
     token_endpoint_auth_method: 'none',
     response_types: ['code'],
     grant_types: ['authorization_code'],
@@ -27,7 +28,19 @@ const provider = new Provider(issuer, {
   },
   acrValues: config.acr_values,
   conformIdTokenClaims: false,
-  features: { devInteractions: { enabled: false } },
+  features: {
+    devInteractions: { enabled: false },
+    // RP-Initiated Logout: the web app sends the browser here, the person confirms.
+    rpInitiatedLogout: {
+      enabled: true,
+      logoutSource: async (ctx, form) => {
+        ctx.body = `<!doctype html><html lang="nl"><head><title>Uitloggen</title></head>
+<body><main><h1>Uitloggen bij de testprovider</h1>${form}
+<button type="submit" form="op.logoutForm" value="yes" name="logout">Uitloggen</button>
+</main></body></html>`;
+      },
+    },
+  },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   findAccount: async (ctx, sub) => (accounts[sub]
     ? { accountId: sub, claims: async () => ({ sub, ...accounts[sub].claims }) }

@@ -166,3 +166,21 @@ async def test_behind_tls_the_session_cookie_is_secure_and_host_only() -> None:
     cookie = answer.headers["set-cookie"]
     assert cookie.startswith("__Host-ketenbus-sessie=")
     assert {"Path=/", "HttpOnly", "SameSite=Lax", "Secure"} <= set(cookie.split("; "))
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{}, {"end_session_endpoint": "https://elsewhere.example/logout"}],
+    ids=["none offered", "elsewhere"],
+)
+async def test_logout_goes_on_only_to_the_providers_own_end_session_endpoint(
+    metadata: dict[str, Any],
+) -> None:
+    from services.integral_plan.web_auth import PROFESSIONAL, Login, LoginConfig, WebSettings
+    from services.runtime.partners import PartnerRegistry
+
+    settings = WebSettings(oidc_issuer="https://idp.example")
+    login = Login(LoginConfig.for_partner(EmptyPortal.partner, PartnerRegistry.load(), settings))
+    login.clients[PROFESSIONAL].server_metadata = metadata | {"_loaded_at": 1}
+
+    assert None is await login.end_session(None, PROFESSIONAL, "a.b.c")  # type: ignore[arg-type]
