@@ -8,14 +8,17 @@ row, a wrong PIN, a label without a key (no new key is made silently).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +27,10 @@ from ketenbus_contracts.sealing import make_kid
 from services.kluis.keystore import Keystore, MasterKeyError
 from services.kluis.master_key import Pkcs11MasterKey, master_key
 from services.runtime.settings import Settings
-from tests.integration.helpers import child
+from tests.conftest import StartBackbone
+from tests.events import signal
+from tests.integration.helpers import SCHOOL, child, publish_events, wait_until
+from tests.integration.test_kluis import CONCERN, _kluis_ready, outcome, with_keyring
 
 pytestmark = pytest.mark.integration
 
@@ -102,6 +108,36 @@ def test_the_settings_put_the_master_key_in_the_token_and_nothing_in_the_data_di
     assert kid_key == again.key(child(1), Purpose.PLAN, "plan", 1)
     assert "pkcs11:ketenbus-master" == again.master.key_id
     again.close()
+    assert not (settings.data_dir / "secrets" / "master.key").exists()
+
+
+def test_kluis_on_the_hsm_releases_a_signallers_key_wrapped_in_the_token(
+    tmp_path: Path, softhsm: SoftHsm, start_backbone: StartBackbone
+) -> None:
+    settings = hsm_settings(
+        tmp_path, softhsm, kluis_pkcs11_key_label="service-master", kluis_pkcs11_create_key=True
+    )
+    backbone = start_backbone(settings, ["signalling", "kluis"])
+    wait_until(lambda: asyncio.run(_kluis_ready(backbone.url, settings.data_dir)), what="kluis")
+    kid, event_id = child(21), uuid.uuid4()
+
+    async def seal_it(keyring: Any) -> str:
+        sealed = await keyring.seal_sections(
+            {Purpose.SIGNALLING: CONCERN}, child=kid, event_id=event_id
+        )
+        return str(sealed[Purpose.SIGNALLING])
+
+    token = with_keyring(backbone, SCHOOL.partner, seal_it)
+    publish_events(backbone.url, [signal(SCHOOL, child=kid)], settings.data_dir)
+    opened = wait_until(
+        lambda: isinstance(o := outcome(backbone, SCHOOL.partner, token, event_id), dict) and o,
+        what="the signaller's key released",
+    )
+
+    with sqlite3.connect(settings.store_dir / "kluis-keys.sqlite") as db:
+        masters = {row[0] for row in db.execute("SELECT master_key_id FROM kluis_scoped_keys")}
+    assert CONCERN == opened
+    assert {"pkcs11:service-master"} == masters
     assert not (settings.data_dir / "secrets" / "master.key").exists()
 
 
