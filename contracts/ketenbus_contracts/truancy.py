@@ -130,6 +130,11 @@ class Article7Statement(ContractModel):
 
     by: StatementBy
     issued_on: date
+    never_fit: bool = Field(
+        default=False,
+        description="The statement says the child will never be fit to attend a school: no "
+        "yearly renewal (Leerplichtwet art. 6 lid 3)",
+    )
 
 
 class ExemptionGrantedData(EventData):

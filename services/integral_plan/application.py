@@ -604,8 +604,8 @@ def exemption_partners(plan: Plan, view: PlanView) -> set[str]:
 def exemption_renewals(
     plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
 ) -> list[dict[str, Any]]:
-    """An exemption that ends (5 onder b and c end with the school year: renewed yearly, Lpw
-    art. 8 and 9) is on leerplicht's list this many days before, until it ended."""
+    """An exemption that ends (art. 5 exemptions end with the school year: renewed yearly, Lpw
+    art. 6 lid 2 onder b) is on leerplicht's list this many days before, until it ended."""
     items = []
     for e in view.items(EXEMPTIONS):
         until = e["valid_until"]

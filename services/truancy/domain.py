@@ -12,8 +12,9 @@ Rules (Leerplichtwet art. 18, 21; Besluit verzuimmelding; thuiszitterspact; seed
   the meetings' outcomes are recorded decisions;
 - exemptions (art. 5 onder a, b, c; 5a; 15) stop the rules, partial ones (3a, 3b) leave the
   other hours required; 5 onder a needs the statement of art. 7 and the SWV's advice, given
-  by the SWV; 5 onder b and c last one school year at most (renewed yearly); the leerplicht
-  of the municipality where the child lives decides (Lpw art. 6 lid 1);
+  by the SWV; art. 5 exemptions last one school year at most (renewed yearly, Lpw art. 6
+  lid 2 onder b, unless the art. 7 statement says never fit for a school, lid 3); the
+  leerplicht of the municipality where the child lives decides (Lpw art. 6 lid 1);
 - hours a school filed as luxe- or signaalverzuim were reported: they do not count again
   towards the next 16 hours.
 Thresholds, codes and calendars come in as `RegionRules`. The aggregate keeps rolling per-week
@@ -793,7 +794,10 @@ class ChildAttendance(PerChild):
             raise PartialExemptionError(f"hours a week go with a partial exemption ({law.partial})")
         if hours_per_week is not None and hours_per_week >= rules.weekly_hours(None):
             raise PartialExemptionError("a partial exemption leaves hours required")
-        if article in law.yearly_renewal:
+        # The kennisgeving is renewed each year (Lpw art. 6 lid 2 onder b), unless the
+        # statement of art. 7 says the child will never be fit to attend a school (lid 3).
+        never_fit = bool(statement and statement.get("never_fit"))
+        if article in law.yearly_renewal and not never_fit:
             school_year_end = law.school_year_end(valid_from)
             if valid_until is not None and valid_until > school_year_end:
                 raise RenewalRequiredError(

@@ -489,7 +489,8 @@ def test_an_exemption_under_5_onder_a_needs_the_swv_advice_given_by_the_swv() ->
     exemption(app, "5a")
 
     [granted] = of_type(app, "ExemptionGrantedV2")
-    assert ("5a", {"by": "orthopedagoog-generalist", "issued_on": "2026-09-01"}) == (
+    statement = {"by": "orthopedagoog-generalist", "issued_on": "2026-09-01", "never_fit": False}
+    assert ("5a", statement) == (
         granted.article, granted.statement
     )  # fmt: skip
 
@@ -881,3 +882,14 @@ def test_an_exemption_granted_v1_published_after_v2_took_over_is_refused() -> No
         exemption_v1(app, datetime(2026, 12, 4, 9, tzinfo=UTC))
 
     assert [] == of_type(app, "ExemptionGranted")
+
+
+def test_an_exemption_under_article_5_is_renewed_yearly_unless_never_fit_for_school() -> None:
+    app = application()
+    advice(app)
+    never_fit = Article7Statement(by="arts", issued_on=date(2026, 9, 1), never_fit=True)
+
+    exemption(app, "5a")  # Lpw art. 6 lid 2 onder b: renewed each school year
+    exemption(app, "5a", statement=never_fit)  # lid 3: not when never fit for a school
+
+    assert [date(2027, 7, 31), None] == [e.valid_until for e in of_type(app, "ExemptionGrantedV2")]
