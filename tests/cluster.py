@@ -203,14 +203,18 @@ class TlsCluster:
             for line in (node.directory / "nats-server.log").read_text().splitlines()
         )
 
+    def route_names(self, n: int) -> set[str]:
+        """The servers node `n` has routes to (its /routez)."""
+        routes = httpx.get(f"http://127.0.0.1:{self.http_ports[n]}/routez", timeout=10)
+        return {r["remote_name"] for r in routes.json().get("routes") or [] if r.get("remote_name")}
+
     def wait_for_routes(self, timeout: float = 60.0) -> None:
         """Until every node routes to both others (over TLS, as the config demands)."""
         deadline = time.monotonic() + timeout
         for n in range(len(self.nodes)):
             while True:
-                routes = httpx.get(f"http://127.0.0.1:{self.http_ports[n]}/routez", timeout=10)
-                peers = {r.get("remote_name") for r in routes.json().get("routes") or []}
-                if len(peers - {None}) >= len(self.nodes) - 1:
+                peers = self.route_names(n)
+                if len(peers) >= len(self.nodes) - 1:
                     break
                 if time.monotonic() > deadline:
                     raise AssertionError(f"nats-{n + 1} has routes to {peers} only")

@@ -25,18 +25,20 @@ from ketenbus_partner.connect import Credentials, TlsFiles, connect_partner
 from ketenbus_partner.feed import read_feed
 from ketenbus_partner.publish import DataDirKeys
 from services.runtime.nats_auth import connect as connect_as
+from services.runtime.nats_server import EmbeddedNats
 from services.runtime.settings import Settings
 from services.runtime.streams import ensure_streams
 from services.runtime.supervisor import Backbone, partner_consumers
 from tests.backbone import InProcessBackbone
-from tests.cluster import Authority, TlsCluster, new_user_nkey
+from tests.cluster import Authority, TlsCluster, free_port, new_user_nkey
 from tests.events import signal
-from tests.integration.helpers import SCHOOL, child, eventually
+from tests.integration.helpers import SCHOOL, child, eventually, wait_until
 
 pytestmark = pytest.mark.integration
 
 SERVICE = "signalling"
 NO_CERTIFICATE = "TLS handshake error: tls: client didn't provide a certificate"
+ROUTE_REFUSED = "TLS route handshake error"
 
 
 class Cluster:
@@ -194,6 +196,30 @@ async def test_a_client_speaking_plain_text_is_refused(cluster: Cluster) -> None
         writer.close()
     # The node expects a TLS handshake after its INFO and closes on anything else.
     assert (True, True, "") == (info["tls_required"], info["tls_verify"], answer)
+
+
+def test_a_node_with_another_cas_certificate_joins_no_route(cluster: Cluster) -> None:
+    rogue_dir = cluster.root / "rogue"
+    foreign = Authority(rogue_dir / "pki")
+    cert, key = foreign.issue("rogue", ("127.0.0.1",))
+    (rogue_dir / "rogue.conf").write_text(
+        "server_name: rogue\n"
+        "cluster {\n  name: ketenbus\n"
+        f"  listen: 127.0.0.1:{free_port()}\n"
+        f"  routes: [nats-route://127.0.0.1:{cluster.cluster.route_ports[0]}]\n"
+        f"  tls {{ cert_file: {cert}, key_file: {key}, ca_file: {foreign.ca}, verify: true }}\n"
+        "}\n"
+    )
+    before = cluster.cluster.logged(ROUTE_REFUSED)
+    rogue = EmbeddedNats(rogue_dir / "server", config_file=rogue_dir / "rogue.conf")
+    rogue.start()
+    try:
+        wait_until(
+            lambda: cluster.cluster.logged(ROUTE_REFUSED) > before, what="the rogue route refused"
+        )
+        assert {"nats-2", "nats-3"} == cluster.cluster.route_names(0)
+    finally:
+        rogue.stop()
 
 
 async def test_an_unregistered_nkey_is_refused(cluster: Cluster) -> None:
