@@ -236,7 +236,12 @@ def party(partner: str, role: str) -> arr.Party:
 
 
 def handover_started(
-    planned: date, on: date, child: str = CHILD, handover_id: uuid.UUID | None = None
+    planned: date,
+    on: date,
+    child: str = CHILD,
+    handover_id: uuid.UUID | None = None,
+    transition: ho.Transition = "po-vo",
+    sender: str = PO,
 ) -> ho.HandoverStarted:
     return ho.HandoverStarted.create(
         source=HANDOVER_SERVICE,
@@ -244,11 +249,21 @@ def handover_started(
         time=_at(on),
         data=ho.HandoverStartedData(
             handover_id=handover_id or uuid.uuid4(),
-            transition="po-vo",
-            sender=ho.Organisation(partner=PO, contact="ib@regenboog.example"),
+            transition=transition,
+            sender=ho.Organisation(partner=sender, contact="ib@regenboog.example"),
             swv=SWV,
             planned_on=planned,
         ),
+    )
+
+
+def parents_viewed(started: ho.HandoverStarted, on: date) -> ho.ParentsViewed:
+    """The sender recorded that the parents viewed the dossier (and agreed)."""
+    return ho.ParentsViewed.create(
+        source=HANDOVER_SERVICE,
+        subject=started.subject,
+        time=_at(on),
+        data=ho.ParentsViewedData(handover_id=started.data.handover_id, viewed_on=on, agreed=True),
     )
 
 

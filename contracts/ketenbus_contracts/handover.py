@@ -4,8 +4,9 @@ One protocol for every transition (childcare → primary, primary → secondary,
 to and from special education):
 
     handover-started → dossier-prepared → parents-viewed → consent-recorded (where the law asks
-    it: from childcare) → dossier-requested (by the receiving organisation, after the child's
-    aanmelding or enrolment there) → dossier-delivered (a copy to the parents)
+    it: from childcare; consent-withdrawn takes it back before delivery) → dossier-requested
+    (by the receiving organisation, after the child's aanmelding or enrolment there)
+    → dossier-delivered (a copy to the parents)
     → warm-conversation-held → handover-closed
 
 Inbound (partner → backbone): `in.<partner>.handover.<event>`; outbound (handover service →
@@ -239,6 +240,14 @@ class ConsentRecordedData(EventData):
     recorded_on: date
 
 
+class ConsentWithdrawnData(EventData):
+    """Consent given before is withdrawn (AVG art. 7 lid 3): the dossier no longer goes on it."""
+
+    handover_id: uuid.UUID
+    given_by: Literal["parents", "pupil"] = Field(description="Whose consent is withdrawn")
+    withdrawn_on: date
+
+
 class DossierRequestedData(EventData):
     handover_id: uuid.UUID
     receiver: Organisation
@@ -358,7 +367,13 @@ class ParentsViewed(HandoverContract[ParentsViewedData], name="parents-viewed"):
 
 
 class ConsentRecorded(HandoverContract[ConsentRecordedData], name="consent-recorded"):
-    """Consent (toestemming) of the parents, or of the pupil from 16, granted or refused."""
+    """Consent (toestemming) of the parents, or of the pupil from 16, granted or refused:
+    recorded by the sender, or given by the linked parents themselves (their account)."""
+
+
+class ConsentWithdrawn(HandoverContract[ConsentWithdrawnData], name="consent-withdrawn"):
+    """Consent recorded before is withdrawn, by the linked parents themselves (their account)
+    or recorded by the sender; a dossier not yet delivered no longer goes on it."""
 
 
 class DossierRequested(HandoverContract[DossierRequestedData], name="dossier-requested"):
@@ -420,6 +435,7 @@ InboundHandover = (
     | DossierPrepared
     | ParentsViewed
     | ConsentRecorded
+    | ConsentWithdrawn
     | DossierRequested
     | DossierReleased
     | WarmConversationHeld
@@ -433,6 +449,7 @@ HandoverEvent = Annotated[
     | ContinuityGapFound
     | ParentsViewed
     | ConsentRecorded
+    | ConsentWithdrawn
     | DossierRequested
     | DossierProcessingRecorded
     | DossierDelivered

@@ -30,7 +30,15 @@ class LazyPortal:
             nc = await partner_connect(
                 self._settings, self.partner, self._url, max_reconnect_attempts=-1
             )
-            self._portal = NatsPortal(nc, self._settings.data_dir, self.partner)
+            settings, url = self._settings, self._url
+
+            async def connect_as(parent: str) -> Any:
+                # A parent's account publishes over its own NATS user (in.<account>.>).
+                return await partner_connect(settings, parent, url, max_reconnect_attempts=-1)
+
+            self._portal = NatsPortal(
+                nc, self._settings.data_dir, self.partner, connect_as=connect_as
+            )
         return self._portal
 
     async def plan(self, child: str) -> dict[str, Any] | None:
@@ -59,6 +67,9 @@ class LazyPortal:
 
     async def publish(self, event: Any) -> None:
         await (await self._connected()).publish(event)
+
+    async def publish_as_parent(self, event: Any, parent: str) -> None:
+        await (await self._connected()).publish_as_parent(event, parent)
 
 
 def web_instructions(data_dir: Path, child: str) -> str:

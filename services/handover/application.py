@@ -14,6 +14,8 @@ from services.handover.domain import (
     Handover,
     HandoverAlreadyStartedError,
     HandoverError,
+    LinkedParents,
+    NotALinkedParentError,
     Release,
     UnknownHandoverError,
 )
@@ -24,10 +26,13 @@ from services.policy.handover import (
     load_disclosure_rules,
     load_rules,
 )
+from services.runtime.partners import PartnerRegistry
 from services.runtime.service import RuledApplication
 from services.runtime.store import Batch
 
 log = structlog.get_logger(__name__)
+
+PARENT_ROLE = "parent"
 
 
 class HandoverApplication(RuledApplication[HandoverRules]):
@@ -172,6 +177,17 @@ class HandoverApplication(RuledApplication[HandoverRules]):
         self.run(batch, work)
         log.info("parents_viewed", handover_id=str(handover_id))
 
+    def by_parent(self, current: Batch, child: str, partner: str) -> bool:
+        """Whether `partner` acts as a parent's account: then only for a child a school or the
+        municipality linked it to (raises NotALinkedParentError otherwise)."""
+        registry = self.registry or PartnerRegistry.load()
+        if registry.role_of(partner) != PARENT_ROLE:
+            return False
+        links = current.get(LinkedParents.create_id(child), lambda: LinkedParents(child))
+        if not links.has(partner):
+            raise NotALinkedParentError("the parent's account is not linked to this child")
+        return True
+
     def record_consent(
         self,
         *,
@@ -184,16 +200,52 @@ class HandoverApplication(RuledApplication[HandoverRules]):
         batch: Batch | None = None,
     ) -> None:
         def work(current: Batch) -> None:
+            by_parent = self.by_parent(current, child, partner)
             self._handover(current, handover_id).record_consent(
                 child=child,
                 partner=partner,
                 given_by=given_by,
                 granted=granted,
                 recorded_on=recorded_on,
+                by_parent=by_parent,
             )
 
         self.run(batch, work)
         log.info("consent_recorded", handover_id=str(handover_id), granted=granted)
+
+    def withdraw_consent(
+        self,
+        *,
+        child: str,
+        partner: str,
+        handover_id: uuid.UUID,
+        given_by: str,
+        withdrawn_on: date,
+        batch: Batch | None = None,
+    ) -> None:
+        def work(current: Batch) -> None:
+            by_parent = self.by_parent(current, child, partner)
+            self._handover(current, handover_id).withdraw_consent(
+                child=child,
+                partner=partner,
+                given_by=given_by,
+                withdrawn_on=withdrawn_on,
+                by_parent=by_parent,
+            )
+
+        self.run(batch, work)
+        log.info("consent_withdrawn", handover_id=str(handover_id))
+
+    def link_parent(
+        self, *, child: str, link_id: uuid.UUID, parent: str, batch: Batch | None = None
+    ) -> None:
+        """The plan recorded a parent's link (checked there against the relation rules)."""
+        self.run(
+            batch, lambda current: self.load(current, LinkedParents, child).link(link_id, parent)
+        )
+
+    def unlink_parent(self, *, child: str, link_id: uuid.UUID, batch: Batch | None = None) -> None:
+        self.run(batch, lambda now: self.load(now, LinkedParents, child).unlink(link_id))
 
     def request(
         self,

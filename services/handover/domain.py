@@ -120,6 +120,15 @@ class ConsentMissingError(HandoverError):
     """The transition needs consent, and it was not granted."""
 
 
+class NoConsentToWithdrawError(HandoverError):
+    """Only consent that was granted, and is still current, can be withdrawn."""
+
+
+class NotALinkedParentError(HandoverError):
+    """A parent's account gives or withdraws consent only for a child a school or the
+    municipality linked it to (`parent-linked`), and only the parents' consent."""
+
+
 class NotEnrolledError(HandoverError):
     """A dossier is requested only after the child's aanmelding or enrolment at the requesting
     organisation."""
@@ -256,6 +265,15 @@ class Handover(Aggregate):
         given_by: str
         granted: bool
         recorded_on: date
+        # Older stored consents were all recorded by the sender.
+        by_parent: bool = False
+
+    class ConsentWithdrawn(Aggregate.Event):
+        child: str
+        handover_id: uuid.UUID
+        given_by: str
+        withdrawn_on: date
+        by_parent: bool
 
     class DossierRequested(Aggregate.Event):
         child: str
@@ -491,26 +509,61 @@ class Handover(Aggregate):
         )
 
     def record_consent(
-        self, *, child: str, partner: str, given_by: str, granted: bool, recorded_on: date
+        self,
+        *,
+        child: str,
+        partner: str,
+        given_by: str,
+        granted: bool,
+        recorded_on: date,
+        by_parent: bool = False,
     ) -> None:
-        self._check(child)
-        self._check_sender(partner)
-        if not self.consent_required:
-            raise ConsentNotRequiredError(f"{self.transition} needs no consent")
-        if self.state in (STARTED, PREPARED):
-            raise ParentsNotViewedError("consent follows the parents' view of the dossier")
-        if self.consent_granted is not None:
-            raise ConsentAlreadyRecordedError("consent was recorded before")
-        expected = "pupil" if self.pupil_decides else "parents"
-        if given_by != expected:
-            raise WrongConsenterError(f"here the {expected} consent, not the {given_by}")
+        """Consent recorded by the sender, or given by a linked parent's own account
+        (`by_parent`: the application checked the link); a new answer replaces the current one
+        until the dossier goes."""
+        self._check_consenter(child, partner, given_by, by_parent)
+        if self.consent_granted is granted:
+            raise ConsentAlreadyRecordedError("this answer was recorded before")
         self._consent_recorded(
             child=self.child,
             handover_id=self.handover_id,
             given_by=given_by,
             granted=granted,
             recorded_on=recorded_on,
+            by_parent=by_parent,
         )
+
+    def withdraw_consent(
+        self, *, child: str, partner: str, given_by: str, withdrawn_on: date, by_parent: bool
+    ) -> None:
+        """Consent granted before is withdrawn (AVG art. 7 lid 3): the dossier no longer goes on
+        it; what was delivered already stays delivered."""
+        self._check_consenter(child, partner, given_by, by_parent)
+        if self.consent_granted is not True:
+            raise NoConsentToWithdrawError("no current consent to withdraw")
+        self._consent_withdrawn(
+            child=self.child,
+            handover_id=self.handover_id,
+            given_by=given_by,
+            withdrawn_on=withdrawn_on,
+            by_parent=by_parent,
+        )
+
+    def _check_consenter(self, child: str, partner: str, given_by: str, by_parent: bool) -> None:
+        self._check(child)
+        if by_parent and given_by != "parents":
+            raise NotALinkedParentError("a parent's account gives the parents' consent only")
+        if not by_parent:
+            self._check_sender(partner)
+        if not self.consent_required:
+            raise ConsentNotRequiredError(f"{self.transition} needs no consent")
+        if self.state in (STARTED, PREPARED):
+            raise ParentsNotViewedError("consent follows the parents' view of the dossier")
+        if self.delivered:
+            raise AlreadyDeliveredError(f"handover {self.handover_id} was delivered")
+        expected = "pupil" if self.pupil_decides else "parents"
+        if given_by != expected:
+            raise WrongConsenterError(f"here the {expected} consent, not the {given_by}")
 
     def request(
         self,
@@ -725,10 +778,28 @@ class Handover(Aggregate):
 
     @event(ConsentRecorded)
     def _consent_recorded(
-        self, child: str, handover_id: uuid.UUID, given_by: str, granted: bool, recorded_on: date
+        self,
+        child: str,
+        handover_id: uuid.UUID,
+        given_by: str,
+        granted: bool,
+        recorded_on: date,
+        by_parent: bool = False,
     ) -> None:
         self.consent_granted = granted
-        self.state = CONSENTED if granted else self.state
+        self.state = CONSENTED if granted else VIEWED
+
+    @event(ConsentWithdrawn)
+    def _consent_withdrawn(
+        self,
+        child: str,
+        handover_id: uuid.UUID,
+        given_by: str,
+        withdrawn_on: date,
+        by_parent: bool,
+    ) -> None:
+        self.consent_granted = False
+        self.state = VIEWED
 
     @event(DossierRequested)
     def _dossier_requested(
@@ -797,6 +868,49 @@ class Handover(Aggregate):
         escalated_at: datetime,
     ) -> None:
         self.escalation_level = level
+
+
+class LinkedParents(Aggregate):
+    """The parents' accounts a school or the municipality linked to one child (the plan's
+    `parent-linked` and `parent-unlinked`): whose own consent the handovers of that child take."""
+
+    class Created(Aggregate.Created):
+        child: str
+
+    class Linked(Aggregate.Event):
+        link_id: uuid.UUID
+        parent: str
+
+    class Unlinked(Aggregate.Event):
+        link_id: uuid.UUID
+
+    @staticmethod
+    def create_id(child: str) -> uuid.UUID:
+        return uuid.uuid5(NAMESPACE, f"parents/{child}")
+
+    @event(Created)
+    def __init__(self, child: str) -> None:
+        self.child = child
+        self.links: dict[uuid.UUID, str] = {}
+
+    def link(self, link_id: uuid.UUID, parent: str) -> None:
+        if self.links.get(link_id) != parent:
+            self._linked(link_id=link_id, parent=parent)
+
+    def unlink(self, link_id: uuid.UUID) -> None:
+        if link_id in self.links:
+            self._unlinked(link_id=link_id)
+
+    def has(self, parent: str) -> bool:
+        return parent in self.links.values()
+
+    @event(Linked)
+    def _linked(self, link_id: uuid.UUID, parent: str) -> None:
+        self.links[link_id] = parent
+
+    @event(Unlinked)
+    def _unlinked(self, link_id: uuid.UUID) -> None:
+        del self.links[link_id]
 
 
 class OpenHandovers(Aggregate):

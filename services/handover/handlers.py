@@ -6,25 +6,28 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
 from faststream.nats import NatsMessage, NatsRouter
 from joserfc.jwk import OKPKey
+from pydantic import Field
 
 from ketenbus_contracts.arrangements import HandoverNeeded
 from ketenbus_contracts.handover import InboundHandoverEvent
+from ketenbus_contracts.plan import ParentLinked, ParentUnlinked
 from services.handover.application import HandoverApplication
 from services.handover.attachments import GET_SUBJECT, PUT_SUBJECT, AttachmentDesk, refused
 from services.runtime.host import ServiceContext
 from services.runtime.service import Consumes, application_of
-from services.runtime.streams import HANDOVER_ARRANGEMENTS, HANDOVER_INBOUND
+from services.runtime.streams import HANDOVER_ARRANGEMENTS, HANDOVER_INBOUND, HANDOVER_PLAN
 
 log = structlog.get_logger(__name__)
 
 INBOUND = Consumes(
     HANDOVER_INBOUND,
-    "partners start handovers, prepare dossiers, record the parents' view and consent, request "
+    "partners start handovers, prepare dossiers, record the parents' view and consent (or the "
+    "linked parents give and withdraw it themselves), request "
     "(after enrolment) and release dossiers, and hold the warm conversation. Refused input goes "
     "to `ketenbus.deadletter.handover`.",
     payload=InboundHandoverEvent,
@@ -35,6 +38,12 @@ NEEDED = Consumes(
     "a child with an OPP or a running arrangement is aangemeld at another school: the handover "
     "starts by itself, from the current school to the new one.",
     payload=HandoverNeeded,
+)
+LINKS = Consumes(
+    HANDOVER_PLAN,
+    "a school or the municipality linked a parent's account to a child, or ended the link: "
+    "that account gives or withdraws the parents' consent on the child's handovers itself.",
+    payload=Annotated[ParentLinked | ParentUnlinked, Field(discriminator="type")],
 )
 
 # The desk's two operations: what each does with a request (its headers and body).

@@ -13,6 +13,7 @@ from typing import Any
 from ketenbus_contracts.arrangements import HandoverNeeded
 from ketenbus_contracts.handover import (
     ConsentRecorded,
+    ConsentWithdrawn,
     ContinuityGapFound,
     DossierDelivered,
     DossierPrepared,
@@ -30,6 +31,7 @@ from ketenbus_contracts.handover import (
     RunningSupport,
     WarmConversationHeld,
 )
+from ketenbus_contracts.plan import ParentLinked, ParentUnlinked
 from ketenbus_contracts.purposes import Purpose
 from services.handover.application import HandoverApplication
 from services.handover.domain import Arrival, Handover, NotTheSenderError
@@ -38,12 +40,23 @@ from services.runtime.store import Batch
 
 SOURCE = "ketenbus.handover"
 
-# The backbone's own handover-needed besides what partners publish.
+# The backbone's own handover-needed besides what partners publish, and the plan's parent
+# links (whose own consent a child's handovers take).
 Inbound = HandoverNeeded | InboundHandover
+ParentLinks = ParentLinked | ParentUnlinked
 
 
-def apply_inbound(app: HandoverApplication, event: Inbound, batch: Batch | None = None) -> None:
+def apply_inbound(
+    app: HandoverApplication, event: Inbound | ParentLinks, batch: Batch | None = None
+) -> None:
     """Turn an inbound partner event into the application command it asks for."""
+    if isinstance(event, ParentLinked):
+        link = event.data
+        app.link_parent(child=event.subject, link_id=link.link_id, parent=link.parent, batch=batch)
+        return
+    if isinstance(event, ParentUnlinked):
+        app.unlink_parent(child=event.subject, link_id=event.data.link_id, batch=batch)
+        return
     common: dict[str, Any] = {
         "child": event.subject,
         "handover_id": event.data.handover_id,
@@ -89,6 +102,13 @@ def apply_inbound(app: HandoverApplication, event: Inbound, batch: Batch | None 
             given_by=event.data.given_by,
             granted=event.data.granted,
             recorded_on=event.data.recorded_on,
+            **common,
+        )
+    elif isinstance(event, ConsentWithdrawn):
+        app.withdraw_consent(
+            partner=event.source,
+            given_by=event.data.given_by,
+            withdrawn_on=event.data.withdrawn_on,
             **common,
         )
     elif isinstance(event, DossierRequested):
@@ -156,6 +176,7 @@ to_contract = Outbound(
         Handover.ContinuityGapFound: ContinuityGapFound,
         Handover.ParentsViewed: ParentsViewed,
         Handover.ConsentRecorded: ConsentRecorded,
+        Handover.ConsentWithdrawn: ConsentWithdrawn,
         Handover.DossierRequested: DossierRequested,
         Handover.ProcessingRecorded: DossierProcessingRecorded,
         Handover.DossierDelivered: (

@@ -12,6 +12,7 @@ parent account's own keys, which kluis gives for a link the school or the munici
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -62,16 +63,31 @@ class Portal(Protocol):
     async def publish(self, event: CloudEvent[Any]) -> None:
         """Publish `event` as the partner: signed with its key, on its inbound subject."""
 
+    async def publish_as_parent(self, event: CloudEvent[Any], parent: str) -> None:
+        """Publish `event` as the logged-in parent's account (its source): signed with that
+        account's key, on its own inbound subject, over its own NATS user."""
+
 
 class NatsPortal:
     """A portal over NATS request/reply, for `partner`, with its keys from `data_dir`."""
 
-    def __init__(self, nc: NatsClient, data_dir: Path, partner: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        nc: NatsClient,
+        data_dir: Path,
+        partner: str,
+        timeout: float = 10.0,
+        connect_as: Callable[[str], Awaitable[NatsClient]] | None = None,
+    ) -> None:
+        """`connect_as`: a NATS connection as a parent's account (its own user under the
+        registry's authorization); without it the portal's own connection is used."""
         self.partner = partner
         self._nc = nc
         self._timeout = timeout
         self._keyring = Keyring.for_partner(data_dir, partner, nc)
         self._data_dir = data_dir
+        self._connect_as = connect_as
+        self._parents: dict[str, NatsClient] = {}
 
     async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
         return await ask(self._nc, subject, token, self._timeout)
@@ -95,6 +111,15 @@ class NatsPortal:
 
     async def publish(self, event: CloudEvent[Any]) -> None:
         await publish_signed(self._nc.jetstream(), event, self._keyring.keys)
+
+    async def publish_as_parent(self, event: CloudEvent[Any], parent: str) -> None:
+        keys = load_or_create_partner_keys(self._data_dir, parent)
+        nc = self._nc
+        if self._connect_as is not None:
+            if parent not in self._parents:
+                self._parents[parent] = await self._connect_as(parent)
+            nc = self._parents[parent]
+        await publish_signed(nc.jetstream(), event, keys)
 
     async def parents_view(self, child: str, parent: str) -> dict[str, Any] | None:
         # The web app acts for the parent who logged in: it signs as the parent's account

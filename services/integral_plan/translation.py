@@ -195,7 +195,12 @@ def _handover_started(plan: Plan, view: PlanView, event: ho.HandoverStarted) -> 
     sender = {d.sender.partner: {"contact": d.sender.contact}}
     plan.involve(_parties(event, sender), started_on)
     basis = handover_rules().basis(d.transition)
-    ground = {"basis": basis.basis, "basis_source": basis.source, "automatic": d.automatic}
+    ground = {
+        "basis": basis.basis,
+        "basis_source": basis.source,
+        "automatic": d.automatic,
+        "pupil_decides": d.pupil_decides,
+    }
     view.note_handover_started(
         d.handover_id,
         d.transition,
@@ -247,6 +252,30 @@ def _dossier_prepared_v2(plan: Plan, view: PlanView, event: ho.DossierPreparedIn
     running = [r.model_dump(mode="json") for r in d.running]
     dossier = [s.model_dump(mode="json") for s in d.sections]
     view.note_dossier_prepared(d.handover_id, running, event.time.date(), dossier)
+
+
+@projects(ho.ParentsViewed)
+def _parents_viewed(plan: Plan, view: PlanView, event: ho.ParentsViewed) -> None:
+    d = event.data
+    view.note_handover_facts(d.handover_id, parents_viewed_on=d.viewed_on.isoformat())
+
+
+@projects(ho.ConsentRecorded)
+def _consent_recorded(plan: Plan, view: PlanView, event: ho.ConsentRecorded) -> None:
+    d = event.data
+    consent = {
+        "status": "granted" if d.granted else "refused",
+        "given_by": d.given_by,
+        "on": d.recorded_on.isoformat(),
+    }
+    view.note_handover_facts(d.handover_id, consent=consent)
+
+
+@projects(ho.ConsentWithdrawn)
+def _consent_withdrawn(plan: Plan, view: PlanView, event: ho.ConsentWithdrawn) -> None:
+    d = event.data
+    consent = {"status": "withdrawn", "given_by": d.given_by, "on": d.withdrawn_on.isoformat()}
+    view.note_handover_facts(d.handover_id, consent=consent)
 
 
 @projects(ho.ContinuityGapFound)

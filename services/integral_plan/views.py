@@ -315,6 +315,12 @@ class PlanView:
             handover[DOSSIER] = [dict(s) for s in dossier]
         self._put(HANDOVERS, str(handover_id), handover)
 
+    def note_handover_facts(self, handover_id: uuid.UUID, **facts: Any) -> None:
+        """Clear facts of a handover's course the parents' page shows: when the parents' view
+        was recorded (`parents_viewed_on`), their consent (`consent`: granted, refused or
+        withdrawn, by whom, on which day)."""
+        self._put(HANDOVERS, str(handover_id), self._handover(handover_id) | facts)
+
     def note_continuity_gap(
         self, handover_id: uuid.UUID, gaps: list[dict[str, str]], found_on: date
     ) -> None:

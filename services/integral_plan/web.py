@@ -537,7 +537,8 @@ def create_web_app(
     async def grant_exemption(request: Request, child: Child) -> Response:
         return await act(request, child, "grant-exemption", exemption_form)
 
-    add_parents_routes(app, ParentsSite(portal, access, templates, page, message))
+    today = lambda: clock().date()  # noqa: E731
+    add_parents_routes(app, ParentsSite(portal, access, templates, page, message, record, today))
     casework_routes(app, act)
 
     @app.get("/ouders/{child}", response_class=HTMLResponse, summary="Ouderinzage (HTML)")

@@ -3,6 +3,15 @@
 - `/ouders`: the children a school or the municipality linked the logged-in parent's account
   to (`parent-linked`, asked as that account: the plan service lists only its own links), each
   linking to `/ouders/{kind}`;
+- `/ouders/{kind}/toestemming`: the parents give, refuse or withdraw their consent on a
+  handover where the law asks it (`basis: consent` in infra/handover/rules.yaml: from childcare,
+  and from vo as the region agreed), once the school recorded that they viewed the dossier;
+  where the pupil is 16 or older the pupil decides, not the parents. Each answer is a
+  `consent-recorded` or `consent-withdrawn` published as the parent's own account, signed with
+  its key, with the person's pseudonymous id in `ketenbusactor`; the handover service takes it
+  only from an account a school or the municipality linked to the child, and a dossier not yet
+  delivered does not go on consent withdrawn. The OPP's handelingsdeel is shown with the
+  parents' answer as the school recorded it;
 - the Dutch labels of the handover dossier's page (OSO categories, disclosure rules, fields),
   and of a dossier prepared before its sections travelled sealed: "niet beschikbaar voor
   inzage".
@@ -13,20 +22,55 @@ and in records by a pseudonymous id (a hash of issuer and subject), never by nam
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+import structlog
+from fastapi import FastAPI, Form, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from ketenbus_contracts.envelope import PSEUDONYM_PATTERN, CloudEvent
+from ketenbus_contracts.handover import (
+    ConsentRecorded,
+    ConsentRecordedData,
+    ConsentWithdrawn,
+    ConsentWithdrawnData,
+)
+from ketenbus_contracts.purposes import Purpose
 from services.integral_plan.portal import Portal
 from services.integral_plan.query import PARENT_ROLE, PlanAccess
-from services.integral_plan.web_auth import PARENT, LoginRequiredError, Person, person_of
+from services.integral_plan.web_auth import (
+    PARENT,
+    LoginRequiredError,
+    Person,
+    csrf_ok,
+    person_of,
+)
+from services.integral_plan.web_records import Recorder, WebOperation
 
 Page = Callable[..., HTMLResponse]
 Message = Callable[[Request, int, str, str], HTMLResponse]
+Child = Annotated[str, PathParam(pattern=PSEUDONYM_PATTERN)]
+log = structlog.get_logger("web")
+
+NOT_LINKED = "Er is over dit kind niets gedeeld, of u bent niet aan dit kind gekoppeld."
+GIVE, REFUSE, WITHDRAW = "geven", "weigeren", "intrekken"
+CONSENT_STATUS = {
+    None: "nog niet gegeven",
+    "granted": "gegeven",
+    "refused": "geweigerd",
+    "withdrawn": "ingetrokken",
+}
+HANDELINGSDEEL = {
+    "pending": "nog niet gegeven",
+    "granted": "ingestemd",
+    "refused": "niet ingestemd",
+}
 
 # OSO gegevensset 2019.1 categories (infra/handover/oso-categories.yaml), as parents read them.
 CATEGORIES = {
@@ -103,6 +147,8 @@ class ParentsSite:
     templates: Jinja2Templates
     page: Page
     message: Message
+    record: Recorder
+    today: Callable[[], date]
 
 
 def parent_of(request: Request, site: ParentsSite) -> Person | Response:
@@ -124,6 +170,8 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         dossierwaarde=value_label,
         overstap=transition_label,
         niet_geopend=lambda code: NOT_OPENED.get(code, "dit deel kon niet worden geopend"),
+        toestemming=lambda status: CONSENT_STATUS.get(status, status),
+        handelingsdeel=lambda status: HANDELINGSDEEL.get(status, status),
     )
 
     @app.get("/ouders", response_class=HTMLResponse, summary="Ouderinzage: uw kinderen (HTML)")
@@ -133,3 +181,109 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
             return parent
         children = await site.portal.linked_children(parent.partner)
         return site.page(request, "ouders_kinderen.html", children=children, parents=True)
+
+    @app.get(
+        "/ouders/{child}/toestemming",
+        response_class=HTMLResponse,
+        summary="Ouders: toestemming geven of intrekken (HTML)",
+    )
+    async def consent_page(request: Request, child: Child, verstuurd: str = "") -> Response:
+        parent = parent_of(request, site)
+        if isinstance(parent, Response):
+            return parent
+        view = await site.portal.parents_view(child, parent.partner)
+        site.record(parent, WebOperation.READ_SHARED, child, shown=view is not None)
+        if view is None:
+            return site.message(request, 404, "Niet gevonden", NOT_LINKED)
+        return site.page(
+            request,
+            "ouders_toestemming.html",
+            child=child,
+            handovers=consent_handovers(view),
+            opps=handelingsdelen(view),
+            sent=verstuurd in (GIVE, REFUSE, WITHDRAW) and verstuurd,
+            parents=True,
+        )
+
+    @app.post("/ouders/{child}/toestemming/{handover_id}", include_in_schema=False)
+    async def answer_consent(
+        request: Request,
+        child: Child,
+        handover_id: uuid.UUID,
+        keuze: Annotated[str, Form()] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        parent = parent_of(request, site)
+        if isinstance(parent, Response):
+            return parent
+        if not csrf_ok(request, csrf):
+            return site.message(
+                request, 400, "Niet verstuurd", "Het formulier is verlopen; probeer het opnieuw."
+            )
+        view = await site.portal.parents_view(child, parent.partner)
+        if view is None:
+            site.record(parent, WebOperation.ACT, child, shown=False, refusal="not-linked")
+            return site.message(request, 404, "Niet gevonden", NOT_LINKED)
+        handover = next(
+            (h for h in consent_handovers(view) if h["handover_id"] == str(handover_id)), None
+        )
+        if handover is None or keuze not in handover["choices"]:
+            return site.message(
+                request, 400, "Niet verstuurd", "Voor deze overdracht kunt u dit nu niet kiezen."
+            )
+        event = consent_event(keuze, child, handover_id, parent, site.today())
+        await site.portal.publish_as_parent(event, parent.partner)
+        site.record(parent, WebOperation.ACT, child, purpose=Purpose.HANDOVER)
+        log.info(
+            "web.parent_consent",
+            handover_id=str(handover_id),
+            choice=keuze,
+            event_id=str(event.id),
+            employee=parent.employee,
+        )
+        return RedirectResponse(f"/ouders/{child}/toestemming?verstuurd={keuze}", 303)
+
+
+def consent_event(
+    choice: str, child: str, handover_id: uuid.UUID, parent: Person, today: date
+) -> CloudEvent[Any]:
+    """The parents' answer as their own account's event, the person in it (pseudonymous)."""
+    envelope = {"source": parent.partner, "subject": child, "ketenbusactor": parent.employee}
+    if choice == WITHDRAW:
+        withdrawn = ConsentWithdrawnData(
+            handover_id=handover_id, given_by="parents", withdrawn_on=today
+        )
+        return ConsentWithdrawn.create(data=withdrawn, **envelope)
+    given = ConsentRecordedData(
+        handover_id=handover_id, given_by="parents", granted=choice == GIVE, recorded_on=today
+    )
+    return ConsentRecorded.create(data=given, **envelope)
+
+
+def consent_handovers(view: dict[str, Any]) -> list[dict[str, Any]]:
+    """The child's handovers that go only with consent (not yet delivered), each with its
+    consent as recorded and what the parents may choose now (`choices`; none while the pupil
+    decides or before the school recorded the parents' view of the dossier)."""
+    shown = []
+    for handover in view.get("handovers", []):
+        if handover.get("basis") != "consent" or handover.get("delivered_on"):
+            continue
+        consent = handover.get("consent") or {}
+        status = consent.get("status")
+        choices: list[str] = []
+        if not handover.get("pupil_decides") and handover.get("parents_viewed_on"):
+            choices = [WITHDRAW] if status == "granted" else [GIVE, REFUSE]
+            if status == "refused":
+                choices = [GIVE]
+        shown.append(handover | {"consent_status": status, "choices": choices})
+    return shown
+
+
+def handelingsdelen(view: dict[str, Any]) -> list[dict[str, Any]]:
+    """The child's OPPs and the parents' answer on each one's handelingsdeel, as the school
+    recorded it (`handelingsdeel-consented`)."""
+    return [
+        a
+        for a in view.get("arrangements", [])
+        if a.get("kind") == "opp-drawn-up" and "handelingsdeel_consent" in a
+    ]

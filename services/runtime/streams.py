@@ -232,6 +232,13 @@ HANDOVER_ARRANGEMENTS = ConsumerSpec(
     "handover service: a child with an OPP or running arrangement changing school starts its "
     "handover by itself",
 )
+HANDOVER_PLAN = ConsumerSpec(
+    PLAN,
+    "handover",
+    ("ketenbus.plan.parent-linked.v1", "ketenbus.plan.parent-unlinked.v1"),
+    "handover service: the parents' accounts a school or the municipality linked to a child, "
+    "whose own consent that child's handovers take",
+)
 PLAN_SIGNALLING = _reader(SIGNALLING, "integral-plan", "signals and matches")
 PLAN_HANDOVER = _reader(
     HANDOVER, "integral-plan", "handovers (status, escalations, continuity gaps)"
@@ -304,6 +311,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     PLAN_PRIVACY,
     HANDOVER_INBOUND,
     HANDOVER_ARRANGEMENTS,
+    HANDOVER_PLAN,
     KLUIS_HANDOVER,
     ARRANGEMENTS_INBOUND,
     KLUIS_ARRANGEMENTS,

@@ -116,6 +116,10 @@ class LocalPortal:
         self.published.append(event)
         self.app.apply(event)
 
+    async def publish_as_parent(self, event: Any, parent: str) -> None:
+        assert event.source == parent
+        await self.publish(event)
+
     async def parents_view(self, child: str, parent: str) -> dict[str, Any] | None:
         try:
             plan, parents = self.app.plan_of(child), self.app.parents_of(child)
