@@ -37,6 +37,12 @@ from tests.backbone import InProcessBackbone
 from tests.wire import WireTap, capture_path
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# A service's start is bounded, not timed: on a shared, loaded machine (load 25 on two cores) a
+# service took over 60 s just to import, and `up` gave up on it. The tests, and the `ketenbus`
+# subprocesses they start (they inherit the environment), wait up to ten minutes.
+os.environ.setdefault("KETENBUS_UP_READY_TIMEOUT", "600")
+
 EDEXML_SAMPLE = SAMPLE  # the adapter ships the standard's sample
 
 PG_HOST = os.environ.get("KETENBUS_TEST_POSTGRES_HOST", "127.0.0.1")

@@ -7,7 +7,6 @@ The test's own nats-server stops the moment the command's request or publish rea
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import nats
 import pytest
 
 from services.runtime.nats_server import EmbeddedNats
+from tests.userenv import user_env
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ async def _run_while_the_server_dies(tmp_path: Path, *args: str) -> tuple[int, l
         for subject in ("ketenbus.query.plan", "in.>"):
             await watcher.subscribe(subject, cb=die)
         await watcher.flush()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+        env = user_env()
         env |= {"KETENBUS_NATS_URL": url, "KETENBUS_DATA_DIR": str(tmp_path / "data")}
         process = await asyncio.create_subprocess_exec(
             str(KETENBUS),

@@ -5,12 +5,13 @@ one that signs with a key not the partner's fails the signature."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.userenv import user_env
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +21,7 @@ SCHOOL = "bs-de-regenboog"
 
 
 def conformance(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env = user_env()
     env["KETENBUS_DATA_DIR"] = str(data_dir)
     done = subprocess.run(
         [str(KETENBUS), "conformance", *args],

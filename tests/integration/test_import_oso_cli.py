@@ -4,7 +4,6 @@ documents sealed into the object store."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from services.runtime.supervisor import Backbone
 from tests.unit.test_import_intake import with_attachment
+from tests.userenv import user_env
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ def test_an_oso_dossier_with_a_12_mb_document_is_imported(
 ) -> None:
     dossier = tmp_path / "dossier.xml"
     dossier.write_bytes(with_attachment(12 * 1024 * 1024))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env = user_env()
     env |= {
         "KETENBUS_DATA_DIR": str(backbone.settings.data_dir),
         "KETENBUS_NATS_URL": backbone.url,

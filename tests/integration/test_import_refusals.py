@@ -4,7 +4,6 @@ backbone runs here, and none is needed to refuse)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from adapters.edexml.reader import SAMPLE
 from adapters.oso.dossier import SAMPLES
+from tests.userenv import user_env
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ POVO = SAMPLES / "Voorbeelddossier_OV_POVO_full.xml"
 
 
 def ketenbus(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env = user_env()
     env["KETENBUS_DATA_DIR"] = str(tmp_path / "data")
     return subprocess.run(
         [str(KETENBUS), *args],

@@ -11,7 +11,6 @@ one line. No command may print a traceback.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import signal
@@ -27,6 +26,7 @@ import pytest
 import typer.main
 
 from services.cli import app
+from tests.userenv import user_env
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +92,7 @@ class Run:
 
 
 def run(data_dir: Path, *args: str, stdin: str = "", cwd: Path = ROOT) -> Run:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env = user_env()
     env["KETENBUS_DATA_DIR"] = str(data_dir)
     done = subprocess.run(
         [str(KETENBUS), *args],
@@ -135,7 +135,7 @@ def backbone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backbone]:
     plan = run(data_dir, "plan", "show", child[1], "--json")
     handover = json.loads(plan.out)["handovers"][0]["handover_id"]
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env = user_env()
     env["KETENBUS_DATA_DIR"] = str(data_dir)
     up = subprocess.Popen(
         [str(KETENBUS), "up"],
@@ -232,7 +232,7 @@ def case_conformance(b: Backbone, tmp: Path) -> None:
 
 def started(b: Backbone, *args: str) -> tuple[subprocess.Popen[str], str]:
     """A long-running command in the background, and the first line it printed."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env = user_env()
     env["KETENBUS_DATA_DIR"] = str(b.data_dir)
     process = subprocess.Popen(
         [str(KETENBUS), *args],
@@ -697,7 +697,7 @@ def test_a_background_up_that_started_with_sigint_ignored_stops_on_sigint(
     tmp_path: Path,
 ) -> None:
     # A shell starts a background job with SIGINT ignored; `up` must still stop on it.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env = user_env()
     env["KETENBUS_DATA_DIR"] = str(tmp_path / "data")
     up = subprocess.Popen(
         [str(KETENBUS), "up"],
@@ -721,7 +721,7 @@ def test_a_background_up_that_started_with_sigint_ignored_stops_on_sigint(
 
 
 def test_debug_shows_the_traceback(nothing: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env = user_env()
     env["KETENBUS_DATA_DIR"] = str(nothing)
     done = subprocess.run(
         [

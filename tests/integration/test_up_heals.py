@@ -30,6 +30,7 @@ from services.runtime.streams import SIGNALLING
 from tests.events import SCHOOL
 from tests.events import signal as signal_event
 from tests.integration.helpers import child, eventually, wait_until
+from tests.userenv import user_env
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +117,7 @@ def test_up_starts_a_killed_service_and_nats_server_again_then_gives_up_past_its
     tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env = user_env()
     env |= {"KETENBUS_UP_MAX_RESTARTS": "1", "KETENBUS_UP_RESTART_WINDOW": "3600"}
     env["KETENBUS_UP_READY_TIMEOUT"] = "600"  # a shared machine: a bound, not a timing check
     event = tmp_path / "signal.json"

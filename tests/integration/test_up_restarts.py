@@ -13,7 +13,6 @@ starts this test used to make (nine service processes each) bought little more t
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 
 from tests.events import signal as signal_event
 from tests.integration.helpers import SCHOOL, child
+from tests.userenv import user_env
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,7 @@ def start(data_dir: Path) -> subprocess.Popen[bytes]:
         [str(KETENBUS), "up", "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")},
+        env=user_env(),
     )
     assert process.stdout is not None
     seen: list[bytes] = []
@@ -60,7 +60,7 @@ def stop(process: subprocess.Popen[bytes]) -> int:
 
 
 def publish(data_dir: Path, event: Path) -> int:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env = user_env()
     return subprocess.run(
         [str(KETENBUS), "publish", "--as", SCHOOL.partner, str(event), "--data-dir", str(data_dir)],
         env=env,
