@@ -229,12 +229,35 @@ def _labels(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": "ketenbus", "app.kubernetes.io/component": component}
 
 
-def _env(extra: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [
-        {"name": name, "valueFrom": {"secretKeyRef": {"name": "ketenbus-postgres", "key": key}}}
-        for name, key in POSTGRES_KEYS.items()
+# kluis's master key in the HSM (services/kluis/master_key.py): the vendor's PKCS#11 module in
+# the image at this path, the token's label, its PIN from the Secret `ketenbus-kluis-hsm`.
+KLUIS_HSM = {
+    "KETENBUS_KLUIS_MASTER_KEY": "pkcs11",
+    "KETENBUS_KLUIS_PKCS11_MODULE": "/opt/hsm/lib/libpkcs11.so",
+    "KETENBUS_KLUIS_PKCS11_TOKEN": "ketenbus",
+}
+SECRETS = {"KETENBUS_KLUIS_PKCS11_PIN": ("ketenbus-kluis-hsm", "pin")}
+
+
+def _secret_env(names: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+        for name, (secret, key) in names.items()
     ]
+
+
+def _env(extra: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    env = _secret_env({name: ("ketenbus-postgres", key) for name, key in POSTGRES_KEYS.items()})
     return env + [{"name": k, "value": v} for k, v in (extra or {}).items()]
+
+
+def service_env(service: str) -> list[dict[str, Any]]:
+    """A service's environment besides the shared settings: the database's Secret, its HTTP
+    port, and for kluis the HSM."""
+    own = {port_variable(service): str(HTTP_PORTS[service])}
+    if service != "kluis":
+        return _env(own)
+    return _env({**own, **KLUIS_HSM}) + _secret_env(SECRETS)
 
 
 def _volumes(user: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -311,7 +334,7 @@ def deployment(service: str) -> dict[str, Any]:
                             "image": IMAGE,
                             "args": ["service", service],
                             "envFrom": [{"configMapRef": {"name": "ketenbus-settings"}}],
-                            "env": _env({port_variable(service): str(port)}),
+                            "env": service_env(service),
                             "ports": [{"name": "http", "containerPort": port}],
                             "livenessProbe": {
                                 "httpGet": {"path": "/healthz", **probe},
