@@ -153,9 +153,13 @@ class FeedApplication(TrackedApplication):
 
 def _addressees(event: CloudEvent[Any]) -> list[str]:
     """Whom the event itself addresses: its `data.notify` (a match), else its `data.partner`
-    (a history notice to the new signaller)."""
+    (a history notice to the new signaller, an informing task), else its signaller's
+    (whom a signaller is to inform of its signal)."""
     notify = getattr(event.data, "notify", None)
     if notify:
         return [str(p) for p in notify]
     partner = getattr(event.data, "partner", None)
-    return [str(partner)] if isinstance(partner, str) else []
+    if isinstance(partner, str):
+        return [partner]
+    signaller = getattr(getattr(event.data, "signaller", None), "partner", None)
+    return [signaller] if isinstance(signaller, str) else []

@@ -125,7 +125,7 @@ def test_a_partner_cannot_read_another_partners_feed_nor_make_a_consumer(
             except (nats.errors.Error, TimeoutError):
                 pass
             # The JGZ's entries are all still there for the JGZ.
-            mine = await feed_items(jgz, JGZ.partner, 3)
+            mine = await feed_items(jgz, JGZ.partner, 4)
         finally:
             await school.close()
             await jgz.close()
@@ -135,7 +135,7 @@ def test_a_partner_cannot_read_another_partners_feed_nor_make_a_consumer(
 
     assert [] == stolen
     assert any("permissions violation" in e.lower() for e in errors)
-    assert 3 == left  # the receipt, the signal and "parents informed"
+    assert 4 == left  # the receipt, the signal, "parents informed" and its informing task
 
 
 def test_ketenbus_feed_prints_a_line_per_entry_without_the_pseudonym(
@@ -165,7 +165,7 @@ def test_ketenbus_feed_prints_a_line_per_entry_without_the_pseudonym(
         try:
             keys = load_or_create_partner_keys(settings.data_dir, JGZ.partner)
             await publish_signed(nc.jetstream(), event, keys)
-            await pending(nc, 4)
+            await pending(nc, 5)
         finally:
             await nc.close()
 
@@ -185,7 +185,7 @@ def test_ketenbus_feed_prints_a_line_per_entry_without_the_pseudonym(
     lines = sorted(
         line.split(" ", 1)[1]
         for line in shown.stdout.splitlines()
-        if "parents-informed" not in line
+        if "parents-informed" not in line and "informing-due" not in line
     )
     # The reason is the code ingress refused it with (`refused: <code>: …` on stderr).
     code = published.stderr.split("refused: ", 1)[1].split(":", 1)[0]

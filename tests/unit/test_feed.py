@@ -23,6 +23,10 @@ from ketenbus_contracts.privacy import ChildErased, ChildErasedData
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signalling import (
+    InformingDue,
+    InformingDueData,
+    ParentsInformed,
+    ParentsInformedData,
     Signaller,
     SignalRegistered,
     SignalWithdrawn,
@@ -404,4 +408,46 @@ def test_a_match_goes_to_its_signallers_and_whom_it_notifies_not_to_other_relate
         "feed.bs-de-regenboog.signalling.match-found",
         "feed.jgz-gelderland-zuid.signalling.match-found",
         "feed.wijkteam-lingewaard.signalling.match-found",
+    ] == [subject for subject, _ in sent]
+
+
+def test_whom_to_inform_of_a_signal_reaches_its_signaller_alone_not_other_related_partners() -> (
+    None
+):
+    # Jeugdwet afdeling 7.1: a lone signal is seen by no other partner, nor what its signaller
+    # still has to do about it (the school is related to the child by its enrolment only).
+    app = application()
+    enrolled = PupilEnrolled.create(
+        source="ketenbus.truancy",
+        subject=CHILD,
+        data=PupilEnrolledData(
+            school=SCHOOL.partner, brin="99ZZ", region="lingewaard", enrolled_on=date(2026, 8, 31)
+        ),
+    )
+    jgz_signal = registered(CHILD, JGZ, {})
+    signal_id = jgz_signal.data.signal_id
+    informed = ParentsInformed.create(
+        source="ketenbus.signalling",
+        subject=CHILD,
+        data=ParentsInformedData(
+            signal_id=signal_id, signaller=JGZ, registered_on=date(2026, 11, 1),
+            audience=["parents"], age_band="4-11",
+        ),
+    )  # fmt: skip
+    due = InformingDue.create(
+        source="ketenbus.signalling",
+        subject=CHILD,
+        data=InformingDueData(
+            signal_id=signal_id, partner=JGZ.partner, audience=["parents"],
+            since=date(2026, 11, 1),
+        ),
+    )  # fmt: skip
+
+    sent = copies(app, enrolled, jgz_signal, informed, due)
+
+    assert [
+        "feed.bs-de-regenboog.truancy.pupil-enrolled",
+        "feed.jgz-gelderland-zuid.signalling.signal-registered",
+        "feed.jgz-gelderland-zuid.signalling.parents-informed",
+        "feed.jgz-gelderland-zuid.signalling.informing-due",
     ] == [subject for subject, _ in sent]

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 from ketenbus_contracts.signalling import (
     CoordinatorAssigned,
+    InformingDue,
     MatchFound,
     ParentsInformed,
     Signaller,
@@ -89,12 +90,15 @@ def test_a_match_is_published_as_match_found_with_both_signallers() -> None:
     app.process_batch(TRACKING, [(1, registered(SCHOOL)), (2, registered(JGZ))])
 
     contracts = published(app)
-    # Each signal also tells the parent view (parents-informed); the match gets a coordinator.
+    # Each signal also tells the parent view (parents-informed) and its signaller's informing
+    # task (informing-due); the match gets a coordinator.
     assert [
         SignalRegistered,
         ParentsInformed,
+        InformingDue,
         SignalRegistered,
         ParentsInformed,
+        InformingDue,
         MatchFound,
         CoordinatorAssigned,
     ] == [type(c) for c in contracts]
