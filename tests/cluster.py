@@ -182,7 +182,7 @@ class TlsCluster:
 
     def start(self) -> str:
         for node in self.nodes:
-            node.start()
+            node.start(timeout=60.0)  # a deadline for a loaded machine
         return self.url
 
     def stop(self) -> None:
@@ -208,7 +208,7 @@ class TlsCluster:
         routes = httpx.get(f"http://127.0.0.1:{self.http_ports[n]}/routez", timeout=10)
         return {r["remote_name"] for r in routes.json().get("routes") or [] if r.get("remote_name")}
 
-    def wait_for_routes(self, timeout: float = 60.0) -> None:
+    def wait_for_routes(self, timeout: float = 180.0) -> None:
         """Until every node routes to both others (over TLS, as the config demands)."""
         deadline = time.monotonic() + timeout
         for n in range(len(self.nodes)):

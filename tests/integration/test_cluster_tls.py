@@ -61,6 +61,7 @@ class Cluster:
             nats_tls_cert=cert,
             nats_tls_key=key,
             nats_nkey_seed_file=str(self.nkeys_dir / "{user}.nk"),
+            up_ready_timeout=300.0,  # a deadline for a loaded machine, not a timing check
         )
         school_cert, school_key = self.authority.issue(SCHOOL.partner)
         self.school_tls = TlsFiles(self.authority.ca, school_cert, school_key)
