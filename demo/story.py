@@ -66,6 +66,8 @@ from ketenbus_contracts.plan import (
     GoalDetails,
     GoalSet,
     GoalSetData,
+    ParentLinked,
+    ParentLinkedData,
     Party,
     PartyJoined,
     PartyJoinedData,
@@ -648,3 +650,30 @@ def format_story(story: Story) -> str:
         f"to {truancy['leerplicht']}",
     ]
     return "\n".join(lines)
+
+
+DEMO_PARENT = "ouder-demo-0001"
+
+
+async def link_parent(
+    url: str,
+    data_dir: Path,
+    child: str,
+    today: date,
+    credentials: CredentialSource = own_credentials,
+) -> None:
+    """The school records that the demo's parent account belongs with the child, with the
+    parent's consent (`ketenbus demo --web`: a parent logs in and sees what is shared)."""
+    link = ParentLinked.create(
+        source=SCHOOL.partner,
+        subject=child,
+        data=ParentLinkedData(
+            link_id=uuid.uuid4(),
+            parent=DEMO_PARENT,
+            recorded_by=SCHOOL.partner,
+            linked_on=today,
+            consent_on=today,
+        ),
+    )
+    async with Connections(url, credentials) as conns:
+        await send(conns, link, load_or_create_partner_keys(data_dir, SCHOOL.partner))

@@ -124,12 +124,20 @@ def service(name: str, data_dir: DataDir = None) -> None:
 
 
 @app.command()
-def demo(data_dir: DataDir = None) -> None:
+def demo(
+    data_dir: DataDir = None,
+    web: Annotated[
+        bool,
+        typer.Option(
+            "--web",
+            help="Then keep the backbone running with a local OpenID provider and the web app "
+            "of the demo's organisations and a parent, until Ctrl-C (a checkout after npm ci)",
+        ),
+    ] = False,
+) -> None:
     """Run the scripted story end to end and print the child's integral plan (README: demo)."""
-    from demo.arrangements import format_scenario
-    from demo.story import format_story, run_scenario
-    from services.cli.integral_plan import web_instructions
-    from services.integral_plan.present import format_plan
+    from demo.story import run_scenario
+    from services.cli import demo_web
     from services.registry import SERVICES
     from services.runtime.nats_auth import credential_source
     from services.runtime.supervisor import Backbone
@@ -146,6 +154,23 @@ def demo(data_dir: DataDir = None) -> None:
         story = asyncio.run(
             run_scenario(backbone.url, settings.data_dir, credentials=credential_source(settings))
         )
+        if web:
+            _show_story(settings, story)
+            typer.echo("")
+            with stopped_by_signals(exit_code=0):
+                demo_web.serve(settings, backbone.url, story.child)
+            return
+    _show_story(settings, story)
+    typer.echo("")
+    echo_safe(demo_web.web_instructions(settings.data_dir))
+
+
+def _show_story(settings: Settings, story: Any) -> None:
+    """The story, the arrangement, the match and the plan as each reader sees it."""
+    from demo.arrangements import format_scenario
+    from demo.story import format_story
+    from services.integral_plan.present import format_plan
+
     typer.echo("")
     echo_safe(format_story(story))
     typer.echo("")
@@ -154,8 +179,6 @@ def demo(data_dir: DataDir = None) -> None:
     for view in story.views:
         typer.echo("")
         echo_safe(format_plan(view))
-    typer.echo("")
-    echo_safe(web_instructions(settings.data_dir, story.child))
 
 
 def _show_signalling(settings: Settings, child: str) -> None:

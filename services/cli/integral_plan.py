@@ -72,18 +72,22 @@ class LazyPortal:
         await (await self._connected()).publish_as_parent(event, parent)
 
 
-def web_instructions(data_dir: Path, child: str) -> str:
-    """How to open the web app on what the demo left in `data_dir` (the demo's last lines)."""
-    return "\n".join(
-        [
-            "The web app, where people log in (a checkout after `npm ci`; each in a terminal):",
-            "  .venv/bin/python -m tools.oidc_provider   # a local OpenID provider, 127.0.0.1:9400",
-            f"  .venv/bin/ketenbus up --data-dir {data_dir}",
-            f"  .venv/bin/ketenbus web --as wijkteam-lingewaard --data-dir {data_dir}",
-            f"then open http://127.0.0.1:8080/plan/{child} and log in as consulent-wijkteam (the",
-            "school: `web --as bs-de-regenboog`, as ib-regenboog); a parent, as ouder-demo-0001:",
-            f"http://127.0.0.1:8080/ouders/{child}, once the school links that account.",
-        ]
+def site_for(settings: Settings, url: str, partner: str, **options: Any) -> Any:
+    """The web app of `partner` on the backbone at `url`: its people log in at the identity
+    provider the registry names, each read a processing record in the data dir."""
+    from services.integral_plan.query import PlanAccess
+    from services.integral_plan.web import create_web_app
+    from services.integral_plan.web_auth import LoginConfig
+    from services.integral_plan.web_records import FileLog, log_path
+    from services.runtime.partners import PartnerRegistry
+
+    login = LoginConfig.for_partner(partner, PartnerRegistry.load(settings.data_dir))
+    return create_web_app(
+        LazyPortal(url, settings, partner),
+        PlanAccess.load(settings.data_dir),
+        login=login,
+        records=FileLog(log_path(settings.data_dir, partner)),
+        **options,
     )
 
 
@@ -118,12 +122,8 @@ def web(
     import uvicorn
 
     from services.cli.kit import backbone_url, check_partner, fail, settings_for
-    from services.integral_plan.query import PlanAccess
-    from services.integral_plan.web import create_web_app
-    from services.integral_plan.web_auth import LoginConfig, NoIdentityProviderError
-    from services.integral_plan.web_records import FileLog, log_path
+    from services.integral_plan.web_auth import NoIdentityProviderError
     from services.integral_plan.web_security import InsecureBindingError, check_binding
-    from services.runtime.partners import PartnerRegistry
 
     if (tls_cert is None) != (tls_key is None):
         fail("give both --tls-cert and --tls-key, or neither")
@@ -137,19 +137,9 @@ def web(
     settings = settings_for(data_dir, "web")
     check_partner(as_partner)
     try:
-        login = LoginConfig.for_partner(as_partner, PartnerRegistry.load(settings.data_dir))
+        site = site_for(settings, backbone_url(settings), as_partner, tls=tls, api_docs=api_docs)
     except NoIdentityProviderError as exc:
         fail(str(exc))
-    url = backbone_url(settings)
-    portal = LazyPortal(url, settings, as_partner)
-    site = create_web_app(
-        portal,
-        PlanAccess.load(settings.data_dir),
-        login=login,
-        records=FileLog(log_path(settings.data_dir, as_partner)),
-        tls=tls,
-        api_docs=api_docs,
-    )
     scheme = "https" if tls else "http"
     typer.echo(f"ketenbus web for {as_partner}: {scheme}://{host}:{port}/werklijst")
     uvicorn.run(

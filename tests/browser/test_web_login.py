@@ -392,37 +392,3 @@ def test_a_session_ends_when_idle_and_at_its_absolute_limit(
 def _logged_in(html: str) -> str:
     start = html.find("Ingelogd als ")
     return html[start : html.find("<", start)].strip() if start >= 0 else ""
-
-
-def test_the_demo_ends_with_how_to_open_the_web_app_at_a_local_provider(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from services.cli.integral_plan import web_instructions
-    from services.runtime.partners import PartnerRegistry
-
-    said = web_instructions(tmp_path, CHILD)
-    provider = subprocess.Popen(
-        [sys.executable, "-m", "tools.oidc_provider"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    try:
-        assert provider.stdout is not None
-        first = provider.stdout.readline()
-        issuer = PartnerRegistry.load().entry(WIJKTEAM.partner).identity_provider
-        assert issuer is not None
-        metadata = httpx.get(f"{issuer.issuer}/.well-known/openid-configuration").json()
-    finally:
-        provider.terminate()
-        provider.wait(30)
-
-    assert f"http://127.0.0.1:8080/plan/{CHILD}" in said
-    assert "python -m tools.oidc_provider" in said and f"--data-dir {tmp_path}" in said
-    assert first.startswith(f"OpenID provider at {issuer.issuer}")
-    assert (issuer.issuer, ["S256"]) == (
-        metadata["issuer"],
-        metadata["code_challenge_methods_supported"],
-    )

@@ -1,7 +1,8 @@
-// A real OpenID provider for the tests (npm `oidc-provider`), on 127.0.0.1 at the port given.
-// Usage: node tests/oidc/provider.mjs CONFIG.json, where CONFIG has `port`, `jwks` (the private
-// signing keys), `clients` ({client_id, redirect_uris, post_logout_redirect_uris}), `accounts` (sub -> {password, acr,
-// claims}), `acr_values` and `cookie_key`. Prints `ready <issuer>` once it listens.
+// A real OpenID provider for the demo and the tests (npm `oidc-provider`), on 127.0.0.1 at the
+// port given. Usage: node demo/oidc_provider.mjs CONFIG.json, where CONFIG has `port`, `jwks`
+// (the private signing keys), `clients` ({client_id, redirect_uris, post_logout_redirect_uris}),
+// `accounts` (sub -> {password, acr, claims}), `acr_values` and `cookie_key`. Prints
+// `ready <issuer>` once it listens.
 // The login page is a plain form (login, password): the tests and Playwright fill it in.
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
