@@ -104,6 +104,8 @@ def service(name: str, data_dir: DataDir = None) -> None:
     from services.audit.verify import witness_running_service
     from services.registry import SERVICES
     from services.runtime.host import run_service
+    from services.runtime.leases import AnotherInstanceError
+    from services.runtime.partitions import NotPartitionedError
     from services.runtime.supervisor import discover_nats_url
     from services.runtime.watch import ServiceGaveUpError
 
@@ -121,6 +123,9 @@ def service(name: str, data_dir: DataDir = None) -> None:
     except ServiceGaveUpError as exc:
         # Logged as `service_gave_up`; non-zero, so its supervisor starts it again.
         fail(f"service {name} gave up: {exc}", code=1)
+    except (AnotherInstanceError, NotPartitionedError) as exc:
+        # A second instance of a service on one instance, or more of one that cannot be.
+        fail(str(exc), code=1)
 
 
 @app.command()

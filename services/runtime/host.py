@@ -35,8 +35,10 @@ from ketenbus_partner.connect import inbox_prefix
 from services.runtime import nats_auth
 from services.runtime.deadletter import Refused, kluis_sealer, publish_deadletter
 from services.runtime.inbound import Limits, Refusal, admit
+from services.runtime.leases import Keeper, Leases
 from services.runtime.observe import Metrics, http_port, serve_http
 from services.runtime.outbox import OutboxRelay, Translate
+from services.runtime.partitions import instance_id, running_partitions
 from services.runtime.receipts import batch_receipts, publish_receipts
 from services.runtime.settings import Settings, server_list
 from services.runtime.store import TrackedApplication, UnexpectedHandlerError
@@ -83,6 +85,16 @@ class ServiceContext:
     # The service's watched long-running tasks, by name (services.runtime.watch).
     watches: dict[str, Watch] = field(default_factory=dict)
     metrics: Metrics | None = None
+    # The instance's leases (services.runtime.leases); partitioned, the partitions it consumes.
+    keeper: Keeper | None = None
+
+    def active(self, consumer: ConsumerSpec) -> tuple[ConsumerSpec, ...]:
+        """What runs of one declared consumer on this instance: itself, or partitioned, its
+        parts for the partitions this instance holds."""
+        keeper = self.keeper
+        if keeper is None or not keeper.partitions:
+            return (consumer,)
+        return tuple(consumer.of_partition(n, keeper.partitions) for n in sorted(keeper.consuming))
 
     def given_up_on(self, consumer: ConsumerSpec, seq: int) -> Refusal | None:
         """The refusal of a message whose handling failed too often (None: handle it)."""
@@ -153,7 +165,10 @@ class ServiceContext:
         name = consumer.tracking_name
         self.consumed[name] = self.consumed.get(name, 0) + 1
         self._check_deliveries(consumer, messages)
-        by_seq = {m.metadata.sequence.stream: m for m in messages}
+        # A partition's consumer handles its own children's messages and records the rest as
+        # seen (another instance's partition handles them, refusals and receipts included).
+        through = max((m.metadata.sequence.stream for m in messages), default=0)
+        by_seq = {m.metadata.sequence.stream: m for m in messages if consumer.owns(m.data)}
         limits = Limits.of(self.settings)
         decoded: list[tuple[int, Any]] = []
         refused: list[tuple[int, Refusal | Exception]] = []
@@ -171,15 +186,13 @@ class ServiceContext:
         try:
             # Through the batch's last message: a batch refused whole is recorded as seen too.
             started = time.perf_counter()
-            rejected = await self.call(
-                self.application.process_batch, name, decoded, max(by_seq, default=0)
-            )
+            rejected = await self.call(self.application.process_batch, name, decoded, through)
             if self.metrics is not None:
                 self.metrics.batch_seconds.labels(name).observe(time.perf_counter() - started)
         except UnexpectedHandlerError as failure:
             self.handling_failed(consumer, failure)
             raise
-        self.batch_done(consumer, max(by_seq, default=0))
+        self.batch_done(consumer, through)
         await self._deadletter(by_seq, rejected)
         if consumer.stream is INBOUND and self.nc is not None:
             # Every partner hears what became of what it published (after its dead letter).
@@ -222,6 +235,9 @@ class ServiceSpec:
     # `tick_interval` seconds, in the store thread; what it records goes out like the rest.
     tick: Callable[[Any, datetime], None] | None = None
     tick_interval: float = 60.0
+    # Into how many partitions its work is split when it runs on more than one instance
+    # (infra/partitions.yaml; 0: it runs on one instance only).
+    partitions: int = 0
 
 
 def fail_fast_middleware(
@@ -259,6 +275,7 @@ def fail_fast_middleware(
 
 
 RESTART_BACKOFF = 0.5
+LEASE_CLOSE_TIMEOUT = 3.0
 MAX_RESTART_BACKOFF = 30.0
 
 
@@ -367,6 +384,13 @@ async def health_report(ctx: ServiceContext) -> dict[str, Any]:
         "nats": bool(ctx.nc is not None and ctx.nc.is_connected),
         "tasks": {name: watch.report() for name, watch in ctx.watches.items()},
     }
+    keeper = ctx.keeper
+    if keeper is not None:
+        report["instance"] = keeper.leases.instance
+        if keeper.partitions:
+            # Which partitions this instance consumes and which once-only duties it holds.
+            report["partitions"] = sorted(keeper.consuming)
+            report["duties"] = [d for d, held in keeper.on_duty.items() if held.is_set()]
     app = ctx.application
     try:
         if ctx.relay is not None:
@@ -463,9 +487,17 @@ async def run_service(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
+    partitions = running_partitions(spec.name, settings.store, spec.partitions)
     application = await open_application(spec, settings)
     nc = await connect(settings, spec.name)
     js = nc.jetstream()
+    try:
+        keeper = await take_leases(spec, settings, nc, partitions)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await nc.close()
+        application.close()
+        raise
 
     ctx = ServiceContext(
         settings=settings,
@@ -474,13 +506,14 @@ async def run_service(
         nc=nc,
         service=spec.name,
         witness=witness,
+        keeper=keeper,
     )
     # The long-running tasks, each watched: a failed one starts again after a pause, or the
     # service gives up (`gave_up`) and exits non-zero for its supervisor to start it again.
     gave_up = asyncio.Event()
     ctx.watches = {
         task: Watch.of(settings, spec.name, task)
-        for task in ("consumers", "outbox", "ticks", "witness")
+        for task in ("consumers", "outbox", "ticks", "witness", "leases")
     }
     tasks: list[asyncio.Task[None]] = []
     ctx.metrics = Metrics(ctx.watches)
@@ -496,12 +529,19 @@ async def run_service(
             )
         )
 
+    watch_task("leases", lambda: keeper.run(ctx.watches["leases"].ok))
     if spec.tick is not None:
-        watch_task("ticks", lambda: run_ticks(spec, ctx, ctx.watches["ticks"]))
+        # Partitioned, the ticks and the relay run on the one instance that holds their lease.
+        watch_task(
+            "ticks",
+            lambda: keeper.duty("ticks", lambda: run_ticks(spec, ctx, ctx.watches["ticks"])),
+        )
     watch_task("witness", lambda: run_witness(spec, ctx, ctx.watches["witness"]))
     if spec.translate is not None:
         relay = ctx.relay = OutboxRelay(application, js, spec.translate, limiter=ctx.limiter)
-        watch_task("outbox", lambda: relay.run(ctx.watches["outbox"].ok))
+        watch_task(
+            "outbox", lambda: keeper.duty("outbox", lambda: relay.run(ctx.watches["outbox"].ok))
+        )
 
     async def answer_health(msg: Msg) -> None:
         await msg.respond(json.dumps(await health_report(ctx)).encode())
@@ -527,11 +567,16 @@ async def run_service(
             if health is None:
                 # Answered once the subscribers run: `Backbone` waits for it.
                 health = await nc.subscribe(health_subject(spec.name), cb=answer_health)
-            log.info("service_started", service=spec.name)
-            watchdog = asyncio.create_task(watch_deliveries(js, spec.consumers, ctx, failed))
-            await _first(stop.wait(), failed.wait(), gave_up.wait())
+            log.info("service_started", service=spec.name, instance=keeper.leases.instance)
+            consumers = [part for c in spec.consumers for part in ctx.active(c)]
+            watchdog = asyncio.create_task(watch_deliveries(js, consumers, ctx, failed))
+            await _first(stop.wait(), failed.wait(), gave_up.wait(), keeper.changed.wait())
             watchdog.cancel()
             await broker.stop()
+            if keeper.changed.is_set() and not stop.is_set():
+                # Partitions taken or handed back: the consumers start again on the new set.
+                await keeper.settle()
+                continue
             if failed.is_set() and not stop.is_set() and not gave_up.is_set():
                 delay = 0.0 if ctx.gap_only else backoff
                 log.warning("service_restarting", service=spec.name, after_seconds=delay)
@@ -550,6 +595,9 @@ async def run_service(
         if settings.audit_witness_interval > 0:
             # What the last batches stored, before closing (a no-op without a witness).
             await witness_once(spec, ctx)
+        with contextlib.suppress(Exception):
+            # The next instance takes over at once (bounded: NATS may be away).
+            await asyncio.wait_for(keeper.leases.close(), LEASE_CLOSE_TIMEOUT)
         try:
             await nc.drain()
         except Exception as exc:  # NATS unreachable while stopping: nothing left to flush to
@@ -566,6 +614,29 @@ async def run_service(
         )
 
 
+async def take_leases(
+    spec: ServiceSpec, settings: Settings, nc: NatsClient, partitions: int
+) -> Keeper:
+    """The instance's first leases: on one instance its `instance` lease (another running
+    instance makes it refuse to start, `AnotherInstanceError`); partitioned, a first share of
+    the partitions and the duties nobody holds."""
+    leases = await retrying(
+        "open leases", partial(Leases.open, nc, settings, spec.name, instance_id(spec.name))
+    )
+    duties = tuple(d for d, has in (("outbox", spec.translate), ("ticks", spec.tick)) if has)
+    keeper = Keeper(leases, partitions, settings.lease_ttl / 3, duties)
+    try:
+        await keeper.start()
+    except BaseException:
+        await leases.close()
+        raise
+    log.info(
+        "instance_started", service=spec.name, instance=leases.instance,
+        partitions=sorted(keeper.consuming) if partitions else None,
+    )  # fmt: skip
+    return keeper
+
+
 async def start_consumers(
     spec: ServiceSpec, settings: Settings, ctx: ServiceContext, failed: asyncio.Event
 ) -> NatsBroker:
@@ -578,8 +649,11 @@ async def start_consumers(
     if js is None:
         raise RuntimeError("the service is not connected")
     ctx.next_delivery.clear()
-    for consumer in spec.consumers:
+    for consumer in (part for c in spec.consumers for part in ctx.active(c)):
         position = await ctx.call(ctx.application.position, consumer.tracking_name)
+        if not position and consumer.partition is not None:
+            # A partition never recorded goes on from where the service on one instance was.
+            position = await ctx.call(ctx.application.position, consumer.whole_tracking_name)
         ctx.next_delivery[consumer.tracking_name] = await retrying(
             f"resume {consumer.tracking_name}", partial(ensure_consumer, js, consumer, position)
         )

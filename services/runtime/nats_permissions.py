@@ -42,11 +42,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from ketenbus_partner.connect import inbox_prefix, password_variable
 from services.infra import INFRA_DIR
 from services.runtime.host import ServiceSpec, health_subject
+from services.runtime.leases import ping_subject
 from services.runtime.nats_auth import AUTH_CONF_PATH
 from services.runtime.partners import PARTNERS_PATH, NatsUser, PartnerEntry, load_partners
 from services.runtime.streams import (
     FEED,
     INBOUND,
+    LEASES,
     PARTNER_READERS,
     ConsumerSpec,
     UnknownStreamError,
@@ -219,6 +221,19 @@ def object_store_subjects(bucket: str) -> list[str]:
     ]
 
 
+def lease_subjects(service: str) -> list[str]:
+    """A service's own leases (services/runtime/leases.py): its keys of the lease bucket, read
+    and written (create, update, delete by revision), and asking its instances whether they
+    live. No other service's keys, no consumer on the bucket."""
+    stream, bucket = f"KV_{LEASES.name}", LEASES.name
+    return [
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.$KV.{bucket}.{service}.>",
+        f"$KV.{bucket}.{service}.>",
+        ping_subject(service, ">"),
+    ]
+
+
 def partner_readers(entry: PartnerEntry, rules: PermissionsFile) -> list[ConsumerSpec]:
     """The consumers the backbone declares for a registered partner (none for a service)."""
     if entry.is_service:
@@ -260,12 +275,16 @@ def service_permissions(spec: ServiceSpec) -> Permissions:
         publish.append(receipt_subject("*"))  # what became of what each partner published
     for consumer in spec.consumers:
         publish += owner_subjects(consumer)
+        for part in consumer.partitioned(spec.partitions):
+            publish += owner_subjects(part)
     for store in spec.object_stores:
         publish += object_store_subjects(store.name)
+    publish += lease_subjects(spec.name)
     subscribe = [
         # Replies, fetches included (services.runtime.host `own_inboxes`): its own inbox only.
         f"{inbox_prefix(spec.name)}.>",
         health_subject(spec.name),
+        ping_subject(spec.name, ">"),
         *responds(spec),
     ]
     return Permissions(publish, subscribe, allow_responses=True)

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar, cast, get_type_hints
@@ -36,6 +36,7 @@ from services.runtime.batching import batch_consumer, stream_subscriber
 from services.runtime.host import ServiceContext, ServiceSpec
 from services.runtime.outbound import Outbound
 from services.runtime.outbox import Translate
+from services.runtime.partitions import listed_partitions
 from services.runtime.partners import PartnerRegistry
 from services.runtime.replay import ReplayGuard
 from services.runtime.settings import Settings, tick_interval
@@ -317,7 +318,15 @@ class Service(Generic[App]):
     def create_router(self, ctx: ServiceContext | None = None) -> NatsRouter:
         router = NatsRouter()
         for consumes in self.consumes:
-            consumes.subscribe(router, ctx, self.service_name)
+            # Partitioned, one subscriber for each partition this instance consumes.
+            parts = (consumes.consumer,) if ctx is None else ctx.active(consumes.consumer)
+            for consumer in parts:
+                part = (
+                    consumes
+                    if consumer is consumes.consumer
+                    else replace(consumes, consumer=consumer)
+                )
+                part.subscribe(router, ctx, self.service_name)
         for answers in self.answers:
             answers.subscribe(router, ctx, self.service_name)
         if self.routes is not None:
@@ -344,4 +353,5 @@ class Service(Generic[App]):
             publishes=() if translation is None else translation.publishes,
             tick=None if every is None else _tick,
             tick_interval=60.0 if every is None else tick_interval(name, every),
+            partitions=listed_partitions(name),
         )

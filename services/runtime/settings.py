@@ -180,6 +180,16 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds `ketenbus up` waits for every service's first health answer",
     )
+    lease_ttl: float = Field(
+        default=15.0,
+        ge=1.0,
+        le=600.0,
+        description=(
+            "Seconds a lease of a service's instance (its partitions, its outbox, its ticks; "
+            "services/runtime/leases.py) lasts without renewal; renewed every third of it. An "
+            "instance whose process ended loses its leases at once, one that hangs after this"
+        ),
+    )
     http_host: str = Field(
         default="127.0.0.1",
         description=(

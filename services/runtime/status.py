@@ -14,8 +14,9 @@ from nats.aio.client import Client as NatsClient
 from services.runtime import nats_auth
 from services.runtime.host import health_subject
 from services.runtime.nats_auth import SUPERVISOR_USER
+from services.runtime.partitions import listed_partitions
 from services.runtime.settings import Settings
-from services.runtime.streams import CONSUMERS, DEADLETTER, STREAMS, drift
+from services.runtime.streams import CONSUMERS, DEADLETTER, STREAMS, ConsumerSpec, drift
 from services.runtime.supervisor import BRIDGE, partner_consumers
 
 
@@ -45,10 +46,12 @@ async def collect_status(
             )
         consumers = []
         # The partners' feeds (and readers) too: an operator sees who is not reading its own.
-        for consumer in (*CONSUMERS, *partner_consumers()):
+        for consumer in (*CONSUMERS, *partner_consumers(), *_partitions()):
             try:
                 cinfo = await js.consumer_info(consumer.stream.name, consumer.durable)
             except nats.js.errors.NotFoundError:
+                if consumer.partition is not None:
+                    continue  # the service runs on one instance (or this part never ran)
                 if consumer.durable == BRIDGE and resolved.notificaties == "off":
                     continue  # the webhook bridge is not run, so its consumers are not either
                 consumers.append(
@@ -83,6 +86,16 @@ async def collect_status(
         }
     finally:
         await nc.close()
+
+
+def _partitions() -> list[ConsumerSpec]:
+    """The parts of the consumers of the services that may run partitioned
+    (infra/partitions.yaml): those that exist are shown beside the whole."""
+    return [
+        part
+        for consumer in CONSUMERS
+        for part in consumer.partitioned(listed_partitions(consumer.durable))
+    ]
 
 
 async def _health(nc: NatsClient, service: str) -> dict[str, Any]:

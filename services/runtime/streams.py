@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -33,16 +33,19 @@ from nats.js.api import (
     ConsumerInfo,
     DeliverPolicy,
     DiscardPolicy,
+    KeyValueConfig,
     ObjectStoreConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
 from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from ketenbus_partner.feed import FEED_STREAM, feed_durable, feed_filter
 from services.infra import INFRA_DIR
+from services.runtime.partitions import partition_of
 
 DAY = 24 * 3600.0
 
@@ -77,11 +80,42 @@ class ConsumerSpec:
     max_deliver: int = 10
     ack_wait: float = 30.0
     backoff: tuple[float, ...] = field(default=(1.0, 5.0, 30.0))
+    # One partition of a partitioned service's consumer (services.runtime.partitions): its
+    # number, of how many, and the durable of the whole it is a part of.
+    partition: int | None = None
+    partitions: int = 0
+    whole: str = ""
 
     @property
     def tracking_name(self) -> str:
         """Name under which the consumer records the stream sequences it processed."""
         return f"{self.stream.name}:{self.durable}"
+
+    @property
+    def whole_tracking_name(self) -> str:
+        """The tracking name of the unpartitioned consumer (this one's when it is not a part):
+        a partition never recorded starts where the service on one instance had got to."""
+        return f"{self.stream.name}:{self.whole or self.durable}"
+
+    def of_partition(self, partition: int, partitions: int) -> ConsumerSpec:
+        """This consumer's part for one partition: durable `<durable>-p<n>`, its own position,
+        the same filter (the server cannot tell a child's partition from a subject)."""
+        return replace(
+            self,
+            durable=f"{self.durable}-p{partition}",
+            description=f"{self.description} (partition {partition} of {partitions})",
+            partition=partition,
+            partitions=partitions,
+            whole=self.durable,
+        )
+
+    def partitioned(self, partitions: int) -> tuple[ConsumerSpec, ...]:
+        """Every partition's part of this consumer."""
+        return tuple(self.of_partition(n, partitions) for n in range(partitions))
+
+    def owns(self, data: bytes) -> bool:
+        """Whether a message is this consumer's to handle (every one, unless a partition)."""
+        return self.partition is None or partition_of(data, self.partitions) == self.partition
 
     def config(self, start_seq: int = 1) -> ConsumerConfig:
         """The consumer, delivering from stream sequence `start_seq` on."""
@@ -168,6 +202,33 @@ class ObjectStoreSpec:
         return ObjectStoreConfig(
             description=self.description, storage=StorageType.FILE, replicas=replicas
         )
+
+
+@dataclass(frozen=True)
+class KeyValueSpec:
+    """A JetStream key-value bucket (stream `KV_<name>`) whose keys live `ttl` seconds unless
+    written again."""
+
+    name: str
+    description: str
+
+    def config(self, replicas: int, ttl: float) -> KeyValueConfig:
+        return KeyValueConfig(
+            bucket=self.name,
+            description=self.description,
+            ttl=ttl,
+            storage=StorageType.FILE,
+            replicas=replicas,
+            history=1,
+            direct=True,  # a lease is read by a direct get of its key's last value
+        )
+
+
+# Who holds which partition of a service, and its instances (services.runtime.leases).
+LEASES = KeyValueSpec(
+    name="ketenbus-leases",
+    description="Leases of the services' instances: partitions, outbox, ticks, membership",
+)
 
 
 HANDOVER_ATTACHMENTS = ObjectStoreSpec(
@@ -430,8 +491,21 @@ async def ensure_object_store(
         return await js.create_object_store(spec.name, spec.config(replicas))
 
 
+async def ensure_key_value(
+    js: JetStreamContext, spec: KeyValueSpec, replicas: int = 1, ttl: float = 15.0
+) -> KeyValue:
+    """The key-value bucket, created when missing (an existing one is left as it is)."""
+    try:
+        return await js.key_value(spec.name)
+    except BucketNotFoundError:
+        return await js.create_key_value(spec.config(replicas, ttl))
+
+
 async def ensure_streams(
-    js: JetStreamContext, replicas: int = 1, owned: Iterable[ConsumerSpec] = ()
+    js: JetStreamContext,
+    replicas: int = 1,
+    owned: Iterable[ConsumerSpec] = (),
+    lease_ttl: float = 15.0,
 ) -> None:
     """Create or update every stream, create missing object stores, and declare the consumers
     the backbone owns for partners (`owned`: their feeds; a partner may not create consumers).
@@ -452,6 +526,7 @@ async def ensure_streams(
             await js.update_stream(config)
     for store in OBJECT_STORES:
         await ensure_object_store(js, store, replicas)
+    await ensure_key_value(js, LEASES, replicas, lease_ttl)
     for consumer in owned:
         await declare_consumer(js, consumer)
 

@@ -90,7 +90,9 @@ async def declare(settings: Settings, url: str) -> None:
     """The streams, object stores and feed consumers (the services declare their own)."""
     nc = await nats_auth.connect(settings, SUPERVISOR_USER, url)
     try:
-        await ensure_streams(nc.jetstream(), settings.nats_replicas, partner_consumers())
+        await ensure_streams(
+            nc.jetstream(), settings.nats_replicas, partner_consumers(), settings.lease_ttl
+        )
     finally:
         await nc.close()
 

@@ -1,0 +1,224 @@
+"""How the integral plan's throughput grows from one instance to two (issue 20 item 2).
+
+Three runs, each on a fresh backbone (embedded nats-server, no authorization) and a fresh
+PostgreSQL schema (`KETENBUS_POSTGRES_*`, database `test` by default):
+
+- `one, unpartitioned`: the default, `ketenbus service integral-plan` on its one consumer per
+  stream;
+- `1 instance`: partitioned (`KETENBUS_INTEGRAL_PLAN_INSTANCES=2`, infra/partitions.yaml's
+  partitions), one instance running, so it holds every partition;
+- `2 instances`: the same with two instances, each holding half the partitions.
+
+The instances start first and the bench waits until the partitions are spread over them; then it
+publishes `--events` signals (one child each, as the signalling service relays them, on the
+SIGNALLING stream) and times until every consumer's recorded position (the tracking rows the
+plan writes with its events) has passed the last one. events/s = events / (first publish → last
+position recorded). The ratios compare the runs; on a shared 2-core machine the instances, the
+nats-server, PostgreSQL and the bench all share the same two cores.
+
+    .venv/bin/python -m bench.instances [--events 3000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client as NatsClient
+
+from bench.slice import _postgres_schema, _pseudonym
+from services.integral_plan.application import IntegralPlanApplication
+from services.integral_plan.handlers import CONSUMER
+from services.runtime.leases import partition_lease
+from services.runtime.partitions import listed_partitions
+from services.runtime.settings import Settings
+from services.runtime.store import store_env
+from services.runtime.streams import LEASES
+from services.runtime.supervisor import Backbone
+from tests.events import signal
+from tests.integration.helpers import SCHOOL
+
+SERVICE = "integral-plan"
+PARTITIONS = listed_partitions(SERVICE)
+
+
+class Run:
+    """One row: a backbone, its instances as processes, a store reader."""
+
+    def __init__(self, settings: Settings, instances: int, partitioned: bool) -> None:
+        self.settings, self.instances, self.partitioned = settings, instances, partitioned
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, backbone: Backbone) -> None:
+        env = backbone.service_env()
+        if self.partitioned:
+            env["KETENBUS_INTEGRAL_PLAN_INSTANCES"] = "2"
+        for n in range(self.instances):
+            log = self.settings.log_dir / f"{SERVICE}-{n}.log"
+            with log.open("ab") as out:
+                self.processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "services.cli", "service", SERVICE],
+                        env={**env, "KETENBUS_INTEGRAL_PLAN_INSTANCE_ID": f"bench-{n}"},
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=out,
+                    )
+                )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def tracking_names(self) -> list[str]:
+        if not self.partitioned:
+            return [CONSUMER.tracking_name]
+        return [part.tracking_name for part in CONSUMER.partitioned(PARTITIONS)]
+
+
+async def ready(nc: NatsClient, run: Run, timeout: float) -> None:
+    """Until the instances answer; partitioned, until every partition is held, evenly."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for process in run.processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"an instance exited; see {run.settings.log_dir}")
+        if await _spread(nc, run):
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the instances did not start")
+
+
+async def _spread(nc: NatsClient, run: Run) -> bool:
+    if not run.partitioned:
+        try:
+            await nc.request(f"ketenbus.health.{SERVICE}", b"", timeout=0.5)
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            return False
+        return True
+    kv = await nc.jetstream().key_value(LEASES.name)
+    holders: list[str] = []
+    for n in range(PARTITIONS):
+        try:
+            entry = await kv.get(f"{SERVICE}.{partition_lease(n)}")
+        except nats.js.errors.KeyNotFoundError:
+            return False
+        holders.append(json.loads(entry.value or b"{}").get("instance", ""))
+    counts = Counter(holders)
+    return len(counts) == run.instances and max(counts.values()) - min(counts.values()) <= 1
+
+
+async def measure(backbone: Backbone, run: Run, events: int, timeout: float) -> dict[str, Any]:
+    nc = await nats.connect(backbone.url)
+    app = IntegralPlanApplication(env=store_env(run.settings, IntegralPlanApplication.name))
+    try:
+        await ready(nc, run, timeout)
+        payloads = [
+            signal(SCHOOL, date(2026, 11, 2), _pseudonym(), source="signalling")
+            for _ in range(events)
+        ]
+        js = nc.jetstream()
+        started = time.perf_counter()
+        acks = [
+            await js.publish_async(
+                p.outbound_subject(), p.to_bytes(), headers={"Nats-Msg-Id": str(p.id)}
+            )
+            for p in payloads
+        ]
+        last = max(ack.seq for ack in await asyncio.gather(*acks))
+        names = run.tracking_names()
+        deadline = time.monotonic() + timeout
+        while True:
+            positions = await asyncio.to_thread(lambda: [app.position(n) for n in names])
+            if min(positions) >= last:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"incomplete: positions {positions} of {last}")
+            await asyncio.sleep(0.01)
+        seconds = time.perf_counter() - started
+        return {"events": events, "seconds": round(seconds, 2), "events_s": events / seconds}
+    finally:
+        app.close()
+        await nc.close()
+
+
+def one_row(base: Settings, instances: int, partitioned: bool, events: int, timeout: float) -> Any:
+    data_dir = Path(tempfile.mkdtemp(prefix="ketenbus-bench-instances-"))
+    settings = base.model_copy(
+        update={"data_dir": data_dir, "postgres_schema": f"bench_{uuid.uuid4().hex[:12]}"}
+    )
+    run = Run(settings, instances, partitioned)
+    _postgres_schema(settings, create=True)
+    try:
+        with Backbone(settings, []) as backbone:
+            run.start(backbone)
+            try:
+                return asyncio.run(measure(backbone, run, events, timeout))
+            finally:
+                run.stop()
+    finally:
+        _postgres_schema(settings, create=False)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+ROWS = (("one, unpartitioned", 1, False), ("1 instance", 1, True), ("2 instances", 2, True))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.instances", description=__doc__)
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--timeout", type=float, default=300.0, help="per run, seconds")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    base = Settings(
+        nats_url=None,
+        nats_auth="none",
+        store="postgres",
+        postgres_dbname=os.environ.get("KETENBUS_POSTGRES_DBNAME", "test"),
+        audit_witness_interval=0,
+    )
+    results = {name: one_row(base, n, part, args.events, args.timeout) for name, n, part in ROWS}
+    one, two = results["1 instance"]["events_s"], results["2 instances"]["events_s"]
+    ratios = {
+        "2 instances / 1 instance": two / one,
+        "1 instance / one, unpartitioned": one / results["one, unpartitioned"]["events_s"],
+        "2 instances / one, unpartitioned": two / results["one, unpartitioned"]["events_s"],
+    }
+    if args.json:
+        print(json.dumps({"runs": results, "ratios": ratios, "cpus": os.cpu_count()}, indent=2))
+        return
+    print(
+        f"integral-plan, {args.events} signals on SIGNALLING, PostgreSQL, {PARTITIONS} partitions"
+    )
+    print(f"{'run':<22}{'events/s':>10}{'seconds':>10}")
+    for name, row in results.items():
+        print(f"{name:<22}{row['events_s']:>10.0f}{row['seconds']:>10.2f}")
+    for name, value in ratios.items():
+        print(f"{name:<36}{value:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
