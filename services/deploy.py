@@ -229,14 +229,18 @@ def _labels(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": "ketenbus", "app.kubernetes.io/component": component}
 
 
-# kluis's master key in the HSM (services/kluis/master_key.py): the vendor's PKCS#11 module in
-# the image at this path, the token's label, its PIN from the Secret `ketenbus-kluis-hsm`.
-KLUIS_HSM = {
-    "KETENBUS_KLUIS_MASTER_KEY": "pkcs11",
-    "KETENBUS_KLUIS_PKCS11_MODULE": "/opt/hsm/lib/libpkcs11.so",
-    "KETENBUS_KLUIS_PKCS11_TOKEN": "ketenbus",
+# The HSM (services/runtime/hsm.py): the vendor's PKCS#11 module in the image at this path, the
+# token's label, its PIN from the Secret `ketenbus-hsm`; kluis keeps its master key there, the
+# pseudonym service its secret.
+HSM = {
+    "KETENBUS_PKCS11_MODULE": "/opt/hsm/lib/libpkcs11.so",
+    "KETENBUS_PKCS11_TOKEN": "ketenbus",
 }
-SECRETS = {"KETENBUS_KLUIS_PKCS11_PIN": ("ketenbus-kluis-hsm", "pin")}
+HSM_PIN = {"KETENBUS_PKCS11_PIN": ("ketenbus-hsm", "pin")}
+IN_THE_HSM = {
+    "kluis": {"KETENBUS_KLUIS_MASTER_KEY": "pkcs11"},
+    "pseudonym": {"KETENBUS_PSEUDONYM_KEY_STORE": "pkcs11"},
+}
 
 
 def _secret_env(names: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
@@ -253,11 +257,11 @@ def _env(extra: dict[str, str] | None = None) -> list[dict[str, Any]]:
 
 def service_env(service: str) -> list[dict[str, Any]]:
     """A service's environment besides the shared settings: the database's Secret, its HTTP
-    port, and for kluis the HSM."""
+    port, and for kluis and the pseudonym service the HSM."""
     own = {port_variable(service): str(HTTP_PORTS[service])}
-    if service != "kluis":
+    if service not in IN_THE_HSM:
         return _env(own)
-    return _env({**own, **KLUIS_HSM}) + _secret_env(SECRETS)
+    return _env({**own, **IN_THE_HSM[service], **HSM}) + _secret_env(HSM_PIN)
 
 
 def _volumes(user: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -26,8 +26,9 @@ import base64
 import hashlib
 import hmac
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,26 +52,44 @@ def is_valid_bsn(bsn: str) -> bool:
     return total % 11 == 0 and total != 0
 
 
-def _pseudonym(secret: bytes, namespace: str, value: str) -> str:
-    digest = hmac.new(secret, f"{namespace}:{value}".encode(), hashlib.sha256).digest()
+# What is MACed for each kind of identifier, and how a MAC reads as a pseudonym.
+
+
+def _child_message(bsn: str, check: bool = True) -> bytes:
+    if check and not is_valid_bsn(bsn):
+        raise InvalidBsnError("not a valid BSN (nine digits, eleven-check)")
+    return f"child:{bsn}".encode()
+
+
+def _household_message(household_key: str) -> bytes:
+    return f"household:{household_key.replace(' ', '').upper()}".encode()
+
+
+def _pupil_message(brin: str, pupil_key: str) -> bytes:
+    return f"pupil:{brin.upper()}/{pupil_key}".encode()
+
+
+def _readable(digest: bytes) -> str:
     return base64.b32encode(digest).decode().lower()[:32]
+
+
+def _mac(secret: bytes, message: bytes) -> bytes:
+    return hmac.new(secret, message, hashlib.sha256).digest()
 
 
 def child_pseudonym(secret: bytes, bsn: str, *, check: bool = True) -> str:
     """The pseudonym of a child, from its BSN (eleven-checked unless `check=False`)."""
-    if check and not is_valid_bsn(bsn):
-        raise InvalidBsnError("not a valid BSN (nine digits, eleven-check)")
-    return _pseudonym(secret, "child", bsn)
+    return _readable(_mac(secret, _child_message(bsn, check)))
 
 
 def household_pseudonym(secret: bytes, household_key: str) -> str:
     """The pseudonym of a household, from a stable key such as postcode + house number."""
-    return _pseudonym(secret, "household", household_key.replace(" ", "").upper())
+    return _readable(_mac(secret, _household_message(household_key)))
 
 
 def school_pupil_pseudonym(secret: bytes, brin: str, pupil_key: str) -> str:
     """The pseudonym of a pupil known only by its school's key (no valid BSN)."""
-    return _pseudonym(secret, "pupil", f"{brin.upper()}/{pupil_key}")
+    return _readable(_mac(secret, _pupil_message(brin, pupil_key)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,19 +107,28 @@ class Pseudonymiser(Protocol):
 
 
 @dataclass(frozen=True)
-class SecretPseudonymiser:
-    """A `Pseudonymiser` holding the secret: the pseudonym service's own (and tests')."""
+class MacPseudonymiser:
+    """A `Pseudonymiser` whose HMAC-SHA256 under the secret is computed elsewhere (`mac`:
+    message → digest), e.g. inside an HSM that holds the secret: the same pseudonyms as
+    `SecretPseudonymiser` with that secret."""
 
-    secret: bytes = field(repr=False)
+    mac: Callable[[bytes], bytes] = field(repr=False)
 
     def child(self, bsn: str) -> str:
-        return child_pseudonym(self.secret, bsn)
+        return _readable(self.mac(_child_message(bsn)))
 
     def pupil(self, brin: str, pupil_key: str) -> str:
-        return school_pupil_pseudonym(self.secret, brin, pupil_key)
+        return _readable(self.mac(_pupil_message(brin, pupil_key)))
 
     def household(self, household_key: str) -> str:
-        return household_pseudonym(self.secret, household_key)
+        return _readable(self.mac(_household_message(household_key)))
+
+
+class SecretPseudonymiser(MacPseudonymiser):
+    """A `Pseudonymiser` holding the secret: the pseudonym service's own (and tests')."""
+
+    def __init__(self, secret: bytes) -> None:
+        super().__init__(partial(_mac, secret))
 
 
 # ---------------------------------------------------------------------------------------------

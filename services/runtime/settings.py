@@ -220,11 +220,15 @@ class Settings(BaseSettings):
             "`pkcs11` in an HSM's token, never leaving it (services/kluis/master_key.py)"
         ),
     )
-    kluis_pkcs11_module: Path | None = Field(
-        default=None, description="The PKCS#11 module (the HSM vendor's .so)"
+    pkcs11_module: Path | None = Field(
+        default=None,
+        description=(
+            "The PKCS#11 module (the HSM vendor's .so) holding kluis's master key and the "
+            "pseudonym secret where they are kept in a token (services/runtime/hsm.py)"
+        ),
     )
-    kluis_pkcs11_token: str | None = Field(default=None, description="The token's label")
-    kluis_pkcs11_pin: SecretStr = Field(
+    pkcs11_token: str | None = Field(default=None, description="The token's label")
+    pkcs11_pin: SecretStr = Field(
         default=SecretStr(""), description="The token's user PIN (from the secret store)"
     )
     kluis_pkcs11_key_label: str = Field(
@@ -235,6 +239,25 @@ class Settings(BaseSettings):
         description=(
             "Make the master key in the token when it has none under the label (once, at the "
             "first start; otherwise a missing key is an error, never a new key made silently)"
+        ),
+    )
+    pseudonym_key_store: Literal["file", "pkcs11"] = Field(
+        default="file",
+        description=(
+            "Where the pseudonym service's secret lives: `file` in the data dir's secrets "
+            "(services/pseudonym/bootstrap.py), or `pkcs11` in the token (KETENBUS_PKCS11_*), "
+            "every pseudonym an HMAC computed inside it"
+        ),
+    )
+    pseudonym_pkcs11_key_label: str = Field(
+        default="ketenbus-pseudonym", description="The pseudonym secret's label in the token"
+    )
+    pseudonym_pkcs11_import: bool = Field(
+        default=False,
+        description=(
+            "When the token has no secret under the label: put the data dir's secret file into "
+            "it (the pseudonyms stay what they were; keep the file offline afterwards), or make "
+            "a new one where there is no file (a new system only). Once, then off"
         ),
     )
     processing_register: Path | None = Field(

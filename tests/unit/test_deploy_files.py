@@ -71,7 +71,7 @@ def test_each_deployments_probes_name_its_port_and_the_endpoints_of_its_service(
         assert {"livenessProbe": ("/healthz", port), "readinessProbe": ("/readyz", port)} == probes
 
 
-def test_postgresql_and_kluiss_hsm_pin_come_from_secrets_and_nats_over_tls_with_an_nkey() -> None:
+def test_postgresql_and_the_hsms_pin_come_from_secrets_and_nats_over_tls_with_an_nkey() -> None:
     settings = objects("ConfigMap")["ketenbus-settings"]["data"]
     spec = container("kluis")
     secret = {
@@ -83,9 +83,13 @@ def test_postgresql_and_kluiss_hsm_pin_come_from_secrets_and_nats_over_tls_with_
     assert 3 == len(settings["KETENBUS_NATS_URL"].split(","))
     assert settings["KETENBUS_NATS_TLS_CERT"].startswith("/etc/ketenbus/nats-tls/")
     env = {e["name"]: e.get("value") for e in spec["env"]}
-    assert "pkcs11" == env["KETENBUS_KLUIS_MASTER_KEY"]
-    assert "ketenbus-kluis-hsm" == secret["KETENBUS_KLUIS_PKCS11_PIN"]
-    assert "KETENBUS_KLUIS_MASTER_KEY" not in {e["name"] for e in container("feed")["env"]}
+    pseudonym = {e["name"]: e.get("value") for e in container("pseudonym")["env"]}
+    assert ("pkcs11", "pkcs11") == (
+        env["KETENBUS_KLUIS_MASTER_KEY"],
+        pseudonym["KETENBUS_PSEUDONYM_KEY_STORE"],
+    )
+    assert "ketenbus-hsm" == secret["KETENBUS_PKCS11_PIN"]
+    assert "KETENBUS_PKCS11_PIN" not in {e["name"] for e in container("feed")["env"]}
     mounts = {m["mountPath"] for m in spec["volumeMounts"]}
     assert {"/etc/ketenbus/nats-tls", "/etc/ketenbus/nkeys"} <= mounts
 

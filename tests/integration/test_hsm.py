@@ -1,8 +1,10 @@
-"""kluis's master key in a PKCS#11 token (SoftHSM, Debian's softhsm2; `make test` installs it
-where it is missing and it may): chosen by the settings, wrapping and unwrapping inside the
-token, never extractable, bound to each key's kid, and nothing of it in the data dir.
+"""Keys in a PKCS#11 token (SoftHSM, Debian's softhsm2; `make test` installs it where it is
+missing and it may), chosen by the settings: kluis's master key, wrapping and unwrapping inside
+the token, never extractable, bound to each key's kid, nothing of it in the data dir; and the
+pseudonym secret, every pseudonym an HMAC inside the token, the same pseudonyms as the file's
+secret it was imported from.
 
-The attacks: reading the key's value out of the token, moving a wrapped key to another kid's
+The attacks: reading a key's value out of the token, moving a wrapped key to another kid's
 row, a wrong PIN, a label without a key (no new key is made silently).
 """
 
@@ -22,10 +24,14 @@ from typing import Any
 
 import pytest
 
+from ketenbus_contracts.pseudonym import MacPseudonymiser, SecretPseudonymiser
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import make_kid
 from services.kluis.keystore import Keystore, MasterKeyError
 from services.kluis.master_key import Pkcs11MasterKey, master_key
+from services.pseudonym.bootstrap import create_application, pseudonymiser, secret_path
+from services.runtime.hsm import TokenError
+from services.runtime.secrets import load_or_create_secret
 from services.runtime.settings import Settings
 from tests.conftest import StartBackbone
 from tests.events import signal
@@ -88,9 +94,9 @@ def hsm_settings(tmp_path: Path, hsm: SoftHsm, **changes: object) -> Settings:
         "store": "sqlite",
         "nats_auth": "none",
         "kluis_master_key": "pkcs11",
-        "kluis_pkcs11_module": hsm.module,
-        "kluis_pkcs11_token": hsm.token,
-        "kluis_pkcs11_pin": hsm.pin,
+        "pkcs11_module": hsm.module,
+        "pkcs11_token": hsm.token,
+        "pkcs11_pin": hsm.pin,
     }
     return Settings(**(given | changes))  # type: ignore[arg-type]
 
@@ -145,7 +151,7 @@ def test_the_master_key_cannot_be_read_out_of_the_token(tmp_path: Path, softhsm:
     import pkcs11
     from pkcs11 import Attribute, KeyType, ObjectClass
 
-    Pkcs11MasterKey(softhsm.module, softhsm.token, softhsm.pin, "extract-me", create=True)
+    Pkcs11MasterKey(hsm_settings(tmp_path, softhsm), "extract-me", create=True)
     token = pkcs11.lib(str(softhsm.module)).get_token(token_label=softhsm.token)
     with token.open() as session:  # logged in already: the process's login is shared
         key = session.get_key(
@@ -159,7 +165,7 @@ def test_the_master_key_cannot_be_read_out_of_the_token(tmp_path: Path, softhsm:
 def test_a_wrapped_key_moved_to_another_kid_does_not_unwrap(
     tmp_path: Path, softhsm: SoftHsm
 ) -> None:
-    master = Pkcs11MasterKey(softhsm.module, softhsm.token, softhsm.pin, "bound", create=True)
+    master = Pkcs11MasterKey(hsm_settings(tmp_path, softhsm), "bound", create=True)
     kid = make_kid(child(2), Purpose.SUPPORT, "arrangement-1", 1).encode()
     other = make_kid(child(3), Purpose.SUPPORT, "arrangement-1", 1).encode()
     data_key = os.urandom(32)
@@ -172,7 +178,7 @@ def test_a_wrapped_key_moved_to_another_kid_does_not_unwrap(
 
 def test_a_kluis_with_a_wrong_pin_opens_nothing(tmp_path: Path, softhsm: SoftHsm) -> None:
     # In a process of its own: a PKCS#11 login is the process's, and this one is logged in.
-    settings = hsm_settings(tmp_path, softhsm, kluis_pkcs11_pin="0000")
+    settings = hsm_settings(tmp_path, softhsm, pkcs11_pin="0000")
     env = {**os.environ, **settings.to_env()}
     opened = subprocess.run(
         [sys.executable, "-c", OPEN_MASTER_KEY], env=env, capture_output=True, text=True
@@ -183,5 +189,54 @@ def test_a_kluis_with_a_wrong_pin_opens_nothing(tmp_path: Path, softhsm: SoftHsm
 
 def test_a_label_without_a_key_is_an_error_not_a_new_key(tmp_path: Path, softhsm: SoftHsm) -> None:
     settings = hsm_settings(tmp_path, softhsm, kluis_pkcs11_key_label="typo-master")
-    with pytest.raises(MasterKeyError, match="no master key 'typo-master'"):
+    with pytest.raises(MasterKeyError, match="no key 'typo-master' in the token"):
         master_key(settings)
+
+
+def test_pseudonyms_from_the_token_are_those_of_the_file_secret_it_was_given(
+    tmp_path: Path, softhsm: SoftHsm
+) -> None:
+    settings = hsm_settings(
+        tmp_path,
+        softhsm,
+        pseudonym_key_store="pkcs11",
+        pseudonym_pkcs11_key_label="pseudonym-imported",
+        pseudonym_pkcs11_import=True,
+    )
+    from_file = SecretPseudonymiser(load_or_create_secret(secret_path(settings.data_dir)))
+    imported = pseudonymiser(settings)
+    # The next start finds it in the token, without importing again.
+    found = pseudonymiser(settings.model_copy(update={"pseudonym_pkcs11_import": False}))
+
+    def three(p: Any) -> tuple[str, str, str]:
+        return (p.child("939909169"), p.pupil("99zz", "00042"), p.household("6671 AB 12"))
+
+    assert isinstance(found, MacPseudonymiser)
+    assert three(from_file) == three(imported) == three(found)
+
+
+def test_the_pseudonym_service_runs_on_the_tokens_secret(tmp_path: Path, softhsm: SoftHsm) -> None:
+    settings = hsm_settings(
+        tmp_path,
+        softhsm,
+        pseudonym_key_store="pkcs11",
+        pseudonym_pkcs11_key_label="pseudonym-new",
+        pseudonym_pkcs11_import=True,
+    )
+    application = create_application(settings)
+    try:
+        assert isinstance(application.pseudonymiser, MacPseudonymiser)
+        assert 32 == len(application.pseudonymiser.child("939909169"))
+    finally:
+        application.close()
+    assert not secret_path(settings.data_dir).exists()
+
+
+def test_a_missing_pseudonym_secret_is_an_error_not_a_new_one(
+    tmp_path: Path, softhsm: SoftHsm
+) -> None:
+    settings = hsm_settings(
+        tmp_path, softhsm, pseudonym_key_store="pkcs11", pseudonym_pkcs11_key_label="nowhere"
+    )
+    with pytest.raises(TokenError, match="no key 'nowhere' in the token"):
+        pseudonymiser(settings)
