@@ -20,6 +20,10 @@ from ketenbus_contracts.plan import (
     AgreementMadeData,
     GoalSet,
     GoalSetData,
+    ObjectionDecided,
+    ObjectionDecidedData,
+    ObjectionRecorded,
+    ObjectionRecordedData,
     ParentLinked,
     ParentLinkedData,
     Party,
@@ -202,6 +206,39 @@ def parent_linked(
             recorded_by=by,
             linked_on=date(2026, 9, 1),
             consent_on=consent_on,
+        ),
+    )
+
+
+def objection(
+    against: str, purpose: str = "plan", by: str = PARENT, child: str = CHILD
+) -> ObjectionRecorded:
+    """`by` (a linked parent's account, or someone trying) objects to `against`'s processing."""
+    return ObjectionRecorded.create(
+        source=by,
+        subject=child,
+        data=ObjectionRecordedData(
+            objection_id=uuid.uuid4(),
+            parent=PARENT,
+            partner=against,
+            purpose=purpose,  # type: ignore[arg-type]
+            recorded_on=date(2026, 11, 20),
+        ),
+    )
+
+
+def objection_decided(
+    objected: ObjectionRecorded, by: str, decision: str = "rejected"
+) -> ObjectionDecided:
+    return ObjectionDecided.create(
+        source=by,
+        subject=objected.subject,
+        data=ObjectionDecidedData(
+            objection_id=objected.data.objection_id,
+            decided_by=by,
+            partner=objected.data.parent,
+            decision=decision,  # type: ignore[arg-type]
+            decided_on=date(2026, 11, 23),
         ),
     )
 

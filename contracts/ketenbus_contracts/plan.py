@@ -146,6 +146,35 @@ class ParentUnlinkedData(EventData):
     unlinked_on: date
 
 
+ObjectionDecision = Literal["upheld", "rejected"]
+
+
+class ObjectionRecordedData(EventData):
+    """A linked parent objects (AVG art. 21) to one organisation on the plan processing their
+    child's data for a purpose; that organisation decides. Published by the parent's own
+    account; nothing about why travels here (the organisation asks the parents)."""
+
+    objection_id: uuid.UUID
+    parent: PartnerId = Field(description="The parent's account (role parent): the publisher")
+    partner: PartnerId = Field(
+        description="The organisation on the plan whose processing is objected to: it decides"
+    )
+    purpose: Purpose = Field(description="The processing purpose objected to")
+    recorded_on: date
+
+
+class ObjectionDecidedData(EventData):
+    """The organisation decided on a parent's objection: `upheld` (it stops processing for the
+    purpose) or `rejected` (compelling legitimate grounds that override, or a legal duty, AVG
+    art. 21 lid 1); it explains its decision to the parents itself."""
+
+    objection_id: uuid.UUID
+    decided_by: PartnerId = Field(description="The organisation objected to: the publisher")
+    partner: PartnerId = Field(description="The parent's account the decision is addressed to")
+    decision: ObjectionDecision
+    decided_on: date
+
+
 class PlanContract(CloudEvent[DataT], domain="plan"):
     """An event of the plan domain: `nl.ketenbus.plan.<name>.v<version>`."""
 
@@ -211,6 +240,15 @@ class ParentUnlinked(PlanContract[ParentUnlinkedData], name="parent-unlinked"):
         return [RelationChange(d.parent, PARENT_BASIS, str(d.link_id), active=False)]
 
 
+class ObjectionRecorded(PlanContract[ObjectionRecordedData], name="objection-recorded"):
+    """A linked parent's objection (bezwaar) against a processing purpose for their child, for
+    the organisation responsible to decide (its werklijst)."""
+
+
+class ObjectionDecided(PlanContract[ObjectionDecidedData], name="objection-decided"):
+    """The responsible organisation's decision on a parent's objection, shown to the parent."""
+
+
 PlanEvent = Annotated[
     PartyJoined
     | PartyLeft
@@ -220,7 +258,9 @@ PlanEvent = Annotated[
     | ActionAgreed
     | ActionDone
     | ParentLinked
-    | ParentUnlinked,
+    | ParentUnlinked
+    | ObjectionRecorded
+    | ObjectionDecided,
     Field(discriminator="type"),
 ]
 

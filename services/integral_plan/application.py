@@ -279,6 +279,7 @@ class IntegralPlanApplication(RuledApplication[WorklistRules]):
             "opp-evaluation-overdue": 7,
             "tlv-waiting": 8,
             "opp-consent-pending": 9,
+            "objection-decision": 4,
         }
         items.sort(key=lambda i: (order.get(i["kind"], 9), i["since"], i["child"]))
         return {"partner": partner, "on": today.isoformat(), "items": items}
@@ -675,6 +676,33 @@ class WorkSource(NamedTuple):
     concerned: Concerned
 
 
+def objection_partners(plan: Plan, view: PlanView) -> set[str]:
+    return {o.partner for o in plan.objections.values() if o.is_open}
+
+
+def objection_decisions(
+    plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
+) -> list[dict[str, Any]]:
+    """A parent's objection (AVG art. 21) on the list of the organisation objected to until it
+    decides, due `objection_decision_days` after it was recorded (AVG art. 12 lid 3)."""
+    items = []
+    for o in plan.objections.values():
+        if o.is_open and o.partner == partner:
+            due = o.recorded_on + timedelta(days=rules.objection_decision_days)
+            items.append(
+                {
+                    "kind": "objection-decision",
+                    "child": plan.child,
+                    "since": o.recorded_on.isoformat(),
+                    "ref": str(o.objection_id),
+                    "purpose": o.purpose,
+                    "deadline": due.isoformat(),
+                    "days_overdue": max((today - due).days, 0),
+                }
+            )
+    return items
+
+
 WORK_ITEMS: list[WorkSource] = [
     WorkSource(new_matches, match_partners),
     WorkSource(actions_due, action_partners),
@@ -686,6 +714,7 @@ WORK_ITEMS: list[WorkSource] = [
     WorkSource(exemption_renewals, exemption_partners),
     WorkSource(continuity_gaps, continuity_partners),
     WorkSource(informing_tasks, informing_partners),
+    WorkSource(objection_decisions, objection_partners),
 ]
 
 

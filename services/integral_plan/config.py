@@ -34,6 +34,7 @@ class WorklistRules(BaseModel):
     jgz_referral_days: int = Field(default=14, ge=0)
     exemption_renewal_days: int = Field(default=42, ge=0)
     informing_days: int = Field(default=14, ge=0)
+    objection_decision_days: int = Field(default=30, ge=0)
 
 
 class ProjectionRules(BaseModel):

@@ -31,6 +31,8 @@ from ketenbus_contracts.plan import (
     ActionDoneData,
     AgreementMadeData,
     GoalSetData,
+    ObjectionDecidedData,
+    ObjectionRecordedData,
     ParentLinkedData,
     ParentUnlinkedData,
     PartyJoinedData,
@@ -40,6 +42,8 @@ from ketenbus_contracts.plan import (
 
 NAMESPACE = uuid.UUID("9d7e0c55-61b3-4f5a-a8a4-706c616e2121")
 
+# A parent's account's role in the partner registry.
+PARENT = "parent"
 # The basis of a party admitted to the plan itself (kluis's `plan-party` relation).
 PLAN_PARTY = "plan-party"
 # The bases a party known through another domain gains on the plan itself: `plan` when it acts
@@ -88,6 +92,23 @@ class UnknownParentLinkError(PlanError):
     """No current parent link with this id is on the plan."""
 
 
+class NotALinkedParentError(PlanError):
+    """Only a parent's own account, linked to the child by a school or the municipality,
+    records an objection for the child."""
+
+
+class UnknownObjectionError(PlanError):
+    """No objection with this id (of this parent) is on the plan."""
+
+
+class NotResponsibleError(PlanError):
+    """Only the organisation objected to decides on the objection, in its own name."""
+
+
+class ObjectionDecidedError(PlanError):
+    """The objection was decided before."""
+
+
 @dataclass(frozen=True)
 class RecorderRule:
     """Who may record a basis for another (roles), and whose record needs consent with it."""
@@ -104,6 +125,24 @@ class ParentLink:
     active: bool = True
     recorded_by: str = ""
     linked_on: date | None = None
+
+
+@dataclass(frozen=True)
+class Objection:
+    """A linked parent's objection (AVG art. 21) against `partner` processing for `purpose`,
+    and that organisation's decision once it made it."""
+
+    objection_id: uuid.UUID
+    parent: str
+    partner: str
+    purpose: str
+    recorded_on: date
+    decision: str | None = None
+    decided_on: date | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.decision is None
 
 
 @dataclass(frozen=True)
@@ -330,6 +369,30 @@ class Plan(Aggregate):
             link = plan.parent_links.get(self.link_id) or ParentLink(self.parent)
             plan.parent_links[self.link_id] = replace(link, active=False)
 
+    class ObjectionRecorded(PlanEvent):
+        objection_id: uuid.UUID
+        parent: str
+        partner: str
+        purpose: str
+        recorded_on: date
+
+        def change(self, plan: Plan) -> None:
+            plan.objections[self.objection_id] = Objection(
+                self.objection_id, self.parent, self.partner, self.purpose, self.recorded_on
+            )
+
+    class ObjectionDecided(Decided):
+        objection_id: uuid.UUID
+        decided_by: str
+        partner: str
+        decision: str
+        decided_on: date
+
+        def change(self, plan: Plan) -> None:
+            objection = plan.objections[self.objection_id]
+            decided = replace(objection, decision=self.decision, decided_on=self.decided_on)
+            plan.objections[self.objection_id] = decided
+
     @staticmethod
     def create_id(child: str) -> uuid.UUID:
         return uuid.uuid5(NAMESPACE, f"plan/{child}")
@@ -343,6 +406,7 @@ class Plan(Aggregate):
         self.agreements: dict[uuid.UUID, Agreement] = {}
         self.actions: dict[uuid.UUID, Action] = {}
         self.parent_links: dict[uuid.UUID, ParentLink] = {}
+        self.objections: dict[uuid.UUID, Objection] = {}
 
     # rules
 
@@ -433,6 +497,28 @@ class Plan(Aggregate):
         if not action.is_open:
             raise ActionClosedError(f"action {d.action_id} was already reported done")
         self._record(self.ActionDone, d, act)
+
+    # a parent's objection (AVG art. 21), decided by the organisation objected to
+
+    def record_objection(self, d: ObjectionRecordedData, act: Act) -> None:
+        """A linked parent's own account objects to a party's processing for a purpose."""
+        if act.role != PARENT or act.source != d.parent or d.parent not in self.linked_parents():
+            raise NotALinkedParentError(f"{act.source} is not a parent linked to the child")
+        self._require_party(d.partner, "being objected to")
+        if d.objection_id in self.objections:
+            raise AlreadyOnPlanError(f"objection {d.objection_id} is already recorded")
+        self._record(self.ObjectionRecorded, d, act)
+
+    def decide_objection(self, d: ObjectionDecidedData, act: Act) -> None:
+        """The organisation objected to decides, and tells the parent who objected."""
+        objection = self.objections.get(d.objection_id)
+        if objection is None or objection.parent != d.partner:
+            raise UnknownObjectionError(f"no objection {d.objection_id} of {d.partner}")
+        if act.source != objection.partner or d.decided_by != act.source:
+            raise NotResponsibleError(f"{act.source} may not decide this objection")
+        if not objection.is_open:
+            raise ObjectionDecidedError(f"objection {d.objection_id} was decided before")
+        self._record(self.ObjectionDecided, d, act)
 
     # what other domains' events tell the plan's rules (never refused; recorded only when
     # they change something)

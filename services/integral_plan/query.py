@@ -86,6 +86,10 @@ class PlanAccess:
             raise NotOnPlanError("the partner takes no part in this plan")
         allowed = self.may_hold(self.role_of(partner))
         visible = without_dossier(signalling_seen_by(copy.deepcopy(plan), partner))
+        # A parent's objection is for the organisation objected to alone.
+        visible["objections"] = [
+            o for o in visible.get("objections", []) if o["partner"] == partner
+        ]
         for item in sealed_items(visible):
             _filter(item, allowed)
         return visible
@@ -104,6 +108,7 @@ def parents_view(plan: dict[str, Any], parent: str, parents: frozenset[str]) -> 
     if parent not in parents:
         raise NotOnPlanError("the parent is not linked to this child")
     view = kinds_only(signalling_seen_by(copy.deepcopy(plan), parent))
+    view["objections"] = [o for o in view.get("objections", []) if o["parent"] == parent]
     view["for_parent"] = [
         a["action_id"] for a in view.get("actions", []) if parent in (a["actor"], a["reports_to"])
     ]

@@ -30,6 +30,8 @@ from ketenbus_contracts.plan import (
     ActionDone,
     AgreementMade,
     GoalSet,
+    ObjectionDecided,
+    ObjectionRecorded,
     ParentLinked,
     ParentUnlinked,
     PartyJoined,
@@ -594,6 +596,8 @@ PLAN_COMMANDS: dict[type[CloudEvent[Any]], Callable[[Plan, Any, Act], None]] = {
     ActionDone: Plan.complete_action,
     ParentLinked: Plan.link_parent,
     ParentUnlinked: Plan.unlink_parent,
+    ObjectionRecorded: Plan.record_objection,
+    ObjectionDecided: Plan.decide_objection,
 }
 
 
@@ -625,6 +629,8 @@ to_contract = Outbound(
         Plan.RegieAssigned: RegieAssigned,
         Plan.ParentLinked: ParentLinked,
         Plan.ParentUnlinked: ParentUnlinked,
+        Plan.ObjectionRecorded: ObjectionRecorded,
+        Plan.ObjectionDecided: ObjectionDecided,
         Plan.GoalSet: GoalSet,
         Plan.AgreementMade: AgreementMade,
         Plan.ActionAgreed: ActionAgreed,

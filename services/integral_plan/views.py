@@ -660,6 +660,10 @@ def plan_view(plan: Plan, view: PlanView) -> dict[str, Any]:
             "offers": sorted(view.items(OFFERS), key=lambda o: (o["offered_on"], o["offer_id"])),
             "reports": sorted(view.items(REPORTS), key=lambda r: (r["end_on"], r["report_id"])),
         },
+        "objections": sorted(
+            map(shown, plan.objections.values()),
+            key=lambda o: (o["recorded_on"], o["objection_id"]),
+        ),
         "timeline": view.timeline(),
         "version": plan.version,
     }

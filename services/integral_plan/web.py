@@ -46,7 +46,6 @@ from services.integral_plan.web_auth import (
     LoginConfig,
     LoginRequiredError,
     NotPermittedError,
-    Person,
     SessionMiddleware,
     SessionStore,
     UnknownFunctionError,
@@ -54,6 +53,7 @@ from services.integral_plan.web_auth import (
     csrf_token,
     login_failure,
     person_of,
+    professional_of,
 )
 from services.integral_plan.web_casework import casework_routes, signal_codes
 from services.integral_plan.web_forms import (
@@ -112,6 +112,7 @@ KINDS = {
     "signal-decision": "Verzuimmelding: signaal Verwijsindex?",
     "jgz-referral": "Langdurig ziek: naar de JGZ (MAZL)",
     "exemption-renewal": "Vrijstelling loopt af: verlengen?",
+    "objection-decision": "Bezwaar van ouders: beslissen",
 }
 # Leerplichtwet 1969, as ketenbus_contracts.truancy.ExemptionArticleV2 has the articles.
 EXEMPTION_ARTICLES = {
@@ -354,14 +355,7 @@ def create_web_app(
     def not_found(request: Request, text: str) -> HTMLResponse:
         return message(request, 404, "Niet gevonden", text)
 
-    def professional(request: Request, action: str) -> Person:
-        """The logged-in professional, who may do `action`; else to login, or refused."""
-        person = person_of(request)
-        if person is None or person.kind != PROFESSIONAL:
-            raise LoginRequiredError(request.url.path)
-        if not person.may(action):
-            raise NotPermittedError(action)
-        return person
+    professional = professional_of
 
     @app.exception_handler(LoginRequiredError)
     async def to_login(request: Request, exc: LoginRequiredError) -> RedirectResponse:

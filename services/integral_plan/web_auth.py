@@ -388,6 +388,16 @@ def person_of(request: Request) -> Person | None:
     return None if data is None else Person.from_session(data)
 
 
+def professional_of(request: Request, action: str) -> Person:
+    """The logged-in professional, who may do `action`; else to login, or refused."""
+    person = person_of(request)
+    if person is None or person.kind != PROFESSIONAL:
+        raise LoginRequiredError(request.url.path)
+    if not person.may(action):
+        raise NotPermittedError(action)
+    return person
+
+
 def csrf_token(request: Request) -> str:
     """The session's token for forms (made on first use)."""
     token = request.session.get("csrf")

@@ -4,14 +4,19 @@
   to (`parent-linked`, asked as that account: the plan service lists only its own links), each
   linking to `/ouders/{kind}`;
 - `/ouders/{kind}/toestemming`: the parents give, refuse or withdraw their consent on a
-  handover where the law asks it (`basis: consent` in infra/handover/rules.yaml: from childcare,
-  and from vo as the region agreed), once the school recorded that they viewed the dossier;
+  handover where the law asks it (`basis: consent` in infra/handover/rules.yaml, from childcare
+  for one), once the school recorded that they viewed the dossier;
   where the pupil is 16 or older the pupil decides, not the parents. Each answer is a
   `consent-recorded` or `consent-withdrawn` published as the parent's own account, signed with
   its key, with the person's pseudonymous id in `ketenbusactor`; the handover service takes it
   only from an account a school or the municipality linked to the child, and a dossier not yet
   delivered does not go on consent withdrawn. The OPP's handelingsdeel is shown with the
   parents' answer as the school recorded it;
+- `/ouders/{kind}/bezwaar`: a parent records an objection (bezwaar, AVG art. 21) against one
+  organisation on the plan processing the child's data for a purpose (`objection-recorded`, as
+  the parent's own account) and sees each one's decision; the organisation objected to finds
+  it on its werklijst and decides at `/plan/{kind}/bezwaren` (`objection-decided`, as the
+  organisation with the person in it; function action `decide-objection`);
 - the Dutch labels of the handover dossier's page (OSO categories, disclosure rules, fields),
   and of a dossier prepared before its sections travelled sealed: "niet beschikbaar voor
   inzage".
@@ -41,6 +46,12 @@ from ketenbus_contracts.handover import (
     ConsentWithdrawn,
     ConsentWithdrawnData,
 )
+from ketenbus_contracts.plan import (
+    ObjectionDecided,
+    ObjectionDecidedData,
+    ObjectionRecorded,
+    ObjectionRecordedData,
+)
 from ketenbus_contracts.purposes import Purpose
 from services.integral_plan.portal import Portal
 from services.integral_plan.query import PARENT_ROLE, PlanAccess
@@ -50,6 +61,7 @@ from services.integral_plan.web_auth import (
     Person,
     csrf_ok,
     person_of,
+    professional_of,
 )
 from services.integral_plan.web_records import Recorder, WebOperation
 
@@ -59,6 +71,7 @@ Child = Annotated[str, PathParam(pattern=PSEUDONYM_PATTERN)]
 log = structlog.get_logger("web")
 
 NOT_LINKED = "Er is over dit kind niets gedeeld, of u bent niet aan dit kind gekoppeld."
+NOT_ON_PLAN = "Er is geen plan van dit kind waarbij u betrokken bent."
 GIVE, REFUSE, WITHDRAW = "geven", "weigeren", "intrekken"
 CONSENT_STATUS = {
     None: "nog niet gegeven",
@@ -66,6 +79,9 @@ CONSENT_STATUS = {
     "refused": "geweigerd",
     "withdrawn": "ingetrokken",
 }
+OBJECTION_STATUS = {None: "in behandeling", "upheld": "toegewezen", "rejected": "afgewezen"}
+DECISIONS = {"upheld": "Toewijzen: wij stoppen met deze verwerking", "rejected": "Afwijzen"}
+EXPIRED = "Het formulier is verlopen; probeer het opnieuw."
 HANDELINGSDEEL = {
     "pending": "nog niet gegeven",
     "granted": "ingestemd",
@@ -172,7 +188,27 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         niet_geopend=lambda code: NOT_OPENED.get(code, "dit deel kon niet worden geopend"),
         toestemming=lambda status: CONSENT_STATUS.get(status, status),
         handelingsdeel=lambda status: HANDELINGSDEEL.get(status, status),
+        bezwaarstatus=lambda status: OBJECTION_STATUS.get(status, status),
     )
+
+    async def linked(
+        request: Request, child: str, csrf: str | None = None
+    ) -> tuple[Person, dict[str, Any]] | Response:
+        """The logged-in parent and their view of the child (a read recorded; a form's CSRF
+        token checked first when `csrf` is given); else the response that says why not."""
+        parent = parent_of(request, site)
+        if isinstance(parent, Response):
+            return parent
+        if csrf is not None and not csrf_ok(request, csrf):
+            return site.message(request, 400, "Niet verstuurd", EXPIRED)
+        view = await site.portal.parents_view(child, parent.partner)
+        operation = WebOperation.READ_SHARED if csrf is None else WebOperation.ACT
+        if view is None:
+            site.record(parent, operation, child, shown=False, refusal="not-linked")
+            return site.message(request, 404, "Niet gevonden", NOT_LINKED)
+        if csrf is None:
+            site.record(parent, operation, child)
+        return parent, view
 
     @app.get("/ouders", response_class=HTMLResponse, summary="Ouderinzage: uw kinderen (HTML)")
     async def parents_home(request: Request) -> Response:
@@ -188,13 +224,10 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         summary="Ouders: toestemming geven of intrekken (HTML)",
     )
     async def consent_page(request: Request, child: Child, verstuurd: str = "") -> Response:
-        parent = parent_of(request, site)
-        if isinstance(parent, Response):
-            return parent
-        view = await site.portal.parents_view(child, parent.partner)
-        site.record(parent, WebOperation.READ_SHARED, child, shown=view is not None)
-        if view is None:
-            return site.message(request, 404, "Niet gevonden", NOT_LINKED)
+        found = await linked(request, child)
+        if isinstance(found, Response):
+            return found
+        _, view = found
         return site.page(
             request,
             "ouders_toestemming.html",
@@ -213,17 +246,10 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         keuze: Annotated[str, Form()] = "",
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
-        parent = parent_of(request, site)
-        if isinstance(parent, Response):
-            return parent
-        if not csrf_ok(request, csrf):
-            return site.message(
-                request, 400, "Niet verstuurd", "Het formulier is verlopen; probeer het opnieuw."
-            )
-        view = await site.portal.parents_view(child, parent.partner)
-        if view is None:
-            site.record(parent, WebOperation.ACT, child, shown=False, refusal="not-linked")
-            return site.message(request, 404, "Niet gevonden", NOT_LINKED)
+        found = await linked(request, child, csrf)
+        if isinstance(found, Response):
+            return found
+        parent, view = found
         handover = next(
             (h for h in consent_handovers(view) if h["handover_id"] == str(handover_id)), None
         )
@@ -242,6 +268,122 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
             employee=parent.employee,
         )
         return RedirectResponse(f"/ouders/{child}/toestemming?verstuurd={keuze}", 303)
+
+    @app.get(
+        "/ouders/{child}/bezwaar", response_class=HTMLResponse, summary="Ouders: bezwaar (HTML)"
+    )
+    async def objection_page(request: Request, child: Child, verstuurd: str = "") -> Response:
+        found = await linked(request, child)
+        if isinstance(found, Response):
+            return found
+        parent, view = found
+        return site.page(
+            request,
+            "ouders_bezwaar.html",
+            child=child,
+            objections=view.get("objections", []),
+            organisations=objectable(view, parent.partner),
+            purposes=[p.value for p in Purpose],
+            sent=verstuurd == "bezwaar",
+            parents=True,
+        )
+
+    @app.post("/ouders/{child}/bezwaar", include_in_schema=False)
+    async def record_objection(
+        request: Request,
+        child: Child,
+        organisatie: Annotated[str, Form()] = "",
+        doel: Annotated[str, Form()] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        found = await linked(request, child, csrf)
+        if isinstance(found, Response):
+            return found
+        parent, view = found
+        if organisatie not in objectable(view, parent.partner) or doel not in set(Purpose):
+            return site.message(
+                request, 400, "Niet verstuurd", "Kies een organisatie en een soort gegevens."
+            )
+        data = ObjectionRecordedData(
+            objection_id=uuid.uuid4(),
+            parent=parent.partner,
+            partner=organisatie,
+            purpose=Purpose(doel),
+            recorded_on=site.today(),
+        )
+        event = ObjectionRecorded.create(
+            source=parent.partner, subject=child, data=data, ketenbusactor=parent.employee
+        )
+        await site.portal.publish_as_parent(event, parent.partner)
+        site.record(parent, WebOperation.ACT, child)
+        log.info("web.objection_recorded", event_id=str(event.id), employee=parent.employee)
+        return RedirectResponse(f"/ouders/{child}/bezwaar?verstuurd=bezwaar", 303)
+
+    @app.get("/plan/{child}/bezwaren", response_class=HTMLResponse, summary="Bezwaren (HTML)")
+    async def objections_page(request: Request, child: Child, verstuurd: str = "") -> Response:
+        person = professional_of(request, "decide-objection")
+        plan = await site.portal.plan(child)
+        site.record(person, WebOperation.READ_PLAN, child, shown=plan is not None)
+        if plan is None:
+            return site.message(request, 404, "Niet gevonden", NOT_ON_PLAN)
+        return site.page(
+            request,
+            "bezwaren.html",
+            child=child,
+            objections=plan.get("objections", []),
+            decisions=DECISIONS,
+            sent=verstuurd == "beslist",
+        )
+
+    @app.post("/plan/{child}/bezwaren/{objection_id}", include_in_schema=False)
+    async def decide_objection(
+        request: Request,
+        child: Child,
+        objection_id: uuid.UUID,
+        besluit: Annotated[str, Form()] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        person = professional_of(request, "decide-objection")
+        if not csrf_ok(request, csrf):
+            return site.message(request, 400, "Niet verstuurd", EXPIRED)
+        plan = await site.portal.plan(child)
+        if plan is None:
+            return site.message(request, 404, "Niet gevonden", NOT_ON_PLAN)
+        objection = next(
+            (
+                o
+                for o in plan.get("objections", [])
+                if o["objection_id"] == str(objection_id) and o["decision"] is None
+            ),
+            None,
+        )
+        if objection is None or besluit not in DECISIONS:
+            return site.message(
+                request, 400, "Niet verstuurd", "Dit bezwaar kunt u niet beslissen."
+            )
+        data = ObjectionDecidedData(
+            objection_id=objection_id,
+            decided_by=site.portal.partner,
+            partner=objection["parent"],
+            decision=besluit,  # type: ignore[arg-type]
+            decided_on=site.today(),
+        )
+        event = ObjectionDecided.create(
+            source=site.portal.partner, subject=child, data=data, ketenbusactor=person.employee
+        )
+        await site.portal.publish(event)
+        site.record(person, WebOperation.ACT, child)
+        log.info("web.objection_decided", event_id=str(event.id), employee=person.employee)
+        return RedirectResponse(f"/plan/{child}/bezwaren?verstuurd=beslist", 303)
+
+
+def objectable(view: dict[str, Any], parent: str) -> list[str]:
+    """The organisations on the plan a parent may object to (active parties, not the parent)."""
+    return [
+        p["partner"]
+        for p in view.get("parties", [])
+        if p.get("active", True) and p["partner"] != parent
+    ]
 
 
 def consent_event(
