@@ -1,9 +1,10 @@
-"""The parents give and withdraw their consent on a handover themselves, end to end over a real
-nats-server: the school links the parent's account (the plan service records it and publishes
-it on PLAN, which the handover service reads); the web app's portal publishes the parent's
-consent as the parent's own account, signed with its key. A dossier does not go on consent
-withdrawn. The attack closed: the same parent's consent for a child not linked to them is
-refused (dead-lettered as `NotALinkedParentError`) and changes nothing."""
+"""The parents act themselves, end to end over a real nats-server: the school links the
+parent's account (the plan service records it and publishes it on PLAN, which the handover
+service reads); the web app's portal publishes the parent's consent and objection as the
+parent's own account, signed with its key. A dossier does not go on consent withdrawn; an
+objection reaches the plan for the organisation objected to. The attacks closed: the same
+parent's consent or objection for a child not linked to them is refused (dead-lettered as
+`NotALinkedParentError`) and changes nothing."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ import pytest
 
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.handover import ConsentRecorded, ConsentWithdrawn, DossierDelivered
-from ketenbus_contracts.plan import ParentLinked
+from ketenbus_contracts.plan import ObjectionRecorded, ParentLinked
 from services.integral_plan.portal import NatsPortal
 from services.runtime.settings import server_list
 from services.runtime.supervisor import Backbone
 from tests.conftest import StoreBackend
-from tests.events import PARENT, PO, parent_linked
+from tests.events import PARENT, PO, objection, parent_linked
 from tests.integration.helpers import (
     consumer_idle,
     publish_events,
@@ -30,7 +31,7 @@ from tests.integration.helpers import (
     stream_events,
     wait_until,
 )
-from tests.unit.test_handover_application import CHILD, OTHER_CHILD, Story
+from tests.unit.test_handover_application import CHILD, OTHER_CHILD, SENDER, Story
 from tests.unit.test_handover_parents_consent import consent, withdrawal
 
 pytestmark = pytest.mark.integration
@@ -44,15 +45,15 @@ async def _as_parent(url: str, backbone: Backbone, event: CloudEvent[Any]) -> No
         await nc.close()
 
 
-def dead_letters(url: str) -> list[str]:
+def dead_letters(url: str, service: str = "handover") -> list[str]:
     return [
         json.loads(data)["reason"]
-        for _, data, _ in read_stream(url, "DEADLETTER", "ketenbus.deadletter.handover")
+        for _, data, _ in read_stream(url, "DEADLETTER", f"ketenbus.deadletter.{service}")
     ]
 
 
-def of_type(url: str, kind: type) -> list[Any]:
-    return [e for e in stream_events(url, "HANDOVER") if isinstance(e, kind)]
+def of_type(url: str, kind: type, stream: str = "HANDOVER") -> list[Any]:
+    return [e for e in stream_events(url, stream) if isinstance(e, kind)]
 
 
 @pytest.mark.backbone("handover", "integral-plan")
@@ -92,3 +93,16 @@ class TestParentsConsentOnSQLite(StoreBackend):
         inbound = [e for e in stream_events(url, "INBOUND") if e.source == PARENT]
         assert 3 == len(inbound)
         assert all((e.ketenbussig or "").count(".") == 2 for e in inbound)
+
+        # The objection: against the sender, a party on the linked child's plan by its handover.
+        asyncio.run(_as_parent(url, backbone, objection(SENDER, child=OTHER_CHILD)))
+        objected = objection(SENDER)
+        asyncio.run(_as_parent(url, backbone, objected))
+        [recorded] = wait_until(lambda: of_type(url, ObjectionRecorded, "PLAN"), what="objection")
+        refusals = wait_until(lambda: dead_letters(url, "integral-plan"), what="the refusal")
+
+        assert (objected.data.objection_id, SENDER) == (
+            recorded.data.objection_id,
+            recorded.data.partner,
+        )
+        assert ["NotALinkedParentError"] == refusals
