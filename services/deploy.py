@@ -7,8 +7,9 @@
   `infra/nats/cluster-node.conf`), `ketenbus-declare.service` (the streams, once, before the
   services) and `ketenbus.target` that wants them all;
 - `infra/kubernetes/ketenbus.yaml`: the settings every pod shares (a ConfigMap), the
-  `ketenbus-declare` Job, and per service a Deployment with its liveness and readiness probes on
-  `/healthz` and `/readyz` (services/runtime/observe.py) and a Service for its metrics.
+  `ketenbus-declare` Job, and per service a Deployment (a StatefulSet of several instances for a
+  service infra/partitions.yaml lists) with its liveness and readiness probes on `/healthz` and
+  `/readyz` (services/runtime/observe.py) and a Service for its metrics.
   PostgreSQL is a managed dependency: its address and password come from the Secret
   `ketenbus-postgres`. NATS is the official Helm chart with `infra/kubernetes/nats-values.yaml`.
 
@@ -27,6 +28,7 @@ import yaml
 
 from services.infra import INFRA_DIR
 from services.registry import PACKAGES
+from services.runtime.partitions import listed_partitions
 
 SYSTEMD_DIR = INFRA_DIR / "systemd"
 KUBERNETES_DIR = INFRA_DIR / "kubernetes"
@@ -313,59 +315,94 @@ def _data_claim(user: str) -> dict[str, Any]:
     }
 
 
-def deployment(service: str) -> dict[str, Any]:
+# How many instances a partitioned service runs (infra/partitions.yaml lists it): its pods
+# share its partitions through their leases (services/runtime/partitions.py).
+PARTITIONED_INSTANCES = 2
+
+
+def workload(service: str) -> dict[str, Any]:
+    """The service's pods: a Deployment of one (Recreate, so a rollout never runs the old and
+    the new one side by side: a second instance refuses to start); for a service
+    infra/partitions.yaml lists, a StatefulSet of `PARTITIONED_INSTANCES`, each pod its own
+    instance (`KETENBUS_<SERVICE>_INSTANCE_ID` its name) with its own data volume."""
     port = HTTP_PORTS[service]
     volumes, mounts = _volumes(service)
+    partitioned = listed_partitions(service) > 0
+    env = service_env(service)
+    if partitioned:
+        prefix = port_variable(service).removesuffix("HTTP_PORT")
+        env += [
+            {"name": f"{prefix}INSTANCES", "value": str(PARTITIONED_INSTANCES)},
+            {
+                "name": f"{prefix}INSTANCE_ID",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+            },
+        ]
+        volumes = [v for v in volumes if v["name"] != "data"]
     probe = {"port": "http"}
+    pod = {
+        "metadata": {"labels": _labels(service)},
+        "spec": {
+            "securityContext": _pod_security(),
+            "terminationGracePeriodSeconds": 30,
+            "containers": [
+                {
+                    "name": service,
+                    "image": IMAGE,
+                    "args": ["service", service],
+                    "envFrom": [{"configMapRef": {"name": "ketenbus-settings"}}],
+                    "env": env,
+                    "ports": [{"name": "http", "containerPort": port}],
+                    "livenessProbe": {
+                        "httpGet": {"path": "/healthz", **probe},
+                        "periodSeconds": 10,
+                        "failureThreshold": 3,
+                    },
+                    "readinessProbe": {
+                        "httpGet": {"path": "/readyz", **probe},
+                        "periodSeconds": 5,
+                        "failureThreshold": 2,
+                    },
+                    "startupProbe": {
+                        "httpGet": {"path": "/healthz", **probe},
+                        "periodSeconds": 2,
+                        "failureThreshold": 60,
+                    },
+                    "resources": {
+                        "requests": {"cpu": "250m", "memory": "256Mi"},
+                        "limits": {"memory": "1Gi"},
+                    },
+                    "securityContext": _container_security(),
+                    "volumeMounts": mounts,
+                }
+            ],
+            "volumes": volumes,
+        },
+    }
+    metadata = {"name": f"ketenbus-{service}", "namespace": NAMESPACE}
+    selector = {"matchLabels": _labels(service)}
+    if not partitioned:
+        spec = {"replicas": 1, "strategy": {"type": "Recreate"}, "selector": selector}
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": metadata,
+            "spec": {**spec, "template": pod},
+        }
+    claim = _data_claim(service)
     return {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": f"ketenbus-{service}", "namespace": NAMESPACE},
+        "kind": "StatefulSet",
+        "metadata": metadata,
         "spec": {
-            # One instance until a service runs on many (issue 20 item 2); Recreate, so a
-            # rollout never runs the old and the new one side by side.
-            "replicas": 1,
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": _labels(service)},
-            "template": {
-                "metadata": {"labels": _labels(service)},
-                "spec": {
-                    "securityContext": _pod_security(),
-                    "terminationGracePeriodSeconds": 30,
-                    "containers": [
-                        {
-                            "name": service,
-                            "image": IMAGE,
-                            "args": ["service", service],
-                            "envFrom": [{"configMapRef": {"name": "ketenbus-settings"}}],
-                            "env": service_env(service),
-                            "ports": [{"name": "http", "containerPort": port}],
-                            "livenessProbe": {
-                                "httpGet": {"path": "/healthz", **probe},
-                                "periodSeconds": 10,
-                                "failureThreshold": 3,
-                            },
-                            "readinessProbe": {
-                                "httpGet": {"path": "/readyz", **probe},
-                                "periodSeconds": 5,
-                                "failureThreshold": 2,
-                            },
-                            "startupProbe": {
-                                "httpGet": {"path": "/healthz", **probe},
-                                "periodSeconds": 2,
-                                "failureThreshold": 60,
-                            },
-                            "resources": {
-                                "requests": {"cpu": "250m", "memory": "256Mi"},
-                                "limits": {"memory": "1Gi"},
-                            },
-                            "securityContext": _container_security(),
-                            "volumeMounts": mounts,
-                        }
-                    ],
-                    "volumes": volumes,
-                },
-            },
+            "replicas": PARTITIONED_INSTANCES,
+            "serviceName": f"ketenbus-{service}",
+            "podManagementPolicy": "Parallel",
+            "selector": selector,
+            "template": pod,
+            "volumeClaimTemplates": [
+                {"metadata": {"name": "data"}, "spec": claim["spec"]},
+            ],
         },
     }
 
@@ -431,7 +468,9 @@ def manifests() -> list[dict[str, Any]]:
         declare_job(),
     ]
     for service in PACKAGES:
-        objects += [_data_claim(service), deployment(service), metrics_service(service)]
+        if not listed_partitions(service):
+            objects.append(_data_claim(service))
+        objects += [workload(service), metrics_service(service)]
     return objects
 
 

@@ -1,6 +1,7 @@
 """infra/systemd and infra/kubernetes hold what the service table generates: a unit and a
-Deployment for every service, probes on the endpoints a service answers, the NATS chart's
-values for a 3-node JetStream with TLS; `systemd-analyze verify` accepts the units."""
+Deployment (a StatefulSet of instances where the service is partitioned) for every service,
+probes on the endpoints a service answers, the NATS chart's values for a 3-node JetStream with
+TLS; `systemd-analyze verify` accepts the units."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from services.deploy import (
 )
 from services.registry import SERVICES
 from services.runtime.observe import Metrics, serve_http
+from services.runtime.partitions import listed_partitions
 
 
 def objects(kind: str) -> dict[str, dict[str, Any]]:
@@ -32,9 +34,13 @@ def objects(kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
 
 
+def workloads() -> dict[str, dict[str, Any]]:
+    return {**objects("Deployment"), **objects("StatefulSet")}
+
+
 def container(service: str) -> dict[str, Any]:
-    deployment = objects("Deployment")[f"ketenbus-{service}"]
-    return dict(deployment["spec"]["template"]["spec"]["containers"][0])
+    workload = workloads()[f"ketenbus-{service}"]
+    return dict(workload["spec"]["template"]["spec"]["containers"][0])
 
 
 def test_the_committed_deployment_files_are_what_the_service_table_generates() -> None:
@@ -46,7 +52,25 @@ def test_every_service_has_a_unit_and_a_deployment_and_the_target_wants_them() -
     target = (SYSTEMD_DIR / "ketenbus.target").read_text()
     assert {f"ketenbus-{s}.service" for s in SERVICES} | {"ketenbus-declare.service"} == units
     assert all(f"ketenbus-{s}.service" in target for s in SERVICES)
-    assert {f"ketenbus-{s}" for s in SERVICES} == set(objects("Deployment"))
+    assert {f"ketenbus-{s}" for s in SERVICES} == set(workloads())
+
+
+def test_a_partitioned_service_runs_several_instances_named_after_their_pods() -> None:
+    partitioned = {s for s in SERVICES if listed_partitions(s)}
+    sets = objects("StatefulSet")
+    env = {e["name"]: e for e in container("integral-plan")["env"]}
+    assert {f"ketenbus-{s}" for s in partitioned} == set(sets)
+    assert "integral-plan" in partitioned
+    assert 2 == sets["ketenbus-integral-plan"]["spec"]["replicas"]
+    assert "2" == env["KETENBUS_INTEGRAL_PLAN_INSTANCES"]["value"]
+    assert (
+        "metadata.name"
+        == (env["KETENBUS_INTEGRAL_PLAN_INSTANCE_ID"]["valueFrom"]["fieldRef"]["fieldPath"])
+    )
+    assert all(
+        objects("Deployment")[f"ketenbus-{s}"]["spec"]["replicas"] == 1
+        for s in set(SERVICES) - partitioned
+    )
 
 
 def test_each_unit_runs_its_service_with_its_http_port() -> None:
