@@ -227,6 +227,12 @@ def _dossier_delivered(plan: Plan, view: PlanView, event: ho.DossierDelivered) -
     )
 
 
+@projects(ho.DossierRequested)
+def _dossier_requested(plan: Plan, view: PlanView, event: ho.DossierRequested) -> None:
+    d = event.data
+    view.note_dossier_requested(d.handover_id, d.receiver.partner, d.requested_on)
+
+
 @projects(ho.WarmConversationHeld)
 def _warm_conversation_held(plan: Plan, view: PlanView, event: ho.WarmConversationHeld) -> None:
     d = event.data

@@ -297,6 +297,18 @@ class PlanView:
         partner = partner or handover["to"] or handover["from"] or ""
         self._timeline_entry(on.isoformat(), kind, partner, ref=str(handover_id))
 
+    def note_dossier_requested(
+        self, handover_id: uuid.UUID, receiver: str, requested_on: date
+    ) -> None:
+        """The receiving school asked for the dossier (after aanmelding or enrolment there):
+        the sender may release it once the parents viewed it (and consented where asked)."""
+        handover = self._handover(handover_id)
+        handover |= {"requested_on": requested_on.isoformat(), "to": handover["to"] or receiver}
+        self._put(HANDOVERS, str(handover_id), handover)
+        self._timeline_entry(
+            requested_on.isoformat(), "dossier-requested", receiver, ref=str(handover_id)
+        )
+
     def note_dossier_prepared(
         self,
         handover_id: uuid.UUID,

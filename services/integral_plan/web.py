@@ -55,7 +55,7 @@ from services.integral_plan.web_auth import (
     person_of,
     professional_of,
 )
-from services.integral_plan.web_casework import casework_routes, signal_codes
+from services.integral_plan.web_casework import casework_routes, handover_forms, signal_codes
 from services.integral_plan.web_forms import (
     DOMAINS,
     SENT,
@@ -143,6 +143,7 @@ EVENTS = {
     "action-agreed": "actie afgesproken",
     "action-done": "actie afgerond en teruggekoppeld",
     "handover-started": "overdracht gestart",
+    "dossier-requested": "overdrachtsdossier opgevraagd door de ontvangende school",
     "dossier-delivered": "overdrachtsdossier geleverd",
     "warm-conversation-held": "warme overdracht: gesprek gevoerd",
     "handover-closed": "overdracht afgerond",
@@ -340,6 +341,7 @@ def create_web_app(
         "exemption_articles": EXEMPTION_ARTICLES,
         "statement_by": STATEMENT_BY,
         "concern_domains": signal_codes().concern_domains,
+        "handover_forms": handover_forms(),
     }
 
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -492,7 +494,9 @@ def create_web_app(
         sealed = {}
         if draft.sealed is not None:
             sealed = await portal.seal(draft.sealed, child=child, event_id=event_id)
-        await portal.publish(draft.build(event_id, sealed))
+        built = draft.build(event_id, sealed)
+        for event in built if isinstance(built, list) else [built]:
+            await portal.publish(event)
         record(person, WebOperation.ACT, child)
         log.info(
             "web.published", form=checked.form, event_id=str(event_id), employee=person.employee

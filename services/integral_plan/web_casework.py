@@ -1,4 +1,5 @@
-"""The plan's casework forms (Dutch): register a signal, decide a funding dispute.
+"""The plan's casework forms (Dutch): register a signal, decide a funding dispute, and the
+school's side of a handover (the parents' view, their consent, the release).
 
 Each is a `PlanForm` as in `web_forms` (checked at the edge, errors back onto the form, one
 contract event as the organisation with the acting person in it) and a route on the child's
@@ -12,6 +13,13 @@ plan, registered by `casework_routes` from `create_web_app`:
 - `Geschil beslissen` (decide-dispute): a holder of doorzettingsmacht the escalation names (the
   region's register, infra/arrangements/doorzettingsmacht.yaml) decides who pays; the
   arrangements service checks it again.
+- `Ouders en vrijgeven` (release-handover): the sending school records that the parents viewed
+  the prepared dossier (agreed, or why not: sealed under `handover`), the categories they opted
+  out of (OPT-UIT for the transition, infra/handover/oso-categories.yaml), their consent where
+  the transition asks it (infra/handover/rules.yaml), and, once the receiving school requested
+  the dossier, releases it (with the day the parents got their copy where they get one): one
+  form, up to three events in that order (parents-viewed, consent-recorded, dossier-released),
+  which the handover service checks again.
 """
 
 from __future__ import annotations
@@ -31,6 +39,16 @@ from ketenbus_contracts.arrangements import (
     FundingShare,
     Payer,
 )
+from ketenbus_contracts.handover import (
+    ConsentRecorded,
+    ConsentRecordedData,
+    DossierReleased,
+    DossierReleasedData,
+    ParentsViewDetails,
+    ParentsViewed,
+    ParentsViewedData,
+    Transition,
+)
 from ketenbus_contracts.signalling import (
     SignalDetails,
     Signaller,
@@ -46,6 +64,7 @@ from services.integral_plan.web_forms import (
     identity_of,
     values_of,
 )
+from services.policy.handover import HandoverRules, load_disclosure_rules, load_rules
 from services.policy.signal_codes import SignalCodes, load_signal_codes
 
 # act(request, child, action, form, ref): the web app's one way to post a form on a plan.
@@ -186,6 +205,114 @@ def dispute_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | 
     return checked, Draft(None, build, "beslist")
 
 
+@cache
+def handover_rules() -> HandoverRules:
+    return load_rules()
+
+
+@cache
+def handover_forms() -> dict[str, dict[str, Any]]:
+    """Per transition what the school's handover form asks: the categories the parents may opt
+    out of, whether their consent is asked, whether they get a copy of what leaves."""
+    disclosure, rules = load_disclosure_rules(), handover_rules()
+    return {
+        t: {
+            "opt_out": [c for c in disclosure.categories if disclosure.rule(c, t) == "OPT-UIT"],
+            "consent": rules.requires_consent(t),
+            "copy": rules.requires_parents_copy(t),
+        }
+        for t in get_args(Transition)
+        if t in rules.transitions
+    }
+
+
+def handover_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
+    """`Ouders en vrijgeven`: the sender of a prepared handover (`ref`) records the parents'
+    view (and consent where asked) and, when the receiver asked for it, releases the dossier."""
+    opted = _many(form, "opt_uit")
+    checked = Checked(f"overdracht-{on.ref}", values_of(form) | {"opt_uit": ",".join(opted)})
+    handover = next((h for h in on.plan.get("handovers", []) if h["handover_id"] == on.ref), None)
+    asks = handover_forms().get((handover or {}).get("transition", ""))
+    if (
+        handover is None
+        or asks is None
+        or handover["from"] != on.partner
+        or handover["status"] != "started"
+        or not handover.get("prepared_on")
+        or handover.get("parents_viewed_on")
+    ):
+        checked.errors["actie"] = "Voor deze overdracht kunt u dit niet vastleggen."
+        return checked, None
+    viewed = _day_until_today(checked, "ingezien", "de dag dat de ouders het dossier inzagen", on)
+    agreed = checked.choice("akkoord", "of de ouders akkoord zijn", ("ja", "nee"))
+    reason = checked.text("reden", "waarom de ouders niet akkoord zijn", required=agreed == "nee")
+    if not set(opted) <= set(asks["opt_out"]):
+        checked.errors["opt_uit"] = "Bij deze overgang kunnen ouders daar geen bezwaar tegen maken."
+    consent = None
+    if asks["consent"]:
+        consent = checked.choice("toestemming", "of er toestemming is", ("verleend", "geweigerd"))
+    release = checked.values.get("vrijgeven") == "ja"
+    copy_on = None
+    if release:
+        if not handover.get("requested_on"):
+            checked.errors["vrijgeven"] = "De ontvangende school vroeg het dossier nog niet op."
+        elif consent == "geweigerd":
+            checked.errors["vrijgeven"] = "Zonder toestemming gaat het dossier niet."
+        if asks["copy"]:
+            copy_on = _day_until_today(
+                checked, "kopie", "de dag dat de ouders een kopie kregen", on
+            )
+    if not checked.ok or viewed is None:
+        return checked, None
+    given_by = "pupil" if handover.get("pupil_decides") else "parents"
+    handover_id = uuid.UUID(on.ref)
+    today = on.today
+
+    def build(event_id: uuid.UUID, sealed: dict[Any, str]) -> list[Any]:
+        view = ParentsViewedData.model_validate(
+            {
+                "handover_id": handover_id,
+                "viewed_on": viewed,
+                "agreed": agreed == "ja",
+                "opted_out": opted,
+                "sealed": sealed,
+            }
+        )
+        events: list[Any] = [on.event(ParentsViewed, event_id, view, purposes=sorted(sealed))]
+        if consent is not None:
+            given = ConsentRecordedData.model_validate(
+                {
+                    "handover_id": handover_id,
+                    "given_by": given_by,
+                    "granted": consent == "verleend",
+                    "recorded_on": today,
+                }
+            )
+            events.append(on.event(ConsentRecorded, uuid.uuid4(), given))
+        if release:
+            released = DossierReleasedData(
+                handover_id=handover_id, released_on=today, parents_copy_on=copy_on
+            )
+            events.append(on.event(DossierReleased, uuid.uuid4(), released))
+        return events
+
+    details = ParentsViewDetails(reason_not_agreed=reason) if reason else None
+    return checked, Draft(details, build, "vrijgegeven" if release else "ouders")
+
+
+def _day_until_today(checked: Checked, name: str, label: str, on: OnPlan) -> date | None:
+    """A date that has come (today or before)."""
+    value = checked.values.get(name, "").strip()
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        checked.errors[name] = f"Vul {label} in (jjjj-mm-dd)."
+        return None
+    if day > on.today:
+        checked.errors[name] = f"{label[0].upper()}{label[1:]} ligt in de toekomst."
+    return day
+
+
 def casework_routes(app: FastAPI, act: Act) -> None:
     """The casework forms' routes on the child's plan."""
 
@@ -196,3 +323,7 @@ def casework_routes(app: FastAPI, act: Act) -> None:
     @app.post("/plan/{child}/geschillen/{dispute_id}/beslissen", include_in_schema=False)
     async def decide_dispute(request: Request, child: Child, dispute_id: uuid.UUID) -> Response:
         return await act(request, child, "decide-dispute", dispute_form, str(dispute_id))
+
+    @app.post("/plan/{child}/overdrachten/{handover_id}/ouders", include_in_schema=False)
+    async def release_handover(request: Request, child: Child, handover_id: uuid.UUID) -> Response:
+        return await act(request, child, "release-handover", handover_form, str(handover_id))

@@ -109,7 +109,7 @@ class Draft:
     """A checked form: the event to publish once its sections are sealed."""
 
     sealed: BaseModel | None  # what to seal first (None: the event seals nothing)
-    build: Any  # (event id, sealed sections) -> the contract event
+    build: Any  # (event id, sealed sections) -> the contract event (or events, in order)
     done: str  # which banner the plan page shows after
 
 
@@ -449,4 +449,6 @@ SENT = {
     "vrijstelling": "De vrijstelling is verstuurd.",
     "signaal": "Het signaal is afgegeven.",
     "beslist": "Het geschil is beslist.",
+    "ouders": "De inzage door de ouders is vastgelegd.",
+    "vrijgegeven": "De inzage door de ouders is vastgelegd en het dossier vrijgegeven.",
 }

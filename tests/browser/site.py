@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 
+from ketenbus_contracts.handover import DossierDelivered, DossierDeliveredData, DossierReleased
 from ketenbus_contracts.plan import Party
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_partner.keyring import KeyRefusedError
@@ -35,6 +36,7 @@ from tests.events import (
     PO,
     SCHOOL,
     SWV,
+    VO,
     WIJKTEAM,
     action,
     agreement,
@@ -114,7 +116,7 @@ class LocalPortal:
 
     async def publish(self, event: Any) -> None:
         self.published.append(event)
-        self.app.apply(event)
+        self.app.apply(delivered(event) if isinstance(event, DossierReleased) else event)
 
     async def publish_as_parent(self, event: Any, parent: str) -> None:
         assert event.source == parent
@@ -135,6 +137,24 @@ class LocalPortal:
         if view is None:
             return None
         return await prepared_dossiers(view, StandInKeyring(parent))  # type: ignore[arg-type]
+
+
+def delivered(released: DossierReleased) -> DossierDelivered:
+    """The handover service's stand-in: a released dossier is delivered to the receiver the
+    plan names (over NATS the handover service checks the release first)."""
+    return DossierDelivered.create(
+        source="ketenbus.handover",
+        subject=released.subject,
+        data=DossierDeliveredData(
+            handover_id=released.data.handover_id,
+            sender=released.source,
+            receiver=VO,
+            delivered_on=released.data.released_on,
+            sections=[],
+            withheld=[],
+            parents_copy_on=released.data.parents_copy_on,
+        ),
+    )
 
 
 def story() -> IntegralPlanApplication:

@@ -1,6 +1,7 @@
 """The casework forms in a real Chromium: the school registers a signal, leerplicht answers a
-verzuimmelding, the SWV's director decides a funding dispute; each sees the result on the plan,
-and its errors on the form first.
+verzuimmelding, the SWV's director decides a funding dispute, the school records the parents'
+view of a handover dossier and releases it; each sees the result on the plan (and the werklijst
+where it changes), and its errors on the form first.
 
 Each form publishes one contract event as the organisation with the acting person's
 pseudonymous id in it (`ketenbusactor`); the stand-in portal applies it to the in-memory plan
@@ -11,16 +12,27 @@ organisation acting on a child it has no relation with, a forged CSRF token.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 
+from ketenbus_contracts import handover as ho
 from services.integral_plan.web_auth import employee_id
 from tests.browser.site import ARTIFACTS, CHROMIUM, KID, Site, log_in
 from tests.browser.test_web_forms import _post_as
-from tests.events import CHILD, LEERPLICHT, PO, SWV
+from tests.events import (
+    CHILD,
+    LEERPLICHT,
+    PO,
+    SWV,
+    VO,
+    dossier_prepared,
+    handover_started,
+)
 from tests.oidc import OidcProvider, available, form_value
 from tests.oidc import log_in as http_log_in
 
@@ -130,6 +142,85 @@ def test_the_swv_director_decides_the_funding_dispute_after_the_errors_on_the_fo
     assert 0 == page.get_by_role("form", name="Geschil beslissen").count()
     page.goto(f"{swv.url}/werklijst")
     assert "Werklijst" in page.locator("h1").inner_text()
+
+
+@pytest.fixture(scope="module")
+def requested(school: Site) -> str:
+    """KID's handover (po→vo, over its date) prepared by the school and requested by the vo
+    school, as the handover service tells it; its id."""
+    handover_id = uuid.UUID(school.portal.app.plan_of(KID)["handovers"][0]["handover_id"])
+    started = handover_started(date(2026, 11, 10), date(2026, 9, 1), KID, handover_id)
+    sections = {"leerling": 'test:{"text": "Sem"}', "verzuim": 'test:{"text": "-"}'}
+    school.portal.app.apply(dossier_prepared(started, date(2026, 11, 20), sections))
+    school.portal.app.apply(
+        ho.DossierRequested.create(
+            source="ketenbus.handover",
+            subject=KID,
+            data=ho.DossierRequestedData(
+                handover_id=handover_id,
+                receiver=ho.Organisation(partner=VO, contact="zorg@lyceum.example"),
+                enrolment=ho.Enrolment(partner=VO, enrolled_on=date(2026, 11, 20)),
+                requested_on=date(2026, 11, 21),
+            ),
+        )
+    )
+    return str(handover_id)
+
+
+def test_the_school_records_the_parents_view_and_releases_the_dossier(
+    school: Site, provider: OidcProvider, page: Any, requested: str
+) -> None:
+    url = f"{school.url}/plan/{KID}"
+    log_in(page, f"{school.url}/werklijst", "ib-regenboog")
+    stalled = page.locator("tbody tr").filter(has_text="Overdracht stokt").count()
+    page.goto(url)
+    before = len(school.portal.published)
+    row = page.get_by_role("row").filter(has_text="PO → VO")
+    assert "opgevraagd door Het Lyceum" in row.inner_text()
+    row.get_by_text("Inzage ouders vastleggen en vrijgeven").click()
+    form = page.get_by_role("form", name="Inzage ouders en vrijgeven")
+    form.get_by_label("De ouders zagen het dossier in op").fill("2026-11-23")
+    form.get_by_label("Akkoord met het dossier?").select_option("nee")
+    form.get_by_role("button", name="Vastleggen").click()
+    form = page.get_by_role("form", name="Inzage ouders en vrijgeven")
+
+    assert "Vul waarom de ouders niet akkoord zijn in." in form.get_by_role("alert").inner_text()
+    assert before == len(school.portal.published)
+    form.get_by_label("Waarom niet akkoord").fill("Het verzuim van groep 7 hoort er niet bij.")
+    form.get_by_label("Verzuim").check()
+    form.get_by_label("Dossier nu vrijgeven").check()
+    form.get_by_label("De ouders kregen een kopie op").fill("2026-11-24")
+    form.get_by_role("button", name="Vastleggen").click()
+    page.wait_for_url(f"{url}?verstuurd=vrijgegeven")
+    page.screenshot(path=str(ARTIFACTS / "formulier-overdracht.png"), full_page=True)
+
+    viewed, released = school.portal.published[before:]
+    actor = employee_id(provider.issuer, "ib-regenboog")
+    assert ("nl.ketenbus.handover.parents-viewed.v1", PO, actor, ["verzuim"]) == (
+        viewed.type,
+        viewed.source,
+        viewed.ketenbusactor,
+        viewed.data.opted_out,
+    )
+    assert ("nl.ketenbus.handover.dossier-released.v1", actor) == (
+        released.type,
+        released.ketenbusactor,
+    )
+    row = page.get_by_role("row").filter(has_text="PO → VO")
+    assert "dossier geleverd" in row.inner_text()
+    assert "kopie aan de ouders 24 november 2026" in row.inner_text()
+    page.goto(f"{school.url}/werklijst")
+    assert stalled - 1 == page.locator("tbody tr").filter(has_text="Overdracht stokt").count()
+
+
+def test_a_mentor_cannot_release_a_handover(
+    school: Site, http: httpx.Client, requested: str
+) -> None:
+    path = f"overdrachten/{requested}/ouders"
+    data = {"ingezien": "2026-11-23", "akkoord": "ja", "vrijgeven": "ja", "kopie": "2026-11-24"}
+    posted = _post_as(school, http, "mentor-wijkteam", KID, path, data)
+
+    assert (403, 0) == posted[2:]
 
 
 def _dispute(site: Site) -> str:

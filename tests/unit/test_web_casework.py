@@ -1,6 +1,7 @@
 """The casework forms checked at the edge: a signal registered with the region's concern codes
 and the child's age band, a funding dispute decided by a holder of doorzettingsmacht the
-escalation names, each as one event with the person in it."""
+escalation names, the parents' view, consent and release of a handover by the sending school,
+each as events with the person in them."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import uuid
 from datetime import date
 from typing import Any
 
+from ketenbus_contracts.handover import ParentsViewDetails
 from ketenbus_contracts.signalling import SignalDetails
-from services.integral_plan.web_casework import dispute_form, signal_form
+from services.integral_plan.web_casework import dispute_form, handover_form, signal_form
 from services.integral_plan.web_forms import OnPlan
 from tests.browser.site import KID, story
-from tests.events import CHILD, LEERPLICHT, PO, SWV
+from tests.events import CHILD, LEERPLICHT, PO, SWV, VO
 
 ACTOR = "mw-" + "2" * 24
 TODAY = date(2026, 11, 24)
@@ -132,3 +134,97 @@ def test_only_a_holder_the_escalation_names_decides_the_dispute() -> None:
 
     assert (None, None) == (by_school, by_lpa)
     assert "Dit geschil kunt u niet beslissen." == school.errors["actie"] == lpa.errors["actie"]
+
+
+def _prepared(transition: str = "po-vo", requested: bool = True) -> dict[str, Any]:
+    """KID's plan with its handover prepared (and requested by the vo school)."""
+    plan = story().plan_of(KID)
+    handover = plan["handovers"][0]
+    handover |= {"transition": transition, "prepared_on": "2026-11-20"}
+    if requested:
+        handover |= {"requested_on": "2026-11-21", "to": VO}
+    return plan
+
+
+def test_the_school_records_the_parents_view_and_releases_the_dossier() -> None:
+    plan = _prepared()
+    on = OnPlan(plan, TODAY, PO, ACTOR, plan["handovers"][0]["handover_id"], ROLE)
+    posted = {
+        "ingezien": "2026-11-23",
+        "akkoord": "nee",
+        "reden": "Het verzuim hoort er niet bij.",
+        "opt_uit": ["verzuim"],
+        "vrijgeven": "ja",
+        "kopie": "2026-11-24",
+    }
+
+    checked, draft = handover_form(posted, on)
+
+    assert checked.ok and draft is not None
+    assert ParentsViewDetails(reason_not_agreed="Het verzuim hoort er niet bij.") == draft.sealed
+    viewed, released = draft.build(uuid.uuid4(), {"handover": "sealed"})
+    assert ("nl.ketenbus.handover.parents-viewed.v1", PO, ACTOR) == (
+        viewed.type,
+        viewed.source,
+        viewed.ketenbusactor,
+    )
+    assert (False, ["verzuim"], ["handover"]) == (
+        viewed.data.agreed,
+        viewed.data.opted_out,
+        viewed.purposes,
+    )
+    assert ("nl.ketenbus.handover.dossier-released.v1", date(2026, 11, 24), ACTOR) == (
+        released.type,
+        released.data.parents_copy_on,
+        released.ketenbusactor,
+    )
+
+
+def test_consent_is_recorded_where_asked_and_a_refused_one_releases_nothing() -> None:
+    plan = _prepared("ko-po")
+    on = OnPlan(plan, TODAY, PO, ACTOR, plan["handovers"][0]["handover_id"], ROLE)
+    posted = {"ingezien": "2026-11-23", "akkoord": "ja", "kopie": "2026-11-24"}
+
+    missing, none = handover_form(posted | {"vrijgeven": "ja"}, on)
+    refused, also_none = handover_form(posted | {"toestemming": "geweigerd", "vrijgeven": "ja"}, on)
+    granted, draft = handover_form(posted | {"toestemming": "verleend"}, on)
+
+    assert (None, None) == (none, also_none)
+    assert "Kies of er toestemming is." == missing.errors["toestemming"]
+    assert "Zonder toestemming gaat het dossier niet." == refused.errors["vrijgeven"]
+    assert draft is not None and granted.ok
+    _, consent = draft.build(uuid.uuid4(), {})
+    assert ("consent-recorded", "parents", True) == (
+        type(consent).name,
+        consent.data.given_by,
+        consent.data.granted,
+    )
+
+
+def test_the_dossier_is_not_released_before_the_receiving_school_asks_for_it() -> None:
+    plan = _prepared(requested=False)
+    on = OnPlan(plan, TODAY, PO, ACTOR, plan["handovers"][0]["handover_id"], ROLE)
+    posted = {"ingezien": "2026-11-23", "akkoord": "ja"}
+
+    early, none = handover_form(posted | {"vrijgeven": "ja", "kopie": "2026-11-24"}, on)
+    _, draft = handover_form(posted, on)
+
+    assert None is none
+    assert "De ontvangende school vroeg het dossier nog niet op." == early.errors["vrijgeven"]
+    assert draft is not None and 1 == len(draft.build(uuid.uuid4(), {}))
+
+
+def test_only_the_sending_school_records_the_view_of_its_prepared_dossier() -> None:
+    plan = _prepared()
+    handover_id = plan["handovers"][0]["handover_id"]
+    posted = {"ingezien": "2026-11-23", "akkoord": "ja", "opt_uit": ["leerling"]}
+
+    receiver, none = handover_form(posted, OnPlan(plan, TODAY, VO, ACTOR, handover_id))
+    sender, also_none = handover_form(posted, OnPlan(plan, TODAY, PO, ACTOR, handover_id))
+
+    assert (None, None) == (none, also_none)
+    assert "Voor deze overdracht kunt u dit niet vastleggen." == receiver.errors["actie"]
+    assert (
+        "Bij deze overgang kunnen ouders daar geen bezwaar tegen maken."
+        == (sender.errors["opt_uit"])
+    )
