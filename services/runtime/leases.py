@@ -247,20 +247,50 @@ class Keeper:
 
     async def start(self) -> None:
         """Take the first leases: on one instance, `instance` or refuse to start; partitioned,
-        a first share."""
+        a first share. Either refuses beside a running instance of the other kind: the two
+        would each handle the same children (an unpartitioned consumer and the partitions'
+        keep positions of their own)."""
+        leases = self.leases
         if not self.partitions:
-            if not await self.leases.claim(INSTANCE):
-                held = await self.leases.holder(INSTANCE)
+            if not await leases.claim(INSTANCE):
+                held = await leases.holder(INSTANCE)
                 other = "" if held is None else str(held[0].get("instance", ""))
                 raise AnotherInstanceError(
                     f"another instance of {self.service} is running ({other}); {self.service} "
                     "runs on one instance: stop that one first, or run it partitioned "
                     "(infra/partitions.yaml and KETENBUS_<SERVICE>_INSTANCES)"
                 )
+            partitioned = await self._live_members()
+            if partitioned:
+                await leases.release(INSTANCE)
+                raise AnotherInstanceError(
+                    f"instances of {self.service} run partitioned ({', '.join(partitioned)}): "
+                    f"stop them first, or run this one partitioned too "
+                    "(KETENBUS_<SERVICE>_INSTANCES)"
+                )
             return
+        await leases.join()
+        held = await leases.holder(INSTANCE)
+        if held is not None and await leases.alive(str(held[0].get("token", ""))):
+            await leases.leave()
+            raise AnotherInstanceError(
+                f"an instance of {self.service} runs on one instance "
+                f"({held[0].get('instance', '')}): stop it first"
+            )
         await self.round()
         self.consuming = self.held_partitions()
         self.changed.clear()
+
+    async def _live_members(self) -> list[str]:
+        """The instances of a partitioned run that still answer (by name)."""
+        held = await self.leases.holder(MEMBERS)
+        if held is None:
+            return []
+        return [
+            str(member.get("instance", ""))
+            for token, member in held[0].items()
+            if isinstance(member, dict) and await self.leases.alive(token)
+        ]
 
     async def run(self, progressed: Callable[[], None] | None = None) -> None:
         while True:

@@ -509,3 +509,35 @@ def test_time_driven_work_runs_on_one_instance_and_moves_when_it_stops(
         await nc.close()
 
     asyncio.run(scenario())
+
+
+def test_an_unpartitioned_and_a_partitioned_instance_never_run_side_by_side(
+    settings: Settings, nats_url: str
+) -> None:
+    """Each would handle every child of its own consumers' positions: the one that comes
+    second refuses, whichever kind it is."""
+    settings = settings.model_copy(update={"nats_url": nats_url})
+
+    async def scenario() -> list[str]:
+        nc = await nats.connect(nats_url)
+        await ensure_streams(nc.jetstream())
+        refusals = []
+        try:
+            for first_parts, second_parts in ((0, 4), (4, 0)):
+                first = Keeper(await Leases.open(nc, settings, "mixed", "first"), first_parts, 1)
+                second = Keeper(await Leases.open(nc, settings, "mixed", "second"), second_parts, 1)
+                await first.start()
+                with pytest.raises(AnotherInstanceError) as refused:
+                    await second.start()
+                refusals.append(str(refused.value))
+                await first.leases.close()
+                await second.leases.close()
+        finally:
+            await nc.close()
+        return refusals
+
+    assert [
+        "an instance of mixed runs on one instance (first): stop it first",
+        "instances of mixed run partitioned (first): stop them first, or run this one "
+        "partitioned too (KETENBUS_<SERVICE>_INSTANCES)",
+    ] == asyncio.run(scenario())
