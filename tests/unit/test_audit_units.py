@@ -123,7 +123,12 @@ def test_a_service_reads_its_own_consumer_and_answers_on_its_own_inbox() -> None
     assert {"$JS.API.CONSUMER.MSG.NEXT.INBOUND.signalling", "ketenbus.signalling.>"} <= set(
         allowed["publish"]
     )
-    assert ["_INBOX.signalling.>", "ketenbus.health.signalling"] == allowed["subscribe"]
+    expected = [
+        "_INBOX.signalling.>",
+        "ketenbus.health.signalling",
+        "ketenbus.instance.signalling.>",
+    ]
+    assert expected == allowed["subscribe"]
 
 
 def test_a_role_without_permissions_is_refused() -> None:
