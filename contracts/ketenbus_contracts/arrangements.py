@@ -235,12 +235,14 @@ class PlacementDecidedData(EventData):
 
 
 class HandoverNeededData(EventData):
-    """A child with an OPP or a running arrangement at one school is aangemeld at another: the
-    handover starts by itself (the handover service starts `handover_id`), planned by the day
-    the new school decides on the aanmelding."""
+    """A child with an OPP or a running arrangement at one school is aangemeld or enrolled at
+    another: the handover starts by itself (the handover service starts `handover_id`), planned
+    by the day the new school decides on the aanmelding (or by the enrolment)."""
 
     handover_id: uuid.UUID
-    aanmelding_id: uuid.UUID
+    aanmelding_id: uuid.UUID | None = Field(
+        default=None, description="The aanmelding it follows; none: it follows an enrolment"
+    )
     transition: Transition
     sender: Organisation = Field(description="The current school, with its OPP or arrangement")
     receiver: PartnerId

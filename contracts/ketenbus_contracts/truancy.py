@@ -43,6 +43,7 @@ from ketenbus_contracts.envelope import (
     RelationChange,
     event_classes,
 )
+from ketenbus_contracts.handover import Transition
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import SealedUnder
 
@@ -84,6 +85,11 @@ class PupilEnrolledData(EventData):
     brin: Brin
     region: RegionCode
     enrolled_on: date
+    transition: Transition | None = Field(
+        default=None,
+        description="The child changes school (po-vo, so-vo, …): with an OPP or a running "
+        "arrangement at its current school, the backbone starts the handover",
+    )
 
 
 class PupilDeEnrolledData(EventData):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.arrangements.application import ArrangementsApplication
-from services.arrangements.handlers import INBOUND
+from services.arrangements.handlers import ENROLMENTS, INBOUND
 from services.arrangements.rules import load_rules
 from services.arrangements.translation import apply_inbound, to_contract
 from services.runtime.partners import PartnerRegistry
@@ -18,7 +18,10 @@ def _needs(settings: Settings, registry: PartnerRegistry) -> dict[str, Any]:
 
 
 SERVICE = Service(
-    ArrangementsApplication, (INBOUND,), _needs, Translation(apply_inbound, to_contract)
+    ArrangementsApplication,
+    (INBOUND, ENROLMENTS),
+    _needs,
+    Translation(apply_inbound, to_contract),
 )
 create_application = SERVICE.create_application
 service_spec = SERVICE.service_spec

@@ -34,6 +34,7 @@ from ketenbus_contracts.arrangements import (
     YouthCareDecidedData,
 )
 from ketenbus_contracts.envelope import EventData
+from ketenbus_contracts.truancy import PupilEnrolledData
 from services.arrangements.rules import Rules
 from services.runtime.aggregate import PerChild
 
@@ -128,6 +129,22 @@ DEADLINES = frozenset({"zorgplicht-decision", "opp-after-placement", "opp-evalua
 def school_year(day: date) -> int:
     """The school year a day lies in, by the year it starts (1 August)."""
     return day.year if day.month >= 8 else day.year - 1
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """The child's arrival at another school that starts its handover: the parents' aanmelding
+    there (`aanmelding_id`), or its enrolment."""
+
+    school: str
+    on: date
+    transition: str
+    aanmelding_id: uuid.UUID | None
+
+    def handover_id(self, child: str) -> uuid.UUID:
+        if self.aanmelding_id is not None:
+            return uuid.uuid5(NAMESPACE, f"handover/{self.aanmelding_id}")
+        return uuid.uuid5(NAMESPACE, f"handover/enrolment/{child}/{self.school}/{self.on}")
 
 
 @dataclass(frozen=True)
@@ -310,13 +327,16 @@ class ChildArrangements(PerChild):
     class HandoverNeeded(Aggregate.Event):
         child: str
         handover_id: uuid.UUID
-        aanmelding_id: uuid.UUID
+        aanmelding_id: uuid.UUID | None
         transition: str
         sender: dict[str, str]
         receiver: str
         swv: str | None
         planned_on: date
         because: list[str]
+
+        def apply(self, aggregate: ChildArrangements) -> None:
+            aggregate.handed_over_to.add(self.receiver)
 
     class DeadlinePassed(Aggregate.Event):
         child: str
@@ -473,6 +493,8 @@ class ChildArrangements(PerChild):
         self.reduced_time: dict[uuid.UUID, dict[str, Any]] = {}
         self.aanmeldingen: dict[uuid.UUID, dict[str, Any]] = {}
         self.reminded: set[str] = set()
+        # The schools a handover started by itself goes to (once per school).
+        self.handed_over_to: set[str] = set()
 
     # commands -------------------------------------------------------------------------
 
@@ -588,18 +610,31 @@ class ChildArrangements(PerChild):
         decide_by = d.received_on + timedelta(days=rules.zorgplicht_decision_days)
         self._record(self.AanmeldingReceived, d, by, decide_by=decide_by)
         if d.transition is not None:
-            self._handover_needed(d, max(decide_by, by.today), rules)
+            arrival = Arrival(d.school.partner, d.received_on, d.transition, d.aanmelding_id)
+            self._handover_needed(arrival, max(decide_by, by.today), rules)
 
-    def _handover_needed(self, d: AanmeldingReceivedData, planned_on: date, rules: Rules) -> None:
+    def receive_enrolment(self, d: PupilEnrolledData, today: date, rules: Rules) -> None:
+        """The school's enrolment of the child (truancy's record of it): one that names its
+        transition starts the handover by itself as an aanmelding does, unless one started
+        for that school already."""
+        if d.transition is None:
+            return
+        arrival = Arrival(d.school, d.enrolled_on, d.transition, None)
+        self._handover_needed(arrival, max(d.enrolled_on, today), rules)
+
+    def _handover_needed(self, arrival: Arrival, planned_on: date, rules: Rules) -> None:
         """A child with an OPP or a running arrangement at another school changes school: the
-        handover starts by itself, from that school (the latest OPP's, else the arrangement's)."""
-        receiver = d.school.partner
+        handover starts by itself, from that school (the latest OPP's, else the arrangement's),
+        once per receiving school."""
+        receiver = arrival.school
+        if receiver in self.handed_over_to:
+            return
         senders: dict[str, tuple[str, set[str]]] = {}
         for opp in sorted(self.opps.values(), key=lambda o: o["drawn_up_on"]):
             if opp["school"] != receiver:
                 senders[opp["school"]] = (opp["regie"]["contact"], {"opp"})
         for arrangement in self.arrangements.values():
-            if arrangement["end_on"] < d.received_on:
+            if arrangement["end_on"] < arrival.on:
                 continue
             for party in arrangement["parties"]:
                 school = party["partner"]
@@ -607,7 +642,7 @@ class ChildArrangements(PerChild):
                     continue
                 contact, because = senders.get(school, (party["contact"], set()))
                 senders[school] = (contact, because | {"arrangement"})
-        if not senders or d.transition is None:
+        if not senders:
             return
         with_opp = [school for school, (_, because) in senders.items() if "opp" in because]
         school = with_opp[-1] if with_opp else next(iter(senders))
@@ -616,9 +651,9 @@ class ChildArrangements(PerChild):
         self.trigger_event(
             self.HandoverNeeded,
             child=self.child,
-            handover_id=uuid.uuid5(NAMESPACE, f"handover/{d.aanmelding_id}"),
-            aanmelding_id=d.aanmelding_id,
-            transition=d.transition,
+            handover_id=arrival.handover_id(self.child),
+            aanmelding_id=arrival.aanmelding_id,
+            transition=arrival.transition,
             sender={"partner": school, "contact": contact},
             receiver=receiver,
             swv=swv,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ketenbus_contracts.arrangements import InboundArrangementsEvent
+from ketenbus_contracts.truancy import PupilEnrolled
 from services.runtime.service import Consumes
-from services.runtime.streams import ARRANGEMENTS_INBOUND
+from services.runtime.streams import ARRANGEMENTS_ENROLMENTS, ARRANGEMENTS_INBOUND
 
 INBOUND = Consumes(
     ARRANGEMENTS_INBOUND,
@@ -16,3 +17,9 @@ INBOUND = Consumes(
 )
 CONSUMER = INBOUND.consumer
 decode_inbound = INBOUND.decoder
+ENROLMENTS = Consumes(
+    ARRANGEMENTS_ENROLMENTS,
+    "enrolments as truancy records them: one naming its transition starts the handover of a "
+    "child with an OPP or running arrangement at another school, as an aanmelding does.",
+    payload=PupilEnrolled,
+)

@@ -32,6 +32,7 @@ from ketenbus_contracts.arrangements import (
     YouthCareDecided,
 )
 from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.truancy import PupilEnrolled
 from services.arrangements.application import ArrangementsApplication
 from services.arrangements.domain import ChildArrangements, Decision
 from services.runtime.outbound import Outbound
@@ -57,9 +58,18 @@ COMMANDS: dict[type[CloudEvent[Any]], Callable[[ChildArrangements, Any, Decision
 }
 
 
-def apply_inbound(app: ArrangementsApplication, event: InboundArrangements, batch: Batch) -> None:
+# Besides what partners publish, truancy's record of an enrolment (it may start a handover).
+Inbound = InboundArrangements | PupilEnrolled
+
+
+def apply_inbound(app: ArrangementsApplication, event: Inbound, batch: Batch) -> None:
     """Turn an inbound partner decision into the command it asks for: the publishing partner
     and its registered role are what entitlement is checked against."""
+    if isinstance(event, PupilEnrolled):
+        # Read from truancy's stream (the school's enrolment as truancy recorded it).
+        child = app.arrangements(batch, event.subject)
+        child.receive_enrolment(event.data, app.today(), app.rules)
+        return
     decision = Decision(
         source=event.source,
         role=app.rules.role_of(event.source),

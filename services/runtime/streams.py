@@ -320,6 +320,13 @@ KLUIS_ARRANGEMENTS = _reader(
 KLUIS_PLAN = _reader(PLAN, "kluis", "relations from plan parties joining and leaving")
 # Variawet: the reduced teaching time arrangements recorded reaches truancy (no verzuim counts
 # for hours not required).
+ARRANGEMENTS_ENROLMENTS = ConsumerSpec(
+    TRUANCY,
+    "arrangements",
+    ("ketenbus.truancy.pupil-enrolled.v1",),
+    "arrangements service: an enrolment naming its transition starts the handover of a child "
+    "with an OPP or running arrangement at another school",
+)
 TRUANCY_VARIAWET = ConsumerSpec(
     ARRANGEMENTS,
     "truancy",
@@ -378,6 +385,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     KLUIS_ARRANGEMENTS,
     TRUANCY_INBOUND,
     TRUANCY_VARIAWET,
+    ARRANGEMENTS_ENROLMENTS,
     KLUIS_TRUANCY,
     MONITOR_TRUANCY,
     MONITOR_PRIVACY,

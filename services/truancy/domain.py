@@ -197,6 +197,9 @@ class ChildAttendance(PerChild):
         event_id: uuid.UUID
         source: str
         sealed: dict[str, str]
+        # The transition the school named (relayed for arrangements: it may start a handover);
+        # older stored enrolments have none.
+        transition: str | None = None
 
     class DeEnrolled(Aggregate.Event):
         child: str
@@ -497,9 +500,23 @@ class ChildAttendance(PerChild):
 
     # commands: enrolment
 
-    def enrol(self, school: str, brin: str, region: str, on: date, relayed: dict[str, Any]) -> None:
+    def enrol(
+        self,
+        school: str,
+        brin: str,
+        region: str,
+        on: date,
+        relayed: dict[str, Any],
+        transition: str | None = None,
+    ) -> None:
         self._enrolled(
-            child=self.child, school=school, brin=brin, region=region, enrolled_on=on, **relayed
+            child=self.child,
+            school=school,
+            brin=brin,
+            region=region,
+            enrolled_on=on,
+            transition=transition,
+            **relayed,
         )
         if self.thuiszitter is not None and self.thuiszitter.category == 1:
             self._end_thuiszitter(on, "ingeschreven")
@@ -1062,6 +1079,7 @@ class ChildAttendance(PerChild):
         event_id: uuid.UUID,
         source: str,
         sealed: dict[str, str],
+        transition: str | None = None,
     ) -> None:
         self.enrolments[brin] = {"school": school, "region": region, "since": enrolled_on}
         self.region = region

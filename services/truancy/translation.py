@@ -80,7 +80,9 @@ def apply_inbound(app: TruancyApplication, event: Inbound, batch: Batch | None =
         _own(event, d.school)
         app.rules(d.region)
         app.command(
-            child, lambda a: a.enrol(d.school, d.brin, d.region, d.enrolled_on, relayed), batch
+            child,
+            lambda a: a.enrol(d.school, d.brin, d.region, d.enrolled_on, relayed, d.transition),
+            batch,
         )
     elif isinstance(event, PupilDeEnrolled):
         e = event.data

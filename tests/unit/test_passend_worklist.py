@@ -24,7 +24,9 @@ from ketenbus_contracts.handover import (
 )
 from ketenbus_contracts.handover import Organisation as HandoverParty
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.truancy import PupilEnrolled, PupilEnrolledData
 from services.arrangements.application import ArrangementsApplication
+from services.arrangements.bootstrap import service_spec as arrangements_spec
 from services.arrangements.translation import apply_inbound, to_contract
 from services.handover.application import HandoverApplication
 from services.handover.domain import Organisation
@@ -263,11 +265,7 @@ def test_the_plan_shows_on_what_ground_the_dossier_goes() -> None:
 
 def test_an_automatic_handover_is_visible_to_the_school_the_child_is_aangemeld_at() -> None:
     backbone = Backbone()
-    vo = ev.Party(partner="vo-het-lyceum", role="zorgcoordinator", contact="Zorgcoordinator")
-    backbone.publish(
-        ev.opp(CHILD, TODAY, [date(2027, 3, 1)]),
-        ev.aanmelding(CHILD, TODAY, school=vo, transition="po-vo"),
-    )
+    vo = aangemeld_at_vo_with_an_opp(backbone)
     handover = HandoverApplication(
         env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=lambda: backbone.now
     )
@@ -323,3 +321,63 @@ class Relation:
     active: bool = True
     ended: datetime | None = None
     until: datetime | None = None
+
+
+def aangemeld_at_vo_with_an_opp(backbone: Backbone) -> ev.Party:
+    """The child has an OPP at its primary school and is aangemeld at the vo school."""
+    vo = ev.Party(partner="vo-het-lyceum", role="zorgcoordinator", contact="Zorgcoordinator")
+    backbone.publish(
+        ev.opp(CHILD, TODAY, [date(2027, 3, 1)]),
+        ev.aanmelding(CHILD, TODAY, school=vo, transition="po-vo"),
+    )
+    return vo
+
+
+def enrolled_at(school: str, on: date, transition: str | None) -> PupilEnrolled:
+    """The school's enrolment as truancy records and relays it."""
+    return PupilEnrolled.create(
+        source=school,
+        subject=CHILD,
+        data=PupilEnrolledData(
+            school=school,
+            brin="99YY",
+            region="lingewaard",
+            enrolled_on=on,
+            transition=transition,  # type: ignore[arg-type]
+        ),
+    )
+
+
+def test_an_enrolment_at_another_school_starts_the_handover_of_a_child_with_an_opp() -> None:
+    backbone = Backbone()
+    backbone.publish(ev.opp(CHILD, TODAY, [date(2027, 3, 1)]))
+
+    backbone.publish(enrolled_at("vo-het-lyceum", TODAY, None))  # no transition named: none
+    none_yet = [e for e in relayed(backbone) if isinstance(e, HandoverNeeded)]
+    backbone.publish(enrolled_at("vo-het-lyceum", TODAY, "po-vo"))
+
+    [needed] = [e for e in relayed(backbone) if isinstance(e, HandoverNeeded)]
+    assert [] == none_yet
+    assert ("po-vo", SCHOOL, "vo-het-lyceum", None, TODAY) == (
+        needed.data.transition,
+        needed.data.sender.partner,
+        needed.data.receiver,
+        needed.data.aanmelding_id,
+        needed.data.planned_on,
+    )
+
+
+def test_an_enrolment_after_the_aanmelding_starts_no_second_handover() -> None:
+    backbone = Backbone()
+    vo = aangemeld_at_vo_with_an_opp(backbone)
+
+    backbone.publish(enrolled_at(vo.partner, TODAY + timedelta(days=30), "po-vo"))
+
+    needed = [e for e in relayed(backbone) if isinstance(e, HandoverNeeded)]
+    assert [needed[0].data.aanmelding_id] == [n.data.aanmelding_id for n in needed]
+
+
+def test_arrangements_reads_the_enrolments_from_the_truancy_stream() -> None:
+    [reader] = [c for c in arrangements_spec().consumers if c.stream.name == "TRUANCY"]
+
+    assert (PupilEnrolled.outbound_subject(),) == reader.filter_subjects
