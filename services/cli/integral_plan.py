@@ -62,8 +62,9 @@ class LazyPortal:
     async def parents_dossier(self, child: str, parent: str) -> list[dict[str, Any]] | None:
         return await (await self._connected()).parents_dossier(child, parent)  # type: ignore[no-any-return]
 
-    async def seal(self, model: Any, *, child: str, event_id: Any) -> Any:
-        return await (await self._connected()).seal(model, child=child, event_id=event_id)
+    async def seal(self, model: Any, *, child: str, event_id: Any, scope: Any = None) -> Any:
+        portal = await self._connected()
+        return await portal.seal(model, child=child, event_id=event_id, scope=scope)
 
     async def publish(self, event: Any) -> None:
         await (await self._connected()).publish(event)

@@ -56,9 +56,10 @@ class Portal(Protocol):
         the parent account's keys through kluis; None when the parent is not linked."""
 
     async def seal(
-        self, model: BaseModel, *, child: str, event_id: uuid.UUID
+        self, model: BaseModel, *, child: str, event_id: uuid.UUID, scope: str | None = None
     ) -> dict[Purpose, str]:
-        """`data.sealed` for `model`'s sections, under the partner's keys from kluis."""
+        """`data.sealed` for `model`'s sections, under the partner's keys from kluis (`scope`:
+        the record a record-scoped purpose is sealed under, e.g. a handover's id)."""
 
     async def publish(self, event: CloudEvent[Any]) -> None:
         """Publish `event` as the partner: signed with its key, on its inbound subject."""
@@ -105,9 +106,9 @@ class NatsPortal:
         return None if found is None else kinds_only(found)
 
     async def seal(
-        self, model: BaseModel, *, child: str, event_id: uuid.UUID
+        self, model: BaseModel, *, child: str, event_id: uuid.UUID, scope: str | None = None
     ) -> dict[Purpose, str]:
-        return await self._keyring.seal(model, child=child, event_id=event_id)
+        return await self._keyring.seal(model, child=child, event_id=event_id, scope=scope)
 
     async def publish(self, event: CloudEvent[Any]) -> None:
         await publish_signed(self._nc.jetstream(), event, self._keyring.keys)

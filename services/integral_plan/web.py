@@ -70,6 +70,7 @@ from services.integral_plan.web_forms import (
     goal_form,
     identity_of,
     offer_form,
+    publish_draft,
     withdraw_form,
 )
 from services.integral_plan.web_parents import ParentsSite, add_parents_routes
@@ -490,16 +491,10 @@ def create_web_app(
         if draft is None:
             record(person, WebOperation.READ_PLAN, child)
             return page(request, "plan.html", 400, plan=plan, today=clock().date(), checked=checked)
-        event_id = uuid.uuid4()
-        sealed = {}
-        if draft.sealed is not None:
-            sealed = await portal.seal(draft.sealed, child=child, event_id=event_id)
-        built = draft.build(event_id, sealed)
-        for event in built if isinstance(built, list) else [built]:
-            await portal.publish(event)
+        events = await publish_draft(portal, draft, child)
         record(person, WebOperation.ACT, child)
         log.info(
-            "web.published", form=checked.form, event_id=str(event_id), employee=person.employee
+            "web.published", form=checked.form, event_id=str(events[0].id), employee=person.employee
         )
         return RedirectResponse(f"/plan/{child}?verstuurd={draft.done}", 303)
 

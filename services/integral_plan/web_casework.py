@@ -297,7 +297,9 @@ def handover_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft |
         return events
 
     details = ParentsViewDetails(reason_not_agreed=reason) if reason else None
-    return checked, Draft(details, build, "vrijgegeven" if release else "ouders")
+    done = "vrijgegeven" if release else "ouders"
+    # What the parents said is sealed under the handover, record-scoped: this handover's id.
+    return checked, Draft(details, build, done, scope=on.ref)
 
 
 def _day_until_today(checked: Checked, name: str, label: str, on: OnPlan) -> date | None:

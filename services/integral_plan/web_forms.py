@@ -111,6 +111,7 @@ class Draft:
     sealed: BaseModel | None  # what to seal first (None: the event seals nothing)
     build: Any  # (event id, sealed sections) -> the contract event (or events, in order)
     done: str  # which banner the plan page shows after
+    scope: str | None = None  # the record a record-scoped purpose is sealed under (a handover)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,20 @@ class OnPlan:
             ketenbusactor=self.actor,
             **fields,
         )
+
+
+async def publish_draft(portal: Any, draft: Draft, child: str) -> list[CloudEvent[Any]]:
+    """A good form's events through the organisation's portal: its sections sealed with the
+    organisation's keys (bound to the first event), then each event published in order."""
+    event_id = uuid.uuid4()
+    sealed = {}
+    if draft.sealed is not None:
+        sealed = await portal.seal(draft.sealed, child=child, event_id=event_id, scope=draft.scope)
+    built = draft.build(event_id, sealed)
+    events: list[CloudEvent[Any]] = built if isinstance(built, list) else [built]
+    for event in events:
+        await portal.publish(event)
+    return events
 
 
 # A form: what was posted, where -> the form checked, and what to publish when it is good.

@@ -111,7 +111,9 @@ class LocalPortal:
     async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
         raise NotImplementedError
 
-    async def seal(self, model: Any, *, child: str, event_id: uuid.UUID) -> dict[Purpose, str]:
+    async def seal(
+        self, model: Any, *, child: str, event_id: uuid.UUID, scope: str | None = None
+    ) -> dict[Purpose, str]:
         return {Purpose.PLAN: "test:" + model.model_dump_json()}
 
     async def publish(self, event: Any) -> None:
