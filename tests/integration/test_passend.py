@@ -26,7 +26,7 @@ from services.runtime.settings import Settings
 from services.runtime.streams import DEADLETTER, HANDOVER, deadletter_subject
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone
-from tests.integration.helpers import child
+from tests.integration.helpers import child, feed_items
 
 pytestmark = pytest.mark.integration
 
@@ -88,4 +88,40 @@ def test_a_child_with_an_opp_aangemeld_at_another_school_gets_its_handover_start
     assert ("unknown-type", "in.bs-de-regenboog.arrangements.handover-needed") == (
         dead["reason"],
         dead["subject"],
+    )
+
+
+@pytest.fixture
+def with_feed(tmp_path: Path, start_backbone: StartBackbone) -> Backbone:
+    settings = Settings(data_dir=tmp_path / "data", nats_auth="registry")
+    return start_backbone(settings, ["arrangements", "handover", "feed"])
+
+
+def test_the_school_the_child_is_aangemeld_at_reads_the_handover_that_started_by_itself(
+    with_feed: Backbone,
+) -> None:
+    # With its own NATS credentials, on its own feed: before it had no relation with the child
+    # and never learned of the handover it is to ask the dossier for.
+    kid, today = child(73), date.today()
+    opp = ev.opp(kid, today, [date(today.year + 1, 3, 1)])
+    aanmelding = ev.aanmelding(kid, today, school=VO, transition="po-vo")
+
+    async def scenario() -> list[Any]:
+        settings = with_feed.settings
+        async with Connections(settings, with_feed.url) as conns:
+            for event in (opp, aanmelding):
+                keys = load_or_create_partner_keys(settings.data_dir, event.source)
+                nc = await conns.partner(event.source)
+                await publish_signed(nc.jetstream(), event, keys)
+            vo = await conns.partner(VO.partner)
+            return await feed_items(
+                vo, VO.partner, 1, lambda item: item.subject.endswith("handover-started")
+            )
+
+    [started] = asyncio.run(scenario())
+
+    assert (kid, True, VO.partner) == (
+        started.body["subject"],
+        started.body["data"]["automatic"],
+        started.body["data"]["receiver"],
     )
