@@ -280,6 +280,7 @@ class IntegralPlanApplication(RuledApplication[WorklistRules]):
             "tlv-waiting": 8,
             "opp-consent-pending": 9,
             "objection-decision": 4,
+            "dispute-decision": 4,
         }
         items.sort(key=lambda i: (order.get(i["kind"], 9), i["since"], i["child"]))
         return {"partner": partner, "on": today.isoformat(), "items": items}
@@ -703,6 +704,41 @@ def objection_decisions(
     return items
 
 
+def _escalated_disputes(view: PlanView) -> Iterator[dict[str, Any]]:
+    for arrangement in view.items("arrangements"):
+        dispute = arrangement.get("dispute") or {}
+        if dispute.get("status") == "dispute-escalated":
+            yield dispute
+
+
+def dispute_partners(plan: Plan, view: PlanView) -> set[str]:
+    return {h for d in _escalated_disputes(view) for h in d.get("holders", [])}
+
+
+def dispute_decisions(
+    plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
+) -> list[dict[str, Any]]:
+    """A funding dispute escalated to the region's holders of doorzettingsmacht, on each
+    holder's list until one decides, by the escalation's deadline (seed 004)."""
+    items = []
+    for dispute in _escalated_disputes(view):
+        if partner not in dispute.get("holders", []):
+            continue
+        deadline = date.fromisoformat(dispute["deadline"])
+        items.append(
+            {
+                "kind": "dispute-decision",
+                "child": plan.child,
+                "since": dispute["since"],
+                "ref": dispute["dispute_id"],
+                "raised_by": dispute.get("raised_by"),
+                "deadline": deadline.isoformat(),
+                "days_overdue": max((today - deadline).days, 0),
+            }
+        )
+    return items
+
+
 WORK_ITEMS: list[WorkSource] = [
     WorkSource(new_matches, match_partners),
     WorkSource(actions_due, action_partners),
@@ -715,6 +751,7 @@ WORK_ITEMS: list[WorkSource] = [
     WorkSource(continuity_gaps, continuity_partners),
     WorkSource(informing_tasks, informing_partners),
     WorkSource(objection_decisions, objection_partners),
+    WorkSource(dispute_decisions, dispute_partners),
 ]
 
 

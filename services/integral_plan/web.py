@@ -113,6 +113,7 @@ KINDS = {
     "signal-decision": "Verzuimmelding: signaal Verwijsindex?",
     "jgz-referral": "Langdurig ziek: naar de JGZ (MAZL)",
     "exemption-renewal": "Vrijstelling loopt af: verlengen?",
+    "dispute-decision": "Geschil over bekostiging: beslissen (doorzettingsmacht)",
     "objection-decision": "Bezwaar van ouders: beslissen",
 }
 # Leerplichtwet 1969, as ketenbus_contracts.truancy.ExemptionArticleV2 has the articles.

@@ -113,6 +113,21 @@ def test_a_holder_of_doorzettingsmacht_decides_who_pays() -> None:
     assert [("swv", 30), ("municipality", 70)] == [(s.payer, s.percent) for s in event.data.funding]
 
 
+def test_an_escalated_dispute_is_on_each_holders_werklijst_until_decided() -> None:
+    app = story()
+
+    due = [
+        [
+            (i["kind"], i["deadline"])
+            for i in app.worklist(p)["items"]
+            if i["kind"] == "dispute-decision"
+        ]
+        for p in (SWV, GEMEENTE, PO)
+    ]
+
+    assert [[("dispute-decision", "2027-01-01")]] * 2 + [[]] == due
+
+
 def test_a_split_that_is_not_100_percent_comes_back_with_the_error() -> None:
     plan = story().plan_of(KID)
     on = OnPlan(plan, TODAY, GEMEENTE, ACTOR, _dispute(plan))
