@@ -15,6 +15,7 @@ import structlog
 from services.arrangements.domain import ArrangementsError, ChildArrangements
 from services.arrangements.monitor import MonitorRules, school_year_bounds
 from services.arrangements.rules import Rules, load_rules
+from services.runtime.parent_links import TakesParentLinks
 from services.runtime.service import RuledApplication
 from services.runtime.store import Batch
 
@@ -34,7 +35,7 @@ class UnknownSchoolYearError(ArrangementsError):
     """The monitor table has no pupils or national figure for that school year."""
 
 
-class ArrangementsApplication(RuledApplication[Rules]):
+class ArrangementsApplication(TakesParentLinks, RuledApplication[Rules]):
     name = "arrangements"
     refusals: ClassVar[tuple[type[Exception], ...]] = (ArrangementsError,)
     scheduled = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.arrangements.application import ArrangementsApplication
-from services.arrangements.handlers import ENROLMENTS, INBOUND
+from services.arrangements.handlers import ENROLMENTS, INBOUND, LINKS
 from services.arrangements.rules import load_rules
 from services.arrangements.translation import apply_inbound, to_contract
 from services.runtime.partners import PartnerRegistry
@@ -19,7 +19,7 @@ def _needs(settings: Settings, registry: PartnerRegistry) -> dict[str, Any]:
 
 SERVICE = Service(
     ArrangementsApplication,
-    (INBOUND, ENROLMENTS),
+    (INBOUND, ENROLMENTS, LINKS),
     _needs,
     Translation(apply_inbound, to_contract),
 )

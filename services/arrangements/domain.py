@@ -55,6 +55,10 @@ NAMESPACE = uuid.UUID("8d1b2c4e-5a3f-4e61-9b7a-617272616e67")
 PAYERS = ("school", "swv", "municipality")
 
 
+# A parent's account's role in the partner registry.
+PARENT = "parent"
+
+
 class ArrangementsError(Exception):
     """A business rule of arrangements refused the command."""
 
@@ -69,6 +73,10 @@ class PartyMismatchError(ArrangementsError):
 
 class InvalidDatesError(ArrangementsError):
     """Dates that make no sense: an end before a start, a decision in the future, …"""
+
+
+class NotALinkedParentError(ArrangementsError):
+    """A parent's account answers only for a child a school or the municipality linked it to."""
 
 
 class AlreadyRecordedError(ArrangementsError):
@@ -158,6 +166,8 @@ class Decision:
     rules: Rules
     event_id: uuid.UUID
     sealed: dict[str, str]
+    # A parent's account linked to the child by a school or the municipality.
+    linked_parent: bool = False
 
     def entitled(self, decision: str) -> Rules:
         """The rules, once they entitle the partner's role to take `decision`."""
@@ -582,12 +592,18 @@ class ChildArrangements(PerChild):
         self._record(self.OppDrawnUp, d, by)
 
     def consent_to_handelingsdeel(self, d: HandelingsdeelConsentedData, by: Decision) -> None:
-        """The parents' answer on the OPP's handelingsdeel, recorded by its school."""
-        by.entitled("opp")
+        """The parents' answer on the OPP's handelingsdeel, recorded by its school or given by
+        a linked parent's own account."""
+        if by.role == PARENT:
+            if not by.linked_parent:
+                raise NotALinkedParentError(f"{by.source} is not a parent linked to the child")
+        else:
+            by.entitled("opp")
         opp = self.opps.get(d.opp_id)
         if opp is None:
             raise UnknownReferenceError(f"OPP {d.opp_id} is not known")
-        _same(by.source, opp["school"], "the school of the OPP")
+        if by.role != PARENT:
+            _same(by.source, opp["school"], "the school of the OPP")
         _same(d.school, opp["school"], "the school named")
         if opp.get("handelingsdeel_consent") == "granted":
             raise AlreadyRecordedError(f"the parents consented to OPP {d.opp_id} before")

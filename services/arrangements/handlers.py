@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from ketenbus_contracts.arrangements import InboundArrangementsEvent
 from ketenbus_contracts.truancy import PupilEnrolled
+from services.runtime.parent_links import parent_links
 from services.runtime.service import Consumes
-from services.runtime.streams import ARRANGEMENTS_ENROLMENTS, ARRANGEMENTS_INBOUND
+from services.runtime.streams import (
+    ARRANGEMENTS_ENROLMENTS,
+    ARRANGEMENTS_INBOUND,
+    ARRANGEMENTS_PLAN,
+)
 
 INBOUND = Consumes(
     ARRANGEMENTS_INBOUND,
@@ -15,6 +20,7 @@ INBOUND = Consumes(
     payload=InboundArrangementsEvent,
     signed=True,
 )
+LINKS = parent_links(ARRANGEMENTS_PLAN, "answers on the child's OPP's handelingsdeel")
 CONSUMER = INBOUND.consumer
 decode_inbound = INBOUND.decoder
 ENROLMENTS = Consumes(

@@ -36,6 +36,7 @@ from ketenbus_contracts.truancy import PupilEnrolled
 from services.arrangements.application import ArrangementsApplication
 from services.arrangements.domain import ChildArrangements, Decision
 from services.runtime.outbound import Outbound
+from services.runtime.parent_links import ParentLinks, apply_link
 from services.runtime.store import Batch
 
 SOURCE = "ketenbus.arrangements"
@@ -58,13 +59,18 @@ COMMANDS: dict[type[CloudEvent[Any]], Callable[[ChildArrangements, Any, Decision
 }
 
 
-# Besides what partners publish, truancy's record of an enrolment (it may start a handover).
-Inbound = InboundArrangements | PupilEnrolled
+# Besides what partners publish, truancy's record of an enrolment (it may start a handover),
+# and the plan's parent links (whose own answers on a child's OPP it takes).
+Inbound = InboundArrangements | PupilEnrolled | ParentLinks
 
 
 def apply_inbound(app: ArrangementsApplication, event: Inbound, batch: Batch) -> None:
     """Turn an inbound partner decision into the command it asks for: the publishing partner
-    and its registered role are what entitlement is checked against."""
+    and its registered role are what entitlement is checked against (a parent's account: its
+    link to the child, which the plan's parent links tell)."""
+    if isinstance(event, ParentLinks):
+        apply_link(app, event, batch)
+        return
     if isinstance(event, PupilEnrolled):
         # Read from truancy's stream (the school's enrolment as truancy recorded it).
         child = app.arrangements(batch, event.subject)
@@ -77,6 +83,7 @@ def apply_inbound(app: ArrangementsApplication, event: Inbound, batch: Batch) ->
         rules=app.rules,
         event_id=event.id,
         sealed={purpose.value: token for purpose, token in event.data.sealed.items()},
+        linked_parent=bool(app.parent_link(batch, event.subject, event.source)),
     )
     COMMANDS[type(event)](app.arrangements(batch, event.subject), event.data, decision)
 

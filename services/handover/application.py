@@ -14,7 +14,6 @@ from services.handover.domain import (
     Handover,
     HandoverAlreadyStartedError,
     HandoverError,
-    LinkedParents,
     NotALinkedParentError,
     Release,
     UnknownHandoverError,
@@ -26,16 +25,14 @@ from services.policy.handover import (
     load_disclosure_rules,
     load_rules,
 )
-from services.runtime.partners import PartnerRegistry
+from services.runtime.parent_links import TakesParentLinks
 from services.runtime.service import RuledApplication
 from services.runtime.store import Batch
 
 log = structlog.get_logger(__name__)
 
-PARENT_ROLE = "parent"
 
-
-class HandoverApplication(RuledApplication[HandoverRules]):
+class HandoverApplication(TakesParentLinks, RuledApplication[HandoverRules]):
     name = "handover"
     refusals: ClassVar[tuple[type[Exception], ...]] = (HandoverError,)
     scheduled = True
@@ -180,13 +177,10 @@ class HandoverApplication(RuledApplication[HandoverRules]):
     def by_parent(self, current: Batch, child: str, partner: str) -> bool:
         """Whether `partner` acts as a parent's account: then only for a child a school or the
         municipality linked it to (raises NotALinkedParentError otherwise)."""
-        registry = self.registry or PartnerRegistry.load()
-        if registry.role_of(partner) != PARENT_ROLE:
-            return False
-        links = current.get(LinkedParents.create_id(child), lambda: LinkedParents(child))
-        if not links.has(partner):
+        linked = self.parent_link(current, child, partner)
+        if linked is False:
             raise NotALinkedParentError("the parent's account is not linked to this child")
-        return True
+        return bool(linked)
 
     def record_consent(
         self,
@@ -235,17 +229,6 @@ class HandoverApplication(RuledApplication[HandoverRules]):
 
         self.run(batch, work)
         log.info("consent_withdrawn", handover_id=str(handover_id))
-
-    def link_parent(
-        self, *, child: str, link_id: uuid.UUID, parent: str, batch: Batch | None = None
-    ) -> None:
-        """The plan recorded a parent's link (checked there against the relation rules)."""
-        self.run(
-            batch, lambda current: self.load(current, LinkedParents, child).link(link_id, parent)
-        )
-
-    def unlink_parent(self, *, child: str, link_id: uuid.UUID, batch: Batch | None = None) -> None:
-        self.run(batch, lambda now: self.load(now, LinkedParents, child).unlink(link_id))
 
     def request(
         self,

@@ -870,49 +870,6 @@ class Handover(Aggregate):
         self.escalation_level = level
 
 
-class LinkedParents(Aggregate):
-    """The parents' accounts a school or the municipality linked to one child (the plan's
-    `parent-linked` and `parent-unlinked`): whose own consent the handovers of that child take."""
-
-    class Created(Aggregate.Created):
-        child: str
-
-    class Linked(Aggregate.Event):
-        link_id: uuid.UUID
-        parent: str
-
-    class Unlinked(Aggregate.Event):
-        link_id: uuid.UUID
-
-    @staticmethod
-    def create_id(child: str) -> uuid.UUID:
-        return uuid.uuid5(NAMESPACE, f"parents/{child}")
-
-    @event(Created)
-    def __init__(self, child: str) -> None:
-        self.child = child
-        self.links: dict[uuid.UUID, str] = {}
-
-    def link(self, link_id: uuid.UUID, parent: str) -> None:
-        if self.links.get(link_id) != parent:
-            self._linked(link_id=link_id, parent=parent)
-
-    def unlink(self, link_id: uuid.UUID) -> None:
-        if link_id in self.links:
-            self._unlinked(link_id=link_id)
-
-    def has(self, parent: str) -> bool:
-        return parent in self.links.values()
-
-    @event(Linked)
-    def _linked(self, link_id: uuid.UUID, parent: str) -> None:
-        self.links[link_id] = parent
-
-    @event(Unlinked)
-    def _unlinked(self, link_id: uuid.UUID) -> None:
-        del self.links[link_id]
-
-
 class OpenHandovers(Aggregate):
     """Retired: the handovers not yet delivered, before the due-at table. Never written now;
     its stored events still load (an existing store's outbox and audit read them)."""

@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
 from faststream.nats import NatsMessage, NatsRouter
 from joserfc.jwk import OKPKey
-from pydantic import Field
 
 from ketenbus_contracts.arrangements import HandoverNeeded
 from ketenbus_contracts.handover import InboundHandoverEvent
-from ketenbus_contracts.plan import ParentLinked, ParentUnlinked
 from services.handover.application import HandoverApplication
 from services.handover.attachments import GET_SUBJECT, PUT_SUBJECT, AttachmentDesk, refused
 from services.runtime.host import ServiceContext
+from services.runtime.parent_links import parent_links
 from services.runtime.service import Consumes, application_of
 from services.runtime.streams import HANDOVER_ARRANGEMENTS, HANDOVER_INBOUND, HANDOVER_PLAN
 
@@ -39,12 +38,7 @@ NEEDED = Consumes(
     "starts by itself, from the current school to the new one.",
     payload=HandoverNeeded,
 )
-LINKS = Consumes(
-    HANDOVER_PLAN,
-    "a school or the municipality linked a parent's account to a child, or ended the link: "
-    "that account gives or withdraws the parents' consent on the child's handovers itself.",
-    payload=Annotated[ParentLinked | ParentUnlinked, Field(discriminator="type")],
-)
+LINKS = parent_links(HANDOVER_PLAN, "gives or withdraws the parents' consent on its handovers")
 
 # The desk's two operations: what each does with a request (its headers and body).
 Operation = Callable[[AttachmentDesk, NatsMessage], Awaitable[dict[str, Any]]]

@@ -31,11 +31,11 @@ from ketenbus_contracts.handover import (
     RunningSupport,
     WarmConversationHeld,
 )
-from ketenbus_contracts.plan import ParentLinked, ParentUnlinked
 from ketenbus_contracts.purposes import Purpose
 from services.handover.application import HandoverApplication
 from services.handover.domain import Arrival, Handover, NotTheSenderError
 from services.runtime.outbound import Outbound
+from services.runtime.parent_links import ParentLinks, apply_link
 from services.runtime.store import Batch
 
 SOURCE = "ketenbus.handover"
@@ -43,19 +43,14 @@ SOURCE = "ketenbus.handover"
 # The backbone's own handover-needed besides what partners publish, and the plan's parent
 # links (whose own consent a child's handovers take).
 Inbound = HandoverNeeded | InboundHandover
-ParentLinks = ParentLinked | ParentUnlinked
 
 
 def apply_inbound(
     app: HandoverApplication, event: Inbound | ParentLinks, batch: Batch | None = None
 ) -> None:
     """Turn an inbound partner event into the application command it asks for."""
-    if isinstance(event, ParentLinked):
-        link = event.data
-        app.link_parent(child=event.subject, link_id=link.link_id, parent=link.parent, batch=batch)
-        return
-    if isinstance(event, ParentUnlinked):
-        app.unlink_parent(child=event.subject, link_id=event.data.link_id, batch=batch)
+    if isinstance(event, ParentLinks):
+        apply_link(app, event, batch)
         return
     common: dict[str, Any] = {
         "child": event.subject,

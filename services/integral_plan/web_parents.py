@@ -10,8 +10,9 @@
   `consent-recorded` or `consent-withdrawn` published as the parent's own account, signed with
   its key, with the person's pseudonymous id in `ketenbusactor`; the handover service takes it
   only from an account a school or the municipality linked to the child, and a dossier not yet
-  delivered does not go on consent withdrawn. The OPP's handelingsdeel is shown with the
-  parents' answer as the school recorded it;
+  delivered does not go on consent withdrawn. On the same page the parents answer on an OPP's
+  handelingsdeel (`handelingsdeel-consented`, as their account; the arrangements service takes
+  it only from an account linked to the child);
 - `/ouders/{kind}/bezwaar`: a parent records an objection (bezwaar, AVG art. 21) against one
   organisation on the plan processing the child's data for a purpose (`objection-recorded`, as
   the parent's own account) and sees each one's decision; the organisation objected to finds
@@ -39,6 +40,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from ketenbus_contracts.arrangements import HandelingsdeelConsented, HandelingsdeelConsentedData
 from ketenbus_contracts.envelope import PSEUDONYM_PATTERN, CloudEvent
 from ketenbus_contracts.handover import (
     ConsentRecorded,
@@ -73,6 +75,7 @@ log = structlog.get_logger("web")
 NOT_LINKED = "Er is over dit kind niets gedeeld, of u bent niet aan dit kind gekoppeld."
 NOT_ON_PLAN = "Er is geen plan van dit kind waarbij u betrokken bent."
 GIVE, REFUSE, WITHDRAW = "geven", "weigeren", "intrekken"
+AGREE, DISAGREE = "instemmen", "niet-instemmen"
 CONSENT_STATUS = {
     None: "nog niet gegeven",
     "granted": "gegeven",
@@ -234,7 +237,7 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
             child=child,
             handovers=consent_handovers(view),
             opps=handelingsdelen(view),
-            sent=verstuurd in (GIVE, REFUSE, WITHDRAW) and verstuurd,
+            sent=verstuurd in (GIVE, REFUSE, WITHDRAW, AGREE, DISAGREE) and verstuurd,
             parents=True,
         )
 
@@ -267,6 +270,34 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
             event_id=str(event.id),
             employee=parent.employee,
         )
+        return RedirectResponse(f"/ouders/{child}/toestemming?verstuurd={keuze}", 303)
+
+    @app.post("/ouders/{child}/handelingsdeel/{opp_id}", include_in_schema=False)
+    async def answer_handelingsdeel(
+        request: Request,
+        child: Child,
+        opp_id: uuid.UUID,
+        keuze: Annotated[str, Form()] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        found = await linked(request, child, csrf)
+        if isinstance(found, Response):
+            return found
+        parent, view = found
+        opp = next((o for o in handelingsdelen(view) if o["ref"] == str(opp_id)), None)
+        if opp is None or not opp["open"] or keuze not in (AGREE, DISAGREE):
+            return site.message(
+                request, 400, "Niet verstuurd", "Over dit OPP kunt u dit nu niet kiezen."
+            )
+        data = HandelingsdeelConsentedData(
+            opp_id=opp_id, school=opp["by"], answered_on=site.today(), granted=keuze == AGREE
+        )
+        event = HandelingsdeelConsented.create(
+            source=parent.partner, subject=child, data=data, ketenbusactor=parent.employee
+        )
+        await site.portal.publish_as_parent(event, parent.partner)
+        site.record(parent, WebOperation.ACT, child, purpose=Purpose.SUPPORT)
+        log.info("web.handelingsdeel_answered", event_id=str(event.id), employee=parent.employee)
         return RedirectResponse(f"/ouders/{child}/toestemming?verstuurd={keuze}", 303)
 
     @app.get(
@@ -422,10 +453,12 @@ def consent_handovers(view: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def handelingsdelen(view: dict[str, Any]) -> list[dict[str, Any]]:
-    """The child's OPPs and the parents' answer on each one's handelingsdeel, as the school
-    recorded it (`handelingsdeel-consented`)."""
-    return [
-        a
-        for a in view.get("arrangements", [])
-        if a.get("kind") == "opp-drawn-up" and "handelingsdeel_consent" in a
-    ]
+    """The child's OPPs, each with the parents' answer on its handelingsdeel (`consent`:
+    pending, granted or refused) and whether they may answer now (`open`: not yet granted)."""
+    shown = []
+    for a in view.get("arrangements", []):
+        if a.get("kind") != "opp-drawn-up":
+            continue
+        consent = (a.get("details") or {}).get("handelingsdeel_consent") or "pending"
+        shown.append(a | {"consent": consent, "open": consent != "granted"})
+    return shown

@@ -293,13 +293,18 @@ HANDOVER_ARRANGEMENTS = ConsumerSpec(
     "handover service: a child with an OPP or running arrangement changing school starts its "
     "handover by itself",
 )
-HANDOVER_PLAN = ConsumerSpec(
-    PLAN,
-    "handover",
-    ("ketenbus.plan.parent-linked.v1", "ketenbus.plan.parent-unlinked.v1"),
-    "handover service: the parents' accounts a school or the municipality linked to a child, "
-    "whose own consent that child's handovers take",
-)
+
+
+def _parent_links(durable: str, what: str) -> ConsumerSpec:
+    """A service's consumer of the parents' links the plan recorded (whose own decisions on a
+    child it then takes)."""
+    links = ("ketenbus.plan.parent-linked.v1", "ketenbus.plan.parent-unlinked.v1")
+    description = f"{durable} service: the parents' accounts linked to a child, whose own {what}"
+    return ConsumerSpec(PLAN, durable, links, description)
+
+
+HANDOVER_PLAN = _parent_links("handover", "consent that child's handovers take")
+ARRANGEMENTS_PLAN = _parent_links("arrangements", "answer on an OPP's handelingsdeel it takes")
 PLAN_SIGNALLING = _reader(SIGNALLING, "integral-plan", "signals and matches")
 PLAN_HANDOVER = _reader(
     HANDOVER, "integral-plan", "handovers (status, escalations, continuity gaps)"
@@ -382,6 +387,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     HANDOVER_PLAN,
     KLUIS_HANDOVER,
     ARRANGEMENTS_INBOUND,
+    ARRANGEMENTS_PLAN,
     KLUIS_ARRANGEMENTS,
     TRUANCY_INBOUND,
     TRUANCY_VARIAWET,

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+import demo.arrangements as ev
+from ketenbus_contracts.arrangements import HandelingsdeelConsented
 from ketenbus_contracts.handover import ConsentRecorded, ConsentWithdrawn
 from tests.browser.site import ARTIFACTS, CHROMIUM, KID, Site, log_in
 from tests.events import CHILD, PARENT, handover_started, parents_viewed
@@ -151,3 +153,35 @@ def test_a_professional_cannot_give_the_parents_consent(with_consent: Site, page
 
     assert 303 == response.status
     assert before == len(site.portal.published)
+
+
+def test_a_parent_agrees_with_the_opps_handelingsdeel_as_their_own_account(
+    with_consent: Site, page: Any
+) -> None:
+    site = with_consent
+    opps = {}
+    for child in (CHILD, KID):
+        opp = ev.opp(child, date(2026, 11, 20), [date(2027, 2, 1)], consent="pending")
+        site.portal.app.apply(opp)
+        opps[child] = opp.data.opp_id
+    log_in(page, f"{site.url}/ouders/{CHILD}/toestemming", "ouder-demo-0001")
+    token = page.locator("input[name=csrf]").first.get_attribute("value") or ""
+    page.get_by_role("button", name="Ik stem in met het handelingsdeel").click()
+    page.screenshot(path=str(ARTIFACTS / "ouders-handelingsdeel.png"), full_page=True)
+    text = page.locator("main").inner_text()
+    other = page.request.post(
+        f"{site.url}/ouders/{KID}/handelingsdeel/{opps[KID]}",
+        form={"keuze": "instemmen", "csrf": token},
+        max_redirects=0,
+    )
+
+    assert "Uw instemming met het handelingsdeel: ingestemd." in text
+    [answer] = sent(site, HandelingsdeelConsented)
+    assert (PARENT, CHILD, opps[CHILD], True) == (
+        answer.source,
+        answer.subject,
+        answer.data.opp_id,
+        answer.data.granted,
+    )
+    assert re.fullmatch(r"mw-[0-9a-f]{24}", answer.ketenbusactor or "")
+    assert 404 == other.status

@@ -2,9 +2,10 @@
 parent's account (the plan service records it and publishes it on PLAN, which the handover
 service reads); the web app's portal publishes the parent's consent and objection as the
 parent's own account, signed with its key. A dossier does not go on consent withdrawn; an
-objection reaches the plan for the organisation objected to. The attacks closed: the same
-parent's consent or objection for a child not linked to them is refused (dead-lettered as
-`NotALinkedParentError`) and changes nothing."""
+objection reaches the plan for the organisation objected to; the parent's answer on the OPP's
+handelingsdeel is recorded by the arrangements service (which reads the links from PLAN too).
+The attacks closed: the same parent's consent, objection or answer for a child not linked to
+them is refused (dead-lettered as `NotALinkedParentError`) and changes nothing."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Any
 import nats
 import pytest
 
+import demo.arrangements as ev
+from ketenbus_contracts.arrangements import HandelingsdeelConsented
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.handover import ConsentRecorded, ConsentWithdrawn, DossierDelivered
 from ketenbus_contracts.plan import ObjectionRecorded, ParentLinked
@@ -56,7 +59,7 @@ def of_type(url: str, kind: type, stream: str = "HANDOVER") -> list[Any]:
     return [e for e in stream_events(url, stream) if isinstance(e, kind)]
 
 
-@pytest.mark.backbone("handover", "integral-plan")
+@pytest.mark.backbone("handover", "integral-plan", "arrangements")
 class TestParentsConsentOnSQLite(StoreBackend):
     def test_a_linked_parent_consents_and_withdraws_and_the_dossier_does_not_go(
         self, backbone: Backbone
@@ -104,5 +107,27 @@ class TestParentsConsentOnSQLite(StoreBackend):
         assert (objected.data.objection_id, SENDER) == (
             recorded.data.objection_id,
             recorded.data.partner,
+        )
+        assert ["NotALinkedParentError"] == refusals
+
+        # The OPP's handelingsdeel: the parent agrees as their account, for the linked child.
+        opps = [
+            ev.opp(c, date(2026, 11, 20), [date(2027, 2, 1)], consent="pending")
+            for c in (CHILD, OTHER_CHILD)
+        ]
+        publish_events(url, opps, data_dir)
+        wait_until(lambda: consumer_idle(url, "INBOUND", "arrangements"), what="the OPPs")
+        for opp in reversed(opps):
+            answer = ev.handelingsdeel(opp.subject, opp.data.opp_id, date(2026, 11, 25))
+            asyncio.run(_as_parent(url, backbone, answer.model_copy(update={"source": PARENT})))
+        [agreed] = wait_until(
+            lambda: of_type(url, HandelingsdeelConsented, "ARRANGEMENTS"), what="the answer"
+        )
+        refusals = wait_until(lambda: dead_letters(url, "arrangements"), what="the refusal")
+
+        assert (CHILD, opps[0].data.opp_id, True) == (
+            agreed.subject,
+            agreed.data.opp_id,
+            agreed.data.granted,
         )
         assert ["NotALinkedParentError"] == refusals
