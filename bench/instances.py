@@ -10,6 +10,7 @@ PostgreSQL schema (`KETENBUS_POSTGRES_*`, database `test` by default):
 - `2 instances`: the same with two instances, each holding half the partitions.
 
 The instances start first and the bench waits until the partitions are spread over them; then it
+measures the instances' CPU while idle (10 s: what their consumers' polling costs), then it
 publishes `--events` signals (one child each, as the signalling service relays them, on the
 SIGNALLING stream) and times until every consumer's recorded position (the tracking rows the
 plan writes with its events) has passed the last one. events/s = events / (first publish → last
@@ -42,7 +43,7 @@ import nats
 import structlog
 from nats.aio.client import Client as NatsClient
 
-from bench.slice import _postgres_schema, _pseudonym
+from bench.slice import _postgres_schema, _pseudonym, cpu_seconds
 from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.handlers import CONSUMER
 from services.runtime.leases import partition_lease
@@ -56,6 +57,7 @@ from tests.integration.helpers import SCHOOL
 
 SERVICE = "integral-plan"
 PARTITIONS = listed_partitions(SERVICE)
+IDLE_SECONDS = 10.0
 
 
 class Run:
@@ -135,6 +137,11 @@ async def measure(backbone: Backbone, run: Run, events: int, timeout: float) -> 
     app = IntegralPlanApplication(env=store_env(run.settings, IntegralPlanApplication.name))
     try:
         await ready(nc, run, timeout)
+        # Idle first: what the instances spend waiting (each partition's consumers poll).
+        pids = [p.pid for p in run.processes]
+        before = sum(cpu_seconds(pid) for pid in pids)
+        await asyncio.sleep(IDLE_SECONDS)
+        idle = (sum(cpu_seconds(pid) for pid in pids) - before) / IDLE_SECONDS
         payloads = [
             signal(SCHOOL, date(2026, 11, 2), _pseudonym(), source="signalling")
             for _ in range(events)
@@ -158,7 +165,12 @@ async def measure(backbone: Backbone, run: Run, events: int, timeout: float) -> 
                 raise RuntimeError(f"incomplete: positions {positions} of {last}")
             await asyncio.sleep(0.01)
         seconds = time.perf_counter() - started
-        return {"events": events, "seconds": round(seconds, 2), "events_s": events / seconds}
+        return {
+            "events": events,
+            "seconds": round(seconds, 2),
+            "events_s": events / seconds,
+            "idle_cpu": idle,
+        }
     finally:
         app.close()
         await nc.close()
@@ -213,9 +225,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"integral-plan, {args.events} signals on SIGNALLING, PostgreSQL, {PARTITIONS} partitions"
     )
-    print(f"{'run':<22}{'events/s':>10}{'seconds':>10}")
+    print(f"{'run':<22}{'events/s':>10}{'seconds':>10}{'idle CPU %':>12}")
     for name, row in results.items():
-        print(f"{name:<22}{row['events_s']:>10.0f}{row['seconds']:>10.2f}")
+        print(
+            f"{name:<22}{row['events_s']:>10.0f}{row['seconds']:>10.2f}"
+            f"{100 * row['idle_cpu']:>12.1f}"
+        )
     for name, value in ratios.items():
         print(f"{name:<36}{value:>6.2f}")
 

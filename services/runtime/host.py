@@ -48,6 +48,10 @@ from services.runtime.watch import ServiceGaveUpError, Watch, retrying, watched
 log = structlog.get_logger(__name__)
 
 
+# A partition's consumer records its position at least once per this many skipped messages.
+PARTITION_SKIPS_RECORDED = 1000
+
+
 class DeliveryGapError(RuntimeError):
     """A delivery of the consumer went missing; restart it from the stored position."""
 
@@ -87,6 +91,8 @@ class ServiceContext:
     metrics: Metrics | None = None
     # The instance's leases (services.runtime.leases); partitioned, the partitions it consumes.
     keeper: Keeper | None = None
+    # Per partition's consumer, the other partitions' messages it skipped since it last recorded.
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def active(self, consumer: ConsumerSpec) -> tuple[ConsumerSpec, ...]:
         """What runs of one declared consumer on this instance: itself, or partitioned, its
@@ -116,6 +122,19 @@ class ServiceContext:
         if deliveries >= self.settings.handler_max_deliveries:
             self.given_up[key] = type(failure.error).__name__
             del self.failures[key]
+
+    def _skip(self, consumer: ConsumerSpec, count: int) -> bool:
+        """Whether a partition's batch with none of its own messages goes unrecorded: no
+        transaction for other partitions' messages; its position is recorded with its next
+        own one, or after `PARTITION_SKIPS_RECORDED` skipped (a restart reads them again and
+        skips them again)."""
+        name = consumer.tracking_name
+        skipped = self.skipped.get(name, 0) + count
+        if skipped < PARTITION_SKIPS_RECORDED:
+            self.skipped[name] = skipped
+            return True
+        self.skipped[name] = 0
+        return False
 
     def batch_done(self, consumer: ConsumerSpec, through: int) -> None:
         """Forget the failures of what the consumer has now recorded."""
@@ -169,6 +188,8 @@ class ServiceContext:
         # seen (another instance's partition handles them, refusals and receipts included).
         through = max((m.metadata.sequence.stream for m in messages), default=0)
         by_seq = {m.metadata.sequence.stream: m for m in messages if consumer.owns(m.data)}
+        if consumer.partition is not None and not by_seq and self._skip(consumer, len(messages)):
+            return
         limits = Limits.of(self.settings)
         decoded: list[tuple[int, Any]] = []
         refused: list[tuple[int, Refusal | Exception]] = []
@@ -193,6 +214,7 @@ class ServiceContext:
             self.handling_failed(consumer, failure)
             raise
         self.batch_done(consumer, through)
+        self.skipped.pop(name, None)
         await self._deadletter(by_seq, rejected)
         if consumer.stream is INBOUND and self.nc is not None:
             # Every partner hears what became of what it published (after its dead letter).
