@@ -21,13 +21,14 @@ from ketenbus_contracts.purposes import Purpose
 from ketenbus_partner.keyring import KeyRefusedError, Keyring
 from ketenbus_partner.plan import query_plan, query_worklist
 from ketenbus_partner.publish import publish_signed
+from services.integral_plan.portal import NatsPortal
 from services.kluis.domain import Decision
 from services.kluis.keystore import Keystore
 from services.runtime.nats_auth import partner_connect
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend
-from tests.events import PARENT, parent_linked
+from tests.events import PARENT, objection, parent_linked
 from tests.integration.helpers import SCHOOL, child, eventually, feed_items
 
 pytestmark = pytest.mark.integration
@@ -85,9 +86,19 @@ class ParentLinkCase(StoreBackend):
                     await _outcome(parent, claimed, Purpose.PLAN, "child"),
                     await _outcome(parent, claimed, Purpose.HANDOVER, handover),
                 ]
+                # The web app publishes for the logged-in parent over the parent's own NATS
+                # user (its own connection holds only the school's `in.<school>.>`): an
+                # objection against an organisation not on the plan, refused on its receipt.
+                portal = NatsPortal(
+                    school_nc,
+                    settings.data_dir,
+                    SCHOOL.partner,
+                    connect_as=lambda p: partner_connect(settings, p, backbone.url),
+                )
+                await portal.publish_as_parent(objection(SCHOOL.partner, child=linked), PARENT)
                 receipts = [
                     item.body
-                    for item in await feed_items(parent_nc, PARENT, 1, lambda item: item.is_receipt)
+                    for item in await feed_items(parent_nc, PARENT, 2, lambda item: item.is_receipt)
                 ]
                 # The parents' view of the plan (the web app asks it so, as the parent's
                 # account): the linked child's, never the other's.
@@ -113,7 +124,9 @@ class ParentLinkCase(StoreBackend):
         assert [(linked, SCHOOL.partner)] == [(c["child"], c["recorded_by"]) for c in children]
         assert ["released", "released"] == opened
         assert ["no-relation", "no-relation"] == refused
-        assert [("refused", "not-a-recorder")] == [(r["status"], r["reason"]) for r in receipts]
+        assert [("refused", "not-a-recorder"), ("refused", "not-a-party")] == [
+            (r["status"], r["reason"]) for r in receipts
+        ]
         assert {(Purpose.PLAN, "no-relation"), (Purpose.HANDOVER, "no-relation")} <= {
             (r.purpose, r.refusal_code) for r in records if r.decision is Decision.REFUSED
         }
