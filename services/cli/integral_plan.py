@@ -34,7 +34,7 @@ class LazyPortal:
 
             async def connect_as(parent: str) -> Any:
                 # A parent's account publishes over its own NATS user (in.<account>.>).
-                return await partner_connect(settings, parent, url, max_reconnect_attempts=-1)
+                return await partner_connect(settings, parent, url)
 
             self._portal = NatsPortal(
                 nc, self._settings.data_dir, self.partner, connect_as=connect_as

@@ -88,7 +88,6 @@ class NatsPortal:
         self._keyring = Keyring.for_partner(data_dir, partner, nc)
         self._data_dir = data_dir
         self._connect_as = connect_as
-        self._parents: dict[str, NatsClient] = {}
 
     async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
         return await ask(self._nc, subject, token, self._timeout)
@@ -115,12 +114,16 @@ class NatsPortal:
 
     async def publish_as_parent(self, event: CloudEvent[Any], parent: str) -> None:
         keys = load_or_create_partner_keys(self._data_dir, parent)
-        nc = self._nc
-        if self._connect_as is not None:
-            if parent not in self._parents:
-                self._parents[parent] = await self._connect_as(parent)
-            nc = self._parents[parent]
-        await publish_signed(nc.jetstream(), event, keys)
+        if self._connect_as is None:
+            await publish_signed(self._nc.jetstream(), event, keys)
+            return
+        # A parent acts now and then: a connection for this one publish, closed after it
+        # (none is kept per parent).
+        nc = await self._connect_as(parent)
+        try:
+            await publish_signed(nc.jetstream(), event, keys)
+        finally:
+            await nc.close()
 
     async def parents_view(self, child: str, parent: str) -> dict[str, Any] | None:
         # The web app acts for the parent who logged in: it signs as the parent's account
