@@ -9,7 +9,6 @@ web apps on 8080 to 8083): the only test that does.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 
 from services.cli.demo_web import SITES, web_instructions
 from tests.oidc import available, log_in
+from tests.userenv import user_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -38,7 +38,7 @@ def test_plain_demo_says_how_to_click_through_the_story(tmp_path: Path) -> None:
 
 
 def test_demo_web_serves_the_story_at_a_local_provider_until_ctrl_c(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
+    env = user_env()
     command = [str(KETENBUS), "demo", "--web", "--data-dir", str(tmp_path / "data")]
     demo = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
