@@ -45,7 +45,7 @@ from services.runtime.leases import AnotherInstanceError, Keeper, Leases, partit
 from services.runtime.partitions import load_partitions, partition_of_key
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
-from services.runtime.streams import LEASES, PLAN, ensure_streams
+from services.runtime.streams import DEADLETTER, LEASES, PLAN, deadletter_subject, ensure_streams
 from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend
 from tests.events import SCHOOL as SCHOOL_PARTY
@@ -225,11 +225,16 @@ class TestPartitionedIntegralPlan(StoreBackend):
                     "i2's partitions taken over by i1 and i3",
                 )
                 await send([e for n in waves[3] for e in per_child[n]])
+                # Two refusals: bytes that are no event (partition 0's) and regie from a
+                # partner not on that child's plan. Each is dead-lettered once, by one instance.
+                await party.jetstream().publish(f"in.{WIJKTEAM.partner}.plan.regie-assigned", b"{")
+                await send([regie(WIJKTEAM, WIJKTEAM, ON, child(CHILDREN + PLANS))])
                 await eventually(
                     lambda: _all_recorded(settings), "every child's three events on its plan"
                 )
                 instances.alive()
                 await _check(settings, nc, watcher)
+                await eventually(lambda: _deadletters(watcher, 2), "the two dead letters")
             finally:
                 await nc.close()
                 await party.close()
@@ -271,6 +276,16 @@ async def _all_recorded(settings: Settings) -> bool | None:
             app.close()
 
     return True if await asyncio.to_thread(read) else None
+
+
+async def _deadletters(nc: NatsClient, expected: int) -> bool | None:
+    """The integral plan's dead letters: `expected` of them (more fails at once)."""
+    info = await nc.jetstream().stream_info(
+        DEADLETTER.name, subjects_filter=deadletter_subject(SERVICE)
+    )
+    count = (info.state.subjects or {}).get(deadletter_subject(SERVICE), 0)
+    assert count <= expected
+    return True if count == expected else None
 
 
 async def _check(settings: Settings, nc: NatsClient, watcher: NatsClient) -> None:
