@@ -33,7 +33,10 @@ EVENT_ID = uuid.UUID("0b7c3c52-6f1e-4c61-9a57-3d2f5e1a0c01")
 SIGNAL_ID = uuid.UUID("5d0e8a3b-2c4f-4b7a-8e19-6a1f0c2d3e4f")
 TIME = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 ISSUED_AT = int(TIME.timestamp())  # 1793525400
-NONCE = "5f4dcc3b5aa765d61d8327deb882cf99"
+NONCE = "5f4dcc3b5aa765d61d8327deb882cf99"  # the pseudonym request's; each request has its own
+KEY_NONCE = "9b2f0c1e7d4a4e3f8c6b5a4d3e2f1a0b"
+SEAL_NONCE = "3c1e5a7f9b2d4c6e8a0f1b3d5c7e9a2b"
+PLAN_NONCE = "7e4a2c9f1b3d5e6a8c0b2d4f6a8c0e1f"
 BSN = "111222333"
 SIGNALLING_SECTION = {"concern": ["sociaal-emotioneel"], "notes": "Trekt zich terug in de klas."}
 IDENTITY_SECTION = {"bsn": BSN, "name": "Sam Voorbeeld", "birth_date": "2016-03-14"}
@@ -98,6 +101,7 @@ def key_request() -> KeyRequest:
         purpose=Purpose.SIGNALLING,
         scope=PARTNER,
         issued_at=ISSUED_AT,
+        nonce=KEY_NONCE,
     )
 
 
@@ -110,6 +114,7 @@ def seal_request(section_jwe: str) -> SealRequest:
         event_id=EVENT_ID,
         section=section_jwe,
         issued_at=ISSUED_AT,
+        nonce=SEAL_NONCE,
     )
 
 
@@ -120,7 +125,7 @@ def pseudonym_request(identifiers_jwe: str) -> PseudonymRequest:
 
 
 def plan_query() -> PlanQuery:
-    return PlanQuery(partner=PARTNER, child=CHILD, issued_at=ISSUED_AT)
+    return PlanQuery(partner=PARTNER, child=CHILD, issued_at=ISSUED_AT, nonce=PLAN_NONCE)
 
 
 def event(sealed: dict[Purpose, str]) -> SignalRegistered:

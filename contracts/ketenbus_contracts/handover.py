@@ -493,8 +493,3 @@ class AttachmentRequest(SignedRequest):
     sha256: str | None = Field(
         default=None, pattern=r"^[0-9a-f]{64}$", description="A put's chunk, hex"
     )
-    nonce: str = Field(
-        default_factory=lambda: uuid.uuid4().hex,
-        pattern=r"^[A-Za-z0-9_-]{16,64}$",
-        description="Unique per request: the service answers a signed request once",
-    )

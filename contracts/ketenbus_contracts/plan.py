@@ -298,13 +298,22 @@ def sign_plan_query(query: PlanQuery, signing_key: OKPKey) -> str:
 
 
 def verify_plan_query(
-    token: str, public_key_for: Callable[[str], OKPKey | None], *, now: float | None = None
+    token: str,
+    public_key_for: Callable[[str], OKPKey | None],
+    *,
+    now: float | None = None,
+    first_time: Callable[[str, str, float], bool] | None = None,
 ) -> PlanQuery:
     """Check a signed query as every signed request is: known partner, good signature, fresh,
-    well-formed (`sealing.verify_signed`)."""
+    well-formed, answered once (`sealing.verify_signed`)."""
     try:
         return verify_signed(
-            token.encode(), public_key_for, _PLAN_QUERY, typ=PLAN_QUERY_TYP, now=now
+            token.encode(),
+            public_key_for,
+            _PLAN_QUERY,
+            typ=PLAN_QUERY_TYP,
+            now=now,
+            first_time=first_time,
         )
     except KluisProtocolError as refused:
         raise PlanQueryError(refused.code, refused.reason) from None

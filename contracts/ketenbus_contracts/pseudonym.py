@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -197,11 +196,6 @@ class PseudonymRequest(SignedRequest):
     """Give me the pseudonyms of these identifiers (sealed to the pseudonym service)."""
 
     op: Literal["pseudonym"] = "pseudonym"
-    nonce: str = Field(
-        default_factory=lambda: uuid.uuid4().hex,
-        pattern=r"^[A-Za-z0-9_-]{16,64}$",
-        description="Unique per request: the service answers a signed request once",
-    )
     count: int = Field(ge=1, le=MAX_BATCH, description="How many identifiers are sealed")
     identifiers: str = Field(
         max_length=MAX_REQUEST_BYTES,

@@ -52,7 +52,6 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     TypeAdapter,
-    ValidationError,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -497,12 +496,30 @@ ScopeField = Annotated[
 ]
 
 
+NONCE_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
+# Claims a sender must put in every signed request itself: a request without them is refused
+# (`invalid-request`), not completed with defaults the way a sender's own model completes them.
+SENDER_CLAIMS = ("issued_at", "nonce")
+
+
 class SignedRequest(_Wire):
-    """What every signed request to a backbone service carries: who asks, when, in which trace."""
+    """What every signed request to a backbone service carries: who asks, when (`issued_at`,
+    within `MAX_REQUEST_SKEW_SECONDS` either way), once (`nonce`: a service answers a signed
+    request once; the same nonce again within the window is `replayed-request`), in which
+    trace."""
 
     partner: PartnerField
     traceparent: str | None = None
-    issued_at: int = Field(default_factory=lambda: int(time.time()), description="Unix seconds")
+    issued_at: int = Field(
+        default_factory=lambda: int(time.time()),
+        description="Unix seconds; refused as `stale-request` beyond 120 s either way",
+    )
+    nonce: str = Field(
+        default_factory=lambda: uuid.uuid4().hex,
+        pattern=NONCE_PATTERN,
+        description="Unique per request: a service answers a signed request once "
+        "(`replayed-request` within the freshness window)",
+    )
 
 
 class KluisRequestBase(SignedRequest):
@@ -573,11 +590,6 @@ class KluisBatchRequest(SignedRequest):
     """
 
     op: Literal["batch"] = "batch"
-    nonce: str = Field(
-        default_factory=lambda: uuid.uuid4().hex,
-        pattern=r"^[A-Za-z0-9_-]{16,64}$",
-        description="Unique per request: kluis answers a signed batch once",
-    )
     items: list[BatchItem] = Field(
         min_length=1,
         description=f"At most {MAX_BATCH_ITEMS} (more: `batch-too-large`)",
@@ -648,12 +660,15 @@ def verify_signed(
     typ: str | None,
     now: float | None = None,
     max_payload_length: int | None = None,
+    first_time: Callable[[str, str, float], bool] | None = None,
 ) -> RequestT:
     """Check a signed request of any backbone service: known partner, good signature, fresh,
-    well-formed (as `requests` validates it), of its service's `typ` (a token made for
-    another service is refused, not read as this one's; None only where the caller checks the
-    header itself); `max_payload_length` raises joserfc's default limit (128 kB) for a service
-    that takes batches.
+    well-formed (as `requests` validates it, with the sender's own `issued_at` and `nonce`),
+    of its service's `typ` (a token made for another service is refused, not read as this
+    one's; None only where the caller checks the header itself), not seen before
+    (`first_time(partner, nonce, now)`, the service's replay guard, when given);
+    `max_payload_length` raises joserfc's default limit (128 kB) for a service that takes
+    batches.
 
     Raises KluisProtocolError with `.code` set to the refusal code.
     """
@@ -676,14 +691,20 @@ def verify_signed(
     if typ is not None and verified.headers().get("typ") != typ:
         raise _protocol("invalid-request", f"the request is not a {typ}")
     try:
-        request = requests.validate_json(verified.payload)
-    except ValidationError:
+        claims = json.loads(verified.payload)
+        request = requests.validate_python(claims)
+    except (ValueError, RecursionError):  # ValidationError is a ValueError
         raise _protocol("invalid-request", "the request does not match the protocol") from None
+    missing = [name for name in SENDER_CLAIMS if name not in claims]
+    if missing:
+        raise _protocol("invalid-request", f"the request has no {' and no '.join(missing)}")
     if request.partner != partner:
         raise _protocol("bad-signature", "the request is signed by another partner")
     current = time.time() if now is None else now
     if abs(current - request.issued_at) > MAX_REQUEST_SKEW_SECONDS:
         raise _protocol("stale-request", "the request was issued too long ago or ahead")
+    if first_time is not None and not first_time(request.partner, request.nonce, current):
+        raise _protocol("replayed-request", "this signed request was answered before")
     return request
 
 
@@ -692,9 +713,12 @@ def verify_request(
     public_key_for: Callable[[str], OKPKey | None],
     *,
     now: float | None = None,
+    first_time: Callable[[str, str, float], bool] | None = None,
 ) -> KeyRequest | SealRequest | ResealRequest:
     """Check a signed kluis request (see `verify_signed`)."""
-    return verify_signed(raw, public_key_for, _REQUESTS, typ=KLUIS_REQUEST_TYP, now=now)
+    return verify_signed(
+        raw, public_key_for, _REQUESTS, typ=KLUIS_REQUEST_TYP, now=now, first_time=first_time
+    )
 
 
 _BATCH: TypeAdapter[KluisBatchRequest] = TypeAdapter(KluisBatchRequest)

@@ -58,7 +58,9 @@ KLUIS_PARTNER = "kluis"
 
 FRESHNESS = (
     f"`issued_at` (Unix seconds) must lie within {MAX_REQUEST_SKEW_SECONDS} s of the "
-    "service's clock (else `stale-request`); `partner` must equal the header's `kid`."
+    "service's clock (else `stale-request`); a `nonce` (16 to 64 of `A-Za-z0-9_-`, unique per "
+    "request) seen again within that window is `replayed-request`, and a request without "
+    "`issued_at` or `nonce` is `invalid-request`; `partner` must equal the header's `kid`."
 )
 
 

@@ -20,11 +20,13 @@ from joserfc.jwk import OKPKey
 from ketenbus_contracts.plan import PlanQuery, PlanQueryError, sealed_items, verify_plan_query
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.register import ProcessingRegister
+from ketenbus_contracts.sealing import MAX_REQUEST_SKEW_SECONDS
 from ketenbus_partner.plan import kinds_only
 from services.integral_plan.domain import match_parties, signalling_seen_by
 from services.integral_plan.views import DOSSIER, HANDOVERS
 from services.policy.loading import load_register
 from services.runtime.partners import PartnerRegistry
+from services.runtime.replay import ReplayGuard
 
 
 class NotOnPlanError(PermissionError):
@@ -37,6 +39,7 @@ class PlanAccess:
     def __init__(self, directory: PartnerRegistry, register: ProcessingRegister) -> None:
         self.directory = directory
         self.register = register
+        self.replays = ReplayGuard(MAX_REQUEST_SKEW_SECONDS)
 
     @classmethod
     def load(cls, data_dir: Path) -> PlanAccess:
@@ -58,8 +61,9 @@ class PlanAccess:
         return keys.signing if keys else None
 
     def verify(self, token: str) -> PlanQuery:
-        """The query, if signed by a registered partner; raises PlanQueryError."""
-        return verify_plan_query(token, self._signing_key)
+        """The query, if signed by a registered partner and not answered before; raises
+        PlanQueryError."""
+        return verify_plan_query(token, self._signing_key, first_time=self.replays.first_time)
 
     def role_of(self, partner: str) -> str:
         try:

@@ -289,7 +289,12 @@ class KluisApplication(RequestDesk[PartnerRegistry]):
     def answer(self, raw: bytes) -> KluisAnswer:
         """Answer one signed request (the bytes of a `sign_request` JWS)."""
         try:
-            request = verify_request(raw, self._signing_key_of, now=self.clock().timestamp())
+            request = verify_request(
+                raw,
+                self._signing_key_of,
+                now=self.clock().timestamp(),
+                first_time=self.replays.first_time,
+            )
         except KluisProtocolError as exc:
             log.warning("kluis_request_rejected", code=exc.code)
             return KluisAnswer(ok=False, refusal=Refusal(code=exc.code, reason=exc.reason))
