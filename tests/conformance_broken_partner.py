@@ -3,10 +3,11 @@ serialisation of its own (sorted keys, ASCII escapes: not RFC 8785, which differ
 envelope holds text beyond ASCII) and publishes on a subject that is not its event's; or, with
 `--forge`, it signs the right form on the right subject with a key that is not the partner's;
 or, with `--bad-query`, it publishes rightly but asks another child's plan with a kluis
-request's `typ`. The rest (pseudonym, sealing, reading its receipt, asking the child's plan) it
-does as the reference partner does.
+request's `typ`; or, with `--no-open`, it does all rightly but only asks the child's plan, and
+neither asks the key of its section nor opens it. The rest (pseudonym, sealing, reading its
+receipt, asking and opening the child's plan) it does as the reference partner does.
 
-    python -m tests.conformance_broken_partner --data-dir DIR [--forge | --bad-query]
+    python -m tests.conformance_broken_partner --data-dir DIR [--forge | --bad-query | --no-open]
 """
 
 from __future__ import annotations
@@ -25,25 +26,37 @@ from ketenbus_contracts.signing import SIGNATURE_FIELD, SIGNATURE_TYP, signing_k
 from ketenbus_partner.connect import connect_partner
 from ketenbus_partner.plan import ask, query_plan
 from ketenbus_partner.publish import publish_signed
-from ketenbus_partner.reference import await_receipt, build_signal, load_task, partner_keys
+from ketenbus_partner.reference import (
+    await_receipt,
+    build_signal,
+    load_task,
+    open_the_plan,
+    partner_keys,
+)
 
 
 async def register_signal_wrongly(
-    task: dict[str, Any], keys: PartnerKeys, *, forge: bool, bad_query: bool
+    task: dict[str, Any], keys: PartnerKeys, *, forge: bool, bad_query: bool, no_open: bool
 ) -> None:
     nc = await connect_partner(str(task["nats_url"]), keys.partner)
     try:
         event = await build_signal(task, keys, nc)
+        if no_open:
+            await publish_signed(nc.jetstream(), event, keys)
+            await await_receipt(nc, keys.partner, event.id)
+            await query_plan(nc, event.subject, keys)
+            return
         if bad_query:
             await publish_signed(nc.jetstream(), event, keys)
             await await_receipt(nc, keys.partner, event.id)
             another = PlanQuery(partner=keys.partner, op="plan", child="a" * 32)
             await ask(nc, PLAN_QUERY_SUBJECT, sign_request(another, keys.signing))
+            await open_the_plan(task, keys, nc, event.subject)
             return
         if forge:
             await publish_signed(nc.jetstream(), event, PartnerKeys.generate(keys.partner))
             await await_receipt(nc, keys.partner, event.id)
-            await query_plan(nc, event.subject, keys)
+            await open_the_plan(task, keys, nc, event.subject)
             return
         envelope = json.loads(event.to_bytes())
         signed_form = json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode()
@@ -54,7 +67,7 @@ async def register_signal_wrongly(
         payload = json.dumps(envelope, ensure_ascii=False).encode()
         await nc.jetstream().publish(subject, payload, headers={"Nats-Msg-Id": str(event.id)})
         await await_receipt(nc, keys.partner, event.id)
-        await query_plan(nc, event.subject, keys)
+        await open_the_plan(task, keys, nc, event.subject)
     finally:
         await nc.close()
 
@@ -64,10 +77,14 @@ def main() -> int:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--forge", action="store_true", help="sign with a key of its own")
     parser.add_argument("--bad-query", action="store_true", help="ask another child's plan")
+    parser.add_argument("--no-open", action="store_true", help="ask the plan, do not open it")
     args = parser.parse_args()
     task = load_task()
     keys = partner_keys(task, None, args.data_dir)
-    asyncio.run(register_signal_wrongly(task, keys, forge=args.forge, bad_query=args.bad_query))
+    wrongly = register_signal_wrongly(
+        task, keys, forge=args.forge, bad_query=args.bad_query, no_open=args.no_open
+    )
+    asyncio.run(wrongly)
     return 0
 
 

@@ -7,7 +7,8 @@ reads the task file named by `KETENBUS_CONFORMANCE` (JSON: `nats_url`, `partner`
 keys of kluis and the pseudonym service, and the signal to register), connects as the partner,
 gets the child's pseudonym, seals the concern and the identity (as a first signaller: kluis
 refuses the key, so kluis seals), signs, publishes, and reads its feed until the receipt of its
-event came, then asks the child's plan (a signed plan query on `ketenbus.query.plan`). Its
+event came, then asks the child's plan (a signed plan query on `ketenbus.query.plan`), opens
+its sections with keys from kluis and writes the plan as opened to the task's `plan.opened`. Its
 private keys come from a JWK Set file (`--keys`) or a data directory
 (`--data-dir`, `KETENBUS_DATA_DIR`: made on first use, `ketenbus_partner.keys`).
 """
@@ -39,7 +40,7 @@ from ketenbus_partner.connect import connect_partner
 from ketenbus_partner.feed import read_feed
 from ketenbus_partner.keyring import Keyring
 from ketenbus_partner.keys import load_or_create_partner_keys
-from ketenbus_partner.plan import query_plan
+from ketenbus_partner.plan import open_plan, query_plan
 from ketenbus_partner.pseudonyms import PseudonymClient
 from ketenbus_partner.publish import publish_signed
 
@@ -103,14 +104,27 @@ async def await_receipt(nc: NatsClient, partner: str, event_id: uuid.UUID) -> di
     raise TimeoutError  # read_feed with follow ends only by the timeout
 
 
+async def open_the_plan(
+    task: dict[str, Any], keys: PartnerKeys, nc: NatsClient, child: str
+) -> None:
+    """Ask the child's plan, open its sections with keys from kluis, and write the plan as
+    opened (JSON) where the task says (`plan.opened`)."""
+    plan = await query_plan(nc, child, keys)
+    keyring = Keyring(keys, nc, kluis_key=service_key(task, "kluis"))
+    opened = await open_plan(plan, keyring) if plan is not None else {"found": False}
+    text = json.dumps(opened, indent=2, ensure_ascii=False)
+    await asyncio.to_thread(Path(task["plan"]["opened"]).write_text, text, encoding="utf-8")
+
+
 async def register_signal(task: dict[str, Any], keys: PartnerKeys) -> dict[str, Any]:
-    """The task done: the receipt of the published signal; then the child's plan is asked."""
+    """The task done: the receipt of the published signal; then the child's plan is asked and
+    opened."""
     nc = await connect_partner(task["nats_url"], keys.partner)
     try:
         event = await build_signal(task, keys, nc)
         await publish_signed(nc.jetstream(), event, keys)
         receipt = await await_receipt(nc, keys.partner, event.id)
-        await query_plan(nc, event.subject, keys)
+        await open_the_plan(task, keys, nc, event.subject)
         return receipt
     finally:
         await nc.close()

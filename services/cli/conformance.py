@@ -6,15 +6,17 @@ answers on `ketenbus.pseudonym`, `ketenbus.kluis.key`, `.seal` and `.batch` as t
 service and kluis do, and runs COMMAND with `KETENBUS_NATS_URL` and `KETENBUS_CONFORMANCE` (a
 task file: the server, the partner id, the public keys of kluis, the pseudonym service and the
 feed, and the signal to register). The task: register a concern about the child with the given
-BSN as a first signaller, then ask the child's plan (`ketenbus.query.plan`; the stand-in holds
-no plan and answers `not-on-plan`) (docs/partners.md, the reference:
-`python -m ketenbus_partner.reference`).
+BSN as a first signaller, then ask the child's plan (`ketenbus.query.plan`; the stand-in
+answers with one goal, its text sealed under `plan`) and open it with a key from kluis
+(docs/partners.md, the reference: `python -m ketenbus_partner.reference`).
 
 Everything the system sends is checked against the documents, each check by name: the
 requests' headers, signatures, claims and reply inbox; the event's subject, `Nats-Msg-Id`,
 schema, source and pseudonym, its signature header, signature and signed form (RFC 8785), its
 `purposes` and sections (data key, scope, `eid`, `kcv`, the fields of each purpose, the task's
-content); and that the system read and acknowledged its receipt. Each event gets the receipt the
+content); that the system read and acknowledged its receipt; and that it opened the plan
+(asked kluis the key of the goal's section and wrote the goal's text to the task's
+`plan.opened`). Each event gets the receipt the
 backbone would give (refused with the first failed check's reason). Exit 0 when every check
 passed, 1 otherwise, 2 for bad arguments.
 """
@@ -51,8 +53,8 @@ def conformance(
 ) -> None:
     """Check a partner's own system on the wire: run COMMAND against a stand-in backbone that
     answers as the pseudonym service and kluis, and check every request and event it sends
-    (signature, RFC 8785 form, sealing, subject, schema) and that it reads its receipt. Each
-    check is printed by name; exit 1 when one fails."""
+    (signature, RFC 8785 form, sealing, subject, schema), that it reads its receipt and that
+    it opens the child's plan. Each check is printed by name; exit 1 when one fails."""
     from ketenbus_contracts.sealing import PartnerKeys, SealingError
     from services.cli.kit import BadInputError, CommandFailedError, check_partner, settings_for
     from services.cli.stand_in import Harness, run_check

@@ -50,7 +50,7 @@ from ketenbus_contracts.signing import (
     verify_envelope,
 )
 from ketenbus_partner.feed import FEED_STREAM, feed_durable, feed_filter
-from ketenbus_partner.keyring import ScopeTable
+from ketenbus_partner.keyring import CHILD_SCOPE, ScopeTable
 from services.runtime.inbound import Refusal as ReceiptRefusal
 from services.runtime.nats_server import EmbeddedNats
 from services.runtime.receipts import publish_receipts, receipt
@@ -60,6 +60,8 @@ CONCERN = "sociaal-emotioneel"
 # Clear text beyond ASCII (and a quote to escape): the signed form must be RFC 8785's.
 CONTACT = 'ib-er "De Regenboog" \u2013 Één, 0481-123456'
 NOTES = "Trekt zich terug in de klas; één keer per week gesprek."
+GOAL = "Voelt zich veilig in de klas en doet mee in de kring"
+PLAN_SETTER = "wijkteam-stand-in"
 
 
 @dataclass
@@ -123,14 +125,21 @@ class Harness:
         self.data_keys: dict[tuple[str, str, str], bytes] = {}
         self.report = Report()
         self.receipts: list[int] = []
+        # The plan the stand-in answers: one goal a wijkteam set, its text sealed under `plan`
+        # (scope `child`) with a word the system can only know by opening it.
+        self.goal_event = uuid.uuid4()
+        self.goal_text = f"{GOAL} (controlewoord {secrets.token_hex(4)})"
+        self.opened_path: Path | None = None
 
     # the task
 
-    def task(self, url: str) -> dict[str, Any]:
+    def task(self, url: str, opened_path: Path) -> dict[str, Any]:
         today = date.today()
+        self.opened_path = opened_path
         return {
             "nats_url": url,
             "partner": self.partner,
+            "plan": {"opened": str(opened_path)},
             "keys": {
                 "kluis": self.kluis.encryption.as_dict(private=False),
                 "pseudonym": self.pseudonym_service.encryption.as_dict(private=False),
@@ -224,12 +233,50 @@ class Harness:
         query = self._verified("plan", raw, PLAN_QUERY_TYP, TypeAdapter(PlanQuery), reply)
         if query is None:
             return b'{"found":false,"refusal":"invalid-request"}'
+        asked = (query.op, query.child) == ("plan", self.child)
         self.report.record(
             "plan.child",
-            (query.op, query.child) == ("plan", self.child),
+            asked,
             f"asked op {query.op} for {query.child}, not op plan for the task's child",
         )
-        return b'{"found":false,"refusal":"not-on-plan"}'
+        if not asked:
+            return b'{"found":false,"refusal":"not-on-plan"}'
+        return json.dumps({"found": True, "plan": self.plan()}).encode()
+
+    def plan(self) -> dict[str, Any]:
+        """The task's child's plan as the plan service gives it: the goal, its section sealed."""
+        scope = CHILD_SCOPE
+        kid = sealing.make_kid(self.child, Purpose.PLAN, scope, 1)
+        token = sealing.seal(
+            {"text": self.goal_text},
+            key=self._data_key(self.child, Purpose.PLAN.value, scope),
+            kid=kid,
+            event_id=self.goal_event,
+        )
+        today = date.today().isoformat()
+        goal = {
+            "goal_id": str(uuid.uuid5(self.goal_event, "goal")),
+            "domain": "school",
+            "set_on": today,
+            "target_on": None,
+            "by": PLAN_SETTER,
+            "event_id": str(self.goal_event),
+            "sealed": {Purpose.PLAN.value: token},
+        }
+        return {"child": self.child, "parties": [], "regie": [], "goals": [goal], "signals": []}
+
+    def plan_opened(self) -> None:
+        """After the run: the system asked the goal's key and wrote the plan it opened."""
+        r = self.report
+        r.require("plan.key-asked", "no key request for the plan's section (plan, scope child)")
+        text = ""
+        if self.opened_path is not None and self.opened_path.exists():
+            text = self.opened_path.read_text(encoding="utf-8", errors="replace")
+        r.record(
+            "plan.opened",
+            self.goal_text in text,
+            "the plan written to the task's plan.opened does not hold the goal's opened text",
+        )
 
     def _data_key(self, child: str, purpose: str, scope: str) -> bytes:
         return self.data_keys.setdefault((child, purpose, scope), secrets.token_bytes(32))
@@ -262,6 +309,8 @@ class Harness:
     def _key(self, child: str, purpose: Any, scope: str, version: int | None) -> Any:
         self._scope_ok(purpose, scope)
         key = self.data_keys.get((child, purpose.value, scope))
+        if (child, purpose, scope, version) == (self.child, Purpose.PLAN, CHILD_SCOPE, 1):
+            self.report.record("plan.key-asked", True)
         if version is None or key is None:
             # A first signaller holds no relation with the child: kluis seals for it.
             refusal = sealing.Refusal(code="no-relation", reason="no relation with the child yet")
@@ -533,7 +582,8 @@ async def run_check(
             await nc.subscribe(f"in.{partner}.>", cb=inbound)
             await nc.subscribe("in.*.>", cb=_foreign(harness))
             task = workdir / "task.json"
-            task.write_text(json.dumps(harness.task(url), indent=2), encoding="utf-8")
+            opened = workdir / "opened-plan.json"
+            task.write_text(json.dumps(harness.task(url, opened), indent=2), encoding="utf-8")
             process = await asyncio.create_subprocess_exec(
                 *command,
                 env={**env, "KETENBUS_NATS_URL": url, "KETENBUS_CONFORMANCE": str(task)},
@@ -552,6 +602,7 @@ async def run_check(
                     info.ack_floor.stream_seq >= seq,
                     "the receipt on the feed was not fetched and acknowledged",
                 )
+            harness.plan_opened()
         finally:
             await nc.close()
     return code

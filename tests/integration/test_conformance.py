@@ -1,7 +1,8 @@
 """`ketenbus conformance`, run as a vendor runs it (the installed entry point): the reference
 partner of the kit passes every check; a system that signs another serialisation than RFC
-8785 and publishes on the wrong subject fails exactly those checks, by name, with exit 1, and
-one that signs with a key not the partner's fails the signature."""
+8785 and publishes on the wrong subject fails exactly those checks, by name, with exit 1, one
+that signs with a key not the partner's fails the signature, and one that asks the plan but
+does not open it fails the opening checks."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ def test_the_reference_partner_passes_every_check(tmp_path: Path) -> None:
         "event.canonical-form", "event.signature", "event.subject", "event.sealing",
         "event.schema", "kluis.first-signaller-seal", "pseudonym.signature", "feed.receipt-read",
         "plan.header", "plan.inbox", "plan.signature", "plan.claims", "plan.child",
+        "plan.key-asked", "plan.opened",
     } <= set(checks)  # fmt: skip
     assert f"conformant: {len(checks)} checks passed" in done.stdout
 
@@ -106,6 +108,24 @@ def test_a_system_asking_another_childs_plan_as_a_kluis_request_fails_the_plan_c
     failed = {name for name, verdict in checks.items() if verdict == "FAIL"}
     assert (1, {"plan.header", "plan.child"}) == (done.returncode, failed)
     assert "PASS" == checks["plan.signature"] == checks["event.signature"]
+
+
+def test_a_system_that_asks_the_plan_but_does_not_open_it_fails_the_opening_checks(
+    tmp_path: Path,
+) -> None:
+    done = conformance(
+        tmp_path, "--as", SCHOOL, "--", sys.executable, "-m",
+        "tests.conformance_broken_partner", "--no-open", "--data-dir", str(tmp_path),
+    )  # fmt: skip
+
+    checks = verdicts(done.stdout)
+    failed = {name for name, verdict in checks.items() if verdict == "FAIL"}
+    assert (1, {"plan.key-asked", "plan.opened"}) == (done.returncode, failed)
+    assert (
+        "FAIL plan.opened: the plan written to the task's plan.opened does not hold the goal's "
+        "opened text" in done.stdout
+    )
+    assert "PASS" == checks["plan.child"] == checks["event.signature"]
 
 
 def test_a_partner_outside_the_registry_without_keys_is_bad_input(tmp_path: Path) -> None:
