@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import json.encoder
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -104,19 +105,49 @@ def _number(value: float) -> str:
     return sign + text
 
 
-def _string(value: str) -> str:
-    # json.dumps escapes exactly as ECMAScript JSON.stringify for well-formed strings:
-    # \" \\ \b \f \n \r \t, other controls as lowercase \u00xx, everything else literal.
-    return json.dumps(value, ensure_ascii=False)
+# json's own string encoder (C), what json.dumps(value, ensure_ascii=False) calls: it escapes
+# exactly as ECMAScript JSON.stringify for well-formed strings: \" \\ \b \f \n \r \t, other
+# controls as lowercase \u00xx, everything else literal. Called directly, not through
+# json.dumps, which builds an encoder per string (the larger part of canonicalising before).
+_string: Callable[[str], str] = json.encoder.encode_basestring
+
+
+def _utf16(key: str) -> bytes:
+    return key.encode("utf-16-be")
+
+
+def _members(value: Mapping[Any, Any]) -> list[Any]:
+    """The keys in RFC 8785 order (section 3.2.3: by their UTF-16 code units)."""
+    keys = list(value)
+    for key in keys:
+        if type(key) is not str and not isinstance(key, str):
+            raise CanonicalisationError("object keys must be strings")
+    # Code point order is UTF-16 order unless a key holds a character beyond the BMP (a
+    # surrogate pair sorts below U+E000..U+FFFF in UTF-16): ASCII keys sort as they are.
+    if all(key.isascii() for key in keys):
+        keys.sort()
+    else:
+        keys.sort(key=_utf16)
+    return keys
 
 
 def _write(value: Any, out: list[str]) -> None:
-    if value is None:
+    kind = type(value)
+    if kind is str:
+        out.append(_string(value))
+    elif kind is dict:
+        _write_object(value, out)
+    elif kind is int:
+        out.append(int.__repr__(value))
+    elif value is None:
         out.append("null")
     elif value is True:
         out.append("true")
     elif value is False:
         out.append("false")
+    elif kind is list:
+        _write_array(value, out)
+    # Subclasses (str enums, OrderedDict, ...) as their base type, as before.
     elif isinstance(value, str):
         out.append(_string(value))
     elif isinstance(value, int):
@@ -124,26 +155,37 @@ def _write(value: Any, out: list[str]) -> None:
     elif isinstance(value, float):
         out.append(_number(value))
     elif isinstance(value, Mapping):
-        if not all(isinstance(key, str) for key in value):
-            raise CanonicalisationError("object keys must be strings")
-        out.append("{")
-        # Members sorted by their UTF-16 code units (RFC 8785 section 3.2.3).
-        for index, key in enumerate(sorted(value, key=lambda k: k.encode("utf-16-be"))):
-            if index:
-                out.append(",")
-            out.append(_string(key))
-            out.append(":")
-            _write(value[key], out)
-        out.append("}")
+        _write_object(value, out)
     elif isinstance(value, list | tuple):
-        out.append("[")
-        for index, item in enumerate(value):
-            if index:
-                out.append(",")
-            _write(item, out)
-        out.append("]")
+        _write_array(value, out)
     else:
         raise CanonicalisationError(f"{type(value).__name__} has no JSON form")
+
+
+def _write_object(value: Mapping[Any, Any], out: list[str]) -> None:
+    out.append("{")
+    first = True
+    for key in _members(value):
+        if first:
+            first = False
+        else:
+            out.append(",")
+        out.append(_string(key))
+        out.append(":")
+        _write(value[key], out)
+    out.append("}")
+
+
+def _write_array(value: list[Any] | tuple[Any, ...], out: list[str]) -> None:
+    out.append("[")
+    first = True
+    for item in value:
+        if first:
+            first = False
+        else:
+            out.append(",")
+        _write(item, out)
+    out.append("]")
 
 
 def canonicalize(value: Any) -> bytes:

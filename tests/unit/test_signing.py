@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import OrderedDict
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from pydantic import ValidationError
 from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signalling import Signaller, SignalRegistered
 from ketenbus_contracts.signing import (
+    CanonicalisationError,
     ForgedSignatureError,
     MissingSignatureError,
     UnknownSignerError,
@@ -69,6 +72,23 @@ def test_canonical_form_sorts_members_by_utf16_code_units() -> None:
     value = {"\u20ac": 1, "\r": 2, "\ufb33": 3, "1": 4, "\U0001f600": 5, "\u0080": 6, "\u00f6": 7}
     keys = list(json.loads(canonicalize(value)))
     assert ["\r", "1", "\u0080", "\u00f6", "\u20ac", "\U0001f600", "\ufb33"] == keys
+
+
+def test_canonical_form_writes_subclasses_and_other_sequences_as_their_json_type() -> None:
+    class Colour(StrEnum):
+        RED = "red"
+
+    value = OrderedDict([("b", (1, Colour.RED, [])), ("a", {}), ("\u00e9", "\u0000\u2028")])
+    expected = '{"a":{},"b":[1,"red",[]],"\u00e9":"\\u0000\u2028"}'
+    assert expected.encode() == canonicalize(value)
+
+
+@pytest.mark.parametrize(
+    "value", [{1: "a"}, {"a": float("nan")}, [float("inf")], {"a": {1, 2}}, b"bytes"]
+)
+def test_canonical_form_refuses_values_without_a_json_form(value: object) -> None:
+    with pytest.raises(CanonicalisationError):
+        canonicalize(value)
 
 
 def test_signed_event_verifies_with_the_sources_key(keys: dict[str, PartnerKeys]) -> None:
