@@ -20,11 +20,13 @@ PostgreSQL tests run wherever PostgreSQL is reachable (KETENBUS_TEST_POSTGRES_* 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -102,11 +104,11 @@ def nats_url(nats_server: EmbeddedNats) -> str:
     return nats_server.url
 
 
-@pytest.fixture
-def one_postgres_test_at_a_time(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Under pytest-xdist, one PostgreSQL test of the run at a time: a backbone on PostgreSQL
-    holds about forty connections (nine services' pools) of the server's hundred, as many as
-    the whole run held when it ran in one process."""
+@contextlib.contextmanager
+def postgres_turn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Under pytest-xdist, one PostgreSQL test (or module) of the run at a time: a backbone on
+    PostgreSQL holds about forty connections (nine services' pools) of the server's hundred, as
+    many as the whole run held when it ran in one process."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         yield
         return
@@ -121,8 +123,15 @@ def one_postgres_test_at_a_time(tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.fixture
-def postgres_schema(one_postgres_test_at_a_time: None) -> Iterator[str]:
-    """A fresh PostgreSQL schema for one test, dropped afterwards."""
+def one_postgres_test_at_a_time(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One PostgreSQL test of the run at a time (`postgres_turn`)."""
+    with postgres_turn(tmp_path_factory):
+        yield
+
+
+@contextlib.contextmanager
+def fresh_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema, dropped afterwards (skipped without PostgreSQL)."""
     if not postgres_available():
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT}/{PG_DB} under CI")
@@ -137,6 +146,26 @@ def postgres_schema(one_postgres_test_at_a_time: None) -> Iterator[str]:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+@pytest.fixture
+def postgres_schema(one_postgres_test_at_a_time: None) -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards."""
+    with fresh_schema() as schema:
+        yield schema
+
+
+def postgres_settings(data_dir: Path, schema: str, **more: Any) -> Settings:
+    """Settings with the stores in `schema` of the tests' PostgreSQL; `more` settings."""
+    given: dict[str, Any] = {
+        "store": "postgres",
+        "postgres_host": PG_HOST,
+        "postgres_port": PG_PORT,
+        "postgres_dbname": PG_DB,
+        "postgres_user": PG_USER,
+        "postgres_schema": schema,
+    }
+    return Settings(data_dir=data_dir, **(given | more))
+
+
 class StoreBackend:
     """Mixin: one test case, subclassed per store backend (`store = "sqlite" | "postgres"`)."""
 
@@ -147,16 +176,7 @@ class StoreBackend:
         data_dir = tmp_path / "data"
         if self.store == "postgres":
             schema = request.getfixturevalue("postgres_schema")
-            return Settings(
-                data_dir=data_dir,
-                store="postgres",
-                postgres_host=PG_HOST,
-                postgres_port=PG_PORT,
-                postgres_dbname=PG_DB,
-                postgres_user=PG_USER,
-                postgres_schema=schema,
-                nats_auth="none",
-            )
+            return postgres_settings(data_dir, schema, nats_auth="none")
         # The tests' own clients (tests/integration/helpers.py) connect anonymously; registry
         # authorization has its own cases (tests/integration/test_nats_registry_auth.py).
         return Settings(data_dir=data_dir, store="sqlite", nats_auth="none")

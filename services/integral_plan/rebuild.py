@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from nats.aio.client import Client as NatsClient
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
@@ -31,11 +31,15 @@ async def _read(nc: NatsClient, spec: ConsumerSpec) -> list[tuple[Any, int, Any]
     out: list[tuple[Any, int, Any]] = []
     if info.state.messages == 0:
         return out
-    # An ephemeral ordered read of the same subjects the service's consumer filters.
+    # An ephemeral ordered read of the same subjects the service's consumer filters, without
+    # acknowledgements: a reader whose user may not publish to $JS.ACK (the supervisor's) had
+    # its deliveries stop at the consumer's max_ack_pending (1,000 messages) and timed out.
     sub = await js.pull_subscribe(
         spec.filter_subjects[0],
         stream=spec.stream.name,
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, inactive_threshold=30),
+        config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30
+        ),
     )
     try:
         pending = (await sub.consumer_info()).num_pending or 0
@@ -47,7 +51,6 @@ async def _read(nc: NatsClient, spec: ConsumerSpec) -> list[tuple[Any, int, Any]
                 except (ValueError, UnknownEventTypeError):
                     continue  # dead-lettered live too
                 out.append((msg.metadata.timestamp, msg.metadata.sequence.stream, event))
-                await msg.ack()
     finally:
         await sub.unsubscribe()
     return out
