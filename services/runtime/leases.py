@@ -98,8 +98,13 @@ class Leases:
         return json.dumps({"instance": self.instance, "token": self.token}).encode()
 
     async def alive(self, token: str) -> bool:
-        """Whether the instance with `token` still answers (a timeout counts as alive: it may
+        """Whether the instance with `token` may still live (a timeout counts as alive: it may
         be busy; its lease then ends with the TTL)."""
+        return await self.answers(token) is not False
+
+    async def answers(self, token: str) -> bool | None:
+        """True: the instance with `token` answered; False: nobody listens there (its process
+        ended); None: no answer in time (busy, or the server has not yet seen it go)."""
         if token == self.token:
             return True
         try:
@@ -107,7 +112,7 @@ class Leases:
         except nats.errors.NoRespondersError:
             return False
         except (TimeoutError, nats.errors.TimeoutError):
-            return True
+            return None
         return True
 
     async def holder(self, lease: str) -> tuple[dict[str, Any], int] | None:
@@ -252,7 +257,7 @@ class Keeper:
         keep positions of their own)."""
         leases = self.leases
         if not self.partitions:
-            if not await leases.claim(INSTANCE):
+            if not await self._claim_instance():
                 held = await leases.holder(INSTANCE)
                 other = "" if held is None else str(held[0].get("instance", ""))
                 raise AnotherInstanceError(
@@ -280,6 +285,21 @@ class Keeper:
         await self.round()
         self.consuming = self.held_partitions()
         self.changed.clear()
+
+    async def _claim_instance(self) -> bool:
+        """The `instance` lease, or False when another instance answers for it. A holder
+        that does not answer in time (busy, or a killed process the server has not yet seen
+        go) is waited for until its lease ends with the TTL."""
+        deadline = asyncio.get_running_loop().time() + 3 * self.interval + PING_TIMEOUT
+        while True:
+            if await self.leases.claim(INSTANCE):
+                return True
+            held = await self.leases.holder(INSTANCE)
+            if held is not None and await self.leases.answers(str(held[0].get("token", ""))):
+                return False
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(self.interval / 3)
 
     async def _live_members(self) -> list[str]:
         """The instances of a partitioned run that still answer (by name)."""
