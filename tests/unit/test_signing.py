@@ -8,6 +8,7 @@ from collections import OrderedDict
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -247,3 +248,37 @@ def test_signature_verifies_without_joserfc_as_rfc_7515_detached_jws(
     public.verify(signature, header_b64.encode() + b"." + payload_b64)  # raises if invalid
     header = json.loads(base64.urlsafe_b64decode(header_b64 + "=" * (-len(header_b64) % 4)))
     assert {"alg": "Ed25519", "kid": f"{SCHOOL}#sig", "typ": "ketenbus-event+jws"} == header
+
+
+def test_a_signature_under_the_older_eddsa_header_still_verifies(
+    keys: dict[str, PartnerKeys],
+) -> None:
+    """Headers other than the one `sign_envelope` writes are verified by joserfc, as before."""
+    import warnings
+
+    from joserfc import jws
+
+    envelope = json.loads(signal().to_bytes())
+    header = {"alg": "EdDSA", "kid": f"{SCHOOL}#sig", "typ": "ketenbus-event+jws"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        token = jws.serialize_compact(
+            header, signing_input(envelope), keys[SCHOOL].signing, algorithms=["EdDSA"]
+        )
+    envelope["ketenbussig"] = jws.detach_content(token)
+    assert SCHOOL == verify_raw(json.dumps(envelope), public(keys))
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda sig: sig[:-2] + ("A" if sig[-2] != "A" else "B") + sig[-1],  # another signature
+        lambda sig: sig + "==",  # padded: not the strict base64url JWS uses
+        lambda sig: sig[:-4],  # too short for Ed25519
+    ],
+)
+def test_a_tampered_signature_is_forged(keys: dict[str, PartnerKeys], tamper: Any) -> None:
+    envelope = json.loads(sign_event(signal(), keys[SCHOOL]).to_bytes())
+    envelope["ketenbussig"] = tamper(envelope["ketenbussig"])
+    with pytest.raises(ForgedSignatureError):
+        verify_raw(json.dumps(envelope), public(keys))
