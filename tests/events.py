@@ -191,6 +191,8 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 PARENT = "ouder-demo-0001"
+# A pupil's own account (role pupil), linked to its own record like a parent's.
+PUPIL = "leerling-demo-0001"
 
 
 def parent_linked(

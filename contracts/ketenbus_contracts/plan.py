@@ -124,10 +124,14 @@ class ParentLinkedData(EventData):
     """A school or the municipality records that a parent's account belongs with the child.
 
     The parent is known by its account in the partner registry: an opaque id that names no one.
+    The same link names the pupil's own account (role pupil): from 16 the pupil consents to a
+    handover of their own record themselves.
     """
 
     link_id: uuid.UUID = Field(description="The link; named again when it ends")
-    parent: PartnerId = Field(description="The parent's (or carer's) account, role parent")
+    parent: PartnerId = Field(
+        description="The parent's (or carer's) account (role parent), or the pupil's (pupil)"
+    )
     recorded_by: PartnerId = Field(description="The school or municipality that records it")
     linked_on: date
     consent_on: date | None = Field(

@@ -15,6 +15,7 @@ from services.handover.domain import (
     HandoverAlreadyStartedError,
     HandoverError,
     NotALinkedParentError,
+    NotTheLinkedPupilError,
     Release,
     UnknownHandoverError,
 )
@@ -25,7 +26,7 @@ from services.policy.handover import (
     load_disclosure_rules,
     load_rules,
 )
-from services.runtime.parent_links import TakesParentLinks
+from services.runtime.parent_links import PARENT_ROLE, PUPIL_ROLE, TakesParentLinks
 from services.runtime.service import RuledApplication
 from services.runtime.store import Batch
 
@@ -174,13 +175,18 @@ class HandoverApplication(TakesParentLinks, RuledApplication[HandoverRules]):
         self.run(batch, work)
         log.info("parents_viewed", handover_id=str(handover_id))
 
-    def by_parent(self, current: Batch, child: str, partner: str) -> bool:
-        """Whether `partner` acts as a parent's account: then only for a child a school or the
-        municipality linked it to (raises NotALinkedParentError otherwise)."""
-        linked = self.parent_link(current, child, partner)
-        if linked is False:
+    def own_account(self, current: Batch, child: str, partner: str) -> dict[str, bool]:
+        """Whether `partner` acts as a parent's own account (`by_parent`) or the pupil's own
+        (`by_pupil`): then only for a child a school or the municipality linked it to (raises
+        NotALinkedParentError or NotTheLinkedPupilError otherwise); both False for an
+        organisation."""
+        found = self.own_account_link(current, child, partner)
+        role, linked = found or ("", False)
+        if found is not None and not linked and role == PUPIL_ROLE:
+            raise NotTheLinkedPupilError("the pupil's account is not linked to this child")
+        if found is not None and not linked:
             raise NotALinkedParentError("the parent's account is not linked to this child")
-        return bool(linked)
+        return {"by_parent": role == PARENT_ROLE, "by_pupil": role == PUPIL_ROLE}
 
     def record_consent(
         self,
@@ -194,14 +200,14 @@ class HandoverApplication(TakesParentLinks, RuledApplication[HandoverRules]):
         batch: Batch | None = None,
     ) -> None:
         def work(current: Batch) -> None:
-            by_parent = self.by_parent(current, child, partner)
+            by_own = self.own_account(current, child, partner)
             self._handover(current, handover_id).record_consent(
                 child=child,
                 partner=partner,
                 given_by=given_by,
                 granted=granted,
                 recorded_on=recorded_on,
-                by_parent=by_parent,
+                **by_own,
             )
 
         self.run(batch, work)
@@ -218,13 +224,13 @@ class HandoverApplication(TakesParentLinks, RuledApplication[HandoverRules]):
         batch: Batch | None = None,
     ) -> None:
         def work(current: Batch) -> None:
-            by_parent = self.by_parent(current, child, partner)
+            by_own = self.own_account(current, child, partner)
             self._handover(current, handover_id).withdraw_consent(
                 child=child,
                 partner=partner,
                 given_by=given_by,
                 withdrawn_on=withdrawn_on,
-                by_parent=by_parent,
+                **by_own,
             )
 
         self.run(batch, work)

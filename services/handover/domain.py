@@ -129,6 +129,16 @@ class NotALinkedParentError(HandoverError):
     municipality linked it to (`parent-linked`), and only the parents' consent."""
 
 
+class NotTheLinkedPupilError(HandoverError):
+    """The pupil's own account gives or withdraws consent only on its own handovers (a link the
+    school or the municipality recorded names it for the child), and only the pupil's."""
+
+
+class PupilNotDecidingError(WrongConsenterError):
+    """The pupil's own account answers only where the pupil decides (16 or older at the planned
+    date, as the sender stated on handover-started); under 16 the parents do."""
+
+
 class NotEnrolledError(HandoverError):
     """A dossier is requested only after the child's aanmelding or enrolment at the requesting
     organisation."""
@@ -267,6 +277,7 @@ class Handover(Aggregate):
         recorded_on: date
         # Older stored consents were all recorded by the sender.
         by_parent: bool = False
+        by_pupil: bool = False
 
     class ConsentWithdrawn(Aggregate.Event):
         child: str
@@ -274,6 +285,7 @@ class Handover(Aggregate):
         given_by: str
         withdrawn_on: date
         by_parent: bool
+        by_pupil: bool = False
 
     class DossierRequested(Aggregate.Event):
         child: str
@@ -517,11 +529,12 @@ class Handover(Aggregate):
         granted: bool,
         recorded_on: date,
         by_parent: bool = False,
+        by_pupil: bool = False,
     ) -> None:
         """Consent recorded by the sender, or given by a linked parent's own account
-        (`by_parent`: the application checked the link); a new answer replaces the current one
-        until the dossier goes."""
-        self._check_consenter(child, partner, given_by, by_parent)
+        (`by_parent`) or the linked pupil's (`by_pupil`; the application checked the link); a
+        new answer replaces the current one until the dossier goes."""
+        self._check_consenter(child, partner, given_by, by_parent, by_pupil)
         if self.consent_granted is granted:
             raise ConsentAlreadyRecordedError("this answer was recorded before")
         self._consent_recorded(
@@ -531,14 +544,22 @@ class Handover(Aggregate):
             granted=granted,
             recorded_on=recorded_on,
             by_parent=by_parent,
+            by_pupil=by_pupil,
         )
 
     def withdraw_consent(
-        self, *, child: str, partner: str, given_by: str, withdrawn_on: date, by_parent: bool
+        self,
+        *,
+        child: str,
+        partner: str,
+        given_by: str,
+        withdrawn_on: date,
+        by_parent: bool,
+        by_pupil: bool = False,
     ) -> None:
         """Consent granted before is withdrawn (AVG art. 7 lid 3): the dossier no longer goes on
         it; what was delivered already stays delivered."""
-        self._check_consenter(child, partner, given_by, by_parent)
+        self._check_consenter(child, partner, given_by, by_parent, by_pupil)
         if self.consent_granted is not True:
             raise NoConsentToWithdrawError("no current consent to withdraw")
         self._consent_withdrawn(
@@ -547,13 +568,20 @@ class Handover(Aggregate):
             given_by=given_by,
             withdrawn_on=withdrawn_on,
             by_parent=by_parent,
+            by_pupil=by_pupil,
         )
 
-    def _check_consenter(self, child: str, partner: str, given_by: str, by_parent: bool) -> None:
+    def _check_consenter(
+        self, child: str, partner: str, given_by: str, by_parent: bool, by_pupil: bool = False
+    ) -> None:
         self._check(child)
         if by_parent and given_by != "parents":
             raise NotALinkedParentError("a parent's account gives the parents' consent only")
-        if not by_parent:
+        if by_pupil and given_by != "pupil":
+            raise NotTheLinkedPupilError("the pupil's own account gives the pupil's consent only")
+        if by_pupil and not self.pupil_decides:
+            raise PupilNotDecidingError("the pupil decides from 16 on; here the parents do")
+        if not (by_parent or by_pupil):
             self._check_sender(partner)
         if not self.consent_required:
             raise ConsentNotRequiredError(f"{self.transition} needs no consent")
@@ -785,6 +813,7 @@ class Handover(Aggregate):
         granted: bool,
         recorded_on: date,
         by_parent: bool = False,
+        by_pupil: bool = False,
     ) -> None:
         self.consent_granted = granted
         self.state = CONSENTED if granted else VIEWED
@@ -797,6 +826,7 @@ class Handover(Aggregate):
         given_by: str,
         withdrawn_on: date,
         by_parent: bool,
+        by_pupil: bool = False,
     ) -> None:
         self.consent_granted = False
         self.state = VIEWED

@@ -2,7 +2,9 @@
 takes a parent's own decisions keeps them: from the plan's `parent-linked` and
 `parent-unlinked` on PLAN (the plan service checks who may link). Handover (consent on a
 dossier) and arrangements (consent on an OPP's handelingsdeel) each keep their own copy in
-their own store; a parent's account acts only for a child it is linked to."""
+their own store; a parent's account acts only for a child it is linked to. A link may name the
+pupil's own account (registry role pupil, from 16): handover takes the pupil's own consent
+from it where the pupil decides; it is no parent's account anywhere."""
 
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ from services.runtime.streams import ConsumerSpec
 
 NAMESPACE = uuid.UUID("5f1d0c3a-2b7e-4c61-9a0d-706172656e74")
 PARENT_ROLE = "parent"
+PUPIL_ROLE = "pupil"
+# The roles of a person's own account (not an organisation's), linked to a child by a link.
+OWN_ACCOUNT_ROLES = (PARENT_ROLE, PUPIL_ROLE)
 
 
 class LinkedParents(Aggregate):
@@ -79,11 +84,20 @@ class TakesParentLinks(ServiceApplication):
 
     def parent_link(self, current: Batch, child: str, partner: str) -> bool | None:
         """None when `partner` is no parent's account; else whether it is linked to `child`."""
+        found = self.own_account_link(current, child, partner)
+        if found is None or found[0] != PARENT_ROLE:
+            return None
+        return found[1]
+
+    def own_account_link(self, current: Batch, child: str, partner: str) -> tuple[str, bool] | None:
+        """None when `partner` is an organisation's account; else its role (a parent's or the
+        pupil's own account) and whether a link names it for `child`."""
         registry = self.registry or PartnerRegistry.load()
-        if registry.role_of(partner) != PARENT_ROLE:
+        role = registry.role_of(partner)
+        if role not in OWN_ACCOUNT_ROLES:
             return None
         links = current.get(LinkedParents.create_id(child), lambda: LinkedParents(child))
-        return links.has(partner)
+        return str(role), links.has(partner)
 
 
 ParentLinks = ParentLinked | ParentUnlinked
