@@ -154,7 +154,8 @@ def _write(value: Any, out: list[str]) -> None:
     elif isinstance(value, str):
         out.append(_string(value))
     elif isinstance(value, int):
-        out.append(str(value))
+        # An int subclass (IntEnum) as its number: str() would give `Name.MEMBER`, not JSON.
+        out.append(int.__repr__(value))
     elif isinstance(value, float):
         out.append(_number(value))
     elif isinstance(value, Mapping):

@@ -6,7 +6,7 @@ import json
 import uuid
 from collections import OrderedDict
 from datetime import UTC, date, datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,13 @@ def test_canonical_form_writes_subclasses_and_other_sequences_as_their_json_type
     value = OrderedDict([("b", (1, Colour.RED, [])), ("a", {}), ("\u00e9", "\u0000\u2028")])
     expected = '{"a":{},"b":[1,"red",[]],"\u00e9":"\\u0000\u2028"}'
     assert expected.encode() == canonicalize(value)
+
+
+def test_canonical_form_writes_an_int_enum_as_its_number() -> None:
+    class Level(IntEnum):
+        HIGH = 3
+
+    assert b'{"level":3}' == canonicalize({"level": Level.HIGH})
 
 
 @pytest.mark.parametrize(
