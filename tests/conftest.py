@@ -22,7 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import importlib.util
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,8 +38,8 @@ from adapters.edexml.reader import SAMPLE
 from services.runtime.nats_server import EmbeddedNats
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
+from tests import wire
 from tests.backbone import InProcessBackbone
-from tests.wire import WireTap, capture_path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -69,19 +72,73 @@ def postgres_available() -> bool:
         return False
 
 
+WIRE_SITE = Path(__file__).parent / "wire_site"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The session records what its processes publish (tests/wire_site/sitecustomize.py): this
+    process now, its pytest workers and every Python process they start through
+    `PYTHONPATH`, into a directory of the run's (`PYTEST_WIRE_CAPTURE`: a given one is kept,
+    `off` records nothing)."""
+    if hasattr(config, "workerinput"):
+        return  # a pytest-xdist worker: the controller's environment made it record
+    given = os.environ.get(wire.CAPTURE_VARIABLE)
+    if given == "off":
+        return
+    directory = Path(given or tempfile.mkdtemp(prefix="ketenbus-wire-"))
+    config.stash[WIRE_DIRECTORY] = (directory, not given)
+    os.environ[wire.CAPTURE_VARIABLE] = str(directory)
+    path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(WIRE_SITE), *([path] if path else [])])
+    spec = importlib.util.spec_from_file_location("wire_recorder", WIRE_SITE / "sitecustomize.py")
+    assert spec is not None and spec.loader is not None
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))  # records in this process
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Every message the session's processes published against the AsyncAPI document: one
+    that fits none of its messages (and that the backbone did not refuse) fails the run."""
+    found = session.config.stash.get(WIRE_DIRECTORY, None)
+    if found is None or hasattr(session.config, "workerinput"):
+        return
+    directory, ours = found
+    checked = wire.check_run(directory)
+    session.config.stash[WIRE_CHECKED] = checked
+    if checked.errors and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if ours and not checked.errors:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    checked = terminalreporter.config.stash.get(WIRE_CHECKED, None)
+    if checked is None or not (checked.covered or checked.errors):
+        return
+    directory, _ = terminalreporter.config.stash[WIRE_DIRECTORY]
+    terminalreporter.section("the wire against contracts/asyncapi.yaml (tests/wire.py)")
+    for line in wire.report(checked):
+        terminalreporter.write_line(line)
+    unproduced = wire.unproduced(checked.covered)
+    terminalreporter.write_line(
+        f"{len(unproduced)} documented message types no test produced"
+        + (f": {', '.join(unproduced)}" if terminalreporter.verbosity > 0 else " (-v lists them)")
+    )
+    if checked.errors:
+        terminalreporter.write_line(f"records kept in {directory}", red=True)
+
+
+WIRE_DIRECTORY = pytest.StashKey[tuple[Path, bool]]()
+WIRE_CHECKED = pytest.StashKey[wire.Checked]()
+
+
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
     """The session's embedded nats-server with JetStream, on a free port, no authorization."""
     server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
     server.start()
-    # KETENBUS_WIRE_CAPTURE=<dir>: keep every message for `python -m tests.wire <dir>`.
-    path = capture_path("session")
-    tap = WireTap(server.url, path).start() if path is not None else None
     try:
         yield server
     finally:
-        if tap is not None:
-            tap.stop()
         server.stop()
 
 
@@ -208,18 +265,11 @@ def start_backbone(request: pytest.FixtureRequest) -> Iterator[StartBackbone]:
         backbone = (Backbone if processes else InProcessBackbone)(settings, list(services))
         started.append(backbone)
         backbone.start()
-        # A server of the backbone's own, without authorization: tapped as the session's is.
-        path = capture_path("backbone") if settings.nats_url is None else None
-        if path is not None and settings.nats_auth == "none":
-            taps.append(WireTap(backbone.url, path).start())
         return backbone
 
-    taps: list[WireTap] = []
     try:
         yield start
     finally:
-        for tap in taps:
-            tap.stop()
         for backbone in reversed(started):
             backbone.stop()
 

@@ -337,8 +337,8 @@ HEALTH_ADDRESS = "ketenbus.health.{service}"
 
 
 def health(doc: dict[str, Any]) -> None:
-    """`ketenbus.health.<service>`: the supervisor's liveness probe, answered `ok` by a running
-    service (core NATS request/reply; no partner may send it)."""
+    """`ketenbus.health.<service>`: the supervisor's liveness probe, answered with the service's
+    health report by a running service (core NATS request/reply; no partner may send it)."""
     messages = doc["components"]["messages"]
     messages["health.request"] = {
         "name": "health",
@@ -347,16 +347,74 @@ def health(doc: dict[str, Any]) -> None:
         "payload": {"type": "string", "maxLength": 0},
         "examples": [{"name": "health.request", "payload": ""}],
     }
+    task = {
+        "type": "object",
+        "required": ["failures", "restarts", "error"],
+        "properties": {
+            "failures": {"type": "integer", "minimum": 0, "description": "Failures in a row"},
+            "restarts": {"type": "integer", "minimum": 0},
+            "error": {"type": "string", "description": "The last error's type name, or empty"},
+        },
+        "additionalProperties": False,
+    }
     messages["health.reply"] = {
-        "name": "health-ok",
+        "name": "health-report",
         "title": "Health answer",
-        "payload": {"type": "string", "const": "ok"},
-        "examples": [{"name": "health.reply", "payload": "ok"}],
+        "summary": "The service's health report: ready when its store answers, it is connected "
+        "and none of its watched tasks is failing (`ketenbus status` shows it).",
+        "payload": {
+            "type": "object",
+            "required": ["service", "nats", "tasks", "store", "ready"],
+            "properties": {
+                "service": {"type": "string"},
+                "nats": {"type": "boolean", "description": "Connected to NATS"},
+                "tasks": {"type": "object", "additionalProperties": task},
+                "instance": {
+                    "type": "string",
+                    "description": "This instance's name, where a service runs as several",
+                },
+                "partitions": {
+                    "type": "array",
+                    "items": {"type": "integer"},
+                    "description": "The partitions this instance consumes",
+                },
+                "duties": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The once-only duties this instance holds",
+                },
+                "outbox_lag": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Events recorded and not yet relayed (a service with an outbox)",
+                },
+                "store": {
+                    "type": "string",
+                    "description": "`ok`, `no answer`, or the type name of the store's error",
+                },
+                "ready": {"type": "boolean"},
+            },
+            "additionalProperties": False,
+        },
+        "examples": [
+            {
+                "name": "health.reply",
+                "payload": {
+                    "service": "signalling",
+                    "nats": True,
+                    "tasks": {"consumers": {"failures": 0, "restarts": 0, "error": ""}},
+                    "outbox_lag": 0,
+                    "store": "ok",
+                    "ready": True,
+                },
+            }
+        ],
     }
     doc["channels"]["health"] = {
         "address": HEALTH_ADDRESS,
         "title": "Health",
-        "description": "The supervisor asks each service whether it runs; it answers `ok`.",
+        "description": "The supervisor asks each service whether it runs and is ready; it "
+        "answers its health report.",
         "parameters": {"service": {"description": "The service's name"}},
         "messages": {"Request": {"$ref": MESSAGES + "health.request"}},
     }

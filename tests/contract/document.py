@@ -21,14 +21,32 @@ SCHEMAS = "#/components/schemas/"
 
 @functools.cache
 def document() -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load(asyncapi.DOCUMENT.read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: a second, not ten
+    doc: dict[str, Any] = yaml.load(asyncapi.DOCUMENT.read_text(encoding="utf-8"), loader)
     return doc
+
+
+_validators: dict[int, tuple[dict[str, Any], jsonschema.Draft7Validator]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> jsonschema.Draft7Validator:
+    """One validator per schema of the document (the session's wire check validates
+    thousands of messages against a few hundred schemas)."""
+    kept = _validators.get(id(schema))
+    if kept is None or kept[0] is not schema:
+        root = {
+            "$ref": "#/$defs/it",
+            "$defs": {"it": schema},
+            "components": document()["components"],
+        }
+        validator = jsonschema.Draft7Validator(root, format_checker=jsonschema.FormatChecker())
+        kept = _validators[id(schema)] = (schema, validator)
+    return kept[1]
 
 
 def errors(schema: dict[str, Any], value: Any) -> list[str]:
     """What is wrong with `value` under `schema` (refs resolved in the document)."""
-    root = {"$ref": "#/$defs/it", "$defs": {"it": schema}, "components": document()["components"]}
-    validator = jsonschema.Draft7Validator(root, format_checker=jsonschema.FormatChecker())
+    validator = _validator(schema)
     return [
         f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(value)
     ]
@@ -87,6 +105,7 @@ class Message:
     message: dict[str, Any]
 
 
+@functools.cache
 def address_pattern(address: str) -> re.Pattern[str]:
     parts = []
     for token in address.split("."):
@@ -101,6 +120,15 @@ def address_pattern(address: str) -> re.Pattern[str]:
 
 def messages_for(subject: str) -> Iterator[Message]:
     """The messages of every channel whose address the subject fits (exact ones first)."""
+    yield from _messages_for(subject)
+
+
+@functools.lru_cache(maxsize=4096)
+def _messages_for(subject: str) -> tuple[Message, ...]:
+    return tuple(_matching(subject))
+
+
+def _matching(subject: str) -> Iterator[Message]:
     channels = document()["channels"]
     ordered = sorted(
         channels.items(),

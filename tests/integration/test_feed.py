@@ -14,6 +14,7 @@ import signal as signal_module
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 import nats
@@ -23,6 +24,7 @@ from nats.js.api import ConsumerConfig
 
 from ketenbus_contracts.feed import FEED_SIGNER, verify_feed_entry
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.sealing import make_kid, seal
 from ketenbus_partner.feed import FeedItem
 from ketenbus_partner.keys import load_or_create_partner_keys
 from ketenbus_partner.publish import publish_signed
@@ -48,8 +50,17 @@ def test_a_school_reads_only_its_own_children_and_the_receipts_of_what_it_publis
     backbone: Backbone,
 ) -> None:
     settings, ours, theirs = backbone.settings, child(31), child(32)
-    sealed = {Purpose.SIGNALLING: "a.b.c.d.e", Purpose.YOUTH_CARE: "f.g.h.i.j"}
-    own = signal(SCHOOL, child=ours, sealed=sealed)
+    event_id = uuid.uuid4()
+    sealed = {
+        purpose: seal(
+            {"notes": "x"},
+            key=bytes(32),
+            kid=make_kid(ours, purpose, SCHOOL.partner, 1),
+            event_id=event_id,
+        )
+        for purpose in (Purpose.SIGNALLING, Purpose.YOUTH_CARE)
+    }
+    own = signal(SCHOOL, child=ours, sealed=sealed, event_id=event_id)
     unsigned = signal(SCHOOL, child=child(33))
 
     async def scenario() -> tuple[list[FeedItem], list[FeedItem]]:
@@ -80,7 +91,7 @@ def test_a_school_reads_only_its_own_children_and_the_receipts_of_what_it_publis
     )
     # The school's own signal (and what signalling recorded about it, parents informed), the
     # youth-care section gone; nothing about the JGZ's child.
-    assert [(str(own.id), {"signalling": "a.b.c.d.e"}, ["signalling"])] == [
+    assert [(str(own.id), {"signalling": sealed[Purpose.SIGNALLING]}, ["signalling"])] == [
         (c.body["id"], c.body["data"]["sealed"], c.body["purposes"]) for c in registered
     ]
     assert {ours} == {c.body["subject"] for c in copies}
