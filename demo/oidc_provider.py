@@ -43,6 +43,8 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
     "stagiair-wijkteam": {"claims": {"name": "Sam Stagiair", "functie": "stagiair"}},
     "ouder-demo-0001": {"claims": {"name": "Ouder"}, "acr": SUBSTANTIAL},
     "ouder-basis": {"claims": {"name": "Ouder Basis"}, "acr": BASIC},
+    # A pupil of 16 or older: their own account (registry role pupil), as a parent logs in.
+    "leerling-demo-0001": {"claims": {"name": "Leerling"}, "acr": SUBSTANTIAL},
 }
 
 

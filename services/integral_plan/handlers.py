@@ -25,8 +25,9 @@ from ketenbus_contracts.plan import (
     PlanQueryError,
 )
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
-from services.integral_plan.query import PARENT_ROLE, NotOnPlanError, PlanAccess
+from services.integral_plan.query import NotOnPlanError, PlanAccess
 from services.runtime.host import ServiceContext
+from services.runtime.parent_links import OWN_ACCOUNT_ROLES
 from services.runtime.service import Consumes, application_of
 from services.runtime.streams import (
     PLAN_ARRANGEMENTS,
@@ -126,8 +127,9 @@ def queries(router: NatsRouter, ctx: ServiceContext | None) -> None:
         except PlanQueryError as exc:
             return WorklistAnswer(ok=False, refusal=exc.code)
         worklist = await ctx.call(app.worklist, signed.partner)  # type: ignore[union-attr]
-        if plan_access().directory.role_of(signed.partner) == PARENT_ROLE:
-            # A parent's account: the children a school or the municipality linked it to.
+        if plan_access().directory.role_of(signed.partner) in OWN_ACCOUNT_ROLES:
+            # A parent's (or the pupil's own) account: the children a school or the
+            # municipality linked it to.
             children = await ctx.call(app.children_of, signed.partner)  # type: ignore[union-attr]
             worklist = worklist | {"children": children}
         return WorklistAnswer(ok=True, worklist=worklist)
@@ -145,7 +147,7 @@ async def _signed_plan_query(
     try:
         plan = await ctx.call(app.plan_of, query.child)
         parents = frozenset[str]()
-        if access.directory.role_of(query.partner) == PARENT_ROLE:
+        if access.directory.role_of(query.partner) in OWN_ACCOUNT_ROLES:
             parents = await ctx.call(app.parents_of, query.child)
     except UnknownPlanError:
         # Said the same way as not being on it: a partner learns nothing of other plans.

@@ -25,6 +25,7 @@ from ketenbus_partner.plan import kinds_only
 from services.integral_plan.domain import match_parties, signalling_seen_by
 from services.integral_plan.views import DOSSIER, HANDOVERS
 from services.policy.loading import load_register
+from services.runtime.parent_links import OWN_ACCOUNT_ROLES
 from services.runtime.partners import PartnerRegistry
 from services.runtime.replay import ReplayGuard
 
@@ -82,9 +83,9 @@ class PlanAccess:
         self, plan: dict[str, Any], partner: str, parents: frozenset[str] = frozenset()
     ) -> dict[str, Any]:
         """The plan as `partner` may receive it; raises NotOnPlanError. A parent's account
-        (role parent) gets the parents' view, when `parents` (the accounts a school or the
-        municipality linked to the child) has it."""
-        if self.role_of(partner) == PARENT_ROLE:
+        (role parent), or the pupil's own (role pupil), gets the parents' view, when `parents`
+        (the accounts a school or the municipality linked to the child) has it."""
+        if self.role_of(partner) in OWN_ACCOUNT_ROLES:
             return parents_view(plan, partner, parents)
         if not takes_part(plan, partner):
             raise NotOnPlanError("the partner takes no part in this plan")

@@ -34,7 +34,7 @@ from fastapi.templating import Jinja2Templates
 from ketenbus_contracts.plan import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
 from ketenbus_contracts.purposes import Purpose
 from services.integral_plan.portal import Portal
-from services.integral_plan.query import PARENT_ROLE, PlanAccess
+from services.integral_plan.query import PlanAccess
 from services.integral_plan.web_auth import (
     ABSOLUTE,
     IDLE,
@@ -76,6 +76,7 @@ from services.integral_plan.web_forms import (
 from services.integral_plan.web_parents import ParentsSite, add_parents_routes
 from services.integral_plan.web_records import MemoryLog, ProcessingLog, Recorder, WebOperation
 from services.integral_plan.web_security import security_headers
+from services.runtime.parent_links import OWN_ACCOUNT_ROLES
 
 ID_TOKEN = "id_token"  # noqa: S105 (the session key, not a token)
 READ_DOSSIER, HANDOVER = WebOperation.READ_DOSSIER, Purpose.HANDOVER
@@ -541,7 +542,7 @@ def create_web_app(
         if person is None:
             raise LoginRequiredError(request.url.path, PARENT)
         if person.kind == PARENT:
-            if access.directory.role_of(person.partner) != PARENT_ROLE:
+            if access.directory.role_of(person.partner) not in OWN_ACCOUNT_ROLES:
                 return message(
                     request, 403, "Geen toegang", "Uw account is niet bekend bij ketenbus."
                 )
@@ -564,7 +565,7 @@ def create_web_app(
         person = person_of(request)
         if person is None or person.kind != PARENT:
             raise LoginRequiredError(request.url.path, PARENT)
-        if access.directory.role_of(person.partner) != PARENT_ROLE:
+        if access.directory.role_of(person.partner) not in OWN_ACCOUNT_ROLES:
             return message(request, 403, "Geen toegang", "Uw account is niet bekend bij ketenbus.")
         dossiers = await portal.parents_dossier(child, person.partner)
         # Read for the handover (the parents' inzage), not for the plan.

@@ -6,7 +6,10 @@
 - `/ouders/{kind}/toestemming`: the parents give, refuse or withdraw their consent on a
   handover where the law asks it (`basis: consent` in infra/handover/rules.yaml, from childcare
   for one), once the school recorded that they viewed the dossier;
-  where the pupil is 16 or older the pupil decides, not the parents. Each answer is a
+  where the pupil is 16 or older the pupil decides, not the parents: the pupil logs in as the
+  parents do (the same provider and assurance level) as their own account (registry role pupil,
+  linked to their record by the same link) and gives, refuses or withdraws the pupil's consent
+  there (`given_by: pupil`), never the parents' nor on an OPP's handelingsdeel. Each answer is a
   `consent-recorded` or `consent-withdrawn` published as the parent's own account, signed with
   its key, with the person's pseudonymous id in `ketenbusactor`; the handover service takes it
   only from an account a school or the municipality linked to the child, and a dossier not yet
@@ -32,7 +35,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import FastAPI, Form, Request
@@ -56,7 +59,7 @@ from ketenbus_contracts.plan import (
 )
 from ketenbus_contracts.purposes import Purpose
 from services.integral_plan.portal import Portal
-from services.integral_plan.query import PARENT_ROLE, PlanAccess
+from services.integral_plan.query import PlanAccess
 from services.integral_plan.web_auth import (
     PARENT,
     LoginRequiredError,
@@ -66,6 +69,7 @@ from services.integral_plan.web_auth import (
     professional_of,
 )
 from services.integral_plan.web_records import Recorder, WebOperation
+from services.runtime.parent_links import OWN_ACCOUNT_ROLES, PUPIL_ROLE
 
 Page = Callable[..., HTMLResponse]
 Message = Callable[[Request, int, str, str], HTMLResponse]
@@ -171,11 +175,12 @@ class ParentsSite:
 
 
 def parent_of(request: Request, site: ParentsSite) -> Person | Response:
-    """The logged-in parent with a known account; else to the parents' login, or refused."""
+    """The logged-in parent (or pupil: their own account, role pupil) with a known account;
+    else to the parents' login, or refused."""
     person = person_of(request)
     if person is None or person.kind != PARENT:
         raise LoginRequiredError(request.url.path, PARENT)
-    if site.access.directory.role_of(person.partner) != PARENT_ROLE:
+    if site.access.directory.role_of(person.partner) not in OWN_ACCOUNT_ROLES:
         return site.message(request, 403, "Geen toegang", "Uw account is niet bekend bij ketenbus.")
     return person
 
@@ -230,13 +235,15 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         found = await linked(request, child)
         if isinstance(found, Response):
             return found
-        _, view = found
+        person, view = found
+        pupil = is_pupil(person, site)
         return site.page(
             request,
             "ouders_toestemming.html",
             child=child,
-            handovers=consent_handovers(view),
-            opps=handelingsdelen(view),
+            handovers=consent_handovers(view, pupil),
+            opps=[] if pupil else handelingsdelen(view),
+            pupil=pupil,
             sent=verstuurd in (GIVE, REFUSE, WITHDRAW, AGREE, DISAGREE) and verstuurd,
             parents=True,
         )
@@ -253,14 +260,16 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         if isinstance(found, Response):
             return found
         parent, view = found
+        pupil = is_pupil(parent, site)
         handover = next(
-            (h for h in consent_handovers(view) if h["handover_id"] == str(handover_id)), None
+            (h for h in consent_handovers(view, pupil) if h["handover_id"] == str(handover_id)),
+            None,
         )
         if handover is None or keuze not in handover["choices"]:
             return site.message(
                 request, 400, "Niet verstuurd", "Voor deze overdracht kunt u dit nu niet kiezen."
             )
-        event = consent_event(keuze, child, handover_id, parent, site.today())
+        event = consent_event(keuze, child, handover_id, parent, site.today(), pupil)
         await site.portal.publish_as_parent(event, parent.partner)
         site.record(parent, WebOperation.ACT, child, purpose=Purpose.HANDOVER)
         log.info(
@@ -285,7 +294,13 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
             return found
         parent, view = found
         opp = next((o for o in handelingsdelen(view) if o["ref"] == str(opp_id)), None)
-        if opp is None or not opp["open"] or keuze not in (AGREE, DISAGREE):
+        # The handelingsdeel is the parents' to agree with, never the pupil's account's.
+        if (
+            opp is None
+            or not opp["open"]
+            or keuze not in (AGREE, DISAGREE)
+            or is_pupil(parent, site)
+        ):
             return site.message(
                 request, 400, "Niet verstuurd", "Over dit OPP kunt u dit nu niet kiezen."
             )
@@ -417,26 +432,39 @@ def objectable(view: dict[str, Any], parent: str) -> list[str]:
     ]
 
 
+def is_pupil(person: Person, site: ParentsSite) -> bool:
+    """Whether the logged-in account is the pupil's own (role pupil), not a parent's."""
+    return site.access.directory.role_of(person.partner) == PUPIL_ROLE
+
+
 def consent_event(
-    choice: str, child: str, handover_id: uuid.UUID, parent: Person, today: date
+    choice: str,
+    child: str,
+    handover_id: uuid.UUID,
+    parent: Person,
+    today: date,
+    pupil: bool = False,
 ) -> CloudEvent[Any]:
-    """The parents' answer as their own account's event, the person in it (pseudonymous)."""
+    """The parents' answer (or the pupil's, from their own account) as that account's event,
+    the person in it (pseudonymous)."""
     envelope = {"source": parent.partner, "subject": child, "ketenbusactor": parent.employee}
+    given_by: Literal["parents", "pupil"] = "pupil" if pupil else "parents"
     if choice == WITHDRAW:
         withdrawn = ConsentWithdrawnData(
-            handover_id=handover_id, given_by="parents", withdrawn_on=today
+            handover_id=handover_id, given_by=given_by, withdrawn_on=today
         )
         return ConsentWithdrawn.create(data=withdrawn, **envelope)
     given = ConsentRecordedData(
-        handover_id=handover_id, given_by="parents", granted=choice == GIVE, recorded_on=today
+        handover_id=handover_id, given_by=given_by, granted=choice == GIVE, recorded_on=today
     )
     return ConsentRecorded.create(data=given, **envelope)
 
 
-def consent_handovers(view: dict[str, Any]) -> list[dict[str, Any]]:
+def consent_handovers(view: dict[str, Any], pupil: bool = False) -> list[dict[str, Any]]:
     """The child's handovers that go only with consent (not yet delivered), each with its
     consent as recorded and what the parents may choose now (`choices`; none while the pupil
-    decides or before the school recorded the parents' view of the dossier)."""
+    decides or before the school recorded the parents' view of the dossier); for the pupil's
+    own account (`pupil`) the other way round: choices only where the pupil decides."""
     shown = []
     for handover in view.get("handovers", []):
         if handover.get("basis") != "consent" or handover.get("delivered_on"):
@@ -444,7 +472,7 @@ def consent_handovers(view: dict[str, Any]) -> list[dict[str, Any]]:
         consent = handover.get("consent") or {}
         status = consent.get("status")
         choices: list[str] = []
-        if not handover.get("pupil_decides") and handover.get("parents_viewed_on"):
+        if bool(handover.get("pupil_decides")) is pupil and handover.get("parents_viewed_on"):
             choices = [WITHDRAW] if status == "granted" else [GIVE, REFUSE]
             if status == "refused":
                 choices = [GIVE]
