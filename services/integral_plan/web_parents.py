@@ -89,6 +89,8 @@ CONSENT_STATUS = {
 OBJECTION_STATUS = {None: "in behandeling", "upheld": "toegewezen", "rejected": "afgewezen"}
 DECISIONS = {"upheld": "Toewijzen: wij stoppen met deze verwerking", "rejected": "Afwijzen"}
 EXPIRED = "Het formulier is verlopen; probeer het opnieuw."
+# The plan service takes an objection from a linked parent's account only (not yet the pupil's).
+PARENTS_ONLY = "Bezwaar maken kan hier (nog) alleen een ouder."
 HANDELINGSDEEL = {
     "pending": "nog niet gegeven",
     "granted": "ingestemd",
@@ -323,6 +325,8 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         if isinstance(found, Response):
             return found
         parent, view = found
+        if is_pupil(parent, site):
+            return site.message(request, 403, "Geen toegang", PARENTS_ONLY)
         return site.page(
             request,
             "ouders_bezwaar.html",
@@ -346,6 +350,8 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         if isinstance(found, Response):
             return found
         parent, view = found
+        if is_pupil(parent, site):
+            return site.message(request, 403, "Geen toegang", PARENTS_ONLY)
         if organisatie not in objectable(view, parent.partner) or doel not in set(Purpose):
             return site.message(
                 request, 400, "Niet verstuurd", "Kies een organisatie en een soort gegevens."

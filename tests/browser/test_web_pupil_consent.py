@@ -3,7 +3,9 @@ the parents, in a real headless Chromium, logged in at a real OpenID provider (a
 substantieel) as their own account (role pupil) the school linked to their record: each answer
 is the pupil's (`given_by: pupil`) as that account. Where the pupil is under 16 the page offers
 the pupil nothing and says the parents decide; the parents get no form where the pupil decides.
-The attack closed: the pupil's account posting on the handover where the parents decide."""
+The attack closed: the pupil's account posting on the handover where the parents decide. The
+objection page is the parents' (the plan service takes an objection from a parent's account
+only): the pupil gets none, and a post publishes nothing."""
 
 from __future__ import annotations
 
@@ -82,4 +84,20 @@ def test_the_pupil_cannot_answer_where_the_parents_decide(with_pupil: Site, page
     response = page.request.post(url, form={"keuze": "geven", "csrf": token or ""})
 
     assert 400 == response.status
+    assert before == len(site.portal.published)
+
+
+def test_the_pupil_gets_no_objection_form_and_a_post_publishes_nothing(
+    with_pupil: Site, page: Any
+) -> None:
+    site = with_pupil
+    before = len(site.portal.published)
+    log_in(page, f"{site.url}/ouders/{CHILD}/toestemming", PUPIL)
+    token = page.locator("input[name=csrf]").first.get_attribute("value")
+
+    shown = page.goto(f"{site.url}/ouders/{CHILD}/bezwaar")
+    form = {"organisatie": PO, "doel": "plan", "csrf": token or ""}
+    posted = page.request.post(f"{site.url}/ouders/{CHILD}/bezwaar", form=form)
+
+    assert (403, 403) == (shown.status, posted.status)
     assert before == len(site.portal.published)
