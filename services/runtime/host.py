@@ -659,6 +659,11 @@ async def take_leases(
     return keeper
 
 
+# How many consumers a service resumes at once: enough to overlap the waits of an election,
+# few enough not to flood a cluster that is electing.
+RESUME_AT_ONCE = 8
+
+
 async def start_consumers(
     spec: ServiceSpec, settings: Settings, ctx: ServiceContext, failed: asyncio.Event
 ) -> NatsBroker:
@@ -671,14 +676,29 @@ async def start_consumers(
     if js is None:
         raise RuntimeError("the service is not connected")
     ctx.next_delivery.clear()
-    for consumer in (part for c in spec.consumers for part in ctx.active(c)):
-        position = await ctx.call(ctx.application.position, consumer.tracking_name)
-        if not position and consumer.partition is not None:
-            # A partition never recorded goes on from where the service on one instance was.
-            position = await ctx.call(ctx.application.position, consumer.whole_tracking_name)
-        ctx.next_delivery[consumer.tracking_name] = await retrying(
-            f"resume {consumer.tracking_name}", partial(ensure_consumer, js, consumer, position)
-        )
+    # Resumed side by side (bounded): a partitioned service has a consumer per partition and
+    # stream (36 for the integral plan); one by one, each whose stream leader had just died
+    # waited out its request timeout in turn (73 s in the chaos test's leader kill).
+    bound = asyncio.Semaphore(RESUME_AT_ONCE)
+
+    async def resume(consumer: ConsumerSpec) -> None:
+        async with bound:
+            position = await ctx.call(ctx.application.position, consumer.tracking_name)
+            if not position and consumer.partition is not None:
+                # A partition never recorded goes on from where the service on one instance was.
+                position = await ctx.call(ctx.application.position, consumer.whole_tracking_name)
+            ctx.next_delivery[consumer.tracking_name] = await retrying(
+                f"resume {consumer.tracking_name}",
+                partial(ensure_consumer, js, consumer, position),
+            )
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for consumer in (part for c in spec.consumers for part in ctx.active(c)):
+                group.create_task(resume(consumer))
+    except ExceptionGroup as errors:
+        # The first fault, as one by one would have raised it (the caller retries or gives up).
+        raise errors.exceptions[0] from errors
     broker = NatsBroker(
         server_list(nats_url_of(settings)),
         middlewares=(fail_fast_middleware(failed, ctx),),
