@@ -38,6 +38,9 @@ YOUTH_CARE_BASIS = "youth-care-decision"  # one decision is its own scope (relat
 # Holding regie on an OPP or a youth-care part: its own basis, so that when regie moves on the
 # previous holder's relation ends while a party's relation on the same record stays.
 REGIE_BASIS = "regie"
+# A holder of doorzettingsmacht a dispute was escalated to: it sees the plan to decide, and
+# opens no sealed section (infra/relations.yaml).
+DISPUTE_HOLDER_BASIS = "dispute-holder"
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]
 Payer = Literal["school", "swv", "municipality"]
@@ -425,9 +428,20 @@ class FundingDisputed(ArrangementsContract[FundingDisputedData], name="funding-d
 class DisputeEscalated(ArrangementsContract[DisputeEscalatedData], name="dispute-escalated"):
     """The dispute went to the region's holders of doorzettingsmacht, with a deadline."""
 
+    def relation_changes(self) -> list[RelationChange]:
+        """Each holder may see the child's plan to decide (no sealed section)."""
+        d = self.data
+        scope = record_scope("dispute", d.dispute_id)
+        return _rel([h.partner for h in d.holders], scope, DISPUTE_HOLDER_BASIS)
+
 
 class DisputeDecided(ArrangementsContract[DisputeDecidedData], name="dispute-decided"):
     """A holder of doorzettingsmacht decided who pays."""
+
+    def relation_changes(self) -> list[RelationChange]:
+        """The holders' relation on the dispute ends (the rules add a grace period)."""
+        scope = record_scope("dispute", self.data.dispute_id)
+        return [RelationChange(None, DISPUTE_HOLDER_BASIS, scope, active=False)]
 
 
 class DisputeDeadlinePassed(

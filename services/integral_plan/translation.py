@@ -464,6 +464,8 @@ def _funding_disputed(plan: Plan, view: PlanView, event: arr.FundingDisputed) ->
 @projects(arr.DisputeEscalated)
 def _dispute_escalated(plan: Plan, view: PlanView, event: arr.DisputeEscalated) -> None:
     d = event.data
+    # The holders join the plan to decide (their relation opens no sealed section).
+    plan.involve(_parties(event), d.escalated_on)
     details = {"deadline": d.deadline.isoformat(), "holders": [h.partner for h in d.holders]}
     by = ", ".join(h.partner for h in d.holders)
     view.note_dispute(

@@ -17,7 +17,7 @@ from ketenbus_partner.plan import open_plan
 from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.bootstrap import service_spec
 from services.integral_plan.domain import Plan
-from services.integral_plan.query import PlanAccess
+from services.integral_plan.query import PlanAccess, takes_part
 from services.integral_plan.rebuild import SOURCES
 from services.integral_plan.translation import to_contract
 from services.runtime.outbox import outbound_event_id
@@ -207,6 +207,22 @@ def test_a_funding_dispute_is_followed_until_it_is_decided_and_the_split_is_the_
     assert [{"payer": "swv", "percent": 50}, {"payer": "municipality", "percent": 50}] == (
         arrangement["details"]["funding"]
     )
+
+
+def test_a_holder_of_doorzettingsmacht_joins_the_plan_to_decide_and_its_relation_ends_with_it() -> (
+    None
+):
+    agreed = arrangement_agreed(D)
+    disputed = funding_disputed(agreed, D + timedelta(days=3))
+    app = applied(agreed, disputed, dispute_escalated(disputed, D + timedelta(days=20)))
+    joined = parties(app)["gemeente-lingewaard"]
+    decided = dispute_decided(disputed, D + timedelta(days=30))
+
+    assert ("beslist over geschil (doorzettingsmacht)", True) == joined
+    assert takes_part(app.plan_of(CHILD), "gemeente-lingewaard")  # its web app shows the plan
+    assert [(None, "dispute-holder", f"dispute/{disputed.data.dispute_id}", False)] == [
+        (c.partner, c.basis, c.basis_id, c.active) for c in decided.relation_changes()
+    ]
 
 
 def test_a_variawet_request_is_noted_with_its_hours_and_way_back_to_full_time() -> None:

@@ -164,3 +164,13 @@ def test_an_arrangement_opens_until_its_end_date_and_then_is_relation_ended() ->
 
     assert access(running, "jeugdhulp-de-linde", Purpose.SUPPORT, scope).granted
     assert "relation-ended" == access(over, "jeugdhulp-de-linde", Purpose.SUPPORT, scope).code
+
+
+@pytest.mark.parametrize("purpose", list(Purpose))
+def test_a_holder_of_doorzettingsmacht_sees_the_plan_but_opens_no_sealed_section(
+    purpose: Purpose,
+) -> None:
+    facts = [Fact("gemeente-lingewaard", "dispute-holder", "dispute/d1")]
+
+    for scope in ("dispute/d1", "arrangement/a1", "gemeente-lingewaard"):
+        assert not access(facts, "gemeente-lingewaard", purpose, scope).granted
