@@ -24,6 +24,10 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+class _LibraryHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Ours among the root logger's handlers (a test runner keeps its own beside it)."""
+
+
 def configure_logging(settings: Settings, log_file: str | None = None) -> None:
     """Logging to stderr; with `log_file`, JSON lines appended to `<log dir>/<log_file>.log`
     instead (a command whose output is not a terminal keeps its output clean)."""
@@ -38,19 +42,28 @@ def configure_logging(settings: Settings, log_file: str | None = None) -> None:
     renderer: structlog.types.Processor = (
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     )
+    stamped: list[structlog.types.Processor] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[structlog.contextvars.merge_contextvars, *stamped, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
-    # faststream and nats-py log through the standard library; keep them quiet but visible.
-    logging.basicConfig(
-        level=max(level, logging.WARNING), stream=sys.stderr if log_file is None else stream
+    # faststream, nats-py and asyncio log through the standard library: quiet but visible, and
+    # rendered as our own lines (a plain-text warning or traceback broke the JSON lines).
+    handler = _LibraryHandler(sys.stderr if log_file is None else stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *stamped],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
     )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _LibraryHandler)]:
+        root.removeHandler(old)  # configured again (a test's backbone): one handler, the new one
+    root.addHandler(handler)
+    root.setLevel(max(level, logging.WARNING))

@@ -23,7 +23,9 @@ def defined_tests() -> set[str]:
     return {
         name
         for path in (ROOT / "tests").rglob("test_*.py")
-        for name in re.findall(r"^def (test_[a-z0-9_]+)\(", path.read_text(encoding="utf-8"), re.M)
+        for name in re.findall(
+            r"^\s*(?:async )?def (test_[a-z0-9_]+)\(", path.read_text(encoding="utf-8"), re.M
+        )
     }
 
 
