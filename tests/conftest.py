@@ -35,6 +35,7 @@ import nats
 import pytest
 
 from adapters.edexml.reader import SAMPLE
+from services.runtime.logging import configure_logging
 from services.runtime.nats_server import EmbeddedNats
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Backbone
@@ -129,6 +130,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 WIRE_DIRECTORY = pytest.StashKey[tuple[Path, bool]]()
 WIRE_CHECKED = pytest.StashKey[wire.Checked]()
+
+
+@pytest.fixture(autouse=True)
+def _log_to_stderr() -> None:
+    """Each test starts logging to stderr: a command run in-process may have left it in a file."""
+    configure_logging(Settings())
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -22,6 +22,22 @@ class _CurrentStderr:
 
     def flush(self) -> None:
         sys.stderr.flush()
+
+
+class _Sink:
+    """Where log lines go now: loggers are cached on first use with their stream, so they write
+    here and a later configuration (a command run again in one process) moves them all."""
+
+    target: Any = _CurrentStderr()
+
+    def write(self, text: str) -> int:
+        return int(self.target.write(text))
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+_SINK = _Sink()
 
 
 class _LibraryHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -42,6 +58,7 @@ def configure_logging(settings: Settings, log_file: str | None = None) -> None:
     renderer: structlog.types.Processor = (
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     )
+    _SINK.target = stream
     stamped: list[structlog.types.Processor] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -50,12 +67,12 @@ def configure_logging(settings: Settings, log_file: str | None = None) -> None:
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, *stamped, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _SINK)),
         cache_logger_on_first_use=True,
     )
     # faststream, nats-py and asyncio log through the standard library: quiet but visible, and
     # rendered as our own lines (a plain-text warning or traceback broke the JSON lines).
-    handler = _LibraryHandler(sys.stderr if log_file is None else stream)
+    handler = _LibraryHandler(_SINK)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *stamped],
