@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -144,7 +145,15 @@ class Bridge:
         supervisor of `ketenbus up` waits for that)."""
 
         async def answer_health(msg: Msg) -> None:
-            await msg.respond(b"ok")
+            # The health report every service answers (contracts/asyncapi.yaml, `health`).
+            report = {
+                "service": BRIDGE,
+                "nats": nc.is_connected,
+                "tasks": {},
+                "store": "ok",
+                "ready": True,
+            }
+            await msg.respond(json.dumps(report).encode())
 
         health = await nc.subscribe(health_subject(BRIDGE), cb=answer_health)
         try:

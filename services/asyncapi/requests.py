@@ -331,6 +331,7 @@ def complete(doc: dict[str, Any]) -> None:
     components["securitySchemes"] = security_schemes()
     _string_discriminators(schemas)
     health(doc)
+    instance_ping(doc)
 
 
 HEALTH_ADDRESS = "ketenbus.health.{service}"
@@ -435,6 +436,55 @@ def health(doc: dict[str, Any]) -> None:
     }
     for server in doc.get("servers", {}).values():
         server["security"] = [{"$ref": "#/components/securitySchemes/nats"}]
+
+
+INSTANCE_ADDRESS = "ketenbus.instance.{service}.{token}"
+
+
+def instance_ping(doc: dict[str, Any]) -> None:
+    """`ketenbus.instance.<service>.<token>`: an instance of a service answers there for as long
+    as its connection lives; the others ask before taking a lease it holds
+    (services/runtime/leases.py). Services only: no partner may send or read it."""
+    messages = doc["components"]["messages"]
+    messages["instance.request"] = {
+        "name": "instance-ping",
+        "title": "Instance ping",
+        "summary": "Is this instance still there? (empty body)",
+        "payload": {"type": "string", "maxLength": 0},
+        "examples": [{"name": "instance.request", "payload": ""}],
+    }
+    messages["instance.reply"] = {
+        "name": "instance-alive",
+        "title": "Instance alive",
+        "summary": "The instance is there (no responders: it is gone).",
+        "payload": {"type": "string", "const": "alive"},
+        "examples": [{"name": "instance.reply", "payload": "alive"}],
+    }
+    doc["channels"]["instance"] = {
+        "address": INSTANCE_ADDRESS,
+        "title": "Instance",
+        "description": "Where an instance of a service answers while it lives.",
+        "parameters": {
+            "service": {"description": "The service's name"},
+            "token": {"description": "The instance's random token, new at each start"},
+        },
+        "messages": {"Request": {"$ref": MESSAGES + "instance.request"}},
+    }
+    doc["channels"]["instance.reply"] = {
+        "address": None,
+        "description": "The instance's answer, on the asking instance's inbox.",
+        "messages": {"Message": {"$ref": MESSAGES + "instance.reply"}},
+    }
+    doc["operations"]["instance"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/instance"},
+        "summary": "An instance answers another instance's ping.",
+        "messages": [{"$ref": "#/channels/instance/messages/Request"}],
+        "reply": {
+            "channel": {"$ref": "#/channels/instance.reply"},
+            "messages": [{"$ref": "#/channels/instance.reply/messages/Message"}],
+        },
+    }
 
 
 def _string_discriminators(node: Any) -> None:
