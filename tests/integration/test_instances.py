@@ -319,9 +319,19 @@ async def _check(settings: Settings, nc: NatsClient, watcher: NatsClient) -> Non
         }
     finally:
         live.close()
-    # The relay published each once (ids unique), after the takeovers.
-    ids = await _plan_ids(watcher)
+    # The relay published each once (ids unique), after the takeovers. It relays what the
+    # instances recorded on its own clock (it polls the shared store), so the last wave may
+    # still be on its way when every plan is recorded: wait for it, never past the count.
+    ids = await eventually(
+        lambda: _relayed(watcher, 3 * PLANS), "the relay to publish every plan event"
+    )
     assert 3 * PLANS == len(ids) == len(set(ids))
+
+
+async def _relayed(nc: NatsClient, expected: int) -> list[str] | None:
+    ids = await _plan_ids(nc)
+    assert len(ids) <= expected, "more plan events on the stream than were recorded"
+    return ids if len(ids) == expected else None
 
 
 async def _plan_ids(nc: NatsClient) -> list[str]:
