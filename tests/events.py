@@ -29,6 +29,8 @@ from ketenbus_contracts.plan import (
     Party,
     PartyJoined,
     PartyJoinedData,
+    PartyLeft,
+    PartyLeftData,
     RegieAssigned,
     RegieAssignedData,
 )
@@ -119,6 +121,12 @@ def coordinator_assigned(
 def joined(by: Party, party: Party, on: date, child: str = CHILD) -> PartyJoined:
     return PartyJoined.create(
         source=by.partner, subject=child, data=PartyJoinedData(party=party, joined_on=on)
+    )
+
+
+def left(by: Party, party: Party, on: date, child: str = CHILD) -> PartyLeft:
+    return PartyLeft.create(
+        source=by.partner, subject=child, data=PartyLeftData(partner=party.partner, left_on=on)
     )
 
 

@@ -157,6 +157,7 @@ class PlanParty:
     since: date
     active: bool = True
     bases: tuple[str, ...] | None = None
+    left_on: date | None = None  # the day it left (it took part no longer): shown as ended
 
     @property
     def admitted(self) -> bool:
@@ -299,7 +300,7 @@ class Plan(Aggregate):
         left_on: date
 
         def change(self, plan: Plan) -> None:
-            plan._leaves(self.partner)
+            plan._leaves(self.partner, self.left_on)
 
     class RegieAssigned(Decided):
         domain: str
@@ -582,7 +583,7 @@ class Plan(Aggregate):
 
     @event("BasisEnded")
     def _basis_ended(self, partner: str, basis: str, on: date) -> None:
-        self.remove_basis(partner, basis)
+        self.remove_basis(partner, basis, on)
 
     @event("RegieRecorded")
     def _regie_recorded(self, domain: str, regisseur: str, since: date) -> None:
@@ -619,7 +620,7 @@ class Plan(Aggregate):
                 bases=(basis,) if basis else (),
             )
 
-    def remove_basis(self, partner: str, basis: str) -> None:
+    def remove_basis(self, partner: str, basis: str, on: date | None = None) -> None:
         party = self.parties.get(partner)
         if party is None or basis not in (party.bases or ()):
             return
@@ -627,7 +628,7 @@ class Plan(Aggregate):
         self.parties[partner] = replace(party, bases=bases)
         if not bases:
             # It took part by that relation alone: it leaves, as a party that leaves does.
-            self._leaves(partner)
+            self._leaves(partner, on)
 
     def _would_change(self, party: Mapping[str, str]) -> bool:
         current = self.parties.get(party["partner"])
@@ -642,8 +643,8 @@ class Plan(Aggregate):
         if party is not None and party.by_signal_alone:
             self.parties[by] = party.with_basis(ACTED)
 
-    def _leaves(self, partner: str) -> None:
-        self.parties[partner] = replace(self.parties[partner], active=False)
+    def _leaves(self, partner: str, on: date | None) -> None:
+        self.parties[partner] = replace(self.parties[partner], active=False, left_on=on)
         for domain in [d for d, r in self.regie.items() if r.regisseur == partner]:
             del self.regie[domain]
 

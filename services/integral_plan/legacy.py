@@ -83,7 +83,7 @@ class EnrolmentNoted(Noted):
     def apply(self, aggregate: Any) -> None:
         super().apply(aggregate)
         if not self.__dict__["enrolled"]:
-            aggregate.remove_basis(self.__dict__["school"], ENROLMENT)
+            aggregate.remove_basis(self.__dict__["school"], ENROLMENT, self.__dict__.get("on"))
 
 
 for _cls in (SignalNoted, RegieNoted, EnrolmentNoted):

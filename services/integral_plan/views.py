@@ -697,8 +697,11 @@ def shown(value: Any) -> Any:
 
 
 def _party(party: PlanParty) -> dict[str, Any]:
-    # A party admitted to the plan alone shows no bases (as it did before the views).
+    # A party admitted to the plan alone shows no bases (as it did before the views); one that
+    # takes part shows no end.
     shown_party: dict[str, Any] = shown(party)
     if party.bases is None:
         del shown_party["bases"]
+    if party.left_on is None:
+        del shown_party["left_on"]
     return shown_party

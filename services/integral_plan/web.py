@@ -617,7 +617,8 @@ def create_web_app(
 def shared_rows(
     plan: dict[str, Any], access: PlanAccess, name_of: Callable[[str], str]
 ) -> list[dict[str, Any]]:
-    """Per organisation on the plan: what kinds it shared, and what kinds it may see."""
+    """Per organisation on the plan: what kinds it shared, what kinds it may see, and whether
+    it still takes part (`active`; else `left_on`, the day its part ended)."""
     shared: dict[str, set[str]] = {}
     for partner, item in shared_items(plan):
         shared.setdefault(partner, set()).update(item.get("sealed", {}))
@@ -635,6 +636,9 @@ def shared_rows(
                 "contact": party["contact"],
                 "shared": [p.value for p in Purpose if p.value in shared.get(partner, set())],
                 "may_see": [p.value for p in Purpose if p.value in may_see],
+                # A party that left takes part no longer: shown apart, with the day it left.
+                "active": party.get("active", True),
+                "left_on": party.get("left_on"),
             }
         )
     return rows

@@ -48,6 +48,7 @@ from tests.events import (
     handover_started,
     integral_meeting_due,
     joined,
+    left,
     match,
     offer_failed,
     offer_made,
@@ -309,6 +310,19 @@ def test_an_enrolled_school_is_a_party_until_it_de_enrols_the_pupil() -> None:
 
     assert {PO: ("school van inschrijving", True)} == while_enrolled
     assert {PO: ("school van inschrijving", False)} == parties(app)
+
+
+def test_a_party_that_left_shows_the_day_its_part_ended_and_one_taking_part_none() -> None:
+    app = applied(enrolled(PO, D), joined(SCHOOL, WIJKTEAM_PARTY, D))
+    app.apply(de_enrolled(PO, D + timedelta(days=30)))
+    app.apply(left(WIJKTEAM_PARTY, WIJKTEAM_PARTY, D + timedelta(days=31)))
+    ended = {p["partner"]: p.get("left_on") for p in app.plan_of(CHILD)["parties"]}
+    app.apply(joined(WIJKTEAM_PARTY, WIJKTEAM_PARTY, D + timedelta(days=32)))
+    rejoined = {p["partner"]: p.get("left_on") for p in app.plan_of(CHILD)["parties"]}
+
+    expected = {PO: "2026-12-02", WIJKTEAM: "2026-12-03"}
+    assert expected == ended
+    assert {PO: "2026-12-02", WIJKTEAM: None} == rejoined
 
 
 def test_de_enrolment_leaves_a_school_on_the_plan_that_joined_it_itself() -> None:
