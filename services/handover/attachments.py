@@ -57,7 +57,7 @@ from ketenbus_contracts.sealing import (
     verify_signed,
 )
 from ketenbus_partner.attachments import CHUNK_BYTES, chunks_of
-from services.runtime.replay import ReplayGuard
+from services.runtime.replay import ReplayGuard, Replays
 from services.runtime.streams import HANDOVER_ATTACHMENTS
 
 log = structlog.get_logger(__name__)
@@ -103,7 +103,8 @@ class AttachmentDesk:
     nc: NatsClient
     public_key_for: Callable[[str], OKPKey | None]
     access: Access
-    replays: ReplayGuard = field(default_factory=lambda: ReplayGuard(MAX_REQUEST_SKEW_SECONDS))
+    # The running service's shared guard (services.runtime.replay), or one in memory.
+    replays: Replays = field(default_factory=lambda: ReplayGuard(MAX_REQUEST_SKEW_SECONDS))
     uploads: OrderedDict[str, _Upload] = field(default_factory=OrderedDict)
     cache: OrderedDict[str, tuple[uuid.UUID, bytes]] = field(default_factory=OrderedDict)
     _store: ObjectStore | None = None
@@ -129,7 +130,7 @@ class AttachmentDesk:
             raise _Refused("invalid-request")
         if op == "put" and request.sha256 != hashlib.sha256(body).hexdigest():
             raise _Refused("bad-signature")  # the chunk is not the one that was signed
-        if not self.replays.first_time(request.partner, request.nonce, time.time()):
+        if not await self.replays.first(request.partner, request.nonce, time.time()):
             raise _Refused("replayed-request")
         refusal = await self.access(request.handover_id, request.partner, op)
         if refusal is not None:

@@ -81,7 +81,9 @@ def _open_desk(ctx: ServiceContext | None) -> AttachmentDesk:
         found = registry.public_keys(partner)
         return None if found is None else found.signing
 
-    return AttachmentDesk(ctx.nc, public_key_for, access)
+    if ctx.replays is None:
+        return AttachmentDesk(ctx.nc, public_key_for, access)
+    return AttachmentDesk(ctx.nc, public_key_for, access, ctx.replays)
 
 
 def attachment_desk(router: NatsRouter, ctx: ServiceContext | None) -> None:

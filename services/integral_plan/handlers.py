@@ -90,6 +90,10 @@ class WorklistAnswer(BaseModel):
     refusal: str | None = None
 
 
+# The queue group of the queries' subscribers: the service's name, as `Answers` has it.
+QUERY_GROUP = "integral-plan"
+
+
 def queries(router: NatsRouter, ctx: ServiceContext | None) -> None:
     """The plan's and the worklist's signed queries (request/reply)."""
     access: list[PlanAccess] = []
@@ -97,11 +101,14 @@ def queries(router: NatsRouter, ctx: ServiceContext | None) -> None:
     def plan_access() -> PlanAccess:
         if not access:
             app = application_of(ctx, IntegralPlanApplication)
-            access.append(PlanAccess.of(app.registry))
+            access.append(PlanAccess.of(app.registry, None if ctx is None else ctx.replays))
         return access[0]
 
+    # Queue group: one instance answers each query (every instance would answer it, and with
+    # the shared replay guard all but the first would answer `replayed-request`).
     @router.subscriber(
         PLAN_QUERY_SUBJECT,
+        queue=QUERY_GROUP,
         title="integral-plan/query",
         description=(
             "Request/reply: a child's plan as the asking partner may receive it. Body: a signed "
@@ -117,13 +124,14 @@ def queries(router: NatsRouter, ctx: ServiceContext | None) -> None:
 
     @router.subscriber(
         WORKLIST_QUERY_SUBJECT,
+        queue=QUERY_GROUP,
         title="integral-plan/worklist",
         description="Request/reply: a signed PlanQuery (op worklist): the partner's worklist.",
     )
     async def on_worklist(query: SkipValidation[str], msg: NatsMessage) -> WorklistAnswer:
         app = application_of(ctx, IntegralPlanApplication)
         try:
-            signed = plan_access().verify(msg.body.decode("ascii", "replace"))
+            signed = await plan_access().verify(msg.body.decode("ascii", "replace"))
         except PlanQueryError as exc:
             return WorklistAnswer(ok=False, refusal=exc.code)
         worklist = await ctx.call(app.worklist, signed.partner)  # type: ignore[union-attr]
@@ -139,7 +147,7 @@ async def _signed_plan_query(
     ctx: ServiceContext, app: IntegralPlanApplication, access: PlanAccess, body: bytes
 ) -> PlanAnswer:
     try:
-        query = access.verify(body.decode("ascii", "replace"))
+        query = await access.verify(body.decode("ascii", "replace"))
     except PlanQueryError as exc:
         return PlanAnswer(found=False, refusal=exc.code)
     if query.child is None:

@@ -12,6 +12,7 @@ a partner sees its own, and those of a match it is told of without their section
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from services.integral_plan.views import DOSSIER, HANDOVERS
 from services.policy.loading import load_register
 from services.runtime.parent_links import OWN_ACCOUNT_ROLES
 from services.runtime.partners import PartnerRegistry
-from services.runtime.replay import ReplayGuard
+from services.runtime.replay import ReplayGuard, Replays
 
 
 class NotOnPlanError(PermissionError):
@@ -37,21 +38,29 @@ class NotOnPlanError(PermissionError):
 class PlanAccess:
     """Checks signed queries against the partner registry and the processing register."""
 
-    def __init__(self, directory: PartnerRegistry, register: ProcessingRegister) -> None:
+    def __init__(
+        self,
+        directory: PartnerRegistry,
+        register: ProcessingRegister,
+        replays: Replays | None = None,
+    ) -> None:
         self.directory = directory
         self.register = register
-        self.replays = ReplayGuard(MAX_REQUEST_SKEW_SECONDS)
+        # The running service's shared guard (its instances', kept over a restart), else one
+        # in memory.
+        self.replays: Replays = replays or ReplayGuard(MAX_REQUEST_SKEW_SECONDS)
 
     @classmethod
     def load(cls, data_dir: Path) -> PlanAccess:
         return cls(PartnerRegistry.load(data_dir), load_register())
 
     @classmethod
-    def of(cls, directory: PartnerRegistry | None) -> PlanAccess:
-        """With the registry the service's composition root loaded (`Service`)."""
+    def of(cls, directory: PartnerRegistry | None, replays: Replays | None = None) -> PlanAccess:
+        """With the registry the service's composition root loaded (`Service`) and its running
+        service's replay guard."""
         if directory is None:
             raise RuntimeError("the plan's queries are answered with its service's registry")
-        return cls(directory, load_register())
+        return cls(directory, load_register(), replays)
 
     def _signing_key(self, partner: str) -> OKPKey | None:
         keys = self.directory.public_keys(partner)
@@ -61,10 +70,14 @@ class PlanAccess:
             keys = self.directory.public_keys(partner)
         return keys.signing if keys else None
 
-    def verify(self, token: str) -> PlanQuery:
-        """The query, if signed by a registered partner and not answered before; raises
-        PlanQueryError."""
-        return verify_plan_query(token, self._signing_key, first_time=self.replays.first_time)
+    async def verify(self, token: str) -> PlanQuery:
+        """The query, if signed by a registered partner, fresh and not answered before (by any
+        instance); raises PlanQueryError."""
+        now = time.time()
+        query = verify_plan_query(token, self._signing_key, now=now)
+        if not await self.replays.first(query.partner, query.nonce, now):
+            raise PlanQueryError("replayed-request", "this signed request was answered before")
+        return query
 
     def role_of(self, partner: str) -> str:
         try:

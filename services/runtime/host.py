@@ -40,9 +40,17 @@ from services.runtime.observe import Metrics, http_port, serve_http
 from services.runtime.outbox import OutboxRelay, Translate
 from services.runtime.partitions import instance_id, running_partitions
 from services.runtime.receipts import batch_receipts, publish_receipts
+from services.runtime.replay import Replays, SharedReplayGuard
 from services.runtime.settings import Settings, server_list
 from services.runtime.store import TrackedApplication, UnexpectedHandlerError
-from services.runtime.streams import INBOUND, ConsumerSpec, ObjectStoreSpec, drift, ensure_consumer
+from services.runtime.streams import (
+    INBOUND,
+    REPLAY_GUARDED,
+    ConsumerSpec,
+    ObjectStoreSpec,
+    drift,
+    ensure_consumer,
+)
 from services.runtime.watch import ServiceGaveUpError, Watch, retrying, watched
 
 log = structlog.get_logger(__name__)
@@ -93,6 +101,9 @@ class ServiceContext:
     keeper: Keeper | None = None
     # Per partition's consumer, the other partitions' messages it skipped since it last recorded.
     skipped: dict[str, int] = field(default_factory=dict)
+    # The nonces of the signed requests the service answered, shared by its instances
+    # (services.runtime.replay); None for a service that answers none.
+    replays: Replays | None = None
 
     def active(self, consumer: ConsumerSpec) -> tuple[ConsumerSpec, ...]:
         """What runs of one declared consumer on this instance: itself, or partitioned, its
@@ -514,6 +525,11 @@ async def run_service(
     nc = await connect(settings, spec.name)
     js = nc.jetstream()
     try:
+        replays: SharedReplayGuard | None = None
+        if spec.name in REPLAY_GUARDED:
+            replays = await retrying(
+                "open replay guard", partial(SharedReplayGuard.open, nc, settings, spec.name)
+            )
         keeper = await take_leases(spec, settings, nc, partitions)
     except BaseException:
         with contextlib.suppress(Exception):
@@ -529,7 +545,11 @@ async def run_service(
         service=spec.name,
         witness=witness,
         keeper=keeper,
+        replays=replays,
     )
+    if replays is not None and hasattr(application, "replays"):
+        # kluis's and the pseudonym service's requests are checked in the store thread.
+        setattr(application, "replays", replays)  # noqa: B010 - an application's own guard
     # The long-running tasks, each watched: a failed one starts again after a pause, or the
     # service gives up (`gave_up`) and exits non-zero for its supervisor to start it again.
     gave_up = asyncio.Event()

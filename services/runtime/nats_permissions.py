@@ -50,11 +50,13 @@ from services.runtime.streams import (
     INBOUND,
     LEASES,
     PARTNER_READERS,
+    REPLAY_GUARDED,
     ConsumerSpec,
     UnknownStreamError,
     consumer_named,
     deadletter_subject,
     receipt_subject,
+    replay_bucket,
     stream_named,
     stream_of_subject,
 )
@@ -234,6 +236,19 @@ def lease_subjects(service: str) -> list[str]:
     ]
 
 
+def replay_guard_subjects(service: str) -> list[str]:
+    """A service's own replay guard (services/runtime/replay.py): creating a nonce's key in its
+    bucket (and, when the key exists, the direct get nats-py's create makes to tell a deleted
+    key). No other user may, so no partner can forget a nonce or spend one ahead."""
+    bucket = replay_bucket(service).name
+    stream = f"KV_{bucket}"
+    return [
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.>",
+        f"$KV.{bucket}.>",
+    ]
+
+
 def partner_readers(entry: PartnerEntry, rules: PermissionsFile) -> list[ConsumerSpec]:
     """The consumers the backbone declares for a registered partner (none for a service)."""
     if entry.is_service:
@@ -280,6 +295,8 @@ def service_permissions(spec: ServiceSpec) -> Permissions:
     for store in spec.object_stores:
         publish += object_store_subjects(store.name)
     publish += lease_subjects(spec.name)
+    if spec.name in REPLAY_GUARDED:
+        publish += replay_guard_subjects(spec.name)
     subscribe = [
         # Replies, fetches included (services.runtime.host `own_inboxes`): its own inbox only.
         f"{inbox_prefix(spec.name)}.>",

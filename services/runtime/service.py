@@ -38,7 +38,7 @@ from services.runtime.outbound import Outbound
 from services.runtime.outbox import Translate
 from services.runtime.partitions import listed_partitions
 from services.runtime.partners import PartnerRegistry
-from services.runtime.replay import ReplayGuard
+from services.runtime.replay import ReplayGuard, Replays
 from services.runtime.settings import Settings, tick_interval
 from services.runtime.store import Batch, Clock, Inbound, TrackedApplication, store_env, utcnow
 from services.runtime.streams import (
@@ -238,7 +238,9 @@ class RequestDesk(ServiceApplication, Generic[Directory]):
         super().__init__(env, clock, inbound=inbound)
         self.directory = directory
         self.own_keys = own_keys
-        self.replays = ReplayGuard(MAX_REQUEST_SKEW_SECONDS)
+        # In memory until its running service gives it the shared guard (its instances' own
+        # bucket, kept over a restart: services.runtime.replay); checked in the store thread.
+        self.replays: Replays = ReplayGuard(MAX_REQUEST_SKEW_SECONDS)
 
 
 class Keyed(Protocol[A_co]):

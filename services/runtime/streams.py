@@ -8,9 +8,10 @@ Subjects:
 - `feed.<partner>.>`: what the backbone delivers to one partner (stream FEED), read through the
   partner's durable consumer `feed-<partner>`, which the backbone creates and owns.
 
-Who declares what: the supervisor (`ensure_streams`) declares the streams, the object stores and
-the partners' feed consumers; each service declares only its own durable consumers
-(`ensure_consumer`, from its stored position), so two processes never race over one consumer.
+Who declares what: the supervisor (`ensure_streams`) declares the streams, the object stores,
+the key-value buckets (leases, the replay guards' nonces) and the partners' feed consumers;
+each service declares only its own durable consumers (`ensure_consumer`, from its stored
+position), so two processes never race over one consumer.
 
 The duplicate window is what makes a re-publish by the outbox relay after a crash harmless
 (`Nats-Msg-Id` = event id); the relay still keeps its own position, since dedup only covers
@@ -43,6 +44,7 @@ from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
+from ketenbus_contracts.sealing import MAX_REQUEST_SKEW_SECONDS
 from ketenbus_partner.feed import FEED_STREAM, feed_durable, feed_filter
 from services.infra import INFRA_DIR
 from services.runtime.partitions import partition_of
@@ -229,6 +231,24 @@ LEASES = KeyValueSpec(
     name="ketenbus-leases",
     description="Leases of the services' instances: partitions, outbox, ticks, membership",
 )
+
+# The services that answer partners' signed requests (with `issued_at` and `nonce`) keep the
+# nonces they answered in a bucket of their own, shared by their instances and kept over a
+# restart (services.runtime.replay): kluis's key, seal, reseal and batch requests, the
+# pseudonym service's, the plan and worklist queries, the handover's attachment requests.
+REPLAY_GUARDED: tuple[str, ...] = ("kluis", "pseudonym", "integral-plan", "handover")
+# A nonce lives as long as its request can be fresh on any instance: a request is fresh while
+# its `issued_at` lies within MAX_REQUEST_SKEW_SECONDS (120 s) of the instance's clock either
+# way, so up to 240 s after it was first seen; 60 s more for the instances' clocks.
+REPLAY_TTL = 2.0 * MAX_REQUEST_SKEW_SECONDS + 60.0
+
+
+def replay_bucket(service: str) -> KeyValueSpec:
+    """The bucket of the nonces `service` answered (its own user's only)."""
+    return KeyValueSpec(
+        name=f"ketenbus-replays-{service}",
+        description=f"Nonces of the signed requests {service} answered, each for {REPLAY_TTL:g} s",
+    )
 
 
 HANDOVER_ATTACHMENTS = ObjectStoreSpec(
@@ -541,6 +561,8 @@ async def ensure_streams(
     for store in OBJECT_STORES:
         await ensure_object_store(js, store, replicas)
     await ensure_key_value(js, LEASES, replicas, lease_ttl)
+    for service in REPLAY_GUARDED:
+        await ensure_key_value(js, replay_bucket(service), replicas, REPLAY_TTL)
     for consumer in owned:
         await declare_consumer(js, consumer)
 
