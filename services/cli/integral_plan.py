@@ -50,6 +50,9 @@ class LazyPortal:
     async def shared(self, child: str) -> dict[str, Any] | None:
         return await (await self._connected()).shared(child)  # type: ignore[no-any-return]
 
+    async def pseudonym(self, bsn: str) -> str:
+        return await (await self._connected()).pseudonym(bsn)  # type: ignore[no-any-return]
+
     async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
         return await (await self._connected()).forward(subject, token)  # type: ignore[no-any-return]
 

@@ -25,6 +25,7 @@ from ketenbus_contracts.sealing import SealingError
 from ketenbus_partner.keyring import KeyRefusedError, Keyring
 from ketenbus_partner.keys import load_or_create_partner_keys
 from ketenbus_partner.plan import ask, kinds_only, open_plan, query_plan, query_worklist
+from ketenbus_partner.pseudonyms import PseudonymClient
 from ketenbus_partner.publish import publish_signed
 
 
@@ -36,6 +37,10 @@ class Portal(Protocol):
 
     async def worklist(self) -> dict[str, Any]:
         """The partner's worklist."""
+
+    async def pseudonym(self, bsn: str) -> str:
+        """The child's pseudonym from its BSN, asked of the pseudonym service as the partner
+        (the BSN sealed to the service's key); raises PseudonymClientError."""
 
     async def shared(self, child: str) -> dict[str, Any] | None:
         """The plan's clear parts (who takes part, what kinds of sections): the parents' view."""
@@ -86,6 +91,7 @@ class NatsPortal:
         self._nc = nc
         self._timeout = timeout
         self._keyring = Keyring.for_partner(data_dir, partner, nc)
+        self._pseudonyms = PseudonymClient.for_partner(data_dir, partner, nc, timeout=timeout)
         self._data_dir = data_dir
         self._connect_as = connect_as
 
@@ -98,6 +104,9 @@ class NatsPortal:
 
     async def worklist(self) -> dict[str, Any]:
         return await query_worklist(self._nc, self._keyring.keys, self._timeout)
+
+    async def pseudonym(self, bsn: str) -> str:
+        return await self._pseudonyms.child(bsn)
 
     async def shared(self, child: str) -> dict[str, Any] | None:
         # The parents' view: the clear parts of what this partner may receive, and the kinds.

@@ -5,6 +5,8 @@ Pages, for the organisation the portal runs for:
   their date, stalled handovers, new matches);
 - `/plan/{kind}`: a child's plan (parties, goals, actions, handovers, arrangements, attendance,
   signals) with its timeline, opened with the organisation's keys;
+- `/signaal`: a signal about a child new to ketenbus, by its BSN, name and birth date (the
+  pseudonym asked, the sections sealed by kluis, as a partner's first signal);
 - `/ouders/{kind}`: what is shared about the child and with whom (kinds, never content);
 - `/ouders/{kind}/overdrachtsdossier` (and `/kopie`, a JSON copy to download): the handover
   dossier before it goes, opened with the logged-in parent's account keys (inzage).
@@ -33,6 +35,7 @@ from fastapi.templating import Jinja2Templates
 
 from ketenbus_contracts.plan import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_partner.pseudonyms import PseudonymClientError
 from services.integral_plan.portal import Portal
 from services.integral_plan.query import PlanAccess
 from services.integral_plan.web_auth import (
@@ -55,7 +58,12 @@ from services.integral_plan.web_auth import (
     person_of,
     professional_of,
 )
-from services.integral_plan.web_casework import casework_routes, handover_forms, signal_codes
+from services.integral_plan.web_casework import (
+    casework_routes,
+    handover_forms,
+    send_new_child_signal,
+    signal_codes,
+)
 from services.integral_plan.web_forms import (
     DOMAINS,
     SENT,
@@ -250,6 +258,14 @@ SIGNAL_STATUS = {"active": "actief", "withdrawn": "ingetrokken", "risk-ended": "
 BEARER = "Bearer "
 NO_PLAN = "not-on-plan"
 REFUSED_STATUS = {"not-on-plan": 404, "invalid-request": 400}
+SIGNAL_PENDING = (
+    "Het signaal is afgegeven. Het plan van dit kind staat hier zodra de plandienst het heeft "
+    "verwerkt: ververs de pagina straks."
+)
+PSEUDONYM_UNAVAILABLE = (
+    "De pseudonimiseringsdienst antwoordt nu niet: het signaal is niet afgegeven. Probeer het "
+    "later opnieuw."
+)
 
 log = structlog.get_logger("web")
 
@@ -465,10 +481,45 @@ def create_web_app(
         person = professional(request, "read-plan")
         plan = await portal.plan(child)
         record(person, WebOperation.READ_PLAN, child, shown=plan is not None, refusal=NO_PLAN)
+        if plan is None and verstuurd == "signaal":
+            # A first signal about a child new to ketenbus: its plan comes once processed.
+            return message(request, 200, "Signaal afgegeven", SIGNAL_PENDING)
         if plan is None:
             return not_found(request, "Er is geen plan van dit kind waarbij u betrokken bent.")
         sent = SENT.get(verstuurd or "")
         return page(request, "plan.html", plan=plan, today=clock().date(), sent=sent)
+
+    @app.get("/signaal", response_class=HTMLResponse, summary="Signaal afgeven: nieuw kind (HTML)")
+    async def new_signal_page(request: Request) -> HTMLResponse:
+        professional(request, "register-signal")
+        return page(request, "signaal.html")
+
+    @app.post("/signaal", include_in_schema=False)
+    async def new_signal(request: Request) -> Response:
+        """A signal about a child by its BSN, name and birth date (the BSN only in this post's
+        body: never in a URL, a log line, a subject or a header)."""
+        person = professional(request, "register-signal")
+        form = await request.form()
+        csrf = form.get("csrf")
+        if not csrf_ok(request, csrf if isinstance(csrf, str) else None):
+            return message(
+                request, 400, "Niet verstuurd", "Het formulier is verlopen; probeer het opnieuw."
+            )
+        on = OnPlan({}, clock().date(), portal.partner, person.employee, "", person.function)
+        try:
+            checked, child, events = await send_new_child_signal(portal, form, on)
+        except PseudonymClientError as exc:
+            log.warning(
+                "web.pseudonym_unavailable", error=type(exc).__name__, employee=person.employee
+            )
+            return message(request, 503, "Niet verstuurd", PSEUDONYM_UNAVAILABLE)
+        if child is None:
+            return page(request, "signaal.html", 400, checked=checked)
+        record(person, WebOperation.ACT, child)
+        log.info(
+            "web.published", form=checked.form, event_id=str(events[0].id), employee=person.employee
+        )
+        return RedirectResponse(f"/plan/{child}?verstuurd=signaal", 303)
 
     async def act(
         request: Request, child: str, action: str, fill: PlanForm, ref: str = ""

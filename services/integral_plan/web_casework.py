@@ -24,8 +24,10 @@ plan, registered by `casework_routes` from `create_web_app`:
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
 from typing import Any, get_args
@@ -39,6 +41,7 @@ from ketenbus_contracts.arrangements import (
     FundingShare,
     Payer,
 )
+from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.handover import (
     ConsentRecorded,
     ConsentRecordedData,
@@ -49,12 +52,15 @@ from ketenbus_contracts.handover import (
     ParentsViewedData,
     Transition,
 )
+from ketenbus_contracts.pseudonym import is_valid_bsn
 from ketenbus_contracts.signalling import (
     SignalDetails,
     Signaller,
     SignalRegistered,
     SignalRegisteredData,
 )
+from ketenbus_partner.pseudonyms import PseudonymRefusedError
+from services.integral_plan.portal import Portal
 from services.integral_plan.web_forms import (
     Checked,
     Child,
@@ -62,6 +68,7 @@ from services.integral_plan.web_forms import (
     OnPlan,
     PlanForm,
     identity_of,
+    publish_draft,
     values_of,
 )
 from services.policy.handover import HandoverRules, load_disclosure_rules, load_rules
@@ -70,6 +77,9 @@ from services.policy.signal_codes import SignalCodes, load_signal_codes
 # act(request, child, action, form, ref): the web app's one way to post a form on a plan.
 Act = Callable[[Request, str, str, PlanForm, str], Awaitable[Response]]
 MAX_CONTACT = 200
+MAX_NAME = 200
+NEW_CHILD = "nieuw-signaal"  # the new child's signal form
+BSN_REFUSED = {"invalid-bsn": "Dit is geen geldig BSN (de elfproef klopt niet): controleer het."}
 PAYERS: tuple[str, ...] = get_args(Payer)
 # The form's field per payer (Dutch), in the order the form shows them.
 SHARE_FIELDS = {"school": "school", "swv": "swv", "municipality": "gemeente"}
@@ -80,10 +90,22 @@ def signal_codes() -> SignalCodes:
     return load_signal_codes()
 
 
-def signal_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
+@dataclass(frozen=True)
+class NewChild:
+    """Who a child new to ketenbus is, as the signaller typed it (sealed under `identity`)."""
+
+    bsn: str
+    name: str
+    birth_date: date
+
+
+def signal_form(
+    form: Mapping[str, Any], on: OnPlan, child: NewChild | None = None
+) -> tuple[Checked, Draft | None]:
     """`Signaal afgeven`: one or more concern codes, notes, how to reach the signaller, and the
-    birth date where the plan does not open one; one active signal per organisation."""
-    codes = signal_codes()
+    birth date where the plan does not open one; one active signal per organisation. For a
+    child new to ketenbus (`child`, checked by `new_child_form`) its BSN, name and birth date
+    go with the signal, sealed under `identity`."""
     concern = _many(form, "zorg")
     checked = Checked("signaal", values_of(form) | {"zorg": ",".join(concern)})
     mine = [
@@ -94,26 +116,14 @@ def signal_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | N
     if mine:
         checked.errors["actie"] = "U heeft al een actief signaal over dit kind."
         return checked, None
-    if not concern:
-        checked.errors["zorg"] = "Kies ten minste één zorggebied."
-    elif not set(concern) <= set(codes.concern_domains):
-        checked.errors["zorg"] = "Kies zorggebieden uit de lijst."
-    notes = checked.text("toelichting", "de toelichting", required=False)
-    contact = checked.text("contact", "hoe u bereikbaar bent")
-    if len(contact) > MAX_CONTACT:
-        checked.errors["contact"] = f"Uw bereikbaarheid is te lang (ten hoogste {MAX_CONTACT})."
-    born = _birth_date(checked, on)
-    band = codes.age_band(born, on.today) if born else None
-    if born and band is None and "geboortedatum" not in checked.errors:
-        checked.errors["geboortedatum"] = (
-            f"Vanaf {codes.age_limit_years} jaar is een signaal niet meer mogelijk."
-        )
+    born = child.birth_date if child else _birth_date(checked, on)
+    concern, notes, contact, band = _signal_fields(checked, concern, born, on.today)
     if not checked.ok or born is None or band is None:
         return checked, None
     signal_id = uuid.uuid4()
     role = (on.role or "professional")[:80]
     signaller = Signaller(partner=on.partner, role=role, contact=contact)
-    removal = codes.removal_on(on.today, born)
+    removal = signal_codes().removal_on(on.today, born)
 
     def build(event_id: uuid.UUID, sealed: dict[Any, str]) -> SignalRegistered:
         data = SignalRegisteredData(
@@ -126,8 +136,82 @@ def signal_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | N
         )
         return on.event(SignalRegistered, event_id, data, purposes=sorted(sealed))
 
-    details = SignalDetails(concern=concern, notes=notes, birth_date=born)
+    who = {"bsn": child.bsn, "name": child.name} if child else {}
+    details = SignalDetails(concern=concern, notes=notes, birth_date=born, **who)
     return checked, Draft(details, build, "signaal")
+
+
+def _signal_fields(
+    checked: Checked, concern: list[str], born: date | None, today: date
+) -> tuple[list[str], str, str, str | None]:
+    """The signal's concern codes (from the region's list), notes, contact and age band."""
+    codes = signal_codes()
+    if not concern:
+        checked.errors["zorg"] = "Kies ten minste één zorggebied."
+    elif not set(concern) <= set(codes.concern_domains):
+        checked.errors["zorg"] = "Kies zorggebieden uit de lijst."
+    notes = checked.text("toelichting", "de toelichting", required=False)
+    contact = checked.text("contact", "hoe u bereikbaar bent")
+    if len(contact) > MAX_CONTACT:
+        checked.errors["contact"] = f"Uw bereikbaarheid is te lang (ten hoogste {MAX_CONTACT})."
+    band = codes.age_band(born, today) if born else None
+    if born and band is None and "geboortedatum" not in checked.errors:
+        checked.errors["geboortedatum"] = (
+            f"Vanaf {codes.age_limit_years} jaar is een signaal niet meer mogelijk."
+        )
+    return concern, notes, contact, band
+
+
+def new_child_form(form: Mapping[str, Any], today: date) -> tuple[Checked, NewChild | None]:
+    """`Signaal afgeven` for a child new to ketenbus: its BSN (nine digits passing the
+    elfproef), name and birth date, with the signal's own fields, all checked before anything
+    is asked; errors on the form (`nieuw-signaal`), never the BSN anywhere but the form."""
+    concern = _many(form, "zorg")
+    checked = Checked(NEW_CHILD, values_of(form) | {"zorg": ",".join(concern)})
+    bsn = re.sub(r"[\s.]", "", checked.values.get("bsn", ""))
+    if not bsn:
+        checked.errors["bsn"] = "Vul het BSN van het kind in."
+    elif not re.fullmatch(r"[0-9]{9}", bsn):
+        checked.errors["bsn"] = "Een BSN bestaat uit negen cijfers."
+    elif not is_valid_bsn(bsn):
+        checked.errors["bsn"] = BSN_REFUSED["invalid-bsn"]
+    name = checked.text("naam", "de naam van het kind")
+    if len(name) > MAX_NAME:
+        checked.errors["naam"] = f"De naam is te lang (ten hoogste {MAX_NAME} tekens)."
+    born = _typed_birth_date(checked, today)
+    _signal_fields(checked, concern, born, today)
+    if not checked.ok or born is None:
+        return checked, None
+    return checked, NewChild(bsn=bsn, name=name, birth_date=born)
+
+
+async def send_new_child_signal(
+    portal: Portal, form: Mapping[str, Any], on: OnPlan
+) -> tuple[Checked, str | None, list[CloudEvent[Any]]]:
+    """A signal about a child new to ketenbus, as a partner's system registers its first one
+    (docs/partners.md steps 3 to 6): the form checked, the child's pseudonym asked of the
+    pseudonym service by its BSN (sealed to the service), both sections sealed (by kluis
+    itself while the organisation has no relation with the child yet: `ketenbus.kluis.seal`),
+    signed and published as the organisation with the person in it. The checked form, and the
+    pseudonym and events once sent (None and none when the form goes back with its errors).
+    Raises PseudonymServiceUnavailableError when the pseudonym service does not answer."""
+    checked, child = new_child_form(form, on.today)
+    if child is None:
+        return checked, None, []
+    try:
+        pseudonym = await portal.pseudonym(child.bsn)
+    except PseudonymRefusedError as refused:
+        checked.errors["bsn"] = BSN_REFUSED.get(
+            refused.code, "Voor dit BSN is geen signaal mogelijk."
+        )
+        return checked, None, []
+    plan = await portal.plan(pseudonym)
+    on = replace(on, plan=plan or {"child": pseudonym})
+    signal, draft = signal_form(form, on, child)
+    if draft is None:
+        checked.errors.update(signal.errors)
+        return checked, None, []
+    return checked, pseudonym, await publish_draft(portal, draft, pseudonym)
 
 
 def _many(form: Mapping[str, Any], name: str) -> list[str]:
@@ -143,6 +227,10 @@ def _birth_date(checked: Checked, on: OnPlan) -> date | None:
     known = (identity_of(on.plan) or {}).get("birth_date")
     if known:
         return date.fromisoformat(str(known))
+    return _typed_birth_date(checked, on.today)
+
+
+def _typed_birth_date(checked: Checked, today: date) -> date | None:
     value = checked.values.get("geboortedatum", "").strip()
     if not value:
         checked.errors["geboortedatum"] = "Vul de geboortedatum van het kind in."
@@ -152,7 +240,7 @@ def _birth_date(checked: Checked, on: OnPlan) -> date | None:
     except ValueError:
         checked.errors["geboortedatum"] = "De geboortedatum is geen datum (jjjj-mm-dd)."
         return None
-    if born > on.today:
+    if born > today:
         checked.errors["geboortedatum"] = "De geboortedatum ligt in de toekomst."
     return born
 

@@ -19,9 +19,11 @@ import uvicorn
 
 from ketenbus_contracts.handover import DossierDelivered, DossierDeliveredData, DossierReleased
 from ketenbus_contracts.plan import Party
+from ketenbus_contracts.pseudonym import InvalidBsnError, child_pseudonym
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_partner.keyring import KeyRefusedError
 from ketenbus_partner.plan import open_plan
+from ketenbus_partner.pseudonyms import PseudonymRefusedError
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
 from services.integral_plan.portal import prepared_dossiers
 from services.integral_plan.query import NotOnPlanError, PlanAccess
@@ -63,6 +65,7 @@ from tests.integration.helpers import wait_until
 from tests.oidc import PASSWORD, OidcProvider
 
 KID = "e" * 32
+PSEUDONYM_SECRET = b"the pseudonym service's stand-in secret for the web tests"
 CARE = "Ambulante gezinsbegeleiding"
 PUPIL = "Sem de Vries"  # the second child's name, sealed under identity in its enrolment
 
@@ -101,6 +104,14 @@ class LocalPortal:
 
     async def worklist(self) -> dict[str, Any]:
         return self.app.worklist(self.partner)
+
+    async def pseudonym(self, bsn: str) -> str:
+        """The pseudonym service's stand-in: the same keyed hash under a test secret, and its
+        refusal of a BSN failing the elfproef (the web app checks it before asking)."""
+        try:
+            return child_pseudonym(PSEUDONYM_SECRET, bsn)
+        except InvalidBsnError:
+            raise PseudonymRefusedError("invalid-bsn", "stand-in") from None
 
     async def shared(self, child: str) -> dict[str, Any] | None:
         try:

@@ -11,7 +11,13 @@ from typing import Any
 
 from ketenbus_contracts.handover import ParentsViewDetails
 from ketenbus_contracts.signalling import SignalDetails
-from services.integral_plan.web_casework import dispute_form, handover_form, signal_form
+from services.integral_plan.web_casework import (
+    NewChild,
+    dispute_form,
+    handover_form,
+    new_child_form,
+    signal_form,
+)
 from services.integral_plan.web_forms import OnPlan
 from tests.browser.site import KID, story
 from tests.events import CHILD, LEERPLICHT, PO, SWV, VO
@@ -27,6 +33,48 @@ def _opened(plan: dict[str, Any]) -> dict[str, Any]:
     for enrolment in plan["attendance"]["enrolments"]:
         enrolment["opened"] = {"identity": {"name": "Sem", "birth_date": "2014-05-03"}}
     return plan
+
+
+NEW_CHILD = {
+    "naam": "Noor Jansen",
+    "geboortedatum": "2015-06-01",
+    "zorg": ["gedrag"],
+    "contact": "ib, 026-1",
+}
+
+
+def test_a_new_childs_bsn_is_nine_digits_passing_the_elfproef_with_spaces_and_dots_allowed() -> (
+    None
+):
+    errors = {
+        bsn: new_child_form(NEW_CHILD | {"bsn": bsn}, TODAY)[0].errors.get("bsn")
+        for bsn in ("", "12345678", "12345678a", "123456789", "2739 10.097")
+    }
+
+    assert {
+        "": "Vul het BSN van het kind in.",
+        "12345678": "Een BSN bestaat uit negen cijfers.",
+        "12345678a": "Een BSN bestaat uit negen cijfers.",
+        "123456789": "Dit is geen geldig BSN (de elfproef klopt niet): controleer het.",
+        "2739 10.097": None,
+    } == errors
+
+
+def test_a_signal_about_a_new_child_carries_its_bsn_name_and_birth_date_sealed() -> None:
+    checked, child = new_child_form(NEW_CHILD | {"bsn": "273910097"}, TODAY)
+    assert child is not None, checked.errors
+    on = OnPlan({"child": CHILD}, TODAY, PO, ACTOR, "", ROLE)
+
+    _, draft = signal_form(NEW_CHILD, on, child)
+
+    assert NewChild("273910097", "Noor Jansen", date(2015, 6, 1)) == child
+    assert draft is not None
+    assert (
+        SignalDetails(
+            concern=["gedrag"], bsn="273910097", name="Noor Jansen", birth_date=date(2015, 6, 1)
+        )
+        == draft.sealed
+    )
 
 
 def test_a_school_registers_a_signal_with_the_age_band_from_the_birth_date_on_the_plan() -> None:
