@@ -40,6 +40,8 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
     "mentor-wijkteam": {"claims": {"name": "Mo Mentor", "functie": "mentor"}},
     "directeur-swv": {"claims": {"name": "Dirk Directeur", "functie": "directeur"}},
     "jeugdarts-jgz": {"claims": {"name": "Jet de Jong", "functie": "jeugdarts"}},
+    # The municipality's policy officer: a holder of doorzettingsmacht in a funding dispute.
+    "beleid-gemeente": {"claims": {"name": "Bram Beleid", "functie": "beleidsmedewerker"}},
     "stagiair-wijkteam": {"claims": {"name": "Sam Stagiair", "functie": "stagiair"}},
     "ouder-demo-0001": {"claims": {"name": "Ouder"}, "acr": SUBSTANTIAL},
     "ouder-basis": {"claims": {"name": "Ouder Basis"}, "acr": BASIC},

@@ -441,11 +441,11 @@ def dossier_of(pupil: Pupil, sample: Path = OSO_SAMPLE) -> bytes:
     return xml
 
 
-async def hand_over(
+async def dossier_requested(
     conns: Connections, data_dir: Path, child: DemoPupil, today: date
-) -> dict[str, Any]:
-    """po→vo: the school publishes the dossier, the vo school requests it after enrolment, the
-    school releases it, the handover service delivers it."""
+) -> Imported:
+    """po→vo: the school publishes the dossier (its OSO file), the vo school requests it after
+    enrolment."""
     school = await keyring_of(conns, data_dir, SCHOOL.partner, refusal_ttl=0)
     receiver = load_or_create_partner_keys(data_dir, RECEIVER.partner)
     nc = await conns.partner(SCHOOL.partner)
@@ -475,6 +475,16 @@ async def hand_over(
         ),
     )
     await send(conns, requested, receiver)
+    return done
+
+
+async def hand_over(
+    conns: Connections, data_dir: Path, child: DemoPupil, today: date
+) -> dict[str, Any]:
+    """po→vo: the dossier prepared and requested (`dossier_requested`), the school releases
+    it, the handover service delivers it."""
+    done = await dossier_requested(conns, data_dir, child, today)
+    school = load_or_create_partner_keys(data_dir, SCHOOL.partner)
     released = DossierReleased.create(
         source=SCHOOL.partner,
         subject=done.child,
@@ -482,7 +492,7 @@ async def hand_over(
             handover_id=done.handover_id, released_on=today, parents_copy_on=today
         ),
     )
-    await send(conns, released, school.keys)
+    await send(conns, released, school)
     delivered = await wait_for(
         await conns.user(SUPERVISOR_USER),
         "dossier-delivered",

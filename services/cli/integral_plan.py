@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from services.integral_plan.web_auth import WebSettings
     from services.runtime.settings import Settings
 
 
@@ -76,16 +77,19 @@ class LazyPortal:
         await (await self._connected()).publish_as_parent(event, parent)
 
 
-def site_for(settings: Settings, url: str, partner: str, **options: Any) -> Any:
+def site_for(
+    settings: Settings, url: str, partner: str, web: WebSettings | None = None, **options: Any
+) -> Any:
     """The web app of `partner` on the backbone at `url`: its people log in at the identity
-    provider the registry names, each read a processing record in the data dir."""
+    provider the registry names (or `web`'s, default from `KETENBUS_WEB_...`), each read a
+    processing record in the data dir."""
     from services.integral_plan.query import PlanAccess
     from services.integral_plan.web import create_web_app
     from services.integral_plan.web_auth import LoginConfig
     from services.integral_plan.web_records import FileLog, log_path
     from services.runtime.partners import PartnerRegistry
 
-    login = LoginConfig.for_partner(partner, PartnerRegistry.load(settings.data_dir))
+    login = LoginConfig.for_partner(partner, PartnerRegistry.load(settings.data_dir), web)
     return create_web_app(
         LazyPortal(url, settings, partner),
         PlanAccess.load(settings.data_dir),

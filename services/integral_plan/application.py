@@ -498,8 +498,11 @@ def signal_decisions(
     plan: Plan, view: PlanView, partner: str, today: date, rules: WorklistRules
 ) -> list[dict[str, Any]]:
     """A verzuimmelding is a candidate for a Verwijsindex signal, not a signal: leerplicht
-    decides (Jeugdwet art. 7.1.3.1, its judgement), for this many days after the report."""
-    items = []
+    decides (Jeugdwet art. 7.1.3.1, its judgement), for this many days after the report, until
+    it has an active signal about the child (decided)."""
+    items: list[dict[str, Any]] = []
+    if any(s["partner"] == partner and s["status"] == "active" for s in view.items("signals")):
+        return items
     for report in view.items("reports"):
         ended = date.fromisoformat(report["end_on"])
         if report["leerplicht"] != partner or (today - ended).days > rules.signal_decision_days:

@@ -61,6 +61,7 @@ from services.integral_plan.web_auth import (
 from services.integral_plan.web_casework import (
     casework_routes,
     handover_forms,
+    provides_identity,
     send_new_child_signal,
     signal_codes,
 )
@@ -72,6 +73,7 @@ from services.integral_plan.web_forms import (
     PlanForm,
     action_form,
     answer_form,
+    closed_reasons,
     contact_form,
     done_form,
     exemption_form,
@@ -360,6 +362,8 @@ def create_web_app(
         "exemption_articles": EXEMPTION_ARTICLES,
         "statement_by": STATEMENT_BY,
         "concern_domains": signal_codes().concern_domains,
+        "closed_reasons": closed_reasons(portal.partner),
+        "provides_identity": provides_identity(portal.partner),
         "handover_forms": handover_forms(),
     }
 

@@ -9,7 +9,8 @@ plan, registered by `casework_routes` from `create_web_app`:
   relation with, its codes checked against the region's list before sealing (the backbone
   never sees them), sealed under `signalling` with the organisation's keys from kluis as a
   partner's system seals it; the child's birth date (opened on the plan, or typed) gives the age
-  band and the planned removal date and travels sealed under `identity`.
+  band and the planned removal date and travels sealed under `identity` where the
+  organisation's role provides identity (the processing register), else not at all.
 - `Geschil beslissen` (decide-dispute): a holder of doorzettingsmacht the escalation names (the
   region's register, infra/arrangements/doorzettingsmacht.yaml) decides who pays; the
   arrangements service checks it again.
@@ -19,7 +20,9 @@ plan, registered by `casework_routes` from `create_web_app`:
   the transition asks it (infra/handover/rules.yaml), and, once the receiving school requested
   the dossier, releases it (with the day the parents got their copy where they get one): one
   form, up to three events in that order (parents-viewed, consent-recorded, dossier-released),
-  which the handover service checks again.
+  which the handover service checks again. Once the parents' view is recorded (on this form
+  before the receiver asked, or in the school's OSO dossier at import) the form is `Dossier
+  vrijgeven`: the release alone.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from ketenbus_contracts.handover import (
     Transition,
 )
 from ketenbus_contracts.pseudonym import is_valid_bsn
+from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.signalling import (
     SignalDetails,
     Signaller,
@@ -72,7 +76,9 @@ from services.integral_plan.web_forms import (
     values_of,
 )
 from services.policy.handover import HandoverRules, load_disclosure_rules, load_rules
+from services.policy.loading import load_register
 from services.policy.signal_codes import SignalCodes, load_signal_codes
+from services.runtime.partners import PartnerRegistry
 
 # act(request, child, action, form, ref): the web app's one way to post a form on a plan.
 Act = Callable[[Request, str, str, PlanForm, str], Awaitable[Response]]
@@ -136,9 +142,21 @@ def signal_form(
         )
         return on.event(SignalRegistered, event_id, data, purposes=sorted(sealed))
 
-    who = {"bsn": child.bsn, "name": child.name} if child else {}
-    details = SignalDetails(concern=concern, notes=notes, birth_date=born, **who)
+    # Only an organisation whose role provides identity (the register) has it sealed: kluis
+    # refuses the others (a wijkteam), whose birth date gives the age band and goes no further.
+    who: dict[str, Any] = {}
+    if provides_identity(on.partner):
+        who = {"birth_date": born} | ({"bsn": child.bsn, "name": child.name} if child else {})
+    details = SignalDetails(concern=concern, notes=notes, **who)
     return checked, Draft(details, build, "signaal")
+
+
+@cache
+def provides_identity(partner: str) -> bool:
+    """Whether kluis seals identity for `partner`: its role (the partner registry) is one of
+    the identity activity's writer roles in the processing register."""
+    role = PartnerRegistry.load().role_of(partner)
+    return role in load_register().activity(Purpose.IDENTITY).writer_roles
 
 
 def _signal_fields(
@@ -327,10 +345,11 @@ def handover_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft |
         or handover["from"] != on.partner
         or handover["status"] != "started"
         or not handover.get("prepared_on")
-        or handover.get("parents_viewed_on")
     ):
         checked.errors["actie"] = "Voor deze overdracht kunt u dit niet vastleggen."
         return checked, None
+    if handover.get("parents_viewed_on"):
+        return _release_form(checked, handover, asks, on)
     viewed = _day_until_today(checked, "ingezien", "de dag dat de ouders het dossier inzagen", on)
     agreed = checked.choice("akkoord", "of de ouders akkoord zijn", ("ja", "nee"))
     reason = checked.text("reden", "waarom de ouders niet akkoord zijn", required=agreed == "nee")
@@ -388,6 +407,32 @@ def handover_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft |
     done = "vrijgegeven" if release else "ouders"
     # What the parents said is sealed under the handover, record-scoped: this handover's id.
     return checked, Draft(details, build, done, scope=on.ref)
+
+
+def _release_form(
+    checked: Checked, handover: dict[str, Any], asks: dict[str, Any], on: OnPlan
+) -> tuple[Checked, Draft | None]:
+    """`Dossier vrijgeven`: the parents' view is recorded already (on this form before the
+    receiver asked, or in the school's OSO dossier at import): the release alone, with the day
+    the parents got their copy where they get one."""
+    if not handover.get("requested_on"):
+        checked.errors["vrijgeven"] = "De ontvangende school vroeg het dossier nog niet op."
+    elif asks["consent"] and (handover.get("consent") or {}).get("status") != "granted":
+        checked.errors["vrijgeven"] = "Zonder toestemming gaat het dossier niet."
+    copy_on = None
+    if asks["copy"]:
+        copy_on = _day_until_today(checked, "kopie", "de dag dat de ouders een kopie kregen", on)
+    if not checked.ok:
+        return checked, None
+    handover_id = uuid.UUID(on.ref)
+
+    def build(event_id: uuid.UUID, sealed: dict[Any, str]) -> list[Any]:
+        released = DossierReleasedData(
+            handover_id=handover_id, released_on=on.today, parents_copy_on=copy_on
+        )
+        return [on.event(DossierReleased, event_id, released)]
+
+    return checked, Draft(None, build, "vrijgegeven")
 
 
 def _day_until_today(checked: Checked, name: str, label: str, on: OnPlan) -> date | None:

@@ -10,7 +10,6 @@ organisation (signed with its key) with the acting person's pseudonymous id in i
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -289,9 +288,10 @@ def answer_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | N
     status = checked.choice("status", "een stand", REPORT_STATUSES)
     reason = checked.values.get("reden", "").strip()
     if status == "afgesloten" and not reason:
-        checked.errors["reden"] = "Vul de reden van afsluiten in (een code)."
-    elif reason and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", reason):
-        checked.errors["reden"] = "De reden is een code: kleine letters, cijfers en streepjes."
+        checked.errors["reden"] = "Kies de reden van afsluiten."
+    elif reason and reason not in closed_reasons(on.partner):
+        # The truancy service closes a report only with a code of the region's list.
+        checked.errors["reden"] = "Kies een reden van afsluiten uit de lijst."
     if not checked.ok:
         return checked, None
 
@@ -361,6 +361,13 @@ STATEMENT_BY: tuple[str, ...] = get_args(StatementBy)
 def leerplicht_region(partner: str) -> RegionRules | None:
     """The region whose leerplicht `partner` is (infra/truancy/); None when it is none's."""
     return next((r for r in load_regions().values() if r.leerplicht == partner), None)
+
+
+def closed_reasons(partner: str) -> tuple[str, ...]:
+    """The codes a report sent to leerplicht `partner` is closed with: its region's list
+    (`codes.closed_reasons` in infra/truancy/), which the truancy service holds it to."""
+    region = leerplicht_region(partner)
+    return tuple(region.codes.closed_reasons) if region else ()
 
 
 def exemption_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:

@@ -93,10 +93,10 @@ def test_leerplicht_answers_the_verzuimmelding_after_the_errors_on_the_form(
     form.get_by_role("button", name="Verzuimmelding beantwoorden").click()
     form = page.get_by_role("form", name="Verzuimmelding beantwoorden")
 
-    assert "Vul de reden van afsluiten in (een code)." in form.get_by_role("alert").inner_text()
+    assert "Kies de reden van afsluiten." in form.get_by_role("alert").inner_text()
     assert before == len(leerplicht.portal.published)
     form.get_by_label("Stand").select_option("afgesloten")
-    form.get_by_label("Reden van afsluiten").fill("hervat")
+    form.get_by_label("Reden van afsluiten").select_option("terug-naar-school")
     form.get_by_role("button", name="Verzuimmelding beantwoorden").click()
     page.wait_for_url(f"{url}?verstuurd=beantwoord")
     page.screenshot(path=str(ARTIFACTS / "formulier-verzuimmelding.png"), full_page=True)
@@ -106,7 +106,7 @@ def test_leerplicht_answers_the_verzuimmelding_after_the_errors_on_the_form(
     expected = ("nl.ketenbus.truancy.report-answered.v1", LEERPLICHT, actor, "afgesloten")
     assert expected == (event.type, event.source, event.ketenbusactor, event.data.status)
     report = page.locator("#aanwezigheid ~ ul li").filter(has_text="Verzuimmelding")
-    assert "Afgesloten sinds 24 november 2026 (reden: hervat)" in report.inner_text()
+    assert "Afgesloten sinds 24 november 2026 (reden: terug-naar-school)" in report.inner_text()
     assert 0 == page.get_by_role("form", name="Verzuimmelding beantwoorden").count()
     timeline = page.locator("ol.timeline").inner_text()
     assert "verzuimmelding beantwoord door leerplicht" in timeline

@@ -12,6 +12,7 @@ from typing import Any
 from ketenbus_contracts import truancy as tr
 from ketenbus_contracts.plan import sealed_items
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.signalling import Signaller
 from ketenbus_partner.keyring import KeyRefusedError
 from ketenbus_partner.plan import open_plan
 from services.integral_plan.application import IntegralPlanApplication
@@ -521,6 +522,14 @@ def test_a_verzuimmelding_is_a_signal_decision_on_leerplichts_worklist_not_a_sig
     )  # fmt: skip
     assert [] == later
     assert [] == kinds(app, PO)
+
+
+def test_a_signal_decision_leaves_leerplichts_worklist_once_leerplicht_signals() -> None:
+    report = verzuim_report(NOW.date() - timedelta(days=3))
+    leerplicht = Signaller(partner=LEERPLICHT, role="leerplichtambtenaar", contact="lpa")
+    app = applied(report, signal(leerplicht, NOW.date()))
+
+    assert [] == app.worklist(LEERPLICHT)["items"]
 
 
 def test_long_illness_is_on_the_worklists_of_the_school_and_the_jgz_not_leerplicht() -> None:

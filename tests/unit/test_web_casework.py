@@ -291,3 +291,55 @@ def test_only_the_sending_school_records_the_view_of_its_prepared_dossier() -> N
         "Bij deze overgang kunnen ouders daar geen bezwaar tegen maken."
         == (sender.errors["opt_uit"])
     )
+
+
+def test_once_the_parents_view_is_recorded_the_school_releases_the_dossier_alone() -> None:
+    # Recorded on the form before the receiver asked, or in the school's OSO dossier at import.
+    plan = _prepared()
+    plan["handovers"][0]["parents_viewed_on"] = "2026-11-20"
+    on = OnPlan(plan, TODAY, PO, ACTOR, plan["handovers"][0]["handover_id"], ROLE)
+
+    no_copy, none = handover_form({"vrijgeven": "ja"}, on)
+    checked, draft = handover_form({"vrijgeven": "ja", "kopie": "2026-11-24"}, on)
+
+    assert None is none and "kopie" in no_copy.errors
+    assert checked.ok and draft is not None and draft.sealed is None
+    [released] = draft.build(uuid.uuid4(), {})
+    assert ("nl.ketenbus.handover.dossier-released.v1", TODAY, date(2026, 11, 24), ACTOR) == (
+        released.type,
+        released.data.released_on,
+        released.data.parents_copy_on,
+        released.ketenbusactor,
+    )
+
+
+def test_a_viewed_dossier_is_not_released_before_it_is_asked_for_or_without_consent() -> None:
+    early = _prepared(requested=False)
+    early["handovers"][0]["parents_viewed_on"] = "2026-11-20"
+    ko = _prepared("ko-po")
+    ko["handovers"][0]["parents_viewed_on"] = "2026-11-20"
+    posted = {"vrijgeven": "ja", "kopie": "2026-11-24"}
+
+    asked, none = handover_form(posted, OnPlan(early, TODAY, PO, ACTOR, _id(early), ROLE))
+    refused, also_none = handover_form(posted, OnPlan(ko, TODAY, PO, ACTOR, _id(ko), ROLE))
+
+    assert (None, None) == (none, also_none)
+    assert "De ontvangende school vroeg het dossier nog niet op." == asked.errors["vrijgeven"]
+    assert "Zonder toestemming gaat het dossier niet." == refused.errors["vrijgeven"]
+
+
+def _id(plan: dict[str, Any]) -> str:
+    return str(plan["handovers"][0]["handover_id"])
+
+
+def test_an_organisation_that_provides_no_identity_signals_without_the_birth_date() -> None:
+    # kluis seals identity only for the register's writer roles (a wijkteam is none): the
+    # birth date typed gives the age band and is not sent.
+    on = OnPlan(story().plan_of(KID), TODAY, "wijkteam-lingewaard", ACTOR, "", "Consulent")
+    posted = {"zorg": ["gedrag"], "contact": "wijkteam", "geboortedatum": "2014-05-03"}
+
+    checked, draft = signal_form(posted, on)
+
+    assert checked.ok and draft is not None
+    assert SignalDetails(concern=["gedrag"]) == draft.sealed
+    assert "12-15" == draft.build(uuid.uuid4(), {"signalling": "sealed"}).data.age_band

@@ -26,7 +26,7 @@ def test_leerplicht_answers_the_verzuimmelding_it_got() -> None:
     plan = story().plan_of(KID)
     on = OnPlan(plan, TODAY, LEERPLICHT, ACTOR, _report(plan))
 
-    checked, draft = answer_form({"status": "afgesloten", "reden": "hervat"}, on)
+    checked, draft = answer_form({"status": "afgesloten", "reden": "terug-naar-school"}, on)
 
     assert checked.ok and draft is not None and draft.sealed is None
     event = draft.build(uuid.uuid4(), {})
@@ -35,23 +35,24 @@ def test_leerplicht_answers_the_verzuimmelding_it_got() -> None:
         event.source,
         event.ketenbusactor,
     )
-    assert ("afgesloten", "hervat", TODAY) == (
+    assert ("afgesloten", "terug-naar-school", TODAY) == (
         event.data.status,
         event.data.closed_reason,
         event.data.answered_on,
     )
 
 
-def test_a_verzuimmelding_closed_without_a_coded_reason_comes_back_with_the_error() -> None:
+def test_a_verzuimmelding_closed_without_a_listed_reason_comes_back_with_the_error() -> None:
     plan = story().plan_of(KID)
     on = OnPlan(plan, TODAY, LEERPLICHT, ACTOR, _report(plan))
 
     missing, none = answer_form({"status": "afgesloten"}, on)
-    free_text, also_none = answer_form({"status": "afgesloten", "reden": "Weer naar school!"}, on)
+    # The truancy service closes a report only with a code of the region's list.
+    unknown, also_none = answer_form({"status": "afgesloten", "reden": "hervat"}, on)
 
     assert (None, None) == (none, also_none)
-    assert "Vul de reden van afsluiten in (een code)." == missing.errors["reden"]
-    assert free_text.errors["reden"].startswith("De reden is een code")
+    assert "Kies de reden van afsluiten." == missing.errors["reden"]
+    assert "Kies een reden van afsluiten uit de lijst." == unknown.errors["reden"]
 
 
 def test_only_the_leerplicht_it_went_to_answers_a_verzuimmelding() -> None:

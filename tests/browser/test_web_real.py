@@ -1,0 +1,229 @@
+"""The daily-work forms in a real Chromium against the real backbone (tests/browser/real.py):
+an embedded nats-server under the registry's authorization, every service, a real OpenID
+provider and each organisation's web app as `ketenbus web` runs it. A professional logs in,
+fills in a form, and sees on the plan and the werklijst what the services made of the event
+the form published (waited for with `wait_until`, reloading the page: the services take it
+asynchronously, the page shows what the plan service answers).
+
+The stand-in plan of the other browser tests proves the pages; these prove that what a form
+publishes, sealed with the organisation's keys from kluis and signed as the organisation over
+its own NATS user, is taken by the real services and lands on the real plan. Nothing the forms
+sent is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+
+from services.integral_plan.web import datum
+from tests.browser.real import (
+    GEMEENTE,
+    LEERPLICHT,
+    SCHOOL,
+    WIJKTEAM,
+    RealBackbone,
+    dead_letters,
+    running_backbone,
+    today,
+)
+from tests.browser.site import ARTIFACTS, CHROMIUM, log_in
+from tests.integration.helpers import wait_until
+from tests.oidc import available
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is missing"),
+    pytest.mark.skipif(not available(), reason="node or npm oidc-provider is missing"),
+]
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealBackbone]:
+    with running_backbone(tmp_path_factory.mktemp("real")) as running:
+        yield running
+
+
+def shows(page: Any, url: str, text: str, where: str = "main", what: str = "") -> str:
+    """Reload `url` until `where` on it shows `text` (the services took the event); its text."""
+
+    def shown() -> str | None:
+        page.goto(url)
+        found: str = page.locator(where).inner_text()
+        return found if text in found else None
+
+    return wait_until(shown, what=what or f"{text!r} on {url}")
+
+
+def gone(page: Any, url: str, text: str, what: str = "") -> str:
+    """Reload `url` until its main part no longer shows `text`; its text."""
+
+    def left() -> str | None:
+        page.goto(url)
+        found: str = page.locator("main").inner_text()
+        return found if text not in found else None
+
+    return wait_until(left, what=what or f"{text!r} gone from {url}")
+
+
+def day(on: date) -> str:
+    """A date as the pages write it (4 december 2026)."""
+    return datum(on.isoformat())
+
+
+def test_the_wijkteam_registers_a_signal_the_signalling_service_records(
+    real: RealBackbone, page: Any
+) -> None:
+    plan = f"{real.sites[WIJKTEAM]}/plan/{real.story.child}"
+    log_in(page, plan, "consulent-wijkteam")
+    form = page.get_by_role("form", name="Signaal afgeven")
+    form.get_by_label("Gedrag").check()
+    form.get_by_label("Toelichting").fill("Boos en moe bij het huisbezoek.")
+    form.get_by_label("Hoe bent u bereikbaar bij een match?").fill("Wijkteam Huissen, 026-2223344")
+    form.get_by_label("Geboortedatum van het kind").fill("2015-06-21")
+    form.get_by_role("button", name="Signaal afgeven").click()
+    page.wait_for_url(f"{plan}?verstuurd=signaal")
+
+    mine = f"Sociaal Team Lingewaard, {day(today())}: actief"
+    signals = shows(page, plan, mine, "#signalen + ul")
+    page.screenshot(path=str(ARTIFACTS / "echt-signaal.png"), full_page=True)
+    assert "Boos en moe bij het huisbezoek." in signals  # sealed for the wijkteam, opened again
+    assert 1 == page.get_by_role("form", name="Signaal intrekken").count()
+    # The match now names the wijkteam too, on the school's werklijst.
+    page.context.clear_cookies()
+    worklist = f"{real.sites[SCHOOL.partner]}/werklijst"
+    log_in(page, worklist, "ib-regenboog")
+    also = "Ook betrokken: GGD Gelderland-Zuid, Jeugdgezondheidszorg, Sociaal Team Lingewaard"
+    shows(page, worklist, also, "tbody", "the wijkteam in the match on the school's werklijst")
+
+
+def test_a_consulent_sets_a_goal_agrees_an_action_and_the_school_reports_it_done(
+    real: RealBackbone, page: Any
+) -> None:
+    child, wijkteam, school = real.story.child, real.sites[WIJKTEAM], real.sites[SCHOOL.partner]
+    plan = f"{wijkteam}/plan/{child}"
+    log_in(page, plan, "consulent-wijkteam")
+    form = page.get_by_role("form", name="Doel stellen")
+    form.get_by_label("Domein").select_option("gezin")
+    form.get_by_label("Wat is het doel?").fill("Het gezin heeft weer een vast dagritme.")
+    form.get_by_role("button", name="Doel stellen").click()
+    page.wait_for_url(f"{plan}?verstuurd=doel")
+    shows(page, plan, "Het gezin heeft weer een vast dagritme.", "main")
+
+    due = today().isoformat()
+    form = page.get_by_role("form", name="Actie afspreken")
+    form.get_by_label("Wat wordt er gedaan?").fill("Gesprek met de ouders over het dagritme")
+    form.get_by_label("Wie doet het?").select_option(label="Basisschool De Regenboog")
+    form.get_by_label("Koppelt terug aan").select_option(label="Sociaal Team Lingewaard")
+    form.get_by_label("Uiterlijk").fill(due)
+    form.get_by_role("button", name="Actie afspreken").click()
+    page.wait_for_url(f"{plan}?verstuurd=actie")
+    shows(page, plan, "Gesprek met de ouders over het dagritme")
+    row = page.get_by_role("row").filter(has_text="Gesprek met de ouders over het dagritme")
+    assert "Open" in row.inner_text() and day(today()) in row.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "echt-actie.png"), full_page=True)
+
+    # The school does it and reports it done, in its own web app: until then on its werklijst.
+    page.context.clear_cookies()
+    school_plan, worklist = f"{school}/plan/{child}", f"{school}/werklijst"
+    log_in(page, worklist, "ib-regenboog")
+    todo = "Basisschool De Regenboog doet het en koppelt terug aan Sociaal Team Lingewaard"
+    shows(page, worklist, todo, "tbody", "the action on the school's werklijst")
+    page.goto(school_plan)
+    row = page.get_by_role("row").filter(has_text="Gesprek met de ouders over het dagritme")
+    row.get_by_text("Afgerond melden", exact=True).first.click()
+    row.get_by_label("Terugkoppeling").fill("Gesprek gevoerd; vaste bedtijden.")
+    row.get_by_role("button", name="Afgerond melden").click()
+    page.wait_for_url(f"{school_plan}?verstuurd=afgerond")
+
+    shows(page, school_plan, "Gesprek gevoerd; vaste bedtijden.")
+    row = page.get_by_role("row").filter(has_text="Gesprek met de ouders over het dagritme")
+    assert "Afgerond" in row.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "echt-afgerond.png"), full_page=True)
+    gone(page, worklist, todo, "the action off the school's werklijst")
+
+
+def test_the_school_releases_the_requested_dossier_and_the_handover_service_delivers_it(
+    real: RealBackbone, page: Any
+) -> None:
+    school = real.sites[SCHOOL.partner]
+    plan = f"{school}/plan/{real.story.child}"
+    log_in(page, plan, "ib-regenboog")
+    row = page.get_by_role("row").filter(has_text="PO → VO")
+    assert "opgevraagd door Het Lyceum" in row.inner_text()
+    row.get_by_text("Dossier vrijgeven").click()
+    form = page.get_by_role("form", name="Dossier vrijgeven")
+    form.get_by_label("De ouders kregen een kopie op").fill(today().isoformat())
+    form.get_by_role("button", name="Vrijgeven").click()
+    page.wait_for_url(f"{plan}?verstuurd=vrijgegeven")
+
+    row_text = shows(page, plan, "geleverd", "#overdrachten + table")
+    page.screenshot(path=str(ARTIFACTS / "echt-overdracht.png"), full_page=True)
+    assert f"kopie aan de ouders {day(today())}" in row_text
+    assert 0 == page.get_by_role("form", name="Dossier vrijgeven").count()
+
+
+def test_leerplicht_answers_the_verzuimmelding_and_decides_its_signal_from_the_werklijst(
+    real: RealBackbone, page: Any
+) -> None:
+    site = real.sites[LEERPLICHT]
+    plan, worklist = f"{site}/plan/{real.story.child}", f"{site}/werklijst"
+    log_in(page, plan, "lpa-lingewaard")
+    form = page.get_by_role("form", name="Verzuimmelding beantwoorden")
+    form.get_by_label("Stand").select_option("afgesloten")
+    form.get_by_label("Reden van afsluiten").select_option("zorg-ingezet")
+    form.get_by_role("button", name="Verzuimmelding beantwoorden").click()
+    page.wait_for_url(f"{plan}?verstuurd=beantwoord")
+
+    report = shows(page, plan, "Afgesloten sinds", "#aanwezigheid ~ ul")
+    page.screenshot(path=str(ARTIFACTS / "echt-verzuimmelding.png"), full_page=True)
+    assert f"Afgesloten sinds {day(today())} (reden: zorg-ingezet)" in report
+    assert 0 == page.get_by_role("form", name="Verzuimmelding beantwoorden").count()
+
+    # The werklijst asks leerplicht whether it signals to the Verwijsindex: it does.
+    page.goto(worklist)
+    decide = page.locator("tbody tr").filter(has_text="besluit of u een signaal afgeeft")
+    decide.get_by_role("link").click()
+    page.wait_for_url(plan)
+    form = page.get_by_role("form", name="Signaal afgeven")
+    assert 0 == form.get_by_label("Geboortedatum").count()  # opened on the plan (identity)
+    form.get_by_label("Schoolverzuim (leerplicht)").check()
+    form.get_by_label("Hoe bent u bereikbaar bij een match?").fill("Leerplicht, 026-9998877")
+    form.get_by_role("button", name="Signaal afgeven").click()
+    page.wait_for_url(f"{plan}?verstuurd=signaal")
+
+    signals = "#signalen + ul"
+    shows(page, plan, f"Leerplicht en RMC Lingewaard, {day(today())}: actief", signals)
+    gone(page, worklist, "besluit of u een signaal afgeeft", "the decision off the werklijst")
+
+
+def test_the_gemeente_decides_the_funding_dispute_it_holds(real: RealBackbone, page: Any) -> None:
+    site = real.sites[GEMEENTE]
+    plan, worklist = f"{site}/plan/{real.story.child}", f"{site}/werklijst"
+    log_in(page, worklist, "beleid-gemeente")
+    due = page.locator("tbody tr").filter(has_text="Geschil over bekostiging: beslissen")
+    due.get_by_role("link").click()
+    page.wait_for_url(plan)
+    form = page.get_by_role("form", name="Geschil beslissen")
+    form.get_by_label("Samenwerkingsverband (%)").fill("30")
+    form.get_by_label("Gemeente (%)").fill("70")
+    form.get_by_role("button", name="Geschil beslissen").click()
+    page.wait_for_url(f"{plan}?verstuurd=beslist")
+
+    arrangements = shows(page, plan, "Geschil: beslist", "#arrangementen + ul")
+    page.screenshot(path=str(ARTIFACTS / "echt-geschil.png"), full_page=True)
+    assert "Bekostiging: samenwerkingsverband 30%, gemeente 70%" in arrangements
+    assert 0 == page.get_by_role("form", name="Geschil beslissen").count()
+    gone(page, worklist, "Geschil over bekostiging", "the dispute off the werklijst")
+
+
+def test_nothing_the_forms_sent_was_dead_lettered(real: RealBackbone) -> None:
+    found = asyncio.run(dead_letters(real.settings, real.url))
+
+    # The story's own poison message (demo/story.py), and nothing the forms sent.
+    assert ["invalid-json"] == [d["reason"] for d in real.story.dead_letters]
+    assert real.story.dead_letters == found
