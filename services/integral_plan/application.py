@@ -15,7 +15,7 @@ changed plan names on a possible item (`worklist_partners`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, NamedTuple, cast
 
@@ -36,7 +36,7 @@ from services.integral_plan.index import (
     WorklistIndex,
 )
 from services.integral_plan.translation import applier_for
-from services.integral_plan.views import EXEMPTIONS, JGZ_REFERRALS, PlanView, plan_view
+from services.integral_plan.views import EXEMPTIONS, JGZ_REFERRALS, PlanView, Row, plan_view
 from services.runtime.service import RuledApplication
 from services.runtime.store import Batch
 
@@ -60,16 +60,31 @@ class PlanBatch(Batch):
         self._index = index
         self._views: dict[uuid.UUID, PlanView] = {}
 
+        # View rows read ahead by `preload`, not yet asked for.
+        self._view_rows: dict[uuid.UUID, list[Row]] = {}
+
+    def preload(self, aggregate_ids: Iterable[uuid.UUID]) -> None:
+        """The plans and their view rows (without the timeline), one SELECT each."""
+        ids = list(dict.fromkeys(aggregate_ids))
+        super().preload(ids)
+        todo = [i for i in ids if i not in self._views and i not in self._view_rows]
+        if todo:
+            self._view_rows.update(self._index.views_of(todo, timeline=False))
+
     def plan(self, child: str) -> tuple[Plan, PlanView]:
         plan_id = Plan.create_id(child)
         plan = self.get(plan_id, lambda: Plan(child))
         if plan_id not in self._views:
-            self._views[plan_id] = PlanView(self._index.view_rows(plan_id, timeline=False))
+            rows = self._view_rows.pop(plan_id, None)
+            if rows is None:
+                rows = self._index.view_rows(plan_id, timeline=False)
+            self._views[plan_id] = PlanView(rows)
         return plan, self._views[plan_id]
 
     def forget(self, aggregate_id: uuid.UUID) -> None:
         super().forget(aggregate_id)
         self._views.pop(aggregate_id, None)
+        self._view_rows.pop(aggregate_id, None)
 
     def recording(self) -> dict[str, Any]:
         listed, viewed = {}, {}
@@ -161,6 +176,12 @@ class IntegralPlanApplication(RuledApplication[WorklistRules]):
 
     def handle(self, batch: Batch, message: Any) -> None:
         self.apply(message, cast(PlanBatch, batch))
+
+    def preloaded(self, message: Any) -> Iterable[uuid.UUID]:
+        """The child's plan (an erasure reads none: the plan goes)."""
+        if isinstance(message, ChildErased):
+            return ()
+        return (Plan.create_id(message.subject),)
 
     def apply(self, event: Any, batch: PlanBatch | None = None) -> None:
         """Apply one contract event (a party's plan event, or another domain's) to the plan

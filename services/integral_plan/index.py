@@ -34,6 +34,8 @@ LISTED = "worklists"
 VIEWED = "plan_views"
 """The keyword under which a recording passes its plans' changed view items."""
 
+VIEWS_CHUNK = 500  # plans per SELECT of their views
+
 Listed = Mapping[uuid.UUID, set[str]]
 Viewed = Mapping[uuid.UUID, Sequence[Change]]
 
@@ -54,6 +56,11 @@ class WorklistIndex(Protocol):
 
     def view_rows(self, plan_id: uuid.UUID, *, timeline: bool = True) -> list[Row]:
         """The rows of the plan's views (without its timeline: what a batch changes from)."""
+
+    def views_of(
+        self, plan_ids: Sequence[uuid.UUID], *, timeline: bool = True
+    ) -> dict[uuid.UUID, list[Row]]:
+        """`view_rows` of each of these plans, read together (every plan a key, [] if none)."""
 
     def review(self, viewed: Viewed) -> None:
         """Write these views, outside a recording (a store from before the views)."""
@@ -115,6 +122,11 @@ class POPOPlanRecorder(POPOProcessRecorder):
                 for (section, key), body in sorted(rows)
                 if timeline or section != TIMELINE
             ]
+
+    def views_of(
+        self, plan_ids: Sequence[uuid.UUID], *, timeline: bool = True
+    ) -> dict[uuid.UUID, list[Row]]:
+        return {p: self.view_rows(p, timeline=timeline) for p in plan_ids}
 
     def review(self, viewed: Viewed) -> None:
         with self._database_lock:
@@ -207,9 +219,31 @@ class PlanQueries(SideTable):
     def view_rows(self, plan_id: uuid.UUID, *, timeline: bool = True) -> list[Row]:
         # Without the timeline, only what a batch may change is read (timeline rows are added).
         statement = "SELECT section, key, body FROM {v} WHERE plan_id = %s"
+        order = " ORDER BY section, key"
         if timeline:
-            return _loaded(self.query(statement, (str(plan_id),)))
-        return _loaded(self.query(statement + " AND section != %s", (str(plan_id), TIMELINE)))
+            return _loaded(self.query(statement + order, (str(plan_id),)))
+        return _loaded(
+            self.query(statement + " AND section != %s" + order, (str(plan_id), TIMELINE))
+        )
+
+    def views_of(
+        self, plan_ids: Sequence[uuid.UUID], *, timeline: bool = True
+    ) -> dict[uuid.UUID, list[Row]]:
+        # One SELECT per VIEWS_CHUNK plans, ordered as a plan's own rows are (its key).
+        found: dict[uuid.UUID, list[Row]] = {p: [] for p in plan_ids}
+        by_text = {str(p): p for p in plan_ids}
+        texts = list(by_text)
+        for start in range(0, len(texts), VIEWS_CHUNK):
+            chunk = texts[start : start + VIEWS_CHUNK]
+            marks = ",".join(["%s"] * len(chunk))
+            statement = f"SELECT plan_id, section, key, body FROM {{v}} WHERE plan_id IN ({marks})"  # noqa: S608
+            params: list[str] = list(chunk)
+            if not timeline:
+                statement += " AND section != %s"
+                params.append(TIMELINE)
+            for r in self.query(statement + " ORDER BY plan_id, section, key", params):
+                found[by_text[r["plan_id"]]].append((r["section"], r["key"], json.loads(r["body"])))
+        return found
 
     def review(self, viewed: Viewed) -> None:
         with self.datastore.transaction(commit=True) as c:

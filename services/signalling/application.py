@@ -5,7 +5,7 @@ against the rules, applies the command, records it; and runs the time-driven rul
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, ClassVar
 
@@ -69,6 +69,14 @@ class SignallingApplication(RuledApplication[SignallingRules]):
         if isinstance(aggregate, HouseholdSignals):
             return aggregate.due()
         return None
+
+    def preloaded(self, message: Any) -> Iterable[uuid.UUID]:
+        """The child's signals, and its household's where the message names one."""
+        ids = [ChildSignals.create_id(message.subject)]
+        household = getattr(message.data, "household", None)
+        if household is not None:
+            ids.append(HouseholdSignals.create_id(household))
+        return ids
 
     # helpers
 

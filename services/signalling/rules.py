@@ -6,6 +6,7 @@ and handed to the application, so tests give their own.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,11 @@ class Period(BaseModel):
 
     @classmethod
     def parse(cls, text: str) -> Period:
+        # The rules' periods are read for every signal: each text is parsed once (frozen).
+        return _parsed(cls, text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Period:
         found = _DURATION.match(text)
         if found is None or text == "P":
             raise ValueError(f"not an ISO 8601 duration this module reads: {text!r}")
@@ -58,6 +64,11 @@ class Period(BaseModel):
 
     def after_date(self, day: date) -> date:
         return _add_years(day, self.years) + self.delta
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(cls: type[Period], text: str) -> Period:
+    return cls._parse(text)
 
 
 def _add_years(moment: _D, years: int) -> _D:

@@ -4,7 +4,10 @@ per store backend."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +39,13 @@ def seen(app: IntegralPlanApplication) -> tuple[dict[str, Any], dict[str, Any]]:
     return plans, {p: app.worklist(p, later)["items"] for p in PARTNERS}
 
 
+class OneAtATime(IntegralPlanApplication):
+    """Reads each plan and its views when a message asks for them, as before the read ahead."""
+
+    def preloaded(self, message: Any) -> Iterable[uuid.UUID]:
+        return ()
+
+
 class PlanViewsCase(StoreBackend):
     def application(self, settings: Settings) -> IntegralPlanApplication:
         return IntegralPlanApplication(env=store_env(settings, "integral_plan"), clock=lambda: NOW)
@@ -57,6 +67,30 @@ class PlanViewsCase(StoreBackend):
         assert 1 == refused
         assert CHILDREN == emptied
         assert before == seen(self.application(settings))
+
+    def test_a_batch_read_ahead_leaves_what_reading_each_plan_when_asked_leaves(
+        self, settings: Settings, tmp_path: Path
+    ) -> None:
+        first = list(enumerate(consumed(), start=1))
+        erased = ChildErased.create(
+            source="kluis", subject=CHILDREN[0], data=ChildErasedData(erased_at=NOW)
+        )
+        # Erased in the middle of a batch that then starts the child's plan again, and plans
+        # stored by earlier batches read again.
+        again = list(enumerate([erased, *consumed()], start=len(first) + 1))
+        apart = Settings(data_dir=tmp_path / "reference", store="sqlite", nats_auth="none")
+        live = self.application(settings)
+        reference = OneAtATime(env=store_env(apart, "integral_plan"), clock=lambda: NOW)
+        refusals: dict[str, list[Any]] = {"live": [], "reference": []}
+        for name, app in (("live", live), ("reference", reference)):
+            for start in range(0, len(first), 7):
+                refusals[name] += app.process_batch("feeds", first[start : start + 7])
+            refusals[name] += app.process_batch("feeds", again)
+
+        assert [(s, type(e)) for s, e in refusals["reference"]] == [
+            (s, type(e)) for s, e in refusals["live"]
+        ]
+        assert seen(reference) == seen(self.application(settings))
 
     def test_an_erased_childs_views_go_and_the_others_stay(self, settings: Settings) -> None:
         app = self.application(settings)
