@@ -4,8 +4,10 @@ After the story, with the backbone still running: a local OpenID provider (demo/
 npm `oidc-provider` under node, in a checkout after `npm ci`) on 127.0.0.1:9400, the issuer the
 demo's organisations have in the partner registry; the school links the demo's parent account
 to the child (with consent); and the web app of each demo organisation on a port of its own
-(`SITES`), until Ctrl-C or SIGTERM. Plain `ketenbus demo` ends, and says how to run this
-(`web_instructions`). The provider's accounts share one password: never for anything real.
+(`SITES`, from 8080), until Ctrl-C or SIGTERM. Both ports are settings (`DemoWebSettings`:
+KETENBUS_DEMO_PROVIDER_PORT, KETENBUS_DEMO_WEB_PORT). Plain `ketenbus demo` ends, and says how
+to run this (`web_instructions`). The provider's accounts share one password: never for
+anything real.
 """
 
 from __future__ import annotations
@@ -19,37 +21,68 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from services.runtime.settings import Settings
 
-PROVIDER_PORT = 9400
-WEB_PORTS = range(8080, 8090)  # the web app's redirect URIs at the local provider
-# Each demo organisation's web app: its port and the account to log in with.
-SITES: dict[str, tuple[int, str]] = {
-    "wijkteam-lingewaard": (8080, "consulent-wijkteam"),
-    "bs-de-regenboog": (8081, "ib-regenboog"),
-    "jgz-gelderland-zuid": (8082, "jeugdarts-jgz"),
-    "leerplicht-lingewaard": (8083, "lpa-lingewaard"),
+WEB_PORTS = 10  # redirect URIs at the local provider for this many ports from the first
+# Each demo organisation with a web app, in port order, and the account to log in with.
+SITES: dict[str, str] = {
+    "wijkteam-lingewaard": "consulent-wijkteam",
+    "bs-de-regenboog": "ib-regenboog",
+    "jgz-gelderland-zuid": "jeugdarts-jgz",
+    "leerplicht-lingewaard": "lpa-lingewaard",
 }
 PARENTS_SITE = "bs-de-regenboog"
+
+
+class DemoWebSettings(BaseSettings):
+    """Where `demo --web` listens (`KETENBUS_DEMO_…`). The defaults are the ports the demo's
+    organisations are registered with (issuer http://127.0.0.1:9400); on another provider port
+    the web apps take that provider as their issuer instead of the registry's."""
+
+    model_config = SettingsConfigDict(env_prefix="KETENBUS_DEMO_", extra="ignore")
+
+    provider_port: int = Field(
+        default=9400, ge=1, le=65535, description="The local OpenID provider's port"
+    )
+    web_port: int = Field(
+        default=8080,
+        ge=1,
+        le=65535 - WEB_PORTS,
+        description="The first web app's port: the wijkteam's; the school, the JGZ and "
+        "leerplicht take the next three",
+    )
+
+    def site_ports(self) -> dict[str, int]:
+        """Each demo organisation's web app port, in `SITES` order from `web_port`."""
+        return {partner: self.web_port + i for i, partner in enumerate(SITES)}
+
+    def web_ports(self) -> range:
+        """The ports the provider registers the web apps' redirect URIs for."""
+        return range(self.web_port, self.web_port + WEB_PORTS)
+
+
 READY_SECONDS = 60.0
 
 
-def clients() -> dict[str, list[str]]:
+def clients(ports: range | None = None) -> dict[str, list[str]]:
     """Each registered organisation's client, and the parents', with the web app's callbacks."""
     from services.integral_plan.web_auth import load_functions
     from services.runtime.partners import PartnerRegistry
 
+    ports = ports if ports is not None else DemoWebSettings().web_ports()
     found = {
         entry.identity_provider.client_id: [
-            f"http://127.0.0.1:{port}/inloggen/terug" for port in WEB_PORTS
+            f"http://127.0.0.1:{port}/inloggen/terug" for port in ports
         ]
         for entry in PartnerRegistry.load().entries
         if entry.identity_provider is not None
     }
     parents = load_functions().parents.client_id
-    found[parents] = [f"http://127.0.0.1:{port}/ouders/inloggen/terug" for port in WEB_PORTS]
+    found[parents] = [f"http://127.0.0.1:{port}/ouders/inloggen/terug" for port in ports]
     return found
 
 
@@ -65,12 +98,13 @@ def web_instructions(data_dir: Path) -> str:
     )
 
 
-def opened(child: str, password: str) -> str:
+def opened(child: str, password: str, ports: dict[str, int]) -> str:
     """What `demo --web` prints once everything listens: where to log in, as whom."""
     lines = [f"The web app is up (password for every account: {password!r}); open:"]
-    for partner, (port, user) in SITES.items():
+    for partner, user in SITES.items():
+        port = ports[partner]
         lines.append(f"  http://127.0.0.1:{port}/plan/{child}   {partner}, log in as {user}")
-    port = SITES[PARENTS_SITE][0]
+    port = ports[PARENTS_SITE]
     lines.append(f"  http://127.0.0.1:{port}/ouders   a parent, log in as ouder-demo-0001")
     lines.append("Stop with Ctrl-C.")
     return "\n".join(lines)
@@ -84,25 +118,31 @@ def serve(settings: Settings, url: str, child: str) -> None:
     from demo.story import link_parent
     from services.cli.integral_plan import site_for
     from services.cli.kit import fail
+    from services.integral_plan.web_auth import WebSettings
     from services.runtime.nats_auth import credential_source
 
     if not available():
         fail("the web demo needs node and `npm ci` in the checkout (npm oidc-provider)", code=1)
     credentials = credential_source(settings)
     asyncio.run(link_parent(url, settings.data_dir, child, date.today(), credentials))
+    where = DemoWebSettings()
+    ports = where.site_ports()
     with tempfile.TemporaryDirectory() as tmp:
-        provider = OidcProvider.start(Path(tmp), clients(), PROVIDER_PORT)
+        provider = OidcProvider.start(Path(tmp), clients(where.web_ports()), where.provider_port)
+        # The provider is the issuer (the registry's on the default port, else this one).
+        issuer = {"oidc_issuer": provider.issuer, "parents_issuer": provider.issuer}
+        web = WebSettings().model_copy(update=issuer)
         servers: list[tuple[Any, threading.Thread]] = []
         try:
-            for partner, (port, _) in SITES.items():
-                site = site_for(settings, url, partner)
+            for partner, port in ports.items():
+                site = site_for(settings, url, partner, web)
                 config = uvicorn.Config(site, host="127.0.0.1", port=port, log_level="warning")
                 server = uvicorn.Server(config)
                 thread = threading.Thread(target=server.run, daemon=True)
                 thread.start()
                 servers.append((server, thread))
-            _wait_started(servers)
-            typer.echo(opened(child, PASSWORD))
+            _wait_started(servers, ports)
+            typer.echo(opened(child, PASSWORD, ports))
             provider.process.wait()  # until Ctrl-C or SIGTERM (or the provider dies)
         finally:
             for server, _ in servers:
@@ -112,11 +152,14 @@ def serve(settings: Settings, url: str, child: str) -> None:
             provider.stop()
 
 
-def _wait_started(servers: list[tuple[Any, threading.Thread]]) -> None:
+def _wait_started(servers: list[tuple[Any, threading.Thread]], ports: dict[str, int]) -> None:
     """Until every web app listens; a server that stopped (its port taken) stops the demo."""
     deadline = time.monotonic() + READY_SECONDS
     while not all(server.started for server, _ in servers):
         if time.monotonic() > deadline or any(not t.is_alive() for _, t in servers):
-            ports = ", ".join(str(port) for port, _ in SITES.values())
-            raise RuntimeError(f"the web apps did not start on ports {ports} (in use?)")
+            taken = ", ".join(str(port) for port in ports.values())
+            raise RuntimeError(
+                f"the web apps did not start on ports {taken} (in use? KETENBUS_DEMO_WEB_PORT "
+                "moves them)"
+            )
         time.sleep(0.1)

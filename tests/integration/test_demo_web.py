@@ -3,14 +3,15 @@ story, then a local OpenID provider it starts and the web app of the demo's orga
 parent, logged in at that provider, until Ctrl-C ends it with exit code 0. Plain `ketenbus demo`
 ends (the README's case) and says how to run this.
 
-It listens on the ports the demo's organisations are registered with (the provider on 9400, the
-web apps on 8080 to 8083): the only test that does.
+It listens where KETENBUS_DEMO_PROVIDER_PORT and KETENBUS_DEMO_WEB_PORT say (free ports here,
+so it runs beside anything on 9400 and 8080 to 8083, the defaults the registry's issuer names).
 """
 
 from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.cli.demo_web import SITES, web_instructions
-from tests.oidc import available, log_in
+from services.cli.demo_web import SITES, DemoWebSettings, web_instructions
+from tests.oidc import available, free_port, log_in
 from tests.userenv import user_env
 
 pytestmark = [
@@ -37,8 +38,47 @@ def test_plain_demo_says_how_to_click_through_the_story(tmp_path: Path) -> None:
     assert f".venv/bin/ketenbus demo --web --data-dir {tmp_path / 'data'}-web" in said
 
 
+def test_the_demo_listens_on_the_registered_ports_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    default = DemoWebSettings()
+    monkeypatch.setenv("KETENBUS_DEMO_PROVIDER_PORT", "9500")
+    monkeypatch.setenv("KETENBUS_DEMO_WEB_PORT", "8180")
+    moved = DemoWebSettings()
+
+    assert (9400, [8080, 8081, 8082, 8083]) == (
+        default.provider_port,
+        list(default.site_ports().values()),
+    )
+    assert (9500, 8181, range(8180, 8190)) == (
+        moved.provider_port,
+        moved.site_ports()["bs-de-regenboog"],
+        moved.web_ports(),
+    )
+
+
+def free_run(count: int) -> int:
+    """The first of `count` consecutive free ports on 127.0.0.1."""
+    while True:
+        first = free_port()
+        if first + count <= 65535 and all(_free(first + i) for i in range(1, count)):
+            return first
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def test_demo_web_serves_the_story_at_a_local_provider_until_ctrl_c(tmp_path: Path) -> None:
     env = user_env()
+    where = DemoWebSettings(provider_port=free_port(), web_port=free_run(len(SITES)))
+    env["KETENBUS_DEMO_PROVIDER_PORT"] = str(where.provider_port)
+    env["KETENBUS_DEMO_WEB_PORT"] = str(where.web_port)
     command = [str(KETENBUS), "demo", "--web", "--data-dir", str(tmp_path / "data")]
     demo = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -53,7 +93,8 @@ def test_demo_web_serves_the_story_at_a_local_provider_until_ctrl_c(tmp_path: Pa
         out = "".join(said)
         child = re.search(r"Matched pupil: ([a-z2-7]{32})", out)
         assert child is not None and "Stop with Ctrl-C" in out, (out, _rest(demo))
-        wijkteam, school = SITES["wijkteam-lingewaard"][0], SITES["bs-de-regenboog"][0]
+        ports = where.site_ports()
+        wijkteam, school = ports["wijkteam-lingewaard"], ports["bs-de-regenboog"]
         assert f"http://127.0.0.1:{wijkteam}/plan/{child[1]}" in out
 
         with httpx.Client(timeout=60) as http:
