@@ -32,7 +32,7 @@ from typing import Any
 
 from ketenbus_contracts.envelope import check_depth
 from ketenbus_contracts.purposes import Purpose
-from ketenbus_contracts.sealing import PartnerKeys
+from ketenbus_contracts.sealing import PartnerKeys, make_kid, seal
 from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
 from ketenbus_contracts.signing import sign_event
 from services.runtime.inbound import Limits, admit
@@ -42,15 +42,24 @@ from services.signalling.handlers import decode_inbound
 
 SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="ib")
 ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+DATA_KEY = bytes(32)  # nobody opens the sections: admission reads their headers only
 
 
 def payloads(count: int, keys: PartnerKeys, sealed_bytes: int) -> list[bytes]:
-    """`count` signed signals about distinct children, with a sealed section of that size."""
-    sealed = {Purpose.SIGNALLING: "e" * sealed_bytes} if sealed_bytes else {}
+    """`count` signed signals about distinct children, with a sealed section of about that
+    size (sealed for real, bound to its event and child: admission checks its header)."""
     out = []
     for n in range(count):
         kid = "".join(ALPHABET[(n >> (5 * i)) % 32] for i in range(32))
+        event_id = uuid.uuid4()
+        sealed = {}
+        if sealed_bytes:
+            # base64url of the ciphertext: 4/3 of the notes
+            notes = {"notes": "e" * (sealed_bytes * 3 // 4 - 200)}
+            key_id = make_kid(kid, Purpose.SIGNALLING, SCHOOL.partner, 1)
+            sealed[Purpose.SIGNALLING] = seal(notes, key=DATA_KEY, kid=key_id, event_id=event_id)
         event = SignalRegistered.create(
+            id=event_id,
             source=SCHOOL.partner,
             subject=kid,
             data=SignalRegisteredData(

@@ -4,6 +4,7 @@ and truancy, which the integral plan notes on the child's plan."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -35,6 +36,7 @@ from ketenbus_contracts.plan import (
     RegieAssignedData,
 )
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.sealing import make_kid, seal
 from ketenbus_contracts.signalling import (
     Coordinator,
     CoordinatorAssigned,
@@ -50,7 +52,31 @@ CHILD = "c" * 32
 SCHOOL = Party(partner="bs-de-regenboog", role="ib-er", contact="ib@regenboog.example")
 JGZ = Party(partner="jgz-gelderland-zuid", role="jeugdarts", contact="jgz@ggd.example")
 WIJKTEAM = Party(partner="wijkteam-lingewaard", role="regisseur", contact="team@lingewaard.example")
-SEALED = {Purpose.PLAN: "sealed-token"}
+# The builders seal their sections for real, as the backbone admits them (a dir/A256GCM JWE whose
+# kid names the event's child and purpose and whose eid is the event's id), each under this one
+# data key of the test session: the backbone never opens them, and a test that opens sections
+# seals its own with kluis's keys.
+DATA_KEY = secrets.token_bytes(32)
+# The scope each purpose's builder sections are sealed under (any valid scope would do).
+SCOPES = {
+    Purpose.PLAN: "child",
+    Purpose.SUPPORT: "arrangement/test",
+    Purpose.YOUTH_CARE: "youth-care/test",
+    Purpose.ATTENDANCE: "leerplicht-lingewaard",
+    Purpose.SIGNALLING: "bs-de-regenboog",
+    Purpose.IDENTITY: "bs-de-regenboog",
+    Purpose.HANDOVER: "handover/test",
+}
+
+
+def sealed_for(event_id: uuid.UUID, child: str, *purposes: Purpose) -> dict[Purpose, str]:
+    """An (empty) section per purpose, sealed bound to the event `event_id` about `child`."""
+    return {
+        purpose: seal(
+            {}, key=DATA_KEY, kid=make_kid(child, purpose, SCOPES[purpose], 1), event_id=event_id
+        )
+        for purpose in purposes
+    }
 
 
 def signal(
@@ -139,11 +165,16 @@ def regie(by: Party, regisseur: Party, on: date, child: str = CHILD) -> RegieAss
 
 
 def goal(by: Party, on: date, child: str = CHILD, sealed: Any = None) -> GoalSet:
+    event_id = uuid.uuid4()
     return GoalSet.create(
+        id=event_id,
         source=by.partner,
         subject=child,
         data=GoalSetData(
-            goal_id=uuid.uuid4(), domain="onderwijs", set_on=on, sealed=sealed or SEALED
+            goal_id=uuid.uuid4(),
+            domain="onderwijs",
+            set_on=on,
+            sealed=sealed or sealed_for(event_id, child, Purpose.PLAN),
         ),
         purposes=[Purpose.PLAN],
     )
@@ -152,14 +183,16 @@ def goal(by: Party, on: date, child: str = CHILD, sealed: Any = None) -> GoalSet
 def agreement(
     by: Party, parties: list[Party], on: date, child: str = CHILD, sealed: Any = None
 ) -> AgreementMade:
+    event_id = uuid.uuid4()
     return AgreementMade.create(
+        id=event_id,
         source=by.partner,
         subject=child,
         data=AgreementMadeData(
             agreement_id=uuid.uuid4(),
             parties=[p.partner for p in parties],
             made_on=on,
-            sealed=sealed or SEALED,
+            sealed=sealed or sealed_for(event_id, child, Purpose.PLAN),
         ),
     )
 
@@ -173,7 +206,9 @@ def action(
     child: str = CHILD,
     sealed: Any = None,
 ) -> ActionAgreed:
+    event_id = uuid.uuid4()
     return ActionAgreed.create(
+        id=event_id,
         source=by.partner,
         subject=child,
         data=ActionAgreedData(
@@ -182,16 +217,22 @@ def action(
             reports_to=reports_to.partner,
             due_on=due,
             agreed_on=agreed,
-            sealed=sealed or SEALED,
+            sealed=sealed or sealed_for(event_id, child, Purpose.PLAN),
         ),
     )
 
 
 def done(actor: Party, agreed: ActionAgreed, on: date, sealed: Any = None) -> ActionDone:
+    event_id = uuid.uuid4()
     return ActionDone.create(
+        id=event_id,
         source=actor.partner,
         subject=agreed.subject,
-        data=ActionDoneData(action_id=agreed.data.action_id, done_on=on, sealed=sealed or SEALED),
+        data=ActionDoneData(
+            action_id=agreed.data.action_id,
+            done_on=on,
+            sealed=sealed or sealed_for(event_id, agreed.subject, Purpose.PLAN),
+        ),
     )
 
 
@@ -266,9 +307,6 @@ BRIN = "12AB"
 HANDOVER_SERVICE = "ketenbus.handover"
 ARRANGEMENTS_SERVICE = "ketenbus.arrangements"
 REGION = "lingewaard"
-SUPPORT_SEALED = {Purpose.SUPPORT: "sealed-support-token"}
-YOUTH_CARE_SEALED = {Purpose.YOUTH_CARE: "sealed-youth-care-token"}
-ATTENDANCE_SEALED = {Purpose.ATTENDANCE: "sealed-attendance-token"}
 
 
 def _at(on: date) -> datetime:
@@ -428,7 +466,9 @@ def handover_escalated(
 
 
 def support_requested(on: date, child: str = CHILD) -> arr.SupportRequested:
+    event_id = uuid.uuid4()
     return arr.SupportRequested.create(
+        id=event_id,
         source=ARRANGEMENTS_SERVICE,
         subject=child,
         time=_at(on),
@@ -438,14 +478,16 @@ def support_requested(on: date, child: str = CHILD) -> arr.SupportRequested:
             swv=SWV,
             requested_on=on,
             kind="arrangement-op-maat",
-            sealed=SUPPORT_SEALED,
+            sealed=sealed_for(event_id, child, Purpose.SUPPORT),
         ),
         purposes=[Purpose.SUPPORT],
     )
 
 
 def tlv_issued(on: date, child: str = CHILD) -> arr.TlvIssued:
+    event_id = uuid.uuid4()
     return arr.TlvIssued.create(
+        id=event_id,
         source=ARRANGEMENTS_SERVICE,
         subject=child,
         time=_at(on),
@@ -458,13 +500,15 @@ def tlv_issued(on: date, child: str = CHILD) -> arr.TlvIssued:
             end_on=date(on.year + 2, 7, 31),
             swv=party(SWV, "consulent"),
             school=PO,
-            sealed=SUPPORT_SEALED,
+            sealed=sealed_for(event_id, child, Purpose.SUPPORT),
         ),
     )
 
 
 def opp_drawn_up(on: date, child: str = CHILD, regisseur: str = PO) -> arr.OppDrawnUp:
+    event_id = uuid.uuid4()
     return arr.OppDrawnUp.create(
+        id=event_id,
         source=ARRANGEMENTS_SERVICE,
         subject=child,
         time=_at(on),
@@ -474,13 +518,15 @@ def opp_drawn_up(on: date, child: str = CHILD, regisseur: str = PO) -> arr.OppDr
             regie=party(regisseur, "ib-er"),
             drawn_up_on=on,
             review_dates=[date(on.year + 1, 1, 15)],
-            sealed=SUPPORT_SEALED,
+            sealed=sealed_for(event_id, child, Purpose.SUPPORT),
         ),
     )
 
 
 def youth_care_decided(on: date, child: str = CHILD) -> arr.YouthCareDecided:
+    event_id = uuid.uuid4()
     return arr.YouthCareDecided.create(
+        id=event_id,
         source=ARRANGEMENTS_SERVICE,
         subject=child,
         time=_at(on),
@@ -492,13 +538,15 @@ def youth_care_decided(on: date, child: str = CHILD) -> arr.YouthCareDecided:
             start_on=on,
             end_on=date(on.year + 1, on.month, 1),
             regie=party(WIJKTEAM_ID, "regisseur"),
-            sealed=YOUTH_CARE_SEALED,
+            sealed=sealed_for(event_id, child, Purpose.YOUTH_CARE),
         ),
     )
 
 
 def arrangement_agreed(on: date, child: str = CHILD) -> arr.ArrangementAgreed:
+    event_id = uuid.uuid4()
     return arr.ArrangementAgreed.create(
+        id=event_id,
         source=ARRANGEMENTS_SERVICE,
         subject=child,
         time=_at(on),
@@ -513,7 +561,7 @@ def arrangement_agreed(on: date, child: str = CHILD) -> arr.ArrangementAgreed:
                 arr.FundingShare(payer="swv", percent=60),
                 arr.FundingShare(payer="municipality", percent=40),
             ],
-            sealed=SUPPORT_SEALED,
+            sealed=sealed_for(event_id, child, Purpose.SUPPORT),
         ),
     )
 
@@ -584,7 +632,9 @@ def regie_changed(opp: arr.OppDrawnUp, to: str, on: date) -> arr.RegieChanged:
 
 
 def reduced_teaching_time(opp: arr.OppDrawnUp, on: date) -> arr.ReducedTeachingTimeRequested:
+    event_id = uuid.uuid4()
     return arr.ReducedTeachingTimeRequested.create(
+        id=event_id,
         source=ARRANGEMENTS_SERVICE,
         subject=opp.subject,
         time=_at(on),
@@ -599,7 +649,7 @@ def reduced_teaching_time(opp: arr.OppDrawnUp, on: date) -> arr.ReducedTeachingT
             back_to_full_time=[
                 arr.ScheduleStep(from_on=date(on.year + 1, 1, 4), hours_per_week=18)
             ],
-            sealed=SUPPORT_SEALED,
+            sealed=sealed_for(event_id, opp.subject, Purpose.SUPPORT),
         ),
     )
 
@@ -689,7 +739,9 @@ def three_month_rule(since: date, on: date, child: str = CHILD) -> tr.ThreeMonth
 
 
 def exemption_granted(on: date, child: str = CHILD) -> tr.ExemptionGranted:
+    event_id = uuid.uuid4()
     return tr.ExemptionGranted.create(
+        id=event_id,
         source=LEERPLICHT,
         subject=child,
         time=_at(on),
@@ -700,7 +752,7 @@ def exemption_granted(on: date, child: str = CHILD) -> tr.ExemptionGranted:
             article="5a",
             swv_advice="positief",
             valid_from=on,
-            sealed=ATTENDANCE_SEALED,
+            sealed=sealed_for(event_id, child, Purpose.ATTENDANCE),
         ),
     )
 

@@ -222,9 +222,10 @@ def _shape(value: Any, depth: int = 0) -> Any:
     return type(value).__name__
 
 
-def _token_shape(token: Any, bound_to: Any = None) -> Any:
+def _token_shape(token: Any, bound_to: Any = None, kid_of: Any = None) -> Any:
     """A JWS or JWE compact token: its protected header's shape (and whether its `eid` is
-    the event's id), and a JWS's claims' shape."""
+    the event's id and its `kid` names the event's child and the section's purpose), and a
+    JWS's claims' shape."""
     parts = str(token).split(".")
     try:
         header = b64_json(parts[0])
@@ -232,7 +233,8 @@ def _token_shape(token: Any, bound_to: Any = None) -> Any:
     except (ValueError, UnicodeDecodeError, IndexError):
         return ("unreadable", len(parts))
     eid = isinstance(header, dict) and header.get("eid") == bound_to
-    return (_shape(header), _shape(claims), eid)
+    kid = isinstance(header, dict) and str(header.get("kid")).split("/")[:2] == kid_of
+    return (_shape(header), _shape(claims), eid, kid)
 
 
 def shape(message: Seen) -> tuple[Any, ...]:
@@ -250,7 +252,12 @@ def shape(message: Seen) -> tuple[Any, ...]:
     if isinstance(body, dict) and isinstance(body.get("data"), dict):
         tokens = body["data"].get("sealed")
         if isinstance(tokens, dict):
-            sealed = tuple(sorted((p, _token_shape(t, body.get("id"))) for p, t in tokens.items()))
+            sealed = tuple(
+                sorted(
+                    (p, _token_shape(t, body.get("id"), [body.get("subject"), p]))
+                    for p, t in tokens.items()
+                )
+            )
     return headers, _shape(body), sealed
 
 

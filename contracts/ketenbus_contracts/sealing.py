@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -40,7 +41,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from joserfc import jwe, jws
 from joserfc.errors import DecodeError, JoseError
@@ -56,7 +57,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from ketenbus_contracts.envelope import PARTNER_ID_PATTERN, PSEUDONYM_PATTERN
+from ketenbus_contracts.envelope import PARTNER_ID_PATTERN, PSEUDONYM_PATTERN, CloudEvent
 from ketenbus_contracts.purposes import Purpose
 
 SECTION_ALG = "dir"
@@ -388,6 +389,106 @@ def open_fields(
             )
         values.update(section)
     return model.model_validate(values)
+
+
+# ---------------------------------------------------------------------------------------------
+# admitting sealed sections without opening them
+
+# Why the backbone refuses an event's section at admission, without opening it (the reason code
+# of the dead letter and of the publisher's receipt).
+SectionRefusalCode = Literal[
+    "purpose-not-allowed",
+    "malformed-section",
+    "wrong-section-algorithm",
+    "section-of-another-purpose",
+    "section-of-another-child",
+    "section-of-another-event",
+]
+SECTION_REFUSALS: tuple[SectionRefusalCode, ...] = get_args(SectionRefusalCode)
+# A JWE compact serialisation's part: base64url without padding.
+_B64URL_PART = re.compile(r"[A-Za-z0-9_-]*")
+_KCV = re.compile(rf"[A-Za-z0-9_-]{{{(KCV_BYTES * 8 + 5) // 6}}}")
+# A256GCM's 96-bit IV and 128-bit tag, as base64url characters.
+GCM_IV_CHARS = 16
+GCM_TAG_CHARS = 22
+# A section's protected header is about 300 base64url characters (a kid with a long scope).
+MAX_SECTION_HEADER_CHARS = 2048
+
+
+class SectionRefusedError(SealingError):
+    """A section of an event is not one the backbone admits (`code`: why; `purpose`: which)."""
+
+    def __init__(self, code: SectionRefusalCode, purpose: str, reason: str) -> None:
+        super().__init__(f"data.sealed.{purpose}: {reason}")
+        self.code: SectionRefusalCode = code
+        self.purpose = purpose
+
+
+@functools.cache
+def allowed_purposes(event_class: type[CloudEvent[Any]]) -> frozenset[Purpose]:
+    """The purposes an event type may carry a section of: those of the `SealedUnder` fields of
+    its `sealed_models` (the AsyncAPI document lists them under its `data.sealed`)."""
+    return frozenset(p for model in event_class.sealed_models for p in fields_by_purpose(model))
+
+
+def check_section(token: str, *, purpose: Purpose, event_id: uuid.UUID, subject: str) -> None:
+    """Check one section of an event without opening it: a JWE compact serialisation under
+    `dir`/`A256GCM` (no encrypted key, a 96-bit IV, a 128-bit tag), whose protected header has
+    a `kcv`, a `kid` naming this event's child (`subject`) and this purpose, and `eid` this
+    event's id. Raises SectionRefusedError (what only the data key tells, a section sealed
+    under a wrong key or tampered with, is found when it is opened)."""
+
+    def refused(code: SectionRefusalCode, reason: str) -> SectionRefusedError:
+        return SectionRefusedError(code, purpose.value, reason)
+
+    parts = token.split(".")
+    if len(parts) != 5 or not all(_B64URL_PART.fullmatch(part) for part in parts):
+        raise refused("malformed-section", "not a JWE compact serialisation (five base64url parts)")
+    if len(parts[0]) > MAX_SECTION_HEADER_CHARS:
+        raise refused("malformed-section", "the protected header is longer than a section's")
+    try:
+        header = header_of(token)
+    except (MalformedSectionError, RecursionError):
+        raise refused("malformed-section", "the protected header is not a JSON object") from None
+    if header.get("alg") != SECTION_ALG or header.get("enc") != SECTION_ENC:
+        raise refused("wrong-section-algorithm", f"a section is sealed {SECTION_ALG}/{SECTION_ENC}")
+    _, encrypted_key, iv, ciphertext, tag = parts
+    if encrypted_key or len(iv) != GCM_IV_CHARS or not ciphertext or len(tag) != GCM_TAG_CHARS:
+        raise refused("malformed-section", "not a dir/A256GCM JWE (key, IV, ciphertext or tag)")
+    kcv, kid, eid = header.get("kcv"), header.get("kid"), header.get("eid")
+    if not isinstance(kcv, str) or not _KCV.fullmatch(kcv):
+        raise refused("malformed-section", "the protected header has no key check value (kcv)")
+    if not isinstance(kid, str) or not isinstance(eid, str):
+        raise refused("malformed-section", "the protected header names no kid or no eid")
+    try:
+        key_id = KeyId.parse(kid)
+    except MalformedSectionError:
+        raise refused(
+            "malformed-section", "the kid is not <pseudonym>/<purpose>/<scope>/<version>"
+        ) from None
+    if key_id.purpose is not purpose:
+        raise refused("section-of-another-purpose", "the kid names another purpose")
+    if key_id.pseudonym != subject:
+        raise refused("section-of-another-child", "the kid names another child than the subject")
+    if eid != str(event_id):
+        raise refused("section-of-another-event", "sealed for another event (eid is not the id)")
+
+
+def check_sealed(event: CloudEvent[Any]) -> None:
+    """Check every section of `event.data.sealed` without opening it: a purpose its type allows
+    (`allowed_purposes`), each section as `check_section` says. Raises SectionRefusedError."""
+    sealed: Mapping[Purpose, str] = getattr(event.data, "sealed", None) or {}
+    if not sealed:
+        return
+    allowed = allowed_purposes(type(event))
+    for purpose, token in sealed.items():
+        if purpose not in allowed:
+            raise SectionRefusedError(
+                "purpose-not-allowed",
+                purpose.value,
+                f"{event.type} carries no {purpose.value} section",
+            )
+        check_section(token, purpose=purpose, event_id=event.id, subject=event.subject)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -135,7 +135,11 @@ For a partner's system (where to look in this document):
   one CloudEvent per message, signed (`ketenbussig`, protected header `EventSignatureHeader`),
   everything about the child in `data.sealed`: per purpose a JWE (`SealedSectionHeader`) whose
   property names its purpose (`x-purpose`) and the schema it opens to (`x-ketenbus-section`).
-  `purposes` lists the purposes sealed.
+  `purposes` lists the purposes sealed. The backbone checks each section without opening it
+  and refuses the event (a `refused` receipt with the reason) for a purpose its type carries
+  no section of, a section that is no `dir`/`A256GCM` JWE, or a header whose `kid` names
+  another child or purpose or whose `eid` is not the event's `id` (each inbound message's
+  payload says so).
 - What it reads: its feed, `feed.{partner}.<domain>.<event>` (copies, signed by the feed) and
   `feed.{partner}.receipt` (the answer to every event it published), through its durable
   consumer `feed-<partner>`.

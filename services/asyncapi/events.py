@@ -41,6 +41,7 @@ from ketenbus_contracts.sealing import (
     KCV_LABEL,
     SECTION_ALG,
     SECTION_ENC,
+    allowed_purposes,
     fields_by_purpose,
 )
 from ketenbus_contracts.signing import ACCEPTED_ALGS, SIGNATURE_FIELD, SIGNATURE_TYP, SIGNING_ALG
@@ -72,6 +73,20 @@ HEADERS_OF = {INBOUND: INBOUND_HEADERS, STREAM: OUTBOX_HEADERS, FEED: FEED_HEADE
 
 def event_classes() -> dict[str, type[CloudEvent[Any]]]:
     return {cls.__name__: cls for cls in registered_types().values()}
+
+
+# How the backbone admits an inbound event's sections, without opening them.
+SECTION_ADMISSION = (
+    "The backbone checks each section of an inbound event when it admits the event, without "
+    "opening it (only this header), and refuses the event with its reason code: a purpose the "
+    "event's type carries no section of (`purpose-not-allowed`); not a JWE compact "
+    "serialisation with `kid`, `eid` and `kcv` in its protected header (`malformed-section`); "
+    "not `dir`/`A256GCM` (`wrong-section-algorithm`); a `kid` naming another purpose than the "
+    "section's (`section-of-another-purpose`) or another child than the event's `subject` "
+    "(`section-of-another-child`); an `eid` other than the event's `id` "
+    "(`section-of-another-event`). What only the data key tells (a wrong key, a changed "
+    "ciphertext) is found by whoever opens the section."
+)
 
 
 def header_schemas() -> dict[str, dict[str, Any]]:
@@ -106,7 +121,7 @@ def header_schemas() -> dict[str, dict[str, Any]]:
             "data key kluis keeps for (child, purpose, scope). The header is the additional "
             "authenticated data: `eid` binds the section to its event, so a section copied "
             "into another event does not open. `eid` and `kcv` are plain (not `crit`) "
-            "members: a JOSE library that does not know them ignores them."
+            "members: a JOSE library that does not know them ignores them. " + SECTION_ADMISSION
         ),
         "type": "object",
         "properties": {
@@ -256,13 +271,28 @@ def _event_message(doc: dict[str, Any], kind: str, cls: type[CloudEvent[Any]]) -
 
 
 def event_payload(kind: str, schema: str) -> dict[str, Any]:
-    """An event's payload schema; inbound, its signature is required (unsigned: refused)."""
+    """An event's payload schema; inbound, its signature is required (unsigned: refused) and
+    its sections only under the purposes its type carries (others: refused)."""
     if kind != INBOUND:
         return {"$ref": SCHEMAS + schema}
+    allowed = sorted(allowed_purposes(event_classes()[schema]))
+    sealed: dict[str, Any] = (
+        {"propertyNames": {"enum": [p.value for p in allowed]}} if allowed else {"maxProperties": 0}
+    )
+    inbound = {
+        "required": [SIGNATURE_FIELD],
+        "properties": {"data": {"properties": {"sealed": sealed}}},
+    }
     return {
-        "allOf": [{"$ref": SCHEMAS + schema}, {"required": [SIGNATURE_FIELD]}],
+        "allOf": [{"$ref": SCHEMAS + schema}, inbound],
         "description": f"`{schema}`, signed: an inbound event without `{SIGNATURE_FIELD}` is "
-        "refused (`missing-signature`).",
+        "refused (`missing-signature`). "
+        + (
+            f"Its sections: {', '.join(f'`{p.value}`' for p in allowed)} (another purpose: "
+            f"refused, `purpose-not-allowed`), each admitted as `{SECTION_HEADER}` says."
+            if allowed
+            else "It carries no sections (one: refused, `purpose-not-allowed`)."
+        ),
     }
 
 

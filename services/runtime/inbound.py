@@ -1,11 +1,12 @@
 """Admitting one inbound message: the one place that decides whether it is accepted or refused.
 
 Nothing a partner sends may stop a service. `admit` takes the bytes of one message and the
-service's decoder (signature check and contract, see `services.runtime.signatures.verifying`)
-and answers an `Admission`: the decoded event, or a `Refusal` with a kebab-case reason code.
-Whatever goes wrong with that one message (its size, its encoding, its nesting, its JSON, its
-signature, its contract, or an exception nobody named) becomes a refusal, which the caller
-dead-letters before going on with the next message. Only failures of the infrastructure
+service's decoder (signature check, contract and sealed sections, see
+`services.runtime.signatures.verifying`) and answers an `Admission`: the decoded event, or a
+`Refusal` with a kebab-case reason code. Whatever goes wrong with that one message (its size,
+its encoding, its nesting, its JSON, its signature, its contract, its sealed sections, or an
+exception nobody named) becomes a refusal, which the caller dead-letters before going on with
+the next message. Only failures of the infrastructure
 (reading the partners' key files) propagate, so the service retries them.
 
 The checks run cheapest first and before any parser sees the input: the size against
@@ -28,6 +29,7 @@ import structlog
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import EventTooDeepError, UnknownEventTypeError, check_depth
+from ketenbus_contracts.sealing import SectionRefusedError
 from ketenbus_contracts.signing import SIGNATURE_FIELD, SignatureError
 from services.runtime.settings import Settings
 
@@ -108,6 +110,9 @@ def refusal_of(exc: BaseException) -> Refusal:
         return Refusal(exc.code, ({"loc": SIGNATURE_FIELD, "type": exc.code},))
     if isinstance(exc, EventTooDeepError | UnknownEventTypeError):
         return Refusal(exc.code)
+    if isinstance(exc, SectionRefusedError):
+        # The section's place (a purpose is no input value: the contract knows every one).
+        return Refusal(exc.code, ({"loc": f"data.sealed.{exc.purpose}", "type": exc.code},))
     code = getattr(exc, "code", None)
     if isinstance(code, str) and _CODE.match(code):
         return Refusal(code)  # a refusal the decoder named (ingress: `not-the-source`)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import PARTNER_ID_PATTERN, CloudEvent, parse_event
+from ketenbus_contracts.sealing import check_sealed
 from ketenbus_partner.publish import inbound_headers
 from services.runtime.deadletter import Refused, SealOriginal, publish_deadletter
 from services.runtime.inbound import Admission, Limits, Refusal, admit, location
@@ -48,7 +49,8 @@ def validate_inbound(partner: str, raw: bytes, settings: Settings | None = None)
 
     Admitted as the services admit a message (`services.runtime.inbound.admit`: size, encoding
     and nesting before parsing), then the contract, the publishing partner as its source, and
-    the partner's signature on the bytes as received (`KETENBUS_SIGNATURES`).
+    the partner's signature on the bytes as received (`KETENBUS_SIGNATURES`), and its sealed
+    sections checked without opening them (`ketenbus_contracts.sealing.check_sealed`).
     """
     resolved = settings or Settings()
     limits = Limits.of(resolved)
@@ -60,6 +62,7 @@ def validate_inbound(partner: str, raw: bytes, settings: Settings | None = None)
         check_signature(
             data, registry_keys(resolved.data_dir), required=resolved.signatures == "required"
         )
+        check_sealed(event)
         return event
 
     admission = admit(raw, decode, limits)

@@ -7,6 +7,12 @@ parsed. A forged or altered signature is always refused; an unsigned event too u
 setting only). The refusal surfaces as a pydantic ValidationError located at
 `ketenbussig` (type `forged-signature`, `missing-signature`, …), so the host dead-letters it with
 that reason like any other invalid input, quoting nothing of the event.
+
+The decoded event's sealed sections are then checked without opening them
+(`ketenbus_contracts.sealing.check_sealed`: a purpose its type allows, a `dir`/`A256GCM` JWE
+whose header names this event's child and purpose in `kid` and this event's id in `eid`), so a
+fake section, one copied from another event or another child's, is refused at the edge
+(`SectionRefusedError`, with its own code) instead of being kept where nobody can open it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from typing import TypeVar
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.sealing import check_sealed
 from ketenbus_contracts.signing import (
     SIGNATURE_FIELD,
     MissingSignatureError,
@@ -81,7 +89,8 @@ def verifying(
     *,
     public_keys: PublicKeys | None = None,
 ) -> Callable[[bytes], T]:
-    """`decode` that first verifies the partner's signature (see module docstring)."""
+    """`decode` that first verifies the partner's signature, then checks the decoded event's
+    sealed sections (see module docstring)."""
     resolved = settings or Settings()
     required = resolved.signatures == "required"
 
@@ -91,7 +100,10 @@ def verifying(
             check_signature(raw, keys, required=required)
         except SignatureError as exc:
             raise as_validation_error(exc) from exc
-        return decode(raw)
+        event = decode(raw)
+        if isinstance(event, CloudEvent):
+            check_sealed(event)
+        return event
 
     return decode_verified
 

@@ -79,7 +79,8 @@ def jws_errors(jws_schema: dict[str, Any], token: str) -> list[str]:
 
 def section_header_errors(envelope: dict[str, Any]) -> list[str]:
     """The protected header of each sealed section of an event: `SealedSectionHeader`, its
-    `eid` the event's id (a section copied from another event does not open)."""
+    `eid` the event's id (a section copied from another event does not open), its `kid`
+    naming the event's child and the section's purpose (as the backbone admits it)."""
     data = envelope.get("data")
     sealed = data.get("sealed") if isinstance(data, dict) else None
     if not isinstance(sealed, dict):
@@ -95,6 +96,8 @@ def section_header_errors(envelope: dict[str, Any]) -> list[str]:
         found += [f"data/sealed/{purpose} header {e}" for e in errors(header_schema, header)]
         if header.get("eid") != envelope.get("id"):
             found.append(f"data/sealed/{purpose} header: eid is not the event's id")
+        if str(header.get("kid")).split("/")[:2] != [envelope.get("subject"), purpose]:
+            found.append(f"data/sealed/{purpose} header: kid names another child or purpose")
     return found
 
 

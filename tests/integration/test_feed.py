@@ -50,17 +50,25 @@ def test_a_school_reads_only_its_own_children_and_the_receipts_of_what_it_publis
     backbone: Backbone,
 ) -> None:
     settings, ours, theirs = backbone.settings, child(31), child(32)
-    event_id = uuid.uuid4()
-    sealed = {
-        purpose: seal(
-            {"notes": "x"},
-            key=bytes(32),
-            kid=make_kid(ours, purpose, SCHOOL.partner, 1),
-            event_id=event_id,
-        )
-        for purpose in (Purpose.SIGNALLING, Purpose.YOUTH_CARE)
-    }
-    own = signal(SCHOOL, child=ours, sealed=sealed, event_id=event_id)
+
+    def sealed_by(partner: str, kid: str, event_id: uuid.UUID) -> dict[Purpose, str]:
+        """A signal's two sections (`identity`, `signalling`), sealed for the event."""
+        return {
+            purpose: seal(
+                {"notes": "x"},
+                key=bytes(32),
+                kid=make_kid(kid, purpose, partner, 1),
+                event_id=event_id,
+            )
+            for purpose in (Purpose.IDENTITY, Purpose.SIGNALLING)
+        }
+
+    own_id, their_id = uuid.uuid4(), uuid.uuid4()
+    sealed = sealed_by(SCHOOL.partner, ours, own_id)
+    own = signal(SCHOOL, child=ours, sealed=sealed, event_id=own_id)
+    # The JGZ's role may not hold `identity`: its copy keeps only `signalling`.
+    their_sealed = sealed_by(JGZ.partner, theirs, their_id)
+    their_signal = signal(JGZ, child=theirs, sealed=their_sealed, event_id=their_id)
     unsigned = signal(SCHOOL, child=child(33))
 
     async def scenario() -> tuple[list[FeedItem], list[FeedItem]]:
@@ -69,7 +77,7 @@ def test_a_school_reads_only_its_own_children_and_the_receipts_of_what_it_publis
         try:
             school_keys = load_or_create_partner_keys(settings.data_dir, SCHOOL.partner)
             jgz_keys = load_or_create_partner_keys(settings.data_dir, JGZ.partner)
-            await publish_signed(jgz.jetstream(), signal(JGZ, child=theirs), jgz_keys)
+            await publish_signed(jgz.jetstream(), their_signal, jgz_keys)
             await publish_signed(school.jetstream(), own, school_keys)
             await school.jetstream().publish(
                 unsigned.inbound_subject(SCHOOL.partner), unsigned.to_bytes()
@@ -89,9 +97,10 @@ def test_a_school_reads_only_its_own_children_and_the_receipts_of_what_it_publis
         for i in school_feed
         if i.is_receipt
     )
-    # The school's own signal (and what signalling recorded about it, parents informed), the
-    # youth-care section gone; nothing about the JGZ's child.
-    assert [(str(own.id), {"signalling": sealed[Purpose.SIGNALLING]}, ["signalling"])] == [
+    # The school's own signal (and what signalling recorded about it, parents informed), with
+    # both sections (a school may hold both); nothing about the JGZ's child.
+    both = {p.value: t for p, t in sealed.items()}
+    assert [(str(own.id), both, ["identity", "signalling"])] == [
         (c.body["id"], c.body["data"]["sealed"], c.body["purposes"]) for c in registered
     ]
     assert {ours} == {c.body["subject"] for c in copies}
@@ -103,6 +112,12 @@ def test_a_school_reads_only_its_own_children_and_the_receipts_of_what_it_publis
         ("refused", str(unsigned.id), "missing-signature"),
     ] == receipts
     assert {theirs} == {i.body["subject"] for i in jgz_feed if not i.is_receipt}
+    # The JGZ's own signal, the identity section gone (its role may not hold it).
+    assert [({"signalling": their_sealed[Purpose.SIGNALLING]}, ["signalling"])] == [
+        (i.body["data"]["sealed"], i.body["purposes"])
+        for i in jgz_feed
+        if i.subject.endswith(".signal-registered")
+    ]
 
 
 def test_a_partner_cannot_read_another_partners_feed_nor_make_a_consumer(

@@ -17,6 +17,7 @@ from ketenbus_contracts.plan import (
     RegieAssigned,
 )
 from ketenbus_contracts.privacy import ChildErased, ChildErasedData
+from ketenbus_contracts.purposes import Purpose
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
 from services.integral_plan.domain import (
     ActionClosedError,
@@ -87,7 +88,7 @@ def test_a_plan_has_parties_regie_goals_agreements_and_ot_bt_actions() -> None:
         {"domain": "integraal", "regisseur": "wijkteam-lingewaard", "since": "2026-11-21"}
     ]
     assert [x["goal_id"] for x in plan["goals"]] == [str(g.data.goal_id)]
-    assert plan["goals"][0]["sealed"] == {"plan": "sealed-token"}
+    assert plan["goals"][0]["sealed"] == {"plan": g.data.sealed[Purpose.PLAN]}
     expected_action = {
         "action_id": str(a.data.action_id),
         "actor": "jgz-gelderland-zuid",
@@ -99,7 +100,7 @@ def test_a_plan_has_parties_regie_goals_agreements_and_ot_bt_actions() -> None:
         "done_on": None,
         "by": "wijkteam-lingewaard",
         "event_id": str(a.id),
-        "sealed": {"plan": "sealed-token"},
+        "sealed": {"plan": a.data.sealed[Purpose.PLAN]},
         "report": None,
     }
     assert plan["actions"] == [expected_action]
@@ -123,13 +124,14 @@ def test_the_actor_reports_an_action_done_once() -> None:
 
     with pytest.raises(NotTheActorError):
         app.apply(done(SCHOOL, a, D + timedelta(days=30)))
-    app.apply(done(JGZ, a, D + timedelta(days=30)))
+    reported = done(JGZ, a, D + timedelta(days=30))
+    app.apply(reported)
     with pytest.raises(ActionClosedError):
         app.apply(done(JGZ, a, D + timedelta(days=31)))
 
     action_view = app.plan_of(CHILD)["actions"][0]
     assert (action_view["status"], action_view["done_on"]) == ("done", "2026-12-01")
-    assert action_view["report"]["sealed"] == {"plan": "sealed-token"}
+    assert action_view["report"]["sealed"] == {"plan": reported.data.sealed[Purpose.PLAN]}
 
 
 def test_only_parties_change_the_plan_and_act_on_it() -> None:

@@ -172,11 +172,13 @@ def test_arrangements_hold_clear_fields_and_sealed_sections_bound_to_their_event
     expected_tlv = {"categorie": "L", "school": PO, "expert_opinions": []}
     assert expected_tlv == items["tlv-issued"]["details"]
     assert ("2026-11-02", "2028-07-31") == (items["tlv-issued"]["on"], items["tlv-issued"]["until"])
-    assert (str(tlv.id), {"support": "sealed-support-token"}) == (
+    assert (str(tlv.id), {"support": tlv.data.sealed[Purpose.SUPPORT]}) == (
         items["tlv-issued"]["event_id"],
         items["tlv-issued"]["sealed"],
     )
-    assert {"youth_care": "sealed-youth-care-token"} == items["youth-care-decided"]["sealed"]
+    assert {"youth_care": yc.data.sealed[Purpose.YOUTH_CARE]} == items["youth-care-decided"][
+        "sealed"
+    ]
     assert "TLV-2026-0042" not in str(app.plan_of(CHILD))
     assert {
         PO: ("ib-er", True),
@@ -351,9 +353,9 @@ def test_exemptions_and_offers_keep_their_sealed_sections_bound_to_their_event()
 
     attendance = app.plan_of(CHILD)["attendance"]
 
-    assert [(str(exemption.id), {"attendance": "sealed-attendance-token"}, "5a")] == [
-        (e["event_id"], e["sealed"], e["article"]) for e in attendance["exemptions"]
-    ]
+    assert [
+        (str(exemption.id), {"attendance": exemption.data.sealed[Purpose.ATTENDANCE]}, "5a")
+    ] == [(e["event_id"], e["sealed"], e["article"]) for e in attendance["exemptions"]]
     assert [(str(offer.id), SWV)] == [(o["event_id"], o["by"]) for o in attendance["offers"]]
 
 
@@ -612,15 +614,20 @@ def test_each_reader_gets_only_the_new_sections_its_role_may_hold(tmp_path: Path
 def test_the_reader_opens_the_new_sections_with_its_keys_bound_to_their_event(
     tmp_path: Path,
 ) -> None:
-    app = applied(*every_kind(D)[:-1])
+    kinds = every_kind(D)[:-1]
+    app = applied(*kinds)
     visible = PlanAccess.load(tmp_path).visible_plan(app.plan_of(CHILD), LEERPLICHT)
+    (granted,) = [e for e in kinds if isinstance(e, tr.ExemptionGranted)]
 
     readable = asyncio.run(open_plan(visible, RoleKeyring(LEERPLICHT)))  # type: ignore[arg-type]
 
     exemption = readable["attendance"]["exemptions"][0]
     tlv = next(a for a in readable["arrangements"] if a["kind"] == "tlv-issued")
     assert {
-        "attendance": {"token": "sealed-attendance-token", "event_id": exemption["event_id"]}
+        "attendance": {
+            "token": granted.data.sealed[Purpose.ATTENDANCE],
+            "event_id": exemption["event_id"],
+        }
     } == (exemption["opened"])
     assert ({}, {"support": "role-not-permitted"}) == (tlv["opened"], tlv["refused"])
     assert all("sealed" not in item for item in sealed_items(readable))
