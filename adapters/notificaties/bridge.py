@@ -29,8 +29,10 @@ from adapters.notificaties.store import DeliveryRow, NotificatieStore
 from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
 from ketenbus_contracts.privacy import ChildErased
 from services.runtime.host import health_subject
+from services.runtime.settings import Settings
 from services.runtime.streams import NOTIFICATIES_SOURCES, declare_consumer
 from services.runtime.supervisor import BRIDGE
+from services.runtime.watch import ServiceGaveUpError, Watch, watched
 
 log = structlog.get_logger(__name__)
 
@@ -93,8 +95,11 @@ class Bridge:
         log.warning("notificatie_failed", delivery=row.id, status=status, error=error)
         return False
 
-    async def consume(self, nc: NatsClient, stop: asyncio.Event) -> None:
-        """Record the streams' events until `stop` (ack after recording: at least once)."""
+    async def consume(
+        self, nc: NatsClient, stop: asyncio.Event, progressed: Callable[[], None] | None = None
+    ) -> None:
+        """Record the streams' events until `stop` (ack after recording: at least once);
+        `progressed` after each pass over the consumers."""
         js = nc.jetstream()
         for (
             spec
@@ -120,43 +125,80 @@ class Bridge:
                     else:
                         await asyncio.to_thread(self.take, event)
                     await msg.ack()
+            if progressed is not None:
+                progressed()
             if idle:
                 await asyncio.sleep(0.1)
 
-    async def deliver(self, stop: asyncio.Event, interval: float = 0.5) -> None:
-        """Deliver what is due until `stop`."""
+    async def deliver(
+        self,
+        stop: asyncio.Event,
+        interval: float = 0.5,
+        progressed: Callable[[], None] | None = None,
+    ) -> None:
+        """Deliver what is due until `stop`; `progressed` after each pass."""
         async with httpx.AsyncClient() as client:
             while not stop.is_set():
                 await self.deliver_due(client)
+                if progressed is not None:
+                    progressed()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), interval)
 
-    async def _consume_until_stopped(self, nc: NatsClient, stop: asyncio.Event) -> None:
-        # What was recorded stays recorded, what was not is redelivered: restarting is safe.
-        while not stop.is_set():
-            try:
-                await self.consume(nc, stop)
-            except Exception as exc:
-                log.warning("notificatie_consumer_restarting", error=type(exc).__name__)
-                await asyncio.sleep(1.0)
-
-    async def run(self, nc: NatsClient, stop: asyncio.Event) -> None:
+    async def run(
+        self, nc: NatsClient, stop: asyncio.Event, settings: Settings | None = None
+    ) -> None:
         """Consume and deliver until `stop`; answers on its health subject meanwhile (the
-        supervisor of `ketenbus up` waits for that)."""
+        supervisor of `ketenbus up` waits for that).
+
+        Both are watched as a service's tasks are (services/runtime/watch.py): a failed one
+        starts again after a growing pause (what was recorded stays recorded, what was not is
+        redelivered), and past `KETENBUS_TASK_MAX_FAILURES` in a row or
+        `KETENBUS_TASK_MAX_RESTARTS` within the window the bridge gives up
+        (`ServiceGaveUpError`: `ketenbus notificaties run` exits non-zero and `ketenbus up`
+        starts it again). Its health report shows both tasks and is not ready while one fails.
+        """
+        watches = {
+            task: Watch(BRIDGE, task) if settings is None else Watch.of(settings, BRIDGE, task)
+            for task in ("consumers", "deliveries")
+        }
 
         async def answer_health(msg: Msg) -> None:
             # The health report every service answers (contracts/asyncapi.yaml, `health`).
+            failing = [name for name, watch in watches.items() if watch.failures]
             report = {
                 "service": BRIDGE,
                 "nats": nc.is_connected,
-                "tasks": {},
+                "tasks": {name: watch.report() for name, watch in watches.items()},
                 "store": "ok",
-                "ready": True,
+                "ready": nc.is_connected and not failing,
             }
             await msg.respond(json.dumps(report).encode())
 
+        gave_up = asyncio.Event()
+        consumers, deliveries = watches["consumers"], watches["deliveries"]
+        tasks = [
+            asyncio.create_task(
+                watched(consumers, lambda: self.consume(nc, stop, consumers.ok), gave_up)
+            ),
+            asyncio.create_task(
+                watched(deliveries, lambda: self.deliver(stop, progressed=deliveries.ok), gave_up)
+            ),
+        ]
         health = await nc.subscribe(health_subject(BRIDGE), cb=answer_health)
         try:
-            await asyncio.gather(self._consume_until_stopped(nc, stop), self.deliver(stop))
+            ended = asyncio.create_task(gave_up.wait())
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait([ended, stopped], return_when=asyncio.FIRST_COMPLETED)
+            ended.cancel()
+            stopped.cancel()
+            stop.set()  # the other task ends too
+            await asyncio.gather(*tasks, return_exceptions=True)
         finally:
+            for task in tasks:
+                task.cancel()
             await health.unsubscribe()
+        if gave_up.is_set():
+            failing = [watch for watch in watches.values() if watch.gave_up]
+            log.error("service_gave_up", service=BRIDGE, tasks=[w.task for w in failing])
+            raise ServiceGaveUpError(", ".join(w.gave_up for w in failing))

@@ -355,6 +355,12 @@ def health(doc: dict[str, Any]) -> None:
             "failures": {"type": "integer", "minimum": 0, "description": "Failures in a row"},
             "restarts": {"type": "integer", "minimum": 0},
             "error": {"type": "string", "description": "The last error's type name, or empty"},
+            "since_ok_seconds": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "description": "Seconds since the task last made progress (the ticks: since "
+                "the last tick that ran through); null before its first",
+            },
         },
         "additionalProperties": False,
     }

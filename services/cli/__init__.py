@@ -361,7 +361,7 @@ def status(data_dir: DataDir = None) -> None:
     letters: what an operator looks at first."""
     from services.registry import SERVICES
     from services.runtime.status import collect_status, format_status
-    from services.runtime.supervisor import discover_nats_url
+    from services.runtime.supervisor import BRIDGE, discover_nats_url
 
     settings = settings_for(data_dir)
     url = discover_nats_url(settings)
@@ -373,8 +373,10 @@ def status(data_dir: DataDir = None) -> None:
         embedded = EmbeddedNats(settings.nats_dir)
         url = embedded.start()
     try:
-        # The services answer only while the backbone runs (not from a store opened here).
-        services = list(SERVICES) if embedded is None else []
+        # The services answer only while the backbone runs (not from a store opened here);
+        # the webhook bridge too where `up` runs it.
+        bridge = [BRIDGE] if settings.notificaties == "on" else []
+        services = [*SERVICES, *bridge] if embedded is None else []
         report = asyncio.run(collect_status(url, settings, services))
     finally:
         if embedded is not None:

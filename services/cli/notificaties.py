@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from services.cli.kit import keeps_tracebacks
+from services.cli.kit import fail, keeps_tracebacks
 
 app = typer.Typer(
     help="Webhook bridge in the shape of the VNG Notificaties API 1.0.", no_args_is_help=True
@@ -53,6 +53,7 @@ def run(
     from services.runtime import nats_auth
     from services.runtime.logging import configure_logging
     from services.runtime.supervisor import discover_nats_url
+    from services.runtime.watch import ServiceGaveUpError
 
     settings = _settings(data_dir)
     configure_logging(settings)
@@ -66,7 +67,8 @@ def run(
         )
         try:
             typer.echo("notificaties bridge running: delivering until Ctrl-C")
-            await Bridge(store, base_url or settings.api_base_url).run(nc, asyncio.Event())
+            bridge = Bridge(store, base_url or settings.api_base_url)
+            await bridge.run(nc, asyncio.Event(), settings)
         finally:
             await nc.close()
 
@@ -75,6 +77,9 @@ def run(
             asyncio.run(main())
         except KeyboardInterrupt:
             typer.echo("stopping")
+        except ServiceGaveUpError as exc:
+            # Logged as `service_gave_up`; non-zero, so `ketenbus up` starts it again.
+            fail(f"notificaties bridge gave up: {exc}", code=1)
 
 
 @app.command()

@@ -649,11 +649,9 @@ async def run_service(
         application.close()
         log.info("service_stopped", service=spec.name)
     if gave_up.is_set():
-        failing = [w for w in ctx.watches.values() if w.failures >= w.max_failures]
+        failing = [w for w in ctx.watches.values() if w.gave_up]
         log.error("service_gave_up", service=spec.name, tasks=[w.task for w in failing])
-        raise ServiceGaveUpError(
-            ", ".join(f"{w.task} failed {w.failures} times ({w.last_error})" for w in failing)
-        )
+        raise ServiceGaveUpError(", ".join(w.gave_up for w in failing))
 
 
 async def take_leases(

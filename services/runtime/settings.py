@@ -156,6 +156,22 @@ class Settings(BaseSettings):
             "started again after a pause that doubles with each failure"
         ),
     )
+    task_max_restarts: int = Field(
+        default=30,
+        ge=1,
+        le=10000,
+        description=(
+            "Restarts of a service's long-running task within `KETENBUS_TASK_RESTART_WINDOW` "
+            "after which the service gives up and exits non-zero, even when the task made some "
+            "progress between its failures (a relay or tick that fails again each time soon "
+            "after it starts)"
+        ),
+    )
+    task_restart_window: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds over which a task's restarts are counted (`_TASK_MAX_RESTARTS`)",
+    )
     task_restart_backoff: float = Field(
         default=0.5, gt=0, description="Seconds before a failed task's first restart"
     )

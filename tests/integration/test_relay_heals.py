@@ -9,7 +9,8 @@ then relays every recorded event once; meanwhile its health answer says it is no
 its outbox lag and the relay's error, also over HTTP (`/readyz` 503, then 200) beside its
 Prometheus metrics (`/metrics`). A relay that keeps failing makes the service give up:
 `run_service` ends with `ServiceGaveUpError` (`ketenbus service` exits non-zero) instead of
-running on without it.
+running on without it; so does a tick that fails again after each success (its restarts within
+`KETENBUS_TASK_RESTART_WINDOW`).
 """
 
 from __future__ import annotations
@@ -133,12 +134,15 @@ def test_a_relay_without_its_stream_starts_again_and_relays_everything_once_the_
             await js.publish(SUBJECT, b"not json")  # dead-lettered: counted in the metrics
             outbox = seen[0].watches["outbox"]
 
-            async def relay_failed_twice() -> bool:
+            async def relay_failed_twice() -> dict[str, Any] | None:
                 assert not service.done(), "the service stopped"
-                return outbox.restarts >= 2
+                if outbox.restarts < 2:
+                    return None
+                # Under load the consumer may record the last messages after that.
+                report = await health(nc)
+                return report if report.get("outbox_lag") == RECORDED else None
 
-            await eventually(relay_failed_twice, "the relay failed and started again")
-            failing = await health(nc)
+            failing = await eventually(relay_failed_twice, "the relay failed and started again")
             await get("failing", "/readyz")
             await ensure_streams(js)  # the stream is back
 
@@ -236,4 +240,47 @@ def test_a_relay_that_keeps_failing_makes_the_service_give_up(
             service.cancel()
             await nc.close()
 
-    assert "outbox failed 3 times (NoStreamResponseError)" == asyncio.run(main())
+    assert "outbox failed 3 times in a row (NoStreamResponseError)" == asyncio.run(main())
+
+
+def test_a_tick_that_fails_again_after_each_success_makes_the_service_give_up(
+    settings: Settings, nats_url: str
+) -> None:
+    """Its run of failures never grows (each success ends it): the restarts within the window
+    make the service give up. Meanwhile the health report says how long ago a tick ran."""
+    settings = settings.model_copy(
+        update={"task_max_failures": 100, "task_max_restarts": 3, "task_restart_window": 600.0}
+    )
+    ticks: list[int] = []
+
+    def tick(application: Any, now: Any) -> None:
+        ticks.append(len(ticks) + 1)
+        if len(ticks) > 1 and len(ticks) % 2 == 1:
+            raise OSError("the tick's store is away")
+
+    spec = dataclasses.replace(relaying_probe([]), tick=tick, tick_interval=1.0)
+
+    async def main() -> tuple[str, dict[str, Any]]:
+        nc = await nats.connect(nats_url)
+        await ensure_streams(nc.jetstream())
+        service = asyncio.create_task(run_service(spec, settings))
+        try:
+            await eventually(lambda: started(nc, service), "the probe service answers")
+            ticked = await eventually(lambda: ticked_once(nc), "a tick ran through")
+            with pytest.raises(ServiceGaveUpError) as gave_up:
+                await asyncio.wait_for(service, 120)  # a bound, not a timing assertion
+            return str(gave_up.value), ticked
+        finally:
+            service.cancel()
+            await nc.close()
+
+    reason, ticking = asyncio.run(main())
+
+    assert "ticks failed again after 3 restarts within 600s (OSError)" == reason
+    assert (True, 9) == (0 <= ticking["since_ok_seconds"] < 60, len(ticks))
+
+
+async def ticked_once(nc: nats.aio.client.Client) -> dict[str, Any] | None:
+    """The ticks' report once a tick ran through."""
+    ticking: dict[str, Any] = (await health(nc))["tasks"]["ticks"]
+    return ticking if ticking["since_ok_seconds"] is not None else None

@@ -63,6 +63,44 @@ def test_the_pause_doubles_up_to_its_bound_and_progress_ends_a_run_of_failures()
     assert ([0.5, 1.0, 2.0, 3.0], 0.5) == (pauses, after_progress)
 
 
+def flapping(task: str, times: int, every: float) -> tuple[list[float | None], str]:
+    """A task that makes progress and fails again `times` times, `every` seconds apart (at most
+    3 restarts within 60 s): the pauses before its restarts and why it gave up ("" if not)."""
+    now = [0.0]
+    watch = Watch("probe", task, max_failures=10, max_restarts=3, restart_window=60.0)
+    watch.clock = lambda: now[0]
+    pauses = []
+    for _ in range(times):
+        now[0] += every
+        watch.ok()
+        pauses.append(watch.failed(OSError()))
+    return pauses, watch.gave_up
+
+
+def test_a_task_that_fails_again_after_each_progress_gives_up_past_its_restarts_in_the_window() -> (
+    None
+):
+    assert (
+        [0.5, 0.5, 0.5, None], "ticks failed again after 3 restarts within 60s (OSError)"
+    ) == flapping("ticks", 4, every=10.0)  # fmt: skip
+
+
+def test_restarts_that_fell_out_of_the_window_no_longer_count() -> None:
+    assert ([0.5] * 10, "") == flapping("outbox", 10, every=30.0)
+
+
+def test_a_tasks_report_says_how_long_ago_it_last_made_progress() -> None:
+    now = [100.0]
+    watch = Watch("probe", "ticks")
+    watch.clock = lambda: now[0]
+    never = watch.report()["since_ok_seconds"]
+
+    watch.ok()
+    now[0] += 42.25
+
+    assert (None, 42.2) == (never, watch.report()["since_ok_seconds"])
+
+
 def test_a_passing_nats_fault_is_retried() -> None:
     calls: list[int] = []
 
