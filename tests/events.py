@@ -666,6 +666,21 @@ def enrolled(school: str, on: date, child: str = CHILD) -> tr.PupilEnrolled:
     )
 
 
+def resident_registered(municipality: str, on: date, child: str = CHILD) -> tr.ResidentRegistered:
+    """The population feed: the child lives in `municipality` (of the region) from `on`."""
+    return tr.ResidentRegistered.create(
+        source="ketenbus.truancy",
+        subject=child,
+        time=_at(on),
+        data=tr.ResidentRegisteredData(
+            municipality=municipality,
+            region=REGION,
+            registered_on=on,
+            compulsory_until=date(2032, 7, 31),
+        ),
+    )
+
+
 def de_enrolled(school: str, on: date, child: str = CHILD) -> tr.PupilDeEnrolled:
     return tr.PupilDeEnrolled.create(
         source=school,

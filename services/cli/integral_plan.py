@@ -76,6 +76,9 @@ class LazyPortal:
     async def publish_as_parent(self, event: Any, parent: str) -> None:
         await (await self._connected()).publish_as_parent(event, parent)
 
+    async def receipts(self, event_ids: Any, wait: float) -> Any:
+        return await (await self._connected()).receipts(event_ids, wait)
+
 
 def site_for(
     settings: Settings, url: str, partner: str, web: WebSettings | None = None, **options: Any

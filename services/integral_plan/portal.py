@@ -11,8 +11,10 @@ parent account's own keys, which kluis gives for a link the school or the munici
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,6 +22,7 @@ from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel
 
 from ketenbus_contracts.envelope import CloudEvent
+from ketenbus_contracts.feed import Receipt
 from ketenbus_contracts.purposes import Purpose
 from ketenbus_contracts.sealing import SealingError
 from ketenbus_partner.keyring import KeyRefusedError, Keyring
@@ -27,6 +30,7 @@ from ketenbus_partner.keys import load_or_create_partner_keys
 from ketenbus_partner.plan import ask, kinds_only, open_plan, query_plan, query_worklist
 from ketenbus_partner.pseudonyms import PseudonymClient
 from ketenbus_partner.publish import publish_signed
+from services.integral_plan.web_receipts import ReceiptBook, read_receipts
 
 
 class Portal(Protocol):
@@ -73,6 +77,12 @@ class Portal(Protocol):
         """Publish `event` as the logged-in parent's account (its source): signed with that
         account's key, on its own inbound subject, over its own NATS user."""
 
+    async def receipts(
+        self, event_ids: Sequence[uuid.UUID], wait: float
+    ) -> Mapping[uuid.UUID, Receipt]:
+        """The receipts of what the partner published (`event_ids`) that are in within `wait`
+        seconds (0: those in already); all of them, or a refusal, ends the wait sooner."""
+
 
 class NatsPortal:
     """A portal over NATS request/reply, for `partner`, with its keys from `data_dir`."""
@@ -94,6 +104,28 @@ class NatsPortal:
         self._pseudonyms = PseudonymClient.for_partner(data_dir, partner, nc, timeout=timeout)
         self._data_dir = data_dir
         self._connect_as = connect_as
+        self._receipts = ReceiptBook()
+        self._reader: asyncio.Task[None] | None = None
+
+    def read_receipts(self) -> None:
+        """Start reading the partner's receipts (in the running loop), once."""
+        if self._reader is None:
+            reading = read_receipts(self._nc, self.partner, self._receipts)
+            self._reader = asyncio.create_task(reading)
+
+    async def receipts(
+        self, event_ids: Sequence[uuid.UUID], wait: float
+    ) -> Mapping[uuid.UUID, Receipt]:
+        self.read_receipts()
+        return await self._receipts.wait(event_ids, wait)
+
+    async def close(self) -> None:
+        """Stop reading receipts (the connection is the caller's)."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
 
     async def forward(self, subject: str, token: bytes) -> dict[str, Any]:
         return await ask(self._nc, subject, token, self._timeout)
@@ -119,6 +151,7 @@ class NatsPortal:
         return await self._keyring.seal(model, child=child, event_id=event_id, scope=scope)
 
     async def publish(self, event: CloudEvent[Any]) -> None:
+        self.read_receipts()  # reading before the first publish: its receipt is waited for
         await publish_signed(self._nc.jetstream(), event, self._keyring.keys)
 
     async def publish_as_parent(self, event: CloudEvent[Any], parent: str) -> None:

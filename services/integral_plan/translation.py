@@ -540,6 +540,13 @@ def _three_month_rule_reached(plan: Plan, view: PlanView, event: tr.ThreeMonthRu
     )
 
 
+@projects(tr.ResidentRegistered)
+def _resident_registered(plan: Plan, view: PlanView, event: tr.ResidentRegistered) -> None:
+    """Where the child lives: the leerplicht of that municipality grants its exemptions."""
+    d = event.data
+    view.note_residence(d.municipality, d.region, d.registered_on)
+
+
 @projects(tr.ExemptionGranted)
 def _exemption_granted(plan: Plan, view: PlanView, event: tr.ExemptionGranted) -> None:
     d = event.data

@@ -30,6 +30,7 @@ DOSSIER = "dossier"
 ENROLMENTS, EXEMPTIONS, OFFERS, REPORTS = "enrolments", "exemptions", "offers", "reports"
 JGZ_REFERRALS = "jgz_referrals"
 THUISZITTER, THREE_MONTH, TIMELINE = "thuiszitter", "three_month", "timeline"
+RESIDENCE = "residence"  # the municipality where the child lives (the population feed)
 ONE = ""  # the key of a section that holds one item (the match, the thuiszitter, …)
 
 Row = tuple[str, str, dict[str, Any]]
@@ -533,6 +534,16 @@ class PlanView:
         self._put(THREE_MONTH, ONE, body)
         self._timeline_entry(on.isoformat(), "three-month-rule-reached", ", ".join(sorted(notify)))
 
+    def note_residence(self, municipality: str, region: str, registered_on: date) -> None:
+        """Where the child lives, from the municipality's population feed: its leerplicht
+        decides on the child's exemptions (Leerplichtwet art. 6)."""
+        body = {
+            "municipality": municipality,
+            "region": region,
+            "registered_on": registered_on.isoformat(),
+        }
+        self._put(RESIDENCE, ONE, body)
+
     def note_exemption(
         self,
         exemption_id: uuid.UUID,
@@ -605,6 +616,10 @@ class PlanView:
     def three_month(self) -> dict[str, Any] | None:
         return self._one(THREE_MONTH)
 
+    @property
+    def residence(self) -> dict[str, Any] | None:
+        return self._one(RESIDENCE)
+
     def items(self, section: str) -> list[dict[str, Any]]:
         return list(self._items.get(section, {}).values())
 
@@ -671,6 +686,8 @@ def plan_view(plan: Plan, view: PlanView) -> dict[str, Any]:
             ),
             "offers": sorted(view.items(OFFERS), key=lambda o: (o["offered_on"], o["offer_id"])),
             "reports": sorted(view.items(REPORTS), key=lambda r: (r["end_on"], r["report_id"])),
+            # Only once the population feed told it (a plan from before shows as it did).
+            **({"residence": view.residence} if view.residence else {}),
         },
         "objections": sorted(
             map(shown, plan.objections.values()),

@@ -52,6 +52,7 @@ from services.integral_plan.web_auth import (
     SessionMiddleware,
     SessionStore,
     UnknownFunctionError,
+    WebSettings,
     csrf_ok,
     csrf_token,
     login_failure,
@@ -84,11 +85,14 @@ from services.integral_plan.web_forms import (
     withdraw_form,
 )
 from services.integral_plan.web_parents import ParentsSite, add_parents_routes
+from services.integral_plan.web_receipts import Outcome, outcome
 from services.integral_plan.web_records import MemoryLog, ProcessingLog, Recorder, WebOperation
 from services.integral_plan.web_security import security_headers
 from services.runtime.parent_links import OWN_ACCOUNT_ROLES
 
 ID_TOKEN = "id_token"  # noqa: S105 (the session key, not a token)
+SENT_FORMS = "sent"  # the session's last form sent per child: which, and the event ids
+MAX_SENT_FORMS = 20
 READ_DOSSIER, HANDOVER = WebOperation.READ_DOSSIER, Purpose.HANDOVER
 DOSSIER = "Ouderinzage: het overdrachtsdossier voordat het gaat (HTML)"
 
@@ -296,11 +300,13 @@ def create_web_app(
     tls: bool = False,
     api_docs: bool = False,
     session_clock: Callable[[], float] | None = None,
+    receipt_wait: float | None = None,
 ) -> FastAPI:
     """The site. `login`: how people log in (without it no page opens); `records`: where each
     read's processing record goes; `tls`: served over https (HSTS, Secure cookies);
     `api_docs`: the API's OpenAPI document at /api/openapi.json (no Swagger UI: it would load
-    script from elsewhere)."""
+    script from elsewhere); `receipt_wait`: how long a posted form waits for the receipts of
+    what it published (default: `KETENBUS_WEB_RECEIPT_WAIT_SECONDS`)."""
     app = FastAPI(
         title="ketenbus integraal plan",
         docs_url=None,
@@ -308,6 +314,7 @@ def create_web_app(
         openapi_url="/api/openapi.json" if api_docs else None,
     )
     config = login
+    wait = WebSettings().receipt_wait_seconds if receipt_wait is None else receipt_wait
     sessions = SessionStore(
         config.idle if config else IDLE,
         config.absolute if config else ABSOLUTE,
@@ -490,8 +497,19 @@ def create_web_app(
             return message(request, 200, "Signaal afgegeven", SIGNAL_PENDING)
         if plan is None:
             return not_found(request, "Er is geen plan van dit kind waarbij u betrokken bent.")
-        sent = SENT.get(verstuurd or "")
-        return page(request, "plan.html", plan=plan, today=clock().date(), sent=sent)
+        sent = await sent_outcome(request, child, verstuurd or "")
+        return page(
+            request, "plan.html", plan=plan, today=clock().date(), sent=sent, sent_as=verstuurd
+        )
+
+    async def sent_outcome(request: Request, child: str, done: str) -> Outcome | None:
+        """What became of the form this session last sent on this child's plan (`done`), from
+        the receipts in now; None when it sent no such form here."""
+        sent = (request.session.get(SENT_FORMS) or {}).get(child)
+        if not sent or sent["done"] != done or done not in SENT:
+            return None
+        ids = [uuid.UUID(i) for i in sent["events"]]
+        return outcome(SENT[done], ids, await portal.receipts(ids, 0))
 
     @app.get("/signaal", response_class=HTMLResponse, summary="Signaal afgeven: nieuw kind (HTML)")
     async def new_signal_page(request: Request) -> HTMLResponse:
@@ -550,8 +568,19 @@ def create_web_app(
             return page(request, "plan.html", 400, plan=plan, today=clock().date(), checked=checked)
         events = await publish_draft(portal, draft, child)
         record(person, WebOperation.ACT, child)
+        ids = [e.id for e in events]
+        # The plan page tells what became of it: the receipts in by then, or that none is yet.
+        forms = dict(request.session.get(SENT_FORMS) or {})
+        forms.pop(child, None)
+        forms[child] = {"done": draft.done, "events": [str(i) for i in ids]}
+        request.session[SENT_FORMS] = dict(list(forms.items())[-MAX_SENT_FORMS:])
+        verdict = outcome(SENT[draft.done], ids, await portal.receipts(ids, wait)).verdict
         log.info(
-            "web.published", form=checked.form, event_id=str(events[0].id), employee=person.employee
+            "web.published",
+            form=checked.form,
+            event_id=str(ids[0]),
+            employee=person.employee,
+            outcome=verdict,
         )
         return RedirectResponse(f"/plan/{child}?verstuurd={draft.done}", 303)
 

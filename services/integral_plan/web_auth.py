@@ -77,6 +77,13 @@ class WebSettings(BaseSettings):
         default=None, description="The parents' issuer instead of infra/web/functions.yaml's"
     )
     parents_client_secret: SecretStr | None = None
+    receipt_wait_seconds: float = Field(
+        default=5,
+        ge=0,
+        le=60,
+        description="How long a posted form waits for the receipts of what it published "
+        "before the page says it is not confirmed yet",
+    )
     public_url: str | None = Field(
         default=None,
         description="The web app's address as browsers reach it (behind a proxy); the "

@@ -358,9 +358,20 @@ def offer_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | No
 STATEMENT_BY: tuple[str, ...] = get_args(StatementBy)
 
 
-def leerplicht_region(partner: str) -> RegionRules | None:
-    """The region whose leerplicht `partner` is (infra/truancy/); None when it is none's."""
-    return next((r for r in load_regions().values() if r.leerplicht == partner), None)
+def deciding_region(on: OnPlan) -> tuple[RegionRules | None, str | None]:
+    """The region whose rules an exemption for the child is granted under, and the leerplicht
+    that decides there (Leerplichtwet art. 6: the leerplicht of the municipality where the
+    child lives, as the population feed told the plan; not known: the region's leerplicht of
+    the child's school), as the truancy service decides it."""
+    attendance = on.plan.get("attendance") or {}
+    regions = load_regions()
+    residence = attendance.get("residence")
+    if residence:
+        rules = regions.get(residence["region"])
+        return rules, None if rules is None else rules.leerplicht_of(residence["municipality"])
+    schools = {e["school"] for e in attendance.get("enrolments", [])}
+    rules = next((r for r in regions.values() if schools & set(r.schools)), None)
+    return rules, None if rules is None else rules.leerplicht
 
 
 def closed_reasons(partner: str) -> tuple[str, ...]:
@@ -371,30 +382,38 @@ def closed_reasons(partner: str) -> tuple[str, ...]:
 
 
 def exemption_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | None]:
-    """`Vrijstelling verlenen`: the region's leerplicht grants an exemption under an article of
-    the Leerplichtwet, checked as the region's rules have the law (infra/truancy/): the
-    statement of art. 7 where asked, hours a week for a partial one, a yearly renewal ending
-    with the school year. The SWV's advice (art. 5 onder a) is the SWV's own event: the
-    truancy service checks it."""
+    """`Vrijstelling verlenen`: the leerplicht of the municipality where the child lives grants
+    an exemption under an article of the Leerplichtwet, checked as the region's rules have the
+    law (infra/truancy/): the statement of art. 7 where asked (and whether it says the child
+    will never be fit to attend a school: no yearly renewal then), hours a week for a partial
+    one, a yearly renewal ending with the school year. The SWV's advice (art. 5 onder a) is the
+    SWV's own event: the truancy service checks it."""
     checked = Checked("vrijstelling", values_of(form))
-    rules = leerplicht_region(on.partner)
-    schools = {e["school"] for e in (on.plan.get("attendance") or {}).get("enrolments", [])}
-    if rules is None or not schools & set(rules.schools):
+    rules, deciding = deciding_region(on)
+    residence = (on.plan.get("attendance") or {}).get("residence")
+    if rules is None or (deciding != on.partner and not residence):
         checked.errors["actie"] = "U kunt voor dit kind geen vrijstelling verlenen."
+        return checked, None
+    if deciding != on.partner:
+        checked.errors["actie"] = (
+            "Alleen de leerplicht van de gemeente waar het kind woont, verleent een vrijstelling "
+            "(Leerplichtwet art. 6)."
+        )
         return checked, None
     law = rules.exemptions
     article = checked.choice("artikel", "een artikel", tuple(law.articles))
     valid_from = checked.day("vanaf", "de ingangsdatum", on.today)
     valid_until = checked.day("tot", "de einddatum", on.today, required=False)
+    never_fit = checked.values.get("niet_geschikt") == "ja"
     if valid_from and valid_until and valid_until < valid_from:
         checked.errors["tot"] = "De einddatum ligt voor de ingangsdatum."
-    elif valid_from and valid_until and article in law.yearly_renewal:
+    elif valid_from and valid_until and article in law.yearly_renewal and not never_fit:
         end = law.school_year_end(valid_from)
         if valid_until > end:
             checked.errors["tot"] = (
                 f"Artikel {article} wordt elk schooljaar verlengd: ten laatste {end.isoformat()}."
             )
-    statement = _statement(checked, article in law.statement_required, on.today)
+    statement = _statement(checked, article in law.statement_required, on.today, never_fit)
     hours = _hours(checked, article in law.partial, rules.weekly_hours(None))
     motivation = checked.text("motivering", "de motivering", required=False)
     if not checked.ok or valid_from is None:
@@ -420,12 +439,19 @@ def exemption_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft 
     return checked, Draft(ExemptionDetails(motivation=motivation), build, "vrijstelling")
 
 
-def _statement(checked: Checked, required: bool, today: date) -> Article7Statement | None:
-    """The art. 7 statement (who gave it, when) where the article asks it; else none."""
+def _statement(
+    checked: Checked, required: bool, today: date, never_fit: bool
+) -> Article7Statement | None:
+    """The art. 7 statement (who gave it, when, whether it says the child will never be fit
+    to attend a school: art. 6 lid 3) where the article asks it; else none."""
     by = checked.values.get("verklaring_door", "")
     if not required:
         if by:
             checked.errors["verklaring_door"] = "Bij dit artikel hoort geen verklaring (art. 7)."
+        if never_fit:
+            checked.errors["niet_geschikt"] = (
+                "Niet geschikt hoort bij de verklaring van artikel 7 (5 onder a)."
+            )
         return None
     if by not in STATEMENT_BY:
         checked.errors["verklaring_door"] = "Kies wie de verklaring (art. 7) gaf."
@@ -439,7 +465,7 @@ def _statement(checked: Checked, required: bool, today: date) -> Article7Stateme
         checked.errors["verklaring_op"] = "De datum van de verklaring ligt in de toekomst."
     if not checked.ok:
         return None
-    return Article7Statement.model_validate({"by": by, "issued_on": day})
+    return Article7Statement.model_validate({"by": by, "issued_on": day, "never_fit": never_fit})
 
 
 def _hours(checked: Checked, partial: bool, weekly: float) -> float | None:
@@ -460,17 +486,18 @@ def _hours(checked: Checked, partial: bool, weekly: float) -> float | None:
     return hours
 
 
+# What each form sent, as the plan page names it when it tells what became of it.
 SENT = {
-    "doel": "Het doel is verstuurd.",
-    "actie": "De actie is verstuurd.",
-    "afgerond": "De actie is als afgerond gemeld.",
-    "ingetrokken": "Het signaal is ingetrokken.",
-    "beantwoord": "De verzuimmelding is beantwoord.",
-    "contact": "Het contact is gemeld.",
-    "aanbod": "Het passend aanbod is verstuurd.",
-    "vrijstelling": "De vrijstelling is verstuurd.",
-    "signaal": "Het signaal is afgegeven.",
-    "beslist": "Het geschil is beslist.",
-    "ouders": "De inzage door de ouders is vastgelegd.",
-    "vrijgegeven": "De inzage door de ouders is vastgelegd en het dossier vrijgegeven.",
+    "doel": "Het doel",
+    "actie": "De actie",
+    "afgerond": "Het afronden van de actie",
+    "ingetrokken": "Het intrekken van het signaal",
+    "beantwoord": "Het antwoord op de verzuimmelding",
+    "contact": "Het gemelde contact",
+    "aanbod": "Het passend aanbod",
+    "vrijstelling": "De vrijstelling",
+    "signaal": "Het signaal",
+    "beslist": "De beslissing over het geschil",
+    "ouders": "De inzage door de ouders",
+    "vrijgegeven": "Het vrijgeven van het dossier, met de inzage door de ouders,",
 }

@@ -453,12 +453,27 @@ def leerplicht_signals_consumer(partner_id: str) -> ConsumerSpec:
     )
 
 
+def receipts_consumer(partner_id: str) -> ConsumerSpec:
+    """What the organisation's web app reads to tell a person what became of a form: the
+    receipts on its own feed (`feed.<id>.receipt`: accepted, or refused with a reason code;
+    never content), beside the feed consumer, which stays the organisation's own system's.
+    Created and owned by the backbone; the partner may only fetch, ack and ask its info."""
+    return ConsumerSpec(
+        stream=FEED,
+        durable=f"receipts-{partner_id}",
+        filter_subjects=(receipt_subject(partner_id),),
+        description=f"web app of {partner_id}: the receipts of what it published",
+        max_deliver=-1,
+    )
+
+
 # The consumers the backbone declares for a partner, by the name `infra/nats/permissions.yaml`
 # gives them (a role's `readers`; every partner has its `feed`). The partner may only fetch
 # from them, ack and ask their info.
 PARTNER_READERS: dict[str, Callable[[str], ConsumerSpec]] = {
     "feed": feed_consumer,
     "leerplicht-signals": leerplicht_signals_consumer,
+    "receipts": receipts_consumer,
 }
 
 

@@ -8,8 +8,16 @@ from typing import Any
 
 import pytest
 
-from tests.browser.site import ARGS, ARTIFACTS, CHROMIUM, Site, running_provider, running_site
-from tests.events import LEERPLICHT, PO, SWV, WIJKTEAM
+from tests.browser.site import (
+    ARGS,
+    ARTIFACTS,
+    CHROMIUM,
+    Site,
+    log_in,
+    running_provider,
+    running_site,
+)
+from tests.events import CHILD, LEERPLICHT, PO, SWV, WIJKTEAM
 from tests.oidc import OidcProvider, free_port
 
 # The sites' ports, chosen before the provider starts: their redirect URIs are registered there.
@@ -62,3 +70,11 @@ def page() -> Iterator[Any]:
             yield browser.new_page(viewport={"width": 1200, "height": 900}, locale="nl-NL")
         finally:
             browser.close()
+
+
+@pytest.fixture
+def plan(wijkteam: Site, page: Any) -> str:
+    """The child's plan at the wijkteam's web app, a consulent logged in."""
+    url = f"{wijkteam.url}/plan/{CHILD}"
+    log_in(page, url, "consulent-wijkteam")
+    return url

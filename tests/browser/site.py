@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 
+from ketenbus_contracts.feed import Receipt
 from ketenbus_contracts.handover import DossierDelivered, DossierDeliveredData, DossierReleased
 from ketenbus_contracts.plan import Party
 from ketenbus_contracts.pseudonym import InvalidBsnError, child_pseudonym
@@ -25,12 +26,14 @@ from ketenbus_partner.keyring import KeyRefusedError
 from ketenbus_partner.plan import open_plan
 from ketenbus_partner.pseudonyms import PseudonymRefusedError
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
+from services.integral_plan.domain import PlanError
 from services.integral_plan.portal import prepared_dossiers
 from services.integral_plan.query import NotOnPlanError, PlanAccess
 from services.integral_plan.web import create_web_app
 from services.integral_plan.web_auth import LoginConfig, WebSettings
 from services.integral_plan.web_records import MemoryLog
 from services.runtime.partners import PartnerRegistry
+from services.runtime.receipts import receipt
 from tests.events import (
     JGZ,
     NOW,
@@ -89,11 +92,20 @@ class StandInKeyring:
 
 
 class LocalPortal:
+    """The plan service's stand-in: what is published is applied to the in-memory plan at once
+    and answered with a receipt, as the services do on the feed: refused (the plan's own rules,
+    or `refuse`: what a service the stand-in lacks would refuse), else accepted; none while
+    `silent` (the service has not decided yet)."""
+
     def __init__(self, app: IntegralPlanApplication, access: PlanAccess, partner: str) -> None:
         self.partner = partner
         self.app = app
         self.access = access
         self.published: list[Any] = []
+        self.given: dict[uuid.UUID, Receipt] = {}
+        self.refuse: Exception | None = None
+        self.silent = False
+        self.withheld: list[Any] = []
 
     async def plan(self, child: str) -> dict[str, Any] | None:
         try:
@@ -129,7 +141,34 @@ class LocalPortal:
 
     async def publish(self, event: Any) -> None:
         self.published.append(event)
-        self.app.apply(delivered(event) if isinstance(event, DossierReleased) else event)
+        refusal, self.refuse = self.refuse, None
+        if refusal is None:
+            try:
+                self.app.apply(delivered(event) if isinstance(event, DossierReleased) else event)
+            except PlanError as exc:
+                refusal = exc
+        if self.silent:
+            self.withheld.append((event, refusal))
+        else:
+            self.answer(event, refusal)
+
+    def answer(self, event: Any, refusal: Exception | None = None) -> None:
+        """The receipt of `event` on the partner's feed."""
+        seq = len(self.given) + 1
+        given = receipt("integral-plan", event.source, stream_seq=seq, event_id=event.id,
+                        refusal=refusal)  # fmt: skip
+        self.given[event.id] = given
+
+    def answer_withheld(self) -> None:
+        """The receipts held back while `silent`, given now."""
+        for event, refusal in self.withheld:
+            self.answer(event, refusal)
+        self.withheld.clear()
+
+    async def receipts(
+        self, event_ids: Sequence[uuid.UUID], wait: float
+    ) -> Mapping[uuid.UUID, Receipt]:
+        return {i: self.given[i] for i in event_ids if i in self.given}
 
     async def publish_as_parent(self, event: Any, parent: str) -> None:
         assert event.source == parent

@@ -75,7 +75,7 @@ def test_the_school_registers_a_signal_after_the_errors_on_the_form(
     expected = ("nl.ketenbus.signalling.signal-registered.v1", PO, actor, "12-15")
     assert expected == (event.type, event.source, event.ketenbusactor, event.data.age_band)
     assert "IB'er, 026-1234567" == event.data.signaller.contact
-    assert "Het signaal is afgegeven." in page.get_by_role("status").inner_text()
+    assert "Het signaal is verwerkt." in page.get_by_role("status").inner_text()
     signals = page.locator("#signalen + ul").inner_text()
     assert "Basisschool De Regenboog, 24 november 2026: actief" in signals
     assert 0 == page.get_by_role("form", name="Signaal afgeven").count()  # one at a time

@@ -268,18 +268,21 @@ def test_a_partners_nats_user_reads_its_own_feed_only() -> None:
 
     allowed = permissions_of(school, rules, specs)["publish"]
 
-    # Its feed consumer: fetch, ack, info; and `export oso`'s short-lived consumer named after
-    # it, filtered on the deliveries of its own feed.
+    # Its feed consumer and its web app's receipts consumer: fetch, ack, info; and `export
+    # oso`'s short-lived consumer named after it, filtered on the deliveries of its own feed.
     assert [
         "$JS.ACK.FEED.bs-de-regenboog.>",
         "$JS.ACK.FEED.feed-bs-de-regenboog.>",
+        "$JS.ACK.FEED.receipts-bs-de-regenboog.>",
         "$JS.API.CONSUMER.CREATE.FEED.bs-de-regenboog.feed.bs-de-regenboog.handover."
         "dossier-delivered",
         "$JS.API.CONSUMER.DELETE.FEED.bs-de-regenboog",
         "$JS.API.CONSUMER.INFO.FEED.bs-de-regenboog",
         "$JS.API.CONSUMER.INFO.FEED.feed-bs-de-regenboog",
+        "$JS.API.CONSUMER.INFO.FEED.receipts-bs-de-regenboog",
         "$JS.API.CONSUMER.MSG.NEXT.FEED.bs-de-regenboog",
         "$JS.API.CONSUMER.MSG.NEXT.FEED.feed-bs-de-regenboog",
+        "$JS.API.CONSUMER.MSG.NEXT.FEED.receipts-bs-de-regenboog",
     ] == sorted(s for s in allowed if "FEED" in s or s.startswith("feed."))
 
 

@@ -83,7 +83,7 @@ def test_a_partner_reads_only_its_own_feed_and_manages_no_consumer_stream_or_sto
 
 
 def test_a_name_the_declarations_do_not_know_is_an_error(tmp_path: Path) -> None:
-    text = PERMISSIONS_PATH.read_text().replace("[leerplicht-signals]", "[leerplicht-signal]")
+    text = PERMISSIONS_PATH.read_text().replace("[leerplicht-signals,", "[leerplicht-signal,")
     typo = tmp_path / "permissions.yaml"
     typo.write_text(text)
     consumer = tmp_path / "consumer.yaml"

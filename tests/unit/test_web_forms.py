@@ -1,6 +1,7 @@
 """The plan's forms checked at the edge: a verzuimmelding answered by the leerplicht it went to,
-a signal withdrawn by its own signaller, an exemption granted by the region's leerplicht as the
-law has it, each as one event with the person in it."""
+a signal withdrawn by its own signaller, an exemption granted as the law has it by the
+leerplicht of the municipality where the child lives (the population feed, on the plan), each
+as one event with the person in it."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import uuid
 from datetime import date
 from typing import Any, get_args
 
+import pytest
+
 from ketenbus_contracts.truancy import ExemptionArticleV2, ExemptionDetails
+from services.integral_plan import web_forms
 from services.integral_plan.web import EXEMPTION_ARTICLES
 from services.integral_plan.web_forms import OnPlan, answer_form, exemption_form, withdraw_form
+from services.policy.regions import load_regions
 from tests.browser.site import KID, story
-from tests.events import CHILD, LEERPLICHT, PO
+from tests.events import CHILD, LEERPLICHT, PO, resident_registered
 
 ACTOR = "mw-" + "1" * 24
 TODAY = date(2026, 11, 24)
@@ -151,3 +156,88 @@ def test_only_the_leerplicht_of_the_childs_region_grants_an_exemption() -> None:
 
 def test_the_form_offers_every_article_the_contract_has() -> None:
     assert set(get_args(ExemptionArticleV2)) == set(EXEMPTION_ARTICLES)
+
+
+TWO_MUNICIPALITIES = {"gemeente-lingewaard": LEERPLICHT, "gemeente-overbetuwe": "leerplicht-ob"}
+
+
+@pytest.fixture
+def two_municipalities(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The region with a leerplicht for each of its two municipalities."""
+    regions = load_regions()
+    rules = regions["lingewaard"].model_copy(update={"municipalities": TWO_MUNICIPALITIES})
+    monkeypatch.setattr(web_forms, "load_regions", lambda: regions | {"lingewaard": rules})
+
+
+@pytest.mark.usefixtures("two_municipalities")
+def test_the_leerplicht_of_the_municipality_where_the_child_lives_grants_its_exemption() -> None:
+    app = story()
+    # The population feed, through the plan: the child lives in the other municipality.
+    app.apply(resident_registered("gemeente-overbetuwe", date(2026, 9, 1), KID))
+    plan = app.plan_of(KID)
+    form = {"artikel": "5b", "vanaf": "2026-12-01"}
+
+    refused, none = exemption_form(form, OnPlan(plan, TODAY, LEERPLICHT, ACTOR))
+    checked, draft = exemption_form(form, OnPlan(plan, TODAY, "leerplicht-ob", ACTOR))
+
+    assert {"municipality": "gemeente-overbetuwe", "region": "lingewaard"}.items() <= (
+        plan["attendance"]["residence"].items()
+    )
+    assert None is none
+    assert (
+        "Alleen de leerplicht van de gemeente waar het kind woont, verleent een vrijstelling "
+        "(Leerplichtwet art. 6)."
+    ) == refused.errors["actie"]
+    assert checked.ok and draft is not None
+    event = draft.build(uuid.uuid4(), {})
+    assert ("leerplicht-ob", "lingewaard") == (event.data.leerplicht, event.data.region)
+
+
+@pytest.mark.usefixtures("two_municipalities")
+def test_without_a_known_residence_the_regions_leerplicht_of_the_school_decides() -> None:
+    plan = story().plan_of(KID)
+    form = {"artikel": "5b", "vanaf": "2026-12-01"}
+
+    ours, draft = exemption_form(form, OnPlan(plan, TODAY, LEERPLICHT, ACTOR))
+    theirs, none = exemption_form(form, OnPlan(plan, TODAY, "leerplicht-ob", ACTOR))
+
+    assert ours.ok and draft is not None and None is none
+    assert "U kunt voor dit kind geen vrijstelling verlenen." == theirs.errors["actie"]
+
+
+def test_an_exemption_for_a_child_never_fit_for_school_is_not_renewed_yearly() -> None:
+    on = OnPlan(story().plan_of(KID), TODAY, LEERPLICHT, ACTOR)
+    form = {
+        "artikel": "5a",
+        "vanaf": "2026-12-01",
+        "tot": "2030-07-31",
+        "verklaring_door": "arts",
+        "verklaring_op": "2026-11-20",
+        "niet_geschikt": "ja",
+    }
+
+    checked, draft = exemption_form(form, on)
+    renewed, none = exemption_form(form | {"niet_geschikt": ""}, on)
+
+    assert checked.ok and draft is not None and None is none
+    statement = draft.build(uuid.uuid4(), {}).data.statement
+    assert statement is not None and statement.never_fit
+    assert date(2030, 7, 31) == draft.build(uuid.uuid4(), {}).data.valid_until
+    assert (
+        "Artikel 5a wordt elk schooljaar verlengd: ten laatste 2027-07-31."
+        == (renewed.errors["tot"])
+    )
+
+
+def test_never_fit_goes_with_the_statement_of_article_7_only() -> None:
+    on = OnPlan(story().plan_of(KID), TODAY, LEERPLICHT, ACTOR)
+
+    checked, draft = exemption_form(
+        {"artikel": "5b", "vanaf": "2026-12-01", "niet_geschikt": "ja"}, on
+    )
+
+    assert None is draft
+    assert (
+        "Niet geschikt hoort bij de verklaring van artikel 7 (5 onder a)."
+        == (checked.errors["niet_geschikt"])
+    )
