@@ -88,11 +88,12 @@ def site_for(
     processing record in the data dir."""
     from services.integral_plan.query import PlanAccess
     from services.integral_plan.web import create_web_app
-    from services.integral_plan.web_auth import LoginConfig
+    from services.integral_plan.web_auth import LoginConfig, WebSettings
     from services.integral_plan.web_records import FileLog, log_path
     from services.runtime.partners import PartnerRegistry
 
     login = LoginConfig.for_partner(partner, PartnerRegistry.load(settings.data_dir), web)
+    options.setdefault("receipt_wait", (web or WebSettings()).receipt_wait_seconds)
     return create_web_app(
         LazyPortal(url, settings, partner),
         PlanAccess.load(settings.data_dir),

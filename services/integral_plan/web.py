@@ -492,12 +492,14 @@ def create_web_app(
         person = professional(request, "read-plan")
         plan = await portal.plan(child)
         record(person, WebOperation.READ_PLAN, child, shown=plan is not None, refusal=NO_PLAN)
+        sent = await sent_outcome(request, child, verstuurd or "")
+        if plan is None and sent is not None and sent.verdict == "geweigerd":
+            return message(request, 200, "Niet verwerkt", sent.text)
         if plan is None and verstuurd == "signaal":
             # A first signal about a child new to ketenbus: its plan comes once processed.
             return message(request, 200, "Signaal afgegeven", SIGNAL_PENDING)
         if plan is None:
             return not_found(request, "Er is geen plan van dit kind waarbij u betrokken bent.")
-        sent = await sent_outcome(request, child, verstuurd or "")
         return page(
             request, "plan.html", plan=plan, today=clock().date(), sent=sent, sent_as=verstuurd
         )
@@ -538,10 +540,23 @@ def create_web_app(
         if child is None:
             return page(request, "signaal.html", 400, checked=checked)
         record(person, WebOperation.ACT, child)
-        log.info(
-            "web.published", form=checked.form, event_id=str(events[0].id), employee=person.employee
-        )
+        await await_receipts(request, child, "signaal", events, checked.form, person.employee)
         return RedirectResponse(f"/plan/{child}?verstuurd=signaal", 303)
+
+    async def await_receipts(
+        request: Request, child: str, done: str, events: list[Any], form: str, employee: str
+    ) -> None:
+        """After a form published `events` about `child`: the session remembers them (the plan
+        page tells what became of them), and the receipts are waited for, a bounded time."""
+        ids = [e.id for e in events]
+        forms = dict(request.session.get(SENT_FORMS) or {})
+        forms.pop(child, None)
+        forms[child] = {"done": done, "events": [str(i) for i in ids]}
+        request.session[SENT_FORMS] = dict(list(forms.items())[-MAX_SENT_FORMS:])
+        verdict = outcome(SENT[done], ids, await portal.receipts(ids, wait)).verdict
+        log.info(
+            "web.published", form=form, event_id=str(ids[0]), employee=employee, outcome=verdict
+        )
 
     async def act(
         request: Request, child: str, action: str, fill: PlanForm, ref: str = ""
@@ -568,20 +583,7 @@ def create_web_app(
             return page(request, "plan.html", 400, plan=plan, today=clock().date(), checked=checked)
         events = await publish_draft(portal, draft, child)
         record(person, WebOperation.ACT, child)
-        ids = [e.id for e in events]
-        # The plan page tells what became of it: the receipts in by then, or that none is yet.
-        forms = dict(request.session.get(SENT_FORMS) or {})
-        forms.pop(child, None)
-        forms[child] = {"done": draft.done, "events": [str(i) for i in ids]}
-        request.session[SENT_FORMS] = dict(list(forms.items())[-MAX_SENT_FORMS:])
-        verdict = outcome(SENT[draft.done], ids, await portal.receipts(ids, wait)).verdict
-        log.info(
-            "web.published",
-            form=checked.form,
-            event_id=str(ids[0]),
-            employee=person.employee,
-            outcome=verdict,
-        )
+        await await_receipts(request, child, draft.done, events, checked.form, person.employee)
         return RedirectResponse(f"/plan/{child}?verstuurd={draft.done}", 303)
 
     @app.post("/plan/{child}/doelen", include_in_schema=False)

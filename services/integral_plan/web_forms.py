@@ -358,6 +358,11 @@ def offer_form(form: Mapping[str, Any], on: OnPlan) -> tuple[Checked, Draft | No
 STATEMENT_BY: tuple[str, ...] = get_args(StatementBy)
 
 
+def leerplicht_region(partner: str) -> RegionRules | None:
+    """The region whose leerplicht `partner` is (infra/truancy/); None when it is none's."""
+    return next((r for r in load_regions().values() if r.leerplicht == partner), None)
+
+
 def deciding_region(on: OnPlan) -> tuple[RegionRules | None, str | None]:
     """The region whose rules an exemption for the child is granted under, and the leerplicht
     that decides there (Leerplichtwet art. 6: the leerplicht of the municipality where the

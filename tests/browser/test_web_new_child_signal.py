@@ -79,7 +79,7 @@ def test_the_school_registers_a_signal_about_a_new_child_by_bsn_written_nowhere_
         event.ketenbusactor,
         event.data.age_band,
     )
-    assert "Het signaal is afgegeven." in page.get_by_role("status").inner_text()
+    assert "Het signaal is verwerkt." in page.get_by_role("status").inner_text()
     signals = page.locator("#signalen + ul").inner_text()
     assert "Basisschool De Regenboog, 24 november 2026: actief" in signals
     # The stand-in 'seals' in clear: what the event carries outside its sections is checked.

@@ -112,6 +112,8 @@ def test_a_consulent_sets_a_goal_agrees_an_action_and_the_school_reports_it_done
     form.get_by_label("Wat is het doel?").fill("Het gezin heeft weer een vast dagritme.")
     form.get_by_role("button", name="Doel stellen").click()
     page.wait_for_url(f"{plan}?verstuurd=doel")
+    # The plan service's receipt, read through the wijkteam's receipts consumer, is in.
+    assert "Het doel is verwerkt." == page.get_by_role("status").inner_text().strip()
     shows(page, plan, "Het gezin heeft weer een vast dagritme.", "main")
 
     due = today().isoformat()
