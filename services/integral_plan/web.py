@@ -553,9 +553,15 @@ def create_web_app(
         forms.pop(child, None)
         forms[child] = {"done": done, "events": [str(i) for i in ids]}
         request.session[SENT_FORMS] = dict(list(forms.items())[-MAX_SENT_FORMS:])
+        started = time.monotonic()
         verdict = outcome(SENT[done], ids, await portal.receipts(ids, wait)).verdict
         log.info(
-            "web.published", form=form, event_id=str(ids[0]), employee=employee, outcome=verdict
+            "web.published",
+            form=form,
+            event_id=str(ids[0]),
+            employee=employee,
+            outcome=verdict,
+            waited_ms=round((time.monotonic() - started) * 1000),
         )
 
     async def act(
