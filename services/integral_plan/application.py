@@ -320,6 +320,8 @@ def new_matches(
     match = view.match
     if match is None or partner not in match_partners(plan, view):
         return []
+    if partner in match.get("contacted", []):
+        return []  # it made contact with the others: done
     found = datetime.fromisoformat(match["found_at"]).date()
     if (today - found).days > rules.new_match_days:
         return []

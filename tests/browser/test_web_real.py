@@ -14,7 +14,7 @@ sent is dead-lettered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
@@ -53,10 +53,11 @@ def shows(page: Any, url: str, text: str, where: str = "main", what: str = "") -
 
     def shown() -> str | None:
         page.goto(url)
-        found: str = page.locator(where).inner_text()
-        return found if text in found else None
+        found = page.locator(where)
+        content: str = found.inner_text() if found.count() else ""
+        return content if text in content else None
 
-    return wait_until(shown, what=what or f"{text!r} on {url}")
+    return _waited(page, shown, what or f"{text!r} on {url}")
 
 
 def gone(page: Any, url: str, text: str, what: str = "") -> str:
@@ -64,10 +65,19 @@ def gone(page: Any, url: str, text: str, what: str = "") -> str:
 
     def left() -> str | None:
         page.goto(url)
-        found: str = page.locator("main").inner_text()
-        return found if text not in found else None
+        content: str = page.locator("main").inner_text()
+        return content if text not in content else None
 
-    return wait_until(left, what=what or f"{text!r} gone from {url}")
+    return _waited(page, left, what or f"{text!r} gone from {url}")
+
+
+def _waited(page: Any, check: Callable[[], str | None], what: str) -> str:
+    """`wait_until`; the page as it was kept as an artifact when it gives up."""
+    try:
+        return wait_until(check, what=what)
+    except AssertionError:
+        page.screenshot(path=str(ARTIFACTS / "echt-niet-gezien.png"), full_page=True)
+        raise
 
 
 def day(on: date) -> str:
@@ -99,6 +109,48 @@ def test_the_wijkteam_registers_a_signal_the_signalling_service_records(
     log_in(page, worklist, "ib-regenboog")
     also = "Ook betrokken: GGD Gelderland-Zuid, Jeugdgezondheidszorg, Sociaal Team Lingewaard"
     shows(page, worklist, also, "tbody", "the wijkteam in the match on the school's werklijst")
+
+
+def test_the_school_records_contact_made_after_the_match(real: RealBackbone, page: Any) -> None:
+    site = real.sites[SCHOOL.partner]
+    plan, worklist = f"{site}/plan/{real.story.child}", f"{site}/werklijst"
+    log_in(page, plan, "ib-regenboog")
+    form = page.get_by_role("form", name="Contact gelegd")
+    form.get_by_label("Met alle andere signaleerders gesproken").check()
+    form.get_by_role("button", name="Contact gelegd").click()
+    page.wait_for_url(f"{plan}?verstuurd=contact")
+
+    shows(page, plan, "Contact gelegd door Basisschool De Regenboog")
+    page.screenshot(path=str(ARTIFACTS / "echt-contact.png"), full_page=True)
+    assert 0 == page.get_by_role("form", name="Contact gelegd").count()
+    gone(page, worklist, "Nieuwe match", "the match off the school's werklijst")
+
+
+def test_the_wijkteam_withdraws_its_signal(real: RealBackbone, page: Any) -> None:
+    plan = f"{real.sites[WIJKTEAM]}/plan/{real.story.child}"
+    log_in(page, plan, "consulent-wijkteam")
+    form = page.get_by_role("form", name="Signaal intrekken")
+    form.get_by_label("Waarom").select_option("withdrawn")
+    form.get_by_role("button", name="Signaal intrekken").click()
+    page.wait_for_url(f"{plan}?verstuurd=ingetrokken")
+
+    mine = shows(page, plan, "ingetrokken", "#signalen + ul")
+    assert f"Sociaal Team Lingewaard, {day(today())}: ingetrokken" in mine
+    assert 0 == page.get_by_role("form", name="Signaal intrekken").count()
+
+
+def test_leerplicht_grants_an_exemption(real: RealBackbone, page: Any) -> None:
+    plan = f"{real.sites[LEERPLICHT]}/plan/{real.story.child}"
+    log_in(page, plan, "lpa-lingewaard")
+    form = page.get_by_role("form", name="Vrijstelling verlenen")
+    form.get_by_label("Artikel (Leerplichtwet)").select_option("5b")
+    form.get_by_label("Ingangsdatum").fill(today().isoformat())
+    form.get_by_label("Motivering").fill("Bedenkingen tegen de richting van alle scholen.")
+    form.get_by_role("button", name="Vrijstelling verlenen").click()
+    page.wait_for_url(f"{plan}?verstuurd=vrijstelling")
+
+    shows(page, plan, "Vrijstelling (artikel 5b) door Leerplicht en RMC Lingewaard")
+    page.screenshot(path=str(ARTIFACTS / "echt-vrijstelling.png"), full_page=True)
 
 
 def test_a_consulent_sets_a_goal_agrees_an_action_and_the_school_reports_it_done(

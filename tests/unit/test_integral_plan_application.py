@@ -18,6 +18,7 @@ from ketenbus_contracts.plan import (
 )
 from ketenbus_contracts.privacy import ChildErased, ChildErasedData
 from ketenbus_contracts.purposes import Purpose
+from ketenbus_contracts.signalling import ContactMade, ContactMadeData
 from services.integral_plan.application import IntegralPlanApplication, UnknownPlanError
 from services.integral_plan.domain import (
     ActionClosedError,
@@ -198,6 +199,24 @@ def test_the_worklist_shows_new_matches_and_overdue_actions_to_whom_they_concern
     assert jgz["items"][0]["days_overdue"] == 13
     assert [i["kind"] for i in wijkteam["items"]] == ["overdue-action", "due-soon-action"]
     assert [i["kind"] for i in school_later["items"]] == ["overdue-action", "overdue-action"]
+
+
+def test_a_new_match_leaves_the_werklijst_of_a_signaller_that_made_contact() -> None:
+    app = application()
+    started(app)
+    found = app.plan_of(CHILD)["match"]
+    made = ContactMade.create(
+        source=SCHOOL.partner,
+        subject=CHILD,
+        data=ContactMadeData(
+            match_id=found["match_id"], partner=SCHOOL.partner, contacted_on=NOW.date()
+        ),
+    )
+
+    app.apply(made)
+
+    assert [] == [i for i in app.worklist(SCHOOL.partner)["items"] if i["kind"] == "new-match"]
+    assert ["new-match"] == [i["kind"] for i in app.worklist(JGZ.partner)["items"]]
 
 
 def test_an_erased_childs_plan_is_gone(tmp_path: Path) -> None:
