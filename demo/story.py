@@ -57,6 +57,7 @@ from ketenbus_contracts.handover import (
     Organisation,
 )
 from ketenbus_contracts.plan import (
+    PUPIL_FROM_AGE,
     ActionAgreed,
     ActionAgreedData,
     ActionDetails,
@@ -91,6 +92,7 @@ from ketenbus_partner.pseudonyms import PseudonymClient, ResolvedPseudonyms
 from ketenbus_partner.publish import publish_signed
 from services.policy.handover import load_disclosure_rules, load_rules
 from services.policy.regions import RegionRules, load_regions, school_region
+from services.policy.signal_codes import load_signal_codes
 from services.runtime.streams import (
     HANDOVER,
     KLUIS_ARRANGEMENTS,
@@ -594,6 +596,7 @@ class Story:
 
     child: str
     imported: ImportPlan
+    born: date | None = None  # the matched pupil's birth date (the school's, from its import)
     views: list[dict[str, Any]] = field(default_factory=list)
     handover: dict[str, Any] = field(default_factory=dict)
     arrangement: dict[str, Any] = field(default_factory=dict)
@@ -627,7 +630,7 @@ async def run_scenario(
         enrolled, pseudonyms = await enrol_pupils(conns, data_dir, pupils_file, rules)
         pupils, _ = pupils_with_pseudonyms(pseudonyms, pupils_file)
         first = pupils[0]
-        story = Story(child=first.pseudonym, imported=enrolled)
+        story = Story(child=first.pseudonym, imported=enrolled, born=first.pupil.birth_date)
         await signal_and_match(conns, data_dir, pupils, today)
         await build_plan(conns, data_dir, first.pseudonym, today)
         story.handover = await hand_over(conns, data_dir, first, today)
@@ -663,6 +666,14 @@ def format_story(story: Story) -> str:
 
 
 DEMO_PARENT = "ouder-demo-0001"
+DEMO_PUPIL = "leerling-demo-0001"
+
+
+def pupil_band(born: date | None, today: date) -> str | None:
+    """The pupil's age band today when it is 16 or older (a pupil's own account is linked from
+    16 only); None when younger or unknown."""
+    band = load_signal_codes().age_band(born, today) if born else None
+    return band if band and int(band.split("-")[0]) >= PUPIL_FROM_AGE else None
 
 
 async def link_parent(
@@ -671,19 +682,29 @@ async def link_parent(
     child: str,
     today: date,
     credentials: CredentialSource = own_credentials,
-) -> None:
+    born: date | None = None,
+) -> bool:
     """The school records that the demo's parent account belongs with the child, with the
-    parent's consent (`ketenbus demo --web`: a parent logs in and sees what is shared)."""
-    link = ParentLinked.create(
-        source=SCHOOL.partner,
-        subject=child,
-        data=ParentLinkedData(
-            link_id=uuid.uuid4(),
-            parent=DEMO_PARENT,
-            recorded_by=SCHOOL.partner,
-            linked_on=today,
-            consent_on=today,
-        ),
-    )
+    parent's consent (`ketenbus demo --web`: a parent logs in and sees what is shared); and,
+    where the pupil is 16 or older (`born`, from the school's import), the pupil's own account
+    with the pupil's age band. Whether the pupil's account was linked."""
+    links: list[tuple[str, str | None]] = [(DEMO_PARENT, None)]
+    band = pupil_band(born, today)
+    if band is not None:
+        links.append((DEMO_PUPIL, band))
     async with Connections(url, credentials) as conns:
-        await send(conns, link, load_or_create_partner_keys(data_dir, SCHOOL.partner))
+        for account, pupil_age_band in links:
+            link = ParentLinked.create(
+                source=SCHOOL.partner,
+                subject=child,
+                data=ParentLinkedData(
+                    link_id=uuid.uuid4(),
+                    parent=account,
+                    recorded_by=SCHOOL.partner,
+                    linked_on=today,
+                    consent_on=today,
+                    pupil_age_band=pupil_age_band,
+                ),
+            )
+            await send(conns, link, load_or_create_partner_keys(data_dir, SCHOOL.partner))
+    return band is not None

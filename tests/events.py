@@ -245,9 +245,14 @@ PUPIL = "leerling-demo-0001"
 
 
 def parent_linked(
-    by: str, parent: str = PARENT, consent_on: date | None = None, child: str = CHILD
+    by: str,
+    parent: str = PARENT,
+    consent_on: date | None = None,
+    child: str = CHILD,
+    pupil_age_band: str | None = "16-22",
 ) -> ParentLinked:
-    """`by` (a school, the municipality, or the parent trying) links the parent's account."""
+    """`by` (a school, the municipality, or the parent trying) links the parent's account, or
+    the pupil's own (`PUPIL`: with the pupil's age band as the recorder states it)."""
     return ParentLinked.create(
         source=by,
         subject=child,
@@ -257,20 +262,26 @@ def parent_linked(
             recorded_by=by,
             linked_on=date(2026, 9, 1),
             consent_on=consent_on,
+            pupil_age_band=pupil_age_band if parent == PUPIL else None,
         ),
     )
 
 
 def objection(
-    against: str, purpose: str = "plan", by: str = PARENT, child: str = CHILD
+    against: str,
+    purpose: str = "plan",
+    by: str = PARENT,
+    child: str = CHILD,
+    account: str = PARENT,
 ) -> ObjectionRecorded:
-    """`by` (a linked parent's account, or someone trying) objects to `against`'s processing."""
+    """`by` (a linked parent's account, or someone trying) objects to `against`'s processing,
+    as `account` (the parent's; the pupil's own account names itself)."""
     return ObjectionRecorded.create(
         source=by,
         subject=child,
         data=ObjectionRecordedData(
             objection_id=uuid.uuid4(),
-            parent=PARENT,
+            parent=account,
             partner=against,
             purpose=purpose,  # type: ignore[arg-type]
             recorded_on=date(2026, 11, 20),

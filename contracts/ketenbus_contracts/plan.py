@@ -37,6 +37,7 @@ from ketenbus_contracts.sealing import (
     sign_request,
     verify_signed,
 )
+from ketenbus_contracts.signalling import AgeBandCode
 
 PlanDomain = Literal["onderwijs", "jeugdhulp", "zorg", "leerplicht", "gezin", "integraal"]
 # A parent's (or carer's) relation with the child: recorded by the school or the municipality,
@@ -120,6 +121,10 @@ class ActionDoneData(EventData):
     done_on: date
 
 
+# From this age a pupil's own account is linked to their record (and decides for themselves).
+PUPIL_FROM_AGE = 16
+
+
 class ParentLinkedData(EventData):
     """A school or the municipality records that a parent's account belongs with the child.
 
@@ -139,6 +144,12 @@ class ParentLinkedData(EventData):
         description="When the parent consented, where the relation rules ask it of this "
         "recorder (infra/relations.yaml `needs_consent`)",
     )
+    pupil_age_band: AgeBandCode | None = Field(
+        default=None,
+        description="Where `parent` is the pupil's own account: the pupil's age band on "
+        "`linked_on` as the recorder has it from the birth date it holds (never the birth date "
+        "itself), e.g. 16-22; the plan service links a pupil's own account from 16 only",
+    )
 
 
 class ParentUnlinkedData(EventData):
@@ -154,12 +165,16 @@ ObjectionDecision = Literal["upheld", "rejected"]
 
 
 class ObjectionRecordedData(EventData):
-    """A linked parent objects (AVG art. 21) to one organisation on the plan processing their
-    child's data for a purpose; that organisation decides. Published by the parent's own
-    account; nothing about why travels here (the organisation asks the parents)."""
+    """A linked parent (or the pupil from 16, their own account) objects (AVG art. 21) to one
+    organisation on the plan processing the child's data for a purpose; that organisation
+    decides. Published by the parent's (pupil's) own account; nothing about why travels here
+    (the organisation asks them)."""
 
     objection_id: uuid.UUID
-    parent: PartnerId = Field(description="The parent's account (role parent): the publisher")
+    parent: PartnerId = Field(
+        description="The parent's account (role parent), or the pupil's own (pupil, linked "
+        "from 16): the publisher"
+    )
     partner: PartnerId = Field(
         description="The organisation on the plan whose processing is objected to: it decides"
     )

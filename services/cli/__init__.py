@@ -163,7 +163,7 @@ def demo(
             _show_story(settings, story)
             typer.echo("")
             with stopped_by_signals(exit_code=0):
-                demo_web.serve(settings, backbone.url, story.child)
+                demo_web.serve(settings, backbone.url, story.child, story.born)
             return
     _show_story(settings, story)
     typer.echo("")

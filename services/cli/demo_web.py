@@ -98,20 +98,27 @@ def web_instructions(data_dir: Path) -> str:
     )
 
 
-def opened(child: str, password: str, ports: dict[str, int]) -> str:
-    """What `demo --web` prints once everything listens: where to log in, as whom."""
+def opened(child: str, password: str, ports: dict[str, int], pupil: bool = False) -> str:
+    """What `demo --web` prints once everything listens: where to log in, as whom (`pupil`:
+    the pupil's own account was linked, the pupil being 16 or older)."""
     lines = [f"The web app is up (password for every account: {password!r}); open:"]
     for partner, user in SITES.items():
         port = ports[partner]
         lines.append(f"  http://127.0.0.1:{port}/plan/{child}   {partner}, log in as {user}")
     port = ports[PARENTS_SITE]
     lines.append(f"  http://127.0.0.1:{port}/ouders   a parent, log in as ouder-demo-0001")
+    if pupil:
+        lines.append(
+            f"  http://127.0.0.1:{port}/ouders   the pupil (16 or older), log in as "
+            "leerling-demo-0001"
+        )
     lines.append("Stop with Ctrl-C.")
     return "\n".join(lines)
 
 
-def serve(settings: Settings, url: str, child: str) -> None:
-    """Link the parent, start the provider and the web apps; until a signal stops them."""
+def serve(settings: Settings, url: str, child: str, born: date | None = None) -> None:
+    """Link the parent (and the pupil from 16: `born`), start the provider and the web apps;
+    until a signal stops them."""
     import uvicorn
 
     from demo.oidc_provider import PASSWORD, OidcProvider, available
@@ -124,7 +131,8 @@ def serve(settings: Settings, url: str, child: str) -> None:
     if not available():
         fail("the web demo needs node and `npm ci` in the checkout (npm oidc-provider)", code=1)
     credentials = credential_source(settings)
-    asyncio.run(link_parent(url, settings.data_dir, child, date.today(), credentials))
+    today = date.today()
+    pupil = asyncio.run(link_parent(url, settings.data_dir, child, today, credentials, born))
     where = DemoWebSettings()
     ports = where.site_ports()
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,7 +150,7 @@ def serve(settings: Settings, url: str, child: str) -> None:
                 thread.start()
                 servers.append((server, thread))
             _wait_started(servers, ports)
-            typer.echo(opened(child, PASSWORD, ports))
+            typer.echo(opened(child, PASSWORD, ports, pupil))
             provider.process.wait()  # until Ctrl-C or SIGTERM (or the provider dies)
         finally:
             for server, _ in servers:

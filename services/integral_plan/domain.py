@@ -27,6 +27,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ketenbus_contracts.envelope import EventData
 from ketenbus_contracts.plan import (
+    PUPIL_FROM_AGE,
     ActionAgreedData,
     ActionDoneData,
     AgreementMadeData,
@@ -42,8 +43,10 @@ from ketenbus_contracts.plan import (
 
 NAMESPACE = uuid.UUID("9d7e0c55-61b3-4f5a-a8a4-706c616e2121")
 
-# A parent's account's role in the partner registry.
+# A parent's account's role in the partner registry, and the pupil's own account's.
 PARENT = "parent"
+PUPIL = "pupil"
+OWN_ACCOUNTS = (PARENT, PUPIL)
 # The basis of a party admitted to the plan itself (kluis's `plan-party` relation).
 PLAN_PARTY = "plan-party"
 # The bases a party known through another domain gains on the plan itself: `plan` when it acts
@@ -93,8 +96,13 @@ class UnknownParentLinkError(PlanError):
 
 
 class NotALinkedParentError(PlanError):
-    """Only a parent's own account, linked to the child by a school or the municipality,
-    records an objection for the child."""
+    """Only a parent's own account (or the pupil's own), linked to the child by a school or the
+    municipality, records an objection for the child."""
+
+
+class PupilTooYoungError(PlanError):
+    """A pupil's own account is linked to their record from 16 only: the recorder states the
+    pupil's age band on the day of the link (`pupil_age_band`), never the birth date."""
 
 
 class UnknownObjectionError(PlanError):
@@ -233,13 +241,15 @@ class Action(Decision):
 @dataclass(frozen=True)
 class Act:
     """A party acting on the plan: the publishing partner and its registered role, its event's
-    id and sealed sections (bound to that id), and who may record a parent's link."""
+    id and sealed sections (bound to that id), who may record a parent's link, and the role of
+    the account a link names (a parent's or the pupil's own)."""
 
     source: str
     role: str | None
     event_id: uuid.UUID
     sealed: dict[str, str]
     recorders: RecorderRule
+    linked_role: str | None = None  # a parent link's account's registered role
 
 
 # Kept with every event, not part of its recorded facts.
@@ -354,6 +364,7 @@ class Plan(Aggregate):
         recorded_by: str
         linked_on: date
         consent_on: date | None
+        pupil_age_band: str | None = None  # a pupil's own account's (recorded since then)
 
         def change(self, plan: Plan) -> None:
             plan.parent_links[self.link_id] = ParentLink(
@@ -502,8 +513,10 @@ class Plan(Aggregate):
     # a parent's objection (AVG art. 21), decided by the organisation objected to
 
     def record_objection(self, d: ObjectionRecordedData, act: Act) -> None:
-        """A linked parent's own account objects to a party's processing for a purpose."""
-        if act.role != PARENT or act.source != d.parent or d.parent not in self.linked_parents():
+        """A linked parent's own account (or the pupil's own) objects to a party's processing
+        for a purpose."""
+        linked = d.parent in self.linked_parents()
+        if act.role not in OWN_ACCOUNTS or act.source != d.parent or not linked:
             raise NotALinkedParentError(f"{act.source} is not a parent linked to the child")
         self._require_party(d.partner, "being objected to")
         if d.objection_id in self.objections:
@@ -558,6 +571,11 @@ class Plan(Aggregate):
             raise NotARecorderError(f"{by} may not link a parent to the child")
         if act.role in rule.needs_consent and d.consent_on is None:
             raise ParentConsentMissingError(f"a link by a {act.role} needs the parent's consent")
+        if act.linked_role == PUPIL and not from_sixteen(d.pupil_age_band):
+            raise PupilTooYoungError(
+                f"a pupil's own account is linked from {PUPIL_FROM_AGE} only: "
+                f"age band {d.pupil_age_band or 'not stated'}"
+            )
         if d.link_id in self.parent_links:
             raise AlreadyOnPlanError(f"parent link {d.link_id} is already recorded")
         self._record(self.ParentLinked, d, act)
@@ -647,6 +665,13 @@ class Plan(Aggregate):
         self.parties[partner] = replace(self.parties[partner], active=False, left_on=on)
         for domain in [d for d, r in self.regie.items() if r.regisseur == partner]:
             del self.regie[domain]
+
+
+def from_sixteen(age_band: str | None) -> bool:
+    """Whether an age band (`"16-22"`) lies wholly at or above `PUPIL_FROM_AGE`."""
+    if not age_band:
+        return False
+    return int(age_band.split("-")[0]) >= PUPIL_FROM_AGE
 
 
 def _contact(party: Mapping[str, str]) -> dict[str, str]:

@@ -619,7 +619,8 @@ PLAN_COMMANDS: dict[type[CloudEvent[Any]], Callable[[Plan, Any, Act], None]] = {
 def act_of(event: CloudEvent[Any], role_of: Callable[[str], str | None]) -> Act:
     """Who acts on the plan by publishing `event` (`role_of`: a partner's registered role)."""
     role = role_of(event.source)
-    return Act(event.source, role, event.id, _sealed(event.data), parent_link_rule())
+    linked = role_of(event.data.parent) if isinstance(event, ParentLinked) else None
+    return Act(event.source, role, event.id, _sealed(event.data), parent_link_rule(), linked)
 
 
 def applier_for(

@@ -32,6 +32,8 @@ from fastapi import FastAPI, Form, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from ketenbus_contracts.plan import PLAN_QUERY_SUBJECT, WORKLIST_QUERY_SUBJECT
 from ketenbus_contracts.purposes import Purpose
@@ -88,7 +90,7 @@ from services.integral_plan.web_parents import ParentsSite, add_parents_routes
 from services.integral_plan.web_receipts import Outcome, outcome
 from services.integral_plan.web_records import MemoryLog, ProcessingLog, Recorder, WebOperation
 from services.integral_plan.web_security import security_headers
-from services.runtime.parent_links import OWN_ACCOUNT_ROLES
+from services.runtime.parent_links import OWN_ACCOUNT_ROLES, PUPIL_ROLE
 
 ID_TOKEN = "id_token"  # noqa: S105 (the session key, not a token)
 SENT_FORMS = "sent"  # the session's last form sent per child: which, and the event ids
@@ -231,6 +233,7 @@ PURPOSES = {
     Purpose.ATTENDANCE.value: "Schoolverzuim",
     Purpose.PLAN.value: "Plan: doelen, afspraken en acties",
 }
+PURPOSES_PUPIL = {Purpose.IDENTITY.value: "Wie u bent (naam, BSN, geboortedatum)"}
 FIELDS = {
     "concern": "Zorggebied",
     "notes": "Toelichting",
@@ -274,6 +277,14 @@ PSEUDONYM_UNAVAILABLE = (
 )
 
 log = structlog.get_logger("web")
+
+
+@pass_context
+def purpose_label(context: Context, purpose: str) -> str:
+    """A purpose as the reader reads it: to the pupil's own account "Wie u bent", not "uw kind"."""
+    if context.get("pupil") and purpose in PURPOSES_PUPIL:
+        return PURPOSES_PUPIL[purpose]
+    return PURPOSES.get(purpose, purpose)
 
 
 def datum(value: str | None) -> str:
@@ -330,6 +341,9 @@ def create_web_app(
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
 
+    def is_pupil(account: str) -> bool:
+        return access.directory.role_of(account) == PUPIL_ROLE
+
     def name_of(partner: str) -> str:
         try:
             return access.directory.entry(partner).name
@@ -341,7 +355,7 @@ def create_web_app(
         soort=lambda kind: KINDS.get(kind, kind),
         organisatie=name_of,
         organisaties=lambda ids: ", ".join(name_of(p.strip()) for p in ids.split(",")),
-        doel=lambda purpose: PURPOSES.get(purpose, purpose),
+        doel=purpose_label,
         veld=lambda field: FIELDS.get(field, field),
         waarde=lambda v: ", ".join(map(str, v)) if isinstance(v, list) else v,
         weigering=lambda code: REFUSALS.get(code, code),
@@ -376,7 +390,9 @@ def create_web_app(
 
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         person = person_of(request)
-        me = {"person": person, "csrf": csrf_token(request) if person else ""}
+        # The pupil's own account reads about themselves: "u", "uw gegevens", not "uw kind".
+        pupil = person is not None and person.kind == PARENT and is_pupil(person.partner)
+        me = {"person": person, "csrf": csrf_token(request) if person else "", "pupil": pupil}
         return templates.TemplateResponse(
             request, template, reader | me | context, status_code=status
         )

@@ -16,11 +16,12 @@
   delivered does not go on consent withdrawn. On the same page the parents answer on an OPP's
   handelingsdeel (`handelingsdeel-consented`, as their account; the arrangements service takes
   it only from an account linked to the child);
-- `/ouders/{kind}/bezwaar`: a parent records an objection (bezwaar, AVG art. 21) against one
-  organisation on the plan processing the child's data for a purpose (`objection-recorded`, as
-  the parent's own account) and sees each one's decision; the organisation objected to finds
-  it on its werklijst and decides at `/plan/{kind}/bezwaren` (`objection-decided`, as the
-  organisation with the person in it; function action `decide-objection`);
+- `/ouders/{kind}/bezwaar`: a parent, or the pupil from 16 (their own account), records an
+  objection (bezwaar, AVG art. 21) against one organisation on the plan processing the child's
+  data for a purpose (`objection-recorded`, as that own account) and sees each one's decision;
+  the organisation objected to finds it on its werklijst and decides at
+  `/plan/{kind}/bezwaren` (`objection-decided`, as the organisation with the person in it;
+  function action `decide-objection`);
 - the Dutch labels of the handover dossier's page (OSO categories, disclosure rules, fields),
   and of a dossier prepared before its sections travelled sealed: "niet beschikbaar voor
   inzage".
@@ -89,8 +90,6 @@ CONSENT_STATUS = {
 OBJECTION_STATUS = {None: "in behandeling", "upheld": "toegewezen", "rejected": "afgewezen"}
 DECISIONS = {"upheld": "Toewijzen: wij stoppen met deze verwerking", "rejected": "Afwijzen"}
 EXPIRED = "Het formulier is verlopen; probeer het opnieuw."
-# The plan service takes an objection from a linked parent's account only (not yet the pupil's).
-PARENTS_ONLY = "Bezwaar maken kan hier (nog) alleen een ouder."
 HANDELINGSDEEL = {
     "pending": "nog niet gegeven",
     "granted": "ingestemd",
@@ -325,8 +324,6 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         if isinstance(found, Response):
             return found
         parent, view = found
-        if is_pupil(parent, site):
-            return site.message(request, 403, "Geen toegang", PARENTS_ONLY)
         return site.page(
             request,
             "ouders_bezwaar.html",
@@ -350,8 +347,6 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         if isinstance(found, Response):
             return found
         parent, view = found
-        if is_pupil(parent, site):
-            return site.message(request, 403, "Geen toegang", PARENTS_ONLY)
         if organisatie not in objectable(view, parent.partner) or doel not in set(Purpose):
             return site.message(
                 request, 400, "Niet verstuurd", "Kies een organisatie en een soort gegevens."

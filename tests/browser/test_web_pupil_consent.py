@@ -3,9 +3,9 @@ the parents, in a real headless Chromium, logged in at a real OpenID provider (a
 substantieel) as their own account (role pupil) the school linked to their record: each answer
 is the pupil's (`given_by: pupil`) as that account. Where the pupil is under 16 the page offers
 the pupil nothing and says the parents decide; the parents get no form where the pupil decides.
-The attack closed: the pupil's account posting on the handover where the parents decide. The
-objection page is the parents' (the plan service takes an objection from a parent's account
-only): the pupil gets none, and a post publishes nothing."""
+The pupil records an objection as the parents can, and the pages say "u" and "uw gegevens" to
+them, never "uw kind". The attacks closed: the pupil's account posting on the handover where the
+parents decide, and opening another child's pages."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ketenbus_contracts.handover import ConsentRecorded, ConsentWithdrawn
-from tests.browser.site import ARTIFACTS, CHROMIUM, Site, log_in
+from tests.browser.site import ARTIFACTS, CHROMIUM, KID, Site, log_in
 from tests.browser.test_web_parents_consent import sent
 from tests.events import CHILD, PO, PUPIL, handover_started, parent_linked, parents_viewed
 from tests.oidc import available
@@ -60,7 +60,7 @@ def test_the_pupil_gives_and_withdraws_their_own_consent(with_pupil: Site, page:
     page.get_by_role("button", name="Toestemming intrekken").click()
     withdrawn = page.locator("main").inner_text()
 
-    assert "Voor deze overdracht geven je ouders toestemming" in shown
+    assert "Voor deze overdracht geven uw ouders toestemming" in shown
     assert "Toestemming: gegeven op" in given
     assert "Toestemming: ingetrokken op" in withdrawn
     [consent] = sent(site, ConsentRecorded)
@@ -87,17 +87,57 @@ def test_the_pupil_cannot_answer_where_the_parents_decide(with_pupil: Site, page
     assert before == len(site.portal.published)
 
 
-def test_the_pupil_gets_no_objection_form_and_a_post_publishes_nothing(
-    with_pupil: Site, page: Any
-) -> None:
+def test_the_pupil_records_an_objection_as_parents_can(with_pupil: Site, page: Any) -> None:
     site = with_pupil
     before = len(site.portal.published)
-    log_in(page, f"{site.url}/ouders/{CHILD}/toestemming", PUPIL)
-    token = page.locator("input[name=csrf]").first.get_attribute("value")
+    log_in(page, f"{site.url}/ouders/{CHILD}/bezwaar", PUPIL)
+    shown = page.locator("main").inner_text()
+    form = page.locator("form.formulier")
+    form.get_by_label("Tegen welke organisatie").select_option(label="Sociaal Team Lingewaard")
+    form.get_by_role("button", name="Bezwaar maken").click()
+    page.wait_for_url(f"{site.url}/ouders/{CHILD}/bezwaar?verstuurd=bezwaar")
+    page.screenshot(path=str(ARTIFACTS / "leerling-bezwaar.png"), full_page=True)
 
-    shown = page.goto(f"{site.url}/ouders/{CHILD}/bezwaar")
-    form = {"organisatie": PO, "doel": "plan", "csrf": token or ""}
-    posted = page.request.post(f"{site.url}/ouders/{CHILD}/bezwaar", form=form)
+    assert "uw gegevens gebruikt" in shown and "uw kind" not in shown
+    [event] = site.portal.published[before:]
+    assert (PUPIL, PUPIL, CHILD, "wijkteam-lingewaard") == (
+        event.source,
+        event.data.parent,
+        event.subject,
+        event.data.partner,
+    )
+    [objection] = [o for o in site.portal.app.plan_of(CHILD)["objections"] if o["parent"] == PUPIL]
+    assert "wijkteam-lingewaard" == objection["partner"]
 
-    assert (403, 403) == (shown.status, posted.status)
-    assert before == len(site.portal.published)
+
+def test_the_pupils_pages_say_u_and_uw_gegevens_not_uw_kind(with_pupil: Site, page: Any) -> None:
+    site = with_pupil
+    log_in(page, f"{site.url}/ouders", PUPIL)
+    home = page.locator("body").inner_text()
+    page.get_by_role("link", name="Uw gegevens, gekoppeld door Basisschool De Regenboog").click()
+    shared = page.locator("body").inner_text()
+    page.goto(f"{site.url}/ouders/{CHILD}/toestemming")
+    consent = page.locator("body").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "leerling-gegevens.png"), full_page=True)
+
+    assert "De school of de gemeente heeft uw account aan uw eigen gegevens gekoppeld." in home
+    assert "Wat er over u gedeeld is, en met wie" in shared
+    assert "Hier ziet u welke organisaties bij u betrokken zijn" in shared
+    assert (
+        "Voor deze overdracht geven uw ouders toestemming: u beslist zelf vanaf 16 jaar." in consent
+    )
+    unwanted = ("uw kind", "Uw kind", "Ouderinzage", " je ", " jij ")
+    assert [] == [w for text in (home, shared, consent) for w in unwanted if w in text]
+
+
+def test_the_pupil_cannot_see_another_childs_page(with_pupil: Site, page: Any) -> None:
+    site = with_pupil
+    log_in(page, f"{site.url}/ouders/{CHILD}", PUPIL)
+
+    pages = [f"/ouders/{KID}", f"/ouders/{KID}/toestemming", f"/ouders/{KID}/bezwaar"]
+    statuses = [page.goto(f"{site.url}{path}").status for path in pages]
+    dossier = page.goto(f"{site.url}/ouders/{KID}/overdrachtsdossier")
+
+    assert [404, 404, 404] == statuses
+    assert 404 == dossier.status
+    assert PUPIL not in site.portal.app.parents_of(KID)

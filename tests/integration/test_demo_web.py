@@ -1,7 +1,8 @@
 """`ketenbus demo --web` as a newcomer runs it (the installed entry point, a subprocess): the
-story, then a local OpenID provider it starts and the web app of the demo's organisations and a
-parent, logged in at that provider, until Ctrl-C ends it with exit code 0. Plain `ketenbus demo`
-ends (the README's case) and says how to run this.
+story, then a local OpenID provider it starts and the web app of the demo's organisations, a
+parent and the pupil (16 or older: their own account), logged in at that provider, until
+Ctrl-C ends it with exit code 0. Plain `ketenbus demo` ends (the README's case) and says how to
+run this.
 
 It listens where KETENBUS_DEMO_PROVIDER_PORT and KETENBUS_DEMO_WEB_PORT say (free ports here,
 so it runs beside anything on 9400 and 8080 to 8083, the defaults the registry's issuer names).
@@ -104,11 +105,18 @@ def test_demo_web_serves_the_story_at_a_local_provider_until_ctrl_c(tmp_path: Pa
         with httpx.Client(timeout=60) as http:
             parents = log_in(http, f"http://127.0.0.1:{school}/ouders", "ouder-demo-0001")
             shared = http.get(f"http://127.0.0.1:{school}/ouders/{child[1]}")
+        with httpx.Client(timeout=60) as http:
+            pupil = log_in(http, f"http://127.0.0.1:{school}/ouders", "leerling-demo-0001")
+            own = http.get(f"http://127.0.0.1:{school}/ouders/{child[1]}")
 
         assert (200, "Ingelogd als Wim Jansen") == (plan.status_code, _who(plan.text))
         assert "Huisbezoek" in plan.text  # the demo's action, opened with the wijkteam's keys
         assert 200 == parents.status_code and f"/ouders/{child[1]}" in parents.text
         assert 200 == shared.status_code and "Sociaal Team Lingewaard" in shared.text
+        # The demo's pupil is 16 or older: their own account is linked too, and told "u".
+        assert "log in as leerling-demo-0001" in out
+        assert 200 == pupil.status_code and f"/ouders/{child[1]}" in pupil.text
+        assert 200 == own.status_code and "Wat er over u gedeeld is" in own.text
         demo.send_signal(signal.SIGINT)
         assert 0 == demo.wait(180)
     finally:

@@ -5,7 +5,7 @@ parent; no other organisation on the plan learns of it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,10 +17,21 @@ from services.integral_plan.domain import (
     NotResponsibleError,
     ObjectionDecidedError,
     PlanError,
+    PupilTooYoungError,
 )
 from services.integral_plan.query import PlanAccess
 from tests.browser.site import KID, story
-from tests.events import CHILD, NOW, PARENT, SCHOOL, WIJKTEAM, objection, objection_decided
+from tests.events import (
+    CHILD,
+    NOW,
+    PARENT,
+    PUPIL,
+    SCHOOL,
+    WIJKTEAM,
+    objection,
+    objection_decided,
+    parent_linked,
+)
 
 TEAM, SCHOOL_ID = WIJKTEAM.partner, SCHOOL.partner
 
@@ -99,3 +110,31 @@ def test_an_objection_not_decided_within_a_month_is_over_its_date(days: int, ove
 
     [item] = kinds(app, TEAM, datetime(2026, 11, 20, tzinfo=NOW.tzinfo) + timedelta(days=days))
     assert overdue == item["days_overdue"]
+
+
+def test_the_pupil_from_16_records_an_objection_from_their_own_linked_account() -> None:
+    app = story()
+    app.apply(parent_linked(SCHOOL_ID, PUPIL, consent_on=date(2026, 9, 1)))
+    objected = objection(TEAM, by=PUPIL, account=PUPIL)
+    app.apply(objected)
+
+    [item] = kinds(app, TEAM)
+    assert str(objected.data.objection_id) == item["ref"]
+    # Not linked to another child: refused there, as a parent's account is.
+    assert NotALinkedParentError is refused(
+        app, objection(TEAM, by=PUPIL, child=KID, account=PUPIL)
+    )
+
+
+def test_a_pupils_own_account_is_linked_from_16_only_as_the_recorder_states_the_age_band() -> None:
+    app = story()
+
+    young = parent_linked(SCHOOL_ID, PUPIL, date(2026, 9, 1), pupil_age_band="12-15")
+    unstated = parent_linked(SCHOOL_ID, PUPIL, date(2026, 9, 1), pupil_age_band=None)
+    assert PupilTooYoungError is refused(app, young)
+    assert PupilTooYoungError is refused(app, unstated)
+    assert PUPIL not in app.parents_of(CHILD)
+    assert None is refused(app, parent_linked(SCHOOL_ID, PUPIL, date(2026, 9, 1)))
+    assert PUPIL in app.parents_of(CHILD)
+    # A parent's account needs no age band: it is no pupil's.
+    assert None is refused(app, parent_linked(SCHOOL_ID, PARENT, date(2026, 9, 1)))
