@@ -73,8 +73,8 @@ class LazyPortal:
     async def publish(self, event: Any) -> None:
         await (await self._connected()).publish(event)
 
-    async def publish_as_parent(self, event: Any, parent: str) -> None:
-        await (await self._connected()).publish_as_parent(event, parent)
+    async def publish_as_parent(self, event: Any, parent: str, wait: float = 0.0) -> Any:
+        return await (await self._connected()).publish_as_parent(event, parent, wait)
 
     async def receipts(self, event_ids: Any, wait: float) -> Any:
         return await (await self._connected()).receipts(event_ids, wait)

@@ -30,7 +30,7 @@ from ketenbus_partner.keys import load_or_create_partner_keys
 from ketenbus_partner.plan import ask, kinds_only, open_plan, query_plan, query_worklist
 from ketenbus_partner.pseudonyms import PseudonymClient
 from ketenbus_partner.publish import publish_signed
-from services.integral_plan.web_receipts import ReceiptBook, read_receipts
+from services.integral_plan.web_receipts import ReceiptBook, read_receipts, receipt_of
 
 
 class Portal(Protocol):
@@ -73,9 +73,12 @@ class Portal(Protocol):
     async def publish(self, event: CloudEvent[Any]) -> None:
         """Publish `event` as the partner: signed with its key, on its inbound subject."""
 
-    async def publish_as_parent(self, event: CloudEvent[Any], parent: str) -> None:
+    async def publish_as_parent(
+        self, event: CloudEvent[Any], parent: str, wait: float = 0.0
+    ) -> Receipt | None:
         """Publish `event` as the logged-in parent's account (its source): signed with that
-        account's key, on its own inbound subject, over its own NATS user."""
+        account's key, on its own inbound subject, over its own NATS user; its receipt when it
+        came within `wait` seconds."""
 
     async def receipts(
         self, event_ids: Sequence[uuid.UUID], wait: float
@@ -154,16 +157,19 @@ class NatsPortal:
         self.read_receipts()  # reading before the first publish: its receipt is waited for
         await publish_signed(self._nc.jetstream(), event, self._keyring.keys)
 
-    async def publish_as_parent(self, event: CloudEvent[Any], parent: str) -> None:
+    async def publish_as_parent(
+        self, event: CloudEvent[Any], parent: str, wait: float = 0.0
+    ) -> Receipt | None:
         keys = load_or_create_partner_keys(self._data_dir, parent)
         if self._connect_as is None:
             await publish_signed(self._nc.jetstream(), event, keys)
-            return
-        # A parent acts now and then: a connection for this one publish, closed after it
-        # (none is kept per parent).
+            return await receipt_of(self._nc, parent, event.id, wait) if wait > 0 else None
+        # A parent acts now and then: a connection for this one publish and its receipt,
+        # closed after it (none is kept per parent).
         nc = await self._connect_as(parent)
         try:
             await publish_signed(nc.jetstream(), event, keys)
+            return await receipt_of(nc, parent, event.id, wait) if wait > 0 else None
         finally:
             await nc.close()
 

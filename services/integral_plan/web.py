@@ -641,7 +641,9 @@ def create_web_app(
         return await act(request, child, "grant-exemption", exemption_form)
 
     today = lambda: clock().date()  # noqa: E731
-    add_parents_routes(app, ParentsSite(portal, access, templates, page, message, record, today))
+    add_parents_routes(
+        app, ParentsSite(portal, access, templates, page, message, record, today, wait)
+    )
     casework_routes(app, act)
 
     @app.get("/ouders/{child}", response_class=HTMLResponse, summary="Ouderinzage (HTML)")

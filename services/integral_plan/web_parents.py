@@ -46,6 +46,7 @@ from fastapi.templating import Jinja2Templates
 
 from ketenbus_contracts.arrangements import HandelingsdeelConsented, HandelingsdeelConsentedData
 from ketenbus_contracts.envelope import PSEUDONYM_PATTERN, CloudEvent
+from ketenbus_contracts.feed import Receipt
 from ketenbus_contracts.handover import (
     ConsentRecorded,
     ConsentRecordedData,
@@ -69,6 +70,7 @@ from services.integral_plan.web_auth import (
     person_of,
     professional_of,
 )
+from services.integral_plan.web_receipts import outcome
 from services.integral_plan.web_records import Recorder, WebOperation
 from services.runtime.parent_links import OWN_ACCOUNT_ROLES, PUPIL_ROLE
 
@@ -173,6 +175,7 @@ class ParentsSite:
     message: Message
     record: Recorder
     today: Callable[[], date]
+    receipt_wait: float = 0.0  # how long a form waits for the receipt of what it published
 
 
 def parent_of(request: Request, site: ParentsSite) -> Person | Response:
@@ -232,7 +235,9 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         response_class=HTMLResponse,
         summary="Ouders: toestemming geven of intrekken (HTML)",
     )
-    async def consent_page(request: Request, child: Child, verstuurd: str = "") -> Response:
+    async def consent_page(
+        request: Request, child: Child, verstuurd: str = "", bevestigd: str = ""
+    ) -> Response:
         found = await linked(request, child)
         if isinstance(found, Response):
             return found
@@ -246,6 +251,7 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
             opps=[] if pupil else handelingsdelen(view),
             pupil=pupil,
             sent=verstuurd in (GIVE, REFUSE, WITHDRAW, AGREE, DISAGREE) and verstuurd,
+            pending=bevestigd == "nee",
             parents=True,
         )
 
@@ -271,7 +277,7 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
                 request, 400, "Niet verstuurd", "Voor deze overdracht kunt u dit nu niet kiezen."
             )
         event = consent_event(keuze, child, handover_id, parent, site.today(), pupil)
-        await site.portal.publish_as_parent(event, parent.partner)
+        receipt = await site.portal.publish_as_parent(event, parent.partner, site.receipt_wait)
         site.record(parent, WebOperation.ACT, child, purpose=Purpose.HANDOVER)
         log.info(
             "web.parent_consent",
@@ -279,8 +285,10 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
             choice=keuze,
             event_id=str(event.id),
             employee=parent.employee,
+            outcome=verdict_of(event.id, receipt),
         )
-        return RedirectResponse(f"/ouders/{child}/toestemming?verstuurd={keuze}", 303)
+        then = f"/ouders/{child}/toestemming?verstuurd={keuze}"
+        return answered(request, site, "Uw keuze", event.id, receipt, then)
 
     @app.post("/ouders/{child}/handelingsdeel/{opp_id}", include_in_schema=False)
     async def answer_handelingsdeel(
@@ -311,15 +319,23 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         event = HandelingsdeelConsented.create(
             source=parent.partner, subject=child, data=data, ketenbusactor=parent.employee
         )
-        await site.portal.publish_as_parent(event, parent.partner)
+        receipt = await site.portal.publish_as_parent(event, parent.partner, site.receipt_wait)
         site.record(parent, WebOperation.ACT, child, purpose=Purpose.SUPPORT)
-        log.info("web.handelingsdeel_answered", event_id=str(event.id), employee=parent.employee)
-        return RedirectResponse(f"/ouders/{child}/toestemming?verstuurd={keuze}", 303)
+        log.info(
+            "web.handelingsdeel_answered",
+            event_id=str(event.id),
+            employee=parent.employee,
+            outcome=verdict_of(event.id, receipt),
+        )
+        then = f"/ouders/{child}/toestemming?verstuurd={keuze}"
+        return answered(request, site, "Uw antwoord", event.id, receipt, then)
 
     @app.get(
         "/ouders/{child}/bezwaar", response_class=HTMLResponse, summary="Ouders: bezwaar (HTML)"
     )
-    async def objection_page(request: Request, child: Child, verstuurd: str = "") -> Response:
+    async def objection_page(
+        request: Request, child: Child, verstuurd: str = "", bevestigd: str = ""
+    ) -> Response:
         found = await linked(request, child)
         if isinstance(found, Response):
             return found
@@ -332,6 +348,7 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
             organisations=objectable(view, parent.partner),
             purposes=[p.value for p in Purpose],
             sent=verstuurd == "bezwaar",
+            pending=bevestigd == "nee",
             parents=True,
         )
 
@@ -361,13 +378,21 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         event = ObjectionRecorded.create(
             source=parent.partner, subject=child, data=data, ketenbusactor=parent.employee
         )
-        await site.portal.publish_as_parent(event, parent.partner)
+        receipt = await site.portal.publish_as_parent(event, parent.partner, site.receipt_wait)
         site.record(parent, WebOperation.ACT, child)
-        log.info("web.objection_recorded", event_id=str(event.id), employee=parent.employee)
-        return RedirectResponse(f"/ouders/{child}/bezwaar?verstuurd=bezwaar", 303)
+        log.info(
+            "web.objection_recorded",
+            event_id=str(event.id),
+            employee=parent.employee,
+            outcome=verdict_of(event.id, receipt),
+        )
+        then = f"/ouders/{child}/bezwaar?verstuurd=bezwaar"
+        return answered(request, site, "Uw bezwaar", event.id, receipt, then)
 
     @app.get("/plan/{child}/bezwaren", response_class=HTMLResponse, summary="Bezwaren (HTML)")
-    async def objections_page(request: Request, child: Child, verstuurd: str = "") -> Response:
+    async def objections_page(
+        request: Request, child: Child, verstuurd: str = "", bevestigd: str = ""
+    ) -> Response:
         person = professional_of(request, "decide-objection")
         plan = await site.portal.plan(child)
         site.record(person, WebOperation.READ_PLAN, child, shown=plan is not None)
@@ -380,6 +405,7 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
             objections=plan.get("objections", []),
             decisions=DECISIONS,
             sent=verstuurd == "beslist",
+            pending=bevestigd == "nee",
         )
 
     @app.post("/plan/{child}/bezwaren/{objection_id}", include_in_schema=False)
@@ -420,8 +446,36 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         )
         await site.portal.publish(event)
         site.record(person, WebOperation.ACT, child)
-        log.info("web.objection_decided", event_id=str(event.id), employee=person.employee)
-        return RedirectResponse(f"/plan/{child}/bezwaren?verstuurd=beslist", 303)
+        receipt = (await site.portal.receipts([event.id], site.receipt_wait)).get(event.id)
+        log.info(
+            "web.objection_decided",
+            event_id=str(event.id),
+            employee=person.employee,
+            outcome=verdict_of(event.id, receipt),
+        )
+        then = f"/plan/{child}/bezwaren?verstuurd=beslist"
+        return answered(request, site, "Het besluit", event.id, receipt, then)
+
+
+def verdict_of(event_id: uuid.UUID, receipt: Receipt | None) -> str:
+    return outcome("", [event_id], {event_id: receipt} if receipt else {}).verdict
+
+
+def answered(
+    request: Request,
+    site: ParentsSite,
+    what: str,
+    event_id: uuid.UUID,
+    receipt: Receipt | None,
+    then: str,
+) -> Response:
+    """After a form published `event_id`: a refusal told at once (its reason in Dutch and its
+    code), else on to the page `then` (`bevestigd=nee` when its receipt is not in yet)."""
+    told = outcome(what, [event_id], {event_id: receipt} if receipt else {})
+    if told.verdict == "geweigerd":
+        return site.message(request, 200, "Niet verwerkt", told.text)
+    pending = "&bevestigd=nee" if told.verdict == "onbevestigd" else ""
+    return RedirectResponse(then + pending, 303)
 
 
 def objectable(view: dict[str, Any], parent: str) -> list[str]:

@@ -72,6 +72,13 @@ REASONS = {
     "parents-not-viewed": "de ouders hebben het dossier nog niet ingezien",
     "consent-missing": "de toestemming ontbreekt",
     "reason-required": "de reden ontbreekt",
+    "not-a-linked-parent": "uw account is niet (meer) aan dit kind gekoppeld",
+    "not-the-linked-pupil": "uw account is niet aan deze leerling gekoppeld",
+    "pupil-not-deciding": "hierover beslissen de ouders (de leerling is jonger dan 16)",
+    "wrong-consenter": "hierover beslist een ander (de ouders of de leerling zelf)",
+    "consent-already-recorded": "hierover is al beslist",
+    "unknown-objection": "dit bezwaar is niet bekend",
+    "objection-decided": "over dit bezwaar is al beslist",
     "dispute-state": "het geschil staat niet (meer) open voor een beslissing",
     "not-a-holder": "uw organisatie heeft hier geen doorzettingsmacht",
     # the message itself
@@ -168,6 +175,40 @@ async def read_receipts(nc: NatsClient, partner: str, book: ReceiptBook) -> None
                 return
             log.warning("web.receipts_unreadable", partner=partner, error=type(exc).__name__)
             await asyncio.sleep(RETRY_SECONDS)
+
+
+async def receipt_of(
+    nc: NatsClient, partner: str, event_id: uuid.UUID, wait: float
+) -> Receipt | None:
+    """The receipt of `event_id` from `receipts-<partner>` within `wait` seconds, each receipt
+    read on the way acknowledged (a parent's account: the web app publishes for it now and then,
+    on a connection of its own, and reads its answer there); None when it did not come."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    spec = receipts_consumer(partner)
+    try:
+        sub = await nc.jetstream().pull_subscribe_bind(durable=spec.durable, stream=FEED.name)
+        try:
+            while (left := deadline - loop.time()) > 0:
+                try:
+                    messages = await sub.fetch(1, timeout=left)
+                except TimeoutError:
+                    _unless_cancelled()
+                    return None
+                for msg in messages:
+                    await msg.ack()
+                    book = ReceiptBook(keep=1)
+                    _take(book, msg.data)
+                    if found := book.seen([event_id]):
+                        return found[event_id]
+            return None
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+    except (nats.errors.Error, OSError) as exc:
+        _unless_cancelled()
+        log.warning("web.receipts_unreadable", error=type(exc).__name__)
+        return None
 
 
 def _unless_cancelled() -> None:

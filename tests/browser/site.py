@@ -170,9 +170,10 @@ class LocalPortal:
     ) -> Mapping[uuid.UUID, Receipt]:
         return {i: self.given[i] for i in event_ids if i in self.given}
 
-    async def publish_as_parent(self, event: Any, parent: str) -> None:
+    async def publish_as_parent(self, event: Any, parent: str, wait: float = 0.0) -> Receipt | None:
         assert event.source == parent
         await self.publish(event)
+        return self.given.get(event.id)
 
     async def parents_view(self, child: str, parent: str) -> dict[str, Any] | None:
         try:

@@ -2,7 +2,7 @@
 service decided on the receipt of that event: verwerkt; niet verwerkt, with the reason in Dutch
 and its code; or nog niet bevestigd, with a link to look again that tells it once the receipt is
 in. The outcome is shown on the plan of the child the form was about only, and nothing of the
-child goes into the log.
+child goes into the log. A parent's form refused says so, with the reason, instead of sent.
 
 The stand-in portal answers each event with a receipt as the services do on the feed
 (tests/browser/site.py); over NATS it is tests/integration/test_web_receipts.py.
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from services.integral_plan.domain import NotAPartyError
-from tests.browser.site import ARTIFACTS, CHROMIUM, KID, Site
+from services.integral_plan.domain import NotALinkedParentError, NotAPartyError
+from tests.browser.site import ARTIFACTS, CHROMIUM, KID, Site, log_in
 from tests.events import CHILD
 from tests.oidc import available
 
@@ -115,3 +115,22 @@ def test_the_log_of_a_form_and_its_outcome_names_no_child_and_nothing_it_said(
 
     assert ["geweigerd", "verwerkt"] == [line["outcome"] for line in lines]
     assert canary not in log and CHILD not in log
+
+
+def test_a_parents_refused_objection_says_why_instead_of_sent(wijkteam: Site, page: Any) -> None:
+    # The plan service refuses the account's objection: its link ended meanwhile.
+    wijkteam.portal.refuse = NotALinkedParentError("the account is not linked to the child")
+    log_in(page, f"{wijkteam.url}/ouders/{CHILD}/bezwaar", "ouder-demo-0001")
+    page.get_by_label("Tegen welke organisatie").select_option(label="Sociaal Team Lingewaard")
+    page.get_by_label("Tegen het gebruik van welke gegevens").select_option(value="plan")
+    page.get_by_role("button", name="Bezwaar maken").click()
+    page.screenshot(path=str(ARTIFACTS / "ouders-bezwaar-geweigerd.png"), full_page=True)
+
+    receipt = wijkteam.portal.given[wijkteam.portal.published[-1].id]
+    assert ("refused", "not-a-linked-parent") == (receipt.status, receipt.reason)
+    assert "Niet verwerkt" == page.get_by_role("heading", level=1).inner_text()
+    assert (
+        "Uw bezwaar is niet verwerkt: uw account is niet (meer) aan dit kind gekoppeld "
+        "(code: not-a-linked-parent)."
+    ) in page.locator("main").inner_text()
+    assert "verstuurd" not in page.locator("main").inner_text()

@@ -93,11 +93,14 @@ class PupilConsentCase(StoreBackend):
                 )
                 await portal.publish_as_parent(answer(other, child=OTHER_CHILD), PUPIL)
                 await portal.publish_as_parent(answer(young), PUPIL)
-                await portal.publish_as_parent(answer(mine, by=PARENT), PARENT)
+                # The web app waits for the receipt on the account's own receipts consumer.
+                told = await portal.publish_as_parent(answer(mine, by=PARENT), PARENT, 30)
                 await portal.publish_as_parent(answer(mine), PUPIL)
                 await portal.publish_as_parent(withdrawal(mine), PUPIL)
                 pupils = await feed_items(pupil_nc, PUPIL, 4, lambda item: item.is_receipt)
                 parents = await feed_items(parent_nc, PARENT, 1, lambda item: item.is_receipt)
+                assert told is not None
+                assert ("refused", "not-a-linked-parent") == (told.status, told.reason)
                 return (
                     [r.body for r in pupils],
                     [r.body for r in parents],
