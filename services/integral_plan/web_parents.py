@@ -43,6 +43,8 @@ from fastapi import FastAPI, Form, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from ketenbus_contracts.arrangements import HandelingsdeelConsented, HandelingsdeelConsentedData
 from ketenbus_contracts.envelope import PSEUDONYM_PATTERN, CloudEvent
@@ -148,6 +150,27 @@ NOT_OPENED = {
 }
 
 
+# To the pupil's own account, about themselves.
+CATEGORIES_PUPIL = {"leerling": "Over u"}
+NOT_OPENED_PUPIL = {"no-relation": "u bent (nog) niet aan uw gegevens gekoppeld voor dit deel"}
+
+
+@pass_context
+def category_label(context: Context, category: str) -> str:
+    """An OSO category as the reader reads it (to the pupil: "Over u", not "Uw kind")."""
+    if context.get("pupil") and category in CATEGORIES_PUPIL:
+        return CATEGORIES_PUPIL[category]
+    return CATEGORIES.get(category, category)
+
+
+@pass_context
+def not_opened_label(context: Context, code: str) -> str:
+    """Why a part of the dossier did not open, as the reader reads it."""
+    if context.get("pupil") and code in NOT_OPENED_PUPIL:
+        return NOT_OPENED_PUPIL[code]
+    return NOT_OPENED.get(code, "dit deel kon niet worden geopend")
+
+
 def transition_label(code: str | None) -> str:
     """`po-vo` as `basisschool → voortgezet onderwijs`."""
     if not code:
@@ -192,12 +215,12 @@ def parent_of(request: Request, site: ParentsSite) -> Person | Response:
 def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
     """The parents' routes and the dossier page's labels, on `app`."""
     site.templates.env.filters.update(
-        categorie=lambda c: CATEGORIES.get(c, c),
+        categorie=category_label,
         regel=lambda r: RULES.get(r, r),
         dossierveld=lambda f: DOSSIER_FIELDS.get(f, f),
         dossierwaarde=value_label,
         overstap=transition_label,
-        niet_geopend=lambda code: NOT_OPENED.get(code, "dit deel kon niet worden geopend"),
+        niet_geopend=not_opened_label,
         toestemming=lambda status: CONSENT_STATUS.get(status, status),
         handelingsdeel=lambda status: HANDELINGSDEEL.get(status, status),
         bezwaarstatus=lambda status: OBJECTION_STATUS.get(status, status),

@@ -9,6 +9,7 @@ parents decide, and opening another child's pages."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -17,7 +18,15 @@ import pytest
 from ketenbus_contracts.handover import ConsentRecorded, ConsentWithdrawn
 from tests.browser.site import ARTIFACTS, CHROMIUM, KID, Site, log_in
 from tests.browser.test_web_parents_consent import sent
-from tests.events import CHILD, PO, PUPIL, handover_started, parent_linked, parents_viewed
+from tests.events import (
+    CHILD,
+    PO,
+    PUPIL,
+    dossier_prepared,
+    handover_started,
+    parent_linked,
+    parents_viewed,
+)
 from tests.oidc import available
 
 pytestmark = [
@@ -37,6 +46,8 @@ def with_pupil(wijkteam: Site) -> Site:
             update={"data": started.data.model_copy(update={"pupil_decides": pupil_decides})}
         )
         wijkteam.portal.app.apply(started)
+        about = {"leerling": "test:" + json.dumps({"text": "Profiel"})}
+        wijkteam.portal.app.apply(dossier_prepared(started, date(2027, 3, 2), about))
         wijkteam.portal.app.apply(parents_viewed(started, date(2027, 3, 5)))
     return wijkteam
 
@@ -118,6 +129,8 @@ def test_the_pupils_pages_say_u_and_uw_gegevens_not_uw_kind(with_pupil: Site, pa
     shared = page.locator("body").inner_text()
     page.goto(f"{site.url}/ouders/{CHILD}/toestemming")
     consent = page.locator("body").inner_text()
+    page.goto(f"{site.url}/ouders/{CHILD}/overdrachtsdossier")
+    dossier = page.locator("body").inner_text()
     page.screenshot(path=str(ARTIFACTS / "leerling-gegevens.png"), full_page=True)
 
     assert "De school of de gemeente heeft uw account aan uw eigen gegevens gekoppeld." in home
@@ -127,7 +140,8 @@ def test_the_pupils_pages_say_u_and_uw_gegevens_not_uw_kind(with_pupil: Site, pa
         "Voor deze overdracht geven uw ouders toestemming: u beslist zelf vanaf 16 jaar." in consent
     )
     unwanted = ("uw kind", "Uw kind", "Ouderinzage", " je ", " jij ")
-    assert [] == [w for text in (home, shared, consent) for w in unwanted if w in text]
+    assert "Uw overdrachtsdossier" in dossier and "Over u" in dossier
+    assert [] == [w for text in (home, shared, consent, dossier) for w in unwanted if w in text]
 
 
 def test_the_pupil_cannot_see_another_childs_page(with_pupil: Site, page: Any) -> None:
