@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ from typing import Any
 
 import nats
 
+from bench.slice import cpu_seconds
 from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
 from services.audit.replay import Projection, merged_streams, replay_streams
 from services.runtime.nats_server import EmbeddedNats
@@ -120,39 +122,62 @@ async def replay_read(url: str, last: int) -> int:
     return count
 
 
+class Phase:
+    """Wall seconds and CPU seconds (this process; the nats-server) of one phase."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.wall = self.cpu = self.server_cpu = 0.0
+
+    def __enter__(self) -> Phase:
+        self._start = (time.perf_counter(), time.process_time(), cpu_seconds(self.server_pid))
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        wall, cpu, server = self._start
+        self.wall = time.perf_counter() - wall
+        self.cpu = time.process_time() - cpu
+        self.server_cpu = cpu_seconds(self.server_pid) - server
+
+
 def run(events: int, per_child: int, directory: Path) -> dict[str, Any]:
     with EmbeddedNats(directory / "nats") as server:
+        assert server.process is not None
+        pid = server.process.pid
         published = asyncio.run(publish(server.url, events, per_child))
         last = asyncio.run(stream_last(server.url))
-        raw_seconds, raw_bytes = asyncio.run(raw_read(server.url, last))
-        start = time.perf_counter()
-        asyncio.run(replay_read(server.url, last))
-        read_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        projection = Projection(
-            until=None, child=None, public_keys=lambda _: None, keep_events=False,
-            workdir=directory,
-        )  # fmt: skip
-        asyncio.run(replay_streams(server.url, projection))
-        result = projection.finish()
-        total = time.perf_counter() - start
+        with Phase(pid) as raw:
+            _, raw_bytes = asyncio.run(raw_read(server.url, last))
+        with Phase(pid) as read:
+            asyncio.run(replay_read(server.url, last))
+        with Phase(pid) as total:
+            projection = Projection(
+                until=None, child=None, public_keys=lambda _: None, keep_events=False,
+                workdir=directory,
+            )  # fmt: skip
+            asyncio.run(replay_streams(server.url, projection))
+            result = projection.finish()
+    phases = {"raw_read": raw, "replay_read": read, "replay_total": total}
     return {
         "events": events,
         "signals_per_child": per_child,
         "children": len(result.plans),
         "stream_bytes": raw_bytes,
         "publish_events_per_s": round(events / published),
-        "raw_read_events_per_s": round(last / raw_seconds),
-        "replay_read_events_per_s": round(last / read_seconds),
-        "replay_total_events_per_s": round(result.counted / total),
-        "replay_vs_raw": round((result.counted / total) / (last / raw_seconds), 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "seconds": {
-            "publish": round(published, 2),
-            "raw_read": round(raw_seconds, 2),
-            "replay_read": round(read_seconds, 2),
-            "replay_total": round(total, 2),
+        "raw_read_events_per_s": round(last / raw.wall),
+        "replay_read_events_per_s": round(last / read.wall),
+        "replay_total_events_per_s": round(result.counted / total.wall),
+        "replay_vs_raw": round((result.counted / total.wall) / (last / raw.wall), 3),
+        # CPU (this process + nats-server) per event: steadier than wall time on a busy host.
+        "cpu_us_per_event": {
+            name: round(1e6 * (phase.cpu + phase.server_cpu) / last, 1)
+            for name, phase in phases.items()
         },
+        "replay_vs_raw_cpu": round((raw.cpu + raw.server_cpu) / (total.cpu + total.server_cpu), 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "seconds": {"publish": round(published, 2)}
+        | {name: round(phase.wall, 2) for name, phase in phases.items()},
+        "load_average": [round(x, 1) for x in os.getloadavg()],
     }
 
 
@@ -184,6 +209,9 @@ def main() -> None:
         label = key.removesuffix("_events_per_s").replace("_", " ")
         print(f"  {label:<16} {figures[key]:>9} events/s")
     print(f"  replay total / raw read: {figures['replay_vs_raw']}")
+    print(f"  CPU µs per event (bench + nats-server): {figures['cpu_us_per_event']}")
+    print(f"  raw read CPU / replay total CPU: {figures['replay_vs_raw_cpu']}")
+    print(f"  load average at the end: {figures['load_average']}")
     print(f"  peak RSS: {figures['peak_rss_mb']} MB")
     print(f"  seconds: {figures['seconds']}")
 

@@ -4,13 +4,14 @@ Every stream is read from the start by sequence with batched direct gets (read-o
 consumer, no acks, nothing changes on the server) up to the last message it held when the
 replay began. The streams are merged in storage order as they are read (a k-way merge over the
 per-stream readers) and each message is projected as it comes, so memory does not grow with
-the messages: the plan is rebuilt by `IntegralPlanApplication` (the same code the service
-runs) on a temporary SQLite store with a bounded plan cache, a batch at a time, and the
-report's event list and the plans' views are spooled to temporary files and written out one at
-a time. Messages stored after `until` (the server's storage time, not the time a publisher
-claims) are left out; with `child`, only that pseudonym's events count. The key releases and
-refusals come from kluis's processing log up to the same moment. Inbound events' signatures
-are verified on the way (signed, unsigned, forged are counted and forged ones listed).
+the messages: the plan is rebuilt by `IntegralPlanApplication.apply` (the same code the
+service runs) on plans held in memory, a bounded number of them (the rest pickled to a
+temporary file, `services.integral_plan.replaying`), and the report's event list and the plans'
+views are spooled to temporary files and written out one at a time. Messages stored after
+`until` (the server's storage time, not the time a publisher claims) are left out; with
+`child`, only that pseudonym's events count. The key releases and refusals come from kluis's
+processing log up to the same moment. Inbound events' signatures are verified on the way
+(signed, unsigned, forged are counted and forged ones listed).
 
 The report (JSON and Markdown) holds pseudonyms, ids, types, times and statuses: sealed
 sections stay sealed; nothing about a child is written in clear.
@@ -46,8 +47,8 @@ from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
 from ketenbus_contracts.signing import MissingSignatureError, SignatureError, verify_raw
-from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.handlers import CONSUMERS as PLAN_CONSUMERS
+from services.integral_plan.replaying import HeldPlans, ReplayedPlans
 from services.runtime import nats_auth
 from services.runtime.partners import PartnerRegistry
 from services.runtime.settings import Settings
@@ -58,7 +59,6 @@ DIRECT_BATCH = 256  # messages per direct get
 DIRECT_BATCH_BYTES = 8 * 1024 * 1024
 REBUILD_BATCH = 1000
 PLAN_CACHE = 10_000  # plans kept in memory while replaying (the rest is in the temporary store)
-REPLAY_TRACKING = "audit-replay"
 
 Progress = Callable[[int], None]
 
@@ -320,11 +320,13 @@ class PlanViews(Mapping[str, dict[str, Any]]):
 class Projection:
     """Feeds stored messages, in storage order, one at a time into the replay's result.
 
-    The plan is rebuilt by the service's own `IntegralPlanApplication.process_batch`, a batch
-    of `REBUILD_BATCH` events at a time, on a temporary SQLite store (under `workdir`, removed
-    in `finish`) with an LRU of `PLAN_CACHE` plans; each touched plan's view is taken after its
-    batch and spooled (`PlanViews`). What stays in memory is the open batch and those plans:
-    not the messages, their stored events or every plan's view.
+    The plan is rebuilt with the service's own `IntegralPlanApplication.apply` (the same
+    appliers, plans and views), event by event as they come, in batches of `REBUILD_BATCH`
+    (`services.integral_plan.replaying`): the plans stay in memory, the `PLAN_CACHE` most
+    recently used, the rest pickled to a temporary store (under `workdir`, removed in
+    `finish`). A plan's view is spooled (`PlanViews`) when it leaves memory and, for those
+    still held, at the end. What stays in memory is those plans: not the messages, their
+    events or every plan's view.
     """
 
     def __init__(
@@ -342,37 +344,28 @@ class Projection:
         if workdir is not None:
             workdir.mkdir(parents=True, exist_ok=True)
         self._tmp = tempfile.TemporaryDirectory(prefix="replay-", dir=workdir)
-        self.plan_app = IntegralPlanApplication(
-            env={
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "SQLITE_DBNAME": str(Path(self._tmp.name) / "plan.sqlite"),
-                # A bounded LRU of plans; the replay is the store's only writer and reader,
-                # and a refused event changes nothing, so cached plans need no copy.
-                "AGGREGATE_CACHE_MAXSIZE": str(PLAN_CACHE),
-                "AGGREGATE_CACHE_FASTFORWARD": "no",
-                "DEEPCOPY_FROM_AGGREGATE_CACHE": "no",
-            }
-        )
-        self.pending: list[tuple[int, Any]] = []
-        self.entries: dict[int, dict[str, Any]] = {}
+        self.held = HeldPlans(Path(self._tmp.name) / "plans.sqlite", PLAN_CACHE, self._evicted)
+        self.plan_app = ReplayedPlans(self.held)
+        self.batch = self.plan_app.new_batch()
+        self.in_batch = 0
 
-    def _flush(self) -> None:
-        # The service's own path: a batch of events per transaction.
-        for position, exc in self.plan_app.process_batch(REPLAY_TRACKING, self.pending):
-            self.result.plan_refusals.append(
-                {**self.entries[position], "reason": type(exc).__name__}
-            )
-        # The touched plans' views now, while they are in the cache (at the end most would
-        # have to be read back from the store).
-        for pseudonym in {event.subject for _, event in self.pending}:
-            try:
-                view = self.plan_app.plan_of(pseudonym)
-            except LookupError:
-                view = {"child": pseudonym, "erased": True}
-            self.result.plans.put(pseudonym, view)
+    def _evicted(self, child: str, view: dict[str, Any] | None) -> None:
+        self.result.plans.put(child, {"child": child, "erased": True} if view is None else view)
+
+    def _apply(self, event: Any, entry: Callable[[], dict[str, Any]]) -> None:
+        try:
+            self.plan_app.apply(event, self.batch)
+        except self.plan_app.refusals as exc:
+            # Commands check before they change anything: refused, the plan is as it was.
+            self.result.plan_refusals.append({**entry(), "reason": type(exc).__name__})
+        self.in_batch += 1
+        if self.in_batch >= REBUILD_BATCH:
+            self._end_batch()
+
+    def _end_batch(self) -> None:
+        self.batch.end()
         self.result.plans.commit()
-        self.pending.clear()
-        self.entries.clear()
+        self.in_batch = 0
 
     def feed(self, message: StoredMessage) -> None:
         result = self.result
@@ -392,24 +385,27 @@ class Projection:
         result.counted += 1
         result.by_stream[message.stream] += 1
         result.by_type[event.type] += 1
-        entry = {
-            "stream": message.stream,
-            "seq": message.seq,
-            "stored_at": message.stored_at.isoformat(),
-            "id": str(event.id),
-            "type": event.type,
-            "source": event.source,
-            "subject": event.subject,
-        }
-        if message.stream == INBOUND.name:
-            entry["signature"] = self._signature(message, entry)
-        if self.keep_events:
-            result.events.append(entry)
+
+        def entry() -> dict[str, Any]:
+            return {
+                "stream": message.stream,
+                "seq": message.seq,
+                "stored_at": message.stored_at.isoformat(),
+                "id": str(event.id),
+                "type": event.type,
+                "source": event.source,
+                "subject": event.subject,
+            }
+
+        if message.stream == INBOUND.name or self.keep_events:
+            made = entry()
+            if message.stream == INBOUND.name:
+                made["signature"] = self._signature(message, made)
+            if self.keep_events:
+                result.events.append(made)
+            entry = lambda: made  # noqa: E731 - the same entry for a refusal
         if consumed_by_plan(message.stream, message.subject):
-            self.pending.append((result.counted, event))
-            self.entries[result.counted] = entry
-            if len(self.pending) >= REBUILD_BATCH:
-                self._flush()
+            self._apply(event, entry)
 
     def _signature(self, message: StoredMessage, entry: dict[str, Any]) -> str:
         signatures = self.result.signatures
@@ -429,8 +425,12 @@ class Projection:
         """The plans' views and the processing log as of `until`; the temporary store goes."""
         result = self.result
         try:
-            self._flush()
+            self._end_batch()
+            for child, view in self.held.views():
+                result.plans.put(child, view)
+            result.plans.commit()
         finally:
+            self.held.close()
             self.plan_app.close()
             self._tmp.cleanup()
         result.key_log = [

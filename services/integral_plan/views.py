@@ -58,6 +58,12 @@ class PlanView:
 
     # rows
 
+    def settle(self) -> None:
+        """Forget what changed, as a view loaded again from its rows would (a replay that
+        keeps the view in memory between batches, `services.integral_plan.replaying`)."""
+        self._changed.clear()
+        self._entries.clear()
+
     def changes(self) -> list[Change]:
         """The items changed since loaded (None: dropped), timeline entries included."""
         out: list[Change] = []
@@ -698,10 +704,23 @@ def plan_view(plan: Plan, view: PlanView) -> dict[str, Any]:
     }
 
 
+# The types `shown` passes on as they are, and the field names of the dataclasses it met: a
+# plan's view is taken for every touched plan (a replay: every plan), asking `is_dataclass` and
+# `fields` of each value was most of it.
+_AS_IS: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def shown(value: Any) -> Any:
     """A value of the plan as its readers get it: JSON-ready (ISO dates, ids as text)."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: shown(getattr(value, f.name)) for f in fields(value)}
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    names = _FIELDS.get(kind)
+    if names is None and is_dataclass(kind):
+        names = _FIELDS[kind] = tuple(f.name for f in fields(kind))
+    if names is not None:
+        return {name: shown(getattr(value, name)) for name in names}
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

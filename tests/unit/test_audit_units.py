@@ -3,16 +3,20 @@ replay's projection fed one message at a time."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.ldv.export import STATUS_ERROR, STATUS_OK, STATUS_UNSET, ldv_export, ldv_record
+from ketenbus_contracts.privacy import ChildErased, ChildErasedData
 from ketenbus_contracts.purposes import Purpose
+from services.audit import replay as replay_module
 from services.audit.chain import GENESIS, chain_next, fields_digest, row_digest
 from services.audit.replay import (
     EventLog,
@@ -21,13 +25,16 @@ from services.audit.replay import (
     consumed_by_plan,
     rebuild,
 )
+from services.integral_plan.application import IntegralPlanApplication
 from services.kluis.domain import Decision, Operation, ProcessingRecord
 from services.registry import service_specs
 from services.runtime.nats_permissions import UnknownRoleError, load_permissions, permissions_of
 from services.runtime.partners import PartnerEntry
-from services.runtime.streams import subject_matches
-from tests.events import signal
+from services.runtime.streams import stream_of_subject, subject_matches
+from tests.events import JGZ, NOW, action, signal
 from tests.integration.helpers import SCHOOL, child
+from tests.unit.test_integral_plan_index import CHILDREN, D
+from tests.unit.test_integral_plan_index import events as plan_events
 
 AT = datetime(2026, 11, 24, 10, 0, 0, 123000, tzinfo=UTC)
 
@@ -223,3 +230,53 @@ def test_plan_views_keep_the_latest_view_per_child_and_read_back_in_pseudonym_or
     views.commit()
     assert (["a", "b"], {"signals": [1, 2]}, 2) == (list(views), views["b"], len(views))
     assert [("a", {"signals": []}), ("b", {"signals": [1, 2]})] == list(views.rows())
+
+
+def plan_messages(events: list[Any]) -> Iterator[StoredMessage]:
+    """The events as stored: a domain's on its stream, a party's plan event on INBOUND."""
+    for n, event in enumerate(events, start=1):
+        subject = event.outbound_subject()
+        stream = stream_of_subject(subject).name
+        if not consumed_by_plan(stream, subject):
+            subject, stream = event.inbound_subject(event.source), "INBOUND"
+        yield StoredMessage(stream, n, subject, AT, event.to_bytes())
+
+
+def test_a_replay_holding_two_plans_in_memory_rebuilds_the_plans_the_service_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replay_module, "PLAN_CACHE", 2)  # the other plans go to the spill file
+    monkeypatch.setattr(replay_module, "REBUILD_BATCH", 3)
+    a, d = CHILDREN[0], CHILDREN[3]
+    erasure = [
+        ChildErased.create(source="kluis", subject=c, data=ChildErasedData(erased_at=NOW))
+        for c in (d, a)
+    ]
+    stranger = JGZ.model_copy(update={"partner": "leerplicht-lingewaard"})
+    refused = action(SCHOOL, stranger, SCHOOL, D, D, child=CHILDREN[5])
+    # The children's events taken in turn, so plans leave memory and come back.
+    per_child: dict[str, list[Any]] = {}
+    for event in plan_events():
+        per_child.setdefault(event.subject, []).append(event)
+    taking = [iter(events) for events in per_child.values()]
+    in_turn = [e for turn in zip_longest(*taking) for e in turn if e is not None]
+    stream = [*in_turn, refused, erasure[0], signal(SCHOOL, D, d), erasure[1]]
+    service = IntegralPlanApplication(
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "s")}
+    )
+    numbered = list(enumerate(stream, start=1))
+    refusals = [
+        refusal
+        for first in range(0, len(numbered), 3)
+        for refusal in service.process_batch("feeds", numbered[first : first + 3])
+    ]
+    recorded = {c: json.loads(json.dumps(service.plan_of(c), default=str)) for c in CHILDREN[1:]}
+
+    result = rebuild(
+        plan_messages(stream), until=None, child=None, public_keys=lambda _: None,
+        workdir=tmp_path / "replay",
+    )  # fmt: skip
+
+    assert {a: {"child": a, "erased": True}} | recorded == dict(result.plans.rows())
+    assert [stream.index(refused) + 1] == [n for n, _ in refusals]
+    assert [n for n, _ in refusals] == [r["seq"] for r in result.plan_refusals]
