@@ -5,16 +5,22 @@ Run: `.venv/bin/python -m bench.replay [--events N] [--signals-per-child K] [--j
 directory, publishes N synthetic `SignalRegistered` events (K per child) into the SIGNALLING
 stream (`publish_async`, pipelined), and then measures, in the same run on the same stream:
 
-- **raw read**: an ordered consumer receives every message (bytes only, nothing parsed);
-- **replay read**: `services.audit.replay.merged_streams` (the per-stream ordered readers and
+- **raw read next_msg**: an ordered consumer receives every message (bytes only, nothing
+  parsed), taken one at a time with `next_msg` (the baseline of the figures before 2026-12-04);
+- **raw read**: the same, taken by the subscription's callback (`next_msg` starts two tasks per
+  message: the cheaper raw read, and the one the ratio is taken against);
+- **replay read**: `services.audit.replay.merged_streams` (the per-stream direct-get readers and
   their merge in storage order, each message taken as `StoredMessage` and dropped);
 - **replay total**: `services.audit.replay.replay_streams` into a `Projection` (what
-  `ketenbus audit replay` does): read, merge, parse each event as its contract, project it onto
-  the child's plan with `IntegralPlanApplication` on a temporary SQLite store a batch at a
-  time, as it comes, and build every plan's view at the end. Nothing holds all the messages.
+  `ketenbus audit replay` does): read, merge, parse each event as its contract, apply it to the
+  child's plan with `IntegralPlanApplication.apply` (plans held in memory, the least recently
+  used pickled to a temporary file: `services.integral_plan.replaying`), and take every plan's
+  view as it leaves memory or at the end. Nothing holds all the messages.
 
-events/s = N / wall time of that phase. The ratio is replay total ÷ raw read. Peak RSS is the
-process's (publishing included); `/usr/bin/time -v` gives the same figure from outside.
+events/s = N / wall time of that phase. The ratio is replay total ÷ raw read. CPU µs per event
+is this process's CPU plus the nats-server's over the phase, divided by N: steadier than wall
+time on a shared host. Peak RSS is the process's (publishing included); `/usr/bin/time -v`
+gives the same figure from outside.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+from nats.aio.msg import Msg
 
 from bench.slice import cpu_seconds
 from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
@@ -107,6 +114,32 @@ async def raw_read(url: str, last: int) -> tuple[float, int]:
         await nc.close()
 
 
+async def raw_read_callback(url: str, last: int) -> tuple[float, int]:
+    """The same ordered consumer, its messages taken by a callback (no task per message)."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        done = asyncio.get_running_loop().create_future()
+        count = size = 0
+
+        async def take(msg: Msg) -> None:
+            nonlocal count, size
+            count += 1
+            size += len(msg.data)
+            if count == last and not done.done():
+                done.set_result(None)
+
+        start = time.perf_counter()
+        sub = await js.subscribe(
+            SIGNALLING.subjects[0], stream=SIGNALLING.name, ordered_consumer=True, cb=take
+        )
+        await asyncio.wait_for(done, 60)
+        await sub.unsubscribe()
+        return time.perf_counter() - start, size
+    finally:
+        await nc.close()
+
+
 async def stream_last(url: str) -> int:
     nc = await nats.connect(url)
     try:
@@ -146,8 +179,10 @@ def run(events: int, per_child: int, directory: Path) -> dict[str, Any]:
         pid = server.process.pid
         published = asyncio.run(publish(server.url, events, per_child))
         last = asyncio.run(stream_last(server.url))
-        with Phase(pid) as raw:
+        with Phase(pid) as raw_next:
             _, raw_bytes = asyncio.run(raw_read(server.url, last))
+        with Phase(pid) as raw:
+            asyncio.run(raw_read_callback(server.url, last))
         with Phase(pid) as read:
             asyncio.run(replay_read(server.url, last))
         with Phase(pid) as total:
@@ -157,17 +192,24 @@ def run(events: int, per_child: int, directory: Path) -> dict[str, Any]:
             )  # fmt: skip
             asyncio.run(replay_streams(server.url, projection))
             result = projection.finish()
-    phases = {"raw_read": raw, "replay_read": read, "replay_total": total}
+    phases = {
+        "raw_read_next_msg": raw_next,
+        "raw_read": raw,
+        "replay_read": read,
+        "replay_total": total,
+    }
     return {
         "events": events,
         "signals_per_child": per_child,
         "children": len(result.plans),
         "stream_bytes": raw_bytes,
         "publish_events_per_s": round(events / published),
+        "raw_read_next_msg_events_per_s": round(last / raw_next.wall),
         "raw_read_events_per_s": round(last / raw.wall),
         "replay_read_events_per_s": round(last / read.wall),
         "replay_total_events_per_s": round(result.counted / total.wall),
         "replay_vs_raw": round((result.counted / total.wall) / (last / raw.wall), 3),
+        "replay_vs_raw_next_msg": round((result.counted / total.wall) / (last / raw_next.wall), 3),
         # CPU (this process + nats-server) per event: steadier than wall time on a busy host.
         "cpu_us_per_event": {
             name: round(1e6 * (phase.cpu + phase.server_cpu) / last, 1)
@@ -202,13 +244,15 @@ def main() -> None:
           f"{figures['stream_bytes'] / 1e6:.0f} MB in the stream")  # fmt: skip
     for key in (
         "publish_events_per_s",
+        "raw_read_next_msg_events_per_s",
         "raw_read_events_per_s",
         "replay_read_events_per_s",
         "replay_total_events_per_s",
     ):
         label = key.removesuffix("_events_per_s").replace("_", " ")
-        print(f"  {label:<16} {figures[key]:>9} events/s")
+        print(f"  {label:<22} {figures[key]:>9} events/s")
     print(f"  replay total / raw read: {figures['replay_vs_raw']}")
+    print(f"  replay total / raw read next_msg: {figures['replay_vs_raw_next_msg']}")
     print(f"  CPU µs per event (bench + nats-server): {figures['cpu_us_per_event']}")
     print(f"  raw read CPU / replay total CPU: {figures['replay_vs_raw_cpu']}")
     print(f"  load average at the end: {figures['load_average']}")

@@ -55,7 +55,7 @@ from services.runtime.settings import Settings
 from services.runtime.streams import FEED, INBOUND, STREAMS, StreamSpec, subject_matches
 
 IDLE_TIMEOUT = 5.0
-DIRECT_BATCH = 256  # messages per direct get
+DIRECT_BATCH = 1024  # messages per direct get
 DIRECT_BATCH_BYTES = 8 * 1024 * 1024
 REBUILD_BATCH = 1000
 PLAN_CACHE = 10_000  # plans kept in memory while replaying (the rest is in the temporary store)
@@ -164,36 +164,62 @@ async def stream_reader(
     Batched direct gets (`$JS.API.DIRECT.GET.<stream>`, the streams allow them): read-only by
     construction, no consumer is created, so the auditors' NATS user needs no consumer API (a
     user that may create an "ephemeral" consumer may name it after a service's durable one and
-    rewrite it). A reader holds one batch (`DIRECT_BATCH` messages, `DIRECT_BATCH_BYTES`) at a
-    time, never the stream.
+    rewrite it). The next batch is asked for as soon as one has come, so the server sends it
+    while this one is projected: a reader holds at most two batches (`DIRECT_BATCH` messages,
+    `DIRECT_BATCH_BYTES` each), never the stream. The messages are collected by the
+    subscription's callback and handed over a batch at a time (`next_msg` per message started
+    two tasks each time: a third of the read).
     """
+    subject = f"$JS.API.DIRECT.GET.{name}"
+    batches: asyncio.Queue[list[Msg]] = asyncio.Queue()
+    received: list[Msg] = []
+
+    async def collect(msg: Msg) -> None:
+        received.append(msg)
+        if msg.headers and "Status" in msg.headers:  # the batch's end (204), or nothing there
+            batches.put_nowait(received.copy())
+            received.clear()
+
+    async def ask(seq: int) -> None:
+        request = {"seq": seq, "batch": min(DIRECT_BATCH, last - seq + 1)}
+        request["max_bytes"] = DIRECT_BATCH_BYTES
+        await nc.publish(subject, json.dumps(request).encode(), reply=inbox)
+
     inbox = nc.new_inbox()
-    sub = await nc.subscribe(inbox)
-    subject, seq = f"$JS.API.DIRECT.GET.{name}", 1
+    sub = await nc.subscribe(inbox, cb=collect)
     try:
-        while seq <= last:
-            request = {"seq": seq, "batch": min(DIRECT_BATCH, last - seq + 1)}
-            request["max_bytes"] = DIRECT_BATCH_BYTES
-            await nc.publish(subject, json.dumps(request).encode(), reply=inbox)
-            while True:
-                msg: Msg = await sub.next_msg(timeout=IDLE_TIMEOUT)
+        seq = 1
+        await ask(seq)
+        while True:
+            try:
+                batch = await asyncio.wait_for(batches.get(), IDLE_TIMEOUT)
+            except TimeoutError:
+                return  # the server stopped answering: what was read is what there is
+            messages, ended = [], True
+            for msg in batch:
                 headers = msg.headers or {}
-                status = headers.get("Status")
-                if status == "204":  # the end of this batch
+                if (status := headers.get("Status")) is not None:
+                    # 204: the end of this batch; anything else: nothing at or after `seq`
+                    # (the tail was removed)
+                    ended = status != "204"
                     break
-                if status is not None:  # nothing at or after `seq`: the tail was removed
-                    return
                 stored = int(headers["Nats-Sequence"])
                 if stored > last:
-                    return
-                seq = stored + 1
+                    break
+                messages.append(
+                    StoredMessage(
+                        name, stored, headers["Nats-Subject"], stored_at(headers), msg.data
+                    )
+                )
+            more = not ended and bool(messages) and messages[-1].seq < last
+            if more:
+                await ask(messages[-1].seq + 1)
+            for message in messages:
                 if progress is not None:
                     progress(1)
-                yield StoredMessage(
-                    name, stored, headers["Nats-Subject"], stored_at(headers), msg.data
-                )
-    except nats.errors.TimeoutError:
-        return  # the server stopped answering: what was read is what there is
+                yield message
+            if not more:
+                return
     finally:
         await sub.unsubscribe()
 
