@@ -103,7 +103,7 @@ def service(name: str, data_dir: DataDir = None) -> None:
     """Run one service in this process (needs KETENBUS_NATS_URL, or a running `ketenbus up`)."""
     from services.audit.verify import witness_running_service
     from services.registry import SERVICES
-    from services.runtime.host import run_service
+    from services.runtime.host import run_service, tune_garbage_collector
     from services.runtime.leases import AnotherInstanceError
     from services.runtime.partitions import NotPartitionedError
     from services.runtime.supervisor import discover_nats_url
@@ -118,6 +118,7 @@ def service(name: str, data_dir: DataDir = None) -> None:
     if url is None:
         fail("no NATS server: set KETENBUS_NATS_URL or start `ketenbus up`", code=1)
     settings = settings.model_copy(update={"nats_url": url})
+    tune_garbage_collector(settings)
     try:
         asyncio.run(run_service(SERVICES[name](), settings, witness=witness_running_service))
     except ServiceGaveUpError as exc:

@@ -193,7 +193,7 @@ class IntegralPlanApplication(RuledApplication[WorklistRules]):
         registry = self.registry
         applier = applier_for(event) if registry is None else applier_for(event, registry.role_of)
         if applier is None:
-            log.info("plan_event_ignored", event_type=event.type)
+            log.debug("plan_event_ignored", event_type=event.type)
             return
         plan, view = work.plan(event.subject)
         view.source = str(event.id)

@@ -10,7 +10,7 @@ subclass, so stored events keep their topics (`services.signalling.domain:ChildS
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 from eventsourcing.domain import Aggregate, event
@@ -63,8 +63,21 @@ class Value:
     @classmethod
     def of(cls, value: Any) -> Self:
         given = dict(value)
-        names = [f.name for f in fields(cast(Any, cls))]
-        return cls(**{name: given[name] for name in names if name in given})
+        return cls(**{name: given[name] for name in _names(cls) if name in given})
 
     def stored(self) -> dict[str, Any]:
-        return asdict(cast(Any, self))
+        # The fields as they are (`dataclasses.asdict` is several times slower): a value's
+        # fields are scalars, dates and tuples of them, never another dataclass, a list or a
+        # dict, which `asdict` would have copied.
+        return {name: getattr(self, name) for name in _names(type(self))}
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    """A value class's field names (read once per class)."""
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cast(Any, cls)))
+    return names

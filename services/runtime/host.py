@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import random
 import signal
@@ -352,6 +353,19 @@ async def connect(settings: Settings, name: str) -> NatsClient:
 
 
 WATCH_INTERVAL = 1.0
+
+
+def tune_garbage_collector(settings: Settings) -> None:
+    """A service process's cyclic garbage collector: what the process holds from its start
+    (modules, contract schemas, rules) is frozen out of the collections, and the youngest
+    generation is collected every `gc_young_threshold` allocations instead of Python's 700.
+    For a process of its own (`ketenbus service`): it sets the process's collector."""
+    if settings.gc_young_threshold <= 0:
+        return
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(settings.gc_young_threshold, middle, oldest)
 
 
 async def run_ticks(spec: ServiceSpec, ctx: ServiceContext, watch: Watch | None = None) -> None:
