@@ -8,7 +8,8 @@ asynchronously, the page shows what the plan service answers).
 The stand-in plan of the other browser tests proves the pages; these prove that what a form
 publishes, sealed with the organisation's keys from kluis and signed as the organisation over
 its own NATS user, is taken by the real services and lands on the real plan. Nothing the forms
-sent is dead-lettered.
+sent is dead-lettered. One backbone and one story for the module: the tests go on from each
+other in the order written (the wijkteam withdraws the signal it registered first).
 """
 
 from __future__ import annotations
