@@ -88,3 +88,7 @@ class PupilLinkCase(StoreBackend):
 
 class TestPupilLinkOnSQLite(PupilLinkCase):
     store = "sqlite"
+
+
+class TestPupilLinkOnPostgres(PupilLinkCase):
+    store = "postgres"

@@ -5,7 +5,8 @@ pseudonym by BSN, has kluis seal both sections (it has no relation with the chil
 and publishes; the signalling service records the signal and the plan service puts it on the
 child's plan, where the school opens the identity it sealed. A BSN failing the elfproef goes
 back onto the form and asks nothing. Canary: the BSN and the name are in no subject, header or
-payload on a stream, no log line and no file name or file of the data directory."""
+payload on a stream, no log line, no file name or file of the data directory, no PostgreSQL
+row."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from services.runtime.supervisor import Backbone
 from tests.conftest import StartBackbone, StoreBackend
 from tests.events import PO
 from tests.integration.helpers import eventually
+from tests.integration.test_privacy import postgres_dump
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +116,14 @@ class NewChildSignalCase(StoreBackend):
         files = [path for path in tmp_path.rglob("*") if path.is_file()]
         assert [] == [str(p) for p in files if BSN in str(p)]
         assert [] == [str(p) for p in files if any(v in p.read_bytes() for v in clear)]
+        if self.store == "postgres":  # and every row the services wrote
+            rows = postgres_dump(settings.postgres_schema)
+            assert rows and [] == [v for v in clear if v in rows]
 
 
 class TestNewChildSignalOnSQLite(NewChildSignalCase):
     store = "sqlite"
+
+
+class TestNewChildSignalOnPostgres(NewChildSignalCase):
+    store = "postgres"
