@@ -71,10 +71,11 @@ test: $(STAMP) $(NPM_STAMP) chromium softhsm
 # What the inbound guards cost per event (bench.guards); a key release with the relation rules
 # beside the old any-relation check and a raw request/reply (bench.kluis). What the slice's two
 # applications spend per consumed event, with the batch's aggregates read ahead and without
-# (bench.batches).
+# (bench.batches), and where a signal's CPU goes step by step on the slice (bench.path).
 bench: $(STAMP)
 	$(BIN)/python -m bench.slice
 	$(BIN)/python -m bench.batches
+	$(BIN)/python -m bench.path
 	$(BIN)/python -m bench.feed
 	$(BIN)/python -m bench.replay --events 100000
 	$(BIN)/python -m bench.worklist --plans 2000
