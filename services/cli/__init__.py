@@ -106,6 +106,7 @@ def service(name: str, data_dir: DataDir = None) -> None:
     from services.runtime.host import run_service, tune_garbage_collector
     from services.runtime.leases import AnotherInstanceError
     from services.runtime.partitions import NotPartitionedError
+    from services.runtime.signers import SignerKeyMismatchError
     from services.runtime.supervisor import discover_nats_url
     from services.runtime.watch import ServiceGaveUpError
 
@@ -124,8 +125,9 @@ def service(name: str, data_dir: DataDir = None) -> None:
     except ServiceGaveUpError as exc:
         # Logged as `service_gave_up`; non-zero, so its supervisor starts it again.
         fail(f"service {name} gave up: {exc}", code=1)
-    except (AnotherInstanceError, NotPartitionedError) as exc:
-        # A second instance of a service on one instance, or more of one that cannot be.
+    except (AnotherInstanceError, NotPartitionedError, SignerKeyMismatchError) as exc:
+        # A second instance of a service on one instance, or more of one that cannot be; a
+        # signer whose key pair is not the one the backbone knows it by.
         fail(str(exc), code=1)
 
 

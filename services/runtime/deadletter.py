@@ -24,7 +24,7 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import EventTooDeepError, UnknownEventTypeError
-from ketenbus_contracts.sealing import encrypt_to
+from ketenbus_contracts.sealing import PartnerKeys, encrypt_to
 from ketenbus_contracts.signing import SignatureError
 from ketenbus_partner.keys import KLUIS_PARTNER_ID, load_public_keys
 from services.runtime.inbound import Refusal, refusal_of
@@ -105,9 +105,10 @@ def deadletter_record(refused: Refused, max_bytes: int | None = None) -> dict[st
     return record
 
 
-def kluis_sealer(data_dir: Path) -> SealOriginal | None:
-    """Seals dead-letter originals to kluis's public X25519 key, when kluis has one."""
-    public = load_public_keys(data_dir, KLUIS_PARTNER_ID)
+def kluis_sealer(data_dir: Path, public: PartnerKeys | None = None) -> SealOriginal | None:
+    """Seals dead-letter originals to kluis's public X25519 key (`public`: as every host shares
+    it, services.runtime.signers; else the data directory's), when kluis has one."""
+    public = public or load_public_keys(data_dir, KLUIS_PARTNER_ID)
     if public is None:
         return None
     recipient = public.encryption

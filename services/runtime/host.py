@@ -33,6 +33,7 @@ from nats.js.errors import NotFoundError
 
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_partner.connect import inbox_prefix
+from ketenbus_partner.keys import KLUIS_PARTNER_ID, load_public_keys
 from services.runtime import nats_auth
 from services.runtime.deadletter import Refused, kluis_sealer, publish_deadletter
 from services.runtime.inbound import Limits, Refusal, admit
@@ -40,9 +41,11 @@ from services.runtime.leases import Keeper, Leases
 from services.runtime.observe import Metrics, http_port, serve_http
 from services.runtime.outbox import OutboxRelay, Translate
 from services.runtime.partitions import instance_id, running_partitions
+from services.runtime.partners import PartnerRegistry
 from services.runtime.receipts import batch_receipts, publish_receipts
 from services.runtime.replay import Replays, SharedReplayGuard
 from services.runtime.settings import Settings, server_list
+from services.runtime.signers import SIGNERS, SignerKeys
 from services.runtime.store import TrackedApplication, UnexpectedHandlerError
 from services.runtime.streams import (
     INBOUND,
@@ -105,6 +108,8 @@ class ServiceContext:
     # The nonces of the signed requests the service answered, shared by its instances
     # (services.runtime.replay); None for a service that answers none.
     replays: Replays | None = None
+    # The backbone's signers' public keys as every host shares them (services.runtime.signers).
+    signers: SignerKeys | None = None
 
     def active(self, consumer: ConsumerSpec) -> tuple[ConsumerSpec, ...]:
         """What runs of one declared consumer on this instance: itself, or partitioned, its
@@ -241,7 +246,10 @@ class ServiceContext:
         if not refused or self.nc is None:
             return
         js = self.nc.jetstream()
-        seal = kluis_sealer(self.settings.data_dir)  # reads kluis's key file: once a batch
+        # kluis's key as every host has it (read again while kluis has not put it there yet),
+        # else this data directory's key file: once a batch.
+        shared = None if self.signers is None else await self.signers.get(KLUIS_PARTNER_ID)
+        seal = kluis_sealer(self.settings.data_dir, shared)
         for seq, reason in sorted(refused, key=lambda r: r[0]):
             if self.metrics is not None:
                 code = reason.code if isinstance(reason, Refusal) else type(reason).__name__
@@ -544,6 +552,7 @@ async def run_service(
             replays = await retrying(
                 "open replay guard", partial(SharedReplayGuard.open, nc, settings, spec.name)
             )
+        signers = await share_signer_keys(spec, settings, nc, application)
         keeper = await take_leases(spec, settings, nc, partitions)
     except BaseException:
         with contextlib.suppress(Exception):
@@ -560,6 +569,7 @@ async def run_service(
         witness=witness,
         keeper=keeper,
         replays=replays,
+        signers=signers,
     )
     if replays is not None and hasattr(application, "replays"):
         # kluis's and the pseudonym service's requests are checked in the store thread.
@@ -666,6 +676,23 @@ async def run_service(
         failing = [w for w in ctx.watches.values() if w.gave_up]
         log.error("service_gave_up", service=spec.name, tasks=[w.task for w in failing])
         raise ServiceGaveUpError(", ".join(w.gave_up for w in failing))
+
+
+async def share_signer_keys(
+    spec: ServiceSpec, settings: Settings, nc: NatsClient, application: TrackedApplication
+) -> SignerKeys:
+    """The signers' public keys as every host shares them; a signer (kluis, feed, pseudonym)
+    puts its own there first (`SignerKeyMismatchError` when the bucket knows it by another).
+    The application's partner registry answers a signer's id with them."""
+    signers = await retrying("open signers' keys", partial(SignerKeys.open, nc, settings))
+    if spec.name in SIGNERS:
+        own = load_public_keys(settings.data_dir, spec.name)  # made by its application
+        if own is not None:
+            await retrying("publish own key", partial(signers.publish, own))
+    registry = getattr(application, "registry", None)
+    if isinstance(registry, PartnerRegistry):
+        registry.signer_keys = signers.keys  # the same dict: what is read later shows there
+    return signers
 
 
 async def take_leases(

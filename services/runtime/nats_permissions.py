@@ -45,12 +45,14 @@ from services.runtime.host import ServiceSpec, health_subject
 from services.runtime.leases import ping_subject
 from services.runtime.nats_auth import AUTH_CONF_PATH
 from services.runtime.partners import PARTNERS_PATH, NatsUser, PartnerEntry, load_partners
+from services.runtime.signers import SIGNERS
 from services.runtime.streams import (
     FEED,
     INBOUND,
     LEASES,
     PARTNER_READERS,
     REPLAY_GUARDED,
+    SIGNERS_BUCKET,
     ConsumerSpec,
     UnknownStreamError,
     consumer_named,
@@ -249,6 +251,20 @@ def replay_guard_subjects(service: str) -> list[str]:
     ]
 
 
+def signer_subjects(service: str) -> list[str]:
+    """The signers' public keys (services/runtime/signers.py): every service reads them all;
+    a signer writes its own key only (no partner, no other service can replace kluis's key and
+    have dead letters sealed to its own)."""
+    bucket = SIGNERS_BUCKET.name
+    stream = f"KV_{bucket}"
+    own = [f"$KV.{bucket}.{service}"] if service in SIGNERS else []
+    return [
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.$KV.{bucket}.>",
+        *own,
+    ]
+
+
 def partner_readers(entry: PartnerEntry, rules: PermissionsFile) -> list[ConsumerSpec]:
     """The consumers the backbone declares for a registered partner (none for a service)."""
     if entry.is_service:
@@ -297,6 +313,7 @@ def service_permissions(spec: ServiceSpec) -> Permissions:
     publish += lease_subjects(spec.name)
     if spec.name in REPLAY_GUARDED:
         publish += replay_guard_subjects(spec.name)
+    publish += signer_subjects(spec.name)
     subscribe = [
         # Replies, fetches included (services.runtime.host `own_inboxes`): its own inbox only.
         f"{inbox_prefix(spec.name)}.>",

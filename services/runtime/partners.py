@@ -114,7 +114,9 @@ class PartnerRegistry:
     entries by id, their roles, and their public keys.
 
     Public keys are inline in the registry or in `<data_dir>/partner-keys/<id>.json` (demo
-    partners and the backbone's own services; without a data dir only inline keys are found).
+    partners and the backbone's own services; without a data dir only inline keys are found);
+    in a running service the signers' (kluis, feed, pseudonym) come from the shared bucket
+    first (`signer_keys`, services.runtime.signers).
     Found keys are cached; a miss is looked up again next time, since demo partners' keys are
     made in the data dir on first use.
     """
@@ -126,6 +128,9 @@ class PartnerRegistry:
         self.data_dir = data_dir
         self._entries = {entry.id: entry for entry in entries}
         self._keys: dict[str, PartnerKeys] = {}
+        # The backbone's signers' public keys as every host shares them (a running service's,
+        # services.runtime.signers): found before the data directory's.
+        self.signer_keys: dict[str, PartnerKeys] = {}
 
     @classmethod
     def load(cls, data_dir: Path | None = None, path: Path = PARTNERS_PATH) -> PartnerRegistry:
@@ -155,6 +160,9 @@ class PartnerRegistry:
 
     def public_keys(self, partner_id: str) -> PartnerKeys | None:
         """The partner's public keys; None when unregistered or its keys are not provisioned."""
+        shared = self.signer_keys.get(partner_id)
+        if shared is not None:
+            return shared
         cached = self._keys.get(partner_id)
         if cached is not None:
             return cached

@@ -9,9 +9,9 @@ Subjects:
   partner's durable consumer `feed-<partner>`, which the backbone creates and owns.
 
 Who declares what: the supervisor (`ensure_streams`) declares the streams, the object stores,
-the key-value buckets (leases, the replay guards' nonces) and the partners' feed consumers;
-each service declares only its own durable consumers (`ensure_consumer`, from its stored
-position), so two processes never race over one consumer.
+the key-value buckets (leases, the replay guards' nonces, the signers' public keys) and the
+partners' feed consumers; each service declares only its own durable consumers
+(`ensure_consumer`, from its stored position), so two processes never race over one consumer.
 
 The duplicate window is what makes a re-publish by the outbox relay after a crash harmless
 (`Nats-Msg-Id` = event id); the relay still keeps its own position, since dedup only covers
@@ -241,6 +241,14 @@ REPLAY_GUARDED: tuple[str, ...] = ("kluis", "pseudonym", "integral-plan", "hando
 # its `issued_at` lies within MAX_REQUEST_SKEW_SECONDS (120 s) of the instance's clock either
 # way, so up to 240 s after it was first seen; 60 s more for the instances' clocks.
 REPLAY_TTL = 2.0 * MAX_REQUEST_SKEW_SECONDS + 60.0
+
+
+# The public keys of the backbone's own signers (kluis, feed, pseudonym), one key each, shared
+# by every host (services.runtime.signers): kept, never expiring.
+SIGNERS_BUCKET = KeyValueSpec(
+    name="ketenbus-signers",
+    description="The public JWK Sets of the backbone's own signers, by id",
+)
 
 
 def replay_bucket(service: str) -> KeyValueSpec:
@@ -578,6 +586,7 @@ async def ensure_streams(
     await ensure_key_value(js, LEASES, replicas, lease_ttl)
     for service in REPLAY_GUARDED:
         await ensure_key_value(js, replay_bucket(service), replicas, REPLAY_TTL)
+    await ensure_key_value(js, SIGNERS_BUCKET, replicas, 0.0)
     for consumer in owned:
         await declare_consumer(js, consumer)
 

@@ -1,0 +1,105 @@
+"""The backbone's signers' public keys are shared by every host (issue 20), under the registry's
+authorization.
+
+kluis and the feed put their public keys in the JetStream bucket `ketenbus-signers` when they
+start; a service on another host (a data directory without those keys) finds them there: its
+partner registry answers kluis's id with kluis's key, and what it seals to kluis (a dead
+letter's original) opens with kluis's own private key. Before, each host read
+`partner-keys/<id>.json` of its own data directory. A partner cannot read or replace a signer's
+key, another service (even another signer) cannot replace kluis's, and a kluis whose key pair
+is not the one the bucket has refuses to start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ketenbus_contracts.feed import FEED_SIGNER
+from ketenbus_contracts.sealing import PartnerKeys, decrypt_from
+from ketenbus_partner.keys import KLUIS_PARTNER_ID, load_or_create_partner_keys
+from services.runtime import nats_auth
+from services.runtime.deadletter import kluis_sealer
+from services.runtime.partners import PartnerRegistry
+from services.runtime.settings import Settings
+from services.runtime.signers import SignerKeyMismatchError, SignerKeys
+from services.runtime.streams import SIGNERS_BUCKET
+from tests.conftest import StartBackbone
+from tests.integration.helpers import SCHOOL
+from tests.integration.test_instances import DENIED
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_host_without_the_signers_keys_seals_to_kluis_with_the_shared_key_and_none_may_replace_it(
+    tmp_path: Path, start_backbone: StartBackbone
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", store="sqlite", nats_auth="registry")
+    backbone = start_backbone(settings, ["kluis", "feed"])
+    kluis_own = load_or_create_partner_keys(settings.data_dir, KLUIS_PARTNER_ID)
+    elsewhere = tmp_path / "another-host"  # a data directory without any signer's keys
+    bucket = SIGNERS_BUCKET.name
+
+    async def scenario() -> tuple[dict[str, Any], list[str], str]:
+        signalling = await nats_auth.connect(settings, "signalling", backbone.url)
+        school = await nats_auth.connect(settings, SCHOOL.partner, backbone.url)
+        feed = await nats_auth.connect(settings, "feed", backbone.url)
+        kluis = await nats_auth.connect(settings, "kluis", backbone.url)
+        try:
+            shared = await SignerKeys.open(signalling, settings)
+            registry = PartnerRegistry.load(elsewhere)
+            registry.signer_keys = shared.keys
+            seal = kluis_sealer(elsewhere, await shared.get(KLUIS_PARTNER_ID))
+            assert seal is not None
+            opened = decrypt_from(seal(b"the original"), kluis_own.encryption)
+            found = {
+                "kluis": registry.public_keys(KLUIS_PARTNER_ID),
+                "feed": registry.public_keys(FEED_SIGNER),
+                "opened": base64.b64decode(opened["original_b64"]),
+            }
+            replacement = PartnerKeys.generate(KLUIS_PARTNER_ID).to_jwks(private=False)
+            body = str(replacement).encode()
+            attempts = [
+                school.jetstream().key_value(bucket),
+                school.request(
+                    f"$JS.API.DIRECT.GET.KV_{bucket}.$KV.{bucket}.kluis", b"", timeout=2
+                ),
+                school.jetstream().publish(f"$KV.{bucket}.kluis", body, timeout=2),
+                signalling.jetstream().publish(f"$KV.{bucket}.kluis", body, timeout=2),
+                feed.jetstream().publish(f"$KV.{bucket}.kluis", body, timeout=2),
+                signalling.jetstream().purge_stream(f"KV_{bucket}"),
+            ]
+            outcomes = await asyncio.gather(*attempts, return_exceptions=True)
+            denied = [
+                type(o).__name__ if isinstance(o, DENIED) else f"allowed: {o!r}" for o in outcomes
+            ]
+            mismatch = ""
+            try:
+                await (await SignerKeys.open(kluis, settings)).publish(
+                    PartnerKeys.generate(KLUIS_PARTNER_ID)
+                )
+            except SignerKeyMismatchError as exc:
+                mismatch = str(exc)
+            after = await SignerKeys(shared.kv).refresh()
+            found["kluis after"] = after[KLUIS_PARTNER_ID]
+            return found, denied, mismatch
+        finally:
+            for nc in (signalling, school, feed, kluis):
+                await nc.close()
+
+    found, denied, mismatch = asyncio.run(scenario())
+
+    kluis_public = kluis_own.to_jwks(private=False)
+    feed_public = load_or_create_partner_keys(settings.data_dir, FEED_SIGNER).to_jwks(private=False)
+    assert (kluis_public, feed_public, b"the original") == (
+        found["kluis"].to_jwks(private=False),
+        found["feed"].to_jwks(private=False),
+        found["opened"],
+    )
+    assert [] == [d for d in denied if d.startswith("allowed")]
+    assert mismatch.startswith("the public key of kluis in the bucket ketenbus-signers is not")
+    assert kluis_public == found["kluis after"].to_jwks(private=False)
