@@ -3,12 +3,14 @@
 Run: `.venv/bin/python -m bench.guards [--events N] [--rounds R] [--json]` (default 2,000 events,
 6 rounds). The same signed `SignalRegistered` payloads the slice bench publishes (one with a
 4 kB sealed section beside the plain one), through the signalling service's decoder (signature
-verified against the school's key, then the contract):
+verified against the school's key, then the contract, then the sealed sections' headers):
 
 - **decode** = the decoder alone, as services ran it before the guards;
 - **admit** = `services.runtime.inbound.admit` around the same decoder (size, UTF-8 and depth
   checked before parsing, every exception turned into a refusal): what services run now;
 - **pre-parse checks** = the size, UTF-8 and depth checks alone;
+- **sections** = `check_sealed` alone on the decoded events (part of decode: each section's
+  header read and checked, never opened);
 - **refusing** = the time to refuse one bad message: the issue's poison (400 kB, `too-large`),
   the same nesting within the size limit (`too-deep`), 256 kB of shallow brackets (passes the
   depth check, refused by the contract) and invalid UTF-8.
@@ -32,7 +34,7 @@ from typing import Any
 
 from ketenbus_contracts.envelope import check_depth
 from ketenbus_contracts.purposes import Purpose
-from ketenbus_contracts.sealing import PartnerKeys, make_kid, seal
+from ketenbus_contracts.sealing import PartnerKeys, check_sealed, make_kid, seal
 from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
 from ketenbus_contracts.signing import sign_event
 from services.runtime.inbound import Limits, admit
@@ -115,6 +117,8 @@ def run(events: int, rounds: int) -> dict[str, Any]:
                 [decode, lambda raw: admit(raw, decode, limits)], raws, rounds
             )
             checks = per_event_us(pre_parse, raws, rounds)
+            parsed = [decode(raw) for raw in raws]
+            sections = paired([check_sealed], parsed, rounds)[0]  # type: ignore[list-item]
             rows.append(
                 {
                     "payload_bytes": round(statistics.mean(len(r) for r in raws)),
@@ -123,6 +127,8 @@ def run(events: int, rounds: int) -> dict[str, Any]:
                     "pre_parse_us": round(checks, 2),
                     "guard_share_pct": round(100 * (admitted - decoded) / decoded, 1),
                     "pre_parse_share_pct": round(100 * checks / decoded, 2),
+                    "sections_us": round(sections, 2),
+                    "sections_share_pct": round(100 * sections / decoded, 2),
                 }
             )
         bad = {
@@ -154,12 +160,16 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     print(f"inbound guards, {result['events']} signed events, median of {args.rounds} rounds")
-    print("payload  decode µs  admit µs  guards +%  pre-parse µs  pre-parse %")
+    print(
+        "payload  decode µs  admit µs  guards +%  pre-parse µs  pre-parse %  sections µs  "
+        "sections %"
+    )
     for row in result["accepted"]:
         print(
             f"{row['payload_bytes']:>6} B {row['decode_us']:>10} {row['admit_us']:>9} "
             f"{row['guard_share_pct']:>10} {row['pre_parse_us']:>13} "
-            f"{row['pre_parse_share_pct']:>12}"
+            f"{row['pre_parse_share_pct']:>12} {row['sections_us']:>12} "
+            f"{row['sections_share_pct']:>10}"
         )
     print("refusing one bad message:")
     for name, row in result["refusing"].items():

@@ -69,14 +69,15 @@ SCOPES = {
 }
 
 
+def section_for(event_id: uuid.UUID, child: str, purpose: Purpose) -> str:
+    """An (empty) section under `purpose`, sealed bound to the event `event_id` about `child`."""
+    kid = make_kid(child, purpose, SCOPES[purpose], 1)
+    return seal({}, key=DATA_KEY, kid=kid, event_id=event_id)
+
+
 def sealed_for(event_id: uuid.UUID, child: str, *purposes: Purpose) -> dict[Purpose, str]:
-    """An (empty) section per purpose, sealed bound to the event `event_id` about `child`."""
-    return {
-        purpose: seal(
-            {}, key=DATA_KEY, kid=make_kid(child, purpose, SCOPES[purpose], 1), event_id=event_id
-        )
-        for purpose in purposes
-    }
+    """`data.sealed` with an (empty) section per purpose, bound to `event_id` about `child`."""
+    return {purpose: section_for(event_id, child, purpose) for purpose in purposes}
 
 
 def signal(

@@ -162,6 +162,11 @@ class CloudEvent(ContractModel, Generic[DataT]):
         """The relations with the child this event starts or ends (none by default)."""
         return []
 
+    def sealed_elsewhere(self) -> list[tuple[str, Purpose, str]]:
+        """The sections this event carries bound to itself outside `data.sealed` (a dossier's
+        sections), as (their place, their purpose, the JWE); admitted as `data.sealed`'s."""
+        return []
+
     def to_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
 

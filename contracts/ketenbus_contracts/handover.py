@@ -348,6 +348,13 @@ class HandoverStarted(HandoverContract[HandoverStartedData], name="handover-star
 class DossierPrepared(HandoverContract[DossierPreparedData], name="dossier-prepared"):
     """The sender's dossier, per section sealed under `handover` (inbound only)."""
 
+    def sealed_elsewhere(self) -> list[tuple[str, Purpose, str]]:
+        """Each section of the dossier, sealed under `handover` bound to this event."""
+        return [
+            (f"data.sections.{n}.sealed", Purpose.HANDOVER, section.sealed)
+            for n, section in enumerate(self.data.sections)
+        ]
+
 
 class DossierPreparedInfo(HandoverContract[DossierPreparedInfoData], name="dossier-prepared-info"):
     """Superseded by v2 (the sections sealed, for the parents' inzage): read, no longer sent."""

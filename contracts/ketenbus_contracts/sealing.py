@@ -237,8 +237,12 @@ def header_of(token: str) -> dict[str, Any]:
     parts = token.split(".")
     if len(parts) != 5:
         raise MalformedSectionError("a JWE compact serialisation has five parts")
+    return _protected_header(parts[0])
+
+
+def _protected_header(part: str) -> dict[str, Any]:
     try:
-        header = json.loads(_b64url_decode(parts[0]))
+        header = json.loads(_b64url_decode(part))
     except (ValueError, binascii.Error):
         raise MalformedSectionError("the protected header is not base64url JSON") from None
     if not isinstance(header, dict):
@@ -418,8 +422,11 @@ MAX_SECTION_HEADER_CHARS = 2048
 class SectionRefusedError(SealingError):
     """A section of an event is not one the backbone admits (`code`: why; `purpose`: which)."""
 
-    def __init__(self, code: SectionRefusalCode, purpose: str, reason: str) -> None:
-        super().__init__(f"data.sealed.{purpose}: {reason}")
+    def __init__(
+        self, code: SectionRefusalCode, purpose: str, reason: str, loc: str | None = None
+    ) -> None:
+        self.loc = loc or f"data.sealed.{purpose}"
+        super().__init__(f"{self.loc}: {reason}")
         self.code: SectionRefusalCode = code
         self.purpose = purpose
 
@@ -431,23 +438,28 @@ def allowed_purposes(event_class: type[CloudEvent[Any]]) -> frozenset[Purpose]:
     return frozenset(p for model in event_class.sealed_models for p in fields_by_purpose(model))
 
 
-def check_section(token: str, *, purpose: Purpose, event_id: uuid.UUID, subject: str) -> None:
+def check_section(
+    token: str, *, purpose: Purpose, event_id: uuid.UUID, subject: str, loc: str | None = None
+) -> None:
     """Check one section of an event without opening it: a JWE compact serialisation under
     `dir`/`A256GCM` (no encrypted key, a 96-bit IV, a 128-bit tag), whose protected header has
     a `kcv`, a `kid` naming this event's child (`subject`) and this purpose, and `eid` this
-    event's id. Raises SectionRefusedError (what only the data key tells, a section sealed
-    under a wrong key or tampered with, is found when it is opened)."""
+    event's id. Raises SectionRefusedError at `loc` (by default `data.sealed.<purpose>`; what
+    only the data key tells, a section sealed under a wrong key or tampered with, is found when
+    it is opened)."""
 
     def refused(code: SectionRefusalCode, reason: str) -> SectionRefusedError:
-        return SectionRefusedError(code, purpose.value, reason)
+        return SectionRefusedError(code, purpose.value, reason, loc)
 
     parts = token.split(".")
-    if len(parts) != 5 or not all(_B64URL_PART.fullmatch(part) for part in parts):
+    # The ciphertext's characters are left to whoever opens it (as its content is: a fake one
+    # cannot be told without the key), so a large section costs no more than a small one.
+    if len(parts) != 5 or not all(_B64URL_PART.fullmatch(parts[n]) for n in (0, 1, 2, 4)):
         raise refused("malformed-section", "not a JWE compact serialisation (five base64url parts)")
     if len(parts[0]) > MAX_SECTION_HEADER_CHARS:
         raise refused("malformed-section", "the protected header is longer than a section's")
     try:
-        header = header_of(token)
+        header = _protected_header(parts[0])
     except (MalformedSectionError, RecursionError):
         raise refused("malformed-section", "the protected header is not a JSON object") from None
     if header.get("alg") != SECTION_ALG or header.get("enc") != SECTION_ENC:
@@ -476,7 +488,11 @@ def check_section(token: str, *, purpose: Purpose, event_id: uuid.UUID, subject:
 
 def check_sealed(event: CloudEvent[Any]) -> None:
     """Check every section of `event.data.sealed` without opening it: a purpose its type allows
-    (`allowed_purposes`), each section as `check_section` says. Raises SectionRefusedError."""
+    (`allowed_purposes`), each section as `check_section` says; and so each section the event
+    carries elsewhere bound to itself (`sealed_elsewhere`: a dossier's). Raises
+    SectionRefusedError."""
+    for loc, purpose, token in event.sealed_elsewhere():
+        check_section(token, purpose=purpose, event_id=event.id, subject=event.subject, loc=loc)
     sealed: Mapping[Purpose, str] = getattr(event.data, "sealed", None) or {}
     if not sealed:
         return

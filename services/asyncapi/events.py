@@ -438,7 +438,10 @@ def describe_dossier_sections(schemas: dict[str, Any]) -> None:
                     "The category's content sealed under `handover` (a JWE compact "
                     f"serialisation, protected header `{SECTION_HEADER}`): an OSO category as "
                     "the OSO adapter reads it, or for `early-education` the early-education "
-                    "form."
+                    "form. Bound to the event it was sealed in: in `dossier-prepared` that "
+                    "event itself (`eid` its `id`, `kid` naming its `subject` and `handover`), "
+                    f"admitted as `{SECTION_HEADER}` says; in a `DeliveredSection` the event "
+                    "`sealed_in` names."
                 ),
                 "x-purpose": Purpose.HANDOVER.value,
                 "x-ketenbus-protected-header": {"$ref": SCHEMAS + SECTION_HEADER},

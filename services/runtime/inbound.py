@@ -111,8 +111,8 @@ def refusal_of(exc: BaseException) -> Refusal:
     if isinstance(exc, EventTooDeepError | UnknownEventTypeError):
         return Refusal(exc.code)
     if isinstance(exc, SectionRefusedError):
-        # The section's place (a purpose is no input value: the contract knows every one).
-        return Refusal(exc.code, ({"loc": f"data.sealed.{exc.purpose}", "type": exc.code},))
+        # The section's place (a purpose or an index, no input value: the contract knows them).
+        return Refusal(exc.code, ({"loc": exc.loc, "type": exc.code},))
     code = getattr(exc, "code", None)
     if isinstance(code, str) and _CODE.match(code):
         return Refusal(code)  # a refusal the decoder named (ingress: `not-the-source`)

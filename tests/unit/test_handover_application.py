@@ -73,6 +73,7 @@ from services.handover.domain import (
 )
 from services.handover.translation import apply_inbound, to_contract
 from services.runtime.outbox import outbound_event_id
+from tests.events import sealed_for, section_for
 
 CHILD = "c" * 32
 OTHER_CHILD = "d" * 32
@@ -81,7 +82,6 @@ RECEIVER = "vo-het-lyceum"
 SWV = "swv-po-lingewaard"
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 PLANNED = date(2026, 6, 1)
-TOKEN = "eyJhbGciOiJkaXIifQ..sealed.section.token"
 
 
 class Clock:
@@ -132,13 +132,16 @@ class Story:
             "verzuim": "OPT-UIT",
             "onderwijsondersteuning": "OPT-UIT",
         }
+        event_id = uuid.uuid4()
+        token = section_for(event_id, CHILD, Purpose.HANDOVER)
         return DossierPrepared.create(
+            id=event_id,
             source=source,
             subject=CHILD,
             data=DossierPreparedData(
                 handover_id=self.id,
                 sections=[
-                    DossierSection(category=c, rule=rule, sealed=TOKEN)  # type: ignore[arg-type]
+                    DossierSection(category=c, rule=rule, sealed=token)  # type: ignore[arg-type]
                     for c, rule in categories.items()
                 ],
                 running=running or [],
@@ -148,7 +151,9 @@ class Story:
     def viewed(
         self, agreed: bool = True, opted_out: list[str] | None = None, reason: bool = False
     ) -> ParentsViewed:
+        event_id = uuid.uuid4()
         return ParentsViewed.create(
+            id=event_id,
             source=SENDER,
             subject=CHILD,
             data=ParentsViewedData(
@@ -156,7 +161,7 @@ class Story:
                 viewed_on=date(2026, 5, 2),
                 agreed=agreed,
                 opted_out=opted_out or [],
-                sealed={Purpose.HANDOVER: TOKEN} if reason else {},
+                sealed=sealed_for(event_id, CHILD, Purpose.HANDOVER) if reason else {},
             ),
         )
 
@@ -327,7 +332,8 @@ def test_the_prepared_dossier_is_told_with_its_sections_still_sealed_for_the_par
     apply(app, story.started(), prepared)
 
     info = of_type(app, DossierPreparedInfoV2)[0]
-    assert [("leerling", TOKEN, prepared.id), ("verzuim", TOKEN, prepared.id)] == [
+    token = prepared.data.sections[0].sealed
+    assert [("leerling", token, prepared.id), ("verzuim", token, prepared.id)] == [
         (s.category, s.sealed, s.sealed_in) for s in info.data.sections
     ]
 

@@ -34,12 +34,14 @@ from ketenbus_contracts.sealing import (
 )
 from ketenbus_contracts.signalling import Signaller, SignalRegistered
 from ketenbus_contracts.signing import sign_event
+from services.handover.handlers import INBOUND as handover_inbound
 from services.runtime.inbound import Limits, admit
 from services.runtime.settings import Settings
 from services.runtime.signatures import verifying
 from services.signalling.handlers import decode_inbound
 from tests import events
-from tests.events import DATA_KEY, SCOPES, sealed_for
+from tests.events import DATA_KEY, SCOPES, sealed_for, section_for
+from tests.unit.test_handover_application import Story
 
 SCHOOL = Signaller(partner="bs-de-regenboog", role="ib-er", contact="ib")
 KEYS = PartnerKeys.generate(SCHOOL.partner)
@@ -267,3 +269,41 @@ def test_a_section_sealed_with_kluis_header_for_this_event_passes_whatever_its_k
     check_sealed(
         events.signal(SCHOOL, ON, CHILD, sealed={Purpose.SIGNALLING: token}, event_id=event_id)
     )
+
+
+def test_a_dossiers_sections_are_admitted_bound_to_their_event_and_child() -> None:
+    prepared = Story("po-vo").prepared({"leerling": "VERPLICHT", "verzuim": "OPT-UIT"})
+
+    check_sealed(prepared)
+
+    assert [
+        ("data.sections.0.sealed", Purpose.HANDOVER),
+        ("data.sections.1.sealed", Purpose.HANDOVER),
+    ] == [(loc, purpose) for loc, purpose, _ in prepared.sealed_elsewhere()]
+
+
+def test_a_dossier_section_of_another_event_is_refused_at_its_place(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    prepared = Story("po-vo").prepared({"leerling": "VERPLICHT", "verzuim": "OPT-UIT"})
+    copied = section_for(uuid.uuid4(), prepared.subject, Purpose.HANDOVER)
+    sections = [
+        prepared.data.sections[0],
+        prepared.data.sections[1].model_copy(update={"sealed": copied}),
+    ]
+    moved = prepared.model_copy(
+        update={"data": prepared.data.model_copy(update={"sections": sections})}
+    )
+    keys = PartnerKeys.generate(moved.source)
+    settings = Settings(data_dir=tmp_path_factory.mktemp("data"))
+    decode = verifying(
+        handover_inbound.decoder, settings, public_keys={moved.source: keys.public()}
+    )
+
+    admission = admit(sign_event(moved, keys).to_bytes(), decode, LIMITS)
+
+    assert admission.refusal is not None
+    assert (
+        "section-of-another-event",
+        ({"loc": "data.sections.1.sealed", "type": "section-of-another-event"},),
+    ) == (admission.refusal.code, admission.refusal.details)
