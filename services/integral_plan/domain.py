@@ -556,10 +556,13 @@ class Plan(Aggregate):
         if party is not None and basis in (party.bases or ()):
             self._basis_ended(partner=partner, basis=basis, on=on)
 
-    def record_regie(self, domain: str, regisseur: str, since: date) -> None:
-        """Regie from the arrangements domain: the latest recorded regie on a domain wins."""
-        if self.regie.get(domain) != Regie(domain, regisseur, since):
+    def record_regie(self, domain: str, regisseur: str, since: date) -> bool:
+        """Regie from the arrangements domain: the latest recorded regie on a domain wins.
+        Whether the holder changed (a later OPP of the same IB'er is no change of regie)."""
+        before = self.regie.get(domain)
+        if before != Regie(domain, regisseur, since):
             self._regie_recorded(domain=domain, regisseur=regisseur, since=since)
+        return before is None or before.regisseur != regisseur
 
     # parents, linked by a school or the municipality (not shown on the plan: the parent's
     # account is for kluis and the parent's own view)

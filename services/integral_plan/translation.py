@@ -142,8 +142,8 @@ def _coordinator_assigned(plan: Plan, view: PlanView, event: CoordinatorAssigned
     current = plan.regie.get(domain)
     if current is None or (d.previous is not None and current.regisseur == d.previous):
         since = d.assigned_at.date()
-        plan.record_regie(domain, d.coordinator.partner, since)
-        view.note_regie(domain, d.coordinator.partner, since)
+        if plan.record_regie(domain, d.coordinator.partner, since):
+            view.note_regie(domain, d.coordinator.partner, since, "coordinator-regie")
 
 
 Known = dict[str, dict[str, str]]
@@ -332,8 +332,8 @@ def _regie(
     mapped = projection_rules().regie_domains.get(domain, domain)
     parties = [p for p in _parties(event, _named(regie)) if p["partner"] == regie.partner]
     plan.involve(parties, since)
-    plan.record_regie(mapped, regie.partner, since)
-    view.note_regie(mapped, regie.partner, since)
+    if plan.record_regie(mapped, regie.partner, since):
+        view.note_regie(mapped, regie.partner, since)
 
 
 @projects(arr.SupportRequested)

@@ -442,9 +442,12 @@ class PlanView:
         self._put(ARRANGEMENTS, str(ref), item | {"details": item["details"] | dict(details)})
         self._timeline_entry(on.isoformat(), step, by, ref=str(ref))
 
-    def note_regie(self, domain: str, regisseur: str, since: date) -> None:
-        """Regie from the arrangements domain (held on the plan itself): on the timeline."""
-        self._timeline_entry(since.isoformat(), "regie-changed", regisseur, ref=domain)
+    def note_regie(
+        self, domain: str, regisseur: str, since: date, kind: str = "regie-changed"
+    ) -> None:
+        """A new regie holder from another domain (held on the plan itself): on the timeline;
+        `coordinator-regie` when the match's coordinator takes the integral regie."""
+        self._timeline_entry(since.isoformat(), kind, regisseur, ref=domain)
 
     # truancy (attendance)
 

@@ -177,6 +177,7 @@ EVENTS = {
     "dispute-escalated": "geschil over bekostiging voorgelegd aan doorzettingsmacht",
     "dispute-decided": "geschil over bekostiging beslist",
     "regie-changed": "regie gewijzigd",
+    "coordinator-regie": "integrale regie bij de coördinator van de match",
     "reduced-teaching-time-requested": "minder onderwijstijd aangevraagd (Variawet)",
     "pupil-enrolled": "ingeschreven op school",
     "pupil-de-enrolled": "uitgeschreven van school",

@@ -271,6 +271,36 @@ def test_the_match_coordinator_does_not_take_a_regie_the_parties_decided() -> No
     assert {"integraal": WIJKTEAM} == latest
 
 
+def test_the_timeline_shows_the_match_coordinator_taking_the_integral_regie_as_such() -> None:
+    found = match([SCHOOL, JGZ], NOW)
+    app = applied(signal(SCHOOL, D), signal(JGZ, D), found, coordinator_assigned(found, JGZ))
+
+    timeline = app.plan_of(CHILD)["timeline"]
+
+    assert [("coordinator-regie", JGZ.partner, "integraal")] == [
+        (t["kind"], t["partner"], t["ref"]) for t in timeline if "regie" in t["kind"]
+    ]
+
+
+def test_a_later_opp_of_the_same_regie_holder_is_no_regie_change_on_the_timeline() -> None:
+    app = applied(opp_drawn_up(D), opp_drawn_up(D + timedelta(days=30)))
+
+    timeline = app.plan_of(CHILD)["timeline"]
+
+    assert [("regie-changed", D.isoformat(), PO)] == [
+        (t["kind"], t["at"], t["partner"]) for t in timeline if t["kind"] == "regie-changed"
+    ]
+
+
+def test_a_regie_change_to_another_holder_is_on_the_timeline() -> None:
+    opp = opp_drawn_up(D)
+    app = applied(opp, regie_changed(opp, WIJKTEAM, D + timedelta(days=5)))
+
+    timeline = app.plan_of(CHILD)["timeline"]
+
+    assert [PO, WIJKTEAM] == [t["partner"] for t in timeline if t["kind"] == "regie-changed"]
+
+
 def test_regie_from_arrangements_and_a_partys_regie_assigned_merge_latest_wins() -> None:
     opp = opp_drawn_up(D)
     app = applied(opp)
