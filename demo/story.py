@@ -420,9 +420,11 @@ async def build_plan(conns: Connections, data_dir: Path, child: str, today: date
 # 4. the warm handover ------------------------------------------------------------------
 
 
-def dossier_of(pupil: Pupil, sample: Path = OSO_SAMPLE) -> bytes:
+def dossier_of(pupil: Pupil, sample: Path = OSO_SAMPLE, *, parents_viewed: bool = True) -> bytes:
     """The OSO sample dossier with its pupil's keys (BSN or school and pupil key) replaced by
-    the matched pupil's, in memory: the handover is about the same child."""
+    the matched pupil's, in memory: the handover is about the same child. Without
+    `parents_viewed` the file says the parents have not viewed it yet (the sample says they
+    have), so the import records no view and the school records it later."""
     ns = load_disclosure_rules().namespace
     root = etree.fromstring(sample.read_bytes())
 
@@ -439,22 +441,33 @@ def dossier_of(pupil: Pupil, sample: Path = OSO_SAMPLE) -> bytes:
         leerling.remove(element("huidigeschool/leerling/bsn"))
     element("huidigeschool/leerling/leerlingid").text = pupil.key
     element("huidigeschool/brincode").text = pupil.brin
+    if not parents_viewed:
+        element("inzage/inzage").text = "false"
+        for name in ("inzagedatum", "akkoord", "redennietakkoord", "toestemming"):
+            found = root.find(f"{{{ns}}}inzage/{{{ns}}}{name}")
+            if found is not None:
+                element("inzage").remove(found)
     xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     return xml
 
 
 async def dossier_requested(
-    conns: Connections, data_dir: Path, child: DemoPupil, today: date
+    conns: Connections,
+    data_dir: Path,
+    child: DemoPupil,
+    today: date,
+    *,
+    parents_viewed: bool = True,
 ) -> Imported:
     """po→vo: the school publishes the dossier (its OSO file), the vo school requests it after
-    enrolment."""
+    enrolment. `parents_viewed`: whether the OSO file records the parents' view (`dossier_of`)."""
     school = await keyring_of(conns, data_dir, SCHOOL.partner, refusal_ttl=0)
     receiver = load_or_create_partner_keys(data_dir, RECEIVER.partner)
     nc = await conns.partner(SCHOOL.partner)
     done: Imported = await import_oso(
         nc,
         school,
-        dossier_of(child.pupil),
+        dossier_of(child.pupil, parents_viewed=parents_viewed),
         pseudonyms=PseudonymClient.for_partner(data_dir, SCHOOL.partner, nc),
         disclosure=load_disclosure_rules(),
         rules=load_rules(),
@@ -544,6 +557,38 @@ def school_days_before(rules: RegionRules, today: date, count: int) -> list[date
     return sorted(days)
 
 
+async def publish_absence_rows(
+    conns: Connections,
+    data_dir: Path,
+    rules: RegionRules,
+    enrolled: ImportPlan,
+    rows: list[tuple[str, date, float, bool, str]],
+) -> int:
+    """The school's absence CSV of (pupil key, day, hours, authorised, reason code), published
+    as the school's absence import does; how many absences it published."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "absences.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["pupil_key", "date", "hours", "lessons", "authorised", "reason_code"])
+            for key, day, hours, authorised, reason in rows:
+                writer.writerow(
+                    [key, day.isoformat(), hours, "", "ja" if authorised else "nee", reason]
+                )
+        result = await publish_absences(
+            conns.url,
+            data_dir,
+            SCHOOL.partner,
+            rules,
+            path,
+            enrolled.keys,
+            enrolled.header.brin,
+            credentials=conns.source(SCHOOL.partner),
+        )
+    published: int = result.published
+    return published
+
+
 async def report_truancy(
     conns: Connections,
     data_dir: Path,
@@ -555,23 +600,8 @@ async def report_truancy(
     """The school's absence CSV: unauthorised hours up to the threshold, so a verzuim report."""
     days = school_days_before(rules, today, 4)
     hours = rules.report.unauthorised_hours / len(days)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "absences.csv"
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["pupil_key", "date", "hours", "lessons", "authorised", "reason_code"])
-            for day in days:
-                writer.writerow([child.pupil.key, day.isoformat(), hours, "", "nee", "spijbelen"])
-        result = await publish_absences(
-            conns.url,
-            data_dir,
-            SCHOOL.partner,
-            rules,
-            path,
-            enrolled.keys,
-            enrolled.header.brin,
-            credentials=conns.source(SCHOOL.partner),
-        )
+    rows = [(child.pupil.key, day, hours, False, "spijbelen") for day in days]
+    published = await publish_absence_rows(conns, data_dir, rules, enrolled, rows)
     report = await wait_for(
         await conns.user(SUPERVISOR_USER),
         "verzuim-report-due",
@@ -579,7 +609,7 @@ async def report_truancy(
         stream=TRUANCY,
     )
     return {
-        "absences": result.published,
+        "absences": published,
         "kind": report.data.kind,
         "hours": report.data.hours_unauthorised,
         "leerplicht": report.data.leerplicht,

@@ -6,10 +6,14 @@ a real OpenID provider, and each organisation's web app as `ketenbus web` builds
 The story before the forms, told as the partners' systems tell it (demo/story.py's steps,
 signed and sealed, each partner over its own connection): the school imports its pupils; the
 school and the JGZ signal about the first and are matched; the wijkteam joins with regie; the
-school's OSO dossier is prepared and the vo school requests it (not yet released); an
+school's OSO dossier is prepared and the vo school requests it (not yet released; the file
+records the parents' view); a second pupil's dossier likewise, its file without the parents'
+view (the school records it in the browser, and releases in the same post); an
 arrangement's funding is disputed by the SWV and escalated to the holders of
 doorzettingsmacht (the SWV and the gemeente, not yet decided); absences bring a verzuim
-report to leerplicht. Then people act in the browser and see what the services made of it.
+report to leerplicht; the second pupil, sick more than half of each of five school weeks, is
+registered a thuiszitter (category 2, no offer yet). Then people act in the browser and see
+what the services made of it.
 """
 
 from __future__ import annotations
@@ -28,15 +32,19 @@ from typing import Any
 
 import uvicorn
 
+from adapters.edexml.importer import ImportPlan
 from adapters.edexml.reader import SAMPLE
 from demo import arrangements as arr
 from demo.story import (
     SCHOOL,
+    DemoPupil,
     build_plan,
     dossier_requested,
     enrol_pupils,
+    publish_absence_rows,
     pupils_with_pseudonyms,
     report_truancy,
+    school_days_before,
     send,
     signal_and_match,
     wait_for_relations,
@@ -45,10 +53,11 @@ from ketenbus_partner.connect import Connections, CredentialSource
 from ketenbus_partner.keys import load_or_create_partner_keys
 from services.cli.integral_plan import site_for
 from services.integral_plan.web_auth import WebSettings
-from services.policy.regions import load_regions, school_region
+from services.policy.regions import RegionRules, load_regions, school_region, week_of
 from services.registry import SERVICES
 from services.runtime.nats_auth import credential_source
 from services.runtime.settings import Settings
+from services.runtime.streams import TRUANCY
 from tests.backbone import InProcessBackbone
 from tests.browser.site import running_provider
 from tests.integration.helpers import wait_until
@@ -67,6 +76,9 @@ class Story:
 
     child: str
     handover_id: str = ""
+    unviewed_child: str = ""  # the second pupil, whose OSO file records no parents' view
+    unviewed_handover_id: str = ""
+    thuiszitter: str = ""  # the second pupil again, a thuiszitter without an offer
     dispute_id: str = ""
     dead_letters: list[dict[str, Any]] = field(default_factory=list)  # the story's poison
 
@@ -96,8 +108,15 @@ async def tell_the_story(
         story.handover_id = str(
             (await dossier_requested(conns, data_dir, first, today)).handover_id
         )
+        second = pupils[1]
+        unviewed = await dossier_requested(conns, data_dir, second, today, parents_viewed=False)
+        story.unviewed_child, story.unviewed_handover_id = (
+            second.pseudonym,
+            str(unviewed.handover_id),
+        )
         story.dispute_id = await _dispute_escalated(conns, data_dir, first.pseudonym, today)
         await report_truancy(conns, data_dir, rules, enrolled, first, today)
+        story.thuiszitter = await _thuiszitter(conns, data_dir, rules, enrolled, second, today)
         await wait_for_relations(await conns.user(arr.SUPERVISOR_USER))
     return story
 
@@ -120,6 +139,30 @@ async def _dispute_escalated(conns: Connections, data_dir: Path, child: str, tod
         lambda e: e.data.dispute_id == dispute_id,
     )
     return str(dispute_id)
+
+
+async def _thuiszitter(
+    conns: Connections,
+    data_dir: Path,
+    rules: RegionRules,
+    enrolled: ImportPlan,
+    pupil: DemoPupil,
+    today: date,
+) -> str:
+    """The school reports a pupil sick (authorised: no verzuimmelding) every school day of the
+    six school weeks before this one, so the truancy service registers a thuiszitter
+    (category 2: more than half absent in each of more than four consecutive school weeks)."""
+    days = school_days_before(rules, week_of(today), 30)
+    hours = rules.weekly_hours(SCHOOL.partner) / 5
+    rows = [(pupil.pupil.key, day, hours, True, "ziek") for day in days]
+    await publish_absence_rows(conns, data_dir, rules, enrolled, rows)
+    await arr.wait_for(
+        await conns.user(arr.SUPERVISOR_USER),
+        "thuiszitter-registered",
+        lambda e: e.subject == pupil.pseudonym,
+        stream=TRUANCY,
+    )
+    return pupil.pseudonym
 
 
 async def dead_letters(settings: Settings, url: str) -> list[dict[str, Any]]:

@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
 import pytest
 
+from demo import arrangements as arr
+from ketenbus_partner.connect import Connections
 from services.integral_plan.web import datum
+from services.runtime.nats_auth import credential_source
+from services.runtime.streams import HANDOVER
 from tests.browser.real import (
     GEMEENTE,
     LEERPLICHT,
@@ -154,6 +159,20 @@ def test_leerplicht_grants_an_exemption(real: RealBackbone, page: Any) -> None:
     page.screenshot(path=str(ARTIFACTS / "echt-vrijstelling.png"), full_page=True)
 
 
+def test_the_school_makes_a_thuiszitter_an_offer(real: RealBackbone, page: Any) -> None:
+    """The truancy service registered the sick pupil a thuiszitter from the school's absences;
+    the IB'er offers a place, which the truancy service records on the plan."""
+    plan = f"{real.sites[SCHOOL.partner]}/plan/{real.story.thuiszitter}"
+    log_in(page, plan, "ib-regenboog")
+    assert "Thuiszitter (categorie 2)" in page.locator("main").inner_text()
+    form = page.get_by_role("form", name="Passend aanbod doen")
+    form.get_by_role("button", name="Passend aanbod doen").click()
+    page.wait_for_url(f"{plan}?verstuurd=aanbod")
+
+    shows(page, plan, f"Passend aanbod door Basisschool De Regenboog, {day(today())}")
+    page.screenshot(path=str(ARTIFACTS / "echt-aanbod.png"), full_page=True)
+
+
 def test_a_consulent_sets_a_goal_agrees_an_action_and_the_school_reports_it_done(
     real: RealBackbone, page: Any
 ) -> None:
@@ -202,24 +221,78 @@ def test_a_consulent_sets_a_goal_agrees_an_action_and_the_school_reports_it_done
     gone(page, worklist, todo, "the action off the school's werklijst")
 
 
+def open_handover_form(page: Any, plan: str, summary: str, name: str) -> Any:
+    """The school's IB'er on `plan`: the po→vo handover the vo school requested, its form
+    `name` opened from `summary`."""
+    log_in(page, plan, "ib-regenboog")
+    row = page.get_by_role("row").filter(has_text="PO → VO")
+    assert "opgevraagd door Het Lyceum" in row.inner_text()
+    row.get_by_text(summary).click()
+    return page.get_by_role("form", name=name)
+
+
+def delivered_after(page: Any, plan: str, form: Any, button: str, shot: str) -> str:
+    """Post the handover `form` with `button`; its row once the service delivered."""
+    form.get_by_role("button", name=button).click()
+    page.wait_for_url(f"{plan}?verstuurd=vrijgegeven")
+    row_text = shows(page, plan, "geleverd", "#overdrachten + table")
+    page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
+    return row_text
+
+
 def test_the_school_releases_the_requested_dossier_and_the_handover_service_delivers_it(
     real: RealBackbone, page: Any
 ) -> None:
     school = real.sites[SCHOOL.partner]
     plan = f"{school}/plan/{real.story.child}"
-    log_in(page, plan, "ib-regenboog")
-    row = page.get_by_role("row").filter(has_text="PO → VO")
-    assert "opgevraagd door Het Lyceum" in row.inner_text()
-    row.get_by_text("Dossier vrijgeven").click()
-    form = page.get_by_role("form", name="Dossier vrijgeven")
+    form = open_handover_form(page, plan, "Dossier vrijgeven", "Dossier vrijgeven")
     form.get_by_label("De ouders kregen een kopie op").fill(today().isoformat())
-    form.get_by_role("button", name="Vrijgeven").click()
-    page.wait_for_url(f"{plan}?verstuurd=vrijgegeven")
-
-    row_text = shows(page, plan, "geleverd", "#overdrachten + table")
-    page.screenshot(path=str(ARTIFACTS / "echt-overdracht.png"), full_page=True)
+    row_text = delivered_after(page, plan, form, "Vrijgeven", "echt-overdracht.png")
     assert f"kopie aan de ouders {day(today())}" in row_text
     assert 0 == page.get_by_role("form", name="Dossier vrijgeven").count()
+
+
+def test_the_school_records_the_parents_view_and_releases_in_one_post(
+    real: RealBackbone, page: Any
+) -> None:
+    """The full form: the OSO file recorded no parents' view, so the school records it (not
+    agreed, one category opted out) and releases with the parents' copy in one post; po→vo is a
+    legal duty, so no consent is asked. The handover service delivers without the opted-out."""
+    school = real.sites[SCHOOL.partner]
+    plan = f"{school}/plan/{real.story.unviewed_child}"
+    form = open_handover_form(
+        page, plan, "Inzage ouders vastleggen en vrijgeven", "Inzage ouders en vrijgeven"
+    )
+    assert 0 == page.get_by_role("form", name="Dossier vrijgeven").count()
+    assert 0 == form.get_by_label("Toestemming van de ouders").count()  # po→vo: legal duty
+    form.get_by_label("De ouders zagen het dossier in op").fill(today().isoformat())
+    form.get_by_label("Akkoord met het dossier?").select_option("nee")
+    form.get_by_label("Waarom niet akkoord (versleuteld)").fill("Het verzuim hoort er niet bij.")
+    form.locator("input[name=opt_uit][value=verzuim]").check()
+    form.get_by_label("Dossier nu vrijgeven aan Het Lyceum").check()
+    form.get_by_label("De ouders kregen een kopie op").fill(today().isoformat())
+    row_text = delivered_after(page, plan, form, "Vastleggen", "echt-overdracht-inzage.png")
+    assert f"ouders zagen het dossier in op {day(today())}" in row_text
+    assert f"kopie aan de ouders {day(today())}" in row_text
+    assert 0 == page.get_by_role("form", name="Inzage ouders en vrijgeven").count()
+    # Playwright's sync API keeps an event loop on this thread: read the stream on another.
+    with ThreadPoolExecutor(1) as reader:
+        delivered = reader.submit(
+            asyncio.run, _delivered(real, real.story.unviewed_handover_id)
+        ).result()
+    assert ["verzuim"] == [s.category for s in delivered.data.withheld if s.rule == "OPT-UIT"]
+    assert "verzuim" not in [s.category for s in delivered.data.sections]
+
+
+async def _delivered(real: RealBackbone, handover_id: str) -> Any:
+    """The handover service's dossier-delivered for `handover_id`, read as the backbone."""
+    async with Connections(real.url, credential_source(real.settings)) as conns:
+        return await arr.wait_for(
+            await conns.user(arr.SUPERVISOR_USER),
+            "dossier-delivered",
+            lambda e: str(e.data.handover_id) == handover_id,
+            stream=HANDOVER,
+        )
 
 
 def test_leerplicht_answers_the_verzuimmelding_and_decides_its_signal_from_the_werklijst(
