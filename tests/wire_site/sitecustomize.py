@@ -13,7 +13,8 @@ imports nats-py, its `Client` records, each as one JSON line in a file of the pr
 - the server's permission violations for a publish (that message never went over the wire).
 
 Each message says who made it (`origin`): `test` when the nearest code of the repository on
-the stack is a test's (an attack, a fake a test puts on a stream for the services to read),
+the stack is a test's (an attack, a fake a test puts on a stream for the services to read) or a
+bench's own (its raw nats-py baseline, run by tests/integration/test_bench_commands.py),
 else `ketenbus` (a service, the partner kit, an adapter, a command).
 
 It records the client's side, not a subscriber's: a tap on `>` would answer every request
@@ -46,6 +47,8 @@ _lock = threading.Lock()
 _fd: int | None = None
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _TESTS = os.path.dirname(_HERE) + os.sep  # the repository's tests/
+# The benches' raw baselines (bench.raw… subjects) are the harness's, as a test's fakes are.
+_BENCH = os.path.join(os.path.dirname(os.path.dirname(_HERE)), "bench") + os.sep
 _LIBRARIES = tuple({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], "<frozen "})
 
 
@@ -55,7 +58,7 @@ def _origin() -> str:
     frame: Any = sys._getframe(2)
     while frame is not None:
         name = frame.f_code.co_filename
-        if name.startswith(_TESTS) and not name.startswith(_HERE):
+        if name.startswith((_TESTS, _BENCH)) and not name.startswith(_HERE):
             return "test"
         if not name.startswith(_LIBRARIES) and not name.startswith(_HERE):
             return "ketenbus"
