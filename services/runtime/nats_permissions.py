@@ -20,7 +20,10 @@ per-user permissions and not accounts.
   through `allow_responses`).
 - The Notificaties bridge gets its listed consumers; the auditors read-only replay of their
   streams by sequence (direct gets, no consumer); the supervisor (`backbone`) declares
-  streams and consumers and runs status.
+  streams and consumers and runs status. It makes the security buckets (the signers' keys, the
+  replay guards' nonces, the leases) but may not purge, delete, update or write them
+  (`supervisor_denies`): an operator's admin credentials cannot empty the signers' keys to
+  have a new kluis key taken, forget the nonces answered, or hand a partition to another.
 
 Every name in the permissions file is checked against the declarations (`NatsNameError`): a typo
 is an error, not a dead permission. Credentials are never written: a user with a registered
@@ -265,6 +268,33 @@ def signer_subjects(service: str) -> list[str]:
     ]
 
 
+def security_buckets() -> list[str]:
+    """The key-value buckets whose content decides who is who: the signers' public keys, the
+    replay guards' nonces, the leases. Only their owners write them."""
+    return [
+        SIGNERS_BUCKET.name,
+        *(replay_bucket(service).name for service in REPLAY_GUARDED),
+        LEASES.name,
+    ]
+
+
+def supervisor_denies() -> list[str]:
+    """What the supervisor's `$JS.API.>` may not do to a security bucket: purge it, delete it
+    or one of its messages, change its configuration (a shorter max age or history drops
+    keys), or put a value in it. Creating it (`up`, `declare`) and reading it stay allowed."""
+    denied: list[str] = []
+    for bucket in security_buckets():
+        stream = f"KV_{bucket}"
+        denied += [
+            f"$JS.API.STREAM.PURGE.{stream}",
+            f"$JS.API.STREAM.DELETE.{stream}",
+            f"$JS.API.STREAM.MSG.DELETE.{stream}",
+            f"$JS.API.STREAM.UPDATE.{stream}",
+            f"$KV.{bucket}.>",
+        ]
+    return denied
+
+
 def partner_readers(entry: PartnerEntry, rules: PermissionsFile) -> list[ConsumerSpec]:
     """The consumers the backbone declares for a registered partner (none for a service)."""
     if entry.is_service:
@@ -328,11 +358,17 @@ class Permissions:
     """One user's allow-lists (and whether it may answer the requests it receives)."""
 
     def __init__(
-        self, publish: Iterable[str], subscribe: Iterable[str], allow_responses: bool = False
+        self,
+        publish: Iterable[str],
+        subscribe: Iterable[str],
+        allow_responses: bool = False,
+        deny_publish: Iterable[str] = (),
     ) -> None:
         self.publish = list(dict.fromkeys(publish))
         self.subscribe = list(dict.fromkeys(subscribe))
         self.allow_responses = allow_responses
+        # Taken out of what `publish` allows (the server applies a deny over an allow).
+        self.deny_publish = list(dict.fromkeys(deny_publish))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Permissions) and vars(self) == vars(other)
@@ -348,7 +384,9 @@ def permissions_of(
     `ketenbus up` runs, by name)."""
     user = entry.nats_user.user
     if entry.role == SUPERVISOR_ROLE:
-        return Permissions(rules.supervisor.publish, rules.supervisor.subscribe)
+        return Permissions(
+            rules.supervisor.publish, rules.supervisor.subscribe, deny_publish=supervisor_denies()
+        )
     if entry.is_service:
         if entry.id in services:
             return service_permissions(services[entry.id])
@@ -446,7 +484,9 @@ def render_auth_config(
         lines += [
             f"    # {entry.id} ({entry.role})",
             f"    {{{who}, permissions: {{",
-            f"      publish: {{allow: {json.dumps(allowed.publish)}}},",
+            f"      publish: {{allow: {json.dumps(allowed.publish)}"
+            + (f", deny: {json.dumps(allowed.deny_publish)}" if allowed.deny_publish else "")
+            + "},",
             f"      subscribe: {{allow: {json.dumps(allowed.subscribe)}}}"
             + (",\n      allow_responses: true" if allowed.allow_responses else ""),
             "    }}",

@@ -7,7 +7,8 @@ partner registry answers kluis's id with kluis's key, and what it seals to kluis
 letter's original) opens with kluis's own private key. Before, each host read
 `partner-keys/<id>.json` of its own data directory. A partner cannot read or replace a signer's
 key, another service (even another signer) cannot replace kluis's, and a kluis whose key pair
-is not the one the bucket has refuses to start.
+is not the one the bucket has refuses to start. The supervisor (the operator's admin user)
+makes the security buckets but cannot purge, delete, reconfigure or write them.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nats.js.api import StreamConfig
 
 from ketenbus_contracts.feed import FEED_SIGNER
 from ketenbus_contracts.sealing import PartnerKeys, decrypt_from
 from ketenbus_partner.keys import KLUIS_PARTNER_ID, load_or_create_partner_keys
 from services.runtime import nats_auth
 from services.runtime.deadletter import kluis_sealer
+from services.runtime.nats_auth import SUPERVISOR_USER
+from services.runtime.nats_permissions import security_buckets
 from services.runtime.partners import PartnerRegistry
 from services.runtime.settings import Settings
 from services.runtime.signers import SignerKeyMismatchError, SignerKeys
-from services.runtime.streams import SIGNERS_BUCKET
+from services.runtime.streams import SIGNERS_BUCKET, ensure_streams
 from tests.conftest import StartBackbone
 from tests.integration.helpers import SCHOOL
 from tests.integration.test_instances import DENIED
@@ -103,3 +107,48 @@ def test_a_host_without_the_signers_keys_seals_to_kluis_with_the_shared_key_and_
     assert [] == [d for d in denied if d.startswith("allowed")]
     assert mismatch.startswith("the public key of kluis in the bucket ketenbus-signers is not")
     assert kluis_public == found["kluis after"].to_jwks(private=False)
+
+
+def test_the_supervisor_makes_the_security_buckets_but_cannot_purge_delete_or_write_them(
+    tmp_path: Path, start_backbone: StartBackbone
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", store="sqlite", nats_auth="registry")
+    backbone = start_backbone(settings, ["kluis"])
+    buckets = security_buckets()
+
+    async def scenario() -> tuple[list[str], list[bytes | None], list[bytes | None]]:
+        admin = await nats_auth.connect(settings, SUPERVISOR_USER, backbone.url)
+        try:
+            js = admin.jetstream(timeout=2)
+            # What `up` and `declare` do on a running backbone: every bucket is there already.
+            await ensure_streams(js, settings.nats_replicas, lease_ttl=settings.lease_ttl)
+            signers = await js.key_value(SIGNERS_BUCKET.name)
+            before = [(await signers.get(KLUIS_PARTNER_ID)).value]
+            attacks = []
+            for bucket in buckets:
+                stream = f"KV_{bucket}"
+                attacks += [
+                    js.purge_stream(stream),
+                    js.delete_stream(stream),
+                    js.delete_msg(stream, 1),
+                    js.update_stream(
+                        StreamConfig(name=stream, subjects=[f"$KV.{bucket}.>"], max_age=1.0)
+                    ),
+                    js.publish(f"$KV.{bucket}.kluis", b"{}", timeout=2),
+                ]
+            outcomes = await asyncio.gather(*attacks, return_exceptions=True)
+            denied = [
+                type(o).__name__ if isinstance(o, DENIED) else f"allowed: {o!r}" for o in outcomes
+            ]
+            for bucket in buckets:
+                await js.stream_info(f"KV_{bucket}")  # still there
+            after = [(await signers.get(KLUIS_PARTNER_ID)).value]
+            return denied, before, after
+        finally:
+            await admin.close()
+
+    denied, before, after = asyncio.run(scenario())
+
+    assert 5 * len(buckets) == len(denied)
+    assert [] == [d for d in denied if d.startswith("allowed")]
+    assert before == after
