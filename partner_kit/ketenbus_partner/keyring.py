@@ -29,10 +29,11 @@ them and the kluis key it was handed.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -73,7 +74,7 @@ from ketenbus_contracts.sealing import (
     sections_of,
     sign_request,
 )
-from ketenbus_partner.keys import KLUIS_PARTNER_ID, load_or_create_partner_keys, load_public_keys
+from ketenbus_partner.keys import KLUIS_PARTNER_ID, SignerKeySource, load_or_create_partner_keys
 
 log = structlog.get_logger(__name__)
 
@@ -195,7 +196,8 @@ class OpenedSections:
     refused: dict[Purpose, KeyRefusedError] = field(default_factory=dict)
 
 
-KluisKeySource = Callable[[], OKPKey | None]
+# kluis's X25519 key, asked each time it is needed (`SignerKeySource.encryption`).
+KluisKeySource = Callable[[], OKPKey | Awaitable[OKPKey | None] | None]
 
 
 class Keyring:
@@ -235,14 +237,11 @@ class Keyring:
 
     @classmethod
     def for_partner(cls, data_dir: Path, partner: str, nc: NatsClient, **kwargs: Any) -> Keyring:
-        """A keyring with the partner's keys from the data dir (made on first use)."""
+        """A keyring with the partner's keys from the data dir (made on first use); kluis's key
+        from the backbone's bucket, else the data dir."""
         keys = load_or_create_partner_keys(data_dir, partner)
-
-        def kluis_key() -> OKPKey | None:
-            public = load_public_keys(data_dir, KLUIS_PARTNER_ID)
-            return public.encryption if public else None
-
-        return cls(keys, nc, kluis_key=kluis_key, **kwargs)
+        kluis = SignerKeySource(nc, KLUIS_PARTNER_ID, data_dir)
+        return cls(keys, nc, kluis_key=kluis.encryption, **kwargs)
 
     # cache
 
@@ -299,7 +298,7 @@ class Keyring:
         """One signed batch; kluis's answers in item order, or KluisBatchRefusedError."""
         sealed = None
         if any(section is not None for section in sections):
-            sealed = encrypt_to({"sections": list(sections)}, self._kluis_public_key())
+            sealed = encrypt_to({"sections": list(sections)}, await self._kluis_public_key())
         request = KluisBatchRequest(
             partner=self.partner, traceparent=traceparent, items=list(items), sections=sealed
         )
@@ -317,8 +316,10 @@ class Keyring:
             raise KluisBatchRefusedError("invalid-request", "the answer does not match the batch")
         return answer.results
 
-    def _kluis_public_key(self) -> OKPKey:
+    async def _kluis_public_key(self) -> OKPKey:
         kluis_key = self._kluis_key() if callable(self._kluis_key) else self._kluis_key
+        if inspect.isawaitable(kluis_key):
+            kluis_key = await kluis_key
         if kluis_key is None:
             raise KluisUnavailableError("kluis's public key is not known to this keyring")
         return kluis_key
@@ -531,7 +532,7 @@ class Keyring:
             purpose=purpose,
             scope=scope,
             event_id=event_id,
-            section=encrypt_to(section, self._kluis_public_key()),
+            section=encrypt_to(section, await self._kluis_public_key()),
             traceparent=traceparent,
         )
         answer = await self._ask(KLUIS_SEAL_SUBJECT, request)

@@ -8,21 +8,38 @@ leaves it.
 In a data directory (the demo partners' and the backbone's own services', `keys: data-dir` in
 the registry) they are made on first use by `load_or_create_partner_keys`: the private JWK Set
 in `secrets/partners/<id>.jwk` (mode 0600), the public one in `partner-keys/<id>.json`, where
-kluis finds it. The backbone's services publish theirs there too: kluis's X25519 key (a first
-signaller seals to it) is `partner-keys/kluis.json`, the pseudonym service's
-`partner-keys/pseudonym.json`. A partner outside that directory is handed those public keys
-with its credentials.
+kluis finds it.
+
+The backbone's own signers (kluis, whose X25519 key a first signaller seals to; the feed, which
+signs a partner's copies; the pseudonym service, whose key receives the identifiers) share
+their public JWK Sets over NATS, in the key-value bucket `ketenbus-signers` (`SIGNERS_BUCKET`),
+which every partner's NATS user may read and none may write. `fetch_signer_keys` reads one
+with a direct get of its last value (nothing else of JetStream), and `SignerKeySource` is what
+the kit's clients use: the bucket first (again after a minute, or at once when a key is
+missing: a rotated key comes in without a restart), the data directory's
+`partner-keys/<id>.json` second (a host where the signer runs, or a backbone without the
+bucket). A partner's tools thus need no copy of kluis's key on their host.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from ketenbus_contracts.sealing import PartnerKeys
+from joserfc.jwk import OKPKey
+from nats.aio.client import Client as NatsClient
+from nats.errors import Error as NatsError
+
+from ketenbus_contracts.sealing import PartnerKeys, SealingError
 
 KLUIS_PARTNER_ID = "kluis"
+# The backbone's key-value bucket of its signers' public JWK Sets, by signer id.
+SIGNERS_BUCKET = "ketenbus-signers"
+# How long a signer's keys read from the bucket are used before they are read again.
+SIGNER_KEYS_TTL = 60.0
 
 
 def private_keys_path(data_dir: Path, partner: str) -> Path:
@@ -63,3 +80,66 @@ def load_public_keys(data_dir: Path, partner: str) -> PartnerKeys | None:
     if not path.exists():
         return None
     return PartnerKeys.from_jwks(partner, json.loads(path.read_text()))
+
+
+def signer_key_subject(signer: str) -> str:
+    """The direct get of the signer's last value in the bucket (JetStream API)."""
+    return f"$JS.API.DIRECT.GET.KV_{SIGNERS_BUCKET}.$KV.{SIGNERS_BUCKET}.{signer}"
+
+
+async def fetch_signer_keys(
+    nc: NatsClient, signer: str, *, timeout: float = 2.0
+) -> PartnerKeys | None:
+    """The signer's public keys as the backbone shares them; None when the bucket has none
+    (or there is no bucket, or this connection may not read it)."""
+    try:
+        msg = await nc.request(signer_key_subject(signer), b"", timeout=timeout)
+    except (NatsError, TimeoutError):
+        return None
+    headers = msg.headers or {}
+    if headers.get("Status") or headers.get("KV-Operation") in ("DEL", "PURGE"):
+        return None  # 404: no such key (or bucket); a deleted key is no key
+    try:
+        return PartnerKeys.from_jwks(signer, json.loads(msg.data))
+    except (ValueError, SealingError, AttributeError):
+        return None
+
+
+class SignerKeySource:
+    """One signer's public keys for a partner's client: the bucket first, the data dir second.
+
+    What the bucket gave is used for `ttl` seconds, then read again; `get(refresh=True)` reads
+    it at once (a client that meets a key it does not know: the signer rotated it).
+    """
+
+    def __init__(
+        self,
+        nc: NatsClient | None,
+        signer: str,
+        data_dir: Path | None = None,
+        *,
+        ttl: float = SIGNER_KEYS_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.signer = signer
+        self._nc = nc
+        self._data_dir = data_dir
+        self.ttl = ttl
+        self._clock = clock
+        self._shared: tuple[PartnerKeys, float] | None = None
+
+    async def get(self, *, refresh: bool = False) -> PartnerKeys | None:
+        if self._shared is not None and not refresh and self._shared[1] > self._clock():
+            return self._shared[0]
+        shared = None if self._nc is None else await fetch_signer_keys(self._nc, self.signer)
+        if shared is not None:
+            self._shared = (shared, self._clock() + self.ttl)
+            return shared
+        if self._shared is not None:
+            return self._shared[0]  # the bucket did not answer this time: what it said before
+        return None if self._data_dir is None else load_public_keys(self._data_dir, self.signer)
+
+    async def encryption(self) -> OKPKey | None:
+        """The signer's X25519 key to seal to (its current one)."""
+        keys = await self.get()
+        return None if keys is None else keys.encryption

@@ -6,15 +6,17 @@ household keys) go sealed to the service's X25519 key, never in clear. `resolve`
 at once (in requests of up to `MAX_BATCH`) and gives a `ResolvedPseudonyms`, a synchronous
 `Pseudonymiser` an import can use while it walks a file.
 
-The service's public key comes from the data dir (`partner-keys/pseudonym.json`, written when
-the service starts) for demo partners; a production partner is handed it with its credentials.
+The service's public key comes from the backbone's bucket of its signers' keys
+(`ketenbus_partner.keys.SignerKeySource`, read over the partner's own connection), else the
+data dir (`partner-keys/pseudonym.json`, written when the service starts on that host).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,12 +40,12 @@ from ketenbus_contracts.pseudonym import (
     identifiers_of,
 )
 from ketenbus_contracts.sealing import PartnerKeys, encrypt_to, sign_request
-from ketenbus_partner.keys import load_or_create_partner_keys, load_public_keys
+from ketenbus_partner.keys import SignerKeySource, load_or_create_partner_keys
 
 log = structlog.get_logger(__name__)
 
 AnyIdentifier = ChildBsn | PupilKey | HouseholdKey
-ServiceKeySource = Callable[[], OKPKey | None]
+ServiceKeySource = Callable[[], OKPKey | Awaitable[OKPKey | None] | None]
 
 
 class PseudonymClientError(Exception):
@@ -113,14 +115,11 @@ class PseudonymClient:
     def for_partner(
         cls, data_dir: Path, partner: str, nc: NatsClient, **kwargs: float
     ) -> PseudonymClient:
-        """A client with the partner's keys from the data dir (made on first use)."""
-
-        def service_key() -> OKPKey | None:
-            public = load_public_keys(data_dir, PSEUDONYM_SERVICE)
-            return public.encryption if public else None
-
+        """A client with the partner's keys from the data dir (made on first use); the
+        service's key from the backbone's bucket, else the data dir."""
+        service = SignerKeySource(nc, PSEUDONYM_SERVICE, data_dir)
         keys = load_or_create_partner_keys(data_dir, partner)
-        return cls(keys, nc, service_key=service_key, **kwargs)
+        return cls(keys, nc, service_key=service.encryption, **kwargs)
 
     @property
     def keys(self) -> PartnerKeys:
@@ -135,7 +134,8 @@ class PseudonymClient:
         while True:
             key = self._service_key if isinstance(self._service_key, OKPKey) else None
             if key is None and callable(self._service_key):
-                key = self._service_key()
+                found = self._service_key()
+                key = await found if inspect.isawaitable(found) else found
             if key is not None:
                 return key
             if time.monotonic() > deadline:

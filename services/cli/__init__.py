@@ -271,7 +271,6 @@ def publish(
     partner, `keys: data-dir` in infra/partners.yaml); any other partner signs its own events.
     Publishing the same event (same id) again is reported as a duplicate: JetStream drops it.
     """
-    from services.runtime.deadletter import kluis_sealer
     from services.runtime.ingress import IngressRefusedError, publish_inbound
     from services.runtime.partner import sign_on_behalf
 
@@ -279,9 +278,9 @@ def publish(
     raw = read_event_file(file, settings)
     url = backbone_url(settings)
     try:
-        seal = kluis_sealer(settings.data_dir)
         signed = sign_on_behalf(raw, as_partner, settings.data_dir)
-        published = asyncio.run(publish_inbound(url, as_partner, signed, seal, settings))
+        # A refused event's original is sealed to kluis's key as the backbone shares it.
+        published = asyncio.run(publish_inbound(url, as_partner, signed, None, settings))
     except IngressRefusedError as exc:
         hint = (
             f"; {as_partner}'s signing key is not in this data dir (only demo partners', "

@@ -79,7 +79,6 @@ def _publish(
     from ketenbus_partner.keyring import Keyring
     from ketenbus_partner.keys import load_or_create_partner_keys
     from ketenbus_partner.publish import signed_message
-    from services.runtime.deadletter import kluis_sealer
     from services.runtime.ingress import IngressRefusedError, publish_inbound
     from services.runtime.nats_auth import partner_connect
     from services.runtime.supervisor import discover_nats_url
@@ -112,8 +111,8 @@ def _publish(
             data=unsealed.model_copy(update={"sealed": sections}),
         )
         message = signed_message(published, load_or_create_partner_keys(settings.data_dir, partner))
-        seal = kluis_sealer(settings.data_dir)
-        subject = asyncio.run(publish_inbound(url, partner, message.payload, seal, settings))[0]
+        # A refused event's original is sealed to kluis's key as the backbone shares it.
+        subject = asyncio.run(publish_inbound(url, partner, message.payload, None, settings))[0]
     except IngressRefusedError as exc:
         fail(f"refused: {exc}")
         return

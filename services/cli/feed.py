@@ -29,19 +29,20 @@ def feed(
     acknowledge them; with --follow, keep reading."""
     from ketenbus_contracts.feed import FEED_SIGNER
     from ketenbus_partner.feed import feed_line, read_feed
+    from ketenbus_partner.keys import SignerKeySource
     from services.cli.kit import backbone_url, settings_for
     from services.runtime.nats_auth import partner_connect
-    from services.runtime.partners import PartnerRegistry
 
     settings = settings_for(data_dir)
     url = backbone_url(settings)
-    feed_keys = PartnerRegistry.load(settings.data_dir).public_keys(FEED_SIGNER)
 
     async def read() -> None:
         nc = await partner_connect(settings, as_partner, str(url))
         try:
+            # The feed's key as the backbone shares it, else this data dir's.
+            feed_keys = SignerKeySource(nc, FEED_SIGNER, settings.data_dir)
             async for item in read_feed(nc, as_partner, follow=follow):
-                typer.echo(feed_line(item, feed_keys))
+                typer.echo(feed_line(item, await feed_keys.get()))
         finally:
             await nc.close()
 

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import EventTooDeepError, UnknownEventTypeError
 from ketenbus_contracts.sealing import PartnerKeys, encrypt_to
 from ketenbus_contracts.signing import SignatureError
-from ketenbus_partner.keys import KLUIS_PARTNER_ID, load_public_keys
+from ketenbus_partner.keys import KLUIS_PARTNER_ID, fetch_signer_keys, load_public_keys
 from services.runtime.inbound import Refusal, refusal_of
 from services.runtime.streams import DEADLETTER, deadletter_subject
 
@@ -117,6 +118,12 @@ def kluis_sealer(data_dir: Path, public: PartnerKeys | None = None) -> SealOrigi
         return encrypt_to({"original_b64": base64.b64encode(body).decode()}, recipient)
 
     return seal
+
+
+async def shared_kluis_sealer(nc: NatsClient, data_dir: Path) -> SealOriginal | None:
+    """`kluis_sealer` with kluis's key as the backbone shares it (read over `nc` from the
+    signers' bucket), else the data directory's: a CLI on a host without kluis seals too."""
+    return kluis_sealer(data_dir, await fetch_signer_keys(nc, KLUIS_PARTNER_ID))
 
 
 async def publish_deadletter(

@@ -15,7 +15,12 @@ from pydantic import ValidationError
 from ketenbus_contracts.envelope import PARTNER_ID_PATTERN, CloudEvent, parse_event
 from ketenbus_contracts.sealing import check_sealed
 from ketenbus_partner.publish import inbound_headers
-from services.runtime.deadletter import Refused, SealOriginal, publish_deadletter
+from services.runtime.deadletter import (
+    Refused,
+    SealOriginal,
+    publish_deadletter,
+    shared_kluis_sealer,
+)
 from services.runtime.inbound import Admission, Limits, Refusal, admit, location
 from services.runtime.nats_auth import SUPERVISOR_USER, Connections, settings_for
 from services.runtime.receipts import publish_receipts, readable_event_id, receipt
@@ -107,12 +112,16 @@ async def publish_inbound(
     """Validate and publish on `in.<partner>.<domain>.<event>`.
 
     The event goes out as the partner; a refused one is dead-lettered by the backbone (its
-    `backbone` user: a partner publishes only on its own inbound subjects)."""
-    async with Connections(settings_for(url, settings), url) as conns:
+    `backbone` user: a partner publishes only on its own inbound subjects), its original
+    sealed with `seal`, else to kluis's key as the backbone shares it."""
+    resolved = settings_for(url, settings)
+    async with Connections(resolved, url) as conns:
         try:
             event = validate_inbound(partner, raw, settings)
         except IngressRefusedError as exc:
             backbone = await conns.user(SUPERVISOR_USER)
+            if seal is None:
+                seal = await shared_kluis_sealer(backbone, resolved.data_dir)
             refused = Refused(INGRESS, exc.refusal or exc, raw, f"in.{partner}", None, seal)
             await publish_deadletter(backbone.jetstream(), refused, backbone.max_payload)
             if PARTNER_ID.match(partner):

@@ -12,7 +12,7 @@ per-user permissions and not accounts.
   checks `source` against it), calls only the request subjects of its role, receives replies
   only on `_INBOX.<its id>.>`, and reads only the consumers the backbone declares for it (its
   feed `feed-<id>`, and a role's named readers of its own feed): fetch, ack and info, nothing
-  else.
+  else; and the signers' public keys (a direct get of a key of `ketenbus-signers`).
   No partner creates, updates, deletes or purges a consumer, a stream or an object store.
 - A backbone service gets what its `ServiceSpec` declares: its own consumers (info, create,
   delete, fetch, ack), the streams its outbox publishes to (from the events it `publishes`), its
@@ -43,6 +43,7 @@ from faststream.nats import NatsBroker
 from pydantic import BaseModel, ConfigDict, Field
 
 from ketenbus_partner.connect import inbox_prefix, password_variable
+from ketenbus_partner.keys import signer_key_subject
 from services.infra import INFRA_DIR
 from services.runtime.host import ServiceSpec, health_subject
 from services.runtime.leases import ping_subject
@@ -254,6 +255,12 @@ def replay_guard_subjects(service: str) -> list[str]:
     ]
 
 
+def signer_read_subject() -> str:
+    """A direct get of a signer's public keys in the bucket, by its key (the partner kit's
+    `fetch_signer_keys`): public keys, read by anyone registered; nothing else of the bucket."""
+    return signer_key_subject(">")
+
+
 def signer_subjects(service: str) -> list[str]:
     """The signers' public keys (services/runtime/signers.py): every service reads them all;
     a signer writes its own key only (no partner, no other service can replace kluis's key and
@@ -263,7 +270,7 @@ def signer_subjects(service: str) -> list[str]:
     own = [f"$KV.{bucket}.{service}"] if service in SIGNERS else []
     return [
         f"$JS.API.STREAM.INFO.{stream}",
-        f"$JS.API.DIRECT.GET.{stream}.$KV.{bucket}.>",
+        signer_read_subject(),
         *own,
     ]
 
@@ -404,6 +411,7 @@ def permissions_of(
         publish += filtered_read_subjects(entry.id, read)
     for stream in role.replay_streams:
         publish += replay_subjects(stream)
+    publish.append(signer_read_subject())
     return Permissions(publish, [f"{inbox_prefix(entry.id)}.>"])
 
 

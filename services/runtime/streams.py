@@ -46,6 +46,7 @@ from nats.js.object_store import ObjectStore
 
 from ketenbus_contracts.sealing import MAX_REQUEST_SKEW_SECONDS
 from ketenbus_partner.feed import FEED_STREAM, feed_durable, feed_filter
+from ketenbus_partner.keys import SIGNERS_BUCKET as SIGNERS_BUCKET_NAME
 from services.infra import INFRA_DIR
 from services.runtime.partitions import partition_of
 
@@ -246,7 +247,7 @@ REPLAY_TTL = 2.0 * MAX_REQUEST_SKEW_SECONDS + 60.0
 # The public keys of the backbone's own signers (kluis, feed, pseudonym), one key each, shared
 # by every host (services.runtime.signers): kept, never expiring.
 SIGNERS_BUCKET = KeyValueSpec(
-    name="ketenbus-signers",
+    name=SIGNERS_BUCKET_NAME,  # the partner kit reads it by this name
     description="The public JWK Sets of the backbone's own signers, by id",
 )
 
