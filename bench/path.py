@@ -6,8 +6,9 @@ The slice bench's signed `SignalRegistered` payloads (one per new child) through
 services do with them, each step over all of them at once, on fresh SQLite stores in a temporary
 directory, with the garbage collector as a service process sets it: signalling admits them
 (signature and contract), applies them (`process_batch`, batches of 256, read ahead), answers
-the receipts; its outbox relay reads what was recorded, makes the contract events and their
-bytes; its witness digests the rows; the integral plan validates those contract events and
+the receipts; its outbox relay takes what was recorded from the hand-off (reading it back from
+the store, shown apart, is what it does after a restart or a gap), makes the contract events
+and their bytes; its witness digests the rows; the integral plan validates those contract events and
 applies them. What is left out is NATS's part (fetch, ack, publish and their futures) and
 faststream's. Per signal = process CPU time of the step ÷ signals: the floor of the slice's
 Python side on this machine, beside the raw publish+consume of `bench.slice`.
@@ -30,6 +31,7 @@ from ketenbus_contracts.sealing import PartnerKeys
 from ketenbus_contracts.signalling import SignallingEvent
 from services.audit.chain import notification_digests
 from services.integral_plan.application import IntegralPlanApplication
+from services.runtime.handoff import Handoff
 from services.runtime.host import tune_garbage_collector
 from services.runtime.logging import configure_logging
 from services.runtime.outbox import outbound_event_id
@@ -70,6 +72,7 @@ def run(signals: int, directory: Path) -> dict[str, float]:
     decode = verifying(decode_inbound, settings, public_keys={SCHOOL.partner: keys.public()})
     events = step("signalling: signature and contract", lambda: [decode(r) for r in raws])
     signalling = SignallingApplication(env=store_env(settings, "signalling"), inbound=apply_inbound)
+    signalling.handoff = Handoff(capacity=10 * signals)  # as its relay's host sets it
     items = list(enumerate(events, 1))
 
     def consume(app: Any, name: str, batch: list[tuple[int, Any]]) -> None:
@@ -85,12 +88,18 @@ def run(signals: int, directory: Path) -> dict[str, float]:
         lambda: [r.to_bytes() for r in batch_receipts("signalling", fetched, items, [])],
     )
     recorder = signalling.recorder
+    handed = step(
+        "relay: what was recorded, from the hand-off",
+        lambda: signalling.handoff.take(0, 10 * signals) if signalling.handoff else None,
+    )
+    recorded = [event for _, event in handed or ()]
     rows = step(
-        "relay: read the recorded rows",
+        "(without the hand-off) relay: read the recorded rows",
         lambda: recorder.select_notifications(0, 10 * signals, inclusive_of_start=False),
     )
-    recorded = step(
-        "relay: rows to domain events", lambda: [signalling.mapper.to_domain_event(n) for n in rows]
+    step(
+        "(without the hand-off) relay: rows to domain events",
+        lambda: [signalling.mapper.to_domain_event(n) for n in rows],
     )
     ids = step(
         "relay: outbound ids (uuid5)",

@@ -48,6 +48,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # service took over 60 s just to import, and `up` gave up on it. The tests, and the `ketenbus`
 # subprocesses they start (they inherit the environment), wait up to ten minutes.
 os.environ.setdefault("KETENBUS_UP_READY_TIMEOUT", "600")
+# Every event a relay takes from the in-memory hand-off is also read back from the store and
+# must make the same contract event (services/runtime/outbox.py): the suite checks the hand-off.
+os.environ.setdefault("KETENBUS_OUTBOX_HANDOFF_CHECK", "true")
 
 EDEXML_SAMPLE = SAMPLE  # the adapter ships the standard's sample
 

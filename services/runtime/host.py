@@ -36,6 +36,7 @@ from ketenbus_partner.connect import inbox_prefix
 from ketenbus_partner.keys import KLUIS_PARTNER_ID, load_public_keys
 from services.runtime import nats_auth
 from services.runtime.deadletter import Refused, kluis_sealer, publish_deadletter
+from services.runtime.handoff import Handoff
 from services.runtime.inbound import Limits, Refusal, admit
 from services.runtime.leases import Keeper, Leases
 from services.runtime.observe import Metrics, http_port, serve_http
@@ -604,7 +605,16 @@ async def run_service(
         )
     watch_task("witness", lambda: run_witness(spec, ctx, ctx.watches["witness"]))
     if spec.translate is not None:
-        relay = ctx.relay = OutboxRelay(application, js, spec.translate, limiter=ctx.limiter)
+        # What the store thread records goes to the relay in memory too (the store decides).
+        application.handoff = Handoff()
+        relay = ctx.relay = OutboxRelay(
+            application,
+            js,
+            spec.translate,
+            limiter=ctx.limiter,
+            handoff=application.handoff,
+            check_handoff=settings.outbox_handoff_check,
+        )
         watch_task(
             "outbox", lambda: keeper.duty("outbox", lambda: relay.run(ctx.watches["outbox"].ok))
         )

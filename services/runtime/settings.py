@@ -224,6 +224,14 @@ class Settings(BaseSettings):
             "batch's CPU (bench/README.md)."
         ),
     )
+    outbox_handoff_check: bool = Field(
+        default=False,
+        description=(
+            "The outbox relay also reads what it takes from the in-memory hand-off back from "
+            "the store and stops (HandoffMismatchError) where the contract events differ: "
+            "on in the test suite, which so checks every relayed event it makes"
+        ),
+    )
     audit_witness_interval: float = Field(
         default=5.0,
         ge=0,

@@ -41,6 +41,7 @@ from psycopg import InterfaceError, OperationalError
 from psycopg.sql import SQL, Identifier
 
 from services.runtime import due
+from services.runtime.handoff import Handoff
 from services.runtime.partners import PartnerRegistry
 from services.runtime.settings import Settings
 
@@ -264,6 +265,9 @@ class TrackedApplication(Application[uuid.UUID]):
     # The partner registry its composition root loaded for the process (`Service`), which
     # its handlers use too; None for an application built without one (a unit test).
     registry: PartnerRegistry | None = None
+    # What each committed transaction recorded, for this process's outbox relay to publish
+    # without reading it back (services.runtime.handoff); None: nobody relays here.
+    handoff: Handoff | None = None
 
     def due_at(self, aggregate: Any) -> Mapping[str, datetime] | None:
         """What `aggregate` has due and when (None: it is not one the tick looks at)."""
@@ -378,6 +382,9 @@ class TrackedApplication(Application[uuid.UUID]):
                     )
         if self.scheduled:
             self.due_table.unschedule(aggregate_id)
+        if self.handoff is not None:
+            # What was recorded of it and not yet relayed goes no more (as read from the store).
+            self.handoff.clear()
         if self.repository.cache is not None:
             with contextlib.suppress(KeyError):
                 self.repository.cache.get(aggregate_id, evict=True)
@@ -418,6 +425,12 @@ class TrackedApplication(Application[uuid.UUID]):
         tracking = Tracking(application_name=tracking_name, notification_id=last)
         self.record(tracking, *batch.aggregates, **batch.recording())
         return refused
+
+    def _record(self, processing_event: ProcessingEvent[uuid.UUID]) -> list[Recording[uuid.UUID]]:
+        recordings = super()._record(processing_event)
+        if self.handoff is not None and recordings:
+            self.handoff.put(recordings)  # committed: the relay may publish them
+        return recordings
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -45,10 +45,17 @@ RECORDED = 3
 
 
 def translate(domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | None:
-    """Each noted message goes out as a signal (a contract event on the SIGNALLING stream)."""
+    """Each noted message goes out as a signal (a contract event on the SIGNALLING stream), the
+    same each time it is made (as a service's translation: the relay's hand-off check)."""
     if not isinstance(domain_event, Noted.Created):
         return None
-    return signal(SCHOOL, child=child(domain_event.n), event_id=event_id)
+    return signal(
+        SCHOOL,
+        child=child(domain_event.n),
+        event_id=event_id,
+        signal_id=event_id,
+        at=domain_event.timestamp,
+    )
 
 
 ASK = "ketenbus.probe.ask"
