@@ -28,7 +28,6 @@ import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterator,
     Callable,
     Iterable,
@@ -44,11 +43,11 @@ from typing import Any
 
 import nats
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from ketenbus_contracts.envelope import UnknownEventTypeError, parse_event
 from ketenbus_contracts.signing import MissingSignatureError, SignatureError, verify_raw
+from services.audit.direct_get import Progress, StoredMessage, stream_batches
 from services.integral_plan.handlers import CONSUMERS as PLAN_CONSUMERS
 from services.integral_plan.replaying import HeldPlans, ReplayedPlans
 from services.runtime import nats_auth
@@ -56,13 +55,8 @@ from services.runtime.partners import PartnerRegistry
 from services.runtime.settings import Settings
 from services.runtime.streams import FEED, INBOUND, STREAMS, StreamSpec, subject_matches
 
-IDLE_TIMEOUT = 5.0
-DIRECT_BATCH = 1024  # messages per direct get
-DIRECT_BATCH_BYTES = 8 * 1024 * 1024
 REBUILD_BATCH = 1000
 PLAN_CACHE = 10_000  # plans kept in memory while replaying (the rest is in the temporary store)
-
-Progress = Callable[[int], None]
 
 # A replay allocates hundreds of objects per event that reference counting frees, beside the
 # thousands of plans it holds: with Python's threshold (700) the collector ran every few
@@ -94,15 +88,6 @@ def consumed_by_plan(stream: str, subject: str) -> bool:
         and any(subject_matches(pattern, subject) for pattern in spec.filter_subjects)
         for spec in PLAN_CONSUMERS
     )
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    stream: str
-    seq: int
-    subject: str
-    stored_at: datetime
-    data: bytes
 
 
 @dataclass
@@ -175,82 +160,64 @@ async def stream_totals(
         await nc.close()
 
 
-async def stream_reader(
-    nc: NatsClient, name: str, last: int, progress: Progress | None = None
-) -> AsyncGenerator[StoredMessage]:
-    """One stream's messages up to sequence `last`, in stream order, read by sequence.
-
-    Batched direct gets (`$JS.API.DIRECT.GET.<stream>`, the streams allow them): read-only by
-    construction, no consumer is created, so the auditors' NATS user needs no consumer API (a
-    user that may create an "ephemeral" consumer may name it after a service's durable one and
-    rewrite it). The next batch is asked for as soon as one has come, so the server sends it
-    while this one is projected: a reader holds at most two batches (`DIRECT_BATCH` messages,
-    `DIRECT_BATCH_BYTES` each), never the stream. The messages are collected by the
-    subscription's callback and handed over a batch at a time (`next_msg` per message started
-    two tasks each time: a third of the read).
-    """
-    subject = f"$JS.API.DIRECT.GET.{name}"
-    batches: asyncio.Queue[list[Msg]] = asyncio.Queue()
-    received: list[Msg] = []
-
-    async def collect(msg: Msg) -> None:
-        received.append(msg)
-        if msg.headers and "Status" in msg.headers:  # the batch's end (204), or nothing there
-            batches.put_nowait(received.copy())
-            received.clear()
-
-    async def ask(seq: int) -> None:
-        request = {"seq": seq, "batch": min(DIRECT_BATCH, last - seq + 1)}
-        request["max_bytes"] = DIRECT_BATCH_BYTES
-        await nc.publish(subject, json.dumps(request).encode(), reply=inbox)
-
-    inbox = nc.new_inbox()
-    sub = await nc.subscribe(inbox, cb=collect)
-    try:
-        seq = 1
-        await ask(seq)
-        while True:
-            try:
-                batch = await asyncio.wait_for(batches.get(), IDLE_TIMEOUT)
-            except TimeoutError:
-                return  # the server stopped answering: what was read is what there is
-            messages, ended = [], True
-            for msg in batch:
-                headers = msg.headers or {}
-                if (status := headers.get("Status")) is not None:
-                    # 204: the end of this batch; anything else: nothing at or after `seq`
-                    # (the tail was removed)
-                    ended = status != "204"
-                    break
-                stored = int(headers["Nats-Sequence"])
-                if stored > last:
-                    break
-                messages.append(
-                    StoredMessage(
-                        name, stored, headers["Nats-Subject"], stored_at(headers), msg.data
-                    )
-                )
-            more = not ended and bool(messages) and messages[-1].seq < last
-            if more:
-                await ask(messages[-1].seq + 1)
-            for message in messages:
-                if progress is not None:
-                    progress(1)
-                yield message
-            if not more:
-                return
-    finally:
-        await sub.unsubscribe()
-
-
-def stored_at(headers: Mapping[str, str]) -> datetime:
-    """The storage time of a directly got message (RFC 3339 with nanoseconds, UTC)."""
-    whole, _, fraction = headers["Nats-Time-Stamp"].rstrip("Z").partition(".")
-    return datetime.fromisoformat(f"{whole}.{(fraction or '0')[:6]:0<6}+00:00")
-
-
 def _order(message: StoredMessage) -> tuple[datetime, str, int]:
     return (message.stored_at, message.stream, message.seq)
+
+
+async def merged_batches(
+    url: str,
+    totals: dict[str, int],
+    progress: Progress | None = None,
+    settings: Settings | None = None,
+) -> AsyncIterator[list[StoredMessage]]:
+    """Every message of the streams up to `totals`, in storage order across the streams, in
+    runs of consecutive messages (as many as the readers' batches in hand allow).
+
+    A k-way merge over one ordered reader per stream (each in stream order, which is storage
+    order), taken a direct get's batch at a time: at most one batch per stream waits in the
+    merge. Messages are handed on in lists so that nothing per message waits on the event loop.
+    """
+    nc = await _auditor(url, settings)
+    readers = [stream_batches(nc, name, last, progress) for name, last in totals.items() if last]
+    try:
+        if len(readers) == 1:  # no merging
+            async for batch in readers[0]:
+                yield batch
+            return
+        pending: list[Iterator[StoredMessage]] = [iter(()) for _ in readers]
+
+        async def following(index: int) -> StoredMessage | None:
+            while (message := next(pending[index], None)) is None:
+                batch = await anext(readers[index], None)
+                if batch is None:
+                    return None
+                pending[index] = iter(batch)
+            return message
+
+        heap: list[tuple[tuple[datetime, str, int], int, StoredMessage]] = []
+        for index in range(len(readers)):
+            if (first := await following(index)) is not None:
+                heap.append((_order(first), index, first))
+        heapq.heapify(heap)
+        run: list[StoredMessage] = []
+        while heap:
+            _, index, message = heap[0]
+            run.append(message)
+            if (after := next(pending[index], None)) is None:
+                if run:  # the batch in hand is done: hand on the run before waiting
+                    yield run
+                    run = []
+                after = await following(index)
+            if after is None:
+                heapq.heappop(heap)
+            else:
+                heapq.heapreplace(heap, (_order(after), index, after))
+        if run:
+            yield run
+    finally:
+        for reader in readers:
+            await reader.aclose()
+        await nc.close()
 
 
 async def merged_streams(
@@ -259,36 +226,10 @@ async def merged_streams(
     progress: Progress | None = None,
     settings: Settings | None = None,
 ) -> AsyncIterator[StoredMessage]:
-    """Every message of the streams up to `totals`, in storage order across the streams.
-
-    A k-way merge over one ordered reader per stream (each in stream order, which is storage
-    order): at most one message per stream waits in the merge.
-    """
-    nc = await _auditor(url, settings)
-    try:
-        readers = [stream_reader(nc, name, last, progress) for name, last in totals.items() if last]
-        heap: list[tuple[tuple[datetime, str, int], int, StoredMessage]] = []
-        for index, reader in enumerate(readers):
-            first = await anext(reader, None)
-            if first is not None:
-                heap.append((_order(first), index, first))
-        heapq.heapify(heap)
-        while heap:
-            _, index, message = heap[0]
+    """Every message of the streams up to `totals`, in storage order, one at a time."""
+    async for run in merged_batches(url, totals, progress, settings):
+        for message in run:
             yield message
-            if len(heap) == 1:  # the last stream left: no merging
-                async for message in readers[index]:
-                    yield message
-                break
-            following = await anext(readers[index], None)
-            if following is None:
-                heapq.heappop(heap)
-            else:
-                heapq.heapreplace(heap, (_order(following), index, following))
-        for reader in readers:
-            await reader.aclose()
-    finally:
-        await nc.close()
 
 
 async def read_streams(
@@ -519,8 +460,9 @@ async def replay_streams(
     totals = await stream_totals(url, settings=settings)
     tick = progress(sum(totals.values())) if progress is not None else None
     with fewer_collections():
-        async for message in merged_streams(url, totals, tick, settings):
-            projection.feed(message)
+        async for run in merged_batches(url, totals, tick, settings):
+            for message in run:
+                projection.feed(message)
     return projection
 
 

@@ -15,7 +15,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from ketenbus_partner.connect import inbox_prefix, password_variable
-from services.audit.replay import stream_reader
+from services.audit.direct_get import stream_reader
 from services.registry import service_specs
 from services.runtime.nats_auth import AUTH_CONF_PATH
 from services.runtime.nats_permissions import password_variables, render_auth_config

@@ -30,7 +30,7 @@ from ketenbus_contracts.handover import (
 )
 from ketenbus_contracts.sealing import PartnerKeys, sign_request
 from ketenbus_partner.attachments import attachment_name, attachment_request, put_attachment
-from services.audit.replay import stream_reader
+from services.audit.direct_get import stream_reader
 from services.handover.attachments import (
     GET_SUBJECT,
     PUT_SUBJECT,
@@ -306,6 +306,34 @@ async def test_an_auditor_replays_a_stream_by_sequence_without_a_consumer(
     consumers = [c.name for c in await auditor.js.consumers_info("SIGNALLING")]
     assert [(1, "ketenbus.signalling.signal-registered.v1")] == read
     assert sorted([KLUIS_SIGNALLING.durable, PLAN_SIGNALLING.durable]) == sorted(consumers)
+
+
+async def test_a_school_cannot_pass_its_own_sequence_subject_or_time_to_the_auditors_read(
+    auditor: Backbone, auth_url: str
+) -> None:
+    # The replay cuts the server's values out of a direct get's header block itself: headers a
+    # publisher set with the same names come first in it and must not stand in for them.
+    school = await connect(auth_url, SCHOOL)
+    try:
+        forged = {
+            "Nats-Sequence": "7",
+            "Nats-Subject": "ketenbus.privacy.child-erased.v1",
+            "Nats-Time-Stamp": "2000-01-01T00:00:00Z",
+        }
+        await school.publish(f"in.{SCHOOL}.signalling.signal-registered", b"{}", headers=forged)
+        await school.flush()
+    finally:
+        await school.close()
+    for _ in range(50):
+        if (await auditor.js.stream_info("INBOUND")).state.last_seq:
+            break
+        await asyncio.sleep(0.05)
+
+    read = [m async for m in stream_reader(auditor.school, "INBOUND", last=1)]
+
+    assert [(1, f"in.{SCHOOL}.signalling.signal-registered", True)] == [
+        (m.seq, m.subject, m.stored_at.year > 2000) for m in read
+    ]
 
 
 async def test_a_service_cannot_listen_on_another_services_fetch_inbox(

@@ -18,6 +18,7 @@ from ketenbus_contracts.privacy import ChildErased, ChildErasedData
 from ketenbus_contracts.purposes import Purpose
 from services.audit import replay as replay_module
 from services.audit.chain import GENESIS, chain_next, fields_digest, row_digest
+from services.audit.direct_get import DirectGetError, header, time_stamp
 from services.audit.replay import (
     EventLog,
     PlanViews,
@@ -280,3 +281,25 @@ def test_a_replay_holding_two_plans_in_memory_rebuilds_the_plans_the_service_rec
     assert {a: {"child": a, "erased": True}} | recorded == dict(result.plans.rows())
     assert [stream.index(refused) + 1] == [n for n, _ in refusals]
     assert [n for n, _ in refusals] == [r["seq"] for r in result.plan_refusals]
+
+
+def test_a_direct_gets_header_is_the_servers_last_value_not_a_publishers_earlier_one() -> None:
+    block = (
+        b"NATS/1.0\r\nNats-Sequence: 999\r\nNats-Msg-Id: m1\r\nNats-Stream: SIGNALLING\r\n"
+        b"Nats-Subject: ketenbus.signalling.x.v1\r\nNats-Sequence: 2\r\nNats-Num-Pending: 0\r\n\r\n"
+    )
+    assert (b"2", b"ketenbus.signalling.x.v1") == (
+        header(block, b"\r\nNats-Sequence: "),
+        header(block, b"\r\nNats-Subject: "),
+    )
+    with pytest.raises(DirectGetError):
+        header(b"NATS/1.0\r\nNats-Stream: SIGNALLING\r\n\r\n", b"\r\nNats-Sequence: ")
+
+
+def test_a_storage_time_is_read_to_the_microsecond_in_utc() -> None:
+    stamps = [b"2026-12-04T22:56:59.845946033Z", b"2026-12-04T22:56:59.8Z", b"2026-12-04T22:56:59Z"]
+    assert [
+        datetime(2026, 12, 4, 22, 56, 59, 845946, tzinfo=UTC),
+        datetime(2026, 12, 4, 22, 56, 59, 800000, tzinfo=UTC),
+        datetime(2026, 12, 4, 22, 56, 59, tzinfo=UTC),
+    ] == [time_stamp(stamp) for stamp in stamps]
