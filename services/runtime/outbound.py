@@ -65,6 +65,13 @@ class Outbound:
 
     def __call__(self, domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | None:
         """The outbound contract event for a recorded domain event (None: not published)."""
+        return self.lazily(domain_event, lambda: event_id)
+
+    def lazily(
+        self, domain_event: Any, event_id: Callable[[], uuid.UUID]
+    ) -> CloudEvent[Any] | None:
+        """The same, with the outbox's id made only where it is the contract's (the relay:
+        not for an event that is not published or that goes out under a partner's id)."""
         kind = next((k for k in type(domain_event).__mro__ if k in self.contracts), None)
         if kind is None:
             return None
@@ -73,7 +80,7 @@ class Outbound:
         envelope = {key: more.pop(key) for key in ENVELOPE & more.keys()}
         data = contract_data(data_type(contract), domain_event, more)
         return contract.create(
-            id=envelope.get("id", getattr(domain_event, "event_id", None)) or event_id,
+            id=envelope.get("id", getattr(domain_event, "event_id", None)) or event_id(),
             source=envelope.get("source") or getattr(domain_event, "source", None) or self.source,
             subject=domain_event.child,
             time=domain_event.timestamp,

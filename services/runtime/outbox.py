@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -24,6 +26,7 @@ from nats.js import JetStreamContext
 
 from ketenbus_contracts.envelope import CloudEvent
 from services.runtime.handoff import Handoff
+from services.runtime.outbound import Outbound
 from services.runtime.store import TrackedApplication
 
 log = structlog.get_logger(__name__)
@@ -38,9 +41,24 @@ class HandoffMismatchError(RuntimeError):
 
 
 def outbound_event_id(application_name: str, domain_event: Any) -> uuid.UUID:
-    """A stable id for the contract event of a stored domain event."""
+    """A stable id for the contract event of a stored domain event: the `uuid.uuid5` of
+    "<application>/<originator id>/<version>" in `OUTBOX_NAMESPACE` (the `Nats-Msg-Id` of a
+    re-publish, so it never changes), made without `uuid.UUID`'s checks of its arguments
+    (half its cost here: 3.5 against 6.3 µs)."""
     key = f"{application_name}/{domain_event.originator_id}/{domain_event.originator_version}"
-    return uuid.uuid5(OUTBOX_NAMESPACE, key)
+    digest = hashlib.sha1(_NAMESPACE + key.encode(), usedforsecurity=False).digest()
+    made = _new_uuid(uuid.UUID)
+    _set(made, "int", (int.from_bytes(digest[:16]) & _VARIANT_VERSION_MASK) | _RFC_4122_V5)
+    _set(made, "is_safe", uuid.SafeUUID.unknown)
+    return made
+
+
+_NAMESPACE = OUTBOX_NAMESPACE.bytes
+# As `uuid.UUID(bytes=..., version=5)` sets them: the RFC 4122 variant and version 5.
+_VARIANT_VERSION_MASK = ~((0xC000 << 48) | (0xF000 << 64))
+_RFC_4122_V5 = (0x8000 << 48) | (5 << 76)
+_new_uuid = object.__new__
+_set = object.__setattr__
 
 
 class OutboxRelay:
@@ -169,7 +187,10 @@ class OutboxRelay:
         return [(n.id, app.mapper.to_domain_event(n)) for n in notifications]
 
     def _contract(self, domain_event: Any) -> CloudEvent[Any] | None:
-        return self.translate(domain_event, outbound_event_id(self.application.name, domain_event))
+        event_id = partial(outbound_event_id, self.application.name, domain_event)
+        if isinstance(self.translate, Outbound):  # the id made only where it is used
+            return self.translate.lazily(domain_event, event_id)
+        return self.translate(domain_event, event_id())
 
     async def _check(
         self, start: int, handed: list[tuple[int, Any]], contracts: list[CloudEvent[Any] | None]
