@@ -16,6 +16,8 @@ import asyncio
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from services.integral_plan.web_auth import WebSettings
     from services.runtime.settings import Settings
 
 WEB_PORTS = 10  # redirect URIs at the local provider for this many ports from the first
@@ -119,11 +122,8 @@ def opened(child: str, password: str, ports: dict[str, int], pupil: bool = False
 def serve(settings: Settings, url: str, child: str, born: date | None = None) -> None:
     """Link the parent (and the pupil from 16: `born`), start the provider and the web apps;
     until a signal stops them."""
-    import uvicorn
-
     from demo.oidc_provider import PASSWORD, OidcProvider, available
     from demo.story import link_parent
-    from services.cli.integral_plan import site_for
     from services.cli.kit import fail
     from services.integral_plan.web_auth import WebSettings
     from services.runtime.nats_auth import credential_source
@@ -140,28 +140,49 @@ def serve(settings: Settings, url: str, child: str, born: date | None = None) ->
         # The provider is the issuer (the registry's on the default port, else this one).
         issuer = {"oidc_issuer": provider.issuer, "parents_issuer": provider.issuer}
         web = WebSettings().model_copy(update=issuer)
-        servers: list[tuple[Any, threading.Thread]] = []
         try:
-            for partner, port in ports.items():
-                site = site_for(settings, url, partner, web)
-                config = uvicorn.Config(site, host="127.0.0.1", port=port, log_level="warning")
-                server = uvicorn.Server(config)
-                thread = threading.Thread(target=server.run, daemon=True)
-                thread.start()
-                servers.append((server, thread))
-            _wait_started(servers, ports)
-            typer.echo(opened(child, PASSWORD, ports, pupil))
-            provider.process.wait()  # until Ctrl-C or SIGTERM (or the provider dies)
+            with serving(settings, url, ports, web):
+                typer.echo(opened(child, PASSWORD, ports, pupil))
+                provider.process.wait()  # until Ctrl-C or SIGTERM (or the provider dies)
         finally:
-            for server, _ in servers:
-                server.should_exit = True
-            for _, thread in servers:
-                thread.join(10)
             provider.stop()
 
 
+@contextmanager
+def serving(
+    settings: Settings,
+    url: str,
+    ports: dict[str, int],
+    web: WebSettings,
+    stop_seconds: float = 10.0,
+) -> Iterator[dict[str, str]]:
+    """Each organisation's web app (partner -> port) as `ketenbus web` builds it, on uvicorn
+    in a thread, until the block ends; in the block their addresses. Stopping waits at most
+    `stop_seconds` for each server."""
+    import uvicorn
+
+    from services.cli.integral_plan import site_for
+
+    servers: list[tuple[Any, threading.Thread]] = []
+    try:
+        for partner, port in ports.items():
+            site = site_for(settings, url, partner, web)
+            config = uvicorn.Config(site, host="127.0.0.1", port=port, log_level="warning")
+            server = uvicorn.Server(config)
+            thread = threading.Thread(target=server.run, daemon=True)
+            thread.start()
+            servers.append((server, thread))
+        _wait_started(servers, ports)
+        yield {partner: f"http://127.0.0.1:{port}" for partner, port in ports.items()}
+    finally:
+        for server, _ in servers:
+            server.should_exit = True
+        for _, thread in servers:
+            thread.join(stop_seconds)
+
+
 def _wait_started(servers: list[tuple[Any, threading.Thread]], ports: dict[str, int]) -> None:
-    """Until every web app listens; a server that stopped (its port taken) stops the demo."""
+    """Until every web app listens; one that stopped (its port taken) or is late raises."""
     deadline = time.monotonic() + READY_SECONDS
     while not all(server.started for server, _ in servers):
         if time.monotonic() > deadline or any(not t.is_alive() for _, t in servers):

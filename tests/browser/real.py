@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,8 +28,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-
-import uvicorn
 
 from adapters.edexml.importer import ImportPlan
 from adapters.edexml.reader import SAMPLE
@@ -51,7 +48,7 @@ from demo.story import (
 )
 from ketenbus_partner.connect import Connections, CredentialSource
 from ketenbus_partner.keys import load_or_create_partner_keys
-from services.cli.integral_plan import site_for
+from services.cli.demo_web import serving
 from services.integral_plan.web_auth import WebSettings
 from services.policy.regions import RegionRules, load_regions, school_region, week_of
 from services.registry import SERVICES
@@ -60,7 +57,6 @@ from services.runtime.settings import Settings
 from services.runtime.streams import TRUANCY
 from tests.backbone import InProcessBackbone
 from tests.browser.site import running_provider
-from tests.integration.helpers import wait_until
 from tests.oidc import OidcProvider, free_port
 
 WIJKTEAM = "wijkteam-lingewaard"
@@ -192,35 +188,11 @@ def running_backbone(tmp: Path) -> Iterator[RealBackbone]:
         with running_provider(tmp / "oidc", ports) as provider:
             web = WebSettings(oidc_issuer=provider.issuer, parents_issuer=provider.issuer)
             real = RealBackbone(settings, backbone.url, story, provider)
-            with running_sites(settings, backbone.url, ports, web) as sites:
+            with serving(settings, backbone.url, ports, web, stop_seconds=30) as sites:
                 real.sites = sites
                 yield real
     finally:
         backbone.stop()
-
-
-@contextmanager
-def running_sites(
-    settings: Settings, url: str, ports: dict[str, int], web: WebSettings
-) -> Iterator[dict[str, str]]:
-    """Each organisation's web app as `ketenbus web` builds it, on uvicorn in a thread."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
-    try:
-        for partner, port in ports.items():
-            site = site_for(settings, url, partner, web)
-            config = uvicorn.Config(site, host="127.0.0.1", port=port, log_level="warning")
-            server = uvicorn.Server(config)
-            thread = threading.Thread(target=server.run, daemon=True)
-            thread.start()
-            servers.append((server, thread))
-        for server, _ in servers:
-            wait_until(lambda s=server: s.started, timeout=60.0, what="the web server")  # type: ignore[misc]
-        yield {partner: f"http://127.0.0.1:{port}" for partner, port in ports.items()}
-    finally:
-        for server, _ in servers:
-            server.should_exit = True
-        for _, thread in servers:
-            thread.join(30)
 
 
 def today() -> date:
