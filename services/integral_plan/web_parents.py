@@ -200,6 +200,45 @@ class ParentsSite:
     today: Callable[[], date]
     receipt_wait: float = 0.0  # how long a form waits for the receipt of what it published
 
+    async def as_parent(
+        self,
+        request: Request,
+        parent: Person,
+        event: CloudEvent[Any],
+        told: tuple[str, str],
+        purpose: Purpose = Purpose.PLAN,
+    ) -> Response:
+        """Publish `event` as the parent's (or the pupil's) own account, record the act for
+        `purpose` and answer as `told`: what was sent, the page to go on to."""
+        receipt = await self.portal.publish_as_parent(event, parent.partner, self.receipt_wait)
+        self.record(parent, WebOperation.ACT, event.subject, purpose=purpose)
+        return self.answered(request, parent, event, receipt, told)
+
+    def answered(
+        self,
+        request: Request,
+        person: Person,
+        event: CloudEvent[Any],
+        receipt: Receipt | None,
+        told: tuple[str, str],
+    ) -> Response:
+        """After a form published `event` (logged with its outcome): a refusal told at once
+        (its reason in Dutch and its code), else on to the page `told` names (`bevestigd=nee`
+        when the receipt is not in yet)."""
+        what, then = told
+        said = outcome(what, [event.id], {event.id: receipt} if receipt else {})
+        log.info(
+            "web.published",
+            type=event.type,
+            event_id=str(event.id),
+            employee=person.employee,
+            outcome=said.verdict,
+        )
+        if said.verdict == "geweigerd":
+            return self.message(request, 200, "Niet verwerkt", said.text)
+        pending = "&bevestigd=nee" if said.verdict == "onbevestigd" else ""
+        return RedirectResponse(then + pending, 303)
+
 
 def parent_of(request: Request, site: ParentsSite) -> Person | Response:
     """The logged-in parent (or pupil: their own account, role pupil) with a known account;
@@ -300,18 +339,8 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
                 request, 400, "Niet verstuurd", "Voor deze overdracht kunt u dit nu niet kiezen."
             )
         event = consent_event(keuze, child, handover_id, parent, site.today(), pupil)
-        receipt = await site.portal.publish_as_parent(event, parent.partner, site.receipt_wait)
-        site.record(parent, WebOperation.ACT, child, purpose=Purpose.HANDOVER)
-        log.info(
-            "web.parent_consent",
-            handover_id=str(handover_id),
-            choice=keuze,
-            event_id=str(event.id),
-            employee=parent.employee,
-            outcome=verdict_of(event.id, receipt),
-        )
-        then = f"/ouders/{child}/toestemming?verstuurd={keuze}"
-        return answered(request, site, "Uw keuze", event.id, receipt, then)
+        told = ("Uw keuze", f"/ouders/{child}/toestemming?verstuurd={keuze}")
+        return await site.as_parent(request, parent, event, told, Purpose.HANDOVER)
 
     @app.post("/ouders/{child}/handelingsdeel/{opp_id}", include_in_schema=False)
     async def answer_handelingsdeel(
@@ -342,16 +371,8 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         event = HandelingsdeelConsented.create(
             source=parent.partner, subject=child, data=data, ketenbusactor=parent.employee
         )
-        receipt = await site.portal.publish_as_parent(event, parent.partner, site.receipt_wait)
-        site.record(parent, WebOperation.ACT, child, purpose=Purpose.SUPPORT)
-        log.info(
-            "web.handelingsdeel_answered",
-            event_id=str(event.id),
-            employee=parent.employee,
-            outcome=verdict_of(event.id, receipt),
-        )
-        then = f"/ouders/{child}/toestemming?verstuurd={keuze}"
-        return answered(request, site, "Uw antwoord", event.id, receipt, then)
+        told = ("Uw antwoord", f"/ouders/{child}/toestemming?verstuurd={keuze}")
+        return await site.as_parent(request, parent, event, told, Purpose.SUPPORT)
 
     @app.get(
         "/ouders/{child}/bezwaar", response_class=HTMLResponse, summary="Ouders: bezwaar (HTML)"
@@ -401,16 +422,8 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         event = ObjectionRecorded.create(
             source=parent.partner, subject=child, data=data, ketenbusactor=parent.employee
         )
-        receipt = await site.portal.publish_as_parent(event, parent.partner, site.receipt_wait)
-        site.record(parent, WebOperation.ACT, child)
-        log.info(
-            "web.objection_recorded",
-            event_id=str(event.id),
-            employee=parent.employee,
-            outcome=verdict_of(event.id, receipt),
-        )
-        then = f"/ouders/{child}/bezwaar?verstuurd=bezwaar"
-        return answered(request, site, "Uw bezwaar", event.id, receipt, then)
+        told = ("Uw bezwaar", f"/ouders/{child}/bezwaar?verstuurd=bezwaar")
+        return await site.as_parent(request, parent, event, told)
 
     @app.get("/plan/{child}/bezwaren", response_class=HTMLResponse, summary="Bezwaren (HTML)")
     async def objections_page(
@@ -470,35 +483,8 @@ def add_parents_routes(app: FastAPI, site: ParentsSite) -> None:
         await site.portal.publish(event)
         site.record(person, WebOperation.ACT, child)
         receipt = (await site.portal.receipts([event.id], site.receipt_wait)).get(event.id)
-        log.info(
-            "web.objection_decided",
-            event_id=str(event.id),
-            employee=person.employee,
-            outcome=verdict_of(event.id, receipt),
-        )
-        then = f"/plan/{child}/bezwaren?verstuurd=beslist"
-        return answered(request, site, "Het besluit", event.id, receipt, then)
-
-
-def verdict_of(event_id: uuid.UUID, receipt: Receipt | None) -> str:
-    return outcome("", [event_id], {event_id: receipt} if receipt else {}).verdict
-
-
-def answered(
-    request: Request,
-    site: ParentsSite,
-    what: str,
-    event_id: uuid.UUID,
-    receipt: Receipt | None,
-    then: str,
-) -> Response:
-    """After a form published `event_id`: a refusal told at once (its reason in Dutch and its
-    code), else on to the page `then` (`bevestigd=nee` when its receipt is not in yet)."""
-    told = outcome(what, [event_id], {event_id: receipt} if receipt else {})
-    if told.verdict == "geweigerd":
-        return site.message(request, 200, "Niet verwerkt", told.text)
-    pending = "&bevestigd=nee" if told.verdict == "onbevestigd" else ""
-    return RedirectResponse(then + pending, 303)
+        told = ("Het besluit", f"/plan/{child}/bezwaren?verstuurd=beslist")
+        return site.answered(request, person, event, receipt, told)
 
 
 def objectable(view: dict[str, Any], parent: str) -> list[str]:

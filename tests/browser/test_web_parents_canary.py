@@ -54,7 +54,7 @@ def test_the_childs_identity_in_the_dossier_is_shown_to_the_parent_and_written_n
 
     assert CANARY in shown and CANARY in copy  # the parents' inzage: theirs to see
     assert 2 == len(events)
-    assert "web.parent_consent" in written.out + written.err  # the log was searched
+    assert "consent-recorded" in written.out + written.err  # the log was searched
     places = {
         "log": written.out + written.err,
         "events": "\n".join(events),
