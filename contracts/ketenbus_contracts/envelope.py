@@ -154,8 +154,11 @@ class CloudEvent(ContractModel, Generic[DataT]):
     @classmethod
     def create(cls, *, source: str, subject: str, data: DataT, **fields: Any) -> Self:
         """A new event of this type; a fresh id and the current time unless given."""
-        fields.setdefault("id", uuid.uuid4())
-        fields.setdefault("time", datetime.now(UTC))
+        # Made only where not given (a relayed event has both: no random draw, no clock).
+        if "id" not in fields:
+            fields["id"] = uuid.uuid4()
+        if "time" not in fields:
+            fields["time"] = datetime.now(UTC)
         return cls(source=source, type=cls.event_type(), subject=subject, data=data, **fields)
 
     def relation_changes(self) -> list[RelationChange]:

@@ -18,6 +18,7 @@ contract's default (where it has one).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -39,14 +40,22 @@ def data_type(contract: Contract) -> type[EventData]:
     return annotation
 
 
+@functools.cache
+def data_fields(data: type[EventData]) -> tuple[tuple[str, bool], ...]:
+    """A contract data's fields, each with whether it is required (once per type)."""
+    return tuple((name, field.is_required()) for name, field in data.model_fields.items())
+
+
 def contract_data(data: type[EventData], domain_event: Any, extra: Mapping[str, Any]) -> EventData:
     """The contract's `data` from the domain event's attributes of the same names."""
     values = {
         name: value
-        for name, field in data.model_fields.items()
-        if (value := getattr(domain_event, name, None)) is not None or field.is_required()
+        for name, required in data_fields(data)
+        if (value := getattr(domain_event, name, None)) is not None or required
     }
-    return data.model_validate(values | dict(extra))
+    if extra:
+        values.update(extra)
+    return data.model_validate(values)
 
 
 class Outbound:
@@ -62,6 +71,20 @@ class Outbound:
             kind: target if isinstance(target, tuple) else (target, None)
             for kind, target in contracts.items()
         }
+        # By the domain event's class: its contract, the contract's data and extra (None: not
+        # published), found once through its bases.
+        self._by_class: dict[type, tuple[Contract, type[EventData], Extra | None] | None] = {}
+
+    def _target(self, cls: type) -> tuple[Contract, type[EventData], Extra | None] | None:
+        try:
+            return self._by_class[cls]
+        except KeyError:
+            kind = next((k for k in cls.__mro__ if k in self.contracts), None)
+            found = None
+            if kind is not None:
+                contract, extra = self.contracts[kind]
+                found = (contract, data_type(contract), extra)
+            return self._by_class.setdefault(cls, found)
 
     def __call__(self, domain_event: Any, event_id: uuid.UUID) -> CloudEvent[Any] | None:
         """The outbound contract event for a recorded domain event (None: not published)."""
@@ -72,13 +95,13 @@ class Outbound:
     ) -> CloudEvent[Any] | None:
         """The same, with the outbox's id made only where it is the contract's (the relay:
         not for an event that is not published or that goes out under a partner's id)."""
-        kind = next((k for k in type(domain_event).__mro__ if k in self.contracts), None)
-        if kind is None:
+        target = self._target(type(domain_event))
+        if target is None:
             return None
-        contract, extra = self.contracts[kind]
+        contract, data_model, extra = target
         more = dict(extra(domain_event)) if extra else {}
-        envelope = {key: more.pop(key) for key in ENVELOPE & more.keys()}
-        data = contract_data(data_type(contract), domain_event, more)
+        envelope = {key: more.pop(key) for key in ENVELOPE & more.keys()} if more else {}
+        data = contract_data(data_model, domain_event, more)
         return contract.create(
             id=envelope.get("id", getattr(domain_event, "event_id", None)) or event_id(),
             source=envelope.get("source") or getattr(domain_event, "source", None) or self.source,
