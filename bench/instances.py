@@ -1,4 +1,5 @@
-"""How the integral plan's throughput grows from one instance to two (issue 20 item 2).
+"""How the integral plan's (or signalling's) throughput grows from one instance to two (issue
+20 item 2).
 
 Three runs, each on a fresh backbone (embedded nats-server, no authorization) and a fresh
 PostgreSQL schema (`KETENBUS_POSTGRES_*`, database `test` by default):
@@ -17,7 +18,11 @@ plan writes with its events) has passed the last one. events/s = events / (first
 position recorded). The ratios compare the runs; on a shared 2-core machine the instances, the
 nats-server, PostgreSQL and the bench all share the same two cores.
 
-    .venv/bin/python -m bench.instances [--events 3000] [--json]
+With `--service signalling` the instances are signalling's, and the events signals signed by
+their partners on INBOUND (one child each, `bench.slice`'s), each admitted (signature, contract),
+recorded and answered with a receipt.
+
+    .venv/bin/python -m bench.instances [--service signalling] [--events 3000] [--json]
 """
 
 from __future__ import annotations
@@ -43,41 +48,54 @@ import nats
 import structlog
 from nats.aio.client import Client as NatsClient
 
-from bench.slice import _postgres_schema, _pseudonym, cpu_seconds
+from bench.slice import _postgres_schema, _pseudonym, cpu_seconds, make_events
+from ketenbus_partner.publish import DataDirKeys
+from services.integral_plan import handlers as integral_plan
 from services.integral_plan.application import IntegralPlanApplication
-from services.integral_plan.handlers import CONSUMER
 from services.runtime.leases import partition_lease
-from services.runtime.partitions import listed_partitions
+from services.runtime.partitions import env_prefix, listed_partitions
 from services.runtime.settings import Settings
-from services.runtime.store import store_env
-from services.runtime.streams import LEASES
+from services.runtime.store import TrackedApplication, store_env
+from services.runtime.streams import LEASES, ConsumerSpec
 from services.runtime.supervisor import Backbone
+from services.signalling import handlers as signalling
+from services.signalling.application import SignallingApplication
 from tests.events import signal
 from tests.integration.helpers import SCHOOL
 
 SERVICE = "integral-plan"
-PARTITIONS = listed_partitions(SERVICE)
+# Per service benched: its consumer whose positions are waited for, and its application.
+BENCHED: dict[str, tuple[ConsumerSpec, type[TrackedApplication]]] = {
+    "integral-plan": (integral_plan.CONSUMER, IntegralPlanApplication),
+    "signalling": (signalling.CONSUMER, SignallingApplication),
+}
 IDLE_SECONDS = 10.0
 
 
 class Run:
     """One row: a backbone, its instances as processes, a store reader."""
 
-    def __init__(self, settings: Settings, instances: int, partitioned: bool) -> None:
+    def __init__(
+        self, settings: Settings, instances: int, partitioned: bool, service: str = SERVICE
+    ) -> None:
         self.settings, self.instances, self.partitioned = settings, instances, partitioned
+        self.service = service
+        self.consumer, self.application = BENCHED[service]
+        self.partitions = listed_partitions(service)
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self, backbone: Backbone) -> None:
         env = backbone.service_env()
+        prefix = env_prefix(self.service)
         if self.partitioned:
-            env["KETENBUS_INTEGRAL_PLAN_INSTANCES"] = "2"
+            env[f"{prefix}INSTANCES"] = "2"
         for n in range(self.instances):
-            log = self.settings.log_dir / f"{SERVICE}-{n}.log"
+            log = self.settings.log_dir / f"{self.service}-{n}.log"
             with log.open("ab") as out:
                 self.processes.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "services.cli", "service", SERVICE],
-                        env={**env, "KETENBUS_INTEGRAL_PLAN_INSTANCE_ID": f"bench-{n}"},
+                        [sys.executable, "-m", "services.cli", "service", self.service],
+                        env={**env, f"{prefix}INSTANCE_ID": f"bench-{n}"},
                         stdin=subprocess.DEVNULL,
                         stdout=out,
                         stderr=out,
@@ -96,8 +114,8 @@ class Run:
 
     def tracking_names(self) -> list[str]:
         if not self.partitioned:
-            return [CONSUMER.tracking_name]
-        return [part.tracking_name for part in CONSUMER.partitioned(PARTITIONS)]
+            return [self.consumer.tracking_name]
+        return [part.tracking_name for part in self.consumer.partitioned(self.partitions)]
 
 
 async def ready(nc: NatsClient, run: Run, timeout: float) -> None:
@@ -116,15 +134,15 @@ async def ready(nc: NatsClient, run: Run, timeout: float) -> None:
 async def _spread(nc: NatsClient, run: Run) -> bool:
     if not run.partitioned:
         try:
-            await nc.request(f"ketenbus.health.{SERVICE}", b"", timeout=0.5)
+            await nc.request(f"ketenbus.health.{run.service}", b"", timeout=0.5)
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
             return False
         return True
     kv = await nc.jetstream().key_value(LEASES.name)
     holders: list[str] = []
-    for n in range(PARTITIONS):
+    for n in range(run.partitions):
         try:
-            entry = await kv.get(f"{SERVICE}.{partition_lease(n)}")
+            entry = await kv.get(f"{run.service}.{partition_lease(n)}")
         except nats.js.errors.KeyNotFoundError:
             return False
         holders.append(json.loads(entry.value or b"{}").get("instance", ""))
@@ -134,7 +152,7 @@ async def _spread(nc: NatsClient, run: Run) -> bool:
 
 async def measure(backbone: Backbone, run: Run, events: int, timeout: float) -> dict[str, Any]:
     nc = await nats.connect(backbone.url)
-    app = IntegralPlanApplication(env=store_env(run.settings, IntegralPlanApplication.name))
+    app = run.application(env=store_env(run.settings, run.application.name))
     try:
         await ready(nc, run, timeout)
         # Idle first: what the instances spend waiting (each partition's consumers poll).
@@ -142,17 +160,21 @@ async def measure(backbone: Backbone, run: Run, events: int, timeout: float) -> 
         before = sum(cpu_seconds(pid) for pid in pids)
         await asyncio.sleep(IDLE_SECONDS)
         idle = (sum(cpu_seconds(pid) for pid in pids) - before) / IDLE_SECONDS
-        payloads = [
-            signal(SCHOOL, date(2026, 11, 2), _pseudonym(), source="signalling")
-            for _ in range(events)
-        ]
+        if run.service == "signalling":
+            # Signed by their partners, on INBOUND, as partners publish them.
+            inbound = make_events(events, DataDirKeys(run.settings.data_dir))
+            messages = [(i.subject, i.payload, i.msg_id) for i in inbound]
+        else:
+            payloads = [
+                signal(SCHOOL, date(2026, 11, 2), _pseudonym(), source="signalling")
+                for _ in range(events)
+            ]
+            messages = [(p.outbound_subject(), p.to_bytes(), str(p.id)) for p in payloads]
         js = nc.jetstream()
         started = time.perf_counter()
         acks = [
-            await js.publish_async(
-                p.outbound_subject(), p.to_bytes(), headers={"Nats-Msg-Id": str(p.id)}
-            )
-            for p in payloads
+            await js.publish_async(subject, payload, headers={"Nats-Msg-Id": msg_id})
+            for subject, payload, msg_id in messages
         ]
         last = max(ack.seq for ack in await asyncio.gather(*acks))
         names = run.tracking_names()
@@ -176,12 +198,14 @@ async def measure(backbone: Backbone, run: Run, events: int, timeout: float) -> 
         await nc.close()
 
 
-def one_row(base: Settings, instances: int, partitioned: bool, events: int, timeout: float) -> Any:
+def one_row(
+    base: Settings, instances: int, partitioned: bool, events: int, timeout: float, service: str
+) -> Any:
     data_dir = Path(tempfile.mkdtemp(prefix="ketenbus-bench-instances-"))
     settings = base.model_copy(
         update={"data_dir": data_dir, "postgres_schema": f"bench_{uuid.uuid4().hex[:12]}"}
     )
-    run = Run(settings, instances, partitioned)
+    run = Run(settings, instances, partitioned, service)
     _postgres_schema(settings, create=True)
     try:
         with Backbone(settings, []) as backbone:
@@ -200,6 +224,7 @@ ROWS = (("one, unpartitioned", 1, False), ("1 instance", 1, True), ("2 instances
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.instances", description=__doc__)
+    parser.add_argument("--service", choices=sorted(BENCHED), default=SERVICE)
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--timeout", type=float, default=300.0, help="per run, seconds")
     parser.add_argument("--json", action="store_true")
@@ -212,7 +237,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         postgres_dbname=os.environ.get("KETENBUS_POSTGRES_DBNAME", "test"),
         audit_witness_interval=0,
     )
-    results = {name: one_row(base, n, part, args.events, args.timeout) for name, n, part in ROWS}
+    results = {
+        name: one_row(base, n, part, args.events, args.timeout, args.service)
+        for name, n, part in ROWS
+    }
     one, two = results["1 instance"]["events_s"], results["2 instances"]["events_s"]
     ratios = {
         "2 instances / 1 instance": two / one,
@@ -222,9 +250,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.json:
         print(json.dumps({"runs": results, "ratios": ratios, "cpus": os.cpu_count()}, indent=2))
         return
-    print(
-        f"integral-plan, {args.events} signals on SIGNALLING, PostgreSQL, {PARTITIONS} partitions"
-    )
+    stream = "INBOUND, signed" if args.service == "signalling" else "SIGNALLING"
+    partitions = listed_partitions(args.service)
+    print(f"{args.service}, {args.events} signals on {stream}, PostgreSQL, {partitions} partitions")
     print(f"{'run':<22}{'events/s':>10}{'seconds':>10}{'idle CPU %':>12}")
     for name, row in results.items():
         print(

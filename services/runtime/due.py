@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOProcessRecorder
 
 from services.runtime.sidetable import PostgresSideTable, SideTable, SQLiteSideTable
@@ -147,8 +147,21 @@ class SQLiteDueRecorder(DueQueries, SQLiteSideTable):
         return _stamp(moment)
 
 
+class PurgedMeanwhileError(IntegrityError):
+    """A recording continues an aggregate whose earlier events are gone: another instance
+    purged it after this one loaded it. Nothing is recorded; the batch is run again on what
+    is stored now."""
+
+
 class PostgresDueRecorder(DueQueries, PostgresSideTable):
-    """PostgreSQL with the due-at table (`<app>_due`, beside `<app>_events`)."""
+    """PostgreSQL with the due-at table (`<app>_due`, beside `<app>_events`).
+
+    A service with a due-at table has a tick that may purge an aggregate (a child's history
+    past its retention) while, on a service run on many instances, another instance records
+    events of that aggregate it loaded before the purge. The unique version catches a second
+    write of one version, not a write after the earlier ones were deleted: a recording
+    therefore checks, under the events table's write lock that `purge` takes too, that each
+    aggregate it continues still has the version before its first new one."""
 
     kwarg = DUE
     side_suffix = "_due"
@@ -158,6 +171,34 @@ class PostgresDueRecorder(DueQueries, PostgresSideTable):
         "due_at timestamptz NOT NULL, PRIMARY KEY (aggregate_id, what))",
         "CREATE INDEX IF NOT EXISTS {i} ON {t} (due_at)",
     )
+
+    def tables(self) -> dict[str, str]:
+        return super().tables() | {"e": self.events_table_name}
+
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        continued: dict[uuid.UUID | str, int] = {}
+        for stored in stored_events:
+            first = continued.get(stored.originator_id, stored.originator_version)
+            continued[stored.originator_id] = min(first, stored.originator_version)
+        before = [(i, v - 1) for i, v in continued.items() if v > 1]
+        if before:
+            # Raised here, before the inserts, the error rolls the transaction back (the
+            # inserts' own errors are kept and raised after it).
+            self._lock_table(curs)
+            curs.execute(
+                self.sql(
+                    "SELECT COUNT(*) AS found FROM {e} AS e JOIN unnest(%s::uuid[], "
+                    "%s::bigint[]) AS p(id, v) ON e.originator_id = p.id "
+                    "AND e.originator_version = p.v"
+                ),
+                ([i for i, _ in before], [v for _, v in before]),
+            )
+            row = curs.fetchone()
+            if row is None or row["found"] != len(before):
+                raise PurgedMeanwhileError("an aggregate recorded on was purged meanwhile")
+        super()._insert_events(curs, stored_events, **kwargs)
 
 
 RECORDERS: dict[str, type[Any]] = {

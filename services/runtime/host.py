@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 import structlog
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 from faststream._internal.middlewares import BaseMiddleware
 from faststream.message import StreamMessage
 from faststream.nats import NatsBroker, NatsRouter
@@ -41,7 +41,7 @@ from services.runtime.inbound import Limits, Refusal, admit
 from services.runtime.leases import Keeper, Leases
 from services.runtime.observe import Metrics, http_port, serve_http
 from services.runtime.outbox import OutboxRelay, Translate
-from services.runtime.partitions import instance_id, running_partitions
+from services.runtime.partitions import Partitioner, instance_id, running_partitions
 from services.runtime.partners import PartnerRegistry
 from services.runtime.receipts import batch_receipts, publish_receipts
 from services.runtime.replay import Replays, SharedReplayGuard
@@ -63,6 +63,8 @@ log = structlog.get_logger(__name__)
 
 # A partition's consumer records its position at least once per this many skipped messages.
 PARTITION_SKIPS_RECORDED = 1000
+# How often a batch or a tick is run again at once when another writer recorded first.
+CONFLICT_RETRIES = 3
 
 
 class DeliveryGapError(RuntimeError):
@@ -106,6 +108,8 @@ class ServiceContext:
     keeper: Keeper | None = None
     # Per partition's consumer, the other partitions' messages it skipped since it last recorded.
     skipped: dict[str, int] = field(default_factory=dict)
+    # The partition of each message, read once for all of this instance's partition consumers.
+    partitioners: dict[int, Partitioner] = field(default_factory=dict)
     # The nonces of the signed requests the service answered, shared by its instances
     # (services.runtime.replay); None for a service that answers none.
     replays: Replays | None = None
@@ -205,7 +209,13 @@ class ServiceContext:
         # A partition's consumer handles its own children's messages and records the rest as
         # seen (another instance's partition handles them, refusals and receipts included).
         through = max((m.metadata.sequence.stream for m in messages), default=0)
-        by_seq = {m.metadata.sequence.stream: m for m in messages if consumer.owns(m.data)}
+        partition = None
+        if consumer.partition is not None:
+            count = consumer.partitions
+            partition = self.partitioners.setdefault(count, Partitioner(count))
+        by_seq = {
+            m.metadata.sequence.stream: m for m in messages if consumer.owns(m.data, partition)
+        }
         if consumer.partition is not None and not by_seq and self._skip(consumer, len(messages)):
             return
         limits = Limits.of(self.settings)
@@ -225,7 +235,7 @@ class ServiceContext:
         try:
             # Through the batch's last message: a batch refused whole is recorded as seen too.
             started = time.perf_counter()
-            rejected = await self.call(self.application.process_batch, name, decoded, through)
+            start, rejected = await self._process(name, decoded, through)
             if self.metrics is not None:
                 self.metrics.batch_seconds.labels(name).observe(time.perf_counter() - started)
         except UnexpectedHandlerError as failure:
@@ -235,11 +245,37 @@ class ServiceContext:
         self.skipped.pop(name, None)
         await self._deadletter(by_seq, rejected)
         if consumer.stream is INBOUND and self.nc is not None:
-            # Every partner hears what became of what it published (after its dead letter).
+            # Every partner hears what became of what it published (after its dead letter),
+            # from whoever recorded it: what was recorded before this batch ran is not this
+            # batch's to answer (another instance of its partition answered it).
+            mine = {seq: msg for seq, msg in by_seq.items() if seq > start}
             await publish_receipts(
                 self.nc.jetstream(),
-                batch_receipts(self.service, by_seq, decoded, [*refused, *rejected]),
+                batch_receipts(self.service, mine, decoded, [*refused, *rejected]),
             )
+
+    async def _process(
+        self, name: str, decoded: list[tuple[int, Any]], through: int
+    ) -> tuple[int, list[tuple[int, Exception]]]:
+        """Record a batch; run it again at once on what is stored now when another writer
+        recorded an aggregate of it first (on many instances: the instance running the ticks,
+        or one that held the partition a moment ago). Nothing of a conflicting run is
+        recorded, so running it again is exact; a run that finds its batch recorded by the
+        other returns that position and records nothing."""
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            try:
+                result: tuple[int, list[tuple[int, Exception]]] = await self.call(
+                    self.application.process_new, name, decoded, through
+                )
+                return result
+            except IntegrityError as exc:
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                log.info(
+                    "batch_conflict_retried", consumer=name, error=type(exc).__name__,
+                    attempt=attempt,
+                )  # fmt: skip
+        raise AssertionError("unreachable")
 
     async def _deadletter(
         self, by_seq: dict[int, Msg], refused: Sequence[tuple[int, Refusal | Exception]]
@@ -384,7 +420,16 @@ async def run_ticks(spec: ServiceSpec, ctx: ServiceContext, watch: Watch | None 
     if tick is None:
         return
     while True:
-        await ctx.call(tick, ctx.application, datetime.now(UTC))
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            try:
+                await ctx.call(tick, ctx.application, datetime.now(UTC))
+                break
+            except IntegrityError:
+                # On many instances a partition's instance recorded on a due aggregate first:
+                # the tick runs again on what is stored now (nothing of it was recorded).
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                log.info("tick_conflict_retried", service=spec.name, attempt=attempt)
         if watch is not None:
             watch.ok()
         await asyncio.sleep(spec.tick_interval)

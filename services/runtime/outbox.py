@@ -104,6 +104,9 @@ class OutboxRelay:
         from the recorded position: what was published but not recorded goes again, with the
         same ids, and the server drops the copies.
         """
+        # Read the recorded position again: on many instances the relay may have run on
+        # another instance since this one last ran it (a duty handed over and back).
+        self._position = None
         while True:
             # Cleared before relaying, not after: a wake during a relay (a batch recorded
             # while the previous one was being published) must start the next relay at once.

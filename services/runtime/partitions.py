@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import yaml
@@ -45,8 +45,10 @@ def fnv1a_32(data: bytes) -> int:
     return value
 
 
+@lru_cache(maxsize=1 << 16)
 def partition_of_key(key: str, partitions: int) -> int:
-    """The partition of a child's pseudonym."""
+    """The partition of a child's pseudonym (remembered: the hash is a Python loop per byte,
+    and a child's messages come again and again)."""
     return fnv1a_32(key.encode()) % partitions
 
 
@@ -58,6 +60,35 @@ def partition_of(data: bytes, partitions: int) -> int:
     except (ValueError, AttributeError, RecursionError):
         return 0
     return partition_of_key(subject, partitions) if isinstance(subject, str) else 0
+
+
+class Partitioner:
+    """`partition_of` for the partition consumers of one instance, each message read once.
+
+    Every partition's consumer is handed every message of its stream, so an instance holding
+    k partitions was handed each message k times and read it whole (`json.loads`) each time
+    to skip it k-1 times. The partition is remembered by the message's bytes: the same bytes
+    are the same partition, whatever stream or sequence they came with, so what it answers is
+    `partition_of`'s, for every message (a cheaper read of the `subject` alone would differ
+    from it on some bytes that are no JSON, and instances of two versions would then both
+    skip such a message). The last `size` to `2 * size` messages are remembered: the k
+    consumers fetch the same messages at about the same time."""
+
+    def __init__(self, partitions: int, size: int = 2048) -> None:
+        self.partitions, self.size = partitions, size
+        self._new: dict[bytes, int] = {}
+        self._old: dict[bytes, int] = {}
+
+    def __call__(self, data: bytes) -> int:
+        found = self._new.get(data)
+        if found is None:
+            found = self._old.get(data)
+            if found is None:
+                found = partition_of(data, self.partitions)
+            if len(self._new) >= self.size:
+                self._old, self._new = self._new, {}
+            self._new[data] = found
+        return found
 
 
 class _Strict(BaseModel):

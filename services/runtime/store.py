@@ -355,32 +355,55 @@ class TrackedApplication(Application[uuid.UUID]):
         if ids:
             batch.preload(ids)
 
-    def purge(self, aggregate_id: uuid.UUID) -> None:
-        """Physically delete an aggregate's stored events (erasure; idempotent).
+    def purge(self, aggregate_id: uuid.UUID, version: int | None = None) -> bool:
+        """Physically delete an aggregate's stored events and its due rows (erasure;
+        idempotent); with `version`, only while that is still its last stored version
+        (whether it was purged: another instance may have recorded on it since it was loaded).
 
         Event stores are append-only by design; erasure is the exception the law makes. SQLite
         overwrites the deleted content (`secure_delete`); PostgreSQL's dead tuples go at the
-        next vacuum.
+        next vacuum. On PostgreSQL the purge takes the events table's write lock, as every
+        recording does, so a recording of the same aggregate is wholly before it or after it
+        (and one after it that continues the purged versions is refused:
+        `due.PurgedMeanwhileError`).
         """
-        recorders: list[Any] = [self.recorder]
+        recorder: Any = self.recorder
+        sqlite = self.factory.__class__.__module__.endswith("sqlite")
+        with recorder.datastore.transaction(commit=True) as cursor:
+            key: str | uuid.UUID
+            if sqlite:
+                cursor.execute("PRAGMA secure_delete = ON")
+                table, key, mark = recorder.events_table_name, aggregate_id.hex, "?"
+            else:
+                for statement in recorder.lock_table_statements:
+                    cursor.execute(statement)
+                schema = recorder.datastore.schema
+                table, key, mark = f"{schema}.{recorder.events_table_name}", aggregate_id, "%s"
+            if version is not None:
+                cursor.execute(
+                    f"SELECT MAX(originator_version) AS last FROM {table} "  # noqa: S608 - ours
+                    f"WHERE originator_id = {mark}",
+                    (key,),
+                )
+                row = cursor.fetchone()
+                if row is None or row["last"] != version:
+                    return False
+            cursor.execute(f"DELETE FROM {table} WHERE originator_id = {mark}", (key,))  # noqa: S608
+            if isinstance(recorder, due.DueQueries):
+                cursor.execute(
+                    recorder.sql("DELETE FROM {t} WHERE aggregate_id = %s"),
+                    (recorder.key(aggregate_id),),
+                )
         if self.snapshots is not None:  # snapshots hold the same state: they go too
-            recorders.append(self.snapshots.recorder)
-        for recorder in recorders:
-            table = recorder.events_table_name
-            with recorder.datastore.transaction(commit=True) as cursor:
-                if self.factory.__class__.__module__.endswith("sqlite"):
+            snapshots: Any = self.snapshots.recorder
+            with snapshots.datastore.transaction(commit=True) as cursor:
+                if sqlite:
                     cursor.execute("PRAGMA secure_delete = ON")
-                    cursor.execute(
-                        f"DELETE FROM {table} WHERE originator_id = ?",  # noqa: S608 - ours
-                        (aggregate_id.hex,),
-                    )
+                    table = snapshots.events_table_name
                 else:
-                    schema = recorder.datastore.schema
-                    cursor.execute(
-                        f"DELETE FROM {schema}.{table} WHERE originator_id = %s",  # noqa: S608
-                        (aggregate_id,),
-                    )
-        if self.scheduled:
+                    table = f"{snapshots.datastore.schema}.{snapshots.events_table_name}"
+                cursor.execute(f"DELETE FROM {table} WHERE originator_id = {mark}", (key,))  # noqa: S608
+        if self.scheduled and not isinstance(recorder, due.DueQueries):
             self.due_table.unschedule(aggregate_id)
         if self.handoff is not None:
             # What was recorded of it and not yet relayed goes no more (as read from the store).
@@ -388,6 +411,7 @@ class TrackedApplication(Application[uuid.UUID]):
         if self.repository.cache is not None:
             with contextlib.suppress(KeyError):
                 self.repository.cache.get(aggregate_id, evict=True)
+        return True
 
     def process_batch(
         self, tracking_name: str, items: Sequence[tuple[int, Any]], through: int | None = None
@@ -404,11 +428,19 @@ class TrackedApplication(Application[uuid.UUID]):
         raised as `UnexpectedHandlerError` naming its sequence (the caller dead-letters it after
         a bounded number of deliveries). Either way nothing of the batch is recorded.
         """
+        return self.process_new(tracking_name, items, through)[1]
+
+    def process_new(
+        self, tracking_name: str, items: Sequence[tuple[int, Any]], through: int | None = None
+    ) -> tuple[int, list[tuple[int, Exception]]]:
+        """`process_batch`, also returning the position recorded before: what is at or below
+        it was decided before (by this instance before a restart, or by another instance
+        that held the partition a moment ago), so its receipts are not this call's."""
         start = self.position(tracking_name)
         todo = [(seq, message) for seq, message in items if seq > start]
         last = max([through or 0, *(seq for seq, _ in todo)])
         if last <= start:
-            return []
+            return start, []
         batch = self.new_batch()
         self._preload(batch, [message for _, message in todo])
         refused: list[tuple[int, Exception]] = []
@@ -424,7 +456,7 @@ class TrackedApplication(Application[uuid.UUID]):
                 raise UnexpectedHandlerError(seq, exc) from exc
         tracking = Tracking(application_name=tracking_name, notification_id=last)
         self.record(tracking, *batch.aggregates, **batch.recording())
-        return refused
+        return start, refused
 
     def _record(self, processing_event: ProcessingEvent[uuid.UUID]) -> list[Recording[uuid.UUID]]:
         recordings = super()._record(processing_event)

@@ -116,9 +116,14 @@ class ConsumerSpec:
         """Every partition's part of this consumer."""
         return tuple(self.of_partition(n, partitions) for n in range(partitions))
 
-    def owns(self, data: bytes) -> bool:
-        """Whether a message is this consumer's to handle (every one, unless a partition)."""
-        return self.partition is None or partition_of(data, self.partitions) == self.partition
+    def owns(self, data: bytes, partition: Callable[[bytes], int] | None = None) -> bool:
+        """Whether a message is this consumer's to handle (every one, unless a partition);
+        `partition`: how its partition is read (by default `partition_of`)."""
+        if self.partition is None:
+            return True
+        if partition is None:
+            return partition_of(data, self.partitions) == self.partition
+        return partition(data) == self.partition
 
     def config(self, start_seq: int = 1) -> ConsumerConfig:
         """The consumer, delivering from stream sequence `start_seq` on."""

@@ -8,7 +8,7 @@ then on its child's plan once and in order (a withdrawal after the signal it wit
 plan equals its rebuild from the streams, every plan event the outbox relayed is on the PLAN
 stream once, and the killed instance's partitions are held by the two left.
 
-A service not made for more than one instance (signalling) refuses a second instance with a
+A service on one instance (signalling, unless asked for more) refuses a second instance with a
 clear error and keeps running; a stopped one hands over at once. A partner, and another
 service, cannot take or read a service's leases.
 """
@@ -21,7 +21,7 @@ import signal as signals
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from services.registry import SERVICES
 from services.runtime import nats_auth
 from services.runtime.host import health_subject, run_service
 from services.runtime.leases import AnotherInstanceError, Keeper, Leases, partition_lease
-from services.runtime.partitions import load_partitions, partition_of_key
+from services.runtime.partitions import env_prefix, load_partitions, partition_of_key
 from services.runtime.settings import Settings
 from services.runtime.store import store_env
 from services.runtime.streams import DEADLETTER, LEASES, PLAN, deadletter_subject, ensure_streams
@@ -92,18 +92,20 @@ def plan_events_of(n: int) -> list[CloudEvent[Any]]:
 
 
 class Instances:
-    """Instances of the integral plan as `ketenbus service integral-plan` processes."""
+    """Instances of a service (the integral plan) as `ketenbus service <service>` processes."""
 
-    def __init__(self, backbone: Backbone, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.backbone, self.monkeypatch = backbone, monkeypatch
+    def __init__(
+        self, backbone: Backbone, monkeypatch: pytest.MonkeyPatch, service: str = SERVICE
+    ) -> None:
+        self.backbone, self.monkeypatch, self.service = backbone, monkeypatch, service
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str) -> None:
-        self.monkeypatch.setenv("KETENBUS_INTEGRAL_PLAN_INSTANCE_ID", name)
+        self.monkeypatch.setenv(f"{env_prefix(self.service)}INSTANCE_ID", name)
         log = self.backbone.settings.log_dir / f"{name}.log"
         with log.open("ab") as out:
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "service", SERVICE],
+                [sys.executable, "-m", "services.cli", "service", self.service],
                 env=self.backbone.service_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -130,13 +132,13 @@ class Instances:
                 process.wait()
 
 
-async def holders(nc: NatsClient) -> dict[int, str]:
-    """Which instance holds each held partition of the integral plan."""
+async def holders(nc: NatsClient, service: str = SERVICE) -> dict[int, str]:
+    """Which instance holds each held partition of a service (the integral plan)."""
     kv = await nc.jetstream().key_value(LEASES.name)
     held = {}
-    for n in range(PARTITIONS):
+    for n in range(load_partitions().services[service].partitions):
         try:
-            entry = await kv.get(f"{SERVICE}.{partition_lease(n)}")
+            entry = await kv.get(f"{service}.{partition_lease(n)}")
         except nats.js.errors.KeyNotFoundError:
             continue
         held[n] = json.loads(entry.value or b"{}")["instance"]
@@ -169,8 +171,13 @@ async def publish(
         )
 
 
-class TestPartitionedIntegralPlan(StoreBackend):
+class PartitionedCase(StoreBackend):
+    """A partitioned service's instances (up to 3) on PostgreSQL and a nats-server of the
+    test's own under the registry's authorization, with short leases; stopped after the
+    test."""
+
     store = "postgres"
+    service = SERVICE
 
     @pytest.fixture
     def registry_settings(self, settings: Settings) -> Settings:
@@ -178,16 +185,27 @@ class TestPartitionedIntegralPlan(StoreBackend):
             update={"nats_auth": "registry", "lease_ttl": 3.0, "audit_witness_interval": 0}
         )
 
-    def test_three_instances_one_killed_mid_stream_record_every_event_once_in_order(
+    @pytest.fixture
+    def instances(
         self,
         registry_settings: Settings,
         start_backbone: StartBackbone,
         monkeypatch: pytest.MonkeyPatch,
+    ) -> Iterator[Instances]:
+        monkeypatch.setenv(f"{env_prefix(self.service)}INSTANCES", "3")
+        backbone = start_backbone(registry_settings, [], processes=True)
+        instances = Instances(backbone, monkeypatch, self.service)
+        try:
+            yield instances
+        finally:
+            instances.stop()
+
+
+class TestPartitionedIntegralPlan(PartitionedCase):
+    def test_three_instances_one_killed_mid_stream_record_every_event_once_in_order(
+        self, registry_settings: Settings, instances: Instances
     ) -> None:
-        settings = registry_settings
-        monkeypatch.setenv("KETENBUS_INTEGRAL_PLAN_INSTANCES", "3")
-        backbone = start_backbone(settings, [], processes=True)
-        instances = Instances(backbone, monkeypatch)
+        settings, backbone = registry_settings, instances.backbone
         per_child = {n: events_of(n) for n in range(CHILDREN + PLANS)}
         # Four waves of children: each child's three events within one wave, in order.
         waves = [list(range(w, CHILDREN + PLANS, 4)) for w in range(4)]
@@ -240,10 +258,7 @@ class TestPartitionedIntegralPlan(StoreBackend):
                 await party.close()
                 await watcher.close()
 
-        try:
-            asyncio.run(scenario())
-        finally:
-            instances.stop()
+        asyncio.run(scenario())
 
 
 async def _when(check: Any, nc: NatsClient, instances: set[str]) -> bool | None:
@@ -378,9 +393,10 @@ def test_a_childs_partition_is_the_one_nats_subject_mapping_gives_its_pseudonym(
 def test_a_second_instance_of_a_service_on_one_instance_refuses_to_start_and_the_first_runs_on(
     settings: Settings, nats_url: str
 ) -> None:
-    """Signalling is not partitioned: a second instance would re-create its durable consumer
-    under the first and the two would restart each other. It refuses, naming the first; the
-    first keeps answering; once the first stopped, the next starts at once."""
+    """Signalling on one instance (KETENBUS_SIGNALLING_INSTANCES unset): a second instance would
+    re-create its durable consumer under the first and the two would restart each other. It
+    refuses, naming the first; the first keeps answering; once the first stopped, the next
+    starts at once."""
     settings = settings.model_copy(update={"nats_url": nats_url, "audit_witness_interval": 0})
 
     async def scenario() -> str:
@@ -467,23 +483,23 @@ def test_ketenbus_service_beside_a_running_instance_exits_with_the_reason(
     settings: Settings, start_backbone: StartBackbone
 ) -> None:
     """As an operator runs it: `ketenbus service signalling` beside `up`'s signalling exits 1
-    with one line saying why; asked for two instances of a service that cannot have them, it
-    says so too."""
+    with one line saying why; asked for two instances of a service that cannot have them (the
+    handover, not in infra/partitions.yaml), it says so too."""
     backbone = start_backbone(settings, ["signalling"], processes=True)
     env = backbone.service_env()
     second = subprocess.run(
         [str(KETENBUS), "service", "signalling"], env=env, capture_output=True, timeout=300
     )
     more = subprocess.run(
-        [str(KETENBUS), "service", "signalling"],
-        env={**env, "KETENBUS_SIGNALLING_INSTANCES": "2"},
+        [str(KETENBUS), "service", "handover"],
+        env={**env, "KETENBUS_HANDOVER_INSTANCES": "2"},
         capture_output=True,
         timeout=300,
     )
     assert backbone.processes["signalling"].poll() is None
     assert (1, 1) == (second.returncode, more.returncode)
     assert "error: another instance of signalling is running" in second.stderr.decode()
-    assert "signalling cannot run on more than one instance" in more.stderr.decode()
+    assert "handover cannot run on more than one instance" in more.stderr.decode()
 
 
 def test_time_driven_work_runs_on_one_instance_and_moves_when_it_stops(

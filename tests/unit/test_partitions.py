@@ -4,11 +4,15 @@ infra/partitions.yaml and the store allow it."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.runtime.partitions import (
     NotPartitionedError,
+    Partitioner,
     fair_share,
     load_partitions,
     partition_of,
@@ -16,7 +20,12 @@ from services.runtime.partitions import (
     running_partitions,
 )
 from services.runtime.streams import PLAN_SIGNALLING
+from tests.events import SCHOOL, WIJKTEAM, handover_started, joined, match, signal
 from tests.integration.helpers import child
+
+
+def _envelope(subject: str) -> bytes:
+    return json.dumps({"specversion": "1.0", "subject": subject, "data": {}}).encode()
 
 
 def test_every_message_about_one_child_is_in_that_childs_partition() -> None:
@@ -67,9 +76,51 @@ def test_more_instances_of_a_listed_service_on_postgres_run_partitioned(
 def test_more_instances_of_a_service_not_listed_or_on_sqlite_are_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("KETENBUS_SIGNALLING_INSTANCES", "2")
+    monkeypatch.setenv("KETENBUS_HANDOVER_INSTANCES", "2")
     monkeypatch.setenv("KETENBUS_INTEGRAL_PLAN_INSTANCES", "2")
     with pytest.raises(NotPartitionedError, match="does not list it"):
-        running_partitions("signalling", "postgres", 0)
+        running_partitions("handover", "postgres", 0)
     with pytest.raises(NotPartitionedError, match="KETENBUS_STORE=postgres"):
         running_partitions("integral-plan", "sqlite", 6)
+
+
+def _corpus() -> list[bytes]:
+    """Real envelopes (a signal, a plan's events, a match, a dossier's start) about several
+    children, and bytes a partner could craft: no JSON, no subject, odd subjects, a subject
+    twice, escapes in the key."""
+    kids = [child(n) for n in range(8)]
+    at = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    real = [
+        e.to_bytes()
+        for kid in kids
+        for e in (
+            signal(SCHOOL, date(2026, 11, 2), kid),
+            joined(WIJKTEAM, SCHOOL, date(2026, 11, 2), kid),
+            match([SCHOOL, WIJKTEAM], at, kid),
+            handover_started(date(2027, 8, 1), date(2026, 11, 2), kid),
+        )
+    ]
+    crafted = [
+        b"{",
+        b"",
+        b'{"subject": 12}',
+        b'{"subject": "' + kids[0].encode() + b'", "subject": "' + kids[1].encode() + b'"}',
+        b'{"\\u0073ubject": "' + kids[2].encode() + b'"}',
+        b'{"data": {"subject": "' + kids[3].encode() + b'"}}',
+        b'{"subject": "' + kids[4].encode() + b'"',
+    ]
+    return real + crafted
+
+
+def test_an_instance_reads_every_message_in_the_partition_partition_of_gives_it() -> None:
+    corpus = _corpus()
+    partitioner = Partitioner(6, size=5)  # small: what it forgot is read again
+    # Each message as the instance's partition consumers see it: several times, interleaved.
+    seen = [partitioner(data) for _ in range(3) for data in corpus]
+    assert [partition_of(data, 6) for _ in range(3) for data in corpus] == seen
+
+
+@given(st.lists(st.binary(max_size=64) | st.builds(_envelope, st.text(max_size=40)), max_size=40))
+def test_remembered_partitions_are_partition_ofs_for_any_bytes(messages: list[bytes]) -> None:
+    partitioner = Partitioner(6, size=3)
+    assert [partition_of(m, 6) for m in messages * 2] == [partitioner(m) for m in messages * 2]

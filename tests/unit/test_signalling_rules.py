@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
+from eventsourcing.application import AggregateNotFoundError
 
 from ketenbus_contracts.envelope import CloudEvent
 from ketenbus_contracts.purposes import Purpose
@@ -47,6 +48,10 @@ from services.integral_plan.application import IntegralPlanApplication
 from services.integral_plan.domain import signalling_seen_by
 from services.policy.loading import load_register
 from services.runtime.outbox import outbound_event_id
+from services.runtime.partitions import NotPartitionedError
+from services.runtime.partners import PartnerRegistry
+from services.runtime.settings import Settings
+from services.signalling import bootstrap as signalling_bootstrap
 from services.signalling.application import (
     AgeBandRequiredError,
     RoleNotAllowedError,
@@ -56,6 +61,7 @@ from services.signalling.application import (
 )
 from services.signalling.domain import (
     ChildDeceasedError,
+    HouseholdSignals,
     NotAPartyError,
     NotTheSignallerError,
     UnknownMatchError,
@@ -356,6 +362,30 @@ def test_a_withdrawn_signal_ends_the_household_match() -> None:
     h.feed(withdraw(first))
 
     assert h.app.household_of(HOUSEHOLD).match is None
+
+
+def test_without_household_matching_a_withdrawal_records_nothing_for_the_household() -> None:
+    """A household's signals span children in different partitions: off, a signal naming a
+    household leaves no aggregate of it for two instances to write."""
+    h = Harness()
+    first = signal(SCHOOL, household=HOUSEHOLD)
+    h.feed(first)
+
+    h.feed(withdraw(first))
+
+    with pytest.raises(AggregateNotFoundError):
+        h.app.repository.get(HouseholdSignals.create_id(HOUSEHOLD))
+
+
+def test_household_matching_keeps_signalling_on_one_instance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(signalling_bootstrap, "load_rules", lambda *_: household_rules())
+    assert signalling_bootstrap._needs(Settings(), PartnerRegistry([]))["rules"]
+
+    monkeypatch.setenv("KETENBUS_SIGNALLING_INSTANCES", "2")
+    with pytest.raises(NotPartitionedError, match="household matching"):
+        signalling_bootstrap._needs(Settings(), PartnerRegistry([]))
 
 
 def test_an_attendance_signal_from_leerplicht_counts_for_matching() -> None:
