@@ -18,6 +18,7 @@ which sections were removed.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import uuid
 import warnings
@@ -97,28 +98,41 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-# The protected header of every feed signature (the same for all: encoded once).
-_FEED_HEADER = _b64(
-    json.dumps(
-        {"alg": SIGNING_ALG, "kid": signing_kid(FEED_SIGNER), "typ": FEED_SIGNATURE_TYP},
-        separators=(",", ":"),
-    ).encode()
-)
+@functools.lru_cache(maxsize=16)
+def _feed_header(kid: str) -> str:
+    """The protected header of every feed signature made with key `kid` (encoded once)."""
+    header = {"alg": SIGNING_ALG, "kid": kid, "typ": FEED_SIGNATURE_TYP}
+    return _b64(json.dumps(header, separators=(",", ":")).encode())
 
 
 def sign_feed_entry(body: bytes, keys: PartnerKeys) -> str:
-    """The feed's detached JWS (compact, `header..signature`) over the entry's body bytes.
+    """The feed's detached JWS (compact, `header..signature`) over the entry's body bytes,
+    with its current key (its `kid` in the header: `feed#sig`, after a rotation `feed#sig-2`).
 
     Built directly (RFC 7515: the signature is over `<header>.<base64url(body)>`): the same
     token joserfc makes, without its per-call overhead, since the feed signs every copy.
     """
     if keys.partner != FEED_SIGNER:
         raise SignatureError("only the feed signs feed entries")
-    signing_input = f"{_FEED_HEADER}.{_b64(body)}".encode()
+    header = _feed_header(str(keys.signing.kid or signing_kid(FEED_SIGNER)))
+    signing_input = f"{header}.{_b64(body)}".encode()
     private = keys.signing.private_key
     if not isinstance(private, Ed25519PrivateKey):
         raise SignatureError("the feed's signing key is not an Ed25519 private key")
-    return f"{_FEED_HEADER}..{_b64(private.sign(signing_input))}"
+    return f"{header}..{_b64(private.sign(signing_input))}"
+
+
+def feed_signature_kid(headers: Mapping[str, str] | None) -> str | None:
+    """The key id a feed entry's signature names (None when it has no readable one): a reader
+    that does not know it reads the feed's keys again (the feed rotated its key)."""
+    signature = (headers or {}).get(FEED_SIGNATURE_HEADER, "")
+    head = signature.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except ValueError:
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
 
 
 def verify_feed_entry(
@@ -140,14 +154,15 @@ def verify_feed_entry(
         header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
     except ValueError:
         raise ForgedSignatureError("the feed signature has no readable header") from None
-    if not isinstance(header, dict) or header.get("kid") != signing_kid(FEED_SIGNER):
+    # The feed's current key or one it used before a rotation, until retired.
+    kid = header.get("kid") if isinstance(header, dict) else None
+    key = feed_keys.verification_keys().get(kid) if isinstance(kid, str) else None
+    if key is None:
         raise ForgedSignatureError("the feed entry is signed with another key than the feed's")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "EdDSA is deprecated" (still accepted)
-            jws.deserialize_compact(
-                signature, feed_keys.signing, payload=body, algorithms=list(ACCEPTED_ALGS)
-            )
+            jws.deserialize_compact(signature, key, payload=body, algorithms=list(ACCEPTED_ALGS))
     except (JoseError, ValueError):
         raise ForgedSignatureError(
             "the feed signature does not verify: altered or forged"

@@ -39,7 +39,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
@@ -513,43 +513,88 @@ def check_sealed(event: CloudEvent[Any]) -> None:
 
 @dataclass(frozen=True)
 class PartnerKeys:
-    """A partner's two key pairs (private parts only where the partner itself holds them)."""
+    """A partner's two key pairs (private parts only where the partner itself holds them).
+
+    `older`: key pairs it used before a rotation, kept until retired, so that what was signed
+    or sealed to them still verifies and opens. In a JWK Set the first Ed25519 and the first
+    X25519 key are the current ones, the rest older.
+    """
 
     partner: str
     signing: OKPKey
     encryption: OKPKey
+    older: tuple[OKPKey, ...] = ()
 
     @classmethod
-    def generate(cls, partner: str) -> PartnerKeys:
+    def generate(cls, partner: str, generation: int = 1) -> PartnerKeys:
+        """A fresh pair; a rotated one's kids name its generation (`kluis#sig-2`)."""
+        suffix = "" if generation == 1 else f"-{generation}"
         return cls(
             partner,
-            OKPKey.generate_key("Ed25519", parameters={"kid": f"{partner}#sig", "use": "sig"}),
-            OKPKey.generate_key("X25519", parameters={"kid": f"{partner}#enc", "use": "enc"}),
+            OKPKey.generate_key(
+                "Ed25519", parameters={"kid": f"{partner}#sig{suffix}", "use": "sig"}
+            ),
+            OKPKey.generate_key(
+                "X25519", parameters={"kid": f"{partner}#enc{suffix}", "use": "enc"}
+            ),
         )
 
     def to_jwks(self, *, private: bool) -> dict[str, Any]:
-        """A JWK Set with both keys (public parts only unless `private`)."""
-        return {
-            "keys": [
-                self.signing.as_dict(private=private),
-                self.encryption.as_dict(private=private),
-            ]
-        }
+        """A JWK Set with every key, the current ones first (public parts only unless
+        `private`)."""
+        keys = (self.signing, self.encryption, *self.older)
+        return {"keys": [key.as_dict(private=private) for key in keys]}
 
     @classmethod
     def from_jwks(cls, partner: str, jwks: Mapping[str, Any]) -> PartnerKeys:
-        by_curve = {key.get("crv"): key for key in jwks.get("keys", [])}
+        current: dict[str, OKPKey] = {}
+        older: list[OKPKey] = []
+        for entry in jwks.get("keys", []):
+            curve = entry.get("crv")
+            if curve not in ("Ed25519", "X25519"):
+                continue
+            key = OKPKey.import_key(dict(entry))
+            if curve in current:
+                older.append(key)
+            else:
+                current[curve] = key
         try:
-            return cls(
-                partner,
-                OKPKey.import_key(dict(by_curve["Ed25519"])),
-                OKPKey.import_key(dict(by_curve["X25519"])),
-            )
+            return cls(partner, current["Ed25519"], current["X25519"], tuple(older))
         except KeyError as exc:
             raise SealingError(f"keys of {partner} lack a {exc.args[0]} key") from None
 
     def public(self) -> PartnerKeys:
         return PartnerKeys.from_jwks(self.partner, self.to_jwks(private=False))
+
+    @property
+    def generation(self) -> int:
+        """The current pair's generation (1 before any rotation)."""
+        _, _, suffix = str(self.signing.kid or "").partition("#sig-")
+        return int(suffix) if suffix.isdigit() else 1
+
+    def rotated(self) -> PartnerKeys:
+        """A new current pair of the next generation, this one (and the older) kept."""
+        fresh = PartnerKeys.generate(self.partner, self.generation + 1)
+        return PartnerKeys(
+            self.partner,
+            fresh.signing,
+            fresh.encryption,
+            (self.signing, self.encryption, *self.older),
+        )
+
+    def retired(self) -> PartnerKeys:
+        """The current pair alone: what was signed or sealed to the older no longer counts."""
+        return PartnerKeys(self.partner, self.signing, self.encryption)
+
+    def verification_keys(self) -> dict[str, OKPKey]:
+        """Every Ed25519 key, current first, by kid."""
+        keys = (self.signing, *self.older)
+        return {str(k.kid): k for k in keys if k.as_dict().get("crv") == "Ed25519"}
+
+    def decryption_keys(self) -> tuple[OKPKey, ...]:
+        """Every X25519 key, current first: what was sealed to any of them opens."""
+        keys = (self.encryption, *self.older)
+        return tuple(k for k in keys if k.as_dict().get("crv") == "X25519")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -895,18 +940,24 @@ def encrypt_to(section: Mapping[str, Any], recipient: OKPKey) -> str:
     return jwe.encrypt_compact(header, plaintext, recipient, algorithms=_DELIVERY_ALGS)
 
 
-def decrypt_from(token: str, private: OKPKey, *, max_length: int | None = None) -> dict[str, Any]:
+def decrypt_from(
+    token: str, private: OKPKey | Sequence[OKPKey], *, max_length: int | None = None
+) -> dict[str, Any]:
     """Open a section encrypted with `encrypt_to` (kluis side; `max_length` raises joserfc's
-    default ciphertext limit of 64 kB for a service that takes batches)."""
+    default ciphertext limit of 64 kB for a service that takes batches). `private`: one key, or
+    the current and the older ones of a rotation (`PartnerKeys.decryption_keys`), tried in turn."""
     registry = jwe.JWERegistry(algorithms=_DELIVERY_ALGS)
     if max_length is not None:
         registry.max_ciphertext_length = max_length
-    try:
-        plaintext = jwe.decrypt_compact(token, private, registry=registry).plaintext
-    except JoseError:
-        raise KluisProtocolError(
-            "invalid-request", "the section is not encrypted to kluis"
-        ) from None
+    plaintext: bytes | None = None
+    for key in [private] if isinstance(private, OKPKey) else private:
+        try:
+            plaintext = jwe.decrypt_compact(token, key, registry=registry).plaintext
+            break
+        except JoseError:
+            continue
+    else:
+        raise KluisProtocolError("invalid-request", "the section is not encrypted to kluis")
     opened = json.loads(plaintext or b"null")
     if not isinstance(opened, dict):
         raise KluisProtocolError("invalid-request", "the section is not a JSON object")

@@ -10,7 +10,12 @@ read the feed (`feed.read_feed`), hand over attachments (`attachments`). It depe
 from ketenbus_partner.connect import connect_partner
 from ketenbus_partner.feed import FeedItem, read_feed
 from ketenbus_partner.keyring import KeyRefusedError, Keyring
-from ketenbus_partner.keys import load_or_create_partner_keys, load_public_keys
+from ketenbus_partner.keys import (
+    SignerKeySource,
+    fetch_signer_keys,
+    load_or_create_partner_keys,
+    load_public_keys,
+)
 from ketenbus_partner.pseudonyms import PseudonymClient
 from ketenbus_partner.publish import publish_signed, signed_message
 
@@ -19,7 +24,9 @@ __all__ = [
     "KeyRefusedError",
     "Keyring",
     "PseudonymClient",
+    "SignerKeySource",
     "connect_partner",
+    "fetch_signer_keys",
     "load_or_create_partner_keys",
     "load_public_keys",
     "publish_signed",

@@ -74,12 +74,32 @@ def load_or_create_partner_keys(data_dir: Path, partner: str) -> PartnerKeys:
     return keys
 
 
+def store_partner_keys(data_dir: Path, keys: PartnerKeys) -> None:
+    """Replace the partner's key pairs in the data dir (private 0600, and public), each file
+    whole or not at all: a signer's rotation (services.runtime.signers)."""
+    for path, jwks, mode in (
+        (private_keys_path(data_dir, keys.partner), keys.to_jwks(private=True), 0o600),
+        (public_keys_path(data_dir, keys.partner), keys.to_jwks(private=False), 0o644),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(jwks, handle)
+        tmp.replace(path)
+
+
 def load_public_keys(data_dir: Path, partner: str) -> PartnerKeys | None:
     """The public keys `partner` published in the data dir (None before it did)."""
     path = public_keys_path(data_dir, partner)
     if not path.exists():
         return None
     return PartnerKeys.from_jwks(partner, json.loads(path.read_text()))
+
+
+def key_ids(keys: PartnerKeys) -> set[str]:
+    """The kids of every key in the set, the older ones of a rotation too."""
+    return {str(k.kid) for k in (keys.signing, keys.encryption, *keys.older)}
 
 
 def signer_key_subject(signer: str) -> str:
@@ -127,6 +147,13 @@ class SignerKeySource:
         self.ttl = ttl
         self._clock = clock
         self._shared: tuple[PartnerKeys, float] | None = None
+
+    async def having(self, kid: str | None) -> PartnerKeys | None:
+        """The signer's keys, read again at once when none of them is `kid` (rotated)."""
+        keys = await self.get()
+        if keys is not None and kid is not None and kid not in key_ids(keys):
+            keys = await self.get(refresh=True)
+        return keys
 
     async def get(self, *, refresh: bool = False) -> PartnerKeys | None:
         if self._shared is not None and not refresh and self._shared[1] > self._clock():

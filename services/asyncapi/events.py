@@ -193,9 +193,10 @@ def header_schemas() -> dict[str, dict[str, Any]]:
                 "pattern": DETACHED_JWS_PATTERN,
                 "description": (
                     "The feed's JWS with detached payload over the body bytes exactly as "
-                    f"received: Ed25519, `kid` `{FEED_SIGNER}#sig`, `typ` "
-                    f"`{FEED_SIGNATURE_TYP}`; verify with the public key of the "
-                    f"`{FEED_SIGNER}` entry of the partner registry. A copy's own "
+                    f"received: Ed25519, `kid` `{FEED_SIGNER}#sig` (after a rotation "
+                    f"`{FEED_SIGNER}#sig-<n>`), `typ` `{FEED_SIGNATURE_TYP}`; verify with the "
+                    f"key of that kid in the `{FEED_SIGNER}` entry of the bucket "
+                    "`ketenbus-signers` (read it again for a kid it does not have). A copy's own "
                     f"`{SIGNATURE_FIELD}` is its source's and no longer covers a copy from "
                     "which sections were removed."
                 ),

@@ -79,4 +79,7 @@ def domain_commands() -> list[tuple[str, typer.Typer]]:
     from services.cli.audit import app as audit
 
     commands.append(("audit", audit))
+    from services.cli.keys import app as keys
+
+    commands.append(("keys", keys))
     return commands

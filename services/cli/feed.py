@@ -27,7 +27,7 @@ def feed(
 ) -> None:
     """Read PARTNER's own feed (its children's events and its receipts): print the entries and
     acknowledge them; with --follow, keep reading."""
-    from ketenbus_contracts.feed import FEED_SIGNER
+    from ketenbus_contracts.feed import FEED_SIGNER, feed_signature_kid
     from ketenbus_partner.feed import feed_line, read_feed
     from ketenbus_partner.keys import SignerKeySource
     from services.cli.kit import backbone_url, settings_for
@@ -42,7 +42,8 @@ def feed(
             # The feed's key as the backbone shares it, else this data dir's.
             feed_keys = SignerKeySource(nc, FEED_SIGNER, settings.data_dir)
             async for item in read_feed(nc, as_partner, follow=follow):
-                typer.echo(feed_line(item, await feed_keys.get()))
+                kid = feed_signature_kid(item.headers)  # one the feed rotated to: read again
+                typer.echo(feed_line(item, await feed_keys.having(kid)))
         finally:
             await nc.close()
 

@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ketenbus_contracts.feed import FEED_SIGNER, sign_feed_entry
 from ketenbus_contracts.purposes import Purpose
-from ketenbus_partner.keys import load_or_create_partner_keys
 from services.feed.application import FeedApplication
 from services.feed.domain import Audience, FeedRules
 from services.feed.handlers import CONSUMES, publishers
@@ -19,6 +18,7 @@ from services.policy.loading import REGISTER_PATH, RELATIONS_PATH, load_register
 from services.runtime.partners import PartnerRegistry
 from services.runtime.service import Service
 from services.runtime.settings import Settings
+from services.runtime.signers import OwnKeys
 from services.runtime.streams import FEED
 
 FEED_RULES_PATH = INFRA_DIR / "feed.yaml"
@@ -63,10 +63,10 @@ def load_rules(
 
 
 def _needs(settings: Settings, registry: PartnerRegistry) -> dict[str, Any]:
-    keys = load_or_create_partner_keys(settings.data_dir, FEED_SIGNER)
+    own = OwnKeys(settings.data_dir, FEED_SIGNER)  # a rotation is taken in within a second
     return {
         "rules": load_rules(partners=registry),
-        "sign": lambda body: sign_feed_entry(body, keys),
+        "sign": lambda body: sign_feed_entry(body, own.current()),
     }
 
 

@@ -111,7 +111,8 @@ def publishers(router: NatsRouter, ctx: ServiceContext | None) -> None:
             "the handover's dossier `data.sections` go for a partner that may not hold "
             "`handover`; every remaining JWE is as it was, bound to the same event id. "
             "`Nats-Msg-Id` = `<event id>:<partner>`; header `Ketenbus-Feed-Signature`: the "
-            "feed's JWS (Ed25519, kid `feed#sig`) with the body bytes as detached payload."
+            "feed's JWS (Ed25519, kid `feed#sig`, after a rotation `feed#sig-<n>`) with the "
+            "body bytes as detached payload."
         ),
     )
     router.publisher(

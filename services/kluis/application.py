@@ -389,7 +389,7 @@ class KluisApplication(RequestDesk[PartnerRegistry]):
             raise KluisProtocolError("invalid-request", "seal items need their sections")
         try:
             opened = BatchSections.model_validate(
-                decrypt_from(request.sections, self.own_keys.encryption, max_length=MAX_BATCH_BYTES)
+                decrypt_from(request.sections, self.decryption_keys(), max_length=MAX_BATCH_BYTES)
             ).sections
         except ValueError:  # a ValidationError included
             raise KluisProtocolError("invalid-request", "the sections do not match") from None
@@ -464,7 +464,7 @@ class KluisApplication(RequestDesk[PartnerRegistry]):
         )
 
     def _seal(self, request: SealRequest) -> KluisAnswer:
-        section = decrypt_from(request.section, self.own_keys.encryption)
+        section = decrypt_from(request.section, self.decryption_keys())
         data_key = self.keystore.sealing_key(request.child, request.purpose, request.scope)
         token = seal(section, key=data_key.key, kid=data_key.kid, event_id=request.event_id)
         return KluisAnswer(ok=True, kid=data_key.kid, token=token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ketenbus_contracts.privacy import ChildErased
-from ketenbus_partner.keys import KLUIS_PARTNER_ID, load_or_create_partner_keys
+from ketenbus_partner.keys import KLUIS_PARTNER_ID
 from services.kluis.application import KluisApplication
 from services.kluis.handlers import ANSWERS, CONSUMES
 from services.kluis.keystore import Keystore
@@ -15,6 +15,7 @@ from services.policy.loading import REGISTER_PATH, load_register, load_relations
 from services.runtime.partners import PartnerRegistry
 from services.runtime.service import Service, Translation
 from services.runtime.settings import Settings
+from services.runtime.signers import OwnKeys
 
 
 def _needs(settings: Settings, registry: PartnerRegistry) -> dict[str, Any]:
@@ -24,7 +25,7 @@ def _needs(settings: Settings, registry: PartnerRegistry) -> dict[str, Any]:
         "rules": load_relations(),
         "directory": registry,
         "keystore": Keystore.open(settings, master_key(settings)),
-        "own_keys": load_or_create_partner_keys(settings.data_dir, KLUIS_PARTNER_ID),
+        "own_keys": OwnKeys(settings.data_dir, KLUIS_PARTNER_ID),  # a rotation is taken in
         "retention_interval": settings.kluis_retention_interval,
     }
 

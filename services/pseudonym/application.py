@@ -149,7 +149,7 @@ class PseudonymApplication(RequestDesk[RequesterDirectory]):
         try:
             opened = SealedIdentifiers.model_validate(
                 decrypt_from(
-                    request.identifiers, self.own_keys.encryption, max_length=MAX_REQUEST_BYTES
+                    request.identifiers, self.decryption_keys(), max_length=MAX_REQUEST_BYTES
                 )
             )
         except (KluisProtocolError, ValidationError, ValueError):

@@ -20,7 +20,6 @@ from ketenbus_contracts.pseudonym import (
     Pseudonymiser,
     SecretPseudonymiser,
 )
-from ketenbus_partner.keys import load_or_create_partner_keys
 from services.pseudonym.application import PseudonymApplication
 from services.pseudonym.handlers import ANSWERS
 from services.pseudonym.policy import RequesterDirectory, load_policy
@@ -29,6 +28,7 @@ from services.runtime.partners import PartnerRegistry
 from services.runtime.secrets import load_or_create_secret
 from services.runtime.service import Service
 from services.runtime.settings import Settings
+from services.runtime.signers import OwnKeys
 
 log = structlog.get_logger(__name__)
 
@@ -86,7 +86,7 @@ def _needs(settings: Settings, registry: PartnerRegistry) -> dict[str, Any]:
         "policy": load_policy(),
         "directory": RequesterDirectory(registry),
         "pseudonymiser": pseudonymiser(settings),
-        "own_keys": load_or_create_partner_keys(settings.data_dir, PSEUDONYM_SERVICE),
+        "own_keys": OwnKeys(settings.data_dir, PSEUDONYM_SERVICE),  # a rotation is taken in
     }
 
 

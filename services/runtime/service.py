@@ -21,6 +21,7 @@ from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar, cast, get_type_hints
 
 from faststream.nats import NatsMessage, NatsRouter
+from joserfc.jwk import OKPKey
 from nats.aio.msg import Msg
 from pydantic import BaseModel, SkipValidation, TypeAdapter
 
@@ -40,6 +41,7 @@ from services.runtime.partitions import listed_partitions
 from services.runtime.partners import PartnerRegistry
 from services.runtime.replay import ReplayGuard, Replays
 from services.runtime.settings import Settings, tick_interval
+from services.runtime.signers import OwnKeys
 from services.runtime.store import Batch, Clock, Inbound, TrackedApplication, store_env, utcnow
 from services.runtime.streams import (
     ARRANGEMENTS,
@@ -232,15 +234,29 @@ class RequestDesk(ServiceApplication, Generic[Directory]):
         clock: Clock = utcnow,
         *,
         directory: Directory,
-        own_keys: PartnerKeys,
+        own_keys: PartnerKeys | OwnKeys,
         inbound: Inbound | None = None,
     ) -> None:
         super().__init__(env, clock, inbound=inbound)
         self.directory = directory
-        self.own_keys = own_keys
+        self._own_keys = own_keys
         # In memory until its running service gives it the shared guard (its instances' own
         # bucket, kept over a restart: services.runtime.replay); checked in the store thread.
         self.replays: Replays = ReplayGuard(MAX_REQUEST_SKEW_SECONDS)
+
+    @property
+    def own_keys(self) -> PartnerKeys:
+        """Its key pairs, as its data directory has them now (a rotation is taken in)."""
+        own = self._own_keys
+        return own.current() if isinstance(own, OwnKeys) else own
+
+    def decryption_keys(self) -> tuple[OKPKey, ...]:
+        """Every X25519 key what is sealed to it may be sealed to: the current one, those
+        kept from before a rotation, and, for a key rotated a moment ago, a fresh look."""
+        own = self._own_keys
+        if isinstance(own, OwnKeys):
+            return own.current(now=True).decryption_keys()
+        return own.decryption_keys()
 
 
 class Keyed(Protocol[A_co]):

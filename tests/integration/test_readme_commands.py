@@ -546,6 +546,33 @@ def case_notificaties_abonnementen(b: Backbone, tmp: Path) -> None:
     assert 0 == run(b.data_dir, "notificaties", "abonnementen").code
 
 
+# A signal on a child new to the school: kluis seals its sections (the school holds no key).
+REGISTER_NEW_CHILD = (
+    *("signal", "register", "--as", SCHOOL, "--role", "ib-er", "--contact", "ib-er"),
+    *("--concern", "sociaal-emotioneel", "--age-band", "4-11", "--child", "q" * 32),
+)
+
+
+def case_keys_rotate(b: Backbone, tmp: Path) -> None:
+    result = run(b.data_dir, "keys", "rotate", "kluis")
+    unknown = run(b.data_dir, "keys", "rotate", "school")
+    assert (0, True) == (result.code, result.out.startswith("rotated kluis: current kluis#sig-")), (
+        result.err
+    )
+    assert (2, "error: no signer 'school': one of kluis, feed, pseudonym") == one_line(unknown)
+    # The running kluis opens what is sealed to its new key: a first signal sealed by kluis.
+    registered = run(b.data_dir, *REGISTER_NEW_CHILD)
+    assert 0 == registered.code, registered.err
+
+
+def case_keys_retire(b: Backbone, tmp: Path) -> None:
+    result = run(b.data_dir, "keys", "retire", "kluis")
+    assert (0, True) == (
+        result.code,
+        result.out.startswith("retired the older keys of kluis: current kluis#sig"),
+    ), result.err
+
+
 CASES = {
     "up": case_up,
     "service": case_service,
@@ -590,6 +617,8 @@ CASES = {
     "audit replay": case_audit_replay,
     "audit export-ldv": case_audit_export_ldv,
     "audit nats-config": case_audit_nats_config,
+    "keys rotate": case_keys_rotate,
+    "keys retire": case_keys_retire,
     "notificaties abonneer": case_notificaties_abonneer,
     "notificaties abonnementen": case_notificaties_abonnementen,
     "notificaties run": case_notificaties_run,

@@ -1,0 +1,153 @@
+"""A signer's key rotation without NATS: the key sets a rotation and a retirement make, what a
+signer starting on the bucket's entry accepts (finishing its own rotation or retirement, never
+a stale copy), its own keys taken in when the file changes, readers reading again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+from ketenbus_contracts.feed import sign_feed_entry, verify_feed_entry
+from ketenbus_contracts.sealing import KluisProtocolError, PartnerKeys, decrypt_from, encrypt_to
+from ketenbus_contracts.signing import ForgedSignatureError
+from ketenbus_partner.keys import store_partner_keys
+from services.runtime.signers import OwnKeys, SignerKeyMismatchError, SignerKeys
+
+
+class FakeBucket:
+    """The calls SignerKeys makes on a key-value bucket, in memory."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[bytes, int]] = {}
+        self.gets = 0
+
+    def _put(self, key: str, value: bytes) -> int:
+        revision = 1 + max((r for _, r in self.entries.values()), default=0)
+        self.entries[key] = (value, revision)
+        return revision
+
+    async def create(self, key: str, value: bytes) -> int:
+        if key in self.entries:
+            raise KeyWrongLastSequenceError()
+        return self._put(key, value)
+
+    async def update(self, key: str, value: bytes, last: int) -> int:
+        if self.entries[key][1] != last:
+            raise KeyWrongLastSequenceError()
+        return self._put(key, value)
+
+    async def get(self, key: str) -> Any:
+        self.gets += 1
+        if key not in self.entries:
+            raise KeyNotFoundError()
+        value, revision = self.entries[key]
+        return SimpleNamespace(value=value, revision=revision)
+
+    def keys_of(self, key: str) -> dict[str, Any]:
+        return dict(json.loads(self.entries[key][0]))
+
+
+def started(bucket: FakeBucket, own: PartnerKeys) -> str:
+    """What a signer starting with `own` makes of the bucket's entry: 'ok' or the error."""
+    try:
+        asyncio.run(SignerKeys(bucket).publish(own))  # type: ignore[arg-type]
+    except SignerKeyMismatchError:
+        return "mismatch"
+    return "ok"
+
+
+def test_a_rotation_keeps_the_old_pair_and_a_retirement_drops_it() -> None:
+    old = PartnerKeys.generate("kluis")
+    rotated = old.rotated()
+    sealed_to_old = encrypt_to({"n": 1}, old.public().encryption)
+
+    assert ("kluis#sig-2", "kluis#enc-2", 2) == (
+        rotated.signing.kid,
+        rotated.encryption.kid,
+        rotated.generation,
+    )
+    assert {"n": 1} == decrypt_from(sealed_to_old, rotated.decryption_keys())
+    assert rotated.to_jwks(private=True) == PartnerKeys.from_jwks(
+        "kluis", rotated.to_jwks(private=True)
+    ).to_jwks(private=True)
+    assert ["kluis#sig-3", "kluis#sig-2", "kluis#sig"] == list(
+        rotated.rotated().verification_keys()
+    )
+    with pytest.raises(KluisProtocolError, match="not encrypted to kluis"):
+        decrypt_from(sealed_to_old, rotated.retired().decryption_keys())
+
+
+def test_a_feed_copy_signed_before_the_rotation_verifies_until_the_old_key_is_retired() -> None:
+    old = PartnerKeys.generate("feed")
+    rotated = old.rotated()
+    before = {"Ketenbus-Feed-Signature": sign_feed_entry(b"copy", old)}
+    after = {"Ketenbus-Feed-Signature": sign_feed_entry(b"copy", rotated)}
+
+    verify_feed_entry(b"copy", before, rotated.public())
+    verify_feed_entry(b"copy", after, rotated.public())
+    with pytest.raises(ForgedSignatureError, match="another key"):
+        verify_feed_entry(b"copy", after, old.public())  # a reader that did not read again
+    with pytest.raises(ForgedSignatureError, match="another key"):
+        verify_feed_entry(b"copy", before, rotated.retired().public())
+
+
+def test_a_signer_starting_on_its_own_unfinished_rotation_or_retirement_completes_it() -> None:
+    old = PartnerKeys.generate("kluis")
+    rotated, bucket = old.rotated(), FakeBucket()
+    assert "ok" == started(bucket, old)
+
+    assert "ok" == started(bucket, rotated)  # its file was written, the bucket not yet
+    assert rotated.to_jwks(private=False) == bucket.keys_of("kluis")
+    assert "ok" == started(bucket, rotated.retired())
+    assert rotated.retired().to_jwks(private=False) == bucket.keys_of("kluis")
+
+
+def test_a_signer_starting_with_a_stale_copy_of_its_keys_is_refused() -> None:
+    old = PartnerKeys.generate("kluis")
+    rotated, bucket = old.rotated(), FakeBucket()
+    asyncio.run(SignerKeys(bucket).publish(rotated.retired()))  # type: ignore[arg-type]
+
+    assert "mismatch" == started(bucket, old)  # a host that missed the rotation
+    assert "mismatch" == started(bucket, rotated)  # a copy from before the retirement
+    assert "mismatch" == started(bucket, PartnerKeys.generate("kluis"))
+    assert rotated.retired().to_jwks(private=False) == bucket.keys_of("kluis")
+
+
+def test_a_running_signer_takes_its_rotated_keys_in_when_its_file_changes(tmp_path: Path) -> None:
+    now = [0.0]
+    own = OwnKeys(tmp_path, "feed", period=1.0, clock=lambda: now[0])
+    first = own.current()
+    store_partner_keys(tmp_path, first.rotated())
+
+    soon = own.current()  # within the period: not looked at yet
+    now[0] = 1.0
+    later = own.current()
+
+    assert ("feed#sig", "feed#sig-2") == (soon.signing.kid, later.signing.kid)
+    assert ["feed#enc-2", "feed#enc"] == [k.kid for k in own.current(now=True).decryption_keys()]
+
+
+def test_a_reader_reads_the_signers_keys_again_after_a_minute() -> None:
+    now, bucket = [0.0], FakeBucket()
+    asyncio.run(SignerKeys(bucket).publish(PartnerKeys.generate("kluis")))  # type: ignore[arg-type]
+    reader = SignerKeys(bucket, ttl=60.0, clock=lambda: now[0])  # type: ignore[arg-type]
+
+    async def read() -> str | None:
+        keys = await reader.get("kluis")
+        return None if keys is None else str(keys.encryption.kid)
+
+    first = asyncio.run(read())
+    bucket._put(
+        "kluis", json.dumps(PartnerKeys.generate("kluis", 2).to_jwks(private=False)).encode()
+    )
+    within = asyncio.run(read())
+    now[0] = 60.0
+    after = asyncio.run(read())
+
+    assert ("kluis#enc", "kluis#enc", "kluis#enc-2") == (first, within, after)
