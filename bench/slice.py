@@ -8,6 +8,11 @@ in one run, on that one server:
   stream (`BENCHRAW`) and consumed by a separate process with a durable pull consumer
   (`fetch(batch=100)` + `ack` per message), no decoding at all; once with pipelined
   `js.publish_async`, once with awaited `js.publish`.
+* **raw, two hops**: the slice crosses JetStream twice (partner → INBOUND → signalling → its
+  relay → SIGNALLING → integral plan), so the same payloads also go through a relay that does no
+  work: a process pulls them from BENCHRAW, publishes each on to a second stream
+  (`BENCHRAWOUT`, pipelined, its PubAcks awaited per batch as the outbox relay awaits them
+  before it records its position) and acks the batch; a third process pulls and acks them there.
 * **slice**: the payloads published with `js.publish_async` on
   `in.<partner>.signalling.signal-registered` (stream INBOUND, `Nats-Msg-Id` = event id),
   each signed by its partner (signed before the run; signalling verifies every signature).
@@ -47,7 +52,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,6 +79,7 @@ from services.runtime.supervisor import Backbone
 REPO = Path(__file__).resolve().parents[1]
 SERVICES = ["signalling", "integral-plan"]
 RAW_STREAM = "BENCHRAW"
+RAW_OUT_STREAM = "BENCHRAWOUT"  # the two-hop baseline's second stream (`benchout.>`)
 RAW_BATCH = 100
 PARTNERS = (
     Signaller(partner="bs-de-regenboog", role="ib-er", contact="IB'er groep 4, 026-1234567"),
@@ -236,14 +242,16 @@ async def publish(
 # ---------------------------------------------------------------------------------- raw baseline
 
 
-async def raw_consumer(url: str, durable: str, count: int) -> None:
+async def raw_consumer(url: str, durable: str, count: int, stream: str = RAW_STREAM) -> None:
     """Child process: consume `count` messages from a durable pull consumer, ack each, report.
 
-    Prints `ready` once bound, then one JSON line: [[stream_seq, monotonic_time], ...].
+    Prints `ready` once bound, then one JSON line: [[key, monotonic_time], ...], the key being
+    the message's stream sequence, or on the two-hop baseline's second stream the first hop's
+    sequence that the relay put last in the subject.
     """
     nc = await nats.connect(url)
     js = nc.jetstream()
-    psub = await js.pull_subscribe_bind(durable, RAW_STREAM)
+    psub = await js.pull_subscribe_bind(durable, stream)
     print("ready", flush=True)
     seen: list[tuple[int, float]] = []
     while len(seen) < count:
@@ -253,10 +261,63 @@ async def raw_consumer(url: str, durable: str, count: int) -> None:
             continue
         for msg in msgs:
             await msg.ack()
-            seen.append((msg.metadata.sequence.stream, time.monotonic()))
+            key = (
+                msg.metadata.sequence.stream
+                if stream == RAW_STREAM
+                else int(msg.subject.rsplit(".", 1)[1])
+            )
+            seen.append((key, time.monotonic()))
     await nc.flush()
     print(json.dumps(seen), flush=True)
     await nc.close()
+
+
+async def raw_relay(url: str, name: str) -> None:
+    """Child process: the two-hop baseline's relay, with no work of its own. Pulls batches
+    from the durable consumer `name` on BENCHRAW, publishes each message on to
+    `benchout.<name>.<its sequence>` (pipelined, `Nats-Msg-Id` set, every PubAck of the batch
+    awaited), then acks the batch. Runs until it is killed."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    psub = await js.pull_subscribe_bind(name, RAW_STREAM)
+    print("ready", flush=True)
+    while True:
+        try:
+            msgs = await psub.fetch(batch=RAW_BATCH, timeout=1.0)
+        except TimeoutError:
+            continue
+        acks = []
+        for msg in msgs:
+            seq = msg.metadata.sequence.stream
+            acks.append(
+                await js.publish_async(
+                    f"benchout.{name}.{seq}", msg.data, headers={"Nats-Msg-Id": f"{name}:{seq}"}
+                )
+            )
+        await asyncio.gather(*acks)
+        for msg in msgs:
+            await msg.ack()
+
+
+async def _child(*args: str) -> asyncio.subprocess.Process:
+    """A baseline process (`python -m bench.slice <args>`), once it says it is ready."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.slice",
+        *args,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        limit=1 << 26,  # the report is one long line
+        preexec_fn=die_with_parent,
+    )
+    assert proc.stdout is not None
+    ready = await asyncio.wait_for(proc.stdout.readline(), 30)
+    if ready.strip() != b"ready":
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        raise RuntimeError(f"baseline process {args[0]} did not start")
+    return proc
 
 
 async def run_raw(
@@ -269,53 +330,47 @@ async def run_raw(
     rate: float | None,
     timeout: float,
 ) -> Series:
-    """Publish `events` into BENCHRAW and consume them in a separate process."""
+    """Publish `events` into BENCHRAW and consume them in a separate process; mode `two-hops`
+    (pipelined) passes them through a relay process and a second stream first."""
+    config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT)
     await js.add_consumer(
-        RAW_STREAM,
-        ConsumerConfig(
-            durable_name=name,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.EXPLICIT,
-            filter_subject=f"bench.{name}.>",
-        ),
+        RAW_STREAM, replace(config, durable_name=name, filter_subject=f"bench.{name}.>")
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.slice",
-        "--raw-consumer",
-        url,
-        name,
-        str(len(events)),
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-        limit=1 << 26,  # the report is one long line
-        preexec_fn=die_with_parent,
-    )
+    procs: list[asyncio.subprocess.Process] = []
     try:
-        assert proc.stdout is not None
-        ready = await asyncio.wait_for(proc.stdout.readline(), 30)
-        if ready.strip() != b"ready":
-            raise RuntimeError("raw consumer did not start")
+        if mode == "two-hops":
+            out = f"{name}-out"
+            await js.add_consumer(
+                RAW_OUT_STREAM,
+                replace(config, durable_name=out, filter_subject=f"benchout.{name}.>"),
+            )
+            consumer = await _child("--raw-consumer", url, out, str(len(events)), RAW_OUT_STREAM)
+            procs += [consumer, await _child("--raw-relay", url, name)]
+        else:
+            consumer = await _child("--raw-consumer", url, name, str(len(events)))
+            procs.append(consumer)
         published = await publish(
             js,
             events,
-            mode=mode,
+            mode="async" if mode == "two-hops" else mode,
             rate=rate,
             subject=lambda e: f"bench.{name}.{e.subject}",
             msg_id=lambda e: f"{name}:{e.msg_id}",
         )
-        line = await asyncio.wait_for(proc.stdout.readline(), timeout)
-        await proc.wait()
+        assert consumer.stdout is not None
+        line = await asyncio.wait_for(consumer.stdout.readline(), timeout)
+        await consumer.wait()
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
     done_at = dict(json.loads(line))
     done = [done_at[seq] for seq in published.seqs]
     what = {
         "async": "nats-py publish_async → pull fetch(100)+ack, separate process",
         "await": "nats-py awaited publish → pull fetch(100)+ack, separate process",
+        "two-hops": "publish_async → relay process (pull, publish on, PubAcks, ack) → pull+ack",
     }[mode]
     return make_series(name, what, published.times, published.acked, done)
 
@@ -682,6 +737,14 @@ async def run(backbone: Backbone, settings: Settings, opts: Options) -> dict[str
                 duplicate_window=120.0,
             )
         )
+        await js.add_stream(
+            StreamConfig(
+                name=RAW_OUT_STREAM,
+                subjects=["benchout.>"],
+                storage=StorageType.FILE,
+                duplicate_window=120.0,
+            )
+        )
         signer = DataDirKeys(settings.data_dir)
         flood = make_events(opts.events, signer, opts.signals_per_child)
         paced = make_events(opts.paced_events, signer, opts.signals_per_child)
@@ -695,6 +758,10 @@ async def run(backbone: Backbone, settings: Settings, opts: Options) -> dict[str
         series["raw-await"] = await run_raw(
             js, backbone.url, "raw-await", flood, mode="await", rate=None, timeout=opts.timeout
         )
+        series["raw-two-hops"] = await run_raw(
+            js, backbone.url, "raw-two-hops", flood, mode="two-hops", rate=None,
+            timeout=opts.timeout,
+        )  # fmt: skip
         series["raw-paced"] = await run_raw(
             js, backbone.url, "raw-paced", paced, mode="async", rate=opts.rate,
             timeout=opts.timeout,
@@ -751,6 +818,7 @@ async def run(backbone: Backbone, settings: Settings, opts: Options) -> dict[str
             await probe.stop()
             await watch.stop()
         await js.delete_stream(RAW_STREAM)
+        await js.delete_stream(RAW_OUT_STREAM)
         checked = [*warm, *flood, *paced]
         lost = await asyncio.to_thread(missing_from_plans, settings, checked)
         results["verified"] = {"events": len(checked), "not_in_plan": len(lost)}
@@ -768,6 +836,10 @@ async def run(backbone: Backbone, settings: Settings, opts: Options) -> dict[str
     results["ratios"] = {
         "throughput_slice_over_raw_async": ratio("slice-plan", "raw-async", "events_per_s"),
         "throughput_slice_over_raw_await": ratio("slice-plan", "raw-await", "events_per_s"),
+        "throughput_slice_over_raw_two_hops": ratio("slice-plan", "raw-two-hops", "events_per_s"),
+        "throughput_raw_two_hops_over_raw_async": ratio(
+            "raw-two-hops", "raw-async", "events_per_s"
+        ),
         "paced_p50_slice_over_raw": ratio("slice-paced-plan", "raw-paced", "p50_ms"),
         "paced_p99_slice_over_raw": ratio("slice-paced-plan", "raw-paced", "p99_ms"),
     }
@@ -790,6 +862,7 @@ def format_table(results: dict[str, Any]) -> str:
     rows = [
         ("raw publish_async → pull+ack", "raw-async"),
         ("raw awaited publish → pull+ack", "raw-await"),
+        ("raw two hops, relay doing nothing", "raw-two-hops"),
         ("slice publish → signalled", "slice-signalled"),
         ("slice publish → plan updated", "slice-plan"),
         (f"raw paced {cfg['rate']:g}/s", "raw-paced"),
@@ -813,6 +886,9 @@ def format_table(results: dict[str, Any]) -> str:
         "throughput slice/raw (plan updated vs publish_async+pull): "
         f"{show(r['throughput_slice_over_raw_async'], '.3f')}   "
         f"(vs awaited publish: {show(r['throughput_slice_over_raw_await'], '.3f')})",
+        "two hops, as the slice crosses JetStream: raw two hops/raw "
+        f"{show(r['throughput_raw_two_hops_over_raw_async'], '.3f')}, slice/raw two hops "
+        f"{show(r['throughput_slice_over_raw_two_hops'], '.3f')}",
         f"latency when paced, slice/raw: p50 {show(r['paced_p50_slice_over_raw'], '.1f')}x, "
         f"p99 {show(r['paced_p99_slice_over_raw'], '.1f')}x slower",
         "events/s = events / (first publish → last event done); publish/s = until last PubAck;",
@@ -875,15 +951,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", type=Path, help="py-spy the services during the flood")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--raw-consumer", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--raw-consumer", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-relay", nargs=2, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.raw_consumer:
-        url, durable, count = args.raw_consumer
-        asyncio.run(raw_consumer(url, durable, int(count)))
+        url, durable, count, *stream = args.raw_consumer
+        asyncio.run(raw_consumer(url, durable, int(count), *stream))
+        return
+    if args.raw_relay:
+        asyncio.run(raw_relay(*args.raw_relay))
         return
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     data_dir = Path(tempfile.mkdtemp(prefix="ketenbus-bench-"))
