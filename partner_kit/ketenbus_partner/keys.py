@@ -46,6 +46,11 @@ def private_keys_path(data_dir: Path, partner: str) -> Path:
     return data_dir / "secrets" / "partners" / f"{partner}.jwk"
 
 
+def next_keys_path(data_dir: Path, partner: str) -> Path:
+    """A signer's next key pair, prepared for a rotation (0600; services.runtime.signers)."""
+    return data_dir / "secrets" / "partners" / f"{partner}.next.jwk"
+
+
 def public_keys_path(data_dir: Path, partner: str) -> Path:
     return data_dir / "partner-keys" / f"{partner}.json"
 
@@ -74,19 +79,21 @@ def load_or_create_partner_keys(data_dir: Path, partner: str) -> PartnerKeys:
     return keys
 
 
+def write_jwks(path: Path, jwks: dict[str, object], mode: int) -> None:
+    """A JWK Set file replaced whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(jwks, handle)
+    tmp.replace(path)
+
+
 def store_partner_keys(data_dir: Path, keys: PartnerKeys) -> None:
     """Replace the partner's key pairs in the data dir (private 0600, and public), each file
     whole or not at all: a signer's rotation (services.runtime.signers)."""
-    for path, jwks, mode in (
-        (private_keys_path(data_dir, keys.partner), keys.to_jwks(private=True), 0o600),
-        (public_keys_path(data_dir, keys.partner), keys.to_jwks(private=False), 0o644),
-    ):
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(jwks, handle)
-        tmp.replace(path)
+    write_jwks(private_keys_path(data_dir, keys.partner), keys.to_jwks(private=True), 0o600)
+    write_jwks(public_keys_path(data_dir, keys.partner), keys.to_jwks(private=False), 0o644)
 
 
 def load_public_keys(data_dir: Path, partner: str) -> PartnerKeys | None:

@@ -58,11 +58,41 @@ def _kids(keys: PartnerKeys) -> str:
 
 
 @app.command()
-def rotate(signer: Signer, data_dir: DataDir = None) -> None:
-    """A new current key pair for SIGNER, published in ketenbus-signers; the old one is kept
-    (what was signed with or sealed to it still verifies and opens) until `keys retire`."""
-    from services.runtime.signers import rotate_signer_key
+def rotate(
+    signer: Signer,
+    data_dir: DataDir = None,
+    prepare: Annotated[
+        bool,
+        typer.Option(
+            "--prepare",
+            help="Only make the next key pair (secrets/partners/<id>.next.jwk, published "
+            "nowhere), to copy to the signer's other hosts before rotating on one of them",
+        ),
+    ] = False,
+) -> None:
+    """A new current key pair for SIGNER (the prepared one, if any), published in
+    ketenbus-signers; the old one is kept (what was signed with or sealed to it still verifies
+    and opens) until `keys retire`."""
+    from ketenbus_partner.keys import next_keys_path
+    from services.cli.kit import BadInputError, settings_for
+    from services.runtime.signers import (
+        UnknownSignerError,
+        prepare_signer_key,
+        rotate_signer_key,
+    )
 
+    if prepare:
+        settings = settings_for(data_dir)
+        try:
+            prepared = prepare_signer_key(settings.data_dir, signer)
+        except UnknownSignerError as exc:
+            raise BadInputError(str(exc)) from exc
+        typer.echo(
+            f"prepared {prepared.signing.kid}, {prepared.encryption.kid} in "
+            f"{next_keys_path(settings.data_dir, signer)}: copy it to {signer}'s other hosts, "
+            f"then run `ketenbus keys rotate {signer}` on one of them"
+        )
+        return
     keys = _change(signer, data_dir, rotate_signer_key)
     typer.echo(
         f"rotated {signer}: current {keys.signing.kid}, {keys.encryption.kid}; "

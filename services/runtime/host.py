@@ -46,7 +46,7 @@ from services.runtime.partners import PartnerRegistry
 from services.runtime.receipts import batch_receipts, publish_receipts
 from services.runtime.replay import Replays, SharedReplayGuard
 from services.runtime.settings import Settings, server_list
-from services.runtime.signers import SIGNERS, SignerKeys
+from services.runtime.signers import SIGNERS, SignerKeys, adopt_prepared
 from services.runtime.store import TrackedApplication, UnexpectedHandlerError
 from services.runtime.streams import (
     INBOUND,
@@ -741,6 +741,8 @@ async def share_signer_keys(
     The application's partner registry answers a signer's id with them."""
     signers = await retrying("open signers' keys", partial(SignerKeys.open, nc, settings))
     if spec.name in SIGNERS:
+        # Another host made this host's prepared key current: take that rotation in first.
+        adopt_prepared(settings.data_dir, spec.name, await signers.get(spec.name))
         own = load_public_keys(settings.data_dir, spec.name)  # made by its application
         if own is not None:
             await retrying("publish own key", partial(signers.publish, own))

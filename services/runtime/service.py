@@ -252,11 +252,8 @@ class RequestDesk(ServiceApplication, Generic[Directory]):
 
     def decryption_keys(self) -> tuple[OKPKey, ...]:
         """Every X25519 key what is sealed to it may be sealed to: the current one, those
-        kept from before a rotation, and, for a key rotated a moment ago, a fresh look."""
-        own = self._own_keys
-        if isinstance(own, OwnKeys):
-            return own.current(now=True).decryption_keys()
-        return own.decryption_keys()
+        kept from before a rotation, a prepared next one (`OwnKeys`: looked at now)."""
+        return self._own_keys.decryption_keys()
 
 
 class Keyed(Protocol[A_co]):

@@ -23,10 +23,16 @@ pair of the next generation (kids `kluis#sig-2`, `kluis#enc-2`) becomes the curr
 old pair is kept in the same JWK Set, so what was signed with, or sealed to, the old key still
 verifies and opens. The signer's private file is written first (`store_partner_keys`), then
 the bucket is updated on the revision read (not a create: a concurrent change fails it and the
-file is put back). The running signer reads its private file again when it changes
-(`OwnKeys`, at most once a second); readers take the new key within a minute, or at once when
-they meet its kid. `ketenbus keys retire SIGNER` drops the old pairs, once every reader had that
-minute. A signer starting with a key set that finishes its own unfinished rotation or
+file is put back). The running signer reads its private file again when it changes (`OwnKeys`,
+at most once a second); readers take the new key within a minute, or at once when they meet its
+kid. `ketenbus keys retire SIGNER` drops the old pairs, once every reader had that minute.
+
+A signer on several hosts prepares the pair first (`keys rotate --prepare`: made in
+`secrets/partners/<id>.next.jwk`, published nowhere) and that file is copied to its other
+hosts, whose running signer opens what is sealed to the prepared key from then on; `keys rotate`
+on any one host then makes it current, and the others take that rotation into their own data
+directory when they next start (`adopt_prepared`). Retire after they did: until then they sign
+with the old key. A signer starting with a key set that finishes its own unfinished rotation or
 retirement (the bucket still has the set before it) completes it; any other difference is a
 `SignerKeyMismatchError`.
 
@@ -40,9 +46,11 @@ import json
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from joserfc.jwk import OKPKey
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
@@ -54,8 +62,10 @@ from ketenbus_partner.keys import (
     KLUIS_PARTNER_ID,
     SIGNER_KEYS_TTL,
     load_or_create_partner_keys,
+    next_keys_path,
     private_keys_path,
     store_partner_keys,
+    write_jwks,
 )
 from services.runtime.settings import Settings
 from services.runtime.streams import SIGNERS_BUCKET, ensure_key_value
@@ -90,9 +100,25 @@ def continues(ours: PartnerKeys, theirs: PartnerKeys) -> bool:
     return mine[:2] == their[:2] and all(key in their[2:] for key in mine[2:])
 
 
+def load_next(data_dir: Path, signer: str) -> PartnerKeys | None:
+    """The signer's prepared next key pair (`ketenbus keys rotate --prepare`), if any."""
+    path = next_keys_path(data_dir, signer)
+    if not path.exists():
+        return None
+    return PartnerKeys.from_jwks(signer, json.loads(path.read_text()))
+
+
+def promoted(own: PartnerKeys, nxt: PartnerKeys) -> PartnerKeys:
+    """`own` rotated to the prepared pair `nxt` (the old pairs kept)."""
+    return PartnerKeys(
+        own.partner, nxt.signing, nxt.encryption, (own.signing, own.encryption, *own.older)
+    )
+
+
 class OwnKeys:
-    """A signer's own key pairs from its data directory, read again when the file changes (a
-    rotation on this host), checked at most once a `period`."""
+    """A signer's own key pairs from its data directory, read again when a file changes (a
+    rotation on this host, a prepared next pair copied here), checked at most once a
+    `period`."""
 
     def __init__(
         self,
@@ -103,25 +129,59 @@ class OwnKeys:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = private_keys_path(data_dir, signer)
+        self.next_path = next_keys_path(data_dir, signer)
         self._data_dir, self._signer = data_dir, signer
         self.period, self._clock = period, clock
         self._keys = load_or_create_partner_keys(data_dir, signer)
+        self._prepared = load_next(data_dir, signer)
         self._stamp = self._stat()
         self._next = clock() + period
 
-    def _stat(self) -> tuple[int, int, int]:
-        st = os.stat(self.path)
-        return st.st_ino, st.st_mtime_ns, st.st_size
+    def _stat(self) -> tuple[tuple[int, int, int], ...]:
+        stamps = []
+        for path in (self.path, self.next_path):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                stamps.append((0, 0, 0))
+            else:
+                stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
+        return tuple(stamps)
 
     def current(self, *, now: bool = False) -> PartnerKeys:
-        """The key pairs, read again if the file changed (`now`: look at once)."""
+        """The key pairs, read again if a file changed (`now`: look at once)."""
         if now or self._clock() >= self._next:
             self._next = self._clock() + self.period
             stamp = self._stat()
             if stamp != self._stamp:
                 self._keys = load_or_create_partner_keys(self._data_dir, self._signer)
+                self._prepared = load_next(self._data_dir, self._signer)
                 self._stamp = stamp
         return self._keys
+
+    def decryption_keys(self) -> tuple[OKPKey, ...]:
+        """Every X25519 key what is sealed to this signer may be sealed to, looked at now: the
+        current, the older kept, and a prepared next one (another host may have made it
+        current already)."""
+        keys = self.current(now=True).decryption_keys()
+        prepared = self._prepared
+        return keys if prepared is None else (*keys, *prepared.decryption_keys())
+
+
+def adopt_prepared(data_dir: Path, signer: str, shared: PartnerKeys | None) -> bool:
+    """On a host of the signer that was given the prepared next pair: when the bucket's entry
+    (`shared`) is this host's keys rotated to it (another host ran `keys rotate`), take that
+    rotation into this host's data directory too. True when it did."""
+    nxt = load_next(data_dir, signer)
+    if nxt is None or shared is None:
+        return False
+    own = load_or_create_partner_keys(data_dir, signer)
+    rotated = promoted(own, nxt)
+    if _public(shared) != _public(rotated):
+        return False
+    store_partner_keys(data_dir, rotated)
+    next_keys_path(data_dir, signer).unlink(missing_ok=True)
+    return True
 
 
 class SignerKeys:
@@ -245,9 +305,28 @@ async def change_own_keys(
     return changed
 
 
+def prepare_signer_key(data_dir: Path, signer: str) -> PartnerKeys:
+    """The signer's next key pair, made (once) in `secrets/partners/<id>.next.jwk` and not
+    published: copied to the signer's other hosts, it lets each open what is sealed to it as
+    soon as `rotate_signer_key` makes it current on any host."""
+    if signer not in SIGNERS:
+        raise UnknownSignerError(f"{signer} is not one of the backbone's signers {SIGNERS}")
+    prepared = load_next(data_dir, signer)
+    if prepared is None:
+        own = load_or_create_partner_keys(data_dir, signer)
+        prepared = PartnerKeys.generate(signer, own.generation + 1)
+        write_jwks(next_keys_path(data_dir, signer), prepared.to_jwks(private=True), 0o600)
+    return prepared
+
+
 async def rotate_signer_key(nc: NatsClient, data_dir: Path, signer: str) -> PartnerKeys:
-    """A new current key pair for `signer`, the old ones kept until retired."""
-    return await change_own_keys(nc, data_dir, signer, PartnerKeys.rotated)
+    """A new current key pair for `signer` (the prepared one, if any), the old ones kept
+    until retired."""
+    nxt = load_next(data_dir, signer)
+    change = PartnerKeys.rotated if nxt is None else partial(promoted, nxt=nxt)
+    rotated = await change_own_keys(nc, data_dir, signer, change)
+    next_keys_path(data_dir, signer).unlink(missing_ok=True)
+    return rotated
 
 
 async def retire_signer_keys(nc: NatsClient, data_dir: Path, signer: str) -> PartnerKeys:

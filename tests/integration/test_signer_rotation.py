@@ -6,7 +6,8 @@ keeps the old one in its entry of `ketenbus-signers`, written by the signer's ow
 an update on the entry's revision. The running kluis takes its new private key in without a
 restart: a first signaller's section sealed to the new key is sealed by kluis, and one sealed to
 the old key still is, until `ketenbus keys retire kluis`, after which it is refused. The
-running feed signs its copies with its new key; a partner's client meets the new kid and reads
+running feed (its next pair prepared first, as for a signer on several hosts) signs its copies
+with its new key; a partner's client meets the new kid and reads
 the key again, and a copy signed before still verifies. A partner cannot write the bucket, not
 even with the revision it read.
 """
@@ -32,6 +33,7 @@ from ketenbus_partner.keys import (
     SignerKeySource,
     fetch_signer_keys,
     load_or_create_partner_keys,
+    next_keys_path,
 )
 from ketenbus_partner.publish import DataDirKeys
 from services.cli import app
@@ -104,6 +106,8 @@ def test_a_rotated_signer_key_is_taken_while_running_and_the_old_one_counts_unti
             await feed_keys.get()  # read before the rotation: it meets a kid it does not have
 
             seen["rotate kluis"] = await asyncio.to_thread(keys, "rotate", "kluis")
+            # The feed's as on several hosts: its next pair prepared first, then made current.
+            seen["prepare feed"] = await asyncio.to_thread(keys, "rotate", FEED_SIGNER, "--prepare")
             seen["rotate feed"] = await asyncio.to_thread(keys, "rotate", FEED_SIGNER)
             seen["kluis now"] = await fetch_signer_keys(school, KLUIS_PARTNER_ID)
             seen["new key"] = await sealed_by_kluis(school, None, 2)
@@ -147,6 +151,8 @@ def test_a_rotated_signer_key_is_taken_while_running_and_the_old_one_counts_unti
     assert "sealed" == seen["before"]
     assert 0 == seen["rotate kluis"][0], seen["rotate kluis"]
     assert 0 == seen["rotate feed"][0], seen["rotate feed"]
+    assert seen["prepare feed"][1].startswith("prepared feed#sig-2, feed#enc-2 in ")
+    assert not next_keys_path(settings.data_dir, FEED_SIGNER).exists()
     assert seen["rotate kluis"][1].startswith("rotated kluis: current kluis#sig-2, kluis#enc-2")
     assert ["kluis#enc-2", "kluis#enc"] == [k.kid for k in seen["kluis now"].decryption_keys()]
     assert ("sealed", "sealed") == (seen["new key"], seen["old key"])

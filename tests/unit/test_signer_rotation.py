@@ -1,11 +1,13 @@
 """A signer's key rotation without NATS: the key sets a rotation and a retirement make, what a
 signer starting on the bucket's entry accepts (finishing its own rotation or retirement, never
-a stale copy), its own keys taken in when the file changes, readers reading again."""
+a stale copy), its own keys taken in when the file changes, readers reading again; a prepared
+next pair opening on each host given it, which takes the rotation made elsewhere in."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,8 +18,20 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from ketenbus_contracts.feed import sign_feed_entry, verify_feed_entry
 from ketenbus_contracts.sealing import KluisProtocolError, PartnerKeys, decrypt_from, encrypt_to
 from ketenbus_contracts.signing import ForgedSignatureError
-from ketenbus_partner.keys import store_partner_keys
-from services.runtime.signers import OwnKeys, SignerKeyMismatchError, SignerKeys
+from ketenbus_partner.keys import (
+    load_or_create_partner_keys,
+    next_keys_path,
+    private_keys_path,
+    store_partner_keys,
+)
+from services.runtime.signers import (
+    OwnKeys,
+    SignerKeyMismatchError,
+    SignerKeys,
+    adopt_prepared,
+    prepare_signer_key,
+    promoted,
+)
 
 
 class FakeBucket:
@@ -151,3 +165,31 @@ def test_a_reader_reads_the_signers_keys_again_after_a_minute() -> None:
     after = asyncio.run(read())
 
     assert ("kluis#enc", "kluis#enc", "kluis#enc-2") == (first, within, after)
+
+
+def test_a_prepared_key_opens_on_each_host_given_it_and_each_takes_the_rotation_in(
+    tmp_path: Path,
+) -> None:
+    here, there = tmp_path / "here", tmp_path / "there"
+    old = load_or_create_partner_keys(here, "kluis")
+    private_keys_path(there, "kluis").parent.mkdir(parents=True)
+    shutil.copy(private_keys_path(here, "kluis"), private_keys_path(there, "kluis"))
+    running_there = OwnKeys(there, "kluis")
+    prepared = prepare_signer_key(here, "kluis")
+    shutil.copy(next_keys_path(here, "kluis"), next_keys_path(there, "kluis"))
+    sealed = encrypt_to({"n": 2}, prepared.public().encryption)
+
+    opened_there = decrypt_from(sealed, running_there.decryption_keys())
+    again = prepare_signer_key(here, "kluis")
+    rotated_here = promoted(old, prepared)  # what `keys rotate` here puts in the bucket
+    other = PartnerKeys.generate("kluis", 2)
+    refused = adopt_prepared(there, "kluis", promoted(old, other).public())
+    adopted = adopt_prepared(there, "kluis", rotated_here.public())
+
+    assert {"n": 2} == opened_there
+    assert prepared.to_jwks(private=True) == again.to_jwks(private=True)
+    assert ("kluis#sig-2", False, True) == (prepared.signing.kid, refused, adopted)
+    assert rotated_here.to_jwks(private=True) == load_or_create_partner_keys(
+        there, "kluis"
+    ).to_jwks(private=True)
+    assert not next_keys_path(there, "kluis").exists()
