@@ -1,6 +1,7 @@
 """Replay cost: rebuilding plans from a stream of synthetic events, beside a raw read of it.
 
-Run: `.venv/bin/python -m bench.replay [--events N] [--signals-per-child K] [--json] [--keep]`
+Run: `.venv/bin/python -m bench.replay [--events N] [--signals-per-child K] [--workers W]
+[--json] [--keep]`
 (default one million events). It starts its own embedded nats-server in a temporary data
 directory, publishes N synthetic `SignalRegistered` events (K per child) into the SIGNALLING
 stream (`publish_async`, pipelined), and then measures, in the same run on the same stream:
@@ -15,12 +16,15 @@ stream (`publish_async`, pipelined), and then measures, in the same run on the s
   `ketenbus audit replay` does): read, merge, parse each event as its contract, apply it to the
   child's plan with `IntegralPlanApplication.apply` (plans held in memory, the least recently
   used pickled to a temporary file: `services.integral_plan.replaying`), and take every plan's
-  view as it leaves memory or at the end. Nothing holds all the messages.
+  view as it leaves memory or at the end, in W worker processes by child (default: what
+  `ketenbus audit replay` takes, one per CPU; 1: in the bench's process). Nothing holds all
+  the messages.
 
 events/s = N / wall time of that phase. The ratio is replay total ÷ raw read. CPU µs per event
-is this process's CPU plus the nats-server's over the phase, divided by N: steadier than wall
-time on a shared host. Peak RSS is the process's (publishing included); `/usr/bin/time -v`
-gives the same figure from outside.
+is this process's CPU plus its worker processes' and the nats-server's over the phase, divided
+by N: steadier than wall time on a shared host. Peak RSS is the process's (publishing
+included) plus each worker's peak (a forked worker counts the pages it shares with this
+process again: an upper bound).
 """
 
 from __future__ import annotations
@@ -43,7 +47,13 @@ from nats.aio.msg import Msg
 
 from bench.slice import cpu_seconds
 from ketenbus_contracts.signalling import Signaller, SignalRegistered, SignalRegisteredData
-from services.audit.replay import Projection, merged_streams, replay_streams
+from services.audit.replay import (
+    SharedProjection,
+    merged_streams,
+    projection,
+    replay_streams,
+    replay_workers,
+)
 from services.runtime.nats_server import EmbeddedNats
 from services.runtime.streams import SIGNALLING, ensure_streams
 
@@ -163,17 +173,26 @@ class Phase:
         self.wall = self.cpu = self.server_cpu = 0.0
 
     def __enter__(self) -> Phase:
-        self._start = (time.perf_counter(), time.process_time(), cpu_seconds(self.server_pid))
+        self._start = (
+            time.perf_counter(), time.process_time() + children_cpu(), cpu_seconds(self.server_pid)
+        )  # fmt: skip
         return self
 
     def __exit__(self, *_: object) -> None:
         wall, cpu, server = self._start
         self.wall = time.perf_counter() - wall
-        self.cpu = time.process_time() - cpu
+        self.cpu = time.process_time() + children_cpu() - cpu  # the workers', once joined
         self.server_cpu = cpu_seconds(self.server_pid) - server
 
 
-def run(events: int, per_child: int, directory: Path) -> dict[str, Any]:
+def children_cpu() -> float:
+    """CPU seconds of this process's child processes that have ended (the replay's workers;
+    the nats-server is still running and counted apart)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(events: int, per_child: int, directory: Path, workers: int) -> dict[str, Any]:
     with EmbeddedNats(directory / "nats") as server:
         assert server.process is not None
         pid = server.process.pid
@@ -186,12 +205,14 @@ def run(events: int, per_child: int, directory: Path) -> dict[str, Any]:
         with Phase(pid) as read:
             asyncio.run(replay_read(server.url, last))
         with Phase(pid) as total:
-            projection = Projection(
-                until=None, child=None, public_keys=lambda _: None, keep_events=False,
+            projecting = projection(
+                workers, until=None, child=None, public_keys=lambda _: None, keep_events=False,
                 workdir=directory,
             )  # fmt: skip
-            asyncio.run(replay_streams(server.url, projection))
-            result = projection.finish()
+            asyncio.run(replay_streams(server.url, projecting))
+            result = projecting.finish()
+    shared = projecting.found if isinstance(projecting, SharedProjection) else []
+    own_peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     phases = {
         "raw_read_next_msg": raw_next,
         "raw_read": raw,
@@ -201,6 +222,7 @@ def run(events: int, per_child: int, directory: Path) -> dict[str, Any]:
     return {
         "events": events,
         "signals_per_child": per_child,
+        "workers": workers,
         "children": len(result.plans),
         "stream_bytes": raw_bytes,
         "publish_events_per_s": round(events / published),
@@ -216,7 +238,7 @@ def run(events: int, per_child: int, directory: Path) -> dict[str, Any]:
             for name, phase in phases.items()
         },
         "replay_vs_raw_cpu": round((raw.cpu + raw.server_cpu) / (total.cpu + total.server_cpu), 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": round((own_peak_kb + sum(w.peak_rss_kb for w in shared)) / 1024),
         "seconds": {"publish": round(published, 2)}
         | {name: round(phase.wall, 2) for name, phase in phases.items()},
         "load_average": [round(x, 1) for x in os.getloadavg()],
@@ -227,12 +249,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--signals-per-child", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=replay_workers(None), help="Processes that project"
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary directory")
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="ketenbus-bench-replay-", dir=Path.cwd()))
     try:
-        figures = run(args.events, args.signals_per_child, directory)
+        figures = run(args.events, args.signals_per_child, directory, args.workers)
     finally:
         if not args.keep:
             shutil.rmtree(directory, ignore_errors=True)
@@ -241,6 +266,7 @@ def main() -> None:
         return
     print(f"replay benchmark: {figures['events']} SignalRegistered events, "
           f"{figures['signals_per_child']} per child, {figures['children']} plans, "
+          f"{figures['workers']} replay workers, "
           f"{figures['stream_bytes'] / 1e6:.0f} MB in the stream")  # fmt: skip
     for key in (
         "publish_events_per_s",

@@ -224,6 +224,16 @@ class Settings(BaseSettings):
             "batch's CPU (bench/README.md)."
         ),
     )
+    audit_replay_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description=(
+            "Processes that project `ketenbus audit replay` (each child's events in one of "
+            "them, in stream order); unset: one per CPU (os.cpu_count()); 1: in the replay's "
+            "own process"
+        ),
+    )
     outbox_handoff_check: bool = Field(
         default=False,
         description=(

@@ -243,11 +243,9 @@ def plan_messages(events: list[Any]) -> Iterator[StoredMessage]:
         yield StoredMessage(stream, n, subject, AT, event.to_bytes())
 
 
-def test_a_replay_holding_two_plans_in_memory_rebuilds_the_plans_the_service_records(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(replay_module, "PLAN_CACHE", 2)  # the other plans go to the spill file
-    monkeypatch.setattr(replay_module, "REBUILD_BATCH", 3)
+def a_history() -> list[Any]:
+    """Plan events of six children taken in turn (so plans leave memory and come back), a
+    refused action, erasures and a signal for an erased child."""
     a, d = CHILDREN[0], CHILDREN[3]
     erasure = [
         ChildErased.create(source="kluis", subject=c, data=ChildErasedData(erased_at=NOW))
@@ -261,7 +259,17 @@ def test_a_replay_holding_two_plans_in_memory_rebuilds_the_plans_the_service_rec
         per_child.setdefault(event.subject, []).append(event)
     taking = [iter(events) for events in per_child.values()]
     in_turn = [e for turn in zip_longest(*taking) for e in turn if e is not None]
-    stream = [*in_turn, refused, erasure[0], signal(SCHOOL, D, d), erasure[1]]
+    return [*in_turn, refused, erasure[0], signal(SCHOOL, D, d), erasure[1]]
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_a_replay_holding_two_plans_in_memory_rebuilds_the_plans_the_service_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    monkeypatch.setattr(replay_module, "PLAN_CACHE", 2)  # the other plans go to the spill file
+    monkeypatch.setattr(replay_module, "REBUILD_BATCH", 3)
+    stream = a_history()
+    refused, a = stream[-4], CHILDREN[0]
     service = IntegralPlanApplication(
         env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "s")}
     )
@@ -275,7 +283,7 @@ def test_a_replay_holding_two_plans_in_memory_rebuilds_the_plans_the_service_rec
 
     result = rebuild(
         plan_messages(stream), until=None, child=None, public_keys=lambda _: None,
-        workdir=tmp_path / "replay",
+        workdir=tmp_path / "replay", workers=workers,
     )  # fmt: skip
 
     assert {a: {"child": a, "erased": True}} | recorded == dict(result.plans.rows())
@@ -303,3 +311,25 @@ def test_a_storage_time_is_read_to_the_microsecond_in_utc() -> None:
         datetime(2026, 12, 4, 22, 56, 59, 800000, tzinfo=UTC),
         datetime(2026, 12, 4, 22, 56, 59, tzinfo=UTC),
     ] == [time_stamp(stamp) for stamp in stamps]
+
+
+def test_a_replay_shared_among_workers_reports_what_one_process_reports(tmp_path: Path) -> None:
+    # Each child's events go to one worker; the findings, the event list and the views are
+    # merged back in storage order, unreadable messages and signatures included.
+    messages = list(plan_messages(a_history()))
+    messages.insert(7, StoredMessage("SIGNALLING", 900, "ketenbus.signalling.x", AT, b"{not"))
+    until = AT.replace(hour=11)
+    later = [StoredMessage("SIGNALLING", 901, "ketenbus.signalling.x", until, b"{}")]
+    later.append(StoredMessage("SIGNALLING", 902, "x", until.replace(minute=1), b"{}"))
+
+    reports = [
+        rebuild(
+            [*messages, *later], until=until, child=None, public_keys=lambda _: None,
+            workdir=tmp_path / str(workers), workers=workers,
+        ).as_json()
+        for workers in (1, 2, 3)
+    ]  # fmt: skip
+
+    assert [reports[0]] * 3 == reports
+    assert (len(messages) + 2, 2) == (reports[0]["messages_read"], len(reports[0]["unreadable"]))
+    assert [] == [path.name for w in (1, 2, 3) for path in (tmp_path / str(w)).iterdir()]
