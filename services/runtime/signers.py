@@ -21,11 +21,12 @@ directory.
 Rotation (`ketenbus keys rotate SIGNER` on the signer's host, as its own NATS user): a new key
 pair of the next generation (kids `kluis#sig-2`, `kluis#enc-2`) becomes the current one and the
 old pair is kept in the same JWK Set, so what was signed with, or sealed to, the old key still
-verifies and opens. The signer's private file is written first (`store_partner_keys`), then
-the bucket is updated on the revision read (not a create: a concurrent change fails it and the
-file is put back). The running signer reads its private file again when it changes (`OwnKeys`,
-at most once a second); readers take the new key within a minute, or at once when they meet its
-kid. `ketenbus keys retire SIGNER` drops the old pairs, once every reader had that minute.
+verifies and opens. The new pair's private file is written first (`next_keys_path`), then the
+bucket is updated on the revision read (not a create: a concurrent change fails it), then the
+signer's own key file names the new pair current (`rotate_signer_key`). The running signer
+reads its private files again when they change (`OwnKeys`, at most once a second); readers
+take the new key within a minute, or at once when they meet its kid. `ketenbus keys retire
+SIGNER` drops the old pairs, once every reader had that minute.
 
 A signer on several hosts prepares the pair first (`keys rotate --prepare`: made in
 `secrets/partners/<id>.next.jwk`, published nowhere) and that file is copied to its other
@@ -46,7 +47,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -321,11 +321,27 @@ def prepare_signer_key(data_dir: Path, signer: str) -> PartnerKeys:
 
 async def rotate_signer_key(nc: NatsClient, data_dir: Path, signer: str) -> PartnerKeys:
     """A new current key pair for `signer` (the prepared one, if any), the old ones kept
-    until retired."""
+    until retired.
+
+    The next pair is in the data directory first (`prepare_signer_key`: the running signer
+    opens what is sealed to it, and no key is published that the signer does not hold), then
+    the bucket names it current (an update on the revision read), then the signer's own key
+    file does (from then on it signs with it): no one meets a kid the bucket does not have. A
+    rotation cut short after the update is finished by running it again, or by the signer's
+    next start (`adopt_prepared`)."""
+    kv, shared, revision = await open_own_entry(nc, signer)
+    own = load_or_create_partner_keys(data_dir, signer)
     nxt = load_next(data_dir, signer)
-    change = PartnerKeys.rotated if nxt is None else partial(promoted, nxt=nxt)
-    rotated = await change_own_keys(nc, data_dir, signer, change)
-    next_keys_path(data_dir, signer).unlink(missing_ok=True)
+    rotated = None if nxt is None else promoted(own, nxt)
+    if rotated is None or _public(shared) != _public(rotated):
+        if _public(shared) != _public(own):
+            raise SignerKeyMismatchError(
+                f"the key of {signer} in {SIGNERS_BUCKET.name} is not this host's: run this "
+                f"where {signer} runs (its data directory)"
+            )
+        rotated = promoted(own, prepare_signer_key(data_dir, signer))
+        await _replace(kv, rotated, revision)
+    adopt_prepared(data_dir, signer, rotated)
     return rotated
 
 

@@ -31,6 +31,7 @@ from services.runtime.signers import (
     adopt_prepared,
     prepare_signer_key,
     promoted,
+    rotate_signer_key,
 )
 
 
@@ -193,3 +194,43 @@ def test_a_prepared_key_opens_on_each_host_given_it_and_each_takes_the_rotation_
         there, "kluis"
     ).to_jwks(private=True)
     assert not next_keys_path(there, "kluis").exists()
+
+
+class LostAck(FakeBucket):
+    """The update is made, its answer lost once."""
+
+    lose = True
+
+    async def update(self, key: str, value: bytes, last: int) -> int:
+        revision = await super().update(key, value, last)
+        if self.lose:
+            self.lose = False
+            raise TimeoutError
+        return revision
+
+
+def test_a_rotation_cut_short_after_the_update_signs_with_no_kid_unknown_and_finishes_again(
+    tmp_path: Path,
+) -> None:
+    bucket = LostAck()
+    nc = SimpleNamespace(jetstream=lambda: SimpleNamespace(key_value=lambda name: _ready(bucket)))
+    old = load_or_create_partner_keys(tmp_path, "feed")
+    asyncio.run(SignerKeys(bucket).publish(old.public()))  # type: ignore[arg-type]
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(rotate_signer_key(nc, tmp_path, "feed"))  # type: ignore[arg-type]
+    signing_meanwhile = load_or_create_partner_keys(tmp_path, "feed").signing.kid
+    shared_meanwhile = [k["kid"] for k in bucket.keys_of("feed")["keys"]]
+    rotated = asyncio.run(rotate_signer_key(nc, tmp_path, "feed"))  # type: ignore[arg-type]
+
+    assert "feed#sig" == signing_meanwhile  # still the old key: one the bucket has
+    assert ["feed#sig-2", "feed#enc-2", "feed#sig", "feed#enc"] == shared_meanwhile
+    assert rotated.to_jwks(private=False) == bucket.keys_of("feed")
+    assert rotated.to_jwks(private=True) == load_or_create_partner_keys(tmp_path, "feed").to_jwks(
+        private=True
+    )
+    assert not next_keys_path(tmp_path, "feed").exists()
+
+
+async def _ready(value: Any) -> Any:
+    return value
