@@ -29,11 +29,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import structlog
 from joserfc.jwk import OKPKey
 from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
 
 from ketenbus_contracts.sealing import PartnerKeys, SealingError
+
+log = structlog.get_logger(__name__)
 
 KLUIS_PARTNER_ID = "kluis"
 # The backbone's key-value bucket of its signers' public JWK Sets, by signer id.
@@ -154,6 +157,7 @@ class SignerKeySource:
         self.ttl = ttl
         self._clock = clock
         self._shared: tuple[PartnerKeys, float] | None = None
+        self._told = False
 
     async def having(self, kid: str | None) -> PartnerKeys | None:
         """The signer's keys, read again at once when none of them is `kid` (rotated)."""
@@ -171,6 +175,10 @@ class SignerKeySource:
             return shared
         if self._shared is not None:
             return self._shared[0]  # the bucket did not answer this time: what it said before
+        if not self._told:  # once: a client waiting for a key asks many times
+            self._told = True
+            fallback = "data-dir" if self._data_dir is not None else "none"
+            log.info("signer_keys_not_shared", signer=self.signer, fallback=fallback)
         return None if self._data_dir is None else load_public_keys(self._data_dir, self.signer)
 
     async def encryption(self) -> OKPKey | None:

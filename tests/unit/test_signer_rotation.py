@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from structlog.testing import capture_logs
 
 from ketenbus_contracts.feed import sign_feed_entry, verify_feed_entry
 from ketenbus_contracts.sealing import KluisProtocolError, PartnerKeys, decrypt_from, encrypt_to
 from ketenbus_contracts.signing import ForgedSignatureError
 from ketenbus_partner.keys import (
+    SignerKeySource,
     load_or_create_partner_keys,
     next_keys_path,
     private_keys_path,
@@ -234,3 +236,22 @@ def test_a_rotation_cut_short_after_the_update_signs_with_no_kid_unknown_and_fin
 
 async def _ready(value: Any) -> Any:
     return value
+
+
+def test_a_client_without_the_shared_keys_reads_the_data_dirs_and_says_so_once(
+    tmp_path: Path,
+) -> None:
+    kluis = load_or_create_partner_keys(tmp_path, "kluis")
+    source = SignerKeySource(None, "kluis", tmp_path)
+
+    with capture_logs() as logs:
+        found = [asyncio.run(source.get()) for _ in range(3)]
+
+    assert [kluis.public().to_jwks(private=False)] * 3 == [
+        k.to_jwks(private=False) for k in found if k is not None
+    ]
+    assert [{"signer": "kluis", "fallback": "data-dir"}] == [
+        {k: e[k] for k in ("signer", "fallback")}
+        for e in logs
+        if e["event"] == "signer_keys_not_shared"
+    ]
