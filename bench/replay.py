@@ -238,6 +238,12 @@ def run(events: int, per_child: int, directory: Path, workers: int) -> dict[str,
             for name, phase in phases.items()
         },
         "replay_vs_raw_cpu": round((raw.cpu + raw.server_cpu) / (total.cpu + total.server_cpu), 3),
+        # Per process of the replay total: the reader (this process) and each worker. The
+        # busiest is what its wall time would be with a core for each and nothing else running.
+        "replay_total_cpu_us_per_event_by_process": [
+            round(1e6 * (total.cpu - sum(w.cpu_seconds for w in shared)) / last, 1),
+            *(round(1e6 * w.cpu_seconds / last, 1) for w in shared),
+        ],
         "peak_rss_mb": round((own_peak_kb + sum(w.peak_rss_kb for w in shared)) / 1024),
         "seconds": {"publish": round(published, 2)}
         | {name: round(phase.wall, 2) for name, phase in phases.items()},
@@ -281,6 +287,8 @@ def main() -> None:
     print(f"  replay total / raw read next_msg: {figures['replay_vs_raw_next_msg']}")
     print(f"  CPU µs per event (bench + nats-server): {figures['cpu_us_per_event']}")
     print(f"  raw read CPU / replay total CPU: {figures['replay_vs_raw_cpu']}")
+    by_process = figures["replay_total_cpu_us_per_event_by_process"]
+    print(f"  replay total CPU µs per event, reader and each worker: {by_process}")
     print(f"  load average at the end: {figures['load_average']}")
     print(f"  peak RSS: {figures['peak_rss_mb']} MB")
     print(f"  seconds: {figures['seconds']}")
