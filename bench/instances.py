@@ -13,10 +13,13 @@ PostgreSQL schema (`KETENBUS_POSTGRES_*`, database `test` by default):
 The instances start first and the bench waits until the partitions are spread over them; then it
 measures the instances' CPU while idle (10 s: what their consumers' polling costs), then it
 publishes `--events` signals (one child each, as the signalling service relays them, on the
-SIGNALLING stream) and times until every consumer's recorded position (the tracking rows the
-plan writes with its events) has passed the last one. events/s = events / (first publish → last
-position recorded). The ratios compare the runs; on a shared 2-core machine the instances, the
-nats-server, PostgreSQL and the bench all share the same two cores.
+SIGNALLING stream) and times until every consumer has acknowledged the last one (a message is
+acknowledged once its batch is recorded, or skipped by a partition it is not of; a partition
+whose last batches held none of its own does not record their position, so the recorded
+positions cannot tell the end). events/s = events / (first publish → last acknowledged); CPU
+ms/event = the instances' CPU over the same span, less their idle rate, per event. The
+ratios compare the runs; on a shared 2-core machine the instances, the nats-server, PostgreSQL
+and the bench all share the same two cores.
 
 With `--service signalling` the instances are signalling's, and the events signals signed by
 their partners on INBOUND (one child each, `bench.slice`'s), each admitted (signature, contract),
@@ -51,23 +54,20 @@ from nats.aio.client import Client as NatsClient
 from bench.slice import _postgres_schema, _pseudonym, cpu_seconds, make_events
 from ketenbus_partner.publish import DataDirKeys
 from services.integral_plan import handlers as integral_plan
-from services.integral_plan.application import IntegralPlanApplication
 from services.runtime.leases import partition_lease
 from services.runtime.partitions import env_prefix, listed_partitions
 from services.runtime.settings import Settings
-from services.runtime.store import TrackedApplication, store_env
 from services.runtime.streams import LEASES, ConsumerSpec
 from services.runtime.supervisor import Backbone
 from services.signalling import handlers as signalling
-from services.signalling.application import SignallingApplication
 from tests.events import signal
 from tests.integration.helpers import SCHOOL
 
 SERVICE = "integral-plan"
-# Per service benched: its consumer whose positions are waited for, and its application.
-BENCHED: dict[str, tuple[ConsumerSpec, type[TrackedApplication]]] = {
-    "integral-plan": (integral_plan.CONSUMER, IntegralPlanApplication),
-    "signalling": (signalling.CONSUMER, SignallingApplication),
+# Per service benched: its consumer whose acknowledgements are waited for.
+BENCHED: dict[str, ConsumerSpec] = {
+    "integral-plan": integral_plan.CONSUMER,
+    "signalling": signalling.CONSUMER,
 }
 IDLE_SECONDS = 10.0
 
@@ -80,7 +80,7 @@ class Run:
     ) -> None:
         self.settings, self.instances, self.partitioned = settings, instances, partitioned
         self.service = service
-        self.consumer, self.application = BENCHED[service]
+        self.consumer = BENCHED[service]
         self.partitions = listed_partitions(service)
         self.processes: list[subprocess.Popen[bytes]] = []
 
@@ -112,10 +112,10 @@ class Run:
                 process.kill()
                 process.wait()
 
-    def tracking_names(self) -> list[str]:
+    def consumers(self) -> list[ConsumerSpec]:
         if not self.partitioned:
-            return [self.consumer.tracking_name]
-        return [part.tracking_name for part in self.consumer.partitioned(self.partitions)]
+            return [self.consumer]
+        return list(self.consumer.partitioned(self.partitions))
 
 
 async def ready(nc: NatsClient, run: Run, timeout: float) -> None:
@@ -152,7 +152,6 @@ async def _spread(nc: NatsClient, run: Run) -> bool:
 
 async def measure(backbone: Backbone, run: Run, events: int, timeout: float) -> dict[str, Any]:
     nc = await nats.connect(backbone.url)
-    app = run.application(env=store_env(run.settings, run.application.name))
     try:
         await ready(nc, run, timeout)
         # Idle first: what the instances spend waiting (each partition's consumers poll).
@@ -171,30 +170,36 @@ async def measure(backbone: Backbone, run: Run, events: int, timeout: float) -> 
             ]
             messages = [(p.outbound_subject(), p.to_bytes(), str(p.id)) for p in payloads]
         js = nc.jetstream()
+        busy = sum(cpu_seconds(pid) for pid in pids)
         started = time.perf_counter()
         acks = [
             await js.publish_async(subject, payload, headers={"Nats-Msg-Id": msg_id})
             for subject, payload, msg_id in messages
         ]
         last = max(ack.seq for ack in await asyncio.gather(*acks))
-        names = run.tracking_names()
         deadline = time.monotonic() + timeout
         while True:
-            positions = await asyncio.to_thread(lambda: [app.position(n) for n in names])
-            if min(positions) >= last:
+            # Done when every consumer has acknowledged the last message: handled and recorded,
+            # or skipped (a partition's batch of only others' messages is not recorded).
+            infos = [await js.consumer_info(c.stream.name, c.durable) for c in run.consumers()]
+            acked = [i.ack_floor.stream_seq for i in infos]
+            if min(acked) >= last:
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"incomplete: positions {positions} of {last}")
+                raise RuntimeError(f"incomplete: acknowledged through {acked} of {last}")
             await asyncio.sleep(0.01)
         seconds = time.perf_counter() - started
+        # The instances' CPU per event during the flood, less what they spend idle: what
+        # skipping and handling cost, which the machine's load moves far less than the rate.
+        spent = sum(cpu_seconds(pid) for pid in pids) - busy - idle * seconds
         return {
+            "cpu_ms_per_event": 1000 * spent / events,
             "events": events,
             "seconds": round(seconds, 2),
             "events_s": events / seconds,
             "idle_cpu": idle,
         }
     finally:
-        app.close()
         await nc.close()
 
 
@@ -253,11 +258,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     stream = "INBOUND, signed" if args.service == "signalling" else "SIGNALLING"
     partitions = listed_partitions(args.service)
     print(f"{args.service}, {args.events} signals on {stream}, PostgreSQL, {partitions} partitions")
-    print(f"{'run':<22}{'events/s':>10}{'seconds':>10}{'idle CPU %':>12}")
+    print(f"{'run':<22}{'events/s':>10}{'seconds':>10}{'CPU ms/event':>14}{'idle CPU %':>12}")
     for name, row in results.items():
         print(
             f"{name:<22}{row['events_s']:>10.0f}{row['seconds']:>10.2f}"
-            f"{100 * row['idle_cpu']:>12.1f}"
+            f"{row['cpu_ms_per_event']:>14.2f}{100 * row['idle_cpu']:>12.1f}"
         )
     for name, value in ratios.items():
         print(f"{name:<36}{value:>6.2f}")

@@ -72,14 +72,18 @@ class Partitioner:
     `partition_of`'s, for every message (a cheaper read of the `subject` alone would differ
     from it on some bytes that are no JSON, and instances of two versions would then both
     skip such a message). The last `size` to `2 * size` messages are remembered: the k
-    consumers fetch the same messages at about the same time."""
+    consumers fetch the same messages at about the same time (batches of up to 256). A message
+    over `largest` bytes is read each time, so what is held stays under 2 * size * largest
+    whatever partners send (16 MiB by default)."""
 
-    def __init__(self, partitions: int, size: int = 2048) -> None:
-        self.partitions, self.size = partitions, size
+    def __init__(self, partitions: int, size: int = 1024, largest: int = 8192) -> None:
+        self.partitions, self.size, self.largest = partitions, size, largest
         self._new: dict[bytes, int] = {}
         self._old: dict[bytes, int] = {}
 
     def __call__(self, data: bytes) -> int:
+        if len(data) > self.largest:
+            return partition_of(data, self.partitions)
         found = self._new.get(data)
         if found is None:
             found = self._old.get(data)
