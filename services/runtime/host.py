@@ -71,6 +71,12 @@ class DeliveryGapError(RuntimeError):
     """A delivery of the consumer went missing; restart it from the stored position."""
 
 
+class ConsumerHaltedError(RuntimeError):
+    """A batch came after one that failed, before the service restarted its consumers from
+    the stored position: it is not processed (nacked), or it would be recorded past the
+    failed messages and they would be skipped when they come again."""
+
+
 # Appends what the service stored since the last witness to its audit chain; the rows appended.
 # Given by the process's composition root (the audit module), so the runtime does not import it.
 Witness = Callable[[Settings, str, Any], int]
@@ -93,6 +99,9 @@ class ServiceContext:
     next_delivery: dict[str, int] = field(default_factory=dict)
     # True while every failure since the last restart was a delivery gap (restart at once).
     gap_only: bool = True
+    # Set when a handler call failed; no batch is processed until the consumers are resumed
+    # from the stored position (`resume_consumers` clears it).
+    halted: bool = False
     # Handler calls running: the delivery watchdog waits while any is.
     in_flight: int = 0
     # Batches each consumer has been handed, so a busy request handler cannot hide a stalled feed.
@@ -204,6 +213,8 @@ class ServiceContext:
         is recorded, so a failed dead-letter publish is retried with the batch.
         """
         name = consumer.tracking_name
+        if self.halted:
+            raise ConsumerHaltedError(f"{name}: a batch failed, restarting from the store")
         self.consumed[name] = self.consumed.get(name, 0) + 1
         self._check_deliveries(consumer, messages)
         # A partition's consumer handles its own children's messages and records the rest as
@@ -336,14 +347,19 @@ def fail_fast_middleware(
                 ctx.in_flight += 1
             try:
                 return await call_next(msg)
+            except ConsumerHaltedError:
+                raise  # the failure before it restarts the service
             except DeliveryGapError as exc:
                 log.warning("delivery_gap", detail=str(exc))
+                if ctx is not None:
+                    ctx.halted = True
                 failed.set()
                 raise
             except Exception as exc:
                 log.error("handler_failed", error=type(exc).__name__)
                 if ctx is not None:
                     ctx.gap_only = False
+                    ctx.halted = True
                 failed.set()
                 raise
             finally:
@@ -792,6 +808,7 @@ async def start_consumers(
     if js is None:
         raise RuntimeError("the service is not connected")
     ctx.next_delivery.clear()
+    ctx.halted = False
     # Resumed side by side (bounded): a partitioned service has a consumer per partition and
     # stream (36 for the integral plan); one by one, each whose stream leader had just died
     # waited out its request timeout in turn (73 s in the chaos test's leader kill).

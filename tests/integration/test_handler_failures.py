@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,7 +25,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import OperationalError
 from faststream.nats import NatsMessage, NatsRouter
 from nats.aio.msg import Msg
-from pydantic import SkipValidation, TypeAdapter
+from pydantic import BaseModel, SkipValidation
 
 from services.runtime.batching import stream_subscriber
 from services.runtime.host import ServiceContext, ServiceSpec, health_subject, run_service
@@ -42,7 +44,20 @@ PROBE = ConsumerSpec(
 )
 SUBJECT = "in.bs-de-regenboog.probe.noted"
 NAMESPACE = uuid.UUID("0b7c44b6-5a3e-4f3c-9f58-70726f626521")
-decode = TypeAdapter(dict[str, Any]).validate_json
+
+
+class ProbeMessage(BaseModel):
+    """What the probe consumes; its id is what the partner's receipt names."""
+
+    kind: str
+    n: int
+
+    @property
+    def id(self) -> uuid.UUID:
+        return uuid.uuid5(NAMESPACE, f"message-{self.n}")
+
+
+decode = ProbeMessage.model_validate_json
 
 
 class Noted(Aggregate):
@@ -58,20 +73,24 @@ class Noted(Aggregate):
 
 class ProbeApplication(TrackedApplication):
     """`ok` is noted; `bug` raises what nobody named; `down` fails like a store that is away
-    for its first `outage` tries."""
+    for its first `outage` tries, each taking `slow` seconds."""
 
     name = "probe"
     outage: ClassVar[int] = 0
     tries: ClassVar[int] = 0
+    slow: ClassVar[float] = 0.0
+    failing: ClassVar[threading.Event] = threading.Event()  # a `down` try has started
 
-    def handle(self, batch: Batch, message: Any) -> None:
-        if message["kind"] == "bug":
+    def handle(self, batch: Batch, message: ProbeMessage) -> None:
+        if message.kind == "bug":
             raise ZeroDivisionError
-        if message["kind"] == "down":
+        if message.kind == "down":
             ProbeApplication.tries += 1
             if ProbeApplication.tries <= ProbeApplication.outage:
+                ProbeApplication.failing.set()
+                time.sleep(ProbeApplication.slow)
                 raise OperationalError("the database is away")
-        batch.get(Noted.create_id(message["n"]), lambda: Noted(message["n"]))
+        batch.get(Noted.create_id(message.n), lambda: Noted(message.n))
 
     def noted(self) -> list[int]:
         found = []
@@ -103,10 +122,14 @@ def probe_spec() -> ServiceSpec:
 
 
 def run_probe(
-    settings: Settings, url: str, messages: list[bytes], until: Callable[[], Awaitable[bool]]
+    settings: Settings,
+    url: str,
+    messages: list[bytes],
+    until: Callable[[], Awaitable[bool]],
+    later: list[bytes] | None = None,
 ) -> tuple[list[int], int]:
-    """Run the probe service, publish `messages`, wait until `until`; what it noted and its
-    recorded position."""
+    """Run the probe service, publish `messages` (and `later` once a `down` try has started),
+    wait until `until`; what it noted and its recorded position."""
     settings = settings.model_copy(update={"nats_url": url})
 
     async def main() -> None:
@@ -123,6 +146,12 @@ def run_probe(
                 except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
                     await asyncio.sleep(0.1)
             for body in messages:
+                await js.publish(SUBJECT, body)
+            for _ in range(1200):  # a bound of two minutes, not a timing assertion
+                if later is None or ProbeApplication.failing.is_set():
+                    break
+                await asyncio.sleep(0.1)
+            for body in later or []:
                 await js.publish(SUBJECT, body)
             for _ in range(1200):  # a bound of two minutes, not a timing assertion
                 if service.done() or await until():
@@ -166,7 +195,8 @@ def position_reached(settings: Settings, seq: int) -> Callable[[], Awaitable[boo
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    ProbeApplication.tries, ProbeApplication.outage = 0, 0
+    ProbeApplication.tries, ProbeApplication.outage, ProbeApplication.slow = 0, 0, 0.0
+    ProbeApplication.failing.clear()
     return Settings(
         data_dir=tmp_path / "data", nats_auth="none", handler_max_deliveries=2,
         audit_witness_interval=0,
@@ -194,6 +224,23 @@ def test_a_store_that_is_away_is_retried_and_dead_letters_no_valid_message(
 
     assert ([1, 2, 3], 3) == (noted, position)
     assert ([], 5) == (letters(nats_url), ProbeApplication.tries)
+
+
+def test_a_message_that_arrives_while_a_batch_fails_is_not_recorded_ahead_of_it(
+    settings: Settings, nats_url: str
+) -> None:
+    # The third message is handed over while the second's batch is failing, before the
+    # service has restarted from its stored position: recorded then, its position would pass
+    # the second, which would be skipped when it came again.
+    ProbeApplication.outage, ProbeApplication.slow = 1, 0.5
+    first = [message("ok", 1), message("down", 2)]
+
+    noted, position = run_probe(
+        settings, nats_url, first, position_reached(settings, 3), later=[message("ok", 3)]
+    )
+
+    assert ([1, 2, 3], 3) == (noted, position)
+    assert ([], 2) == (letters(nats_url), ProbeApplication.tries)
 
 
 def test_a_batch_refused_whole_moves_the_recorded_position(
