@@ -17,7 +17,7 @@ stream (`publish_async`, pipelined), and then measures, in the same run on the s
   child's plan with `IntegralPlanApplication.apply` (plans held in memory, the least recently
   used pickled to a temporary file: `services.integral_plan.replaying`), and take every plan's
   view as it leaves memory or at the end, in W worker processes by child (default: what
-  `ketenbus audit replay` takes, one per CPU; 1: in the bench's process). Nothing holds all
+  `ketenbus audit replay` takes, 1: in the bench's process). Nothing holds all
   the messages.
 
 events/s = N / wall time of that phase. The ratio is replay total ÷ raw read. CPU µs per event

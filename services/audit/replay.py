@@ -25,7 +25,6 @@ import gc
 import heapq
 import json
 import multiprocessing
-import os
 import pickle
 import resource
 import sqlite3
@@ -738,9 +737,11 @@ def worker_of(data: bytes, workers: int) -> int:
 
 
 def replay_workers(settings: Settings | None) -> int:
-    """How many processes project a replay: `KETENBUS_AUDIT_REPLAY_WORKERS`, else one per CPU."""
+    """How many processes project a replay: `KETENBUS_AUDIT_REPLAY_WORKERS`, else one (the
+    replay's own): on a host shared with other work, more processes were slower on the wall
+    clock and held more memory (bench/README.md)."""
     wanted = settings.audit_replay_workers if settings is not None else None
-    return wanted or os.cpu_count() or 1
+    return wanted or 1
 
 
 def projection(

@@ -230,8 +230,9 @@ class Settings(BaseSettings):
         le=256,
         description=(
             "Processes that project `ketenbus audit replay` (each child's events in one of "
-            "them, in stream order); unset: one per CPU (os.cpu_count()); 1: in the replay's "
-            "own process"
+            "them, in stream order); unset or 1: in the replay's own process; more pays only "
+            "where each has a core to itself (measured slower on a shared 2-core host: "
+            "bench/README.md)"
         ),
     )
     outbox_handoff_check: bool = Field(
