@@ -216,21 +216,7 @@ class ServiceContext:
         if self.halted:
             raise ConsumerHaltedError(f"{name}: a batch failed, restarting from the store")
         self.consumed[name] = self.consumed.get(name, 0) + 1
-        before = self.next_delivery.get(name, 1)
         self._check_deliveries(consumer, messages)
-        try:
-            await self._consume(consumer, messages, decode)
-        except BaseException:
-            # The failed batch is not behind the consumer: a later delivery handed over
-            # before the consumers restart (fetched while this batch failed) would be recorded
-            # past it. From its first delivery on, the next batch shows as a gap and is not run.
-            self.next_delivery[name] = before
-            raise
-
-    async def _consume(
-        self, consumer: ConsumerSpec, messages: Sequence[Msg], decode: Callable[[bytes], Any]
-    ) -> None:
-        name = consumer.tracking_name
         # A partition's consumer handles its own children's messages and records the rest as
         # seen (another instance's partition handles them, refusals and receipts included).
         through = max((m.metadata.sequence.stream for m in messages), default=0)
