@@ -63,7 +63,8 @@ log = structlog.get_logger(__name__)
 
 # A partition's consumer records its position at least once per this many skipped messages.
 PARTITION_SKIPS_RECORDED = 1000
-# How often a batch or a tick is run again at once when another writer recorded first.
+# How often a batch or a tick is run again at once when another writer recorded first: a
+# conflicting run recorded nothing, so running it again on what is stored now is exact.
 CONFLICT_RETRIES = 3
 
 
@@ -100,7 +101,7 @@ class ServiceContext:
     # True while every failure since the last restart was a delivery gap (restart at once).
     gap_only: bool = True
     # Set when a handler call failed; no batch is processed until the consumers are resumed
-    # from the stored position (`resume_consumers` clears it).
+    # from the stored position (`start_consumers` clears it).
     halted: bool = False
     # Handler calls running: the delivery watchdog waits while any is.
     in_flight: int = 0
@@ -273,20 +274,15 @@ class ServiceContext:
         or one that held the partition a moment ago). Nothing of a conflicting run is
         recorded, so running it again is exact; a run that finds its batch recorded by the
         other returns that position and records nothing."""
-        for attempt in range(1, CONFLICT_RETRIES + 1):
-            try:
-                result: tuple[int, list[tuple[int, Exception]]] = await self.call(
-                    self.application.process_new, name, decoded, through
-                )
-                return result
-            except IntegrityError as exc:
-                if attempt == CONFLICT_RETRIES:
-                    raise
-                log.info(
-                    "batch_conflict_retried", consumer=name, error=type(exc).__name__,
-                    attempt=attempt,
-                )  # fmt: skip
-        raise AssertionError("unreachable")
+        result: tuple[int, list[tuple[int, Exception]]] = await retrying(
+            name,
+            partial(self.call, self.application.process_new, name, decoded, through),
+            attempts=CONFLICT_RETRIES,
+            backoff=0.0,
+            transient=(IntegrityError,),
+            event="batch_conflict_retried",
+        )
+        return result
 
     async def _deadletter(
         self, by_seq: dict[int, Msg], refused: Sequence[tuple[int, Refusal | Exception]]
@@ -436,16 +432,15 @@ async def run_ticks(spec: ServiceSpec, ctx: ServiceContext, watch: Watch | None 
     if tick is None:
         return
     while True:
-        for attempt in range(1, CONFLICT_RETRIES + 1):
-            try:
-                await ctx.call(tick, ctx.application, datetime.now(UTC))
-                break
-            except IntegrityError:
-                # On many instances a partition's instance recorded on a due aggregate first:
-                # the tick runs again on what is stored now (nothing of it was recorded).
-                if attempt == CONFLICT_RETRIES:
-                    raise
-                log.info("tick_conflict_retried", service=spec.name, attempt=attempt)
+        # On many instances a partition's instance may record on a due aggregate first.
+        await retrying(
+            spec.name,
+            lambda: ctx.call(tick, ctx.application, datetime.now(UTC)),
+            attempts=CONFLICT_RETRIES,
+            backoff=0.0,
+            transient=(IntegrityError,),
+            event="tick_conflict_retried",
+        )
         if watch is not None:
             watch.ok()
         await asyncio.sleep(spec.tick_interval)

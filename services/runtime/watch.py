@@ -161,9 +161,11 @@ async def retrying(
     attempts: int = 6,
     backoff: float = 0.2,
     transient: tuple[type[BaseException], ...] = TRANSIENT,
+    event: str = "nats_retry",
 ) -> T:
     """`call()`, tried again after a doubling pause while it fails with a passing fault; the
-    last attempt's error (or any other error at once) is raised."""
+    last attempt's error (or any other error at once) is raised. Each retry is logged as
+    `event`."""
     for attempt in range(1, attempts + 1):
         try:
             return await call()
@@ -172,7 +174,7 @@ async def retrying(
                 raise
             delay = backoff * 2 ** (attempt - 1)
             log.warning(
-                "nats_retry", what=what, error=type(exc).__name__, attempt=attempt,
+                event, what=what, error=type(exc).__name__, attempt=attempt,
                 after_seconds=delay,
             )  # fmt: skip
             await asyncio.sleep(delay)
