@@ -266,7 +266,11 @@ async def _when(check: Any, nc: NatsClient, instances: set[str]) -> bool | None:
 
 
 def _store(settings: Settings) -> IntegralPlanApplication:
-    return IntegralPlanApplication(env=store_env(settings, IntegralPlanApplication.name))
+    # Read beside the running services: creating the tables (IF NOT EXISTS, theirs) could
+    # deadlock with their writes, and PostgreSQL would end this side.
+    return IntegralPlanApplication(
+        env={**store_env(settings, IntegralPlanApplication.name), "CREATE_TABLE": "no"}
+    )
 
 
 async def _all_recorded(settings: Settings) -> bool | None:

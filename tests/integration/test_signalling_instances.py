@@ -164,7 +164,9 @@ class TestPartitionedSignalling(PartitionedCase):
 
 
 def _store(settings: Settings) -> SignallingApplication:
-    return SignallingApplication(env=store_env(settings, SERVICE))
+    # Read beside the running services: creating the tables (IF NOT EXISTS, theirs) could
+    # deadlock with their writes, and PostgreSQL would end this side.
+    return SignallingApplication(env={**store_env(settings, SERVICE), "CREATE_TABLE": "no"})
 
 
 async def _all_recorded(settings: Settings) -> bool | None:
